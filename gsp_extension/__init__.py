@@ -1,0 +1,1 @@
+"""gsp_extension"""

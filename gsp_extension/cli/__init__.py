@@ -1,0 +1,1 @@
+"""The ``gsp`` command line: a dispatcher over subcommands registered as entry points."""

@@ -1,0 +1,86 @@
+"""Fixtures shared by the whole suite.
+
+Database tests take the ``db_url`` fixture, which runs each test on SQLite and on
+PostgreSQL. PostgreSQL is looked for at ``GSP_TEST_POSTGRES_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``); each test session gets its own
+throw-away database there. When no server answers, PostgreSQL cases are skipped with the
+reason printed, except under CI (``CI=true``), where a missing server is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GSP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """URL of a fresh PostgreSQL database for this test session (dropped at the end)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
+        admin.dispose()
+        reason = f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
+        if _in_ci():
+            pytest.fail(f"{reason} (CI=true requires it)")
+        pytest.skip(reason)
+    name = f"gsp_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A database URL for one test: a new SQLite file, or a clean PostgreSQL schema.
+
+    For PostgreSQL every table of the previous test is dropped first, so each test
+    starts from an empty database, as on SQLite.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gsp.sqlite'}"
+    url = request.getfixturevalue("postgres_server_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The steering repository's ``shared/`` folder (seeds and reference data)."""
+    return SHARED
