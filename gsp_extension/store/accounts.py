@@ -1,0 +1,172 @@
+"""User accounts: creation, look-up, login bookkeeping and the brute-force lockout.
+
+Passwords are hashed by the hub (argon2id); this module stores the hash it is given
+and never sees a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .errors import AlreadyExists, InvalidValue, NotFound, PermissionDenied
+from .models import User
+from .types import utcnow
+
+# Django's rule, which the original app used; JupyterHub accepts these names too.
+_USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Lower-case and strip an address; ``None`` or blank gives ``None``.
+
+    Raises
+    ------
+    InvalidValue
+        When the address is not of the form ``name@domain.tld``.
+    """
+    if email is None or not email.strip():
+        return None
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidValue(f"email {email!r} is not an address of the form name@domain.tld")
+    return email
+
+
+def create_user(
+    session: Session,
+    username: str,
+    *,
+    email: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    partner: str | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    is_active: bool = True,
+    password_hash: str | None = None,
+    by: User | None = None,
+) -> User:
+    """Create a user account.
+
+    Parameters
+    ----------
+    session : Session
+        Open session; the caller commits.
+    username : str
+        1–150 characters from letters, digits and ``@.+_-``.
+    email : str, optional
+        Unique (case-insensitive) when given.
+    by : User, optional
+        The acting user. When given, only a superuser may create staff or superusers.
+        ``None`` means the system itself (bootstrap, CLI).
+
+    Raises
+    ------
+    InvalidValue, AlreadyExists, PermissionDenied
+    """
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InvalidValue(
+            f"username {username!r} is invalid: use 1-150 letters, digits or @ . + _ -"
+        )
+    email = normalize_email(email)
+    if by is not None and (is_staff or is_superuser) and not by.is_superuser:
+        raise PermissionDenied(
+            f"user {by.username!r} is not a superuser; only a superuser creates staff users"
+        )
+    if get_user_by_username(session, username) is not None:
+        raise AlreadyExists(f"username {username!r} is taken; choose another")
+    if email is not None and get_user_by_email(session, email) is not None:
+        raise AlreadyExists(f"email {email!r} already belongs to a user")
+    user = User(
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        partner=partner,
+        is_staff=is_staff or is_superuser,
+        is_superuser=is_superuser,
+        is_active=is_active,
+        password_hash=password_hash,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """The user with this id.
+
+    Raises
+    ------
+    NotFound
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    """The user with this username, or ``None``."""
+    return session.scalar(select(User).where(User.username == username))
+
+
+def get_user_by_email(session: Session, email: str) -> User | None:
+    """The user with this address (case-insensitive), or ``None``."""
+    email = normalize_email(email)
+    if email is None:
+        return None
+    return session.scalar(select(User).where(func.lower(User.email) == email))
+
+
+def set_password_hash(session: Session, user: User, password_hash: str) -> None:
+    """Store a new password hash and clear any lockout."""
+    if not password_hash:
+        raise InvalidValue("password hash is empty; pass the hub's argon2 hash string")
+    user.password_hash = password_hash
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+
+
+def is_locked(user: User, now: dt.datetime | None = None) -> bool:
+    """Whether the account is locked out by too many failed logins right now."""
+    now = now or utcnow()
+    return user.locked_until is not None and user.locked_until > now
+
+
+def record_login(session: Session, user: User, now: dt.datetime | None = None) -> None:
+    """Note a successful login: ``last_login`` set, failure counter cleared."""
+    user.last_login = now or utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+
+
+def record_failed_login(
+    session: Session,
+    user: User,
+    *,
+    max_failures: int = 5,
+    lock_for: dt.timedelta = dt.timedelta(minutes=15),
+    now: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """Count a failed login; lock the account after ``max_failures`` in a row.
+
+    Returns
+    -------
+    datetime or None
+        The time the lock ends, or ``None`` when the account is not locked.
+    """
+    now = now or utcnow()
+    user.failed_logins += 1
+    if user.failed_logins >= max_failures:
+        user.locked_until = now + lock_for
+        user.failed_logins = 0
+    session.flush()
+    return user.locked_until if is_locked(user, now) else None

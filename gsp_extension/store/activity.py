@@ -1,0 +1,114 @@
+"""Log entries for the seed's Logs view, and comments on files."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import InvalidValue, NotFound, PermissionDenied
+from .models import LOG_LEVELS, Comment, File, Job, LogEntry, Proposal, User
+from .proposals import get_proposal_by_soar_id, member_proposal_ids
+
+
+def log_event(
+    session: Session,
+    message: str,
+    *,
+    level: str = "INFO",
+    event: str | None = None,
+    file: File | None = None,
+    proposal: Proposal | None = None,
+    user: User | None = None,
+    job: Job | None = None,
+) -> LogEntry:
+    """Store an event that matters to people; a file's proposal is filled in for it."""
+    if level not in LOG_LEVELS:
+        raise InvalidValue(f"log level {level!r} is not one of {list(LOG_LEVELS)}")
+    if not message:
+        raise InvalidValue("a log entry needs a message")
+    if proposal is None and file is not None and file.proposal_id is not None:
+        proposal = get_proposal_by_soar_id(session, file.proposal_id)
+    entry = LogEntry(
+        message=message,
+        level=level,
+        event=event,
+        file_id=file.id if file is not None else None,
+        proposal_id=proposal.id if proposal is not None else None,
+        user_id=user.id if user is not None else None,
+        job_id=job.id if job is not None else None,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def log_entries(
+    session: Session,
+    *,
+    viewer: User | None = None,
+    proposal_id: int | None = None,
+    file_id: int | None = None,
+    min_level: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[LogEntry]:
+    """Log entries newest first, optionally for one proposal or file.
+
+    Parameters
+    ----------
+    viewer : User, optional
+        When given and not staff, only entries of the viewer's proposals are returned.
+    before_id : int, optional
+        Keyset pagination: entries older than this id.
+    """
+    query = select(LogEntry)
+    if viewer is not None and not viewer.is_staff:
+        query = query.where(LogEntry.proposal_id.in_(member_proposal_ids(viewer.id)))
+    if proposal_id is not None:
+        query = query.where(LogEntry.proposal_id == proposal_id)
+    if file_id is not None:
+        query = query.where(LogEntry.file_id == file_id)
+    if min_level is not None:
+        if min_level not in LOG_LEVELS:
+            raise InvalidValue(f"log level {min_level!r} is not one of {list(LOG_LEVELS)}")
+        query = query.where(LogEntry.level.in_(LOG_LEVELS[LOG_LEVELS.index(min_level) :]))
+    if before_id is not None:
+        query = query.where(LogEntry.id < before_id)
+    return list(session.scalars(query.order_by(LogEntry.id.desc()).limit(limit)))
+
+
+def add_comment(session: Session, file: File, user: User, text: str) -> Comment:
+    """Add a comment by ``user`` on ``file`` (visibility is the caller's check)."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidValue("a comment needs some text")
+    comment = Comment(file_id=file.id, user_id=user.id, text=text)
+    session.add(comment)
+    session.flush()
+    return comment
+
+
+def comments_on(session: Session, file_id: int) -> list[Comment]:
+    """Comments on a file, oldest first."""
+    return list(
+        session.scalars(select(Comment).where(Comment.file_id == file_id).order_by(Comment.id))
+    )
+
+
+def delete_comment(session: Session, comment_id: int, *, by: User) -> None:
+    """Delete a comment; its author and staff may.
+
+    Raises
+    ------
+    NotFound, PermissionDenied
+    """
+    comment = session.get(Comment, comment_id)
+    if comment is None:
+        raise NotFound(f"no comment with id {comment_id}")
+    if not (by.is_staff or comment.user_id == by.id):
+        raise PermissionDenied(
+            f"user {by.username!r} did not write comment {comment_id}; only its author "
+            "and staff delete it"
+        )
+    session.delete(comment)
+    session.flush()

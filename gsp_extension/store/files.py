@@ -1,0 +1,424 @@
+"""Files: idempotent registration, versions of a rewritten file, visibility, queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .errors import InvalidState, InvalidValue, NotFound, PermissionDenied
+from .models import DATA_TYPES, FILE_STATUSES, File, Proposal, User
+from .proposals import ensure_proposal, is_member, member_soar_ids
+from .types import utcnow
+
+#: Seed fields a caller may set at registration (read from the header by ingest).
+DESCRIPTIVE_FIELDS = (
+    "obstype",
+    "object",
+    "filter",
+    "filter_2",
+    "grating",
+    "slit",
+    "cam_targ",
+    "grt_targ",
+    "obsra",
+    "obsdec",
+    "gain",
+    "rdnoise",
+    "roi",
+    "wavmode",
+    "proposal_id",
+    "observation_id",
+    "configuration_id",
+    "block_id",
+    "image_id",
+    "date",
+    "normalized",
+    "technique",
+    "saturation_value",
+)
+_STRING_FIELDS = {
+    "obstype": 32,
+    "object": 128,
+    "filter": 64,
+    "filter_2": 64,
+    "grating": 64,
+    "slit": 64,
+    "cam_targ": 32,
+    "grt_targ": 32,
+    "obsra": 32,
+    "obsdec": 32,
+    "gain": 32,
+    "rdnoise": 32,
+    "roi": 64,
+    "wavmode": 64,
+    "proposal_id": 64,
+    "technique": 32,
+}
+_INT_FIELDS = (
+    "observation_id",
+    "configuration_id",
+    "block_id",
+    "image_id",
+    "saturation_value",
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What :func:`register_file` did.
+
+    Attributes
+    ----------
+    file : File
+        The current row for the path.
+    created : bool
+        ``False`` when the same path and checksum were already registered.
+    superseded : File or None
+        The previous version, when the file was rewritten in place.
+    """
+
+    file: File
+    created: bool
+    superseded: File | None = None
+
+
+def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    problems: list[str] = []
+    clean: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in DESCRIPTIVE_FIELDS:
+            problems.append(f"{name}: not a settable file field ({', '.join(DESCRIPTIVE_FIELDS)})")
+            continue
+        if value is None:
+            clean[name] = None
+        elif name in _STRING_FIELDS:
+            text = str(value).strip()
+            if len(text) > _STRING_FIELDS[name]:
+                problems.append(f"{name}: {text[:40]!r}... longer than {_STRING_FIELDS[name]}")
+            clean[name] = text or None
+        elif name in _INT_FIELDS:
+            try:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                clean[name] = int(value)
+            except (TypeError, ValueError):
+                problems.append(f"{name}: {value!r} is not an integer")
+        elif name == "date":
+            if isinstance(value, dt.datetime):
+                clean[name] = value.date()
+            elif isinstance(value, dt.date):
+                clean[name] = value
+            else:
+                try:
+                    clean[name] = dt.date.fromisoformat(str(value)[:10])
+                except ValueError:
+                    problems.append(f"date: {value!r} is not a date YYYY-MM-DD")
+        elif name == "normalized":
+            if not isinstance(value, bool):
+                problems.append(f"normalized: {value!r} must be true or false")
+            clean[name] = value
+    if problems:
+        raise InvalidValue("invalid file fields: " + "; ".join(problems))
+    return clean
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    # astropy's Undefined (a card with no value) and anything exotic.
+    return None if type(value).__name__ == "Undefined" else str(value)
+
+
+def header_to_json(header: Any) -> list[list[Any]]:
+    """A FITS header as ``[[keyword, value, comment], ...]``, keeping order and duplicates.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or iterable of (keyword, value, comment)
+    """
+    cards: Iterable[Any] = getattr(header, "cards", header)
+    out = []
+    for card in cards:
+        keyword, value, comment = (
+            (card[0], card[1], card[2])
+            if isinstance(card, list | tuple)
+            else (
+                card.keyword,
+                card.value,
+                card.comment,
+            )
+        )
+        out.append([str(keyword), _json_value(value), str(comment or "")])
+    return out
+
+
+def current_file_by_path(session: Session, full_path: str) -> File | None:
+    """The newest version registered for a path, or ``None``."""
+    return session.scalar(
+        select(File).where(File.full_path == full_path).order_by(File.version.desc()).limit(1)
+    )
+
+
+def file_versions(session: Session, full_path: str) -> list[File]:
+    """Every version registered for a path, oldest first."""
+    return list(
+        session.scalars(select(File).where(File.full_path == full_path).order_by(File.version))
+    )
+
+
+def get_file(session: Session, file_id: int) -> File:
+    """The file with this id.
+
+    Raises
+    ------
+    NotFound
+    """
+    row = session.get(File, file_id)
+    if row is None:
+        raise NotFound(f"no file with id {file_id}")
+    return row
+
+
+def register_file(
+    session: Session,
+    full_path: str | os.PathLike[str],
+    *,
+    checksum: str,
+    size: int,
+    fields: Mapping[str, Any] | None = None,
+    header: Any = None,
+    data_type: int = 0,
+    parent: File | None = None,
+    settings_id: int | None = None,
+    status: str = "registered",
+    status_reason: str | None = None,
+    quality: Mapping[str, Any] | None = None,
+) -> Registration:
+    """Register a file once: idempotent by path and checksum.
+
+    The same path with the same checksum returns the existing row. The same path with
+    a new checksum (a file rewritten in place, or a product made again) adds the next
+    version and marks the previous one superseded. An unknown ``proposal_id`` (PROPID)
+    becomes a placeholder proposal: the file is never refused for it.
+
+    Parameters
+    ----------
+    session : Session
+        Open session; the caller commits (so a product can be registered in the same
+        transaction that completes its job).
+    full_path : path-like
+        Absolute path of the file.
+    checksum : str
+        SHA-256 of the content, 64 hex digits.
+    size : int
+        Size in bytes.
+    fields : mapping, optional
+        Seed fields from the header (see :data:`DESCRIPTIVE_FIELDS`).
+    header : astropy Header or list, optional
+        The primary header, stored as cards (see :func:`header_to_json`).
+    data_type : int
+        0 raw … 5 flux calibrated.
+    parent : File, optional
+        The file this product was made from (``None`` for raw files). Lineage: a raw
+        file is its own original and parent (as in the seed's records); a product's
+        original is its parent's original.
+    settings_id : int, optional
+        The reduction-settings row the product was made with.
+
+    Raises
+    ------
+    InvalidValue
+    """
+    full_path = os.fspath(full_path)
+    if not os.path.isabs(full_path):
+        raise InvalidValue(f"path {full_path!r} is not absolute; register files by absolute path")
+    checksum = checksum.lower()
+    if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
+        raise InvalidValue(f"checksum {checksum!r} is not a SHA-256 hex digest (64 hex digits)")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidValue(f"size {size!r} must be a non-negative integer (bytes)")
+    if data_type not in DATA_TYPES:
+        raise InvalidValue(f"data_type {data_type!r} is not one of {sorted(DATA_TYPES)}")
+    if data_type != 0 and parent is None and data_type != 1:
+        raise InvalidValue(f"a product of data_type {data_type} needs its parent file")
+    if status not in FILE_STATUSES:
+        raise InvalidValue(f"status {status!r} is not one of {list(FILE_STATUSES)}")
+    clean = _clean_fields(fields or {})
+    cards = header_to_json(header) if header is not None else None
+
+    for _ in range(5):
+        current = current_file_by_path(session, full_path)
+        if current is not None and current.checksum == checksum and current.deleted_at is None:
+            return Registration(current, created=False)
+        if clean.get("proposal_id"):
+            ensure_proposal(session, clean["proposal_id"])
+        row = File(
+            full_path=full_path,
+            file_name=os.path.basename(full_path),
+            directory_name=os.path.dirname(full_path),
+            checksum=checksum,
+            size=size,
+            data_type=data_type,
+            version=(current.version + 1) if current is not None else 1,
+            header=cards,
+            settings_id=settings_id,
+            status=status,
+            status_reason=status_reason,
+            quality=dict(quality) if quality is not None else None,
+            **clean,
+        )
+        if parent is not None:
+            row.parent_file_id = parent.id
+            row.original_file_id = parent.original_file_id or parent.id
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+                if parent is None:
+                    # The seed's raw records are their own original and parent.
+                    row.original_file_id = row.id
+                    row.parent_file_id = row.id
+                if current is not None and current.superseded_at is None:
+                    current.superseded_at = utcnow()
+                session.flush()
+        except IntegrityError:
+            # A concurrent registration took this version: look again.
+            continue
+        return Registration(row, created=True, superseded=current)
+    raise RuntimeError(f"could not register {full_path!r}: too many concurrent registrations")
+
+
+def set_file_status(session: Session, file: File, status: str, reason: str | None = None) -> File:
+    """Set a file's processing status and the reason shown to users."""
+    if status not in FILE_STATUSES:
+        raise InvalidValue(f"status {status!r} is not one of {list(FILE_STATUSES)}")
+    file.status = status
+    file.status_reason = reason
+    session.flush()
+    return file
+
+
+def visible_files_clause(user: User) -> ColumnElement[bool]:
+    """SQL condition on ``File`` for "``user`` may see this file" (DESIGN.md §5).
+
+    Staff see everything; others see master calibrations and files of proposals where
+    they are PI or collaborator; inactive users see nothing.
+    """
+    if not user.is_active:
+        return File.id.is_(None)
+    if user.is_staff:
+        return true()
+    return or_(File.data_type == 1, File.proposal_id.in_(member_soar_ids(user.id)))
+
+
+def user_can_see_file(session: Session, user: User, file: File) -> bool:
+    """Whether ``user`` may see ``file`` (DESIGN.md §5)."""
+    if not user.is_active:
+        return False
+    if user.is_staff or file.data_type == 1:
+        return True
+    if file.proposal_id is None:
+        return False
+    proposal = session.scalar(select(Proposal).where(Proposal.soar_id == file.proposal_id))
+    return proposal is not None and is_member(session, user, proposal)
+
+
+def user_can_delete_file(session: Session, user: User, file: File) -> bool:
+    """Products can be deleted by proposal members and staff; raw files never."""
+    if file.data_type == 0:
+        return False
+    if not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    if file.data_type == 1 or file.proposal_id is None:
+        return False
+    return user_can_see_file(session, user, file)
+
+
+def mark_deleted(session: Session, file: File, *, by: User | None = None) -> File:
+    """Flag a product as deleted (the caller removes the file from disk).
+
+    Raises
+    ------
+    InvalidState
+        For raw files, which are never deleted.
+    PermissionDenied
+        When ``by`` is not a member of the file's proposal nor staff.
+    """
+    if file.data_type == 0:
+        raise InvalidState(
+            f"file {file.id} ({file.file_name}) is raw data; raw files are never deleted"
+        )
+    if by is not None and not user_can_delete_file(session, by, file):
+        raise PermissionDenied(
+            f"user {by.username!r} may not delete file {file.id}: only members of its "
+            "proposal and staff delete products"
+        )
+    if file.deleted_at is None:
+        file.deleted_at = utcnow()
+    session.flush()
+    return file
+
+
+def list_files_query(
+    user: User | None = None,
+    *,
+    data_type: int | None = None,
+    proposal_id: str | None = None,
+    include_superseded: bool = False,
+    include_deleted: bool = False,
+) -> Select[tuple[File]]:
+    """The API's listing: files newest first (date, then id, descending).
+
+    Parameters
+    ----------
+    user : User, optional
+        Restrict to what this user may see; ``None`` means no restriction.
+    data_type : int, optional
+    proposal_id : str, optional
+        SOAR id.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        Add ``.limit()``/``.offset()`` (or a keyset condition) to paginate.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if user is not None:
+        conditions.append(visible_files_clause(user))
+    if data_type is not None:
+        conditions.append(File.data_type == data_type)
+    if proposal_id is not None:
+        conditions.append(File.proposal_id == proposal_id)
+    if not include_superseded:
+        conditions.append(File.superseded_at.is_(None))
+    if not include_deleted:
+        conditions.append(File.deleted_at.is_(None))
+    return select(File).where(and_(true(), *conditions)).order_by(File.date.desc(), File.id.desc())
+
+
+def children(session: Session, file: File) -> list[File]:
+    """Current, undeleted files made directly from ``file`` (the seed's related files)."""
+    return list(
+        session.scalars(
+            select(File)
+            .where(
+                File.parent_file_id == file.id,
+                File.id != file.id,
+                File.superseded_at.is_(None),
+                File.deleted_at.is_(None),
+            )
+            .order_by(File.id)
+        )
+    )

@@ -1,0 +1,238 @@
+"""Proposals, their PI and collaborators, and placeholders for unknown PROPIDs."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .errors import AlreadyExists, InvalidValue, NotFound, PermissionDenied
+from .models import Proposal, ReductionSettings, User, proposal_collaborators
+
+_EDITABLE = ("semester", "title", "abstract")
+
+
+def _check_soar_id(soar_id: str) -> str:
+    if not isinstance(soar_id, str) or not soar_id.strip() or len(soar_id.strip()) > 64:
+        raise InvalidValue(
+            f"proposal id {soar_id!r} is invalid: give the SOAR id, 1-64 characters "
+            "(e.g. 'SOAR2020B-008')"
+        )
+    return soar_id.strip()
+
+
+def create_proposal(
+    session: Session,
+    soar_id: str,
+    *,
+    semester: str = "",
+    title: str = "",
+    abstract: str = "",
+    pi: User | None = None,
+    collaborators: tuple[User, ...] | list[User] = (),
+    placeholder: bool = False,
+) -> Proposal:
+    """Create a proposal and its first reduction settings (version 1, the defaults).
+
+    Raises
+    ------
+    InvalidValue, AlreadyExists
+    """
+    soar_id = _check_soar_id(soar_id)
+    if get_proposal_by_soar_id(session, soar_id) is not None:
+        raise AlreadyExists(f"proposal {soar_id!r} already exists")
+    proposal = Proposal(
+        soar_id=soar_id,
+        semester=semester,
+        title=title,
+        abstract=abstract,
+        pi=pi,
+        placeholder=placeholder,
+    )
+    proposal.collaborators.extend(u for u in collaborators if pi is None or u.id != pi.id)
+    session.add(proposal)
+    session.flush()
+    session.add(ReductionSettings(proposal_id=proposal.id, version=1))
+    session.flush()
+    return proposal
+
+
+def get_proposal(session: Session, proposal_id: int) -> Proposal:
+    """The proposal with this integer id.
+
+    Raises
+    ------
+    NotFound
+    """
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound(f"no proposal with id {proposal_id}")
+    return proposal
+
+
+def get_proposal_by_soar_id(session: Session, soar_id: str) -> Proposal | None:
+    """The proposal with this SOAR id, or ``None``."""
+    return session.scalar(select(Proposal).where(Proposal.soar_id == soar_id))
+
+
+def ensure_proposal(session: Session, soar_id: str) -> tuple[Proposal, bool]:
+    """The proposal with this SOAR id, created as a placeholder when unknown.
+
+    Safe against a concurrent creation of the same id by another process.
+
+    Returns
+    -------
+    (Proposal, bool)
+        The proposal and whether it was created now.
+    """
+    soar_id = _check_soar_id(soar_id)
+    existing = get_proposal_by_soar_id(session, soar_id)
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            proposal = create_proposal(
+                session,
+                soar_id,
+                title=f"Placeholder for {soar_id} (created by ingest; staff to complete)",
+                placeholder=True,
+            )
+    except (IntegrityError, AlreadyExists):
+        existing = get_proposal_by_soar_id(session, soar_id)
+        if existing is None:
+            raise
+        return existing, False
+    return proposal, True
+
+
+def update_proposal(
+    session: Session,
+    proposal: Proposal,
+    *,
+    by: User | None = None,
+    pi: User | None = None,
+    **fields: str,
+) -> Proposal:
+    """Change semester, title, abstract or PI; a placeholder with a PI becomes real.
+
+    Only staff (or the system, ``by=None``) may do this.
+
+    Raises
+    ------
+    PermissionDenied, InvalidValue
+    """
+    if by is not None and not by.is_staff:
+        raise PermissionDenied(f"user {by.username!r} is not staff; only staff edit proposals")
+    unknown = sorted(set(fields) - set(_EDITABLE))
+    if unknown:
+        raise InvalidValue(f"unknown proposal fields {unknown}; editable: {list(_EDITABLE)}")
+    for name, value in fields.items():
+        setattr(proposal, name, value)
+    if pi is not None:
+        proposal.pi = pi
+        if pi in proposal.collaborators:
+            proposal.collaborators.remove(pi)
+        proposal.placeholder = False
+    session.flush()
+    return proposal
+
+
+def can_manage_collaborators(user: User, proposal: Proposal) -> bool:
+    """PI and staff add or remove collaborators (DESIGN.md §5)."""
+    return user.is_active and (user.is_staff or proposal.pi_id == user.id)
+
+
+def add_collaborator(
+    session: Session, proposal: Proposal, user: User, *, by: User | None = None
+) -> Proposal:
+    """Add ``user`` to the proposal's collaborators (no-op if already a member).
+
+    Raises
+    ------
+    PermissionDenied
+        When ``by`` is neither the PI nor staff.
+    """
+    if by is not None and not can_manage_collaborators(by, proposal):
+        raise PermissionDenied(
+            f"user {by.username!r} is not the PI of {proposal.soar_id!r} nor staff; only "
+            "they add collaborators"
+        )
+    if proposal.pi_id != user.id and user not in proposal.collaborators:
+        proposal.collaborators.append(user)
+    session.flush()
+    return proposal
+
+
+def remove_collaborator(
+    session: Session, proposal: Proposal, user: User, *, by: User | None = None
+) -> Proposal:
+    """Remove ``user`` from the collaborators (no-op if not one).
+
+    Raises
+    ------
+    PermissionDenied
+        When ``by`` is neither the PI nor staff.
+    """
+    if by is not None and not can_manage_collaborators(by, proposal):
+        raise PermissionDenied(
+            f"user {by.username!r} is not the PI of {proposal.soar_id!r} nor staff; only "
+            "they remove collaborators"
+        )
+    if user in proposal.collaborators:
+        proposal.collaborators.remove(user)
+    session.flush()
+    return proposal
+
+
+def _member_clause(user_id: int):
+    """SQL condition "the user is the PI or a collaborator" on ``Proposal``."""
+    return or_(
+        Proposal.pi_id == user_id,
+        exists().where(
+            proposal_collaborators.c.proposal_id == Proposal.id,
+            proposal_collaborators.c.user_id == user_id,
+        ),
+    )
+
+
+def proposals_of_user(session: Session, user: User) -> list[Proposal]:
+    """Proposals where ``user`` is PI or collaborator, by SOAR id."""
+    return list(
+        session.scalars(select(Proposal).where(_member_clause(user.id)).order_by(Proposal.soar_id))
+    )
+
+
+def visible_proposals(session: Session, user: User) -> list[Proposal]:
+    """Proposals ``user`` may see: all for staff, else their own."""
+    if not user.is_active:
+        return []
+    query = select(Proposal).order_by(Proposal.soar_id)
+    if not user.is_staff:
+        query = query.where(_member_clause(user.id))
+    return list(session.scalars(query))
+
+
+def is_member(session: Session, user: User, proposal: Proposal) -> bool:
+    """Whether ``user`` is the PI or a collaborator of ``proposal``."""
+    if proposal.pi_id == user.id:
+        return True
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    proposal_collaborators.c.proposal_id == proposal.id,
+                    proposal_collaborators.c.user_id == user.id,
+                )
+            )
+        )
+    )
+
+
+def member_soar_ids(user_id: int):
+    """A sub-query of the SOAR ids of the proposals ``user_id`` belongs to."""
+    return select(Proposal.soar_id).where(_member_clause(user_id))
+
+
+def member_proposal_ids(user_id: int):
+    """A sub-query of the integer ids of the proposals ``user_id`` belongs to."""
+    return select(Proposal.id).where(_member_clause(user_id))

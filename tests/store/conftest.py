@@ -1,0 +1,57 @@
+"""Fixtures for the app database tests: a migrated database on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import pytest
+
+from gsp_extension.store import Database, upgrade_database
+from gsp_extension.store.accounts import create_user
+from gsp_extension.store.proposals import create_proposal
+
+
+@pytest.fixture
+def db(db_url):
+    """A :class:`Database` on a freshly migrated schema (both backends)."""
+    upgrade_database(db_url)
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+_counter = itertools.count()
+
+
+def digest(text: str) -> str:
+    """A SHA-256 hex digest standing for a file's content."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def people(db):
+    """Users and two proposals: PI ``pia`` with collaborator ``cola`` on SOAR2020B-008,
+    PI ``pib`` on SOAR2021A-004, an ``outsider``, a ``staff`` user and an inactive user."""
+    with db.transaction() as s:
+        users = {
+            name: create_user(s, name, email=f"{name}@example.org", **extra)
+            for name, extra in [
+                ("pia", {}),
+                ("cola", {}),
+                ("pib", {}),
+                ("outsider", {}),
+                ("staff", {"is_staff": True}),
+                ("gone", {"is_active": False}),
+            ]
+        }
+        a = create_proposal(
+            s,
+            "SOAR2020B-008",
+            semester="2020B",
+            title="A",
+            pi=users["pia"],
+            collaborators=[users["cola"], users["gone"]],
+        )
+        b = create_proposal(s, "SOAR2021A-004", semester="2021A", title="B", pi=users["pib"])
+    return {"users": users, "a": a, "b": b}
