@@ -1,0 +1,208 @@
+"""File registration: idempotent by path and checksum, versions, lineage, placeholders."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import digest
+from sqlalchemy import select
+
+from gsp_extension.store.errors import InvalidState, InvalidValue, PermissionDenied
+from gsp_extension.store.files import (
+    children,
+    current_file_by_path,
+    file_versions,
+    header_to_json,
+    list_files_query,
+    mark_deleted,
+    register_file,
+)
+from gsp_extension.store.models import File, Proposal
+from gsp_extension.store.proposals import get_proposal_by_soar_id
+
+RAW = "/data/raw/20201126/0353_Orion-Burst_26-11-2020_comp.fits"
+FIELDS = {
+    "obstype": "ARC",
+    "object": "ZTF20actqfpc",
+    "gain": 1.48,
+    "rdnoise": "3.89",
+    "proposal_id": "SOAR2020B-008",
+    "image_id": "34304",
+    "date": "2020-11-26T23:59:01.5",
+    "saturation_value": 69257,
+    "normalized": False,
+}
+
+
+def test_same_path_and_checksum_registers_once(db, people):
+    with db.transaction() as s:
+        first = register_file(s, RAW, checksum=digest("v1"), size=10, fields=FIELDS)
+    with db.transaction() as s:
+        again = register_file(s, RAW, checksum=digest("v1"), size=10, fields=FIELDS)
+    assert first.created and not again.created
+    assert again.file.id == first.file.id
+    with db.session() as s:
+        assert len(s.scalars(select(File)).all()) == 1
+
+
+def test_rewritten_file_becomes_a_new_version_not_a_duplicate(db, people):
+    with db.transaction() as s:
+        v1 = register_file(s, RAW, checksum=digest("v1"), size=10, fields=FIELDS).file
+    with db.transaction() as s:
+        reg = register_file(s, RAW, checksum=digest("v2"), size=12, fields=FIELDS)
+    assert reg.created
+    assert reg.file.version == 2 and reg.superseded.id == v1.id
+    with db.session() as s:
+        versions = file_versions(s, RAW)
+        assert [f.version for f in versions] == [1, 2]
+        assert versions[0].superseded_at is not None and versions[1].superseded_at is None
+        assert current_file_by_path(s, RAW).checksum == digest("v2")
+        listed = s.scalars(list_files_query(data_type=0)).all()
+        assert [f.id for f in listed] == [reg.file.id]
+    # Going back to the first content is a third version, not a return to the first row.
+    with db.transaction() as s:
+        v3 = register_file(s, RAW, checksum=digest("v1"), size=10, fields=FIELDS)
+    assert v3.created and v3.file.version == 3
+
+
+def test_fields_are_normalised_to_the_seed_types(db, people):
+    with db.transaction() as s:
+        f = register_file(s, RAW, checksum=digest("x"), size=1, fields=FIELDS).file
+    with db.session() as s:
+        f = s.get(File, f.id)
+        assert f.gain == "1.48" and f.image_id == 34304
+        assert f.date == dt.date(2020, 11, 26)
+        assert f.created.tzinfo is not None
+
+
+def test_raw_file_is_its_own_original_and_parent_products_inherit(db, people):
+    with db.transaction() as s:
+        raw = register_file(s, RAW, checksum=digest("raw"), size=1, fields=FIELDS).file
+        reduced = register_file(
+            s,
+            "/data/products/20201126/cfzst_0353.fits",
+            checksum=digest("red"),
+            size=1,
+            data_type=2,
+            parent=raw,
+            fields={"proposal_id": "SOAR2020B-008"},
+        ).file
+        extracted = register_file(
+            s,
+            "/data/products/20201126/ecfzst_0353.fits",
+            checksum=digest("ext"),
+            size=1,
+            data_type=3,
+            parent=reduced,
+            fields={"proposal_id": "SOAR2020B-008"},
+        ).file
+    assert (raw.original_file_id, raw.parent_file_id) == (raw.id, raw.id)
+    assert (reduced.original_file_id, reduced.parent_file_id) == (raw.id, raw.id)
+    assert (extracted.original_file_id, extracted.parent_file_id) == (raw.id, reduced.id)
+    with db.session() as s:
+        assert [c.id for c in children(s, s.get(File, raw.id))] == [reduced.id]
+
+
+def test_unknown_propid_creates_a_placeholder_and_keeps_the_file(db):
+    with db.transaction() as s:
+        f = register_file(
+            s, RAW, checksum=digest("p"), size=1, fields={"proposal_id": "SOAR2099Z-999"}
+        ).file
+    with db.session() as s:
+        proposal = get_proposal_by_soar_id(s, "SOAR2099Z-999")
+        assert proposal is not None and proposal.placeholder and proposal.pi_id is None
+        assert s.get(File, f.id).proposal_id == "SOAR2099Z-999"
+        # one placeholder, however many files name it
+    with db.transaction() as s:
+        register_file(
+            s, RAW + "2", checksum=digest("q"), size=1, fields={"proposal_id": "SOAR2099Z-999"}
+        )
+    with db.session() as s:
+        assert len(s.scalars(select(Proposal)).all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"full_path": "relative/x.fits"}, "not absolute"),
+        ({"checksum": "abc"}, "SHA-256"),
+        ({"size": -1}, "non-negative"),
+        ({"data_type": 9}, "data_type"),
+        ({"data_type": 3}, "needs its parent"),
+        ({"fields": {"colour": "red"}}, "colour: not a settable file field"),
+        ({"fields": {"image_id": "twelve"}}, "image_id: 'twelve' is not an integer"),
+        ({"fields": {"date": "yesterday"}}, "not a date YYYY-MM-DD"),
+        ({"status": "lost"}, "status 'lost'"),
+    ],
+)
+def test_bad_registration_says_what_is_wrong(db, kwargs, message):
+    args = {"full_path": RAW, "checksum": digest("a"), "size": 1, **kwargs}
+    with db.transaction() as s, pytest.raises(InvalidValue, match=message):
+        register_file(s, args.pop("full_path"), **args)
+
+
+def test_raw_files_are_never_deleted_products_by_members_only(db, people):
+    users = people["users"]
+    with db.transaction() as s:
+        raw = register_file(s, RAW, checksum=digest("r"), size=1, fields=FIELDS).file
+        product = register_file(
+            s,
+            "/p/cfzst.fits",
+            checksum=digest("c"),
+            size=1,
+            data_type=2,
+            parent=raw,
+            fields={"proposal_id": "SOAR2020B-008"},
+        ).file
+    with db.transaction() as s:
+        with pytest.raises(InvalidState, match="raw files are never deleted"):
+            mark_deleted(s, s.get(File, raw.id), by=users["staff"])
+        with pytest.raises(PermissionDenied, match="only members of its proposal"):
+            mark_deleted(s, s.get(File, product.id), by=users["outsider"])
+        mark_deleted(s, s.get(File, product.id), by=users["cola"])
+    with db.session() as s:
+        assert s.get(File, product.id).deleted_at is not None
+        assert product.id not in [f.id for f in s.scalars(list_files_query())]
+        assert product.id in [f.id for f in s.scalars(list_files_query(include_deleted=True))]
+    # Making the deleted product again registers a new version.
+    with db.transaction() as s:
+        again = register_file(
+            s,
+            "/p/cfzst.fits",
+            checksum=digest("c"),
+            size=1,
+            data_type=2,
+            parent=s.get(File, raw.id),
+        )
+    assert again.created and again.file.version == 2
+
+
+def test_listing_is_newest_first(db, people):
+    with db.transaction() as s:
+        for day, name in [(3, "c"), (1, "a"), (2, "b")]:
+            register_file(
+                s,
+                f"/raw/{name}.fits",
+                checksum=digest(name),
+                size=1,
+                fields={"date": f"2021-01-0{day}", "proposal_id": "SOAR2020B-008"},
+            )
+    with db.session() as s:
+        names = [f.file_name for f in s.scalars(list_files_query(proposal_id="SOAR2020B-008"))]
+    assert names == ["c.fits", "b.fits", "a.fits"]
+
+
+def test_header_is_kept_as_ordered_cards_with_duplicates():
+    from astropy.io import fits
+
+    header = fits.Header()
+    header["OBSTYPE"] = ("ARC", "observation type")
+    header["GAIN"] = 1.48
+    header["COMMENT"] = "one"
+    header["COMMENT"] = "two"
+    header["NOVALUE"] = None
+    cards = header_to_json(header)
+    assert cards[:2] == [["OBSTYPE", "ARC", "observation type"], ["GAIN", 1.48, ""]]
+    assert [c[1] for c in cards if c[0] == "COMMENT"] == ["one", "two"]
+    assert ["NOVALUE", None, ""] in cards

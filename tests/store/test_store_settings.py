@@ -1,0 +1,121 @@
+"""Reduction settings are versioned: a change is a new version, products keep theirs."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import digest
+from sqlalchemy import select
+
+from gsp_extension.store.errors import InvalidValue, NotFound, PermissionDenied
+from gsp_extension.store.files import register_file
+from gsp_extension.store.models import File, Proposal, ReductionSettings
+from gsp_extension.store.settings import (
+    DEFAULT_SETTINGS,
+    can_read_settings,
+    get_settings,
+    put_settings,
+    settings_values,
+)
+
+
+def test_a_new_proposal_starts_with_the_seed_defaults(db, people):
+    with db.session() as s:
+        row = get_settings(s, people["a"].id)
+    assert row.version == 1
+    assert settings_values(row) == DEFAULT_SETTINGS
+    assert DEFAULT_SETTINGS["saturation_threshold"] == 1
+    assert DEFAULT_SETTINGS["min_bias_frames"] == DEFAULT_SETTINGS["min_flat_frames"] == 10
+    assert DEFAULT_SETTINGS["flat_normalization_order"] == 15
+    assert DEFAULT_SETTINGS["max_targets"] == 3
+
+
+def test_a_change_is_a_new_version_and_old_versions_stay(db, people):
+    a = people["a"]
+    with db.transaction() as s:
+        v2 = put_settings(
+            s, s.get(Proposal, a.id), {"extraction_type": "optimal"}, by=people["users"]["pia"]
+        )
+    with db.transaction() as s:
+        v3 = put_settings(s, s.get(Proposal, a.id), {"max_targets": 1})
+    assert (v2.version, v3.version) == (2, 3)
+    with db.session() as s:
+        assert get_settings(s, a.id).id == v3.id
+        assert get_settings(s, a.id, 1).extraction_type == "fractional"
+        assert get_settings(s, a.id, 2).max_targets == 3
+        latest = get_settings(s, a.id)
+        assert (latest.extraction_type, latest.max_targets) == ("optimal", 1)
+        assert v2.created_by_id == people["users"]["pia"].id
+        with pytest.raises(NotFound, match="no settings version 9"):
+            get_settings(s, a.id, 9)
+    # settings of another proposal are untouched
+    with db.session() as s:
+        assert get_settings(s, people["b"].id).version == 1
+
+
+def test_a_change_that_changes_nothing_adds_no_version(db, people):
+    with db.transaction() as s:
+        row = put_settings(s, s.get(Proposal, people["a"].id), {"max_targets": 3})
+    assert row.version == 1
+    with db.session() as s:
+        assert len(s.scalars(select(ReductionSettings)).all()) == 2  # one per proposal
+
+
+def test_products_record_the_version_they_were_made_with(db, people):
+    a = people["a"]
+    with db.transaction() as s:
+        v1 = get_settings(s, a.id)
+        raw = register_file(
+            s, "/raw/r.fits", checksum=digest("r"), size=1, fields={"proposal_id": a.soar_id}
+        )
+        made = register_file(
+            s,
+            "/p/cfzst_r.fits",
+            checksum=digest("p"),
+            size=1,
+            data_type=2,
+            parent=raw.file,
+            settings_id=v1.id,
+        )
+        put_settings(s, s.get(Proposal, a.id), {"cosmic_ray_rejection": "none"})
+    with db.session() as s:
+        assert s.get(File, made.file.id).settings.version == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"cosmic_ray_rejection": "lasers"}, "cosmic_ray_rejection: 'lasers' is not one of"),
+        ({"saturation_threshold": 150}, "percentage between 0 and 100"),
+        ({"min_bias_frames": 0}, "min_bias_frames: 0 must be an integer >= 1"),
+        ({"ignore_bias": "yes"}, "ignore_bias: 'yes' must be true or false"),
+        ({"flat_normalization": "median"}, "flat_normalization"),
+        ({"colour": 1}, "colour: unknown setting"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_reason(db, people, changes, message):
+    with db.transaction() as s, pytest.raises(InvalidValue, match=message):
+        put_settings(s, s.get(Proposal, people["a"].id), changes)
+
+
+def test_only_pi_and_staff_edit_members_read(db, people):
+    users = people["users"]
+    with db.transaction() as s:
+        a = s.get(Proposal, people["a"].id)
+        for name in ("cola", "outsider", "pib"):
+            with pytest.raises(PermissionDenied, match="only they edit"):
+                put_settings(s, a, {"max_targets": 2}, by=users[name])
+        assert put_settings(s, a, {"max_targets": 2}, by=users["staff"]).version == 2
+        assert can_read_settings(s, users["cola"], a)
+        assert can_read_settings(s, users["staff"], a)
+        assert not can_read_settings(s, users["outsider"], a)
+        assert not can_read_settings(s, users["gone"], a)  # inactive
+
+
+def test_the_database_refuses_bad_values_too(db, people):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        with db.transaction() as s:
+            s.add(
+                ReductionSettings(proposal_id=people["a"].id, version=5, extraction_type="boxcar")
+            )
