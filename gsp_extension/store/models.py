@@ -203,6 +203,9 @@ class ReductionSettings(Base):
     )
 
 
+_CURRENT = text("superseded_at IS NULL AND deleted_at IS NULL")
+
+
 class File(Base):
     """A FITS file, raw or product: the seed's API record plus what the system needs.
 
@@ -277,8 +280,17 @@ class File(Base):
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("size >= 0", name="size_non_negative"),
         _one_of("status", FILE_STATUSES, "status"),
-        # The API's hot query: ?data_type=&proposal_id= newest first.
-        Index("ix_files_type_proposal_date_id", "data_type", "proposal_id", "date", "id"),
+        # The API's hot query, ?data_type=&proposal_id= newest first, over current files
+        # only: partial, so pages and counts never visit superseded or deleted rows.
+        Index(
+            "ix_files_current_type_proposal_date_id",
+            "data_type",
+            "proposal_id",
+            "date",
+            "id",
+            sqlite_where=_CURRENT,
+            postgresql_where=_CURRENT,
+        ),
         # Listings across the proposals a user belongs to, and staff listings.
         Index("ix_files_proposal_date_id", "proposal_id", "date", "id"),
         Index("ix_files_date_id", "date", "id"),

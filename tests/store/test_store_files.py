@@ -58,7 +58,7 @@ def test_rewritten_file_becomes_a_new_version_not_a_duplicate(db, people):
         assert [f.version for f in versions] == [1, 2]
         assert versions[0].superseded_at is not None and versions[1].superseded_at is None
         assert current_file_by_path(s, RAW).checksum == digest("v2")
-        listed = s.scalars(list_files_query(data_type=0)).all()
+        listed = s.scalars(list_files_query(s, data_type=0)).all()
         assert [f.id for f in listed] == [reg.file.id]
     # Going back to the first content is a third version, not a return to the first row.
     with db.transaction() as s:
@@ -163,8 +163,15 @@ def test_raw_files_are_never_deleted_products_by_members_only(db, people):
         mark_deleted(s, s.get(File, product.id), by=users["cola"])
     with db.session() as s:
         assert s.get(File, product.id).deleted_at is not None
-        assert product.id not in [f.id for f in s.scalars(list_files_query())]
-        assert product.id in [f.id for f in s.scalars(list_files_query(include_deleted=True))]
+        assert product.id not in [
+            f.id
+            for f in s.scalars(
+                list_files_query(
+                    s,
+                )
+            )
+        ]
+        assert product.id in [f.id for f in s.scalars(list_files_query(s, include_deleted=True))]
     # Making the deleted product again registers a new version.
     with db.transaction() as s:
         again = register_file(
@@ -189,7 +196,7 @@ def test_listing_is_newest_first(db, people):
                 fields={"date": f"2021-01-0{day}", "proposal_id": "SOAR2020B-008"},
             )
     with db.session() as s:
-        names = [f.file_name for f in s.scalars(list_files_query(proposal_id="SOAR2020B-008"))]
+        names = [f.file_name for f in s.scalars(list_files_query(s, proposal_id="SOAR2020B-008"))]
     assert names == ["c.fits", "b.fits", "a.fits"]
 
 

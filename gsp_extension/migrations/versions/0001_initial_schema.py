@@ -240,10 +240,12 @@ def upgrade() -> None:
         "ix_files_proposal_date_id", "files", ["proposal_id", "date", "id"], unique=False
     )
     op.create_index(
-        "ix_files_type_proposal_date_id",
+        "ix_files_current_type_proposal_date_id",
         "files",
         ["data_type", "proposal_id", "date", "id"],
         unique=False,
+        sqlite_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
+        postgresql_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
     )
 
     op.create_table(
@@ -396,7 +398,7 @@ def downgrade() -> None:
     op.drop_index("ix_comments_file_id", table_name="comments")
 
     op.drop_table("comments")
-    op.drop_index("ix_files_type_proposal_date_id", table_name="files")
+    op.drop_index("ix_files_current_type_proposal_date_id", table_name="files")
     op.drop_index("ix_files_proposal_date_id", table_name="files")
     op.drop_index("ix_files_parent_file_id", table_name="files")
     op.drop_index("ix_files_original_file_id", table_name="files")
