@@ -59,6 +59,8 @@ JOB_STATES = ("queued", "running", "done", "failed")
 ACTIVE_JOB_STATES = ("queued", "running")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TECHNIQUES = ("Spectroscopy", "Imaging")
+# "auto": each file's header decides (pipeline.settings.ReductionSettings).
+SETTINGS_TECHNIQUES = ("auto", *TECHNIQUES)
 COSMIC_RAY_METHODS = ("default", "lacosmic", "dcr", "none")
 FLAT_NORMALIZATIONS = ("mean", "simple", "full")
 EXTRACTION_TYPES = ("fractional", "optimal")
@@ -155,6 +157,9 @@ class Proposal(Base):
 class ReductionSettings(Base):
     """One version of a proposal's reduction settings (DESIGN.md §6).
 
+    The columns are the fields of :class:`pipeline.settings.ReductionSettings`, which
+    validates them (a test keeps the two in step), with the same ranges as CHECKs.
+
     Rows are never updated: a change inserts the next version, and every product keeps
     the id of the row it was made with. Settings are explicit columns rather than a JSON
     blob so that the database itself refuses bad values (CHECK constraints), a new
@@ -171,7 +176,7 @@ class ReductionSettings(Base):
 
     saturation_threshold: Mapped[float] = mapped_column(Float, default=1.0)
     cosmic_ray_rejection: Mapped[str] = mapped_column(String(16), default="default")
-    technique: Mapped[str] = mapped_column(String(16), default="Spectroscopy")
+    technique: Mapped[str] = mapped_column(String(16), default="auto")
     ignore_bias: Mapped[bool] = mapped_column(default=False)
     ignore_flats: Mapped[bool] = mapped_column(default=False)
     min_bias_frames: Mapped[int] = mapped_column(default=10)
@@ -181,6 +186,8 @@ class ReductionSettings(Base):
     extraction_type: Mapped[str] = mapped_column(String(16), default="fractional")
     target_fit_model: Mapped[str] = mapped_column(String(16), default="moffat")
     max_targets: Mapped[int] = mapped_column(default=3)
+    background_spacing: Mapped[float] = mapped_column(Float, default=3.0)
+    background_width: Mapped[float] = mapped_column(Float, default=3.0)
 
     proposal: Mapped[Proposal] = relationship(back_populates="settings_versions")
 
@@ -192,14 +199,22 @@ class ReductionSettings(Base):
             name="saturation_threshold_percent",
         ),
         _one_of("cosmic_ray_rejection", COSMIC_RAY_METHODS, "cosmic_ray_rejection"),
-        _one_of("technique", TECHNIQUES, "technique"),
+        _one_of("technique", SETTINGS_TECHNIQUES, "technique"),
         CheckConstraint("min_bias_frames >= 1", name="min_bias_frames_positive"),
         CheckConstraint("min_flat_frames >= 1", name="min_flat_frames_positive"),
         _one_of("flat_normalization", FLAT_NORMALIZATIONS, "flat_normalization"),
-        CheckConstraint("flat_normalization_order >= 1", name="flat_normalization_order_positive"),
+        CheckConstraint(
+            "flat_normalization_order BETWEEN 1 AND 50", name="flat_normalization_order_range"
+        ),
         _one_of("extraction_type", EXTRACTION_TYPES, "extraction_type"),
         _one_of("target_fit_model", TARGET_FIT_MODELS, "target_fit_model"),
-        CheckConstraint("max_targets >= 1", name="max_targets_positive"),
+        CheckConstraint("max_targets BETWEEN 1 AND 20", name="max_targets_range"),
+        CheckConstraint(
+            "background_spacing >= 0 AND background_spacing <= 100", name="background_spacing_range"
+        ),
+        CheckConstraint(
+            "background_width >= 0.1 AND background_width <= 100", name="background_width_range"
+        ),
     )
 
 

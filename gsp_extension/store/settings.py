@@ -9,87 +9,46 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pipeline.settings import ReductionSettings as PipelineSettings
+
 from .errors import InvalidValue, NotFound, PermissionDenied
-from .models import (
-    COSMIC_RAY_METHODS,
-    EXTRACTION_TYPES,
-    FLAT_NORMALIZATIONS,
-    TARGET_FIT_MODELS,
-    TECHNIQUES,
-    Proposal,
-    ReductionSettings,
-    User,
-)
+from .models import Proposal, ReductionSettings, User
 from .proposals import is_member
 
-#: Defaults of the seed's settings form (DESIGN.md §6).
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "saturation_threshold": 1.0,
-    "cosmic_ray_rejection": "default",
-    "technique": "Spectroscopy",
-    "ignore_bias": False,
-    "ignore_flats": False,
-    "min_bias_frames": 10,
-    "min_flat_frames": 10,
-    "flat_normalization": "simple",
-    "flat_normalization_order": 15,
-    "extraction_type": "fractional",
-    "target_fit_model": "moffat",
-    "max_targets": 3,
-}
+#: Defaults of the seed's settings form (DESIGN.md §6), as the pipeline defines them.
+DEFAULT_SETTINGS: dict[str, Any] = PipelineSettings().to_dict()
 SETTINGS_FIELDS = tuple(DEFAULT_SETTINGS)
-
-_CHOICES = {
-    "cosmic_ray_rejection": COSMIC_RAY_METHODS,
-    "technique": TECHNIQUES,
-    "flat_normalization": FLAT_NORMALIZATIONS,
-    "extraction_type": EXTRACTION_TYPES,
-    "target_fit_model": TARGET_FIT_MODELS,
-}
-_POSITIVE_INTS = ("min_bias_frames", "min_flat_frames", "flat_normalization_order", "max_targets")
-_BOOLS = ("ignore_bias", "ignore_flats")
 
 
 def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Check a (partial) settings mapping and return it with normalised types.
+    """Check a (partial) settings mapping and return it with normalised values.
+
+    Validation is :class:`pipeline.settings.ReductionSettings`' own, field by field, so
+    the form, the database and the pipeline accept exactly the same values.
 
     Raises
     ------
     InvalidValue
-        Listing every bad field with what it should be.
+        Listing every bad field with what it accepts.
     """
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for name, value in values.items():
         if name not in DEFAULT_SETTINGS:
             problems.append(f"{name}: unknown setting (known: {', '.join(SETTINGS_FIELDS)})")
-        elif name in _CHOICES:
-            if value not in _CHOICES[name]:
-                problems.append(f"{name}: {value!r} is not one of {list(_CHOICES[name])}")
-            else:
-                clean[name] = value
-        elif name in _BOOLS:
-            if not isinstance(value, bool):
-                problems.append(f"{name}: {value!r} must be true or false")
-            else:
-                clean[name] = value
-        elif name in _POSITIVE_INTS:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problems.append(f"{name}: {value!r} must be an integer >= 1")
-            else:
-                clean[name] = value
-        elif name == "saturation_threshold":
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not 0 <= value <= 100
-            ):
-                problems.append(f"{name}: {value!r} must be a percentage between 0 and 100")
-            else:
-                clean[name] = float(value)
+            continue
+        try:
+            clean[name] = getattr(PipelineSettings(**{name: value}), name)
+        except ValueError as exc:
+            problems.append(str(exc))
     if problems:
         raise InvalidValue("invalid reduction settings: " + "; ".join(problems))
     return clean
+
+
+def to_pipeline_settings(row: ReductionSettings) -> PipelineSettings:
+    """The pipeline's settings object for one stored version."""
+    return PipelineSettings(**settings_values(row))
 
 
 def settings_values(row: ReductionSettings) -> dict[str, Any]:

@@ -23,6 +23,14 @@ def test_migrated_schema_equals_models(db_url):
         assert diffs == []
         assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
         assert current_revision(engine) == head_revision()
+        # Alembic does not compare CHECK constraints; compare their names here.
+        inspector = inspect(engine)
+        for table in Base.metadata.sorted_tables:
+            expected = {
+                c.name for c in table.constraints if c.__class__.__name__ == "CheckConstraint"
+            }
+            found = {c["name"] for c in inspector.get_check_constraints(table.name)}
+            assert found == expected, table.name
     finally:
         engine.dispose()
 

@@ -15,6 +15,8 @@ from gsp_extension.store.settings import (
     get_settings,
     put_settings,
     settings_values,
+    to_pipeline_settings,
+    validate_settings,
 )
 
 
@@ -23,6 +25,9 @@ def test_a_new_proposal_starts_with_the_seed_defaults(db, people):
         row = get_settings(s, people["a"].id)
     assert row.version == 1
     assert settings_values(row) == DEFAULT_SETTINGS
+    assert DEFAULT_SETTINGS["cosmic_ray_rejection"] == "default"
+    assert DEFAULT_SETTINGS["extraction_type"] == "fractional"
+    assert DEFAULT_SETTINGS["target_fit_model"] == "moffat"
     assert DEFAULT_SETTINGS["saturation_threshold"] == 1
     assert DEFAULT_SETTINGS["min_bias_frames"] == DEFAULT_SETTINGS["min_flat_frames"] == 10
     assert DEFAULT_SETTINGS["flat_normalization_order"] == 15
@@ -84,11 +89,11 @@ def test_products_record_the_version_they_were_made_with(db, people):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"cosmic_ray_rejection": "lasers"}, "cosmic_ray_rejection: 'lasers' is not one of"),
-        ({"saturation_threshold": 150}, "percentage between 0 and 100"),
-        ({"min_bias_frames": 0}, "min_bias_frames: 0 must be an integer >= 1"),
-        ({"ignore_bias": "yes"}, "ignore_bias: 'yes' must be true or false"),
-        ({"flat_normalization": "median"}, "flat_normalization"),
+        ({"cosmic_ray_rejection": "lasers"}, "cosmic_ray_rejection='lasers' is not valid"),
+        ({"saturation_threshold": 150}, "saturation_threshold=150 is out of range"),
+        ({"min_bias_frames": 0}, "min_bias_frames=0 is out of range"),
+        ({"ignore_bias": "maybe"}, "ignore_bias='maybe' is not valid; allowed values: true"),
+        ({"flat_normalization": "median"}, "flat_normalization='median'"),
         ({"colour": 1}, "colour: unknown setting"),
     ],
 )
@@ -119,3 +124,44 @@ def test_the_database_refuses_bad_values_too(db, people):
             s.add(
                 ReductionSettings(proposal_id=people["a"].id, version=5, extraction_type="boxcar")
             )
+
+
+def test_every_problem_is_listed_at_once(db, people):
+    with db.transaction() as s, pytest.raises(InvalidValue) as info:
+        put_settings(s, s.get(Proposal, people["a"].id), {"max_targets": 0, "technique": "x"})
+    assert "max_targets=0" in str(info.value) and "technique='x'" in str(info.value)
+
+
+def test_columns_are_the_pipeline_settings_fields():
+    from dataclasses import fields
+
+    from pipeline.settings import ReductionSettings as PipelineSettings
+
+    columns = set(ReductionSettings.__table__.columns.keys())
+    bookkeeping = {"id", "proposal_id", "version", "created_at", "created_by_id"}
+    assert columns - bookkeeping == {f.name for f in fields(PipelineSettings)}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_targets": 21},
+        {"flat_normalization_order": 51},
+        {"background_width": 0.05},
+        {"technique": "Polarimetry"},
+    ],
+)
+def test_database_checks_agree_with_the_pipeline(db, people, bad):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(InvalidValue):
+        validate_settings(bad)
+    with pytest.raises(IntegrityError), db.transaction() as s:
+        s.add(ReductionSettings(proposal_id=people["a"].id, version=7, **bad))
+
+
+def test_stored_version_converts_to_the_pipeline_object(db, people):
+    with db.transaction() as s:
+        row = put_settings(s, s.get(Proposal, people["a"].id), {"ignore_flats": "yes"})
+        converted = to_pipeline_settings(row)
+    assert converted.ignore_flats is True and row.ignore_flats is True

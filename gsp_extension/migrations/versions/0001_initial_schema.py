@@ -1,8 +1,8 @@
-"""initial schema
+"""initial schema: accounts, proposals, versioned settings, files, jobs, logs, comments
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 02:32:42.181240
+Create Date: 2026-11-22 02:40:32.655811
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ def upgrade() -> None:
         sa.Column("extraction_type", sa.String(length=16), nullable=False),
         sa.Column("target_fit_model", sa.String(length=16), nullable=False),
         sa.Column("max_targets", sa.Integer(), nullable=False),
+        sa.Column("background_spacing", sa.Float(), nullable=False),
+        sa.Column("background_width", sa.Float(), nullable=False),
         sa.CheckConstraint(
             "cosmic_ray_rejection IN ('default', 'lacosmic', 'dcr', 'none')",
             name=op.f("ck_reduction_settings_cosmic_ray_rejection"),
@@ -116,14 +118,23 @@ def upgrade() -> None:
             name=op.f("ck_reduction_settings_target_fit_model"),
         ),
         sa.CheckConstraint(
-            "technique IN ('Spectroscopy', 'Imaging')", name=op.f("ck_reduction_settings_technique")
+            "technique IN ('auto', 'Spectroscopy', 'Imaging')",
+            name=op.f("ck_reduction_settings_technique"),
         ),
         sa.CheckConstraint(
-            "flat_normalization_order >= 1",
-            name=op.f("ck_reduction_settings_flat_normalization_order_positive"),
+            "background_spacing >= 0 AND background_spacing <= 100",
+            name=op.f("ck_reduction_settings_background_spacing_range"),
         ),
         sa.CheckConstraint(
-            "max_targets >= 1", name=op.f("ck_reduction_settings_max_targets_positive")
+            "background_width >= 0.1 AND background_width <= 100",
+            name=op.f("ck_reduction_settings_background_width_range"),
+        ),
+        sa.CheckConstraint(
+            "flat_normalization_order BETWEEN 1 AND 50",
+            name=op.f("ck_reduction_settings_flat_normalization_order_range"),
+        ),
+        sa.CheckConstraint(
+            "max_targets BETWEEN 1 AND 20", name=op.f("ck_reduction_settings_max_targets_range")
         ),
         sa.CheckConstraint(
             "min_bias_frames >= 1", name=op.f("ck_reduction_settings_min_bias_frames_positive")
@@ -232,13 +243,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
         sa.UniqueConstraint("full_path", "version", name="uq_files_full_path_version"),
     )
-    op.create_index("ix_files_date_id", "files", ["date", "id"], unique=False)
-    op.create_index("ix_files_file_name", "files", ["file_name"], unique=False)
-    op.create_index("ix_files_original_file_id", "files", ["original_file_id"], unique=False)
-    op.create_index("ix_files_parent_file_id", "files", ["parent_file_id"], unique=False)
-    op.create_index(
-        "ix_files_proposal_date_id", "files", ["proposal_id", "date", "id"], unique=False
-    )
     op.create_index(
         "ix_files_current_type_proposal_date_id",
         "files",
@@ -246,6 +250,13 @@ def upgrade() -> None:
         unique=False,
         sqlite_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
         postgresql_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
+    )
+    op.create_index("ix_files_date_id", "files", ["date", "id"], unique=False)
+    op.create_index("ix_files_file_name", "files", ["file_name"], unique=False)
+    op.create_index("ix_files_original_file_id", "files", ["original_file_id"], unique=False)
+    op.create_index("ix_files_parent_file_id", "files", ["parent_file_id"], unique=False)
+    op.create_index(
+        "ix_files_proposal_date_id", "files", ["proposal_id", "date", "id"], unique=False
     )
 
     op.create_table(
@@ -398,12 +409,17 @@ def downgrade() -> None:
     op.drop_index("ix_comments_file_id", table_name="comments")
 
     op.drop_table("comments")
-    op.drop_index("ix_files_current_type_proposal_date_id", table_name="files")
     op.drop_index("ix_files_proposal_date_id", table_name="files")
     op.drop_index("ix_files_parent_file_id", table_name="files")
     op.drop_index("ix_files_original_file_id", table_name="files")
     op.drop_index("ix_files_file_name", table_name="files")
     op.drop_index("ix_files_date_id", table_name="files")
+    op.drop_index(
+        "ix_files_current_type_proposal_date_id",
+        table_name="files",
+        sqlite_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
+        postgresql_where=sa.text("superseded_at IS NULL AND deleted_at IS NULL"),
+    )
 
     op.drop_table("files")
     op.drop_table("reduction_settings")
