@@ -1,0 +1,130 @@
+"""A wavelength solution and its goodman_pipeline header cards.
+
+The solution is a Chebyshev series over the 0-based *binned* pixel index with the
+default domain, exactly as goodman_pipeline writes ``GSP_FUNC``/``GSP_ORDR``/
+``GSP_Cnnn``: ``wavelength(j) = chebval(j, [GSP_C000, GSP_C001, ...])``. Existing
+tools that read goodman products read ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.table import Table
+from numpy.polynomial import chebyshev
+
+
+@dataclass
+class WavelengthSolution:
+    """Pixel-to-wavelength model of one arc (or a combination of arcs).
+
+    Attributes
+    ----------
+    coefficients : ndarray
+        Chebyshev coefficients (default domain) over the binned pixel index, Å.
+    npix : int
+        Number of binned pixels along the dispersion axis.
+    binning : int
+        Binning along the dispersion axis.
+    rms_angstrom, rms_pixel : float
+        RMS of the final fit's residuals over the lines used, in Å and binned pixels.
+    n_used, n_rejected : int
+        Lines kept in, and rejected from, the final fit.
+    lines : astropy.table.Table
+        One row per identified line: ``pixel``, ``reference_wavelength`` (Å the fit
+        aimed at), ``lab_wavelength`` (catalogue Å, NaN when not catalogued),
+        ``fitted_wavelength``, ``residual`` (Å), ``used``.
+    template : str
+        File name of the library lamp used.
+    lamp : str
+        Lamp of that template (e.g. ``HgArNe``).
+    mode : str
+        WAVMODE.
+    reference : str
+        ``"template-spectrum"`` (lines placed by the template's own spectrum and model)
+        or ``"line-list"`` (catalogued wavelengths).
+    shift_unbinned : float
+        Offset of the arc against the template at the detector centre, unbinned px.
+    arcs : list of str
+        File names of the arcs that made this solution.
+    """
+
+    coefficients: np.ndarray
+    npix: int
+    binning: int
+    rms_angstrom: float
+    rms_pixel: float
+    n_used: int
+    n_rejected: int
+    lines: Table
+    template: str
+    lamp: str
+    mode: str
+    reference: str = "template-spectrum"
+    shift_unbinned: float = 0.0
+    arcs: list[str] = field(default_factory=list)
+
+    @property
+    def order(self) -> int:
+        return int(len(self.coefficients) - 1)
+
+    def wavelength(self, pixel=None) -> np.ndarray:
+        """Wavelength (Å) at binned pixel indices (all pixels when ``pixel`` is None)."""
+        if pixel is None:
+            pixel = np.arange(self.npix)
+        return chebyshev.chebval(np.asarray(pixel, dtype=float), self.coefficients)
+
+    @property
+    def dispersion(self) -> float:
+        """Mean dispersion, Å per binned pixel."""
+        w = self.wavelength([0, self.npix - 1])
+        return float((w[1] - w[0]) / (self.npix - 1))
+
+    def header_cards(self) -> list[tuple[str, object, str]]:
+        """FITS cards as goodman_pipeline writes them (``GSP_FUNC`` ... ``GSP_Cnnn``)."""
+        cards: list[tuple[str, object, str]] = [
+            ("GSP_FUNC", "Chebyshev1D", "Mathematical model of non-linearized data"),
+            ("GSP_ORDR", self.order, "Mathematical model order"),
+            ("GSP_NPIX", int(self.npix), "Number of Pixels"),
+        ]
+        for i, c in enumerate(self.coefficients):
+            cards.append((f"GSP_C{i:03d}", float(c), f"Value of parameter c{i}"))
+        cards += [
+            ("GSP_WRMS", float(self.rms_angstrom), "Wavelength solution RMS Error [Angstrom]"),
+            ("GSP_WRMP", float(self.rms_pixel), "Wavelength solution RMS Error [pixel]"),
+            ("GSP_WPOI", int(self.n_used), "Number of points used to calculate wavelength s"),
+            ("GSP_WREJ", int(self.n_rejected), "Number of points rejected"),
+            ("GSP_WTPL", self.template, "Reference lamp template from the library"),
+            ("GSP_WREF", self.reference, "Line positions from template spectrum or list"),
+        ]
+        if self.arcs:
+            cards.append(("GSP_LAMP", ",".join(self.arcs),
+                          "Reference lamp used to obtain wavelength solution"))
+        return cards
+
+    def quality(self) -> dict:
+        """Figures for a product's quality summary."""
+        return {
+            "wavelength_rms_angstrom": round(float(self.rms_angstrom), 4),
+            "wavelength_rms_pixel": round(float(self.rms_pixel), 4),
+            "lines_used": int(self.n_used),
+            "lines_rejected": int(self.n_rejected),
+            "lamp_template": self.template,
+            "arcs": list(self.arcs),
+        }
+
+
+def solution_from_header(header) -> np.ndarray:
+    """Chebyshev coefficients from ``GSP_FUNC``/``GSP_ORDR``/``GSP_Cnnn`` cards.
+
+    Raises
+    ------
+    ValueError
+        When the header holds no Chebyshev1D solution.
+    """
+    func = str(header.get("GSP_FUNC", "")).strip()
+    if func != "Chebyshev1D":
+        raise ValueError(f"GSP_FUNC is {func!r}; only 'Chebyshev1D' solutions are read")
+    order = int(header["GSP_ORDR"])
+    return np.array([float(header[f"GSP_C{i:03d}"]) for i in range(order + 1)])
