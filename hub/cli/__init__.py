@@ -1,0 +1,1 @@
+"""``gsp`` commands for accounts and proposals (bootstrap and scripts)."""
