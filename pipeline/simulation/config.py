@@ -1,0 +1,235 @@
+"""What night to simulate: :class:`NightConfig` and its validation.
+
+Every bad value raises :class:`SimulationConfigError` naming the field, the value and
+the allowed values, so the CLI can print it and exit without writing anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pipeline import instrument, lamps
+
+#: OBSTYPE conventions: "goodman" is what the instrument writes (as in the 2024 real
+#: header: BIAS/FLAT/COMP/OBJECT), "lco" the LCO-style names some Goodman data carry
+#: (BIAS/LAMPFLAT/ARC/SPECTRUM); "mixed" alternates between the two frame by frame.
+OBSTYPE_CONVENTIONS = ("goodman", "lco", "mixed")
+
+OBSTYPES: dict[str, dict[str, str]] = {
+    "goodman": {
+        "bias": "BIAS",
+        "flat": "FLAT",
+        "arc": "COMP",
+        "science": "OBJECT",
+        "standard": "OBJECT",
+        "skyflat": "FLAT",
+        "expose": "EXPOSE",
+    },
+    "lco": {
+        "bias": "BIAS",
+        "flat": "LAMPFLAT",
+        "arc": "ARC",
+        "science": "SPECTRUM",
+        "standard": "SPECTRUM",
+        "skyflat": "SKYFLAT",
+        "expose": "EXPOSE",
+    },
+}
+
+#: Default readout mode of each camera (``ReadoutMode.name``).
+DEFAULT_READOUT = {"Red": "Red 344kHz ATTN3", "Blue": "Blue 100kHz ATTN2"}
+
+
+class SimulationConfigError(ValueError):
+    """A night configuration value that cannot be simulated."""
+
+
+def readout_mode_names(camera: str | None = None) -> tuple[str, ...]:
+    """Names of the readout modes (of one camera, or all)."""
+    return tuple(m.name for m in instrument.READOUT_MODES if camera is None or m.camera == camera)
+
+
+@dataclass(frozen=True)
+class NightConfig:
+    """One simulated Goodman night.
+
+    Parameters
+    ----------
+    mode : str
+        WAVMODE of the lamp library (``pipeline.lamps.modes()``), e.g. ``"400_M2"``.
+    camera : str
+        ``"Red"`` or ``"Blue"``.
+    binning : int
+        1, 2 or 3 (same along both axes).
+    lamp : str or None
+        Comparison lamp, e.g. ``"HgArNe"``; ``None`` takes the mode's template with the
+        most catalogued lines. Must exist in the library for ``mode``.
+    n_bias, n_flats, n_arcs, n_science, n_standards : int
+        Frames of each kind. Arcs are all taken just before the science frames.
+    imaging : bool
+        Simulate an imaging night instead (ROI "Imaging <b>x<b>"): bias, sky flats and
+        ``n_science`` EXPOSE frames of a star field; arcs and standards are not taken.
+    flexure_px : float or sequence of float
+        Shift of the spectrum along the dispersion axis, in UNBINNED pixels (a feature
+        at unbinned template pixel ``p`` lands at unbinned ``p + flexure``). A sequence
+        gives one value per arc/science/standard frame in observing order. Flats and
+        bias use the first value.
+    flexure_jitter_px : float
+        Standard deviation (unbinned px) of an extra random shift drawn per frame.
+    tilt : float
+        Line tilt: a feature at column ``x`` on the slit-centre row is at
+        ``x + tilt * (row - slit_centre_row)`` on other rows (binned px per binned row).
+    readout : str or None
+        Readout mode name (``"Red 344kHz ATTN3"``; the camera prefix is optional);
+        ``None`` takes the camera's default.
+    obstype_convention : str
+        One of :data:`OBSTYPE_CONVENTIONS`.
+    n_targets : int
+        Point sources on each science frame (1 to 3).
+    redshift : float
+        Redshift of the science target's emission lines.
+    slit_arcsec, seeing_arcsec : float
+        Slit width (sets the line FWHM) and seeing FWHM (sets the trace FWHM).
+    science_object : str
+        OBJECT of the science frames (also used in file names).
+    science_exptime, arc_exptime, flat_exptime, standard_exptime : float
+        Exposure times (s).
+    cosmic_rate : float
+        Cosmic-ray events per second of exposure on a full frame.
+    date : str
+        Local date of the night's start (``YYYY-MM-DD``), as in file names.
+    proposal_id : str
+        PROPID of the science and standard frames (calibrations too).
+    seed : int
+        Seed of the single random generator of the night.
+    """
+
+    mode: str = "400_M2"
+    camera: str = "Red"
+    binning: int = 2
+    lamp: str | None = None
+    n_bias: int = 5
+    n_flats: int = 5
+    n_arcs: int = 2
+    n_science: int = 2
+    n_standards: int = 0
+    imaging: bool = False
+    flexure_px: float | Sequence[float] = 0.0
+    flexure_jitter_px: float = 0.0
+    tilt: float = 0.002
+    readout: str | None = None
+    obstype_convention: str = "goodman"
+    n_targets: int = 1
+    redshift: float = 0.02
+    slit_arcsec: float = 1.0
+    seeing_arcsec: float = 1.0
+    science_object: str = "AT2026xyz"
+    science_exptime: float = 600.0
+    arc_exptime: float = 2.0
+    flat_exptime: float = 5.0
+    standard_exptime: float = 60.0
+    cosmic_rate: float = 0.5
+    date: str = "2026-11-21"
+    proposal_id: str = "SOAR2026B-001"
+    seed: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if not isinstance(d["flexure_px"], int | float):
+            d["flexure_px"] = [float(v) for v in d["flexure_px"]]
+        return d
+
+
+def _fail(name: str, value, allowed) -> None:
+    raise SimulationConfigError(f"{name} {value!r} is not supported; allowed: {allowed}")
+
+
+def validate(cfg: NightConfig) -> NightConfig:
+    """Check every field; return a copy with spellings normalized (mode, camera, lamp).
+
+    Raises
+    ------
+    SimulationConfigError
+        Naming the first bad field, its value and what would be right.
+    """
+    camera = str(cfg.camera).strip().capitalize()
+    if camera not in instrument.CAMERAS:
+        _fail("camera", cfg.camera, ", ".join(instrument.CAMERAS))
+    try:
+        binning = int(str(cfg.binning).strip())
+    except ValueError:
+        binning = None
+    if binning not in instrument.BINNINGS:
+        _fail("binning", cfg.binning, ", ".join(str(b) for b in instrument.BINNINGS))
+    mode = lamps.normalize_mode(cfg.mode)
+    if mode not in lamps.modes():
+        _fail("mode", cfg.mode, ", ".join(lamps.modes()))
+    lamp = cfg.lamp
+    if lamp is not None and not cfg.imaging:
+        names = {lamp_name(t): t for t in lamps.templates_for_mode(mode)}
+        match = [n for n in names if n.lower() == str(lamp).strip().lower()]
+        if not match:
+            _fail(f"lamp (for mode {mode})", lamp, ", ".join(sorted(names)))
+        lamp = match[0]
+    for name in ("n_bias", "n_flats", "n_arcs", "n_science", "n_standards"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            _fail(name, v, "an integer >= 0")
+    if not 1 <= int(cfg.n_targets) <= 3:
+        _fail("n_targets", cfg.n_targets, "1, 2 or 3")
+    if cfg.obstype_convention not in OBSTYPE_CONVENTIONS:
+        _fail("obstype_convention", cfg.obstype_convention, ", ".join(OBSTYPE_CONVENTIONS))
+    if cfg.readout is not None:
+        find_readout(camera, cfg.readout)
+    try:
+        _dt.date.fromisoformat(str(cfg.date))
+    except ValueError:
+        _fail("date", cfg.date, "an ISO date YYYY-MM-DD")
+    if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", cfg.science_object.replace(" ", "_")):
+        _fail("science_object", cfg.science_object, "letters, digits, _ . + -")
+    for name in ("slit_arcsec", "seeing_arcsec", "science_exptime", "arc_exptime"):
+        if not float(getattr(cfg, name)) > 0:
+            _fail(name, getattr(cfg, name), "a number > 0")
+    if not 0 <= float(cfg.redshift) < 5:
+        _fail("redshift", cfg.redshift, "0 <= z < 5")
+    n_shifted = 0 if cfg.imaging else cfg.n_arcs + cfg.n_science + cfg.n_standards
+    if not isinstance(cfg.flexure_px, int | float):
+        values = list(cfg.flexure_px)
+        if len(values) != n_shifted:
+            raise SimulationConfigError(
+                f"flexure_px has {len(values)} values; give one per arc/science/standard "
+                f"frame ({n_shifted}) or a single number"
+            )
+    return dataclasses.replace(cfg, camera=camera, binning=binning, mode=mode, lamp=lamp)
+
+
+def find_readout(camera: str, name: str | None) -> instrument.ReadoutMode:
+    """The readout mode called ``name`` (camera prefix optional) of ``camera``."""
+    wanted = DEFAULT_READOUT[camera] if name is None else str(name).strip()
+    for m in instrument.READOUT_MODES:
+        if m.camera != camera:
+            continue
+        if wanted.lower() in {m.name.lower(), m.name.lower().split(" ", 1)[1]}:
+            return m
+    raise SimulationConfigError(
+        f"readout {name!r} is not a mode of the {camera} camera; allowed: "
+        + ", ".join(readout_mode_names(camera))
+    )
+
+
+def lamp_name(template: lamps.LampTemplate) -> str:
+    """The comparison lamp of a template.
+
+    A few library files carry a target name in OBJECT (e.g. ``Gaia24asr``); their file
+    name ends with the lamp (``..._HgArNe.fits``), which is then used.
+    """
+    known = {"Hg", "Ar", "Ne", "Fe", "He", "Cu"}
+    name = template.lamp
+    if name and lamps.elements(name) and lamps.elements(name) <= known:
+        return name
+    return template.file_name.rsplit("_", 1)[-1].removesuffix(".fits")

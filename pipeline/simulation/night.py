@@ -1,0 +1,671 @@
+"""A whole night: the observing plan, the frames in order, and their truth.
+
+:func:`iter_night` yields the frames in observing order; :func:`simulate_night`
+writes them and ``truth.json`` into a night directory atomically. The schema of the
+truth is documented in :mod:`pipeline.simulate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from astropy.io import fits
+
+from pipeline import instrument, lamps
+from pipeline.simulation import header as hdr
+from pipeline.simulation import optics, spectra
+from pipeline.simulation.config import (
+    OBSTYPES,
+    NightConfig,
+    SimulationConfigError,
+    find_readout,
+    lamp_name,
+    validate,
+)
+from pipeline.simulation.detector import PIXEL_RESPONSE_RMS, Detector
+
+TRUTH_SCHEMA = "gsp-sim-truth/1"
+TRUTH_FILE = "truth.json"
+#: Moffat beta of the seeing profile along the slit.
+MOFFAT_BETA = 3.0
+#: Readout time (s) of a full frame at binning 1, 2, 3.
+READ_TIME = {1: 7.5, 2: 2.24, 3: 1.3}
+
+
+class SimulatedFrame(NamedTuple):
+    """One raw frame: its file name, its FITS content and its truth record."""
+
+    name: str
+    hdul: fits.HDUList
+    truth: dict
+
+
+def _r(values, nd=4):
+    """Round for JSON (keeps truth.json small; 1e-4 px / Å is far below any test)."""
+    return np.round(np.asarray(values, float), nd).tolist()
+
+
+def pick_template(mode: str, lamp: str | None) -> lamps.LampTemplate:
+    """The library template for a mode and lamp (``None``: the richest one)."""
+    if lamp is None:
+        t = lamps.find_template(mode)
+        if t is None:
+            raise SimulationConfigError(f"mode {mode!r} has no lamp template")
+        return t
+    for t in lamps.templates_for_mode(mode):
+        if lamp_name(t).lower() == lamp.lower():
+            return t
+    raise SimulationConfigError(f"no {lamp} template for mode {mode}")
+
+
+def line_fwhm_unbinned(slit_arcsec: float) -> float:
+    """FWHM (unbinned px) of an unresolved line for a slit width.
+
+    The slit image (anamorphically demagnified) dominates wide slits; the optics and
+    pixels set a floor of ~3.5 px for narrow ones, as in the library templates.
+    """
+    return max(3.5, 0.75 * slit_arcsec / instrument.PLATE_SCALE_ARCSEC)
+
+
+@dataclasses.dataclass
+class _Target:
+    name: str
+    brightness: float
+    coefficients: tuple[float, float, float]  # rows = c0 + c1*(x-xc) + c2*(x-xc)**2
+    x_centre: float
+    fwhm_rows: float
+
+    def centres(self, x) -> np.ndarray:
+        d = np.asarray(x, float) - self.x_centre
+        c0, c1, c2 = self.coefficients
+        return c0 + c1 * d + c2 * d * d
+
+
+class NightSimulator:
+    """Plans a night from a :class:`NightConfig` and renders its frames in order."""
+
+    def __init__(self, cfg: NightConfig):
+        self.cfg = cfg = validate(cfg)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.geometry = instrument.frame_geometry(cfg.binning, cfg.imaging)
+        self.readout = find_readout(cfg.camera, cfg.readout)
+        self.template = None if cfg.imaging else pick_template(cfg.mode, cfg.lamp)
+        self.lamp = None if cfg.imaging else lamp_name(self.template)
+        self.layout = optics.Layout(
+            binning=cfg.binning,
+            imaging=cfg.imaging,
+            line_fwhm_unbinned=line_fwhm_unbinned(cfg.slit_arcsec),
+            tilt=0.0 if cfg.imaging else float(cfg.tilt),
+        )
+        self.detector = Detector(cfg.camera, self.geometry, self.readout, self.rng)
+        self.night_date = dt.date.fromisoformat(cfg.date)
+        self.filter2 = "" if self.template is None else self.template.filter2
+        self.slit = "<NO MASK>" if cfg.imaging else f"{cfg.slit_arcsec:g}_LONG_SLIT"
+        self.targets = [] if cfg.imaging else self._plan_targets()
+        self.plan = self._plan_frames()
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan_targets(self) -> list[_Target]:
+        lo, hi = self.layout.slit_edges
+        b = self.cfg.binning
+        nx = self.layout.shape[1]
+        fwhm = self.cfg.seeing_arcsec / instrument.PLATE_SCALE_ARCSEC / b
+        targets = []
+        # first target near the slit centre, others 25-35% of the slit away
+        offsets = [0.0, 0.3, -0.27][: self.cfg.n_targets]
+        for k, frac in enumerate(offsets):
+            c0 = 0.5 * (lo + hi) + frac * (hi - lo) + self.rng.uniform(-15, 15) / b
+            c1 = self.rng.uniform(-0.004, 0.004)
+            c2 = self.rng.uniform(0.5e-6, 1.5e-6) * (2.0 / b) * np.sign(self.rng.uniform(-1, 1))
+            targets.append(
+                _Target(
+                    name=self.cfg.science_object
+                    if k == 0
+                    else f"{self.cfg.science_object}_{k + 1}",
+                    brightness=[1.0, 0.4, 0.2][k],
+                    coefficients=(float(c0), float(c1), float(c2)),
+                    x_centre=(nx - 1) / 2.0,
+                    fwhm_rows=fwhm,
+                )
+            )
+        return targets
+
+    def _plan_frames(self) -> list[dict]:
+        cfg = self.cfg
+        plan: list[dict] = []
+        if cfg.imaging:
+            plan += [{"role": "bias"} for _ in range(cfg.n_bias)]
+            plan += [{"role": "skyflat"} for _ in range(cfg.n_flats)]
+            plan += [{"role": "expose"} for _ in range(cfg.n_science)]
+        else:
+            plan += [{"role": "bias"} for _ in range(cfg.n_bias)]
+            plan += [{"role": "flat"} for _ in range(cfg.n_flats)]
+            plan += [{"role": "arc"} for _ in range(cfg.n_arcs)]
+            plan += [{"role": "science"} for _ in range(cfg.n_science)]
+            plan += [{"role": "standard"} for _ in range(cfg.n_standards)]
+        # flexure of each shifted frame
+        shifted = [p for p in plan if p["role"] in {"arc", "science", "standard"}]
+        if isinstance(cfg.flexure_px, int | float):
+            base = [float(cfg.flexure_px)] * len(shifted)
+        else:
+            base = [float(v) for v in cfg.flexure_px]
+        first = (
+            base[0]
+            if base
+            else float(cfg.flexure_px)
+            if isinstance(cfg.flexure_px, int | float)
+            else 0.0
+        )
+        for p, f in zip(shifted, base, strict=True):
+            p["flexure"] = f + (
+                cfg.flexure_jitter_px * self.rng.standard_normal() if cfg.flexure_jitter_px else 0.0
+            )
+        for p in plan:
+            p.setdefault("flexure", first if not cfg.imaging else 0.0)
+        # times: calibrations in the evening, the target block after midnight UT
+        t = dt.datetime.combine(self.night_date, dt.time(20, 30), tzinfo=dt.UTC)
+        t += dt.timedelta(milliseconds=int(self.rng.integers(0, 60000)))
+        science_block = dt.datetime.combine(
+            self.night_date + dt.timedelta(days=1), dt.time(0, 10), tzinfo=dt.UTC
+        )
+        read = READ_TIME[cfg.binning]
+        for seq, p in enumerate(plan, start=1):
+            p["sequence"] = seq
+            p["exptime"] = {
+                "bias": 0.0,
+                "flat": cfg.flat_exptime,
+                "skyflat": 3.0,
+                "arc": cfg.arc_exptime,
+                "science": cfg.science_exptime,
+                "expose": cfg.science_exptime,
+                "standard": cfg.standard_exptime,
+            }[p["role"]]
+            if p["role"] in {"arc", "science", "expose"} and t < science_block:
+                t = science_block
+            p["start"] = t
+            overhead = 3.0 if p["role"] == "bias" else 20.0
+            t = t + dt.timedelta(seconds=p["exptime"] + read + overhead + 0.001 * seq)
+        # pointing: the science target transits half an hour into its block
+        science_start = next(
+            (p["start"] for p in plan if p["role"] in {"arc", "science", "expose"}), t
+        )
+        self.target_ra = (hdr.local_sidereal_deg(science_start) + 7.5) % 360.0
+        self.target_dec = -45.0 - 10.0 * self.rng.uniform()
+        for p in plan:
+            if p["role"] == "standard":
+                p["star"] = self._pick_standard(p["start"])
+        return plan
+
+    def _pick_standard(self, when: dt.datetime) -> spectra.StandardStar:
+        lst = hdr.local_sidereal_deg(when)
+
+        def ha(star):
+            return abs(((lst - hdr.parse_sexagesimal(star.ra, True) + 180) % 360) - 180)
+
+        usable = [s for s in spectra.standard_stars() if hdr.parse_sexagesimal(s.dec, False) < 15]
+        return min(usable, key=ha)
+
+    # ------------------------------------------------------------------ truth
+
+    def night_truth(self) -> dict:
+        """Night-level truth (everything that is the same for all frames)."""
+        g, lay = self.geometry, self.layout
+        cfg = self.cfg
+        out = {
+            "schema": TRUTH_SCHEMA,
+            "config": cfg.to_dict(),
+            "camera": cfg.camera,
+            "instrume": "ghts_red" if cfg.camera == "Red" else "ghts_blue",
+            "binning": cfg.binning,
+            "imaging": cfg.imaging,
+            "roi": g.roi,
+            "raw_shape": list(g.shape),
+            "trim_section": g.trim_section,
+            "trimmed_shape": list(g.trimmed_shape),
+            "trim_offset": {"row": lay.row_offset, "col": lay.col_offset},
+            "prescan_columns": [0, g.prescan],
+            "readout_mode": {
+                "name": self.readout.name,
+                "gain": self.readout.gain,
+                "rdnoise": self.readout.rdnoise,
+                "level_adu": self.readout.level_adu,
+            },
+            "saturation_adu": self.readout.saturation_adu,
+            "bias_level_adu": self.detector.bias_level,
+            "pixel_response_rms": PIXEL_RESPONSE_RMS,
+        }
+        if cfg.imaging:
+            return out
+        lo, hi = lay.slit_edges
+        t = self.template
+        out.update(
+            {
+                "mode": t.mode,
+                "lamp": self.lamp,
+                "lamp_template": t.file_name,
+                "grating": str(hdr.template_header(t).get("GRATING", t.grating)).strip(),
+                "filter2": t.filter2,
+                "slit": self.slit,
+                "wavelength_model": {
+                    "kind": "chebyshev",
+                    "coefficients": [float(c) for c in t.coefficients],
+                    "formula": "lambda(x, y) = chebval(b*(x - tilt*(y - slit_centre_row)) "
+                    "+ (b-1)/2 - flexure_px, coefficients); x, y trimmed binned 0-based",
+                },
+                "line_fwhm_px": lay.line_fwhm_unbinned / cfg.binning,
+                "tilt": lay.tilt,
+                "slit_edges": [lo, hi],
+                "slit_centre_row": lay.slit_centre,
+                "illumination": {
+                    "model": "0.5*(erf((y-lo)/(sqrt2*s)) - erf((y-hi)/(sqrt2*s))) * "
+                    "(1 + g*(y-(lo+hi)/2)/(hi-lo)), normalized to 1 at y=(lo+hi)/2",
+                    "lo": lo,
+                    "hi": hi,
+                    "s": lay.edge_sigma,
+                    "g": optics.ILLUMINATION_GRADIENT,
+                    "profile": _r(lay.illumination(), 5),
+                },
+            }
+        )
+        return out
+
+    # ------------------------------------------------------------------ frames
+
+    def frames(self) -> Iterator[SimulatedFrame]:
+        for p in self.plan:
+            yield self._render(p)
+
+    def _obstype(self, role: str, seq: int) -> str:
+        conv = self.cfg.obstype_convention
+        if conv == "mixed":
+            conv = "goodman" if seq % 2 else "lco"
+        return OBSTYPES[conv][role]
+
+    def _render(self, p: dict) -> SimulatedFrame:
+        cfg, lay = self.cfg, self.layout
+        role, seq = p["role"], p["sequence"]
+        flex = p["flexure"]
+        truth: dict = {}
+        lamps_on: set[str] = set()
+        quartz = 0.0
+        ra, dec = self.target_ra, self.target_dec
+        if role in {"bias", "flat", "skyflat"}:
+            # calibrations in the evening with the telescope near the zenith
+            ra, dec = hdr.local_sidereal_deg(p["start"]), hdr.SOAR_LATITUDE_DEG
+        if role == "bias":
+            obj, label = "bias", "bias"
+            signal = None
+        elif role == "flat":
+            obj, label = "flat", "flat"
+            lamps_on, quartz = {"LAMP_QUA"}, 50.0
+            signal = self._flat_signal(flex)
+        elif role == "arc":
+            obj, label = self.lamp, cfg.science_object
+            lamps_on = hdr.lamp_keywords_for(self.lamp)
+            signal, truth = self._arc_signal(flex)
+        elif role == "science":
+            obj = label = cfg.science_object
+            signal, truth = self._science_signal(flex, p["exptime"])
+        elif role == "standard":
+            star = p["star"]
+            obj = label = star.name
+            ra = hdr.parse_sexagesimal(star.ra, True)
+            dec = hdr.parse_sexagesimal(star.dec, False)
+            signal, truth = self._standard_signal(flex, p["exptime"], star)
+        elif role == "skyflat":
+            obj, label = "skyflat", "skyflat"
+            signal = self._skyflat_signal()
+        elif role == "expose":
+            obj = label = cfg.science_object
+            signal, truth = self._expose_signal(p["exptime"])
+        else:  # pragma: no cover - the plan only holds the roles above
+            raise AssertionError(role)
+        if signal is not None:
+            signal = signal * self.detector.pixel_response
+        data, rays = self.detector.read(
+            signal, exptime=p["exptime"], cosmic_rate=cfg.cosmic_rate, light=signal is not None
+        )
+        name = hdr.file_name(seq, label, self.night_date, comp=role == "arc")
+        obstype = self._obstype(role, seq)
+        header = hdr.build_header(
+            camera=cfg.camera,
+            geometry=self.geometry,
+            readout=self.readout,
+            obstype=obstype,
+            object_name=obj,
+            exptime=p["exptime"],
+            start=p["start"],
+            ra_deg=ra,
+            dec_deg=dec,
+            lamps_on=lamps_on,
+            quartz_percent=quartz,
+            template=self.template,
+            slit=self.slit,
+            filter1="NO_FILTER" if not cfg.imaging else "r-SDSS",
+            proposal_id=cfg.proposal_id,
+            image_id=70000 + 100 * cfg.seed + seq,
+            obs_id=seq,
+            conf_id=1 if role in {"arc", "science"} else 0,
+            block_id=1 if role in {"arc", "science"} else 0,
+            saved_as=name,
+        )
+        hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
+        record = {
+            "file": name,
+            "sequence": seq,
+            "role": role,
+            "obstype": obstype,
+            "object": obj,
+            "exptime": p["exptime"],
+            "date_obs": header["DATE-OBS"],
+        }
+        if not cfg.imaging and role != "bias":
+            record["flexure_px"] = flex
+            record["shift_binned_px"] = flex / cfg.binning
+            record["wavelength"] = _r(lay.wavelength(self.template, flex), 4)
+        record.update(truth)
+        off_r, off_c = lay.row_offset, lay.col_offset
+        record["cosmic_rays"] = {
+            "events": int(np.unique(rays["event"]).size),
+            "rows": rays["row"].tolist(),
+            "cols": rays["col"].tolist(),
+            "raw_rows": (rays["row"] + off_r).tolist(),
+            "raw_cols": (rays["col"] + off_c).tolist(),
+            "adu": _r(rays["adu"], 1),
+            "event": rays["event"].tolist(),
+        }
+        return SimulatedFrame(name, hdul, record)
+
+    # ------------------------------------------------------------- light models
+
+    def _flat_signal(self, flex):
+        peak = 0.4 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+        col = spectra.quartz_flat(self.layout, self.template, flex, self.filter2, peak)
+        return self.layout.illumination()[:, None] * col[None, :]
+
+    def _arc_signal(self, flex):
+        lay = self.layout
+        peak = 0.5 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+        grid, spec, lines = spectra.arc_spectrum(lay, self.template, flex, peak)
+        rows = np.arange(lay.shape[0], dtype=float)
+        img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
+        truth = {
+            "lamp": self.lamp,
+            "lamp_template": self.template.file_name,
+            "lines": [
+                {
+                    "wavelength": float(w),
+                    "column": round(float(c), 5),
+                    "peak_adu": round(float(pk), 2),
+                    "flux_adu": round(float(f), 2),
+                    "isolated": bool(iso),
+                    "template_pixel": float(tp),
+                }
+                for w, c, pk, f, iso, tp in zip(
+                    lines.wavelengths,
+                    lines.columns,
+                    lines.peaks,
+                    lines.fluxes,
+                    lines.isolated,
+                    lines.template_pixels,
+                    strict=True,
+                )
+            ],
+        }
+        return img, truth
+
+    def _sky(self, flex, exptime):
+        lay = self.layout
+        grid, spec, sky_lines = spectra.sky_spectrum(
+            lay, self.template, flex, self.filter2, exptime
+        )
+        rows = np.arange(lay.shape[0], dtype=float)
+        img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
+        cols = np.arange(lay.shape[1], dtype=float)
+        sky_adu = np.interp(cols, grid, spec)
+        return img, sky_adu, sky_lines
+
+    def _add_point_source(self, img, target: _Target, grid, spec):
+        """Add a point source on its curved trace; return its truth arrays."""
+        lay = self.layout
+        ny, nx = lay.shape
+        cols = np.arange(nx, dtype=float)
+        centres = target.centres(cols)
+        half = int(math.ceil(10 * target.fwhm_rows)) + 2
+        r0 = max(int(math.floor(centres.min())) - half, 0)
+        r1 = min(int(math.ceil(centres.max())) + half + 1, ny)
+        rows = np.arange(r0, r1, dtype=float)
+        slab = optics.spread_rows(grid, spec, lay, rows, cols)
+        profile = optics.moffat_profile(
+            rows[:, None] - centres[None, :], target.fwhm_rows, MOFFAT_BETA
+        )
+        img[r0:r1] += slab * profile * lay.illumination(rows)[:, None]
+        # what the source puts in each column, summed over rows, on its trace row
+        at_trace = cols - lay.row_shift(centres)
+        flux = np.interp(at_trace, grid, spec)
+        return centres, at_trace, flux
+
+    def _science_signal(self, flex, exptime):
+        lay, cfg = self.layout, self.cfg
+        img, sky_adu, sky_lines = self._sky(flex, exptime)
+        targets = []
+        for tgt in self.targets:
+            grid, spec, lines = spectra.target_spectrum(
+                lay, self.template, flex, self.filter2, exptime, cfg.redshift, tgt.brightness
+            )
+            centres, at_trace, flux = self._add_point_source(img, tgt, grid, spec)
+            for line in lines:
+                # where the line crosses this target's trace (tilted lines)
+                x = line["column"]
+                for _ in range(6):
+                    x = line["column"] + float(lay.row_shift(tgt.centres(x)))
+                line["column_at_trace"] = round(x, 5)
+                line["row_at_trace"] = round(float(tgt.centres(x)), 5)
+                line["column"] = round(line["column"], 5)
+            targets.append(
+                {
+                    "name": tgt.name,
+                    "kind": "point",
+                    "trace_centres": _r(centres, 4),
+                    "trace_polynomial": {
+                        "coefficients": list(tgt.coefficients),
+                        "x_centre": tgt.x_centre,
+                        "formula": "row = c0 + c1*(x-x_centre) + c2*(x-x_centre)**2",
+                    },
+                    "fwhm": tgt.fwhm_rows,
+                    "profile": "moffat",
+                    "moffat_beta": MOFFAT_BETA,
+                    "redshift": cfg.redshift,
+                    "flux_adu": _r(flux, 3),
+                    "wavelength_at_trace": _r(lay.wavelength(self.template, flex, at_trace), 4),
+                    "emission_lines": lines,
+                }
+            )
+        truth = {
+            "targets": targets,
+            "sky_adu": _r(sky_adu, 3),
+            "sky_lines": [{"wavelength": w, "column": round(c, 5)} for w, c in sky_lines],
+        }
+        return img, truth
+
+    def _standard_signal(self, flex, exptime, star):
+        lay = self.layout
+        img, sky_adu, sky_lines = self._sky(flex, exptime)
+        lo, hi = lay.slit_edges
+        tgt = _Target(
+            name=star.name,
+            brightness=1.0,
+            coefficients=(
+                0.5 * (lo + hi) + self.rng.uniform(-10, 10),
+                self.targets[0].coefficients[1],
+                self.targets[0].coefficients[2],
+            ),
+            x_centre=(lay.shape[1] - 1) / 2.0,
+            fwhm_rows=self.targets[0].fwhm_rows,
+        )
+        grid, spec = spectra.standard_spectrum(
+            lay, self.template, flex, self.filter2, exptime, star
+        )
+        centres, at_trace, flux = self._add_point_source(img, tgt, grid, spec)
+        truth = {
+            "standard": {"name": star.name, "esofil_file": star.file_name},
+            "targets": [
+                {
+                    "name": star.name,
+                    "kind": "point",
+                    "trace_centres": _r(centres, 4),
+                    "trace_polynomial": {
+                        "coefficients": list(tgt.coefficients),
+                        "x_centre": tgt.x_centre,
+                        "formula": "row = c0 + c1*(x-x_centre) + c2*(x-x_centre)**2",
+                    },
+                    "fwhm": tgt.fwhm_rows,
+                    "profile": "moffat",
+                    "moffat_beta": MOFFAT_BETA,
+                    "flux_adu": _r(flux, 3),
+                    "wavelength_at_trace": _r(lay.wavelength(self.template, flex, at_trace), 4),
+                    "emission_lines": [],
+                }
+            ],
+            "sky_adu": _r(sky_adu, 3),
+            "sky_lines": [{"wavelength": w, "column": round(c, 5)} for w, c in sky_lines],
+        }
+        return img, truth
+
+    # ------------------------------------------------------------- imaging
+
+    def _vignetting(self):
+        ny, nx = self.layout.shape
+        y = (np.arange(ny) - (ny - 1) / 2) / ny
+        x = (np.arange(nx) - (nx - 1) / 2) / nx
+        return 1.0 - 0.15 * (y[:, None] ** 2 + x[None, :] ** 2)
+
+    def _skyflat_signal(self):
+        peak = 0.4 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+        return peak * self._vignetting()
+
+    def _expose_signal(self, exptime):
+        ny, nx = self.layout.shape
+        b = self.cfg.binning
+        sky = 150.0 * (exptime / 600.0) * b * b
+        img = np.full((ny, nx), sky) * self._vignetting()
+        n = 40
+        xs = self.rng.uniform(20, nx - 20, n)
+        ys = self.rng.uniform(20, ny - 20, n)
+        fluxes = np.exp(self.rng.uniform(np.log(2e3), np.log(4e5), n)) * (exptime / 600.0)
+        fwhm = self.cfg.seeing_arcsec / instrument.PLATE_SCALE_ARCSEC / b
+        alpha = optics.moffat_alpha(fwhm, MOFFAT_BETA)
+        half = int(math.ceil(8 * fwhm))
+        vig = self._vignetting()
+        for x0, y0, f in zip(xs, ys, fluxes, strict=True):
+            r0, r1 = max(int(y0) - half, 0), min(int(y0) + half + 1, ny)
+            c0, c1 = max(int(x0) - half, 0), min(int(x0) + half + 1, nx)
+            yy, xx = np.mgrid[r0:r1, c0:c1]
+            rr2 = ((yy - y0) ** 2 + (xx - x0) ** 2) / alpha**2
+            # 2-D Moffat normalized to unit volume
+            psf = (MOFFAT_BETA - 1) / (math.pi * alpha**2) * (1 + rr2) ** (-MOFFAT_BETA)
+            img[r0:r1, c0:c1] += f * psf * vig[r0:r1, c0:c1]
+        truth = {
+            "sky_adu": round(sky, 3),
+            "stars": [
+                {
+                    "col": round(float(x), 4),
+                    "row": round(float(y), 4),
+                    "flux_adu": round(float(f), 2),
+                }
+                for x, y, f in zip(xs, ys, fluxes, strict=True)
+            ],
+            "fwhm": fwhm,
+            "profile": "moffat",
+            "moffat_beta": MOFFAT_BETA,
+        }
+        return img, truth
+
+
+def iter_night(cfg: NightConfig) -> Iterator[SimulatedFrame]:
+    """Yield the night's frames in observing order as ``(name, hdul, truth)``.
+
+    The same config and seed always give the same frames.
+    """
+    yield from NightSimulator(cfg).frames()
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def simulate_night(out_dir, cfg: NightConfig, *, force: bool = False) -> dict:
+    """Write a night's raw frames and ``truth.json`` into ``out_dir``, atomically.
+
+    Everything is written to a temporary sibling directory that is renamed into place
+    at the end, so ``out_dir`` either holds the whole night or is untouched.
+
+    Parameters
+    ----------
+    out_dir : path
+        Night directory; must not exist or be empty, unless ``force``.
+    cfg : NightConfig
+    force : bool
+        Replace an existing non-empty ``out_dir``.
+
+    Returns
+    -------
+    dict
+        The truth, as written to ``truth.json``.
+
+    Raises
+    ------
+    SimulationConfigError
+        Bad configuration (nothing written).
+    FileExistsError
+        ``out_dir`` holds files and ``force`` is false (nothing written).
+    """
+    out_dir = Path(out_dir)
+    sim = NightSimulator(cfg)  # validates before anything touches the disk
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(
+            f"{out_dir} already holds files; choose a new directory or use force=True"
+        )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        truth = sim.night_truth()
+        truth["frames"] = []
+        for frame in sim.frames():
+            frame.hdul.writeto(tmp / frame.name)
+            truth["frames"].append(frame.truth)
+        with open(tmp / TRUTH_FILE, "w", encoding="utf-8") as fh:
+            json.dump(truth, fh, default=_json_default)
+        os.chmod(tmp, 0o755)
+        if out_dir.exists():
+            trash = Path(
+                tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent)
+            )
+            os.rename(out_dir, trash / "night")
+            os.rename(tmp, out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return truth
