@@ -1,0 +1,250 @@
+"""Actions on files (reduce, extract, calibrate wavelength, reclassify, calibrations).
+
+Each action checks the caller and the file, then queues a job through the store's job
+queue and answers with it (202). The job engine runs it; ``GET api/jobs/<id>/`` reports
+its real state. Asking again while the same product is queued or running answers the
+existing job (200) instead of queuing a second one.
+
+Job contract for the engine (kind, product key, params):
+
+==========================  =====================================================  ==================================
+kind                        product_key                                            params
+==========================  =====================================================  ==================================
+``reduce``                  ``reduce:<file>:settings=<settings id>``               ``file_id, settings_id``
+``extract``                 ``extract:<file>:settings=<sid>:lamp=<id|auto>``       ``file_id, settings_id, lamp_id``
+``calibrate_wavelength``    ``calibrate_wavelength:<file>:lamp=<id|auto>``         ``file_id, lamp_id``
+``classify``                ``classify:<file>``                                    ``file_id``
+``master_bias``             ``master_bias:<YYYY-MM-DD>``                           ``date``
+``master_flat``             ``master_flat:<YYYY-MM-DD>``                           ``date``
+==========================  =====================================================  ==================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, select
+
+from ..security import Caller, get_visible_file, require_can_act_on_file
+from ..store import DuplicateJob, File, InvalidValue, PermissionDenied
+from ..store import jobs as store_jobs
+from ..store import proposals as store_proposals
+from ..store.activity import log_event
+from ..store.settings import get_settings
+from .base import GSPHandler
+from .schemas import CalibrationsAction, EmptyQuery, ExtractAction, FileAction, WavelengthAction
+
+#: Manual actions run before automatic ones.
+MANUAL_PRIORITY = 10
+
+_DATA_TYPE_NAMES = {
+    0: "raw",
+    1: "a master calibration",
+    2: "reduced",
+    3: "an extracted 1D spectrum",
+    4: "wavelength calibrated",
+    5: "flux calibrated",
+}
+
+
+def _need(file: File, data_types: tuple[int, ...], action: str) -> None:
+    if file.data_type not in data_types:
+        wanted = " or ".join(f"{_DATA_TYPE_NAMES[t]} (data_type {t})" for t in data_types)
+        raise InvalidValue(
+            f"file {file.id} is {_DATA_TYPE_NAMES[file.data_type]} (data_type "
+            f"{file.data_type}); {action} needs a file that is {wanted}"
+        )
+
+
+def _lamp(session, caller: Caller, lamp_id: int | None, data_types: tuple[int, ...]) -> File | None:
+    if lamp_id is None:
+        return None
+    lamp = get_visible_file(session, caller, lamp_id)
+    if (lamp.obstype or "").upper() not in ("ARC", "COMP"):
+        raise InvalidValue(
+            f"lamp_id {lamp_id} is not a comparison lamp (OBSTYPE {lamp.obstype!r}); "
+            "choose an ARC/COMP file"
+        )
+    _need(lamp, data_types, "the lamp")
+    return lamp
+
+
+def _settings_id(session, file: File) -> int | None:
+    if file.proposal_id is None:
+        return None
+    proposal = store_proposals.get_proposal_by_soar_id(session, file.proposal_id)
+    return get_settings(session, proposal.id).id if proposal is not None else None
+
+
+def queue(
+    session,
+    caller: Caller,
+    *,
+    kind: str,
+    product_key: str,
+    file: File | None,
+    params: dict[str, Any],
+    settings_id: int | None = None,
+    proposal_id: int | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Queue one job (or find the active one for the same product)."""
+    if proposal_id is None and file is not None and file.proposal_id is not None:
+        proposal = store_proposals.get_proposal_by_soar_id(session, file.proposal_id)
+        proposal_id = proposal.id if proposal is not None else None
+    try:
+        job = store_jobs.enqueue(
+            session,
+            kind,
+            product_key,
+            file_id=file.id if file is not None else None,
+            proposal_id=proposal_id,
+            settings_id=settings_id,
+            requested_by_id=caller.user_id,
+            params=params,
+            priority=MANUAL_PRIORITY,
+        )
+    except DuplicateJob as dup:
+        return store_jobs.job_record(store_jobs.get_job(session, dup.job_id)), False
+    session.flush()
+    what = f"{file.file_name}" if file is not None else product_key
+    log_event(
+        session,
+        f"{kind} of {what} queued by {caller.name} (job {job.id})",
+        event="job.queued",
+        file=file,
+        user=caller.user,
+        job=job,
+    )
+    return store_jobs.job_record(job), True
+
+
+class _ActionHandler(GSPHandler):
+    model: type[FileAction] = FileAction
+
+    def plan(self, session, caller: Caller, body) -> list[tuple[dict[str, Any], bool]]:
+        raise NotImplementedError
+
+    async def post(self) -> None:
+        self.query(EmptyQuery)
+        body = self.body(self.model)
+        results = await self.db(lambda s, c: self.plan(s, c, body), write=True)
+        created = any(new for _, new in results)
+        detail = "queued" if created else "already queued or running: answering the existing job"
+        self.reply({"detail": detail, "jobs": [job for job, _ in results]}, 202 if created else 200)
+
+
+class ReduceHandler(_ActionHandler):
+    def plan(self, session, caller, body):
+        file = get_visible_file(session, caller, body.id)
+        require_can_act_on_file(session, caller, file, "reduce")
+        _need(file, (0,), "reduce")
+        sid = _settings_id(session, file)
+        return [
+            queue(
+                session,
+                caller,
+                kind="reduce",
+                product_key=f"reduce:{file.id}:settings={sid}",
+                file=file,
+                settings_id=sid,
+                params={"file_id": file.id, "settings_id": sid},
+            )
+        ]
+
+
+class ReclassifyHandler(_ActionHandler):
+    def plan(self, session, caller, body):
+        file = get_visible_file(session, caller, body.id)
+        require_can_act_on_file(session, caller, file, "reclassify")
+        _need(file, (0,), "reclassify")
+        return [
+            queue(
+                session,
+                caller,
+                kind="classify",
+                product_key=f"classify:{file.id}",
+                file=file,
+                params={"file_id": file.id},
+            )
+        ]
+
+
+class ExtractHandler(_ActionHandler):
+    model = ExtractAction
+
+    def plan(self, session, caller, body):
+        file = get_visible_file(session, caller, body.id)
+        require_can_act_on_file(session, caller, file, "extract")
+        _need(file, (2,), "extract")
+        lamp = _lamp(session, caller, body.lamp_id, (0, 2))
+        sid = _settings_id(session, file)
+        lamp_key = lamp.id if lamp is not None else "auto"
+        return [
+            queue(
+                session,
+                caller,
+                kind="extract",
+                product_key=f"extract:{file.id}:settings={sid}:lamp={lamp_key}",
+                file=file,
+                settings_id=sid,
+                params={"file_id": file.id, "settings_id": sid, "lamp_id": body.lamp_id},
+            )
+        ]
+
+
+class WavelengthHandler(_ActionHandler):
+    model = WavelengthAction
+
+    def plan(self, session, caller, body):
+        file = get_visible_file(session, caller, body.id)
+        require_can_act_on_file(session, caller, file, "calibrate in wavelength")
+        _need(file, (3,), "wavelength calibration")
+        lamp = _lamp(session, caller, body.lamp_id, (3,))
+        lamp_key = lamp.id if lamp is not None else "auto"
+        return [
+            queue(
+                session,
+                caller,
+                kind="calibrate_wavelength",
+                product_key=f"calibrate_wavelength:{file.id}:lamp={lamp_key}",
+                file=file,
+                params={"file_id": file.id, "lamp_id": body.lamp_id},
+            )
+        ]
+
+
+class CalibrationsHandler(_ActionHandler):
+    """Build the master bias and/or flats of a night."""
+
+    model = CalibrationsAction
+
+    def plan(self, session, caller, body):
+        if not caller.is_staff:
+            if caller.user is None:
+                raise PermissionDenied("only staff and observers of that night build calibrations")
+            observed = session.scalar(
+                select(
+                    exists().where(
+                        File.date == body.date,
+                        File.data_type == 0,
+                        File.proposal_id.in_(store_proposals.member_soar_ids(caller.user.id)),
+                    )
+                )
+            )
+            if not observed:
+                raise PermissionDenied(
+                    f"none of your proposals has raw files on {body.date.isoformat()}; only "
+                    "staff and that night's observers build its calibrations"
+                )
+        night = body.date.isoformat()
+        return [
+            queue(
+                session,
+                caller,
+                kind=f"master_{kind}",
+                product_key=f"master_{kind}:{night}",
+                file=None,
+                params={"date": night},
+            )
+            for kind in dict.fromkeys(body.kinds)
+        ]

@@ -1,0 +1,240 @@
+"""The base of every API handler: JSON errors, request parsing, database access.
+
+Handlers stay thin: parse with a model from :mod:`.schemas`, call a function that takes
+``(session, caller)`` through :meth:`GSPHandler.db`, and answer JSON. Access decisions
+live in :mod:`gsp_extension.security`; store errors become HTTP answers here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
+
+from jupyter_server.base.handlers import APIHandler
+from pydantic import BaseModel, ValidationError
+from tornado import web
+
+from ..security import Caller, resolve_caller
+from ..store import (
+    AlreadyExists,
+    InvalidState,
+    InvalidValue,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+)
+from .context import GSPContext
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+#: Query parameters jupyter_server itself reads; never "unknown filters".
+_SERVER_PARAMS = frozenset({"no_track_activity", "_xsrf"})
+
+_STATUS_OF = {
+    NotFound: 404,
+    PermissionDenied: 403,
+    AlreadyExists: 409,
+    InvalidState: 409,
+    InvalidValue: 400,
+}
+
+NOT_AUTHENTICATED = (
+    "authentication required: send 'Authorization: token <API token>' (a token from the "
+    "hub's token page) or log in to the hub in this browser"
+)
+
+
+class APIError(web.HTTPError):
+    """An HTTP error whose ``detail`` goes to the client as ``{"detail": ...}``."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(status, log_message=detail.replace("%", "%%"))
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def store_error_to_api(exc: StoreError) -> APIError:
+    """The HTTP answer for a domain-layer error."""
+    for kind, status in _STATUS_OF.items():
+        if isinstance(exc, kind):
+            return APIError(status, str(exc))
+    return APIError(400, str(exc))
+
+
+def validation_message(exc: ValidationError, where: str) -> str:
+    """A pydantic error as one line per problem: ``where.field: what is wrong``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        parts.append(f"{where} {loc}: {msg}" if loc else f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+class GSPHandler(APIHandler):
+    """JSON API handler authorized as resource ``gsp`` (see the service's Authorizer)."""
+
+    auth_resource = "gsp"
+
+    @property
+    def ctx(self) -> GSPContext:
+        return self.settings["gsp"]
+
+    # --- errors -------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error is ``{"detail": "..."}``; never a traceback."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, APIError):
+            detail = exc.detail
+            for name, value in exc.headers.items():
+                self.set_header(name, value)
+        elif isinstance(exc, web.HTTPError):
+            detail = exc.log_message % exc.args if exc.log_message else None
+            if status_code == 403 and not detail:
+                detail = NOT_AUTHENTICATED if not self.current_user else "forbidden"
+            elif status_code == 405:
+                allowed = self.allowed_methods()
+                self.set_header("Allow", ", ".join(allowed))
+                detail = (
+                    f"method {self.request.method} is not allowed on {self.request.path}; "
+                    f"use {' or '.join(allowed)}"
+                )
+            detail = detail or self._reason
+        else:
+            detail = "internal error; the service log has the details"
+            if exc is not None:
+                self.log.error(
+                    "gsp: unhandled error on %s %s\n%s",
+                    self.request.method,
+                    self.request.uri,
+                    "".join(traceback.format_exception(exc)),
+                )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"detail": detail}))
+
+    def allowed_methods(self) -> list[str]:
+        """The HTTP methods this handler implements."""
+        return [
+            m
+            for m in ("GET", "POST", "PUT", "DELETE")
+            if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())
+        ]
+
+    # --- authentication and caller --------------------------------------------------------
+
+    @property
+    def hub_model(self) -> dict[str, Any]:
+        user = self.current_user
+        model = getattr(user, "hub_user", None)
+        if not model:
+            raise APIError(403, NOT_AUTHENTICATED)
+        return model
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.current_user is None:
+            raise APIError(403, NOT_AUTHENTICATED)
+        allowed = self.authorizer.is_authorized(
+            self, self.current_user, _ACTION.get(self.request.method or "GET", "write"), "gsp"
+        )
+        if asyncio.iscoroutine(allowed):
+            allowed = await allowed
+        if not allowed:
+            raise APIError(403, "your token does not grant access to the gsp service")
+
+    # --- parsing ------------------------------------------------------------------------------
+
+    def query(self, model: type[M]) -> M:
+        """The query string validated by ``model`` (the last value of a repeated name)."""
+        values: dict[str, str] = {}
+        for name, value in parse_qsl(self.request.query, keep_blank_values=True):
+            if name in _SERVER_PARAMS:
+                continue
+            values[name] = value
+        # A blank value means "no filter", as in the seed's web forms.
+        values = {k: v for k, v in values.items() if v != ""}
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            raise APIError(400, validation_message(exc, "query parameter")) from None
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body validated by ``model``."""
+        raw = self.request.body or b""
+        if not raw.strip():
+            raise APIError(
+                400,
+                f"request body is empty; send a JSON object with fields {list(model.model_fields)}",
+            )
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise APIError(400, f"request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise APIError(400, f"request body must be a JSON object, got {type(data).__name__}")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise APIError(400, validation_message(exc, "field")) from None
+
+    @staticmethod
+    def int_arg(value: str, what: str) -> int:
+        """A path segment that must be a positive integer id."""
+        if not value.isdigit() or len(value) > 18 or int(value) < 1:
+            raise APIError(400, f"{what} {value!r} is not a valid id: use a positive integer")
+        return int(value)
+
+    # --- database ---------------------------------------------------------------------------
+
+    async def db(self, work: Callable[[Any, Caller], T], *, write: bool = False) -> T:
+        """Run ``work(session, caller)`` in a worker thread, in one transaction.
+
+        The caller's account is read in the same transaction, so every request is
+        authorized against the app database as it is now. Domain errors become HTTP
+        answers; nothing is committed when ``work`` raises.
+        """
+        model = self.hub_model
+        ctx = self.ctx
+
+        def run() -> T:
+            opener = ctx.db.transaction if write else ctx.db.session
+            with opener() as session:
+                caller = resolve_caller(session, model, ctx.instrument_names)
+                return work(session, caller)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, run)
+        except StoreError as exc:
+            raise store_error_to_api(exc) from None
+
+    # --- answers ---------------------------------------------------------------------------------
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        """Answer JSON (models are dumped in JSON mode)."""
+        if isinstance(data, BaseModel):
+            data = data.model_dump(mode="json")
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def page_url(self, page: int | None) -> str | None:
+        """This request's absolute URL with ``page`` replaced (``None`` gives ``None``)."""
+        if page is None:
+            return None
+        params = [(k, v) for k, v in parse_qsl(self.request.query, keep_blank_values=True)]
+        params = [(k, v) for k, v in params if k != "page"]
+        if page > 1:
+            params.append(("page", str(page)))
+        query = urlencode(params)
+        base = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+        return f"{base}?{query}" if query else base
+
+
+_ACTION = {"GET": "read", "HEAD": "read", "OPTIONS": "read"}

@@ -1,0 +1,221 @@
+"""Listing queries of the API on top of the store's models: filters, ordering, pages.
+
+Counting is bounded (see :func:`bounded_count`) so that a listing over a million rows
+costs the same as one over a thousand; past the bound the count is an estimate and the
+response says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, true
+from sqlalchemy.orm import Session
+
+from ..security import Caller, visible_files_clause
+from ..store import File, Job, Proposal
+from ..store import proposals as store_proposals
+from ..store.files import list_files_query
+from ..store.serialize import file_record_load_options
+from .schemas import FileListQuery
+
+# data_type and proposal_id are applied by the store's listing query (with visibility).
+_EXACT_FILTERS = (
+    "obstype",
+    "object",
+    "filter",
+    "filter_2",
+    "grating",
+    "slit",
+    "wavmode",
+    "roi",
+    "technique",
+    "date",
+    "parent_file_id",
+    "original_file_id",
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing.
+
+    Attributes
+    ----------
+    rows : list
+    count : int
+        Exact up to the bound, else an estimate (``estimated`` is then true).
+    estimated : bool
+    has_next : bool
+        Known from the rows themselves (one more row than the page was read).
+    """
+
+    rows: list[Any]
+    count: int
+    estimated: bool
+    has_next: bool
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def file_filters(q: FileListQuery) -> list[ColumnElement]:
+    """WHERE conditions of the filters of ``GET api/files/`` beyond data_type/proposal_id."""
+    conditions: list[ColumnElement] = []
+    for name in _EXACT_FILTERS:
+        value = getattr(q, name)
+        if value is not None:
+            conditions.append(getattr(File, name) == value)
+    if q.date_after is not None:
+        conditions.append(File.date >= q.date_after)
+    if q.date_before is not None:
+        conditions.append(File.date <= q.date_before)
+    if q.search:
+        pattern = f"%{_escape_like(q.search.lower())}%"
+        conditions.append(
+            or_(
+                func.lower(File.file_name).like(pattern, escape="\\"),
+                func.lower(File.object).like(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+def file_ordering(ordering: str | None) -> list[Any]:
+    """ORDER BY of a listing: the requested fields, then id as the tie-breaker."""
+    if not ordering:
+        return [File.date.desc(), File.id.desc()]
+    clauses: list[Any] = []
+    names: list[str] = []
+    for part in ordering.split(","):
+        part = part.strip()
+        name = part.lstrip("-")
+        column = getattr(File, name)
+        clauses.append(column.desc() if part.startswith("-") else column.asc())
+        names.append(name)
+    if "id" not in names:
+        clauses.append(File.id.desc() if ordering.strip().startswith("-") else File.id.asc())
+    return clauses
+
+
+def _estimate_rows(session: Session, stmt: Select) -> int | None:
+    """The planner's row estimate for ``stmt`` (PostgreSQL), or ``None`` elsewhere."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return None
+    compiled = stmt.compile(dialect=bind.dialect, compile_kwargs={"literal_binds": True})
+    plan = session.execute(text(f"EXPLAIN (FORMAT JSON) {compiled}")).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def bounded_count(session: Session, ids: Select, bound: int) -> tuple[int, bool]:
+    """Count the rows of ``ids`` exactly up to ``bound``; past it, estimate.
+
+    Returns
+    -------
+    (int, bool)
+        The count and whether it is an estimate. An estimate is never below
+        ``bound + 1`` (we know at least that many rows match).
+    """
+    limited = ids.limit(bound + 1).subquery()
+    exact = session.scalar(select(func.count()).select_from(limited)) or 0
+    if exact <= bound:
+        return exact, False
+    estimate = None
+    try:
+        estimate = _estimate_rows(session, ids)
+    except Exception:  # noqa: BLE001 - an estimate is best effort; the bound is the fallback
+        estimate = None
+    return max(bound + 1, estimate or 0), True
+
+
+def paginate(
+    session: Session,
+    stmt: Select,
+    ids: Select,
+    *,
+    page: int,
+    page_size: int,
+    bound: int,
+    count: bool = True,
+) -> Page:
+    """Read one page of ``stmt`` and the bounded count of ``ids`` (same conditions)."""
+    rows = list(session.scalars(stmt.limit(page_size + 1).offset((page - 1) * page_size)).unique())
+    has_next = len(rows) > page_size
+    rows = rows[:page_size]
+    if not count:
+        return Page(rows, len(rows), False, has_next)
+    if page == 1 and not has_next:
+        # The whole result is on this page: no need to count.
+        return Page(rows, len(rows), False, False)
+    total, estimated = bounded_count(session, ids, bound)
+    return Page(rows, total, estimated, has_next)
+
+
+def list_files(
+    session: Session, caller: Caller, q: FileListQuery, *, page_size: int, bound: int
+) -> Page:
+    """A page of ``GET api/files/`` as the caller may see it (DESIGN.md §5)."""
+    base = list_files_query(session, caller.user, data_type=q.data_type, proposal_id=q.proposal_id)
+    if caller.user is None:
+        base = base.where(visible_files_clause(caller))
+    base = base.where(*file_filters(q))
+    stmt = base.order_by(None).order_by(*file_ordering(q.ordering))
+    ids = base.order_by(None).with_only_columns(File.id)
+    stmt = stmt.options(*file_record_load_options())
+    return paginate(session, stmt, ids, page=q.page, page_size=page_size, bound=bound)
+
+
+def list_proposals(
+    session: Session, caller: Caller, *, page: int, page_size: int, bound: int
+) -> Page:
+    """A page of the proposals the caller may see, by SOAR id."""
+    from ..security.policy import proposals_clause
+
+    where = proposals_clause(caller)
+    stmt = select(Proposal).where(where).order_by(Proposal.soar_id, Proposal.id)
+    return paginate(
+        session, stmt, select(Proposal.id).where(where), page=page, page_size=page_size, bound=bound
+    )
+
+
+def list_jobs(
+    session: Session,
+    caller: Caller,
+    *,
+    state: str | None,
+    file_id: int | None,
+    page: int,
+    page_size: int,
+    bound: int,
+) -> Page:
+    """A page of jobs the caller may see, newest first."""
+    conditions: list[ColumnElement] = []
+    if not caller.is_staff:
+        user_id = caller.user_id or -1
+        conditions.append(
+            or_(
+                Job.requested_by_id == user_id,
+                Job.proposal_id.in_(store_proposals.member_proposal_ids(user_id)),
+            )
+        )
+    if state is not None:
+        conditions.append(Job.state == state)
+    if file_id is not None:
+        conditions.append(Job.file_id == file_id)
+    where = and_(true(), *conditions)
+    stmt = select(Job).where(where).order_by(Job.id.desc())
+    return paginate(
+        session, stmt, select(Job.id).where(where), page=page, page_size=page_size, bound=bound
+    )
+
+
+def files_by_ids(session: Session, ids: Sequence[int]) -> list[File]:
+    """Rows for these ids (missing ids are simply absent)."""
+    return list(session.scalars(select(File).where(File.id.in_(list(ids)))))

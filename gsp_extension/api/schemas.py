@@ -1,0 +1,509 @@
+"""Request and response models: they validate requests AND generate the OpenAPI document.
+
+Query models validate query strings (``extra="forbid"``: an unknown parameter is an
+error naming the known ones); body models validate JSON bodies; response models
+document what the handlers answer (the seed's field names and JSON types).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..store.models import (
+    COSMIC_RAY_METHODS,
+    EXTRACTION_TYPES,
+    FLAT_NORMALIZATIONS,
+    JOB_STATES,
+    LOG_LEVELS,
+    TARGET_FIT_MODELS,
+    TECHNIQUES,
+)
+
+#: Colormaps offered by api/files/visualize/ (matplotlib names).
+COLORMAPS = (
+    "gray",
+    "gray_r",
+    "viridis",
+    "magma",
+    "inferno",
+    "plasma",
+    "cividis",
+    "hot",
+    "afmhot",
+    "bone",
+    "cubehelix",
+)
+
+#: Fields ?ordering= accepts (prefix "-" for descending); ties break on id.
+ORDERING_FIELDS = (
+    "id",
+    "date",
+    "created",
+    "last_modified",
+    "file_name",
+    "object",
+    "obstype",
+    "data_type",
+    "proposal_id",
+    "image_id",
+)
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+PositiveId = int
+
+
+class _Query(BaseModel):
+    """Base of query-string models: unknown parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Body(BaseModel):
+    """Base of JSON bodies: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --- query strings -------------------------------------------------------------------------
+
+
+class PageQuery(_Query):
+    page: int = Field(1, ge=1, le=10_000_000, description="Page number, from 1.")
+    page_size: int | None = Field(
+        None, ge=1, le=1000, description="Rows per page (default 100, at most 1000)."
+    )
+
+
+class FileListQuery(PageQuery):
+    """Filters of ``GET api/files/`` (all optional; combined with AND)."""
+
+    data_type: int | None = Field(
+        None,
+        ge=0,
+        le=5,
+        description="0 raw, 1 master calibration, 2 reduced, 3 extracted 1D, "
+        "4 wavelength calibrated, 5 flux calibrated.",
+    )
+    proposal_id: str | None = Field(None, max_length=64, description="SOAR id, e.g. SOAR2020B-008.")
+    obstype: str | None = Field(None, max_length=32)
+    object: str | None = Field(None, max_length=128)
+    filter: str | None = Field(None, max_length=64)
+    filter_2: str | None = Field(None, max_length=64)
+    grating: str | None = Field(None, max_length=64)
+    slit: str | None = Field(None, max_length=64)
+    wavmode: str | None = Field(None, max_length=64)
+    roi: str | None = Field(None, max_length=64)
+    technique: Literal["Spectroscopy", "Imaging"] | None = None
+    date: dt.date | None = Field(None, description="Night, YYYY-MM-DD.")
+    date_after: dt.date | None = Field(None, description="Nights on or after this date.")
+    date_before: dt.date | None = Field(None, description="Nights on or before this date.")
+    parent_file_id: int | None = Field(None, ge=1, le=2**62)
+    original_file_id: int | None = Field(None, ge=1, le=2**62)
+    search: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Case-insensitive text found in the file name or the object name.",
+    )
+    ordering: str | None = Field(
+        None,
+        max_length=200,
+        description="Comma-separated fields, '-' for descending; default '-date,-id' "
+        f"(newest first). Fields: {', '.join(ORDERING_FIELDS)}.",
+    )
+
+    @field_validator("ordering")
+    @classmethod
+    def _check_ordering(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = [
+            part
+            for part in value.split(",")
+            if part.strip().lstrip("-") not in ORDERING_FIELDS or not part.strip()
+        ]
+        if bad:
+            raise ValueError(
+                f"cannot order by {bad}; use fields {list(ORDERING_FIELDS)}, "
+                "optionally prefixed by '-' for descending"
+            )
+        return value
+
+
+class FileIdQuery(_Query):
+    id: int = Field(..., ge=1, le=2**62, description="File id.")
+
+
+class VisualizeQuery(FileIdQuery):
+    """A PNG preview of a 2D image or a 1D spectrum."""
+
+    scale: Literal["zscale", "percentile", "minmax"] = Field(
+        "zscale", description="How display limits are chosen (2D images)."
+    )
+    percentile: float = Field(
+        99.5, gt=50, le=100, description="Central percentage kept by scale=percentile."
+    )
+    cmap: Literal[COLORMAPS] = Field("gray", description="Matplotlib colormap (2D images).")  # type: ignore[valid-type]
+    width: int = Field(800, ge=100, le=2400, description="Pixels.")
+    height: int = Field(600, ge=100, le=2400, description="Pixels.")
+
+
+class LogQuery(_Query):
+    proposal_id: int | None = Field(None, ge=1, le=2**62)
+    file_id: int | None = Field(None, ge=1, le=2**62)
+    level: Literal[LOG_LEVELS] | None = Field(None, description="Minimum level.")  # type: ignore[valid-type]
+    before_id: int | None = Field(None, ge=1, le=2**62, description="Entries older than this id.")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class JobListQuery(PageQuery):
+    state: Literal[JOB_STATES] | None = None  # type: ignore[valid-type]
+    file_id: int | None = Field(None, ge=1, le=2**62)
+
+
+class EventsQuery(_Query):
+    after_id: int | None = Field(
+        None, ge=0, le=2**62, description="Replay events after this id (else only new ones)."
+    )
+
+
+class EmptyQuery(_Query):
+    pass
+
+
+# --- bodies ---------------------------------------------------------------------------------
+
+
+class FileAction(_Body):
+    """Act on one file."""
+
+    id: int = Field(..., ge=1, le=2**62, description="File id.")
+
+
+class FileRegistration(_Body):
+    """Register a FITS file already on disk under the data root (staff or instrument)."""
+
+    full_path: str = Field(..., min_length=1, max_length=1200, description="Absolute path.")
+
+
+class FileDeletion(_Body):
+    """Delete several products at once (all or nothing)."""
+
+    ids: list[int] = Field(..., min_length=1, max_length=1000)
+
+
+class ExtractAction(FileAction):
+    lamp_id: int | None = Field(
+        None, ge=1, le=2**62, description="Comparison lamp to use (default: chosen by the engine)."
+    )
+
+
+class WavelengthAction(FileAction):
+    lamp_id: int | None = Field(
+        None, ge=1, le=2**62, description="Extracted lamp file to calibrate with."
+    )
+
+
+class CalibrationsAction(_Body):
+    """Build master calibrations of a night."""
+
+    date: dt.date = Field(..., description="Night, YYYY-MM-DD.")
+    kinds: list[Literal["bias", "flat"]] = Field(["bias", "flat"], min_length=1, max_length=2)
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class SettingsUpdate(_Body):
+    """A change of reduction settings; omitted fields keep their value."""
+
+    saturation_threshold: float | None = Field(None, ge=0, le=100)
+    cosmic_ray_rejection: Literal[COSMIC_RAY_METHODS] | None = None  # type: ignore[valid-type]
+    technique: Literal[TECHNIQUES] | None = None  # type: ignore[valid-type]
+    ignore_bias: bool | None = None
+    ignore_flats: bool | None = None
+    min_bias_frames: int | None = Field(None, ge=1, le=1000)
+    min_flat_frames: int | None = Field(None, ge=1, le=1000)
+    flat_normalization: Literal[FLAT_NORMALIZATIONS] | None = None  # type: ignore[valid-type]
+    flat_normalization_order: int | None = Field(None, ge=1, le=100)
+    extraction_type: Literal[EXTRACTION_TYPES] | None = None  # type: ignore[valid-type]
+    target_fit_model: Literal[TARGET_FIT_MODELS] | None = None  # type: ignore[valid-type]
+    max_targets: int | None = Field(None, ge=1, le=50)
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field to keep it")
+        return value
+
+    @field_validator("ignore_bias", "ignore_flats", mode="before")
+    @classmethod
+    def _strict_bool(cls, value):
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator(
+        "min_bias_frames",
+        "min_flat_frames",
+        "flat_normalization_order",
+        "max_targets",
+        mode="before",
+    )
+    @classmethod
+    def _strict_int(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        return value
+
+    @field_validator("saturation_threshold", mode="before")
+    @classmethod
+    def _strict_number(cls, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        return value
+
+
+class CollaboratorChange(_Body):
+    """Add or remove a collaborator by email (an unknown address creates the account)."""
+
+    email: str = Field(..., min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    action: Literal["add", "remove"]
+
+
+class CommentCreate(_Body):
+    text: str = Field(..., min_length=1, max_length=5000)
+
+
+class EmailRequest(_Body):
+    """A notification from staff to addresses and/or the members of a proposal."""
+
+    subject: str = Field(..., min_length=1, max_length=200)
+    message: str = Field(..., min_length=1, max_length=20_000)
+    to: list[str] = Field(default_factory=list, max_length=100)
+    proposal_id: int | None = Field(None, ge=1, le=2**62, description="Also mail its members.")
+
+    @field_validator("to")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [v for v in value if not re.match(EMAIL_PATTERN, v)]
+        if bad:
+            raise ValueError(f"not email addresses: {bad}")
+        return value
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(..., description="What is wrong and what would be right.")
+
+
+class StatusResponse(BaseModel):
+    status: Literal["ok"]
+    version: str
+    user: str
+    staff: bool
+    database: str
+    time: dt.datetime
+
+
+class FileRecord(BaseModel):
+    """The seed's file record (DESIGN.md §4): same names, same JSON types."""
+
+    id: int
+    created: dt.datetime
+    last_modified: dt.datetime
+    original_file: str | None
+    original_file_id: int | None
+    parent_file: str | None
+    parent_file_id: int | None
+    file_name: str
+    directory_name: str
+    full_path: str
+    obstype: str | None
+    object: str | None
+    filter: str | None
+    filter_2: str | None
+    grating: str | None
+    slit: str | None
+    cam_targ: str | None
+    grt_targ: str | None
+    obsra: str | None
+    obsdec: str | None
+    gain: str | None
+    rdnoise: str | None
+    roi: str | None
+    wavmode: str | None
+    proposal_id: str | None
+    observation_id: int | None
+    configuration_id: int | None
+    block_id: int | None
+    image_id: int | None
+    date: dt.date | None
+    data_type: Literal["0", "1", "2", "3", "4", "5"]
+    normalized: bool
+    technique: str | None
+    saturation_value: int | None
+
+
+class FilePage(BaseModel):
+    count: int = Field(..., description="Rows matching (an estimate when count_is_estimate).")
+    count_is_estimate: bool = Field(
+        False, description="True when more rows match than the service counts exactly."
+    )
+    next: str | None
+    previous: str | None
+    results: list[FileRecord]
+
+
+class HeaderCard(BaseModel):
+    keyword: str
+    value: str | int | float | bool | None
+    comment: str
+
+
+class HeaderResponse(BaseModel):
+    id: int
+    file_name: str
+    header: list[HeaderCard]
+
+
+class UserRecord(BaseModel):
+    id: int
+    username: str
+    last_login: dt.datetime | None
+    first_name: str
+    last_name: str
+    email: str
+    is_staff: bool
+    is_active: bool
+    date_joined: dt.datetime
+
+
+class ProposalRecord(BaseModel):
+    """The seed's serialized proposal."""
+
+    id: int
+    soar_id: str
+    semester: str
+    title: str
+    abstract: str
+    user: UserRecord | None
+    collaborators: list[UserRecord]
+
+
+class ProposalPage(BaseModel):
+    count: int
+    count_is_estimate: bool = False
+    next: str | None
+    previous: str | None
+    results: list[ProposalRecord]
+
+
+class SettingsRecord(BaseModel):
+    id: int
+    proposal_id: int
+    version: int
+    created_at: dt.datetime
+    created_by_id: int | None
+    saturation_threshold: float
+    cosmic_ray_rejection: str
+    technique: str
+    ignore_bias: bool
+    ignore_flats: bool
+    min_bias_frames: int
+    min_flat_frames: int
+    flat_normalization: str
+    flat_normalization_order: int
+    extraction_type: str
+    target_fit_model: str
+    max_targets: int
+
+
+class JobRecord(BaseModel):
+    id: int
+    kind: str
+    state: Literal[JOB_STATES]  # type: ignore[valid-type]
+    product_key: str
+    file_id: int | None
+    proposal_id: int | None
+    settings_id: int | None
+    requested_by_id: int | None
+    params: dict | None
+    priority: int
+    attempts: int
+    max_attempts: int
+    error: str | None
+    created_at: dt.datetime
+    run_after: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    product_file_id: int | None
+
+
+class QueuedJobs(BaseModel):
+    """What an action queued; a job already queued for the same product is reused."""
+
+    detail: str
+    jobs: list[JobRecord]
+
+
+class JobPage(BaseModel):
+    count: int
+    count_is_estimate: bool = False
+    next: str | None
+    previous: str | None
+    results: list[JobRecord]
+
+
+class DeletedFiles(BaseModel):
+    detail: str
+    deleted: list[int]
+
+
+class CommentRecord(BaseModel):
+    id: int
+    file_id: int
+    user: str | None
+    text: str
+    created_at: dt.datetime
+
+
+class CommentList(BaseModel):
+    results: list[CommentRecord]
+
+
+class LogRecord(BaseModel):
+    id: int
+    time: dt.datetime
+    level: str
+    event: str | None
+    message: str
+    file_id: int | None
+    proposal_id: int | None
+    job_id: int | None
+    user_id: int | None
+
+
+class LogList(BaseModel):
+    results: list[LogRecord]
+
+
+class EmailSent(BaseModel):
+    detail: str
+    recipients: list[str]
+
+
+class FileRegistered(BaseModel):
+    detail: str
+    created: bool
+    file: FileRecord

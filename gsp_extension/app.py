@@ -1,0 +1,191 @@
+"""The ``gsp`` jupyter-server extension: the REST API run as the JupyterHub service "gsp".
+
+The hub starts it as ``jupyterhub-singleuser --config=gsp_extension/service_config.py``
+(see ``jupyterhub_config.py``); that config enables this extension only. Every setting a
+deployer may change is a trait below, documented in its help, with its default taken
+from the same environment variables the hub and the ``gsp`` commands read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+from pathlib import Path
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Integer, List, Unicode, default, validate
+
+from .api import default_handlers
+from .api.context import GSPContext
+from .api.hub import HubClient
+from .api.mail import make_mailer
+from .store import Database, upgrade_database
+
+
+class GSPExtensionApp(ExtensionApp):
+    """The GSP Live REST API (files, proposals, actions, jobs, logs, events)."""
+
+    name = "gsp_extension"
+    description = __doc__
+    # Browsers that open the service root land on the API documentation; the page is
+    # public, and "Authorize" in it takes a token.
+    extension_url = "/api/docs/"
+    load_other_extensions = False
+
+    data_root = Unicode(
+        config=True,
+        help="""Folder holding raw/, products/, the SQLite database, caches and the email
+        outbox. Download and visualize only ever serve files under it.
+        Default: $GSP_DATA_ROOT, else ./gsp-data.""",
+    )
+
+    @default("data_root")
+    def _default_data_root(self) -> str:
+        return str(Path(os.environ.get("GSP_DATA_ROOT", "gsp-data")).resolve())
+
+    database_url = Unicode(
+        config=True,
+        help="""SQLAlchemy URL of the app database: sqlite:///<file> or
+        postgresql+psycopg://user@host/db. Default: $GSP_DATABASE_URL, else
+        sqlite:///<data_root>/gsp.sqlite.""",
+    )
+
+    @default("database_url")
+    def _default_database_url(self) -> str:
+        return (
+            os.environ.get("GSP_DATABASE_URL") or f"sqlite:///{Path(self.data_root) / 'gsp.sqlite'}"
+        )
+
+    upgrade_database = Bool(
+        True,
+        config=True,
+        help="Bring the app database to the newest schema (alembic upgrade head) at start.",
+    )
+
+    cache_dir = Unicode(
+        config=True,
+        help="Where rendered previews (api/files/visualize/) are cached. Default: <data_root>/cache.",
+    )
+
+    @default("cache_dir")
+    def _default_cache_dir(self) -> str:
+        return str(Path(self.data_root) / "cache")
+
+    default_page_size = Integer(
+        100, config=True, help="Rows per page of a listing when ?page_size= is not given."
+    )
+    max_page_size = Integer(
+        1000, config=True, help="Largest ?page_size= accepted (the seed's limit is 1000)."
+    )
+    count_bound = Integer(
+        10_000,
+        config=True,
+        help="""Listings count matching rows exactly up to this many. Past it the count
+        is an estimate (the database planner's on PostgreSQL, the bound itself on SQLite)
+        and the response says so with "count_is_estimate": true, as the LCO archive does,
+        so that counting never dominates a request.""",
+    )
+
+    @validate("default_page_size", "max_page_size", "count_bound")
+    def _positive(self, proposal):
+        if proposal["value"] < 1:
+            raise ValueError(f"{proposal['trait'].name} must be >= 1, got {proposal['value']}")
+        return proposal["value"]
+
+    timezone = Unicode(
+        "UTC",
+        config=True,
+        help="""IANA zone of the timestamps in API records (created, last_modified...).
+        The original app used America/Santiago.""",
+    )
+
+    @validate("timezone")
+    def _valid_zone(self, proposal):
+        try:
+            zoneinfo.ZoneInfo(proposal["value"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {proposal['value']!r}: {exc}") from None
+        return proposal["value"]
+
+    instrument_names = List(
+        Unicode(),
+        ["gsp-instrument"],
+        config=True,
+        help="""Hub users or services (by name) that may register files with
+        POST api/files/ besides staff: the instrument's data-transfer script.""",
+    )
+
+    events_poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between looks at the log table for new events (api/events/).",
+    )
+
+    events_keepalive = Float(
+        15.0,
+        config=True,
+        help="Seconds between SSE comment lines that keep idle event streams open.",
+    )
+
+    hub_api_url = Unicode(
+        config=True,
+        help="""The hub's REST API, used to mirror users and proposal groups.
+        Default: $JUPYTERHUB_API_URL (set by the hub for its services).""",
+    )
+
+    @default("hub_api_url")
+    def _default_hub_api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    hub_api_token = Unicode(
+        config=True,
+        help="Token for the hub's API. Default: $JUPYTERHUB_API_TOKEN.",
+    )
+
+    @default("hub_api_token")
+    def _default_hub_api_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def initialize_settings(self) -> None:
+        """Open the database (migrated) and share the context with the handlers."""
+        root = Path(self.data_root).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        if self.upgrade_database:
+            upgrade_database(self.database_url)
+        hub = (
+            HubClient(self.hub_api_url, self.hub_api_token, log=self.log)
+            if self.hub_api_url and self.hub_api_token
+            else None
+        )
+        if hub is None:
+            self.log.warning(
+                "gsp: no hub API URL/token: users and groups are not mirrored to the hub"
+            )
+        context = GSPContext(
+            db=Database(self.database_url),
+            data_root=root,
+            cache_dir=Path(self.cache_dir),
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+            count_bound=self.count_bound,
+            tz=zoneinfo.ZoneInfo(self.timezone) if self.timezone != "UTC" else dt.UTC,
+            instrument_names=frozenset(self.instrument_names),
+            hub=hub,
+            mailer=make_mailer(root, log=self.log),
+            events_poll_interval=self.events_poll_interval,
+            events_keepalive=self.events_keepalive,
+            log=self.log,
+        )
+        self.settings["gsp"] = context
+        self.log.info("gsp: data root %s, database %s", root, context.db.engine.url)
+
+    def initialize_handlers(self) -> None:
+        """Register the API routes (relative: jupyter_server prefixes the base URL)."""
+        self.handlers.extend(default_handlers())
+
+    async def stop_extension(self) -> None:
+        """Close the database connections."""
+        context = self.settings.get("gsp")
+        if context is not None:
+            context.db.dispose()

@@ -1,0 +1,51 @@
+"""Who may see, change or run what: the access rules of DESIGN.md §5, in one place.
+
+Handlers never decide access themselves: they ask this package, which raises
+:class:`~gsp_extension.store.NotFound` (existence must not leak: another proposal's file
+is "not found") or :class:`~gsp_extension.store.PermissionDenied` (the caller may see
+the object but not do this) with a message saying why. The rules are built on the
+store's membership functions, and every check reads the app database (the truth), never
+the groups the hub cached in the caller's token model.
+"""
+
+from .policy import (
+    Caller,
+    can_delete_file,
+    can_see_file,
+    can_see_job,
+    get_visible_file,
+    get_visible_job,
+    get_visible_proposal,
+    log_clause,
+    require_can_act_on_file,
+    require_can_delete_comment,
+    require_can_delete_file,
+    require_can_edit_settings,
+    require_can_manage_collaborators,
+    require_can_register_files,
+    require_staff,
+    require_user,
+    resolve_caller,
+    visible_files_clause,
+)
+
+__all__ = [
+    "Caller",
+    "can_delete_file",
+    "can_see_file",
+    "can_see_job",
+    "get_visible_file",
+    "get_visible_job",
+    "get_visible_proposal",
+    "log_clause",
+    "require_can_act_on_file",
+    "require_can_delete_comment",
+    "require_can_delete_file",
+    "require_can_edit_settings",
+    "require_can_manage_collaborators",
+    "require_can_register_files",
+    "require_staff",
+    "require_user",
+    "resolve_caller",
+    "visible_files_clause",
+]

@@ -1,0 +1,260 @@
+"""The access rules (DESIGN.md §5) as functions over a session and a :class:`Caller`."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from ..store import Comment, File, Job, LogEntry, NotFound, PermissionDenied, Proposal, User
+from ..store import files as store_files
+from ..store import proposals as store_proposals
+from ..store.accounts import get_user_by_username
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated party of one request.
+
+    Attributes
+    ----------
+    name : str
+        Hub name of the user or service.
+    kind : str
+        ``"user"`` or ``"service"`` (the hub's token kinds).
+    user : User or None
+        The app account (``None`` for a service such as the instrument).
+    instrument : bool
+        Whether the caller is one of the configured instrument names.
+    """
+
+    name: str
+    kind: str
+    user: User | None
+    instrument: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.user is not None and self.user.is_active and self.user.is_staff
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_staff and bool(self.user and self.user.is_superuser)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.user.id if self.user is not None else None
+
+
+def resolve_caller(
+    session: Session, hub_model: Mapping[str, Any], instrument_names: Collection[str]
+) -> Caller:
+    """Map the hub's identity of a request to a :class:`Caller` with its app account.
+
+    Raises
+    ------
+    PermissionDenied
+        When the hub user has no active app account and is not the instrument.
+    """
+    name = str(hub_model.get("name") or "")
+    kind = str(hub_model.get("kind") or "user")
+    instrument = name in instrument_names
+    user = get_user_by_username(session, name) if kind == "user" else None
+    if user is not None and not user.is_active:
+        raise PermissionDenied(f"account {name!r} is deactivated; ask the staff to restore it")
+    if user is None and not instrument:
+        raise PermissionDenied(
+            f"{kind} {name!r} has no GSP Live account; ask the staff or a proposal's PI to add you"
+        )
+    return Caller(name=name, kind=kind, user=user, instrument=instrument)
+
+
+def require_user(caller: Caller) -> User:
+    """The caller's app account; services without one are refused."""
+    if caller.user is None:
+        raise PermissionDenied(f"{caller.kind} {caller.name!r} may only register files")
+    return caller.user
+
+
+def require_staff(caller: Caller, action: str) -> None:
+    """Refuse anyone but staff, naming the action."""
+    if not caller.is_staff:
+        raise PermissionDenied(f"only staff may {action}")
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def visible_files_clause(caller: Caller) -> ColumnElement[bool]:
+    """SQL condition on ``File``: the caller may see the row."""
+    if caller.user is None:
+        return false()
+    return store_files.visible_files_clause(caller.user)
+
+
+def can_see_file(session: Session, caller: Caller, file: File) -> bool:
+    """Members see their proposals' files, everyone sees master calibrations, staff all."""
+    if caller.user is None or (file.deleted_at is not None and not caller.is_staff):
+        return False
+    return store_files.user_can_see_file(session, caller.user, file)
+
+
+def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
+    """The file, if it exists and the caller may see it.
+
+    Raises
+    ------
+    NotFound
+        Whether the file does not exist or belongs to a proposal the caller is not in:
+        the two cases answer the same, so ids of other proposals do not leak.
+    """
+    file = session.get(File, file_id)
+    if file is None or file.deleted_at is not None or not can_see_file(session, caller, file):
+        raise NotFound(f"no file with id {file_id} that you may see")
+    return file
+
+
+def can_delete_file(session: Session, caller: Caller, file: File) -> bool:
+    """Products: members of the file's proposal and staff; raw files: nobody."""
+    return caller.user is not None and store_files.user_can_delete_file(session, caller.user, file)
+
+
+def require_can_delete_file(session: Session, caller: Caller, file: File) -> None:
+    """Raise unless the caller may delete this (visible) file."""
+    if file.data_type == 0:
+        raise PermissionDenied(
+            f"file {file.id} ({file.file_name}) is raw data: raw data cannot be deleted"
+        )
+    if not can_delete_file(session, caller, file):
+        raise PermissionDenied(
+            f"you may not delete file {file.id}: master calibrations are deleted by staff, "
+            "other products by members of their proposal"
+        )
+
+
+def require_can_act_on_file(session: Session, caller: Caller, file: File, action: str) -> None:
+    """Actions (reduce, extract, calibrate...) need membership of the file's proposal.
+
+    Master calibrations are shared by every proposal, so only staff act on them.
+    """
+    if caller.is_staff:
+        return
+    if file.data_type == 1 or file.proposal_id is None:
+        raise PermissionDenied(
+            f"only staff may {action} file {file.id}: it is a shared calibration, not a "
+            "proposal's file"
+        )
+    proposal = store_proposals.get_proposal_by_soar_id(session, file.proposal_id)
+    user = require_user(caller)
+    if proposal is None or not store_proposals.is_member(session, user, proposal):
+        raise PermissionDenied(f"only members of {file.proposal_id} may {action} file {file.id}")
+
+
+def require_can_register_files(caller: Caller) -> None:
+    """Staff and the instrument register files."""
+    if not (caller.is_staff or caller.instrument):
+        raise PermissionDenied("only staff or the instrument may register files")
+
+
+# --- proposals -------------------------------------------------------------------------
+
+
+def get_visible_proposal(session: Session, caller: Caller, proposal_id: int) -> Proposal:
+    """The proposal, if the caller is a member or staff.
+
+    Raises
+    ------
+    NotFound
+        For unknown proposals and proposals the caller does not belong to alike.
+    """
+    proposal = session.get(Proposal, proposal_id)
+    user = caller.user
+    if (
+        proposal is None
+        or user is None
+        or not (caller.is_staff or store_proposals.is_member(session, user, proposal))
+    ):
+        raise NotFound(f"no proposal with id {proposal_id} that you belong to")
+    return proposal
+
+
+def require_can_manage_collaborators(caller: Caller, proposal: Proposal) -> User:
+    """Only the PI and staff add or remove collaborators."""
+    user = require_user(caller)
+    if not store_proposals.can_manage_collaborators(user, proposal):
+        raise PermissionDenied(
+            f"only the PI of {proposal.soar_id} and staff add or remove collaborators"
+        )
+    return user
+
+
+def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
+    """Only the PI and staff edit reduction settings; members read them."""
+    user = require_user(caller)
+    if not (user.is_staff or proposal.pi_id == user.id):
+        raise PermissionDenied(
+            f"only the PI of {proposal.soar_id} and staff edit its reduction settings"
+        )
+    return user
+
+
+# --- jobs, logs, comments -----------------------------------------------------------------
+
+
+def can_see_job(session: Session, caller: Caller, job: Job) -> bool:
+    """Staff, whoever asked for the job, and members of its proposal see a job."""
+    if caller.user is None:
+        return False
+    if caller.is_staff or job.requested_by_id == caller.user.id:
+        return True
+    if job.proposal_id is not None:
+        proposal = session.get(Proposal, job.proposal_id)
+        if proposal is not None and store_proposals.is_member(session, caller.user, proposal):
+            return True
+    if job.file_id is not None:
+        file = session.get(File, job.file_id)
+        return file is not None and file.data_type != 1 and can_see_file(session, caller, file)
+    return False
+
+
+def get_visible_job(session: Session, caller: Caller, job_id: int) -> Job:
+    """The job, if the caller may see it (else :class:`NotFound`)."""
+    job = session.get(Job, job_id)
+    if job is None or not can_see_job(session, caller, job):
+        raise NotFound(f"no job with id {job_id} that you may see")
+    return job
+
+
+def log_clause(caller: Caller) -> ColumnElement[bool]:
+    """SQL condition on ``LogEntry``: staff see every entry, members their proposals'."""
+    if caller.user is None:
+        return false()
+    if caller.is_staff:
+        return true()
+    return or_(
+        LogEntry.proposal_id.in_(store_proposals.member_proposal_ids(caller.user.id)),
+        LogEntry.user_id == caller.user.id,
+    )
+
+
+def require_can_delete_comment(caller: Caller, comment: Comment) -> None:
+    """The author and staff delete a comment."""
+    if not (caller.is_staff or (caller.user is not None and comment.user_id == caller.user.id)):
+        raise PermissionDenied(f"only the author of comment {comment.id} and staff delete it")
+
+
+def proposals_clause(caller: Caller) -> ColumnElement[bool]:
+    """SQL condition on ``Proposal``: the caller belongs to it (staff: all)."""
+    if caller.user is None:
+        return false()
+    if caller.is_staff:
+        return true()
+    return Proposal.id.in_(store_proposals.member_proposal_ids(caller.user.id))
+
+
+def proposals_query(caller: Caller):
+    """Proposals the caller may see, by SOAR id."""
+    return select(Proposal).where(proposals_clause(caller)).order_by(Proposal.soar_id)

@@ -1,0 +1,53 @@
+"""jupyter_server configuration of the hub service "gsp".
+
+The hub runs ``jupyterhub-singleuser --config=<this file>`` (see ``jupyterhub_config.py``).
+That process holds a privileged hub token, so it exposes our extension only: no
+Jupyter frontends, no terminals, and an Authorizer that refuses every jupyter_server
+resource (contents, kernels, sessions...) but the API's own (``gsp``). The API itself
+authorizes each request against the app database (:mod:`gsp_extension.security`).
+"""
+
+# ruff: noqa: F821 - `c` is provided by the traitlets config loader
+import os
+
+from jupyterhub.singleuser.extension import JupyterHubAuthorizer
+
+#: The jupyter_server resource name of every GSP API handler.
+GSP_RESOURCE = "gsp"
+
+
+class GSPServiceAuthorizer(JupyterHubAuthorizer):
+    """The hub's scope check, then: only the ``gsp`` resource, whatever the scopes."""
+
+    def is_authorized(self, handler, user, action, resource):
+        if resource != GSP_RESOURCE:
+            self.log.warning(
+                "gsp service: refused %s on %r for %s (only the GSP API is served here)",
+                action,
+                resource,
+                getattr(user, "username", user),
+            )
+            return False
+        return super().is_authorized(handler, user, action, resource)
+
+
+c = get_config()  # noqa: F821
+
+c.ServerApp.jpserver_extensions = {
+    "gsp_extension": True,
+    "jupyterlab": False,
+    "voila": False,
+    "voila.server_extension": False,
+    "jupyter_lsp": False,
+    "notebook": False,
+    "notebook_shim": False,
+    "jupyter_server_terminals": False,
+    "nbclassic": False,
+}
+c.ServerApp.terminals_enabled = False
+c.ServerApp.authorizer_class = GSPServiceAuthorizer
+c.ServerApp.default_url = "/api/docs/"
+# Root-only machines (CI containers) run the service as root.
+c.ServerApp.allow_root = True
+# Nothing of the file system is browsable here; the contents API is refused anyway.
+c.ServerApp.root_dir = os.environ.get("GSP_SERVICE_ROOT_DIR", os.path.expanduser("~"))

@@ -1,0 +1,97 @@
+"""JupyterHub configuration of GSP Live: proxy, authenticator, roles, the gsp service.
+
+Every address and path comes from an environment variable with a default for a
+single machine, so the same file serves the demo, the tests and a deployment:
+
+=====================  =================================================================
+``GSP_HUB_BIND_URL``   public address of the proxy (default ``http://127.0.0.1:8000``)
+``GSP_HUB_API_PORT``   port of the hub's own API, on 127.0.0.1 (default 8081)
+``GSP_PROXY_API_PORT`` port of the proxy's REST API, on 127.0.0.1 (default 8001)
+``GSP_SERVICE_PORT``   port of the gsp service, on 127.0.0.1 (default 10101)
+``GSP_DATA_ROOT``      data root: raw/, products/, databases, outbox (default ./gsp-data)
+``GSP_DATABASE_URL``   app database (default ``sqlite:///$GSP_DATA_ROOT/gsp.sqlite``)
+=====================  =================================================================
+"""
+
+# ruff: noqa: F821 - `c` is provided by the traitlets config loader
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+DATA_ROOT = Path(os.environ.get("GSP_DATA_ROOT", "gsp-data")).resolve()
+DATABASE_URL = os.environ.get("GSP_DATABASE_URL") or f"sqlite:///{DATA_ROOT / 'gsp.sqlite'}"
+HUB_BIND_URL = os.environ.get("GSP_HUB_BIND_URL", "http://127.0.0.1:8000")
+HUB_API_PORT = int(os.environ.get("GSP_HUB_API_PORT", "8081"))
+PROXY_API_PORT = int(os.environ.get("GSP_PROXY_API_PORT", "8001"))
+SERVICE_PORT = int(os.environ.get("GSP_SERVICE_PORT", "10101"))
+STATE_DIR = DATA_ROOT / "hub"
+STATE_DIR.mkdir(parents=True, exist_ok=True)
+
+c = get_config()  # noqa: F821
+
+# --- hub, proxy, state ---------------------------------------------------------------------
+c.JupyterHub.bind_url = HUB_BIND_URL
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{HUB_API_PORT}"
+c.JupyterHub.db_url = f"sqlite:///{STATE_DIR / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(STATE_DIR / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.command = [str(REPO / "node_modules" / ".bin" / "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
+c.ConfigurableHTTPProxy.pid_file = str(STATE_DIR / "jupyterhub-proxy.pid")
+
+# --- who logs in -----------------------------------------------------------------------------
+c.JupyterHub.authenticator_class = "hub.authenticator.ProposalAuthenticator"
+c.ProposalAuthenticator.database_url = DATABASE_URL
+
+# --- the gsp service: the REST API, run by the hub -------------------------------------------
+SERVICE_ENV = {
+    "GSP_DATA_ROOT": str(DATA_ROOT),
+    "GSP_DATABASE_URL": DATABASE_URL,
+}
+# Mail and link settings are shared with the hub so that links made by the service open
+# the hub's set-password page; pass them on when set.
+for name, value in os.environ.items():
+    if name.startswith(("GSP_SMTP_", "GSP_EMAIL_")) or name in (
+        "GSP_PUBLIC_URL",
+        "GSP_LINK_SECRET_FILE",
+    ):
+        SERVICE_ENV[name] = value
+
+c.JupyterHub.services = [
+    {
+        "name": "gsp",
+        "display": True,
+        "url": f"http://127.0.0.1:{SERVICE_PORT}",
+        "command": [
+            str(Path(sys.executable).parent / "jupyterhub-singleuser"),
+            f"--config={REPO / 'gsp_extension' / 'service_config.py'}",
+        ],
+        "cwd": str(DATA_ROOT),
+        "environment": SERVICE_ENV,
+        "oauth_no_confirm": True,
+    }
+]
+
+# --- roles -----------------------------------------------------------------------------------
+# Users (and the tokens of their servers, e.g. a Voilà kernel) may call the gsp service;
+# the service may create hub users and groups (a new collaborator, a new proposal).
+c.JupyterHub.load_roles = [
+    {"name": "user", "scopes": ["self", "access:services!service=gsp"]},
+    {
+        "name": "server",
+        "scopes": ["users:activity!user", "access:servers!server", "access:services!service=gsp"],
+    },
+    {
+        "name": "gsp-service",
+        "description": "The gsp service mirrors app users and proposal groups into the hub",
+        "scopes": ["admin:users", "admin:groups", "list:users", "read:users"],
+        "services": ["gsp"],
+    },
+]
+
+# --- single-user servers (notebooks, Voilà apps) -------------------------------------------
+# The embedded default: local processes, one home folder per user under the data root.
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = str(DATA_ROOT / "home" / "{username}")
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    c.Spawner.args = ["--allow-root"]

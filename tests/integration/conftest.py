@@ -1,0 +1,210 @@
+"""One real hub for the whole integration session, and a small world of users and files.
+
+World (built through the store in the hub's app database, files written under the
+hub's temporary data root):
+
+- ``SOAR2020B-001`` ("p1"): PI ``alice``, collaborator ``bob``; raw files, a reduced
+  product, an extracted spectrum, and a product whose path points outside the data root;
+- ``SOAR2020B-002`` ("p2"): PI ``carol``, collaborator ``dave`` (the "other proposal");
+- ``staffer``: staff; ``eve``: an account in no proposal;
+- a master bias (data_type 1), visible to everyone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gsp_realhub import RealHub, start_hub, stop_hub  # noqa: E402
+
+P1, P2 = "SOAR2020B-001", "SOAR2020B-002"
+
+
+@dataclass
+class World:
+    hub: RealHub
+    ids: dict[str, int] = field(default_factory=dict)
+    proposals: dict[str, int] = field(default_factory=dict)
+
+    def headers(self, who: str | None) -> dict[str, str]:
+        if who is None:
+            return {}
+        if who == "bad":
+            return {"Authorization": "token not-a-real-token"}
+        return {"Authorization": f"token {self.hub.token_for(who)}"}
+
+    def url(self, path: str) -> str:
+        return self.hub.api + path.lstrip("/")
+
+
+def _write_fits(path: Path, header: dict, data: np.ndarray) -> tuple[str, int]:
+    from astropy.io import fits
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu = fits.PrimaryHDU(data)
+    for key, value in header.items():
+        hdu.header[key] = value
+    hdu.writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def _raw_header(propid: str, obstype: str, obj: str, n: int) -> dict:
+    return {
+        "OBSTYPE": obstype,
+        "OBJECT": obj,
+        "PROPID": propid,
+        "DATE-OBS": "2020-11-26T01:00:00",
+        "GAIN": 1.48,
+        "RDNOISE": 3.89,
+        "ROI": "Spectroscopic 2x2",
+        "CCDSUM": "2 2",
+        "GRATING": "400_SYZY",
+        "SLIT": "1.0_LONG_SLIT",
+        "FILTER": "NO_FILTER",
+        "FILTER2": "GG455",
+        "WAVMODE": "400_M2",
+        "CAM_TARG": 16.1,
+        "GRT_TARG": 7.5,
+        "OBSRA": "05:34:22.372",
+        "OBSDEC": "-5:24:52.448",
+        "INSTCONF": "Red",
+        "IMAGEID": n,
+    }
+
+
+def _fields(h: dict) -> dict:
+    return {
+        "obstype": h["OBSTYPE"],
+        "object": h["OBJECT"],
+        "proposal_id": h["PROPID"],
+        "filter": h["FILTER"],
+        "filter_2": h["FILTER2"],
+        "grating": h["GRATING"],
+        "slit": h["SLIT"],
+        "cam_targ": str(h["CAM_TARG"]),
+        "grt_targ": str(h["GRT_TARG"]),
+        "obsra": h["OBSRA"],
+        "obsdec": h["OBSDEC"],
+        "gain": str(h["GAIN"]),
+        "rdnoise": str(h["RDNOISE"]),
+        "roi": h["ROI"],
+        "wavmode": h["WAVMODE"],
+        "date": dt.date(2020, 11, 26),
+        "technique": "Spectroscopy",
+        "saturation_value": 69257,
+        "image_id": h["IMAGEID"],
+    }
+
+
+def build_world(hub: RealHub) -> World:
+    from gsp_extension.store import Database
+    from gsp_extension.store.accounts import create_user
+    from gsp_extension.store.files import register_file
+    from gsp_extension.store.proposals import create_proposal
+
+    world = World(hub)
+    root = hub.data_root
+    db = Database(hub.database_url)
+    rng = np.random.default_rng(1)
+    with db.transaction() as s:
+        users = {
+            name: create_user(s, name, email=f"{name}@example.org", first_name=name.title())
+            for name in ("alice", "bob", "carol", "dave", "eve")
+        }
+        users["staffer"] = create_user(s, "staffer", email="staffer@example.org", is_staff=True)
+        p1 = create_proposal(
+            s,
+            P1,
+            semester="2020B",
+            title="Proposal one",
+            pi=users["alice"],
+            collaborators=[users["bob"]],
+        )
+        p2 = create_proposal(
+            s,
+            P2,
+            semester="2020B",
+            title="Proposal two",
+            pi=users["carol"],
+            collaborators=[users["dave"]],
+        )
+        world.proposals = {"p1": p1.id, "p2": p2.id}
+
+        def raw(key, propid, obstype, obj, n):
+            h = _raw_header(propid, obstype, obj, n)
+            path = root / "raw" / "20201126" / f"{n:04d}_{obj}.fits"
+            checksum, size = _write_fits(path, h, rng.normal(100, 5, (40, 60)).astype("f4"))
+            reg = register_file(
+                s, path, checksum=checksum, size=size, fields=_fields(h), header=None
+            )
+            world.ids[key] = reg.file.id
+            return reg.file
+
+        raw1 = raw("p1_raw", P1, "OBJECT", "ZTF20actqfpc", 1)
+        raw("p1_arc", P1, "COMP", "ZTF20actqfpc", 2)
+        raw("p1_raw2", P1, "OBJECT", "SN2020abc", 3)
+        raw("p2_raw", P2, "OBJECT", "NGC1234", 4)
+
+        def product(key, parent, data_type, name, data, propid=P1, path=None):
+            h = _raw_header(propid, "OBJECT", parent.object, 100 + len(world.ids))
+            h["RLEVEL"] = 60 + data_type
+            path = path or root / "products" / "20201126" / name
+            checksum, size = _write_fits(path, h, data)
+            fields = _fields(h)
+            reg = register_file(
+                s,
+                path,
+                checksum=checksum,
+                size=size,
+                fields=fields,
+                data_type=data_type,
+                parent=parent,
+            )
+            world.ids[key] = reg.file.id
+            return reg.file
+
+        red = product(
+            "p1_reduced",
+            raw1,
+            2,
+            "cfzst_0001_ZTF20actqfpc.fits",
+            rng.normal(10, 1, (40, 60)).astype("f4"),
+        )
+        spectrum = np.exp(-0.5 * ((np.arange(500) - 250) / 20) ** 2).astype("f4")
+        product("p1_extracted", red, 3, "ecfzst_0001_ZTF20actqfpc.fits", spectrum)
+        product("p1_deletable", red, 3, "ecfzst_0001_ZTF20actqfpc_2.fits", spectrum)
+        # A row whose path leaves the data root: it must never be served.
+        outside = root.parent / f"{root.name}-outside" / "secret.fits"
+        product("p1_outside", red, 2, "secret.fits", np.ones((4, 4), "f4"), path=outside)
+        mb_h = _raw_header(P1, "BIAS", "bias", 200)
+        mb_h["RLEVEL"] = 61
+        mb_path = root / "products" / "20201126" / "master_bias_RED_SP_2x2.fits"
+        checksum, size = _write_fits(mb_path, mb_h, np.zeros((40, 60), "f4"))
+        fields = _fields(mb_h)
+        fields["proposal_id"] = None
+        world.ids["master_bias"] = register_file(
+            s, mb_path, checksum=checksum, size=size, fields=fields, data_type=1
+        ).file.id
+    db.dispose()
+    return world
+
+
+@pytest.fixture(scope="session")
+def realhub(tmp_path_factory) -> RealHub:
+    hub = start_hub(tmp_path_factory.mktemp("gsp-hub"))
+    yield hub
+    stop_hub(hub)
+
+
+@pytest.fixture(scope="session")
+def world(realhub) -> World:
+    return build_world(realhub)

@@ -1,0 +1,156 @@
+"""A real JupyterHub, started from the project's ``jupyterhub_config.py``, for tests.
+
+The hub runs as a subprocess in its own session (process group) on free ports with a
+temporary data root; teardown sends SIGTERM to the hub (which stops the proxy and the
+gsp service) and then kills what is left of the group. Test users get hub API tokens
+through a test-only service with a fixed token and an admin role, added by an overlay
+config; the project's config is loaded unchanged underneath it.
+(Imported by name: tests/ is not a package.)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+OVERLAY = """\
+c = get_config()  # noqa: F821
+load_subconfig({project!r})  # noqa: F821
+c.JupyterHub.services = list(c.JupyterHub.services) + [
+    {{"name": "gsp-test-admin", "api_token": {token!r}}},
+]
+c.JupyterHub.load_roles = list(c.JupyterHub.load_roles) + [
+    {{
+        "name": "gsp-test-admin",
+        "scopes": ["admin:users", "admin:groups", "tokens", "list:users", "read:users"],
+        "services": ["gsp-test-admin"],
+    }},
+]
+c.JupyterHub.log_level = "INFO"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RealHub:
+    """A running hub; ``url`` is the proxy's public address."""
+
+    url: str
+    data_root: Path
+    database_url: str
+    admin_token: str
+    process: subprocess.Popen
+    log_path: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        """The gsp API base (``.../services/gsp/api/``)."""
+        return f"{self.url}/services/gsp/api/"
+
+    def hub_api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the hub's REST API as the test admin service."""
+        headers = {"Authorization": f"token {self.admin_token}"}
+        return requests.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def token_for(self, username: str) -> str:
+        """An API token of hub user ``username`` (created in the hub when missing)."""
+        if username not in self.tokens:
+            r = self.hub_api("POST", f"/users/{quote(username)}")
+            assert r.status_code in (201, 409), r.text
+            r = self.hub_api("POST", f"/users/{quote(username)}/tokens", json={"note": "gsp tests"})
+            assert r.status_code == 201, r.text
+            self.tokens[username] = r.json()["token"]
+        return self.tokens[username]
+
+    def log_tail(self, n: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def start_hub(data_root: Path, database_url: str | None = None, timeout: float = 90) -> RealHub:
+    """Start the hub and wait until the gsp service answers through the proxy."""
+    data_root.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("bind", "hub", "proxy", "service")}
+    url = f"http://127.0.0.1:{ports['bind']}"
+    token = secrets.token_hex(24)
+    overlay = data_root / "test_jupyterhub_config.py"
+    overlay.write_text(OVERLAY.format(project=str(REPO / "jupyterhub_config.py"), token=token))
+    database_url = database_url or f"sqlite:///{data_root / 'gsp.sqlite'}"
+    env = {
+        **os.environ,
+        "GSP_HUB_BIND_URL": url,
+        "GSP_HUB_API_PORT": str(ports["hub"]),
+        "GSP_PROXY_API_PORT": str(ports["proxy"]),
+        "GSP_SERVICE_PORT": str(ports["service"]),
+        "GSP_DATA_ROOT": str(data_root),
+        "GSP_DATABASE_URL": database_url,
+        "GSP_PUBLIC_URL": url + "/",
+        "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
+    }
+    env.pop("GSP_SMTP_HOST", None)
+    log_path = data_root / "hub.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(overlay)],
+        cwd=data_root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    hub = RealHub(url, data_root, database_url, token, process, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the hub exited with {process.returncode}:\n{hub.log_tail()}")
+        try:
+            r = requests.get(f"{url}/services/gsp/api/openapi.json", timeout=2)
+            if r.status_code == 200:
+                return hub
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    stop_hub(hub)
+    raise RuntimeError(f"the gsp service did not answer within {timeout} s:\n{hub.log_tail()}")
+
+
+def stop_hub(hub: RealHub, timeout: float = 20) -> None:
+    """SIGTERM to the hub (it stops proxy and services), then kill the process group."""
+    process = hub.process
+    try:
+        pgid = os.getpgid(process.pid)
+    except ProcessLookupError:
+        return
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(5)
