@@ -13,8 +13,33 @@ from pipeline.simulate import NightConfig, simulate_night
 GSP = Path(sys.executable).parent / "gsp"
 
 
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def _run(*args):
-    return subprocess.run([GSP, "simulate", *map(str, args)], capture_output=True, text=True)
+    """``gsp simulate ARGS`` through the real dispatcher, in this process (fast)."""
+    import contextlib
+    import io
+
+    from gsp_extension.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(["simulate", *map(str, args)])
+        except SystemExit as exc:  # argparse refusals
+            rc = exc.code
+    return _Result(rc, out.getvalue(), err.getvalue())
+
+
+def test_console_script_exits_non_zero_on_a_bad_mode(tmp_path):
+    res = subprocess.run(
+        [GSP, "simulate", tmp_path / "n", "--mode", "nope"], capture_output=True, text=True
+    )
+    assert res.returncode == 2 and "400_M2" in res.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

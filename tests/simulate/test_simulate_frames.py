@@ -148,3 +148,35 @@ def test_bias_level_is_in_the_prescan(small_night):
     assert abs(np.median(prescan) - truth["bias_level_adu"]) < 2
     noise = truth["readout_mode"]["rdnoise"] / truth["readout_mode"]["gain"]
     assert np.std(prescan) == pytest.approx(noise, rel=0.15)
+
+
+def test_every_library_mode_simulates_and_its_lamp_keys_find_the_template():
+    from pipeline import lamps
+
+    for mode in lamps.modes():
+        cfg = NightConfig(mode=mode, binning=3, n_bias=0, n_flats=0, n_arcs=1, n_science=0)
+        _, hdul, rec = next(iter_night(cfg))
+        h = hdul[0].header
+        assert h["WAVMODE"] == mode
+        found = lamps.find_template(mode, lamps_on(h))
+        assert found is not None and found.file_name == rec["lamp_template"], mode
+        assert len(rec["lines"]) >= 3, mode
+        cols = np.array([line["column"] for line in rec["lines"]])
+        assert np.all((cols > -0.5) & (cols < hdul[0].data.shape[1])), mode
+
+
+def test_imaging_night():
+    cfg = NightConfig(imaging=True, n_bias=1, n_flats=1, n_science=1, n_arcs=2)
+    frames = list(iter_night(cfg))
+    assert [rec["role"] for _, _, rec in frames] == ["bias", "skyflat", "expose"]
+    for _, hdul, rec in frames:
+        h = hdul[0].header
+        assert h["ROI"] == "Imaging 2x2" and hdul[0].data.shape == (2048, 2071)
+        assert h["TRIMSEC"] == "[26:2055,2:2048]"
+        assert "wavelength" not in rec
+    assert frames[2][2]["obstype"] == "EXPOSE" and frames[2][1][0].header["OBSTYPE"] == "EXPOSE"
+    stars = frames[2][2]["stars"]
+    data = frames[2][1][0].data.astype(float)
+    brightest = max(stars, key=lambda s: s["flux_adu"])
+    r, c = round(brightest["row"]) + 1, round(brightest["col"]) + 25
+    assert data[r, c] > np.median(data) + 1000
