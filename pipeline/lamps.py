@@ -119,6 +119,20 @@ def _float(value) -> float:
         return 0.0
 
 
+#: Elements of the Goodman comparison lamps.
+_LAMP_ELEMENTS = frozenset({"Hg", "Ar", "Ne", "Fe", "He", "Cu"})
+
+
+def _lamp_name(header, path: Path) -> str:
+    """The lamp of a library file: OBJECT, unless OBJECT names a star (a few files,
+    e.g. ``Gaia24asr`` in ``goodman_comp_1200_CaNIR_OG570_HgArNe.fits``); then the
+    lamp that ends the file name."""
+    name = str(header.get("OBJECT", "")).strip()
+    if name and elements(name) and elements(name) <= _LAMP_ELEMENTS:
+        return name
+    return path.stem.rsplit("_", 1)[-1]
+
+
 def read_template(path: str | Path) -> LampTemplate:
     """Read one library file into a :class:`LampTemplate`."""
     from astropy.io import fits
@@ -142,7 +156,7 @@ def read_template(path: str | Path) -> LampTemplate:
     order_idx = np.argsort(pixels)
     return LampTemplate(
         file_name=path.name,
-        lamp=str(header.get("OBJECT", "")).strip(),
+        lamp=_lamp_name(header, path),
         mode=normalize_mode(header.get("WAVMODE")),
         grating=str(header.get("GRATING", "")).strip(),
         filter2=str(header.get("FILTER2", "")).strip(),
