@@ -272,6 +272,10 @@ class ProposalAuthenticator(Authenticator):
         """The login page plus the set-, change- and forgot-password pages."""
         from .handlers import ChangePasswordHandler, ForgotPasswordHandler, SetPasswordHandler
 
+        # Called once as the hub starts: make the dummy hash now, so that the first
+        # login of an unknown user does not take longer than the others.
+        self.executor.submit(getattr, self.hasher, "dummy_hash")
+
         handlers = [
             ("/login", LoginHandler),
             ("/set-password", SetPasswordHandler),

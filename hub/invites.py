@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 
 from gsp_extension.store.models import User
 
+from . import settings
 from .accounts import link_state
 from .email import Mailer
-from .links import LinkSigner
+from .links import LinkSigner, load_or_create_secret
 
 INVITE_SUBJECT = "GSP Live: set your password"
 RESET_SUBJECT = "GSP Live: reset your password"
@@ -96,6 +97,13 @@ class LinkMailer:
     invite_max_age: float = 7 * 86400
     reset_max_age: float = 3600
     min_length: int = 8
+
+    @classmethod
+    def from_environment(cls) -> LinkMailer:
+        """Links signed with the secret file, mailed and addressed as the ``GSP_*``
+        variables say (see :mod:`hub.settings` and :class:`hub.email.Mailer`)."""
+        signer = LinkSigner(load_or_create_secret(settings.link_secret_file()))
+        return cls(signer, Mailer(), settings.public_url())
 
     def link(self, user: User, purpose: str) -> str:
         """A fresh set-password URL for the account."""

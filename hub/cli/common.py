@@ -16,9 +16,8 @@ from gsp_extension.store.accounts import get_user_by_email, get_user_by_username
 from gsp_extension.store.models import User
 
 from .. import settings
-from ..email import EmailError, Mailer
+from ..email import EmailError
 from ..invites import LinkMailer
-from ..links import LinkSigner, load_or_create_secret
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,16 +35,10 @@ def open_database(args: argparse.Namespace) -> Database:
     return Database(url)
 
 
-def link_mailer() -> LinkMailer:
-    """Set-password links signed with the hub's secret, sent as configured by GSP_* vars."""
-    signer = LinkSigner(load_or_create_secret(settings.link_secret_file()))
-    return LinkMailer(signer, Mailer(), settings.public_url())
-
-
 def send_link(user: User, purpose: str = "invite") -> str | None:
     """Mail a set-password link; the error text when it could not be sent."""
     try:
-        link_mailer().send(user, purpose)
+        LinkMailer.from_environment().send(user, purpose)
     except (EmailError, ValueError) as exc:
         return str(exc)
     return None
