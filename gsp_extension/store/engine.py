@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,22 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The app database URL: ``GSP_DB_URL``, else the SQLite file in ``GSP_DATA_ROOT``.
+
+    Raises
+    ------
+    ValueError
+        When neither variable is set.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("GSP_DB_URL"):
+        return environ["GSP_DB_URL"]
+    if environ.get("GSP_DATA_ROOT"):
+        return f"sqlite:///{Path(environ['GSP_DATA_ROOT']).resolve() / 'gsp.sqlite'}"
+    raise ValueError(
+        "no database configured: set GSP_DB_URL (e.g. postgresql+psycopg://user@host/gsp) "
+        "or GSP_DATA_ROOT (the SQLite file gsp.sqlite is kept there)"
+    )

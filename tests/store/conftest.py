@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-
 import pytest
 
 from gsp_extension.store import Database, upgrade_database
@@ -19,14 +16,6 @@ def db(db_url):
     database = Database(db_url)
     yield database
     database.dispose()
-
-
-_counter = itertools.count()
-
-
-def digest(text: str) -> str:
-    """A SHA-256 hex digest standing for a file's content."""
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import digest
 from sqlalchemy import select
+from store_helpers import digest
 
 from gsp_extension.store.accounts import (
     create_user,

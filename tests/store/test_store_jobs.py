@@ -6,8 +6,8 @@ import datetime as dt
 import threading
 
 import pytest
-from conftest import digest
 from sqlalchemy import select
+from store_helpers import digest
 
 from gsp_extension.store.errors import DuplicateJob, InvalidState
 from gsp_extension.store.files import register_file

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from conftest import digest
+from store_helpers import digest
 
 from gsp_extension.store.files import register_file
 from gsp_extension.store.models import File, Proposal

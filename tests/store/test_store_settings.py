@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import digest
 from sqlalchemy import select
+from store_helpers import digest
 
 from gsp_extension.store.errors import InvalidValue, NotFound, PermissionDenied
 from gsp_extension.store.files import register_file

@@ -1,0 +1,235 @@
+"""Read one raw file: checksum, primary header, classification, record fields.
+
+:func:`scan_file` reads each byte once (hashing as it reads and parsing the header from
+the first blocks) and returns a plain, picklable :class:`ScannedFile`, so backfills can
+run it in worker processes. It never raises for a bad file: the problem is in
+``status_reason``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: File names taken as raw data (as ``pipeline.night.RAW_SUFFIXES``).
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fz")
+
+_BLOCK = 2880
+_CHUNK = 1 << 20
+
+
+class NotFits(ValueError):
+    """The bytes are not (yet) a complete FITS primary HDU."""
+
+
+def is_fits_name(path: str | os.PathLike[str]) -> bool:
+    """Whether a path looks like a raw FITS file (by suffix, hidden files excluded)."""
+    name = os.path.basename(os.fspath(path))
+    return not name.startswith(".") and name.lower().endswith(FITS_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ScannedFile:
+    """What :func:`scan_file` learned about one file.
+
+    ``usable`` is ``False`` when the file cannot be processed; ``status_reason`` says why
+    (unreadable, truncated, cannot classify).
+    """
+
+    path: str
+    size: int
+    mtime_ns: int
+    checksum: str
+    cards: list[list[Any]] | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    role: str = ""
+    technique: str = ""
+    usable: bool = False
+    status_reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _header_end(buffer: bytes) -> int | None:
+    """Offset just past the header's END block, or ``None`` if not read yet."""
+    for start in range(0, len(buffer) - _BLOCK + 1, _BLOCK):
+        block = buffer[start : start + _BLOCK]
+        for card in range(0, _BLOCK, 80):
+            if block[card : card + 8] == b"END     ":
+                return start + _BLOCK
+    return None
+
+
+def _data_size(header: Any) -> int:
+    naxis = int(header.get("NAXIS", 0))
+    if naxis == 0:
+        return 0
+    count = 1
+    for axis in range(1, naxis + 1):
+        count *= int(header.get(f"NAXIS{axis}", 0))
+    return abs(int(header.get("BITPIX", 8))) // 8 * count
+
+
+def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, str, int]:
+    """Primary header, SHA-256 and size of an uncompressed FITS file, in one read.
+
+    Raises
+    ------
+    NotFits
+        When the file does not start like FITS, has no END card, or is shorter than its
+        header says (still being written, or truncated).
+    """
+    from astropy.io import fits
+
+    digest = hashlib.sha256()
+    head = bytearray()
+    end: int | None = None
+    size = 0
+    searching = True
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            if end is None and searching:
+                head.extend(chunk)
+                end = _header_end(bytes(head))
+                # Stop looking for END in what is not FITS, or in a runaway header.
+                searching = head.startswith(b"SIMPLE  =") and len(head) < 64 * _CHUNK
+    if not head.startswith(b"SIMPLE  ="):
+        raise NotFits("not a FITS file (no SIMPLE card at the start)")
+    if end is None:
+        raise NotFits("no END card in the header (file incomplete or not FITS)")
+    try:
+        header = fits.Header.fromstring(bytes(head[:end]))
+    except Exception as exc:  # noqa: BLE001 - any parse failure is this file's problem
+        raise NotFits(f"unreadable header: {exc}") from None
+    expected = end + _data_size(header)
+    if size < expected:
+        raise NotFits(f"truncated FITS file: {size} bytes, header needs {expected}")
+    return header, digest.hexdigest(), size
+
+
+def _hash_only(path: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0][:300]
+
+
+def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
+    """Checksum, header, classification and record fields of one file.
+
+    Parameters
+    ----------
+    path : path-like
+        An absolute path (made absolute if not).
+
+    Returns
+    -------
+    ScannedFile
+        Never raises for the file's content; ``OSError`` (file vanished, no permission)
+        propagates so the caller can retry later.
+    """
+    from gsp_extension.store.files import header_to_json
+    from pipeline.classify import classify, read_primary_header
+
+    from .fields import record_fields
+
+    path = os.path.abspath(os.fspath(path))
+    stat = os.stat(path)
+    compressed = path.lower().endswith((".gz", ".fz"))
+    try:
+        if compressed:
+            header = read_primary_header(path)
+            checksum, size = _hash_only(path)
+        else:
+            header, checksum, size = read_and_hash(path)
+    except (NotFits, ValueError) as exc:
+        checksum, size = _hash_only(path)
+        return ScannedFile(
+            path=path,
+            size=size,
+            mtime_ns=stat.st_mtime_ns,
+            checksum=checksum,
+            status_reason=f"cannot read: {_reason(exc)}",
+        )
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. astropy's own errors on odd files
+        checksum, size = _hash_only(path)
+        return ScannedFile(
+            path=path,
+            size=size,
+            mtime_ns=stat.st_mtime_ns,
+            checksum=checksum,
+            status_reason=f"cannot read: {_reason(exc)}",
+        )
+    result = classify(header, path=Path(path))
+    return ScannedFile(
+        path=path,
+        size=size,
+        mtime_ns=stat.st_mtime_ns,
+        checksum=checksum,
+        cards=header_to_json(header),
+        fields=record_fields(header, result),
+        role=result.role,
+        technique=result.technique,
+        usable=result.ok,
+        status_reason=None if result.ok else result.status,
+        warnings=tuple(result.warnings),
+    )
+
+
+def check_complete(path: str | os.PathLike[str]) -> str | None:
+    """Whether a file is a complete FITS file, reading only its header.
+
+    Returns
+    -------
+    str or None
+        ``None`` when the file is complete; otherwise why not (still being written,
+        truncated, not FITS).
+    """
+    path = os.fspath(path)
+    try:
+        if path.lower().endswith((".gz", ".fz")):
+            from pipeline.classify import read_primary_header
+
+            read_primary_header(path)
+            return None
+        size = os.path.getsize(path)
+        head = bytearray()
+        end = None
+        with open(path, "rb") as fh:
+            while end is None and len(head) < 64 * _CHUNK:
+                chunk = fh.read(16 * _BLOCK)
+                if not chunk:
+                    break
+                head.extend(chunk)
+                if not head.startswith(b"SIMPLE  ="[: len(head)]):
+                    return "not a FITS file (no SIMPLE card at the start)"
+                end = _header_end(bytes(head))
+        if not head.startswith(b"SIMPLE  ="):
+            return "not a FITS file (no SIMPLE card at the start)"
+        if end is None:
+            return "no END card in the header yet"
+        from astropy.io import fits
+
+        header = fits.Header.fromstring(bytes(head[:end]))
+        expected = end + _data_size(header)
+        if size < expected:
+            return f"{size} bytes of {expected} written"
+        return None
+    except OSError as exc:
+        return f"cannot open: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - a malformed header is a reason, not a crash
+        return f"unreadable header: {_reason(exc)}"

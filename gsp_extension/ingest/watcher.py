@@ -1,0 +1,227 @@
+"""Watch ``GSP_DATA_ROOT/raw/`` at any depth and register each file once it is complete.
+
+Events come from watchfiles (inotify and friends). Network filesystems (NFS, SMB) often
+deliver no events, so ``mode="poll"`` walks the tree instead, and the default
+``mode="auto"`` uses events *and* a slow safety-net walk; if native watching cannot
+start at all, ``auto`` falls back to polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from gsp_extension.store import Database
+from gsp_extension.store.models import File
+
+from .complete import CompletenessTracker
+from .register import IngestCounts, register_batch
+from .scan import ScannedFile, is_fits_name, scan_file
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "native", "poll")
+
+
+def walk_fits(root: str | os.PathLike[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """Every raw FITS file under ``root`` (any depth, hidden entries skipped), with its stat."""
+    stack = [os.fspath(root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file() and is_fits_name(entry.name):
+                    yield os.path.abspath(entry.path), entry.stat()
+            except FileNotFoundError:
+                continue
+
+
+class RawWatcher:
+    """Registers raw files as they become complete.
+
+    Parameters
+    ----------
+    db : Database
+    raw_root : path-like
+        The tree to watch (``GSP_DATA_ROOT/raw``).
+    mode : {"auto", "native", "poll"}
+        Event source, see the module docstring.
+    settle_seconds, give_up_seconds : float
+        See :class:`~gsp_extension.ingest.complete.CompletenessTracker`.
+    poll_seconds : float
+        Interval of tree walks in ``poll`` mode.
+    safety_poll_seconds : float
+        Interval of the safety-net walk in ``auto`` mode.
+    tick_seconds : float
+        How often followed files are checked for completeness.
+    batch_size : int
+        Most files registered in one transaction.
+    on_registered : callable, optional
+        Called with the :class:`IngestCounts` of each batch that registered something
+        (sync or async); the job engine hooks in here.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        raw_root: str | os.PathLike[str],
+        *,
+        mode: str = "auto",
+        settle_seconds: float = 2.0,
+        give_up_seconds: float = 600.0,
+        poll_seconds: float = 5.0,
+        safety_poll_seconds: float = 60.0,
+        tick_seconds: float = 0.5,
+        batch_size: int = 200,
+        on_registered: Callable[[IngestCounts], Any] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"watch mode {mode!r} is not one of {MODES}")
+        self.db = db
+        self.raw_root = Path(raw_root).resolve()
+        self.mode = mode
+        self.poll_seconds = poll_seconds
+        self.safety_poll_seconds = safety_poll_seconds
+        self.tick_seconds = tick_seconds
+        self.batch_size = batch_size
+        self.on_registered = on_registered
+        self.tracker = CompletenessTracker(settle_seconds, give_up_seconds)
+        self._snapshot: dict[str, tuple[int, int]] = {}
+        self.totals = IngestCounts()
+
+    # --- synchronous steps (run in worker threads by :meth:`run`) -------------------------
+
+    def initial_scan(self) -> int:
+        """Follow every file that is not registered, or whose size changed, since last run.
+
+        Returns
+        -------
+        int
+            How many files are now followed.
+        """
+        with self.db.session() as session:
+            known = dict(
+                session.execute(
+                    select(File.full_path, File.size).where(
+                        File.data_type == 0, File.superseded_at.is_(None)
+                    )
+                ).all()
+            )
+        count = 0
+        for path, stat in walk_fits(self.raw_root):
+            self._snapshot[path] = (stat.st_size, stat.st_mtime_ns)
+            if known.get(path) != stat.st_size:
+                self.tracker.touch(path)
+                count += 1
+        return count
+
+    def poll_once(self) -> int:
+        """Walk the tree and follow files that are new or changed since the last walk."""
+        seen: dict[str, tuple[int, int]] = {}
+        changed = 0
+        for path, stat in walk_fits(self.raw_root):
+            seen[path] = (stat.st_size, stat.st_mtime_ns)
+            if self._snapshot.get(path) != seen[path]:
+                self.tracker.touch(path)
+                changed += 1
+        self._snapshot = seen
+        return changed
+
+    def process_ready(self) -> IngestCounts:
+        """Scan and register the files that became complete (and those given up on)."""
+        ready, given_up = self.tracker.check()
+        for path, reason in given_up:
+            log.warning("%s never became a complete FITS file (%s); registering it", path, reason)
+        counts = IngestCounts()
+        paths = ready + [p for p, _ in given_up]
+        for start in range(0, len(paths), self.batch_size):
+            scanned: list[ScannedFile] = []
+            for path in paths[start : start + self.batch_size]:
+                try:
+                    scanned.append(scan_file(path))
+                except OSError as exc:
+                    # Vanished or unreadable right now: follow it again.
+                    log.warning("cannot read %s now (%s); will retry", path, exc)
+                    self.tracker.touch(path)
+            if scanned:
+                counts.add(register_batch(self.db, scanned))
+        for error in counts.errors:
+            log.error("ingest: %s", error)
+        self.totals.add(counts)
+        return counts
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Watch until ``stop`` is set (forever if not given)."""
+        stop = stop or asyncio.Event()
+        followed = await asyncio.to_thread(self.initial_scan)
+        log.info("watching %s (%s); %d files to (re)check", self.raw_root, self.mode, followed)
+        sources = [asyncio.create_task(self._events(stop))]
+        if self.mode == "auto":
+            sources.append(asyncio.create_task(self._poll_loop(stop, self.safety_poll_seconds)))
+        try:
+            while not stop.is_set():
+                counts = await asyncio.to_thread(self.process_ready)
+                if counts.registered_ids and self.on_registered is not None:
+                    result = self.on_registered(counts)
+                    if inspect.isawaitable(result):
+                        await result
+                try:
+                    await asyncio.wait_for(stop.wait(), self.tick_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in sources:
+                task.cancel()
+            await asyncio.gather(*sources, return_exceptions=True)
+
+    async def _events(self, stop: asyncio.Event) -> None:
+        if self.mode in ("auto", "native"):
+            try:
+                import watchfiles
+
+                async for changes in watchfiles.awatch(
+                    self.raw_root,
+                    stop_event=stop,
+                    debounce=200,
+                    step=50,
+                    recursive=True,
+                    watch_filter=lambda change, path: (
+                        change != watchfiles.Change.deleted and is_fits_name(path)
+                    ),
+                ):
+                    for _change, path in changes:
+                        self.tracker.touch(path)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.mode == "native":
+                    raise
+                log.warning("native file watching failed (%s); polling %s", exc, self.raw_root)
+        await self._poll_loop(stop, self.poll_seconds)
+
+    async def _poll_loop(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+            except TimeoutError:
+                pass
+            if not stop.is_set():
+                await asyncio.to_thread(self.poll_once)

@@ -1,0 +1,113 @@
+"""Reading one raw file: checksum, header, classification, the seed's record fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from astropy.io import fits
+from ingest_helpers import raw_bytes, write_raw
+
+from gsp_extension.ingest.fields import night_date, record_fields
+from gsp_extension.ingest.scan import (
+    FITS_SUFFIXES,
+    check_complete,
+    is_fits_name,
+    read_and_hash,
+    scan_file,
+)
+
+
+def test_suffixes_follow_the_pipeline():
+    from pipeline.night import RAW_SUFFIXES
+
+    assert FITS_SUFFIXES == RAW_SUFFIXES
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.fits", True),
+        ("A.FITS", True),
+        ("b.fits.gz", True),
+        (".a.fits", False),
+        ("a.fits.part", False),
+        ("notes.txt", False),
+    ],
+)
+def test_fits_names(name, expected):
+    assert is_fits_name(name) is expected
+
+
+def test_a_good_file(tmp_path):
+    path = write_raw(tmp_path / "0354_comp.fits")
+    scanned = scan_file(path)
+    content = path.read_bytes()
+    assert scanned.checksum == hashlib.sha256(content).hexdigest()
+    assert scanned.size == len(content)
+    assert scanned.usable and scanned.status_reason is None
+    assert (scanned.role, scanned.technique) == ("arc", "Spectroscopy")
+    f = scanned.fields
+    assert f["obstype"] == "COMP" and f["gain"] == "1.48" and f["cam_targ"] == "16.1"
+    assert f["image_id"] == 34304 and f["block_id"] == 0 and f["observation_id"] == 1
+    assert f["proposal_id"] == "SOAR2020B-008"
+    assert f["saturation_value"] == 65535  # Red 344 kHz ATTN3 level 69257 > 16 bits
+    # 00:30 UT on the 27th belongs to the night of the 26th, as in the seed's record
+    assert f["date"] == dt.date(2020, 11, 26)
+    assert ["PROPID", "SOAR2020B-008", ""] in scanned.cards
+
+
+def test_header_read_in_one_pass_equals_astropys(tmp_path):
+    path = write_raw(tmp_path / "a.fits", shape=(300, 500))
+    header, checksum, size = read_and_hash(path)
+    assert header == fits.getheader(path)
+    assert checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unusable_files_are_scanned_with_the_reason(tmp_path):
+    missing = scan_file(write_raw(tmp_path / "nogain.fits", GAIN=None))
+    assert not missing.usable and "missing GAIN" in missing.status_reason
+    assert missing.fields["proposal_id"] == "SOAR2020B-008"  # still attached
+    (tmp_path / "junk.fits").write_bytes(b"hello" * 1000)
+    junk = scan_file(tmp_path / "junk.fits")
+    assert not junk.usable and junk.status_reason.startswith("cannot read: not a FITS")
+    assert junk.checksum == hashlib.sha256(b"hello" * 1000).hexdigest()
+    whole = raw_bytes(shape=(200, 300))
+    (tmp_path / "cut.fits").write_bytes(whole[: len(whole) - 5000])
+    cut = scan_file(tmp_path / "cut.fits")
+    assert not cut.usable and "truncated" in cut.status_reason
+
+
+def test_completeness_check_reads_only_the_header(tmp_path):
+    whole = raw_bytes(shape=(200, 300))
+    path = tmp_path / "growing.fits"
+    path.write_bytes(whole[:1000])
+    assert "no END card" in check_complete(path)
+    path.write_bytes(whole[:20000])
+    assert "bytes of" in check_complete(path) and "written" in check_complete(path)
+    path.write_bytes(whole)
+    assert check_complete(path) is None
+    path.write_bytes(b"PK\x03\x04 zip, not fits" * 200)
+    assert "not a FITS file" in check_complete(path)
+
+
+def test_fields_of_the_real_reference_header(shared_dir):
+    from pipeline.classify import classify
+
+    header = fits.getheader(
+        shared_dir / "reference/real_headers/wecfzst_0304_FRB20240312A_19-03-2024_target_1.fits"
+    )
+    fields = record_fields(header, classify(header))
+    assert fields["object"] == "FRB20240312A" and fields["roi"] == "Spectroscopic 2x2"
+    assert fields["image_id"] == 53756 and fields["proposal_id"] == "SOAR"
+    assert fields["obsra"] == "03:26:29.404" and fields["grt_targ"] == "5.8"
+    assert fields["date"] == dt.date(2024, 3, 19)  # the file name says 19-03-2024
+    assert fields["technique"] == "Spectroscopy"
+
+
+def test_night_date_boundaries():
+    assert night_date(dt.datetime(2021, 2, 18, 23, 0)) == dt.date(2021, 2, 18)
+    assert night_date(dt.datetime(2021, 2, 19, 9, 59)) == dt.date(2021, 2, 18)
+    assert night_date(dt.datetime(2021, 2, 19, 18, 0)) == dt.date(2021, 2, 19)  # afternoon cals
+    assert night_date(None) is None
