@@ -9,6 +9,8 @@ Usage::
     truth = simulate_night("raw/2026-11-21", cfg)   # all FITS + truth.json, atomically
     for name, hdul, frame_truth in iter_night(cfg):  # same frames, in observing order
         ...
+    for frame in stream_night("raw/live", cfg, interval_s=5):  # one file at a time
+        ...
 
 or ``gsp simulate NIGHT_DIR --mode 400_M2 --binning 2``.
 
@@ -51,7 +53,11 @@ Night level (top-level keys):
 ``saturation_adu``         min(level_adu, 65535): no pixel exceeds it
 ``bias_level_adu``         nominal bias level (each frame drifts by ~0.3 ADU; the
                            prescan carries each frame's level)
-``pixel_response_rms``     RMS of the multiplicative pixel response (same all night)
+``pixel_response_rms``     RMS of the multiplicative pixel response (same all night;
+                           the map itself: ``NightSimulator.from_truth(truth)
+                           .detector.pixel_response``, trimmed shape)
+``bias_column_pattern_adu`` the bias structure added to the level in every raw column
+                           (0 in the prescan and overscan columns)
 
 Spectroscopic nights also have:
 
@@ -59,8 +65,10 @@ Spectroscopic nights also have:
 ``wavelength_model``       {"kind": "chebyshev", "coefficients", "formula"}
 ``line_fwhm_px``           FWHM of unresolved lines, binned columns
 ``tilt``                   binned columns per binned row (see above)
-``slit_edges``             [lower, upper] trimmed rows where the illumination is at half
-                           its slit-centre value (the illuminated slit lies between)
+``slit_edges``             [lower, upper] trimmed rows (fractional) of the slit edges:
+                           the centres of the soft (erf, sigma ``s`` rows) edges, where
+                           the illumination is half its nearby plateau (within 2 % of
+                           half the slit-centre value); the illuminated slit lies between
 ``slit_centre_row``        (lower + upper) / 2
 ``illumination``           {"model", "lo", "hi", "s", "g", "profile"}: the profile along
                            the slit, 1 at the slit-centre row, ``profile`` = its value
@@ -122,6 +130,7 @@ from pipeline.simulation.night import (
     SimulatedFrame,
     iter_night,
     simulate_night,
+    stream_night,
 )
 
 __all__ = [
@@ -135,4 +144,5 @@ __all__ = [
     "iter_night",
     "readout_mode_names",
     "simulate_night",
+    "stream_night",
 ]

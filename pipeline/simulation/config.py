@@ -10,7 +10,7 @@ import dataclasses
 import datetime as _dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline import instrument, lamps
 
@@ -136,7 +136,6 @@ class NightConfig:
     date: str = "2026-11-21"
     proposal_id: str = "SOAR2026B-001"
     seed: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

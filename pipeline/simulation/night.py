@@ -114,6 +114,19 @@ class NightSimulator:
         self.targets = [] if cfg.imaging else self._plan_targets()
         self.plan = self._plan_frames()
 
+    @classmethod
+    def from_truth(cls, truth: dict) -> NightSimulator:
+        """The simulator of a written night (same seed: same fixed patterns, same frames).
+
+        ``NightSimulator.from_truth(truth).detector.pixel_response`` is the night's
+        pixel-response map (trimmed shape), ``.detector.column_pattern`` its bias
+        column pattern (raw columns).
+        """
+        config = dict(truth["config"])
+        if isinstance(config.get("flexure_px"), list):
+            config["flexure_px"] = tuple(config["flexure_px"])
+        return cls(NightConfig(**config))
+
     # ------------------------------------------------------------------ planning
 
     def _plan_targets(self) -> list[_Target]:
@@ -244,6 +257,7 @@ class NightSimulator:
             "saturation_adu": self.readout.saturation_adu,
             "bias_level_adu": self.detector.bias_level,
             "pixel_response_rms": PIXEL_RESPONSE_RMS,
+            "bias_column_pattern_adu": _r(self.detector.column_pattern, 3),
         }
         if cfg.imaging:
             return out
@@ -669,3 +683,49 @@ def simulate_night(out_dir, cfg: NightConfig, *, force: bool = False) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return truth
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through a hidden temporary name in the same folder, then rename."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stream_night(
+    out_dir, cfg: NightConfig, *, interval_s: float = 0.0, force: bool = False
+) -> Iterator[SimulatedFrame]:
+    """Write a night frame by frame, as the instrument would, yielding each frame.
+
+    Each FITS file appears whole (written under a hidden ``.<name>.partial`` name, then
+    renamed), ``interval_s`` seconds after the previous one; ``truth.json`` is
+    rewritten (also atomically) after every frame with the frames so far. Meant for
+    testing live ingestion; use :func:`simulate_night` for a whole night at once.
+    """
+    import time
+
+    out_dir = Path(out_dir)
+    sim = NightSimulator(cfg)
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(
+            f"{out_dir} already holds files; choose a new directory or use force=True"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth = sim.night_truth()
+    truth["frames"] = []
+    for k, frame in enumerate(sim.frames()):
+        if k and interval_s > 0:
+            time.sleep(interval_s)
+        _write_atomically(out_dir / frame.name, frame.hdul.writeto)
+        truth["frames"].append(frame.truth)
+
+        def dump(path, truth=truth):
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(truth, fh, default=_json_default)
+
+        _write_atomically(out_dir / TRUTH_FILE, dump)
+        yield frame
