@@ -1,0 +1,64 @@
+"""Sigma-clipped median combination of a stack of frames."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Efficiency of the median: its variance is pi/2 times the mean's for Gaussian noise.
+MEDIAN_VARIANCE_FACTOR = np.pi / 2
+
+
+def median_along_frames(stack: np.ndarray) -> np.ndarray:
+    """Median along axis 0; sorting a short axis is 2-3x faster than ``np.median``."""
+    n = stack.shape[0]
+    ordered = np.sort(stack, axis=0)
+    if n % 2:
+        return ordered[n // 2]
+    return 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])
+
+
+def sigma_clipped_median(
+    stack: np.ndarray, noise: np.ndarray | float | None = None, sigma: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel median of ``stack`` (frames along axis 0) after sigma clipping.
+
+    Each pixel's scatter is the larger of its MAD-based estimate and ``noise`` (the
+    expected noise, e.g. the read noise): with a handful of frames the MAD of one pixel
+    is itself noisy, and without a floor good values would be clipped.
+
+    Returns
+    -------
+    combined : ndarray (float32)
+    n_used : ndarray (int16)
+        Frames kept at each pixel.
+    """
+    stack = np.asarray(stack, dtype=np.float32)
+    n = stack.shape[0]
+    if n == 1:
+        return stack[0].copy(), np.ones(stack.shape[1:], np.int16)
+    if n == 2:
+        # Nothing to clip with two values: their mean is their median.
+        return stack.mean(axis=0, dtype=np.float32), np.full(stack.shape[1:], 2, np.int16)
+    median = median_along_frames(stack)
+    deviation = np.abs(stack - median)
+    scatter = 1.4826 * median_along_frames(deviation)
+    if noise is not None:
+        scatter = np.maximum(scatter, noise)
+    rejected = deviation > sigma * scatter
+    n_used = (n - rejected.sum(axis=0)).astype(np.int16)
+    if not rejected.any():
+        return median.astype(np.float32), n_used
+    # Only pixels with a rejection need the slower NaN-aware median (a few percent).
+    combined = median.astype(np.float32)
+    hit = np.nonzero(rejected.any(axis=0).ravel())[0]
+    flat_stack = stack.reshape(n, -1)
+    subset = np.where(rejected.reshape(n, -1)[:, hit], np.float32(np.nan), flat_stack[:, hit])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-rejected pixels
+            values = np.nanmedian(subset, axis=0)
+    values = np.where(np.isfinite(values), values, combined.ravel()[hit])
+    combined.ravel()[hit] = values
+    return combined, np.maximum(n_used, 1)

@@ -1,0 +1,88 @@
+"""A master calibration in memory, and what is known about it from its header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from astropy.nddata import CCDData
+
+from pipeline.classify import classify
+
+
+@dataclass(frozen=True)
+class MasterInfo:
+    """Everything :func:`~pipeline.calibrations.selection.select_master` needs.
+
+    ``kind`` is ``"bias"`` or ``"flat"`` (a normalized flat, the one frames use).
+    ``final`` is true once ``n_frames`` reached the proposal's minimum number.
+    """
+
+    kind: str
+    name: str
+    readout_key: tuple
+    optics_key: tuple | None
+    trim_section: str
+    date_obs: datetime | None
+    n_frames: int
+    final: bool
+    slit_section: str | None = None
+    path: Path | None = None
+    technique: str = ""
+
+
+@dataclass
+class Master:
+    """A master's pixels (trimmed; flats also slit-trimmed and normalized) and info."""
+
+    info: MasterInfo
+    ccd: CCDData
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def slit_section(self) -> str | None:
+        return self.info.slit_section
+
+
+def info_from_header(header, path: str | Path) -> MasterInfo | None:
+    """Rebuild a :class:`MasterInfo` from a master written by this pipeline.
+
+    Returns ``None`` for files that are not masters (``RLEVEL`` != 61) or lack the keys.
+    The master keeps the raw cards of its frames, so the classifier recovers its
+    readout and optics keys.
+    """
+    path = Path(path)
+    if int(header.get("RLEVEL", 0) or 0) != 61:
+        return None
+    c = classify(header, path=path)
+    if not c.ok:
+        return None
+    kind = "bias" if c.role == "bias" else "flat" if c.role == "flat" else None
+    if kind is None or not header.get("GSP_TRIM"):
+        return None
+    if kind == "flat" and str(header.get("GSP_NORM", "none")).strip() == "none":
+        return None  # an un-normalized master flat is not applied to frames
+    slit = str(header.get("GSP_SLIT", "none")).strip()
+    return MasterInfo(
+        kind=kind,
+        name=path.name,
+        readout_key=c.readout_key,
+        optics_key=c.optics_key if kind == "flat" else None,
+        trim_section=str(header["GSP_TRIM"]).strip(),
+        date_obs=c.date_obs,
+        n_frames=int(header.get("NCOMBINE", 1) or 1),
+        final=bool(header.get("GSP_MFIN", False)),
+        slit_section=None if slit in {"", "none"} else slit,
+        path=path,
+        technique=c.technique,
+    )
+
+
+def load_master(info: MasterInfo) -> Master:
+    """Read a master from disk (with its uncertainty and mask)."""
+    ccd = CCDData.read(info.path, hdu_uncertainty="UNCERT", hdu_mask="MASK")
+    return Master(info=info, ccd=ccd)

@@ -1,0 +1,74 @@
+"""Which frames combine into which master, and which master a frame uses.
+
+See :mod:`pipeline.calibrations` for the rules in words.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from pipeline.calibrations.masters import MasterInfo
+from pipeline.classify import Classification
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _time(c) -> datetime:
+    return c.date_obs or _EPOCH
+
+
+def bias_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
+    """Usable bias frames grouped by readout key, each group in time order."""
+    groups: dict[tuple, list[Classification]] = defaultdict(list)
+    for c in frames:
+        if c.ok and c.role == "bias":
+            groups[c.readout_key].append(c)
+    return {k: sorted(v, key=lambda c: (_time(c), c.file_name)) for k, v in groups.items()}
+
+
+def flat_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
+    """Usable flats grouped by readout + optics key, each group in time order."""
+    groups: dict[tuple, list[Classification]] = defaultdict(list)
+    for c in frames:
+        if c.ok and c.role == "flat":
+            groups[c.flat_key].append(c)
+    return {k: sorted(v, key=lambda c: (_time(c), c.file_name)) for k, v in groups.items()}
+
+
+def is_compatible(frame: Classification, master: MasterInfo, trim_section: str | None) -> bool:
+    """A master fits a frame when readout (and, for flats, optics) keys match and it
+    was trimmed with the frame's trim section (so the pixels line up)."""
+    if master.readout_key != frame.readout_key:
+        return False
+    if trim_section is not None and master.trim_section != trim_section:
+        return False
+    if master.kind == "flat":
+        return master.optics_key == frame.optics_key
+    return True
+
+
+def select_master(
+    frame: Classification,
+    candidates: Iterable[MasterInfo],
+    kind: str,
+    trim_section: str | None = None,
+) -> MasterInfo | None:
+    """The compatible master of ``kind`` nearest in time to ``frame``, or ``None``.
+
+    Ties (equal time distance) go to the master built from more frames. Masters of
+    earlier nights are candidates like this night's; being further in time, they are
+    only chosen when this night has no compatible one.
+    """
+    t = _time(frame)
+    best = None
+    best_score = None
+    for m in candidates:
+        if m.kind != kind or not is_compatible(frame, m, trim_section):
+            continue
+        dt = abs(((m.date_obs or _EPOCH) - t).total_seconds())
+        score = (dt, -m.n_frames, m.name)
+        if best_score is None or score < best_score:
+            best, best_score = m, score
+    return best

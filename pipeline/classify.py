@@ -1,0 +1,399 @@
+"""Classify one Goodman file from its header alone.
+
+:func:`classify` takes a header (or a path) and returns a :class:`Classification`:
+the observing technique, the frame's role in a night, the keys that decide which
+calibrations fit it, and a ``status`` that is ``"ok"`` or says why the file cannot be
+used. It never raises on a readable header; :func:`classify_path` also turns unreadable
+files (not FITS, truncated) into a status, so one bad file never stops a night.
+
+Contract (others rely on it)
+----------------------------
+``Classification`` is a frozen dataclass with, at least:
+
+- ``technique``: ``"Spectroscopy"`` or ``"Imaging"``;
+- ``role``: ``"bias"``, ``"flat"``, ``"arc"``, ``"science"``, ``"standard"`` or ``"other"``
+  (focus, acquisition, dark, anything unknown);
+- ``status``: ``"ok"`` or a reason (``"cannot classify: missing OBSRA"``,
+  ``"cannot read: not a FITS file"``);
+- readout keys ``instconf``, ``gain``, ``rdnoise``, ``roi``, ``ccdsum``, ``binning``;
+  optics keys ``grating``, ``cam_targ``, ``grt_targ``, ``filter``, ``filter2``, ``slit``,
+  ``wavmode``; ``obstype``, ``object``, ``date_obs``, ``saturation``, ``proposal_id``;
+- ``readout_key`` (master bias grouping) and ``optics_key`` (added to ``readout_key`` for
+  master flats), tuples of normalized, case-folded values.
+
+Normalized spellings: ``"400 M2"`` = ``"400_M2"`` (WAVMODE), ``"<NO FILTER>"`` =
+``"NO_FILTER"``, ``"<NO GRATING>"`` = ``"NO_GRATING"``; pre-2019 OBSTYPE conventions
+``LAMPFLAT``/``SKYFLAT``/``DOMEFLAT`` = flat, ``ARC``/``COMP`` = arc, ``ZERO`` = bias,
+``SPECTRUM``/``EXPOSE``/``OBJECT`` = science. An ``OBJECT`` named like a spectrophotometric
+standard of the flux library (``LTT 3218``, ``EG 274``...) is a ``standard``.
+
+Which keywords each role needs (a missing one gives ``cannot classify: missing KEY``):
+every role needs OBSTYPE, GAIN, RDNOISE, DATE-OBS and the binning (CCDSUM or ROI);
+spectroscopic flats, arcs and science frames also need GRATING and SLIT; science and
+standards need OBSRA and OBSDEC (the archive record and target identity need them).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
+from pipeline.lamps import lamps_on, normalize_mode
+
+TECHNIQUES = ("Spectroscopy", "Imaging")
+ROLES = ("bias", "flat", "arc", "science", "standard", "other")
+
+# OBSTYPE spellings (current and pre-2019) -> role.
+_OBSTYPE_ROLE = {
+    "BIAS": "bias",
+    "ZERO": "bias",
+    "FLAT": "flat",
+    "LAMPFLAT": "flat",
+    "SKYFLAT": "flat",
+    "DOMEFLAT": "flat",
+    "QUARTZ": "flat",
+    "COMP": "arc",
+    "ARC": "arc",
+    "LAMP": "arc",
+    "OBJECT": "science",
+    "SPECTRUM": "science",
+    "EXPOSE": "science",
+    "STANDARD": "standard",
+}
+# Canonical OBSTYPE of each role, for records that show one spelling.
+_ROLE_OBSTYPE = {"bias": "BIAS", "flat": "FLAT", "arc": "COMP", "science": "OBJECT"}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What one file is, for calibration and reduction. See the module docstring."""
+
+    path: str
+    file_name: str
+    status: str = "ok"
+    technique: str = ""
+    role: str = "other"
+    obstype: str = ""
+    obstype_raw: str = ""
+    object: str = ""
+    instconf: str = ""
+    gain: float | None = None
+    rdnoise: float | None = None
+    roi: str = ""
+    ccdsum: str = ""
+    binning: tuple[int, int] = (1, 1)
+    grating: str = ""
+    cam_targ: float | None = None
+    grt_targ: float | None = None
+    filter: str = ""
+    filter2: str = ""
+    slit: str = ""
+    wavmode: str = ""
+    date_obs: datetime | None = None
+    exptime: float | None = None
+    obsra: str = ""
+    obsdec: str = ""
+    proposal_id: str = ""
+    saturation: int = DIGITAL_SATURATION_ADU
+    trimsec: str = ""
+    shape: tuple[int, int] | None = None
+    lamps: frozenset[str] = frozenset()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def readout_key(self) -> tuple:
+        """Frames with equal readout keys can share a master bias."""
+        return (
+            self.instconf.upper(),
+            self.gain,
+            self.rdnoise,
+            self.roi.upper(),
+            self.binning,
+            self.shape,
+        )
+
+    @property
+    def optics_key(self) -> tuple:
+        """With :attr:`readout_key`, frames with equal optics keys can share a flat."""
+        if self.technique == "Imaging":
+            return ("Imaging", self.filter.upper(), self.filter2.upper())
+        return (
+            "Spectroscopy",
+            self.grating.upper(),
+            self.wavmode.upper(),
+            self.cam_targ,
+            self.grt_targ,
+            self.filter.upper(),
+            self.filter2.upper(),
+            self.slit.upper(),
+        )
+
+    @property
+    def flat_key(self) -> tuple:
+        return self.readout_key + self.optics_key
+
+    @property
+    def camera(self) -> str:
+        return self.instconf or "UNKNOWN"
+
+    def describe(self) -> str:
+        """One line for logs and tables."""
+        if not self.ok:
+            return f"{self.file_name}: {self.status}"
+        return f"{self.file_name}: {self.technique} {self.role} ({self.obstype_raw})"
+
+
+def normalize_name(value) -> str:
+    """Canonical spelling of a filter/grating/slit value.
+
+    ``"<NO FILTER>"`` -> ``"NO_FILTER"``, ``" GG 455 "`` -> ``"GG_455"``; case is kept
+    (keys compare case-folded).
+    """
+    if value is None:
+        return ""
+    text = str(value).strip().strip("<>").strip()
+    return re.sub(r"[\s\-]+", "_", text)
+
+
+def _float(value) -> float | None:
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _angle(value) -> float | None:
+    number = _float(value)
+    # Rounded so that 11.6 and 11.600000001 group together; targets are set to 0.1 deg.
+    return None if number is None else round(number, 2)
+
+
+def _parse_date(header) -> datetime | None:
+    for key in ("DATE-OBS", "DATE"):
+        text = str(header.get(key, "") or "").strip()
+        if not text:
+            continue
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+    return None
+
+
+def _binning(header) -> tuple[int, int] | None:
+    ccdsum = str(header.get("CCDSUM", "") or "").split()
+    if len(ccdsum) == 2 and all(p.isdigit() for p in ccdsum):
+        return int(ccdsum[0]), int(ccdsum[1])
+    match = re.search(r"(\d)\s*x\s*(\d)", str(header.get("ROI", "") or ""))
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    return None
+
+
+def _standard_key(name: str) -> str:
+    text = re.sub(r"(\d)d(\d)", r"\1\2", name.lower())
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+@cache
+def standard_star_names() -> frozenset[str]:
+    """Normalized names of the spectrophotometric standards in the flux library."""
+    folder = resources.files("pipeline") / "data" / "fluxcal" / "esofil"
+    try:
+        names = [p.name for p in folder.iterdir() if p.name.endswith(".dat")]
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
+    keys = set()
+    for name in names:
+        stem = name[:-4]
+        stem = stem[1:] if stem[0] in "fm" else stem
+        keys.add(_standard_key(stem))
+    return frozenset(keys)
+
+
+def _technique(header, grating: str, wavmode: str, obstype: str) -> str:
+    roi = str(header.get("ROI", "") or "").strip().lower()
+    if wavmode.upper() == "IMAGING" or roi.startswith("imag"):
+        return "Imaging"
+    if roi.startswith("spec"):
+        return "Spectroscopy"
+    # Before 2019 the OBSTYPE of a target said the technique.
+    if obstype == "SPECTRUM":
+        return "Spectroscopy"
+    if obstype == "EXPOSE":
+        return "Imaging"
+    if grating.upper() in {"", "NO_GRATING"}:
+        return "Imaging"
+    return "Spectroscopy"
+
+
+def _role(obstype: str, obj: str) -> str:
+    role = _OBSTYPE_ROLE.get(obstype, "other")
+    if role == "science" and _standard_key(obj) in standard_star_names():
+        return "standard"
+    return role
+
+
+def _required(role: str, technique: str) -> tuple[str, ...]:
+    keys = ["OBSTYPE", "GAIN", "RDNOISE", "DATE-OBS"]
+    if role in {"flat", "arc", "science", "standard"} and technique == "Spectroscopy":
+        keys += ["GRATING", "SLIT"]
+    if role in {"science", "standard"}:
+        keys += ["OBSRA", "OBSDEC"]
+    return tuple(keys)
+
+
+def classify(header_or_path, path: str | Path | None = None) -> Classification:
+    """Classify a file from its primary header.
+
+    Parameters
+    ----------
+    header_or_path : astropy.io.fits.Header, mapping, str or Path
+        The primary header, or a path (then :func:`classify_path` is used).
+    path : str or Path, optional
+        File the header came from, recorded in the result.
+
+    Returns
+    -------
+    Classification
+        Never raises for a readable header; problems are in ``status``.
+    """
+    if isinstance(header_or_path, str | Path):
+        return classify_path(header_or_path)
+    header = header_or_path
+    path = str(path or "")
+    file_name = Path(path).name if path else ""
+    notes: list[str] = []
+
+    obstype_raw = str(header.get("OBSTYPE", "") or "").strip()
+    obstype_key = obstype_raw.upper().replace(" ", "")
+    obj = str(header.get("OBJECT", "") or "").strip()
+    grating = normalize_name(header.get("GRATING"))
+    wavmode = normalize_mode(header.get("WAVMODE"))
+    technique = _technique(header, grating, wavmode, obstype_key)
+    role = _role(obstype_key, obj)
+    obstype = _ROLE_OBSTYPE.get(role, obstype_key)
+    if role == "standard":
+        obstype = "OBJECT"
+
+    binning = _binning(header)
+    gain = _float(header.get("GAIN"))
+    rdnoise = _float(header.get("RDNOISE"))
+    instconf = str(header.get("INSTCONF", "") or "").strip().capitalize()
+    if not instconf:
+        # Older files name the camera only in INSTRUME (ghts_red / ghts_blue).
+        instrume = str(header.get("INSTRUME", "") or "").lower()
+        instconf = "Red" if "red" in instrume else "Blue" if "blue" in instrume else ""
+
+    saturation = DIGITAL_SATURATION_ADU
+    if gain is not None and rdnoise is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            saturation = saturation_level(gain, rdnoise, instconf or None)
+        notes += [str(w.message) for w in caught]
+
+    shape = None
+    if _float(header.get("NAXIS1")) and _float(header.get("NAXIS2")):
+        shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
+
+    status = "ok"
+    missing = [k for k in _required(role, technique) if not str(header.get(k, "") or "").strip()]
+    if missing:
+        status = f"cannot classify: missing {', '.join(missing)}"
+    elif gain is None or rdnoise is None:
+        status = f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
+    elif binning is None:
+        status = "cannot classify: missing CCDSUM (and no binning in ROI)"
+    elif _parse_date(header) is None:
+        status = f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
+
+    return Classification(
+        path=path,
+        file_name=file_name,
+        status=status,
+        technique=technique,
+        role=role,
+        obstype=obstype,
+        obstype_raw=obstype_raw,
+        object=obj,
+        instconf=instconf,
+        gain=gain,
+        rdnoise=rdnoise,
+        roi=str(header.get("ROI", "") or "").strip(),
+        ccdsum=" ".join(str(b) for b in binning) if binning else "",
+        binning=binning or (1, 1),
+        grating=grating,
+        cam_targ=_angle(header.get("CAM_TARG")),
+        grt_targ=_angle(header.get("GRT_TARG")),
+        filter=normalize_name(header.get("FILTER")),
+        filter2=normalize_name(header.get("FILTER2")),
+        slit=normalize_name(header.get("SLIT")),
+        wavmode=wavmode,
+        date_obs=_parse_date(header),
+        exptime=_float(header.get("EXPTIME")),
+        obsra=str(header.get("OBSRA", "") or "").strip(),
+        obsdec=str(header.get("OBSDEC", "") or "").strip(),
+        proposal_id=str(header.get("PROPID", "") or "").strip(),
+        saturation=saturation,
+        trimsec=str(header.get("TRIMSEC", "") or "").strip(),
+        shape=shape,
+        lamps=lamps_on(header),
+        warnings=tuple(notes),
+    )
+
+
+def read_primary_header(path: str | Path):
+    """Primary header of a FITS file; raises ``OSError``/``ValueError`` when unreadable.
+
+    A file whose data are shorter than its header promises (truncated copy) is refused
+    here rather than when its pixels are read.
+    """
+    import os
+
+    from astropy.io import fits
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        start = fh.read(30)
+    if not start.startswith(b"SIMPLE  ="):
+        raise ValueError("not a FITS file (no SIMPLE card at the start)")
+    with warnings.catch_warnings():
+        # astropy warns and then raises on corrupt files; the exception is what we report.
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            hdu = hdul[0]
+            header = hdu.header.copy()
+            expected = hdu._data_offset + hdu._data_size
+    if os.path.getsize(path) < expected:
+        raise ValueError(
+            f"truncated FITS file: {os.path.getsize(path)} bytes, header needs {expected}"
+        )
+    return header
+
+
+def classify_path(path: str | Path) -> Classification:
+    """Classify a file on disk; unreadable files get a status instead of an exception."""
+    path = Path(path)
+    try:
+        header = read_primary_header(path)
+    except Exception as exc:  # noqa: BLE001 - any read failure becomes this file's status
+        return Classification(
+            path=str(path), file_name=path.name, status=f"cannot read: {_reason(exc)}"
+        )
+    return classify(header, path=path)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,253 @@
+"""Product names, lineage header cards and atomic FITS writing.
+
+Shared by every stage that writes a file (CCD reduction here, extraction and
+wavelength calibration elsewhere), so that all products follow one convention:
+
+- names use goodman_pipeline's prefixes (:func:`product_name`, :func:`master_bias_name`,
+  :func:`master_flat_name`): one letter per step applied, newest first, so
+  ``cfzst_x.fits`` was trimmed (t), slit-trimmed (s), bias-subtracted (z),
+  flat-fielded (f) and cleaned of cosmic rays (c); ``o`` marks a prescan level
+  subtracted instead of a master bias; ``e``/``w`` are extraction and wavelength
+  calibration;
+- headers carry ``RLEVEL = 60 + data_type`` (61 masters, 62 reduced, ...), ``GSP_ONAM``
+  (raw file), ``GSP_PNAM`` (parent), ``GSP_FNAM`` (this file), ``GSP_BIAS``, ``GSP_FLAT``,
+  ``GSP_VERS`` and the settings used (:func:`lineage_cards`);
+- files are written atomically (:func:`write_fits_atomic`): to a temporary file in the
+  destination folder, then ``os.replace``, so a reader never sees half a file; a raw
+  file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from astropy.io import fits
+
+#: RLEVEL of each data_type (DESIGN.md §4).
+RLEVEL_MASTER = 61
+RLEVEL_REDUCED = 62
+RLEVEL_EXTRACTED = 63
+RLEVEL_WAVELENGTH = 64
+
+#: Cards every product carries, in this order, with their comments.
+GSP_CARDS = {
+    "GSP_VERS": "Goodman Spectroscopic Pipeline version",
+    "GSP_ONAM": "Original file name",
+    "GSP_PNAM": "Parent file name",
+    "GSP_FNAM": "Current file name",
+    "GSP_TECH": "Observing technique",
+    "GSP_DATE": "Processing date",
+    "GSP_OVER": "Prescan level subtracted (ADU) or none",
+    "GSP_TRIM": "Trim section from TRIMSEC",
+    "GSP_SLIT": "Slit trim section, slit illuminated area only",
+    "GSP_BIAS": "Master bias image",
+    "GSP_FLAT": "Master flat image",
+    "GSP_NORM": "Flat normalization method",
+    "GSP_COSM": "Cosmic ray rejection method",
+}
+
+
+class ProtectedFileError(OSError):
+    """Refused to write over a raw file."""
+
+
+@cache
+def software_version() -> str:
+    """Version of the installed ``gsp-live`` distribution."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gsp-live")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def product_name(prefix: str, raw_name: str) -> str:
+    """``product_name("cfzst", "0304_x.fits")`` -> ``"cfzst_0304_x.fits"``.
+
+    An existing goodman prefix on ``raw_name`` is kept behind the new letters, so
+    ``product_name("e", "cfzst_x.fits")`` gives ``"ecfzst_x.fits"``.
+    """
+    prefix = prefix.rstrip("_")
+    if not prefix:
+        return raw_name
+    match = re.match(r"^([a-z]+)_(.+)$", raw_name)
+    if match and set(match.group(1)) <= set("otszfcew") and not raw_name.startswith("master"):
+        return f"{prefix}{match.group(1)}_{match.group(2)}"
+    return f"{prefix}_{raw_name}"
+
+
+def _num(value: float | None) -> str:
+    return "NA" if value is None else f"{value:05.2f}"
+
+
+def master_bias_name(classification) -> str:
+    """goodman_pipeline's master bias name, e.g. ``master_bias_RED_SP_2x2_R03.89_G01.48.fits``."""
+    c = classification
+    tech = "SP" if c.technique == "Spectroscopy" else "IM"
+    bx, by = c.binning
+    return (
+        f"master_bias_{c.camera.upper()}_{tech}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}.fits"
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_")
+
+
+def master_flat_name(classification, kind: str = "dome") -> str:
+    """A master flat name in goodman_pipeline's pattern, made unique per readout mode.
+
+    Spectroscopy: ``master_flat_<grating digits><mode>[_<FILTER2>]_<slit>_<kind>``
+    (``master_flat_400m2_GG455_1.0_dome``); imaging: ``master_flat_<FILTER>_<kind>``.
+    goodman's name omits the camera and readout, so two cameras in one folder would
+    collide; a ``_<CAMERA>_<bx>x<by>_R.._G..`` tail keeps them apart.
+    """
+    c = classification
+    if c.technique == "Spectroscopy":
+        grating = re.sub(r"[A-Za-z_ ]", "", c.grating) or "no_grating"
+        mode = re.sub(r"^\d+_?", "", c.wavmode).lower()
+        filter2 = "" if c.filter2.upper() in {"", "NO_FILTER"} else f"_{_slug(c.filter2)}"
+        slit = re.sub(r"[A-Za-z_ ]", "", c.slit) or _slug(c.slit)
+        base = f"master_flat_{grating}{mode}{filter2}_{slit}_{kind}"
+    else:
+        filters = [f for f in (c.filter, c.filter2) if f.upper() not in {"", "NO_FILTER"}]
+        base = f"master_flat_{_slug('_'.join(filters) or 'NO_FILTER')}_{kind}"
+    bx, by = c.binning
+    return f"{base}_{c.camera.upper()}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}.fits"
+
+
+def normalized_flat_name(master_name: str) -> str:
+    return f"norm_{Path(master_name).name}"
+
+
+def lineage_cards(
+    *,
+    original: str,
+    parent: str,
+    file_name: str,
+    rlevel: int,
+    technique: str = "",
+    bias: str | None = None,
+    flat: str | None = None,
+    extra: dict | None = None,
+    settings=None,
+) -> list[tuple[str, object, str]]:
+    """Header cards that say where a product comes from.
+
+    Parameters
+    ----------
+    original, parent, file_name : str
+        Raw file name (``GSP_ONAM``), the file this one was made from (``GSP_PNAM``)
+        and this file's name (``GSP_FNAM``); names only, no folders.
+    rlevel : int
+        ``60 + data_type``.
+    bias, flat : str, optional
+        Master calibrations used (``"none"`` when not given).
+    extra : dict, optional
+        More ``GSP_*`` values (``GSP_TRIM``, ``GSP_SLIT``, ``GSP_COSM``, ``GSP_LAMP``...);
+        a value may be a ``(value, comment)`` pair.
+    settings : ReductionSettings, optional
+        Recorded with :meth:`ReductionSettings.to_header_cards`.
+    """
+    values = {
+        "GSP_VERS": software_version(),
+        "GSP_ONAM": Path(original).name,
+        "GSP_PNAM": Path(parent).name,
+        "GSP_FNAM": Path(file_name).name,
+        "GSP_TECH": technique or "none",
+        "GSP_DATE": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "GSP_BIAS": Path(bias).name if bias else "none",
+        "GSP_FLAT": Path(flat).name if flat else "none",
+    }
+    cards: list[tuple[str, object, str]] = [("RLEVEL", int(rlevel), "Reduction level")]
+    cards += [(k, v, GSP_CARDS[k]) for k, v in values.items()]
+    for key, value in (extra or {}).items():
+        comment = GSP_CARDS.get(key, "")
+        if isinstance(value, tuple):
+            value, comment = value
+        cards.append((key, value, comment))
+    if settings is not None:
+        cards += settings.to_header_cards()
+    return cards
+
+
+def apply_cards(header: fits.Header, cards: Iterable[tuple[str, object, str]]) -> fits.Header:
+    """Set ``(key, value, comment)`` cards on a header (in place) and return it."""
+    for key, value, comment in cards:
+        header[key] = (value, comment)
+    return header
+
+
+def _is_raw(path: Path, raw_dirs: Iterable[Path]) -> bool:
+    resolved = path.resolve()
+    for folder in raw_dirs:
+        folder = Path(folder).resolve()
+        if resolved == folder or folder in resolved.parents:
+            return True
+    if resolved.exists():
+        # A file we did not write (no GSP_FNAM card) is somebody's data: keep it.
+        try:
+            header = fits.getheader(resolved)
+        except Exception:  # noqa: BLE001 - unreadable: certainly not ours, keep it
+            return True
+        return "GSP_FNAM" not in header
+    return False
+
+
+def write_fits_atomic(hdul: fits.HDUList, path: str | Path, raw_dirs: Iterable = ()) -> Path:
+    """Write ``hdul`` to ``path`` atomically; never over a raw file.
+
+    The file is written to a temporary name in the same folder and renamed over
+    ``path`` (``os.replace``, atomic on POSIX), so readers see the old file or the new
+    one, never a partial one.
+
+    Parameters
+    ----------
+    hdul : HDUList
+    path : str or Path
+    raw_dirs : iterable of paths
+        Folders holding raw data; writing inside them is refused.
+
+    Raises
+    ------
+    ProtectedFileError
+        ``path`` is inside a raw folder, or is an existing file that is not one of our
+        products (it has no ``GSP_FNAM`` card).
+    """
+    path = Path(path)
+    if _is_raw(path, raw_dirs):
+        raise ProtectedFileError(
+            f"refusing to write {path}: it is a raw file or inside a raw folder; "
+            "write products to a separate output folder"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            hdul.writeto(fh, output_verify="silentfix")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_ccd_atomic(ccd, path: str | Path, raw_dirs: Iterable = (), flags=None) -> Path:
+    """Write a :class:`~astropy.nddata.CCDData` with its ``UNCERT`` and ``MASK``
+    extensions (as ``CCDData.write`` does) atomically; see :func:`write_fits_atomic`.
+
+    ``flags`` (uint8, :mod:`pipeline.reduction.masks` bits) replaces the boolean mask
+    in the ``MASK`` extension, so the product says why each pixel is masked.
+    """
+    hdul = ccd.to_hdu(hdu_mask="MASK", hdu_uncertainty="UNCERT", as_image_hdu=False)
+    if flags is not None and "MASK" in hdul:
+        hdul["MASK"].data = flags.astype("uint8")
+    return write_fits_atomic(hdul, path, raw_dirs=raw_dirs)

@@ -1,0 +1,239 @@
+"""Cosmic-ray removal with astroscrappy (van Dokkum's L.A.Cosmic).
+
+Methods (the ``cosmic_ray_rejection`` setting):
+
+``lacosmic``
+    astroscrappy with the frame's GAIN and RDNOISE, ``sigclip=4.5``, ``sigfrac=0.3``,
+    ``objlim=5`` (protects the target trace: a pixel is a cosmic ray only if its
+    Laplacian contrast exceeds 5x the fine-structure contrast), ``niter=2``,
+    separable median filters.
+``dcr``
+    A dcr-equivalent. goodman_pipeline runs Pych's (2004) external ``dcr`` program on
+    1x1 data; that binary is not available here, so ``dcr`` means astroscrappy tuned the
+    way dcr works: a sharper, more aggressive single threshold suited to unbinned data
+    (``sigclip=5``, ``sigfrac=0.5``, ``objlim=3``, ``niter=3``), and cleaning with the
+    local median as dcr replaces a hit by its neighbourhood's value.
+``default``
+    ``dcr`` for 1x1 binning and ``lacosmic`` otherwise, as goodman_pipeline chooses.
+``none``
+    Nothing is done.
+
+Flagged pixels are masked (``COSMIC_RAY`` flag) and get their cleaned value in the
+data; their variance is kept (they are masked anyway).
+"""
+
+from __future__ import annotations
+
+import astroscrappy
+import numpy as np
+from astropy.nddata import CCDData
+from scipy import ndimage
+
+from pipeline.reduction import masks
+
+PARAMETERS: dict[str, dict] = {
+    "lacosmic": dict(
+        sigclip=4.5,
+        sigfrac=0.3,
+        objlim=5.0,
+        niter=2,
+        sepmed=True,
+        cleantype="meanmask",
+        fsmode="median",
+    ),
+    "dcr": dict(
+        sigclip=5.0,
+        sigfrac=0.5,
+        objlim=3.0,
+        niter=3,
+        sepmed=True,
+        cleantype="median",
+        fsmode="median",
+    ),
+}
+#: Candidate threshold (sigma above the mean of the 8 neighbours).
+CANDIDATE_SIGMA = 4.0
+#: Pixels around a candidate that must be in a tile too (detections grow into them).
+GROW = 2
+#: Side of the tiles candidates are looked for in.
+TILE = 8
+#: Margin around a tile: covers astroscrappy's 7x7 fine-structure median of a 3x3
+#: median, its 5x5 noise median and the neighbour growth step.
+BOX_PAD = 8
+#: Beyond this fraction of the frame in padded tiles, one full-frame call is cheaper.
+MAX_TILE_FRACTION = 0.6
+#: Names written to ``GSP_COSM``.
+HEADER_NAMES = {"lacosmic": "LACosmic", "dcr": "DCR-equivalent", "none": "none"}
+
+
+def resolve_method(setting: str, binning: tuple[int, int] | int) -> str:
+    """The method actually run: ``default`` -> ``dcr`` at 1x1, ``lacosmic`` otherwise."""
+    setting = setting.lower()
+    if setting != "default":
+        if setting not in (*PARAMETERS, "none"):
+            raise ValueError(f"cosmic-ray method {setting!r}; use default, lacosmic, dcr or none")
+        return setting
+    b = binning[0] if isinstance(binning, tuple) else binning
+    return "dcr" if b == 1 else "lacosmic"
+
+
+def candidate_tiles(
+    data: np.ndarray, gain: float, rdnoise: float, threshold: float | None = None
+) -> np.ndarray:
+    """Boolean map of the ``TILE`` x ``TILE`` tiles that hold a cosmic-ray candidate.
+
+    A candidate is sharp along both axes: it stands above the mean of its left and
+    right neighbours *and* above the mean of the pixels above and below by
+    ``threshold`` times its noise (Poisson + read noise). Sky lines (extended along
+    the slit) and traces (extended along the dispersion) are smooth along one axis and
+    are not candidates; a cosmic ray of 1-3 pixels, even on top of them, is (a short
+    streak's ends are). The threshold is below L.A.Cosmic's own so that astroscrappy,
+    which then decides, is shown every pixel it would flag.
+    """
+    threshold = CANDIDATE_SIGMA if threshold is None else threshold
+    gain = gain or 1.0
+    sigma = np.sqrt(np.maximum(data, 0) / gain + (rdnoise / gain) ** 2, dtype=np.float32)
+    padded = np.pad(data, 1, mode="edge")
+    along_x = data - 0.5 * (padded[1:-1, :-2] + padded[1:-1, 2:])
+    along_y = data - 0.5 * (padded[:-2, 1:-1] + padded[2:, 1:-1])
+    candidates = np.minimum(along_x, along_y) > threshold * sigma
+    # astroscrappy grows detections into neighbours (sigfrac): keep them in a tile.
+    candidates = ndimage.maximum_filter(candidates, size=2 * GROW + 1)
+    ny, nx = data.shape
+    ty, tx = -(-ny // TILE), -(-nx // TILE)
+    grid = np.zeros((ty * TILE, tx * TILE), bool)
+    grid[:ny, :nx] = candidates
+    return grid.reshape(ty, TILE, tx, TILE).any(axis=(1, 3))
+
+
+def _detect_on_tiles(data, inmask, tiles, params):
+    """Run astroscrappy once on a mosaic of the padded candidate tiles."""
+    ny, nx = data.shape
+    ty, tx = tiles.shape
+    size = TILE + 2 * BOX_PAD
+    # Pad the frame so every tile has its full neighbourhood (reflected at the edges).
+    big = np.pad(
+        data,
+        ((BOX_PAD, ty * TILE - ny + BOX_PAD), (BOX_PAD, tx * TILE - nx + BOX_PAD)),
+        mode="reflect",
+    )
+    bigmask = np.pad(
+        inmask,
+        ((BOX_PAD, ty * TILE - ny + BOX_PAD), (BOX_PAD, tx * TILE - nx + BOX_PAD)),
+        mode="constant",
+    )
+    iy, ix = np.nonzero(tiles)
+    windows = np.lib.stride_tricks.sliding_window_view(big, (size, size))[iy * TILE, ix * TILE]
+    wmask = np.lib.stride_tricks.sliding_window_view(bigmask, (size, size))[iy * TILE, ix * TILE]
+    n = len(iy)
+    per_row = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // per_row)
+    mosaic = np.zeros((rows * per_row, size, size), np.float32)
+    mosaic_mask = np.ones((rows * per_row, size, size), bool)
+    mosaic[:n], mosaic_mask[:n] = windows, wmask
+
+    # Tiles side by side: each tile's own padding keeps its neighbours out of its
+    # inner decisions (astroscrappy's filters reach at most BOX_PAD - 1 pixels).
+    def assemble(a):
+        return (
+            a.reshape(rows, per_row, size, size)
+            .transpose(0, 2, 1, 3)
+            .reshape(rows * size, per_row * size)
+        )
+
+    found, cleaned = astroscrappy.detect_cosmics(
+        np.ascontiguousarray(assemble(mosaic)),
+        inmask=np.ascontiguousarray(assemble(mosaic_mask)),
+        **params,
+    )
+
+    def split(a):
+        return (
+            a.reshape(rows, size, per_row, size)
+            .transpose(0, 2, 1, 3)
+            .reshape(rows * per_row, size, size)[:n]
+        )
+
+    inner = slice(BOX_PAD, BOX_PAD + TILE)
+    found_tiles = split(found)[:, inner, inner]
+    clean_tiles = split(cleaned)[:, inner, inner]
+    crmask = np.zeros((ty, TILE, tx, TILE), bool)
+    clean = np.zeros((ty, TILE, tx, TILE), np.float32)
+    crmask[iy, :, ix, :] = found_tiles
+    clean[iy, :, ix, :] = clean_tiles
+    crmask = crmask.reshape(ty * TILE, tx * TILE)[:ny, :nx]
+    clean = clean.reshape(ty * TILE, tx * TILE)[:ny, :nx]
+    return crmask, clean
+
+
+def remove_cosmic_rays(
+    ccd: CCDData, method: str, gain: float, rdnoise: float, saturation: float = 65535.0
+) -> tuple[CCDData, np.ndarray]:
+    """Detect and clean cosmic rays.
+
+    astroscrappy runs once, on a mosaic of the tiles holding candidates
+    (:func:`candidate_tiles`), each padded by ``BOX_PAD`` pixels so its median filters
+    see the same neighbourhood as on the full frame; or on the full frame when more
+    than ``MAX_TILE_FRACTION`` of the tiles hold candidates. On a sky-dominated 2x2
+    frame that is a tenth of the pixels, and the same cosmic rays.
+
+    Parameters
+    ----------
+    ccd : CCDData
+        Bias-subtracted (and flat-fielded) frame in ADU; masked pixels are ignored.
+    method : str
+        ``"lacosmic"``, ``"dcr"`` or ``"none"`` (resolve ``"default"`` first).
+    gain, rdnoise : float
+        GAIN (e-/ADU) and RDNOISE (e-) of the frame.
+    saturation : float
+        Level above which pixels are treated as saturated stars, not cosmic rays.
+
+    Returns
+    -------
+    cleaned : CCDData
+    crmask : ndarray of bool
+        Pixels flagged as cosmic rays.
+    """
+    if method == "none":
+        return ccd, np.zeros(ccd.shape, bool)
+    params = dict(
+        PARAMETERS[method],
+        gain=float(gain) if gain else 1.0,
+        readnoise=float(rdnoise) if rdnoise else 0.0,
+        satlevel=float(saturation),
+    )
+    data = np.ascontiguousarray(ccd.data, dtype=np.float32)
+    inmask = np.zeros(data.shape, bool) if ccd.mask is None else ccd.mask.astype(bool)
+    tiles = candidate_tiles(data, params["gain"], params["readnoise"])
+    if not tiles.any():
+        crmask, clean = np.zeros(data.shape, bool), data
+    elif tiles.mean() * ((TILE + 2 * BOX_PAD) / TILE) ** 2 > MAX_TILE_FRACTION:
+        crmask, clean = astroscrappy.detect_cosmics(data, inmask=inmask, **params)
+    else:
+        crmask, found_clean = _detect_on_tiles(data, inmask, tiles, params)
+        clean = np.where(crmask, found_clean, data)
+    clean = np.asarray(clean, dtype=np.float32)
+    mask = crmask if ccd.mask is None else (ccd.mask | crmask)
+    return (
+        CCDData(clean, unit=ccd.unit, mask=mask, uncertainty=ccd.uncertainty, meta=ccd.meta),
+        crmask,
+    )
+
+
+class CosmicRayStage:
+    """Runs the method the settings ask for (``default`` chosen by binning)."""
+
+    name = "cosmic rays"
+    letter = "c"
+
+    def __call__(self, state, context):
+        c = state.classification
+        method = resolve_method(context.settings.cosmic_ray_rejection, c.binning)
+        state.cards["GSP_COSM"] = HEADER_NAMES[method]
+        if method == "none":
+            return state
+        state.ccd, crmask = remove_cosmic_rays(state.ccd, method, c.gain, c.rdnoise, c.saturation)
+        state.flag(crmask, masks.COSMIC_RAY)
+        state.cards["GSP_NCRP"] = (int(crmask.sum()), "Pixels flagged as cosmic rays")
+        state.add_step(self.letter)
+        return state

@@ -1,0 +1,49 @@
+"""Image trim: keep the data section (``TRIMSEC``), dropping prescan and overscan."""
+
+from __future__ import annotations
+
+from astropy.nddata import CCDData
+
+from pipeline.reduction.sections import parse_section
+
+
+def cut(ccd: CCDData, section: str) -> CCDData:
+    """The part of ``ccd`` inside a FITS section, with its mask and uncertainty.
+
+    Raises
+    ------
+    ValueError
+        The section does not lie inside the image.
+    """
+    rows, cols = parse_section(section)
+    ny, nx = ccd.shape
+    if rows.stop > ny or cols.stop > nx:
+        raise ValueError(f"section {section} lies outside the {nx} x {ny} image")
+    return CCDData(
+        ccd.data[rows, cols],
+        unit=ccd.unit,
+        mask=None if ccd.mask is None else ccd.mask[rows, cols],
+        uncertainty=None if ccd.uncertainty is None else ccd.uncertainty[rows, cols],
+        meta=ccd.meta,
+    )
+
+
+def trim_image(ccd: CCDData, section: str) -> CCDData:
+    """Trim a raw frame (or a master) to ``section`` and record it in ``GSP_TRIM``."""
+    trimmed = cut(ccd, section)
+    trimmed.header["GSP_TRIM"] = (section, "Trim section from TRIMSEC")
+    return trimmed
+
+
+class TrimStage:
+    """Trim with the frame's own section (``TRIMSEC`` or the instrument geometry)."""
+
+    name = "trim"
+    letter = "t"
+
+    def __call__(self, state, context):
+        state.ccd = trim_image(state.ccd, state.trim_section)
+        state.cut_flags(state.trim_section)
+        state.cards["GSP_TRIM"] = state.trim_section
+        state.add_step(self.letter)
+        return state

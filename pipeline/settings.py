@@ -1,0 +1,217 @@
+"""Reduction settings of a proposal (DESIGN.md §6), as one validated object.
+
+:class:`ReductionSettings` is frozen: a reduction run takes one instance and records it
+in every product it writes (:meth:`ReductionSettings.to_header_cards`), so a product
+always says how it was made. A bad value raises :class:`ValueError` naming the field and
+what it accepts, so a form or a settings file can show the user exactly what to fix.
+
+Background extraction zones (``background_spacing``, ``background_width``) are in units
+of the fitted target FWHM, as in goodman_pipeline's ``--background-threshold``-style
+options: the zone starts ``background_spacing`` FWHM away from the aperture edge and is
+``background_width`` FWHM wide. They are stored here so the extraction stage and the
+settings form share one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+COSMIC_RAY_METHODS = ("default", "lacosmic", "dcr", "none")
+TECHNIQUES = ("auto", "Spectroscopy", "Imaging")
+FLAT_NORMALIZATIONS = ("mean", "simple", "full")
+EXTRACTION_TYPES = ("fractional", "optimal")
+TARGET_FIT_MODELS = ("moffat", "gaussian")
+
+# Header keys of each setting (FITS keys are at most 8 characters). Kept next to the
+# dataclass so a new field cannot be forgotten: a test checks every field has a key.
+HEADER_KEYS: dict[str, str] = {
+    "saturation_threshold": "GSP_SATT",
+    "cosmic_ray_rejection": "GSP_CRRJ",
+    "technique": "GSP_STEC",
+    "ignore_bias": "GSP_IGNB",
+    "ignore_flats": "GSP_IGNF",
+    "min_bias_frames": "GSP_MINB",
+    "min_flat_frames": "GSP_MINF",
+    "flat_normalization": "GSP_SNRM",
+    "flat_normalization_order": "GSP_NORD",
+    "extraction_type": "GSP_EXTT",
+    "target_fit_model": "GSP_TFIT",
+    "max_targets": "GSP_MAXT",
+    "background_spacing": "GSP_BSPC",
+    "background_width": "GSP_BWID",
+}
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+    for option in allowed:
+        if value.strip().lower() == option.lower():
+            return option
+    raise ValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(allowed)}")
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1", "on"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "no", "0", "off"}:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{name}={value!r} is not valid; allowed values: true, false")
+
+
+def _number(name: str, value: Any, kind: type, low: float, high: float | None) -> Any:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = kind(value)
+        if kind is int and float(value) != number:
+            raise TypeError
+    except (TypeError, ValueError):
+        rng = f"{low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(
+            f"{name}={value!r} is not valid; allowed values: {kind.__name__} {rng}"
+        ) from None
+    if number < low or (high is not None and number > high):
+        rng = f"{low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name}={value!r} is out of range; allowed values: {rng}")
+    return number
+
+
+@dataclass(frozen=True)
+class ReductionSettings:
+    """How a proposal's data are reduced.
+
+    Parameters
+    ----------
+    saturation_threshold : float
+        A flat with more than this percentage of saturated pixels is left out of the
+        master flat (0-100, default 1).
+    cosmic_ray_rejection : str
+        ``"default"`` (dcr-equivalent for 1x1 binning, LACosmic otherwise, as
+        goodman_pipeline chooses), ``"lacosmic"``, ``"dcr"`` (astroscrappy with
+        parameters mimicking dcr, see :mod:`pipeline.reduction.cosmic_rays`) or ``"none"``.
+    technique : str
+        ``"auto"`` (from each header), ``"Spectroscopy"`` or ``"Imaging"`` (forces it).
+    ignore_bias : bool
+        Subtract each frame's prescan level instead of a master bias.
+    ignore_flats : bool
+        Skip flat fielding.
+    min_bias_frames, min_flat_frames : int
+        Frames needed for a master to be *final*; a master is built from fewer (even
+        one) and rebuilt as more arrive (default 10 each).
+    flat_normalization : str
+        ``"mean"``, ``"simple"`` (one Chebyshev fit to the median dispersion profile)
+        or ``"full"`` (one fit per row).
+    flat_normalization_order : int
+        Chebyshev order of the normalization fit (default 15).
+    extraction_type : str
+        ``"fractional"`` or ``"optimal"``.
+    target_fit_model : str
+        ``"moffat"`` or ``"gaussian"`` spatial profile of targets.
+    max_targets : int
+        Most targets extracted from one frame (default 3).
+    background_spacing, background_width : float
+        Background zones for extraction, in target-FWHM units: distance from the
+        aperture edge and width (defaults 3 and 3).
+    """
+
+    saturation_threshold: float = 1.0
+    cosmic_ray_rejection: str = "default"
+    technique: str = "auto"
+    ignore_bias: bool = False
+    ignore_flats: bool = False
+    min_bias_frames: int = 10
+    min_flat_frames: int = 10
+    flat_normalization: str = "simple"
+    flat_normalization_order: int = 15
+    extraction_type: str = "fractional"
+    target_fit_model: str = "moffat"
+    max_targets: int = 3
+    background_spacing: float = 3.0
+    background_width: float = 3.0
+
+    def __post_init__(self) -> None:
+        # Normalize spellings in place (frozen: go through object.__setattr__).
+        checked = {
+            "saturation_threshold": _number(
+                "saturation_threshold", self.saturation_threshold, float, 0.0, 100.0
+            ),
+            "cosmic_ray_rejection": _choice(
+                "cosmic_ray_rejection", self.cosmic_ray_rejection, COSMIC_RAY_METHODS
+            ),
+            "technique": _choice("technique", self.technique, TECHNIQUES),
+            "ignore_bias": _bool("ignore_bias", self.ignore_bias),
+            "ignore_flats": _bool("ignore_flats", self.ignore_flats),
+            "min_bias_frames": _number("min_bias_frames", self.min_bias_frames, int, 1, None),
+            "min_flat_frames": _number("min_flat_frames", self.min_flat_frames, int, 1, None),
+            "flat_normalization": _choice(
+                "flat_normalization", self.flat_normalization, FLAT_NORMALIZATIONS
+            ),
+            "flat_normalization_order": _number(
+                "flat_normalization_order", self.flat_normalization_order, int, 1, 50
+            ),
+            "extraction_type": _choice("extraction_type", self.extraction_type, EXTRACTION_TYPES),
+            "target_fit_model": _choice(
+                "target_fit_model", self.target_fit_model, TARGET_FIT_MODELS
+            ),
+            "max_targets": _number("max_targets", self.max_targets, int, 1, 20),
+            "background_spacing": _number(
+                "background_spacing", self.background_spacing, float, 0.0, 100.0
+            ),
+            "background_width": _number(
+                "background_width", self.background_width, float, 0.1, 100.0
+            ),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ReductionSettings:
+        """Build from a mapping; an unknown key is an error naming the known ones.
+
+        Keys may use dashes or spaces instead of underscores (``"ignore-bias"``).
+        """
+        known = {f.name for f in fields(cls)}
+        clean = {}
+        for key, value in values.items():
+            name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+            if name not in known:
+                raise ValueError(
+                    f"unknown reduction setting {key!r}; known settings: {', '.join(sorted(known))}"
+                )
+            clean[name] = value
+        return cls(**clean)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ReductionSettings:
+        """Read a JSON settings file (an object of setting name to value)."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a JSON object of setting name to value")
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_header_cards(self) -> list[tuple[str, Any, str]]:
+        """``(key, value, comment)`` cards recording these settings in a product."""
+        return [
+            (HEADER_KEYS[name], value, f"setting {name}") for name, value in self.to_dict().items()
+        ]
+
+    @classmethod
+    def from_header(cls, header) -> ReductionSettings | None:
+        """Settings recorded in a product header, or ``None`` when it has none."""
+        values = {n: header[k] for n, k in HEADER_KEYS.items() if k in header}
+        return cls.from_dict(values) if values else None
