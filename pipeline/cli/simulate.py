@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--proposal", default="SOAR2026B-001", help="PROPID")
     parser.add_argument("--object", default="AT2026xyz", help="OBJECT of the science frames")
+    parser.add_argument(
+        "--no-noise", action="store_true", help="no photon/read noise and no cosmic rays"
+    )
     parser.add_argument("--force", action="store_true", help="replace a non-empty NIGHT_DIR")
 
 
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             date=args.date,
             proposal_id=args.proposal,
             seed=args.seed,
+            noise=not args.no_noise,
         )
         t0 = time.perf_counter()
         truth = simulate_night(Path(args.night_dir), cfg, force=args.force)

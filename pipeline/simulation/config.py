@@ -100,6 +100,9 @@ class NightConfig:
         Exposure times (s).
     cosmic_rate : float
         Cosmic-ray events per second of exposure on a full frame.
+    noise : bool
+        ``False`` gives noise-free frames: no photon or read noise, no cosmic rays
+        (bias structure, pixel response and 16-bit rounding stay).
     date : str
         Local date of the night's start (``YYYY-MM-DD``), as in file names.
     proposal_id : str
@@ -133,6 +136,7 @@ class NightConfig:
     flat_exptime: float = 5.0
     standard_exptime: float = 60.0
     cosmic_rate: float = 0.5
+    noise: bool = True
     date: str = "2026-11-21"
     proposal_id: str = "SOAR2026B-001"
     seed: int = 0

@@ -108,7 +108,15 @@ class Detector:
             "event": event[first],
         }
 
-    def read(self, signal, *, exptime: float, cosmic_rate: float, light: bool = True):
+    def read(
+        self,
+        signal,
+        *,
+        exptime: float,
+        cosmic_rate: float,
+        light: bool = True,
+        noise: bool = True,
+    ):
         """Read out a frame: photon noise on ``signal`` (trimmed ADU), bias, read noise,
         cosmic rays, saturation and 16-bit conversion.
 
@@ -116,6 +124,8 @@ class Detector:
         ----------
         signal : ndarray or None
             Expected light in ADU on the trimmed area (``None`` for a bias).
+        noise : bool
+            ``False``: no photon noise, read noise or cosmic rays.
 
         Returns
         -------
@@ -127,11 +137,11 @@ class Detector:
         rs, cs = self.trim_slices
         if signal is not None:
             electrons = np.clip(signal, 0.0, None) * gain
-            img[rs, cs] += self.rng.poisson(electrons) / gain
-        rays = self.cosmic_rays(exptime, cosmic_rate) if light and exptime > 0 else None
-        if rays is None:
-            rays = self.cosmic_rays(0.0, 0.0)
+            img[rs, cs] += (self.rng.poisson(electrons) if noise else electrons) / gain
+        with_rays = noise and light and exptime > 0
+        rays = self.cosmic_rays(exptime if with_rays else 0.0, cosmic_rate)
         img[rays["row"] + 1, rays["col"] + self.geometry.prescan] += rays["adu"]
-        img += (rdn / gain) * self.rng.standard_normal(img.shape)
+        if noise:
+            img += (rdn / gain) * self.rng.standard_normal(img.shape)
         np.clip(img, 0.0, self.saturation_adu, out=img)
         return np.rint(img).astype(np.uint16), rays

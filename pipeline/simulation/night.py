@@ -348,7 +348,11 @@ class NightSimulator:
         if signal is not None:
             signal = signal * self.detector.pixel_response
         data, rays = self.detector.read(
-            signal, exptime=p["exptime"], cosmic_rate=cfg.cosmic_rate, light=signal is not None
+            signal,
+            exptime=p["exptime"],
+            cosmic_rate=cfg.cosmic_rate,
+            light=signal is not None,
+            noise=cfg.noise,
         )
         name = hdr.file_name(seq, label, self.night_date, comp=role == "arc")
         obstype = self._obstype(role, seq)

@@ -180,3 +180,12 @@ def test_imaging_night():
     brightest = max(stars, key=lambda s: s["flux_adu"])
     r, c = round(brightest["row"]) + 1, round(brightest["col"]) + 25
     assert data[r, c] > np.median(data) + 1000
+
+
+def test_noise_free_frames_have_no_noise_and_no_cosmic_rays():
+    cfg = NightConfig(n_bias=2, n_flats=0, n_arcs=1, n_science=0, noise=False)
+    frames = list(iter_night(cfg))
+    a, b = (f[1][0].data.astype(float) for f in frames[:2])
+    # bias frames differ only by the sub-ADU level drift (rounded)
+    assert np.std(a[1:, 30:2000] - b[1:, 30:2000]) < 0.75
+    assert frames[2][2]["cosmic_rays"]["events"] == 0

@@ -12,7 +12,7 @@ from simhelpers import fit_peak, trimmed
 from pipeline.simulate import NightConfig, NightSimulator, iter_night
 
 
-def _arc(binning, flexure, mode="400_M2", lamp=None):
+def _arc(binning, flexure, mode="400_M2", lamp=None, noise=True):
     cfg = NightConfig(
         mode=mode,
         lamp=lamp,
@@ -23,6 +23,7 @@ def _arc(binning, flexure, mode="400_M2", lamp=None):
         n_science=0,
         flexure_px=flexure,
         cosmic_rate=0.0,
+        noise=noise,
         seed=11,
     )
     sim = NightSimulator(cfg)
@@ -32,16 +33,17 @@ def _arc(binning, flexure, mode="400_M2", lamp=None):
 
 
 @pytest.mark.parametrize(
-    ("binning", "flexure", "mode", "lamp"),
+    ("binning", "flexure", "mode", "lamp", "noise"),
     [
-        (1, -1.37, "400_M2", None),
-        (2, 0.63, "400_M2", None),
-        (3, 2.71, "400_M2", None),
-        (2, 0.29, "600_UV", "CuHeAr"),
+        (1, -1.37, "400_M2", None, True),
+        (2, 0.63, "400_M2", None, True),
+        (3, 2.71, "400_M2", None, True),
+        (2, 0.29, "600_UV", "CuHeAr", True),
+        (3, -0.85, "930_M2", "CuHeAr", False),
     ],
 )
-def test_arc_line_peaks_are_where_truth_says(binning, flexure, mode, lamp):
-    night, rec, img = _arc(binning, flexure, mode, lamp)
+def test_arc_line_peaks_are_where_truth_says(binning, flexure, mode, lamp, noise):
+    night, rec, img = _arc(binning, flexure, mode, lamp, noise)
     yc, tilt = night["slit_centre_row"], night["tilt"]
     rows = np.arange(img.shape[0])
     near = np.abs(rows - yc) <= 20
