@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -143,6 +146,12 @@ class ProposalAuthenticator(Authenticator):
     reset_link_hours = Float(
         1.0, config=True, help="Hours an emailed 'forgot password' link stays valid."
     )
+    reset_email_interval = Float(
+        300.0,
+        config=True,
+        help="""Minimum seconds between two 'forgot password' emails to the same account,
+        so the page cannot be used to flood someone's mailbox (0: no limit).""",
+    )
     worker_threads = Integer(
         4,
         config=True,
@@ -197,6 +206,19 @@ class ProposalAuthenticator(Authenticator):
             reset_max_age=self.reset_link_hours * 3600,
             min_length=self.password_min_length,
         )
+
+    @cached_property
+    def _reset_times(self) -> tuple[threading.Lock, dict[int, float]]:
+        return threading.Lock(), {}
+
+    def _reset_allowed(self, user_id: int) -> bool:
+        lock, last = self._reset_times
+        now = time.monotonic()
+        with lock:
+            if now - last.get(user_id, -math.inf) < self.reset_email_interval:
+                return False
+            last[user_id] = now
+            return True
 
     async def _run(self, func, *args):
         loop = asyncio.get_running_loop()
@@ -387,6 +409,9 @@ class ProposalAuthenticator(Authenticator):
             return False
         if user is None or not user.is_active:
             self.log.info("Password reset asked for %r: no active account", email)
+            return False
+        if not self._reset_allowed(user.id):
+            self.log.warning("Password reset for %r asked again too soon: no email", email)
             return False
         self.link_mailer(public_url).send(user, "reset")
         self.log.info("Password reset link sent to %r (user %r)", email, user.username)
