@@ -269,7 +269,8 @@ class File(Base):
     saturation_value: Mapped[int | None]
 
     # --- what the system adds --------------------------------------------------------------
-    header: Mapped[list[Any] | None] = mapped_column(JSONType)
+    # Deferred: listings never need the header (tens of kB per file); it loads on access.
+    header: Mapped[list[Any] | None] = mapped_column(JSONType, deferred=True)
     checksum: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(default=1)
