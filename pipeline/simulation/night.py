@@ -167,25 +167,19 @@ class NightSimulator:
             plan += [{"role": "arc"} for _ in range(cfg.n_arcs)]
             plan += [{"role": "science"} for _ in range(cfg.n_science)]
             plan += [{"role": "standard"} for _ in range(cfg.n_standards)]
-        # flexure of each shifted frame
+        # flexure of each shifted frame; flats take the night's first (base) value
         shifted = [p for p in plan if p["role"] in {"arc", "science", "standard"}]
         if isinstance(cfg.flexure_px, int | float):
             base = [float(cfg.flexure_px)] * len(shifted)
+            calibration_flexure = float(cfg.flexure_px)
         else:
             base = [float(v) for v in cfg.flexure_px]
-        first = (
-            base[0]
-            if base
-            else float(cfg.flexure_px)
-            if isinstance(cfg.flexure_px, int | float)
-            else 0.0
-        )
+            calibration_flexure = base[0] if base else 0.0
         for p, f in zip(shifted, base, strict=True):
-            p["flexure"] = f + (
-                cfg.flexure_jitter_px * self.rng.standard_normal() if cfg.flexure_jitter_px else 0.0
-            )
+            jitter = cfg.flexure_jitter_px * self.rng.standard_normal()
+            p["flexure"] = f + (jitter if cfg.flexure_jitter_px else 0.0)
         for p in plan:
-            p.setdefault("flexure", first if not cfg.imaging else 0.0)
+            p.setdefault("flexure", 0.0 if cfg.imaging else calibration_flexure)
         # times: calibrations in the evening, the target block after midnight UT
         t = dt.datetime.combine(self.night_date, dt.time(20, 30), tzinfo=dt.UTC)
         t += dt.timedelta(milliseconds=int(self.rng.integers(0, 60000)))

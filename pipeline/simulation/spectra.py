@@ -140,7 +140,6 @@ class ArcLines:
 def _template_line_strengths(template: LampTemplate) -> np.ndarray:
     """Height above the local continuum of each catalogued line in the template."""
     f = template.flux
-    idx = np.arange(f.size)
     out = []
     for p in template.line_pixels:
         i = int(round(p))
@@ -149,7 +148,6 @@ def _template_line_strengths(template: LampTemplate) -> np.ndarray:
         blo, bhi = max(i - 40, 0), min(i + 41, f.size)
         base = np.percentile(f[blo:bhi], 20) if bhi > blo else 0.0
         out.append(max(peak - base, 0.0))
-    del idx
     return np.asarray(out)
 
 
@@ -241,7 +239,7 @@ def arc_spectrum(layout, template, flexure, peak_adu, isolation_fwhm=3.0):
     return grid, spectrum, lines
 
 
-def sky_spectrum(layout, template, flexure, filter2, exptime, rng_scale=1.0):
+def sky_spectrum(layout, template, flexure, filter2, exptime):
     """Night-sky continuum + emission lines per pixel row (slit-filling), in ADU.
 
     Returns grid, spectrum, and the list of (wavelength, column) of the sky lines that
@@ -251,14 +249,14 @@ def sky_spectrum(layout, template, flexure, filter2, exptime, rng_scale=1.0):
     b = layout.binning
     w = layout.wavelength(template, flexure, grid)
     disp = _dispersion(layout, template, flexure, grid)
-    # per unbinned pixel (1 Å/px, 600 s): ~4 ADU continuum; binned pixel collects b*b
-    cont = 4.0 * (exptime / 600.0) * b * (disp / b) * (1.0 + (w - 5000.0) / 8000.0)
-    spectrum = np.clip(cont, 0.0, None) * throughput(w, filter2) * rng_scale
+    # 4 ADU per unbinned row per Å in 600 s; a binned pixel spans b rows and disp Å
+    cont = 4.0 * (exptime / 600.0) * b * disp * (1.0 + (w - 5000.0) / 8000.0)
+    spectrum = np.clip(cont, 0.0, None) * throughput(w, filter2)
     lw = np.array([x[0] for x in SKY_LINES])
     ls = np.array([x[1] for x in SKY_LINES])
     cols = layout.column_of_wavelength(template, flexure, lw)
     on = (cols > -0.5) & (cols < layout.shape[1] - 0.5)
-    fluxes = 600.0 * ls * (exptime / 600.0) * b * throughput(lw, filter2) * rng_scale
+    fluxes = 600.0 * ls * (exptime / 600.0) * b * throughput(lw, filter2)
     add_gaussian_lines(grid, spectrum, cols[on], fluxes[on], layout.line_sigma)
     return grid, spectrum, list(zip(lw[on].tolist(), cols[on].tolist(), strict=True))
 
@@ -270,7 +268,6 @@ def target_spectrum(layout, template, flexure, filter2, exptime, redshift, brigh
     ``(1+z)`` times their rest wavelengths.
     """
     grid = layout.fine_grid()
-    b = layout.binning
     w = layout.wavelength(template, flexure, grid)
     disp = _dispersion(layout, template, flexure, grid)
     bb = blackbody(w, 8000.0)
@@ -295,7 +292,6 @@ def target_spectrum(layout, template, flexure, filter2, exptime, redshift, brigh
         for n, r, o, c, f, k in zip(names, rest, obs, cols, fluxes, on, strict=True)
         if k
     ]
-    del b
     return grid, spectrum, lines
 
 
