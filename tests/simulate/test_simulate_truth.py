@@ -193,3 +193,25 @@ def test_iter_night_streams_in_observing_order():
     frames = list(iter_night(cfg))
     assert [rec["role"] for _, _, rec in frames] == ["bias", "flat", "arc", "science"]
     assert all(isinstance(h, fits.HDUList) for _, h, _ in frames)
+
+
+@pytest.mark.parametrize("binning", [1, 3])
+def test_slit_edges_at_other_binnings(binning):
+    cfg = NightConfig(binning=binning, n_bias=0, n_flats=1, n_arcs=0, n_science=0, noise=False)
+    sim = NightSimulator(cfg)
+    night = sim.night_truth()
+    _, hdul, _ = next(sim.frames())
+    img = trimmed(hdul[0].data, night)
+    nx = img.shape[1]
+    profile = np.median(img[:, nx // 3 : 2 * nx // 3], axis=1)
+    centre = profile[int(round(night["slit_centre_row"]))]
+    lo_true, hi_true = night["slit_edges"]
+    rows = np.arange(profile.size, dtype=float)
+    n_lo = int(lo_true) + 10
+    lo = np.interp(0.5 * centre, profile[:n_lo], rows[:n_lo])
+    upper = slice(int(hi_true) - 10, profile.size)
+    hi = np.interp(0.5 * centre, profile[upper][::-1], rows[upper][::-1])
+    assert lo == pytest.approx(lo_true, abs=0.25)
+    assert hi == pytest.approx(hi_true, abs=0.25)
+    # the same physical slit: unbinned edges agree across binnings
+    assert (lo_true + 1) * binning + (binning - 1) / 2 == pytest.approx(219.5)
