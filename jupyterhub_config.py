@@ -10,6 +10,7 @@ single machine, so the same file serves the demo, the tests and a deployment:
 ``GSP_SERVICE_PORT``   port of the gsp service, on 127.0.0.1 (default 10101)
 ``GSP_DATA_ROOT``      data root: raw/, products/, databases, outbox (default ./gsp-data)
 ``GSP_DATABASE_URL``   app database (default ``sqlite:///$GSP_DATA_ROOT/gsp.sqlite``)
+``GSP_ADMIN_*``        first superuser at the first start (see ``hub.config_helpers``)
 =====================  =================================================================
 """
 
@@ -39,9 +40,18 @@ c.ConfigurableHTTPProxy.command = [str(REPO / "node_modules" / ".bin" / "configu
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PROXY_API_PORT}"
 c.ConfigurableHTTPProxy.pid_file = str(STATE_DIR / "jupyterhub-proxy.pid")
 
-# --- who logs in -----------------------------------------------------------------------------
-c.JupyterHub.authenticator_class = "hub.authenticator.ProposalAuthenticator"
-c.ProposalAuthenticator.database_url = DATABASE_URL
+# --- who logs in: accounts of the app database ---------------------------------------------
+# The app database is migrated here, before the hub starts the gsp service, so the two
+# never migrate at once; GSP_ADMIN_* create the first superuser on the first start.
+from hub.config_helpers import (  # noqa: E402
+    bootstrap_superuser_from_env,
+    configure_accounts,
+    prepare_database,
+)
+
+prepare_database(DATABASE_URL)
+bootstrap_superuser_from_env(DATABASE_URL)
+configure_accounts(c, DATABASE_URL)
 
 # --- the gsp service: the REST API, run by the hub -------------------------------------------
 SERVICE_ENV = {

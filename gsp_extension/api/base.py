@@ -188,7 +188,7 @@ class GSPHandler(APIHandler):
     @staticmethod
     def int_arg(value: str, what: str) -> int:
         """A path segment that must be a positive integer id."""
-        if not value.isdigit() or len(value) > 18 or int(value) < 1:
+        if not value.isdigit() or len(value) > 19 or not 1 <= int(value) <= 2**62:
             raise APIError(400, f"{what} {value!r} is not a valid id: use a positive integer")
         return int(value)
 

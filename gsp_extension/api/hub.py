@@ -39,7 +39,12 @@ class HubClient:
         self.log = log or logging.getLogger(__name__)
 
     async def _call(
-        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = ()
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        ok: tuple[int, ...] = (),
+        ok_if: tuple[int, str] | None = None,
     ) -> int:
         request = HTTPRequest(
             f"{self.api_url}{path}",
@@ -53,8 +58,10 @@ class HubClient:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             raise HubError(f"hub API {method} {path} failed: {exc}") from exc
+        text = (response.body or b"")[:300].decode("utf-8", "replace")
+        if ok_if is not None and response.code == ok_if[0] and ok_if[1] in text:
+            return response.code
         if response.code >= 400 and response.code not in ok:
-            text = (response.body or b"")[:300].decode("utf-8", "replace")
             raise HubError(f"hub API {method} {path} answered {response.code}: {text}")
         return response.code
 
@@ -72,7 +79,11 @@ class HubClient:
         await self._call("POST", f"/groups/{quote(group, safe='')}/users", {"users": users})
 
     async def remove_from_group(self, group: str, users: list[str]) -> None:
-        """Remove users from a group (a missing group is fine: nobody is in it)."""
+        """Remove users from a group (a missing group or hub user is fine: not in it)."""
         await self._call(
-            "DELETE", f"/groups/{quote(group, safe='')}/users", {"users": users}, ok=(404,)
+            "DELETE",
+            f"/groups/{quote(group, safe='')}/users",
+            {"users": users},
+            ok=(404,),
+            ok_if=(400, "No such user"),
         )

@@ -6,6 +6,7 @@ hub's temporary data root):
 - ``SOAR2020B-001`` ("p1"): PI ``alice``, collaborator ``bob``; raw files, a reduced
   product, an extracted spectrum, and a product whose path points outside the data root;
 - ``SOAR2020B-002`` ("p2"): PI ``carol``, collaborator ``dave`` (the "other proposal");
+- ``SOAR2020B-003``: PI ``fred`` alone, for the schemathesis fuzzer;
 - ``staffer``: staff; ``eve``: an account in no proposal;
 - a master bias (data_type 1), visible to everyone.
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsp_realhub import RealHub, start_hub, stop_hub  # noqa: E402
 
-P1, P2 = "SOAR2020B-001", "SOAR2020B-002"
+P1, P2, P3 = "SOAR2020B-001", "SOAR2020B-002", "SOAR2020B-003"
 
 
 @dataclass
@@ -118,7 +119,7 @@ def build_world(hub: RealHub) -> World:
     with db.transaction() as s:
         users = {
             name: create_user(s, name, email=f"{name}@example.org", first_name=name.title())
-            for name in ("alice", "bob", "carol", "dave", "eve")
+            for name in ("alice", "bob", "carol", "dave", "eve", "fred")
         }
         users["staffer"] = create_user(s, "staffer", email="staffer@example.org", is_staff=True)
         p1 = create_proposal(
@@ -137,7 +138,9 @@ def build_world(hub: RealHub) -> World:
             pi=users["carol"],
             collaborators=[users["dave"]],
         )
-        world.proposals = {"p1": p1.id, "p2": p2.id}
+        # The fuzzer's own proposal, so that what it changes touches nobody else.
+        p3 = create_proposal(s, P3, semester="2020B", title="Fuzzing", pi=users["fred"])
+        world.proposals = {"p1": p1.id, "p2": p2.id, "p3": p3.id}
 
         def raw(key, propid, obstype, obj, n):
             h = _raw_header(propid, obstype, obj, n)
