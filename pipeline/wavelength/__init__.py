@@ -1,0 +1,38 @@
+"""Wavelength calibration against the Goodman lamp library.
+
+Public API::
+
+    from pipeline.wavelength import calibrate_arc, apply_solution, write_spectrum
+    solution = calibrate_arc(arc_1d, mode="400_M2", lamp_elements="HgArNe", binning=2)
+    solution.header_cards()          # GSP_FUNC, GSP_ORDR, GSP_NPIX, GSP_Cnnn, GSP_WRMS, ...
+    calibrated = apply_solution(science_1d, solution)   # linear Å grid, counts conserved
+    write_spectrum(calibrated, "wecfzst_x.fits", header, solution.header_cards())
+"""
+
+from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
+from pipeline.wavelength.fits_io import spectrum_hdul, write_spectrum
+from pipeline.wavelength.lamp_choice import (
+    NoLampTemplateError,
+    arc_elements,
+    canonical_mode,
+    parse_elements,
+    select_template,
+)
+from pipeline.wavelength.resample import apply_solution, linear_grid
+from pipeline.wavelength.solution import WavelengthSolution, solution_from_header
+
+__all__ = [
+    "NoLampTemplateError",
+    "WavelengthCalibrationError",
+    "WavelengthSolution",
+    "apply_solution",
+    "arc_elements",
+    "calibrate_arc",
+    "canonical_mode",
+    "linear_grid",
+    "parse_elements",
+    "select_template",
+    "solution_from_header",
+    "spectrum_hdul",
+    "write_spectrum",
+]

@@ -258,8 +258,9 @@ def calibrate_arc(
             err = b * np.hypot(
                 np.hypot(arc_lines.centre_error[a_idx], ref.centre_error[r_idx]), SYSTEMATIC_PX
             )
-            candidates.append(("template-spectrum", pix, u_ref, template.wavelength(u_ref),
-                               lab, shift, err))
+            candidates.append(
+                ("template-spectrum", pix, u_ref, template.wavelength(u_ref), lab, shift, err)
+            )
 
     # (b) Catalogued wavelengths of the template's line list, placed through the
     # inverse template model. Catalogued lines closer than 2.5 FWHM to another are
@@ -295,15 +296,17 @@ def calibrate_arc(
                 far = np.min(np.abs(t_u[:, None] - cat[None, :]), axis=1) > 3 * fwhm_unbinned
                 if far.any():
                     order = np.argsort(np.concatenate([pix, t_pix[far]]))
-                    candidates.append((
-                        "line-list+template-spectrum",
-                        np.concatenate([pix, t_pix[far]])[order],
-                        np.concatenate([u_ref, t_u[far]])[order],
-                        np.concatenate([waves, t_wave[far]])[order],
-                        np.concatenate([waves, t_lab[far]])[order],
-                        np.concatenate([shift, t_shift[far]])[order],
-                        np.concatenate([err, t_err[far]])[order],
-                    ))
+                    candidates.append(
+                        (
+                            "line-list+template-spectrum",
+                            np.concatenate([pix, t_pix[far]])[order],
+                            np.concatenate([u_ref, t_u[far]])[order],
+                            np.concatenate([waves, t_wave[far]])[order],
+                            np.concatenate([waves, t_lab[far]])[order],
+                            np.concatenate([shift, t_shift[far]])[order],
+                            np.concatenate([err, t_err[far]])[order],
+                        )
+                    )
 
     if not candidates:
         raise WavelengthCalibrationError(

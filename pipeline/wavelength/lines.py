@@ -31,8 +31,9 @@ class LineList:
         return int(self.centre.size)
 
     def select(self, keep) -> LineList:
-        return LineList(self.centre[keep], self.amplitude[keep], self.sigma[keep],
-                        self.centre_error[keep])
+        return LineList(
+            self.centre[keep], self.amplitude[keep], self.sigma[keep], self.centre_error[keep]
+        )
 
 
 def robust_noise(flux: np.ndarray) -> float:
@@ -139,7 +140,7 @@ def fit_centres(
         params = params + np.nan_to_num(step)
     amp, mu, sig, c = params.T
     g = _integrated_gaussian(x, mu[:, None], sig[:, None])
-    resid = (y - c[:, None] - amp[:, None] * g)
+    resid = y - c[:, None] - amp[:, None] * g
     dof = max(offsets.size - 4, 1)
     # Centre error from the covariance of the final Jacobian.
     ua = (x + 0.5 - mu[:, None]) / sig[:, None]
@@ -147,8 +148,12 @@ def fit_centres(
     pa = np.exp(-0.5 * ua**2) / np.sqrt(2 * np.pi)
     pb = np.exp(-0.5 * ub**2) / np.sqrt(2 * np.pi)
     jac = np.stack(
-        [g, amp[:, None] * -(pa - pb) / sig[:, None],
-         amp[:, None] * -(pa * ua - pb * ub) / sig[:, None], np.ones_like(g)],
+        [
+            g,
+            amp[:, None] * -(pa - pb) / sig[:, None],
+            amp[:, None] * -(pa * ua - pb * ub) / sig[:, None],
+            np.ones_like(g),
+        ],
         axis=2,
     )
     if variance is None:

@@ -31,8 +31,9 @@ def shifted_binned(flux: np.ndarray, shift: float, binning: int, n: int) -> np.n
     along the dispersion axis (flexure): unbinned pixel ``x`` sees ``flux(x - shift)``.
     """
     x = np.arange(n * binning, dtype=float) - shift
-    moved = ndimage.map_coordinates(np.asarray(flux, float), [x], order=3, mode="constant",
-                                    cval=0.0)
+    moved = ndimage.map_coordinates(
+        np.asarray(flux, float), [x], order=3, mode="constant", cval=0.0
+    )
     return moved.reshape(n, binning).sum(axis=1)
 
 

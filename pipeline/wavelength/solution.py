@@ -91,16 +91,15 @@ class WavelengthSolution:
         for i, c in enumerate(self.coefficients):
             cards.append((f"GSP_C{i:03d}", float(c), f"Value of parameter c{i}"))
         cards += [
-            ("GSP_WRMS", float(self.rms_angstrom), "Wavelength solution RMS Error [Angstrom]"),
-            ("GSP_WRMP", float(self.rms_pixel), "Wavelength solution RMS Error [pixel]"),
-            ("GSP_WPOI", int(self.n_used), "Number of points used to calculate wavelength s"),
+            ("GSP_WRMS", float(self.rms_angstrom), "Wavelength solution RMS [Angstrom]"),
+            ("GSP_WRMP", float(self.rms_pixel), "Wavelength solution RMS [binned pixel]"),
+            ("GSP_WPOI", int(self.n_used), "Number of lines used in the wavelength solution"),
             ("GSP_WREJ", int(self.n_rejected), "Number of points rejected"),
-            ("GSP_WTPL", self.template, "Reference lamp template from the library"),
-            ("GSP_WREF", self.reference, "Line positions from template spectrum or list"),
+            ("GSP_WTPL", self.template, "Library lamp template"),
+            ("GSP_WREF", self.reference, "Reference line positions"),
         ]
         if self.arcs:
-            cards.append(("GSP_LAMP", ",".join(self.arcs),
-                          "Reference lamp used to obtain wavelength solution"))
+            cards.append(("GSP_LAMP", ",".join(self.arcs), "Arc(s) of the wavelength solution"))
         return cards
 
     def quality(self) -> dict:

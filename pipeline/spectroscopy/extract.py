@@ -1,0 +1,252 @@
+"""1-D extraction along a trace: fractional-pixel aperture and optimal (Horne 1986).
+
+specreduce's ``BoxcarExtract`` and ``HorneExtract`` are not used for the sums: in
+specreduce 1.9 neither propagates the input uncertainty into the 1-D spectrum together
+with the variance of a fitted background, ``BoxcarExtract`` ignores the mask, and
+``HorneExtract`` fits its spatial profile column by column with astropy models (slow:
+seconds per frame against a 0.3 s budget) and has no cosmic-ray rejection. Both methods
+here are vectorised over the whole frame:
+
+- fractional: each pixel's weight is the fraction of its row interval ``[y-0.5,
+  y+0.5]`` inside the aperture ``trace ± half_width`` (the seed's method), so the sum
+  varies smoothly as the trace moves across pixel boundaries;
+- optimal: Horne's weights with the target's fitted spatial profile (see
+  :func:`_profile`), the variance of the CCD (or read noise plus Poisson noise of the
+  *model*), and pixels deviating by more than 5 sigma (cosmic rays) rejected
+  iteratively.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import StdDevUncertainty, VarianceUncertainty
+from specutils import Spectrum
+
+from pipeline.spectroscopy.background import BackgroundModel, fit_background
+from pipeline.spectroscopy.trace import Trace
+
+METHODS = ("fractional", "optimal")
+
+
+def _variance(ccd, data, band) -> np.ndarray:
+    """Per-pixel variance: the CCD's uncertainty, else from GAIN and RDNOISE."""
+    if getattr(ccd, "uncertainty", None) is not None:
+        unc = ccd.uncertainty
+        arr = np.asarray(unc.array)[band]
+        if isinstance(unc, StdDevUncertainty):
+            return np.asarray(arr, float) ** 2
+        return np.asarray(type(unc)(arr).represent_as(VarianceUncertainty).array, float)
+    header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
+    gain = float(header.get("GAIN", 1.0) or 1.0)
+    rdnoise = float(header.get("RDNOISE", 0.0) or 0.0)
+    return np.clip(data, 0.0, None) / gain + (rdnoise / gain) ** 2
+
+
+def aperture_weights(trace_rows: np.ndarray, ny: int, half_width: float) -> np.ndarray:
+    """Fraction of each pixel (rows x columns) inside ``trace ± half_width``."""
+    y = np.arange(ny, dtype=float)[:, None]
+    lo = trace_rows[None, :] - half_width
+    hi = trace_rows[None, :] + half_width
+    return np.clip(np.minimum(y + 0.5, hi) - np.maximum(y - 0.5, lo), 0.0, 1.0)
+
+
+def extract(
+    ccd,
+    trace: Trace,
+    method: str = "fractional",
+    background: bool | BackgroundModel = True,
+    aperture_fwhm: float = 2.0,
+    background_spacing: float = 3.0,
+    background_width: float = 3.0,
+    half_width: float | None = None,
+) -> Spectrum:
+    """Extract a 1-D spectrum in pixel space with propagated uncertainty.
+
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+        Reduced 2-D frame (dispersion along columns), with uncertainty and mask when
+        available (otherwise the variance comes from ``GAIN``/``RDNOISE``).
+    trace : Trace
+        Path of the target.
+    method : {"fractional", "optimal"}
+    background : bool or BackgroundModel
+        ``True``: fit the sky in two side windows; ``False``: none (arcs); or a
+        model already fitted.
+    aperture_fwhm : float
+        Full aperture width in units of the trace's FWHM (goodman: 2).
+    background_spacing, background_width : float
+        Distance from the aperture edge and width of each sky window, in FWHM units
+        (the reduction settings of the same names).
+    half_width : float, optional
+        Aperture half width in rows; overrides ``aperture_fwhm``.
+
+    Returns
+    -------
+    specutils.Spectrum
+        Flux per binned pixel column (the CCD's unit) over ``spectral_axis`` = pixel
+        index, ``StdDevUncertainty``, ``mask`` (columns with masked or non-finite
+        pixels in the aperture, or no sky pixels), and in ``meta``: ``trace``,
+        ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
+        ``sky`` (the sky per column summed over the aperture).
+    """
+    method = str(method).strip().lower()
+    if method not in METHODS:
+        raise ValueError(f"extraction method {method!r} is not known; use one of {METHODS}")
+    full = np.asarray(ccd.data)
+    ny_full, nx = full.shape
+    unit = ccd.unit if getattr(ccd, "unit", None) is not None else u.adu
+    rows = trace()
+    fwhm = max(float(trace.fwhm), 1.0)
+    hw = float(half_width) if half_width is not None else 0.5 * aperture_fwhm * fwhm
+    # Work on the band of rows the aperture and sky windows can reach: 5-10x less
+    # arithmetic than the whole frame.
+    reach = hw + (background_spacing + background_width) * fwhm * (background is True) + 2
+    r0 = max(int(np.floor(np.nanmin(rows) - reach)), 0)
+    r1 = min(int(np.ceil(np.nanmax(rows) + reach)) + 1, ny_full)
+    if r1 - r0 < 3:
+        raise ValueError(
+            f"trace rows {np.nanmin(rows):.1f}..{np.nanmax(rows):.1f} fall outside the "
+            f"frame's {ny_full} rows; nothing to extract"
+        )
+    band = slice(r0, r1)
+    data = np.asarray(full[band], dtype=float)
+    ny = data.shape[0]
+    bad = ~np.isfinite(data)
+    if getattr(ccd, "mask", None) is not None:
+        bad |= np.asarray(ccd.mask[band], bool)
+    var = _variance(ccd, data, band)
+    bad |= ~np.isfinite(var)
+    rows = rows - r0
+    offset = np.arange(ny, dtype=float)[:, None] - rows[None, :]
+
+    bkg_model = None
+    if background is True:
+        bkg_model = fit_background(
+            data, rows, hw, background_spacing * fwhm, background_width * fwhm, mask=bad
+        )
+    elif isinstance(background, BackgroundModel):
+        bkg_model = background
+    if bkg_model is not None:
+        sky, _ = bkg_model.at(offset)
+        sky = np.nan_to_num(sky)
+    else:
+        sky = np.zeros_like(data)
+    net = np.where(bad, 0.0, data - sky)
+    pix_var = np.where(bad, 0.0, var)
+
+    weights = aperture_weights(rows, ny, hw)
+    col_bad = ((weights > 0) & bad).any(axis=0)
+    if bkg_model is not None:
+        col_bad |= ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
+
+    # The sky estimate is one fitted line per column: its error is common to every
+    # aperture pixel, so it adds coherently, (sum of weights)^2 * var, not per pixel.
+    if bkg_model is not None:
+        mean_off = (weights * offset).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-12)
+        sw = weights.sum(axis=0)
+        sky_sum_var = sw**2 * (
+            bkg_model.variance_intercept
+            + mean_off**2 * bkg_model.variance_slope
+            + 2 * mean_off * bkg_model.covariance
+        )
+        sky_sum_var = np.nan_to_num(sky_sum_var, nan=np.inf)
+    else:
+        sky_sum_var = np.zeros(nx)
+    sw = weights.sum(axis=0)
+
+    if method == "fractional":
+        flux = (weights * net).sum(axis=0)
+        variance = (weights**2 * pix_var).sum(axis=0) + sky_sum_var
+    else:
+        profile = _profile(offset, trace)
+        flux, variance, rejected, sky_coeff = _horne(net, pix_var, weights, bad, ccd, sky, profile)
+        # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
+        with np.errstate(all="ignore"):
+            variance = variance + np.where(sw > 0, sky_sum_var * (sky_coeff / sw) ** 2, 0.0)
+        col_bad |= rejected
+    sky_col = (weights * sky).sum(axis=0)
+    flux = np.where(col_bad & ~np.isfinite(flux), np.nan, flux)
+    meta = {
+        "trace": trace,
+        "aperture": hw,
+        "background": bkg_model,
+        "method": method,
+        "sky": sky_col,
+    }
+    return Spectrum(
+        flux=flux * unit,
+        spectral_axis=np.arange(nx) * u.pix,
+        uncertainty=StdDevUncertainty(np.sqrt(np.clip(variance, 0.0, None))),
+        mask=col_bad | ~np.isfinite(flux) | ~np.isfinite(variance),
+        meta=meta,
+    )
+
+
+def _profile(offset: np.ndarray, trace: Trace) -> np.ndarray:
+    """Spatial profile at row offsets from the trace: the target's fitted model.
+
+    A parametric profile (the reduction setting's Moffat or Gaussian, fitted to the
+    straightened profile along the trace) is used instead of Horne's smoothed data
+    profile: smoothing noisy data and clipping its negative values biases faint
+    sources upwards by several per cent, and a fitted profile follows a curved trace
+    exactly. Each pixel gets the mean over five sub-rows (pixel integration).
+    """
+    sub = np.linspace(-0.4, 0.4, 5)
+    params = trace.profile_params or {}
+    if trace.profile_model == "gaussian":
+        sigma = float(params.get("stddev", trace.fwhm / 2.3548))
+        prof = np.mean([np.exp(-0.5 * ((offset + d) / sigma) ** 2) for d in sub], axis=0)
+    else:
+        alpha = float(params.get("alpha", 3.0))
+        gamma = float(params.get("gamma", trace.fwhm / (2 * np.sqrt(2 ** (1 / alpha) - 1))))
+        prof = np.mean([(1 + ((offset + d) / gamma) ** 2) ** (-alpha) for d in sub], axis=0)
+    return prof
+
+
+def _horne(net, pix_var, weights, bad, ccd, sky, profile, clip=5.0, n_iter=4):
+    """Optimal extraction (Horne 1986) over the aperture's pixels, with CR rejection.
+
+    The profile is normalised over the aperture's (whole) pixels, so the estimate is
+    the flux in the aperture, like the fractional sum. Returns flux, variance and a
+    per-column flag of columns with nothing usable, and the factor by which an error
+    of the sky level enters the flux.
+    """
+    inside = (weights > 0) & ~bad
+    header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
+    gain = float(header.get("GAIN", 1.0) or 1.0)
+    rdnoise = float(header.get("RDNOISE", 0.0) or 0.0)
+    has_unc = getattr(ccd, "uncertainty", None) is not None
+    aperture = weights > 0
+    prof = np.where(aperture, profile, 0.0)
+    prof = prof / np.maximum(prof.sum(axis=0, keepdims=True), 1e-30)
+    good = inside.copy()
+    flux = (weights * net).sum(axis=0)
+    cols = np.arange(net.shape[1])
+    variance = np.full(net.shape[1], np.inf)
+    for _ in range(n_iter):
+        if has_unc:
+            v = pix_var
+        else:
+            # Variance from the model, not the data: unbiased for faint sources.
+            v = np.clip(flux[None, :] * prof + sky, 0.0, None) / gain + (rdnoise / gain) ** 2
+        v = np.where(good & (v > 0), v, np.inf)
+        pv = np.where(good, prof / v, 0.0)
+        with np.errstate(all="ignore"):
+            denom = (pv * prof).sum(axis=0)
+            flux = np.where(denom > 0, (pv * net).sum(axis=0) / denom, np.nan)
+            # Horne's variance, sum(P)/sum(P^2/V) over the pixels kept: lost pixels
+            # (masked, cosmic rays) raise it.
+            variance = np.where(denom > 0, 1.0 / denom, np.inf)
+            resid2 = np.where(good, (net - flux[None, :] * prof) ** 2 / v, 0.0)
+        resid2 = np.nan_to_num(resid2)
+        worst = np.argmax(resid2, axis=0)
+        hit = resid2[worst, cols] > clip**2
+        if not hit.any():
+            break
+        good[worst[hit], cols[hit]] = False
+    empty = ~good.any(axis=0)
+    with np.errstate(all="ignore"):
+        sky_coeff = np.where(denom > 0, pv.sum(axis=0) / denom, 0.0)
+    return flux, variance, empty, sky_coeff

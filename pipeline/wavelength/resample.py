@@ -1,0 +1,111 @@
+"""Applying a wavelength solution: flux-conserving resampling to a linear dispersion.
+
+specutils' ``FluxConservingResampler`` does propagate the uncertainty, but it treats
+flux as a density, loops in Python (0.35 s for 2030 pixels here, more than the whole
+budget of one frame) and drops the mask. A binned spectrum holds *counts per pixel*, so
+resampling here splits each pixel's counts over the output bins in proportion to the
+wavelength overlap (the solution is monotonic, so the overlaps of two sorted sets of
+edges are found by one merge). Variance propagates with the squared weights, and an
+output bin is masked when any pixel contributing to it is.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import StdDevUncertainty, VarianceUncertainty
+from specutils import Spectrum
+
+from pipeline.wavelength.solution import WavelengthSolution
+
+
+def linear_grid(solution: WavelengthSolution, n: int | None = None) -> tuple[float, float, int]:
+    """Start (Å, centre of the first bin), step (Å) and length of the linear grid.
+
+    The grid spans the centres of the first and last pixels with as many bins as the
+    detector has pixels, so its step is the mean dispersion.
+    """
+    n = solution.npix if n is None else int(n)
+    w = solution.wavelength([0, solution.npix - 1])
+    lo, hi = float(min(w)), float(max(w))
+    return lo, (hi - lo) / (n - 1), n
+
+
+def _overlap_resample(edges_in, counts, var, bad, edges_out):
+    """Split counts of input bins over output bins by overlap of their edges."""
+    n_in, n_out = counts.size, edges_out.size - 1
+    merged = np.union1d(edges_in, edges_out)
+    left, right = merged[:-1], merged[1:]
+    mid = 0.5 * (left + right)
+    j = np.searchsorted(edges_in, mid) - 1
+    k = np.searchsorted(edges_out, mid) - 1
+    ok = (j >= 0) & (j < n_in) & (k >= 0) & (k < n_out)
+    j, k = j[ok], k[ok]
+    frac = (right[ok] - left[ok]) / (edges_in[j + 1] - edges_in[j])
+    flux = np.bincount(k, frac * counts[j], minlength=n_out)
+    variance = np.bincount(k, frac**2 * var[j], minlength=n_out)
+    covered = np.bincount(k, (right[ok] - left[ok]), minlength=n_out)
+    width = np.diff(edges_out)
+    masked = np.bincount(k, (frac > 0) & bad[j], minlength=n_out) > 0
+    masked |= covered < 0.999 * width
+    return flux, variance, masked
+
+
+def apply_solution(
+    spectrum_1d: Spectrum, solution: WavelengthSolution, n: int | None = None
+) -> Spectrum:
+    """Resample a pixel-space spectrum onto a linear wavelength grid, conserving counts.
+
+    Parameters
+    ----------
+    spectrum_1d : specutils.Spectrum
+        Extracted spectrum over the binned pixel index (counts per pixel), with an
+        uncertainty and optionally a mask.
+    solution : WavelengthSolution
+        Its wavelength solution (``solution.npix`` must equal the spectrum's length).
+    n : int, optional
+        Number of output bins (default: as many as pixels).
+
+    Returns
+    -------
+    specutils.Spectrum
+        Spectral axis in Å (linear), flux in counts per output bin, ``StdDevUncertainty``
+        and a mask (bins touching masked or non-finite pixels, or the grid's ends).
+        ``meta["wavelength_solution"]`` holds the solution.
+    """
+    flux = np.asarray(spectrum_1d.flux.value, dtype=float)
+    if flux.size != solution.npix:
+        raise ValueError(
+            f"spectrum has {flux.size} pixels but the wavelength solution was made for "
+            f"{solution.npix}; extract the arc and the science with the same binning"
+        )
+    unit = spectrum_1d.flux.unit
+    if spectrum_1d.uncertainty is not None:
+        var = np.asarray(spectrum_1d.uncertainty.represent_as(VarianceUncertainty).array, float)
+    else:
+        var = np.zeros_like(flux)
+    bad = ~np.isfinite(flux) | ~np.isfinite(var)
+    if spectrum_1d.mask is not None:
+        bad |= np.asarray(spectrum_1d.mask, bool)
+    counts = np.where(bad, 0.0, flux)
+    var = np.where(bad, 0.0, var)
+
+    edges_pix = np.arange(flux.size + 1) - 0.5
+    edges_in = solution.wavelength(edges_pix)
+    if edges_in[-1] < edges_in[0]:  # blue to the right: flip so edges increase
+        edges_in, counts, var, bad = edges_in[::-1], counts[::-1], var[::-1], bad[::-1]
+    if np.any(np.diff(edges_in) <= 0):
+        raise ValueError("wavelength solution is not monotonic over the detector")
+    start, step, n_out = linear_grid(solution, n)
+    centres = start + step * np.arange(n_out)
+    edges_out = np.concatenate([centres - 0.5 * step, [centres[-1] + 0.5 * step]])
+    out, out_var, masked = _overlap_resample(edges_in, counts, var, bad, edges_out)
+    meta = dict(getattr(spectrum_1d, "meta", {}) or {})
+    meta["wavelength_solution"] = solution
+    return Spectrum(
+        flux=out * unit,
+        spectral_axis=centres * u.AA,
+        uncertainty=StdDevUncertainty(np.sqrt(out_var)),
+        mask=masked,
+        meta=meta,
+    )

@@ -1,0 +1,123 @@
+"""Targets, traces and extraction on synthetic 2-D frames with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.spectroscopy import extract, find_targets, trace_target
+from tests.spectroscopy.synthetic import frame, moffat
+
+
+def _inside(fwhm, half_width):
+    """Fraction of a beta=3 Moffat's flux within +-half_width rows."""
+    y = np.linspace(-400, 400, 400001)
+    p = moffat(y, fwhm)
+    return p[np.abs(y) <= half_width].sum() / p.sum()
+
+
+SHAPE = (470, 2030)  # a trimmed 2x2 Goodman frame
+
+
+def test_finds_bright_wide_and_faint_targets():
+    ccd, traces, _ = frame(SHAPE, sources=((150, 5, 3000), (300, 16, 1500), (400, 4, 60)))
+    targets = find_targets(ccd, max_targets=3)
+    assert len(targets) == 3
+    for t, tr in zip(targets, traces, strict=True):
+        assert t.centre == pytest.approx(tr[int(t.column)], abs=0.3)
+        assert t.snr > 5
+    # the wide one is not refused and its FWHM is measured, not capped
+    assert targets[1].fwhm == pytest.approx(16, rel=0.25)
+    assert targets[0].snr > targets[2].snr
+
+
+def test_max_targets_keeps_the_brightest():
+    ccd, _, _ = frame(SHAPE, sources=((150, 5, 3000), (300, 6, 500), (400, 5, 100)))
+    targets = find_targets(ccd, max_targets=1)
+    assert len(targets) == 1 and targets[0].centre == pytest.approx(150, abs=1)
+
+
+@pytest.mark.parametrize("model", ["moffat", "gaussian"])
+def test_model_setting(model):
+    ccd, _, _ = frame(SHAPE, sources=((200, 6, 2000),))
+    (t,) = find_targets(ccd, model=model)
+    assert t.model == model
+    assert t.fwhm == pytest.approx(6, rel=0.3)
+
+
+def test_empty_frame_has_no_target():
+    ccd, _, _ = frame(SHAPE, sources=())
+    assert find_targets(ccd) == []
+
+
+def test_trace_follows_curvature_to_sub_pixel():
+    ccd, traces, _ = frame(SHAPE, sources=((200, 5, 2000),), curvature=(0, 0.01, 4e-6))
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    err = trace() - traces[0]
+    assert np.sqrt(np.mean(err**2)) < 0.05
+    assert np.abs(err).max() < 0.15
+    assert 0 < trace.rms < 0.2
+    assert trace.fwhm == pytest.approx(5, rel=0.1)
+    cards = {k: v for k, v, _ in trace.header_cards()}
+    assert cards["GSP_TMOD"] == "Polynomial1D" and cards["GSP_TORD"] == 2
+    assert cards["GSP_TC00"] == pytest.approx(trace.coefficients[0])
+    assert cards["GSP_TERR"] == pytest.approx(trace.rms)
+
+
+@pytest.mark.parametrize("method", ["fractional", "optimal"])
+def test_extraction_flux_and_uncertainty(method):
+    ccd, _, fluxes = frame(SHAPE, sources=((200, 5, 2000),), sky=80)
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    spec = extract(ccd, trace, method=method, aperture_fwhm=4)
+    ratio = spec.flux.value / fluxes[0]
+    # the aperture of 4 FWHM holds 99.4% of a beta=3 Moffat; sky removed
+    assert np.median(ratio) == pytest.approx(_inside(5, 10), abs=0.01)
+    pull = (spec.flux.value - np.median(ratio) * fluxes[0]) / spec.uncertainty.array
+    assert 0.85 < np.std(pull) < 1.15  # the propagated uncertainty is right
+    assert not spec.mask.any()
+
+
+def test_optimal_beats_fractional_on_a_faint_source():
+    ccd, _, fluxes = frame(SHAPE, sources=((200, 5, 150),), sky=80, seed=3)
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    frac = extract(ccd, trace, "fractional", aperture_fwhm=3)
+    opt = extract(ccd, trace, "optimal", aperture_fwhm=3)
+    assert np.median(opt.uncertainty.array) < np.median(frac.uncertainty.array)
+    # and is unbiased against the fractional aperture flux
+    assert np.median(opt.flux.value) == pytest.approx(np.median(frac.flux.value), rel=0.05)
+
+
+def test_cosmic_ray_rejected_by_optimal():
+    ccd, _, _ = frame(SHAPE, sources=((200, 5, 2000),))
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    clean = extract(ccd, trace, "optimal")
+    row = int(round(trace()[1000]))
+    ccd.data[row + 1, 1000] += 5e4
+    hit = extract(ccd, trace, "optimal")
+    assert hit.flux.value[1000] == pytest.approx(
+        clean.flux.value[1000], abs=4 * clean.uncertainty.array[1000]
+    )
+
+
+def test_nan_columns_are_masked_not_fatal():
+    ccd, _, _ = frame(SHAPE, sources=((200, 5, 2000),))
+    ccd.data[:, 900:910] = np.nan
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    spec = extract(ccd, trace, "fractional")
+    assert spec.mask[900:910].all()
+    assert not spec.mask[:890].any()
+
+
+def test_background_is_removed_with_a_gradient():
+    ccd, _, fluxes = frame(SHAPE, sources=((200, 5, 2000),), sky=0)
+    rows = np.arange(SHAPE[0])[:, None]
+    ccd.data += 100 + 0.5 * (rows - 200)  # sky sloping along the slit
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    spec = extract(ccd, trace, "fractional", aperture_fwhm=4)
+    assert np.median(spec.flux.value / fluxes[0]) == pytest.approx(_inside(5, 10), abs=0.015)

@@ -1,0 +1,141 @@
+"""Wavelength calibration against synthetic arcs with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.lamps import find_template, library
+from pipeline.wavelength import (
+    NoLampTemplateError,
+    WavelengthCalibrationError,
+    calibrate_arc,
+    canonical_mode,
+    parse_elements,
+    select_template,
+)
+from tests.wavelength.synthetic_arcs import synth_arc
+
+
+def _errors_px(solution, truth):
+    disp = np.abs(np.gradient(truth))
+    e = (solution.wavelength() - truth) / disp
+    return float(np.sqrt(np.mean(e**2))), float(np.abs(e).max()), float(e.mean())
+
+
+# One template per grating family of the issue, both synthesis kinds, all binnings,
+# non-integer flexure across -5..+5 unbinned pixels.
+CASES = [
+    ("400_M1", "HgArNe"),
+    ("400_M2", "HgArNe"),
+    ("600_BLUE", "CuHeAr"),
+    ("930_M4", "HgArNe"),
+    ("1200_M5", "HgArNe"),
+]
+
+
+@pytest.mark.parametrize("mode,lamp", CASES)
+@pytest.mark.parametrize("binning", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["template", "catalogue"])
+def test_solution_matches_truth_over_whole_detector(mode, lamp, binning, kind):
+    template = select_template(mode, lamp)
+    for seed, shift in enumerate((-4.63, -0.71, 2.38, 4.91)):
+        arc, truth = synth_arc(template, shift, binning, kind, seed=seed)
+        sol = calibrate_arc(arc, mode, lamp, binning)
+        rms, worst, mean = _errors_px(sol, truth)
+        assert rms <= 0.1, (shift, rms)
+        assert worst <= 0.3, (shift, worst)
+        assert abs(mean) <= 0.05, (shift, mean)
+        # the recovered flexure is the one applied (unbinned px)
+        assert sol.shift_unbinned == pytest.approx(shift, abs=0.15)
+
+
+def test_binned_centres_not_scaled_coefficients():
+    """The 2x2 solution is unbiased: no half-pixel (0.5 Å at 400 l/mm) offset."""
+    template = select_template("400_M2", "HgArNe")
+    arc, truth = synth_arc(template, 0.0, 2)
+    sol = calibrate_arc(arc, "400_M2", "HgArNe", 2)
+    assert abs(np.mean(sol.wavelength() - truth)) < 0.05  # Å
+
+
+def test_header_cards_follow_goodman():
+    template = select_template("400_M2", "HgArNe")
+    arc, _ = synth_arc(template, 1.3, 2)
+    sol = calibrate_arc(arc, "400 M2", "HGARNE", 2, arc_name="0011_comp.fits")
+    cards = {k: v for k, v, _ in sol.header_cards()}
+    assert cards["GSP_FUNC"] == "Chebyshev1D"
+    assert cards["GSP_NPIX"] == 2030
+    order = cards["GSP_ORDR"]
+    coef = [cards[f"GSP_C{i:03d}"] for i in range(order + 1)]
+    # the cards alone reproduce the solution: chebval on the binned pixel index
+    j = np.arange(2030)
+    assert np.allclose(np.polynomial.chebyshev.chebval(j, coef), sol.wavelength(), atol=1e-6)
+    assert cards["GSP_WPOI"] == sol.n_used >= 10
+    assert cards["GSP_WREJ"] == sol.n_rejected
+    assert 0 < cards["GSP_WRMS"] < 0.5
+    assert cards["GSP_LAMP"] == "0011_comp.fits"
+    assert len(sol.lines) == sol.n_used + sol.n_rejected
+
+
+@pytest.mark.parametrize("spelling", ["400_M2", "400 M2", "400m2", " 400_m2 "])
+def test_mode_spellings(spelling):
+    assert canonical_mode(spelling) == "400_M2"
+
+
+def test_lamp_spellings_pick_the_same_template():
+    a = select_template("400_M2", parse_elements("HgArNe"))
+    b = select_template("400 M2", "HGARNE")
+    c = select_template("400m2", "Hg Ar Ne")
+    assert a.file_name == b.file_name == c.file_name
+    assert a.elements == frozenset({"Hg", "Ar", "Ne"})
+
+
+def test_unknown_lamp_falls_back_to_richest_template():
+    t = select_template("400_M2", None)
+    assert t.file_name == find_template("400_M2", None).file_name
+
+
+def test_mode_without_library_lamp_is_a_clear_error():
+    with pytest.raises(NoLampTemplateError, match="no reference lamp.*2100_XYZ.*400_M2"):
+        select_template("2100_XYZ", "HgAr")
+
+
+def test_arc_of_another_mode_is_refused():
+    wrong = select_template("400_M1", "HgArNe")
+    arc, _ = synth_arc(wrong, 0.5, 2)
+    with pytest.raises(WavelengthCalibrationError, match="400_M2"):
+        calibrate_arc(arc, "400_M2", "HgArNe", 2)
+
+
+def test_blank_arc_is_refused():
+    rng = np.random.default_rng(0)
+    with pytest.raises(WavelengthCalibrationError, match="lines found|do not match"):
+        calibrate_arc(rng.normal(100, 5, 2030), "400_M2", "HgArNe", 2)
+
+
+def test_nan_columns_are_tolerated():
+    template = select_template("400_M2", "HgArNe")
+    arc, truth = synth_arc(template, -2.2, 2)
+    arc[500:540] = np.nan
+    arc[1800] = np.nan
+    sol = calibrate_arc(arc, "400_M2", "HgArNe", 2)
+    rms, worst, _ = _errors_px(sol, truth)
+    assert rms <= 0.1 and worst <= 0.3
+
+
+def test_every_library_template_calibrates_its_own_spectrum():
+    """Each template (every mode of the library) recovers a non-integer shift at 2x2."""
+    failures = []
+    for t in library():
+        if t.npix < 4060:
+            continue
+        arc, truth = synth_arc(t, 1.37, 2, "template")
+        try:
+            sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
+        except WavelengthCalibrationError as exc:
+            failures.append((t.file_name, str(exc)[:60]))
+            continue
+        rms, worst, mean = _errors_px(sol, truth)
+        if rms > 0.1 or worst > 0.3:
+            failures.append((t.file_name, rms, worst))
+    assert not failures
