@@ -38,7 +38,7 @@ from gsp_extension.store.models import User
 from . import accounts, settings
 from .email import Mailer
 from .invites import LinkMailer
-from .links import LinkInvalid, LinkSigner, load_or_create_secret, parse_token
+from .links import LinkInvalid, LinkSigner, parse_token, secret_from_environment
 from .lockout import LockoutPolicy
 from .passwords import MISMATCH, PasswordHasher, PasswordPolicy
 
@@ -119,7 +119,8 @@ class ProposalAuthenticator(Authenticator):
         config=True,
         help="""File holding the secret that signs set-password links; created if missing.
         Every process that issues links (the `gsp` commands, the gsp service) must use the
-        same file (default $GSP_LINK_SECRET_FILE or $GSP_DATA_ROOT/secrets/link-secret).""",
+        same file (default $GSP_LINK_SECRET_FILE or $GSP_DATA_ROOT/secrets/link-secret).
+        $GSP_LINK_SECRET, when set, is used instead of any file.""",
     )
 
     @default("link_secret_file")
@@ -194,7 +195,7 @@ class ProposalAuthenticator(Authenticator):
 
     @cached_property
     def signer(self) -> LinkSigner:
-        return LinkSigner(load_or_create_secret(self.link_secret_file))
+        return LinkSigner(secret_from_environment(self.link_secret_file))
 
     def link_mailer(self, public_url: str) -> LinkMailer:
         """Issues links that point at ``public_url`` (see :attr:`public_url`)."""

@@ -14,7 +14,7 @@ from gsp_extension.store.models import User
 from . import settings
 from .accounts import link_state
 from .email import Mailer
-from .links import LinkSigner, load_or_create_secret
+from .links import LinkSigner, secret_from_environment
 
 INVITE_SUBJECT = "GSP Live: set your password"
 RESET_SUBJECT = "GSP Live: reset your password"
@@ -102,7 +102,7 @@ class LinkMailer:
     def from_environment(cls) -> LinkMailer:
         """Links signed with the secret file, mailed and addressed as the ``GSP_*``
         variables say (see :mod:`hub.settings` and :class:`hub.email.Mailer`)."""
-        signer = LinkSigner(load_or_create_secret(settings.link_secret_file()))
+        signer = LinkSigner(secret_from_environment(settings.link_secret_file()))
         return cls(signer, Mailer(), settings.public_url())
 
     def link(self, user: User, purpose: str) -> str:

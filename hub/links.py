@@ -205,3 +205,23 @@ def load_or_create_secret(path: str | Path) -> bytes:
             "(delete the file to have a new one made)"
         )
     return secret
+
+
+def secret_from_environment(path: str | Path) -> bytes:
+    """``$GSP_LINK_SECRET`` when set (hub and service in separate pods share it that way),
+    else the secret file at ``path`` (see :func:`load_or_create_secret`).
+
+    Raises
+    ------
+    ValueError
+        When ``$GSP_LINK_SECRET`` is shorter than 32 characters.
+    """
+    env = os.environ.get("GSP_LINK_SECRET", "").strip()
+    if env:
+        if len(env) < 32:
+            raise ValueError(
+                f"GSP_LINK_SECRET is {len(env)} characters; it must be at least 32 "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+        return env.encode()
+    return load_or_create_secret(path)

@@ -7,6 +7,7 @@
                             (default ``http://localhost:8000/``)
 ``GSP_LINK_SECRET_FILE``    secret that signs set-password links
                             (default ``$GSP_DATA_ROOT/secrets/link-secret``)
+``GSP_LINK_SECRET``         the secret itself (>= 32 characters), instead of the file
 ``GSP_SMTP_*``              see :class:`hub.email.Mailer`
 ==========================  ===========================================================
 """

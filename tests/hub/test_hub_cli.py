@@ -22,6 +22,7 @@ def gsp(db_url, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GSP_PUBLIC_URL", "https://gsp.example.org/")
     monkeypatch.delenv("GSP_SMTP_HOST", raising=False)
     monkeypatch.delenv("GSP_LINK_SECRET_FILE", raising=False)
+    monkeypatch.delenv("GSP_LINK_SECRET", raising=False)
 
     def run(*argv, stdin=None):
         if stdin is not None:

@@ -43,6 +43,7 @@ def test_first_superuser_by_email(db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("GSP_DATA_ROOT", str(tmp_path))
     monkeypatch.delenv("GSP_SMTP_HOST", raising=False)
     monkeypatch.delenv("GSP_LINK_SECRET_FILE", raising=False)
+    monkeypatch.delenv("GSP_LINK_SECRET", raising=False)
     url = prepare_database(db_url)
     env = {"GSP_ADMIN_USERNAME": "root", "GSP_ADMIN_EMAIL": "root@example.org"}
     assert bootstrap_superuser_from_env(url, env) == "root"

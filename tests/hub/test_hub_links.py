@@ -13,6 +13,7 @@ from hub.links import (
     LinkSigner,
     load_or_create_secret,
     parse_token,
+    secret_from_environment,
 )
 
 SECRET = b"k" * 32
@@ -127,3 +128,14 @@ def test_a_short_secret_file_is_refused(tmp_path):
     path.write_text("tooshort\n")
     with pytest.raises(ValueError, match="at least 32"):
         load_or_create_secret(path)
+
+
+def test_the_environment_secret_wins_over_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GSP_LINK_SECRET", "e" * 40)
+    assert secret_from_environment(tmp_path / "never-made") == b"e" * 40
+    assert not (tmp_path / "never-made").exists()
+    monkeypatch.setenv("GSP_LINK_SECRET", "short")
+    with pytest.raises(ValueError, match="at least 32"):
+        secret_from_environment(tmp_path / "x")
+    monkeypatch.delenv("GSP_LINK_SECRET")
+    assert len(secret_from_environment(tmp_path / "x")) == 64

@@ -169,6 +169,7 @@ def hub(tmp_path_factory):
         "GSP_SMTP_SECURITY": "none",
     }
     env.pop("GSP_LINK_SECRET_FILE", None)
+    env.pop("GSP_LINK_SECRET", None)
     log = open(tmp / "hub.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", str(config)],
