@@ -12,7 +12,9 @@ Usage::
     for frame in stream_night("raw/live", cfg, interval_s=5):  # one file at a time
         ...
 
-or ``gsp simulate NIGHT_DIR --mode 400_M2 --binning 2``.
+or ``gsp simulate NIGHT_DIR --mode 400_M2 --binning 2``. ``NightConfig(noise=False)``
+(``--no-noise``) gives noise-free frames for exact grading; ``simulate_night`` refuses a
+non-empty directory (:class:`NightExistsError`) unless ``force=True``.
 
 Frames are what the instrument writes: uint16 data (stored as BITPIX 16 with
 BZERO 32768), the real raw geometry of the ROI ("Spectroscopic 2x2": 2071 x 948,
@@ -126,6 +128,7 @@ from pipeline.simulation.config import (
 from pipeline.simulation.night import (
     TRUTH_FILE,
     TRUTH_SCHEMA,
+    NightExistsError,
     NightSimulator,
     SimulatedFrame,
     iter_night,
@@ -135,6 +138,7 @@ from pipeline.simulation.night import (
 
 __all__ = [
     "NightConfig",
+    "NightExistsError",
     "NightSimulator",
     "OBSTYPE_CONVENTIONS",
     "SimulatedFrame",

@@ -64,7 +64,12 @@ def _flexure(text: str):
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pipeline.simulate import NightConfig, SimulationConfigError, simulate_night
+    from pipeline.simulate import (
+        NightConfig,
+        NightExistsError,
+        SimulationConfigError,
+        simulate_night,
+    )
 
     flexure = _flexure(args.flexure)
     if flexure is None:
@@ -103,8 +108,11 @@ def run(args: argparse.Namespace) -> int:
     except SimulationConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except FileExistsError as exc:
+    except NightExistsError as exc:
         print(f"error: {exc} (use --force to replace it)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write the night to {args.night_dir}: {exc}", file=sys.stderr)
         return 1
     n = len(truth["frames"])
     print(

@@ -42,6 +42,10 @@ MOFFAT_BETA = 3.0
 READ_TIME = {1: 7.5, 2: 2.24, 3: 1.3}
 
 
+class NightExistsError(FileExistsError):
+    """The night directory already holds files (and replacing it was not asked for)."""
+
+
 class SimulatedFrame(NamedTuple):
     """One raw frame: its file name, its FITS content and its truth record."""
 
@@ -646,15 +650,17 @@ def simulate_night(out_dir, cfg: NightConfig, *, force: bool = False) -> dict:
     ------
     SimulationConfigError
         Bad configuration (nothing written).
-    FileExistsError
-        ``out_dir`` holds files and ``force`` is false (nothing written).
+    NightExistsError
+        ``out_dir`` holds files and ``force`` is false, or is a file (nothing written).
+    OSError
+        The directory cannot be written (nothing left behind).
     """
     out_dir = Path(out_dir)
     sim = NightSimulator(cfg)  # validates before anything touches the disk
     if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a directory")
+        raise NightExistsError(f"{out_dir} exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise FileExistsError(
+        raise NightExistsError(
             f"{out_dir} already holds files; choose a new directory or use force=True"
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -709,7 +715,7 @@ def stream_night(
     out_dir = Path(out_dir)
     sim = NightSimulator(cfg)
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        raise FileExistsError(
+        raise NightExistsError(
             f"{out_dir} already holds files; choose a new directory or use force=True"
         )
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,12 @@ def test_flexure_list_must_match_the_frames(tmp_path):
     with pytest.raises(SimulationConfigError, match="one per arc/science/standard"):
         simulate_night(tmp_path / "n", NightConfig(n_arcs=1, n_science=1, flexure_px=[0.1]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_place_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    res = _run(blocker / "night", "--n-bias", 1, "--n-flats", 0, "--n-arcs", 0, "--n-science", 0)
+    assert res.returncode == 1
+    assert "cannot write the night" in res.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
