@@ -1,6 +1,7 @@
 """The hub's reads and writes of accounts, on top of :mod:`gsp_extension.store`.
 
-What the store's domain layer does not offer and the hub needs: finding the account for
+What the store's domain layer does not offer and the hub needs (``get_user_by_username``
+is re-exported from the store for the authenticator's convenience): finding the account for
 a login name, the proposals a user belongs to (the hub groups), the state a
 set-password link is bound to, and the compare-and-swap that makes a link single use.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gsp_extension.store.accounts import get_user_by_username  # noqa: F401 - re-exported
 from gsp_extension.store.models import User
 from gsp_extension.store.proposals import member_soar_ids
 
@@ -32,11 +34,6 @@ def find_user_for_login(session: Session, name: str) -> User | None:
         select(User).where(func.lower(User.username) == name.lower()).limit(2)
     ).all()
     return matches[0] if len(matches) == 1 else None
-
-
-def get_user_by_username(session: Session, username: str) -> User | None:
-    """The account with exactly this username, or ``None``."""
-    return session.scalar(select(User).where(User.username == username))
 
 
 def proposal_groups(session: Session, user_id: int) -> list[str]:

@@ -30,7 +30,8 @@ def test_outbox_writes_one_eml_file_per_message(tmp_path):
 
 
 def test_backend_defaults_follow_the_environment(monkeypatch, tmp_path):
-    monkeypatch.delenv("GSP_SMTP_HOST", raising=False)
+    for name in ["GSP_SMTP_HOST", "GSP_SMTP_PORT", "GSP_SMTP_SECURITY"]:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GSP_DATA_ROOT", str(tmp_path))
     mailer = Mailer()
     assert mailer.backend == "outbox"
