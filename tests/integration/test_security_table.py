@@ -1,0 +1,326 @@
+"""Every endpoint x {no token, bad token, other proposal's member, collaborator, PI, staff}.
+
+Targets belong to proposal SOAR2020B-001 (PI alice, collaborator bob); ``dave`` is a
+member of SOAR2020B-002 only. Objects a request consumes (a product to delete, a file to
+register, an email to add) are made fresh for each case. A refused request on a
+state-changing endpoint must leave the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from sqlalchemy import func, select
+
+ROLES = ("none", "bad", "other", "collaborator", "pi", "staff")
+WHO = {
+    "none": None,
+    "bad": "bad",
+    "other": "dave",
+    "collaborator": "bob",
+    "pi": "alice",
+    "staff": "staffer",
+}
+OK_QUEUED = (200, 202)
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: Callable[[Any], str]
+    expected: dict[str, int | tuple[int, ...]]
+    body: Callable[[Any], Any] | None = None
+    params: Callable[[Any], dict] | None = None
+
+
+def members(ok, other=404, collaborator=None, pi=None, staff=None):
+    """Expected statuses: members get ``ok``, the other proposal's member ``other``."""
+    return {
+        "other": other,
+        "collaborator": ok if collaborator is None else collaborator,
+        "pi": ok if pi is None else pi,
+        "staff": ok if staff is None else staff,
+    }
+
+
+def everyone(status):
+    return {"other": status, "collaborator": status, "pi": status, "staff": status}
+
+
+def _fits(path, header, data):
+    from astropy.io import fits
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu = fits.PrimaryHDU(data)
+    hdu.header.update(header)
+    hdu.writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def fresh_product(w, data_type=3) -> int:
+    """A new product of SOAR2020B-001 (or a master calibration for data_type 1)."""
+    from gsp_extension.store import Database
+    from gsp_extension.store.files import get_file, register_file
+
+    n = next(_counter)
+    path = w.hub.data_root / "products" / "20201126" / f"sec_{data_type}_{n}.fits"
+    checksum, size = _fits(path, {"RLEVEL": 60 + data_type}, np.full(8, n, "f4"))
+    db = Database(w.hub.database_url)
+    try:
+        with db.transaction() as s:
+            parent = get_file(s, w.ids["p1_reduced"]) if data_type != 1 else None
+            fields = {
+                "proposal_id": None if data_type == 1 else "SOAR2020B-001",
+                "date": "2020-11-26",
+                "obstype": "OBJECT",
+            }
+            reg = register_file(
+                s,
+                path,
+                checksum=checksum,
+                size=size,
+                fields=fields,
+                data_type=data_type,
+                parent=parent,
+            )
+            return reg.file.id
+    finally:
+        db.dispose()
+
+
+def fresh_raw_path(w) -> str:
+    n = next(_counter)
+    path = w.hub.data_root / "raw" / "20201128" / f"sec_{n:04d}.fits"
+    _fits(
+        path,
+        {
+            "OBSTYPE": "BIAS",
+            "PROPID": "SOAR2020B-001",
+            "DATE-OBS": "2020-11-28T01:00:00",
+            "GAIN": 1.48,
+            "RDNOISE": 3.89,
+            "CCDSUM": "2 2",
+        },
+        np.zeros((4, 4), "f4"),
+    )
+    return str(path)
+
+
+def snapshot(w) -> dict[str, Any]:
+    """What a refused request must not change."""
+    from gsp_extension.store import Comment, Database, File, Job, ReductionSettings, User
+    from gsp_extension.store.models import proposal_collaborators
+
+    db = Database(w.hub.database_url)
+    try:
+        with db.session() as s:
+            return {
+                "users": s.scalar(select(func.count(User.id))),
+                "collaborators": s.execute(select(proposal_collaborators)).all(),
+                "settings": s.scalar(select(func.count(ReductionSettings.id))),
+                "jobs": s.scalar(select(func.count(Job.id))),
+                "files": s.scalars(select(File.id).where(File.deleted_at.is_(None))).all(),
+                "comments": s.scalar(select(func.count(Comment.id))),
+            }
+    finally:
+        db.dispose()
+
+
+CASES = [
+    Case("status", "GET", lambda w: "", everyone(200)),
+    Case("files list", "GET", lambda w: "files/", everyone(200)),
+    Case("file detail", "GET", lambda w: f"files/{w.ids['p1_raw']}/", members(200)),
+    Case(
+        "master calibration detail",
+        "GET",
+        lambda w: f"files/{w.ids['master_bias']}/",
+        everyone(200),
+    ),
+    Case(
+        "header",
+        "GET",
+        lambda w: "files/header/",
+        members(200),
+        params=lambda w: {"id": w.ids["p1_raw"]},
+    ),
+    Case("download", "GET", lambda w: f"files/{w.ids['p1_raw']}/download/", members(200)),
+    Case(
+        "visualize",
+        "GET",
+        lambda w: "files/visualize/",
+        members(200),
+        params=lambda w: {"id": w.ids["p1_raw"], "width": 200, "height": 200},
+    ),
+    Case("delete raw", "DELETE", lambda w: f"files/{w.ids['p1_raw']}/", members(403)),
+    Case(
+        "delete raw in batch",
+        "DELETE",
+        lambda w: "files/",
+        members(403),
+        body=lambda w: {"ids": [w.ids["p1_raw"]]},
+    ),
+    Case("delete product", "DELETE", lambda w: f"files/{fresh_product(w)}/", members(200)),
+    Case(
+        "delete master calibration",
+        "DELETE",
+        lambda w: f"files/{fresh_product(w, 1)}/",
+        members(403, other=403, staff=200),
+    ),
+    Case(
+        "register file",
+        "POST",
+        lambda w: "files/",
+        members(201, other=403, collaborator=403, pi=403),
+        body=lambda w: {"full_path": fresh_raw_path(w)},
+    ),
+    Case(
+        "reduce",
+        "POST",
+        lambda w: "files/reduce/",
+        members(OK_QUEUED),
+        body=lambda w: {"id": w.ids["p1_raw"]},
+    ),
+    Case(
+        "reclassify",
+        "POST",
+        lambda w: "files/reclassify/",
+        members(OK_QUEUED),
+        body=lambda w: {"id": w.ids["p1_raw"]},
+    ),
+    Case(
+        "extract",
+        "POST",
+        lambda w: "files/spectrum/extract/",
+        members(OK_QUEUED),
+        body=lambda w: {"id": w.ids["p1_reduced"]},
+    ),
+    Case(
+        "calibrate wavelength",
+        "POST",
+        lambda w: "files/spectrum/calibrate/wavelength/",
+        members(OK_QUEUED),
+        body=lambda w: {"id": w.ids["p1_extracted"]},
+    ),
+    # dave observed that night too (his proposal has raw files on 2020-11-26).
+    Case(
+        "calibrations",
+        "POST",
+        lambda w: "files/calibrations/",
+        everyone(OK_QUEUED),
+        body=lambda w: {"date": "2020-11-26"},
+    ),
+    Case("job detail", "GET", lambda w: f"jobs/{w.job_id}/", members(200)),
+    Case("jobs list", "GET", lambda w: "jobs/", everyone(200)),
+    Case("logs", "GET", lambda w: "logs/", everyone(200)),
+    Case("proposals list", "GET", lambda w: "proposals/", everyone(200)),
+    Case("proposal detail", "GET", lambda w: f"proposals/{w.proposals['p1']}/", members(200)),
+    Case(
+        "settings read", "GET", lambda w: f"proposals/{w.proposals['p1']}/settings/", members(200)
+    ),
+    Case(
+        "settings edit",
+        "PUT",
+        lambda w: f"proposals/{w.proposals['p1']}/settings/",
+        members(200, collaborator=403),
+        body=lambda w: {"max_targets": 1 + next(_counter) % 5},
+    ),
+    Case(
+        "collaborator add",
+        "POST",
+        lambda w: f"proposals/collaborators/{w.proposals['p1']}/",
+        members(200, collaborator=403),
+        body=lambda w: {"email": f"sec{next(_counter)}@example.net", "action": "add"},
+    ),
+    Case(
+        "collaborator add via GET",
+        "GET",
+        lambda w: f"proposals/collaborators/{w.proposals['p1']}/",
+        everyone(405),
+    ),
+    Case("comments read", "GET", lambda w: f"files/{w.ids['p1_raw']}/comments/", members(200)),
+    Case(
+        "comment add",
+        "POST",
+        lambda w: f"files/{w.ids['p1_raw']}/comments/",
+        members(201),
+        body=lambda w: {"text": "security table"},
+    ),
+    Case(
+        "email",
+        "POST",
+        lambda w: "email/",
+        members(200, other=403, collaborator=403, pi=403),
+        body=lambda w: {"subject": "s", "message": "m", "to": ["ops@example.org"]},
+    ),
+    Case("events", "GET", lambda w: "events/", everyone(200)),
+]
+
+
+@pytest.fixture(scope="module")
+def sworld(world):
+    r = requests.post(
+        world.url("files/reduce/"),
+        headers=world.headers("alice"),
+        json={"id": world.ids["p1_raw"]},
+        timeout=30,
+    )
+    assert r.status_code in OK_QUEUED, r.text
+    world.job_id = r.json()["jobs"][0]["id"]
+    return world
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_access(sworld, case, role):
+    w = sworld
+    expected = case.expected.get(role, 403)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    mutating = case.method != "GET"
+    kwargs: dict[str, Any] = {
+        "headers": w.headers(WHO[role]),
+        "timeout": (10, 30),
+        "allow_redirects": False,
+    }
+    # Fresh targets are made first, so the snapshot sees them.
+    path = case.path(w)
+    if case.body is not None:
+        kwargs["json"] = case.body(w)
+    if case.params is not None:
+        kwargs["params"] = case.params(w)
+    before = snapshot(w) if mutating else None
+    if case.name == "events":
+        kwargs["stream"] = True
+    r = requests.request(case.method, w.url(path), **kwargs)
+    try:
+        assert r.status_code in expected, (case.name, role, r.status_code, r.text[:300])
+        if r.status_code >= 400:
+            assert r.headers["Content-Type"].startswith("application/json")
+            assert r.json()["detail"]
+    finally:
+        r.close()
+    if mutating and r.status_code >= 400:
+        assert snapshot(w) == before, f"{case.name} refused for {role} but changed the database"
+
+
+def test_public_documentation(world):
+    for who in (None, "bad"):
+        assert (
+            requests.get(
+                world.url("openapi.json"), headers=world.headers(who), timeout=30
+            ).status_code
+            == 200
+        )
+        assert (
+            requests.get(world.url("docs/"), headers=world.headers(who), timeout=30).status_code
+            == 200
+        )
