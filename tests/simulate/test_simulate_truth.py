@@ -215,3 +215,19 @@ def test_slit_edges_at_other_binnings(binning):
     assert hi == pytest.approx(hi_true, abs=0.25)
     # the same physical slit: unbinned edges agree across binnings
     assert (lo_true + 1) * binning + (binning - 1) / 2 == pytest.approx(219.5)
+
+
+def test_lines_are_tilted_as_truth_says():
+    cfg = NightConfig(
+        n_bias=0, n_flats=0, n_arcs=1, n_science=0, tilt=0.004, noise=False, flexure_px=0.4
+    )
+    sim = NightSimulator(cfg)
+    night = sim.night_truth()
+    _, hdul, rec = next(sim.frames())
+    img = trimmed(hdul[0].data, night)
+    yc = night["slit_centre_row"]
+    line = max((ln for ln in rec["lines"] if ln["isolated"]), key=lambda ln: ln["peak_adu"])
+    for dy in (-300, 0, 300):
+        row = int(round(yc + dy))
+        expected = line["column"] + night["tilt"] * (row - yc)
+        assert fit_peak(img[row], expected, 4) == pytest.approx(expected, abs=0.05)
