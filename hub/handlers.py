@@ -13,6 +13,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, FileSystemLoader
 from jupyterhub.handlers.base import BaseHandler
 from jupyterhub.user import User as HubUser
+from jupyterhub.utils import new_token
 from tornado import web
 
 from .links import LinkError
@@ -45,6 +46,17 @@ class _PasswordPage(BaseHandler):
     def public_base(self) -> str:
         """The address of this hub as the visitor reached it (for emailed links)."""
         return f"{self.request.protocol}://{self.request.host}{self.base_url}"
+
+    def end_sessions(self, username: str, keep_current: bool = False) -> None:
+        """Log the user out of every browser (the hub login cookie names a per-user id;
+        a new id voids every cookie issued before), optionally keeping this one."""
+        user = self.find_user(username)
+        if user is None:
+            return
+        user.orm_user.cookie_id = new_token()
+        self.db.commit()
+        if keep_current:
+            self.set_login_cookie(user)
 
     async def page(self, template: str, status: int = 200, **ns) -> None:
         self.set_status(status)
@@ -88,6 +100,8 @@ class SetPasswordHandler(_PasswordPage):
         if problems:
             await self._form(token, target, problems, status=400)
             return
+        # Whoever knew the old password is logged out everywhere.
+        self.end_sessions(target.username)
         await self.page("gsp-password-done.html", title="Password set", username=target.username)
 
 
@@ -126,6 +140,7 @@ class ChangePasswordHandler(_PasswordPage):
         if problems:
             await self._form(problems, status=400)
             return
+        self.end_sessions(user.name, keep_current=True)
         await self.page("gsp-password-done.html", title="Password changed", username=user.name)
 
 

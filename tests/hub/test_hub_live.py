@@ -304,6 +304,7 @@ def test_invitation_email_link_sets_the_password_end_to_end(hub):
 
 def test_change_password_page(hub):
     bo, _ = login(hub, "bo")
+    elsewhere, _ = login(hub, "bo")
     page = bo.get(f"{hub.url}hub/change-password", timeout=30)
     assert page.status_code == 200
     assert "Please enter your old password, for security&#39;s sake" in page.text
@@ -328,6 +329,10 @@ def test_change_password_page(hub):
     assert r.status_code == 400 and "too similar to your other personal information" in r.text
     r = post(GOOD, "another-Otter-43", "another-Otter-43")
     assert r.status_code == 200 and 'id="password-done"' in r.text
+    # this browser stays logged in, every other one is logged out
+    assert bo.get(f"{hub.url}hub/home", timeout=30, allow_redirects=False).status_code == 200
+    other = elsewhere.get(f"{hub.url}hub/home", timeout=30, allow_redirects=False)
+    assert other.status_code == 302 and "/hub/login" in other.headers["Location"]
     assert login(hub, "bo")[1].status_code == 403
     assert login(hub, "bo", "another-Otter-43")[1].status_code == 302
     anonymous = requests.get(f"{hub.url}hub/change-password", timeout=30, allow_redirects=False)
