@@ -103,5 +103,8 @@ c.JupyterHub.load_roles = [
 # The embedded default: local processes, one home folder per user under the data root.
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = str(DATA_ROOT / "home" / "{username}")
+# GSPClient() in a notebook or Voilà app finds the API here (and the token in
+# $JUPYTERHUB_API_TOKEN).
+c.Spawner.environment = {"GSP_API_URL": f"{HUB_BIND_URL.rstrip('/')}/services/gsp/"}
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
