@@ -119,7 +119,6 @@ class Classification:
             self.rdnoise,
             self.roi.upper(),
             self.binning,
-            self.shape,
         )
 
     @property

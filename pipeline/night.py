@@ -238,6 +238,19 @@ def reduce_frame(
     return result
 
 
+def _guarded_build(builder, group, *args, **kwargs):
+    """Run a master build; an unexpected error fails that group's files, not the night."""
+    from pipeline.calibrations.build import BuildResult
+
+    try:
+        return builder(group, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported on every file of the group
+        result = BuildResult()
+        for c in group:
+            result.statuses[c.path] = f"error: {exc.__class__.__name__}: {exc}"
+        return result
+
+
 def _apply_build(report: NightReport, build, by_path: dict[str, FileResult], library) -> None:
     for path, status in build.statuses.items():
         r = by_path[path]
@@ -245,6 +258,8 @@ def _apply_build(report: NightReport, build, by_path: dict[str, FileResult], lib
             r.status, r.reason = "calibration", status
         elif status.startswith("failed"):
             r.status, r.reason = "skipped", status.removeprefix("failed: ")
+        elif status.startswith("error: "):
+            r.status, r.reason = "failed", status.removeprefix("error: ")
         else:
             r.status, r.reason = "skipped", status
     for master in build.masters:
@@ -335,7 +350,10 @@ def reduce_night(
                     progress("skip", c.file_name)
             continue
         _apply_build(
-            report, build_master_bias(group, out_dir, settings, raw_dirs), by_path, library
+            report,
+            _guarded_build(build_master_bias, group, out_dir, settings, raw_dirs),
+            by_path,
+            library,
         )
         for c in group if progress else ():
             progress("master bias", c.file_name)
@@ -357,7 +375,9 @@ def reduce_night(
         bias = None if settings.ignore_bias else library.select(first, "bias", trim)
         _apply_build(
             report,
-            build_master_flat(group, out_dir, settings, master_bias=bias, raw_dirs=raw_dirs),
+            _guarded_build(
+                build_master_flat, group, out_dir, settings, master_bias=bias, raw_dirs=raw_dirs
+            ),
             by_path,
             library,
         )

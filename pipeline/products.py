@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
@@ -180,8 +181,12 @@ def lineage_cards(
 
 def apply_cards(header: fits.Header, cards: Iterable[tuple[str, object, str]]) -> fits.Header:
     """Set ``(key, value, comment)`` cards on a header (in place) and return it."""
-    for key, value, comment in cards:
-        header[key] = (value, comment)
+    with warnings.catch_warnings():
+        # A long value (a master's name) leaves no room for the whole comment: astropy
+        # truncates the comment, which is all we want.
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        for key, value, comment in cards:
+            header[key] = (value, comment)
     return header
 
 
@@ -230,7 +235,9 @@ def write_fits_atomic(hdul: fits.HDUList, path: str | Path, raw_dirs: Iterable =
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh, warnings.catch_warnings():
+            # Long values (master names) truncate their comments; that is fine.
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
             hdul.writeto(fh, output_verify="silentfix")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

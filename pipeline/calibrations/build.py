@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.calibrations.bias import make_master_bias
 from pipeline.calibrations.flat import check_saturation, make_master_flat
 from pipeline.calibrations.masters import Master, MasterInfo
@@ -126,6 +128,12 @@ def build_master_bias(
         minimum=settings.min_bias_frames,
         extra={"GSP_TRIM": states[0].trim_section},
     )
+    levels = [s.prescan_level for s in states if s.prescan_level is not None]
+    if len(levels) == len(states):
+        ccd.header["GSP_PLVL"] = (
+            round(float(np.mean(levels)), 4),
+            "Mean prescan level of inputs (ADU)",
+        )
     path = write_ccd_atomic(ccd, Path(out_dir) / name, raw_dirs=raw_dirs)
     info = MasterInfo(
         kind="bias",

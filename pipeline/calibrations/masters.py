@@ -83,6 +83,31 @@ def info_from_header(header, path: str | Path) -> MasterInfo | None:
 
 
 def load_master(info: MasterInfo) -> Master:
-    """Read a master from disk (with its uncertainty and mask)."""
-    ccd = CCDData.read(info.path, hdu_uncertainty="UNCERT", hdu_mask="MASK")
+    """Read a master from disk (with its variance and mask).
+
+    Read directly rather than with ``CCDData.read``: a normalized flat is
+    dimensionless (empty ``BUNIT``), which ``CCDData.read`` refuses.
+    """
+    import numpy as np
+    from astropy import units as u
+    from astropy.io import fits
+    from astropy.nddata import VarianceUncertainty
+
+    with fits.open(info.path, memmap=False) as hdul:
+        header = hdul[0].header.copy()
+        data = np.asarray(hdul[0].data, dtype=np.float32)
+        mask = hdul["MASK"].data.astype(bool) if "MASK" in hdul else None
+        variance = None
+        if "UNCERT" in hdul:
+            values = np.asarray(hdul["UNCERT"].data, dtype=np.float32)
+            kind = str(hdul["UNCERT"].header.get("UTYPE", "VarianceUncertainty"))
+            variance = values**2 if kind.startswith("StdDev") else values
+    unit = u.Unit(str(header.get("BUNIT", "") or "").strip() or u.dimensionless_unscaled)
+    ccd = CCDData(
+        data,
+        unit=unit,
+        mask=mask,
+        uncertainty=None if variance is None else VarianceUncertainty(variance),
+        meta=header,
+    )
     return Master(info=info, ccd=ccd)

@@ -4,6 +4,10 @@ This is where the variance is born: after the bias is gone the signal is known, 
 ``variance = max(signal, 0) / gain + (rdnoise / gain)**2 + variance(master bias)``
 in ADU² (GAIN in e-/ADU, RDNOISE in e-).
 
+The bias level drifts between exposures by a fraction of an ADU; the prescan
+follows it, so the difference between the frame's prescan level and the master's
+(``GSP_PLVL``) is subtracted too (``GSP_BOFF``).
+
 The master bias is trimmed with the same ``TRIMSEC`` as the frame (its ``GSP_TRIM``
 must equal the frame's, else the subtraction is refused: goodman_pipeline subtracts a
 master misaligned by the trim offset) and cut with the frame's slit section.
@@ -26,9 +30,18 @@ def poisson_variance(signal: np.ndarray, gain: float, rdnoise: float) -> np.ndar
 
 
 def subtract_bias(
-    ccd: CCDData, master: CCDData, gain: float, rdnoise: float, slit_section: str | None = None
+    ccd: CCDData,
+    master: CCDData,
+    gain: float,
+    rdnoise: float,
+    slit_section: str | None = None,
+    level_offset: float = 0.0,
 ) -> CCDData:
     """Subtract a (trimmed) master bias from a trimmed frame and attach the variance.
+
+    ``level_offset`` (ADU) is also subtracted: the frame's prescan level minus the
+    master's, which follows the bias level's drift between exposures (a few tenths of
+    an ADU, several percent of a faint sky).
 
     Parameters
     ----------
@@ -55,6 +68,8 @@ def subtract_bias(
     if master.shape != ccd.shape:
         raise ValueError(f"master bias shape {master.shape} differs from frame {ccd.shape}")
     signal = ccd.data - master.data
+    if level_offset:
+        signal -= np.float32(level_offset)
     variance = poisson_variance(signal, gain, rdnoise)
     if master.uncertainty is not None:
         variance += master.uncertainty.represent_as(VarianceUncertainty).array
@@ -92,7 +107,14 @@ class BiasStage:
         c = state.classification
         master = context.master_bias
         if master is not None and not context.settings.ignore_bias:
-            state.ccd = subtract_bias(state.ccd, master.ccd, c.gain, c.rdnoise, state.slit_section)
+            offset = 0.0
+            master_level = master.ccd.header.get("GSP_PLVL")
+            if state.prescan_level is not None and master_level is not None:
+                offset = state.prescan_level - float(master_level)
+                state.cards["GSP_BOFF"] = (round(offset, 3), "Prescan level minus master's (ADU)")
+            state.ccd = subtract_bias(
+                state.ccd, master.ccd, c.gain, c.rdnoise, state.slit_section, offset
+            )
             state.cards["GSP_BIAS"] = master.name
             state.add_step("z")
             return state
