@@ -66,6 +66,9 @@ class NightReport:
     masters: list[MasterInfo] = field(default_factory=list)
     products: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: 1-D products (pipeline.spectroscopy.chain.ProductResult): extracted and
+    #: wavelength-calibrated spectra, or why they were not made.
+    spectra: list = field(default_factory=list)
 
     @property
     def failed(self) -> list[FileResult]:
@@ -280,6 +283,7 @@ def reduce_night(
     calibration_dirs: Iterable[str | Path] = (),
     extra_stages: Mapping[tuple[str, str], Sequence] | None = None,
     progress: Callable[[str, str], None] | None = None,
+    spectra: bool = True,
 ) -> NightReport:
     """Reduce every file of a night.
 
@@ -297,6 +301,11 @@ def reduce_night(
         Stages appended per ``(technique, role)`` (extraction, wavelength calibration).
     progress : callable, optional
         Called as ``progress(phase, file_name)`` after each file.
+    spectra : bool
+        Then extract and wavelength-calibrate every reduced spectroscopic science and
+        standard frame (:func:`pipeline.spectroscopy.night_stage.calibrate_night`;
+        results in ``report.spectra``). This runs after every frame is reduced, so an
+        arc taken after a science frame still calibrates it.
 
     Returns
     -------
@@ -393,4 +402,11 @@ def reduce_night(
         report.products += [Path(p) for p in result.products]
         if progress:
             progress("reduce", c.file_name)
+
+    if spectra:
+        from pipeline.spectroscopy.night_stage import calibrate_night
+
+        t0 = time.perf_counter()
+        report.spectra = calibrate_night(report, out_dir, settings, raw_dirs)
+        timings["extract + wavelength"] = time.perf_counter() - t0
     return report

@@ -87,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
     report = reduce_night(raw, out, settings, calibration_dirs=args.calibrations, progress=progress)
     bar.close()
     print(report.table())
+    if report.spectra:
+        from pipeline.spectroscopy.night_stage import products_table
+
+        print()
+        print(products_table(report.spectra))
+    from pipeline.spectroscopy.night_stage import write_products_json
+
+    write_products_json(out, report, report.spectra)
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -137,8 +137,10 @@ def spatial_profile(ccd, band: float = 0.15) -> tuple[np.ndarray, float, int]:
     good_cols = np.isfinite(sub).mean(axis=0) > 0.5
     if not good_cols.any():
         return np.full(ny, np.nan), c0 + width / 2.0, 0
+    sub = sub[:, good_cols]
     with np.errstate(all="ignore"):
-        prof = np.nanmedian(sub[:, good_cols], axis=1)
+        # nanmedian is ~8x slower than median: only pay for it when there are NaNs.
+        prof = np.nanmedian(sub, axis=1) if np.isnan(sub).any() else np.median(sub, axis=1)
     return prof, c0 + (width - 1) / 2.0, int(good_cols.sum())
 
 

@@ -91,9 +91,13 @@ def _centroid(profile: np.ndarray, guess: float, half: float, n_iter: int = 4):
         if hi - lo < 5:
             return np.nan, 0.0
         yy, pp = y[lo:hi], profile[lo:hi]
-        wings = np.abs(yy - c) > 2 * half
-        if wings.sum() >= 2:
-            bg = np.polyval(np.polyfit(yy[wings], pp[wings], 1), yy)
+        left = pp[yy < c - 2 * half]
+        right = pp[yy > c + 2 * half]
+        if left.size and right.size:
+            # straight line through the mean of each wing
+            yl, yr = c - 2.5 * half, c + 2.5 * half
+            bl, br = float(np.mean(left)), float(np.mean(right))
+            bg = bl + (br - bl) * (yy - yl) / (yr - yl)
         else:
             bg = np.full_like(pp, np.nanmin(pp))
         core = np.abs(yy - c) <= half
@@ -127,7 +131,7 @@ def trace_target(
         Polynomial degree of ``row(column)`` (goodman uses 2).
     n_bins : int, optional
         Column bins; by default from the target's S/N (more bins for bright targets,
-        at least 8, at most 64) so each bin still sees the source.
+        at least 8, at most 40) so each bin still sees the source.
     sigma : float
         Clipping threshold of the fit, in robust standard deviations.
 
@@ -147,7 +151,7 @@ def trace_target(
         data = np.where(np.asarray(ccd.mask[r0:r1], bool), np.nan, data)
     has_nan = bool(np.isnan(data).any())
     if n_bins is None:
-        n_bins = int(np.clip((target.snr / 10.0) ** 2, 8, 64))
+        n_bins = int(np.clip((target.snr / 10.0) ** 2, 8, 40))
     edges = np.linspace(0, nx, n_bins + 1).astype(int)
     mids = 0.5 * (edges[:-1] + edges[1:] - 1)
     half = max(target.fwhm, 1.0)

@@ -147,7 +147,7 @@ def _forward_offset(arc_lines: LineList, template: LampTemplate, b: int, n: int,
     """Refine a uniform offset by comparing the arc with the moved, binned template."""
     s = s0
     tol = 1.5
-    for _ in range(3):
+    for _ in range(2):
         model = shifted_binned(template.flux, s, b, n)
         ref = find_lines(model)
         a_idx, r_idx = _pair(arc_lines.centre, ref.centre, tol)
@@ -155,10 +155,12 @@ def _forward_offset(arc_lines: LineList, template: LampTemplate, b: int, n: int,
             return s, None
         d = arc_lines.centre[a_idx] - ref.centre[r_idx]
         step = b * float(np.median(d))
+        if abs(step) < 0.05:
+            # converged: keep the offset this reference was made with (the caller
+            # places lines by it), the step being far below any tolerance
+            return s, ref
         s += step
         tol = 1.0
-        if abs(step) < 1e-3:
-            break
     model = shifted_binned(template.flux, s, b, n)
     ref = find_lines(model)
     return s, ref

@@ -157,4 +157,9 @@ def write_spectrum(
     """
     from pipeline.products import write_fits_atomic
 
-    return write_fits_atomic(spectrum_hdul(spectrum, header, extra_cards), path, raw_dirs=raw_dirs)
+    path = Path(path)
+    hdul = spectrum_hdul(spectrum, header, extra_cards)
+    # Every product names itself (GSP_FNAM): that is how a later run recognises a file
+    # it may overwrite.
+    hdul[0].header["GSP_FNAM"] = (path.name, "Current file name")
+    return write_fits_atomic(hdul, path, raw_dirs=raw_dirs)

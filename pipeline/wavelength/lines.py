@@ -127,17 +127,20 @@ def fit_centres(
         r = (y - model) * w
         jac = np.stack([g, amp[:, None] * dmu, amp[:, None] * dsig, np.ones_like(g)], axis=2)
         jw = jac * w[:, :, None]
-        jtj = np.einsum("lki,lkj->lij", jw, jac)
-        jtr = np.einsum("lki,lk->li", jac, r)
+        jtj = np.matmul(jw.transpose(0, 2, 1), jac)
+        jtr = np.matmul(jac.transpose(0, 2, 1), r[:, :, None])[:, :, 0]
         # Levenberg damping keeps poorly constrained lines from jumping away.
-        jtj = jtj + 1e-3 * np.eye(4)[None] * np.einsum("lii->li", jtj)[:, :, None]
+        jtj = jtj + 1e-3 * np.eye(4)[None] * np.diagonal(jtj, axis1=1, axis2=2)[:, :, None]
         try:
             step = np.linalg.solve(jtj, jtr[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
             step = np.zeros_like(params)
         step[:, 1] = np.clip(step[:, 1], -0.5, 0.5)
         step[:, 2] = np.clip(step[:, 2], -0.5 * params[:, 2], 0.5 * params[:, 2])
-        params = params + np.nan_to_num(step)
+        step = np.nan_to_num(step)
+        params = params + step
+        if np.all(np.abs(step[:, 1]) < 1e-5):
+            break
     amp, mu, sig, c = params.T
     g = _integrated_gaussian(x, mu[:, None], sig[:, None])
     resid = y - c[:, None] - amp[:, None] * g
@@ -162,9 +165,10 @@ def fit_centres(
     else:
         s2 = np.ones(guesses.size)
         wts = w
-    jtj = np.einsum("lki,lkj->lij", jac * wts[:, :, None], jac)
+    jtj = np.matmul((jac * wts[:, :, None]).transpose(0, 2, 1), jac)
     # A tiny ridge keeps one degenerate line from making the batched inverse fail.
-    jtj = jtj + 1e-9 * np.eye(4)[None] * (np.einsum("lii->li", jtj).max(axis=1) + 1)[:, None, None]
+    diag = np.diagonal(jtj, axis1=1, axis2=2)
+    jtj = jtj + 1e-9 * np.eye(4)[None] * (diag.max(axis=1) + 1)[:, None, None]
     with np.errstate(all="ignore"):
         try:
             cov_mu = np.linalg.inv(jtj)[:, 1, 1] * s2

@@ -1,0 +1,524 @@
+"""From a reduced 2-D science frame and its arcs to ``ecfzst_`` and ``wecfzst_`` products.
+
+:func:`process_science` is the whole chain for one science (or standard) frame:
+
+1. targets on the slit (:func:`~pipeline.spectroscopy.targets.find_targets`), at most
+   ``settings.max_targets``, profile model ``settings.target_fit_model``;
+2. per target: trace, extraction (``settings.extraction_type``, sky windows from
+   ``settings.background_spacing``/``background_width``), written as
+   ``ecfzst_<raw>_target_<n>.fits`` (RLEVEL 63, pixel axis);
+3. the arcs of the same mode and binning, extracted along *this target's trace*
+   (lines are tilted: an arc extracted elsewhere on the slit is off by the tilt), each
+   calibrated against the lamp library; when several agree they are combined (mean
+   of the solutions, weighted by their RMS), otherwise the one nearest in time is used;
+   the arcs used are named in ``GSP_LAMP``;
+4. the spectrum resampled to a linear dispersion and written as
+   ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards.
+
+Nothing raises for bad input: every outcome is a :class:`ProductResult` with a status
+and a reason (no target, no arc, arc of another mode, mode not in the library...), and
+files are written atomically, so nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from astropy.nddata import CCDData
+from astropy.table import vstack
+
+from pipeline.spectroscopy.extract import extract
+from pipeline.spectroscopy.targets import find_targets
+from pipeline.spectroscopy.trace import Trace, trace_target
+from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
+from pipeline.wavelength.fits_io import write_spectrum
+from pipeline.wavelength.lamp_choice import (
+    NoLampTemplateError,
+    arc_elements,
+    canonical_mode,
+    select_template,
+)
+from pipeline.wavelength.resample import apply_solution
+from pipeline.wavelength.solution import WavelengthSolution
+
+DATA_TYPE_EXTRACTED = 3
+DATA_TYPE_WAVELENGTH = 4
+#: Solutions of several arcs closer than this everywhere (binned px) are averaged.
+COMBINE_TOLERANCE_PX = 0.1
+
+
+@dataclass
+class ProductResult:
+    """One product of the chain (or the reason it was not made).
+
+    Attributes
+    ----------
+    file : str or None
+        Path of the product written, ``None`` when none was.
+    data_type : int
+        3 (extracted 1-D) or 4 (wavelength calibrated).
+    raw_parent : str
+        Raw file name (``GSP_ONAM``).
+    parent : str
+        File the product was made from (``GSP_PNAM``).
+    status : str
+        ``"written"``, ``"skipped"`` (input not usable, with the reason) or ``"failed"``.
+    reason : str
+    quality : dict
+        Trace RMS, S/N, FWHM, wavelength RMS (Å and px), lines used and rejected, arcs.
+    target : int or None
+        1-based target number.
+    seconds : float
+    """
+
+    file: str | None
+    data_type: int
+    raw_parent: str
+    parent: str
+    status: str
+    reason: str = ""
+    quality: dict = field(default_factory=dict)
+    target: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "file": Path(self.file).name if self.file else None,
+            "path": self.file,
+            "data_type": self.data_type,
+            "raw_parent": self.raw_parent,
+            "parent": self.parent,
+            "status": self.status,
+            "reason": self.reason,
+            "target": self.target,
+            "quality": self.quality,
+        }
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def load_reduced(item) -> tuple[CCDData, str]:
+    """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM)."""
+    if isinstance(item, CCDData):
+        name = str(item.header.get("GSP_FNAM", "") or item.meta.get("file_name", "frame.fits"))
+        return item, name
+    path = Path(item)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # datfix and other harmless FITS fixes
+        ccd = CCDData.read(path, hdu_uncertainty="UNCERT", hdu_mask="MASK", unit="adu")
+    return ccd, path.name
+
+
+def _binning(header) -> int:
+    try:
+        return int(str(header.get("CCDSUM", "1 1")).split()[0])
+    except (ValueError, IndexError):
+        return 1
+
+
+def _date(header) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(header.get("DATE-OBS", "")).strip())
+    except ValueError:
+        return None
+
+
+def _raw_name(header, fallback: str) -> str:
+    return str(header.get("GSP_ONAM", "") or fallback)
+
+
+def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
+    """Arcs that can calibrate ``science``, and the others with the reason why not.
+
+    An arc must share the science's WAVMODE (any spelling), binning and shape.
+    """
+    sh = science.header
+    mode = canonical_mode(sh.get("WAVMODE")) or str(sh.get("WAVMODE", "")).strip()
+    usable, refused = [], []
+    for ccd, name in arcs:
+        ah = ccd.header
+        amode = canonical_mode(ah.get("WAVMODE")) or str(ah.get("WAVMODE", "")).strip()
+        if amode != mode:
+            refused.append((name, f"arc of mode {amode or '?'}, science is {mode or '?'}"))
+        elif _binning(ah) != _binning(sh):
+            refused.append((name, f"arc binned {_binning(ah)}, science {_binning(sh)}"))
+        elif ccd.shape != science.shape:
+            refused.append((name, f"arc shape {ccd.shape} differs from science {science.shape}"))
+        else:
+            usable.append((ccd, name))
+    return usable, refused
+
+
+# ------------------------------------------------------------------ arcs
+
+
+def calibrate_along_trace(
+    arc: CCDData, arc_name: str, trace: Trace, half_width: float, mode: str
+) -> WavelengthSolution:
+    """Extract an arc along a science trace (no sky) and solve its wavelengths."""
+    spectrum = extract(arc, trace, method="fractional", background=False, half_width=half_width)
+    return calibrate_arc(
+        spectrum, mode, arc_elements(arc.header), _binning(arc.header), arc_name=arc_name
+    )
+
+
+def combine_solutions(
+    solutions: Sequence[WavelengthSolution], dates: Sequence, when=None
+) -> tuple[WavelengthSolution, str]:
+    """One solution from several arcs, and a note of how it was made.
+
+    Solutions that agree to :data:`COMBINE_TOLERANCE_PX` everywhere are averaged
+    (weights 1/RMS², which is the same as averaging their Chebyshev coefficients with
+    those weights); otherwise the flexure changed between arcs, and the arc nearest in
+    time to ``when`` (lowest RMS on ties) is used alone.
+    """
+    if len(solutions) == 1:
+        return solutions[0], ""
+    j = np.arange(solutions[0].npix)
+    waves = np.array([s.wavelength(j) for s in solutions])
+    disp = np.abs(np.gradient(np.median(waves, axis=0)))
+    spread = float(np.max((waves.max(axis=0) - waves.min(axis=0)) / disp))
+    if spread <= COMBINE_TOLERANCE_PX:
+        w = np.array([1.0 / max(s.rms_pixel, 0.01) ** 2 for s in solutions])
+        width = max(len(s.coefficients) for s in solutions)
+        coef = (
+            sum(
+                wi * np.pad(s.coefficients, (0, width - len(s.coefficients)))
+                for wi, s in zip(w, solutions, strict=True)
+            )
+            / w.sum()
+        )
+        first = solutions[0]
+        combined = WavelengthSolution(
+            coefficients=coef,
+            npix=first.npix,
+            binning=first.binning,
+            rms_angstrom=float(
+                np.sqrt(np.sum(w * [s.rms_angstrom**2 for s in solutions]) / w.sum())
+            ),
+            rms_pixel=float(np.sqrt(np.sum(w * [s.rms_pixel**2 for s in solutions]) / w.sum())),
+            n_used=sum(s.n_used for s in solutions),
+            n_rejected=sum(s.n_rejected for s in solutions),
+            lines=vstack([s.lines for s in solutions]),
+            template=first.template,
+            lamp=first.lamp,
+            mode=first.mode,
+            reference=first.reference,
+            shift_unbinned=float(np.average([s.shift_unbinned for s in solutions], weights=w)),
+            arcs=[a for s in solutions for a in s.arcs],
+        )
+        return combined, f"{len(solutions)} arcs combined (agree to {spread:.3f} px)"
+
+    def key(i):
+        d = dates[i]
+        dt = abs((d - when).total_seconds()) if d is not None and when is not None else 0.0
+        return (dt, solutions[i].rms_pixel)
+
+    best = min(range(len(solutions)), key=key)
+    return solutions[best], (
+        f"arcs disagree by {spread:.2f} px (flexure changed); used the nearest in time, "
+        f"{solutions[best].arcs[0] if solutions[best].arcs else '?'}"
+    )
+
+
+# ------------------------------------------------------------------ products
+
+
+def _product_names(science_name: str, target_no: int) -> tuple[str, str]:
+    from pipeline.products import product_name
+
+    stem = science_name[:-5] if science_name.lower().endswith(".fits") else science_name
+    base = f"{stem}_target_{target_no}.fits"
+    ecf = product_name("e", base)
+    return ecf, product_name("w", ecf)
+
+
+def _lineage(header, original, parent, file_name, rlevel, settings, extra):
+    from pipeline.products import lineage_cards
+
+    return lineage_cards(
+        original=original,
+        parent=parent,
+        file_name=file_name,
+        rlevel=rlevel,
+        technique=str(header.get("GSP_TECH", "Spectroscopy")),
+        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
+        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
+        extra=extra,
+        settings=settings,
+    )
+
+
+def process_science(
+    reduced_science,
+    reduced_arcs: Iterable,
+    settings=None,
+    out_dir: str | Path = ".",
+    raw_dirs: Iterable = (),
+) -> list[ProductResult]:
+    """Extract and wavelength-calibrate every target of one reduced science frame.
+
+    Parameters
+    ----------
+    reduced_science : path or CCDData
+        A reduced (``cfzst_``) science or standard frame.
+    reduced_arcs : iterable of path or CCDData
+        Reduced arcs of the night (incompatible ones are skipped with a reason).
+    settings : ReductionSettings, optional
+    out_dir : path
+        Where products are written.
+    raw_dirs : iterable of paths
+        Raw folders (never written to).
+
+    Returns
+    -------
+    list of ProductResult
+        Per target an ``ecfzst_`` result and a ``wecfzst_`` result (or the reason it
+        was not made); a single ``skipped`` result when the frame has no target.
+    """
+    from pipeline.products import RLEVEL_EXTRACTED, RLEVEL_WAVELENGTH
+    from pipeline.settings import ReductionSettings
+
+    settings = settings or ReductionSettings()
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    try:
+        science, sci_name = load_reduced(reduced_science)
+    except Exception as exc:  # noqa: BLE001 - unreadable input: this file only
+        name = Path(str(reduced_science)).name
+        return [
+            ProductResult(
+                None,
+                DATA_TYPE_EXTRACTED,
+                name,
+                name,
+                "skipped",
+                f"cannot read reduced frame: {exc}",
+            )
+        ]
+    header = science.header
+    raw = _raw_name(header, sci_name)
+    data = np.asarray(science.data, float)
+    if not np.isfinite(data).any():
+        return [
+            ProductResult(
+                None, DATA_TYPE_EXTRACTED, raw, sci_name, "skipped", "frame has no finite pixel"
+            )
+        ]
+    targets = find_targets(
+        science, max_targets=settings.max_targets, model=settings.target_fit_model
+    )
+    if not targets:
+        return [
+            ProductResult(
+                None,
+                DATA_TYPE_EXTRACTED,
+                raw,
+                sci_name,
+                "skipped",
+                "no detectable target on the slit (nothing above 5 sigma in the spatial profile)",
+                seconds=time.perf_counter() - t_start,
+            )
+        ]
+
+    arcs_loaded, arc_problems = [], []
+    for item in reduced_arcs:
+        try:
+            arcs_loaded.append(load_reduced(item))
+        except Exception as exc:  # noqa: BLE001
+            arc_problems.append((Path(str(item)).name, f"cannot read: {exc}"))
+    arcs, refused = compatible_arcs(science, arcs_loaded)
+    refused = arc_problems + refused
+    mode = str(header.get("WAVMODE", "")).strip()
+    lamp_problem = None
+    try:
+        select_template(mode, None)
+    except NoLampTemplateError as exc:
+        lamp_problem = str(exc)
+
+    results: list[ProductResult] = []
+    for number, target in enumerate(targets, start=1):
+        t0 = time.perf_counter()
+        ecf_name, w_name = _product_names(sci_name, number)
+        try:
+            trace = trace_target(science, target)
+            spectrum = extract(
+                science,
+                trace,
+                method=settings.extraction_type,
+                background_spacing=settings.background_spacing,
+                background_width=settings.background_width,
+            )
+        except Exception as exc:  # noqa: BLE001 - this target only
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_EXTRACTED,
+                    raw,
+                    sci_name,
+                    "failed",
+                    f"extraction failed: {exc.__class__.__name__}: {exc}",
+                    target=number,
+                )
+            )
+            continue
+        hw = spectrum.meta["aperture"]
+        row0 = float(trace(np.array([0.0]))[0])
+        snr = float(np.nanmedian(spectrum.flux.value / spectrum.uncertainty.array))
+        quality = {
+            "target_centre": round(float(target.centre), 3),
+            "fwhm": round(float(trace.fwhm), 3),
+            "snr_target": round(float(target.snr), 1),
+            "snr_median_per_pixel": round(snr, 2),
+            "trace_rms": round(float(trace.rms), 4),
+            "extraction": settings.extraction_type,
+        }
+        extr_cards = trace.header_cards() + [
+            ("GSP_EXTR", f"{row0 - hw:.2f}:{row0 + hw:.2f}", "Extraction window at first column"),
+            ("GSP_EXTY", settings.extraction_type, "Extraction method"),
+            ("GSP_SNR", round(snr, 2), "Median S/N per pixel of the extracted spectrum"),
+            ("APNUM1", f"1 1 {row0 - hw:.2f} {row0 + hw:.2f}", "Aperture in first column"),
+        ]
+        if spectrum.meta["background"] is not None:
+            extr_cards += spectrum.meta["background"].header_cards(row0)
+        extra = {k: (v, c) for k, v, c in extr_cards}
+        try:
+            ecf_path = write_spectrum(
+                spectrum,
+                out_dir / ecf_name,
+                header,
+                _lineage(header, raw, sci_name, ecf_name, RLEVEL_EXTRACTED, settings, extra),
+                raw_dirs=raw_dirs,
+            )
+        except Exception as exc:  # noqa: BLE001
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_EXTRACTED,
+                    raw,
+                    sci_name,
+                    "failed",
+                    f"cannot write {ecf_name}: {exc}",
+                    quality,
+                    number,
+                )
+            )
+            continue
+        results.append(
+            ProductResult(
+                str(ecf_path),
+                DATA_TYPE_EXTRACTED,
+                raw,
+                sci_name,
+                "written",
+                "",
+                dict(quality),
+                number,
+                time.perf_counter() - t0,
+            )
+        )
+
+        # ---- wavelength calibration
+        t1 = time.perf_counter()
+        if lamp_problem:
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_WAVELENGTH,
+                    raw,
+                    ecf_name,
+                    "skipped",
+                    lamp_problem,
+                    quality,
+                    number,
+                )
+            )
+            continue
+        if not arcs:
+            why = "; ".join(f"{n}: {r}" for n, r in refused) or "none in the night"
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_WAVELENGTH,
+                    raw,
+                    ecf_name,
+                    "skipped",
+                    f"no arc of mode {mode or '?'} and binning {_binning(header)} to calibrate "
+                    f"with ({why})",
+                    quality,
+                    number,
+                )
+            )
+            continue
+        solutions, dates, arc_errors = [], [], []
+        for arc, arc_name in arcs:
+            try:
+                solutions.append(calibrate_along_trace(arc, arc_name, trace, hw, mode))
+                dates.append(_date(arc.header))
+            except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
+                arc_errors.append(f"{arc_name}: {exc}")
+        if not solutions:
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_WAVELENGTH,
+                    raw,
+                    ecf_name,
+                    "skipped",
+                    "no arc could be calibrated: " + "; ".join(arc_errors),
+                    quality,
+                    number,
+                )
+            )
+            continue
+        solution, note = combine_solutions(solutions, dates, _date(header))
+        calibrated = apply_solution(spectrum, solution)
+        wq = dict(quality)
+        wq.update(solution.quality())
+        cards = solution.header_cards()
+        extra_w = dict(extra)
+        extra_w.update({k: (v, c) for k, v, c in cards})
+        try:
+            w_path = write_spectrum(
+                calibrated,
+                out_dir / w_name,
+                header,
+                _lineage(header, raw, ecf_name, w_name, RLEVEL_WAVELENGTH, settings, extra_w),
+                raw_dirs=raw_dirs,
+            )
+        except Exception as exc:  # noqa: BLE001
+            results.append(
+                ProductResult(
+                    None,
+                    DATA_TYPE_WAVELENGTH,
+                    raw,
+                    ecf_name,
+                    "failed",
+                    f"cannot write {w_name}: {exc}",
+                    wq,
+                    number,
+                )
+            )
+            continue
+        reason = "; ".join(x for x in [note] + arc_errors if x)
+        results.append(
+            ProductResult(
+                str(w_path),
+                DATA_TYPE_WAVELENGTH,
+                raw,
+                ecf_name,
+                "written",
+                reason,
+                wq,
+                number,
+                time.perf_counter() - t1,
+            )
+        )
+    return results

@@ -1,0 +1,192 @@
+"""The night's last stage: extraction and wavelength calibration after CCD reduction.
+
+:func:`calibrate_night` runs once every frame of a night is reduced (so an arc taken
+after a science frame still calibrates it), reading the reduced science, standard and
+arc products named in the :class:`~pipeline.night.NightReport`. Arcs are read once and
+shared by all science frames. :func:`write_products_json` writes the night's
+``products.json`` (one entry per product: file, data_type, raw parent, quality);
+:func:`products_table` is the table ``gsp reduce`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline.spectroscopy.chain import ProductResult, load_reduced, process_science
+
+SPECTRUM_ROLES = ("science", "standard")
+
+
+def _reduced_product(result) -> str | None:
+    """The reduced 2-D product (``*fzst_*``) of a frame's result, if any."""
+    for p in result.products:
+        name = Path(p).name
+        if "_" in name and name.split("_", 1)[0].endswith("st"):
+            return p
+    return result.products[0] if result.products else None
+
+
+def calibrate_night(report, out_dir, settings=None, raw_dirs=(), progress=None
+                    ) -> list[ProductResult]:
+    """Extract and wavelength-calibrate every reduced spectroscopic science frame.
+
+    Parameters
+    ----------
+    report : pipeline.night.NightReport
+        The night after CCD reduction; each science result gets the products made
+        (``products``) and any reason a product was not made (``reason``).
+    out_dir : path
+    settings : ReductionSettings, optional
+    raw_dirs : iterable of paths
+    progress : callable, optional
+        ``progress("extract", file_name)`` after each science frame.
+
+    Returns
+    -------
+    list of ProductResult
+    """
+    out_dir = Path(out_dir)
+    reduced = [r for r in report.results if r.status == "reduced"
+               and r.technique == "Spectroscopy"]
+    arcs = []
+    for r in reduced:
+        if r.role == "arc" and _reduced_product(r):
+            try:
+                arcs.append(load_reduced(_reduced_product(r)))
+            except Exception as exc:  # noqa: BLE001 - this arc only
+                r.reason = f"{r.reason}; arc unreadable for calibration: {exc}".lstrip("; ")
+    arc_ccds = [ccd for ccd, _ in arcs]
+    out: list[ProductResult] = []
+    for r in reduced:
+        if r.role not in SPECTRUM_ROLES or not _reduced_product(r):
+            continue
+        t0 = time.perf_counter()
+        try:
+            results = process_science(_reduced_product(r), arc_ccds, settings, out_dir,
+                                      raw_dirs)
+        except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
+            results = [ProductResult(None, 3, r.file_name, Path(_reduced_product(r)).name,
+                                     "failed", f"{exc.__class__.__name__}: {exc}")]
+        for p in results:
+            if p.file:
+                r.products.append(p.file)
+                report.products.append(Path(p.file))
+            if p.status != "written" or p.reason:
+                label = f"target {p.target}: " if p.target else ""
+                note = f"{label}{'wavelength' if p.data_type == 4 else 'extraction'} " \
+                       f"{p.status}: {p.reason}" if p.status != "written" else \
+                       f"{label}{p.reason}"
+                r.reason = f"{r.reason}; {note}" if r.reason else note
+            if p.status == "failed":
+                r.status = "failed"
+        r.seconds += time.perf_counter() - t0
+        out.extend(results)
+        if progress:
+            progress("extract", r.file_name)
+    return out
+
+
+def _data_type(name: str) -> int:
+    if name.startswith(("master_", "norm_master_")):
+        return 1
+    prefix = name.split("_", 1)[0] if "_" in name else ""
+    if prefix.startswith("w"):
+        return 4
+    if prefix.startswith("e"):
+        return 3
+    return 2
+
+
+def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
+    """One entry per product of the night (masters, reduced frames, spectra)."""
+    by_file = {Path(p.file).name: p for p in spectra if p.file}
+    raw_of: dict[str, str] = {}
+    for r in report.results:
+        for p in r.products:
+            raw_of.setdefault(Path(p).name, r.file_name)
+    entries, seen = [], set()
+    for path in report.products:
+        name = Path(path).name
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in by_file:
+            p = by_file[name]
+            entries.append({
+                "file": name,
+                "data_type": p.data_type,
+                "raw_parent": p.raw_parent,
+                "parent": p.parent,
+                "target": p.target,
+                "status": p.status,
+                "notes": p.reason,
+                "quality": p.quality,
+            })
+        else:
+            entries.append({
+                "file": name,
+                "data_type": _data_type(name),
+                "raw_parent": raw_of.get(name, ""),
+                "parent": raw_of.get(name, ""),
+                "quality": {},
+            })
+    for p in spectra:
+        if not p.file:
+            entries.append({
+                "file": None,
+                "data_type": p.data_type,
+                "raw_parent": p.raw_parent,
+                "parent": p.parent,
+                "target": p.target,
+                "status": p.status,
+                "notes": p.reason,
+                "quality": p.quality,
+            })
+    return entries
+
+
+def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
+    """Write ``OUT_DIR/products.json`` atomically and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"products": products_entries(report, spectra)}
+    fd, tmp = tempfile.mkstemp(prefix=".products.", suffix=".json", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, default=str)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_dir / "products.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out_dir / "products.json"
+
+
+def products_table(spectra: list[ProductResult]) -> str:
+    """Plain-text table of the 1-D products with their quality figures."""
+    rows = [("product", "status", "S/N", "trace rms", "wave rms Å", "px", "lines", "rej",
+             "arcs / reason")]
+    for p in spectra:
+        q = p.quality
+        rows.append((
+            Path(p.file).name if p.file else f"({'w' if p.data_type == 4 else 'e'} of "
+            f"{p.parent}, target {p.target})",
+            p.status,
+            f"{q.get('snr_median_per_pixel', '')}",
+            f"{q.get('trace_rms', '')}",
+            f"{q.get('wavelength_rms_angstrom', '')}" if p.data_type == 4 else "",
+            f"{q.get('wavelength_rms_pixel', '')}" if p.data_type == 4 else "",
+            f"{q.get('lines_used', '')}" if p.data_type == 4 else "",
+            f"{q.get('lines_rejected', '')}" if p.data_type == 4 else "",
+            (",".join(q.get("arcs", [])) if p.status == "written" and p.data_type == 4
+             else p.reason)[:90],
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(len(widths))) + "  " + r[-1]
+             for r in rows]
+    lines.insert(1, "-" * min(140, max(len(x) for x in lines)))
+    return "\n".join(lines)
