@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,68 @@ def _data_size(header: Any) -> int:
     return abs(int(header.get("BITPIX", 8))) // 8 * count
 
 
-def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, str, int]:
-    """Primary header, SHA-256 and size of an uncompressed FITS file, in one read.
+_STRING_VALUE = re.compile(r"'((?:[^']|'')*)'\s*(?:/ *(.*))?$")
+_INT_VALUE = re.compile(r"[+-]?\d+$")
+_FLOAT_VALUE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?$")
+_COMMENTARY = {"COMMENT", "HISTORY", ""}
+
+
+def fast_cards(head: bytes) -> list[list[Any]] | None:
+    """``[[keyword, value, comment], ...]`` parsed straight from header bytes.
+
+    Gives what :func:`gsp_extension.store.files.header_to_json` gives for the same
+    header, about ten times faster (astropy parses each card through its
+    configuration system). Returns ``None`` for anything unusual (CONTINUE long strings,
+    HIERARCH, complex values, non-ASCII) so the caller uses astropy instead.
+    """
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    cards: list[list[Any]] = []
+    for start in range(0, len(text) - 79, 80):
+        image = text[start : start + 80]
+        keyword = image[:8].rstrip()
+        if keyword == "END":
+            return cards
+        if keyword in _COMMENTARY:
+            cards.append([keyword, image[8:].rstrip(), ""])
+            continue
+        if image[8:10] != "= " or keyword in ("CONTINUE", "HIERARCH"):
+            return None
+        field = image[10:].lstrip()
+        if field.startswith("'"):
+            match = _STRING_VALUE.match(field)
+            if match is None:
+                return None
+            value: Any = match.group(1).replace("''", "'").rstrip()
+            if value.endswith("&"):
+                return None  # may continue on CONTINUE cards
+            comment = (match.group(2) or "").rstrip()
+        else:
+            raw, _, comment = field.partition("/")
+            comment = comment.lstrip(" ").rstrip()
+            raw = raw.strip()
+            if raw == "T" or raw == "F":
+                value = raw == "T"
+            elif _INT_VALUE.match(raw):
+                value = int(raw)
+            elif _FLOAT_VALUE.match(raw):
+                value = float(raw.replace("D", "E").replace("d", "e"))
+            elif raw == "":
+                value = None
+            else:
+                return None
+        cards.append([keyword, value, comment])
+    return None
+
+
+def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, list[list[Any]], str, int]:
+    """Primary header, its cards, SHA-256 and size of an uncompressed FITS file, in one read.
+
+    The header is a plain ``dict`` (first value of each keyword) when the cards parse
+    with :func:`fast_cards`, else an :class:`astropy.io.fits.Header`; both answer
+    ``get``/``in``/``[]`` as the classifier needs.
 
     Raises
     ------
@@ -81,10 +142,8 @@ def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, str, int]:
         When the file does not start like FITS, has no END card, or is shorter than its
         header says (still being written, or truncated).
     """
-    from astropy.io import fits
-
     digest = hashlib.sha256()
-    head = bytearray()
+    head = b""
     end: int | None = None
     size = 0
     searching = True
@@ -93,22 +152,38 @@ def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, str, int]:
             digest.update(chunk)
             size += len(chunk)
             if end is None and searching:
-                head.extend(chunk)
-                end = _header_end(bytes(head))
+                head += chunk
+                end = _header_end(head)
                 # Stop looking for END in what is not FITS, or in a runaway header.
                 searching = head.startswith(b"SIMPLE  =") and len(head) < 64 * _CHUNK
     if not head.startswith(b"SIMPLE  ="):
         raise NotFits("not a FITS file (no SIMPLE card at the start)")
     if end is None:
         raise NotFits("no END card in the header (file incomplete or not FITS)")
+    head = head[:end]
+    cards = fast_cards(head)
+    if cards is not None:
+        header: Any = {}
+        for keyword, value, _comment in cards:
+            if keyword not in _COMMENTARY:
+                header.setdefault(keyword, value)
+    else:
+        from astropy.io import fits
+
+        from gsp_extension.store.files import header_to_json
+
+        try:
+            header = fits.Header.fromstring(head)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is this file's problem
+            raise NotFits(f"unreadable header: {exc}") from None
+        cards = header_to_json(header)
     try:
-        header = fits.Header.fromstring(bytes(head[:end]))
-    except Exception as exc:  # noqa: BLE001 - any parse failure is this file's problem
-        raise NotFits(f"unreadable header: {exc}") from None
-    expected = end + _data_size(header)
+        expected = end + _data_size(header)
+    except (TypeError, ValueError):
+        raise NotFits("BITPIX/NAXISn are not integers") from None
     if size < expected:
         raise NotFits(f"truncated FITS file: {size} bytes, header needs {expected}")
-    return header, digest.hexdigest(), size
+    return header, cards, digest.hexdigest(), size
 
 
 def _hash_only(path: str) -> tuple[str, int]:
@@ -151,9 +226,10 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
     try:
         if compressed:
             header = read_primary_header(path)
+            cards = header_to_json(header)
             checksum, size = _hash_only(path)
         else:
-            header, checksum, size = read_and_hash(path)
+            header, cards, checksum, size = read_and_hash(path)
     except (NotFits, ValueError) as exc:
         checksum, size = _hash_only(path)
         return ScannedFile(
@@ -180,7 +256,7 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         size=size,
         mtime_ns=stat.st_mtime_ns,
         checksum=checksum,
-        cards=header_to_json(header),
+        cards=cards,
         fields=record_fields(header, result),
         role=result.role,
         technique=result.technique,

@@ -20,8 +20,12 @@ def log_event(
     proposal: Proposal | None = None,
     user: User | None = None,
     job: Job | None = None,
+    flush: bool = True,
 ) -> LogEntry:
-    """Store an event that matters to people; a file's proposal is filled in for it."""
+    """Store an event that matters to people; a file's proposal is filled in for it.
+
+    Pass ``proposal`` when known (saves a look-up) and ``flush=False`` when adding many.
+    """
     if level not in LOG_LEVELS:
         raise InvalidValue(f"log level {level!r} is not one of {list(LOG_LEVELS)}")
     if not message:
@@ -38,7 +42,8 @@ def log_event(
         job_id=job.id if job is not None else None,
     )
     session.add(entry)
-    session.flush()
+    if flush:
+        session.flush()
     return entry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +146,10 @@ def header_to_json(header: Any) -> list[list[Any]]:
     ----------
     header : astropy.io.fits.Header or iterable of (keyword, value, comment)
     """
+    if isinstance(header, list) and all(
+        isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) for c in header
+    ):
+        return header  # already cards (from ingest's parser or the database)
     cards: Iterable[Any] = getattr(header, "cards", header)
     out = []
     for card in cards:
@@ -187,6 +191,37 @@ def get_file(session: Session, file_id: int) -> File:
     if row is None:
         raise NotFound(f"no file with id {file_id}")
     return row
+
+
+def _validated(
+    full_path: str | os.PathLike[str],
+    checksum: str,
+    size: int,
+    fields: Mapping[str, Any] | None,
+    header: Any,
+    data_type: int,
+    has_parent: bool,
+    status: str,
+) -> tuple[str, str, dict[str, Any], list[list[Any]] | None]:
+    full_path = os.fspath(full_path)
+    if not os.path.isabs(full_path):
+        raise InvalidValue(f"path {full_path!r} is not absolute; register files by absolute path")
+    if not isinstance(checksum, str):
+        raise InvalidValue(f"checksum {checksum!r} is not a SHA-256 hex digest (64 hex digits)")
+    checksum = checksum.lower()
+    if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
+        raise InvalidValue(f"checksum {checksum!r} is not a SHA-256 hex digest (64 hex digits)")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidValue(f"size {size!r} must be a non-negative integer (bytes)")
+    if data_type not in DATA_TYPES:
+        raise InvalidValue(f"data_type {data_type!r} is not one of {sorted(DATA_TYPES)}")
+    if data_type not in (0, 1) and not has_parent:
+        raise InvalidValue(f"a product of data_type {data_type} needs its parent file")
+    if status not in FILE_STATUSES:
+        raise InvalidValue(f"status {status!r} is not one of {list(FILE_STATUSES)}")
+    clean = _clean_fields(fields or {})
+    cards = header_to_json(header) if header is not None else None
+    return full_path, checksum, clean, cards
 
 
 def register_file(
@@ -239,22 +274,9 @@ def register_file(
     ------
     InvalidValue
     """
-    full_path = os.fspath(full_path)
-    if not os.path.isabs(full_path):
-        raise InvalidValue(f"path {full_path!r} is not absolute; register files by absolute path")
-    checksum = checksum.lower()
-    if len(checksum) != 64 or any(c not in "0123456789abcdef" for c in checksum):
-        raise InvalidValue(f"checksum {checksum!r} is not a SHA-256 hex digest (64 hex digits)")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidValue(f"size {size!r} must be a non-negative integer (bytes)")
-    if data_type not in DATA_TYPES:
-        raise InvalidValue(f"data_type {data_type!r} is not one of {sorted(DATA_TYPES)}")
-    if data_type != 0 and parent is None and data_type != 1:
-        raise InvalidValue(f"a product of data_type {data_type} needs its parent file")
-    if status not in FILE_STATUSES:
-        raise InvalidValue(f"status {status!r} is not one of {list(FILE_STATUSES)}")
-    clean = _clean_fields(fields or {})
-    cards = header_to_json(header) if header is not None else None
+    full_path, checksum, clean, cards = _validated(
+        full_path, checksum, size, fields, header, data_type, parent is not None, status
+    )
 
     for _ in range(5):
         current = current_file_by_path(session, full_path)
@@ -296,6 +318,123 @@ def register_file(
             continue
         return Registration(row, created=True, superseded=current)
     raise RuntimeError(f"could not register {full_path!r}: too many concurrent registrations")
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """One file for :func:`register_files` (the arguments of :func:`register_file`,
+    for files without a parent: raw data and master calibrations)."""
+
+    full_path: str
+    checksum: str
+    size: int
+    fields: Mapping[str, Any] | None = None
+    header: Any = None
+    data_type: int = 0
+    status: str = "registered"
+    status_reason: str | None = None
+
+
+def register_files(
+    session: Session, entries: Sequence[NewFile]
+) -> list[Registration | InvalidValue]:
+    """Register many parentless files with a few statements (the backfill path).
+
+    Same rules as :func:`register_file` (idempotent by path and checksum, new version on
+    a new checksum, placeholder proposals), but the current versions of every path are
+    read in one query and the new rows are inserted together. If another process
+    registers one of the paths at the same moment, the batch is redone file by file.
+
+    Returns
+    -------
+    list
+        For each entry, in order, its :class:`Registration`, or the
+        :class:`~gsp_extension.store.errors.InvalidValue` that refused it.
+    """
+    results: list[Registration | InvalidValue | None] = [None] * len(entries)
+    prepared: list[tuple[int, str, str, dict[str, Any], list[list[Any]] | None]] = []
+    for i, entry in enumerate(entries):
+        try:
+            path, checksum, clean, cards = _validated(
+                entry.full_path,
+                entry.checksum,
+                entry.size,
+                entry.fields,
+                entry.header,
+                entry.data_type,
+                False,
+                entry.status,
+            )
+        except InvalidValue as exc:
+            results[i] = exc
+            continue
+        prepared.append((i, path, checksum, clean, cards))
+    if not prepared:
+        return results  # type: ignore[return-value]
+
+    for soar_id in sorted({c["proposal_id"] for *_, c, _ in prepared if c.get("proposal_id")}):
+        ensure_proposal(session, soar_id)
+    paths = sorted({p for _, p, *_ in prepared})
+    current: dict[str, File] = {}
+    for row in session.scalars(select(File).where(File.full_path.in_(paths))):
+        if row.full_path not in current or row.version > current[row.full_path].version:
+            current[row.full_path] = row
+    try:
+        with session.begin_nested():
+            created: list[tuple[int, File, File | None]] = []
+            now = utcnow()
+            for i, path, checksum, clean, cards in prepared:
+                entry = entries[i]
+                previous = current.get(path)
+                if (
+                    previous is not None
+                    and previous.checksum == checksum
+                    and previous.deleted_at is None
+                ):
+                    results[i] = Registration(previous, created=False)
+                    continue
+                row = File(
+                    full_path=path,
+                    file_name=os.path.basename(path),
+                    directory_name=os.path.dirname(path),
+                    checksum=checksum,
+                    size=entry.size,
+                    data_type=entry.data_type,
+                    version=previous.version + 1 if previous is not None else 1,
+                    header=cards,
+                    status=entry.status,
+                    status_reason=entry.status_reason,
+                    **clean,
+                )
+                if previous is not None and previous.superseded_at is None:
+                    previous.superseded_at = now
+                session.add(row)
+                created.append((i, row, previous))
+                current[path] = row  # a path twice in one batch: the second is a version
+            session.flush()
+            for _, row, _ in created:
+                row.original_file_id = row.id
+                row.parent_file_id = row.id
+            session.flush()
+    except IntegrityError:
+        # A concurrent registration: redo these files one by one, each safely.
+        for i, *_ in prepared:
+            entry = entries[i]
+            results[i] = register_file(
+                session,
+                entry.full_path,
+                checksum=entry.checksum,
+                size=entry.size,
+                fields=entry.fields,
+                header=entry.header,
+                data_type=entry.data_type,
+                status=entry.status,
+                status_reason=entry.status_reason,
+            )
+        return results  # type: ignore[return-value]
+    for i, row, previous in created:
+        results[i] = Registration(row, created=True, superseded=previous)
+    return results  # type: ignore[return-value]
 
 
 def set_file_status(session: Session, file: File, status: str, reason: str | None = None) -> File:

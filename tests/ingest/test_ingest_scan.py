@@ -13,6 +13,7 @@ from gsp_extension.ingest.fields import night_date, record_fields
 from gsp_extension.ingest.scan import (
     FITS_SUFFIXES,
     check_complete,
+    fast_cards,
     is_fits_name,
     read_and_hash,
     scan_file,
@@ -60,8 +61,10 @@ def test_a_good_file(tmp_path):
 
 def test_header_read_in_one_pass_equals_astropys(tmp_path):
     path = write_raw(tmp_path / "a.fits", shape=(300, 500))
-    header, checksum, size = read_and_hash(path)
-    assert header == fits.getheader(path)
+    header, cards, checksum, size = read_and_hash(path)
+    reference = fits.getheader(path)
+    assert header == {k: reference[k] for k in reference}
+    assert cards == [[c.keyword, c.value, c.comment] for c in reference.cards]
     assert checksum == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -111,3 +114,47 @@ def test_night_date_boundaries():
     assert night_date(dt.datetime(2021, 2, 19, 9, 59)) == dt.date(2021, 2, 18)
     assert night_date(dt.datetime(2021, 2, 19, 18, 0)) == dt.date(2021, 2, 19)  # afternoon cals
     assert night_date(None) is None
+
+
+def test_fast_card_parser_agrees_with_astropy(shared_dir):
+    from gsp_extension.store.files import header_to_json
+
+    real = fits.getheader(
+        shared_dir / "reference/real_headers/wecfzst_0304_FRB20240312A_19-03-2024_target_1.fits"
+    )
+    edge = fits.Header()
+    edge["QUOTE"] = ("it's a /slash", "comm / ent")
+    edge["EMPTY"] = ""
+    edge["PADDED"] = "  lead and trail   "
+    edge["NOVAL"] = None
+    edge["BOOL"] = (False, "no")
+    edge["NEG"] = -1059
+    edge["EXP"] = 1.5e-12
+    edge["COMMENT"] = "a comment / with slash"
+    edge["HISTORY"] = "  indented history"
+    # The reference product has a long-string (CONTINUE) card: left to astropy.
+    assert fast_cards(real.tostring().encode("ascii")) is None
+    del real["GSP_LAMP"]
+    for header in (real, edge):
+        raw = header.tostring().encode("ascii")
+        cards = fast_cards(raw)
+        assert cards == header_to_json(fits.Header.fromstring(raw))
+        assert len(cards) == len(header) > 5
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "LONG    = 'abc&'".ljust(80) + "CONTINUE  'def'".ljust(80),
+        "CVAL    = (1.0, 2.0)".ljust(80),
+        "HIERARCH ESO DET = 1".ljust(80),
+        "NOEQUALS  something".ljust(80),
+    ],
+)
+def test_fast_card_parser_leaves_unusual_cards_to_astropy(image):
+    assert fast_cards((image + "END".ljust(80)).encode()) is None
+
+
+def test_d_exponents_are_read():
+    image = "DVAL    =            1.234D+05 / d exp".ljust(80) + "END".ljust(80)
+    assert fast_cards(image.encode()) == [["DVAL", 123400.0, "d exp"]]

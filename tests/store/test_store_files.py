@@ -213,3 +213,42 @@ def test_header_is_kept_as_ordered_cards_with_duplicates():
     assert cards[:2] == [["OBSTYPE", "ARC", "observation type"], ["GAIN", 1.48, ""]]
     assert [c[1] for c in cards if c[0] == "COMMENT"] == ["one", "two"]
     assert ["NOVALUE", None, ""] in cards
+
+
+def test_batch_registration_follows_the_same_rules(db, people):
+    from gsp_extension.store.errors import InvalidValue
+    from gsp_extension.store.files import NewFile, register_files
+
+    def entry(name, content, **kw):
+        return NewFile(f"/raw/{name}", digest(content), 10, **kw)
+
+    with db.transaction() as s:
+        register_file(s, "/raw/old.fits", checksum=digest("old"), size=10)
+    with db.transaction() as s:
+        results = register_files(
+            s,
+            [
+                entry("a.fits", "a", fields={"proposal_id": "SOAR2040A-001", "image_id": "7"}),
+                entry("old.fits", "old"),  # unchanged
+                entry("bad.fits", "x", fields={"image_id": "seven"}),  # refused alone
+                entry("old.fits", "new"),  # rewritten in place
+                entry("a.fits", "a"),  # twice in one batch
+                NewFile("relative.fits", digest("r"), 1),
+            ],
+        )
+    a, old, bad, rewritten, a_again, relative = results
+    assert a.created and a.file.version == 1 and a.file.original_file_id == a.file.id
+    assert not old.created and old.file.version == 1
+    assert isinstance(bad, InvalidValue) and "image_id" in str(bad)
+    assert rewritten.created and rewritten.file.version == 2
+    assert rewritten.superseded.id == old.file.id
+    assert not a_again.created and a_again.file.id == a.file.id
+    assert isinstance(relative, InvalidValue)
+    with db.session() as s:
+        assert get_proposal_by_soar_id(s, "SOAR2040A-001").placeholder
+        paths = s.execute(select(File.full_path, File.version).order_by(File.id)).all()
+        assert paths == [("/raw/old.fits", 1), ("/raw/a.fits", 1), ("/raw/old.fits", 2)]
+        assert s.get(File, a.file.id).image_id == 7
+    with db.transaction() as s:  # a second run changes nothing
+        again = register_files(s, [entry("a.fits", "a"), entry("old.fits", "new")])
+    assert [r.created for r in again] == [False, False]
