@@ -30,8 +30,9 @@ def _reduced_product(result) -> str | None:
     return result.products[0] if result.products else None
 
 
-def calibrate_night(report, out_dir, settings=None, raw_dirs=(), progress=None
-                    ) -> list[ProductResult]:
+def calibrate_night(
+    report, out_dir, settings=None, raw_dirs=(), progress=None
+) -> list[ProductResult]:
     """Extract and wavelength-calibrate every reduced spectroscopic science frame.
 
     Parameters
@@ -50,8 +51,7 @@ def calibrate_night(report, out_dir, settings=None, raw_dirs=(), progress=None
     list of ProductResult
     """
     out_dir = Path(out_dir)
-    reduced = [r for r in report.results if r.status == "reduced"
-               and r.technique == "Spectroscopy"]
+    reduced = [r for r in report.results if r.status == "reduced" and r.technique == "Spectroscopy"]
     arcs = []
     for r in reduced:
         if r.role == "arc" and _reduced_product(r):
@@ -66,20 +66,30 @@ def calibrate_night(report, out_dir, settings=None, raw_dirs=(), progress=None
             continue
         t0 = time.perf_counter()
         try:
-            results = process_science(_reduced_product(r), arc_ccds, settings, out_dir,
-                                      raw_dirs)
+            results = process_science(_reduced_product(r), arc_ccds, settings, out_dir, raw_dirs)
         except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
-            results = [ProductResult(None, 3, r.file_name, Path(_reduced_product(r)).name,
-                                     "failed", f"{exc.__class__.__name__}: {exc}")]
+            results = [
+                ProductResult(
+                    None,
+                    3,
+                    r.file_name,
+                    Path(_reduced_product(r)).name,
+                    "failed",
+                    f"{exc.__class__.__name__}: {exc}",
+                )
+            ]
         for p in results:
             if p.file:
                 r.products.append(p.file)
                 report.products.append(Path(p.file))
             if p.status != "written" or p.reason:
                 label = f"target {p.target}: " if p.target else ""
-                note = f"{label}{'wavelength' if p.data_type == 4 else 'extraction'} " \
-                       f"{p.status}: {p.reason}" if p.status != "written" else \
-                       f"{label}{p.reason}"
+                note = (
+                    f"{label}{'wavelength' if p.data_type == 4 else 'extraction'} "
+                    f"{p.status}: {p.reason}"
+                    if p.status != "written"
+                    else f"{label}{p.reason}"
+                )
                 r.reason = f"{r.reason}; {note}" if r.reason else note
             if p.status == "failed":
                 r.status = "failed"
@@ -116,36 +126,42 @@ def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
         seen.add(name)
         if name in by_file:
             p = by_file[name]
-            entries.append({
-                "file": name,
-                "data_type": p.data_type,
-                "raw_parent": p.raw_parent,
-                "parent": p.parent,
-                "target": p.target,
-                "status": p.status,
-                "notes": p.reason,
-                "quality": p.quality,
-            })
+            entries.append(
+                {
+                    "file": name,
+                    "data_type": p.data_type,
+                    "raw_parent": p.raw_parent,
+                    "parent": p.parent,
+                    "target": p.target,
+                    "status": p.status,
+                    "notes": p.reason,
+                    "quality": p.quality,
+                }
+            )
         else:
-            entries.append({
-                "file": name,
-                "data_type": _data_type(name),
-                "raw_parent": raw_of.get(name, ""),
-                "parent": raw_of.get(name, ""),
-                "quality": {},
-            })
+            entries.append(
+                {
+                    "file": name,
+                    "data_type": _data_type(name),
+                    "raw_parent": raw_of.get(name, ""),
+                    "parent": raw_of.get(name, ""),
+                    "quality": {},
+                }
+            )
     for p in spectra:
         if not p.file:
-            entries.append({
-                "file": None,
-                "data_type": p.data_type,
-                "raw_parent": p.raw_parent,
-                "parent": p.parent,
-                "target": p.target,
-                "status": p.status,
-                "notes": p.reason,
-                "quality": p.quality,
-            })
+            entries.append(
+                {
+                    "file": None,
+                    "data_type": p.data_type,
+                    "raw_parent": p.raw_parent,
+                    "parent": p.parent,
+                    "target": p.target,
+                    "status": p.status,
+                    "notes": p.reason,
+                    "quality": p.quality,
+                }
+            )
     return entries
 
 
@@ -168,25 +184,43 @@ def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
 
 def products_table(spectra: list[ProductResult]) -> str:
     """Plain-text table of the 1-D products with their quality figures."""
-    rows = [("product", "status", "S/N", "trace rms", "wave rms Å", "px", "lines", "rej",
-             "arcs / reason")]
+    rows = [
+        (
+            "product",
+            "status",
+            "S/N",
+            "trace rms",
+            "wave rms Å",
+            "px",
+            "lines",
+            "rej",
+            "arcs / reason",
+        )
+    ]
     for p in spectra:
         q = p.quality
-        rows.append((
-            Path(p.file).name if p.file else f"({'w' if p.data_type == 4 else 'e'} of "
-            f"{p.parent}, target {p.target})",
-            p.status,
-            f"{q.get('snr_median_per_pixel', '')}",
-            f"{q.get('trace_rms', '')}",
-            f"{q.get('wavelength_rms_angstrom', '')}" if p.data_type == 4 else "",
-            f"{q.get('wavelength_rms_pixel', '')}" if p.data_type == 4 else "",
-            f"{q.get('lines_used', '')}" if p.data_type == 4 else "",
-            f"{q.get('lines_rejected', '')}" if p.data_type == 4 else "",
-            (",".join(q.get("arcs", [])) if p.status == "written" and p.data_type == 4
-             else p.reason)[:90],
-        ))
+        rows.append(
+            (
+                Path(p.file).name
+                if p.file
+                else f"({'w' if p.data_type == 4 else 'e'} of {p.parent}, target {p.target})",
+                p.status,
+                f"{q.get('snr_median_per_pixel', '')}",
+                f"{q.get('trace_rms', '')}",
+                f"{q.get('wavelength_rms_angstrom', '')}" if p.data_type == 4 else "",
+                f"{q.get('wavelength_rms_pixel', '')}" if p.data_type == 4 else "",
+                f"{q.get('lines_used', '')}" if p.data_type == 4 else "",
+                f"{q.get('lines_rejected', '')}" if p.data_type == 4 else "",
+                (
+                    ",".join(q.get("arcs", []))
+                    if p.status == "written" and p.data_type == 4
+                    else p.reason
+                )[:90],
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(r[i].ljust(widths[i]) for i in range(len(widths))) + "  " + r[-1]
-             for r in rows]
+    lines = [
+        "  ".join(r[i].ljust(widths[i]) for i in range(len(widths))) + "  " + r[-1] for r in rows
+    ]
     lines.insert(1, "-" * min(140, max(len(x) for x in lines)))
     return "\n".join(lines)

@@ -191,9 +191,14 @@ def find_targets(
     noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)
     if not np.isfinite(noise) or noise <= 0:
         noise = float(np.std(net)) or 1.0
-    # Smooth lightly before peak finding so a faint, wide source is one peak.
-    smooth = ndimage.gaussian_filter1d(net, 1.0)
-    peaks, props = signal.find_peaks(smooth, prominence=threshold * noise / 1.6, width=1.0)
+    # Peaks are looked for in the profile itself (lightly smoothed, so that a faint
+    # wide source is one peak), with their prominence over the neighbouring minima:
+    # the soft edges of the slit-filling sky are steps, not peaks, whereas in
+    # ``net`` a percentile baseline leaves bumps beside them.
+    smooth = ndimage.gaussian_filter1d(prof, 1.0)
+    peaks, props = signal.find_peaks(
+        smooth, prominence=threshold * noise / 1.6, width=1.0, wlen=win
+    )
     if peaks.size == 0:
         return []
     order = np.argsort(props["prominences"])[::-1]

@@ -121,7 +121,9 @@ def spectrum_hdul(spectrum: Spectrum, header=None, extra_cards=()) -> fits.HDULi
     primary = fits.PrimaryHDU(data=flux, header=hdr)
     hdus = [primary]
     if spectrum.uncertainty is not None:
-        std = spectrum.uncertainty.represent_as(StdDevUncertainty).array
+        std = np.asarray(spectrum.uncertainty.represent_as(StdDevUncertainty).array, float)
+        # masked bins may carry an infinite or absurd error: NaN in float32
+        std = np.where(np.isfinite(std) & (np.abs(std) < 1e30), std, np.nan)
         uh = fits.Header()
         uh["BUNIT"] = hdr["BUNIT"]
         # "STD": the one standard-deviation HDU name specutils 2.4 reads back (it

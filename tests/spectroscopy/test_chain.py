@@ -1,0 +1,236 @@
+"""The whole chain on simulated frames: products, headers, bad input, and gsp reduce."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.nddata import CCDData, StdDevUncertainty
+from specutils import Spectrum
+
+from pipeline.spectroscopy.chain import process_science
+from pipeline.wavelength import solution_from_header
+from pipeline.wavelength.lines import fit_centres
+
+
+def _trimmed(hdul, night, name) -> CCDData:
+    raw = hdul[0].data.astype(float)
+    pre = night["prescan_columns"][1]
+    ny, nx = night["trimmed_shape"]
+    level = np.median(raw[:, :pre], axis=1, keepdims=True)
+    data = (raw - level)[1 : 1 + ny, pre : pre + nx]
+    h = hdul[0].header.copy()
+    h["GSP_FNAM"] = "cfzst_" + name  # as the CCD reduction names it
+    h["GSP_ONAM"] = name
+    unc = np.sqrt(np.clip(data, 0, None) / h["GAIN"] + (h["RDNOISE"] / h["GAIN"]) ** 2)
+    return CCDData(data, unit=u.adu, uncertainty=StdDevUncertainty(unc), meta=h)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """Trimmed science and arcs of a 400_M2 2x2 night (two targets), with truth."""
+    from pipeline.simulate import NightConfig, iter_night
+    from pipeline.simulation.night import NightSimulator
+
+    cfg = NightConfig(
+        mode="400_M2",
+        binning=2,
+        flexure_px=-2.3,
+        n_bias=1,
+        n_flats=1,
+        n_arcs=2,
+        n_science=1,
+        n_targets=2,
+        seed=4,
+    )
+    night = NightSimulator(cfg).night_truth()
+    out = {"arcs": [], "night": night}
+    for name, hdul, truth in iter_night(cfg):
+        if truth["role"] == "arc":
+            out["arcs"].append(_trimmed(hdul, night, name))
+        elif truth["role"] == "science":
+            out["science"] = _trimmed(hdul, night, name)
+            out["truth"] = truth
+    return out
+
+
+def _by_type(results, data_type):
+    return [r for r in results if r.data_type == data_type]
+
+
+def test_products_headers_and_accuracy(frames, tmp_path):
+    results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path)
+    assert len(_by_type(results, 3)) == 2 and len(_by_type(results, 4)) == 2
+    assert all(r.status == "written" for r in results), [r.reason for r in results]
+    truth_targets = sorted(frames["truth"]["targets"], key=lambda t: np.median(t["trace_centres"]))
+    for r, tt in zip(_by_type(results, 4), truth_targets, strict=True):
+        assert r.file.endswith(f"_target_{r.target}.fits")
+        assert r.file.split("/")[-1].startswith("wecfzst_") or "wecfzst_" in r.file
+        hdr = fits.getheader(r.file)
+        assert hdr["RLEVEL"] == 64
+        assert hdr["GSP_PNAM"].startswith("ecfzst_")
+        assert hdr["GSP_ONAM"] == frames["science"].header["GSP_ONAM"]
+        assert "comp" in hdr["GSP_LAMP"] and "," in hdr["GSP_LAMP"]  # both arcs named
+        for key in (
+            "GSP_FUNC",
+            "GSP_ORDR",
+            "GSP_NPIX",
+            "GSP_C000",
+            "GSP_WRMS",
+            "GSP_WPOI",
+            "GSP_WREJ",
+            "GSP_TMOD",
+            "GSP_TORD",
+            "GSP_TC00",
+            "GSP_TERR",
+            "GSP_EXTR",
+            "GSP_BKG1",
+        ):
+            assert key in hdr, key
+        # the header's solution, along the trace, against the truth
+        truth = np.asarray(tt["wavelength_at_trace"])
+        j = np.arange(truth.size)
+        wave = np.polynomial.chebyshev.chebval(j, solution_from_header(hdr))
+        err = (wave - truth) / np.abs(np.gradient(truth))
+        assert np.sqrt(np.mean(err**2)) <= 0.1
+        assert np.abs(err).max() <= 0.3
+        assert abs(err.mean()) <= 0.05
+        # the product reads back with specutils, in Å, with an uncertainty
+        spec = Spectrum.read(r.file)
+        assert spec.spectral_axis.unit == u.AA
+        assert spec.uncertainty is not None
+        # emission lines sit at their true wavelengths (isolated, bright ones)
+        w = spec.spectral_axis.value
+        step = w[1] - w[0]
+        flux = np.where(spec.mask, 0.0, spec.flux.value)
+        checked = 0
+        lines = tt["emission_lines"]
+        for line in lines:
+            obs = line["observed"]
+            blend = any(o is not line and abs(o["column"] - line["column"]) < 8 for o in lines)
+            if blend or not (w[10] < obs < w[-10]) or line["flux_adu"] < 3000:
+                continue
+            found = fit_centres(flux, np.array([(obs - w[0]) / step]), 1.2, 5)
+            assert len(found) == 1
+            assert abs(w[0] + step * found.centre[0] - obs) / step <= 0.15, line["name"]
+            checked += 1
+        assert checked >= 3
+    ecf = _by_type(results, 3)[0]
+    hdr = fits.getheader(ecf.file)
+    assert hdr["RLEVEL"] == 63 and ecf.quality["trace_rms"] > 0
+
+
+def test_no_target_is_a_status(frames, tmp_path):
+    blank = frames["science"].copy()
+    rng = np.random.default_rng(0)
+    blank.data = rng.normal(0, 5, blank.shape)
+    (r,) = process_science(blank, frames["arcs"], out_dir=tmp_path)
+    assert r.status == "skipped" and "no detectable target" in r.reason
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_arc_gives_extracted_product_and_a_reason(frames, tmp_path):
+    results = process_science(frames["science"], [], out_dir=tmp_path)
+    assert all(r.status == "written" for r in _by_type(results, 3))
+    for r in _by_type(results, 4):
+        assert r.status == "skipped" and "no arc of mode 400_M2" in r.reason
+    assert not list(tmp_path.glob("wecfzst_*"))
+
+
+def test_arc_of_another_mode_is_refused(frames, tmp_path):
+    other = frames["arcs"][0].copy()
+    other.header["WAVMODE"] = "400_M1"
+    results = process_science(frames["science"], [other], out_dir=tmp_path)
+    for r in _by_type(results, 4):
+        assert r.status == "skipped" and "arc of mode 400_M1" in r.reason
+
+
+def test_wavmode_spelled_with_a_space_still_calibrates(frames, tmp_path):
+    sci = frames["science"].copy()
+    sci.header["WAVMODE"] = "400 M2"
+    results = process_science(sci, frames["arcs"], out_dir=tmp_path)
+    assert all(r.status == "written" for r in results)
+
+
+def test_mode_without_library_lamp(frames, tmp_path):
+    sci = frames["science"].copy()
+    sci.header["WAVMODE"] = "2100_9999A"
+    arc = frames["arcs"][0].copy()
+    arc.header["WAVMODE"] = "2100_9999A"
+    results = process_science(sci, [arc], out_dir=tmp_path)
+    assert all(r.status == "written" for r in _by_type(results, 3))
+    for r in _by_type(results, 4):
+        assert r.status == "skipped" and "no reference lamp" in r.reason
+
+
+def test_nan_columns_are_masked(frames, tmp_path):
+    sci = frames["science"].copy()
+    sci.data = sci.data.copy()
+    sci.data[:, 1000:1004] = np.nan
+    results = process_science(sci, frames["arcs"], out_dir=tmp_path)
+    assert all(r.status == "written" for r in results)
+    spec = Spectrum.read(_by_type(results, 3)[0].file)
+    assert spec.mask[1000:1004].all()
+
+
+def test_gsp_reduce_night_end_to_end(tmp_path):
+    """gsp reduce: raw to wecfzst_ products and products.json."""
+    from pipeline.cli import reduce as cli
+    from pipeline.simulate import NightConfig, simulate_night
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    simulate_night(
+        raw,
+        NightConfig(
+            mode="400_M2",
+            binning=2,
+            flexure_px=1.3,
+            n_bias=2,
+            n_flats=2,
+            n_arcs=2,
+            n_science=1,
+            seed=0,
+        ),
+    )
+    args = Namespace(
+        raw_dir=raw,
+        out=out,
+        settings=None,
+        cosmic=None,
+        ignore_bias=None,
+        ignore_flats=None,
+        calibrations=[],
+        quiet=True,
+    )
+    assert cli.run(args) == 0
+    doc = json.loads((out / "products.json").read_text())
+    by_type = {}
+    for entry in doc["products"]:
+        by_type.setdefault(entry["data_type"], []).append(entry)
+        if entry["file"]:
+            assert (out / entry["file"]).exists()
+    assert {1, 2, 3, 4} <= set(by_type)
+    (w,) = by_type[4]
+    assert w["file"].startswith("wecfzst_") and w["raw_parent"].endswith(".fits")
+    q = w["quality"]
+    for key in (
+        "trace_rms",
+        "wavelength_rms_angstrom",
+        "wavelength_rms_pixel",
+        "lines_used",
+        "lines_rejected",
+        "snr_median_per_pixel",
+    ):
+        assert key in q
+    assert q["wavelength_rms_pixel"] < 0.2 and q["lines_used"] >= 20
+    truth = json.loads((raw / "truth.json").read_text())
+    sci = next(f for f in truth["frames"] if f["role"] == "science")
+    hdr = fits.getheader(out / w["file"])
+    wave = np.polynomial.chebyshev.chebval(np.arange(2030), solution_from_header(hdr))
+    t = np.asarray(sci["targets"][0]["wavelength_at_trace"])
+    err = (wave - t) / np.abs(np.gradient(t))
+    assert np.sqrt(np.mean(err**2)) <= 0.1 and np.abs(err).max() <= 0.3
