@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="product folder of an earlier night whose masters may be used (repeatable)",
     )
+    parser.add_argument(
+        "--ccd-only",
+        action="store_true",
+        help="stop after the CCD reduction (no extraction or wavelength calibration), "
+        "like goodman_pipeline's redccd",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -84,7 +90,14 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description(phase)
         bar.update(1)
 
-    report = reduce_night(raw, out, settings, calibration_dirs=args.calibrations, progress=progress)
+    report = reduce_night(
+        raw,
+        out,
+        settings,
+        calibration_dirs=args.calibrations,
+        progress=progress,
+        spectra=not args.ccd_only,
+    )
     bar.close()
     print(report.table())
     if report.spectra:

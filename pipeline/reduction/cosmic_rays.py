@@ -54,12 +54,12 @@ PARAMETERS: dict[str, dict] = {
 #: Candidate threshold (sigma above the mean of the 8 neighbours).
 CANDIDATE_SIGMA = 4.0
 #: Pixels around a candidate that must be in a tile too (detections grow into them).
-GROW = 2
+GROW = 1
 #: Side of the tiles candidates are looked for in.
 TILE = 8
 #: Margin around a tile: covers astroscrappy's 7x7 fine-structure median of a 3x3
 #: median, its 5x5 noise median and the neighbour growth step.
-BOX_PAD = 8
+BOX_PAD = 6
 #: Beyond this fraction of the frame in padded tiles, one full-frame call is cheaper.
 MAX_TILE_FRACTION = 0.6
 #: Names written to ``GSP_COSM``.
