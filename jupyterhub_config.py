@@ -108,3 +108,18 @@ c.SimpleLocalProcessSpawner.home_dir_template = str(DATA_ROOT / "home" / "{usern
 c.Spawner.environment = {"GSP_API_URL": f"{HUB_BIND_URL.rstrip('/')}/services/gsp/"}
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
+
+# --- platform (hub/platform.py): spawner, culling, public URL and TLS, production switches -
+# Switches (environment; table in hub/platform.py and deploy/README.md):
+#   GSP_SPAWNER=simple|systemd|kube   GSP_USER_API_URL       GSP_PUBLIC_URL
+#   GSP_SSL_CERT / GSP_SSL_KEY        GSP_HUB_DB_URL         GSP_DASK_SCHEDULER
+#   GSP_CULL_IDLE_TIMEOUT / GSP_CULL_EVERY (servers)
+#   GSP_KERNEL_CULL_IDLE_TIMEOUT / _INTERVAL / _CONNECTED, GSP_VOILA_SHOW_TRACEBACKS (kernels)
+# configure_spawner replaces the defaults above: homes in $GSP_DATA_ROOT/homes/<name>,
+# the Voilà data browser as landing page, hub/singleuser_config.py for every user server.
+from hub import platform as gsp_platform  # noqa: E402
+
+gsp_platform.configure_spawner(c, DATA_ROOT, f"http://127.0.0.1:{SERVICE_PORT}")
+gsp_platform.configure_culling(c)
+gsp_platform.configure_public_url_and_tls(c)
+gsp_platform.configure_switches(c)

@@ -1,0 +1,27 @@
+"""jupyter_server configuration of every user's server (``jupyterhub-singleuser --config=``).
+
+Set by :func:`hub.platform.configure_spawner`. It culls idle kernels (the Voilà kernel
+of a closed page otherwise lives on), hides tracebacks in Voilà pages unless
+``GSP_VOILA_SHOW_TRACEBACKS=1``, and copies the Voilà app notebooks into the server's
+root so that ``/user/<name>/voila/render/data_browser.ipynb`` resolves. Switches:
+``GSP_KERNEL_CULL_IDLE_TIMEOUT``, ``GSP_KERNEL_CULL_INTERVAL``,
+``GSP_KERNEL_CULL_CONNECTED``, ``GSP_VOILA_SHOW_TRACEBACKS`` (see :mod:`hub.platform`).
+"""
+
+# ruff: noqa: F821 - `c` is provided by the traitlets config loader
+import os
+import sys
+
+from hub.platform import configure_kernel_culling, configure_voila, install_app_notebooks
+
+c = get_config()  # noqa: F821
+
+configure_kernel_culling(c)
+configure_voila(c)
+# The server's root is the user's home ("~", from Spawner.notebook_dir); the hub sets
+# JUPYTERHUB_ROOT_DIR to it. A home that cannot be written must not keep the user out
+# of their notebooks: say so and start anyway.
+try:
+    install_app_notebooks(os.path.expanduser(os.environ.get("JUPYTERHUB_ROOT_DIR") or "~"))
+except OSError as exc:
+    print(f"gsp: the Voila apps could not be copied into the home folder: {exc}", file=sys.stderr)
