@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-from argparse import Namespace
 
 import astropy.units as u
 import numpy as np
@@ -196,16 +196,9 @@ def test_gsp_reduce_night_end_to_end(tmp_path):
             seed=0,
         ),
     )
-    args = Namespace(
-        raw_dir=raw,
-        out=out,
-        settings=None,
-        cosmic=None,
-        ignore_bias=None,
-        ignore_flats=None,
-        calibrations=[],
-        quiet=True,
-    )
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args([str(raw), "--out", str(out), "--quiet"])
     assert cli.run(args) == 0
     doc = json.loads((out / "products.json").read_text())
     by_type = {}
