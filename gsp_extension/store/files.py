@@ -437,6 +437,23 @@ def register_files(
     return results  # type: ignore[return-value]
 
 
+def update_file_fields(session: Session, file: File, fields: Mapping[str, Any]) -> File:
+    """Change a file's seed fields (e.g. after re-classification), validated as at
+    registration; a new PROPID creates its placeholder proposal.
+
+    Raises
+    ------
+    InvalidValue
+    """
+    clean = _clean_fields(fields)
+    if clean.get("proposal_id"):
+        ensure_proposal(session, clean["proposal_id"])
+    for name, value in clean.items():
+        setattr(file, name, value)
+    session.flush()
+    return file
+
+
 def set_file_status(session: Session, file: File, status: str, reason: str | None = None) -> File:
     """Set a file's processing status and the reason shown to users."""
     if status not in FILE_STATUSES:

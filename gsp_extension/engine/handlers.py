@@ -1,0 +1,302 @@
+"""One handler per job kind: ``prepare`` (engine side) and ``execute`` (worker side).
+
+``prepare(session, job, data_root)`` reads the database and returns the inputs a worker
+needs; it raises :class:`~gsp_extension.store.errors.StoreError` when the job cannot run
+(the job then fails with that message). ``execute(request)`` is a module-level function
+(dask pickles it by name) that reads and writes files only and returns a
+:class:`~gsp_extension.engine.work.WorkResult`.
+
+Job kinds and parameters follow the contract in :mod:`gsp_extension.api.actions`. Kinds
+without a handler here stay queued (the engine claims only kinds it can run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gsp_extension.store.errors import InvalidState, NotFound
+from gsp_extension.store.files import get_file
+from gsp_extension.store.models import File, Job
+from gsp_extension.store.proposals import get_proposal_by_soar_id
+from gsp_extension.store.settings import DEFAULT_SETTINGS, get_settings, settings_values
+
+from .work import ProductOut, WorkRequest, WorkResult
+
+#: How many earlier nights' product folders are searched for masters.
+CALIBRATION_NIGHTS_BACK = 15
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How to run one job kind."""
+
+    kind: str
+    prepare: Callable[[Session, Job, str], dict[str, Any]]
+    execute: Callable[[WorkRequest], WorkResult]
+
+
+class HandlerRegistry:
+    """The job kinds an engine can run."""
+
+    def __init__(self, handlers: Iterable[Handler] = ()) -> None:
+        self._handlers = {h.kind: h for h in handlers}
+
+    def add(self, handler: Handler) -> None:
+        self._handlers[handler.kind] = handler
+
+    def get(self, kind: str) -> Handler | None:
+        return self._handlers.get(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+def products_dir(data_root: str | os.PathLike[str], night: dt.date | None) -> Path:
+    """``GSP_DATA_ROOT/products/<YYYYMMDD>/`` of a night (``undated`` without a date)."""
+    name = night.strftime("%Y%m%d") if night is not None else "undated"
+    return Path(data_root) / "products" / name
+
+
+def _calibration_dirs(data_root: str, night: dt.date | None) -> list[str]:
+    if night is None:
+        return []
+    days = (night - dt.timedelta(days=n) for n in range(CALIBRATION_NIGHTS_BACK + 1))
+    return [str(d) for d in (products_dir(data_root, day) for day in days) if d.is_dir()]
+
+
+def _job_file(session: Session, job: Job) -> File:
+    file_id = job.file_id or (job.params or {}).get("file_id")
+    if file_id is None:
+        raise InvalidState(f"job {job.id} ({job.kind}) names no file")
+    try:
+        return get_file(session, int(file_id))
+    except NotFound:
+        raise InvalidState(f"job {job.id}: file {file_id} no longer exists") from None
+
+
+def _settings_for(session: Session, job: Job, file: File | None) -> tuple[int | None, dict]:
+    settings_id = job.settings_id or (job.params or {}).get("settings_id")
+    if settings_id is not None:
+        from gsp_extension.store.models import ReductionSettings
+
+        row = session.get(ReductionSettings, int(settings_id))
+        if row is None:
+            raise InvalidState(f"job {job.id}: settings {settings_id} no longer exist")
+        return row.id, settings_values(row)
+    proposal = (
+        get_proposal_by_soar_id(session, file.proposal_id)
+        if file is not None and file.proposal_id
+        else None
+    )
+    if proposal is None:
+        return None, dict(DEFAULT_SETTINGS)
+    row = get_settings(session, proposal.id)
+    return row.id, settings_values(row)
+
+
+def _data_type_of(path: str | Path, default: int) -> int:
+    """A product's data_type from its ``RLEVEL = 60 + data_type`` card."""
+    from astropy.io import fits
+
+    try:
+        rlevel = int(fits.getheader(path).get("RLEVEL", 60 + default))
+    except (OSError, TypeError, ValueError):
+        return default
+    return rlevel - 60 if 61 <= rlevel <= 65 else default
+
+
+# --- classify ---------------------------------------------------------------------------
+
+
+def prepare_classify(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    file = _job_file(session, job)
+    return {"file_id": file.id, "path": file.full_path}
+
+
+def execute_classify(request: WorkRequest) -> WorkResult:
+    """Read the header again and refresh the record (fields, status)."""
+    from gsp_extension.ingest.scan import scan_file
+
+    scanned = scan_file(request.inputs["path"])
+    status = "classified" if scanned.usable else "rejected"
+    return WorkResult(
+        file_updates={
+            request.inputs["file_id"]: {
+                "fields": scanned.fields,
+                "status": status,
+                "status_reason": scanned.status_reason,
+            }
+        },
+        notes=[f"{Path(scanned.path).name}: {scanned.technique} {scanned.role} ({status})"],
+    )
+
+
+# --- reduce -----------------------------------------------------------------------------
+
+
+def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    file = _job_file(session, job)
+    if file.data_type != 0:
+        raise InvalidState(f"file {file.id} ({file.file_name}) is not raw data; reduce raw files")
+    settings_id, values = _settings_for(session, job, file)
+    return {
+        "file_id": file.id,
+        "path": file.full_path,
+        "settings_id": settings_id,
+        "settings": values,
+        "out_dir": str(products_dir(data_root, file.date)),
+        "raw_dir": str(Path(data_root) / "raw"),
+        "calibration_dirs": _calibration_dirs(data_root, file.date),
+    }
+
+
+def execute_reduce(request: WorkRequest) -> WorkResult:
+    """Reduce one raw frame with the best masters on disk (pipeline.night.reduce_frame)."""
+    from pipeline.classify import classify_path
+    from pipeline.night import CalibrationLibrary, reduce_frame
+    from pipeline.settings import ReductionSettings
+
+    inputs = request.inputs
+    out_dir = Path(inputs["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    library = CalibrationLibrary()
+    for folder in inputs["calibration_dirs"]:
+        library.add_directory(folder)
+    classification = classify_path(inputs["path"])
+    result = reduce_frame(
+        classification,
+        out_dir,
+        library,
+        ReductionSettings(**inputs["settings"]),
+        raw_dirs=[inputs["raw_dir"]],
+    )
+    if result.status == "failed":
+        raise RuntimeError(f"{result.file_name}: {result.reason}")
+    if result.status != "reduced":
+        return WorkResult(notes=[f"{result.file_name}: not reduced: {result.reason}"])
+    products = []
+    first = None
+    for path in result.products:
+        data_type = _data_type_of(path, 2)
+        products.append(
+            ProductOut(
+                path=str(path),
+                data_type=data_type,
+                parent_file_id=inputs["file_id"] if first is None else None,
+                parent_path=first,
+            )
+        )
+        first = first or str(path)
+    notes = [f"{result.file_name}: reduced in {result.seconds:.1f} s"]
+    if result.reason:
+        notes.append(result.reason)
+    return WorkResult(products=products, notes=notes)
+
+
+# --- master calibrations ----------------------------------------------------------------
+
+
+def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    raw_date = (job.params or {}).get("date")
+    try:
+        night = dt.date.fromisoformat(str(raw_date))
+    except ValueError:
+        raise InvalidState(f"job {job.id}: date {raw_date!r} is not YYYY-MM-DD") from None
+    paths = list(
+        session.scalars(
+            select(File.full_path).where(
+                File.date == night,
+                File.data_type == 0,
+                File.status == "classified",
+                File.superseded_at.is_(None),
+            )
+        )
+    )
+    return {
+        "night": night.isoformat(),
+        "paths": sorted(paths),
+        # Masters serve every proposal of the night: built with the default settings.
+        "settings": dict(DEFAULT_SETTINGS),
+        "out_dir": str(products_dir(data_root, night)),
+        "raw_dir": str(Path(data_root) / "raw"),
+    }
+
+
+def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
+    from pipeline.calibrations.build import build_master_bias, build_master_flat
+    from pipeline.calibrations.selection import bias_groups, flat_groups
+    from pipeline.classify import classify_path
+    from pipeline.night import CalibrationLibrary
+    from pipeline.settings import ReductionSettings
+
+    inputs = request.inputs
+    out_dir = Path(inputs["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = ReductionSettings(**inputs["settings"])
+    frames = [classify_path(p) for p in inputs["paths"]]
+    result = WorkResult()
+    if kind == "bias":
+        groups = bias_groups(frames)
+    else:
+        groups = flat_groups(frames)
+        library = CalibrationLibrary()
+        library.add_directory(out_dir)
+    if not groups:
+        result.notes.append(f"no usable {kind} frames on {inputs['night']}")
+    for group in groups.values():
+        if kind == "bias":
+            build = build_master_bias(group, out_dir, settings, raw_dirs=[inputs["raw_dir"]])
+        else:
+            bias = None if settings.ignore_bias else library.select(group[0], "bias", None)
+            build = build_master_flat(
+                group, out_dir, settings, master_bias=bias, raw_dirs=[inputs["raw_dir"]]
+            )
+        result.notes += build.notes
+        for path in build.products:
+            result.products.append(
+                ProductOut(
+                    path=str(path),
+                    data_type=1,
+                    normalized=Path(path).name.startswith("norm_"),
+                )
+            )
+    return result
+
+
+def prepare_master_bias(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    return _prepare_master(session, job, data_root)
+
+
+def prepare_master_flat(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    return _prepare_master(session, job, data_root)
+
+
+def execute_master_bias(request: WorkRequest) -> WorkResult:
+    """Combine the night's bias frames, one master per readout mode."""
+    return _execute_master(request, "bias")
+
+
+def execute_master_flat(request: WorkRequest) -> WorkResult:
+    """Combine the night's flats, one master (and its normalized flat) per setup."""
+    return _execute_master(request, "flat")
+
+
+def default_registry() -> HandlerRegistry:
+    """The kinds this version runs: classify, reduce, master_bias, master_flat."""
+    return HandlerRegistry(
+        [
+            Handler("classify", prepare_classify, execute_classify),
+            Handler("reduce", prepare_reduce, execute_reduce),
+            Handler("master_bias", prepare_master_bias, execute_master_bias),
+            Handler("master_flat", prepare_master_flat, execute_master_flat),
+        ]
+    )

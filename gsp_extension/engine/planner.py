@@ -1,0 +1,116 @@
+"""What to do automatically: after new raw files, and after a job finished.
+
+- a bias or flat frame: (re)build that night's masters of that kind;
+- a science, standard or arc frame: reduce it with its proposal's current settings;
+- new masters for a night: reduce that night's frames again (a better calibration).
+
+Jobs are queued at automatic priority (0; manual actions come first). A product already
+being made by a *running* job is marked to be made again when that job ends, so a flat
+arriving during a master build is not left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gsp_extension.store.errors import DuplicateJob
+from gsp_extension.store.jobs import enqueue
+from gsp_extension.store.models import File, Job
+from gsp_extension.store.proposals import get_proposal_by_soar_id
+from gsp_extension.store.settings import get_settings
+
+AUTOMATIC_PRIORITY = 0
+_REDUCIBLE = {"science", "standard", "arc"}
+
+
+def role_of(file: File) -> str:
+    """The classifier's role of a registered raw file, from its stored header."""
+    from pipeline.classify import classify
+
+    header: dict[str, Any] = {}
+    for keyword, value, _comment in file.header or []:
+        header.setdefault(keyword, value)
+    return classify(header).role
+
+
+def _queue(session: Session, kind: str, key: str, **kwargs: Any) -> Job | None:
+    for _ in range(5):
+        try:
+            return enqueue(session, kind, key, priority=AUTOMATIC_PRIORITY, **kwargs)
+        except DuplicateJob as dup:
+            # Lock the holder so it cannot finish unseen between our look and our mark.
+            active = session.get(Job, dup.job_id, with_for_update=True, populate_existing=True)
+            if active is None or active.state not in ("queued", "running"):
+                continue  # it just ended: queue ours
+            if active.state == "running":
+                active.params = {**(active.params or {}), "again": True}
+                session.flush()
+            # A queued holder reads the database when it starts: it will see our input.
+            return None
+    return None
+
+
+def _reduce(session: Session, file: File) -> Job | None:
+    proposal = get_proposal_by_soar_id(session, file.proposal_id) if file.proposal_id else None
+    settings_id = get_settings(session, proposal.id).id if proposal is not None else None
+    return _queue(
+        session,
+        "reduce",
+        f"reduce:{file.id}:settings={settings_id}",
+        file_id=file.id,
+        proposal_id=proposal.id if proposal is not None else None,
+        settings_id=settings_id,
+        params={"file_id": file.id, "settings_id": settings_id},
+    )
+
+
+def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
+    """Queue the work that new raw files make possible now."""
+    queued: list[Job | None] = []
+    for file in session.scalars(select(File).where(File.id.in_(list(file_ids)))):
+        if file.data_type != 0 or file.status != "classified" or file.superseded_at:
+            continue
+        role = role_of(file)
+        if role in ("bias", "flat") and file.date is not None:
+            night = file.date.isoformat()
+            queued.append(
+                _queue(session, f"master_{role}", f"master_{role}:{night}", params={"date": night})
+            )
+        elif role in _REDUCIBLE:
+            queued.append(_reduce(session, file))
+    return [j for j in queued if j is not None]
+
+
+def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job]:
+    """Queue follow-ups of a finished job (a repeat it was asked for; re-reductions)."""
+    queued: list[Job | None] = []
+    params = dict(job.params or {})
+    if params.pop("again", False):
+        queued.append(
+            _queue(
+                session,
+                job.kind,
+                job.product_key,
+                file_id=job.file_id,
+                proposal_id=job.proposal_id,
+                settings_id=job.settings_id,
+                params=params,
+            )
+        )
+    if job.kind in ("master_bias", "master_flat") and products:
+        night = dt.date.fromisoformat(params["date"])
+        frames = session.scalars(
+            select(File).where(
+                File.date == night,
+                File.data_type == 0,
+                File.status == "classified",
+                File.superseded_at.is_(None),
+            )
+        )
+        queued += [_reduce(session, f) for f in frames if role_of(f) in _REDUCIBLE]
+    return [j for j in queued if j is not None]

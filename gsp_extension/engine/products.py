@@ -1,0 +1,112 @@
+"""Record what a job made: products registered and the job completed in one transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gsp_extension.ingest.fields import record_fields
+from gsp_extension.ingest.scan import read_and_hash
+from gsp_extension.store.activity import log_event
+from gsp_extension.store.files import (
+    DESCRIPTIVE_FIELDS,
+    get_file,
+    register_file,
+    set_file_status,
+    update_file_fields,
+)
+from gsp_extension.store.jobs import finish_job
+from gsp_extension.store.models import File, Job
+
+from .work import ProductOut, WorkRequest, WorkResult
+
+
+def _inherited(parent: File) -> dict[str, Any]:
+    # A product keeps its raw file's description (proposal, night, object...): the
+    # listing and the access rules treat it as part of the same observation.
+    return {name: getattr(parent, name) for name in DESCRIPTIVE_FIELDS}
+
+
+def register_product(
+    session: Session,
+    product: ProductOut,
+    *,
+    settings_id: int | None,
+    made: dict[str, File],
+) -> File:
+    """Register one product file (read once for checksum and header)."""
+    header, cards, checksum, size = read_and_hash(product.path)
+    parent = None
+    if product.parent_path is not None:
+        parent = made.get(product.parent_path)
+    if parent is None and product.parent_file_id is not None:
+        parent = get_file(session, product.parent_file_id)
+    if parent is not None:
+        fields = _inherited(parent)
+    else:
+        from pipeline.classify import classify
+
+        fields = record_fields(header, classify(header))
+    fields["normalized"] = product.normalized
+    registration = register_file(
+        session,
+        product.path,
+        checksum=checksum,
+        size=size,
+        fields=fields,
+        header=cards,
+        data_type=product.data_type,
+        parent=parent,
+        settings_id=settings_id,
+        status="processed",
+    )
+    made[product.path] = registration.file
+    return registration.file
+
+
+def complete_job(
+    session: Session,
+    job: Job,
+    request: WorkRequest,
+    result: WorkResult,
+    *,
+    worker: str | None = None,
+) -> list[File]:
+    """Register ``result``'s products, apply its record updates and mark ``job`` done.
+
+    All in the caller's transaction: either the job is done and its products are
+    registered, or neither.
+    """
+    made: dict[str, File] = {}
+    settings_id = request.inputs.get("settings_id")
+    products = [
+        register_product(session, p, settings_id=settings_id, made=made) for p in result.products
+    ]
+    for file_id, update in result.file_updates.items():
+        file = get_file(session, file_id)
+        if "fields" in update:
+            update_file_fields(session, file, update["fields"])
+        if "status" in update:
+            set_file_status(session, file, update["status"], update.get("status_reason"))
+    finish_job(session, job, product=products[0] if products else None, worker=worker)
+    subject = get_file(session, job.file_id) if job.file_id is not None else None
+    names = ", ".join(Path(p.full_path).name for p in products) or "no product"
+    notes = "; ".join(result.notes)
+    log_event(
+        session,
+        f"{job.kind} done (job {job.id}): {names}" + (f" — {notes}" if notes else ""),
+        event="job.done",
+        file=subject,
+        job=job,
+    )
+    for product in products:
+        log_event(
+            session,
+            f"{product.file_name} made by {job.kind} (job {job.id})",
+            event="file.product",
+            file=product,
+            job=job,
+        )
+    return products

@@ -1,0 +1,275 @@
+"""The job engine loop: requeue at start, claim, execute on the executor, complete.
+
+The database is the truth: a job is claimed (``running``) in one transaction, its work
+runs on the executor (dask), and its products are registered in the same transaction
+that marks it done. A crash anywhere leaves the job ``running``; the next start puts it
+back in the queue. Transient errors (files busy, a worker lost) retry with backoff;
+any other error ends the job ``failed`` with the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from gsp_extension.store import Database
+from gsp_extension.store.activity import log_event
+from gsp_extension.store.errors import StoreError
+from gsp_extension.store.jobs import claim_next, fail_job, get_job, job_record, requeue_running
+
+from .events import EventBus, InProcessEventBus
+from .executors import Executor
+from .handlers import HandlerRegistry, default_registry
+from .planner import plan_after_job, plan_for_new_files
+from .products import complete_job
+from .work import TransientError, WorkRequest, WorkResult
+
+log = logging.getLogger(__name__)
+
+#: Exception class names (dask/distributed, tornado) that mean "the worker went away".
+TRANSIENT_NAMES = {"KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is worth retrying."""
+    if isinstance(exc, TransientError | TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
+        return True
+    return type(exc).__name__ in TRANSIENT_NAMES
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    job_id: int
+    request: WorkRequest
+
+
+class JobEngine:
+    """Runs queued jobs until stopped.
+
+    Parameters
+    ----------
+    db : Database
+    data_root : path-like
+        ``GSP_DATA_ROOT``.
+    executor : Executor
+        :class:`~gsp_extension.engine.executors.DaskExecutor` in the service.
+    registry : HandlerRegistry, optional
+        Job kinds this engine runs (default: :func:`default_registry`).
+    bus : EventBus, optional
+        Receives ``job.*`` events (default: a new in-process bus).
+    slots : int
+        Jobs in flight at once (match the executor's workers).
+    poll_seconds : float
+        How often the queue is looked at when idle.
+    plan : bool
+        Queue follow-up work automatically (:mod:`~gsp_extension.engine.planner`).
+    retry_base_delay, retry_max_delay : float
+        Backoff of transient failures, seconds: ``base * 2**(attempt-1)``, capped.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        data_root: str | os.PathLike[str],
+        executor: Executor,
+        *,
+        registry: HandlerRegistry | None = None,
+        bus: EventBus | None = None,
+        worker: str | None = None,
+        slots: int = 2,
+        poll_seconds: float = 1.0,
+        plan: bool = True,
+        retry_base_delay: float = 5.0,
+        retry_max_delay: float = 600.0,
+    ) -> None:
+        self.db = db
+        self.data_root = os.fspath(data_root)
+        self.executor = executor
+        self.registry = registry or default_registry()
+        self.bus: EventBus = bus or InProcessEventBus()
+        self.worker = worker or f"engine@{socket.gethostname()}:{os.getpid()}"
+        self.slots = slots
+        self.poll_seconds = poll_seconds
+        self.plan = plan
+        self.retry_delays = (
+            dt.timedelta(seconds=retry_base_delay),
+            dt.timedelta(seconds=retry_max_delay),
+        )
+        self._wake = asyncio.Event()
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look at the queue now (call after queuing a job in this process)."""
+        self._wake.set()
+
+    def files_registered(self, file_ids: list[int]) -> list[int]:
+        """Plan work for newly registered raw files (the watcher's hook); returns job ids."""
+        if not self.plan or not file_ids:
+            return []
+        with self.db.transaction() as session:
+            jobs = plan_for_new_files(session, file_ids)
+            records = [job_record(j) for j in jobs]
+        for record in records:
+            self.bus.publish("job.queued", record)
+        self._wake.set()
+        return [r["id"] for r in records]
+
+    # --- synchronous steps (worker threads) -------------------------------------------------
+
+    def requeue_at_start(self) -> list[dict[str, Any]]:
+        """Queue again the jobs a crash left running."""
+        with self.db.transaction() as session:
+            jobs = requeue_running(session)
+            for job in jobs:
+                log_event(
+                    session,
+                    f"{job.kind} job {job.id} was interrupted (service restart): "
+                    + ("queued again" if job.state == "queued" else job.error or "failed"),
+                    level="WARNING",
+                    event=f"job.{'requeued' if job.state == 'queued' else 'failed'}",
+                    job=job,
+                    flush=False,
+                )
+            records = [job_record(j) for j in jobs]
+        for record in records:
+            self.bus.publish(f"job.{record['state']}", record)
+        return records
+
+    def claim(self) -> _Claimed | None:
+        """Claim the next job this engine can run and prepare its work request."""
+        failed = None
+        with self.db.transaction() as session:
+            job = claim_next(session, self.worker, kinds=self.registry.kinds)
+            if job is None:
+                return None
+            handler = self.registry.get(job.kind)
+            assert handler is not None  # claim_next only returns registered kinds
+            try:
+                with session.begin_nested():
+                    inputs = handler.prepare(session, job, self.data_root)
+            except StoreError as exc:
+                fail_job(session, job, str(exc), transient=False, worker=self.worker)
+                log_event(
+                    session,
+                    f"{job.kind} job {job.id} cannot run: {exc}",
+                    level="ERROR",
+                    event="job.failed",
+                    job=job,
+                )
+                failed = job_record(job)
+            else:
+                record = job_record(job)
+                request = WorkRequest(
+                    job.id, job.kind, dict(job.params or {}), self.data_root, inputs
+                )
+        if failed is not None:
+            self.bus.publish("job.failed", failed)
+            return _Claimed(-1, WorkRequest(-1, "", {}, self.data_root))
+        self.bus.publish("job.running", record)
+        return _Claimed(record["id"], request)
+
+    def complete(self, claimed: _Claimed, result: WorkResult) -> dict[str, Any]:
+        with self.db.transaction() as session:
+            job = get_job(session, claimed.job_id)
+            session.refresh(job, with_for_update=True)
+            products = complete_job(session, job, claimed.request, result, worker=self.worker)
+            followups = plan_after_job(session, job, products) if self.plan else []
+            record = job_record(job)
+            queued = [job_record(j) for j in followups]
+        self.bus.publish("job.done", record)
+        for q in queued:
+            self.bus.publish("job.queued", q)
+        return record
+
+    def fail(self, claimed: _Claimed, exc: BaseException) -> dict[str, Any]:
+        transient = is_transient(exc)
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with self.db.transaction() as session:
+            job = get_job(session, claimed.job_id)
+            session.refresh(job, with_for_update=True)
+            if job.state != "running" or job.worker != self.worker:
+                return job_record(job)  # taken back meanwhile (requeued by a restart)
+            fail_job(
+                session,
+                job,
+                text,
+                transient=transient,
+                worker=self.worker,
+                base_delay=self.retry_delays[0],
+                max_delay=self.retry_delays[1],
+            )
+            retry = job.state == "queued"
+            subject = get_job(session, job.id).file
+            log_event(
+                session,
+                f"{job.kind} job {job.id} "
+                + (
+                    f"will retry (attempt {job.attempts} of {job.max_attempts}): "
+                    if retry
+                    else "failed: "
+                )
+                + text,
+                level="WARNING" if retry else "ERROR",
+                event="job.retry" if retry else "job.failed",
+                file=subject,
+                job=job,
+            )
+            record = job_record(job)
+        self.bus.publish("job.queued" if record["state"] == "queued" else "job.failed", record)
+        return record
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def _execute(self, claimed: _Claimed) -> None:
+        handler = self.registry.get(claimed.request.kind)
+        try:
+            result = await self.executor.run(handler.execute, claimed.request)
+            if not isinstance(result, WorkResult):
+                raise TypeError(f"handler {claimed.request.kind} returned {type(result).__name__}")
+        except asyncio.CancelledError:
+            raise  # shutting down: the job stays running and is requeued at the next start
+        except BaseException as exc:  # noqa: BLE001 - every failure is recorded on the job
+            await asyncio.to_thread(self.fail, claimed, exc)
+            return
+        try:
+            await asyncio.to_thread(self.complete, claimed, result)
+        except Exception as exc:  # noqa: BLE001 - e.g. a product that cannot be read back
+            log.exception("completing job %s failed", claimed.job_id)
+            await asyncio.to_thread(self.fail, claimed, exc)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; jobs in flight then finish (or are requeued later)."""
+        stop = stop or asyncio.Event()
+        await asyncio.to_thread(self.requeue_at_start)
+        in_flight: set[asyncio.Task] = set()
+        try:
+            while not stop.is_set():
+                while len(in_flight) < self.slots:
+                    claimed = await asyncio.to_thread(self.claim)
+                    if claimed is None:
+                        break
+                    if claimed.job_id < 0:
+                        continue  # refused at prepare; already recorded
+                    task = asyncio.create_task(self._execute(claimed))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                self._wake.clear()
+                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+                pending = set(waiters) | in_flight
+                await asyncio.wait(
+                    pending, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for w in waiters:
+                    w.cancel()
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)

@@ -1,0 +1,72 @@
+"""What a job sends to a worker and what comes back: plain, picklable values.
+
+Workers never touch the database: the engine prepares a :class:`WorkRequest` from the
+rows, the worker reads and writes files only, and the engine records the
+:class:`WorkResult` (products registered and job completed in one transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TransientError(Exception):
+    """A failure worth retrying (a file busy, a worker lost); anything else is final."""
+
+
+@dataclass(frozen=True)
+class WorkRequest:
+    """Everything a handler's ``execute`` needs.
+
+    Attributes
+    ----------
+    job_id, kind : int, str
+    params : dict
+        The job's parameters.
+    data_root : str
+        ``GSP_DATA_ROOT``; raw files are under ``raw/``, products go to
+        ``products/<YYYYMMDD>/``.
+    inputs : dict
+        What ``prepare`` looked up (paths, settings values, ...), kind-specific.
+    """
+
+    job_id: int
+    kind: str
+    params: dict[str, Any]
+    data_root: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProductOut:
+    """A file a job wrote (atomically, at its final path).
+
+    The parent is a registered file (``parent_file_id``), or another product of the same
+    result (``parent_path``, e.g. an extracted spectrum made from the reduced frame).
+    """
+
+    path: str
+    data_type: int
+    parent_file_id: int | None = None
+    parent_path: str | None = None
+    normalized: bool = False
+
+
+@dataclass
+class WorkResult:
+    """What a handler's ``execute`` made.
+
+    Attributes
+    ----------
+    products : list of ProductOut
+    file_updates : dict
+        ``{file_id: {"fields": {...}, "status": ..., "status_reason": ...}}`` for inputs
+        whose record changes (e.g. a re-classification).
+    notes : list of str
+        Messages for the job's log entry.
+    """
+
+    products: list[ProductOut] = field(default_factory=list)
+    file_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

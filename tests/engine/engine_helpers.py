@@ -1,0 +1,49 @@
+"""Test handlers for the engine (module-level so executors can run them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from gsp_extension.engine.handlers import Handler, HandlerRegistry, _job_file
+from gsp_extension.engine.work import ProductOut, TransientError, WorkRequest, WorkResult
+
+
+def write_fits_atomic(path: Path, value: int, **cards) -> None:
+    header = fits.Header()
+    for key, card in cards.items():
+        header[key] = card
+    tmp = path.with_name(f".{path.name}.tmp")
+    fits.PrimaryHDU(np.full((4, 5), value, dtype=np.float32), header=header).writeto(tmp)
+    tmp.replace(path)
+
+
+def prepare_copy(session, job, data_root):
+    file = _job_file(session, job)
+    return {"file_id": file.id, "name": file.file_name, "out": str(Path(data_root) / "products")}
+
+
+def execute_copy(request: WorkRequest) -> WorkResult:
+    """Makes a 'reduced' product; fails as told by params (transiently N times, or always)."""
+    params = request.params
+    marker = Path(request.data_root) / f"attempts-{request.job_id}"
+    attempts = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(attempts))
+    if attempts <= params.get("transient_failures", 0):
+        raise TransientError(f"disk busy (attempt {attempts})")
+    if params.get("fail"):
+        raise ValueError("no usable overscan in this frame")
+    out = Path(request.inputs["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"cfzst_{request.inputs['name']}"
+    write_fits_atomic(path, attempts, RLEVEL=62)
+    return WorkResult(
+        products=[ProductOut(str(path), data_type=2, parent_file_id=request.inputs["file_id"])],
+        notes=[f"made on attempt {attempts}"],
+    )
+
+
+def make_registry() -> HandlerRegistry:
+    return HandlerRegistry([Handler("copy", prepare_copy, execute_copy)])

@@ -1,0 +1,149 @@
+"""The job engine: runs queued jobs, records products with the job, retries, recovers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import pytest
+from engine_helpers import make_registry, write_fits_atomic
+from sqlalchemy import select
+
+from gsp_extension.engine.events import InProcessEventBus
+from gsp_extension.engine.executors import ThreadExecutor
+from gsp_extension.engine.runner import JobEngine, is_transient
+from gsp_extension.engine.work import TransientError
+from gsp_extension.store.files import register_file
+from gsp_extension.store.jobs import claim_next, enqueue
+from gsp_extension.store.models import File, Job, LogEntry
+
+
+def _raw(db, root: Path, name="0001.fits"):
+    path = root / "raw" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_fits_atomic(path, 1)
+    with db.transaction() as s:
+        return register_file(
+            s,
+            path,
+            checksum=hashlib.sha256(path.read_bytes()).hexdigest(),
+            size=path.stat().st_size,
+            fields={"proposal_id": "SOAR2020B-008"},
+        ).file.id
+
+
+async def _run_until(engine, predicate, timeout=20.0):
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while loop.time() < deadline:
+            if await asyncio.to_thread(predicate):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+def _job(db, job_id):
+    with db.session() as s:
+        return s.get(Job, job_id)
+
+
+def _engine(db, root, **kw):
+    bus = InProcessEventBus()
+    events = []
+    bus.subscribe(lambda e: events.append((e.topic, e.payload["id"])), prefix="job.")
+    engine = JobEngine(
+        db,
+        root,
+        ThreadExecutor(2),
+        registry=make_registry(),
+        bus=bus,
+        poll_seconds=0.05,
+        plan=False,
+        retry_base_delay=0.1,
+        **kw,
+    )
+    return engine, events
+
+
+@pytest.mark.asyncio
+async def test_a_job_runs_and_its_product_is_registered_with_it(db, tmp_path):
+    raw_id = _raw(db, tmp_path)
+    with db.transaction() as s:
+        job_id = enqueue(s, "copy", f"copy:{raw_id}", file_id=raw_id).id
+        other = enqueue(s, "extract", "extract:1").id  # no handler: stays queued
+    engine, events = _engine(db, tmp_path)
+    assert await _run_until(engine, lambda: _job(db, job_id).state == "done")
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        product = job.product_file
+        assert product.file_name == "cfzst_0001.fits" and product.data_type == 2
+        assert (product.parent_file_id, product.original_file_id) == (raw_id, raw_id)
+        assert product.proposal_id == "SOAR2020B-008" and product.status == "processed"
+        assert s.get(Job, other).state == "queued"
+        logged = set(s.scalars(select(LogEntry.event).where(LogEntry.job_id == job_id)))
+        assert {"job.done", "file.product"} <= logged
+    assert events == [("job.running", job_id), ("job.done", job_id)]
+
+
+@pytest.mark.asyncio
+async def test_transient_errors_retry_with_backoff(db, tmp_path):
+    raw_id = _raw(db, tmp_path)
+    with db.transaction() as s:
+        job_id = enqueue(s, "copy", "copy:t", file_id=raw_id, params={"transient_failures": 2}).id
+    engine, events = _engine(db, tmp_path)
+    assert await _run_until(engine, lambda: _job(db, job_id).state == "done")
+    job = _job(db, job_id)
+    assert job.attempts == 3 and job.error is None
+    assert [t for t, _ in events] == ["job.running", "job.queued"] * 2 + ["job.running", "job.done"]
+
+
+@pytest.mark.asyncio
+async def test_permanent_errors_fail_the_job_with_its_error(db, tmp_path):
+    raw_id = _raw(db, tmp_path)
+    with db.transaction() as s:
+        job_id = enqueue(s, "copy", "copy:f", file_id=raw_id, params={"fail": True}).id
+        gone = enqueue(s, "copy", "copy:gone", file_id=None).id
+    engine, _ = _engine(db, tmp_path)
+    assert await _run_until(
+        engine, lambda: {_job(db, job_id).state, _job(db, gone).state} == {"failed"}
+    )
+    job = _job(db, job_id)
+    assert job.attempts == 1 and "no usable overscan" in job.error
+    with db.session() as s:
+        assert s.scalar(select(File).where(File.data_type == 2)) is None  # nothing half-made
+        levels = set(s.scalars(select(LogEntry.level).where(LogEntry.event == "job.failed")))
+        assert levels == {"ERROR"}
+    assert "names no file" in _job(db, gone).error  # refused at prepare
+
+
+@pytest.mark.asyncio
+async def test_jobs_left_running_by_a_crash_run_again_at_start(db, tmp_path):
+    raw_id = _raw(db, tmp_path)
+    with db.transaction() as s:
+        job_id = enqueue(s, "copy", "copy:c", file_id=raw_id).id
+    with db.transaction() as s:
+        claim_next(s, "engine@crashed:1")  # then the process died
+    engine, events = _engine(db, tmp_path)
+    assert await _run_until(engine, lambda: _job(db, job_id).state == "done")
+    assert _job(db, job_id).attempts == 2
+    assert events[0] == ("job.queued", job_id)
+    with db.session() as s:
+        assert "job.requeued" in set(s.scalars(select(LogEntry.event)))
+
+
+def test_transient_classification():
+    assert is_transient(TransientError("x")) and is_transient(TimeoutError())
+    assert is_transient(BlockingIOError()) and not is_transient(FileNotFoundError())
+    assert not is_transient(ValueError("bad data"))
+
+    class KilledWorker(Exception):
+        pass
+
+    assert is_transient(KilledWorker())
