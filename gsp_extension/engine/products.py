@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gsp_extension.ingest.fields import record_fields
@@ -19,6 +20,7 @@ from gsp_extension.store.files import (
 )
 from gsp_extension.store.jobs import finish_job
 from gsp_extension.store.models import File, Job
+from gsp_extension.store.types import utcnow
 
 from .work import ProductOut, WorkRequest, WorkResult
 
@@ -66,6 +68,29 @@ def register_product(
     return registration.file
 
 
+def _supersede_older(session: Session, products: list[File]) -> None:
+    """Older products of the same parent and level are replaced by this job's.
+
+    A re-reduction with a better calibration writes a differently named file
+    (``fzst_`` after ``zt_``); without this, both would be listed as current.
+    """
+    made = {p.id for p in products}
+    pairs = {(p.parent_file_id, p.data_type) for p in products if p.parent_file_id != p.id}
+    now = utcnow()
+    for parent_id, data_type in pairs:
+        older = session.scalars(
+            select(File).where(
+                File.parent_file_id == parent_id,
+                File.data_type == data_type,
+                File.superseded_at.is_(None),
+                File.id.not_in(made),
+            )
+        )
+        for file in older:
+            file.superseded_at = now
+    session.flush()
+
+
 def complete_job(
     session: Session,
     job: Job,
@@ -84,6 +109,7 @@ def complete_job(
     products = [
         register_product(session, p, settings_id=settings_id, made=made) for p in result.products
     ]
+    _supersede_older(session, products)
     for file_id, update in result.file_updates.items():
         file = get_file(session, file_id)
         if "fields" in update:

@@ -1,0 +1,103 @@
+"""A simulated night goes through ingest, the planner and the engine to products."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+from sqlalchemy import select
+
+from gsp_extension.engine.executors import ThreadExecutor
+from gsp_extension.engine.runner import JobEngine
+from gsp_extension.ingest.backfill import backfill
+from gsp_extension.store.files import update_file_fields
+from gsp_extension.store.jobs import enqueue
+from gsp_extension.store.models import File, Job
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    from pipeline.simulate import NightConfig, simulate_night
+
+    folder = tmp_path_factory.mktemp("night") / "raw" / "20261121"
+    simulate_night(
+        folder, NightConfig(n_bias=3, n_flats=3, n_arcs=1, n_science=1, noise=False, seed=3)
+    )
+    return folder
+
+
+async def _drain(db, engine, timeout=240.0):
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def finished():
+        with db.session() as s:
+            states = list(s.scalars(select(Job.state)))
+        return bool(states) and all(x in ("done", "failed") for x in states)
+
+    try:
+        while loop.time() < deadline:
+            if await asyncio.to_thread(finished):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 120)
+
+
+@pytest.mark.asyncio
+async def test_a_night_is_calibrated_and_reduced_automatically(db, tmp_path, night):
+    import shutil
+
+    raw = tmp_path / "raw" / night.name
+    shutil.copytree(night, raw)
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raw.glob("*.fits")}
+    report = backfill(db, [tmp_path / "raw"], workers=1)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.1)
+    queued = engine.files_registered(report.counts.registered_ids)
+    assert len(queued) == 4  # master bias, master flat, reduce arc, reduce science
+    assert await _drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        current = s.scalars(
+            select(File).where(File.data_type > 0, File.superseded_at.is_(None))
+        ).all()
+        names = sorted(f.file_name for f in current)
+        masters = [f for f in current if f.data_type == 1]
+        assert {f.file_name.split("_")[0] for f in masters} == {"master", "norm"}
+        assert [f.normalized for f in masters if f.file_name.startswith("norm_")] == [True]
+        reduced = [f for f in current if f.data_type == 2]
+        # one current product per reduced raw frame, made with every calibration
+        assert len(reduced) == 2, names
+        science = next(f for f in reduced if "comp" not in f.file_name)
+        assert science.file_name.startswith("cfzst_")
+        assert science.parent_file.data_type == 0 and science.proposal_id == "SOAR2026B-001"
+        assert science.settings is not None and science.settings.version == 1
+        # products made before the masters existed are kept but superseded
+        assert s.scalar(select(File).where(File.superseded_at.is_not(None), File.data_type == 2))
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raw.glob("*.fits")}
+    assert after == before  # raw files are never modified
+
+
+@pytest.mark.asyncio
+async def test_reclassify_restores_the_record_from_the_header(db, tmp_path, night):
+    import shutil
+
+    raw = tmp_path / "raw" / night.name
+    shutil.copytree(night, raw)
+    report = backfill(db, [tmp_path / "raw"], workers=1)
+    file_id = report.counts.registered_ids[0]
+    with db.transaction() as s:
+        f = s.get(File, file_id)
+        original = f.object
+        update_file_fields(s, f, {"object": "tampered"})
+        enqueue(s, "classify", f"classify:{file_id}", file_id=file_id)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(1), poll_seconds=0.1, plan=False)
+    assert await _drain(db, engine)
+    with db.session() as s:
+        assert s.get(File, file_id).object == original
