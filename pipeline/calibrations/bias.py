@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import CCDData, VarianceUncertainty
 
 from pipeline.calibrations.combine import MEDIAN_VARIANCE_FACTOR, sigma_clipped_median
@@ -37,7 +38,7 @@ def make_master_bias(frames: list[CCDData], gain: float, rdnoise: float) -> CCDD
     combined, n_used = sigma_clipped_median(stack, noise=np.float32(read_noise_adu))
     factor = MEDIAN_VARIANCE_FACTOR if len(frames) > 2 else 1.0
     variance = (factor * read_noise_adu**2 / n_used).astype(np.float32)
-    header = frames[0].header.copy()
+    header = fits.Header(frames[0].header)
     header["NCOMBINE"] = (len(frames), "Frames combined")
     return CCDData(
         combined,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import CCDData, VarianceUncertainty
 
 from pipeline.calibrations.combine import MEDIAN_VARIANCE_FACTOR, sigma_clipped_median
@@ -75,6 +76,6 @@ def make_master_flat(frames: list[CCDData]) -> CCDData:
     for f in frames:
         if f.mask is not None:
             mask |= f.mask.astype(bool)
-    header = frames[0].header.copy()
+    header = fits.Header(frames[0].header)
     header["NCOMBINE"] = (len(frames), "Frames combined")
     return CCDData(combined, unit=frames[0].unit, uncertainty=uncertainty, mask=mask, meta=header)

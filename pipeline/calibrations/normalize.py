@@ -19,6 +19,7 @@ along columns (DISPAXIS = 1):
 from __future__ import annotations
 
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import CCDData, VarianceUncertainty
 from numpy.polynomial import chebyshev
 
@@ -29,7 +30,8 @@ def _fit_rows(x: np.ndarray, y: np.ndarray, order: int) -> np.ndarray:
     """Chebyshev fits of ``order`` to each column of ``y`` (samples along axis 0)."""
     scaled = 2.0 * (x - x[0]) / max(x[-1] - x[0], 1) - 1.0
     coefficients = chebyshev.chebfit(scaled, y, order)
-    return chebyshev.chebval(scaled, coefficients).T
+    # chebval of (order+1, n) coefficients gives (n, len(x)): one fitted row per column of y.
+    return chebyshev.chebval(scaled, coefficients)
 
 
 def normalize_flat(master: CCDData, method: str = "simple", order: int = 15) -> CCDData:
@@ -73,7 +75,7 @@ def normalize_flat(master: CCDData, method: str = "simple", order: int = 15) -> 
     if master.uncertainty is not None:
         variance = master.uncertainty.represent_as(VarianceUncertainty).array / model**2
         uncertainty = VarianceUncertainty(variance.astype(np.float32))
-    header = master.header.copy()
+    header = fits.Header(master.header)
     header["GSP_NORM"] = (method, "Flat normalization method")
     header["GSP_NORD"] = (order, "Order of the normalization fit")
     return CCDData(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from astropy.io import fits
 from astropy.nddata import CCDData
 
 from pipeline.reduction.sections import parse_section
@@ -24,7 +25,8 @@ def cut(ccd: CCDData, section: str) -> CCDData:
         unit=ccd.unit,
         mask=None if ccd.mask is None else ccd.mask[rows, cols],
         uncertainty=None if ccd.uncertainty is None else ccd.uncertainty[rows, cols],
-        meta=ccd.meta,
+        # Stages set header cards with comments: make sure the meta is a FITS header.
+        meta=ccd.meta if isinstance(ccd.meta, fits.Header) else fits.Header(ccd.meta),
     )
 
 

@@ -1,0 +1,56 @@
+"""``gsp reduce`` in-process: table, exit codes, usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import rawframes
+
+from pipeline.cli import reduce as cli
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
+
+
+def test_reduce_a_small_night(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, role in enumerate(("bias", "flat", "science")):
+        rawframes.write(raw / f"{i:04d}_{role}.fits", role)
+    (raw / "0009_broken.fits").write_text("not fits")
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"cosmic_ray_rejection": "none", "min_bias_frames": 1}))
+    rc = _run(
+        [
+            str(raw),
+            "--out",
+            str(tmp_path / "out"),
+            "--settings",
+            str(settings),
+            "--quiet",
+            "--ccd-only",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "0002_science.fits" in out and "zst_0002_science.fits" in out
+    assert "0009_broken.fits" in out and "not a FITS file" in out
+    assert "4 files: 2 calibration, 1 reduced, 1 skipped" in out
+    assert (tmp_path / "out" / "fzst_0002_science.fits").exists()
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    assert _run([str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 2
+    assert _run([str(raw), "--out", str(raw / "products")]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"flat_normalization": "median"}))
+    assert _run([str(raw), "--out", str(tmp_path / "o"), "--settings", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "inside the raw folder" in err
+    assert "flat_normalization='median'" in err and "mean, simple, full" in err
