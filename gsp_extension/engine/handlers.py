@@ -216,7 +216,7 @@ def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any
             select(File.full_path).where(
                 File.date == night,
                 File.data_type == 0,
-                File.status == "classified",
+                File.status.in_(("classified", "processing", "processed", "failed")),
                 File.superseded_at.is_(None),
             )
         )

@@ -70,7 +70,11 @@ def _reduce(session: Session, file: File) -> Job | None:
 
 
 def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
-    """Queue the work that new raw files make possible now."""
+    """Queue the work that new raw files make possible now.
+
+    A file whose work is queued (or already under way) goes from ``classified`` to
+    ``processing``; files with nothing to do (focus frames...) stay ``classified``.
+    """
     queued: list[Job | None] = []
     for file in session.scalars(select(File).where(File.id.in_(list(file_ids)))):
         if file.data_type != 0 or file.status != "classified" or file.superseded_at:
@@ -83,7 +87,28 @@ def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
             )
         elif role in _REDUCIBLE:
             queued.append(_reduce(session, file))
+        else:
+            continue
+        file.status, file.status_reason = "processing", None
+    session.flush()
     return [j for j in queued if j is not None]
+
+
+def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
+    """Catch up after a crash: plan raw files registered since ``since`` and never planned.
+
+    Bounded in time on purpose: an archive registered with ``gsp ingest`` is not
+    reduced wholesale at the next start.
+    """
+    ids = session.scalars(
+        select(File.id).where(
+            File.data_type == 0,
+            File.status == "classified",
+            File.superseded_at.is_(None),
+            File.created >= since,
+        )
+    )
+    return plan_for_new_files(session, list(ids))
 
 
 def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job]:
@@ -108,7 +133,7 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
             select(File).where(
                 File.date == night,
                 File.data_type == 0,
-                File.status == "classified",
+                File.status.in_(("classified", "processing", "processed", "failed")),
                 File.superseded_at.is_(None),
             )
         )

@@ -118,6 +118,11 @@ def complete_job(
             set_file_status(session, file, update["status"], update.get("status_reason"))
     finish_job(session, job, product=products[0] if products else None, worker=worker)
     subject = get_file(session, job.file_id) if job.file_id is not None else None
+    if job.kind == "reduce" and subject is not None and subject.data_type == 0:
+        if products:
+            set_file_status(session, subject, "processed")
+        else:
+            set_file_status(session, subject, "classified", "; ".join(result.notes) or None)
     names = ", ".join(Path(p.full_path).name for p in products) or "no product"
     notes = "; ".join(result.notes)
     log_event(

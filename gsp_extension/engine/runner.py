@@ -21,12 +21,14 @@ from typing import Any
 from gsp_extension.store import Database
 from gsp_extension.store.activity import log_event
 from gsp_extension.store.errors import StoreError
+from gsp_extension.store.files import set_file_status
 from gsp_extension.store.jobs import claim_next, fail_job, get_job, job_record, requeue_running
+from gsp_extension.store.types import utcnow
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
 from .handlers import HandlerRegistry, default_registry
-from .planner import plan_after_job, plan_for_new_files
+from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job
 from .work import TransientError, WorkRequest, WorkResult
 
@@ -73,6 +75,9 @@ class JobEngine:
         Queue follow-up work automatically (:mod:`~gsp_extension.engine.planner`).
     retry_base_delay, retry_max_delay : float
         Backoff of transient failures, seconds: ``base * 2**(attempt-1)``, capped.
+    catch_up_hours : float
+        At start, raw files registered this recently but never planned (a crash between
+        registering and planning) are planned.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class JobEngine:
         plan: bool = True,
         retry_base_delay: float = 5.0,
         retry_max_delay: float = 600.0,
+        catch_up_hours: float = 24.0,
     ) -> None:
         self.db = db
         self.data_root = os.fspath(data_root)
@@ -99,6 +105,7 @@ class JobEngine:
         self.slots = slots
         self.poll_seconds = poll_seconds
         self.plan = plan
+        self.catch_up_hours = catch_up_hours
         self.retry_delays = (
             dt.timedelta(seconds=retry_base_delay),
             dt.timedelta(seconds=retry_max_delay),
@@ -126,10 +133,15 @@ class JobEngine:
     # --- synchronous steps (worker threads) -------------------------------------------------
 
     def requeue_at_start(self) -> list[dict[str, Any]]:
-        """Queue again the jobs a crash left running."""
+        """Queue again the jobs a crash left running, and plan files a crash left unplanned."""
         with self.db.transaction() as session:
             jobs = requeue_running(session)
+            if self.plan:
+                since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
+                jobs += plan_recent(session, since)
             for job in jobs:
+                if job.attempts == 0:
+                    continue  # newly planned, not interrupted
                 log_event(
                     session,
                     f"{job.kind} job {job.id} was interrupted (service restart): "
@@ -209,6 +221,8 @@ class JobEngine:
             )
             retry = job.state == "queued"
             subject = get_job(session, job.id).file
+            if not retry and job.kind == "reduce" and subject is not None:
+                set_file_status(session, subject, "failed", f"{job.kind}: {text}"[:2000])
             log_event(
                 session,
                 f"{job.kind} job {job.id} "

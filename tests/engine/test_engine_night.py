@@ -78,6 +78,9 @@ async def test_a_night_is_calibrated_and_reduced_automatically(db, tmp_path, nig
         assert science.file_name.startswith("cfzst_")
         assert science.parent_file.data_type == 0 and science.proposal_id == "SOAR2026B-001"
         assert science.settings is not None and science.settings.version == 1
+        raws = s.scalars(select(File).where(File.data_type == 0)).all()
+        assert {f.file_name: f.status for f in raws}[science.parent_file.file_name] == "processed"
+        assert {f.status for f in raws} <= {"processing", "processed"}
         # products made before the masters existed are kept but superseded
         assert s.scalar(select(File).where(File.superseded_at.is_not(None), File.data_type == 2))
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raw.glob("*.fits")}
@@ -101,3 +104,19 @@ async def test_reclassify_restores_the_record_from_the_header(db, tmp_path, nigh
     assert await _drain(db, engine)
     with db.session() as s:
         assert s.get(File, file_id).object == original
+
+
+@pytest.mark.asyncio
+async def test_files_registered_but_never_planned_are_planned_at_start(db, tmp_path, night):
+    """A crash between registering files and planning their work loses nothing."""
+    import shutil
+
+    raw = tmp_path / "raw" / night.name
+    shutil.copytree(night, raw)
+    backfill(db, [tmp_path / "raw"], workers=1)  # registered, then the process "died"
+    too_old = JobEngine(db, tmp_path, ThreadExecutor(1), catch_up_hours=0)
+    assert await asyncio.to_thread(too_old.requeue_at_start) == []  # outside the window
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.1)
+    records = await asyncio.to_thread(engine.requeue_at_start)
+    assert sorted(r["kind"] for r in records) == ["master_bias", "master_flat", "reduce", "reduce"]
+    assert await asyncio.to_thread(engine.requeue_at_start) == []  # planned once only

@@ -1,0 +1,98 @@
+"""Everything that makes the service live, started and stopped together.
+
+The service extension creates one :class:`LiveServices` and calls :meth:`start` once its
+event loop runs and :meth:`stop` at shutdown::
+
+    live = LiveServices(db, data_root, scheduler_address=None)
+    await live.start()      # requeues crashed jobs, starts dask, the engine, the watcher
+    ...
+    await live.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from gsp_extension.ingest.register import IngestCounts
+from gsp_extension.ingest.watcher import RawWatcher
+from gsp_extension.store import Database
+
+from .events import EventBus, InProcessEventBus
+from .executors import DaskExecutor, Executor
+from .runner import JobEngine
+
+log = logging.getLogger(__name__)
+
+
+class LiveServices:
+    """Raw-file watcher + job engine on dask, sharing one event bus.
+
+    Parameters
+    ----------
+    db : Database
+    data_root : path-like
+        ``GSP_DATA_ROOT``; ``raw/`` under it is watched.
+    scheduler_address : str, optional
+        A dask scheduler to use; by default a LocalCluster of ``n_workers`` processes.
+    n_workers : int
+    watch_mode : {"auto", "native", "poll"}
+        See :class:`~gsp_extension.ingest.watcher.RawWatcher`.
+    settle_seconds : float
+        How long a raw file must be unchanged before it is taken.
+    executor : Executor, optional
+        Replaces dask (tests).
+    bus : EventBus, optional
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        data_root: str | os.PathLike[str],
+        *,
+        scheduler_address: str | None = None,
+        n_workers: int = 2,
+        watch_mode: str = "auto",
+        settle_seconds: float = 2.0,
+        executor: Executor | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.bus = bus or InProcessEventBus()
+        self.executor = executor or DaskExecutor(scheduler_address, n_workers=n_workers)
+        self.engine = JobEngine(db, data_root, self.executor, bus=self.bus, slots=n_workers)
+        raw = Path(data_root) / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        self.watcher = RawWatcher(
+            db,
+            raw,
+            mode=watch_mode,
+            settle_seconds=settle_seconds,
+            on_registered=self._registered,
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    async def _registered(self, counts: IngestCounts) -> None:
+        for file_id in counts.registered_ids:
+            self.bus.publish("file.registered", {"id": file_id})
+        await asyncio.to_thread(self.engine.files_registered, counts.registered_ids)
+
+    async def start(self) -> None:
+        """Start dask, then the engine (which first requeues crashed jobs) and the watcher."""
+        await self.executor.start()
+        self._tasks = [
+            asyncio.create_task(self.engine.run(self._stop), name="gsp-engine"),
+            asyncio.create_task(self.watcher.run(self._stop), name="gsp-watcher"),
+        ]
+        log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)
+
+    async def stop(self) -> None:
+        """Stop watching and claiming; let jobs in flight finish; close dask."""
+        self._stop.set()
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("gsp: live task ended with %r", result)
+        await self.executor.close()
