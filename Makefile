@@ -7,8 +7,10 @@ PYTHON ?= python3
 
 .PHONY: demo test setup setup-test lint lock clean-env
 
+# The whole platform on embedded defaults, with demo accounts and a night streamed live
+# (`gsp demo` is the offline, pipeline-only demo: simulate a night and reduce it).
 demo: setup
-	$(VENV)/bin/gsp demo
+	$(VENV)/bin/gsp up --demo
 
 test: setup-test
 	$(PY) -m pytest $(PYTEST_ARGS)
