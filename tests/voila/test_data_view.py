@@ -1,0 +1,262 @@
+"""Widget logic of the data view, with the in-memory client (no browser, no server)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import record, write_image, write_spectrum
+
+from voila_apps.widgets import pager
+from voila_apps.widgets.actions import ActionBar, actions_for, lamp_choices
+from voila_apps.widgets.data_view import DataView
+from voila_apps.widgets.file_index import FileIndex, display_name
+from voila_apps.widgets.fitsdata import FileCache, ImageData, SpectrumData, read_fits
+from voila_apps.widgets.header_table import HeaderTable, cards_html, filter_cards
+from voila_apps.widgets.jobs import JobTracker
+from voila_apps.widgets.plotting import ViewOptions, downsample, render_png, zscale_limits
+from voila_apps.widgets.preferences import Preferences
+from voila_apps.widgets.related import family, tab_labels
+
+
+def test_page_window_and_parse():
+    assert pager.page_window(10, 8617) == [1, None, 9, 10, 11, None, 8617]
+    assert pager.page_window(1, 3) == [1, 2, 3]
+    assert pager.page_window(1, 1) == [1]
+    assert pager.page_count(0, 20) == 1 and pager.page_count(41, 20) == 3
+    assert pager.parse_page(" 7 ", 10) == 7
+    with pytest.raises(ValueError, match="pages 1 to 10"):
+        pager.parse_page("11", 10)
+    with pytest.raises(ValueError, match="not a page number"):
+        pager.parse_page("x", 10)
+
+
+def test_observed_index_newest_first_pages_and_go_to(client):
+    picked = []
+    index = FileIndex(client, "Observed", {"data_type": 0}, picked.append, page_size=10)
+    index.load(1)
+    assert [r["id"] for r in index.records] == list(range(25, 15, -1))
+    assert "25" in index.badge.value
+    assert [b.description for b in index.rows.children][0] == "0025_ZTF20actqfpc"
+    # page buttons: ‹ 1 2 3 ›, current marked
+    labels = [getattr(b, "description", None) for b in index.pager.buttons.children]
+    assert labels == ["‹", "1", "2", "3", "›"]
+    index.pager.go_to("3")
+    assert index.page == 3 and [r["id"] for r in index.records] == [5, 4, 3, 2, 1]
+    index.pager.go_to("4")
+    assert index.page == 3 and "pages 1 to 3" in index.pager.message.value
+    index.rows.children[0].click()
+    assert picked[-1]["id"] == 5
+    assert "gsp-selected" in index.rows.children[0]._dom_classes
+
+
+def test_index_refresh_shows_new_files_only_when_some_arrived(client):
+    index = FileIndex(client, "Observed", {"data_type": 0}, lambda r: None, page_size=10)
+    index.load(1)
+    assert index.refresh_first_page() is False
+    client.add(record(26))
+    assert index.refresh_first_page() is True and index.top_id == 26
+
+
+def test_display_name():
+    assert display_name("0001_abc.fits") == "0001_abc"
+    assert display_name("x" * 80 + ".fits").endswith("…")
+
+
+def test_family_and_tab_labels(client):
+    fam = family(client, client.file(25))
+    assert [f["id"] for f in fam] == [103, 102, 101, 25]
+    assert tab_labels(fam) == ["Wavelength Calibrated", "Extracted", "Reduced", "Observed Raw"]
+    # from a product, the same family
+    assert [f["id"] for f in family(client, client.file(102))] == [103, 102, 101, 25]
+    # a master calibration is its own family
+    assert [f["id"] for f in family(client, client.file(201))] == [201]
+    two = [record(1, data_type="3"), record(2, data_type="3"), record(3)]
+    assert tab_labels(two) == ["Extracted 1", "Extracted 2", "Observed Raw"]
+
+
+def test_header_filter_and_escaping():
+    cards = [
+        {"keyword": "OBJECT", "value": "<b>x</b>", "comment": "target"},
+        {"keyword": "AIRMASS", "value": 1.46, "comment": "airmass at start"},
+    ]
+    assert [c["keyword"] for c in filter_cards(cards, "air")] == ["AIRMASS"]
+    assert [c["keyword"] for c in filter_cards(cards, "TARGET")] == ["OBJECT"]
+    assert len(filter_cards(cards, "  ")) == 2
+    out = cards_html(cards)
+    assert "&lt;b&gt;x&lt;/b&gt;" in out and "<b>x</b>" not in out
+
+
+def test_header_fetched_when_opened_and_searchable(client):
+    h = HeaderTable(client)
+    h.show_file(client.file(25))
+    assert ("header", 25) not in client.calls
+    h.toggle.value = True
+    assert ("header", 25) in client.calls and "OBSTYPE" in h.table.value
+    h.search.value = "target"
+    assert "OBJECT" in h.table.value and "OBSTYPE" not in h.table.value
+
+
+def test_read_fits_image_and_spectra(tmp_path):
+    img = read_fits(write_image(tmp_path / "i.fits", saturate=3))
+    assert isinstance(img, ImageData) and img.data.shape == (60, 80)
+    spec = read_fits(write_spectrum(tmp_path / "s.fits"))
+    assert isinstance(spec, SpectrumData) and spec.calibrated
+    assert spec.x[0] == 5000.0 and spec.x[1] == 5002.0 and spec.x_label == "Wavelength (Å)"
+    assert spec.uncertainty is not None and np.all(spec.uncertainty == 3.0)
+    pix = read_fits(write_spectrum(tmp_path / "p.fits", calibrated=False))
+    assert not pix.calibrated and pix.x_label == "Pixel"
+    from astropy.io import fits
+
+    fits.PrimaryHDU().writeto(tmp_path / "empty.fits")
+    with pytest.raises(ValueError, match="no image or spectrum"):
+        read_fits(tmp_path / "empty.fits")
+
+
+def test_render_image_marks_saturated_and_checks_limits(tmp_path):
+    img = read_fits(write_image(tmp_path / "i.fits", saturate=5))
+    img.saturation = 69257.0
+    low, high = zscale_limits(img.data)
+    assert 50 < low < high < 200  # zscale ignores the saturated outliers (70000)
+    from matplotlib.figure import Figure
+
+    from voila_apps.widgets.plotting import draw_image
+
+    info = draw_image(Figure(), img, ViewOptions())
+    assert info["saturated"] == 5
+    info = draw_image(Figure(), img, ViewOptions(show_saturated=False))
+    assert info["saturated"] == 0
+    with pytest.raises(ValueError, match="max > min"):
+        draw_image(Figure(), img, ViewOptions(vmin=5, vmax=1))
+    assert render_png(img, ViewOptions(stretch="log", colormap="viridis"))[:4] == b"\x89PNG"
+
+
+def test_downsample_keeps_saturated_blocks():
+    data = np.zeros((100, 300))
+    data[7, 13] = 1
+    small = downsample(data, (50, 100))
+    assert small.shape == (50, 100) and (small > 0).sum() == 1
+    assert downsample(data, (200, 400)) is data
+
+
+def test_file_cache_downloads_once_per_version(client, tmp_path):
+    cache = FileCache(client, tmp_path / "cache")
+    rec = client.file(103)
+    cache.get(rec)
+    cache.get(rec)
+    assert client.calls.count(("download", 103)) == 1
+    cache.get({**rec, "last_modified": "later"})
+    assert client.calls.count(("download", 103)) == 2
+
+
+def test_actions_by_type():
+    keys = lambda t: [a.key for a in actions_for({"data_type": t})]  # noqa: E731
+    assert keys("0") == ["reduce", "download", "advanced"]
+    assert keys("2") == ["extract", "download", "advanced", "delete"]
+    assert keys("3") == ["wavelength", "download", "advanced", "delete"]
+    assert "delete" not in keys("0") and "delete" in keys("4")
+
+
+def test_lamp_choices_are_compatible_arcs(client):
+    choices = lamp_choices(client, client.file(102), data_type=3)
+    assert choices[0][1] is None
+    assert [v for _, v in choices[1:]] == [104]
+    client.add(record(105, data_type="3", obstype="COMP", wavmode="930_M2", file_name="other.fits"))
+    assert 105 not in [v for _, v in lamp_choices(client, client.file(102), 3)]
+
+
+def test_action_bar_calibrate_with_chosen_lamp_and_delete_confirmation(client):
+    jobs, deleted = [], []
+    bar = ActionBar(client, jobs.append, lambda: None, deleted.append)
+    bar.show(client.file(102))
+    assert bar.lamp.layout.display == "flex"
+    bar.lamp.value = 104
+    bar.run("wavelength")
+    assert client.calls[-1] == ("wavelength", 102, {"lamp_id": 104})
+    assert jobs and jobs[-1]["kind"] == "wavelength"
+    bar.run("delete")
+    assert bar.confirm.layout.display == "flex" and 102 in client.records  # nothing yet
+    bar.confirm.children[1].click()
+    assert 102 not in client.records and deleted[-1]["id"] == 102
+
+
+def test_action_bar_shows_refusals(client):
+    bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None)
+    bar.show(client.file(25))
+    bar.record = {**client.file(25)}
+    bar._delete()
+    assert "never be deleted" in bar.message.value
+
+
+def test_download_goes_through_the_users_server(client, _private_home):
+    bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None)
+    bar.show(client.file(103))
+    bar.run("download")
+    assert (_private_home / "gsp-downloads" / "wecfzst_0025.fits").exists()
+    assert "/user/alice/files/gsp-downloads/wecfzst_0025.fits" in bar.download_link.value
+
+
+def test_job_tracker_reports_end_once(client):
+    ended = []
+    tracker = JobTracker(client, ended.append)
+    job = client.reduce(25)
+    tracker.watch(job, background=False)
+    assert tracker.tick() == [] and "queued" in tracker.lines.value
+    client.finish(job["id"], record(110, data_type="2", original_file_id=25))
+    assert [j["id"] for j in tracker.tick()] == [job["id"]]
+    assert ended[-1]["product_file_id"] == 110 and "done" in tracker.lines.value
+    assert tracker.tick() == [] and len(ended) == 1
+    failed = client.reduce(24)
+    tracker.watch(failed, background=False)
+    client.finish(failed["id"], None, state="failed", error="no master bias")
+    tracker.tick()
+    assert "no master bias" in tracker.lines.value
+
+
+def test_data_view_flow_and_new_product_appears(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    view.open_first()
+    assert view.tabs.labels == ["Wavelength Calibrated", "Extracted", "Reduced", "Observed Raw"]
+    assert view.record["id"] == 103 and view.viewer.kind == "spectrum"
+    assert "0025_ZTF20actqfpc.fits" in view.title.value
+    view.tabs.children[3].click()
+    assert view.record["id"] == 25 and view.viewer.kind == "image"
+    view.tabs.children[1].click()  # extracted: calibrate wavelength
+    view.actions.lamp.value = 104
+    view.actions.run("wavelength")
+    job = view.jobs.active[0]
+    client.finish(
+        job["id"],
+        record(
+            120,
+            data_type="4",
+            original_file_id=25,
+            parent_file_id=102,
+            file_name="wecfzst_0025_b.fits",
+        ),
+    )
+    view.jobs.tick()
+    assert 120 in [f["id"] for f in view.family] and view.record["id"] == 120
+    assert (
+        "Wavelength Calibrated 2" in view.tabs.labels
+        or "Wavelength Calibrated 1" in view.tabs.labels
+    )
+
+
+def test_open_file_deep_link_and_refusal(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    assert view.open_file(102) and view.record["id"] == 102
+    assert view.tabs.active == 1
+    assert not view.open_file(999) and "Cannot open file 999" in view.message.value
+
+
+def test_comments(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    view.open_file(25)
+    view.comments.submit()
+    assert "empty" in view.comments.message.value
+    view.comments.text.value = "seeing was bad <3"
+    view.comments.submit()
+    assert "seeing was bad &lt;3" in view.comments.list.children[0].children[0].value

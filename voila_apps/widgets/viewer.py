@@ -1,0 +1,193 @@
+"""The visualization area: the selected file drawn, and the advanced options panel.
+
+Static mode shows a PNG (an ``Image`` widget); interactive mode an ipympl canvas whose
+toolbar zooms and pans. The advanced panel sets display limits, colormap, stretch,
+saturated pixels and title; its values apply to the file shown.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from typing import Any
+
+import ipywidgets as w
+
+from .fitsdata import FileCache, ImageData
+from .plotting import ViewOptions, interactive_canvas, render_png
+from .preferences import COLORMAPS, STRETCHES, Preferences
+
+
+def _number(text: str, name: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number: leave it empty for automatic") from None
+
+
+class AdvancedPanel(w.VBox):
+    """Limits, colormap, stretch, saturated pixels, title."""
+
+    def __init__(self, on_apply) -> None:
+        self.on_apply = on_apply
+        self.colormap = w.Dropdown(options=COLORMAPS, description="Colormap")
+        self.stretch = w.Dropdown(options=STRETCHES, description="Stretch")
+        self.vmin = w.Text(description="Min", placeholder="auto (zscale)")
+        self.vmax = w.Text(description="Max", placeholder="auto (zscale)")
+        self.xmin = w.Text(description="X min", placeholder="auto")
+        self.xmax = w.Text(description="X max", placeholder="auto")
+        self.show_saturated = w.Checkbox(description="Show saturated pixels", value=True)
+        self.show_title = w.Checkbox(description="Show title", value=True)
+        self.apply = w.Button(description="Apply", icon="check")
+        self.apply.add_class("mod-primary")
+        self.reset = w.Button(description="Reset limits", icon="undo")
+        self.message = w.HTML()
+        self.apply.on_click(lambda _: self._apply())
+        self.reset.on_click(lambda _: self._reset())
+        for box in (self.colormap, self.stretch, self.show_saturated, self.show_title):
+            box.observe(lambda _: self._apply(), "value")
+        super().__init__(
+            [
+                w.HBox([self.colormap, self.stretch]),
+                w.HBox([self.vmin, self.vmax]),
+                w.HBox([self.xmin, self.xmax]),
+                w.HBox([self.show_saturated, self.show_title]),
+                w.HBox([self.apply, self.reset]),
+                self.message,
+            ],
+            layout=w.Layout(display="none", padding="8px"),
+        )
+        self.add_class("gsp-advanced")
+
+    def options(self, base: ViewOptions) -> ViewOptions:
+        """The panel's values over ``base``. Raises ValueError for a bad number."""
+        vmin = _number(self.vmin.value, "Min")
+        vmax = _number(self.vmax.value, "Max")
+        if vmin is not None and vmax is not None and not vmax > vmin:
+            raise ValueError(f"Max ({vmax:g}) must be greater than Min ({vmin:g})")
+        xmin = _number(self.xmin.value, "X min")
+        xmax = _number(self.xmax.value, "X max")
+        if xmin is not None and xmax is not None and not xmax > xmin:
+            raise ValueError(f"X max ({xmax:g}) must be greater than X min ({xmin:g})")
+        return replace(
+            base,
+            colormap=self.colormap.value,
+            stretch=self.stretch.value,
+            vmin=vmin,
+            vmax=vmax,
+            xmin=xmin,
+            xmax=xmax,
+            show_saturated=self.show_saturated.value,
+            show_title=self.show_title.value,
+        )
+
+    def _apply(self) -> None:
+        self.on_apply()
+
+    def _reset(self) -> None:
+        for t in (self.vmin, self.vmax, self.xmin, self.xmax):
+            t.value = ""
+        self.on_apply()
+
+
+class Viewer(w.VBox):
+    """Draws one file at a time.
+
+    Parameters
+    ----------
+    client : GSPClient-like
+        For downloads (through :class:`FileCache`).
+    prefs : Preferences
+        Initial theme, colormap, mode and saturated marking.
+    cache : FileCache, optional
+    """
+
+    def __init__(self, client: Any, prefs: Preferences, cache: FileCache | None = None) -> None:
+        self.cache = cache or FileCache(client)
+        self.record: dict | None = None
+        self.loaded = None
+        self.figure = None  # the interactive figure, closed when replaced
+        self.last_info: dict = {}
+        self.panel = AdvancedPanel(self.redraw)
+        self.plot = w.Box(layout=w.Layout(justify_content="center", min_height="300px"))
+        self.plot.add_class("gsp-plot")
+        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
+        self.image.add_class("gsp-plot-image")
+        self.status = w.HTML()
+        self.modified = w.HTML(layout=w.Layout(align_self="flex-end"))
+        super().__init__([self.plot, self.status, self.modified, self.panel])
+        self.set_preferences(prefs, redraw=False)
+
+    def set_preferences(self, prefs: Preferences, redraw: bool = True) -> None:
+        self.prefs = prefs
+        with self.panel.hold_trait_notifications():
+            self.panel.colormap.unobserve_all()
+            self.panel.show_saturated.unobserve_all()
+            self.panel.colormap.value = prefs.colormap
+            self.panel.show_saturated.value = prefs.show_saturated
+            self.panel.colormap.observe(lambda _: self.redraw(), "value")
+            self.panel.show_saturated.observe(lambda _: self.redraw(), "value")
+        if redraw:
+            self.redraw()
+
+    def toggle_advanced(self) -> None:
+        self.panel.layout.display = "none" if self.panel.layout.display == "flex" else "flex"
+
+    def show(self, record: dict) -> None:
+        """Download (once) and draw ``record``."""
+        self.record = record
+        self.status.value = (
+            f"<span class='gsp-muted'>Loading {html.escape(record['file_name'])}…</span>"
+        )
+        try:
+            self.loaded = self.cache.get(record)
+        except Exception as exc:
+            self.loaded = None
+            self.plot.children = []
+            self.status.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            return
+        self.modified.value = f"<span class='gsp-muted'>Last Modified: {html.escape(str(record.get('last_modified', '')))}</span>"
+        self.redraw()
+
+    @property
+    def kind(self) -> str | None:
+        if self.loaded is None:
+            return None
+        return "image" if isinstance(self.loaded, ImageData) else "spectrum"
+
+    def redraw(self) -> None:
+        if self.loaded is None:
+            return
+        base = ViewOptions(theme=self.prefs.theme, colormap=self.prefs.colormap)
+        try:
+            opts = self.panel.options(base)
+        except ValueError as exc:
+            self.panel.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            return
+        self.panel.message.value = ""
+        self._close_figure()
+        try:
+            if self.prefs.plot_mode == "interactive":
+                canvas = interactive_canvas(self.loaded, opts)
+                if canvas is not None:
+                    self.figure = canvas.figure
+                    self.plot.children = [canvas]
+                    self.status.value = ""
+                    return
+            self.image.value = render_png(self.loaded, opts)
+            self.plot.children = [self.image]
+            self.status.value = ""
+        except ValueError as exc:
+            self.status.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+
+    def _close_figure(self) -> None:
+        if self.figure is not None:
+            canvas = self.figure.canvas
+            self.figure = None
+            try:
+                canvas.close()
+            except Exception:
+                pass
