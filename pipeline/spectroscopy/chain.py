@@ -12,7 +12,9 @@
    calibrated against the lamp library; when several agree they are combined (mean
    of the solutions, weighted by their RMS), otherwise the one nearest in time is used;
    the arcs used are named in ``GSP_LAMP``;
-4. the spectrum resampled to a linear dispersion and written as
+4. the offset of the frame's own sky lines against that solution measured, and the
+   solution shifted when it is significant (flexure between arcs and science);
+5. the spectrum resampled to a linear dispersion and written as
    ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards.
 
 Nothing raises for bad input: every outcome is a :class:`ProductResult` with a status
@@ -45,6 +47,7 @@ from pipeline.wavelength.lamp_choice import (
     select_template,
 )
 from pipeline.wavelength.resample import apply_solution
+from pipeline.wavelength.sky import measure_sky_offset, shift_solution
 from pipeline.wavelength.solution import WavelengthSolution
 
 DATA_TYPE_EXTRACTED = 3
@@ -479,6 +482,13 @@ def process_science(
             )
             continue
         solution, note = combine_solutions(solutions, dates, _date(header))
+        if spectrum.meta.get("background") is not None:
+            # Flexure between the arcs and this frame, from its own sky lines.
+            sky = measure_sky_offset(spectrum.meta["sky"], solution)
+            if sky.applied:
+                solution = shift_solution(solution, sky.offset)
+            if sky.note and sky.n_lines:
+                note = f"{note}; {sky.note}" if note else sky.note
         calibrated = apply_solution(spectrum, solution)
         wq = dict(quality)
         wq.update(solution.quality())

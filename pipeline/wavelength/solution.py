@@ -48,6 +48,9 @@ class WavelengthSolution:
         Offset of the arc against the template at the detector centre, unbinned px.
     arcs : list of str
         File names of the arcs that made this solution.
+    sky_shift_pixel : float
+        Shift (binned px) applied after the arcs to match the science frame's own sky
+        lines (flexure between arcs and science; see :mod:`pipeline.wavelength.sky`).
     """
 
     coefficients: np.ndarray
@@ -64,6 +67,7 @@ class WavelengthSolution:
     reference: str = "template-spectrum"
     shift_unbinned: float = 0.0
     arcs: list[str] = field(default_factory=list)
+    sky_shift_pixel: float = 0.0
 
     @property
     def order(self) -> int:
@@ -98,6 +102,14 @@ class WavelengthSolution:
             ("GSP_WTPL", self.template, "Library lamp template"),
             ("GSP_WREF", self.reference, "Reference line positions"),
         ]
+        if self.sky_shift_pixel:
+            cards.append(
+                (
+                    "GSP_WSKY",
+                    round(float(self.sky_shift_pixel), 4),
+                    "Shift to the science sky lines [binned pixel]",
+                )
+            )
         if self.arcs:
             cards.append(("GSP_LAMP", ",".join(self.arcs), "Arc(s) of the wavelength solution"))
         return cards
@@ -111,6 +123,7 @@ class WavelengthSolution:
             "lines_rejected": int(self.n_rejected),
             "lamp_template": self.template,
             "arcs": list(self.arcs),
+            "sky_shift_pixel": round(float(self.sky_shift_pixel), 4),
         }
 
 

@@ -119,6 +119,7 @@ def test_products_headers_and_accuracy(frames, tmp_path):
             assert abs(w[0] + step * found.centre[0] - obs) / step <= 0.15, line["name"]
             checked += 1
         assert checked >= 3
+        assert "GSP_WSKY" not in hdr  # same flexure: the sky check leaves it alone
     ecf = _by_type(results, 3)[0]
     hdr = fits.getheader(ecf.file)
     assert hdr["RLEVEL"] == 63 and ecf.quality["trace_rms"] > 0
@@ -227,3 +228,36 @@ def test_gsp_reduce_night_end_to_end(tmp_path):
     t = np.asarray(sci["targets"][0]["wavelength_at_trace"])
     err = (wave - t) / np.abs(np.gradient(t))
     assert np.sqrt(np.mean(err**2)) <= 0.1 and np.abs(err).max() <= 0.3
+
+
+def test_flexure_between_arcs_and_science_is_taken_from_sky_lines(tmp_path):
+    """Arcs at +2.0 px flexure, science at -1.5 px: the sky lines bring it back."""
+    from pipeline.simulate import NightConfig, iter_night
+    from pipeline.simulation.night import NightSimulator
+
+    cfg = NightConfig(
+        mode="400_M2",
+        binning=2,
+        flexure_px=(2.0, 2.0, -1.5),
+        n_bias=1,
+        n_flats=1,
+        n_arcs=2,
+        n_science=1,
+        seed=3,
+    )
+    night = NightSimulator(cfg).night_truth()
+    arcs, sci, truth = [], None, None
+    for name, hdul, ft in iter_night(cfg):
+        if ft["role"] == "arc":
+            arcs.append(_trimmed(hdul, night, name))
+        elif ft["role"] == "science":
+            sci, truth = _trimmed(hdul, night, name), ft
+    results = process_science(sci, arcs, out_dir=tmp_path)
+    (w,) = _by_type(results, 4)
+    assert "solution shifted" in w.reason
+    hdr = fits.getheader(w.file)
+    assert hdr["GSP_WSKY"] == pytest.approx(-1.75, abs=0.03)
+    t = np.asarray(truth["targets"][0]["wavelength_at_trace"])
+    wave = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
+    err = (wave - t) / np.abs(np.gradient(t))
+    assert np.sqrt(np.mean(err**2)) <= 0.1 and abs(err.mean()) <= 0.05
