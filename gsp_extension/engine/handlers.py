@@ -290,13 +290,126 @@ def execute_master_flat(request: WorkRequest) -> WorkResult:
     return _execute_master(request, "flat")
 
 
+# --- extract (and wavelength-calibrate along the trace) ----------------------------------
+
+
+def _is_arc(file: File) -> bool:
+    return (file.obstype or "").strip().upper() in ("ARC", "COMP", "LAMP")
+
+
+def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
+    """Current reduced arcs (data_type 2) of a night."""
+    if night is None:
+        return []
+    rows = session.scalars(
+        select(File).where(
+            File.date == night,
+            File.data_type == 2,
+            File.superseded_at.is_(None),
+            File.deleted_at.is_(None),
+        )
+    )
+    return [f for f in rows if _is_arc(f)]
+
+
+def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    file = _job_file(session, job)
+    if file.data_type != 2:
+        raise InvalidState(
+            f"file {file.id} ({file.file_name}) is not a reduced frame (data_type 2); "
+            "extract reduced science frames"
+        )
+    settings_id, values = _settings_for(session, job, file)
+    lamp_id = (job.params or {}).get("lamp_id")
+    if lamp_id is None:
+        arcs = night_reduced_arcs(session, file.date)
+    else:
+        lamp = get_file(session, int(lamp_id))
+        if lamp.data_type == 0:
+            reduced = [
+                f
+                for f in session.scalars(
+                    select(File).where(
+                        File.parent_file_id == lamp.id,
+                        File.data_type == 2,
+                        File.superseded_at.is_(None),
+                    )
+                )
+            ]
+            if not reduced:
+                raise InvalidState(
+                    f"lamp {lamp.id} ({lamp.file_name}) is not reduced yet; reduce it first"
+                )
+            arcs = reduced
+        else:
+            arcs = [lamp]
+    return {
+        "file_id": file.id,
+        "path": file.full_path,
+        "arc_paths": [a.full_path for a in arcs],
+        "settings_id": settings_id,
+        "settings": values,
+        "out_dir": str(products_dir(data_root, file.date)),
+        "raw_dir": str(Path(data_root) / "raw"),
+    }
+
+
+def execute_extract(request: WorkRequest) -> WorkResult:
+    """Extract every target and calibrate it in wavelength (pipeline.spectroscopy.chain)."""
+    from pipeline.settings import ReductionSettings
+    from pipeline.spectroscopy.chain import process_science
+
+    inputs = request.inputs
+    out_dir = Path(inputs["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = process_science(
+        inputs["path"],
+        inputs["arc_paths"],
+        ReductionSettings(**inputs["settings"]),
+        out_dir,
+        raw_dirs=[inputs["raw_dir"]],
+    )
+    out = WorkResult()
+    extracted: dict[int | None, str] = {}
+    for r in sorted(results, key=lambda r: r.data_type):
+        label = f"target {r.target}: " if r.target else ""
+        if r.reason or r.status != "written":
+            out.notes.append(f"{label}{r.status}: {r.reason}".strip())
+        if not r.file:
+            continue
+        if r.data_type == 3:
+            extracted[r.target] = r.file
+            out.products.append(
+                ProductOut(r.file, 3, parent_file_id=inputs["file_id"], quality=r.quality)
+            )
+        else:
+            parent = extracted.get(r.target)
+            out.products.append(
+                ProductOut(
+                    r.file,
+                    r.data_type,
+                    parent_file_id=None if parent else inputs["file_id"],
+                    parent_path=parent,
+                    quality=r.quality,
+                )
+            )
+    if not out.products and any(r.status == "failed" for r in results):
+        raise RuntimeError("; ".join(out.notes) or "extraction failed")
+    return out
+
+
 def default_registry() -> HandlerRegistry:
-    """The kinds this version runs: classify, reduce, master_bias, master_flat."""
+    """The kinds this version runs: classify, reduce, master_bias, master_flat, extract.
+
+    ``calibrate_wavelength`` (a 1-D spectrum against a chosen 1-D lamp) has no handler
+    yet: ``extract`` calibrates along each trace with the night's 2-D arcs.
+    """
     return HandlerRegistry(
         [
             Handler("classify", prepare_classify, execute_classify),
             Handler("reduce", prepare_reduce, execute_reduce),
             Handler("master_bias", prepare_master_bias, execute_master_bias),
             Handler("master_flat", prepare_master_flat, execute_master_flat),
+            Handler("extract", prepare_extract, execute_extract),
         ]
     )

@@ -69,6 +69,40 @@ def _reduce(session: Session, file: File) -> Job | None:
     )
 
 
+def _extract(session: Session, reduced: File) -> Job | None:
+    proposal = (
+        get_proposal_by_soar_id(session, reduced.proposal_id) if reduced.proposal_id else None
+    )
+    settings_id = get_settings(session, proposal.id).id if proposal is not None else None
+    return _queue(
+        session,
+        "extract",
+        f"extract:{reduced.id}:settings={settings_id}:lamp=auto",
+        file_id=reduced.id,
+        proposal_id=proposal.id if proposal is not None else None,
+        settings_id=settings_id,
+        params={"file_id": reduced.id, "settings_id": settings_id, "lamp_id": None},
+    )
+
+
+def _night_reduced_science(session: Session, arc: File) -> list[File]:
+    if arc.date is None:
+        return []
+    rows = session.scalars(
+        select(File).where(
+            File.date == arc.date,
+            File.data_type == 2,
+            File.superseded_at.is_(None),
+            File.deleted_at.is_(None),
+        )
+    )
+    return [
+        f
+        for f in rows
+        if f.parent_file is not None and role_of(f.parent_file) in ("science", "standard")
+    ]
+
+
 def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
     """Queue the work that new raw files make possible now.
 
@@ -127,6 +161,17 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
                 params=params,
             )
         )
+    if job.kind == "reduce" and products:
+        reduced = [p for p in products if p.data_type == 2]
+        for product in reduced:
+            if product.parent_file is not None and role_of(product.parent_file) in (
+                "science",
+                "standard",
+            ):
+                queued.append(_extract(session, product))
+            elif product.parent_file is not None and role_of(product.parent_file) == "arc":
+                # A new arc is a better calibration for the night's spectra.
+                queued += [_extract(session, f) for f in _night_reduced_science(session, product)]
     if job.kind in ("master_bias", "master_flat") and products:
         night = dt.date.fromisoformat(params["date"])
         frames = session.scalars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,19 @@ from gsp_extension.store.models import File, Job
 from gsp_extension.store.types import utcnow
 
 from .work import ProductOut, WorkRequest, WorkResult
+
+
+def _jsonable(value: Any) -> Any:
+    """Quality figures as plain JSON (numpy scalars and arrays become numbers and lists)."""
+    return json.loads(json.dumps(value, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
 
 
 def _inherited(parent: File) -> dict[str, Any]:
@@ -63,6 +77,7 @@ def register_product(
         parent=parent,
         settings_id=settings_id,
         status="processed",
+        quality=_jsonable(product.quality) if product.quality else None,
     )
     made[product.path] = registration.file
     return registration.file
@@ -77,8 +92,9 @@ def _supersede_older(session: Session, products: list[File]) -> None:
     made = {p.id for p in products}
     pairs = {(p.parent_file_id, p.data_type) for p in products if p.parent_file_id != p.id}
     now = utcnow()
+    stale: list[File] = []
     for parent_id, data_type in pairs:
-        older = session.scalars(
+        stale += session.scalars(
             select(File).where(
                 File.parent_file_id == parent_id,
                 File.data_type == data_type,
@@ -86,8 +102,16 @@ def _supersede_older(session: Session, products: list[File]) -> None:
                 File.id.not_in(made),
             )
         )
-        for file in older:
-            file.superseded_at = now
+    # What was made from a replaced product is replaced too (its spectra, their
+    # calibrations); the new chain is made from the new product.
+    while stale:
+        file = stale.pop()
+        if file.superseded_at is not None or file.id in made:
+            continue
+        file.superseded_at = now
+        stale += session.scalars(
+            select(File).where(File.parent_file_id == file.id, File.id != file.id)
+        )
     session.flush()
 
 

@@ -51,6 +51,7 @@ class ProductOut:
     parent_file_id: int | None = None
     parent_path: str | None = None
     normalized: bool = False
+    quality: dict[str, Any] | None = None
 
 
 @dataclass

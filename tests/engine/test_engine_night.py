@@ -60,6 +60,7 @@ async def test_a_night_is_calibrated_and_reduced_automatically(db, tmp_path, nig
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.1)
     queued = engine.files_registered(report.counts.registered_ids)
     assert len(queued) == 4  # master bias, master flat, reduce arc, reduce science
+    # (then: reductions again with the masters, extraction + wavelength of the science)
     assert await _drain(db, engine)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
@@ -78,6 +79,15 @@ async def test_a_night_is_calibrated_and_reduced_automatically(db, tmp_path, nig
         assert science.file_name.startswith("cfzst_")
         assert science.parent_file.data_type == 0 and science.proposal_id == "SOAR2026B-001"
         assert science.settings is not None and science.settings.version == 1
+        # spectra: extracted (3) from the reduced frame, calibrated (4) from each extraction
+        spectra = [f for f in current if f.data_type in (3, 4)]
+        assert {f.data_type for f in spectra} == {3, 4}, names
+        for f in spectra:
+            parent = f.parent_file
+            assert parent.data_type == {3: 2, 4: 3}[f.data_type]
+            assert f.original_file_id == science.parent_file_id
+            assert f.quality, f.file_name
+        assert all(f.parent_file.id == science.id for f in spectra if f.data_type == 3)
         raws = s.scalars(select(File).where(File.data_type == 0)).all()
         assert {f.file_name: f.status for f in raws}[science.parent_file.file_name] == "processed"
         assert {f.status for f in raws} <= {"processing", "processed"}
