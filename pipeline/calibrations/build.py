@@ -155,7 +155,9 @@ def build_master_bias(
 
 
 def _flat_kind(c: Classification) -> str:
-    return "sky" if c.obstype_raw.upper().replace(" ", "") == "SKYFLAT" else "dome"
+    """goodman's ``sky``/``dome`` name part, from OBSTYPE or OBJECT (no sun ephemeris)."""
+    sky = c.obstype_raw.upper().replace(" ", "") == "SKYFLAT" or "sky" in c.object.lower()
+    return "sky" if sky else "dome"
 
 
 def build_master_flat(

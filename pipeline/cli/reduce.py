@@ -105,9 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
         print()
         print(products_table(report.spectra))
-    from pipeline.spectroscopy.night_stage import write_products_json
+    if not args.ccd_only:
+        # Imported only here: the spectroscopy stack (specutils...) takes seconds to load.
+        from pipeline.spectroscopy.night_stage import write_products_json
 
-    write_products_json(out, report, report.spectra)
+        write_products_json(out, report, report.spectra)
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1

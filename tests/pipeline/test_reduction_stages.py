@@ -83,7 +83,8 @@ def test_variance_and_mask_travel_through_bias_and_flat():
     assert fielded.data[0, 0] == pytest.approx(1000.0)  # left undivided, masked
 
 
-def test_cosmic_rays_on_a_small_frame():
+@pytest.mark.parametrize("method", ["lacosmic", "dcr"])
+def test_cosmic_rays_on_a_small_frame(method):
     rng = np.random.default_rng(2)
     ny, nx = 200, 400
     rows = np.arange(ny)[:, None]
@@ -92,7 +93,7 @@ def test_cosmic_rays_on_a_small_frame():
     ys, xs = rng.integers(5, ny - 5, 60), rng.integers(5, nx - 5, 60)
     data[ys, xs] += rng.uniform(300, 3000, 60)
     ccd = CCDData(data, unit="adu", mask=np.zeros(data.shape, bool))
-    cleaned, crmask = remove_cosmic_rays(ccd, "lacosmic", 1.48, 3.89)
+    cleaned, crmask = remove_cosmic_rays(ccd, method, 1.48, 3.89)
     assert crmask[ys, xs].mean() >= 0.95
     trace = np.abs(rows - 100) <= 4
     hit = np.zeros(data.shape, bool)
