@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
@@ -128,6 +129,14 @@ class GSPExtensionApp(ExtensionApp):
         help="Seconds between SSE comment lines that keep idle event streams open.",
     )
 
+    query_threads = Integer(
+        0,
+        config=True,
+        help="""Threads that run database queries. 0 (the default) runs them on the event
+        loop: each takes milliseconds, and handing them to threads costs more than it
+        saves on a small machine. Give threads when the database is remote and slow.""",
+    )
+
     hub_api_url = Unicode(
         config=True,
         help="""The hub's REST API, used to mirror users and proposal groups.
@@ -176,6 +185,11 @@ class GSPExtensionApp(ExtensionApp):
             events_poll_interval=self.events_poll_interval,
             events_keepalive=self.events_keepalive,
             log=self.log,
+            query_executor=(
+                ThreadPoolExecutor(self.query_threads, thread_name_prefix="gsp-db")
+                if self.query_threads > 0
+                else None
+            ),
         )
         self.settings["gsp"] = context
         self.log.info("gsp: data root %s, database %s", root, context.db.engine.url)
@@ -188,4 +202,6 @@ class GSPExtensionApp(ExtensionApp):
         """Close the database connections."""
         context = self.settings.get("gsp")
         if context is not None:
+            if context.query_executor is not None:
+                context.query_executor.shutdown(wait=False)
             context.db.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class GSPContext:
         The hub's API, to mirror users and groups; ``None`` outside a hub.
     mailer : object
         Has ``asend(to, subject, body)`` (see :mod:`gsp_extension.api.mail`).
+    query_executor : Executor or None
+        Thread pool for database work; ``None`` runs it on the event loop.
     """
 
     db: Database
@@ -49,3 +52,4 @@ class GSPContext:
     events_poll_interval: float
     events_keepalive: float
     log: logging.Logger | Any
+    query_executor: Executor | None = None

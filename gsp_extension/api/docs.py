@@ -8,6 +8,7 @@ comes back to the docs with a session cookie, so "Try it out" works without a to
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from pathlib import Path
@@ -40,16 +41,20 @@ PAGE = """<!DOCTYPE html>
 """
 
 
+@functools.lru_cache(maxsize=4)
+def _document_text(server_url: str) -> str:
+    from .. import __version__
+
+    return json.dumps(openapi_document(server_url=server_url, version=__version__))
+
+
 class OpenAPIHandler(APIHandler):
-    """``GET api/openapi.json``."""
+    """``GET api/openapi.json`` (built once per base URL: the routes do not change)."""
 
     @allow_unauthenticated
     def get(self) -> None:
-        from .. import __version__
-
-        doc = openapi_document(server_url=self.base_url, version=__version__)
         self.set_header("Access-Control-Allow-Origin", "*")
-        self.finish(json.dumps(doc))
+        self.finish(_document_text(self.base_url))
 
 
 class SwaggerUIHandler(JupyterHandler):

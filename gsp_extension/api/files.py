@@ -42,7 +42,7 @@ class FileListHandler(GSPHandler):
         size = _page_size(self, q.page_size)
 
         def work(session, caller):
-            page = list_files(session, caller, q, page_size=size, bound=ctx.count_bound)
+            page = list_files(session, caller, q, page_size=size, bound=ctx.count_bound, tz=ctx.tz)
             if not page.rows and q.page > 1:
                 raise APIError(404, f"page {q.page} is past the last page of results")
             return {
@@ -50,7 +50,7 @@ class FileListHandler(GSPHandler):
                 "count_is_estimate": page.estimated,
                 "next": self.page_url(q.page + 1) if page.has_next else None,
                 "previous": self.page_url(q.page - 1) if q.page > 1 else None,
-                "results": [file_record(f, tz=ctx.tz) for f in page.rows],
+                "results": page.rows,
             }
 
         self.reply(await self.db(work))

@@ -7,6 +7,7 @@ response says so.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from ..security import Caller, visible_files_clause
 from ..store import File, Job, Proposal
 from ..store import proposals as store_proposals
 from ..store.files import list_files_query
-from ..store.serialize import file_record_load_options
+from ..store.serialize import SEED_FILE_FIELDS
 from .schemas import FileListQuery
 
 # data_type and proposal_id are applied by the store's listing query (with visibility).
@@ -158,18 +159,82 @@ def paginate(
     return Page(rows, total, estimated, has_next)
 
 
+# Table aliases for the lineage names; built once (building ORM aliases per request
+# costs more than the query).
+_ORIGINAL = File.__table__.alias("original_file")
+_PARENT = File.__table__.alias("parent_file")
+_LINEAGE = {
+    "original_file": _ORIGINAL.c.file_name.label("original_file"),
+    "parent_file": _PARENT.c.file_name.label("parent_file"),
+}
+_FIELD_INDEX = {name: i for i, name in enumerate(SEED_FILE_FIELDS)}
+
+
+def file_records_query(where: Select) -> Select:
+    """The seed records of the rows of ``where`` as plain columns, in the seed's order.
+
+    Reading columns instead of ``File`` objects (and their parents through the ORM) makes
+    a page of 100 records several times cheaper; :func:`record_from_row` gives exactly
+    :func:`gsp_extension.store.serialize.file_record` (a test holds them equal).
+    """
+    table = File.__table__
+    return (
+        where.with_only_columns(
+            *(_LINEAGE.get(name, table.c.get(name)) for name in SEED_FILE_FIELDS)
+        )
+        .outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id)
+        .outerjoin(_PARENT, _PARENT.c.id == table.c.parent_file_id)
+    )
+
+
+def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
+    """A row of :func:`file_records_query` as the seed's file record."""
+    values = list(row)
+    for name in ("created", "last_modified"):
+        i = _FIELD_INDEX[name]
+        if values[i] is not None:
+            value = values[i]
+            if value.tzinfo is None:  # SQLite hands back naive UTC through Core
+                value = value.replace(tzinfo=dt.UTC)
+            values[i] = value.astimezone(tz).isoformat()
+    i = _FIELD_INDEX["date"]
+    if values[i] is not None:
+        values[i] = values[i].isoformat()
+    i = _FIELD_INDEX["data_type"]
+    values[i] = str(values[i])
+    i = _FIELD_INDEX["normalized"]
+    values[i] = bool(values[i])
+    return dict(zip(SEED_FILE_FIELDS, values, strict=True))
+
+
 def list_files(
-    session: Session, caller: Caller, q: FileListQuery, *, page_size: int, bound: int
+    session: Session,
+    caller: Caller,
+    q: FileListQuery,
+    *,
+    page_size: int,
+    bound: int,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Page:
-    """A page of ``GET api/files/`` as the caller may see it (DESIGN.md §5)."""
+    """A page of ``GET api/files/`` as the caller may see it (DESIGN.md §5).
+
+    ``rows`` are seed records (dicts), ready to send.
+    """
     base = list_files_query(session, caller.user, data_type=q.data_type, proposal_id=q.proposal_id)
     if caller.user is None:
         base = base.where(visible_files_clause(caller))
-    base = base.where(*file_filters(q))
-    stmt = base.order_by(None).order_by(*file_ordering(q.ordering))
-    ids = base.order_by(None).with_only_columns(File.id)
-    stmt = stmt.options(*file_record_load_options())
-    return paginate(session, stmt, ids, page=q.page, page_size=page_size, bound=bound)
+    base = base.where(*file_filters(q)).order_by(None)
+    ids = base.with_only_columns(File.id)
+    stmt = file_records_query(base).order_by(*file_ordering(q.ordering))
+    # Core rows through the session's connection: same transaction, no ORM layer.
+    connection = session.connection()
+    rows = connection.execute(stmt.limit(page_size + 1).offset((q.page - 1) * page_size)).all()
+    has_next = len(rows) > page_size
+    records = [record_from_row(r, tz) for r in rows[:page_size]]
+    if q.page == 1 and not has_next:
+        return Page(records, len(records), False, False)
+    total, estimated = bounded_count(session, ids, bound)
+    return Page(records, total, estimated, has_next)
 
 
 def list_proposals(

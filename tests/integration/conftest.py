@@ -7,6 +7,7 @@ hub's temporary data root):
   product, an extracted spectrum, and a product whose path points outside the data root;
 - ``SOAR2020B-002`` ("p2"): PI ``carol``, collaborator ``dave`` (the "other proposal");
 - ``SOAR2020B-003``: PI ``fred`` alone, for the schemathesis fuzzer;
+- ``SOAR2020B-004``: PI ``spi``, collaborator ``scollab``, for the security table;
 - ``staffer``: staff; ``eve``: an account in no proposal;
 - a master bias (data_type 1), visible to everyone.
 """
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsp_realhub import RealHub, start_hub, stop_hub  # noqa: E402
 
-P1, P2, P3 = "SOAR2020B-001", "SOAR2020B-002", "SOAR2020B-003"
+P1, P2, P3, P4 = "SOAR2020B-001", "SOAR2020B-002", "SOAR2020B-003", "SOAR2020B-004"
 
 
 @dataclass
@@ -58,12 +59,12 @@ def _write_fits(path: Path, header: dict, data: np.ndarray) -> tuple[str, int]:
     return hashlib.sha256(raw).hexdigest(), len(raw)
 
 
-def _raw_header(propid: str, obstype: str, obj: str, n: int) -> dict:
+def _raw_header(propid: str, obstype: str, obj: str, n: int, night: str = "2020-11-26") -> dict:
     return {
         "OBSTYPE": obstype,
         "OBJECT": obj,
         "PROPID": propid,
-        "DATE-OBS": "2020-11-26T01:00:00",
+        "DATE-OBS": f"{night}T01:00:00",
         "GAIN": 1.48,
         "RDNOISE": 3.89,
         "ROI": "Spectroscopic 2x2",
@@ -99,7 +100,7 @@ def _fields(h: dict) -> dict:
         "rdnoise": str(h["RDNOISE"]),
         "roi": h["ROI"],
         "wavmode": h["WAVMODE"],
-        "date": dt.date(2020, 11, 26),
+        "date": dt.date.fromisoformat(h["DATE-OBS"][:10]),
         "technique": "Spectroscopy",
         "saturation_value": 69257,
         "image_id": h["IMAGEID"],
@@ -119,7 +120,7 @@ def build_world(hub: RealHub) -> World:
     with db.transaction() as s:
         users = {
             name: create_user(s, name, email=f"{name}@example.org", first_name=name.title())
-            for name in ("alice", "bob", "carol", "dave", "eve", "fred")
+            for name in ("alice", "bob", "carol", "dave", "eve", "fred", "spi", "scollab")
         }
         users["staffer"] = create_user(s, "staffer", email="staffer@example.org", is_staff=True)
         p1 = create_proposal(
@@ -140,11 +141,20 @@ def build_world(hub: RealHub) -> World:
         )
         # The fuzzer's own proposal, so that what it changes touches nobody else.
         p3 = create_proposal(s, P3, semester="2020B", title="Fuzzing", pi=users["fred"])
-        world.proposals = {"p1": p1.id, "p2": p2.id, "p3": p3.id}
+        # The security table's proposal: its requests change only this one.
+        p4 = create_proposal(
+            s,
+            P4,
+            semester="2020B",
+            title="Security",
+            pi=users["spi"],
+            collaborators=[users["scollab"]],
+        )
+        world.proposals = {"p1": p1.id, "p2": p2.id, "p3": p3.id, "p4": p4.id}
 
-        def raw(key, propid, obstype, obj, n):
-            h = _raw_header(propid, obstype, obj, n)
-            path = root / "raw" / "20201126" / f"{n:04d}_{obj}.fits"
+        def raw(key, propid, obstype, obj, n, night="2020-11-26"):
+            h = _raw_header(propid, obstype, obj, n, night)
+            path = root / "raw" / night.replace("-", "") / f"{n:04d}_{obj}.fits"
             checksum, size = _write_fits(path, h, rng.normal(100, 5, (40, 60)).astype("f4"))
             reg = register_file(
                 s, path, checksum=checksum, size=size, fields=_fields(h), header=None
@@ -158,7 +168,9 @@ def build_world(hub: RealHub) -> World:
         raw("p2_raw", P2, "OBJECT", "NGC1234", 4)
 
         def product(key, parent, data_type, name, data, propid=P1, path=None):
-            h = _raw_header(propid, "OBJECT", parent.object, 100 + len(world.ids))
+            h = _raw_header(
+                propid, "OBJECT", parent.object, 100 + len(world.ids), parent.date.isoformat()
+            )
             h["RLEVEL"] = 60 + data_type
             path = path or root / "products" / "20201126" / name
             checksum, size = _write_fits(path, h, data)
@@ -188,6 +200,16 @@ def build_world(hub: RealHub) -> World:
         # A row whose path leaves the data root: it must never be served.
         outside = root.parent / f"{root.name}-outside" / "secret.fits"
         product("p1_outside", red, 2, "secret.fits", np.ones((4, 4), "f4"), path=outside)
+        s_raw = raw("s_raw", P4, "OBJECT", "SecTarget", 301, night="2020-12-01")
+        s_red = product(
+            "s_reduced",
+            s_raw,
+            2,
+            "cfzst_0301_SecTarget.fits",
+            rng.normal(10, 1, (40, 60)).astype("f4"),
+            propid=P4,
+        )
+        product("s_extracted", s_red, 3, "ecfzst_0301_SecTarget.fits", spectrum, propid=P4)
         mb_h = _raw_header(P1, "BIAS", "bias", 200)
         mb_h["RLEVEL"] = 61
         mb_path = root / "products" / "20201126" / "master_bias_RED_SP_2x2.fits"

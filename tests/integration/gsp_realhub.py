@@ -38,7 +38,7 @@ c.JupyterHub.load_roles = list(c.JupyterHub.load_roles) + [
         "services": ["gsp-test-admin"],
     }},
 ]
-c.JupyterHub.log_level = "INFO"
+c.JupyterHub.log_level = {log_level!r}
 """
 
 
@@ -58,6 +58,7 @@ class RealHub:
     admin_token: str
     process: subprocess.Popen
     log_path: Path
+    service_port: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,14 +90,18 @@ class RealHub:
             return "(no log)"
 
 
-def start_hub(data_root: Path, database_url: str | None = None, timeout: float = 90) -> RealHub:
+def start_hub(
+    data_root: Path, database_url: str | None = None, timeout: float = 90, log_level: str = "INFO"
+) -> RealHub:
     """Start the hub and wait until the gsp service answers through the proxy."""
     data_root.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("bind", "hub", "proxy", "service")}
     url = f"http://127.0.0.1:{ports['bind']}"
     token = secrets.token_hex(24)
     overlay = data_root / "test_jupyterhub_config.py"
-    overlay.write_text(OVERLAY.format(project=str(REPO / "jupyterhub_config.py"), token=token))
+    overlay.write_text(
+        OVERLAY.format(project=str(REPO / "jupyterhub_config.py"), token=token, log_level=log_level)
+    )
     database_url = database_url or f"sqlite:///{data_root / 'gsp.sqlite'}"
     env = {
         **os.environ,
@@ -120,7 +125,7 @@ def start_hub(data_root: Path, database_url: str | None = None, timeout: float =
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    hub = RealHub(url, data_root, database_url, token, process, log_path)
+    hub = RealHub(url, data_root, database_url, token, process, log_path, ports["service"])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

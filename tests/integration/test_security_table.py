@@ -1,7 +1,8 @@
 """Every endpoint x {no token, bad token, other proposal's member, collaborator, PI, staff}.
 
-Targets belong to proposal SOAR2020B-001 (PI alice, collaborator bob); ``dave`` is a
-member of SOAR2020B-002 only. Objects a request consumes (a product to delete, a file to
+Targets belong to proposal SOAR2020B-004 (PI spi, collaborator scollab), kept for this
+table so that what it changes touches no other test; ``dave`` is a member of
+SOAR2020B-002 only. Objects a request consumes (a product to delete, a file to
 register, an email to add) are made fresh for each case. A refused request on a
 state-changing endpoint must leave the database exactly as it was.
 """
@@ -24,8 +25,8 @@ WHO = {
     "none": None,
     "bad": "bad",
     "other": "dave",
-    "collaborator": "bob",
-    "pi": "alice",
+    "collaborator": "scollab",
+    "pi": "spi",
     "staff": "staffer",
 }
 OK_QUEUED = (200, 202)
@@ -68,7 +69,7 @@ def _fits(path, header, data):
 
 
 def fresh_product(w, data_type=3) -> int:
-    """A new product of SOAR2020B-001 (or a master calibration for data_type 1)."""
+    """A new product of SOAR2020B-004 (or a master calibration for data_type 1)."""
     from gsp_extension.store import Database
     from gsp_extension.store.files import get_file, register_file
 
@@ -78,10 +79,10 @@ def fresh_product(w, data_type=3) -> int:
     db = Database(w.hub.database_url)
     try:
         with db.transaction() as s:
-            parent = get_file(s, w.ids["p1_reduced"]) if data_type != 1 else None
+            parent = get_file(s, w.ids["s_reduced"]) if data_type != 1 else None
             fields = {
-                "proposal_id": None if data_type == 1 else "SOAR2020B-001",
-                "date": "2020-11-26",
+                "proposal_id": None if data_type == 1 else "SOAR2020B-004",
+                "date": "2020-12-01",
                 "obstype": "OBJECT",
             }
             reg = register_file(
@@ -105,8 +106,8 @@ def fresh_raw_path(w) -> str:
         path,
         {
             "OBSTYPE": "BIAS",
-            "PROPID": "SOAR2020B-001",
-            "DATE-OBS": "2020-11-28T01:00:00",
+            "PROPID": "SOAR2020B-004",
+            "DATE-OBS": "2020-12-02T01:00:00",
             "GAIN": 1.48,
             "RDNOISE": 3.89,
             "CCDSUM": "2 2",
@@ -139,7 +140,7 @@ def snapshot(w) -> dict[str, Any]:
 CASES = [
     Case("status", "GET", lambda w: "", everyone(200)),
     Case("files list", "GET", lambda w: "files/", everyone(200)),
-    Case("file detail", "GET", lambda w: f"files/{w.ids['p1_raw']}/", members(200)),
+    Case("file detail", "GET", lambda w: f"files/{w.ids['s_raw']}/", members(200)),
     Case(
         "master calibration detail",
         "GET",
@@ -151,23 +152,23 @@ CASES = [
         "GET",
         lambda w: "files/header/",
         members(200),
-        params=lambda w: {"id": w.ids["p1_raw"]},
+        params=lambda w: {"id": w.ids["s_raw"]},
     ),
-    Case("download", "GET", lambda w: f"files/{w.ids['p1_raw']}/download/", members(200)),
+    Case("download", "GET", lambda w: f"files/{w.ids['s_raw']}/download/", members(200)),
     Case(
         "visualize",
         "GET",
         lambda w: "files/visualize/",
         members(200),
-        params=lambda w: {"id": w.ids["p1_raw"], "width": 200, "height": 200},
+        params=lambda w: {"id": w.ids["s_raw"], "width": 200, "height": 200},
     ),
-    Case("delete raw", "DELETE", lambda w: f"files/{w.ids['p1_raw']}/", members(403)),
+    Case("delete raw", "DELETE", lambda w: f"files/{w.ids['s_raw']}/", members(403)),
     Case(
         "delete raw in batch",
         "DELETE",
         lambda w: "files/",
         members(403),
-        body=lambda w: {"ids": [w.ids["p1_raw"]]},
+        body=lambda w: {"ids": [w.ids["s_raw"]]},
     ),
     Case("delete product", "DELETE", lambda w: f"files/{fresh_product(w)}/", members(200)),
     Case(
@@ -188,70 +189,70 @@ CASES = [
         "POST",
         lambda w: "files/reduce/",
         members(OK_QUEUED),
-        body=lambda w: {"id": w.ids["p1_raw"]},
+        body=lambda w: {"id": w.ids["s_raw"]},
     ),
     Case(
         "reclassify",
         "POST",
         lambda w: "files/reclassify/",
         members(OK_QUEUED),
-        body=lambda w: {"id": w.ids["p1_raw"]},
+        body=lambda w: {"id": w.ids["s_raw"]},
     ),
     Case(
         "extract",
         "POST",
         lambda w: "files/spectrum/extract/",
         members(OK_QUEUED),
-        body=lambda w: {"id": w.ids["p1_reduced"]},
+        body=lambda w: {"id": w.ids["s_reduced"]},
     ),
     Case(
         "calibrate wavelength",
         "POST",
         lambda w: "files/spectrum/calibrate/wavelength/",
         members(OK_QUEUED),
-        body=lambda w: {"id": w.ids["p1_extracted"]},
+        body=lambda w: {"id": w.ids["s_extracted"]},
     ),
-    # dave observed that night too (his proposal has raw files on 2020-11-26).
+    # Members of a proposal observed that night; dave's proposal did not.
     Case(
         "calibrations",
         "POST",
         lambda w: "files/calibrations/",
-        everyone(OK_QUEUED),
-        body=lambda w: {"date": "2020-11-26"},
+        members(OK_QUEUED, other=403),
+        body=lambda w: {"date": "2020-12-01"},
     ),
     Case("job detail", "GET", lambda w: f"jobs/{w.job_id}/", members(200)),
     Case("jobs list", "GET", lambda w: "jobs/", everyone(200)),
     Case("logs", "GET", lambda w: "logs/", everyone(200)),
     Case("proposals list", "GET", lambda w: "proposals/", everyone(200)),
-    Case("proposal detail", "GET", lambda w: f"proposals/{w.proposals['p1']}/", members(200)),
+    Case("proposal detail", "GET", lambda w: f"proposals/{w.proposals['p4']}/", members(200)),
     Case(
-        "settings read", "GET", lambda w: f"proposals/{w.proposals['p1']}/settings/", members(200)
+        "settings read", "GET", lambda w: f"proposals/{w.proposals['p4']}/settings/", members(200)
     ),
     Case(
         "settings edit",
         "PUT",
-        lambda w: f"proposals/{w.proposals['p1']}/settings/",
+        lambda w: f"proposals/{w.proposals['p4']}/settings/",
         members(200, collaborator=403),
         body=lambda w: {"max_targets": 1 + next(_counter) % 5},
     ),
     Case(
         "collaborator add",
         "POST",
-        lambda w: f"proposals/collaborators/{w.proposals['p1']}/",
+        lambda w: f"proposals/collaborators/{w.proposals['p4']}/",
         members(200, collaborator=403),
         body=lambda w: {"email": f"sec{next(_counter)}@example.net", "action": "add"},
     ),
     Case(
         "collaborator add via GET",
         "GET",
-        lambda w: f"proposals/collaborators/{w.proposals['p1']}/",
+        lambda w: f"proposals/collaborators/{w.proposals['p4']}/",
         everyone(405),
     ),
-    Case("comments read", "GET", lambda w: f"files/{w.ids['p1_raw']}/comments/", members(200)),
+    Case("comments read", "GET", lambda w: f"files/{w.ids['s_raw']}/comments/", members(200)),
     Case(
         "comment add",
         "POST",
-        lambda w: f"files/{w.ids['p1_raw']}/comments/",
+        lambda w: f"files/{w.ids['s_raw']}/comments/",
         members(201),
         body=lambda w: {"text": "security table"},
     ),
@@ -270,8 +271,8 @@ CASES = [
 def sworld(world):
     r = requests.post(
         world.url("files/reduce/"),
-        headers=world.headers("alice"),
-        json={"id": world.ids["p1_raw"]},
+        headers=world.headers("spi"),
+        json={"id": world.ids["s_raw"]},
         timeout=30,
     )
     assert r.status_code in OK_QUEUED, r.text

@@ -30,7 +30,7 @@ def test_proposal_list_and_detail(world):
     assert list(results[0]["user"]) == list(SEED_USER_FIELDS)
     assert call(world, "GET", f"proposals/{world.proposals['p2']}/", "bob").status_code == 404
     staff = call(world, "GET", "proposals/", "staffer").json()
-    assert staff["count"] == 3
+    assert staff["count"] == 4
 
 
 def test_settings_read_by_members_edited_by_pi(world):
