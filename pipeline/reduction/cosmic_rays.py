@@ -12,9 +12,13 @@ Methods (the ``cosmic_ray_rejection`` setting):
 ``dcr``
     A dcr-equivalent. goodman_pipeline runs Pych's (2004) external ``dcr`` program on
     1x1 data; that binary is not available here, so ``dcr`` means astroscrappy tuned the
-    way dcr works: a sharper, more aggressive single threshold suited to unbinned data
-    (``sigclip=5``, ``sigfrac=0.5``, ``objlim=3``, ``niter=3``), and cleaning with the
-    local median as dcr replaces a hit by its neighbourhood's value.
+    way dcr works on unbinned frames: one higher threshold on the pixel's excess over
+    its surroundings (``sigclip=5``), hits grown into neighbours down to half of it
+    (``sigfrac=0.5``: unbinned events span more pixels), up to three passes
+    (``niter=3``, as dcr iterates), the same target protection as ``lacosmic``
+    (``objlim=5``), and cleaning with the mean of the unflagged neighbours, as dcr
+    replaces a hit by its surroundings' mean (a median clean fed back into three
+    passes flagged trace pixels next to a hit).
 ``default``
     ``dcr`` for 1x1 binning and ``lacosmic`` otherwise, as goodman_pipeline chooses.
 ``none``
@@ -46,10 +50,10 @@ PARAMETERS: dict[str, dict] = {
     "dcr": dict(
         sigclip=5.0,
         sigfrac=0.5,
-        objlim=3.0,
+        objlim=5.0,
         niter=3,
         sepmed=True,
-        cleantype="median",
+        cleantype="meanmask",
         fsmode="median",
     ),
 }
