@@ -2,6 +2,9 @@
 
 Method (each step fixes one cause of goodman_pipeline's 0.5-2 Å errors):
 
+0. Lines found in the arc are centred with a pixel-integrated Gaussian
+   (:mod:`pipeline.wavelength.lines`).
+
 1. The template's wavelength model is evaluated at binned pixel centres
    ``b*j + (b-1)/2``, never rescaled.
 2. The offset between arc and template is found by cross-correlation with a parabolic
@@ -166,6 +169,33 @@ def _forward_offset(arc_lines: LineList, template: LampTemplate, b: int, n: int,
     return s, ref
 
 
+def _label_with_nist(template: LampTemplate, u_ref: np.ndarray, lab: np.ndarray):
+    """Catalogue wavelengths for template-spectrum lines the template does not list.
+
+    A line takes the NIST strong line of the lamp's elements nearest to its model
+    wavelength when that line is within 1.5 unbinned pixels and unambiguous (the next
+    NIST line at least three times farther). These labels name the lines in the
+    solution's table (``lab_wavelength``); the fit itself uses the template model,
+    which defines the wavelengths of uncatalogued features.
+    """
+    from pipeline.wavelength.lamp_choice import nist_lines
+
+    waves = np.concatenate([nist_lines(e)[0] for e in sorted(template.elements)] or [np.empty(0)])
+    if waves.size < 2:
+        return lab
+    waves = np.sort(waves)
+    model = template.wavelength(u_ref)
+    disp = np.abs(chebyshev.chebval(u_ref, chebyshev.chebder(template.coefficients)))
+    i = np.clip(np.searchsorted(waves, model), 1, waves.size - 1)
+    d_lo, d_hi = np.abs(model - waves[i - 1]), np.abs(waves[i] - model)
+    nearest = np.where(d_lo <= d_hi, waves[i - 1], waves[i])
+    d1, d2 = np.minimum(d_lo, d_hi), np.maximum(d_lo, d_hi)
+    ok = np.isnan(lab) & (d1 <= 1.5 * disp) & (d2 >= 3 * d1)
+    out = lab.copy()
+    out[ok] = nearest[ok]
+    return out
+
+
 def _spectrum_arrays(arc) -> tuple[np.ndarray, np.ndarray | None]:
     if hasattr(arc, "flux"):
         flux = np.asarray(arc.flux.value if hasattr(arc.flux, "value") else arc.flux, float)
@@ -257,6 +287,7 @@ def calibrate_arc(
                 near = np.argmin(k, axis=1)
                 close = k[np.arange(pix.size), near] < 1.5
                 lab[close] = template.line_wavelengths[near[close]]
+            lab = _label_with_nist(template, u_ref, lab)
             err = b * np.hypot(
                 np.hypot(arc_lines.centre_error[a_idx], ref.centre_error[r_idx]), SYSTEMATIC_PX
             )
