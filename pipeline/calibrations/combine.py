@@ -22,9 +22,9 @@ def sigma_clipped_median(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel median of ``stack`` (frames along axis 0) after sigma clipping.
 
-    Each pixel's scatter is the larger of its MAD-based estimate and ``noise`` (the
-    expected noise, e.g. the read noise): with a handful of frames the MAD of one pixel
-    is itself noisy, and without a floor good values would be clipped.
+    Each pixel's scatter is ``noise`` when given (the expected noise: read noise for
+    bias, Poisson and read noise for flats), else the MAD of its values: with a handful
+    of frames the MAD of one pixel is itself noisy.
 
     Returns
     -------
@@ -41,9 +41,12 @@ def sigma_clipped_median(
         return stack.mean(axis=0, dtype=np.float32), np.full(stack.shape[1:], 2, np.int16)
     median = median_along_frames(stack)
     deviation = np.abs(stack - median)
-    scatter = 1.4826 * median_along_frames(deviation)
     if noise is not None:
-        scatter = np.maximum(scatter, noise)
+        # The expected noise (read noise, Poisson) is known far better than the MAD of
+        # a handful of values, and costs no second sort.
+        scatter = noise
+    else:
+        scatter = 1.4826 * median_along_frames(deviation)
     rejected = deviation > sigma * scatter
     n_used = (n - rejected.sum(axis=0)).astype(np.int16)
     if not rejected.any():
