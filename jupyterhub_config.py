@@ -11,6 +11,7 @@ single machine, so the same file serves the demo, the tests and a deployment:
 ``GSP_DATA_ROOT``      data root: raw/, products/, databases, outbox (default ./gsp-data)
 ``GSP_DATABASE_URL``   app database (default ``sqlite:///$GSP_DATA_ROOT/gsp.sqlite``)
 ``GSP_ADMIN_*``        first superuser at the first start (see ``hub.config_helpers``)
+``GSP_INSTRUMENT_TOKEN`` token of the ``gsp-instrument`` service, which may register files
 =====================  =================================================================
 """
 
@@ -82,6 +83,12 @@ c.JupyterHub.services = [
     }
 ]
 
+# The instrument's data-transfer script may register raw files (POST api/files/) with
+# this token; the gsp service knows it by name (GSPExtensionApp.instrument_names).
+INSTRUMENT_TOKEN = os.environ.get("GSP_INSTRUMENT_TOKEN", "")
+if INSTRUMENT_TOKEN:
+    c.JupyterHub.services.append({"name": "gsp-instrument", "api_token": INSTRUMENT_TOKEN})
+
 # --- roles -----------------------------------------------------------------------------------
 # Users (and the tokens of their servers, e.g. a Voilà kernel) may call the gsp service;
 # the service may create hub users and groups (a new collaborator, a new proposal).
@@ -98,6 +105,15 @@ c.JupyterHub.load_roles = [
         "services": ["gsp"],
     },
 ]
+if INSTRUMENT_TOKEN:
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "gsp-instrument",
+            "description": "Registers raw files with the gsp service",
+            "scopes": ["access:services!service=gsp"],
+            "services": ["gsp-instrument"],
+        }
+    )
 
 # --- single-user servers (notebooks, Voilà apps) -------------------------------------------
 # The embedded default: local processes, one home folder per user under the data root.

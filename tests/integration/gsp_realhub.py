@@ -59,6 +59,7 @@ class RealHub:
     process: subprocess.Popen
     log_path: Path
     service_port: int = 0
+    instrument_token: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +114,7 @@ def start_hub(
         "GSP_DATABASE_URL": database_url,
         "GSP_PUBLIC_URL": url + "/",
         "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
+        "GSP_INSTRUMENT_TOKEN": secrets.token_hex(24),
     }
     env.pop("GSP_SMTP_HOST", None)
     log_path = data_root / "hub.log"
@@ -125,7 +127,16 @@ def start_hub(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    hub = RealHub(url, data_root, database_url, token, process, log_path, ports["service"])
+    hub = RealHub(
+        url,
+        data_root,
+        database_url,
+        token,
+        process,
+        log_path,
+        ports["service"],
+        env["GSP_INSTRUMENT_TOKEN"],
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

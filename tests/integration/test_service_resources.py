@@ -400,3 +400,37 @@ def test_register_file_as_staff(world):
     assert record["proposal_id"] == "SOAR2020B-001" and record["data_type"] == "0"
     again = call(world, "POST", "files/", "staffer", json={"full_path": str(path)})
     assert again.status_code == 200 and again.json()["created"] is False
+
+
+def test_the_instrument_registers_files_and_nothing_else(world):
+    import numpy as np
+    from astropy.io import fits
+
+    headers = {"Authorization": f"token {world.hub.instrument_token}"}
+    path = world.hub.data_root / "raw" / "20201126" / "0500_instrument.fits"
+    hdu = fits.PrimaryHDU(np.zeros((4, 4), "f4"))
+    hdu.header.update(
+        {
+            "OBSTYPE": "BIAS",
+            "OBJECT": "Bias",
+            "PROPID": "SOAR2020B-002",
+            "DATE-OBS": "2020-11-26T02:00:00",
+            "GAIN": 1.48,
+            "RDNOISE": 3.89,
+            "CCDSUM": "2 2",
+        }
+    )
+    hdu.writeto(path)
+    r = requests.post(
+        world.url("files/"), headers=headers, json={"full_path": str(path)}, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    assert requests.get(world.url("files/"), headers=headers, timeout=30).json()["results"] == []
+    r = requests.get(world.url(f"files/{world.ids['p1_raw']}/"), headers=headers, timeout=30)
+    assert r.status_code == 404
+
+
+def test_docs_login_sends_browsers_to_the_hub(world):
+    r = requests.get(world.url("docs/login"), allow_redirects=False, timeout=30)
+    assert r.status_code == 302
+    assert "/hub/api/oauth2/authorize" in r.headers["Location"]
