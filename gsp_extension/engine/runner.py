@@ -78,6 +78,9 @@ class JobEngine:
     catch_up_hours : float
         At start, raw files registered this recently but never planned (a crash between
         registering and planning) are planned.
+    drain_seconds : float
+        At stop, how long jobs in flight may take to finish before they are abandoned
+        (still ``running`` in the database: the next start queues them again).
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class JobEngine:
         retry_base_delay: float = 5.0,
         retry_max_delay: float = 600.0,
         catch_up_hours: float = 24.0,
+        drain_seconds: float = 30.0,
     ) -> None:
         self.db = db
         self.data_root = os.fspath(data_root)
@@ -106,6 +110,7 @@ class JobEngine:
         self.poll_seconds = poll_seconds
         self.plan = plan
         self.catch_up_hours = catch_up_hours
+        self.drain_seconds = drain_seconds
         self.retry_delays = (
             dt.timedelta(seconds=retry_base_delay),
             dt.timedelta(seconds=retry_max_delay),
@@ -286,4 +291,9 @@ class JobEngine:
                     w.cancel()
         finally:
             if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+                # Let jobs in flight finish for a while; the rest stay "running" and are
+                # queued again at the next start (a lost worker could otherwise hang here).
+                _done, pending = await asyncio.wait(in_flight, timeout=self.drain_seconds)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)

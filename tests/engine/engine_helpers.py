@@ -33,6 +33,10 @@ def execute_copy(request: WorkRequest) -> WorkResult:
     marker.write_text(str(attempts))
     if attempts <= params.get("transient_failures", 0):
         raise TransientError(f"disk busy (attempt {attempts})")
+    if params.get("sleep"):
+        import time
+
+        time.sleep(params["sleep"])
     if params.get("fail"):
         raise ValueError("no usable overscan in this frame")
     out = Path(request.inputs["out"])

@@ -147,3 +147,23 @@ def test_transient_classification():
         pass
 
     assert is_transient(KilledWorker())
+
+
+@pytest.mark.asyncio
+async def test_stopping_does_not_wait_forever_for_a_stuck_job(db, tmp_path):
+    raw_id = _raw(db, tmp_path)
+    with db.transaction() as s:
+        job_id = enqueue(s, "copy", "copy:slow", file_id=raw_id, params={"sleep": 3}).id
+    engine, _ = _engine(db, tmp_path, drain_seconds=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    for _ in range(100):
+        if _job(db, job_id).state == "running":
+            break
+        await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert loop.time() - started < 2
+    assert _job(db, job_id).state == "running"  # queued again at the next start

@@ -1,0 +1,88 @@
+"""``gsp live``: watch the raw folder and run the job engine, outside the hub service.
+
+The same :class:`~gsp_extension.engine.live.LiveServices` the service runs: new raw
+files are registered and carried through the pipeline; queued jobs (manual actions
+from the API too) run on dask. Useful on a processing node or to debug. Ctrl-C stops
+it; jobs in flight finish first, and a hard kill loses nothing (they run again at the
+next start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HELP = "watch GSP_DATA_ROOT/raw and run the job engine on dask until Ctrl-C"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root", default=os.environ.get("GSP_DATA_ROOT"), help="default: $GSP_DATA_ROOT"
+    )
+    parser.add_argument(
+        "--db", help="database URL (default: $GSP_DB_URL, else <data root>/gsp.sqlite)"
+    )
+    parser.add_argument("--scheduler", help="dask scheduler address (default: a LocalCluster)")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument(
+        "--poll", action="store_true", help="walk the tree instead of filesystem events (NFS)"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds a file must be unchanged"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from gsp_extension.engine.live import LiveServices
+    from gsp_extension.store import Database, upgrade_database
+    from gsp_extension.store.engine import database_url_from_env
+
+    if not args.data_root:
+        print("gsp live: give --data-root or set GSP_DATA_ROOT", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"gsp live: --workers {args.workers} must be >= 1", file=sys.stderr)
+        return 2
+    url = args.db or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    upgrade_database(url)
+    db = Database(url)
+
+    async def main() -> None:
+        live = LiveServices(
+            db,
+            args.data_root,
+            scheduler_address=args.scheduler,
+            n_workers=args.workers,
+            watch_mode="poll" if args.poll else "auto",
+            settle_seconds=args.settle,
+        )
+        live.bus.subscribe(lambda e: logging.info("%s %s", e.topic, e.payload.get("id")))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                # Second signal: leave now; running jobs are queued again at next start.
+                os._exit(130)
+            logging.info("stopping: jobs in flight get 30 s to finish (signal again to quit)")
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await live.start()
+        try:
+            await stop.wait()
+        finally:
+            await live.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        db.dispose()
+    return 0
