@@ -133,12 +133,25 @@ def _local_url(bind_url: str) -> str:
     return f"{parts.scheme}://{netloc}{path}"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 def _answers(url: str) -> bool:
+    """True when the hub's own API answers at ``url`` (``/hub/api/``).
+
+    Redirects are not followed: until the hub has added its route, the proxy sends
+    every request to the hub's error page, which answers 200.
+    """
     # Our own hub: a self-signed certificate is expected with GSP_SSL_CERT.
     context = ssl._create_unverified_context() if url.startswith("https") else None
+    opener = urllib.request.build_opener(
+        _NoRedirect(), urllib.request.HTTPSHandler(context=context)
+    )
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return response.status == 200
+        with opener.open(url, timeout=2) as response:
+            return response.status == 200 and b'"version"' in response.read(4096)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
