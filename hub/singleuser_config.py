@@ -18,6 +18,11 @@ c = get_config()  # noqa: F821
 
 configure_kernel_culling(c)
 configure_voila(c)
+# The apps' Voilà template (voila_apps/config.py): the lab template without CDN links,
+# so that no request of the page leaves the hub's origin.
+from voila_apps.config import configure_voila_template  # noqa: E402
+
+configure_voila_template(c)
 # The server's root is the user's home ("~", from Spawner.notebook_dir); the hub sets
 # JUPYTERHUB_ROOT_DIR to it. A home that cannot be written must not keep the user out
 # of their notebooks: say so and start anyway.

@@ -21,8 +21,18 @@ def template_root() -> Path:
     return Path(__file__).resolve().parent / "jupyter"
 
 
+def offline_page_config(page_config: dict, *args, **kwargs) -> dict:
+    """Voilà's ``page_config_hook``: keep the front end off the MathJax CDN.
+
+    Voilà's front end loads MathJax 2 from a public CDN unless both ``fullMathjaxUrl``
+    and ``mathjaxConfig`` are the string ``"null"``, in which case it uses the
+    MathJax 3 bundled with it (served locally).
+    """
+    return {**page_config, "fullMathjaxUrl": "null", "mathjaxConfig": "null"}
+
+
 def configure_voila_template(c, environ: MutableMapping[str, str] | None = None) -> None:
-    """Put the template on the Jupyter path and make it Voilà's default.
+    """Put the template on the Jupyter path, make it Voilà's default, MathJax local.
 
     Parameters
     ----------
@@ -37,3 +47,4 @@ def configure_voila_template(c, environ: MutableMapping[str, str] | None = None)
     if root not in paths:
         env["JUPYTER_PATH"] = os.pathsep.join([root, *paths])
     c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.page_config_hook = offline_page_config

@@ -158,7 +158,7 @@ def test_actions_by_type():
 
 def test_lamp_choices_are_compatible_arcs(client):
     choices = lamp_choices(client, client.file(102), data_type=3)
-    assert choices[0][1] is None
+    assert choices[0][1] == 0  # automatic
     assert [v for _, v in choices[1:]] == [104]
     client.add(record(105, data_type="3", obstype="COMP", wavmode="930_M2", file_name="other.fits"))
     assert 105 not in [v for _, v in lamp_choices(client, client.file(102), 3)]

@@ -16,6 +16,8 @@ from typing import Any
 import ipywidgets as w
 
 ARC_OBSTYPES = ("COMP", "ARC")
+#: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
+AUTOMATIC = 0
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def actions_for(record: dict) -> list[Action]:
 def lamp_choices(client: Any, record: dict, data_type: int) -> list[tuple[str, int | None]]:
     """Arcs compatible with ``record`` (same wavmode; the same night first), for a chooser.
 
-    The first choice, ``None``, lets the engine pick.
+    The first choice, :data:`AUTOMATIC`, lets the engine pick.
     """
     found: dict[int, dict] = {}
     for obstype in ARC_OBSTYPES:
@@ -67,7 +69,7 @@ def lamp_choices(client: Any, record: dict, data_type: int) -> list[tuple[str, i
     same_night = sorted(
         found.values(), key=lambda r: (r.get("date") != record.get("date"), -r["id"])
     )
-    return [("Automatic (the engine chooses)", None)] + [
+    return [("Automatic (the engine chooses)", AUTOMATIC)] + [
         (f"{r['file_name']} ({r.get('date') or '?'})", r["id"]) for r in same_night
     ]
 
@@ -127,8 +129,7 @@ class ActionBar(w.VBox):
         t = str(record.get("data_type"))
         if t in ("2", "3"):
             self.lamp.options = lamp_choices(self.client, record, data_type=int(t))
-            self.lamp.value = None
-            self.lamp.description = "Lamp"
+            self.lamp.value = AUTOMATIC
             self.lamp.layout.display = "flex"
         else:
             self.lamp.options = []
@@ -143,9 +144,11 @@ class ActionBar(w.VBox):
             if key == "reduce":
                 self._queued(self.client.reduce(r["id"]))
             elif key == "extract":
-                self._queued(self.client.extract(r["id"], lamp_id=self.lamp.value))
+                self._queued(self.client.extract(r["id"], lamp_id=self.lamp.value or None))
             elif key == "wavelength":
-                self._queued(self.client.calibrate_wavelength(r["id"], lamp_id=self.lamp.value))
+                self._queued(
+                    self.client.calibrate_wavelength(r["id"], lamp_id=self.lamp.value or None)
+                )
             elif key == "advanced":
                 self.on_advanced()
             elif key == "download":

@@ -11,10 +11,12 @@ import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
+
+if TYPE_CHECKING:  # astropy is imported when a file is read, not with the page
+    from astropy.io import fits
 
 
 @dataclass
@@ -43,7 +45,7 @@ class SpectrumData:
         return self.x_label.startswith("Wavelength")
 
 
-def _axis(header: fits.Header, n: int) -> tuple[np.ndarray, str]:
+def _axis(header, n: int) -> tuple[np.ndarray, str]:
     ctype = str(header.get("CTYPE1", "")).upper()
     crval = header.get("CRVAL1")
     cdelt = header.get("CDELT1", header.get("CD1_1"))
@@ -63,6 +65,8 @@ def read_fits(path: str | Path) -> ImageData | SpectrumData:
     ValueError
         When the file holds neither an image nor a spectrum.
     """
+    from astropy.io import fits
+
     with fits.open(path, memmap=False) as hdul:
         named = {h.name.upper(): h for h in hdul[1:]}
         for hdu in hdul:

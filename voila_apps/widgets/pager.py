@@ -71,7 +71,7 @@ class Pager(w.VBox):
             [
                 self.buttons,
                 w.HBox(
-                    [w.HTML("&#128214;"), self.goto, self.goto_button],
+                    [w.HTML("<i class='fa fa-book-open'></i>&nbsp;"), self.goto, self.goto_button],
                     layout=w.Layout(justify_content="center", align_items="center"),
                 ),
                 self.message,

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .fitsdata import ImageData, SpectrumData
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn, not with the page
+    from matplotlib.figure import Figure
 
 #: Figure colours per theme (face, text).
 FIGURE_COLOURS = {
@@ -199,6 +202,7 @@ def render_png(
 ) -> bytes:
     """A static PNG of an image or a spectrum."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
@@ -222,6 +226,8 @@ def interactive_canvas(
         from ipympl.backend_nbagg import Canvas, FigureManager
     except ImportError:
         return None
+    from matplotlib.figure import Figure
+
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     canvas = Canvas(fig)

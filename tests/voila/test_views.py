@@ -1,0 +1,290 @@
+"""Search table, proposals, settings form, logs, management, app and preferences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import nbformat
+import pytest
+from conftest import FakeClient, record
+
+from voila_apps.app import App, parse_query
+from voila_apps.config import configure_voila_template, offline_page_config, template_root
+from voila_apps.widgets import preferences as prefs
+from voila_apps.widgets.logs import LogsView
+from voila_apps.widgets.management import ManagementView, users_of
+from voila_apps.widgets.navigation import views_for
+from voila_apps.widgets.proposals import ProposalsView, can_manage, check_email
+from voila_apps.widgets.search_table import (
+    SearchTable,
+    build_query,
+    hide_raw_calibrations,
+    toggle_ordering,
+)
+from voila_apps.widgets.settings_form import SettingsForm, changes, validate
+from voila_apps.widgets.theme import theme_of
+
+
+def test_build_query_drops_empty_values_and_checks_dates():
+    q = build_query(
+        {
+            "proposal_id": "All",
+            "obstype": " COMP ",
+            "filter": "",
+            "date_after": dt.date(2020, 1, 2),
+            "technique": None,
+        }
+    )
+    assert q == {
+        "page": 1,
+        "page_size": 20,
+        "ordering": "-date,-id",
+        "obstype": "COMP",
+        "date_after": "2020-01-02",
+    }
+    with pytest.raises(ValueError, match="reversed"):
+        build_query({"date_after": dt.date(2020, 2, 1), "date_before": dt.date(2020, 1, 1)})
+
+
+def test_ordering_toggles_and_raw_calibrations_hidden():
+    assert toggle_ordering("-date,-id", "date") == "date,-id"
+    assert toggle_ordering("date,-id", "date") == "-date,-id"
+    assert toggle_ordering("-date,-id", "file_name") == "-file_name,-id"
+    rows = [record(1, obstype="BIAS"), record(2), record(3, obstype="BIAS", data_type="1")]
+    assert [r["id"] for r in hide_raw_calibrations(rows)] == [2, 3]
+
+
+def test_search_table_filters_sorts_pages_and_opens(client):
+    opened = []
+    client.add(record(30, obstype="BIAS", date="2020-11-27"))
+    table = SearchTable(client, ["SOAR2020B-001"], opened.append, page_size=10)
+    table.load(1)
+    assert table.count == len(client.records) and len(table.rows.children) == 10
+    table.text_filters["obstype"].value = "COMP"
+    assert [r["id"] for r in table.shown] == [104]
+    table.text_filters["obstype"].value = ""
+    table.data_type.value = 0
+    table.hide_raw_cal.value = True
+    assert 30 not in [r["id"] for r in table.shown] and "hidden" in table.status.value
+    table.sort_by("file_name")
+    assert table.ordering == "-file_name,-id" and "▼" in table.header_row.children[0].description
+    table.rows.children[0].children[0].click()
+    assert opened and opened[-1]["id"] == table.shown[0]["id"]
+    table.reset_filters()
+    assert table.data_type.value == "All" and table.count == len(client.records)
+    table.date_after.value = dt.date(2020, 12, 1)
+    table.date_before.value = dt.date(2020, 11, 1)
+    assert "reversed" in table.status.value
+
+
+def test_search_rows_are_reused_between_pages(client):
+    table = SearchTable(client, [], lambda r: None, page_size=10)
+    table.load(1)
+    first = list(table.rows.children)
+    table.load(2)
+    assert list(table.rows.children) == first[: len(table.rows.children)]
+
+
+def test_settings_validation():
+    clean, errors = validate(
+        {
+            "saturation_threshold": "2.5",
+            "min_bias_frames": "4.5",
+            "max_targets": "0",
+            "technique": "x",
+            "ignore_bias": True,
+        }
+    )
+    assert clean == {"saturation_threshold": 2.5, "ignore_bias": True}
+    assert "whole number" in errors["min_bias_frames"]
+    assert "out of range" in errors["max_targets"]
+    assert "choose one of" in errors["technique"]
+    assert changes({"a": 1, "b": 2}, {"a": 1, "b": 3}) == {"b": 3}
+
+
+def test_settings_form_saves_only_changes_and_refuses_bad_values(client):
+    form = SettingsForm(client)
+    form.show(client.proposals_[0], editable=True)
+    assert form.inputs["flat_normalization_order"].value == "15"
+    assert form.inputs["cosmic_ray_rejection"].value == "default"
+    form.inputs["max_targets"].value = "x"
+    assert form.submit() is False and "not a number" in form.errors["max_targets"].value
+    assert not [c for c in client.calls if c[0] == "update_settings"]
+    form.inputs["max_targets"].value = "2"
+    form.inputs["extraction_type"].value = "optimal"
+    assert form.submit() is True
+    assert client.calls[-1] == (
+        "update_settings",
+        1,
+        {"max_targets": 2, "extraction_type": "optimal"},
+    )
+    assert "version 2" in form.version.value
+    form.show(client.proposals_[0], editable=False)
+    assert form.inputs["max_targets"].disabled and form.submit() is False
+
+
+def test_proposals_collaborators_for_pi_only(client):
+    view = ProposalsView(client, "alice", staff=False, on_data=lambda s: None)
+    view.load()
+    assert len(view.list.children) == 2
+    assert can_manage(client.proposals_[0], "alice", False)
+    assert not can_manage(client.proposals_[1], "alice", False)
+    assert can_manage(client.proposals_[1], "alice", True)
+    view.open_collaborators("SOAR2020B-001")
+    box = view.collaborators
+    assert box.form.layout.display == "flex"
+    box.email.value = "not-an-address"
+    box.add_collaborator()
+    assert "not an email address" in box.message.value
+    box.email.value = "dora@example.org"
+    box.add_collaborator()
+    assert "dora@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    box.remove("bob@example.org")
+    assert "bob@example.org" not in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    view.open_collaborators("SOAR2020B-002")
+    assert view.collaborators.form.layout.display == "none"
+    view.open_settings("SOAR2020B-001")
+    assert view.right.children[-1] is view.settings
+    with pytest.raises(ValueError):
+        check_email("a@b")
+
+
+def test_logs_view_newest_first_and_older(client):
+    client.logs_ = [
+        {
+            "id": i,
+            "time": "2020-11-26T01:00:00",
+            "level": "INFO",
+            "event": "ingest",
+            "message": f"m{i}",
+            "file_id": i,
+            "proposal_id": 1,
+        }
+        for i in range(1, 8)
+    ]
+    view = LogsView(client, client.proposals_, limit=3)
+    view.load()
+    assert [e["id"] for e in view.entries] == [7, 6, 5]
+    view.load_older()
+    assert [e["id"] for e in view.entries] == [7, 6, 5, 4, 3, 2]
+    view.proposal.value = 1
+    assert client.calls[-1][1]["proposal_id"] == 1
+
+
+def test_management_lists_users_of_proposals(client):
+    users = users_of(client.proposals_)
+    assert [u["username"] for u in users] == ["alice", "bob", "carol"]
+    assert users[0]["roles"] == ["PI SOAR2020B-001"]
+    view = ManagementView(client)
+    view.load()
+    assert "SOAR2020B-002" in view.proposals_table.value and "carol" in view.users_table.value
+
+
+def test_parse_query():
+    assert parse_query("file=12") == {"view": "data", "file": 12}
+    assert parse_query("view=search") == {"view": "search", "file": None}
+    assert parse_query("") == {"view": "data", "file": None}
+    with pytest.raises(ValueError, match="not a file id"):
+        parse_query("file=abc")
+    with pytest.raises(ValueError, match="unknown view"):
+        parse_query("view=admin")
+
+
+def test_app_views_deep_link_and_preferences(client, _private_home):
+    app = App(client, live_interval=0)
+    assert theme_of(app) == "dark" and "management" not in app.nav.buttons
+    app.start("file=102", background=False)
+    assert app.data.record["id"] == 102
+    table = app.show_view("search")
+    assert app.current == "search" and table.count > 0
+    table.rows.children[0].children[0].click()
+    assert app.current == "data"
+    app.update_preferences(theme="light", plot_mode="interactive")
+    assert theme_of(app) == "light"
+    saved = json.loads((_private_home / ".gsp" / "preferences.json").read_text())
+    assert saved["theme"] == "light" and saved["plot_mode"] == "interactive"
+    app.data.viewer.redraw()
+    assert type(app.data.viewer.plot.children[0]).__name__ == "Canvas"
+    with pytest.raises(ValueError, match="theme"):
+        app.update_preferences(theme="pink")
+    app.show_view("management")
+    assert "staff only" in app.message.value and app.current == "data"
+    app.search_proposal("SOAR2020B-001")
+    assert app.views["search"].proposal.value == "SOAR2020B-001"
+
+
+def test_app_bad_deep_link_says_why(client):
+    app = App(client, live_interval=0)
+    app.start("file=x", background=False)
+    assert "not a file id" in app.message.value
+
+
+def test_staff_get_management(_private_home):
+    app = App(FakeClient(user="staffer", staff=True), live_interval=0)
+    assert [k for k, *_ in views_for(True)][-1] == "management"
+    view = app.show_view("management")
+    assert app.current == "management" and "SOAR2020B-001" in view.proposals_table.value
+
+
+def test_preferences_load_save_and_bad_values(tmp_path):
+    path = tmp_path / "p.json"
+    assert prefs.load(path) == prefs.Preferences()
+    prefs.save(prefs.Preferences(colormap="viridis"), path)
+    assert prefs.load(path).colormap == "viridis"
+    path.write_text(json.dumps({"colormap": "nope", "theme": "light", "unknown": 1}))
+    loaded = prefs.load(path)
+    assert loaded.theme == "light" and loaded.colormap == "gray"
+    with pytest.raises(ValueError, match="plot_mode"):
+        prefs.Preferences(plot_mode="3d")
+
+
+def test_template_config_puts_the_offline_template_first():
+    from traitlets.config import Config
+
+    c = Config()
+    env = {"JUPYTER_PATH": "/elsewhere"}
+    configure_voila_template(c, env)
+    assert env["JUPYTER_PATH"].split(":")[0] == str(template_root())
+    assert c.VoilaConfiguration.template == "gsp"
+    index = template_root() / "voila" / "templates" / "gsp" / "index.html.j2"
+    assert "cdn" not in index.read_text().split("-#}")[1].lower()
+    assert offline_page_config({"a": 1})["fullMathjaxUrl"] == "null"
+
+
+def test_template_renders_without_external_urls(tmp_path):
+    """nbconvert renders the template's head: no http(s) URL outside the hub in it."""
+    import re
+
+    from voila.paths import collect_template_paths
+
+    env = {}
+    configure_voila_template(__import__("traitlets").config.Config(), env)
+    import os
+
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]
+    try:
+        paths = collect_template_paths(["voila", "nbconvert"], "gsp")
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH")
+        else:
+            os.environ["JUPYTER_PATH"] = old
+    import jinja2
+
+    loader = jinja2.FileSystemLoader(paths)
+    source = loader.get_source(jinja2.Environment(), "index.html.j2")[0]
+    assert not re.findall(r"https?://", source.split("-#}")[1])
+
+
+@pytest.mark.parametrize("name", ["data_browser", "search", "proposals", "logs", "management"])
+def test_notebooks_are_thin(name):
+    from pathlib import Path
+
+    import voila_apps
+
+    nb = nbformat.read(Path(voila_apps.__file__).with_name(f"{name}.ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == 1 and "from voila_apps.app import main" in code[0].source
+    assert len(code[0].source.splitlines()) <= 4
