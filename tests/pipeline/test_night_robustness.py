@@ -205,3 +205,37 @@ def test_output_inside_raw_is_refused_per_file(tmp_path):
     report = reduce_night(raw, raw / "products", FAST)
     assert all(r.status in {"failed", "skipped"} for r in report.results if r.role == "science")
     assert not (raw / "products").exists() or not list((raw / "products").glob("*.fits"))
+
+
+def test_extra_stages_run_after_the_ccd_product(tmp_path):
+    raw = _night(tmp_path)
+    seen = []
+
+    class Probe:
+        name = "probe"
+
+        def __call__(self, state, context):
+            seen.append((state.prefix, [p.name for p in state.products]))
+            return state
+
+    reduce_night(
+        raw,
+        tmp_path / "out",
+        FAST,
+        extra_stages={("Spectroscopy", "science"): [Probe()]},
+        spectra=False,
+    )
+    assert seen == [("fzst", ["fzst_0005_science_0.fits"])]
+
+
+def test_technique_setting_overrides_the_header(tmp_path):
+    raw = _night(tmp_path, n_bias=1, n_flats=0)
+    report = reduce_night(
+        raw,
+        tmp_path / "out",
+        ReductionSettings(technique="Imaging", cosmic_ray_rejection="none"),
+        spectra=False,
+    )
+    science = _science(report)
+    assert science.technique == "Imaging"
+    assert fits.getheader(science.products[0])["GSP_TECH"] == "Imaging"
