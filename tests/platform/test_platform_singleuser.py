@@ -19,6 +19,8 @@ def load(monkeypatch, tmp_path):
             if name.startswith("GSP_"):
                 monkeypatch.delenv(name)
         monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", str(tmp_path / "home"))
+        # the apps' template setup adds to JUPYTER_PATH: restored after the test
+        monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         loader = PyFileConfigLoader(SINGLEUSER_CONFIG.name, path=str(SINGLEUSER_CONFIG.parent))
@@ -35,8 +37,12 @@ def test_production_defaults(load):
     assert kernels.cull_connected is False
     assert kernels.cull_busy is False
     assert c.VoilaConfiguration.show_tracebacks is False
-    # nothing here points Voilà at a CDN or another template
-    assert set(c.VoilaConfiguration) == {"show_tracebacks"}
+    # Voilà renders with the apps' offline template (no CDN links; voila_apps/config.py)
+    from voila_apps.config import TEMPLATE, offline_page_config
+
+    assert c.VoilaConfiguration.template == TEMPLATE
+    assert c.VoilaConfiguration.page_config_hook is offline_page_config
+    assert not [v for v in c.VoilaConfiguration.values() if "cdn" in str(v).lower()]
 
 
 def test_switches(load):
