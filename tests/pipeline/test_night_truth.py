@@ -95,7 +95,9 @@ def test_sky_level_within_one_percent(reduced_night):
             away &= np.abs(rows - np.asarray(target["trace_centres"])[None, :]) > 15
         good = away & (mask == 0)
         sky = np.asarray(frame["sky_adu"])
-        measured = np.array([np.median(data[good[:, j], j]) for j in range(data.shape[1])])
+        # The mean, not the median: at a few ADU of sky the median of Poisson counts
+        # is biased low by ~1 %; masked pixels (cosmic rays) are left out.
+        measured = np.array([np.mean(data[good[:, j], j]) for j in range(data.shape[1])])
         ratio = np.median(measured / sky)
         assert ratio == pytest.approx(1.0, abs=0.01), f"{frame['file']}: sky ratio {ratio:.4f}"
 
