@@ -18,6 +18,7 @@ Contract (others rely on it)
 - readout keys ``instconf``, ``gain``, ``rdnoise``, ``roi``, ``ccdsum``, ``binning``;
   optics keys ``grating``, ``cam_targ``, ``grt_targ``, ``filter``, ``filter2``, ``slit``,
   ``wavmode``; ``obstype``, ``object``, ``date_obs``, ``saturation``, ``proposal_id``;
+- ``rlevel``: 0 for raw files, ``60 + data_type`` for products of this pipeline;
 - ``readout_key`` (master bias grouping) and ``optics_key`` (added to ``readout_key`` for
   master flats), tuples of normalized, case-folded values.
 
@@ -104,6 +105,7 @@ class Classification:
     trimsec: str = ""
     shape: tuple[int, int] | None = None
     lamps: frozenset[str] = frozenset()
+    rlevel: int = 0
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -175,6 +177,16 @@ def _angle(value) -> float | None:
     number = _float(value)
     # Rounded so that 11.6 and 11.600000001 group together; targets are set to 0.1 deg.
     return None if number is None else round(number, 2)
+
+
+def _rlevel(header) -> int:
+    """``RLEVEL`` of a pipeline product (61 master, 62 reduced...); 0 for raw data."""
+    if "GSP_FNAM" not in header:
+        return 0  # instrument files may carry RLEVEL = 0 or archive values; raw is raw
+    try:
+        return int(header.get("RLEVEL", 0) or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _parse_date(header) -> datetime | None:
@@ -348,6 +360,7 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
         trimsec=str(header.get("TRIMSEC", "") or "").strip(),
         shape=shape,
         lamps=lamps_on(header),
+        rlevel=_rlevel(header),
         warnings=tuple(notes),
     )
 

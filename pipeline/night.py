@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from astropy.io import fits
@@ -328,8 +328,6 @@ def reduce_night(
         c = classify_path(p)
         if c.ok and settings.technique != "auto" and c.technique != settings.technique:
             # The proposal fixes the technique (DESIGN §6): trust it over the header.
-            from dataclasses import replace
-
             c = replace(c, technique=settings.technique)
         frames.append(c)
         if progress:
@@ -339,7 +337,11 @@ def reduce_night(
         c.path: FileResult(c.path, c.file_name, "skipped", role=c.role, technique=c.technique)
         for c in frames
     }
-    for c in frames:
+    for i, c in enumerate(frames):
+        if c.ok and c.rlevel:
+            # A product among the raw files (e.g. a reduced folder given as input) is
+            # never treated as raw data again.
+            c = frames[i] = replace(c, status=f"not raw: a pipeline product (RLEVEL {c.rlevel})")
         if not c.ok:
             by_path[c.path].reason = c.status
             if progress:

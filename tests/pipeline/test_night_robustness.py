@@ -239,3 +239,15 @@ def test_technique_setting_overrides_the_header(tmp_path):
     science = _science(report)
     assert science.technique == "Imaging"
     assert fits.getheader(science.products[0])["GSP_TECH"] == "Imaging"
+
+
+def test_products_in_the_raw_folder_are_not_raw_data(tmp_path):
+    raw = _night(tmp_path, n_flats=0)
+    first = reduce_night(raw, tmp_path / "out", FAST, spectra=False)
+    for product in first.products:
+        (raw / product.name).write_bytes(product.read_bytes())
+    again = reduce_night(raw, tmp_path / "out2", FAST, spectra=False)
+    for product in first.products:
+        r = again.by_name(product.name)
+        assert r.status == "skipped" and r.reason.startswith("not raw: a pipeline product")
+    assert _science(again).status == "reduced"
