@@ -167,6 +167,8 @@ def _proc_stat(pid: int) -> tuple[int, int] | None:
     except OSError:
         return None
     fields = raw[raw.rfind(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # exited, waiting to be reaped: nothing left to stop
+        return None
     return int(fields[1]), int(fields[19])
 
 

@@ -1,0 +1,98 @@
+"""Parts of `gsp up` that need no running hub: arguments, ports, the superuser, the process tree."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gsp_extension.store import Database
+from gsp_extension.store.accounts import get_user_by_username
+from hub.cli import up
+from hub.passwords import PasswordHasher
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    up.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        assert up.run(parse("--data-root", str(tmp_path / "d"), "--port", str(taken))) == 2
+    err = capsys.readouterr().err
+    assert f"port {taken}" in err and "--port / GSP_HUB_BIND_URL" in err
+    problem = up._ports_problem({"GSP_SERVICE_PORT": "http"}, "http://127.0.0.1:1")
+    assert problem == "GSP_SERVICE_PORT='http' is not a port number"
+
+
+def test_a_missing_config_is_named(tmp_path, capsys):
+    args = parse("--config", str(tmp_path / "nope.py"), "--data-root", str(tmp_path / "d"))
+    assert up.run(args) == 2
+    assert "no hub configuration at" in capsys.readouterr().err
+
+
+def test_admin_password_is_generated_once(tmp_path, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("GSP_ADMIN_"):
+            monkeypatch.delenv(name)
+    url = f"sqlite:///{tmp_path / 'gsp.sqlite'}"
+    from hub.config_helpers import prepare_database
+
+    prepare_database(url)
+    password = up._bootstrap_admin("alice", url)
+    assert password
+    db = Database(url)
+    try:
+        with db.session() as s:
+            alice = get_user_by_username(s, "alice")
+            assert alice.is_superuser
+            assert PasswordHasher().verify(alice.password_hash, password)
+    finally:
+        db.dispose()
+    assert up._bootstrap_admin("bob", url) is None  # a superuser exists: nothing is made
+
+
+def test_local_url_for_polling():
+    assert up._local_url("http://0.0.0.0:8000") == "http://127.0.0.1:8000/"
+    assert up._local_url("https://gsp.example.org/base") == "https://gsp.example.org/base/"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_process_tree_follows_grandchildren_in_new_sessions():
+    # a child that starts a grandchild in a session of its own, as the hub does
+    code = (
+        "import subprocess, sys, time;"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " start_new_session=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    tree = up.ProcessTree(child.pid)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(tree.alive()) < 1:
+            tree.refresh()
+            time.sleep(0.05)
+        grandchildren = tree.alive()
+        assert len(grandchildren) == 1 and grandchildren[0] != child.pid
+        child.terminate()
+        child.wait(10)
+        assert tree.alive() == grandchildren  # orphaned, still running
+        tree.signal_all(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while tree.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tree.alive() == []
+    finally:
+        child.kill()
+        tree.signal_all(signal.SIGKILL)
