@@ -211,9 +211,9 @@ def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any
         night = dt.date.fromisoformat(str(raw_date))
     except ValueError:
         raise InvalidState(f"job {job.id}: date {raw_date!r} is not YYYY-MM-DD") from None
-    paths = list(
-        session.scalars(
-            select(File.full_path).where(
+    rows = list(
+        session.execute(
+            select(File.id, File.full_path).where(
                 File.date == night,
                 File.data_type == 0,
                 File.status.in_(("classified", "processing", "processed", "failed")),
@@ -223,7 +223,8 @@ def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any
     )
     return {
         "night": night.isoformat(),
-        "paths": sorted(paths),
+        "paths": sorted(path for _, path in rows),
+        "file_ids": {path: file_id for file_id, path in rows},
         # Masters serve every proposal of the night: built with the default settings.
         "settings": dict(DEFAULT_SETTINGS),
         "out_dir": str(products_dir(data_root, night)),
@@ -261,6 +262,14 @@ def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
                 group, out_dir, settings, master_bias=bias, raw_dirs=[inputs["raw_dir"]]
             )
         result.notes += build.notes
+        for path, status in build.statuses.items():
+            file_id = inputs["file_ids"].get(str(path))
+            if file_id is not None:
+                used = status.startswith("combined")
+                result.file_updates[file_id] = {
+                    "status": "processed" if used else "failed",
+                    "status_reason": None if used else status,
+                }
         for path in build.products:
             result.products.append(
                 ProductOut(
