@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
@@ -116,6 +117,16 @@ def load_reduced(item) -> tuple[CCDData, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # datfix and other harmless FITS fixes
         ccd = CCDData.read(path, hdu_uncertainty="UNCERT", hdu_mask="MASK", unit="adu")
+        with fits.open(path, memmap=False) as hdul:
+            bits = hdul["MASK"].data if "MASK" in hdul else None
+    if bits is not None:
+        from pipeline.reduction.masks import COSMIC_RAY
+
+        # Cosmic-ray pixels were cleaned by the CCD reduction: their values are usable
+        # (and optimal extraction rejects what is left of a hit), so only saturated and
+        # bad-flat pixels stay masked; masking cleaned pixels would blank whole columns
+        # of a fractional extraction.
+        ccd.mask = (np.asarray(bits, np.uint8) & ~np.uint8(COSMIC_RAY)) != 0
     return ccd, path.name
 
 

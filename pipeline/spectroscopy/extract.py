@@ -137,9 +137,11 @@ def extract(
     pix_var = np.where(bad, 0.0, var)
 
     weights = aperture_weights(rows, ny, hw)
-    col_bad = ((weights > 0) & bad).any(axis=0)
+    aperture_bad = ((weights > 0) & bad).any(axis=0)
+    sky_bad = np.zeros(nx, bool)
     if bkg_model is not None:
-        col_bad |= ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
+        sky_bad = ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
+    col_bad = aperture_bad | sky_bad
 
     # The sky estimate is one fitted line per column: its error is common to every
     # aperture pixel, so it adds coherently, (sum of weights)^2 * var, not per pixel.
@@ -161,13 +163,14 @@ def extract(
         variance = (weights**2 * pix_var).sum(axis=0) + sky_sum_var
     else:
         profile = _profile(offset, trace)
-        flux, variance, rejected, sky_coeff = _horne(net, pix_var, weights, bad, ccd, sky, profile)
+        flux, variance, coverage, sky_coeff = _horne(net, pix_var, weights, bad, ccd, sky, profile)
         # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
         with np.errstate(all="ignore"):
             variance = variance + np.where(sw > 0, sky_sum_var * (sky_coeff / sw) ** 2, 0.0)
-        col_bad |= rejected
+        # Horne's weights bridge lost pixels with the profile: a column is masked only
+        # when less than half of the profile remains.
+        col_bad = sky_bad | (coverage < 0.5)
     sky_col = (weights * sky).sum(axis=0)
-    flux = np.where(col_bad & ~np.isfinite(flux), np.nan, flux)
     meta = {
         "trace": trace,
         "aperture": hw,
@@ -209,9 +212,9 @@ def _horne(net, pix_var, weights, bad, ccd, sky, profile, clip=5.0, n_iter=4):
     """Optimal extraction (Horne 1986) over the aperture's pixels, with CR rejection.
 
     The profile is normalised over the aperture's (whole) pixels, so the estimate is
-    the flux in the aperture, like the fractional sum. Returns flux, variance and a
-    per-column flag of columns with nothing usable, and the factor by which an error
-    of the sky level enters the flux.
+    the flux in the aperture, like the fractional sum. Returns flux, variance, the
+    fraction of the profile on usable pixels per column, and the factor by which an
+    error of the sky level enters the flux.
     """
     inside = (weights > 0) & ~bad
     header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
@@ -246,7 +249,7 @@ def _horne(net, pix_var, weights, bad, ccd, sky, profile, clip=5.0, n_iter=4):
         if not hit.any():
             break
         good[worst[hit], cols[hit]] = False
-    empty = ~good.any(axis=0)
+    coverage = np.where(good, prof, 0.0).sum(axis=0)
     with np.errstate(all="ignore"):
         sky_coeff = np.where(denom > 0, pv.sum(axis=0) / denom, 0.0)
-    return flux, variance, empty, sky_coeff
+    return flux, variance, coverage, sky_coeff

@@ -121,3 +121,20 @@ def test_background_is_removed_with_a_gradient():
     trace = trace_target(ccd, t)
     spec = extract(ccd, trace, "fractional", aperture_fwhm=4)
     assert np.median(spec.flux.value / fluxes[0]) == pytest.approx(_inside(5, 10), abs=0.015)
+
+
+def test_optimal_bridges_a_masked_pixel_fractional_masks_the_column():
+    ccd, _, fluxes = frame(SHAPE, sources=((200, 5, 2000),))
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    clean = extract(ccd, trace, "optimal")
+    row = int(round(trace()[700]))
+    ccd.mask = np.zeros(SHAPE, bool)
+    ccd.mask[row + 2, 700] = True  # one pixel in the wing
+    frac = extract(ccd, trace, "fractional")
+    opt = extract(ccd, trace, "optimal")
+    assert frac.mask[700] and not opt.mask[700]
+    assert opt.flux.value[700] == pytest.approx(
+        clean.flux.value[700], abs=3 * opt.uncertainty.array[700]
+    )
+    assert opt.uncertainty.array[700] >= clean.uncertainty.array[700]
