@@ -69,6 +69,8 @@ def _scanned(paths: list[str], workers: int) -> Iterator[ScannedFile | str]:
         return
     # forkserver: workers do not inherit the parent's DB connections or threads.
     context = multiprocessing.get_context("forkserver")
+    # Imported once in the fork server, so each worker starts ready.
+    context.set_forkserver_preload(["gsp_extension.ingest.scan", "pipeline.classify"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(_scan, paths, chunksize=16)
 
