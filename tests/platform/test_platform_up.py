@@ -39,8 +39,9 @@ def free_port() -> int:
 
 
 class Platform:
-    def __init__(self, url, proc, root, lines):
+    def __init__(self, url, proc, root, lines, service_port):
         self.url, self.proc, self.root, self.lines = url, proc, root, lines
+        self.service_port = service_port
         self.started_after = None
 
     @property
@@ -61,6 +62,23 @@ class Platform:
         log = self.root / "logs" / "jupyterhub.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}\n{tail}")
+
+
+def user_server_environment(platform, name) -> dict[str, str]:
+    """The environment of ``name``'s single-user server process (what kernels inherit)."""
+    tree = ProcessTree(platform.proc.pid)
+    tree.refresh()
+    for pid in tree.alive():
+        try:
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+        if env.get("JUPYTERHUB_USER") == name and "singleuser" in env.get("_", "") + str(
+            Path(f"/proc/{pid}/cmdline").read_bytes()
+        ):
+            return env
+    raise AssertionError(f"no server process of {name} found")
 
 
 def login(url, username, password):
@@ -113,7 +131,7 @@ def platform(tmp_path_factory):
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     # extend() over the pipe appends line by line as they arrive
     reader.start()
-    handle = Platform(f"http://127.0.0.1:{port}/", proc, root, lines)
+    handle = Platform(f"http://127.0.0.1:{port}/", proc, root, lines, env["GSP_SERVICE_PORT"])
     try:
         handle.wait_for_line("GSP Live is running", timeout=120)
         handle.started_after = time.monotonic() - started
@@ -187,6 +205,14 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
         assert (home / APP.name).read_bytes() == APP.read_bytes()
         r = session.get(f"{platform.url}user/demo-pi/voila/render/data_browser.ipynb", timeout=60)
         assert r.status_code == 200, r.text[-500:]
+    # what the PI's kernels inherit reaches the gsp API with the PI's rights: the
+    # address and the server's own token, read from the server process's environment
+    env = user_server_environment(platform, "demo-pi")
+    assert env["GSP_API_URL"] == f"http://127.0.0.1:{platform.service_port}/services/gsp/"
+    kernel = {"Authorization": f"Token {env['JUPYTERHUB_API_TOKEN']}"}
+    r = requests.get(f"{env['GSP_API_URL']}api/proposals/", headers=kernel, timeout=30)
+    assert r.status_code == 200, r.text
+    assert [p["soar_id"] for p in r.json()["results"]] == [demo_proposal_ids()[0]]
     # another user cannot reach the PI's server
     other, _ = login(platform.url, "demo-pi2", creds["demo-pi2"])
     r = other.get(f"{platform.url}user/demo-pi/api/status", timeout=30)
