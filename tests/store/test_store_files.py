@@ -252,3 +252,33 @@ def test_batch_registration_follows_the_same_rules(db, people):
     with db.transaction() as s:  # a second run changes nothing
         again = register_files(s, [entry("a.fits", "a"), entry("old.fits", "new")])
     assert [r.created for r in again] == [False, False]
+
+
+def test_batch_registration_survives_a_concurrent_registration(db, db_url, monkeypatch):
+    """Another process registers a path between the batch's look-up and its insert."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite serializes writers (BEGIN IMMEDIATE): no interleaving possible")
+    from gsp_extension.store import Database
+    from gsp_extension.store import files as store_files
+    from gsp_extension.store.files import NewFile, register_files
+
+    other = Database(db_url)
+    real_utcnow = store_files.utcnow
+    fired = []
+
+    def utcnow_with_a_rival():
+        if not fired:
+            fired.append(True)
+            with other.transaction() as s:
+                register_file(s, "/raw/race.fits", checksum=digest("same"), size=3)
+        return real_utcnow()
+
+    monkeypatch.setattr(store_files, "utcnow", utcnow_with_a_rival)
+    try:
+        with db.transaction() as s:
+            (result,) = register_files(s, [NewFile("/raw/race.fits", digest("same"), 3)])
+            assert fired and not result.created  # fell back and found the rival's row
+    finally:
+        other.dispose()
+    with db.session() as s:
+        assert len(s.scalars(select(File)).all()) == 1
