@@ -407,11 +407,25 @@ def execute_extract(request: WorkRequest) -> WorkResult:
     return out
 
 
+def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Refuse clearly: answering "queued" forever would hide that nothing will happen."""
+    raise InvalidState(
+        "wavelength calibration of a 1-D spectrum against a chosen 1-D lamp is not "
+        "available in this version; run 'extract' on the reduced frame instead (it "
+        "calibrates each target along its trace with the night's arcs, or with the "
+        "lamp given as lamp_id)"
+    )
+
+
+def _not_run(request: WorkRequest) -> WorkResult:  # pragma: no cover - never prepared
+    raise RuntimeError(f"{request.kind} cannot run in this version")
+
+
 def default_registry() -> HandlerRegistry:
     """The kinds this version runs: classify, reduce, master_bias, master_flat, extract.
 
-    ``calibrate_wavelength`` (a 1-D spectrum against a chosen 1-D lamp) has no handler
-    yet: ``extract`` calibrates along each trace with the night's 2-D arcs.
+    ``calibrate_wavelength`` (a 1-D spectrum against a chosen 1-D lamp) is refused with
+    the reason: ``extract`` calibrates along each trace with the night's 2-D arcs.
     """
     return HandlerRegistry(
         [
@@ -420,5 +434,6 @@ def default_registry() -> HandlerRegistry:
             Handler("master_bias", prepare_master_bias, execute_master_bias),
             Handler("master_flat", prepare_master_flat, execute_master_flat),
             Handler("extract", prepare_extract, execute_extract),
+            Handler("calibrate_wavelength", prepare_calibrate_wavelength, _not_run),
         ]
     )
