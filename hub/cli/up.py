@@ -434,9 +434,12 @@ def _start_streamer(raw_root: Path, cfg, interval: float, stopping: threading.Ev
     return thread
 
 
-def _print_tail(path: Path, lines: int = 30) -> None:
+def _print_tail(path: Path, lines: int = 15) -> None:
+    """The hub's last errors (or last lines), without the proxy's stack traces."""
     try:
-        tail = path.read_text(errors="replace").splitlines()[-lines:]
+        log = [x for x in path.read_text(errors="replace").splitlines() if x.startswith("[")]
     except OSError:
         return
-    print("\n".join(tail), file=sys.stderr)
+    errors = [x for x in log if x.startswith(("[E ", "[C "))]
+    print(f"last hub log lines ({path}):", file=sys.stderr)
+    print("\n".join((errors or log)[-lines:]), file=sys.stderr)
