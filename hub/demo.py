@@ -182,6 +182,13 @@ def demo_night(date: dt.date | None = None, semester: str | None = None):
     )
 
 
+def night_semester(cfg) -> str:
+    """The semester of a night's date (that of its proposal ids)."""
+    from .semesters import semester_of
+
+    return semester_of(dt.date.fromisoformat(cfg.date))
+
+
 def stream_demo_night(
     raw_root: str | Path,
     cfg,

@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
 
     stream = None
     if args.demo:
-        from ..demo import demo_interval, demo_night, ensure_demo_accounts
+        from ..demo import demo_interval, demo_night, ensure_demo_accounts, night_semester
 
         try:
             interval = args.demo_interval if args.demo_interval is not None else demo_interval()
@@ -301,8 +301,10 @@ def run(args: argparse.Namespace) -> int:
             return _error(str(exc))
         if interval < 0:
             return _error(f"--demo-interval {interval}: give seconds >= 0")
-        _print_credentials(ensure_demo_accounts(database_url))
-        stream = (demo_night(), interval)
+        night = demo_night()
+        # the proposal of the night's frames is the demo PI's, whatever the date
+        _print_credentials(ensure_demo_accounts(database_url, semester=night_semester(night)))
+        stream = (night, interval)
 
     log_path = root / "logs" / "jupyterhub.log"
     return _run_hub(args, config, env, root, bind_url, log_path, stream)

@@ -79,3 +79,14 @@ def test_stream_writes_whole_frames_in_order_and_resumes(tmp_path):
     assert names[3].endswith("_comp.fits")  # the arc before the science frame
     # frames of the first run were not rewritten
     assert {n: (night / n).stat().st_mtime_ns for n in first_two} == first_two
+
+
+def test_the_night_belongs_to_the_demo_pis_proposal():
+    import datetime as dt
+
+    from hub.demo import demo_night, night_semester
+
+    for day in (dt.date(2027, 1, 31), dt.date(2027, 2, 1), dt.date(2026, 8, 1)):
+        cfg = demo_night(day)
+        assert cfg.proposal_id == demo_proposal_ids(night_semester(cfg))[0]
+    assert demo_night(dt.date(2027, 1, 31)).proposal_id == "SOAR2026B-901"
