@@ -2,11 +2,9 @@
 
 Method (each step fixes one cause of goodman_pipeline's 0.5-2 Å errors):
 
-0. Lines found in the arc are centred with a pixel-integrated Gaussian
-   (:mod:`pipeline.wavelength.lines`).
-
-1. The template's wavelength model is evaluated at binned pixel centres
-   ``b*j + (b-1)/2``, never rescaled.
+1. Lines found in the arc are centred with a pixel-integrated Gaussian
+   (:mod:`pipeline.wavelength.lines`), and the template's wavelength model is
+   evaluated at binned pixel centres ``b*j + (b-1)/2``, never rescaled.
 2. The offset between arc and template is found by cross-correlation with a parabolic
    sub-pixel peak, then refined by *forward modelling*: the template spectrum is moved
    by the current offset and binned like the detector, its lines are centred with the
@@ -14,11 +12,14 @@ Method (each step fixes one cause of goodman_pipeline's 0.5-2 Å errors):
    Measuring both with one method on identically sampled data cancels the centring
    biases of blended and undersampled lines.
 3. Lines are paired by nearest predicted position, and the flexure ``s(j)`` (the
-   offset in unbinned pixels, a low-order polynomial along the detector) is fitted with
-   iterative sigma clipping. Two kinds of reference positions are tried: lines of the
-   template *spectrum* (whose wavelengths the template model defines), and catalogued
-   wavelengths from the template's line list placed through the inverse model; the set
-   that the arc follows more closely (smaller clipped scatter) wins.
+   offset in unbinned pixels, a polynomial of order 0-2 chosen by BIC along the
+   detector) is fitted with iterative clipping, each line weighted by its centring
+   error. Three sets of reference positions are tried: (a) lines of the template
+   *spectrum* (whose wavelengths the template model defines); (b) catalogued
+   wavelengths of the template's line list placed through the inverse model
+   (isolated ones); (c) both, the catalogued lines plus the template-spectrum lines
+   far from any catalogued one (real arcs, and ``gsp simulate``, are like that). The
+   set the arc follows most closely (robust scatter over sqrt(number of lines)) wins.
 4. The solution is ``λ(j) = T(b*j + (b-1)/2 - s(j))``: the template's own model with a
    low-order pixel correction. It cannot run wild beyond the outermost lines the way a
    free high-order fit does. It is then written as one Chebyshev series over the
@@ -27,8 +28,6 @@ Method (each step fixes one cause of goodman_pipeline's 0.5-2 Å errors):
 """
 
 from __future__ import annotations
-
-from functools import cache
 
 import astropy.units as u
 import numpy as np
@@ -54,14 +53,6 @@ MAX_SHIFT_UNBINNED = 120
 #: interpolation leave a few hundredths of a pixel that photon noise does not
 #: describe; without the floor the brightest lines would dominate the fit.
 SYSTEMATIC_PX = 0.04
-
-
-@cache
-def _template_lines(file_name: str) -> LineList:
-    from pipeline.lamps import library
-
-    template = next(t for t in library() if t.file_name == file_name)
-    return find_lines(template.flux, threshold=5.0)
 
 
 def _inverse_model(template: LampTemplate, wavelengths: np.ndarray, start: np.ndarray):
