@@ -108,4 +108,4 @@ def test_every_switch_is_documented():
     for path in sources:
         names |= set(re.findall(r"\bGSP_[A-Z_]*[A-Z]\b", path.read_text()))
     missing = sorted(n for n in names if n not in documented)
-    assert not missing, f"switches read in code but not in deploy/README.md: {missing}"
+    assert not missing, f"add these switches to the table in deploy/README.md: {missing}"
