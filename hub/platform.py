@@ -17,7 +17,8 @@ serves the demo, the tests and a deployment:
 ``GSP_CULL_IDLE_TIMEOUT``           seconds without activity before a user server is
                                     stopped by ``jupyterhub-idle-culler`` (default
                                     3600; 0 turns server culling off)
-``GSP_CULL_EVERY``                  seconds between the culler's rounds (default 300)
+``GSP_CULL_EVERY``                  seconds between the culler's rounds (default 300,
+                                    or half the timeout when that is shorter)
 ``GSP_KERNEL_CULL_IDLE_TIMEOUT``    seconds before an idle kernel (e.g. the Voilà
                                     kernel of a closed page) is shut down (default
                                     1800; 0 turns kernel culling off)
