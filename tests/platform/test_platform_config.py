@@ -84,6 +84,8 @@ def test_culling_switches(load):
     c = load(GSP_CULL_IDLE_TIMEOUT="600", GSP_CULL_EVERY="60")
     command = service(c, "idle-culler")["command"]
     assert "--timeout=600" in command and "--cull-every=60" in command
+    c = load(GSP_CULL_IDLE_TIMEOUT="120")  # rounds at least twice per timeout
+    assert "--cull-every=60" in service(c, "idle-culler")["command"]
     c = load(GSP_CULL_IDLE_TIMEOUT="0")
     assert service(c, "idle-culler") is None
     assert "idle-culler" not in {r["name"] for r in c.JupyterHub.load_roles}
