@@ -181,6 +181,65 @@ def grade_night(mode, lamp, binning, flexure, seed=0, tilt=0.002) -> Grade:
     )
 
 
+#: (mode, binning, arc flexure, science flexure) for ``--flexure-change``.
+FLEXURE_CHANGES = [
+    ("400_M2", 2, 2.0, -1.5),
+    ("400_M1", 2, -3.0, 1.2),
+    ("600_BLUE", 2, 0.5, -2.5),
+    ("930_M4", 1, 2.5, -2.0),
+    ("1200_M5", 2, 0.0, 3.0),
+]
+
+
+def grade_flexure_change(mode, binning, arc_flex, sci_flex, seed=3) -> str:
+    """The whole chain (:func:`process_science`) when the science frame moved by
+    ``sci_flex - arc_flex`` unbinned px after the arcs: sky lines must bring it back."""
+    import tempfile
+
+    from astropy.io import fits
+
+    from pipeline.spectroscopy.chain import process_science
+    from pipeline.wavelength import solution_from_header
+
+    cfg = NightConfig(
+        mode=mode,
+        binning=binning,
+        flexure_px=(arc_flex, arc_flex, sci_flex),
+        n_bias=1,
+        n_flats=1,
+        n_arcs=2,
+        n_science=1,
+        seed=seed,
+    )
+    from pipeline.simulation.night import NightSimulator
+
+    night = NightSimulator(cfg).night_truth()
+    arcs, sci, truth = [], None, None
+    for name, hdul, ft in iter_night(cfg):
+        ccd = None
+        if ft["role"] in ("arc", "science"):
+            ccd = _trimmed(hdul, night)
+            ccd.header["GSP_FNAM"] = "cfzst_" + name
+            ccd.header["GSP_ONAM"] = name
+        if ft["role"] == "arc":
+            arcs.append(ccd)
+        elif ft["role"] == "science":
+            sci, truth = ccd, ft
+    with tempfile.TemporaryDirectory() as tmp:
+        results = process_science(sci, arcs, out_dir=tmp)
+        w = next(r for r in results if r.data_type == 4 and r.target == 1)
+        hdr = fits.getheader(w.file)
+    t = np.asarray(truth["targets"][0]["wavelength_at_trace"])
+    wave = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
+    rms, worst, mean = _err_px(wave, t)
+    return (
+        f"{mode:9s} {binning:3d} arcs {arc_flex:+5.2f} science {sci_flex:+5.2f} "
+        f"(expected {(sci_flex - arc_flex) / binning:+.3f} px, GSP_WSKY "
+        f"{hdr.get('GSP_WSKY', 0.0):+.3f}) | rms {rms:.3f} max {worst:.3f} "
+        f"mean {mean:+.3f}"
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="400_M2 at 2x2 only")
@@ -189,7 +248,20 @@ def main(argv=None) -> int:
         "--all-modes", action="store_true", help="every mode of the lamp library (its richest lamp)"
     )
     parser.add_argument("--flexures", default=None, help="comma-separated, unbinned px")
+    parser.add_argument(
+        "--flexure-change",
+        action="store_true",
+        help="arcs and science at different flexure: the chain with its sky-line correction",
+    )
     args = parser.parse_args(argv)
+    if args.flexure_change:
+        print(
+            "arc solution applied to a science frame taken at another flexure; errors "
+            "of the final solution along the trace, binned px"
+        )
+        for case in FLEXURE_CHANGES:
+            print(grade_flexure_change(*case), flush=True)
+        return 0
     modes = [("400_M2", None)] if args.quick else MODES
     if args.all_modes:
         from pipeline.lamps import modes as library_modes

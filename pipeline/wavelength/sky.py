@@ -116,6 +116,7 @@ def measure_sky_offset(
     idx = np.argmin(near, axis=0)
     close = near[idx, np.arange(exp.size)] <= max(1.0, 0.75 * fwhm)
     d = found.centre[idx[close]] - exp[close]
+    sigma = np.hypot(np.nan_to_num(found.centre_error[idx[close]], nan=1.0), 0.02)
     n = int(d.size)
     if n < 3:
         return SkyOffset(
@@ -129,11 +130,12 @@ def measure_sky_offset(
     med = float(np.median(d))
     scatter = float(1.4826 * np.median(np.abs(d - med)))
     keep = np.abs(d - med) <= max(3 * scatter, 0.1)
-    d = d[keep]
+    d, w = d[keep], 1.0 / sigma[keep] ** 2
     n = int(d.size)
-    offset = float(np.mean(d))
+    # weighted by each line's centring error: faint sky lines count less
+    offset = float(np.sum(w * d) / np.sum(w))
     scatter = float(np.std(d, ddof=1)) if n > 1 else np.inf
-    error = scatter / np.sqrt(n) if n > 1 else np.inf
+    error = max(float(np.sqrt(1.0 / np.sum(w))), scatter / np.sqrt(n)) if n > 1 else np.inf
     applied = n >= 3 and scatter < 0.15 and abs(offset) > max(3 * error, 0.03)
     note = f"sky lines ({n}) offset {offset:+.3f} ± {error:.3f} px from the arcs" + (
         ": solution shifted" if applied else ": not significant, solution kept"
