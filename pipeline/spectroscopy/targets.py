@@ -67,10 +67,6 @@ class Target:
         }
 
 
-class NoTargetError(ValueError):
-    """No source on the slit is bright enough to extract."""
-
-
 def _moffat(y, amp, x0, gamma, alpha, c):
     return c + amp * (1.0 + ((y - x0) / gamma) ** 2) ** (-alpha)
 
