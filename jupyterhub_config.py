@@ -65,6 +65,7 @@ for name, value in os.environ.items():
     if name.startswith(("GSP_SMTP_", "GSP_EMAIL_")) or name in (
         "GSP_PUBLIC_URL",
         "GSP_LINK_SECRET_FILE",
+        "GSP_COUNT_CACHE_SECONDS",
     ):
         SERVICE_ENV[name] = value
 

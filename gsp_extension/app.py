@@ -21,6 +21,7 @@ from .api import default_handlers
 from .api.context import GSPContext
 from .api.hub import HubClient
 from .api.mail import make_mailer
+from .api.queries import CountCache
 from .store import Database, upgrade_database
 
 
@@ -87,6 +88,18 @@ class GSPExtensionApp(ExtensionApp):
         and the response says so with "count_is_estimate": true, as the LCO archive does,
         so that counting never dominates a request.""",
     )
+
+    count_cache_seconds = Float(
+        config=True,
+        help="""Seconds a listing's count is reused for the same caller and filters (0:
+        never). Rows are always read fresh; only the total may lag new files this long,
+        which spares a polling browser or script one count per request.
+        Default: $GSP_COUNT_CACHE_SECONDS, else 5.""",
+    )
+
+    @default("count_cache_seconds")
+    def _default_count_cache(self) -> float:
+        return float(os.environ.get("GSP_COUNT_CACHE_SECONDS", "5"))
 
     @validate("default_page_size", "max_page_size", "count_bound")
     def _positive(self, proposal):
@@ -185,6 +198,7 @@ class GSPExtensionApp(ExtensionApp):
             events_poll_interval=self.events_poll_interval,
             events_keepalive=self.events_keepalive,
             log=self.log,
+            counts=CountCache(self.count_cache_seconds),
             query_executor=(
                 ThreadPoolExecutor(self.query_threads, thread_name_prefix="gsp-db")
                 if self.query_threads > 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..store import Database
 from .hub import HubClient
+from .queries import CountCache
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class GSPContext:
         Has ``asend(to, subject, body)`` (see :mod:`gsp_extension.api.mail`).
     query_executor : Executor or None
         Thread pool for database work; ``None`` runs it on the event loop.
+    counts : CountCache or None
+        Recent listing counts (see ``count_cache_seconds``).
     """
 
     db: Database
@@ -53,3 +56,4 @@ class GSPContext:
     events_keepalive: float
     log: logging.Logger | Any
     query_executor: Executor | None = None
+    counts: CountCache | None = None

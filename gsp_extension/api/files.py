@@ -42,7 +42,15 @@ class FileListHandler(GSPHandler):
         size = _page_size(self, q.page_size)
 
         def work(session, caller):
-            page = list_files(session, caller, q, page_size=size, bound=ctx.count_bound, tz=ctx.tz)
+            page = list_files(
+                session,
+                caller,
+                q,
+                page_size=size,
+                bound=ctx.count_bound,
+                tz=ctx.tz,
+                counts=ctx.counts,
+            )
             if not page.rows and q.page > 1:
                 raise APIError(404, f"page {q.page} is past the last page of results")
             return {

@@ -37,7 +37,7 @@ def _login(world, username: str) -> requests.Session:
 def test_cookie_session_works_and_posts_need_the_xsrf_header(world):
     browser = _login(world, "bob")
     assert browser.get(world.url(""), timeout=30).json()["user"] == "bob"
-    fid = world.ids["p1_reduced"]
+    fid = world.ids["p1_extracted"]
     url = world.url(f"files/{fid}/comments/")
     refused = browser.post(url, json={"text": "no xsrf"}, timeout=30)
     assert refused.status_code == 403
