@@ -30,6 +30,9 @@ data; their variance is kept (they are masked anyway).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import astroscrappy
 import numpy as np
 from astropy.nddata import CCDData
@@ -68,6 +71,8 @@ TILE = 4
 BOX_PAD = 6
 #: Beyond this fraction of the frame in padded tiles, one full-frame call is cheaper.
 MAX_TILE_FRACTION = 0.6
+#: Threads running astroscrappy on the candidate tiles (it releases the GIL).
+THREADS = 2
 #: Names written to ``GSP_COSM``.
 HEADER_NAMES = {"lacosmic": "LACosmic", "dcr": "DCR-equivalent", "none": "none"}
 
@@ -112,6 +117,41 @@ def candidate_tiles(
     return grid.reshape(ty, TILE, tx, TILE).any(axis=(1, 3))
 
 
+def _run_mosaic(windows, wmask, params):
+    """astroscrappy on padded windows laid side by side; per-window results back.
+
+    Each window's own padding keeps its neighbours out of its inner decisions
+    (astroscrappy's filters reach at most ``BOX_PAD - 1`` pixels).
+    """
+    n, size, _ = windows.shape
+    per_row = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // per_row)
+    mosaic = np.zeros((rows * per_row, size, size), np.float32)
+    mosaic_mask = np.ones((rows * per_row, size, size), bool)
+    mosaic[:n], mosaic_mask[:n] = windows, wmask
+
+    def assemble(a):
+        return (
+            a.reshape(rows, per_row, size, size)
+            .transpose(0, 2, 1, 3)
+            .reshape(rows * size, per_row * size)
+        )
+
+    def split(a):
+        return (
+            a.reshape(rows, size, per_row, size)
+            .transpose(0, 2, 1, 3)
+            .reshape(rows * per_row, size, size)[:n]
+        )
+
+    found, cleaned = astroscrappy.detect_cosmics(
+        np.ascontiguousarray(assemble(mosaic)),
+        inmask=np.ascontiguousarray(assemble(mosaic_mask)),
+        **params,
+    )
+    return split(found), split(cleaned)
+
+
 def _detect_on_tiles(data, inmask, tiles, params):
     """Run astroscrappy once on a mosaic of the padded candidate tiles."""
     ny, nx = data.shape
@@ -132,37 +172,21 @@ def _detect_on_tiles(data, inmask, tiles, params):
     windows = np.lib.stride_tricks.sliding_window_view(big, (size, size))[iy * TILE, ix * TILE]
     wmask = np.lib.stride_tricks.sliding_window_view(bigmask, (size, size))[iy * TILE, ix * TILE]
     n = len(iy)
-    per_row = int(np.ceil(np.sqrt(n)))
-    rows = -(-n // per_row)
-    mosaic = np.zeros((rows * per_row, size, size), np.float32)
-    mosaic_mask = np.ones((rows * per_row, size, size), bool)
-    mosaic[:n], mosaic_mask[:n] = windows, wmask
-
-    # Tiles side by side: each tile's own padding keeps its neighbours out of its
-    # inner decisions (astroscrappy's filters reach at most BOX_PAD - 1 pixels).
-    def assemble(a):
-        return (
-            a.reshape(rows, per_row, size, size)
-            .transpose(0, 2, 1, 3)
-            .reshape(rows * size, per_row * size)
-        )
-
-    found, cleaned = astroscrappy.detect_cosmics(
-        np.ascontiguousarray(assemble(mosaic)),
-        inmask=np.ascontiguousarray(assemble(mosaic_mask)),
-        **params,
-    )
-
-    def split(a):
-        return (
-            a.reshape(rows, size, per_row, size)
-            .transpose(0, 2, 1, 3)
-            .reshape(rows * per_row, size, size)[:n]
-        )
-
+    # astroscrappy releases the GIL: half the tiles on each core.
+    workers = max(1, min(THREADS, os.cpu_count() or 1, n // 64))
+    chunks = np.array_split(np.arange(n), workers)
+    if workers == 1:
+        parts = [_run_mosaic(windows, wmask, params)]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(
+                pool.map(lambda idx: _run_mosaic(windows[idx], wmask[idx], params), chunks)
+            )
+    found_all = np.concatenate([p[0] for p in parts])
+    clean_all = np.concatenate([p[1] for p in parts])
     inner = slice(BOX_PAD, BOX_PAD + TILE)
-    found_tiles = split(found)[:, inner, inner]
-    clean_tiles = split(cleaned)[:, inner, inner]
+    found_tiles = found_all[:, inner, inner]
+    clean_tiles = clean_all[:, inner, inner]
     crmask = np.zeros((ty, TILE, tx, TILE), bool)
     clean = np.zeros((ty, TILE, tx, TILE), np.float32)
     crmask[iy, :, ix, :] = found_tiles
