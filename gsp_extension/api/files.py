@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -77,8 +78,6 @@ class FileListHandler(GSPHandler):
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
             return digest.hexdigest(), path.stat().st_size, read_registration_fields(path)
-
-        import asyncio
 
         (
             checksum,

@@ -8,6 +8,7 @@ response says so.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 import time
@@ -181,11 +182,30 @@ _LINEAGE = {
     "parent_file": _PARENT.c.file_name.label("parent_file"),
 }
 _FIELD_INDEX = {name: i for i, name in enumerate(SEED_FILE_FIELDS)}
+_TIMESTAMP_INDEXES = (_FIELD_INDEX["created"], _FIELD_INDEX["last_modified"])
+_DATE_INDEX = _FIELD_INDEX["date"]
+_DATA_TYPE_INDEX = _FIELD_INDEX["data_type"]
+_NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
 
 
 #: Columns SQLite stores as text: read raw and parsed by ``fromisoformat`` (in C), which
 #: is several times cheaper than SQLAlchemy's regex-based SQLite date processing.
 _SQLITE_TEXT_DATES = ("created", "last_modified", "date")
+
+
+@functools.cache
+def _record_columns(sqlite: bool) -> tuple[Any, ...]:
+    """The record's columns, built once per kind of database."""
+    table = File.__table__
+
+    def column(name: str):
+        if name in _LINEAGE:
+            return _LINEAGE[name]
+        if sqlite and name in _SQLITE_TEXT_DATES:
+            return type_coerce(table.c[name], String).label(name)
+        return table.c[name]
+
+    return tuple(column(name) for name in SEED_FILE_FIELDS)
 
 
 def file_records_query(where: Select, dialect: str = "") -> Select:
@@ -196,41 +216,49 @@ def file_records_query(where: Select, dialect: str = "") -> Select:
     :func:`gsp_extension.store.serialize.file_record` (a test holds them equal).
     """
     table = File.__table__
-
-    def column(name: str):
-        if name in _LINEAGE:
-            return _LINEAGE[name]
-        if dialect == "sqlite" and name in _SQLITE_TEXT_DATES:
-            return type_coerce(table.c[name], String).label(name)
-        return table.c[name]
-
     return (
-        where.with_only_columns(*(column(name) for name in SEED_FILE_FIELDS))
+        where.with_only_columns(*_record_columns(dialect == "sqlite"))
         .outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id)
         .outerjoin(_PARENT, _PARENT.c.id == table.c.parent_file_id)
     )
 
 
+def _utc_text_to_iso(value: str) -> str | None:
+    """SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC) as ``isoformat()`` in UTC.
+
+    ``None`` when the text is not in exactly that form (the caller then parses it).
+    """
+    if len(value) != 26 or value[10] != " " or value[19] != ".":
+        return None
+    if value.endswith(".000000"):  # isoformat() leaves out zero microseconds
+        return f"{value[:10]}T{value[11:19]}+00:00"
+    return f"{value[:10]}T{value[11:]}+00:00"
+
+
 def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
     """A row of :func:`file_records_query` as the seed's file record."""
     values = list(row)
-    for name in ("created", "last_modified"):
-        i = _FIELD_INDEX[name]
+    utc = tz is dt.UTC
+    for i in _TIMESTAMP_INDEXES:
         value = values[i]
-        if value is not None:
-            if isinstance(value, str):
-                value = dt.datetime.fromisoformat(value)
-            if value.tzinfo is None:  # SQLite keeps naive UTC
-                value = value.replace(tzinfo=dt.UTC)
-            values[i] = value.astimezone(tz).isoformat()
-    i = _FIELD_INDEX["date"]
-    if values[i] is not None:
-        value = values[i]
-        values[i] = (dt.date.fromisoformat(value) if isinstance(value, str) else value).isoformat()
-    i = _FIELD_INDEX["data_type"]
-    values[i] = str(values[i])
-    i = _FIELD_INDEX["normalized"]
-    values[i] = bool(values[i])
+        if value is None:
+            continue
+        if isinstance(value, str):
+            fast = _utc_text_to_iso(value) if utc else None
+            if fast is not None:
+                values[i] = fast
+                continue
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:  # SQLite keeps naive UTC
+            value = value.replace(tzinfo=dt.UTC)
+        values[i] = value.astimezone(tz).isoformat()
+    value = values[_DATE_INDEX]
+    if value is not None and not (isinstance(value, str) and len(value) == 10):
+        values[_DATE_INDEX] = (
+            dt.date.fromisoformat(value) if isinstance(value, str) else value
+        ).isoformat()
+    values[_DATA_TYPE_INDEX] = str(values[_DATA_TYPE_INDEX])
+    values[_NORMALIZED_INDEX] = bool(values[_NORMALIZED_INDEX])
     return dict(zip(SEED_FILE_FIELDS, values, strict=True))
 
 

@@ -31,7 +31,7 @@ def test_records_equal_the_store_serializer(db_url):
                     "obstype": "OBJECT",
                 },
             ).file
-            register_file(
+            product = register_file(
                 s,
                 "/data/products/b.fits",
                 checksum="b" * 64,
@@ -39,7 +39,9 @@ def test_records_equal_the_store_serializer(db_url):
                 data_type=2,
                 parent=raw,
                 fields={"proposal_id": "SOAR2020B-008"},
-            )
+            ).file
+            # A whole second: isoformat() then leaves the microseconds out.
+            product.created = dt.datetime(2021, 2, 18, 13, 22, 10, tzinfo=dt.UTC)
         santiago = zoneinfo.ZoneInfo("America/Santiago")
         with db.session() as s:
             for tz in (dt.UTC, santiago):
