@@ -201,10 +201,11 @@ def remove_cosmic_rays(
 ) -> tuple[CCDData, np.ndarray]:
     """Detect and clean cosmic rays.
 
-    astroscrappy runs once, on a mosaic of the tiles holding candidates
+    astroscrappy runs on mosaics of the tiles holding candidates
     (:func:`candidate_tiles`), each padded by ``BOX_PAD`` pixels so its median filters
-    see the same neighbourhood as on the full frame; or on the full frame when more
-    than ``MAX_TILE_FRACTION`` of the tiles hold candidates. On a sky-dominated 2x2
+    see the same neighbourhood as on the full frame, one mosaic per thread
+    (``THREADS``); or on the full frame when more than ``MAX_TILE_FRACTION`` of the
+    frame would be in padded tiles. On a sky-dominated 2x2
     frame that is a tenth of the pixels, and the same cosmic rays.
 
     Parameters
