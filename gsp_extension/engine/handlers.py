@@ -407,26 +407,112 @@ def execute_extract(request: WorkRequest) -> WorkResult:
     return out
 
 
-def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> dict[str, Any]:
-    """Refuse clearly: answering "queued" forever would hide that nothing will happen."""
+def _arcs_for_lamp(session: Session, lamp: File) -> list[File]:
+    """The reduced arc(s) a chosen lamp stands for.
+
+    A reduced arc (data_type 2) is itself; a raw arc (0) stands for its current reduced
+    product; an extracted arc spectrum (3) for the reduced arc it was extracted from.
+    """
+    if not _is_arc(lamp):
+        raise InvalidState(
+            f"lamp {lamp.id} ({lamp.file_name}) is not a comparison lamp (OBSTYPE "
+            f"{lamp.obstype!r}); choose an ARC/COMP file"
+        )
+    if lamp.data_type == 2:
+        return [lamp]
+    if lamp.data_type == 3:
+        if lamp.parent_file is None or lamp.parent_file.data_type != 2:
+            raise InvalidState(
+                f"lamp {lamp.id} ({lamp.file_name}) has no reduced arc as parent; "
+                "choose the reduced (data_type 2) or raw arc instead"
+            )
+        return [lamp.parent_file]
+    if lamp.data_type == 0:
+        reduced = list(
+            session.scalars(
+                select(File)
+                .where(
+                    File.parent_file_id == lamp.id,
+                    File.data_type == 2,
+                    File.superseded_at.is_(None),
+                    File.deleted_at.is_(None),
+                )
+                .order_by(File.id.desc())
+            )
+        )
+        if not reduced:
+            raise InvalidState(
+                f"lamp {lamp.id} ({lamp.file_name}) is not reduced yet; reduce it first "
+                "(POST api/files/reduce/) and choose it again"
+            )
+        return reduced[:1]
     raise InvalidState(
-        "wavelength calibration of a 1-D spectrum against a chosen 1-D lamp is not "
-        "available in this version; run 'extract' on the reduced frame instead (it "
-        "calibrates each target along its trace with the night's arcs, or with the "
-        "lamp given as lamp_id)"
+        f"lamp {lamp.id} ({lamp.file_name}) has data_type {lamp.data_type}; choose a raw "
+        "(0), reduced (2) or extracted (3) arc"
     )
 
 
-def _not_run(request: WorkRequest) -> WorkResult:  # pragma: no cover - never prepared
-    raise RuntimeError(f"{request.kind} cannot run in this version")
+def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Extraction and wavelength calibration again, of the reduced frame behind a spectrum.
+
+    The job names an extracted (data_type 3) or calibrated (4) spectrum, or the reduced
+    frame itself; its reduced science frame is extracted again and calibrated with the
+    chosen lamp only (``lamp_id``), or with the night's arcs when no lamp is given. The
+    new products replace the older ones of that frame (:mod:`.products`).
+    """
+    file = _job_file(session, job)
+    reduced = file
+    while reduced.data_type in (3, 4) and reduced.parent_file is not None:
+        reduced = reduced.parent_file
+    if reduced.data_type != 2:
+        raise InvalidState(
+            f"file {file.id} ({file.file_name}) does not come from a reduced frame "
+            "(data_type 2); calibrate a spectrum extracted by this service"
+        )
+    if _is_arc(reduced):
+        raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a science spectrum")
+    settings_id, values = _settings_for(session, job, reduced)
+    lamp_id = (job.params or {}).get("lamp_id")
+    if lamp_id is None:
+        arcs = night_reduced_arcs(session, reduced.date)
+        if not arcs:
+            raise InvalidState(
+                f"no reduced arc on {reduced.date} for {reduced.file_name}; choose a lamp "
+                "with lamp_id"
+            )
+    else:
+        try:
+            lamp = get_file(session, int(lamp_id))
+        except NotFound:
+            raise InvalidState(f"lamp {lamp_id} no longer exists") from None
+        arcs = _arcs_for_lamp(session, lamp)
+    return {
+        "file_id": reduced.id,
+        "path": reduced.full_path,
+        "arc_paths": [a.full_path for a in arcs],
+        "lamp_id": lamp_id,
+        "settings_id": settings_id,
+        "settings": values,
+        "out_dir": str(products_dir(data_root, reduced.date)),
+        "raw_dir": str(Path(data_root) / "raw"),
+    }
+
+
+def execute_calibrate_wavelength(request: WorkRequest) -> WorkResult:
+    """Extract and calibrate with the chosen arcs; refuse clearly if none can be used."""
+    result = execute_extract(request)
+    if not any(p.data_type == 4 for p in result.products):
+        names = ", ".join(Path(p).name for p in request.inputs["arc_paths"])
+        raise RuntimeError(
+            f"no wavelength-calibrated spectrum could be made with {names}: "
+            + ("; ".join(result.notes) or "no reason given")
+        )
+    return result
 
 
 def default_registry() -> HandlerRegistry:
-    """The kinds this version runs: classify, reduce, master_bias, master_flat, extract.
-
-    ``calibrate_wavelength`` (a 1-D spectrum against a chosen 1-D lamp) is refused with
-    the reason: ``extract`` calibrates along each trace with the night's 2-D arcs.
-    """
+    """The kinds this version runs: classify, reduce, master_bias, master_flat, extract,
+    calibrate_wavelength."""
     return HandlerRegistry(
         [
             Handler("classify", prepare_classify, execute_classify),
@@ -434,6 +520,8 @@ def default_registry() -> HandlerRegistry:
             Handler("master_bias", prepare_master_bias, execute_master_bias),
             Handler("master_flat", prepare_master_flat, execute_master_flat),
             Handler("extract", prepare_extract, execute_extract),
-            Handler("calibrate_wavelength", prepare_calibrate_wavelength, _not_run),
+            Handler(
+                "calibrate_wavelength", prepare_calibrate_wavelength, execute_calibrate_wavelength
+            ),
         ]
     )

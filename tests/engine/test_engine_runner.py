@@ -170,10 +170,10 @@ async def test_stopping_does_not_wait_forever_for_a_stuck_job(db, tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_unavailable_kinds_fail_with_the_reason(db, tmp_path):
+async def test_jobs_that_cannot_run_fail_with_the_reason(db, tmp_path):
     raw_id = _raw(db, tmp_path)
     with db.transaction() as s:
         job_id = enqueue(s, "calibrate_wavelength", "cw:1", file_id=raw_id).id
     engine = JobEngine(db, tmp_path, ThreadExecutor(1), poll_seconds=0.05, plan=False)
     assert await _run_until(engine, lambda: _job(db, job_id).state == "failed")
-    assert "run 'extract' on the reduced frame instead" in _job(db, job_id).error
+    assert "does not come from a reduced frame" in _job(db, job_id).error
