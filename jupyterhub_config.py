@@ -66,6 +66,8 @@ for name, value in os.environ.items():
         "GSP_PUBLIC_URL",
         "GSP_LINK_SECRET_FILE",
         "GSP_COUNT_CACHE_SECONDS",
+        "GSP_LIVE",
+        "GSP_WORKERS",
     ):
         SERVICE_ENV[name] = value
 

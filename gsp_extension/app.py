@@ -150,6 +150,36 @@ class GSPExtensionApp(ExtensionApp):
         saves on a small machine. Give threads when the database is remote and slow.""",
     )
 
+    live = Bool(
+        config=True,
+        help="""Run live ingest (the raw/ watcher) and the job engine in this service
+        (:class:`gsp_extension.engine.live.LiveServices`). Turn off when `gsp live` runs
+        them elsewhere; the API then only queues jobs. Default: $GSP_LIVE, else on.""",
+    )
+
+    @default("live")
+    def _default_live(self) -> bool:
+        return os.environ.get("GSP_LIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+    dask_scheduler = Unicode(
+        config=True,
+        help="""Address of the dask scheduler jobs run on; empty starts a LocalCluster of
+        `workers` processes. Default: $GSP_DASK_SCHEDULER.""",
+    )
+
+    @default("dask_scheduler")
+    def _default_dask_scheduler(self) -> str:
+        return os.environ.get("GSP_DASK_SCHEDULER", "")
+
+    workers = Integer(
+        config=True,
+        help="Worker processes of the LocalCluster (and jobs run at once). Default: $GSP_WORKERS, else 2.",
+    )
+
+    @default("workers")
+    def _default_workers(self) -> int:
+        return int(os.environ.get("GSP_WORKERS", "2"))
+
     hub_api_url = Unicode(
         config=True,
         help="""The hub's REST API, used to mirror users and proposal groups.
@@ -212,8 +242,38 @@ class GSPExtensionApp(ExtensionApp):
         """Register the API routes (relative: jupyter_server prefixes the base URL)."""
         self.handlers.extend(default_handlers())
 
+    _live_services = None
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        """Start ingest and the job engine once the event loop runs (see :attr:`live`).
+
+        A failure to start them is logged and leaves the API serving: jobs then stay
+        queued, and ``GET api/jobs/<id>/`` says so.
+        """
+        if not self.live:
+            self.log.info("gsp: live ingest and job engine are off (GSP_LIVE=0)")
+            return
+        from .engine.live import LiveServices
+
+        context = self.settings["gsp"]
+        try:
+            live = LiveServices(
+                context.db,
+                context.data_root,
+                scheduler_address=self.dask_scheduler or None,
+                n_workers=self.workers,
+            )
+            await live.start()
+        except Exception:  # noqa: BLE001 - the API must keep serving without the engine
+            self.log.exception("gsp: live ingest and job engine failed to start")
+            return
+        self._live_services = live
+
     async def stop_extension(self) -> None:
-        """Close the database connections."""
+        """Stop the engine (jobs in flight finish) and close the database connections."""
+        if self._live_services is not None:
+            await self._live_services.stop()
+            self._live_services = None
         context = self.settings.get("gsp")
         if context is not None:
             if context.query_executor is not None:

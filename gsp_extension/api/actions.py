@@ -37,6 +37,10 @@ from .schemas import CalibrationsAction, EmptyQuery, ExtractAction, FileAction, 
 #: Manual actions run before automatic ones.
 MANUAL_PRIORITY = 10
 
+#: A chosen comparison lamp may be raw, reduced or extracted: the engine finds the
+#: reduced arc it stands for (and says so when it is not reduced yet).
+LAMP_DATA_TYPES = (0, 2, 3)
+
 _DATA_TYPE_NAMES = {
     0: "raw",
     1: "a master calibration",
@@ -176,7 +180,7 @@ class ExtractHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "extract")
         _need(file, (2,), "extract")
-        lamp = _lamp(session, caller, body.lamp_id, (0, 2))
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
         sid = _settings_id(session, file)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
@@ -199,7 +203,7 @@ class WavelengthHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "calibrate in wavelength")
         _need(file, (3,), "wavelength calibration")
-        lamp = _lamp(session, caller, body.lamp_id, (3,))
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
             queue(

@@ -92,9 +92,17 @@ class RealHub:
 
 
 def start_hub(
-    data_root: Path, database_url: str | None = None, timeout: float = 90, log_level: str = "INFO"
+    data_root: Path,
+    database_url: str | None = None,
+    timeout: float = 90,
+    log_level: str = "INFO",
+    live: bool = False,
 ) -> RealHub:
-    """Start the hub and wait until the gsp service answers through the proxy."""
+    """Start the hub and wait until the gsp service answers through the proxy.
+
+    ``live=False`` (the default here) keeps the service from running ingest and the job
+    engine, so that queued jobs stay queued while the API tests look at them.
+    """
     data_root.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("bind", "hub", "proxy", "service")}
     url = f"http://127.0.0.1:{ports['bind']}"
@@ -115,6 +123,7 @@ def start_hub(
         "GSP_PUBLIC_URL": url + "/",
         "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
         "GSP_INSTRUMENT_TOKEN": secrets.token_hex(24),
+        "GSP_LIVE": "1" if live else "0",
     }
     env.pop("GSP_SMTP_HOST", None)
     log_path = data_root / "hub.log"
