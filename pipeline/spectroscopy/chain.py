@@ -36,7 +36,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
-from pipeline.spectroscopy.extract import extract
+from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
 from pipeline.spectroscopy.trace import Trace, trace_target
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
@@ -47,7 +47,7 @@ from pipeline.wavelength.lamp_choice import (
     canonical_mode,
     select_template,
 )
-from pipeline.wavelength.resample import apply_solution
+from pipeline.wavelength.resample import resample_arrays
 from pipeline.wavelength.sky import measure_sky_offset, shift_solution
 from pipeline.wavelength.solution import WavelengthSolution
 
@@ -177,7 +177,9 @@ def calibrate_along_trace(
     arc: CCDData, arc_name: str, trace: Trace, half_width: float, mode: str
 ) -> WavelengthSolution:
     """Extract an arc along a science trace (no sky) and solve its wavelengths."""
-    spectrum = extract(arc, trace, method="fractional", background=False, half_width=half_width)
+    spectrum = extract_arrays(
+        arc, trace, method="fractional", background=False, half_width=half_width
+    )
     return calibrate_arc(
         spectrum, mode, arc_elements(arc.header), _binning(arc.header), arc_name=arc_name
     )
@@ -363,7 +365,7 @@ def process_science(
         ecf_name, w_name = _product_names(sci_name, number)
         try:
             trace = trace_target(science, target)
-            spectrum = extract(
+            spectrum = extract_arrays(
                 science,
                 trace,
                 method=settings.extraction_type,
@@ -385,7 +387,7 @@ def process_science(
             continue
         hw = spectrum.meta["aperture"]
         row0 = float(trace(np.array([0.0]))[0])
-        snr = float(np.nanmedian(spectrum.flux.value / spectrum.uncertainty.array))
+        snr = float(np.nanmedian(spectrum.flux / spectrum.std))
         quality = {
             "target_centre": round(float(target.centre), 3),
             "fwhm": round(float(trace.fwhm), 3),
@@ -500,7 +502,7 @@ def process_science(
                 solution = shift_solution(solution, sky.offset)
             if sky.note and sky.n_lines:
                 note = f"{note}; {sky.note}" if note else sky.note
-        calibrated = apply_solution(spectrum, solution)
+        calibrated = resample_arrays(spectrum, solution)
         wq = dict(quality)
         wq.update(solution.quality())
         cards = solution.header_cards()

@@ -21,10 +21,10 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
-from specutils import Spectrum
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
 from pipeline.spectroscopy.trace import Trace
+from pipeline.wavelength.arrays import SpectrumArrays
 
 METHODS = ("fractional", "optimal")
 
@@ -51,7 +51,7 @@ def aperture_weights(trace_rows: np.ndarray, ny: int, half_width: float) -> np.n
     return np.clip(np.minimum(y + 0.5, hi) - np.maximum(y - 0.5, lo), 0.0, 1.0)
 
 
-def extract(
+def extract_arrays(
     ccd,
     trace: Trace,
     method: str = "fractional",
@@ -60,8 +60,8 @@ def extract(
     background_spacing: float = 3.0,
     background_width: float = 3.0,
     half_width: float | None = None,
-) -> Spectrum:
-    """Extract a 1-D spectrum in pixel space with propagated uncertainty.
+) -> SpectrumArrays:
+    """Extract a 1-D spectrum in pixel space with propagated uncertainty (as arrays).
 
     Parameters
     ----------
@@ -84,9 +84,9 @@ def extract(
 
     Returns
     -------
-    specutils.Spectrum
-        Flux per binned pixel column (the CCD's unit) over ``spectral_axis`` = pixel
-        index, ``StdDevUncertainty``, ``mask`` (columns with masked or non-finite
+    SpectrumArrays
+        Flux per binned pixel column (the CCD's unit) over the pixel index, its
+        standard deviation, ``mask`` (columns with masked or non-finite
         pixels in the aperture, or no sky pixels), and in ``meta``: ``trace``,
         ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
         ``sky`` (the sky per column summed over the aperture).
@@ -178,13 +178,25 @@ def extract(
         "method": method,
         "sky": sky_col,
     }
-    return Spectrum(
-        flux=flux * unit,
-        spectral_axis=np.arange(nx) * u.pix,
-        uncertainty=StdDevUncertainty(np.sqrt(np.clip(variance, 0.0, None))),
+    return SpectrumArrays(
+        flux=flux,
+        std=np.sqrt(np.clip(variance, 0.0, None)),
         mask=col_bad | ~np.isfinite(flux) | ~np.isfinite(variance),
+        axis=np.arange(nx, dtype=float),
+        axis_unit=u.pix,
+        unit=unit,
         meta=meta,
     )
+
+
+def extract(ccd, trace: Trace, method: str = "fractional", background=True, **kwargs):
+    """Extract a 1-D spectrum in pixel space as a ``specutils.Spectrum``.
+
+    Same parameters as :func:`extract_arrays` (``aperture_fwhm``,
+    ``background_spacing``, ``background_width``, ``half_width``); the result carries a
+    ``StdDevUncertainty``, the mask, and the ``meta`` described there.
+    """
+    return extract_arrays(ccd, trace, method, background, **kwargs).to_spectrum()
 
 
 def _profile(offset: np.ndarray, trace: Trace) -> np.ndarray:

@@ -20,7 +20,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, optimize, signal
+from scipy import ndimage
+
+from pipeline.wavelength.peaks import find_peaks
 
 
 @dataclass
@@ -75,39 +77,78 @@ def _gauss(y, amp, x0, sigma, c):
     return c + amp * np.exp(-0.5 * ((y - x0) / sigma) ** 2)
 
 
+def _least_squares(func, y, data, p0, lower, upper, n_iter=60):
+    """Bounded Levenberg-Marquardt with a numerical Jacobian (a handful of parameters).
+
+    ``scipy.optimize.curve_fit`` does this too, but importing scipy.optimize costs
+    half a second at every start of ``gsp reduce`` for two tiny fits per frame.
+    """
+    p = np.clip(np.asarray(p0, float), lower, upper)
+    lam = 1e-3
+    r = data - func(y, *p)
+    cost = float(r @ r)
+    for _ in range(n_iter):
+        h = 1e-6 * np.maximum(np.abs(p), 1e-3)
+        jac = np.empty((y.size, p.size))
+        for k in range(p.size):
+            q = p.copy()
+            q[k] += h[k]
+            jac[:, k] = (func(y, *q) - func(y, *p)) / h[k]
+        jtj = jac.T @ jac
+        g = jac.T @ r
+        improved = False
+        for _ in range(10):
+            a = jtj + lam * np.diag(np.diag(jtj) + 1e-12)
+            try:
+                step = np.linalg.solve(a, g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            q = np.clip(p + step, lower, upper)
+            rq = data - func(y, *q)
+            cq = float(rq @ rq)
+            if np.isfinite(cq) and cq < cost:
+                converged = cost - cq < 1e-10 * max(cost, 1e-300)
+                p, r, cost, lam = q, rq, cq, max(lam / 10, 1e-9)
+                improved = True
+                break
+            lam *= 10
+        if not improved or converged:
+            break
+    if not np.all(np.isfinite(p)):
+        raise RuntimeError("profile fit did not converge")
+    return p
+
+
 def _fit_profile(y, prof, x0, fwhm0, model):
     """Fit one source; returns (centre, fwhm, amplitude, background, params) or None."""
-    amp0 = float(prof[np.argmin(np.abs(y - x0))])
+    amp0 = max(float(prof[np.argmin(np.abs(y - x0))]), 1e-12)
+    inf = np.inf
     try:
         if model == "moffat":
             gamma0 = max(fwhm0, 1.0) / (2 * math.sqrt(2 ** (1 / 2.5) - 1))
-            popt, _ = optimize.curve_fit(
+            amp, xc, gamma, alpha, c = _least_squares(
                 _moffat,
                 y,
                 prof,
-                p0=[amp0, x0, gamma0, 2.5, 0.0],
-                bounds=(
-                    [0, x0 - fwhm0, 0.2, 0.6, -np.inf],
-                    [np.inf, x0 + fwhm0, 10 * y.size, 20, np.inf],
-                ),
-                maxfev=2000,
+                [amp0, x0, gamma0, 2.5, 0.0],
+                np.array([0, x0 - fwhm0, 0.2, 0.6, -inf]),
+                np.array([inf, x0 + fwhm0, 10 * y.size, 20, inf]),
             )
-            amp, xc, gamma, alpha, c = popt
             fwhm = 2 * gamma * math.sqrt(2 ** (1 / alpha) - 1)
             params = {"amplitude": amp, "x_0": xc, "gamma": gamma, "alpha": alpha}
         else:
-            popt, _ = optimize.curve_fit(
+            amp, xc, sigma, c = _least_squares(
                 _gauss,
                 y,
                 prof,
-                p0=[amp0, x0, max(fwhm0, 1.0) / 2.3548, 0.0],
-                bounds=([0, x0 - fwhm0, 0.2, -np.inf], [np.inf, x0 + fwhm0, 5 * y.size, np.inf]),
-                maxfev=2000,
+                [amp0, x0, max(fwhm0, 1.0) / 2.3548, 0.0],
+                np.array([0, x0 - fwhm0, 0.2, -inf]),
+                np.array([inf, x0 + fwhm0, 5 * y.size, inf]),
             )
-            amp, xc, sigma, c = popt
             fwhm = 2.3548 * sigma
             params = {"amplitude": amp, "x_0": xc, "stddev": sigma}
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, FloatingPointError):
         return None
     return float(xc), float(fwhm), float(amp), float(c), {k: float(v) for k, v in params.items()}
 
@@ -192,12 +233,12 @@ def find_targets(
     # the soft edges of the slit-filling sky are steps, not peaks, whereas in
     # ``net`` a percentile baseline leaves bumps beside them.
     smooth = ndimage.gaussian_filter1d(prof, 1.0)
-    peaks, props = signal.find_peaks(
-        smooth, prominence=threshold * noise / 1.6, width=1.0, wlen=win
-    )
+    found_peaks = find_peaks(smooth, threshold * noise / 1.6, wlen=win, min_width=1.0)
+    peaks = found_peaks.index
     if peaks.size == 0:
         return []
-    order = np.argsort(props["prominences"])[::-1]
+    props = {"widths": found_peaks.width}
+    order = np.argsort(found_peaks.prominence)[::-1]
     found: list[Target] = []
     for k in order[: 4 * max_targets]:
         p = int(peaks[k])

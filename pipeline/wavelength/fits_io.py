@@ -24,8 +24,8 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
-from astropy.nddata import StdDevUncertainty
-from specutils import Spectrum
+
+from pipeline.wavelength.arrays import SpectrumArrays
 
 #: Cards of a 2-D parent that must not describe the 1-D product.
 _DROP = (
@@ -85,10 +85,14 @@ def _clean_header(header) -> fits.Header:
     return out
 
 
-def spectrum_hdul(spectrum: Spectrum, header=None, extra_cards=()) -> fits.HDUList:
-    """The HDU list :func:`write_spectrum` writes (for callers that write atomically)."""
-    flux = np.asarray(spectrum.flux.value, dtype=np.float32)
-    axis = spectrum.spectral_axis
+def spectrum_hdul(spectrum, header=None, extra_cards=()) -> fits.HDUList:
+    """The HDU list :func:`write_spectrum` writes (for callers that write atomically).
+
+    ``spectrum`` is a ``specutils.Spectrum`` or a :class:`SpectrumArrays`.
+    """
+    spec = SpectrumArrays.from_spectrum(spectrum)
+    flux = np.asarray(spec.flux, dtype=np.float32)
+    axis = np.asarray(spec.axis, float) * spec.axis_unit
     hdr = _clean_header(header)
     if axis.unit.physical_type == "length":
         wave = axis.to_value(u.AA)
@@ -115,13 +119,13 @@ def spectrum_hdul(spectrum: Spectrum, header=None, extra_cards=()) -> fits.HDULi
     hdr["CD1_1"] = (delta, "Step of the spectral axis")
     hdr["WCSDIM"] = 1
     hdr["DISPAXIS"] = 1
-    hdr["BUNIT"] = spectrum.flux.unit.to_string() or "adu"
+    hdr["BUNIT"] = spec.unit.to_string() or "adu"
     for key, value, comment in extra_cards:
         hdr[key] = (value, comment)
     primary = fits.PrimaryHDU(data=flux, header=hdr)
     hdus = [primary]
-    if spectrum.uncertainty is not None:
-        std = np.asarray(spectrum.uncertainty.represent_as(StdDevUncertainty).array, float)
+    if spec.std is not None:
+        std = np.asarray(spec.std, float)
         # masked bins may carry an infinite or absurd error: NaN in float32
         std = np.where(np.isfinite(std) & (np.abs(std) < 1e30), std, np.nan)
         uh = fits.Header()
@@ -129,19 +133,17 @@ def spectrum_hdul(spectrum: Spectrum, header=None, extra_cards=()) -> fits.HDULi
         # "STD": the one standard-deviation HDU name specutils 2.4 reads back (it
         # fails on "UNCERT" and "ERR" while working out their unit).
         hdus.append(fits.ImageHDU(np.asarray(std, np.float32), header=uh, name="STD"))
-    mask = spectrum.mask if spectrum.mask is not None else np.zeros(flux.size, bool)
+    mask = spec.mask if spec.mask is not None else np.zeros(flux.size, bool)
     hdus.append(fits.ImageHDU(np.asarray(mask, np.uint8), name="MASK"))
     return fits.HDUList(hdus)
 
 
-def write_spectrum(
-    spectrum: Spectrum, path: str | Path, header=None, extra_cards=(), raw_dirs=()
-) -> Path:
+def write_spectrum(spectrum, path: str | Path, header=None, extra_cards=(), raw_dirs=()) -> Path:
     """Write a 1-D spectrum atomically as a FITS file specutils reads with no format.
 
     Parameters
     ----------
-    spectrum : specutils.Spectrum
+    spectrum : specutils.Spectrum or SpectrumArrays
         Spectral axis in a length unit on a linear grid (see
         :func:`~pipeline.wavelength.resample.apply_solution`) or in pixels.
     path : str or Path

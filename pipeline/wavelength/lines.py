@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal, special
+from scipy import ndimage, special
+
+from pipeline.wavelength.peaks import find_peaks
 
 _SQRT2 = np.sqrt(2.0)
 
@@ -222,17 +224,16 @@ def find_lines(
     noise = robust_noise(net)
     if noise <= 0:
         noise = max(float(np.std(net)), 1e-12)
-    peaks, props = signal.find_peaks(
-        net, prominence=threshold * noise, distance=max(1, int(min_separation))
-    )
+    found = find_peaks(net, threshold * noise, max(1, int(min_separation)))
+    peaks = found.index
     if peaks.size == 0:
         return LineList(*(np.empty(0) for _ in range(4)))
+    widths_all = found.width
     if peaks.size > max_lines:
-        keep = np.argsort(props["prominences"])[::-1][:max_lines]
-        peaks = np.sort(peaks[keep])
+        keep = np.sort(np.argsort(found.prominence)[::-1][:max_lines])
+        peaks, widths_all = peaks[keep], widths_all[keep]
     if fwhm is None:
-        bright = peaks[np.argsort(net[peaks])[::-1][:15]]
-        widths = signal.peak_widths(net, bright, rel_height=0.5)[0]
+        widths = widths_all[np.argsort(net[peaks])[::-1][:15]]
         fwhm = float(np.median(widths)) if widths.size else 2.5
     sigma = max(fwhm / 2.3548, 0.5)
     half_width = int(np.clip(np.ceil(2.5 * sigma), 3, 12))

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import astropy.units as u
 import numpy as np
-from astropy.nddata import StdDevUncertainty, VarianceUncertainty
-from specutils import Spectrum
 
+from pipeline.wavelength.arrays import SpectrumArrays
 from pipeline.wavelength.solution import WavelengthSolution
 
 
@@ -51,14 +50,12 @@ def _overlap_resample(edges_in, counts, var, bad, edges_out):
     return flux, variance, masked
 
 
-def apply_solution(
-    spectrum_1d: Spectrum, solution: WavelengthSolution, n: int | None = None
-) -> Spectrum:
+def apply_solution(spectrum_1d, solution: WavelengthSolution, n: int | None = None):
     """Resample a pixel-space spectrum onto a linear wavelength grid, conserving counts.
 
     Parameters
     ----------
-    spectrum_1d : specutils.Spectrum
+    spectrum_1d : specutils.Spectrum or SpectrumArrays
         Extracted spectrum over the binned pixel index (counts per pixel), with an
         uncertainty and optionally a mask.
     solution : WavelengthSolution
@@ -68,25 +65,28 @@ def apply_solution(
 
     Returns
     -------
-    specutils.Spectrum
+    specutils.Spectrum (or SpectrumArrays when given SpectrumArrays)
         Spectral axis in Å (linear), flux in counts per output bin, ``StdDevUncertainty``
         and a mask (bins touching masked or non-finite pixels, or the grid's ends).
         ``meta["wavelength_solution"]`` holds the solution.
     """
-    flux = np.asarray(spectrum_1d.flux.value, dtype=float)
+    if isinstance(spectrum_1d, SpectrumArrays):
+        return resample_arrays(spectrum_1d, solution, n)
+    return resample_arrays(SpectrumArrays.from_spectrum(spectrum_1d), solution, n).to_spectrum()
+
+
+def resample_arrays(
+    spec: SpectrumArrays, solution: WavelengthSolution, n: int | None = None
+) -> SpectrumArrays:
+    """:func:`apply_solution` on plain arrays."""
+    flux = np.asarray(spec.flux, dtype=float)
     if flux.size != solution.npix:
         raise ValueError(
             f"spectrum has {flux.size} pixels but the wavelength solution was made for "
             f"{solution.npix}; extract the arc and the science with the same binning"
         )
-    unit = spectrum_1d.flux.unit
-    if spectrum_1d.uncertainty is not None:
-        var = np.asarray(spectrum_1d.uncertainty.represent_as(VarianceUncertainty).array, float)
-    else:
-        var = np.zeros_like(flux)
-    bad = ~np.isfinite(flux) | ~np.isfinite(var)
-    if spectrum_1d.mask is not None:
-        bad |= np.asarray(spectrum_1d.mask, bool)
+    var = spec.variance
+    bad = ~np.isfinite(flux) | ~np.isfinite(var) | np.asarray(spec.mask, bool)
     counts = np.where(bad, 0.0, flux)
     var = np.where(bad, 0.0, var)
 
@@ -100,12 +100,14 @@ def apply_solution(
     centres = start + step * np.arange(n_out)
     edges_out = np.concatenate([centres - 0.5 * step, [centres[-1] + 0.5 * step]])
     out, out_var, masked = _overlap_resample(edges_in, counts, var, bad, edges_out)
-    meta = dict(getattr(spectrum_1d, "meta", {}) or {})
+    meta = dict(spec.meta)
     meta["wavelength_solution"] = solution
-    return Spectrum(
-        flux=out * unit,
-        spectral_axis=centres * u.AA,
-        uncertainty=StdDevUncertainty(np.sqrt(out_var)),
+    return SpectrumArrays(
+        flux=out,
+        std=np.sqrt(out_var),
         mask=masked,
+        axis=centres,
+        axis_unit=u.AA,
+        unit=spec.unit,
         meta=meta,
     )

@@ -9,9 +9,10 @@ line centres (see :mod:`pipeline.wavelength.calibrate`).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from pipeline.wavelength.lines import continuum, robust_noise
+from pipeline.wavelength.peaks import correlate_full
 
 
 def bin_spectrum(flux: np.ndarray, binning: int, n: int | None = None) -> np.ndarray:
@@ -66,7 +67,7 @@ def cross_correlation_lag(
     """
     a = _prepare(np.asarray(spectrum, float))
     r = _prepare(np.asarray(reference, float))
-    corr = signal.correlate(a, r, mode="full", method="fft")
+    corr = correlate_full(a, r)
     lags = np.arange(-r.size + 1, a.size)
     if max_lag is not None:
         keep = np.abs(lags) <= max_lag

@@ -104,3 +104,40 @@ def test_non_linear_axis_is_refused(tmp_path):
     s = Spectrum(flux=np.ones(5) * u.adu, spectral_axis=np.array([1, 2, 4, 8, 16]) * u.AA)
     with pytest.raises(ValueError, match="not linear"):
         write_spectrum(s, tmp_path / "x.fits")
+
+
+def test_peak_finder_matches_scipy():
+    """pipeline.wavelength.peaks reproduces scipy.signal (kept out of gsp reduce)."""
+    from scipy import signal
+
+    from pipeline.wavelength.peaks import correlate_full, find_peaks
+
+    rng = np.random.default_rng(0)
+    j = np.arange(2030)
+    x = rng.normal(0, 2, j.size)
+    for c, a, s in zip(
+        rng.uniform(0, 2030, 60), rng.uniform(5, 500, 60), rng.uniform(0.8, 3, 60), strict=True
+    ):
+        x += a * np.exp(-0.5 * ((j - c) / s) ** 2)
+    for prom, dist, wlen in [(10, 3, None), (20, 1, 101), (50, 5, None)]:
+        idx, props = signal.find_peaks(x, prominence=prom, distance=dist, wlen=wlen, width=1.0)
+        ours = find_peaks(x, prom, dist, wlen, 1.0)
+        assert np.array_equal(idx, ours.index)
+        assert np.allclose(props["prominences"], ours.prominence)
+        assert np.allclose(props["widths"], ours.width)
+    a, r = rng.normal(size=800), rng.normal(size=500)
+    assert np.allclose(signal.correlate(a, r, mode="full"), correlate_full(a, r))
+
+
+def test_gsp_reduce_stage_imports_stay_light():
+    """The batch chain imports neither specutils nor scipy.signal/optimize (~3 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pipeline.spectroscopy.night_stage; "
+        "print(sorted(m for m in ('specutils', 'scipy.signal', 'scipy.optimize') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
