@@ -102,7 +102,12 @@ class ActionBar(w.VBox):
         self.record: dict | None = None
         self.buttons = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.buttons.add_class("gsp-actions")
-        self.lamp = w.Dropdown(description="Lamp", layout=w.Layout(width="60%", display="none"))
+        self.lamp = w.Dropdown(
+            description="Comparison lamp",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="70%", display="none"),
+        )
+        self.lamp.add_class("gsp-lamp")
         self.confirm = w.HBox(layout=w.Layout(display="none"))
         self.message = w.HTML()
         self.download_link = w.HTML()

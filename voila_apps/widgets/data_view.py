@@ -75,6 +75,9 @@ class DataView(w.HBox):
             [left, self.detail], layout=w.Layout(width="100%", align_items="flex-start")
         )
         self.add_class("gsp-data-view")
+        # Clicks (kernel's main thread), the first file opened at start and finished
+        # jobs (background threads) all change what is shown: one at a time.
+        self._showing = threading.RLock()
         self._live_interval = live_interval
         self._live_stop = threading.Event()
         self._live_thread: threading.Thread | None = None
@@ -87,9 +90,11 @@ class DataView(w.HBox):
         self.calibrations.load(1)
 
     def open_first(self) -> None:
-        """Show the newest observed file (what the landing page opens)."""
-        if self.observed.records:
-            self.select(self.observed.records[0])
+        """Show the newest observed file (what the landing page opens), unless the user
+        already picked one."""
+        with self._showing:
+            if self.observed.records and self.record is None:
+                self.select(self.observed.records[0])
 
     def open_file(self, file_id: int) -> bool:
         """Open file ``file_id`` (deep links); False with a message when not visible."""
@@ -104,6 +109,11 @@ class DataView(w.HBox):
 
     def select(self, record: dict) -> None:
         """A file clicked in an index (or opened by link): its family as tabs."""
+        with self._showing:
+            self._select(record)
+
+    def _select(self, record: dict) -> None:
+        self.record = record  # claimed at once: the start-up opening then stands back
         self.message.value = ""
         try:
             self.family = family(self.client, record)
@@ -120,6 +130,10 @@ class DataView(w.HBox):
 
     def choose(self, record: dict) -> None:
         """Show one file of the family."""
+        with self._showing:
+            self._choose(record)
+
+    def _choose(self, record: dict) -> None:
         self.record = record
         self.header.show_file(record)
         self.viewer.show(record)
@@ -134,6 +148,10 @@ class DataView(w.HBox):
 
     def _job_finished(self, job: dict) -> None:
         """A job ended: show its product (refreshing the family) or its error."""
+        with self._showing:
+            self._show_product(job)
+
+    def _show_product(self, job: dict) -> None:
         if job.get("state") != "done" or self.record is None:
             return
         product = job.get("product_file_id")

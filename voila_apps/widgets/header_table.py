@@ -66,7 +66,11 @@ class HeaderTable(w.VBox):
         """Switch to another file (closed header is not fetched until opened)."""
         self.file = record
         self.cards = None
-        self.name.value = f"&nbsp;&nbsp;{html.escape(record['file_name'])}"
+        # The id is what the API and deep links (?file=<id>) use.
+        self.name.value = (
+            f"&nbsp;&nbsp;{html.escape(record['file_name'])} "
+            f"<span class='gsp-muted gsp-file-id' data-file-id='{int(record['id'])}'>id {int(record['id'])}</span>"
+        )
         if self.toggle.value:
             self._load()
 

@@ -162,6 +162,8 @@ class SearchTable(w.VBox):
             )
             for key, label in TEXT_FILTERS
         }
+        for key, box in self.text_filters.items():
+            box.add_class(f"gsp-filter-{key}")
         self.technique = w.Dropdown(
             options=["All", "Spectroscopy", "Imaging"], description="Technique"
         )

@@ -211,6 +211,7 @@ class SettingsForm(w.VBox):
                     box = w.Text(description=f.label)
                 box.style.description_width = "initial"
                 box.field = f.name
+                box.add_class(f"gsp-setting-{f.name}")
                 self.inputs[f.name] = box
                 self.errors[f.name] = w.HTML()
                 items.append(

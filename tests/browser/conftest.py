@@ -1,0 +1,99 @@
+"""Browser tests: Debian's chromium driven by playwright-python, through the real hub.
+
+One world for the session (a real hub, accounts, a simulated night processed by the
+project's engine: see ``live_world.py``), one browser. Every request any page makes is
+recorded; ``test_every_request_stays_on_the_hub`` checks them. Screenshots go to
+``test-artifacts/`` at the repository root (gitignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from live_world import PASSWORD, start_world, stop_world  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+REQUESTS: list[str] = []
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory):
+    if not CHROMIUM.exists() or shutil.which("node") is None:
+        pytest.skip("browser tests need /usr/bin/chromium (apt install chromium) and node")
+    pytest.importorskip("playwright.sync_api")
+    if os.environ.get("GSP_BROWSER_WORLD_URL"):
+        # An already running world (live_world.start_world in another process), to
+        # iterate on the tests without processing a night each time.
+        yield SimpleNamespace(
+            url=os.environ["GSP_BROWSER_WORLD_URL"].rstrip("/") + "/",
+            other_file_names=["0001_NGC1234_26-11-2020.fits"],
+        )
+        return
+    w = start_world(tmp_path_factory.mktemp("gsp-browser"))
+    yield w
+    stop_world(w)
+
+
+@pytest.fixture(scope="session")
+def browser(world):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def new_page(browser, width=1500, height=1000):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("request", lambda r: REQUESTS.append(r.url))
+    page.set_default_timeout(60_000)
+    return page
+
+
+def login(page, url: str, username: str) -> None:
+    page.goto(url + "hub/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit], button[type=submit]")
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def alice(browser, world):
+    """Alice (PI of the first proposal), logged in, on the data browser."""
+    page = new_page(browser)
+    login(page, world.url, "alice")
+    page.wait_for_url("**/voila/render/data_browser.ipynb**", timeout=120_000)
+    page.wait_for_selector(".gsp-file-index .jupyter-button", timeout=120_000)
+    page.wait_for_selector(".gsp-plot img", timeout=60_000)  # the newest file, opened at start
+    yield page
+    page.close()
