@@ -94,6 +94,8 @@ def alice(browser, world):
     login(page, world.url, "alice")
     page.wait_for_url("**/voila/render/data_browser.ipynb**", timeout=120_000)
     page.wait_for_selector(".gsp-file-index .jupyter-button", timeout=120_000)
-    page.wait_for_selector(".gsp-plot img", timeout=60_000)  # the newest file, opened at start
+    page.wait_for_selector(
+        ".gsp-plot.gsp-ready img", timeout=60_000
+    )  # the newest file, opened at start
     yield page
     page.close()

@@ -22,6 +22,15 @@ def _tab(page, label_start: str):
     return page.locator(".gsp-tabs .jupyter-button", has_text=re.compile("^" + label_start))
 
 
+def _plot_shown(page) -> None:
+    """Wait until the plot drawn is the one of the file named in the header bar."""
+    page.wait_for_function(
+        """() => { const id = document.querySelector('.gsp-header .gsp-file-id');
+                   return id && document.querySelector(
+                     '.gsp-plot.gsp-shows-' + id.dataset.fileId + ' img'); }"""
+    )
+
+
 def _open_raw(page, name_start: str) -> None:
     page.locator(".gsp-file-index .jupyter-button", has_text=name_start).first.click()
     page.wait_for_selector(f".gsp-detail .gsp-panel-head:has-text('{name_start}')")
@@ -35,7 +44,7 @@ def test_login_lands_on_the_data_browser_with_a_spectrum(alice, world):
     first = alice.locator(".gsp-tabs .jupyter-button").first
     expect(first).to_have_text(re.compile("^Wavelength Calibrated"))
     expect(first).to_have_class(ACTIVE)
-    alice.wait_for_selector(".gsp-plot img")
+    _plot_shown(alice)
     shot(alice, "01_data_browser_spectrum")
 
 
@@ -46,7 +55,7 @@ def test_switch_tabs_to_the_raw_frame(alice):
     )
     expect(_tab(alice, "Observed Raw")).to_have_class(ACTIVE)
     alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Reduce')")
-    alice.wait_for_selector(".gsp-plot img")
+    _plot_shown(alice)
     assert alice.locator(".gsp-actions .jupyter-button", has_text="Delete").count() == 0
     shot(alice, "02_raw_frame")
 
@@ -143,7 +152,7 @@ def test_wavelength_calibration_with_another_lamp_appears_without_reload(alice):
         """() => { const a = document.querySelector('.gsp-tabs .gsp-active');
                    return a && /^(Wavelength Calibrated|Extracted)/.test(a.innerText); }"""
     )
-    alice.wait_for_selector(".gsp-plot img")
+    _plot_shown(alice)
     assert alice.url == url_before
     shot(alice, "08_new_product_shown")
 
@@ -179,7 +188,7 @@ def test_deep_link_opens_the_file(alice, world):
     page.wait_for_url("**/data_browser.ipynb**", timeout=120_000)
     page.goto(world.url + f"user/alice/voila/render/data_browser.ipynb?file={file_id}")
     page.wait_for_selector(f".gsp-header .gsp-panel-head:has-text('{name}')", timeout=SPINNER_FREE)
-    page.wait_for_selector(".gsp-plot img")
+    _plot_shown(page)
     shot(page, "10_deep_link")
     page.close()
 

@@ -219,8 +219,11 @@ def test_data_view_flow_and_new_product_appears(client):
     assert view.tabs.labels == ["Wavelength Calibrated", "Extracted", "Reduced", "Observed Raw"]
     assert view.record["id"] == 103 and view.viewer.kind == "spectrum"
     assert "0025_ZTF20actqfpc.fits" in view.title.value
+    assert "gsp-shows-103" in view.viewer.plot._dom_classes
     view.tabs.children[3].click()
     assert view.record["id"] == 25 and view.viewer.kind == "image"
+    shows = [c for c in view.viewer.plot._dom_classes if c.startswith("gsp-shows-")]
+    assert shows == ["gsp-shows-25"]
     view.tabs.children[1].click()  # extracted: calibrate wavelength
     view.actions.lamp.value = 104
     view.actions.run("wavelength")

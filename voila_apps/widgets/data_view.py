@@ -135,10 +135,11 @@ class DataView(w.HBox):
 
     def _choose(self, record: dict) -> None:
         self.record = record
+        # The quick parts first; the plot (download and drawing) last.
         self.header.show_file(record)
-        self.viewer.show(record)
         self.actions.show(record)
         self.comments.show(record["id"])
+        self.viewer.show(record)
 
     def set_preferences(self, prefs: Preferences) -> None:
         self.prefs = prefs

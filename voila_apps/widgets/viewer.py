@@ -139,6 +139,12 @@ class Viewer(w.VBox):
     def show(self, record: dict) -> None:
         """Download (once) and draw ``record``."""
         self.record = record
+        # The previous file's plot must not pass for this one's while it loads.
+        for name in [c for c in self.plot._dom_classes if c.startswith("gsp-shows-")]:
+            self.plot.remove_class(name)
+        self.plot.remove_class("gsp-ready")
+        self.plot.children = []
+        self._close_figure()
         self.status.value = (
             f"<span class='gsp-muted'>Loading {html.escape(record['file_name'])}…</span>"
         )
@@ -176,12 +182,19 @@ class Viewer(w.VBox):
                     self.figure = canvas.figure
                     self.plot.children = [canvas]
                     self.status.value = ""
+                    self._ready()
                     return
             self.image.value = render_png(self.loaded, opts)
             self.plot.children = [self.image]
             self.status.value = ""
+            self._ready()
         except ValueError as exc:
             self.status.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+
+    def _ready(self) -> None:
+        """Mark the plot drawn, and of which file (``gsp-shows-<id>``)."""
+        self.plot.add_class(f"gsp-shows-{int(self.record['id'])}")
+        self.plot.add_class("gsp-ready")
 
     def _close_figure(self) -> None:
         if self.figure is not None:
