@@ -1,0 +1,226 @@
+"""The data browser's speed in a real browser, through the real hub, with 100,000 files.
+
+    .venv/bin/python benchmarks/bench_ui.py [--rows 100000] [--repeat 5]
+
+A database filled by ``benchmarks/store_hot_query.py``'s generator (``--rows`` files over
+200 proposals; the PI ``member`` holds ~9 % of them in one proposal), plus a few real FITS
+files of that proposal dated today (a raw 2071 x 948 frame, its reduced frame and a
+wavelength-calibrated spectrum) so that there is something to draw. Then the project's
+hub (``jupyterhub_config.py``) and Debian's chromium driven by playwright:
+
+1. login -> first file list rendered: cold (the user's server is spawned) and warm
+   (server running; a new browser context logs in again);
+2. click on a file in the index -> its plot visible (``gsp-shows-<id>``), first view
+   (download + draw) and again;
+3. table filter change (Obstype) -> updated rows.
+
+Prints the figures (median and all values, seconds). Targets: 3 s, 1 s, 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+from gsp_realhub import start_hub, stop_hub  # noqa: E402
+from store_hot_query import fill  # noqa: E402
+
+PASSWORD = "Bench-UI-Password-2026!"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
+
+
+def _write(path: Path, data: np.ndarray, header: dict, extra=()) -> tuple[str, int]:
+    from astropy.io import fits
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu = fits.PrimaryHDU(data)
+    hdu.header.update(header)
+    fits.HDUList([hdu, *extra]).writeto(path, overwrite=True)
+    raw = path.read_bytes()
+    return hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def add_real_files(url: str, root: Path, soar: str) -> list[str]:
+    """A raw frame, its reduced frame and a calibrated spectrum, dated today; names."""
+    from astropy.io import fits
+
+    from gsp_extension.store import Database
+    from gsp_extension.store.accounts import get_user_by_username, set_password_hash
+    from gsp_extension.store.files import register_file
+    from hub.passwords import PasswordHasher
+
+    rng = np.random.default_rng(3)
+    today = dt.date.today()
+    header = {
+        "OBSTYPE": "OBJECT",
+        "OBJECT": "BENCH",
+        "PROPID": soar,
+        "WAVMODE": "400_M2",
+        "GRATING": "400_SYZY",
+        "ROI": "Spectroscopic 2x2",
+    }
+    fields = {
+        "obstype": "OBJECT",
+        "object": "BENCH",
+        "proposal_id": soar,
+        "date": today,
+        "wavmode": "400_M2",
+        "grating": "400_SYZY",
+        "roi": "Spectroscopic 2x2",
+        "technique": "Spectroscopy",
+        "saturation_value": 69257,
+    }
+    db = Database(url)
+    names = []
+    with db.transaction() as s:
+        set_password_hash(s, get_user_by_username(s, "member"), PasswordHasher().hash(PASSWORD))
+        for n in range(3):
+            image = rng.normal(800, 20, (948, 2071)).astype("f4")
+            image[:, 400 + 10 * n : 403 + 10 * n] += 5000
+            name = f"{9000 + n:04d}_BENCH_{today:%d-%m-%Y}.fits"
+            path = root / "raw" / f"{today:%Y%m%d}" / name
+            checksum, size = _write(path, image, header)
+            raw = register_file(s, path, checksum=checksum, size=size, fields=fields).file
+            red = root / "products" / f"{today:%Y%m%d}" / f"cfzst_{name}"
+            checksum, size = _write(red, image - 800, {**header, "RLEVEL": 62})
+            reduced = register_file(
+                s, red, checksum=checksum, size=size, fields=fields, data_type=2, parent=raw
+            ).file
+            flux = (1000 + 300 * np.sin(np.arange(2000) / 50)).astype("f4")
+            spec = root / "products" / f"{today:%Y%m%d}" / f"wecfzst_{name}"
+            checksum, size = _write(
+                spec,
+                flux,
+                {
+                    **header,
+                    "RLEVEL": 64,
+                    "CTYPE1": "LINEAR",
+                    "CUNIT1": "Angstrom",
+                    "CRVAL1": 5000.0,
+                    "CDELT1": 2.0,
+                    "CRPIX1": 1.0,
+                },
+                [fits.ImageHDU(np.full(2000, 20, "f4"), name="STD")],
+            )
+            register_file(
+                s, spec, checksum=checksum, size=size, fields=fields, data_type=4, parent=reduced
+            )
+            names.append(name.removesuffix(".fits"))
+    db.dispose()
+    return names
+
+
+def _report(label: str, values: list[float], target: float) -> None:
+    shown = ", ".join(f"{v:.2f}" for v in values)
+    print(f"{label}: median {statistics.median(values):.2f} s (target {target} s)  [{shown}]")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from gsp_extension.store import Database, upgrade_database
+
+    with tempfile.TemporaryDirectory(prefix="gsp-bench-ui-") as tmp:
+        root = Path(tmp)
+        url = f"sqlite:///{root / 'gsp.sqlite'}"
+        upgrade_database(url)
+        t = time.perf_counter()
+        db = Database(url)
+        _member, soar = fill(db, args.rows)
+        db.dispose()
+        names = add_real_files(url, root, soar)
+        print(
+            f"database: {args.rows} generated rows + 9 real files, filled in {time.perf_counter() - t:.1f} s"
+        )
+        hub = start_hub(root, database_url=url, log_level="WARN")
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                cold, warm = [], []
+                page = None
+                for i in range(args.repeat + 1):
+                    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    page.goto(hub.url + "/hub/login")
+                    page.fill("input[name=username]", "member")
+                    page.fill("input[name=password]", PASSWORD)
+                    t = time.perf_counter()
+                    page.click("input[type=submit], button[type=submit]")
+                    page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
+                    (cold if i == 0 else warm).append(time.perf_counter() - t)
+                    if i < args.repeat:
+                        context.close()
+                _report("login -> first file list, cold (server spawned)", cold, 3)
+                _report("login -> first file list, warm (server running)", warm, 3)
+
+                page.wait_for_selector(".gsp-plot.gsp-ready img")
+                first_view, again = [], []
+                for i in range(args.repeat):
+                    for name in names:
+                        row = page.locator(".gsp-file-index .jupyter-button", has_text=name).first
+                        t = time.perf_counter()
+                        row.click()
+                        page.wait_for_function(
+                            """n => { const h = document.querySelector('.gsp-detail .gsp-panel-head');
+                                      const id = document.querySelector('.gsp-header .gsp-file-id');
+                                      return h && h.innerText.includes(n) && id && document.querySelector(
+                                        '.gsp-plot.gsp-shows-' + id.dataset.fileId + ' img'); }""",
+                            arg=name,
+                        )
+                        (first_view if i == 0 else again).append(time.perf_counter() - t)
+                _report("click on a file -> plot visible, first view", first_view, 1)
+                _report("click on a file -> plot visible, seen before", again, 1)
+
+                page.locator(".gsp-nav .jupyter-button", has_text="Search").click()
+                page.wait_for_selector(".gsp-search-view .gsp-grid .gsp-cell")
+                box = page.locator(".gsp-filter-obstype input")
+                changes = []
+                for value in ["ARC", "FLAT", "BIAS", "OBJECT"] * args.repeat:
+                    t = time.perf_counter()
+                    box.fill(value)
+                    box.press("Enter")
+                    page.wait_for_function(
+                        """v => { const rows = [...document.querySelectorAll('.gsp-search-view .gsp-grid .widget-hbox')]
+                                   .filter(r => r.querySelector('.gsp-cell'));
+                                  return rows.length > 0 && rows.every(r => r.querySelectorAll('.gsp-cell')[1].innerText === v); }""",
+                        arg=value,
+                    )
+                    changes.append(time.perf_counter() - t)
+                count = page.locator(".gsp-search-view .gsp-badge").inner_text()
+                _report(
+                    f"table filter change -> updated rows ({count} rows match the last)",
+                    changes,
+                    0.5,
+                )
+                page.screenshot(path=str(REPO / "test-artifacts" / "bench_ui_table.png"))
+                browser.close()
+        finally:
+            stop_hub(hub)
+
+
+if __name__ == "__main__":
+    main()
