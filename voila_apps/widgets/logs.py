@@ -55,7 +55,8 @@ class LogsView(w.VBox):
                 self.message,
                 self.table,
                 self.older,
-            ]
+            ],
+            layout=w.Layout(width="100%"),
         )
         self.add_class("gsp-panel")
         self.add_class("gsp-logs-view")

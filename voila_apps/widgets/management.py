@@ -50,7 +50,8 @@ class ManagementView(w.VBox):
         self.tabs.set_title(0, "Users")
         self.tabs.set_title(1, "Proposals")
         super().__init__(
-            [head, how, self.message, self.tabs], layout=w.Layout(padding="0 0 10px 0")
+            [head, how, self.message, self.tabs],
+            layout=w.Layout(padding="0 0 10px 0", width="100%"),
         )
         self.add_class("gsp-panel")
         self.add_class("gsp-management-view")

@@ -139,12 +139,14 @@ class ProposalsView(w.HBox):
         self.collaborators = Collaborators(client, self._changed)
         self.settings = SettingsForm(client)
         self.detail = w.HTML()
-        self.right = w.VBox([self.detail], layout=w.Layout(width="60%"))
+        self.right = w.VBox([self.detail], layout=w.Layout(width="58%", margin="0 0 0 1%"))
         head = w.HTML("<b>Observing Proposals</b>")
         head.add_class("gsp-panel-head")
         left = w.VBox([head, self.list], layout=w.Layout(width="40%"))
         left.add_class("gsp-panel")
-        super().__init__([left, self.right], layout=w.Layout(align_items="flex-start"))
+        super().__init__(
+            [left, self.right], layout=w.Layout(align_items="flex-start", width="100%")
+        )
         self.add_class("gsp-proposals-view")
 
     def load(self) -> None:

@@ -213,7 +213,10 @@ class SearchTable(w.VBox):
             layout=w.Layout(flex="1 1 auto", width="76%"),
         )
         table.add_class("gsp-panel")
-        super().__init__([w.HBox([table, filters], layout=w.Layout(align_items="flex-start"))])
+        super().__init__(
+            [w.HBox([table, filters], layout=w.Layout(align_items="flex-start", width="100%"))],
+            layout=w.Layout(width="100%"),
+        )
         self.add_class("gsp-search-view")
 
     # --- filters ----------------------------------------------------------------------------
