@@ -29,7 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--poll", action="store_true", help="walk the tree instead of filesystem events (NFS)"
     )
     parser.add_argument(
-        "--settle", type=float, default=2.0, help="seconds a file must be unchanged"
+        "--settle",
+        type=float,
+        default=0.5,
+        help="seconds a complete FITS file must be unchanged before it is taken (0.5)",
+    )
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=600.0,
+        help="seconds after which a file still incomplete is registered as unusable (600)",
     )
 
 
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             n_workers=args.workers,
             watch_mode="poll" if args.poll else "auto",
             settle_seconds=args.settle,
+            give_up_seconds=args.give_up,
         )
         live.bus.subscribe(lambda e: logging.info("%s %s", e.topic, e.payload.get("id")))
         stop = asyncio.Event()

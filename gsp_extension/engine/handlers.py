@@ -28,7 +28,7 @@ from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.settings import DEFAULT_SETTINGS, get_settings, settings_values
 
-from .work import ProductOut, WorkRequest, WorkResult
+from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
 #: How many earlier nights' product folders are searched for masters.
 CALIBRATION_NIGHTS_BACK = 15
@@ -81,6 +81,17 @@ def _job_file(session: Session, job: Job) -> File:
         return get_file(session, int(file_id))
     except NotFound:
         raise InvalidState(f"job {job.id}: file {file_id} no longer exists") from None
+
+
+def _current_input(session: Session, job: Job) -> File:
+    """The job's file, refused as :class:`Outdated` when a newer version replaced it."""
+    file = _job_file(session, job)
+    if file.superseded_at is not None and file.data_type > 0:
+        raise Outdated(
+            f"{file.file_name} (file {file.id}) was replaced by a newer product before "
+            f"this {job.kind} started; the newer one is processed instead"
+        )
+    return file
 
 
 def _settings_for(session: Session, job: Job, file: File | None) -> tuple[int | None, dict]:
@@ -322,7 +333,7 @@ def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
 
 
 def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any]:
-    file = _job_file(session, job)
+    file = _current_input(session, job)
     if file.data_type != 2:
         raise InvalidState(
             f"file {file.id} ({file.file_name}) is not a reduced frame (data_type 2); "
@@ -471,6 +482,19 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
         )
     if _is_arc(reduced):
         raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a science spectrum")
+    if reduced.superseded_at is not None:
+        current = session.scalar(
+            select(File)
+            .where(
+                File.parent_file_id == reduced.parent_file_id,
+                File.data_type == 2,
+                File.superseded_at.is_(None),
+                File.deleted_at.is_(None),
+            )
+            .order_by(File.id.desc())
+        )
+        # A spectrum of an older reduction: calibrate the frame's current reduction.
+        reduced = current or reduced
     settings_id, values = _settings_for(session, job, reduced)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:

@@ -41,7 +41,11 @@ class LiveServices:
     watch_mode : {"auto", "native", "poll"}
         See :class:`~gsp_extension.ingest.watcher.RawWatcher`.
     settle_seconds : float
-        How long a raw file must be unchanged before it is taken.
+        How long a raw file must be unchanged (and a complete FITS file) before it is
+        taken. Short by default: completeness is checked against the header, so this
+        only guards against writers that pause.
+    give_up_seconds : float
+        A file that stays incomplete this long is registered as unusable, with the reason.
     executor : Executor, optional
         Replaces dask (tests).
     bus : EventBus, optional
@@ -55,7 +59,8 @@ class LiveServices:
         scheduler_address: str | None = None,
         n_workers: int = 2,
         watch_mode: str = "auto",
-        settle_seconds: float = 2.0,
+        settle_seconds: float = 0.5,
+        give_up_seconds: float = 600.0,
         executor: Executor | None = None,
         bus: EventBus | None = None,
     ) -> None:
@@ -69,6 +74,7 @@ class LiveServices:
             raw,
             mode=watch_mode,
             settle_seconds=settle_seconds,
+            give_up_seconds=give_up_seconds,
             on_registered=self._registered,
         )
         self._stop = asyncio.Event()

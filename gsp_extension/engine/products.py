@@ -134,6 +134,14 @@ def complete_job(
         register_product(session, p, settings_id=settings_id, made=made) for p in result.products
     ]
     _supersede_older(session, products)
+    source = get_file(session, job.file_id) if job.file_id is not None else None
+    if source is not None and source.data_type > 0 and source.superseded_at is not None:
+        # The input was replaced while this job ran: what it made is history at once
+        # (the newer input's own job makes the current products).
+        now = utcnow()
+        for product in products:
+            product.superseded_at = product.superseded_at or now
+        session.flush()
     for file_id, update in result.file_updates.items():
         file = get_file(session, file_id)
         if "fields" in update:

@@ -22,7 +22,14 @@ from gsp_extension.store import Database
 from gsp_extension.store.activity import log_event
 from gsp_extension.store.errors import StoreError
 from gsp_extension.store.files import set_file_status
-from gsp_extension.store.jobs import claim_next, fail_job, get_job, job_record, requeue_running
+from gsp_extension.store.jobs import (
+    claim_next,
+    fail_job,
+    finish_job,
+    get_job,
+    job_record,
+    requeue_running,
+)
 from gsp_extension.store.types import utcnow
 
 from .events import EventBus, InProcessEventBus
@@ -30,7 +37,7 @@ from .executors import Executor
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job
-from .work import TransientError, WorkRequest, WorkResult
+from .work import Outdated, TransientError, WorkRequest, WorkResult
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +170,7 @@ class JobEngine:
 
     def claim(self) -> _Claimed | None:
         """Claim the next job this engine can run and prepare its work request."""
-        failed = None
+        failed = skipped = None
         with self.db.transaction() as session:
             job = claim_next(session, self.worker, kinds=self.registry.kinds)
             if job is None:
@@ -173,6 +180,15 @@ class JobEngine:
             try:
                 with session.begin_nested():
                     inputs = handler.prepare(session, job, self.data_root)
+            except Outdated as exc:
+                finish_job(session, job, worker=self.worker)
+                log_event(
+                    session,
+                    f"{job.kind} job {job.id} not needed: {exc}",
+                    event="job.done",
+                    job=job,
+                )
+                skipped = job_record(job)
             except StoreError as exc:
                 fail_job(session, job, str(exc), transient=False, worker=self.worker)
                 log_event(
@@ -188,8 +204,8 @@ class JobEngine:
                 request = WorkRequest(
                     job.id, job.kind, dict(job.params or {}), self.data_root, inputs
                 )
-        if failed is not None:
-            self.bus.publish("job.failed", failed)
+        if failed is not None or skipped is not None:
+            self.bus.publish(*(("job.failed", failed) if failed else ("job.done", skipped)))
             return _Claimed(-1, WorkRequest(-1, "", {}, self.data_root))
         self.bus.publish("job.running", record)
         return _Claimed(record["id"], request)

@@ -15,6 +15,15 @@ class TransientError(Exception):
     """A failure worth retrying (a file busy, a worker lost); anything else is final."""
 
 
+class Outdated(Exception):
+    """Raised by a ``prepare`` when the job's input was replaced meanwhile.
+
+    The job ends ``done`` with no product and the reason in its log entry: the newer
+    input has (or will have) its own job, so running this one would only bring an
+    older result back to life.
+    """
+
+
 @dataclass(frozen=True)
 class WorkRequest:
     """Everything a handler's ``execute`` needs.

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 
 from .scan import check_complete
 
+#: Reasons that more writing cannot cure, once a whole FITS block is on disk: such a file
+#: is handed back at once (registered as unusable with the reason), not after
+#: ``give_up_seconds``. "still being written" reasons (no END card yet, fewer bytes than
+#: the header announces) keep waiting.
+FINAL_REASONS = ("not a FITS file", "unreadable header")
+_FITS_BLOCK = 2880
+
 
 @dataclass
 class _Watch:
@@ -35,7 +42,9 @@ class CompletenessTracker:
         How long size and mtime must stay unchanged.
     give_up_seconds : float
         A file unchanged this long that is still not a complete FITS file is handed back
-        as given up (ingest registers it as unusable, so it is not silently lost).
+        as given up (ingest registers it as unusable, so it is not silently lost). A file
+        that can never become FITS (see :data:`FINAL_REASONS`) is handed back as soon as
+        it has settled.
     clock : callable
         Monotonic clock in seconds (injectable for tests).
     """
@@ -115,6 +124,10 @@ class CompletenessTracker:
                     del self._pending[path]
                     continue
                 watch.reason = reason
+                if stat.st_size >= _FITS_BLOCK and reason.startswith(FINAL_REASONS):
+                    given_up.append((path, reason))
+                    del self._pending[path]
+                    continue
             if now - watch.stable_since >= self.give_up_seconds:
                 given_up.append((path, watch.reason))
                 del self._pending[path]

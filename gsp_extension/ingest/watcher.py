@@ -9,6 +9,7 @@ start at all, ``auto`` falls back to polling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import os
@@ -82,11 +83,11 @@ class RawWatcher:
         raw_root: str | os.PathLike[str],
         *,
         mode: str = "auto",
-        settle_seconds: float = 2.0,
+        settle_seconds: float = 0.5,
         give_up_seconds: float = 600.0,
         poll_seconds: float = 5.0,
         safety_poll_seconds: float = 60.0,
-        tick_seconds: float = 0.5,
+        tick_seconds: float = 0.1,
         batch_size: int = 200,
         on_registered: Callable[[IngestCounts], Any] | None = None,
     ) -> None:
@@ -148,12 +149,21 @@ class RawWatcher:
         for path, reason in given_up:
             log.warning("%s never became a complete FITS file (%s); registering it", path, reason)
         counts = IngestCounts()
+        reasons = dict(given_up)
         paths = ready + [p for p, _ in given_up]
         for start in range(0, len(paths), self.batch_size):
             scanned: list[ScannedFile] = []
             for path in paths[start : start + self.batch_size]:
                 try:
-                    scanned.append(scan_file(path))
+                    found = scan_file(path)
+                    if path in reasons:
+                        # Whatever its header says, an incomplete file is not processed.
+                        found = dataclasses.replace(
+                            found,
+                            usable=False,
+                            status_reason=f"incomplete or invalid FITS file: {reasons[path]}",
+                        )
+                    scanned.append(found)
                 except OSError as exc:
                     # Vanished or unreadable right now: follow it again.
                     log.warning("cannot read %s now (%s); will retry", path, exc)
