@@ -1,0 +1,312 @@
+"""Live latency: raw 2x2 science frame completely written -> wavelength-calibrated product.
+
+The live services (watcher + job engine on a dask LocalCluster, SQLite) watch a
+temporary ``raw/``. First the night's calibrations (bias, flats, an arc) are dropped and
+processed, so masters and a reduced arc exist. Then:
+
+1. **stream**: science frames arrive one every ``--interval`` s (renamed into place,
+   as the instrument does); for each, the time from the rename to the commit of its
+   wavelength-calibrated product (the engine's ``job.done`` event of its extraction);
+2. **backlog**: ``--backlog`` copies of a science frame (distinct names, IMAGEID and
+   OBJECT) dropped at once; frames per second until the last is calibrated.
+
+Each latency is split into stages (from the event bus): watcher (rename -> file
+registered), reduce wait + run, extract wait + run. The load average is printed
+beside the figures: this machine is shared.
+
+Run: ``.venv/bin/python benchmarks/bench_live.py [--frames 8] [--interval 5]
+[--backlog 100] [--workers 2]``.
+Targets (issue 5): median <= 2 s and p95 <= 4 s on 2 cores; backlog >= 1 frame/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+NIGHT = "20261121"
+
+
+def _night(n_science: int, seed: int):
+    """The night's frames as (name, obstype, FITS bytes), in observing order."""
+    from pipeline.simulate import NightConfig, iter_night
+
+    cfg = NightConfig(n_bias=3, n_flats=3, n_arcs=1, n_science=n_science, seed=seed)
+    out = []
+    for frame in iter_night(cfg):
+        buffer = io.BytesIO()
+        frame.hdul.writeto(buffer)
+        out.append((frame.name, frame.hdul[0].header["OBSTYPE"], buffer.getvalue()))
+    return out
+
+
+def _copies(data: bytes, n: int, first_id: int):
+    """``n`` distinct exposures made from one frame (new IMAGEID, OBJECT and name)."""
+    from astropy.io import fits
+
+    out = []
+    with fits.open(io.BytesIO(data)) as hdul:
+        header = hdul[0].header
+        obj = header["OBJECT"]
+        for k in range(n):
+            header["IMAGEID"] = str(first_id + k)
+            header["OBJECT"] = f"{obj}-b{k:03d}"
+            buffer = io.BytesIO()
+            hdul.writeto(buffer)
+            out.append((f"{1000 + k:04d}_backlog_{NIGHT}.fits", buffer.getvalue()))
+    return out
+
+
+def _drop(folder: Path, name: str, data: bytes) -> float:
+    """Write under a hidden name, rename into place; the time of the rename."""
+    tmp = folder / f".{name}.partial"
+    tmp.write_bytes(data)
+    os.replace(tmp, folder / name)
+    return time.time()
+
+
+def _pct(values, q):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+class Timeline:
+    """Times of the bus events, by topic and id."""
+
+    def __init__(self) -> None:
+        self.registered: dict[int, float] = {}
+        self.jobs: dict[int, dict] = {}
+
+    def __call__(self, event) -> None:
+        now = time.time()
+        if event.topic == "file.registered":
+            self.registered.setdefault(event.payload["id"], now)
+        elif event.topic.startswith("job."):
+            record = self.jobs.setdefault(event.payload["id"], {"kind": event.payload["kind"]})
+            record.setdefault(event.topic, now)
+            record["file_id"] = event.payload.get("file_id")
+
+
+def _chains(db, names: list[str]):
+    """raw id by file name, and reduced id -> raw id, from the database."""
+    from sqlalchemy import select
+
+    from gsp_extension.store.models import File
+
+    with db.session() as s:
+        raw = dict(
+            s.execute(
+                select(File.file_name, File.id).where(
+                    File.data_type == 0, File.file_name.in_(names)
+                )
+            ).all()
+        )
+        reduced = dict(
+            s.execute(select(File.id, File.parent_file_id).where(File.data_type == 2)).all()
+        )
+    return raw, reduced
+
+
+def _calibrated_raw_ids(db) -> set[int]:
+    from sqlalchemy import select
+
+    from gsp_extension.store.models import File
+
+    with db.session() as s:
+        return set(
+            s.scalars(
+                select(File.original_file_id).where(
+                    File.data_type == 4, File.superseded_at.is_(None)
+                )
+            )
+        )
+
+
+async def _idle(db, timeout: float) -> None:
+    from sqlalchemy import select
+
+    from gsp_extension.store.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            states = set(s.scalars(select(Job.state)))
+        if states and states <= {"done", "failed"}:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"jobs not finished after {timeout} s")
+
+
+def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dict):
+    """Seconds per stage of one frame, and the end time (calibrated product committed)."""
+    reduce = next(
+        (j for j in timeline.jobs.values() if j["kind"] == "reduce" and j["file_id"] == raw_id),
+        None,
+    )
+    extracts = [
+        j
+        for j in timeline.jobs.values()
+        if j["kind"] == "extract"
+        and reduced_parent.get(j.get("file_id")) == raw_id
+        and "job.done" in j
+    ]
+    if reduce is None or not extracts or "job.done" not in reduce:
+        return None
+    extract = min(extracts, key=lambda j: j["job.done"])
+    registered = timeline.registered.get(raw_id, float("nan"))
+    return {
+        "total": extract["job.done"] - dropped,
+        "watch": registered - dropped,
+        "reduce wait": reduce["job.running"] - registered,
+        "reduce run": reduce["job.done"] - reduce["job.running"],
+        "extract wait": extract["job.running"] - reduce["job.done"],
+        "extract run": extract["job.done"] - extract["job.running"],
+    }
+
+
+async def main(args) -> int:
+    from gsp_extension.engine.live import LiveServices
+    from gsp_extension.store import Database, upgrade_database
+
+    t0 = time.perf_counter()
+    night = _night(args.frames, args.seed)
+    science = [(n, d) for n, o, d in night if o == "OBJECT"]
+    calibrations = [(n, d) for n, o, d in night if o != "OBJECT"]
+    backlog = _copies(science[0][1], args.backlog, 900_000) if args.backlog else []
+    print(
+        f"simulated {len(night)} frames + {len(backlog)} backlog copies in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
+
+    with tempfile.TemporaryDirectory(prefix="gsp-bench-live-") as tmp:
+        root = Path(tmp)
+        raw = root / "raw" / NIGHT
+        raw.mkdir(parents=True)
+        url = f"sqlite:///{root / 'gsp.sqlite'}"
+        upgrade_database(url)
+        db = Database(url)
+        live = LiveServices(
+            db,
+            root,
+            scheduler_address=args.scheduler,
+            n_workers=args.workers,
+            settle_seconds=args.settle,
+        )
+        timeline = Timeline()
+        live.bus.subscribe(timeline)
+        t0 = time.perf_counter()
+        await live.start()
+        print(
+            f"live services started in {time.perf_counter() - t0:.1f} s "
+            f"({args.workers} dask worker processes)"
+        )
+        try:
+            t0 = time.perf_counter()
+            for name, data in calibrations:
+                _drop(raw, name, data)
+            await asyncio.sleep(1.0)
+            await _idle(db, 600)
+            print(f"calibrations (masters, reduced arc) ready in {time.perf_counter() - t0:.1f} s")
+
+            # 1. stream
+            dropped: dict[str, float] = {}
+            loads = []
+            for k, (name, data) in enumerate(science):
+                if k:
+                    await asyncio.sleep(args.interval)
+                loads.append(os.getloadavg()[0])
+                dropped[name] = _drop(raw, name, data)
+            raw_ids, _ = _chains(db, list(dropped))
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                raw_ids, _ = _chains(db, list(dropped))
+                if len(raw_ids) == len(dropped) and set(raw_ids.values()) <= _calibrated_raw_ids(
+                    db
+                ):
+                    break
+                await asyncio.sleep(0.2)
+            await _idle(db, 300)
+            raw_ids, reduced_parent = _chains(db, list(dropped))
+            rows = []
+            for name, when in dropped.items():
+                stages = _stages(timeline, raw_ids.get(name), when, reduced_parent)
+                if stages is None:
+                    print(f"  {name}: no calibrated product")
+                    continue
+                rows.append(stages)
+                print(
+                    f"  {name}: {stages['total']:.2f} s  ("
+                    + ", ".join(f"{k} {v:.2f}" for k, v in stages.items() if k != "total")
+                    + ")"
+                )
+            totals = [r["total"] for r in rows]
+            print(
+                f"STREAM {len(totals)}/{len(science)} frames, one every {args.interval:g} s: "
+                f"latency median {statistics.median(totals):.2f} s, p95 {_pct(totals, 95):.2f} s, "
+                f"max {max(totals):.2f} s (targets <= 2 s, <= 4 s); "
+                f"load average during the stream {min(loads):.2f}-{max(loads):.2f}"
+            )
+            for stage in rows[0]:
+                if stage != "total":
+                    print(
+                        f"  stage {stage:13s} median {statistics.median(r[stage] for r in rows):.2f} s"
+                    )
+
+            # 2. backlog
+            if backlog:
+                load = os.getloadavg()[0]
+                t_start = time.time()
+                for name, data in backlog:
+                    tmp_path = raw / f".{name}.partial"
+                    tmp_path.write_bytes(data)
+                for name, _ in backlog:
+                    os.replace(raw / f".{name}.partial", raw / name)
+                names = [n for n, _ in backlog]
+                deadline = time.monotonic() + args.backlog * 10
+                while time.monotonic() < deadline:
+                    raw_ids, _ = _chains(db, names)
+                    done = set(raw_ids.values()) & _calibrated_raw_ids(db)
+                    if len(raw_ids) == len(names) and len(done) == len(names):
+                        break
+                    await asyncio.sleep(0.2)
+                elapsed = time.time() - t_start
+                raw_ids, _ = _chains(db, names)
+                done = len(set(raw_ids.values()) & _calibrated_raw_ids(db))
+                print(
+                    f"BACKLOG {done}/{len(names)} frames calibrated in {elapsed:.1f} s: "
+                    f"{done / elapsed:.2f} frames/s (target >= 1); load average at start "
+                    f"{load:.2f}, at end {os.getloadavg()[0]:.2f}"
+                )
+        finally:
+            await live.stop()
+            db.dispose()
+    return 0
+
+
+def parse(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8, help="science frames streamed")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between frames")
+    parser.add_argument("--backlog", type=int, default=100, help="frames dropped at once")
+    parser.add_argument("--workers", type=int, default=2, help="dask worker processes")
+    parser.add_argument("--scheduler", help="a dask scheduler address instead of a LocalCluster")
+    parser.add_argument("--settle", type=float, default=0.5, help="watcher settle seconds")
+    parser.add_argument("--seed", type=int, default=7)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse())))
