@@ -48,3 +48,6 @@ def configure_voila_template(c, environ: MutableMapping[str, str] | None = None)
         env["JUPYTER_PATH"] = os.pathsep.join([root, *paths])
     c.VoilaConfiguration.template = TEMPLATE
     c.VoilaConfiguration.page_config_hook = offline_page_config
+    # The page (and its scripts) start loading while the kernel starts and runs the app,
+    # instead of after: the first file list shows sooner.
+    c.VoilaConfiguration.progressive_rendering = True

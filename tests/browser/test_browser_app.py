@@ -193,6 +193,22 @@ def test_deep_link_opens_the_file(alice, world):
     page.close()
 
 
+def test_preferences_interactive_plot_and_light_theme(alice):
+    """Zoom-and-pan plots (ipympl, its JS served by Voila) and the light theme, no reload."""
+    alice.locator(".gsp-nav .jupyter-button", has_text="Data").click()
+    alice.locator(".gsp-nav .gsp-user").click()
+    alice.locator(".gsp-pref-plot_mode select").select_option("interactive")
+    alice.wait_for_selector(".gsp-plot.gsp-ready canvas")
+    assert alice.locator(".gsp-plot .jupyter-matplotlib-toolbar, .gsp-plot button").count() > 0
+    alice.locator(".gsp-pref-theme select").select_option("light")
+    alice.wait_for_selector(".gsp-app.gsp-light")
+    alice.wait_for_selector(".gsp-plot.gsp-ready canvas")  # redrawn in the light colours
+    shot(alice, "11_interactive_light")
+    alice.locator(".gsp-pref-plot_mode select").select_option("static")
+    alice.locator(".gsp-pref-theme select").select_option("dark")
+    alice.wait_for_selector(".gsp-app.gsp-dark")
+
+
 def test_every_request_stays_on_the_hub(world):
     assert REQUESTS, "no request was recorded"
     origin = world.url.rstrip("/")

@@ -102,7 +102,13 @@ class UserMenu(w.VBox):
         self.plot_mode = w.Dropdown(options=PLOT_MODES, value=prefs.plot_mode, description="Format")
         self.show_saturated = w.Checkbox(value=prefs.show_saturated, description="Show saturated")
         self.message = w.HTML()
-        for box in (self.theme, self.colormap, self.plot_mode, self.show_saturated):
+        for name, box in (
+            ("theme", self.theme),
+            ("colormap", self.colormap),
+            ("plot_mode", self.plot_mode),
+            ("show_saturated", self.show_saturated),
+        ):
+            box.add_class(f"gsp-pref-{name}")
             box.observe(lambda _: self._changed(), "value")
         super().__init__(
             [

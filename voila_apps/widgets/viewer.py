@@ -174,6 +174,7 @@ class Viewer(w.VBox):
             self.panel.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
             return
         self.panel.message.value = ""
+        self.plot.remove_class("gsp-ready")
         self._close_figure()
         try:
             if self.prefs.plot_mode == "interactive":
