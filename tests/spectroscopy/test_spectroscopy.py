@@ -138,3 +138,20 @@ def test_optimal_bridges_a_masked_pixel_fractional_masks_the_column():
         clean.flux.value[700], abs=3 * opt.uncertainty.array[700]
     )
     assert opt.uncertainty.array[700] >= clean.uncertainty.array[700]
+
+
+def test_quantised_low_sky_gives_no_false_targets():
+    """Integer data on a sky of ~2 ADU: a plain median profile is quantised and its
+    noise underestimated; steps must not pass for targets."""
+    for seed in range(3):
+        ccd, _, _ = frame(
+            SHAPE, sources=((200, 5, 2000),), sky=2.0, rdnoise=3.9, gain=1.48, seed=seed
+        )
+        # integer ADU, then flat-fielded (slit illumination per row, pixel response)
+        rng = np.random.default_rng(seed)
+        rows = np.arange(SHAPE[0])[:, None]
+        flat = (1 + 0.05 * np.sin(rows / 37.0)) * (1 + 0.005 * rng.normal(size=SHAPE))
+        ccd.data = np.round(ccd.data) / flat
+        targets = find_targets(ccd, max_targets=3)
+        assert len(targets) == 1, [t.summary() for t in targets]
+        assert targets[0].centre == pytest.approx(200, abs=1.5)
