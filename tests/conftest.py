@@ -84,3 +84,16 @@ def db_url(request, tmp_path):
 def shared_dir() -> Path:
     """The steering repository's ``shared/`` folder (seeds and reference data)."""
     return SHARED
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread for as long
+    as its session-scoped browser lives; any later test calling ``asyncio.run`` would
+    then fail with "cannot be called from a running event loop".
+    """
+    def is_browser(item) -> bool:
+        return item.nodeid.replace("\\", "/").startswith("tests/browser/")
+
+    items.sort(key=is_browser)  # stable: keeps the order within each group
