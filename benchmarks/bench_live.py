@@ -75,6 +75,31 @@ def _drop(folder: Path, name: str, data: bytes) -> float:
     return time.time()
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its descendants (dask)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    me = os.getpid()
+    children = {me}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in children and pid not in children:
+                children.add(pid)
+                changed = True
+    own = stats.get(me, (0, 0.0))[1]
+    return own, sum(stats[p][1] for p in children if p != me)
+
+
 def _pct(values, q):
     ordered = sorted(values)
     if not ordered:
@@ -224,6 +249,7 @@ async def main(args) -> int:
             # 1. stream
             dropped: dict[str, float] = {}
             loads = []
+            cpu0 = _cpu_seconds()
             for k, (name, data) in enumerate(science):
                 if k:
                     await asyncio.sleep(args.interval)
@@ -239,6 +265,7 @@ async def main(args) -> int:
                     break
                 await asyncio.sleep(0.2)
             await _idle(db, 300)
+            cpu1 = _cpu_seconds()
             raw_ids, reduced_parent = _chains(db, list(dropped))
             rows = []
             for name, when in dropped.items():
@@ -259,6 +286,11 @@ async def main(args) -> int:
                 f"max {max(totals):.2f} s (targets <= 2 s, <= 4 s); "
                 f"load average during the stream {min(loads):.2f}-{max(loads):.2f}"
             )
+            n = len(science)
+            print(
+                f"  CPU per frame: engine process {(cpu1[0] - cpu0[0]) / n:.2f} s, "
+                f"dask workers {(cpu1[1] - cpu0[1]) / n:.2f} s"
+            )
             for stage in rows[0]:
                 if stage != "total":
                     print(
@@ -268,6 +300,7 @@ async def main(args) -> int:
             # 2. backlog
             if backlog:
                 load = os.getloadavg()[0]
+                cpu0 = _cpu_seconds()
                 t_start = time.time()
                 for name, data in backlog:
                     tmp_path = raw / f".{name}.partial"
@@ -283,12 +316,15 @@ async def main(args) -> int:
                         break
                     await asyncio.sleep(0.2)
                 elapsed = time.time() - t_start
+                cpu1 = _cpu_seconds()
                 raw_ids, _ = _chains(db, names)
                 done = len(set(raw_ids.values()) & _calibrated_raw_ids(db))
                 print(
                     f"BACKLOG {done}/{len(names)} frames calibrated in {elapsed:.1f} s: "
                     f"{done / elapsed:.2f} frames/s (target >= 1); load average at start "
-                    f"{load:.2f}, at end {os.getloadavg()[0]:.2f}"
+                    f"{load:.2f}, at end {os.getloadavg()[0]:.2f}; CPU per frame: engine process "
+                    f"{(cpu1[0] - cpu0[0]) / len(names):.2f} s, dask workers "
+                    f"{(cpu1[1] - cpu0[1]) / len(names):.2f} s"
                 )
         finally:
             await live.stop()
@@ -303,7 +339,7 @@ def parse(argv=None):
     parser.add_argument("--backlog", type=int, default=100, help="frames dropped at once")
     parser.add_argument("--workers", type=int, default=2, help="dask worker processes")
     parser.add_argument("--scheduler", help="a dask scheduler address instead of a LocalCluster")
-    parser.add_argument("--settle", type=float, default=0.5, help="watcher settle seconds")
+    parser.add_argument("--settle", type=float, default=0.3, help="watcher settle seconds")
     parser.add_argument("--seed", type=int, default=7)
     return parser.parse_args(argv)
 

@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--settle",
         type=float,
-        default=0.5,
-        help="seconds a complete FITS file must be unchanged before it is taken (0.5)",
+        default=0.3,
+        help="seconds a complete FITS file must be unchanged before it is taken (0.3)",
     )
     parser.add_argument(
         "--give-up",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
@@ -32,6 +35,36 @@ class ThreadExecutor:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+#: Modules every dask worker imports when it joins, so that the first job of a night
+#: does not pay for them (extraction and wavelength code, lamp library, astropy I/O).
+WARM_MODULES = (
+    "gsp_extension.engine.handlers",
+    "pipeline.classify",
+    "pipeline.night",
+    "pipeline.spectroscopy.chain",
+    "pipeline.wavelength.calibrate",
+    "astropy.io.fits",
+    "ccdproc",
+)
+
+
+def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+    """Import ``modules`` in this process; returns those that could not be imported.
+
+    Run on every worker at start (:meth:`DaskExecutor.start`): the import of the science
+    stack costs seconds, which would otherwise land on the first frame's latency.
+    """
+    import importlib
+
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 class DaskExecutor:
@@ -67,15 +100,21 @@ class DaskExecutor:
 
         if self.scheduler_address:
             self.client = await Client(self.scheduler_address, asynchronous=True)
-            return
-        self.cluster = await LocalCluster(
-            n_workers=self.n_workers,
-            threads_per_worker=self.threads_per_worker,
-            processes=self.processes,
-            dashboard_address=None,
-            asynchronous=True,
-        )
-        self.client = await Client(self.cluster, asynchronous=True)
+        else:
+            self.cluster = await LocalCluster(
+                n_workers=self.n_workers,
+                threads_per_worker=self.threads_per_worker,
+                processes=self.processes,
+                dashboard_address=None,
+                asynchronous=True,
+            )
+            self.client = await Client(self.cluster, asynchronous=True)
+        # Workers that join later import on their first job; a failed warm-up only
+        # costs time, never a job.
+        try:
+            await self.client.run(warm_up)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("dask workers could not be warmed up: %s", exc)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.client is None:

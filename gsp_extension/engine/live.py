@@ -59,7 +59,7 @@ class LiveServices:
         scheduler_address: str | None = None,
         n_workers: int = 2,
         watch_mode: str = "auto",
-        settle_seconds: float = 0.5,
+        settle_seconds: float = 0.3,
         give_up_seconds: float = 600.0,
         executor: Executor | None = None,
         bus: EventBus | None = None,

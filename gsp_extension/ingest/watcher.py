@@ -83,7 +83,7 @@ class RawWatcher:
         raw_root: str | os.PathLike[str],
         *,
         mode: str = "auto",
-        settle_seconds: float = 0.5,
+        settle_seconds: float = 0.3,
         give_up_seconds: float = 600.0,
         poll_seconds: float = 5.0,
         safety_poll_seconds: float = 60.0,
