@@ -181,6 +181,24 @@ def _profile_blocks(ccd, band: float):
     return blocks[:, good], c0 + (width - 1) / 2.0
 
 
+def _mean_of_blocks(blocks: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(blocks, axis=1)
+
+
+def _noise_of_blocks(blocks: np.ndarray) -> float:
+    """Noise of the mean profile from the scatter of the block medians in each row."""
+    if blocks.shape[1] < 3:
+        return float("nan")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = 1.4826 * np.nanmedian(
+            np.abs(blocks - np.nanmedian(blocks, axis=1, keepdims=True)), axis=1
+        )
+    return float(np.nanmedian(spread) / math.sqrt(blocks.shape[1]))
+
+
 def spatial_profile(ccd, band: float = 0.15) -> tuple[np.ndarray, float, int]:
     """Spatial profile over a central band of columns: the mean of block medians.
 
@@ -200,23 +218,7 @@ def spatial_profile(ccd, band: float = 0.15) -> tuple[np.ndarray, float, int]:
     blocks, column = _profile_blocks(ccd, band)
     if blocks.shape[1] == 0:
         return np.full(blocks.shape[0], np.nan), column, 0
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        prof = np.nanmean(blocks, axis=1)
-    return prof, column, int(blocks.shape[1] * BLOCK)
-
-
-def _profile_noise(ccd, band: float) -> float:
-    """Noise of the spatial profile, from the scatter of the block medians per row."""
-    blocks, _ = _profile_blocks(ccd, band)
-    if blocks.shape[1] < 3:
-        return float("nan")
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread = 1.4826 * np.nanmedian(
-            np.abs(blocks - np.nanmedian(blocks, axis=1, keepdims=True)), axis=1
-        )
-    return float(np.nanmedian(spread) / math.sqrt(blocks.shape[1]))
+    return _mean_of_blocks(blocks), column, int(blocks.shape[1] * BLOCK)
 
 
 def find_targets(
@@ -249,7 +251,10 @@ def find_targets(
     model = str(model).strip().lower()
     if model not in ("moffat", "gaussian"):
         raise ValueError(f"target model {model!r} is not known; use 'moffat' or 'gaussian'")
-    prof, column, ncols = spatial_profile(ccd, band)
+    blocks, column = _profile_blocks(ccd, band)
+    if blocks.shape[1] == 0:
+        return []
+    prof = _mean_of_blocks(blocks)
     finite = np.isfinite(prof)
     if finite.sum() < 10:
         return []
@@ -266,7 +271,7 @@ def find_targets(
     noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)
     # The scatter between column blocks is the direct measure; the row-to-row one
     # misses noise common to neighbouring rows. The larger of the two is used.
-    block_noise = _profile_noise(ccd, band)
+    block_noise = _noise_of_blocks(blocks)
     if np.isfinite(block_noise):
         noise = max(noise, block_noise)
     if not np.isfinite(noise) or noise <= 0:
