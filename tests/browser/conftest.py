@@ -99,3 +99,14 @@ def alice(browser, world):
     )  # the newest file, opened at start
     yield page
     page.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed and "alice" in item.funcargs:
+        try:
+            shot(item.funcargs["alice"], f"FAILED_{item.name}")
+        except Exception:  # the page may be gone; the failure itself is what matters
+            pass
+    return report

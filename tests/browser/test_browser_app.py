@@ -22,6 +22,10 @@ def _tab(page, label_start: str):
     return page.locator(".gsp-tabs .jupyter-button", has_text=re.compile("^" + label_start))
 
 
+def world_origin(page) -> str:
+    return re.match(r"https?://[^/]+", page.url)[0]
+
+
 def _plot_shown(page) -> None:
     """Wait until the plot drawn is the one of the file named in the header bar."""
     page.wait_for_function(
@@ -34,6 +38,9 @@ def _plot_shown(page) -> None:
 def _open_raw(page, name_start: str) -> None:
     page.locator(".gsp-file-index .jupyter-button", has_text=name_start).first.click()
     page.wait_for_selector(f".gsp-detail .gsp-panel-head:has-text('{name_start}')")
+    # the family's first file is shown (header and plot): the tabs are this file's
+    page.wait_for_selector(f".gsp-header .gsp-panel-head:has-text('{name_start}')")
+    _plot_shown(page)
 
 
 def test_login_lands_on_the_data_browser_with_a_spectrum(alice, world):
@@ -58,6 +65,12 @@ def test_switch_tabs_to_the_raw_frame(alice):
     _plot_shown(alice)
     assert alice.locator(".gsp-actions .jupyter-button", has_text="Delete").count() == 0
     shot(alice, "02_raw_frame")
+    # Download: the kernel fetches the file with the user's token; the browser saves it
+    # from the user's own server
+    alice.locator(".gsp-actions .jupyter-button", has_text="Download").click()
+    link = alice.wait_for_selector("a.gsp-download")
+    answer = alice.request.get(world_origin(alice) + link.get_attribute("href"))
+    assert answer.status == 200 and answer.body()[:6] == b"SIMPLE"
 
 
 def test_open_and_search_the_header(alice):
