@@ -126,6 +126,10 @@ def main() -> None:
         t = time.perf_counter()
         write_files(raw, args.files)
         size_mb = sum(p.stat().st_size for p in raw.iterdir()) / 1e6
+        # Flush the files to disk first (they stay in the page cache): otherwise the
+        # write-back of gigabytes just written stalls the database's fsyncs mid-run,
+        # which says nothing about ingesting an archive or a night.
+        os.sync()
         print(f"wrote {args.files} files ({size_mb:.0f} MB) in {time.perf_counter() - t:.1f} s")
         stage_costs(raw, f"sqlite:///{tmp / 'stages.sqlite'}")
         for url in [f"sqlite:///{tmp / 'gsp.sqlite'}", *args.url]:
