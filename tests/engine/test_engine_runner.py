@@ -177,3 +177,35 @@ async def test_jobs_that_cannot_run_fail_with_the_reason(db, tmp_path):
     engine = JobEngine(db, tmp_path, ThreadExecutor(1), poll_seconds=0.05, plan=False)
     assert await _run_until(engine, lambda: _job(db, job_id).state == "failed")
     assert "does not come from a reduced frame" in _job(db, job_id).error
+
+
+@pytest.mark.asyncio
+async def test_a_job_whose_input_was_replaced_ends_without_reviving_it(db, tmp_path):
+    """An extraction queued for a reduced frame that a better reduction replaced
+    meanwhile is not run: the newer frame has its own job."""
+    raw_id = _raw(db, tmp_path)
+    old = tmp_path / "products" / "zt_0001.fits"
+    old.parent.mkdir(parents=True)
+    write_fits_atomic(old, 2, RLEVEL=62)
+    with db.transaction() as s:
+        reduced = register_file(
+            s,
+            old,
+            checksum=hashlib.sha256(old.read_bytes()).hexdigest(),
+            size=old.stat().st_size,
+            data_type=2,
+            parent=s.get(File, raw_id),
+        ).file
+        reduced.superseded_at = reduced.created  # a newer reduction replaced it
+        job_id = enqueue(
+            s, "extract", f"extract:{reduced.id}:settings=None:lamp=auto", file_id=reduced.id
+        ).id
+    engine = JobEngine(db, tmp_path, ThreadExecutor(1), poll_seconds=0.05, plan=False)
+    assert await _run_until(engine, lambda: _job(db, job_id).state != "queued")
+    await asyncio.sleep(0.2)
+    job = _job(db, job_id)
+    assert job.state == "done" and job.product_file_id is None and job.error is None
+    with db.session() as s:
+        assert s.scalars(select(File).where(File.data_type > 2)).all() == []
+        messages = [e.message for e in s.scalars(select(LogEntry))]
+    assert any("not needed" in m and "replaced by a newer product" in m for m in messages)
