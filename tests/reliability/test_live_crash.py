@@ -1,7 +1,7 @@
 """The live service survives ``kill -9`` and bad input: real processes, real dask, no mocks.
 
 ``gsp live`` runs as a subprocess (its own session) with a LocalCluster of one worker
-process on a temporary data root with SQLite. A simulated 2x2 night is streamed into
+process on a temporary data root, with SQLite and with PostgreSQL. A simulated 2x2 night is streamed into
 ``raw/``; the whole process group is killed with SIGKILL while a reduction or extraction
 runs; the service is started again and must finish the night with every raw file
 registered once, every product made once, no file without its row and no row without
@@ -56,13 +56,13 @@ def _drop(folder: Path, name: str, data: bytes) -> Path:
     return folder / name
 
 
-def _start(root: Path, log: Path) -> subprocess.Popen:
+def _start(root: Path, url: str, log: Path) -> subprocess.Popen:
     gsp = Path(sys.executable).with_name("gsp")
     env = {k: v for k, v in os.environ.items() if k not in ("GSP_DB_URL", "GSP_DATABASE_URL")}
     env["GSP_DATA_ROOT"] = str(root)
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [str(gsp), "live", "--data-root", str(root), "--workers", "1"]
+            [str(gsp), "live", "--data-root", str(root), "--db", url, "--workers", "1"]
             + ["--settle", "0.3", "--give-up", "4"],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -126,7 +126,7 @@ def _renamed_copy(data: bytes, suffix: str) -> bytes:
     return out.getvalue()
 
 
-def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path):
+def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path, db_url):
     root = tmp_path / "data"
     raw = root / "raw" / NIGHT
     raw.mkdir(parents=True)
@@ -137,15 +137,14 @@ def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path):
     held_back = science[-1]  # dropped last, after the bad files
     first_wave = [f for f in frames if f is not held_back]
 
-    proc = _start(root, log)
+    proc = _start(root, db_url, log)
     db = None
     try:
         for name, data in first_wave:
             _drop(raw, name, data)
             time.sleep(0.1)
-        db_file = root / "gsp.sqlite"
         _wait(lambda: "job engine started" in log.read_text(), 60, "the start", proc, log)
-        db = Database(f"sqlite:///{db_file}")
+        db = Database(db_url)
 
         def running_job():
             with db.session() as s:
@@ -159,7 +158,7 @@ def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path):
             victims = {j.id: j.kind for j in s.scalars(select(Job).where(Job.state == "running"))}
         assert victims, "every job finished before the kill"
 
-        proc = _start(root, log)
+        proc = _start(root, db_url, log)
         # Bad input, and a frame written slowly, after the restart.
         (raw / "0090_not_fits.fits").write_bytes(b"this is a log file, not FITS\n" * 200)
         (raw / "0091_tiny.fits").write_bytes(b"oops")
@@ -212,7 +211,7 @@ def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path):
         if db is not None:
             db.dispose()
 
-    db = Database(f"sqlite:///{root / 'gsp.sqlite'}")
+    db = Database(db_url)
     try:
         with db.session() as s:
             files = s.scalars(select(File)).all()
