@@ -18,7 +18,7 @@ from pipeline.wavelength import (
 )
 from tests.wavelength.synthetic_arcs import synth_arc
 
-REAL_HEADER = "../shared/reference/real_headers/wecfzst_0304_FRB20240312A_19-03-2024_target_1.fits"
+REAL_HEADER = "reference/real_headers/wecfzst_0304_FRB20240312A_19-03-2024_target_1.fits"
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +81,10 @@ def test_length_mismatch_is_refused(solution):
         apply_solution(_pixel_spectrum(np.ones(100), np.ones(100)), solution)
 
 
-def test_written_product_reads_back_without_format(solution, tmp_path):
+def test_written_product_reads_back_without_format(solution, tmp_path, shared_dir):
     flux = np.linspace(100, 200, solution.npix)
     out = apply_solution(_pixel_spectrum(flux, np.sqrt(flux)), solution)
-    header = fits.getheader(REAL_HEADER)
+    header = fits.getheader(shared_dir / REAL_HEADER)
     path = write_spectrum(out, tmp_path / "wecfzst_x.fits", header, solution.header_cards())
     back = Spectrum.read(path)  # no format argument
     assert back.spectral_axis.unit == u.AA
