@@ -13,6 +13,7 @@ demo: setup
 	$(VENV)/bin/gsp up --demo
 
 test: setup-test
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup-test
