@@ -37,9 +37,10 @@ class ThreadExecutor:
         self._pool.shutdown(wait=True)
 
 
-#: Modules every dask worker imports when it joins, so that the first job of a night
-#: does not pay for them (extraction and wavelength code, lamp library, astropy I/O).
-WARM_MODULES = (
+#: What every dask worker loads when it joins, so that the first job of a night does
+#: not pay for it: modules (the science stack, astropy I/O) and ``module:function``
+#: calls that fill the process's caches (the lamp library of the wavelength solver).
+WARM_UP = (
     "gsp_extension.engine.handlers",
     "pipeline.classify",
     "pipeline.night",
@@ -47,24 +48,28 @@ WARM_MODULES = (
     "pipeline.wavelength.calibrate",
     "astropy.io.fits",
     "ccdproc",
+    "pipeline.lamps:library",
 )
 
 
-def warm_up(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
-    """Import ``modules`` in this process; returns those that could not be imported.
+def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
+    """Import modules and call ``module:function`` items; returns those that failed.
 
-    Run on every worker at start (:meth:`DaskExecutor.start`): the import of the science
+    Run on every worker at start (:meth:`DaskExecutor.start`): loading the science
     stack costs seconds, which would otherwise land on the first frame's latency.
     """
     import importlib
 
-    missing = []
-    for name in modules:
+    failed = []
+    for item in items:
+        name, _, function = item.partition(":")
         try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
+            module = importlib.import_module(name)
+            if function:
+                getattr(module, function)()
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
+            failed.append(item)
+    return failed
 
 
 class DaskExecutor:
@@ -94,6 +99,7 @@ class DaskExecutor:
         self.processes = processes
         self.cluster: Any = None
         self.client: Any = None
+        self._warming: asyncio.Task | None = None
 
     async def start(self) -> None:
         from distributed import Client, LocalCluster
@@ -109,12 +115,19 @@ class DaskExecutor:
                 asynchronous=True,
             )
             self.client = await Client(self.cluster, asynchronous=True)
-        # Workers that join later import on their first job; a failed warm-up only
-        # costs time, never a job.
+        # In the background: start() returns as soon as the cluster is up (the service
+        # answers meanwhile). Workers that join later load things on their first job.
+        self._warming = asyncio.create_task(self._warm_up())
+
+    async def _warm_up(self) -> None:
         try:
-            await self.client.run(warm_up)
-        except Exception as exc:  # noqa: BLE001
+            failed = await self.client.run(warm_up)
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time
             log.warning("dask workers could not be warmed up: %s", exc)
+            return
+        for worker, items in failed.items():
+            if items:
+                log.warning("dask worker %s could not preload %s", worker, ", ".join(items))
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.client is None:
@@ -124,6 +137,10 @@ class DaskExecutor:
         return await future
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
+            self._warming = None
         if self.client is not None:
             await self.client.close()
             self.client = None
