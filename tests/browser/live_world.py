@@ -126,7 +126,7 @@ def run_engine(world: LiveWorld) -> None:
     asyncio.run(main())
 
 
-def count_files(hub: RealHub, data_type: int, proposal: str) -> int:
+def count_files(hub: RealHub, data_type: int, proposal: str, obstype: str | None = None) -> int:
     from sqlalchemy import func, select
 
     from gsp_extension.store import Database, File
@@ -134,13 +134,40 @@ def count_files(hub: RealHub, data_type: int, proposal: str) -> int:
     db = Database(hub.database_url)
     try:
         with db.transaction() as s:
-            return s.scalar(
+            query = (
                 select(func.count())
                 .select_from(File)
                 .where(File.data_type == data_type, File.proposal_id == proposal)
             )
+            if obstype:
+                query = query.where(File.obstype == obstype)
+            return s.scalar(query)
     finally:
         db.dispose()
+
+
+def engine_busy(hub: RealHub) -> bool:
+    """Jobs still queued or running (the night is not processed yet)."""
+    from sqlalchemy import func, select
+
+    from gsp_extension.store import Database, Job
+
+    db = Database(hub.database_url)
+    try:
+        with db.transaction() as s:
+            active = select(func.count()).select_from(Job)
+            return bool(s.scalar(active.where(Job.state.in_(("queued", "running")))))
+    finally:
+        db.dispose()
+
+
+def night_processed(hub: RealHub) -> bool:
+    """Both science frames calibrated, the reduced arcs there, and the engine idle."""
+    return (
+        count_files(hub, 4, P1) >= 2
+        and count_files(hub, 2, P1, "COMP") >= 2
+        and not engine_busy(hub)
+    )
 
 
 def _engine_log(root: Path) -> logging.Handler:
@@ -188,7 +215,7 @@ def start_world(root: Path, timeout: float = 420) -> LiveWorld:
         world.engine_thread.start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if count_files(hub, 4, P1) >= 1:
+            if night_processed(hub):
                 return world
             if not world.engine_thread.is_alive():
                 raise RuntimeError("the job engine stopped")
