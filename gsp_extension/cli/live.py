@@ -21,10 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-root", default=os.environ.get("GSP_DATA_ROOT"), help="default: $GSP_DATA_ROOT"
     )
     parser.add_argument(
-        "--db", help="database URL (default: $GSP_DB_URL, else <data root>/gsp.sqlite)"
+        "--db",
+        help="database URL (default: $GSP_DATABASE_URL as the hub's service reads it, "
+        "else $GSP_DB_URL, else <data root>/gsp.sqlite)",
     )
-    parser.add_argument("--scheduler", help="dask scheduler address (default: a LocalCluster)")
-    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get("GSP_DASK_SCHEDULER") or None,
+        help="dask scheduler address (default: $GSP_DASK_SCHEDULER, else a LocalCluster)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.environ.get("GSP_WORKERS", "2"),
+        help="LocalCluster worker processes (default: $GSP_WORKERS, else 2)",
+    )
     parser.add_argument(
         "--poll", action="store_true", help="walk the tree instead of filesystem events (NFS)"
     )
@@ -57,7 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print(f"gsp live: --workers {args.workers} must be >= 1", file=sys.stderr)
         return 2
-    url = args.db or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
+    # The same database as the hub's service (GSP_DATABASE_URL), or two processes would
+    # silently work on two different databases.
+    url = (
+        args.db
+        or os.environ.get("GSP_DATABASE_URL")
+        or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     upgrade_database(url)
     db = Database(url)
