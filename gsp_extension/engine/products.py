@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from gsp_extension.store.models import File, Job
 from gsp_extension.store.types import utcnow
 
 from .work import ProductOut, WorkRequest, WorkResult
+
+log = logging.getLogger(__name__)
 
 
 def _jsonable(value: Any) -> Any:
@@ -173,3 +177,54 @@ def complete_job(
             job=job,
         )
     return products
+
+
+def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[str]:
+    """Take out of ``products/`` the files no row names (call at start, no job running).
+
+    A job killed after writing its files but before the transaction that registers them
+    leaves them without a row; its re-run may write different names (a better master
+    arrived meanwhile). Unfinished temporary files (hidden names) are deleted; other
+    files are moved to ``<data_root>/orphans/`` with the same relative path, for staff
+    to look at, so that ``products/`` only ever holds registered files.
+
+    Returns
+    -------
+    list of str
+        The paths taken out.
+    """
+    root = Path(data_root)
+    products = root / "products"
+    if not products.is_dir():
+        return []
+    # Compared as real paths: the data root may be given through a symbolic link.
+    known = {
+        os.path.realpath(p)
+        for p in session.scalars(select(File.full_path).where(File.data_type > 0))
+    }
+    taken = []
+    for folder, _dirs, names in os.walk(products):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.realpath(path) in known:
+                continue
+            try:
+                if name.startswith("."):
+                    os.unlink(path)
+                else:
+                    target = root / "orphans" / os.path.relpath(path, products)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+            except OSError as exc:
+                log.warning("cannot take orphan product %s out of products/: %s", path, exc)
+                continue
+            taken.append(path)
+    if taken:
+        log_event(
+            session,
+            f"{len(taken)} product file(s) without a row (left by an interrupted job) "
+            "taken out of products/: " + ", ".join(os.path.basename(p) for p in taken[:20]),
+            level="WARNING",
+            event="product.orphans",
+        )
+    return taken

@@ -36,7 +36,7 @@ from .events import EventBus, InProcessEventBus
 from .executors import Executor
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
-from .products import complete_job
+from .products import complete_job, sweep_orphans
 from .work import Outdated, TransientError, WorkRequest, WorkResult
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,15 @@ class JobEngine:
     # --- synchronous steps (worker threads) -------------------------------------------------
 
     def requeue_at_start(self) -> list[dict[str, Any]]:
-        """Queue again the jobs a crash left running, and plan files a crash left unplanned."""
+        """Queue again the jobs a crash left running, and plan files a crash left unplanned.
+
+        Product files that such a job wrote without registering them are taken out of
+        ``products/`` (:func:`~.products.sweep_orphans`): this engine is the only one
+        running jobs on this database, and none runs yet.
+        """
         with self.db.transaction() as session:
             jobs = requeue_running(session)
+            sweep_orphans(session, self.data_root)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
                 jobs += plan_recent(session, since)

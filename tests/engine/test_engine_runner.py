@@ -209,3 +209,34 @@ async def test_a_job_whose_input_was_replaced_ends_without_reviving_it(db, tmp_p
         assert s.scalars(select(File).where(File.data_type > 2)).all() == []
         messages = [e.message for e in s.scalars(select(LogEntry))]
     assert any("not needed" in m and "replaced by a newer product" in m for m in messages)
+
+
+def test_product_files_without_a_row_are_taken_out_at_start(db, tmp_path):
+    """A job killed between writing its files and registering them leaves no orphan."""
+    raw_id = _raw(db, tmp_path)
+    night = tmp_path / "products" / "20261121"
+    night.mkdir(parents=True)
+    kept = night / "cfzst_0001.fits"
+    write_fits_atomic(kept, 2, RLEVEL=62)
+    with db.transaction() as s:
+        register_file(
+            s,
+            kept,
+            checksum=hashlib.sha256(kept.read_bytes()).hexdigest(),
+            size=kept.stat().st_size,
+            data_type=2,
+            parent=s.get(File, raw_id),
+        )
+    orphan = night / "zst_0001.fits"
+    write_fits_atomic(orphan, 3, RLEVEL=62)
+    partial = night / ".ecfzst_0001.fits.partial"
+    partial.write_bytes(b"half a file")
+    engine = JobEngine(db, tmp_path, ThreadExecutor(1), plan=False)
+    engine.requeue_at_start()
+    assert kept.is_file() and not orphan.exists() and not partial.exists()
+    assert (tmp_path / "orphans" / "20261121" / "zst_0001.fits").is_file()
+    with db.session() as s:
+        messages = [e.message for e in s.scalars(select(LogEntry))]
+    assert any("zst_0001.fits" in m and "without a row" in m for m in messages)
+    engine.requeue_at_start()  # nothing more to take
+    assert kept.is_file()
