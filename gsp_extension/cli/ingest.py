@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, help="raw files or folders (any depth)")
     parser.add_argument(
         "--db",
-        help="database URL (default: $GSP_DB_URL, else $GSP_DATA_ROOT/gsp.sqlite)",
+        help="database URL (default: $GSP_DATABASE_URL, else $GSP_DATA_ROOT/gsp.sqlite)",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="scanning processes (default: CPU count)"

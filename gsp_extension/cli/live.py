@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--db",
-        help="database URL (default: $GSP_DATABASE_URL as the hub's service reads it, "
-        "else $GSP_DB_URL, else <data root>/gsp.sqlite)",
+        help="database URL (default: $GSP_DATABASE_URL, as the hub's service reads it, "
+        "else <data root>/gsp.sqlite)",
     )
     parser.add_argument(
         "--scheduler",
@@ -68,13 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print(f"gsp live: --workers {args.workers} must be >= 1", file=sys.stderr)
         return 2
-    # The same database as the hub's service (GSP_DATABASE_URL), or two processes would
+    # The same variable as the hub's service (GSP_DATABASE_URL), or two processes would
     # silently work on two different databases.
-    url = (
-        args.db
-        or os.environ.get("GSP_DATABASE_URL")
-        or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
-    )
+    url = args.db or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     upgrade_database(url)
     db = Database(url)

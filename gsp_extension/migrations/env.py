@@ -2,7 +2,7 @@
 
 Run programmatically by :func:`gsp_extension.store.migrate.upgrade_database` (which
 passes an open connection in ``config.attributes["connection"]``), or from a shell with
-``alembic -c gsp_extension/alembic.ini upgrade head`` and ``GSP_DB_URL`` set.
+``alembic -c gsp_extension/alembic.ini upgrade head`` and ``GSP_DATABASE_URL`` set.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("GSP_DB_URL")
+    url = config.get_main_option("sqlalchemy.url") or os.environ.get("GSP_DATABASE_URL")
     if not url:
         raise RuntimeError(
-            "no database URL: set GSP_DB_URL or sqlalchemy.url in the Alembic config"
+            "no database URL: set GSP_DATABASE_URL or sqlalchemy.url in the Alembic config"
         )
     engine = make_engine(url)
     try:

@@ -127,7 +127,7 @@ class Database:
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """The app database URL: ``GSP_DB_URL``, else the SQLite file in ``GSP_DATA_ROOT``.
+    """The app database URL: ``GSP_DATABASE_URL``, else the SQLite file in ``GSP_DATA_ROOT``.
 
     Raises
     ------
@@ -135,11 +135,11 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
         When neither variable is set.
     """
     environ = os.environ if environ is None else environ
-    if environ.get("GSP_DB_URL"):
-        return environ["GSP_DB_URL"]
+    if environ.get("GSP_DATABASE_URL"):
+        return environ["GSP_DATABASE_URL"]
     if environ.get("GSP_DATA_ROOT"):
         return f"sqlite:///{Path(environ['GSP_DATA_ROOT']).resolve() / 'gsp.sqlite'}"
     raise ValueError(
-        "no database configured: set GSP_DB_URL (e.g. postgresql+psycopg://user@host/gsp) "
+        "no database configured: set GSP_DATABASE_URL (e.g. postgresql+psycopg://user@host/gsp) "
         "or GSP_DATA_ROOT (the SQLite file gsp.sqlite is kept there)"
     )

@@ -118,7 +118,7 @@ def test_cli_backfills_and_reports(tmp_path):
         timeout=120,
     )
     assert bad.returncode == 2 and "does not exist" in bad.stderr
-    env = {k: v for k, v in os.environ.items() if k not in ("GSP_DB_URL", "GSP_DATA_ROOT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GSP_DATABASE_URL", "GSP_DATA_ROOT")}
     nodb = subprocess.run(
         [gsp, "ingest", str(tmp_path / "raw")],
         capture_output=True,
@@ -126,4 +126,4 @@ def test_cli_backfills_and_reports(tmp_path):
         env=env,
         timeout=120,
     )
-    assert nodb.returncode == 2 and "GSP_DB_URL" in nodb.stderr
+    assert nodb.returncode == 2 and "GSP_DATABASE_URL" in nodb.stderr

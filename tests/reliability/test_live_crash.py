@@ -58,7 +58,7 @@ def _drop(folder: Path, name: str, data: bytes) -> Path:
 
 def _start(root: Path, url: str, log: Path) -> subprocess.Popen:
     gsp = Path(sys.executable).with_name("gsp")
-    env = {k: v for k, v in os.environ.items() if k not in ("GSP_DB_URL", "GSP_DATABASE_URL")}
+    env = {k: v for k, v in os.environ.items() if k != "GSP_DATABASE_URL"}
     env["GSP_DATA_ROOT"] = str(root)
     with open(log, "ab") as out:
         return subprocess.Popen(
