@@ -94,11 +94,25 @@ class LiveServices:
         ]
         log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)
 
-    async def stop(self) -> None:
-        """Stop watching and claiming; let jobs in flight finish; close dask."""
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop watching and claiming; let jobs in flight finish; close dask.
+
+        Bounded by ``timeout`` seconds for the jobs and as much again for dask: the hub
+        escalates to SIGKILL when a service takes longer to stop, which would orphan the
+        dask worker processes. A job cut short stays "running" in the database and is
+        queued again at the next start, as after a crash.
+        """
         self._stop.set()
-        results = await asyncio.gather(*self._tasks, return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                log.error("gsp: live task ended with %r", result)
-        await self.executor.close()
+        done, pending = (
+            await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
+        )
+        for task in pending:
+            log.warning("gsp: %s still busy after %.0f s; cancelled", task.get_name(), timeout)
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("gsp: live task ended with %r", task.exception())
+        try:
+            await asyncio.wait_for(self.executor.close(), timeout)
+        except TimeoutError:
+            log.warning("gsp: the job executor did not close within %.0f s", timeout)

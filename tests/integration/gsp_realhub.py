@@ -162,11 +162,19 @@ def start_hub(
 
 
 def stop_hub(hub: RealHub, timeout: float = 20) -> None:
-    """SIGTERM to the hub (it stops proxy and services), then kill the process group."""
+    """SIGTERM to the hub (it stops proxy and services), then kill what is left.
+
+    JupyterHub starts the proxy and its services in sessions of their own, so killing
+    the hub's process group is not enough when the hub itself had to be killed: every
+    descendant seen before the stop is killed too, so no test leaves a process behind.
+    """
+    import psutil
+
     process = hub.process
     try:
         pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except (ProcessLookupError, psutil.NoSuchProcess):
         return
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -179,3 +187,9 @@ def stop_hub(hub: RealHub, timeout: float = 20) -> None:
     except ProcessLookupError:
         pass
     process.wait(5)
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(descendants, timeout=5)
