@@ -13,6 +13,7 @@ from gsp_extension.api.openapi import openapi_document
 from gsp_extension.api.routes import ROUTES
 from gsp_extension.api.schemas import FileListQuery, FileRecord
 from gsp_extension.store.serialize import SEED_FILE_FIELDS
+from tests.requirements import require
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = REPO / "gsp_extension" / "static" / "swagger"
@@ -87,7 +88,6 @@ def test_every_error_is_documented_as_detail():
 )
 def test_bundled_swagger_files_are_the_pinned_package(name):
     pinned = REPO / "node_modules" / "swagger-ui-dist" / name
-    if not pinned.exists():
-        pytest.skip("node_modules/swagger-ui-dist is not installed (npm ci)")
+    require(pinned.exists(), "node_modules/swagger-ui-dist is not installed (npm ci)")
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(STATIC / name) == digest(pinned)

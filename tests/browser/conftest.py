@@ -16,6 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.requirements import require
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_world import PASSWORD, start_world, stop_world  # noqa: E402
@@ -40,9 +42,12 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
-    if not CHROMIUM.exists() or shutil.which("node") is None:
-        pytest.skip("browser tests need /usr/bin/chromium (apt install chromium) and node")
-    pytest.importorskip("playwright.sync_api")
+    require(
+        CHROMIUM.exists() and shutil.which("node") is not None,
+        "browser tests need /usr/bin/chromium (apt install chromium) and node",
+    )
+    import playwright.sync_api  # noqa: F401 - installed by make test; an ImportError is a real failure
+
     if os.environ.get("GSP_BROWSER_WORLD_URL"):
         # An already running world (live_world.start_world in another process), to
         # iterate on the tests without processing a night each time.

@@ -25,6 +25,7 @@ from gsp_extension.store.accounts import create_user, get_user_by_username
 from gsp_extension.store.models import User
 from gsp_extension.store.proposals import add_collaborator, create_proposal, get_proposal_by_soar_id
 from hub.passwords import PasswordHasher
+from tests.requirements import require
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +98,7 @@ def login(hub, username, password=GOOD):
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    if not CHP.exists():
-        pytest.skip(f"configurable-http-proxy missing at {CHP} (run `npm ci`)")
+    require(CHP.exists(), f"configurable-http-proxy missing at {CHP} (run `npm ci`)")
     from aiosmtpd.controller import Controller
 
     tmp = tmp_path_factory.mktemp("hub")

@@ -22,6 +22,7 @@ import requests
 
 from hub.cli.up import ProcessTree
 from hub.demo import demo_proposal_ids
+from tests.requirements import require
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +100,7 @@ def xsrf_headers(session):
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    if not CHP.exists():
-        pytest.skip(f"configurable-http-proxy missing at {CHP} (run `npm ci`)")
+    require(CHP.exists(), f"configurable-http-proxy missing at {CHP} (run `npm ci`)")
     root = tmp_path_factory.mktemp("gsp-up") / "data"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GSP_", "JUPYTERHUB_"))}

@@ -16,6 +16,7 @@ from gsp_extension.store import Database
 from gsp_extension.store.accounts import get_user_by_username
 from hub.cli import up
 from hub.passwords import PasswordHasher
+from tests.requirements import require
 
 
 def parse(*argv):
@@ -104,8 +105,7 @@ def test_a_service_failing_at_start_stops_everything(tmp_path):
     from pathlib import Path
 
     chp = Path(up.REPO) / "node_modules" / ".bin" / "configurable-http-proxy"
-    if not chp.exists():
-        pytest.skip("configurable-http-proxy missing (run `npm ci`)")
+    require(chp.exists(), "configurable-http-proxy missing (run `npm ci`)")
     overlay = tmp_path / "overlay.py"
     overlay.write_text(
         "c = get_config()  # noqa\n"
