@@ -16,33 +16,14 @@ from sqlalchemy.orm import Session
 from .errors import InvalidState, InvalidValue, NotFound, PermissionDenied
 from .models import DATA_TYPES, FILE_STATUSES, File, Proposal, User
 from .proposals import ensure_proposal, is_member, member_soar_ids
+from .serialize import SEED_FILE_FIELDS
 from .types import utcnow
 
-#: Seed fields a caller may set at registration (read from the header by ingest).
-DESCRIPTIVE_FIELDS = (
-    "obstype",
-    "object",
-    "filter",
-    "filter_2",
-    "grating",
-    "slit",
-    "cam_targ",
-    "grt_targ",
-    "obsra",
-    "obsdec",
-    "gain",
-    "rdnoise",
-    "roi",
-    "wavmode",
-    "proposal_id",
-    "observation_id",
-    "configuration_id",
-    "block_id",
-    "image_id",
-    "date",
-    "normalized",
-    "technique",
-    "saturation_value",
+#: Seed fields a caller may set at registration (read from the header by ingest): the
+#: seed record's descriptive part, after its identity, timestamps and lineage, less
+#: ``data_type``, which registration decides.
+DESCRIPTIVE_FIELDS = tuple(
+    name for name in SEED_FILE_FIELDS[SEED_FILE_FIELDS.index("obstype") :] if name != "data_type"
 )
 _STRING_FIELDS = {
     "obstype": 32,
