@@ -87,6 +87,14 @@ def register_product(
     return registration.file
 
 
+def _locked(session: Session, file_id: int) -> File | None:
+    """The file's row, locked until the transaction ends and read past the identity map.
+
+    (A no-op lock on SQLite, whose writers are serialized already.)
+    """
+    return session.get(File, file_id, with_for_update=True, populate_existing=True)
+
+
 def _supersede_older(session: Session, products: list[File]) -> None:
     """Older products of the same parent and level are replaced by this job's.
 
@@ -95,6 +103,14 @@ def _supersede_older(session: Session, products: list[File]) -> None:
     """
     made = {p.id for p in products}
     pairs = {(p.parent_file_id, p.data_type) for p in products if p.parent_file_id != p.id}
+    # Two jobs completing products of the same parent at once must not both miss each
+    # other's uncommitted rows (PostgreSQL, READ COMMITTED): the parent's row lock orders
+    # them, and the later one's query below then sees the earlier one's products.
+    parents = sorted({parent for parent, _ in pairs if parent is not None} - made)
+    if parents:
+        session.execute(
+            select(File.id).where(File.id.in_(parents)).order_by(File.id).with_for_update()
+        )
     now = utcnow()
     stale: list[File] = []
     for parent_id, data_type in pairs:
@@ -132,14 +148,24 @@ def complete_job(
     All in the caller's transaction: either the job is done and its products are
     registered, or neither.
     """
+    # Locked, and read afresh: a job replacing the source (a re-reduction superseding the
+    # reduced frame this extraction read) either committed before, and is seen here, or
+    # waits for this transaction and then supersedes what it made. Without the lock both
+    # commit and the stale spectrum stays current beside the new one.
+    source = _locked(session, job.file_id) if job.file_id is not None else None
+    # Looked at before this job's own products replace anything: a re-calibration of an
+    # extracted spectrum replaces that very spectrum (a new version of the same file
+    # name), which does not make its own work stale.
+    replaced_meanwhile = (
+        source is not None and source.data_type > 0 and source.superseded_at is not None
+    )
     made: dict[str, File] = {}
     settings_id = request.inputs.get("settings_id")
     products = [
         register_product(session, p, settings_id=settings_id, made=made) for p in result.products
     ]
     _supersede_older(session, products)
-    source = get_file(session, job.file_id) if job.file_id is not None else None
-    if source is not None and source.data_type > 0 and source.superseded_at is not None:
+    if replaced_meanwhile:
         # The input was replaced while this job ran: what it made is history at once
         # (the newer input's own job makes the current products).
         now = utcnow()

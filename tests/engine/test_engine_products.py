@@ -25,14 +25,14 @@ def _file(s, path, **kw):
     ).file
 
 
-def _complete(db, raw_id, products):
+def _complete(db, file_id, products, kind="reduce"):
     with db.transaction() as s:
-        job = enqueue(s, "reduce", f"reduce:{raw_id}:{len(products)}", file_id=raw_id)
+        job = enqueue(s, kind, f"{kind}:{file_id}:{len(products)}", file_id=file_id)
     with db.transaction() as s:
         job_id = claim_next(s, "w").id
     with db.transaction() as s:
         job = s.get(Job, job_id)
-        request = WorkRequest(job.id, "reduce", {}, "/", {"settings_id": None})
+        request = WorkRequest(job.id, kind, {}, "/", {"settings_id": None})
         made = complete_job(s, job, request, WorkResult(products=products), worker="w")
         return [f.id for f in made]
 
@@ -78,3 +78,105 @@ def test_a_product_that_cannot_be_read_leaves_the_job_running(db, tmp_path):
     with db.session() as s:
         assert {j.state for j in s.scalars(select(Job))} == {"running"}  # nothing half-done
         assert s.scalar(select(File).where(File.data_type == 2)) is None
+
+
+# A job on an extracted spectrum that replaces that very spectrum (calibrate wavelength
+# with another lamp re-extracts it): its new products stay current.
+def test_recalibrating_a_spectrum_replaces_it_and_keeps_the_new_products(db, tmp_path):
+    raw = tmp_path / "raw.fits"
+    write_fits_atomic(raw, 0)
+    with db.transaction() as s:
+        raw_id = _file(s, raw, fields={"proposal_id": "SOAR2026B-001"}).id
+    reduced = tmp_path / "cfzst_raw.fits"
+    spectrum = tmp_path / "ecfzst_raw_target_1.fits"
+    calibrated = tmp_path / "wecfzst_raw_target_1.fits"
+    write_fits_atomic(reduced, 1, RLEVEL=62)
+    write_fits_atomic(spectrum, 2, RLEVEL=63)
+    write_fits_atomic(calibrated, 3, RLEVEL=64)
+    reduced_id, spectrum_id, calibrated_id = _complete(
+        db,
+        raw_id,
+        [
+            ProductOut(str(reduced), 2, parent_file_id=raw_id),
+            ProductOut(str(spectrum), 3, parent_path=str(reduced)),
+            ProductOut(str(calibrated), 4, parent_path=str(spectrum)),
+        ],
+    )
+    # Re-extracted with another lamp: the same names, other bytes, new rows.
+    write_fits_atomic(spectrum, 5, RLEVEL=63)
+    write_fits_atomic(calibrated, 6, RLEVEL=64)
+    new_spectrum, new_calibrated = _complete(
+        db,
+        spectrum_id,
+        [
+            ProductOut(str(spectrum), 3, parent_file_id=reduced_id),
+            ProductOut(str(calibrated), 4, parent_path=str(spectrum)),
+        ],
+        kind="calibrate_wavelength",
+    )
+    with db.session() as s:
+        current = {f.id for f in s.scalars(select(File).where(File.superseded_at.is_(None)))}
+    assert {new_spectrum, new_calibrated} <= current
+    assert spectrum_id not in current and calibrated_id not in current
+
+
+def _claimed(db, kind, file_id):
+    with db.transaction() as s:
+        enqueue(s, kind, f"{kind}:{file_id}", file_id=file_id)
+    with db.transaction() as s:
+        return claim_next(s, "w").id
+
+
+def _finish(s, job_id, products):
+    job = s.get(Job, job_id)
+    request = WorkRequest(job.id, job.kind, {}, "/", {"settings_id": None})
+    return [f.id for f in complete_job(s, job, request, WorkResult(products=products))]
+
+
+# An extraction finishing while a re-reduction replaces the frame it read: whichever
+# transaction commits first, the extraction's spectrum must not stay current beside the
+# new chain (on PostgreSQL both used to commit unseen by each other).
+def test_an_extraction_racing_a_re_reduction_does_not_stay_current(db, tmp_path):
+    import threading
+
+    raw = tmp_path / "raw.fits"
+    write_fits_atomic(raw, 0)
+    with db.transaction() as s:
+        raw_id = _file(s, raw).id
+    old = tmp_path / "zt_raw.fits"
+    write_fits_atomic(old, 1, RLEVEL=62)
+    (old_id,) = _complete(db, raw_id, [ProductOut(str(old), 2, parent_file_id=raw_id)])
+    extract_id = _claimed(db, "extract", old_id)
+    reduce_id = _claimed(db, "reduce", raw_id)
+    better, spectrum = tmp_path / "fzst_raw.fits", tmp_path / "ezt_raw_target_1.fits"
+    write_fits_atomic(better, 2, RLEVEL=62)
+    write_fits_atomic(spectrum, 3, RLEVEL=63)
+    replaced, release, made = threading.Event(), threading.Event(), {}
+
+    def re_reduce():
+        with db.transaction() as s:
+            made["better"] = _finish(
+                s, reduce_id, [ProductOut(str(better), 2, parent_file_id=raw_id)]
+            )
+            replaced.set()
+            release.wait(30)  # holds its transaction open while the extraction completes
+
+    def extract():
+        with db.transaction() as s:
+            made["spectrum"] = _finish(
+                s, extract_id, [ProductOut(str(spectrum), 3, parent_file_id=old_id)]
+            )
+
+    first = threading.Thread(target=re_reduce)
+    first.start()
+    assert replaced.wait(30)
+    second = threading.Thread(target=extract)
+    second.start()
+    second.join(1.0)  # it waits for the re-reduction (a row lock, or SQLite's writer lock)
+    release.set()
+    first.join(30)
+    second.join(30)
+    with db.session() as s:
+        current = {f.id for f in s.scalars(select(File).where(File.superseded_at.is_(None)))}
+        assert {j.state for j in s.scalars(select(Job))} == {"done"}
+    assert current == {raw_id, *made["better"]}, (current, made)
