@@ -2,16 +2,20 @@
 
 The tests run in file order on one logged-in page (alice, PI of the first proposal):
 land, open a spectrum, switch tabs, search the header, filter the table, add a
-collaborator, change a setting, calibrate a spectrum and watch the product appear; then
-another proposal's files never show, and every request stayed on the hub's origin.
+collaborator, change a setting, extract and calibrate a spectrum with arcs chosen in the
+lamp chooser and watch the products appear (pushed by the event stream); then another
+proposal's files never show, zoom and pan an interactive plot, see the API token; staff
+add a user and a proposal; and every request stayed on the hub's origin.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 from conftest import REQUESTS, login, new_page, shot
 from live_world import P1
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 SPINNER_FREE = 90_000
@@ -146,11 +150,8 @@ def test_wavelength_calibration_with_another_lamp_appears_without_reload(alice):
     _open_raw(alice, "0009_ZTF20actqfpc")
     _tab(alice, "Reduced").last.click()
     alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Extract')")
-    lamp = alice.locator(".gsp-lamp select")
-    options = lamp.locator("option").all_inner_texts()
-    arcs = [o for o in options if "comp" in o]
-    assert arcs, options
-    lamp.select_option(label=arcs[-1])
+    arcs = _arcs_offered(alice)
+    alice.locator(".gsp-lamp select").select_option(index=len(arcs))
     url_before = alice.url
     alice.locator(".gsp-actions .jupyter-button", has_text="Extract").click()
     alice.wait_for_selector(".gsp-job")
@@ -168,6 +169,58 @@ def test_wavelength_calibration_with_another_lamp_appears_without_reload(alice):
     _plot_shown(alice)
     assert alice.url == url_before
     shot(alice, "08_new_product_shown")
+
+
+def _arcs_offered(page) -> list[str]:
+    """The lamp chooser's arcs, once the page has looked them up (in the background)."""
+    page.wait_for_function(
+        "() => document.querySelectorAll('.gsp-lamp select option').length > 1"
+        " && document.querySelector('.gsp-lamp-note').innerText.includes('compatible')"
+    )
+    options = [
+        o.replace("\xa0", " ") for o in page.locator(".gsp-lamp select option").all_inner_texts()
+    ]
+    assert options[0].startswith("Automatic"), options
+    arcs = [o for o in options[1:] if "comp" in o.lower()]
+    assert arcs and len(arcs) == len(options) - 1, options
+    # one exposure each, labelled with the lamp and the time to the science frame
+    assert all(re.search(r" · .+ · .*(before|after|night)", o) for o in arcs), arcs
+    return arcs
+
+
+def test_calibrate_wavelength_with_a_chosen_arc_pushed_by_the_event_stream(alice):
+    """Calibrate Wavelength on an extracted spectrum with the arc nearest in time: the
+    new calibrated product is shown when the event stream reports the job's end."""
+    _open_raw(alice, "0010_ZTF20actqfpc")
+    before = alice.locator(".gsp-tabs .jupyter-button").count()
+    _tab(alice, "Extracted").first.click()
+    alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Calibrate Wavelength')")
+    _arcs_offered(alice)
+    alice.locator(".gsp-lamp select").select_option(index=1)  # the nearest in time
+    shot(alice, "08b_lamp_chooser")
+    done = alice.locator(".gsp-job[data-state='done']").count()
+    alice.locator(".gsp-actions .jupyter-button", has_text="Calibrate Wavelength").click()
+    alice.wait_for_selector(".gsp-ok:has-text('Queued job')")
+    alice.wait_for_function(
+        "n => document.querySelectorAll(\".gsp-job[data-state='done']\").length > n"
+        " || document.querySelector(\".gsp-job[data-state='failed']\")",
+        arg=done,
+        timeout=180_000,
+    )
+    assert alice.locator(".gsp-job[data-state='failed']").count() == 0, alice.locator(
+        ".gsp-job"
+    ).all_inner_texts()
+    alice.wait_for_function(
+        """() => { const a = document.querySelector('.gsp-tabs .gsp-active');
+                   return a && /^Wavelength Calibrated/.test(a.innerText); }"""
+    )
+    _plot_shown(alice)
+    # the job's end came through api/events/: the stream is open and delivered events
+    live = alice.locator(".gsp-live")
+    expect(live).to_have_class(re.compile(r"\bgsp-live-on\b"))
+    assert int(live.get_attribute("data-events")) > 0
+    assert alice.locator(".gsp-tabs .jupyter-button").count() >= before
+    shot(alice, "08c_wavelength_product_shown")
 
 
 def test_another_proposals_files_never_show(alice, world):
@@ -206,6 +259,91 @@ def test_deep_link_opens_the_file(alice, world):
     page.close()
 
 
+def _limits(page) -> dict[str, float]:
+    span = page.locator(".gsp-limits")
+    return {k: float(span.get_attribute(f"data-{k}")) for k in ("xmin", "xmax", "ymin", "ymax")}
+
+
+def _drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag with the mouse on the interactive plot, between fractions of its size."""
+    box = page.locator(".gsp-plot .jupyter-matplotlib-canvas-div").bounding_box()
+    page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=12)
+    page.mouse.up()
+
+
+def _canvas_answers(page, timeout: float = 60.0) -> None:
+    """Hover the plot until the kernel's answer (the cursor position) shows under it: the
+    canvas has its size and the mouse events reach the figure.
+
+    The hover is repeated: a move made while the canvas is still being (re)built reaches
+    no figure and is never answered.
+    """
+    footer = (
+        "() => { const f = document.querySelector('.gsp-plot .jupyter-matplotlib-footer');"
+        " return f && f.innerText.includes('='); }"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        box = page.locator(".gsp-plot .jupyter-matplotlib-canvas-div").bounding_box()
+        if box is not None:
+            for dx in (0.45, 0.5, 0.55):
+                page.mouse.move(box["x"] + dx * box["width"], box["y"] + 0.5 * box["height"])
+        try:
+            page.wait_for_function(footer, timeout=2000)
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+
+
+def _limits_changed(page, before: dict[str, float]) -> dict[str, float]:
+    page.wait_for_function(
+        "x => { const s = document.querySelector('.gsp-limits');"
+        " return s && s.dataset.xmin !== String(x); }",
+        arg=before["xmin"],
+    )
+    return _limits(page)
+
+
+def _plot_mode(page, mode: str) -> None:
+    """Set the plot format in the user menu (opened and folded again)."""
+    page.locator(".gsp-nav .gsp-user").click()
+    page.locator(".gsp-pref-plot_mode select").select_option(mode)
+    page.wait_for_selector(".gsp-plot.gsp-ready " + ("canvas" if mode == "interactive" else "img"))
+    page.locator(".gsp-nav .gsp-user").click()
+
+
+def test_drag_zoom_and_pan_in_interactive_mode(alice):
+    """Drag on the spectrum with the toolbar's zoom, then its pan: the range shown changes."""
+    alice.locator(".gsp-nav .jupyter-button", has_text="Data").click()
+    _open_raw(alice, "0010_ZTF20actqfpc")
+    expect(alice.locator(".gsp-tabs .jupyter-button").first).to_have_class(ACTIVE)
+    _plot_mode(alice, "interactive")
+    try:
+        alice.wait_for_selector(".gsp-limits")
+        full = _limits(alice)
+        # drag zoom: a rectangle over the middle of the spectrum narrows the range
+        _canvas_answers(alice)
+        alice.locator(".gsp-plot button[title^='Zoom to rectangle']").click()
+        _drag(alice, (0.35, 0.3), (0.6, 0.7))
+        zoomed = _limits_changed(alice, full)
+        assert full["xmin"] < zoomed["xmin"] < zoomed["xmax"] < full["xmax"], (full, zoomed)
+        assert zoomed["ymax"] - zoomed["ymin"] < full["ymax"] - full["ymin"]
+        shot(alice, "11a_drag_zoom")
+        # pan: dragging right moves the window to shorter wavelengths, same width
+        alice.locator(".gsp-plot button[title^='Left button pans']").click()
+        _drag(alice, (0.4, 0.5), (0.6, 0.5))
+        panned = _limits_changed(alice, zoomed)
+        width = zoomed["xmax"] - zoomed["xmin"]
+        assert panned["xmin"] < zoomed["xmin"], (zoomed, panned)
+        assert abs((panned["xmax"] - panned["xmin"]) - width) < 0.01 * width
+        shot(alice, "11b_pan")
+    finally:
+        _plot_mode(alice, "static")  # the saved preference must not leak into later tests
+
+
 def test_preferences_interactive_plot_and_light_theme(alice):
     """Zoom-and-pan plots (ipympl, its JS served by Voila) and the light theme, no reload."""
     alice.locator(".gsp-nav .jupyter-button", has_text="Data").click()
@@ -220,6 +358,79 @@ def test_preferences_interactive_plot_and_light_theme(alice):
     alice.locator(".gsp-pref-plot_mode select").select_option("static")
     alice.locator(".gsp-pref-theme select").select_option("dark")
     alice.wait_for_selector(".gsp-app.gsp-dark")
+    alice.locator(".gsp-nav .gsp-user").click()
+
+
+def test_api_token_in_the_user_menu(alice):
+    alice.locator(".gsp-nav .gsp-user").click()
+    box = alice.locator(".gsp-token input")
+    masked = box.input_value()
+    assert "•" in masked
+    alice.locator(".gsp-reveal-token").click()
+    alice.wait_for_selector(".gsp-copy-token")
+    token = box.input_value()
+    assert "•" not in token and token.endswith(masked[-4:]) and len(token) >= 16
+    # the token shown is one the API accepts
+    origin = world_origin(alice)
+    answer = alice.request.get(
+        origin + "/services/gsp/api/", headers={"Authorization": f"token {token}"}
+    )
+    assert answer.status == 200 and answer.json()["user"] == "alice"
+    link = alice.locator(".gsp-user-menu a.gsp-token-page")
+    assert link.get_attribute("href").endswith("/hub/token")
+    text = alice.locator(".gsp-token-panel").inner_text()
+    assert "Authorization: token <key>" in text
+    assert f"GSPClient('{origin}/services/gsp/', '<key>')" in text  # the URL scripts use
+    shot(alice, "12_api_token")
+    alice.locator(".gsp-reveal-token").click()
+    expect(box).to_have_value(re.compile("•"))
+    alice.locator(".gsp-nav .gsp-user").click()
+
+
+def test_staff_add_a_user_and_a_proposal(browser, world):
+    page = new_page(browser)
+    login(page, world.url, "staffer")
+    page.wait_for_url("**/data_browser.ipynb**", timeout=120_000)
+    page.locator(".gsp-nav .jupyter-button", has_text="Management").click()
+    page.wait_for_selector(".gsp-management-view .gsp-users tr[data-username='alice']")
+    form = page.locator(".gsp-add-user")
+    form.locator(".gsp-field-email input").fill("bob@example.org")
+    form.locator(".jupyter-button", has_text="Add user").click()
+    page.wait_for_selector(".gsp-add-user .gsp-error:has-text('bob@example.org')")
+    form.locator(".gsp-field-email input").fill("dora.new@example.org")
+    form.locator(".gsp-field-first_name input").fill("Dora")
+    form.locator(".jupyter-button", has_text="Add user").click()
+    page.wait_for_selector(".gsp-add-user .gsp-ok:has-text('invitation sent')")
+    assert form.locator(".gsp-field-email input").input_value() == ""
+    page.wait_for_selector(".gsp-users tr[data-username='dora.new']")
+    shot(page, "13_user_added")
+    prop = page.locator(".gsp-add-proposal")
+    prop.locator(".gsp-field-soar_id input").fill("SOAR2021A-777")
+    prop.locator(".gsp-field-title input").fill("Browser-made proposal")
+    prop.locator(".gsp-field-pi_email input").fill("pi.new@example.org")
+    prop.locator(".gsp-field-abstract textarea").fill("Made in a test.")
+    prop.locator(".jupyter-button", has_text="Add proposal").click()
+    page.wait_for_selector(".gsp-add-proposal .gsp-ok:has-text('SOAR2021A-777')")
+    assert "invitation sent to pi.new@example.org" in prop.locator(".gsp-ok").inner_text()
+    page.wait_for_selector(".gsp-proposals tr[data-soar-id='SOAR2021A-777']", state="attached")
+    page.wait_for_selector(".gsp-users tr[data-username='pi.new']", state="attached")
+    shot(page, "14_proposal_added")
+    page.close()
+
+
+def test_notebooks_link_opens_jupyterlab_in_the_users_server(alice):
+    link = alice.locator("a.gsp-notebooks")
+    href = link.get_attribute("href")
+    assert href == "/user/alice/lab"
+    # Alice's own (logged-in) page goes there and comes back to the data browser.
+    back = alice.url
+    alice.goto(back.split("/user/")[0] + href)
+    alice.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    # The app notebooks copied into the home folder are what the file browser lists.
+    alice.wait_for_selector(".jp-DirListing-item:has-text('data_browser.ipynb')", timeout=30_000)
+    shot(alice, "15_jupyterlab")
+    alice.goto(back)
+    alice.wait_for_selector(".gsp-file-index .jupyter-button", timeout=120_000)
 
 
 def test_every_request_stays_on_the_hub(world):
