@@ -22,6 +22,7 @@ from .api.context import GSPContext
 from .api.hub import HubClient
 from .api.mail import make_mailer
 from .api.queries import CountCache
+from .security import CallerCache
 from .store import Database, upgrade_database
 
 
@@ -74,6 +75,15 @@ class GSPExtensionApp(ExtensionApp):
     def _default_cache_dir(self) -> str:
         return str(Path(self.data_root) / "cache")
 
+    preview_cache_max_bytes = Integer(
+        256 * 2**20,
+        min=0,
+        config=True,
+        help="Bound on the total size of the cached previews (api/files/visualize/), in "
+        "bytes; past it the least recently used previews are deleted (and rendered again "
+        "when asked for). 0 keeps none.",
+    )
+
     default_page_size = Integer(
         100, config=True, help="Rows per page of a listing when ?page_size= is not given."
     )
@@ -100,6 +110,20 @@ class GSPExtensionApp(ExtensionApp):
     @default("count_cache_seconds")
     def _default_count_cache(self) -> float:
         return float(os.environ.get("GSP_COUNT_CACHE_SECONDS", "5"))
+
+    caller_cache_seconds = Float(
+        config=True,
+        help="""Seconds a GET request's caller (account, staff flag, proposals) is
+        reused for the same hub user (0: read it from the database on every request).
+        Changes made through this service are seen at once; changes made by another
+        process (hub account pages, the gsp command line) are seen at most this late by
+        GET requests. POST, PUT and DELETE always read the account afresh.
+        Default: $GSP_CALLER_CACHE_SECONDS, else 2.""",
+    )
+
+    @default("caller_cache_seconds")
+    def _default_caller_cache(self) -> float:
+        return float(os.environ.get("GSP_CALLER_CACHE_SECONDS", "2"))
 
     @validate("default_page_size", "max_page_size", "count_bound")
     def _positive(self, proposal):
@@ -229,6 +253,7 @@ class GSPExtensionApp(ExtensionApp):
             events_keepalive=self.events_keepalive,
             log=self.log,
             counts=CountCache(self.count_cache_seconds),
+            preview_cache_max_bytes=self.preview_cache_max_bytes,
             query_executor=(
                 ThreadPoolExecutor(self.query_threads, thread_name_prefix="gsp-db")
                 if self.query_threads > 0
@@ -236,6 +261,7 @@ class GSPExtensionApp(ExtensionApp):
             ),
         )
         self.settings["gsp"] = context
+        self.settings["gsp_callers"] = CallerCache(self.caller_cache_seconds)
         self.log.info("gsp: data root %s, database %s", root, context.db.engine.url)
 
     def initialize_handlers(self) -> None:

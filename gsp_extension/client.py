@@ -193,7 +193,17 @@ class GSPClient:
 
     @staticmethod
     def _params(filters: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in filters.items() if v is not None}
+        """Query parameters: ``None`` dropped, lists comma-joined, booleans as JSON."""
+        params: dict[str, Any] = {}
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, list | tuple | set | frozenset):
+                value = ",".join(str(v) for v in value)
+            params[name] = value
+        return params
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         page: Page = self._json("GET", path, params=self._params(params))
@@ -214,7 +224,8 @@ class GSPClient:
     def files(self, *, page: int = 1, page_size: int | None = None, **filters: Any) -> Page:
         """One page of ``GET api/files/`` (filters: data_type, proposal_id, obstype, object,
         filter, filter_2, grating, slit, wavmode, roi, technique, date, date_after,
-        date_before, parent_file_id, original_file_id, search, ordering)."""
+        date_before, parent_file_id, original_file_id, search, ordering, exclude_obstype
+        (a list or a comma-separated string), hide_raw_calibrations)."""
         return self._json(
             "GET", "files/", params=self._params({"page": page, "page_size": page_size, **filters})
         )
@@ -361,6 +372,49 @@ class GSPClient:
     def proposals(self) -> Iterator[dict[str, Any]]:
         """Proposals you belong to (staff: all)."""
         return self._pages("proposals/", {})
+
+    def create_proposal(
+        self,
+        soar_id: str,
+        title: str,
+        abstract: str = "",
+        semester: str | None = None,
+        pi_email: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a proposal (staff), or complete ingest's placeholder of the same id.
+
+        An unknown ``pi_email`` creates the PI's account and mails an invitation;
+        ``semester=None`` takes it from the SOAR id.
+        """
+        body = {"soar_id": soar_id, "title": title, "abstract": abstract}
+        body.update(self._params({"semester": semester, "pi_email": pi_email}))
+        return self._json("POST", "proposals/", json=body)
+
+    # --- users (staff) --------------------------------------------------------------------------------
+
+    def users(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every account with its proposals (staff; filters: search, is_staff, is_active)."""
+        return self._pages("users/", filters)
+
+    def create_user(
+        self,
+        email: str,
+        username: str | None = None,
+        first_name: str = "",
+        last_name: str = "",
+        is_staff: bool = False,
+    ) -> dict[str, Any]:
+        """Create an account and mail it a set-password link (staff; staff accounts
+        only by a superuser). ``username=None`` makes one from the email."""
+        body: dict[str, Any] = {
+            "email": email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "is_staff": is_staff,
+        }
+        if username is not None:
+            body["username"] = username
+        return self._json("POST", "users/", json=body)
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         return self._json("GET", f"proposals/{int(proposal_id)}/")

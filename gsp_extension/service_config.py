@@ -12,6 +12,8 @@ import os
 
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 
+from gsp_extension.api.access_log import log_request
+
 #: The jupyter_server resource name of every GSP API handler.
 GSP_RESOURCE = "gsp"
 
@@ -45,6 +47,9 @@ c.ServerApp.jpserver_extensions = {
     "nbclassic": False,
 }
 c.ServerApp.terminals_enabled = False
+# Successful requests are not logged one line each (failures and slow ones are): see
+# gsp_extension.api.access_log. jupyterhub-singleuser keeps a log_function set here.
+c.ServerApp.tornado_settings = {"log_function": log_request}
 c.ServerApp.authorizer_class = GSPServiceAuthorizer
 c.ServerApp.default_url = "/api/docs/"
 # Root-only machines (CI containers) run the service as root.

@@ -9,55 +9,21 @@ reason printed, except under CI (``CI=true``), where a missing server is an erro
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.postgres import throwaway_database
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "GSP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(scope="session")
 def postgres_server_url():
     """URL of a fresh PostgreSQL database for this test session (dropped at the end)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any connection failure means "no server"
-        admin.dispose()
-        reason = f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
-        if _in_ci():
-            pytest.fail(f"{reason} (CI=true requires it)")
-        pytest.skip(reason)
-    name = f"gsp_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :n AND pid <> pg_backend_pid()"
-            ),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with throwaway_database("gsp_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -93,6 +59,7 @@ def pytest_collection_modifyitems(config, items):
     as its session-scoped browser lives; any later test calling ``asyncio.run`` would
     then fail with "cannot be called from a running event loop".
     """
+
     def is_browser(item) -> bool:
         return item.nodeid.replace("\\", "/").startswith("tests/browser/")
 

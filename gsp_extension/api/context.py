@@ -40,6 +40,8 @@ class GSPContext:
         Thread pool for database work; ``None`` runs it on the event loop.
     counts : CountCache or None
         Recent listing counts (see ``count_cache_seconds``).
+    preview_cache_max_bytes : int
+        Bound on the preview cache (see ``preview_cache_max_bytes``).
     """
 
     db: Database
@@ -57,3 +59,4 @@ class GSPContext:
     log: logging.Logger | Any
     query_executor: Executor | None = None
     counts: CountCache | None = None
+    preview_cache_max_bytes: int = 256 * 2**20

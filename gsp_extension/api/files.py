@@ -28,19 +28,11 @@ from .schemas import (
 )
 
 
-def _page_size(handler: GSPHandler, requested: int | None) -> int:
-    ctx = handler.ctx
-    size = requested or ctx.default_page_size
-    if size > ctx.max_page_size:
-        raise APIError(400, f"page_size {size} is too large: at most {ctx.max_page_size}")
-    return size
-
-
 class FileListHandler(GSPHandler):
     async def get(self) -> None:
         q = self.query(FileListQuery)
         ctx = self.ctx
-        size = _page_size(self, q.page_size)
+        size = self.page_size(q.page_size)
 
         def work(session, caller):
             page = list_files(
@@ -54,15 +46,10 @@ class FileListHandler(GSPHandler):
             )
             if not page.rows and q.page > 1:
                 raise APIError(404, f"page {q.page} is past the last page of results")
-            return {
-                "count": page.count,
-                "count_is_estimate": page.estimated,
-                "next": self.page_url(q.page + 1) if page.has_next else None,
-                "previous": self.page_url(q.page - 1) if q.page > 1 else None,
-                "results": page.rows,
-            }
+            return self.page_answer(page, q.page, page.rows)
 
-        self.reply(await self.db(work))
+        # The page and its (bounded, cached) count need no common snapshot.
+        self.reply(await self.db(work, snapshot=False))
 
     async def post(self) -> None:
         """Register a file already on disk under the data root."""

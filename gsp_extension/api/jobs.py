@@ -13,7 +13,7 @@ class JobListHandler(GSPHandler):
     async def get(self) -> None:
         q = self.query(JobListQuery)
         ctx = self.ctx
-        size = q.page_size or ctx.default_page_size
+        size = self.page_size(q.page_size)
 
         def work(session, caller):
             page = list_jobs(
@@ -25,13 +25,7 @@ class JobListHandler(GSPHandler):
                 page_size=size,
                 bound=ctx.count_bound,
             )
-            return {
-                "count": page.count,
-                "count_is_estimate": page.estimated,
-                "next": self.page_url(q.page + 1) if page.has_next else None,
-                "previous": self.page_url(q.page - 1) if q.page > 1 else None,
-                "results": [store_jobs.job_record(j) for j in page.rows],
-            }
+            return self.page_answer(page, q.page, [store_jobs.job_record(j) for j in page.rows])
 
         self.reply(await self.db(work))
 

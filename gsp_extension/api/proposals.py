@@ -2,45 +2,122 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..security import (
     get_visible_proposal,
     require_can_edit_settings,
     require_can_manage_collaborators,
+    require_staff,
 )
-from ..store import InvalidValue, NotFound, PermissionDenied, User
+from ..store import InvalidValue, NotFound, PermissionDenied
 from ..store import accounts as store_accounts
 from ..store import proposals as store_proposals
 from ..store import settings as store_settings
 from ..store.activity import log_event
 from ..store.serialize import proposal_record
 from .base import APIError, GSPHandler
-from .hub import HubError
+from .hub import HubChange, HubError
 from .queries import list_proposals
-from .schemas import CollaboratorChange, EmptyQuery, PageQuery, SettingsUpdate
+from .schemas import CollaboratorChange, EmptyQuery, PageQuery, ProposalCreate, SettingsUpdate
+from .users import commit_after_hub, invite
 
 
 class ProposalListHandler(GSPHandler):
     async def get(self) -> None:
         q = self.query(PageQuery)
         ctx = self.ctx
-        size = q.page_size or ctx.default_page_size
+        size = self.page_size(q.page_size)
 
         def work(session, caller):
             page = list_proposals(
                 session, caller, page=q.page, page_size=size, bound=ctx.count_bound
             )
-            return {
-                "count": page.count,
-                "count_is_estimate": page.estimated,
-                "next": self.page_url(q.page + 1) if page.has_next else None,
-                "previous": self.page_url(q.page - 1) if q.page > 1 else None,
-                "results": [proposal_record(p, tz=ctx.tz) for p in page.rows],
-            }
+            return self.page_answer(
+                page, q.page, [proposal_record(p, tz=ctx.tz) for p in page.rows]
+            )
 
         self.reply(await self.db(work))
+
+    async def post(self) -> None:
+        """Create a proposal (staff), or complete ingest's placeholder of the same id."""
+        self.query(EmptyQuery)
+        body = self.body(ProposalCreate)
+        ctx = self.ctx
+        plan = await self.db(lambda s, c: _plan_proposal(s, c, body))
+
+        # The hub first (group, PI); if it refuses, nothing is recorded in the app DB.
+        change = HubChange(ctx.hub, self.log)
+        try:
+            await change.ensure_group(plan.soar_id)
+            if plan.pi_username:
+                # An existing account may never have logged in: no hub user yet.
+                await change.ensure_user(plan.pi_username)
+                await change.add_to_group(plan.soar_id, [plan.pi_username])
+        except HubError as exc:
+            await change.undo()
+            raise APIError(502, f"the hub refused the change, nothing was done: {exc}") from None
+
+        def work(session, caller):
+            if _plan_proposal(session, caller, body) != plan:
+                raise APIError(409, "the proposal or its PI changed meanwhile; send it again")
+            pi = None
+            if plan.new_pi:
+                pi = store_accounts.create_user(session, plan.pi_username, email=body.pi_email)
+            elif plan.pi_username:
+                pi = store_accounts.get_user_by_username(session, plan.pi_username)
+            proposal, completed = store_proposals.create_or_complete_proposal(
+                session,
+                plan.soar_id,
+                title=body.title,
+                abstract=body.abstract,
+                semester=body.semester,
+                pi=pi,
+                by=caller.user,
+            )
+            log_event(
+                session,
+                f"proposal {proposal.soar_id} "
+                + ("completed (was an ingest placeholder)" if completed else "created")
+                + f" by {caller.name}"
+                + (f"; PI {pi.username} <{pi.email}>" if pi is not None else "")
+                + (" (new account)" if plan.new_pi else ""),
+                event="proposal.completed" if completed else "proposal.created",
+                proposal=proposal,
+                user=caller.user,
+            )
+            session.flush()
+            session.refresh(proposal)
+            return proposal_record(proposal, tz=ctx.tz), pi
+
+        record, pi = await commit_after_hub(self, change, work, f"create {plan.soar_id}")
+        if plan.new_pi:
+            await invite(self, pi)
+        self.reply(record, status=201)
+
+
+@dataclass(frozen=True)
+class ProposalPlan:
+    soar_id: str
+    pi_username: str | None
+    new_pi: bool
+    placeholder_id: int | None
+
+
+def _plan_proposal(session, caller, body: ProposalCreate) -> ProposalPlan:
+    require_staff(caller, "create proposals")
+    placeholder = store_proposals.check_new_proposal(session, body.soar_id)
+    soar_id = body.soar_id.strip()
+    if body.pi_email is None:
+        return ProposalPlan(soar_id, None, False, placeholder and placeholder.id)
+    email = store_accounts.normalize_email(body.pi_email)
+    pi = store_accounts.get_user_by_email(session, email)
+    if pi is None:
+        username = store_accounts.free_username(session, email)
+        return ProposalPlan(soar_id, username, True, placeholder and placeholder.id)
+    if not pi.is_active:
+        raise InvalidValue(f"the account of {email} is deactivated; reactivate it first")
+    return ProposalPlan(soar_id, pi.username, False, placeholder and placeholder.id)
 
 
 class ProposalDetailHandler(GSPHandler):
@@ -92,18 +169,6 @@ class SettingsHandler(GSPHandler):
 
 # --- collaborators ---------------------------------------------------------------------------
 
-_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
-
-
-def username_for_email(session, email: str) -> str:
-    """A free username made from an address's local part (``user@x.org`` -> ``user``)."""
-    base = _NAME_CHARS.sub("", email.split("@", 1)[0].lower())[:30] or "user"
-    name, n = base, 1
-    while store_accounts.get_user_by_username(session, name) is not None:
-        n += 1
-        name = f"{base}{n}"
-    return name
-
 
 @dataclass(frozen=True)
 class CollaboratorPlan:
@@ -134,7 +199,7 @@ def _plan(session, caller, pid: int, change: CollaboratorChange) -> Collaborator
         if not target.is_active:
             raise InvalidValue(f"the account of {email} is deactivated; ask the staff")
         return CollaboratorPlan(proposal.soar_id, target.username, False)
-    return CollaboratorPlan(proposal.soar_id, username_for_email(session, email), True)
+    return CollaboratorPlan(proposal.soar_id, store_accounts.free_username(session, email), True)
 
 
 class CollaboratorsHandler(GSPHandler):
@@ -151,18 +216,18 @@ class CollaboratorsHandler(GSPHandler):
         ctx = self.ctx
         plan = await self.db(lambda s, c: _plan(s, c, pid, change))
 
-        # The hub mirror first: if the hub refuses, nothing is recorded in the app DB.
-        if ctx.hub is not None:
-            try:
-                if change.action == "add":
-                    await ctx.hub.ensure_user(plan.username)
-                    await ctx.hub.add_to_group(plan.soar_id, [plan.username])
-                else:
-                    await ctx.hub.remove_from_group(plan.soar_id, [plan.username])
-            except HubError as exc:
-                raise APIError(
-                    502, f"the hub refused the change, nothing was done: {exc}"
-                ) from None
+        # The hub mirror first: if the hub refuses, nothing is recorded in the app DB;
+        # if the app DB then fails, the hub change is undone (HubChange).
+        hub = HubChange(ctx.hub, self.log)
+        try:
+            if change.action == "add":
+                await hub.ensure_user(plan.username)
+                await hub.add_to_group(plan.soar_id, [plan.username])
+            else:
+                await hub.remove_from_group(plan.soar_id, [plan.username])
+        except HubError as exc:
+            await hub.undo()
+            raise APIError(502, f"the hub refused the change, nothing was done: {exc}") from None
 
         def work(session, caller):
             again = _plan(session, caller, pid, change)
@@ -193,16 +258,9 @@ class CollaboratorsHandler(GSPHandler):
             session.refresh(proposal)
             return proposal_record(proposal, tz=ctx.tz), user
 
-        record, user = await self.db(work, write=True)
+        record, user = await commit_after_hub(
+            self, hub, work, f"{change.action} collaborator {plan.username} of {plan.soar_id}"
+        )
         if plan.new_user:
-            await self._invite(user)
+            await invite(self, user)
         self.reply(record)
-
-    async def _invite(self, user: User) -> None:
-        try:
-            await self.ctx.mailer.ainvite(user)
-        except Exception as exc:  # noqa: BLE001 - the account exists; staff can resend
-            self.log.error("gsp: invitation to %s failed: %s", user.email, exc)
-            self.set_header("X-GSP-Invitation", f"failed: {exc}"[:200])
-        else:
-            self.set_header("X-GSP-Invitation", "sent")

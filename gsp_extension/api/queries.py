@@ -18,9 +18,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     and_,
+    bindparam,
+    false,
     func,
     or_,
     select,
@@ -30,10 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ..security import Caller, visible_files_clause
+from ..security import Caller
 from ..store import File, Job, Proposal
 from ..store import proposals as store_proposals
-from ..store.files import list_files_query
 from ..store.serialize import SEED_FILE_FIELDS
 from .schemas import FileListQuery
 
@@ -95,6 +97,19 @@ def file_filters(q: FileListQuery) -> list[ColumnElement]:
             or_(
                 func.lower(File.file_name).like(pattern, escape="\\"),
                 func.lower(File.object).like(pattern, escape="\\"),
+            )
+        )
+    # NULL OBSTYPEs are kept explicitly: "NOT IN" alone would drop them.
+    if q.excluded_obstypes:
+        conditions.append(
+            or_(File.obstype.is_(None), func.upper(File.obstype).not_in(q.excluded_obstypes))
+        )
+    if q.hidden_raw_obstypes:
+        conditions.append(
+            or_(
+                File.data_type != 0,
+                File.obstype.is_(None),
+                func.upper(File.obstype).not_in(q.hidden_raw_obstypes),
             )
         )
     return conditions
@@ -192,17 +207,31 @@ _NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
 #: is several times cheaper than SQLAlchemy's regex-based SQLite date processing.
 _SQLITE_TEXT_DATES = ("created", "last_modified", "date")
 
+#: PostgreSQL writes the timestamps (in UTC) and the night as text in SQLite's layout, so
+#: that both databases take :func:`record_from_row`'s string path: no datetime objects,
+#: time-zone conversions and type-decorator calls per value.
+_PG_TEXT_FORMATS = {
+    "created": "YYYY-MM-DD HH24:MI:SS.US",
+    "last_modified": "YYYY-MM-DD HH24:MI:SS.US",
+    "date": "YYYY-MM-DD",
+}
+
 
 @functools.cache
-def _record_columns(sqlite: bool) -> tuple[Any, ...]:
+def _record_columns(dialect: str) -> tuple[Any, ...]:
     """The record's columns, built once per kind of database."""
     table = File.__table__
 
     def column(name: str):
         if name in _LINEAGE:
             return _LINEAGE[name]
-        if sqlite and name in _SQLITE_TEXT_DATES:
+        if dialect == "sqlite" and name in _SQLITE_TEXT_DATES:
             return type_coerce(table.c[name], String).label(name)
+        if dialect == "postgresql" and name in _PG_TEXT_FORMATS:
+            value = table.c[name]
+            if name != "date":
+                value = func.timezone("UTC", value)
+            return func.to_char(value, _PG_TEXT_FORMATS[name]).label(name)
         return table.c[name]
 
     return tuple(column(name) for name in SEED_FILE_FIELDS)
@@ -217,7 +246,7 @@ def file_records_query(where: Select, dialect: str = "") -> Select:
     """
     table = File.__table__
     return (
-        where.with_only_columns(*_record_columns(dialect == "sqlite"))
+        where.with_only_columns(*_record_columns(dialect))
         .outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id)
         .outerjoin(_PARENT, _PARENT.c.id == table.c.parent_file_id)
     )
@@ -297,6 +326,82 @@ class CountCache:
             self._entries[key] = (now + self.ttl, count, estimated)
 
 
+#: Visibility of a listing for one caller, in the forms the planner handles best (the
+#: store's ``_visibility`` rule; a test holds the two equal).
+_ALL, _NOTHING, _CALIBRATIONS, _MINE, _CALIBRATIONS_OR_MINE = range(5)
+
+
+def _listing_visibility(
+    session: Session, caller: Caller, data_type: int | None, proposal_id: str | None
+) -> tuple[int, list[str]]:
+    """Which rows of a listing the caller may see, and the caller's SOAR ids if needed.
+
+    Mirrors :func:`gsp_extension.store.files.list_files_query` with its user argument
+    plus :func:`gsp_extension.security.visible_files_clause` for services, but takes the
+    caller's proposals from ``caller.proposal_ids`` when the caller cache resolved them.
+    """
+    user = caller.user
+    if user is None or not user.is_active:
+        return _NOTHING, []
+    if user.is_staff or data_type == 1:
+        return _ALL, []
+    mine = caller.proposal_ids
+    if mine is None:
+        mine = frozenset(session.scalars(store_proposals.member_soar_ids(user.id)))
+    if proposal_id is not None:
+        return (_ALL, []) if proposal_id in mine else (_CALIBRATIONS, [])
+    if data_type is not None:
+        return (_MINE, sorted(mine)) if mine else (_NOTHING, [])
+    if not mine:
+        return _CALIBRATIONS, []
+    return _CALIBRATIONS_OR_MINE, sorted(mine)
+
+
+@functools.lru_cache(maxsize=512)
+def _listing_statements(
+    dialect: str, ordering: str | None, visibility: int, by_type: bool, by_proposal: bool
+) -> tuple[Select, Select]:
+    """The page query and the id query of a listing of this shape, built once.
+
+    Every value is a named bound parameter (``data_type``, ``proposal_id``, ``mine``,
+    ``limit``, ``offset``), so one statement object serves every request of its shape
+    and SQLAlchemy's compiled-statement cache finds it without rebuilding it.
+    """
+    table = File.__table__
+    conditions: list[ColumnElement[bool]] = []
+    if visibility == _NOTHING:
+        conditions.append(false())
+    elif visibility == _CALIBRATIONS:
+        conditions.append(table.c.data_type == 1)
+    elif visibility == _MINE:
+        conditions.append(table.c.proposal_id.in_(bindparam("mine", expanding=True)))
+    elif visibility == _CALIBRATIONS_OR_MINE:
+        conditions.append(
+            or_(table.c.data_type == 1, table.c.proposal_id.in_(bindparam("mine", expanding=True)))
+        )
+    if by_type:
+        conditions.append(table.c.data_type == bindparam("data_type"))
+    if by_proposal:
+        conditions.append(table.c.proposal_id == bindparam("proposal_id"))
+    # Spelled as in the partial index's WHERE so the planners match it.
+    conditions.append(table.c.superseded_at.is_(None))
+    conditions.append(table.c.deleted_at.is_(None))
+    rows = (
+        select(*_record_columns(dialect))
+        .select_from(
+            table.outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id).outerjoin(
+                _PARENT, _PARENT.c.id == table.c.parent_file_id
+            )
+        )
+        .where(*conditions)
+        .order_by(*file_ordering(ordering))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    ids = select(table.c.id).where(*conditions)
+    return rows, ids
+
+
 def list_files(
     session: Session,
     caller: Caller,
@@ -309,18 +414,27 @@ def list_files(
 ) -> Page:
     """A page of ``GET api/files/`` as the caller may see it (DESIGN.md §5).
 
-    ``rows`` are seed records (dicts), ready to send.
+    ``rows`` are seed records (dicts), ready to send. The statements are built once
+    per shape of query (see :func:`_listing_statements`); only requests with filters
+    beyond data_type and proposal_id add conditions to a copy.
     """
-    base = list_files_query(session, caller.user, data_type=q.data_type, proposal_id=q.proposal_id)
-    if caller.user is None:
-        base = base.where(visible_files_clause(caller))
-    base = base.where(*file_filters(q)).order_by(None)
-    ids = base.with_only_columns(File.id)
     dialect = session.get_bind().dialect.name
-    stmt = file_records_query(base, dialect).order_by(*file_ordering(q.ordering))
+    visibility, mine = _listing_visibility(session, caller, q.data_type, q.proposal_id)
+    stmt, ids = _listing_statements(
+        dialect, q.ordering, visibility, q.data_type is not None, q.proposal_id is not None
+    )
+    extra = file_filters(q)
+    if extra:
+        stmt, ids = stmt.where(*extra), ids.where(*extra)
+    params: dict[str, Any] = {"limit": page_size + 1, "offset": (q.page - 1) * page_size}
+    if q.data_type is not None:
+        params["data_type"] = q.data_type
+    if q.proposal_id is not None:
+        params["proposal_id"] = q.proposal_id
+    if visibility in (_MINE, _CALIBRATIONS_OR_MINE):
+        params["mine"] = mine
     # Core rows through the session's connection: same transaction, no ORM layer.
-    connection = session.connection()
-    rows = connection.execute(stmt.limit(page_size + 1).offset((q.page - 1) * page_size)).all()
+    rows = session.connection().execute(stmt, params).all()
     has_next = len(rows) > page_size
     records = [record_from_row(r, tz) for r in rows[:page_size]]
     if q.page == 1 and not has_next:
@@ -334,7 +448,8 @@ def list_files(
     )
     cached = counts.get(key) if counts is not None else None
     if cached is None:
-        cached = bounded_count(session, ids, bound)
+        count_params = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+        cached = bounded_count(session, ids.params(**count_params), bound)
         if counts is not None:
             counts.put(key, *cached)
     total, estimated = cached

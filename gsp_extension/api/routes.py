@@ -22,6 +22,7 @@ from . import (
     logs,
     proposals,
     status,
+    users,
     visualize,
 )
 from . import schemas as s
@@ -408,6 +409,48 @@ ROUTES: tuple[Route, ...] = (
                 query=s.PageQuery,
                 response=s.ProposalPage,
                 errors={404: "page past the last one"},
+            ),
+            Operation(
+                "post",
+                "api_proposals_create",
+                "Create a proposal (staff)",
+                query=s.EmptyQuery,
+                body=s.ProposalCreate,
+                response=s.ProposalRecord,
+                status=201,
+                errors={409: "the proposal exists", 502: "hub refused"},
+                description="Creates the hub group named by the SOAR id and puts the PI in "
+                "it; an unknown pi_email creates the account (and the hub user) and mails a "
+                "link to set a password (header X-GSP-Invitation). A placeholder that ingest "
+                "made for the same SOAR id is completed instead.",
+            ),
+        ),
+    ),
+    Route(
+        r"/api/users/",
+        "/api/users/",
+        users.UserListHandler,
+        (
+            Operation(
+                "get",
+                "api_users_list",
+                "Accounts and their proposals (staff)",
+                query=s.UserListQuery,
+                response=s.UserPage,
+                errors={404: "page past the last one"},
+            ),
+            Operation(
+                "post",
+                "api_users_create",
+                "Create an account (staff; staff accounts only by a superuser)",
+                query=s.EmptyQuery,
+                body=s.UserCreate,
+                response=s.UserAdminRecord,
+                status=201,
+                errors={409: "username or email taken", 502: "hub refused"},
+                description="Creates the hub user too and mails a link to set a password "
+                "(header X-GSP-Invitation: sent, or failed: why). The username defaults "
+                "to the email's local part.",
             ),
         ),
     ),

@@ -12,14 +12,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.classify import _OBSTYPE_ROLE
+
 from ..store.models import (
     COSMIC_RAY_METHODS,
     EXTRACTION_TYPES,
     FLAT_NORMALIZATIONS,
     JOB_STATES,
     LOG_LEVELS,
+    SETTINGS_TECHNIQUES,
     TARGET_FIT_MODELS,
-    TECHNIQUES,
+)
+
+#: OBSTYPE values the instrument writes (current and pre-2019 spellings, as the
+#: classifier knows them) plus DARK, which the classifier files under "other".
+KNOWN_OBSTYPES = tuple(sorted({*_OBSTYPE_ROLE, "DARK"}))
+
+#: OBSTYPEs of calibration frames (bias, flat, arc lamp, dark): what
+#: ``hide_raw_calibrations`` hides among raw files.
+CALIBRATION_OBSTYPES = tuple(
+    sorted({k for k, role in _OBSTYPE_ROLE.items() if role in ("bias", "flat", "arc")} | {"DARK"})
 )
 
 #: Colormaps offered by api/files/visualize/ (matplotlib names).
@@ -115,6 +127,40 @@ class FileListQuery(PageQuery):
         description="Comma-separated fields, '-' for descending; default '-date,-id' "
         f"(newest first). Fields: {', '.join(ORDERING_FIELDS)}.",
     )
+    exclude_obstype: str | None = Field(
+        None,
+        max_length=300,
+        description="Comma-separated OBSTYPEs to leave out (case-insensitive, exact "
+        f"spelling). Known: {', '.join(KNOWN_OBSTYPES)}.",
+    )
+    hide_raw_calibrations: bool | None = Field(
+        None,
+        description="true leaves out raw files (data_type 0) that are calibration frames "
+        f"({', '.join(CALIBRATION_OBSTYPES)}); products are kept.",
+    )
+
+    @field_validator("exclude_obstype")
+    @classmethod
+    def _check_exclude_obstype(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [p.strip().upper() for p in value.split(",")]
+        bad = [p for p in parts if p not in KNOWN_OBSTYPES]
+        if bad:
+            raise ValueError(
+                f"unknown OBSTYPE {bad}; give a comma-separated list of {list(KNOWN_OBSTYPES)}"
+            )
+        return ",".join(dict.fromkeys(parts))
+
+    @property
+    def excluded_obstypes(self) -> tuple[str, ...]:
+        """The OBSTYPEs of ``exclude_obstype``, upper-case (empty when not given)."""
+        return tuple(self.exclude_obstype.split(",")) if self.exclude_obstype else ()
+
+    @property
+    def hidden_raw_obstypes(self) -> tuple[str, ...]:
+        """OBSTYPEs of the raw files ``hide_raw_calibrations`` leaves out (or empty)."""
+        return CALIBRATION_OBSTYPES if self.hide_raw_calibrations else ()
 
     @field_validator("ordering")
     @classmethod
@@ -222,7 +268,9 @@ class SettingsUpdate(_Body):
 
     saturation_threshold: float | None = Field(None, ge=0, le=100)
     cosmic_ray_rejection: Literal[COSMIC_RAY_METHODS] | None = None  # type: ignore[valid-type]
-    technique: Literal[TECHNIQUES] | None = None  # type: ignore[valid-type]
+    technique: Literal[SETTINGS_TECHNIQUES] | None = Field(  # type: ignore[valid-type]
+        None, description="'auto' lets each file's header decide."
+    )
     ignore_bias: bool | None = None
     ignore_flats: bool | None = None
     min_bias_frames: int | None = Field(None, ge=1, le=1000)
@@ -275,6 +323,57 @@ class CollaboratorChange(_Body):
 
     email: str = Field(..., min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     action: Literal["add", "remove"]
+
+
+USERNAME_PATTERN = r"^[A-Za-z0-9@.+_-]{1,150}$"
+
+
+class UserCreate(_Body):
+    """A new account (staff only; ``is_staff`` only by a superuser)."""
+
+    email: str = Field(..., min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    username: str | None = Field(
+        None,
+        min_length=1,
+        max_length=150,
+        pattern=USERNAME_PATTERN,
+        description="Default: made from the email's local part.",
+    )
+    first_name: str = Field("", max_length=150)
+    last_name: str = Field("", max_length=150)
+    is_staff: bool = False
+
+
+class ProposalCreate(_Body):
+    """A new proposal (staff only); completes ingest's placeholder of the same id."""
+
+    soar_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+        description="E.g. SOAR2020B-008 (it also names the hub group).",
+    )
+    title: str = Field(..., min_length=1, max_length=255)
+    abstract: str = Field("", max_length=20_000)
+    semester: str | None = Field(
+        None, max_length=16, description="Default: taken from the SOAR id (2020B)."
+    )
+    pi_email: str | None = Field(
+        None,
+        min_length=3,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        description="The PI; an unknown address creates the account and mails an invitation.",
+    )
+
+
+class UserListQuery(PageQuery):
+    search: str | None = Field(
+        None, min_length=1, max_length=100, description="Text in username, email or names."
+    )
+    is_staff: bool | None = None
+    is_active: bool | None = None
 
 
 class CommentCreate(_Body):
@@ -399,6 +498,20 @@ class ProposalRecord(BaseModel):
     abstract: str
     user: UserRecord | None
     collaborators: list[UserRecord]
+
+
+class UserAdminRecord(UserRecord):
+    """An account as staff see it: the seed's user fields and its proposals."""
+
+    proposals: list[str] = Field(..., description="SOAR ids it leads or collaborates on.")
+
+
+class UserPage(BaseModel):
+    count: int
+    count_is_estimate: bool = False
+    next: str | None
+    previous: str | None
+    results: list[UserAdminRecord]
 
 
 class ProposalPage(BaseModel):

@@ -1,7 +1,9 @@
 """``GET api/files/visualize/``: a PNG of an image (display limits, colormap) or a spectrum.
 
 Previews are cached on disk by file id, content checksum and parameters, so a file
-rewritten in place (new checksum) never shows a stale picture.
+rewritten in place (new checksum) never shows a stale picture. The cache is bounded
+(:class:`PreviewCache`): past ``preview_cache_max_bytes`` the least recently used
+previews are deleted, and rendered again when asked for.
 """
 
 from __future__ import annotations
@@ -133,14 +135,86 @@ def render_png(path: Path, q: VisualizeQuery, title: str) -> bytes:
     return out.getvalue()
 
 
-def _render_cached(path: Path, target: Path, q: VisualizeQuery, title: str) -> bytes:
-    if target.exists():
-        return target.read_bytes()
-    png = render_png(path, q, title)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(f".{os.getpid()}.part")
-    partial.write_bytes(png)
-    os.replace(partial, target)
+class PreviewCache:
+    """PNG previews on disk, at most ``max_bytes`` in all, least recently used out first.
+
+    A hit sets the file's mtime to now, so mtime is the time of last use (atime is not
+    reliable: most file systems are mounted ``relatime`` or ``noatime``). Eviction runs
+    after each new preview; several service processes may share the folder, so a file
+    that vanished meanwhile is simply skipped.
+
+    Parameters
+    ----------
+    folder : Path
+        Where the previews are (created when needed).
+    max_bytes : int
+        Bound on the total size of the previews; ``0`` keeps none.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+
+    def get(self, target: Path) -> bytes | None:
+        """The cached preview, marked as just used; ``None`` when absent."""
+        try:
+            png = target.read_bytes()
+            os.utime(target)
+        except FileNotFoundError:
+            return None
+        return png
+
+    def put(self, target: Path, png: bytes) -> None:
+        """Store a preview atomically, then evict down to the bound."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(png)
+        os.replace(partial, target)
+        self.evict()
+
+    def entries(self) -> list[tuple[float, int, Path]]:
+        """``(mtime, size, path)`` of every preview, oldest use first."""
+        found = []
+        try:
+            scan = os.scandir(self.folder)
+        except FileNotFoundError:
+            return []
+        with scan:
+            for entry in scan:
+                if not entry.name.endswith(".png"):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                found.append((st.st_mtime, st.st_size, Path(entry.path)))
+        found.sort()
+        return found
+
+    def evict(self) -> int:
+        """Delete the least recently used previews until the total fits; how many went."""
+        entries = self.entries()
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            total -= size
+            removed += 1
+        return removed
+
+
+def _render_cached(
+    path: Path, target: Path, q: VisualizeQuery, title: str, cache: PreviewCache
+) -> bytes:
+    png = cache.get(target)
+    if png is None:
+        png = render_png(path, q, title)
+        cache.put(target, png)
     return png
 
 
@@ -156,9 +230,10 @@ class VisualizeHandler(GSPHandler):
         fid, name, full_path, checksum = await self.db(work)
         path = resolve_under_root(ctx.data_root, full_path, what=f"file {fid}")
         target = cache_path(ctx.cache_dir, fid, checksum, q)
+        cache = PreviewCache(target.parent, ctx.preview_cache_max_bytes)
         try:
             png = await asyncio.get_running_loop().run_in_executor(
-                None, _render_cached, path, target, q, name
+                None, _render_cached, path, target, q, name, cache
             )
         except (OSError, ValueError, TypeError) as exc:
             raise APIError(409, f"file {fid} ({name}) cannot be shown: {exc}") from None

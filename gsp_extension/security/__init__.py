@@ -8,6 +8,7 @@ store's membership functions, and every check reads the app database (the truth)
 the groups the hub cached in the caller's token model.
 """
 
+from .callers import CallerCache
 from .policy import (
     Caller,
     can_delete_file,
@@ -31,6 +32,7 @@ from .policy import (
 
 __all__ = [
     "Caller",
+    "CallerCache",
     "can_delete_file",
     "can_see_file",
     "can_see_job",

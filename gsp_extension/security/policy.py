@@ -29,12 +29,17 @@ class Caller:
         The app account (``None`` for a service such as the instrument).
     instrument : bool
         Whether the caller is one of the configured instrument names.
+    proposal_ids : frozenset of str or None
+        SOAR ids of the proposals the caller belongs to, when already resolved (see
+        :class:`~gsp_extension.security.callers.CallerCache`); ``None`` means "ask the
+        database".
     """
 
     name: str
     kind: str
     user: User | None
     instrument: bool = False
+    proposal_ids: frozenset[str] | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from .errors import AlreadyExists, InvalidValue, NotFound, PermissionDenied
-from .models import User
+from .models import Proposal, User, proposal_collaborators
 from .types import utcnow
 
 # Django's rule, which the original app used; JupyterHub accepts these names too.
 _USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 
 def normalize_email(email: str | None) -> str | None:
@@ -69,19 +71,9 @@ def create_user(
     ------
     InvalidValue, AlreadyExists, PermissionDenied
     """
-    if not isinstance(username, str) or not _USERNAME.match(username):
-        raise InvalidValue(
-            f"username {username!r} is invalid: use 1-150 letters, digits or @ . + _ -"
-        )
-    email = normalize_email(email)
-    if by is not None and (is_staff or is_superuser) and not by.is_superuser:
-        raise PermissionDenied(
-            f"user {by.username!r} is not a superuser; only a superuser creates staff users"
-        )
-    if get_user_by_username(session, username) is not None:
-        raise AlreadyExists(f"username {username!r} is taken; choose another")
-    if email is not None and get_user_by_email(session, email) is not None:
-        raise AlreadyExists(f"email {email!r} already belongs to a user")
+    email = check_new_user(
+        session, username, email=email, is_staff=is_staff, is_superuser=is_superuser, by=by
+    )
     user = User(
         username=username,
         email=email,
@@ -96,6 +88,105 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def check_new_user(
+    session: Session,
+    username: str,
+    *,
+    email: str | None = None,
+    is_staff: bool = False,
+    is_superuser: bool = False,
+    by: User | None = None,
+) -> str | None:
+    """Refuse an account :func:`create_user` would refuse, without creating it.
+
+    Lets a caller check everything before changing another system (the hub) first.
+
+    Returns
+    -------
+    str or None
+        The normalized email.
+
+    Raises
+    ------
+    InvalidValue
+        Bad username or email.
+    PermissionDenied
+        Staff or superuser asked by someone who is not a superuser.
+    AlreadyExists
+        The username and/or the email is taken; the message names which.
+    """
+    if not isinstance(username, str) or not _USERNAME.match(username):
+        raise InvalidValue(
+            f"username {username!r} is invalid: use 1-150 letters, digits or @ . + _ -"
+        )
+    email = normalize_email(email)
+    if by is not None and (is_staff or is_superuser) and not by.is_superuser:
+        raise PermissionDenied(
+            f"user {by.username!r} is not a superuser; only a superuser creates staff users"
+        )
+    taken = []
+    if get_user_by_username(session, username) is not None:
+        taken.append(f"username {username!r} is taken; choose another")
+    if email is not None and get_user_by_email(session, email) is not None:
+        taken.append(f"email {email!r} already belongs to a user")
+    if taken:
+        raise AlreadyExists("; ".join(taken))
+    return email
+
+
+def free_username(session: Session, email: str) -> str:
+    """A free username made from an address's local part (``user@x.org`` -> ``user``)."""
+    base = _NAME_CHARS.sub("", email.split("@", 1)[0].lower())[:30] or "user"
+    name, n = base, 1
+    while get_user_by_username(session, name) is not None:
+        n += 1
+        name = f"{base}{n}"
+    return name
+
+
+def users_query(
+    *, search: str | None = None, is_staff: bool | None = None, is_active: bool | None = None
+) -> Select:
+    """Users matching the filters, by username (for staff listings).
+
+    ``search`` is case-insensitive text in the username, the email or the names.
+    """
+    query = select(User)
+    if search:
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (User.username, User.email, User.first_name, User.last_name)
+                )
+            )
+        )
+    if is_staff is not None:
+        query = query.where(User.is_staff == is_staff)
+    if is_active is not None:
+        query = query.where(User.is_active == is_active)
+    return query.order_by(User.username, User.id)
+
+
+def soar_ids_of_users(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:
+    """For each user id, the SOAR ids of the proposals they lead or collaborate on."""
+    ids = list(user_ids)
+    found: dict[int, set[str]] = {i: set() for i in ids}
+    if not ids:
+        return {}
+    led = select(Proposal.pi_id.label("user_id"), Proposal.soar_id).where(Proposal.pi_id.in_(ids))
+    joined = (
+        select(proposal_collaborators.c.user_id, Proposal.soar_id)
+        .join(Proposal, Proposal.id == proposal_collaborators.c.proposal_id)
+        .where(proposal_collaborators.c.user_id.in_(ids))
+    )
+    for user_id, soar_id in session.execute(union_all(led, joined)):
+        found[user_id].add(soar_id)
+    return {i: sorted(v) for i, v in found.items()}
 
 
 def get_user(session: Session, user_id: int) -> User:

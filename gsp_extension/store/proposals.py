@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -10,6 +12,7 @@ from .errors import AlreadyExists, InvalidValue, NotFound, PermissionDenied
 from .models import Proposal, ReductionSettings, User, proposal_collaborators
 
 _EDITABLE = ("semester", "title", "abstract")
+_SEMESTER_IN_ID = re.compile(r"(\d{4}[AB])", re.IGNORECASE)
 
 
 def _check_soar_id(soar_id: str) -> str:
@@ -55,6 +58,82 @@ def create_proposal(
     session.add(ReductionSettings(proposal_id=proposal.id, version=1))
     session.flush()
     return proposal
+
+
+def semester_of(soar_id: str) -> str:
+    """The semester a SOAR id names (``SOAR2020B-008`` -> ``2020B``), or ``""``."""
+    match = _SEMESTER_IN_ID.search(soar_id)
+    return match.group(1).upper() if match else ""
+
+
+def check_new_proposal(session: Session, soar_id: str) -> Proposal | None:
+    """Refuse a proposal :func:`create_or_complete_proposal` would refuse.
+
+    Returns
+    -------
+    Proposal or None
+        The ingest placeholder of this SOAR id, which creating it completes; ``None``
+        when the id is new.
+
+    Raises
+    ------
+    InvalidValue
+        A bad SOAR id.
+    AlreadyExists
+        A real (not placeholder) proposal has the id.
+    """
+    soar_id = _check_soar_id(soar_id)
+    existing = get_proposal_by_soar_id(session, soar_id)
+    if existing is not None and not existing.placeholder:
+        raise AlreadyExists(
+            f"proposal {soar_id!r} already exists (id {existing.id}); staff edit it instead"
+        )
+    return existing
+
+
+def create_or_complete_proposal(
+    session: Session,
+    soar_id: str,
+    *,
+    title: str,
+    abstract: str = "",
+    semester: str | None = None,
+    pi: User | None = None,
+    by: User | None = None,
+) -> tuple[Proposal, bool]:
+    """Create a proposal, or complete the placeholder ingest made for the same SOAR id.
+
+    Parameters
+    ----------
+    semester : str, optional
+        ``None`` takes it from the SOAR id (``SOAR2020B-008`` -> ``2020B``).
+    by : User, optional
+        The acting user, who must be staff; ``None`` means the system.
+
+    Returns
+    -------
+    (Proposal, bool)
+        The proposal and whether it was a placeholder now completed.
+
+    Raises
+    ------
+    PermissionDenied, InvalidValue, AlreadyExists
+    """
+    if by is not None and not by.is_staff:
+        raise PermissionDenied(f"user {by.username!r} is not staff; only staff create proposals")
+    placeholder = check_new_proposal(session, soar_id)
+    soar_id = _check_soar_id(soar_id)
+    semester = semester_of(soar_id) if semester is None else semester
+    if placeholder is None:
+        proposal = create_proposal(
+            session, soar_id, semester=semester, title=title, abstract=abstract, pi=pi
+        )
+        return proposal, False
+    update_proposal(session, placeholder, pi=pi, semester=semester, title=title, abstract=abstract)
+    # Completed by staff even without a PI: it is no longer ingest's guess.
+    placeholder.placeholder = False
+    session.flush()
+    return placeholder, True
 
 
 def get_proposal(session: Session, proposal_id: int) -> Proposal:

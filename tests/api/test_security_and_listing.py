@@ -54,11 +54,21 @@ def world(db_url):
             ids[key] = row.id
             return row
 
-        raw = reg("raw", "/d/raw/1_100%_done.fits", proposal_id="P1", object="NGC 1_2")
-        reg("raw_b", "/d/raw/2_b.fits", proposal_id="P1", object="M31", date="2020-11-27")
+        raw = reg(
+            "raw", "/d/raw/1_100%_done.fits", proposal_id="P1", object="NGC 1_2", obstype="OBJECT"
+        )
+        # A lower-case spelling: OBSTYPE filters compare case-insensitively.
+        reg(
+            "raw_b",
+            "/d/raw/2_b.fits",
+            proposal_id="P1",
+            object="M31",
+            date="2020-11-27",
+            obstype="comp",
+        )
         reg("reduced", "/d/products/c_1.fits", 2, raw, proposal_id="P1")
-        reg("other_raw", "/d/raw/3_c.fits", proposal_id="P2")
-        reg("master", "/d/products/master_bias.fits", 1)
+        reg("other_raw", "/d/raw/3_c.fits", proposal_id="P2", obstype="FLAT")
+        reg("master", "/d/products/master_bias.fits", 1, obstype="BIAS")
         ids["job"] = enqueue(s, "reduce", "reduce:x", file_id=ids["raw"], proposal_id=p1.id).id
     yield db, ids
     db.dispose()
@@ -168,6 +178,15 @@ def test_jobs_are_listed_for_members_only(world):
         ({"date_before": "2020-11-26", "data_type": 0}, {"raw"}),
         ({"parent_file_id": "reduced_parent"}, {"raw", "reduced"}),
         ({"object": "M31"}, {"raw_b"}),
+        # A NULL OBSTYPE (the reduced product) is never excluded by an OBSTYPE list.
+        ({"exclude_obstype": "COMP"}, {"raw", "reduced", "master"}),
+        ({"exclude_obstype": "bias, Comp"}, {"raw", "reduced"}),
+        ({"exclude_obstype": "OBJECT,BIAS,COMP"}, {"reduced"}),
+        # Raw calibrations go; a master calibration (data_type 1) stays.
+        ({"hide_raw_calibrations": "true"}, {"raw", "reduced", "master"}),
+        ({"hide_raw_calibrations": "false"}, {"raw", "raw_b", "reduced", "master"}),
+        ({"hide_raw_calibrations": "true", "data_type": 0}, {"raw"}),
+        ({"hide_raw_calibrations": "true", "exclude_obstype": "OBJECT"}, {"reduced", "master"}),
     ],
 )
 def test_filters(world, params, expected):
@@ -179,6 +198,24 @@ def test_filters(world, params, expected):
         q = FileListQuery.model_validate({**params, "page_size": 100})
         page = list_files(s, caller(s, "pi"), q, page_size=100, bound=100)
         assert {names[r["id"]] for r in page.rows} == expected
+
+
+@pytest.mark.parametrize("value", ["BIAS,SCIENCE", "", ",", "BIAS,,FLAT"])
+def test_unknown_obstype_names_the_known_ones(value):
+    from pydantic import ValidationError
+
+    from gsp_extension.api.schemas import CALIBRATION_OBSTYPES, KNOWN_OBSTYPES
+
+    if value == "":
+        # A blank parameter is dropped by the handler before validation: no filter.
+        assert FileListQuery.model_validate({}).excluded_obstypes == ()
+        return
+    with pytest.raises(ValidationError) as err:
+        FileListQuery.model_validate({"exclude_obstype": value})
+    assert "unknown OBSTYPE" in str(err.value) and "'DARK'" in str(err.value)
+    assert set(CALIBRATION_OBSTYPES) < set(KNOWN_OBSTYPES)
+    assert {"BIAS", "FLAT", "COMP", "ARC", "DARK"} <= set(CALIBRATION_OBSTYPES)
+    assert "OBJECT" not in CALIBRATION_OBSTYPES
 
 
 def test_bounded_count_and_its_cache(world):

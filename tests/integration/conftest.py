@@ -8,7 +8,7 @@ hub's temporary data root):
 - ``SOAR2020B-002`` ("p2"): PI ``carol``, collaborator ``dave`` (the "other proposal");
 - ``SOAR2020B-003``: PI ``fred`` alone, for the schemathesis fuzzer;
 - ``SOAR2020B-004``: PI ``spi``, collaborator ``scollab``, for the security table;
-- ``staffer``: staff; ``eve``: an account in no proposal;
+- ``staffer``: staff; ``root``: superuser; ``eve``: an account in no proposal;
 - a master bias (data_type 1), visible to everyone.
 """
 
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.postgres import throwaway_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -123,6 +125,7 @@ def build_world(hub: RealHub) -> World:
             for name in ("alice", "bob", "carol", "dave", "eve", "fred", "spi", "scollab")
         }
         users["staffer"] = create_user(s, "staffer", email="staffer@example.org", is_staff=True)
+        users["root"] = create_user(s, "root", email="root@example.org", is_superuser=True)
         p1 = create_proposal(
             s,
             P1,
@@ -223,9 +226,47 @@ def build_world(hub: RealHub) -> World:
     return world
 
 
+# --- which app database the hub's service uses ---------------------------------------------
+#
+# Every integration test runs against a hub whose service uses SQLite. Modules marked
+# ``pytestmark = pytest.mark.databases("sqlite", "postgresql")`` run a second time
+# against a hub whose service uses PostgreSQL (GSP_DATABASE_URL), in a database of its
+# own so that the db_url fixture's schema resets cannot touch it. One hub runs at a
+# time: pytest groups the tests by the session parameter and stops the first hub
+# before starting the second.
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "databases(*kinds): app databases ('sqlite', 'postgresql') of the hub's service "
+        "that the module's tests run against (default: sqlite only)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "world_db" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("databases")
+        kinds = marker.args if marker else ("sqlite",)
+        metafunc.parametrize("world_db", kinds, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def realhub(tmp_path_factory) -> RealHub:
-    hub = start_hub(tmp_path_factory.mktemp("gsp-hub"))
+def world_db(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def hub_postgres_url():
+    """A PostgreSQL database of its own for the hub's service (dropped at the end)."""
+    with throwaway_database("gsp_hub") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def realhub(request, world_db, tmp_path_factory) -> RealHub:
+    url = request.getfixturevalue("hub_postgres_url") if world_db == "postgresql" else None
+    hub = start_hub(tmp_path_factory.mktemp(f"gsp-hub-{world_db}"), database_url=url)
     yield hub
     stop_hub(hub)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,9 @@ import numpy as np
 import pytest
 import requests
 from sqlalchemy import func, select
+
+# Run against a hub whose service uses SQLite, and one using PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 ROLES = ("none", "bad", "other", "collaborator", "pi", "staff")
 WHO = {
@@ -31,6 +36,8 @@ WHO = {
 }
 OK_QUEUED = (200, 202)
 _counter = itertools.count()
+# Names made here must not collide with a previous run's in a reused database.
+RUN = secrets.token_hex(3)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,10 @@ def members(ok, other=404, collaborator=None, pi=None, staff=None):
 
 def everyone(status):
     return {"other": status, "collaborator": status, "pi": status, "staff": status}
+
+
+def staff_only(ok):
+    return {"other": 403, "collaborator": 403, "pi": 403, "staff": ok}
 
 
 def _fits(path, header, data):
@@ -99,6 +110,22 @@ def fresh_product(w, data_type=3) -> int:
         db.dispose()
 
 
+def fresh_comment(w) -> int:
+    """A new comment by the PI (spi) on SOAR2020B-004's raw file."""
+    from gsp_extension.store import Database
+    from gsp_extension.store.accounts import get_user_by_username
+    from gsp_extension.store.activity import add_comment
+    from gsp_extension.store.files import get_file
+
+    db = Database(w.hub.database_url)
+    try:
+        with db.transaction() as s:
+            author = get_user_by_username(s, "spi")
+            return add_comment(s, get_file(s, w.ids["s_raw"]), author, "to delete").id
+    finally:
+        db.dispose()
+
+
 def fresh_raw_path(w) -> str:
     n = next(_counter)
     path = w.hub.data_root / "raw" / "20201128" / f"sec_{n:04d}.fits"
@@ -117,15 +144,27 @@ def fresh_raw_path(w) -> str:
     return str(path)
 
 
+def hub_state(w) -> dict[str, Any]:
+    """The hub's users and groups (with members): the mirror must not change either."""
+    users = w.hub.hub_api("GET", "/users").json()
+    groups = w.hub.hub_api("GET", "/groups").json()
+    return {
+        "hub_users": sorted(u["name"] for u in users),
+        "hub_groups": sorted((g["name"], tuple(sorted(g["users"]))) for g in groups),
+    }
+
+
 def snapshot(w) -> dict[str, Any]:
-    """What a refused request must not change."""
-    from gsp_extension.store import Comment, Database, File, Job, ReductionSettings, User
+    """What a refused request must not change, in the app database and in the hub."""
+    from gsp_extension.store import Comment, Database, File, Job, Proposal, ReductionSettings, User
     from gsp_extension.store.models import proposal_collaborators
 
     db = Database(w.hub.database_url)
     try:
         with db.session() as s:
             return {
+                **hub_state(w),
+                "proposals": s.scalar(select(func.count(Proposal.id))),
                 "users": s.scalar(select(func.count(User.id))),
                 "collaborators": s.execute(select(proposal_collaborators)).all(),
                 "settings": s.scalar(select(func.count(ReductionSettings.id))),
@@ -256,6 +295,13 @@ CASES = [
         members(201),
         body=lambda w: {"text": "security table"},
     ),
+    # The author (the PI here) and staff delete a comment; other members may not.
+    Case(
+        "comment delete",
+        "DELETE",
+        lambda w: f"files/{w.ids['s_raw']}/comments/{fresh_comment(w)}/",
+        members(204, collaborator=403),
+    ),
     Case(
         "email",
         "POST",
@@ -264,6 +310,33 @@ CASES = [
         body=lambda w: {"subject": "s", "message": "m", "to": ["ops@example.org"]},
     ),
     Case("events", "GET", lambda w: "events/", everyone(200)),
+    Case("users list", "GET", lambda w: "users/", staff_only(200)),
+    Case(
+        "user create",
+        "POST",
+        lambda w: "users/",
+        staff_only(201),
+        body=lambda w: {"email": f"secu{next(_counter)}@example.net"},
+    ),
+    # Only a superuser creates staff; the table's staff is not one.
+    Case(
+        "staff user create",
+        "POST",
+        lambda w: "users/",
+        everyone(403),
+        body=lambda w: {"email": f"secs{next(_counter)}@example.net", "is_staff": True},
+    ),
+    Case(
+        "proposal create",
+        "POST",
+        lambda w: "proposals/",
+        staff_only(201),
+        body=lambda w: {
+            "soar_id": f"SOAR2099A-{RUN}{next(_counter)}",
+            "title": "security table",
+            "pi_email": f"secpi{next(_counter)}@example.net",
+        },
+    ),
 ]
 
 
@@ -311,6 +384,31 @@ def test_access(sworld, case, role):
         r.close()
     if mutating and r.status_code >= 400:
         assert snapshot(w) == before, f"{case.name} refused for {role} but changed the database"
+
+
+def _route_of(method: str, path: str):
+    """The route tornado would pick for ``path`` (the first pattern that matches)."""
+    from gsp_extension.api.routes import ROUTES
+
+    for route in ROUTES:
+        if re.fullmatch(route.pattern, "/api/" + path):
+            return route if method.lower() in {op.method for op in route.operations} else None
+    return None
+
+
+def test_every_route_and_method_is_in_the_table(sworld):
+    from gsp_extension.api.routes import ROUTES
+
+    covered = set()
+    for case in CASES:
+        route = _route_of(case.method, case.path(sworld))
+        if route is not None:
+            covered.add((route.path, case.method.lower()))
+    every = {(route.path, op.method) for route in ROUTES for op in route.operations}
+    assert every - covered == set(), "endpoints missing from the security table"
+    # The check itself finds a route for a known path, and none for a method not served.
+    assert _route_of("GET", f"files/{sworld.ids['s_raw']}/").path == "/api/files/{id}/"
+    assert _route_of("PUT", "files/") is None
 
 
 def test_public_documentation(world):

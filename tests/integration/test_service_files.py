@@ -9,6 +9,9 @@ import requests
 
 from gsp_extension.store.serialize import SEED_FILE_FIELDS
 
+# Run against a hub whose service uses SQLite, and one using PostgreSQL.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 SEED_TYPES = {
     "id": int,
     "created": str,
@@ -32,11 +35,13 @@ def get(world, path, who="alice", **kwargs):
     return requests.get(world.url(path), headers=world.headers(who), timeout=30, **kwargs)
 
 
-def test_status_answers_the_caller(world):
+def test_status_answers_the_caller(world, world_db):
     r = get(world, "")
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "ok" and body["user"] == "alice" and body["staff"] is False
+    # The service really runs on the database this round is about.
+    assert body["database"] == world_db
 
 
 @pytest.mark.parametrize("scheme", ["token", "Token", "Bearer"])
@@ -124,6 +129,39 @@ def test_filters_ordering_and_search(world):
     ordered = ids(data_type="0", ordering="id")
     assert ordered == sorted(ordered)
     assert ids(data_type="0", ordering="-id") == sorted(ordered, reverse=True)
+
+
+def test_hiding_raw_calibrations(world):
+    from gsp_extension.client import GSPClient
+
+    def ids(**params):
+        r = get(world, "files/", "alice", params={"proposal_id": "SOAR2020B-001", **params})
+        assert r.status_code == 200, r.text
+        return {rec["id"] for rec in r.json()["results"]}
+
+    raw = ids(data_type="0")
+    assert world.ids["p1_arc"] in raw
+    assert ids(data_type="0", hide_raw_calibrations="true") == raw - {world.ids["p1_arc"]}
+    assert ids(data_type="0", exclude_obstype="BIAS,FLAT,COMP") == raw - {world.ids["p1_arc"]}
+    # The master bias (data_type 1, OBSTYPE BIAS) is not a raw calibration.
+    everything = {rec["id"] for rec in get(world, "files/", "alice").json()["results"]}
+    hidden = {
+        rec["id"]
+        for rec in get(world, "files/", "alice", params={"hide_raw_calibrations": "true"}).json()[
+            "results"
+        ]
+    }
+    assert everything - hidden == {world.ids["p1_arc"]}
+    assert world.ids["master_bias"] in hidden
+    client = GSPClient(world.hub.url + "/services/gsp", world.hub.token_for("alice"))
+    page = client.files(proposal_id="SOAR2020B-001", data_type=0, exclude_obstype=["COMP", "FLAT"])
+    assert {rec["id"] for rec in page["results"]} == raw - {world.ids["p1_arc"]}
+    r = get(world, "files/", "alice", params={"exclude_obstype": "BIAS,SCIENCE"})
+    assert r.status_code == 400
+    detail = r.json()["detail"]
+    assert "exclude_obstype" in detail and "SCIENCE" in detail and "'DARK'" in detail
+    r = get(world, "files/", "alice", params={"hide_raw_calibrations": "sometimes"})
+    assert r.status_code == 400 and "hide_raw_calibrations" in r.json()["detail"]
 
 
 def test_pagination_like_the_seed(world):

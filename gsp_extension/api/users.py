@@ -1,0 +1,133 @@
+"""``api/users/``: staff list and create accounts (the management view's needs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..security import require_staff
+from ..store import User
+from ..store import accounts as store_accounts
+from ..store.activity import log_event
+from ..store.serialize import user_record
+from .base import APIError, GSPHandler
+from .hub import HubChange, HubError
+from .queries import paginate
+from .schemas import EmptyQuery, UserCreate, UserListQuery
+
+
+def user_admin_records(session, users: list[User], tz) -> list[dict[str, Any]]:
+    """Users as staff see them: the seed's user fields plus their proposals' SOAR ids."""
+    soar_ids = store_accounts.soar_ids_of_users(session, [u.id for u in users])
+    return [{**user_record(u, tz=tz), "proposals": soar_ids.get(u.id, [])} for u in users]
+
+
+async def invite(handler: GSPHandler, user: User) -> None:
+    """Mail a new account its set-password link; the outcome goes in ``X-GSP-Invitation``.
+
+    A failed mail does not undo the account (staff can resend), it is reported.
+    """
+    try:
+        await handler.ctx.mailer.ainvite(user)
+    except Exception as exc:  # noqa: BLE001 - the account exists; staff can resend
+        handler.log.error("gsp: invitation to %s failed: %s", user.email, exc)
+        handler.set_header("X-GSP-Invitation", f"failed: {exc}"[:200])
+    else:
+        handler.set_header("X-GSP-Invitation", "sent")
+
+
+async def commit_after_hub(handler: GSPHandler, change: HubChange, work, what: str):
+    """Run the database ``work`` after the hub ``change``; undo the hub if it fails.
+
+    Parameters
+    ----------
+    work : callable
+        ``(session, caller) -> result``, run in one write transaction.
+    what : str
+        For the log, e.g. ``"create user ana"``.
+    """
+    try:
+        return await handler.db(work, write=True)
+    except SQLAlchemyError as exc:
+        handler.log.error("gsp: %s failed in the app database: %s", what, exc)
+        await change.undo()
+        raise APIError(
+            500,
+            f"the app database refused the change ({type(exc).__name__}); the hub change was "
+            "undone and nothing was recorded: send the request again, or ask the staff if "
+            "it keeps failing",
+        ) from None
+    except BaseException:
+        handler.log.warning("gsp: %s failed; undoing the hub change", what)
+        await change.undo()
+        raise
+
+
+class UserListHandler(GSPHandler):
+    """``GET`` (list) and ``POST`` (create) ``api/users/``; staff only."""
+
+    async def get(self) -> None:
+        q = self.query(UserListQuery)
+        ctx = self.ctx
+        size = self.page_size(q.page_size)
+
+        def work(session, caller):
+            require_staff(caller, "list users")
+            stmt = store_accounts.users_query(
+                search=q.search, is_staff=q.is_staff, is_active=q.is_active
+            )
+            ids = stmt.with_only_columns(User.id).order_by(None)
+            page = paginate(session, stmt, ids, page=q.page, page_size=size, bound=ctx.count_bound)
+            if not page.rows and q.page > 1:
+                raise APIError(404, f"page {q.page} is past the last page of results")
+            return self.page_answer(page, q.page, user_admin_records(session, page.rows, ctx.tz))
+
+        self.reply(await self.db(work))
+
+    async def post(self) -> None:
+        self.query(EmptyQuery)
+        body = self.body(UserCreate)
+        ctx = self.ctx
+
+        def plan(session, caller) -> str:
+            require_staff(caller, "create users")
+            email = store_accounts.normalize_email(body.email)
+            username = body.username or store_accounts.free_username(session, email)
+            store_accounts.check_new_user(
+                session, username, email=email, is_staff=body.is_staff, by=caller.user
+            )
+            return username
+
+        username = await self.db(plan)
+        # The hub first: if it refuses, nothing is recorded in the app database.
+        change = HubChange(ctx.hub, self.log)
+        try:
+            await change.ensure_user(username)
+        except HubError as exc:
+            await change.undo()
+            raise APIError(502, f"the hub refused the change, nothing was done: {exc}") from None
+
+        def work(session, caller):
+            require_staff(caller, "create users")
+            user = store_accounts.create_user(
+                session,
+                username,
+                email=body.email,
+                first_name=body.first_name,
+                last_name=body.last_name,
+                is_staff=body.is_staff,
+                by=caller.user,
+            )
+            log_event(
+                session,
+                f"user {user.username} <{user.email}> created by {caller.name}"
+                + (" (staff)" if user.is_staff else ""),
+                event="user.created",
+                user=caller.user,
+            )
+            return user_admin_records(session, [user], ctx.tz)[0], user
+
+        record, user = await commit_after_hub(self, change, work, f"create user {username}")
+        await invite(self, user)
+        self.reply(record, status=201)
