@@ -66,6 +66,7 @@ for name, value in os.environ.items():
         "GSP_PUBLIC_URL",
         "GSP_LINK_SECRET_FILE",
         "GSP_COUNT_CACHE_SECONDS",
+        "GSP_CALLER_CACHE_SECONDS",
         "GSP_LIVE",
         "GSP_WORKERS",
     ):

@@ -76,7 +76,8 @@ DEFAULT_URL = "/voila/render/data_browser.ipynb"
 
 #: ``GSP_SPAWNER`` values: class to import, pip package that provides it.
 SPAWNERS = {
-    "simple": ("jupyterhub.spawner.SimpleLocalProcessSpawner", "jupyterhub"),
+    # SimpleLocalProcessSpawner that returns once the server answers (hub/spawners.py).
+    "simple": ("hub.spawners.ReadySimpleLocalProcessSpawner", "jupyterhub"),
     "systemd": ("systemdspawner.SystemdSpawner", "jupyterhub-systemdspawner"),
     "kube": ("kubespawner.KubeSpawner", "jupyterhub-kubespawner"),
 }
@@ -247,9 +248,11 @@ def configure_spawner(
         # no local path or root flag of this machine means anything in a pod.
         c.Spawner.args = []
         return dotted
-    # The single-user config of this checkout; the executable of this venv (systemd-run
+    # The single-user config of this checkout; the python of this venv (systemd-run
     # wants an absolute path).
-    c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+    # jupyterhub-singleuser through hub/singleuser.py, which spares the ~1-2 s import of
+    # rfc3987_syntax at every server start (a cold login waits for it).
+    c.Spawner.cmd = [sys.executable, "-m", "hub.singleuser"]
     args = [f"--config={SINGLEUSER_CONFIG}"]
     if kind == "simple" and hasattr(os, "geteuid") and os.geteuid() == 0:
         # Root-only machines (CI containers): the server refuses root without this.

@@ -30,3 +30,8 @@ try:
     install_app_notebooks(os.path.expanduser(os.environ.get("JUPYTERHUB_ROOT_DIR") or "~"))
 except OSError as exc:
     print(f"gsp: the Voila apps could not be copied into the home folder: {exc}", file=sys.stderr)
+
+# JupyterLab (power users' notebooks) never calls out: an observatory network need not
+# reach the internet, and no request should leave the site on a user's behalf.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

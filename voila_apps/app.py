@@ -59,19 +59,28 @@ class App(w.VBox):
     prefs_path : path, optional
         Preferences file (default ``~/.gsp/preferences.json``).
     live_interval : float
-        Seconds between checks for new files (0 turns them off, e.g. in tests).
+        On or off, not a period: 0 turns all background work off (tests drive the app
+        by hand); any other value lets the data view follow the API's event stream
+        (its fallback polling period, while the stream is down, is DataView's
+        ``fallback_interval``).
     """
 
     def __init__(self, client: Any, prefs_path=None, live_interval: float = 5.0) -> None:
         self.client = client
         self.prefs_path = prefs_path
+        self.prefs = prefs_store.load(prefs_path)
+        self.data = DataView(client, self.prefs, live_interval=live_interval)
+        # The first file lists are asked for while the rest is built (they are what
+        # the first picture of the page waits for); start() shows them.
+        self.data.prefetch()
         self.status = client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
-        self.prefs = prefs_store.load(prefs_path)
         self.nav = NavBar(self.username, self.staff, self.show_view, self._toggle_user)
-        self.user_menu = UserMenu(self.status, self.prefs, self.update_preferences)
-        self.data = DataView(client, self.prefs, live_interval=live_interval)
+        # The user menu (~50 widgets) is built when first opened: the first picture of
+        # the page, the file list, does not wait for it.
+        self._user_menu: UserMenu | None = None
+        self.user_slot = w.Box()
         self.views: dict[str, w.Widget] = {"data": self.data}
         self.content = w.Box([self.data], layout=w.Layout(width="100%"))
         self.message = w.HTML()
@@ -84,7 +93,7 @@ class App(w.VBox):
         footer.add_class("gsp-footer")
         self.current = "data"
         super().__init__(
-            [style_widget(), self.nav, self.user_menu, self.message, self.content, footer],
+            [style_widget(), self.nav, self.user_slot, self.message, self.content, footer],
             layout=w.Layout(width="100%"),
         )
         apply_theme(self, self.prefs.theme)
@@ -99,6 +108,18 @@ class App(w.VBox):
             except Exception:
                 self._proposals = []
         return self._proposals
+
+    def proposals_changed(self) -> None:
+        """Staff added a proposal: the views that offer the proposal list get the new
+        one (the list is cached; built views keep their own copy)."""
+        self.__dict__.pop("_proposals", None)
+        proposals = self._proposal_list()
+        if "search" in self.views:
+            self.views["search"].set_proposals([p["soar_id"] for p in proposals])
+        if "logs" in self.views:
+            self.views["logs"].set_proposals(proposals)
+        if "proposals" in self.views:
+            self.views["proposals"].load()
 
     def _build(self, key: str) -> w.Widget:
         if key == "search":
@@ -115,7 +136,7 @@ class App(w.VBox):
         elif key == "management":
             if not self.staff:
                 raise PermissionError("the management view is for staff only")
-            view = ManagementView(self.client)
+            view = ManagementView(self.client, on_proposals_changed=self.proposals_changed)
         else:
             raise ValueError(f"unknown view {key!r}")
         view.load() if key != "search" else view.load(1)
@@ -146,6 +167,14 @@ class App(w.VBox):
         table.proposal.value = soar_id
 
     # --- user menu -------------------------------------------------------------------------------
+
+    @property
+    def user_menu(self) -> UserMenu:
+        """The user menu (built on first use, hidden until toggled)."""
+        if self._user_menu is None:
+            self._user_menu = UserMenu(self.status, self.prefs, self.update_preferences)
+            self.user_slot.children = [self._user_menu]
+        return self._user_menu
 
     def _toggle_user(self) -> None:
         self.user_menu.toggle()

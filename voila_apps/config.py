@@ -3,7 +3,9 @@
 ``configure_voila_template(c)`` makes Voilà render with the apps' own template
 (``voila_apps/jupyter/voila/templates/gsp``: the lab template without CDN links), so no
 request of the page leaves the hub's origin. Voilà finds templates on the Jupyter data
-path; the package's folder is added to ``JUPYTER_PATH`` of the server process.
+path; the package's folder is added to ``JUPYTER_PATH`` of the server process. The same
+folder holds the apps' kernelspec ``gsp-app`` (``kernels/gsp-app``, :mod:`voila_apps.kernel`),
+which the app notebooks name.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ def test_notebook_runs_against_the_platform(path, world, monkeypatch, tmp_path):
     from nbclient import NotebookClient
 
     if not hasattr(world, "hub"):
-        pytest.skip("needs the test's own hub (a token is made through its admin API)")
+        pytest.skip(
+            "GSP_BROWSER_WORLD_URL names a world started elsewhere; the notebooks need "
+            "the session's own hub to make Alice's token through its admin API"
+        )
     monkeypatch.setenv("GSP_API_URL", world.hub.url + "/services/gsp/")
     monkeypatch.setenv("GSP_API_TOKEN", world.hub.token_for("alice"))
     monkeypatch.setenv("MPLBACKEND", "Agg")

@@ -49,7 +49,7 @@ def service(c, name):
 
 def test_defaults_embedded_platform(load, data_root):
     c = load()
-    assert c.JupyterHub.spawner_class == "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    assert c.JupyterHub.spawner_class == "hub.spawners.ReadySimpleLocalProcessSpawner"
     assert c.SimpleLocalProcessSpawner.home_dir_template == str(
         data_root.resolve() / "homes" / "{username}"
     )
@@ -57,7 +57,7 @@ def test_defaults_embedded_platform(load, data_root):
     assert c.Spawner.notebook_dir == "~"
     assert f"--config={SINGLEUSER_CONFIG}" in c.Spawner.args
     assert ("--allow-root" in c.Spawner.args) == (os.geteuid() == 0)
-    assert Path(c.Spawner.cmd[0]).name == "jupyterhub-singleuser"
+    assert c.Spawner.cmd[1:] == ["-m", "hub.singleuser"]
     assert Path(c.Spawner.cmd[0]).is_file()
     # kernels reach the service directly, not through the public proxy
     api = "http://127.0.0.1:10555/services/gsp/"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import itertools
+import queue
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
+from gsp_extension.api.schemas import CALIBRATION_OBSTYPES
 from gsp_extension.client import GSPAPIError
 
 FILTER_KEYS = (
@@ -168,6 +170,15 @@ class FakeClient:
             rows = [r for r in rows if r["date"] >= str(filters["date_after"])]
         if filters.get("date_before"):
             rows = [r for r in rows if r["date"] <= str(filters["date_before"])]
+        if filters.get("hide_raw_calibrations"):
+            rows = [
+                r
+                for r in rows
+                if not (
+                    str(r.get("data_type")) == "0"
+                    and str(r.get("obstype") or "").upper() in CALIBRATION_OBSTYPES
+                )
+            ]
         if filters.get("search"):
             s = filters["search"].lower()
             rows = [
@@ -305,6 +316,95 @@ class FakeClient:
         p = self._proposal(proposal_id)
         p["collaborators"] = [c for c in p["collaborators"] if c["email"] != email]
         return copy.deepcopy(p)
+
+    # --- users and new proposals (staff) ---------------------------------------------------------
+
+    def users(self, **filters):
+        self.calls.append(("users", filters))
+        if not self.staff:
+            raise GSPAPIError(403, "only staff list users")
+        found: dict[str, dict] = {}
+        for p in self.proposals_:
+            for u in [p["user"], *p["collaborators"]]:
+                entry = found.setdefault(u["username"], {**u, "proposals": []})
+                entry["proposals"].append(p["soar_id"])
+        for u in self.extra_users:
+            found.setdefault(u["username"], {**u, "proposals": []})
+        return iter(copy.deepcopy(sorted(found.values(), key=lambda u: u["username"])))
+
+    @property
+    def extra_users(self) -> list[dict]:
+        return self.__dict__.setdefault("_extra_users", [])
+
+    def _all_users(self) -> list[dict]:
+        return list(self.users())
+
+    def create_user(self, email, username=None, first_name="", last_name="", is_staff=False):
+        self.calls.append(("create_user", email, username, is_staff))
+        if is_staff and not getattr(self, "superuser", False):
+            raise GSPAPIError(403, "only a superuser creates staff users")
+        username = username or email.split("@")[0]
+        for u in self._all_users():
+            if u["username"] == username or u["email"] == email:
+                raise GSPAPIError(409, f"email {email!r} already belongs to a user")
+        user = {
+            **_user(next(self._ids), username, email),
+            "first_name": first_name,
+            "last_name": last_name,
+            "is_staff": is_staff,
+        }
+        self.extra_users.append(user)
+        return copy.deepcopy(user)
+
+    def create_proposal(self, soar_id, title, abstract="", semester=None, pi_email=None):
+        self.calls.append(("create_proposal", soar_id, pi_email))
+        if any(p["soar_id"] == soar_id for p in self.proposals_):
+            raise GSPAPIError(409, f"proposal {soar_id!r} exists")
+        pi = None
+        if pi_email:
+            pi = next((u for u in self._all_users() if u["email"] == pi_email), None)
+            if pi is None:
+                pi = self.create_user(pi_email)
+            pi = {k: v for k, v in pi.items() if k != "proposals"}
+        proposal = {
+            "id": len(self.proposals_) + 1,
+            "soar_id": soar_id,
+            "semester": semester or soar_id[4:9],
+            "title": title,
+            "abstract": abstract,
+            "user": pi,
+            "collaborators": [],
+        }
+        self.proposals_.append(proposal)
+        return copy.deepcopy(proposal)
+
+    # --- the event stream ------------------------------------------------------------------------
+
+    @property
+    def stream(self) -> queue.Queue:
+        """What ``events()`` reads: event dicts, an exception to raise, or None to end."""
+        return self.__dict__.setdefault("_stream", queue.Queue())
+
+    def push_event(self, event: str, **fields) -> dict:
+        """Test helper: the service records an event (ids increase)."""
+        n = self.__dict__["_event_id"] = self.__dict__.get("_event_id", 0) + 1
+        record = {"id": n, "event": event, "level": "INFO", "message": event, **fields}
+        self.stream.put(record)
+        return record
+
+    def events(self, *, after_id=None, read_timeout=None):
+        """Like the client's: blocks for each event; a read timeout breaks the stream."""
+        self.calls.append(("events", after_id))
+        while True:
+            try:
+                item = self.stream.get(timeout=read_timeout or 5)
+            except queue.Empty:
+                raise ConnectionError("read timed out") from None
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
     def logs(self, **filters) -> list[dict]:
         self.calls.append(("logs", filters))

@@ -36,7 +36,11 @@ def test_observed_index_newest_first_pages_and_go_to(client):
     index.load(1)
     assert [r["id"] for r in index.records] == list(range(25, 15, -1))
     assert "25" in index.badge.value
-    assert [b.description for b in index.rows.children][0] == "0025_ZTF20actqfpc"
+    # one widget holds the page's rows, the full names as tooltips
+    assert index.rows.children == (index.list,)
+    assert index.list._options_labels[0] == "0025_ZTF20actqfpc"
+    assert index.list.tooltips[0] == index.records[0]["file_name"]
+    assert index.list.index is None  # nothing selected yet
     # page buttons: ‹ 1 2 3 ›, current marked
     labels = [getattr(b, "description", None) for b in index.pager.buttons.children]
     assert labels == ["‹", "1", "2", "3", "›"]
@@ -44,9 +48,18 @@ def test_observed_index_newest_first_pages_and_go_to(client):
     assert index.page == 3 and [r["id"] for r in index.records] == [5, 4, 3, 2, 1]
     index.pager.go_to("4")
     assert index.page == 3 and "pages 1 to 3" in index.pager.message.value
-    index.rows.children[0].click()
-    assert picked[-1]["id"] == 5
-    assert "gsp-selected" in index.rows.children[0]._dom_classes
+    index.click(0)
+    assert picked[-1]["id"] == 5 and index.selected_position == 0
+    # a click on the row already active is reported again (the browser sends it)
+    index.click(0)
+    assert len(picked) == 2
+    # another page: the selected file is not on it, nothing is highlighted
+    index.pager.go_to("1")
+    assert index.selected_position is None and len(picked) == 2
+    index.pager.go_to("3")
+    assert index.selected_position == 0
+    index.mark_selected(4)
+    assert index.selected_position == 1 and len(picked) == 2
 
 
 def test_index_refresh_shows_new_files_only_when_some_arrived(client):
@@ -157,16 +170,16 @@ def test_actions_by_type():
 
 
 def test_lamp_choices_are_compatible_arcs(client):
-    choices = lamp_choices(client, client.file(102), data_type=3)
+    choices = lamp_choices(client, client.file(102))
     assert choices[0][1] == 0  # automatic
     assert [v for _, v in choices[1:]] == [104]
     client.add(record(105, data_type="3", obstype="COMP", wavmode="930_M2", file_name="other.fits"))
-    assert 105 not in [v for _, v in lamp_choices(client, client.file(102), 3)]
+    assert 105 not in [v for _, v in lamp_choices(client, client.file(102))]
 
 
 def test_action_bar_calibrate_with_chosen_lamp_and_delete_confirmation(client):
     jobs, deleted = [], []
-    bar = ActionBar(client, jobs.append, lambda: None, deleted.append)
+    bar = ActionBar(client, jobs.append, lambda: None, deleted.append, background=False)
     bar.show(client.file(102))
     assert bar.lamp.layout.display == "flex"
     bar.lamp.value = 104
@@ -263,3 +276,47 @@ def test_comments(client):
     view.comments.text.value = "seeing was bad <3"
     view.comments.submit()
     assert "seeing was bad &lt;3" in view.comments.list.children[0].children[0].value
+
+
+def _widgets_made(action) -> int:
+    from ipywidgets.widgets.widget import _instances  # every widget alive, by id
+
+    before = set(_instances)
+    action()
+    return len(set(_instances) - before)
+
+
+def test_first_list_waits_for_no_detail_widget(client):
+    """The landing page's first picture is the file list: the detail's parts (viewer,
+    actions, header, comments, tabs) are built with the first file shown, and a page of
+    the index is one widget however many rows it has."""
+    holder = {}
+    made = _widgets_made(lambda: holder.setdefault("v", DataView(client, Preferences(), 0)))
+    view = holder["v"]
+    loaded = _widgets_made(view.load)
+    assert not view.detail_built and view.detail.children == (
+        view.title,
+        view.message,
+        view.live_status,
+    )
+    # 20 + 10 rows on the first pages: the rows add no widget, only the page buttons do
+    assert len(view.observed.records) == 20 and loaded < 30, loaded
+    detail = _widgets_made(view.open_first)
+    assert view.detail_built and view.viewer in view.detail.children
+    assert view.observed.selected_position == 0 and view.record["id"] == 103
+    assert detail > made + loaded, (made, loaded, detail)
+    # a click on the row of the file shown opens it again, its first tab chosen
+    view.tabs.children[3].click()
+    assert view.record["id"] == 25
+    view.observed.click(0)
+    assert view.record["id"] == 103
+
+
+def test_preferences_before_any_file_is_shown(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.set_preferences(Preferences(colormap="viridis"))
+    assert not view.detail_built
+    view.load()
+    view.open_first()
+    assert view.viewer.prefs.colormap == "viridis"
+    assert view.viewer.panel.colormap.value == "viridis"

@@ -13,13 +13,12 @@ from voila_apps.app import App, parse_query
 from voila_apps.config import configure_voila_template, offline_page_config, template_root
 from voila_apps.widgets import preferences as prefs
 from voila_apps.widgets.logs import LogsView
-from voila_apps.widgets.management import ManagementView, users_of
+from voila_apps.widgets.management import ManagementView
 from voila_apps.widgets.navigation import views_for
 from voila_apps.widgets.proposals import ProposalsView, can_manage, check_email
 from voila_apps.widgets.search_table import (
     SearchTable,
     build_query,
-    hide_raw_calibrations,
     toggle_ordering,
 )
 from voila_apps.widgets.settings_form import SettingsForm, changes, validate
@@ -47,12 +46,10 @@ def test_build_query_drops_empty_values_and_checks_dates():
         build_query({"date_after": dt.date(2020, 2, 1), "date_before": dt.date(2020, 1, 1)})
 
 
-def test_ordering_toggles_and_raw_calibrations_hidden():
+def test_ordering_toggles():
     assert toggle_ordering("-date,-id", "date") == "date,-id"
     assert toggle_ordering("date,-id", "date") == "-date,-id"
     assert toggle_ordering("-date,-id", "file_name") == "-file_name,-id"
-    rows = [record(1, obstype="BIAS"), record(2), record(3, obstype="BIAS", data_type="1")]
-    assert [r["id"] for r in hide_raw_calibrations(rows)] == [2, 3]
 
 
 def test_search_table_filters_sorts_pages_and_opens(client):
@@ -65,8 +62,11 @@ def test_search_table_filters_sorts_pages_and_opens(client):
     assert [r["id"] for r in table.shown] == [104]
     table.text_filters["obstype"].value = ""
     table.data_type.value = 0
+    before = table.count
     table.hide_raw_cal.value = True
-    assert 30 not in [r["id"] for r in table.shown] and "hidden" in table.status.value
+    # Hidden by the API before paging: the count drops and the request says so.
+    assert client.calls[-1][3]["hide_raw_calibrations"] is True
+    assert 30 not in [r["id"] for r in table.shown] and table.count < before
     table.sort_by("file_name")
     assert table.ordering == "-file_name,-id" and "▼" in table.header_row.children[0].description
     table.rows.children[0].children[0].click()
@@ -172,12 +172,14 @@ def test_logs_view_newest_first_and_older(client):
     assert client.calls[-1][1]["proposal_id"] == 1
 
 
-def test_management_lists_users_of_proposals(client):
-    users = users_of(client.proposals_)
-    assert [u["username"] for u in users] == ["alice", "bob", "carol"]
-    assert users[0]["roles"] == ["PI SOAR2020B-001"]
+def test_management_lists_users_and_proposals(client):
     view = ManagementView(client)
+    view.load()  # not staff: the API's refusal is shown
+    assert "only staff list users" in view.message.value
+    client.staff = True
     view.load()
+    assert [u["username"] for u in view.users] == ["alice", "bob", "carol"]
+    assert view.message.value == ""
     assert "SOAR2020B-002" in view.proposals_table.value and "carol" in view.users_table.value
 
 
@@ -225,6 +227,26 @@ def test_staff_get_management(_private_home):
     assert [k for k, *_ in views_for(True)][-1] == "management"
     view = app.show_view("management")
     assert app.current == "management" and "SOAR2020B-001" in view.proposals_table.value
+
+
+def test_a_proposal_added_by_staff_is_offered_in_search_and_logs(_private_home):
+    client = FakeClient(user="staffer", staff=True)
+    app = App(client, live_interval=0)
+    table = app.show_view("search")
+    table.proposal.value = "SOAR2020B-002"
+    table_loads = table.count
+    logs = app.show_view("logs")
+    assert "SOAR2021A-900" not in table.proposal.options
+    management = app.show_view("management")
+    management.soar_id.value = "SOAR2021A-900"
+    management.proposal_title.value = "Made by staff"
+    assert management.add_proposal() is not None
+    assert "SOAR2021A-900" in table.proposal.options
+    assert table.proposal.value == "SOAR2020B-002" and table.count == table_loads
+    assert "SOAR2021A-900" in [label for label, _ in logs.proposal.options]
+    assert logs.proposal.value is None
+    # views built later get the new list too
+    assert "SOAR2021A-900" in [p["soar_id"] for p in app._proposal_list()]
 
 
 def test_preferences_load_save_and_bad_values(tmp_path):

@@ -8,6 +8,7 @@ Products (never raw data): Delete, after a confirmation.
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,11 @@ from typing import Any
 
 import ipywidgets as w
 
-ARC_OBSTYPES = ("COMP", "ARC")
+from .lamps import is_arc
+
 #: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
 AUTOMATIC = 0
+AUTOMATIC_CHOICE = ("Automatic (the engine chooses)", AUTOMATIC)
 
 
 @dataclass(frozen=True)
@@ -46,32 +49,12 @@ def actions_for(record: dict) -> list[Action]:
     return out
 
 
-def lamp_choices(client: Any, record: dict, data_type: int) -> list[tuple[str, int | None]]:
-    """Arcs compatible with ``record`` (same wavmode; the same night first), for a chooser.
+def lamp_choices(client: Any, record: dict) -> list[tuple[str, int]]:
+    """The chooser's options for ``record``: :data:`AUTOMATIC` first, then the compatible
+    arcs (see :mod:`.lamps`), best first."""
+    from .lamps import lamp_options
 
-    The first choice, :data:`AUTOMATIC`, lets the engine pick.
-    """
-    found: dict[int, dict] = {}
-    for obstype in ARC_OBSTYPES:
-        filters = {"data_type": data_type, "obstype": obstype, "page_size": 50}
-        if record.get("wavmode"):
-            filters["wavmode"] = record["wavmode"]
-        for scope in ({"date": record["date"]} if record.get("date") else {}, {}):
-            try:
-                rows = client.files(**filters, **scope)["results"]
-            except Exception:
-                rows = []
-            for r in rows:
-                if r["id"] != record["id"]:
-                    found.setdefault(r["id"], r)
-            if found:
-                break
-    same_night = sorted(
-        found.values(), key=lambda r: (r.get("date") != record.get("date"), -r["id"])
-    )
-    return [("Automatic (the engine chooses)", AUTOMATIC)] + [
-        (f"{r['file_name']} ({r.get('date') or '?'})", r["id"]) for r in same_night
-    ]
+    return [AUTOMATIC_CHOICE, *lamp_options(client, record)]
 
 
 class ActionBar(w.VBox):
@@ -86,6 +69,9 @@ class ActionBar(w.VBox):
         Toggles the advanced visualization panel.
     on_deleted : callable
         Called with the record deleted.
+    background : bool
+        Look for compatible arcs on a thread (the plot does not wait for them); False
+        fills the chooser before :meth:`show` returns.
     """
 
     def __init__(
@@ -94,12 +80,15 @@ class ActionBar(w.VBox):
         on_job: Callable[[dict], None],
         on_advanced: Callable[[], None],
         on_deleted: Callable[[dict], None],
+        background: bool = True,
     ) -> None:
         self.client = client
+        self.background = background
         self.on_job = on_job
         self.on_advanced = on_advanced
         self.on_deleted = on_deleted
         self.record: dict | None = None
+        self._lamps_pending = False  # a chooser waits for find_lamps()
         self.buttons = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.buttons.add_class("gsp-actions")
         self.lamp = w.Dropdown(
@@ -108,13 +97,27 @@ class ActionBar(w.VBox):
             layout=w.Layout(width="70%", display="none"),
         )
         self.lamp.add_class("gsp-lamp")
+        self.lamp_note = w.HTML(layout=w.Layout(display="none"))
+        self.lamp_note.add_class("gsp-lamp-note")
         self.confirm = w.HBox(layout=w.Layout(display="none"))
         self.message = w.HTML()
         self.download_link = w.HTML()
-        super().__init__([self.buttons, self.lamp, self.confirm, self.message, self.download_link])
+        super().__init__(
+            [
+                self.buttons,
+                self.lamp,
+                self.lamp_note,
+                self.confirm,
+                self.message,
+                self.download_link,
+            ]
+        )
 
-    def show(self, record: dict) -> None:
+    def show(self, record: dict, find_lamps: bool = True) -> None:
+        """Buttons for ``record``; ``find_lamps=False`` leaves the arc search to a later
+        :meth:`find_lamps` (the data view starts it once the plot is drawn)."""
         self.record = record
+        self._lamps_pending = False
         self.message.value = ""
         self.download_link.value = ""
         self.confirm.layout.display = "none"
@@ -132,13 +135,53 @@ class ActionBar(w.VBox):
             buttons.append(b)
         self.buttons.children = buttons
         t = str(record.get("data_type"))
-        if t in ("2", "3"):
-            self.lamp.options = lamp_choices(self.client, record, data_type=int(t))
+        if t in ("2", "3") and not is_arc(record):
+            self.lamp.options = [AUTOMATIC_CHOICE]
             self.lamp.value = AUTOMATIC
             self.lamp.layout.display = "flex"
+            self.lamp_note.layout.display = "block"
+            self.lamp_note.value = "<span class='gsp-muted'>Looking for compatible arcs…</span>"
+            self._lamps_pending = True
+            if find_lamps:
+                self.find_lamps()
         else:
             self.lamp.options = []
             self.lamp.layout.display = "none"
+            self.lamp_note.layout.display = "none"
+
+    def find_lamps(self) -> None:
+        """Look for the arcs of the file shown (on a thread when ``background``)."""
+        if not self._lamps_pending or self.record is None:
+            return
+        self._lamps_pending = False
+        if self.background:
+            threading.Thread(
+                target=self.fill_lamps, args=(self.record,), name="gsp-lamps", daemon=True
+            ).start()
+        else:
+            self.fill_lamps(self.record)
+
+    def fill_lamps(self, record: dict) -> None:
+        """Offer the arcs compatible with ``record`` (unless another file is shown by then)."""
+        try:
+            choices = lamp_choices(self.client, record)
+            note = (
+                f"{len(choices) - 1} compatible arc{'s' if len(choices) != 2 else ''} "
+                "(same grating, slit, mode, binning and angles; nearest in time first)"
+                if len(choices) > 1
+                else "No compatible arc visible to you: the engine uses the night's arcs."
+            )
+            css = "gsp-muted"
+        except Exception as exc:  # the chooser stays usable: automatic
+            choices = [AUTOMATIC_CHOICE]
+            note = f"Cannot list the arcs: {getattr(exc, 'detail', None) or exc}"
+            css = "gsp-error"
+        if self.record is not record:
+            return
+        chosen = self.lamp.value
+        self.lamp.options = choices
+        self.lamp.value = chosen if chosen in [v for _, v in choices] else AUTOMATIC
+        self.lamp_note.value = f"<span class='{css}'>{html.escape(note)}</span>"
 
     def run(self, key: str) -> None:
         """Carry out action ``key`` on the file shown."""

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import html
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from .actions import ActionBar
-from .comments import Comments
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
-from .header_table import HeaderTable
-from .jobs import JobTracker
+from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, status_html
 from .preferences import Preferences
-from .related import RelatedTabs, default_choice, family
-from .viewer import Viewer
+from .related import default_choice, family
+
+if TYPE_CHECKING:  # imported when the detail is built (the viewer imports numpy)
+    from .actions import ActionBar
+    from .comments import Comments
+    from .header_table import HeaderTable
+    from .jobs import JobTracker
+    from .related import RelatedTabs
+    from .viewer import Viewer
 
 
 class DataView(w.HBox):
@@ -30,10 +34,19 @@ class DataView(w.HBox):
     client : GSPClient-like
     prefs : Preferences
     live_interval : float
-        Seconds between checks for new files (0: no background checks).
+        0 turns all background work off (tests drive the view by hand); any other
+        value turns live updates on: the page follows the API's event stream.
+    fallback_interval : float
+        Seconds between checks for new files while the event stream is down.
     """
 
-    def __init__(self, client: Any, prefs: Preferences, live_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefs: Preferences,
+        live_interval: float = 5.0,
+        fallback_interval: float = 60.0,
+    ) -> None:
         self.client = client
         self.prefs = prefs
         self.record: dict | None = None  # the file shown
@@ -44,26 +57,25 @@ class DataView(w.HBox):
         )
         self.title = w.HTML()
         self.title.add_class("gsp-panel-head")
-        self.tabs = RelatedTabs(self.choose)
-        self.header = HeaderTable(client)
-        self.viewer = Viewer(client, prefs)
-        self.jobs = JobTracker(client, self._job_finished)
-        self.actions = ActionBar(
-            client, self.jobs.watch, self.viewer.toggle_advanced, self._deleted
-        )
-        self.comments = Comments(client)
         self.message = w.HTML()
+        self.live_status = w.HTML()
+        self.live_status.add_class("gsp-live-status")
+        self.live = LiveFeed(
+            client,
+            self.handle_event,
+            self.poll_everything,
+            fallback=fallback_interval,
+            on_state=self._live_state,
+        )
+        # The detail's parts (tabs, header, viewer, actions, jobs, comments: ~140
+        # widgets) are built with the first file shown, after the file list is on the
+        # screen: each widget costs the kernel a message and the browser a drawing, and
+        # the first picture of the page is the list.
+        self._parts: dict[str, Any] | None = None
+        self._prefetch: list | None = None  # first pages being fetched
+        self._background = live_interval > 0
         self.detail = w.VBox(
-            [
-                self.title,
-                self.tabs,
-                self.header,
-                self.message,
-                self.viewer,
-                self.actions,
-                self.jobs,
-                self.comments,
-            ],
+            [self.title, self.message, self.live_status],
             layout=w.Layout(flex="1 1 auto", width="70%"),
         )
         self.detail.add_class("gsp-panel")
@@ -78,16 +90,112 @@ class DataView(w.HBox):
         # Clicks (kernel's main thread), the first file opened at start and finished
         # jobs (background threads) all change what is shown: one at a time.
         self._showing = threading.RLock()
+        self._building = threading.Lock()
         self._live_interval = live_interval
-        self._live_stop = threading.Event()
-        self._live_thread: threading.Thread | None = None
+        # File events come in bursts (a night's ingest): one refresh per burst.
+        self._refresh_lock = threading.Lock()
+        self._refresh_timer: threading.Timer | None = None
+        self._refreshing = 0  # refreshes running
+        self.file_events = 0  # file events handled
+        self._new_products: set[int] = set()
+        self.refresh_delay = 0.5
+
+    # --- the detail's parts, built on first use ---------------------------------------------
+
+    def build_detail(self) -> dict[str, Any]:
+        """Build the detail's parts (once) and place them in the panel."""
+        with self._building:
+            if self._parts is None:
+                from .actions import ActionBar
+                from .comments import Comments
+                from .header_table import HeaderTable
+                from .jobs import JobTracker
+                from .related import RelatedTabs
+                from .viewer import Viewer
+
+                tabs = RelatedTabs(self.choose)
+                header = HeaderTable(self.client)
+                viewer = Viewer(self.client, self.prefs)
+                jobs = JobTracker(self.client, self._job_finished, live=self.live)
+                actions = ActionBar(
+                    self.client,
+                    jobs.watch,
+                    viewer.toggle_advanced,
+                    self._deleted,
+                    background=self._background,
+                )
+                comments = Comments(self.client)
+                self._parts = {
+                    "tabs": tabs,
+                    "header": header,
+                    "viewer": viewer,
+                    "actions": actions,
+                    "jobs": jobs,
+                    "comments": comments,
+                }
+                self.detail.children = [
+                    self.title,
+                    tabs,
+                    header,
+                    self.message,
+                    viewer,
+                    actions,
+                    jobs,
+                    self.live_status,
+                    comments,
+                ]
+            return self._parts
+
+    @property
+    def detail_built(self) -> bool:
+        """Whether the detail's parts exist (they do once a file was shown)."""
+        return self._parts is not None
+
+    @property
+    def tabs(self) -> RelatedTabs:
+        return self.build_detail()["tabs"]
+
+    @property
+    def header(self) -> HeaderTable:
+        return self.build_detail()["header"]
+
+    @property
+    def viewer(self) -> Viewer:
+        return self.build_detail()["viewer"]
+
+    @property
+    def actions(self) -> ActionBar:
+        return self.build_detail()["actions"]
+
+    @property
+    def jobs(self) -> JobTracker:
+        return self.build_detail()["jobs"]
+
+    @property
+    def comments(self) -> Comments:
+        return self.build_detail()["comments"]
 
     # --- loading ---------------------------------------------------------------------------
 
+    def prefetch(self) -> None:
+        """Ask for both indexes' first pages now, at once, in the background (the app
+        does it before its other start-up calls); :meth:`load` shows them."""
+        if self._prefetch is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gsp-first-pages")
+            self._prefetch = [
+                pool.submit(self.observed.fetch, 1),
+                pool.submit(self.calibrations.fetch, 1),
+            ]
+            pool.shutdown(wait=False)
+
     def load(self) -> None:
-        """First pages of both indexes."""
-        self.observed.load(1)
-        self.calibrations.load(1)
+        """First pages of both indexes (fetched together)."""
+        self.prefetch()
+        (observed, calibrations), self._prefetch = self._prefetch, None
+        self.observed.show_page(1, observed.result())
+        self.calibrations.show_page(1, calibrations.result())
 
     def open_first(self) -> None:
         """Show the newest observed file (what the landing page opens), unless the user
@@ -137,13 +245,17 @@ class DataView(w.HBox):
         self.record = record
         # The quick parts first; the plot (download and drawing) last.
         self.header.show_file(record)
-        self.actions.show(record)
+        self.actions.show(record, find_lamps=False)
         self.comments.show(record["id"])
         self.viewer.show(record)
+        # The arcs for the lamp chooser are looked up after the plot: it is what the
+        # user waits for.
+        self.actions.find_lamps()
 
     def set_preferences(self, prefs: Preferences) -> None:
         self.prefs = prefs
-        self.viewer.set_preferences(prefs)
+        if self.detail_built:  # else the viewer is built with them
+            self.viewer.set_preferences(prefs)
 
     # --- live updates ---------------------------------------------------------------------------
 
@@ -162,6 +274,17 @@ class DataView(w.HBox):
         except Exception:
             return
         self.tabs.show(self.family, self.tabs.active)
+        if product and job.get("kind") in ("calibrate_wavelength", "wavelength"):
+            # Its first product is the spectrum extracted again; what was asked for is
+            # the calibrated one made from it.
+            product = next(
+                (
+                    f["id"]
+                    for f in self.family
+                    if f.get("parent_file_id") == product and str(f["data_type"]) == "4"
+                ),
+                product,
+            )
         if product:
             for i, f in enumerate(self.family):
                 if f["id"] == product:
@@ -179,21 +302,84 @@ class DataView(w.HBox):
         b = self.calibrations.refresh_first_page()
         return a or b
 
+    def poll_everything(self) -> None:
+        """The fallback while the event stream is down: file lists and active jobs."""
+        self.poll_new_files()
+        if self.detail_built and self.jobs.active:
+            self.jobs.tick()
+
+    def handle_event(self, event: dict) -> None:
+        """One event of the stream: a job followed here ended, or files changed."""
+        kind = event.get("event")
+        if kind in JOB_EVENTS:
+            if self.detail_built:  # else no job is followed here
+                self.jobs.handle_event(event)
+        elif kind in FILE_EVENTS:
+            with self._refresh_lock:
+                self.file_events += 1
+                if kind == "file.product" and event.get("file_id") is not None:
+                    self._new_products.add(int(event["file_id"]))
+                if self._refresh_timer is None:
+                    self._refresh_timer = threading.Timer(self.refresh_delay, self.refresh_files)
+                    self._refresh_timer.daemon = True
+                    self._refresh_timer.start()
+
+    def refresh_files(self) -> None:
+        """After file events: the indexes' first pages, and the tabs when a product of
+        the family shown appeared (made by a job started elsewhere)."""
+        with self._refresh_lock:
+            self._refresh_timer = None
+            self._refreshing += 1
+            products, self._new_products = self._new_products, set()
+        try:
+            self._refresh_files(products)
+        finally:
+            with self._refresh_lock:
+                self._refreshing -= 1
+
+    @property
+    def refresh_idle(self) -> bool:
+        """No refresh after file events is waiting or running: the page shows every
+        file event handled so far."""
+        with self._refresh_lock:
+            return self._refresh_timer is None and self._refreshing == 0
+
+    def _refresh_files(self, products: set[int]) -> None:
+        self.poll_new_files()
+        with self._showing:
+            if self.record is None or not products:
+                return
+            known = {f["id"] for f in self.family}
+            roots = {f.get("original_file_id") or f["id"] for f in self.family}
+            for file_id in sorted(products - known):
+                try:
+                    product = self.client.file(file_id)
+                except Exception:  # deleted meanwhile, or not ours to see
+                    continue
+                if product.get("original_file_id") in roots:
+                    self.family = family(self.client, self.record)
+                    # The new tab may come before the one looked at: keep that one marked.
+                    shown = [i for i, f in enumerate(self.family) if f["id"] == self.record["id"]]
+                    self.tabs.show(self.family, shown[0] if shown else self.tabs.active)
+                    return
+
+    def _live_state(self, feed: LiveFeed) -> None:
+        new = status_html(feed)
+        if self.live_status.value != new:
+            self.live_status.value = new
+
     def start_live(self) -> None:
-        if self._live_interval <= 0 or (self._live_thread and self._live_thread.is_alive()):
-            return
-        self._live_thread = threading.Thread(target=self._live, name="gsp-live", daemon=True)
-        self._live_thread.start()
+        """Follow the event stream (no-op with ``live_interval`` 0)."""
+        if self._live_interval > 0:
+            self.live.start()
 
     def stop_live(self) -> None:
-        self._live_stop.set()
-        self.jobs.stop()
+        """End the background threads (they are daemons: a kernel shutting down or
+        culled never waits for them)."""
+        self.live.stop()
+        if self.detail_built:
+            self.jobs.stop()
 
-    def _live(self) -> None:
-        while not self._live_stop.wait(self._live_interval):
-            try:
-                self.poll_new_files()
-            except Exception:
-                import traceback
-
-                traceback.print_exc()
+    def close(self) -> None:
+        self.stop_live()
+        super().close()

@@ -25,8 +25,25 @@ def display_name(file_name: str, limit: int = 48) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+def unique_labels(names: list[str]) -> list[str]:
+    """``names`` made distinct with trailing zero-width spaces (the buttons of a
+    ``ToggleButtons`` are found by label in the browser: two alike would be one)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name + "\u200b" * n)
+    return out
+
+
 class FileIndex(w.VBox):
     """A paginated list of files.
+
+    The rows of a page are the buttons of one ``ToggleButtons`` widget (its active
+    button is the file shown): one widget per page instead of one per row, which is
+    what the first picture of the page waits for. The browser reports each click (also
+    on the button already active) with a ``{"event": "click"}`` message.
 
     Parameters
     ----------
@@ -65,8 +82,11 @@ class FileIndex(w.VBox):
             layout=w.Layout(justify_content="space-between"),
         )
         self.head.add_class("gsp-panel-head")
+        self.list = w.ToggleButtons(options=[], index=None, layout=w.Layout(width="100%"))
+        self.list.add_class("gsp-filelist")
+        self.list.on_msg(self._message)
+        self._empty: w.HTML | None = None
         self.rows = w.VBox(layout=w.Layout(padding="6px 10px"))
-        self.rows.add_class("gsp-filelist")
         self.status = w.HTML()
         self.pager = Pager(self.load)
         super().__init__([self.head, self.rows, self.status, self.pager])
@@ -75,10 +95,20 @@ class FileIndex(w.VBox):
 
     def load(self, page: int = 1) -> None:
         """Fetch and show ``page``."""
+        self.show_page(page, self.fetch(page))
+
+    def fetch(self, page: int = 1) -> Any:
+        """The API's answer for ``page``, or the exception it raised (safe to call on
+        another thread: it touches no widget)."""
         try:
-            answer = self.client.files(page=page, page_size=self.page_size, **self.filters)
+            return self.client.files(page=page, page_size=self.page_size, **self.filters)
         except Exception as exc:  # the API's refusal is shown, not raised into the page
-            self.status.value = f'<span class="gsp-error">{html.escape(str(exc))}</span>'
+            return exc
+
+    def show_page(self, page: int, answer: Any) -> None:
+        """Show ``answer`` (from :meth:`fetch`) as page ``page``."""
+        if isinstance(answer, BaseException):
+            self.status.value = f'<span class="gsp-error">{html.escape(str(answer))}</span>'
             return
         self.status.value = ""
         self.page = page
@@ -86,10 +116,21 @@ class FileIndex(w.VBox):
         self.records = list(answer["results"])
         approx = "≈" if answer.get("count_is_estimate") else ""
         self.badge.value = f'<span class="gsp-badge">{approx}{self.count}</span>'
-        self.rows.children = [self._row(r) for r in self.records] or [
-            w.HTML('<span class="gsp-muted">No files yet.</span>')
-        ]
+        labels = unique_labels([display_name(r["file_name"]) for r in self.records])
+        with self.list.hold_sync():
+            self.list.index = None  # else a new page would select its first row
+            self.list.options = [(label, i) for i, label in enumerate(labels)]
+            self.list.tooltips = [r["file_name"] for r in self.records]
+            self.list.index = self._position(self.selected_id)
+        self.rows.children = [self.list] if self.records else [self.empty]
         self.pager.update(page, page_count(self.count, self.page_size))
+
+    @property
+    def empty(self) -> w.HTML:
+        """What an empty index shows (made when first needed)."""
+        if self._empty is None:
+            self._empty = w.HTML('<span class="gsp-muted">No files yet.</span>')
+        return self._empty
 
     @property
     def top_id(self) -> int | None:
@@ -113,25 +154,33 @@ class FileIndex(w.VBox):
     def mark_selected(self, file_id: int | None) -> None:
         """Highlight the row of ``file_id`` (if on this page)."""
         self.selected_id = file_id
-        for row in self.rows.children:
-            if isinstance(row, w.Button):
-                if getattr(row, "file_id", None) == file_id:
-                    row.add_class("gsp-selected")
-                else:
-                    row.remove_class("gsp-selected")
+        position = self._position(file_id)
+        if self.list.index != position:
+            self.list.index = position
 
-    def _row(self, record: dict) -> w.Button:
-        b = w.Button(
-            description=display_name(record["file_name"]),
-            tooltip=record["file_name"],
-            layout=w.Layout(width="100%"),
-        )
-        b.file_id = record["id"]
-        if record["id"] == self.selected_id:
-            b.add_class("gsp-selected")
-        b.on_click(lambda _, r=record: self._clicked(r))
-        return b
+    @property
+    def selected_position(self) -> int | None:
+        """Row (0 = top) highlighted, None when the file shown is not on this page."""
+        return self.list.index
 
-    def _clicked(self, record: dict) -> None:
-        self.mark_selected(record["id"])
+    def click(self, position: int) -> None:
+        """What a click on row ``position`` does (the browser sets the index, then
+        reports the click)."""
+        self.list.index = position
+        self._message(self.list, {"event": "click"}, [])
+
+    def _position(self, file_id: int | None) -> int | None:
+        for i, r in enumerate(self.records):
+            if r["id"] == file_id:
+                return i
+        return None
+
+    def _message(self, _widget, content: dict, _buffers) -> None:
+        if not isinstance(content, dict) or content.get("event") != "click":
+            return
+        position = self.list.index
+        if position is None or not 0 <= position < len(self.records):
+            return
+        record = self.records[position]
+        self.selected_id = record["id"]
         self.on_select(record)

@@ -1,14 +1,17 @@
-"""Job progress: jobs started from the page, polled until done, with a callback.
+"""Job progress: jobs started from the page, followed until done, with a callback.
 
-``tick()`` polls every active job once (``GET api/jobs/<id>/``) and is what tests call;
-``start()`` runs it on a background thread every ``interval`` seconds while jobs are
-active, so a product appears without reloading the page.
+The page's event stream (:mod:`.live`) reports a job's end: :meth:`JobTracker.handle_event`
+then reads that job once. ``tick()`` polls every active job (``GET api/jobs/<id>/``);
+``start()`` runs it on a background thread while jobs are active: every ``interval``
+seconds when there is no working event stream, else only every ``safety_interval``
+seconds as a safety net.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,15 +49,27 @@ class JobTracker(w.VBox):
     on_finished : callable
         Called with the final job record (state ``done`` or ``failed``).
     interval : float
-        Seconds between polls of the background thread.
+        Seconds between polls while no event stream works.
+    live : LiveFeed-like, optional
+        The page's event feed; while ``live.healthy``, polls are the safety net only.
+    safety_interval : float
+        Seconds between polls while the event stream works.
     """
 
     def __init__(
-        self, client: Any, on_finished: Callable[[dict], None], interval: float = 1.0
+        self,
+        client: Any,
+        on_finished: Callable[[dict], None],
+        interval: float = 2.0,
+        live: Any = None,
+        safety_interval: float = 60.0,
     ) -> None:
         self.client = client
         self.on_finished = on_finished
         self.interval = interval
+        self.live = live
+        self.safety_interval = safety_interval
+        self.polls = 0
         self.jobs: dict[int, dict] = {}
         self.lines = w.HTML()
         self._lock = threading.Lock()
@@ -77,17 +92,38 @@ class JobTracker(w.VBox):
         elif background:
             self.start()
 
+    def handle_event(self, event: dict) -> dict | None:
+        """An event of the stream: when it ends a job followed here, read that job.
+
+        Returns the job's new record when it ended, else None.
+        """
+        job_id = event.get("job_id")
+        if job_id is None or not str(event.get("event", "")).startswith("job."):
+            return None
+        with self._lock:
+            job = self.jobs.get(int(job_id))
+        if job is None or job.get("state") not in ACTIVE:
+            return None
+        finished = self._update([job])
+        return finished[0] if finished else None
+
     def tick(self) -> list[dict]:
         """Poll active jobs once; returns those that finished in this poll."""
+        self.polls += 1
+        return self._update(self.active)
+
+    def _update(self, jobs: list[dict]) -> list[dict]:
         finished = []
-        for job in self.active:
+        for job in jobs:
             try:
                 new = self.client.job(job["id"])
             except Exception as exc:
                 new = {**job, "state": "failed", "error": f"cannot read the job: {exc}"}
             with self._lock:
+                was = self.jobs.get(int(job["id"]), {}).get("state")
                 self.jobs[int(job["id"])] = new
-            if new.get("state") not in ACTIVE:
+            # Reported once, whichever of the stream and the poller sees the end first.
+            if new.get("state") not in ACTIVE and was in ACTIVE:
                 finished.append(new)
         self._render()
         for job in finished:
@@ -106,9 +142,14 @@ class JobTracker(w.VBox):
         self._stop.set()
 
     def _run(self) -> None:
+        last_poll = time.monotonic()
         while not self._stop.wait(self.interval):
             if not self.active:
                 return
+            live = self.live is not None and getattr(self.live, "healthy", False)
+            if live and time.monotonic() - last_poll < self.safety_interval:
+                continue
+            last_poll = time.monotonic()
             try:
                 self.tick()
             except Exception:  # a broken callback must not kill the poller silently

@@ -28,15 +28,16 @@ def logs_html(entries: list[dict]) -> str:
     )
 
 
+def _choices(proposals: list[dict]) -> list[tuple[str, int | None]]:
+    return [("All my proposals", None)] + [(p["soar_id"], p["id"]) for p in proposals]
+
+
 class LogsView(w.VBox):
     def __init__(self, client: Any, proposals: list[dict], limit: int = 100) -> None:
         self.client = client
         self.limit = limit
         self.entries: list[dict] = []
-        self.proposal = w.Dropdown(
-            options=[("All my proposals", None)] + [(p["soar_id"], p["id"]) for p in proposals],
-            description="Proposal",
-        )
+        self.proposal = w.Dropdown(options=_choices(proposals), description="Proposal")
         self.level = w.Dropdown(options=LEVELS, value="INFO", description="At least")
         self.refresh = w.Button(description="Refresh", icon="refresh")
         self.older = w.Button(description="Older", icon="arrow-down")
@@ -44,7 +45,7 @@ class LogsView(w.VBox):
         self.message = w.HTML()
         self.refresh.on_click(lambda _: self.load())
         self.older.on_click(lambda _: self.load_older())
-        self.proposal.observe(lambda _: self.load(), "value")
+        self.proposal.observe(self._proposal_changed, "value")
         self.level.observe(lambda _: self.load(), "value")
         head = w.HTML("<b>Logs</b>")
         head.add_class("gsp-panel-head")
@@ -60,6 +61,24 @@ class LogsView(w.VBox):
         )
         self.add_class("gsp-panel")
         self.add_class("gsp-logs-view")
+
+    def _proposal_changed(self, _change=None) -> None:
+        self.load()
+
+    def set_proposals(self, proposals: list[dict]) -> None:
+        """Offer ``proposals`` in the proposal filter (one was added). The proposal
+        chosen stays chosen; the logs reload only if it is gone."""
+        current = self.proposal.value
+        options = _choices(proposals)
+        kept = current if current in [v for _, v in options] else None
+        self.proposal.unobserve(self._proposal_changed, "value")
+        try:
+            self.proposal.options = options
+            self.proposal.value = kept
+        finally:
+            self.proposal.observe(self._proposal_changed, "value")
+        if kept != current:
+            self.load()
 
     def _query(self, before_id: int | None = None) -> dict:
         q = {"level": self.level.value, "limit": self.limit}

@@ -1,5 +1,5 @@
 """The navigation bar: user menu (name, logout) and the views (Data, Search, Proposals,
-Logs, Management for staff, API Docs)."""
+Logs, Management for staff, API Docs, Notebooks)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def hub_prefix() -> str:
 def service_prefix() -> str:
     """Where the gsp service is, seen from the browser (same origin)."""
     return os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/services/gsp/"
+
+
+def lab_url() -> str:
+    """JupyterLab in the user's own server, for notebooks (same origin)."""
+    return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/").rstrip("/") + "/lab"
 
 
 def views_for(staff: bool) -> list[tuple[str, str, str]]:
@@ -64,6 +69,11 @@ class NavBar(w.HBox):
             f"<a class='gsp-api-docs' href='{service_prefix()}api/docs/' target='_blank' "
             "style='color:inherit;text-decoration:none;padding:0 10px'>"
             "<i class='fa fa-info-circle'></i> API Docs</a>"
+            # One widget for both links: every widget costs start-up time.
+            f"<a class='gsp-notebooks' href='{lab_url()}' target='_blank' "
+            "style='color:inherit;text-decoration:none;padding:0 10px' "
+            "title='your notebooks in JupyterLab, with the gsp client and the pipeline'>"
+            "<i class='fa fa-book'></i> Notebooks</a>"
         )
         title = w.HTML(
             "<span class='gsp-title'>Goodman Pipeline</span>", layout=w.Layout(margin="0 24px 0 0")
@@ -80,10 +90,103 @@ class NavBar(w.HBox):
             (b.add_class if k == key else b.remove_class)("gsp-active")
 
 
-class UserMenu(w.VBox):
-    """User information, API token, change password, and the visual preferences."""
+def app_token() -> str:
+    """The token the app's client uses (as :class:`gsp_extension.client.GSPClient` finds it)."""
+    return os.environ.get("GSP_API_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN") or ""
 
-    def __init__(self, status: dict, prefs, on_prefs: Callable) -> None:
+
+def api_url() -> str:
+    """The service's URL for scripts outside the hub: the hub's public address (kernels
+    may reach the service by an internal one, ``$GSP_API_URL``, useless elsewhere)."""
+    from urllib.parse import urlsplit
+
+    # The server's public URL (``https://host/user/<name>/``): only its origin counts.
+    public = urlsplit(os.environ.get("JUPYTERHUB_PUBLIC_URL", ""))
+    origin = f"{public.scheme}://{public.netloc}" if public.netloc else "https://<this hub>"
+    return origin + service_prefix()
+
+
+def mask(token: str) -> str:
+    """A token with all but its last 4 characters hidden."""
+    if not token:
+        return ""
+    return "•" * max(8, len(token) - 4) + token[-4:]
+
+
+#: Copies the revealed token from the box next to it (no script tag: an attribute handler
+#: works inside widget HTML; execCommand covers pages not served over https).
+_COPY_BUTTON = (
+    "<button class='gsp-copy-token' title='Copy the token' onclick=\""
+    "const i=this.closest('.gsp-token-row').querySelector('.gsp-token input');"
+    "i.select();(navigator.clipboard&&window.isSecureContext?"
+    "navigator.clipboard.writeText(i.value):Promise.resolve(document.execCommand('copy')))"
+    ".then(()=>{this.textContent='Copied';});\">Copy</button>"
+)
+
+
+class TokenPanel(w.VBox):
+    """The API token: masked, with reveal/copy, and how to use a token in scripts.
+
+    Parameters
+    ----------
+    token : str
+        The token the app uses (this server's, valid while the server runs).
+    url : str
+        The API's base URL to show in the examples.
+    """
+
+    def __init__(self, token: str, url: str) -> None:
+        self._token = token
+        self.box = w.Text(value=mask(token), disabled=True, layout=w.Layout(width="360px"))
+        self.box.add_class("gsp-token")
+        self.reveal = w.ToggleButton(
+            description="Show", icon="eye", tooltip="show the token", layout=w.Layout(width="auto")
+        )
+        self.reveal.add_class("gsp-reveal-token")
+        self.reveal.observe(lambda _: self._render(), "value")
+        self.copy = w.HTML()
+        row = w.HBox([self.box, self.reveal, self.copy], layout=w.Layout(align_items="center"))
+        row.add_class("gsp-token-row")
+        hub = hub_prefix()
+        help_text = w.HTML(
+            "<div class='gsp-help'>This is the token of your Jupyter server, which the app uses; "
+            "it stops working when the server stops. For scripts, "
+            f"<a class='gsp-token-page' href='{hub}token' target='_blank'>create a personal "
+            "token on the hub's Token page</a> (and revoke it there). Send it as the header "
+            "<code>Authorization: token &lt;key&gt;</code>, e.g.<br>"
+            f"<code>curl -H 'Authorization: token &lt;key&gt;' {html.escape(url)}api/files/</code>"
+            "<br>or in Python:<br><code>from gsp_extension.client import GSPClient<br>"
+            f"gsp = GSPClient('{html.escape(url)}', '&lt;key&gt;')</code><br>"
+            "(inside a notebook on this hub, <code>GSPClient()</code> finds both).</div>"
+        )
+        super().__init__([row, help_text])
+        self.add_class("gsp-token-panel")
+
+    def _render(self) -> None:
+        shown = self.reveal.value
+        # The real token reaches the browser only when asked for.
+        self.box.value = self._token if shown else mask(self._token)
+        self.box.disabled = not shown
+        self.reveal.description = "Hide" if shown else "Show"
+        self.reveal.icon = "eye-slash" if shown else "eye"
+        self.copy.value = _COPY_BUTTON if shown else ""
+
+
+class UserMenu(w.VBox):
+    """User information, API token, change password, and the visual preferences.
+
+    ``token`` and ``url`` default to what the app's client uses (:func:`app_token`,
+    :func:`api_url`).
+    """
+
+    def __init__(
+        self,
+        status: dict,
+        prefs,
+        on_prefs: Callable,
+        token: str | None = None,
+        url: str | None = None,
+    ) -> None:
         from .preferences import COLORMAPS, PLOT_MODES, THEMES
 
         self.on_prefs = on_prefs
@@ -92,11 +195,10 @@ class UserMenu(w.VBox):
         info = w.HTML(
             "<table class='gsp-table'>"
             f"<tr><td>Username</td><td><b class='gsp-username'>{user}</b> ({role})</td></tr>"
-            f"<tr><td>API Token</td><td><a href='{hub_prefix()}token' target='_blank'>"
-            "create or revoke tokens</a> (use one as <code>Authorization: Token …</code>)</td></tr>"
             f"<tr><td>Password</td><td><a href='{hub_prefix()}change-password'>Change password</a></td></tr>"
             "</table>"
         )
+        self.token = TokenPanel(app_token() if token is None else token, url or api_url())
         self.theme = w.Dropdown(options=THEMES, value=prefs.theme, description="Theme")
         self.colormap = w.Dropdown(options=COLORMAPS, value=prefs.colormap, description="Color map")
         self.plot_mode = w.Dropdown(options=PLOT_MODES, value=prefs.plot_mode, description="Format")
@@ -114,6 +216,8 @@ class UserMenu(w.VBox):
             [
                 w.HTML("<b>User Information</b>"),
                 info,
+                w.HTML("<b>API Token</b>"),
+                self.token,
                 w.HTML("<b>Visual Options</b>"),
                 w.HBox([self.theme, self.colormap]),
                 w.HBox([self.plot_mode, self.show_saturated]),

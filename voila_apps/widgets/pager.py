@@ -65,6 +65,13 @@ class Pager(w.VBox):
         self.goto_button = w.Button(description="Go", layout=w.Layout(width="60px"))
         self.goto_button.add_class("mod-primary")
         self.message = w.HTML()
+        # The page buttons are remade at each page: they share one layout and one
+        # style (a widget each, otherwise three per button).
+        self._arrow = w.Layout(width="36px")
+        self._number = w.Layout(width="auto", min_width="36px")
+        self._gap = w.Layout(margin="0 4px")
+        self._style = w.ButtonStyle()
+        self._html_style = w.widgets.widget_string.HTMLStyle()
         self.goto_button.on_click(lambda _: self.go_to(self.goto.value))
         self.goto.observe(lambda ch: self.go_to(ch["new"]) if ch["new"] else None, "value")
         super().__init__(
@@ -82,20 +89,22 @@ class Pager(w.VBox):
         """Show ``current`` of ``last`` pages."""
         self.current, self.last = current, last
         children = []
-        prev = w.Button(description="‹", tooltip="previous page", layout=w.Layout(width="36px"))
+        prev = w.Button(
+            description="‹", tooltip="previous page", layout=self._arrow, style=self._style
+        )
         prev.disabled = current <= 1
         prev.on_click(lambda _: self._pick(self.current - 1))
         children.append(prev)
         for page in page_window(current, last):
             if page is None:
-                children.append(w.HTML("…", layout=w.Layout(margin="0 4px")))
+                children.append(w.HTML("…", layout=self._gap, style=self._html_style))
                 continue
-            b = w.Button(description=str(page), layout=w.Layout(width="auto", min_width="36px"))
+            b = w.Button(description=str(page), layout=self._number, style=self._style)
             if page == current:
                 b.add_class("gsp-current")
             b.on_click(lambda _, p=page: self._pick(p))
             children.append(b)
-        nxt = w.Button(description="›", tooltip="next page", layout=w.Layout(width="36px"))
+        nxt = w.Button(description="›", tooltip="next page", layout=self._arrow, style=self._style)
         nxt.disabled = current >= last
         nxt.on_click(lambda _: self._pick(self.current + 1))
         children.append(nxt)

@@ -234,6 +234,11 @@ def interactive_canvas(
     FigureManager(canvas, 0)
     canvas.header_visible = False
     canvas.toolbar_position = "left"
+    # Always shown (ipympl fades it in on hover only): zoom and pan are found at once.
+    canvas.toolbar_visible = True
+    # The size it was drawn at: a resize by the page right after display raced the first
+    # frames (a half-redrawn canvas that ignored the mouse until redrawn again).
+    canvas.resizable = False
     # Twice the screen resolution: zooming in by 2 still shows every block.
     draw(fig, loaded, opts, max_pixels=(2 * height, 2 * width))
     fig.tight_layout()

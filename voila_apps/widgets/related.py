@@ -84,14 +84,20 @@ class RelatedTabs(w.HBox):
         return [b.description for b in self.children]
 
     def show(self, files: list[dict], active: int = 0) -> None:
-        self.files = list(files)
+        """Tabs for ``files``, tab ``active`` marked.
+
+        ``files`` is published last: a thread that sees the new files (a product made
+        elsewhere) sees the tabs drawn and marked, never the step between.
+        """
+        files = list(files)
         buttons = []
-        for i, (f, label) in enumerate(zip(self.files, tab_labels(self.files), strict=True)):
+        for i, (f, label) in enumerate(zip(files, tab_labels(files), strict=True)):
             b = w.Button(description=label, tooltip=f["file_name"], layout=w.Layout(width="auto"))
             b.on_click(lambda _, i=i: self.choose(i))
             buttons.append(b)
         self.children = buttons
         self._mark(active)
+        self.files = files
 
     def choose(self, index: int) -> None:
         self._mark(index)

@@ -20,17 +20,6 @@ TYPE_NAMES = {
     "4": "Wavelength Calibrated",
     "5": "Flux Calibrated",
 }
-#: Raw calibration frames hidden by "Hide raw calibrations".
-RAW_CALIBRATION_OBSTYPES = {
-    "BIAS",
-    "ZERO",
-    "FLAT",
-    "LAMPFLAT",
-    "SKYFLAT",
-    "DOMEFLAT",
-    "DFLAT",
-    "QUARTZ",
-}
 #: Text filters (API parameter, label) offered with suggestions.
 TEXT_FILTERS = (
     ("obstype", "Obstype"),
@@ -93,18 +82,6 @@ def build_query(
     if after and before and after > before:
         raise ValueError(f"the date range is reversed: from {after} is after to {before}")
     return q
-
-
-def hide_raw_calibrations(rows: list[dict]) -> list[dict]:
-    """Rows less the raw bias and flat frames."""
-    return [
-        r
-        for r in rows
-        if not (
-            str(r.get("data_type")) == "0"
-            and str(r.get("obstype") or "").upper() in RAW_CALIBRATION_OBSTYPES
-        )
-    ]
 
 
 def toggle_ordering(current: str, field: str) -> str:
@@ -231,6 +208,10 @@ class SearchTable(w.VBox):
             date_before=self.date_before.value,
             search=self.search.value,
         )
+        # The API drops them before paging and counting, so pages stay full and the
+        # count is right; an unchecked box sends nothing.
+        if self.hide_raw_cal.value:
+            out["hide_raw_calibrations"] = True
         return out
 
     def reset_filters(self) -> None:
@@ -252,6 +233,21 @@ class SearchTable(w.VBox):
     def _filter_changed(self, _change=None) -> None:
         self.load(1)
 
+    def set_proposals(self, proposals: list[str]) -> None:
+        """Offer ``proposals`` in the proposal filter (one was added). The proposal
+        chosen stays chosen; the table reloads only if it is gone."""
+        current = self.proposal.value
+        options = ["All", *proposals]
+        kept = current if current in options else "All"
+        self.proposal.unobserve(self._filter_changed, "value")
+        try:
+            self.proposal.options = options
+            self.proposal.value = kept
+        finally:
+            self.proposal.observe(self._filter_changed, "value")
+        if kept != current:
+            self.load(1)
+
     # --- table -------------------------------------------------------------------------------
 
     def load(self, page: int = 1) -> None:
@@ -265,18 +261,9 @@ class SearchTable(w.VBox):
         self.page = page
         self.count = int(answer["count"])
         self.records = list(answer["results"])
-        self.shown = (
-            hide_raw_calibrations(self.records) if self.hide_raw_cal.value else self.records
-        )
-        hidden = len(self.records) - len(self.shown)
+        self.shown = self.records
         self.status.value = (
-            f"<span class='gsp-muted'>{hidden} raw calibration frame(s) hidden on this page.</span>"
-            if hidden
-            else (
-                ""
-                if self.records
-                else "<span class='gsp-muted'>No file matches these filters.</span>"
-            )
+            "" if self.records else "<span class='gsp-muted'>No file matches these filters.</span>"
         )
         approx = "≈" if answer.get("count_is_estimate") else ""
         self.badge.value = f"<span class='gsp-badge'>{approx}{self.count}</span>"

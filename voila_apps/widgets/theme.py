@@ -83,7 +83,11 @@ body:has(.{ROOT_CLASS}) {{ margin:0; background: var(--gsp-page-bg, #37474f); }}
 .gsp-filelist .jupyter-button {{ width: 100%; text-align: left; background: var(--gsp-panel);
   color: var(--gsp-text); border-bottom: 1px solid var(--gsp-row-border); height: 30px;
   overflow: hidden; text-overflow: ellipsis; }}
-.gsp-filelist .jupyter-button.gsp-selected {{ background: var(--gsp-selected); }}
+.gsp-filelist .jupyter-button.gsp-selected, .gsp-filelist .jupyter-button.mod-active
+  {{ background: var(--gsp-selected); box-shadow: none; }}
+.gsp-filelist.widget-toggle-buttons, .gsp-filelist.widget-toggle-buttons > div
+  {{ display: flex; flex-direction: column; width: 100%; }}
+.gsp-filelist.widget-toggle-buttons .jupyter-button {{ margin: 0; display: block; }}
 .gsp-pager .jupyter-button {{ background: transparent; color: var(--gsp-text); min-width: 32px; }}
 .gsp-pager .jupyter-button.gsp-current {{ background: var(--gsp-accent); color: #fff;
   border-radius: 16px; }}
@@ -108,6 +112,12 @@ table.gsp-table td.gsp-comment {{ color: var(--gsp-muted); }}
   text-align:left; }}
 .gsp-grid .gsp-cell {{ padding: 0 6px; white-space: nowrap; overflow: hidden; }}
 .gsp-sort {{ font-weight: 600; }}
+.{ROOT_CLASS} .lm-TabBar-tab {{ background: var(--gsp-head); color: var(--gsp-text); }}
+.{ROOT_CLASS} .lm-TabBar-tab.lm-mod-current {{ background: var(--gsp-panel); font-weight: 600; }}
+.gsp-live {{ font-size: 12px; }}
+.gsp-live-on {{ color: var(--gsp-accent-text); }}
+.gsp-live-off {{ color: #ffb74d; }}
+.gsp-lamp-note, .gsp-limits {{ font-size: 12px; }}
 </style>
 """
 

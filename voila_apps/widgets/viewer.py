@@ -117,8 +117,10 @@ class Viewer(w.VBox):
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
         self.image.add_class("gsp-plot-image")
         self.status = w.HTML()
+        self.limits = w.HTML()
+        self.limits.add_class("gsp-limits-box")
         self.modified = w.HTML(layout=w.Layout(align_self="flex-end"))
-        super().__init__([self.plot, self.status, self.modified, self.panel])
+        super().__init__([self.plot, self.limits, self.status, self.modified, self.panel])
         self.set_preferences(prefs, redraw=False)
 
     def set_preferences(self, prefs: Preferences, redraw: bool = True) -> None:
@@ -176,11 +178,13 @@ class Viewer(w.VBox):
         self.panel.message.value = ""
         self.plot.remove_class("gsp-ready")
         self._close_figure()
+        self.limits.value = ""
         try:
             if self.prefs.plot_mode == "interactive":
                 canvas = interactive_canvas(self.loaded, opts)
                 if canvas is not None:
                     self.figure = canvas.figure
+                    self._follow_limits(self.figure)
                     self.plot.children = [canvas]
                     self.status.value = ""
                     self._ready()
@@ -191,6 +195,20 @@ class Viewer(w.VBox):
             self._ready()
         except ValueError as exc:
             self.status.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+
+    def _follow_limits(self, figure) -> None:
+        """Show the axes' current range under an interactive plot, updated as the user
+        zooms and pans (and readable by tests in ``data-*`` attributes)."""
+        if not figure.axes:
+            return
+        ax = figure.axes[0]
+
+        def show(_=None) -> None:
+            self.limits.value = limits_html(ax.get_xlim(), ax.get_ylim(), self.kind)
+
+        ax.callbacks.connect("xlim_changed", show)
+        ax.callbacks.connect("ylim_changed", show)
+        show()
 
     def _ready(self) -> None:
         """Mark the plot drawn, and of which file (``gsp-shows-<id>``)."""
@@ -205,3 +223,15 @@ class Viewer(w.VBox):
                 canvas.close()
             except Exception:
                 pass
+
+
+def limits_html(xlim, ylim, kind: str | None) -> str:
+    """The range shown: ``λ 5000.0 – 5800.0, flux 95.2 – 160`` (spectra) or pixels."""
+    x0, x1 = (float(v) for v in xlim)
+    y0, y1 = (float(v) for v in ylim)
+    xname, yname = ("λ", "flux") if kind == "spectrum" else ("x", "y")
+    data = f"data-xmin='{x0:.6g}' data-xmax='{x1:.6g}' data-ymin='{y0:.6g}' data-ymax='{y1:.6g}'"
+    return (
+        f"<span class='gsp-limits gsp-muted' {data}>Showing {xname} {x0:.6g} – {x1:.6g}, "
+        f"{yname} {y0:.4g} – {y1:.4g} (zoom and pan with the toolbar)</span>"
+    )
