@@ -128,6 +128,75 @@ def add_real_files(url: str, root: Path, soar: str) -> list[str]:
     return names
 
 
+class Timeline:
+    """When each step of a login happened, seen from the browser (seconds from the click).
+
+    Marks: the hub's redirects (``spawn`` pages when the server is started), the Voila
+    page's answer (``page-answer``) and its end (``page-done``, the HTML streamed whole),
+    the scripts loaded (``last-script``), the kernel's websocket opened (``kernel-ws``),
+    the execution websocket opened (``exec-ws``) and asked to run the notebook
+    (``execute-sent``), the notebook executed (``cell-done``:
+    the app's imports, first API calls and widgets built in the kernel).
+    """
+
+    def __init__(self, page) -> None:
+        self.t0 = time.perf_counter()
+        self.marks: dict[str, float] = {}
+        page.on("request", self._request)
+        page.on("response", self._response)
+        page.on("requestfinished", self._finished)
+        page.on("websocket", self._websocket)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.marks.clear()
+
+    def mark(self, name: str, once: bool = True) -> None:
+        if once and name in self.marks:
+            return
+        self.marks[name] = time.perf_counter() - self.t0
+
+    def _request(self, request) -> None:
+        url = request.url
+        if "/hub/spawn" in url:
+            self.mark("spawn-page")
+        if "/voila/render/" in url and request.is_navigation_request():
+            self.mark("page-request")
+
+    def _response(self, response) -> None:
+        if "/voila/render/" in response.url:
+            self.mark("page-answer")
+
+    def _finished(self, request) -> None:
+        url = request.url
+        if "/voila/render/" in url and request.resource_type == "document":
+            self.mark("page-done", once=False)
+        elif request.resource_type == "script":
+            self.mark("last-script", once=False)
+
+    def _websocket(self, ws) -> None:
+        if "/channels" in ws.url:
+            self.mark("kernel-ws")
+        elif "/voila/execution/" in ws.url:
+            self.mark("exec-ws")
+
+            def frame(payload) -> None:
+                if isinstance(payload, str) and '"execution_result"' in payload:
+                    self.mark("cell-done")
+                elif isinstance(payload, str) and '"finished"' in payload:
+                    self.mark("executed")
+
+            ws.on("framereceived", frame)
+            ws.on(
+                "framesent",
+                lambda payload: self.mark("execute-sent") if "execute" in str(payload) else None,
+            )
+
+    def line(self, total: float) -> str:
+        order = sorted(self.marks.items(), key=lambda kv: kv[1])
+        return "  ".join(f"{k} {v:.2f}" for k, v in order) + f"  list {total:.2f}"
+
+
 def _report(label: str, values: list[float], target: float) -> None:
     shown = ", ".join(f"{v:.2f}" for v in values)
     print(f"{label}: median {statistics.median(values):.2f} s (target {target} s)  [{shown}]")
@@ -160,14 +229,17 @@ def main() -> None:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 cold, warm, served = [], [], []
+                timelines = []
                 page = None
                 for i in range(args.repeat + 1):
                     context = browser.new_context(viewport={"width": 1500, "height": 1000})
                     page = context.new_page()
                     page.set_default_timeout(120_000)
+                    timeline = Timeline(page)
                     page.goto(hub.url + "/hub/login")
                     page.fill("input[name=username]", "member")
                     page.fill("input[name=password]", PASSWORD)
+                    timeline.start()
                     t = time.perf_counter()
                     page.click("input[type=submit], button[type=submit]")
                     # the hub's redirects done and Voila's answer starting
@@ -175,11 +247,15 @@ def main() -> None:
                     served.append(time.perf_counter() - t)
                     page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
                     (cold if i == 0 else warm).append(time.perf_counter() - t)
+                    timelines.append(timeline.line(time.perf_counter() - t))
                     if i < args.repeat:
                         context.close()
                 _report("login -> first file list, cold (server spawned)", cold, 3)
                 _report("login -> first file list, warm (server running)", warm, 3)
                 _report("  of which login -> Voila page answering (warm)", served[1:], 3)
+                print("timelines, seconds from the login click (cold first):")
+                for text in timelines:
+                    print("  " + text)
 
                 page.wait_for_selector(".gsp-plot.gsp-ready img")
                 first_view, again = [], []
