@@ -90,9 +90,12 @@ def register_product(
 def _locked(session: Session, file_id: int) -> File | None:
     """The file's row, locked until the transaction ends and read past the identity map.
 
-    (A no-op lock on SQLite, whose writers are serialized already.)
+    ``FOR NO KEY UPDATE`` on PostgreSQL: it orders jobs that replace the same rows but
+    not the foreign-key checks of other jobs' inserts (``FOR KEY SHARE``), which a
+    plain ``FOR UPDATE`` turned into deadlocks. A no-op on SQLite, whose writers are
+    serialized already.
     """
-    return session.get(File, file_id, with_for_update=True, populate_existing=True)
+    return session.get(File, file_id, with_for_update={"key_share": True}, populate_existing=True)
 
 
 def _supersede_older(session: Session, products: list[File]) -> None:
@@ -109,7 +112,10 @@ def _supersede_older(session: Session, products: list[File]) -> None:
     parents = sorted({parent for parent, _ in pairs if parent is not None} - made)
     if parents:
         session.execute(
-            select(File.id).where(File.id.in_(parents)).order_by(File.id).with_for_update()
+            select(File.id)
+            .where(File.id.in_(parents))
+            .order_by(File.id)
+            .with_for_update(key_share=True)
         )
     now = utcnow()
     stale: list[File] = []

@@ -54,6 +54,19 @@ def is_transient(exc: BaseException) -> bool:
     return type(exc).__name__ in TRANSIENT_NAMES
 
 
+#: Tries at the transaction that registers a job's products, when the database breaks
+#: a lock conflict between two completing jobs (PostgreSQL deadlock detection).
+COMPLETE_ATTEMPTS = 4
+
+#: SQLSTATEs of a transaction rolled back for a conflict with another: retry it whole.
+_LOCK_CONFLICTS = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a transaction for a concurrent one."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
+
+
 @dataclass(frozen=True)
 class _Claimed:
     job_id: int
@@ -281,11 +294,19 @@ class JobEngine:
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded on the job
             await asyncio.to_thread(self.fail, claimed, exc)
             return
-        try:
-            await asyncio.to_thread(self.complete, claimed, result)
-        except Exception as exc:  # noqa: BLE001 - e.g. a product that cannot be read back
-            log.exception("completing job %s failed", claimed.job_id)
-            await asyncio.to_thread(self.fail, claimed, exc)
+        for attempt in range(1, COMPLETE_ATTEMPTS + 1):
+            try:
+                await asyncio.to_thread(self.complete, claimed, result)
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. a product that cannot be read back
+                if attempt < COMPLETE_ATTEMPTS and is_lock_conflict(exc):
+                    # Rolled back whole: completing again is safe, and the work is kept.
+                    log.info("completing job %s: %s; again", claimed.job_id, exc.orig)
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                log.exception("completing job %s failed", claimed.job_id)
+                await asyncio.to_thread(self.fail, claimed, exc)
+                return
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; jobs in flight then finish (or are requeued later)."""

@@ -240,3 +240,48 @@ def test_product_files_without_a_row_are_taken_out_at_start(db, tmp_path):
     assert any("zst_0001.fits" in m and "without a row" in m for m in messages)
     engine.requeue_at_start()  # nothing more to take
     assert kept.is_file()
+
+
+def test_lock_conflicts_are_told_from_other_database_errors(postgres_server_url):
+    """A real PostgreSQL deadlock is a conflict (completing again is right); a broken
+    constraint is not (it would fail again the same way)."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from gsp_extension.engine.runner import is_lock_conflict
+
+    engine = create_engine(postgres_server_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS lock_pair"))
+        conn.execute(text("CREATE TABLE lock_pair (id int PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO lock_pair VALUES (1), (2)"))
+    both_hold, errors = threading.Barrier(2), []
+
+    def take(first, second):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT 1 FROM lock_pair WHERE id = :i FOR UPDATE"), {"i": first})
+                both_hold.wait(10)
+                conn.execute(
+                    text("SELECT 1 FROM lock_pair WHERE id = :i FOR UPDATE"), {"i": second}
+                )
+        except DBAPIError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take, args=p) for p in ((1, 2), (2, 1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert len(errors) == 1 and is_lock_conflict(errors[0]), errors
+        with pytest.raises(DBAPIError) as duplicate, engine.begin() as conn:
+            conn.execute(text("INSERT INTO lock_pair VALUES (1)"))
+        assert not is_lock_conflict(duplicate.value)
+        assert not is_lock_conflict(ValueError("not a database error"))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE lock_pair"))
+        engine.dispose()
