@@ -37,6 +37,10 @@ serves the demo, the tests and a deployment:
 ``GSP_HUB_DB_URL``                  the hub's own database (default: SQLite in
                                     ``$GSP_DATA_ROOT/hub/``), e.g.
                                     ``postgresql+psycopg://hub@db/jupyterhub``
+``GSP_SPAWN_FORKSERVER``            ``1`` (default) starts users' servers by forking
+                                    :mod:`hub.forkserver`, which has imported them
+                                    already (~1.5 s less per start); ``0``: Popen
+                                    (``simple`` spawner only)
 ``GSP_DASK_SCHEDULER``              address of a Dask scheduler for the job engine
                                     (``tcp://host:8786``); unset: a LocalCluster in
                                     the gsp service
@@ -262,10 +266,39 @@ def configure_spawner(
         c.SimpleLocalProcessSpawner.home_dir_template = str(
             Path(data_root).resolve() / "homes" / "{username}"
         )
+        if env_flag(env, "GSP_SPAWN_FORKSERVER", True):
+            configure_forkserver(c, data_root)
     else:
         # Each hub user runs as a transient system user with its own state directory.
         c.SystemdSpawner.dynamic_users = True
     return dotted
+
+
+def forkserver_socket(data_root: str | Path) -> Path:
+    """Where the forkserver of the hub with this data root listens.
+
+    Under the temporary directory, not the data root: a Unix socket path is limited to
+    ~100 bytes. One per data root, so that two hubs on one machine never share one.
+    """
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(Path(data_root).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"gsp-forkserver-{os.getuid()}-{key}" / "sock"
+
+
+def configure_forkserver(c, data_root: str | Path) -> dict:
+    """Run :mod:`hub.forkserver` as a hub-managed service (restarted if it exits) and
+    point the spawner at it. Returns the service added."""
+    path = str(forkserver_socket(data_root))
+    c.ReadySimpleLocalProcessSpawner.forkserver_socket = path
+    service = {
+        "name": "forkserver",
+        "command": [sys.executable, "-m", "hub.forkserver", f"--socket={path}"],
+        "display": False,
+    }
+    _append(c.JupyterHub, "services", [service])
+    return service
 
 
 # --- culling ------------------------------------------------------------------------------------

@@ -93,6 +93,29 @@ def test_culling_switches(load):
         load(GSP_CULL_IDLE_TIMEOUT="soon")
 
 
+def test_forkserver_switch(load, data_root, monkeypatch):
+    from hub.platform import forkserver_socket
+    from hub.spawners import FORKABLE_CMD
+
+    c = load()
+    path = str(forkserver_socket(data_root))
+    assert c.ReadySimpleLocalProcessSpawner.forkserver_socket == path
+    assert len(path.encode()) < 100  # within a Unix socket path's limit
+    assert service(c, "forkserver")["command"][1:] == ["-m", "hub.forkserver", f"--socket={path}"]
+    assert service(c, "forkserver")["display"] is False
+    assert c.Spawner.cmd == FORKABLE_CMD  # the command the forkserver can take over
+    # another data root (another hub on this machine) gets its own
+    assert forkserver_socket(data_root / "other") != forkserver_socket(data_root)
+    c = load(GSP_SPAWN_FORKSERVER="0")
+    assert service(c, "forkserver") is None
+    assert "forkserver_socket" not in c.ReadySimpleLocalProcessSpawner
+    with pytest.raises(PlatformConfigError, match="GSP_SPAWN_FORKSERVER='fast'"):
+        load(GSP_SPAWN_FORKSERVER="fast")
+    # only the local spawner forks: a systemd unit or a pod starts its own server
+    monkeypatch.setitem(sys.modules, "systemdspawner", types.ModuleType("systemdspawner"))
+    assert service(load(GSP_SPAWNER="systemd"), "forkserver") is None
+
+
 def test_kernel_and_voila_switches_reach_user_servers(load):
     c = load(
         GSP_KERNEL_CULL_IDLE_TIMEOUT="300",

@@ -66,7 +66,11 @@ class Platform:
 
 
 def user_server_environment(platform, name) -> dict[str, str]:
-    """The environment of ``name``'s single-user server process (what kernels inherit)."""
+    """The environment a kernel of ``name``'s server runs with, read from the kernel.
+
+    Not from the server process: forked by :mod:`hub.forkserver`, its environment block
+    in /proc is the forkserver's; the server's own variables reach its kernels.
+    """
     tree = ProcessTree(platform.proc.pid)
     tree.refresh()
     for pid in tree.alive():
@@ -75,11 +79,23 @@ def user_server_environment(platform, name) -> dict[str, str]:
         except OSError:
             continue
         env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
-        if env.get("JUPYTERHUB_USER") == name and "singleuser" in env.get("_", "") + str(
+        if env.get("JUPYTERHUB_USER") == name and "kernel" in str(
             Path(f"/proc/{pid}/cmdline").read_bytes()
         ):
             return env
-    raise AssertionError(f"no server process of {name} found")
+    raise AssertionError(f"no kernel of {name}'s server found")
+
+
+def _pid_of(platform, command: str) -> int:
+    tree = ProcessTree(platform.proc.pid)
+    tree.refresh()
+    for pid in tree.alive():
+        try:
+            if command in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "):
+                return pid
+        except OSError:
+            continue
+    raise AssertionError(f"no process {command!r} under the platform")
 
 
 def login(url, username, password):
@@ -186,6 +202,11 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
         raise AssertionError(f"the server of demo-pi was not ready in 60 s: {model}")
     spawn_s = time.monotonic() - t0
     print(f"hub start {platform.started_after:.1f} s, user server spawn {spawn_s:.1f} s")
+    # started by the hub's forkserver (hub/forkserver.py), not by a new Python
+    server = _pid_of(platform, "-m hub.singleuser")
+    parent = int(Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    title = Path(f"/proc/{parent}/cmdline").read_text().replace("\0", " ")
+    assert "-m hub.forkserver" in title, title
 
     # the server's landing page is the data browser; its home is in the data root
     # (a browser page first: it runs the OAuth dance and sets the server's _xsrf cookie,
@@ -206,7 +227,7 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
         r = session.get(f"{platform.url}user/demo-pi/voila/render/data_browser.ipynb", timeout=60)
         assert r.status_code == 200, r.text[-500:]
     # what the PI's kernels inherit reaches the gsp API with the PI's rights: the
-    # address and the server's own token, read from the server process's environment
+    # address and the server's own token, read from the data browser's kernel
     env = user_server_environment(platform, "demo-pi")
     assert env["GSP_API_URL"] == f"http://127.0.0.1:{platform.service_port}/services/gsp/"
     kernel = {"Authorization": f"Token {env['JUPYTERHUB_API_TOKEN']}"}
@@ -302,6 +323,7 @@ def test_sigterm_stops_every_process(platform):
         "configurable-http-proxy",
         "service_config.py",
         "jupyterhub_idle_culler",
+        "hub.forkserver",
         "singleuser_config.py",
     ):
         assert part in commands, (part, commands)

@@ -1,0 +1,389 @@
+"""Start users' servers by forking a process that has imported them already.
+
+    python -m hub.forkserver --socket /tmp/gsp-forkserver-<id>/sock
+
+A user's server spends most of its start importing: ``jupyterhub.singleuser``,
+jupyter_server, Voilà and JupyterLab take ~1.5 s of a ~1.8 s start on a quiet machine
+here, 2-3 s under load, and the first login of a night waits for all of it. This
+process (run by the hub as a managed service, restarted if it exits) imports them
+once; each start is then a ``fork()`` of it, which runs ``jupyterhub.singleuser`` in
+the requested directory with exactly the requested environment and arguments, as
+``Popen`` would. The server answers ~0.3-0.5 s after the request.
+
+Protocol, on a Unix socket in a directory only this user can enter (0700): the client
+sends one JSON line ``{"argv": [...], "env": {...}, "cwd": "..."}`` and gets one JSON
+line back, ``{"pid": N}`` or ``{"error": "..."}``. It keeps the connection open: when
+the server exits, one more line ``{"exit": status}`` arrives (the exit code, or minus
+the signal number, as ``Popen.returncode``) and the connection closes. The forked
+servers are reaped here, so a server that exited never lingers as a zombie.
+
+The forked servers are in their own session (``setsid``) and outlive this process: if
+it stops, running servers are untouched and new starts fall back to ``Popen``
+(:class:`hub.spawners.ForkserverStart`). It exits when its parent (the hub) is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import setproctitle
+
+#: Imported before the first fork: what a user's server imports at start (the hub
+#: extension, the server, and the server extensions this platform enables).
+DEFAULT_PRELOAD = (
+    "hub.singleuser",  # first: keeps rfc3987_syntax out (see its docstring)
+    "jupyterhub.singleuser",
+    "jupyterhub.singleuser.extension",
+    "jupyter_server.serverapp",
+    "jupyter_server_terminals",
+    "jupyterlab",
+    "jupyterlab.labapp",
+    "notebook_shim",
+    "voila.server_extension",
+    "hub.platform",  # what hub/singleuser_config.py imports
+    "voila_apps.config",
+)
+
+#: What a forked child runs: ``module:function``; its return value is the exit code.
+DEFAULT_ENTRY = "jupyterhub.singleuser:main"
+
+#: What the forkserver keeps of the environment the hub gives it (its API token and
+#: the rest are dropped, by re-executing itself): a forked server's environment block,
+#: readable in /proc, is the forkserver's; the server's own variables are set in it.
+KEPT_ENVIRONMENT = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LANGUAGE",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    # read at import time by jupyterhub.singleuser: the same values as its servers get
+    "JUPYTERHUB_SINGLEUSER_APP",
+    "JUPYTERHUB_SINGLEUSER_EXTENSION",
+)
+
+
+def kept_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The variables of ``environ`` the forkserver runs with."""
+    return {k: v for k, v in environ.items() if k in KEPT_ENVIRONMENT or k.startswith("LC_")}
+
+
+MAX_REQUEST_BYTES = 1 << 20
+REQUEST_TIMEOUT = 5.0
+
+
+class RequestError(ValueError):
+    """A start request that cannot be served (answered with its message)."""
+
+
+def socket_dir_ok(folder: Path) -> None:
+    """Create ``folder`` for the socket, private to this user, or refuse one that is not.
+
+    Raises
+    ------
+    RequestError
+        When ``folder`` exists but is a symbolic link, someone else's, or open to others.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise RequestError(f"{folder} is not a directory of this user: choose another socket")
+    if info.st_mode & 0o077:
+        raise RequestError(f"{folder} is open to other users (mode {info.st_mode & 0o777:o})")
+
+
+def preload(modules: Iterable[str]) -> dict[str, str]:
+    """Import ``modules``; a module that fails is reported and left to the child.
+
+    Returns
+    -------
+    dict
+        Module name to the error, for those that failed.
+    """
+    failed = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the server itself will say what is wrong
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def parse_request(raw: bytes) -> tuple[list[str], dict[str, str], str]:
+    """``argv``, ``env`` and ``cwd`` of one request line, checked.
+
+    Raises
+    ------
+    RequestError
+        Naming what is wrong and what is expected.
+    """
+    try:
+        request = json.loads(raw)
+    except ValueError as exc:
+        raise RequestError(f"the request is not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise RequestError('the request must be an object {"argv", "env", "cwd"}')
+    argv, env, cwd = request.get("argv"), request.get("env"), request.get("cwd")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise RequestError('"argv" must be a list of strings (the server\'s arguments)')
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in v
+        for k, v in env.items()
+    ):
+        raise RequestError('"env" must map variable names to string values')
+    if not isinstance(cwd, str) or not os.path.isabs(cwd):
+        raise RequestError('"cwd" must be an absolute path (the user\'s home)')
+    return argv, env, cwd
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    conn.settimeout(REQUEST_TIMEOUT)
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST_BYTES:
+            raise RequestError(f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+    return data
+
+
+def _send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass  # the client went away; the server it asked for runs on regardless
+
+
+def returncode(status: int) -> int:
+    """A ``waitpid`` status as ``Popen.returncode`` (exit code, or minus the signal)."""
+    return os.waitstatus_to_exitcode(status)
+
+
+def run_child(
+    entry: Callable[[], object],
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str,
+    close_fds: Iterable[int],
+) -> None:
+    """In the forked child: become the user's server, then exit with its status.
+
+    Never returns: the zygote's own stack must not unwind in the child.
+    """
+    code = 1
+    try:
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.setsid()  # as Popen(start_new_session=True): the hub's signals are not ours
+        os.makedirs(cwd, 0o755, exist_ok=True)
+        os.chdir(cwd)
+        # Exactly the environment the spawner built, nothing of this process's own.
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = [sys.argv[0], *argv]
+        # What ps and top show: the command Popen would have run, not the forkserver's.
+        setproctitle.setproctitle(" ".join([sys.executable, "-m", "hub.singleuser", *argv]))
+        try:
+            result = entry()
+            code = result if isinstance(result, int) else 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code & 0xFF if code >= 0 else 1)
+
+
+def _entry(spec: str) -> Callable[[], object]:
+    module, _, name = spec.partition(":")
+    function = getattr(importlib.import_module(module), name or "main")
+    if not callable(function):
+        raise SystemExit(f"--entry {spec}: not a function; give module:function")
+    return function
+
+
+class Forkserver:
+    """The accept / fork / reap loop (one thread, no threads at fork time)."""
+
+    def __init__(self, path: Path, entry: Callable[[], object], parent: int) -> None:
+        self.path, self.entry, self.parent = path, entry, parent
+        self.children: dict[int, socket.socket | None] = {}
+        self.selector = selectors.DefaultSelector()
+        self.stopping = False
+
+    def serve(self) -> None:
+        """Listen on the socket until asked to stop (SIGTERM) or orphaned."""
+        socket_dir_ok(self.path.parent)
+        if self.path.exists() or self.path.is_symlink():
+            self.path.unlink()  # left by a forkserver that was killed
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        listener.listen(64)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the select through the pipe
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.selector.register(listener, selectors.EVENT_READ, "accept")
+        self.selector.register(wake_r, selectors.EVENT_READ, "signal")
+        self.own_fds = [listener.fileno(), wake_r, wake_w]
+        print(f"gsp forkserver: ready on {self.path} (pid {os.getpid()})", file=sys.stderr)
+        try:
+            while not self.stopping:
+                for key, _ in self.selector.select(timeout=2.0):
+                    if key.data == "accept":
+                        self._accept(listener)
+                    elif key.data == "signal":
+                        try:
+                            while os.read(wake_r, 512):
+                                pass
+                        except BlockingIOError:
+                            pass
+                    else:
+                        self._client_gone(key.fileobj)
+                self._reap()
+                if os.getppid() != self.parent:
+                    print("gsp forkserver: the hub is gone, stopping", file=sys.stderr)
+                    break
+        finally:
+            listener.close()
+            try:
+                if self.path.is_socket():
+                    self.path.unlink()
+            except OSError:
+                pass
+
+    def _stop(self, *_args) -> None:
+        self.stopping = True
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        try:
+            argv, env, cwd = parse_request(_read_line(conn))
+            if threading.active_count() > 1:
+                # fork() copies only this thread: a lock held by another would hang the child.
+                raise RequestError("the forkserver runs threads; start the server with Popen")
+            close = [
+                *self.own_fds,
+                self.selector.fileno() if hasattr(self.selector, "fileno") else -1,
+                *(c.fileno() for c in self.children.values() if c is not None),
+            ]
+            pid = os.fork()
+            if pid == 0:
+                run_child(self.entry, argv, env, cwd, close + [conn.fileno()])
+        except (RequestError, OSError) as exc:
+            _send(conn, {"error": str(exc)})
+            conn.close()
+            return
+        _send(conn, {"pid": pid})
+        conn.setblocking(False)
+        self.children[pid] = conn
+        self.selector.register(conn, selectors.EVENT_READ, "client")
+
+    def _client_gone(self, conn: socket.socket) -> None:
+        # The client closed its end (or sent something it should not): the server it
+        # started runs on; only its exit can no longer be told.
+        try:
+            if conn.recv(1):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.selector.unregister(conn)
+        for pid, c in list(self.children.items()):
+            if c is conn:
+                self.children[pid] = None  # still reaped when it exits
+        conn.close()
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.children.pop(pid, None)
+            if conn is not None:
+                conn.setblocking(True)
+                _send(conn, {"exit": returncode(status)})
+                self.selector.unregister(conn)
+                conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--socket", required=True, help="path of the Unix socket to listen on")
+    parser.add_argument(
+        "--preload",
+        action="append",
+        help="module to import before forking (repeatable; default: the server's own)",
+    )
+    parser.add_argument("--entry", default=DEFAULT_ENTRY, help="module:function a child runs")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    clean = kept_environment(dict(os.environ))
+    if clean != dict(os.environ):
+        # The same process (pid, parent) again, with an environment block that holds
+        # nothing of the hub's: the forked servers carry this block.
+        os.execve(sys.executable, [sys.executable, "-m", "hub.forkserver", *argv], clean)
+    parent = os.getppid()  # before the imports: the hub may stop meanwhile
+    # Also readies setproctitle for the children, while the environment is intact (it
+    # cannot once a child has cleared it).
+    setproctitle.setproctitle(" ".join([sys.executable, "-m", "hub.forkserver", *argv]))
+    started = time.monotonic()
+    failed = preload(args.preload or DEFAULT_PRELOAD)
+    for name, error in failed.items():
+        print(f"gsp forkserver: could not preload {name}: {error}", file=sys.stderr)
+    entry = _entry(args.entry)
+    print(f"gsp forkserver: imported in {time.monotonic() - started:.2f} s", file=sys.stderr)
+    try:
+        Forkserver(Path(args.socket), entry, parent).serve()
+    except RequestError as exc:
+        print(f"gsp forkserver: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""What a child of the forkserver runs in tests: reports what it was given, then exits.
+
+argv: <report path> <exit code | "sleep">
+"""
+
+import json
+import os
+import sys
+import time
+
+
+def main():
+    report, action = sys.argv[1], sys.argv[2]
+    open_fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))  # before any of ours
+    with open(report + ".tmp", "w") as f:
+        json.dump(
+            {
+                "argv": sys.argv[1:],
+                "env": dict(os.environ),
+                "cwd": os.getcwd(),
+                "session_leader": os.getsid(0) == os.getpid(),
+                "ppid": os.getppid(),
+                "open_fds": open_fds,
+            },
+            f,
+        )
+    os.replace(report + ".tmp", report)
+    if action == "sleep":
+        time.sleep(600)
+    return int(action)
