@@ -286,6 +286,7 @@ class Forkserver:
             try:
                 if self.path.is_socket():
                     self.path.unlink()
+                self.path.parent.rmdir()  # made for it; left if anything else is in it
             except OSError:
                 pass
 

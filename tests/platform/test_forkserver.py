@@ -61,7 +61,8 @@ def forkserver(tmp_path):
     yield types.SimpleNamespace(path=path, proc=proc)
     proc.terminate()
     try:
-        proc.wait(10)
+        assert proc.wait(10) == 0
+        assert not folder.exists()  # its socket and folder gone with it
     finally:
         proc.kill()
         subprocess.run(["rm", "-rf", str(folder)], check=False)
