@@ -12,7 +12,12 @@ root so that ``/user/<name>/voila/render/data_browser.ipynb`` resolves. Switches
 import os
 import sys
 
-from hub.platform import configure_kernel_culling, configure_voila, install_app_notebooks
+from hub.platform import (
+    SINGLEUSER_CONFIG,
+    configure_kernel_culling,
+    configure_voila,
+    install_app_notebooks,
+)
 
 c = get_config()  # noqa: F821
 
@@ -35,3 +40,15 @@ except OSError as exc:
 # reach the internet, and no request should leave the site on a user's behalf.
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# With nothing fetched, JupyterLab's announcements plugin would still ask each user
+# "Would you like to get notified about official Jupyter news?", a question without
+# effect here: the plugin is disabled, as `jupyter labextension disable` would, by a
+# labconfig/page_config.json in a Jupyter config dir of the repository put on
+# JUPYTER_CONFIG_PATH (no file is written into the venv or the home). No config trait
+# can do it: LabApp replaces `disabledExtensions` of ServerApp.tornado_settings'
+# `page_config_data` with the list it reads from the labconfig dirs. The dirs' files
+# are merged, so extensions a user disables in ~/.jupyter/labconfig stay disabled too.
+LAB_CONFIG_DIR = str(SINGLEUSER_CONFIG.with_name("jupyter_config"))
+_config_path = [p for p in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+if LAB_CONFIG_DIR not in _config_path:
+    os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join([LAB_CONFIG_DIR, *_config_path])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -21,6 +22,8 @@ def load(monkeypatch, tmp_path):
         monkeypatch.setenv("JUPYTERHUB_ROOT_DIR", str(tmp_path / "home"))
         # the apps' template setup adds to JUPYTER_PATH: restored after the test
         monkeypatch.setenv("JUPYTER_PATH", os.environ.get("JUPYTER_PATH", ""))
+        # and to JUPYTER_CONFIG_PATH (JupyterLab's page config): restored too
+        monkeypatch.setenv("JUPYTER_CONFIG_PATH", os.environ.get("JUPYTER_CONFIG_PATH", ""))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         loader = PyFileConfigLoader(SINGLEUSER_CONFIG.name, path=str(SINGLEUSER_CONFIG.parent))
@@ -43,6 +46,58 @@ def test_production_defaults(load):
     assert c.VoilaConfiguration.template == TEMPLATE
     assert c.VoilaConfiguration.page_config_hook is offline_page_config
     assert not [v for v in c.VoilaConfiguration.values() if "cdn" in str(v).lower()]
+
+
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+
+def test_jupyterlab_never_calls_out_nor_asks_about_news(load, monkeypatch, tmp_path):
+    """No news fetched, no update check, and the announcements plugin (which asks each
+    user about Jupyter news) disabled through a labconfig dir on JUPYTER_CONFIG_PATH,
+    as `jupyter labextension disable` would; nothing else is disabled."""
+    from jupyter_core.paths import jupyter_config_path
+    from jupyterlab_server.config import get_static_page_config
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path / "site"))
+    c = load()
+    assert c.LabApp.news_url is None
+    assert c.LabApp.check_for_updates_class == "jupyterlab.NeverCheckForUpdate"
+    ours = SINGLEUSER_CONFIG.with_name("jupyter_config")
+    # put before the path the server had, which is kept; loading twice adds it once
+    assert os.environ["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [
+        str(ours),
+        str(tmp_path / "site"),
+    ]
+    load()
+    assert os.environ["JUPYTER_CONFIG_PATH"].split(os.pathsep)[:2] == [
+        str(ours),
+        str(tmp_path / "site"),
+    ]
+    assert str(ours) in jupyter_config_path()
+    # the dir holds only the page config, which disables exactly that plugin
+    assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*") if p.is_file()) == [
+        "labconfig/page_config.json"
+    ]
+    page_config = json.loads((ours / "labconfig" / "page_config.json").read_text())
+    assert page_config == {"disabledExtensions": {ANNOUNCEMENTS: True}}
+    # what LabApp reads (every labconfig dir of jupyter_config_path(), merged)
+    assert get_static_page_config(level="all")["disabledExtensions"][ANNOUNCEMENTS] is True
+
+
+def test_jupyterlab_page_lists_the_announcements_plugin_as_disabled(load, monkeypatch, tmp_path):
+    """The list the lab page is served with (jupyterlab_server's get_page_config, which
+    replaces any `page_config_data` setting), merged with a user's own labconfig."""
+    from jupyterlab_server.config import get_page_config
+
+    home_config = tmp_path / "dot-jupyter"
+    (home_config / "labconfig").mkdir(parents=True)
+    (home_config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"some-ext:plugin": True}})
+    )
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(home_config))
+    load()
+    disabled = get_page_config([], app_settings_dir=None)["disabledExtensions"]
+    assert sorted(disabled) == [ANNOUNCEMENTS, "some-ext:plugin"]
 
 
 def test_switches(load):
