@@ -8,8 +8,9 @@ files of that proposal dated today (a raw 2071 x 948 frame, its reduced frame an
 wavelength-calibrated spectrum) so that there is something to draw. Then the project's
 hub (``jupyterhub_config.py``) and Debian's chromium driven by playwright:
 
-1. login -> first file list rendered: cold (the user's server is spawned) and warm
-   (server running; a new browser context logs in again);
+1. login -> first file list rendered: cold (the user's server is spawned; ``--cold``
+   times, the server stopped through the hub API in between) and warm (server
+   running; a new browser context logs in again);
 2. click on a file in the index -> its plot visible (``gsp-shows-<id>``), first view
    (download + draw) and again;
 3. table filter change (Obstype) -> updated rows.
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
+from bench_spawn import stop_servers, user_token  # noqa: E402
 from gsp_realhub import start_hub, stop_hub  # noqa: E402
 from store_hot_query import fill  # noqa: E402
 
@@ -206,7 +208,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--cold", type=int, default=3, help="cold logins (the server stopped before each)"
+    )
     args = parser.parse_args()
+    print("command: " + " ".join(sys.argv))
 
     from playwright.sync_api import sync_playwright
 
@@ -231,7 +237,11 @@ def main() -> None:
                 cold, warm, served = [], [], []
                 timelines = []
                 page = None
-                for i in range(args.repeat + 1):
+                cold_runs = max(args.cold, 1)
+                member_token = user_token(hub, "member")
+                for i in range(cold_runs + args.repeat):
+                    if 0 < i < cold_runs:
+                        stop_servers(hub, {"member": member_token})
                     context = browser.new_context(viewport={"width": 1500, "height": 1000})
                     page = context.new_page()
                     page.set_default_timeout(120_000)
@@ -246,14 +256,14 @@ def main() -> None:
                     page.wait_for_url("**/voila/render/**", wait_until="commit")
                     served.append(time.perf_counter() - t)
                     page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
-                    (cold if i == 0 else warm).append(time.perf_counter() - t)
+                    (cold if i < cold_runs else warm).append(time.perf_counter() - t)
                     timelines.append(timeline.line(time.perf_counter() - t))
-                    if i < args.repeat:
+                    if i < cold_runs + args.repeat - 1:
                         context.close()
                 _report("login -> first file list, cold (server spawned)", cold, 3)
                 _report("login -> first file list, warm (server running)", warm, 3)
-                _report("  of which login -> Voila page answering (warm)", served[1:], 3)
-                print("timelines, seconds from the login click (cold first):")
+                _report("  of which login -> Voila page answering (warm)", served[cold_runs:], 3)
+                print("timelines, seconds from the login click (cold ones first):")
                 for text in timelines:
                     print("  " + text)
 
