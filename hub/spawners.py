@@ -76,7 +76,8 @@ class ForkserverStart(HasTraits):
 
     Falls back to the spawner's own ``Popen`` start, with the reason logged, when no
     forkserver answers (not started yet, still importing, stopped), when it refuses, or
-    when the command is not ``python -m hub.singleuser`` of this Python.
+    when the command is not ``python -m hub.singleuser`` of this Python, or when
+    ``popen_kwargs`` or ``shell_cmd`` are configured (only ``Popen`` honours them).
     """
 
     forkserver_socket = Unicode(
@@ -89,14 +90,21 @@ class ForkserverStart(HasTraits):
     forkserver_timeout = Float(
         5.0,
         config=True,
-        help="Seconds to wait for the forkserver's answer before starting with Popen.",
+        help="""Seconds to wait to connect to the forkserver (then Popen starts the
+        server instead), and for its answer once asked (then the spawn fails: a server
+        may be starting on the port).""",
     )
 
     _exit_watch = Any(None, allow_none=True)
 
     async def start(self):
         """Fork the server from the forkserver, or start it as a new process."""
-        if not self.forkserver_socket or self.shell_cmd or list(self.cmd) != FORKABLE_CMD:
+        if (
+            not self.forkserver_socket
+            or self.shell_cmd
+            or self.popen_kwargs  # deployer's Popen options (log files...) need Popen
+            or list(self.cmd) != FORKABLE_CMD
+        ):
             return await super().start()
         if self.port == 0:
             self.port = random_port()

@@ -204,6 +204,7 @@ class PopenBase:
 
     def setup(self, home: Path, args: list[str]) -> None:
         self.cmd, self.shell_cmd, self.port, self.ip = list(FORKABLE_CMD), [], 0, ""
+        self.popen_kwargs = {}
         self.home_dir, self.args, self.proc, self.pid = str(home), args, None, 0
         self.user = types.SimpleNamespace(name="ana")
         self.log = logging.getLogger("test")
@@ -277,3 +278,12 @@ def test_the_spawner_falls_back_when_the_forkserver_refuses(forkserver, tmp_path
     assert spawner.popen_started
     assert spawner.proc.wait(60) == 0
     assert '"cwd" must be an absolute path' in caplog.text
+
+
+def test_the_spawner_leaves_configured_popen_options_to_popen(forkserver, tmp_path):
+    report = tmp_path / "report.json"
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], forkserver.path)
+    spawner.popen_kwargs = {"close_fds": True}
+    asyncio.run(spawner.start())
+    assert spawner.popen_started
+    assert spawner.proc.wait(60) == 0
