@@ -25,16 +25,24 @@ def _file(s, path, **kw):
     ).file
 
 
+def _claimed(db, kind, file_id, key=None):
+    with db.transaction() as s:
+        enqueue(s, kind, key or f"{kind}:{file_id}", file_id=file_id)
+    with db.transaction() as s:
+        return claim_next(s, "w").id
+
+
+def _finish(s, job_id, products):
+    job = s.get(Job, job_id)
+    request = WorkRequest(job.id, job.kind, {}, "/", {"settings_id": None})
+    made = complete_job(s, job, request, WorkResult(products=products), worker="w")
+    return [f.id for f in made]
+
+
 def _complete(db, file_id, products, kind="reduce"):
+    job_id = _claimed(db, kind, file_id, key=f"{kind}:{file_id}:{len(products)}")
     with db.transaction() as s:
-        job = enqueue(s, kind, f"{kind}:{file_id}:{len(products)}", file_id=file_id)
-    with db.transaction() as s:
-        job_id = claim_next(s, "w").id
-    with db.transaction() as s:
-        job = s.get(Job, job_id)
-        request = WorkRequest(job.id, kind, {}, "/", {"settings_id": None})
-        made = complete_job(s, job, request, WorkResult(products=products), worker="w")
-        return [f.id for f in made]
+        return _finish(s, job_id, products)
 
 
 def test_a_better_product_replaces_the_older_one_and_its_descendants(db, tmp_path):
@@ -118,19 +126,6 @@ def test_recalibrating_a_spectrum_replaces_it_and_keeps_the_new_products(db, tmp
         current = {f.id for f in s.scalars(select(File).where(File.superseded_at.is_(None)))}
     assert {new_spectrum, new_calibrated} <= current
     assert spectrum_id not in current and calibrated_id not in current
-
-
-def _claimed(db, kind, file_id):
-    with db.transaction() as s:
-        enqueue(s, kind, f"{kind}:{file_id}", file_id=file_id)
-    with db.transaction() as s:
-        return claim_next(s, "w").id
-
-
-def _finish(s, job_id, products):
-    job = s.get(Job, job_id)
-    request = WorkRequest(job.id, job.kind, {}, "/", {"settings_id": None})
-    return [f.id for f in complete_job(s, job, request, WorkResult(products=products))]
 
 
 # An extraction finishing while a re-reduction replaces the frame it read: whichever
