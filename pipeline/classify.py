@@ -40,35 +40,23 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
+from pipeline.header_normalization import (
+    OBSTYPE_ROLE,
+    ROLE_OBSTYPE,
+    normalize_header,
+    standard_star_names,  # noqa: F401 - re-exported: callers ask classify for it
+)
 from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
-from pipeline.lamps import lamps_on, normalize_mode
 
 TECHNIQUES = ("Spectroscopy", "Imaging")
 ROLES = ("bias", "flat", "arc", "science", "standard", "other")
 
-# OBSTYPE spellings (current and pre-2019) -> role.
-_OBSTYPE_ROLE = {
-    "BIAS": "bias",
-    "ZERO": "bias",
-    "FLAT": "flat",
-    "LAMPFLAT": "flat",
-    "SKYFLAT": "flat",
-    "DOMEFLAT": "flat",
-    "QUARTZ": "flat",
-    "COMP": "arc",
-    "ARC": "arc",
-    "LAMP": "arc",
-    "OBJECT": "science",
-    "SPECTRUM": "science",
-    "EXPOSE": "science",
-    "STANDARD": "standard",
-}
-# Canonical OBSTYPE of each role, for records that show one spelling.
-_ROLE_OBSTYPE = {"bias": "BIAS", "flat": "FLAT", "arc": "COMP", "science": "OBJECT"}
+# The spelling rules live in pipeline.header_normalization (one place for each rule);
+# these names stay importable from here for the API layer.
+_OBSTYPE_ROLE = OBSTYPE_ROLE
+_ROLE_OBSTYPE = ROLE_OBSTYPE
 
 
 @dataclass(frozen=True)
@@ -107,6 +95,19 @@ class Classification:
     lamps: frozenset[str] = frozenset()
     rlevel: int = 0
     warnings: tuple[str, ...] = field(default=())
+    # Normalised optics values (pipeline.header_normalization), for the optics model.
+    lines_per_mm: float | None = None
+    grating_angle: float | None = None
+    camera_angle: float | None = None
+    grating_raw: str = ""
+    wavmode_raw: str = ""
+    slit_width: float | None = None
+    lamp_names: tuple[str, ...] = ()
+    lamp_source: str = ""
+    #: Why the frame is an engineering frame (focus sequence, acquisition), else "".
+    engineering: str = ""
+    #: Every header value the normaliser had to interpret, in words.
+    decisions: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -202,37 +203,6 @@ def _parse_date(header) -> datetime | None:
     return None
 
 
-def _binning(header) -> tuple[int, int] | None:
-    ccdsum = str(header.get("CCDSUM", "") or "").split()
-    if len(ccdsum) == 2 and all(p.isdigit() for p in ccdsum):
-        return int(ccdsum[0]), int(ccdsum[1])
-    match = re.search(r"(\d)\s*x\s*(\d)", str(header.get("ROI", "") or ""))
-    if match:
-        return int(match.group(1)), int(match.group(2))
-    return None
-
-
-def _standard_key(name: str) -> str:
-    text = re.sub(r"(\d)d(\d)", r"\1\2", name.lower())
-    return re.sub(r"[^a-z0-9]", "", text)
-
-
-@cache
-def standard_star_names() -> frozenset[str]:
-    """Normalized names of the spectrophotometric standards in the flux library."""
-    folder = resources.files("pipeline") / "data" / "fluxcal" / "esofil"
-    try:
-        names = [p.name for p in folder.iterdir() if p.name.endswith(".dat")]
-    except (FileNotFoundError, NotADirectoryError):
-        return frozenset()
-    keys = set()
-    for name in names:
-        stem = name[:-4]
-        stem = stem[1:] if stem[0] in "fm" else stem
-        keys.add(_standard_key(stem))
-    return frozenset(keys)
-
-
 def _technique(header, grating: str, wavmode: str, obstype: str) -> str:
     roi = str(header.get("ROI", "") or "").strip().lower()
     if wavmode.upper() == "IMAGING" or roi.startswith("imag"):
@@ -247,13 +217,6 @@ def _technique(header, grating: str, wavmode: str, obstype: str) -> str:
     if grating.upper() in {"", "NO_GRATING"}:
         return "Imaging"
     return "Spectroscopy"
-
-
-def _role(obstype: str, obj: str) -> str:
-    role = _OBSTYPE_ROLE.get(obstype, "other")
-    if role == "science" and _standard_key(obj) in standard_star_names():
-        return "standard"
-    return role
 
 
 def _required(role: str, technique: str) -> tuple[str, ...]:
@@ -287,28 +250,21 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     file_name = Path(path).name if path else ""
     notes: list[str] = []
 
-    obstype_raw = str(header.get("OBSTYPE", "") or "").strip()
-    obstype_key = obstype_raw.upper().replace(" ", "")
+    norm = normalize_header(header)
+    notes += [d for d in norm.decisions if d.startswith("camera unknown")]
+    obstype_raw = norm.obstype_raw
     obj = str(header.get("OBJECT", "") or "").strip()
-    grating = normalize_name(header.get("GRATING"))
-    wavmode = normalize_mode(header.get("WAVMODE"))
-    technique = _technique(header, grating, wavmode, obstype_key)
-    role = _role(obstype_key, obj)
-    obstype = _ROLE_OBSTYPE.get(role, obstype_key)
-    if role == "standard":
-        obstype = "OBJECT"
-
-    binning = _binning(header)
-    gain = _float(header.get("GAIN"))
-    rdnoise = _float(header.get("RDNOISE"))
-    instconf = str(header.get("INSTCONF", "") or "").strip().capitalize()
-    if not instconf:
-        # Older files name the camera only in INSTRUME (ghts_red / ghts_blue).
-        instrume = str(header.get("INSTRUME", "") or "").lower()
-        instconf = "Red" if "red" in instrume else "Blue" if "blue" in instrume else ""
+    grating = norm.grating if norm.grating_raw else ""
+    wavmode = norm.wavmode
+    technique = _technique(header, grating, wavmode, obstype_raw.upper().replace(" ", ""))
+    role = norm.role
+    obstype = norm.obstype
+    binning = norm.binning
+    gain, rdnoise = norm.gain, norm.rdnoise
+    instconf = norm.camera
 
     saturation = DIGITAL_SATURATION_ADU
-    if gain is not None and rdnoise is not None:
+    if gain is not None and rdnoise is not None and gain > 0:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             saturation = saturation_level(gain, rdnoise, instconf or None)
@@ -319,9 +275,13 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
 
     status = "ok"
-    missing = [k for k in _required(role, technique) if not str(header.get(k, "") or "").strip()]
+    missing = [
+        k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
+    ]
     if missing:
         status = f"cannot classify: missing {', '.join(missing)}"
+    elif norm.problems:
+        status = f"cannot classify: {'; '.join(norm.problems)}"
     elif gain is None or rdnoise is None:
         status = f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
     elif binning is None:
@@ -359,9 +319,19 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
         saturation=saturation,
         trimsec=str(header.get("TRIMSEC", "") or "").strip(),
         shape=shape,
-        lamps=lamps_on(header),
+        lamps=norm.lamps,
         rlevel=_rlevel(header),
         warnings=tuple(notes),
+        lines_per_mm=norm.lines_per_mm,
+        grating_angle=norm.grating_angle,
+        camera_angle=norm.camera_angle,
+        grating_raw=norm.grating_raw,
+        wavmode_raw=norm.wavmode_raw,
+        slit_width=norm.slit_width,
+        lamp_names=norm.lamp_names,
+        lamp_source=norm.lamp_source,
+        engineering=norm.engineering,
+        decisions=norm.decisions,
     )
 
 
