@@ -177,6 +177,9 @@ def _write_reduced(state: FrameState, out_dir: Path, settings, raw_dirs) -> Path
         ),
     )
     ccd.header["BUNIT"] = ("adu", "Data unit")
+    for decision in (*c.decisions, *(state.geometry.decisions if state.geometry else ())):
+        # Every interpretation of the raw header stays visible in the product.
+        ccd.header.add_history(f"GSP: {decision}")
     return write_ccd_atomic(ccd, out_dir / name, raw_dirs=raw_dirs, flags=state.flags)
 
 
@@ -201,6 +204,12 @@ def reduce_frame(
         result.reason = c.status
         return result
     stages = stages_for(c, extra_stages)
+    if c.engineering:
+        result.reason = (
+            f"engineering frame ({c.engineering}, OBSTYPE={c.obstype_raw or '?'}): "
+            "registered, not reduced"
+        )
+        return result
     if not stages:
         result.reason = f"not reduced: {c.technique} {c.role} (OBSTYPE={c.obstype_raw or '?'})"
         return result
@@ -234,7 +243,7 @@ def reduce_frame(
         return result
     result.status = "reduced"
     result.products = [str(p) for p in state.products]
-    result.reason = "; ".join(state.notes)
+    result.reason = "; ".join([*c.decisions, *state.notes])
     for w in c.warnings:
         result.reason = f"{result.reason}; {w}" if result.reason else w
     result.seconds = time.perf_counter() - start
@@ -395,6 +404,11 @@ def reduce_night(
         for c in group if progress else ():
             progress("master flat", c.file_name)
     timings["master flat"] = time.perf_counter() - t0
+
+    for c in frames:
+        r = by_path[c.path]
+        if c.ok and c.role in {"bias", "flat"} and c.decisions:
+            r.reason = "; ".join([r.reason, *c.decisions]).lstrip("; ")
 
     targets = [c for c in frames if c.ok and c.role not in {"bias", "flat"}]
     targets.sort(key=lambda c: (c.date_obs, c.file_name))

@@ -12,9 +12,9 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 
 from pipeline.classify import Classification, classify
-from pipeline.instrument import frame_geometry
 from pipeline.reduction import masks
-from pipeline.reduction.sections import fits_within, parse_section
+from pipeline.reduction.geometry import RawGeometry, dark_prescan, raw_geometry
+from pipeline.reduction.sections import parse_section
 
 
 @dataclass
@@ -37,6 +37,7 @@ class FrameState:
     trim_section: str | None = None
     slit_section: str | None = None
     products: list[Path] = field(default_factory=list)
+    geometry: RawGeometry | None = None
 
     def add_step(self, letter: str) -> None:
         self.prefix = letter + self.prefix
@@ -54,49 +55,48 @@ class FrameState:
         self.flags[where] |= bit
 
 
-def trim_section_for(classification: Classification, shape: tuple[int, int]) -> str:
-    """The trim section of a raw frame: its ``TRIMSEC`` or the instrument geometry.
+def geometry_for(classification: Classification, shape: tuple[int, int]) -> RawGeometry:
+    """The raw layout of a frame from its binning and shape (see :mod:`.geometry`).
 
     Raises
     ------
     ValueError
-        Neither a usable ``TRIMSEC`` nor a known geometry matches the frame's shape.
+        The frame is too small to hold any data.
     """
-    if classification.trimsec:
-        try:
-            if fits_within(classification.trimsec, shape):
-                return classification.trimsec
-        except ValueError:
-            pass
-    binning = classification.binning[0]
-    try:
-        geometry = frame_geometry(binning, imaging=classification.technique == "Imaging")
-    except ValueError:
-        geometry = None
-    if geometry is not None and geometry.shape == tuple(shape):
-        return geometry.trim_section
-    raise ValueError(
-        f"no usable TRIMSEC ({classification.trimsec or 'missing'}) and shape {shape} "
-        f"matches no known {classification.technique} {binning}x{binning} geometry"
-    )
+    return raw_geometry(shape, classification.binning, classification.trimsec)
 
 
-def prescan_level(data: np.ndarray, trim_section: str) -> float | None:
-    """Clipped mean of the prescan columns (left of the trim section), or ``None``.
+def trim_section_for(classification: Classification, shape: tuple[int, int]) -> str:
+    """The trim section of a raw frame, from its binning and shape.
 
-    A mean, not a median: raw values are integers, and the median of integers is
-    quantized to half an ADU, as large as the sky of a dark 2x2 exposure's 1 %.
-    Values beyond 5 robust sigma (hot pixels, a cosmic ray) are left out.
+    Raises
+    ------
+    ValueError
+        The frame is too small to hold any data.
     """
-    rows, cols = parse_section(trim_section)
-    if cols.start < 2:
-        return None
-    # The first column is often a readout artifact: skip it when there is room.
-    first = 1 if cols.start > 3 else 0
-    values = data[rows, first : cols.start].astype(np.float64).ravel()
-    median = np.median(values)
-    spread = 1.4826 * np.median(np.abs(values - median)) or 1.0
-    return float(np.mean(values[np.abs(values - median) <= 5 * spread]))
+    return geometry_for(classification, shape).trim_section
+
+
+def prescan_level(data: np.ndarray, geometry: RawGeometry) -> float | None:
+    """Bias level of the dark prescan columns (:func:`.geometry.dark_prescan`), or None."""
+    return dark_prescan(data, geometry).level
+
+
+def image_2d(data: np.ndarray) -> np.ndarray:
+    """The 2-D image of a primary HDU; pre-2016 files hold it as a 1 x ny x nx cube.
+
+    Raises
+    ------
+    ValueError
+        No data, or more than one plane.
+    """
+    if data is None:
+        raise ValueError("primary HDU holds no data")
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != 2:
+        raise ValueError(f"primary HDU holds a {data.shape} array, not one 2-D image")
+    return data
 
 
 def read_raw(path: str | Path, classification: Classification | None = None) -> FrameState:
@@ -110,16 +110,29 @@ def read_raw(path: str | Path, classification: Classification | None = None) -> 
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         with fits.open(path, memmap=False) as hdul:
             header = hdul[0].header.copy()
-            data = hdul[0].data
-            if data is None or data.ndim != 2:
-                raise ValueError("primary HDU holds no 2-D image")
-            data = np.asarray(data, dtype=np.float32)
+            raw = hdul[0].data
+            ndim = 0 if raw is None else raw.ndim
+            data = np.asarray(image_2d(raw), dtype=np.float32)
     if classification is None:
         classification = classify(header, path=path)
     saturated = data >= classification.saturation
     flags = saturated.astype(np.uint8) * masks.SATURATED
     ccd = CCDData(data, unit=u.adu, header=header, mask=saturated)
     state = FrameState(ccd=ccd, classification=classification, path=path, flags=flags)
-    state.trim_section = trim_section_for(classification, data.shape)
-    state.prescan_level = prescan_level(data, state.trim_section)
+    geometry = geometry_for(classification, data.shape)
+    state.geometry = geometry
+    state.trim_section = geometry.trim_section
+    if ndim > 2:
+        state.notes.append(f"data stored as a {ndim}-D array (pre-2016 file): its 2-D plane used")
+    state.notes += list(geometry.decisions)
+    prescan = dark_prescan(data, geometry)
+    state.prescan_level = prescan.level
+    if prescan.note:
+        state.notes.append(prescan.note)
+    if prescan.section:
+        state.cards["GSP_PSEC"] = (prescan.section, "Prescan columns at bias level (measured)")
+    state.cards["GSP_X0"] = (
+        geometry.first_unbinned_column,
+        "Unbinned raw column (0-based) of trimmed column 0",
+    )
     return state

@@ -31,8 +31,13 @@ def test_trim_section_from_header_or_geometry():
     assert trim_section_for(c, (948, 2071)) == "[26:2055,2:948]"
     no_trimsec = classify(rawframes.header(TRIMSEC=None))
     assert trim_section_for(no_trimsec, (948, 2071)) == "[26:2055,2:948]"
-    with pytest.raises(ValueError, match="matches no known"):
-        trim_section_for(no_trimsec, (100, 100))
+    # A window narrower than the chip has no prescan: kept whole but its first row.
+    assert trim_section_for(no_trimsec, (100, 100)) == "[1:100,2:100]"
+    # Any height: the ZZ Ceti ROI (200 rows at 2x2) despite an unbinned-chip TRIMSEC.
+    zz = classify(rawframes.header(TRIMSEC="[1:4142,1:400]"))
+    assert trim_section_for(zz, (200, 2071)) == "[26:2055,2:200]"
+    with pytest.raises(ValueError, match="too small"):
+        trim_section_for(no_trimsec, (1, 2071))
 
 
 def test_bias_subtraction_is_aligned_to_the_pixel(tmp_path):
