@@ -187,10 +187,10 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
     """The prescan columns that are really at the bias level, and that level.
 
     The column profile (median over rows, the first row left out) of the prescan is
-    compared with its lower quartile, which is the bias level even when the first
-    columns are readout artifacts and light reaches part of the prescan (Blue camera);
-    the longest run of columns within ``max(2 ADU, 5 sigma)`` of it is the dark
-    prescan. The level is a clipped mean over those pixels (a median of integers is
+    searched for its lowest value shared by at least three columns, which is the bias
+    level even when the first columns are readout artifacts and light reaches most of
+    the prescan (Blue camera); the longest run of columns within ``max(2 ADU, 5
+    sigma)`` of it is the dark prescan. The level is a clipped mean over those pixels (a median of integers is
     quantised to half an ADU, a few percent of a dark sky).
     """
     p = geometry.prescan
@@ -198,9 +198,22 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
         return Prescan(None, None, "no prescan in this readout: bias level not measured")
     block = np.asarray(data[1:, :p], dtype=np.float64)
     profile = np.median(block, axis=0)
-    reference = float(np.percentile(profile, 25))
-    spread = 1.4826 * float(np.median(np.abs(profile - reference)))
-    tolerance = max(DARK_TOLERANCE_ADU, 5.0 * spread)
+    # Uncertainty of a column median, from the quietest column (read noise only).
+    column_sigma = 1.4826 * np.median(np.abs(block - profile), axis=0)
+    tolerance = max(
+        DARK_TOLERANCE_ADU, 5.0 * 1.25 * float(column_sigma.min()) / np.sqrt(block.shape[0])
+    )
+    # The bias level is the lowest value shared by a few columns: light only adds to
+    # it, and a readout artifact is one or two columns of its own.
+    need = min(3, p)
+    reference = None
+    for value in np.sort(profile):
+        close = np.abs(profile - value) <= tolerance
+        if close.sum() >= need:
+            reference = float(np.median(profile[close]))
+            break
+    if reference is None:
+        return Prescan(None, None, "prescan has no run of dark columns: bias level not measured")
     dark = np.abs(profile - reference) <= tolerance
     best, start = (0, 0), None
     for i, is_dark in enumerate(np.append(dark, False)):
