@@ -36,6 +36,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
+from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
 from pipeline.spectroscopy.trace import Trace, trace_target
@@ -137,6 +138,10 @@ def _binning(header) -> int:
         return 1
 
 
+def _ccdsum(header) -> str:
+    return str(header.get("CCDSUM", "?")).strip()
+
+
 def _date(header) -> datetime | None:
     try:
         return datetime.fromisoformat(str(header.get("DATE-OBS", "")).strip())
@@ -151,7 +156,11 @@ def _raw_name(header, fallback: str) -> str:
 def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
     """Arcs that can calibrate ``science``, and the others with the reason why not.
 
-    An arc must share the science's WAVMODE (any spelling), binning and shape.
+    An arc must share the science's WAVMODE (any spelling). One binned less along the
+    columns (``1 2`` arc, ``2 2`` science) is summed to the science's pixels, and one
+    not cut to the slit is cut to the science's slit rows
+    (:func:`pipeline.reduction.rebin.match_binning`, which records it in the arc's
+    header); anything else that leaves the shapes different refuses the arc.
     """
     sh = science.header
     mode = canonical_mode(sh.get("WAVMODE")) or str(sh.get("WAVMODE", "")).strip()
@@ -161,12 +170,12 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
         amode = canonical_mode(ah.get("WAVMODE")) or str(ah.get("WAVMODE", "")).strip()
         if amode != mode:
             refused.append((name, f"arc of mode {amode or '?'}, science is {mode or '?'}"))
-        elif _binning(ah) != _binning(sh):
-            refused.append((name, f"arc binned {_binning(ah)}, science {_binning(sh)}"))
-        elif ccd.shape != science.shape:
-            refused.append((name, f"arc shape {ccd.shape} differs from science {science.shape}"))
+            continue
+        matched, why = match_binning(ccd, science)
+        if matched is None:
+            refused.append((name, why))
         else:
-            usable.append((ccd, name))
+            usable.append((matched, name))
     return usable, refused
 
 
@@ -467,7 +476,7 @@ def process_science(
                     ecf_name,
                     "skipped",
                     f"no arc of mode {mode or '?'} and binning {_binning(header)} to calibrate "
-                    f"with ({why})",
+                    f"with ({why}); add an arc taken with this grating, angles and slit",
                     quality,
                     number,
                 )
@@ -495,6 +504,13 @@ def process_science(
             )
             continue
         solution, note = combine_solutions(solutions, dates, _date(header))
+        rebinned = [n for a, n in arcs if "GSP_REBN" in a.header]
+        if rebinned:
+            # A mixed-binning night: say which arcs were summed to this frame's pixels.
+            what = f"arcs rebinned along columns to CCDSUM {_ccdsum(header)}: " + ", ".join(
+                rebinned
+            )
+            note = f"{note}; {what}" if note else what
         if spectrum.meta.get("background") is not None:
             # Flexure between the arcs and this frame, from its own sky lines.
             sky = measure_sky_offset(spectrum.meta["sky"], solution)
