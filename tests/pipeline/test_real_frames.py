@@ -22,6 +22,7 @@ HEADERS = REAL / "dragons_soar" / "headers_only"
 FOCUS = REAL / "goodman_focus"
 
 # file: (technique, role, engineering, camera, binning, grating, l/mm, wavmode, lamps)
+# fmt: off
 EXPECTED = {
     "goodman_focus/sp_400m1.fits": (
         "Spectroscopy", "other", "focus sequence", "Red", (1, 1), "400_SYZY", 400.0,
@@ -72,14 +73,13 @@ EXPECTED = {
         "Spectroscopy", "science", "", "Red", (1, 2), "400_SYZY", 400.0, "Custom", set(),
     ),
 }
+# fmt: on
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_real_file_classifies(name):
     c = classify_path(REAL / name)
-    technique, role, engineering, camera, binning, grating, lines, wavmode, lamps = EXPECTED[
-        name
-    ]
+    technique, role, engineering, camera, binning, grating, lines, wavmode, lamps = EXPECTED[name]
     assert c.ok, c.status
     assert (c.technique, c.role, c.engineering) == (technique, role, engineering)
     assert (c.camera, c.binning, c.grating, c.lines_per_mm) == (camera, binning, grating, lines)
