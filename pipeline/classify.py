@@ -49,6 +49,7 @@ from pipeline.header_normalization import (
     standard_star_names,  # noqa: F401 - re-exported: callers ask classify for it
 )
 from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
+from pipeline.reduction.geometry import full_width
 
 TECHNIQUES = ("Spectroscopy", "Imaging")
 ROLES = ("bias", "flat", "arc", "science", "standard", "other")
@@ -129,10 +130,11 @@ class Classification:
         """With :attr:`readout_key`, frames with equal optics keys can share a flat."""
         if self.technique == "Imaging":
             return ("Imaging", self.filter.upper(), self.filter2.upper())
+        # No WAVMODE: it is a label of the grating and angles below, often empty,
+        # "Custom" or wrong in real headers; the optics decide which flat fits.
         return (
             "Spectroscopy",
             self.grating.upper(),
-            self.wavmode.upper(),
             self.cam_targ,
             self.grt_targ,
             self.filter.upper(),
@@ -274,6 +276,17 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     if _float(header.get("NAXIS1")) and _float(header.get("NAXIS2")):
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
 
+    decisions = list(norm.decisions)
+    if binning is None and not norm.problems and shape is not None:
+        # No CCDSUM and no binning in ROI: a full-width readout says its column binning.
+        match = [b for b in range(1, 9) if full_width(b) == shape[1]]
+        if match:
+            binning = (match[0], match[0])
+            decisions.append(
+                f"binning {match[0]}x{match[0]} assumed from the width {shape[1]} (a full "
+                f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
+            )
+
     status = "ok"
     missing = [
         k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
@@ -285,7 +298,10 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     elif gain is None or rdnoise is None:
         status = f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
     elif binning is None:
-        status = "cannot classify: missing CCDSUM (and no binning in ROI)"
+        status = (
+            "cannot classify: missing CCDSUM (and no binning in ROI, and the width is not a "
+            "full readout): write CCDSUM, e.g. '2 2'"
+        )
     elif _parse_date(header) is None:
         status = f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
 
@@ -331,7 +347,7 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
         lamp_names=norm.lamp_names,
         lamp_source=norm.lamp_source,
         engineering=norm.engineering,
-        decisions=norm.decisions,
+        decisions=tuple(decisions),
     )
 
 

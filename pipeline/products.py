@@ -115,7 +115,8 @@ def master_flat_name(classification, kind: str = "dome") -> str:
         grating = re.sub(r"[A-Za-z_ ]", "", c.grating) or "no_grating"
         mode = re.sub(r"^\d+_?", "", c.wavmode).lower()
         filter2 = "" if c.filter2.upper() in {"", "NO_FILTER"} else f"_{_slug(c.filter2)}"
-        slit = re.sub(r"[A-Za-z_ ]", "", c.slit) or _slug(c.slit)
+        # Digits only: a real SLIT like 1.03" long slit must not put a quote in a name.
+        slit = re.sub(r"[^0-9.]", "", c.slit).strip(".") or _slug(c.slit)
         base = f"master_flat_{grating}{mode}{filter2}_{slit}_{kind}"
     else:
         filters = [f for f in (c.filter, c.filter2) if f.upper() not in {"", "NO_FILTER"}]
