@@ -78,14 +78,16 @@ HEADER_NAMES = {"lacosmic": "LACosmic", "dcr": "DCR-equivalent", "none": "none"}
 
 
 def resolve_method(setting: str, binning: tuple[int, int] | int) -> str:
-    """The method actually run: ``default`` -> ``dcr`` at 1x1, ``lacosmic`` otherwise."""
+    """The method actually run: ``default`` -> ``dcr`` at 1x1, ``lacosmic`` otherwise
+    (``1 2`` included)."""
     setting = setting.lower()
     if setting != "default":
         if setting not in (*PARAMETERS, "none"):
             raise ValueError(f"cosmic-ray method {setting!r}; use default, lacosmic, dcr or none")
         return setting
-    b = binning[0] if isinstance(binning, tuple) else binning
-    return "dcr" if b == 1 else "lacosmic"
+    # Per axis: a '1 2' frame is binned (its events span fewer rows), so not dcr's case.
+    unbinned = all(b == 1 for b in binning) if isinstance(binning, tuple) else binning == 1
+    return "dcr" if unbinned else "lacosmic"
 
 
 def candidate_tiles(

@@ -475,7 +475,7 @@ def process_science(
                     raw,
                     ecf_name,
                     "skipped",
-                    f"no arc of mode {mode or '?'} and binning {_binning(header)} to calibrate "
+                    f"no arc of mode {mode or '?'} and CCDSUM {_ccdsum(header)} to calibrate "
                     f"with ({why}); add an arc taken with this grating, angles and slit",
                     quality,
                     number,

@@ -118,6 +118,7 @@ def test_cosmic_rays_on_a_small_frame(method):
 def test_default_method_by_binning():
     assert resolve_method("default", (1, 1)) == "dcr"
     assert resolve_method("default", (2, 2)) == "lacosmic"
+    assert resolve_method("default", (1, 2)) == "lacosmic"  # binned along rows
     assert resolve_method("none", (1, 1)) == "none"
     with pytest.raises(ValueError, match="use default, lacosmic, dcr or none"):
         resolve_method("median", 2)
