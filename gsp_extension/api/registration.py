@@ -59,7 +59,7 @@ def read_registration_fields(path: Path) -> tuple[dict[str, Any], Any, int]:
         "gain": _num(c.gain),
         "rdnoise": _num(c.rdnoise),
         "roi": c.roi or None,
-        "wavmode": c.wavmode or None,
+        "wavmode": None if c.wavmode in ("", "unknown") else c.wavmode,
         "proposal_id": c.proposal_id or None,
         "date": date,
         "technique": c.technique or None,

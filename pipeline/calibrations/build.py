@@ -80,7 +80,15 @@ def _master_header(ccd, frames, *, name, settings, minimum, extra, bias=None):
     header["GSP_MINN"] = (minimum, "Minimum frames for a final master")
     for c in frames:
         header.add_history(f"input: {c.file_name}")
+    for decision in first.decisions:
+        # How the raw header was read stays visible in the master too.
+        header.add_history(f"GSP: {decision}")
     return header
+
+
+def _history_geometry(header, state) -> None:
+    for decision in state.geometry.decisions if state.geometry else ():
+        header.add_history(f"GSP: {decision}")
 
 
 def _read_trimmed(frames, context, result):
@@ -128,6 +136,7 @@ def build_master_bias(
         minimum=settings.min_bias_frames,
         extra={"GSP_TRIM": states[0].trim_section},
     )
+    _history_geometry(ccd.header, states[0])
     levels = [s.prescan_level for s in states if s.prescan_level is not None]
     if len(levels) == len(states):
         ccd.header["GSP_PLVL"] = (
@@ -210,6 +219,7 @@ def build_master_flat(
         extra=extra,
         bias=bias_name,
     )
+    _history_geometry(ccd.header, kept[0])
     result.products.append(write_ccd_atomic(ccd, Path(out_dir) / name, raw_dirs=raw_dirs))
 
     slit_section = None
