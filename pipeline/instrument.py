@@ -112,10 +112,17 @@ def saturation_level(gain: float, rdnoise: float, camera: str | None = None) -> 
     return mode.saturation_adu
 
 
-# Unbinned raw geometry of both cameras (columns are the dispersion axis).
-_RAW_WIDTH_1X1 = 4142
-_PRESCAN_1X1 = 50
-_DATA_WIDTH_1X1 = 4060
+# Unbinned raw geometry of both cameras (columns are the dispersion axis); the raw
+# layout of any frame is worked out from these in pipeline.reduction.geometry.
+#: Columns of a full unbinned readout.
+RAW_WIDTH_1X1 = 4142
+#: Unbinned prescan columns at the left of a full readout.
+PRESCAN_1X1 = 50
+#: Unbinned columns kept after the prescan: the lamp library's pixel range.
+DATA_WIDTH_1X1 = 4060
+_RAW_WIDTH_1X1 = RAW_WIDTH_1X1
+_PRESCAN_1X1 = PRESCAN_1X1
+_DATA_WIDTH_1X1 = DATA_WIDTH_1X1
 _SPECTROSCOPIC_ROWS_1X1 = 1896
 _IMAGING_ROWS_1X1 = 4096
 

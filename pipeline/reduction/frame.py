@@ -13,7 +13,7 @@ from astropy.nddata import CCDData
 
 from pipeline.classify import Classification, classify
 from pipeline.reduction import masks
-from pipeline.reduction.geometry import RawGeometry, dark_prescan, raw_geometry
+from pipeline.reduction.geometry import RawGeometry, dark_overscan, dark_prescan, raw_geometry
 from pipeline.reduction.sections import parse_section
 
 
@@ -131,6 +131,12 @@ def read_raw(path: str | Path, classification: Classification | None = None) -> 
         state.notes.append(prescan.note)
     if prescan.section:
         state.cards["GSP_PSEC"] = (prescan.section, "Prescan columns at bias level (measured)")
+    overscan = dark_overscan(data, geometry, prescan)
+    if overscan is not None:
+        state.cards["GSP_OSEC"] = (
+            f"[{overscan.start + 1}:{overscan.stop}]",
+            "Columns right of the trim at bias level (measured)",
+        )
     state.cards["GSP_X0"] = (
         geometry.first_unbinned_column,
         "Unbinned raw column (0-based) of trimmed column 0",

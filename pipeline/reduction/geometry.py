@@ -29,12 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.instrument import DATA_WIDTH_1X1, PRESCAN_1X1
+from pipeline.instrument import RAW_WIDTH_1X1 as FULL_WIDTH_1X1
 from pipeline.reduction.sections import fits_within, format_section, parse_section
 
-#: Unbinned width of a full Goodman readout, its prescan and the data area kept.
-FULL_WIDTH_1X1 = 4142
-PRESCAN_1X1 = 50
-DATA_WIDTH_1X1 = 4060
 #: A column is at the bias level when within this many ADU of it (at least; more when
 #: the prescan is noisier, see :func:`dark_prescan`).
 DARK_TOLERANCE_ADU = 2.0
@@ -175,6 +173,8 @@ class Prescan:
     columns: slice | None
     level: float | None
     note: str = ""
+    #: Largest difference from the level (ADU) of a column median still called dark.
+    tolerance: float = DARK_TOLERANCE_ADU
 
     @property
     def section(self) -> str | None:
@@ -236,4 +236,23 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
             f"prescan columns {hi + 1}-{p} are above the bias level (light or artifact): "
             f"level from columns {lo + 1}-{hi}"
         )
-    return Prescan(slice(lo, hi), level, note)
+    return Prescan(slice(lo, hi), level, note, tolerance)
+
+
+def dark_overscan(data: np.ndarray, geometry: RawGeometry, prescan: Prescan) -> slice | None:
+    """Columns right of the trim section at the bias level, up to the frame's edge.
+
+    The Blue camera's unbinned columns 4114-4142 are dark (measured on the real 2017
+    frames) while the Red camera is lit to its edge; this finds which, so the
+    product can say where its overscan is (``GSP_OSEC``). ``None`` when there is no
+    such run of at least two columns or no prescan level to compare with.
+    """
+    if prescan.level is None:
+        return None
+    _, cols = parse_section(geometry.trim_section)
+    if data.shape[1] - cols.stop < 2:
+        return None
+    profile = np.median(np.asarray(data[1:, cols.stop :], dtype=np.float64), axis=0)
+    lit = np.flatnonzero(np.abs(profile - prescan.level) > prescan.tolerance)
+    start = cols.stop + (lit[-1] + 1 if lit.size else 0)
+    return slice(start, data.shape[1]) if data.shape[1] - start >= 2 else None

@@ -119,6 +119,7 @@ def test_red_prescan_is_dark_and_excluded():
     assert profile[0] > state.prescan_level + 100  # a readout artifact, left out
     assert state.cards["GSP_PSEC"][0] == "[6:50]"
     assert state.ccd.shape == (400, 4142)
+    assert "GSP_OSEC" not in state.cards  # the Red camera is lit to its right edge
 
 
 @pytest.mark.parametrize("kind", ["bias", "flat", "spec"])
@@ -137,6 +138,10 @@ def test_blue_prescan_level_from_dark_columns_only(kind):
         assert np.all(profile[17:50] > bias_level + 5)  # lit prescan: not the bias level
         assert any("18-50 are above the bias level" in n for n in state.notes)
     assert any("TRIMSEC [1:4142,1:500] not used" in n for n in state.notes)
+    # Dark again right of the lit area (unbinned 4114-4142): an overscan-like strip.
+    first, last = (int(v) for v in state.cards["GSP_OSEC"][0].strip("[]").split(":"))
+    assert 4111 <= first <= 4127 and last == 4142
+    assert np.all(np.abs(profile[first - 1 :] - state.prescan_level) < 3)
 
 
 @pytest.mark.parametrize("b", [2, 3])
