@@ -12,6 +12,7 @@ specreduce ``ArrayTrace`` for code that wants one.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +157,9 @@ def trace_target(
     mids = 0.5 * (edges[:-1] + edges[1:] - 1)
     half = max(target.fwhm, 1.0)
     median = np.nanmedian if has_nan else np.median
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # A bin of wholly masked (saturated) pixels, as on real bright stars, is NaN.
+        warnings.simplefilter("ignore", RuntimeWarning)
         profiles = [
             median(data[:, a:b], axis=1) for a, b in zip(edges[:-1], edges[1:], strict=True)
         ]
