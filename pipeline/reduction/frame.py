@@ -125,6 +125,13 @@ def read_raw(path: str | Path, classification: Classification | None = None) -> 
     if ndim > 2:
         state.notes.append(f"data stored as a {ndim}-D array (pre-2016 file): its 2-D plane used")
     state.notes += list(geometry.decisions)
+    if geometry.binning[0] != classification.binning[0]:
+        # The width is a full readout of another column binning: the data win, and
+        # every later step (wavelengths at binned pixel centres) must use theirs.
+        state.ccd.header["CCDSUM"] = (
+            f"{geometry.binning[0]} {geometry.binning[1]}",
+            f"From the data width; header said {classification.ccdsum!r}",
+        )
     prescan = dark_prescan(data, geometry)
     state.prescan_level = prescan.level
     if prescan.note:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rawframes
+from astropy.io import fits
 from astropy.nddata import CCDData, VarianceUncertainty
 
 from pipeline.calibrations.bias import make_master_bias
@@ -38,6 +39,19 @@ def test_trim_section_from_header_or_geometry():
     assert trim_section_for(zz, (200, 2071)) == "[26:2055,2:200]"
     with pytest.raises(ValueError, match="too small"):
         trim_section_for(no_trimsec, (1, 2071))
+
+
+def test_width_of_another_binning_wins_over_ccdsum(tmp_path):
+    """CCDSUM says 2 2 but the frame is 4142 wide: laid out (and relabelled) as 1 2."""
+    path = tmp_path / "wide.fits"
+    data = np.full((100, 4142), 400, np.uint16)
+    data[:, 50:] += 50
+    fits.PrimaryHDU(data, header=rawframes.header()).writeto(path)
+    state = read_raw(path)
+    assert state.trim_section == "[51:4110,2:100]"
+    assert state.ccd.header["CCDSUM"] == "1 2"
+    assert any("the data win" in n for n in state.notes)
+    assert state.prescan_level == pytest.approx(400)
 
 
 def test_bias_subtraction_is_aligned_to_the_pixel(tmp_path):
