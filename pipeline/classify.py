@@ -12,26 +12,33 @@ Contract (others rely on it)
 
 - ``technique``: ``"Spectroscopy"`` or ``"Imaging"``;
 - ``role``: ``"bias"``, ``"flat"``, ``"arc"``, ``"science"``, ``"standard"`` or ``"other"``
-  (focus, acquisition, dark, anything unknown);
+  (focus, acquisition, dark, anything unknown); ``engineering`` says why a FOCUS or
+  acquisition frame is one (registered, never reduced as science);
 - ``status``: ``"ok"`` or a reason (``"cannot classify: missing OBSRA"``,
-  ``"cannot read: not a FITS file"``);
-- readout keys ``instconf``, ``gain``, ``rdnoise``, ``roi``, ``ccdsum``, ``binning``;
-  optics keys ``grating``, ``cam_targ``, ``grt_targ``, ``filter``, ``filter2``, ``slit``,
-  ``wavmode``; ``obstype``, ``object``, ``date_obs``, ``saturation``, ``proposal_id``;
+  ``"cannot classify: GAIN=0 is not a gain: ..."``, ``"cannot read: not a FITS file"``);
+- readout keys ``instconf`` (= ``camera``), ``gain``, ``rdnoise``, ``roi``, ``ccdsum``,
+  ``binning`` as (columns, rows);
+- optics keys ``grating`` (canonical, ``400_SYZY``), ``cam_targ``, ``grt_targ``,
+  ``filter``, ``filter2``, ``slit``, ``wavmode`` (normalised, or ``"unknown"``), and for
+  the optics model ``lines_per_mm``, ``grating_angle`` (GRT_ANG, else GRT_TARG) and
+  ``camera_angle`` (CAM_ANG, else CAM_TARG); the raw ``grating_raw``/``wavmode_raw``;
+- ``lamps`` (elements) and ``lamp_names``/``lamp_source`` (``LAMP_*`` or ``OBJECT``);
+- ``decisions``: every header value that had to be interpreted, in words;
+- ``obstype``, ``object``, ``date_obs``, ``saturation``, ``proposal_id``;
 - ``rlevel``: 0 for raw files, ``60 + data_type`` for products of this pipeline;
 - ``readout_key`` (master bias grouping) and ``optics_key`` (added to ``readout_key`` for
   master flats), tuples of normalized, case-folded values.
 
-Normalized spellings: ``"400 M2"`` = ``"400_M2"`` (WAVMODE), ``"<NO FILTER>"`` =
-``"NO_FILTER"``, ``"<NO GRATING>"`` = ``"NO_GRATING"``; pre-2019 OBSTYPE conventions
-``LAMPFLAT``/``SKYFLAT``/``DOMEFLAT`` = flat, ``ARC``/``COMP`` = arc, ``ZERO`` = bias,
-``SPECTRUM``/``EXPOSE``/``OBJECT`` = science. An ``OBJECT`` named like a spectrophotometric
-standard of the flux library (``LTT 3218``, ``EG 274``...) is a ``standard``.
+The spelling rules (OBSTYPE, GRATING, WAVMODE, lamps, camera, slit, angles, binning)
+live in :mod:`pipeline.header_normalization`, one place for each rule. An ``OBJECT``
+named like a spectrophotometric standard of the flux library (``LTT 3218``,
+``EG 274``...) is a ``standard``.
 
 Which keywords each role needs (a missing one gives ``cannot classify: missing KEY``):
-every role needs OBSTYPE, GAIN, RDNOISE, DATE-OBS and the binning (CCDSUM or ROI);
-spectroscopic flats, arcs and science frames also need GRATING and SLIT; science and
-standards need OBSRA and OBSDEC (the archive record and target identity need them).
+every role needs OBSTYPE, GAIN, RDNOISE, DATE-OBS and the binning (CCDSUM, ROI, or a
+full-readout width); spectroscopic flats, arcs and science frames also need GRATING and
+SLIT; science and standards need OBSRA and OBSDEC (the archive record and target
+identity need them).
 """
 
 from __future__ import annotations
