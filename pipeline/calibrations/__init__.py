@@ -3,13 +3,16 @@
 Selection rules
 ---------------
 1. **Master bias per readout mode.** Bias frames combine when their readout keys are
-   equal: camera (INSTCONF), GAIN, RDNOISE, ROI and binning (CCDSUM)
+   equal: camera (INSTCONF), GAIN, RDNOISE, ROI and binning (CCDSUM, per axis: ``1 2``
+   and ``2 2`` frames of one night get a master each)
    (:attr:`Classification.readout_key`). Every frame of the group is trimmed with the
-   same ``TRIMSEC`` first.
+   same section first (:mod:`pipeline.reduction.geometry`: from the binning and the
+   data's shape, not from ``TRIMSEC``).
 2. **Master flat per readout mode + optical configuration.** Flats combine when readout
-   keys and optics keys are equal: GRATING, WAVMODE, CAM_TARG, GRT_TARG, FILTER,
-   FILTER2, SLIT for spectroscopy; FILTER, FILTER2 for imaging
-   (:attr:`Classification.optics_key`). Each flat is trimmed and bias-subtracted (the
+   keys and optics keys are equal: GRATING (canonical name), CAM_TARG, GRT_TARG,
+   FILTER, FILTER2, SLIT for spectroscopy; FILTER, FILTER2 for imaging
+   (:attr:`Classification.optics_key`). Not WAVMODE: it only labels the grating and
+   angles, and real headers leave it empty, write ``Custom`` or a wrong value. Each flat is trimmed and bias-subtracted (the
    master bias chosen by rule 4, or the prescan level when there is none or
    ``ignore_bias`` is set); a flat with more saturated pixels than the
    ``saturation_threshold`` percentage is left out (with that reason as its status).
