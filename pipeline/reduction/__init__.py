@@ -6,7 +6,8 @@ that applies it to a :class:`~pipeline.reduction.frame.FrameState`):
 =================  ======  ==========================================================
 module             letter  what
 =================  ======  ==========================================================
-``trim``           t       keep ``TRIMSEC`` (the same section as the master bias)
+``trim``           t       keep the data area (:mod:`.geometry`: from the binning
+                           and the data's shape; the master bias's too)
 ``slit_trim``      s       keep the slit-illuminated rows found on the master flat
 ``bias``           z / o   subtract the master bias, or the prescan level (``o``);
                            creates the variance

@@ -1,4 +1,4 @@
-"""Image trim: keep the data section (``TRIMSEC``), dropping prescan and overscan."""
+"""Image trim: keep the data area found by :mod:`.geometry`, dropping prescan and overscan."""
 
 from __future__ import annotations
 
@@ -33,12 +33,12 @@ def cut(ccd: CCDData, section: str) -> CCDData:
 def trim_image(ccd: CCDData, section: str) -> CCDData:
     """Trim a raw frame (or a master) to ``section`` and record it in ``GSP_TRIM``."""
     trimmed = cut(ccd, section)
-    trimmed.header["GSP_TRIM"] = (section, "Trim section from TRIMSEC")
+    trimmed.header["GSP_TRIM"] = (section, "Trim section (raw layout from binning and shape)")
     return trimmed
 
 
 class TrimStage:
-    """Trim with the frame's own section (``TRIMSEC`` or the instrument geometry)."""
+    """Trim with the frame's section from :func:`.geometry.raw_geometry`."""
 
     name = "trim"
     letter = "t"
