@@ -260,7 +260,6 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     notes: list[str] = []
 
     norm = normalize_header(header)
-    notes += [d for d in norm.decisions if d.startswith("camera unknown")]
     obstype_raw = norm.obstype_raw
     obj = str(header.get("OBJECT", "") or "").strip()
     grating = norm.grating if norm.grating_raw else ""
