@@ -229,3 +229,13 @@ def test_blue_night_reduces_end_to_end(tmp_path):
     assert "GSP: WAVMODE '600 Blue' -> 600_BLUE" in "\n".join(master["HISTORY"])
     wave = [p for p in report.spectra if p.data_type == 4]
     assert wave and wave[0].status == "skipped"
+
+
+def test_focus_frames_are_registered_not_reduced(tmp_path):
+    report = reduce_night(FOCUS, tmp_path / "out")
+    assert not report.failed
+    for name in ("sp_400m1.fits", "im_g_SDSS.fits"):
+        r = report.by_name(name)
+        assert r.status == "skipped" and not r.products
+        assert "engineering frame (focus sequence, OBSTYPE=FOCUS)" in r.reason
+        assert "registered, not reduced" in r.reason
