@@ -88,13 +88,34 @@ def _num(value: float | None) -> str:
     return "NA" if value is None else f"{value:05.2f}"
 
 
+def roi_tag(classification) -> str:
+    """``""`` for a frame of the standard ROI of its binning, else ``"_<rows>x<columns>"``.
+
+    Real nights use ROIs of any height (``user-defined`` 400 or 500 rows, ``Spectroscopic
+    ZZ Ceti``...); masters of two sizes in one night must not share a name.
+    """
+    from pipeline.instrument import BINNINGS, frame_geometry
+
+    c = classification
+    if c.shape is None:
+        return ""
+    bx, by = c.binning
+    if bx == by and bx in BINNINGS:
+        standard = frame_geometry(bx, imaging=c.technique == "Imaging").shape
+        if tuple(c.shape) == standard:
+            return ""
+    return f"_{c.shape[0]}x{c.shape[1]}"
+
+
 def master_bias_name(classification) -> str:
-    """goodman_pipeline's master bias name, e.g. ``master_bias_RED_SP_2x2_R03.89_G01.48.fits``."""
+    """goodman_pipeline's master bias name, e.g. ``master_bias_RED_SP_2x2_R03.89_G01.48.fits``
+    (with :func:`roi_tag` for a non-standard ROI)."""
     c = classification
     tech = "SP" if c.technique == "Spectroscopy" else "IM"
     bx, by = c.binning
     return (
-        f"master_bias_{c.camera.upper()}_{tech}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}.fits"
+        f"master_bias_{c.camera.upper()}_{tech}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}"
+        f"{roi_tag(c)}.fits"
     )
 
 
@@ -122,7 +143,9 @@ def master_flat_name(classification, kind: str = "dome") -> str:
         filters = [f for f in (c.filter, c.filter2) if f.upper() not in {"", "NO_FILTER"}]
         base = f"master_flat_{_slug('_'.join(filters) or 'NO_FILTER')}_{kind}"
     bx, by = c.binning
-    return f"{base}_{c.camera.upper()}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}.fits"
+    return (
+        f"{base}_{c.camera.upper()}_{bx}x{by}_R{_num(c.rdnoise)}_G{_num(c.gain)}{roi_tag(c)}.fits"
+    )
 
 
 def normalized_flat_name(master_name: str) -> str:

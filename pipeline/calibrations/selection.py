@@ -20,20 +20,25 @@ def _time(c) -> datetime:
 
 
 def bias_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
-    """Usable bias frames grouped by readout key, each group in time order."""
+    """Usable bias frames grouped by readout key and raw shape, each group in time order.
+
+    The shape keeps ROIs of different heights under one ``ROI`` label (``user-defined``)
+    in groups of their own.
+    """
     groups: dict[tuple, list[Classification]] = defaultdict(list)
     for c in frames:
         if c.ok and c.role == "bias":
-            groups[c.readout_key].append(c)
+            groups[(*c.readout_key, c.shape)].append(c)
     return {k: sorted(v, key=lambda c: (_time(c), c.file_name)) for k, v in groups.items()}
 
 
 def flat_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
-    """Usable flats grouped by readout + optics key, each group in time order."""
+    """Usable flats grouped by readout + optics key and raw shape, each group in time
+    order."""
     groups: dict[tuple, list[Classification]] = defaultdict(list)
     for c in frames:
         if c.ok and c.role == "flat":
-            groups[c.flat_key].append(c)
+            groups[(*c.flat_key, c.shape)].append(c)
     return {k: sorted(v, key=lambda c: (_time(c), c.file_name)) for k, v in groups.items()}
 
 

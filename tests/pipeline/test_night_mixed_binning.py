@@ -110,8 +110,8 @@ def test_zz_ceti_night_builds_masters_per_binning(custom_night):
     report, out = custom_night
     assert not report.failed, report.table()
     names = sorted(m.name for m in report.masters)
-    assert "master_bias_BLUE_SP_2x2_R03.99_G02.06.fits" in names
-    assert "master_bias_BLUE_SP_1x2_R03.99_G02.06.fits" in names
+    assert "master_bias_BLUE_SP_2x2_R03.99_G02.06_200x2071.fits" in names
+    assert "master_bias_BLUE_SP_1x2_R03.99_G02.06_200x4142.fits" in names
     assert any(n.startswith("norm_master_flat_930") and "_2x2_" in n for n in names)
     for name in names:
         shape = fits.getdata(out / name).shape
@@ -127,7 +127,7 @@ def test_zz_ceti_science_and_arcs_reduced(custom_night):
             reduced = next(p for p in r.products if Path(p).name.startswith("cfzst_"))
             header = fits.getheader(reduced)
             assert header["GSP_TRIM"] == "[26:2055,2:200]"
-            assert header["GSP_BIAS"] == "master_bias_BLUE_SP_2x2_R03.99_G02.06.fits"
+            assert header["GSP_BIAS"] == "master_bias_BLUE_SP_2x2_R03.99_G02.06_200x2071.fits"
             assert header["GSP_PSEC"] == "[1:9]"  # light on binned prescan columns 10-25
             # The mode is not in the library: extracted, and the status says why no
             # wavelength solution and what would fix it.
@@ -138,7 +138,7 @@ def test_zz_ceti_science_and_arcs_reduced(custom_night):
             assert "lamps FeHeAr from OBJECT 'Fe' (no LAMP_* cards)" in r.reason
             reduced = fits.getheader(r.products[0])
             assert reduced["GSP_TRIM"] == "[51:4110,2:200]"
-            assert reduced["GSP_BIAS"] == "master_bias_BLUE_SP_1x2_R03.99_G02.06.fits"
+            assert reduced["GSP_BIAS"] == "master_bias_BLUE_SP_1x2_R03.99_G02.06_200x4142.fits"
 
 
 def test_library_mode_arc_at_1x2_calibrates_2x2_science(tmp_path):
@@ -165,3 +165,44 @@ def test_library_mode_arc_at_1x2_calibrates_2x2_science(tmp_path):
         dispersion = np.abs(np.gradient(truth))
         error_px = (solved - truth) / dispersion
         assert np.max(np.abs(error_px[50:-50])) < 0.1, np.max(np.abs(error_px))
+
+
+def test_two_roi_heights_under_one_roi_label(tmp_path):
+    """'user-defined' at 400 and at 500 rows in one night: a master bias each, named
+    apart, and each science frame uses the one of its own height."""
+    import rawframes
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(5)
+    minute = 0
+    for rows in (400, 500):
+        for kind in ("bias", "bias", "science"):
+            minute += 1
+            data = rng.normal(rawframes.BIAS_LEVEL, 2.0, (rows, 4142))
+            if kind == "science":
+                data[:, 50:4110] += 100.0
+            rawframes.write(
+                raw / f"{minute:04d}_{kind}_{rows}.fits",
+                "bias" if kind == "bias" else "science",
+                data=np.round(data).astype(np.uint16),
+                CCDSUM="1 1",
+                ROI="user-defined",
+                TRIMSEC=f"[1:4142,1:{rows}]",
+                **{"DATE-OBS": f"2024-03-20T00:{minute:02d}:00.000"},
+            )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = reduce_night(raw, tmp_path / "out", spectra=False)
+    assert not report.failed, report.table()
+    names = sorted(m.name for m in report.masters)
+    assert names == [
+        "master_bias_RED_SP_1x1_R03.89_G01.48_400x4142.fits",
+        "master_bias_RED_SP_1x1_R03.89_G01.48_500x4142.fits",
+    ]
+    for rows in (400, 500):
+        science = report.by_name(f"{3 if rows == 400 else 6:04d}_science_{rows}.fits")
+        assert science.status == "reduced", science.reason
+        header = fits.getheader(science.products[0])
+        assert header["GSP_BIAS"] == f"master_bias_RED_SP_1x1_R03.89_G01.48_{rows}x4142.fits"
+        assert fits.getdata(science.products[0]).shape == (rows - 1, 4060)
