@@ -4,8 +4,9 @@ Selection rules
 ---------------
 1. **Master bias per readout mode.** Bias frames combine when their readout keys are
    equal: camera (INSTCONF), GAIN, RDNOISE, ROI and binning (CCDSUM, per axis: ``1 2``
-   and ``2 2`` frames of one night get a master each)
-   (:attr:`Classification.readout_key`). Every frame of the group is trimmed with the
+   and ``2 2`` frames of one night get a master each) (:attr:`Classification.readout_key`),
+   and raw shape (ROIs of any height; a non-standard one is named in the master's
+   file name, ``_500x4142``). Every frame of the group is trimmed with the
    same section first (:mod:`pipeline.reduction.geometry`: from the binning and the
    data's shape, not from ``TRIMSEC``).
 2. **Master flat per readout mode + optical configuration.** Flats combine when readout
