@@ -46,7 +46,7 @@ ENGINEERING_OBSTYPES = {
     "ACQUISITION": "acquisition",
     "ACQ": "acquisition",
     "TEST": "test exposure",
-    "DARK": "dark (not used by this pipeline)",
+    "DARK": "dark frame, not used by this pipeline",
 }
 #: Canonical OBSTYPE of each role, for records that show one spelling.
 ROLE_OBSTYPE = {"bias": "BIAS", "flat": "FLAT", "arc": "COMP", "science": "OBJECT"}
@@ -148,11 +148,14 @@ def _number(value) -> float | None:
     return number if number == number else None  # NaN is no number
 
 
-def normalize_obstype(raw: str, obj: str = "", roi: str = "") -> tuple[str, str, str, list[str]]:
+def normalize_obstype(
+    raw: str, obj: str = "", roi: str = "", grating: bool = False
+) -> tuple[str, str, str, list[str]]:
     """OBSTYPE -> (canonical OBSTYPE, role, engineering reason, decisions).
 
-    ``FOCUS`` frames and acquisition images (ROI ``Slit Imaging/Alignment``, OBJECT
-    ``..._acq``) are engineering frames: role ``other``, never reduced as science.
+    ``FOCUS`` frames and acquisition images (ROI ``Slit Imaging/Alignment``, or OBJECT
+    ``..._acq`` taken without a grating) are engineering frames: role ``other``, never
+    reduced as science.
     """
     key = raw.upper().replace(" ", "").replace("_", "")
     decisions: list[str] = []
@@ -162,7 +165,7 @@ def normalize_obstype(raw: str, obj: str = "", roi: str = "") -> tuple[str, str,
         return key, "other", why, decisions
     role = OBSTYPE_ROLE.get(key, "other")
     if role in {"science", "standard"} and (
-        _ACQUISITION_ROI.search(roi) or _ACQUISITION_OBJECT.search(obj)
+        _ACQUISITION_ROI.search(roi) or (not grating and _ACQUISITION_OBJECT.search(obj))
     ):
         where = f"ROI {roi!r}" if _ACQUISITION_ROI.search(roi) else f"OBJECT {obj!r}"
         decisions.append(
@@ -403,7 +406,10 @@ def normalize_header(header) -> NormalizedHeader:
     problems: list[str] = []
     obstype_raw = _text(header, "OBSTYPE")
     obj = _text(header, "OBJECT")
-    obstype, role, engineering, notes = normalize_obstype(obstype_raw, obj, _text(header, "ROI"))
+    has_grating = normalize_grating(_text(header, "GRATING"))[0] != "NO_GRATING"
+    obstype, role, engineering, notes = normalize_obstype(
+        obstype_raw, obj, _text(header, "ROI"), has_grating
+    )
     decisions += notes
 
     instrume = _text(header, "INSTRUME")

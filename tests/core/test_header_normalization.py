@@ -81,6 +81,8 @@ def test_obstype_spellings(raw, canonical, role, engineering):
 
 def test_acquisition_and_standard_frames():
     assert normalize_obstype("OBJECT", "PMNJ0948+0022_reacq")[1:3] == ("other", "acquisition")
+    # A spectrum of a target whose name happens to say "acq" is still science.
+    assert normalize_obstype("OBJECT", "target_acq", grating=True)[1] == "science"
     assert normalize_obstype("OBJECT", "x", "Slit Imaging/Alignment")[2] == "acquisition"
     assert normalize_obstype("OBJECT", "LTT 3218")[1] == "standard"
     assert normalize_obstype("OBJECT", "Acquarius")[1] == "science"
