@@ -163,7 +163,11 @@ def fit_optics(templates=None) -> OpticsFit:
     OpticsFit
         Parameters with their tolerances and provenance, and per-lamp residuals.
     """
-    all_sols = library_solutions(templates)
+    return fit_solutions(library_solutions(templates))
+
+
+def fit_solutions(all_sols: list[LampSolution]) -> OpticsFit:
+    """Fit the optics model to lamp solutions (see :func:`fit_optics`)."""
     sols = [s for s in all_sols if s.npix == NPIX]
     prob = _Problem(sols)
     weights = np.ones(len(sols))
@@ -214,6 +218,8 @@ def fit_optics(templates=None) -> OpticsFit:
             camera_angle=float(np.median([s.camera_target for s in ms])),
             filter2=ms[0].filter2,
             zero_deg=float(zeros.get(m, 0.0)),
+            grating=ms[0].template.grating,
+            n_lamps=len(ms),
         )
     # tolerances from what the library shows, with a margin of 1.5
     mode_shift = np.array([abs(x.mean_px) for x in good])

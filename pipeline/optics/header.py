@@ -51,6 +51,7 @@ class HeaderOptics:
     camera_angle: float
     camera: str | None
     filter2: str | None
+    grating: str | None = None
 
 
 def header_optics(header) -> HeaderOptics:
@@ -75,7 +76,7 @@ def header_optics(header) -> HeaderOptics:
     if cam is None:
         raise OpticsError("no camera angle: CAM_ANG and CAM_TARG are missing or not numbers")
     filter2 = str(header.get("FILTER2", "")).strip() or None
-    return HeaderOptics(lpm, grt, cam, camera_of(header), filter2)
+    return HeaderOptics(lpm, grt, cam, camera_of(header), filter2, str(grating).strip())
 
 
 def dispersion_model_from_header(header, *, strict: bool = False) -> DispersionModel | None:
@@ -96,7 +97,9 @@ def dispersion_model_from_header(header, *, strict: bool = False) -> DispersionM
     """
     try:
         o = header_optics(header)
-        return dispersion_model(o.lines_per_mm, o.grating_angle, o.camera_angle, o.camera, o.filter2)
+        return dispersion_model(
+            o.lines_per_mm, o.grating_angle, o.camera_angle, o.camera, o.filter2, grating=o.grating
+        )
     except OpticsError:
         if strict:
             raise

@@ -71,6 +71,9 @@ class LibraryMode:
     camera_angle: float
     filter2: str
     zero_deg: float
+    #: GRATING of the mode's lamps (two 1200 l/mm gratings share angles) and how many.
+    grating: str = ""
+    n_lamps: int = 0
 
 
 @dataclass(frozen=True)
@@ -279,27 +282,39 @@ def grating_parameters(lines_per_mm: float, params: OpticsParameters) -> Grating
     )
 
 
+def _grating_tokens(grating) -> frozenset[str]:
+    """Spelling-free identity of a grating: ``SYZY_600-OLD`` == ``600_SYZY_OLD``."""
+    return frozenset(re.findall(r"[A-Z0-9]+", str(grating or "").upper()))
+
+
 def library_mode(
     lines_per_mm: float,
     grating_angle: float,
     camera_angle: float,
     params: OpticsParameters | None = None,
+    *,
+    grating: str | None = None,
 ) -> str | None:
     """The library mode (``"400_M2"``, the spelling of :func:`pipeline.lamps.normalize_mode`)
     set up with these angles, or ``None`` when no library mode uses them.
 
     A frame labelled ``Custom``, mislabelled or unlabelled still finds its library lamps.
+    Two modes can share angles (``1200_M7`` and ``1200_CANIR``, different 1200 l/mm
+    gratings): the one whose GRATING matches ``grating`` wins, else the one with more
+    library lamps.
     """
     params = params or packaged_parameters()
-    best, best_d = None, math.inf
+    wanted = _grating_tokens(grating)
+    candidates = []
     for m in params.modes.values():
         if float(m.lines_per_mm) != float(lines_per_mm):
             continue
         dg = abs(m.grating_angle - grating_angle)
         dc = abs(m.camera_angle - camera_angle)
-        if dg <= MODE_GRATING_TOLERANCE and dc <= MODE_CAMERA_TOLERANCE and dg + dc < best_d:
-            best, best_d = m.name, dg + dc
-    return best
+        if dg <= MODE_GRATING_TOLERANCE and dc <= MODE_CAMERA_TOLERANCE:
+            same = bool(wanted) and _grating_tokens(m.grating) == wanted
+            candidates.append(((same, m.n_lamps, -(dg + dc)), m.name))
+    return max(candidates)[1] if candidates else None
 
 
 def _check_inputs(lines_per_mm, grating_angle, camera_angle) -> tuple[float, float, float]:
@@ -331,6 +346,8 @@ def dispersion_model(
     camera_angle: float,
     camera: str | None = None,
     filter2: str | None = None,
+    *,
+    grating: str | None = None,
 ) -> DispersionModel:
     """Expected dispersion relation of a Goodman setup (first order).
 
@@ -345,6 +362,9 @@ def dispersion_model(
         holds one Blue lamp only, so one camera model serves both.
     filter2 : str, optional
         Order-sorting filter (``GG455``): limits :attr:`DispersionModel.usable_range`.
+    grating : str, optional
+        GRATING as written in the header; only tells apart library modes that share
+        groove density and angles (see :func:`library_mode`).
 
     Returns
     -------
@@ -365,6 +385,6 @@ def dispersion_model(
         camera_angle=cam,
         camera=camera,
         filter2=filter2,
-        library_mode=library_mode(lpm, grt, cam, params),
+        library_mode=library_mode(lpm, grt, cam, params, grating=grating),
         parameters=params,
     )
