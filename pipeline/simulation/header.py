@@ -123,6 +123,34 @@ def _hms_ms(t: dt.datetime) -> str:
     return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
+#: The instrument reports measured angles slightly off their targets, as real files do.
+CAM_ANG_OFFSET = 0.0178
+GRT_ANG_OFFSET = -0.0004
+
+
+def setup_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
+    """(GRT_TARG, CAM_TARG) of a simulated spectroscopic frame: custom or the lamp's."""
+    if angles is not None:
+        return float(angles[0]), float(angles[1])
+    th = template_header(template)
+    return float(th.get("GRT_TARG", 0.0)), float(th.get("CAM_TARG", 0.0))
+
+
+def simulated_optics(template: LampTemplate, camera: str, angles=None):
+    """The optics model of the angles a simulated frame's header carries (GRT_ANG, CAM_ANG).
+
+    Physical truth is built on it, so a pipeline reading the header's angles sees the
+    same setup the truth was drawn from.
+    """
+    from pipeline.optics import dispersion_model, lines_per_mm
+
+    grt, cam = setup_angles(template, angles)
+    return dispersion_model(
+        lines_per_mm(template.grating), round(grt + GRT_ANG_OFFSET, 6),
+        round(cam + CAM_ANG_OFFSET, 6), camera, template.filter2, grating=template.grating,
+    )
+
+
 def build_header(
     *,
     camera: str,
@@ -145,8 +173,15 @@ def build_header(
     conf_id: int,
     block_id: int,
     saved_as: str,
+    angles: tuple[float, float] | None = None,
+    wavmode: str | None = None,
+    lamp_cards: bool = True,
 ) -> fits.Header:
-    """A raw header with the real instrument's cards, in the real order."""
+    """A raw header with the real instrument's cards, in the real order.
+
+    ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
+    lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
+    """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)
     ha = ((lst - ra_deg + 180.0) % 360.0) - 180.0
@@ -159,9 +194,8 @@ def build_header(
         th = template_header(template)
         grating = str(th.get("GRATING", template.grating)).strip()
         filter2 = str(th.get("FILTER2", template.filter2)).strip()
-        wavmode = template.mode
-        cam_targ = float(th.get("CAM_TARG", 0.0))
-        grt_targ = float(th.get("GRT_TARG", 0.0))
+        wavmode = template.mode if wavmode is None else str(wavmode)
+        grt_targ, cam_targ = setup_angles(template, angles)
     b = geometry.binning
     h = fits.Header()
     cards = [
@@ -203,7 +237,7 @@ def build_header(
         ),
         ("ADCSTAT", "IN", "ADC Status"),
     ]
-    for key, comment in LAMP_CARDS:
+    for key, comment in LAMP_CARDS if lamp_cards else ():
         if key == "LAMP_QPE":
             value = float(quartz_percent)
         elif key == "LAMP_DPE":
@@ -212,8 +246,8 @@ def build_header(
             value = "TRUE" if key in lamps_on else "FALSE"
         cards.append((key, value, comment))
     cards += [
-        ("CAM_ANG", round(cam_targ + 0.0178, 6), "camera angle [deg]"),
-        ("GRT_ANG", round(grt_targ - 0.0004, 6), "grating angle [deg]"),
+        ("CAM_ANG", round(cam_targ + CAM_ANG_OFFSET, 6), "camera angle [deg]"),
+        ("GRT_ANG", round(grt_targ + GRT_ANG_OFFSET, 6), "grating angle [deg]"),
         ("CAM_TARG", cam_targ, "camera target [deg]"),
         ("GRT_TARG", grt_targ, "grating target [deg]"),
         ("CAM_FOC", -1059, "camera focus"),

@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from pipeline import instrument, lamps
 from pipeline.simulation import header as hdr
-from pipeline.simulation import optics, spectra
+from pipeline.simulation import optics, physical, spectra
 from pipeline.simulation.config import (
     OBSTYPES,
     NightConfig,
@@ -105,6 +105,12 @@ class NightSimulator:
         self.readout = find_readout(cfg.camera, cfg.readout)
         self.template = None if cfg.imaging else pick_template(cfg.mode, cfg.lamp)
         self.lamp = None if cfg.imaging else lamp_name(self.template)
+        self.library_template = self.template
+        self.physical = None
+        if not cfg.imaging and cfg.arc_source == "physical":
+            self.physical = self._physical_truth()
+            # the truth's relation replaces the stored solution everywhere
+            self.template = self.physical.template
         self.layout = optics.Layout(
             binning=cfg.binning,
             imaging=cfg.imaging,
@@ -130,6 +136,21 @@ class NightSimulator:
         if isinstance(config.get("flexure_px"), list):
             config["flexure_px"] = tuple(config["flexure_px"])
         return cls(NightConfig(**config))
+
+    def _physical_truth(self) -> physical.PhysicalTruth:
+        cfg, t = self.cfg, self.template
+        angles = None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+        setup = hdr.simulated_optics(t, cfg.camera, angles)
+        return physical.physical_truth(
+            t, cfg.seed, distortion_px=cfg.truth_distortion_px, optics=setup
+        )
+
+    @property
+    def wavmode_card(self) -> str | None:
+        """WAVMODE written in the headers (``None``: the library mode)."""
+        if self.cfg.wavmode_card is not None:
+            return self.cfg.wavmode_card
+        return "Custom" if self.cfg.grating_angle is not None else None
 
     # ------------------------------------------------------------------ planning
 
@@ -275,6 +296,10 @@ class NightSimulator:
                     "formula": "lambda(x, y) = chebval(b*(x - tilt*(y - slit_centre_row)) "
                     "+ (b-1)/2 - flexure_px, coefficients); x, y trimmed binned 0-based",
                 },
+                "wavelength_source": (
+                    self.physical.describe() if self.physical else {"source": "library"}
+                ),
+                "wavmode_card": self.wavmode_card or t.mode,
                 "line_fwhm_px": lay.line_fwhm_unbinned / cfg.binning,
                 "tilt": lay.tilt,
                 "slit_edges": [lo, hi],
@@ -325,7 +350,10 @@ class NightSimulator:
         elif role == "arc":
             obj, label = self.lamp, cfg.science_object
             lamps_on = hdr.lamp_keywords_for(self.lamp)
-            signal, truth = self._arc_signal(flex)
+            if self.physical is not None:
+                signal, truth = self._physical_arc_signal(flex)
+            else:
+                signal, truth = self._arc_signal(flex)
         elif role == "science":
             obj = label = cfg.science_object
             signal, truth = self._science_signal(flex, p["exptime"])
@@ -375,6 +403,11 @@ class NightSimulator:
             conf_id=1 if role in {"arc", "science"} else 0,
             block_id=1 if role in {"arc", "science"} else 0,
             saved_as=name,
+            angles=(
+                None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+            ),
+            wavmode=self.wavmode_card,
+            lamp_cards=cfg.lamp_keywords,
         )
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
         record = {
@@ -436,6 +469,53 @@ class NightSimulator:
                     lines.isolated,
                     lines.template_pixels,
                     strict=True,
+                )
+            ],
+        }
+        return img, truth
+
+    def _physical_arc_signal(self, flex):
+        """An arc of NIST lines at the physical truth (see :mod:`.physical`)."""
+        lay, det = self.layout, self.detector
+        headroom = min(self.readout.saturation_adu, 65535) - det.bias_level
+        grid, spec, lines = physical.physical_arc_spectrum(
+            lay, self.physical, flex, headroom, self.cfg.n_saturated_lines
+        )
+        rows = np.arange(lay.shape[0], dtype=float)
+        img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
+        blended, saturated, expected, snr = physical.line_flags(
+            lines.columns,
+            lines.fluxes,
+            lines.peaks,
+            lay.line_fwhm_unbinned / self.cfg.binning,
+            self.readout.gain,
+            self.readout.rdnoise / self.readout.gain,
+            headroom,
+            lay.shape[1],
+        )
+        truth = {
+            "lamp": self.lamp,
+            "lamp_template": self.library_template.file_name,
+            "line_source": "nist",
+            "lines": [
+                {
+                    "wavelength": float(w),
+                    "column": round(float(c), 5),
+                    "peak_adu": round(float(pk), 2),
+                    "flux_adu": round(float(f), 2),
+                    "element": el,
+                    "ion": ion.strip(),
+                    "intensity_from": src,
+                    "isolated": not bool(bl),
+                    "blended": bool(bl),
+                    "saturated": bool(sat),
+                    "snr_row": round(float(sn), 1),
+                    "expected": bool(ex),
+                }
+                for w, c, pk, f, el, ion, src, bl, sat, sn, ex in zip(
+                    lines.wavelengths, lines.columns, lines.peaks, lines.fluxes,
+                    lines.elements, lines.ions, lines.strength_source,
+                    blended, saturated, snr, expected, strict=True,
                 )
             ],
         }
