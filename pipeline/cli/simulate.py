@@ -76,6 +76,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-lamp-keywords", action="store_true",
         help="write no LAMP_* cards (older files: the lamp only in OBJECT)",
     )
+    parser.add_argument(
+        "--roi-rows", type=int, default=None,
+        help="custom ROI: this many UNBINNED rows centred on the slit (400 = real "
+        "'Spectroscopic ZZ Ceti', 200 rows at 2x2)",
+    )
+    parser.add_argument("--roi-name", default=None, help="ROI card of the custom ROI")
+    parser.add_argument(
+        "--trimsec", default=None,
+        help="TRIMSEC card written instead of the true one (real files: [1:4142,1:400])",
+    )
+    parser.add_argument(
+        "--arc-serial-binning", type=int, default=None,
+        help="binning of the arcs along the dispersion (1: arcs at CCDSUM '1 2' in a 2x2 "
+        "night)",
+    )
 
 
 def _flexure(text: str):
@@ -145,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
             camera_angle=angles[1],
             wavmode_card=args.wavmode,
             lamp_keywords=not args.no_lamp_keywords,
+            roi_rows=args.roi_rows,
+            roi_name=args.roi_name,
+            trimsec_card=args.trimsec,
+            arc_serial_binning=args.arc_serial_binning,
         )
         t0 = time.perf_counter()
         truth = simulate_night(Path(args.night_dir), cfg, force=args.force)

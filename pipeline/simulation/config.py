@@ -140,6 +140,18 @@ class NightConfig:
         writes the mode (``"Custom"`` with custom angles).
     lamp_keywords : bool
         ``False`` writes no LAMP_* cards (older files: the lamp only in OBJECT).
+    roi_rows : int or None
+        A custom ROI: this many UNBINNED chip rows centred on the slit centre (real
+        ``Spectroscopic ZZ Ceti``: 400, i.e. 200 rows at 2x2); ``None``: the full
+        spectroscopic ROI.
+    roi_name : str or None
+        ROI card of a custom ROI (default ``"user-defined"``).
+    trimsec_card : str or None
+        TRIMSEC written in the headers instead of the true one (real files often carry
+        the unbinned full chip, ``[1:4142,1:400]``, whatever the binning).
+    arc_serial_binning : int or None
+        Binning along the dispersion of the arcs only (``1``: arcs at CCDSUM ``1 2``
+        with a 2x2 night); ``None``: the night's binning.
     """
 
     mode: str = "400_M2"
@@ -178,6 +190,10 @@ class NightConfig:
     camera_angle: float | None = None
     wavmode_card: str | None = None
     lamp_keywords: bool = True
+    roi_rows: int | None = None
+    roi_name: str | None = None
+    trimsec_card: str | None = None
+    arc_serial_binning: int | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -259,6 +275,18 @@ def _validate_truth(cfg: NightConfig, camera: str) -> None:
     n = cfg.n_saturated_lines
     if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10:
         _fail("n_saturated_lines", n, "an integer 0 .. 10")
+    if cfg.roi_rows is not None:
+        r = cfg.roi_rows
+        if not isinstance(r, int) or isinstance(r, bool) or not 40 <= r <= 1896:
+            _fail("roi_rows", r, "an integer 40 .. 1896 (unbinned chip rows)")
+    if cfg.arc_serial_binning is not None and cfg.arc_serial_binning not in instrument.BINNINGS:
+        _fail("arc_serial_binning", cfg.arc_serial_binning,
+              ", ".join(str(b) for b in instrument.BINNINGS))
+    if cfg.imaging and (cfg.roi_rows is not None or cfg.arc_serial_binning is not None):
+        raise SimulationConfigError(
+            "roi_rows and arc_serial_binning are spectroscopic settings; an imaging night "
+            "takes neither"
+        )
     custom = (cfg.grating_angle, cfg.camera_angle)
     if custom == (None, None):
         return

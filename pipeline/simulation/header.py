@@ -176,11 +176,15 @@ def build_header(
     angles: tuple[float, float] | None = None,
     wavmode: str | None = None,
     lamp_cards: bool = True,
+    ccdsum: tuple[int, int] | None = None,
+    trimsec: str | None = None,
 ) -> fits.Header:
     """A raw header with the real instrument's cards, in the real order.
 
     ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
     lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
+    ``ccdsum`` is (serial, parallel) binning (default the geometry's, both axes);
+    ``trimsec`` replaces the true TRIMSEC card.
     """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)
@@ -196,7 +200,7 @@ def build_header(
         filter2 = str(th.get("FILTER2", template.filter2)).strip()
         wavmode = template.mode if wavmode is None else str(wavmode)
         grt_targ, cam_targ = setup_angles(template, angles)
-    b = geometry.binning
+    bx, by = ccdsum if ccdsum is not None else (geometry.binning, geometry.binning)
     h = fits.Header()
     cards = [
         ("DATE-OBS", _iso_ms(start), "DATE-OBS Format: YYYY-MM-DDThh:mm:ss.sss"),
@@ -204,9 +208,9 @@ def build_header(
         ("TIME", f"{_hms_ms(start)} to {_hms_ms(end)}", "~ Start & Stop of Exposure"),
         ("N_PRM5", 22, "Control"),
         ("PG5_0", 16, "Bits Per Pixel, (16)"),
-        ("PG5_4", b, "Parallel Binning,"),
+        ("PG5_4", by, "Parallel Binning,"),
         ("PG5_5", geometry.ny, "Parallel Length,"),
-        ("PG5_9", b, "Serial Binning,"),
+        ("PG5_9", bx, "Serial Binning,"),
         ("PG5_10", geometry.nx, "Serial Length,"),
         ("TELESCOP", "SOAR 4.1m", None),
         ("INSTRUME", "ghts_red" if camera == "Red" else "ghts_blue", None),
@@ -267,9 +271,9 @@ def build_header(
         ("ROI", geometry.roi, None),
         ("DISPAXIS", 1, None),
         ("DETSIZE", "[1:4096,1:4096]", None),
-        ("TRIMSEC", geometry.trim_section, None),
+        ("TRIMSEC", trimsec or geometry.trim_section, None),
         ("CCDSIZE", "[1:4096,1:4096]", None),
-        ("CCDSUM", f"{b} {b}", None),
+        ("CCDSUM", f"{bx} {by}", None),
         ("BUNIT", "adu", None),
         ("OBSID", obs_id, None),
         ("CONFID", conf_id, None),

@@ -101,7 +101,6 @@ class NightSimulator:
     def __init__(self, cfg: NightConfig):
         self.cfg = cfg = validate(cfg)
         self.rng = np.random.default_rng(cfg.seed)
-        self.geometry = instrument.frame_geometry(cfg.binning, cfg.imaging)
         self.readout = find_readout(cfg.camera, cfg.readout)
         self.template = None if cfg.imaging else pick_template(cfg.mode, cfg.lamp)
         self.lamp = None if cfg.imaging else lamp_name(self.template)
@@ -111,13 +110,29 @@ class NightSimulator:
             self.physical = self._physical_truth()
             # the truth's relation replaces the stored solution everywhere
             self.template = self.physical.template
+        custom_roi = cfg.roi_rows is not None or cfg.roi_name is not None
         self.layout = optics.Layout(
             binning=cfg.binning,
             imaging=cfg.imaging,
             line_fwhm_unbinned=line_fwhm_unbinned(cfg.slit_arcsec),
             tilt=0.0 if cfg.imaging else float(cfg.tilt),
+            rows_unbinned=cfg.roi_rows,
+            roi=(cfg.roi_name or "user-defined") if custom_roi else None,
         )
+        self.geometry = self.layout.geometry
         self.detector = Detector(cfg.camera, self.geometry, self.readout, self.rng)
+        # arcs read with another serial binning (CCDSUM "1 2" in a 2x2 night): their
+        # own layout and detector (drawn only then, so other nights' streams stay)
+        self.arc_layout, self.arc_detector = self.layout, self.detector
+        bx = cfg.arc_serial_binning
+        if not cfg.imaging and bx is not None and bx != cfg.binning:
+            self.arc_layout = dataclasses.replace(
+                self.layout, binning=bx, binning_y=cfg.binning,
+                tilt=float(cfg.tilt) * cfg.binning / bx,
+            )
+            self.arc_detector = Detector(
+                cfg.camera, self.arc_layout.geometry, self.readout, self.rng
+            )
         self.night_date = dt.date.fromisoformat(cfg.date)
         self.filter2 = "" if self.template is None else self.template.filter2
         self.slit = "<NO MASK>" if cfg.imaging else f"{cfg.slit_arcsec:g}_LONG_SLIT"
@@ -156,6 +171,10 @@ class NightSimulator:
 
     def _plan_targets(self) -> list[_Target]:
         lo, hi = self.layout.slit_edges
+        if self.cfg.roi_rows is not None:
+            # a window on the slit: targets go where the window sees it
+            ny = self.layout.shape[0]
+            lo, hi = max(lo, 0.15 * ny), min(hi, 0.85 * ny)
         b = self.cfg.binning
         nx = self.layout.shape[1]
         fwhm = self.cfg.seeing_arcsec / instrument.PLATE_SCALE_ARCSEC / b
@@ -264,6 +283,7 @@ class NightSimulator:
             "roi": g.roi,
             "raw_shape": list(g.shape),
             "trim_section": g.trim_section,
+            "trimsec_card": cfg.trimsec_card or g.trim_section,
             "trimmed_shape": list(g.trimmed_shape),
             "trim_offset": {"row": lay.row_offset, "col": lay.col_offset},
             "prescan_columns": [0, g.prescan],
@@ -300,6 +320,8 @@ class NightSimulator:
                     self.physical.describe() if self.physical else {"source": "library"}
                 ),
                 "wavmode_card": self.wavmode_card or t.mode,
+                "arc_ccdsum": [self.arc_layout.binning, self.arc_layout.by],
+                "roi_row_origin_unbinned": lay.row_origin_unbinned,
                 "line_fwhm_px": lay.line_fwhm_unbinned / cfg.binning,
                 "tilt": lay.tilt,
                 "slit_edges": [lo, hi],
@@ -330,8 +352,10 @@ class NightSimulator:
         return OBSTYPES[conv][role]
 
     def _render(self, p: dict) -> SimulatedFrame:
-        cfg, lay = self.cfg, self.layout
+        cfg = self.cfg
         role, seq = p["role"], p["sequence"]
+        lay, det = (self.arc_layout, self.arc_detector) if role == "arc" else (
+            self.layout, self.detector)
         flex = p["flexure"]
         truth: dict = {}
         lamps_on: set[str] = set()
@@ -351,9 +375,9 @@ class NightSimulator:
             obj, label = self.lamp, cfg.science_object
             lamps_on = hdr.lamp_keywords_for(self.lamp)
             if self.physical is not None:
-                signal, truth = self._physical_arc_signal(flex)
+                signal, truth = self._physical_arc_signal(flex, lay, det)
             else:
-                signal, truth = self._arc_signal(flex)
+                signal, truth = self._arc_signal(flex, lay, det)
         elif role == "science":
             obj = label = cfg.science_object
             signal, truth = self._science_signal(flex, p["exptime"])
@@ -372,8 +396,8 @@ class NightSimulator:
         else:  # pragma: no cover - the plan only holds the roles above
             raise AssertionError(role)
         if signal is not None:
-            signal = signal * self.detector.pixel_response
-        data, rays = self.detector.read(
+            signal = signal * det.pixel_response
+        data, rays = det.read(
             signal,
             exptime=p["exptime"],
             cosmic_rate=cfg.cosmic_rate,
@@ -384,7 +408,7 @@ class NightSimulator:
         obstype = self._obstype(role, seq)
         header = hdr.build_header(
             camera=cfg.camera,
-            geometry=self.geometry,
+            geometry=lay.geometry,
             readout=self.readout,
             obstype=obstype,
             object_name=obj,
@@ -408,6 +432,8 @@ class NightSimulator:
             ),
             wavmode=self.wavmode_card,
             lamp_cards=cfg.lamp_keywords,
+            ccdsum=(lay.binning, lay.by),
+            trimsec=cfg.trimsec_card,
         )
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
         record = {
@@ -421,8 +447,21 @@ class NightSimulator:
         }
         if not cfg.imaging and role != "bias":
             record["flexure_px"] = flex
-            record["shift_binned_px"] = flex / cfg.binning
+            record["shift_binned_px"] = flex / lay.binning
             record["wavelength"] = _r(lay.wavelength(self.template, flex), 4)
+        if lay is not self.layout:
+            # this frame's own geometry (arcs at another CCDSUM than the night)
+            record.update(
+                {
+                    "ccdsum": [lay.binning, lay.by],
+                    "raw_shape": list(lay.geometry.shape),
+                    "trimmed_shape": list(lay.shape),
+                    "trim_offset": {"row": lay.row_offset, "col": lay.col_offset},
+                    "line_fwhm_px": lay.line_fwhm_unbinned / lay.binning,
+                    "tilt": lay.tilt,
+                    "slit_centre_row": lay.slit_centre,
+                }
+            )
         record.update(truth)
         off_r, off_c = lay.row_offset, lay.col_offset
         record["cosmic_rays"] = {
@@ -443,9 +482,8 @@ class NightSimulator:
         col = spectra.quartz_flat(self.layout, self.template, flex, self.filter2, peak)
         return self.layout.illumination()[:, None] * col[None, :]
 
-    def _arc_signal(self, flex):
-        lay = self.layout
-        peak = 0.5 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+    def _arc_signal(self, flex, lay, det):
+        peak = 0.5 * min(self.readout.saturation_adu, 65535 - det.bias_level)
         grid, spec, lines = spectra.arc_spectrum(lay, self.template, flex, peak)
         rows = np.arange(lay.shape[0], dtype=float)
         img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
@@ -474,9 +512,8 @@ class NightSimulator:
         }
         return img, truth
 
-    def _physical_arc_signal(self, flex):
+    def _physical_arc_signal(self, flex, lay, det):
         """An arc of NIST lines at the physical truth (see :mod:`.physical`)."""
-        lay, det = self.layout, self.detector
         headroom = min(self.readout.saturation_adu, 65535) - det.bias_level
         grid, spec, lines = physical.physical_arc_spectrum(
             lay, self.physical, flex, headroom, self.cfg.n_saturated_lines
@@ -487,7 +524,7 @@ class NightSimulator:
             lines.columns,
             lines.fluxes,
             lines.peaks,
-            lay.line_fwhm_unbinned / self.cfg.binning,
+            lay.line_fwhm_unbinned / lay.binning,
             self.readout.gain,
             self.readout.rdnoise / self.readout.gain,
             headroom,

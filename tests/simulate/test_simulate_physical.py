@@ -163,3 +163,63 @@ def test_cli_writes_a_physical_night(tmp_path, capsys):
     assert cli.run(bad) == 2
     assert "two numbers GRT,CAM" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def _zz_ceti_night(**kw):
+    cfg = NightConfig(
+        mode="930_M2", lamp="FeHeAr", camera="Blue", binning=2, n_bias=1, n_flats=0,
+        n_arcs=1, n_science=1, arc_source="physical", grating_angle=13.0, camera_angle=24.0,
+        roi_rows=400, roi_name="Spectroscopic ZZ Ceti", trimsec_card="[1:4142,1:400]",
+        arc_serial_binning=1, obstype_convention="old", lamp_keywords=False,
+        wavmode_card="Custom", flexure_px=0.4, cosmic_rate=0.0, seed=2, **kw,
+    )
+    sim = NightSimulator(cfg)
+    return sim, sim.night_truth(), list(sim.frames())
+
+
+def test_real_night_variant_zz_ceti_roi_with_1x2_arcs():
+    """The real Blue night of issue 12: ROI 'Spectroscopic ZZ Ceti' (200 x 2071 at 2x2),
+    Fe arcs at CCDSUM '1 2', TRIMSEC of the unbinned chip, old spellings, custom angles."""
+    sim, night, frames = _zz_ceti_night()
+    by_role = {f.truth["role"]: f for f in frames}
+    bias, arc, sci = by_role["bias"], by_role["arc"], by_role["science"]
+    assert bias.hdul[0].data.shape == (200, 2071) and sci.hdul[0].data.shape == (200, 2071)
+    assert arc.hdul[0].data.shape == (200, 4142)
+    hs, ha = sci.hdul[0].header, arc.hdul[0].header
+    assert (hs["CCDSUM"], ha["CCDSUM"]) == ("2 2", "1 2")
+    assert hs["ROI"] == ha["ROI"] == "Spectroscopic ZZ Ceti"
+    assert hs["TRIMSEC"] == ha["TRIMSEC"] == "[1:4142,1:400]"
+    assert (ha["OBSTYPE"], ha["OBJECT"], ha["WAVMODE"]) == ("ARC", "FeHeAr", "Custom")
+    assert night["trimmed_shape"] == [199, 2030] and arc.truth["trimmed_shape"] == [199, 4060]
+    # one truth for both binnings: science pixel j is centred on unbinned 2j + 0.5
+    wa, ws = np.asarray(arc.truth["wavelength"]), np.asarray(sci.truth["wavelength"])
+    assert np.allclose(np.interp(2 * np.arange(ws.size) + 0.5, np.arange(wa.size), wa), ws,
+                       atol=0.01)
+    # the science target is inside the window
+    rows = np.asarray(sci.truth["targets"][0]["trace_centres"])
+    assert 10 < rows.min() and rows.max() < 189
+
+
+def test_lines_of_1x2_arcs_are_where_truth_says():
+    sim, night, frames = _zz_ceti_night()
+    arc = next(f for f in frames if f.truth["role"] == "arc")
+    rec = arc.truth
+    img = trimmed(arc.hdul[0].data, {**night, "trim_offset": rec["trim_offset"],
+                                      "trimmed_shape": rec["trimmed_shape"]})
+    rows = np.arange(img.shape[0])
+    yc, tilt = rec["slit_centre_row"], rec["tilt"]
+    near = np.abs(rows - yc) <= 20
+    profile = np.median(img[near], axis=0)
+    offset = tilt * np.mean(rows[near] - yc)
+    half = max(3, math.ceil(1.5 * rec["line_fwhm_px"]))
+    errors = [fit_peak(profile, ln["column"] + offset, half) - ln["column"] - offset
+              for ln in rec["lines"] if ln["expected"] and ln["peak_adu"] >= 300]
+    assert len(errors) >= 8
+    assert np.max(np.abs(errors)) < 0.05, np.round(errors, 3)
+
+
+@pytest.mark.parametrize(("kw", "match"), [({"roi_rows": 10}, "roi_rows"),
+                                           ({"arc_serial_binning": 4}, "arc_serial_binning")])
+def test_bad_geometry_settings_are_refused_clearly(kw, match):
+    with pytest.raises(SimulationConfigError, match=match):
+        NightSimulator(NightConfig(**kw))
