@@ -7,6 +7,10 @@ it (what custom angles, which have no zero-point, can expect). Run::
 
     .venv/bin/python benchmarks/bench_optics.py           # fit and print
     .venv/bin/python benchmarks/bench_optics.py --write   # and store the parameters
+
+With ``--iraf DIR`` (default ``../shared/reference/real_data/iraf_solutions`` when it
+exists) the model is also compared with real arcs solved in IRAF ``identify`` by
+another team (Legendre/Chebyshev multispec WCS): offset and shape, unbinned px.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.optics import dispersion_model, packaged_parameters
+from pipeline.optics import dispersion_model, dispersion_model_from_header, packaged_parameters
 from pipeline.optics.fit import fit_optics
 from pipeline.optics.model import parameters_path
 
@@ -25,6 +30,7 @@ from pipeline.optics.model import parameters_path
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="store the fit in the package")
+    ap.add_argument("--iraf", type=Path, default=DEFAULT_IRAF, help="IRAF-solved arcs folder")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     fit = fit_optics()
@@ -65,7 +71,51 @@ def main(argv=None) -> int:
         d = 1e7 / 930
         nominal = d * (np.sin(np.radians(13.0)) + np.sin(np.radians(11.0)))
         print(f"  nominal grating equation (no zero-points): {nominal:.1f} A")
+        compare_iraf(args.iraf)
     return 0
+
+
+DEFAULT_IRAF = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "real_data"
+                / "iraf_solutions")
+
+
+def _iraf_wavelength(header, n):
+    """Wavelength of pixels 1..n from an IRAF multispec Legendre/Chebyshev WCS."""
+    from numpy.polynomial import chebyshev, legendre
+
+    wat = "".join(str(header[k]).ljust(68) for k in sorted(k for k in header
+                                                         if k.startswith("WAT2_")))
+    nums = [float(x) for x in wat.split('"')[1].split()]
+    ftype, order, pmin, pmax = int(nums[11]), int(nums[12]), nums[13], nums[14]
+    coef = nums[15 : 15 + order]
+    p = np.arange(1, n + 1.0)
+    x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+    w = legendre.legval(x, coef) if ftype == 2 else chebyshev.chebval(x, coef)
+    return p, w, (p >= pmin) & (p <= pmax)
+
+
+def compare_iraf(folder: Path) -> None:
+    """Offset and shape of real IRAF solutions against the optics model."""
+    from astropy.io import fits
+
+    files = sorted(folder.glob("non-linear_fits_solution_*.fits")) if folder.is_dir() else []
+    files = [f for f in files if "spline" not in f.name]  # splines: no closed form here
+    if not files:
+        print(f"\nno IRAF-solved arcs in {folder}: independent check skipped")
+        return
+    print("\nindependent check: real arcs solved in IRAF (offset: constant; shape: after it)")
+    for f in files:
+        h = fits.getheader(f)
+        n = int(h["NAXIS1"])
+        p, w, sel = _iraf_wavelength(h, n)
+        m = dispersion_model_from_header(h)
+        # 4142 columns: raw with the 50-column prescan; otherwise centred on the chip
+        u = p - 1 - (50 if n == 4142 else (n - 4060) / 2)
+        r = (u - m.pixel(w))[sel]
+        shift = float(np.median(r))
+        print(f"  {f.name:42s} {h['GRATING']:10s} GRT {h['GRT_ANG']:.2f} CAM "
+              f"{h['CAM_ANG']:.2f} ({m.library_mode}): offset {shift:+.1f} px, shape max "
+              f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px")
 
 
 if __name__ == "__main__":
