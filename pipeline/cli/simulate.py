@@ -83,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--roi-name", default=None, help="ROI card of the custom ROI")
     parser.add_argument(
+        "--instrume", default=None,
+        help='INSTRUME card, e.g. "Goodman Spectro" (ghts_red / ghts_blue)',
+    )
+    parser.add_argument(
         "--trimsec", default=None,
         help="TRIMSEC card written instead of the true one (real files: [1:4142,1:400])",
     )
@@ -164,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             roi_name=args.roi_name,
             trimsec_card=args.trimsec,
             arc_serial_binning=args.arc_serial_binning,
+            instrume_card=args.instrume,
         )
         t0 = time.perf_counter()
         truth = simulate_night(Path(args.night_dir), cfg, force=args.force)

@@ -152,6 +152,9 @@ class NightConfig:
     arc_serial_binning : int or None
         Binning along the dispersion of the arcs only (``1``: arcs at CCDSUM ``1 2``
         with a 2x2 night); ``None``: the night's binning.
+    instrume_card : str or None
+        INSTRUME written in the headers (real files: ``ghts_red``, ``Goodman Spectro``,
+        ``Goodman Spectrograph``); ``None``: ``ghts_red`` / ``ghts_blue``.
     """
 
     mode: str = "400_M2"
@@ -194,6 +197,7 @@ class NightConfig:
     roi_name: str | None = None
     trimsec_card: str | None = None
     arc_serial_binning: int | None = None
+    instrume_card: str | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -178,13 +178,14 @@ def build_header(
     lamp_cards: bool = True,
     ccdsum: tuple[int, int] | None = None,
     trimsec: str | None = None,
+    instrume: str | None = None,
 ) -> fits.Header:
     """A raw header with the real instrument's cards, in the real order.
 
     ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
     lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
     ``ccdsum`` is (serial, parallel) binning (default the geometry's, both axes);
-    ``trimsec`` replaces the true TRIMSEC card.
+    ``trimsec`` replaces the true TRIMSEC card, ``instrume`` the INSTRUME card.
     """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)
@@ -213,7 +214,7 @@ def build_header(
         ("PG5_9", bx, "Serial Binning,"),
         ("PG5_10", geometry.nx, "Serial Length,"),
         ("TELESCOP", "SOAR 4.1m", None),
-        ("INSTRUME", "ghts_red" if camera == "Red" else "ghts_blue", None),
+        ("INSTRUME", instrume or ("ghts_red" if camera == "Red" else "ghts_blue"), None),
         ("OBJECT", object_name, None),
         ("NOTES", "", None),
         ("INSTCONF", camera, None),

@@ -434,6 +434,7 @@ class NightSimulator:
             lamp_cards=cfg.lamp_keywords,
             ccdsum=(lay.binning, lay.by),
             trimsec=cfg.trimsec_card,
+            instrume=cfg.instrume_card,
         )
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
         record = {

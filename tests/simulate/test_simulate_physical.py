@@ -123,13 +123,14 @@ def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics():
 
 def test_old_spellings_and_no_lamp_keywords():
     cfg = NightConfig(n_bias=1, n_flats=1, n_arcs=1, n_science=1, seed=5,
-                      obstype_convention="old", lamp_keywords=False, wavmode_card="400 m2")
+                      obstype_convention="old", lamp_keywords=False, wavmode_card="400 m2",
+                      instrume_card="Goodman Spectro")
     sim = NightSimulator(cfg)
     headers = [f.hdul[0].header for f in sim.frames()]
     assert [h["OBSTYPE"] for h in headers] == ["ZERO", "LAMPFLAT", "ARC", "SPECTRUM"]
     assert not any(k.startswith("LAMP_") for h in headers for k in h)
     assert headers[2]["OBJECT"] == sim.lamp and headers[2]["WAVMODE"] == "400 m2"
-    assert headers[0]["INSTRUME"] == "ghts_red"
+    assert all(h["INSTRUME"] == "Goodman Spectro" for h in headers)
 
 
 @pytest.mark.parametrize(
@@ -159,6 +160,17 @@ def test_cli_writes_a_physical_night(tmp_path, capsys):
     assert truth["wavelength_source"]["optics"]["grating_angle"] == pytest.approx(7.0, abs=0.01)
     h = fits.getheader(next(night.glob("*_comp.fits")))
     assert h["WAVMODE"] == "Custom"
+    zz = tmp_path / "zz"
+    args = p.parse_args([str(zz), "--n-bias", "1", "--n-flats", "0", "--n-science", "0",
+                         "--n-arcs", "1", "--roi-rows", "400", "--roi-name",
+                         "Spectroscopic ZZ Ceti", "--trimsec", "[1:4142,1:400]",
+                         "--arc-serial-binning", "1", "--obstype-convention", "old",
+                         "--no-lamp-keywords", "--wavmode", "400 m2", "--instrume",
+                         "Goodman Spectrograph"])
+    assert cli.run(args) == 0
+    shapes = {fits.getheader(f)["OBSTYPE"]: (fits.getdata(f).shape, fits.getheader(f)["CCDSUM"])
+              for f in zz.glob("*.fits")}
+    assert shapes == {"ZERO": ((200, 2071), "2 2"), "ARC": ((200, 4142), "1 2")}
     bad = p.parse_args([str(tmp_path / "m"), "--arc-source", "physical", "--angles", "7"])
     assert cli.run(bad) == 2
     assert "two numbers GRT,CAM" in capsys.readouterr().err
