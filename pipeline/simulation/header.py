@@ -136,18 +136,35 @@ def setup_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
     return float(th.get("GRT_TARG", 0.0)), float(th.get("CAM_TARG", 0.0))
 
 
+def measured_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
+    """(GRT_ANG, CAM_ANG) a physical-truth frame carries.
+
+    The library lamp's own measured angles (so the truth drawn from them sits where
+    the lamp's real lines sat, give or take the distortion), or, for custom angles,
+    the targets read back with the instrument's usual small offsets.
+    """
+    if angles is None:
+        th = template_header(template)
+        try:
+            return float(th["GRT_ANG"]), float(th["CAM_ANG"])
+        except (KeyError, ValueError):
+            pass
+    grt, cam = setup_angles(template, angles)
+    return round(grt + GRT_ANG_OFFSET, 6), round(cam + CAM_ANG_OFFSET, 6)
+
+
 def simulated_optics(template: LampTemplate, camera: str, angles=None):
-    """The optics model of the angles a simulated frame's header carries (GRT_ANG, CAM_ANG).
+    """The optics model of the angles a physical-truth frame's header carries.
 
     Physical truth is built on it, so a pipeline reading the header's angles sees the
     same setup the truth was drawn from.
     """
     from pipeline.optics import dispersion_model, lines_per_mm
 
-    grt, cam = setup_angles(template, angles)
+    grt, cam = measured_angles(template, angles)
     return dispersion_model(
-        lines_per_mm(template.grating), round(grt + GRT_ANG_OFFSET, 6),
-        round(cam + CAM_ANG_OFFSET, 6), camera, template.filter2, grating=template.grating,
+        lines_per_mm(template.grating), grt, cam, camera, template.filter2,
+        grating=template.grating,
     )
 
 
@@ -179,13 +196,15 @@ def build_header(
     ccdsum: tuple[int, int] | None = None,
     trimsec: str | None = None,
     instrume: str | None = None,
+    measured: tuple[float, float] | None = None,
 ) -> fits.Header:
     """A raw header with the real instrument's cards, in the real order.
 
     ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
     lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
     ``ccdsum`` is (serial, parallel) binning (default the geometry's, both axes);
-    ``trimsec`` replaces the true TRIMSEC card, ``instrume`` the INSTRUME card.
+    ``trimsec`` replaces the true TRIMSEC card, ``instrume`` the INSTRUME card;
+    ``measured`` gives GRT_ANG, CAM_ANG (default: the targets with small offsets).
     """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)
@@ -201,6 +220,11 @@ def build_header(
         filter2 = str(th.get("FILTER2", template.filter2)).strip()
         wavmode = template.mode if wavmode is None else str(wavmode)
         grt_targ, cam_targ = setup_angles(template, angles)
+    grt_ang, cam_ang = (
+        measured
+        if measured is not None
+        else (round(grt_targ + GRT_ANG_OFFSET, 6), round(cam_targ + CAM_ANG_OFFSET, 6))
+    )
     bx, by = ccdsum if ccdsum is not None else (geometry.binning, geometry.binning)
     h = fits.Header()
     cards = [
@@ -251,8 +275,8 @@ def build_header(
             value = "TRUE" if key in lamps_on else "FALSE"
         cards.append((key, value, comment))
     cards += [
-        ("CAM_ANG", round(cam_targ + CAM_ANG_OFFSET, 6), "camera angle [deg]"),
-        ("GRT_ANG", round(grt_targ + GRT_ANG_OFFSET, 6), "grating angle [deg]"),
+        ("CAM_ANG", cam_ang, "camera angle [deg]"),
+        ("GRT_ANG", grt_ang, "grating angle [deg]"),
         ("CAM_TARG", cam_targ, "camera target [deg]"),
         ("GRT_TARG", grt_targ, "grating target [deg]"),
         ("CAM_FOC", -1059, "camera focus"),

@@ -160,6 +160,14 @@ class NightSimulator:
             t, cfg.seed, distortion_px=cfg.truth_distortion_px, optics=setup
         )
 
+    def _measured_angles(self) -> tuple[float, float] | None:
+        """GRT_ANG, CAM_ANG of a physical-truth night (those its truth is drawn from)."""
+        if self.physical is None:
+            return None
+        cfg = self.cfg
+        angles = None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+        return hdr.measured_angles(self.library_template, angles)
+
     @property
     def wavmode_card(self) -> str | None:
         """WAVMODE written in the headers (``None``: the library mode)."""
@@ -435,6 +443,7 @@ class NightSimulator:
             ccdsum=(lay.binning, lay.by),
             trimsec=cfg.trimsec_card,
             instrume=cfg.instrume_card,
+            measured=self._measured_angles(),
         )
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
         record = {
