@@ -17,6 +17,7 @@ Coordinates as in :mod:`pipeline.simulation.optics`: unbinned template pixels
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -32,6 +33,10 @@ TRUTH_DEGREE = 7
 _MEASURE_HALF_WIDTH = 4
 #: NIST intensities of ionised lines overstate them in a low-pressure lamp.
 _ION_WEIGHT = 0.1
+#: A line the template shows less than this many noise sigmas high is absent.
+_DETECTION_SIGMA = 5.0
+#: Lines closer than this (unbinned px) in the template share one measured peak.
+_SHARED_PX = 3.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,13 @@ def nist_lines(element: str) -> tuple[NistLine, ...]:
         parts = [p.strip() for p in row.split(",")]
         if len(parts) < 3:
             continue
+        # intensity may carry NIST flags ("400    P", "1000   Pc"): the number leads
+        m = re.match(r"\d+(\.\d*)?", parts[0])
         try:
-            intensity, wave = float(parts[0]), float(parts[1])
+            wave = float(parts[1])
         except ValueError:
             continue  # a header or comment line
+        intensity = float(m.group(0)) if m else 0.0
         out.append(NistLine(wave, element, parts[2], intensity))
     return tuple(out)
 
@@ -123,7 +131,8 @@ def _template_positions(template: lamps.LampTemplate, optics_of_template, lines)
 
     The library solution, unless its shape departs from the optics (a few are 4-line
     fits, wrong by hundreds of px at the ends); then the optics model of the template's
-    setup, shifted to where the template's flux best matches the NIST lines.
+    setup, shifted onto the template's identified lines (or, with fewer than two, to
+    where the template's flux best matches the NIST lines).
     """
     from pipeline.optics import check_solution
 
@@ -134,7 +143,13 @@ def _template_positions(template: lamps.LampTemplate, optics_of_template, lines)
         return library
     if check_solution(optics_of_template, w, 1, shift_tolerance_px=np.inf).agrees:
         return library
-    # cross-correlate the flux with a comb of the NIST lines placed by the optics
+    if template.line_pixels.size >= 2:
+        # the template's own identified lines (GSP_Pnnn, GSP_Annn) are measured even
+        # when the model fitted to them is not: they place the optics
+        shift = float(np.median(template.line_pixels
+                                - optics_of_template.pixel(template.line_wavelengths)))
+        return lambda wv: optics_of_template.pixel(wv) + shift
+    # else cross-correlate the flux with a comb of the NIST lines placed by the optics
     wave = np.array([ln.wavelength for ln in lines])
     inten = np.array([ln.intensity for ln in lines], float)
     pos = optics_of_template.pixel(wave)
@@ -148,17 +163,38 @@ def _template_positions(template: lamps.LampTemplate, optics_of_template, lines)
     return lambda wv: optics_of_template.pixel(wv) + shift
 
 
-def _measured_heights(template, positions) -> np.ndarray:
-    """Peak above the local continuum of the template flux near each position."""
-    f = template.flux
-    out = np.full(len(positions), np.nan)
-    for k, p in enumerate(positions):
+def _measured_heights(template, positions, nist) -> np.ndarray:
+    """Height of each line in the template flux: NaN where the template has no flux.
+
+    The peak above the local continuum near each position; below
+    :data:`_DETECTION_SIGMA` times the template's noise the lamp does not show the line
+    (height 0: not injected). Lines closer than :data:`_SHARED_PX` in the template
+    share one peak: it is split between them by their NIST intensities, so a blend is
+    as bright as the real one.
+    """
+    f = np.asarray(template.flux, float)
+    noise = 1.4826 * np.median(np.abs(np.diff(f) - np.median(np.diff(f)))) / math.sqrt(2.0)
+    pos = np.asarray(positions, float)
+    out = np.full(pos.size, np.nan)
+    for k, p in enumerate(pos):
         if not np.isfinite(p) or p < 2 or p > f.size - 3:
             continue
         i = int(round(p))
         lo, hi = max(i - _MEASURE_HALF_WIDTH, 0), min(i + _MEASURE_HALF_WIDTH + 1, f.size)
         blo, bhi = max(i - 40, 0), min(i + 41, f.size)
-        out[k] = max(f[lo:hi].max() - np.percentile(f[blo:bhi], 20), 0.0)
+        h = f[lo:hi].max() - np.percentile(f[blo:bhi], 20)
+        out[k] = h if h >= _DETECTION_SIGMA * noise else 0.0
+    order = np.argsort(np.where(np.isfinite(pos), pos, np.inf))
+    k = 0
+    while k < order.size:
+        group = [order[k]]
+        while (k + len(group) < order.size
+               and pos[order[k + len(group)]] - pos[group[-1]] < _SHARED_PX):
+            group.append(order[k + len(group)])
+        if len(group) > 1 and np.all(np.isfinite(out[group])):
+            w = np.clip(nist[group], 1e-9, None)
+            out[group] = out[group].max() * w / w.sum()
+        k += len(group)
     return out
 
 
@@ -210,12 +246,16 @@ def physical_truth(
     weight = np.array([_ION_WEIGHT if ln.ion.endswith("II") else 1.0 for ln in lines])
     nist = np.array([ln.intensity for ln in lines]) * weight
     positions = _template_positions(template, own, lamp_lines(template.lamp))(wave)
-    heights = _measured_heights(template, positions)
+    heights = _measured_heights(template, positions, nist)
     from_lib = np.isfinite(heights)
     # where the library has no flux, NIST intensities scaled like the measured ones
     good = from_lib & (heights > 0) & (nist > 0)
     ratio = float(np.median(heights[good] / nist[good])) if good.sum() >= 3 else 1.0
     strengths = np.where(from_lib, heights, nist * ratio)
+    # lines the real lamp does not show are not injected
+    keep = strengths > 0
+    lines = [ln for ln, k in zip(lines, keep, strict=True) if k]
+    wave, strengths, from_lib = wave[keep], strengths[keep], from_lib[keep]
     truth_template = replace(
         template,
         coefficients=coef,
