@@ -235,3 +235,22 @@ def test_lines_of_1x2_arcs_are_where_truth_says():
 def test_bad_geometry_settings_are_refused_clearly(kw, match):
     with pytest.raises(SimulationConfigError, match=match):
         NightSimulator(NightConfig(**kw))
+
+
+def test_nist_parsing_keeps_flagged_lines():
+    hg = {ln.wavelength: ln for ln in nist_lines("Hg")}
+    assert hg[4358.328].intensity == 1000 and hg[4046.563].intensity == 400  # "P" flags
+    assert hg[4358.328].ion == "Hg I"
+
+
+@pytest.mark.parametrize("mode", ["1200_M4", "930_M2", "600_BLUE", "2100_650"])
+def test_physical_arcs_look_like_the_real_library_lamp(mode):
+    """Intensities come from the real lamp: the noise-free 1x1 physical arc correlates
+    with the library flux, at the lag of the truth's few-pixel distortion."""
+    arc = arc_1d(mode, 1, noise=False, n_saturated=0)
+    t = next(x for x in lamps.library() if x.file_name == arc.lamp_template)
+    f = arc.flux - np.percentile(arc.flux, 20)
+    g = t.flux - np.percentile(t.flux, 20)
+    corr = {k: np.corrcoef(np.roll(f, k), g)[0, 1] for k in range(-30, 31)}
+    lag = max(corr, key=corr.get)
+    assert corr[lag] >= 0.75 and abs(lag) <= 5, (lag, corr[lag])
