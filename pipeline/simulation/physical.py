@@ -233,7 +233,7 @@ def physical_truth(
     scale = np.array([1.0, 1.0, 0.7, 0.5]) * distortion_px
     dist = tuple(float(v) for v in rng.normal(0.0, 1.0, 4) * scale)
     c = (NPIX - 1) / 2.0
-    u = np.linspace(-margin_px - 60, NPIX - 1 + margin_px + 60, 2001)
+    u = np.linspace(-margin_px - 60, NPIX - 1 + margin_px + 60, 301)
     w_true = optics.wavelength(u + legendre.legval((u - c) / c, dist))
     coef = _chebyshev_default_domain(u, w_true, TRUTH_DEGREE)
     truth_w = chebyshev.chebval(np.array([-margin_px, NPIX - 1 + margin_px]), coef)
