@@ -72,7 +72,31 @@ def main(argv=None) -> int:
         nominal = d * (np.sin(np.radians(13.0)) + np.sin(np.radians(11.0)))
         print(f"  nominal grating equation (no zero-points): {nominal:.1f} A")
         compare_iraf(args.iraf)
+        compare_pypeit(args.iraf.parent / "pypeit_templates" / "soar_goodman_blue_400_SYZY.fits")
     return 0
+
+
+def compare_pypeit(path: Path) -> None:
+    """PypeIt's Blue-camera 400 M1 arc (2x2, vacuum) against the optics of 400 M1."""
+    if not path.exists():
+        print(f"no PypeIt template at {path}: Blue-camera check skipped")
+        return
+    import astropy.units as u
+    from astropy.io import fits
+    from specutils.utils.wcs_utils import vac_to_air
+
+    wave = np.ravel(fits.getdata(path, 1)["wave"])
+    air = vac_to_air(wave * u.AA).value
+    m = dispersion_model(400, 5.8, 11.6, camera="Blue")
+    # binned 2: pixel j centred on 2j + 0.5 of a 4092-px trim, centred on the chip
+    x = 2 * np.arange(air.size) + 0.5 - (2 * air.size - 4060) / 2
+    r = x - m.pixel(air)
+    shift = float(np.median(r))
+    slope = float(np.polyfit(x, r, 1)[0]) * 1000
+    print(f"  PypeIt Blue 400 M1 (2x2, vacuum -> air), 400 l/mm 5.8/11.6 "
+          f"({m.library_mode}): offset {shift:+.1f} px, shape max "
+          f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px (a scale: "
+          f"{slope:+.1f} px per 1000 px)")
 
 
 DEFAULT_IRAF = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "real_data"
