@@ -258,6 +258,24 @@ class DispersionModel:
         blue = filter_cut_on(self.filter2) or BLUE_LIMIT
         return max(lo, blue), min(hi, 2.0 * blue)
 
+    def describe(self) -> dict:
+        """The model's inputs and figures, for product headers and status tables."""
+        lo, hi = self.wavelength_range
+        ulo, uhi = self.usable_range
+        return {
+            "lines_per_mm": self.lines_per_mm,
+            "grating_angle": self.grating_angle,
+            "camera_angle": self.camera_angle,
+            "camera": self.camera,
+            "filter2": self.filter2,
+            "library_mode": self.library_mode,
+            "central_wavelength": round(self.central_wavelength, 2),
+            "dispersion": round(self.dispersion, 5),
+            "curvature": float(f"{self.curvature:.4g}"),
+            "wavelength_range": [round(lo, 1), round(hi, 1)],
+            "usable_range": [round(ulo, 1), round(uhi, 1)],
+        }
+
     @property
     def shift_tolerance_px(self) -> float:
         """Largest expected constant offset (unbinned px) of a true solution from this model."""

@@ -111,6 +111,14 @@ def test_dispersion_and_curvature_come_from_the_model():
     assert m.curvature == pytest.approx(np.polyfit(u - 2029.5, w, 2)[0] * 2, rel=0.3)
 
 
+def test_describe_is_json_ready():
+    import json
+
+    d = dispersion_model(400, 7.5, 16.1, "Red", "GG455").describe()
+    assert json.loads(json.dumps(d)) == d
+    assert d["library_mode"] == "400_M2" and d["usable_range"][0] >= 4550
+
+
 def test_pixel_inverts_wavelength_and_binned_centres():
     m = dispersion_model(600, 7.0, 17.0)
     u = np.array([-10.0, 0.0, 1234.5, 4059.0])
