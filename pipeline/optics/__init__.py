@@ -13,7 +13,8 @@ solutions the fit accepts, 1.06 px RMS per lamp (median; worst 4.9, worst point 
 unbinned px, mostly the library's own fit errors) when the angles match a library mode;
 for custom angles (no mode zero-point) expect a constant offset of typically 6 px, up to
 ~70 px, with the same shape. Fifteen library lamps are left out of the fit and named
-(six 3096-px files; 4-line fits wrong by 60-300 px; two 400_M2 lamps 35 px off).
+(six 3096-px 600_RED files; six 4-line fits wrong by 60-300 px RMS; 400_M2 HgAr and
+HgArNe, 35 px off; 600_MID GG395, 5.2 px RMS).
 ``dispersion_model_from_header`` returns ``None`` (no exception) when the header has
 no optics (imaging, no GRATING, no angles); ``strict=True`` raises :class:`OpticsError`
 saying which card is missing.
