@@ -18,6 +18,7 @@ Run::
 
     .venv/bin/python benchmarks/grade_physical.py            # every mode, 1x1 and 2x2
     .venv/bin/python benchmarks/grade_physical.py --quick    # 400_M2 and 930_M2 2x2
+    .venv/bin/python benchmarks/grade_physical.py --quick --nights  # + whole 2x2 nights
 """
 
 from __future__ import annotations
@@ -70,10 +71,70 @@ def grade(mode: str, binning: int, seed: int = 0) -> dict:
     return out
 
 
+#: Whole nights graded with ``--nights``: today's spellings, and the real Blue night of
+#: issue 12 (ZZ Ceti ROI, Fe arcs at CCDSUM 1 2, old spellings, custom angles).
+NIGHTS = {
+    "400_M2 2x2, today's spellings": {"mode": "400_M2"},
+    "930 13/24 Blue ZZ Ceti, real spellings": {
+        "mode": "930_M2", "lamp": "FeHeAr", "camera": "Blue", "grating_angle": 13.0,
+        "camera_angle": 24.0, "roi_rows": 400, "roi_name": "Spectroscopic ZZ Ceti",
+        "trimsec_card": "[1:4142,1:400]", "arc_serial_binning": 1,
+        "obstype_convention": "old", "lamp_keywords": False, "instrume_card": "ghts_blue",
+    },
+}
+
+
+def grade_night(settings: dict, seed: int = 0) -> str:
+    """Simulate a physical-truth 2x2 night, reduce it, grade its science spectra."""
+    import tempfile
+    from pathlib import Path
+
+    from astropy.io import fits
+
+    from pipeline.night import reduce_night
+    from pipeline.simulate import NightConfig, simulate_night
+    from pipeline.wavelength import solution_from_header
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, out = Path(tmp) / "raw", Path(tmp) / "out"
+        cfg = NightConfig(binning=2, flexure_px=1.3, n_bias=3, n_flats=3, n_arcs=2,
+                          n_science=2, seed=seed, arc_source="physical", **settings)
+        truth = simulate_night(raw, cfg)
+        t0 = time.perf_counter()
+        report = reduce_night(raw, out)
+        dt = time.perf_counter() - t0
+        status = {}
+        for r in report.results:
+            status[r.status] = status.get(r.status, 0) + 1
+        frames = {f["file"]: f for f in truth["frames"]}
+        errs = []
+        for sp in report.spectra:
+            if sp.data_type != 4 or sp.status != "written":
+                continue
+            rec = frames.get(sp.raw_parent)
+            if rec is None or "targets" not in rec:
+                continue
+            t = np.asarray(rec["targets"][(sp.target or 1) - 1]["wavelength_at_trace"])
+            hdr = fits.getheader(sp.file)
+            w = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
+            errs.append((w - t) / np.abs(np.gradient(t)))
+        reasons = sorted({r.reason for r in report.results if r.status != "calibration"
+                          and r.reason})[:2]
+        if not errs:
+            return (f"{dict(status)}; no calibrated science spectrum ({dt:.0f} s); "
+                    + " | ".join(reasons)[:160])
+        e = np.concatenate(errs)
+        return (f"{dict(status)}; {len(errs)} spectra: RMS {np.sqrt(np.mean(e**2)):.3f}, "
+                f"mean {e.mean():+.3f}, max {np.abs(e).max():.3f} binned px ({dt:.0f} s)"
+                )
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="400_M2 and 930_M2 at 2x2 only")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nights", action="store_true",
+                    help="also reduce whole 2x2 nights (today's and real spellings)")
     args = ap.parse_args(argv)
     modes = ["400_M2", "930_M2"] if args.quick else list(lamps.modes())
     binnings = (2,) if args.quick else (1, 2)
@@ -101,6 +162,10 @@ def main(argv=None) -> int:
         print(f"calibrated arcs: RMS median {np.median(rms):.3f} px, worst {rms.max():.3f}; "
               f"lines found {sum(r['found'] for r in done)} of "
               f"{sum(r['expected'] for r in done)} expected")
+    if args.nights:
+        print("\nwhole nights from physical truth (reduce_night; science vs truth at trace):")
+        for name, settings in NIGHTS.items():
+            print(f"  {name}: {grade_night(settings, args.seed)}")
     return 0
 
 
