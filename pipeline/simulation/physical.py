@@ -138,7 +138,10 @@ def _template_positions(template: lamps.LampTemplate, optics_of_template, lines)
 
     u = np.arange(template.npix, dtype=float)
     w = template.wavelength(u)
-    library = lambda wave: np.interp(wave, w, u, left=np.nan, right=np.nan)  # noqa: E731
+
+    def library(wave):
+        return np.interp(wave, w, u, left=np.nan, right=np.nan)
+
     if optics_of_template is None or template.npix != NPIX:
         return library
     if check_solution(optics_of_template, w, 1, shift_tolerance_px=np.inf).agrees:
