@@ -220,6 +220,7 @@ def fit_solutions(all_sols: list[LampSolution]) -> OpticsFit:
             zero_deg=float(zeros.get(m, 0.0)),
             grating=ms[0].template.grating,
             n_lamps=len(ms),
+            n_fitted=sum(r.used for r in residuals if r.mode == m),
         )
     # tolerances from what the library shows, with a margin of 1.5
     mode_shift = np.array([abs(x.mean_px) for x in good])

@@ -74,6 +74,8 @@ class LibraryMode:
     #: GRATING of the mode's lamps (two 1200 l/mm gratings share angles) and how many.
     grating: str = ""
     n_lamps: int = 0
+    #: Lamps whose solutions fitted the zero-point (0: the mode's zero is unknown).
+    n_fitted: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,8 @@ class DispersionModel:
     def shift_tolerance_px(self) -> float:
         """Largest expected constant offset (unbinned px) of a true solution from this model."""
         p = self.parameters
-        return p.shift_tolerance_mode_px if self.library_mode else p.shift_tolerance_custom_px
+        calibrated = self.library_mode and p.modes[self.library_mode].n_fitted > 0
+        return p.shift_tolerance_mode_px if calibrated else p.shift_tolerance_custom_px
 
     @property
     def shape_tolerance_px(self) -> float:

@@ -80,6 +80,15 @@ def test_accepted_lamps_pass_the_sanity_check_at_any_binning():
             assert c.agrees, (t.file_name, b, c.message)
 
 
+def test_modes_without_a_fitted_zero_point_get_the_custom_tolerance():
+    p = packaged_parameters()
+    assert p.modes["930_M1"].n_fitted == 0 and p.modes["930_M2"].n_fitted >= 2
+    m1 = dispersion_model(930, 10.3, 20.6)
+    m2 = dispersion_model(930, 12.6, 25.2)
+    assert m1.library_mode == "930_M1" and m1.shift_tolerance_px == p.shift_tolerance_custom_px
+    assert m2.shift_tolerance_px == p.shift_tolerance_mode_px
+
+
 def test_shifted_solution_fails_and_says_so():
     t = lamps.find_template("400_M2", {"Ne"})
     m = _model_of(t)
