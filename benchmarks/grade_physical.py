@@ -35,6 +35,23 @@ RMS_LIMIT = 0.05
 MEAN_LIMIT = 0.03
 
 
+def _column(table, names):
+    for n in names:
+        if n in table.colnames:
+            return np.asarray(table[n])
+    raise KeyError(f"line table has none of {names}: {table.colnames}")
+
+
+def _used_lines(table):
+    """Pixel and catalogue wavelength of the lines a solution used (its line table)."""
+    px = _column(table, ("pixel", "pixel_binned", "x")).astype(float)
+    lab = _column(table, ("lab_wavelength", "nist_wavelength", "reference_wavelength",
+                          "wavelength")).astype(float)
+    used = (np.asarray(table["used"], bool) if "used" in table.colnames
+            else np.ones(px.size, bool))
+    return px[used], lab[used]
+
+
 def grade(mode: str, binning: int, seed: int = 0) -> dict:
     """Calibrate one physical-truth arc and compare with its truth."""
     from pipeline.wavelength import calibrate_arc
@@ -56,11 +73,7 @@ def grade(mode: str, binning: int, seed: int = 0) -> dict:
     cols = np.array([ln["column"] for ln in exp])
     wave = np.array([ln["wavelength"] for ln in exp])
     err = (sol.wavelength(cols) - wave) / np.interp(cols, x, disp)
-    t = sol.lines
-    used = np.asarray(t["used"], bool)
-    px = np.asarray(t["pixel"], float)[used]
-    lab = np.asarray(t["lab_wavelength"] if "lab_wavelength" in t.colnames
-                     else t["reference_wavelength"], float)[used]
+    px, lab = _used_lines(sol.lines)
     found = 0
     for c, w, d in zip(cols, wave, np.interp(cols, x, disp), strict=True):
         near = (np.abs(px - c) <= 1.0) & (np.abs(lab - w) <= 0.5 * d)
