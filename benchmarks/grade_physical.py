@@ -68,6 +68,13 @@ def grade(mode: str, binning: int, seed: int = 0) -> dict:
                    error=f"{type(exc).__name__}: {exc}"[:110])
         return out
     out["seconds"] = time.perf_counter() - t0
+    out.update(grade_solution(arc, sol))
+    return out
+
+
+def grade_solution(arc, sol) -> dict:
+    """Found lines and errors (binned px) of a solution of a physical-truth arc."""
+    exp = [ln for ln in arc.lines if ln["expected"]]
     x = np.arange(arc.flux.size, dtype=float)
     disp = np.gradient(arc.wavelength, x)
     cols = np.array([ln["column"] for ln in exp])
@@ -78,10 +85,9 @@ def grade(mode: str, binning: int, seed: int = 0) -> dict:
     for c, w, d in zip(cols, wave, np.interp(cols, x, disp), strict=True):
         near = (np.abs(px - c) <= 1.0) & (np.abs(lab - w) <= 0.5 * d)
         found += bool(near.any())
-    out.update(found=found, rms=float(np.sqrt(np.mean(err**2))) if err.size else np.nan,
-               mean=float(err.mean()) if err.size else np.nan,
-               max=float(np.abs(err).max()) if err.size else np.nan, error="")
-    return out
+    return dict(found=found, rms=float(np.sqrt(np.mean(err**2))) if err.size else np.nan,
+                mean=float(err.mean()) if err.size else np.nan,
+                max=float(np.abs(err).max()) if err.size else np.nan, error="")
 
 
 #: Whole nights graded with ``--nights``: today's spellings, and the real Blue night of

@@ -8,7 +8,9 @@ is ``benchmarks/grade_physical.py`` (which prints the whole table): every expect
 line found, RMS <= 0.05 and |mean| <= 0.03 binned px at the expected lines.
 
 These tests were written before the NIST-based solver (issue 12, item 4) was merged:
-on a branch with the template-following solver they fail on accuracy, by design.
+on a branch with the template-following solver they fail on accuracy, by design. The
+grader itself is tested here too (the truth passes, a 0.1 px offset does not), so a
+failure is the solver's.
 """
 
 from __future__ import annotations
@@ -18,8 +20,42 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT, grade
+from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT, grade, grade_solution
 from pipeline import lamps
+from pipeline.simulation.physical import arc_1d
+
+
+def _solution_from_truth(arc, offset_px=0.0):
+    """A WavelengthSolution that is the truth (shifted by ``offset_px``), with the
+    expected lines in its line table: what a perfect solver returns."""
+    from astropy.table import Table
+    from numpy.polynomial import chebyshev
+
+    from pipeline.wavelength import WavelengthSolution
+
+    x = np.arange(arc.flux.size, dtype=float)
+    w = np.interp(x - offset_px, x, arc.wavelength)
+    coef = chebyshev.Chebyshev.fit(x, w, 7).convert(domain=[-1, 1]).coef
+    exp = [ln for ln in arc.lines if ln["expected"]]
+    lines = Table({"pixel": [ln["column"] for ln in exp],
+                   "reference_wavelength": [ln["wavelength"] for ln in exp],
+                   "lab_wavelength": [ln["wavelength"] for ln in exp],
+                   "fitted_wavelength": [ln["wavelength"] for ln in exp],
+                   "residual": np.zeros(len(exp)), "used": np.ones(len(exp), bool)})
+    return WavelengthSolution(coef, arc.flux.size, arc.binning, 0.0, 0.0, len(exp), 0, lines,
+                              arc.lamp_template, arc.lamp, arc.mode)
+
+
+@pytest.mark.parametrize(("mode", "binning"), [("930_M5", 1), ("400_M1", 2)])
+def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binning):
+    """These tests can pass: the truth itself meets them, a 0.1 px offset does not."""
+    arc = arc_1d(mode, binning)
+    g = grade_solution(arc, _solution_from_truth(arc))
+    assert g["found"] == sum(ln["expected"] for ln in arc.lines) > 0
+    assert g["rms"] < 0.005 and abs(g["mean"]) < 0.005, g
+    off = grade_solution(arc, _solution_from_truth(arc, 0.1))
+    # its wavelengths are those 0.1 px to the left: the grader reads -0.1 px
+    assert off["mean"] == pytest.approx(-0.1, abs=0.01) and off["rms"] > RMS_LIMIT
 
 
 @pytest.mark.parametrize("binning", [1, 2])
