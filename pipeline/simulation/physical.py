@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -53,6 +54,8 @@ def nist_lines(element: str) -> tuple[NistLine, ...]:
     path = lamps.lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
     out = []
     for row in path.read_text().splitlines():
+        if row.lstrip().startswith("#"):
+            continue
         parts = [p.strip() for p in row.split(",")]
         if len(parts) < 3:
             continue
@@ -126,7 +129,9 @@ class PhysicalTruth:
         }
 
 
-def _template_positions(template: lamps.LampTemplate, optics_of_template, lines) -> callable:
+def _template_positions(
+    template: lamps.LampTemplate, optics_of_template, lines
+) -> Callable[[np.ndarray], np.ndarray]:
     """Pixel of a wavelength in the template's own flux.
 
     The library solution, unless its shape departs from the optics (a few are 4-line
