@@ -65,6 +65,17 @@ Spectroscopic nights also have:
 
 ``mode``, ``lamp``, ``lamp_template`` (library file), ``grating``, ``filter2``, ``slit``
 ``wavelength_model``       {"kind": "chebyshev", "coefficients", "formula"}
+``wavelength_source``      {"source": "library"} (arcs from the lamp templates), or for
+                           ``arc_source="physical"``: {"source": "physical", "optics"
+                           (lines_per_mm, angles, library_mode, central_wavelength of
+                           the optics model), "distortion" (Legendre coefficients, px,
+                           and formula), "line_list"}; the truth relation is then
+                           ``wavelength_model`` (exactly), for every frame
+``wavmode_card``           WAVMODE written in the headers (``Custom`` with custom angles)
+``arc_ccdsum``             [serial, parallel] binning of the arcs
+``roi_row_origin_unbinned`` chip row of a custom ROI's first raw row (0: full ROI)
+``trimsec_card``           TRIMSEC as written (may differ from ``trim_section``, the true
+                           one, when the night imitates real files)
 ``line_fwhm_px``           FWHM of unresolved lines, binned columns
 ``tilt``                   binned columns per binned row (see above)
 ``slit_edges``             [lower, upper] trimmed rows (fractional) of the slit edges:
@@ -95,6 +106,17 @@ arcs:
   ``template_pixel`` (GSP_Pnnn; may differ from the model position by the
   template's own fit residual)}. The line on row y is at ``column + tilt*(y -
   slit_centre_row)``.
+physical arcs (``line_source`` "nist"): ``lines`` are the NIST air lines of the lamp's
+  elements on the detector, each {``wavelength`` (NIST), ``column``, ``peak_adu``,
+  ``flux_adu``, ``element``, ``ion``, ``intensity_from`` ("library": measured in the
+  library lamp's flux, or "nist"), ``blended`` (a line of >= 5 % of its flux within
+  1.5 FWHM), ``isolated`` (= not blended), ``saturated``, ``snr_row`` (peak S/N on
+  one row), ``expected`` (a solver must find it: no 3 % neighbour within 3 FWHM, not
+  saturated, snr_row >= 10, 5 px inside)}.
+arcs at another CCDSUM than the night (``arc_serial_binning``) also carry their own
+  ``ccdsum``, ``raw_shape``, ``trimmed_shape``, ``trim_offset``, ``line_fwhm_px``,
+  ``tilt`` and ``slit_centre_row``; their ``column`` and ``wavelength`` are in their
+  own binning.
 science and standards:
   ``targets``: per point source {``name``, ``kind`` "point", ``trace_centres`` (trimmed
   row of the profile centre at every trimmed column), ``trace_polynomial``, ``fwhm``

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--obstype-convention",
         default="goodman",
-        help="goodman (BIAS/FLAT/COMP/OBJECT), lco (BIAS/LAMPFLAT/ARC/SPECTRUM) or mixed",
+        help="goodman (BIAS/FLAT/COMP/OBJECT), lco (BIAS/LAMPFLAT/ARC/SPECTRUM), "
+        "old (ZERO/LAMPFLAT/ARC/SPECTRUM) or mixed",
     )
     parser.add_argument("--proposal", default="SOAR2026B-001", help="PROPID")
     parser.add_argument("--object", default="AT2026xyz", help="OBJECT of the science frames")
@@ -48,6 +49,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-noise", action="store_true", help="no photon/read noise and no cosmic rays"
     )
     parser.add_argument("--force", action="store_true", help="replace a non-empty NIGHT_DIR")
+    parser.add_argument(
+        "--arc-source",
+        default="library",
+        help="library (arcs from the lamp templates) or physical (NIST lines at the optics "
+        "model's relation with a smooth distortion; the truth of every frame)",
+    )
+    parser.add_argument(
+        "--truth-distortion", type=float, default=2.0,
+        help="scale of the physical truth's distortion from the optics model, unbinned px (2)",
+    )
+    parser.add_argument(
+        "--saturated-lines", type=int, default=3,
+        help="brightest arc lines driven past saturation (physical arcs; 3)",
+    )
+    parser.add_argument(
+        "--angles", default=None, metavar="GRT,CAM",
+        help="custom grating,camera angles in degrees (no library lamp; needs "
+        "--arc-source physical), e.g. 13.0,24.0",
+    )
+    parser.add_argument(
+        "--wavmode", default=None,
+        help='WAVMODE written in the headers, e.g. "Custom", "400 m2" or "" (the mode)',
+    )
+    parser.add_argument(
+        "--no-lamp-keywords", action="store_true",
+        help="write no LAMP_* cards (older files: the lamp only in OBJECT)",
+    )
+    parser.add_argument(
+        "--roi-rows", type=int, default=None,
+        help="custom ROI: this many UNBINNED rows centred on the slit (400 = real "
+        "'Spectroscopic ZZ Ceti', 200 rows at 2x2)",
+    )
+    parser.add_argument("--roi-name", default=None, help="ROI card of the custom ROI")
+    parser.add_argument(
+        "--instrume", default=None,
+        help='INSTRUME card, e.g. "Goodman Spectro" (ghts_red / ghts_blue)',
+    )
+    parser.add_argument(
+        "--trimsec", default=None,
+        help="TRIMSEC card written instead of the true one (real files: [1:4142,1:400])",
+    )
+    parser.add_argument(
+        "--arc-serial-binning", type=int, default=None,
+        help="binning of the arcs along the dispersion (1: arcs at CCDSUM '1 2' in a 2x2 "
+        "night)",
+    )
 
 
 def _flexure(text: str):
@@ -79,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    angles = _flexure(args.angles) if args.angles is not None else (None, None)
+    if not isinstance(angles, list | tuple) or len(angles) != 2:
+        print(
+            f"error: --angles {args.angles!r} must be two numbers GRT,CAM in degrees "
+            "(e.g. 13.0,24.0)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         cfg = NightConfig(
             mode=args.mode,
@@ -102,6 +157,18 @@ def run(args: argparse.Namespace) -> int:
             proposal_id=args.proposal,
             seed=args.seed,
             noise=not args.no_noise,
+            arc_source=args.arc_source,
+            truth_distortion_px=args.truth_distortion,
+            n_saturated_lines=args.saturated_lines,
+            grating_angle=angles[0],
+            camera_angle=angles[1],
+            wavmode_card=args.wavmode,
+            lamp_keywords=not args.no_lamp_keywords,
+            roi_rows=args.roi_rows,
+            roi_name=args.roi_name,
+            trimsec_card=args.trimsec,
+            arc_serial_binning=args.arc_serial_binning,
+            instrume_card=args.instrume,
         )
         t0 = time.perf_counter()
         truth = simulate_night(Path(args.night_dir), cfg, force=args.force)

@@ -16,8 +16,12 @@ from pipeline import instrument, lamps
 
 #: OBSTYPE conventions: "goodman" is what the instrument writes (as in the 2024 real
 #: header: BIAS/FLAT/COMP/OBJECT), "lco" the LCO-style names some Goodman data carry
-#: (BIAS/LAMPFLAT/ARC/SPECTRUM); "mixed" alternates between the two frame by frame.
-OBSTYPE_CONVENTIONS = ("goodman", "lco", "mixed")
+#: (BIAS/LAMPFLAT/ARC/SPECTRUM), "old" the spellings of older real files
+#: (ZERO/LAMPFLAT/ARC/SPECTRUM); "mixed" alternates goodman and lco frame by frame.
+OBSTYPE_CONVENTIONS = ("goodman", "lco", "old", "mixed")
+#: Where arcs come from: "library" templates (flux and stored solution), or "physical"
+#: truth: NIST lines at the optics model's relation perturbed by a smooth distortion.
+ARC_SOURCES = ("library", "physical")
 
 OBSTYPES: dict[str, dict[str, str]] = {
     "goodman": {
@@ -31,6 +35,15 @@ OBSTYPES: dict[str, dict[str, str]] = {
     },
     "lco": {
         "bias": "BIAS",
+        "flat": "LAMPFLAT",
+        "arc": "ARC",
+        "science": "SPECTRUM",
+        "standard": "SPECTRUM",
+        "skyflat": "SKYFLAT",
+        "expose": "EXPOSE",
+    },
+    "old": {
+        "bias": "ZERO",
         "flat": "LAMPFLAT",
         "arc": "ARC",
         "science": "SPECTRUM",
@@ -109,6 +122,39 @@ class NightConfig:
         PROPID of the science and standard frames (calibrations too).
     seed : int
         Seed of the single random generator of the night.
+    arc_source : str
+        One of :data:`ARC_SOURCES`. With ``"physical"`` the true wavelength relation
+        of every frame (arcs, flats, sky, targets) is the optics model of the setup
+        perturbed by a smooth distortion, and arcs hold the NIST lines of the lamp
+        (see :mod:`pipeline.simulation.physical`); the library lamp gives intensities.
+    truth_distortion_px : float
+        Scale (unbinned px) of that distortion (``"physical"`` only).
+    n_saturated_lines : int
+        Brightest arc lines driven past saturation (``"physical"`` only).
+    grating_angle, camera_angle : float or None
+        Custom angles (degrees) with no library lamp: the arc is NIST lines at the
+        optics model of these angles (needs ``arc_source="physical"``); the mode's
+        library lamp still gives the grating, filter and line intensities.
+    wavmode_card : str or None
+        WAVMODE written in the headers (``"Custom"``, ``"400 m2"``, ``""``); ``None``
+        writes the mode (``"Custom"`` with custom angles).
+    lamp_keywords : bool
+        ``False`` writes no LAMP_* cards (older files: the lamp only in OBJECT).
+    roi_rows : int or None
+        A custom ROI: this many UNBINNED chip rows centred on the slit centre (real
+        ``Spectroscopic ZZ Ceti``: 400, i.e. 200 rows at 2x2); ``None``: the full
+        spectroscopic ROI.
+    roi_name : str or None
+        ROI card of a custom ROI (default ``"user-defined"``).
+    trimsec_card : str or None
+        TRIMSEC written in the headers instead of the true one (real files often carry
+        the unbinned full chip, ``[1:4142,1:400]``, whatever the binning).
+    arc_serial_binning : int or None
+        Binning along the dispersion of the arcs only (``1``: arcs at CCDSUM ``1 2``
+        with a 2x2 night); ``None``: the night's binning.
+    instrume_card : str or None
+        INSTRUME written in the headers (real files: ``ghts_red``, ``Goodman Spectro``,
+        ``Goodman Spectrograph``); ``None``: ``ghts_red`` / ``ghts_blue``.
     """
 
     mode: str = "400_M2"
@@ -140,6 +186,18 @@ class NightConfig:
     date: str = "2026-11-21"
     proposal_id: str = "SOAR2026B-001"
     seed: int = 0
+    arc_source: str = "library"
+    truth_distortion_px: float = 2.0
+    n_saturated_lines: int = 3
+    grating_angle: float | None = None
+    camera_angle: float | None = None
+    wavmode_card: str | None = None
+    lamp_keywords: bool = True
+    roi_rows: int | None = None
+    roi_name: str | None = None
+    trimsec_card: str | None = None
+    arc_serial_binning: int | None = None
+    instrume_card: str | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -200,6 +258,7 @@ def validate(cfg: NightConfig) -> NightConfig:
             _fail(name, getattr(cfg, name), "a number > 0")
     if not 0 <= float(cfg.redshift) < 5:
         _fail("redshift", cfg.redshift, "0 <= z < 5")
+    _validate_truth(cfg, camera)
     n_shifted = 0 if cfg.imaging else cfg.n_arcs + cfg.n_science + cfg.n_standards
     if not isinstance(cfg.flexure_px, int | float):
         values = list(cfg.flexure_px)
@@ -209,6 +268,48 @@ def validate(cfg: NightConfig) -> NightConfig:
                 f"frame ({n_shifted}) or a single number"
             )
     return dataclasses.replace(cfg, camera=camera, binning=binning, mode=mode, lamp=lamp)
+
+
+def _validate_truth(cfg: NightConfig, camera: str) -> None:
+    """The physical-truth fields: source, distortion, saturation, custom angles."""
+    if cfg.arc_source not in ARC_SOURCES:
+        _fail("arc_source", cfg.arc_source, ", ".join(ARC_SOURCES))
+    if not 0 <= float(cfg.truth_distortion_px) <= 20:
+        _fail("truth_distortion_px", cfg.truth_distortion_px, "0 .. 20 unbinned px")
+    n = cfg.n_saturated_lines
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10:
+        _fail("n_saturated_lines", n, "an integer 0 .. 10")
+    if cfg.roi_rows is not None:
+        r = cfg.roi_rows
+        if not isinstance(r, int) or isinstance(r, bool) or not 40 <= r <= 1896:
+            _fail("roi_rows", r, "an integer 40 .. 1896 (unbinned chip rows)")
+    if cfg.arc_serial_binning is not None and cfg.arc_serial_binning not in instrument.BINNINGS:
+        _fail("arc_serial_binning", cfg.arc_serial_binning,
+              ", ".join(str(b) for b in instrument.BINNINGS))
+    if cfg.imaging and (cfg.roi_rows is not None or cfg.arc_serial_binning is not None):
+        raise SimulationConfigError(
+            "roi_rows and arc_serial_binning are spectroscopic settings; an imaging night "
+            "takes neither"
+        )
+    custom = (cfg.grating_angle, cfg.camera_angle)
+    if custom == (None, None):
+        return
+    if None in custom:
+        raise SimulationConfigError(
+            "grating_angle and camera_angle go together: give both (degrees) or neither"
+        )
+    if cfg.arc_source != "physical":
+        _fail("arc_source (with custom angles)", cfg.arc_source, "physical")
+    if cfg.imaging:
+        raise SimulationConfigError("custom grating angles make no sense for an imaging night")
+    from pipeline.optics import OpticsError, dispersion_model, lines_per_mm
+
+    template = lamps.find_template(lamps.normalize_mode(cfg.mode))
+    lpm = lines_per_mm(template.grating) if template is not None else None
+    try:
+        dispersion_model(lpm, cfg.grating_angle, cfg.camera_angle, camera)
+    except OpticsError as exc:
+        raise SimulationConfigError(f"custom angles: {exc}") from exc
 
 
 def find_readout(camera: str, name: str | None) -> instrument.ReadoutMode:

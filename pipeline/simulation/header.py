@@ -123,6 +123,51 @@ def _hms_ms(t: dt.datetime) -> str:
     return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
+#: The instrument reports measured angles slightly off their targets, as real files do.
+CAM_ANG_OFFSET = 0.0178
+GRT_ANG_OFFSET = -0.0004
+
+
+def setup_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
+    """(GRT_TARG, CAM_TARG) of a simulated spectroscopic frame: custom or the lamp's."""
+    if angles is not None:
+        return float(angles[0]), float(angles[1])
+    th = template_header(template)
+    return float(th.get("GRT_TARG", 0.0)), float(th.get("CAM_TARG", 0.0))
+
+
+def measured_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
+    """(GRT_ANG, CAM_ANG) a physical-truth frame carries.
+
+    The library lamp's own measured angles (so the truth drawn from them sits where
+    the lamp's real lines sat, give or take the distortion), or, for custom angles,
+    the targets read back with the instrument's usual small offsets.
+    """
+    if angles is None:
+        th = template_header(template)
+        try:
+            return float(th["GRT_ANG"]), float(th["CAM_ANG"])
+        except (KeyError, ValueError):
+            pass
+    grt, cam = setup_angles(template, angles)
+    return round(grt + GRT_ANG_OFFSET, 6), round(cam + CAM_ANG_OFFSET, 6)
+
+
+def simulated_optics(template: LampTemplate, camera: str, angles=None):
+    """The optics model of the angles a physical-truth frame's header carries.
+
+    Physical truth is built on it, so a pipeline reading the header's angles sees the
+    same setup the truth was drawn from.
+    """
+    from pipeline.optics import dispersion_model, lines_per_mm
+
+    grt, cam = measured_angles(template, angles)
+    return dispersion_model(
+        lines_per_mm(template.grating), grt, cam, camera, template.filter2,
+        grating=template.grating,
+    )
+
+
 def build_header(
     *,
     camera: str,
@@ -145,8 +190,22 @@ def build_header(
     conf_id: int,
     block_id: int,
     saved_as: str,
+    angles: tuple[float, float] | None = None,
+    wavmode: str | None = None,
+    lamp_cards: bool = True,
+    ccdsum: tuple[int, int] | None = None,
+    trimsec: str | None = None,
+    instrume: str | None = None,
+    measured: tuple[float, float] | None = None,
 ) -> fits.Header:
-    """A raw header with the real instrument's cards, in the real order."""
+    """A raw header with the real instrument's cards, in the real order.
+
+    ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
+    lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
+    ``ccdsum`` is (serial, parallel) binning (default the geometry's, both axes);
+    ``trimsec`` replaces the true TRIMSEC card, ``instrume`` the INSTRUME card;
+    ``measured`` gives GRT_ANG, CAM_ANG (default: the targets with small offsets).
+    """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)
     ha = ((lst - ra_deg + 180.0) % 360.0) - 180.0
@@ -159,10 +218,14 @@ def build_header(
         th = template_header(template)
         grating = str(th.get("GRATING", template.grating)).strip()
         filter2 = str(th.get("FILTER2", template.filter2)).strip()
-        wavmode = template.mode
-        cam_targ = float(th.get("CAM_TARG", 0.0))
-        grt_targ = float(th.get("GRT_TARG", 0.0))
-    b = geometry.binning
+        wavmode = template.mode if wavmode is None else str(wavmode)
+        grt_targ, cam_targ = setup_angles(template, angles)
+    grt_ang, cam_ang = (
+        measured
+        if measured is not None
+        else (round(grt_targ + GRT_ANG_OFFSET, 6), round(cam_targ + CAM_ANG_OFFSET, 6))
+    )
+    bx, by = ccdsum if ccdsum is not None else (geometry.binning, geometry.binning)
     h = fits.Header()
     cards = [
         ("DATE-OBS", _iso_ms(start), "DATE-OBS Format: YYYY-MM-DDThh:mm:ss.sss"),
@@ -170,12 +233,12 @@ def build_header(
         ("TIME", f"{_hms_ms(start)} to {_hms_ms(end)}", "~ Start & Stop of Exposure"),
         ("N_PRM5", 22, "Control"),
         ("PG5_0", 16, "Bits Per Pixel, (16)"),
-        ("PG5_4", b, "Parallel Binning,"),
+        ("PG5_4", by, "Parallel Binning,"),
         ("PG5_5", geometry.ny, "Parallel Length,"),
-        ("PG5_9", b, "Serial Binning,"),
+        ("PG5_9", bx, "Serial Binning,"),
         ("PG5_10", geometry.nx, "Serial Length,"),
         ("TELESCOP", "SOAR 4.1m", None),
-        ("INSTRUME", "ghts_red" if camera == "Red" else "ghts_blue", None),
+        ("INSTRUME", instrume or ("ghts_red" if camera == "Red" else "ghts_blue"), None),
         ("OBJECT", object_name, None),
         ("NOTES", "", None),
         ("INSTCONF", camera, None),
@@ -203,7 +266,7 @@ def build_header(
         ),
         ("ADCSTAT", "IN", "ADC Status"),
     ]
-    for key, comment in LAMP_CARDS:
+    for key, comment in LAMP_CARDS if lamp_cards else ():
         if key == "LAMP_QPE":
             value = float(quartz_percent)
         elif key == "LAMP_DPE":
@@ -212,8 +275,8 @@ def build_header(
             value = "TRUE" if key in lamps_on else "FALSE"
         cards.append((key, value, comment))
     cards += [
-        ("CAM_ANG", round(cam_targ + 0.0178, 6), "camera angle [deg]"),
-        ("GRT_ANG", round(grt_targ - 0.0004, 6), "grating angle [deg]"),
+        ("CAM_ANG", cam_ang, "camera angle [deg]"),
+        ("GRT_ANG", grt_ang, "grating angle [deg]"),
         ("CAM_TARG", cam_targ, "camera target [deg]"),
         ("GRT_TARG", grt_targ, "grating target [deg]"),
         ("CAM_FOC", -1059, "camera focus"),
@@ -233,9 +296,9 @@ def build_header(
         ("ROI", geometry.roi, None),
         ("DISPAXIS", 1, None),
         ("DETSIZE", "[1:4096,1:4096]", None),
-        ("TRIMSEC", geometry.trim_section, None),
+        ("TRIMSEC", trimsec or geometry.trim_section, None),
         ("CCDSIZE", "[1:4096,1:4096]", None),
-        ("CCDSUM", f"{b} {b}", None),
+        ("CCDSUM", f"{bx} {by}", None),
         ("BUNIT", "adu", None),
         ("OBSID", obs_id, None),
         ("CONFID", conf_id, None),

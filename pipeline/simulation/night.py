@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from pipeline import instrument, lamps
 from pipeline.simulation import header as hdr
-from pipeline.simulation import optics, spectra
+from pipeline.simulation import optics, physical, spectra
 from pipeline.simulation.config import (
     OBSTYPES,
     NightConfig,
@@ -101,17 +101,38 @@ class NightSimulator:
     def __init__(self, cfg: NightConfig):
         self.cfg = cfg = validate(cfg)
         self.rng = np.random.default_rng(cfg.seed)
-        self.geometry = instrument.frame_geometry(cfg.binning, cfg.imaging)
         self.readout = find_readout(cfg.camera, cfg.readout)
         self.template = None if cfg.imaging else pick_template(cfg.mode, cfg.lamp)
         self.lamp = None if cfg.imaging else lamp_name(self.template)
+        self.library_template = self.template
+        self.physical = None
+        if not cfg.imaging and cfg.arc_source == "physical":
+            self.physical = self._physical_truth()
+            # the truth's relation replaces the stored solution everywhere
+            self.template = self.physical.template
+        custom_roi = cfg.roi_rows is not None or cfg.roi_name is not None
         self.layout = optics.Layout(
             binning=cfg.binning,
             imaging=cfg.imaging,
             line_fwhm_unbinned=line_fwhm_unbinned(cfg.slit_arcsec),
             tilt=0.0 if cfg.imaging else float(cfg.tilt),
+            rows_unbinned=cfg.roi_rows,
+            roi=(cfg.roi_name or "user-defined") if custom_roi else None,
         )
+        self.geometry = self.layout.geometry
         self.detector = Detector(cfg.camera, self.geometry, self.readout, self.rng)
+        # arcs read with another serial binning (CCDSUM "1 2" in a 2x2 night): their
+        # own layout and detector (drawn only then, so other nights' streams stay)
+        self.arc_layout, self.arc_detector = self.layout, self.detector
+        bx = cfg.arc_serial_binning
+        if not cfg.imaging and bx is not None and bx != cfg.binning:
+            self.arc_layout = dataclasses.replace(
+                self.layout, binning=bx, binning_y=cfg.binning,
+                tilt=float(cfg.tilt) * cfg.binning / bx,
+            )
+            self.arc_detector = Detector(
+                cfg.camera, self.arc_layout.geometry, self.readout, self.rng
+            )
         self.night_date = dt.date.fromisoformat(cfg.date)
         self.filter2 = "" if self.template is None else self.template.filter2
         self.slit = "<NO MASK>" if cfg.imaging else f"{cfg.slit_arcsec:g}_LONG_SLIT"
@@ -131,10 +152,37 @@ class NightSimulator:
             config["flexure_px"] = tuple(config["flexure_px"])
         return cls(NightConfig(**config))
 
+    def _physical_truth(self) -> physical.PhysicalTruth:
+        cfg, t = self.cfg, self.template
+        angles = None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+        setup = hdr.simulated_optics(t, cfg.camera, angles)
+        return physical.physical_truth(
+            t, cfg.seed, distortion_px=cfg.truth_distortion_px, optics=setup
+        )
+
+    def _measured_angles(self) -> tuple[float, float] | None:
+        """GRT_ANG, CAM_ANG of a physical-truth night (those its truth is drawn from)."""
+        if self.physical is None:
+            return None
+        cfg = self.cfg
+        angles = None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+        return hdr.measured_angles(self.library_template, angles)
+
+    @property
+    def wavmode_card(self) -> str | None:
+        """WAVMODE written in the headers (``None``: the library mode)."""
+        if self.cfg.wavmode_card is not None:
+            return self.cfg.wavmode_card
+        return "Custom" if self.cfg.grating_angle is not None else None
+
     # ------------------------------------------------------------------ planning
 
     def _plan_targets(self) -> list[_Target]:
         lo, hi = self.layout.slit_edges
+        if self.cfg.roi_rows is not None:
+            # a window on the slit: targets go where the window sees it
+            ny = self.layout.shape[0]
+            lo, hi = max(lo, 0.15 * ny), min(hi, 0.85 * ny)
         b = self.cfg.binning
         nx = self.layout.shape[1]
         fwhm = self.cfg.seeing_arcsec / instrument.PLATE_SCALE_ARCSEC / b
@@ -243,6 +291,7 @@ class NightSimulator:
             "roi": g.roi,
             "raw_shape": list(g.shape),
             "trim_section": g.trim_section,
+            "trimsec_card": cfg.trimsec_card or g.trim_section,
             "trimmed_shape": list(g.trimmed_shape),
             "trim_offset": {"row": lay.row_offset, "col": lay.col_offset},
             "prescan_columns": [0, g.prescan],
@@ -275,6 +324,12 @@ class NightSimulator:
                     "formula": "lambda(x, y) = chebval(b*(x - tilt*(y - slit_centre_row)) "
                     "+ (b-1)/2 - flexure_px, coefficients); x, y trimmed binned 0-based",
                 },
+                "wavelength_source": (
+                    self.physical.describe() if self.physical else {"source": "library"}
+                ),
+                "wavmode_card": self.wavmode_card or t.mode,
+                "arc_ccdsum": [self.arc_layout.binning, self.arc_layout.by],
+                "roi_row_origin_unbinned": lay.row_origin_unbinned,
                 "line_fwhm_px": lay.line_fwhm_unbinned / cfg.binning,
                 "tilt": lay.tilt,
                 "slit_edges": [lo, hi],
@@ -305,8 +360,10 @@ class NightSimulator:
         return OBSTYPES[conv][role]
 
     def _render(self, p: dict) -> SimulatedFrame:
-        cfg, lay = self.cfg, self.layout
+        cfg = self.cfg
         role, seq = p["role"], p["sequence"]
+        lay, det = (self.arc_layout, self.arc_detector) if role == "arc" else (
+            self.layout, self.detector)
         flex = p["flexure"]
         truth: dict = {}
         lamps_on: set[str] = set()
@@ -325,7 +382,10 @@ class NightSimulator:
         elif role == "arc":
             obj, label = self.lamp, cfg.science_object
             lamps_on = hdr.lamp_keywords_for(self.lamp)
-            signal, truth = self._arc_signal(flex)
+            if self.physical is not None:
+                signal, truth = self._physical_arc_signal(flex, lay, det)
+            else:
+                signal, truth = self._arc_signal(flex, lay, det)
         elif role == "science":
             obj = label = cfg.science_object
             signal, truth = self._science_signal(flex, p["exptime"])
@@ -344,8 +404,8 @@ class NightSimulator:
         else:  # pragma: no cover - the plan only holds the roles above
             raise AssertionError(role)
         if signal is not None:
-            signal = signal * self.detector.pixel_response
-        data, rays = self.detector.read(
+            signal = signal * det.pixel_response
+        data, rays = det.read(
             signal,
             exptime=p["exptime"],
             cosmic_rate=cfg.cosmic_rate,
@@ -356,7 +416,7 @@ class NightSimulator:
         obstype = self._obstype(role, seq)
         header = hdr.build_header(
             camera=cfg.camera,
-            geometry=self.geometry,
+            geometry=lay.geometry,
             readout=self.readout,
             obstype=obstype,
             object_name=obj,
@@ -375,6 +435,15 @@ class NightSimulator:
             conf_id=1 if role in {"arc", "science"} else 0,
             block_id=1 if role in {"arc", "science"} else 0,
             saved_as=name,
+            angles=(
+                None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
+            ),
+            wavmode=self.wavmode_card,
+            lamp_cards=cfg.lamp_keywords,
+            ccdsum=(lay.binning, lay.by),
+            trimsec=cfg.trimsec_card,
+            instrume=cfg.instrume_card,
+            measured=self._measured_angles(),
         )
         hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
         record = {
@@ -388,8 +457,21 @@ class NightSimulator:
         }
         if not cfg.imaging and role != "bias":
             record["flexure_px"] = flex
-            record["shift_binned_px"] = flex / cfg.binning
+            record["shift_binned_px"] = flex / lay.binning
             record["wavelength"] = _r(lay.wavelength(self.template, flex), 4)
+        if lay is not self.layout:
+            # this frame's own geometry (arcs at another CCDSUM than the night)
+            record.update(
+                {
+                    "ccdsum": [lay.binning, lay.by],
+                    "raw_shape": list(lay.geometry.shape),
+                    "trimmed_shape": list(lay.shape),
+                    "trim_offset": {"row": lay.row_offset, "col": lay.col_offset},
+                    "line_fwhm_px": lay.line_fwhm_unbinned / lay.binning,
+                    "tilt": lay.tilt,
+                    "slit_centre_row": lay.slit_centre,
+                }
+            )
         record.update(truth)
         off_r, off_c = lay.row_offset, lay.col_offset
         record["cosmic_rays"] = {
@@ -410,9 +492,8 @@ class NightSimulator:
         col = spectra.quartz_flat(self.layout, self.template, flex, self.filter2, peak)
         return self.layout.illumination()[:, None] * col[None, :]
 
-    def _arc_signal(self, flex):
-        lay = self.layout
-        peak = 0.5 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+    def _arc_signal(self, flex, lay, det):
+        peak = 0.5 * min(self.readout.saturation_adu, 65535 - det.bias_level)
         grid, spec, lines = spectra.arc_spectrum(lay, self.template, flex, peak)
         rows = np.arange(lay.shape[0], dtype=float)
         img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
@@ -436,6 +517,52 @@ class NightSimulator:
                     lines.isolated,
                     lines.template_pixels,
                     strict=True,
+                )
+            ],
+        }
+        return img, truth
+
+    def _physical_arc_signal(self, flex, lay, det):
+        """An arc of NIST lines at the physical truth (see :mod:`.physical`)."""
+        headroom = min(self.readout.saturation_adu, 65535) - det.bias_level
+        grid, spec, lines = physical.physical_arc_spectrum(
+            lay, self.physical, flex, headroom, self.cfg.n_saturated_lines
+        )
+        rows = np.arange(lay.shape[0], dtype=float)
+        img = optics.spread_rows(grid, spec, lay, rows) * lay.illumination()[:, None]
+        blended, saturated, expected, snr = physical.line_flags(
+            lines.columns,
+            lines.fluxes,
+            lines.peaks,
+            lay.line_fwhm_unbinned / lay.binning,
+            self.readout.gain,
+            self.readout.rdnoise / self.readout.gain,
+            headroom,
+            lay.shape[1],
+        )
+        truth = {
+            "lamp": self.lamp,
+            "lamp_template": self.library_template.file_name,
+            "line_source": "nist",
+            "lines": [
+                {
+                    "wavelength": float(w),
+                    "column": round(float(c), 5),
+                    "peak_adu": round(float(pk), 2),
+                    "flux_adu": round(float(f), 2),
+                    "element": el,
+                    "ion": ion.strip(),
+                    "intensity_from": src,
+                    "isolated": not bool(bl),
+                    "blended": bool(bl),
+                    "saturated": bool(sat),
+                    "snr_row": round(float(sn), 1),
+                    "expected": bool(ex),
+                }
+                for w, c, pk, f, el, ion, src, bl, sat, sn, ex in zip(
+                    lines.wavelengths, lines.columns, lines.peaks, lines.fluxes,
+                    lines.elements, lines.ions, lines.strength_source,
+                    blended, saturated, snr, expected, strict=True,
                 )
             ],
         }

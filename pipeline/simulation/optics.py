@@ -29,23 +29,55 @@ ILLUMINATION_GRADIENT = 0.04
 FINE_STEP = 1.0 / 16.0
 
 
-def _row_of_unbinned(u: float, binning: int) -> float:
-    """Trimmed binned row of an unbinned raw row coordinate (trim drops raw row 0)."""
-    return (u - (binning - 1) / 2.0) / binning - 1.0
+def _row_of_unbinned(u: float, binning: int, origin: float = 0.0) -> float:
+    """Trimmed binned row of an unbinned chip row (trim drops raw row 0; the ROI's raw
+    row 0 is chip row ``origin``)."""
+    return (u - origin - (binning - 1) / 2.0) / binning - 1.0
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Geometry of one night's spectra on the trimmed binned detector."""
+    """Geometry of one night's spectra on the trimmed binned detector.
+
+    ``binning`` is along the dispersion (serial, columns); ``binning_y`` along the slit
+    (parallel, rows), by default the same. ``rows_unbinned`` and ``roi`` describe a
+    custom ROI: a window of that many chip rows centred on the slit centre.
+    """
 
     binning: int
     imaging: bool
     line_fwhm_unbinned: float
     tilt: float
+    binning_y: int | None = None
+    rows_unbinned: int | None = None
+    roi: str | None = None
+
+    @property
+    def by(self) -> int:
+        return self.binning if self.binning_y is None else self.binning_y
+
+    @property
+    def row_origin_unbinned(self) -> float:
+        """Chip row (unbinned) of the ROI's first raw row."""
+        if self.rows_unbinned is None:
+            return 0.0
+        centre = 0.5 * (SLIT_LOWER_UNBINNED + SLIT_UPPER_UNBINNED)
+        return float(round(centre - self.rows_unbinned / 2.0))
 
     @cached_property
     def geometry(self) -> instrument.FrameGeometry:
-        return instrument.frame_geometry(self.binning, self.imaging)
+        if self.binning_y is None and self.rows_unbinned is None and self.roi is None:
+            return instrument.frame_geometry(self.binning, self.imaging)
+        base = instrument.frame_geometry(self.binning, self.imaging)
+        rows = self.rows_unbinned or (base.ny * self.binning)
+        return instrument.FrameGeometry(
+            roi=self.roi or base.roi,
+            binning=self.binning,
+            nx=base.nx,
+            ny=rows // self.by,
+            prescan=base.prescan,
+            data_width=base.data_width,
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -65,10 +97,10 @@ class Layout:
     @property
     def slit_edges(self) -> tuple[float, float]:
         """Half-maximum rows of the illumination (trimmed, binned, 0-based)."""
-        b = self.binning
+        b, o = self.by, self.row_origin_unbinned
         return (
-            _row_of_unbinned(SLIT_LOWER_UNBINNED, b),
-            _row_of_unbinned(SLIT_UPPER_UNBINNED, b),
+            _row_of_unbinned(SLIT_LOWER_UNBINNED, b, o),
+            _row_of_unbinned(SLIT_UPPER_UNBINNED, b, o),
         )
 
     @property
@@ -78,7 +110,7 @@ class Layout:
 
     @property
     def edge_sigma(self) -> float:
-        return SLIT_EDGE_SIGMA_UNBINNED / self.binning
+        return SLIT_EDGE_SIGMA_UNBINNED / self.by
 
     @property
     def line_sigma(self) -> float:

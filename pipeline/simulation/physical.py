@@ -1,0 +1,464 @@
+"""Arcs drawn from physical truth: NIST air lines at a true dispersion relation.
+
+The library templates' stored solutions are fits with errors (up to a few px, a few
+plainly wrong), so arcs built from them only test that a pipeline reproduces the
+library. Here the truth is the optics model of the setup (:mod:`pipeline.optics`)
+perturbed by a smooth distortion of a few pixels (so it is NOT the optics model
+either), and the lines are the NIST air wavelengths of the lamp's elements placed
+where that truth puts them, with intensities measured in the library lamp's real flux
+(NIST relative intensities where the library has no flux), so blends, saturated and
+weak lines come as in real arcs.
+
+Coordinates as in :mod:`pipeline.simulation.optics`: unbinned template pixels
+``u = 0 .. 4059`` of the trimmed detector; binned column ``x`` is centred on
+``b*x + (b-1)/2``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cache
+
+import numpy as np
+from numpy.polynomial import chebyshev, legendre
+
+from pipeline import lamps
+from pipeline.optics import NPIX, DispersionModel, dispersion_model_from_header
+
+#: Degree of the Chebyshev series that stores the true relation (the truth IS this series).
+TRUTH_DEGREE = 7
+#: Half-width (unbinned px) of the window where a line's height is read in the template.
+_MEASURE_HALF_WIDTH = 4
+#: NIST intensities of ionised lines overstate them in a low-pressure lamp.
+_ION_WEIGHT = 0.1
+#: A line the template shows less than this many noise sigmas high is absent.
+_DETECTION_SIGMA = 5.0
+#: Lines closer than this (unbinned px) in the template share one measured peak.
+_SHARED_PX = 3.0
+
+
+@dataclass(frozen=True)
+class NistLine:
+    wavelength: float
+    element: str
+    ion: str
+    intensity: float
+
+
+@cache
+def nist_lines(element: str) -> tuple[NistLine, ...]:
+    """NIST strong air lines of an element (``pipeline/data/lamps/nist_lines``)."""
+    path = lamps.lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
+    out = []
+    for row in path.read_text().splitlines():
+        if row.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in row.split(",")]
+        if len(parts) < 3:
+            continue
+        # intensity may carry NIST flags ("400    P", "1000   Pc"): the number leads
+        m = re.match(r"\d+(\.\d*)?", parts[0])
+        try:
+            wave = float(parts[1])
+        except ValueError:
+            continue  # a header or comment line
+        intensity = float(m.group(0)) if m else 0.0
+        out.append(NistLine(wave, element, parts[2], intensity))
+    return tuple(out)
+
+
+def lamp_lines(lamp: str) -> tuple[NistLine, ...]:
+    """NIST lines of every element of a lamp name (``"HgArNe"``), sorted by wavelength."""
+    lines = [ln for el in sorted(lamps.elements(lamp)) for ln in nist_lines(el)]
+    return tuple(sorted(lines, key=lambda ln: ln.wavelength))
+
+
+def _chebyshev_default_domain(u, w, degree: int) -> np.ndarray:
+    """Coefficients, in the library's convention (raw pixel index, default domain)."""
+    return chebyshev.Chebyshev.fit(u, w, degree).convert(domain=[-1, 1]).coef
+
+
+@dataclass(frozen=True)
+class PhysicalTruth:
+    """A true dispersion relation and the NIST lines of the lamp with their strengths.
+
+    ``template`` is the library template with its stored solution replaced by the
+    truth (``template.wavelength`` IS the true relation), its catalogued lines by the
+    NIST lines, so the rest of the simulator (flats, sky, science frames) follows the
+    truth too.
+    """
+
+    template: lamps.LampTemplate
+    optics: DispersionModel
+    #: Legendre coefficients (unbinned px) of the distortion over ``t = (u - c) / c``.
+    distortion_px: tuple[float, ...]
+    elements: tuple[str, ...]
+    ions: tuple[str, ...]
+    #: Line heights in template flux units (peak above the local continuum).
+    strengths: np.ndarray
+    #: Where each strength comes from: "library" flux or "nist" relative intensity.
+    strength_source: tuple[str, ...]
+
+    def distortion(self, u) -> np.ndarray:
+        c = (NPIX - 1) / 2.0
+        return legendre.legval((np.asarray(u, float) - c) / c, self.distortion_px)
+
+    def describe(self) -> dict:
+        """What truth.json records about the relation."""
+        o = self.optics
+        return {
+            "source": "physical",
+            "optics": {
+                "lines_per_mm": o.lines_per_mm,
+                "grating_angle": o.grating_angle,
+                "camera_angle": o.camera_angle,
+                "library_mode": o.library_mode,
+                "central_wavelength": o.central_wavelength,
+            },
+            "distortion": {
+                "kind": "legendre",
+                "coefficients_px": list(self.distortion_px),
+                "formula": "lambda_true(u) = optics.wavelength(u + legval((u-c)/c, "
+                "coefficients_px)), c = 2029.5, u unbinned; stored exactly as the "
+                "Chebyshev coefficients of wavelength_model",
+            },
+            "line_list": "NIST air strong lines (pipeline/data/lamps/nist_lines)",
+        }
+
+
+def _template_positions(
+    template: lamps.LampTemplate, optics_of_template, lines
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Pixel of a wavelength in the template's own flux.
+
+    The library solution, unless its shape departs from the optics (a few are 4-line
+    fits, wrong by hundreds of px at the ends); then the optics model of the template's
+    setup, shifted onto the template's identified lines (or, with fewer than two, to
+    where the template's flux best matches the NIST lines).
+    """
+    from pipeline.optics import check_solution
+
+    u = np.arange(template.npix, dtype=float)
+    w = template.wavelength(u)
+
+    def library(wave):
+        return np.interp(wave, w, u, left=np.nan, right=np.nan)
+
+    if optics_of_template is None or template.npix != NPIX:
+        return library
+    if check_solution(optics_of_template, w, 1, shift_tolerance_px=np.inf).agrees:
+        return library
+    if template.line_pixels.size >= 2:
+        # the template's own identified lines (GSP_Pnnn, GSP_Annn) are measured even
+        # when the model fitted to them is not: they place the optics
+        shift = float(np.median(template.line_pixels
+                                - optics_of_template.pixel(template.line_wavelengths)))
+        return lambda wv: optics_of_template.pixel(wv) + shift
+    # else cross-correlate the flux with a comb of the NIST lines placed by the optics
+    wave = np.array([ln.wavelength for ln in lines])
+    inten = np.array([ln.intensity for ln in lines], float)
+    pos = optics_of_template.pixel(wave)
+    comb = np.zeros(template.npix)
+    inside = (pos > 0) & (pos < template.npix - 1)
+    np.add.at(comb, np.round(pos[inside]).astype(int), inten[inside])
+    f = np.clip(template.flux - np.percentile(template.flux, 20), 0, None)
+    lags = np.arange(-150, 151)
+    score = [np.dot(np.roll(comb, k), f) for k in lags]
+    shift = float(lags[int(np.argmax(score))])
+    return lambda wv: optics_of_template.pixel(wv) + shift
+
+
+def _measured_heights(template, positions, nist) -> np.ndarray:
+    """Height of each line in the template flux: NaN where the template has no flux.
+
+    The peak above the local continuum near each position; below
+    :data:`_DETECTION_SIGMA` times the template's noise the lamp does not show the line
+    (height 0: not injected). Lines closer than :data:`_SHARED_PX` in the template
+    share one peak: it is split between them by their NIST intensities, so a blend is
+    as bright as the real one.
+    """
+    f = np.asarray(template.flux, float)
+    noise = 1.4826 * np.median(np.abs(np.diff(f) - np.median(np.diff(f)))) / math.sqrt(2.0)
+    pos = np.asarray(positions, float)
+    out = np.full(pos.size, np.nan)
+    for k, p in enumerate(pos):
+        if not np.isfinite(p) or p < 2 or p > f.size - 3:
+            continue
+        i = int(round(p))
+        lo, hi = max(i - _MEASURE_HALF_WIDTH, 0), min(i + _MEASURE_HALF_WIDTH + 1, f.size)
+        blo, bhi = max(i - 40, 0), min(i + 41, f.size)
+        h = f[lo:hi].max() - np.percentile(f[blo:bhi], 20)
+        out[k] = h if h >= _DETECTION_SIGMA * noise else 0.0
+    order = np.argsort(np.where(np.isfinite(pos), pos, np.inf))
+    k = 0
+    while k < order.size:
+        group = [order[k]]
+        while (k + len(group) < order.size
+               and pos[order[k + len(group)]] - pos[group[-1]] < _SHARED_PX):
+            group.append(order[k + len(group)])
+        if len(group) > 1 and np.all(np.isfinite(out[group])):
+            w = np.clip(nist[group], 1e-9, None)
+            out[group] = out[group].max() * w / w.sum()
+        k += len(group)
+    return out
+
+
+def physical_truth(
+    template: lamps.LampTemplate,
+    seed: int,
+    *,
+    distortion_px: float = 2.0,
+    optics: DispersionModel | None = None,
+    margin_px: float = 40.0,
+) -> PhysicalTruth:
+    """The true relation and lines of an arc drawn from physics.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        The library lamp (its flux gives the line intensities, its header the setup).
+    seed : int
+        Seeds the distortion (its own generator: the night's random stream is untouched).
+    distortion_px : float
+        Scale (unbinned px) of the smooth distortion added to the optics model.
+    optics : DispersionModel, optional
+        The setup's optics; default that of the angles a simulated frame of this lamp
+        carries (:func:`pipeline.simulation.header.simulated_optics`). Give another to
+        simulate custom angles with this lamp's intensities.
+    margin_px : float
+        Lines this far (unbinned px) beyond the detector ends are kept (their wings).
+    """
+    from pipeline.simulation.header import simulated_optics, template_header
+
+    # the library frame's own angles: where its lines sit in its flux
+    own = dispersion_model_from_header(template_header(template))
+    optics = optics or simulated_optics(template, "Red")
+    rng = np.random.default_rng([int(seed), 8])  # a stream of its own (item 8)
+    # a constant, a scale, and two bends: a smooth few-pixel departure from the optics
+    scale = np.array([1.0, 1.0, 0.7, 0.5]) * distortion_px
+    dist = tuple(float(v) for v in rng.normal(0.0, 1.0, 4) * scale)
+    c = (NPIX - 1) / 2.0
+    u = np.linspace(-margin_px - 60, NPIX - 1 + margin_px + 60, 301)
+    w_true = optics.wavelength(u + legendre.legval((u - c) / c, dist))
+    coef = _chebyshev_default_domain(u, w_true, TRUTH_DEGREE)
+    truth_w = chebyshev.chebval(np.array([-margin_px, NPIX - 1 + margin_px]), coef)
+
+    lines = [
+        ln for ln in lamp_lines(template.lamp)
+        if truth_w[0] <= ln.wavelength <= truth_w[1]
+    ]
+    wave = np.array([ln.wavelength for ln in lines])
+    weight = np.array([_ION_WEIGHT if ln.ion.endswith("II") else 1.0 for ln in lines])
+    nist = np.array([ln.intensity for ln in lines]) * weight
+    positions = _template_positions(template, own, lamp_lines(template.lamp))(wave)
+    heights = _measured_heights(template, positions, nist)
+    from_lib = np.isfinite(heights)
+    # where the library has no flux, NIST intensities scaled like the measured ones
+    good = from_lib & (heights > 0) & (nist > 0)
+    ratio = float(np.median(heights[good] / nist[good])) if good.sum() >= 3 else 1.0
+    strengths = np.where(from_lib, heights, nist * ratio)
+    # lines the real lamp does not show are not injected
+    keep = strengths > 0
+    lines = [ln for ln, k in zip(lines, keep, strict=True) if k]
+    wave, strengths, from_lib = wave[keep], strengths[keep], from_lib[keep]
+    truth_template = replace(
+        template,
+        coefficients=coef,
+        line_pixels=np.array([np.nan] * len(lines)),
+        line_wavelengths=wave,
+    )
+    return PhysicalTruth(
+        template=truth_template,
+        optics=optics,
+        distortion_px=dist,
+        elements=tuple(ln.element for ln in lines),
+        ions=tuple(ln.ion for ln in lines),
+        strengths=np.asarray(strengths, float),
+        strength_source=tuple("library" if f else "nist" for f in from_lib),
+    )
+
+
+def line_flags(columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturation_adu, ncols):
+    """Blended / saturated / expected flags of placed lines (binned columns).
+
+    - ``blended``: another line within 1.5 FWHM with at least 5 % of its flux.
+    - ``saturated``: its peak (above the background) reaches the saturation level.
+    - ``expected``: what a solver must find and can centre to a few hundredths of a
+      pixel: no other line with 3 % of its flux within 3 FWHM, not saturated, peak
+      >= 10 sigma of the noise of one row (read noise and the line's own photon noise),
+      and at least 5 px inside the detector.
+
+    Returns
+    -------
+    blended, saturated, expected, snr : arrays
+    """
+    cols, flux, peak = (np.asarray(a, float) for a in (columns, fluxes, peaks))
+    n = cols.size
+    blended = np.zeros(n, bool)
+    swamped = np.zeros(n, bool)
+    for i in range(n):
+        d = np.abs(cols - cols[i])
+        d[i] = np.inf
+        blended[i] = bool(np.any((d < 1.5 * fwhm_binned) & (flux >= 0.05 * flux[i])))
+        # a neighbour this close pulls a fitted centre by more than ~0.02 px
+        swamped[i] = bool(np.any((d < 3.0 * fwhm_binned) & (flux >= 0.03 * flux[i])))
+    saturated = peak >= saturation_adu
+    snr = peak / np.sqrt(rdnoise_adu**2 + np.clip(peak, 0.0, None) / gain)
+    inside = (cols >= 5) & (cols <= ncols - 6)
+    expected = ~blended & ~swamped & ~saturated & (snr >= 10.0) & inside
+    return blended, saturated, expected, snr
+
+
+@dataclass(frozen=True)
+class PlacedLines:
+    """The NIST lines of an arc as placed on the detector (slit-centre row)."""
+
+    wavelengths: np.ndarray
+    columns: np.ndarray
+    fluxes: np.ndarray
+    peaks: np.ndarray
+    elements: tuple[str, ...]
+    ions: tuple[str, ...]
+    strength_source: tuple[str, ...]
+
+
+def physical_arc_spectrum(layout, truth: PhysicalTruth, flexure, headroom_adu, n_saturated=3):
+    """An arc of NIST lines on the slit-centre row, tabulated on the layout's fine grid.
+
+    Lines are pixel-integrated Gaussians of the layout's line width centred where the
+    true relation (shifted by ``flexure`` unbinned px) equals their wavelength. The
+    brightest ``n_saturated`` lines on the detector reach 1.3x ``headroom_adu`` (the
+    detector clips them: saturated lines); with 0, the brightest peaks at half of it.
+
+    Returns
+    -------
+    grid, spectrum, PlacedLines
+    """
+    from pipeline.simulation.optics import add_gaussian_lines
+
+    t = truth.template
+    grid = layout.fine_grid()
+    sigma = layout.line_sigma
+    cols = layout.column_of_wavelength(t, flexure, t.line_wavelengths)
+    peak_per_flux = math.erf(0.5 / (math.sqrt(2.0) * sigma))
+    on = (cols > -0.5) & (cols < layout.shape[1] - 0.5)
+    ranked = np.sort(truth.strengths[on])[::-1]
+    if ranked.size == 0 or ranked[0] <= 0:
+        scale = 0.0
+    elif n_saturated > 0:
+        ref = ranked[min(n_saturated, ranked.size) - 1]
+        scale = 1.3 * headroom_adu / (ref * peak_per_flux)
+    else:
+        scale = 0.5 * headroom_adu / (ranked[0] * peak_per_flux)
+    fluxes = truth.strengths * scale
+    spectrum = np.zeros_like(grid)
+    add_gaussian_lines(grid, spectrum, cols, fluxes, sigma)
+    pick = np.flatnonzero(on)
+    placed = PlacedLines(
+        wavelengths=t.line_wavelengths[pick],
+        columns=cols[pick],
+        fluxes=fluxes[pick],
+        peaks=fluxes[pick] * peak_per_flux,
+        elements=tuple(truth.elements[i] for i in pick),
+        ions=tuple(truth.ions[i] for i in pick),
+        strength_source=tuple(truth.strength_source[i] for i in pick),
+    )
+    return grid, spectrum, placed
+
+
+@dataclass(frozen=True)
+class Arc1D:
+    """A 1-D extracted arc drawn from physical truth, with its truth."""
+
+    flux: np.ndarray
+    #: True wavelength (Å) of every binned pixel.
+    wavelength: np.ndarray
+    #: Lines on the detector: dicts as in truth.json (``column`` in binned px).
+    lines: list[dict]
+    mode: str
+    lamp: str
+    binning: int
+    lamp_template: str
+    truth: PhysicalTruth
+
+
+def arc_1d(
+    mode: str,
+    binning: int,
+    *,
+    lamp: str | None = None,
+    seed: int = 0,
+    camera: str = "Red",
+    slit_arcsec: float = 1.0,
+    flexure_px: float = 0.0,
+    n_rows: int = 10,
+    noise: bool = True,
+    distortion_px: float = 2.0,
+    n_saturated: int = 3,
+    grating_angle: float | None = None,
+    camera_angle: float | None = None,
+) -> Arc1D:
+    """An arc as extracted over ``n_rows`` slit rows, through the night's renderer.
+
+    The same truth, lines and intensities as an arc frame of ``gsp simulate
+    --arc-source physical`` with these settings (one row, the slit centre, summed
+    ``n_rows`` times with independent noise, each row clipped at saturation), without
+    rendering a whole frame: for graders and fast tests. Bias is already removed.
+    """
+    from pipeline.simulation.config import find_readout, lamp_name
+    from pipeline.simulation.detector import BIAS_LEVEL
+    from pipeline.simulation.header import simulated_optics
+    from pipeline.simulation.night import line_fwhm_unbinned, pick_template
+    from pipeline.simulation.optics import Layout
+
+    mode = lamps.normalize_mode(mode)
+    template = pick_template(mode, lamp)
+    angles = None if grating_angle is None else (grating_angle, camera_angle)
+    setup = simulated_optics(template, camera, angles)
+    truth = physical_truth(template, seed, distortion_px=distortion_px, optics=setup)
+    layout = Layout(
+        binning=binning, imaging=False, line_fwhm_unbinned=line_fwhm_unbinned(slit_arcsec),
+        tilt=0.0,
+    )
+    readout = find_readout(camera, None)
+    headroom = min(readout.saturation_adu, 65535) - BIAS_LEVEL[camera]
+    grid, spec, placed = physical_arc_spectrum(layout, truth, flexure_px, headroom, n_saturated)
+    n = layout.shape[1]
+    x = np.arange(n, dtype=float)
+    row = np.interp(x, grid, spec)
+    rng = np.random.default_rng([int(seed), 81])
+    if noise:
+        gain, rn = readout.gain, readout.rdnoise / readout.gain
+        rows = rng.poisson(np.clip(row, 0, None)[None, :] * gain, (n_rows, n)) / gain
+        rows = rows + rng.normal(0.0, rn, (n_rows, n))
+    else:
+        rows = np.repeat(row[None, :], n_rows, axis=0)
+    flux = np.clip(rows, None, headroom).sum(axis=0)
+    blended, saturated, expected, snr = line_flags(
+        placed.columns, placed.fluxes, placed.peaks, layout.line_fwhm_unbinned / binning,
+        readout.gain, readout.rdnoise / readout.gain, headroom, n,
+    )
+    lines = [
+        {
+            "wavelength": float(w), "column": float(c), "peak_adu": float(pk),
+            "element": el, "ion": ion.strip(), "blended": bool(bl), "saturated": bool(sa),
+            "snr_row": float(sn), "expected": bool(ex),
+        }
+        for w, c, pk, el, ion, bl, sa, sn, ex in zip(
+            placed.wavelengths, placed.columns, placed.peaks, placed.elements, placed.ions,
+            blended, saturated, snr, expected, strict=True,
+        )
+    ]
+    return Arc1D(
+        flux=flux,
+        wavelength=layout.wavelength(truth.template, flexure_px),
+        lines=lines,
+        mode=mode,
+        lamp=lamp_name(template),
+        binning=binning,
+        lamp_template=template.file_name,
+        truth=truth,
+    )

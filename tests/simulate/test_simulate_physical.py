@@ -1,0 +1,256 @@
+"""Arcs drawn from physical truth: NIST lines where truth.json says, truth != optics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from simhelpers import fit_peak, trimmed
+
+from pipeline import lamps
+from pipeline.cli import simulate as cli
+from pipeline.optics import dispersion_model_from_header
+from pipeline.simulate import NightConfig, NightSimulator, SimulationConfigError
+from pipeline.simulation.physical import arc_1d, nist_lines
+
+
+def _physical_arc(binning, flexure, mode="400_M2", lamp=None, noise=True, **kw):
+    cfg = NightConfig(
+        mode=mode, lamp=lamp, binning=binning, n_bias=0, n_flats=0, n_arcs=1, n_science=0,
+        flexure_px=flexure, cosmic_rate=0.0, noise=noise, seed=5, arc_source="physical", **kw,
+    )
+    sim = NightSimulator(cfg)
+    night = sim.night_truth()
+    (_, hdul, rec) = next(sim.frames())
+    return sim, night, rec, hdul
+
+
+@pytest.mark.parametrize(
+    ("binning", "flexure", "mode", "lamp"),
+    [(2, 0.63, "400_M2", None), (1, -1.2, "930_M5", "Ne"), (2, 2.1, "1200_M3", "FeHeAr")],
+)
+def test_nist_lines_are_where_truth_says(binning, flexure, mode, lamp):
+    _, night, rec, hdul = _physical_arc(binning, flexure, mode, lamp)
+    img = trimmed(hdul[0].data, night)
+    yc, tilt = night["slit_centre_row"], night["tilt"]
+    rows = np.arange(img.shape[0])
+    near = np.abs(rows - yc) <= 20
+    profile = np.median(img[near], axis=0)
+    offset = tilt * np.mean(rows[near] - yc)
+    half = max(3, math.ceil(1.5 * night["line_fwhm_px"]))
+    errors = []
+    for line in rec["lines"]:
+        if line["expected"] and line["peak_adu"] >= 300:
+            errors.append(fit_peak(profile, line["column"] + offset, half)
+                          - line["column"] - offset)
+    assert len(errors) >= 8
+    assert np.max(np.abs(errors)) < 0.05, np.round(errors, 3)
+    # every line's wavelength is the truth's wavelength at its column
+    wave = np.asarray(rec["wavelength"])
+    cols = np.arange(wave.size)
+    for line in rec["lines"]:
+        assert np.interp(line["column"], cols, wave) == pytest.approx(line["wavelength"], abs=0.02)
+
+
+def test_lines_are_the_nist_lines_of_the_lamp_with_blends_saturation_and_weak_lines():
+    sim, night, rec, hdul = _physical_arc(2, 0.0, noise=True)
+    assert rec["line_source"] == "nist" and night["wavelength_source"]["source"] == "physical"
+    elements = lamps.elements(sim.lamp)
+    catalogue = {(ln.element, ln.wavelength) for el in elements for ln in nist_lines(el)}
+    assert all((ln["element"], ln["wavelength"]) in catalogue for ln in rec["lines"])
+    assert {ln["element"] for ln in rec["lines"]} <= elements
+    flags = {k: sum(ln[k] for ln in rec["lines"]) for k in ("blended", "saturated", "expected")}
+    assert flags["blended"] >= 5 and flags["expected"] >= 15
+    # the 3 brightest (and lines as bright: blends measured in the library flux)
+    assert 3 <= flags["saturated"] <= 12
+    assert sum(ln["snr_row"] < 10 for ln in rec["lines"]) >= 10  # weak lines too
+    # saturated lines really are clipped in the raw frame
+    sat = night["saturation_adu"]
+    data = hdul[0].data.astype(float)
+    raw_row = int(round(night["slit_centre_row"])) + night["trim_offset"]["row"]
+    for ln in rec["lines"]:
+        if ln["saturated"]:
+            c = int(round(ln["column"])) + night["trim_offset"]["col"]
+            assert data[raw_row, c - 1 : c + 2].max() >= sat - 1
+
+
+def test_truth_is_the_optics_plus_a_few_pixels_and_not_the_library():
+    sim, night, rec, hdul = _physical_arc(1, 0.0, noise=False)
+    wave = np.asarray(rec["wavelength"])
+    u = np.arange(wave.size, dtype=float)
+    optics = dispersion_model_from_header(hdul[0].header)  # what a pipeline would compute
+    off_optics = (wave - optics.wavelength(u)) / np.gradient(wave)
+    assert 0.3 < np.max(np.abs(off_optics)) < 12.0
+    off_library = (wave - sim.library_template.wavelength(u)) / np.gradient(wave)
+    assert np.max(np.abs(off_library)) > 0.3
+    # the truth is stored exactly: the Chebyshev model in truth.json gives every column
+    coeffs = night["wavelength_model"]["coefficients"]
+    assert np.allclose(np.polynomial.chebyshev.chebval(u, coeffs), wave, atol=2e-4)
+
+
+def test_library_source_stays_the_default():
+    cfg = NightConfig(n_bias=0, n_flats=0, n_arcs=1, n_science=0, seed=5)
+    sim = NightSimulator(cfg)
+    assert sim.night_truth()["wavelength_source"] == {"source": "library"}
+    rec = next(sim.frames()).truth
+    assert "template_pixel" in rec["lines"][0]
+    assert np.allclose(sim.template.coefficients, sim.library_template.coefficients)
+
+
+def test_arc_1d_is_the_same_renderer_as_the_night():
+    sim, night, rec, _ = _physical_arc(2, 0.0, noise=False, tilt=0.0)
+    arc = arc_1d("400_M2", 2, seed=5, noise=False)
+    assert [ln["wavelength"] for ln in arc.lines] == [ln["wavelength"] for ln in rec["lines"]]
+    assert np.allclose([ln["column"] for ln in arc.lines],
+                       [ln["column"] for ln in rec["lines"]], atol=1e-4)
+    assert np.allclose(arc.wavelength, rec["wavelength"], atol=1e-3)
+
+
+def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics():
+    sim, night, rec, hdul = _physical_arc(2, 0.0, mode="930_M2", lamp="CuHeAr", noise=False,
+                                          grating_angle=13.0, camera_angle=24.0, camera="Blue")
+    h = hdul[0].header
+    assert (h["WAVMODE"], h["GRT_TARG"], h["CAM_TARG"]) == ("Custom", 13.0, 24.0)
+    m = dispersion_model_from_header(h)
+    assert m.library_mode is None
+    wave = np.asarray(rec["wavelength"])
+    assert wave[wave.size // 2] == pytest.approx(m.central_wavelength, abs=10 * m.dispersion)
+    assert len(rec["lines"]) >= 20
+
+
+def test_old_spellings_and_no_lamp_keywords():
+    cfg = NightConfig(n_bias=1, n_flats=1, n_arcs=1, n_science=1, seed=5,
+                      obstype_convention="old", lamp_keywords=False, wavmode_card="400 m2",
+                      instrume_card="Goodman Spectro")
+    sim = NightSimulator(cfg)
+    headers = [f.hdul[0].header for f in sim.frames()]
+    assert [h["OBSTYPE"] for h in headers] == ["ZERO", "LAMPFLAT", "ARC", "SPECTRUM"]
+    assert not any(k.startswith("LAMP_") for h in headers for k in h)
+    assert headers[2]["OBJECT"] == sim.lamp and headers[2]["WAVMODE"] == "400 m2"
+    assert all(h["INSTRUME"] == "Goodman Spectro" for h in headers)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [({"arc_source": "nist"}, "arc_source 'nist'"),
+     ({"grating_angle": 13.0, "camera_angle": 24.0}, "allowed: physical"),
+     ({"arc_source": "physical", "grating_angle": 13.0}, "go together"),
+     ({"arc_source": "physical", "grating_angle": 13.0, "camera_angle": 5.0}, "camera must"),
+     ({"truth_distortion_px": -1}, "truth_distortion_px"),
+     ({"n_saturated_lines": 99}, "n_saturated_lines")],
+)
+def test_bad_truth_settings_are_refused_clearly(kw, match):
+    with pytest.raises(SimulationConfigError, match=match):
+        NightSimulator(NightConfig(**kw))
+
+
+def test_cli_writes_a_physical_night(tmp_path, capsys):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    cli.add_arguments(p)
+    night = tmp_path / "n"
+    args = p.parse_args([str(night), "--arc-source", "physical", "--n-bias", "0", "--n-flats",
+                         "0", "--n-science", "0", "--n-arcs", "1", "--angles", "7.0,16.0"])
+    assert cli.run(args) == 0
+    truth = json.loads((night / "truth.json").read_text())
+    assert truth["wavelength_source"]["optics"]["grating_angle"] == pytest.approx(7.0, abs=0.01)
+    h = fits.getheader(next(night.glob("*_comp.fits")))
+    assert h["WAVMODE"] == "Custom"
+    zz = tmp_path / "zz"
+    args = p.parse_args([str(zz), "--n-bias", "1", "--n-flats", "0", "--n-science", "0",
+                         "--n-arcs", "1", "--roi-rows", "400", "--roi-name",
+                         "Spectroscopic ZZ Ceti", "--trimsec", "[1:4142,1:400]",
+                         "--arc-serial-binning", "1", "--obstype-convention", "old",
+                         "--no-lamp-keywords", "--wavmode", "400 m2", "--instrume",
+                         "Goodman Spectrograph"])
+    assert cli.run(args) == 0
+    shapes = {fits.getheader(f)["OBSTYPE"]: (fits.getdata(f).shape, fits.getheader(f)["CCDSUM"])
+              for f in zz.glob("*.fits")}
+    assert shapes == {"ZERO": ((200, 2071), "2 2"), "ARC": ((200, 4142), "1 2")}
+    bad = p.parse_args([str(tmp_path / "m"), "--arc-source", "physical", "--angles", "7"])
+    assert cli.run(bad) == 2
+    assert "two numbers GRT,CAM" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def _zz_ceti_night(**kw):
+    cfg = NightConfig(
+        mode="930_M2", lamp="FeHeAr", camera="Blue", binning=2, n_bias=1, n_flats=0,
+        n_arcs=1, n_science=1, arc_source="physical", grating_angle=13.0, camera_angle=24.0,
+        roi_rows=400, roi_name="Spectroscopic ZZ Ceti", trimsec_card="[1:4142,1:400]",
+        arc_serial_binning=1, obstype_convention="old", lamp_keywords=False,
+        wavmode_card="Custom", flexure_px=0.4, cosmic_rate=0.0, seed=2, **kw,
+    )
+    sim = NightSimulator(cfg)
+    return sim, sim.night_truth(), list(sim.frames())
+
+
+def test_real_night_variant_zz_ceti_roi_with_1x2_arcs():
+    """The real Blue night of issue 12: ROI 'Spectroscopic ZZ Ceti' (200 x 2071 at 2x2),
+    Fe arcs at CCDSUM '1 2', TRIMSEC of the unbinned chip, old spellings, custom angles."""
+    sim, night, frames = _zz_ceti_night()
+    by_role = {f.truth["role"]: f for f in frames}
+    bias, arc, sci = by_role["bias"], by_role["arc"], by_role["science"]
+    assert bias.hdul[0].data.shape == (200, 2071) and sci.hdul[0].data.shape == (200, 2071)
+    assert arc.hdul[0].data.shape == (200, 4142)
+    hs, ha = sci.hdul[0].header, arc.hdul[0].header
+    assert (hs["CCDSUM"], ha["CCDSUM"]) == ("2 2", "1 2")
+    assert hs["ROI"] == ha["ROI"] == "Spectroscopic ZZ Ceti"
+    assert hs["TRIMSEC"] == ha["TRIMSEC"] == "[1:4142,1:400]"
+    assert (ha["OBSTYPE"], ha["OBJECT"], ha["WAVMODE"]) == ("ARC", "FeHeAr", "Custom")
+    assert night["trimmed_shape"] == [199, 2030] and arc.truth["trimmed_shape"] == [199, 4060]
+    # one truth for both binnings: science pixel j is centred on unbinned 2j + 0.5
+    wa, ws = np.asarray(arc.truth["wavelength"]), np.asarray(sci.truth["wavelength"])
+    assert np.allclose(np.interp(2 * np.arange(ws.size) + 0.5, np.arange(wa.size), wa), ws,
+                       atol=0.01)
+    # the science target is inside the window
+    rows = np.asarray(sci.truth["targets"][0]["trace_centres"])
+    assert 10 < rows.min() and rows.max() < 189
+
+
+def test_lines_of_1x2_arcs_are_where_truth_says():
+    sim, night, frames = _zz_ceti_night()
+    arc = next(f for f in frames if f.truth["role"] == "arc")
+    rec = arc.truth
+    img = trimmed(arc.hdul[0].data, {**night, "trim_offset": rec["trim_offset"],
+                                      "trimmed_shape": rec["trimmed_shape"]})
+    rows = np.arange(img.shape[0])
+    yc, tilt = rec["slit_centre_row"], rec["tilt"]
+    near = np.abs(rows - yc) <= 20
+    profile = np.median(img[near], axis=0)
+    offset = tilt * np.mean(rows[near] - yc)
+    half = max(3, math.ceil(1.5 * rec["line_fwhm_px"]))
+    errors = [fit_peak(profile, ln["column"] + offset, half) - ln["column"] - offset
+              for ln in rec["lines"] if ln["expected"] and ln["peak_adu"] >= 300]
+    assert len(errors) >= 8
+    assert np.max(np.abs(errors)) < 0.05, np.round(errors, 3)
+
+
+@pytest.mark.parametrize(("kw", "match"), [({"roi_rows": 10}, "roi_rows"),
+                                           ({"arc_serial_binning": 4}, "arc_serial_binning")])
+def test_bad_geometry_settings_are_refused_clearly(kw, match):
+    with pytest.raises(SimulationConfigError, match=match):
+        NightSimulator(NightConfig(**kw))
+
+
+def test_nist_parsing_keeps_flagged_lines():
+    hg = {ln.wavelength: ln for ln in nist_lines("Hg")}
+    assert hg[4358.328].intensity == 1000 and hg[4046.563].intensity == 400  # "P" flags
+    assert hg[4358.328].ion == "Hg I"
+
+
+@pytest.mark.parametrize("mode", ["1200_M4", "930_M2", "600_BLUE", "2100_650"])
+def test_physical_arcs_look_like_the_real_library_lamp(mode):
+    """Intensities come from the real lamp: the noise-free 1x1 physical arc correlates
+    with the library flux, at the lag of the truth's few-pixel distortion."""
+    arc = arc_1d(mode, 1, noise=False, n_saturated=0)
+    t = next(x for x in lamps.library() if x.file_name == arc.lamp_template)
+    f = arc.flux - np.percentile(arc.flux, 20)
+    g = t.flux - np.percentile(t.flux, 20)
+    corr = {k: np.corrcoef(np.roll(f, k), g)[0, 1] for k in range(-30, 31)}
+    lag = max(corr, key=corr.get)
+    assert corr[lag] >= 0.75 and abs(lag) <= 5, (lag, corr[lag])

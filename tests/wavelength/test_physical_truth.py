@@ -1,0 +1,99 @@
+"""The issue's accuracy against PHYSICAL truth, in every library mode at 1x1 and 2x2.
+
+Arcs are drawn from physical truth (``pipeline.simulation.physical``: NIST air lines at
+the optics model's relation perturbed by a smooth few-pixel distortion, intensities
+from the library lamps' real flux, blends, saturated and weak lines, noise), so a
+solver that only reproduces the library's stored solutions fails here. The grading
+is ``benchmarks/grade_physical.py`` (which prints the whole table): every expected
+line found, RMS <= 0.05 and |mean| <= 0.03 binned px at the expected lines.
+
+These tests were written before the NIST-based solver (issue 12, item 4) was merged:
+on a branch with the template-following solver they fail on accuracy, by design. The
+grader itself is tested here too (the truth passes, a 0.1 px offset does not), so a
+failure is the solver's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT, grade, grade_solution
+from pipeline import lamps
+from pipeline.simulation.physical import arc_1d
+
+
+def _solution_from_truth(arc, offset_px=0.0):
+    """A WavelengthSolution that is the truth (shifted by ``offset_px``), with the
+    expected lines in its line table: what a perfect solver returns."""
+    from astropy.table import Table
+    from numpy.polynomial import chebyshev
+
+    from pipeline.wavelength import WavelengthSolution
+
+    x = np.arange(arc.flux.size, dtype=float)
+    w = np.interp(x - offset_px, x, arc.wavelength)
+    coef = chebyshev.Chebyshev.fit(x, w, 7).convert(domain=[-1, 1]).coef
+    exp = [ln for ln in arc.lines if ln["expected"]]
+    lines = Table({"pixel": [ln["column"] for ln in exp],
+                   "reference_wavelength": [ln["wavelength"] for ln in exp],
+                   "lab_wavelength": [ln["wavelength"] for ln in exp],
+                   "fitted_wavelength": [ln["wavelength"] for ln in exp],
+                   "residual": np.zeros(len(exp)), "used": np.ones(len(exp), bool)})
+    return WavelengthSolution(coef, arc.flux.size, arc.binning, 0.0, 0.0, len(exp), 0, lines,
+                              arc.lamp_template, arc.lamp, arc.mode)
+
+
+@pytest.mark.parametrize(("mode", "binning"), [("930_M5", 1), ("400_M1", 2)])
+def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binning):
+    """These tests can pass: the truth itself meets them, a 0.1 px offset does not."""
+    arc = arc_1d(mode, binning)
+    g = grade_solution(arc, _solution_from_truth(arc))
+    assert g["found"] == sum(ln["expected"] for ln in arc.lines) > 0
+    assert g["rms"] < 0.005 and abs(g["mean"]) < 0.005, g
+    off = grade_solution(arc, _solution_from_truth(arc, 0.1))
+    # its wavelengths are those 0.1 px to the left: the grader reads -0.1 px
+    assert off["mean"] == pytest.approx(-0.1, abs=0.01) and off["rms"] > RMS_LIMIT
+
+
+@pytest.mark.parametrize("binning", [1, 2])
+@pytest.mark.parametrize("mode", lamps.modes())
+def test_physical_truth_arc_meets_the_accuracy(mode, binning):
+    r = grade(mode, binning)
+    # the simulation itself: lines on the detector, some a solver must find
+    assert r["injected"] >= 10 and r["expected"] >= 2, r
+    assert not r["error"], f"{mode} {binning}x{binning} not calibrated: {r['error']}"
+    assert r["found"] == r["expected"], f"{r['found']} of {r['expected']} lines found: {r}"
+    assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r
+
+
+@pytest.mark.slow
+def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
+    """``gsp simulate --arc-source physical`` then ``reduce_night``: the science
+    spectrum's wavelengths against the truth along its trace."""
+    from astropy.io import fits
+
+    from pipeline.night import reduce_night
+    from pipeline.simulate import NightConfig, simulate_night
+    from pipeline.wavelength import solution_from_header
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    simulate_night(
+        raw,
+        NightConfig(mode="400_M2", binning=2, flexure_px=1.3, n_bias=2, n_flats=2,
+                    n_arcs=2, n_science=1, seed=0, arc_source="physical"),
+    )
+    report = reduce_night(raw, out)
+    assert not report.failed, report.table()
+    written = [s for s in report.spectra if s.data_type == 4 and s.status == "written"]
+    assert written, [(s.status, s.reason) for s in report.spectra]
+    truth = json.loads((raw / "truth.json").read_text())
+    sci = next(f for f in truth["frames"] if f["role"] == "science")
+    t = np.asarray(sci["targets"][0]["wavelength_at_trace"])
+    hdr = fits.getheader(written[0].file)
+    wave = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
+    err = (wave - t) / np.abs(np.gradient(t))
+    rms, mean = float(np.sqrt(np.mean(err**2))), float(err.mean())
+    assert rms <= RMS_LIMIT and abs(mean) <= MEAN_LIMIT, (rms, mean)
