@@ -46,27 +46,13 @@ from pathlib import Path
 
 from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
 from pipeline.lamps import lamps_on, normalize_mode
+from pipeline.vocabulary import OBSTYPE_ROLES, FrameRole, Technique
 
-TECHNIQUES = ("Spectroscopy", "Imaging")
-ROLES = ("bias", "flat", "arc", "science", "standard", "other")
+TECHNIQUES = tuple(Technique)
+ROLES = tuple(FrameRole)
 
-# OBSTYPE spellings (current and pre-2019) -> role.
-_OBSTYPE_ROLE = {
-    "BIAS": "bias",
-    "ZERO": "bias",
-    "FLAT": "flat",
-    "LAMPFLAT": "flat",
-    "SKYFLAT": "flat",
-    "DOMEFLAT": "flat",
-    "QUARTZ": "flat",
-    "COMP": "arc",
-    "ARC": "arc",
-    "LAMP": "arc",
-    "OBJECT": "science",
-    "SPECTRUM": "science",
-    "EXPOSE": "science",
-    "STANDARD": "standard",
-}
+# OBSTYPE spellings (current and pre-2019) -> role: the one table, in pipeline.vocabulary.
+_OBSTYPE_ROLE = OBSTYPE_ROLES
 # Canonical OBSTYPE of each role, for records that show one spelling.
 _ROLE_OBSTYPE = {"bias": "BIAS", "flat": "FLAT", "arc": "COMP", "science": "OBJECT"}
 

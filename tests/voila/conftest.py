@@ -257,7 +257,7 @@ class FakeClient:
         return self._job("extract", file_id, lamp_id=lamp_id)
 
     def calibrate_wavelength(self, file_id: int, lamp_id=None) -> dict:
-        return self._job("wavelength", file_id, lamp_id=lamp_id)
+        return self._job("calibrate_wavelength", file_id, lamp_id=lamp_id)
 
     def job(self, job_id: int) -> dict:
         return copy.deepcopy(self.jobs_[job_id])

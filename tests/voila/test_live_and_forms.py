@@ -107,10 +107,10 @@ def test_chooser_fills_in_the_background_and_calibrates_with_the_choice(arcs):
     wait_until(lambda: "4 compatible arcs" in bar.lamp_note.value, what="arcs listed")
     assert len(bar.lamp.options) == 5  # set before the note
     bar.run("wavelength")  # automatic: the engine chooses
-    assert arcs.calls[-1] == ("wavelength", 102, {"lamp_id": None})
+    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": None})
     bar.lamp.value = 31
     bar.run("wavelength")
-    assert arcs.calls[-1] == ("wavelength", 102, {"lamp_id": 31}) and jobs[-1]["id"]
+    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": 31}) and jobs[-1]["id"]
 
 
 def test_chooser_of_a_file_left_meanwhile_is_not_applied(arcs):

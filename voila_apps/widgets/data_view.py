@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from gsp_extension.client import DataType, JobKind
+
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
 from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, status_html
 from .preferences import Preferences
@@ -274,14 +276,15 @@ class DataView(w.HBox):
         except Exception:
             return
         self.tabs.show(self.family, self.tabs.active)
-        if product and job.get("kind") in ("calibrate_wavelength", "wavelength"):
+        if product and job.get("kind") == JobKind.CALIBRATE_WAVELENGTH:
             # Its first product is the spectrum extracted again; what was asked for is
             # the calibrated one made from it.
             product = next(
                 (
                     f["id"]
                     for f in self.family
-                    if f.get("parent_file_id") == product and str(f["data_type"]) == "4"
+                    if f.get("parent_file_id") == product
+                    and int(f["data_type"]) == DataType.WAVELENGTH_CALIBRATED
                 ),
                 product,
             )

@@ -17,19 +17,22 @@ from typing import Any
 
 import ipywidgets as w
 
-ACTIVE = ("queued", "running")
-KIND_LABELS = {
-    "reduce": "Reduce",
-    "extract": "Extract",
-    "wavelength": "Calibrate wavelength",
-    "calibrate_wavelength": "Calibrate wavelength",
-    "reclassify": "Reclassify",
-}
+from gsp_extension.client import JobKind, JobState
+
+ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+
+
+def kind_label(kind: str | None) -> str:
+    """How the page names a job kind (the kind itself when this version does not know it)."""
+    try:
+        return JobKind(kind).label
+    except ValueError:
+        return kind or "job"
 
 
 def job_line(job: dict) -> str:
     """One line of HTML describing a job's state."""
-    kind = KIND_LABELS.get(job.get("kind", ""), job.get("kind", "job"))
+    kind = kind_label(job.get("kind"))
     state = job.get("state", "?")
     css = {"done": "gsp-ok", "failed": "gsp-error"}.get(state, "gsp-muted")
     icon = {"queued": "⏳", "running": "⚙️", "done": "✔", "failed": "✖"}.get(state, "")
