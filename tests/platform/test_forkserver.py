@@ -98,6 +98,7 @@ def test_a_child_gets_exactly_the_requested_argv_env_and_cwd(forkserver, tmp_pat
     # only stdin/stdout/stderr (and the listing's own fd): no socket of the forkserver
     assert len(got["open_fds"]) <= 4, got["open_fds"]
     assert not Path(f"/proc/{pid}").exists()  # reaped, no zombie
+    assert Path(f"{report}.atexit").exists()  # its exit ran its atexit handlers, as Popen's
 
 
 def test_a_killed_child_reports_the_signal_and_is_reaped(forkserver, tmp_path):
