@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, error_html
 from .lamps import is_arc
 
 #: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
@@ -172,9 +173,9 @@ class ActionBar(w.VBox):
                 else "No compatible arc visible to you: the engine uses the night's arcs."
             )
             css = "gsp-muted"
-        except Exception as exc:  # the chooser stays usable: automatic
+        except GSPError as exc:  # the chooser stays usable: automatic
             choices = [AUTOMATIC_CHOICE]
-            note = f"Cannot list the arcs: {getattr(exc, 'detail', None) or exc}"
+            note = f"Cannot list the arcs: {exc.detail}"
             css = "gsp-error"
         if self.record is not record:
             return
@@ -205,9 +206,8 @@ class ActionBar(w.VBox):
                 self._ask_delete()
             else:
                 raise ValueError(f"unknown action {key!r}")
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
-            self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
+        except (GSPError, OSError) as exc:  # the API refused, or the download cannot be written
+            self.message.value = error_html(exc)
 
     def _queued(self, job: dict) -> None:
         self.message.value = f"<span class='gsp-ok'>Queued job {job['id']} ({html.escape(job.get('kind', ''))}).</span>"
@@ -245,8 +245,8 @@ class ActionBar(w.VBox):
         self.confirm.layout.display = "none"
         try:
             self.client.delete_file(record["id"])
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.message.value = (

@@ -19,6 +19,8 @@ import ipywidgets as w
 
 from gsp_extension.client import JobKind, JobState
 
+from .errors import GSPError, log
+
 ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 
 
@@ -120,8 +122,8 @@ class JobTracker(w.VBox):
         for job in jobs:
             try:
                 new = self.client.job(job["id"])
-            except Exception as exc:
-                new = {**job, "state": "failed", "error": f"cannot read the job: {exc}"}
+            except GSPError as exc:
+                new = {**job, "state": "failed", "error": f"cannot read the job: {exc.detail}"}
             with self._lock:
                 was = self.jobs.get(int(job["id"]), {}).get("state")
                 self.jobs[int(job["id"])] = new
@@ -155,10 +157,8 @@ class JobTracker(w.VBox):
             last_poll = time.monotonic()
             try:
                 self.tick()
-            except Exception:  # a broken callback must not kill the poller silently
-                import traceback
-
-                traceback.print_exc()
+            except Exception:  # noqa: BLE001 - a broken callback must not kill the poller
+                log.exception("job tracker: a finished job's callback failed")
 
     def _render(self) -> None:
         recent = sorted(self.jobs.values(), key=lambda j: -int(j["id"]))[:5]

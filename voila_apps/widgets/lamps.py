@@ -17,6 +17,8 @@ from typing import Any
 from gsp_extension.client import ARC_OBSTYPES, DataType
 from gsp_extension.client import is_arc as is_arc_obstype
 
+from .errors import GSPError
+
 #: Filters the API applies (same optical setup); the angles are compared here.
 SETUP_KEYS = ("grating", "slit", "wavmode", "roi")
 ANGLE_KEYS = ("cam_targ", "grt_targ")
@@ -203,7 +205,7 @@ def lamp_label(arc: Arc, science: dict, science_time: dt.datetime | None) -> str
 def _safe_header(client: Any, file_id: int) -> list[dict]:
     try:
         return client.header(file_id)
-    except Exception:  # noqa: BLE001 - a header that cannot be read only loses precision
+    except GSPError:  # noqa: BLE001 - a header that cannot be read only loses precision
         return []
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, describe
 from .pager import Pager, page_count
 
 TYPE_NAMES = {
@@ -254,8 +255,8 @@ class SearchTable(w.VBox):
         try:
             query = build_query(self.values(), self.ordering, page, self.page_size)
             answer = self.client.files(**query)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except (GSPError, ValueError) as exc:  # refused by the API, or a filter mistyped
+            detail = describe(exc)
             self.status.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.page = page
