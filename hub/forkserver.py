@@ -25,6 +25,7 @@ it stops, running servers are untouched and new starts fall back to ``Popen``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -331,9 +332,12 @@ class Forkserver:
     def _drop_in_child(self, listener: socket.socket, conn: socket.socket) -> None:
         """In a forked child: close the forkserver's sockets through their objects, so
         that no finalizer closes a descriptor number the server reuses later."""
-        self.selector.close()
+        # Nothing may raise here: an error would send the child back into the loop.
+        with contextlib.suppress(OSError):
+            self.selector.close()
         for sock in (listener, conn, *(c for c in self.children.values() if c is not None)):
-            sock.close()
+            with contextlib.suppress(OSError):
+                sock.close()
         self.children.clear()
 
     def _client_gone(self, conn: socket.socket) -> None:
