@@ -129,7 +129,16 @@ class SearchTable(w.VBox):
         self.records: list[dict] = []
         self.shown: list[dict] = []
         self._suggestions = {k: set(KNOWN_VALUES.get(k, [])) for k, _ in TEXT_FILTERS}
+        filters = self._filter_panel(proposals)
+        table = self._table_panel()
+        super().__init__(
+            [w.HBox([table, filters], layout=w.Layout(align_items="flex-start", width="100%"))],
+            layout=w.Layout(width="100%"),
+        )
+        self.add_class("gsp-search-view")
 
+    def _filter_panel(self, proposals: list[str]) -> w.VBox:
+        """The filter inputs, each observed (a change reloads the table)."""
         self.proposal = w.Dropdown(options=["All", *proposals], description="Proposal")
         self.text_filters = {
             key: w.Combobox(
@@ -175,7 +184,10 @@ class SearchTable(w.VBox):
         )
         filters.add_class("gsp-panel")
         filters.add_class("gsp-filters")
+        return filters
 
+    def _table_panel(self) -> w.VBox:
+        """Head with the count, sortable column headers, rows, status and pager."""
         self.badge = w.HTML()
         head = w.HBox([w.HTML("<b>Data Files</b>&nbsp;"), self.badge])
         head.add_class("gsp-panel-head")
@@ -191,11 +203,7 @@ class SearchTable(w.VBox):
             layout=w.Layout(flex="1 1 auto", width="76%"),
         )
         table.add_class("gsp-panel")
-        super().__init__(
-            [w.HBox([table, filters], layout=w.Layout(align_items="flex-start", width="100%"))],
-            layout=w.Layout(width="100%"),
-        )
-        self.add_class("gsp-search-view")
+        return table
 
     # --- filters ----------------------------------------------------------------------------
 
