@@ -12,8 +12,14 @@ is ``$JUPYTERHUB_API_TOKEN`` (the server's token, limited to what its user may d
 the URL ``$GSP_API_URL`` (set for every server by ``jupyterhub_config.py``), else
 ``$JUPYTERHUB_PUBLIC_URL`` + ``$JUPYTERHUB_BASE_URL`` + ``services/gsp/``.
 
-Every method raises :class:`GSPAPIError` (with the status and the API's ``detail``) when
-the API refuses.
+Every method raises a :class:`GSPError` whose ``detail`` says what went wrong:
+:class:`GSPAPIError` (with the HTTP status) when the API refuses,
+:class:`GSPConnectionError` when it cannot be reached or its answer cannot be read, and
+:class:`JobFailed` from :meth:`GSPClient.wait_for_job`. Widgets catch ``GSPError`` and
+show ``detail``.
+
+The API's words are re-exported here for code that talks to it only through this module
+(the Voilà apps): :class:`DataType`, :class:`JobKind`, :class:`JobState`, :func:`is_arc`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,24 @@ from urllib.parse import unquote, urljoin
 
 import requests
 
-__all__ = ["FileRecord", "GSPAPIError", "GSPClient", "JobFailed", "JobRecord", "Page"]
+from gsp_extension.vocabulary import JobKind, JobState
+from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
+
+__all__ = [
+    "ARC_OBSTYPES",
+    "DataType",
+    "FileRecord",
+    "GSPAPIError",
+    "GSPClient",
+    "GSPConnectionError",
+    "GSPError",
+    "JobFailed",
+    "JobKind",
+    "JobRecord",
+    "JobState",
+    "Page",
+    "is_arc",
+]
 
 
 class FileRecord(TypedDict):
@@ -89,7 +112,21 @@ class JobRecord(TypedDict, total=False):
     product_file_id: int | None
 
 
-class GSPAPIError(RuntimeError):
+class GSPError(Exception):
+    """Any failure of a client call.
+
+    Attributes
+    ----------
+    detail : str
+        What went wrong, in words fit to show a person.
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
+
+
+class GSPAPIError(GSPError, RuntimeError):
     """The API answered an error.
 
     Attributes
@@ -101,16 +138,22 @@ class GSPAPIError(RuntimeError):
     """
 
     def __init__(self, status: int, detail: str, method: str = "", url: str = "") -> None:
-        super().__init__(f"{method} {url} -> {status}: {detail}".strip())
+        super().__init__(f"{method} {url} -> {status}: {detail}".strip(), detail)
         self.status = status
-        self.detail = detail
 
 
-class JobFailed(RuntimeError):
+class GSPConnectionError(GSPError, ConnectionError):
+    """The API could not be reached, or its answer could not be read."""
+
+
+class JobFailed(GSPError, RuntimeError):
     """A job ended ``failed``; ``job`` holds its record (with ``error``)."""
 
     def __init__(self, job: JobRecord) -> None:
-        super().__init__(f"job {job.get('id')} ({job.get('kind')}) failed: {job.get('error')}")
+        super().__init__(
+            f"job {job.get('id')} ({job.get('kind')}) failed: {job.get('error')}",
+            str(job.get("error") or "the job failed"),
+        )
         self.job = job
 
 
@@ -177,7 +220,12 @@ class GSPClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = path if path.startswith("http") else urljoin(self.api_url, path)
         kwargs.setdefault("timeout", self.timeout)
-        response = self.session.request(method, url, **kwargs)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise GSPConnectionError(
+                f"{method} {url}: {exc}", f"the GSP service cannot be reached ({exc})"
+            ) from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -189,7 +237,13 @@ class GSPClient:
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
-        return response.json() if response.content else None
+        try:
+            return response.json() if response.content else None
+        except ValueError as exc:
+            raise GSPConnectionError(
+                f"{method} {path}: the answer is not JSON: {response.text[:200]!r}",
+                "the GSP service answered something that is not JSON; try again later",
+            ) from exc
 
     @staticmethod
     def _params(filters: dict[str, Any]) -> dict[str, Any]:
@@ -466,6 +520,10 @@ class GSPClient:
             for line in response.iter_lines(decode_unicode=True):
                 if line and line.startswith("data: "):
                     yield json.loads(line[len("data: ") :])
+        except requests.RequestException as exc:
+            raise GSPConnectionError(
+                f"event stream: {exc}", f"the event stream was cut ({exc})"
+            ) from exc
         finally:
             response.close()
 

@@ -25,7 +25,7 @@ it stops, running servers are untouched and new starts fall back to ``Popen``
 from __future__ import annotations
 
 import argparse
-import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -45,7 +45,7 @@ import setproctitle
 #: Imported before the first fork: what a user's server imports at start (the hub
 #: extension, the server, and the server extensions this platform enables).
 DEFAULT_PRELOAD = (
-    "hub.singleuser",  # first: keeps rfc3987_syntax out (see its docstring)
+    "hub.singleuser",
     "jupyterhub.singleuser",
     "jupyterhub.singleuser.extension",
     "jupyter_server.serverapp",
@@ -182,10 +182,11 @@ def run_child(
     env: dict[str, str],
     cwd: str,
     close_fds: Iterable[int],
-) -> None:
-    """In the forked child: become the user's server, then exit with its status.
+) -> int:
+    """In the forked child: become the user's server; its exit status when it ends.
 
-    Never returns: the zygote's own stack must not unwind in the child.
+    The caller ends the child with ``SystemExit`` of that status: the interpreter then
+    exits as the server run by ``Popen`` would (``atexit`` handlers, flushed streams).
     """
     code = 1
     try:
@@ -214,17 +215,10 @@ def run_child(
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if exc.code is not None and not isinstance(exc.code, int):
                 print(exc.code, file=sys.stderr)
-        atexit._run_exitfuncs()
     except BaseException:
         traceback.print_exc()
         code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        os._exit(code & 0xFF if code >= 0 else 1)
+    return code & 0xFF if code >= 0 else 1
 
 
 def _entry(spec: str) -> Callable[[], object]:
@@ -243,9 +237,31 @@ class Forkserver:
         self.children: dict[int, socket.socket | None] = {}
         self.selector = selectors.DefaultSelector()
         self.stopping = False
+        self.pid = os.getpid()
 
     def serve(self) -> None:
-        """Listen on the socket until asked to stop (SIGTERM) or orphaned."""
+        """Listen on the socket until asked to stop (SIGTERM) or orphaned.
+
+        In a forked child, ``SystemExit`` with the server's status leaves this loop (see
+        :func:`run_child`); the listening socket is then left to the forkserver.
+        """
+        listener, wake_r = self._listen()
+        print(f"gsp forkserver: ready on {self.path} (pid {os.getpid()})", file=sys.stderr)
+        try:
+            while not self.stopping:
+                for key, _ in self.selector.select(timeout=2.0):
+                    self._dispatch(key, listener, wake_r)
+                self._reap()
+                if os.getppid() != self.parent:
+                    print("gsp forkserver: the hub is gone, stopping", file=sys.stderr)
+                    break
+        finally:
+            if os.getpid() == self.pid:  # not in a child leaving for its exit
+                self._close(listener)
+
+    def _listen(self) -> tuple[socket.socket, int]:
+        """Bind the socket and route signals to the select loop; the listener and the
+        read end of the wake-up pipe."""
         socket_dir_ok(self.path.parent)
         if self.path.exists() or self.path.is_symlink():
             self.path.unlink()  # left by a forkserver that was killed
@@ -263,32 +279,28 @@ class Forkserver:
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "signal")
         self.own_fds = [listener.fileno(), wake_r, wake_w]
-        print(f"gsp forkserver: ready on {self.path} (pid {os.getpid()})", file=sys.stderr)
-        try:
-            while not self.stopping:
-                for key, _ in self.selector.select(timeout=2.0):
-                    if key.data == "accept":
-                        self._accept(listener)
-                    elif key.data == "signal":
-                        try:
-                            while os.read(wake_r, 512):
-                                pass
-                        except BlockingIOError:
-                            pass
-                    else:
-                        self._client_gone(key.fileobj)
-                self._reap()
-                if os.getppid() != self.parent:
-                    print("gsp forkserver: the hub is gone, stopping", file=sys.stderr)
-                    break
-        finally:
-            listener.close()
+        return listener, wake_r
+
+    def _dispatch(self, key: selectors.SelectorKey, listener: socket.socket, wake_r: int) -> None:
+        if key.data == "accept":
+            self._accept(listener)
+        elif key.data == "signal":
             try:
-                if self.path.is_socket():
-                    self.path.unlink()
-                self.path.parent.rmdir()  # made for it; left if anything else is in it
-            except OSError:
+                while os.read(wake_r, 512):
+                    pass  # drained: the loop reaps and checks for a stop next
+            except BlockingIOError:
                 pass
+        else:
+            self._client_gone(key.fileobj)
+
+    def _close(self, listener: socket.socket) -> None:
+        listener.close()
+        try:
+            if self.path.is_socket():
+                self.path.unlink()
+            self.path.parent.rmdir()  # made for it; left if anything else is in it
+        except OSError:
+            pass
 
     def _stop(self, *_args) -> None:
         self.stopping = True
@@ -303,14 +315,11 @@ class Forkserver:
             if threading.active_count() > 1:
                 # fork() copies only this thread: a lock held by another would hang the child.
                 raise RequestError("the forkserver runs threads; start the server with Popen")
-            close = [
-                *self.own_fds,
-                self.selector.fileno() if hasattr(self.selector, "fileno") else -1,
-                *(c.fileno() for c in self.children.values() if c is not None),
-            ]
             pid = os.fork()
             if pid == 0:
-                run_child(self.entry, argv, env, cwd, close + [conn.fileno()])
+                self._drop_in_child(listener, conn)
+                # Leaves the loop as an ordinary interpreter exit (see serve()).
+                raise SystemExit(run_child(self.entry, argv, env, cwd, self.own_fds[1:]))
         except (RequestError, OSError) as exc:
             _send(conn, {"error": str(exc)})
             conn.close()
@@ -319,6 +328,17 @@ class Forkserver:
         conn.setblocking(False)
         self.children[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop_in_child(self, listener: socket.socket, conn: socket.socket) -> None:
+        """In a forked child: close the forkserver's sockets through their objects, so
+        that no finalizer closes a descriptor number the server reuses later."""
+        # Nothing may raise here: an error would send the child back into the loop.
+        with contextlib.suppress(OSError):
+            self.selector.close()
+        for sock in (listener, conn, *(c for c in self.children.values() if c is not None)):
+            with contextlib.suppress(OSError):
+                sock.close()
+        self.children.clear()
 
     def _client_gone(self, conn: socket.socket) -> None:
         # The client closed its end (or sent something it should not): the server it

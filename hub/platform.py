@@ -254,8 +254,8 @@ def configure_spawner(
         return dotted
     # The single-user config of this checkout; the python of this venv (systemd-run
     # wants an absolute path).
-    # jupyterhub-singleuser through hub/singleuser.py, which spares the ~1-2 s import of
-    # rfc3987_syntax at every server start (a cold login waits for it).
+    # jupyterhub-singleuser through hub/singleuser.py: the command the forkserver takes
+    # over (hub.spawners.FORKABLE_CMD).
     c.Spawner.cmd = [sys.executable, "-m", "hub.singleuser"]
     args = [f"--config={SINGLEUSER_CONFIG}"]
     if kind == "simple" and hasattr(os, "geteuid") and os.geteuid() == 0:

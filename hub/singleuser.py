@@ -1,20 +1,13 @@
-"""``jupyterhub-singleuser`` for the users' servers, started ~1-2 s sooner.
+"""``jupyterhub-singleuser`` for the users' servers: ``python -m hub.singleuser``.
 
     python -m hub.singleuser --config=hub/singleuser_config.py
 
-jupyter_server imports jupyter_events, whose ``jsonschema`` format checker imports
-``rfc3987_syntax`` when installed; that module compiles ~35 Lark grammars at import:
-0.9-1.8 s of a server start of 2.5-4 s here. Those grammars check only the ``iri`` and
-``iri-reference`` formats, which no schema of Jupyter or of this project uses. Marking the
-module absent before anything is imported makes jsonschema skip those two checks
-(``from rfc3987_syntax import ...`` then raises ImportError, which jsonschema expects when
-the package is not installed). Everything else is ``jupyterhub.singleuser.main``.
+The command :class:`hub.spawners.ForkserverStart` recognises and :mod:`hub.forkserver`
+takes over (it has imported the server once, so a start is a fork); run by ``Popen`` it
+is ``jupyterhub.singleuser.main``, nothing more.
 """
 
 import sys
-
-# Set before jupyter_server is imported: jsonschema decides at its first import.
-sys.modules.setdefault("rfc3987_syntax", None)
 
 if __name__ == "__main__":
     from jupyterhub.singleuser import main

@@ -57,9 +57,10 @@ from pipeline.header_normalization import (
 )
 from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
 from pipeline.reduction.geometry import full_width
+from pipeline.vocabulary import FrameRole, Technique
 
-TECHNIQUES = ("Spectroscopy", "Imaging")
-ROLES = ("bias", "flat", "arc", "science", "standard", "other")
+TECHNIQUES = tuple(Technique)
+ROLES = tuple(FrameRole)
 
 # The spelling rules live in pipeline.header_normalization (one place for each rule);
 # these names stay importable from here for the API layer.

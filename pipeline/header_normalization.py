@@ -22,24 +22,10 @@ from importlib import resources
 
 from pipeline.instrument import READOUT_MODES, find_readout_mode
 from pipeline.lamps import LAMP_KEYWORDS, elements, lamps_on, modes, normalize_mode
+from pipeline.vocabulary import OBSTYPE_ROLES
 
-#: OBSTYPE spellings (current and pre-2019) -> role in a night.
-OBSTYPE_ROLE = {
-    "BIAS": "bias",
-    "ZERO": "bias",
-    "FLAT": "flat",
-    "LAMPFLAT": "flat",
-    "SKYFLAT": "flat",
-    "DOMEFLAT": "flat",
-    "QUARTZ": "flat",
-    "COMP": "arc",
-    "ARC": "arc",
-    "LAMP": "arc",
-    "OBJECT": "science",
-    "SPECTRUM": "science",
-    "EXPOSE": "science",
-    "STANDARD": "standard",
-}
+#: OBSTYPE spellings (current and pre-2019) -> role: the one table, in pipeline.vocabulary.
+OBSTYPE_ROLE = OBSTYPE_ROLES
 #: OBSTYPEs of engineering frames: registered, never reduced as science.
 ENGINEERING_OBSTYPES = {
     "FOCUS": "focus sequence",

@@ -30,11 +30,13 @@ from pathlib import Path
 
 from astropy.io import fits
 
-#: RLEVEL of each data_type (DESIGN.md §4).
-RLEVEL_MASTER = 61
-RLEVEL_REDUCED = 62
-RLEVEL_EXTRACTED = 63
-RLEVEL_WAVELENGTH = 64
+from pipeline.vocabulary import DataType, rlevel
+
+#: RLEVEL of each data_type (DESIGN.md §4), from :func:`pipeline.vocabulary.rlevel`.
+RLEVEL_MASTER = rlevel(DataType.MASTER_CALIBRATION)
+RLEVEL_REDUCED = rlevel(DataType.REDUCED)
+RLEVEL_EXTRACTED = rlevel(DataType.EXTRACTED)
+RLEVEL_WAVELENGTH = rlevel(DataType.WAVELENGTH_CALIBRATED)
 
 #: Cards every product carries, in this order, with their comments.
 GSP_CARDS = {
@@ -172,7 +174,7 @@ def lineage_cards(
         Raw file name (``GSP_ONAM``), the file this one was made from (``GSP_PNAM``)
         and this file's name (``GSP_FNAM``); names only, no folders.
     rlevel : int
-        ``60 + data_type``.
+        :func:`pipeline.vocabulary.rlevel` of the product's data type.
     bias, flat : str, optional
         Master calibrations used (``"none"`` when not given).
     extra : dict, optional

@@ -17,6 +17,7 @@ import ipywidgets as w
 
 from .widgets import preferences as prefs_store
 from .widgets.data_view import DataView
+from .widgets.errors import GSPError, error_html
 from .widgets.logs import LogsView
 from .widgets.management import ManagementView
 from .widgets.navigation import NavBar, UserMenu
@@ -105,7 +106,9 @@ class App(w.VBox):
         if not hasattr(self, "_proposals"):
             try:
                 self._proposals = list(self.client.proposals())
-            except Exception:
+            except GSPError as exc:
+                # The page works without them (no proposal filter); it says why.
+                self.message.value = error_html(exc, "Cannot list your proposals: ")
                 self._proposals = []
         return self._proposals
 

@@ -14,6 +14,7 @@ thread to finish importing it). The kernelspec lives in ``voila_apps/jupyter/ker
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -29,11 +30,14 @@ def warm_up() -> None:
     try:
         for name in WARM_MODULES:
             importlib.import_module(name)
-        from gsp_extension.client import GSPClient
+        from gsp_extension.client import GSPClient, GSPError
 
-        GSPClient().status()
-    except Exception:  # noqa: BLE001 - the notebook's own run reports what is wrong
-        pass
+        try:
+            GSPClient().status()
+        except (GSPError, ValueError) as exc:  # ValueError: no API URL or token here
+            logging.getLogger("voila_apps").info("kernel warm-up: no API call: %s", exc)
+    except ImportError as exc:  # the notebook's own import says it to the user
+        logging.getLogger("voila_apps").warning("kernel warm-up: %s", exc)
 
 
 def main() -> None:

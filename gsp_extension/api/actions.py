@@ -25,12 +25,15 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
+from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
+
 from ..security import Caller, get_visible_file, require_can_act_on_file
 from ..store import DuplicateJob, File, InvalidValue, PermissionDenied
 from ..store import jobs as store_jobs
 from ..store import proposals as store_proposals
 from ..store.activity import log_event
 from ..store.settings import get_settings
+from ..vocabulary import JobKind
 from .base import GSPHandler
 from .schemas import CalibrationsAction, EmptyQuery, ExtractAction, FileAction, WavelengthAction
 
@@ -39,23 +42,14 @@ MANUAL_PRIORITY = 10
 
 #: A chosen comparison lamp may be raw, reduced or extracted: the engine finds the
 #: reduced arc it stands for (and says so when it is not reduced yet).
-LAMP_DATA_TYPES = (0, 2, 3)
-
-_DATA_TYPE_NAMES = {
-    0: "raw",
-    1: "a master calibration",
-    2: "reduced",
-    3: "an extracted 1D spectrum",
-    4: "wavelength calibrated",
-    5: "flux calibrated",
-}
+LAMP_DATA_TYPES = (DataType.RAW, DataType.REDUCED, DataType.EXTRACTED)
 
 
 def _need(file: File, data_types: tuple[int, ...], action: str) -> None:
     if file.data_type not in data_types:
-        wanted = " or ".join(f"{_DATA_TYPE_NAMES[t]} (data_type {t})" for t in data_types)
+        wanted = " or ".join(f"{DataType(t).description} (data_type {t})" for t in data_types)
         raise InvalidValue(
-            f"file {file.id} is {_DATA_TYPE_NAMES[file.data_type]} (data_type "
+            f"file {file.id} is {DataType(file.data_type).description} (data_type "
             f"{file.data_type}); {action} needs a file that is {wanted}"
         )
 
@@ -64,10 +58,10 @@ def _lamp(session, caller: Caller, lamp_id: int | None, data_types: tuple[int, .
     if lamp_id is None:
         return None
     lamp = get_visible_file(session, caller, lamp_id)
-    if (lamp.obstype or "").upper() not in ("ARC", "COMP"):
+    if not is_arc(lamp.obstype):
         raise InvalidValue(
             f"lamp_id {lamp_id} is not a comparison lamp (OBSTYPE {lamp.obstype!r}); "
-            "choose an ARC/COMP file"
+            f"choose a file whose OBSTYPE is {'/'.join(ARC_OBSTYPES)}"
         )
     _need(lamp, data_types, "the lamp")
     return lamp
@@ -141,13 +135,13 @@ class ReduceHandler(_ActionHandler):
     def plan(self, session, caller, body):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "reduce")
-        _need(file, (0,), "reduce")
+        _need(file, (DataType.RAW,), "reduce")
         sid = _settings_id(session, file)
         return [
             queue(
                 session,
                 caller,
-                kind="reduce",
+                kind=JobKind.REDUCE,
                 product_key=f"reduce:{file.id}:settings={sid}",
                 file=file,
                 settings_id=sid,
@@ -160,12 +154,12 @@ class ReclassifyHandler(_ActionHandler):
     def plan(self, session, caller, body):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "reclassify")
-        _need(file, (0,), "reclassify")
+        _need(file, (DataType.RAW,), "reclassify")
         return [
             queue(
                 session,
                 caller,
-                kind="classify",
+                kind=JobKind.CLASSIFY,
                 product_key=f"classify:{file.id}",
                 file=file,
                 params={"file_id": file.id},
@@ -179,7 +173,7 @@ class ExtractHandler(_ActionHandler):
     def plan(self, session, caller, body):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "extract")
-        _need(file, (2,), "extract")
+        _need(file, (DataType.REDUCED,), "extract")
         lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
         sid = _settings_id(session, file)
         lamp_key = lamp.id if lamp is not None else "auto"
@@ -187,7 +181,7 @@ class ExtractHandler(_ActionHandler):
             queue(
                 session,
                 caller,
-                kind="extract",
+                kind=JobKind.EXTRACT,
                 product_key=f"extract:{file.id}:settings={sid}:lamp={lamp_key}",
                 file=file,
                 settings_id=sid,
@@ -202,14 +196,14 @@ class WavelengthHandler(_ActionHandler):
     def plan(self, session, caller, body):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "calibrate in wavelength")
-        _need(file, (3,), "wavelength calibration")
+        _need(file, (DataType.EXTRACTED,), "wavelength calibration")
         lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
             queue(
                 session,
                 caller,
-                kind="calibrate_wavelength",
+                kind=JobKind.CALIBRATE_WAVELENGTH,
                 product_key=f"calibrate_wavelength:{file.id}:lamp={lamp_key}",
                 file=file,
                 params={"file_id": file.id, "lamp_id": body.lamp_id},
@@ -230,7 +224,7 @@ class CalibrationsHandler(_ActionHandler):
                 select(
                     exists().where(
                         File.date == body.date,
-                        File.data_type == 0,
+                        File.data_type == DataType.RAW,
                         File.proposal_id.in_(store_proposals.member_soar_ids(caller.user.id)),
                     )
                 )

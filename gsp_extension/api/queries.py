@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -302,28 +303,22 @@ class CountCache:
     def __init__(self, ttl: float, max_entries: int = 4096) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[Any, tuple[float, int, bool]] = {}
-        self._lock = threading.Lock()
+        self._entries: TTLCache[Any, tuple[int, bool]] | None = (
+            TTLCache(maxsize=max_entries, ttl=ttl, timer=time.monotonic) if ttl > 0 else None
+        )
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def get(self, key: Any) -> tuple[int, bool] | None:
-        if self.ttl <= 0:
+        if self._entries is None:
             return None
         with self._lock:
-            entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1], entry[2]
+            return self._entries.get(key)
 
     def put(self, key: Any, count: int, estimated: bool) -> None:
-        if self.ttl <= 0:
+        if self._entries is None:
             return
-        now = time.monotonic()
         with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
-                if len(self._entries) >= self.max_entries:
-                    self._entries.clear()
-            self._entries[key] = (now + self.ttl, count, estimated)
+            self._entries[key] = (count, estimated)
 
 
 #: Visibility of a listing for one caller, in the forms the planner handles best (the

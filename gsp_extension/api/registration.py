@@ -28,16 +28,16 @@ def read_registration_fields(path: Path) -> tuple[dict[str, Any], Any, int]:
         master calibration (products are registered by the pipeline with their parent).
     """
     from pipeline.classify import classify, read_primary_header
+    from pipeline.vocabulary import DataType, data_type_from_rlevel
 
     try:
         header = read_primary_header(path)
     except (OSError, ValueError) as exc:
         raise APIError(400, f"{path.name} cannot be registered: {exc}") from None
     rlevel = header.get("RLEVEL")
-    data_type = 0
-    if isinstance(rlevel, int) and 60 <= rlevel <= 65:
-        data_type = rlevel - 60
-    if data_type not in (0, 1):
+    product = data_type_from_rlevel(rlevel) if isinstance(rlevel, int) else None
+    data_type = product if product is not None else DataType.RAW
+    if data_type not in (DataType.RAW, DataType.MASTER_CALIBRATION):
         raise APIError(
             400,
             f"{path.name} is a product (RLEVEL={rlevel}); POST api/files/ registers raw "

@@ -42,8 +42,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="only the summary line")
 
 
+def _argument_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options (and what would be right), or ``None``."""
+    if args.workers is not None and args.workers < 1:
+        return f"--workers {args.workers} must be >= 1"
+    if args.batch < 1:
+        return f"--batch {args.batch} must be >= 1"
+    if args.watch and (len(args.paths) != 1 or not args.paths[0].is_dir()):
+        return "--watch needs exactly one folder"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    from gsp_extension.ingest.backfill import backfill
     from gsp_extension.store import Database, upgrade_database
     from gsp_extension.store.engine import database_url_from_env
 
@@ -52,41 +62,44 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gsp ingest: {exc}", file=sys.stderr)
         return 2
-    if args.workers is not None and args.workers < 1:
-        print(f"gsp ingest: --workers {args.workers} must be >= 1", file=sys.stderr)
-        return 2
-    if args.batch < 1:
-        print(f"gsp ingest: --batch {args.batch} must be >= 1", file=sys.stderr)
-        return 2
-    if args.watch and (len(args.paths) != 1 or not args.paths[0].is_dir()):
-        print("gsp ingest: --watch needs exactly one folder", file=sys.stderr)
+    problem = _argument_error(args)
+    if problem is not None:
+        print(f"gsp ingest: {problem}", file=sys.stderr)
         return 2
     upgrade_database(url)
     db = Database(url)
+    try:
+        code = _backfill(db, args)
+        if code != 2 and args.watch:
+            _watch(db, args)
+        return code
+    finally:
+        db.dispose()
+
+
+def _backfill(db, args: argparse.Namespace) -> int:
+    """Register what the paths hold; 0 if all went well, 1 if some files failed, 2 on a
+    bad path."""
+    from gsp_extension.ingest.backfill import backfill
 
     def progress(done: int, total: int) -> None:
         if not args.quiet:
             print(f"\r{done}/{total} files", end="", file=sys.stderr, flush=True)
 
     try:
-        try:
-            report = backfill(
-                db, args.paths, workers=args.workers, batch_size=args.batch, progress=progress
-            )
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"gsp ingest: {exc}", file=sys.stderr)
-            return 2
-        if not args.quiet:
-            print(file=sys.stderr)
-        print(report.summary())
-        problems = report.unreadable + report.counts.errors
-        for problem in problems:
-            print(f"  error: {problem}", file=sys.stderr)
-        if args.watch:
-            _watch(db, args)
-        return 1 if problems else 0
-    finally:
-        db.dispose()
+        report = backfill(
+            db, args.paths, workers=args.workers, batch_size=args.batch, progress=progress
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"gsp ingest: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(report.summary())
+    problems = report.unreadable + report.counts.errors
+    for problem in problems:
+        print(f"  error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _watch(db, args: argparse.Namespace) -> None:

@@ -27,18 +27,36 @@ from gsp_extension.store.files import get_file
 from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.settings import DEFAULT_SETTINGS, get_settings, settings_values
+from gsp_extension.vocabulary import FileStatus, JobKind
+from pipeline.vocabulary import (
+    ARC_OBSTYPES,
+    DataType,
+    FrameRole,
+    StepOutcome,
+    data_type_from_rlevel,
+    is_arc,
+    master_input_outcome,
+)
 
 from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
 #: How many earlier nights' product folders are searched for masters.
 CALIBRATION_NIGHTS_BACK = 15
 
+#: Raw files of a night that a master build reads again (any that were classified).
+MASTER_INPUT_STATUSES = (
+    FileStatus.CLASSIFIED,
+    FileStatus.PROCESSING,
+    FileStatus.PROCESSED,
+    FileStatus.FAILED,
+)
+
 
 @dataclass(frozen=True)
 class Handler:
     """How to run one job kind."""
 
-    kind: str
+    kind: JobKind
     prepare: Callable[[Session, Job, str], dict[str, Any]]
     execute: Callable[[WorkRequest], WorkResult]
 
@@ -86,7 +104,7 @@ def _job_file(session: Session, job: Job) -> File:
 def _current_input(session: Session, job: Job) -> File:
     """The job's file, refused as :class:`Outdated` when a newer version replaced it."""
     file = _job_file(session, job)
-    if file.superseded_at is not None and file.data_type > 0:
+    if file.superseded_at is not None and DataType(file.data_type).is_product:
         raise Outdated(
             f"{file.file_name} (file {file.id}) was replaced by a newer product before "
             f"this {job.kind} started; the newer one is processed instead"
@@ -114,15 +132,15 @@ def _settings_for(session: Session, job: Job, file: File | None) -> tuple[int | 
     return row.id, settings_values(row)
 
 
-def _data_type_of(path: str | Path, default: int) -> int:
-    """A product's data_type from its ``RLEVEL = 60 + data_type`` card."""
+def _data_type_of(path: str | Path, default: DataType) -> DataType:
+    """A product's data type from its ``RLEVEL`` card (``default`` when it says none)."""
     from astropy.io import fits
 
     try:
-        rlevel = int(fits.getheader(path).get("RLEVEL", 60 + default))
-    except (OSError, TypeError, ValueError):
-        return default
-    return rlevel - 60 if 61 <= rlevel <= 65 else default
+        card = fits.getheader(path).get("RLEVEL")
+    except OSError:
+        return default  # not readable here: the engine reads it again when registering
+    return data_type_from_rlevel(card) or default
 
 
 # --- classify ---------------------------------------------------------------------------
@@ -138,7 +156,7 @@ def execute_classify(request: WorkRequest) -> WorkResult:
     from gsp_extension.ingest.scan import scan_file
 
     scanned = scan_file(request.inputs["path"])
-    status = "classified" if scanned.usable else "rejected"
+    status = FileStatus.CLASSIFIED if scanned.usable else FileStatus.REJECTED
     return WorkResult(
         file_updates={
             request.inputs["file_id"]: {
@@ -156,7 +174,7 @@ def execute_classify(request: WorkRequest) -> WorkResult:
 
 def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     file = _job_file(session, job)
-    if file.data_type != 0:
+    if file.data_type != DataType.RAW:
         raise InvalidState(f"file {file.id} ({file.file_name}) is not raw data; reduce raw files")
     settings_id, values = _settings_for(session, job, file)
     return {
@@ -190,14 +208,14 @@ def execute_reduce(request: WorkRequest) -> WorkResult:
         ReductionSettings(**inputs["settings"]),
         raw_dirs=[inputs["raw_dir"]],
     )
-    if result.status == "failed":
+    if result.status == StepOutcome.FAILED:
         raise RuntimeError(f"{result.file_name}: {result.reason}")
-    if result.status != "reduced":
+    if result.status != StepOutcome.REDUCED:
         return WorkResult(notes=[f"{result.file_name}: not reduced: {result.reason}"])
     products = []
     first = None
     for path in result.products:
-        data_type = _data_type_of(path, 2)
+        data_type = _data_type_of(path, DataType.REDUCED)
         products.append(
             ProductOut(
                 path=str(path),
@@ -226,8 +244,8 @@ def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any
         session.execute(
             select(File.id, File.full_path).where(
                 File.date == night,
-                File.data_type == 0,
-                File.status.in_(("classified", "processing", "processed", "failed")),
+                File.data_type == DataType.RAW,
+                File.status.in_(MASTER_INPUT_STATUSES),
                 File.superseded_at.is_(None),
             )
         )
@@ -243,7 +261,7 @@ def _prepare_master(session: Session, job: Job, data_root: str) -> dict[str, Any
     }
 
 
-def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
+def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
     from pipeline.calibrations.build import build_master_bias, build_master_flat
     from pipeline.calibrations.selection import bias_groups, flat_groups
     from pipeline.classify import classify_path
@@ -256,7 +274,7 @@ def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
     settings = ReductionSettings(**inputs["settings"])
     frames = [classify_path(p) for p in inputs["paths"]]
     result = WorkResult()
-    if kind == "bias":
+    if kind is FrameRole.BIAS:
         groups = bias_groups(frames)
     else:
         groups = flat_groups(frames)
@@ -265,7 +283,7 @@ def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
     if not groups:
         result.notes.append(f"no usable {kind} frames on {inputs['night']}")
     for group in groups.values():
-        if kind == "bias":
+        if kind is FrameRole.BIAS:
             build = build_master_bias(group, out_dir, settings, raw_dirs=[inputs["raw_dir"]])
         else:
             bias = None if settings.ignore_bias else library.select(group[0], "bias", None)
@@ -276,16 +294,17 @@ def _execute_master(request: WorkRequest, kind: str) -> WorkResult:
         for path, status in build.statuses.items():
             file_id = inputs["file_ids"].get(str(path))
             if file_id is not None:
-                used = status.startswith("combined")
+                outcome, reason = master_input_outcome(status)
+                used = outcome is StepOutcome.CALIBRATION
                 result.file_updates[file_id] = {
-                    "status": "processed" if used else "failed",
-                    "status_reason": None if used else status,
+                    "status": FileStatus.PROCESSED if used else FileStatus.FAILED,
+                    "status_reason": None if used else reason,
                 }
         for path in build.products:
             result.products.append(
                 ProductOut(
                     path=str(path),
-                    data_type=1,
+                    data_type=DataType.MASTER_CALIBRATION,
                     normalized=Path(path).name.startswith("norm_"),
                 )
             )
@@ -302,19 +321,15 @@ def prepare_master_flat(session: Session, job: Job, data_root: str) -> dict[str,
 
 def execute_master_bias(request: WorkRequest) -> WorkResult:
     """Combine the night's bias frames, one master per readout mode."""
-    return _execute_master(request, "bias")
+    return _execute_master(request, FrameRole.BIAS)
 
 
 def execute_master_flat(request: WorkRequest) -> WorkResult:
     """Combine the night's flats, one master (and its normalized flat) per setup."""
-    return _execute_master(request, "flat")
+    return _execute_master(request, FrameRole.FLAT)
 
 
 # --- extract (and wavelength-calibrate along the trace) ----------------------------------
-
-
-def _is_arc(file: File) -> bool:
-    return (file.obstype or "").strip().upper() in ("ARC", "COMP", "LAMP")
 
 
 def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
@@ -324,17 +339,17 @@ def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
     rows = session.scalars(
         select(File).where(
             File.date == night,
-            File.data_type == 2,
+            File.data_type == DataType.REDUCED,
             File.superseded_at.is_(None),
             File.deleted_at.is_(None),
         )
     )
-    return [f for f in rows if _is_arc(f)]
+    return [f for f in rows if is_arc(f.obstype)]
 
 
 def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     file = _current_input(session, job)
-    if file.data_type != 2:
+    if file.data_type != DataType.REDUCED:
         raise InvalidState(
             f"file {file.id} ({file.file_name}) is not a reduced frame (data_type 2); "
             "extract reduced science frames"
@@ -345,13 +360,13 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
         arcs = night_reduced_arcs(session, file.date)
     else:
         lamp = get_file(session, int(lamp_id))
-        if lamp.data_type == 0:
+        if lamp.data_type == DataType.RAW:
             reduced = [
                 f
                 for f in session.scalars(
                     select(File).where(
                         File.parent_file_id == lamp.id,
-                        File.data_type == 2,
+                        File.data_type == DataType.REDUCED,
                         File.superseded_at.is_(None),
                     )
                 )
@@ -393,27 +408,29 @@ def execute_extract(request: WorkRequest) -> WorkResult:
     extracted: dict[int | None, str] = {}
     for r in sorted(results, key=lambda r: r.data_type):
         label = f"target {r.target}: " if r.target else ""
-        if r.reason or r.status != "written":
+        if r.reason or r.status != StepOutcome.WRITTEN:
             out.notes.append(f"{label}{r.status}: {r.reason}".strip())
         if not r.file:
             continue
-        if r.data_type == 3:
+        if r.data_type == DataType.EXTRACTED:
             extracted[r.target] = r.file
             out.products.append(
-                ProductOut(r.file, 3, parent_file_id=inputs["file_id"], quality=r.quality)
+                ProductOut(
+                    r.file, DataType.EXTRACTED, parent_file_id=inputs["file_id"], quality=r.quality
+                )
             )
         else:
             parent = extracted.get(r.target)
             out.products.append(
                 ProductOut(
                     r.file,
-                    r.data_type,
+                    DataType(r.data_type),
                     parent_file_id=None if parent else inputs["file_id"],
                     parent_path=parent,
                     quality=r.quality,
                 )
             )
-    if not out.products and any(r.status == "failed" for r in results):
+    if not out.products and any(r.status == StepOutcome.FAILED for r in results):
         raise RuntimeError("; ".join(out.notes) or "extraction failed")
     return out
 
@@ -424,27 +441,27 @@ def _arcs_for_lamp(session: Session, lamp: File) -> list[File]:
     A reduced arc (data_type 2) is itself; a raw arc (0) stands for its current reduced
     product; an extracted arc spectrum (3) for the reduced arc it was extracted from.
     """
-    if not _is_arc(lamp):
+    if not is_arc(lamp.obstype):
         raise InvalidState(
             f"lamp {lamp.id} ({lamp.file_name}) is not a comparison lamp (OBSTYPE "
-            f"{lamp.obstype!r}); choose an ARC/COMP file"
+            f"{lamp.obstype!r}); choose a file whose OBSTYPE is {'/'.join(ARC_OBSTYPES)}"
         )
-    if lamp.data_type == 2:
+    if lamp.data_type == DataType.REDUCED:
         return [lamp]
-    if lamp.data_type == 3:
-        if lamp.parent_file is None or lamp.parent_file.data_type != 2:
+    if lamp.data_type == DataType.EXTRACTED:
+        if lamp.parent_file is None or lamp.parent_file.data_type != DataType.REDUCED:
             raise InvalidState(
                 f"lamp {lamp.id} ({lamp.file_name}) has no reduced arc as parent; "
                 "choose the reduced (data_type 2) or raw arc instead"
             )
         return [lamp.parent_file]
-    if lamp.data_type == 0:
+    if lamp.data_type == DataType.RAW:
         reduced = list(
             session.scalars(
                 select(File)
                 .where(
                     File.parent_file_id == lamp.id,
-                    File.data_type == 2,
+                    File.data_type == DataType.REDUCED,
                     File.superseded_at.is_(None),
                     File.deleted_at.is_(None),
                 )
@@ -473,21 +490,22 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
     """
     file = _job_file(session, job)
     reduced = file
-    while reduced.data_type in (3, 4) and reduced.parent_file is not None:
+    spectra = (DataType.EXTRACTED, DataType.WAVELENGTH_CALIBRATED)
+    while reduced.data_type in spectra and reduced.parent_file is not None:
         reduced = reduced.parent_file
-    if reduced.data_type != 2:
+    if reduced.data_type != DataType.REDUCED:
         raise InvalidState(
             f"file {file.id} ({file.file_name}) does not come from a reduced frame "
             "(data_type 2); calibrate a spectrum extracted by this service"
         )
-    if _is_arc(reduced):
+    if is_arc(reduced.obstype):
         raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a science spectrum")
     if reduced.superseded_at is not None:
         current = session.scalar(
             select(File)
             .where(
                 File.parent_file_id == reduced.parent_file_id,
-                File.data_type == 2,
+                File.data_type == DataType.REDUCED,
                 File.superseded_at.is_(None),
                 File.deleted_at.is_(None),
             )
@@ -525,7 +543,7 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
 def execute_calibrate_wavelength(request: WorkRequest) -> WorkResult:
     """Extract and calibrate with the chosen arcs; refuse clearly if none can be used."""
     result = execute_extract(request)
-    if not any(p.data_type == 4 for p in result.products):
+    if not any(p.data_type == DataType.WAVELENGTH_CALIBRATED for p in result.products):
         names = ", ".join(Path(p).name for p in request.inputs["arc_paths"])
         raise RuntimeError(
             f"no wavelength-calibrated spectrum could be made with {names}: "
@@ -539,13 +557,15 @@ def default_registry() -> HandlerRegistry:
     calibrate_wavelength."""
     return HandlerRegistry(
         [
-            Handler("classify", prepare_classify, execute_classify),
-            Handler("reduce", prepare_reduce, execute_reduce),
-            Handler("master_bias", prepare_master_bias, execute_master_bias),
-            Handler("master_flat", prepare_master_flat, execute_master_flat),
-            Handler("extract", prepare_extract, execute_extract),
+            Handler(JobKind.CLASSIFY, prepare_classify, execute_classify),
+            Handler(JobKind.REDUCE, prepare_reduce, execute_reduce),
+            Handler(JobKind.MASTER_BIAS, prepare_master_bias, execute_master_bias),
+            Handler(JobKind.MASTER_FLAT, prepare_master_flat, execute_master_flat),
+            Handler(JobKind.EXTRACT, prepare_extract, execute_extract),
             Handler(
-                "calibrate_wavelength", prepare_calibrate_wavelength, execute_calibrate_wavelength
+                JobKind.CALIBRATE_WAVELENGTH,
+                prepare_calibrate_wavelength,
+                execute_calibrate_wavelength,
             ),
         ]
     )

@@ -23,19 +23,26 @@ from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.settings import get_settings
+from gsp_extension.vocabulary import ACTIVE_JOB_STATES, FileStatus, JobKind, JobState
+from pipeline.vocabulary import DataType, FrameRole
+
+from .handlers import MASTER_INPUT_STATUSES
 
 AUTOMATIC_PRIORITY = 0
-_REDUCIBLE = {"science", "standard", "arc"}
+_REDUCIBLE = {FrameRole.SCIENCE, FrameRole.STANDARD, FrameRole.ARC}
+_SPECTRA_SOURCES = (FrameRole.SCIENCE, FrameRole.STANDARD)
+#: The master each calibration role makes.
+_MASTER_KIND = {FrameRole.BIAS: JobKind.MASTER_BIAS, FrameRole.FLAT: JobKind.MASTER_FLAT}
 
 
-def role_of(file: File) -> str:
+def role_of(file: File) -> FrameRole:
     """The classifier's role of a registered raw file, from its stored header."""
     from pipeline.classify import classify
 
     header: dict[str, Any] = {}
     for keyword, value, _comment in file.header or []:
         header.setdefault(keyword, value)
-    return classify(header).role
+    return FrameRole(classify(header).role)
 
 
 def _queue(session: Session, kind: str, key: str, **kwargs: Any) -> Job | None:
@@ -45,9 +52,9 @@ def _queue(session: Session, kind: str, key: str, **kwargs: Any) -> Job | None:
         except DuplicateJob as dup:
             # Lock the holder so it cannot finish unseen between our look and our mark.
             active = session.get(Job, dup.job_id, with_for_update=True, populate_existing=True)
-            if active is None or active.state not in ("queued", "running"):
+            if active is None or active.state not in ACTIVE_JOB_STATES:
                 continue  # it just ended: queue ours
-            if active.state == "running":
+            if active.state == JobState.RUNNING:
                 active.params = {**(active.params or {}), "again": True}
                 session.flush()
             # A queued holder reads the database when it starts: it will see our input.
@@ -60,7 +67,7 @@ def _reduce(session: Session, file: File) -> Job | None:
     settings_id = get_settings(session, proposal.id).id if proposal is not None else None
     return _queue(
         session,
-        "reduce",
+        JobKind.REDUCE,
         f"reduce:{file.id}:settings={settings_id}",
         file_id=file.id,
         proposal_id=proposal.id if proposal is not None else None,
@@ -76,7 +83,7 @@ def _extract(session: Session, reduced: File) -> Job | None:
     settings_id = get_settings(session, proposal.id).id if proposal is not None else None
     return _queue(
         session,
-        "extract",
+        JobKind.EXTRACT,
         f"extract:{reduced.id}:settings={settings_id}:lamp=auto",
         file_id=reduced.id,
         proposal_id=proposal.id if proposal is not None else None,
@@ -91,15 +98,13 @@ def _night_reduced_science(session: Session, arc: File) -> list[File]:
     rows = session.scalars(
         select(File).where(
             File.date == arc.date,
-            File.data_type == 2,
+            File.data_type == DataType.REDUCED,
             File.superseded_at.is_(None),
             File.deleted_at.is_(None),
         )
     )
     return [
-        f
-        for f in rows
-        if f.parent_file is not None and role_of(f.parent_file) in ("science", "standard")
+        f for f in rows if f.parent_file is not None and role_of(f.parent_file) in _SPECTRA_SOURCES
     ]
 
 
@@ -111,19 +116,22 @@ def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
     """
     queued: list[Job | None] = []
     for file in session.scalars(select(File).where(File.id.in_(list(file_ids)))):
-        if file.data_type != 0 or file.status != "classified" or file.superseded_at:
+        if (
+            file.data_type != DataType.RAW
+            or file.status != FileStatus.CLASSIFIED
+            or file.superseded_at
+        ):
             continue
         role = role_of(file)
-        if role in ("bias", "flat") and file.date is not None:
+        if role in _MASTER_KIND and file.date is not None:
             night = file.date.isoformat()
-            queued.append(
-                _queue(session, f"master_{role}", f"master_{role}:{night}", params={"date": night})
-            )
+            kind = _MASTER_KIND[role]
+            queued.append(_queue(session, kind, f"{kind}:{night}", params={"date": night}))
         elif role in _REDUCIBLE:
             queued.append(_reduce(session, file))
         else:
             continue
-        file.status, file.status_reason = "processing", None
+        file.status, file.status_reason = FileStatus.PROCESSING, None
     session.flush()
     return [j for j in queued if j is not None]
 
@@ -136,8 +144,8 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
     """
     ids = session.scalars(
         select(File.id).where(
-            File.data_type == 0,
-            File.status == "classified",
+            File.data_type == DataType.RAW,
+            File.status == FileStatus.CLASSIFIED,
             File.superseded_at.is_(None),
             File.created >= since,
         )
@@ -161,24 +169,22 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
                 params=params,
             )
         )
-    if job.kind == "reduce" and products:
-        reduced = [p for p in products if p.data_type == 2]
+    if job.kind == JobKind.REDUCE and products:
+        reduced = [p for p in products if p.data_type == DataType.REDUCED]
         for product in reduced:
-            if product.parent_file is not None and role_of(product.parent_file) in (
-                "science",
-                "standard",
-            ):
+            role = role_of(product.parent_file) if product.parent_file is not None else None
+            if role in _SPECTRA_SOURCES:
                 queued.append(_extract(session, product))
-            elif product.parent_file is not None and role_of(product.parent_file) == "arc":
+            elif role is FrameRole.ARC:
                 # A new arc is a better calibration for the night's spectra.
                 queued += [_extract(session, f) for f in _night_reduced_science(session, product)]
-    if job.kind in ("master_bias", "master_flat") and products:
+    if job.kind in _MASTER_KIND.values() and products:
         night = dt.date.fromisoformat(params["date"])
         frames = session.scalars(
             select(File).where(
                 File.date == night,
-                File.data_type == 0,
-                File.status.in_(("classified", "processing", "processed", "failed")),
+                File.data_type == DataType.RAW,
+                File.status.in_(MASTER_INPUT_STATUSES),
                 File.superseded_at.is_(None),
             )
         )

@@ -24,6 +24,8 @@ from gsp_extension.store.files import (
 from gsp_extension.store.jobs import finish_job
 from gsp_extension.store.models import File, Job
 from gsp_extension.store.types import utcnow
+from gsp_extension.vocabulary import FileStatus, JobKind
+from pipeline.vocabulary import DataType
 
 from .work import ProductOut, WorkRequest, WorkResult
 
@@ -80,7 +82,7 @@ def register_product(
         data_type=product.data_type,
         parent=parent,
         settings_id=settings_id,
-        status="processed",
+        status=FileStatus.PROCESSED,
         quality=_jsonable(product.quality) if product.quality else None,
     )
     made[product.path] = registration.file
@@ -163,7 +165,9 @@ def complete_job(
     # extracted spectrum replaces that very spectrum (a new version of the same file
     # name), which does not make its own work stale.
     replaced_meanwhile = (
-        source is not None and source.data_type > 0 and source.superseded_at is not None
+        source is not None
+        and DataType(source.data_type).is_product
+        and source.superseded_at is not None
     )
     made: dict[str, File] = {}
     settings_id = request.inputs.get("settings_id")
@@ -186,11 +190,12 @@ def complete_job(
             set_file_status(session, file, update["status"], update.get("status_reason"))
     finish_job(session, job, product=products[0] if products else None, worker=worker)
     subject = get_file(session, job.file_id) if job.file_id is not None else None
-    if job.kind == "reduce" and subject is not None and subject.data_type == 0:
+    if job.kind == JobKind.REDUCE and subject is not None and subject.data_type == DataType.RAW:
         if products:
-            set_file_status(session, subject, "processed")
+            set_file_status(session, subject, FileStatus.PROCESSED)
         else:
-            set_file_status(session, subject, "classified", "; ".join(result.notes) or None)
+            notes = "; ".join(result.notes) or None
+            set_file_status(session, subject, FileStatus.CLASSIFIED, notes)
     names = ", ".join(Path(p.full_path).name for p in products) or "no product"
     notes = "; ".join(result.notes)
     log_event(
@@ -232,7 +237,7 @@ def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[s
     # Compared as real paths: the data root may be given through a symbolic link.
     known = {
         os.path.realpath(p)
-        for p in session.scalars(select(File.full_path).where(File.data_type > 0))
+        for p in session.scalars(select(File.full_path).where(File.data_type != DataType.RAW))
     }
     taken = []
     for folder, _dirs, names in os.walk(products):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ from gsp_extension.store.jobs import (
     requeue_running,
 )
 from gsp_extension.store.types import utcnow
+from gsp_extension.vocabulary import FileStatus, JobKind, JobState
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
@@ -45,12 +47,36 @@ log = logging.getLogger(__name__)
 TRANSIENT_NAMES = {"KilledWorker", "CommClosedError", "StreamClosedError", "FutureCancelledError"}
 
 
+#: OS errors that say "not now" rather than "never": a busy or locked file, an interrupted
+#: call, a stale network-file handle, no file descriptor free for the moment.
+TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.EAGAIN,
+        errno.EBUSY,
+        errno.EINTR,
+        errno.ETIMEDOUT,
+        errno.ESTALE,
+        errno.ENOLCK,
+        errno.ETXTBSY,
+        errno.EMFILE,
+        errno.ENFILE,
+    }
+)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure is worth retrying."""
+    """Whether a failure is worth retrying.
+
+    An ``OSError`` is transient only for the errnos of :data:`TRANSIENT_ERRNOS` (and for
+    its subclasses that mean "try again": blocking, interrupted, timed out, connection).
+    astropy raises a bare ``OSError`` for a corrupt FITS file, which no retry can mend.
+    """
     if isinstance(exc, TransientError | TimeoutError | ConnectionError):
         return True
-    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | PermissionError):
+    if isinstance(exc, BlockingIOError | InterruptedError):
         return True
+    if isinstance(exc, OSError):
+        return exc.errno in TRANSIENT_ERRNOS
     return type(exc).__name__ in TRANSIENT_NAMES
 
 
@@ -176,9 +202,9 @@ class JobEngine:
                 log_event(
                     session,
                     f"{job.kind} job {job.id} was interrupted (service restart): "
-                    + ("queued again" if job.state == "queued" else job.error or "failed"),
+                    + ("queued again" if job.state == JobState.QUEUED else job.error or "failed"),
                     level="WARNING",
-                    event=f"job.{'requeued' if job.state == 'queued' else 'failed'}",
+                    event="job.requeued" if job.state == JobState.QUEUED else "job.failed",
                     job=job,
                     flush=False,
                 )
@@ -248,7 +274,7 @@ class JobEngine:
         with self.db.transaction() as session:
             job = get_job(session, claimed.job_id)
             session.refresh(job, with_for_update=True)
-            if job.state != "running" or job.worker != self.worker:
+            if job.state != JobState.RUNNING or job.worker != self.worker:
                 return job_record(job)  # taken back meanwhile (requeued by a restart)
             fail_job(
                 session,
@@ -259,10 +285,10 @@ class JobEngine:
                 base_delay=self.retry_delays[0],
                 max_delay=self.retry_delays[1],
             )
-            retry = job.state == "queued"
+            retry = job.state == JobState.QUEUED
             subject = get_job(session, job.id).file
-            if not retry and job.kind == "reduce" and subject is not None:
-                set_file_status(session, subject, "failed", f"{job.kind}: {text}"[:2000])
+            if not retry and job.kind == JobKind.REDUCE and subject is not None:
+                set_file_status(session, subject, FileStatus.FAILED, f"{job.kind}: {text}"[:2000])
             log_event(
                 session,
                 f"{job.kind} job {job.id} "
@@ -278,7 +304,9 @@ class JobEngine:
                 job=job,
             )
             record = job_record(job)
-        self.bus.publish("job.queued" if record["state"] == "queued" else "job.failed", record)
+        self.bus.publish(
+            "job.queued" if record["state"] == JobState.QUEUED else "job.failed", record
+        )
         return record
 
     # --- the loop ---------------------------------------------------------------------------

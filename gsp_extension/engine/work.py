@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.vocabulary import DataType
+
 
 class TransientError(Exception):
     """A failure worth retrying (a file busy, a worker lost); anything else is final."""
@@ -56,7 +58,7 @@ class ProductOut:
     """
 
     path: str
-    data_type: int
+    data_type: DataType
     parent_file_id: int | None = None
     parent_path: str | None = None
     normalized: bool = False

@@ -14,6 +14,8 @@ from gsp_extension.store.errors import InvalidValue
 from gsp_extension.store.files import NewFile, Registration, register_files
 from gsp_extension.store.models import Proposal
 from gsp_extension.store.proposals import ensure_proposal
+from gsp_extension.vocabulary import FileStatus
+from pipeline.vocabulary import DataType
 
 from .scan import ScannedFile
 
@@ -119,8 +121,8 @@ def register_scanned_batch(
             size=s.size,
             fields=s.fields,
             header=s.cards,
-            data_type=0,
-            status="classified" if s.usable else "rejected",
+            data_type=DataType.RAW,
+            status=FileStatus.CLASSIFIED if s.usable else FileStatus.REJECTED,
             status_reason=s.status_reason,
         )
         for s in batch

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,75 +72,52 @@ def _data_size(header: Any) -> int:
     return abs(int(header.get("BITPIX", 8))) // 8 * count
 
 
-_STRING_VALUE = re.compile(r"'((?:[^']|'')*)'\s*(?:/ *(.*))?$")
-_INT_VALUE = re.compile(r"[+-]?\d+$")
-_FLOAT_VALUE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][+-]?\d+)?$")
-_COMMENTARY = {"COMMENT", "HISTORY", ""}
-
-
-def fast_cards(head: bytes) -> list[list[Any]] | None:
-    """``[[keyword, value, comment], ...]`` parsed straight from header bytes.
-
-    Gives what :func:`gsp_extension.store.files.header_to_json` gives for the same
-    header, about ten times faster (astropy parses each card through its
-    configuration system). Returns ``None`` for anything unusual (CONTINUE long strings,
-    HIERARCH, complex values, non-ASCII) so the caller uses astropy instead.
-    """
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    cards: list[list[Any]] = []
-    for start in range(0, len(text) - 79, 80):
-        image = text[start : start + 80]
-        keyword = image[:8].rstrip()
-        if keyword == "END":
-            return cards
-        if keyword in _COMMENTARY:
-            cards.append([keyword, image[8:].rstrip(), ""])
-            continue
-        if image[8:10] != "= " or keyword in ("CONTINUE", "HIERARCH"):
-            return None
-        field = image[10:].lstrip()
-        if field.startswith("'"):
-            match = _STRING_VALUE.match(field)
-            if match is None:
-                return None
-            value: Any = match.group(1).replace("''", "'").rstrip()
-            if value.endswith("&"):
-                return None  # may continue on CONTINUE cards
-            comment = (match.group(2) or "").rstrip()
-        else:
-            raw, _, comment = field.partition("/")
-            comment = comment.lstrip(" ").rstrip()
-            raw = raw.strip()
-            if raw == "T" or raw == "F":
-                value = raw == "T"
-            elif _INT_VALUE.match(raw):
-                value = int(raw)
-            elif _FLOAT_VALUE.match(raw):
-                value = float(raw.replace("D", "E").replace("d", "e"))
-            elif raw == "":
-                value = None
-            else:
-                return None
-        cards.append([keyword, value, comment])
-    return None
-
-
 def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, list[list[Any]], str, int]:
     """Primary header, its cards, SHA-256 and size of an uncompressed FITS file, in one read.
 
-    The header is a plain ``dict`` (first value of each keyword) when the cards parse
-    with :func:`fast_cards`, else an :class:`astropy.io.fits.Header`; both answer
-    ``get``/``in``/``[]`` as the classifier needs.
+    Parameters
+    ----------
+    path : path-like
+        An uncompressed FITS file.
+
+    Returns
+    -------
+    header : astropy.io.fits.Header
+    cards : list
+        ``[[keyword, value, comment], ...]`` as the app database stores them.
+    checksum : str
+        SHA-256 of the whole file, hex.
+    size : int
+        Bytes read.
 
     Raises
     ------
     NotFits
-        When the file does not start like FITS, has no END card, or is shorter than its
-        header says (still being written, or truncated).
+        When the file does not start like FITS, has no END card, has a header astropy
+        cannot parse, or is shorter than its header says (still being written, or
+        truncated).
     """
+    from astropy.io import fits
+
+    from gsp_extension.store.files import header_to_json
+
+    head, end, checksum, size = _read_head_and_hash(path)
+    try:
+        header = fits.Header.fromstring(head[:end])
+    except Exception as exc:  # noqa: BLE001 - any parse failure is this file's problem
+        raise NotFits(f"unreadable header: {exc}") from None
+    try:
+        expected = end + _data_size(header)
+    except (TypeError, ValueError):
+        raise NotFits("BITPIX/NAXISn are not integers") from None
+    if size < expected:
+        raise NotFits(f"truncated FITS file: {size} bytes, header needs {expected}")
+    return header, header_to_json(header), checksum, size
+
+
+def _read_head_and_hash(path: str | os.PathLike[str]) -> tuple[bytes, int, str, int]:
+    """The bytes up to the header's end (and that offset), SHA-256 and size of a file,
+    reading each byte once."""
     digest = hashlib.sha256()
     head = b""
     end: int | None = None
@@ -160,30 +136,7 @@ def read_and_hash(path: str | os.PathLike[str]) -> tuple[Any, list[list[Any]], s
         raise NotFits("not a FITS file (no SIMPLE card at the start)")
     if end is None:
         raise NotFits("no END card in the header (file incomplete or not FITS)")
-    head = head[:end]
-    cards = fast_cards(head)
-    if cards is not None:
-        header: Any = {}
-        for keyword, value, _comment in cards:
-            if keyword not in _COMMENTARY:
-                header.setdefault(keyword, value)
-    else:
-        from astropy.io import fits
-
-        from gsp_extension.store.files import header_to_json
-
-        try:
-            header = fits.Header.fromstring(head)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is this file's problem
-            raise NotFits(f"unreadable header: {exc}") from None
-        cards = header_to_json(header)
-    try:
-        expected = end + _data_size(header)
-    except (TypeError, ValueError):
-        raise NotFits("BITPIX/NAXISn are not integers") from None
-    if size < expected:
-        raise NotFits(f"truncated FITS file: {size} bytes, header needs {expected}")
-    return header, cards, digest.hexdigest(), size
+    return head[:end], end, digest.hexdigest(), size
 
 
 def _hash_only(path: str) -> tuple[str, int]:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from gsp_extension.store import Database
 from gsp_extension.store.models import File
+from pipeline.vocabulary import DataType
 
 from .complete import CompletenessTracker
 from .register import IngestCounts, register_batch
@@ -119,7 +120,7 @@ class RawWatcher:
             known = dict(
                 session.execute(
                     select(File.full_path, File.size).where(
-                        File.data_type == 0, File.superseded_at.is_(None)
+                        File.data_type == DataType.RAW, File.superseded_at.is_(None)
                     )
                 ).all()
             )

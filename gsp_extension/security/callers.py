@@ -23,6 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TLRUCache
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -54,20 +55,24 @@ class CallerCache:
         Seconds an entry is used; the bound on how stale a caller's account and
         memberships may be when another process changes them.
     max_entries : int
-        Entries kept at most (the cache is emptied when full).
+        Entries kept at most (the least recently used goes first when full).
     """
 
     def __init__(self, ttl: float, max_entries: int = 4096) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        self._lock = threading.Lock()
+        # Each entry expires ``ttl`` after its caller was *read* (not stored): the bound
+        # on staleness counts from the database read.
+        self._entries: TLRUCache[tuple[str, str], _Entry] = TLRUCache(
+            maxsize=max_entries, ttu=lambda _key, entry, _now: entry.expires, timer=time.monotonic
+        )
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
         _CACHES.add(self)
 
     def clear(self) -> None:
         """Forget every caller (the next request of each reads the database)."""
         with self._lock:
-            self._entries = {}
+            self._entries.clear()
 
     def resolve(
         self,
@@ -90,8 +95,11 @@ class CallerCache:
         kind = str(hub_model.get("kind") or "user")
         key = (name, kind)
         now = time.monotonic()
-        entry = self._entries.get(key) if self.ttl > 0 else None
-        if entry is not None and entry.expires >= now:
+        entry = None
+        if self.ttl > 0:
+            with self._lock:
+                entry = self._entries.get(key)
+        if entry is not None:
             user = None
             if entry.user_values is not None:
                 user = User(**entry.user_values)
@@ -121,8 +129,6 @@ class CallerCache:
             if user is not None:
                 values = {a.key: getattr(user, a.key) for a in inspect(User).column_attrs}
             with self._lock:
-                if len(self._entries) >= self.max_entries:
-                    self._entries = {}
                 self._entries[key] = _Entry(
                     now + self.ttl,
                     caller.name,

@@ -32,6 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from pipeline.vocabulary import DataType, Technique
+
+from ..vocabulary import ACTIVE_JOB_STATES as _ACTIVE_JOB_STATES
+from ..vocabulary import FileStatus, JobState
 from .types import JSONType, UTCDateTime, utcnow
 
 # Deterministic constraint names: Alembic needs them to alter or drop constraints later,
@@ -46,19 +50,14 @@ NAMING_CONVENTION = {
 
 # --- value sets, shared with the domain layer and the API ---------------------------------
 
-DATA_TYPES = {
-    0: "raw",
-    1: "master calibration",
-    2: "reduced",
-    3: "extracted 1D",
-    4: "wavelength calibrated",
-    5: "flux calibrated",
-}
-FILE_STATUSES = ("registered", "classified", "processing", "processed", "failed", "rejected")
-JOB_STATES = ("queued", "running", "done", "failed")
-ACTIVE_JOB_STATES = ("queued", "running")
+# Plain values (not the enum members) keep the CHECK constraints and the API's Literal
+# types exactly as they were; the words themselves are defined in the vocabularies.
+DATA_TYPES = {t.value: t.description for t in DataType}
+FILE_STATUSES = tuple(s.value for s in FileStatus)
+JOB_STATES = tuple(s.value for s in JobState)
+ACTIVE_JOB_STATES = tuple(s.value for s in _ACTIVE_JOB_STATES)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-TECHNIQUES = ("Spectroscopy", "Imaging")
+TECHNIQUES = tuple(t.value for t in Technique)
 # "auto": each file's header decides (pipeline.settings.ReductionSettings).
 SETTINGS_TECHNIQUES = ("auto", *TECHNIQUES)
 COSMIC_RAY_METHODS = ("default", "lacosmic", "dcr", "none")

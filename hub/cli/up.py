@@ -26,6 +26,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
+
 HELP = "start the whole platform (hub, proxy, gsp service); --demo: demo users and a live night"
 
 #: The repository holding jupyterhub_config.py and node_modules (an editable install).
@@ -159,63 +161,49 @@ def _answers(url: str) -> bool:
 # --- the processes the hub starts -------------------------------------------------------------
 
 
-def _proc_stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time) of a process from /proc, or ``None`` when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read().decode(errors="replace")
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):  # exited, waiting to be reaped: nothing left to stop
-        return None
-    return int(fields[1]), int(fields[19])
-
-
 class ProcessTree:
     """The hub and every process it started, remembered while they run.
 
     The hub starts the proxy, services and user servers in sessions of their own, so a
-    process group does not hold them; their (pid, start time) pairs are recorded from
-    ``/proc`` so that only those very processes are ever signalled (never a newcomer
-    that reused a pid). On systems without ``/proc`` only the hub itself is tracked.
+    process group does not hold them; each is remembered as a :class:`psutil.Process`
+    (which knows its start time) so that only those very processes are ever signalled,
+    never a newcomer that reused a pid, even once they are orphaned.
     """
 
     def __init__(self, root_pid: int) -> None:
         self.root_pid = root_pid
-        self.seen: dict[int, int] = {}
+        self.seen: dict[int, psutil.Process] = {}
 
     def refresh(self) -> None:
-        if not os.path.isdir("/proc"):
+        """Remember the root's descendants that run now."""
+        try:
+            descendants = psutil.Process(self.root_pid).children(recursive=True)
+        except psutil.Error:  # the root is gone: what it started is remembered already
             return
-        parents: dict[int, list[int]] = {}
-        starts: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                stat = _proc_stat(int(entry))
-                if stat is not None:
-                    parents.setdefault(stat[0], []).append(int(entry))
-                    starts[int(entry)] = stat[1]
-        todo = [self.root_pid]
-        while todo:
-            for child in parents.get(todo.pop(), []):
-                if child not in self.seen or self.seen[child] == starts[child]:
-                    self.seen[child] = starts[child]
-                    todo.append(child)
+        for process in descendants:
+            known = self.seen.get(process.pid)
+            if known is None or not known.is_running():
+                self.seen[process.pid] = process
 
     def alive(self) -> list[int]:
-        """Recorded descendants that still run (same pid and start time)."""
+        """Remembered descendants that still run (zombies waiting to be reaped do not)."""
         alive = []
-        for pid, start in self.seen.items():
-            stat = _proc_stat(pid)
-            if stat is not None and stat[1] == start:
-                alive.append(pid)
+        for pid, process in self.seen.items():
+            try:
+                if process.is_running() and process.status() not in _ENDED:
+                    alive.append(pid)
+            except psutil.Error:
+                continue
         return alive
 
     def signal_all(self, signum: int) -> None:
         for pid in self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
+            with contextlib.suppress(psutil.Error):
+                self.seen[pid].send_signal(signum)
+
+
+#: Process states of one that has exited (nothing left to stop).
+_ENDED = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

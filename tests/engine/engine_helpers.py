@@ -51,3 +51,24 @@ def execute_copy(request: WorkRequest) -> WorkResult:
 
 def make_registry() -> HandlerRegistry:
     return HandlerRegistry([Handler("copy", prepare_copy, execute_copy)])
+
+
+def prepare_read(session, job, data_root):
+    file = _job_file(session, job)
+    return {"path": file.full_path}
+
+
+def execute_read(request: WorkRequest) -> WorkResult:
+    """Reads the file's data with astropy, as every real handler does."""
+    data = fits.getdata(request.inputs["path"])
+    return WorkResult(notes=[f"read {data.shape}"])
+
+
+def make_read_registry() -> HandlerRegistry:
+    return HandlerRegistry([Handler("read", prepare_read, execute_read)])
+
+
+def write_corrupt_fits(path: Path) -> None:
+    """A FITS file cut short in its header: astropy refuses it with an ``OSError``."""
+    header = fits.PrimaryHDU(np.zeros((4, 5), dtype=np.float32)).header.tostring()
+    path.write_bytes(header[:400].encode("ascii"))

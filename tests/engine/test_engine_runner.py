@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 from pathlib import Path
 
 import pytest
-from engine_helpers import make_registry, write_fits_atomic
+from astropy.io import fits
+from engine_helpers import make_read_registry, make_registry, write_corrupt_fits, write_fits_atomic
 from sqlalchemy import select
 
 from gsp_extension.engine.events import InProcessEventBus
@@ -147,6 +149,32 @@ def test_transient_classification():
         pass
 
     assert is_transient(KilledWorker())
+
+
+def test_a_corrupt_fits_file_is_not_transient(tmp_path):
+    path = tmp_path / "corrupt.fits"
+    write_corrupt_fits(path)
+    with pytest.raises(OSError) as raised:
+        fits.getdata(path)
+    assert not is_transient(raised.value), raised.value
+    # Busy or interrupted I/O stays worth retrying.
+    assert is_transient(OSError(errno.EBUSY, "Device or resource busy"))
+    assert is_transient(InterruptedError(errno.EINTR, "Interrupted system call"))
+
+
+@pytest.mark.asyncio
+async def test_a_job_on_a_corrupt_file_fails_at_once_without_retry(db, tmp_path):
+    path = tmp_path / "raw" / "0002.fits"
+    path.parent.mkdir(parents=True)
+    write_corrupt_fits(path)
+    with db.transaction() as s:
+        file_id = register_file(s, path, checksum="0" * 64, size=path.stat().st_size).file.id
+        job_id = enqueue(s, "read", f"read:{file_id}", file_id=file_id).id
+    engine, _ = _engine(db, tmp_path)
+    engine.registry = make_read_registry()
+    assert await _run_until(engine, lambda: _job(db, job_id).state == "failed")
+    job = _job(db, job_id)
+    assert job.attempts == 1 and "OSError" in job.error, job.error
 
 
 @pytest.mark.asyncio

@@ -90,12 +90,15 @@ def test_removed_collaborator_and_deactivated_user_lose_access_within_the_bound(
         db.dispose()
     changed = time.monotonic()
     while True:
+        # Judged by when a request was sent, not when its answer came: a request sent
+        # past the bound must be refused however slow the machine is, and one sent
+        # before it may be served however long it takes.
+        sent = time.monotonic() - changed
         r = _listing(world, "ccpi")
-        elapsed = time.monotonic() - changed
         if r.status_code == 403:
             break
         assert r.status_code == 200, r.text
-        assert elapsed <= BOUND_S + 0.5, f"still served {elapsed:.2f} s after deactivation"
+        assert sent <= BOUND_S, f"a request sent {sent:.2f} s after deactivation was served"
         time.sleep(0.05)
     assert "deactivated" in r.json()["detail"]
     # Writes read the account afresh anyway: the deactivated PI changes nothing.

@@ -3,6 +3,7 @@
 argv: <report path> <exit code | "sleep">
 """
 
+import atexit
 import json
 import os
 import sys
@@ -25,6 +26,8 @@ def main():
             f,
         )
     os.replace(report + ".tmp", report)
+    # As a server's cleanup (kernels, files) does: it must run when the server returns.
+    atexit.register(lambda: open(report + ".atexit", "w").close())
     if action == "sleep":
         time.sleep(600)
     return int(action)

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -57,7 +58,12 @@ def forkserver(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    _wait(path.exists, what="the forkserver's socket")
+    # Its "ready" line comes once it listens (the socket file exists from bind(), a
+    # moment before listen(): a connection then would be refused).
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    _wait(lambda: any("gsp forkserver: ready on" in x for x in lines), what="the forkserver")
     yield types.SimpleNamespace(path=path, proc=proc)
     proc.terminate()
     try:
@@ -98,6 +104,7 @@ def test_a_child_gets_exactly_the_requested_argv_env_and_cwd(forkserver, tmp_pat
     # only stdin/stdout/stderr (and the listing's own fd): no socket of the forkserver
     assert len(got["open_fds"]) <= 4, got["open_fds"]
     assert not Path(f"/proc/{pid}").exists()  # reaped, no zombie
+    assert Path(f"{report}.atexit").exists()  # its exit ran its atexit handlers, as Popen's
 
 
 def test_a_killed_child_reports_the_signal_and_is_reaped(forkserver, tmp_path):

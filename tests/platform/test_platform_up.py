@@ -40,10 +40,15 @@ def free_port() -> int:
 
 
 class Platform:
-    def __init__(self, url, proc, root, lines, service_port):
+    def __init__(self, url, proc, root, lines, service_port, reader):
         self.url, self.proc, self.root, self.lines = url, proc, root, lines
         self.service_port = service_port
+        self.reader = reader  # reads `gsp up`'s output until it closes
         self.started_after = None
+
+    @property
+    def hub_log(self) -> Path:
+        return self.root / "logs" / "jupyterhub.log"
 
     @property
     def output(self) -> str:
@@ -60,9 +65,21 @@ class Platform:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
-        log = self.root / "logs" / "jupyterhub.log"
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}\n{tail}")
+        raise AssertionError(f"no {text!r} within {timeout} s:\n{self.output}\n{self._tail()}")
+
+    def _tail(self) -> str:
+        return self.hub_log.read_text(errors="replace")[-3000:] if self.hub_log.exists() else ""
+
+    def wait_for_hub_log(self, text, timeout):
+        """Until the hub's log (where its services write too) holds ``text``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.hub_log.exists() and text in self.hub_log.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no {text!r} in the hub's log within {timeout} s:\n{self._tail()}")
 
 
 def user_server_environment(platform, name) -> dict[str, str]:
@@ -147,7 +164,9 @@ def platform(tmp_path_factory):
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     # extend() over the pipe appends line by line as they arrive
     reader.start()
-    handle = Platform(f"http://127.0.0.1:{port}/", proc, root, lines, env["GSP_SERVICE_PORT"])
+    handle = Platform(
+        f"http://127.0.0.1:{port}/", proc, root, lines, env["GSP_SERVICE_PORT"], reader
+    )
     try:
         handle.wait_for_line("GSP Live is running", timeout=120)
         handle.started_after = time.monotonic() - started
@@ -186,6 +205,10 @@ def test_credentials_are_printed_once_and_log_in(platform):
 
 def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
     creds = platform.credentials()
+    # The spawner falls back to Popen, as designed, while the forkserver (a hub-managed
+    # service started beside the hub) is still importing; what is tested here is the
+    # forkserver's start, so the spawn waits for its own "ready" line.
+    platform.wait_for_hub_log("gsp forkserver: ready on", timeout=180)
     session, _ = login(platform.url, "demo-pi", creds["demo-pi"])
     t0 = time.monotonic()
     r = session.post(
@@ -334,5 +357,5 @@ def test_sigterm_stops_every_process(platform):
     assert tree.alive() == []
     with pytest.raises(ProcessLookupError):
         os.killpg(platform.proc.pid, 0)
-    time.sleep(0.5)  # the reader thread drains the last lines
+    platform.reader.join(30)  # `gsp up` has exited: its output ends, the reader with it
     assert "gsp up: stopped" in platform.output

@@ -109,16 +109,7 @@ def test_the_hub_spawner_is_a_simple_local_process_spawner():
     assert ReadySimpleLocalProcessSpawner().ready_poll_interval == 0.05
 
 
-def test_singleuser_launcher_keeps_rfc3987_syntax_out():
-    code = (
-        "import sys, runpy; sys.argv = ['x', '--version']\n"
-        "import hub.singleuser\n"
-        "import jupyter_server.serverapp, jsonschema\n"
-        "assert sys.modules['rfc3987_syntax'] is None, 'rfc3987_syntax was imported'\n"
-        "checker = jsonschema.Draft7Validator.FORMAT_CHECKER\n"
-        "assert 'iri' not in checker.checkers and 'date-time' in checker.checkers\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+def test_singleuser_launcher_runs_jupyterhub_singleuser():
     out = subprocess.run(
         [sys.executable, "-m", "hub.singleuser", "--version"],
         capture_output=True,

@@ -223,6 +223,8 @@ class FakeClient:
     def download(self, file_id: int, path=".") -> Path:
         self.calls.append(("download", file_id))
         target = Path(path)
+        if file_id not in self.paths:  # as the API answers for a file it cannot send
+            raise GSPAPIError(404, f"file {file_id} has no data to download")
         if target.is_dir():
             target = target / self.records[file_id]["file_name"]
         target.write_bytes(self.paths[file_id].read_bytes())
@@ -257,7 +259,7 @@ class FakeClient:
         return self._job("extract", file_id, lamp_id=lamp_id)
 
     def calibrate_wavelength(self, file_id: int, lamp_id=None) -> dict:
-        return self._job("wavelength", file_id, lamp_id=lamp_id)
+        return self._job("calibrate_wavelength", file_id, lamp_id=lamp_id)
 
     def job(self, job_id: int) -> dict:
         return copy.deepcopy(self.jobs_[job_id])
@@ -326,6 +328,8 @@ class FakeClient:
         found: dict[str, dict] = {}
         for p in self.proposals_:
             for u in [p["user"], *p["collaborators"]]:
+                if u is None:  # a proposal made by staff without a PI yet
+                    continue
                 entry = found.setdefault(u["username"], {**u, "proposals": []})
                 entry["proposals"].append(p["soar_id"])
         for u in self.extra_users:

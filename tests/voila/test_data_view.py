@@ -184,8 +184,8 @@ def test_action_bar_calibrate_with_chosen_lamp_and_delete_confirmation(client):
     assert bar.lamp.layout.display == "flex"
     bar.lamp.value = 104
     bar.run("wavelength")
-    assert client.calls[-1] == ("wavelength", 102, {"lamp_id": 104})
-    assert jobs and jobs[-1]["kind"] == "wavelength"
+    assert client.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": 104})
+    assert jobs and jobs[-1]["kind"] == "calibrate_wavelength"
     bar.run("delete")
     assert bar.confirm.layout.display == "flex" and 102 in client.records  # nothing yet
     bar.confirm.children[1].click()

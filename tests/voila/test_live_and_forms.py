@@ -107,10 +107,10 @@ def test_chooser_fills_in_the_background_and_calibrates_with_the_choice(arcs):
     wait_until(lambda: "4 compatible arcs" in bar.lamp_note.value, what="arcs listed")
     assert len(bar.lamp.options) == 5  # set before the note
     bar.run("wavelength")  # automatic: the engine chooses
-    assert arcs.calls[-1] == ("wavelength", 102, {"lamp_id": None})
+    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": None})
     bar.lamp.value = 31
     bar.run("wavelength")
-    assert arcs.calls[-1] == ("wavelength", 102, {"lamp_id": 31}) and jobs[-1]["id"]
+    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": 31}) and jobs[-1]["id"]
 
 
 def test_chooser_of_a_file_left_meanwhile_is_not_applied(arcs):
@@ -426,3 +426,29 @@ def test_a_wavelength_job_shows_its_calibrated_spectrum(client):
     client.finish(job["id"], record(140, data_type="3", original_file_id=25, parent_file_id=101))
     view.jobs.tick()
     assert view.record["id"] == 141
+
+
+def test_an_unreachable_service_is_said_on_the_page_and_a_bug_is_not_hidden():
+    import socket
+
+    from gsp_extension.client import GSPClient, GSPConnectionError
+    from voila_apps.widgets.comments import Comments
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = GSPClient(f"http://127.0.0.1:{port}/services/gsp/", token="t", timeout=5)
+    with pytest.raises(GSPConnectionError) as raised:
+        client.comments(1)
+    assert "cannot be reached" in raised.value.detail
+    comments = Comments(client)
+    comments.show(1)
+    assert "gsp-error" in comments.message.value
+    assert "cannot be reached" in comments.message.value
+
+    class Broken(FakeClient):
+        def comments(self, file_id):
+            raise KeyError("a bug in the page, not a refusal of the API")
+
+    with pytest.raises(KeyError):
+        Comments(Broken()).show(1)

@@ -16,6 +16,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from gsp_extension.client import DataType
+
+from .errors import GSPError, error_html
 from .lamps import is_arc
 
 #: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
@@ -31,20 +34,25 @@ class Action:
     danger: bool = False
 
 
+#: The processing step offered for each data type (the job the engine runs for it).
+_NEXT_STEP = {
+    DataType.RAW: Action("reduce", "Reduce", "cogs"),
+    DataType.REDUCED: Action("extract", "Extract", "crosshairs"),
+    DataType.EXTRACTED: Action("wavelength", "Calibrate Wavelength", "bar-chart"),
+}
+
+
 def actions_for(record: dict) -> list[Action]:
     """The actions offered for a file record, in display order."""
-    t = str(record.get("data_type"))
+    t = DataType(int(record["data_type"]))
     out = [
         Action("download", "Download", "download"),
         Action("advanced", "Advanced Visualization", "image"),
     ]
-    if t == "0":
-        out.insert(0, Action("reduce", "Reduce", "cogs"))
-    elif t == "2":
-        out.insert(0, Action("extract", "Extract", "crosshairs"))
-    elif t == "3":
-        out.insert(0, Action("wavelength", "Calibrate Wavelength", "bar-chart"))
-    if t != "0":
+    first = _NEXT_STEP.get(t)
+    if first is not None:
+        out.insert(0, first)
+    if t.is_product:
         out.append(Action("delete", "Delete", "trash", danger=True))
     return out
 
@@ -134,8 +142,9 @@ class ActionBar(w.VBox):
             b.on_click(lambda _, k=action.key: self.run(k))
             buttons.append(b)
         self.buttons.children = buttons
-        t = str(record.get("data_type"))
-        if t in ("2", "3") and not is_arc(record):
+        # Extraction and wavelength calibration take a lamp; an arc needs none.
+        t = int(record["data_type"])
+        if t in (DataType.REDUCED, DataType.EXTRACTED) and not is_arc(record):
             self.lamp.options = [AUTOMATIC_CHOICE]
             self.lamp.value = AUTOMATIC
             self.lamp.layout.display = "flex"
@@ -172,9 +181,9 @@ class ActionBar(w.VBox):
                 else "No compatible arc visible to you: the engine uses the night's arcs."
             )
             css = "gsp-muted"
-        except Exception as exc:  # the chooser stays usable: automatic
+        except GSPError as exc:  # the chooser stays usable: automatic
             choices = [AUTOMATIC_CHOICE]
-            note = f"Cannot list the arcs: {getattr(exc, 'detail', None) or exc}"
+            note = f"Cannot list the arcs: {exc.detail}"
             css = "gsp-error"
         if self.record is not record:
             return
@@ -205,9 +214,8 @@ class ActionBar(w.VBox):
                 self._ask_delete()
             else:
                 raise ValueError(f"unknown action {key!r}")
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
-            self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
+        except (GSPError, OSError) as exc:  # the API refused, or the download cannot be written
+            self.message.value = error_html(exc)
 
     def _queued(self, job: dict) -> None:
         self.message.value = f"<span class='gsp-ok'>Queued job {job['id']} ({html.escape(job.get('kind', ''))}).</span>"
@@ -245,8 +253,8 @@ class ActionBar(w.VBox):
         self.confirm.layout.display = "none"
         try:
             self.client.delete_file(record["id"])
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.message.value = (

@@ -7,6 +7,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError
+
 
 def comment_html(c: dict) -> str:
     when = str(c.get("created_at", ""))[:16].replace("T", " ")
@@ -43,9 +45,9 @@ class Comments(w.VBox):
         self.message.value = ""
         try:
             self.items = self.client.comments(file_id)
-        except Exception as exc:
+        except GSPError as exc:
             self.items = []
-            self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            self.message.value = f"<span class='gsp-error'>{html.escape(exc.detail)}</span>"
         self._render()
 
     def submit(self) -> None:
@@ -59,8 +61,8 @@ class Comments(w.VBox):
             return
         try:
             self.client.add_comment(self.file_id, text)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.text.value = ""
@@ -69,8 +71,8 @@ class Comments(w.VBox):
     def _delete(self, comment_id: int) -> None:
         try:
             self.client.delete_comment(self.file_id, comment_id)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.show(self.file_id)

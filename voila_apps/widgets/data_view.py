@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from gsp_extension.client import DataType, JobKind
+
+from .errors import GSPError, error_html
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
 from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, status_html
 from .preferences import Preferences
@@ -208,9 +211,8 @@ class DataView(w.HBox):
         """Open file ``file_id`` (deep links); False with a message when not visible."""
         try:
             record = self.client.file(int(file_id))
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
-            self.message.value = f"<span class='gsp-error'>Cannot open file {int(file_id)}: {html.escape(detail)}</span>"
+        except GSPError as exc:
+            self.message.value = error_html(exc, f"Cannot open file {int(file_id)}: ")
             return False
         self.select(record)
         return True
@@ -225,9 +227,9 @@ class DataView(w.HBox):
         self.message.value = ""
         try:
             self.family = family(self.client, record)
-        except Exception as exc:
+        except GSPError as exc:
             self.family = [record]
-            self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            self.message.value = error_html(exc)
         root = next((f for f in self.family if str(f["data_type"]) == "0"), self.family[-1])
         self.title.value = f"<b>{html.escape(root['file_name'])}</b>"
         self.observed.mark_selected(root["id"])
@@ -271,17 +273,21 @@ class DataView(w.HBox):
         current = self.record
         try:
             self.family = family(self.client, current)
-        except Exception:
+        except GSPError as exc:
+            self.message.value = error_html(
+                exc, "The job is done, but its products cannot be listed: "
+            )
             return
         self.tabs.show(self.family, self.tabs.active)
-        if product and job.get("kind") in ("calibrate_wavelength", "wavelength"):
+        if product and job.get("kind") == JobKind.CALIBRATE_WAVELENGTH:
             # Its first product is the spectrum extracted again; what was asked for is
             # the calibrated one made from it.
             product = next(
                 (
                     f["id"]
                     for f in self.family
-                    if f.get("parent_file_id") == product and str(f["data_type"]) == "4"
+                    if f.get("parent_file_id") == product
+                    and int(f["data_type"]) == DataType.WAVELENGTH_CALIBRATED
                 ),
                 product,
             )
@@ -354,7 +360,7 @@ class DataView(w.HBox):
             for file_id in sorted(products - known):
                 try:
                     product = self.client.file(file_id)
-                except Exception:  # deleted meanwhile, or not ours to see
+                except GSPError:  # deleted meanwhile, or not ours to see
                     continue
                 if product.get("original_file_id") in roots:
                     self.family = family(self.client, self.record)

@@ -12,6 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, error_html, log
 from .pager import Pager, page_count
 
 #: The two indexes of the data view: title and the API filters that define them.
@@ -102,13 +103,13 @@ class FileIndex(w.VBox):
         another thread: it touches no widget)."""
         try:
             return self.client.files(page=page, page_size=self.page_size, **self.filters)
-        except Exception as exc:  # the API's refusal is shown, not raised into the page
+        except GSPError as exc:  # the API's refusal is shown, not raised into the page
             return exc
 
     def show_page(self, page: int, answer: Any) -> None:
         """Show ``answer`` (from :meth:`fetch`) as page ``page``."""
         if isinstance(answer, BaseException):
-            self.status.value = f'<span class="gsp-error">{html.escape(str(answer))}</span>'
+            self.status.value = error_html(answer)
             return
         self.status.value = ""
         self.page = page
@@ -143,7 +144,8 @@ class FileIndex(w.VBox):
             return False
         try:
             answer = self.client.files(page=1, page_size=1, **self.filters)
-        except Exception:
+        except GSPError as exc:  # the next poll tries again; the page keeps what it shows
+            log.info("file index %s: cannot look for new files: %s", self.filters, exc.detail)
             return False
         newest = answer["results"][0]["id"] if answer["results"] else None
         if newest == self.top_id and int(answer["count"]) == self.count:

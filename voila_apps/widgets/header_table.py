@@ -7,6 +7,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError
+
 
 def filter_cards(cards: list[dict], text: str) -> list[dict]:
     """Cards whose keyword, value or comment contains ``text`` (case-insensitive)."""
@@ -85,9 +87,9 @@ class HeaderTable(w.VBox):
             return
         try:
             self.cards = self.client.header(self.file["id"])
-        except Exception as exc:
+        except GSPError as exc:
             self.cards = []
-            self.table.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            self.table.value = f"<span class='gsp-error'>{html.escape(exc.detail)}</span>"
             return
         self._render()
 

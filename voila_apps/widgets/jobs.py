@@ -17,19 +17,24 @@ from typing import Any
 
 import ipywidgets as w
 
-ACTIVE = ("queued", "running")
-KIND_LABELS = {
-    "reduce": "Reduce",
-    "extract": "Extract",
-    "wavelength": "Calibrate wavelength",
-    "calibrate_wavelength": "Calibrate wavelength",
-    "reclassify": "Reclassify",
-}
+from gsp_extension.client import JobKind, JobState
+
+from .errors import GSPError, log
+
+ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+
+
+def kind_label(kind: str | None) -> str:
+    """How the page names a job kind (the kind itself when this version does not know it)."""
+    try:
+        return JobKind(kind).label
+    except ValueError:
+        return kind or "job"
 
 
 def job_line(job: dict) -> str:
     """One line of HTML describing a job's state."""
-    kind = KIND_LABELS.get(job.get("kind", ""), job.get("kind", "job"))
+    kind = kind_label(job.get("kind"))
     state = job.get("state", "?")
     css = {"done": "gsp-ok", "failed": "gsp-error"}.get(state, "gsp-muted")
     icon = {"queued": "⏳", "running": "⚙️", "done": "✔", "failed": "✖"}.get(state, "")
@@ -117,8 +122,8 @@ class JobTracker(w.VBox):
         for job in jobs:
             try:
                 new = self.client.job(job["id"])
-            except Exception as exc:
-                new = {**job, "state": "failed", "error": f"cannot read the job: {exc}"}
+            except GSPError as exc:
+                new = {**job, "state": "failed", "error": f"cannot read the job: {exc.detail}"}
             with self._lock:
                 was = self.jobs.get(int(job["id"]), {}).get("state")
                 self.jobs[int(job["id"])] = new
@@ -152,10 +157,8 @@ class JobTracker(w.VBox):
             last_poll = time.monotonic()
             try:
                 self.tick()
-            except Exception:  # a broken callback must not kill the poller silently
-                import traceback
-
-                traceback.print_exc()
+            except Exception:  # noqa: BLE001 - a broken callback must not kill the poller
+                log.exception("job tracker: a finished job's callback failed")
 
     def _render(self) -> None:
         recent = sorted(self.jobs.values(), key=lambda j: -int(j["id"]))[:5]

@@ -1,6 +1,6 @@
 """Comparison lamps (arcs) compatible with a science file, for the lamp chooser.
 
-Compatible: a visible ARC/COMP exposure with the same grating, slit, wavelength mode
+Compatible: a visible comparison-lamp exposure (OBSTYPE ARC, COMP or LAMP) with the same grating, slit, wavelength mode
 and ROI (binning), taken with the same camera and grating angles. Each exposure is
 offered once, at the most useful stage the service has (reduced, else extracted, else
 raw: the engine takes any of them as ``lamp_id``), the same night first and then by
@@ -14,14 +14,22 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-ARC_OBSTYPES = ("COMP", "ARC")
+from gsp_extension.client import ARC_OBSTYPES, DataType
+from gsp_extension.client import is_arc as is_arc_obstype
+
+from .errors import GSPError
+
 #: Filters the API applies (same optical setup); the angles are compared here.
 SETUP_KEYS = ("grating", "slit", "wavmode", "roi")
 ANGLE_KEYS = ("cam_targ", "grt_targ")
 #: Degrees within which two camera / grating angles count as the same setup.
 ANGLE_TOLERANCE = 0.05
-#: Lamp stages the engine accepts, most useful first.
-STAGES = {"2": "reduced", "3": "extracted", "0": "raw"}
+#: Lamp stages the engine accepts, most useful first (keys as the API sends data_type).
+STAGES = {
+    str(DataType.REDUCED.value): "reduced",
+    str(DataType.EXTRACTED.value): "extracted",
+    str(DataType.RAW.value): "raw",
+}
 #: Goodman calibration-unit keywords of the comparison lamps (as in ``pipeline.lamps``).
 LAMP_KEYWORDS = {
     "LAMP_HGA": "HgAr",
@@ -69,12 +77,12 @@ def same_setup(arc: dict, science: dict) -> bool:
 
 def is_arc(record: dict) -> bool:
     """A comparison-lamp file (it needs no lamp chosen for it)."""
-    return str(record.get("obstype") or "").upper() in ARC_OBSTYPES
+    return is_arc_obstype(record.get("obstype"))
 
 
 def exposure_key(record: dict) -> int:
     """The raw exposure a record comes from (its own id for a raw file)."""
-    if str(record.get("data_type")) == "0":
+    if int(record.get("data_type", -1)) == DataType.RAW:
         return int(record["id"])
     return int(record.get("original_file_id") or record["id"])
 
@@ -197,7 +205,7 @@ def lamp_label(arc: Arc, science: dict, science_time: dt.datetime | None) -> str
 def _safe_header(client: Any, file_id: int) -> list[dict]:
     try:
         return client.header(file_id)
-    except Exception:  # noqa: BLE001 - a header that cannot be read only loses precision
+    except GSPError:  # noqa: BLE001 - a header that cannot be read only loses precision
         return []
 
 

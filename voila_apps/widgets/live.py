@@ -12,9 +12,10 @@ from __future__ import annotations
 import html
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
+
+from .errors import GSPError, describe, log
 
 #: Events after which the file lists may have changed.
 FILE_EVENTS = frozenset({"file.registered", "file.new_version", "file.product", "file.deleted"})
@@ -106,8 +107,8 @@ class LiveFeed:
                     self.last_id = event["id"]
                 try:
                     self.on_event(event)
-                except Exception:  # a broken handler must not end the feed
-                    traceback.print_exc()
+                except Exception:  # noqa: BLE001 - a broken handler must not end the feed
+                    log.exception("live feed: the handler of event %s failed", event.get("id"))
                 self._changed()
         finally:
             self.healthy = False
@@ -119,15 +120,15 @@ class LiveFeed:
         if self.on_state is not None:
             try:
                 self.on_state(self)
-            except Exception:
-                traceback.print_exc()
+            except Exception:  # noqa: BLE001 - the feed goes on; the bug is in the log
+                log.exception("live feed: the state callback failed")
 
     def _poll(self) -> None:
         self.polls += 1
         try:
             self.on_poll()
-        except Exception:
-            traceback.print_exc()
+        except Exception:  # noqa: BLE001 - the next poll comes; the bug is in the log
+            log.exception("live feed: the poll callback failed")
         self._changed()
 
     def _run(self) -> None:
@@ -137,8 +138,10 @@ class LiveFeed:
             try:
                 self.follow_once()
                 self.last_error = "the stream ended"
-            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect later
-                self.last_error = f"{exc.__class__.__name__}: {exc}"
+            # The stream cut or refused (the client's errors), or a line not JSON: reconnect
+            # later, showing why (``last_error``).
+            except (GSPError, ConnectionError, OSError, ValueError) as exc:
+                self.last_error = describe(exc)
             if self._stop.is_set():
                 return
             self.failures += 1

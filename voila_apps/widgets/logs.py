@@ -7,6 +7,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError
+
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -91,8 +93,8 @@ class LogsView(w.VBox):
     def load(self) -> None:
         try:
             self.entries = self.client.logs(**self._query())
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.message.value = (
@@ -105,8 +107,8 @@ class LogsView(w.VBox):
             return
         try:
             more = self.client.logs(**self._query(before_id=min(e["id"] for e in self.entries)))
-        except Exception as exc:
-            self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+        except GSPError as exc:
+            self.message.value = f"<span class='gsp-error'>{html.escape(exc.detail)}</span>"
             return
         if not more:
             self.message.value = "<span class='gsp-muted'>No older entries.</span>"

@@ -13,11 +13,12 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, describe
 from .proposals import check_email, person
 
 
 def _detail(exc: Exception) -> str:
-    return getattr(exc, "detail", None) or str(exc)
+    return describe(exc)
 
 
 def _error(text: str) -> str:
@@ -161,13 +162,13 @@ class ManagementView(w.VBox):
         errors = []
         try:
             self.users = list(self.client.users())
-        except Exception as exc:
+        except GSPError as exc:
             errors.append(f"Users: {_detail(exc)}")
         else:
             self.users_table.value = users_table(self.users)
         try:
             self.proposals = list(self.client.proposals())
-        except Exception as exc:
+        except GSPError as exc:
             errors.append(f"Proposals: {_detail(exc)}")
         else:
             self.proposals_table.value = proposals_table(self.proposals)
@@ -191,7 +192,7 @@ class ManagementView(w.VBox):
                 last_name=self.user_last.value.strip(),
                 is_staff=self.user_staff.value,
             )
-        except Exception as exc:
+        except (GSPError, ValueError) as exc:  # refused by the API, or not an address
             form.message.value = _error(_detail(exc))
             return None
         for field in (self.user_email, self.user_name, self.user_first, self.user_last):
@@ -224,7 +225,7 @@ class ManagementView(w.VBox):
                 semester=self.semester.value.strip() or None,
                 pi_email=pi,
             )
-        except Exception as exc:
+        except (GSPError, ValueError) as exc:  # refused by the API, or a field missing
             form.message.value = _error(_detail(exc))
             return None
         for field in (

@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, error_html
 from .settings_form import SettingsForm
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -74,9 +75,8 @@ class Collaborators(w.VBox):
         try:
             email = check_email(self.email.value)
             self.proposal = self.client.add_collaborator(self.proposal["id"], email)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
-            self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
+        except (GSPError, ValueError) as exc:  # refused by the API, or not an address
+            self.message.value = error_html(exc)
             return
         self.email.value = ""
         self.message.value = f"<span class='gsp-ok'>Added {html.escape(email)}.</span>"
@@ -86,8 +86,8 @@ class Collaborators(w.VBox):
     def remove(self, email: str) -> None:
         try:
             self.proposal = self.client.remove_collaborator(self.proposal["id"], email)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.message.value = f"<span class='gsp-ok'>Removed {html.escape(email)}.</span>"
@@ -152,8 +152,10 @@ class ProposalsView(w.HBox):
     def load(self) -> None:
         try:
             self.proposals = list(self.client.proposals())
-        except Exception as exc:
-            self.list.children = [w.HTML(f"<span class='gsp-error'>{html.escape(str(exc))}</span>")]
+        except GSPError as exc:
+            self.list.children = [
+                w.HTML(f"<span class='gsp-error'>{html.escape(exc.detail)}</span>")
+            ]
             return
         self.list.children = [self._card(p) for p in self.proposals] or [
             w.HTML("<span class='gsp-muted'>You belong to no proposal yet.</span>")

@@ -13,6 +13,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError
+
 TYPE_LABELS = {
     "5": "Flux Calibrated",
     "4": "Wavelength Calibrated",
@@ -37,7 +39,7 @@ def family(client: Any, record: dict) -> list[dict]:
     if root not in rows:
         try:
             rows[root] = client.file(root)
-        except Exception:  # the raw may have been hidden from the caller: show what we have
+        except GSPError:  # the raw may have been hidden from the caller: show what we have
             pass
     rows.setdefault(record["id"], record)
     return sorted(

@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, describe
 from .pager import Pager, page_count
 
 TYPE_NAMES = {
@@ -128,7 +129,16 @@ class SearchTable(w.VBox):
         self.records: list[dict] = []
         self.shown: list[dict] = []
         self._suggestions = {k: set(KNOWN_VALUES.get(k, [])) for k, _ in TEXT_FILTERS}
+        filters = self._filter_panel(proposals)
+        table = self._table_panel()
+        super().__init__(
+            [w.HBox([table, filters], layout=w.Layout(align_items="flex-start", width="100%"))],
+            layout=w.Layout(width="100%"),
+        )
+        self.add_class("gsp-search-view")
 
+    def _filter_panel(self, proposals: list[str]) -> w.VBox:
+        """The filter inputs, each observed (a change reloads the table)."""
         self.proposal = w.Dropdown(options=["All", *proposals], description="Proposal")
         self.text_filters = {
             key: w.Combobox(
@@ -174,7 +184,10 @@ class SearchTable(w.VBox):
         )
         filters.add_class("gsp-panel")
         filters.add_class("gsp-filters")
+        return filters
 
+    def _table_panel(self) -> w.VBox:
+        """Head with the count, sortable column headers, rows, status and pager."""
         self.badge = w.HTML()
         head = w.HBox([w.HTML("<b>Data Files</b>&nbsp;"), self.badge])
         head.add_class("gsp-panel-head")
@@ -190,11 +203,7 @@ class SearchTable(w.VBox):
             layout=w.Layout(flex="1 1 auto", width="76%"),
         )
         table.add_class("gsp-panel")
-        super().__init__(
-            [w.HBox([table, filters], layout=w.Layout(align_items="flex-start", width="100%"))],
-            layout=w.Layout(width="100%"),
-        )
-        self.add_class("gsp-search-view")
+        return table
 
     # --- filters ----------------------------------------------------------------------------
 
@@ -254,8 +263,8 @@ class SearchTable(w.VBox):
         try:
             query = build_query(self.values(), self.ordering, page, self.page_size)
             answer = self.client.files(**query)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except (GSPError, ValueError) as exc:  # refused by the API, or a filter mistyped
+            detail = describe(exc)
             self.status.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self.page = page

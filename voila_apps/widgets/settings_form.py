@@ -9,6 +9,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError
+
 
 @dataclass(frozen=True)
 class Field:
@@ -139,6 +141,41 @@ FIELDS = (
 SECTIONS = ("General Settings", "Calibrations", "Flat Normalization", "Spectroscopic Targets")
 
 
+class _Invalid(ValueError):
+    """One field's value is refused; the message says what would be right."""
+
+
+def _check_number(f: Field, v: Any) -> int | float:
+    wanted = f"give one from {f.low:g} to {f.high:g}"
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise _Invalid(f"give a number from {f.low:g} to {f.high:g}")
+    try:
+        number = float(v)
+    except (TypeError, ValueError):
+        raise _Invalid(f"{v!r} is not a number: {wanted}") from None
+    if f.kind == "int":
+        if number != int(number):
+            raise _Invalid(f"{v} is not a whole number: {wanted}")
+        number = int(number)
+    if not f.low <= number <= f.high:
+        raise _Invalid(f"{number:g} is out of range: {wanted}")
+    return number
+
+
+def _check(f: Field, v: Any) -> Any:
+    """The clean value of field ``f``; raises :class:`_Invalid` saying what is wrong."""
+    if f.kind == "bool":
+        if not isinstance(v, bool):
+            raise _Invalid("must be checked or not")
+        return v
+    if f.kind == "choice":
+        allowed = [c[1] for c in f.choices]
+        if v not in allowed and v != "auto":
+            raise _Invalid(f"choose one of {allowed}")
+        return v
+    return _check_number(f, v)
+
+
 def validate(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Check form values; returns (clean values, errors by field name)."""
     clean: dict[str, Any] = {}
@@ -146,39 +183,10 @@ def validate(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     for f in FIELDS:
         if f.name not in values:
             continue
-        v = values[f.name]
-        if f.kind == "bool":
-            if not isinstance(v, bool):
-                errors[f.name] = "must be checked or not"
-                continue
-        elif f.kind == "choice":
-            allowed = [c[1] for c in f.choices]
-            if v not in allowed and v != "auto":
-                errors[f.name] = f"choose one of {allowed}"
-                continue
-        else:
-            if v is None or (isinstance(v, str) and not v.strip()):
-                errors[f.name] = f"give a number from {f.low:g} to {f.high:g}"
-                continue
-            try:
-                number = float(v)
-            except (TypeError, ValueError):
-                errors[f.name] = f"{v!r} is not a number: give one from {f.low:g} to {f.high:g}"
-                continue
-            if f.kind == "int":
-                if number != int(number):
-                    errors[f.name] = (
-                        f"{v} is not a whole number: give one from {f.low:g} to {f.high:g}"
-                    )
-                    continue
-                number = int(number)
-            if not f.low <= number <= f.high:
-                errors[f.name] = (
-                    f"{number:g} is out of range: give one from {f.low:g} to {f.high:g}"
-                )
-                continue
-            v = number
-        clean[f.name] = v
+        try:
+            clean[f.name] = _check(f, values[f.name])
+        except _Invalid as exc:
+            errors[f.name] = str(exc)
     return clean, errors
 
 
@@ -246,8 +254,8 @@ class SettingsForm(w.VBox):
         self.title.value = f"<b>Data reduction settings - <span class='gsp-ok'>{html.escape(proposal['soar_id'])}</span></b>"
         try:
             self.current = self.client.settings(proposal["id"])
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = f"<span class='gsp-error'>{html.escape(detail)}</span>"
             return
         self._fill(self.current)
@@ -303,8 +311,8 @@ class SettingsForm(w.VBox):
             return False
         try:
             self.current = self.client.update_settings(self.proposal["id"], **diff)
-        except Exception as exc:
-            detail = getattr(exc, "detail", None) or str(exc)
+        except GSPError as exc:
+            detail = exc.detail
             self.message.value = (
                 f"<span class='gsp-error'>Nothing saved: {html.escape(detail)}</span>"
             )

@@ -13,6 +13,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from .errors import GSPError, error_html, log
 from .fitsdata import FileCache, ImageData
 from .plotting import ViewOptions, interactive_canvas, render_png
 from .preferences import COLORMAPS, STRETCHES, Preferences
@@ -152,10 +153,12 @@ class Viewer(w.VBox):
         )
         try:
             self.loaded = self.cache.get(record)
-        except Exception as exc:
+        # The download refused or cut, the file not written, or not an image or spectrum
+        # that astropy reads (read_fits raises OSError/ValueError).
+        except (GSPError, OSError, ValueError) as exc:
             self.loaded = None
             self.plot.children = []
-            self.status.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            self.status.value = error_html(exc)
             return
         self.modified.value = f"<span class='gsp-muted'>Last Modified: {html.escape(str(record.get('last_modified', '')))}</span>"
         self.redraw()
@@ -221,8 +224,8 @@ class Viewer(w.VBox):
             self.figure = None
             try:
                 canvas.close()
-            except Exception:
-                pass
+            except Exception:  # noqa: BLE001 - a canvas whose comm is gone is closed already
+                log.debug("closing the previous figure's canvas", exc_info=True)
 
 
 def limits_html(xlim, ylim, kind: str | None) -> str:

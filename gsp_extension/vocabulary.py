@@ -1,0 +1,67 @@
+"""The service's words, defined once: job kinds, job states, file statuses.
+
+The pipeline's words (data types, frame roles, techniques, step outcomes) are in
+:mod:`pipeline.vocabulary`; these are the ones only the service has. ``StrEnum`` members
+compare equal to the strings stored in the database and sent by the API, so using them
+changes no schema and no API field. Standard library only: the REST client imports it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ACTIVE_JOB_STATES", "FileStatus", "JobKind", "JobState"]
+
+
+class JobKind(StrEnum):
+    """What a job does (the contract in :mod:`gsp_extension.api.actions`)."""
+
+    CLASSIFY = "classify"
+    REDUCE = "reduce"
+    MASTER_BIAS = "master_bias"
+    MASTER_FLAT = "master_flat"
+    EXTRACT = "extract"
+    CALIBRATE_WAVELENGTH = "calibrate_wavelength"
+
+    @property
+    def label(self) -> str:
+        """How a person names it (``"Calibrate wavelength"``)."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    JobKind.CLASSIFY: "Classify",
+    JobKind.REDUCE: "Reduce",
+    JobKind.MASTER_BIAS: "Master bias",
+    JobKind.MASTER_FLAT: "Master flat",
+    JobKind.EXTRACT: "Extract",
+    JobKind.CALIBRATE_WAVELENGTH: "Calibrate wavelength",
+}
+
+
+class JobState(StrEnum):
+    """Where a job is: queued -> running -> done or failed (or queued again to retry)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED)
+
+
+#: States of a job still to come (one per product key at a time).
+ACTIVE_JOB_STATES = (JobState.QUEUED, JobState.RUNNING)
+
+
+class FileStatus(StrEnum):
+    """Where a registered file is in its processing."""
+
+    REGISTERED = "registered"
+    CLASSIFIED = "classified"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    REJECTED = "rejected"
