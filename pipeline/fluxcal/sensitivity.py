@@ -230,7 +230,23 @@ def fit_pspline(x, y, sigma, penalties=PENALTIES, folds: int = 5):
     # Curvature penalty (second differences of neighbouring coefficients), scaled so
     # that one penalty grid suits any number of points and any S/N.
     d = np.diff(np.eye(a.shape[1]), 2, axis=0)
-    p = d.T @ d * (np.sum(w) / len(w))
+    # Where a coefficient's B-spline holds few data (telluric bands, Balmer lines), its
+    # curvature is stiffened steeply: the fit crosses a gap near the chord between its
+    # edges. Otherwise a small penalty, chosen for a sharp filter edge elsewhere, would
+    # let the gap follow the noisy slopes at its edges.
+    mass = a.sum(axis=0)
+    ratio = np.median(mass) / np.maximum(mass, 1e-9)
+    stiff = np.clip(ratio[1:-1] ** 4, 1.0, 1e10)
+    scale = np.sum(w) / len(w)
+    # Adaptive: a pilot fit finds where the curve truly bends (an order-blocking
+    # filter's edge) and the penalty is relaxed there only, so one smoothing level
+    # does not have to suit both the edge and the noise of the smooth rest.
+    aw = a.T @ (a * w[:, None])
+    pilot = np.linalg.solve(aw + 1e-2 * scale * d.T @ (d * stiff[:, None]), a.T @ (w * y))
+    bend = np.abs(d @ pilot)
+    typical = np.median(bend) + 1e-12
+    stiff = stiff * np.clip((typical / np.maximum(bend, typical)) ** 2, 1e-4, 1.0)
+    p = d.T @ (d * stiff[:, None]) * scale
     fold = np.arange(len(x)) % folds
     # Normal equations per fold: a training set's are the total minus its fold's, so
     # each penalty costs only small solves.
