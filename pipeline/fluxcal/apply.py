@@ -29,9 +29,9 @@ from pipeline.fluxcal.sensitivity import (
     count_rate,
 )
 from pipeline.fluxcal.setup import incompatibility, setup_of
+from pipeline.products import RLEVEL_FLUX  # noqa: F401 - re-exported for callers
 from pipeline.wavelength.arrays import SpectrumArrays
 
-RLEVEL_FLUX = 65
 DATA_TYPE_FLUX = 5
 
 
