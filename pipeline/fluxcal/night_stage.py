@@ -387,3 +387,64 @@ def _note(report, frame, result: ProductResult) -> None:
         frame.reason = f"{frame.reason}; {note}" if frame.reason else note
     if result.status == "failed":
         frame.status = "failed"
+
+
+def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=None) -> str:
+    """Why a spectrum should be (re)flux-calibrated with a new ``sensitivity``, or ``""``.
+
+    For the live path: when a standard arrives, the night's spectra of its setup that
+    have no data_type 5 yet, or one made with a sensitivity farther in time, are redone.
+
+    Parameters
+    ----------
+    spectrum_header : header of the ``wecfzst_`` spectrum
+    sensitivity : the new sensitivity
+    flux_header : header of its existing ``fwecfzst_`` product, or ``None``
+    """
+    from pipeline.fluxcal.setup import incompatibility, setup_of
+
+    if incompatibility(setup_of(spectrum_header), sensitivity.setup):
+        return ""
+    if flux_header is None:
+        return "no flux-calibrated product yet"
+    if sensitivity.name and flux_header.get("GSP_SENS") == sensitivity.name:
+        return ""
+    new_age = choose_sensitivity(spectrum_header, [sensitivity]).age_days
+    try:
+        old_age = float(flux_header.get("GSP_SAGE"))
+    except (TypeError, ValueError):
+        old_age = float("inf")
+    if new_age is not None and new_age < old_age - 1e-6:
+        return (
+            f"{sensitivity.name or sensitivity.standard} is nearer in time ({new_age:.3f} d) "
+            f"than {flux_header.get('GSP_SENS')} ({old_age:.3f} d)"
+        )
+    return ""
+
+
+def recalibrate_with(
+    sensitivity: Sensitivity,
+    spectra: Iterable,
+    out_dir,
+    flux_settings=None,
+    settings=None,
+    raw_dirs: Iterable = (),
+) -> list[ProductResult]:
+    """Flux-calibrate, with a newly made ``sensitivity``, those ``wecfzst_`` ``spectra``
+    (paths) that :func:`recalibration_reason` says need it; their ``fwecfzst_`` are
+    looked for in ``out_dir``. Returns one result per spectrum redone (reason: why)."""
+    out = []
+    for path in map(Path, spectra):
+        try:
+            header = fits.getheader(path)
+        except OSError:
+            continue
+        existing = Path(out_dir) / flux_name(path.name)
+        flux_header = fits.getheader(existing) if existing.is_file() else None
+        why = recalibration_reason(header, sensitivity, flux_header)
+        if not why:
+            continue
+        result = flux_product(path, [sensitivity], out_dir, flux_settings, settings, raw_dirs)
+        result.reason = f"{why}; {result.reason}".rstrip("; ")
+        out.append(result)
+    return out

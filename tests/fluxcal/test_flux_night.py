@@ -168,3 +168,35 @@ def test_a_saturated_standard_is_refused_with_the_reason(tmp_path):
     assert not list((tmp_path / "out").glob("master_sens_*"))
     assert "saturated" in report.by_name(std["file"]).reason
     assert [p for p in report.spectra if p.data_type == 1 and "saturated" in p.reason]
+
+
+def test_a_new_standard_redoes_only_spectra_it_calibrates_better(night, tmp_path):
+    """The live path: a standard arriving re-flux-calibrates what it improves."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from pipeline.fluxcal.night_stage import recalibrate_with
+    from pipeline.fluxcal.sensitivity import write_sensitivity
+
+    base, truth, _ = night
+    out = base / "out"
+    (master,) = out.glob("master_sens_*.fits")
+    sens = read_sensitivity(master)
+    spectra = sorted(out.glob("wecfzst_*.fits"))
+    assert recalibrate_with(sens, spectra, out) == []  # already made with it
+
+    older = replace(sens, date_obs=sens.date_obs - timedelta(days=3), standard="EG274")
+    write_sensitivity(older, tmp_path)
+    redo = recalibrate_with(older, spectra, out)
+    assert redo == []  # farther in time than the one used: nothing to redo
+
+    work = tmp_path / "night"
+    shutil.copytree(out, work)
+    for f in work.glob("fwecfzst_*.fits"):
+        f.unlink()
+    redo = recalibrate_with(older, sorted(work.glob("wecfzst_*.fits")), work)
+    assert len(redo) == 2 and all(r.status == "written" for r in redo)
+    assert all("no flux-calibrated product yet" in r.reason for r in redo)
+    assert fits.getheader(redo[0].file)["GSP_SAGE"] >= 3 - 0.1
+    redo = recalibrate_with(sens, sorted(work.glob("wecfzst_*.fits")), work)
+    assert len(redo) == 2 and all("nearer in time" in r.reason for r in redo)
