@@ -124,15 +124,19 @@ def flux_calibrate(
         computes it).
     sensitivity : Sensitivity
     extinction : bool, optional
-        Correct for the frame's airmass (default: as the sensitivity was made; a
-        sensitivity not corrected to above the atmosphere is applied as is).
+        Correct for the frame's airmass, giving the flux above the atmosphere (default
+        on). Off, the flux is as seen through the standard's airmass (the plain ratio
+        to the standard). Either way a sensitivity made with or without extinction
+        correction is used consistently: ``F = C / S · 10**(0.4 k (X_eff - X_S))`` with
+        ``X_eff`` the frame's airmass (or the standard's when off) and ``X_S`` the
+        airmass ``S`` refers to (0 above the atmosphere, else the standard's).
     airmass : float, optional
         Overrides the header's airmass.
 
     Returns
     -------
     (calibrated, airmass) : same type as ``spectrum`` (unit erg/s/cm²/Å, std, mask),
-    and the airmass used (``None`` without extinction correction).
+    and the frame's airmass used (``None`` without extinction correction).
 
     Raises
     ------
@@ -151,16 +155,17 @@ def flux_calibrate(
     wave, rate, err = count_rate(spec, header)
     s, s_err = sensitivity(wave)
     if extinction is None:
-        extinction = sensitivity.extinction
-    if extinction:
-        if airmass is None:
-            try:
-                airmass, _ = frame_airmass(header)
-            except ValueError as exc:
-                raise StandardRejected(str(exc)) from None
-        above = 1.0 / extinction_factor(wave, airmass)
-    else:
-        airmass, above = None, np.ones_like(wave)
+        extinction = True
+    if extinction and airmass is None:
+        try:
+            airmass, _ = frame_airmass(header)
+        except ValueError as exc:
+            raise StandardRejected(str(exc)) from None
+    elif not extinction:
+        airmass = None
+    x_eff = airmass if extinction else sensitivity.airmass
+    x_sens = 0.0 if sensitivity.extinction else sensitivity.airmass
+    above = 1.0 / extinction_factor(wave, x_eff - x_sens)
     with np.errstate(invalid="ignore", divide="ignore"):
         flux = rate / s * above
         std = np.sqrt((err * above / s) ** 2 + (flux * s_err / s) ** 2)

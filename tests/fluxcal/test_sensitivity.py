@@ -150,3 +150,16 @@ def test_airmass_is_computed_when_the_header_has_none():
     del header["OBSRA"]
     with pytest.raises(ValueError, match="OBSRA, OBSDEC and DATE-OBS are needed"):
         computed_airmass(header)
+
+
+def test_a_sensitivity_made_without_extinction_is_applied_consistently():
+    wave = WAVE
+    truth = kf.true_sensitivity(wave)
+    std = kf.observe(kf.star_flux("LTT3218", wave), wave, 1.9, 300, 2, truth)
+    sens = compute_sensitivity(std, kf.header("LTT3218", 1.9, 300), extinction=False)
+    assert not sens.extinction
+    science = kf.observe(kf.target_flux(wave), wave, 1.0, 1200, seed=5)
+    header = kf.header("AT2026xyz", 1.0, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    cal, _ = flux_calibrate(science, header, sens)  # corrects the airmass difference
+    good = ~cal.mask & _outside_telluric(wave)
+    assert np.median(np.abs(cal.flux[good] / kf.target_flux(wave)[good] - 1)) <= 0.03
