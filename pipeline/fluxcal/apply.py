@@ -46,13 +46,19 @@ class Choice:
     sensitivity: Sensitivity | None
     age_days: float | None
     refused: list[tuple[str, str]]
+    setup: str = ""
 
     def reason(self) -> str:
         if self.sensitivity is not None:
             return ""
         if not self.refused:
-            return "no standard star of this night or earlier nights"
-        return "no compatible sensitivity: " + "; ".join(f"{n}: {r}" for n, r in self.refused)
+            return (
+                f"no standard star of this setup ({self.setup}) in this night or the earlier "
+                "nights given; observe a standard with it or pass a night that has one"
+            )
+        return f"no sensitivity of this setup ({self.setup}): " + "; ".join(
+            f"{n} is for {r}" for n, r in self.refused
+        )
 
 
 def _when(header) -> datetime | None:
@@ -101,10 +107,10 @@ def choose_sensitivity(
         return abs((when - sens.date_obs).total_seconds()) / 86400.0
 
     if not ok:
-        return Choice(None, None, refused)
+        return Choice(None, None, refused, setup.describe())
     best = min(ok, key=lambda s: (age(s), s.name))
     days = age(best)
-    return Choice(best, None if days == float("inf") else days, refused)
+    return Choice(best, None if days == float("inf") else days, refused, setup.describe())
 
 
 def flux_calibrate(

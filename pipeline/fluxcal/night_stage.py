@@ -356,7 +356,14 @@ def flux_calibrate_night(
     if not flux_settings.flux_calibration:
         return out
     night: list[Sensitivity] = []
+    # One sensitivity per standard frame, from its brightest spectrum: another source
+    # on the slit is not the star whose table we hold.
+    brightest: dict[str, ProductResult] = {}
     for p in calibrated:
+        best = brightest.get(p.raw_parent)
+        if best is None or p.quality.get("snr_target", 0) > best.quality.get("snr_target", 0):
+            brightest[p.raw_parent] = p
+    for p in brightest.values():
         frame = by_raw.get(p.raw_parent)
         if frame is None or frame.role != "standard":
             continue

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import astropy.units as u
@@ -409,14 +409,17 @@ def sensitivity_name(sens: Sensitivity) -> str:
     """``master_sens_<mode>_<FILTER2>_<CAMERA>_<bx>x<by>_<YYYYMMDD>_<star>.fits``.
 
     goodman_pipeline's master style (``master_flat_400m2_GG455_...``): the mode, the
-    filter, the camera and binning say which science it fits; the night (UT date of
-    the standard) and the star keep two standards of one night apart.
+    filter, the camera and binning say which science it fits; the night (the date of
+    its evening) and the star keep two standards of one night apart.
     """
     s = sens.setup
     mode = _slug(s.mode).lower()
     if s.angles:
         mode += f"_{s.angles[0]:.1f}_{s.angles[1]:.1f}"
-    date = sens.date_obs.strftime("%Y%m%d") if sens.date_obs else "nodate"
+    # The night's date, as observers name nights: the evening's (UT minus 12 h, so
+    # a standard at 01:00 UT on the 22nd belongs to the night of the 21st).
+    night = (sens.date_obs - timedelta(hours=12)) if sens.date_obs else None
+    date = night.strftime("%Y%m%d") if night else "nodate"
     filt = "" if s.filter2 in {"", "NO_FILTER"} else f"_{_slug(s.filter2)}"
     bx, by = s.binning
     return (
