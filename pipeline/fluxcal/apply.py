@@ -24,8 +24,8 @@ import numpy as np
 from pipeline.fluxcal.extinction import extinction_factor, frame_airmass
 from pipeline.fluxcal.sensitivity import (
     FLUX_UNIT,
+    FluxInputError,
     Sensitivity,
-    StandardRejected,
     count_rate,
 )
 from pipeline.fluxcal.setup import incompatibility, setup_of
@@ -148,7 +148,7 @@ def flux_calibrate(
     ------
     IncompatibleSensitivity
         The sensitivity was made with another camera, mode, grating, filter or binning.
-    StandardRejected
+    FluxInputError
         No usable EXPTIME/GAIN, not wavelength-calibrated, or no airmass when needed.
     """
     why = incompatibility(setup_of(header), sensitivity.setup)
@@ -166,7 +166,7 @@ def flux_calibrate(
         try:
             airmass, _ = frame_airmass(header)
         except ValueError as exc:
-            raise StandardRejected(str(exc)) from None
+            raise FluxInputError(str(exc)) from None
     elif not extinction:
         airmass = None
     x_eff = airmass if extinction else sensitivity.airmass

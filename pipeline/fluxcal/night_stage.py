@@ -37,6 +37,7 @@ from pipeline.fluxcal.apply import (
 )
 from pipeline.fluxcal.io import read_spectrum
 from pipeline.fluxcal.sensitivity import (
+    FluxInputError,
     Sensitivity,
     StandardRejected,
     compute_sensitivity,
@@ -224,7 +225,7 @@ def flux_product(
         calibrated, airmass = flux_calibrate(
             spec, header, sens, extinction=flux_settings.extinction_correction
         )
-    except (IncompatibleSensitivity, StandardRejected) as exc:
+    except (IncompatibleSensitivity, FluxInputError) as exc:
         return ProductResult(
             None,
             DATA_TYPE_FLUX,

@@ -62,7 +62,12 @@ PENALTIES = tuple(10.0 ** np.arange(-3.0, 6.01, 0.5))
 RLEVEL_SENSITIVITY = 61
 
 
-class StandardRejected(ValueError):
+class FluxInputError(ValueError):
+    """A spectrum that cannot be used for flux calibration (no exposure time, gain,
+    wavelength axis or airmass); the message says what is wrong and what would do."""
+
+
+class StandardRejected(FluxInputError):
     """A standard star spectrum that cannot give a sensitivity; the message says why."""
 
 
@@ -164,7 +169,7 @@ def _header_float(header, key: str, what: str, example: str) -> float:
     except ValueError:
         value = float("nan")
     if not np.isfinite(value) or value <= 0:
-        raise StandardRejected(
+        raise FluxInputError(
             f"{key}={header.get(key)!r} is not {what}; expected a number > 0, e.g. {example}"
         )
     return value
@@ -178,7 +183,7 @@ def count_rate(spec: SpectrumArrays, header) -> tuple[np.ndarray, np.ndarray, np
     wavelength (Å), rate, 1σ of rate (NaN where the input is masked or not finite).
     """
     if spec.axis_unit.physical_type != "length":
-        raise StandardRejected(
+        raise FluxInputError(
             "spectrum is not wavelength-calibrated (spectral axis in "
             f"{spec.axis_unit}); flux calibration needs the wecfzst_ product in Å"
         )
@@ -332,7 +337,10 @@ def compute_sensitivity(
                 f"OBSDEC={header.get('OBSDEC')!r} is not a star of the flux library "
                 "(pipeline/data/fluxcal/esofil); add its table there"
             )
-    wave, rate, err = count_rate(spec, header)
+    try:
+        wave, rate, err = count_rate(spec, header)
+    except FluxInputError as exc:
+        raise StandardRejected(str(exc)) from None
     tw, tf, _ = standard_flux(star.path)
     inside = (wave >= tw[0]) & (wave <= tw[-1])
     if inside.mean() < MIN_TABLE_COVERAGE:

@@ -163,3 +163,14 @@ def test_a_sensitivity_made_without_extinction_is_applied_consistently():
     cal, _ = flux_calibrate(science, header, sens)  # corrects the airmass difference
     good = ~cal.mask & _outside_telluric(wave)
     assert np.median(np.abs(cal.flux[good] / kf.target_flux(wave)[good] - 1)) <= 0.03
+
+
+def test_a_spectrum_without_exposure_time_is_refused_saying_what_to_fix():
+    from pipeline.fluxcal.sensitivity import FluxInputError
+
+    sens, _ = _sensitivity()
+    science = kf.observe(kf.target_flux(WAVE), WAVE, 1.3, 1200)
+    header = kf.header("AT2026xyz", 1.3, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    header["EXPTIME"] = "n/a"
+    with pytest.raises(FluxInputError, match="EXPTIME='n/a' is not an exposure time"):
+        flux_calibrate(science, header, sens)
