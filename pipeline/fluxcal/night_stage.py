@@ -126,7 +126,9 @@ def sensitivity_from_product(
         sens = compute_sensitivity(
             spec, header, star, extinction=flux_settings.extinction_correction, frame=path.name
         )
-        out = write_sensitivity(sens, out_dir, settings=settings, raw_dirs=raw_dirs)
+        out = write_sensitivity(
+            sens, out_dir, settings=settings, raw_dirs=raw_dirs, flux_settings=flux_settings
+        )
     except StandardRejected as exc:
         return skipped(str(exc))
     except Exception as exc:  # noqa: BLE001 - reported on this standard

@@ -448,11 +448,14 @@ def sensitivity_spectrum(sens: Sensitivity) -> SpectrumArrays:
     )
 
 
-def write_sensitivity(sens: Sensitivity, out_dir, settings=None, raw_dirs=()) -> Path:
+def write_sensitivity(
+    sens: Sensitivity, out_dir, settings=None, raw_dirs=(), flux_settings=None
+) -> Path:
     """Write a sensitivity master (atomically) and return its path.
 
     The file is a 1-D spectrum that ``specutils.Spectrum.read`` reads (unit e⁻ cm²/erg)
-    with its provenance in ``GSP_S*`` cards and the lineage cards (RLEVEL 61).
+    with its provenance in ``GSP_S*`` cards, the lineage cards (RLEVEL 61) and the
+    settings it was made with (``settings``, ``flux_settings``).
     """
     from pipeline.products import lineage_cards, write_fits_atomic
     from pipeline.wavelength.fits_io import spectrum_hdul
@@ -468,6 +471,8 @@ def write_sensitivity(sens: Sensitivity, out_dir, settings=None, raw_dirs=()) ->
         extra={k: (v, c) for k, v, c in sens.header_cards()},
         settings=settings,
     )
+    if flux_settings is not None:
+        cards += flux_settings.to_header_cards()
     hdul = spectrum_hdul(sensitivity_spectrum(sens), None, cards)
     # Stored in double precision: float32 would round S by 1e-7, harmless, but the
     # uncertainty of a good fit is 1e-3 and a master should read back exactly.

@@ -107,6 +107,9 @@ def test_sensitivity_shape_matches_the_simulated_throughput(night):
     assert sens.standard == std["standard"]["name"] and sens.airmass == pytest.approx(
         std["airmass"], abs=1e-4
     )
+    header = fits.getheader(path)
+    assert header["RLEVEL"] == 61 and header["GSP_EXTC"] is True and "GSP_CRRJ" in header
+    assert header["GSP_SFRM"].startswith("wecfzst_") and header["GSP_SMOD"] == "400_M2"
     w = sens.wavelength
     true = spectra.sensitivity_adu(w, "GG455")
     inner = (w > spectra.filter_cut_on("GG455") + 200) & (w < w.max() - 200)
