@@ -58,6 +58,7 @@ def main(argv=None) -> int:
         n_science=1,
         n_standards=1,
         n_targets=1,
+        standard_airmass=1.8,
         seed=11,
     )
     with tempfile.TemporaryDirectory() as tmp:

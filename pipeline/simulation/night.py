@@ -273,6 +273,14 @@ class NightSimulator:
             return abs(((lst - hdr.parse_sexagesimal(star.ra, True) + 180) % 360) - 180)
 
         usable = [s for s in spectra.standard_stars() if hdr.parse_sexagesimal(s.dec, False) < 15]
+        wanted = self.cfg.standard_airmass
+        if wanted is not None:
+
+            def off(star):
+                dec = hdr.parse_sexagesimal(star.dec, False)
+                return abs(hdr.airmass(ha(star), dec) - float(wanted))
+
+            return min(usable, key=off)
         return min(usable, key=ha)
 
     # ------------------------------------------------------------------ truth

@@ -23,6 +23,7 @@ NIGHT = NightConfig(
     n_science=1,
     n_standards=1,
     n_targets=1,
+    standard_airmass=1.8,  # the science is near the zenith: extinction matters
     seed=11,
 )
 
@@ -95,8 +96,8 @@ def test_recovered_flux_matches_the_truth_within_3_percent(night):
     rel = spec.flux[good] / true[good] - 1
     assert good.sum() > 1000
     assert np.median(np.abs(rel)) <= 0.03
-    # the standard and the science were at different airmasses
-    assert _frame(truth, "standard")["airmass"] != sci["airmass"]
+    # the standard and the science were at very different airmasses
+    assert _frame(truth, "standard")["airmass"] - sci["airmass"] > 0.5
 
 
 def test_sensitivity_shape_matches_the_simulated_throughput(night):
