@@ -255,7 +255,7 @@ def flux_product(
                 "Days between standard and this frame",
             ),
             "GSP_SNIT": (
-                "same night" if same_night else "earlier night (fallback)",
+                "same night" if same_night else "another night (fallback)",
                 "Sensitivity from this night or an earlier one",
             ),
             "GSP_FAIR": (
@@ -280,7 +280,9 @@ def flux_product(
             f"cannot write {name}: {exc}",
             target=target,
         )
-    note = "" if same_night else f"sensitivity of an earlier night ({age:.1f} days)" if age else ""
+    note = (
+        "" if same_night or age is None else f"sensitivity of another night ({age:.1f} days away)"
+    )
     quality = {
         "sensitivity": sens.name or sens.standard,
         "standard": sens.standard,

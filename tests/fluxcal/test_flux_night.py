@@ -201,6 +201,8 @@ def test_a_new_standard_redoes_only_spectra_it_calibrates_better(night, tmp_path
     redo = recalibrate_with(older, sorted(work.glob("wecfzst_*.fits")), work)
     assert len(redo) == 2 and all(r.status == "written" for r in redo)
     assert all("no flux-calibrated product yet" in r.reason for r in redo)
-    assert fits.getheader(redo[0].file)["GSP_SAGE"] >= 3 - 0.1
+    header = fits.getheader(redo[0].file)
+    assert header["GSP_SAGE"] >= 3 - 0.1 and header["GSP_SNIT"] == "another night (fallback)"
+    assert "another night" in redo[0].reason
     redo = recalibrate_with(sens, sorted(work.glob("wecfzst_*.fits")), work)
     assert len(redo) == 2 and all("nearer in time" in r.reason for r in redo)
