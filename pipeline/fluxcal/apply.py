@@ -27,6 +27,7 @@ from pipeline.fluxcal.sensitivity import (
     FluxInputError,
     Sensitivity,
     count_rate,
+    header_of,
 )
 from pipeline.fluxcal.setup import incompatibility, setup_of
 from pipeline.products import RLEVEL_FLUX  # noqa: F401 - re-exported for callers
@@ -127,7 +128,8 @@ def flux_calibrate(
     spectrum : specutils.Spectrum or SpectrumArrays
         Counts per bin over a linear axis in Å (``wecfzst_``), uncertainty and mask.
     header : header of the spectrum (EXPTIME, GAIN, setup cards, AIRMASS or what
-        computes it).
+        computes it), or ``None`` for ``spectrum.meta["header"]`` (a spectrum read
+        with ``specutils.Spectrum.read`` keeps it there).
     sensitivity : Sensitivity
     extinction : bool, optional
         Correct for the frame's airmass, giving the flux above the atmosphere (default
@@ -151,6 +153,7 @@ def flux_calibrate(
     FluxInputError
         No usable EXPTIME/GAIN, not wavelength-calibrated, or no airmass when needed.
     """
+    header = header_of(spectrum, header)
     why = incompatibility(setup_of(header), sensitivity.setup)
     if why:
         raise IncompatibleSensitivity(

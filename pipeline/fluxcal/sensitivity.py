@@ -289,9 +289,29 @@ def fit_pspline(x, y, sigma, penalties=PENALTIES, folds: int = 5):
     }
 
 
+def header_of(spectrum, header=None):
+    """The FITS header of a spectrum: ``header`` when given, else the one
+    ``specutils.Spectrum.read`` keeps in ``meta["header"]``.
+
+    Raises
+    ------
+    FluxInputError
+        Neither is there.
+    """
+    if header is not None:
+        return header
+    meta = getattr(spectrum, "meta", None) or {}
+    if meta.get("header") is not None:
+        return meta["header"]
+    raise FluxInputError(
+        "no header: pass the spectrum's FITS header (EXPTIME, GAIN, AIRMASS, the setup "
+        "cards), or a spectrum read with specutils.Spectrum.read(path), which keeps it"
+    )
+
+
 def compute_sensitivity(
     spectrum,
-    header,
+    header=None,
     star: StandardStar | None = None,
     extinction: bool = True,
     airmass: float | None = None,
@@ -304,9 +324,10 @@ def compute_sensitivity(
     spectrum : specutils.Spectrum or SpectrumArrays
         Counts per bin over a linear wavelength axis (the ``wecfzst_`` product), with
         uncertainty and mask.
-    header : astropy.io.fits.Header or mapping
+    header : astropy.io.fits.Header or mapping, optional
         Its header: EXPTIME, GAIN, the setup cards, OBJECT/OBSRA/OBSDEC, AIRMASS (or
-        what computes it).
+        what computes it); default ``spectrum.meta["header"]`` (as
+        ``specutils.Spectrum.read`` gives it).
     star : StandardStar, optional
         Which library star it is (default: recognised from the header).
     extinction : bool
@@ -326,6 +347,7 @@ def compute_sensitivity(
         Not a library star, too little signal, outside the table's wavelength range,
         no usable exposure time or gain, no airmass.
     """
+    header = header_of(spectrum, header)
     spec = SpectrumArrays.from_spectrum(spectrum)
     if star is None:
         star, _ = find_standard(

@@ -206,3 +206,22 @@ def test_a_new_standard_redoes_only_spectra_it_calibrates_better(night, tmp_path
     assert "another night" in redo[0].reason
     redo = recalibrate_with(sens, sorted(work.glob("wecfzst_*.fits")), work)
     assert len(redo) == 2 and all("nearer in time" in r.reason for r in redo)
+
+
+def test_specutils_spectra_read_from_the_products_calibrate_directly(night):
+    """A notebook user's path: Spectrum.read the products, no header handling."""
+    from specutils import Spectrum
+
+    from pipeline.fluxcal.apply import flux_calibrate
+    from pipeline.fluxcal.sensitivity import compute_sensitivity
+
+    base, truth, _ = night
+    std, sci = _frame(truth, "standard"), _frame(truth, "science")
+    out = base / "out"
+    std_spec = Spectrum.read(out / ("wecfzst_" + std["file"].replace(".fits", "_target_1.fits")))
+    sens = compute_sensitivity(std_spec)
+    sci_name = "wecfzst_" + sci["file"].replace(".fits", "_target_1.fits")
+    calibrated, airmass = flux_calibrate(Spectrum.read(out / sci_name), None, sens)
+    made = Spectrum.read(out / ("f" + sci_name))
+    assert airmass == pytest.approx(sci["airmass"], abs=1e-5)
+    np.testing.assert_allclose(calibrated.flux.value, made.flux.value, rtol=1e-5, atol=1e-22)

@@ -130,7 +130,9 @@ def test_master_round_trip_and_specutils_reads_it(tmp_path):
 
     sens, _ = _sensitivity()
     path = write_sensitivity(sens, tmp_path)
-    assert path.name == "master_sens_400_m1_RED_2x2_20261204_ltt3218.fits"  # 01:00 UT on the 5th: the night of the 4th
+    assert (
+        path.name == "master_sens_400_m1_RED_2x2_20261204_ltt3218.fits"
+    )  # 01:00 UT on the 5th: the night of the 4th
     back = read_sensitivity(path)
     assert back.setup == sens.setup and back.standard == "LTT3218"
     assert back.airmass == pytest.approx(1.2) and back.frame == sens.frame
