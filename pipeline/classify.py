@@ -31,8 +31,9 @@ Contract (others rely on it)
 
 The spelling rules (OBSTYPE, GRATING, WAVMODE, lamps, camera, slit, angles, binning)
 live in :mod:`pipeline.header_normalization`, one place for each rule. An ``OBJECT``
-named like a spectrophotometric standard of the flux library (``LTT 3218``,
-``EG 274``...) is a ``standard``.
+frame named like a spectrophotometric standard of the flux library (``LTT 3218``,
+``EG 274``...), or pointed (OBSRA/OBSDEC) within 30" of one, is a ``standard``
+(:func:`pipeline.fluxcal.standards.find_standard`).
 
 Which keywords each role needs (a missing one gives ``cannot classify: missing KEY``):
 every role needs OBSTYPE, GAIN, RDNOISE, DATE-OBS and the binning (CCDSUM, ROI, or a

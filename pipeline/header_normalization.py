@@ -135,9 +135,13 @@ def _number(value) -> float | None:
 
 
 def normalize_obstype(
-    raw: str, obj: str = "", roi: str = "", grating: bool = False
+    raw: str, obj: str = "", roi: str = "", grating: bool = False, ra: str = "", dec: str = ""
 ) -> tuple[str, str, str, list[str]]:
     """OBSTYPE -> (canonical OBSTYPE, role, engineering reason, decisions).
+
+    An OBJECT frame of a star of the flux library, by name (any spelling) or by its
+    pointing (``ra``/``dec``, OBSRA/OBSDEC, within 30"), is a ``standard``
+    (:func:`pipeline.fluxcal.standards.find_standard`).
 
     ``FOCUS`` frames and acquisition images (ROI ``Slit Imaging/Alignment``, or OBJECT
     ``..._acq`` taken without a grating) are engineering frames: role ``other``, never
@@ -166,8 +170,14 @@ def normalize_obstype(
         decisions.append("OBSTYPE missing: the frame's role is unknown")
     elif canonical != key and role != "standard":
         decisions.append(f"OBSTYPE {raw!r} -> {canonical}")
-    if role == "science" and standard_key(obj) in standard_star_names():
-        return "OBJECT", "standard", "", decisions
+    if role == "science":
+        from pipeline.fluxcal.standards import find_standard  # it imports standard_key
+
+        star, how = find_standard(obj, ra, dec)
+        if star is not None:
+            if how != "OBJECT":
+                decisions.append(f"OBJECT {obj!r} is the standard {star.name} by its {how}")
+            return "OBJECT", "standard", "", decisions
     return canonical if role != "standard" else key, role, "", decisions
 
 
@@ -394,7 +404,12 @@ def normalize_header(header) -> NormalizedHeader:
     obj = _text(header, "OBJECT")
     has_grating = normalize_grating(_text(header, "GRATING"))[0] != "NO_GRATING"
     obstype, role, engineering, notes = normalize_obstype(
-        obstype_raw, obj, _text(header, "ROI"), has_grating
+        obstype_raw,
+        obj,
+        _text(header, "ROI"),
+        has_grating,
+        _text(header, "OBSRA"),
+        _text(header, "OBSDEC"),
     )
     decisions += notes
 

@@ -293,6 +293,7 @@ def reduce_night(
     extra_stages: Mapping[tuple[str, str], Sequence] | None = None,
     progress: Callable[[str, str], None] | None = None,
     spectra: bool = True,
+    flux_settings=None,
 ) -> NightReport:
     """Reduce every file of a night.
 
@@ -314,13 +315,21 @@ def reduce_night(
         Then extract and wavelength-calibrate every reduced spectroscopic science and
         standard frame (:func:`pipeline.spectroscopy.night_stage.calibrate_night`;
         results in ``report.spectra``). This runs after every frame is reduced, so an
-        arc taken after a science frame still calibrates it.
+        arc taken after a science frame still calibrates it. Then, unless
+        ``flux_settings.flux_calibration`` is off, the night's standards give
+        sensitivity masters and every spectrum with a compatible one is
+        flux-calibrated (:func:`pipeline.fluxcal.night_stage.flux_calibrate_night`;
+        earlier nights' masters in ``calibration_dirs`` are the fallback).
+    flux_settings : pipeline.settings.FluxSettings, optional
+        Flux calibration on/off, preferred standard, extinction (defaults: on, nearest
+        in time, on).
 
     Returns
     -------
     NightReport
     """
     settings = settings or ReductionSettings()
+    calibration_dirs = tuple(calibration_dirs)  # read twice: masters, then sensitivities
     out_dir = Path(out_dir)
     if isinstance(raw, str | Path):
         raw_dirs = (Path(raw),) if Path(raw).is_dir() else ()
@@ -425,4 +434,18 @@ def reduce_night(
         t0 = time.perf_counter()
         report.spectra = calibrate_night(report, out_dir, settings, raw_dirs)
         timings["extract + wavelength"] = time.perf_counter() - t0
+
+        from pipeline.fluxcal.night_stage import flux_calibrate_night
+
+        t0 = time.perf_counter()
+        report.spectra += flux_calibrate_night(
+            report,
+            report.spectra,
+            out_dir,
+            settings,
+            flux_settings,
+            calibration_dirs=calibration_dirs,
+            raw_dirs=raw_dirs,
+        )
+        timings["flux"] = time.perf_counter() - t0
     return report

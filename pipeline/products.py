@@ -8,7 +8,10 @@ wavelength calibration elsewhere), so that all products follow one convention:
   ``cfzst_x.fits`` was trimmed (t), slit-trimmed (s), bias-subtracted (z),
   flat-fielded (f) and cleaned of cosmic rays (c); ``o`` marks a prescan level
   subtracted instead of a master bias; ``e``/``w`` are extraction and wavelength
-  calibration;
+  calibration, and a leading ``f`` on a wavelength-calibrated spectrum
+  (``fwecfzst_``) is flux calibration; sensitivity functions are masters named
+  ``master_sens_<mode>[_<FILTER2>]_<CAMERA>_<bx>x<by>_<YYYYMMDD>_<star>.fits``
+  (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`);
 - headers carry ``RLEVEL = 60 + data_type`` (61 masters, 62 reduced, ...), ``GSP_ONAM``
   (raw file), ``GSP_PNAM`` (parent), ``GSP_FNAM`` (this file), ``GSP_BIAS``, ``GSP_FLAT``,
   ``GSP_VERS`` and the settings used (:func:`lineage_cards`);
@@ -37,6 +40,7 @@ RLEVEL_MASTER = rlevel(DataType.MASTER_CALIBRATION)
 RLEVEL_REDUCED = rlevel(DataType.REDUCED)
 RLEVEL_EXTRACTED = rlevel(DataType.EXTRACTED)
 RLEVEL_WAVELENGTH = rlevel(DataType.WAVELENGTH_CALIBRATED)
+RLEVEL_FLUX = rlevel(DataType.FLUX_CALIBRATED)
 
 #: Cards every product carries, in this order, with their comments.
 GSP_CARDS = {

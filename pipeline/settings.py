@@ -215,3 +215,118 @@ class ReductionSettings:
         """Settings recorded in a product header, or ``None`` when it has none."""
         values = {n: header[k] for n, k in HEADER_KEYS.items() if k in header}
         return cls.from_dict(values) if values else None
+
+
+# Header keys of the flux calibration settings.
+FLUX_HEADER_KEYS: dict[str, str] = {
+    "flux_calibration": "GSP_FLUX",
+    "preferred_standard": "GSP_PSTD",
+    "extinction_correction": "GSP_EXTC",
+}
+
+
+@dataclass(frozen=True)
+class FluxSettings:
+    """How a proposal's spectra are flux-calibrated (issue 17), part of its settings.
+
+    Kept beside :class:`ReductionSettings` rather than in it: the app database mirrors
+    :class:`ReductionSettings` column by column, and these three join its form with
+    the platform's flux calibration (a schema migration of its own).
+    :func:`settings_from_dict` reads both from one mapping (a settings file).
+
+    Parameters
+    ----------
+    flux_calibration : bool
+        Make ``fwecfzst_`` products (data_type 5) when the night (or an earlier night
+        given as calibrations) has a standard star of the same setup (default on).
+    preferred_standard : str
+        A star to use whenever a compatible sensitivity of it exists (any spelling,
+        ``"LTT 3218"``); empty (default) uses the one nearest in time.
+    extinction_correction : bool
+        Correct standards and science for their airmass with the CTIO extinction
+        curve (default on: SOAR is 10 km from CTIO).
+    """
+
+    flux_calibration: bool = True
+    preferred_standard: str = ""
+    extinction_correction: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "flux_calibration", _bool("flux_calibration", self.flux_calibration)
+        )
+        object.__setattr__(
+            self,
+            "extinction_correction",
+            _bool("extinction_correction", self.extinction_correction),
+        )
+        star = self.preferred_standard
+        if star is None:
+            star = ""
+        if not isinstance(star, str) or len(star) > 40:
+            raise ValueError(
+                f"preferred_standard={star!r} is not valid; allowed values: a star name of "
+                "at most 40 characters (e.g. 'LTT 3218') or empty for the nearest in time"
+            )
+        object.__setattr__(self, "preferred_standard", star.strip())
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FluxSettings:
+        """Build from a mapping (dashes or spaces allowed in keys); unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        clean = {}
+        for key, value in values.items():
+            name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+            if name not in known:
+                raise ValueError(
+                    f"unknown flux setting {key!r}; known settings: {', '.join(sorted(known))}"
+                )
+            clean[name] = value
+        return cls(**clean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_header_cards(self) -> list[tuple[str, Any, str]]:
+        """``(key, value, comment)`` cards recording these settings in a product."""
+        return [
+            (FLUX_HEADER_KEYS[name], value, f"setting {name}")
+            for name, value in self.to_dict().items()
+        ]
+
+    @classmethod
+    def from_header(cls, header) -> FluxSettings | None:
+        """Settings recorded in a product header, or ``None`` when it has none."""
+        values = {n: header[k] for n, k in FLUX_HEADER_KEYS.items() if k in header}
+        return cls.from_dict(values) if values else None
+
+
+def settings_from_dict(values: dict[str, Any]) -> tuple[ReductionSettings, FluxSettings]:
+    """Reduction and flux settings from one mapping (a settings file may hold both).
+
+    A key known to neither is an error naming every known key.
+    """
+    flux_names = {f.name for f in fields(FluxSettings)}
+    reduction, flux = {}, {}
+    for key, value in values.items():
+        name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+        (flux if name in flux_names else reduction)[key] = value
+    try:
+        red = ReductionSettings.from_dict(reduction)
+    except ValueError as exc:
+        if "unknown reduction setting" in str(exc):
+            raise ValueError(f"{exc}, {', '.join(sorted(flux_names))}") from None
+        raise
+    return red, FluxSettings.from_dict(flux)
+
+
+def settings_from_file(path: str | Path) -> tuple[ReductionSettings, FluxSettings]:
+    """:func:`settings_from_dict` of a JSON settings file."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object of setting name to value")
+    return settings_from_dict(values)

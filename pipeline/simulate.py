@@ -125,12 +125,19 @@ science and standards:
   ``wavelength_at_trace`` (true wavelength of each column on the trace row),
   ``emission_lines`` [{``name``, ``rest``, ``observed`` (air Å, rest*(1+z)),
   ``column`` (slit-centre row), ``column_at_trace``, ``row_at_trace``,
-  ``flux_adu``}], ``redshift`` (science only)};
+  ``flux_adu``}], ``redshift`` (science only), ``flux_true`` (the source's flux above
+  the atmosphere, erg/s/cm²/Å, at ``wavelength_at_trace``: what flux calibration must
+  recover)}; ``airmass`` (the header's AIRMASS, at which the CTIO extinction of
+  ``pipeline/data/fluxcal/ctioextinct.dat`` dimmed the source);
   ``sky_adu``: sky per pixel (ADU) of every trimmed column on the slit-centre row
   BEFORE the illumination profile and the pixel response multiply it — what a
   perfect flat field (normalized to 1 at the slit centre) recovers;
   ``sky_lines`` [{``wavelength``, ``column``}];
-  standards also ``standard`` {``name``, ``esofil_file``}.
+  standards also ``standard`` {``name``, ``esofil_file``}: the star's table flux seen
+  through the atmosphere and the simulated sensitivity
+  (``pipeline.simulation.spectra.sensitivity_adu``: ADU/s/Å per erg/s/cm²/Å, the
+  throughput shape times a constant), exposed ``standard_exptime`` scaled to the star's
+  brightness (a bright star gets a shorter EXPTIME).
 imaging EXPOSE frames:
   ``stars`` [{``col``, ``row`` (trimmed), ``flux_adu``}], ``fwhm``, ``sky_adu``.
 every frame:

@@ -1,8 +1,9 @@
 """``gsp reduce RAW_DIR --out OUT_DIR [--settings FILE]``: reduce a whole night.
 
 Classifies every FITS file under RAW_DIR, builds master bias and flats, reduces each
-science, standard and arc frame, and prints a table of what was made and what was
-skipped and why. Exit code: 0 when every file was reduced, combined or knowingly
+science, standard and arc frame, extracts and wavelength-calibrates the spectra,
+flux-calibrates them when the night (or a ``--calibrations`` folder) has a standard star
+of the same setup, and prints a table of what was made and what was skipped and why. Exit code: 0 when every file was reduced, combined or knowingly
 skipped; 1 when a frame failed unexpectedly; 2 on a usage error (missing folder, bad
 settings, output inside the raw folder).
 """
@@ -43,20 +44,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after the CCD reduction (no extraction or wavelength calibration), "
         "like goodman_pipeline's redccd",
     )
+    parser.add_argument(
+        "--no-flux",
+        action="store_true",
+        help="no flux calibration (overrides the settings file's flux_calibration)",
+    )
+    parser.add_argument(
+        "--standard",
+        help="preferred standard star (e.g. 'LTT 3218') when several fit a spectrum",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _settings(args):
-    from pipeline.settings import ReductionSettings
+    """Reduction and flux settings: the file's, then the command line's overrides."""
+    from pipeline.settings import FluxSettings, ReductionSettings, settings_from_file
 
-    values = ReductionSettings.from_file(args.settings).to_dict() if args.settings else {}
+    if args.settings:
+        reduction, flux = settings_from_file(args.settings)
+        values, flux_values = reduction.to_dict(), flux.to_dict()
+    else:
+        values, flux_values = {}, {}
     if args.cosmic:
         values["cosmic_ray_rejection"] = args.cosmic
     if args.ignore_bias:
         values["ignore_bias"] = True
     if args.ignore_flats:
         values["ignore_flats"] = True
-    return ReductionSettings.from_dict(values)
+    if getattr(args, "no_flux", False):
+        flux_values["flux_calibration"] = False
+    if getattr(args, "standard", None):
+        flux_values["preferred_standard"] = args.standard
+    return ReductionSettings.from_dict(values), FluxSettings.from_dict(flux_values)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        settings = _settings(args)
+        settings, flux_settings = _settings(args)
     except (OSError, ValueError) as exc:
         print(f"gsp reduce: bad settings: {exc}", file=sys.stderr)
         return 2
@@ -97,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         calibration_dirs=args.calibrations,
         progress=progress,
         spectra=not args.ccd_only,
+        flux_settings=flux_settings,
     )
     bar.close()
     print(report.table())

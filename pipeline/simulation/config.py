@@ -155,6 +155,10 @@ class NightConfig:
     instrume_card : str or None
         INSTRUME written in the headers (real files: ``ghts_red``, ``Goodman Spectro``,
         ``Goodman Spectrograph``); ``None``: ``ghts_red`` / ``ghts_blue``.
+    standard_airmass : float or None
+        Observe the library standard whose airmass at its time is nearest this value
+        (1 to 3), to test flux calibration across airmasses; ``None``: the standard
+        nearest the meridian.
     """
 
     mode: str = "400_M2"
@@ -198,6 +202,7 @@ class NightConfig:
     trimsec_card: str | None = None
     arc_serial_binning: int | None = None
     instrume_card: str | None = None
+    standard_airmass: float | None = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -258,6 +263,8 @@ def validate(cfg: NightConfig) -> NightConfig:
             _fail(name, getattr(cfg, name), "a number > 0")
     if not 0 <= float(cfg.redshift) < 5:
         _fail("redshift", cfg.redshift, "0 <= z < 5")
+    if cfg.standard_airmass is not None and not 1.0 <= float(cfg.standard_airmass) <= 3.0:
+        _fail("standard_airmass", cfg.standard_airmass, "a number from 1 to 3, or None")
     _validate_truth(cfg, camera)
     n_shifted = 0 if cfg.imaging else cfg.n_arcs + cfg.n_science + cfg.n_standards
     if not isinstance(cfg.flexure_px, int | float):

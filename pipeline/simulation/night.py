@@ -273,6 +273,14 @@ class NightSimulator:
             return abs(((lst - hdr.parse_sexagesimal(star.ra, True) + 180) % 360) - 180)
 
         usable = [s for s in spectra.standard_stars() if hdr.parse_sexagesimal(s.dec, False) < 15]
+        wanted = self.cfg.standard_airmass
+        if wanted is not None:
+
+            def off(star):
+                dec = hdr.parse_sexagesimal(star.dec, False)
+                return abs(hdr.airmass(ha(star), dec) - float(wanted))
+
+            return min(usable, key=off)
         return min(usable, key=ha)
 
     # ------------------------------------------------------------------ truth
@@ -394,7 +402,12 @@ class NightSimulator:
             obj = label = star.name
             ra = hdr.parse_sexagesimal(star.ra, True)
             dec = hdr.parse_sexagesimal(star.dec, False)
-            signal, truth = self._standard_signal(flex, p["exptime"], star)
+            # brighter stars get shorter exposures; the airmass as the header gives it
+            p = dict(p, exptime=spectra.standard_exptime(star, p["exptime"]))
+            ha = ((hdr.local_sidereal_deg(p["start"]) - ra + 180.0) % 360.0) - 180.0
+            signal, truth = self._standard_signal(
+                flex, p["exptime"], star, hdr.airmass(ha, dec)
+            )
         elif role == "skyflat":
             obj, label = "skyflat", "skyflat"
             signal = self._skyflat_signal()
@@ -473,6 +486,8 @@ class NightSimulator:
                 }
             )
         record.update(truth)
+        if role in {"science", "standard"}:
+            self._record_true_flux(record, p["exptime"], float(header["AIRMASS"]))
         off_r, off_c = lay.row_offset, lay.col_offset
         record["cosmic_rays"] = {
             "events": int(np.unique(rays["event"]).size),
@@ -642,7 +657,17 @@ class NightSimulator:
         }
         return img, truth
 
-    def _standard_signal(self, flex, exptime, star):
+    def _record_true_flux(self, record: dict, exptime: float, airmass: float) -> None:
+        """Each target's flux above the atmosphere (erg/s/cm²/Å) on its
+        ``wavelength_at_trace``, from what it put on the detector (flux calibration truth)."""
+        record["airmass"] = airmass
+        for target in record.get("targets", []):
+            flux = spectra.true_flux(
+                target["flux_adu"], target["wavelength_at_trace"], exptime, self.filter2, airmass
+            )
+            target["flux_true"] = [float(f"{v:.6e}") for v in flux]
+
+    def _standard_signal(self, flex, exptime, star, airmass):
         lay = self.layout
         img, sky_adu, sky_lines = self._sky(flex, exptime)
         lo, hi = lay.slit_edges
@@ -658,7 +683,7 @@ class NightSimulator:
             fwhm_rows=self.targets[0].fwhm_rows,
         )
         grid, spec = spectra.standard_spectrum(
-            lay, self.template, flex, self.filter2, exptime, star
+            lay, self.template, flex, self.filter2, exptime, star, airmass
         )
         centres, at_trace, flux = self._add_point_source(img, tgt, grid, spec)
         truth = {

@@ -328,14 +328,56 @@ def standard_table(file_name: str) -> tuple[np.ndarray, np.ndarray]:
     return data[:, 0], data[:, 1]
 
 
-def standard_spectrum(layout, template, flexure, filter2, exptime, star: StandardStar):
-    """A standard star's spectrum (ADU summed over its profile), shaped by its table."""
+#: Simulated sensitivity zero point: ADU per second per Å, at the peak of
+#: :func:`throughput`, for a source of 1 erg/s/cm²/Å above the atmosphere. Chosen so that
+#: LTT 3218 (5.4e-14 erg/s/cm²/Å at 6000 Å) gives 8000 ADU per Å in 60 s.
+SENSITIVITY_ADU = 8000.0 / 60.0 / 541.15e-16
+#: Flux (erg/s/cm²/Å at 6000 Å) a standard of ``standard_exptime`` seconds is exposed for:
+#: brighter stars get shorter exposures, as observers choose them.
+REFERENCE_STANDARD_FLUX = 541.15e-16
+
+
+def sensitivity_adu(wave, filter2: str = "") -> np.ndarray:
+    """The simulated instrument's sensitivity (ADU/s/Å per erg/s/cm²/Å above the
+    atmosphere): :data:`SENSITIVITY_ADU` times :func:`throughput`."""
+    return SENSITIVITY_ADU * throughput(wave, filter2)
+
+
+def standard_flux(star: StandardStar, wave) -> np.ndarray:
+    """The star's tabulated flux (erg/s/cm²/Å) at ``wave``, end values held beyond it."""
+    tw, tf = standard_table(star.file_name)
+    return np.interp(np.asarray(wave, float), tw, tf) * 1e-16
+
+
+def standard_exptime(star: StandardStar, reference_exptime: float) -> float:
+    """Exposure time (s, to 1 ms) giving a standard the counts ``reference_exptime``
+    gives a star of :data:`REFERENCE_STANDARD_FLUX`."""
+    f6000 = float(standard_flux(star, [6000.0])[0])
+    return max(round(reference_exptime * REFERENCE_STANDARD_FLUX / f6000, 3), 0.001)
+
+
+def true_flux(flux_adu, wavelength, exptime, filter2, airmass) -> np.ndarray:
+    """Flux above the atmosphere (erg/s/cm²/Å) of a source that put ``flux_adu`` ADU in
+    each column at ``wavelength`` (Å) in ``exptime`` s at ``airmass``."""
+    from pipeline.fluxcal.extinction import extinction_factor
+
+    w = np.asarray(wavelength, float)
+    disp = np.abs(np.gradient(w))
+    rate = np.asarray(flux_adu, float) / (exptime * disp)
+    return rate / (sensitivity_adu(w, filter2) * extinction_factor(w, airmass))
+
+
+def standard_spectrum(layout, template, flexure, filter2, exptime, star: StandardStar, airmass):
+    """A standard star's spectrum (ADU summed over its profile): its tabulated flux
+    through the atmosphere (CTIO extinction at ``airmass``) and the simulated
+    sensitivity."""
+    from pipeline.fluxcal.extinction import extinction_factor
+
     grid = layout.fine_grid()
     w = layout.wavelength(template, flexure, grid)
     disp = _dispersion(layout, template, flexure, grid)
-    tw, tf = standard_table(star.file_name)
-    # beyond the table, hold the end values (the star keeps its colour there)
-    f = np.interp(w, tw, tf)
-    f = f / np.interp(6000.0, tw, tf)
-    spectrum = 8000.0 * (exptime / 60.0) * disp * f * throughput(w, filter2)
+    f = standard_flux(star, w)
+    spectrum = (
+        exptime * disp * f * sensitivity_adu(w, filter2) * extinction_factor(w, airmass)
+    )
     return grid, spectrum

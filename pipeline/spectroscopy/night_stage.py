@@ -104,6 +104,8 @@ def _data_type(name: str) -> int:
     if name.startswith(("master_", "norm_master_")):
         return 1
     prefix = name.split("_", 1)[0] if "_" in name else ""
+    if prefix.startswith("fw"):
+        return 5
     if prefix.startswith("w"):
         return 4
     if prefix.startswith("e"):
@@ -182,6 +184,10 @@ def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
     return out_dir / "products.json"
 
 
+#: What a 1-D result without a file would have been, by data_type.
+_LETTER = {1: "sensitivity", 3: "e", 4: "w", 5: "f"}
+
+
 def products_table(spectra: list[ProductResult]) -> str:
     """Plain-text table of the 1-D products with their quality figures."""
     rows = [
@@ -203,7 +209,7 @@ def products_table(spectra: list[ProductResult]) -> str:
             (
                 Path(p.file).name
                 if p.file
-                else f"({'w' if p.data_type == 4 else 'e'} of {p.parent}, target {p.target})",
+                else f"({_LETTER.get(p.data_type, 'e')} of {p.parent}, target {p.target})",
                 p.status,
                 f"{q.get('snr_median_per_pixel', '')}",
                 f"{q.get('trace_rms', '')}",

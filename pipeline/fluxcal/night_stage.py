@@ -1,0 +1,462 @@
+"""The night's flux step: sensitivities from its standards, ``fwecfzst_`` products.
+
+:func:`flux_calibrate_night` runs after extraction and wavelength calibration
+(:func:`pipeline.spectroscopy.night_stage.calibrate_night`):
+
+1. every wavelength-calibrated standard gives a sensitivity master
+   (``master_sens_*``, data_type 1), or a status that says why not (saturated, too
+   little signal, outside the table's range...);
+2. every wavelength-calibrated spectrum (science and standards) is flux-calibrated
+   with the compatible sensitivity nearest in time (this night's, else an earlier
+   night's from ``calibration_dirs``, its age in the header) into
+   ``fwecfzst_<...>.fits`` (RLEVEL 65, data_type 5, erg/s/cm²/Å); with none, the
+   spectrum keeps its data_type 4 product and its result says why there is no 5.
+
+The same functions serve a live job: :func:`sensitivity_from_product` for a standard
+that arrives, :func:`flux_product` for one spectrum, :func:`load_sensitivities` for
+the masters on disk. Nothing raises for one bad file; every outcome is a
+:class:`~pipeline.spectroscopy.chain.ProductResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from pipeline.fluxcal.apply import (
+    DATA_TYPE_FLUX,
+    RLEVEL_FLUX,
+    Choice,
+    IncompatibleSensitivity,
+    choose_sensitivity,
+    flux_calibrate,
+)
+from pipeline.fluxcal.io import read_spectrum
+from pipeline.fluxcal.sensitivity import (
+    FluxInputError,
+    Sensitivity,
+    StandardRejected,
+    compute_sensitivity,
+    read_sensitivity,
+    write_sensitivity,
+)
+from pipeline.fluxcal.standards import find_standard
+from pipeline.spectroscopy.chain import ProductResult
+
+DATA_TYPE_MASTER = 1
+#: Slit losses are not corrected: the flux scale is relative unless the slit was wide.
+SLIT_LOSS_NOTE = "uncorrected: relative flux (slit losses not corrected)"
+
+
+def saturated_columns(reduced_path, header) -> int:
+    """Columns of a reduced standard whose extraction window holds a saturated pixel.
+
+    The window is the product's ``GSP_EXTR`` (rows at the first column) widened by 10
+    rows for the trace's curvature; 0 when the reduced frame has no MASK.
+    """
+    from pipeline.reduction.masks import SATURATED
+
+    try:
+        lo, hi = (float(v) for v in str(header.get("GSP_EXTR", "")).split(":"))
+        with fits.open(reduced_path, memmap=False) as hdul:
+            if "MASK" not in hdul:
+                return 0
+            bits = np.asarray(hdul["MASK"].data, np.uint8)
+    except (OSError, ValueError, KeyError):
+        return 0
+    r0, r1 = max(int(lo) - 10, 0), min(int(np.ceil(hi)) + 11, bits.shape[0])
+    return int(np.any(bits[r0:r1] & SATURATED, axis=0).sum())
+
+
+def sensitivity_from_product(
+    path,
+    out_dir,
+    flux_settings=None,
+    settings=None,
+    reduced_path=None,
+    raw_dirs: Iterable = (),
+) -> tuple[Sensitivity | None, ProductResult]:
+    """A sensitivity master from one wavelength-calibrated standard product.
+
+    Returns
+    -------
+    (Sensitivity or None, ProductResult)
+        The result has data_type 1 and status ``"written"``, or ``"skipped"`` with why
+        the standard cannot be used (the message of :class:`StandardRejected`).
+    """
+    from pipeline.settings import FluxSettings
+
+    flux_settings = flux_settings or FluxSettings()
+    t0 = time.perf_counter()
+    path = Path(path)
+    try:
+        spec, header = read_spectrum(path)
+    except Exception as exc:  # noqa: BLE001 - unreadable: this standard only
+        return None, ProductResult(None, 1, path.name, path.name, "skipped", f"cannot read: {exc}")
+    raw = str(header.get("GSP_ONAM", path.name))
+    target = _target_number(path.name)
+
+    def skipped(why: str) -> tuple[None, ProductResult]:
+        return None, ProductResult(
+            None,
+            DATA_TYPE_MASTER,
+            raw,
+            path.name,
+            "skipped",
+            f"standard not used: {why}",
+            target=target,
+            seconds=time.perf_counter() - t0,
+        )
+
+    if reduced_path is not None:
+        n_sat = saturated_columns(reduced_path, header)
+        if n_sat:
+            return skipped(
+                f"saturated: {n_sat} columns of the star's extraction window reached the "
+                "saturation level; take a shorter exposure"
+            )
+    star, _ = find_standard(
+        str(header.get("OBJECT", "")), header.get("OBSRA"), header.get("OBSDEC")
+    )
+    try:
+        sens = compute_sensitivity(
+            spec, header, star, extinction=flux_settings.extinction_correction, frame=path.name
+        )
+        out = write_sensitivity(
+            sens, out_dir, settings=settings, raw_dirs=raw_dirs, flux_settings=flux_settings
+        )
+    except StandardRejected as exc:
+        return skipped(str(exc))
+    except Exception as exc:  # noqa: BLE001 - reported on this standard
+        return None, ProductResult(
+            None,
+            DATA_TYPE_MASTER,
+            raw,
+            path.name,
+            "failed",
+            f"sensitivity failed: {exc.__class__.__name__}: {exc}",
+            target=target,
+        )
+    quality = {
+        "standard": sens.standard,
+        "airmass": round(sens.airmass, 4),
+        "fit_rms": round(sens.fit_rms, 5),
+        "bins_used": sens.n_points,
+        "penalty": sens.penalty,
+    }
+    return sens, ProductResult(
+        str(out),
+        DATA_TYPE_MASTER,
+        raw,
+        path.name,
+        "written",
+        "",
+        quality,
+        target,
+        time.perf_counter() - t0,
+    )
+
+
+def load_sensitivities(folders: Iterable) -> list[Sensitivity]:
+    """The sensitivity masters (``master_sens_*.fits``) of product folders; unreadable
+    ones are left out."""
+    out = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("master_sens_*.fits")):
+            try:
+                out.append(read_sensitivity(path))
+            except Exception:  # noqa: BLE001 - a broken master is simply no candidate
+                continue
+    return out
+
+
+def flux_name(wavelength_name: str) -> str:
+    """``wecfzst_x_target_1.fits`` -> ``fwecfzst_x_target_1.fits``."""
+    from pipeline.products import product_name
+
+    return product_name("f", Path(wavelength_name).name)
+
+
+def flux_product(
+    path,
+    sensitivities: Sequence[Sensitivity],
+    out_dir,
+    flux_settings=None,
+    settings=None,
+    raw_dirs: Iterable = (),
+) -> ProductResult:
+    """Flux-calibrate one ``wecfzst_`` product into ``fwecfzst_`` (data_type 5).
+
+    The sensitivity is :func:`~pipeline.fluxcal.apply.choose_sensitivity`'s choice
+    among ``sensitivities``; with none compatible the result is ``"skipped"`` and says
+    why (no standard, or what differs from each).
+    """
+    from pipeline.products import lineage_cards
+    from pipeline.settings import FluxSettings
+    from pipeline.wavelength.fits_io import write_spectrum
+
+    flux_settings = flux_settings or FluxSettings()
+    t0 = time.perf_counter()
+    path = Path(path)
+    name = flux_name(path.name)
+    try:
+        spec, header = read_spectrum(path)
+    except Exception as exc:  # noqa: BLE001
+        return ProductResult(
+            None, DATA_TYPE_FLUX, path.name, path.name, "skipped", f"cannot read: {exc}"
+        )
+    raw = str(header.get("GSP_ONAM", path.name))
+    target = _target_number(path.name)
+    choice: Choice = choose_sensitivity(header, sensitivities, flux_settings.preferred_standard)
+    if choice.sensitivity is None:
+        return ProductResult(
+            None,
+            DATA_TYPE_FLUX,
+            raw,
+            path.name,
+            "skipped",
+            f"no flux calibration (data_type 5): {choice.reason()}",
+            target=target,
+        )
+    sens = choice.sensitivity
+    try:
+        calibrated, airmass = flux_calibrate(
+            spec, header, sens, extinction=flux_settings.extinction_correction
+        )
+    except (IncompatibleSensitivity, FluxInputError) as exc:
+        return ProductResult(
+            None,
+            DATA_TYPE_FLUX,
+            raw,
+            path.name,
+            "skipped",
+            f"no flux calibration: {exc}",
+            target=target,
+        )
+    age = choice.age_days
+    same_night = age is not None and age < 0.75
+    cards = lineage_cards(
+        original=raw,
+        parent=path.name,
+        file_name=name,
+        rlevel=RLEVEL_FLUX,
+        technique=str(header.get("GSP_TECH", "Spectroscopy")),
+        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
+        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
+        extra={
+            "GSP_SENS": (sens.name or sens.standard, "Sensitivity function used"),
+            "GSP_SSTD": (sens.standard, "Standard star of the sensitivity"),
+            "GSP_SAGE": (
+                round(age, 4) if age is not None else "unknown",
+                "Days between standard and this frame",
+            ),
+            "GSP_SNIT": (
+                "same night" if same_night else "another night (fallback)",
+                "Sensitivity from this night or an earlier one",
+            ),
+            "GSP_FAIR": (
+                round(float(airmass), 4) if airmass is not None else "none",
+                "Airmass of this frame used for extinction",
+            ),
+            "GSP_FEXT": (airmass is not None, "Corrected for atmospheric extinction"),
+            "GSP_SLOS": (SLIT_LOSS_NOTE, "Slit losses"),
+        },
+        settings=settings,
+    )
+    cards += flux_settings.to_header_cards()
+    try:
+        out = write_spectrum(calibrated, Path(out_dir) / name, header, cards, raw_dirs=raw_dirs)
+    except Exception as exc:  # noqa: BLE001
+        return ProductResult(
+            None,
+            DATA_TYPE_FLUX,
+            raw,
+            path.name,
+            "failed",
+            f"cannot write {name}: {exc}",
+            target=target,
+        )
+    note = (
+        "" if same_night or age is None else f"sensitivity of another night ({age:.1f} days away)"
+    )
+    quality = {
+        "sensitivity": sens.name or sens.standard,
+        "standard": sens.standard,
+        "sensitivity_age_days": None if age is None else round(age, 4),
+        "airmass": None if airmass is None else round(float(airmass), 4),
+        "flux_unit": "erg/s/cm2/Angstrom",
+        "slit_losses": SLIT_LOSS_NOTE,
+    }
+    return ProductResult(
+        str(out),
+        DATA_TYPE_FLUX,
+        raw,
+        path.name,
+        "written",
+        note,
+        quality,
+        target,
+        time.perf_counter() - t0,
+    )
+
+
+def _target_number(name: str) -> int | None:
+    stem = Path(name).stem
+    tail = stem.rsplit("_target_", 1)
+    try:
+        return int(tail[1]) if len(tail) == 2 else None
+    except ValueError:
+        return None
+
+
+def _reduced_of(result) -> str | None:
+    for p in result.products:
+        prefix = Path(p).name.split("_", 1)[0]
+        if prefix.endswith("st") and not prefix.startswith(("e", "w", "f")):
+            return p
+    return None
+
+
+def flux_calibrate_night(
+    report,
+    spectra: Sequence[ProductResult],
+    out_dir,
+    settings=None,
+    flux_settings=None,
+    calibration_dirs: Iterable = (),
+    raw_dirs: Iterable = (),
+) -> list[ProductResult]:
+    """Sensitivities from the night's standards, then every spectrum flux-calibrated.
+
+    Parameters
+    ----------
+    report : pipeline.night.NightReport
+        After :func:`~pipeline.spectroscopy.night_stage.calibrate_night`; each frame's
+        result gets the products made and why a data_type 5 was not.
+    spectra : list of ProductResult
+        The night's 1-D products (``report.spectra``).
+    out_dir : path
+    settings : ReductionSettings, optional
+    flux_settings : FluxSettings, optional
+    calibration_dirs : iterable of paths
+        Product folders of earlier nights whose ``master_sens_*`` may serve as fallback.
+    raw_dirs : iterable of paths
+
+    Returns
+    -------
+    list of ProductResult
+        Sensitivity masters (data_type 1) and flux-calibrated spectra (data_type 5),
+        or why each was not made.
+    """
+    from pipeline.settings import FluxSettings
+
+    flux_settings = flux_settings or FluxSettings()
+    by_raw = {r.file_name: r for r in report.results}
+    calibrated = [p for p in spectra if p.data_type == 4 and p.status == "written" and p.file]
+    out: list[ProductResult] = []
+    if not flux_settings.flux_calibration:
+        return out
+    night: list[Sensitivity] = []
+    # One sensitivity per standard frame, from its brightest spectrum: another source
+    # on the slit is not the star whose table we hold.
+    brightest: dict[str, ProductResult] = {}
+    for p in calibrated:
+        best = brightest.get(p.raw_parent)
+        if best is None or p.quality.get("snr_target", 0) > best.quality.get("snr_target", 0):
+            brightest[p.raw_parent] = p
+    for p in brightest.values():
+        frame = by_raw.get(p.raw_parent)
+        if frame is None or frame.role != "standard":
+            continue
+        sens, result = sensitivity_from_product(
+            p.file, out_dir, flux_settings, settings, _reduced_of(frame), raw_dirs
+        )
+        _note(report, frame, result)
+        out.append(result)
+        if sens is not None:
+            night.append(sens)
+    earlier = load_sensitivities(d for d in calibration_dirs if Path(d) != Path(out_dir))
+    for p in calibrated:
+        result = flux_product(p.file, night + earlier, out_dir, flux_settings, settings, raw_dirs)
+        frame = by_raw.get(p.raw_parent)
+        if frame is not None:
+            _note(report, frame, result)
+        out.append(result)
+    return out
+
+
+def _note(report, frame, result: ProductResult) -> None:
+    if result.file:
+        frame.products.append(result.file)
+        report.products.append(Path(result.file))
+    if result.status != "written" or result.reason:
+        label = f"target {result.target}: " if result.target else ""
+        note = f"{label}{result.reason}"
+        frame.reason = f"{frame.reason}; {note}" if frame.reason else note
+    if result.status == "failed":
+        frame.status = "failed"
+
+
+def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=None) -> str:
+    """Why a spectrum should be (re)flux-calibrated with a new ``sensitivity``, or ``""``.
+
+    For the live path: when a standard arrives, the night's spectra of its setup that
+    have no data_type 5 yet, or one made with a sensitivity farther in time, are redone.
+
+    Parameters
+    ----------
+    spectrum_header : header of the ``wecfzst_`` spectrum
+    sensitivity : the new sensitivity
+    flux_header : header of its existing ``fwecfzst_`` product, or ``None``
+    """
+    from pipeline.fluxcal.setup import incompatibility, setup_of
+
+    if incompatibility(setup_of(spectrum_header), sensitivity.setup):
+        return ""
+    if flux_header is None:
+        return "no flux-calibrated product yet"
+    if sensitivity.name and flux_header.get("GSP_SENS") == sensitivity.name:
+        return ""
+    new_age = choose_sensitivity(spectrum_header, [sensitivity]).age_days
+    try:
+        old_age = float(flux_header.get("GSP_SAGE"))
+    except (TypeError, ValueError):
+        old_age = float("inf")
+    if new_age is not None and new_age < old_age - 1e-6:
+        return (
+            f"{sensitivity.name or sensitivity.standard} is nearer in time ({new_age:.3f} d) "
+            f"than {flux_header.get('GSP_SENS')} ({old_age:.3f} d)"
+        )
+    return ""
+
+
+def recalibrate_with(
+    sensitivity: Sensitivity,
+    spectra: Iterable,
+    out_dir,
+    flux_settings=None,
+    settings=None,
+    raw_dirs: Iterable = (),
+) -> list[ProductResult]:
+    """Flux-calibrate, with a newly made ``sensitivity``, those ``wecfzst_`` ``spectra``
+    (paths) that :func:`recalibration_reason` says need it; their ``fwecfzst_`` are
+    looked for in ``out_dir``. Returns one result per spectrum redone (reason: why)."""
+    out = []
+    for path in map(Path, spectra):
+        try:
+            header = fits.getheader(path)
+        except OSError:
+            continue
+        existing = Path(out_dir) / flux_name(path.name)
+        flux_header = fits.getheader(existing) if existing.is_file() else None
+        why = recalibration_reason(header, sensitivity, flux_header)
+        if not why:
+            continue
+        result = flux_product(path, [sensitivity], out_dir, flux_settings, settings, raw_dirs)
+        result.reason = f"{why}; {result.reason}".rstrip("; ")
+        out.append(result)
+    return out

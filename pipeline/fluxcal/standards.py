@@ -1,0 +1,199 @@
+"""The spectrophotometric standard stars of the flux library, and recognising them.
+
+The bundled tables are ESO's copies of Hamuy et al. (1992, 1994) in
+``pipeline/data/fluxcal/esofil/``: ``f<star>.dat`` files of wavelength (Å), flux
+(1e-16 erg/s/cm²/Å), flux (mJy) and bin width (Å); ``esofil_info.txt`` gives each
+file's star name and J2000 coordinates. More stars are added by dropping a file of the
+same layout into that folder (or a folder given to :func:`catalogue`), and a line in
+an ``esofil_info.txt`` beside it for its coordinates; a table without coordinates is
+still recognised by name.
+
+Names are compared folded (:func:`pipeline.header_normalization.standard_key`), so
+``LTT 3218``, ``LTT3218`` and ``ltt3218`` are one star; coordinates match within
+:data:`MATCH_RADIUS_ARCSEC`. This module stays light (no astropy.coordinates): the
+classifier calls it for every frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.header_normalization import standard_key
+
+#: A frame pointed this close (arcsec) to a standard of the library is that standard.
+MATCH_RADIUS_ARCSEC = 30.0
+#: Flux unit of the tables' second column, in erg/s/cm²/Å.
+TABLE_FLUX_SCALE = 1e-16
+
+
+@dataclass(frozen=True)
+class StandardStar:
+    """One star of the flux library.
+
+    Attributes
+    ----------
+    name : str
+        Name as written in ``esofil_info.txt`` (``LTT3218``), else the file's stem.
+    path : str
+        Its flux table.
+    ra_deg, dec_deg : float or None
+        J2000 coordinates (degrees), ``None`` when the info file does not list it.
+    """
+
+    name: str
+    path: str
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+
+    @property
+    def key(self) -> str:
+        return standard_key(self.name)
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+
+def bundled_dir() -> Path:
+    """The bundled ``esofil`` folder."""
+    return Path(str(resources.files("pipeline") / "data" / "fluxcal" / "esofil"))
+
+
+def parse_sexagesimal(text, hours: bool) -> float | None:
+    """Degrees from ``hh:mm:ss.s`` (``hours``) or ``±dd:mm:ss`` text, or a number in
+    degrees; ``None`` when it is neither."""
+    text = str(text or "").strip()
+    if not text:
+        return None
+    try:
+        if ":" not in text and " " not in text:
+            return float(text)
+        sign = -1.0 if text.startswith("-") else 1.0
+        parts = [abs(float(p)) for p in text.lstrip("+-").replace(":", " ").split()]
+    except ValueError:
+        return None
+    if not 1 <= len(parts) <= 3:
+        return None
+    parts += [0.0] * (3 - len(parts))
+    deg = sign * (parts[0] + parts[1] / 60.0 + parts[2] / 3600.0)
+    return deg * 15.0 if hours else deg
+
+
+def _info(folder: Path) -> dict[str, tuple[str, float | None, float | None]]:
+    info = folder / "esofil_info.txt"
+    out = {}
+    if not info.is_file():
+        return out
+    for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) >= 4 and parts[0].endswith(".dat"):
+            out[parts[0]] = (
+                parts[1],
+                parse_sexagesimal(parts[2], True),
+                parse_sexagesimal(parts[3], False),
+            )
+    return out
+
+
+@cache
+def _catalogue(folders: tuple[str, ...]) -> tuple[StandardStar, ...]:
+    stars: dict[str, StandardStar] = {}
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            continue
+        info = _info(folder)
+        for path in sorted(folder.glob("f*.dat")):
+            # 'm' files hold AB magnitudes, not fluxes: only 'f' tables are used.
+            name, ra, dec = info.get(path.name, (path.stem[1:], None, None))
+            star = StandardStar(name, str(path), ra, dec)
+            stars[star.key] = star  # a later folder's table replaces a bundled one
+    return tuple(stars.values())
+
+
+def catalogue(extra_dirs=()) -> tuple[StandardStar, ...]:
+    """Every star of the bundled library and of ``extra_dirs`` (later folders win)."""
+    return _catalogue((str(bundled_dir()), *(str(Path(d)) for d in extra_dirs)))
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
+    """Great-circle separation (arcsec) of two positions in degrees (haversine)."""
+    r1, d1, r2, d2 = (math.radians(v) for v in (ra1, dec1, ra2, dec2))
+    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600.0
+
+
+def find_standard(
+    object_name: str = "",
+    ra=None,
+    dec=None,
+    radius_arcsec: float = MATCH_RADIUS_ARCSEC,
+    extra_dirs=(),
+) -> tuple[StandardStar | None, str]:
+    """The library star a frame observed, and how it was recognised.
+
+    Parameters
+    ----------
+    object_name : str
+        The frame's OBJECT (any spelling: ``LTT 3218``, ``ltt3218``).
+    ra, dec : str or float, optional
+        OBSRA (``hh:mm:ss``) and OBSDEC (``±dd:mm:ss``), or degrees.
+    radius_arcsec : float
+        Largest pointing offset for a match by coordinates.
+
+    Returns
+    -------
+    (StandardStar or None, str)
+        The star and ``"OBJECT"`` or ``"coordinates (12.3\\" away)"``; ``(None, "")``
+        when neither matches.
+    """
+    stars = catalogue(extra_dirs)
+    key = standard_key(object_name)
+    if key:
+        for star in stars:
+            if star.key == key:
+                return star, "OBJECT"
+    ra_deg = ra if isinstance(ra, int | float) else parse_sexagesimal(ra, True)
+    dec_deg = dec if isinstance(dec, int | float) else parse_sexagesimal(dec, False)
+    if ra_deg is None or dec_deg is None:
+        return None, ""
+    best, best_sep = None, radius_arcsec
+    for star in stars:
+        if star.ra_deg is None or star.dec_deg is None:
+            continue
+        sep = separation_arcsec(ra_deg, dec_deg, star.ra_deg, star.dec_deg)
+        if sep <= best_sep:
+            best, best_sep = star, sep
+    if best is None:
+        return None, ""
+    return best, f'coordinates ({best_sep:.1f}" from {best.name})'
+
+
+@cache
+def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wavelength (Å), flux (erg/s/cm²/Å) and bin width (Å) of a star's table.
+
+    Raises
+    ------
+    ValueError
+        The file is not a flux table of that layout (it names the file and the layout).
+    """
+    try:
+        data = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"{Path(path).name}: not a flux table ({exc}); expected columns wavelength (Å), "
+            "flux (1e-16 erg/s/cm²/Å)[, mJy, bin width (Å)]"
+        ) from None
+    if data.shape[1] < 2 or data.shape[0] < 5 or np.any(np.diff(data[:, 0]) <= 0):
+        raise ValueError(
+            f"{Path(path).name}: expected at least 5 rows of increasing wavelength (Å) and "
+            "flux (1e-16 erg/s/cm²/Å)"
+        )
+    width = data[:, 3] if data.shape[1] >= 4 else np.gradient(data[:, 0])
+    return data[:, 0].copy(), data[:, 1] * TABLE_FLUX_SCALE, width.copy()

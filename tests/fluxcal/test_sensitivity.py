@@ -1,0 +1,178 @@
+"""Sensitivity and flux calibration on 1-D spectra of known flux (fast, no frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.fluxcal.apply import IncompatibleSensitivity, choose_sensitivity, flux_calibrate
+from pipeline.fluxcal.extinction import computed_airmass, frame_airmass
+from pipeline.fluxcal.sensitivity import (
+    TELLURIC_BANDS,
+    StandardRejected,
+    compute_sensitivity,
+    read_sensitivity,
+    write_sensitivity,
+)
+from tests.fluxcal import known_flux as kf
+
+WAVE = np.arange(3600.0, 8900.0, 2.0)
+
+
+def _sensitivity(airmass=1.2, wave=WAVE, filter_cut=None, seed=2, **cards):
+    truth = kf.true_sensitivity(wave, filter_cut)
+    # 300 s of LTT 3218: S/N ~100 per 2 Å bin, as a standard is usually exposed
+    std = kf.observe(kf.star_flux("LTT3218", wave), wave, airmass, 300, seed, truth)
+    return compute_sensitivity(std, kf.header("LTT3218", airmass, 300, **cards)), truth
+
+
+def _outside_telluric(w):
+    keep = np.ones(w.size, bool)
+    for lo, hi in TELLURIC_BANDS:
+        keep &= (w < lo) | (w > hi)
+    return keep
+
+
+@pytest.mark.parametrize("filter_cut", [None, 4550.0])
+def test_sensitivity_shape_within_2_percent_away_from_the_ends(filter_cut):
+    sens, truth = _sensitivity(filter_cut=filter_cut)
+    s, err = sens(WAVE)
+    lo = WAVE[0] + 200 if filter_cut is None else filter_cut + 200
+    inner = (WAVE > lo) & (WAVE < WAVE[-1] - 200)
+    ratio = s[inner] / truth[inner]
+    # the units are right too: electrons for a unit flux, not only the shape
+    assert abs(np.median(ratio) - 1) < 0.01
+    assert np.max(np.abs(ratio / np.median(ratio) - 1)) < 0.02
+    # the quoted uncertainty is of the size of the actual error, not far smaller
+    assert np.median(np.abs(ratio - 1)) < 3 * np.median(err[inner] / s[inner])
+
+
+@pytest.mark.parametrize(("x_std", "x_sci"), [(1.0, 2.0), (2.0, 1.0), (1.4, 1.4), (1.05, 1.6)])
+def test_recovered_flux_within_3_percent_at_airmasses_1_to_2(x_std, x_sci):
+    sens, _ = _sensitivity(airmass=x_std)
+    science = kf.observe(kf.target_flux(WAVE), WAVE, x_sci, 1200, seed=5)
+    header = kf.header("AT2026xyz", x_sci, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    calibrated, airmass = flux_calibrate(science, header, sens)
+    assert airmass == x_sci
+    assert calibrated.unit.to_string() == "erg / (Angstrom s cm2)"
+    good = ~calibrated.mask & _outside_telluric(WAVE)
+    rel = calibrated.flux[good] / kf.target_flux(WAVE)[good] - 1
+    assert np.median(np.abs(rel)) <= 0.03
+    # without the extinction correction the same data are off by the airmass difference
+    if abs(x_std - x_sci) > 0.5:
+        plain, _ = flux_calibrate(science, header, sens, extinction=False)
+        rel_plain = plain.flux[good] / kf.target_flux(WAVE)[good] - 1
+        assert np.median(np.abs(rel_plain)) > 0.05
+
+
+def test_uncertainty_is_propagated():
+    sens, _ = _sensitivity()
+    science = kf.observe(kf.target_flux(WAVE), WAVE, 1.3, 1200, seed=9)
+    header = kf.header("AT2026xyz", 1.3, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    cal, _ = flux_calibrate(science.to_spectrum(), header, sens)
+    std = cal.uncertainty.array
+    pull = (cal.flux.value - kf.target_flux(WAVE)) / std
+    good = ~cal.mask & _outside_telluric(WAVE)
+    # Gaussian errors: the median |pull| is 0.67 when the uncertainty is right
+    assert 0.5 < np.median(np.abs(pull[good])) < 0.85
+
+
+def test_too_little_signal_is_refused_with_the_reason():
+    faint = kf.observe(kf.star_flux("LTT3218", WAVE) * 1e-3, WAVE, 1.2, 5, seed=1)
+    with pytest.raises(StandardRejected, match="too little signal: median S/N"):
+        compute_sensitivity(faint, kf.header("LTT3218", 1.2, 5))
+
+
+def test_outside_the_table_range_is_refused_with_the_reason():
+    red = np.arange(9800.0, 12000.0, 2.0)
+    spec = kf.observe(np.full(red.size, 5e-14), red, 1.2, 60)
+    with pytest.raises(StandardRejected, match="outside the table's wavelength range"):
+        compute_sensitivity(spec, kf.header("LTT3218", 1.2, 60))
+
+
+def test_not_a_library_star_is_refused():
+    spec = kf.observe(kf.star_flux("LTT3218", WAVE), WAVE, 1.2, 60)
+    header = kf.header("NGC 1234", 1.2, 60, OBSRA="01:00:00", OBSDEC="-10:00:00")
+    with pytest.raises(StandardRejected, match="not a star of the flux library"):
+        compute_sensitivity(spec, header)
+
+
+@pytest.mark.parametrize(
+    ("card", "value", "what"),
+    [("CCDSUM", "1 1", "binning"), ("WAVMODE", "400_M2", "mode"), ("INSTCONF", "Blue", "camera")],
+)
+def test_a_sensitivity_of_another_setup_is_never_applied(card, value, what):
+    sens, _ = _sensitivity()
+    science = kf.observe(kf.target_flux(WAVE), WAVE, 1.3, 1200)
+    header = kf.header("AT2026xyz", 1.3, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    header[card] = value
+    if card == "INSTCONF":
+        header["GAIN"], header["RDNOISE"] = 1.4, 4.74  # a Blue readout
+    with pytest.raises(IncompatibleSensitivity, match=what):
+        flux_calibrate(science, header, sens)
+    choice = choose_sensitivity(header, [sens])
+    assert choice.sensitivity is None and what in choice.reason()
+
+
+def test_nearest_compatible_in_time_then_preferred_star():
+    early, _ = _sensitivity(**{"DATE-OBS": "2026-12-04T23:00:00"})
+    late, _ = _sensitivity(**{"DATE-OBS": "2026-12-05T06:00:00"})
+    late.standard = "EG274"
+    other, _ = _sensitivity(CCDSUM="1 1", **{"DATE-OBS": "2026-12-05T01:00:00"})
+    header = kf.header("AT2026xyz", 1.3, 600, **{"DATE-OBS": "2026-12-05T01:30:00"})
+    choice = choose_sensitivity(header, [late, other, early])
+    assert choice.sensitivity is early and choice.age_days == pytest.approx(2.5 / 24)
+    assert choose_sensitivity(header, [late, early], preferred="eg 274").sensitivity is late
+
+
+def test_master_round_trip_and_specutils_reads_it(tmp_path):
+    from specutils import Spectrum
+
+    sens, _ = _sensitivity()
+    path = write_sensitivity(sens, tmp_path)
+    assert (
+        path.name == "master_sens_400_m1_RED_2x2_20261204_ltt3218.fits"
+    )  # 01:00 UT on the 5th: the night of the 4th
+    back = read_sensitivity(path)
+    assert back.setup == sens.setup and back.standard == "LTT3218"
+    assert back.airmass == pytest.approx(1.2) and back.frame == sens.frame
+    np.testing.assert_allclose(back(WAVE)[0], sens(WAVE)[0], rtol=1e-9)
+    spec = Spectrum.read(path)
+    assert spec.spectral_axis.unit.to_string() == "Angstrom"
+    assert spec.flux.unit.to_string() == "cm2 electron / erg"
+
+
+def test_airmass_is_computed_when_the_header_has_none():
+    header = kf.header("LTT3218", 1.0, 60)
+    del header["AIRMASS"]
+    # LTT 3218 on the meridian: zenith distance = |latitude - dec| = 2.7 deg
+    header["DATE-OBS"] = "2026-03-01T01:00:00"
+    value, source = frame_airmass(header)
+    assert "computed" in source and 1.0 <= value < 3.0
+    del header["OBSRA"]
+    with pytest.raises(ValueError, match="OBSRA, OBSDEC and DATE-OBS are needed"):
+        computed_airmass(header)
+
+
+def test_a_sensitivity_made_without_extinction_is_applied_consistently():
+    wave = WAVE
+    truth = kf.true_sensitivity(wave)
+    std = kf.observe(kf.star_flux("LTT3218", wave), wave, 1.9, 300, 2, truth)
+    sens = compute_sensitivity(std, kf.header("LTT3218", 1.9, 300), extinction=False)
+    assert not sens.extinction
+    science = kf.observe(kf.target_flux(wave), wave, 1.0, 1200, seed=5)
+    header = kf.header("AT2026xyz", 1.0, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    cal, _ = flux_calibrate(science, header, sens)  # corrects the airmass difference
+    good = ~cal.mask & _outside_telluric(wave)
+    assert np.median(np.abs(cal.flux[good] / kf.target_flux(wave)[good] - 1)) <= 0.03
+
+
+def test_a_spectrum_without_exposure_time_is_refused_saying_what_to_fix():
+    from pipeline.fluxcal.sensitivity import FluxInputError
+
+    sens, _ = _sensitivity()
+    science = kf.observe(kf.target_flux(WAVE), WAVE, 1.3, 1200)
+    header = kf.header("AT2026xyz", 1.3, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    header["EXPTIME"] = "n/a"
+    with pytest.raises(FluxInputError, match="EXPTIME='n/a' is not an exposure time"):
+        flux_calibrate(science, header, sens)
