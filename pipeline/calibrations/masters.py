@@ -9,6 +9,7 @@ from pathlib import Path
 from astropy.nddata import CCDData
 
 from pipeline.classify import classify
+from pipeline.vocabulary import DataType, rlevel
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def info_from_header(header, path: str | Path) -> MasterInfo | None:
     readout and optics keys.
     """
     path = Path(path)
-    if int(header.get("RLEVEL", 0) or 0) != 61:
+    if int(header.get("RLEVEL", 0) or 0) != rlevel(DataType.MASTER_CALIBRATION):
         return None
     c = classify(header, path=path)
     if not c.ok:

@@ -35,6 +35,7 @@ from scipy.interpolate import BSpline
 from pipeline.fluxcal.extinction import extinction_factor, extinction_file, frame_airmass
 from pipeline.fluxcal.setup import Setup, setup_of
 from pipeline.fluxcal.standards import StandardStar, find_standard, standard_flux
+from pipeline.vocabulary import DataType, rlevel
 from pipeline.wavelength.arrays import SpectrumArrays
 
 #: Telluric absorption bands (Å) left out of the fit: O2 B and A bands, H2O bands.
@@ -59,7 +60,8 @@ MIN_TABLE_COVERAGE = 0.5
 #: Interior knots of the P-spline (the penalty, not their number, sets the smoothness).
 N_KNOTS = 60
 PENALTIES = tuple(10.0 ** np.arange(-3.0, 6.01, 0.5))
-RLEVEL_SENSITIVITY = 61
+#: A sensitivity function is a master calibration (data_type 1).
+RLEVEL_SENSITIVITY = rlevel(DataType.MASTER_CALIBRATION)
 
 
 class FluxInputError(ValueError):
