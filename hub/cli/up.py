@@ -251,7 +251,8 @@ def _bootstrap_admin(username: str, database_url: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import settings
+    from gsp_extension import environment
+
     from ..config_helpers import prepare_database
     from ..platform import prepare_data_root
 
@@ -262,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config == REPO / "jupyterhub_config.py" and not chp.exists():
         return _error(f"configurable-http-proxy is missing ({chp}): run `npm ci` in {REPO}")
 
-    root_arg = args.data_root or Path(os.environ.get("GSP_DATA_ROOT") or "gsp-data")
+    root_arg = args.data_root or environment.data_root()
     root = prepare_data_root(root_arg)
     env = dict(os.environ)
     env["GSP_DATA_ROOT"] = str(root)
@@ -270,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < args.port < 65536:
             return _error(f"--port {args.port}: give a port between 1 and 65535")
         env["GSP_HUB_BIND_URL"] = f"http://127.0.0.1:{args.port}"
-    bind_url = env.get("GSP_HUB_BIND_URL") or "http://127.0.0.1:8000"
+    bind_url = environment.hub_bind_url(env)
     env.setdefault("CONFIGPROXY_AUTH_TOKEN", secrets.token_hex(32))
     problem = _ports_problem(env, bind_url)
     if problem:
@@ -278,10 +279,10 @@ def run(args: argparse.Namespace) -> int:
     if env.get("GSP_SSL_CERT"):
         bind_url = bind_url.replace("http://", "https://", 1)
 
-    # The settings module reads os.environ: this process is the command, so the data
-    # root chosen here is the one every helper below uses.
+    # The environment module reads os.environ: this process is the command, so the
+    # data root chosen here is the one every helper below uses.
     os.environ["GSP_DATA_ROOT"] = str(root)
-    database_url = settings.database_url()
+    database_url = environment.database_url()
     try:
         prepare_database(database_url)
         if args.admin:

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import update
 
+from gsp_extension.accounts.links import LinkExpired, LinkInvalid
+from gsp_extension.accounts.mail import Mailer
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.models import User
 from gsp_extension.store.proposals import add_collaborator, create_proposal
 from hub.authenticator import OLD_PASSWORD_WRONG, ProposalAuthenticator
-from hub.email import Mailer
-from hub.links import LinkExpired, LinkInvalid
 
 pytestmark = pytest.mark.asyncio
 
