@@ -100,6 +100,13 @@ def flag(name: str, default: bool = False, environ: Mapping[str, str] | None = N
     raise EnvironmentValueError(f"{name}={raw!r}: give 1/true/yes/on or 0/false/no/off")
 
 
+def with_prefix(
+    prefixes: tuple[str, ...], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every variable whose name starts with one of ``prefixes`` (to pass on to a child)."""
+    return {k: v for k, v in _env(environ).items() if k.startswith(prefixes)}
+
+
 def data_root(environ: Mapping[str, str] | None = None) -> Path:
     """The data root: ``$GSP_DATA_ROOT`` or ``./gsp-data``, absolute."""
     return Path(text("GSP_DATA_ROOT", "gsp-data", environ)).resolve()

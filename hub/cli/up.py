@@ -273,6 +273,11 @@ def run(args: argparse.Namespace) -> int:
         env["GSP_HUB_BIND_URL"] = f"http://127.0.0.1:{args.port}"
     bind_url = environment.hub_bind_url(env)
     env.setdefault("CONFIGPROXY_AUTH_TOKEN", secrets.token_hex(32))
+    if os.geteuid() == 0 and "GSP_ALLOW_ROOT" not in env:
+        # A root-only machine (a container): jupyter_server refuses root unless told.
+        # Said aloud, and a deployer's explicit GSP_ALLOW_ROOT=0 is kept.
+        print("gsp up: running as root: GSP_ALLOW_ROOT=1 (the service and servers run as root)")
+        env["GSP_ALLOW_ROOT"] = "1"
     problem = _ports_problem(env, bind_url)
     if problem:
         return _error(problem)
