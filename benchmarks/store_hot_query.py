@@ -20,6 +20,7 @@ import time
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from gsp_extension.security import AccessPolicy, Caller
 from gsp_extension.store import Database, upgrade_database
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.files import list_files_query
@@ -110,7 +111,8 @@ def time_query(db: Database, member_id: int, soar: str, repeats: int) -> None:
 
     with db.session() as s:
         member = s.get(User, member_id)
-        base = list_files_query(s, member, data_type=0, proposal_id=soar)
+        access = AccessPolicy(s, Caller(name=member.username, kind="user", user=member))
+        base = list_files_query(s, data_type=0, proposal_id=soar).where(access.files())
         pages_ms, counts_ms = [], []
         total = s.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
         for i in range(repeats):

@@ -148,7 +148,7 @@ def _delete(session, caller, ids: list[int]) -> list[str]:
     for f in files:
         require_can_delete_file(session, caller, f)
     for f in files:
-        store_files.mark_deleted(session, f, by=caller.user)
+        store_files.mark_deleted(session, f)
         log_event(
             session,
             f"{f.file_name} deleted by {caller.name}",

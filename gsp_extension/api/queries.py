@@ -23,7 +23,6 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    false,
     func,
     or_,
     select,
@@ -34,8 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..security import Caller
+from ..security.access import AccessPolicy, FileVisibility
 from ..store import File, Job, Proposal
-from ..store import proposals as store_proposals
 from ..store.serialize import SEED_FILE_FIELDS
 from .schemas import FileListQuery
 
@@ -326,40 +325,13 @@ class CountCache:
             self._entries[key] = (now + self.ttl, count, estimated)
 
 
-#: Visibility of a listing for one caller, in the forms the planner handles best (the
-#: store's ``_visibility`` rule; a test holds the two equal).
-_ALL, _NOTHING, _CALIBRATIONS, _MINE, _CALIBRATIONS_OR_MINE = range(5)
-
-
-def _listing_visibility(
-    session: Session, caller: Caller, data_type: int | None, proposal_id: str | None
-) -> tuple[int, list[str]]:
-    """Which rows of a listing the caller may see, and the caller's SOAR ids if needed.
-
-    Mirrors :func:`gsp_extension.store.files.list_files_query` with its user argument
-    plus :func:`gsp_extension.security.visible_files_clause` for services, but takes the
-    caller's proposals from ``caller.proposal_ids`` when the caller cache resolved them.
-    """
-    user = caller.user
-    if user is None or not user.is_active:
-        return _NOTHING, []
-    if user.is_staff or data_type == 1:
-        return _ALL, []
-    mine = caller.proposal_ids
-    if mine is None:
-        mine = frozenset(session.scalars(store_proposals.member_soar_ids(user.id)))
-    if proposal_id is not None:
-        return (_ALL, []) if proposal_id in mine else (_CALIBRATIONS, [])
-    if data_type is not None:
-        return (_MINE, sorted(mine)) if mine else (_NOTHING, [])
-    if not mine:
-        return _CALIBRATIONS, []
-    return _CALIBRATIONS_OR_MINE, sorted(mine)
-
-
 @functools.lru_cache(maxsize=512)
 def _listing_statements(
-    dialect: str, ordering: str | None, visibility: int, by_type: bool, by_proposal: bool
+    dialect: str,
+    ordering: str | None,
+    visibility: FileVisibility,
+    by_type: bool,
+    by_proposal: bool,
 ) -> tuple[Select, Select]:
     """The page query and the id query of a listing of this shape, built once.
 
@@ -369,16 +341,9 @@ def _listing_statements(
     """
     table = File.__table__
     conditions: list[ColumnElement[bool]] = []
-    if visibility == _NOTHING:
-        conditions.append(false())
-    elif visibility == _CALIBRATIONS:
-        conditions.append(table.c.data_type == 1)
-    elif visibility == _MINE:
-        conditions.append(table.c.proposal_id.in_(bindparam("mine", expanding=True)))
-    elif visibility == _CALIBRATIONS_OR_MINE:
-        conditions.append(
-            or_(table.c.data_type == 1, table.c.proposal_id.in_(bindparam("mine", expanding=True)))
-        )
+    visible = visibility.condition(table, bindparam("mine", expanding=True))
+    if visible is not None:
+        conditions.append(visible)
     if by_type:
         conditions.append(table.c.data_type == bindparam("data_type"))
     if by_proposal:
@@ -419,7 +384,7 @@ def list_files(
     beyond data_type and proposal_id add conditions to a copy.
     """
     dialect = session.get_bind().dialect.name
-    visibility, mine = _listing_visibility(session, caller, q.data_type, q.proposal_id)
+    visibility, mine = AccessPolicy(session, caller).file_listing(q.data_type, q.proposal_id)
     stmt, ids = _listing_statements(
         dialect, q.ordering, visibility, q.data_type is not None, q.proposal_id is not None
     )
@@ -431,7 +396,7 @@ def list_files(
         params["data_type"] = q.data_type
     if q.proposal_id is not None:
         params["proposal_id"] = q.proposal_id
-    if visibility in (_MINE, _CALIBRATIONS_OR_MINE):
+    if mine:
         params["mine"] = mine
     # Core rows through the session's connection: same transaction, no ORM layer.
     rows = session.connection().execute(stmt, params).all()
@@ -460,9 +425,7 @@ def list_proposals(
     session: Session, caller: Caller, *, page: int, page_size: int, bound: int
 ) -> Page:
     """A page of the proposals the caller may see, by SOAR id."""
-    from ..security.policy import proposals_clause
-
-    where = proposals_clause(caller)
+    where = AccessPolicy(session, caller).proposals()
     stmt = select(Proposal).where(where).order_by(Proposal.soar_id, Proposal.id)
     return paginate(
         session, stmt, select(Proposal.id).where(where), page=page, page_size=page_size, bound=bound
@@ -479,16 +442,8 @@ def list_jobs(
     page_size: int,
     bound: int,
 ) -> Page:
-    """A page of jobs the caller may see, newest first."""
-    conditions: list[ColumnElement] = []
-    if not caller.is_staff:
-        user_id = caller.user_id or -1
-        conditions.append(
-            or_(
-                Job.requested_by_id == user_id,
-                Job.proposal_id.in_(store_proposals.member_proposal_ids(user_id)),
-            )
-        )
+    """A page of jobs the caller may see (:meth:`AccessPolicy.jobs`), newest first."""
+    conditions: list[ColumnElement] = [AccessPolicy(session, caller).jobs()]
     if state is not None:
         conditions.append(Job.state == state)
     if file_id is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gsp_extension.security.access import AccessPolicy
 from gsp_extension.store.errors import InvalidState, NotFound
 from gsp_extension.store.files import get_file
 from gsp_extension.store.models import File, Job
@@ -317,8 +318,11 @@ def _is_arc(file: File) -> bool:
     return (file.obstype or "").strip().upper() in ("ARC", "COMP", "LAMP")
 
 
-def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
-    """Current reduced arcs (data_type 2) of a night."""
+def night_reduced_arcs(
+    session: Session, night: dt.date | None, soar_id: str | None = None
+) -> list[File]:
+    """Current reduced arcs (data_type 2) of a night that may calibrate data of
+    proposal ``soar_id`` (:meth:`AccessPolicy.calibrations_for`)."""
     if night is None:
         return []
     rows = session.scalars(
@@ -327,6 +331,7 @@ def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
             File.data_type == 2,
             File.superseded_at.is_(None),
             File.deleted_at.is_(None),
+            AccessPolicy.calibrations_for(soar_id),
         )
     )
     return [f for f in rows if _is_arc(f)]
@@ -342,7 +347,7 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
     settings_id, values = _settings_for(session, job, file)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, file.date)
+        arcs = night_reduced_arcs(session, file.date, file.proposal_id)
     else:
         lamp = get_file(session, int(lamp_id))
         if lamp.data_type == 0:
@@ -498,7 +503,7 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
     settings_id, values = _settings_for(session, job, reduced)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, reduced.date)
+        arcs = night_reduced_arcs(session, reduced.date, reduced.proposal_id)
         if not arcs:
             raise InvalidState(
                 f"no reduced arc on {reduced.date} for {reduced.file_name}; choose a lamp "

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidValue, NotFound, PermissionDenied
 from .models import LOG_LEVELS, Comment, File, Job, LogEntry, Proposal, User
-from .proposals import get_proposal_by_soar_id, member_proposal_ids
+from .proposals import get_proposal_by_soar_id
 
 
 def log_event(
@@ -45,41 +45,6 @@ def log_event(
     if flush:
         session.flush()
     return entry
-
-
-def log_entries(
-    session: Session,
-    *,
-    viewer: User | None = None,
-    proposal_id: int | None = None,
-    file_id: int | None = None,
-    min_level: str | None = None,
-    before_id: int | None = None,
-    limit: int = 100,
-) -> list[LogEntry]:
-    """Log entries newest first, optionally for one proposal or file.
-
-    Parameters
-    ----------
-    viewer : User, optional
-        When given and not staff, only entries of the viewer's proposals are returned.
-    before_id : int, optional
-        Keyset pagination: entries older than this id.
-    """
-    query = select(LogEntry)
-    if viewer is not None and not viewer.is_staff:
-        query = query.where(LogEntry.proposal_id.in_(member_proposal_ids(viewer.id)))
-    if proposal_id is not None:
-        query = query.where(LogEntry.proposal_id == proposal_id)
-    if file_id is not None:
-        query = query.where(LogEntry.file_id == file_id)
-    if min_level is not None:
-        if min_level not in LOG_LEVELS:
-            raise InvalidValue(f"log level {min_level!r} is not one of {list(LOG_LEVELS)}")
-        query = query.where(LogEntry.level.in_(LOG_LEVELS[LOG_LEVELS.index(min_level) :]))
-    if before_id is not None:
-        query = query.where(LogEntry.id < before_id)
-    return list(session.scalars(query.order_by(LogEntry.id.desc()).limit(limit)))
 
 
 def add_comment(session: Session, file: File, user: User, text: str) -> Comment:

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .errors import InvalidState, InvalidValue, NotFound, PermissionDenied
-from .models import DATA_TYPES, FILE_STATUSES, File, Proposal, User
-from .proposals import ensure_proposal, is_member, member_soar_ids
+from .errors import InvalidState, InvalidValue, NotFound
+from .models import DATA_TYPES, FILE_STATUSES, File
+from .proposals import ensure_proposal
 from .serialize import SEED_FILE_FIELDS
 from .types import utcnow
 
@@ -445,62 +445,21 @@ def set_file_status(session: Session, file: File, status: str, reason: str | Non
     return file
 
 
-def visible_files_clause(user: User) -> ColumnElement[bool]:
-    """SQL condition on ``File`` for "``user`` may see this file" (DESIGN.md §5).
-
-    Staff see everything; others see master calibrations and files of proposals where
-    they are PI or collaborator; inactive users see nothing.
-    """
-    if not user.is_active:
-        return File.id.is_(None)
-    if user.is_staff:
-        return true()
-    return or_(File.data_type == 1, File.proposal_id.in_(member_soar_ids(user.id)))
-
-
-def user_can_see_file(session: Session, user: User, file: File) -> bool:
-    """Whether ``user`` may see ``file`` (DESIGN.md §5)."""
-    if not user.is_active:
-        return False
-    if user.is_staff or file.data_type == 1:
-        return True
-    if file.proposal_id is None:
-        return False
-    proposal = session.scalar(select(Proposal).where(Proposal.soar_id == file.proposal_id))
-    return proposal is not None and is_member(session, user, proposal)
-
-
-def user_can_delete_file(session: Session, user: User, file: File) -> bool:
-    """Products can be deleted by proposal members and staff; raw files never."""
-    if file.data_type == 0:
-        return False
-    if not user.is_active:
-        return False
-    if user.is_staff:
-        return True
-    if file.data_type == 1 or file.proposal_id is None:
-        return False
-    return user_can_see_file(session, user, file)
-
-
-def mark_deleted(session: Session, file: File, *, by: User | None = None) -> File:
+def mark_deleted(session: Session, file: File) -> File:
     """Flag a product as deleted (the caller removes the file from disk).
+
+    Who may delete what is the access policy's
+    (:meth:`gsp_extension.security.AccessPolicy.may_delete_file`); whoever asks, raw
+    data is never deleted.
 
     Raises
     ------
     InvalidState
         For raw files, which are never deleted.
-    PermissionDenied
-        When ``by`` is not a member of the file's proposal nor staff.
     """
     if file.data_type == 0:
         raise InvalidState(
             f"file {file.id} ({file.file_name}) is raw data; raw files are never deleted"
-        )
-    if by is not None and not user_can_delete_file(session, by, file):
-        raise PermissionDenied(
-            f"user {by.username!r} may not delete file {file.id}: only members of its "
-            "proposal and staff delete products"
         )
     if file.deleted_at is None:
         file.deleted_at = utcnow()
@@ -508,31 +467,8 @@ def mark_deleted(session: Session, file: File, *, by: User | None = None) -> Fil
     return file
 
 
-def _visibility(
-    session: Session, user: User, data_type: int | None, proposal_id: str | None
-) -> ColumnElement[bool] | None:
-    """The visibility condition for a listing, simplified for the planner.
-
-    The user's proposals are resolved first, so the database sees plain equality or a
-    short ``IN`` list and can walk the hot index in order instead of filtering an ``OR``.
-    """
-    if not user.is_active:
-        return false()
-    if user.is_staff or data_type == 1:
-        return None
-    mine = set(session.scalars(member_soar_ids(user.id)))
-    if proposal_id is not None:
-        return None if proposal_id in mine else File.data_type == 1
-    if data_type is not None:
-        return File.proposal_id.in_(sorted(mine)) if mine else false()
-    if not mine:
-        return File.data_type == 1
-    return or_(File.data_type == 1, File.proposal_id.in_(sorted(mine)))
-
-
 def list_files_query(
     session: Session,
-    user: User | None = None,
     *,
     data_type: int | None = None,
     proposal_id: str | None = None,
@@ -544,9 +480,6 @@ def list_files_query(
     Parameters
     ----------
     session : Session
-        Used to resolve the user's proposals (one small query).
-    user : User, optional
-        Restrict to what this user may see (DESIGN.md §5); ``None`` means no restriction.
     data_type : int, optional
     proposal_id : str, optional
         SOAR id.
@@ -560,10 +493,6 @@ def list_files_query(
         ``select(func.count()).select_from(query.order_by(None).subquery())``.
     """
     conditions: list[ColumnElement[bool]] = []
-    if user is not None:
-        visible = _visibility(session, user, data_type, proposal_id)
-        if visible is not None:
-            conditions.append(visible)
     if data_type is not None:
         conditions.append(File.data_type == data_type)
     if proposal_id is not None:

@@ -158,8 +158,7 @@ async def test_refresh_follows_the_database(auth, people, db):
         from gsp_extension.store.proposals import get_proposal_by_soar_id
 
         proposal = get_proposal_by_soar_id(s, "SOAR2026B-001")
-        ana = s.get(User, people["ana"])
-        add_collaborator(s, proposal, s.get(User, people["leo"]), by=ana)
+        add_collaborator(s, proposal, s.get(User, people["leo"]))
         s.get(User, people["leo"]).is_staff = True
     refreshed = await auth.refresh_user(hub_user)
     assert refreshed == {"name": "leo", "admin": True, "groups": ["SOAR2026B-001"]}
