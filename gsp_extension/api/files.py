@@ -94,7 +94,7 @@ class FileListHandler(GSPHandler):
             return {
                 "detail": "registered" if reg.created else "already registered (same content)",
                 "created": reg.created,
-                "file": file_record(reg.file, tz=ctx.tz),
+                "file": file_record(session, reg.file, tz=ctx.tz),
             }
 
         result = await self.db(work, write=True)
@@ -115,7 +115,9 @@ class FileDetailHandler(GSPHandler):
         self.query(EmptyQuery)
         fid = self.int_arg(file_id, "file id")
         tz = self.ctx.tz
-        self.reply(await self.db(lambda s, c: file_record(get_visible_file(s, c, fid), tz=tz)))
+        self.reply(
+            await self.db(lambda s, c: file_record(s, get_visible_file(s, c, fid), tz=tz))
+        )
 
     async def delete(self, file_id: str) -> None:
         self.query(EmptyQuery)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    String,
     and_,
     bindparam,
     func,
@@ -28,14 +27,13 @@ from sqlalchemy import (
     select,
     text,
     true,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
 from ..security import Caller
 from ..security.access import AccessPolicy, FileVisibility
 from ..store import File, Job, Proposal
-from ..store.serialize import SEED_FILE_FIELDS
+from ..store.serialize import LINEAGE_JOIN, record_columns, record_from_row
 from .schemas import FileListQuery
 
 # data_type and proposal_id are applied by the store's listing query (with visibility).
@@ -187,109 +185,6 @@ def paginate(
     return Page(rows, total, estimated, has_next)
 
 
-# Table aliases for the lineage names; built once (building ORM aliases per request
-# costs more than the query).
-_ORIGINAL = File.__table__.alias("original_file")
-_PARENT = File.__table__.alias("parent_file")
-_LINEAGE = {
-    "original_file": _ORIGINAL.c.file_name.label("original_file"),
-    "parent_file": _PARENT.c.file_name.label("parent_file"),
-}
-_FIELD_INDEX = {name: i for i, name in enumerate(SEED_FILE_FIELDS)}
-_TIMESTAMP_INDEXES = (_FIELD_INDEX["created"], _FIELD_INDEX["last_modified"])
-_DATE_INDEX = _FIELD_INDEX["date"]
-_DATA_TYPE_INDEX = _FIELD_INDEX["data_type"]
-_NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
-
-
-#: Columns SQLite stores as text: read raw and parsed by ``fromisoformat`` (in C), which
-#: is several times cheaper than SQLAlchemy's regex-based SQLite date processing.
-_SQLITE_TEXT_DATES = ("created", "last_modified", "date")
-
-#: PostgreSQL writes the timestamps (in UTC) and the night as text in SQLite's layout, so
-#: that both databases take :func:`record_from_row`'s string path: no datetime objects,
-#: time-zone conversions and type-decorator calls per value.
-_PG_TEXT_FORMATS = {
-    "created": "YYYY-MM-DD HH24:MI:SS.US",
-    "last_modified": "YYYY-MM-DD HH24:MI:SS.US",
-    "date": "YYYY-MM-DD",
-}
-
-
-@functools.cache
-def _record_columns(dialect: str) -> tuple[Any, ...]:
-    """The record's columns, built once per kind of database."""
-    table = File.__table__
-
-    def column(name: str):
-        if name in _LINEAGE:
-            return _LINEAGE[name]
-        if dialect == "sqlite" and name in _SQLITE_TEXT_DATES:
-            return type_coerce(table.c[name], String).label(name)
-        if dialect == "postgresql" and name in _PG_TEXT_FORMATS:
-            value = table.c[name]
-            if name != "date":
-                value = func.timezone("UTC", value)
-            return func.to_char(value, _PG_TEXT_FORMATS[name]).label(name)
-        return table.c[name]
-
-    return tuple(column(name) for name in SEED_FILE_FIELDS)
-
-
-def file_records_query(where: Select, dialect: str = "") -> Select:
-    """The seed records of the rows of ``where`` as plain columns, in the seed's order.
-
-    Reading columns instead of ``File`` objects (and their parents through the ORM) makes
-    a page of 100 records several times cheaper; :func:`record_from_row` gives exactly
-    :func:`gsp_extension.store.serialize.file_record` (a test holds them equal).
-    """
-    table = File.__table__
-    return (
-        where.with_only_columns(*_record_columns(dialect))
-        .outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id)
-        .outerjoin(_PARENT, _PARENT.c.id == table.c.parent_file_id)
-    )
-
-
-def _utc_text_to_iso(value: str) -> str | None:
-    """SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC) as ``isoformat()`` in UTC.
-
-    ``None`` when the text is not in exactly that form (the caller then parses it).
-    """
-    if len(value) != 26 or value[10] != " " or value[19] != ".":
-        return None
-    if value.endswith(".000000"):  # isoformat() leaves out zero microseconds
-        return f"{value[:10]}T{value[11:19]}+00:00"
-    return f"{value[:10]}T{value[11:]}+00:00"
-
-
-def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
-    """A row of :func:`file_records_query` as the seed's file record."""
-    values = list(row)
-    utc = tz is dt.UTC
-    for i in _TIMESTAMP_INDEXES:
-        value = values[i]
-        if value is None:
-            continue
-        if isinstance(value, str):
-            fast = _utc_text_to_iso(value) if utc else None
-            if fast is not None:
-                values[i] = fast
-                continue
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:  # SQLite keeps naive UTC
-            value = value.replace(tzinfo=dt.UTC)
-        values[i] = value.astimezone(tz).isoformat()
-    value = values[_DATE_INDEX]
-    if value is not None and not (isinstance(value, str) and len(value) == 10):
-        values[_DATE_INDEX] = (
-            dt.date.fromisoformat(value) if isinstance(value, str) else value
-        ).isoformat()
-    values[_DATA_TYPE_INDEX] = str(values[_DATA_TYPE_INDEX])
-    values[_NORMALIZED_INDEX] = bool(values[_NORMALIZED_INDEX])
-    return dict(zip(SEED_FILE_FIELDS, values, strict=True))
-
-
 class CountCache:
     """Counts of recent listings, kept ``ttl`` seconds (``ttl=0`` keeps nothing).
 
@@ -352,12 +247,8 @@ def _listing_statements(
     conditions.append(table.c.superseded_at.is_(None))
     conditions.append(table.c.deleted_at.is_(None))
     rows = (
-        select(*_record_columns(dialect))
-        .select_from(
-            table.outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id).outerjoin(
-                _PARENT, _PARENT.c.id == table.c.parent_file_id
-            )
-        )
+        select(*record_columns(dialect))
+        .select_from(LINEAGE_JOIN)
         .where(*conditions)
         .order_by(*file_ordering(ordering))
         .limit(bindparam("limit", type_=Integer))
