@@ -34,6 +34,12 @@ def text(name: str, default: str = "", environ: Mapping[str, str] | None = None)
     return _env(environ).get(name, "").strip() or default
 
 
+def verbatim(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """``environ[name]`` exactly as given ("" when unset): for secrets such as passwords,
+    where spaces count."""
+    return _env(environ).get(name, "")
+
+
 def whole_number(
     name: str, default: int, environ: Mapping[str, str] | None = None, *, unit: str = ""
 ) -> int:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -73,12 +72,11 @@ def bootstrap_superuser_from_env(
     ValueError
         When the password breaks a rule, or neither a password nor an address is given.
     """
-    env = os.environ if environ is None else environ
-    username = env.get("GSP_ADMIN_USERNAME", "").strip()
+    username = environment.text("GSP_ADMIN_USERNAME", environ=environ)
     if not username:
         return None
-    password = env.get("GSP_ADMIN_PASSWORD", "")
-    address = env.get("GSP_ADMIN_EMAIL", "").strip() or None
+    password = environment.verbatim("GSP_ADMIN_PASSWORD", environ)
+    address = environment.text("GSP_ADMIN_EMAIL", environ=environ) or None
     if not password and not address:
         raise ValueError(
             "GSP_ADMIN_USERNAME is set but neither GSP_ADMIN_PASSWORD nor GSP_ADMIN_EMAIL: "
