@@ -285,3 +285,34 @@ async def test_parallel_failures_are_all_counted(auth, people, db):
     await asyncio.gather(*(login(auth, "bo", f"wrong-{i}") for i in range(3)))
     with db.session() as s:
         assert s.get(User, people["bo"]).locked_until is not None
+
+
+async def test_links_use_the_bind_url_without_a_public_url(
+    db, db_url, people, tmp_path, monkeypatch
+):
+    """The public-address rule in the hub: GSP_PUBLIC_URL, else the bind URL and its
+    port, else the request's address (issue 14: links said localhost:8000)."""
+    from jupyterhub.app import JupyterHub
+
+    monkeypatch.delenv("GSP_PUBLIC_URL", raising=False)
+    hub = JupyterHub(bind_url="http://127.0.0.1:8123/")
+    auth = ProposalAuthenticator(
+        parent=hub, database_url=db_url, link_secret_file=str(tmp_path / "secret")
+    )
+    try:
+        assert auth.public_url == ""  # nothing configured
+        with db.session() as s:
+            user = s.get(User, people["bo"])
+            assert auth.link_mailer("http://req.example/").link(user, "reset").startswith(
+                "http://127.0.0.1:8123/hub/set-password?token="
+            )
+            hub.public_url = "https://gsp.example.org/"
+            configured = ProposalAuthenticator(parent=hub, database_url=db_url)
+            assert configured.public_url == "https://gsp.example.org/"
+            hub.bind_url = "http://0.0.0.0:8000/"
+            assert auth.link_mailer("http://req.example:9/").link(user, "reset").startswith(
+                "http://req.example:9/hub/set-password?token="
+            )
+    finally:
+        auth.executor.shutdown()
+        auth.db.dispose()
