@@ -98,7 +98,8 @@ class AccessPolicy:
 
     @property
     def is_staff(self) -> bool:
-        return self.user is not None and bool(self.user.is_staff)
+        """An active staff account (:attr:`Caller.is_staff`, the one definition)."""
+        return bool(self.caller.is_staff)
 
     @cached_property
     def member_soar_ids(self) -> frozenset[str]:
