@@ -202,3 +202,37 @@ def test_placeholder_is_completed_by_staff(db, people):
             update_proposal(s, proposal, by=u["pia"], title="mine")
         update_proposal(s, proposal, by=u["staff"], pi=u["pib"], title="Real", semester="2030A")
         assert not proposal.placeholder and proposal.pi_id == u["pib"].id
+
+
+def test_arcs_a_proposal_may_use(db, people):
+    """The engine's automatic arc choice asks the policy: a proposal's own arcs and arcs
+    no proposal owns, never another proposal's (whose names carry its targets)."""
+    from gsp_extension.engine.handlers import night_reduced_arcs
+    from gsp_extension.security import AccessPolicy
+
+    night = dt.date(2020, 11, 26)
+    with db.transaction() as s:
+        ids = {}
+        for key, soar in (("own", "SOAR2020B-008"), ("other", "SOAR2021A-004"), ("staff", None)):
+            raw = register_file(
+                s,
+                f"/raw/arc_{key}.fits",
+                checksum=digest(key),
+                size=1,
+                fields={"proposal_id": soar, "obstype": "COMP", "date": night.isoformat()},
+            ).file
+            ids[key] = register_file(
+                s,
+                f"/p/cfzst_arc_{key}.fits",
+                checksum=digest(key + "r"),
+                size=1,
+                data_type=2,
+                parent=raw,
+                fields={"proposal_id": soar, "obstype": "COMP", "date": night.isoformat()},
+            ).file.id
+    with db.session() as s:
+        chosen = {f.id for f in night_reduced_arcs(s, night, "SOAR2020B-008")}
+        assert chosen == {ids["own"], ids["staff"]}
+        assert {f.id for f in night_reduced_arcs(s, night, None)} == {ids["staff"]}
+        usable = select(File.id).where(AccessPolicy.calibrations_for("SOAR2021A-004"))
+        assert ids["other"] in set(s.scalars(usable)) and ids["own"] not in set(s.scalars(usable))
