@@ -15,8 +15,6 @@ from .callers import CallerCache
 from .policy import (
     Caller,
     can_delete_file,
-    can_see_file,
-    can_see_job,
     get_visible_file,
     get_visible_job,
     get_visible_proposal,
@@ -30,7 +28,6 @@ from .policy import (
     require_staff,
     require_user,
     resolve_caller,
-    visible_files_clause,
 )
 
 __all__ = [
@@ -39,8 +36,6 @@ __all__ = [
     "FileVisibility",
     "CallerCache",
     "can_delete_file",
-    "can_see_file",
-    "can_see_job",
     "get_visible_file",
     "get_visible_job",
     "get_visible_proposal",
@@ -54,5 +49,4 @@ __all__ = [
     "require_staff",
     "require_user",
     "resolve_caller",
-    "visible_files_clause",
 ]

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from ..store import Comment, File, Job, NotFound, PermissionDenied, Proposal, User
@@ -95,16 +95,6 @@ def require_staff(caller: Caller, action: str) -> None:
 
 
 # --- files -----------------------------------------------------------------------------
-
-
-def visible_files_clause(caller: Caller, session: Session | None = None) -> ColumnElement[bool]:
-    """SQL condition on ``File``: the caller may see the row (:meth:`AccessPolicy.files`)."""
-    return AccessPolicy(session, caller).files()
-
-
-def can_see_file(session: Session, caller: Caller, file: File) -> bool:
-    """Whether the caller sees this file (:meth:`AccessPolicy.files` on its row)."""
-    return AccessPolicy(session, caller).visible(file)
 
 
 def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
@@ -202,11 +192,6 @@ def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
 # --- jobs, logs, comments -----------------------------------------------------------------
 
 
-def can_see_job(session: Session, caller: Caller, job: Job) -> bool:
-    """Whether the caller sees this job (:meth:`AccessPolicy.jobs` on its row)."""
-    return AccessPolicy(session, caller).visible(job)
-
-
 def get_visible_job(session: Session, caller: Caller, job_id: int) -> Job:
     """The job, if the caller may see it (else :class:`NotFound`)."""
     job = AccessPolicy(session, caller).get(Job, job_id)
@@ -225,13 +210,4 @@ def require_can_delete_comment(caller: Caller, comment: Comment) -> None:
     if not AccessPolicy(None, caller).may_delete_comment(comment):
         raise PermissionDenied(f"only the author of comment {comment.id} and staff delete it")
 
-
-def proposals_clause(caller: Caller, session: Session | None = None) -> ColumnElement[bool]:
-    """SQL condition on ``Proposal`` (:meth:`AccessPolicy.proposals`)."""
-    return AccessPolicy(session, caller).proposals()
-
-
-def proposals_query(caller: Caller):
-    """Proposals the caller may see, by SOAR id."""
-    return select(Proposal).where(proposals_clause(caller)).order_by(Proposal.soar_id)
 
