@@ -209,5 +209,3 @@ def require_can_delete_comment(caller: Caller, comment: Comment) -> None:
     """The author and staff delete a comment."""
     if not AccessPolicy(None, caller).may_delete_comment(comment):
         raise PermissionDenied(f"only the author of comment {comment.id} and staff delete it")
-
-
