@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import InvalidValue, NotFound, PermissionDenied
+from .errors import InvalidValue
 from .models import LOG_LEVELS, Comment, File, Job, LogEntry, Proposal, User
 from .proposals import get_proposal_by_soar_id
 
@@ -63,22 +63,3 @@ def comments_on(session: Session, file_id: int) -> list[Comment]:
     return list(
         session.scalars(select(Comment).where(Comment.file_id == file_id).order_by(Comment.id))
     )
-
-
-def delete_comment(session: Session, comment_id: int, *, by: User) -> None:
-    """Delete a comment; its author and staff may.
-
-    Raises
-    ------
-    NotFound, PermissionDenied
-    """
-    comment = session.get(Comment, comment_id)
-    if comment is None:
-        raise NotFound(f"no comment with id {comment_id}")
-    if not (by.is_staff or comment.user_id == by.id):
-        raise PermissionDenied(
-            f"user {by.username!r} did not write comment {comment_id}; only its author "
-            "and staff delete it"
-        )
-    session.delete(comment)
-    session.flush()
