@@ -401,6 +401,10 @@ def configure_public_url_and_tls(c, environ: Mapping[str, str] | None = None) ->
     c.JupyterHub.ssl_key = str(Path(key).resolve())
     if "bind_url" in c.JupyterHub and c.JupyterHub.bind_url.startswith("http://"):
         c.JupyterHub.bind_url = "https://" + c.JupyterHub.bind_url[len("http://") :]
+        # The service addresses its mailed links with the hub's bind URL: the same one.
+        service = _service(c, "gsp")
+        if service is not None and "GSP_HUB_BIND_URL" in service.get("environment", {}):
+            service["environment"]["GSP_HUB_BIND_URL"] = c.JupyterHub.bind_url
 
 
 def configure_switches(c, environ: Mapping[str, str] | None = None) -> None:

@@ -176,6 +176,7 @@ def test_public_url_and_tls(load, tmp_path):
     assert c.JupyterHub.ssl_cert == str(cert)
     assert c.JupyterHub.ssl_key == str(key)
     assert c.JupyterHub.bind_url == "https://0.0.0.0:443"
+    assert service(c, "gsp")["environment"]["GSP_HUB_BIND_URL"] == "https://0.0.0.0:443"
     with pytest.raises(PlatformConfigError, match="GSP_SSL_KEY is unset"):
         load(GSP_SSL_CERT=str(cert))
     with pytest.raises(PlatformConfigError, match="GSP_SSL_KEY=.*no such file"):
