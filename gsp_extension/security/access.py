@@ -31,7 +31,7 @@ import enum
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from ..store import Comment, File, Job, LogEntry, Proposal, ReductionSettings, User
@@ -159,11 +159,15 @@ class AccessPolicy:
             return false()
         if self.is_staff:
             return true()
-        seen_files = select(File.id).where(self.files(), File.data_type != MASTER)
+        # EXISTS by the job's file id: one primary-key probe per job, however many
+        # files the caller sees.
+        on_a_seen_file = exists().where(
+            File.id == Job.file_id, self.files(), File.data_type != MASTER
+        )
         return or_(
             Job.requested_by_id == self.user.id,
             Job.proposal_id.in_(store_proposals.member_proposal_ids(self.user.id)),
-            Job.file_id.in_(seen_files),
+            on_a_seen_file,
         )
 
     def logs(self) -> ColumnElement[bool]:
@@ -181,7 +185,7 @@ class AccessPolicy:
         """Condition on ``Comment``: comments on files the caller sees."""
         if self.user is None:
             return false()
-        return Comment.file_id.in_(select(File.id).where(self.files()))
+        return exists().where(File.id == Comment.file_id, self.files())
 
     def proposals(self) -> ColumnElement[bool]:
         """Condition on ``Proposal``: the caller belongs to it (staff: all)."""

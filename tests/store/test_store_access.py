@@ -16,9 +16,10 @@ from gsp_extension.store.accounts import (
     record_failed_login,
     record_login,
 )
+from gsp_extension.store.activity import add_comment
 from gsp_extension.store.errors import AlreadyExists, InvalidValue, PermissionDenied
 from gsp_extension.store.files import list_files_query, register_file
-from gsp_extension.store.models import File, Proposal, User
+from gsp_extension.store.models import Comment, File, Proposal, User
 from gsp_extension.store.proposals import (
     add_collaborator,
     ensure_proposal,
@@ -70,6 +71,10 @@ EXPECTED_VISIBLE = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_VISIBLE))
 def test_who_sees_which_file(db, people, catalogue, name):
+    with db.transaction() as s:
+        author = s.scalar(select(User).where(User.username == "staff"))
+        for file in s.scalars(select(File)):
+            add_comment(s, file, author, f"on {file.file_name}")
     ids_of = {
         key: set(value) if isinstance(value, tuple) else {value} for key, value in catalogue.items()
     }
@@ -85,6 +90,9 @@ def test_who_sees_which_file(db, people, catalogue, name):
         by_row = {f.id for f in every if access.visible(f)}
         assert by_row == expected
         assert set(s.scalars(select(File.id).where(access.files()))) == expected
+        # comments are seen with the file they are on
+        commented = set(s.scalars(select(Comment.file_id).where(access.comments())))
+        assert commented == expected
         # The listing agrees with the rule under every filter the API offers.
         for data_type in (None, 0, 1, 2):
             for proposal_id in (None, "SOAR2020B-008", "SOAR2021A-004", "NOPE"):
