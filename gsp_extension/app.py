@@ -286,6 +286,7 @@ class GSPExtensionApp(ExtensionApp):
                 Path(self.link_secret_file),
                 public_url=self.public_url,
                 bind_url=self.hub_bind_url,
+                hub_base_url=environment.text("JUPYTERHUB_BASE_URL", "/"),
             ),
             events_poll_interval=self.events_poll_interval,
             events_keepalive=self.events_keepalive,
