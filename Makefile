@@ -14,10 +14,13 @@ demo: setup
 
 test: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, and the layers (import-linter, [tool.importlinter] in pyproject.toml)
 lint: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 setup: $(VENV)/.installed node_modules/.installed
 

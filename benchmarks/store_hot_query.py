@@ -20,12 +20,13 @@ import time
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from gsp_extension.security import AccessPolicy, Caller
 from gsp_extension.store import Database, upgrade_database
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.files import list_files_query
 from gsp_extension.store.models import Base, File, Proposal
 from gsp_extension.store.proposals import create_proposal
-from gsp_extension.store.serialize import file_record, file_record_load_options
+from gsp_extension.store.serialize import file_records_query, record_from_row
 
 N_PROPOSALS = 200
 DATA_TYPE_WEIGHTS = {0: 50, 1: 5, 2: 25, 3: 10, 4: 10}
@@ -110,16 +111,16 @@ def time_query(db: Database, member_id: int, soar: str, repeats: int) -> None:
 
     with db.session() as s:
         member = s.get(User, member_id)
-        base = list_files_query(s, member, data_type=0, proposal_id=soar)
+        access = AccessPolicy(s, Caller(name=member.username, kind="user", user=member))
+        base = list_files_query(s, data_type=0, proposal_id=soar).where(access.files())
         pages_ms, counts_ms = [], []
+        dialect = s.get_bind().dialect.name
         total = s.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
         for i in range(repeats):
             page = i % 20
             t = time.perf_counter()
-            rows = s.scalars(
-                base.options(*file_record_load_options()).limit(100).offset(page * 100)
-            ).all()
-            [file_record(r) for r in rows]
+            page_query = file_records_query(base.limit(100).offset(page * 100), dialect)
+            [record_from_row(r) for r in s.connection().execute(page_query)]
             pages_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             s.scalar(select(func.count()).select_from(base.order_by(None).subquery()))

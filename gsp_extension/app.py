@@ -9,7 +9,6 @@ from the same environment variables the hub and the ``gsp`` commands read.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import zoneinfo
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,10 +16,12 @@ from pathlib import Path
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 
+from . import environment
+from .accounts.mail import Mailer
 from .api import default_handlers
 from .api.context import GSPContext
 from .api.hub import HubClient
-from .api.mail import make_mailer
+from .api.mail import ServiceMailer
 from .api.queries import CountCache
 from .security import CallerCache
 from .store import Database, upgrade_database
@@ -45,7 +46,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("data_root")
     def _default_data_root(self) -> str:
-        return str(Path(os.environ.get("GSP_DATA_ROOT", "gsp-data")).resolve())
+        return str(environment.data_root())
 
     database_url = Unicode(
         config=True,
@@ -56,9 +57,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("database_url")
     def _default_database_url(self) -> str:
-        return (
-            os.environ.get("GSP_DATABASE_URL") or f"sqlite:///{Path(self.data_root) / 'gsp.sqlite'}"
-        )
+        return environment.database_url(root=self.data_root)
 
     upgrade_database = Bool(
         True,
@@ -109,7 +108,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("count_cache_seconds")
     def _default_count_cache(self) -> float:
-        return float(os.environ.get("GSP_COUNT_CACHE_SECONDS", "5"))
+        return environment.number("GSP_COUNT_CACHE_SECONDS", 5)
 
     caller_cache_seconds = Float(
         config=True,
@@ -123,7 +122,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("caller_cache_seconds")
     def _default_caller_cache(self) -> float:
-        return float(os.environ.get("GSP_CALLER_CACHE_SECONDS", "2"))
+        return environment.number("GSP_CALLER_CACHE_SECONDS", 2)
 
     @validate("default_page_size", "max_page_size", "count_bound")
     def _positive(self, proposal):
@@ -183,7 +182,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("live")
     def _default_live(self) -> bool:
-        return os.environ.get("GSP_LIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+        return environment.flag("GSP_LIVE", True)
 
     dask_scheduler = Unicode(
         config=True,
@@ -193,7 +192,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("dask_scheduler")
     def _default_dask_scheduler(self) -> str:
-        return os.environ.get("GSP_DASK_SCHEDULER", "")
+        return environment.text("GSP_DASK_SCHEDULER")
 
     workers = Integer(
         config=True,
@@ -202,7 +201,41 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("workers")
     def _default_workers(self) -> int:
-        return int(os.environ.get("GSP_WORKERS", "2"))
+        return environment.whole_number("GSP_WORKERS", 2)
+
+    public_url = Unicode(
+        config=True,
+        help="""The hub's public address for links in emails (invitations), e.g.
+        https://gsp.example.org/. Empty: the hub's bind URL (`hub_bind_url`), else the
+        address of the request. Default: $GSP_PUBLIC_URL.""",
+    )
+
+    @default("public_url")
+    def _default_public_url(self) -> str:
+        return environment.public_url()
+
+    hub_bind_url = Unicode(
+        config=True,
+        help="""Where the hub's proxy listens (JupyterHub.bind_url), the public address of
+        emailed links when `public_url` is empty. Default: $GSP_HUB_BIND_URL.""",
+    )
+
+    @default("hub_bind_url")
+    def _default_hub_bind_url(self) -> str:
+        return environment.text("GSP_HUB_BIND_URL")
+
+    link_secret_file = Unicode(
+        config=True,
+        help="""File of the secret that signs set-password links, shared with the hub
+        ($GSP_LINK_SECRET, when set, is used instead). Default: $GSP_LINK_SECRET_FILE,
+        else secrets/link-secret in the data root.""",
+    )
+
+    @default("link_secret_file")
+    def _default_link_secret_file(self) -> str:
+        if environment.text("GSP_LINK_SECRET_FILE"):
+            return str(environment.link_secret_file())
+        return str(Path(self.data_root) / "secrets" / "link-secret")
 
     hub_api_url = Unicode(
         config=True,
@@ -212,7 +245,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("hub_api_url")
     def _default_hub_api_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "")
+        return environment.text("JUPYTERHUB_API_URL")
 
     hub_api_token = Unicode(
         config=True,
@@ -221,7 +254,7 @@ class GSPExtensionApp(ExtensionApp):
 
     @default("hub_api_token")
     def _default_hub_api_token(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return environment.text("JUPYTERHUB_API_TOKEN")
 
     def initialize_settings(self) -> None:
         """Open the database (migrated) and share the context with the handlers."""
@@ -248,7 +281,13 @@ class GSPExtensionApp(ExtensionApp):
             tz=zoneinfo.ZoneInfo(self.timezone) if self.timezone != "UTC" else dt.UTC,
             instrument_names=frozenset(self.instrument_names),
             hub=hub,
-            mailer=make_mailer(root, log=self.log),
+            mailer=ServiceMailer(
+                Mailer(parent=self, log=self.log),
+                Path(self.link_secret_file),
+                public_url=self.public_url,
+                bind_url=self.hub_bind_url,
+                hub_base_url=environment.text("JUPYTERHUB_BASE_URL", "/"),
+            ),
             events_poll_interval=self.events_poll_interval,
             events_keepalive=self.events_keepalive,
             log=self.log,

@@ -12,17 +12,18 @@ import os
 
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 
+from gsp_extension import environment
 from gsp_extension.api.access_log import log_request
 
 #: The jupyter_server resource name of every GSP API handler.
-GSP_RESOURCE = "gsp"
+API_RESOURCE = "gsp"
 
 
 class GSPServiceAuthorizer(JupyterHubAuthorizer):
     """The hub's scope check, then: only the ``gsp`` resource, whatever the scopes."""
 
     def is_authorized(self, handler, user, action, resource):
-        if resource != GSP_RESOURCE:
+        if resource != API_RESOURCE:
             self.log.warning(
                 "gsp service: refused %s on %r for %s (only the GSP API is served here)",
                 action,
@@ -52,7 +53,9 @@ c.ServerApp.terminals_enabled = False
 c.ServerApp.tornado_settings = {"log_function": log_request}
 c.ServerApp.authorizer_class = GSPServiceAuthorizer
 c.ServerApp.default_url = "/api/docs/"
-# Root-only machines (CI containers) run the service as root.
-c.ServerApp.allow_root = True
+# Running as root is refused unless the deployer asks for it (GSP_ALLOW_ROOT=1: a
+# root-only machine such as a CI container; `gsp up` sets it when run as root): this
+# process holds a privileged hub token.
+c.ServerApp.allow_root = environment.flag("GSP_ALLOW_ROOT", False)
 # Nothing of the file system is browsable here; the contents API is refused anyway.
-c.ServerApp.root_dir = os.environ.get("GSP_SERVICE_ROOT_DIR", os.path.expanduser("~"))
+c.ServerApp.root_dir = environment.text("GSP_SERVICE_ROOT_DIR", os.path.expanduser("~"))

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gsp_extension.accounts.links import link_state  # noqa: F401 - re-exported
 from gsp_extension.store.accounts import get_user_by_username  # noqa: F401 - re-exported
 from gsp_extension.store.models import User
 from gsp_extension.store.proposals import member_soar_ids
@@ -55,17 +56,6 @@ def auth_model(session: Session, user: User) -> dict[str, Any]:
         "admin": bool(user.is_staff or user.is_superuser),
         "groups": proposal_groups(session, user.id),
     }
-
-
-def link_state(user: User) -> str:
-    """The account state a set-password link is bound to.
-
-    A change of any part (a new password, a new address, deactivation) voids every
-    link issued before it.
-    """
-    return "|".join(
-        [str(user.id), user.password_hash or "", user.email or "", "1" if user.is_active else "0"]
-    )
 
 
 def replace_password_hash(

@@ -30,15 +30,22 @@ from jupyterhub.auth import Authenticator
 from jupyterhub.handlers.login import LoginHandler
 from traitlets import Bool, Float, Instance, Integer, Unicode, default
 
+from gsp_extension import environment
+from gsp_extension.accounts.invites import LinkMailer
+from gsp_extension.accounts.links import (
+    LinkInvalid,
+    LinkSigner,
+    parse_token,
+    public_base_url,
+    secret_from_environment,
+)
+from gsp_extension.accounts.mail import Mailer
 from gsp_extension.store import accounts as store_accounts
 from gsp_extension.store.engine import Database
 from gsp_extension.store.errors import InvalidValue
 from gsp_extension.store.models import User
 
-from . import accounts, settings
-from .email import Mailer
-from .invites import LinkMailer
-from .links import LinkInvalid, LinkSigner, parse_token, secret_from_environment
+from . import accounts
 from .lockout import LockoutPolicy
 from .passwords import MISMATCH, PasswordHasher, PasswordPolicy
 
@@ -94,7 +101,7 @@ class ProposalAuthenticator(Authenticator):
 
     @default("database_url")
     def _default_database_url(self) -> str:
-        return settings.database_url()
+        return environment.database_url()
 
     lockout_max_failures = Integer(
         5,
@@ -125,21 +132,23 @@ class ProposalAuthenticator(Authenticator):
 
     @default("link_secret_file")
     def _default_link_secret_file(self) -> str:
-        return str(settings.link_secret_file())
+        return str(environment.link_secret_file())
 
     public_url = Unicode(
         config=True,
         help="""The hub's public base address for links in emails, e.g.
-        'https://gsp.example.org/' (default $GSP_PUBLIC_URL). When empty, the address
-        of the request is used; set it in production so that a forged Host header
-        cannot put a foreign address into a reset email.""",
+        'https://gsp.example.org/' (default $GSP_PUBLIC_URL, else the hub's
+        public_url). When empty, the hub's bind URL is used, and when that binds every
+        interface, the address of the request; set it in production so that a forged
+        Host header cannot put a foreign address into a reset email.""",
     )
 
     @default("public_url")
     def _default_public_url(self) -> str:
-        import os
-
-        return os.environ.get("GSP_PUBLIC_URL", "")
+        configured = environment.public_url()
+        if not configured and self.parent is not None:
+            configured = getattr(self.parent, "public_url", "") or ""
+        return configured
 
     invite_link_days = Float(
         7.0, config=True, help="Days an emailed invitation (first password) link stays valid."
@@ -197,12 +206,14 @@ class ProposalAuthenticator(Authenticator):
     def signer(self) -> LinkSigner:
         return LinkSigner(secret_from_environment(self.link_secret_file))
 
-    def link_mailer(self, public_url: str) -> LinkMailer:
-        """Issues links that point at ``public_url`` (see :attr:`public_url`)."""
+    def link_mailer(self, request_url: str = "") -> LinkMailer:
+        """Issues links to the public address (:func:`.links.public_base_url`: the
+        :attr:`public_url`, else the hub's bind URL, else ``request_url``)."""
+        bind_url = getattr(self.parent, "bind_url", "") if self.parent is not None else ""
         return LinkMailer(
             self.signer,
             self.mailer,
-            self.public_url or public_url,
+            public_base_url(self.public_url, bind_url, request_url),
             invite_max_age=self.invite_link_days * 86400,
             reset_max_age=self.reset_link_hours * 3600,
             min_length=self.password_min_length,
@@ -311,7 +322,7 @@ class ProposalAuthenticator(Authenticator):
     # --- password operations used by the pages --------------------------------------------
 
     async def check_link(self, token: str) -> LinkTarget:
-        """The account a set-password link is for; raises :class:`hub.links.LinkError`."""
+        """The account a set-password link is for; raises :class:`gsp_extension.accounts.links.LinkError`."""
         return await self._run(self._check_link, token)
 
     def _check_link(self, token: str) -> LinkTarget:
@@ -329,7 +340,7 @@ class ProposalAuthenticator(Authenticator):
 
         Raises
         ------
-        hub.links.LinkError
+        gsp_extension.accounts.links.LinkError
             When the link is invalid, expired or already used.
         """
         return await self._run(self._set_password_from_link, token, password, confirmation)
@@ -395,7 +406,7 @@ class ProposalAuthenticator(Authenticator):
         self.log.info("Password of %r changed", username)
         return []
 
-    def send_reset_link(self, email: str, public_url: str) -> bool:
+    def send_reset_link(self, email: str, request_url: str = "") -> bool:
         """Mail a reset link to the active account with this address (blocking).
 
         Returns
@@ -414,6 +425,6 @@ class ProposalAuthenticator(Authenticator):
         if not self._reset_allowed(user.id):
             self.log.warning("Password reset for %r asked again too soon: no email", email)
             return False
-        self.link_mailer(public_url).send(user, "reset")
+        self.link_mailer(request_url).send(user, "reset")
         self.log.info("Password reset link sent to %r (user %r)", email, user.username)
         return True

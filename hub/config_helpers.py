@@ -11,17 +11,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import select
 
+from gsp_extension import environment
+from gsp_extension.accounts.invites import LinkMailer
 from gsp_extension.store import Database, upgrade_database
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.models import User
-
-from . import settings
 
 #: Our templates: login.html (adds "Forgot your password?") and page.html (adds
 #: "Change password" to the navigation bar), plus the password pages.
@@ -48,7 +47,7 @@ def configure_accounts(c, database_url: str | None = None) -> None:
 
 def prepare_database(database_url: str | None = None) -> str:
     """Bring the app database to the current schema; returns its URL."""
-    url = database_url or settings.database_url()
+    url = database_url or environment.database_url()
     upgrade_database(url)
     return url
 
@@ -73,18 +72,17 @@ def bootstrap_superuser_from_env(
     ValueError
         When the password breaks a rule, or neither a password nor an address is given.
     """
-    env = os.environ if environ is None else environ
-    username = env.get("GSP_ADMIN_USERNAME", "").strip()
+    username = environment.text("GSP_ADMIN_USERNAME", environ=environ)
     if not username:
         return None
-    password = env.get("GSP_ADMIN_PASSWORD", "")
-    address = env.get("GSP_ADMIN_EMAIL", "").strip() or None
+    password = environment.verbatim("GSP_ADMIN_PASSWORD", environ)
+    address = environment.text("GSP_ADMIN_EMAIL", environ=environ) or None
     if not password and not address:
         raise ValueError(
             "GSP_ADMIN_USERNAME is set but neither GSP_ADMIN_PASSWORD nor GSP_ADMIN_EMAIL: "
             "give a password, or an address for a set-password link"
         )
-    db = Database(database_url or settings.database_url())
+    db = Database(database_url or environment.database_url())
     try:
         with db.transaction() as session:
             if session.scalar(select(User.id).where(User.is_superuser).limit(1)) is not None:
@@ -106,8 +104,6 @@ def bootstrap_superuser_from_env(
                 password_hash=password_hash,
             )
         if password_hash is None:
-            from .invites import LinkMailer
-
             LinkMailer.from_environment().send(user, "invite")
         return user.username
     finally:

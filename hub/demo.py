@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gsp_extension import environment
+
 from .semesters import current_semester
 
 #: Seconds between demo frames unless told otherwise (``GSP_DEMO_INTERVAL``).
@@ -154,17 +156,14 @@ def ensure_demo_accounts(database_url: str, semester: str | None = None) -> list
 
 
 def demo_interval(environ=None) -> float:
-    """``GSP_DEMO_INTERVAL`` (seconds between frames, >= 0) or the default."""
-    raw = (os.environ if environ is None else environ).get("GSP_DEMO_INTERVAL", "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ValueError(f"GSP_DEMO_INTERVAL={raw!r}: give the seconds between frames, >= 0")
-    return value
+    """``GSP_DEMO_INTERVAL`` (seconds between frames, >= 0) or the default.
+
+    Raises
+    ------
+    ValueError
+        For a value that is not a number >= 0 (the message names the variable).
+    """
+    return environment.number("GSP_DEMO_INTERVAL", DEFAULT_INTERVAL_S, environ)
 
 
 def demo_night(date: dt.date | None = None, semester: str | None = None):

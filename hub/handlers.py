@@ -16,7 +16,7 @@ from jupyterhub.user import User as HubUser
 from jupyterhub.utils import new_token
 from tornado import web
 
-from .links import LinkError
+from gsp_extension.accounts.links import LinkError
 
 TEMPLATES = Path(__file__).with_name("templates")
 

@@ -1,8 +1,8 @@
 """The platform side of ``jupyterhub_config.py``: spawner, culling, public URL and TLS, switches.
 
-``jupyterhub_config.py`` calls one function per concern, each reading its switches from
-the environment (``environ``, by default :data:`os.environ`), so that one config file
-serves the demo, the tests and a deployment:
+``jupyterhub_config.py`` calls one function per concern, each reading its switches
+through :mod:`gsp_extension.environment` (``environ``, by default :data:`os.environ`),
+so that one config file serves the demo, the tests and a deployment:
 
 ==================================  ===================================================
 ``GSP_SPAWNER``                     ``simple`` (default: SimpleLocalProcessSpawner, one
@@ -44,11 +44,13 @@ serves the demo, the tests and a deployment:
 ``GSP_DASK_SCHEDULER``              address of a Dask scheduler for the job engine
                                     (``tcp://host:8786``); unset: a LocalCluster in
                                     the gsp service
+``GSP_ALLOW_ROOT``                  ``1`` passes ``--allow-root`` to user servers
+                                    (root-only machines; default off)
 ==================================  ===================================================
 
-Also read elsewhere: ``GSP_DATA_ROOT``, ``GSP_DATABASE_URL`` (the app database,
-PostgreSQL or SQLite), ``GSP_HUB_BIND_URL`` and the ports (``jupyterhub_config.py``),
-``GSP_SMTP_*`` (:class:`hub.email.Mailer`), ``GSP_ADMIN_*``
+Also used elsewhere: ``GSP_DATA_ROOT``, ``GSP_DATABASE_URL`` (the app database,
+PostgreSQL or SQLite), ``GSP_HUB_BIND_URL`` and the ports (:mod:`hub.deployment`),
+``GSP_SMTP_*`` (:class:`gsp_extension.accounts.mail.Mailer`), ``GSP_ADMIN_*``
 (:func:`hub.config_helpers.bootstrap_superuser_from_env`).
 
 Where the Voilà apps come from
@@ -71,6 +73,8 @@ import sys
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
+
+from gsp_extension import environment
 
 #: The single-user server's config file (kernel culling, Voilà settings, the apps).
 SINGLEUSER_CONFIG = Path(__file__).with_name("singleuser_config.py")
@@ -98,41 +102,13 @@ USER_SERVER_SWITCHES = (
 )
 
 
-class PlatformConfigError(ValueError):
-    """A switch of the environment has a value that cannot work; the message says why."""
-
-
-# --- reading switches -------------------------------------------------------------------------
+#: A switch of the environment has a value that cannot work; the message says why
+#: (the one error of :mod:`gsp_extension.environment`, which reads every switch).
+PlatformConfigError = environment.EnvironmentValueError
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
-
-
-def env_seconds(environ: Mapping[str, str] | None, name: str, default: int) -> int:
-    """A whole number of seconds >= 0 from ``environ[name]`` (``default`` when unset)."""
-    raw = _env(environ).get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise PlatformConfigError(f"{name}={raw!r}: give a whole number of seconds >= 0")
-    return value
-
-
-def env_flag(environ: Mapping[str, str] | None, name: str, default: bool = False) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off`` (any case) from ``environ[name]``."""
-    raw = _env(environ).get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise PlatformConfigError(f"{name}={raw!r}: give 1/true/yes/on or 0/false/no/off")
 
 
 def _append(section, name: str, items: Iterable) -> None:
@@ -165,7 +141,7 @@ def spawner_class(environ: Mapping[str, str] | None = None) -> str:
         For an unknown name, or when the chosen spawner's package is not installed
         (the message names the pip package).
     """
-    choice = _env(environ).get("GSP_SPAWNER", "").strip().lower() or "simple"
+    choice = environment.text("GSP_SPAWNER", "simple", environ).lower()
     if choice not in SPAWNERS:
         raise PlatformConfigError(
             f"GSP_SPAWNER={choice!r} is unknown: choose one of {', '.join(SPAWNERS)}"
@@ -190,12 +166,11 @@ def user_api_url(
     Local spawners go to the service directly (no proxy, no TLS, works whatever the
     public address is); Kubernetes pods go through the public URL.
     """
-    env = _env(environ)
-    explicit = env.get("GSP_USER_API_URL", "").strip()
+    explicit = environment.text("GSP_USER_API_URL", environ=environ)
     if explicit:
         url = explicit
     elif spawner == "kube":
-        public = env.get("GSP_PUBLIC_URL", "").strip()
+        public = environment.public_url(environ)
         if not public:
             raise PlatformConfigError(
                 "GSP_SPAWNER=kube: set GSP_PUBLIC_URL (or GSP_USER_API_URL) so that user "
@@ -242,10 +217,10 @@ def configure_spawner(
     # GSP_API_URL; GSP_SERVICE_URL is the same, for code that wants the service root);
     # the token is JUPYTERHUB_API_TOKEN, set by the hub with the `server` role's scopes.
     api = user_api_url(service_url, env, spawner=kind)
-    environment = dict(c.Spawner.environment) if "environment" in c.Spawner else {}
-    environment.update({"GSP_API_URL": api, "GSP_SERVICE_URL": api})
-    environment.update({k: env[k] for k in USER_SERVER_SWITCHES if env.get(k, "").strip()})
-    c.Spawner.environment = environment
+    server_env = dict(c.Spawner.environment) if "environment" in c.Spawner else {}
+    server_env.update({"GSP_API_URL": api, "GSP_SERVICE_URL": api})
+    server_env.update({k: env[k] for k in USER_SERVER_SWITCHES if env.get(k, "").strip()})
+    c.Spawner.environment = server_env
 
     if kind == "kube":
         # The image brings its own jupyterhub-singleuser and its config (deploy/README.md);
@@ -258,15 +233,15 @@ def configure_spawner(
     # over (hub.spawners.FORKABLE_CMD).
     c.Spawner.cmd = [sys.executable, "-m", "hub.singleuser"]
     args = [f"--config={SINGLEUSER_CONFIG}"]
-    if kind == "simple" and hasattr(os, "geteuid") and os.geteuid() == 0:
-        # Root-only machines (CI containers): the server refuses root without this.
+    if kind == "simple" and environment.flag("GSP_ALLOW_ROOT", False, env):
+        # Root-only machines (CI containers) ask for it: the server refuses root otherwise.
         args.append("--allow-root")
     c.Spawner.args = args
     if kind == "simple":
         c.SimpleLocalProcessSpawner.home_dir_template = str(
             Path(data_root).resolve() / "homes" / "{username}"
         )
-        if env_flag(env, "GSP_SPAWN_FORKSERVER", True):
+        if environment.flag("GSP_SPAWN_FORKSERVER", True, env):
             configure_forkserver(c, data_root)
     else:
         # Each hub user runs as a transient system user with its own state directory.
@@ -311,10 +286,10 @@ def configure_culling(c, environ: Mapping[str, str] | None = None) -> dict | Non
     Returns the service added, or ``None`` when ``GSP_CULL_IDLE_TIMEOUT=0``.
     """
     env = _env(environ)
-    timeout = env_seconds(env, "GSP_CULL_IDLE_TIMEOUT", 3600)
+    timeout = environment.seconds("GSP_CULL_IDLE_TIMEOUT", 3600, env)
     if timeout == 0:
         return None
-    every = env_seconds(env, "GSP_CULL_EVERY", min(300, max(timeout // 2, 1)))
+    every = environment.seconds("GSP_CULL_EVERY", min(300, max(timeout // 2, 1)), env)
     if every == 0:
         raise PlatformConfigError("GSP_CULL_EVERY=0: give the seconds between culling rounds")
     service = {
@@ -349,10 +324,14 @@ def configure_kernel_culling(c, environ: Mapping[str, str] | None = None) -> Non
     A Voilà page that is closed leaves its kernel running; the kernel manager shuts
     down kernels idle for ``GSP_KERNEL_CULL_IDLE_TIMEOUT`` seconds.
     """
-    timeout = env_seconds(environ, "GSP_KERNEL_CULL_IDLE_TIMEOUT", 1800)
+    timeout = environment.seconds("GSP_KERNEL_CULL_IDLE_TIMEOUT", 1800, environ)
     c.MappingKernelManager.cull_idle_timeout = timeout
-    c.MappingKernelManager.cull_interval = env_seconds(environ, "GSP_KERNEL_CULL_INTERVAL", 120)
-    c.MappingKernelManager.cull_connected = env_flag(environ, "GSP_KERNEL_CULL_CONNECTED")
+    c.MappingKernelManager.cull_interval = environment.seconds(
+        "GSP_KERNEL_CULL_INTERVAL", 120, environ
+    )
+    c.MappingKernelManager.cull_connected = environment.flag(
+        "GSP_KERNEL_CULL_CONNECTED", False, environ
+    )
     c.MappingKernelManager.cull_busy = False
 
 
@@ -362,7 +341,9 @@ def configure_voila(c, environ: Mapping[str, str] | None = None) -> None:
     Nothing here points Voilà at a CDN; the page's assets are the template's business
     (``voila_apps``).
     """
-    c.VoilaConfiguration.show_tracebacks = env_flag(environ, "GSP_VOILA_SHOW_TRACEBACKS")
+    c.VoilaConfiguration.show_tracebacks = environment.flag(
+        "GSP_VOILA_SHOW_TRACEBACKS", False, environ
+    )
 
 
 def app_notebooks() -> list[Path]:
@@ -401,16 +382,11 @@ def install_app_notebooks(root_dir: str | Path, notebooks: Iterable[Path] | None
 
 def configure_public_url_and_tls(c, environ: Mapping[str, str] | None = None) -> None:
     """``GSP_PUBLIC_URL`` → ``public_url``; ``GSP_SSL_CERT``/``GSP_SSL_KEY`` → TLS on the proxy."""
-    env = _env(environ)
-    public = env.get("GSP_PUBLIC_URL", "").strip()
+    public = environment.public_url(environ)
     if public:
-        if not public.startswith(("http://", "https://")):
-            raise PlatformConfigError(
-                f"GSP_PUBLIC_URL={public!r}: give a full URL such as https://gsp.example.org/"
-            )
         c.JupyterHub.public_url = public if public.endswith("/") else public + "/"
-    cert = env.get("GSP_SSL_CERT", "").strip()
-    key = env.get("GSP_SSL_KEY", "").strip()
+    cert = environment.text("GSP_SSL_CERT", environ=environ)
+    key = environment.text("GSP_SSL_KEY", environ=environ)
     if not cert and not key:
         return
     if not (cert and key):
@@ -425,6 +401,10 @@ def configure_public_url_and_tls(c, environ: Mapping[str, str] | None = None) ->
     c.JupyterHub.ssl_key = str(Path(key).resolve())
     if "bind_url" in c.JupyterHub and c.JupyterHub.bind_url.startswith("http://"):
         c.JupyterHub.bind_url = "https://" + c.JupyterHub.bind_url[len("http://") :]
+        # The service addresses its mailed links with the hub's bind URL: the same one.
+        service = _service(c, "gsp")
+        if service is not None and "GSP_HUB_BIND_URL" in service.get("environment", {}):
+            service["environment"]["GSP_HUB_BIND_URL"] = c.JupyterHub.bind_url
 
 
 def configure_switches(c, environ: Mapping[str, str] | None = None) -> None:
@@ -435,10 +415,10 @@ def configure_switches(c, environ: Mapping[str, str] | None = None) -> None:
     whose job engine then sends work to that scheduler instead of a LocalCluster.
     """
     env = _env(environ)
-    hub_db = env.get("GSP_HUB_DB_URL", "").strip()
+    hub_db = environment.text("GSP_HUB_DB_URL", environ=env)
     if hub_db:
         c.JupyterHub.db_url = hub_db
-    scheduler = env.get("GSP_DASK_SCHEDULER", "").strip()
+    scheduler = environment.text("GSP_DASK_SCHEDULER", environ=env)
     if scheduler and "://" not in scheduler:
         raise PlatformConfigError(
             f"GSP_DASK_SCHEDULER={scheduler!r}: give the scheduler's address with its "

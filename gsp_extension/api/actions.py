@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
-
 from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
 
-from ..security import Caller, get_visible_file, require_can_act_on_file
+from ..security import AccessPolicy, Caller, get_visible_file, require_can_act_on_file
 from ..store import DuplicateJob, File, InvalidValue, PermissionDenied
 from ..store import jobs as store_jobs
 from ..store import proposals as store_proposals
@@ -217,23 +215,13 @@ class CalibrationsHandler(_ActionHandler):
     model = CalibrationsAction
 
     def plan(self, session, caller, body):
-        if not caller.is_staff:
+        if not AccessPolicy(session, caller).may_build_calibrations(body.date):
             if caller.user is None:
                 raise PermissionDenied("only staff and observers of that night build calibrations")
-            observed = session.scalar(
-                select(
-                    exists().where(
-                        File.date == body.date,
-                        File.data_type == DataType.RAW,
-                        File.proposal_id.in_(store_proposals.member_soar_ids(caller.user.id)),
-                    )
-                )
+            raise PermissionDenied(
+                f"none of your proposals has raw files on {body.date.isoformat()}; only "
+                "staff and that night's observers build its calibrations"
             )
-            if not observed:
-                raise PermissionDenied(
-                    f"none of your proposals has raw files on {body.date.isoformat()}; only "
-                    "staff and that night's observers build its calibrations"
-                )
         night = body.date.isoformat()
         return [
             queue(

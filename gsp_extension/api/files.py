@@ -94,7 +94,7 @@ class FileListHandler(GSPHandler):
             return {
                 "detail": "registered" if reg.created else "already registered (same content)",
                 "created": reg.created,
-                "file": file_record(reg.file, tz=ctx.tz),
+                "file": file_record(session, reg.file, tz=ctx.tz),
             }
 
         result = await self.db(work, write=True)
@@ -115,7 +115,9 @@ class FileDetailHandler(GSPHandler):
         self.query(EmptyQuery)
         fid = self.int_arg(file_id, "file id")
         tz = self.ctx.tz
-        self.reply(await self.db(lambda s, c: file_record(get_visible_file(s, c, fid), tz=tz)))
+        self.reply(
+            await self.db(lambda s, c: file_record(s, get_visible_file(s, c, fid), tz=tz))
+        )
 
     async def delete(self, file_id: str) -> None:
         self.query(EmptyQuery)
@@ -148,7 +150,7 @@ def _delete(session, caller, ids: list[int]) -> list[str]:
     for f in files:
         require_can_delete_file(session, caller, f)
     for f in files:
-        store_files.mark_deleted(session, f, by=caller.user)
+        store_files.mark_deleted(session, f)
         log_event(
             session,
             f"{f.file_name} deleted by {caller.name}",

@@ -38,7 +38,7 @@ def visible_entries(
     oldest_first=False,
 ):
     """Log entries the caller may see (see :func:`gsp_extension.security.log_clause`)."""
-    query = select(LogEntry).where(log_clause(caller))
+    query = select(LogEntry).where(log_clause(caller, session))
     if proposal_id is not None:
         query = query.where(LogEntry.proposal_id == proposal_id)
     if file_id is not None:

@@ -1,60 +1,69 @@
 """Mail from the service: notifications (``POST api/email/``) and invitations.
 
-Sending goes through the hub's mail code (:mod:`hub.email`: SMTP, or an outbox folder
-of ``.eml`` files by default) and its signed set-password links (:mod:`hub.invites`),
-configured by the same ``GSP_*`` environment as the hub, so a link made here opens the
-hub's set-password page.
+The mail code and the signed set-password links are the domain's
+(:mod:`gsp_extension.accounts`), shared with the hub: a link made here opens the hub's
+set-password page because both sign with the same secret and address links with the
+same rule (:func:`gsp_extension.accounts.links.public_base_url`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ..accounts.invites import LinkMailer
+from ..accounts.links import LinkSigner, public_base_url, secret_from_environment
+from ..accounts.mail import Mailer
 from ..store.models import User
 
 
+@dataclass
 class ServiceMailer:
     """Sends plain messages and account invitations.
 
     Parameters
     ----------
-    outbox_dir : Path
-        Folder of the outbox backend (used unless ``GSP_SMTP_HOST`` selects SMTP).
+    mailer : Mailer
+        Transport and sender (``c.Mailer`` in the service's config).
+    link_secret_file : Path
+        The set-password links' secret (shared with the hub).
+    public_url, bind_url : str
+        The hub's configured public address and its bind URL (see
+        :func:`~gsp_extension.accounts.links.public_base_url`).
+    hub_base_url : str
+        The hub's base path (``JUPYTERHUB_BASE_URL``), appended to a request's origin.
     """
 
-    def __init__(self, outbox_dir: Path, log: Any = None) -> None:
-        from hub.email import Mailer
+    mailer: Mailer
+    link_secret_file: Path
+    public_url: str = ""
+    bind_url: str = ""
+    hub_base_url: str = "/"
+    _signer: LinkSigner | None = None
 
-        self.mailer = (
-            Mailer(outbox_dir=str(outbox_dir), log=log)
-            if log
-            else Mailer(outbox_dir=str(outbox_dir))
-        )
-        self._links = None
-
-    def _link_mailer(self):
-        if self._links is None:
-            from hub import settings
-            from hub.invites import LinkMailer
-            from hub.links import LinkSigner, load_or_create_secret
-
-            signer = LinkSigner(load_or_create_secret(settings.link_secret_file()))
-            self._links = LinkMailer(
-                signer=signer, mailer=self.mailer, public_url=settings.public_url()
-            )
-        return self._links
+    def link_mailer(self, request_origin: str = "") -> LinkMailer:
+        """Issues links to the public address, the request's origin (``scheme://host``)
+        under the hub's base path as the last resort."""
+        if self._signer is None:
+            self._signer = LinkSigner(secret_from_environment(self.link_secret_file))
+        request_url = request_origin + self.hub_base_url if request_origin else ""
+        address = public_base_url(self.public_url, self.bind_url, request_url)
+        return LinkMailer(signer=self._signer, mailer=self.mailer, public_url=address)
 
     async def asend(self, to: str, subject: str, body: str) -> None:
         """Send one message (in a worker thread)."""
         await asyncio.to_thread(self.mailer.send, to, subject, body)
 
-    async def ainvite(self, user: User) -> None:
-        """Mail ``user`` a link to set their first password."""
-        await asyncio.to_thread(self._link_mailer().send, user, "invite")
+    async def ainvite(self, user: User, request_origin: str = "") -> None:
+        """Mail ``user`` a link to set their first password.
 
-
-def make_mailer(data_root: Path, log: Any = None) -> ServiceMailer:
-    """The service's mailer, writing to ``<data_root>/outbox`` unless SMTP is configured."""
-    return ServiceMailer(data_root / "outbox", log=log)
+        Parameters
+        ----------
+        user : User
+        request_origin : str
+            ``<protocol>://<host>`` of the request that made the account, used when
+            neither a public address nor a usable bind URL is configured.
+        """
+        links = self.link_mailer(request_origin)
+        await asyncio.to_thread(links.send, user, "invite")

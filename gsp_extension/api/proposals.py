@@ -241,10 +241,10 @@ class CollaboratorsHandler(GSPHandler):
                     if plan.new_user
                     else store_accounts.get_user_by_username(session, plan.username)
                 )
-                store_proposals.add_collaborator(session, proposal, user, by=by)
+                store_proposals.add_collaborator(session, proposal, user)
             else:
                 user = store_accounts.get_user_by_username(session, plan.username)
-                store_proposals.remove_collaborator(session, proposal, user, by=by)
+                store_proposals.remove_collaborator(session, proposal, user)
             verb = "added to" if change.action == "add" else "removed from"
             log_event(
                 session,

@@ -21,23 +21,20 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
-    String,
     and_,
     bindparam,
-    false,
     func,
     or_,
     select,
     text,
     true,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
 from ..security import Caller
+from ..security.access import AccessPolicy, FileVisibility
 from ..store import File, Job, Proposal
-from ..store import proposals as store_proposals
-from ..store.serialize import SEED_FILE_FIELDS
+from ..store.serialize import LINEAGE_JOIN, record_columns, record_from_row
 from .schemas import FileListQuery
 
 # data_type and proposal_id are applied by the store's listing query (with visibility).
@@ -189,109 +186,6 @@ def paginate(
     return Page(rows, total, estimated, has_next)
 
 
-# Table aliases for the lineage names; built once (building ORM aliases per request
-# costs more than the query).
-_ORIGINAL = File.__table__.alias("original_file")
-_PARENT = File.__table__.alias("parent_file")
-_LINEAGE = {
-    "original_file": _ORIGINAL.c.file_name.label("original_file"),
-    "parent_file": _PARENT.c.file_name.label("parent_file"),
-}
-_FIELD_INDEX = {name: i for i, name in enumerate(SEED_FILE_FIELDS)}
-_TIMESTAMP_INDEXES = (_FIELD_INDEX["created"], _FIELD_INDEX["last_modified"])
-_DATE_INDEX = _FIELD_INDEX["date"]
-_DATA_TYPE_INDEX = _FIELD_INDEX["data_type"]
-_NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
-
-
-#: Columns SQLite stores as text: read raw and parsed by ``fromisoformat`` (in C), which
-#: is several times cheaper than SQLAlchemy's regex-based SQLite date processing.
-_SQLITE_TEXT_DATES = ("created", "last_modified", "date")
-
-#: PostgreSQL writes the timestamps (in UTC) and the night as text in SQLite's layout, so
-#: that both databases take :func:`record_from_row`'s string path: no datetime objects,
-#: time-zone conversions and type-decorator calls per value.
-_PG_TEXT_FORMATS = {
-    "created": "YYYY-MM-DD HH24:MI:SS.US",
-    "last_modified": "YYYY-MM-DD HH24:MI:SS.US",
-    "date": "YYYY-MM-DD",
-}
-
-
-@functools.cache
-def _record_columns(dialect: str) -> tuple[Any, ...]:
-    """The record's columns, built once per kind of database."""
-    table = File.__table__
-
-    def column(name: str):
-        if name in _LINEAGE:
-            return _LINEAGE[name]
-        if dialect == "sqlite" and name in _SQLITE_TEXT_DATES:
-            return type_coerce(table.c[name], String).label(name)
-        if dialect == "postgresql" and name in _PG_TEXT_FORMATS:
-            value = table.c[name]
-            if name != "date":
-                value = func.timezone("UTC", value)
-            return func.to_char(value, _PG_TEXT_FORMATS[name]).label(name)
-        return table.c[name]
-
-    return tuple(column(name) for name in SEED_FILE_FIELDS)
-
-
-def file_records_query(where: Select, dialect: str = "") -> Select:
-    """The seed records of the rows of ``where`` as plain columns, in the seed's order.
-
-    Reading columns instead of ``File`` objects (and their parents through the ORM) makes
-    a page of 100 records several times cheaper; :func:`record_from_row` gives exactly
-    :func:`gsp_extension.store.serialize.file_record` (a test holds them equal).
-    """
-    table = File.__table__
-    return (
-        where.with_only_columns(*_record_columns(dialect))
-        .outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id)
-        .outerjoin(_PARENT, _PARENT.c.id == table.c.parent_file_id)
-    )
-
-
-def _utc_text_to_iso(value: str) -> str | None:
-    """SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC) as ``isoformat()`` in UTC.
-
-    ``None`` when the text is not in exactly that form (the caller then parses it).
-    """
-    if len(value) != 26 or value[10] != " " or value[19] != ".":
-        return None
-    if value.endswith(".000000"):  # isoformat() leaves out zero microseconds
-        return f"{value[:10]}T{value[11:19]}+00:00"
-    return f"{value[:10]}T{value[11:]}+00:00"
-
-
-def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
-    """A row of :func:`file_records_query` as the seed's file record."""
-    values = list(row)
-    utc = tz is dt.UTC
-    for i in _TIMESTAMP_INDEXES:
-        value = values[i]
-        if value is None:
-            continue
-        if isinstance(value, str):
-            fast = _utc_text_to_iso(value) if utc else None
-            if fast is not None:
-                values[i] = fast
-                continue
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:  # SQLite keeps naive UTC
-            value = value.replace(tzinfo=dt.UTC)
-        values[i] = value.astimezone(tz).isoformat()
-    value = values[_DATE_INDEX]
-    if value is not None and not (isinstance(value, str) and len(value) == 10):
-        values[_DATE_INDEX] = (
-            dt.date.fromisoformat(value) if isinstance(value, str) else value
-        ).isoformat()
-    values[_DATA_TYPE_INDEX] = str(values[_DATA_TYPE_INDEX])
-    values[_NORMALIZED_INDEX] = bool(values[_NORMALIZED_INDEX])
-    return dict(zip(SEED_FILE_FIELDS, values, strict=True))
-
-
 class CountCache:
     """Counts of recent listings, kept ``ttl`` seconds (``ttl=0`` keeps nothing).
 
@@ -321,40 +215,13 @@ class CountCache:
             self._entries[key] = (count, estimated)
 
 
-#: Visibility of a listing for one caller, in the forms the planner handles best (the
-#: store's ``_visibility`` rule; a test holds the two equal).
-_ALL, _NOTHING, _CALIBRATIONS, _MINE, _CALIBRATIONS_OR_MINE = range(5)
-
-
-def _listing_visibility(
-    session: Session, caller: Caller, data_type: int | None, proposal_id: str | None
-) -> tuple[int, list[str]]:
-    """Which rows of a listing the caller may see, and the caller's SOAR ids if needed.
-
-    Mirrors :func:`gsp_extension.store.files.list_files_query` with its user argument
-    plus :func:`gsp_extension.security.visible_files_clause` for services, but takes the
-    caller's proposals from ``caller.proposal_ids`` when the caller cache resolved them.
-    """
-    user = caller.user
-    if user is None or not user.is_active:
-        return _NOTHING, []
-    if user.is_staff or data_type == 1:
-        return _ALL, []
-    mine = caller.proposal_ids
-    if mine is None:
-        mine = frozenset(session.scalars(store_proposals.member_soar_ids(user.id)))
-    if proposal_id is not None:
-        return (_ALL, []) if proposal_id in mine else (_CALIBRATIONS, [])
-    if data_type is not None:
-        return (_MINE, sorted(mine)) if mine else (_NOTHING, [])
-    if not mine:
-        return _CALIBRATIONS, []
-    return _CALIBRATIONS_OR_MINE, sorted(mine)
-
-
 @functools.lru_cache(maxsize=512)
 def _listing_statements(
-    dialect: str, ordering: str | None, visibility: int, by_type: bool, by_proposal: bool
+    dialect: str,
+    ordering: str | None,
+    visibility: FileVisibility,
+    by_type: bool,
+    by_proposal: bool,
 ) -> tuple[Select, Select]:
     """The page query and the id query of a listing of this shape, built once.
 
@@ -364,16 +231,9 @@ def _listing_statements(
     """
     table = File.__table__
     conditions: list[ColumnElement[bool]] = []
-    if visibility == _NOTHING:
-        conditions.append(false())
-    elif visibility == _CALIBRATIONS:
-        conditions.append(table.c.data_type == 1)
-    elif visibility == _MINE:
-        conditions.append(table.c.proposal_id.in_(bindparam("mine", expanding=True)))
-    elif visibility == _CALIBRATIONS_OR_MINE:
-        conditions.append(
-            or_(table.c.data_type == 1, table.c.proposal_id.in_(bindparam("mine", expanding=True)))
-        )
+    visible = visibility.condition(table, bindparam("mine", expanding=True))
+    if visible is not None:
+        conditions.append(visible)
     if by_type:
         conditions.append(table.c.data_type == bindparam("data_type"))
     if by_proposal:
@@ -382,12 +242,8 @@ def _listing_statements(
     conditions.append(table.c.superseded_at.is_(None))
     conditions.append(table.c.deleted_at.is_(None))
     rows = (
-        select(*_record_columns(dialect))
-        .select_from(
-            table.outerjoin(_ORIGINAL, _ORIGINAL.c.id == table.c.original_file_id).outerjoin(
-                _PARENT, _PARENT.c.id == table.c.parent_file_id
-            )
-        )
+        select(*record_columns(dialect))
+        .select_from(LINEAGE_JOIN)
         .where(*conditions)
         .order_by(*file_ordering(ordering))
         .limit(bindparam("limit", type_=Integer))
@@ -414,7 +270,7 @@ def list_files(
     beyond data_type and proposal_id add conditions to a copy.
     """
     dialect = session.get_bind().dialect.name
-    visibility, mine = _listing_visibility(session, caller, q.data_type, q.proposal_id)
+    visibility, mine = AccessPolicy(session, caller).file_listing(q.data_type, q.proposal_id)
     stmt, ids = _listing_statements(
         dialect, q.ordering, visibility, q.data_type is not None, q.proposal_id is not None
     )
@@ -426,7 +282,7 @@ def list_files(
         params["data_type"] = q.data_type
     if q.proposal_id is not None:
         params["proposal_id"] = q.proposal_id
-    if visibility in (_MINE, _CALIBRATIONS_OR_MINE):
+    if mine:
         params["mine"] = mine
     # Core rows through the session's connection: same transaction, no ORM layer.
     rows = session.connection().execute(stmt, params).all()
@@ -455,9 +311,7 @@ def list_proposals(
     session: Session, caller: Caller, *, page: int, page_size: int, bound: int
 ) -> Page:
     """A page of the proposals the caller may see, by SOAR id."""
-    from ..security.policy import proposals_clause
-
-    where = proposals_clause(caller)
+    where = AccessPolicy(session, caller).proposals()
     stmt = select(Proposal).where(where).order_by(Proposal.soar_id, Proposal.id)
     return paginate(
         session, stmt, select(Proposal.id).where(where), page=page, page_size=page_size, bound=bound
@@ -474,16 +328,8 @@ def list_jobs(
     page_size: int,
     bound: int,
 ) -> Page:
-    """A page of jobs the caller may see, newest first."""
-    conditions: list[ColumnElement] = []
-    if not caller.is_staff:
-        user_id = caller.user_id or -1
-        conditions.append(
-            or_(
-                Job.requested_by_id == user_id,
-                Job.proposal_id.in_(store_proposals.member_proposal_ids(user_id)),
-            )
-        )
+    """A page of jobs the caller may see (:meth:`AccessPolicy.jobs`), newest first."""
+    conditions: list[ColumnElement] = [AccessPolicy(session, caller).jobs()]
     if state is not None:
         conditions.append(Job.state == state)
     if file_id is not None:

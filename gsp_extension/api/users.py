@@ -28,8 +28,11 @@ async def invite(handler: GSPHandler, user: User) -> None:
 
     A failed mail does not undo the account (staff can resend), it is reported.
     """
+    # Where this request came in: the last resort of the public address rule, when
+    # nothing is configured.
+    request_origin = f"{handler.request.protocol}://{handler.request.host}"
     try:
-        await handler.ctx.mailer.ainvite(user)
+        await handler.ctx.mailer.ainvite(user, request_origin)
     except Exception as exc:  # noqa: BLE001 - the account exists; staff can resend
         handler.log.error("gsp: invitation to %s failed: %s", user.email, exc)
         handler.set_header("X-GSP-Invitation", f"failed: {exc}"[:200])

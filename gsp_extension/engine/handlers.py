@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gsp_extension.security.access import AccessPolicy
 from gsp_extension.store.errors import InvalidState, NotFound
 from gsp_extension.store.files import get_file
 from gsp_extension.store.models import File, Job
@@ -332,8 +333,11 @@ def execute_master_flat(request: WorkRequest) -> WorkResult:
 # --- extract (and wavelength-calibrate along the trace) ----------------------------------
 
 
-def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
-    """Current reduced arcs (data_type 2) of a night."""
+def night_reduced_arcs(
+    session: Session, night: dt.date | None, soar_id: str | None = None
+) -> list[File]:
+    """Current reduced arcs (data_type 2) of a night that may calibrate data of
+    proposal ``soar_id`` (:meth:`AccessPolicy.calibrations_for`)."""
     if night is None:
         return []
     rows = session.scalars(
@@ -342,6 +346,7 @@ def night_reduced_arcs(session: Session, night: dt.date | None) -> list[File]:
             File.data_type == DataType.REDUCED,
             File.superseded_at.is_(None),
             File.deleted_at.is_(None),
+            AccessPolicy.calibrations_for(soar_id),
         )
     )
     return [f for f in rows if is_arc(f.obstype)]
@@ -357,7 +362,7 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
     settings_id, values = _settings_for(session, job, file)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, file.date)
+        arcs = night_reduced_arcs(session, file.date, file.proposal_id)
     else:
         lamp = get_file(session, int(lamp_id))
         if lamp.data_type == DataType.RAW:
@@ -516,7 +521,7 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
     settings_id, values = _settings_for(session, job, reduced)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, reduced.date)
+        arcs = night_reduced_arcs(session, reduced.date, reduced.proposal_id)
         if not arcs:
             raise InvalidState(
                 f"no reduced arc on {reduced.date} for {reduced.file_name}; choose a lamp "

@@ -7,10 +7,9 @@ passes an open connection in ``config.attributes["connection"]``), or from a she
 
 from __future__ import annotations
 
-import os
-
 from alembic import context
 
+from gsp_extension import environment
 from gsp_extension.store.engine import make_engine
 from gsp_extension.store.models import Base
 
@@ -47,7 +46,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("GSP_DATABASE_URL")
+    url = config.get_main_option("sqlalchemy.url") or environment.text("GSP_DATABASE_URL")
     if not url:
         raise RuntimeError(
             "no database URL: set GSP_DATABASE_URL or sqlalchemy.url in the Alembic config"

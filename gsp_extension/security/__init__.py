@@ -3,17 +3,18 @@
 Handlers never decide access themselves: they ask this package, which raises
 :class:`~gsp_extension.store.NotFound` (existence must not leak: another proposal's file
 is "not found") or :class:`~gsp_extension.store.PermissionDenied` (the caller may see
-the object but not do this) with a message saying why. The rules are built on the
-store's membership functions, and every check reads the app database (the truth), never
-the groups the hub cached in the caller's token model.
+the object but not do this) with a message saying why. The rules are written once, in
+:class:`~gsp_extension.security.access.AccessPolicy`, which gives both the SQL filter of
+every listing and the check of one object; they are built on the store's membership
+functions, and every check reads the app database (the truth), never the groups the hub
+cached in the caller's token model.
 """
 
+from .access import AccessPolicy, FileVisibility
 from .callers import CallerCache
 from .policy import (
     Caller,
     can_delete_file,
-    can_see_file,
-    can_see_job,
     get_visible_file,
     get_visible_job,
     get_visible_proposal,
@@ -27,15 +28,14 @@ from .policy import (
     require_staff,
     require_user,
     resolve_caller,
-    visible_files_clause,
 )
 
 __all__ = [
+    "AccessPolicy",
     "Caller",
+    "FileVisibility",
     "CallerCache",
     "can_delete_file",
-    "can_see_file",
-    "can_see_job",
     "get_visible_file",
     "get_visible_job",
     "get_visible_proposal",
@@ -49,5 +49,4 @@ __all__ = [
     "require_staff",
     "require_user",
     "resolve_caller",
-    "visible_files_clause",
 ]

@@ -1,4 +1,9 @@
-"""The access rules (DESIGN.md §5) as functions over a session and a :class:`Caller`."""
+"""Callers, and the checks handlers call: each asks the one :class:`AccessPolicy`.
+
+The rules themselves are :class:`~gsp_extension.security.access.AccessPolicy`'s; the
+functions here turn its answers into the errors the API sends (:class:`NotFound` where
+existence must not leak, :class:`PermissionDenied` with the reason otherwise).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
-from ..store import Comment, File, Job, LogEntry, NotFound, PermissionDenied, Proposal, User
-from ..store import files as store_files
-from ..store import proposals as store_proposals
+from ..store import Comment, File, Job, NotFound, PermissionDenied, Proposal, User
 from ..store.accounts import get_user_by_username
+from .access import MASTER, RAW, AccessPolicy
 
 
 @dataclass(frozen=True)
@@ -93,22 +97,8 @@ def require_staff(caller: Caller, action: str) -> None:
 # --- files -----------------------------------------------------------------------------
 
 
-def visible_files_clause(caller: Caller) -> ColumnElement[bool]:
-    """SQL condition on ``File``: the caller may see the row."""
-    if caller.user is None:
-        return false()
-    return store_files.visible_files_clause(caller.user)
-
-
-def can_see_file(session: Session, caller: Caller, file: File) -> bool:
-    """Members see their proposals' files, everyone sees master calibrations, staff all."""
-    if caller.user is None or (file.deleted_at is not None and not caller.is_staff):
-        return False
-    return store_files.user_can_see_file(session, caller.user, file)
-
-
 def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
-    """The file, if it exists and the caller may see it.
+    """The file, if it exists, is not deleted and the caller may see it.
 
     Raises
     ------
@@ -116,20 +106,20 @@ def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
         Whether the file does not exist or belongs to a proposal the caller is not in:
         the two cases answer the same, so ids of other proposals do not leak.
     """
-    file = session.get(File, file_id)
-    if file is None or file.deleted_at is not None or not can_see_file(session, caller, file):
+    file = AccessPolicy(session, caller).get(File, file_id)
+    if file is None or file.deleted_at is not None:
         raise NotFound(f"no file with id {file_id} that you may see")
     return file
 
 
 def can_delete_file(session: Session, caller: Caller, file: File) -> bool:
     """Products: members of the file's proposal and staff; raw files: nobody."""
-    return caller.user is not None and store_files.user_can_delete_file(session, caller.user, file)
+    return AccessPolicy(session, caller).may_delete_file(file)
 
 
 def require_can_delete_file(session: Session, caller: Caller, file: File) -> None:
     """Raise unless the caller may delete this (visible) file."""
-    if file.data_type == 0:
+    if file.data_type == RAW:
         raise PermissionDenied(
             f"file {file.id} ({file.file_name}) is raw data: raw data cannot be deleted"
         )
@@ -145,22 +135,20 @@ def require_can_act_on_file(session: Session, caller: Caller, file: File, action
 
     Master calibrations are shared by every proposal, so only staff act on them.
     """
-    if caller.is_staff:
+    if AccessPolicy(session, caller).may_act_on_file(file):
         return
-    if file.data_type == 1 or file.proposal_id is None:
+    if file.data_type == MASTER or file.proposal_id is None:
         raise PermissionDenied(
             f"only staff may {action} file {file.id}: it is a shared calibration, not a "
             "proposal's file"
         )
-    proposal = store_proposals.get_proposal_by_soar_id(session, file.proposal_id)
-    user = require_user(caller)
-    if proposal is None or not store_proposals.is_member(session, user, proposal):
-        raise PermissionDenied(f"only members of {file.proposal_id} may {action} file {file.id}")
+    require_user(caller)
+    raise PermissionDenied(f"only members of {file.proposal_id} may {action} file {file.id}")
 
 
 def require_can_register_files(caller: Caller) -> None:
     """Staff and the instrument register files."""
-    if not (caller.is_staff or caller.instrument):
+    if not AccessPolicy(None, caller).may_register_files():
         raise PermissionDenied("only staff or the instrument may register files")
 
 
@@ -175,13 +163,8 @@ def get_visible_proposal(session: Session, caller: Caller, proposal_id: int) -> 
     NotFound
         For unknown proposals and proposals the caller does not belong to alike.
     """
-    proposal = session.get(Proposal, proposal_id)
-    user = caller.user
-    if (
-        proposal is None
-        or user is None
-        or not (caller.is_staff or store_proposals.is_member(session, user, proposal))
-    ):
+    proposal = AccessPolicy(session, caller).get(Proposal, proposal_id)
+    if proposal is None:
         raise NotFound(f"no proposal with id {proposal_id} that you belong to")
     return proposal
 
@@ -189,7 +172,7 @@ def get_visible_proposal(session: Session, caller: Caller, proposal_id: int) -> 
 def require_can_manage_collaborators(caller: Caller, proposal: Proposal) -> User:
     """Only the PI and staff add or remove collaborators."""
     user = require_user(caller)
-    if not store_proposals.can_manage_collaborators(user, proposal):
+    if not AccessPolicy(None, caller).may_manage(proposal):
         raise PermissionDenied(
             f"only the PI of {proposal.soar_id} and staff add or remove collaborators"
         )
@@ -199,7 +182,7 @@ def require_can_manage_collaborators(caller: Caller, proposal: Proposal) -> User
 def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
     """Only the PI and staff edit reduction settings; members read them."""
     user = require_user(caller)
-    if not (user.is_staff or proposal.pi_id == user.id):
+    if not AccessPolicy(None, caller).may_manage(proposal):
         raise PermissionDenied(
             f"only the PI of {proposal.soar_id} and staff edit its reduction settings"
         )
@@ -209,57 +192,20 @@ def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
 # --- jobs, logs, comments -----------------------------------------------------------------
 
 
-def can_see_job(session: Session, caller: Caller, job: Job) -> bool:
-    """Staff, whoever asked for the job, and members of its proposal see a job."""
-    if caller.user is None:
-        return False
-    if caller.is_staff or job.requested_by_id == caller.user.id:
-        return True
-    if job.proposal_id is not None:
-        proposal = session.get(Proposal, job.proposal_id)
-        if proposal is not None and store_proposals.is_member(session, caller.user, proposal):
-            return True
-    if job.file_id is not None:
-        file = session.get(File, job.file_id)
-        return file is not None and file.data_type != 1 and can_see_file(session, caller, file)
-    return False
-
-
 def get_visible_job(session: Session, caller: Caller, job_id: int) -> Job:
     """The job, if the caller may see it (else :class:`NotFound`)."""
-    job = session.get(Job, job_id)
-    if job is None or not can_see_job(session, caller, job):
+    job = AccessPolicy(session, caller).get(Job, job_id)
+    if job is None:
         raise NotFound(f"no job with id {job_id} that you may see")
     return job
 
 
-def log_clause(caller: Caller) -> ColumnElement[bool]:
-    """SQL condition on ``LogEntry``: staff see every entry, members their proposals'."""
-    if caller.user is None:
-        return false()
-    if caller.is_staff:
-        return true()
-    return or_(
-        LogEntry.proposal_id.in_(store_proposals.member_proposal_ids(caller.user.id)),
-        LogEntry.user_id == caller.user.id,
-    )
+def log_clause(caller: Caller, session: Session | None = None) -> ColumnElement[bool]:
+    """SQL condition on ``LogEntry`` (:meth:`AccessPolicy.logs`)."""
+    return AccessPolicy(session, caller).logs()
 
 
 def require_can_delete_comment(caller: Caller, comment: Comment) -> None:
     """The author and staff delete a comment."""
-    if not (caller.is_staff or (caller.user is not None and comment.user_id == caller.user.id)):
+    if not AccessPolicy(None, caller).may_delete_comment(comment):
         raise PermissionDenied(f"only the author of comment {comment.id} and staff delete it")
-
-
-def proposals_clause(caller: Caller) -> ColumnElement[bool]:
-    """SQL condition on ``Proposal``: the caller belongs to it (staff: all)."""
-    if caller.user is None:
-        return false()
-    if caller.is_staff:
-        return true()
-    return Proposal.id.in_(store_proposals.member_proposal_ids(caller.user.id))
-
-
-def proposals_query(caller: Caller):
-    """Proposals the caller may see, by SOAR id."""
-    return select(Proposal).where(proposals_clause(caller)).order_by(Proposal.soar_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import InvalidValue, NotFound, PermissionDenied
+from .errors import InvalidValue
 from .models import LOG_LEVELS, Comment, File, Job, LogEntry, Proposal, User
-from .proposals import get_proposal_by_soar_id, member_proposal_ids
+from .proposals import get_proposal_by_soar_id
 
 
 def log_event(
@@ -47,41 +47,6 @@ def log_event(
     return entry
 
 
-def log_entries(
-    session: Session,
-    *,
-    viewer: User | None = None,
-    proposal_id: int | None = None,
-    file_id: int | None = None,
-    min_level: str | None = None,
-    before_id: int | None = None,
-    limit: int = 100,
-) -> list[LogEntry]:
-    """Log entries newest first, optionally for one proposal or file.
-
-    Parameters
-    ----------
-    viewer : User, optional
-        When given and not staff, only entries of the viewer's proposals are returned.
-    before_id : int, optional
-        Keyset pagination: entries older than this id.
-    """
-    query = select(LogEntry)
-    if viewer is not None and not viewer.is_staff:
-        query = query.where(LogEntry.proposal_id.in_(member_proposal_ids(viewer.id)))
-    if proposal_id is not None:
-        query = query.where(LogEntry.proposal_id == proposal_id)
-    if file_id is not None:
-        query = query.where(LogEntry.file_id == file_id)
-    if min_level is not None:
-        if min_level not in LOG_LEVELS:
-            raise InvalidValue(f"log level {min_level!r} is not one of {list(LOG_LEVELS)}")
-        query = query.where(LogEntry.level.in_(LOG_LEVELS[LOG_LEVELS.index(min_level) :]))
-    if before_id is not None:
-        query = query.where(LogEntry.id < before_id)
-    return list(session.scalars(query.order_by(LogEntry.id.desc()).limit(limit)))
-
-
 def add_comment(session: Session, file: File, user: User, text: str) -> Comment:
     """Add a comment by ``user`` on ``file`` (visibility is the caller's check)."""
     text = (text or "").strip()
@@ -98,22 +63,3 @@ def comments_on(session: Session, file_id: int) -> list[Comment]:
     return list(
         session.scalars(select(Comment).where(Comment.file_id == file_id).order_by(Comment.id))
     )
-
-
-def delete_comment(session: Session, comment_id: int, *, by: User) -> None:
-    """Delete a comment; its author and staff may.
-
-    Raises
-    ------
-    NotFound, PermissionDenied
-    """
-    comment = session.get(Comment, comment_id)
-    if comment is None:
-        raise NotFound(f"no comment with id {comment_id}")
-    if not (by.is_staff or comment.user_id == by.id):
-        raise PermissionDenied(
-            f"user {by.username!r} did not write comment {comment_id}; only its author "
-            "and staff delete it"
-        )
-    session.delete(comment)
-    session.flush()

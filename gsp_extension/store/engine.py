@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -192,11 +191,14 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     ValueError
         When neither variable is set.
     """
-    environ = os.environ if environ is None else environ
-    if environ.get("GSP_DATABASE_URL"):
-        return environ["GSP_DATABASE_URL"]
-    if environ.get("GSP_DATA_ROOT"):
-        return f"sqlite:///{Path(environ['GSP_DATA_ROOT']).resolve() / 'gsp.sqlite'}"
+    # The default itself is computed in one place (gsp_extension.environment); commands
+    # that must not fall back to ./gsp-data refuse when neither variable is set.
+    from .. import environment
+
+    if environment.text("GSP_DATABASE_URL", environ=environ) or environment.text(
+        "GSP_DATA_ROOT", environ=environ
+    ):
+        return environment.database_url(environ)
     raise ValueError(
         "no database configured: set GSP_DATABASE_URL (e.g. postgresql+psycopg://user@host/gsp) "
         "or GSP_DATA_ROOT (the SQLite file gsp.sqlite is kept there)"

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .errors import InvalidState, InvalidValue, NotFound, PermissionDenied
-from .models import DATA_TYPES, FILE_STATUSES, File, Proposal, User
-from .proposals import ensure_proposal, is_member, member_soar_ids
+from .errors import InvalidState, InvalidValue, NotFound
+from .models import DATA_TYPES, FILE_STATUSES, File
+from .proposals import ensure_proposal
 from .serialize import SEED_FILE_FIELDS
 from .types import utcnow
 
@@ -71,41 +71,71 @@ class Registration:
     superseded: File | None = None
 
 
+class _FieldProblem(ValueError):
+    """One descriptive field's value is refused; the message says why."""
+
+
+def _clean_text(name: str, value: Any) -> str | None:
+    text = str(value).strip()
+    if len(text) > _STRING_FIELDS[name]:
+        raise _FieldProblem(f"{name}: {text[:40]!r}... longer than {_STRING_FIELDS[name]}")
+    return text or None
+
+
+def _clean_int(name: str, value: Any) -> int:
+    try:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise _FieldProblem(f"{name}: {value!r} is not an integer") from None
+
+
+def _clean_date(name: str, value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise _FieldProblem(f"date: {value!r} is not a date YYYY-MM-DD") from None
+
+
+def _clean_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _FieldProblem(f"{name}: {value!r} must be true or false")
+    return value
+
+
+def _cleaner(name: str):
+    """The function that checks and normalizes field ``name``'s values."""
+    if name in _STRING_FIELDS:
+        return _clean_text
+    if name in _INT_FIELDS:
+        return _clean_int
+    return {"date": _clean_date, "normalized": _clean_flag}.get(name)
+
+
 def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Descriptive fields checked and normalized; every problem named at once.
+
+    Raises
+    ------
+    InvalidValue
+        Listing each refused field and why.
+    """
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         if name not in DESCRIPTIVE_FIELDS:
             problems.append(f"{name}: not a settable file field ({', '.join(DESCRIPTIVE_FIELDS)})")
             continue
-        if value is None:
-            clean[name] = None
-        elif name in _STRING_FIELDS:
-            text = str(value).strip()
-            if len(text) > _STRING_FIELDS[name]:
-                problems.append(f"{name}: {text[:40]!r}... longer than {_STRING_FIELDS[name]}")
-            clean[name] = text or None
-        elif name in _INT_FIELDS:
-            try:
-                if isinstance(value, float) and not value.is_integer():
-                    raise ValueError
-                clean[name] = int(value)
-            except (TypeError, ValueError):
-                problems.append(f"{name}: {value!r} is not an integer")
-        elif name == "date":
-            if isinstance(value, dt.datetime):
-                clean[name] = value.date()
-            elif isinstance(value, dt.date):
-                clean[name] = value
-            else:
-                try:
-                    clean[name] = dt.date.fromisoformat(str(value)[:10])
-                except ValueError:
-                    problems.append(f"date: {value!r} is not a date YYYY-MM-DD")
-        elif name == "normalized":
-            if not isinstance(value, bool):
-                problems.append(f"normalized: {value!r} must be true or false")
-            clean[name] = value
+        cleaner = _cleaner(name)
+        try:
+            clean[name] = value if value is None or cleaner is None else cleaner(name, value)
+        except _FieldProblem as exc:
+            problems.append(str(exc))
     if problems:
         raise InvalidValue("invalid file fields: " + "; ".join(problems))
     return clean
@@ -333,7 +363,31 @@ def register_files(
         :class:`~gsp_extension.store.errors.InvalidValue` that refused it.
     """
     results: list[Registration | InvalidValue | None] = [None] * len(entries)
-    prepared: list[tuple[int, str, str, dict[str, Any], list[list[Any]] | None]] = []
+    prepared = _prepare_batch(entries, results)
+    if not prepared:
+        return results  # type: ignore[return-value]
+    for soar_id in sorted({c["proposal_id"] for *_, c, _ in prepared if c.get("proposal_id")}):
+        ensure_proposal(session, soar_id)
+    try:
+        with session.begin_nested():
+            created = _insert_batch(session, entries, prepared, results)
+    except IntegrityError:
+        # A concurrent registration: redo these files one by one, each safely.
+        for i, *_ in prepared:
+            results[i] = _register_entry(session, entries[i])
+        return results  # type: ignore[return-value]
+    for i, row, previous in created:
+        results[i] = Registration(row, created=True, superseded=previous)
+    return results  # type: ignore[return-value]
+
+
+#: An entry of a batch once validated: index, path, checksum, fields, header cards.
+_Prepared = tuple[int, str, str, dict[str, Any], list[list[Any]] | None]
+
+
+def _prepare_batch(entries: Sequence[NewFile], results: list) -> list[_Prepared]:
+    """Validate every entry; a refused one gets its :class:`InvalidValue` in ``results``."""
+    prepared: list[_Prepared] = []
     for i, entry in enumerate(entries):
         try:
             path, checksum, clean, cards = _validated(
@@ -350,72 +404,68 @@ def register_files(
             results[i] = exc
             continue
         prepared.append((i, path, checksum, clean, cards))
-    if not prepared:
-        return results  # type: ignore[return-value]
+    return prepared
 
-    for soar_id in sorted({c["proposal_id"] for *_, c, _ in prepared if c.get("proposal_id")}):
-        ensure_proposal(session, soar_id)
-    paths = sorted({p for _, p, *_ in prepared})
+
+def _insert_batch(
+    session: Session, entries: Sequence[NewFile], prepared: list[_Prepared], results: list
+) -> list[tuple[int, File, File | None]]:
+    """Insert the new rows of a batch (and versions of rewritten paths) together.
+
+    Unchanged files get their existing :class:`Registration` in ``results``; returns
+    ``(index, new row, previous version)`` of each row inserted.
+    """
     current: dict[str, File] = {}
+    paths = sorted({p for _, p, *_ in prepared})
     for row in session.scalars(select(File).where(File.full_path.in_(paths))):
         if row.full_path not in current or row.version > current[row.full_path].version:
             current[row.full_path] = row
-    try:
-        with session.begin_nested():
-            created: list[tuple[int, File, File | None]] = []
-            now = utcnow()
-            for i, path, checksum, clean, cards in prepared:
-                entry = entries[i]
-                previous = current.get(path)
-                if (
-                    previous is not None
-                    and previous.checksum == checksum
-                    and previous.deleted_at is None
-                ):
-                    results[i] = Registration(previous, created=False)
-                    continue
-                row = File(
-                    full_path=path,
-                    file_name=os.path.basename(path),
-                    directory_name=os.path.dirname(path),
-                    checksum=checksum,
-                    size=entry.size,
-                    data_type=entry.data_type,
-                    version=previous.version + 1 if previous is not None else 1,
-                    header=cards,
-                    status=entry.status,
-                    status_reason=entry.status_reason,
-                    **clean,
-                )
-                if previous is not None and previous.superseded_at is None:
-                    previous.superseded_at = now
-                session.add(row)
-                created.append((i, row, previous))
-                current[path] = row  # a path twice in one batch: the second is a version
-            session.flush()
-            for _, row, _ in created:
-                row.original_file_id = row.id
-                row.parent_file_id = row.id
-            session.flush()
-    except IntegrityError:
-        # A concurrent registration: redo these files one by one, each safely.
-        for i, *_ in prepared:
-            entry = entries[i]
-            results[i] = register_file(
-                session,
-                entry.full_path,
-                checksum=entry.checksum,
-                size=entry.size,
-                fields=entry.fields,
-                header=entry.header,
-                data_type=entry.data_type,
-                status=entry.status,
-                status_reason=entry.status_reason,
-            )
-        return results  # type: ignore[return-value]
-    for i, row, previous in created:
-        results[i] = Registration(row, created=True, superseded=previous)
-    return results  # type: ignore[return-value]
+    created: list[tuple[int, File, File | None]] = []
+    now = utcnow()
+    for i, path, checksum, clean, cards in prepared:
+        entry = entries[i]
+        previous = current.get(path)
+        if previous is not None and previous.checksum == checksum and previous.deleted_at is None:
+            results[i] = Registration(previous, created=False)
+            continue
+        row = File(
+            full_path=path,
+            file_name=os.path.basename(path),
+            directory_name=os.path.dirname(path),
+            checksum=checksum,
+            size=entry.size,
+            data_type=entry.data_type,
+            version=previous.version + 1 if previous is not None else 1,
+            header=cards,
+            status=entry.status,
+            status_reason=entry.status_reason,
+            **clean,
+        )
+        if previous is not None and previous.superseded_at is None:
+            previous.superseded_at = now
+        session.add(row)
+        created.append((i, row, previous))
+        current[path] = row  # a path twice in one batch: the second is a version
+    session.flush()
+    for _, row, _ in created:
+        row.original_file_id = row.id
+        row.parent_file_id = row.id
+    session.flush()
+    return created
+
+
+def _register_entry(session: Session, entry: NewFile) -> Registration:
+    return register_file(
+        session,
+        entry.full_path,
+        checksum=entry.checksum,
+        size=entry.size,
+        fields=entry.fields,
+        header=entry.header,
+        data_type=entry.data_type,
+        status=entry.status,
+        status_reason=entry.status_reason,
+    )
 
 
 def update_file_fields(session: Session, file: File, fields: Mapping[str, Any]) -> File:
@@ -445,62 +495,21 @@ def set_file_status(session: Session, file: File, status: str, reason: str | Non
     return file
 
 
-def visible_files_clause(user: User) -> ColumnElement[bool]:
-    """SQL condition on ``File`` for "``user`` may see this file" (DESIGN.md §5).
-
-    Staff see everything; others see master calibrations and files of proposals where
-    they are PI or collaborator; inactive users see nothing.
-    """
-    if not user.is_active:
-        return File.id.is_(None)
-    if user.is_staff:
-        return true()
-    return or_(File.data_type == 1, File.proposal_id.in_(member_soar_ids(user.id)))
-
-
-def user_can_see_file(session: Session, user: User, file: File) -> bool:
-    """Whether ``user`` may see ``file`` (DESIGN.md §5)."""
-    if not user.is_active:
-        return False
-    if user.is_staff or file.data_type == 1:
-        return True
-    if file.proposal_id is None:
-        return False
-    proposal = session.scalar(select(Proposal).where(Proposal.soar_id == file.proposal_id))
-    return proposal is not None and is_member(session, user, proposal)
-
-
-def user_can_delete_file(session: Session, user: User, file: File) -> bool:
-    """Products can be deleted by proposal members and staff; raw files never."""
-    if file.data_type == 0:
-        return False
-    if not user.is_active:
-        return False
-    if user.is_staff:
-        return True
-    if file.data_type == 1 or file.proposal_id is None:
-        return False
-    return user_can_see_file(session, user, file)
-
-
-def mark_deleted(session: Session, file: File, *, by: User | None = None) -> File:
+def mark_deleted(session: Session, file: File) -> File:
     """Flag a product as deleted (the caller removes the file from disk).
+
+    Who may delete what is the access policy's
+    (:meth:`gsp_extension.security.AccessPolicy.may_delete_file`); whoever asks, raw
+    data is never deleted.
 
     Raises
     ------
     InvalidState
         For raw files, which are never deleted.
-    PermissionDenied
-        When ``by`` is not a member of the file's proposal nor staff.
     """
     if file.data_type == 0:
         raise InvalidState(
             f"file {file.id} ({file.file_name}) is raw data; raw files are never deleted"
-        )
-    if by is not None and not user_can_delete_file(session, by, file):
-        raise PermissionDenied(
-            f"user {by.username!r} may not delete file {file.id}: only members of its "
-            "proposal and staff delete products"
         )
     if file.deleted_at is None:
         file.deleted_at = utcnow()
@@ -508,31 +517,8 @@ def mark_deleted(session: Session, file: File, *, by: User | None = None) -> Fil
     return file
 
 
-def _visibility(
-    session: Session, user: User, data_type: int | None, proposal_id: str | None
-) -> ColumnElement[bool] | None:
-    """The visibility condition for a listing, simplified for the planner.
-
-    The user's proposals are resolved first, so the database sees plain equality or a
-    short ``IN`` list and can walk the hot index in order instead of filtering an ``OR``.
-    """
-    if not user.is_active:
-        return false()
-    if user.is_staff or data_type == 1:
-        return None
-    mine = set(session.scalars(member_soar_ids(user.id)))
-    if proposal_id is not None:
-        return None if proposal_id in mine else File.data_type == 1
-    if data_type is not None:
-        return File.proposal_id.in_(sorted(mine)) if mine else false()
-    if not mine:
-        return File.data_type == 1
-    return or_(File.data_type == 1, File.proposal_id.in_(sorted(mine)))
-
-
 def list_files_query(
     session: Session,
-    user: User | None = None,
     *,
     data_type: int | None = None,
     proposal_id: str | None = None,
@@ -544,9 +530,6 @@ def list_files_query(
     Parameters
     ----------
     session : Session
-        Used to resolve the user's proposals (one small query).
-    user : User, optional
-        Restrict to what this user may see (DESIGN.md §5); ``None`` means no restriction.
     data_type : int, optional
     proposal_id : str, optional
         SOAR id.
@@ -560,10 +543,6 @@ def list_files_query(
         ``select(func.count()).select_from(query.order_by(None).subquery())``.
     """
     conditions: list[ColumnElement[bool]] = []
-    if user is not None:
-        visible = _visibility(session, user, data_type, proposal_id)
-        if visible is not None:
-            conditions.append(visible)
     if data_type is not None:
         conditions.append(File.data_type == data_type)
     if proposal_id is not None:

@@ -216,47 +216,22 @@ def update_proposal(
     return proposal
 
 
-def can_manage_collaborators(user: User, proposal: Proposal) -> bool:
-    """PI and staff add or remove collaborators (DESIGN.md §5)."""
-    return user.is_active and (user.is_staff or proposal.pi_id == user.id)
-
-
-def add_collaborator(
-    session: Session, proposal: Proposal, user: User, *, by: User | None = None
-) -> Proposal:
+def add_collaborator(session: Session, proposal: Proposal, user: User) -> Proposal:
     """Add ``user`` to the proposal's collaborators (no-op if already a member).
 
-    Raises
-    ------
-    PermissionDenied
-        When ``by`` is neither the PI nor staff.
+    Who may is the access policy's (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
     """
-    if by is not None and not can_manage_collaborators(by, proposal):
-        raise PermissionDenied(
-            f"user {by.username!r} is not the PI of {proposal.soar_id!r} nor staff; only "
-            "they add collaborators"
-        )
     if proposal.pi_id != user.id and user not in proposal.collaborators:
         proposal.collaborators.append(user)
     session.flush()
     return proposal
 
 
-def remove_collaborator(
-    session: Session, proposal: Proposal, user: User, *, by: User | None = None
-) -> Proposal:
+def remove_collaborator(session: Session, proposal: Proposal, user: User) -> Proposal:
     """Remove ``user`` from the collaborators (no-op if not one).
 
-    Raises
-    ------
-    PermissionDenied
-        When ``by`` is neither the PI nor staff.
+    Who may is the access policy's (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
     """
-    if by is not None and not can_manage_collaborators(by, proposal):
-        raise PermissionDenied(
-            f"user {by.username!r} is not the PI of {proposal.soar_id!r} nor staff; only "
-            "they remove collaborators"
-        )
     if user in proposal.collaborators:
         proposal.collaborators.remove(user)
     session.flush()
@@ -279,16 +254,6 @@ def proposals_of_user(session: Session, user: User) -> list[Proposal]:
     return list(
         session.scalars(select(Proposal).where(_member_clause(user.id)).order_by(Proposal.soar_id))
     )
-
-
-def visible_proposals(session: Session, user: User) -> list[Proposal]:
-    """Proposals ``user`` may see: all for staff, else their own."""
-    if not user.is_active:
-        return []
-    query = select(Proposal).order_by(Proposal.soar_id)
-    if not user.is_staff:
-        query = query.where(_member_clause(user.id))
-    return list(session.scalars(query))
 
 
 def is_member(session: Session, user: User, proposal: Proposal) -> bool:

@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.settings import ReductionSettings as PipelineSettings
 
-from .errors import InvalidValue, NotFound, PermissionDenied
+from .errors import InvalidValue, NotFound
 from .models import Proposal, ReductionSettings, User
-from .proposals import is_member
 
 #: Defaults of the seed's settings form (DESIGN.md §6), as the pipeline defines them.
 DEFAULT_SETTINGS: dict[str, Any] = PipelineSettings().to_dict()
@@ -89,16 +88,6 @@ def get_settings(
     return row
 
 
-def can_edit_settings(user: User, proposal: Proposal) -> bool:
-    """PI and staff edit a proposal's settings (DESIGN.md §5)."""
-    return user.is_active and (user.is_staff or proposal.pi_id == user.id)
-
-
-def can_read_settings(session: Session, user: User, proposal: Proposal) -> bool:
-    """Members and staff read a proposal's settings."""
-    return user.is_active and (user.is_staff or is_member(session, user, proposal))
-
-
 def put_settings(
     session: Session,
     proposal: Proposal,
@@ -114,17 +103,13 @@ def put_settings(
     Parameters
     ----------
     by : User, optional
-        The acting user; when given they must be the PI or staff.
+        Who made the change (recorded). Who may is the access policy's
+        (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
 
     Raises
     ------
-    PermissionDenied, InvalidValue
+    InvalidValue
     """
-    if by is not None and not can_edit_settings(by, proposal):
-        raise PermissionDenied(
-            f"user {by.username!r} is not the PI of {proposal.soar_id!r} nor staff; only "
-            "they edit its reduction settings"
-        )
     clean = validate_settings(changes)
     for _ in range(5):
         current = session.scalar(

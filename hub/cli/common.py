@@ -11,13 +11,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gsp_extension import environment
+from gsp_extension.accounts.invites import LinkMailer
+from gsp_extension.accounts.mail import EmailError
 from gsp_extension.store import Database, upgrade_database
 from gsp_extension.store.accounts import get_user_by_email, get_user_by_username
 from gsp_extension.store.models import User
-
-from .. import settings
-from ..email import EmailError
-from ..invites import LinkMailer
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +29,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def open_database(args: argparse.Namespace) -> Database:
     """The app database, migrated to the current schema first (idempotent)."""
-    url = args.database_url or settings.database_url()
+    url = args.database_url or environment.database_url()
     upgrade_database(url)
     return Database(url)
 

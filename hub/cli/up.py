@@ -238,38 +238,55 @@ def _bootstrap_admin(username: str, database_url: str) -> str | None:
     return generated if created else None
 
 
-def run(args: argparse.Namespace) -> int:
-    from .. import settings
-    from ..config_helpers import prepare_database
-    from ..platform import prepare_data_root
+class _Refused(Exception):
+    """A reason not to start, said to the user as is."""
 
+
+def _check_config(args: argparse.Namespace) -> Path:
     config = args.config.resolve()
     if not config.is_file():
-        return _error(f"no hub configuration at {config}: pass --config PATH")
+        raise _Refused(f"no hub configuration at {config}: pass --config PATH")
     chp = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
     if args.config == REPO / "jupyterhub_config.py" and not chp.exists():
-        return _error(f"configurable-http-proxy is missing ({chp}): run `npm ci` in {REPO}")
+        raise _Refused(f"configurable-http-proxy is missing ({chp}): run `npm ci` in {REPO}")
+    return config
 
-    root_arg = args.data_root or Path(os.environ.get("GSP_DATA_ROOT") or "gsp-data")
-    root = prepare_data_root(root_arg)
+
+def _hub_environment(args: argparse.Namespace, root: Path) -> tuple[dict[str, str], str]:
+    """The hub's environment and its public address, the ports checked free."""
+    from gsp_extension import environment
+
     env = dict(os.environ)
     env["GSP_DATA_ROOT"] = str(root)
     if args.port is not None:
         if not 0 < args.port < 65536:
-            return _error(f"--port {args.port}: give a port between 1 and 65535")
+            raise _Refused(f"--port {args.port}: give a port between 1 and 65535")
         env["GSP_HUB_BIND_URL"] = f"http://127.0.0.1:{args.port}"
-    bind_url = env.get("GSP_HUB_BIND_URL") or "http://127.0.0.1:8000"
+    bind_url = environment.hub_bind_url(env)
     env.setdefault("CONFIGPROXY_AUTH_TOKEN", secrets.token_hex(32))
+    if os.geteuid() == 0 and "GSP_ALLOW_ROOT" not in env:
+        # A root-only machine (a container): jupyter_server refuses root unless told.
+        # Said aloud, and a deployer's explicit GSP_ALLOW_ROOT=0 is kept.
+        print("gsp up: running as root: GSP_ALLOW_ROOT=1 (the service and servers run as root)")
+        env["GSP_ALLOW_ROOT"] = "1"
     problem = _ports_problem(env, bind_url)
     if problem:
-        return _error(problem)
+        raise _Refused(problem)
     if env.get("GSP_SSL_CERT"):
         bind_url = bind_url.replace("http://", "https://", 1)
+    return env, bind_url
 
-    # The settings module reads os.environ: this process is the command, so the data
-    # root chosen here is the one every helper below uses.
+
+def _prepare_database(args: argparse.Namespace, root: Path) -> str:
+    """Migrate the app database (and make the first superuser when asked); its URL."""
+    from gsp_extension import environment
+
+    from ..config_helpers import prepare_database
+
+    # The environment module reads os.environ: this process is the command, so the
+    # data root chosen here is the one every helper below uses.
     os.environ["GSP_DATA_ROOT"] = str(root)
-    database_url = settings.database_url()
+    database_url = environment.database_url()
     try:
         prepare_database(database_url)
         if args.admin:
@@ -277,23 +294,41 @@ def run(args: argparse.Namespace) -> int:
             if password:
                 print(f"superuser {args.admin!r} created; password (shown once): {password}")
     except ValueError as exc:
+        raise _Refused(str(exc)) from None
+    return database_url
+
+
+def _demo_stream(args: argparse.Namespace, database_url: str):
+    """``(night, interval)`` of the demo's stream after making its accounts, or ``None``."""
+    if not args.demo:
+        return None
+    from ..demo import demo_interval, demo_night, ensure_demo_accounts, night_semester
+
+    try:
+        interval = args.demo_interval if args.demo_interval is not None else demo_interval()
+    except ValueError as exc:
+        raise _Refused(str(exc)) from None
+    if interval < 0:
+        raise _Refused(f"--demo-interval {interval}: give seconds >= 0")
+    night = demo_night()
+    # the proposal of the night's frames is the demo PI's, whatever the date
+    _print_credentials(ensure_demo_accounts(database_url, semester=night_semester(night)))
+    return night, interval
+
+
+def run(args: argparse.Namespace) -> int:
+    from gsp_extension import environment
+
+    from ..platform import prepare_data_root
+
+    try:
+        config = _check_config(args)
+        root = prepare_data_root(args.data_root or environment.data_root())
+        env, bind_url = _hub_environment(args, root)
+        database_url = _prepare_database(args, root)
+        stream = _demo_stream(args, database_url)
+    except _Refused as exc:
         return _error(str(exc))
-
-    stream = None
-    if args.demo:
-        from ..demo import demo_interval, demo_night, ensure_demo_accounts, night_semester
-
-        try:
-            interval = args.demo_interval if args.demo_interval is not None else demo_interval()
-        except ValueError as exc:
-            return _error(str(exc))
-        if interval < 0:
-            return _error(f"--demo-interval {interval}: give seconds >= 0")
-        night = demo_night()
-        # the proposal of the night's frames is the demo PI's, whatever the date
-        _print_credentials(ensure_demo_accounts(database_url, semester=night_semester(night)))
-        stream = (night, interval)
-
     log_path = root / "logs" / "jupyterhub.log"
     return _run_hub(args, config, env, root, bind_url, log_path, stream)
 
@@ -320,30 +355,12 @@ def _run_hub(args, config, env, root, bind_url, log_path, stream) -> int:
     log = None if args.verbose else open(log_path, "ab")  # noqa: SIM115 - closed below
     started = time.monotonic()
     print(f"starting the hub ({config.name}); log: {log_path if log else 'here'}", flush=True)
-    hub = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-        start_new_session=True,  # Ctrl-C reaches `gsp up` only; we pass it on as SIGTERM
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-    )
+    hub = _spawn_hub(config, env, root, log)
     tree = ProcessTree(hub.pid)
     streamer = None
+    ready = False
     try:
-        url = _local_url(bind_url)
-        ready = False
-        while not stopping.is_set() and hub.poll() is None:
-            tree.refresh()
-            if _answers(url + "hub/api/"):
-                ready = True
-                break
-            if time.monotonic() - started > args.start_timeout:
-                print(f"gsp up: the hub did not answer within {args.start_timeout:.0f} s")
-                stopping.set()
-                break
-            stopping.wait(0.25)
+        ready = _wait_until_ready(hub, tree, _local_url(bind_url), stopping, started, args)
         if ready:
             print(
                 f"\nGSP Live is running at {bind_url.rstrip('/')}/  "
@@ -353,13 +370,7 @@ def _run_hub(args, config, env, root, bind_url, log_path, stream) -> int:
             )
             if stream is not None:
                 streamer = _start_streamer(root / "raw", *stream, stopping)
-        while not stopping.is_set() and hub.poll() is None:
-            tree.refresh()
-            stopping.wait(0.5)
-        if hub.poll() is not None and not stopping.is_set():
-            print(f"gsp up: the hub exited with code {hub.returncode}", file=sys.stderr)
-            if log is not None:
-                _print_tail(log_path)
+        _watch(hub, tree, stopping, log_path if log is not None else None)
     finally:
         stopping.set()
         code = _stop(hub, tree, signals)
@@ -373,6 +384,45 @@ def _run_hub(args, config, env, root, bind_url, log_path, stream) -> int:
         print("gsp up: stopped")
         return 0
     return code or (0 if ready else 1)
+
+
+def _watch(hub, tree: ProcessTree, stopping, log_path: Path | None) -> None:
+    """Follow the hub's processes until a stop is asked or the hub exits by itself
+    (then say so, with the end of its log)."""
+    while not stopping.is_set() and hub.poll() is None:
+        tree.refresh()
+        stopping.wait(0.5)
+    if hub.poll() is not None and not stopping.is_set():
+        print(f"gsp up: the hub exited with code {hub.returncode}", file=sys.stderr)
+        if log_path is not None:
+            _print_tail(log_path)
+
+
+def _spawn_hub(config: Path, env: dict[str, str], root: Path, log) -> subprocess.Popen:
+    """``jupyterhub -f config`` in a session of its own, its output to ``log`` (or here)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,  # Ctrl-C reaches `gsp up` only; we pass it on as SIGTERM
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+
+def _wait_until_ready(hub, tree, url: str, stopping, started: float, args) -> bool:
+    """Whether the hub's API answered before a stop, an exit or the start timeout."""
+    while not stopping.is_set() and hub.poll() is None:
+        tree.refresh()
+        if _answers(url + "hub/api/"):
+            return True
+        if time.monotonic() - started > args.start_timeout:
+            print(f"gsp up: the hub did not answer within {args.start_timeout:.0f} s")
+            stopping.set()
+            return False
+        stopping.wait(0.25)
+    return False
 
 
 def _stop(hub: subprocess.Popen, tree: ProcessTree, signals: dict, grace: float = 30.0) -> int:

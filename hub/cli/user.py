@@ -73,36 +73,66 @@ def _read_password() -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
+class _Refused(Exception):
+    """A reason to refuse the command, said to the user as is."""
+
+
+def _password_hash(args: argparse.Namespace) -> str | None:
+    """The hash of a password read from stdin (``--password-stdin``), checked first."""
+    if not args.password_stdin:
+        return None
+    password = _read_password()
+    candidate = {
+        "username": args.username,
+        "first_name": args.first_name,
+        "last_name": args.last_name,
+        "email": args.email,
+    }
+    problems = PasswordPolicy().problems(password, candidate)
+    if problems:
+        raise _Refused("password refused: " + " ".join(problems))
+    return PasswordHasher().hash(password)
+
+
+def _acting_user(session, args: argparse.Namespace, privileged: bool) -> User | None:
+    """Who makes the account (``--by``); staff need a superuser once one exists."""
+    if args.by:
+        by = find_user(session, args.by)
+        if by is None or not by.is_active:
+            raise _Refused(f"--by {args.by!r}: no such active user")
+        return by
+    any_superuser = session.scalar(select(User.id).where(User.is_superuser).limit(1))
+    if privileged and any_superuser is not None:
+        raise _Refused("only a superuser makes staff: add --by <superuser username>")
+    if args.staff and not args.superuser:
+        raise _Refused("there is no superuser yet: create one first (gsp user add NAME --superuser)")
+    return None
+
+
+def _invite_new(user: User) -> int:
+    """Mail a new account its set-password link (when it has an address)."""
+    if not user.email:
+        print(f"no email address: give one and run `gsp user invite {user.username}`")
+        return 0
+    problem = send_link(user, "invite")
+    if problem:
+        return error(
+            f"account created but the email failed: {problem}; "
+            f"retry with `gsp user invite {user.username}`"
+        )
+    print(f"set-password link sent to {user.email}")
+    return 0
+
+
 def _add(args: argparse.Namespace) -> int:
-    db = open_database(args)
     privileged = args.staff or args.superuser
-    password_hash = None
-    if args.password_stdin:
-        password = _read_password()
-        candidate = {
-            "username": args.username,
-            "first_name": args.first_name,
-            "last_name": args.last_name,
-            "email": args.email,
-        }
-        problems = PasswordPolicy().problems(password, candidate)
-        if problems:
-            return error("password refused: " + " ".join(problems))
-        password_hash = PasswordHasher().hash(password)
+    try:
+        password_hash = _password_hash(args)
+    except _Refused as exc:
+        return error(str(exc))
+    db = open_database(args)
     try:
         with db.transaction() as session:
-            by = None
-            any_superuser = session.scalar(select(User.id).where(User.is_superuser).limit(1))
-            if args.by:
-                by = find_user(session, args.by)
-                if by is None or not by.is_active:
-                    return error(f"--by {args.by!r}: no such active user")
-            elif privileged and any_superuser is not None:
-                return error("only a superuser makes staff: add --by <superuser username>")
-            elif args.staff and not args.superuser:
-                return error(
-                    "there is no superuser yet: create one first (gsp user add NAME --superuser)"
-                )
             user = create_user(
                 session,
                 args.username,
@@ -113,25 +143,16 @@ def _add(args: argparse.Namespace) -> int:
                 is_staff=privileged,
                 is_superuser=args.superuser,
                 password_hash=password_hash,
-                by=by,
+                by=_acting_user(session, args, privileged),
             )
-    except StoreError as exc:
+    except (StoreError, _Refused) as exc:
         return error(str(exc))
     finally:
         db.dispose()
     role = "superuser" if user.is_superuser else "staff" if user.is_staff else "user"
     print(f"created {role} {user.username!r} (id {user.id})")
     if password_hash is None and not args.no_email:
-        if not user.email:
-            print(f"no email address: give one and run `gsp user invite {user.username}`")
-            return 0
-        problem = send_link(user, "invite")
-        if problem:
-            return error(
-                f"account created but the email failed: {problem}; "
-                f"retry with `gsp user invite {user.username}`"
-            )
-        print(f"set-password link sent to {user.email}")
+        return _invite_new(user)
     return 0
 
 

@@ -8,6 +8,7 @@ checked here against the slow path it replaces, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -19,7 +20,7 @@ from gsp_extension.api.access_log import log_request
 from gsp_extension.api.base import caller_cache_for, dump_json
 from gsp_extension.api.queries import list_files
 from gsp_extension.api.schemas import FileListQuery
-from gsp_extension.security import Caller, CallerCache, resolve_caller
+from gsp_extension.security import AccessPolicy, Caller, CallerCache, resolve_caller
 from gsp_extension.store import Database, File, PermissionDenied, upgrade_database
 from gsp_extension.store.accounts import create_user, get_user_by_username
 from gsp_extension.store.files import list_files_query, register_file
@@ -64,11 +65,11 @@ def world(db_url):
 
 
 def _store_ids(session, caller: Caller, data_type, proposal_id) -> list[int]:
-    """The listing as the store's query (the reference) sees it."""
-    if caller.user is None:
-        return []
-    q = list_files_query(session, caller.user, data_type=data_type, proposal_id=proposal_id)
-    return [f.id for f in session.scalars(q)]
+    """The listing as the plain path sees it: the store's query under the policy's
+    general rule, with the caller's proposals read from the database (the reference)."""
+    fresh = dataclasses.replace(caller, proposal_ids=None)
+    q = list_files_query(session, data_type=data_type, proposal_id=proposal_id)
+    return [f.id for f in session.scalars(q.where(AccessPolicy(session, fresh).files()))]
 
 
 @pytest.mark.parametrize("cached", [False, True], ids=["fresh", "cached"])

@@ -1,58 +1,97 @@
-"""The listing's column-based records equal the store's serializer, field for field."""
+"""File records, the one path (plain columns): exact seed values, in UTC and another zone.
+
+The records are compared with values written out here from what was registered, not
+with a second serializer: there is only one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
 
+import pytest
 from sqlalchemy import select
 
-from gsp_extension.api.queries import file_records_query, record_from_row
 from gsp_extension.store import Database, File, upgrade_database
 from gsp_extension.store.files import register_file
-from gsp_extension.store.serialize import file_record
+from gsp_extension.store.serialize import (
+    SEED_FILE_FIELDS,
+    file_record,
+    file_records,
+    file_records_query,
+    record_from_row,
+)
 
 
-def test_records_equal_the_store_serializer(db_url):
+@pytest.fixture
+def files(db_url):
     upgrade_database(db_url)
     db = Database(db_url)
-    try:
-        with db.transaction() as s:
-            raw = register_file(
-                s,
-                "/data/raw/a.fits",
-                checksum="a" * 64,
-                size=10,
-                fields={
-                    "proposal_id": "SOAR2020B-008",
-                    "date": "2020-11-26",
-                    "gain": "1.48",
-                    "image_id": 7,
-                    "obstype": "OBJECT",
-                },
-            ).file
-            product = register_file(
-                s,
-                "/data/products/b.fits",
-                checksum="b" * 64,
-                size=5,
-                data_type=2,
-                parent=raw,
-                fields={"proposal_id": "SOAR2020B-008"},
-            ).file
-            # A whole second: isoformat() then leaves the microseconds out.
-            product.created = dt.datetime(2021, 2, 18, 13, 22, 10, tzinfo=dt.UTC)
-        santiago = zoneinfo.ZoneInfo("America/Santiago")
-        with db.session() as s:
-            for tz in (dt.UTC, santiago):
-                rows = (
-                    s.connection()
-                    .execute(file_records_query(select(File.id).order_by(File.id)))
-                    .all()
-                )
-                files = s.scalars(select(File).order_by(File.id)).all()
-                assert [record_from_row(r, tz) for r in rows] == [
-                    file_record(f, tz=tz) for f in files
-                ]
-    finally:
-        db.dispose()
+    with db.transaction() as s:
+        raw = register_file(
+            s,
+            "/data/raw/a.fits",
+            checksum="a" * 64,
+            size=10,
+            fields={
+                "proposal_id": "SOAR2020B-008",
+                "date": "2020-11-26",
+                "gain": "1.48",
+                "image_id": 7,
+                "obstype": "OBJECT",
+            },
+        ).file
+        product = register_file(
+            s,
+            "/data/products/b.fits",
+            checksum="b" * 64,
+            size=5,
+            data_type=2,
+            parent=raw,
+            fields={"proposal_id": "SOAR2020B-008"},
+        ).file
+        # A whole second (isoformat() then leaves the microseconds out) and one with them.
+        product.created = dt.datetime(2021, 2, 18, 13, 22, 10, tzinfo=dt.UTC)
+        product.last_modified = dt.datetime(2021, 2, 18, 13, 22, 10, 250, tzinfo=dt.UTC)
+        ids = raw.id, product.id
+    yield db, ids
+    db.dispose()
+
+
+def test_records_have_the_seed_values(files):
+    db, (raw_id, product_id) = files
+    santiago = zoneinfo.ZoneInfo("America/Santiago")  # UTC-3 in February
+    with db.session() as s:
+        raw, product = file_records(s, [raw_id, product_id])
+        local = file_record(s, s.get(File, product_id), tz=santiago)
+    assert list(raw) == list(SEED_FILE_FIELDS)
+    assert raw["gain"] == "1.48" and raw["image_id"] == 7 and raw["date"] == "2020-11-26"
+    assert raw["data_type"] == "0" and raw["normalized"] is False
+    assert raw["original_file"] == raw["parent_file"] == "a.fits"
+    assert raw["original_file_id"] == raw["parent_file_id"] == raw_id
+    assert (raw["file_name"], raw["directory_name"], raw["full_path"]) == (
+        "a.fits",
+        "/data/raw",
+        "/data/raw/a.fits",
+    )
+    assert dt.datetime.fromisoformat(raw["created"]).utcoffset() == dt.timedelta(0)
+    assert product["data_type"] == "2"
+    assert product["original_file"] == product["parent_file"] == "a.fits"
+    assert (product["original_file_id"], product["parent_file_id"]) == (raw_id, raw_id)
+    assert product["created"] == "2021-02-18T13:22:10+00:00"
+    assert product["last_modified"] == "2021-02-18T13:22:10.000250+00:00"
+    assert product["date"] is None and product["gain"] is None  # given none
+    assert local["created"] == "2021-02-18T10:22:10-03:00"
+    assert {k: v for k, v in local.items() if k not in ("created", "last_modified")} == {
+        k: v for k, v in product.items() if k not in ("created", "last_modified")
+    }
+
+
+def test_records_of_a_query_and_of_ids_agree(files):
+    db, (raw_id, product_id) = files
+    with db.session() as s:
+        dialect = s.get_bind().dialect.name
+        query = file_records_query(select(File.id).order_by(File.id.desc()), dialect)
+        rows = s.connection().execute(query).all()
+        assert [record_from_row(r) for r in rows] == file_records(s, [product_id, raw_id])
+        assert file_records(s, [raw_id, 10**6]) == file_records(s, [raw_id])

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import update
 
+from gsp_extension.accounts.links import LinkExpired, LinkInvalid
+from gsp_extension.accounts.mail import Mailer
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.models import User
 from gsp_extension.store.proposals import add_collaborator, create_proposal
 from hub.authenticator import OLD_PASSWORD_WRONG, ProposalAuthenticator
-from hub.email import Mailer
-from hub.links import LinkExpired, LinkInvalid
 
 pytestmark = pytest.mark.asyncio
 
@@ -158,8 +158,7 @@ async def test_refresh_follows_the_database(auth, people, db):
         from gsp_extension.store.proposals import get_proposal_by_soar_id
 
         proposal = get_proposal_by_soar_id(s, "SOAR2026B-001")
-        ana = s.get(User, people["ana"])
-        add_collaborator(s, proposal, s.get(User, people["leo"]), by=ana)
+        add_collaborator(s, proposal, s.get(User, people["leo"]))
         s.get(User, people["leo"]).is_staff = True
     refreshed = await auth.refresh_user(hub_user)
     assert refreshed == {"name": "leo", "admin": True, "groups": ["SOAR2026B-001"]}
@@ -286,3 +285,34 @@ async def test_parallel_failures_are_all_counted(auth, people, db):
     await asyncio.gather(*(login(auth, "bo", f"wrong-{i}") for i in range(3)))
     with db.session() as s:
         assert s.get(User, people["bo"]).locked_until is not None
+
+
+async def test_links_use_the_bind_url_without_a_public_url(
+    db, db_url, people, tmp_path, monkeypatch
+):
+    """The public-address rule in the hub: GSP_PUBLIC_URL, else the bind URL and its
+    port, else the request's address (issue 14: links said localhost:8000)."""
+    from jupyterhub.app import JupyterHub
+
+    monkeypatch.delenv("GSP_PUBLIC_URL", raising=False)
+    hub = JupyterHub(bind_url="http://127.0.0.1:8123/")
+    auth = ProposalAuthenticator(
+        parent=hub, database_url=db_url, link_secret_file=str(tmp_path / "secret")
+    )
+    try:
+        assert auth.public_url == ""  # nothing configured
+        with db.session() as s:
+            user = s.get(User, people["bo"])
+            assert auth.link_mailer("http://req.example/").link(user, "reset").startswith(
+                "http://127.0.0.1:8123/hub/set-password?token="
+            )
+            hub.public_url = "https://gsp.example.org/"
+            configured = ProposalAuthenticator(parent=hub, database_url=db_url)
+            assert configured.public_url == "https://gsp.example.org/"
+            hub.bind_url = "http://0.0.0.0:8000/"
+            assert auth.link_mailer("http://req.example:9/").link(user, "reset").startswith(
+                "http://req.example:9/hub/set-password?token="
+            )
+    finally:
+        auth.executor.shutdown()
+        auth.db.dispose()

@@ -22,7 +22,6 @@ from hub_testing import SMTPInbox, free_port
 
 from gsp_extension.store import Database, upgrade_database
 from gsp_extension.store.accounts import create_user, get_user_by_username
-from gsp_extension.store.models import User
 from gsp_extension.store.proposals import add_collaborator, create_proposal, get_proposal_by_soar_id
 from hub.passwords import PasswordHasher
 from tests.requirements import require
@@ -250,8 +249,7 @@ def test_a_collaborator_added_in_the_app_appears_in_the_hub_group(hub):
     assert hub.api("GET", "users/leo").json()["groups"] == []
     with hub.db.transaction() as s:
         proposal = get_proposal_by_soar_id(s, "SOAR2026B-001")
-        pi = s.get(User, proposal.pi_id)
-        add_collaborator(s, proposal, get_user_by_username(s, "leo"), by=pi)
+        add_collaborator(s, proposal, get_user_by_username(s, "leo"))
     time.sleep(REFRESH_AGE + 0.5)
     assert leo.get(f"{hub.url}hub/home", timeout=30).status_code == 200  # triggers the refresh
     assert hub.api("GET", "users/leo").json()["groups"] == ["SOAR2026B-001"]

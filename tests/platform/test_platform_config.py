@@ -56,7 +56,8 @@ def test_defaults_embedded_platform(load, data_root):
     assert c.Spawner.default_url == DEFAULT_URL == "/voila/render/data_browser.ipynb"
     assert c.Spawner.notebook_dir == "~"
     assert f"--config={SINGLEUSER_CONFIG}" in c.Spawner.args
-    assert ("--allow-root" in c.Spawner.args) == (os.geteuid() == 0)
+    # root is never allowed by default, even when the hub runs as root
+    assert "--allow-root" not in c.Spawner.args
     assert c.Spawner.cmd[1:] == ["-m", "hub.singleuser"]
     assert Path(c.Spawner.cmd[0]).is_file()
     # kernels reach the service directly, not through the public proxy
@@ -78,6 +79,38 @@ def test_defaults_embedded_platform(load, data_root):
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
     assert c.JupyterHub.db_url.startswith("sqlite:///")
     assert "GSP_DASK_SCHEDULER" not in service(c, "gsp")["environment"]
+
+
+def test_root_is_allowed_only_when_asked(load, monkeypatch):
+    c = load(GSP_ALLOW_ROOT="1")
+    assert "--allow-root" in c.Spawner.args
+    assert service(c, "gsp")["environment"]["GSP_ALLOW_ROOT"] == "1"
+    with pytest.raises(PlatformConfigError, match="GSP_ALLOW_ROOT='sure'"):
+        load(GSP_ALLOW_ROOT="sure")
+    # the service's own config follows the same switch
+    for value, expected in (("", False), ("1", True), ("0", False)):
+        monkeypatch.setenv("GSP_ALLOW_ROOT", value)
+        service_config = PyFileConfigLoader(
+            "service_config.py", path=str(REPO / "gsp_extension")
+        ).load_config()
+        assert service_config.ServerApp.allow_root is expected
+
+
+def test_the_service_gets_the_switches_but_not_the_hub_secrets(load, data_root):
+    c = load(
+        GSP_SMTP_HOST="smtp.example.org",
+        GSP_LINK_SECRET="s" * 40,
+        GSP_ADMIN_PASSWORD="not-for-the-service",
+        GSP_INSTRUMENT_TOKEN="t" * 32,
+        GSP_HUB_BIND_URL="http://127.0.0.1:8100",
+    )
+    env = service(c, "gsp")["environment"]
+    assert env["GSP_SMTP_HOST"] == "smtp.example.org"
+    assert env["GSP_LINK_SECRET"] == "s" * 40
+    assert env["GSP_HUB_BIND_URL"] == "http://127.0.0.1:8100"  # for its mailed links
+    assert env["GSP_DATA_ROOT"] == str(data_root.resolve())
+    assert "GSP_ADMIN_PASSWORD" not in env and "GSP_INSTRUMENT_TOKEN" not in env
+    assert service(c, "gsp-instrument")["api_token"] == "t" * 32
 
 
 def test_culling_switches(load):
@@ -143,6 +176,7 @@ def test_public_url_and_tls(load, tmp_path):
     assert c.JupyterHub.ssl_cert == str(cert)
     assert c.JupyterHub.ssl_key == str(key)
     assert c.JupyterHub.bind_url == "https://0.0.0.0:443"
+    assert service(c, "gsp")["environment"]["GSP_HUB_BIND_URL"] == "https://0.0.0.0:443"
     with pytest.raises(PlatformConfigError, match="GSP_SSL_KEY is unset"):
         load(GSP_SSL_CERT=str(cert))
     with pytest.raises(PlatformConfigError, match="GSP_SSL_KEY=.*no such file"):

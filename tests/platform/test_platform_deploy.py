@@ -104,6 +104,10 @@ def test_every_switch_is_documented():
     documented = (DEPLOY / "README.md").read_text()
     sources = [REPO / "hub" / "platform.py", REPO / "hub" / "cli" / "up.py"]
     sources += [REPO / "hub" / "demo.py", REPO / "jupyterhub_config.py"]
+    # where the environment is read (one module) and the configurables that use it
+    sources += [REPO / "hub" / "deployment.py", REPO / "gsp_extension" / "environment.py"]
+    sources += [REPO / "gsp_extension" / "app.py", REPO / "gsp_extension" / "service_config.py"]
+    sources += [REPO / "gsp_extension" / "accounts" / "mail.py"]
     names = set()
     for path in sources:
         names |= set(re.findall(r"\bGSP_[A-Z_]*[A-Z]\b", path.read_text()))

@@ -1,4 +1,4 @@
-"""Access rules of DESIGN.md §5 at the domain level, and account bookkeeping."""
+"""Access rules of DESIGN.md §5 (the one AccessPolicy) over the store, and account bookkeeping."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from store_helpers import digest
 
+from gsp_extension.security import AccessPolicy, Caller
 from gsp_extension.store.accounts import (
     create_user,
     get_user_by_email,
@@ -15,22 +16,21 @@ from gsp_extension.store.accounts import (
     record_failed_login,
     record_login,
 )
+from gsp_extension.store.activity import add_comment
 from gsp_extension.store.errors import AlreadyExists, InvalidValue, PermissionDenied
-from gsp_extension.store.files import (
-    list_files_query,
-    register_file,
-    user_can_delete_file,
-    user_can_see_file,
-)
-from gsp_extension.store.models import File, Proposal, User
+from gsp_extension.store.files import list_files_query, register_file
+from gsp_extension.store.models import Comment, File, Proposal, User
 from gsp_extension.store.proposals import (
     add_collaborator,
     ensure_proposal,
     proposals_of_user,
     remove_collaborator,
     update_proposal,
-    visible_proposals,
 )
+
+
+def policy(session, user: User) -> AccessPolicy:
+    return AccessPolicy(session, Caller(name=user.username, kind="user", user=user))
 
 
 @pytest.fixture
@@ -71,6 +71,10 @@ EXPECTED_VISIBLE = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_VISIBLE))
 def test_who_sees_which_file(db, people, catalogue, name):
+    with db.transaction() as s:
+        author = s.scalar(select(User).where(User.username == "staff"))
+        for file in s.scalars(select(File)):
+            add_comment(s, file, author, f"on {file.file_name}")
     ids_of = {
         key: set(value) if isinstance(value, tuple) else {value} for key, value in catalogue.items()
     }
@@ -82,8 +86,13 @@ def test_who_sees_which_file(db, people, catalogue, name):
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == name))
         every = list(s.scalars(select(File)))
-        by_function = {f.id for f in every if user_can_see_file(s, user, f)}
-        assert by_function == expected
+        access = policy(s, user)
+        by_row = {f.id for f in every if access.visible(f)}
+        assert by_row == expected
+        assert set(s.scalars(select(File.id).where(access.files()))) == expected
+        # comments are seen with the file they are on
+        commented = set(s.scalars(select(Comment.file_id).where(access.comments())))
+        assert commented == expected
         # The listing agrees with the rule under every filter the API offers.
         for data_type in (None, 0, 1, 2):
             for proposal_id in (None, "SOAR2020B-008", "SOAR2021A-004", "NOPE"):
@@ -94,8 +103,14 @@ def test_who_sees_which_file(db, people, catalogue, name):
                     and data_type in (None, f.data_type)
                     and proposal_id in (None, f.proposal_id)
                 }
-                query = list_files_query(s, user, data_type=data_type, proposal_id=proposal_id)
-                assert {f.id for f in s.scalars(query)} == want, (data_type, proposal_id)
+                query = list_files_query(s, data_type=data_type, proposal_id=proposal_id)
+                # the general rule, and the listing's simplified shape of it
+                general = {f.id for f in s.scalars(query.where(access.files()))}
+                shape, mine = access.file_listing(data_type, proposal_id)
+                condition = shape.condition(File.__table__, mine)
+                shaped = query if condition is None else query.where(condition)
+                assert general == want, (data_type, proposal_id)
+                assert {f.id for f in s.scalars(shaped)} == want, (data_type, proposal_id, shape)
 
 
 def test_who_may_delete_which_file(db, people, catalogue):
@@ -103,12 +118,13 @@ def test_who_may_delete_which_file(db, people, catalogue):
     with db.session() as s:
         u = {x.username: x for x in s.scalars(select(User))}
         red, raw, master = s.get(File, red_a), s.get(File, raw_a), s.get(File, catalogue["master"])
-        assert user_can_delete_file(s, u["cola"], red)
-        assert user_can_delete_file(s, u["staff"], red)
-        assert not user_can_delete_file(s, u["pib"], red)
-        assert not user_can_delete_file(s, u["staff"], raw)
-        assert not user_can_delete_file(s, u["pia"], master)
-        assert user_can_delete_file(s, u["staff"], master)
+        assert policy(s, u["cola"]).may_delete_file(red)
+        assert policy(s, u["staff"]).may_delete_file(red)
+        assert not policy(s, u["pib"]).may_delete_file(red)
+        assert not policy(s, u["staff"]).may_delete_file(raw)
+        assert not policy(s, u["pia"]).may_delete_file(master)
+        assert policy(s, u["staff"]).may_delete_file(master)
+        assert not policy(s, u["gone"]).may_delete_file(red)
 
 
 def test_proposals_of_a_user(db, people):
@@ -117,22 +133,23 @@ def test_proposals_of_a_user(db, people):
         assert [p.soar_id for p in proposals_of_user(s, u["cola"])] == ["SOAR2020B-008"]
         assert [p.soar_id for p in proposals_of_user(s, u["pib"])] == ["SOAR2021A-004"]
         assert proposals_of_user(s, u["outsider"]) == []
-        assert len(visible_proposals(s, u["staff"])) == 2
-        assert visible_proposals(s, u["gone"]) == []
+        visible = lambda name: s.scalars(select(Proposal).where(policy(s, u[name]).proposals()))  # noqa: E731
+        assert len(list(visible("staff"))) == 2
+        assert list(visible("gone")) == []
+        assert [p.soar_id for p in visible("cola")] == ["SOAR2020B-008"]
 
 
 def test_only_pi_and_staff_manage_collaborators(db, people):
     with db.transaction() as s:
         u = {x.username: x for x in s.scalars(select(User))}
         a = s.get(Proposal, people["a"].id)
-        with pytest.raises(PermissionDenied, match="only they add collaborators"):
-            add_collaborator(s, a, u["outsider"], by=u["cola"])
-        add_collaborator(s, a, u["outsider"], by=u["pia"])
-        add_collaborator(s, a, u["outsider"], by=u["pia"])  # idempotent
+        assert not policy(s, u["cola"]).may_manage(a)
+        assert not policy(s, u["pib"]).may_manage(a)
+        assert policy(s, u["pia"]).may_manage(a) and policy(s, u["staff"]).may_manage(a)
+        add_collaborator(s, a, u["outsider"])
+        add_collaborator(s, a, u["outsider"])  # idempotent
         assert [c.username for c in a.collaborators].count("outsider") == 1
-        with pytest.raises(PermissionDenied, match="only they remove"):
-            remove_collaborator(s, a, u["cola"], by=u["pib"])
-        remove_collaborator(s, a, u["cola"], by=u["staff"])
+        remove_collaborator(s, a, u["cola"])
     with db.session() as s:
         names = {c.username for c in s.get(Proposal, people["a"].id).collaborators}
     assert names == {"outsider", "gone"}
@@ -193,3 +210,37 @@ def test_placeholder_is_completed_by_staff(db, people):
             update_proposal(s, proposal, by=u["pia"], title="mine")
         update_proposal(s, proposal, by=u["staff"], pi=u["pib"], title="Real", semester="2030A")
         assert not proposal.placeholder and proposal.pi_id == u["pib"].id
+
+
+def test_arcs_a_proposal_may_use(db, people):
+    """The engine's automatic arc choice asks the policy: a proposal's own arcs and arcs
+    no proposal owns, never another proposal's (whose names carry its targets)."""
+    from gsp_extension.engine.handlers import night_reduced_arcs
+    from gsp_extension.security import AccessPolicy
+
+    night = dt.date(2020, 11, 26)
+    with db.transaction() as s:
+        ids = {}
+        for key, soar in (("own", "SOAR2020B-008"), ("other", "SOAR2021A-004"), ("staff", None)):
+            raw = register_file(
+                s,
+                f"/raw/arc_{key}.fits",
+                checksum=digest(key),
+                size=1,
+                fields={"proposal_id": soar, "obstype": "COMP", "date": night.isoformat()},
+            ).file
+            ids[key] = register_file(
+                s,
+                f"/p/cfzst_arc_{key}.fits",
+                checksum=digest(key + "r"),
+                size=1,
+                data_type=2,
+                parent=raw,
+                fields={"proposal_id": soar, "obstype": "COMP", "date": night.isoformat()},
+            ).file.id
+    with db.session() as s:
+        chosen = {f.id for f in night_reduced_arcs(s, night, "SOAR2020B-008")}
+        assert chosen == {ids["own"], ids["staff"]}
+        assert {f.id for f in night_reduced_arcs(s, night, None)} == {ids["staff"]}
+        usable = select(File.id).where(AccessPolicy.calibrations_for("SOAR2021A-004"))
+        assert ids["other"] in set(s.scalars(usable)) and ids["own"] not in set(s.scalars(usable))

@@ -18,7 +18,6 @@ from gsp_extension.store.models import File, Proposal
 from gsp_extension.store.serialize import (
     SEED_FILE_FIELDS,
     file_record,
-    file_record_load_options,
     proposal_record,
 )
 
@@ -104,7 +103,7 @@ def test_raw_file_record_matches_the_seed(db, people, seed):
     with db.transaction() as s:
         f = register_file(s, path, checksum=digest(path), size=100, fields=fields).file
     with db.session() as s:
-        record = file_record(s.get(File, f.id))
+        record = file_record(s, s.get(File, f.id))
     _check_like_seed(record, seed["files"])
     for key in fields:
         assert record[key] == example[key], key
@@ -124,7 +123,7 @@ def test_record_with_missing_header_values_keeps_seed_types(db, seed):
     with db.transaction() as s:
         f = register_file(s, "/raw/bare.fits", checksum=digest("bare"), size=1).file
     with db.session() as s:
-        record = file_record(s.get(File, f.id))
+        record = file_record(s, s.get(File, f.id))
     _check_like_seed(record, seed["files"])
     assert record["normalized"] is False and record["data_type"] == "0"
 
@@ -139,12 +138,7 @@ def test_product_record_names_its_parent_and_original(db, people, seed):
             s, "/p/ecfzst_0001.fits", checksum=digest("e"), size=1, data_type=3, parent=red
         ).file
     with db.session() as s:
-        from sqlalchemy import select
-
-        rows = s.scalars(
-            select(File).where(File.id == ext.id).options(*file_record_load_options())
-        ).all()
-        record = file_record(rows[0])
+        record = file_record(s, s.get(File, ext.id))
     _check_like_seed(record, seed["files"])
     assert record["original_file"] == "0001.fits" and record["parent_file"] == "cfzst_0001.fits"
     assert record["data_type"] == "3"

@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import select
 from store_helpers import digest
 
-from gsp_extension.store.errors import InvalidValue, NotFound, PermissionDenied
+from gsp_extension.security import AccessPolicy, Caller
+from gsp_extension.store.errors import InvalidValue, NotFound
 from gsp_extension.store.files import register_file
 from gsp_extension.store.models import File, Proposal, ReductionSettings
 from gsp_extension.store.settings import (
     DEFAULT_SETTINGS,
-    can_read_settings,
     get_settings,
     put_settings,
     settings_values,
@@ -104,16 +104,28 @@ def test_bad_settings_are_refused_with_the_reason(db, people, changes, message):
 
 def test_only_pi_and_staff_edit_members_read(db, people):
     users = people["users"]
+
+    def policy(s, name):
+        return AccessPolicy(s, Caller(name=name, kind="user", user=s.merge(users[name])))
+
     with db.transaction() as s:
         a = s.get(Proposal, people["a"].id)
-        for name in ("cola", "outsider", "pib"):
-            with pytest.raises(PermissionDenied, match="only they edit"):
-                put_settings(s, a, {"max_targets": 2}, by=users[name])
-        assert put_settings(s, a, {"max_targets": 2}, by=users["staff"]).version == 2
-        assert can_read_settings(s, users["cola"], a)
-        assert can_read_settings(s, users["staff"], a)
-        assert not can_read_settings(s, users["outsider"], a)
-        assert not can_read_settings(s, users["gone"], a)  # inactive
+        for name in ("cola", "outsider", "pib", "gone"):
+            assert not policy(s, name).may_manage(a), name
+        assert policy(s, "staff").may_manage(a) and policy(s, "pia").may_manage(a)
+        row = put_settings(s, a, {"max_targets": 2}, by=users["staff"])
+        assert row.version == 2 and row.created_by_id == users["staff"].id
+        # members and staff read the settings; the same condition lists them
+        readers = {
+            name
+            for name in ("pia", "cola", "staff", "outsider", "gone")
+            if s.scalar(
+                select(ReductionSettings.id).where(
+                    ReductionSettings.id == row.id, policy(s, name).settings()
+                )
+            )
+        }
+        assert readers == {"pia", "cola", "staff"}
 
 
 def test_the_database_refuses_bad_values_too(db, people):

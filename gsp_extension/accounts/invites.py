@@ -1,6 +1,8 @@
 """The "set your password" emails: a new account's invitation and a forgotten password.
 
-Both carry a link to ``<public url>hub/set-password?token=...`` (see :mod:`hub.links`).
+Both carry a link to ``<public url>hub/set-password?token=...`` (see :mod:`.links`);
+the hub's set-password page consumes it. The hub (reset, first superuser), the ``gsp``
+commands and the gsp service (invitations of new collaborators) all send them from here.
 """
 
 from __future__ import annotations
@@ -9,12 +11,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import urlencode
 
-from gsp_extension.store.models import User
-
-from . import settings
-from .accounts import link_state
-from .email import Mailer
-from .links import LinkSigner, secret_from_environment
+from .. import environment
+from ..store.models import User
+from .links import LinkSigner, link_state, public_base_url, secret_from_environment
+from .mail import Mailer
 
 INVITE_SUBJECT = "GSP Live: set your password"
 RESET_SUBJECT = "GSP Live: reset your password"
@@ -99,11 +99,13 @@ class LinkMailer:
     min_length: int = 8
 
     @classmethod
-    def from_environment(cls) -> LinkMailer:
-        """Links signed with the secret file, mailed and addressed as the ``GSP_*``
-        variables say (see :mod:`hub.settings` and :class:`hub.email.Mailer`)."""
-        signer = LinkSigner(secret_from_environment(settings.link_secret_file()))
-        return cls(signer, Mailer(), settings.public_url())
+    def from_environment(cls, mailer: Mailer | None = None) -> LinkMailer:
+        """Links signed with the shared secret, mailed and addressed as the ``GSP_*``
+        variables say (:mod:`gsp_extension.environment`): ``GSP_PUBLIC_URL``, else the
+        hub's bind URL (:func:`.links.public_base_url`)."""
+        signer = LinkSigner(secret_from_environment(environment.link_secret_file()))
+        address = public_base_url(environment.public_url(), environment.hub_bind_url())
+        return cls(signer, mailer or Mailer(), address)
 
     def link(self, user: User, purpose: str) -> str:
         """A fresh set-password URL for the account."""
@@ -128,6 +130,6 @@ class LinkMailer:
         return (INVITE_SUBJECT if invite else RESET_SUBJECT), body
 
     def send(self, user: User, purpose: str = "invite") -> EmailMessage:
-        """Compose and send (blocking). Raises :class:`hub.email.EmailError` on failure."""
+        """Compose and send (blocking). Raises :class:`.mail.EmailError` on failure."""
         subject, body = self.compose(user, purpose)
         return self.mailer.send(user.email, subject, body)

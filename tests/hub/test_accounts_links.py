@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
 import pytest
+from itsdangerous.encoding import base64_decode, base64_encode
 
-from hub.links import (
+from gsp_extension.accounts.links import (
     LinkExpired,
     LinkInvalid,
     LinkSigner,
     load_or_create_secret,
     parse_token,
+    public_base_url,
     secret_from_environment,
 )
 
@@ -52,21 +55,43 @@ def test_tokens_are_url_safe_and_unique(signer):
     assert all(c.isalnum() or c in "._-" for c in a)
 
 
+def _resigned_payload(token: str, field: int, value) -> str:
+    """The token with one payload field replaced and the original signature kept."""
+    payload, signature = token.rsplit(".", 1)
+    fields = json.loads(base64_decode(payload))
+    fields[field] = value
+    encoded = base64_encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+    return f"{encoded}.{signature}"
+
+
 @pytest.mark.parametrize("field", [0, 1, 2, 3, 4])
 def test_any_altered_field_is_refused(signer, field):
     token = signer.make(7, STATE, purpose="invite", max_age=3600)
-    parts = token.split(".")
-    replacement = {0: "8", 1: "reset", 2: str(int(parts[2]) + 10**6), 3: "A" * 16}
     if field == 4:
-        mac = parts[4]
-        parts[4] = ("B" if mac[0] != "B" else "C") + mac[1:]
+        payload, mac = token.rsplit(".", 1)
+        altered = f"{payload}.{('B' if mac[0] != 'B' else 'C') + mac[1:]}"
     else:
-        parts[field] = replacement[field]
+        claims = parse_token(token)
+        value = {0: 8, 1: "reset", 2: claims.expires + 10**6, 3: "A" * 16}[field]
+        altered = _resigned_payload(token, field, value)
+        assert parse_token(altered) != claims
     with pytest.raises(LinkInvalid):
-        signer.verify(".".join(parts), STATE)
+        signer.verify(altered, STATE)
 
 
-@pytest.mark.parametrize("token", ["", "abc", "7.invite.1.nonce", "7.admin.1.abcdefgh." + "A" * 43])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "7.invite.1.nonce",
+        "x" * 1000,
+        # well-formed itsdangerous tokens whose payload is not ours
+        base64_encode(b'[7,"admin",1,"abcdefgh"]').decode() + ".sig",
+        base64_encode(b'{"user": 7}').decode() + ".sig",
+        base64_encode(b'[7,"invite",1.5,"abcdefgh"]').decode() + ".sig",
+    ],
+)
 def test_malformed_tokens_are_refused(signer, token):
     with pytest.raises(LinkInvalid):
         signer.verify(token, STATE)
@@ -103,7 +128,7 @@ def test_a_tampered_expired_link_says_invalid_not_expired(signer, clock):
     token = signer.make(7, STATE, purpose="invite", max_age=1)
     clock.now += 100
     with pytest.raises(LinkInvalid):
-        signer.verify(token.replace("invite", "reset"), STATE)
+        signer.verify(_resigned_payload(token, 1, "reset"), STATE)
 
 
 def test_bad_arguments(signer):
@@ -139,3 +164,29 @@ def test_the_environment_secret_wins_over_the_file(tmp_path, monkeypatch):
         secret_from_environment(tmp_path / "x")
     monkeypatch.delenv("GSP_LINK_SECRET")
     assert len(secret_from_environment(tmp_path / "x")) == 64
+
+
+# --- the public address of every mailed link ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configured", "bind", "request_url", "expected"),
+    [
+        # GSP_PUBLIC_URL wins over everything
+        ("https://gsp.example.org", "http://127.0.0.1:8100", "http://h/", "https://gsp.example.org/"),
+        # else the bind URL with its port (gsp up --port 8100)
+        ("", "http://127.0.0.1:8100", "http://h:9/", "http://127.0.0.1:8100/"),
+        ("", "https://gsp.lan:8443/jhub", "", "https://gsp.lan:8443/jhub/"),
+        # a bind on every interface names no address: the request's host
+        ("", "http://0.0.0.0:8000", "http://soar.example:8000/", "http://soar.example:8000/"),
+        ("", "http://:8000", "https://soar.example/", "https://soar.example/"),
+        ("", "", "http://h:8100/", "http://h:8100/"),
+    ],
+)
+def test_public_base_url_order(configured, bind, request_url, expected):
+    assert public_base_url(configured, bind, request_url) == expected
+
+
+def test_public_base_url_without_any_address_says_what_to_set():
+    with pytest.raises(ValueError, match="GSP_PUBLIC_URL"):
+        public_base_url("", "http://0.0.0.0:8000", "")

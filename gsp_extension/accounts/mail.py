@@ -5,7 +5,7 @@ Both transports take a finished :class:`email.message.EmailMessage` (one interfa
 picks the transport. The outbox keeps an embedded installation self-contained: the
 set-password mails of a demo can be opened with any mail client, or read by tests.
 
-Configuration (``jupyterhub_config.py``), e.g.::
+Configuration (``jupyterhub_config.py``, or the gsp service's config), e.g.::
 
     c.Mailer.backend = "smtp"
     c.Mailer.smtp_host = "smtp.example.org"
@@ -14,8 +14,9 @@ Configuration (``jupyterhub_config.py``), e.g.::
     c.Mailer.smtp_password = os.environ["GSP_SMTP_PASSWORD"]
     c.Mailer.sender = "GSP Live <gsp-live@example.org>"
 
-Every trait's default comes from a ``GSP_SMTP_*`` / ``GSP_EMAIL_*`` variable, so the
-``gsp`` commands and the hub send mail the same way from one environment.
+Every trait's default comes from a ``GSP_SMTP_*`` / ``GSP_EMAIL_*`` variable (read by
+:mod:`gsp_extension.environment`), so the ``gsp`` commands, the hub and the gsp service
+send mail the same way from one environment.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 from traitlets import CaselessStrEnum, Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from . import settings
+from .. import environment
 
 
 class EmailError(RuntimeError):
@@ -139,7 +140,7 @@ class Mailer(LoggingConfigurable):
 
     @default("backend")
     def _default_backend(self) -> str:
-        return "smtp" if os.environ.get("GSP_SMTP_HOST") else "outbox"
+        return "smtp" if environment.text("GSP_SMTP_HOST") else "outbox"
 
     sender = Unicode(
         config=True,
@@ -148,22 +149,24 @@ class Mailer(LoggingConfigurable):
 
     @default("sender")
     def _default_sender(self) -> str:
-        return os.environ.get("GSP_EMAIL_FROM", "GSP Live <gsp-live@localhost>")
+        return environment.text("GSP_EMAIL_FROM", "GSP Live <gsp-live@localhost>")
 
     outbox_dir = Unicode(
         config=True,
-        help="Folder of the outbox backend (default $GSP_DATA_ROOT/outbox).",
+        help="""Folder of the outbox backend (default: outbox/ in the data root of the
+        application that owns this mailer, else in $GSP_DATA_ROOT).""",
     )
 
     @default("outbox_dir")
     def _default_outbox(self) -> str:
-        return str(settings.outbox_dir())
+        root = getattr(self.parent, "data_root", "")
+        return str(Path(root) / "outbox") if root else str(environment.outbox_dir())
 
     smtp_host = Unicode(config=True, help="SMTP server name ($GSP_SMTP_HOST).")
 
     @default("smtp_host")
     def _default_host(self) -> str:
-        return os.environ.get("GSP_SMTP_HOST", "")
+        return environment.text("GSP_SMTP_HOST")
 
     smtp_security = CaselessStrEnum(
         ["starttls", "ssl", "none"],
@@ -174,7 +177,7 @@ class Mailer(LoggingConfigurable):
 
     @default("smtp_security")
     def _default_security(self) -> str:
-        return os.environ.get("GSP_SMTP_SECURITY", "starttls").lower()
+        return environment.text("GSP_SMTP_SECURITY", "starttls").lower()
 
     smtp_port = Integer(
         config=True,
@@ -183,22 +186,22 @@ class Mailer(LoggingConfigurable):
 
     @default("smtp_port")
     def _default_port(self) -> int:
-        env = os.environ.get("GSP_SMTP_PORT")
-        if env:
-            return int(env)
+        explicit = environment.whole_number("GSP_SMTP_PORT", 0)
+        if explicit:
+            return explicit
         return {"starttls": 587, "ssl": 465, "none": 25}[self.smtp_security]
 
     smtp_username = Unicode(config=True, help="SMTP login name ($GSP_SMTP_USERNAME).")
 
     @default("smtp_username")
     def _default_username(self) -> str:
-        return os.environ.get("GSP_SMTP_USERNAME", "")
+        return environment.text("GSP_SMTP_USERNAME")
 
     smtp_password = Unicode(config=True, help="SMTP password ($GSP_SMTP_PASSWORD).")
 
     @default("smtp_password")
     def _default_password(self) -> str:
-        return os.environ.get("GSP_SMTP_PASSWORD", "")
+        return environment.text("GSP_SMTP_PASSWORD")
 
     smtp_ca_file = Unicode(
         config=True,
@@ -207,7 +210,7 @@ class Mailer(LoggingConfigurable):
 
     @default("smtp_ca_file")
     def _default_ca(self) -> str:
-        return os.environ.get("GSP_SMTP_CA_FILE", "")
+        return environment.text("GSP_SMTP_CA_FILE")
 
     smtp_timeout = Float(30.0, config=True, help="Seconds to wait for the SMTP server.")
 

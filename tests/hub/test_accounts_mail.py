@@ -11,7 +11,7 @@ from email import policy
 import pytest
 from hub_testing import SMTPInbox, free_port
 
-from hub.email import EmailError, Mailer, OutboxTransport, SMTPTransport
+from gsp_extension.accounts.mail import EmailError, Mailer, OutboxTransport, SMTPTransport
 
 
 def test_outbox_writes_one_eml_file_per_message(tmp_path):
