@@ -178,16 +178,7 @@ class ReductionSettings:
 
         Keys may use dashes or spaces instead of underscores (``"ignore-bias"``).
         """
-        known = {f.name for f in fields(cls)}
-        clean = {}
-        for key, value in values.items():
-            name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
-            if name not in known:
-                raise ValueError(
-                    f"unknown reduction setting {key!r}; known settings: {', '.join(sorted(known))}"
-                )
-            clean[name] = value
-        return cls(**clean)
+        return cls(**_known_keys(cls, values, "reduction setting"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> ReductionSettings:
@@ -273,16 +264,7 @@ class FluxSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FluxSettings:
         """Build from a mapping (dashes or spaces allowed in keys); unknown keys are errors."""
-        known = {f.name for f in fields(cls)}
-        clean = {}
-        for key, value in values.items():
-            name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
-            if name not in known:
-                raise ValueError(
-                    f"unknown flux setting {key!r}; known settings: {', '.join(sorted(known))}"
-                )
-            clean[name] = value
-        return cls(**clean)
+        return cls(**_known_keys(cls, values, "flux setting"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -330,3 +312,21 @@ def settings_from_file(path: str | Path) -> tuple[ReductionSettings, FluxSetting
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a JSON object of setting name to value")
     return settings_from_dict(values)
+
+
+def _known_keys(cls, values: dict[str, Any], what: str) -> dict[str, Any]:
+    """``values`` with keys spelled as ``cls``'s fields (dashes or spaces allowed).
+
+    Raises
+    ------
+    ValueError
+        A key that is not a field, naming the known ones.
+    """
+    known = {f.name for f in fields(cls)}
+    clean = {}
+    for key, value in values.items():
+        name = str(key).strip().lower().replace("-", "_").replace(" ", "_")
+        if name not in known:
+            raise ValueError(f"unknown {what} {key!r}; known settings: {', '.join(sorted(known))}")
+        clean[name] = value
+    return clean
