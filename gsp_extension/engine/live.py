@@ -67,6 +67,8 @@ class LiveServices:
         self.bus = bus or InProcessEventBus()
         self.executor = executor or DaskExecutor(scheduler_address, n_workers=n_workers)
         self.engine = JobEngine(db, data_root, self.executor, bus=self.bus, slots=n_workers)
+        if isinstance(self.executor, DaskExecutor):
+            self.executor.on_connected = self.engine.wake
         raw = Path(data_root) / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         self.watcher = RawWatcher(

@@ -17,6 +17,17 @@ class TransientError(Exception):
     """A failure worth retrying (a file busy, a worker lost); anything else is final."""
 
 
+class InfrastructureError(TransientError):
+    """The infrastructure failed, not the job: no scheduler, a lost worker connection,
+    the database or the storage away. The job is queued again without spending one of its
+    attempts, for as long as it takes (the file is never marked failed for it).
+    """
+
+
+class ExecutorUnavailable(InfrastructureError):
+    """No executor to run work on right now (the dask scheduler is down or reconnecting)."""
+
+
 class Outdated(Exception):
     """Raised by a ``prepare`` when the job's input was replaced meanwhile.
 

@@ -235,6 +235,35 @@ def fail_job(
     return job
 
 
+def release_job(
+    session: Session,
+    job: Job,
+    reason: str,
+    *,
+    run_after: dt.datetime | None = None,
+    worker: str | None = None,
+) -> Job:
+    """Put a running job back in the queue without spending an attempt.
+
+    For a job that did not fail by itself: the scheduler, a worker, the database or the
+    storage went away under it. ``reason`` is kept in ``error`` until it runs again.
+
+    Raises
+    ------
+    InvalidState
+        When the job is not running (or, given ``worker``, held by another worker).
+    """
+    _running(job, worker)
+    job.state = "queued"
+    job.attempts = max(0, job.attempts - 1)
+    job.error = (reason or "interrupted")[:MAX_ERROR_CHARS]
+    job.worker = None
+    job.started_at = None
+    job.run_after = run_after
+    session.flush()
+    return job
+
+
 def requeue_running(
     session: Session, *, worker: str | None = None, now: dt.datetime | None = None
 ) -> list[Job]:
