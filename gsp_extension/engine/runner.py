@@ -41,6 +41,7 @@ from .executors import Executor
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job, sweep_orphans
+from .reconcile import reconcile
 from .work import Outdated, TransientError, WorkRequest, WorkResult
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,9 @@ class JobEngine:
         Backoff while the infrastructure fails (scheduler, storage, database), seconds:
         no job is claimed meanwhile; doubled at each new failure, capped. The jobs it
         interrupted are queued again without spending an attempt.
+    reconcile_seconds : float
+        How often raw files left ``processing`` with no job behind them are settled
+        (:func:`~.reconcile.reconcile`; also at start).
     """
 
     def __init__(
@@ -229,6 +233,7 @@ class JobEngine:
         drain_seconds: float = 30.0,
         fault_base_delay: float = 2.0,
         fault_max_delay: float = 60.0,
+        reconcile_seconds: float = 60.0,
     ) -> None:
         self.db = db
         self.data_root = os.fspath(data_root)
@@ -246,6 +251,7 @@ class JobEngine:
             dt.timedelta(seconds=retry_max_delay),
         )
         self.fault_delays = (fault_base_delay, fault_max_delay)
+        self.reconcile_seconds = reconcile_seconds
         self.health = EngineHealth()
         self._fault_streak = 0
         self._pause_until = 0.0
@@ -281,12 +287,14 @@ class JobEngine:
         """
         with self.db.transaction() as session:
             jobs = requeue_running(session)
+            interrupted = {j.id for j in jobs}
             sweep_orphans(session, self.data_root)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
                 jobs += plan_recent(session, since)
+            jobs += self._reconcile(session)
             for job in jobs:
-                if job.attempts == 0:
+                if job.id not in interrupted:
                     continue  # newly planned, not interrupted
                 log_event(
                     session,
@@ -300,6 +308,26 @@ class JobEngine:
             records = [job_record(j) for j in jobs]
         for record in records:
             self.bus.publish(f"job.{record['state']}", record)
+        return records
+
+    def _reconcile(self, session: Any) -> list:
+        out = reconcile(session)
+        if out.failed or out.released or out.replanned:
+            text = (
+                f"raw files left processing with no job: {len(out.failed)} marked failed "
+                f"(their job had failed), {len(out.released)} back to classified, "
+                f"{len(out.replanned)} planned again"
+            )
+            log.warning("gsp: %s", text)
+            log_event(session, text, level="WARNING", event="files.reconciled", flush=False)
+        return out.jobs
+
+    def reconcile_now(self) -> list[dict[str, Any]]:
+        """Settle stranded ``processing`` files now (run periodically); queued job records."""
+        with self.db.transaction() as session:
+            records = [job_record(j) for j in self._reconcile(session)]
+        for record in records:
+            self.bus.publish("job.queued", record)
         return records
 
     def claim(self) -> _Claimed | None:
@@ -547,8 +575,15 @@ class JobEngine:
                 delay = self.note_fault("database", f"{type(exc).__name__}: {exc}")
                 await asyncio.wait([asyncio.create_task(stop.wait())], timeout=delay)
         in_flight: set[asyncio.Task] = set()
+        next_reconcile = time.monotonic() + self.reconcile_seconds
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + self.reconcile_seconds
+                    try:
+                        await asyncio.to_thread(self.reconcile_now)
+                    except Exception as exc:  # noqa: BLE001 - tried again next period
+                        log.warning("gsp: reconciling files failed: %r", exc)
                 while len(in_flight) < self.slots and self.ready():
                     claimed = await self._claim()
                     if claimed is None:

@@ -134,7 +134,8 @@ async def test_jobs_left_running_by_a_crash_run_again_at_start(db, tmp_path):
         claim_next(s, "engine@crashed:1")  # then the process died
     engine, events = _engine(db, tmp_path)
     assert await _run_until(engine, lambda: _job(db, job_id).state == "done")
-    assert _job(db, job_id).attempts == 2
+    job = _job(db, job_id)
+    assert (job.attempts, job.interruptions) == (1, 1)  # the crash spent no attempt
     assert events[0] == ("job.queued", job_id)
     with db.session() as s:
         assert "job.requeued" in set(s.scalars(select(LogEntry.event)))
