@@ -463,6 +463,9 @@ class JobEngine:
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         fault = infrastructure_fault(exc)
         if fault is not None:
+            root = causes(exc)[-1]
+            if root is not exc:  # the wrapped error says what failed: a full disk...
+                text += f" (from {type(root).__name__}: {root})"
             return self.release(claimed, fault, text)
         transient = is_transient(exc)
         with self.db.transaction() as session:

@@ -72,3 +72,21 @@ def write_corrupt_fits(path: Path) -> None:
     """A FITS file cut short in its header: astropy refuses it with an ``OSError``."""
     header = fits.PrimaryHDU(np.zeros((4, 5), dtype=np.float32)).header.tostring()
     path.write_bytes(header[:400].encode("ascii"))
+
+
+def execute_store(request: WorkRequest) -> WorkResult:
+    """Writes ``products/<name>.dat`` and wraps an ``OSError`` in a ``RuntimeError`` that
+    names the frame, as the pipeline does."""
+    path = Path(request.data_root) / "products" / f"{request.inputs['name']}.dat"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "wb") as out:
+            out.write(b"\0" * 65536)
+            out.flush()
+    except OSError as exc:
+        raise RuntimeError(f"{request.inputs['name']}: cannot write the product") from exc
+    return WorkResult(notes=[f"wrote {path.name}"])
+
+
+def make_store_registry() -> HandlerRegistry:
+    return HandlerRegistry([Handler("store", prepare_copy, execute_store)])

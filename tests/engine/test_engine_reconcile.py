@@ -94,9 +94,7 @@ async def test_the_engine_reconciles_at_start_and_periodically(db, tmp_path):
     try:
         await asyncio.sleep(0.5)
         with db.session() as s:
-            assert [j.kind for j in s.scalars(select(Job).where(Job.file_id == sci))] == [
-                "reduce"
-            ]
+            assert [j.kind for j in s.scalars(select(Job).where(Job.file_id == sci))] == ["reduce"]
         with db.transaction() as s:  # stranded again while the engine runs
             s.get(Job, s.scalar(select(Job.id).where(Job.file_id == sci))).state = "done"
         await asyncio.sleep(0.6)
