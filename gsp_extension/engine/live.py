@@ -4,7 +4,8 @@ The service extension creates one :class:`LiveServices` and calls :meth:`start` 
 event loop runs and :meth:`stop` at shutdown::
 
     live = LiveServices(db, data_root, scheduler_address=None)
-    await live.start()      # requeues crashed jobs, starts dask, the engine, the watcher
+    await live.start()      # takes the engine lock (or waits as a standby), then starts
+                            # dask, the engine (which requeues crashed jobs), the watcher
     ...
     await live.stop()
 """
@@ -22,6 +23,7 @@ from gsp_extension.store import Database
 
 from .events import EventBus, InProcessEventBus
 from .executors import DaskExecutor, Executor
+from .instance_lock import EngineLock
 from .runner import JobEngine
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ class LiveServices:
     executor : Executor, optional
         Replaces dask (tests).
     bus : EventBus, optional
+    single : bool
+        Take the database's engine lock first (:class:`~.instance_lock.EngineLock`), so a
+        second instance waits as a hot standby instead of running jobs twice.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class LiveServices:
         give_up_seconds: float = 600.0,
         executor: Executor | None = None,
         bus: EventBus | None = None,
+        single: bool = True,
     ) -> None:
         self.bus = bus or InProcessEventBus()
         self.executor = executor or DaskExecutor(scheduler_address, n_workers=n_workers)
@@ -79,8 +85,13 @@ class LiveServices:
             give_up_seconds=give_up_seconds,
             on_registered=self._registered,
         )
+        self.lock = EngineLock(db.url) if single else None
+        #: "starting", "standby" (another engine holds the lock), "running", "stopped".
+        self.state = "starting"
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._main: asyncio.Task | None = None
+        self._started = asyncio.Event()
 
     async def _registered(self, counts: IngestCounts) -> None:
         for file_id in counts.registered_ids:
@@ -88,12 +99,40 @@ class LiveServices:
         await asyncio.to_thread(self.engine.files_registered, counts.registered_ids)
 
     async def start(self) -> None:
-        """Start dask, then the engine (which first requeues crashed jobs) and the watcher."""
+        """Start in the background: take the engine lock (waiting as a hot standby while
+        another engine holds it), then dask, the engine (which first requeues crashed jobs)
+        and the watcher. Returns at once; :attr:`state` says where it is."""
+        self._main = asyncio.create_task(self._run(), name="gsp-live")
+        self._main.add_done_callback(self._main_done)
+
+    def _standby(self) -> None:
+        self.state = "standby"
+
+    @staticmethod
+    def _main_done(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gsp: live ingest and job engine failed to start: %r", task.exception())
+
+    async def wait_started(self, timeout: float | None = None) -> bool:
+        """Wait until the engine runs (``False`` if not within ``timeout``)."""
+        try:
+            await asyncio.wait_for(self._started.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        if self.lock is not None:
+            if not await self.lock.acquire(self._stop, on_standby=self._standby):
+                return
+        self.state = "starting"
         await self.executor.start()
         self._tasks = [
             asyncio.create_task(self.engine.run(self._stop), name="gsp-engine"),
             asyncio.create_task(self.watcher.run(self._stop), name="gsp-watcher"),
         ]
+        self.state = "running"
+        self._started.set()
         log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)
 
     async def stop(self, timeout: float = 8.0) -> None:
@@ -105,6 +144,11 @@ class LiveServices:
         queued again at the next start, as after a crash.
         """
         self._stop.set()
+        if self._main is not None:
+            try:
+                await asyncio.wait_for(self._main, timeout)
+            except Exception:  # noqa: BLE001 - logged by _main_done; stopping anyway
+                pass
         done, pending = (
             await asyncio.wait(self._tasks, timeout=timeout) if self._tasks else ((), ())
         )
@@ -118,3 +162,7 @@ class LiveServices:
             await asyncio.wait_for(self.executor.close(), timeout)
         except TimeoutError:
             log.warning("gsp: the job executor did not close within %.0f s", timeout)
+        finally:
+            if self.lock is not None:
+                self.lock.release()  # a standby takes over
+            self.state = "stopped"
