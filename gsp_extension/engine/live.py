@@ -23,6 +23,7 @@ from gsp_extension.store import Database
 
 from .events import EventBus, InProcessEventBus
 from .executors import DaskExecutor, Executor
+from .health import disk_free, health_report, log_line, write_heartbeat
 from .instance_lock import EngineLock
 from .runner import JobEngine
 
@@ -51,6 +52,10 @@ class LiveServices:
     executor : Executor, optional
         Replaces dask (tests).
     bus : EventBus, optional
+    heartbeat_seconds : float
+        How often this process writes its heartbeat row (``GET api/health/``).
+    health_log_seconds : float
+        How often the health line is logged (0: never).
     single : bool
         Take the database's engine lock first (:class:`~.instance_lock.EngineLock`), so a
         second instance waits as a hot standby instead of running jobs twice.
@@ -69,7 +74,13 @@ class LiveServices:
         executor: Executor | None = None,
         bus: EventBus | None = None,
         single: bool = True,
+        heartbeat_seconds: float = 5.0,
+        health_log_seconds: float = 60.0,
     ) -> None:
+        self.db = db
+        self.data_root = os.fspath(data_root)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.health_log_seconds = health_log_seconds
         self.bus = bus or InProcessEventBus()
         self.executor = executor or DaskExecutor(scheduler_address, n_workers=n_workers)
         self.engine = JobEngine(db, data_root, self.executor, bus=self.bus, slots=n_workers)
@@ -91,6 +102,7 @@ class LiveServices:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._main: asyncio.Task | None = None
+        self._heart: asyncio.Task | None = None
         self._started = asyncio.Event()
 
     async def _registered(self, counts: IngestCounts) -> None:
@@ -104,6 +116,48 @@ class LiveServices:
         and the watcher. Returns at once; :attr:`state` says where it is."""
         self._main = asyncio.create_task(self._run(), name="gsp-live")
         self._main.add_done_callback(self._main_done)
+        self._heart = asyncio.create_task(self._heartbeat(), name="gsp-heartbeat")
+
+    def heartbeat_values(self) -> dict:
+        """What this process says about itself in its heartbeat row."""
+        running = self.state == "running"
+        health = self.engine.health
+        connected = running and bool(getattr(self.executor, "connected", True))
+        return {
+            "state": self.state,
+            "scheduler_connected": connected,
+            "workers": self.executor.workers() if connected else None,
+            "fault": health.fault if running else None,
+            "fault_since": health.fault_since if running else None,
+            "fault_error": health.fault_error if running else None,
+            "last_product_at": health.last_product_at,
+            "disk_free_bytes": disk_free(self.data_root),
+            "started_at": health.started_at,
+        }
+
+    def _beat(self, report: bool) -> str | None:
+        values = self.heartbeat_values()
+        with self.db.transaction() as session:
+            write_heartbeat(session, self.engine.worker, values)
+            return log_line(health_report(session, self.data_root)) if report else None
+
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_log = loop.time() + min(self.health_log_seconds, 10.0)
+        while not self._stop.is_set():
+            report = self.health_log_seconds > 0 and loop.time() >= next_log
+            try:
+                line = await asyncio.to_thread(self._beat, report)
+            except Exception as exc:  # noqa: BLE001 - the database may be away: next beat
+                log.warning("gsp: heartbeat not written: %s", exc)
+            else:
+                if line is not None:
+                    next_log = loop.time() + self.health_log_seconds
+                    log.info("gsp %s", line)
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.heartbeat_seconds)
+            except TimeoutError:
+                pass
 
     def _standby(self) -> None:
         self.state = "standby"
@@ -166,3 +220,9 @@ class LiveServices:
             if self.lock is not None:
                 self.lock.release()  # a standby takes over
             self.state = "stopped"
+            if self._heart is not None:
+                await asyncio.gather(self._heart, return_exceptions=True)
+                try:
+                    await asyncio.to_thread(self._beat, False)  # says "stopped" at once
+                except Exception as exc:  # noqa: BLE001 - goes stale by itself anyway
+                    log.warning("gsp: last heartbeat not written: %s", exc)
