@@ -98,6 +98,11 @@ CONNECTION_LOST = frozenset(
 )
 
 
+def task_key(job_id: int, attempt: str) -> str:
+    """The dask key of a job attempt's task."""
+    return f"gsp-job-{job_id}-{attempt}"
+
+
 class DaskExecutor:
     """Runs work on dask.distributed: a LocalCluster by default, a remote scheduler when
     ``scheduler_address`` is given (``tcp://host:8786``).
@@ -259,9 +264,13 @@ class DaskExecutor:
             raise RuntimeError("DaskExecutor.run before start(): call `await executor.start()`")
         if not self.connected:
             raise ExecutorUnavailable(f"no dask scheduler connected ({self._where()})")
+        request = args[0] if args else None
+        attempt = getattr(request, "attempt", "")
         try:
             # pure=False: the same request twice is two runs (a retry must really run again).
-            future = self.client.submit(fn, *args, pure=False, retries=0)
+            # The key names the attempt, so a later engine can cancel it (cancel_attempts).
+            key = task_key(request.job_id, attempt) if attempt else None
+            future = self.client.submit(fn, *args, pure=False, retries=0, key=key)
             return await future
         except Exception as exc:
             if type(exc).__name__ in CONNECTION_LOST:
@@ -270,6 +279,21 @@ class DaskExecutor:
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             raise
+
+    async def cancel_attempts(self, attempts: list[tuple[int, str]]) -> int:
+        """Cancel tasks of earlier attempts (``(job id, token)``) still on the scheduler.
+
+        A ``gsp live`` killed while its tasks ran leaves them on a shared scheduler;
+        fencing already keeps what they write out of ``products/``, this spares the
+        workers' time. Returns how many keys were asked to be cancelled.
+        """
+        if not attempts or not self.connected:
+            return 0
+        from distributed import Future
+
+        futures = [Future(task_key(job, token), self.client) for job, token in attempts]
+        await self.client.cancel(futures, force=True, reason="abandoned by a restarted engine")
+        return len(futures)
 
     def _where(self) -> str:
         return self.scheduler_address or "local cluster"

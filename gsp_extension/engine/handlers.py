@@ -279,7 +279,9 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
     else:
         groups = flat_groups(frames)
         library = CalibrationLibrary()
-        library.add_directory(out_dir)
+        # The night's published master bias (this attempt's own folder holds only
+        # what it makes).
+        library.add_directory(inputs.get("published_dir", out_dir))
     if not groups:
         result.notes.append(f"no usable {kind} frames on {inputs['night']}")
     for group in groups.values():

@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from gsp_extension.store import Database
 from gsp_extension.store.activity import log_event
 from gsp_extension.store.errors import StoreError
@@ -33,11 +35,13 @@ from gsp_extension.store.jobs import (
     release_job,
     requeue_running,
 )
+from gsp_extension.store.models import Job
 from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind, JobState
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
+from .fencing import discard, discard_all, new_token, private_inputs, publish
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job, sweep_orphans
@@ -256,6 +260,7 @@ class JobEngine:
         self._fault_streak = 0
         self._pause_until = 0.0
         self._stopping = False
+        self._abandoned: list[tuple[int, str]] = []
         self._wake = asyncio.Event()
 
     # --- hooks ------------------------------------------------------------------------------
@@ -286,8 +291,15 @@ class JobEngine:
         running jobs on this database, and none runs yet.
         """
         with self.db.transaction() as session:
+            abandoned = [
+                (j.id, j.attempt_token)
+                for j in session.scalars(select(Job).where(Job.state == JobState.RUNNING))
+                if j.attempt_token
+            ]
             jobs = requeue_running(session)
             interrupted = {j.id for j in jobs}
+            # What abandoned attempts wrote was never published: dropped whole.
+            discard_all(self.data_root)
             sweep_orphans(session, self.data_root)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
@@ -308,6 +320,7 @@ class JobEngine:
             records = [job_record(j) for j in jobs]
         for record in records:
             self.bus.publish(f"job.{record['state']}", record)
+        self._abandoned = abandoned
         return records
 
     def _reconcile(self, session: Any) -> list:
@@ -337,6 +350,7 @@ class JobEngine:
             job = claim_next(session, self.worker, kinds=self.registry.kinds)
             if job is None:
                 return None
+            job.attempt_token = token = new_token()
             handler = self.registry.get(job.kind)
             assert handler is not None  # claim_next only returns registered kinds
             try:
@@ -364,7 +378,12 @@ class JobEngine:
             else:
                 record = job_record(job)
                 request = WorkRequest(
-                    job.id, job.kind, dict(job.params or {}), self.data_root, inputs
+                    job.id,
+                    job.kind,
+                    dict(job.params or {}),
+                    self.data_root,
+                    private_inputs(self.data_root, token, inputs),
+                    attempt=token,
                 )
         if failed is not None or skipped is not None:
             self.bus.publish(*(("job.failed", failed) if failed else ("job.done", skipped)))
@@ -373,9 +392,28 @@ class JobEngine:
         return _Claimed(record["id"], request)
 
     def complete(self, claimed: _Claimed, result: WorkResult) -> dict[str, Any]:
+        """Publish and register what the attempt made, if it still owns the job."""
+        token = claimed.request.attempt
         with self.db.transaction() as session:
             job = get_job(session, claimed.job_id)
             session.refresh(job, with_for_update=True)
+            if (
+                job.state != JobState.RUNNING
+                or job.worker != self.worker
+                or job.attempt_token != token
+            ):
+                # Taken back meanwhile (a restart, another engine): this attempt is stale;
+                # what it made is never published nor registered.
+                log.warning(
+                    "gsp: job %s attempt %s is stale (the job is %s, attempt %s): "
+                    "its products are dropped",
+                    job.id,
+                    token,
+                    job.state,
+                    job.attempt_token,
+                )
+                return job_record(job)
+            result = publish(self.data_root, token, result)
             products = complete_job(session, job, claimed.request, result, worker=self.worker)
             followups = plan_after_job(session, job, products) if self.plan else []
             record = job_record(job)
@@ -524,6 +562,13 @@ class JobEngine:
                 await asyncio.sleep(delay)
 
     async def _execute(self, claimed: _Claimed) -> None:
+        try:
+            await self._execute_attempt(claimed)
+        finally:
+            # Published files were moved out already; anything left was not published.
+            await asyncio.to_thread(discard, self.data_root, claimed.request.attempt)
+
+    async def _execute_attempt(self, claimed: _Claimed) -> None:
         handler = self.registry.get(claimed.request.kind)
         try:
             result = await self.executor.run(handler.execute, claimed.request)
@@ -551,6 +596,20 @@ class JobEngine:
                 log.exception("completing job %s failed", claimed.job_id)
                 await self._until_recorded(self.fail, claimed, exc)
                 return
+
+    async def _cancel_abandoned(self) -> None:
+        """Cancel the previous run's tasks on a shared scheduler (once connected)."""
+        abandoned, self._abandoned = self._abandoned, []
+        cancel = getattr(self.executor, "cancel_attempts", None)
+        if cancel is None:
+            return
+        try:
+            count = await cancel(abandoned)
+        except Exception as exc:  # noqa: BLE001 - fencing keeps their output out anyway
+            log.warning("gsp: could not cancel the previous run's tasks: %s", exc)
+            return
+        if count:
+            log.info("gsp: cancelled %d task(s) the previous run left on the scheduler", count)
 
     async def _claim(self) -> _Claimed | None:
         """The next job, or ``None`` (also when the database is away: then a pause)."""
@@ -587,6 +646,8 @@ class JobEngine:
                         await asyncio.to_thread(self.reconcile_now)
                     except Exception as exc:  # noqa: BLE001 - tried again next period
                         log.warning("gsp: reconciling files failed: %r", exc)
+                if self._abandoned and getattr(self.executor, "connected", False):
+                    await self._cancel_abandoned()
                 while len(in_flight) < self.slots and self.ready():
                     claimed = await self._claim()
                     if claimed is None:

@@ -50,7 +50,12 @@ class WorkRequest:
         ``GSP_DATA_ROOT``; raw files are under ``raw/``, products go to
         ``products/<YYYYMMDD>/``.
     inputs : dict
-        What ``prepare`` looked up (paths, settings values, ...), kind-specific.
+        What ``prepare`` looked up (paths, settings values, ...), kind-specific. Its
+        ``out_dir`` is this attempt's private folder (``products/.attempts/<token>/...``);
+        ``published_dir`` is where the engine moves the products once the attempt
+        that owns the job completes.
+    attempt : str
+        The attempt's token (:mod:`~gsp_extension.engine.fencing`).
     """
 
     job_id: int
@@ -58,6 +63,7 @@ class WorkRequest:
     params: dict[str, Any]
     data_root: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    attempt: str = ""
 
 
 @dataclass(frozen=True)

@@ -345,6 +345,8 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(default=3)
     #: Times a crash of the engine interrupted it (these spend no attempt; capped apart).
     interruptions: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    #: The current attempt's token (new at each claim): only that attempt may publish.
+    attempt_token: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

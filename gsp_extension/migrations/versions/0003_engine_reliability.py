@@ -1,5 +1,5 @@
-"""jobs count the crashes that interrupted them apart from their attempts; engines
-write a heartbeat row (api/health/)
+"""jobs count the crashes that interrupted them apart from their attempts and carry
+their attempt's token (fencing); engines write a heartbeat row (api/health/)
 
 Revision ID: 0003
 Revises: 0002
@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("interruptions", sa.Integer(), nullable=False, server_default=sa.text("0"))
         )
+        batch.add_column(sa.Column("attempt_token", sa.String(32), nullable=True))
 
 
     op.create_table(
@@ -48,4 +49,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("engine_heartbeats")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("attempt_token")
         batch.drop_column("interruptions")
