@@ -95,6 +95,7 @@ class LiveServices:
             settle_seconds=settle_seconds,
             give_up_seconds=give_up_seconds,
             on_registered=self._registered,
+            data_root=data_root,
         )
         self.lock = EngineLock(db.url) if single else None
         #: "starting", "standby" (another engine holds the lock), "running", "stopped".

@@ -31,6 +31,34 @@ def is_fits_name(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and name.lower().endswith(FITS_SUFFIXES)
 
 
+def refusal(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` (named like a FITS file) is not taken as a raw file, or ``None``.
+
+    Refused, with a reason people can act on: a symbolic link that leads out of the data
+    root (ingest never reads or registers a file outside it), a dangling link, a
+    directory or anything else that is not a regular file.
+    """
+    path = os.path.abspath(os.fspath(path))
+    root = os.path.realpath(os.fspath(data_root))
+    real = os.path.realpath(path)
+    if os.path.islink(path):
+        target = os.readlink(path)
+        if not os.path.exists(path):
+            return f"a dangling symbolic link (to {target}): nothing to read"
+        if os.path.commonpath([root, real]) != root:
+            return (
+                f"a symbolic link to {real}, outside the data root {root}: copy or move "
+                "the file into the data root instead"
+            )
+    elif os.path.commonpath([root, real]) != root:
+        return f"resolves to {real}, outside the data root {root}"
+    if os.path.isdir(path):
+        return "a directory named like a FITS file, not a file"
+    if os.path.exists(path) and not os.path.isfile(path):
+        return "not a regular file"
+    return None
+
+
 @dataclass(frozen=True)
 class ScannedFile:
     """What :func:`scan_file` learned about one file.
@@ -247,6 +275,8 @@ def check_complete(path: str | os.PathLike[str]) -> str | None:
                 if not head.startswith(b"SIMPLE  ="[: len(head)]):
                     return "not a FITS file (no SIMPLE card at the start)"
                 end = _header_end(bytes(head))
+        if len(head) < 9 and b"SIMPLE  =".startswith(bytes(head)):
+            return "no END card in the header yet"  # the first card is being written
         if not head.startswith(b"SIMPLE  ="):
             return "not a FITS file (no SIMPLE card at the start)"
         if end is None:
