@@ -197,16 +197,17 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         propagates so the caller can retry later.
     """
     from gsp_extension.store.files import header_to_json
-    from pipeline.classify import classify, read_primary_header
+    from pipeline.classify import classify
 
+    from .compressed import is_compressed, read_header
     from .fields import record_fields
 
     path = os.path.abspath(os.fspath(path))
     stat = os.stat(path)
-    compressed = path.lower().endswith((".gz", ".fz"))
+    compressed = is_compressed(path)
     try:
         if compressed:
-            header = read_primary_header(path)
+            header = read_header(path)
             cards = header_to_json(header)
             checksum, size = _hash_only(path)
         else:
@@ -258,10 +259,15 @@ def check_complete(path: str | os.PathLike[str]) -> str | None:
     """
     path = os.fspath(path)
     try:
-        if path.lower().endswith((".gz", ".fz")):
-            from pipeline.classify import read_primary_header
+        from .compressed import is_compressed, read_header
 
-            read_primary_header(path)
+        if is_compressed(path):
+            try:
+                read_header(path)
+            except ValueError as exc:
+                # gzip cannot tell "still being written" from "cut short": wait, and give
+                # up after give_up_seconds, as for a plain file without its END card.
+                return f"no complete compressed FITS file yet ({_reason(exc)})"
             return None
         size = os.path.getsize(path)
         head = bytearray()
