@@ -59,6 +59,29 @@ def refusal(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> 
     return None
 
 
+def implausible(header: Any) -> str | None:
+    """Why a header's values cannot describe a real frame, naming the key and the value.
+
+    The classifier reads a zero GAIN as missing and takes a binning of ``'0 0'``; both
+    would make every number derived from them wrong, so ingest refuses them first.
+    """
+    gain = header.get("GAIN")
+    if isinstance(gain, int | float) and not isinstance(gain, bool) and gain <= 0:
+        return f"refused: GAIN={gain!r}: the gain must be a positive number of e-/ADU"
+    rdnoise = header.get("RDNOISE")
+    if isinstance(rdnoise, int | float) and not isinstance(rdnoise, bool) and rdnoise < 0:
+        return f"refused: RDNOISE={rdnoise!r}: the read noise cannot be negative"
+    ccdsum = header.get("CCDSUM")
+    if ccdsum is not None:
+        parts = str(ccdsum).split()
+        if len(parts) == 2 and all(x.isdigit() for x in parts) and 0 in map(int, parts):
+            return (
+                f"refused: CCDSUM={ccdsum!r}: binning factors must be positive integers "
+                "(e.g. '2 2')"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class ScannedFile:
     """What :func:`scan_file` learned about one file.
@@ -233,6 +256,7 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
             status_reason=f"cannot read: {_reason(exc)}",
         )
     result = classify(header, path=Path(path))
+    absurd = implausible(header)
     return ScannedFile(
         path=path,
         size=size,
@@ -242,8 +266,8 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         fields=record_fields(header, result),
         role=result.role,
         technique=result.technique,
-        usable=result.ok,
-        status_reason=None if result.ok else result.status,
+        usable=result.ok and absurd is None,
+        status_reason=absurd or (None if result.ok else result.status),
         warnings=tuple(result.warnings),
     )
 
