@@ -114,6 +114,40 @@ class EngineLock:
         self._conn = conn
         return True
 
+    def check(self) -> bool:
+        """Whether this process still holds the lock (call periodically).
+
+        A PostgreSQL session lock ends with its connection: a database restart or a
+        dropped connection loses it, and a standby may then take over. This asks the
+        server; a lock file held by this process cannot be lost.
+        """
+        if not self.held:
+            return False
+        if self._conn is None:
+            return True
+        from sqlalchemy import text
+
+        try:
+            held = self._conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() "
+                    "AND (classid::bigint << 32 | objid::bigint) = :k"
+                ),
+                {"k": ADVISORY_KEY},
+            )
+        except Exception as exc:  # noqa: BLE001 - a lost connection is a lost lock
+            log.error("gsp: the engine lock's database connection is lost: %s", exc)
+            held = 0
+        if not held:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self._conn = None
+            self.held = False
+        return self.held
+
     def holder(self) -> str:
         """Who holds the lock, as far as can be told (for the standby's log line)."""
         try:

@@ -121,11 +121,11 @@ class LiveServices:
 
     def heartbeat_values(self) -> dict:
         """What this process says about itself in its heartbeat row."""
-        running = self.state == "running"
+        running = self.state == "running" and not self.engine.suspended
         health = self.engine.health
         connected = running and bool(getattr(self.executor, "connected", True))
         return {
-            "state": self.state,
+            "state": "standby" if self.engine.suspended else self.state,
             "scheduler_connected": connected,
             "workers": self.executor.workers() if connected else None,
             "fault": health.fault if running else None,
@@ -136,7 +136,29 @@ class LiveServices:
             "started_at": health.started_at,
         }
 
+    def _guard_lock(self) -> None:
+        """Pause the engine while the engine lock is lost; resume once it is back."""
+        if self.lock is None or self.state != "running":
+            return
+        if self.lock.check():
+            return
+        if not self.engine.suspended:
+            self.engine.suspended = True
+            log.error(
+                "gsp: lost the engine lock (%s): no job is claimed until it is held again",
+                self.lock.holder(),
+            )
+        try:
+            got = self.lock.try_acquire()
+        except Exception as exc:  # noqa: BLE001 - the database may be away: next beat
+            log.warning("gsp: cannot take the engine lock again yet: %s", exc)
+            return
+        if got:
+            self.engine.suspended = False
+            log.warning("gsp: engine lock held again: claiming jobs again")
+
     def _beat(self, report: bool) -> str | None:
+        self._guard_lock()
         values = self.heartbeat_values()
         with self.db.transaction() as session:
             write_heartbeat(session, self.engine.worker, values)

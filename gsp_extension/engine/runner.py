@@ -261,6 +261,8 @@ class JobEngine:
         self._pause_until = 0.0
         self._stopping = False
         self._abandoned: list[tuple[int, str]] = []
+        #: Set while this engine does not hold the engine lock: no job is claimed.
+        self.suspended = False
         self._wake = asyncio.Event()
 
     # --- hooks ------------------------------------------------------------------------------
@@ -463,6 +465,8 @@ class JobEngine:
 
     def ready(self) -> bool:
         """Whether jobs may be claimed now (executor connected, no fault pause)."""
+        if self.suspended:
+            return False
         if not getattr(self.executor, "connected", True):
             self._alert("scheduler", "no dask scheduler connected")
             return False

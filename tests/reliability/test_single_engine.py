@@ -88,3 +88,34 @@ def test_a_second_gsp_live_waits_as_standby_and_takes_over_when_the_first_dies(t
         _kill(first)
         if second is not None:
             _kill(second)
+
+
+def test_a_lost_postgres_lock_is_noticed_and_taken_again(postgres_server_url):
+    """A session lock ends with its connection (a database restart, a dropped link)."""
+    from sqlalchemy import create_engine, text
+
+    from gsp_extension.engine.instance_lock import EngineLock
+
+    first, second = EngineLock(postgres_server_url), EngineLock(postgres_server_url)
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    try:
+        assert first.try_acquire() and first.check()
+        assert not second.try_acquire()
+        with admin.connect() as conn:  # the server drops the lock's connection
+            killed = conn.scalar(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'gsp engine%' AND pid <> pg_backend_pid() "
+                    "AND datname = current_database()"  # only this test's database
+                )
+            )
+        assert killed
+        assert first.check() is False and not first.held
+        assert second.try_acquire()  # a standby takes over...
+        assert not first.try_acquire()  # ...and the first one waits for it
+        second.release()
+        assert first.try_acquire() and first.check()
+    finally:
+        first.release()
+        second.release()
+        admin.dispose()
