@@ -140,7 +140,7 @@ class DaskExecutor:
         processes: bool = True,
         connect_timeout: float = 10.0,
         reconnect_base_delay: float = 1.0,
-        reconnect_max_delay: float = 30.0,
+        reconnect_max_delay: float = 10.0,
         check_seconds: float = 1.0,
         preload: tuple[str, ...] = WARM_UP,
     ) -> None:
