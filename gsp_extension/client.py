@@ -273,6 +273,10 @@ class GSPClient:
         """``GET api/``: service status and who you are."""
         return self._json("GET", "")
 
+    def health(self) -> dict[str, Any]:
+        """``GET api/health/`` (staff): is live processing running and keeping up?"""
+        return self._json("GET", "health/")
+
     # --- files ----------------------------------------------------------------------------------
 
     def files(self, *, page: int = 1, page_size: int | None = None, **filters: Any) -> Page:

@@ -18,6 +18,7 @@ from . import (
     events,
     files,
     header,
+    health,
     jobs,
     logs,
     proposals,
@@ -71,6 +72,23 @@ ROUTES: tuple[Route, ...] = (
         (
             Operation(
                 "get", "api_list", "Get API status", query=s.EmptyQuery, response=s.StatusResponse
+            ),
+        ),
+    ),
+    Route(
+        r"/api/health/",
+        "/api/health/",
+        health.HealthHandler,
+        (
+            Operation(
+                "get",
+                "api_health",
+                "Live processing health",
+                query=s.EmptyQuery,
+                response=s.HealthResponse,
+                description="Staff only: the job engine (state, dask scheduler, workers, "
+                "fault), the queue (depth, oldest queued job's age), the last product "
+                "and the free disk space, with the problems in words.",
             ),
         ),
     ),

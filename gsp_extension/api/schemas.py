@@ -415,6 +415,38 @@ class StatusResponse(BaseModel):
     time: dt.datetime
 
 
+class EngineHealthRecord(BaseModel):
+    """What one engine process last said about itself (its heartbeat)."""
+
+    name: str
+    state: str = Field(..., description="running, standby, starting or stopped")
+    alive: bool = Field(..., description="its heartbeat is recent")
+    heartbeat_age_seconds: float
+    scheduler_connected: bool
+    workers: int | None
+    fault: str | None = Field(None, description="scheduler, storage or database, when failing")
+    fault_since: dt.datetime | None
+    fault_error: str | None
+    started_at: dt.datetime | None
+
+
+class QueueHealth(BaseModel):
+    queued: int
+    running: int
+    oldest_queued_seconds: float | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded", "stopped"]
+    problems: list[str] = Field(..., description="What is wrong, for a person (the banner)")
+    engine: EngineHealthRecord | None
+    standbys: list[EngineHealthRecord]
+    queue: QueueHealth
+    last_product_at: dt.datetime | None
+    disk_free_bytes: int | None
+    time: dt.datetime
+
+
 class FileRecord(BaseModel):
     """The seed's file record (DESIGN.md §4): same names, same JSON types."""
 

@@ -4,7 +4,12 @@ The same :class:`~gsp_extension.engine.live.LiveServices` the service runs: new 
 files are registered and carried through the pipeline; queued jobs (manual actions
 from the API too) run on dask. Useful on a processing node or to debug. Ctrl-C stops
 it; jobs in flight finish first, and a hard kill loses nothing (they run again at the
-next start).
+next start, without spending an attempt).
+
+One engine runs per database: a second ``gsp live`` (or the hub's service) waits as a
+hot standby, says so, and takes over when the first stops or dies. A dask scheduler
+that is down (at start or later) is waited for and reconnected to; the health line
+(``GET api/health/``) is logged every minute.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from .work import ExecutorUnavailable, InfrastructureError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,12 +22,22 @@ class Executor(Protocol):
 
     async def close(self) -> None: ...
 
+    @property
+    def connected(self) -> bool:
+        """Whether work can be submitted now (the engine claims no job otherwise)."""
+        ...
+
+    def workers(self) -> int | None:
+        """Workers ready to run jobs (``None`` when unknown)."""
+        ...
+
 
 class ThreadExecutor:
     """Runs work in threads of this process (no isolation; for tests and small setups)."""
 
     def __init__(self, workers: int = 2) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="gsp-job")
+        self._workers = workers
 
     async def start(self) -> None:
         return None
@@ -35,6 +47,13 @@ class ThreadExecutor:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    def workers(self) -> int | None:
+        return self._workers
 
 
 #: What every dask worker loads when it joins, so that the first job of a night does
@@ -72,9 +91,27 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
     return failed
 
 
+#: Names of dask/distributed and tornado exceptions that mean the connection to the
+#: scheduler or a worker went away, not that the job failed.
+CONNECTION_LOST = frozenset(
+    {"CommClosedError", "StreamClosedError", "FutureCancelledError", "ClosedClientError"}
+)
+
+
+def task_key(job_id: int, attempt: str) -> str:
+    """The dask key of a job attempt's task."""
+    return f"gsp-job-{job_id}-{attempt}"
+
+
 class DaskExecutor:
     """Runs work on dask.distributed: a LocalCluster by default, a remote scheduler when
     ``scheduler_address`` is given (``tcp://host:8786``).
+
+    A remote scheduler is connected to in the background and reconnected to, with a new
+    client and backoff, whenever it is lost, for as long as it takes: :meth:`start`
+    returns at once, :attr:`connected` says whether work can be submitted, and
+    :meth:`run` raises :class:`~.work.ExecutorUnavailable` (an infrastructure error: the
+    job is queued again, not failed) while no scheduler answers.
 
     Parameters
     ----------
@@ -83,6 +120,15 @@ class DaskExecutor:
         Worker processes of the LocalCluster (default 2).
     threads_per_worker : int
         1 by default: the science code is CPU-bound and not all of it releases the GIL.
+    connect_timeout : float
+        Seconds one connection attempt (and the client's own reconnection after a drop)
+        may take before a new client is made.
+    reconnect_base_delay, reconnect_max_delay : float
+        Backoff between connection attempts, seconds: doubled after each failure, capped.
+    check_seconds : float
+        How often a connected client's state is looked at.
+    preload : tuple of str
+        What each worker loads when a client connects (:func:`warm_up`).
     """
 
     def __init__(
@@ -92,36 +138,120 @@ class DaskExecutor:
         n_workers: int = 2,
         threads_per_worker: int = 1,
         processes: bool = True,
+        connect_timeout: float = 10.0,
+        reconnect_base_delay: float = 1.0,
+        reconnect_max_delay: float = 10.0,
+        check_seconds: float = 1.0,
+        preload: tuple[str, ...] = WARM_UP,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
         self.processes = processes
+        self.connect_timeout = connect_timeout
+        self.reconnect_delays = (reconnect_base_delay, reconnect_max_delay)
+        self.check_seconds = check_seconds
+        self.preload = preload
         self.cluster: Any = None
         self.client: Any = None
         self._warming: asyncio.Task | None = None
+        self._supervisor: asyncio.Task | None = None
+        #: Called (no arguments) each time a scheduler is (re)connected: the engine wakes.
+        self.on_connected: Callable[[], None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.status == "running"
+
+    def workers(self) -> int | None:
+        if not self.connected:
+            return 0
+        try:
+            return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        except Exception:  # noqa: BLE001 - a health figure, not worth failing for
+            return None
 
     async def start(self) -> None:
         from distributed import Client, LocalCluster
 
         if self.scheduler_address:
-            self.client = await Client(self.scheduler_address, asynchronous=True)
-        else:
-            self.cluster = await LocalCluster(
-                n_workers=self.n_workers,
-                threads_per_worker=self.threads_per_worker,
-                processes=self.processes,
-                dashboard_address=None,
-                asynchronous=True,
-            )
-            self.client = await Client(self.cluster, asynchronous=True)
+            # A scheduler down at start is waited for (and says so), not a reason to exit.
+            self._supervisor = asyncio.create_task(self._supervise(), name="gsp-dask")
+            return
+        self.cluster = await LocalCluster(
+            n_workers=self.n_workers,
+            threads_per_worker=self.threads_per_worker,
+            processes=self.processes,
+            dashboard_address=None,
+            asynchronous=True,
+        )
+        self.client = await Client(self.cluster, asynchronous=True)
+        self._connected()
+
+    def _connected(self) -> None:
         # In the background: start() returns as soon as the cluster is up (the service
         # answers meanwhile). Workers that join later load things on their first job.
-        self._warming = asyncio.create_task(self._warm_up())
+        if self.preload:
+            self._warming = asyncio.create_task(self._warm_up())
+        if self.on_connected is not None:
+            self.on_connected()
+
+    async def _drop_client(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), self.connect_timeout)
+            except Exception as exc:  # noqa: BLE001 - the old client is abandoned anyway
+                log.debug("closing the lost dask client: %r", exc)
+
+    async def _supervise(self) -> None:
+        from distributed import Client
+
+        base, cap = self.reconnect_delays
+        delay = base
+        since: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.client is not None:
+                if self.client.status in ("running", "connecting", "newly-created"):
+                    # "connecting": the client retries by itself for connect_timeout.
+                    await asyncio.sleep(self.check_seconds)
+                    continue
+                log.warning(
+                    "gsp: lost the dask scheduler at %s (client %s); connecting again",
+                    self.scheduler_address,
+                    self.client.status,
+                )
+                await self._drop_client()
+                since = loop.time()
+            try:
+                self.client = await Client(
+                    self.scheduler_address, asynchronous=True, timeout=self.connect_timeout
+                )
+            except Exception as exc:  # noqa: BLE001 - anything: wait and try again
+                since = since if since is not None else loop.time()
+                log.warning(
+                    "gsp: waiting for the dask scheduler at %s (down %.0f s: %s); "
+                    "trying again in %.0f s",
+                    self.scheduler_address,
+                    loop.time() - since,
+                    str(exc) or type(exc).__name__,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(cap, delay * 2)
+                continue
+            log.info(
+                "gsp: connected to the dask scheduler at %s%s",
+                self.scheduler_address,
+                f" after {loop.time() - since:.0f} s without it" if since is not None else "",
+            )
+            delay, since = base, None
+            self._connected()
 
     async def _warm_up(self) -> None:
         try:
-            failed = await self.client.run(warm_up)
+            failed = await self.client.run(warm_up, self.preload)
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time
             log.warning("dask workers could not be warmed up: %s", exc)
             return
@@ -130,17 +260,50 @@ class DaskExecutor:
                 log.warning("dask worker %s could not preload %s", worker, ", ".join(items))
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        if self.client is None:
+        if self.client is None and self._supervisor is None and self.cluster is None:
             raise RuntimeError("DaskExecutor.run before start(): call `await executor.start()`")
-        # pure=False: the same request twice is two runs (a retry must really run again).
-        future = self.client.submit(fn, *args, pure=False, retries=0)
-        return await future
+        if not self.connected:
+            raise ExecutorUnavailable(f"no dask scheduler connected ({self._where()})")
+        request = args[0] if args else None
+        attempt = getattr(request, "attempt", "")
+        try:
+            # pure=False: the same request twice is two runs (a retry must really run again).
+            # The key names the attempt, so a later engine can cancel it (cancel_attempts).
+            key = task_key(request.job_id, attempt) if attempt else None
+            future = self.client.submit(fn, *args, pure=False, retries=0, key=key)
+            return await future
+        except Exception as exc:
+            if type(exc).__name__ in CONNECTION_LOST:
+                raise InfrastructureError(
+                    f"lost the dask scheduler while the job ran ({self._where()}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            raise
+
+    async def cancel_attempts(self, attempts: list[tuple[int, str]]) -> int:
+        """Cancel tasks of earlier attempts (``(job id, token)``) still on the scheduler.
+
+        A ``gsp live`` killed while its tasks ran leaves them on a shared scheduler;
+        fencing already keeps what they write out of ``products/``, this spares the
+        workers' time. Returns how many keys were asked to be cancelled.
+        """
+        if not attempts or not self.connected:
+            return 0
+        from distributed import Future
+
+        futures = [Future(task_key(job, token), self.client) for job, token in attempts]
+        await self.client.cancel(futures, force=True, reason="abandoned by a restarted engine")
+        return len(futures)
+
+    def _where(self) -> str:
+        return self.scheduler_address or "local cluster"
 
     async def close(self) -> None:
-        if self._warming is not None:
-            self._warming.cancel()
-            await asyncio.gather(self._warming, return_exceptions=True)
-            self._warming = None
+        for task in (self._supervisor, self._warming):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._supervisor = self._warming = None
         if self.client is not None:
             await self.client.close()
             self.client = None

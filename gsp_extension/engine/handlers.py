@@ -144,6 +144,16 @@ def _data_type_of(path: str | Path, default: DataType) -> DataType:
     return data_type_from_rlevel(card) or default
 
 
+def _readable(path: str, out_dir: Path) -> str:
+    """A path the pipeline can read: ``path``, or a plain copy of a compressed raw file
+    (``.fits.gz``, ``.fits.fz``) in the attempt's private folder (never published)."""
+    from gsp_extension.ingest.compressed import is_compressed, write_plain
+
+    if not is_compressed(path):
+        return path
+    return str(write_plain(path, out_dir / ".plain"))
+
+
 # --- classify ---------------------------------------------------------------------------
 
 
@@ -201,7 +211,7 @@ def execute_reduce(request: WorkRequest) -> WorkResult:
     library = CalibrationLibrary()
     for folder in inputs["calibration_dirs"]:
         library.add_directory(folder)
-    classification = classify_path(inputs["path"])
+    classification = classify_path(_readable(inputs["path"], out_dir))
     result = reduce_frame(
         classification,
         out_dir,
@@ -273,14 +283,18 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
     out_dir = Path(inputs["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = ReductionSettings(**inputs["settings"])
-    frames = [classify_path(p) for p in inputs["paths"]]
+    # Compressed raw files are read through plain copies; statuses go to the originals.
+    originals = {_readable(p, out_dir): p for p in inputs["paths"]}
+    frames = [classify_path(p) for p in originals]
     result = WorkResult()
     if kind is FrameRole.BIAS:
         groups = bias_groups(frames)
     else:
         groups = flat_groups(frames)
         library = CalibrationLibrary()
-        library.add_directory(out_dir)
+        # The night's published master bias (this attempt's own folder holds only
+        # what it makes).
+        library.add_directory(inputs.get("published_dir", out_dir))
     if not groups:
         result.notes.append(f"no usable {kind} frames on {inputs['night']}")
     for group in groups.values():
@@ -293,7 +307,7 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
             )
         result.notes += build.notes
         for path, status in build.statuses.items():
-            file_id = inputs["file_ids"].get(str(path))
+            file_id = inputs["file_ids"].get(originals.get(str(path), str(path)))
             if file_id is not None:
                 outcome, reason = master_input_outcome(status)
                 used = outcome is StepOutcome.CALIBRATION

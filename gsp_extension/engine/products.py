@@ -27,6 +27,7 @@ from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind
 from pipeline.vocabulary import DataType
 
+from .fencing import ATTEMPTS
 from .work import ProductOut, WorkRequest, WorkResult
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,10 @@ def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[s
         for p in session.scalars(select(File.full_path).where(File.data_type != DataType.RAW))
     }
     taken = []
-    for folder, _dirs, names in os.walk(products):
+    for folder, dirs, names in os.walk(products):
+        if folder == str(products):
+            # Attempts' private folders are not products (fencing.discard_all clears them).
+            dirs[:] = [d for d in dirs if d != ATTEMPTS]
         for name in names:
             path = os.path.join(folder, name)
             if os.path.realpath(path) in known:

@@ -15,9 +15,12 @@ import errno
 import logging
 import os
 import socket
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import select
 
 from gsp_extension.store import Database
 from gsp_extension.store.activity import log_event
@@ -29,16 +32,20 @@ from gsp_extension.store.jobs import (
     finish_job,
     get_job,
     job_record,
+    release_job,
     requeue_running,
 )
+from gsp_extension.store.models import Job
 from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind, JobState
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
+from .fencing import discard, discard_all, new_token, private_inputs, publish
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job, sweep_orphans
+from .reconcile import reconcile
 from .work import Outdated, TransientError, WorkRequest, WorkResult
 
 log = logging.getLogger(__name__)
@@ -64,13 +71,64 @@ TRANSIENT_ERRNOS = frozenset(
 )
 
 
+#: OS errors of the storage rather than of a file: permissions taken away, a full or
+#: read-only disk, an I/O error, a stale network-file handle. The storage comes back (an
+#: operator fixes it); the job then runs as it would have.
+STORAGE_ERRNOS = frozenset(
+    {errno.EPERM, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ESTALE}
+)
+
+#: Exception class names of the database connection lost (SQLAlchemy, psycopg, sqlite3).
+DATABASE_LOST = frozenset({"OperationalError", "InterfaceError"})
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``).
+
+    The pipeline wraps an ``OSError`` in a ``RuntimeError`` that names the frame: the
+    storage error under it decides whether the job is worth retrying.
+    """
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 20:
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return chain
+
+
+def infrastructure_fault(exc: BaseException) -> str | None:
+    """What part of the infrastructure ``exc`` blames (``"scheduler"``, ``"storage"``,
+    ``"database"``), or ``None`` when the job failed by itself.
+
+    Such a job is queued again without spending an attempt, for as long as it takes.
+    """
+    from .executors import CONNECTION_LOST
+    from .work import ExecutorUnavailable, InfrastructureError
+
+    for cause in causes(exc):
+        if isinstance(cause, ExecutorUnavailable) or type(cause).__name__ in CONNECTION_LOST:
+            return "scheduler"
+        if isinstance(cause, InfrastructureError):
+            return getattr(cause, "fault", None) or "scheduler"
+        if isinstance(cause, OSError) and cause.errno in STORAGE_ERRNOS:
+            return "storage"
+        if type(cause).__name__ in DATABASE_LOST and "sql" in type(cause).__module__.lower():
+            return "database"
+        if type(cause).__module__.startswith("psycopg") and "Connection" in type(cause).__name__:
+            return "database"
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a failure is worth retrying.
 
     An ``OSError`` is transient only for the errnos of :data:`TRANSIENT_ERRNOS` (and for
     its subclasses that mean "try again": blocking, interrupted, timed out, connection).
     astropy raises a bare ``OSError`` for a corrupt FITS file, which no retry can mend.
+    Infrastructure faults (:func:`infrastructure_fault`), also under a wrapping
+    exception, are transient.
     """
+    if infrastructure_fault(exc) is not None:
+        return True
     if isinstance(exc, TransientError | TimeoutError | ConnectionError):
         return True
     if isinstance(exc, BlockingIOError | InterruptedError):
@@ -91,6 +149,31 @@ _LOCK_CONFLICTS = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 def is_lock_conflict(exc: BaseException) -> bool:
     """Whether ``exc`` is the database refusing a transaction for a concurrent one."""
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
+
+
+@dataclass
+class EngineHealth:
+    """What the engine knows about itself, for ``GET api/health/`` and the periodic log.
+
+    Attributes
+    ----------
+    fault : str or None
+        The part of the infrastructure failing now (``"scheduler"``, ``"storage"``,
+        ``"database"``), ``None`` when all is well.
+    fault_since : datetime or None
+        When it started failing (UTC).
+    fault_error : str or None
+        The last error it gave.
+    last_product_at : datetime or None
+        When a job last completed (UTC).
+    """
+
+    started_at: dt.datetime = field(default_factory=utcnow)
+    fault: str | None = None
+    fault_since: dt.datetime | None = None
+    fault_error: str | None = None
+    last_product_at: dt.datetime | None = None
+    faults: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,6 +210,13 @@ class JobEngine:
     drain_seconds : float
         At stop, how long jobs in flight may take to finish before they are abandoned
         (still ``running`` in the database: the next start queues them again).
+    fault_base_delay, fault_max_delay : float
+        Backoff while the infrastructure fails (scheduler, storage, database), seconds:
+        no job is claimed meanwhile; doubled at each new failure, capped. The jobs it
+        interrupted are queued again without spending an attempt.
+    reconcile_seconds : float
+        How often raw files left ``processing`` with no job behind them are settled
+        (:func:`~.reconcile.reconcile`; also at start).
     """
 
     def __init__(
@@ -145,6 +235,9 @@ class JobEngine:
         retry_max_delay: float = 600.0,
         catch_up_hours: float = 24.0,
         drain_seconds: float = 30.0,
+        fault_base_delay: float = 2.0,
+        fault_max_delay: float = 60.0,
+        reconcile_seconds: float = 60.0,
     ) -> None:
         self.db = db
         self.data_root = os.fspath(data_root)
@@ -161,6 +254,15 @@ class JobEngine:
             dt.timedelta(seconds=retry_base_delay),
             dt.timedelta(seconds=retry_max_delay),
         )
+        self.fault_delays = (fault_base_delay, fault_max_delay)
+        self.reconcile_seconds = reconcile_seconds
+        self.health = EngineHealth()
+        self._fault_streak = 0
+        self._pause_until = 0.0
+        self._stopping = False
+        self._abandoned: list[tuple[int, str]] = []
+        #: Set while this engine does not hold the engine lock: no job is claimed.
+        self.suspended = False
         self._wake = asyncio.Event()
 
     # --- hooks ------------------------------------------------------------------------------
@@ -191,13 +293,22 @@ class JobEngine:
         running jobs on this database, and none runs yet.
         """
         with self.db.transaction() as session:
+            abandoned = [
+                (j.id, j.attempt_token)
+                for j in session.scalars(select(Job).where(Job.state == JobState.RUNNING))
+                if j.attempt_token
+            ]
             jobs = requeue_running(session)
+            interrupted = {j.id for j in jobs}
+            # What abandoned attempts wrote was never published: dropped whole.
+            discard_all(self.data_root)
             sweep_orphans(session, self.data_root)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
                 jobs += plan_recent(session, since)
+            jobs += self._reconcile(session)
             for job in jobs:
-                if job.attempts == 0:
+                if job.id not in interrupted:
                     continue  # newly planned, not interrupted
                 log_event(
                     session,
@@ -211,6 +322,27 @@ class JobEngine:
             records = [job_record(j) for j in jobs]
         for record in records:
             self.bus.publish(f"job.{record['state']}", record)
+        self._abandoned = abandoned
+        return records
+
+    def _reconcile(self, session: Any) -> list:
+        out = reconcile(session)
+        if out.failed or out.released or out.replanned:
+            text = (
+                f"raw files left processing with no job: {len(out.failed)} marked failed "
+                f"(their job had failed), {len(out.released)} back to classified, "
+                f"{len(out.replanned)} planned again"
+            )
+            log.warning("gsp: %s", text)
+            log_event(session, text, level="WARNING", event="files.reconciled", flush=False)
+        return out.jobs
+
+    def reconcile_now(self) -> list[dict[str, Any]]:
+        """Settle stranded ``processing`` files now (run periodically); queued job records."""
+        with self.db.transaction() as session:
+            records = [job_record(j) for j in self._reconcile(session)]
+        for record in records:
+            self.bus.publish("job.queued", record)
         return records
 
     def claim(self) -> _Claimed | None:
@@ -220,6 +352,7 @@ class JobEngine:
             job = claim_next(session, self.worker, kinds=self.registry.kinds)
             if job is None:
                 return None
+            job.attempt_token = token = new_token()
             handler = self.registry.get(job.kind)
             assert handler is not None  # claim_next only returns registered kinds
             try:
@@ -247,7 +380,12 @@ class JobEngine:
             else:
                 record = job_record(job)
                 request = WorkRequest(
-                    job.id, job.kind, dict(job.params or {}), self.data_root, inputs
+                    job.id,
+                    job.kind,
+                    dict(job.params or {}),
+                    self.data_root,
+                    private_inputs(self.data_root, token, inputs),
+                    attempt=token,
                 )
         if failed is not None or skipped is not None:
             self.bus.publish(*(("job.failed", failed) if failed else ("job.done", skipped)))
@@ -256,9 +394,28 @@ class JobEngine:
         return _Claimed(record["id"], request)
 
     def complete(self, claimed: _Claimed, result: WorkResult) -> dict[str, Any]:
+        """Publish and register what the attempt made, if it still owns the job."""
+        token = claimed.request.attempt
         with self.db.transaction() as session:
             job = get_job(session, claimed.job_id)
             session.refresh(job, with_for_update=True)
+            if (
+                job.state != JobState.RUNNING
+                or job.worker != self.worker
+                or job.attempt_token != token
+            ):
+                # Taken back meanwhile (a restart, another engine): this attempt is stale;
+                # what it made is never published nor registered.
+                log.warning(
+                    "gsp: job %s attempt %s is stale (the job is %s, attempt %s): "
+                    "its products are dropped",
+                    job.id,
+                    token,
+                    job.state,
+                    job.attempt_token,
+                )
+                return job_record(job)
+            result = publish(self.data_root, token, result)
             products = complete_job(session, job, claimed.request, result, worker=self.worker)
             followups = plan_after_job(session, job, products) if self.plan else []
             record = job_record(job)
@@ -268,9 +425,91 @@ class JobEngine:
             self.bus.publish("job.queued", q)
         return record
 
+    # --- infrastructure faults -----------------------------------------------------------
+
+    def note_fault(self, fault: str, error: str) -> float:
+        """Record that ``fault`` (scheduler, storage, database) failed; returns the pause.
+
+        The first failure of a streak is logged as an alert; claiming pauses with
+        backoff until the pause ends (then one job probes whether it is back).
+        """
+        base, cap = self.fault_delays
+        self._fault_streak += 1
+        delay = min(cap, base * 2 ** (self._fault_streak - 1))
+        self._pause_until = time.monotonic() + delay
+        self._alert(fault, error)
+        return delay
+
+    def _alert(self, fault: str, error: str) -> None:
+        health = self.health
+        if health.fault != fault:
+            health.fault, health.fault_since = fault, utcnow()
+            health.faults += 1
+            log.warning(
+                "gsp ALERT: %s unavailable: %s; jobs wait, and those it interrupted are "
+                "queued again without spending an attempt, until it is back",
+                fault,
+                error,
+            )
+        health.fault_error = error
+
+    def note_ok(self) -> None:
+        """A job went through: whatever failed is back."""
+        health = self.health
+        if health.fault is not None:
+            down = (utcnow() - health.fault_since).total_seconds() if health.fault_since else 0
+            log.warning("gsp: %s is back after %.0f s; processing resumed", health.fault, down)
+        health.fault = health.fault_since = health.fault_error = None
+        self._fault_streak = 0
+        self._pause_until = 0.0
+
+    def ready(self) -> bool:
+        """Whether jobs may be claimed now (executor connected, no fault pause)."""
+        if self.suspended:
+            return False
+        if not getattr(self.executor, "connected", True):
+            self._alert("scheduler", "no dask scheduler connected")
+            return False
+        if self.health.fault == "scheduler":
+            self.note_ok()  # connected again: no need to wait out the backoff
+        return time.monotonic() >= self._pause_until
+
+    def release(self, claimed: _Claimed, fault: str, text: str) -> dict[str, Any]:
+        """Queue a job again that the infrastructure (``fault``) interrupted."""
+        delay = self.note_fault(fault, text)
+        with self.db.transaction() as session:
+            job = get_job(session, claimed.job_id)
+            session.refresh(job, with_for_update=True)
+            if job.state != JobState.RUNNING or job.worker != self.worker:
+                return job_record(job)
+            release_job(
+                session,
+                job,
+                f"{fault} unavailable: {text}",
+                run_after=utcnow() + dt.timedelta(seconds=delay),
+                worker=self.worker,
+            )
+            log_event(
+                session,
+                f"{job.kind} job {job.id} interrupted ({fault} unavailable), queued again "
+                f"without spending an attempt: {text}",
+                level="WARNING",
+                event="job.requeued",
+                job=job,
+            )
+            record = job_record(job)
+        self.bus.publish("job.queued", record)
+        return record
+
     def fail(self, claimed: _Claimed, exc: BaseException) -> dict[str, Any]:
-        transient = is_transient(exc)
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        fault = infrastructure_fault(exc)
+        if fault is not None:
+            root = causes(exc)[-1]
+            if root is not exc:  # the wrapped error says what failed: a full disk...
+                text += f" (from {type(root).__name__}: {root})"
+            return self.release(claimed, fault, text)
+        transient = is_transient(exc)
         with self.db.transaction() as session:
             job = get_job(session, claimed.job_id)
             session.refresh(job, with_for_update=True)
@@ -311,7 +550,29 @@ class JobEngine:
 
     # --- the loop ---------------------------------------------------------------------------
 
+    async def _until_recorded(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn`` in a thread; while the database is away, wait and call it again.
+
+        The work is done; only recording it waits (a job left ``running`` when the
+        engine stops meanwhile is queued again at the next start).
+        """
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args)
+            except Exception as exc:
+                if self._stopping or infrastructure_fault(exc) != "database":
+                    raise
+                delay = self.note_fault("database", f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+
     async def _execute(self, claimed: _Claimed) -> None:
+        try:
+            await self._execute_attempt(claimed)
+        finally:
+            # Published files were moved out already; anything left was not published.
+            await asyncio.to_thread(discard, self.data_root, claimed.request.attempt)
+
+    async def _execute_attempt(self, claimed: _Claimed) -> None:
         handler = self.registry.get(claimed.request.kind)
         try:
             result = await self.executor.run(handler.execute, claimed.request)
@@ -320,31 +581,79 @@ class JobEngine:
         except asyncio.CancelledError:
             raise  # shutting down: the job stays running and is requeued at the next start
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded on the job
-            await asyncio.to_thread(self.fail, claimed, exc)
+            await self._until_recorded(self.fail, claimed, exc)
             return
-        for attempt in range(1, COMPLETE_ATTEMPTS + 1):
+        conflicts = 0
+        while True:
             try:
-                await asyncio.to_thread(self.complete, claimed, result)
+                await self._until_recorded(self.complete, claimed, result)
+                self.health.last_product_at = utcnow()
+                self.note_ok()
                 return
             except Exception as exc:  # noqa: BLE001 - e.g. a product that cannot be read back
-                if attempt < COMPLETE_ATTEMPTS and is_lock_conflict(exc):
+                conflicts += 1
+                if conflicts < COMPLETE_ATTEMPTS and is_lock_conflict(exc):
                     # Rolled back whole: completing again is safe, and the work is kept.
                     log.info("completing job %s: %s; again", claimed.job_id, exc.orig)
-                    await asyncio.sleep(0.05 * attempt)
+                    await asyncio.sleep(0.05 * conflicts)
                     continue
                 log.exception("completing job %s failed", claimed.job_id)
-                await asyncio.to_thread(self.fail, claimed, exc)
+                await self._until_recorded(self.fail, claimed, exc)
                 return
+
+    async def _cancel_abandoned(self) -> None:
+        """Cancel the previous run's tasks on a shared scheduler (once connected)."""
+        abandoned, self._abandoned = self._abandoned, []
+        cancel = getattr(self.executor, "cancel_attempts", None)
+        if cancel is None:
+            return
+        try:
+            count = await cancel(abandoned)
+        except Exception as exc:  # noqa: BLE001 - fencing keeps their output out anyway
+            log.warning("gsp: could not cancel the previous run's tasks: %s", exc)
+            return
+        if count:
+            log.info("gsp: cancelled %d task(s) the previous run left on the scheduler", count)
+
+    async def _claim(self) -> _Claimed | None:
+        """The next job, or ``None`` (also when the database is away: then a pause)."""
+        try:
+            return await asyncio.to_thread(self.claim)
+        except Exception as exc:
+            fault = infrastructure_fault(exc)
+            if fault is None:
+                log.exception("gsp: claiming a job failed; trying again later")
+                fault = "database"
+            self.note_fault(fault, f"{type(exc).__name__}: {exc}")
+            return None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; jobs in flight then finish (or are requeued later)."""
         stop = stop or asyncio.Event()
-        await asyncio.to_thread(self.requeue_at_start)
+        self._stopping = False
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(self.requeue_at_start)
+                break
+            except Exception as exc:
+                if infrastructure_fault(exc) is None:
+                    raise
+                delay = self.note_fault("database", f"{type(exc).__name__}: {exc}")
+                await asyncio.wait([asyncio.create_task(stop.wait())], timeout=delay)
         in_flight: set[asyncio.Task] = set()
+        next_reconcile = time.monotonic() + self.reconcile_seconds
         try:
             while not stop.is_set():
-                while len(in_flight) < self.slots:
-                    claimed = await asyncio.to_thread(self.claim)
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + self.reconcile_seconds
+                    try:
+                        await asyncio.to_thread(self.reconcile_now)
+                    except Exception as exc:  # noqa: BLE001 - tried again next period
+                        log.warning("gsp: reconciling files failed: %r", exc)
+                if self._abandoned and getattr(self.executor, "connected", False):
+                    await self._cancel_abandoned()
+                while len(in_flight) < self.slots and self.ready():
+                    claimed = await self._claim()
                     if claimed is None:
                         break
                     if claimed.job_id < 0:
@@ -361,6 +670,7 @@ class JobEngine:
                 for w in waiters:
                     w.cancel()
         finally:
+            self._stopping = True
             if in_flight:
                 # Let jobs in flight finish for a while; the rest stay "running" and are
                 # queued again at the next start (a lost worker could otherwise hang here).

@@ -17,6 +17,17 @@ class TransientError(Exception):
     """A failure worth retrying (a file busy, a worker lost); anything else is final."""
 
 
+class InfrastructureError(TransientError):
+    """The infrastructure failed, not the job: no scheduler, a lost worker connection,
+    the database or the storage away. The job is queued again without spending one of its
+    attempts, for as long as it takes (the file is never marked failed for it).
+    """
+
+
+class ExecutorUnavailable(InfrastructureError):
+    """No executor to run work on right now (the dask scheduler is down or reconnecting)."""
+
+
 class Outdated(Exception):
     """Raised by a ``prepare`` when the job's input was replaced meanwhile.
 
@@ -39,7 +50,12 @@ class WorkRequest:
         ``GSP_DATA_ROOT``; raw files are under ``raw/``, products go to
         ``products/<YYYYMMDD>/``.
     inputs : dict
-        What ``prepare`` looked up (paths, settings values, ...), kind-specific.
+        What ``prepare`` looked up (paths, settings values, ...), kind-specific. Its
+        ``out_dir`` is this attempt's private folder (``products/.attempts/<token>/...``);
+        ``published_dir`` is where the engine moves the products once the attempt
+        that owns the job completes.
+    attempt : str
+        The attempt's token (:mod:`~gsp_extension.engine.fencing`).
     """
 
     job_id: int
@@ -47,6 +63,7 @@ class WorkRequest:
     params: dict[str, Any]
     data_root: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    attempt: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 
 from .scan import check_complete
 
-#: Reasons that more writing cannot cure, once a whole FITS block is on disk: such a file
+#: Reasons that more writing cannot cure, once the file has a first byte: such a file
 #: is handed back at once (registered as unusable with the reason), not after
 #: ``give_up_seconds``. "still being written" reasons (no END card yet, fewer bytes than
 #: the header announces) keep waiting.
 FINAL_REASONS = ("not a FITS file", "unreadable header")
-_FITS_BLOCK = 2880
 
 
 @dataclass
@@ -124,7 +123,10 @@ class CompletenessTracker:
                     del self._pending[path]
                     continue
                 watch.reason = reason
-                if stat.st_size >= _FITS_BLOCK and reason.startswith(FINAL_REASONS):
+                # Any byte on disk already tells a file that does not start like FITS
+                # (the check compares the start with SIMPLE's prefix): a short bad file
+                # gets its status now, not after give_up_seconds.
+                if stat.st_size > 0 and reason.startswith(FINAL_REASONS):
                     given_up.append((path, reason))
                     del self._pending[path]
                     continue

@@ -31,6 +31,57 @@ def is_fits_name(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and name.lower().endswith(FITS_SUFFIXES)
 
 
+def refusal(path: str | os.PathLike[str], data_root: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` (named like a FITS file) is not taken as a raw file, or ``None``.
+
+    Refused, with a reason people can act on: a symbolic link that leads out of the data
+    root (ingest never reads or registers a file outside it), a dangling link, a
+    directory or anything else that is not a regular file.
+    """
+    path = os.path.abspath(os.fspath(path))
+    root = os.path.realpath(os.fspath(data_root))
+    real = os.path.realpath(path)
+    if os.path.islink(path):
+        target = os.readlink(path)
+        if not os.path.exists(path):
+            return f"a dangling symbolic link (to {target}): nothing to read"
+        if os.path.commonpath([root, real]) != root:
+            return (
+                f"a symbolic link to {real}, outside the data root {root}: copy or move "
+                "the file into the data root instead"
+            )
+    elif os.path.commonpath([root, real]) != root:
+        return f"resolves to {real}, outside the data root {root}"
+    if os.path.isdir(path):
+        return "a directory named like a FITS file, not a file"
+    if os.path.exists(path) and not os.path.isfile(path):
+        return "not a regular file"
+    return None
+
+
+def implausible(header: Any) -> str | None:
+    """Why a header's values cannot describe a real frame, naming the key and the value.
+
+    The classifier reads a zero GAIN as missing and takes a binning of ``'0 0'``; both
+    would make every number derived from them wrong, so ingest refuses them first.
+    """
+    gain = header.get("GAIN")
+    if isinstance(gain, int | float) and not isinstance(gain, bool) and gain <= 0:
+        return f"refused: GAIN={gain!r}: the gain must be a positive number of e-/ADU"
+    rdnoise = header.get("RDNOISE")
+    if isinstance(rdnoise, int | float) and not isinstance(rdnoise, bool) and rdnoise < 0:
+        return f"refused: RDNOISE={rdnoise!r}: the read noise cannot be negative"
+    ccdsum = header.get("CCDSUM")
+    if ccdsum is not None:
+        parts = str(ccdsum).split()
+        if len(parts) == 2 and all(x.isdigit() for x in parts) and 0 in map(int, parts):
+            return (
+                f"refused: CCDSUM={ccdsum!r}: binning factors must be positive integers "
+                "(e.g. '2 2')"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class ScannedFile:
     """What :func:`scan_file` learned about one file.
@@ -169,16 +220,17 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         propagates so the caller can retry later.
     """
     from gsp_extension.store.files import header_to_json
-    from pipeline.classify import classify, read_primary_header
+    from pipeline.classify import classify
 
+    from .compressed import is_compressed, read_header
     from .fields import record_fields
 
     path = os.path.abspath(os.fspath(path))
     stat = os.stat(path)
-    compressed = path.lower().endswith((".gz", ".fz"))
+    compressed = is_compressed(path)
     try:
         if compressed:
-            header = read_primary_header(path)
+            header = read_header(path)
             cards = header_to_json(header)
             checksum, size = _hash_only(path)
         else:
@@ -204,6 +256,7 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
             status_reason=f"cannot read: {_reason(exc)}",
         )
     result = classify(header, path=Path(path))
+    absurd = implausible(header)
     return ScannedFile(
         path=path,
         size=size,
@@ -213,8 +266,8 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         fields=record_fields(header, result),
         role=result.role,
         technique=result.technique,
-        usable=result.ok,
-        status_reason=None if result.ok else result.status,
+        usable=result.ok and absurd is None,
+        status_reason=absurd or (None if result.ok else result.status),
         warnings=tuple(result.warnings),
     )
 
@@ -230,10 +283,15 @@ def check_complete(path: str | os.PathLike[str]) -> str | None:
     """
     path = os.fspath(path)
     try:
-        if path.lower().endswith((".gz", ".fz")):
-            from pipeline.classify import read_primary_header
+        from .compressed import is_compressed, read_header
 
-            read_primary_header(path)
+        if is_compressed(path):
+            try:
+                read_header(path)
+            except ValueError as exc:
+                # gzip cannot tell "still being written" from "cut short": wait, and give
+                # up after give_up_seconds, as for a plain file without its END card.
+                return f"no complete compressed FITS file yet ({_reason(exc)})"
             return None
         size = os.path.getsize(path)
         head = bytearray()
@@ -247,6 +305,8 @@ def check_complete(path: str | os.PathLike[str]) -> str | None:
                 if not head.startswith(b"SIMPLE  ="[: len(head)]):
                     return "not a FITS file (no SIMPLE card at the start)"
                 end = _header_end(bytes(head))
+        if len(head) < 9 and b"SIMPLE  =".startswith(bytes(head)):
+            return "no END card in the header yet"  # the first card is being written
         if not head.startswith(b"SIMPLE  ="):
             return "not a FITS file (no SIMPLE card at the start)"
         if end is None:

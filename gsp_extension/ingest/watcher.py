@@ -20,20 +20,32 @@ from typing import Any
 from sqlalchemy import select
 
 from gsp_extension.store import Database
+from gsp_extension.store.activity import log_event
 from gsp_extension.store.models import File
 from pipeline.vocabulary import DataType
 
 from .complete import CompletenessTracker
 from .register import IngestCounts, register_batch
-from .scan import ScannedFile, is_fits_name, scan_file
+from .scan import ScannedFile, is_fits_name, refusal, scan_file
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "native", "poll")
 
 
-def walk_fits(root: str | os.PathLike[str]) -> Iterator[tuple[str, os.stat_result]]:
-    """Every raw FITS file under ``root`` (any depth, hidden entries skipped), with its stat."""
+def walk_fits(
+    root: str | os.PathLike[str],
+    *,
+    data_root: str | os.PathLike[str] | None = None,
+    refused: Callable[[str, str], Any] | None = None,
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Every raw FITS file under ``root`` (any depth, hidden entries skipped), with its stat.
+
+    Entries named like FITS files that are not taken (:func:`~.scan.refusal`: links out
+    of ``data_root``, dangling links, directories) are passed to ``refused(path,
+    reason)`` instead, and directories so named are not walked into.
+    """
+    data_root = data_root if data_root is not None else Path(root).resolve().parent
     stack = [os.fspath(root)]
     while stack:
         folder = stack.pop()
@@ -45,9 +57,16 @@ def walk_fits(root: str | os.PathLike[str]) -> Iterator[tuple[str, os.stat_resul
             if entry.name.startswith("."):
                 continue
             try:
+                fits_name = is_fits_name(entry.name)
+                if fits_name and (entry.is_symlink() or not entry.is_file()):
+                    reason = refusal(entry.path, data_root)
+                    if reason is not None:
+                        if refused is not None:
+                            refused(os.path.abspath(entry.path), reason)
+                        continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
-                elif entry.is_file() and is_fits_name(entry.name):
+                elif fits_name and entry.is_file():
                     yield os.path.abspath(entry.path), entry.stat()
             except FileNotFoundError:
                 continue
@@ -76,6 +95,9 @@ class RawWatcher:
     on_registered : callable, optional
         Called with the :class:`IngestCounts` of each batch that registered something
         (sync or async); the job engine hooks in here.
+    data_root : path-like, optional
+        Nothing outside it is read (links leading out are refused); by default the
+        parent of ``raw_root``.
     """
 
     def __init__(
@@ -91,11 +113,15 @@ class RawWatcher:
         tick_seconds: float = 0.1,
         batch_size: int = 200,
         on_registered: Callable[[IngestCounts], Any] | None = None,
+        data_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"watch mode {mode!r} is not one of {MODES}")
         self.db = db
         self.raw_root = Path(raw_root).resolve()
+        self.data_root = Path(data_root).resolve() if data_root else self.raw_root.parent
+        #: Paths refused (and the reason), reported once each.
+        self.refused: dict[str, str] = {}
         self.mode = mode
         self.poll_seconds = poll_seconds
         self.safety_poll_seconds = safety_poll_seconds
@@ -125,18 +151,50 @@ class RawWatcher:
                 ).all()
             )
         count = 0
-        for path, stat in walk_fits(self.raw_root):
+        for path, stat in self._walk():
             self._snapshot[path] = (stat.st_size, stat.st_mtime_ns)
             if known.get(path) != stat.st_size:
                 self.tracker.touch(path)
                 count += 1
         return count
 
+    def _walk(self) -> Iterator[tuple[str, os.stat_result]]:
+        return walk_fits(self.raw_root, data_root=self.data_root, refused=self.refuse)
+
+    def refuse(self, path: str, reason: str) -> bool:
+        """Report once that ``path`` is not taken, and why (log and the Logs view).
+
+        Returns whether this was the first report (a changed reason is reported again).
+        """
+        if self.refused.get(path) == reason:
+            return False
+        self.refused[path] = reason
+        log.warning("ingest: %s not taken: %s", path, reason)
+        try:
+            with self.db.transaction() as session:
+                log_event(
+                    session,
+                    f"{os.path.basename(path)} in raw/ not taken: {reason} ({path})",
+                    level="WARNING",
+                    event="file.refused",
+                )
+        except Exception as exc:  # noqa: BLE001 - the log line above says it already
+            log.warning("ingest: could not record the refusal of %s: %s", path, exc)
+        return True
+
+    def take(self, path: str) -> None:
+        """Follow ``path`` (an event said it changed), unless it is refused."""
+        reason = refusal(path, self.data_root) if os.path.lexists(path) else None
+        if reason is not None:
+            self.refuse(os.path.abspath(path), reason)
+        else:
+            self.tracker.touch(path)
+
     def poll_once(self) -> int:
         """Walk the tree and follow files that are new or changed since the last walk."""
         seen: dict[str, tuple[int, int]] = {}
         changed = 0
-        for path, stat in walk_fits(self.raw_root):
+        for path, stat in self._walk():
             seen[path] = (stat.st_size, stat.st_mtime_ns)
             if self._snapshot.get(path) != seen[path]:
                 self.tracker.touch(path)
@@ -155,6 +213,10 @@ class RawWatcher:
         for start in range(0, len(paths), self.batch_size):
             scanned: list[ScannedFile] = []
             for path in paths[start : start + self.batch_size]:
+                reason = refusal(path, self.data_root) if os.path.lexists(path) else None
+                if reason is not None:  # replaced by a link or a folder meanwhile
+                    self.refuse(path, reason)
+                    continue
                 try:
                     found = scan_file(path)
                     if path in reasons:
@@ -218,7 +280,7 @@ class RawWatcher:
                     ),
                 ):
                     for _change, path in changes:
-                        self.tracker.touch(path)
+                        await asyncio.to_thread(self.take, path)
                 return
             except asyncio.CancelledError:
                 raise

@@ -235,13 +235,51 @@ def fail_job(
     return job
 
 
+def release_job(
+    session: Session,
+    job: Job,
+    reason: str,
+    *,
+    run_after: dt.datetime | None = None,
+    worker: str | None = None,
+) -> Job:
+    """Put a running job back in the queue without spending an attempt.
+
+    For a job that did not fail by itself: the scheduler, a worker, the database or the
+    storage went away under it. ``reason`` is kept in ``error`` until it runs again.
+
+    Raises
+    ------
+    InvalidState
+        When the job is not running (or, given ``worker``, held by another worker).
+    """
+    _running(job, worker)
+    job.state = "queued"
+    job.attempts = max(0, job.attempts - 1)
+    job.error = (reason or "interrupted")[:MAX_ERROR_CHARS]
+    job.worker = None
+    job.started_at = None
+    job.run_after = run_after
+    session.flush()
+    return job
+
+
+#: Crashes of the engine a job may live through before it is taken for their cause.
+MAX_INTERRUPTIONS = 5
+
+
 def requeue_running(
-    session: Session, *, worker: str | None = None, now: dt.datetime | None = None
+    session: Session,
+    *,
+    worker: str | None = None,
+    now: dt.datetime | None = None,
+    max_interruptions: int = MAX_INTERRUPTIONS,
 ) -> list[Job]:
     """Put back in the queue the jobs left running by a crash (call at start).
 
-    A job whose attempts are used up ends ``failed`` instead, so a job that kills its
-    worker every time cannot loop forever.
+    A crash is not the job's failure: the attempt it was on is given back, and the
+    job's ``interruptions`` count grows instead. A job interrupted ``max_interruptions``
+    times ends ``failed`` (it probably kills its process), so it cannot loop forever.
 
     Parameters
     ----------
@@ -262,12 +300,14 @@ def requeue_running(
         previous = job.worker
         job.worker = None
         job.started_at = None
-        if job.attempts >= job.max_attempts:
+        job.attempts = max(0, job.attempts - 1)
+        job.interruptions = (job.interruptions or 0) + 1
+        if job.interruptions >= max_interruptions:
             job.state = "failed"
             job.finished_at = now
             job.error = (
-                f"left running by a crash of worker {previous!r} after {job.attempts} "
-                "attempts; giving up"
+                f"interrupted {job.interruptions} times by a crash (last: worker "
+                f"{previous!r}); giving up: it may be what kills its process"
             )
         else:
             job.state = "queued"
@@ -295,6 +335,7 @@ def job_record(job: Job) -> dict[str, Any]:
         "priority": job.priority,
         "attempts": job.attempts,
         "max_attempts": job.max_attempts,
+        "interruptions": job.interruptions,
         "error": job.error,
         "created_at": iso(job.created_at),
         "run_after": iso(job.run_after),

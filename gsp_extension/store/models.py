@@ -343,6 +343,10 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(default=0)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
+    #: Times a crash of the engine interrupted it (these spend no attempt; capped apart).
+    interruptions: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    #: The current attempt's token (new at each claim): only that attempt may publish.
+    attempt_token: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -410,3 +414,25 @@ class Comment(Base):
     user: Mapped[User | None] = relationship()
 
     __table_args__ = (Index("ix_comments_file_id", "file_id"),)
+
+
+class EngineHeartbeat(Base):
+    """What a running ``gsp live`` (or hub service) last said about itself.
+
+    Written every few seconds by each engine process, the one holding the engine lock
+    and any standby; ``GET api/health/`` reads it from whatever process serves the API.
+    """
+
+    __tablename__ = "engine_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    scheduler_connected: Mapped[bool]
+    workers: Mapped[int | None]
+    fault: Mapped[str | None] = mapped_column(String(32))
+    fault_since: Mapped[dt.datetime | None]
+    fault_error: Mapped[str | None] = mapped_column(Text)
+    last_product_at: Mapped[dt.datetime | None]
+    disk_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]

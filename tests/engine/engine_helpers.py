@@ -72,3 +72,48 @@ def write_corrupt_fits(path: Path) -> None:
     """A FITS file cut short in its header: astropy refuses it with an ``OSError``."""
     header = fits.PrimaryHDU(np.zeros((4, 5), dtype=np.float32)).header.tostring()
     path.write_bytes(header[:400].encode("ascii"))
+
+
+def execute_store(request: WorkRequest) -> WorkResult:
+    """Writes ``products/<name>.dat`` and wraps an ``OSError`` in a ``RuntimeError`` that
+    names the frame, as the pipeline does."""
+    path = Path(request.data_root) / "products" / f"{request.inputs['name']}.dat"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(path, "wb") as out:
+            out.write(b"\0" * 65536)
+            out.flush()
+    except OSError as exc:
+        raise RuntimeError(f"{request.inputs['name']}: cannot write the product") from exc
+    return WorkResult(notes=[f"wrote {path.name}"])
+
+
+def make_store_registry() -> HandlerRegistry:
+    return HandlerRegistry([Handler("store", prepare_copy, execute_store)])
+
+
+def prepare_night_product(session, job, data_root):
+    """Like the real handlers: products go to ``out_dir`` (products/<night>/)."""
+    from gsp_extension.engine.handlers import products_dir
+
+    file = _job_file(session, job)
+    return {
+        "file_id": file.id,
+        "name": file.file_name,
+        "out_dir": str(products_dir(data_root, None)),
+    }
+
+
+def execute_night_product(request: WorkRequest) -> WorkResult:
+    """Writes ``cfzst_<name>`` into ``out_dir``; its data is ``params['value']``."""
+    out = Path(request.inputs["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"cfzst_{request.inputs['name']}"
+    write_fits_atomic(path, request.params.get("value", 1), RLEVEL=62)
+    return WorkResult(
+        products=[ProductOut(str(path), data_type=2, parent_file_id=request.inputs["file_id"])]
+    )
+
+
+def make_night_registry() -> HandlerRegistry:
+    return HandlerRegistry([Handler("night", prepare_night_product, execute_night_product)])

@@ -128,3 +128,51 @@ async def test_files_registered_but_never_planned_are_planned_at_start(db, tmp_p
     records = await asyncio.to_thread(engine.requeue_at_start)
     assert sorted(r["kind"] for r in records) == ["master_bias", "master_flat", "reduce", "reduce"]
     assert await asyncio.to_thread(engine.requeue_at_start) == []  # planned once only
+
+
+@pytest.mark.asyncio
+async def test_compressed_raw_files_are_read_and_reduced_and_kept_as_they_are(db, tmp_path, night):
+    """The archive's formats: gzip (.fits.gz) and tile-compressed (.fits.fz) frames."""
+    import gzip
+
+    from astropy.io import fits
+
+    raw = tmp_path / "raw" / night.name
+    raw.mkdir(parents=True)
+    names = sorted(p.name for p in night.glob("*.fits"))
+    biases = [n for n in names if fits.getval(night / n, "OBSTYPE") == "BIAS"]
+    science = [n for n in names if fits.getval(night / n, "OBSTYPE") == "OBJECT"][0]
+    for n in biases[:2]:  # gzip, and tile-compressed, in the same master bias
+        (raw / f"{n}.gz").write_bytes(gzip.compress((night / n).read_bytes()))
+    with fits.open(night / biases[2]) as hdul:
+        image = hdul[0]
+        fits.HDUList(
+            [fits.PrimaryHDU(), fits.CompImageHDU(image.data, header=image.header)]
+        ).writeto(raw / biases[2].replace(".fits", ".fits.fz"))
+    (raw / f"{science}.gz").write_bytes(gzip.compress((night / science).read_bytes()))
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raw.iterdir()}
+    report = backfill(db, [tmp_path / "raw"], workers=1)
+    assert report.counts.new == 4 and report.counts.unusable == 0
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.1)
+    assert len(engine.files_registered(report.counts.registered_ids)) == 2
+    assert await _drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        by_kind = {j.kind: j for j in jobs}
+        assert by_kind["master_bias"].state == "done", by_kind["master_bias"].error
+        reduce = [j for j in jobs if j.kind == "reduce"]
+        assert reduce and {j.state for j in reduce} == {"done"}, [j.error for j in reduce]
+        raws = s.scalars(select(File).where(File.data_type == 0)).all()
+        assert {f.status for f in raws} == {"processed"}, [
+            (f.file_name, f.status_reason) for f in raws
+        ]
+        reduced = s.scalars(
+            select(File).where(File.data_type == 2, File.superseded_at.is_(None))
+        ).all()
+        # named after the plain frame (the pipeline's prefixes + "<name>.fits")
+        assert reduced and all(f.file_name.endswith(f"_{science}") for f in reduced), [
+            f.file_name for f in reduced
+        ]
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in raw.iterdir()}
+    assert after == before  # raw files untouched, nothing added beside them
+    assert not list((tmp_path / "products").rglob(".plain"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,8 @@ async def test_jobs_left_running_by_a_crash_run_again_at_start(db, tmp_path):
         claim_next(s, "engine@crashed:1")  # then the process died
     engine, events = _engine(db, tmp_path)
     assert await _run_until(engine, lambda: _job(db, job_id).state == "done")
-    assert _job(db, job_id).attempts == 2
+    job = _job(db, job_id)
+    assert (job.attempts, job.interruptions) == (1, 1)  # the crash spent no attempt
     assert events[0] == ("job.queued", job_id)
     with db.session() as s:
         assert "job.requeued" in set(s.scalars(select(LogEntry.event)))
@@ -313,3 +315,73 @@ def test_lock_conflicts_are_told_from_other_database_errors(postgres_server_url)
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE lock_pair"))
         engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_full_disk_is_waited_out_and_the_job_completes_once_it_is_back(
+    db, tmp_path, caplog
+):
+    """A real ENOSPC (the product path leads to /dev/full), wrapped in a RuntimeError."""
+    import logging
+
+    from engine_helpers import make_store_registry
+
+    caplog.set_level(logging.WARNING, logger="gsp_extension")
+    raw_id = _raw(db, tmp_path)
+    engine = JobEngine(
+        db,
+        tmp_path,
+        ThreadExecutor(1),
+        registry=make_store_registry(),
+        poll_seconds=0.05,
+        plan=False,
+        fault_base_delay=0.1,
+        fault_max_delay=0.3,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # after the start's sweep of unregistered products
+        target = tmp_path / "products" / "0001.fits.dat"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to("/dev/full")
+        with db.transaction() as s:
+            job_id = enqueue(s, "store", "store:1", file_id=raw_id, max_attempts=1).id
+        engine.wake()
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if "No space left" in (_job(db, job_id).error or ""):
+                break
+        job = _job(db, job_id)
+        assert job.state in ("queued", "running") and job.attempts <= 1, (job.state, job.error)
+        assert "gsp ALERT: storage unavailable" in caplog.text
+        target.unlink()  # the operator makes room
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if _job(db, job_id).state == "done":
+                break
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    job = _job(db, job_id)
+    assert (job.state, job.attempts) == ("done", 1)  # a single attempt was enough
+    assert engine.health.fault is None and "storage is back" in caplog.text
+    with db.session() as s:
+        assert s.get(File, raw_id).status != "failed"
+    assert target.stat().st_size == 65536
+
+
+def test_storage_errors_under_a_wrapping_error_are_infrastructure():
+    from gsp_extension.engine.runner import infrastructure_fault
+
+    for code in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EIO, errno.ESTALE):
+        try:
+            try:
+                raise OSError(code, os.strerror(code))
+            except OSError as exc:
+                raise RuntimeError("frame.fits: step failed") from exc
+        except RuntimeError as wrapped:
+            assert infrastructure_fault(wrapped) == "storage"
+            assert is_transient(wrapped)
+    assert infrastructure_fault(RuntimeError("no usable overscan")) is None
+    assert infrastructure_fault(OSError("Header missing END card.")) is None

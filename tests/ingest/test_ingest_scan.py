@@ -158,3 +158,45 @@ def test_d_exponents_are_read(tmp_path):
     path.write_bytes(raw)
     header, cards, _, _ = read_and_hash(path)
     assert header["DVAL"] == 123400.0 and ["DVAL", 123400.0, "d exp"] in cards
+
+
+@pytest.mark.parametrize(
+    ("cards", "expected"),
+    [
+        ({"GAIN": 0.0}, "GAIN=0.0: the gain must be a positive number"),
+        ({"GAIN": -1.5}, "GAIN=-1.5"),
+        ({"RDNOISE": -3.0}, "RDNOISE=-3.0: the read noise cannot be negative"),
+        ({"CCDSUM": "0 0"}, "CCDSUM='0 0': binning factors must be positive integers"),
+        ({"CCDSUM": "2 0"}, "CCDSUM='2 0'"),
+    ],
+)
+def test_absurd_header_values_are_refused_naming_key_and_value(tmp_path, cards, expected):
+    scanned = scan_file(write_raw(tmp_path / "a.fits", **cards))
+    assert not scanned.usable and expected in scanned.status_reason
+    assert scanned.status_reason.startswith("refused: ")
+
+
+def test_gzip_and_tile_compressed_files_are_read(tmp_path):
+    import gzip
+
+    plain = write_raw(tmp_path / "a.fits")
+    (tmp_path / "a.fits.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    with fits.open(plain) as hdul:
+        fits.HDUList(
+            [fits.PrimaryHDU(), fits.CompImageHDU(hdul[0].data, header=hdul[0].header)]
+        ).writeto(tmp_path / "a.fits.fz")
+    reference = scan_file(plain)
+    assert reference.usable
+    for name in ("a.fits.gz", "a.fits.fz"):
+        path = tmp_path / name
+        scanned = scan_file(path)
+        assert scanned.usable, (name, scanned.status_reason)
+        assert (scanned.role, scanned.fields["obstype"]) == (
+            reference.role,
+            reference.fields["obstype"],
+        )
+        assert scanned.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert check_complete(path) is None
+    cut = tmp_path / "cut.fits.gz"
+    cut.write_bytes((tmp_path / "a.fits.gz").read_bytes()[:200])
+    assert "no complete compressed FITS file yet" in check_complete(cut)

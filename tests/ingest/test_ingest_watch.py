@@ -44,19 +44,27 @@ def test_a_file_is_ready_only_when_stable_and_complete(tmp_path):
     assert tracker.pending == []
 
 
-def test_a_stable_file_that_never_becomes_fits_is_given_up(tmp_path):
+def test_a_short_file_that_cannot_become_fits_is_given_up_once_settled(tmp_path):
+    """Its first bytes already say it is not FITS: no wait for give_up_seconds."""
     clock = Clock()
-    tracker = CompletenessTracker(settle_seconds=1, give_up_seconds=10, clock=clock)
+    tracker = CompletenessTracker(settle_seconds=1, give_up_seconds=600, clock=clock)
     path = tmp_path / "junk.fits"
     path.write_bytes(b"junk" * 100)
-    tracker.touch(path)
-    clock.now = 5
-    assert tracker.check() == ([], [])
-    clock.now = 11
+    empty = tmp_path / "empty.fits"  # nothing written yet: it may still become FITS
+    empty.write_bytes(b"")
+    prefix = tmp_path / "prefix.fits"  # the start of a SIMPLE card: still being written
+    prefix.write_bytes(b"SIMPL")
+    for p in (path, empty, prefix):
+        tracker.touch(p)
+    clock.now = 0.5
+    assert tracker.check() == ([], [])  # not settled yet
+    clock.now = 1.5
     ready, given_up = tracker.check()
     assert ready == [] and given_up == [
         (str(path), "not a FITS file (no SIMPLE card at the start)")
     ]
+    clock.now = 601
+    assert sorted(p for p, _ in tracker.check()[1]) == sorted([str(empty), str(prefix)])
 
 
 def test_a_file_deleted_before_completion_is_forgotten(tmp_path):
@@ -139,3 +147,55 @@ def test_restart_rechecks_only_new_or_changed_files(db, tmp_path):
     counts = restarted.process_ready()
     assert (counts.new, counts.new_versions) == (1, 1)
     assert os.path.exists(a)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["native", "poll"])
+async def test_links_out_of_the_data_root_dangling_links_and_folders_get_a_status_once(
+    db, tmp_path, tmp_path_factory, mode
+):
+    from gsp_extension.store.models import LogEntry
+
+    root = tmp_path / "data"
+    raw = root / "raw" / "20261121"
+    raw.mkdir(parents=True)
+    outside = tmp_path_factory.mktemp("elsewhere") / "secret.fits"
+    write_raw(outside, seed=3)
+    inside = root / "staging" / "kept.fits"
+    write_raw(inside, seed=4)
+    (raw / "0001.fits").symlink_to(outside)  # leads out of the data root
+    (raw / "0002.fits").symlink_to(root / "nowhere.fits")  # dangling
+    (raw / "0003.fits").mkdir()  # a folder named like a FITS file
+    write_raw(raw / "0003.fits" / "hidden_inside.fits", seed=5)
+    (raw / "0004.fits").symlink_to(inside)  # a link within the data root is fine
+    write_raw(raw / "0005.fits", seed=6)
+    watcher = RawWatcher(db, root / "raw", mode=mode, settle_seconds=0.2, poll_seconds=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+
+    def names():
+        with db.session() as s:
+            return sorted(s.scalars(select(File.file_name)))
+
+    try:
+        assert await _until(lambda: names() == ["0004.fits", "0005.fits"])
+        (raw / "0006.fits").symlink_to(outside)  # one arriving while it runs
+        new = str(raw / "0006.fits")
+        assert await _until(lambda: new in watcher.refused, timeout=10)
+        await asyncio.sleep(1.5)  # several walks: each refusal is reported once
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert names() == ["0004.fits", "0005.fits"]
+    refused = {os.path.basename(p): r for p, r in watcher.refused.items()}
+    assert set(refused) == {"0001.fits", "0002.fits", "0003.fits", "0006.fits"}
+    assert "outside the data root" in refused["0001.fits"]
+    assert "dangling" in refused["0002.fits"] and "directory" in refused["0003.fits"]
+    with db.session() as s:
+        messages = list(s.scalars(select(LogEntry.message).where(LogEntry.event == "file.refused")))
+    assert sorted(m.split(" ")[0] for m in messages) == [
+        "0001.fits",
+        "0002.fits",
+        "0003.fits",
+        "0006.fits",
+    ]

@@ -310,6 +310,7 @@ CASES = [
         body=lambda w: {"subject": "s", "message": "m", "to": ["ops@example.org"]},
     ),
     Case("events", "GET", lambda w: "events/", everyone(200)),
+    Case("health", "GET", lambda w: "health/", staff_only(200)),
     Case("users list", "GET", lambda w: "users/", staff_only(200)),
     Case(
         "user create",

@@ -219,7 +219,10 @@ def test_kill_9_in_a_job_then_restart_loses_and_duplicates_nothing(tmp_path, db_
             # --- jobs: all done; the killed one ran again -----------------------------
             assert {j.state for j in jobs} == {"done"}, [(j.kind, j.state, j.error) for j in jobs]
             for job in (j for j in jobs if j.id in victims):
-                assert job.attempts == 2, (job.kind, job.attempts)
+                # ran again, and the crash spent none of its attempts
+                assert (job.attempts, job.interruptions) == (1, 1), (job.kind, job.attempts)
+            # --- fencing: no attempt's private folder left behind ----------------------
+            assert not list((root / "products" / ".attempts").glob("*/*"))
             # --- raw files: each registered exactly once -------------------------------
             raw_rows = [f for f in files if f.data_type == 0]
             on_disk = sorted(str(p) for p in raw.iterdir() if not p.name.startswith("."))

@@ -135,13 +135,28 @@ def test_jobs_left_running_by_a_crash_are_queued_again(db):
     with db.session() as s:
         a, b = s.get(Job, a.id), s.get(Job, b.id)
         assert (a.state, a.worker, a.started_at) == ("queued", None, None)
-        assert b.state == "failed" and "giving up" in b.error  # attempts used up
+        # a crash spends no attempt, even of a job with a single one
+        assert (b.state, b.attempts, b.interruptions) == ("queued", 0, 1)
     with db.transaction() as s:
         job = claim_next(s, "new-worker", now=T0)
-        assert (job.id, job.attempts) == (a.id, 2)
+        assert (job.id, job.attempts) == (a.id, 1)
         # the old worker may not finish a job taken back from it
         with pytest.raises(InvalidState, match="held by worker 'new-worker'"):
             finish_job(s, job, worker="dead-worker")
+
+
+def test_a_job_that_crashes_its_process_every_time_ends_failed(db):
+    with db.transaction() as s:
+        job_id = enqueue(s, "reduce", "a", max_attempts=3).id
+    for n in range(1, 4):
+        with db.transaction() as s:
+            assert claim_next(s, "w", now=T0).id == job_id
+        with db.transaction() as s:
+            requeue_running(s, max_interruptions=3)
+        with db.session() as s:
+            job = s.get(Job, job_id)
+            assert (job.attempts, job.interruptions) == (0, n)
+    assert job.state == "failed" and "interrupted 3 times by a crash" in job.error
 
 
 def test_product_is_registered_in_the_same_transaction_that_completes_the_job(db):

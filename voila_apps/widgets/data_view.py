@@ -16,7 +16,7 @@ from gsp_extension.client import DataType, JobKind
 
 from .errors import GSPError, error_html
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
-from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, status_html
+from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, health_banner_html, status_html
 from .preferences import Preferences
 from .related import default_choice, family
 
@@ -63,6 +63,12 @@ class DataView(w.HBox):
         self.message = w.HTML()
         self.live_status = w.HTML()
         self.live_status.add_class("gsp-live-status")
+        # Staff see a banner when live processing stops or lags (api/health/), in the
+        # live-status line (no widget more on the landing page).
+        self.health_banner = ""
+        self.health_interval = 60.0
+        self._health_allowed = callable(getattr(client, "health", None))
+        self._health_stop = threading.Event()
         self.live = LiveFeed(
             client,
             self.handle_event,
@@ -370,18 +376,42 @@ class DataView(w.HBox):
                     return
 
     def _live_state(self, feed: LiveFeed) -> None:
-        new = status_html(feed)
+        new = self.health_banner + status_html(feed)
         if self.live_status.value != new:
             self.live_status.value = new
+
+    def refresh_health(self) -> None:
+        """Show (or clear) the processing-health banner; only staff may read it, so a
+        refusal turns it off for this page."""
+        if not self._health_allowed:
+            return
+        try:
+            report = self.client.health()
+        except GSPError as exc:
+            if getattr(exc, "status", None) in (401, 403):
+                self._health_allowed = False  # not staff: no banner on this page
+            return
+        self.health_banner = health_banner_html(report)
+        self._live_state(self.live)
+
+    def _health_loop(self) -> None:
+        while self._health_allowed and not self._health_stop.is_set():
+            self.refresh_health()
+            if self._health_stop.wait(self.health_interval):
+                return
 
     def start_live(self) -> None:
         """Follow the event stream (no-op with ``live_interval`` 0)."""
         if self._live_interval > 0:
             self.live.start()
+            if self._health_allowed:
+                self._health_stop.clear()
+                threading.Thread(target=self._health_loop, daemon=True).start()
 
     def stop_live(self) -> None:
         """End the background threads (they are daemons: a kernel shutting down or
         culled never waits for them)."""
+        self._health_stop.set()
         self.live.stop()
         if self.detail_built:
             self.jobs.stop()

@@ -176,3 +176,20 @@ def status_html(feed: LiveFeed) -> str:
         f"<span class='gsp-live gsp-live-off' {data} title='{html.escape(feed.last_error or '')}'>"
         f"&#9675; reconnecting; checking every {feed.fallback:g} s meanwhile</span>"
     )
+
+
+def health_banner_html(report: dict | None) -> str:
+    """A banner when live processing has stopped or lags (``GET api/health/``); empty
+    when all is well or unknown."""
+    if not report or report.get("status") == "ok":
+        return ""
+    stopped = report.get("status") == "stopped"
+    title = "Processing has stopped" if stopped else "Processing is degraded"
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in report.get("problems") or [])
+    kind = "gsp-health-stopped" if stopped else "gsp-health-degraded"
+    colour = "#fdecea;border:1px solid #d93025" if stopped else "#fff4e5;border:1px solid #f29900"
+    return (
+        f"<div class='gsp-health-banner {kind}' role='alert' "
+        f"style='background:{colour};padding:4px 8px;margin:4px 0'><b>{title}</b>"
+        f"<ul>{items}</ul></div>"
+    )

@@ -1,0 +1,112 @@
+"""Fencing: a job attempt writes only into its own folder; the engine publishes it.
+
+Each claim gives the job a new attempt token. The worker writes its products under
+``products/.attempts/<token>/`` (the same sub-path they will have in ``products/``);
+when that attempt completes and is still the one that owns the job (same token, under
+the job row's lock), the engine moves the files to their published paths (an atomic
+rename on one file system) and registers them in the same transaction. An attempt that
+was abandoned (a killed ``gsp live`` whose task went on running on a shared scheduler, a
+job taken back) can only ever write into its own folder, which is never published and is
+removed at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .work import WorkResult
+
+log = logging.getLogger(__name__)
+
+#: The folder under ``products/`` that holds attempts' private folders.
+ATTEMPTS = ".attempts"
+
+
+def new_token() -> str:
+    """A fresh attempt token."""
+    return uuid.uuid4().hex
+
+
+def attempts_root(data_root: str | os.PathLike[str]) -> Path:
+    return Path(data_root) / "products" / ATTEMPTS
+
+
+def private_inputs(data_root: str, token: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """``inputs`` with ``out_dir`` moved into the attempt's private folder.
+
+    ``published_dir`` keeps where the products go once published. Inputs without an
+    ``out_dir`` (a handler that writes no file) are returned as they are.
+    """
+    out_dir = inputs.get("out_dir")
+    if not out_dir:
+        return inputs
+    products = Path(data_root) / "products"
+    try:
+        relative = Path(out_dir).relative_to(products)
+    except ValueError:
+        return inputs  # not under products/: nothing this engine publishes
+    private = attempts_root(data_root) / token / relative
+    return {**inputs, "out_dir": str(private), "published_dir": str(out_dir)}
+
+
+def publish(data_root: str, token: str, result: WorkResult) -> WorkResult:
+    """Move the attempt's products to their published paths; the result names them there.
+
+    Products outside the attempt's folder are left where they are (handlers that write
+    elsewhere, tests).
+    """
+    private = attempts_root(data_root) / token
+    products = Path(data_root) / "products"
+    moved: dict[str, str] = {}
+    for product in result.products:
+        path = Path(product.path)
+        try:
+            relative = path.relative_to(private)
+        except ValueError:
+            continue
+        target = products / relative
+        if path.exists() or not target.exists():
+            # (Not there but published: moved by this same completion, tried again
+            # after the database refused it for a lock conflict.)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        moved[product.path] = str(target)
+    if not moved:
+        return result
+    out = [
+        replace(
+            p,
+            path=moved.get(p.path, p.path),
+            parent_path=moved.get(p.parent_path, p.parent_path) if p.parent_path else None,
+        )
+        for p in result.products
+    ]
+    return WorkResult(products=out, file_updates=result.file_updates, notes=result.notes)
+
+
+def discard(data_root: str, token: str) -> None:
+    """Remove an attempt's folder (done, failed, or stale)."""
+    if token:
+        shutil.rmtree(attempts_root(data_root) / token, ignore_errors=True)
+
+
+def discard_all(data_root: str) -> None:
+    """Remove every attempt folder (at start: no attempt of this engine runs yet)."""
+    shutil.rmtree(attempts_root(data_root), ignore_errors=True)
+
+
+__all__ = [
+    "ATTEMPTS",
+    "attempts_root",
+    "discard",
+    "discard_all",
+    "new_token",
+    "private_inputs",
+    "publish",
+]
