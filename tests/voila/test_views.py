@@ -207,7 +207,8 @@ def test_app_views_deep_link_and_preferences(client, _private_home):
     saved = json.loads((_private_home / ".gsp" / "preferences.json").read_text())
     assert saved["theme"] == "light" and saved["plot_mode"] == "interactive"
     app.data.viewer.redraw()
-    assert type(app.data.viewer.plot.children[0]).__name__ == "Canvas"
+    (holder,) = app.data.viewer.plot.children  # the canvas leaves the page in its own box
+    assert [type(c).__name__ for c in holder.children] == ["Canvas"]
     with pytest.raises(ValueError, match="theme"):
         app.update_preferences(theme="pink")
     app.show_view("management")
