@@ -76,6 +76,7 @@ class App(w.VBox):
         self.status = client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
+        self.data.staff = self.staff
         self.nav = NavBar(self.username, self.staff, self.show_view, self._toggle_user)
         # The user menu (~50 widgets) is built when first opened: the first picture of
         # the page, the file list, does not wait for it.

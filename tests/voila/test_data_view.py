@@ -169,6 +169,42 @@ def test_actions_by_type():
     assert "delete" not in keys("0") and "delete" in keys("4")
 
 
+def test_actions_follow_the_technique_the_frame_and_the_user():
+    def keys(staff=False, **rec):
+        return [a.key for a in actions_for({"technique": "Spectroscopy", **rec}, staff)]
+
+    # imaging: reduced and looked at as an image, never extracted nor calibrated
+    imaging = {"technique": "Imaging", "obstype": "EXPOSE"}
+    assert keys(data_type="0", **imaging) == ["reduce", "download", "advanced"]
+    assert keys(data_type="2", **imaging) == ["download", "advanced", "delete"]
+    assert "wavelength" not in keys(data_type="3", **imaging)
+    # an old record without technique: EXPOSE is Goodman's imaging OBSTYPE
+    assert keys(data_type="2", technique=None, obstype="EXPOSE")[0] == "download"
+    # raw bias and flat frames are combined into masters, not reduced one by one
+    for obstype in ("BIAS", "FLAT", "bias"):
+        assert keys(data_type="0", obstype=obstype) == ["download", "advanced"]
+        assert "extract" not in keys(data_type="2", obstype=obstype)
+    # a science spectrum and an arc are reduced and extracted
+    assert keys(data_type="0", obstype="OBJECT")[0] == "reduce"
+    assert keys(data_type="2", obstype="COMP")[0] == "extract"
+    # master calibrations: looked at by all, deleted by staff only
+    assert keys(data_type="1", obstype="BIAS") == ["download", "advanced"]
+    assert keys(True, data_type="1", obstype="BIAS") == ["download", "advanced", "delete"]
+
+
+def test_the_action_bar_offers_staff_delete_on_masters(client):
+    master = {**client.file(25), "data_type": "1", "obstype": "BIAS"}
+    bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None, background=False)
+    bar.show(master)
+    assert [b.action for b in bar.buttons.children] == ["download", "advanced"]
+    assert bar.lamp.layout.display == "none"
+    staff = ActionBar(
+        client, lambda j: None, lambda: None, lambda r: None, background=False, staff=True
+    )
+    staff.show(master)
+    assert [b.action for b in staff.buttons.children][-1] == "delete"
+
+
 def test_lamp_choices_are_compatible_arcs(client):
     choices = lamp_choices(client, client.file(102))
     assert choices[0][1] == 0  # automatic

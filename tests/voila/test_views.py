@@ -228,6 +228,8 @@ def test_staff_get_management(_private_home):
     assert [k for k, *_ in views_for(True)][-1] == "management"
     view = app.show_view("management")
     assert app.current == "management" and "SOAR2020B-001" in view.proposals_table.value
+    # staff are offered what only staff may do (Delete on master calibrations)
+    assert app.data.staff and app.data.actions.staff
 
 
 def test_a_proposal_added_by_staff_is_offered_in_search_and_logs(_private_home):

@@ -49,6 +49,9 @@ class DataView(w.HBox):
     ) -> None:
         self.client = client
         self.prefs = prefs
+        # Whether the user is staff (the app sets it from the API's status before a
+        # file is shown): the actions offered depend on it.
+        self.staff = False
         self.record: dict | None = None  # the file shown
         self.family: list[dict] = []
         self.observed = FileIndex(client, OBSERVED[0], OBSERVED[1], self.select, prefs.page_size)
@@ -123,6 +126,7 @@ class DataView(w.HBox):
                     viewer.toggle_advanced,
                     self._deleted,
                     background=self._background,
+                    staff=self.staff,
                 )
                 comments = Comments(self.client)
                 self._parts = {
