@@ -331,7 +331,7 @@ def test_first_list_waits_for_no_detail_widget(client):
     view = holder["v"]
     loaded = _widgets_made(view.load)
     assert not view.detail_built and view.detail.children == (
-        view.title,
+        view._title_bar(),
         view.message,
         view.live_status,
     )
@@ -356,3 +356,45 @@ def test_preferences_before_any_file_is_shown(client):
     view.open_first()
     assert view.viewer.prefs.colormap == "viridis"
     assert view.viewer.panel.colormap.value == "viridis"
+
+
+def test_observed_frames_in_the_order_they_were_taken(client):
+    """A batch registered together (restart, catch-up): the ids say nothing about when
+    the frames were taken; the frame number leading the name does."""
+    night = "2020-11-28"
+    client.add(record(301, file_name="0005_ZTF20actqfpc_28-11-2020.fits", date=night))
+    client.add(record(302, file_name="0001_bias_28-11-2020.fits", obstype="BIAS", date=night))
+    client.add(record(303, file_name="0002_bias_28-11-2020.fits", obstype="BIAS", date=night))
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    assert [r["id"] for r in view.observed.records[:3]] == [301, 303, 302]
+
+
+def test_follow_newest_opens_each_new_science_frames_best_product(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    view.observed.click(5)
+    shown = view.record["id"]
+    assert shown != 103
+    view.follow.value = True  # the newest science frame (25): its calibrated spectrum
+    assert view.record["id"] == 103
+    # a bias arrives: nothing changes
+    client.add(record(26, file_name="0026_bias.fits", obstype="BIAS"))
+    view.refresh_files()
+    assert view.record["id"] == 103
+    # a science frame arrives: its raw opens, then its product when it is made
+    client.add(record(27, file_name="0027_ZTF20actqfpc.fits"))
+    view.refresh_files()
+    assert view.record["id"] == 27
+    client.add(
+        record(
+            401, data_type="2", original_file_id=27, parent_file_id=27, file_name="cfzst_0027.fits"
+        )
+    )
+    view.refresh_files()
+    assert view.record["id"] == 401
+    # off: new frames no longer take the view away
+    view.follow.value = False
+    client.add(record(28, file_name="0028_ZTF20actqfpc.fits"))
+    view.refresh_files()
+    assert view.record["id"] == 401

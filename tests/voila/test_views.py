@@ -38,7 +38,7 @@ def test_build_query_drops_empty_values_and_checks_dates():
     assert q == {
         "page": 1,
         "page_size": 20,
-        "ordering": "-date,-id",
+        "ordering": "-date,-file_name,-id",
         "obstype": "COMP",
         "date_after": "2020-01-02",
     }
@@ -47,8 +47,9 @@ def test_build_query_drops_empty_values_and_checks_dates():
 
 
 def test_ordering_toggles():
-    assert toggle_ordering("-date,-id", "date") == "date,-id"
-    assert toggle_ordering("date,-id", "date") == "-date,-id"
+    # by night, then in the order the frames were taken (the frame number leads the name)
+    assert toggle_ordering("-date,-file_name,-id", "date") == "date,file_name,id"
+    assert toggle_ordering("date,file_name,id", "date") == "-date,-file_name,-id"
     assert toggle_ordering("-date,-id", "file_name") == "-file_name,-id"
 
 

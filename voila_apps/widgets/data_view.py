@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
+from .lamps import is_arc
 from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, status_html
 from .preferences import Preferences
 from .related import default_choice, family
@@ -59,10 +60,20 @@ class DataView(w.HBox):
             client, CALIBRATIONS[0], CALIBRATIONS[1], self.select, max(5, prefs.page_size // 2)
         )
         self.title = w.HTML()
-        self.title.add_class("gsp-panel-head")
         self.message = w.HTML()
         self.live_status = w.HTML()
         self.live_status.add_class("gsp-live-status")
+        # Follow newest: each new science frame's best product opens as it arrives
+        # (at the telescope, the frame just taken is the one to look at).
+        self.follow = w.ToggleButton(
+            value=False,
+            description="Follow newest",
+            icon="forward",
+            tooltip="Open each new science frame (its most processed product) as it arrives",
+            layout=w.Layout(width="auto"),
+        )
+        self.follow.add_class("gsp-follow")
+        self.follow.observe(self._follow_changed, "value")
         self.live = LiveFeed(
             client,
             self.handle_event,
@@ -78,7 +89,7 @@ class DataView(w.HBox):
         self._prefetch: list | None = None  # first pages being fetched
         self._background = live_interval > 0
         self.detail = w.VBox(
-            [self.title, self.message, self.live_status],
+            [self._title_bar(), self.message, self.live_status],
             layout=w.Layout(flex="1 1 auto", width="70%"),
         )
         self.detail.add_class("gsp-panel")
@@ -102,6 +113,15 @@ class DataView(w.HBox):
         self.file_events = 0  # file events handled
         self._new_products: set[int] = set()
         self.refresh_delay = 0.5
+
+    def _title_bar(self) -> w.HBox:
+        if not hasattr(self, "_title_box"):
+            self._title_box = w.HBox(
+                [self.title, self.follow],
+                layout=w.Layout(justify_content="space-between", align_items="center"),
+            )
+            self._title_box.add_class("gsp-panel-head")
+        return self._title_box
 
     # --- the detail's parts, built on first use ---------------------------------------------
 
@@ -138,7 +158,7 @@ class DataView(w.HBox):
                     "comments": comments,
                 }
                 self.detail.children = [
-                    self.title,
+                    self._title_bar(),
                     tabs,
                     header,
                     self.message,
@@ -348,8 +368,50 @@ class DataView(w.HBox):
         with self._refresh_lock:
             return self._refresh_timer is None and self._refreshing == 0
 
+    # --- follow newest ------------------------------------------------------------------------
+
+    def _follow_changed(self, change: dict) -> None:
+        if change["new"]:
+            self.open_newest_science()
+
+    def newest_science(self) -> dict | None:
+        """The latest science frame taken (raw; not a bias, flat or arc), or None."""
+        try:
+            answer = self.client.files(page=1, page_size=50, **OBSERVED[1])
+        except Exception as exc:  # noqa: BLE001 - shown; following resumes with the next event
+            detail = getattr(exc, "detail", None) or str(exc)
+            self.message.value = (
+                f"<span class='gsp-error'>Cannot follow the newest frame: "
+                f"{html.escape(detail)}</span>"
+            )
+            return None
+        for record in answer["results"]:
+            obstype = str(record.get("obstype") or "").upper()
+            if obstype not in ("BIAS", "FLAT", "DARK") and not is_arc(record):
+                return record
+        return None
+
+    def open_newest_science(self) -> bool:
+        """Show the newest science frame's most processed product, unless it is shown
+        already; True when something else was opened."""
+        newest = self.newest_science()
+        if newest is None:
+            return False
+        with self._showing:
+            try:
+                members = family(self.client, newest)
+            except Exception:  # noqa: BLE001 - its raw alone is still worth showing
+                members = [newest]
+            best = members[default_choice(members, newest)]
+            if self.record is not None and self.record["id"] == best["id"]:
+                return False
+            self._select(newest)
+            return True
+
     def _refresh_files(self, products: set[int]) -> None:
         self.poll_new_files()
+        if self.follow.value and self.open_newest_science():
+            return
         with self._showing:
             if self.record is None or not products:
                 return

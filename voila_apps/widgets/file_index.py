@@ -1,7 +1,11 @@
 """The file index: "Observed" raw files newest first, or "Calibrations" (masters).
 
-One page at a time from ``GET api/files/`` (the API orders newest first by default),
-with page buttons and a go-to box; a click calls ``on_select(record)``.
+One page at a time from ``GET api/files/``, with page buttons and a go-to box; a click
+calls ``on_select(record)``. Observed frames are in the order they were taken, the
+latest first: by night, then by frame number (a Goodman raw file's name starts with
+it, and it counts up through the night), not by when they were registered: after a
+batch arrives together (a restart, a catch-up) the science frame is no longer among
+the bias frames.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import ipywidgets as w
 
 from .pager import Pager, page_count
 
+#: Observation order, latest first: night, frame number (leading the file name), id.
+OBSERVATION_ORDER = "-date,-file_name,-id"
 #: The two indexes of the data view: title and the API filters that define them.
-OBSERVED = ("Observed", {"data_type": 0})
+OBSERVED = ("Observed", {"data_type": 0, "ordering": OBSERVATION_ORDER})
 CALIBRATIONS = ("Calibrations", {"data_type": 1})
 
 

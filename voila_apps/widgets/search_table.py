@@ -54,7 +54,9 @@ COLUMNS = (
     ("date", "Date", "7%", "date"),
     ("data_type", "Type", "6%", "data_type"),
 )
-DEFAULT_ORDERING = "-date,-id"
+#: Latest night first and, within a night, the frames in the order they were taken,
+#: latest first (the file name starts with the frame number), as the file index.
+DEFAULT_ORDERING = "-date,-file_name,-id"
 
 
 def build_query(
@@ -87,9 +89,10 @@ def build_query(
 def toggle_ordering(current: str, field: str) -> str:
     """Ordering after clicking column ``field``: descending first, then ascending."""
     first = current.split(",")[0]
-    if first == f"-{field}":
-        return f"{field},-id"
-    return f"-{field},-id"
+    sign = "" if first == f"-{field}" else "-"
+    if field == "date":  # within a night, the frames in the order they were taken
+        return f"{sign}date,{sign}file_name,{sign}id"
+    return f"{sign}{field},-id"
 
 
 def cell_text(record: dict, key: str) -> str:
