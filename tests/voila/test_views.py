@@ -185,9 +185,17 @@ def test_management_lists_users_and_proposals(client):
 
 
 def test_parse_query():
-    assert parse_query("file=12") == {"view": "data", "file": 12}
-    assert parse_query("view=search") == {"view": "search", "file": None}
-    assert parse_query("") == {"view": "data", "file": None}
+    assert parse_query("file=12") == {"view": "data", "file": 12, "page": None, "search": {}}
+    assert parse_query("view=search") == {"view": "search", "file": None, "page": None, "search": {}}
+    assert parse_query("") == {"view": "data", "file": None, "page": None, "search": {}}
+    assert parse_query("view=search&obstype=COMP&page=3") == {
+        "view": "search",
+        "file": None,
+        "page": 3,
+        "search": {"obstype": "COMP", "page": "3"},
+    }
+    with pytest.raises(ValueError, match="page='0' is not a page number"):
+        parse_query("page=0")
     with pytest.raises(ValueError, match="not a file id"):
         parse_query("file=abc")
     with pytest.raises(ValueError, match="unknown view"):

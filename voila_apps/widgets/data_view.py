@@ -53,12 +53,16 @@ class DataView(w.HBox):
         # Whether the user is staff (the app sets it from the API's status before a
         # file is shown): the actions offered depend on it.
         self.staff = False
+        #: Called after another file, tab or index page is shown (the app puts it in
+        #: the page's address).
+        self.on_shown: Any = None
         self.record: dict | None = None  # the file shown
         self.family: list[dict] = []
         self.observed = FileIndex(client, OBSERVED[0], OBSERVED[1], self.select, prefs.page_size)
         self.calibrations = FileIndex(
             client, CALIBRATIONS[0], CALIBRATIONS[1], self.select, max(5, prefs.page_size // 2)
         )
+        self.observed.on_page = self._shown
         self.title = w.HTML()
         self.message = w.HTML()
         self.live_status = w.HTML()
@@ -275,6 +279,11 @@ class DataView(w.HBox):
         # The arcs for the lamp chooser are looked up after the plot: it is what the
         # user waits for.
         self.actions.find_lamps()
+        self._shown()
+
+    def _shown(self, _page: int | None = None) -> None:
+        if self.on_shown is not None:
+            self.on_shown()
 
     def set_preferences(self, prefs: Preferences) -> None:
         self.prefs = prefs

@@ -79,6 +79,8 @@ class FileIndex(w.VBox):
         self.on_select = on_select
         self.page_size = page_size
         self.page = 1
+        #: Called with the page number when another page is shown (the address).
+        self.on_page: Callable[[int], None] | None = None
         self.count = 0
         self.records: list[dict] = []
         self.selected_id: int | None = None
@@ -117,6 +119,7 @@ class FileIndex(w.VBox):
             self.status.value = f'<span class="gsp-error">{html.escape(str(answer))}</span>'
             return
         self.status.value = ""
+        changed = page != self.page
         self.page = page
         self.count = int(answer["count"])
         self.records = list(answer["results"])
@@ -130,6 +133,8 @@ class FileIndex(w.VBox):
             self.list.index = self._position(self.selected_id)
         self.rows.children = [self.list] if self.records else [self.empty]
         self.pager.update(page, page_count(self.count, self.page_size))
+        if changed and self.on_page is not None:
+            self.on_page(page)
 
     @property
     def empty(self) -> w.HTML:
