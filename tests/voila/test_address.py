@@ -17,11 +17,9 @@ from voila_apps.widgets.address import encode
 
 
 def _pushed(app) -> tuple[str, str]:
-    """(how, query) of the last script sent to the browser."""
-    value = app.address.script.value
-    query = re.search(r"var q=&quot;(.*?)&quot;", value)[1]
-    how = re.search(r"how=(&quot;\w+&quot;|null)", value)[1].replace("&quot;", "")
-    return how, query.replace("&amp;", "&")
+    """(how, query) of the last address sent to the browser."""
+    value = html.unescape(app.address.script.value)
+    return re.search(r"data-how='(\w*)'", value)[1], re.search(r"data-query='(.*?)'", value)[1]
 
 
 def test_encode_leaves_out_empty_entries():
@@ -69,6 +67,18 @@ def test_search_filters_and_page_in_the_address_and_back(client, _private_home):
     assert app.current == "search" and table.page == 2
     assert table.text_filters["obstype"].value == "OBJECT"
     assert app.address.pushes == pushes
+
+
+def test_an_address_naming_a_raw_frame_shows_the_raw_frame(client, _private_home):
+    """The raw tab chosen, then Back and Forward: the raw frame, not its best product."""
+    app = App(client, live_interval=0)
+    app.start("file=25", background=False)
+    assert app.data.record["id"] == 25
+    assert app.data.tabs.active == [f["id"] for f in app.data.family].index(25)
+    app.address.inbox.value = "file=103#1"
+    assert app.data.record["id"] == 103
+    app.address.inbox.value = "file=25#2"
+    assert app.data.record["id"] == 25
 
 
 def test_a_copied_address_opens_the_same_view(client, _private_home):

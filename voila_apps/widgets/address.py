@@ -13,30 +13,38 @@ typed text is sent. The page's own query string reaches the kernel at start as
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable
 from urllib.parse import urlencode
 
 import ipywidgets as w
 
-#: The script run on each push: sets the address, and installs (once) the listener
-#: that reports Back/Forward to the kernel through the hidden text box.
-_SCRIPT = """(function(){{
-var q={query}, how={how};
-if (how && window.location.search !== q) {{
-  window.history[how](null, '', window.location.pathname + q + window.location.hash);
-}}
-if (!window.__gspAddress) {{
-  window.__gspAddress = true;
-  window.addEventListener('popstate', function(){{
+#: The script of the hidden image: installs (once) what applies each address the kernel
+#: sends (a MutationObserver on the hidden HTML widget: an image's error event alone
+#: came one push late in Chromium) and the listener that reports Back/Forward to the
+#: kernel through the hidden text box; then applies the image's own address.
+_SCRIPT = """(function(img){
+if (!window.__gspAddress) {
+  window.__gspAddress = function(el){
+    var q = el.dataset.query, how = el.dataset.how;
+    if (how && window.location.search !== q) {
+      window.history[how](null, '', window.location.pathname + q + window.location.hash);
+    }
+  };
+  var out = img.closest('.gsp-address-out');
+  new MutationObserver(function(){
+    var el = out.querySelector('[data-push]');
+    if (el && el.dataset.done !== '1') { el.dataset.done = '1'; window.__gspAddress(el); }
+  }).observe(out, {childList: true, subtree: true});
+  window.addEventListener('popstate', function(){
     var box = document.querySelector('.gsp-address-in input');
     if (!box) return;
     box.value = window.location.search.replace(/^\\?/, '') + '#' + Date.now();
-    box.dispatchEvent(new Event('input', {{bubbles: true}}));
-    box.dispatchEvent(new Event('change', {{bubbles: true}}));
-  }});
-}}
-}})()"""
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    box.dispatchEvent(new Event('change', {bubbles: true}));
+  });
+}
+if (img.dataset.done !== '1') { img.dataset.done = '1'; window.__gspAddress(img); }
+})(this)"""
 
 
 def encode(state: dict[str, object]) -> str:
@@ -82,11 +90,11 @@ class AddressBar(w.Box):
 
     def _run(self, how: str | None) -> None:
         self.pushes += 1
-        script = _SCRIPT.format(query=json.dumps(self.current), how=json.dumps(how))
-        # The counter makes each value new (the same script twice would not run again).
+        # The counter makes each value new (the same value twice would not be sent).
         self.script.value = (
-            f"<img src='data:,' alt='' data-push='{self.pushes}' style='display:none' "
-            f"onerror=\"{html.escape(script, quote=True)}\">"
+            f"<img src='data:,{self.pushes}' alt='' style='display:none' "
+            f"data-push='{self.pushes}' data-query='{html.escape(self.current, quote=True)}' "
+            f"data-how='{how or ''}' onerror=\"{html.escape(_SCRIPT, quote=True)}\">"
         )
 
     def _navigated(self, change: dict) -> None:

@@ -233,22 +233,25 @@ class DataView(w.HBox):
                 self.select(self.observed.records[0])
 
     def open_file(self, file_id: int) -> bool:
-        """Open file ``file_id`` (deep links); False with a message when not visible."""
+        """Open file ``file_id`` (an address, a link), on its own tab even when it is a
+        raw frame with products: the address says what was shown. False with a message
+        when it is not visible."""
         try:
             record = self.client.file(int(file_id))
         except Exception as exc:
             detail = getattr(exc, "detail", None) or str(exc)
             self.message.value = f"<span class='gsp-error'>Cannot open file {int(file_id)}: {html.escape(detail)}</span>"
             return False
-        self.select(record)
+        self.select(record, exact=True)
         return True
 
-    def select(self, record: dict) -> None:
-        """A file clicked in an index (or opened by link): its family as tabs."""
+    def select(self, record: dict, exact: bool = False) -> None:
+        """A file clicked in an index (or opened by link): its family as tabs, the
+        most processed shown for a raw frame, unless ``exact``."""
         with self._showing:
-            self._select(record)
+            self._select(record, exact)
 
-    def _select(self, record: dict) -> None:
+    def _select(self, record: dict, exact: bool = False) -> None:
         self.record = record  # claimed at once: the start-up opening then stands back
         self.message.value = ""
         try:
@@ -261,6 +264,10 @@ class DataView(w.HBox):
         self.observed.mark_selected(root["id"])
         self.calibrations.mark_selected(record["id"])
         active = default_choice(self.family, record)
+        if exact:
+            active = next(
+                (i for i, f in enumerate(self.family) if f["id"] == record["id"]), active
+            )
         self.tabs.show(self.family, active)
         self.choose(self.family[active])
 
