@@ -141,8 +141,20 @@ def test_proposals_collaborators_for_pi_only(client):
     box.email.value = "dora@example.org"
     box.add_collaborator()
     assert "dora@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
-    box.remove("bob@example.org")
+    # removing asks first, naming who loses access; Cancel keeps them
+    trash = [b for row in box.rows.children[1:] for b in row.children[1:]]
+    bob = next(b for b in trash if b.email == "bob@example.org")
+    bob.click()
+    assert "bob@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    text, yes, no = box.confirm.children
+    assert "Remove <b>" in text.value and "bob@example.org" in text.value
+    no.click()
+    assert box.confirm.children == ()
+    assert "bob@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    bob.click()
+    box.confirm.children[1].click()
     assert "bob@example.org" not in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    assert "Removed bob@example.org" in box.message.value
     view.open_collaborators("SOAR2020B-002")
     assert view.collaborators.form.layout.display == "none"
     view.open_settings("SOAR2020B-001")
@@ -322,3 +334,28 @@ def test_notebooks_are_thin(name):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert len(code) == 1 and "from voila_apps.app import main" in code[0].source
     assert len(code[0].source.splitlines()) <= 4
+
+
+def test_collaborator_counts_and_readable_form_errors():
+    from voila_apps.widgets.management import readable_error, users_table
+    from voila_apps.widgets.proposals import collaborator_count
+
+    assert collaborator_count({"collaborators": [{}]}) == "1 collaborator"
+    assert collaborator_count({"collaborators": [{}, {}]}) == "2 collaborators"
+    assert collaborator_count({}) == "no collaborators"
+    raw = "body username: String should match pattern '^[A-Za-z0-9@.+_-]{1,150}$'"
+    assert readable_error(raw) == (
+        "username: use only letters, digits and @ . + _ - (at most 150 characters)"
+    )
+    both = (
+        "body soar_id: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'; "
+        "body pi_email: String should match pattern '^x$'"
+    )
+    text = readable_error(both)
+    assert "pattern" not in text and "soar id: start with a letter" in text
+    assert "pi email: give the PI's e-mail address" in text
+    assert readable_error("proposal SOAR1 exists") == "proposal SOAR1 exists"
+    table = users_table(
+        [{"username": "a", "is_active": True}, {"username": "b", "is_active": False}]
+    )
+    assert "<td>yes</td>" in table and "<td>no (deactivated)</td>" in table
