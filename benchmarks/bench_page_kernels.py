@@ -9,7 +9,7 @@ keep arriving (one simulated frame every ``--frame-every`` seconds, ingested and
 reduced by the engine, pushed to the page by the live stream), alice's data browser is
 reloaded every ``--every`` seconds in Chromium; every ``--report`` seconds the number of
 kernels of her server (its ``api/kernels``) and the resident memory of her page kernels
-(``python -m voila_apps.kernel`` processes) are printed. Flat figures mean closed pages
+(the processes of those kernels) are printed. Flat figures mean closed pages
 do not leak kernels; before voila_apps/kernel_reaper.py they grew by one per reload
 whose shutdown beacon was lost.
 
@@ -34,14 +34,16 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 
 
-def kernel_rss_mb() -> tuple[int, float]:
-    """(count, total resident MB) of the page kernels running on this machine."""
+def kernel_rss_mb(kernel_ids: list[str]) -> tuple[int, float]:
+    """(count, total resident MB) of the processes of these kernels (found by their
+    connection file, ``kernel-<id>.json``, on the command line: other servers' kernels
+    on the machine are not counted)."""
     import psutil
 
     count, rss = 0, 0
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
-        cmd = proc.info.get("cmdline") or []
-        if "voila_apps.kernel" in cmd:
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        if any(f"kernel-{k}.json" in cmd for k in kernel_ids):
             count += 1
             rss += proc.info["memory_info"].rss
     return count, rss / 2**20
@@ -84,9 +86,9 @@ def main(argv=None) -> int:
             page.wait_for_selector(".gsp-file-index .jupyter-button")
             app_url = url + "user/alice/voila/render/data_browser.ipynb"
 
-            def api_kernels() -> int:
+            def api_kernels() -> list[str]:
                 r = context.request.get(url + "user/alice/api/kernels")
-                return len(r.json()) if r.ok else -1
+                return [k["id"] for k in r.json()] if r.ok else []
 
             start = time.monotonic()
             next_reload = start + args.every
@@ -97,10 +99,11 @@ def main(argv=None) -> int:
             while True:
                 now = time.monotonic()
                 if now >= next_report:
-                    n, rss = kernel_rss_mb()
+                    ids = api_kernels()
+                    n, rss = kernel_rss_mb(ids)
                     print(
                         f"{(now - start) / 60:6.1f}  {reloads:7d}  {frames:6d}  "
-                        f"{api_kernels():11d}  {n:12d}  {rss:14.0f}",
+                        f"{len(ids):11d}  {n:12d}  {rss:14.0f}",
                         flush=True,
                     )
                     next_report += args.report
