@@ -26,6 +26,9 @@ so that one config file serves the demo, the tests and a deployment:
 ``GSP_KERNEL_CULL_CONNECTED``       ``1`` also culls idle kernels with an open page
                                     (default ``0``: a data browser left open all night
                                     keeps working)
+``GSP_PAGE_KERNEL_TIMEOUT``         seconds a Voilà page's kernel may stay without a
+                                    connection before it is shut down (default 60;
+                                    0 off; ``voila_apps/kernel_reaper.py``)
 ``GSP_VOILA_SHOW_TRACEBACKS``       ``1`` shows Python tracebacks in Voilà pages
                                     (default ``0``: production)
 ``GSP_PUBLIC_URL``                  the hub's public address (``c.JupyterHub.public_url``;
@@ -99,6 +102,7 @@ USER_SERVER_SWITCHES = (
     "GSP_KERNEL_CULL_INTERVAL",
     "GSP_KERNEL_CULL_CONNECTED",
     "GSP_VOILA_SHOW_TRACEBACKS",
+    "GSP_PAGE_KERNEL_TIMEOUT",
 )
 
 

@@ -28,6 +28,12 @@ configure_voila(c)
 from voila_apps.config import configure_voila_template  # noqa: E402
 
 configure_voila_template(c)
+# A closed page's kernel stops within ~75 s even when its shutdown beacon was lost
+# (voila_apps/kernel_reaper.py); the idle cull above cannot see it: the live stream
+# keeps it busy.
+from voila_apps.kernel_reaper import configure_page_kernel_reaper  # noqa: E402
+
+configure_page_kernel_reaper(c)
 # The server's root is the user's home ("~", from Spawner.notebook_dir); the hub sets
 # JUPYTERHUB_ROOT_DIR to it. A home that cannot be written must not keep the user out
 # of their notebooks: say so and start anyway.

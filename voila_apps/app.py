@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import ipywidgets as w
 
 from .widgets import preferences as prefs_store
+from .widgets.address import AddressBar, encode
 from .widgets.data_view import DataView
 from .widgets.errors import GSPError, error_html
 from .widgets.logs import LogsView
@@ -29,25 +30,37 @@ VIEW_KEYS = ("data", "search", "proposals", "logs", "management")
 
 
 def parse_query(query_string: str | None) -> dict[str, Any]:
-    """What the page's query string asks for: ``{"view": str, "file": int | None}``.
+    """What the page's query string asks for.
+
+    ``{"view": str, "file": int | None, "page": int | None, "search": dict}``: the
+    view, the file shown (a product id opens its family on that tab), the page of the
+    Observed index (data view) or of the table (search view), and the search view's
+    filters and ordering (checked by the table).
 
     Raises
     ------
     ValueError
-        For a file id that is not a positive whole number, or an unknown view.
+        For a file id or page that is not a positive whole number, or an unknown view.
     """
-    params = parse_qs(query_string or "", keep_blank_values=False)
-    view = (params.get("view") or ["data"])[0]
+    params = {k: v[0] for k, v in parse_qs(query_string or "", keep_blank_values=False).items()}
+    view = params.pop("view", "data")
     if view not in VIEW_KEYS:
         raise ValueError(f"unknown view {view!r}: use one of {', '.join(VIEW_KEYS)}")
     file_id = None
-    if params.get("file"):
-        raw = params["file"][0]
+    raw = params.pop("file", None)
+    if raw is not None:
         if not raw.isdigit() or int(raw) < 1:
             raise ValueError(f"file={raw!r} is not a file id: use ?file=<positive number>")
         file_id = int(raw)
         view = "data"
-    return {"view": view, "file": file_id}
+    page = None
+    raw = params.get("page")
+    if raw is not None:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"page={raw!r} is not a page number: use ?page=<1, 2, ...>")
+        page = int(raw)
+    search = params if view == "search" else {}
+    return {"view": view, "file": file_id, "page": page, "search": search}
 
 
 class App(w.VBox):
@@ -77,6 +90,7 @@ class App(w.VBox):
         self.status = client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
+        self.data.staff = self.staff
         self.nav = NavBar(self.username, self.staff, self.show_view, self._toggle_user)
         # The user menu (~50 widgets) is built when first opened: the first picture of
         # the page, the file list, does not wait for it.
@@ -93,8 +107,22 @@ class App(w.VBox):
         )
         footer.add_class("gsp-footer")
         self.current = "data"
+        # The page's address follows the view (file, tab, filters, page): Back and
+        # Forward work, and a copied address opens the same view.
+        self.address = AddressBar(self._navigated)
+        self._navigating = False
+        self._opening = False  # the start opens a file (not a user's step)
+        self.data.on_shown = self.sync_address
         super().__init__(
-            [style_widget(), self.nav, self.user_slot, self.message, self.content, footer],
+            [
+                style_widget(),
+                self.address,
+                self.nav,
+                self.user_slot,
+                self.message,
+                self.content,
+                footer,
+            ],
             layout=w.Layout(width="100%"),
         )
         apply_theme(self, self.prefs.theme)
@@ -132,6 +160,7 @@ class App(w.VBox):
                 self.open_record,
                 page_size=self.prefs.page_size,
             )
+            view.on_query = self.sync_address
         elif key == "proposals":
             view = ProposalsView(self.client, self.username, self.staff, self.search_proposal)
         elif key == "logs":
@@ -157,7 +186,65 @@ class App(w.VBox):
         self.current = key
         self.content.children = [self.views[key]]
         self.nav.mark(key)
+        self.sync_address()
         return self.views[key]
+
+    # --- the address ------------------------------------------------------------------------
+
+    def address_state(self) -> dict[str, Any]:
+        """What the page's address says of the view shown (see :func:`parse_query`)."""
+        state: dict[str, Any] = {"view": None if self.current == "data" else self.current}
+        if self.current == "data":
+            record = self.data.record
+            state["file"] = record["id"] if record else None
+            page = self.data.observed.page
+            state["page"] = page if page > 1 else None
+        elif self.current == "search" and "search" in self.views:
+            state.update(self.views["search"].query_state())
+        return state
+
+    def sync_address(self) -> None:
+        """Put the view shown in the page's address.
+
+        A user's click (handled on the kernel's main thread) makes a new history
+        entry, so that Back returns to what was shown before; what changes by itself
+        (the file opened at start, a product that arrived, Follow newest: background
+        threads) replaces the current entry instead.
+        """
+        if self._navigating:
+            return
+        by_user = threading.current_thread() is threading.main_thread() and not self._opening
+        self.address.push(encode(self.address_state()), replace=not by_user)
+
+    def _navigated(self, query: str) -> None:
+        """Back or Forward: show what the address says."""
+        self._navigating = True
+        try:
+            self.apply_request(parse_query(query))
+        except ValueError as exc:
+            self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+        finally:
+            self._navigating = False
+
+    def apply_request(self, request: dict[str, Any]) -> None:
+        """Show the view, file, page and filters of a parsed address.
+
+        Raises
+        ------
+        ValueError
+            For search filters the table cannot use (the message names them).
+        """
+        if request["view"] != self.current:
+            self.show_view(request["view"])
+        if request["view"] == "search" and "search" in self.views:
+            self.views["search"].apply_state(request["search"])
+        elif request["view"] == "data":
+            page = request["page"] or 1
+            if page != self.data.observed.page:
+                self.data.observed.load(page)
+            shown = self.data.record["id"] if self.data.record else None
+            if request["file"] is not None and request["file"] != shown:
+                self.data.open_file(request["file"])
 
     def open_record(self, record: dict) -> None:
         """A row of the table: open it in the data view."""
@@ -202,16 +289,39 @@ class App(w.VBox):
             request = parse_query(query_string)
         except ValueError as exc:
             self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
-            request = {"view": "data", "file": None}
+            request = {"view": "data", "file": None, "page": None, "search": {}}
+        # The address the page was opened with is the current history entry.
+        self.address.current = "?" + query_string if query_string else ""
+        self.address.install()
         self.data.load()
         if request["view"] != "data":
-            self.show_view(request["view"])
+            self._navigating = True  # the address already says it
+            try:
+                self.show_view(request["view"])
+                if request["view"] == "search" and "search" in self.views:
+                    self.views["search"].apply_state(request["search"])
+            except ValueError as exc:
+                self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            finally:
+                self._navigating = False
+        elif request["page"] and request["page"] > 1:
+            self._navigating = True
+            try:
+                self.data.observed.load(request["page"])
+            finally:
+                self._navigating = False
 
         def follow() -> None:
-            if request["file"] is not None:
-                self.data.open_file(request["file"])
-            else:
-                self.data.open_first()
+            # What opens at start is what the address says (or the newest file): it
+            # replaces the address's entry, it is no step to go back to.
+            self._opening = True
+            try:
+                if request["file"] is not None:
+                    self.data.open_file(request["file"])
+                else:
+                    self.data.open_first()
+            finally:
+                self._opening = False
             self.data.start_live()
 
         if background:

@@ -56,6 +56,9 @@ def world(tmp_path_factory):
             other_file_names=["0001_NGC1234_26-11-2020.fits"],
         )
         return
+    # A closed page's kernel is shut down 20 s after its last connection went (60 s in
+    # production): test_page_kernels waits that long, not a minute.
+    os.environ.setdefault("GSP_PAGE_KERNEL_TIMEOUT", "20")
     w = start_world(tmp_path_factory.mktemp("gsp-browser"))
     yield w
     stop_world(w)

@@ -39,6 +39,9 @@ def test_production_defaults(load):
     assert kernels.cull_interval == 120
     assert kernels.cull_connected is False
     assert kernels.cull_busy is False
+    # a closed page's kernel goes a minute after its last connection
+    # (voila_apps/kernel_reaper.py), whatever its live stream does
+    assert c.PageKernelReaper.disconnected_timeout == 60
     assert c.VoilaConfiguration.show_tracebacks is False
     # Voilà renders with the apps' offline template (no CDN links; voila_apps/config.py)
     from voila_apps.config import TEMPLATE, offline_page_config

@@ -169,6 +169,42 @@ def test_actions_by_type():
     assert "delete" not in keys("0") and "delete" in keys("4")
 
 
+def test_actions_follow_the_technique_the_frame_and_the_user():
+    def keys(staff=False, **rec):
+        return [a.key for a in actions_for({"technique": "Spectroscopy", **rec}, staff)]
+
+    # imaging: reduced and looked at as an image, never extracted nor calibrated
+    imaging = {"technique": "Imaging", "obstype": "EXPOSE"}
+    assert keys(data_type="0", **imaging) == ["reduce", "download", "advanced"]
+    assert keys(data_type="2", **imaging) == ["download", "advanced", "delete"]
+    assert "wavelength" not in keys(data_type="3", **imaging)
+    # an old record without technique: EXPOSE is Goodman's imaging OBSTYPE
+    assert keys(data_type="2", technique=None, obstype="EXPOSE")[0] == "download"
+    # raw bias and flat frames are combined into masters, not reduced one by one
+    for obstype in ("BIAS", "FLAT", "bias"):
+        assert keys(data_type="0", obstype=obstype) == ["download", "advanced"]
+        assert "extract" not in keys(data_type="2", obstype=obstype)
+    # a science spectrum and an arc are reduced and extracted
+    assert keys(data_type="0", obstype="OBJECT")[0] == "reduce"
+    assert keys(data_type="2", obstype="COMP")[0] == "extract"
+    # master calibrations: looked at by all, deleted by staff only
+    assert keys(data_type="1", obstype="BIAS") == ["download", "advanced"]
+    assert keys(True, data_type="1", obstype="BIAS") == ["download", "advanced", "delete"]
+
+
+def test_the_action_bar_offers_staff_delete_on_masters(client):
+    master = {**client.file(25), "data_type": "1", "obstype": "BIAS"}
+    bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None, background=False)
+    bar.show(master)
+    assert [b.action for b in bar.buttons.children] == ["download", "advanced"]
+    assert bar.lamp.layout.display == "none"
+    staff = ActionBar(
+        client, lambda j: None, lambda: None, lambda r: None, background=False, staff=True
+    )
+    staff.show(master)
+    assert [b.action for b in staff.buttons.children][-1] == "delete"
+
+
 def test_lamp_choices_are_compatible_arcs(client):
     choices = lamp_choices(client, client.file(102))
     assert choices[0][1] == 0  # automatic
@@ -295,7 +331,7 @@ def test_first_list_waits_for_no_detail_widget(client):
     view = holder["v"]
     loaded = _widgets_made(view.load)
     assert not view.detail_built and view.detail.children == (
-        view.title,
+        view._title_bar(),
         view.message,
         view.live_status,
     )
@@ -320,3 +356,45 @@ def test_preferences_before_any_file_is_shown(client):
     view.open_first()
     assert view.viewer.prefs.colormap == "viridis"
     assert view.viewer.panel.colormap.value == "viridis"
+
+
+def test_observed_frames_in_the_order_they_were_taken(client):
+    """A batch registered together (restart, catch-up): the ids say nothing about when
+    the frames were taken; the frame number leading the name does."""
+    night = "2020-11-28"
+    client.add(record(301, file_name="0005_ZTF20actqfpc_28-11-2020.fits", date=night))
+    client.add(record(302, file_name="0001_bias_28-11-2020.fits", obstype="BIAS", date=night))
+    client.add(record(303, file_name="0002_bias_28-11-2020.fits", obstype="BIAS", date=night))
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    assert [r["id"] for r in view.observed.records[:3]] == [301, 303, 302]
+
+
+def test_follow_newest_opens_each_new_science_frames_best_product(client):
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    view.observed.click(5)
+    shown = view.record["id"]
+    assert shown != 103
+    view.follow.value = True  # the newest science frame (25): its calibrated spectrum
+    assert view.record["id"] == 103
+    # a bias arrives: nothing changes
+    client.add(record(26, file_name="0026_bias.fits", obstype="BIAS"))
+    view.refresh_files()
+    assert view.record["id"] == 103
+    # a science frame arrives: its raw opens, then its product when it is made
+    client.add(record(27, file_name="0027_ZTF20actqfpc.fits"))
+    view.refresh_files()
+    assert view.record["id"] == 27
+    client.add(
+        record(
+            401, data_type="2", original_file_id=27, parent_file_id=27, file_name="cfzst_0027.fits"
+        )
+    )
+    view.refresh_files()
+    assert view.record["id"] == 401
+    # off: new frames no longer take the view away
+    view.follow.value = False
+    client.add(record(28, file_name="0028_ZTF20actqfpc.fits"))
+    view.refresh_files()
+    assert view.record["id"] == 401

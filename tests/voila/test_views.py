@@ -38,7 +38,7 @@ def test_build_query_drops_empty_values_and_checks_dates():
     assert q == {
         "page": 1,
         "page_size": 20,
-        "ordering": "-date,-id",
+        "ordering": "-date,-file_name,-id",
         "obstype": "COMP",
         "date_after": "2020-01-02",
     }
@@ -47,8 +47,9 @@ def test_build_query_drops_empty_values_and_checks_dates():
 
 
 def test_ordering_toggles():
-    assert toggle_ordering("-date,-id", "date") == "date,-id"
-    assert toggle_ordering("date,-id", "date") == "-date,-id"
+    # by night, then in the order the frames were taken (the frame number leads the name)
+    assert toggle_ordering("-date,-file_name,-id", "date") == "date,file_name,id"
+    assert toggle_ordering("date,file_name,id", "date") == "-date,-file_name,-id"
     assert toggle_ordering("-date,-id", "file_name") == "-file_name,-id"
 
 
@@ -140,8 +141,20 @@ def test_proposals_collaborators_for_pi_only(client):
     box.email.value = "dora@example.org"
     box.add_collaborator()
     assert "dora@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
-    box.remove("bob@example.org")
+    # removing asks first, naming who loses access; Cancel keeps them
+    trash = [b for row in box.rows.children[1:] for b in row.children[1:]]
+    bob = next(b for b in trash if b.email == "bob@example.org")
+    bob.click()
+    assert "bob@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    text, yes, no = box.confirm.children
+    assert "Remove <b>" in text.value and "bob@example.org" in text.value
+    no.click()
+    assert box.confirm.children == ()
+    assert "bob@example.org" in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    bob.click()
+    box.confirm.children[1].click()
     assert "bob@example.org" not in [c["email"] for c in client.proposals_[0]["collaborators"]]
+    assert "Removed bob@example.org" in box.message.value
     view.open_collaborators("SOAR2020B-002")
     assert view.collaborators.form.layout.display == "none"
     view.open_settings("SOAR2020B-001")
@@ -184,9 +197,17 @@ def test_management_lists_users_and_proposals(client):
 
 
 def test_parse_query():
-    assert parse_query("file=12") == {"view": "data", "file": 12}
-    assert parse_query("view=search") == {"view": "search", "file": None}
-    assert parse_query("") == {"view": "data", "file": None}
+    assert parse_query("file=12") == {"view": "data", "file": 12, "page": None, "search": {}}
+    assert parse_query("view=search") == {"view": "search", "file": None, "page": None, "search": {}}
+    assert parse_query("") == {"view": "data", "file": None, "page": None, "search": {}}
+    assert parse_query("view=search&obstype=COMP&page=3") == {
+        "view": "search",
+        "file": None,
+        "page": 3,
+        "search": {"obstype": "COMP", "page": "3"},
+    }
+    with pytest.raises(ValueError, match="page='0' is not a page number"):
+        parse_query("page=0")
     with pytest.raises(ValueError, match="not a file id"):
         parse_query("file=abc")
     with pytest.raises(ValueError, match="unknown view"):
@@ -207,7 +228,8 @@ def test_app_views_deep_link_and_preferences(client, _private_home):
     saved = json.loads((_private_home / ".gsp" / "preferences.json").read_text())
     assert saved["theme"] == "light" and saved["plot_mode"] == "interactive"
     app.data.viewer.redraw()
-    assert type(app.data.viewer.plot.children[0]).__name__ == "Canvas"
+    (holder,) = app.data.viewer.plot.children  # the canvas leaves the page in its own box
+    assert [type(c).__name__ for c in holder.children] == ["Canvas"]
     with pytest.raises(ValueError, match="theme"):
         app.update_preferences(theme="pink")
     app.show_view("management")
@@ -227,6 +249,8 @@ def test_staff_get_management(_private_home):
     assert [k for k, *_ in views_for(True)][-1] == "management"
     view = app.show_view("management")
     assert app.current == "management" and "SOAR2020B-001" in view.proposals_table.value
+    # staff are offered what only staff may do (Delete on master calibrations)
+    assert app.data.staff and app.data.actions.staff
 
 
 def test_a_proposal_added_by_staff_is_offered_in_search_and_logs(_private_home):
@@ -310,3 +334,28 @@ def test_notebooks_are_thin(name):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert len(code) == 1 and "from voila_apps.app import main" in code[0].source
     assert len(code[0].source.splitlines()) <= 4
+
+
+def test_collaborator_counts_and_readable_form_errors():
+    from voila_apps.widgets.management import readable_error, users_table
+    from voila_apps.widgets.proposals import collaborator_count
+
+    assert collaborator_count({"collaborators": [{}]}) == "1 collaborator"
+    assert collaborator_count({"collaborators": [{}, {}]}) == "2 collaborators"
+    assert collaborator_count({}) == "no collaborators"
+    raw = "body username: String should match pattern '^[A-Za-z0-9@.+_-]{1,150}$'"
+    assert readable_error(raw) == (
+        "username: use only letters, digits and @ . + _ - (at most 150 characters)"
+    )
+    both = (
+        "body soar_id: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'; "
+        "body pi_email: String should match pattern '^x$'"
+    )
+    text = readable_error(both)
+    assert "pattern" not in text and "soar id: start with a letter" in text
+    assert "pi email: give the PI's e-mail address" in text
+    assert readable_error("proposal SOAR1 exists") == "proposal SOAR1 exists"
+    table = users_table(
+        [{"username": "a", "is_active": True}, {"username": "b", "is_active": False}]
+    )
+    assert "<td>yes</td>" in table and "<td>no (deactivated)</td>" in table

@@ -1,8 +1,13 @@
-"""Contextual actions of the file shown: what can be done depends on its type.
+"""Contextual actions of the file shown: what can be done depends on the frame.
 
-Raw: Reduce. Reduced: Extract (lamp chooser). Extracted: Calibrate Wavelength with a
-chooser of compatible arcs. Every file: Show Header, Advanced Visualization, Download.
-Products (never raw data): Delete, after a confirmation.
+Technique-aware: an imaging frame is reduced and looked at as an image, never
+extracted; a raw bias or flat is not reduced on its own (the engine combines them
+into master calibrations), a master calibration is only looked at. Spectroscopy:
+raw -> Reduce, reduced -> Extract (lamp chooser), extracted -> Calibrate Wavelength
+(chooser of compatible arcs). Permission-aware: no button the API would refuse (raw
+data is never deleted; master calibrations, shared by every proposal, only by staff;
+other products by the proposal's members, who are the only ones to see them, and
+staff). Every file: Download, Advanced Visualization.
 """
 
 from __future__ import annotations
@@ -34,25 +39,37 @@ class Action:
     danger: bool = False
 
 
-#: The processing step offered for each data type (the job the engine runs for it).
-_NEXT_STEP = {
-    DataType.RAW: Action("reduce", "Reduce", "cogs"),
-    DataType.REDUCED: Action("extract", "Extract", "crosshairs"),
-    DataType.EXTRACTED: Action("wavelength", "Calibrate Wavelength", "bar-chart"),
-}
+#: OBSTYPEs of frames the engine combines into master calibrations.
+COMBINED_OBSTYPES = frozenset({"BIAS", "FLAT", "DARK"})
 
 
-def actions_for(record: dict) -> list[Action]:
-    """The actions offered for a file record, in display order."""
+def is_imaging(record: dict) -> bool:
+    """An imaging frame (``technique`` Imaging; raw frames of old ingests carry only the
+    Goodman imaging OBSTYPE ``EXPOSE``)."""
+    technique = str(record.get("technique") or "").strip().lower()
+    if technique:
+        return technique.startswith("imag")
+    return str(record.get("obstype") or "").strip().upper() == "EXPOSE"
+
+
+def actions_for(record: dict, staff: bool = False) -> list[Action]:
+    """The actions offered for a file record, in display order, for a user who is
+    staff or not (anyone who sees a product that is not a master calibration is a
+    member of its proposal)."""
     t = DataType(int(record["data_type"]))
+    combined = str(record.get("obstype") or "").strip().upper() in COMBINED_OBSTYPES
+    spectroscopy = not is_imaging(record)
     out = [
         Action("download", "Download", "download"),
         Action("advanced", "Advanced Visualization", "image"),
     ]
-    first = _NEXT_STEP.get(t)
-    if first is not None:
-        out.insert(0, first)
-    if t.is_product:
+    if t == DataType.RAW and not combined:
+        out.insert(0, Action("reduce", "Reduce", "cogs"))
+    elif t == DataType.REDUCED and spectroscopy and not combined:
+        out.insert(0, Action("extract", "Extract", "crosshairs"))
+    elif t == DataType.EXTRACTED and spectroscopy:
+        out.insert(0, Action("wavelength", "Calibrate Wavelength", "bar-chart"))
+    if t.is_product and (staff or t != DataType.MASTER_CALIBRATION):
         out.append(Action("delete", "Delete", "trash", danger=True))
     return out
 
@@ -80,6 +97,8 @@ class ActionBar(w.VBox):
     background : bool
         Look for compatible arcs on a thread (the plot does not wait for them); False
         fills the chooser before :meth:`show` returns.
+    staff : bool
+        The user is staff (offered Delete on master calibrations).
     """
 
     def __init__(
@@ -89,9 +108,11 @@ class ActionBar(w.VBox):
         on_advanced: Callable[[], None],
         on_deleted: Callable[[dict], None],
         background: bool = True,
+        staff: bool = False,
     ) -> None:
         self.client = client
         self.background = background
+        self.staff = staff
         self.on_job = on_job
         self.on_advanced = on_advanced
         self.on_deleted = on_deleted
@@ -130,7 +151,7 @@ class ActionBar(w.VBox):
         self.download_link.value = ""
         self.confirm.layout.display = "none"
         buttons = []
-        for action in actions_for(record):
+        for action in actions_for(record, self.staff):
             b = w.Button(
                 description=action.label,
                 icon=action.icon,
@@ -142,9 +163,8 @@ class ActionBar(w.VBox):
             b.on_click(lambda _, k=action.key: self.run(k))
             buttons.append(b)
         self.buttons.children = buttons
-        # Extraction and wavelength calibration take a lamp; an arc needs none.
-        t = int(record["data_type"])
-        if t in (DataType.REDUCED, DataType.EXTRACTED) and not is_arc(record):
+        offered = {b.action for b in buttons}
+        if offered & {"extract", "wavelength"} and not is_arc(record):
             self.lamp.options = [AUTOMATIC_CHOICE]
             self.lamp.value = AUTOMATIC
             self.lamp.layout.display = "flex"

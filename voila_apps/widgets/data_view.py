@@ -14,8 +14,10 @@ import ipywidgets as w
 
 from gsp_extension.client import DataType, JobKind
 
+from .actions import COMBINED_OBSTYPES
 from .errors import GSPError, error_html
 from .file_index import CALIBRATIONS, OBSERVED, FileIndex
+from .lamps import is_arc
 from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, health_banner_html, status_html
 from .preferences import Preferences
 from .related import default_choice, family
@@ -52,14 +54,20 @@ class DataView(w.HBox):
     ) -> None:
         self.client = client
         self.prefs = prefs
+        # Whether the user is staff (the app sets it from the API's status before a
+        # file is shown): the actions offered depend on it.
+        self.staff = False
+        #: Called after another file, tab or index page is shown (the app puts it in
+        #: the page's address).
+        self.on_shown: Any = None
         self.record: dict | None = None  # the file shown
         self.family: list[dict] = []
         self.observed = FileIndex(client, OBSERVED[0], OBSERVED[1], self.select, prefs.page_size)
         self.calibrations = FileIndex(
             client, CALIBRATIONS[0], CALIBRATIONS[1], self.select, max(5, prefs.page_size // 2)
         )
+        self.observed.on_page = self._shown
         self.title = w.HTML()
-        self.title.add_class("gsp-panel-head")
         self.message = w.HTML()
         self.live_status = w.HTML()
         self.live_status.add_class("gsp-live-status")
@@ -69,6 +77,17 @@ class DataView(w.HBox):
         self.health_interval = 60.0
         self._health_allowed = callable(getattr(client, "health", None))
         self._health_stop = threading.Event()
+        # Follow newest: each new science frame's best product opens as it arrives
+        # (at the telescope, the frame just taken is the one to look at).
+        self.follow = w.ToggleButton(
+            value=False,
+            description="Follow newest",
+            icon="forward",
+            tooltip="Open each new science frame (its most processed product) as it arrives",
+            layout=w.Layout(width="auto"),
+        )
+        self.follow.add_class("gsp-follow")
+        self.follow.observe(self._follow_changed, "value")
         self.live = LiveFeed(
             client,
             self.handle_event,
@@ -84,7 +103,7 @@ class DataView(w.HBox):
         self._prefetch: list | None = None  # first pages being fetched
         self._background = live_interval > 0
         self.detail = w.VBox(
-            [self.title, self.message, self.live_status],
+            [self._title_bar(), self.message, self.live_status],
             layout=w.Layout(flex="1 1 auto", width="70%"),
         )
         self.detail.add_class("gsp-panel")
@@ -109,6 +128,15 @@ class DataView(w.HBox):
         self._new_products: set[int] = set()
         self.refresh_delay = 0.5
 
+    def _title_bar(self) -> w.HBox:
+        if not hasattr(self, "_title_box"):
+            self._title_box = w.HBox(
+                [self.title, self.follow],
+                layout=w.Layout(justify_content="space-between", align_items="center"),
+            )
+            self._title_box.add_class("gsp-panel-head")
+        return self._title_box
+
     # --- the detail's parts, built on first use ---------------------------------------------
 
     def build_detail(self) -> dict[str, Any]:
@@ -132,6 +160,7 @@ class DataView(w.HBox):
                     viewer.toggle_advanced,
                     self._deleted,
                     background=self._background,
+                    staff=self.staff,
                 )
                 comments = Comments(self.client)
                 self._parts = {
@@ -143,7 +172,7 @@ class DataView(w.HBox):
                     "comments": comments,
                 }
                 self.detail.children = [
-                    self.title,
+                    self._title_bar(),
                     tabs,
                     header,
                     self.message,
@@ -214,21 +243,24 @@ class DataView(w.HBox):
                 self.select(self.observed.records[0])
 
     def open_file(self, file_id: int) -> bool:
-        """Open file ``file_id`` (deep links); False with a message when not visible."""
+        """Open file ``file_id`` (an address, a link), on its own tab even when it is a
+        raw frame with products: the address says what was shown. False with a message
+        when it is not visible."""
         try:
             record = self.client.file(int(file_id))
         except GSPError as exc:
             self.message.value = error_html(exc, f"Cannot open file {int(file_id)}: ")
             return False
-        self.select(record)
+        self.select(record, exact=True)
         return True
 
-    def select(self, record: dict) -> None:
-        """A file clicked in an index (or opened by link): its family as tabs."""
+    def select(self, record: dict, exact: bool = False) -> None:
+        """A file clicked in an index (or opened by link): its family as tabs, the
+        most processed shown for a raw frame, unless ``exact``."""
         with self._showing:
-            self._select(record)
+            self._select(record, exact)
 
-    def _select(self, record: dict) -> None:
+    def _select(self, record: dict, exact: bool = False) -> None:
         self.record = record  # claimed at once: the start-up opening then stands back
         self.message.value = ""
         try:
@@ -241,6 +273,10 @@ class DataView(w.HBox):
         self.observed.mark_selected(root["id"])
         self.calibrations.mark_selected(record["id"])
         active = default_choice(self.family, record)
+        if exact:
+            active = next(
+                (i for i, f in enumerate(self.family) if f["id"] == record["id"]), active
+            )
         self.tabs.show(self.family, active)
         self.choose(self.family[active])
 
@@ -259,6 +295,11 @@ class DataView(w.HBox):
         # The arcs for the lamp chooser are looked up after the plot: it is what the
         # user waits for.
         self.actions.find_lamps()
+        self._shown()
+
+    def _shown(self, _page: int | None = None) -> None:
+        if self.on_shown is not None:
+            self.on_shown()
 
     def set_preferences(self, prefs: Preferences) -> None:
         self.prefs = prefs
@@ -356,8 +397,46 @@ class DataView(w.HBox):
         with self._refresh_lock:
             return self._refresh_timer is None and self._refreshing == 0
 
+    # --- follow newest ------------------------------------------------------------------------
+
+    def _follow_changed(self, change: dict) -> None:
+        if change["new"]:
+            self.open_newest_science()
+
+    def newest_science(self) -> dict | None:
+        """The latest science frame taken (raw; not a bias, flat or arc), or None."""
+        try:
+            answer = self.client.files(page=1, page_size=50, **OBSERVED[1])
+        except GSPError as exc:  # shown; following resumes with the next event
+            self.message.value = error_html(exc, "Cannot follow the newest frame: ")
+            return None
+        for record in answer["results"]:
+            obstype = str(record.get("obstype") or "").upper()
+            if obstype not in COMBINED_OBSTYPES and not is_arc(record):
+                return record
+        return None
+
+    def open_newest_science(self) -> bool:
+        """Show the newest science frame's most processed product, unless it is shown
+        already; True when something else was opened."""
+        newest = self.newest_science()
+        if newest is None:
+            return False
+        with self._showing:
+            try:
+                members = family(self.client, newest)
+            except GSPError:  # its raw alone is still worth showing
+                members = [newest]
+            best = members[default_choice(members, newest)]
+            if self.record is not None and self.record["id"] == best["id"]:
+                return False
+            self._select(newest)
+            return True
+
     def _refresh_files(self, products: set[int]) -> None:
         self.poll_new_files()
+        if self.follow.value and self.open_newest_science():
+            return
         with self._showing:
             if self.record is None or not products:
                 return

@@ -1,7 +1,11 @@
 """The file index: "Observed" raw files newest first, or "Calibrations" (masters).
 
-One page at a time from ``GET api/files/`` (the API orders newest first by default),
-with page buttons and a go-to box; a click calls ``on_select(record)``.
+One page at a time from ``GET api/files/``, with page buttons and a go-to box; a click
+calls ``on_select(record)``. Observed frames are in the order they were taken, the
+latest first: by night, then by frame number (a Goodman raw file's name starts with
+it, and it counts up through the night), not by when they were registered: after a
+batch arrives together (a restart, a catch-up) the science frame is no longer among
+the bias frames.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import ipywidgets as w
 from .errors import GSPError, error_html, log
 from .pager import Pager, page_count
 
+#: Observation order, latest first: night, frame number (leading the file name), id.
+OBSERVATION_ORDER = "-date,-file_name,-id"
 #: The two indexes of the data view: title and the API filters that define them.
-OBSERVED = ("Observed", {"data_type": 0})
+OBSERVED = ("Observed", {"data_type": 0, "ordering": OBSERVATION_ORDER})
 CALIBRATIONS = ("Calibrations", {"data_type": 1})
 
 
@@ -74,6 +80,8 @@ class FileIndex(w.VBox):
         self.on_select = on_select
         self.page_size = page_size
         self.page = 1
+        #: Called with the page number when another page is shown (the address).
+        self.on_page: Callable[[int], None] | None = None
         self.count = 0
         self.records: list[dict] = []
         self.selected_id: int | None = None
@@ -112,6 +120,7 @@ class FileIndex(w.VBox):
             self.status.value = error_html(answer)
             return
         self.status.value = ""
+        changed = page != self.page
         self.page = page
         self.count = int(answer["count"])
         self.records = list(answer["results"])
@@ -125,6 +134,8 @@ class FileIndex(w.VBox):
             self.list.index = self._position(self.selected_id)
         self.rows.children = [self.list] if self.records else [self.empty]
         self.pager.update(page, page_count(self.count, self.page_size))
+        if changed and self.on_page is not None:
+            self.on_page(page)
 
     @property
     def empty(self) -> w.HTML:

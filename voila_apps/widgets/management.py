@@ -8,6 +8,7 @@ accounts) and sends the invitations; the forms show its answer next to them.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,33 @@ import ipywidgets as w
 from .errors import GSPError, describe
 from .proposals import check_email, person
 
+#: What a field of the management forms accepts, said in words (the API's validation
+#: names the regular expression a value failed, which tells a person nothing).
+FIELD_HINTS = {
+    "email": "give an e-mail address such as name@example.org",
+    "pi_email": "give the PI's e-mail address, such as name@example.org",
+    "username": "use only letters, digits and @ . + _ - (at most 150 characters)",
+    "soar_id": "start with a letter or digit; then letters, digits and . _ + - "
+    "(at most 64 characters), e.g. SOAR2026A-012",
+    "semester": "give a semester such as 2026A",
+}
+
+_PATTERN_ERROR = re.compile(r"(?:(?:body|query)\s+)?(\w+): String should match pattern '[^']*'")
+
+
+def readable_error(detail: str) -> str:
+    """The API's message with each "should match pattern '<regex>'" said in words."""
+
+    def hint(match: re.Match) -> str:
+        field = match.group(1)
+        label = field.replace("_", " ")
+        return f"{label}: {FIELD_HINTS.get(field, 'this value has characters it cannot hold')}"
+
+    return _PATTERN_ERROR.sub(hint, detail)
+
 
 def _detail(exc: Exception) -> str:
-    return describe(exc)
+    return readable_error(describe(exc))
 
 
 def _error(text: str) -> str:
@@ -36,7 +61,7 @@ def users_table(users: list[dict]) -> str:
         f"<td>{html.escape(u['username'])}</td><td>{html.escape(person(u))}</td>"
         f"<td>{html.escape(u.get('email') or '')}</td>"
         f"<td>{'yes' if u.get('is_staff') else ''}</td>"
-        f"<td>{'' if u.get('is_active', True) else 'inactive'}</td>"
+        f"<td>{'yes' if u.get('is_active', True) else 'no (deactivated)'}</td>"
         f"<td>{html.escape(str(u.get('last_login') or 'never'))}</td>"
         f"<td>{html.escape(', '.join(u.get('proposals') or []))}</td></tr>"
         for u in users

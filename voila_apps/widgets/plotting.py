@@ -106,6 +106,29 @@ def _style(fig: Figure, ax, theme: str) -> None:
     ax.title.set_color(text)
 
 
+def image_unit(header) -> str:
+    """The pixel values' unit (``BUNIT``; raw Goodman frames have none: ADU)."""
+    from astropy import units as u
+
+    raw = str(header.get("BUNIT", "") or "").strip()
+    if not raw:
+        return "ADU"
+    try:
+        return u.Unit(raw).to_string()
+    except ValueError:  # a unit astropy does not know is still worth showing as written
+        return raw
+
+
+def _colour_bar_axis(cbar, unit: str, colour: str) -> None:
+    """Labelled with the unit; few, compact ticks, so that none overlaps another."""
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
+
+    cbar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, min_n_ticks=3))
+    cbar.ax.yaxis.set_major_formatter(FormatStrFormatter("%.4g"))
+    cbar.ax.tick_params(colors=colour, labelsize=8)
+    cbar.set_label(unit, color=colour, fontsize=9)
+
+
 def draw_image(
     fig: Figure, image: ImageData, opts: ViewOptions, max_pixels: tuple[int, int] | None = None
 ) -> dict:
@@ -146,9 +169,11 @@ def draw_image(
         ax.imshow(overlay, origin="lower", interpolation="nearest", aspect="auto", extent=extent)
     cbar = fig.colorbar(shown, ax=ax, fraction=0.04, pad=0.02)
     _, text, _ = FIGURE_COLOURS[opts.theme]
-    cbar.ax.tick_params(colors=text)
+    _colour_bar_axis(cbar, image_unit(image.header), text)
     ax.set_xlabel("x (pixel)")
     ax.set_ylabel("y (pixel)")
+    if opts.xmin is not None or opts.xmax is not None:
+        ax.set_xlim(opts.xmin, opts.xmax)
     if opts.show_title:
         extra = f"  ({nsat} saturated px)" if nsat else ""
         ax.set_title(title_of(image.header) + extra, fontsize=10)

@@ -23,6 +23,14 @@ def person(user: dict | None) -> str:
     return name or user.get("username", "?")
 
 
+def collaborator_count(proposal: dict) -> str:
+    """``1 collaborator``, ``3 collaborators``, ``no collaborators``."""
+    n = len(proposal.get("collaborators") or [])
+    if n == 0:
+        return "no collaborators"
+    return f"{n} collaborator{'' if n == 1 else 's'}"
+
+
 def can_manage(proposal: dict, username: str, staff: bool) -> bool:
     """PI and staff add and remove collaborators and change settings."""
     return staff or (proposal.get("user") or {}).get("username") == username
@@ -53,10 +61,15 @@ class Collaborators(w.VBox):
         )
         self.rows = w.VBox()
         self.message = w.HTML()
+        self.confirm = w.HBox(layout=w.Layout(align_items="center", flex_flow="row wrap"))
+        self.confirm.add_class("gsp-confirm")
         super().__init__(
             [
                 self.title,
-                w.VBox([self.form, self.message, self.rows], layout=w.Layout(padding="10px")),
+                w.VBox(
+                    [self.form, self.message, self.confirm, self.rows],
+                    layout=w.Layout(padding="10px"),
+                ),
             ]
         )
         self.add_class("gsp-panel")
@@ -65,6 +78,7 @@ class Collaborators(w.VBox):
     def show(self, proposal: dict, editable: bool) -> None:
         self.proposal = proposal
         self.editable = editable
+        self.confirm.children = []
         self.title.value = (
             f"<b>Collaborators - <span class='gsp-ok'>{html.escape(proposal['soar_id'])}</span></b>"
         )
@@ -82,6 +96,35 @@ class Collaborators(w.VBox):
         self.message.value = f"<span class='gsp-ok'>Added {html.escape(email)}.</span>"
         self._render()
         self.on_change(self.proposal)
+
+    def ask_remove(self, email: str) -> None:
+        """Removing someone takes their access away: asked first, with their name."""
+        who = next(
+            (c for c in self.proposal.get("collaborators", []) if c.get("email") == email), {}
+        )
+        yes = w.Button(description="Remove", icon="trash")
+        yes.add_class("mod-danger")
+        yes.add_class("gsp-confirm-remove")
+        no = w.Button(description="Cancel")
+
+        def cancel(_=None) -> None:
+            self.confirm.children = []
+
+        def confirm(_=None) -> None:
+            self.confirm.children = []
+            self.remove(email)
+
+        yes.on_click(confirm)
+        no.on_click(cancel)
+        self.confirm.children = [
+            w.HTML(
+                f"Remove <b>{html.escape(person(who) or email)}</b> ({html.escape(email)}) "
+                f"from {html.escape(str(self.proposal.get('soar_id', 'this proposal')))}? "
+                "They will no longer see its data.&nbsp;"
+            ),
+            yes,
+            no,
+        ]
 
     def remove(self, email: str) -> None:
         try:
@@ -116,7 +159,7 @@ class Collaborators(w.VBox):
                 b.add_class("gsp-danger")
                 email = c.get("email", "")
                 b.email = email
-                b.on_click(lambda _, e=email: self.remove(e))
+                b.on_click(lambda _, e=email: self.ask_remove(e))
                 items.append(b)
             rows.append(w.HBox(items))
         if not self.proposal.get("collaborators"):
@@ -167,7 +210,7 @@ class ProposalsView(w.HBox):
             f"<span class='gsp-ok' style='font-size:17px'>{html.escape(p['soar_id'])}</span> "
             f"<span>{html.escape(person(p.get('user')))}</span><br>"
             f"<span>{html.escape(p.get('title') or 'Title not provided')}</span> "
-            f"<span class='gsp-muted'>({len(p.get('collaborators', []))} collaborators)</span></div>",
+            f"<span class='gsp-muted'>({collaborator_count(p)})</span></div>",
             layout=w.Layout(flex="1"),
         )
         data = w.Button(

@@ -55,7 +55,9 @@ COLUMNS = (
     ("date", "Date", "7%", "date"),
     ("data_type", "Type", "6%", "data_type"),
 )
-DEFAULT_ORDERING = "-date,-id"
+#: Latest night first and, within a night, the frames in the order they were taken,
+#: latest first (the file name starts with the frame number), as the file index.
+DEFAULT_ORDERING = "-date,-file_name,-id"
 
 
 def build_query(
@@ -88,9 +90,10 @@ def build_query(
 def toggle_ordering(current: str, field: str) -> str:
     """Ordering after clicking column ``field``: descending first, then ascending."""
     first = current.split(",")[0]
-    if first == f"-{field}":
-        return f"{field},-id"
-    return f"-{field},-id"
+    sign = "" if first == f"-{field}" else "-"
+    if field == "date":  # within a night, the frames in the order they were taken
+        return f"{sign}date,{sign}file_name,{sign}id"
+    return f"{sign}{field},-id"
 
 
 def cell_text(record: dict, key: str) -> str:
@@ -126,6 +129,8 @@ class SearchTable(w.VBox):
         self.page = 1
         self.count = 0
         self.ordering = DEFAULT_ORDERING
+        #: Called after each page shown (the app puts the query in the address).
+        self.on_query: Callable[[], None] | None = None
         self.records: list[dict] = []
         self.shown: list[dict] = []
         self._suggestions = {k: set(KNOWN_VALUES.get(k, [])) for k, _ in TEXT_FILTERS}
@@ -242,6 +247,72 @@ class SearchTable(w.VBox):
     def _filter_changed(self, _change=None) -> None:
         self.load(1)
 
+    # --- the address ---------------------------------------------------------------------------
+
+    def query_state(self) -> dict[str, str]:
+        """The filters, ordering and page as the page's address carries them."""
+        state: dict[str, str] = {}
+        for key, value in self.values().items():
+            if value is None or value == "" or value == "All" or value is False:
+                continue
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            state[key] = "1" if value is True else str(value).strip()
+        if self.ordering != DEFAULT_ORDERING:
+            state["ordering"] = self.ordering
+        if self.page > 1:
+            state["page"] = str(self.page)
+        return state
+
+    def apply_state(self, state: dict[str, str]) -> None:
+        """Set the filters, ordering and page from an address (see :meth:`query_state`)
+        and load. Raises ValueError, naming the parameter, for a value that cannot be
+        used; nothing is changed then."""
+        proposal = state.get("proposal_id", "All")
+        if proposal not in self.proposal.options:
+            raise ValueError(f"proposal_id={proposal!r} is not a proposal you can see")
+        technique = state.get("technique", "All")
+        if technique not in self.technique.options:
+            raise ValueError(f"technique={technique!r}: use Spectroscopy or Imaging")
+        data_type: Any = state.get("data_type", "All")
+        if data_type != "All":
+            if not (data_type.isdigit() and data_type in TYPE_NAMES):
+                kinds = ", ".join(f"{k} ({v})" for k, v in TYPE_NAMES.items())
+                raise ValueError(f"data_type={data_type!r}: use one of {kinds}")
+            data_type = int(data_type)
+        dates = {}
+        for key in ("date_after", "date_before"):
+            raw = state.get(key)
+            try:
+                dates[key] = dt.date.fromisoformat(raw) if raw else None
+            except ValueError:
+                raise ValueError(f"{key}={raw!r} is not a date: use YYYY-MM-DD") from None
+        page = state.get("page", "1")
+        if not page.isdigit() or int(page) < 1:
+            raise ValueError(f"page={page!r}: use a page number from 1")
+        ordering = state.get("ordering", DEFAULT_ORDERING)
+        fields = {col[3] for col in COLUMNS if col[3]} | {"id"}
+        if any(part.strip().lstrip("-") not in fields for part in ordering.split(",")):
+            raise ValueError(f"ordering={ordering!r}: sort by {', '.join(sorted(fields))}")
+        for box in self._inputs:
+            box.unobserve(self._filter_changed, "value")
+        try:
+            self.proposal.value = proposal
+            for key, box in self.text_filters.items():
+                box.value = state.get(key, "")
+            self.technique.value = technique
+            self.data_type.value = data_type
+            self.date_after.value = dates["date_after"]
+            self.date_before.value = dates["date_before"]
+            self.search.value = state.get("search", "")
+            self.hide_raw_cal.value = state.get("hide_raw_calibrations") in ("1", "true")
+        finally:
+            for box in self._inputs:
+                box.observe(self._filter_changed, "value")
+        self.ordering = ordering
+        self._mark_sorted()
+        self.load(int(page))
+
     def set_proposals(self, proposals: list[str]) -> None:
         """Offer ``proposals`` in the proposal filter (one was added). The proposal
         chosen stays chosen; the table reloads only if it is gone."""
@@ -279,15 +350,21 @@ class SearchTable(w.VBox):
         self._learn(self.records)
         self._render_rows()
         self.pager.update(page, page_count(self.count, self.page_size))
+        if self.on_query is not None:
+            self.on_query()
 
     def sort_by(self, field: str) -> None:
         self.ordering = toggle_ordering(self.ordering, field)
+        self._mark_sorted()
+        self.load(1)
+
+    def _mark_sorted(self) -> None:
+        """The arrow on the column the table is sorted by."""
         for cell, col in zip(self.header_row.children, COLUMNS, strict=True):
             arrow = ""
             if col[3] and self.ordering.split(",")[0].lstrip("-") == col[3]:
                 arrow = " ▼" if self.ordering.startswith("-") else " ▲"
             cell.description = col[1] + arrow
-        self.load(1)
 
     def _header_cell(self, col) -> w.Widget:
         key, title, width, field = col

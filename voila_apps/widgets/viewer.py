@@ -111,8 +111,10 @@ class Viewer(w.VBox):
         self.record: dict | None = None
         self.loaded = None
         self.figure = None  # the interactive figure, closed when replaced
+        self._canvas_box: w.Box | None = None  # what holds its canvas on the page
         self.last_info: dict = {}
-        self.panel = AdvancedPanel(self.redraw)
+        self._setting = False  # preferences are being copied into the panel
+        self.panel = AdvancedPanel(self._panel_changed)
         self.plot = w.Box(layout=w.Layout(justify_content="center", min_height="300px"))
         self.plot.add_class("gsp-plot")
         self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
@@ -126,14 +128,20 @@ class Viewer(w.VBox):
 
     def set_preferences(self, prefs: Preferences, redraw: bool = True) -> None:
         self.prefs = prefs
-        with self.panel.hold_trait_notifications():
-            self.panel.colormap.unobserve_all()
-            self.panel.show_saturated.unobserve_all()
+        # The panel's own observers stay (removing all of a Dropdown's observers also
+        # removed ipywidgets' value/index link: the colour map then did nothing);
+        # they are only told to wait while the preferences are copied in.
+        self._setting = True
+        try:
             self.panel.colormap.value = prefs.colormap
             self.panel.show_saturated.value = prefs.show_saturated
-            self.panel.colormap.observe(lambda _: self.redraw(), "value")
-            self.panel.show_saturated.observe(lambda _: self.redraw(), "value")
+        finally:
+            self._setting = False
         if redraw:
+            self.redraw()
+
+    def _panel_changed(self) -> None:
+        if not self._setting:
             self.redraw()
 
     def toggle_advanced(self) -> None:
@@ -172,7 +180,7 @@ class Viewer(w.VBox):
     def redraw(self) -> None:
         if self.loaded is None:
             return
-        base = ViewOptions(theme=self.prefs.theme, colormap=self.prefs.colormap)
+        base = ViewOptions(theme=self.prefs.theme, colormap=self.panel.colormap.value)
         try:
             opts = self.panel.options(base)
         except ValueError as exc:
@@ -188,7 +196,12 @@ class Viewer(w.VBox):
                 if canvas is not None:
                     self.figure = canvas.figure
                     self._follow_limits(self.figure)
-                    self.plot.children = [canvas]
+                    # ipympl's view never leaves the page by itself (its remove()
+                    # does not call DOMWidgetView.remove): each switch added a
+                    # canvas. Its own box does leave, taking the canvas with it.
+                    self._canvas_box = w.Box([canvas], layout=w.Layout(width="auto"))
+                    self._canvas_box.add_class("gsp-canvas-box")
+                    self.plot.children = [self._canvas_box]
                     self.status.value = ""
                     self._ready()
                     return
@@ -219,6 +232,12 @@ class Viewer(w.VBox):
         self.plot.add_class("gsp-ready")
 
     def _close_figure(self) -> None:
+        """Close the interactive figure shown (kernel side and page side), if any."""
+        box, self._canvas_box = self._canvas_box, None
+        if box is not None:
+            if box in self.plot.children:
+                self.plot.children = [c for c in self.plot.children if c is not box]
+            box.close()
         if self.figure is not None:
             canvas = self.figure.canvas
             self.figure = None
