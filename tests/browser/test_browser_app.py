@@ -48,7 +48,7 @@ def _open_raw(page, name_start: str) -> None:
 
 
 def test_login_lands_on_the_data_browser_with_a_spectrum(alice, world):
-    # the file opened at start is in the address (test_address.py)
+    # the file opened at start is in the address (test_browser_address.py)
     assert re.search(r"/user/alice/voila/render/data_browser\.ipynb(\?file=\d+)?$", alice.url)
     rows = alice.locator(".gsp-file-index").first.locator(".gsp-filelist .jupyter-button")
     assert rows.count() >= 10
@@ -154,7 +154,7 @@ def test_wavelength_calibration_with_another_lamp_appears_without_reload(alice):
     arcs = _arcs_offered(alice)
     alice.locator(".gsp-lamp select").select_option(index=len(arcs))
     # a mark on the window: gone if the page were reloaded (the address itself follows
-    # the product shown, test_address.py)
+    # the product shown, test_browser_address.py)
     alice.evaluate("window.__gspSamePage = true")
     alice.locator(".gsp-actions .jupyter-button", has_text="Extract").click()
     alice.wait_for_selector(".gsp-job")
