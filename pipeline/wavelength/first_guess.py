@@ -23,8 +23,9 @@ from pipeline.wavelength.lines import continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
 from pipeline.wavelength.peaks import correlate_full
 
-#: Unbinned pixels beyond the 4060-px template width over which a guess is inverted.
-INVERSION_MARGIN = 1200
+#: Unbinned pixels beyond the 4060-px template width over which a guess is inverted
+#: (where it stays monotonic: a stored cubic may turn over far beyond the detector).
+INVERSION_MARGIN = 600
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,17 @@ def inverse(guess, wavelengths, npix_unbinned: int = 4060) -> np.ndarray:
     grid = np.arange(-INVERSION_MARGIN, npix_unbinned + INVERSION_MARGIN, dtype=float)
     wave = guess_wavelength(guess, grid)
     step = np.diff(wave)
-    if not (np.all(step > 0) or np.all(step < 0)):
+    sign = np.sign(step[INVERSION_MARGIN + npix_unbinned // 2])
+    bad = np.nonzero(np.sign(step) != sign)[0]
+    mid = INVERSION_MARGIN + npix_unbinned // 2
+    lo = bad[bad < mid].max() + 1 if np.any(bad < mid) else 0
+    hi = bad[bad >= mid].min() if np.any(bad >= mid) else grid.size - 1
+    if sign == 0 or lo > INVERSION_MARGIN or hi < INVERSION_MARGIN + npix_unbinned - 1:
         raise ValueError(
             "first-guess wavelength model is not monotonic over the detector; "
             "expected a dispersion relation (wavelength rising or falling with pixel)"
         )
+    grid, wave, step = grid[lo : hi + 1], wave[lo : hi + 1], step[lo:hi]
     if step[0] < 0:
         wave, grid = wave[::-1], grid[::-1]
     lam = np.asarray(wavelengths, float)
@@ -166,8 +173,9 @@ def align(
     v = np.arange(n * b, dtype=float)
     template_flux = getattr(guess, "flux", None)
     if template_flux is not None:
-        template_flux = np.asarray(template_flux, float)
-        tx = np.arange(template_flux.size, dtype=float)
+        # prepared once, unbinned; each scale only resamples and bins it
+        template_z = _prepare(np.asarray(template_flux, float))
+        tx = np.arange(template_z.size, dtype=float)
     else:
         u_lines = inverse(guess, catalogue.wavelength, max(n * b, 4060))
         weights = np.log1p(np.clip(catalogue.intensity, 0, None))
@@ -176,8 +184,8 @@ def align(
     def score(s: float) -> tuple[float, float]:
         if template_flux is not None:
             u = centre + s * (v - centre)
-            ref = np.interp(u, tx, template_flux, left=0.0, right=0.0).reshape(n, b).sum(axis=1)
-            ref_z = _prepare(ref)
+            ref = np.interp(u, tx, template_z, left=0.0, right=0.0).reshape(n, b).sum(axis=1)
+            ref_z = ref - ref.mean()
         else:
             vk = centre + (u_lines - centre) / s
             ref = _render_lines((vk - (b - 1) / 2.0) / b, weights, n, sigma_binned)

@@ -16,9 +16,10 @@ improves (and as ``p`` is allowed a higher order). Every arc line ends with a st
     in the final fit;
 ``blend``
     another NIST line (not ten times fainter) or another arc line lies within
-    :data:`BLEND_FWHM` FWHM: its centre depends on an unknown flux ratio;
+    :data:`BLEND_FWHM` FWHM, or the line is broader than its neighbours: its centre
+    depends on an unknown flux ratio;
 ``saturated``
-    flat-topped or masked core;
+    flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
     faint, and its centre uncertain by more than :data:`WEAK_ERROR_PX`;
 ``outlier``
@@ -46,6 +47,10 @@ DOMINANCE = 10.0
 #: noise) is too weak to constrain the fit.
 WEAK_ERROR_PX = 0.1
 WEAK_SNR = 50.0
+#: A line broader than BROAD times the local FWHM is saturated when its peak is above
+#: SATURATION_FRACTION of the brightest peak, a blend otherwise.
+BROAD = 1.15
+SATURATION_FRACTION = 0.2
 #: Smallest robust scatter (binned px) the outlier rejection assumes.
 CLIP_FLOOR_PX = 0.02
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
@@ -121,12 +126,15 @@ def _blended(positions, strengths, fwhm) -> np.ndarray:
     order = np.argsort(positions)
     pos, strength, width = positions[order], strengths[order], fwhm[order]
     out = np.zeros(pos.size, bool)
-    for k in range(pos.size):
-        lo = np.searchsorted(pos, pos[k] - BLEND_FWHM * width[k])
-        hi = np.searchsorted(pos, pos[k] + BLEND_FWHM * width[k], side="right")
-        others = np.r_[lo:k, k + 1 : hi]
-        if others.size and np.any(strength[others] * DOMINANCE > strength[k]):
-            out[k] = True
+    # walk outwards neighbour by neighbour (sorted, so a few steps cover any window)
+    for step in range(1, pos.size):
+        gap = pos[step:] - pos[:-step]
+        lo_close = gap <= BLEND_FWHM * width[:-step]  # right neighbour of the left item
+        hi_close = gap <= BLEND_FWHM * width[step:]  # left neighbour of the right item
+        if not (lo_close.any() or hi_close.any()):
+            break
+        out[:-step] |= lo_close & (strength[step:] * DOMINANCE > strength[:-step])
+        out[step:] |= hi_close & (strength[:-step] * DOMINANCE > strength[step:])
     result = np.empty(pos.size, bool)
     result[order] = out
     return result
@@ -190,12 +198,18 @@ def identify(
     cat = catalogue.select(on)
     u_cat = u_cat[on]
 
-    saturated = saturated_lines(flux, lines, mask)
+    # A line much broader than its neighbours is either clipped (a saturated line
+    # that was extracted or combined is rarely perfectly flat, but always broadened)
+    # or an unresolved blend; which one, its height tells.
+    height = lines.amplitude / (np.sqrt(2 * np.pi) * np.maximum(lines.sigma, 1e-6))
+    broad = fwhm > BROAD * fwhm_s
+    bright = height > SATURATION_FRACTION * (height.max() if height.size else 0.0)
+    saturated = saturated_lines(flux, lines, mask) | (broad & bright)
     net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
     noise = robust_noise(net) or 1.0
     peak_snr = lines.amplitude / (np.sqrt(2 * np.pi) * lines.sigma) / noise
     weak = (lines.centre_error > WEAK_ERROR_PX) & (peak_snr < WEAK_SNR)
-    arc_blend = _blended(j, lines.amplitude, fwhm_s)
+    arc_blend = _blended(j, lines.amplitude, fwhm_s) | (broad & ~saturated)
     scale = max(abs(alignment.scale), 1e-6) * b  # guess px per binned arc px
 
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)

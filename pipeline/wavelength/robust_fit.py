@@ -41,9 +41,25 @@ class PolyFit:
     used: np.ndarray
     order: int
     loo_rms: float
+    x_lo: float = -np.inf
+    x_hi: float = np.inf
 
     def __call__(self, x):
-        return chebyshev.chebval(np.asarray(x, float), self.coef)
+        """The fit inside the points' range, its tangent line beyond.
+
+        A polynomial of the order the lines support inside their range can swing
+        wildly beyond it; continuing it linearly keeps the solution beyond the
+        outermost lines as smooth as the first guess it corrects.
+        """
+        x = np.asarray(x, float)
+        inside = np.clip(x, self.x_lo, self.x_hi)
+        value = chebyshev.chebval(inside, self.coef)
+        if self.order >= 2:
+            slope = chebyshev.chebval(inside, chebyshev.chebder(self.coef))
+            value = value + slope * (x - inside)
+        else:
+            value = chebyshev.chebval(x, self.coef)
+        return value
 
 
 def _weighted_fit(x, y, w, order):
@@ -118,4 +134,12 @@ def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) 
         if new.sum() < order + 2 or np.array_equal(new, used):
             break
         used = new
-    return PolyFit(coef=coef, used=used, order=order, loo_rms=loo_rms)
+    inside = x[used] if used.any() else x
+    return PolyFit(
+        coef=coef,
+        used=used,
+        order=order,
+        loo_rms=loo_rms,
+        x_lo=float(inside.min()) if inside.size else -np.inf,
+        x_hi=float(inside.max()) if inside.size else np.inf,
+    )
