@@ -124,6 +124,9 @@ def _strip(header: fits.Header) -> None:
         del header["HISTORY"]
     for v in keep:
         header.add_history(v)
+    # trailing blank cards move behind appended ones on every rewrite: drop them
+    while len(header) and header.cards[-1].keyword == "" and not str(header.cards[-1].value):
+        del header[-1]
 
 
 def write_corrected(path: Path, result: RefitResult, when: str | None = None) -> None:
@@ -142,18 +145,22 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
         header["GSP_RNLN"] = (result.n_used, "NIST lines used by the corrected model")
         header["GSP_RDEV"] = (round(result.deviation_rms, 4), "GSP_Cnnn - corrected, RMS [px]")
         header["GSP_RDMX"] = (round(result.deviation_max, 4), "GSP_Cnnn - corrected, max [px]")
-        header.add_history(f"{HISTORY_TAG} {when} GSP_Rnnn fitted to NIST air wavelengths")
-        header.add_history(f"{HISTORY_TAG} lists {', '.join(result.catalogues)}")
-        header.add_history(
-            f"{HISTORY_TAG} lines re-centred in this flux (pixel-integrated Gaussian), "
-            "identified from GSP_Cnnn"
+        # HISTORY values under 72 characters: a wrapped card would leave an untagged
+        # continuation that a rerun could not recognise
+        elements = ",".join(
+            c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in result.catalogues
         )
-        header.add_history(
-            f"{HISTORY_TAG} robust fit, order by cross-validation; "
-            "pipeline.wavelength.refit_library"
-        )
+        for text in (
+            f"{when} GSP_Rnnn fitted to NIST air lines",
+            f"lists nist_air_strong_lines_<El>.txt El={elements}",
+            "lines re-centred in own flux (integrated Gaussian)",
+            "from GSP_Cnnn; robust fit, order by cross-validation",
+            "by python -m pipeline.wavelength.refit_library",
+        ):
+            header.add_history(f"{HISTORY_TAG} {text}")
     else:
-        header.add_history(f"{HISTORY_TAG} {when} no corrected model: {result.problem}")
+        header.add_history(f"{HISTORY_TAG} {when} no corrected model:")
+        header.add_history(f"{HISTORY_TAG} {result.problem[:55]}")
     tmp = path.with_name(path.name + ".tmp")
     hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
     os.replace(tmp, path)
