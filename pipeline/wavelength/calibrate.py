@@ -30,7 +30,7 @@ from pipeline.wavelength.first_guess import align, guess_wavelength
 from pipeline.wavelength.identify import identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
 from pipeline.wavelength.lines import find_lines
-from pipeline.wavelength.nist import catalogue_files, lamp_lines
+from pipeline.wavelength.nist import catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.solution import WavelengthSolution
 
 
@@ -45,8 +45,20 @@ MAX_SHIFT_UNBINNED = 120
 MAX_SHIFT_FIRST_GUESS = 300
 #: Largest relative dispersion error of a first guess that is not a template.
 MAX_SCALE_ERROR = 0.04
+#: ... and of a library template (real arcs of one mode differ by up to ~0.7 %: another
+#: copy of the grating, camera focus).
+MAX_SCALE_ERROR_TEMPLATE = 0.01
+#: Cathode elements of hollow-cathode lamps (their ionic lines, and their fill gas's,
+#: are strong); other lamps are pen lamps, whose ionic lines are weak.
+HOLLOW_CATHODES = frozenset({"Cu", "Fe"})
+PEN_LAMP_IONIC_WEIGHT = 0.1
+#: Smallest correlation between an arc and its library template (another mode or lamp
+#: correlates at ~0.1, a matching arc at 0.9).
+MIN_TEMPLATE_CORRELATION = 0.3
+#: Fraction of the 20 brightest arc lines that must have a NIST identification.
+MIN_NAMED_FRACTION = 0.3
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
-MIN_LINES = 5
+MIN_LINES = 3
 MAX_RMS_PX = 0.3
 
 
@@ -69,7 +81,7 @@ def _elements_of(lamp_elements, template) -> frozenset[str]:
         found = frozenset(lamp_elements or ())
     if not found and template is not None:
         found = elements(template.lamp)
-    return frozenset(found)
+    return with_fill_gas(found)
 
 
 def _guess_name(guess) -> str:
@@ -115,7 +127,7 @@ def calibrate_arc(
         the optics model); used instead of a library template. Its offset may be
         tens of pixels and its dispersion a few per cent off.
     max_scale_error : float, optional
-        Largest relative dispersion error of the first guess searched (default 0.4 %
+        Largest relative dispersion error of the first guess searched (default 1 %
         for a library template, 4 % for any other guess).
 
     Returns
@@ -170,18 +182,37 @@ def calibrate_arc(
     if max_shift_unbinned is None:
         max_shift_unbinned = MAX_SHIFT_UNBINNED if is_template else MAX_SHIFT_FIRST_GUESS
     if max_scale_error is None:
-        max_scale_error = 0.004 if is_template else MAX_SCALE_ERROR
+        max_scale_error = MAX_SCALE_ERROR_TEMPLATE if is_template else MAX_SCALE_ERROR
     sigma = float(np.median(lines.sigma))
     alignment = align(
         flux, b, guess, catalogue, sigma, float(max_shift_unbinned), float(max_scale_error)
     )
-    ident = identify(lines, flux, b, guess, alignment, catalogue, mask=mask)
-    used = ident.used
-    if used.sum() < MIN_LINES:
+    if is_template and alignment.peak < MIN_TEMPLATE_CORRELATION:
         raise WavelengthCalibrationError(
-            f"only {int(used.sum())} arc lines identified with NIST lines of "
-            f"{''.join(sorted(lamp))} starting from {_guess_name(guess)} (need {MIN_LINES}); "
-            f"is the arc of mode {mode!r} with these lamps?"
+            f"arc lines do not match the {_guess_name(guess)} template (correlation "
+            f"{alignment.peak:.2f}, expected >= {MIN_TEMPLATE_CORRELATION}); is the arc of "
+            f"mode {mode!r} with lamp {getattr(guess, 'lamp', '?')}?"
+        )
+    hollow_cathode = bool(lamp & HOLLOW_CATHODES)
+    ident = identify(
+        lines,
+        flux,
+        b,
+        guess,
+        alignment,
+        catalogue,
+        mask=mask,
+        ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
+    )
+    used = ident.used
+    brightest = np.argsort(lines.amplitude)[::-1][:20]
+    named = float(np.mean(ident.status[brightest] != "unidentified"))
+    if used.sum() < MIN_LINES or named < MIN_NAMED_FRACTION:
+        raise WavelengthCalibrationError(
+            f"arc lines do not match NIST lines of {''.join(sorted(lamp))} starting from "
+            f"{_guess_name(guess)}: {int(used.sum())} identified and usable (need "
+            f"{MIN_LINES}), {named:.0%} of the brightest named (need "
+            f"{MIN_NAMED_FRACTION:.0%}); is the arc of mode {mode!r} with these lamps?"
         )
 
     j = np.arange(n, dtype=float)

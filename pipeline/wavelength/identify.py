@@ -8,9 +8,9 @@ the unbinned centre of binned pixel ``j``, ``A`` the coarse affine alignment
 identified lines. The guess carries the shape of the dispersion (the optics), so a
 low-order ``p`` suffices and the solution behaves beyond the outermost lines.
 
-Identification is iterative: each arc line is paired with the nearest NIST line of the
-lamp's elements under the current model, within a tolerance that shrinks as the model
-improves (and as ``p`` is allowed a higher order). Every arc line ends with a status:
+Identification is iterative: each arc line is paired with the brightest NIST line of
+the lamp's elements within a tolerance of its place under the current model; the
+tolerance shrinks as the model improves (and as ``p`` is allowed a higher order). Every arc line ends with a status:
 
 ``used``
     in the final fit;
@@ -149,6 +149,7 @@ def identify(
     catalogue: LineCatalogue,
     mask=None,
     max_order: int = 6,
+    ionic_weight: float = 1.0,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -168,6 +169,10 @@ def identify(
         Bad pixels of the arc (a masked line core counts as saturated).
     max_order : int
         Highest order of the correction.
+    ionic_weight : float
+        Factor on the NIST intensities of ionic lines (``II``, ``III``) when judging
+        which line is brighter: pen lamps (Hg, Ar, Ne) show ionic lines far fainter
+        than the NIST (discharge) intensities say; hollow cathodes do not.
 
     Returns
     -------
@@ -197,6 +202,8 @@ def identify(
     on = on[np.argsort(u_cat[on], kind="stable")]  # a guess may fall with pixel
     cat = catalogue.select(on)
     u_cat = u_cat[on]
+    ionic = ~np.char.endswith(np.char.strip(cat.ion.astype(str)), " I")
+    strength = cat.intensity * np.where(ionic, ionic_weight, 1.0)
 
     # A line much broader than its neighbours is either clipped (a saturated line
     # that was extracted or combined is rarely perfectly flat, but always broadened)
@@ -217,13 +224,13 @@ def identify(
     status = np.full(j.size, "unidentified", dtype=object)
     for tol, order_cap in SCHEDULE:
         u_pred = u0 + correction(x)
-        ref_idx, status = _pair(u_pred, u_cat, tol * scale)
+        ref_idx, status = _pair(u_pred, u_cat, tol * scale, strength)
         found = ref_idx >= 0
         if found.sum() < 3:
             break
         # NIST blends: judged with the local FWHM expressed in guess px.
         cat_fwhm = np.interp(u_cat, u_pred[np.argsort(u_pred)], (fwhm_s * scale)[np.argsort(u_pred)])
-        nist_blend = _blended(u_cat, cat.intensity, cat_fwhm)
+        nist_blend = _blended(u_cat, strength, cat_fwhm)
         status[found & nist_blend[np.clip(ref_idx, 0, None)]] = "blend"
         status[found & arc_blend] = "blend"
         status[found & weak] = "weak"
@@ -252,25 +259,29 @@ def identify(
     )
 
 
-def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float):
-    """Mutual nearest neighbours between predicted arc positions and NIST lines.
+def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity: np.ndarray):
+    """Pair arc lines with NIST lines: the brightest NIST line within ``tol`` of each.
 
-    Returns the index of each arc line's NIST line (-1 when none within ``tol``, or
-    when a closer arc line claims the same NIST line) and an initial status.
+    Preferring the brightest candidate (nearest on ties) rather than the nearest one
+    keeps a bright arc line from being paired with a faint catalogued neighbour while
+    the model is still coarse; each NIST line then keeps only its closest arc line.
+    Returns the index of each arc line's NIST line (-1 when none) and an initial status.
     """
     status = np.full(u_pred.size, "unidentified", dtype=object)
     idx = np.full(u_pred.size, -1)
     if u_cat.size == 0 or u_pred.size == 0:
         return idx, status
-    k = np.clip(np.searchsorted(u_cat, u_pred), 1, u_cat.size - 1)
-    near = np.where(np.abs(u_cat[k - 1] - u_pred) <= np.abs(u_cat[k] - u_pred), k - 1, k)
-    d = np.abs(u_cat[near] - u_pred)
-    ok = d <= tol
-    # each NIST line keeps its closest arc line
+    lo = np.searchsorted(u_cat, u_pred - tol)
+    hi = np.searchsorted(u_cat, u_pred + tol, side="right")
+    choice = np.full(u_pred.size, -1)
+    for a in np.nonzero(hi > lo)[0]:
+        cand = np.arange(lo[a], hi[a])
+        dist = np.abs(u_cat[cand] - u_pred[a])
+        choice[a] = cand[np.lexsort((dist, -intensity[cand]))[0]]
     best: dict[int, int] = {}
-    for a in np.nonzero(ok)[0]:
-        r = int(near[a])
-        if r not in best or d[a] < d[best[r]]:
+    for a in np.nonzero(choice >= 0)[0]:
+        r = int(choice[a])
+        if r not in best or abs(u_cat[r] - u_pred[a]) < abs(u_cat[r] - u_pred[best[r]]):
             best[r] = a
     for r, a in best.items():
         idx[a] = r

@@ -116,6 +116,19 @@ def lamp_lines(elements: frozenset[str]) -> LineCatalogue:
     return cat.select(np.argsort(cat.wavelength, kind="stable"))
 
 
+#: Fill gases of the Goodman hollow-cathode lamps: a "Cu" or "Fe" lamp (``LAMP_CU``,
+#: ``LAMP_FE``, or OBJECT ``Cu``/``Fe`` in older files) shows He and Ar lines too.
+FILL_GAS = {"Cu": frozenset({"He", "Ar"}), "Fe": frozenset({"He", "Ar"})}
+
+
+def with_fill_gas(elements) -> frozenset[str]:
+    """The elements whose lines a lamp shows: its own plus a hollow cathode's fill gas."""
+    out = set(elements)
+    for el in elements:
+        out |= FILL_GAS.get(el, frozenset())
+    return frozenset(out)
+
+
 def catalogue_files(elements) -> list[str]:
     """File names of the catalogues used for a set of elements (for provenance)."""
     return [catalogue_path(e).name for e in sorted(elements) if catalogue_path(e).exists()]

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 
 #: Relative drop of the leave-one-out error a higher order must bring to be kept.
-MIN_GAIN = 0.05
+MIN_GAIN = 0.15
 #: Rejection threshold, in robust standard deviations of the normalised residuals.
 CLIP_SIGMA = 4.0
 
@@ -43,23 +43,21 @@ class PolyFit:
     loo_rms: float
     x_lo: float = -np.inf
     x_hi: float = np.inf
+    slope: float = 0.0
 
     def __call__(self, x):
-        """The fit inside the points' range, its tangent line beyond.
+        """The fit inside the points' range; beyond it, the global linear trend.
 
         A polynomial of the order the lines support inside their range can swing
-        wildly beyond it; continuing it linearly keeps the solution beyond the
-        outermost lines as smooth as the first guess it corrects.
+        wildly beyond it, and so can its tangent at the last line. Beyond the
+        outermost lines the correction continues from its value there with the slope
+        of a straight-line fit to all the lines: the first guess keeps the shape.
         """
         x = np.asarray(x, float)
+        if self.order <= 1:
+            return chebyshev.chebval(x, self.coef)
         inside = np.clip(x, self.x_lo, self.x_hi)
-        value = chebyshev.chebval(inside, self.coef)
-        if self.order >= 2:
-            slope = chebyshev.chebval(inside, chebyshev.chebder(self.coef))
-            value = value + slope * (x - inside)
-        else:
-            value = chebyshev.chebval(x, self.coef)
-        return value
+        return chebyshev.chebval(inside, self.coef) + self.slope * (x - inside)
 
 
 def _weighted_fit(x, y, w, order):
@@ -135,6 +133,10 @@ def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) 
             break
         used = new
     inside = x[used] if used.any() else x
+    slope = 0.0
+    if used.sum() >= 3:
+        line, _, _ = _weighted_fit(x[used], y[used], w[used], 1)
+        slope = float(line[1])
     return PolyFit(
         coef=coef,
         used=used,
@@ -142,4 +144,5 @@ def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) 
         loo_rms=loo_rms,
         x_lo=float(inside.min()) if inside.size else -np.inf,
         x_hi=float(inside.max()) if inside.size else np.inf,
+        slope=slope,
     )
