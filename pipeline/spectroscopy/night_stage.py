@@ -60,13 +60,16 @@ def calibrate_night(
             except Exception as exc:  # noqa: BLE001 - this arc only
                 r.reason = f"{r.reason}; arc unreadable for calibration: {exc}".lstrip("; ")
     arc_ccds = [ccd for ccd, _ in arcs]
+    arcs_written: set[str] = set()  # each arc's calibrated product is written once
     out: list[ProductResult] = []
     for r in reduced:
         if r.role not in SPECTRUM_ROLES or not _reduced_product(r):
             continue
         t0 = time.perf_counter()
         try:
-            results = process_science(_reduced_product(r), arc_ccds, settings, out_dir, raw_dirs)
+            results = process_science(
+                _reduced_product(r), arc_ccds, settings, out_dir, raw_dirs, arcs_written
+            )
         except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
             results = [
                 ProductResult(

@@ -247,6 +247,7 @@ def calibrate_arc(
             "residual_pixel": resid_px,
             "used": used,
             "status": ident.status,
+            "arc": np.full(pix.size, arc_name or ""),
         }
     )
     centre = (n * b - 1) / 2.0
