@@ -54,7 +54,7 @@ from pipeline.wavelength.lamp_choice import (
 )
 from pipeline.wavelength.resample import resample_arrays
 from pipeline.wavelength.sky import measure_sky_offset, shift_solution
-from pipeline.wavelength.solution import WavelengthSolution
+from pipeline.wavelength.solution import WavelengthSolution, restate_lines
 
 DATA_TYPE_EXTRACTED = 3
 DATA_TYPE_WAVELENGTH = 4
@@ -244,7 +244,11 @@ def combine_solutions(
             reference=first.reference,
             shift_unbinned=float(np.average([s.shift_unbinned for s in solutions], weights=w)),
             arcs=[a for s in solutions for a in s.arcs],
+            correction_order=first.correction_order,
+            catalogues=sorted({c for s in solutions for c in s.catalogues}),
         )
+        # the line table and RMS of the combined solution itself
+        combined = restate_lines(combined)
         return combined, f"{len(solutions)} arcs combined (agree to {spread:.3f} px)"
 
     def key(i):

@@ -147,6 +147,37 @@ class WavelengthSolution:
         }
 
 
+def restate_lines(solution: WavelengthSolution) -> WavelengthSolution:
+    """The solution with its line table's fitted wavelengths, residuals and RMS
+    recomputed from its own coefficients (after arcs are combined, the table's lines
+    come from several arcs' solutions; the product must describe the one it carries).
+    """
+    import dataclasses
+
+    import astropy.units as u
+
+    table = solution.lines.copy()
+    pix = np.asarray(table["pixel"], float)
+    ref = np.asarray(getattr(table["reference_wavelength"], "value", table["reference_wavelength"]))
+    used = np.asarray(table["used"], bool)
+    fitted = solution.wavelength(pix)
+    disp = np.abs(chebyshev.chebval(pix, chebyshev.chebder(solution.coefficients)))
+    resid = fitted - ref
+    table["fitted_wavelength"] = fitted * u.AA
+    table["residual"] = resid * u.AA
+    if "residual_pixel" in table.colnames:
+        table["residual_pixel"] = resid / disp
+    if not used.any():
+        return dataclasses.replace(solution, lines=table)
+    return dataclasses.replace(
+        solution,
+        lines=table,
+        rms_angstrom=float(np.sqrt(np.mean(resid[used] ** 2))),
+        rms_pixel=float(np.sqrt(np.mean((resid / disp)[used] ** 2))),
+        mean_pixel=float(np.mean((resid / disp)[used])),
+    )
+
+
 def solution_from_header(header) -> np.ndarray:
     """Chebyshev coefficients from ``GSP_FUNC``/``GSP_ORDR``/``GSP_Cnnn`` cards.
 

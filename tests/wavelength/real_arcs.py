@@ -126,3 +126,20 @@ def errors_px(solution, truth: np.ndarray, window: np.ndarray) -> tuple[float, f
     disp = np.abs(np.gradient(truth))
     e = ((solution.wavelength() - truth) / disp)[window]
     return float(np.sqrt(np.mean(e**2))), float(np.abs(e).max()), float(e.mean())
+
+
+class PerturbedGuess:
+    """A deliberately wrong first guess: ``model`` moved by ``offset`` unbinned px with
+    its dispersion off by ``scale`` (about the detector centre).
+
+    It has only ``wavelength(unbinned_pixel)``, like the optics model: no template
+    flux, so the calibration starts from NIST lines rendered through it.
+    """
+
+    def __init__(self, model, offset: float = 20.0, scale: float = 1.02, centre: float = 2029.5):
+        self.model, self.offset, self.scale, self.centre = model, offset, scale, centre
+        self.name = f"perturbed {getattr(model, 'file_name', 'model')}"
+
+    def wavelength(self, unbinned_pixel):
+        u = np.asarray(unbinned_pixel, float)
+        return self.model.wavelength(self.centre + self.scale * (u - self.centre) + self.offset)

@@ -162,9 +162,11 @@ def test_every_library_template_calibrates_its_own_spectrum():
             assert "NIST lines" in str(exc), (t.file_name, str(exc))
             refused.append(t.file_name)
             continue
-        # the shift is measured against the template's model: against the NIST-corrected
-        # one it is the shift applied; an uncorrected model is itself off NIST
-        shift_off = abs(sol.shift_unbinned - 1.37) > 0.5 and t.corrected
+        # the shift is measured against the template's model: against a NIST-corrected
+        # one fitted to a dozen lines or more it is the shift applied; an uncorrected
+        # model is itself off NIST, and one fitted to fewer lines is known less well
+        well_known = t.corrected and (t.corrected_lines or 0) >= 12
+        shift_off = abs(sol.shift_unbinned - 1.37) > 0.5 and well_known
         if sol.rms_pixel > 0.3 or shift_off:
             failures.append((t.file_name, sol.rms_pixel, sol.shift_unbinned))
     assert not failures
