@@ -21,7 +21,6 @@ import numpy as np
 
 from pipeline.wavelength.lines import continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
-from pipeline.wavelength.peaks import correlate_full
 
 #: Unbinned pixels beyond the 4060-px template width over which a guess is inverted
 #: (where it stays monotonic: a stored cubic may turn over far beyond the detector).
@@ -117,20 +116,31 @@ def _norm(z: np.ndarray) -> float:
     return float(np.sqrt(np.sum(z * z)))
 
 
-def _best_lag(arc_z, ref_z, max_lag: int) -> tuple[float, float]:
-    corr = correlate_full(arc_z, ref_z)
-    lags = np.arange(-ref_z.size + 1, arc_z.size)
-    keep = np.abs(lags) <= max_lag
-    corr, lags = corr[keep], lags[keep]
-    k = int(np.argmax(corr))
-    lag = float(lags[k])
-    if 0 < k < corr.size - 1:
-        y0, y1, y2 = corr[k - 1], corr[k], corr[k + 1]
-        den = y0 - 2 * y1 + y2
-        if den < 0:
-            lag += 0.5 * (y0 - y2) / den
-    norm = _norm(arc_z) * _norm(ref_z)
-    return lag, float(corr[k] / norm) if norm > 0 else 0.0
+class _Correlator:
+    """Cross-correlation of one arc with many references (the arc's FFT kept)."""
+
+    def __init__(self, arc_z: np.ndarray, ref_size: int, max_lag: int):
+        self.n_arc, self.n_ref = arc_z.size, ref_size
+        total = arc_z.size + ref_size - 1
+        self.size = 1 << (total - 1).bit_length()
+        self.arc_fft = np.fft.rfft(arc_z, self.size)
+        self.arc_norm = _norm(arc_z)
+        lags = np.arange(-ref_size + 1, arc_z.size)
+        self.keep = np.abs(lags) <= max_lag
+        self.lags = lags[self.keep]
+
+    def best_lag(self, ref_z: np.ndarray) -> tuple[float, float]:
+        c = np.fft.irfft(self.arc_fft * np.conj(np.fft.rfft(ref_z, self.size)), self.size)
+        corr = np.concatenate([c[self.size - (self.n_ref - 1) :], c[: self.n_arc]])[self.keep]
+        k = int(np.argmax(corr))
+        lag = float(self.lags[k])
+        if 0 < k < corr.size - 1:
+            y0, y1, y2 = corr[k - 1], corr[k], corr[k + 1]
+            den = y0 - 2 * y1 + y2
+            if den < 0:
+                lag += 0.5 * (y0 - y2) / den
+        norm = self.arc_norm * _norm(ref_z)
+        return lag, float(corr[k] / norm) if norm > 0 else 0.0
 
 
 def align(
@@ -180,31 +190,32 @@ def align(
         u_lines = inverse(guess, catalogue.wavelength, max(n * b, 4060))
         weights = np.log1p(np.clip(catalogue.intensity, 0, None))
     max_lag = int(np.ceil(max_shift_unbinned / b))
+    correlator = _Correlator(arc_z, n, max_lag)
 
-    def score(s: float) -> tuple[float, float]:
+    def score(s: float, sigma: float) -> tuple[float, float]:
         if template_flux is not None:
             u = centre + s * (v - centre)
             ref = np.interp(u, tx, template_z, left=0.0, right=0.0).reshape(n, b).sum(axis=1)
-            ref_z = ref - ref.mean()
         else:
             vk = centre + (u_lines - centre) / s
-            ref = _render_lines((vk - (b - 1) / 2.0) / b, weights, n, sigma_binned)
-            ref_z = ref - ref.mean()
-        return _best_lag(arc_z, ref_z, max_lag)
+            ref = _render_lines((vk - (b - 1) / 2.0) / b, weights, n, sigma)
+        return correlator.best_lag(ref - ref.mean())
 
     if max_scale_error <= 0:
         scales = np.array([1.0])
     else:
-        # Coarse grid: the ends move by at most ~2 binned px between neighbours.
-        step = max(2.0 * b / (n * b / 2.0), 1e-4)
+        # Coarse grid: the ends move by at most ~4 binned px between neighbours, and the
+        # rendered lines are broadened to match that coarseness.
+        step = max(4.0 / n, 1e-4)
         k = int(np.ceil(max_scale_error / step))
         scales = 1.0 + step * np.arange(-k, k + 1)
-    results = [(s, *score(s)) for s in scales]
+    coarse_sigma = max(sigma_binned, 1.5)
+    results = [(s, *score(s, coarse_sigma)) for s in scales]
     s_best, lag, peak = max(results, key=lambda r: r[2])
     if scales.size > 1:
         fine_step = step / 5.0
         fine = s_best + fine_step * np.arange(-5, 6)
-        results = [(s, *score(s)) for s in fine]
+        results = [(s, *score(s, sigma_binned)) for s in fine]
         s_best, lag, peak = max(results, key=lambda r: r[2])
     # Arc features sit ``lag`` binned px after the reference's: v_arc = v_ref + b*lag.
     offset = -s_best * b * lag
