@@ -15,13 +15,15 @@ tolerance shrinks as the model improves (and as ``p`` is allowed a higher order)
 ``used``
     in the final fit;
 ``blend``
-    another NIST line (not ten times fainter) or another arc line lies within
-    :data:`BLEND_FWHM` FWHM, or the line is broader than its neighbours: its centre
-    depends on an unknown flux ratio;
+    another NIST line (not ten times fainter; unresolved, or seen in the arc) or
+    another arc line lies within :data:`BLEND_FWHM` FWHM, or the line is broader than
+    its neighbours: its centre depends on an unknown flux ratio;
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
     faint, and its centre uncertain by more than :data:`WEAK_ERROR_PX`;
+``narrow``
+    narrower than the arc's lines there (a cosmic ray, a hot column, noise);
 ``outlier``
     identified but rejected by the robust fit;
 ``unidentified``
@@ -51,6 +53,11 @@ WEAK_SNR = 50.0
 #: SATURATION_FRACTION of the brightest peak, a blend otherwise.
 BROAD = 1.15
 SATURATION_FRACTION = 0.2
+#: A "line" narrower than NARROW times the local FWHM is not a spectral line.
+NARROW = 0.7
+#: Largest departure (binned px) a higher order of the correction may make, inside a
+#: gap between lines, from the lower order kept so far.
+GAP_TOLERANCE_PX = 0.25
 #: Smallest robust scatter (binned px) the outlier rejection assumes.
 CLIP_FLOOR_PX = 0.02
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
@@ -59,7 +66,7 @@ SYSTEMATIC_PX = 0.02
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 6))
 
-STATUSES = ("used", "blend", "saturated", "weak", "outlier", "unidentified")
+STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
 
 @dataclass
@@ -140,6 +147,29 @@ def _blended(positions, strengths, fwhm) -> np.ndarray:
     return result
 
 
+def _nist_blended(u_cat, strength, width, detected) -> np.ndarray:
+    """NIST lines with a neighbour that can shift their centre in this arc.
+
+    A neighbour counts when it is within BLEND_FWHM FWHM, not DOMINANCE times fainter,
+    and either unresolved (closer than one FWHM) or seen in the arc (a line was found
+    where it falls): a resolved neighbour the arc does not show is too faint to matter,
+    whatever its NIST intensity (which is on another scale for every element and
+    light source).
+    """
+    out = np.zeros(u_cat.size, bool)
+    for step in range(1, u_cat.size):
+        gap = u_cat[step:] - u_cat[:-step]
+        near_l = gap <= BLEND_FWHM * width[:-step]
+        near_r = gap <= BLEND_FWHM * width[step:]
+        if not (near_l.any() or near_r.any()):
+            break
+        seen_r = detected[step:] | (gap < width[:-step])
+        seen_l = detected[:-step] | (gap < width[step:])
+        out[:-step] |= near_l & seen_r & (strength[step:] * DOMINANCE > strength[:-step])
+        out[step:] |= near_r & seen_l & (strength[:-step] * DOMINANCE > strength[step:])
+    return out
+
+
 def identify(
     lines: LineList,
     flux: np.ndarray,
@@ -212,6 +242,8 @@ def identify(
     broad = fwhm > BROAD * fwhm_s
     bright = height > SATURATION_FRACTION * (height.max() if height.size else 0.0)
     saturated = saturated_lines(flux, lines, mask) | (broad & bright)
+    # narrower than the instrument's lines: a cosmic ray, a hot column, noise
+    narrow = fwhm < NARROW * fwhm_s
     net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
     noise = robust_noise(net) or 1.0
     peak_snr = lines.amplitude / (np.sqrt(2 * np.pi) * lines.sigma) / noise
@@ -229,18 +261,31 @@ def identify(
         if found.sum() < 3:
             break
         # NIST blends: judged with the local FWHM expressed in guess px.
-        cat_fwhm = np.interp(u_cat, u_pred[np.argsort(u_pred)], (fwhm_s * scale)[np.argsort(u_pred)])
-        nist_blend = _blended(u_cat, strength, cat_fwhm)
+        by_u = np.argsort(u_pred)
+        cat_fwhm = np.interp(u_cat, u_pred[by_u], (fwhm_s * scale)[by_u])
+        # a NIST line is "seen" when an arc line is within one binned pixel of it
+        k = np.clip(np.searchsorted(u_pred[by_u], u_cat), 1, max(u_pred.size - 1, 1))
+        nearest = np.minimum(
+            np.abs(u_pred[by_u][k - 1] - u_cat),
+            np.abs(u_pred[by_u][np.minimum(k, u_pred.size - 1)] - u_cat),
+        )
+        nist_blend = _nist_blended(u_cat, strength, cat_fwhm, nearest <= scale)
         status[found & nist_blend[np.clip(ref_idx, 0, None)]] = "blend"
         status[found & arc_blend] = "blend"
         status[found & weak] = "weak"
+        status[found & narrow] = "narrow"
         status[found & saturated] = "saturated"
         fit_set = status == "used"
         if fit_set.sum() < 3:
             break
         target = u_cat[ref_idx[fit_set]] - u0[fit_set]
         fit = robust_fit(
-            x[fit_set], target, err[fit_set], min(order_cap, max_order), floor=CLIP_FLOOR_PX * b
+            x[fit_set],
+            target,
+            err[fit_set],
+            min(order_cap, max_order),
+            floor=CLIP_FLOOR_PX * b,
+            gap_tolerance=GAP_TOLERANCE_PX * b,
         )
         correction = fit
         rejected = np.nonzero(fit_set)[0][~fit.used]

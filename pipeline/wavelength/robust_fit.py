@@ -17,7 +17,7 @@ import numpy as np
 from numpy.polynomial import chebyshev
 
 #: Relative drop of the leave-one-out error a higher order must bring to be kept.
-MIN_GAIN = 0.15
+MIN_GAIN = 0.05
 #: Rejection threshold, in robust standard deviations of the normalised residuals.
 CLIP_SIGMA = 4.0
 
@@ -72,23 +72,48 @@ def _weighted_fit(x, y, w, order):
     return coef, resid, loo
 
 
-def choose_order(x, y, w, max_order: int) -> tuple[int, float]:
+#: Points of the abscissa farther than this from every line are in a gap (x in [-1, 1]).
+GAP = 0.1
+#: A higher order that at least halves the leave-one-out error is a real correction
+#: (a poor first guess), kept whatever it does in the gaps.
+GAP_GAIN = 0.5
+
+
+def _gap_points(x) -> np.ndarray:
+    grid = np.linspace(x.min(), x.max(), 201)
+    d = np.min(np.abs(grid[:, None] - x[None, :]), axis=1)
+    return grid[d > GAP]
+
+
+def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tuple[int, float]:
     """Order (0..max_order) with the smallest weighted leave-one-out error.
+
+    Leave-one-out errors only see where the lines are: an order above 2 that gains
+    less than :data:`GAP_GAIN` is also refused when, inside a gap between lines, it
+    departs from the order kept so far by more than ``gap_tolerance`` (unit of ``y``):
+    nothing there supports the wiggle.
 
     Returns the order and its leave-one-out RMS (weighted, in the unit of ``y``).
     """
-    best_order, best = 0, np.inf
+    best_order, best, best_coef = 0, np.inf, None
+    gaps = _gap_points(x) if np.isfinite(gap_tolerance) and x.size else np.empty(0)
     for order in range(0, max_order + 1):
         if x.size < order + 3:
             break
-        _, _, loo = _weighted_fit(x, y, w, order)
+        coef, _, loo = _weighted_fit(x, y, w, order)
         score = float(np.sqrt(np.sum(w * loo**2) / np.sum(w)))
         if score < best * (1.0 - MIN_GAIN):
-            best_order, best = order, score
+            if best_coef is not None and order >= 3 and gaps.size and score > GAP_GAIN * best:
+                wiggle = np.abs(chebyshev.chebval(gaps, coef) - chebyshev.chebval(gaps, best_coef))
+                if wiggle.max() > gap_tolerance:
+                    break
+            best_order, best, best_coef = order, score, coef
     return best_order, best
 
 
-def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) -> PolyFit:
+def robust_fit(
+    x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10, gap_tolerance=np.inf
+) -> PolyFit:
     """Fit ``y(x)`` with order chosen by cross-validation and iterative rejection.
 
     Parameters
@@ -105,6 +130,8 @@ def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) 
     floor : float
         Smallest robust scatter of the residuals (unit of ``y``) the rejection uses:
         below it nothing is rejected for being a fraction of it.
+    gap_tolerance : float
+        See :func:`choose_order`.
     n_iter : int
         Rejection iterations at most.
 
@@ -121,7 +148,7 @@ def robust_fit(x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10) 
         cap = min(max_order, int(used.sum()) // 3 - 1)
         if cap < 0:
             break
-        order, loo_rms = choose_order(x[used], y[used], w[used], cap)
+        order, loo_rms = choose_order(x[used], y[used], w[used], cap, gap_tolerance)
         coef, _, _ = _weighted_fit(x[used], y[used], w[used], order)
         # Rejection on the residuals themselves, not weighted ones: a bright line whose
         # profile a Gaussian fits badly (an unlisted blend) has a large centring error
