@@ -189,13 +189,24 @@ def calibrate_along_trace(
     return extract_and_calibrate_arc(arc, arc_name, trace, half_width, mode)[0]
 
 
-def extract_and_calibrate_arc(arc: CCDData, arc_name: str, trace: Trace, half_width, mode):
-    """The arc extracted along a science trace, and its wavelength solution."""
+def extract_and_calibrate_arc(
+    arc: CCDData, arc_name: str, trace: Trace, half_width, mode, first_guess=None
+):
+    """The arc extracted along a science trace, and its wavelength solution.
+
+    ``first_guess`` (any object with ``wavelength(unbinned_pixel)``, e.g. the optics
+    model) replaces the library lamp as the start of the identification.
+    """
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
     )
     solution = calibrate_arc(
-        spectrum, mode, arc_elements(arc.header), _binning(arc.header), arc_name=arc_name
+        spectrum,
+        mode,
+        arc_elements(arc.header),
+        _binning(arc.header),
+        arc_name=arc_name,
+        first_guess=first_guess,
     )
     return solution, spectrum
 
@@ -358,6 +369,7 @@ def process_science(
     out_dir: str | Path = ".",
     raw_dirs: Iterable = (),
     arcs_written: set | None = None,
+    first_guess=None,
 ) -> list[ProductResult]:
     """Extract and wavelength-calibrate every target of one reduced science frame.
 
@@ -376,6 +388,9 @@ def process_science(
         Names of arcs whose calibrated product (``wecfzst_<arc>``) is already written
         (shared across the science frames of a night: each arc's product is written
         once, for the first target it calibrates); updated in place.
+    first_guess : object with ``wavelength(unbinned_pixel)``, optional
+        Dispersion model that starts the identification instead of the library lamp
+        (the optics model, for modes the library lacks).
 
     Returns
     -------
@@ -444,7 +459,8 @@ def process_science(
     mode = str(header.get("WAVMODE", "")).strip()
     lamp_problem = None
     try:
-        select_template(mode, None)
+        if first_guess is None:
+            select_template(mode, None)
     except NoLampTemplateError as exc:
         lamp_problem = str(exc)
 
@@ -566,7 +582,7 @@ def process_science(
         for arc, arc_name in arcs:
             try:
                 arc_solution, arc_spectrum = extract_and_calibrate_arc(
-                    arc, arc_name, trace, hw, mode
+                    arc, arc_name, trace, hw, mode, first_guess
                 )
             except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
                 arc_errors.append(f"{arc_name}: {exc}")
