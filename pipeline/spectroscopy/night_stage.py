@@ -206,7 +206,8 @@ def products_table(spectra: list[ProductResult]) -> str:
             (
                 Path(p.file).name
                 if p.file
-                else f"({'w' if p.data_type == 4 else 'e'} of {p.parent}, target {p.target})",
+                else f"({'w' if p.data_type == 4 else 'e'} of {p.parent}"
+                + (f", target {p.target})" if p.target is not None else ", arc)"),
                 p.status,
                 f"{q.get('snr_median_per_pixel', '')}",
                 f"{q.get('trace_rms', '')}",
