@@ -57,6 +57,10 @@ PEN_LAMP_IONIC_WEIGHT = 0.1
 MIN_TEMPLATE_CORRELATION = 0.3
 #: Fraction of the 20 brightest arc lines that must have a NIST identification.
 MIN_NAMED_FRACTION = 0.3
+#: An arc whose NIST lines are too few still gets its library lamp's model, moved onto
+#: it, when it correlates with the lamp at least this well.
+FALLBACK_CORRELATION = 0.6
+FALLBACK_REFERENCE = "library model (too few NIST lines)"
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
 MIN_LINES = 3
 MAX_RMS_PX = 0.3
@@ -207,13 +211,25 @@ def calibrate_arc(
     used = ident.used
     brightest = np.argsort(lines.amplitude)[::-1][:20]
     named = float(np.mean(ident.status[brightest] != "unidentified"))
+    reference = "NIST air"
     if used.sum() < MIN_LINES or named < MIN_NAMED_FRACTION:
-        raise WavelengthCalibrationError(
+        problem = (
             f"arc lines do not match NIST lines of {''.join(sorted(lamp))} starting from "
             f"{_guess_name(guess)}: {int(used.sum())} identified and usable (need "
             f"{MIN_LINES}), {named:.0%} of the brightest named (need "
             f"{MIN_NAMED_FRACTION:.0%}); is the arc of mode {mode!r} with these lamps?"
         )
+        if not (is_template and alignment.peak >= FALLBACK_CORRELATION):
+            raise WavelengthCalibrationError(problem)
+        # The arc is its library lamp (it correlates closely) but shows too few lines
+        # of the NIST lists (a few blue HgAr modes): the lamp's own model, moved onto
+        # the arc, is the best there is; the product says so (GSP_WREF), and the NIST
+        # lines that are there measure it.
+        # flexure moves a lamp without changing its dispersion: offset only
+        alignment = align(flux, b, guess, catalogue, sigma, float(max_shift_unbinned), 0.0)
+        ident = _library_fallback(ident, alignment)
+        used = ident.used
+        reference = FALLBACK_REFERENCE
 
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
@@ -225,9 +241,13 @@ def calibrate_arc(
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
     resid = fitted - ident.reference
     resid_px = resid / disp_at
-    rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2)))
-    rms_a = float(np.sqrt(np.mean(resid[used] ** 2)))
-    if rms_px > MAX_RMS_PX:
+    if reference == FALLBACK_REFERENCE:
+        # the NIST lines found (not fitted) within a pixel measure the library model
+        used = used & np.isfinite(resid_px) & (np.abs(resid_px) < 1.0)
+        ident.status[(ident.status == "used") & ~used] = "outlier"
+    rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2))) if used.any() else 0.0
+    rms_a = float(np.sqrt(np.mean(resid[used] ** 2))) if used.any() else 0.0
+    if rms_px > MAX_RMS_PX and reference != FALLBACK_REFERENCE:
         raise WavelengthCalibrationError(
             f"{int(used.sum())} NIST lines fit with {rms_px:.2f} binned px RMS (expected "
             f"<= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
@@ -264,13 +284,23 @@ def calibrate_arc(
         template=_guess_name(guess),
         lamp=str(getattr(guess, "lamp", "") or "".join(sorted(lamp))),
         mode=str(getattr(guess, "mode", "") or (mode or "")),
-        reference="NIST air",
+        reference=reference,
         shift_unbinned=float(centre - u_centre),
         arcs=[arc_name] if arc_name else [],
-        mean_pixel=float(np.mean(resid_px[used])),
+        mean_pixel=float(np.mean(resid_px[used])) if used.any() else 0.0,
         correction_order=int(ident.correction.order),
         catalogues=catalogue_files(lamp),
     )
+
+
+def _library_fallback(ident, alignment):
+    """The identification with no correction to the guess, on a new alignment."""
+    import dataclasses
+
+    from pipeline.wavelength.robust_fit import PolyFit
+
+    zero = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)
+    return dataclasses.replace(ident, correction=zero, alignment=alignment)
 
 
 def chebyshev_for(j: np.ndarray, wave: np.ndarray, tol_px: float = 0.002) -> np.ndarray:

@@ -15,9 +15,9 @@ tolerance shrinks as the model improves (and as ``p`` is allowed a higher order)
 ``used``
     in the final fit;
 ``blend``
-    another NIST line (not ten times fainter; unresolved, or seen in the arc) or
-    another arc line lies within :data:`BLEND_FWHM` FWHM, or the line is broader than
-    its neighbours: its centre depends on an unknown flux ratio;
+    an unresolved NIST neighbour (within one FWHM, not ten times fainter), or another
+    arc line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is
+    broader than its neighbours: its centre depends on a flux ratio;
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
@@ -147,26 +147,23 @@ def _blended(positions, strengths, fwhm) -> np.ndarray:
     return result
 
 
-def _nist_blended(u_cat, strength, width, detected) -> np.ndarray:
-    """NIST lines with a neighbour that can shift their centre in this arc.
+def _nist_blended(u_cat, strength, width) -> np.ndarray:
+    """NIST lines with an unresolved neighbour (closer than one FWHM) that is not
+    DOMINANCE times fainter: their centre depends on the pair's flux ratio.
 
-    A neighbour counts when it is within BLEND_FWHM FWHM, not DOMINANCE times fainter,
-    and either unresolved (closer than one FWHM) or seen in the arc (a line was found
-    where it falls): a resolved neighbour the arc does not show is too faint to matter,
-    whatever its NIST intensity (which is on another scale for every element and
-    light source).
+    Resolved neighbours are judged on the arc itself (the measured amplitudes of the
+    lines found there, see the arc-blend test), not on NIST intensities, which come
+    from other light sources and are on another scale for every spectrum.
     """
     out = np.zeros(u_cat.size, bool)
     for step in range(1, u_cat.size):
         gap = u_cat[step:] - u_cat[:-step]
-        near_l = gap <= BLEND_FWHM * width[:-step]
-        near_r = gap <= BLEND_FWHM * width[step:]
+        near_l = gap < width[:-step]
+        near_r = gap < width[step:]
         if not (near_l.any() or near_r.any()):
             break
-        seen_r = detected[step:] | (gap < width[:-step])
-        seen_l = detected[:-step] | (gap < width[step:])
-        out[:-step] |= near_l & seen_r & (strength[step:] * DOMINANCE > strength[:-step])
-        out[step:] |= near_r & seen_l & (strength[:-step] * DOMINANCE > strength[step:])
+        out[:-step] |= near_l & (strength[step:] * DOMINANCE > strength[:-step])
+        out[step:] |= near_r & (strength[:-step] * DOMINANCE > strength[step:])
     return out
 
 
@@ -256,20 +253,15 @@ def identify(
     status = np.full(j.size, "unidentified", dtype=object)
     for tol, order_cap in SCHEDULE:
         u_pred = u0 + correction(x)
-        ref_idx, status = _pair(u_pred, u_cat, tol * scale, strength)
+        # the brightest candidate while the model is coarse, the nearest once it is good
+        ref_idx, status = _pair(u_pred, u_cat, tol * scale, strength if tol >= 2 else None)
         found = ref_idx >= 0
         if found.sum() < 3:
             break
         # NIST blends: judged with the local FWHM expressed in guess px.
         by_u = np.argsort(u_pred)
         cat_fwhm = np.interp(u_cat, u_pred[by_u], (fwhm_s * scale)[by_u])
-        # a NIST line is "seen" when an arc line is within one binned pixel of it
-        k = np.clip(np.searchsorted(u_pred[by_u], u_cat), 1, max(u_pred.size - 1, 1))
-        nearest = np.minimum(
-            np.abs(u_pred[by_u][k - 1] - u_cat),
-            np.abs(u_pred[by_u][np.minimum(k, u_pred.size - 1)] - u_cat),
-        )
-        nist_blend = _nist_blended(u_cat, strength, cat_fwhm, nearest <= scale)
+        nist_blend = _nist_blended(u_cat, strength, cat_fwhm)
         status[found & nist_blend[np.clip(ref_idx, 0, None)]] = "blend"
         status[found & arc_blend] = "blend"
         status[found & weak] = "weak"
@@ -304,12 +296,13 @@ def identify(
     )
 
 
-def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity: np.ndarray):
-    """Pair arc lines with NIST lines: the brightest NIST line within ``tol`` of each.
+def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity=None):
+    """Pair arc lines with NIST lines within ``tol``: the nearest, or with
+    ``intensity`` the brightest candidate (nearest on ties).
 
-    Preferring the brightest candidate (nearest on ties) rather than the nearest one
-    keeps a bright arc line from being paired with a faint catalogued neighbour while
-    the model is still coarse; each NIST line then keeps only its closest arc line.
+    Preferring the brightest keeps a bright arc line from being paired with a faint
+    catalogued neighbour while the model is still coarse; each NIST line then keeps
+    only its closest arc line.
     Returns the index of each arc line's NIST line (-1 when none) and an initial status.
     """
     status = np.full(u_pred.size, "unidentified", dtype=object)
@@ -322,7 +315,10 @@ def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity: np.ndarr
     for a in np.nonzero(hi > lo)[0]:
         cand = np.arange(lo[a], hi[a])
         dist = np.abs(u_cat[cand] - u_pred[a])
-        choice[a] = cand[np.lexsort((dist, -intensity[cand]))[0]]
+        if intensity is None:
+            choice[a] = cand[np.argmin(dist)]
+        else:
+            choice[a] = cand[np.lexsort((dist, -intensity[cand]))[0]]
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
         r = int(choice[a])

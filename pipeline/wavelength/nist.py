@@ -93,17 +93,24 @@ def element_lines(element: str) -> LineCatalogue:
 def lamp_lines(elements: frozenset[str]) -> LineCatalogue:
     """NIST lines of every element of a lamp (e.g. ``{"Hg", "Ar", "Ne"}``).
 
-    Relative intensities are rescaled per element so that each element's brightest
-    line is 1000: NIST intensities are on a different scale in every list, and the
-    rescaling only serves to render lines for the first alignment and to decide which
-    of two blended lines dominates.
+    Relative intensities are rescaled per spectrum (``Ar I``, ``Ar II``...) so that
+    each one's brightest line is 1000: NIST intensities are on a different scale in
+    every spectrum (they come from different sources and references; in the Ar list
+    the Ar I lines top out at a few units where Ar II lines reach hundreds), and the
+    rescaling only serves to render lines for the first alignment, to prefer the
+    brighter of two candidates and to decide which of two blended lines dominates.
     """
     parts = []
     for el in sorted(elements):
         cat = element_lines(el)
-        if len(cat):
-            scale = 1000.0 / max(float(np.max(cat.intensity)), 1e-9)
-            parts.append(LineCatalogue(cat.wavelength, cat.intensity * scale, cat.ion, cat.source))
+        if not len(cat):
+            continue
+        scaled = cat.intensity.copy()
+        ions = np.char.strip(cat.ion.astype(str))
+        for ion in np.unique(ions):
+            sel = ions == ion
+            scaled[sel] *= 1000.0 / max(float(np.max(cat.intensity[sel])), 1e-9)
+        parts.append(LineCatalogue(cat.wavelength, scaled, cat.ion, cat.source))
     if not parts:
         empty = np.empty(0)
         return LineCatalogue(empty, empty, empty.astype(str), empty.astype(str))

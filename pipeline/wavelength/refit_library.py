@@ -86,6 +86,9 @@ def refit(template: LampTemplate) -> RefitResult:
     except (WavelengthCalibrationError, ValueError) as exc:
         result.problem = str(exc)
         return result
+    if sol.reference != "NIST air":
+        result.problem = f"too few NIST lines ({sol.reference})"
+        return result
     used = np.asarray(sol.lines["used"], bool)
     pix = np.asarray(sol.lines["pixel"], float)[used]
     ref = np.asarray(sol.lines["reference_wavelength"], float)[used]

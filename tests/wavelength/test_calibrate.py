@@ -179,3 +179,24 @@ def test_every_library_template_calibrates_its_own_spectrum():
     assert not failures
     # only lamps whose library models could not be refitted (too few NIST lines)
     assert all(not read_template(lamp_dir() / f).corrected for f in refused), refused
+
+
+def test_lamp_with_too_few_nist_lines_falls_back_to_its_library_model():
+    """A blue HgAr mode shows too few lines of the NIST lists for a fit: the arc still
+    gets its library lamp's model moved onto it, and the solution says so."""
+    from pipeline.wavelength.calibrate import FALLBACK_REFERENCE
+
+    t = read_template(lamp_dir() / "goodman_comp_930M2_HgAr.fits")
+    assert not t.corrected  # the refit could not correct it either
+    arc, truth = synth_arc(t, 1.37, 2, "template")
+    sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
+    assert sol.reference == FALLBACK_REFERENCE
+    assert dict((k, v) for k, v, _ in sol.header_cards())["GSP_WREF"] == FALLBACK_REFERENCE
+    assert sol.shift_unbinned == pytest.approx(1.37, abs=0.3)
+    rms, worst, _ = _errors_px(sol, truth)
+    assert rms <= 0.15 and worst <= 0.3
+    # an arc of another mode is still refused, not fitted to a library model
+    wrong = select_template("400_M1", "HgArNe")
+    other, _ = synth_arc(wrong, 0.5, 2)
+    with pytest.raises(WavelengthCalibrationError, match="do not match"):
+        calibrate_arc(other, t.mode, t.lamp, 2, template=t)
