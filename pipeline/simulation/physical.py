@@ -266,7 +266,11 @@ def physical_truth(
     wave, strengths, from_lib = wave[keep], strengths[keep], from_lib[keep]
     truth_template = replace(
         template,
-        coefficients=coef,
+        # the truth is the model in use: no NIST-corrected model may shadow it
+        library_coefficients=coef,
+        corrected_coefficients=None,
+        corrected_rms_pixel=None,
+        corrected_lines=None,
         line_pixels=np.array([np.nan] * len(lines)),
         line_wavelengths=wave,
     )
