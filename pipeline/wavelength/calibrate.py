@@ -32,6 +32,7 @@ from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements,
 from pipeline.wavelength.lines import find_lines
 from pipeline.wavelength.nist import catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.solution import WavelengthSolution
+from pipeline.wavelength.template_guess import LampOnOptics, checked_template_guess
 
 
 class WavelengthCalibrationError(ValueError):
@@ -89,7 +90,7 @@ def _elements_of(lamp_elements, template) -> frozenset[str]:
 
 
 def _guess_name(guess) -> str:
-    if isinstance(guess, LampTemplate):
+    if isinstance(guess, (LampTemplate, LampOnOptics)):
         return guess.file_name
     return str(getattr(guess, "name", "") or type(guess).__name__)
 
@@ -157,7 +158,10 @@ def calibrate_arc(
                 "first_guess dispersion model"
             )
         guess = select_template(mode, lamp_elements)
-    is_template = isinstance(guess, LampTemplate)
+    if isinstance(guess, LampTemplate):
+        # a library model whose shape departs from the optics would misname lines
+        guess = checked_template_guess(guess)
+    is_template = isinstance(guess, (LampTemplate, LampOnOptics))
     lamp = _elements_of(lamp_elements, guess if is_template else template)
     if not lamp:
         raise WavelengthCalibrationError(
@@ -225,7 +229,11 @@ def calibrate_arc(
         # of the NIST lists (a few blue HgAr modes): the lamp's own model, moved onto
         # the arc, is the best there is; the product says so (GSP_WREF), and the NIST
         # lines that are there measure it.
-        # flexure moves a lamp without changing its dispersion: offset only
+        # flexure moves a lamp without changing its dispersion: offset only; the lamp's
+        # own model (measured on its lines) is what the fallback moves, even where the
+        # optics were the guess for the identification
+        if isinstance(guess, LampOnOptics):
+            guess = guess.template
         alignment = align(flux, b, guess, catalogue, sigma, float(max_shift_unbinned), 0.0)
         ident = _library_fallback(ident, alignment)
         used = ident.used

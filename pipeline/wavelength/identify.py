@@ -65,10 +65,6 @@ CLIP_FLOOR_PX = 0.02
 SYSTEMATIC_PX = 0.02
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 6))
-#: A pair of the previous stage is kept up to STICKY times the stage's tolerance when
-#: no other NIST line lies within ISOLATION times its distance (see _keep_isolated_pairs).
-STICKY = 4.0
-ISOLATION = 3.0
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -258,9 +254,7 @@ def identify(
     for tol, order_cap in SCHEDULE:
         u_pred = u0 + correction(x)
         # the brightest candidate while the model is coarse, the nearest once it is good
-        previous = ref_idx
         ref_idx, status = _pair(u_pred, u_cat, tol * scale, strength if tol >= 2 else None)
-        _keep_isolated_pairs(ref_idx, status, previous, u_pred, u_cat, STICKY * tol * scale)
         found = ref_idx >= 0
         if found.sum() < 3:
             break
@@ -300,32 +294,6 @@ def identify(
         correction=correction,
         alignment=alignment,
     )
-
-
-def _keep_isolated_pairs(ref_idx, status, previous, u_pred, u_cat, reach) -> None:
-    """Give back, in place, the pairs of the previous stage that a tighter tolerance lost.
-
-    A line near an end of the detector is paired while the tolerance is wide, then
-    rejected by a fit of low order that cannot yet follow the end, and the end stays
-    extrapolated if it is never paired again: so a line keeps its NIST line while that
-    line is still the nearest catalogue line, within ``reach``, with no other catalogue
-    line within ISOLATION times its distance, and no other arc line has taken it. The
-    robust fit then decides, at the higher order this stage allows.
-    """
-    if u_cat.size < 2:
-        return
-    taken = set(ref_idx[ref_idx >= 0].tolist())
-    for a in np.nonzero((ref_idx < 0) & (previous >= 0))[0]:
-        r = int(previous[a])
-        if r in taken:
-            continue
-        dist = np.abs(u_cat - u_pred[a])
-        d = dist[r]
-        others = np.delete(dist, r)
-        if d <= reach and d <= dist.min() and others.min() > ISOLATION * max(d, 1e-9):
-            ref_idx[a] = r
-            status[a] = "used"
-            taken.add(r)
 
 
 def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity=None):
