@@ -45,13 +45,18 @@ from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
 from pipeline.spectroscopy.trace import Trace, trace_target
+from pipeline.spectroscopy.wavelength_guess import (
+    OpticsGuess,
+    choose_first_guess,
+    frame_x0,
+    optics_verdict,
+)
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
 from pipeline.wavelength.fits_io import write_spectrum
 from pipeline.wavelength.lamp_choice import (
     NoLampTemplateError,
     arc_elements,
     canonical_mode,
-    select_template,
 )
 from pipeline.wavelength.resample import resample_arrays
 from pipeline.wavelength.sky import measure_sky_offset, shift_solution
@@ -209,6 +214,9 @@ def extract_and_calibrate_arc(
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
     )
+    if isinstance(first_guess, OpticsGuess):
+        # the arc's own trimmed pixels (a rebinned arc starts where its science does)
+        first_guess = OpticsGuess(first_guess.optics, frame_x0(arc.header))
     solution = calibrate_arc(
         spectrum,
         mode,
@@ -466,12 +474,12 @@ def process_science(
     arcs, refused = compatible_arcs(science, arcs_loaded)
     refused = arc_problems + refused
     mode = str(header.get("WAVMODE", "")).strip()
-    lamp_problem = None
-    try:
-        if first_guess is None:
-            select_template(mode, None)
-    except NoLampTemplateError as exc:
-        lamp_problem = str(exc)
+    lamp_problem, guess_note = None, ""
+    if first_guess is None:
+        # the library lamp of the WAVMODE or of the angles, else the optics model
+        choice = choose_first_guess(header)
+        mode, first_guess, guess_note = choice.mode, choice.first_guess, choice.note
+        lamp_problem = choice.problem or None
 
     results: list[ProductResult] = []
     for number, target in enumerate(targets, start=1):
@@ -587,7 +595,7 @@ def process_science(
                 )
             )
             continue
-        solutions, dates, arc_errors = [], [], []
+        solutions, dates, arc_errors, optics_flags = [], [], [], []
         for arc, arc_name in arcs:
             try:
                 arc_solution, arc_spectrum = extract_and_calibrate_arc(
@@ -596,6 +604,13 @@ def process_science(
             except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
                 arc_errors.append(f"{arc_name}: {exc}")
                 continue
+            # the sanity check of every solution: the optics of the arc's own setup
+            refused_by_optics, verdict = optics_verdict(arc.header, arc_solution)
+            if refused_by_optics:
+                arc_errors.append(f"{arc_name}: refused, {verdict}")
+                continue
+            if verdict:
+                optics_flags.append(f"{arc_name}: {verdict}")
             solutions.append(arc_solution)
             dates.append(_date(arc.header))
             if arc_name not in arcs_written:
@@ -670,7 +685,7 @@ def process_science(
                 )
             )
             continue
-        reason = "; ".join(x for x in [note] + arc_errors if x)
+        reason = "; ".join(x for x in [guess_note, note] + optics_flags + arc_errors if x)
         results.append(
             ProductResult(
                 str(w_path),
