@@ -96,11 +96,10 @@ def choose_first_guess(header) -> GuessChoice:
     if _has_lamp(raw):
         return GuessChoice(raw, None, "", "")
     try:
-        optics = dispersion_model_from_header(header)
-    except Exception as exc:  # noqa: BLE001 - an unreadable card: said in the status
-        optics, why = None, f"{exc.__class__.__name__}: {exc}"
-    else:
-        why = ""
+        # strict: the error names the card that is missing or wrong
+        optics, why = dispersion_model_from_header(header, strict=True), ""
+    except ValueError as exc:  # OpticsError, or a card that is no number
+        optics, why = None, str(exc)
     if optics is None:
         return GuessChoice(
             raw, None, "",
