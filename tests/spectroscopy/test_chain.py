@@ -204,15 +204,33 @@ def test_wavmode_spelled_with_a_space_still_calibrates(frames, tmp_path):
     assert all(r.status == "written" for r in results)
 
 
-def test_mode_without_library_lamp(frames, tmp_path):
+def _relabelled(frames, wavmode, drop=()):
     sci = frames["science"].copy()
-    sci.header["WAVMODE"] = "2100_9999A"
-    arc = frames["arcs"][0].copy()
-    arc.header["WAVMODE"] = "2100_9999A"
-    results = process_science(sci, [arc], out_dir=tmp_path)
+    arcs = [a.copy() for a in frames["arcs"]]
+    for ccd in [sci, *arcs]:
+        ccd.header = ccd.header.copy()
+        ccd.header["WAVMODE"] = wavmode
+        for key in drop:
+            ccd.header.remove(key, ignore_missing=True)
+    return sci, arcs
+
+
+def test_mode_without_library_lamp(frames, tmp_path):
+    """A WAVMODE the library lacks, on a frame whose angles are a library mode's, finds
+    that mode's lamp (and says so); with no angles to compute the optics from, the
+    spectra are extracted and the wavelength status names what is missing."""
+    sci, arcs = _relabelled(frames, "2100_9999A")
+    results = process_science(sci, arcs[:1], out_dir=tmp_path / "a")
+    for r in _by_type(results, 4):
+        assert r.status == "written", r.reason
+        assert "WAVMODE '2100_9999A': the grating angles are library mode 400_M2" in r.reason
+    sci, arcs = _relabelled(frames, "2100_9999A", drop=("GRT_ANG", "GRT_TARG"))
+    results = process_science(sci, arcs[:1], out_dir=tmp_path / "b")
     assert all(r.status == "written" for r in _by_type(results, 3))
     for r in _by_type(results, 4):
-        assert r.status == "skipped" and "no reference lamp" in r.reason
+        assert r.status == "skipped", r.reason
+        assert "no library lamp for WAVMODE '2100_9999A' and no optics model" in r.reason
+        assert "no grating angle" in r.reason
 
 
 def test_nan_columns_are_masked(frames, tmp_path):
@@ -318,19 +336,15 @@ def test_flexure_between_arcs_and_science_is_taken_from_sky_lines(tmp_path):
 def test_mode_without_library_lamp_calibrates_from_a_first_guess(frames, tmp_path):
     """WAVMODE 'Custom' (no library lamp): with a dispersion model as first guess (the
     optics model's role; here the library model moved 15 px, dispersion 1 % off) the
-    science is calibrated; without one it is skipped with the reason."""
+    science is calibrated; without one, and no angles for the optics, it is skipped
+    with the reason."""
     from pipeline.wavelength import select_template
     from tests.wavelength.real_arcs import PerturbedGuess
 
-    science = frames["science"].copy()
-    science.header["WAVMODE"] = "Custom"
-    arcs = []
-    for a in frames["arcs"]:
-        arc = a.copy()
-        arc.header["WAVMODE"] = "Custom"
-        arcs.append(arc)
+    # without grating angles there is no optics model to start from either
+    science, arcs = _relabelled(frames, "Custom", drop=("GRT_ANG", "GRT_TARG"))
     skipped = _by_type(process_science(science, arcs, out_dir=tmp_path / "a"), 4)
-    assert all(r.status == "skipped" and "no reference lamp" in r.reason for r in skipped)
+    assert all(r.status == "skipped" and "no optics model" in r.reason for r in skipped)
     guess = PerturbedGuess(select_template("400_M2", "HgArNe"), offset=15.0, scale=1.01)
     results = process_science(science, arcs, out_dir=tmp_path / "b", first_guess=guess)
     truth_targets = sorted(frames["truth"]["targets"], key=lambda t: np.median(t["trace_centres"]))
