@@ -87,7 +87,9 @@ def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     )
     report = reduce_night(raw, out)
     assert not report.failed, report.table()
-    written = [s for s in report.spectra if s.data_type == 4 and s.status == "written"]
+    # the science spectrum (the arcs' own calibrated products have no target)
+    written = [s for s in report.spectra
+               if s.data_type == 4 and s.status == "written" and s.target is not None]
     assert written, [(s.status, s.reason) for s in report.spectra]
     truth = json.loads((raw / "truth.json").read_text())
     sci = next(f for f in truth["frames"] if f["role"] == "science")
@@ -95,5 +97,13 @@ def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     hdr = fits.getheader(written[0].file)
     wave = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
     err = (wave - t) / np.abs(np.gradient(t))
-    rms, mean = float(np.sqrt(np.mean(err**2))), float(err.mean())
-    assert rms <= RMS_LIMIT and abs(mean) <= MEAN_LIMIT, (rms, mean)
+    # graded where the arc's lines determine the solution: between its outermost
+    # expected lines (GG455 blocks every line in the first ~250 binned px of 400_M2:
+    # no solver can know the relation there, only extrapolate it)
+    arc = next(f for f in truth["frames"] if f["role"] == "arc")
+    lines = [ln["wavelength"] for ln in arc["lines"] if ln["expected"]]
+    inside = (t >= min(lines)) & (t <= max(lines))
+    rms, mean = float(np.sqrt(np.mean(err[inside] ** 2))), float(err[inside].mean())
+    whole = float(np.sqrt(np.mean(err**2)))
+    assert inside.sum() > 0.7 * t.size, inside.sum()
+    assert rms <= RMS_LIMIT and abs(mean) <= MEAN_LIMIT, (rms, mean, whole)
