@@ -126,7 +126,13 @@ def grade_night(settings: dict, seed: int = 0) -> str:
         for r in report.results:
             status[r.status] = status.get(r.status, 0) + 1
         frames = {f["file"]: f for f in truth["frames"]}
-        errs = []
+        # graded between the arcs' outermost expected lines (beyond them, e.g. where
+        # an order-blocking filter removes every line, a solution is extrapolated);
+        # the whole row is printed too
+        arc_lines = [ln["wavelength"] for f in truth["frames"] if f["role"] == "arc"
+                     for ln in f.get("lines", []) if ln["expected"]]
+        lo, hi = (min(arc_lines), max(arc_lines)) if arc_lines else (-np.inf, np.inf)
+        errs, whole = [], []
         for sp in report.spectra:
             if sp.data_type != 4 or sp.status != "written":
                 continue
@@ -136,16 +142,19 @@ def grade_night(settings: dict, seed: int = 0) -> str:
             t = np.asarray(rec["targets"][(sp.target or 1) - 1]["wavelength_at_trace"])
             hdr = fits.getheader(sp.file)
             w = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
-            errs.append((w - t) / np.abs(np.gradient(t)))
+            e = (w - t) / np.abs(np.gradient(t))
+            errs.append(e[(t >= lo) & (t <= hi)])
+            whole.append(e)
         reasons = sorted({r.reason for r in report.results if r.status != "calibration"
                           and r.reason})[:2]
         if not errs:
             return (f"{dict(status)}; no calibrated science spectrum ({dt:.0f} s); "
                     + " | ".join(reasons)[:160])
-        e = np.concatenate(errs)
-        return (f"{dict(status)}; {len(errs)} spectra: RMS {np.sqrt(np.mean(e**2)):.3f}, "
-                f"mean {e.mean():+.3f}, max {np.abs(e).max():.3f} binned px ({dt:.0f} s)"
-                )
+        e, ew = np.concatenate(errs), np.concatenate(whole)
+        return (f"{dict(status)}; {len(errs)} spectra, between the arc lines: RMS "
+                f"{np.sqrt(np.mean(e**2)):.3f}, mean {e.mean():+.3f}, max "
+                f"{np.abs(e).max():.3f} binned px; whole row RMS {np.sqrt(np.mean(ew**2)):.3f}"
+                f" ({dt:.0f} s)")
 
 
 def main(argv=None) -> int:

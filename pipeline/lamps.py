@@ -7,6 +7,13 @@ default domain) and its line list (``GSP_Pnnn`` pixel / ``GSP_Annn`` Å pairs, o
 stored as strings; pairs with Å == 0 are unused). Data from goodman_pipeline 3.1.0,
 BSD-3-Clause (``data/lamps/LICENSE.goodman_pipeline``).
 
+The stored models are fits with errors (0.3-1.1 px RMS against NIST, up to 3.5 px at
+the ends). ``python -m pipeline.wavelength.refit_library`` refitted each lamp once
+against NIST air wavelengths of the lines in its own flux and wrote the corrected model
+beside the original (``GSP_RORD``/``GSP_Rnnn``, same convention, with ``GSP_RRMS``,
+``GSP_RNLN`` and HISTORY provenance). :class:`LampTemplate` keeps both and uses the
+corrected one.
+
 This module only reads and looks up templates; matching arcs to them is the
 wavelength-calibration stage's job.
 """
@@ -82,9 +89,24 @@ class LampTemplate:
     grating: str
     filter2: str
     flux: np.ndarray = field(repr=False)
-    coefficients: np.ndarray = field(repr=False)
+    library_coefficients: np.ndarray = field(repr=False)
     line_pixels: np.ndarray = field(repr=False)
     line_wavelengths: np.ndarray = field(repr=False)
+    corrected_coefficients: np.ndarray | None = field(default=None, repr=False)
+    corrected_rms_pixel: float | None = None
+    corrected_lines: int | None = None
+
+    @property
+    def coefficients(self) -> np.ndarray:
+        """The model in use: the NIST-corrected one when the file has it."""
+        if self.corrected_coefficients is not None:
+            return self.corrected_coefficients
+        return self.library_coefficients
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the NIST-corrected model is in use."""
+        return self.corrected_coefficients is not None
 
     @property
     def path(self) -> Path:
@@ -99,8 +121,17 @@ class LampTemplate:
         return int(self.flux.size)
 
     def wavelength(self, unbinned_pixel) -> np.ndarray:
-        """Wavelength (Å) at unbinned pixel coordinates (0-based, may be fractional)."""
+        """Wavelength (Å) at unbinned pixel coordinates (0-based, may be fractional).
+
+        The NIST-corrected model when present, else the library's stored one.
+        """
         return chebyshev.chebval(np.asarray(unbinned_pixel, dtype=float), self.coefficients)
+
+    def library_wavelength(self, unbinned_pixel) -> np.ndarray:
+        """Wavelength (Å) from the library's original stored model (``GSP_Cnnn``)."""
+        return chebyshev.chebval(
+            np.asarray(unbinned_pixel, dtype=float), self.library_coefficients
+        )
 
     def binned_wavelength(self, binning: int, n: int | None = None) -> np.ndarray:
         """Wavelength (Å) at the centres of binned pixels ``0 .. n-1``.
@@ -145,6 +176,10 @@ def read_template(path: str | Path) -> LampTemplate:
         raise ValueError(f"{path.name}: GSP_FUNC {header.get('GSP_FUNC')!r} is not Chebyshev1D")
     order = int(header["GSP_ORDR"])
     coefficients = np.array([float(header[f"GSP_C{i:03d}"]) for i in range(order + 1)])
+    corrected = None
+    if "GSP_RORD" in header:
+        r_order = int(header["GSP_RORD"])
+        corrected = np.array([float(header[f"GSP_R{i:03d}"]) for i in range(r_order + 1)])
     pixels, waves = [], []
     i = 0
     while f"GSP_P{i:03d}" in header or f"GSP_P{i + 1:03d}" in header:
@@ -161,9 +196,12 @@ def read_template(path: str | Path) -> LampTemplate:
         grating=str(header.get("GRATING", "")).strip(),
         filter2=str(header.get("FILTER2", "")).strip(),
         flux=flux,
-        coefficients=coefficients,
+        library_coefficients=coefficients,
         line_pixels=np.asarray(pixels)[order_idx],
         line_wavelengths=np.asarray(waves)[order_idx],
+        corrected_coefficients=corrected,
+        corrected_rms_pixel=float(header["GSP_RRMS"]) if "GSP_RRMS" in header else None,
+        corrected_lines=int(header["GSP_RNLN"]) if "GSP_RNLN" in header else None,
     )
 
 

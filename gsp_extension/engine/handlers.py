@@ -401,6 +401,7 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
         "file_id": file.id,
         "path": file.full_path,
         "arc_paths": [a.full_path for a in arcs],
+        "arc_ids": {a.full_path: a.id for a in arcs},
         "settings_id": settings_id,
         "settings": values,
         "out_dir": str(products_dir(data_root, file.date)),
@@ -436,6 +437,17 @@ def execute_extract(request: WorkRequest) -> WorkResult:
             out.products.append(
                 ProductOut(
                     r.file, DataType.EXTRACTED, parent_file_id=inputs["file_id"], quality=r.quality
+                )
+            )
+        elif r.target is None:
+            # a calibrated arc (wecfzst_<arc>): its parent is the reduced arc
+            arc_id = (inputs.get("arc_ids") or {}).get(r.parent_path)
+            out.products.append(
+                ProductOut(
+                    r.file,
+                    r.data_type,
+                    parent_file_id=arc_id if arc_id is not None else inputs["file_id"],
+                    quality=r.quality,
                 )
             )
         else:

@@ -1,45 +1,30 @@
-"""The optics of a frame from its FITS header (GRATING, angles, FILTER2, camera)."""
+"""The optics of a frame from its FITS header (GRATING, angles, FILTER2, camera).
+
+Every spelling rule (GRATING names, measured or target angles, the camera from
+INSTCONF, INSTRUME or the readout mode) is :mod:`pipeline.header_normalization`'s:
+this module only turns what it read into a dispersion model.
+"""
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
+from pipeline.header_normalization import normalize_grating, normalize_header
 from pipeline.optics.model import DispersionModel, OpticsError, dispersion_model
-
-_DENSITY = re.compile(r"(?<!\d)(\d{3,4})(?!\d)")
 
 
 def lines_per_mm(grating) -> float | None:
     """Groove density named in a GRATING value, or ``None`` (``<NO GRATING>``, empty).
 
     ``400_SYZY``, ``SYZY_400``, ``SYZY_600-OLD``, ``KOSI_600``, ``1200_RALC_BLUE`` all
-    name their lines per mm.
+    name their lines per mm (:func:`pipeline.header_normalization.normalize_grating`).
     """
-    m = _DENSITY.search(str(grating or ""))
-    return float(m.group(1)) if m else None
-
-
-def _angle(header, measured: str, target: str) -> float | None:
-    for key in (measured, target):
-        try:
-            v = float(header.get(key))
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(v):
-            return v
-    return None
+    return normalize_grating(str(grating or ""))[1]
 
 
 def camera_of(header) -> str | None:
-    """``"Red"`` or ``"Blue"`` from INSTCONF, else INSTRUME (``ghts_red``), else ``None``."""
-    for key in ("INSTCONF", "INSTRUME"):
-        value = str(header.get(key, "")).lower()
-        for cam in ("Red", "Blue"):
-            if cam.lower() in value:
-                return cam
-    return None
+    """``"Red"`` or ``"Blue"`` (INSTCONF, INSTRUME, readout mode), else ``None``."""
+    return normalize_header(header).camera or None
 
 
 @dataclass(frozen=True)
@@ -62,21 +47,22 @@ def header_optics(header) -> HeaderOptics:
     OpticsError
         Naming the missing or unreadable card and what a spectroscopic frame would hold.
     """
+    norm = normalize_header(header)
     grating = header.get("GRATING")
-    lpm = lines_per_mm(grating)
-    if lpm is None:
+    if norm.lines_per_mm is None:
         raise OpticsError(
             f"GRATING {grating!r} names no groove density; a spectroscopic frame has e.g. "
             "'930_SYZY' or 'SYZY_400'"
         )
-    grt = _angle(header, "GRT_ANG", "GRT_TARG")
-    if grt is None:
+    if norm.grating_angle is None:
         raise OpticsError("no grating angle: GRT_ANG and GRT_TARG are missing or not numbers")
-    cam = _angle(header, "CAM_ANG", "CAM_TARG")
-    if cam is None:
+    if norm.camera_angle is None:
         raise OpticsError("no camera angle: CAM_ANG and CAM_TARG are missing or not numbers")
     filter2 = str(header.get("FILTER2", "")).strip() or None
-    return HeaderOptics(lpm, grt, cam, camera_of(header), filter2, str(grating).strip())
+    return HeaderOptics(
+        norm.lines_per_mm, norm.grating_angle, norm.camera_angle, norm.camera or None,
+        filter2, str(grating).strip(),
+    )
 
 
 def dispersion_model_from_header(header, *, strict: bool = False) -> DispersionModel | None:

@@ -15,7 +15,12 @@
 4. the offset of the frame's own sky lines against that solution measured, and the
    solution shifted when it is significant (flexure between arcs and science);
 5. the spectrum resampled to a linear dispersion and written as
-   ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards.
+   ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards
+   and its line table (``LINES`` extension: pixel, NIST wavelength, fitted wavelength,
+   used or why not);
+6. each arc used, calibrated with its own solution, written once as
+   ``wecfzst_<arc>.fits`` (data_type 4, with its ``LINES``), so the solution can be
+   audited against the arc itself.
 
 Nothing raises for bad input: every outcome is a :class:`ProductResult` with a status
 and a reason (no target, no arc, arc of another mode, mode not in the library...), and
@@ -40,17 +45,22 @@ from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
 from pipeline.spectroscopy.trace import Trace, trace_target
+from pipeline.spectroscopy.wavelength_guess import (
+    OpticsGuess,
+    choose_first_guess,
+    frame_x0,
+    optics_verdict,
+)
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
 from pipeline.wavelength.fits_io import write_spectrum
 from pipeline.wavelength.lamp_choice import (
     NoLampTemplateError,
     arc_elements,
     canonical_mode,
-    select_template,
 )
 from pipeline.wavelength.resample import resample_arrays
 from pipeline.wavelength.sky import measure_sky_offset, shift_solution
-from pipeline.wavelength.solution import WavelengthSolution
+from pipeline.wavelength.solution import WavelengthSolution, restate_lines
 
 DATA_TYPE_EXTRACTED = 3
 DATA_TYPE_WAVELENGTH = 4
@@ -78,8 +88,11 @@ class ProductResult:
     quality : dict
         Trace RMS, S/N, FWHM, wavelength RMS (Å and px), lines used and rejected, arcs.
     target : int or None
-        1-based target number.
+        1-based target number (``None`` for a calibrated arc).
     seconds : float
+    parent_path : str or None
+        Path of the parent when it is not the science frame (a calibrated arc's
+        reduced arc).
     """
 
     file: str | None
@@ -91,6 +104,7 @@ class ProductResult:
     quality: dict = field(default_factory=dict)
     target: int | None = None
     seconds: float = 0.0
+    parent_path: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -186,12 +200,32 @@ def calibrate_along_trace(
     arc: CCDData, arc_name: str, trace: Trace, half_width: float, mode: str
 ) -> WavelengthSolution:
     """Extract an arc along a science trace (no sky) and solve its wavelengths."""
+    return extract_and_calibrate_arc(arc, arc_name, trace, half_width, mode)[0]
+
+
+def extract_and_calibrate_arc(
+    arc: CCDData, arc_name: str, trace: Trace, half_width, mode, first_guess=None
+):
+    """The arc extracted along a science trace, and its wavelength solution.
+
+    ``first_guess`` (any object with ``wavelength(unbinned_pixel)``, e.g. the optics
+    model) replaces the library lamp as the start of the identification.
+    """
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
     )
-    return calibrate_arc(
-        spectrum, mode, arc_elements(arc.header), _binning(arc.header), arc_name=arc_name
+    if isinstance(first_guess, OpticsGuess):
+        # the arc's own trimmed pixels (a rebinned arc starts where its science does)
+        first_guess = OpticsGuess(first_guess.optics, frame_x0(arc.header))
+    solution = calibrate_arc(
+        spectrum,
+        mode,
+        arc_elements(arc.header),
+        _binning(arc.header),
+        arc_name=arc_name,
+        first_guess=first_guess,
     )
+    return solution, spectrum
 
 
 def combine_solutions(
@@ -238,7 +272,11 @@ def combine_solutions(
             reference=first.reference,
             shift_unbinned=float(np.average([s.shift_unbinned for s in solutions], weights=w)),
             arcs=[a for s in solutions for a in s.arcs],
+            correction_order=first.correction_order,
+            catalogues=sorted({c for s in solutions for c in s.catalogues}),
         )
+        # the line table and RMS of the combined solution itself
+        combined = restate_lines(combined)
         return combined, f"{len(solutions)} arcs combined (agree to {spread:.3f} px)"
 
     def key(i):
@@ -254,6 +292,66 @@ def combine_solutions(
 
 
 # ------------------------------------------------------------------ products
+
+
+def write_arc_product(
+    arc: CCDData,
+    arc_name: str,
+    spectrum,
+    solution: WavelengthSolution,
+    settings,
+    out_dir: Path,
+    raw_dirs=(),
+    arc_path: str | None = None,
+) -> ProductResult:
+    """Write the wavelength-calibrated 1-D arc ``wecfzst_<arc>`` (data_type 4).
+
+    The arc as extracted for the science target it calibrated, resampled to a linear
+    dispersion with its own solution, with the solution's ``GSP_*`` cards and its line
+    table (``LINES``): anyone can audit the solution against the arc itself.
+    """
+    from pipeline.products import RLEVEL_WAVELENGTH, product_name
+
+    t0 = time.perf_counter()
+    header = arc.header
+    raw = _raw_name(header, arc_name)
+    name = product_name("w", product_name("e", arc_name))
+    quality = solution.quality()
+    try:
+        calibrated = resample_arrays(spectrum, solution)
+        extra = {k: (v, c) for k, v, c in solution.header_cards()}
+        path = write_spectrum(
+            calibrated,
+            out_dir / name,
+            header,
+            _lineage(header, raw, arc_name, name, RLEVEL_WAVELENGTH, settings, extra),
+            raw_dirs=raw_dirs,
+            solution=solution,
+        )
+    except Exception as exc:  # noqa: BLE001 - this arc product only
+        return ProductResult(
+            None,
+            DATA_TYPE_WAVELENGTH,
+            raw,
+            arc_name,
+            "failed",
+            f"cannot write {name}: {exc}",
+            quality,
+            None,
+            parent_path=arc_path,
+        )
+    return ProductResult(
+        str(path),
+        DATA_TYPE_WAVELENGTH,
+        raw,
+        arc_name,
+        "written",
+        "",
+        quality,
+        None,
+        time.perf_counter() - t0,
+        parent_path=arc_path,
+    )
 
 
 def _product_names(science_name: str, target_no: int) -> tuple[str, str]:
@@ -287,6 +385,8 @@ def process_science(
     settings=None,
     out_dir: str | Path = ".",
     raw_dirs: Iterable = (),
+    arcs_written: set | None = None,
+    first_guess=None,
 ) -> list[ProductResult]:
     """Extract and wavelength-calibrate every target of one reduced science frame.
 
@@ -301,12 +401,20 @@ def process_science(
         Where products are written.
     raw_dirs : iterable of paths
         Raw folders (never written to).
+    arcs_written : set of str, optional
+        Names of arcs whose calibrated product (``wecfzst_<arc>``) is already written
+        (shared across the science frames of a night: each arc's product is written
+        once, for the first target it calibrates); updated in place.
+    first_guess : object with ``wavelength(unbinned_pixel)``, optional
+        Dispersion model that starts the identification instead of the library lamp
+        (the optics model, for modes the library lacks).
 
     Returns
     -------
     list of ProductResult
         Per target an ``ecfzst_`` result and a ``wecfzst_`` result (or the reason it
-        was not made); a single ``skipped`` result when the frame has no target.
+        was not made), and a ``wecfzst_<arc>`` result per arc calibrated for the first
+        time (``target`` None); a single ``skipped`` result when the frame has no target.
     """
     from pipeline.products import RLEVEL_EXTRACTED, RLEVEL_WAVELENGTH
     from pipeline.settings import ReductionSettings
@@ -353,20 +461,25 @@ def process_science(
             )
         ]
 
-    arcs_loaded, arc_problems = [], []
+    arcs_written = set() if arcs_written is None else arcs_written
+    arcs_loaded, arc_problems, arc_paths = [], [], {}
     for item in reduced_arcs:
         try:
-            arcs_loaded.append(load_reduced(item))
+            loaded = load_reduced(item)
+            arcs_loaded.append(loaded)
+            if not isinstance(item, CCDData):
+                arc_paths[loaded[1]] = str(item)
         except Exception as exc:  # noqa: BLE001
             arc_problems.append((Path(str(item)).name, f"cannot read: {exc}"))
     arcs, refused = compatible_arcs(science, arcs_loaded)
     refused = arc_problems + refused
     mode = str(header.get("WAVMODE", "")).strip()
-    lamp_problem = None
-    try:
-        select_template(mode, None)
-    except NoLampTemplateError as exc:
-        lamp_problem = str(exc)
+    lamp_problem, guess_note = None, ""
+    if first_guess is None:
+        # the library lamp of the WAVMODE or of the angles, else the optics model
+        choice = choose_first_guess(header)
+        mode, first_guess, guess_note = choice.mode, choice.first_guess, choice.note
+        lamp_problem = choice.problem or None
 
     results: list[ProductResult] = []
     for number, target in enumerate(targets, start=1):
@@ -482,13 +595,38 @@ def process_science(
                 )
             )
             continue
-        solutions, dates, arc_errors = [], [], []
+        solutions, dates, arc_errors, optics_flags = [], [], [], []
         for arc, arc_name in arcs:
             try:
-                solutions.append(calibrate_along_trace(arc, arc_name, trace, hw, mode))
-                dates.append(_date(arc.header))
+                arc_solution, arc_spectrum = extract_and_calibrate_arc(
+                    arc, arc_name, trace, hw, mode, first_guess
+                )
             except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
                 arc_errors.append(f"{arc_name}: {exc}")
+                continue
+            # the sanity check of every solution: the optics of the arc's own setup
+            refused_by_optics, verdict = optics_verdict(arc.header, arc_solution)
+            if refused_by_optics:
+                arc_errors.append(f"{arc_name}: refused, {verdict}")
+                continue
+            if verdict:
+                optics_flags.append(f"{arc_name}: {verdict}")
+            solutions.append(arc_solution)
+            dates.append(_date(arc.header))
+            if arc_name not in arcs_written:
+                arcs_written.add(arc_name)
+                results.append(
+                    write_arc_product(
+                        arc,
+                        arc_name,
+                        arc_spectrum,
+                        arc_solution,
+                        settings,
+                        out_dir,
+                        raw_dirs,
+                        arc_paths.get(arc_name),
+                    )
+                )
         if not solutions:
             results.append(
                 ProductResult(
@@ -531,6 +669,7 @@ def process_science(
                 header,
                 _lineage(header, raw, ecf_name, w_name, RLEVEL_WAVELENGTH, settings, extra_w),
                 raw_dirs=raw_dirs,
+                solution=solution,
             )
         except Exception as exc:  # noqa: BLE001
             results.append(
@@ -546,7 +685,7 @@ def process_science(
                 )
             )
             continue
-        reason = "; ".join(x for x in [note] + arc_errors if x)
+        reason = "; ".join(x for x in [guess_note, note] + optics_flags + arc_errors if x)
         results.append(
             ProductResult(
                 str(w_path),

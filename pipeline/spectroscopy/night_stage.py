@@ -60,13 +60,16 @@ def calibrate_night(
             except Exception as exc:  # noqa: BLE001 - this arc only
                 r.reason = f"{r.reason}; arc unreadable for calibration: {exc}".lstrip("; ")
     arc_ccds = [ccd for ccd, _ in arcs]
+    arcs_written: set[str] = set()  # each arc's calibrated product is written once
     out: list[ProductResult] = []
     for r in reduced:
         if r.role not in SPECTRUM_ROLES or not _reduced_product(r):
             continue
         t0 = time.perf_counter()
         try:
-            results = process_science(_reduced_product(r), arc_ccds, settings, out_dir, raw_dirs)
+            results = process_science(
+                _reduced_product(r), arc_ccds, settings, out_dir, raw_dirs, arcs_written
+            )
         except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
             results = [
                 ProductResult(
@@ -209,7 +212,8 @@ def products_table(spectra: list[ProductResult]) -> str:
             (
                 Path(p.file).name
                 if p.file
-                else f"({_LETTER.get(p.data_type, 'e')} of {p.parent}, target {p.target})",
+                else f"({_LETTER.get(p.data_type, 'e')} of {p.parent}"
+                + (f", target {p.target})" if p.target is not None else ", arc)"),
                 p.status,
                 f"{q.get('snr_median_per_pixel', '')}",
                 f"{q.get('trace_rms', '')}",

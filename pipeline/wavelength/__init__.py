@@ -1,12 +1,19 @@
-"""Wavelength calibration against the Goodman lamp library.
+"""Wavelength calibration against NIST air wavelengths of the lamps' lines.
+
+The Goodman lamp library (its NIST-corrected models) or any dispersion model (the
+optics model, ``first_guess=``) only starts the line identification; solutions are
+fitted to NIST wavelengths and every product records its line table.
 
 Public API::
 
     from pipeline.wavelength import calibrate_arc, apply_solution, write_spectrum
     solution = calibrate_arc(arc_1d, mode="400_M2", lamp_elements="HgArNe", binning=2)
+    solution = calibrate_arc(arc_1d, lamp_elements="HgArNe", binning=2, first_guess=optics)
     solution.header_cards()          # GSP_FUNC, GSP_ORDR, GSP_NPIX, GSP_Cnnn, GSP_WRMS, ...
+    solution.lines                   # pixel, NIST λ, fitted λ, used / why not
     calibrated = apply_solution(science_1d, solution)   # linear Å grid, counts conserved
-    write_spectrum(calibrated, "wecfzst_x.fits", header, solution.header_cards())
+    write_spectrum(calibrated, "wecfzst_x.fits", header, solution.header_cards(),
+                   solution=solution)                  # + LINES extension
 """
 
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc

@@ -81,14 +81,16 @@ def _clean_header(header) -> fits.Header:
                 out.add_history(card.value) if key == "HISTORY" else None
             )
             continue
-        out.append(card, end=True)
+        # a copy: the parent's Card objects must not change with the product's header
+        out.append(fits.Card(card.keyword, card.value, card.comment), end=True)
     return out
 
 
-def spectrum_hdul(spectrum, header=None, extra_cards=()) -> fits.HDUList:
+def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.HDUList:
     """The HDU list :func:`write_spectrum` writes (for callers that write atomically).
 
-    ``spectrum`` is a ``specutils.Spectrum`` or a :class:`SpectrumArrays`.
+    ``spectrum`` is a ``specutils.Spectrum`` or a :class:`SpectrumArrays`; with a
+    ``solution`` its line table is appended as a ``LINES`` BINTABLE.
     """
     spec = SpectrumArrays.from_spectrum(spectrum)
     flux = np.asarray(spec.flux, dtype=np.float32)
@@ -135,10 +137,16 @@ def spectrum_hdul(spectrum, header=None, extra_cards=()) -> fits.HDUList:
         hdus.append(fits.ImageHDU(np.asarray(std, np.float32), header=uh, name="STD"))
     mask = spec.mask if spec.mask is not None else np.zeros(flux.size, bool)
     hdus.append(fits.ImageHDU(np.asarray(mask, np.uint8), name="MASK"))
+    if solution is not None and getattr(solution, "lines", None) is not None:
+        from pipeline.wavelength.line_table import lines_hdu
+
+        hdus.append(lines_hdu(solution))
     return fits.HDUList(hdus)
 
 
-def write_spectrum(spectrum, path: str | Path, header=None, extra_cards=(), raw_dirs=()) -> Path:
+def write_spectrum(
+    spectrum, path: str | Path, header=None, extra_cards=(), raw_dirs=(), solution=None
+) -> Path:
     """Write a 1-D spectrum atomically as a FITS file specutils reads with no format.
 
     Parameters
@@ -154,6 +162,8 @@ def write_spectrum(spectrum, path: str | Path, header=None, extra_cards=(), raw_
         Cards added last (lineage, ``GSP_*`` solution, quality).
     raw_dirs : iterable of paths
         Folders of raw files, which are never overwritten.
+    solution : WavelengthSolution, optional
+        Its line table is written as the ``LINES`` extension.
 
     Returns
     -------
@@ -162,7 +172,7 @@ def write_spectrum(spectrum, path: str | Path, header=None, extra_cards=(), raw_
     from pipeline.products import write_fits_atomic
 
     path = Path(path)
-    hdul = spectrum_hdul(spectrum, header, extra_cards)
+    hdul = spectrum_hdul(spectrum, header, extra_cards, solution=solution)
     # Every product names itself (GSP_FNAM): that is how a later run recognises a file
     # it may overwrite.
     hdul[0].header["GSP_FNAM"] = (path.name, "Current file name")

@@ -19,7 +19,6 @@ from pipeline.lamps import (
     LampTemplate,
     find_template,
     lamp_dir,
-    lamps_on,
     modes,
     normalize_mode,
 )
@@ -60,11 +59,13 @@ def parse_elements(text: str | None) -> frozenset[str]:
 
 
 def arc_elements(header) -> frozenset[str]:
-    """Elements of an arc from its ``LAMP_*`` keywords, else from its OBJECT name."""
-    on = lamps_on(header)
-    if on:
-        return on
-    return parse_elements(header.get("OBJECT"))
+    """Elements of an arc's lamps: its ``LAMP_*`` cards, else its OBJECT (``Fe`` is the
+    FeHeAr lamp), by the one rule of :func:`pipeline.header_normalization.normalize_lamps`.
+    """
+    from pipeline.header_normalization import normalize_lamps
+
+    # the frame is calibrated as an arc, whatever its OBSTYPE spelling says
+    return normalize_lamps(header, "arc")[0]
 
 
 def select_template(mode: str | None, lamp_elements=None) -> LampTemplate:

@@ -32,18 +32,19 @@ class WavelengthSolution:
     n_used, n_rejected : int
         Lines kept in, and rejected from, the final fit.
     lines : astropy.table.Table
-        One row per identified line: ``pixel``, ``reference_wavelength`` (Å the fit
-        aimed at), ``lab_wavelength`` (catalogue Å, NaN when not catalogued),
-        ``fitted_wavelength``, ``residual`` (Å), ``used``.
+        One row per arc line: ``pixel``, ``pixel_error``, ``fwhm`` (binned px),
+        ``amplitude``, ``reference_wavelength`` (NIST air Å, NaN when unidentified),
+        ``lab_wavelength`` (the same), ``ion``, ``fitted_wavelength``, ``residual`` (Å),
+        ``residual_pixel`` (binned px), ``used`` and ``status`` (``used``, ``blend``,
+        ``saturated``, ``weak``, ``outlier`` or ``unidentified``).
     template : str
-        File name of the library lamp used.
+        File name of the library lamp (or name of the first guess) the fit started from.
     lamp : str
         Lamp of that template (e.g. ``HgArNe``).
     mode : str
         WAVMODE.
     reference : str
-        ``"template-spectrum"`` (lines placed by the template's own spectrum and model)
-        or ``"line-list"`` (catalogued wavelengths).
+        What the fit's wavelengths are (``"NIST air"``).
     shift_unbinned : float
         Offset of the arc against the template at the detector centre, unbinned px.
     arcs : list of str
@@ -51,6 +52,12 @@ class WavelengthSolution:
     sky_shift_pixel : float
         Shift (binned px) applied after the arcs to match the science frame's own sky
         lines (flexure between arcs and science; see :mod:`pipeline.wavelength.sky`).
+    mean_pixel : float
+        Mean residual of the lines used against their NIST wavelengths, binned px.
+    correction_order : int
+        Order of the fitted correction to the first guess (-1 when not applicable).
+    catalogues : list of str
+        NIST line files the solution was fitted to.
     """
 
     coefficients: np.ndarray
@@ -68,6 +75,9 @@ class WavelengthSolution:
     shift_unbinned: float = 0.0
     arcs: list[str] = field(default_factory=list)
     sky_shift_pixel: float = 0.0
+    mean_pixel: float = 0.0
+    correction_order: int = -1
+    catalogues: list[str] = field(default_factory=list)
 
     @property
     def order(self) -> int:
@@ -99,9 +109,17 @@ class WavelengthSolution:
             ("GSP_WRMP", float(self.rms_pixel), "Wavelength solution RMS [binned pixel]"),
             ("GSP_WPOI", int(self.n_used), "Number of lines used in the wavelength solution"),
             ("GSP_WREJ", int(self.n_rejected), "Number of points rejected"),
-            ("GSP_WTPL", self.template, "Library lamp template"),
-            ("GSP_WREF", self.reference, "Reference line positions"),
+            ("GSP_WMEA", round(float(self.mean_pixel), 5), "Mean line residual [binned pixel]"),
+            ("GSP_WTPL", self.template, "First guess of the solution"),
+            ("GSP_WREF", self.reference, "Wavelengths the solution is fitted to"),
         ]
+        if self.correction_order >= 0:
+            cards.append(
+                ("GSP_WCOR", int(self.correction_order), "Order of the correction to the guess")
+            )
+        if self.catalogues:
+            names = [c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in self.catalogues]
+            cards.append(("GSP_WCAT", ",".join(names), "NIST air strong-line lists (elements)"))
         if self.sky_shift_pixel:
             cards.append(
                 (
@@ -124,7 +142,40 @@ class WavelengthSolution:
             "lamp_template": self.template,
             "arcs": list(self.arcs),
             "sky_shift_pixel": round(float(self.sky_shift_pixel), 4),
+            "wavelength_mean_pixel": round(float(self.mean_pixel), 4),
+            "wavelength_reference": self.reference,
         }
+
+
+def restate_lines(solution: WavelengthSolution) -> WavelengthSolution:
+    """The solution with its line table's fitted wavelengths, residuals and RMS
+    recomputed from its own coefficients (after arcs are combined, the table's lines
+    come from several arcs' solutions; the product must describe the one it carries).
+    """
+    import dataclasses
+
+    import astropy.units as u
+
+    table = solution.lines.copy()
+    pix = np.asarray(table["pixel"], float)
+    ref = np.asarray(getattr(table["reference_wavelength"], "value", table["reference_wavelength"]))
+    used = np.asarray(table["used"], bool)
+    fitted = solution.wavelength(pix)
+    disp = np.abs(chebyshev.chebval(pix, chebyshev.chebder(solution.coefficients)))
+    resid = fitted - ref
+    table["fitted_wavelength"] = fitted * u.AA
+    table["residual"] = resid * u.AA
+    if "residual_pixel" in table.colnames:
+        table["residual_pixel"] = resid / disp
+    if not used.any():
+        return dataclasses.replace(solution, lines=table)
+    return dataclasses.replace(
+        solution,
+        lines=table,
+        rms_angstrom=float(np.sqrt(np.mean(resid[used] ** 2))),
+        rms_pixel=float(np.sqrt(np.mean((resid / disp)[used] ** 2))),
+        mean_pixel=float(np.mean((resid / disp)[used])),
+    )
 
 
 def solution_from_header(header) -> np.ndarray:

@@ -80,8 +80,13 @@ async def test_a_night_is_calibrated_and_reduced_automatically(db, tmp_path, nig
         assert science.parent_file.data_type == 0 and science.proposal_id == "SOAR2026B-001"
         assert science.settings is not None and science.settings.version == 1
         # spectra: extracted (3) from the reduced frame, calibrated (4) from each extraction
-        spectra = [f for f in current if f.data_type in (3, 4)]
+        spectra = [f for f in current if f.data_type in (3, 4) and "comp" not in f.file_name]
         assert {f.data_type for f in spectra} == {3, 4}, names
+        # and each arc used, calibrated (4), from its reduced arc
+        arcs = [f for f in current if f.data_type == 4 and "comp" in f.file_name]
+        assert len(arcs) == 1 and arcs[0].file_name.startswith("we"), names
+        assert arcs[0].parent_file.data_type == 2 and "comp" in arcs[0].parent_file.file_name
+        assert arcs[0].original_file_id == arcs[0].parent_file.parent_file_id
         for f in spectra:
             parent = f.parent_file
             assert parent.data_type == {3: 2, 4: 3}[f.data_type]

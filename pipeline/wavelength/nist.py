@@ -1,0 +1,141 @@
+"""NIST air wavelengths of the Goodman comparison-lamp elements.
+
+The catalogues are ``pipeline/data/lamps/nist_lines/nist_air_strong_lines_<El>.txt``
+(columns: relative intensity with NIST flags, air wavelength Å, ion, NIST reference
+code), the NIST Atomic Spectra Database strong-line lists of each element. They are
+the physical truth the wavelength solutions are fitted to; the library's stored
+models only serve as first guesses.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from pipeline.lamps import lamp_dir
+
+#: Elements with a NIST strong-line catalogue in the package.
+CATALOGUED_ELEMENTS = ("Ar", "Cu", "Fe", "He", "Hg", "Ne")
+
+
+@dataclass(frozen=True)
+class LineCatalogue:
+    """NIST lines of one or more elements, sorted by wavelength.
+
+    Attributes
+    ----------
+    wavelength : ndarray
+        Air wavelength, Å.
+    intensity : ndarray
+        NIST relative intensity (comparable within one element's list only).
+    ion : ndarray of str
+        Spectrum, e.g. ``"Ne I"``.
+    source : ndarray of str
+        NIST bibliographic reference code of the wavelength.
+    """
+
+    wavelength: np.ndarray
+    intensity: np.ndarray
+    ion: np.ndarray
+    source: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.wavelength.size)
+
+    def select(self, keep) -> LineCatalogue:
+        return LineCatalogue(
+            self.wavelength[keep], self.intensity[keep], self.ion[keep], self.source[keep]
+        )
+
+    def within(self, lo: float, hi: float) -> LineCatalogue:
+        """Lines between ``lo`` and ``hi`` Å."""
+        return self.select((self.wavelength >= lo) & (self.wavelength <= hi))
+
+
+def catalogue_path(element: str):
+    """Path of one element's NIST strong-line file."""
+    return lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
+
+
+@cache
+def element_lines(element: str) -> LineCatalogue:
+    """NIST strong air lines of one element (empty when the package has no list)."""
+    path = catalogue_path(element)
+    waves, intens, ions, refs = [], [], [], []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if not row or row[0].strip().startswith("#") or len(row) < 2:
+                    continue
+                try:
+                    wave = float(row[1])
+                except ValueError:
+                    continue
+                digits = re.sub(r"[^0-9.]", "", row[0])
+                intens.append(float(digits) if digits else 1.0)
+                waves.append(wave)
+                ions.append(row[2].strip() if len(row) > 2 else element)
+                refs.append(row[3].strip() if len(row) > 3 else "")
+    order = np.argsort(waves, kind="stable")
+    return LineCatalogue(
+        np.asarray(waves, float)[order],
+        np.asarray(intens, float)[order],
+        np.asarray(ions, dtype=object)[order].astype(str),
+        np.asarray(refs, dtype=object)[order].astype(str),
+    )
+
+
+@cache
+def lamp_lines(elements: frozenset[str]) -> LineCatalogue:
+    """NIST lines of every element of a lamp (e.g. ``{"Hg", "Ar", "Ne"}``).
+
+    Relative intensities are rescaled per spectrum (``Ar I``, ``Ar II``...) so that
+    each one's brightest line is 1000: NIST intensities are on a different scale in
+    every spectrum (they come from different sources and references; in the Ar list
+    the Ar I lines top out at a few units where Ar II lines reach hundreds), and the
+    rescaling only serves to render lines for the first alignment, to prefer the
+    brighter of two candidates and to decide which of two blended lines dominates.
+    """
+    parts = []
+    for el in sorted(elements):
+        cat = element_lines(el)
+        if not len(cat):
+            continue
+        scaled = cat.intensity.copy()
+        ions = np.char.strip(cat.ion.astype(str))
+        for ion in np.unique(ions):
+            sel = ions == ion
+            scaled[sel] *= 1000.0 / max(float(np.max(cat.intensity[sel])), 1e-9)
+        parts.append(LineCatalogue(cat.wavelength, scaled, cat.ion, cat.source))
+    if not parts:
+        empty = np.empty(0)
+        return LineCatalogue(empty, empty, empty.astype(str), empty.astype(str))
+    cat = LineCatalogue(
+        np.concatenate([p.wavelength for p in parts]),
+        np.concatenate([p.intensity for p in parts]),
+        np.concatenate([p.ion for p in parts]),
+        np.concatenate([p.source for p in parts]),
+    )
+    return cat.select(np.argsort(cat.wavelength, kind="stable"))
+
+
+#: Fill gases of the Goodman hollow-cathode lamps: a "Cu" or "Fe" lamp (``LAMP_CU``,
+#: ``LAMP_FE``, or OBJECT ``Cu``/``Fe`` in older files) shows He and Ar lines too.
+FILL_GAS = {"Cu": frozenset({"He", "Ar"}), "Fe": frozenset({"He", "Ar"})}
+
+
+def with_fill_gas(elements) -> frozenset[str]:
+    """The elements whose lines a lamp shows: its own plus a hollow cathode's fill gas."""
+    out = set(elements)
+    for el in elements:
+        out |= FILL_GAS.get(el, frozenset())
+    return frozenset(out)
+
+
+def catalogue_files(elements) -> list[str]:
+    """File names of the catalogues used for a set of elements (for provenance)."""
+    return [catalogue_path(e).name for e in sorted(elements) if catalogue_path(e).exists()]

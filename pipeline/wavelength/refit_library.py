@@ -1,0 +1,212 @@
+"""Refit every bundled library lamp against NIST air wavelengths (run once, committed).
+
+Usage::
+
+    python -m pipeline.wavelength.refit_library            # refit, write, print table
+    python -m pipeline.wavelength.refit_library --dry-run  # print the table only
+
+The library's stored models (``GSP_Cnnn``) are goodman_pipeline fits with errors. For
+each lamp file, the lines of the lamp's own flux are found and centred, identified
+against the NIST air lines of the lamp's elements starting from the stored model, and
+fitted exactly as arcs are (:func:`pipeline.wavelength.calibrate.calibrate_arc`). The
+corrected model is written *beside* the original, which is kept:
+
+``GSP_RORD``, ``GSP_Rnnn``
+    the corrected Chebyshev series (same convention as ``GSP_ORDR``/``GSP_Cnnn``);
+``GSP_RRMS``, ``GSP_RRMA``, ``GSP_RNLN``
+    its RMS against NIST (unbinned px, Å) and the number of lines used;
+``GSP_RDEV``, ``GSP_RDMX``
+    RMS and largest deviation (px) of the stored model from the corrected one;
+``HISTORY``
+    date, NIST files and method.
+
+A lamp whose refit is not trustworthy (fewer than :data:`MIN_LINES` NIST lines, an RMS
+above :data:`MAX_RMS_PX`, or no better than the stored model on the same lines) keeps
+only its stored model, and the table says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from numpy.polynomial import chebyshev
+
+from pipeline.lamps import LampTemplate, lamp_dir, read_template
+
+#: Fewest NIST lines, and largest RMS (unbinned px), for a corrected model to be written.
+MIN_LINES = 6
+MAX_RMS_PX = 0.2
+#: Cards this script owns (removed before each rewrite).
+PREFIXES = ("GSP_R",)
+HISTORY_TAG = "GSP NIST refit:"
+
+
+@dataclass
+class RefitResult:
+    """Outcome of one lamp's refit."""
+
+    file_name: str
+    lamp: str
+    n_used: int = 0
+    rms_pixel: float = float("nan")
+    rms_angstrom: float = float("nan")
+    library_rms_pixel: float = float("nan")  # stored model against the NIST lines
+    library_max_pixel: float = float("nan")
+    deviation_rms: float = float("nan")  # stored model against corrected, whole detector
+    deviation_max: float = float("nan")
+    corrected_rms_pixel: float = float("nan")  # corrected model against the NIST lines
+    coefficients: np.ndarray | None = None
+    catalogues: tuple[str, ...] = ()
+    problem: str = ""
+
+
+def refit(template: LampTemplate) -> RefitResult:
+    """Refit one library lamp against NIST lines, starting from its stored model."""
+    from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
+
+    result = RefitResult(template.file_name, template.lamp)
+    stored = dataclasses.replace(template, corrected_coefficients=None)
+    try:
+        sol = calibrate_arc(
+            template.flux,
+            lamp_elements=template.elements,
+            binning=1,
+            template=stored,
+            max_shift_unbinned=8,
+            max_scale_error=0.0,
+        )
+    except (WavelengthCalibrationError, ValueError) as exc:
+        result.problem = str(exc)
+        return result
+    if sol.reference != "NIST air":
+        result.problem = f"too few NIST lines ({sol.reference})"
+        return result
+    used = np.asarray(sol.lines["used"], bool)
+    pix = np.asarray(sol.lines["pixel"], float)[used]
+    ref = np.asarray(sol.lines["reference_wavelength"], float)[used]
+    coef = sol.coefficients
+    disp_lines = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coef)))
+    lib_resid = (stored.wavelength(pix) - ref) / disp_lines
+    cor_resid = (chebyshev.chebval(pix, coef) - ref) / disp_lines
+    x = np.arange(template.npix, dtype=float)
+    disp = np.abs(chebyshev.chebval(x, chebyshev.chebder(coef)))
+    dev = (stored.wavelength(x) - chebyshev.chebval(x, coef)) / disp
+    result.n_used = int(used.sum())
+    result.rms_pixel = float(sol.rms_pixel)
+    result.rms_angstrom = float(sol.rms_angstrom)
+    result.library_rms_pixel = float(np.sqrt(np.mean(lib_resid**2)))
+    result.library_max_pixel = float(np.max(np.abs(lib_resid)))
+    result.corrected_rms_pixel = float(np.sqrt(np.mean(cor_resid**2)))
+    result.deviation_rms = float(np.sqrt(np.mean(dev**2)))
+    result.deviation_max = float(np.max(np.abs(dev)))
+    result.catalogues = tuple(sol.catalogues)
+    if result.n_used < MIN_LINES:
+        result.problem = f"only {result.n_used} NIST lines (need {MIN_LINES})"
+    elif result.rms_pixel > MAX_RMS_PX:
+        result.problem = f"RMS {result.rms_pixel:.3f} px against NIST (limit {MAX_RMS_PX})"
+    elif result.corrected_rms_pixel >= result.library_rms_pixel:
+        result.problem = "the stored model fits the NIST lines as well"
+    else:
+        result.coefficients = np.asarray(coef, float)
+    return result
+
+
+def _strip(header: fits.Header) -> None:
+    for key in [k for k in header if k.startswith(PREFIXES)]:
+        del header[key]
+    keep = [v for v in header.get("HISTORY", []) if not str(v).startswith(HISTORY_TAG)]
+    if "HISTORY" in header:
+        del header["HISTORY"]
+    for v in keep:
+        header.add_history(v)
+    # trailing blank cards move behind appended ones on every rewrite: drop them
+    while len(header) and header.cards[-1].keyword == "" and not str(header.cards[-1].value):
+        del header[-1]
+
+
+def write_corrected(path: Path, result: RefitResult, when: str | None = None) -> None:
+    """Write (or remove) the corrected-model cards of one library file, atomically."""
+    when = when or date.today().isoformat()
+    with fits.open(path, memmap=False) as hdul:
+        hdul = fits.HDUList([h.copy() for h in hdul])
+    header = hdul[0].header
+    _strip(header)
+    if result.coefficients is not None:
+        header["GSP_RORD"] = (len(result.coefficients) - 1, "NIST-corrected model order")
+        for i, c in enumerate(result.coefficients):
+            header[f"GSP_R{i:03d}"] = (float(c), f"NIST-corrected model parameter c{i}")
+        header["GSP_RRMS"] = (round(result.rms_pixel, 5), "Corrected model RMS vs NIST [px]")
+        header["GSP_RRMA"] = (round(result.rms_angstrom, 5), "Corrected model RMS vs NIST [A]")
+        header["GSP_RNLN"] = (result.n_used, "NIST lines used by the corrected model")
+        header["GSP_RDEV"] = (round(result.deviation_rms, 4), "GSP_Cnnn - corrected, RMS [px]")
+        header["GSP_RDMX"] = (round(result.deviation_max, 4), "GSP_Cnnn - corrected, max [px]")
+        # HISTORY values under 72 characters: a wrapped card would leave an untagged
+        # continuation that a rerun could not recognise
+        elements = ",".join(
+            c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in result.catalogues
+        )
+        for text in (
+            f"{when} GSP_Rnnn fitted to NIST air lines",
+            f"lists nist_air_strong_lines_<El>.txt El={elements}",
+            "lines re-centred in own flux (integrated Gaussian)",
+            "from GSP_Cnnn; robust fit, order by cross-validation",
+            "by python -m pipeline.wavelength.refit_library",
+        ):
+            header.add_history(f"{HISTORY_TAG} {text}")
+    else:
+        header.add_history(f"{HISTORY_TAG} {when} no corrected model:")
+        header.add_history(f"{HISTORY_TAG} {result.problem[:55]}")
+    tmp = path.with_name(path.name + ".tmp")
+    hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
+    os.replace(tmp, path)
+
+
+def format_table(results: list[RefitResult]) -> str:
+    """The refit table: lines used, RMS against NIST, stored model before/after."""
+    head = (
+        f"{'lamp file':44s} {'lines':>5s} {'rms px':>7s} {'rms A':>7s} "
+        f"{'lib rms':>7s} {'lib max':>7s} {'dev rms':>7s} {'dev max':>7s}  note"
+    )
+    rows = [head, "-" * len(head)]
+    for r in results:
+        rows.append(
+            f"{r.file_name:44s} {r.n_used:5d} {r.rms_pixel:7.3f} {r.rms_angstrom:7.3f} "
+            f"{r.library_rms_pixel:7.3f} {r.library_max_pixel:7.3f} "
+            f"{r.deviation_rms:7.3f} {r.deviation_max:7.3f}  "
+            f"{'kept stored model: ' + r.problem if r.problem else 'corrected'}"
+        )
+    ok = [r for r in results if r.coefficients is not None]
+    rows.append(
+        f"{len(ok)} of {len(results)} lamps corrected; columns: NIST lines used, corrected "
+        "model RMS against NIST (unbinned px, A), stored GSP_Cnnn model against the same "
+        "NIST lines (RMS, max px), stored minus corrected over the detector (RMS, max px)"
+    )
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
+    parser.add_argument("files", nargs="*", help="library files (default: all bundled lamps)")
+    args = parser.parse_args(argv)
+    paths = [Path(f) for f in args.files] or sorted(lamp_dir().glob("goodman_comp_*.fits"))
+    results = []
+    for path in paths:
+        result = refit(read_template(path))
+        results.append(result)
+        if not args.dry_run:
+            write_corrected(path, result)
+    print(format_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

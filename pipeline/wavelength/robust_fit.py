@@ -1,0 +1,175 @@
+"""Weighted Chebyshev fits with the order chosen by cross-validation and robust rejection.
+
+The order of a wavelength correction is chosen from the lines themselves: the
+weighted leave-one-out prediction error (computed exactly from the hat matrix, no
+refits) is minimised, and a higher order is kept only when it lowers that error by
+more than :data:`MIN_GAIN`; an order the lines do not support would swing beyond the
+outermost lines. Outliers (misidentified lines, unlisted blends) are rejected when
+they are off by more than :data:`CLIP_SIGMA` robust standard deviations of the residuals, and the order
+is chosen again on the lines that remain, until nothing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.polynomial import chebyshev
+
+#: Relative drop of the leave-one-out error a higher order must bring to be kept.
+MIN_GAIN = 0.05
+#: Rejection threshold, in robust standard deviations of the normalised residuals.
+CLIP_SIGMA = 4.0
+
+
+@dataclass(frozen=True)
+class PolyFit:
+    """A weighted Chebyshev fit over ``x`` in [-1, 1].
+
+    Attributes
+    ----------
+    coef : ndarray
+        Chebyshev coefficients over ``x``.
+    used : ndarray of bool
+        Points kept (the others were rejected as outliers).
+    order : int
+    loo_rms : float
+        Leave-one-out RMS of the residuals of the points used (same unit as ``y``).
+    """
+
+    coef: np.ndarray
+    used: np.ndarray
+    order: int
+    loo_rms: float
+    x_lo: float = -np.inf
+    x_hi: float = np.inf
+    slope: float = 0.0
+
+    def __call__(self, x):
+        """The fit inside the points' range; beyond it, the global linear trend.
+
+        A polynomial of the order the lines support inside their range can swing
+        wildly beyond it, and so can its tangent at the last line. Beyond the
+        outermost lines the correction continues from its value there with the slope
+        of a straight-line fit to all the lines: the first guess keeps the shape.
+        """
+        x = np.asarray(x, float)
+        if self.order <= 1:
+            return chebyshev.chebval(x, self.coef)
+        inside = np.clip(x, self.x_lo, self.x_hi)
+        return chebyshev.chebval(inside, self.coef) + self.slope * (x - inside)
+
+
+def _weighted_fit(x, y, w, order):
+    """Coefficients, residuals and leave-one-out residuals of one weighted fit."""
+    a = chebyshev.chebvander(x, order)
+    sw = np.sqrt(w)
+    q, r = np.linalg.qr(a * sw[:, None])
+    coef = np.linalg.solve(r, q.T @ (y * sw))
+    resid = y - a @ coef
+    hat = np.sum(q * q, axis=1)
+    loo = resid / np.clip(1.0 - hat, 1e-6, None)
+    return coef, resid, loo
+
+
+#: Points of the abscissa farther than this from every line are in a gap (x in [-1, 1]).
+GAP = 0.1
+#: A higher order that at least halves the leave-one-out error is a real correction
+#: (a poor first guess), kept whatever it does in the gaps.
+GAP_GAIN = 0.5
+
+
+def _gap_points(x) -> np.ndarray:
+    grid = np.linspace(x.min(), x.max(), 201)
+    d = np.min(np.abs(grid[:, None] - x[None, :]), axis=1)
+    return grid[d > GAP]
+
+
+def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tuple[int, float]:
+    """Order (0..max_order) with the smallest weighted leave-one-out error.
+
+    Leave-one-out errors only see where the lines are: an order above 2 that gains
+    less than :data:`GAP_GAIN` is also refused when, inside a gap between lines, it
+    departs from the order kept so far by more than ``gap_tolerance`` (unit of ``y``):
+    nothing there supports the wiggle.
+
+    Returns the order and its leave-one-out RMS (weighted, in the unit of ``y``).
+    """
+    best_order, best, best_coef = 0, np.inf, None
+    gaps = _gap_points(x) if np.isfinite(gap_tolerance) and x.size else np.empty(0)
+    for order in range(0, max_order + 1):
+        if x.size < order + 3:
+            break
+        coef, _, loo = _weighted_fit(x, y, w, order)
+        score = float(np.sqrt(np.sum(w * loo**2) / np.sum(w)))
+        if score < best * (1.0 - MIN_GAIN):
+            if best_coef is not None and order >= 3 and gaps.size and score > GAP_GAIN * best:
+                wiggle = np.abs(chebyshev.chebval(gaps, coef) - chebyshev.chebval(gaps, best_coef))
+                if wiggle.max() > gap_tolerance:
+                    break
+            best_order, best, best_coef = order, score, coef
+    return best_order, best
+
+
+def robust_fit(
+    x, y, err, max_order: int, floor: float = 0.0, n_iter: int = 10, gap_tolerance=np.inf
+) -> PolyFit:
+    """Fit ``y(x)`` with order chosen by cross-validation and iterative rejection.
+
+    Parameters
+    ----------
+    x : ndarray
+        Abscissae in [-1, 1].
+    y : ndarray
+        Values.
+    err : ndarray
+        1-sigma errors of ``y`` (weights are ``1/err**2``).
+    max_order : int
+        Highest order tried (it is also capped by the number of points: at least
+        three per coefficient).
+    floor : float
+        Smallest robust scatter of the residuals (unit of ``y``) the rejection uses:
+        below it nothing is rejected for being a fraction of it.
+    gap_tolerance : float
+        See :func:`choose_order`.
+    n_iter : int
+        Rejection iterations at most.
+
+    Returns
+    -------
+    PolyFit
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    w = 1.0 / np.asarray(err, float) ** 2
+    used = np.ones(x.size, bool)
+    coef, order, loo_rms = np.array([float(np.median(y))]), 0, np.inf
+    for _ in range(n_iter):
+        cap = min(max_order, int(used.sum()) // 3 - 1)
+        if cap < 0:
+            break
+        order, loo_rms = choose_order(x[used], y[used], w[used], cap, gap_tolerance)
+        coef, _, _ = _weighted_fit(x[used], y[used], w[used], order)
+        # Rejection on the residuals themselves, not weighted ones: a bright line whose
+        # profile a Gaussian fits badly (an unlisted blend) has a large centring error
+        # and would otherwise be kept however far off it is.
+        resid = y - chebyshev.chebval(x, coef)
+        scale = max(1.4826 * float(np.median(np.abs(resid[used]))), floor)
+        new = np.abs(resid) <= CLIP_SIGMA * scale
+        if new.sum() < order + 2 or np.array_equal(new, used):
+            break
+        used = new
+    inside = x[used] if used.any() else x
+    slope = 0.0
+    if used.sum() >= 3:
+        line, _, _ = _weighted_fit(x[used], y[used], w[used], 1)
+        slope = float(line[1])
+    return PolyFit(
+        coef=coef,
+        used=used,
+        order=order,
+        loo_rms=loo_rms,
+        x_lo=float(inside.min()) if inside.size else -np.inf,
+        x_hi=float(inside.max()) if inside.size else np.inf,
+        slope=slope,
+    )

@@ -1,0 +1,105 @@
+"""A library lamp as a first guess, checked against the optics.
+
+Most library lamps' stored models follow Goodman's optics to a pixel or two, but a few
+are fits to four lines that are wrong by tens to hundreds of pixels at the ends (930_M1
+HgAr: 340 px). Started from such a model the identification pairs the arc's lines with
+the wrong NIST lines. So the lamp's model is compared with the optics model of the
+lamp's own header (:func:`pipeline.optics.check_solution`, shape only: a zero-point
+offset is the optics' known weakness) unless the lamp carries a model refitted to NIST
+lines (that one is better than the optics); when the shapes disagree, the optics model moved
+onto the lamp's own identified lines is the guess, and the lamp's flux still serves
+the coarse alignment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from pipeline.lamps import LampTemplate
+
+
+@dataclass(frozen=True)
+class LampOnOptics:
+    """A library lamp whose dispersion is the optics model shifted onto its lines.
+
+    ``wavelength(u) = optics.wavelength(u - shift)`` over the lamp's unbinned pixels;
+    ``flux``, ``lamp``, ``mode`` and ``file_name`` are the lamp's.
+    """
+
+    template: LampTemplate
+    optics: object
+    shift: float
+    reason: str
+
+    @property
+    def flux(self) -> np.ndarray:
+        return self.template.flux
+
+    @property
+    def lamp(self) -> str:
+        return self.template.lamp
+
+    @property
+    def mode(self) -> str:
+        return self.template.mode
+
+    @property
+    def file_name(self) -> str:
+        return self.template.file_name
+
+    @property
+    def npix(self) -> int:
+        return self.template.npix
+
+    def wavelength(self, unbinned_pixel) -> np.ndarray:
+        return self.optics.wavelength(np.asarray(unbinned_pixel, float) - self.shift)
+
+
+@cache
+def _optics_of(path: str):
+    from astropy.io import fits
+
+    from pipeline.optics import dispersion_model_from_header
+
+    return dispersion_model_from_header(fits.getheader(path))
+
+
+def checked_template_guess(template: LampTemplate):
+    """The lamp itself, or :class:`LampOnOptics` when its model's shape is not the optics'.
+
+    Parameters
+    ----------
+    template : LampTemplate
+
+    Returns
+    -------
+    LampTemplate or LampOnOptics
+    """
+    from pipeline.optics import check_solution
+
+    if template.corrected:
+        # refitted to NIST lines in the lamp's own flux: better than the optics' shape
+        return template
+    try:
+        optics = _optics_of(str(template.path))
+    except OSError:
+        return template
+    if optics is None:
+        return template
+    u = np.arange(template.npix, dtype=float)
+    check = check_solution(optics, template.wavelength(u), 1, shift_tolerance_px=np.inf)
+    if check.agrees:
+        return template
+    lines = np.isfinite(template.line_pixels) & np.isfinite(template.line_wavelengths)
+    if lines.sum() >= 2:
+        shift = float(np.median(template.line_pixels[lines]
+                                - optics.pixel(template.line_wavelengths[lines])))
+    else:
+        shift = check.shift_px
+    return LampOnOptics(template, optics, shift, f"library model {check.message}")
+
+
+__all__ = ["LampOnOptics", "checked_template_guess"]

@@ -1,0 +1,145 @@
+"""Real Goodman arcs of ``tests/data/real`` and the wavelengths other tools gave them.
+
+- ``goodman_focus/sp_400m1.fits``: a raw Red-camera 400 M1 HgArNe arc (prescan in
+  columns 0-49); the 1-D arc is the median of central rows over columns 50:4110 (the
+  trimmed 4060-px width of the library), made here rather than by the reduction code.
+- ``iraf_solutions/*.fits``: 1-D arcs with IRAF ``identify`` solutions in their WCS
+  (linear, log-linear, or ``multispec`` Chebyshev/Legendre/cubic/linear spline),
+  evaluated here from the WCS keywords (IRAF's ``onedspec`` definitions).
+- ``pypeit_templates/soar_goodman_blue_400_SYZY.fits``: PypeIt's wavelength per pixel
+  of a Blue-camera 400 M1 arc at 2x2, in vacuum; converted to air with the IAU
+  standard (Morton 2000) formula, ``specutils.utils.wcs_utils.vac_to_air`` with
+  ``method="Morton2000"``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+
+
+def sp_400m1() -> tuple[np.ndarray, fits.Header]:
+    """The 1-D HgArNe arc of ``sp_400m1.fits`` (4060 px, bias removed) and its header."""
+    with fits.open(REAL / "goodman_focus" / "sp_400m1.fits", memmap=False) as hdul:
+        data = np.asarray(hdul[0].data, float)
+        header = hdul[0].header.copy()
+    bias = float(np.median(data[:, 5:45]))
+    return np.median(data[150:250, 50:4110], axis=0) - bias, header
+
+
+def _multispec_params(header) -> list[float]:
+    text = "".join(
+        str(header[k]).ljust(68) if len(str(header[k])) < 68 else str(header[k])
+        for k in sorted(k for k in header if k.startswith("WAT2_"))
+    )
+    spec = re.search(r'spec1\s*=\s*"([^"]*)"', text)
+    if spec is None:
+        raise ValueError("no spec1 in WAT2 cards")
+    return [float(v) for v in spec.group(1).split()]
+
+
+def iraf_wavelength(header, n: int) -> np.ndarray:
+    """Å at pixels ``0..n-1`` from an IRAF 1-D dispersion solution in ``header``."""
+    p = np.arange(1, n + 1, dtype=float)  # IRAF physical pixels are 1-based
+    ctype = str(header.get("CTYPE1", "")).strip().upper()
+    if ctype.startswith("LINEAR"):
+        w = header["CRVAL1"] + header.get("CD1_1", header.get("CDELT1")) * (
+            p - header.get("CRPIX1", 1.0)
+        )
+        return 10**w if int(header.get("DC-FLAG", 0)) == 1 else w
+    if not ctype.startswith("MULTISPE"):
+        raise ValueError(f"unknown CTYPE1 {ctype!r}")
+    v = _multispec_params(header)
+    # ap beam dtype w1 dw nw z aplow aphigh | weight zeropoint ftype ...
+    z = v[6]
+    zero, ftype = v[10], int(v[11])
+    rest = v[12:]
+    if ftype in (1, 2):
+        order, pmin, pmax = int(rest[0]), rest[1], rest[2]
+        c = np.array(rest[3 : 3 + order])
+        x = (2 * p - (pmax + pmin)) / (pmax - pmin)
+        if ftype == 1:
+            w = np.polynomial.chebyshev.chebval(x, c)
+        else:
+            w = np.polynomial.legendre.legval(x, c)
+    elif ftype in (3, 4):
+        npieces, pmin, pmax = int(rest[0]), rest[1], rest[2]
+        c = np.array(rest[3:])
+        s = (p - pmin) / (pmax - pmin) * npieces
+        j = np.clip(np.floor(s).astype(int), 0, npieces - 1)
+        a = (j + 1) - s
+        b = s - j
+        if ftype == 3:
+            w = (
+                c[j] * a**3
+                + c[j + 1] * (1 + 3 * a * (1 + a * b))
+                + c[j + 2] * (1 + 3 * b * (1 + a * b))
+                + c[j + 3] * b**3
+            )
+        else:
+            w = c[j] * a + c[j + 1] * b
+    else:
+        raise ValueError(f"unknown IRAF function type {ftype}")
+    return (zero + w) / (1 + z)
+
+
+def iraf_arc(name: str) -> tuple[np.ndarray, np.ndarray, fits.Header]:
+    """(flux, IRAF wavelength per pixel, header) of one ``iraf_solutions`` file."""
+    with fits.open(REAL / "iraf_solutions" / name, memmap=False) as hdul:
+        flux = np.asarray(hdul[0].data, float)
+        header = hdul[0].header.copy()
+    return flux, iraf_wavelength(header, flux.size), header
+
+
+def vac_to_air_morton(wave_vac: np.ndarray) -> np.ndarray:
+    """Air wavelengths (Å) of vacuum ones, Morton (2000), the IAU standard."""
+    import astropy.units as u
+    from specutils.utils.wcs_utils import vac_to_air
+
+    return vac_to_air(np.asarray(wave_vac, float) * u.AA, method="Morton2000").to_value(u.AA)
+
+
+def pypeit_blue_400() -> tuple[np.ndarray, np.ndarray]:
+    """(flux, PypeIt air wavelength per binned pixel) of the Blue 400 2x2 arc."""
+    with fits.open(REAL / "pypeit_templates" / "soar_goodman_blue_400_SYZY.fits") as hdul:
+        table = hdul[1].data
+        wave = np.asarray(table["wave"], float)
+        flux = np.asarray(table["flux"], float)
+    return flux, vac_to_air_morton(wave)
+
+
+def lines_window(solution, margin_px: float = 0.0) -> np.ndarray:
+    """Boolean mask of the pixels between the solution's outermost used lines."""
+    used = np.asarray(solution.lines["used"], bool)
+    pix = np.asarray(solution.lines["pixel"], float)[used]
+    j = np.arange(solution.npix)
+    return (j >= pix.min() - margin_px) & (j <= pix.max() + margin_px)
+
+
+def errors_px(solution, truth: np.ndarray, window: np.ndarray) -> tuple[float, float, float]:
+    """RMS, worst and mean of (solution - truth) in binned px over ``window``."""
+    disp = np.abs(np.gradient(truth))
+    e = ((solution.wavelength() - truth) / disp)[window]
+    return float(np.sqrt(np.mean(e**2))), float(np.abs(e).max()), float(e.mean())
+
+
+class PerturbedGuess:
+    """A deliberately wrong first guess: ``model`` moved by ``offset`` unbinned px with
+    its dispersion off by ``scale`` (about the detector centre).
+
+    It has only ``wavelength(unbinned_pixel)``, like the optics model: no template
+    flux, so the calibration starts from NIST lines rendered through it.
+    """
+
+    def __init__(self, model, offset: float = 20.0, scale: float = 1.02, centre: float = 2029.5):
+        self.model, self.offset, self.scale, self.centre = model, offset, scale, centre
+        self.name = f"perturbed {getattr(model, 'file_name', 'model')}"
+
+    def wavelength(self, unbinned_pixel):
+        u = np.asarray(unbinned_pixel, float)
+        return self.model.wavelength(self.centre + self.scale * (u - self.centre) + self.offset)

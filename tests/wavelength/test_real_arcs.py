@@ -1,0 +1,136 @@
+"""Wavelength solutions of real Goodman arcs against physical (NIST air) wavelengths,
+and against other tools' independent solutions of the same arcs (IRAF, PypeIt).
+
+Data: ``tests/data/real`` (see ``README_wavelength.md`` there for origin and licences).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.wavelength import WavelengthCalibrationError, calibrate_arc, select_template
+from pipeline.wavelength.identify import STATUSES
+from tests.wavelength.real_arcs import (
+    PerturbedGuess,
+    errors_px,
+    iraf_arc,
+    lines_window,
+    pypeit_blue_400,
+    sp_400m1,
+)
+
+
+@pytest.fixture(scope="module")
+def red_400m1():
+    arc, header = sp_400m1()
+    return arc, header
+
+
+def _used(sol):
+    used = np.asarray(sol.lines["used"], bool)
+    return np.asarray(sol.lines["pixel"], float)[used], np.asarray(
+        sol.lines["reference_wavelength"], float
+    )[used]
+
+
+def test_sp400m1_fits_nist_lines_to_005_px(red_400m1):
+    from pipeline.wavelength.lamp_choice import arc_elements
+
+    arc, header = red_400m1
+    sol = calibrate_arc(arc, header["WAVMODE"], arc_elements(header), 1)
+    assert sol.reference == "NIST air"
+    assert sol.n_used >= 15
+    assert sol.rms_pixel <= 0.05 and abs(sol.mean_pixel) <= 0.03
+    # the RMS is really the NIST lines' scatter about the written Chebyshev solution
+    pix, ref = _used(sol)
+    resid = (sol.wavelength(pix) - ref) / np.abs(sol.dispersion)
+    assert np.sqrt(np.mean(resid**2)) == pytest.approx(sol.rms_pixel, rel=0.05)
+    # every line has a status, and the reasons are the documented ones
+    status = np.asarray(sol.lines["status"])
+    assert set(status) <= set(STATUSES) and len(status) == sol.n_used + sol.n_rejected
+    assert np.all(np.isnan(np.asarray(sol.lines["reference_wavelength"], float)[
+        status == "unidentified"
+    ]))
+    # both lamps' lines (HgAr and Ne) are identified
+    ions = set(np.asarray(sol.lines["ion"])[status != "unidentified"])
+    assert {"Hg I", "Ne I"} <= ions
+    # the focus frame sits ~24 px from the library lamp: found, not assumed
+    assert 15 < sol.shift_unbinned < 35
+    cards = {k: v for k, v, _ in sol.header_cards()}
+    assert cards["GSP_WREF"] == "NIST air" and cards["GSP_WRMP"] == sol.rms_pixel
+
+
+def test_sp400m1_from_a_perturbed_first_guess_only(red_400m1):
+    """No template flux, a guess 20 px off with a dispersion 2 % wrong: the same
+    solution as from the library lamp, to the same accuracy."""
+    arc, _ = red_400m1
+    template = select_template("400_M1", "HgArNe")
+    reference = calibrate_arc(arc, "400_M1", "HgArNe", 1, template=template)
+    for offset, scale in ((20.0, 1.02), (-25.0, 0.98)):
+        guess = PerturbedGuess(template, offset=offset, scale=scale)
+        sol = calibrate_arc(arc, None, "HgArNe", 1, first_guess=guess)
+        assert sol.template == guess.name
+        assert sol.rms_pixel <= 0.05 and abs(sol.mean_pixel) <= 0.03
+        rms, worst, _ = errors_px(sol, reference.wavelength(), lines_window(reference))
+        assert rms <= 0.05 and worst <= 0.1, (offset, scale, rms, worst)
+
+
+@pytest.mark.parametrize(
+    "name", ["non-linear_fits_solution_legendre.fits", "non-linear_fits_solution_cubic-spline.fits"]
+)
+def test_iraf_930m3_cuhear_reproduced(name):
+    """IRAF identify solutions (Legendre, cubic spline) of a real 930 M3 CuHeAr arc."""
+    flux, truth, header = iraf_arc(name)
+    from pipeline.wavelength.lamp_choice import parse_elements
+
+    assert parse_elements(header["OBJECT"]) == {"Cu", "He", "Ar"}
+    sol = calibrate_arc(flux, "930_M3", parse_elements(header["OBJECT"]), 1)
+    assert sol.rms_pixel <= 0.05 and sol.n_used >= 15
+    window = lines_window(sol)
+    assert window.sum() >= 0.8 * flux.size
+    rms, worst, mean = errors_px(sol, truth, window)
+    assert rms <= 0.05 and abs(mean) <= 0.03, (rms, worst, mean)
+
+
+def test_iraf_600_cu_arc_uses_the_fill_gas_lines():
+    """A 2016 'Cu' arc (OBJECT only, no LAMP_* keys): the hollow cathode's Ar fill gas
+    gives most of its lines, and a 600 Blue lamp 0.7 % different in dispersion is
+    enough to start from."""
+    flux, truth, header = iraf_arc("non-linear_fits_solution_cheb.fits")
+    sol = calibrate_arc(flux, "600_BLUE", header["OBJECT"], 1)
+    ions = set(np.asarray(sol.lines["ion"])[np.asarray(sol.lines["used"], bool)])
+    assert {"Ar I", "Ar II"} <= ions
+    assert sol.n_used >= 12 and sol.rms_pixel <= 0.1
+    # IRAF's own fit (order 3 over pixels 1616-3260) is 0.2 px RMS off these same NIST
+    # lines, so it is compared loosely, where it was fitted
+    j = np.arange(flux.size)
+    rms, _, _ = errors_px(sol, truth, lines_window(sol) & (j >= 1616) & (j <= 3259))
+    assert rms <= 0.5
+
+
+def test_pypeit_blue_400_template_reproduced():
+    """PypeIt's solution (vacuum, converted to air with Morton 2000) of a Blue-camera
+    400 M1 arc at 2x2; the first guess is the Red-camera library lamp."""
+    flux, truth = pypeit_blue_400()
+    sol = calibrate_arc(flux, "400_M1", "HgArNe", 2)
+    assert sol.rms_pixel <= 0.05 and sol.n_used >= 12
+    window = lines_window(sol)
+    assert window.sum() >= 0.6 * flux.size
+    rms, worst, mean = errors_px(sol, truth, window)
+    assert rms <= 0.05 and abs(mean) <= 0.03, (rms, worst, mean)
+
+
+def test_wrong_lamp_elements_are_refused(red_400m1):
+    arc, _ = red_400m1
+    template = select_template("400_M1", "HgArNe")
+    guess = PerturbedGuess(template, offset=0.0, scale=1.0)
+    with pytest.raises(WavelengthCalibrationError, match="do not match NIST lines of ArFeHe"):
+        calibrate_arc(arc, None, {"Fe"}, 1, first_guess=guess, max_scale_error=0.0)
+
+
+def test_unknown_lamp_is_a_clear_error(red_400m1):
+    arc, _ = red_400m1
+    guess = PerturbedGuess(select_template("400_M1", "HgArNe"))
+    with pytest.raises(WavelengthCalibrationError, match="lamp elements are unknown"):
+        calibrate_arc(arc, None, None, 1, first_guess=guess)
