@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from astropy.io import fits
 
@@ -209,14 +210,37 @@ def lineage_cards(
     return cards
 
 
+#: Printable ASCII but ``%`` (the escape character itself): what a FITS card holds as is.
+_FITS_SAFE = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
+
+
+def fits_text(value: str) -> str:
+    """``value`` as a FITS header can hold it: non-ASCII characters percent-escaped.
+
+    FITS cards hold printable ASCII only, but raw files may have any name
+    (``ñandú_0001.fits``). The escape is reversible with :func:`urllib.parse.unquote`,
+    and leaves every ASCII name unchanged (but ``%``, escaped as ``%25``).
+    """
+    return quote(value, safe=_FITS_SAFE)
+
+
+def header_name(header, key: str, fallback: str = "") -> str:
+    """A file name recorded in ``header[key]`` by :func:`apply_cards`, unescaped."""
+    return unquote(str(header.get(key, "") or "")) or fallback
+
+
 def apply_cards(header: fits.Header, cards: Iterable[tuple[str, object, str]]) -> fits.Header:
-    """Set ``(key, value, comment)`` cards on a header (in place) and return it."""
+    """Set ``(key, value, comment)`` cards on a header (in place) and return it.
+
+    Text values are passed through :func:`fits_text`, so a file name of any spelling is
+    recorded.
+    """
     with warnings.catch_warnings():
         # A long value (a master's name) leaves no room for the whole comment: astropy
         # truncates the comment, which is all we want.
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         for key, value, comment in cards:
-            header[key] = (value, comment)
+            header[key] = (fits_text(value) if isinstance(value, str) else value, comment)
     return header
 
 

@@ -22,6 +22,7 @@ from pipeline.classify import Classification
 from pipeline.products import (
     RLEVEL_MASTER,
     apply_cards,
+    fits_text,
     lineage_cards,
     master_bias_name,
     master_flat_name,
@@ -79,7 +80,7 @@ def _master_header(ccd, frames, *, name, settings, minimum, extra, bias=None):
     header["GSP_MFIN"] = (len(frames) >= minimum, "Master is final (minimum frames reached)")
     header["GSP_MINN"] = (minimum, "Minimum frames for a final master")
     for c in frames:
-        header.add_history(f"input: {c.file_name}")
+        header.add_history(f"input: {fits_text(c.file_name)}")
     for decision in first.decisions:
         # How the raw header was read stays visible in the master too.
         header.add_history(f"GSP: {decision}")

@@ -45,6 +45,7 @@ from pipeline.fluxcal.sensitivity import (
     write_sensitivity,
 )
 from pipeline.fluxcal.standards import find_standard
+from pipeline.products import header_name
 from pipeline.spectroscopy.chain import ProductResult
 
 DATA_TYPE_MASTER = 1
@@ -97,7 +98,7 @@ def sensitivity_from_product(
         spec, header = read_spectrum(path)
     except Exception as exc:  # noqa: BLE001 - unreadable: this standard only
         return None, ProductResult(None, 1, path.name, path.name, "skipped", f"cannot read: {exc}")
-    raw = str(header.get("GSP_ONAM", path.name))
+    raw = header_name(header, "GSP_ONAM", path.name)
     target = _target_number(path.name)
 
     def skipped(why: str) -> tuple[None, ProductResult]:
@@ -209,7 +210,7 @@ def flux_product(
         return ProductResult(
             None, DATA_TYPE_FLUX, path.name, path.name, "skipped", f"cannot read: {exc}"
         )
-    raw = str(header.get("GSP_ONAM", path.name))
+    raw = header_name(header, "GSP_ONAM", path.name)
     target = _target_number(path.name)
     choice: Choice = choose_sensitivity(header, sensitivities, flux_settings.preferred_standard)
     if choice.sensitivity is None:

@@ -35,6 +35,7 @@ from scipy.interpolate import BSpline
 from pipeline.fluxcal.extinction import extinction_factor, extinction_file, frame_airmass
 from pipeline.fluxcal.setup import Setup, setup_of
 from pipeline.fluxcal.standards import StandardStar, find_standard, standard_flux
+from pipeline.products import header_name
 from pipeline.vocabulary import DataType, rlevel
 from pipeline.wavelength.arrays import SpectrumArrays
 
@@ -417,8 +418,8 @@ def compute_sensitivity(
         setup=setup_of(header),
         standard=star.name,
         table=star.file_name,
-        frame=frame or str(header.get("GSP_FNAM", "") or ""),
-        raw_frame=str(header.get("GSP_ONAM", "") or ""),
+        frame=frame or header_name(header, "GSP_FNAM"),
+        raw_frame=header_name(header, "GSP_ONAM"),
         airmass=float(airmass),
         airmass_source=source,
         extinction=bool(extinction),

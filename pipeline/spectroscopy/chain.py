@@ -41,6 +41,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
+from pipeline.products import header_name
 from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
@@ -126,7 +127,7 @@ class ProductResult:
 def load_reduced(item) -> tuple[CCDData, str]:
     """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM)."""
     if isinstance(item, CCDData):
-        name = str(item.header.get("GSP_FNAM", "") or item.meta.get("file_name", "frame.fits"))
+        name = header_name(item.header, "GSP_FNAM", item.meta.get("file_name", "frame.fits"))
         return item, name
     path = Path(item)
     with warnings.catch_warnings():
@@ -164,7 +165,7 @@ def _date(header) -> datetime | None:
 
 
 def _raw_name(header, fallback: str) -> str:
-    return str(header.get("GSP_ONAM", "") or fallback)
+    return header_name(header, "GSP_ONAM", fallback)
 
 
 def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):

@@ -25,6 +25,7 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
+from pipeline.products import apply_cards, fits_text, write_fits_atomic
 from pipeline.wavelength.arrays import SpectrumArrays
 
 #: Cards of a 2-D parent that must not describe the 1-D product.
@@ -122,8 +123,7 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
     hdr["WCSDIM"] = 1
     hdr["DISPAXIS"] = 1
     hdr["BUNIT"] = spec.unit.to_string() or "adu"
-    for key, value, comment in extra_cards:
-        hdr[key] = (value, comment)
+    apply_cards(hdr, extra_cards)
     primary = fits.PrimaryHDU(data=flux, header=hdr)
     hdus = [primary]
     if spec.std is not None:
@@ -169,11 +169,9 @@ def write_spectrum(
     -------
     Path
     """
-    from pipeline.products import write_fits_atomic
-
     path = Path(path)
     hdul = spectrum_hdul(spectrum, header, extra_cards, solution=solution)
     # Every product names itself (GSP_FNAM): that is how a later run recognises a file
     # it may overwrite.
-    hdul[0].header["GSP_FNAM"] = (path.name, "Current file name")
+    hdul[0].header["GSP_FNAM"] = (fits_text(path.name), "Current file name")
     return write_fits_atomic(hdul, path, raw_dirs=raw_dirs)

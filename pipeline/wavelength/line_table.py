@@ -15,6 +15,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
+from pipeline.products import fits_text
+
 #: Columns written, in this order, with their units.
 COLUMNS = (
     ("pixel", "pix"),
@@ -45,7 +47,8 @@ def lines_hdu(solution) -> fits.BinTableHDU:
         else:
             continue
         if values.dtype.kind in "OUS":
-            values = values.astype(str)
+            # FITS tables hold ASCII: arc names are escaped like header cards
+            values = np.array([fits_text(str(v)) for v in values], dtype=str)
         table[name] = values
         if unit:
             table[name].unit = unit
