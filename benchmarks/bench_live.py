@@ -153,8 +153,11 @@ def _calibrated_raw_ids(db) -> set[int]:
     with db.session() as s:
         return set(
             s.scalars(
+                # science spectra (each arc used has a calibrated product too)
                 select(File.original_file_id).where(
-                    File.data_type == 4, File.superseded_at.is_(None)
+                    File.data_type == 4,
+                    File.superseded_at.is_(None),
+                    File.file_name.contains("_target_"),
                 )
             )
         )

@@ -366,6 +366,23 @@ def night_reduced_arcs(
     return [f for f in rows if is_arc(f.obstype)]
 
 
+def _has_calibrated_product(session: Session, arc: File) -> bool:
+    """Whether a reduced arc has a current calibrated spectrum (``we...``, data_type 4)."""
+    return (
+        session.scalar(
+            select(File.id)
+            .where(
+                File.parent_file_id == arc.id,
+                File.data_type == DataType.WAVELENGTH_CALIBRATED,
+                File.superseded_at.is_(None),
+                File.deleted_at.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     file = _current_input(session, job)
     if file.data_type != DataType.REDUCED:
@@ -402,6 +419,9 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
         "path": file.full_path,
         "arc_paths": [a.full_path for a in arcs],
         "arc_ids": {a.full_path: a.id for a in arcs},
+        # each arc's calibrated spectrum is made once, by the first extraction using it
+        # (it is extracted along that target's trace: another one would differ)
+        "arcs_calibrated": [a.file_name for a in arcs if _has_calibrated_product(session, a)],
         "settings_id": settings_id,
         "settings": values,
         "out_dir": str(products_dir(data_root, file.date)),
@@ -423,6 +443,7 @@ def execute_extract(request: WorkRequest) -> WorkResult:
         ReductionSettings(**inputs["settings"]),
         out_dir,
         raw_dirs=[inputs["raw_dir"]],
+        arcs_written=set(inputs.get("arcs_calibrated", ())),
     )
     out = WorkResult()
     extracted: dict[int | None, str] = {}

@@ -144,6 +144,26 @@ def _supersede_older(session: Session, products: list[File]) -> None:
     session.flush()
 
 
+def _retire_orphaned(session: Session, products: list[File]) -> None:
+    """Products made from a parent replaced while the job ran are history at once.
+
+    An extraction reads its arcs when it starts; if an arc is re-reduced meanwhile, the
+    re-reduction's cascade ran before this job's products existed, so it could not
+    retire the arc's calibrated spectrum made here. Read the parents afresh (their rows
+    are locked by :func:`_supersede_older`).
+    """
+    made = {p.id for p in products}
+    now = utcnow()
+    for product in products:
+        parent_id = product.parent_file_id
+        if parent_id is None or parent_id == product.id or parent_id in made:
+            continue
+        parent = session.get(File, parent_id, populate_existing=True)
+        if parent is not None and parent.superseded_at is not None:
+            product.superseded_at = product.superseded_at or now
+    session.flush()
+
+
 def complete_job(
     session: Session,
     job: Job,
@@ -176,6 +196,7 @@ def complete_job(
         register_product(session, p, settings_id=settings_id, made=made) for p in result.products
     ]
     _supersede_older(session, products)
+    _retire_orphaned(session, products)
     if replaced_meanwhile:
         # The input was replaced while this job ran: what it made is history at once
         # (the newer input's own job makes the current products).
