@@ -25,6 +25,18 @@ def _shown(page, file_id: str) -> None:
     page.wait_for_selector(f".gsp-plot.gsp-ready.gsp-shows-{file_id}")
 
 
+def _settles_on_one_figure(page, per_figure: int, when: str) -> None:
+    """Wait until the plot area holds exactly one figure (the old one gone, the new one
+    drawn: the switch replaces them in two steps); canvases that pile up never settle."""
+    try:
+        page.wait_for_function(
+            f"() => {{ const c = ({COUNT})(); return c[0] === 1 && c[1] === {per_figure}; }}",
+            timeout=30_000,
+        )
+    except Exception as exc:  # noqa: BLE001 - Playwright's timeout: report what was seen
+        raise AssertionError(f"{when}: {page.evaluate(COUNT)} (figures, canvases)") from exc
+
+
 def test_interactive_mode_shows_one_canvas_after_five_switches(browser, world):
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
@@ -49,7 +61,7 @@ def test_interactive_mode_shows_one_canvas_after_five_switches(browser, world):
             page.wait_for_selector(".gsp-plot.gsp-ready canvas")
             file_id = page.locator(".gsp-header .gsp-file-id").get_attribute("data-file-id")
             _shown(page, file_id)
-            assert page.evaluate(COUNT) == [1, per_figure], f"after switch {i + 1}"
+            _settles_on_one_figure(page, per_figure, f"after switch {i + 1}")
         shot(page, "21_interactive_one_canvas_after_five_switches")
         # back to static: no canvas left, one image
         _plot_mode(page, "static")
