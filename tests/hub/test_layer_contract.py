@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.requirements import require
 
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -28,8 +28,8 @@ def _lint(root: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter is not installed")
 def test_the_layers_hold_and_a_wrong_arrow_fails(tmp_path):
+    require(LINT_IMPORTS.exists(), f"import-linter missing at {LINT_IMPORTS} (run `make setup-test`)")
     skip = shutil.ignore_patterns("__pycache__", "static", "data", "*.ipynb", "*.fits")
     for package in PACKAGES:
         shutil.copytree(REPO / package, tmp_path / package, ignore=skip)
