@@ -59,3 +59,7 @@ c.ServerApp.default_url = "/api/docs/"
 c.ServerApp.allow_root = environment.flag("GSP_ALLOW_ROOT", False)
 # Nothing of the file system is browsable here; the contents API is refused anyway.
 c.ServerApp.root_dir = environment.text("GSP_SERVICE_ROOT_DIR", os.path.expanduser("~"))
+# How long the hub's answer about a token is trusted here: a token revoked on the hub's
+# Token page stops working at the latest this many seconds later (JupyterHub's default,
+# 300 s, let a revoked script token read data for five more minutes).
+c.HubOAuth.cache_max_age = environment.seconds("GSP_TOKEN_CACHE_SECONDS", 30)

@@ -162,6 +162,10 @@ def configure_roles(c, deployment: Deployment) -> None:
                 "users:activity!user",
                 "access:servers!server",
                 "access:services!service=gsp",
+                # the data browser creates the user's personal API tokens (scoped to gsp)
+                # on the hub, where they outlive the server and can be revoked
+                # (voila_apps/hub_tokens.py); the server's own token is never handed out
+                "tokens!user",
             ],
         },
         {

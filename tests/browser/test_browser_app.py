@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 
+import requests
 from conftest import REQUESTS, login, new_page, shot
 from live_world import P1
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -364,30 +365,62 @@ def test_preferences_interactive_plot_and_light_theme(alice):
     alice.locator(".gsp-nav .gsp-user").click()
 
 
-def test_api_token_in_the_user_menu(alice):
-    alice.locator(".gsp-nav .gsp-user").click()
-    box = alice.locator(".gsp-token input")
-    masked = box.input_value()
-    assert "•" in masked
-    alice.locator(".gsp-reveal-token").click()
-    alice.wait_for_selector(".gsp-copy-token")
+def test_personal_api_token_from_the_user_menu_outlives_the_server(browser, world):
+    """The token copied from the data browser is the user's own hub token, scoped to the gsp
+    API: the API accepts it, the hub's Token page lists it, it still works after the
+    user's server stopped, and revoking it there ends it."""
+    page = new_page(browser)
+    login(page, world.url, "bob")
+    page.wait_for_url("**/voila/render/data_browser.ipynb**", timeout=120_000)
+    page.wait_for_selector(".gsp-nav .gsp-user", timeout=120_000)
+    page.locator(".gsp-nav .gsp-user").click()
+    page.locator(".gsp-token-note input").fill("bob's reduction script")
+    page.locator(".gsp-create-token").click()
+    page.wait_for_selector(".gsp-token-made")
+    box = page.locator(".gsp-token input")
+    assert "•" in box.input_value()
+    page.locator(".gsp-reveal-token").click()
+    page.wait_for_selector(".gsp-copy-token")
     token = box.input_value()
-    assert "•" not in token and token.endswith(masked[-4:]) and len(token) >= 16
-    # the token shown is one the API accepts
-    origin = world_origin(alice)
-    answer = alice.request.get(
-        origin + "/services/gsp/api/", headers={"Authorization": f"token {token}"}
-    )
-    assert answer.status == 200 and answer.json()["user"] == "alice"
-    link = alice.locator(".gsp-user-menu a.gsp-token-page")
-    assert link.get_attribute("href").endswith("/hub/token")
-    text = alice.locator(".gsp-token-panel").inner_text()
+    assert "•" not in token and len(token) >= 16
+    origin = world_origin(page)
+    text = page.locator(".gsp-token-panel").inner_text()
     assert "Authorization: token <key>" in text
     assert f"GSPClient('{origin}/services/gsp/', '<key>')" in text  # the URL scripts use
-    shot(alice, "12_api_token")
-    alice.locator(".gsp-reveal-token").click()
-    expect(box).to_have_value(re.compile("•"))
-    alice.locator(".gsp-nav .gsp-user").click()
+    shot(page, "12_api_token")
+
+    def whoami():
+        return requests.get(
+            origin + "/services/gsp/api/", headers={"Authorization": f"token {token}"}, timeout=30
+        )
+
+    assert whoami().status_code == 200 and whoami().json()["user"] == "bob"
+    # the hub knows it as bob's, with the note, limited to the gsp service
+    listed = world.hub.hub_api("GET", "/users/bob/tokens").json()["api_tokens"]
+    mine = [t for t in listed if t["note"] == "bob's reduction script"]
+    assert len(mine) == 1, listed
+    # the gsp service, plus only what the hub lets any token read of its own user
+    scopes = set(mine[0]["scopes"]) - {"access:services!service=gsp"}
+    assert len(mine[0]["scopes"]) == len(scopes) + 1, mine
+    assert scopes <= {"read:users:name!user=bob", "read:users:groups!user=bob"}, scopes
+    # it is not the server's: it outlives the server
+    page.goto(world.url + "hub/home")
+    page.locator("#stop").click()
+    expect(page.locator("#start")).to_be_visible(timeout=60_000)
+    assert world.hub.hub_api("GET", "/users/bob").json().get("server") is None
+    assert whoami().status_code == 200
+    # listed and revocable on the hub's Token page
+    page.goto(world.url + "hub/token")
+    row = page.locator("tr", has_text="bob's reduction script")
+    expect(row).to_have_count(1)
+    row.locator(".revoke-token-btn").click()
+    expect(row).to_have_count(0)
+    # the service trusts the hub's word on a token GSP_TOKEN_CACHE_SECONDS (30 s) at most
+    deadline = time.monotonic() + 45
+    while whoami().status_code == 200 and time.monotonic() < deadline:
+        time.sleep(2)
+    assert whoami().status_code in (401, 403)
+    page.close()
 
 
 def test_staff_add_a_user_and_a_proposal(browser, world):

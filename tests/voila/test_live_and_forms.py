@@ -350,33 +350,30 @@ def test_add_proposal_with_a_new_and_a_known_pi(staff):
 # --- API token -----------------------------------------------------------------------------
 
 
-def test_token_is_masked_until_revealed_and_says_how_to_use_one():
-    token = "0123456789abcdef0123456789abcdef"
-    panel = TokenPanel(token, "https://hub.example/services/gsp/")
-
-    def values():
-        return [getattr(c, "value", "") for c in panel.children[0].children] + [
-            panel.children[1].value
-        ]
-
-    assert not any(token in str(v) for v in values())
-    assert panel.box.value == mask(token) and panel.box.value.endswith("cdef")
-    panel.reveal.value = True
-    assert panel.box.value == token and "gsp-copy-token" in panel.copy.value
-    assert panel.reveal.description == "Hide"
-    panel.reveal.value = False
-    assert token not in panel.box.value and panel.copy.value == ""
-    help_html = panel.children[1].value
+def test_token_panel_outside_a_hub_says_why_no_token_can_be_made(monkeypatch):
+    for name in ("JUPYTERHUB_API_URL", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "server-token-9876")
+    panel = TokenPanel("https://hub.example/services/gsp/")
+    panel.create.click()
+    assert "does not run under one" in panel.message.value
+    # nothing secret reaches the page: the server's own token is never shown
+    assert panel.box.value == "" and panel.row.layout.display == "none"
+    assert "server-token" not in repr([c.value for c in panel.children if hasattr(c, "value")])
+    help_html = panel.children[-1].value
     assert "/hub/token" in help_html and "Authorization: token &lt;key&gt;" in help_html
     assert "GSPClient('https://hub.example/services/gsp/', '&lt;key&gt;')" in help_html
 
 
-def test_user_menu_shows_the_token_the_app_uses(monkeypatch):
-    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "server-token-9876")
+def test_mask_hides_all_but_the_last_four():
+    assert mask("0123456789abcdef") == "•" * 12 + "cdef"
+    assert mask("") == "" and mask("abcd").endswith("abcd") and mask("abcd").count("•") == 8
+
+
+def test_user_menu_points_scripts_at_the_public_address(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://gsp.example.org/user/alice/")
     menu = UserMenu({"user": "alice"}, Preferences(), lambda **_: None)
-    assert menu.token.box.value.endswith("9876") and "server" not in menu.token.box.value
-    assert "'https://gsp.example.org/services/gsp/'" in menu.token.children[1].value
+    assert "'https://gsp.example.org/services/gsp/'" in menu.token.children[-1].value
 
 
 # --- interactive plot range --------------------------------------------------------------------

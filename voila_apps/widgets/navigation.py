@@ -90,11 +90,6 @@ class NavBar(w.HBox):
             (b.add_class if k == key else b.remove_class)("gsp-active")
 
 
-def app_token() -> str:
-    """The token the app's client uses (as :class:`gsp_extension.client.GSPClient` finds it)."""
-    return os.environ.get("GSP_API_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN") or ""
-
-
 def api_url() -> str:
     """The service's URL for scripts outside the hub: the hub's public address (kernels
     may reach the service by an internal one, ``$GSP_API_URL``, useless elsewhere)."""
@@ -125,19 +120,35 @@ _COPY_BUTTON = (
 
 
 class TokenPanel(w.VBox):
-    """The API token: masked, with reveal/copy, and how to use a token in scripts.
+    """Personal API tokens for scripts: created on the hub, shown once, masked until revealed.
+
+    The page's own token (the server's) is never shown: it dies with the server. A token
+    made here is the user's, limited to the gsp service, survives server restarts, and is
+    listed and revocable on the hub's Token page.
 
     Parameters
     ----------
-    token : str
-        The token the app uses (this server's, valid while the server runs).
     url : str
         The API's base URL to show in the examples.
+    create : callable, optional
+        ``create(note, expires_in) -> PersonalToken`` (default: ask the hub,
+        :func:`voila_apps.hub_tokens.create_personal_token`).
     """
 
-    def __init__(self, token: str, url: str) -> None:
-        self._token = token
-        self.box = w.Text(value=mask(token), disabled=True, layout=w.Layout(width="360px"))
+    def __init__(self, url: str, create: Callable | None = None) -> None:
+        from voila_apps.hub_tokens import EXPIRY_CHOICES, create_personal_token
+
+        self._create = create or create_personal_token
+        self._token = ""
+        self.note = w.Text(value="GSP API scripts", description="Note", layout=w.Layout(width="280px"))
+        self.note.add_class("gsp-token-note")
+        self.expiry = w.Dropdown(options=EXPIRY_CHOICES, value=30 * 86_400, description="Expires")
+        self.expiry.add_class("gsp-token-expiry")
+        self.create = w.Button(description="Create token", icon="key", tooltip="ask the hub for a new token")
+        self.create.add_class("gsp-create-token")
+        self.create.on_click(lambda _: self._new_token())
+        self.message = w.HTML()
+        self.box = w.Text(value="", disabled=True, layout=w.Layout(width="360px"))
         self.box.add_class("gsp-token")
         self.reveal = w.ToggleButton(
             description="Show", icon="eye", tooltip="show the token", layout=w.Layout(width="auto")
@@ -145,22 +156,45 @@ class TokenPanel(w.VBox):
         self.reveal.add_class("gsp-reveal-token")
         self.reveal.observe(lambda _: self._render(), "value")
         self.copy = w.HTML()
-        row = w.HBox([self.box, self.reveal, self.copy], layout=w.Layout(align_items="center"))
-        row.add_class("gsp-token-row")
+        self.row = w.HBox(
+            [self.box, self.reveal, self.copy],
+            layout=w.Layout(align_items="center", display="none"),
+        )
+        self.row.add_class("gsp-token-row")
         hub = hub_prefix()
         help_text = w.HTML(
-            "<div class='gsp-help'>This is the token of your Jupyter server, which the app uses; "
-            "it stops working when the server stops. For scripts, "
-            f"<a class='gsp-token-page' href='{hub}token' target='_blank'>create a personal "
-            "token on the hub's Token page</a> (and revoke it there). Send it as the header "
+            "<div class='gsp-help'>A token lets scripts call the API as you. It is shown "
+            "only once, here; it stays valid when your server stops, and you can see and "
+            f"revoke it on the hub's <a class='gsp-token-page' href='{hub}token' "
+            "target='_blank'>Token page</a>. Send it as the header "
             "<code>Authorization: token &lt;key&gt;</code>, e.g.<br>"
             f"<code>curl -H 'Authorization: token &lt;key&gt;' {html.escape(url)}api/files/</code>"
             "<br>or in Python:<br><code>from gsp_extension.client import GSPClient<br>"
             f"gsp = GSPClient('{html.escape(url)}', '&lt;key&gt;')</code><br>"
             "(inside a notebook on this hub, <code>GSPClient()</code> finds both).</div>"
         )
-        super().__init__([row, help_text])
+        super().__init__(
+            [w.HBox([self.note, self.expiry, self.create]), self.message, self.row, help_text]
+        )
         self.add_class("gsp-token-panel")
+
+    def _new_token(self) -> None:
+        from voila_apps.hub_tokens import HubTokenError
+
+        try:
+            made = self._create(self.note.value, self.expiry.value)
+        except HubTokenError as exc:
+            self.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
+            return
+        self._token = made.token
+        until = f"until {made.expires_at[:10]}" if made.expires_at else "until revoked"
+        self.message.value = (
+            f"<span class='gsp-ok gsp-token-made'>Created “{html.escape(made.note)}” "
+            f"(valid {html.escape(until)}). Copy it now: it is not shown again.</span>"
+        )
+        self.row.layout.display = "flex"
+        self.reveal.value = False
+        self._render()
 
     def _render(self) -> None:
         shown = self.reveal.value
@@ -175,8 +209,8 @@ class TokenPanel(w.VBox):
 class UserMenu(w.VBox):
     """User information, API token, change password, and the visual preferences.
 
-    ``token`` and ``url`` default to what the app's client uses (:func:`app_token`,
-    :func:`api_url`).
+    ``url`` defaults to the address scripts use (:func:`api_url`); ``create_token`` to
+    asking the hub (:class:`TokenPanel`).
     """
 
     def __init__(
@@ -184,8 +218,8 @@ class UserMenu(w.VBox):
         status: dict,
         prefs,
         on_prefs: Callable,
-        token: str | None = None,
         url: str | None = None,
+        create_token: Callable | None = None,
     ) -> None:
         from .preferences import COLORMAPS, PLOT_MODES, THEMES
 
@@ -198,7 +232,7 @@ class UserMenu(w.VBox):
             f"<tr><td>Password</td><td><a href='{hub_prefix()}change-password'>Change password</a></td></tr>"
             "</table>"
         )
-        self.token = TokenPanel(app_token() if token is None else token, url or api_url())
+        self.token = TokenPanel(url or api_url(), create_token)
         self.theme = w.Dropdown(options=THEMES, value=prefs.theme, description="Theme")
         self.colormap = w.Dropdown(options=COLORMAPS, value=prefs.colormap, description="Color map")
         self.plot_mode = w.Dropdown(options=PLOT_MODES, value=prefs.plot_mode, description="Format")
