@@ -3,12 +3,15 @@
 The pipeline's words (data types, frame roles, techniques, step outcomes) are in
 :mod:`pipeline.vocabulary`; these are the ones only the service has. ``StrEnum`` members
 compare equal to the strings stored in the database and sent by the API, so using them
-changes no schema and no API field. Standard library only: the REST client imports it.
+changes no schema and no API field. Standard library and :mod:`pipeline.vocabulary` only:
+the REST client imports it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from pipeline.vocabulary import DataType
 
 __all__ = ["ACTIVE_JOB_STATES", "FileStatus", "JobKind", "JobState"]
 
@@ -28,6 +31,12 @@ class JobKind(StrEnum):
         """How a person names it (``"Calibrate wavelength"``)."""
         return _LABELS[self]
 
+    @property
+    def product_type(self) -> DataType | None:
+        """The data type of what the job is asked for (its ``product_file_id``), or
+        ``None`` for a kind that makes no product."""
+        return _PRODUCT_TYPES.get(self)
+
 
 _LABELS = {
     JobKind.CLASSIFY: "Classify",
@@ -36,6 +45,17 @@ _LABELS = {
     JobKind.MASTER_FLAT: "Master flat",
     JobKind.EXTRACT: "Extract",
     JobKind.CALIBRATE_WAVELENGTH: "Calibrate wavelength",
+}
+
+
+#: A job may make other files on the way (an extraction also calibrates its arcs); its
+#: product is the one of this type made from its own file.
+_PRODUCT_TYPES = {
+    JobKind.REDUCE: DataType.REDUCED,
+    JobKind.MASTER_BIAS: DataType.MASTER_CALIBRATION,
+    JobKind.MASTER_FLAT: DataType.MASTER_CALIBRATION,
+    JobKind.EXTRACT: DataType.EXTRACTED,
+    JobKind.CALIBRATE_WAVELENGTH: DataType.WAVELENGTH_CALIBRATED,
 }
 
 

@@ -266,6 +266,17 @@ class GSPHandler(APIHandler):
 
     # --- answers ---------------------------------------------------------------------------------
 
+    def redirect_to_version(self, new_id: int) -> None:
+        """301 to the same request on the current version of a replaced file (the id
+        in the path swapped; the query string kept)."""
+        path = self.request.path
+        marker = f"/files/{self.path_args[0]}/"
+        at = path.rfind(marker)
+        target = path[:at] + f"/files/{new_id}/" + path[at + len(marker) :]
+        if self.request.query:
+            target += "?" + self.request.query
+        self.redirect(target, permanent=True)
+
     def reply(self, data: Any, status: int = 200) -> None:
         """Answer JSON (models are dumped in JSON mode)."""
         if isinstance(data, BaseModel):

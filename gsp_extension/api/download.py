@@ -8,6 +8,7 @@ from urllib.parse import quote
 from tornado.iostream import StreamClosedError
 
 from ..security import get_visible_file
+from ..store.versions import current_version
 from .base import GSPHandler
 from .paths import resolve_under_root
 from .schemas import EmptyQuery
@@ -28,9 +29,16 @@ class DownloadHandler(GSPHandler):
 
         def work(session, caller):
             file = get_visible_file(session, caller, fid)
+            current = current_version(session, file)
+            if current is not None and current.id != file.id:
+                return current.id
             return file.file_name, file.full_path
 
-        name, full_path = await self.db(work)
+        answer = await self.db(work)
+        if isinstance(answer, int):
+            self.redirect_to_version(answer)
+            return
+        name, full_path = answer
         path = resolve_under_root(self.ctx.data_root, full_path, what=f"file {fid}")
         loop = asyncio.get_running_loop()
         fh = await loop.run_in_executor(None, open, path, "rb")

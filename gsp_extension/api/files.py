@@ -13,6 +13,7 @@ from ..security import (
 )
 from ..store import File, NotFound
 from ..store import files as store_files
+from ..store import versions as store_versions
 from ..store.activity import log_event
 from ..store.serialize import file_record
 from .base import APIError, GSPHandler
@@ -25,6 +26,8 @@ from .schemas import (
     FileDeletion,
     FileListQuery,
     FileRegistration,
+    FileVersion,
+    FileVersions,
 )
 
 
@@ -115,9 +118,19 @@ class FileDetailHandler(GSPHandler):
         self.query(EmptyQuery)
         fid = self.int_arg(file_id, "file id")
         tz = self.ctx.tz
-        self.reply(
-            await self.db(lambda s, c: file_record(s, get_visible_file(s, c, fid), tz=tz))
-        )
+
+        def work(session, caller):
+            file = get_visible_file(session, caller, fid)
+            current = store_versions.current_version(session, file)
+            if current is not None and current.id != file.id:
+                return current.id
+            return file_record(session, file, tz=tz)
+
+        answer = await self.db(work)
+        if isinstance(answer, int):
+            self.redirect_to_version(answer)
+        else:
+            self.reply(answer)
 
     async def delete(self, file_id: str) -> None:
         self.query(EmptyQuery)
@@ -125,6 +138,33 @@ class FileDetailHandler(GSPHandler):
         removed = await self.db(lambda s, c: _delete(s, c, [fid]), write=True)
         _unlink(self, removed)
         self.reply(DeletedFiles(detail="deleted 1 file(s)", deleted=[fid]))
+
+
+class FileVersionsHandler(GSPHandler):
+    async def get(self, file_id: str) -> None:
+        self.query(EmptyQuery)
+        fid = self.int_arg(file_id, "file id")
+
+        def work(session, caller):
+            rows = store_versions.versions_of(session, get_visible_file(session, caller, fid))
+            current = next((r.id for r in reversed(rows) if r.superseded_at is None), None)
+            return FileVersions(
+                count=len(rows),
+                current=current,
+                results=[
+                    FileVersion(
+                        id=r.id,
+                        file_name=r.file_name,
+                        version=r.version,
+                        created=r.created,
+                        superseded_at=r.superseded_at,
+                        current=r.superseded_at is None,
+                    )
+                    for r in rows
+                ],
+            )
+
+        self.reply(await self.db(work))
 
 
 def _delete(session, caller, ids: list[int]) -> list[str]:

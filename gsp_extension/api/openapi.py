@@ -103,6 +103,11 @@ def _operation(components: _Components, route: Route, op: Operation) -> dict[str
         responses[str(status)] = {"description": "OK", "content": _content(components, model)}
     for status, text in {**COMMON_ERRORS, **op.errors}.items():
         responses[str(status)] = {"description": text, "content": error}
+    for status, text in op.redirects.items():
+        responses[str(status)] = {
+            "description": text,
+            "headers": {"Location": {"description": "where to go", "schema": {"type": "string"}}},
+        }
     result: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,

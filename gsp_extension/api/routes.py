@@ -46,6 +46,7 @@ class Operation:
     errors: dict[int, str] = field(default_factory=dict)
     description: str = ""
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    redirects: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,10 @@ class Route:
 
 _ID = r"([^/]+)"
 NOT_FOUND = {404: "no such object that you may see"}
+REPLACED = {
+    301: "the file was replaced by a re-reduction: Location is the same request on the "
+    "current version (its history: GET api/files/{id}/versions/)"
+}
 QUEUED = "The jobs queued (202), or the active job for the same product (200)."
 
 ROUTES: tuple[Route, ...] = (
@@ -284,6 +289,7 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 response=s.FileRecord,
                 errors=NOT_FOUND,
+                redirects=REPLACED,
             ),
             Operation(
                 "delete",
@@ -307,6 +313,23 @@ ROUTES: tuple[Route, ...] = (
                 "Download the FITS file",
                 query=s.EmptyQuery,
                 response="application/fits",
+                errors=NOT_FOUND,
+                redirects=REPLACED,
+            ),
+        ),
+        path_params=("id",),
+    ),
+    Route(
+        rf"/api/files/{_ID}/versions/",
+        "/api/files/{id}/versions/",
+        files.FileVersionsHandler,
+        (
+            Operation(
+                "get",
+                "api_files_versions",
+                "The versions of a product: what re-reductions replaced, oldest first",
+                query=s.EmptyQuery,
+                response=s.FileVersions,
                 errors=NOT_FOUND,
             ),
         ),

@@ -615,6 +615,26 @@ class DeletedFiles(BaseModel):
     deleted: list[int]
 
 
+class FileVersion(BaseModel):
+    """One version of a product (its record is at ``api/files/<id>/`` while current)."""
+
+    id: int
+    file_name: str
+    version: int
+    created: dt.datetime
+    superseded_at: dt.datetime | None
+    current: bool
+
+
+class FileVersions(BaseModel):
+    """A product's versions, oldest first; ``current`` is the id requests are sent to
+    (``None`` when the lineage has no current version)."""
+
+    count: int
+    current: int | None
+    results: list[FileVersion]
+
+
 class CommentRecord(BaseModel):
     id: int
     file_id: int

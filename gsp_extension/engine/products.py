@@ -164,6 +164,21 @@ def _retire_orphaned(session: Session, products: list[File]) -> None:
     session.flush()
 
 
+def job_product(job: Job, subject: File | None, products: list[File]) -> File | None:
+    """What the job was asked for among what it made: a product of its kind's type
+    (:attr:`JobKind.product_type`) from its own observation. An extraction also
+    calibrates the night's arcs, and a wavelength calibration extracts again on the
+    way: those are by-products, never the job's ``product_file_id``."""
+    try:
+        wanted = JobKind(job.kind).product_type
+    except ValueError:  # a kind of an older version, still in the table
+        wanted = None
+    typed = [p for p in products if p.data_type == wanted]
+    origin = (subject.original_file_id or subject.id) if subject is not None else None
+    own = [p for p in typed if p.original_file_id in (origin, None)]
+    return next(iter(own or typed or products), None)
+
+
 def complete_job(
     session: Session,
     job: Job,
@@ -210,8 +225,8 @@ def complete_job(
             update_file_fields(session, file, update["fields"])
         if "status" in update:
             set_file_status(session, file, update["status"], update.get("status_reason"))
-    finish_job(session, job, product=products[0] if products else None, worker=worker)
     subject = get_file(session, job.file_id) if job.file_id is not None else None
+    finish_job(session, job, product=job_product(job, subject, products), worker=worker)
     if job.kind == JobKind.REDUCE and subject is not None and subject.data_type == DataType.RAW:
         if products:
             set_file_status(session, subject, FileStatus.PROCESSED)

@@ -14,6 +14,7 @@ from gsp_extension.engine.runner import JobEngine
 from gsp_extension.ingest.backfill import backfill
 from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.models import File, Job
+from gsp_extension.store.versions import current_version, versions_of
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,14 @@ async def test_calibrate_wavelength_with_a_chosen_lamp(db, tmp_path, night):
         # the older calibration is replaced (kept as a superseded version), not duplicated
         assert s.get(File, before_id).superseded_at is not None
         assert len(_current(s, 3)) == 1
+        # the job's product is what it was asked for: the calibrated target spectrum,
+        # not the spectrum it started from nor the arc it calibrated on the way
+        assert job.product_file_id == after.id
+        # the old id's lineage leads to the new calibration (api/files/<old>/ redirects)
+        before = s.get(File, before_id)
+        assert current_version(s, before).id == after.id
+        assert [v.id for v in versions_of(s, before)][-1] == after.id
+        assert before_id in [v.id for v in versions_of(s, after)]
 
 
 @pytest.mark.asyncio
