@@ -305,3 +305,66 @@ def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[s
             event="product.orphans",
         )
     return taken
+
+
+def sweep_superseded(session: Session, data_root: str | os.PathLike[str]) -> list[str]:
+    """Move the files of replaced products out of ``products/`` into ``superseded/``
+    (call at start, no job running), and point their rows there.
+
+    ``products/`` then holds only what the listing shows; the history stays, for staff on
+    disk and in ``api/files/<id>/versions/``. A path that a current row still names (a
+    new version written under the same name) is not moved. The file is moved before its
+    rows are changed: after a crash in between, the next start finds the file already in
+    ``superseded/`` and records it.
+
+    Returns
+    -------
+    list of str
+        The paths moved (their old places).
+    """
+    root = Path(data_root)
+    products, archive = root / "products", root / "superseded"
+    current = select(File.full_path).where(File.superseded_at.is_(None))
+    rows = session.scalars(
+        select(File).where(
+            File.superseded_at.is_not(None),
+            File.deleted_at.is_(None),
+            File.data_type != DataType.RAW,
+            File.full_path.not_in(current),
+        )
+    ).all()
+    moved: list[str] = []
+    for path, group in _by_path(rows).items():
+        source = Path(path)
+        if not source.is_relative_to(products):
+            continue
+        target = archive / source.relative_to(products)
+        try:
+            if source.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+        except OSError as exc:
+            log.warning("cannot move replaced product %s to superseded/: %s", path, exc)
+            continue
+        if not target.exists():
+            continue  # gone from both places (deleted by hand): the row keeps its path
+        for row in group:
+            row.full_path, row.directory_name = str(target), str(target.parent)
+        moved.append(path)
+    if moved:
+        session.flush()
+        log_event(
+            session,
+            f"{len(moved)} replaced product file(s) moved from products/ to superseded/: "
+            + ", ".join(os.path.basename(p) for p in moved[:20]),
+            event="product.superseded",
+        )
+    return moved
+
+
+def _by_path(rows: list[File]) -> dict[str, list[File]]:
+    groups: dict[str, list[File]] = {}
+    for row in rows:
+        groups.setdefault(row.full_path, []).append(row)
+    return groups
+

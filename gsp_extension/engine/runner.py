@@ -44,7 +44,7 @@ from .executors import Executor
 from .fencing import discard, discard_all, new_token, private_inputs, publish
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
-from .products import complete_job, sweep_orphans
+from .products import complete_job, sweep_orphans, sweep_superseded
 from .reconcile import reconcile
 from .work import Outdated, TransientError, WorkRequest, WorkResult
 
@@ -289,8 +289,9 @@ class JobEngine:
         """Queue again the jobs a crash left running, and plan files a crash left unplanned.
 
         Product files that such a job wrote without registering them are taken out of
-        ``products/`` (:func:`~.products.sweep_orphans`): this engine is the only one
-        running jobs on this database, and none runs yet.
+        ``products/`` (:func:`~.products.sweep_orphans`), and the files of replaced
+        products moved to ``superseded/`` (:func:`~.products.sweep_superseded`): this
+        engine is the only one running jobs on this database, and none runs yet.
         """
         with self.db.transaction() as session:
             abandoned = [
@@ -303,6 +304,7 @@ class JobEngine:
             # What abandoned attempts wrote was never published: dropped whole.
             discard_all(self.data_root)
             sweep_orphans(session, self.data_root)
+            sweep_superseded(session, self.data_root)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
                 jobs += plan_recent(session, since)

@@ -8,7 +8,7 @@ import pytest
 from engine_helpers import write_fits_atomic
 from sqlalchemy import select
 
-from gsp_extension.engine.products import complete_job
+from gsp_extension.engine.products import complete_job, sweep_orphans, sweep_superseded
 from gsp_extension.engine.work import ProductOut, WorkRequest, WorkResult
 from gsp_extension.store.files import register_file
 from gsp_extension.store.jobs import claim_next, enqueue
@@ -73,6 +73,63 @@ def test_a_better_product_replaces_the_older_one_and_its_descendants(db, tmp_pat
     with db.session() as s:
         current = {f.id for f in s.scalars(select(File).where(File.superseded_at.is_(None)))}
     assert current == {raw_id, better_id}  # the old product and its spectrum are replaced
+
+
+def test_replaced_files_leave_products_for_superseded_and_their_rows_follow(db, tmp_path):
+    night = tmp_path / "products" / "20261121"
+    night.mkdir(parents=True)
+    raw = tmp_path / "raw" / "20261121" / "raw.fits"
+    raw.parent.mkdir(parents=True)
+    write_fits_atomic(raw, 0)
+    with db.transaction() as s:
+        raw_id = _file(s, raw, fields={"proposal_id": "SOAR2026B-001"}).id
+    old, spectrum, better = (night / n for n in ("zt_raw.fits", "ezt_raw_target_1.fits", "fzst_raw.fits"))
+    write_fits_atomic(old, 1, RLEVEL=62)
+    write_fits_atomic(spectrum, 2, RLEVEL=63)
+    old_id, spectrum_id = _complete(
+        db,
+        raw_id,
+        [
+            ProductOut(str(old), 2, parent_file_id=raw_id),
+            ProductOut(str(spectrum), 3, parent_path=str(old)),
+        ],
+    )
+    write_fits_atomic(better, 3, RLEVEL=62)
+    (better_id,) = _complete(db, raw_id, [ProductOut(str(better), 2, parent_file_id=raw_id)])
+    # a crash after the files moved, before their rows changed (the transaction is lost)
+    with db.session() as s:
+        assert sorted(sweep_superseded(s, tmp_path)) == sorted([str(old), str(spectrum)])
+        s.rollback()
+    archive = tmp_path / "superseded" / "20261121"
+    assert sorted(p.name for p in archive.iterdir()) == ["ezt_raw_target_1.fits", "zt_raw.fits"]
+    assert sorted(p.name for p in night.iterdir()) == ["fzst_raw.fits"]
+    # the next start records where they are
+    with db.transaction() as s:
+        assert len(sweep_superseded(s, tmp_path)) == 2
+        assert sweep_orphans(s, tmp_path) == []  # nothing in products/ without a row
+    with db.session() as s:
+        assert s.get(File, old_id).full_path == str(archive / "zt_raw.fits")
+        assert s.get(File, spectrum_id).directory_name == str(archive)
+        assert s.get(File, better_id).full_path == str(better)
+        assert s.get(File, raw_id).full_path == str(raw)  # raw data never moves
+    with db.transaction() as s:
+        assert sweep_superseded(s, tmp_path) == []  # idempotent
+
+
+def test_a_path_a_current_version_still_names_is_not_moved(db, tmp_path):
+    night = tmp_path / "products" / "20261121"
+    night.mkdir(parents=True)
+    master = night / "master_bias_SP_2x2.fits"
+    write_fits_atomic(master, 1, RLEVEL=61)
+    with db.transaction() as s:
+        first = _file(s, master, data_type=1)
+    write_fits_atomic(master, 2, RLEVEL=61)  # rebuilt under the same name
+    with db.transaction() as s:
+        second = _file(s, master, data_type=1)
+        assert second.id != first.id and s.get(File, first.id).superseded_at is not None
+    with db.transaction() as s:
+        assert sweep_superseded(s, tmp_path) == []
+    assert master.exists()
 
 
 def test_a_product_that_cannot_be_read_leaves_the_job_running(db, tmp_path):
