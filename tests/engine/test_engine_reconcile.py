@@ -75,6 +75,14 @@ def test_a_reduce_that_failed_transiently_then_gave_up_fails_its_file(db):
     assert "disk busy" in _status(db, sci)[1]
 
 
+async def _until(condition, what: str, timeout: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await asyncio.to_thread(condition):
+        assert loop.time() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.asyncio
 async def test_the_engine_reconciles_at_start_and_periodically(db, tmp_path):
     with db.transaction() as s:
@@ -91,13 +99,21 @@ async def test_the_engine_reconciles_at_start_and_periodically(db, tmp_path):
     )
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
-    try:
-        await asyncio.sleep(0.5)
+
+    def kinds():
         with db.session() as s:
-            assert [j.kind for j in s.scalars(select(Job).where(Job.file_id == sci))] == ["reduce"]
+            return [j.kind for j in s.scalars(select(Job).where(Job.file_id == sci))]
+
+    def reconciled_twice():
+        with db.session() as s:
+            return list(s.scalars(select(LogEntry.event))).count("files.reconciled") >= 2
+
+    try:
+        # waited for, not slept on: a loaded machine may take seconds to start the engine
+        await _until(lambda: kinds() == ["reduce"], "the start's reconciliation queues a reduce")
         with db.transaction() as s:  # stranded again while the engine runs
             s.get(Job, s.scalar(select(Job.id).where(Job.file_id == sci))).state = "done"
-        await asyncio.sleep(0.6)
+        await _until(reconciled_twice, "the periodic reconciliation finds it again")
         status, reason = _status(db, sci)
         assert status == "classified" and "ended done without settling" in reason
         with db.session() as s:

@@ -194,6 +194,7 @@ CASES = [
         params=lambda w: {"id": w.ids["s_raw"]},
     ),
     Case("download", "GET", lambda w: f"files/{w.ids['s_raw']}/download/", members(200)),
+    Case("versions", "GET", lambda w: f"files/{w.ids['s_reduced']}/versions/", members(200)),
     Case(
         "visualize",
         "GET",
