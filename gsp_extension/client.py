@@ -453,11 +453,12 @@ class GSPClient:
         """Edit ``title``, ``abstract``, ``semester`` or ``pi_email`` (staff)."""
         return self._json("PATCH", f"proposals/{int(proposal_id)}/", json=changes)
 
-    def next_soar_id(self, semester: str) -> str:
-        """The default SOAR id of a new proposal of ``semester`` (staff)."""
-        return self._json("GET", "proposals/next-soar-id/", params={"semester": semester})[
-            "soar_id"
-        ]
+    def next_soar_id(self, semester: str | None = None) -> dict[str, str]:
+        """``{"semester", "soar_id"}``: the default SOAR id of a new proposal of
+        ``semester`` (default: today's) (staff)."""
+        return self._json(
+            "GET", "proposals/next-soar-id/", params=self._params({"semester": semester})
+        )
 
     # --- users (staff) --------------------------------------------------------------------------------
 
@@ -488,7 +489,7 @@ class GSPClient:
             body["username"] = username
         return self._json("POST", "users/", json=body)
 
-    def user(self, user_id: int | str = "me") -> dict[str, Any]:
+    def account(self, user_id: int | str = "me") -> dict[str, Any]:
         """One account: yours (``"me"``), or any for staff."""
         return self._json("GET", f"users/{user_id}/")
 

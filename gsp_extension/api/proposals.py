@@ -15,7 +15,7 @@ from ..store import accounts as store_accounts
 from ..store import proposals as store_proposals
 from ..store import settings as store_settings
 from ..store.activity import log_event
-from ..store.semesters import check_semester, next_soar_id
+from ..store.semesters import check_semester, current_semester, next_soar_id
 from ..store.serialize import proposal_record
 from .base import APIError, GSPHandler
 from .hub import HubChange, HubError
@@ -230,14 +230,15 @@ def _apply_edit(session, proposal, body: ProposalUpdate, *, by) -> list[str]:
 
 
 class NextSoarIdHandler(GSPHandler):
-    """``GET api/proposals/next-soar-id/?semester=2026B``: the default id of a new proposal."""
+    """``GET api/proposals/next-soar-id/?semester=2026B``: the default id of a new proposal
+    (of today's semester when none is given)."""
 
     async def get(self) -> None:
         q = self.query(NextSoarIdQuery)
 
         def work(session, caller):
             require_staff(caller, "number new proposals")
-            semester = check_semester(q.semester)
+            semester = check_semester(q.semester) if q.semester else current_semester()
             return {"semester": semester, "soar_id": next_soar_id(session, semester)}
 
         self.reply(await self.db(work))

@@ -406,7 +406,9 @@ class ProposalUpdate(_Body):
 
 
 class NextSoarIdQuery(_Query):
-    semester: str = Field(..., pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
+    semester: str | None = Field(
+        None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B; default: today's semester."
+    )
 
 
 class NextSoarId(BaseModel):

@@ -35,11 +35,11 @@ def new_account(world, **extra) -> dict:
 
 def test_a_user_edits_their_own_name_and_email(world):
     eve = GSPClient(world.hub.url + "/services/gsp", world.hub.token_for("eve"))
-    me = eve.user()
+    me = eve.account()
     assert me["username"] == "eve" and me["partner"] == ""
     changed = eve.update_user(first_name="Eve", last_name="Nakamura", email="Eve.N@Example.org")
     assert (changed["first_name"], changed["email"]) == ("Eve", "eve.n@example.org")
-    assert eve.user(me["id"]) == changed
+    assert eve.account(me["id"]) == changed
     with pytest.raises(GSPAPIError, match="only staff change"):
         eve.update_user(partner="Chile")
     with pytest.raises(GSPAPIError, match="already belongs to another user"):
@@ -92,14 +92,15 @@ def test_a_pi_cannot_edit_others_and_staff_cannot_make_staff(world):
 def test_staff_edit_a_proposal_and_change_its_pi(world):
     staff = GSPClient(world.hub.url + "/services/gsp", world.hub.token_for("staffer"))
     semester = f"20{40 + int(RUN, 16) % 50}A"
-    first = staff.next_soar_id(semester)
+    first = staff.next_soar_id(semester)["soar_id"]
     assert first == f"SOAR{semester}-001"
     pi = new_account(world)
     made = staff.create_proposal(
         None, "Numbered by semester", semester=semester, pi_email=pi["email"]
     )
     assert made["soar_id"] == first and made["semester"] == semester
-    assert staff.next_soar_id(semester) == f"SOAR{semester}-002"
+    assert staff.next_soar_id(semester)["soar_id"] == f"SOAR{semester}-002"
+    assert staff.next_soar_id()["semester"][:2] == "20"  # today's semester
     new_pi = new_account(world)
     edited = staff.update_proposal(
         made["id"], title="Edited", abstract="Longer.", pi_email=new_pi["email"]

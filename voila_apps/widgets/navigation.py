@@ -173,7 +173,8 @@ class TokenPanel(w.VBox):
 
 
 class UserMenu(w.VBox):
-    """User information, API token, change password, and the visual preferences.
+    """User information, your details (``account``: name and e-mail), API token, change
+    password, and the visual preferences.
 
     ``token`` and ``url`` default to what the app's client uses (:func:`app_token`,
     :func:`api_url`).
@@ -186,6 +187,7 @@ class UserMenu(w.VBox):
         on_prefs: Callable,
         token: str | None = None,
         url: str | None = None,
+        account: w.Widget | None = None,
     ) -> None:
         from .preferences import COLORMAPS, PLOT_MODES, THEMES
 
@@ -216,6 +218,7 @@ class UserMenu(w.VBox):
             [
                 w.HTML("<b>User Information</b>"),
                 info,
+                *([w.HTML("<b>Your details</b>"), account] if account is not None else []),
                 w.HTML("<b>API Token</b>"),
                 self.token,
                 w.HTML("<b>Visual Options</b>"),
