@@ -88,6 +88,7 @@ class App(w.VBox):
         # The first file lists are asked for while the rest is built (they are what
         # the first picture of the page waits for); start() shows them.
         self.data.prefetch()
+        self.data.observed.offer_table(lambda: self.show_view("search"))
         self.status = client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
