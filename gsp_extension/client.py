@@ -433,7 +433,7 @@ class GSPClient:
 
     def create_proposal(
         self,
-        soar_id: str,
+        soar_id: str | None,
         title: str,
         abstract: str = "",
         semester: str | None = None,
@@ -442,11 +442,23 @@ class GSPClient:
         """Create a proposal (staff), or complete ingest's placeholder of the same id.
 
         An unknown ``pi_email`` creates the PI's account and mails an invitation;
-        ``semester=None`` takes it from the SOAR id.
+        ``semester=None`` takes it from the SOAR id; ``soar_id=None`` numbers the
+        proposal after the semester's last one (then ``semester`` is required).
         """
-        body = {"soar_id": soar_id, "title": title, "abstract": abstract}
-        body.update(self._params({"semester": semester, "pi_email": pi_email}))
+        body = {"title": title, "abstract": abstract}
+        body.update(self._params({"soar_id": soar_id, "semester": semester, "pi_email": pi_email}))
         return self._json("POST", "proposals/", json=body)
+
+    def update_proposal(self, proposal_id: int, **changes: Any) -> dict[str, Any]:
+        """Edit ``title``, ``abstract``, ``semester`` or ``pi_email`` (staff)."""
+        return self._json("PATCH", f"proposals/{int(proposal_id)}/", json=changes)
+
+    def next_soar_id(self, semester: str | None = None) -> dict[str, str]:
+        """``{"semester", "soar_id"}``: the default SOAR id of a new proposal of
+        ``semester`` (default: today's) (staff)."""
+        return self._json(
+            "GET", "proposals/next-soar-id/", params=self._params({"semester": semester})
+        )
 
     # --- users (staff) --------------------------------------------------------------------------------
 
@@ -461,6 +473,7 @@ class GSPClient:
         first_name: str = "",
         last_name: str = "",
         is_staff: bool = False,
+        partner: str = "",
     ) -> dict[str, Any]:
         """Create an account and mail it a set-password link (staff; staff accounts
         only by a superuser). ``username=None`` makes one from the email."""
@@ -470,9 +483,20 @@ class GSPClient:
             "last_name": last_name,
             "is_staff": is_staff,
         }
+        if partner:
+            body["partner"] = partner
         if username is not None:
             body["username"] = username
         return self._json("POST", "users/", json=body)
+
+    def account(self, user_id: int | str = "me") -> dict[str, Any]:
+        """One account: yours (``"me"``), or any for staff."""
+        return self._json("GET", f"users/{user_id}/")
+
+    def update_user(self, user_id: int | str = "me", **changes: Any) -> dict[str, Any]:
+        """Edit an account: your own ``first_name``, ``last_name``, ``email``; staff also
+        ``partner`` and ``is_active`` (False deactivates); a superuser ``is_staff``."""
+        return self._json("PATCH", f"users/{user_id}/", json=changes)
 
     def proposal(self, proposal_id: int) -> dict[str, Any]:
         return self._json("GET", f"proposals/{int(proposal_id)}/")

@@ -1,51 +1,11 @@
-"""SOAR semesters and the default SOAR id of a new proposal (``SOAR2026B-004``).
+"""SOAR semesters and default SOAR ids: the domain's (:mod:`gsp_extension.store.semesters`),
+named here for the hub's command line and demo."""
 
-NOIRLab/SOAR semesters: A runs from 1 February to 31 July, B from 1 August to
-31 January of the next year (so January 2027 still belongs to 2026B).
-"""
+from gsp_extension.store.semesters import (
+    check_semester,
+    current_semester,
+    next_soar_id,
+    semester_of,
+)
 
-from __future__ import annotations
-
-import datetime as dt
-import re
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from gsp_extension.store.models import Proposal
-
-_SEMESTER = re.compile(r"^(\d{4})([AB])$")
-
-
-def semester_of(day: dt.date) -> str:
-    """The semester a date belongs to, e.g. ``"2026B"``."""
-    if day.month == 1:
-        return f"{day.year - 1}B"
-    return f"{day.year}{'A' if day.month <= 7 else 'B'}"
-
-
-def current_semester(today: dt.date | None = None) -> str:
-    """The semester of today (UTC)."""
-    return semester_of(today or dt.datetime.now(dt.UTC).date())
-
-
-def check_semester(semester: str) -> str:
-    """Validate ``YYYYA`` / ``YYYYB`` (upper-cases the letter).
-
-    Raises
-    ------
-    ValueError
-    """
-    value = (semester or "").strip().upper()
-    if not _SEMESTER.match(value):
-        raise ValueError(f"semester {semester!r} is invalid: use a year and A or B, e.g. 2026B")
-    return value
-
-
-def next_soar_id(session: Session, semester: str) -> str:
-    """``SOAR<semester>-<NNN>``: one more than the highest number used in that semester."""
-    semester = check_semester(semester)
-    prefix = f"SOAR{semester}-"
-    used = session.scalars(select(Proposal.soar_id).where(Proposal.soar_id.startswith(prefix)))
-    numbers = [int(s[len(prefix) :]) for s in used if s[len(prefix) :].isdigit()]
-    return f"{prefix}{max(numbers, default=0) + 1:03d}"
+__all__ = ["check_semester", "current_semester", "next_soar_id", "semester_of"]

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import ipywidgets as w
 
 from .widgets import preferences as prefs_store
+from .widgets.account_forms import OwnAccount
 from .widgets.address import AddressBar, encode
 from .widgets.data_view import DataView
 from .widgets.errors import GSPError, error_html
@@ -87,6 +88,7 @@ class App(w.VBox):
         # The first file lists are asked for while the rest is built (they are what
         # the first picture of the page waits for); start() shows them.
         self.data.prefetch()
+        self.data.observed.offer_table(lambda: self.show_view("search"))
         self.status = client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
@@ -262,7 +264,11 @@ class App(w.VBox):
     def user_menu(self) -> UserMenu:
         """The user menu (built on first use, hidden until toggled)."""
         if self._user_menu is None:
-            self._user_menu = UserMenu(self.status, self.prefs, self.update_preferences)
+            account = OwnAccount(self.client)
+            account.load()
+            self._user_menu = UserMenu(
+                self.status, self.prefs, self.update_preferences, account=account
+            )
             self.user_slot.children = [self._user_menu]
         return self._user_menu
 

@@ -15,11 +15,20 @@ from ..store import accounts as store_accounts
 from ..store import proposals as store_proposals
 from ..store import settings as store_settings
 from ..store.activity import log_event
+from ..store.semesters import check_semester, current_semester, next_soar_id
 from ..store.serialize import proposal_record
 from .base import APIError, GSPHandler
 from .hub import HubChange, HubError
 from .queries import list_proposals
-from .schemas import CollaboratorChange, EmptyQuery, PageQuery, ProposalCreate, SettingsUpdate
+from .schemas import (
+    CollaboratorChange,
+    EmptyQuery,
+    NextSoarIdQuery,
+    PageQuery,
+    ProposalCreate,
+    ProposalUpdate,
+    SettingsUpdate,
+)
 from .users import commit_after_hub, invite
 
 
@@ -71,7 +80,7 @@ class ProposalListHandler(GSPHandler):
                 plan.soar_id,
                 title=body.title,
                 abstract=body.abstract,
-                semester=body.semester,
+                semester=body.semester.upper() if body.semester else None,
                 pi=pi,
                 by=caller.user,
             )
@@ -104,10 +113,22 @@ class ProposalPlan:
     placeholder_id: int | None
 
 
+def _new_soar_id(session, body: ProposalCreate) -> str:
+    """The SOAR id given, or the next free one of the body's semester."""
+    if body.soar_id:
+        return body.soar_id.strip()
+    if not body.semester:
+        raise InvalidValue(
+            "give a soar_id (e.g. SOAR2026B-004), or a semester (e.g. 2026B) to number the "
+            "proposal after the semester's last one"
+        )
+    return next_soar_id(session, body.semester)
+
+
 def _plan_proposal(session, caller, body: ProposalCreate) -> ProposalPlan:
     require_staff(caller, "create proposals")
-    placeholder = store_proposals.check_new_proposal(session, body.soar_id)
-    soar_id = body.soar_id.strip()
+    soar_id = _new_soar_id(session, body)
+    placeholder = store_proposals.check_new_proposal(session, soar_id)
     if body.pi_email is None:
         return ProposalPlan(soar_id, None, False, placeholder and placeholder.id)
     email = store_accounts.normalize_email(body.pi_email)
@@ -128,6 +149,99 @@ class ProposalDetailHandler(GSPHandler):
         self.reply(
             await self.db(lambda s, c: proposal_record(get_visible_proposal(s, c, pid), tz=tz))
         )
+
+    async def patch(self, proposal_id: str) -> None:
+        """Edit title, abstract, semester or PI (staff)."""
+        self.query(EmptyQuery)
+        pid = self.int_arg(proposal_id, "proposal id")
+        body = self.body(ProposalUpdate)
+        ctx = self.ctx
+        plan = await self.db(lambda s, c: _plan_edit(s, c, pid, body))
+        change = HubChange(ctx.hub, self.log)
+        if plan.new_pi:
+            # The new PI joins the hub group first; the former PI stays (a collaborator).
+            try:
+                await change.ensure_user(plan.new_pi)
+                await change.add_to_group(plan.soar_id, [plan.new_pi])
+            except HubError as exc:
+                await change.undo()
+                raise APIError(
+                    502, f"the hub refused the change, nothing was done: {exc}"
+                ) from None
+
+        def work(session, caller):
+            if _plan_edit(session, caller, pid, body) != plan:
+                raise APIError(409, "the proposal or its PI changed meanwhile; send it again")
+            proposal = store_proposals.get_proposal(session, pid)
+            changed = _apply_edit(session, proposal, body, by=caller.user)
+            if changed:
+                log_event(
+                    session,
+                    f"proposal {proposal.soar_id} edited by {caller.name}: {', '.join(changed)}",
+                    event="proposal.changed",
+                    proposal=proposal,
+                    user=caller.user,
+                )
+            session.flush()
+            session.refresh(proposal)
+            return proposal_record(proposal, tz=ctx.tz)
+
+        self.reply(await commit_after_hub(self, change, work, f"edit proposal {pid}"))
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    soar_id: str
+    new_pi: str | None
+
+
+def _plan_edit(session, caller, pid: int, body: ProposalUpdate) -> EditPlan:
+    require_staff(caller, "edit proposals")
+    proposal = get_visible_proposal(session, caller, pid)
+    if body.pi_email is None:
+        return EditPlan(proposal.soar_id, None)
+    email = store_accounts.normalize_email(body.pi_email)
+    pi = store_accounts.get_user_by_email(session, email)
+    if pi is None:
+        raise InvalidValue(
+            f"no account has the e-mail {email}: add the user first, then make them PI"
+        )
+    if not pi.is_active:
+        raise InvalidValue(f"the account of {email} is deactivated; reactivate it first")
+    return EditPlan(proposal.soar_id, None if proposal.pi_id == pi.id else pi.username)
+
+
+def _apply_edit(session, proposal, body: ProposalUpdate, *, by) -> list[str]:
+    """Apply the body to the proposal; the names of what changed."""
+    fields = body.model_dump(exclude_unset=True, exclude={"pi_email"})
+    if "semester" in fields:
+        fields["semester"] = check_semester(fields["semester"])
+    changed = [k for k, v in fields.items() if getattr(proposal, k) != v]
+    pi = former = None
+    if body.pi_email is not None:
+        pi = store_accounts.get_user_by_email(session, body.pi_email)
+        former = proposal.pi if proposal.pi is not None and proposal.pi.id != pi.id else None
+        if proposal.pi_id != pi.id:
+            changed.append(f"PI {former.username if former else 'none'} -> {pi.username}")
+    store_proposals.update_proposal(session, proposal, by=by, pi=pi, **fields)
+    if former is not None:
+        store_proposals.add_collaborator(session, proposal, former)
+    return changed
+
+
+class NextSoarIdHandler(GSPHandler):
+    """``GET api/proposals/next-soar-id/?semester=2026B``: the default id of a new proposal
+    (of today's semester when none is given)."""
+
+    async def get(self) -> None:
+        q = self.query(NextSoarIdQuery)
+
+        def work(session, caller):
+            require_staff(caller, "number new proposals")
+            semester = check_semester(q.semester) if q.semester else current_semester()
+            return {"semester": semester, "soar_id": next_soar_id(session, semester)}
+
+        self.reply(await self.db(work))
 
 
 class SettingsHandler(GSPHandler):

@@ -515,6 +515,20 @@ ROUTES: tuple[Route, ...] = (
         path_params=("id",),
     ),
     Route(
+        r"/api/proposals/next-soar-id/",
+        "/api/proposals/next-soar-id/",
+        proposals.NextSoarIdHandler,
+        (
+            Operation(
+                "get",
+                "api_proposals_next_soar_id",
+                "The default SOAR id of a new proposal of a semester (staff)",
+                query=s.NextSoarIdQuery,
+                response=s.NextSoarId,
+            ),
+        ),
+    ),
+    Route(
         rf"/api/proposals/{_ID}/",
         "/api/proposals/{id}/",
         proposals.ProposalDetailHandler,
@@ -526,6 +540,45 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 response=s.ProposalRecord,
                 errors=NOT_FOUND,
+            ),
+            Operation(
+                "patch",
+                "api_proposals_update",
+                "Edit a proposal's title, abstract, semester or PI (staff)",
+                query=s.EmptyQuery,
+                body=s.ProposalUpdate,
+                response=s.ProposalRecord,
+                errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
+                description="A new PI must have an active account; the former PI stays "
+                "a collaborator.",
+            ),
+        ),
+        path_params=("id",),
+    ),
+    Route(
+        r"/api/users/(me|[^/]+)/",
+        "/api/users/{id}/",
+        users.UserDetailHandler,
+        (
+            Operation(
+                "get",
+                "api_users_read",
+                "One account: your own (id or `me`), any for staff",
+                query=s.EmptyQuery,
+                response=s.UserAdminRecord,
+                errors=NOT_FOUND,
+            ),
+            Operation(
+                "patch",
+                "api_users_update",
+                "Edit an account: your own names and e-mail; staff: partner and "
+                "deactivation; a superuser: the staff role",
+                query=s.EmptyQuery,
+                body=s.UserUpdate,
+                response=s.UserAdminRecord,
+                errors={**NOT_FOUND, 409: "e-mail taken"},
+                description="is_active=false takes effect at once: the account's next "
+                "request is refused and it cannot log in.",
             ),
         ),
         path_params=("id",),

@@ -341,18 +341,39 @@ class UserCreate(_Body):
     )
     first_name: str = Field("", max_length=150)
     last_name: str = Field("", max_length=150)
+    partner: str = Field(
+        "", max_length=64, description="The user's partner institution or country, e.g. Brazil."
+    )
     is_staff: bool = False
+
+
+class UserUpdate(_Body):
+    """Changes to an account; omitted fields keep their value.
+
+    Users change their own names and e-mail; staff also ``partner`` and ``is_active`` of
+    accounts that are not staff; only a superuser changes ``is_staff``.
+    """
+
+    first_name: str | None = Field(None, max_length=150)
+    last_name: str | None = Field(None, max_length=150)
+    email: str | None = Field(None, min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    partner: str | None = Field(None, max_length=64)
+    is_active: bool | None = Field(
+        None, description="false deactivates: no login, and every request refused at once."
+    )
+    is_staff: bool | None = None
 
 
 class ProposalCreate(_Body):
     """A new proposal (staff only); completes ingest's placeholder of the same id."""
 
-    soar_id: str = Field(
-        ...,
+    soar_id: str | None = Field(
+        None,
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
-        description="E.g. SOAR2020B-008 (it also names the hub group).",
+        description="E.g. SOAR2020B-008 (it also names the hub group). Default: the next "
+        "free number of the semester (SOAR<semester>-NNN); then semester is required.",
     )
     title: str = Field(..., min_length=1, max_length=255)
     abstract: str = Field("", max_length=20_000)
@@ -366,6 +387,33 @@ class ProposalCreate(_Body):
         pattern=EMAIL_PATTERN,
         description="The PI; an unknown address creates the account and mails an invitation.",
     )
+
+
+class ProposalUpdate(_Body):
+    """Changes to a proposal (staff); omitted fields keep their value."""
+
+    title: str | None = Field(None, min_length=1, max_length=255)
+    abstract: str | None = Field(None, max_length=20_000)
+    semester: str | None = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
+    pi_email: str | None = Field(
+        None,
+        min_length=3,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        description="A new PI (an existing, active account); the former PI stays a "
+        "collaborator, so nobody loses access by surprise.",
+    )
+
+
+class NextSoarIdQuery(_Query):
+    semester: str | None = Field(
+        None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B; default: today's semester."
+    )
+
+
+class NextSoarId(BaseModel):
+    semester: str
+    soar_id: str = Field(..., description="SOAR<semester>-NNN, one past the highest used.")
 
 
 class UserListQuery(PageQuery):
@@ -536,6 +584,7 @@ class UserAdminRecord(UserRecord):
     """An account as staff see it: the seed's user fields and its proposals."""
 
     proposals: list[str] = Field(..., description="SOAR ids it leads or collaborates on.")
+    partner: str = Field("", description="Partner institution or country.")
 
 
 class UserPage(BaseModel):

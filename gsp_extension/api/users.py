@@ -1,4 +1,5 @@
-"""``api/users/``: staff list and create accounts (the management view's needs)."""
+"""``api/users/``: staff list, create and edit accounts; everyone edits their own
+(``api/users/me/``)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,24 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..security import require_staff
-from ..store import User
+from ..security import require_staff, require_user
+from ..store import PermissionDenied, User, account_changes
 from ..store import accounts as store_accounts
 from ..store.activity import log_event
 from ..store.serialize import user_record
 from .base import APIError, GSPHandler
 from .hub import HubChange, HubError
 from .queries import paginate
-from .schemas import EmptyQuery, UserCreate, UserListQuery
+from .schemas import EmptyQuery, UserCreate, UserListQuery, UserUpdate
 
 
 def user_admin_records(session, users: list[User], tz) -> list[dict[str, Any]]:
     """Users as staff see them: the seed's user fields plus their proposals' SOAR ids."""
     soar_ids = store_accounts.soar_ids_of_users(session, [u.id for u in users])
-    return [{**user_record(u, tz=tz), "proposals": soar_ids.get(u.id, [])} for u in users]
+    return [
+        {**user_record(u, tz=tz), "proposals": soar_ids.get(u.id, []), "partner": u.partner or ""}
+        for u in users
+    ]
 
 
 async def invite(handler: GSPHandler, user: User) -> None:
@@ -119,6 +123,7 @@ class UserListHandler(GSPHandler):
                 email=body.email,
                 first_name=body.first_name,
                 last_name=body.last_name,
+                partner=body.partner.strip() or None,
                 is_staff=body.is_staff,
                 by=caller.user,
             )
@@ -134,3 +139,51 @@ class UserListHandler(GSPHandler):
         record, user = await commit_after_hub(self, change, work, f"create user {username}")
         await invite(self, user)
         self.reply(record, status=201)
+
+
+def _target(session, caller, user_id: str) -> User:
+    """The account ``user_id`` names (``me``: the caller's); others' only for staff."""
+    me = require_user(caller)
+    if user_id == "me":
+        return me
+    target = store_accounts.get_user(session, GSPHandler.int_arg(user_id, "user id"))
+    if target.id != me.id and not caller.is_staff:
+        raise PermissionDenied("you may only see or edit your own account")
+    return target
+
+
+class UserDetailHandler(GSPHandler):
+    """``GET`` and ``PATCH`` ``api/users/<id or me>/``: one account.
+
+    Deactivation takes effect at once: the service checks every request against the app
+    database, and the hub refuses the login and the user's tokens at its next refresh.
+    """
+
+    async def get(self, user_id: str) -> None:
+        self.query(EmptyQuery)
+        tz = self.ctx.tz
+        self.reply(
+            await self.db(lambda s, c: user_admin_records(s, [_target(s, c, user_id)], tz)[0])
+        )
+
+    async def patch(self, user_id: str) -> None:
+        self.query(EmptyQuery)
+        changes = self.body(UserUpdate).model_dump(exclude_unset=True)
+        tz = self.ctx.tz
+
+        def work(session, caller):
+            user = _target(session, caller, user_id)
+            changed = account_changes.update_user(session, user, changes, by=caller.user)
+            if changed:
+                log_event(
+                    session,
+                    f"account {user.username} changed by {caller.name}: "
+                    + ", ".join(f"{k}={getattr(user, k)!r}" for k in changed),
+                    event="user.deactivated"
+                    if "is_active" in changed and not user.is_active
+                    else "user.changed",
+                    user=caller.user,
+                )
+            return user_admin_records(session, [user], tz)[0]
+
+        self.reply(await self.db(work, write=True))

@@ -29,7 +29,14 @@ def test_new_endpoints_are_documented_with_their_contract():
     assert "201" in users["post"]["responses"] and "409" in users["post"]["responses"]
     body = _body(doc, "/api/users/", "post")
     assert body["required"] == ["email"]
-    assert set(body["properties"]) == {"email", "username", "first_name", "last_name", "is_staff"}
+    assert set(body["properties"]) == {
+        "email",
+        "username",
+        "first_name",
+        "last_name",
+        "partner",
+        "is_staff",
+    }
     record = _resolve(
         doc, users["post"]["responses"]["201"]["content"]["application/json"]["schema"]
     )
@@ -39,8 +46,25 @@ def test_new_endpoints_are_documented_with_their_contract():
     proposals = doc["paths"]["/api/proposals/"]["post"]
     assert "201" in proposals["responses"] and "409" in proposals["responses"]
     body = _body(doc, "/api/proposals/", "post")
-    assert sorted(body["required"]) == ["soar_id", "title"]
+    assert body["required"] == ["title"]  # soar_id defaults from the semester
     assert set(body["properties"]) == {"soar_id", "title", "abstract", "semester", "pi_email"}
+    edit = _body(doc, "/api/users/{id}/", "patch")
+    assert "required" not in edit
+    assert set(edit["properties"]) == {
+        "first_name",
+        "last_name",
+        "email",
+        "partner",
+        "is_active",
+        "is_staff",
+    }
+    assert set(_body(doc, "/api/proposals/{id}/", "patch")["properties"]) == {
+        "title",
+        "abstract",
+        "semester",
+        "pi_email",
+    }
+    assert "get" in doc["paths"]["/api/proposals/next-soar-id/"]
 
 
 def test_file_list_parameters_name_the_obstypes():

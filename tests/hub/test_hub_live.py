@@ -215,6 +215,37 @@ def test_login_page_offers_forgot_password(hub):
     assert 'id="forgot-password-link"' in page.text
 
 
+BRAND = "Goodman Spectroscopic Pipeline Live"
+
+
+def _branded_dark(html: str) -> bool:
+    """The page names the observatory and defaults to the dark theme before paint."""
+    return (
+        'id="gsp-brand"' in html
+        and BRAND in html
+        and '"jupyterhub-bs-theme"' in html
+        and ': "dark";' in html
+    )
+
+
+def test_every_hub_page_is_branded_and_dark_by_default(hub):
+    anonymous = requests.Session()
+    login_page = anonymous.get(f"{hub.url}hub/login", timeout=30)
+    assert _branded_dark(login_page.text) and 'id="gsp-login-banner"' in login_page.text
+    forgot = anonymous.get(f"{hub.url}hub/forgot-password", timeout=30)
+    assert _branded_dark(forgot.text)
+    bad_link = anonymous.get(f"{hub.url}hub/set-password?token=nonsense", timeout=30)
+    assert bad_link.status_code == 400 and _branded_dark(bad_link.text)
+    ana, _ = login(hub, "ana")
+    missing = ana.get(f"{hub.url}hub/no-such-page", timeout=30)
+    assert missing.status_code == 404 and _branded_dark(missing.text)
+    token_page = ana.get(f"{hub.url}hub/token", timeout=30)
+    assert _branded_dark(token_page.text)
+    # one theme switch (the data browser's preference): the hub's own toggle is hidden
+    assert re.search(r'id="dark-theme-toggle"[^>]*hidden', token_page.text)
+    assert 'id="data-browser-link"' in token_page.text
+
+
 def test_login_gives_proposal_groups_and_admin(hub):
     session, r = login(hub, "ana")
     assert r.status_code == 302, r.text[-500:]
@@ -327,6 +358,10 @@ def test_change_password_page(hub):
     assert r.status_code == 400 and "too similar to your other personal information" in r.text
     r = post(GOOD, "another-Otter-43", "another-Otter-43")
     assert r.status_code == 200 and 'id="password-done"' in r.text
+    # back to the data browser (the hub's root sends users to their server's default
+    # page), not to the stock "Stop My Server" page
+    back = re.search(r'id="back-to-data-browser" href="([^"]+)"', r.text)
+    assert back and back.group(1) == "/hub/"
     # this browser stays logged in, every other one is logged out
     assert bo.get(f"{hub.url}hub/home", timeout=30, allow_redirects=False).status_code == 200
     other = elsewhere.get(f"{hub.url}hub/home", timeout=30, allow_redirects=False)

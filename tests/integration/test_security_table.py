@@ -144,6 +144,20 @@ def fresh_raw_path(w) -> str:
     return str(path)
 
 
+def fresh_user(w) -> int:
+    """A new plain account (no proposal), for the account edit cases."""
+    from gsp_extension.store import Database
+    from gsp_extension.store.accounts import create_user
+
+    n = next(_counter)
+    db = Database(w.hub.database_url)
+    try:
+        with db.transaction() as s:
+            return create_user(s, f"secacct{RUN}{n}", email=f"secacct{RUN}{n}@example.net").id
+    finally:
+        db.dispose()
+
+
 def hub_state(w) -> dict[str, Any]:
     """The hub's users and groups (with members): the mirror must not change either."""
     users = w.hub.hub_api("GET", "/users").json()
@@ -327,6 +341,52 @@ CASES = [
         lambda w: "users/",
         everyone(403),
         body=lambda w: {"email": f"secs{next(_counter)}@example.net", "is_staff": True},
+    ),
+    # Accounts: everyone reads and edits their own names; staff the rest (not staff
+    # roles: the table's staff is not a superuser).
+    Case("own account read", "GET", lambda w: "users/me/", everyone(200)),
+    Case(
+        "own account edit",
+        "PATCH",
+        lambda w: "users/me/",
+        everyone(200),
+        body=lambda w: {"first_name": f"N{next(_counter)}"},
+    ),
+    Case(
+        "own partner edit",
+        "PATCH",
+        lambda w: "users/me/",
+        staff_only(200),
+        body=lambda w: {"partner": "Brazil"},
+    ),
+    Case("account read", "GET", lambda w: f"users/{fresh_user(w)}/", staff_only(200)),
+    Case(
+        "account deactivate",
+        "PATCH",
+        lambda w: f"users/{fresh_user(w)}/",
+        staff_only(200),
+        body=lambda w: {"is_active": False, "partner": "Chile"},
+    ),
+    Case(
+        "staff role by staff",
+        "PATCH",
+        lambda w: f"users/{fresh_user(w)}/",
+        everyone(403),
+        body=lambda w: {"is_staff": True},
+    ),
+    Case(
+        "proposal edit",
+        "PATCH",
+        lambda w: f"proposals/{w.proposals['p4']}/",
+        staff_only(200),
+        body=lambda w: {"abstract": f"edited {next(_counter)}"},
+    ),
+    Case(
+        "next soar id",
+        "GET",
+        lambda w: "proposals/next-soar-id/",
+        staff_only(200),
+        params=lambda w: {"semester": "2099B"},
     ),
     Case(
         "proposal create",

@@ -60,7 +60,7 @@ def test_users_list_is_for_staff_with_proposals(world):
     page = r.json()
     assert set(page) >= {"count", "next", "previous", "results"}
     by_name = {u["username"]: u for u in page["results"]}
-    assert set(by_name["alice"]) == {*SEED_USER_FIELDS, "proposals"}
+    assert set(by_name["alice"]) == {*SEED_USER_FIELDS, "proposals", "partner"}
     assert by_name["alice"]["proposals"] == ["SOAR2020B-001"]
     assert by_name["bob"]["proposals"] == ["SOAR2020B-001"]
     assert by_name["eve"]["proposals"] == []

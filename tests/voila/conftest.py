@@ -343,7 +343,9 @@ class FakeClient:
     def _all_users(self) -> list[dict]:
         return list(self.users())
 
-    def create_user(self, email, username=None, first_name="", last_name="", is_staff=False):
+    def create_user(
+        self, email, username=None, first_name="", last_name="", is_staff=False, partner=""
+    ):
         self.calls.append(("create_user", email, username, is_staff))
         if is_staff and not getattr(self, "superuser", False):
             raise GSPAPIError(403, "only a superuser creates staff users")
@@ -356,12 +358,59 @@ class FakeClient:
             "first_name": first_name,
             "last_name": last_name,
             "is_staff": is_staff,
+            "partner": partner,
         }
         self.extra_users.append(user)
         return copy.deepcopy(user)
 
+    def account(self, user_id="me") -> dict:
+        found = {u["id"]: u for u in self._every_user_dict()}
+        if user_id == "me":
+            return copy.deepcopy(next(u for u in found.values() if u["username"] == self.user))
+        return copy.deepcopy(found[user_id])
+
+    def _every_user_dict(self) -> list[dict]:
+        """The user dicts themselves (edits change them where the lists hold them)."""
+        users = [u for p in self.proposals_ for u in [p["user"], *p["collaborators"]] if u]
+        return users + self.extra_users
+
+    def update_user(self, user_id="me", **changes) -> dict:
+        self.calls.append(("update_user", user_id, changes))
+        if user_id != "me" and not self.staff:
+            raise GSPAPIError(403, "you may only edit your own account")
+        if "email" in changes and "@" not in changes["email"]:
+            raise GSPAPIError(400, "body email: String should match pattern '^[^@]+@.+$'")
+        me = self.account(user_id)
+        for u in self._every_user_dict():
+            if u["id"] == me["id"]:
+                u.update(changes)
+        return self.account(me["id"])
+
+    def update_proposal(self, proposal_id, **changes) -> dict:
+        self.calls.append(("update_proposal", proposal_id, changes))
+        if not self.staff:
+            raise GSPAPIError(403, "only staff may edit proposals")
+        p = self._proposal(proposal_id)
+        email = changes.get("pi_email")
+        if email is not None:
+            pi = next((u for u in self._every_user_dict() if u["email"] == email), None)
+            if pi is None:
+                raise GSPAPIError(400, f"no account has the e-mail {email}: add the user first")
+            p["collaborators"].append(p["user"])
+            p["user"] = pi
+        p.update({k: v for k, v in changes.items() if k != "pi_email"})
+        return copy.deepcopy(p)
+
+    def next_soar_id(self, semester=None) -> dict:
+        semester = semester or "2026B"
+        used = [
+            p["soar_id"] for p in self.proposals_ if p["soar_id"].startswith(f"SOAR{semester}-")
+        ]
+        return {"semester": semester, "soar_id": f"SOAR{semester}-{len(used) + 1:03d}"}
+
     def create_proposal(self, soar_id, title, abstract="", semester=None, pi_email=None):
         self.calls.append(("create_proposal", soar_id, pi_email))
+        soar_id = soar_id or self.next_soar_id(semester)["soar_id"]
         if any(p["soar_id"] == soar_id for p in self.proposals_):
             raise GSPAPIError(409, f"proposal {soar_id!r} exists")
         pi = None

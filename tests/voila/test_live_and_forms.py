@@ -344,7 +344,7 @@ def test_add_proposal_with_a_new_and_a_known_pi(staff):
     view.soar_id.value = "SOAR2021A-009"
     view.proposal_title.value = ""
     view.add_proposal()
-    assert "title are required" in view.proposal_form.message.value
+    assert "the title is required" in view.proposal_form.message.value
 
 
 # --- API token -----------------------------------------------------------------------------

@@ -86,8 +86,17 @@ class FileIndex(w.VBox):
         self.records: list[dict] = []
         self.selected_id: int | None = None
         self.badge = w.HTML()
+        # The original app's "View as Table": the same files as a sortable table with
+        # every column (offered once a view is there to open, see offer_table).
+        self.table_link = w.Button(
+            description="View as Table",
+            icon="table",
+            tooltip="the files as a table with every column, sortable and filterable",
+            layout=w.Layout(display="none", width="auto"),
+        )
+        self.table_link.add_class("gsp-view-as-table")
         self.head = w.HBox(
-            [w.HTML(f"<b>{html.escape(title)}</b>"), self.badge],
+            [w.HTML(f"<b>{html.escape(title)}</b>"), w.HBox([self.table_link, self.badge])],
             layout=w.Layout(justify_content="space-between"),
         )
         self.head.add_class("gsp-panel-head")
@@ -101,6 +110,11 @@ class FileIndex(w.VBox):
         super().__init__([self.head, self.rows, self.status, self.pager])
         self.add_class("gsp-panel")
         self.add_class("gsp-file-index")
+
+    def offer_table(self, open_table: Callable[[], Any]) -> None:
+        """Show the "View as Table" button; a click calls ``open_table()``."""
+        self.table_link.on_click(lambda _: open_table())
+        self.table_link.layout.display = "flex"
 
     def load(self, page: int = 1) -> None:
         """Fetch and show ``page``."""

@@ -1,49 +1,28 @@
-"""The management view (staff): users and proposals, with forms to add both.
+"""The management view (staff): users and proposals, with forms to add and edit both.
 
-Everything goes through the API (``GET api/users/``, ``POST api/users/``,
-``POST api/proposals/``): the service checks the rights (only a superuser makes staff
-accounts) and sends the invitations; the forms show its answer next to them.
+Everything goes through the API (``GET``/``POST api/users/``, ``PATCH api/users/<id>/``,
+``POST api/proposals/``, ``PATCH api/proposals/<id>/``): the service checks the rights
+(only a superuser makes staff accounts) and sends the invitations; the forms show its
+answer next to them. The edit forms are :mod:`.account_forms`'.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-from .errors import GSPError, describe
+from .account_forms import ProposalEditor, UserEditor, text_field
+from .errors import GSPError, describe, readable_error
 from .proposals import check_email, person
 
-#: What a field of the management forms accepts, said in words (the API's validation
-#: names the regular expression a value failed, which tells a person nothing).
-FIELD_HINTS = {
-    "email": "give an e-mail address such as name@example.org",
-    "pi_email": "give the PI's e-mail address, such as name@example.org",
-    "username": "use only letters, digits and @ . + _ - (at most 150 characters)",
-    "soar_id": "start with a letter or digit; then letters, digits and . _ + - "
-    "(at most 64 characters), e.g. SOAR2026A-012",
-    "semester": "give a semester such as 2026A",
-}
-
-_PATTERN_ERROR = re.compile(r"(?:(?:body|query)\s+)?(\w+): String should match pattern '[^']*'")
-
-
-def readable_error(detail: str) -> str:
-    """The API's message with each "should match pattern '<regex>'" said in words."""
-
-    def hint(match: re.Match) -> str:
-        field = match.group(1)
-        label = field.replace("_", " ")
-        return f"{label}: {FIELD_HINTS.get(field, 'this value has characters it cannot hold')}"
-
-    return _PATTERN_ERROR.sub(hint, detail)
+__all__ = ["ManagementView", "proposals_table", "readable_error", "users_table"]
 
 
 def _detail(exc: Exception) -> str:
-    return readable_error(describe(exc))
+    return describe(exc)
 
 
 def _error(text: str) -> str:
@@ -60,7 +39,8 @@ def users_table(users: list[dict]) -> str:
         f"<tr data-username='{html.escape(u['username'])}'>"
         f"<td>{html.escape(u['username'])}</td><td>{html.escape(person(u))}</td>"
         f"<td>{html.escape(u.get('email') or '')}</td>"
-        f"<td>{'yes' if u.get('is_staff') else ''}</td>"
+        f"<td>{html.escape(u.get('partner') or '')}</td>"
+        f"<td>{'yes' if u.get('is_staff') else 'no'}</td>"
         f"<td>{'yes' if u.get('is_active', True) else 'no (deactivated)'}</td>"
         f"<td>{html.escape(str(u.get('last_login') or 'never'))}</td>"
         f"<td>{html.escape(', '.join(u.get('proposals') or []))}</td></tr>"
@@ -68,7 +48,7 @@ def users_table(users: list[dict]) -> str:
     )
     return (
         "<table class='gsp-table gsp-users'><tr><th>Username</th><th>Name</th><th>Email</th>"
-        "<th>Staff</th><th>Active</th><th>Last login</th><th>Proposals</th></tr>"
+        "<th>Partner</th><th>Staff</th><th>Active</th><th>Last login</th><th>Proposals</th></tr>"
         f"{rows}</table>"
     )
 
@@ -104,15 +84,7 @@ class _Form(w.VBox):
         self.add_class(css)
 
 
-def _text(name: str, description: str, placeholder: str = "") -> w.Text:
-    t = w.Text(
-        description=description,
-        placeholder=placeholder,
-        style={"description_width": "110px"},
-        layout=w.Layout(width="95%"),
-    )
-    t.add_class(f"gsp-field-{name}")
-    return t
+_text = text_field
 
 
 class ManagementView(w.VBox):
@@ -139,19 +111,29 @@ class ManagementView(w.VBox):
         self.user_name = _text("username", "Username", "from the email when empty")
         self.user_first = _text("first_name", "First name")
         self.user_last = _text("last_name", "Last name")
+        self.user_partner = _text("partner", "Partner", "e.g. Brazil, Chile, NOIRLab")
         self.user_staff = w.Checkbox(description="Staff (superusers only)", indent=False)
         self.user_staff.add_class("gsp-field-is_staff")
         self.user_form = _Form(
             "gsp-add-user",
             "Add user",
-            [self.user_email, self.user_name, self.user_first, self.user_last, self.user_staff],
+            [
+                self.user_email,
+                self.user_name,
+                self.user_first,
+                self.user_last,
+                self.user_partner,
+                self.user_staff,
+            ],
             "Add user",
         )
         self.user_form.submit.on_click(lambda _: self.add_user())
 
-        self.soar_id = _text("soar_id", "SOAR id", "SOAR2020B-001 (required)")
+        self.soar_id = _text("soar_id", "SOAR id", "the semester's next number when empty")
         self.proposal_title = _text("title", "Title", "required")
-        self.semester = _text("semester", "Semester", "2020B (from the id when empty)")
+        self.semester = _text("semester", "Semester", "e.g. 2026B (from the id when empty)")
+        # The default SOAR id follows the semester typed (SOAR<semester>-NNN).
+        self.semester.observe(lambda _: self._suggest_soar_id(), "value")
         self.pi_email = _text("pi_email", "PI email", "a new address gets an invitation")
         self.abstract = w.Textarea(
             description="Abstract",
@@ -167,9 +149,18 @@ class ManagementView(w.VBox):
         )
         self.proposal_form.submit.on_click(lambda _: self.add_proposal())
 
+        self.user_editor = UserEditor(client, lambda _: self.load())
+        self.proposal_editor = ProposalEditor(client, lambda _: self._proposal_saved())
+
         head = w.HTML("<b>Management</b>")
         head.add_class("gsp-panel-head")
-        forms = w.HBox([self.user_form, self.proposal_form], layout=w.Layout(width="100%"))
+        forms = w.VBox(
+            [
+                w.HBox([self.user_form, self.proposal_form], layout=w.Layout(width="100%")),
+                w.HBox([self.user_editor, self.proposal_editor], layout=w.Layout(width="100%")),
+            ],
+            layout=w.Layout(width="100%"),
+        )
         self.tabs = w.Tab([self.users_table, self.proposals_table])
         self.tabs.set_title(0, "Users")
         self.tabs.set_title(1, "Proposals")
@@ -191,13 +182,36 @@ class ManagementView(w.VBox):
             errors.append(f"Users: {_detail(exc)}")
         else:
             self.users_table.value = users_table(self.users)
+            self.user_editor.set_users(self.users)
         try:
             self.proposals = list(self.client.proposals())
         except GSPError as exc:
             errors.append(f"Proposals: {_detail(exc)}")
         else:
             self.proposals_table.value = proposals_table(self.proposals)
+            self.proposal_editor.set_proposals(self.proposals)
         self.message.value = _error("; ".join(errors)) if errors else ""
+        if not errors:
+            self._suggest_soar_id()
+
+    def _suggest_soar_id(self) -> None:
+        """Show the SOAR id an empty field gets: the semester's next number."""
+        semester = self.semester.value.strip()
+        if semester and not (len(semester) == 5 and semester[:4].isdigit()):
+            return  # still being typed; the API would refuse it
+        try:
+            default = self.client.next_soar_id(semester or None)
+        except GSPError:
+            return  # only a hint: creating the proposal reports any refusal
+        self.soar_id.placeholder = f"default: {default['soar_id']}"
+        if not semester:
+            self.semester.placeholder = f"default: {default['semester']}"
+
+    def _proposal_saved(self) -> None:
+        self.load()
+        self.tabs.selected_index = 1
+        if self.on_proposals_changed is not None:
+            self.on_proposals_changed()
 
     def _known_email(self, email: str) -> bool:
         email = email.lower()
@@ -216,11 +230,18 @@ class ManagementView(w.VBox):
                 first_name=self.user_first.value.strip(),
                 last_name=self.user_last.value.strip(),
                 is_staff=self.user_staff.value,
+                partner=self.user_partner.value.strip(),
             )
         except (GSPError, ValueError) as exc:  # refused by the API, or not an address
             form.message.value = _error(_detail(exc))
             return None
-        for field in (self.user_email, self.user_name, self.user_first, self.user_last):
+        for field in (
+            self.user_email,
+            self.user_name,
+            self.user_first,
+            self.user_last,
+            self.user_partner,
+        ):
             field.value = ""
         self.user_staff.value = False
         staff = " (staff)" if user.get("is_staff") else ""
@@ -236,10 +257,14 @@ class ManagementView(w.VBox):
         """Create the proposal of the form; a new PI address gets an account and invitation."""
         form = self.proposal_form
         try:
-            soar_id = self.soar_id.value.strip()
+            soar_id = self.soar_id.value.strip() or None
             title = self.proposal_title.value.strip()
-            if not soar_id or not title:
-                raise ValueError("the SOAR id and the title are required")
+            if not title:
+                raise ValueError("the title is required")
+            semester = self.semester.value.strip() or None
+            if soar_id is None and semester is None:
+                # The API numbers it within a semester: today's unless one is typed.
+                semester = self.client.next_soar_id()["semester"]
             pi = self.pi_email.value.strip()
             pi = check_email(pi) if pi else None
             new_pi = pi is not None and not self._known_email(pi)
@@ -247,7 +272,7 @@ class ManagementView(w.VBox):
                 soar_id,
                 title,
                 abstract=self.abstract.value.strip(),
-                semester=self.semester.value.strip() or None,
+                semester=semester,
                 pi_email=pi,
             )
         except (GSPError, ValueError) as exc:  # refused by the API, or a field missing

@@ -207,7 +207,8 @@ class TokenPanel(w.VBox):
 
 
 class UserMenu(w.VBox):
-    """User information, API token, change password, and the visual preferences.
+    """User information, your details (``account``: name and e-mail), API token, change
+    password, and the visual preferences.
 
     ``url`` defaults to the address scripts use (:func:`api_url`); ``create_token`` to
     asking the hub (:class:`TokenPanel`).
@@ -220,6 +221,7 @@ class UserMenu(w.VBox):
         on_prefs: Callable,
         url: str | None = None,
         create_token: Callable | None = None,
+        account: w.Widget | None = None,
     ) -> None:
         from .preferences import COLORMAPS, PLOT_MODES, THEMES
 
@@ -250,6 +252,7 @@ class UserMenu(w.VBox):
             [
                 w.HTML("<b>User Information</b>"),
                 info,
+                *([w.HTML("<b>Your details</b>"), account] if account is not None else []),
                 w.HTML("<b>API Token</b>"),
                 self.token,
                 w.HTML("<b>Visual Options</b>"),

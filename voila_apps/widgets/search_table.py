@@ -42,18 +42,21 @@ KNOWN_VALUES = {
     ],
 }
 #: Table columns: record key, title, width, API ordering field (None: not sortable).
+#: The widths add up to 100%: the grid's cells have no margin and keep their padding
+#: inside (theme.py), so the last column ends at the table's edge; a long value wraps
+#: rather than being cut ("Wavelength Calibrated" in Type).
 COLUMNS = (
-    ("file_name", "File Name", "24%", "file_name"),
-    ("proposal_id", "Proposal ID", "10%", "proposal_id"),
+    ("file_name", "File Name", "16%", "file_name"),
+    ("proposal_id", "Proposal ID", "11%", "proposal_id"),
     ("obstype", "Obstype", "7%", "obstype"),
-    ("wavmode", "Wavmode", "7%", None),
-    ("filter", "Filter", "7%", None),
-    ("filter_2", "Filter 2", "7%", None),
-    ("grating", "Grating", "7%", None),
+    ("wavmode", "Wavmode", "8%", None),
+    ("filter", "Filter", "8%", None),
+    ("filter_2", "Filter 2", "6%", None),
+    ("grating", "Grating", "8%", None),
     ("slit", "Slit", "9%", None),
-    ("roi", "ROI", "9%", None),
-    ("date", "Date", "7%", "date"),
-    ("data_type", "Type", "6%", "data_type"),
+    ("roi", "ROI", "10%", None),
+    ("date", "Date", "8%", "date"),
+    ("data_type", "Type", "9%", "data_type"),
 )
 #: Latest night first and, within a night, the frames in the order they were taken,
 #: latest first (the file name starts with the frame number), as the file index.
@@ -163,6 +166,7 @@ class SearchTable(w.VBox):
             options=[("All", "All")] + [(v, int(k)) for k, v in TYPE_NAMES.items()],
             description="Type",
         )
+        self.data_type.add_class("gsp-filter-data_type")
         self.date_after = w.DatePicker(description="From")
         self.date_before = w.DatePicker(description="To")
         self.search = w.Text(
@@ -205,7 +209,9 @@ class SearchTable(w.VBox):
         self.pager = Pager(self.load)
         table = w.VBox(
             [head, self.header_row, self.rows, self.status, self.pager],
-            layout=w.Layout(flex="1 1 auto", width="76%"),
+            # The room the filters leave (a fixed share plus the panels' margins
+            # overflowed the page at 1280 px and cut the filters off).
+            layout=w.Layout(flex="1 1 0", width="auto", min_width="0"),
         )
         table.add_class("gsp-panel")
         return table
@@ -393,7 +399,9 @@ class SearchTable(w.VBox):
             name.tooltip = record["file_name"]
             name.record = record
             for cell, col in zip(cells, COLUMNS[1:], strict=True):
-                cell.value = html.escape(cell_text(record, col[0]))
+                # A long value may break after "_" (NO_FILTER, 1.0_LONG_SLIT) or at a
+                # space, never in the middle of a word.
+                cell.value = html.escape(cell_text(record, col[0])).replace("_", "_<wbr>")
         self.rows.children = self._row_widgets[: len(self.shown)]
 
     def _row_clicked(self, button) -> None:

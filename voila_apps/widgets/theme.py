@@ -110,7 +110,18 @@ table.gsp-table td.gsp-comment {{ color: var(--gsp-muted); }}
   color: var(--gsp-text); }}
 .gsp-grid .jupyter-button {{ background: transparent; color: var(--gsp-accent-text);
   text-align:left; }}
-.gsp-grid .gsp-cell {{ padding: 0 6px; white-space: nowrap; overflow: hidden; }}
+.gsp-grid.widget-hbox > .jupyter-widgets, .gsp-grid .widget-hbox > .jupyter-widgets {{ margin: 0; box-sizing: border-box; min-width: 0;
+  flex-shrink: 0; }}
+.gsp-grid .gsp-cell {{ padding: 2px 4px; white-space: normal; overflow-wrap: break-word;
+  font-size: 13px; align-self: center; }}
+.gsp-grid .gsp-cell, .gsp-grid .gsp-cell * {{ line-height: 1.3; }}
+.gsp-grid .gsp-cell > .widget-html-content {{ min-width: 0; }}
+.gsp-filters > .widget-inline-hbox {{ width: 100%; max-width: 100%; box-sizing: border-box; }}
+.gsp-filters > .widget-inline-hbox input, .gsp-filters > .widget-inline-hbox select
+  {{ min-width: 0; }}
+.gsp-grid .gsp-sort {{ padding: 0 4px; text-align: left; font-size: 13px; }}
+.gsp-view-as-table.jupyter-button {{ background: transparent; color: var(--gsp-accent-text);
+  font-size: 13px; height: 24px; }}
 .gsp-sort {{ font-weight: 600; }}
 .{ROOT_CLASS} .lm-TabBar-tab {{ background: var(--gsp-head); color: var(--gsp-text); }}
 .{ROOT_CLASS} .lm-TabBar-tab.lm-mod-current {{ background: var(--gsp-panel); font-weight: 600; }}
