@@ -283,3 +283,17 @@ class AccessPolicy:
         if soar_id is not None:
             own = or_(own, File.proposal_id == soar_id)
         return or_(File.data_type == MASTER, own)
+
+    @staticmethod
+    def standards_for(soar_id: str | None) -> ColumnElement[bool]:
+        """Condition on ``File``: standards (and their sensitivity masters) that may
+        flux-calibrate data of proposal ``soar_id``.
+
+        The arcs' rule of :meth:`calibrations_for` without its exception for masters: a
+        sensitivity is made from one proposal's star, so it serves that proposal, or
+        anyone when no proposal owns the standard (taken by staff).
+        """
+        own = File.proposal_id.is_(None)
+        if soar_id is not None:
+            own = or_(own, File.proposal_id == soar_id)
+        return own
