@@ -134,6 +134,9 @@ class FakeClient:
                 "extraction_type": "fractional",
                 "target_fit_model": "moffat",
                 "max_targets": 3,
+                "flux_calibration": True,
+                "preferred_standard": "",
+                "extinction_correction": True,
             }
         }
 
