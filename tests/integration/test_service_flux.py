@@ -168,13 +168,20 @@ def test_another_proposal_cannot_flux_calibrate_nor_see(world, flux_world):
     for who in ("fluxother", "eve", "dave"):
         r = call(world, "POST", path, who, json={"id": ids["calibrated"]})
         assert r.status_code == 404, (who, r.text)
-    # another proposal's standard (its sensitivity master is listed for everyone) may not
+    # another proposal's standard, even its sensitivity master, is not seen: it may not
     # calibrate this proposal's data, and the refusal names none of its files or objects
     r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["other_sens"]})
-    assert r.status_code == 400
+    assert r.status_code == 404
     detail = r.json()["detail"]
-    assert "no sensitivity function this proposal may use" in detail
     assert OTHER_STAR not in detail and "0601" not in detail and OTHER_SENS not in detail
+    masters = call(world, "GET", "files/", params={"data_type": 1, "page_size": 1000}).json()
+    names = {f["file_name"] for f in masters["results"]}
+    assert (
+        OTHER_SENS not in names
+        and "master_sens_400_m2_GG455_RED_2x2_20201125_ltt3218.fits" in names
+    )
+    assert call(world, "GET", f"files/{ids['other_sens']}/").status_code == 404
+    assert call(world, "GET", f"files/{ids['other_sens']}/", "fluxother").status_code == 200
     # its standard's own frames are not even seen
     r = call(
         world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["other_reduced"]}
