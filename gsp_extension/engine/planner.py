@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gsp_extension.store.errors import DuplicateJob
+from gsp_extension.store.errors import DuplicateJob, InvalidState
 from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
@@ -133,7 +133,13 @@ def _flux_followups(session: Session, job: Job, products: list[File]) -> list[Jo
             and p.parent_file is not None
             and p.parent_file.data_type == DataType.EXTRACTED
         ]
-        frames = {reduced_frame_of(session, p).id: reduced_frame_of(session, p) for p in spectra}
+        frames = {}
+        for spectrum in spectra:
+            try:
+                frame = reduced_frame_of(session, spectrum)
+            except InvalidState:
+                continue  # no reduced frame behind it (registered by hand): nothing to do
+            frames[frame.id] = frame
         return [_flux(session, f) for f in frames.values()]
     if job.kind == JobKind.CALIBRATE_FLUX:
         masters = [p for p in products if p.data_type == DataType.MASTER_CALIBRATION]
