@@ -14,8 +14,12 @@ Each latency is split into stages (from the event bus): watcher (rename -> file
 registered), reduce wait + run, extract wait + run. The load average is printed
 beside the figures: this machine is shared.
 
+With ``--flux`` (issue 17) the night's calibrations include a standard star (its
+sensitivity is made before the stream), and each latency ends at the commit of the
+frame's flux-calibrated product (data_type 5): the stages add flux wait + run.
+
 Run: ``.venv/bin/python benchmarks/bench_live.py [--frames 8] [--interval 5]
-[--backlog 100] [--workers 2]``.
+[--backlog 100] [--workers 2] [--flux]``.
 Targets (issue 5): median <= 2 s and p95 <= 4 s on 2 cores; backlog >= 1 frame/s.
 """
 
@@ -37,16 +41,18 @@ sys.path.insert(0, str(HERE.parent))
 NIGHT = "20261121"
 
 
-def _night(n_science: int, seed: int):
-    """The night's frames as (name, obstype, FITS bytes), in observing order."""
+def _night(n_science: int, seed: int, n_standards: int = 0):
+    """The night's frames as (name, role, FITS bytes), in observing order."""
     from pipeline.simulate import NightConfig, iter_night
 
-    cfg = NightConfig(n_bias=3, n_flats=3, n_arcs=1, n_science=n_science, seed=seed)
+    cfg = NightConfig(
+        n_bias=3, n_flats=3, n_arcs=1, n_science=n_science, n_standards=n_standards, seed=seed
+    )
     out = []
     for frame in iter_night(cfg):
         buffer = io.BytesIO()
         frame.hdul.writeto(buffer)
-        out.append((frame.name, frame.hdul[0].header["OBSTYPE"], buffer.getvalue()))
+        out.append((frame.name, frame.truth["role"], buffer.getvalue()))
     return out
 
 
@@ -145,7 +151,7 @@ def _chains(db, names: list[str]):
     return raw, reduced
 
 
-def _calibrated_raw_ids(db) -> set[int]:
+def _calibrated_raw_ids(db, data_type: int = 4) -> set[int]:
     from sqlalchemy import select
 
     from gsp_extension.store.models import File
@@ -155,7 +161,7 @@ def _calibrated_raw_ids(db) -> set[int]:
             s.scalars(
                 # science spectra (each arc used has a calibrated product too)
                 select(File.original_file_id).where(
-                    File.data_type == 4,
+                    File.data_type == data_type,
                     File.superseded_at.is_(None),
                     File.file_name.contains("_target_"),
                 )
@@ -178,8 +184,19 @@ async def _idle(db, timeout: float) -> None:
     raise TimeoutError(f"jobs not finished after {timeout} s")
 
 
-def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dict):
-    """Seconds per stage of one frame, and the end time (calibrated product committed)."""
+def _done_on(timeline: Timeline, kind: str, raw_id: int, reduced_parent: dict) -> dict | None:
+    """The first job of ``kind`` done on the reduced frame of ``raw_id``."""
+    done = [
+        j
+        for j in timeline.jobs.values()
+        if j["kind"] == kind and reduced_parent.get(j.get("file_id")) == raw_id and "job.done" in j
+    ]
+    return min(done, key=lambda j: j["job.done"]) if done else None
+
+
+def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dict, flux=False):
+    """Seconds per stage of one frame, and the end time (calibrated product committed;
+    with ``flux``, the flux-calibrated one)."""
     reduce = next(
         (j for j in timeline.jobs.values() if j["kind"] == "reduce" and j["file_id"] == raw_id),
         None,
@@ -195,7 +212,7 @@ def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dic
         return None
     extract = min(extracts, key=lambda j: j["job.done"])
     registered = timeline.registered.get(raw_id, float("nan"))
-    return {
+    stages = {
         "total": extract["job.done"] - dropped,
         "watch": registered - dropped,
         "reduce wait": reduce["job.running"] - registered,
@@ -203,6 +220,14 @@ def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dic
         "extract wait": extract["job.running"] - reduce["job.done"],
         "extract run": extract["job.done"] - extract["job.running"],
     }
+    if flux:
+        job = _done_on(timeline, "calibrate_flux", raw_id, reduced_parent)
+        if job is None:
+            return None
+        stages["total"] = job["job.done"] - dropped
+        stages["flux wait"] = job["job.running"] - extract["job.done"]
+        stages["flux run"] = job["job.done"] - job["job.running"]
+    return stages
 
 
 async def main(args) -> int:
@@ -210,9 +235,10 @@ async def main(args) -> int:
     from gsp_extension.store import Database, upgrade_database
 
     t0 = time.perf_counter()
-    night = _night(args.frames, args.seed)
-    science = [(n, d) for n, o, d in night if o == "OBJECT"]
-    calibrations = [(n, d) for n, o, d in night if o != "OBJECT"]
+    night = _night(args.frames, args.seed, n_standards=1 if args.flux else 0)
+    science = [(n, d) for n, role, d in night if role == "science"]
+    calibrations = [(n, d) for n, role, d in night if role != "science"]
+    level = 5 if args.flux else 4
     backlog = _copies(science[0][1], args.backlog, 900_000) if args.backlog else []
     print(
         f"simulated {len(night)} frames + {len(backlog)} backlog copies in "
@@ -263,7 +289,7 @@ async def main(args) -> int:
             while time.monotonic() < deadline:
                 raw_ids, _ = _chains(db, list(dropped))
                 if len(raw_ids) == len(dropped) and set(raw_ids.values()) <= _calibrated_raw_ids(
-                    db
+                    db, level
                 ):
                     break
                 await asyncio.sleep(0.2)
@@ -272,7 +298,7 @@ async def main(args) -> int:
             raw_ids, reduced_parent = _chains(db, list(dropped))
             rows = []
             for name, when in dropped.items():
-                stages = _stages(timeline, raw_ids.get(name), when, reduced_parent)
+                stages = _stages(timeline, raw_ids.get(name), when, reduced_parent, args.flux)
                 if stages is None:
                     print(f"  {name}: no calibrated product")
                     continue
@@ -284,7 +310,8 @@ async def main(args) -> int:
                 )
             totals = [r["total"] for r in rows]
             print(
-                f"STREAM {len(totals)}/{len(science)} frames, one every {args.interval:g} s: "
+                f"STREAM {len(totals)}/{len(science)} frames, one every {args.interval:g} s, "
+                f"to data_type {level}: "
                 f"latency median {statistics.median(totals):.2f} s, p95 {_pct(totals, 95):.2f} s, "
                 f"max {max(totals):.2f} s (targets <= 2 s, <= 4 s); "
                 f"load average during the stream {min(loads):.2f}-{max(loads):.2f}"
@@ -344,6 +371,11 @@ def parse(argv=None):
     parser.add_argument("--scheduler", help="a dask scheduler address instead of a LocalCluster")
     parser.add_argument("--settle", type=float, default=0.3, help="watcher settle seconds")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--flux",
+        action="store_true",
+        help="a standard among the calibrations; latency to the flux-calibrated product",
+    )
     return parser.parse_args(argv)
 
 

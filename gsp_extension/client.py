@@ -382,6 +382,22 @@ class GSPClient:
             "files/spectrum/calibrate/wavelength/", {"id": int(file_id), "lamp_id": lamp_id}
         )[0]
 
+    def calibrate_flux(self, file_id: int, standard_id: int | None = None) -> JobRecord:
+        """Queue the flux calibration of a wavelength-calibrated spectrum (data_type 4).
+
+        Parameters
+        ----------
+        file_id : int
+            A wavelength- (4) or flux-calibrated (5) spectrum; its frame's spectra are
+            (re)calibrated into data_type 5 products.
+        standard_id : int, optional
+            A standard star's file (any level) or its sensitivity master; default: the
+            compatible standard nearest in time.
+        """
+        return self._action(
+            "files/spectrum/calibrate/flux/", {"id": int(file_id), "standard_id": standard_id}
+        )[0]
+
     def calibrations(self, date: str, kinds: Iterable[str] = ("bias", "flat")) -> list[JobRecord]:
         """Queue the master calibrations of a night (``YYYY-MM-DD``)."""
         return self._action("files/calibrations/", {"date": str(date), "kinds": list(kinds)})

@@ -25,6 +25,7 @@ class JobKind(StrEnum):
     MASTER_FLAT = "master_flat"
     EXTRACT = "extract"
     CALIBRATE_WAVELENGTH = "calibrate_wavelength"
+    CALIBRATE_FLUX = "calibrate_flux"
 
     @property
     def label(self) -> str:
@@ -45,6 +46,7 @@ _LABELS = {
     JobKind.MASTER_FLAT: "Master flat",
     JobKind.EXTRACT: "Extract",
     JobKind.CALIBRATE_WAVELENGTH: "Calibrate wavelength",
+    JobKind.CALIBRATE_FLUX: "Calibrate flux",
 }
 
 

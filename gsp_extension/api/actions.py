@@ -1,4 +1,4 @@
-"""Actions on files (reduce, extract, calibrate wavelength, reclassify, calibrations).
+"""Actions on files (reduce, extract, calibrate wavelength or flux, reclassify, calibrations).
 
 Each action checks the caller and the file, then queues a job through the store's job
 queue and answers with it (202). The job engine runs it; ``GET api/jobs/<id>/`` reports
@@ -13,6 +13,7 @@ kind                        product_key                                         
 ``reduce``                  ``reduce:<file>:settings=<settings id>``               ``file_id, settings_id``
 ``extract``                 ``extract:<file>:settings=<sid>:lamp=<id|auto>``       ``file_id, settings_id, lamp_id``
 ``calibrate_wavelength``    ``calibrate_wavelength:<file>:lamp=<id|auto>``         ``file_id, lamp_id``
+``calibrate_flux``          ``calibrate_flux:<reduced file>:standard=<id|auto>``   ``file_id, standard_id, refresh``
 ``classify``                ``classify:<file>``                                    ``file_id``
 ``master_bias``             ``master_bias:<YYYY-MM-DD>``                           ``date``
 ``master_flat``             ``master_flat:<YYYY-MM-DD>``                           ``date``
@@ -33,7 +34,14 @@ from ..store.activity import log_event
 from ..store.settings import get_settings
 from ..vocabulary import JobKind
 from .base import GSPHandler
-from .schemas import CalibrationsAction, EmptyQuery, ExtractAction, FileAction, WavelengthAction
+from .schemas import (
+    CalibrationsAction,
+    EmptyQuery,
+    ExtractAction,
+    FileAction,
+    FluxAction,
+    WavelengthAction,
+)
 
 #: Manual actions run before automatic ones.
 MANUAL_PRIORITY = 10
@@ -207,6 +215,61 @@ class WavelengthHandler(_ActionHandler):
                 params={"file_id": file.id, "lamp_id": body.lamp_id},
             )
         ]
+
+
+class FluxHandler(_ActionHandler):
+    """Flux-calibrate a spectrum's frame, optionally with a chosen standard."""
+
+    model = FluxAction
+
+    def plan(self, session, caller, body):
+        from ..engine.flux import reduced_frame_of, sensitivities_of_standard
+        from ..store.errors import InvalidState
+
+        file = get_visible_file(session, caller, body.id)
+        require_can_act_on_file(session, caller, file, "flux-calibrate")
+        _need(file, FLUX_DATA_TYPES, "flux calibration")
+        try:
+            reduced = reduced_frame_of(session, file)
+            if body.standard_id is not None:
+                standard = get_visible_file(session, caller, body.standard_id)
+                sensitivities_of_standard(session, standard, reduced.proposal_id)
+        except InvalidState as exc:
+            raise InvalidValue(str(exc)) from None
+        _need_flux_enabled(session, reduced)
+        key = body.standard_id if body.standard_id is not None else "auto"
+        return [
+            queue(
+                session,
+                caller,
+                kind=JobKind.CALIBRATE_FLUX,
+                product_key=f"calibrate_flux:{reduced.id}:standard={key}",
+                file=reduced,
+                settings_id=_settings_id(session, reduced),
+                params={"file_id": reduced.id, "standard_id": body.standard_id, "refresh": False},
+            )
+        ]
+
+
+#: What "Calibrate Flux" accepts: a wavelength-calibrated (4) or flux-calibrated (5)
+#: spectrum, whose frame's spectra are (re)calibrated.
+FLUX_DATA_TYPES = (DataType.WAVELENGTH_CALIBRATED, DataType.FLUX_CALIBRATED)
+
+
+def _need_flux_enabled(session, file: File) -> None:
+    from ..store.settings import flux_settings_values
+
+    if file.proposal_id is None:
+        return
+    proposal = store_proposals.get_proposal_by_soar_id(session, file.proposal_id)
+    if proposal is None:
+        return
+    if not flux_settings_values(get_settings(session, proposal.id))["flux_calibration"]:
+        raise InvalidValue(
+            f"flux calibration is off in the reduction settings of {file.proposal_id} "
+            "(flux_calibration=false); turn it on (PUT api/proposals/<id>/settings/) to "
+            "flux-calibrate"
+        )
 
 
 class CalibrationsHandler(_ActionHandler):

@@ -244,6 +244,26 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route(
+        r"/api/files/spectrum/calibrate/flux/",
+        "/api/files/spectrum/calibrate/flux/",
+        actions.FluxHandler,
+        (
+            Operation(
+                "post",
+                "api_files_spectrum_calibrate_flux_create",
+                "Flux-calibrate a wavelength-calibrated spectrum (optionally with a chosen "
+                "standard)",
+                query=s.EmptyQuery,
+                body=s.FluxAction,
+                response=s.QueuedJobs,
+                status=202,
+                errors=NOT_FOUND,
+                extra_responses={200: s.QueuedJobs},
+                description=QUEUED,
+            ),
+        ),
+    ),
+    Route(
         r"/api/files/spectrum/extract/",
         "/api/files/spectrum/extract/",
         actions.ExtractHandler,

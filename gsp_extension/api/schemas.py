@@ -254,6 +254,19 @@ class WavelengthAction(FileAction):
     )
 
 
+class FluxAction(FileAction):
+    standard_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**62,
+        description=(
+            "Standard star to calibrate with: any file of a standard frame (raw, reduced, "
+            "extracted or wavelength calibrated) or its sensitivity master "
+            "(default: the compatible standard nearest in time)."
+        ),
+    )
+
+
 class CalibrationsAction(_Body):
     """Build master calibrations of a night."""
 
@@ -280,6 +293,17 @@ class SettingsUpdate(_Body):
     extraction_type: Literal[EXTRACTION_TYPES] | None = None  # type: ignore[valid-type]
     target_fit_model: Literal[TARGET_FIT_MODELS] | None = None  # type: ignore[valid-type]
     max_targets: int | None = Field(None, ge=1, le=50)
+    flux_calibration: bool | None = Field(
+        None, description="Make flux-calibrated spectra (data_type 5) when a standard allows."
+    )
+    preferred_standard: str | None = Field(
+        None,
+        max_length=40,
+        description="A standard star to prefer (e.g. 'LTT 3218'); empty: nearest in time.",
+    )
+    extinction_correction: bool | None = Field(
+        None, description="Correct for airmass with the CTIO extinction curve."
+    )
 
     model_config = ConfigDict(extra="forbid", strict=False)
 
@@ -290,7 +314,9 @@ class SettingsUpdate(_Body):
             raise ValueError("null is not a value: omit the field to keep it")
         return value
 
-    @field_validator("ignore_bias", "ignore_flats", mode="before")
+    @field_validator(
+        "ignore_bias", "ignore_flats", "flux_calibration", "extinction_correction", mode="before"
+    )
     @classmethod
     def _strict_bool(cls, value):
         if not isinstance(value, bool):
@@ -621,6 +647,9 @@ class SettingsRecord(BaseModel):
     extraction_type: str
     target_fit_model: str
     max_targets: int
+    flux_calibration: bool
+    preferred_standard: str
+    extinction_correction: bool
 
 
 class JobRecord(BaseModel):

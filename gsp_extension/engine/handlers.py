@@ -606,7 +606,9 @@ def execute_calibrate_wavelength(request: WorkRequest) -> WorkResult:
 
 def default_registry() -> HandlerRegistry:
     """The kinds this version runs: classify, reduce, master_bias, master_flat, extract,
-    calibrate_wavelength."""
+    calibrate_wavelength, calibrate_flux."""
+    from . import flux  # it builds on this module's helpers
+
     return HandlerRegistry(
         [
             Handler(JobKind.CLASSIFY, prepare_classify, execute_classify),
@@ -618,6 +620,9 @@ def default_registry() -> HandlerRegistry:
                 JobKind.CALIBRATE_WAVELENGTH,
                 prepare_calibrate_wavelength,
                 execute_calibrate_wavelength,
+            ),
+            Handler(
+                JobKind.CALIBRATE_FLUX, flux.prepare_calibrate_flux, flux.execute_calibrate_flux
             ),
         ]
     )

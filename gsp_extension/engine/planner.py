@@ -2,7 +2,9 @@
 
 - a bias or flat frame: (re)build that night's masters of that kind;
 - a science, standard or arc frame: reduce it with its proposal's current settings;
-- new masters for a night: reduce that night's frames again (a better calibration).
+- new masters for a night: reduce that night's frames again (a better calibration);
+- a wavelength-calibrated spectrum: flux-calibrate it (when its proposal's settings say
+  so); a new sensitivity (a standard arrived): flux-calibrate that night's spectra again.
 
 Jobs are queued at automatic priority (0; manual actions come first). A product already
 being made by a *running* job is marked to be made again when that job ends, so a flat
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gsp_extension.store.errors import DuplicateJob
+from gsp_extension.store.errors import DuplicateJob, InvalidState
 from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
@@ -90,6 +92,63 @@ def _extract(session: Session, reduced: File) -> Job | None:
         settings_id=settings_id,
         params={"file_id": reduced.id, "settings_id": settings_id, "lamp_id": None},
     )
+
+
+def _flux_enabled(session: Session, file: File) -> tuple[bool, int | None, int | None]:
+    """Whether a frame's proposal flux-calibrates (its settings), with the ids to queue."""
+    from gsp_extension.store.settings import flux_settings_values
+
+    proposal = get_proposal_by_soar_id(session, file.proposal_id) if file.proposal_id else None
+    if proposal is None:
+        return True, None, None  # unowned frames: SOAR's defaults (flux calibration on)
+    row = get_settings(session, proposal.id)
+    return bool(flux_settings_values(row)["flux_calibration"]), proposal.id, row.id
+
+
+def _flux(session: Session, reduced: File, *, refresh: bool = False) -> Job | None:
+    enabled, proposal_id, settings_id = _flux_enabled(session, reduced)
+    if not enabled:
+        return None
+    return _queue(
+        session,
+        JobKind.CALIBRATE_FLUX,
+        f"calibrate_flux:{reduced.id}:standard=auto",
+        file_id=reduced.id,
+        proposal_id=proposal_id,
+        settings_id=settings_id,
+        params={"file_id": reduced.id, "standard_id": None, "refresh": refresh},
+    )
+
+
+def _flux_followups(session: Session, job: Job, products: list[File]) -> list[Job | None]:
+    """Flux calibration after a wavelength calibration; after a new sensitivity, the
+    night's spectra it may calibrate are done again (those that need it, :mod:`.flux`)."""
+    from .flux import reduced_frame_of, usable_frames_for_sensitivity
+
+    if job.kind in (JobKind.EXTRACT, JobKind.CALIBRATE_WAVELENGTH):
+        spectra = [
+            p
+            for p in products
+            if p.data_type == DataType.WAVELENGTH_CALIBRATED
+            and p.parent_file is not None
+            and p.parent_file.data_type == DataType.EXTRACTED
+        ]
+        frames = {}
+        for spectrum in spectra:
+            try:
+                frame = reduced_frame_of(session, spectrum)
+            except InvalidState:
+                continue  # no reduced frame behind it (registered by hand): nothing to do
+            frames[frame.id] = frame
+        return [_flux(session, f) for f in frames.values()]
+    if job.kind == JobKind.CALIBRATE_FLUX:
+        masters = [p for p in products if p.data_type == DataType.MASTER_CALIBRATION]
+        return [
+            _flux(session, frame, refresh=True)
+            for master in masters
+            for frame in usable_frames_for_sensitivity(session, master, job.file_id)
+        ]
+    return []
 
 
 def _night_reduced_science(session: Session, arc: File) -> list[File]:
@@ -178,6 +237,7 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
             elif role is FrameRole.ARC:
                 # A new arc is a better calibration for the night's spectra.
                 queued += [_extract(session, f) for f in _night_reduced_science(session, product)]
+    queued += _flux_followups(session, job, products)
     if job.kind in _MASTER_KIND.values() and products:
         night = dt.date.fromisoformat(params["date"])
         frames = session.scalars(

@@ -17,7 +17,9 @@ Rules (DESIGN.md §5):
 
 - nobody but an active account sees anything; staff see everything;
 - files: master calibrations (data_type 1) are seen by every account, other files by
-  members (PI or collaborator) of their proposal; deleted files by staff only;
+  members (PI or collaborator) of their proposal; deleted files by staff only. A master
+  made from one proposal's frame (a sensitivity function from its standard star, which
+  names the star and the frame) is that proposal's, like the frame;
 - jobs: whoever asked for it, members of its proposal, and whoever sees its file
   (unless that file is a shared master calibration);
 - log entries: those of the caller's proposals and the caller's own;
@@ -39,6 +41,16 @@ from ..store import proposals as store_proposals
 
 #: data_type codes the rules name (DESIGN.md §4).
 RAW, MASTER = 0, 1
+
+
+def _shared_master(table: Any) -> ColumnElement[bool]:
+    """A master calibration every account sees: combined from a night's frames (its own
+    original), not made from one proposal's frame (a sensitivity master's original is
+    the standard's raw frame)."""
+    return and_(
+        table.c.data_type == MASTER,
+        or_(table.c.original_file_id.is_(None), table.c.original_file_id == table.c.id),
+    )
 
 
 class FileVisibility(enum.Enum):
@@ -65,10 +77,10 @@ class FileVisibility(enum.Enum):
         if self is FileVisibility.NOTHING:
             return false()
         if self is FileVisibility.MASTERS:
-            return table.c.data_type == MASTER
+            return _shared_master(table)
         if self is FileVisibility.MINE:
             return table.c.proposal_id.in_(mine)
-        return or_(table.c.data_type == MASTER, table.c.proposal_id.in_(mine))
+        return or_(_shared_master(table), table.c.proposal_id.in_(mine))
 
 
 class AccessPolicy:
@@ -131,7 +143,7 @@ class AccessPolicy:
             return true()
         return and_(
             File.deleted_at.is_(None),
-            or_(File.data_type == MASTER, File.proposal_id.in_(self._mine())),
+            or_(_shared_master(File.__table__), File.proposal_id.in_(self._mine())),
         )
 
     def file_listing(
@@ -141,11 +153,13 @@ class AccessPolicy:
         as a :class:`FileVisibility` shape and the caller's SOAR ids it needs."""
         if self.user is None:
             return FileVisibility.NOTHING, []
-        if self.is_staff or data_type == MASTER:
+        if self.is_staff:
             return FileVisibility.ALL, []
         mine = sorted(self.member_soar_ids)
         if proposal_id is not None:
             return (FileVisibility.ALL if proposal_id in mine else FileVisibility.MASTERS), []
+        if data_type == MASTER:
+            return (FileVisibility.MASTERS_OR_MINE, mine) if mine else (FileVisibility.MASTERS, [])
         if data_type is not None:
             return (FileVisibility.MINE, mine) if mine else (FileVisibility.NOTHING, [])
         if not mine:
@@ -283,3 +297,17 @@ class AccessPolicy:
         if soar_id is not None:
             own = or_(own, File.proposal_id == soar_id)
         return or_(File.data_type == MASTER, own)
+
+    @staticmethod
+    def standards_for(soar_id: str | None) -> ColumnElement[bool]:
+        """Condition on ``File``: standards (and their sensitivity masters) that may
+        flux-calibrate data of proposal ``soar_id``.
+
+        The arcs' rule of :meth:`calibrations_for` without its exception for masters: a
+        sensitivity is made from one proposal's star, so it serves that proposal, or
+        anyone when no proposal owns the standard (taken by staff).
+        """
+        own = File.proposal_id.is_(None)
+        if soar_id is not None:
+            own = or_(own, File.proposal_id == soar_id)
+        return own

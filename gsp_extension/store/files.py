@@ -291,7 +291,14 @@ def register_file(
 
     for _ in range(5):
         current = current_file_by_path(session, full_path)
-        if current is not None and current.checksum == checksum and current.deleted_at is None:
+        if (
+            current is not None
+            and current.checksum == checksum
+            and current.deleted_at is None
+            # a product made again, byte for byte, after it was replaced (its parent was
+            # re-made meanwhile) is current again: a new version, not the retired row
+            and current.superseded_at is None
+        ):
             return Registration(current, created=False)
         if clean.get("proposal_id"):
             ensure_proposal(session, clean["proposal_id"])

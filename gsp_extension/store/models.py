@@ -156,8 +156,9 @@ class Proposal(Base):
 class ReductionSettings(Base):
     """One version of a proposal's reduction settings (DESIGN.md §6).
 
-    The columns are the fields of :class:`pipeline.settings.ReductionSettings`, which
-    validates them (a test keeps the two in step), with the same ranges as CHECKs.
+    The columns are the fields of :class:`pipeline.settings.ReductionSettings` and of
+    :class:`pipeline.settings.FluxSettings`, which validate them (a test keeps them in
+    step), with the same ranges as CHECKs.
 
     Rows are never updated: a change inserts the next version, and every product keeps
     the id of the row it was made with. Settings are explicit columns rather than a JSON
@@ -187,6 +188,10 @@ class ReductionSettings(Base):
     max_targets: Mapped[int] = mapped_column(default=3)
     background_spacing: Mapped[float] = mapped_column(Float, default=3.0)
     background_width: Mapped[float] = mapped_column(Float, default=3.0)
+    # Flux calibration (issue 17): the fields of pipeline.settings.FluxSettings.
+    flux_calibration: Mapped[bool] = mapped_column(default=True)
+    preferred_standard: Mapped[str] = mapped_column(String(40), default="")
+    extinction_correction: Mapped[bool] = mapped_column(default=True)
 
     proposal: Mapped[Proposal] = relationship(back_populates="settings_versions")
 

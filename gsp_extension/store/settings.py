@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pipeline.settings import FluxSettings
 from pipeline.settings import ReductionSettings as PipelineSettings
 
 from .errors import InvalidValue, NotFound
@@ -17,6 +18,11 @@ from .models import Proposal, ReductionSettings, User
 #: Defaults of the seed's settings form (DESIGN.md §6), as the pipeline defines them.
 DEFAULT_SETTINGS: dict[str, Any] = PipelineSettings().to_dict()
 SETTINGS_FIELDS = tuple(DEFAULT_SETTINGS)
+#: Flux calibration defaults for SOAR (on, nearest standard in time, CTIO extinction on):
+#: stored in the same versioned row, kept apart because the pipeline takes them apart.
+DEFAULT_FLUX_SETTINGS: dict[str, Any] = FluxSettings().to_dict()
+FLUX_SETTINGS_FIELDS = tuple(DEFAULT_FLUX_SETTINGS)
+_ALL_DEFAULTS = {**DEFAULT_SETTINGS, **DEFAULT_FLUX_SETTINGS}
 
 
 def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,11 +39,13 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     problems: list[str] = []
     clean: dict[str, Any] = {}
     for name, value in values.items():
-        if name not in DEFAULT_SETTINGS:
-            problems.append(f"{name}: unknown setting (known: {', '.join(SETTINGS_FIELDS)})")
+        if name not in _ALL_DEFAULTS:
+            known = ", ".join(SETTINGS_FIELDS + FLUX_SETTINGS_FIELDS)
+            problems.append(f"{name}: unknown setting (known: {known})")
             continue
+        kind = FluxSettings if name in DEFAULT_FLUX_SETTINGS else PipelineSettings
         try:
-            clean[name] = getattr(PipelineSettings(**{name: value}), name)
+            clean[name] = getattr(kind(**{name: value}), name)
         except ValueError as exc:
             problems.append(str(exc))
     if problems:
@@ -55,6 +63,11 @@ def settings_values(row: ReductionSettings) -> dict[str, Any]:
     return {name: getattr(row, name) for name in SETTINGS_FIELDS}
 
 
+def flux_settings_values(row: ReductionSettings) -> dict[str, Any]:
+    """The flux calibration values of one version (:class:`pipeline.settings.FluxSettings`)."""
+    return {name: getattr(row, name) for name in FLUX_SETTINGS_FIELDS}
+
+
 def settings_record(row: ReductionSettings) -> dict[str, Any]:
     """A JSON-ready record of one settings version (for the API)."""
     return {
@@ -64,6 +77,7 @@ def settings_record(row: ReductionSettings) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "created_by_id": row.created_by_id,
         **settings_values(row),
+        **flux_settings_values(row),
     }
 
 
@@ -118,7 +132,11 @@ def put_settings(
             .order_by(ReductionSettings.version.desc())
             .limit(1)
         )
-        base = settings_values(current) if current is not None else dict(DEFAULT_SETTINGS)
+        base = (
+            {**settings_values(current), **flux_settings_values(current)}
+            if current is not None
+            else dict(_ALL_DEFAULTS)
+        )
         new_values = {**base, **clean}
         if current is not None and new_values == base:
             return current

@@ -91,3 +91,15 @@ def test_bundled_swagger_files_are_the_pinned_package(name):
     require(pinned.exists(), "node_modules/swagger-ui-dist is not installed (npm ci)")
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(STATIC / name) == digest(pinned)
+
+
+def test_flux_calibration_is_documented_with_its_chosen_standard():
+    doc = openapi_document()
+    op = doc["paths"]["/api/files/spectrum/calibrate/flux/"]["post"]
+    assert op["operationId"] == "api_files_spectrum_calibrate_flux_create"
+    assert {"200", "202", "404"} <= set(op["responses"])
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(body["properties"]) == {"id", "standard_id"}
+    settings = doc["components"]["schemas"]["SettingsRecord"]["properties"]
+    assert {"flux_calibration", "preferred_standard", "extinction_correction"} <= set(settings)

@@ -212,7 +212,8 @@ def build_world(hub: RealHub) -> World:
             rng.normal(10, 1, (40, 60)).astype("f4"),
             propid=P4,
         )
-        product("s_extracted", s_red, 3, "ecfzst_0301_SecTarget.fits", spectrum, propid=P4)
+        s_ext = product("s_extracted", s_red, 3, "ecfzst_0301_SecTarget.fits", spectrum, propid=P4)
+        product("s_calibrated", s_ext, 4, "wecfzst_0301_SecTarget.fits", spectrum, propid=P4)
         mb_h = _raw_header(P1, "BIAS", "bias", 200)
         mb_h["RLEVEL"] = 61
         mb_path = root / "products" / "20201126" / "master_bias_RED_SP_2x2.fits"

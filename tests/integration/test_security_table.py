@@ -266,6 +266,13 @@ CASES = [
         members(OK_QUEUED),
         body=lambda w: {"id": w.ids["s_extracted"]},
     ),
+    Case(
+        "calibrate flux",
+        "POST",
+        lambda w: "files/spectrum/calibrate/flux/",
+        members(OK_QUEUED),
+        body=lambda w: {"id": w.ids["s_calibrated"]},
+    ),
     # Members of a proposal observed that night; dave's proposal did not.
     Case(
         "calibrations",

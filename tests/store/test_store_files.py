@@ -280,3 +280,19 @@ def test_batch_registration_survives_a_concurrent_registration(db, db_url, monke
         other.dispose()
     with db.session() as s:
         assert len(s.scalars(select(File)).all()) == 1
+
+
+def test_a_retired_product_made_again_byte_for_byte_is_current_again(db, people):
+    """A flux job that read a spectrum replaced meanwhile retires what it made; the job
+    made again writes the same bytes (the data did not change): a new current version."""
+    product = "/data/products/20201126/master_sens_x.fits"
+    with db.transaction() as s:
+        raw = register_file(s, RAW, checksum=digest("raw"), size=10, fields=FIELDS).file
+        first = register_file(s, product, checksum=digest("p"), size=5, data_type=1, parent=raw)
+        first.file.superseded_at = first.file.created
+    with db.transaction() as s:
+        again = register_file(s, product, checksum=digest("p"), size=5, data_type=1, parent=raw)
+    assert again.created and again.file.version == 2 and again.file.superseded_at is None
+    with db.transaction() as s:
+        same = register_file(s, product, checksum=digest("p"), size=5, data_type=1, parent=raw)
+    assert not same.created and same.file.id == again.file.id

@@ -147,11 +147,15 @@ def test_every_problem_is_listed_at_once(db, people):
 def test_columns_are_the_pipeline_settings_fields():
     from dataclasses import fields
 
+    from pipeline.settings import FluxSettings
     from pipeline.settings import ReductionSettings as PipelineSettings
 
     columns = set(ReductionSettings.__table__.columns.keys())
     bookkeeping = {"id", "proposal_id", "version", "created_at", "created_by_id"}
-    assert columns - bookkeeping == {f.name for f in fields(PipelineSettings)}
+    pipeline_fields = {f.name for f in fields(PipelineSettings)}
+    flux_fields = {f.name for f in fields(FluxSettings)}
+    assert not pipeline_fields & flux_fields
+    assert columns - bookkeeping == pipeline_fields | flux_fields
 
 
 @pytest.mark.parametrize(

@@ -134,6 +134,9 @@ class FakeClient:
                 "extraction_type": "fractional",
                 "target_fit_model": "moffat",
                 "max_targets": 3,
+                "flux_calibration": True,
+                "preferred_standard": "",
+                "extinction_correction": True,
             }
         }
 
@@ -260,6 +263,9 @@ class FakeClient:
 
     def calibrate_wavelength(self, file_id: int, lamp_id=None) -> dict:
         return self._job("calibrate_wavelength", file_id, lamp_id=lamp_id)
+
+    def calibrate_flux(self, file_id: int, standard_id=None) -> dict:
+        return self._job("calibrate_flux", file_id, standard_id=standard_id)
 
     def job(self, job_id: int) -> dict:
         return copy.deepcopy(self.jobs_[job_id])

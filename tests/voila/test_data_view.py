@@ -166,6 +166,8 @@ def test_actions_by_type():
     assert keys("0") == ["reduce", "download", "advanced"]
     assert keys("2") == ["extract", "download", "advanced", "delete"]
     assert keys("3") == ["wavelength", "download", "advanced", "delete"]
+    assert keys("4") == ["flux", "download", "advanced", "delete"]
+    assert keys("5") == ["flux", "download", "advanced", "delete"]
     assert "delete" not in keys("0") and "delete" in keys("4")
 
 

@@ -4,7 +4,8 @@ Technique-aware: an imaging frame is reduced and looked at as an image, never
 extracted; a raw bias or flat is not reduced on its own (the engine combines them
 into master calibrations), a master calibration is only looked at. Spectroscopy:
 raw -> Reduce, reduced -> Extract (lamp chooser), extracted -> Calibrate Wavelength
-(chooser of compatible arcs). Permission-aware: no button the API would refuse (raw
+(chooser of compatible arcs), wavelength or flux calibrated -> Calibrate Flux (chooser
+of standard stars, :mod:`.standards`). Permission-aware: no button the API would refuse (raw
 data is never deleted; master calibrations, shared by every proposal, only by staff;
 other products by the proposal's members, who are the only ones to see them, and
 staff). Every file: Download, Advanced Visualization.
@@ -29,6 +30,9 @@ from .lamps import is_arc
 #: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
 AUTOMATIC = 0
 AUTOMATIC_CHOICE = ("Automatic (the engine chooses)", AUTOMATIC)
+AUTOMATIC_STANDARD = ("Automatic (nearest standard in time)", AUTOMATIC)
+#: Spectra that "Calibrate Flux" takes (their frame's spectra are calibrated again).
+FLUX_INPUTS = (DataType.WAVELENGTH_CALIBRATED, DataType.FLUX_CALIBRATED)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ def actions_for(record: dict, staff: bool = False) -> list[Action]:
         out.insert(0, Action("extract", "Extract", "crosshairs"))
     elif t == DataType.EXTRACTED and spectroscopy:
         out.insert(0, Action("wavelength", "Calibrate Wavelength", "bar-chart"))
+    elif t in FLUX_INPUTS and spectroscopy and not is_arc(record):
+        out.insert(0, Action("flux", "Calibrate Flux", "line-chart"))
     if t.is_product and (staff or t != DataType.MASTER_CALIBRATION):
         out.append(Action("delete", "Delete", "trash", danger=True))
     return out
@@ -128,6 +134,15 @@ class ActionBar(w.VBox):
         self.lamp.add_class("gsp-lamp")
         self.lamp_note = w.HTML(layout=w.Layout(display="none"))
         self.lamp_note.add_class("gsp-lamp-note")
+        self._standards_pending = False
+        self.standard = w.Dropdown(
+            description="Standard star",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="70%", display="none"),
+        )
+        self.standard.add_class("gsp-standard")
+        self.standard_note = w.HTML(layout=w.Layout(display="none"))
+        self.standard_note.add_class("gsp-standard-note")
         self.confirm = w.HBox(layout=w.Layout(display="none"))
         self.message = w.HTML()
         self.download_link = w.HTML()
@@ -136,6 +151,8 @@ class ActionBar(w.VBox):
                 self.buttons,
                 self.lamp,
                 self.lamp_note,
+                self.standard,
+                self.standard_note,
                 self.confirm,
                 self.message,
                 self.download_link,
@@ -171,24 +188,73 @@ class ActionBar(w.VBox):
             self.lamp_note.layout.display = "block"
             self.lamp_note.value = "<span class='gsp-muted'>Looking for compatible arcs…</span>"
             self._lamps_pending = True
-            if find_lamps:
-                self.find_lamps()
         else:
             self.lamp.options = []
             self.lamp.layout.display = "none"
             self.lamp_note.layout.display = "none"
+        self._offer_standards("flux" in offered)
+        if find_lamps:
+            self.find_lamps()
+
+    def _offer_standards(self, offered: bool) -> None:
+        """Show the standard chooser (filled by :meth:`find_lamps`) or hide it."""
+        self._standards_pending = offered
+        display = "flex" if offered else "none"
+        self.standard.options = [AUTOMATIC_STANDARD] if offered else []
+        self.standard.value = AUTOMATIC if offered else None
+        self.standard.layout.display = display
+        self.standard_note.layout.display = "block" if offered else "none"
+        self.standard_note.value = (
+            "<span class='gsp-muted'>Looking for standard stars…</span>" if offered else ""
+        )
 
     def find_lamps(self) -> None:
-        """Look for the arcs of the file shown (on a thread when ``background``)."""
-        if not self._lamps_pending or self.record is None:
+        """Look for the arcs, or standard stars, of the file shown (on a thread when
+        ``background``)."""
+        if self.record is None:
             return
-        self._lamps_pending = False
-        if self.background:
-            threading.Thread(
-                target=self.fill_lamps, args=(self.record,), name="gsp-lamps", daemon=True
-            ).start()
-        else:
-            self.fill_lamps(self.record)
+        fills = [
+            fill
+            for fill, pending in (
+                (self.fill_lamps, self._lamps_pending),
+                (self.fill_standards, self._standards_pending),
+            )
+            if pending
+        ]
+        self._lamps_pending = self._standards_pending = False
+        for fill in fills:
+            if self.background:
+                threading.Thread(
+                    target=fill, args=(self.record,), name="gsp-choosers", daemon=True
+                ).start()
+            else:
+                fill(self.record)
+
+    def fill_standards(self, record: dict) -> None:
+        """Offer the standards that may calibrate ``record`` (unless another file is shown)."""
+        from .standards import standard_options
+
+        try:
+            choices = [AUTOMATIC_STANDARD, *standard_options(self.client, record)]
+            n = len(choices) - 1
+            note = (
+                f"{n} standard{'s' if n != 1 else ''} of this setup (your proposal's or "
+                "staff's; nearest night first)"
+                if n
+                else "No standard of this setup yet: the engine uses the nearest in time "
+                "when one arrives, and says why there is no flux calibration until then."
+            )
+            css = "gsp-muted"
+        except GSPError as exc:  # the chooser stays usable: automatic
+            choices = [AUTOMATIC_STANDARD]
+            note = f"Cannot list the standards: {exc.detail}"
+            css = "gsp-error"
+        if self.record is not record:
+            return
+        chosen = self.standard.value
+        self.standard.options = choices
+        self.standard.value = chosen if chosen in [v for _, v in choices] else AUTOMATIC
+        self.standard_note.value = f"<span class='{css}'>{html.escape(note)}</span>"
 
     def fill_lamps(self, record: dict) -> None:
         """Offer the arcs compatible with ``record`` (unless another file is shown by then)."""
@@ -225,6 +291,10 @@ class ActionBar(w.VBox):
             elif key == "wavelength":
                 self._queued(
                     self.client.calibrate_wavelength(r["id"], lamp_id=self.lamp.value or None)
+                )
+            elif key == "flux":
+                self._queued(
+                    self.client.calibrate_flux(r["id"], standard_id=self.standard.value or None)
                 )
             elif key == "advanced":
                 self.on_advanced()

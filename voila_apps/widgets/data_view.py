@@ -274,9 +274,7 @@ class DataView(w.HBox):
         self.calibrations.mark_selected(record["id"])
         active = default_choice(self.family, record)
         if exact:
-            active = next(
-                (i for i, f in enumerate(self.family) if f["id"] == record["id"]), active
-            )
+            active = next((i for i, f in enumerate(self.family) if f["id"] == record["id"]), active)
         self.tabs.show(self.family, active)
         self.choose(self.family[active])
 
@@ -336,6 +334,13 @@ class DataView(w.HBox):
                     if f.get("parent_file_id") == product
                     and int(f["data_type"]) == DataType.WAVELENGTH_CALIBRATED
                 ),
+                product,
+            )
+        if job.get("kind") == JobKind.CALIBRATE_FLUX:
+            # A standard's job makes its sensitivity first; what was asked for is the
+            # flux-calibrated spectrum (the Flux Calibrated tab), when one was made.
+            product = next(
+                (f["id"] for f in self.family if int(f["data_type"]) == DataType.FLUX_CALIBRATED),
                 product,
             )
         if product:

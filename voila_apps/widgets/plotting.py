@@ -106,6 +106,21 @@ def _style(fig: Figure, ax, theme: str) -> None:
     ax.title.set_color(text)
 
 
+def flux_label(unit: str) -> str:
+    """The flux axis' label: ``F_λ (erg s⁻¹ cm⁻² Å⁻¹)`` for a flux-calibrated spectrum
+    (data_type 5, ``BUNIT`` a flux density per Å), else ``Flux (<unit>)`` (ADU, e-...)."""
+    from astropy import units as u
+
+    try:
+        if u.Unit(unit).is_equivalent(u.erg / u.s / u.cm**2 / u.AA):
+            scale = u.Unit(unit).to(u.erg / u.s / u.cm**2 / u.AA)
+            factor = "" if scale == 1 else f"{scale:g} "
+            return f"F$_\\lambda$ ({factor}erg s$^{{-1}}$ cm$^{{-2}}$ Å$^{{-1}}$)"
+    except ValueError:  # a unit astropy does not know is shown as written
+        pass
+    return f"Flux ({unit})"
+
+
 def image_unit(header) -> str:
     """The pixel values' unit (``BUNIT``; raw Goodman frames have none: ADU)."""
     from astropy import units as u
@@ -200,7 +215,7 @@ def draw_spectrum(fig: Figure, spec: SpectrumData, opts: ViewOptions) -> dict:
         )
     ax.plot(spec.x, flux, color=line, lw=0.9, label="flux")
     ax.set_xlabel(spec.x_label)
-    ax.set_ylabel(f"Flux ({spec.flux_unit})")
+    ax.set_ylabel(flux_label(spec.flux_unit))
     if opts.xmin is not None or opts.xmax is not None:
         ax.set_xlim(opts.xmin, opts.xmax)
     if opts.vmin is not None or opts.vmax is not None:

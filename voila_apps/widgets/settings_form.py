@@ -16,7 +16,7 @@ from .errors import GSPError
 class Field:
     name: str
     label: str
-    kind: str  # "float" | "int" | "bool" | "choice"
+    kind: str  # "float" | "int" | "bool" | "choice" | "text" (``high``: its length)
     help: str
     section: str
     low: float | None = None
@@ -137,8 +137,41 @@ FIELDS = (
         1,
         50,
     ),
+    Field(
+        "flux_calibration",
+        "Flux calibration",
+        "bool",
+        "Make flux-calibrated spectra (erg/s/cm²/Å) with a standard star of the same setup "
+        "(this night's, else the nearest earlier one). Without a standard the spectra stay "
+        "wavelength calibrated and their status says why.",
+        "Flux Calibration",
+    ),
+    Field(
+        "preferred_standard",
+        "Preferred standard star",
+        "text",
+        "A standard to use whenever one of it matches the setup (e.g. LTT 3218); empty "
+        "uses the one nearest in time. Only your proposal's standards and staff's are used.",
+        "Flux Calibration",
+        0,
+        40,
+    ),
+    Field(
+        "extinction_correction",
+        "Extinction correction",
+        "bool",
+        "Correct standards and science for their airmass with the CTIO extinction curve "
+        "(SOAR is 10 km from CTIO).",
+        "Flux Calibration",
+    ),
 )
-SECTIONS = ("General Settings", "Calibrations", "Flat Normalization", "Spectroscopic Targets")
+SECTIONS = (
+    "General Settings",
+    "Calibrations",
+    "Flat Normalization",
+    "Spectroscopic Targets",
+    "Flux Calibration",
+)
 
 
 class _Invalid(ValueError):
@@ -168,6 +201,11 @@ def _check(f: Field, v: Any) -> Any:
         if not isinstance(v, bool):
             raise _Invalid("must be checked or not")
         return v
+    if f.kind == "text":
+        text = "" if v is None else str(v).strip()
+        if len(text) > f.high:
+            raise _Invalid(f"{len(text)} characters: give at most {f.high:g} (a star's name)")
+        return text
     if f.kind == "choice":
         allowed = [c[1] for c in f.choices]
         if v not in allowed and v != "auto":

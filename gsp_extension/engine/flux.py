@@ -1,0 +1,355 @@
+"""The flux calibration job (issue 17): a standard's sensitivity, spectra in flux units.
+
+A ``calibrate_flux`` job names a reduced frame (or any spectrum of it). ``prepare``
+finds the frame's current wavelength-calibrated spectra (data_type 4) and the
+sensitivity masters (``master_sens_*``, data_type 1) its proposal may use; ``execute``
+(worker side, files only):
+
+1. for a standard star's frame, makes a sensitivity master from its brightest
+   spectrum, or says why the standard cannot be used (saturated, too little signal,
+   outside its table's range...);
+2. flux-calibrates each spectrum with the compatible sensitivity nearest in time
+   (or the chosen standard's) into ``fwecfzst_`` (data_type 5). A spectrum with no
+   compatible sensitivity keeps its data_type 4 product and its status says why.
+
+Sensitivities follow the arcs' sharing rule (:meth:`AccessPolicy.standards_for`): a
+proposal's data is calibrated with its own standards or with standards no proposal
+owns, so no product, header or log names another proposal's star or files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gsp_extension.security.access import AccessPolicy
+from gsp_extension.store.errors import InvalidState, NotFound
+from gsp_extension.store.files import get_file
+from gsp_extension.store.models import File, Job, ReductionSettings
+from gsp_extension.store.settings import DEFAULT_FLUX_SETTINGS, flux_settings_values
+from gsp_extension.vocabulary import FileStatus
+from pipeline.vocabulary import DataType, FrameRole, is_arc
+
+from .handlers import CALIBRATION_NIGHTS_BACK, _job_file, _settings_for, products_dir
+from .work import ProductOut, WorkRequest, WorkResult
+
+#: File names of sensitivity masters (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`).
+SENSITIVITY_PREFIX = "master_sens_"
+
+_SPECTRA = (DataType.EXTRACTED, DataType.WAVELENGTH_CALIBRATED, DataType.FLUX_CALIBRATED)
+
+
+def _current(query):
+    return query.where(File.superseded_at.is_(None), File.deleted_at.is_(None))
+
+
+def reduced_frame_of(session: Session, file: File) -> File:
+    """The current reduced frame (data_type 2) a file stands for.
+
+    A spectrum (data_type 3, 4 or 5) stands for the frame it was extracted from, a raw
+    frame for its current reduction.
+
+    Raises
+    ------
+    InvalidState
+        When the file has no reduced frame (a master, a raw frame not reduced yet).
+    """
+    reduced = file
+    while reduced.data_type in _SPECTRA and reduced.parent_file is not None:
+        reduced = reduced.parent_file
+    if reduced.data_type == DataType.RAW:
+        reduced = session.scalar(
+            _current(select(File))
+            .where(File.parent_file_id == file.id, File.data_type == DataType.REDUCED)
+            .order_by(File.id.desc())
+        )
+        if reduced is None:
+            raise InvalidState(
+                f"file {file.id} ({file.file_name}) is not reduced yet; reduce it first"
+            )
+    if reduced.data_type != DataType.REDUCED:
+        raise InvalidState(
+            f"file {file.id} ({file.file_name}) is {DataType(file.data_type).description} "
+            f"(data_type {file.data_type}); flux calibration needs a spectrum extracted by "
+            "this service or its reduced frame"
+        )
+    return reduced
+
+
+def calibrated_spectra(session: Session, reduced: File) -> list[File]:
+    """Current wavelength-calibrated target spectra of a reduced frame (brightest first)."""
+    extracted = _current(select(File.id)).where(
+        File.parent_file_id == reduced.id, File.data_type == DataType.EXTRACTED
+    )
+    rows = session.scalars(
+        _current(select(File))
+        .where(
+            File.parent_file_id.in_(extracted),
+            File.data_type == DataType.WAVELENGTH_CALIBRATED,
+        )
+        .order_by(File.id)
+    )
+    return sorted(rows, key=lambda f: -float((f.quality or {}).get("snr_target") or 0.0))
+
+
+def is_standard_frame(reduced: File) -> bool:
+    """Whether a reduced frame is of a spectrophotometric standard star."""
+    from .planner import role_of
+
+    raw = reduced.parent_file
+    return raw is not None and role_of(raw) is FrameRole.STANDARD
+
+
+def usable_sensitivities(
+    session: Session, night: dt.date | None, soar_id: str | None
+) -> list[File]:
+    """Sensitivity masters of ``night`` and the nights before that may calibrate data of
+    proposal ``soar_id`` (:meth:`AccessPolicy.standards_for`)."""
+    query = _current(select(File)).where(
+        File.data_type == DataType.MASTER_CALIBRATION,
+        File.file_name.startswith(SENSITIVITY_PREFIX),
+        AccessPolicy.standards_for(soar_id),
+    )
+    if night is not None:
+        first = night - dt.timedelta(days=CALIBRATION_NIGHTS_BACK)
+        query = query.where(File.date.between(first, night))
+    return list(session.scalars(query.order_by(File.id)))
+
+
+def usable_frames_for_sensitivity(
+    session: Session, master: File, made_by: int | None
+) -> list[File]:
+    """The night's current reduced frames (but ``made_by``) a new sensitivity master may
+    calibrate: with wavelength-calibrated spectra, of its proposal (or any, when no
+    proposal owns the standard). Whether the setup fits is the job's to tell."""
+    if master.date is None:
+        return []
+    spectra = _current(select(File.parent_file_id)).where(
+        File.data_type == DataType.WAVELENGTH_CALIBRATED
+    )
+    query = _current(select(File)).where(
+        File.date == master.date,
+        File.data_type == DataType.REDUCED,
+        File.id.in_(
+            _current(select(File.parent_file_id)).where(
+                File.data_type == DataType.EXTRACTED, File.id.in_(spectra)
+            )
+        ),
+    )
+    if master.proposal_id is not None:
+        query = query.where(File.proposal_id == master.proposal_id)
+    return [f for f in session.scalars(query.order_by(File.id)) if f.id != made_by]
+
+
+def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | None) -> list[File]:
+    """The sensitivity master(s) a chosen standard file stands for.
+
+    Raises
+    ------
+    InvalidState
+        The file is not a standard of this proposal (or of none), or has no sensitivity
+        yet; the message says what to choose instead.
+    """
+    if chosen.data_type == DataType.MASTER_CALIBRATION:
+        masters = [chosen] if chosen.file_name.startswith(SENSITIVITY_PREFIX) else []
+    else:
+        reduced = reduced_frame_of(session, chosen)
+        if not is_standard_frame(reduced):
+            raise InvalidState(
+                f"standard {chosen.id} ({chosen.file_name}) is not a standard star frame; "
+                "choose a frame whose object is a spectrophotometric standard"
+            )
+        spectra = [s.id for s in calibrated_spectra(session, reduced)]
+        masters = list(
+            session.scalars(
+                _current(select(File)).where(
+                    File.parent_file_id.in_(spectra),
+                    File.data_type == DataType.MASTER_CALIBRATION,
+                )
+            )
+        )
+    if chosen.proposal_id not in (None, soar_id):
+        masters = []  # another proposal's standard: refused below, without its name
+    if not masters:
+        raise InvalidState(
+            f"standard {chosen.id} has no sensitivity function this proposal may use; "
+            "choose a standard of the same proposal whose flux job has finished "
+            "(or omit standard_id to use the nearest in time)"
+        )
+    return masters
+
+
+def _flux_values(session: Session, settings_id: int | None) -> dict[str, Any]:
+    row = session.get(ReductionSettings, settings_id) if settings_id is not None else None
+    return flux_settings_values(row) if row is not None else dict(DEFAULT_FLUX_SETTINGS)
+
+
+def _existing_flux(session: Session, spectra: list[File]) -> dict[str, str]:
+    """``{spectrum path: its current fwecfzst_ path}`` for spectra calibrated already."""
+    rows = session.scalars(
+        _current(select(File)).where(
+            File.parent_file_id.in_([s.id for s in spectra]),
+            File.data_type == DataType.FLUX_CALIBRATED,
+        )
+    )
+    by_id = {s.id: s.full_path for s in spectra}
+    return {by_id[f.parent_file_id]: f.full_path for f in rows}
+
+
+def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """The spectra of the job's frame and the sensitivities its proposal may use."""
+    file = _job_file(session, job)
+    reduced = reduced_frame_of(session, file)
+    if is_arc(reduced.obstype):
+        raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a star's spectrum")
+    spectra = calibrated_spectra(session, reduced)
+    if not spectra:
+        raise InvalidState(
+            f"{reduced.file_name} has no wavelength-calibrated spectrum (data_type 4) yet; "
+            "calibrate it in wavelength first"
+        )
+    settings_id, values = _settings_for(session, job, reduced)
+    standard_id = (job.params or {}).get("standard_id")
+    if standard_id is None:
+        masters = usable_sensitivities(session, reduced.date, reduced.proposal_id)
+    else:
+        try:
+            chosen = get_file(session, int(standard_id))
+        except NotFound:
+            raise InvalidState(f"standard {standard_id} no longer exists") from None
+        masters = sensitivities_of_standard(session, chosen, reduced.proposal_id)
+    standard = standard_id is None and is_standard_frame(reduced)
+    return {
+        "file_id": reduced.id,
+        "reduced_path": reduced.full_path,
+        "spectra": {s.full_path: s.id for s in spectra},
+        "standard": standard,
+        "sensitivity_paths": [m.full_path for m in masters],
+        "existing_flux": _existing_flux(session, spectra),
+        # an automatic job keeps a product already made with the sensitivity it would use
+        "keep_current": job.requested_by_id is None,
+        "settings_id": settings_id,
+        "settings": values,
+        "flux_settings": _flux_values(session, settings_id),
+        "out_dir": str(products_dir(data_root, reduced.date)),
+        "raw_dir": str(Path(data_root) / "raw"),
+    }
+
+
+# --- worker side -------------------------------------------------------------------------
+
+
+def _read_sensitivities(paths: list[str], notes: list[str]) -> list:
+    from pipeline.fluxcal.sensitivity import read_sensitivity
+
+    out = []
+    for path in paths:
+        try:
+            out.append(read_sensitivity(path))
+        except (OSError, ValueError) as exc:
+            notes.append(f"{Path(path).name} not used: {exc}")
+    return out
+
+
+def _standard_sensitivity(request: WorkRequest, result: WorkResult, flux_settings, settings):
+    """The standard's sensitivity master from its brightest spectrum (or why not)."""
+    from pipeline.fluxcal.night_stage import sensitivity_from_product
+
+    inputs = request.inputs
+    path, spectrum_id = next(iter(inputs["spectra"].items()))
+    sens, made = sensitivity_from_product(
+        path,
+        inputs["out_dir"],
+        flux_settings,
+        settings,
+        reduced_path=inputs["reduced_path"],
+        raw_dirs=[inputs["raw_dir"]],
+    )
+    if made.file:
+        result.products.append(
+            ProductOut(
+                made.file,
+                DataType.MASTER_CALIBRATION,
+                parent_file_id=spectrum_id,
+                quality=made.quality,
+            )
+        )
+        result.notes.append(f"sensitivity {Path(made.file).name} made")
+        return sens
+    # The standard's spectrum carries why it gave no sensitivity (saturated, too faint...).
+    result.notes.append(made.reason)
+    result.file_updates[spectrum_id] = {
+        "status": FileStatus.PROCESSED,
+        "status_reason": made.reason,
+    }
+    if made.status == "failed":
+        raise RuntimeError(made.reason)
+    return None
+
+
+def _already_current(path: str, existing: str | None, sensitivities, preferred: str) -> bool:
+    """Whether ``existing`` (a fwecfzst_) was made with the sensitivity chosen now."""
+    from astropy.io import fits
+
+    from pipeline.fluxcal.apply import choose_sensitivity
+
+    if existing is None:
+        return False
+    try:
+        used = fits.getheader(existing).get("GSP_SENS")
+        choice = choose_sensitivity(fits.getheader(path), sensitivities, preferred)
+    except OSError:
+        return False
+    return choice.sensitivity is not None and used == choice.sensitivity.name
+
+
+def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
+    """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra."""
+    from pipeline.fluxcal.night_stage import flux_product
+    from pipeline.settings import FluxSettings, ReductionSettings
+
+    inputs = request.inputs
+    Path(inputs["out_dir"]).mkdir(parents=True, exist_ok=True)
+    flux_settings = FluxSettings(**inputs["flux_settings"])
+    settings = ReductionSettings(**inputs["settings"])
+    result = WorkResult()
+    sensitivities = _read_sensitivities(inputs["sensitivity_paths"], result.notes)
+    if inputs["standard"]:
+        sens = _standard_sensitivity(request, result, flux_settings, settings)
+        sensitivities = [sens, *sensitivities] if sens is not None else sensitivities
+    existing = inputs.get("existing_flux") or {}
+    for path, spectrum_id in inputs["spectra"].items():
+        name = Path(path).name
+        if inputs.get("keep_current") and _already_current(
+            path, existing.get(path), sensitivities, flux_settings.preferred_standard
+        ):
+            result.notes.append(f"{name}: kept {Path(existing[path]).name} (same sensitivity)")
+            continue
+        made = flux_product(
+            path, sensitivities, inputs["out_dir"], flux_settings, settings, [inputs["raw_dir"]]
+        )
+        if made.status == "failed":
+            raise RuntimeError(f"{name}: {made.reason}")
+        if made.file:
+            result.products.append(
+                ProductOut(
+                    made.file,
+                    DataType.FLUX_CALIBRATED,
+                    parent_file_id=spectrum_id,
+                    quality=made.quality,
+                )
+            )
+        if made.reason:
+            result.notes.append(f"{name}: {made.reason}")
+        if spectrum_id not in result.file_updates:
+            # No data_type 5: the spectrum's status says why (and a later one clears it).
+            reason = None if made.file else made.reason
+            result.file_updates[spectrum_id] = {
+                "status": FileStatus.PROCESSED,
+                "status_reason": reason,
+            }
+    return result

@@ -1,0 +1,96 @@
+"""Flux calibration in a real browser (issue 17): a standard star arrives in the raw
+folder, the live engine makes its sensitivity and flux-calibrates the night's science;
+the PI sees the "Flux Calibrated" tab, chooses the standard in the "Calibrate Flux"
+chooser and the new product is shown.
+
+Runs after test_browser_app.py on the same world (the standard is added here, so the
+tests there see the night as it was).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+from conftest import shot
+from live_world import P1, count_files, engine_busy, simulate
+from test_browser_app import _open_raw, _plot_shown, _tab
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(2)
+    raise AssertionError(f"not within {timeout:.0f} s: {what}")
+
+
+def test_a_standard_arrives_and_the_science_is_flux_calibrated(alice, world, tmp_path):
+    hub = getattr(world, "hub", None)
+    if hub is None:  # an already running world (GSP_BROWSER_WORLD_URL): nothing to add
+        raise AssertionError("this test needs the world it starts (unset GSP_BROWSER_WORLD_URL)")
+    made = simulate(
+        tmp_path / "std",
+        P1,
+        "ZTF20actqfpc",
+        1,
+        n_bias=0,
+        n_flats=0,
+        n_arcs=0,
+        n_science=0,
+        n_standards=1,
+    )
+    (standard,) = made
+    night = hub.data_root / "raw" / "20201126std"
+    night.mkdir()
+    shutil.copy(standard, night / f".{standard.name}.part")
+    (night / f".{standard.name}.part").rename(night / standard.name)
+    # the live engine: reduce, extract, sensitivity, then both science frames again
+    _wait_for(
+        lambda: count_files(hub, 5, P1) >= 3 and not engine_busy(hub),
+        300,
+        "the standard and both science spectra flux-calibrated after the standard arrived",
+    )
+    alice.locator(".gsp-nav .jupyter-button", has_text="Data").click()
+    _open_raw(alice, "0010_ZTF20actqfpc")
+    # the most processed tab first: Flux Calibrated
+    first = alice.locator(".gsp-tabs .jupyter-button").first
+    first.wait_for()
+    assert re.match(r"^Flux Calibrated", first.inner_text()), first.inner_text()
+    _plot_shown(alice)
+    shot(alice, "09_flux_calibrated_tab")
+
+    # Calibrate Flux again from the wavelength-calibrated spectrum, with the standard chosen
+    _tab(alice, "Wavelength Calibrated").first.click()
+    alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Calibrate Flux')")
+    alice.wait_for_function(
+        "() => document.querySelectorAll('.gsp-standard select option').length > 1"
+        " && document.querySelector('.gsp-standard-note').innerText.includes('standard')"
+    )
+    options = alice.locator(".gsp-standard select option").all_inner_texts()
+    assert options[0].startswith("Automatic"), options
+    assert any("master_sens_400_m2_GG455_RED_2x2_20201126" in o for o in options[1:]), options
+    # nothing of the other proposal is offered
+    assert not any(name.split("_")[1] in "".join(options) for name in world.other_file_names)
+    alice.locator(".gsp-standard select").select_option(index=1)
+    shot(alice, "09b_standard_chooser")
+    done = alice.locator(".gsp-job[data-state='done']").count()
+    alice.locator(".gsp-actions .jupyter-button", has_text="Calibrate Flux").click()
+    alice.wait_for_selector(".gsp-ok:has-text('calibrate_flux')")
+    alice.wait_for_function(
+        "n => document.querySelectorAll(\".gsp-job[data-state='done']\").length > n"
+        " || document.querySelector(\".gsp-job[data-state='failed']\")",
+        arg=done,
+        timeout=180_000,
+    )
+    assert alice.locator(".gsp-job[data-state='failed']").count() == 0, alice.locator(
+        ".gsp-job"
+    ).all_inner_texts()
+    alice.wait_for_function(
+        """() => { const a = document.querySelector('.gsp-tabs .gsp-active');
+                   return a && /^Flux Calibrated/.test(a.innerText); }"""
+    )
+    _plot_shown(alice)
+    shot(alice, "09c_flux_product_shown")

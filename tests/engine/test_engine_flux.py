@@ -1,0 +1,239 @@
+"""Live flux calibration through the real engine (issue 17 item 4).
+
+A simulated 400_M2 night: the science first, with no standard (its spectra keep data_type
+4 and say why); then the standard arrives, its sensitivity is made and the science is
+flux-calibrated with it (data_type 5). A standard of another proposal is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import astropy.units as u
+import pytest
+from astropy.io import fits
+from sqlalchemy import select
+
+from gsp_extension.engine.executors import ThreadExecutor
+from gsp_extension.engine.runner import JobEngine
+from gsp_extension.ingest.backfill import backfill
+from gsp_extension.store.models import File, Job, LogEntry
+from pipeline.vocabulary import DataType
+
+NIGHT_NAME = "20261121"
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """Raw files of a night: calibrations + science, and the standard kept apart."""
+    from pipeline.simulate import NightConfig, simulate_night
+
+    base = tmp_path_factory.mktemp("fluxlive")
+    truth = simulate_night(
+        base / "all",
+        NightConfig(
+            n_bias=2,
+            n_flats=2,
+            n_arcs=1,
+            n_science=1,
+            n_standards=1,
+            n_targets=1,
+            noise=False,
+            seed=11,
+        ),
+    )
+    (standard,) = [f["file"] for f in truth["frames"] if f["role"] == "standard"]
+    return base / "all", standard
+
+
+def _copy_night(night, dest, *, with_standard: bool) -> None:
+    source, standard = night
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("*.fits"):
+        if path.name != standard or with_standard:
+            shutil.copy(path, dest / path.name)
+
+
+async def _drain(db, engine, timeout=300.0) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def finished():
+        with db.session() as s:
+            states = list(s.scalars(select(Job.state)))
+        return bool(states) and all(x in ("done", "failed") for x in states)
+
+    try:
+        while loop.time() < deadline and not await asyncio.to_thread(finished):
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 120)
+
+
+def _current(s, data_type):
+    return s.scalars(
+        select(File).where(
+            File.data_type == data_type,
+            File.superseded_at.is_(None),
+            File.deleted_at.is_(None),
+        )
+    ).all()
+
+
+def _science_spectrum(s, standard_name):
+    stem = standard_name.removesuffix(".fits")
+    return next(
+        f
+        for f in _current(s, DataType.WAVELENGTH_CALIBRATED)
+        if "_target_" in f.file_name and stem not in f.file_name
+    )
+
+
+def _ingest(db, engine, root):
+    report = backfill(db, [root], workers=1)
+    engine.files_registered(report.counts.registered_ids)
+
+
+@pytest.mark.asyncio
+async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_path, night):
+    _, standard_name = night
+    raw = tmp_path / "raw" / NIGHT_NAME
+    _copy_night(night, raw, with_standard=False)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    _ingest(db, engine, tmp_path / "raw")
+    await _drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        assert "calibrate_flux" in {j.kind for j in jobs}
+        # no standard in the night: data_type 4 stays, and the status and log say why
+        assert _current(s, DataType.FLUX_CALIBRATED) == []
+        spectrum = _science_spectrum(s, standard_name)
+        assert "no flux calibration (data_type 5)" in spectrum.status_reason
+        assert "standard" in spectrum.status_reason
+        logged = s.scalars(
+            select(LogEntry.message).where(LogEntry.message.like("calibrate_flux done%"))
+        ).all()
+        assert any("no flux calibration (data_type 5)" in m for m in logged), logged
+        spectrum_id = spectrum.id
+
+    # the standard arrives: its sensitivity, then the science again, with it
+    shutil.copy(night[0] / standard_name, raw / standard_name)
+    _ingest(db, engine, tmp_path / "raw")
+    await _drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        (sens,) = [
+            f
+            for f in _current(s, DataType.MASTER_CALIBRATION)
+            if f.file_name.startswith("master_sens_")
+        ]
+        assert sens.file_name.startswith("master_sens_400_m2_GG455_RED_2x2_20261121_")
+        fluxed = {f.parent_file_id: f for f in _current(s, DataType.FLUX_CALIBRATED)}
+        science = fluxed[spectrum_id]
+        assert science.file_name == "f" + s.get(File, spectrum_id).file_name
+        header = fits.getheader(science.full_path)
+        assert header["RLEVEL"] == 65
+        assert header["GSP_SENS"] == sens.file_name
+        assert u.Unit(header["BUNIT"]) == u.erg / u.s / u.cm**2 / u.AA
+        # its status no longer says there is no data_type 5
+        assert s.get(File, spectrum_id).status_reason is None
+        # the science was redone by a job queued after the sensitivity (a refresh)
+        refresh = [
+            j for j in jobs if j.kind == "calibrate_flux" and (j.params or {}).get("refresh")
+        ]
+        assert refresh and all(j.state == "done" for j in refresh)
+
+
+@pytest.mark.asyncio
+async def test_a_standard_of_another_proposal_is_never_used(db, tmp_path, night):
+    _, standard_name = night
+    raw = tmp_path / "raw" / NIGHT_NAME
+    _copy_night(night, raw, with_standard=True)
+    # the standard was taken for another proposal (input crafted before ingest)
+    with fits.open(raw / standard_name, mode="update") as hdul:
+        hdul[0].header["PROPID"] = "SOAR2026B-777"
+    # the night's arc was taken by staff (no proposal): both proposals may use it
+    for arc in raw.glob("*_comp.fits"):
+        with fits.open(arc, mode="update") as hdul:
+            del hdul[0].header["PROPID"]
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    _ingest(db, engine, tmp_path / "raw")
+    await _drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        spectrum = _science_spectrum(s, standard_name)
+        # the standard was usable: it made a sensitivity, for its own proposal only
+        (sens,) = [
+            f
+            for f in _current(s, DataType.MASTER_CALIBRATION)
+            if f.file_name.startswith("master_sens_")
+        ]
+        assert sens.proposal_id == "SOAR2026B-777"
+        # the other proposal's standard calibrated itself, never this science
+        fluxed = _current(s, DataType.FLUX_CALIBRATED)
+        assert spectrum.id not in {f.parent_file_id for f in fluxed}
+        assert all(f.proposal_id == "SOAR2026B-777" for f in fluxed)
+        assert "no flux calibration" in spectrum.status_reason
+        # nothing the science's proposal sees names the other proposal's star or file
+        stem = standard_name.removesuffix(".fits")
+        for f in _current(s, DataType.WAVELENGTH_CALIBRATED):
+            if f.proposal_id == "SOAR2026B-777":
+                continue
+            assert stem not in (f.status_reason or "")
+        mine = s.scalars(
+            select(LogEntry.message).where(LogEntry.file_id == spectrum.parent_file.parent_file_id)
+        ).all()
+        assert not any("master_sens_" in m or stem in m for m in mine)
+
+
+@pytest.fixture(scope="module")
+def saturated_night(tmp_path_factory):
+    from pipeline.simulate import NightConfig, simulate_night
+
+    base = tmp_path_factory.mktemp("fluxsat")
+    truth = simulate_night(
+        base / "all",
+        NightConfig(
+            n_bias=2,
+            n_flats=2,
+            n_arcs=1,
+            n_science=1,
+            n_standards=1,
+            n_targets=1,
+            noise=False,
+            standard_exptime=3000.0,
+            seed=11,
+        ),
+    )
+    (standard,) = [f["file"] for f in truth["frames"] if f["role"] == "standard"]
+    return base / "all", standard
+
+
+@pytest.mark.asyncio
+async def test_a_saturated_standard_gets_a_status_saying_so(db, tmp_path, saturated_night):
+    _, standard_name = saturated_night
+    _copy_night(saturated_night, tmp_path / "raw" / NIGHT_NAME, with_standard=True)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    _ingest(db, engine, tmp_path / "raw")
+    await _drain(db, engine)
+    stem = standard_name.removesuffix(".fits")
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        masters = [f.file_name for f in _current(s, DataType.MASTER_CALIBRATION)]
+        assert not [m for m in masters if m.startswith("master_sens_")]
+        (standard,) = [
+            f
+            for f in _current(s, DataType.WAVELENGTH_CALIBRATED)
+            if stem in f.file_name and "_target_" in f.file_name
+        ]
+        assert standard.status_reason.startswith("standard not used: saturated")
+        assert "shorter exposure" in standard.status_reason
+        assert _current(s, DataType.FLUX_CALIBRATED) == []

@@ -1,0 +1,242 @@
+"""Flux calibration through the real hub (issue 17): the action, its access rules, the
+data_type 5 listing and the proposal's flux settings.
+
+Two proposals of their own (so the shared world's other tests see nothing new):
+``SOAR2020B-005`` (PI ``fluxpi``, collaborator ``fluxcol``) with a science spectrum
+calibrated in wavelength and in flux and a sensitivity master of its own standard, and
+``SOAR2020B-006`` (PI ``fluxother``) with a sensitivity master of its standard.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import requests
+
+from tests.integration.conftest import _fields, _raw_header, _write_fits
+
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
+P5, P6 = "SOAR2020B-005", "SOAR2020B-006"
+OTHER_STAR = "EG 21"
+OTHER_SENS = "master_sens_400_m2_GG455_RED_2x2_20201125_eg21.fits"
+
+
+def call(world, method, path, who="fluxpi", **kwargs):
+    return requests.request(
+        method, world.url(path), headers=world.headers(who), timeout=60, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def flux_world(world):
+    from gsp_extension.store import Database
+    from gsp_extension.store.accounts import create_user
+    from gsp_extension.store.files import register_file
+    from gsp_extension.store.proposals import create_proposal
+
+    root = world.hub.data_root
+    ids: dict[str, int] = {}
+    db = Database(world.hub.database_url)
+    spectrum = np.exp(-0.5 * ((np.arange(300) - 150) / 20) ** 2).astype("f4")
+    try:
+        with db.transaction() as s:
+            users = {
+                name: create_user(s, name, email=f"{name}@example.org")
+                for name in ("fluxpi", "fluxcol", "fluxother")
+            }
+            p5 = create_proposal(
+                s, P5, title="Flux", pi=users["fluxpi"], collaborators=[users["fluxcol"]]
+            )
+            create_proposal(s, P6, title="Other flux", pi=users["fluxother"])
+
+            def add(key, propid, obstype, obj, n, data_type, name, parent=None, data=spectrum):
+                h = _raw_header(propid, obstype, obj, n, "2020-11-25")
+                if data_type:
+                    h["RLEVEL"] = 60 + data_type
+                folder = "raw" if data_type == 0 else "products"
+                path = root / folder / "20201125" / name
+                checksum, size = _write_fits(path, h, data)
+                fields = _fields(h)
+                reg = register_file(
+                    s,
+                    path,
+                    checksum=checksum,
+                    size=size,
+                    fields=fields,
+                    data_type=data_type,
+                    parent=parent,
+                )
+                ids[key] = reg.file.id
+                return reg.file
+
+            image = np.ones((20, 30), "f4")
+            raw = add("raw", P5, "OBJECT", "SN2020flux", 501, 0, "0501_SN2020flux.fits", data=image)
+            red = add("reduced", P5, "OBJECT", "SN2020flux", 502, 2, "cfzst_0501.fits", raw, image)
+            ext = add(
+                "extracted", P5, "OBJECT", "SN2020flux", 503, 3, "ecfzst_0501_target_1.fits", red
+            )
+            cal = add(
+                "calibrated", P5, "OBJECT", "SN2020flux", 504, 4, "wecfzst_0501_target_1.fits", ext
+            )
+            add("fluxed", P5, "OBJECT", "SN2020flux", 505, 5, "fwecfzst_0501_target_1.fits", cal)
+            own_sens = "master_sens_400_m2_GG455_RED_2x2_20201125_ltt3218.fits"
+            add("own_sens", P5, "OBJECT", "LTT 3218", 506, 1, own_sens, cal)
+            # another proposal's standard and its sensitivity (a master: seen by everyone)
+            oraw = add("other_raw", P6, "OBJECT", OTHER_STAR, 601, 0, "0601_EG21.fits", data=image)
+            ored = add(
+                "other_reduced", P6, "OBJECT", OTHER_STAR, 602, 2, "cfzst_0601.fits", oraw, image
+            )
+            oext = add(
+                "other_extracted",
+                P6,
+                "OBJECT",
+                OTHER_STAR,
+                603,
+                3,
+                "ecfzst_0601_target_1.fits",
+                ored,
+            )
+            ocal = add(
+                "other_calibrated",
+                P6,
+                "OBJECT",
+                OTHER_STAR,
+                604,
+                4,
+                "wecfzst_0601_target_1.fits",
+                oext,
+            )
+            add(
+                "other_fluxed",
+                P6,
+                "OBJECT",
+                OTHER_STAR,
+                605,
+                5,
+                "fwecfzst_0601_target_1.fits",
+                ocal,
+            )
+            add("other_sens", P6, "OBJECT", OTHER_STAR, 606, 1, OTHER_SENS, ocal)
+            proposal_id = p5.id
+    finally:
+        db.dispose()
+    return ids, proposal_id
+
+
+def test_calibrate_flux_queues_a_job_for_the_spectrum_frame(world, flux_world):
+    ids, _ = flux_world
+    r = call(
+        world, "POST", "files/spectrum/calibrate/flux/", "fluxcol", json={"id": ids["calibrated"]}
+    )
+    assert r.status_code == 202, r.text
+    (job,) = r.json()["jobs"]
+    assert job["kind"] == "calibrate_flux" and job["state"] == "queued"
+    assert job["file_id"] == ids["reduced"]
+    assert job["params"] == {"file_id": ids["reduced"], "standard_id": None, "refresh": False}
+    # asked again (from its flux-calibrated product): the same job answers
+    again = call(world, "POST", "files/spectrum/calibrate/flux/", json={"id": ids["fluxed"]})
+    assert again.status_code == 200 and again.json()["jobs"][0]["id"] == job["id"]
+    # with the proposal's own standard
+    r = call(
+        world,
+        "POST",
+        "files/spectrum/calibrate/flux/",
+        json={"id": ids["calibrated"], "standard_id": ids["own_sens"]},
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["jobs"][0]["params"]["standard_id"] == ids["own_sens"]
+
+
+def test_calibrate_flux_refuses_what_it_cannot_do_and_says_why(world, flux_world):
+    ids, _ = flux_world
+    path = "files/spectrum/calibrate/flux/"
+    r = call(world, "POST", path, json={"id": ids["raw"]})
+    assert r.status_code == 400
+    assert "needs a file that is wavelength calibrated (data_type 4)" in r.json()["detail"]
+    r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["reduced"]})
+    assert r.status_code == 400 and "not a standard star frame" in r.json()["detail"]
+    r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": 10**9})
+    assert r.status_code == 404
+    r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": "LTT"})
+    assert r.status_code == 400 and "standard_id" in r.json()["detail"]
+
+
+def test_another_proposal_cannot_flux_calibrate_nor_see(world, flux_world):
+    ids, _ = flux_world
+    path = "files/spectrum/calibrate/flux/"
+    for who in ("fluxother", "eve", "dave"):
+        r = call(world, "POST", path, who, json={"id": ids["calibrated"]})
+        assert r.status_code == 404, (who, r.text)
+    # another proposal's standard, even its sensitivity master, is not seen: it may not
+    # calibrate this proposal's data, and the refusal names none of its files or objects
+    r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["other_sens"]})
+    assert r.status_code == 404
+    detail = r.json()["detail"]
+    assert OTHER_STAR not in detail and "0601" not in detail and OTHER_SENS not in detail
+    masters = call(world, "GET", "files/", params={"data_type": 1, "page_size": 1000}).json()
+    names = {f["file_name"] for f in masters["results"]}
+    assert (
+        OTHER_SENS not in names
+        and "master_sens_400_m2_GG455_RED_2x2_20201125_ltt3218.fits" in names
+    )
+    assert call(world, "GET", f"files/{ids['other_sens']}/").status_code == 404
+    assert call(world, "GET", f"files/{ids['other_sens']}/", "fluxother").status_code == 200
+    # its standard's own frames are not even seen
+    r = call(
+        world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["other_reduced"]}
+    )
+    assert r.status_code == 404
+
+
+def test_listing_filters_flux_calibrated_files(world, flux_world):
+    ids, _ = flux_world
+    r = call(world, "GET", "files/", params={"data_type": 5, "page_size": 100})
+    assert r.status_code == 200
+    names = {f["file_name"]: f for f in r.json()["results"]}
+    assert set(names) == {"fwecfzst_0501_target_1.fits"}
+    assert names["fwecfzst_0501_target_1.fits"]["data_type"] == "5"
+    other = call(world, "GET", "files/", "fluxother", params={"data_type": 5, "page_size": 100})
+    assert {f["file_name"] for f in other.json()["results"]} == {"fwecfzst_0601_target_1.fits"}
+    nobody = call(world, "GET", "files/", "eve", params={"data_type": 5}).json()
+    assert nobody["results"] == []
+    # the related files of the science (its raw original) include the data_type 5 product
+    family = call(world, "GET", "files/", params={"original_file_id": ids["raw"]}).json()
+    assert "5" in {f["data_type"] for f in family["results"]}
+
+
+def test_flux_settings_read_by_members_edited_by_pi_and_obeyed(world, flux_world):
+    ids, pid = flux_world
+    r = call(world, "GET", f"proposals/{pid}/settings/", "fluxcol")
+    assert r.status_code == 200
+    body = r.json()
+    assert (
+        body["flux_calibration"],
+        body["preferred_standard"],
+        body["extinction_correction"],
+    ) == (
+        True,
+        "",
+        True,
+    )
+    r = call(
+        world, "PUT", f"proposals/{pid}/settings/", "fluxcol", json={"flux_calibration": False}
+    )
+    assert r.status_code == 403
+    r = call(world, "PUT", f"proposals/{pid}/settings/", json={"flux_calibration": "sometimes"})
+    assert r.status_code == 400 and "flux_calibration" in r.json()["detail"]
+    r = call(
+        world,
+        "PUT",
+        f"proposals/{pid}/settings/",
+        json={"flux_calibration": False, "preferred_standard": "LTT 3218"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["flux_calibration"] is False
+    assert r.json()["preferred_standard"] == "LTT 3218"
+    try:
+        r = call(world, "POST", "files/spectrum/calibrate/flux/", json={"id": ids["calibrated"]})
+        assert r.status_code == 400 and "flux_calibration=false" in r.json()["detail"]
+    finally:
+        r = call(world, "PUT", f"proposals/{pid}/settings/", json={"flux_calibration": True})
+        assert r.status_code == 200
