@@ -36,16 +36,56 @@ from pipeline.reduction.slit_trim import slit_trim
 from pipeline.reduction.stages import ReductionContext
 from pipeline.reduction.trim import TrimStage
 from pipeline.settings import ReductionSettings
+from pipeline.vocabulary import StepOutcome
+
+
+@dataclass(frozen=True)
+class InputOutcome:
+    """What became of one input frame of a build, and why.
+
+    ``outcome`` is ``CALIBRATION`` (combined into the master, ``reason`` names it),
+    ``SKIPPED`` (an unusable frame: unreadable, odd trim section, saturated) or
+    ``FAILED`` (a software error while building its group).
+    """
+
+    outcome: StepOutcome
+    reason: str
+
+    @property
+    def used(self) -> bool:
+        """Whether the frame went into a master."""
+        return self.outcome is StepOutcome.CALIBRATION
 
 
 @dataclass
 class BuildResult:
-    """What a build made (``masters``, in write order) and each input file's status."""
+    """What a build made (``masters``, in write order) and each input file's outcome."""
 
     masters: list[Master] = field(default_factory=list)
     products: list[Path] = field(default_factory=list)
-    statuses: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, InputOutcome] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def skip(self, path, reason: str) -> None:
+        """Record an input frame left out of the master, with the reason."""
+        self.outcomes[str(path)] = InputOutcome(StepOutcome.SKIPPED, reason)
+
+    def combined(self, frames, name: str) -> None:
+        """Record the input frames combined into master ``name``."""
+        for c in frames:
+            self.outcomes[c.path] = InputOutcome(
+                StepOutcome.CALIBRATION, f"combined into {name} ({len(frames)} frames)"
+            )
+
+    @classmethod
+    def failed(cls, frames, exc: BaseException) -> BuildResult:
+        """The result of a group whose build raised: every frame of it failed."""
+        result = cls()
+        for c in frames:
+            result.outcomes[c.path] = InputOutcome(
+                StepOutcome.FAILED, f"{exc.__class__.__name__}: {exc}"
+            )
+        return result
 
     @property
     def master(self) -> Master | None:
@@ -98,16 +138,14 @@ def _read_trimmed(frames, context, result):
         try:
             state = TrimStage()(read_raw(c.path, c), context)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the group
-            result.statuses[c.path] = f"failed: {exc}"
+            result.skip(c.path, str(exc))
             continue
         states.append(state)
     # Frames of one readout mode share a trim section; an odd one out cannot combine.
     if states:
         common = max({s.trim_section for s in states}, key=[s.trim_section for s in states].count)
         for s in [s for s in states if s.trim_section != common]:
-            result.statuses[str(s.path)] = (
-                f"skipped: trim section {s.trim_section} differs from the group's {common}"
-            )
+            result.skip(s.path, f"trim section {s.trim_section} differs from the group's {common}")
         states = [s for s in states if s.trim_section == common]
     return states
 
@@ -159,8 +197,7 @@ def build_master_bias(
     )
     result.masters.append(Master(info=info, ccd=ccd))
     result.products.append(path)
-    for c in used:
-        result.statuses[c.path] = f"combined into {name} ({len(used)} frames)"
+    result.combined(used, name)
     return result
 
 
@@ -193,12 +230,12 @@ def build_master_flat(
             (state.flags & masks.SATURATED).astype(bool), settings.saturation_threshold
         )
         if reason:
-            result.statuses[str(state.path)] = reason
+            result.skip(state.path, reason)
             continue
         try:
             kept.append(BiasStage()(state, context))
-        except Exception as exc:  # noqa: BLE001
-            result.statuses[str(state.path)] = f"failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - this flat only
+            result.skip(state.path, str(exc))
     if not kept:
         result.notes.append("no usable flat in the group")
         return result
@@ -269,6 +306,5 @@ def build_master_flat(
     result.masters.append(Master(info=info, ccd=norm))
     if bias_note:
         result.notes.append(f"{name}: {bias_note}")
-    for c in used:
-        result.statuses[c.path] = f"combined into {name} ({len(used)} frames)"
+    result.combined(used, name)
     return result
