@@ -239,6 +239,27 @@ def _required(role: str, technique: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _status(header, norm, role: str, technique: str, binning) -> str:
+    """``"ok"``, or ``"cannot classify: ..."`` naming what is missing or wrong."""
+    missing = [
+        k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
+    ]
+    if missing:
+        return f"cannot classify: missing {', '.join(missing)}"
+    if norm.problems:
+        return f"cannot classify: {'; '.join(norm.problems)}"
+    if norm.gain is None or norm.rdnoise is None:
+        return f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
+    if binning is None:
+        return (
+            "cannot classify: missing CCDSUM (and no binning in ROI, and the width is not a "
+            "full readout): write CCDSUM, e.g. '2 2'"
+        )
+    if _parse_date(header) is None:
+        return f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
+    return "ok"
+
+
 def classify(header_or_path, path: str | Path | None = None) -> Classification:
     """Classify a file from its primary header.
 
@@ -295,24 +316,7 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
                 f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
             )
 
-    status = "ok"
-    missing = [
-        k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
-    ]
-    if missing:
-        status = f"cannot classify: missing {', '.join(missing)}"
-    elif norm.problems:
-        status = f"cannot classify: {'; '.join(norm.problems)}"
-    elif gain is None or rdnoise is None:
-        status = f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
-    elif binning is None:
-        status = (
-            "cannot classify: missing CCDSUM (and no binning in ROI, and the width is not a "
-            "full readout): write CCDSUM, e.g. '2 2'"
-        )
-    elif _parse_date(header) is None:
-        status = f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
-
+    status = _status(header, norm, role, technique, binning)
     return Classification(
         path=path,
         file_name=file_name,
