@@ -171,6 +171,16 @@ def normalize_name(value) -> str:
 
     ``"<NO FILTER>"`` -> ``"NO_FILTER"``, ``" GG 455 "`` -> ``"GG_455"``; case is kept
     (keys compare case-folded).
+
+    Parameters
+    ----------
+    value : object
+        A header value (``None`` allowed).
+
+    Returns
+    -------
+    str
+        ``""`` for ``None``.
     """
     if value is None:
         return ""
@@ -368,6 +378,14 @@ def read_primary_header(path: str | Path):
 
     A file whose data are shorter than its header promises (truncated copy) is refused
     here rather than when its pixels are read.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    astropy.io.fits.Header
     """
     import os
 
@@ -393,7 +411,17 @@ def read_primary_header(path: str | Path):
 
 
 def classify_path(path: str | Path) -> Classification:
-    """Classify a file on disk; unreadable files get a status instead of an exception."""
+    """Classify a file on disk; unreadable files get a status instead of an exception.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Classification
+        Its ``status`` says ``"cannot read: ..."`` when the file is unreadable.
+    """
     path = Path(path)
     try:
         header = read_primary_header(path)

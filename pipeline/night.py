@@ -147,6 +147,20 @@ class CalibrationLibrary:
         return list(self._infos)
 
     def select(self, frame: Classification, kind: str, trim_section: str | None) -> Master | None:
+        """The compatible master of ``kind`` nearest in time to ``frame``.
+
+        Parameters
+        ----------
+        frame : Classification
+        kind : {"bias", "flat"}
+        trim_section : str or None
+            The frame's trim section (masters must share it).
+
+        Returns
+        -------
+        Master or None
+            Read from disk the first time it is chosen.
+        """
         info = select_master(frame, self._infos, kind, trim_section)
         if info is None:
             return None
@@ -156,7 +170,17 @@ class CalibrationLibrary:
 
 
 def find_raw_files(raw_dir: str | Path) -> list[Path]:
-    """FITS-named files under ``raw_dir`` (any depth), hidden files excluded."""
+    """FITS-named files under ``raw_dir`` (any depth), hidden files excluded.
+
+    Parameters
+    ----------
+    raw_dir : str or Path
+
+    Returns
+    -------
+    list of Path
+        Sorted.
+    """
     raw_dir = Path(raw_dir)
     files = [
         p
@@ -213,6 +237,27 @@ def reduce_frame(
     """Reduce one science, standard or arc frame with the best masters of ``library``.
 
     Never raises: the result's ``status`` says what happened.
+
+    Parameters
+    ----------
+    classification : Classification
+        The raw frame (:func:`pipeline.classify.classify_path`).
+    out_dir : path
+        Where the product is written.
+    library : CalibrationLibrary
+        The masters to choose from (nearest compatible in time).
+    settings : ReductionSettings, optional
+    extra_stages : mapping, optional
+        Stages appended per ``(technique, role)``.
+    raw_dirs : iterable of paths
+        Raw folders, never written to.
+    timings : dict, optional
+        Per-stage seconds, added to.
+
+    Returns
+    -------
+    FileResult
+        ``status`` ``REDUCED``, ``SKIPPED`` (with the reason) or ``FAILED``.
     """
     settings = settings or ReductionSettings()
     c = classification

@@ -156,7 +156,22 @@ def build_master_bias(
     settings: ReductionSettings,
     raw_dirs=(),
 ) -> BuildResult:
-    """Combine the bias frames of one readout mode into ``master_bias_*.fits``."""
+    """Combine the bias frames of one readout mode into ``master_bias_*.fits``.
+
+    Parameters
+    ----------
+    frames : list of Classification
+        One readout mode's bias frames.
+    out_dir : path
+    settings : ReductionSettings
+    raw_dirs : iterable of paths
+        Raw folders, never written to.
+
+    Returns
+    -------
+    BuildResult
+        Each input's :class:`InputOutcome`; no master when no frame was readable.
+    """
     result = BuildResult()
     context = ReductionContext(settings=settings)
     states = _read_trimmed(frames, context, result)
@@ -220,6 +235,20 @@ def build_master_flat(
     ``norm_master_flat_*.fits`` (slit-trimmed for spectroscopy, normalized), the one
     frames are divided by; ``result.master`` is the normalized flat, whose
     ``slit_section`` frames are cut with.
+
+    Parameters
+    ----------
+    frames : list of Classification
+        One readout + optics group's flats.
+    out_dir : path
+    settings : ReductionSettings
+    master_bias : Master, optional
+        Subtracted from every flat first.
+    raw_dirs : iterable of paths
+
+    Returns
+    -------
+    BuildResult
     """
     result = BuildResult()
     context = ReductionContext(settings=settings, master_bias=master_bias)

@@ -76,12 +76,30 @@ class RawGeometry:
 
 
 def full_width(column_binning: int) -> int:
-    """Columns of a full-width readout at a column binning (4142, 2071, 1381...)."""
+    """Columns of a full-width readout at a column binning (4142, 2071, 1381...).
+
+    Parameters
+    ----------
+    column_binning : int
+
+    Returns
+    -------
+    int
+    """
     return math.ceil(FULL_WIDTH_1X1 / column_binning)
 
 
 def prescan_columns(column_binning: int) -> int:
-    """Binned columns holding any prescan pixel: ``ceil(50 / b)`` (50, 25, 17)."""
+    """Binned columns holding any prescan pixel: ``ceil(50 / b)`` (50, 25, 17).
+
+    Parameters
+    ----------
+    column_binning : int
+
+    Returns
+    -------
+    int
+    """
     return math.ceil(PRESCAN_1X1 / column_binning)
 
 
@@ -218,6 +236,18 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
     the prescan (Blue camera); the longest run of columns within ``max(2 ADU, 5
     sigma)`` of it is the dark prescan. The level is a clipped mean over those pixels (a median of integers is
     quantised to half an ADU, a few percent of a dark sky).
+
+    Parameters
+    ----------
+    data : ndarray
+        The raw frame's pixels (rows x columns).
+    geometry : RawGeometry
+        Its layout (:func:`raw_geometry`).
+
+    Returns
+    -------
+    Prescan
+        The dark columns and their level, or ``None`` for both with a note saying why.
     """
     p = geometry.prescan
     if p < 2:
@@ -255,6 +285,18 @@ def dark_overscan(data: np.ndarray, geometry: RawGeometry, prescan: Prescan) -> 
     frames) while the Red camera is lit to its edge; this finds which, so the
     product can say where its overscan is (``GSP_OSEC``). ``None`` when there is no
     such run of at least two columns or no prescan level to compare with.
+
+    Parameters
+    ----------
+    data : ndarray
+        The raw frame's pixels.
+    geometry : RawGeometry
+    prescan : Prescan
+        The frame's dark prescan (:func:`dark_prescan`), whose level is compared with.
+
+    Returns
+    -------
+    slice or None
     """
     if prescan.level is None:
         return None

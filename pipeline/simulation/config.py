@@ -62,7 +62,17 @@ class SimulationConfigError(ValueError):
 
 
 def readout_mode_names(camera: str | None = None) -> tuple[str, ...]:
-    """Names of the readout modes (of one camera, or all)."""
+    """Names of the readout modes (of one camera, or all).
+
+    Parameters
+    ----------
+    camera : str, optional
+        ``"Blue"`` or ``"Red"``; all modes when ``None``.
+
+    Returns
+    -------
+    tuple of str
+    """
     return tuple(m.name for m in instrument.READOUT_MODES if camera is None or m.camera == camera)
 
 
@@ -367,7 +377,23 @@ def _validate_custom_angles(cfg: NightConfig, camera: str) -> None:
 
 
 def find_readout(camera: str, name: str | None) -> instrument.ReadoutMode:
-    """The readout mode called ``name`` (camera prefix optional) of ``camera``."""
+    """The readout mode called ``name`` (camera prefix optional) of ``camera``.
+
+    Parameters
+    ----------
+    camera : str
+    name : str or None
+        The mode's name; ``None`` for the camera's default.
+
+    Returns
+    -------
+    pipeline.instrument.ReadoutMode
+
+    Raises
+    ------
+    SimulationConfigError
+        Naming the allowed modes when ``name`` is not one of ``camera``'s.
+    """
     wanted = DEFAULT_READOUT[camera] if name is None else str(name).strip()
     for m in instrument.READOUT_MODES:
         if m.camera != camera:
@@ -385,6 +411,15 @@ def lamp_name(template: lamps.LampTemplate) -> str:
 
     A few library files carry a target name in OBJECT (e.g. ``Gaia24asr``); their file
     name ends with the lamp (``..._HgArNe.fits``), which is then used.
+
+    Parameters
+    ----------
+    template : pipeline.lamps.LampTemplate
+
+    Returns
+    -------
+    str
+        E.g. ``"HgArNe"``.
     """
     known = {"Hg", "Ar", "Ne", "Fe", "He", "Cu"}
     name = template.lamp

@@ -60,7 +60,23 @@ def _r(values, nd=4):
 
 
 def pick_template(mode: str, lamp: str | None) -> lamps.LampTemplate:
-    """The library template for a mode and lamp (``None``: the richest one)."""
+    """The library template for a mode and lamp (``None``: the richest one).
+
+    Parameters
+    ----------
+    mode : str
+        A library WAVMODE.
+    lamp : str or None
+
+    Returns
+    -------
+    pipeline.lamps.LampTemplate
+
+    Raises
+    ------
+    SimulationConfigError
+        When the mode has no template (of that lamp).
+    """
     if lamp is None:
         t = lamps.find_template(mode)
         if t is None:
@@ -77,6 +93,14 @@ def line_fwhm_unbinned(slit_arcsec: float) -> float:
 
     The slit image (anamorphically demagnified) dominates wide slits; the optics and
     pixels set a floor of ~3.5 px for narrow ones, as in the library templates.
+
+    Parameters
+    ----------
+    slit_arcsec : float
+
+    Returns
+    -------
+    float
     """
     return max(3.5, 0.75 * slit_arcsec / instrument.PLATE_SCALE_ARCSEC)
 
@@ -795,6 +819,14 @@ def iter_night(cfg: NightConfig) -> Iterator[SimulatedFrame]:
     """Yield the night's frames in observing order as ``(name, hdul, truth)``.
 
     The same config and seed always give the same frames.
+
+    Parameters
+    ----------
+    cfg : NightConfig
+
+    Yields
+    ------
+    SimulatedFrame
     """
     yield from NightSimulator(cfg).frames()
 
@@ -891,6 +923,20 @@ def stream_night(
     renamed), ``interval_s`` seconds after the previous one; ``truth.json`` is
     rewritten (also atomically) after every frame with the frames so far. Meant for
     testing live ingestion; use :func:`simulate_night` for a whole night at once.
+
+    Parameters
+    ----------
+    out_dir : path
+        The raw folder written to.
+    cfg : NightConfig
+    interval_s : float
+        Seconds between two frames.
+    force : bool
+        Write into a folder that already holds a night.
+
+    Yields
+    ------
+    SimulatedFrame
     """
     import time
 

@@ -126,7 +126,18 @@ class ProductResult:
 
 
 def load_reduced(item) -> tuple[CCDData, str]:
-    """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM)."""
+    """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM).
+
+    Parameters
+    ----------
+    item : path or CCDData
+
+    Returns
+    -------
+    ccd : CCDData
+        With uncertainty and mask (cleaned cosmic-ray pixels unmasked).
+    name : str
+    """
     if isinstance(item, CCDData):
         name = header_name(item.header, "GSP_FNAM", item.meta.get("file_name", "frame.fits"))
         return item, name
@@ -177,6 +188,20 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
     not cut to the slit is cut to the science's slit rows
     (:func:`pipeline.reduction.rebin.match_binning`, which records it in the arc's
     header); anything else that leaves the shapes different refuses the arc.
+
+    Parameters
+    ----------
+    science : CCDData
+        The reduced science frame.
+    arcs : sequence of (CCDData, str)
+        Reduced arcs and their names.
+
+    Returns
+    -------
+    usable : list of (CCDData, str)
+        Arcs matched to the science's pixels.
+    refused : list of (str, str)
+        Arc names and why they cannot be used.
     """
     sh = science.header
     mode = canonical_mode(sh.get("WAVMODE")) or str(sh.get("WAVMODE", "")).strip()
@@ -201,7 +226,23 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
 def calibrate_along_trace(
     arc: CCDData, arc_name: str, trace: Trace, half_width: float, mode: str
 ) -> WavelengthSolution:
-    """Extract an arc along a science trace (no sky) and solve its wavelengths."""
+    """Extract an arc along a science trace (no sky) and solve its wavelengths.
+
+    Parameters
+    ----------
+    arc : CCDData
+    arc_name : str
+    trace : Trace
+        The science target's trace.
+    half_width : float
+        Aperture half width, rows.
+    mode : str
+        The WAVMODE.
+
+    Returns
+    -------
+    WavelengthSolution
+    """
     return extract_and_calibrate_arc(arc, arc_name, trace, half_width, mode)[0]
 
 
@@ -212,6 +253,21 @@ def extract_and_calibrate_arc(
 
     ``first_guess`` (any object with ``wavelength(unbinned_pixel)``, e.g. the optics
     model) replaces the library lamp as the start of the identification.
+
+    Parameters
+    ----------
+    arc : CCDData
+    arc_name : str
+    trace : Trace
+    half_width : float
+    mode : str
+    first_guess : object, optional
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    spectrum : SpectrumArrays
+        The arc extracted along the trace.
     """
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
@@ -239,6 +295,20 @@ def combine_solutions(
     (weights 1/RMS², which is the same as averaging their Chebyshev coefficients with
     those weights); otherwise the flexure changed between arcs, and the arc nearest in
     time to ``when`` (lowest RMS on ties) is used alone.
+
+    Parameters
+    ----------
+    solutions : sequence of WavelengthSolution
+    dates : sequence of datetime or None
+        Each arc's time.
+    when : datetime, optional
+        The science frame's time.
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    note : str
+        ``""`` for a single solution.
     """
     if len(solutions) == 1:
         return solutions[0], ""
@@ -311,6 +381,25 @@ def write_arc_product(
     The arc as extracted for the science target it calibrated, resampled to a linear
     dispersion with its own solution, with the solution's ``GSP_*`` cards and its line
     table (``LINES``): anyone can audit the solution against the arc itself.
+
+    Parameters
+    ----------
+    arc : CCDData
+        The reduced arc.
+    arc_name : str
+    spectrum : SpectrumArrays
+        The arc extracted along the science trace.
+    solution : WavelengthSolution
+    settings : ReductionSettings
+    out_dir : Path
+    raw_dirs : iterable of paths
+    arc_path : str, optional
+        The reduced arc's path (the product's parent).
+
+    Returns
+    -------
+    ProductResult
+        ``WRITTEN``, or ``FAILED`` with the reason.
     """
     from pipeline.products import product_name
 
@@ -461,7 +550,19 @@ class ArcSolutions:
 def read_science(
     reduced_science, settings, out_dir: Path, raw_dirs
 ) -> ScienceFrame | ProductResult:
-    """Stage 1: read the reduced frame (a ``SKIPPED`` result when it cannot be read)."""
+    """Stage 1: read the reduced frame (a ``SKIPPED`` result when it cannot be read).
+
+    Parameters
+    ----------
+    reduced_science : path or CCDData
+    settings : ReductionSettings
+    out_dir : Path
+    raw_dirs : iterable of paths
+
+    Returns
+    -------
+    ScienceFrame or ProductResult
+    """
     try:
         ccd, name = load_reduced(reduced_science)
     except Exception as exc:  # noqa: BLE001 - unreadable input: this file only
@@ -478,7 +579,16 @@ def read_science(
 
 
 def locate_targets(frame: ScienceFrame) -> list | ProductResult:
-    """Stage 2: the targets on the slit (a ``SKIPPED`` result when there is none)."""
+    """Stage 2: the targets on the slit (a ``SKIPPED`` result when there is none).
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+
+    Returns
+    -------
+    list of Target or ProductResult
+    """
     if not np.isfinite(np.asarray(frame.ccd.data, float)).any():
         return frame.result(DATA_TYPE_EXTRACTED, StepOutcome.SKIPPED, "frame has no finite pixel")
     targets = find_targets(
@@ -494,7 +604,21 @@ def locate_targets(frame: ScienceFrame) -> list | ProductResult:
 
 
 def gather_arcs(frame: ScienceFrame, reduced_arcs: Iterable, written: set, first_guess) -> ArcSet:
-    """Stage 3: the arcs that can calibrate the frame, and the first guess of its mode."""
+    """Stage 3: the arcs that can calibrate the frame, and the first guess of its mode.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    reduced_arcs : iterable of path or CCDData
+    written : set of str
+        Arcs whose calibrated product is written already (shared, updated in place).
+    first_guess : object or None
+        A dispersion model to start from; ``None``: chosen from the header.
+
+    Returns
+    -------
+    ArcSet
+    """
     loaded, problems, paths = [], [], {}
     for item in reduced_arcs:
         try:
@@ -532,6 +656,13 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
 
 def extract_target(frame: ScienceFrame, target, number: int):
     """Stage 4: trace and extract one target and write ``ecfzst_``.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : Target
+    number : int
+        1-based target number.
 
     Returns
     -------
@@ -585,7 +716,18 @@ def extract_target(frame: ScienceFrame, target, number: int):
 
 def solve_arcs(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> ArcSolutions:
     """Stage 5: each usable arc extracted along the target's trace and solved; each
-    arc's own calibrated product written the first time it is solved."""
+    arc's own calibrated product written the first time it is solved.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+
+    Returns
+    -------
+    ArcSolutions
+    """
     out = ArcSolutions()
     half_width = target.spectrum.meta["aperture"]
     for arc, arc_name in arcs.usable:
@@ -628,7 +770,21 @@ def _joined(*notes: str) -> str:
 
 def final_solution(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet, solved):
     """Stage 6: one solution from the arcs, shifted by the frame's own sky lines when
-    they show flexure; and a note of how it was made."""
+    they show flexure; and a note of how it was made.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+    solved : ArcSolutions
+        With at least one solution.
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    note : str
+    """
     solution, note = combine_solutions(solved.solutions, solved.dates, _date(frame.header))
     rebinned = [n for a, n in arcs.usable if "GSP_REBN" in a.header]
     if rebinned:
@@ -658,7 +814,18 @@ def _no_solution_reason(frame: ScienceFrame, arcs: ArcSet) -> str:
 
 def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> list:
     """Stages 5-7 for one target: solve the arcs, combine and shift, resample and write
-    ``wecfzst_``. Returns the results (the arcs' own products first)."""
+    ``wecfzst_``. Returns the results (the arcs' own products first).
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+
+    Returns
+    -------
+    list of ProductResult
+    """
     t0 = time.perf_counter()
 
     def result(status, reason="", **fields):

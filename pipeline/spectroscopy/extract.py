@@ -44,7 +44,22 @@ def _variance(ccd, data, band) -> np.ndarray:
 
 
 def aperture_weights(trace_rows: np.ndarray, ny: int, half_width: float) -> np.ndarray:
-    """Fraction of each pixel (rows x columns) inside ``trace ± half_width``."""
+    """Fraction of each pixel (rows x columns) inside ``trace ± half_width``.
+
+    Parameters
+    ----------
+    trace_rows : ndarray
+        The trace's row at each column.
+    ny : int
+        Rows of the frame (or band).
+    half_width : float
+        Aperture half width, rows.
+
+    Returns
+    -------
+    ndarray
+        Rows x columns, values 0-1.
+    """
     y = np.arange(ny, dtype=float)[:, None]
     lo = trace_rows[None, :] - half_width
     hi = trace_rows[None, :] + half_width
@@ -200,6 +215,19 @@ def extract(ccd, trace: Trace, method: str = "fractional", background=True, **kw
     Same parameters as :func:`extract_arrays` (``aperture_fwhm``,
     ``background_spacing``, ``background_width``, ``half_width``); the result carries a
     ``StdDevUncertainty``, the mask, and the ``meta`` described there.
+
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+    trace : Trace
+    method : {"fractional", "optimal"}
+    background : bool or BackgroundModel
+    **kwargs
+        Passed to :func:`extract_arrays`.
+
+    Returns
+    -------
+    specutils.Spectrum
     """
     return extract_arrays(ccd, trace, method, background, **kwargs).to_spectrum()
 

@@ -137,7 +137,17 @@ def _data_type(name: str) -> int:
 
 
 def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
-    """One entry per product of the night (masters, reduced frames, spectra)."""
+    """One entry per product of the night (masters, reduced frames, spectra).
+
+    Parameters
+    ----------
+    report : pipeline.night.NightReport
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    list of dict
+    """
     by_file = {Path(p.file).name: p for p in spectra if p.file}
     raw_of: dict[str, str] = {}
     for r in report.results:
@@ -191,7 +201,18 @@ def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
 
 
 def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
-    """Write ``OUT_DIR/products.json`` atomically and return its path."""
+    """Write ``OUT_DIR/products.json`` atomically and return its path.
+
+    Parameters
+    ----------
+    out_dir : path
+    report : pipeline.night.NightReport
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    Path
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"products": products_entries(report, spectra)}
@@ -212,7 +233,16 @@ _LETTER = {1: "sensitivity", 3: "e", 4: "w", 5: "f"}
 
 
 def products_table(spectra: list[ProductResult]) -> str:
-    """Plain-text table of the 1-D products with their quality figures."""
+    """Plain-text table of the 1-D products with their quality figures.
+
+    Parameters
+    ----------
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    str
+    """
     rows = [
         (
             "product",

@@ -207,6 +207,13 @@ def spatial_profile(ccd, band: float = 0.15) -> tuple[np.ndarray, float, int]:
     sky levels (raw data are integers), which makes its noise look far smaller than it
     is and lets steps pass for faint targets.
 
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+        Reduced 2-D spectrum, dispersion along columns.
+    band : float
+        Fraction of the columns (centred) used.
+
     Returns
     -------
     profile : ndarray (rows)

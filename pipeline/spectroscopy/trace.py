@@ -75,7 +75,16 @@ class Trace:
         return cards
 
     def to_specreduce(self, image):
-        """The trace as a ``specreduce.tracing.ArrayTrace`` on ``image``."""
+        """The trace as a ``specreduce.tracing.ArrayTrace`` on ``image``.
+
+        Parameters
+        ----------
+        image : astropy.nddata.CCDData or ndarray
+
+        Returns
+        -------
+        specreduce.tracing.ArrayTrace
+        """
         from specreduce.tracing import ArrayTrace
 
         return ArrayTrace(image=image, trace=self())
