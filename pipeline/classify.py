@@ -249,6 +249,29 @@ def _required(role: str, technique: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _saturation(gain, rdnoise, camera) -> tuple[float, list[str]]:
+    """The readout mode's saturation level (ADU), and any warning about the mode."""
+    if gain is None or rdnoise is None or not gain > 0:
+        return DIGITAL_SATURATION_ADU, []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        level = saturation_level(gain, rdnoise, camera or None)
+    return level, [str(w.message) for w in caught]
+
+
+def _binning_from_width(width: int, decisions: list[str]) -> tuple[int, int] | None:
+    """No CCDSUM and no binning in ROI: a full-width readout says its column binning
+    (the decision is recorded)."""
+    match = [b for b in range(1, 9) if full_width(b) == width]
+    if not match:
+        return None
+    decisions.append(
+        f"binning {match[0]}x{match[0]} assumed from the width {width} (a full "
+        f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
+    )
+    return (match[0], match[0])
+
+
 def _status(header, norm, role: str, technique: str, binning) -> str:
     """``"ok"``, or ``"cannot classify: ..."`` naming what is missing or wrong."""
     missing = [
@@ -290,8 +313,6 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     header = header_or_path
     path = str(path or "")
     file_name = Path(path).name if path else ""
-    notes: list[str] = []
-
     norm = normalize_header(header)
     obstype_raw = norm.obstype_raw
     obj = str(header.get("OBJECT", "") or "").strip()
@@ -304,27 +325,13 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     gain, rdnoise = norm.gain, norm.rdnoise
     instconf = norm.camera
 
-    saturation = DIGITAL_SATURATION_ADU
-    if gain is not None and rdnoise is not None and gain > 0:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            saturation = saturation_level(gain, rdnoise, instconf or None)
-        notes += [str(w.message) for w in caught]
-
+    saturation, notes = _saturation(gain, rdnoise, instconf)
     shape = None
     if _float(header.get("NAXIS1")) and _float(header.get("NAXIS2")):
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-
     decisions = list(norm.decisions)
     if binning is None and not norm.problems and shape is not None:
-        # No CCDSUM and no binning in ROI: a full-width readout says its column binning.
-        match = [b for b in range(1, 9) if full_width(b) == shape[1]]
-        if match:
-            binning = (match[0], match[0])
-            decisions.append(
-                f"binning {match[0]}x{match[0]} assumed from the width {shape[1]} (a full "
-                f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
-            )
+        binning = _binning_from_width(shape[1], decisions)
 
     status = _status(header, norm, role, technique, binning)
     return Classification(

@@ -222,6 +222,43 @@ def _flat_kind(c: Classification) -> str:
     return "sky" if sky else "dome"
 
 
+def _usable_flats(states, context, result: BuildResult) -> list:
+    """The trimmed flats below the saturation threshold, bias-subtracted; the others
+    are recorded as skipped with the reason."""
+    kept = []
+    for state in states:
+        reason = check_saturation(
+            (state.flags & masks.SATURATED).astype(bool), context.settings.saturation_threshold
+        )
+        if reason:
+            result.skip(state.path, reason)
+            continue
+        try:
+            kept.append(BiasStage()(state, context))
+        except Exception as exc:  # noqa: BLE001 - this flat only
+            result.skip(state.path, str(exc))
+    return kept
+
+
+def _slit_trimmed(ccd, name: str, result: BuildResult):
+    """A spectroscopic master flat cut to its illuminated slit rows (edges in its
+    header), and the slit section; the flat as it is when no edge is found."""
+    edges = detect_slit(ccd)
+    if edges is None:
+        result.notes.append(f"{name}: no slit edges found; flat not slit-trimmed")
+        return ccd, None
+    trimmed = slit_trim(ccd, edges.section)
+    trimmed.header["GSP_SLEL"] = (
+        -1.0 if edges.lower is None else round(edges.lower, 2),
+        "Lower slit edge, trimmed row (0-based)",
+    )
+    trimmed.header["GSP_SLEU"] = (
+        -1.0 if edges.upper is None else round(edges.upper, 2),
+        "Upper slit edge, trimmed row (0-based)",
+    )
+    return trimmed, edges.section
+
+
 def build_master_flat(
     frames: list[Classification],
     out_dir: str | Path,
@@ -253,18 +290,7 @@ def build_master_flat(
     result = BuildResult()
     context = ReductionContext(settings=settings, master_bias=master_bias)
     states = _read_trimmed(frames, context, result)
-    kept = []
-    for state in states:
-        reason = check_saturation(
-            (state.flags & masks.SATURATED).astype(bool), settings.saturation_threshold
-        )
-        if reason:
-            result.skip(state.path, reason)
-            continue
-        try:
-            kept.append(BiasStage()(state, context))
-        except Exception as exc:  # noqa: BLE001 - this flat only
-            result.skip(state.path, str(exc))
+    kept = _usable_flats(states, context, result)
     if not kept:
         result.notes.append("no usable flat in the group")
         return result
@@ -289,23 +315,9 @@ def build_master_flat(
     _history_geometry(ccd.header, kept[0])
     result.products.append(write_ccd_atomic(ccd, Path(out_dir) / name, raw_dirs=raw_dirs))
 
-    slit_section = None
-    to_normalize = ccd
+    to_normalize, slit_section = ccd, None
     if first.technique == "Spectroscopy":
-        edges = detect_slit(ccd)
-        if edges is None:
-            result.notes.append(f"{name}: no slit edges found; flat not slit-trimmed")
-        else:
-            slit_section = edges.section
-            to_normalize = slit_trim(ccd, slit_section)
-            to_normalize.header["GSP_SLEL"] = (
-                -1.0 if edges.lower is None else round(edges.lower, 2),
-                "Lower slit edge, trimmed row (0-based)",
-            )
-            to_normalize.header["GSP_SLEU"] = (
-                -1.0 if edges.upper is None else round(edges.upper, 2),
-                "Upper slit edge, trimmed row (0-based)",
-            )
+        to_normalize, slit_section = _slit_trimmed(ccd, name, result)
     method = settings.flat_normalization if first.technique == "Spectroscopy" else "mean"
     norm = normalize_flat(to_normalize, method, settings.flat_normalization_order)
     norm_name = normalized_flat_name(name)
