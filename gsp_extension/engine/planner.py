@@ -34,6 +34,7 @@ from gsp_extension.vocabulary import ACTIVE_JOB_STATES, FileStatus, JobKind, Job
 from pipeline.plan import NIGHT_PLAN, Step
 from pipeline.vocabulary import DataType, FrameRole
 
+from .calibrations import stored_header
 from .handlers import MASTER_INPUT_STATUSES
 
 AUTOMATIC_PRIORITY = 0
@@ -62,10 +63,7 @@ def role_of(file: File) -> FrameRole:
     """The classifier's role of a registered raw file, from its stored header."""
     from pipeline.classify import classify
 
-    header: dict[str, Any] = {}
-    for keyword, value, _comment in file.header or []:
-        header.setdefault(keyword, value)
-    return FrameRole(classify(header).role)
+    return FrameRole(classify(stored_header(file)).role)
 
 
 def _queue(session: Session, kind: str, key: str, **kwargs: Any) -> Job | None:
