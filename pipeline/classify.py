@@ -171,6 +171,16 @@ def normalize_name(value) -> str:
 
     ``"<NO FILTER>"`` -> ``"NO_FILTER"``, ``" GG 455 "`` -> ``"GG_455"``; case is kept
     (keys compare case-folded).
+
+    Parameters
+    ----------
+    value : object
+        A header value (``None`` allowed).
+
+    Returns
+    -------
+    str
+        ``""`` for ``None``.
     """
     if value is None:
         return ""
@@ -239,6 +249,50 @@ def _required(role: str, technique: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def _saturation(gain, rdnoise, camera) -> tuple[float, list[str]]:
+    """The readout mode's saturation level (ADU), and any warning about the mode."""
+    if gain is None or rdnoise is None or not gain > 0:
+        return DIGITAL_SATURATION_ADU, []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        level = saturation_level(gain, rdnoise, camera or None)
+    return level, [str(w.message) for w in caught]
+
+
+def _binning_from_width(width: int, decisions: list[str]) -> tuple[int, int] | None:
+    """No CCDSUM and no binning in ROI: a full-width readout says its column binning
+    (the decision is recorded)."""
+    match = [b for b in range(1, 9) if full_width(b) == width]
+    if not match:
+        return None
+    decisions.append(
+        f"binning {match[0]}x{match[0]} assumed from the width {width} (a full "
+        f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
+    )
+    return (match[0], match[0])
+
+
+def _status(header, norm, role: str, technique: str, binning) -> str:
+    """``"ok"``, or ``"cannot classify: ..."`` naming what is missing or wrong."""
+    missing = [
+        k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
+    ]
+    if missing:
+        return f"cannot classify: missing {', '.join(missing)}"
+    if norm.problems:
+        return f"cannot classify: {'; '.join(norm.problems)}"
+    if norm.gain is None or norm.rdnoise is None:
+        return f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
+    if binning is None:
+        return (
+            "cannot classify: missing CCDSUM (and no binning in ROI, and the width is not a "
+            "full readout): write CCDSUM, e.g. '2 2'"
+        )
+    if _parse_date(header) is None:
+        return f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
+    return "ok"
+
+
 def classify(header_or_path, path: str | Path | None = None) -> Classification:
     """Classify a file from its primary header.
 
@@ -259,8 +313,6 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     header = header_or_path
     path = str(path or "")
     file_name = Path(path).name if path else ""
-    notes: list[str] = []
-
     norm = normalize_header(header)
     obstype_raw = norm.obstype_raw
     obj = str(header.get("OBJECT", "") or "").strip()
@@ -273,46 +325,15 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     gain, rdnoise = norm.gain, norm.rdnoise
     instconf = norm.camera
 
-    saturation = DIGITAL_SATURATION_ADU
-    if gain is not None and rdnoise is not None and gain > 0:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            saturation = saturation_level(gain, rdnoise, instconf or None)
-        notes += [str(w.message) for w in caught]
-
+    saturation, notes = _saturation(gain, rdnoise, instconf)
     shape = None
     if _float(header.get("NAXIS1")) and _float(header.get("NAXIS2")):
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
-
     decisions = list(norm.decisions)
     if binning is None and not norm.problems and shape is not None:
-        # No CCDSUM and no binning in ROI: a full-width readout says its column binning.
-        match = [b for b in range(1, 9) if full_width(b) == shape[1]]
-        if match:
-            binning = (match[0], match[0])
-            decisions.append(
-                f"binning {match[0]}x{match[0]} assumed from the width {shape[1]} (a full "
-                f"readout at column binning {match[0]}; no CCDSUM): write CCDSUM to be sure"
-            )
+        binning = _binning_from_width(shape[1], decisions)
 
-    status = "ok"
-    missing = [
-        k for k in _required(role, technique) if k not in header or not str(header[k]).strip()
-    ]
-    if missing:
-        status = f"cannot classify: missing {', '.join(missing)}"
-    elif norm.problems:
-        status = f"cannot classify: {'; '.join(norm.problems)}"
-    elif gain is None or rdnoise is None:
-        status = f"cannot classify: GAIN={header.get('GAIN')!r} RDNOISE={header.get('RDNOISE')!r} are not numbers"
-    elif binning is None:
-        status = (
-            "cannot classify: missing CCDSUM (and no binning in ROI, and the width is not a "
-            "full readout): write CCDSUM, e.g. '2 2'"
-        )
-    elif _parse_date(header) is None:
-        status = f"cannot classify: DATE-OBS={header.get('DATE-OBS')!r} is not an ISO date"
-
+    status = _status(header, norm, role, technique, binning)
     return Classification(
         path=path,
         file_name=file_name,
@@ -364,6 +385,14 @@ def read_primary_header(path: str | Path):
 
     A file whose data are shorter than its header promises (truncated copy) is refused
     here rather than when its pixels are read.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    astropy.io.fits.Header
     """
     import os
 
@@ -389,7 +418,17 @@ def read_primary_header(path: str | Path):
 
 
 def classify_path(path: str | Path) -> Classification:
-    """Classify a file on disk; unreadable files get a status instead of an exception."""
+    """Classify a file on disk; unreadable files get a status instead of an exception.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    Classification
+        Its ``status`` says ``"cannot read: ..."`` when the file is unreadable.
+    """
     path = Path(path)
     try:
         header = read_primary_header(path)

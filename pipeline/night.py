@@ -5,11 +5,12 @@
 what a live service calls as files arrive. Nothing here raises for one bad file: every
 input gets a :class:`FileResult` with a status and a reason.
 
-Statuses: ``"reduced"`` (a product was written), ``"calibration"`` (combined into a
-master), ``"skipped"`` (not usable or not reducible, with the reason: cannot classify,
-cannot read, saturated flat, focus frame...), ``"failed"`` (an unexpected error while
-reducing a frame that should have worked; the only status that makes ``gsp reduce``
-exit non-zero).
+Statuses are :class:`~pipeline.vocabulary.StepOutcome` members: ``REDUCED`` (a product
+was written), ``CALIBRATION`` (combined into a master), ``SKIPPED`` (not usable or not
+reducible, with the reason: cannot classify, cannot read, saturated flat, focus
+frame...), ``FAILED`` (an unexpected error while reducing a frame that should have
+worked; the only status that makes ``gsp reduce`` exit non-zero). The order of the
+steps is :data:`pipeline.plan.NIGHT_PLAN`'s.
 
 Extension point: ``extra_stages`` maps ``(technique, role)`` to stages appended after
 the CCD stages (see :mod:`pipeline.reduction.stages`); they run on the reduced
@@ -26,10 +27,11 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from pipeline.calibrations.build import build_master_bias, build_master_flat
+from pipeline.calibrations.build import BuildResult, build_master_bias, build_master_flat
 from pipeline.calibrations.masters import Master, MasterInfo, info_from_header, load_master
 from pipeline.calibrations.selection import bias_groups, flat_groups, select_master
 from pipeline.classify import Classification, classify_path
+from pipeline.plan import NIGHT_PLAN, Step
 from pipeline.products import (
     RLEVEL_REDUCED,
     apply_cards,
@@ -40,6 +42,7 @@ from pipeline.products import (
 from pipeline.reduction.frame import FrameState, read_raw, trim_section_for
 from pipeline.reduction.stages import ReductionContext, run_stages, stages_for
 from pipeline.settings import ReductionSettings
+from pipeline.vocabulary import FrameRole, StepOutcome
 
 RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fz")
 
@@ -50,7 +53,7 @@ class FileResult:
 
     path: str
     file_name: str
-    status: str
+    status: StepOutcome
     reason: str = ""
     role: str = ""
     technique: str = ""
@@ -72,7 +75,7 @@ class NightReport:
 
     @property
     def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "failed"]
+        return [r for r in self.results if r.status is StepOutcome.FAILED]
 
     def by_name(self, file_name: str) -> FileResult:
         return next(r for r in self.results if r.file_name == file_name)
@@ -110,11 +113,26 @@ class CalibrationLibrary:
     def add_directory(self, folder: str | Path) -> int:
         """Register the masters (``master_bias_*``, ``norm_master_flat_*``) in a folder;
         returns how many were usable."""
+        paths = sorted(Path(folder).glob("*master_*.fits"))
+        return self.add_files(
+            p for p in paths if p.name.startswith(("master_bias_", "norm_master_flat_"))
+        )
+
+    def add_files(self, paths: Iterable[str | Path]) -> int:
+        """Register masters by path (their headers are read now, their pixels when
+        first chosen); returns how many were usable masters not known yet.
+
+        Parameters
+        ----------
+        paths : iterable of path
+            Master bias and normalized master flat files written by this pipeline.
+
+        Returns
+        -------
+        int
+        """
         count = 0
-        folder = Path(folder)
-        for path in sorted(folder.glob("*master_*.fits")):
-            if not path.name.startswith(("master_bias_", "norm_master_flat_")):
-                continue
+        for path in map(Path, paths):
             try:
                 info = info_from_header(fits.getheader(path), path)
             except Exception:  # noqa: BLE001 - an unreadable master is simply not a candidate
@@ -129,6 +147,20 @@ class CalibrationLibrary:
         return list(self._infos)
 
     def select(self, frame: Classification, kind: str, trim_section: str | None) -> Master | None:
+        """The compatible master of ``kind`` nearest in time to ``frame``.
+
+        Parameters
+        ----------
+        frame : Classification
+        kind : {"bias", "flat"}
+        trim_section : str or None
+            The frame's trim section (masters must share it).
+
+        Returns
+        -------
+        Master or None
+            Read from disk the first time it is chosen.
+        """
         info = select_master(frame, self._infos, kind, trim_section)
         if info is None:
             return None
@@ -138,7 +170,17 @@ class CalibrationLibrary:
 
 
 def find_raw_files(raw_dir: str | Path) -> list[Path]:
-    """FITS-named files under ``raw_dir`` (any depth), hidden files excluded."""
+    """FITS-named files under ``raw_dir`` (any depth), hidden files excluded.
+
+    Parameters
+    ----------
+    raw_dir : str or Path
+
+    Returns
+    -------
+    list of Path
+        Sorted.
+    """
     raw_dir = Path(raw_dir)
     files = [
         p
@@ -195,10 +237,33 @@ def reduce_frame(
     """Reduce one science, standard or arc frame with the best masters of ``library``.
 
     Never raises: the result's ``status`` says what happened.
+
+    Parameters
+    ----------
+    classification : Classification
+        The raw frame (:func:`pipeline.classify.classify_path`).
+    out_dir : path
+        Where the product is written.
+    library : CalibrationLibrary
+        The masters to choose from (nearest compatible in time).
+    settings : ReductionSettings, optional
+    extra_stages : mapping, optional
+        Stages appended per ``(technique, role)``.
+    raw_dirs : iterable of paths
+        Raw folders, never written to.
+    timings : dict, optional
+        Per-stage seconds, added to.
+
+    Returns
+    -------
+    FileResult
+        ``status`` ``REDUCED``, ``SKIPPED`` (with the reason) or ``FAILED``.
     """
     settings = settings or ReductionSettings()
     c = classification
-    result = FileResult(c.path, c.file_name, "skipped", role=c.role, technique=c.technique)
+    result = FileResult(
+        c.path, c.file_name, StepOutcome.SKIPPED, role=c.role, technique=c.technique
+    )
     start = time.perf_counter()
     if not c.ok:
         result.reason = c.status
@@ -238,10 +303,10 @@ def reduce_frame(
         state.products.append(path)
         state = run_stages(state, stages[n_ccd:], context, timings)
     except Exception as exc:  # noqa: BLE001 - reported as this frame's failure
-        result.status = "failed"
+        result.status = StepOutcome.FAILED
         result.reason = f"{exc.__class__.__name__}: {exc}"
         return result
-    result.status = "reduced"
+    result.status = StepOutcome.REDUCED
     result.products = [str(p) for p in state.products]
     result.reason = "; ".join([*c.decisions, *state.notes])
     for w in c.warnings:
@@ -250,39 +315,199 @@ def reduce_frame(
     return result
 
 
-def _guarded_build(builder, group, *args, **kwargs):
+def _guarded_build(builder, group, *args, **kwargs) -> BuildResult:
     """Run a master build; an unexpected error fails that group's files, not the night."""
-    from pipeline.calibrations.build import BuildResult
-
     try:
         return builder(group, *args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - reported on every file of the group
-        result = BuildResult()
+        return BuildResult.failed(group, exc)
+
+
+@dataclass
+class _NightRun:
+    """What the steps of one :func:`reduce_night` call share."""
+
+    frames: list[Classification]
+    out_dir: Path
+    settings: ReductionSettings
+    raw_dirs: tuple
+    calibration_dirs: tuple
+    extra_stages: Mapping[tuple[str, str], Sequence] | None
+    progress: Callable[[str, str], None] | None
+    flux_settings: object
+    report: NightReport = field(default_factory=NightReport)
+    library: CalibrationLibrary = field(default_factory=CalibrationLibrary)
+    by_path: dict[str, FileResult] = field(default_factory=dict)
+
+    def tell(self, phase: str, frames: Iterable[Classification]) -> None:
+        if self.progress:
+            for c in frames:
+                self.progress(phase, c.file_name)
+
+    def apply_build(self, build: BuildResult) -> None:
+        """Record a master build: each input's outcome, the masters, the products."""
+        for path, outcome in build.outcomes.items():
+            result = self.by_path[path]
+            result.status, result.reason = outcome.outcome, outcome.reason
+            if outcome.used and build.products:
+                result.products = [str(p) for p in build.products]
+                if build.notes:
+                    result.reason = f"{result.reason}; {'; '.join(build.notes)}"
+        for master in build.masters:
+            self.library.add(master)
+            self.report.masters.append(master.info)
+        self.report.products += build.products
+
+    def ignore(self, group: list[Classification], switch: str) -> None:
         for c in group:
-            result.statuses[c.path] = f"error: {exc.__class__.__name__}: {exc}"
-        return result
+            self.by_path[c.path].reason = f"not combined: {switch} set"
+        self.tell("skip", group)
 
 
-def _apply_build(report: NightReport, build, by_path: dict[str, FileResult], library) -> None:
-    for path, status in build.statuses.items():
-        r = by_path[path]
-        if status.startswith("combined"):
-            r.status, r.reason = "calibration", status
-        elif status.startswith("failed"):
-            r.status, r.reason = "skipped", status.removeprefix("failed: ")
-        elif status.startswith("error: "):
-            r.status, r.reason = "failed", status.removeprefix("error: ")
-        else:
-            r.status, r.reason = "skipped", status
-    for master in build.masters:
-        library.add(master)
-        report.masters.append(master.info)
-    report.products += build.products
-    for r in by_path.values():
-        if r.status == "calibration" and build.products and r.path in build.statuses:
-            r.products = [str(p) for p in build.products]
-            if build.notes:
-                r.reason = f"{r.reason}; {'; '.join(build.notes)}"
+def _raw_inputs(raw) -> tuple[list[Path], tuple[Path, ...]]:
+    """The raw files to reduce, and the raw folders (never written to)."""
+    if isinstance(raw, str | Path):
+        if Path(raw).is_dir():
+            return find_raw_files(raw), (Path(raw),)
+        return [Path(raw)], ()
+    return sorted(Path(p) for p in raw), ()
+
+
+def _classify_all(paths: list[Path], settings: ReductionSettings, progress) -> list:
+    frames = []
+    for p in paths:
+        c = classify_path(p)
+        if c.ok and settings.technique != "auto" and c.technique != settings.technique:
+            # The proposal fixes the technique (DESIGN §6): trust it over the header.
+            c = replace(c, technique=settings.technique)
+        if c.ok and c.rlevel:
+            # A product among the raw files (e.g. a reduced folder given as input) is
+            # never treated as raw data again.
+            c = replace(c, status=f"not raw: a pipeline product (RLEVEL {c.rlevel})")
+        frames.append(c)
+        if progress:
+            progress("classify", c.file_name)
+    return frames
+
+
+def _skipped(c: Classification) -> FileResult:
+    return FileResult(
+        c.path,
+        c.file_name,
+        StepOutcome.SKIPPED,
+        reason="" if c.ok else c.status,
+        role=c.role,
+        technique=c.technique,
+    )
+
+
+def _group_trim(first: Classification) -> str | None:
+    try:
+        return trim_section_for(first, first.shape) if first.shape else None
+    except ValueError:
+        return None
+
+
+def _run_master_bias(run: _NightRun) -> None:
+    for group in bias_groups(run.frames).values():
+        if run.settings.ignore_bias:
+            run.ignore(group, "ignore_bias")
+            continue
+        run.apply_build(
+            _guarded_build(build_master_bias, group, run.out_dir, run.settings, run.raw_dirs)
+        )
+        run.tell("master bias", group)
+
+
+def _run_master_flat(run: _NightRun) -> None:
+    for group in flat_groups(run.frames).values():
+        if run.settings.ignore_flats:
+            run.ignore(group, "ignore_flats")
+            continue
+        first = group[0]
+        bias = None
+        if not run.settings.ignore_bias:
+            bias = run.library.select(first, "bias", _group_trim(first))
+        build = _guarded_build(
+            build_master_flat,
+            group,
+            run.out_dir,
+            run.settings,
+            master_bias=bias,
+            raw_dirs=run.raw_dirs,
+        )
+        run.apply_build(build)
+        run.tell("master flat", group)
+    for c in run.frames:
+        if c.ok and c.role in {FrameRole.BIAS, FrameRole.FLAT} and c.decisions:
+            # How the raw header was read stays visible on calibration frames too.
+            result = run.by_path[c.path]
+            result.reason = "; ".join([result.reason, *c.decisions]).lstrip("; ")
+
+
+def _run_reduce(run: _NightRun) -> None:
+    targets = [c for c in run.frames if c.ok and c.role not in {FrameRole.BIAS, FrameRole.FLAT}]
+    targets.sort(key=lambda c: (c.date_obs, c.file_name))
+    for c in targets:
+        result = reduce_frame(
+            c,
+            run.out_dir,
+            run.library,
+            run.settings,
+            run.extra_stages,
+            run.raw_dirs,
+            run.report.timings,
+        )
+        run.by_path[c.path] = result
+        run.report.products += [Path(p) for p in result.products]
+        run.tell("reduce", [c])
+    run.report.results = list(run.by_path.values())
+
+
+def _run_spectra(run: _NightRun) -> None:
+    from pipeline.spectroscopy.night_stage import calibrate_night
+
+    run.report.spectra = calibrate_night(run.report, run.out_dir, run.settings, run.raw_dirs)
+
+
+def _run_flux(run: _NightRun) -> None:
+    from pipeline.fluxcal.night_stage import flux_calibrate_night
+
+    run.report.spectra += flux_calibrate_night(
+        run.report,
+        run.report.spectra,
+        run.out_dir,
+        run.settings,
+        run.flux_settings,
+        calibration_dirs=run.calibration_dirs,
+        raw_dirs=run.raw_dirs,
+    )
+
+
+@dataclass(frozen=True)
+class _NightStep:
+    """A function of :func:`reduce_night` and the time label it reports under."""
+
+    run: Callable[[_NightRun], None]
+    label: str | None
+    spectra: bool = False
+
+
+#: Who carries each step of the plan in ``gsp reduce``, in the plan's order
+#: (:meth:`pipeline.plan.NightPlan.schedule` refuses an order the plan does not allow).
+NIGHT_STEPS: list[_NightStep] = NIGHT_PLAN.schedule(
+    {
+        _NightStep(_run_master_bias, "master bias"): (Step.MASTER_BIAS,),
+        _NightStep(_run_master_flat, "master flat"): (Step.MASTER_FLAT,),
+        # reduce_frame reports its own stage times (read, stages, write).
+        _NightStep(_run_reduce, None): (Step.REDUCE,),
+        _NightStep(_run_spectra, "extract + wavelength", spectra=True): (
+            Step.EXTRACT,
+            Step.WAVELENGTH,
+        ),
+        _NightStep(_run_flux, "flux", spectra=True): (Step.FLUX,),
+    }
+)
 
 
 def reduce_night(
@@ -295,7 +520,7 @@ def reduce_night(
     spectra: bool = True,
     flux_settings=None,
 ) -> NightReport:
-    """Reduce every file of a night.
+    """Reduce every file of a night, step by step in the order of :data:`NIGHT_PLAN`.
 
     Parameters
     ----------
@@ -327,125 +552,33 @@ def reduce_night(
     Returns
     -------
     NightReport
+        Never raises for one bad file: each input has a :class:`FileResult`.
     """
     settings = settings or ReductionSettings()
-    calibration_dirs = tuple(calibration_dirs)  # read twice: masters, then sensitivities
-    out_dir = Path(out_dir)
-    if isinstance(raw, str | Path):
-        raw_dirs = (Path(raw),) if Path(raw).is_dir() else ()
-        paths = find_raw_files(raw) if Path(raw).is_dir() else [Path(raw)]
-    else:
-        paths = sorted(Path(p) for p in raw)
-        raw_dirs = ()
-    report = NightReport()
-    timings = report.timings
-
+    paths, raw_dirs = _raw_inputs(raw)
     t0 = time.perf_counter()
-    frames = []
-    for p in paths:
-        c = classify_path(p)
-        if c.ok and settings.technique != "auto" and c.technique != settings.technique:
-            # The proposal fixes the technique (DESIGN §6): trust it over the header.
-            c = replace(c, technique=settings.technique)
-        frames.append(c)
-        if progress:
-            progress("classify", c.file_name)
-    timings["classify"] = time.perf_counter() - t0
-    by_path = {
-        c.path: FileResult(c.path, c.file_name, "skipped", role=c.role, technique=c.technique)
-        for c in frames
-    }
-    for i, c in enumerate(frames):
-        if c.ok and c.rlevel:
-            # A product among the raw files (e.g. a reduced folder given as input) is
-            # never treated as raw data again.
-            c = frames[i] = replace(c, status=f"not raw: a pipeline product (RLEVEL {c.rlevel})")
-        if not c.ok:
-            by_path[c.path].reason = c.status
-            if progress:
-                progress("skip", c.file_name)
-    report.results = list(by_path.values())
-
-    library = CalibrationLibrary()
-    for folder in calibration_dirs:
-        library.add_directory(folder)
-
-    t0 = time.perf_counter()
-    for group in bias_groups(frames).values():
-        if settings.ignore_bias:
-            for c in group:
-                by_path[c.path].reason = "not combined: ignore_bias set"
-                if progress:
-                    progress("skip", c.file_name)
+    frames = _classify_all(paths, settings, progress)
+    run = _NightRun(
+        frames=frames,
+        out_dir=Path(out_dir),
+        settings=settings,
+        raw_dirs=raw_dirs,
+        calibration_dirs=tuple(calibration_dirs),  # read twice: masters, sensitivities
+        extra_stages=extra_stages,
+        progress=progress,
+        flux_settings=flux_settings,
+    )
+    run.report.timings["classify"] = time.perf_counter() - t0
+    run.by_path.update((c.path, _skipped(c)) for c in frames)
+    run.tell("skip", [c for c in frames if not c.ok])
+    run.report.results = list(run.by_path.values())
+    for folder in run.calibration_dirs:
+        run.library.add_directory(folder)
+    for step in NIGHT_STEPS:
+        if step.spectra and not spectra:
             continue
-        _apply_build(
-            report,
-            _guarded_build(build_master_bias, group, out_dir, settings, raw_dirs),
-            by_path,
-            library,
-        )
-        for c in group if progress else ():
-            progress("master bias", c.file_name)
-    timings["master bias"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    for group in flat_groups(frames).values():
-        if settings.ignore_flats:
-            for c in group:
-                by_path[c.path].reason = "not combined: ignore_flats set"
-                if progress:
-                    progress("skip", c.file_name)
-            continue
-        first = group[0]
-        try:
-            trim = trim_section_for(first, first.shape) if first.shape else None
-        except ValueError:
-            trim = None
-        bias = None if settings.ignore_bias else library.select(first, "bias", trim)
-        _apply_build(
-            report,
-            _guarded_build(
-                build_master_flat, group, out_dir, settings, master_bias=bias, raw_dirs=raw_dirs
-            ),
-            by_path,
-            library,
-        )
-        for c in group if progress else ():
-            progress("master flat", c.file_name)
-    timings["master flat"] = time.perf_counter() - t0
-
-    for c in frames:
-        r = by_path[c.path]
-        if c.ok and c.role in {"bias", "flat"} and c.decisions:
-            r.reason = "; ".join([r.reason, *c.decisions]).lstrip("; ")
-
-    targets = [c for c in frames if c.ok and c.role not in {"bias", "flat"}]
-    targets.sort(key=lambda c: (c.date_obs, c.file_name))
-    for c in targets:
-        result = reduce_frame(c, out_dir, library, settings, extra_stages, raw_dirs, timings)
-        by_path[c.path].__dict__.update(result.__dict__)
-        report.products += [Path(p) for p in result.products]
-        if progress:
-            progress("reduce", c.file_name)
-
-    if spectra:
-        from pipeline.spectroscopy.night_stage import calibrate_night
-
         t0 = time.perf_counter()
-        report.spectra = calibrate_night(report, out_dir, settings, raw_dirs)
-        timings["extract + wavelength"] = time.perf_counter() - t0
-
-        from pipeline.fluxcal.night_stage import flux_calibrate_night
-
-        t0 = time.perf_counter()
-        report.spectra += flux_calibrate_night(
-            report,
-            report.spectra,
-            out_dir,
-            settings,
-            flux_settings,
-            calibration_dirs=calibration_dirs,
-            raw_dirs=raw_dirs,
-        )
-        timings["flux"] = time.perf_counter() - t0
-    return report
+        step.run(run)
+        if step.label:
+            run.report.timings[step.label] = time.perf_counter() - t0
+    return run.report

@@ -24,7 +24,6 @@ __all__ = [
     "data_type_from_rlevel",
     "frame_role",
     "is_arc",
-    "master_input_outcome",
     "rlevel",
 ]
 
@@ -203,32 +202,3 @@ class StepOutcome(StrEnum):
     #: An unexpected error while processing an input that should have worked.
     FAILED = "failed"
 
-
-def master_input_outcome(status: str) -> tuple[StepOutcome, str]:
-    """The outcome of one input frame of a master build, and its reason.
-
-    :class:`pipeline.calibrations.build.BuildResult` reports each input as text
-    (``"combined into <master> (n frames)"``, ``"failed: <why>"`` for a frame that could
-    not be read or trimmed, ``"skipped: <why>"``, ``"error: <why>"`` for a software
-    error); this is the one place that reads that text.
-
-    Parameters
-    ----------
-    status : str
-        One value of ``BuildResult.statuses``.
-
-    Returns
-    -------
-    outcome : StepOutcome
-        ``CALIBRATION`` (used in a master), ``SKIPPED`` (unusable frame) or ``FAILED``.
-    reason : str
-        The text without its prefix.
-    """
-    if status.startswith("combined"):
-        return StepOutcome.CALIBRATION, status
-    if status.startswith("error: "):
-        return StepOutcome.FAILED, status.removeprefix("error: ")
-    for prefix in ("failed: ", "skipped: "):
-        if status.startswith(prefix):
-            return StepOutcome.SKIPPED, status.removeprefix(prefix)
-    return StepOutcome.SKIPPED, status

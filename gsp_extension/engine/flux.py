@@ -34,7 +34,8 @@ from gsp_extension.store.settings import DEFAULT_FLUX_SETTINGS, flux_settings_va
 from gsp_extension.vocabulary import FileStatus
 from pipeline.vocabulary import DataType, FrameRole, is_arc
 
-from .handlers import CALIBRATION_NIGHTS_BACK, _job_file, _settings_for, products_dir
+from .calibrations import MASTER_NIGHTS_BACK
+from .handlers import _job_file, _settings_for, products_dir
 from .work import ProductOut, WorkRequest, WorkResult
 
 #: File names of sensitivity masters (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`).
@@ -115,7 +116,7 @@ def usable_sensitivities(
         AccessPolicy.standards_for(soar_id),
     )
     if night is not None:
-        first = night - dt.timedelta(days=CALIBRATION_NIGHTS_BACK)
+        first = night - dt.timedelta(days=MASTER_NIGHTS_BACK)
         query = query.where(File.date.between(first, night))
     return list(session.scalars(query.order_by(File.id)))
 

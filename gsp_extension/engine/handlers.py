@@ -36,13 +36,10 @@ from pipeline.vocabulary import (
     StepOutcome,
     data_type_from_rlevel,
     is_arc,
-    master_input_outcome,
 )
 
+from .calibrations import masters_for, night_master_bias_paths
 from .work import Outdated, ProductOut, WorkRequest, WorkResult
-
-#: How many earlier nights' product folders are searched for masters.
-CALIBRATION_NIGHTS_BACK = 15
 
 #: Raw files of a night that a master build reads again (any that were classified).
 MASTER_INPUT_STATUSES = (
@@ -83,13 +80,6 @@ def products_dir(data_root: str | os.PathLike[str], night: dt.date | None) -> Pa
     """``GSP_DATA_ROOT/products/<YYYYMMDD>/`` of a night (``undated`` without a date)."""
     name = night.strftime("%Y%m%d") if night is not None else "undated"
     return Path(data_root) / "products" / name
-
-
-def _calibration_dirs(data_root: str, night: dt.date | None) -> list[str]:
-    if night is None:
-        return []
-    days = (night - dt.timedelta(days=n) for n in range(CALIBRATION_NIGHTS_BACK + 1))
-    return [str(d) for d in (products_dir(data_root, day) for day in days) if d.is_dir()]
 
 
 def _job_file(session: Session, job: Job) -> File:
@@ -195,12 +185,13 @@ def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]
         "settings": values,
         "out_dir": str(products_dir(data_root, file.date)),
         "raw_dir": str(Path(data_root) / "raw"),
-        "calibration_dirs": _calibration_dirs(data_root, file.date),
+        # Chosen here from the database's master rows (no product folder is scanned).
+        "masters": masters_for(session, file),
     }
 
 
 def execute_reduce(request: WorkRequest) -> WorkResult:
-    """Reduce one raw frame with the best masters on disk (pipeline.night.reduce_frame)."""
+    """Reduce one raw frame with the masters the engine chose (pipeline.night.reduce_frame)."""
     from pipeline.classify import classify_path
     from pipeline.night import CalibrationLibrary, reduce_frame
     from pipeline.settings import ReductionSettings
@@ -209,8 +200,7 @@ def execute_reduce(request: WorkRequest) -> WorkResult:
     out_dir = Path(inputs["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
     library = CalibrationLibrary()
-    for folder in inputs["calibration_dirs"]:
-        library.add_directory(folder)
+    library.add_files(inputs["masters"].values())
     classification = classify_path(_readable(inputs["path"], out_dir))
     result = reduce_frame(
         classification,
@@ -292,9 +282,7 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
     else:
         groups = flat_groups(frames)
         library = CalibrationLibrary()
-        # The night's published master bias (this attempt's own folder holds only
-        # what it makes).
-        library.add_directory(inputs.get("published_dir", out_dir))
+        library.add_files(inputs.get("bias_masters", ()))
     if not groups:
         result.notes.append(f"no usable {kind} frames on {inputs['night']}")
     for group in groups.values():
@@ -306,14 +294,12 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
                 group, out_dir, settings, master_bias=bias, raw_dirs=[inputs["raw_dir"]]
             )
         result.notes += build.notes
-        for path, status in build.statuses.items():
+        for path, outcome in build.outcomes.items():
             file_id = inputs["file_ids"].get(originals.get(str(path), str(path)))
             if file_id is not None:
-                outcome, reason = master_input_outcome(status)
-                used = outcome is StepOutcome.CALIBRATION
                 result.file_updates[file_id] = {
-                    "status": FileStatus.PROCESSED if used else FileStatus.FAILED,
-                    "status_reason": None if used else reason,
+                    "status": FileStatus.PROCESSED if outcome.used else FileStatus.FAILED,
+                    "status_reason": None if outcome.used else outcome.reason,
                 }
         for path in build.products:
             result.products.append(
@@ -331,7 +317,13 @@ def prepare_master_bias(session: Session, job: Job, data_root: str) -> dict[str,
 
 
 def prepare_master_flat(session: Session, job: Job, data_root: str) -> dict[str, Any]:
-    return _prepare_master(session, job, data_root)
+    inputs = _prepare_master(session, job, data_root)
+    # Flats are bias-subtracted with the night's current master bias rows (no folder
+    # is scanned; the worker picks each group's by readout mode).
+    inputs["bias_masters"] = night_master_bias_paths(
+        session, dt.date.fromisoformat(inputs["night"])
+    )
+    return inputs
 
 
 def execute_master_bias(request: WorkRequest) -> WorkResult:

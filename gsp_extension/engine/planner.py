@@ -1,8 +1,15 @@
 """What to do automatically: after new raw files, and after a job finished.
 
-- a bias or flat frame: (re)build that night's masters of that kind;
-- a science, standard or arc frame: reduce it with its proposal's current settings;
-- new masters for a night: reduce that night's frames again (a better calibration);
+Which job follows which is read from the night's plan (:data:`pipeline.plan.NIGHT_PLAN`),
+through :data:`JOB_STEPS`, the steps each job kind carries:
+
+- a new raw frame: the job of its role's first step (a bias or flat: (re)build that
+  night's masters of that kind; a science, standard or arc frame: reduce it with its
+  proposal's current settings);
+- a product made: the job of the frame's next step (a reduced science frame is
+  extracted and calibrated in wavelength);
+- a new calibration (masters, a reduced arc): the steps it calibrates, again, for the
+  night's frames (reduce the night again; calibrate the night's spectra again);
 - a wavelength-calibrated spectrum: flux-calibrate it (when its proposal's settings say
   so); a new sensitivity (a standard arrived): flux-calibrate that night's spectra again.
 
@@ -14,7 +21,7 @@ arriving during a master build is not left out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -26,25 +33,39 @@ from gsp_extension.store.models import File, Job
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.settings import get_settings
 from gsp_extension.vocabulary import ACTIVE_JOB_STATES, FileStatus, JobKind, JobState
+from pipeline.plan import NIGHT_PLAN, Step
 from pipeline.vocabulary import DataType, FrameRole
 
+from .calibrations import stored_header
 from .handlers import MASTER_INPUT_STATUSES
 
 AUTOMATIC_PRIORITY = 0
-_REDUCIBLE = {FrameRole.SCIENCE, FrameRole.STANDARD, FrameRole.ARC}
-_SPECTRA_SOURCES = (FrameRole.SCIENCE, FrameRole.STANDARD)
-#: The master each calibration role makes.
-_MASTER_KIND = {FrameRole.BIAS: JobKind.MASTER_BIAS, FrameRole.FLAT: JobKind.MASTER_FLAT}
+
+#: The steps of the plan each automatic job kind carries (an extract job also
+#: calibrates in wavelength). Checked against the plan's order at import.
+JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
+    JobKind.MASTER_BIAS: (Step.MASTER_BIAS,),
+    JobKind.MASTER_FLAT: (Step.MASTER_FLAT,),
+    JobKind.REDUCE: (Step.REDUCE,),
+    JobKind.EXTRACT: (Step.EXTRACT, Step.WAVELENGTH),
+}
+# Flux calibration is not an engine job yet: the plan's last step is left uncarried.
+NIGHT_PLAN.schedule(JOB_STEPS, complete=False)
+#: Manual job kinds that carry steps of the plan again (their follow-ups are planned too).
+MANUAL_JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
+    JobKind.CALIBRATE_WAVELENGTH: (Step.EXTRACT, Step.WAVELENGTH),
+}
+#: The job kind that carries each step first.
+_JOB_OF_STEP = {step: kind for kind, steps in JOB_STEPS.items() for step in steps}
+#: Job kinds made once per night (masters), the others once per file.
+_NIGHT_KINDS = (JobKind.MASTER_BIAS, JobKind.MASTER_FLAT)
 
 
 def role_of(file: File) -> FrameRole:
     """The classifier's role of a registered raw file, from its stored header."""
     from pipeline.classify import classify
 
-    header: dict[str, Any] = {}
-    for keyword, value, _comment in file.header or []:
-        header.setdefault(keyword, value)
-    return FrameRole(classify(header).role)
+    return FrameRole(classify(stored_header(file)).role)
 
 
 def _queue(session: Session, kind: str, key: str, **kwargs: Any) -> Job | None:
@@ -151,20 +172,80 @@ def _flux_followups(session: Session, job: Job, products: list[File]) -> list[Jo
     return []
 
 
-def _night_reduced_science(session: Session, arc: File) -> list[File]:
-    if arc.date is None:
+
+def _night_job(session: Session, kind: JobKind, night: dt.date) -> Job | None:
+    return _queue(session, kind, f"{kind}:{night.isoformat()}", params={"date": night.isoformat()})
+
+
+#: How a job of each per-file kind is queued on a file.
+_FILE_JOBS: dict[JobKind, Callable[[Session, File], Job | None]] = {
+    JobKind.REDUCE: _reduce,
+    JobKind.EXTRACT: _extract,
+}
+
+
+def _job_on(session: Session, kind: JobKind, file: File) -> Job | None:
+    """Queue ``kind`` for ``file`` (for its night, when ``kind`` is made per night)."""
+    if kind in _NIGHT_KINDS:
+        return _night_job(session, kind, file.date)
+    return _FILE_JOBS[kind](session, file)
+
+
+def _source_role(file: File) -> FrameRole | None:
+    """The role of the raw frame a product comes from."""
+    while file is not None and file.data_type != DataType.RAW:
+        file = file.parent_file
+    return role_of(file) if file is not None else None
+
+
+def _night_inputs(session: Session, kind: JobKind, night: dt.date | None) -> list[File]:
+    """The night's files a job of ``kind`` starts from: raw frames for a first step,
+    the current products of the step before otherwise, of the roles the step serves."""
+    if night is None:
         return []
-    rows = session.scalars(
+    spec = NIGHT_PLAN.spec(JOB_STEPS[kind][0])
+    if not spec.needs:
+        raw = session.scalars(
+            select(File).where(
+                File.date == night,
+                File.data_type == DataType.RAW,
+                File.status.in_(MASTER_INPUT_STATUSES),
+                File.superseded_at.is_(None),
+            )
+        )
+        return [f for f in raw if role_of(f) in spec.roles]
+    products = session.scalars(
         select(File).where(
-            File.date == arc.date,
-            File.data_type == DataType.REDUCED,
+            File.date == night,
+            File.data_type == NIGHT_PLAN.spec(spec.needs[-1]).makes,
             File.superseded_at.is_(None),
             File.deleted_at.is_(None),
         )
     )
-    return [
-        f for f in rows if f.parent_file is not None and role_of(f.parent_file) in _SPECTRA_SOURCES
-    ]
+    return [f for f in products if _source_role(f) in spec.roles]
+
+
+def _recalibrate(
+    session: Session, step: Step, role: FrameRole | None, night: dt.date | None
+) -> list[Job | None]:
+    """Jobs that do again, for the night's frames, the steps a new calibration serves."""
+    queued: list[Job | None] = []
+    for again in NIGHT_PLAN.recalibrates(step, role) if role is not None else ():
+        kind = _JOB_OF_STEP.get(again)
+        if kind in _NIGHT_KINDS and night is not None:
+            queued.append(_night_job(session, kind, night))
+        elif kind is not None:
+            queued += [_job_on(session, kind, f) for f in _night_inputs(session, kind, night)]
+    return queued
+
+
+def _continue(session: Session, step: Step, product: File) -> list[Job | None]:
+    """The jobs a new product of ``step`` leads to: its frame's next step, and the
+    steps it calibrates for the rest of the night."""
+    role = _source_role(product)
+    follow = [_JOB_OF_STEP.get(s) for s in NIGHT_PLAN.next_steps(step, role)]
+    queued = [_job_on(session, kind, product) for kind in follow if kind is not None]
+    return queued + _recalibrate(session, step, role, product.date)
 
 
 def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
@@ -181,15 +262,10 @@ def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
             or file.superseded_at
         ):
             continue
-        role = role_of(file)
-        if role in _MASTER_KIND and file.date is not None:
-            night = file.date.isoformat()
-            kind = _MASTER_KIND[role]
-            queued.append(_queue(session, kind, f"{kind}:{night}", params={"date": night}))
-        elif role in _REDUCIBLE:
-            queued.append(_reduce(session, file))
-        else:
+        kind = _JOB_OF_STEP.get(NIGHT_PLAN.first_step(role_of(file)))
+        if kind is None or (kind in _NIGHT_KINDS and file.date is None):
             continue
+        queued.append(_job_on(session, kind, file))
         file.status, file.status_reason = FileStatus.PROCESSING, None
     session.flush()
     return [j for j in queued if j is not None]
@@ -213,7 +289,8 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
 
 
 def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job]:
-    """Queue follow-ups of a finished job (a repeat it was asked for; re-reductions)."""
+    """Queue follow-ups of a finished job: a repeat it was asked for, then what the
+    plan says its products lead to (next steps, recalibrations)."""
     queued: list[Job | None] = []
     params = dict(job.params or {})
     if params.pop("again", False):
@@ -228,25 +305,18 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
                 params=params,
             )
         )
-    if job.kind == JobKind.REDUCE and products:
-        reduced = [p for p in products if p.data_type == DataType.REDUCED]
-        for product in reduced:
-            role = role_of(product.parent_file) if product.parent_file is not None else None
-            if role in _SPECTRA_SOURCES:
-                queued.append(_extract(session, product))
-            elif role is FrameRole.ARC:
-                # A new arc is a better calibration for the night's spectra.
-                queued += [_extract(session, f) for f in _night_reduced_science(session, product)]
+    steps = JOB_STEPS.get(job.kind) or MANUAL_JOB_STEPS.get(job.kind)
+    if steps and products:
+        last = steps[-1]
+        if job.kind in _NIGHT_KINDS:
+            # A night's masters calibrate the night (whatever files they are).
+            (role,) = NIGHT_PLAN.spec(last).roles
+            queued += _recalibrate(session, last, role, dt.date.fromisoformat(params["date"]))
+        else:
+            made = NIGHT_PLAN.spec(last).makes
+            for product in (p for p in products if p.data_type == made):
+                queued += _continue(session, last, product)
+    # Flux calibration is not yet a step the planner reads from the plan (its job names a
+    # reduced frame, not the spectrum the plan's step makes): its follow-ups are its own.
     queued += _flux_followups(session, job, products)
-    if job.kind in _MASTER_KIND.values() and products:
-        night = dt.date.fromisoformat(params["date"])
-        frames = session.scalars(
-            select(File).where(
-                File.date == night,
-                File.data_type == DataType.RAW,
-                File.status.in_(MASTER_INPUT_STATUSES),
-                File.superseded_at.is_(None),
-            )
-        )
-        queued += [_reduce(session, f) for f in frames if role_of(f) in _REDUCIBLE]
     return [j for j in queued if j is not None]

@@ -629,54 +629,74 @@ class JobEngine:
             self.note_fault(fault, f"{type(exc).__name__}: {exc}")
             return None
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Run until ``stop`` is set; jobs in flight then finish (or are requeued later)."""
-        stop = stop or asyncio.Event()
-        self._stopping = False
+    async def _requeue_at_start(self, stop: asyncio.Event) -> None:
+        """Requeue the previous run's jobs, waiting out a database that is away."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.requeue_at_start)
-                break
+                return
             except Exception as exc:
                 if infrastructure_fault(exc) is None:
                     raise
                 delay = self.note_fault("database", f"{type(exc).__name__}: {exc}")
                 await asyncio.wait([asyncio.create_task(stop.wait())], timeout=delay)
+
+    async def _housekeeping(self, next_reconcile: float) -> float:
+        """Reconcile files when due and cancel abandoned tasks; the next reconcile time."""
+        if time.monotonic() >= next_reconcile:
+            next_reconcile = time.monotonic() + self.reconcile_seconds
+            try:
+                await asyncio.to_thread(self.reconcile_now)
+            except Exception as exc:  # noqa: BLE001 - tried again next period
+                log.warning("gsp: reconciling files failed: %r", exc)
+        if self._abandoned and getattr(self.executor, "connected", False):
+            await self._cancel_abandoned()
+        return next_reconcile
+
+    async def _start_ready_jobs(self, in_flight: set[asyncio.Task]) -> None:
+        """Claim and start jobs while slots are free and the engine is ready."""
+        while len(in_flight) < self.slots and self.ready():
+            claimed = await self._claim()
+            if claimed is None:
+                return
+            if claimed.job_id < 0:
+                continue  # refused at prepare; already recorded
+            task = asyncio.create_task(self._execute(claimed))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def _wait_for_work(self, stop: asyncio.Event, in_flight: set[asyncio.Task]) -> None:
+        """Sleep until stopped, woken, a job ends, or the poll period passes."""
+        self._wake.clear()
+        waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+        await asyncio.wait(
+            set(waiters) | in_flight, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for w in waiters:
+            w.cancel()
+
+    async def _drain(self, in_flight: set[asyncio.Task]) -> None:
+        """Let jobs in flight finish for a while; the rest stay "running" and are queued
+        again at the next start (a lost worker could otherwise hang here)."""
+        if not in_flight:
+            return
+        _done, pending = await asyncio.wait(in_flight, timeout=self.drain_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; jobs in flight then finish (or are requeued later)."""
+        stop = stop or asyncio.Event()
+        self._stopping = False
+        await self._requeue_at_start(stop)
         in_flight: set[asyncio.Task] = set()
         next_reconcile = time.monotonic() + self.reconcile_seconds
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_reconcile:
-                    next_reconcile = time.monotonic() + self.reconcile_seconds
-                    try:
-                        await asyncio.to_thread(self.reconcile_now)
-                    except Exception as exc:  # noqa: BLE001 - tried again next period
-                        log.warning("gsp: reconciling files failed: %r", exc)
-                if self._abandoned and getattr(self.executor, "connected", False):
-                    await self._cancel_abandoned()
-                while len(in_flight) < self.slots and self.ready():
-                    claimed = await self._claim()
-                    if claimed is None:
-                        break
-                    if claimed.job_id < 0:
-                        continue  # refused at prepare; already recorded
-                    task = asyncio.create_task(self._execute(claimed))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-                self._wake.clear()
-                waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-                pending = set(waiters) | in_flight
-                await asyncio.wait(
-                    pending, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
-                )
-                for w in waiters:
-                    w.cancel()
+                next_reconcile = await self._housekeeping(next_reconcile)
+                await self._start_ready_jobs(in_flight)
+                await self._wait_for_work(stop, in_flight)
         finally:
             self._stopping = True
-            if in_flight:
-                # Let jobs in flight finish for a while; the rest stay "running" and are
-                # queued again at the next start (a lost worker could otherwise hang here).
-                _done, pending = await asyncio.wait(in_flight, timeout=self.drain_seconds)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+            await self._drain(in_flight)

@@ -299,6 +299,55 @@ def _unreadable(path: str, stat: os.stat_result, exc: BaseException) -> ScannedF
     )
 
 
+def _compressed_incomplete(path: str) -> str | None:
+    from .compressed import read_header
+
+    try:
+        read_header(path)
+    except ValueError as exc:
+        # gzip cannot tell "still being written" from "cut short": wait, and give up
+        # after give_up_seconds, as for a plain file without its END card.
+        return f"no complete compressed FITS file yet ({_reason(exc)})"
+    return None
+
+
+def _read_head(path: str) -> tuple[bytes, int | None] | str:
+    """The first header bytes and the offset of the header's end (``None``: no END card
+    yet), or why the file is not FITS."""
+    head = bytearray()
+    end = None
+    with open(path, "rb") as fh:
+        while end is None and len(head) < 64 * _CHUNK:
+            chunk = fh.read(16 * _BLOCK)
+            if not chunk:
+                break
+            head.extend(chunk)
+            if not head.startswith(b"SIMPLE  ="[: len(head)]):
+                return "not a FITS file (no SIMPLE card at the start)"
+            end = _header_end(bytes(head))
+    return bytes(head), end
+
+
+def _plain_incomplete(path: str) -> str | None:
+    size = os.path.getsize(path)
+    read = _read_head(path)
+    if isinstance(read, str):
+        return read
+    head, end = read
+    if len(head) < 9 and b"SIMPLE  =".startswith(head):
+        return "no END card in the header yet"  # the first card is being written
+    if not head.startswith(b"SIMPLE  ="):
+        return "not a FITS file (no SIMPLE card at the start)"
+    if end is None:
+        return "no END card in the header yet"
+    from astropy.io import fits
+
+    expected = end + _data_size(fits.Header.fromstring(head[:end]))
+    if size < expected:
+        return f"{size} bytes of {expected} written"
+    return None
+
+
 def check_complete(path: str | os.PathLike[str]) -> str | None:
     """Whether a file is a complete FITS file, reading only its header.
 
@@ -308,43 +357,13 @@ def check_complete(path: str | os.PathLike[str]) -> str | None:
         ``None`` when the file is complete; otherwise why not (still being written,
         truncated, not FITS).
     """
+    from .compressed import is_compressed
+
     path = os.fspath(path)
     try:
-        from .compressed import is_compressed, read_header
-
         if is_compressed(path):
-            try:
-                read_header(path)
-            except ValueError as exc:
-                # gzip cannot tell "still being written" from "cut short": wait, and give
-                # up after give_up_seconds, as for a plain file without its END card.
-                return f"no complete compressed FITS file yet ({_reason(exc)})"
-            return None
-        size = os.path.getsize(path)
-        head = bytearray()
-        end = None
-        with open(path, "rb") as fh:
-            while end is None and len(head) < 64 * _CHUNK:
-                chunk = fh.read(16 * _BLOCK)
-                if not chunk:
-                    break
-                head.extend(chunk)
-                if not head.startswith(b"SIMPLE  ="[: len(head)]):
-                    return "not a FITS file (no SIMPLE card at the start)"
-                end = _header_end(bytes(head))
-        if len(head) < 9 and b"SIMPLE  =".startswith(bytes(head)):
-            return "no END card in the header yet"  # the first card is being written
-        if not head.startswith(b"SIMPLE  ="):
-            return "not a FITS file (no SIMPLE card at the start)"
-        if end is None:
-            return "no END card in the header yet"
-        from astropy.io import fits
-
-        header = fits.Header.fromstring(bytes(head[:end]))
-        expected = end + _data_size(header)
-        if size < expected:
-            return f"{size} bytes of {expected} written"
-        return None
+            return _compressed_incomplete(path)
+        return _plain_incomplete(path)
     except OSError as exc:
         return f"cannot open: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - a malformed header is a reason, not a crash

@@ -48,28 +48,40 @@ def walk_fits(
     data_root = data_root if data_root is not None else Path(root).resolve().parent
     stack = [os.fspath(root)]
     while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+        for entry in _visible_entries(stack.pop()):
             try:
-                fits_name = is_fits_name(entry.name)
-                if fits_name and (entry.is_symlink() or not entry.is_file()):
-                    reason = refusal(entry.path, data_root)
-                    if reason is not None:
-                        if refused is not None:
-                            refused(os.path.abspath(entry.path), reason)
-                        continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif fits_name and entry.is_file():
-                    yield os.path.abspath(entry.path), entry.stat()
+                taken = _take(entry, data_root, refused)
             except FileNotFoundError:
-                continue
+                continue  # gone while we looked
+            if taken == "walk":
+                stack.append(entry.path)
+            elif taken is not None:
+                yield os.path.abspath(entry.path), taken
+
+
+def _visible_entries(folder: str) -> list[os.DirEntry]:
+    """A folder's entries, hidden ones left out (none when it cannot be read)."""
+    try:
+        return [e for e in os.scandir(folder) if not e.name.startswith(".")]
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+
+
+def _take(entry: os.DirEntry, data_root, refused) -> os.stat_result | str | None:
+    """What :func:`walk_fits` does with an entry: its stat (a raw FITS file), ``"walk"``
+    (a folder), or ``None`` (not taken; a refused FITS-named entry is reported)."""
+    fits_name = is_fits_name(entry.name)
+    if fits_name and (entry.is_symlink() or not entry.is_file()):
+        reason = refusal(entry.path, data_root)
+        if reason is not None:
+            if refused is not None:
+                refused(os.path.abspath(entry.path), reason)
+            return None
+    if entry.is_dir(follow_symlinks=False):
+        return "walk"
+    if fits_name and entry.is_file():
+        return entry.stat()
+    return None
 
 
 class RawWatcher:

@@ -36,16 +36,56 @@ from pipeline.reduction.slit_trim import slit_trim
 from pipeline.reduction.stages import ReductionContext
 from pipeline.reduction.trim import TrimStage
 from pipeline.settings import ReductionSettings
+from pipeline.vocabulary import StepOutcome
+
+
+@dataclass(frozen=True)
+class InputOutcome:
+    """What became of one input frame of a build, and why.
+
+    ``outcome`` is ``CALIBRATION`` (combined into the master, ``reason`` names it),
+    ``SKIPPED`` (an unusable frame: unreadable, odd trim section, saturated) or
+    ``FAILED`` (a software error while building its group).
+    """
+
+    outcome: StepOutcome
+    reason: str
+
+    @property
+    def used(self) -> bool:
+        """Whether the frame went into a master."""
+        return self.outcome is StepOutcome.CALIBRATION
 
 
 @dataclass
 class BuildResult:
-    """What a build made (``masters``, in write order) and each input file's status."""
+    """What a build made (``masters``, in write order) and each input file's outcome."""
 
     masters: list[Master] = field(default_factory=list)
     products: list[Path] = field(default_factory=list)
-    statuses: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, InputOutcome] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def skip(self, path, reason: str) -> None:
+        """Record an input frame left out of the master, with the reason."""
+        self.outcomes[str(path)] = InputOutcome(StepOutcome.SKIPPED, reason)
+
+    def combined(self, frames, name: str) -> None:
+        """Record the input frames combined into master ``name``."""
+        for c in frames:
+            self.outcomes[c.path] = InputOutcome(
+                StepOutcome.CALIBRATION, f"combined into {name} ({len(frames)} frames)"
+            )
+
+    @classmethod
+    def failed(cls, frames, exc: BaseException) -> BuildResult:
+        """The result of a group whose build raised: every frame of it failed."""
+        result = cls()
+        for c in frames:
+            result.outcomes[c.path] = InputOutcome(
+                StepOutcome.FAILED, f"{exc.__class__.__name__}: {exc}"
+            )
+        return result
 
     @property
     def master(self) -> Master | None:
@@ -98,16 +138,14 @@ def _read_trimmed(frames, context, result):
         try:
             state = TrimStage()(read_raw(c.path, c), context)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the group
-            result.statuses[c.path] = f"failed: {exc}"
+            result.skip(c.path, str(exc))
             continue
         states.append(state)
     # Frames of one readout mode share a trim section; an odd one out cannot combine.
     if states:
         common = max({s.trim_section for s in states}, key=[s.trim_section for s in states].count)
         for s in [s for s in states if s.trim_section != common]:
-            result.statuses[str(s.path)] = (
-                f"skipped: trim section {s.trim_section} differs from the group's {common}"
-            )
+            result.skip(s.path, f"trim section {s.trim_section} differs from the group's {common}")
         states = [s for s in states if s.trim_section == common]
     return states
 
@@ -118,7 +156,22 @@ def build_master_bias(
     settings: ReductionSettings,
     raw_dirs=(),
 ) -> BuildResult:
-    """Combine the bias frames of one readout mode into ``master_bias_*.fits``."""
+    """Combine the bias frames of one readout mode into ``master_bias_*.fits``.
+
+    Parameters
+    ----------
+    frames : list of Classification
+        One readout mode's bias frames.
+    out_dir : path
+    settings : ReductionSettings
+    raw_dirs : iterable of paths
+        Raw folders, never written to.
+
+    Returns
+    -------
+    BuildResult
+        Each input's :class:`InputOutcome`; no master when no frame was readable.
+    """
     result = BuildResult()
     context = ReductionContext(settings=settings)
     states = _read_trimmed(frames, context, result)
@@ -159,8 +212,7 @@ def build_master_bias(
     )
     result.masters.append(Master(info=info, ccd=ccd))
     result.products.append(path)
-    for c in used:
-        result.statuses[c.path] = f"combined into {name} ({len(used)} frames)"
+    result.combined(used, name)
     return result
 
 
@@ -168,6 +220,43 @@ def _flat_kind(c: Classification) -> str:
     """goodman's ``sky``/``dome`` name part, from OBSTYPE or OBJECT (no sun ephemeris)."""
     sky = c.obstype_raw.upper().replace(" ", "") == "SKYFLAT" or "sky" in c.object.lower()
     return "sky" if sky else "dome"
+
+
+def _usable_flats(states, context, result: BuildResult) -> list:
+    """The trimmed flats below the saturation threshold, bias-subtracted; the others
+    are recorded as skipped with the reason."""
+    kept = []
+    for state in states:
+        reason = check_saturation(
+            (state.flags & masks.SATURATED).astype(bool), context.settings.saturation_threshold
+        )
+        if reason:
+            result.skip(state.path, reason)
+            continue
+        try:
+            kept.append(BiasStage()(state, context))
+        except Exception as exc:  # noqa: BLE001 - this flat only
+            result.skip(state.path, str(exc))
+    return kept
+
+
+def _slit_trimmed(ccd, name: str, result: BuildResult):
+    """A spectroscopic master flat cut to its illuminated slit rows (edges in its
+    header), and the slit section; the flat as it is when no edge is found."""
+    edges = detect_slit(ccd)
+    if edges is None:
+        result.notes.append(f"{name}: no slit edges found; flat not slit-trimmed")
+        return ccd, None
+    trimmed = slit_trim(ccd, edges.section)
+    trimmed.header["GSP_SLEL"] = (
+        -1.0 if edges.lower is None else round(edges.lower, 2),
+        "Lower slit edge, trimmed row (0-based)",
+    )
+    trimmed.header["GSP_SLEU"] = (
+        -1.0 if edges.upper is None else round(edges.upper, 2),
+        "Upper slit edge, trimmed row (0-based)",
+    )
+    return trimmed, edges.section
 
 
 def build_master_flat(
@@ -183,22 +272,25 @@ def build_master_flat(
     ``norm_master_flat_*.fits`` (slit-trimmed for spectroscopy, normalized), the one
     frames are divided by; ``result.master`` is the normalized flat, whose
     ``slit_section`` frames are cut with.
+
+    Parameters
+    ----------
+    frames : list of Classification
+        One readout + optics group's flats.
+    out_dir : path
+    settings : ReductionSettings
+    master_bias : Master, optional
+        Subtracted from every flat first.
+    raw_dirs : iterable of paths
+
+    Returns
+    -------
+    BuildResult
     """
     result = BuildResult()
     context = ReductionContext(settings=settings, master_bias=master_bias)
     states = _read_trimmed(frames, context, result)
-    kept = []
-    for state in states:
-        reason = check_saturation(
-            (state.flags & masks.SATURATED).astype(bool), settings.saturation_threshold
-        )
-        if reason:
-            result.statuses[str(state.path)] = reason
-            continue
-        try:
-            kept.append(BiasStage()(state, context))
-        except Exception as exc:  # noqa: BLE001
-            result.statuses[str(state.path)] = f"failed: {exc}"
+    kept = _usable_flats(states, context, result)
     if not kept:
         result.notes.append("no usable flat in the group")
         return result
@@ -223,23 +315,9 @@ def build_master_flat(
     _history_geometry(ccd.header, kept[0])
     result.products.append(write_ccd_atomic(ccd, Path(out_dir) / name, raw_dirs=raw_dirs))
 
-    slit_section = None
-    to_normalize = ccd
+    to_normalize, slit_section = ccd, None
     if first.technique == "Spectroscopy":
-        edges = detect_slit(ccd)
-        if edges is None:
-            result.notes.append(f"{name}: no slit edges found; flat not slit-trimmed")
-        else:
-            slit_section = edges.section
-            to_normalize = slit_trim(ccd, slit_section)
-            to_normalize.header["GSP_SLEL"] = (
-                -1.0 if edges.lower is None else round(edges.lower, 2),
-                "Lower slit edge, trimmed row (0-based)",
-            )
-            to_normalize.header["GSP_SLEU"] = (
-                -1.0 if edges.upper is None else round(edges.upper, 2),
-                "Upper slit edge, trimmed row (0-based)",
-            )
+        to_normalize, slit_section = _slit_trimmed(ccd, name, result)
     method = settings.flat_normalization if first.technique == "Spectroscopy" else "mean"
     norm = normalize_flat(to_normalize, method, settings.flat_normalization_order)
     norm_name = normalized_flat_name(name)
@@ -269,6 +347,5 @@ def build_master_flat(
     result.masters.append(Master(info=info, ccd=norm))
     if bias_note:
         result.notes.append(f"{name}: {bias_note}")
-    for c in used:
-        result.statuses[c.path] = f"combined into {name} ({len(used)} frames)"
+    result.combined(used, name)
     return result

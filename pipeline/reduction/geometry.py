@@ -76,12 +76,30 @@ class RawGeometry:
 
 
 def full_width(column_binning: int) -> int:
-    """Columns of a full-width readout at a column binning (4142, 2071, 1381...)."""
+    """Columns of a full-width readout at a column binning (4142, 2071, 1381...).
+
+    Parameters
+    ----------
+    column_binning : int
+
+    Returns
+    -------
+    int
+    """
     return math.ceil(FULL_WIDTH_1X1 / column_binning)
 
 
 def prescan_columns(column_binning: int) -> int:
-    """Binned columns holding any prescan pixel: ``ceil(50 / b)`` (50, 25, 17)."""
+    """Binned columns holding any prescan pixel: ``ceil(50 / b)`` (50, 25, 17).
+
+    Parameters
+    ----------
+    column_binning : int
+
+    Returns
+    -------
+    int
+    """
     return math.ceil(PRESCAN_1X1 / column_binning)
 
 
@@ -183,6 +201,32 @@ class Prescan:
         return f"[{self.columns.start + 1}:{self.columns.stop}]"
 
 
+def _bias_reference(profile: np.ndarray, tolerance: float, need: int) -> float | None:
+    """The lowest value of a column profile shared by ``need`` columns, or ``None``.
+
+    Light only adds to the bias level, and a readout artifact is one or two columns of
+    its own, so the lowest value a few columns share is the bias level.
+    """
+    for value in np.sort(profile):
+        close = np.abs(profile - value) <= tolerance
+        if close.sum() >= need:
+            return float(np.median(profile[close]))
+    return None
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int]:
+    """``(start, stop)`` of the longest run of true values (``(0, 0)`` when none)."""
+    best, start = (0, 0), None
+    for i, flag in enumerate(np.append(flags, False)):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best
+
+
 def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
     """The prescan columns that are really at the bias level, and that level.
 
@@ -192,6 +236,18 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
     the prescan (Blue camera); the longest run of columns within ``max(2 ADU, 5
     sigma)`` of it is the dark prescan. The level is a clipped mean over those pixels (a median of integers is
     quantised to half an ADU, a few percent of a dark sky).
+
+    Parameters
+    ----------
+    data : ndarray
+        The raw frame's pixels (rows x columns).
+    geometry : RawGeometry
+        Its layout (:func:`raw_geometry`).
+
+    Returns
+    -------
+    Prescan
+        The dark columns and their level, or ``None`` for both with a note saying why.
     """
     p = geometry.prescan
     if p < 2:
@@ -203,27 +259,10 @@ def dark_prescan(data: np.ndarray, geometry: RawGeometry) -> Prescan:
     tolerance = max(
         DARK_TOLERANCE_ADU, 5.0 * 1.25 * float(column_sigma.min()) / np.sqrt(block.shape[0])
     )
-    # The bias level is the lowest value shared by a few columns: light only adds to
-    # it, and a readout artifact is one or two columns of its own.
-    need = min(3, p)
-    reference = None
-    for value in np.sort(profile):
-        close = np.abs(profile - value) <= tolerance
-        if close.sum() >= need:
-            reference = float(np.median(profile[close]))
-            break
+    reference = _bias_reference(profile, tolerance, need=min(3, p))
     if reference is None:
         return Prescan(None, None, "prescan has no run of dark columns: bias level not measured")
-    dark = np.abs(profile - reference) <= tolerance
-    best, start = (0, 0), None
-    for i, is_dark in enumerate(np.append(dark, False)):
-        if is_dark and start is None:
-            start = i
-        elif not is_dark and start is not None:
-            if i - start > best[1] - best[0]:
-                best = (start, i)
-            start = None
-    lo, hi = best
+    lo, hi = _longest_run(np.abs(profile - reference) <= tolerance)
     if hi - lo < 2:
         return Prescan(None, None, "prescan has no run of dark columns: bias level not measured")
     values = block[:, lo:hi].ravel()
@@ -246,6 +285,18 @@ def dark_overscan(data: np.ndarray, geometry: RawGeometry, prescan: Prescan) -> 
     frames) while the Red camera is lit to its edge; this finds which, so the
     product can say where its overscan is (``GSP_OSEC``). ``None`` when there is no
     such run of at least two columns or no prescan level to compare with.
+
+    Parameters
+    ----------
+    data : ndarray
+        The raw frame's pixels.
+    geometry : RawGeometry
+    prescan : Prescan
+        The frame's dark prescan (:func:`dark_prescan`), whose level is compared with.
+
+    Returns
+    -------
+    slice or None
     """
     if prescan.level is None:
         return None

@@ -62,7 +62,17 @@ class SimulationConfigError(ValueError):
 
 
 def readout_mode_names(camera: str | None = None) -> tuple[str, ...]:
-    """Names of the readout modes (of one camera, or all)."""
+    """Names of the readout modes (of one camera, or all).
+
+    Parameters
+    ----------
+    camera : str, optional
+        ``"Blue"`` or ``"Red"``; all modes when ``None``.
+
+    Returns
+    -------
+    tuple of str
+    """
     return tuple(m.name for m in instrument.READOUT_MODES if camera is None or m.camera == camera)
 
 
@@ -215,23 +225,28 @@ def _fail(name: str, value, allowed) -> None:
     raise SimulationConfigError(f"{name} {value!r} is not supported; allowed: {allowed}")
 
 
-def validate(cfg: NightConfig) -> NightConfig:
-    """Check every field; return a copy with spellings normalized (mode, camera, lamp).
+def _is_count(value, low: int = 0, high: float = float("inf")) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
-    Raises
-    ------
-    SimulationConfigError
-        Naming the first bad field, its value and what would be right.
-    """
+
+def _camera(cfg: NightConfig) -> str:
     camera = str(cfg.camera).strip().capitalize()
     if camera not in instrument.CAMERAS:
         _fail("camera", cfg.camera, ", ".join(instrument.CAMERAS))
+    return camera
+
+
+def _binning(cfg: NightConfig) -> int:
     try:
         binning = int(str(cfg.binning).strip())
     except ValueError:
         binning = None
     if binning not in instrument.BINNINGS:
         _fail("binning", cfg.binning, ", ".join(str(b) for b in instrument.BINNINGS))
+    return binning
+
+
+def _mode_and_lamp(cfg: NightConfig) -> tuple[str, str | None]:
     mode = lamps.normalize_mode(cfg.mode)
     if mode not in lamps.modes():
         _fail("mode", cfg.mode, ", ".join(lamps.modes()))
@@ -242,12 +257,19 @@ def validate(cfg: NightConfig) -> NightConfig:
         if not match:
             _fail(f"lamp (for mode {mode})", lamp, ", ".join(sorted(names)))
         lamp = match[0]
+    return mode, lamp
+
+
+def _validate_counts(cfg: NightConfig) -> None:
     for name in ("n_bias", "n_flats", "n_arcs", "n_science", "n_standards"):
-        v = getattr(cfg, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            _fail(name, v, "an integer >= 0")
+        if not _is_count(getattr(cfg, name)):
+            _fail(name, getattr(cfg, name), "an integer >= 0")
     if not 1 <= int(cfg.n_targets) <= 3:
         _fail("n_targets", cfg.n_targets, "1, 2 or 3")
+
+
+def _validate_scene(cfg: NightConfig, camera: str) -> None:
+    """Conventions, readout, date, object name, exposure, redshift, airmass."""
     if cfg.obstype_convention not in OBSTYPE_CONVENTIONS:
         _fail("obstype_convention", cfg.obstype_convention, ", ".join(OBSTYPE_CONVENTIONS))
     if cfg.readout is not None:
@@ -265,7 +287,9 @@ def validate(cfg: NightConfig) -> NightConfig:
         _fail("redshift", cfg.redshift, "0 <= z < 5")
     if cfg.standard_airmass is not None and not 1.0 <= float(cfg.standard_airmass) <= 3.0:
         _fail("standard_airmass", cfg.standard_airmass, "a number from 1 to 3, or None")
-    _validate_truth(cfg, camera)
+
+
+def _validate_flexure(cfg: NightConfig) -> None:
     n_shifted = 0 if cfg.imaging else cfg.n_arcs + cfg.n_science + cfg.n_standards
     if not isinstance(cfg.flexure_px, int | float):
         values = list(cfg.flexure_px)
@@ -274,30 +298,63 @@ def validate(cfg: NightConfig) -> NightConfig:
                 f"flexure_px has {len(values)} values; give one per arc/science/standard "
                 f"frame ({n_shifted}) or a single number"
             )
+
+
+def validate(cfg: NightConfig) -> NightConfig:
+    """Check every field; return a copy with spellings normalized (mode, camera, lamp).
+
+    Parameters
+    ----------
+    cfg : NightConfig
+
+    Returns
+    -------
+    NightConfig
+
+    Raises
+    ------
+    SimulationConfigError
+        Naming the first bad field, its value and what would be right.
+    """
+    camera = _camera(cfg)
+    binning = _binning(cfg)
+    mode, lamp = _mode_and_lamp(cfg)
+    _validate_counts(cfg)
+    _validate_scene(cfg, camera)
+    _validate_truth(cfg, camera)
+    _validate_flexure(cfg)
     return dataclasses.replace(cfg, camera=camera, binning=binning, mode=mode, lamp=lamp)
 
 
 def _validate_truth(cfg: NightConfig, camera: str) -> None:
-    """The physical-truth fields: source, distortion, saturation, custom angles."""
+    """The physical-truth fields: source, distortion, saturation, ROI, custom angles."""
     if cfg.arc_source not in ARC_SOURCES:
         _fail("arc_source", cfg.arc_source, ", ".join(ARC_SOURCES))
     if not 0 <= float(cfg.truth_distortion_px) <= 20:
         _fail("truth_distortion_px", cfg.truth_distortion_px, "0 .. 20 unbinned px")
-    n = cfg.n_saturated_lines
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10:
-        _fail("n_saturated_lines", n, "an integer 0 .. 10")
-    if cfg.roi_rows is not None:
-        r = cfg.roi_rows
-        if not isinstance(r, int) or isinstance(r, bool) or not 40 <= r <= 1896:
-            _fail("roi_rows", r, "an integer 40 .. 1896 (unbinned chip rows)")
+    if not _is_count(cfg.n_saturated_lines, 0, 10):
+        _fail("n_saturated_lines", cfg.n_saturated_lines, "an integer 0 .. 10")
+    _validate_readout_geometry(cfg)
+    _validate_custom_angles(cfg, camera)
+
+
+def _validate_readout_geometry(cfg: NightConfig) -> None:
+    if cfg.roi_rows is not None and not _is_count(cfg.roi_rows, 40, 1896):
+        _fail("roi_rows", cfg.roi_rows, "an integer 40 .. 1896 (unbinned chip rows)")
     if cfg.arc_serial_binning is not None and cfg.arc_serial_binning not in instrument.BINNINGS:
-        _fail("arc_serial_binning", cfg.arc_serial_binning,
-              ", ".join(str(b) for b in instrument.BINNINGS))
+        _fail(
+            "arc_serial_binning",
+            cfg.arc_serial_binning,
+            ", ".join(str(b) for b in instrument.BINNINGS),
+        )
     if cfg.imaging and (cfg.roi_rows is not None or cfg.arc_serial_binning is not None):
         raise SimulationConfigError(
             "roi_rows and arc_serial_binning are spectroscopic settings; an imaging night "
             "takes neither"
         )
+
+
+def _validate_custom_angles(cfg: NightConfig, camera: str) -> None:
     custom = (cfg.grating_angle, cfg.camera_angle)
     if custom == (None, None):
         return
@@ -320,7 +377,23 @@ def _validate_truth(cfg: NightConfig, camera: str) -> None:
 
 
 def find_readout(camera: str, name: str | None) -> instrument.ReadoutMode:
-    """The readout mode called ``name`` (camera prefix optional) of ``camera``."""
+    """The readout mode called ``name`` (camera prefix optional) of ``camera``.
+
+    Parameters
+    ----------
+    camera : str
+    name : str or None
+        The mode's name; ``None`` for the camera's default.
+
+    Returns
+    -------
+    pipeline.instrument.ReadoutMode
+
+    Raises
+    ------
+    SimulationConfigError
+        Naming the allowed modes when ``name`` is not one of ``camera``'s.
+    """
     wanted = DEFAULT_READOUT[camera] if name is None else str(name).strip()
     for m in instrument.READOUT_MODES:
         if m.camera != camera:
@@ -338,6 +411,15 @@ def lamp_name(template: lamps.LampTemplate) -> str:
 
     A few library files carry a target name in OBJECT (e.g. ``Gaia24asr``); their file
     name ends with the lamp (``..._HgArNe.fits``), which is then used.
+
+    Parameters
+    ----------
+    template : pipeline.lamps.LampTemplate
+
+    Returns
+    -------
+    str
+        E.g. ``"HgArNe"``.
     """
     known = {"Hg", "Ar", "Ne", "Fe", "He", "Cu"}
     name = template.lamp

@@ -60,7 +60,23 @@ def _r(values, nd=4):
 
 
 def pick_template(mode: str, lamp: str | None) -> lamps.LampTemplate:
-    """The library template for a mode and lamp (``None``: the richest one)."""
+    """The library template for a mode and lamp (``None``: the richest one).
+
+    Parameters
+    ----------
+    mode : str
+        A library WAVMODE.
+    lamp : str or None
+
+    Returns
+    -------
+    pipeline.lamps.LampTemplate
+
+    Raises
+    ------
+    SimulationConfigError
+        When the mode has no template (of that lamp).
+    """
     if lamp is None:
         t = lamps.find_template(mode)
         if t is None:
@@ -77,8 +93,30 @@ def line_fwhm_unbinned(slit_arcsec: float) -> float:
 
     The slit image (anamorphically demagnified) dominates wide slits; the optics and
     pixels set a floor of ~3.5 px for narrow ones, as in the library templates.
+
+    Parameters
+    ----------
+    slit_arcsec : float
+
+    Returns
+    -------
+    float
     """
     return max(3.5, 0.75 * slit_arcsec / instrument.PLATE_SCALE_ARCSEC)
+
+
+class _Light(NamedTuple):
+    """What one frame shows: its object and name label, the light on the detector
+    (``None`` for a bias), the truth recorded about it, and its lamps and pointing."""
+
+    obj: str
+    label: str
+    signal: np.ndarray | None
+    truth: dict | None = None
+    lamps_on: frozenset = frozenset()
+    quartz: float = 0.0
+    pointing: tuple[float, float] | None = None
+    exptime: float | None = None
 
 
 @dataclasses.dataclass
@@ -367,84 +405,73 @@ class NightSimulator:
             conv = "goodman" if seq % 2 else "lco"
         return OBSTYPES[conv][role]
 
-    def _render(self, p: dict) -> SimulatedFrame:
-        cfg = self.cfg
-        role, seq = p["role"], p["sequence"]
-        lay, det = (self.arc_layout, self.arc_detector) if role == "arc" else (
-            self.layout, self.detector)
-        flex = p["flexure"]
-        truth: dict = {}
-        lamps_on: set[str] = set()
-        quartz = 0.0
-        ra, dec = self.target_ra, self.target_dec
-        if role in {"bias", "flat", "skyflat"}:
+    # ------------------------------------------------------------- one frame per role
+
+    def _light_bias(self, p, flex, lay, det) -> _Light:
+        return _Light("bias", "bias", None)
+
+    def _light_flat(self, p, flex, lay, det) -> _Light:
+        signal = self._flat_signal(flex)
+        return _Light("flat", "flat", signal, lamps_on=frozenset({"LAMP_QUA"}), quartz=50.0)
+
+    def _light_arc(self, p, flex, lay, det) -> _Light:
+        if self.physical is not None:
+            signal, truth = self._physical_arc_signal(flex, lay, det)
+        else:
+            signal, truth = self._arc_signal(flex, lay, det)
+        lamps_on = frozenset(hdr.lamp_keywords_for(self.lamp))
+        return _Light(self.lamp, self.cfg.science_object, signal, truth, lamps_on)
+
+    def _light_science(self, p, flex, lay, det) -> _Light:
+        signal, truth = self._science_signal(flex, p["exptime"])
+        return _Light(self.cfg.science_object, self.cfg.science_object, signal, truth)
+
+    def _light_standard(self, p, flex, lay, det) -> _Light:
+        star = p["star"]
+        ra = hdr.parse_sexagesimal(star.ra, True)
+        dec = hdr.parse_sexagesimal(star.dec, False)
+        # brighter stars get shorter exposures; the airmass as the header gives it
+        exptime = spectra.standard_exptime(star, p["exptime"])
+        ha = ((hdr.local_sidereal_deg(p["start"]) - ra + 180.0) % 360.0) - 180.0
+        signal, truth = self._standard_signal(flex, exptime, star, hdr.airmass(ha, dec))
+        return _Light(star.name, star.name, signal, truth, pointing=(ra, dec), exptime=exptime)
+
+    def _light_skyflat(self, p, flex, lay, det) -> _Light:
+        return _Light("skyflat", "skyflat", self._skyflat_signal())
+
+    def _light_expose(self, p, flex, lay, det) -> _Light:
+        signal, truth = self._expose_signal(p["exptime"])
+        return _Light(self.cfg.science_object, self.cfg.science_object, signal, truth)
+
+    def _pointing(self, p: dict, light: _Light) -> tuple[float, float]:
+        if light.pointing is not None:
+            return light.pointing
+        if p["role"] in {"bias", "flat", "skyflat"}:
             # calibrations in the evening with the telescope near the zenith
-            ra, dec = hdr.local_sidereal_deg(p["start"]), hdr.SOAR_LATITUDE_DEG
-        if role == "bias":
-            obj, label = "bias", "bias"
-            signal = None
-        elif role == "flat":
-            obj, label = "flat", "flat"
-            lamps_on, quartz = {"LAMP_QUA"}, 50.0
-            signal = self._flat_signal(flex)
-        elif role == "arc":
-            obj, label = self.lamp, cfg.science_object
-            lamps_on = hdr.lamp_keywords_for(self.lamp)
-            if self.physical is not None:
-                signal, truth = self._physical_arc_signal(flex, lay, det)
-            else:
-                signal, truth = self._arc_signal(flex, lay, det)
-        elif role == "science":
-            obj = label = cfg.science_object
-            signal, truth = self._science_signal(flex, p["exptime"])
-        elif role == "standard":
-            star = p["star"]
-            obj = label = star.name
-            ra = hdr.parse_sexagesimal(star.ra, True)
-            dec = hdr.parse_sexagesimal(star.dec, False)
-            # brighter stars get shorter exposures; the airmass as the header gives it
-            p = dict(p, exptime=spectra.standard_exptime(star, p["exptime"]))
-            ha = ((hdr.local_sidereal_deg(p["start"]) - ra + 180.0) % 360.0) - 180.0
-            signal, truth = self._standard_signal(
-                flex, p["exptime"], star, hdr.airmass(ha, dec)
-            )
-        elif role == "skyflat":
-            obj, label = "skyflat", "skyflat"
-            signal = self._skyflat_signal()
-        elif role == "expose":
-            obj = label = cfg.science_object
-            signal, truth = self._expose_signal(p["exptime"])
-        else:  # pragma: no cover - the plan only holds the roles above
-            raise AssertionError(role)
-        if signal is not None:
-            signal = signal * det.pixel_response
-        data, rays = det.read(
-            signal,
-            exptime=p["exptime"],
-            cosmic_rate=cfg.cosmic_rate,
-            light=signal is not None,
-            noise=cfg.noise,
-        )
-        name = hdr.file_name(seq, label, self.night_date, comp=role == "arc")
-        obstype = self._obstype(role, seq)
-        header = hdr.build_header(
+            return hdr.local_sidereal_deg(p["start"]), hdr.SOAR_LATITUDE_DEG
+        return self.target_ra, self.target_dec
+
+    def _header(self, p: dict, lay, light: _Light, name: str, obstype: str):
+        cfg, role = self.cfg, p["role"]
+        ra, dec = self._pointing(p, light)
+        return hdr.build_header(
             camera=cfg.camera,
             geometry=lay.geometry,
             readout=self.readout,
             obstype=obstype,
-            object_name=obj,
+            object_name=light.obj,
             exptime=p["exptime"],
             start=p["start"],
             ra_deg=ra,
             dec_deg=dec,
-            lamps_on=lamps_on,
-            quartz_percent=quartz,
+            lamps_on=set(light.lamps_on),
+            quartz_percent=light.quartz,
             template=self.template,
             slit=self.slit,
             filter1="NO_FILTER" if not cfg.imaging else "r-SDSS",
             proposal_id=cfg.proposal_id,
-            image_id=70000 + 100 * cfg.seed + seq,
-            obs_id=seq,
+            image_id=70000 + 100 * cfg.seed + p["sequence"],
+            obs_id=p["sequence"],
             conf_id=1 if role in {"arc", "science"} else 0,
             block_id=1 if role in {"arc", "science"} else 0,
             saved_as=name,
@@ -458,17 +485,20 @@ class NightSimulator:
             instrume=cfg.instrume_card,
             measured=self._measured_angles(),
         )
-        hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
+
+    def _record(self, p: dict, lay, light: _Light, header, name: str, rays) -> dict:
+        role = p["role"]
         record = {
             "file": name,
-            "sequence": seq,
+            "sequence": p["sequence"],
             "role": role,
-            "obstype": obstype,
-            "object": obj,
+            "obstype": header["OBSTYPE"],
+            "object": light.obj,
             "exptime": p["exptime"],
             "date_obs": header["DATE-OBS"],
         }
-        if not cfg.imaging and role != "bias":
+        if not self.cfg.imaging and role != "bias":
+            flex = p["flexure"]
             record["flexure_px"] = flex
             record["shift_binned_px"] = flex / lay.binning
             record["wavelength"] = _r(lay.wavelength(self.template, flex), 4)
@@ -485,7 +515,7 @@ class NightSimulator:
                     "slit_centre_row": lay.slit_centre,
                 }
             )
-        record.update(truth)
+        record.update(light.truth or {})
         if role in {"science", "standard"}:
             self._record_true_flux(record, p["exptime"], float(header["AIRMASS"]))
         off_r, off_c = lay.row_offset, lay.col_offset
@@ -498,7 +528,31 @@ class NightSimulator:
             "adu": _r(rays["adu"], 1),
             "event": rays["event"].tolist(),
         }
-        return SimulatedFrame(name, hdul, record)
+        return record
+
+    def _render(self, p: dict) -> SimulatedFrame:
+        role, seq = p["role"], p["sequence"]
+        if role == "arc":
+            lay, det = self.arc_layout, self.arc_detector
+        else:
+            lay, det = self.layout, self.detector
+        light = getattr(self, f"_light_{role}")(p, p["flexure"], lay, det)
+        if light.exptime is not None:
+            p = dict(p, exptime=light.exptime)
+        signal = light.signal
+        if signal is not None:
+            signal = signal * det.pixel_response
+        data, rays = det.read(
+            signal,
+            exptime=p["exptime"],
+            cosmic_rate=self.cfg.cosmic_rate,
+            light=signal is not None,
+            noise=self.cfg.noise,
+        )
+        name = hdr.file_name(seq, light.label, self.night_date, comp=role == "arc")
+        header = self._header(p, lay, light, name, self._obstype(role, seq))
+        hdul = fits.HDUList([fits.PrimaryHDU(data=data, header=header)])
+        return SimulatedFrame(name, hdul, self._record(p, lay, light, header, name, rays))
 
     # ------------------------------------------------------------- light models
 
@@ -765,6 +819,14 @@ def iter_night(cfg: NightConfig) -> Iterator[SimulatedFrame]:
     """Yield the night's frames in observing order as ``(name, hdul, truth)``.
 
     The same config and seed always give the same frames.
+
+    Parameters
+    ----------
+    cfg : NightConfig
+
+    Yields
+    ------
+    SimulatedFrame
     """
     yield from NightSimulator(cfg).frames()
 
@@ -861,6 +923,20 @@ def stream_night(
     renamed), ``interval_s`` seconds after the previous one; ``truth.json`` is
     rewritten (also atomically) after every frame with the frames so far. Meant for
     testing live ingestion; use :func:`simulate_night` for a whole night at once.
+
+    Parameters
+    ----------
+    out_dir : path
+        The raw folder written to.
+    cfg : NightConfig
+    interval_s : float
+        Seconds between two frames.
+    force : bool
+        Write into a folder that already holds a night.
+
+    Yields
+    ------
+    SimulatedFrame
     """
     import time
 

@@ -41,7 +41,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
-from pipeline.products import header_name
+from pipeline.products import RLEVEL_EXTRACTED, RLEVEL_WAVELENGTH, header_name
 from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
@@ -52,6 +52,7 @@ from pipeline.spectroscopy.wavelength_guess import (
     frame_x0,
     optics_verdict,
 )
+from pipeline.vocabulary import StepOutcome
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
 from pipeline.wavelength.fits_io import write_spectrum
 from pipeline.wavelength.lamp_choice import (
@@ -83,8 +84,8 @@ class ProductResult:
         Raw file name (``GSP_ONAM``).
     parent : str
         File the product was made from (``GSP_PNAM``).
-    status : str
-        ``"written"``, ``"skipped"`` (input not usable, with the reason) or ``"failed"``.
+    status : StepOutcome
+        ``WRITTEN``, ``SKIPPED`` (input not usable, with the reason) or ``FAILED``.
     reason : str
     quality : dict
         Trace RMS, S/N, FWHM, wavelength RMS (Å and px), lines used and rejected, arcs.
@@ -100,7 +101,7 @@ class ProductResult:
     data_type: int
     raw_parent: str
     parent: str
-    status: str
+    status: StepOutcome
     reason: str = ""
     quality: dict = field(default_factory=dict)
     target: int | None = None
@@ -125,7 +126,18 @@ class ProductResult:
 
 
 def load_reduced(item) -> tuple[CCDData, str]:
-    """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM)."""
+    """A reduced frame and its file name, from a path or a CCDData (header GSP_FNAM).
+
+    Parameters
+    ----------
+    item : path or CCDData
+
+    Returns
+    -------
+    ccd : CCDData
+        With uncertainty and mask (cleaned cosmic-ray pixels unmasked).
+    name : str
+    """
     if isinstance(item, CCDData):
         name = header_name(item.header, "GSP_FNAM", item.meta.get("file_name", "frame.fits"))
         return item, name
@@ -176,6 +188,20 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
     not cut to the slit is cut to the science's slit rows
     (:func:`pipeline.reduction.rebin.match_binning`, which records it in the arc's
     header); anything else that leaves the shapes different refuses the arc.
+
+    Parameters
+    ----------
+    science : CCDData
+        The reduced science frame.
+    arcs : sequence of (CCDData, str)
+        Reduced arcs and their names.
+
+    Returns
+    -------
+    usable : list of (CCDData, str)
+        Arcs matched to the science's pixels.
+    refused : list of (str, str)
+        Arc names and why they cannot be used.
     """
     sh = science.header
     mode = canonical_mode(sh.get("WAVMODE")) or str(sh.get("WAVMODE", "")).strip()
@@ -200,7 +226,23 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
 def calibrate_along_trace(
     arc: CCDData, arc_name: str, trace: Trace, half_width: float, mode: str
 ) -> WavelengthSolution:
-    """Extract an arc along a science trace (no sky) and solve its wavelengths."""
+    """Extract an arc along a science trace (no sky) and solve its wavelengths.
+
+    Parameters
+    ----------
+    arc : CCDData
+    arc_name : str
+    trace : Trace
+        The science target's trace.
+    half_width : float
+        Aperture half width, rows.
+    mode : str
+        The WAVMODE.
+
+    Returns
+    -------
+    WavelengthSolution
+    """
     return extract_and_calibrate_arc(arc, arc_name, trace, half_width, mode)[0]
 
 
@@ -211,6 +253,21 @@ def extract_and_calibrate_arc(
 
     ``first_guess`` (any object with ``wavelength(unbinned_pixel)``, e.g. the optics
     model) replaces the library lamp as the start of the identification.
+
+    Parameters
+    ----------
+    arc : CCDData
+    arc_name : str
+    trace : Trace
+    half_width : float
+    mode : str
+    first_guess : object, optional
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    spectrum : SpectrumArrays
+        The arc extracted along the trace.
     """
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
@@ -238,6 +295,20 @@ def combine_solutions(
     (weights 1/RMS², which is the same as averaging their Chebyshev coefficients with
     those weights); otherwise the flexure changed between arcs, and the arc nearest in
     time to ``when`` (lowest RMS on ties) is used alone.
+
+    Parameters
+    ----------
+    solutions : sequence of WavelengthSolution
+    dates : sequence of datetime or None
+        Each arc's time.
+    when : datetime, optional
+        The science frame's time.
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    note : str
+        ``""`` for a single solution.
     """
     if len(solutions) == 1:
         return solutions[0], ""
@@ -310,8 +381,27 @@ def write_arc_product(
     The arc as extracted for the science target it calibrated, resampled to a linear
     dispersion with its own solution, with the solution's ``GSP_*`` cards and its line
     table (``LINES``): anyone can audit the solution against the arc itself.
+
+    Parameters
+    ----------
+    arc : CCDData
+        The reduced arc.
+    arc_name : str
+    spectrum : SpectrumArrays
+        The arc extracted along the science trace.
+    solution : WavelengthSolution
+    settings : ReductionSettings
+    out_dir : Path
+    raw_dirs : iterable of paths
+    arc_path : str, optional
+        The reduced arc's path (the product's parent).
+
+    Returns
+    -------
+    ProductResult
+        ``WRITTEN``, or ``FAILED`` with the reason.
     """
-    from pipeline.products import RLEVEL_WAVELENGTH, product_name
+    from pipeline.products import product_name
 
     t0 = time.perf_counter()
     header = arc.header
@@ -335,10 +425,9 @@ def write_arc_product(
             DATA_TYPE_WAVELENGTH,
             raw,
             arc_name,
-            "failed",
+            StepOutcome.FAILED,
             f"cannot write {name}: {exc}",
             quality,
-            None,
             parent_path=arc_path,
         )
     return ProductResult(
@@ -346,11 +435,9 @@ def write_arc_product(
         DATA_TYPE_WAVELENGTH,
         raw,
         arc_name,
-        "written",
-        "",
-        quality,
-        None,
-        time.perf_counter() - t0,
+        StepOutcome.WRITTEN,
+        quality=quality,
+        seconds=time.perf_counter() - t0,
         parent_path=arc_path,
     )
 
@@ -380,6 +467,407 @@ def _lineage(header, original, parent, file_name, rlevel, settings, extra):
     )
 
 
+# ------------------------------------------------------------------ the chain's stages
+
+
+@dataclass
+class ScienceFrame:
+    """A reduced science (or standard) frame on its way through the chain."""
+
+    ccd: CCDData
+    name: str
+    settings: object
+    out_dir: Path
+    raw_dirs: tuple
+
+    @property
+    def header(self):
+        return self.ccd.header
+
+    @property
+    def raw(self) -> str:
+        """The raw file name (``GSP_ONAM``)."""
+        return _raw_name(self.header, self.name)
+
+    def result(self, data_type: int, status: StepOutcome, reason: str = "", **fields):
+        """A :class:`ProductResult` of this frame (``parent`` defaults to the frame)."""
+        fields.setdefault("parent", self.name)
+        return ProductResult(
+            fields.pop("file", None), data_type, self.raw, status=status, reason=reason, **fields
+        )
+
+    def write(self, spectrum, name: str, parent: str, rlevel: int, extra: dict, solution=None):
+        """Write a 1-D product of this frame with its lineage cards; returns the path."""
+        cards = _lineage(self.header, self.raw, parent, name, rlevel, self.settings, extra)
+        return write_spectrum(
+            spectrum,
+            self.out_dir / name,
+            self.header,
+            cards,
+            raw_dirs=self.raw_dirs,
+            solution=solution,
+        )
+
+
+@dataclass
+class ArcSet:
+    """The night's arcs as one science frame sees them, and how it is calibrated."""
+
+    usable: list[tuple[CCDData, str]]
+    refused: list[tuple[str, str]]
+    paths: dict[str, str]
+    written: set
+    mode: str = ""
+    first_guess: object = None
+    guess_note: str = ""
+    problem: str | None = None
+
+
+@dataclass
+class TargetSpectrum:
+    """One target extracted: trace, spectrum, its quality and cards, product names."""
+
+    number: int
+    trace: Trace
+    spectrum: object
+    quality: dict
+    extra: dict
+    ecf_name: str
+    w_name: str
+
+
+@dataclass
+class ArcSolutions:
+    """Each arc's solution along one target's trace, and what went wrong with others."""
+
+    solutions: list[WavelengthSolution] = field(default_factory=list)
+    dates: list = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    products: list[ProductResult] = field(default_factory=list)
+
+
+def read_science(
+    reduced_science, settings, out_dir: Path, raw_dirs
+) -> ScienceFrame | ProductResult:
+    """Stage 1: read the reduced frame (a ``SKIPPED`` result when it cannot be read).
+
+    Parameters
+    ----------
+    reduced_science : path or CCDData
+    settings : ReductionSettings
+    out_dir : Path
+    raw_dirs : iterable of paths
+
+    Returns
+    -------
+    ScienceFrame or ProductResult
+    """
+    try:
+        ccd, name = load_reduced(reduced_science)
+    except Exception as exc:  # noqa: BLE001 - unreadable input: this file only
+        name = Path(str(reduced_science)).name
+        return ProductResult(
+            None,
+            DATA_TYPE_EXTRACTED,
+            name,
+            name,
+            StepOutcome.SKIPPED,
+            f"cannot read reduced frame: {exc}",
+        )
+    return ScienceFrame(ccd, name, settings, out_dir, tuple(raw_dirs))
+
+
+def locate_targets(frame: ScienceFrame) -> list | ProductResult:
+    """Stage 2: the targets on the slit (a ``SKIPPED`` result when there is none).
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+
+    Returns
+    -------
+    list of Target or ProductResult
+    """
+    if not np.isfinite(np.asarray(frame.ccd.data, float)).any():
+        return frame.result(DATA_TYPE_EXTRACTED, StepOutcome.SKIPPED, "frame has no finite pixel")
+    targets = find_targets(
+        frame.ccd, max_targets=frame.settings.max_targets, model=frame.settings.target_fit_model
+    )
+    if not targets:
+        return frame.result(
+            DATA_TYPE_EXTRACTED,
+            StepOutcome.SKIPPED,
+            "no detectable target on the slit (nothing above 5 sigma in the spatial profile)",
+        )
+    return targets
+
+
+def gather_arcs(frame: ScienceFrame, reduced_arcs: Iterable, written: set, first_guess) -> ArcSet:
+    """Stage 3: the arcs that can calibrate the frame, and the first guess of its mode.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    reduced_arcs : iterable of path or CCDData
+    written : set of str
+        Arcs whose calibrated product is written already (shared, updated in place).
+    first_guess : object or None
+        A dispersion model to start from; ``None``: chosen from the header.
+
+    Returns
+    -------
+    ArcSet
+    """
+    loaded, problems, paths = [], [], {}
+    for item in reduced_arcs:
+        try:
+            ccd, name = load_reduced(item)
+        except Exception as exc:  # noqa: BLE001 - this arc only
+            problems.append((Path(str(item)).name, f"cannot read: {exc}"))
+            continue
+        loaded.append((ccd, name))
+        if not isinstance(item, CCDData):
+            paths[name] = str(item)
+    usable, refused = compatible_arcs(frame.ccd, loaded)
+    arcs = ArcSet(usable, problems + refused, paths, written)
+    arcs.mode, arcs.first_guess = str(frame.header.get("WAVMODE", "")).strip(), first_guess
+    if first_guess is None:
+        # the library lamp of the WAVMODE or of the angles, else the optics model
+        choice = choose_first_guess(frame.header)
+        arcs.mode, arcs.first_guess, arcs.guess_note = choice.mode, choice.first_guess, choice.note
+        arcs.problem = choice.problem or None
+    return arcs
+
+
+def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
+    hw = spectrum.meta["aperture"]
+    row0 = float(trace(np.array([0.0]))[0])
+    cards = trace.header_cards() + [
+        ("GSP_EXTR", f"{row0 - hw:.2f}:{row0 + hw:.2f}", "Extraction window at first column"),
+        ("GSP_EXTY", settings.extraction_type, "Extraction method"),
+        ("GSP_SNR", round(snr, 2), "Median S/N per pixel of the extracted spectrum"),
+        ("APNUM1", f"1 1 {row0 - hw:.2f} {row0 + hw:.2f}", "Aperture in first column"),
+    ]
+    if spectrum.meta["background"] is not None:
+        cards += spectrum.meta["background"].header_cards(row0)
+    return {k: (v, c) for k, v, c in cards}
+
+
+def extract_target(frame: ScienceFrame, target, number: int):
+    """Stage 4: trace and extract one target and write ``ecfzst_``.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : Target
+    number : int
+        1-based target number.
+
+    Returns
+    -------
+    TargetSpectrum or None
+        ``None`` when the target could not be extracted or written.
+    ProductResult
+        The extracted product's result (or why it was not made).
+    """
+    t0 = time.perf_counter()
+    settings = frame.settings
+    ecf_name, w_name = _product_names(frame.name, number)
+    try:
+        trace = trace_target(frame.ccd, target)
+        spectrum = extract_arrays(
+            frame.ccd,
+            trace,
+            method=settings.extraction_type,
+            background_spacing=settings.background_spacing,
+            background_width=settings.background_width,
+        )
+    except Exception as exc:  # noqa: BLE001 - this target only
+        reason = f"extraction failed: {exc.__class__.__name__}: {exc}"
+        return None, frame.result(DATA_TYPE_EXTRACTED, StepOutcome.FAILED, reason, target=number)
+    snr = float(np.nanmedian(spectrum.flux / spectrum.std))
+    quality = {
+        "target_centre": round(float(target.centre), 3),
+        "fwhm": round(float(trace.fwhm), 3),
+        "snr_target": round(float(target.snr), 1),
+        "snr_median_per_pixel": round(snr, 2),
+        "trace_rms": round(float(trace.rms), 4),
+        "extraction": settings.extraction_type,
+    }
+    extra = _extraction_cards(trace, spectrum, settings, snr)
+    try:
+        path = frame.write(spectrum, ecf_name, frame.name, RLEVEL_EXTRACTED, extra)
+    except Exception as exc:  # noqa: BLE001 - this target only
+        reason = f"cannot write {ecf_name}: {exc}"
+        return None, frame.result(
+            DATA_TYPE_EXTRACTED, StepOutcome.FAILED, reason, quality=quality, target=number
+        )
+    written = frame.result(
+        DATA_TYPE_EXTRACTED,
+        StepOutcome.WRITTEN,
+        file=str(path),
+        quality=dict(quality),
+        target=number,
+        seconds=time.perf_counter() - t0,
+    )
+    return TargetSpectrum(number, trace, spectrum, quality, extra, ecf_name, w_name), written
+
+
+def solve_arcs(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> ArcSolutions:
+    """Stage 5: each usable arc extracted along the target's trace and solved; each
+    arc's own calibrated product written the first time it is solved.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+
+    Returns
+    -------
+    ArcSolutions
+    """
+    out = ArcSolutions()
+    half_width = target.spectrum.meta["aperture"]
+    for arc, arc_name in arcs.usable:
+        try:
+            solution, arc_spectrum = extract_and_calibrate_arc(
+                arc, arc_name, target.trace, half_width, arcs.mode, arcs.first_guess
+            )
+        except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
+            out.errors.append(f"{arc_name}: {exc}")
+            continue
+        # the sanity check of every solution: the optics of the arc's own setup
+        refused_by_optics, verdict = optics_verdict(arc.header, solution)
+        if refused_by_optics:
+            out.errors.append(f"{arc_name}: refused, {verdict}")
+            continue
+        if verdict:
+            out.flags.append(f"{arc_name}: {verdict}")
+        out.solutions.append(solution)
+        out.dates.append(_date(arc.header))
+        if arc_name not in arcs.written:
+            arcs.written.add(arc_name)
+            out.products.append(
+                write_arc_product(
+                    arc,
+                    arc_name,
+                    arc_spectrum,
+                    solution,
+                    frame.settings,
+                    frame.out_dir,
+                    frame.raw_dirs,
+                    arcs.paths.get(arc_name),
+                )
+            )
+    return out
+
+
+def _joined(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def final_solution(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet, solved):
+    """Stage 6: one solution from the arcs, shifted by the frame's own sky lines when
+    they show flexure; and a note of how it was made.
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+    solved : ArcSolutions
+        With at least one solution.
+
+    Returns
+    -------
+    solution : WavelengthSolution
+    note : str
+    """
+    solution, note = combine_solutions(solved.solutions, solved.dates, _date(frame.header))
+    rebinned = [n for a, n in arcs.usable if "GSP_REBN" in a.header]
+    if rebinned:
+        # A mixed-binning night: say which arcs were summed to this frame's pixels.
+        note = _joined(
+            note,
+            f"arcs rebinned along columns to CCDSUM {_ccdsum(frame.header)}: "
+            + ", ".join(rebinned),
+        )
+    if target.spectrum.meta.get("background") is not None:
+        # Flexure between the arcs and this frame, from its own sky lines.
+        sky = measure_sky_offset(target.spectrum.meta["sky"], solution)
+        if sky.applied:
+            solution = shift_solution(solution, sky.offset)
+        if sky.note and sky.n_lines:
+            note = _joined(note, sky.note)
+    return solution, note
+
+
+def _no_solution_reason(frame: ScienceFrame, arcs: ArcSet) -> str:
+    why = "; ".join(f"{n}: {r}" for n, r in arcs.refused) or "none in the night"
+    return (
+        f"no arc of mode {arcs.mode or '?'} and CCDSUM {_ccdsum(frame.header)} to calibrate "
+        f"with ({why}); add an arc taken with this grating, angles and slit"
+    )
+
+
+def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> list:
+    """Stages 5-7 for one target: solve the arcs, combine and shift, resample and write
+    ``wecfzst_``. Returns the results (the arcs' own products first).
+
+    Parameters
+    ----------
+    frame : ScienceFrame
+    target : TargetSpectrum
+    arcs : ArcSet
+
+    Returns
+    -------
+    list of ProductResult
+    """
+    t0 = time.perf_counter()
+
+    def result(status, reason="", **fields):
+        fields.setdefault("quality", target.quality)
+        return frame.result(
+            DATA_TYPE_WAVELENGTH,
+            status,
+            reason,
+            parent=target.ecf_name,
+            target=target.number,
+            **fields,
+        )
+
+    if arcs.problem:
+        return [result(StepOutcome.SKIPPED, arcs.problem)]
+    if not arcs.usable:
+        return [result(StepOutcome.SKIPPED, _no_solution_reason(frame, arcs))]
+    solved = solve_arcs(frame, target, arcs)
+    if not solved.solutions:
+        reason = "no arc could be calibrated: " + "; ".join(solved.errors)
+        return [*solved.products, result(StepOutcome.SKIPPED, reason)]
+    solution, note = final_solution(frame, target, arcs, solved)
+    quality = {**target.quality, **solution.quality()}
+    extra = {**target.extra, **{k: (v, c) for k, v, c in solution.header_cards()}}
+    try:
+        path = frame.write(
+            resample_arrays(target.spectrum, solution),
+            target.w_name,
+            target.ecf_name,
+            RLEVEL_WAVELENGTH,
+            extra,
+            solution=solution,
+        )
+    except Exception as exc:  # noqa: BLE001 - this target only
+        reason = f"cannot write {target.w_name}: {exc}"
+        return [*solved.products, result(StepOutcome.FAILED, reason, quality=quality)]
+    reason = _joined(arcs.guess_note, note, *solved.flags, *solved.errors)
+    seconds = time.perf_counter() - t0
+    written = result(StepOutcome.WRITTEN, reason, file=str(path), quality=quality, seconds=seconds)
+    return [*solved.products, written]
+
+
 def process_science(
     reduced_science,
     reduced_arcs: Iterable,
@@ -390,6 +878,11 @@ def process_science(
     first_guess=None,
 ) -> list[ProductResult]:
     """Extract and wavelength-calibrate every target of one reduced science frame.
+
+    The stages, each a function of this module: :func:`read_science`,
+    :func:`locate_targets`, :func:`gather_arcs`, then per target
+    :func:`extract_target` and :func:`calibrate_target` (:func:`solve_arcs`,
+    :func:`final_solution`, resampling and writing).
 
     Parameters
     ----------
@@ -417,287 +910,22 @@ def process_science(
         was not made), and a ``wecfzst_<arc>`` result per arc calibrated for the first
         time (``target`` None); a single ``skipped`` result when the frame has no target.
     """
-    from pipeline.products import RLEVEL_EXTRACTED, RLEVEL_WAVELENGTH
     from pipeline.settings import ReductionSettings
 
-    settings = settings or ReductionSettings()
-    out_dir = Path(out_dir)
     t_start = time.perf_counter()
-    try:
-        science, sci_name = load_reduced(reduced_science)
-    except Exception as exc:  # noqa: BLE001 - unreadable input: this file only
-        name = Path(str(reduced_science)).name
-        return [
-            ProductResult(
-                None,
-                DATA_TYPE_EXTRACTED,
-                name,
-                name,
-                "skipped",
-                f"cannot read reduced frame: {exc}",
-            )
-        ]
-    header = science.header
-    raw = _raw_name(header, sci_name)
-    data = np.asarray(science.data, float)
-    if not np.isfinite(data).any():
-        return [
-            ProductResult(
-                None, DATA_TYPE_EXTRACTED, raw, sci_name, "skipped", "frame has no finite pixel"
-            )
-        ]
-    targets = find_targets(
-        science, max_targets=settings.max_targets, model=settings.target_fit_model
-    )
-    if not targets:
-        return [
-            ProductResult(
-                None,
-                DATA_TYPE_EXTRACTED,
-                raw,
-                sci_name,
-                "skipped",
-                "no detectable target on the slit (nothing above 5 sigma in the spatial profile)",
-                seconds=time.perf_counter() - t_start,
-            )
-        ]
-
-    arcs_written = set() if arcs_written is None else arcs_written
-    arcs_loaded, arc_problems, arc_paths = [], [], {}
-    for item in reduced_arcs:
-        try:
-            loaded = load_reduced(item)
-            arcs_loaded.append(loaded)
-            if not isinstance(item, CCDData):
-                arc_paths[loaded[1]] = str(item)
-        except Exception as exc:  # noqa: BLE001
-            arc_problems.append((Path(str(item)).name, f"cannot read: {exc}"))
-    arcs, refused = compatible_arcs(science, arcs_loaded)
-    refused = arc_problems + refused
-    mode = str(header.get("WAVMODE", "")).strip()
-    lamp_problem, guess_note = None, ""
-    if first_guess is None:
-        # the library lamp of the WAVMODE or of the angles, else the optics model
-        choice = choose_first_guess(header)
-        mode, first_guess, guess_note = choice.mode, choice.first_guess, choice.note
-        lamp_problem = choice.problem or None
-
+    frame = read_science(reduced_science, settings or ReductionSettings(), Path(out_dir), raw_dirs)
+    if isinstance(frame, ProductResult):
+        return [frame]
+    targets = locate_targets(frame)
+    if isinstance(targets, ProductResult):
+        targets.seconds = time.perf_counter() - t_start
+        return [targets]
+    written = set() if arcs_written is None else arcs_written
+    arcs = gather_arcs(frame, reduced_arcs, written, first_guess)
     results: list[ProductResult] = []
     for number, target in enumerate(targets, start=1):
-        t0 = time.perf_counter()
-        ecf_name, w_name = _product_names(sci_name, number)
-        try:
-            trace = trace_target(science, target)
-            spectrum = extract_arrays(
-                science,
-                trace,
-                method=settings.extraction_type,
-                background_spacing=settings.background_spacing,
-                background_width=settings.background_width,
-            )
-        except Exception as exc:  # noqa: BLE001 - this target only
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_EXTRACTED,
-                    raw,
-                    sci_name,
-                    "failed",
-                    f"extraction failed: {exc.__class__.__name__}: {exc}",
-                    target=number,
-                )
-            )
-            continue
-        hw = spectrum.meta["aperture"]
-        row0 = float(trace(np.array([0.0]))[0])
-        snr = float(np.nanmedian(spectrum.flux / spectrum.std))
-        quality = {
-            "target_centre": round(float(target.centre), 3),
-            "fwhm": round(float(trace.fwhm), 3),
-            "snr_target": round(float(target.snr), 1),
-            "snr_median_per_pixel": round(snr, 2),
-            "trace_rms": round(float(trace.rms), 4),
-            "extraction": settings.extraction_type,
-        }
-        extr_cards = trace.header_cards() + [
-            ("GSP_EXTR", f"{row0 - hw:.2f}:{row0 + hw:.2f}", "Extraction window at first column"),
-            ("GSP_EXTY", settings.extraction_type, "Extraction method"),
-            ("GSP_SNR", round(snr, 2), "Median S/N per pixel of the extracted spectrum"),
-            ("APNUM1", f"1 1 {row0 - hw:.2f} {row0 + hw:.2f}", "Aperture in first column"),
-        ]
-        if spectrum.meta["background"] is not None:
-            extr_cards += spectrum.meta["background"].header_cards(row0)
-        extra = {k: (v, c) for k, v, c in extr_cards}
-        try:
-            ecf_path = write_spectrum(
-                spectrum,
-                out_dir / ecf_name,
-                header,
-                _lineage(header, raw, sci_name, ecf_name, RLEVEL_EXTRACTED, settings, extra),
-                raw_dirs=raw_dirs,
-            )
-        except Exception as exc:  # noqa: BLE001
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_EXTRACTED,
-                    raw,
-                    sci_name,
-                    "failed",
-                    f"cannot write {ecf_name}: {exc}",
-                    quality,
-                    number,
-                )
-            )
-            continue
-        results.append(
-            ProductResult(
-                str(ecf_path),
-                DATA_TYPE_EXTRACTED,
-                raw,
-                sci_name,
-                "written",
-                "",
-                dict(quality),
-                number,
-                time.perf_counter() - t0,
-            )
-        )
-
-        # ---- wavelength calibration
-        t1 = time.perf_counter()
-        if lamp_problem:
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_WAVELENGTH,
-                    raw,
-                    ecf_name,
-                    "skipped",
-                    lamp_problem,
-                    quality,
-                    number,
-                )
-            )
-            continue
-        if not arcs:
-            why = "; ".join(f"{n}: {r}" for n, r in refused) or "none in the night"
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_WAVELENGTH,
-                    raw,
-                    ecf_name,
-                    "skipped",
-                    f"no arc of mode {mode or '?'} and CCDSUM {_ccdsum(header)} to calibrate "
-                    f"with ({why}); add an arc taken with this grating, angles and slit",
-                    quality,
-                    number,
-                )
-            )
-            continue
-        solutions, dates, arc_errors, optics_flags = [], [], [], []
-        for arc, arc_name in arcs:
-            try:
-                arc_solution, arc_spectrum = extract_and_calibrate_arc(
-                    arc, arc_name, trace, hw, mode, first_guess
-                )
-            except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
-                arc_errors.append(f"{arc_name}: {exc}")
-                continue
-            # the sanity check of every solution: the optics of the arc's own setup
-            refused_by_optics, verdict = optics_verdict(arc.header, arc_solution)
-            if refused_by_optics:
-                arc_errors.append(f"{arc_name}: refused, {verdict}")
-                continue
-            if verdict:
-                optics_flags.append(f"{arc_name}: {verdict}")
-            solutions.append(arc_solution)
-            dates.append(_date(arc.header))
-            if arc_name not in arcs_written:
-                arcs_written.add(arc_name)
-                results.append(
-                    write_arc_product(
-                        arc,
-                        arc_name,
-                        arc_spectrum,
-                        arc_solution,
-                        settings,
-                        out_dir,
-                        raw_dirs,
-                        arc_paths.get(arc_name),
-                    )
-                )
-        if not solutions:
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_WAVELENGTH,
-                    raw,
-                    ecf_name,
-                    "skipped",
-                    "no arc could be calibrated: " + "; ".join(arc_errors),
-                    quality,
-                    number,
-                )
-            )
-            continue
-        solution, note = combine_solutions(solutions, dates, _date(header))
-        rebinned = [n for a, n in arcs if "GSP_REBN" in a.header]
-        if rebinned:
-            # A mixed-binning night: say which arcs were summed to this frame's pixels.
-            what = f"arcs rebinned along columns to CCDSUM {_ccdsum(header)}: " + ", ".join(
-                rebinned
-            )
-            note = f"{note}; {what}" if note else what
-        if spectrum.meta.get("background") is not None:
-            # Flexure between the arcs and this frame, from its own sky lines.
-            sky = measure_sky_offset(spectrum.meta["sky"], solution)
-            if sky.applied:
-                solution = shift_solution(solution, sky.offset)
-            if sky.note and sky.n_lines:
-                note = f"{note}; {sky.note}" if note else sky.note
-        calibrated = resample_arrays(spectrum, solution)
-        wq = dict(quality)
-        wq.update(solution.quality())
-        cards = solution.header_cards()
-        extra_w = dict(extra)
-        extra_w.update({k: (v, c) for k, v, c in cards})
-        try:
-            w_path = write_spectrum(
-                calibrated,
-                out_dir / w_name,
-                header,
-                _lineage(header, raw, ecf_name, w_name, RLEVEL_WAVELENGTH, settings, extra_w),
-                raw_dirs=raw_dirs,
-                solution=solution,
-            )
-        except Exception as exc:  # noqa: BLE001
-            results.append(
-                ProductResult(
-                    None,
-                    DATA_TYPE_WAVELENGTH,
-                    raw,
-                    ecf_name,
-                    "failed",
-                    f"cannot write {w_name}: {exc}",
-                    wq,
-                    number,
-                )
-            )
-            continue
-        reason = "; ".join(x for x in [guess_note, note] + optics_flags + arc_errors if x)
-        results.append(
-            ProductResult(
-                str(w_path),
-                DATA_TYPE_WAVELENGTH,
-                raw,
-                ecf_name,
-                "written",
-                reason,
-                wq,
-                number,
-                time.perf_counter() - t1,
-            )
-        )
+        extracted, result = extract_target(frame, target, number)
+        results.append(result)
+        if extracted is not None:
+            results += calibrate_target(frame, extracted, arcs)
     return results

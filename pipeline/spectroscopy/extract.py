@@ -44,11 +44,57 @@ def _variance(ccd, data, band) -> np.ndarray:
 
 
 def aperture_weights(trace_rows: np.ndarray, ny: int, half_width: float) -> np.ndarray:
-    """Fraction of each pixel (rows x columns) inside ``trace ± half_width``."""
+    """Fraction of each pixel (rows x columns) inside ``trace ± half_width``.
+
+    Parameters
+    ----------
+    trace_rows : ndarray
+        The trace's row at each column.
+    ny : int
+        Rows of the frame (or band).
+    half_width : float
+        Aperture half width, rows.
+
+    Returns
+    -------
+    ndarray
+        Rows x columns, values 0-1.
+    """
     y = np.arange(ny, dtype=float)[:, None]
     lo = trace_rows[None, :] - half_width
     hi = trace_rows[None, :] + half_width
     return np.clip(np.minimum(y + 0.5, hi) - np.maximum(y - 0.5, lo), 0.0, 1.0)
+
+
+def _row_band(rows: np.ndarray, reach: float, ny_full: int) -> slice:
+    """The rows the aperture and sky windows can reach: 5-10x less arithmetic than the
+    whole frame."""
+    r0 = max(int(np.floor(np.nanmin(rows) - reach)), 0)
+    r1 = min(int(np.ceil(np.nanmax(rows) + reach)) + 1, ny_full)
+    if r1 - r0 < 3:
+        raise ValueError(
+            f"trace rows {np.nanmin(rows):.1f}..{np.nanmax(rows):.1f} fall outside the "
+            f"frame's {ny_full} rows; nothing to extract"
+        )
+    return slice(r0, r1)
+
+
+def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: int) -> np.ndarray:
+    """Variance of the sky summed over the aperture, per column.
+
+    The sky estimate is one fitted line per column: its error is common to every
+    aperture pixel, so it adds coherently, (sum of weights)^2 * var, not per pixel.
+    """
+    if bkg_model is None:
+        return np.zeros(nx)
+    sw = weights.sum(axis=0)
+    mean_off = (weights * offset).sum(axis=0) / np.maximum(sw, 1e-12)
+    sky_sum_var = sw**2 * (
+        bkg_model.variance_intercept
+        + mean_off**2 * bkg_model.variance_slope
+        + 2 * mean_off * bkg_model.covariance
+    )
+    return np.nan_to_num(sky_sum_var, nan=np.inf)
 
 
 def extract_arrays(
@@ -100,17 +146,9 @@ def extract_arrays(
     rows = trace()
     fwhm = max(float(trace.fwhm), 1.0)
     hw = float(half_width) if half_width is not None else 0.5 * aperture_fwhm * fwhm
-    # Work on the band of rows the aperture and sky windows can reach: 5-10x less
-    # arithmetic than the whole frame.
     reach = hw + (background_spacing + background_width) * fwhm * (background is True) + 2
-    r0 = max(int(np.floor(np.nanmin(rows) - reach)), 0)
-    r1 = min(int(np.ceil(np.nanmax(rows) + reach)) + 1, ny_full)
-    if r1 - r0 < 3:
-        raise ValueError(
-            f"trace rows {np.nanmin(rows):.1f}..{np.nanmax(rows):.1f} fall outside the "
-            f"frame's {ny_full} rows; nothing to extract"
-        )
-    band = slice(r0, r1)
+    band = _row_band(rows, reach, ny_full)
+    r0 = band.start
     data = np.asarray(full[band], dtype=float)
     ny = data.shape[0]
     bad = ~np.isfinite(data)
@@ -121,18 +159,12 @@ def extract_arrays(
     rows = rows - r0
     offset = np.arange(ny, dtype=float)[:, None] - rows[None, :]
 
-    bkg_model = None
+    bkg_model = background if isinstance(background, BackgroundModel) else None
     if background is True:
         bkg_model = fit_background(
             data, rows, hw, background_spacing * fwhm, background_width * fwhm, mask=bad
         )
-    elif isinstance(background, BackgroundModel):
-        bkg_model = background
-    if bkg_model is not None:
-        sky, _ = bkg_model.at(offset)
-        sky = np.nan_to_num(sky)
-    else:
-        sky = np.zeros_like(data)
+    sky = np.zeros_like(data) if bkg_model is None else np.nan_to_num(bkg_model.at(offset)[0])
     net = np.where(bad, 0.0, data - sky)
     pix_var = np.where(bad, 0.0, var)
 
@@ -143,19 +175,7 @@ def extract_arrays(
         sky_bad = ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
     col_bad = aperture_bad | sky_bad
 
-    # The sky estimate is one fitted line per column: its error is common to every
-    # aperture pixel, so it adds coherently, (sum of weights)^2 * var, not per pixel.
-    if bkg_model is not None:
-        mean_off = (weights * offset).sum(axis=0) / np.maximum(weights.sum(axis=0), 1e-12)
-        sw = weights.sum(axis=0)
-        sky_sum_var = sw**2 * (
-            bkg_model.variance_intercept
-            + mean_off**2 * bkg_model.variance_slope
-            + 2 * mean_off * bkg_model.covariance
-        )
-        sky_sum_var = np.nan_to_num(sky_sum_var, nan=np.inf)
-    else:
-        sky_sum_var = np.zeros(nx)
+    sky_sum_var = _sky_sum_variance(bkg_model, weights, offset, nx)
     sw = weights.sum(axis=0)
 
     if method == "fractional":
@@ -195,6 +215,19 @@ def extract(ccd, trace: Trace, method: str = "fractional", background=True, **kw
     Same parameters as :func:`extract_arrays` (``aperture_fwhm``,
     ``background_spacing``, ``background_width``, ``half_width``); the result carries a
     ``StdDevUncertainty``, the mask, and the ``meta`` described there.
+
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+    trace : Trace
+    method : {"fractional", "optimal"}
+    background : bool or BackgroundModel
+    **kwargs
+        Passed to :func:`extract_arrays`.
+
+    Returns
+    -------
+    specutils.Spectrum
     """
     return extract_arrays(ccd, trace, method, background, **kwargs).to_spectrum()
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pipeline.spectroscopy.chain import ProductResult, load_reduced, process_science
+from pipeline.vocabulary import DataType, FrameRole, StepOutcome, Technique
 
 SPECTRUM_ROLES = ("science", "standard")
 
@@ -28,6 +29,56 @@ def _reduced_product(result) -> str | None:
         if "_" in name and name.split("_", 1)[0].endswith("st"):
             return p
     return result.products[0] if result.products else None
+
+
+def _night_arcs(reduced) -> list:
+    """The night's reduced arcs, read once (an unreadable one is noted on its result)."""
+    arcs = []
+    for r in reduced:
+        if r.role == FrameRole.ARC and _reduced_product(r):
+            try:
+                arcs.append(load_reduced(_reduced_product(r))[0])
+            except Exception as exc:  # noqa: BLE001 - this arc only
+                r.reason = f"{r.reason}; arc unreadable for calibration: {exc}".lstrip("; ")
+    return arcs
+
+
+def _spectra_of(r, arcs, settings, out_dir, raw_dirs, arcs_written) -> list[ProductResult]:
+    """The chain for one reduced frame; an unexpected error fails this frame only."""
+    try:
+        return process_science(_reduced_product(r), arcs, settings, out_dir, raw_dirs, arcs_written)
+    except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
+        return [
+            ProductResult(
+                None,
+                DataType.EXTRACTED,
+                r.file_name,
+                Path(_reduced_product(r)).name,
+                StepOutcome.FAILED,
+                f"{exc.__class__.__name__}: {exc}",
+            )
+        ]
+
+
+def _note(p: ProductResult) -> str:
+    """How a frame's result tells what became of one of its products."""
+    label = f"target {p.target}: " if p.target else ""
+    if p.status == StepOutcome.WRITTEN:
+        return f"{label}{p.reason}"
+    step = "wavelength" if p.data_type == DataType.WAVELENGTH_CALIBRATED else "extraction"
+    return f"{label}{step} {p.status}: {p.reason}"
+
+
+def _record(report, r, results: list[ProductResult]) -> None:
+    """Add a frame's spectra to its result (products, notes, failure) and the night's."""
+    for p in results:
+        if p.file:
+            r.products.append(p.file)
+            report.products.append(Path(p.file))
+        if p.status != StepOutcome.WRITTEN or p.reason:
+            r.reason = f"{r.reason}; {_note(p)}" if r.reason else _note(p)
+        if p.status == StepOutcome.FAILED:
+            r.status = StepOutcome.FAILED
 
 
 def calibrate_night(
@@ -51,51 +102,20 @@ def calibrate_night(
     list of ProductResult
     """
     out_dir = Path(out_dir)
-    reduced = [r for r in report.results if r.status == "reduced" and r.technique == "Spectroscopy"]
-    arcs = []
-    for r in reduced:
-        if r.role == "arc" and _reduced_product(r):
-            try:
-                arcs.append(load_reduced(_reduced_product(r)))
-            except Exception as exc:  # noqa: BLE001 - this arc only
-                r.reason = f"{r.reason}; arc unreadable for calibration: {exc}".lstrip("; ")
-    arc_ccds = [ccd for ccd, _ in arcs]
+    reduced = [
+        r
+        for r in report.results
+        if r.status == StepOutcome.REDUCED and r.technique == Technique.SPECTROSCOPY
+    ]
+    arcs = _night_arcs(reduced)
     arcs_written: set[str] = set()  # each arc's calibrated product is written once
     out: list[ProductResult] = []
     for r in reduced:
         if r.role not in SPECTRUM_ROLES or not _reduced_product(r):
             continue
         t0 = time.perf_counter()
-        try:
-            results = process_science(
-                _reduced_product(r), arc_ccds, settings, out_dir, raw_dirs, arcs_written
-            )
-        except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
-            results = [
-                ProductResult(
-                    None,
-                    3,
-                    r.file_name,
-                    Path(_reduced_product(r)).name,
-                    "failed",
-                    f"{exc.__class__.__name__}: {exc}",
-                )
-            ]
-        for p in results:
-            if p.file:
-                r.products.append(p.file)
-                report.products.append(Path(p.file))
-            if p.status != "written" or p.reason:
-                label = f"target {p.target}: " if p.target else ""
-                note = (
-                    f"{label}{'wavelength' if p.data_type == 4 else 'extraction'} "
-                    f"{p.status}: {p.reason}"
-                    if p.status != "written"
-                    else f"{label}{p.reason}"
-                )
-                r.reason = f"{r.reason}; {note}" if r.reason else note
-            if p.status == "failed":
-                r.status = "failed"
+        results = _spectra_of(r, arcs, settings, out_dir, raw_dirs, arcs_written)
+        _record(report, r, results)
         r.seconds += time.perf_counter() - t0
         out.extend(results)
         if progress:
@@ -117,7 +137,17 @@ def _data_type(name: str) -> int:
 
 
 def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
-    """One entry per product of the night (masters, reduced frames, spectra)."""
+    """One entry per product of the night (masters, reduced frames, spectra).
+
+    Parameters
+    ----------
+    report : pipeline.night.NightReport
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    list of dict
+    """
     by_file = {Path(p.file).name: p for p in spectra if p.file}
     raw_of: dict[str, str] = {}
     for r in report.results:
@@ -171,7 +201,18 @@ def products_entries(report, spectra: list[ProductResult]) -> list[dict]:
 
 
 def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
-    """Write ``OUT_DIR/products.json`` atomically and return its path."""
+    """Write ``OUT_DIR/products.json`` atomically and return its path.
+
+    Parameters
+    ----------
+    out_dir : path
+    report : pipeline.night.NightReport
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    Path
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"products": products_entries(report, spectra)}
@@ -192,7 +233,16 @@ _LETTER = {1: "sensitivity", 3: "e", 4: "w", 5: "f"}
 
 
 def products_table(spectra: list[ProductResult]) -> str:
-    """Plain-text table of the 1-D products with their quality figures."""
+    """Plain-text table of the 1-D products with their quality figures.
+
+    Parameters
+    ----------
+    spectra : list of ProductResult
+
+    Returns
+    -------
+    str
+    """
     rows = [
         (
             "product",

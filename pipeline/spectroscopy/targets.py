@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -207,6 +207,13 @@ def spatial_profile(ccd, band: float = 0.15) -> tuple[np.ndarray, float, int]:
     sky levels (raw data are integers), which makes its noise look far smaller than it
     is and lets steps pass for faint targets.
 
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+        Reduced 2-D spectrum, dispersion along columns.
+    band : float
+        Fraction of the columns (centred) used.
+
     Returns
     -------
     profile : ndarray (rows)
@@ -252,73 +259,84 @@ def find_targets(
     if model not in ("moffat", "gaussian"):
         raise ValueError(f"target model {model!r} is not known; use 'moffat' or 'gaussian'")
     blocks, column = _profile_blocks(ccd, band)
-    if blocks.shape[1] == 0:
-        return []
-    prof = _mean_of_blocks(blocks)
-    finite = np.isfinite(prof)
-    if finite.sum() < 10:
+    prof = _filled_profile(blocks)
+    if prof is None:
         return []
     y = np.arange(prof.size, dtype=float)
-    prof = np.where(finite, prof, np.interp(y, y[finite], prof[finite]))
-    ny = prof.size
     # Background: running 20th percentile over a third of the slit, then smoothed;
     # a source must be narrower than that window to be found, which any star is.
-    win = max(31, (ny // 3) | 1)
+    win = max(31, (prof.size // 3) | 1)
     base = ndimage.percentile_filter(prof, 20, size=win, mode="nearest")
     base = ndimage.uniform_filter1d(base, size=max(5, win // 4), mode="nearest")
     net = prof - base
-    d = np.diff(net)
-    noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)
-    # The scatter between column blocks is the direct measure; the row-to-row one
-    # misses noise common to neighbouring rows. The larger of the two is used.
-    block_noise = _noise_of_blocks(blocks)
-    if np.isfinite(block_noise):
-        noise = max(noise, block_noise)
-    if not np.isfinite(noise) or noise <= 0:
-        noise = float(np.std(net)) or 1.0
+    noise = _profile_noise(net, blocks)
     # Peaks are looked for in the profile itself (lightly smoothed, so that a faint
     # wide source is one peak), with their prominence over the neighbouring minima:
     # the soft edges of the slit-filling sky are steps, not peaks, whereas in
     # ``net`` a percentile baseline leaves bumps beside them.
     smooth = ndimage.gaussian_filter1d(prof, 1.0)
-    found_peaks = find_peaks(smooth, threshold * noise / 1.6, wlen=win, min_width=1.0)
-    peaks = found_peaks.index
-    if peaks.size == 0:
-        return []
-    props = {"widths": found_peaks.width}
-    order = np.argsort(found_peaks.prominence)[::-1]
+    peaks = find_peaks(smooth, threshold * noise / 1.6, wlen=win, min_width=1.0)
     found: list[Target] = []
-    for k in order[: 4 * max_targets]:
-        p = int(peaks[k])
-        fwhm0 = float(max(props["widths"][k], 1.5))
-        half = int(max(4 * fwhm0, 12))
-        lo, hi = max(p - half, 0), min(p + half + 1, ny)
-        fit = _fit_profile(y[lo:hi], net[lo:hi], float(p), fwhm0, model)
-        if fit is None:
-            continue
-        xc, fwhm, amp, c, params = fit
-        if not (0 <= xc < ny) or fwhm < 1.0 or fwhm > ny / 3:
-            continue
-        if any(abs(xc - t.centre) < 0.5 * max(fwhm, t.fwhm) for t in found):
-            continue
-        ap = np.abs(y - xc) <= fwhm
-        signal_sum = float(np.sum(net[ap] - c))
-        snr = signal_sum / (noise * math.sqrt(max(ap.sum(), 1)))
-        if snr < threshold:
-            continue
-        found.append(
-            Target(
-                centre=xc,
-                fwhm=fwhm,
-                snr=snr,
-                amplitude=amp,
-                background=float(np.interp(xc, y, base)) + c,
-                model=model,
-                params=params,
-                column=column,
-            )
+    for k in np.argsort(peaks.prominence)[::-1][: 4 * max_targets]:
+        target = _fit_target(
+            y, net, int(peaks.index[k]), float(peaks.width[k]), model, noise, threshold
         )
+        if target is None or any(
+            abs(target.centre - t.centre) < 0.5 * max(target.fwhm, t.fwhm) for t in found
+        ):
+            continue
+        background = float(np.interp(target.centre, y, base)) + target.background
+        found.append(replace(target, background=background, column=column))
         if len(found) >= max_targets:
             break
     found.sort(key=lambda t: t.centre)
     return found
+
+
+def _filled_profile(blocks: np.ndarray) -> np.ndarray | None:
+    """The spatial profile with its non-finite rows interpolated (``None``: too few)."""
+    if blocks.shape[1] == 0:
+        return None
+    prof = _mean_of_blocks(blocks)
+    finite = np.isfinite(prof)
+    if finite.sum() < 10:
+        return None
+    y = np.arange(prof.size, dtype=float)
+    return np.where(finite, prof, np.interp(y, y[finite], prof[finite]))
+
+
+def _profile_noise(net: np.ndarray, blocks: np.ndarray) -> float:
+    """The noise of the background-subtracted profile.
+
+    The scatter between column blocks is the direct measure; the row-to-row one misses
+    noise common to neighbouring rows. The larger of the two is used.
+    """
+    d = np.diff(net)
+    noise = 1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2)
+    block_noise = _noise_of_blocks(blocks)
+    if np.isfinite(block_noise):
+        noise = max(noise, block_noise)
+    if not np.isfinite(noise) or noise <= 0:
+        noise = float(np.std(net)) or 1.0
+    return noise
+
+
+def _fit_target(y, net, peak: int, width: float, model: str, noise: float, threshold: float):
+    """The profile fitted around one peak, as a :class:`Target` (its ``background`` the
+    fit's constant over the baseline), or ``None`` when it is not a source."""
+    fwhm0 = float(max(width, 1.5))
+    half = int(max(4 * fwhm0, 12))
+    lo, hi = max(peak - half, 0), min(peak + half + 1, net.size)
+    fit = _fit_profile(y[lo:hi], net[lo:hi], float(peak), fwhm0, model)
+    if fit is None:
+        return None
+    xc, fwhm, amp, c, params = fit
+    if not (0 <= xc < net.size) or fwhm < 1.0 or fwhm > net.size / 3:
+        return None
+    ap = np.abs(y - xc) <= fwhm
+    snr = float(np.sum(net[ap] - c)) / (noise * math.sqrt(max(ap.sum(), 1)))
+    if snr < threshold:
+        return None
+    return Target(
+        centre=xc, fwhm=fwhm, snr=snr, amplitude=amp, background=c, model=model, params=params
+    )

@@ -75,7 +75,16 @@ class Trace:
         return cards
 
     def to_specreduce(self, image):
-        """The trace as a ``specreduce.tracing.ArrayTrace`` on ``image``."""
+        """The trace as a ``specreduce.tracing.ArrayTrace`` on ``image``.
+
+        Parameters
+        ----------
+        image : astropy.nddata.CCDData or ndarray
+
+        Returns
+        -------
+        specreduce.tracing.ArrayTrace
+        """
         from specreduce.tracing import ArrayTrace
 
         return ArrayTrace(image=image, trace=self())
@@ -196,9 +205,28 @@ def trace_target(
             target.model,
             dict(target.params),
         )
-    x, yv = mids[good], centres[good]
+    coef, used, rms = _clipped_fit(mids[good], centres[good], order, sigma)
+    used_all = np.zeros(n_bins, bool)
+    used_all[np.nonzero(good)[0][used]] = True
+    fwhm, params = _straightened_profile(data, Polynomial(coef)(np.arange(nx)) - r0, target)
+    return Trace(coef, mids, centres, used_all, rms, fwhm, nx, target.model, params)
+
+
+def _clipped_fit(x: np.ndarray, yv: np.ndarray, order: int, sigma: float):
+    """A polynomial ``yv(x)`` of degree ``order`` (less with few points), refitted
+    without the points beyond ``sigma`` robust deviations.
+
+    Returns
+    -------
+    coef : ndarray
+        ``order + 1`` power-series coefficients (zero-padded).
+    used : ndarray of bool
+        The points the final fit used.
+    rms : float
+        RMS of the final fit over the points used.
+    """
     used = np.ones(x.size, bool)
-    deg = min(order, max(int(good.sum()) - 2, 0))
+    deg = min(order, max(x.size - 2, 0))
     for _ in range(6):
         fit = Polynomial.fit(x[used], yv[used], deg)
         resid = yv - fit(x)
@@ -211,10 +239,7 @@ def trace_target(
     coef = fit.convert().coef
     coef = np.concatenate([coef, np.zeros(order + 1 - coef.size)])
     rms = float(np.sqrt(np.mean((yv[used] - fit(x[used])) ** 2)))
-    used_all = np.zeros(n_bins, bool)
-    used_all[np.nonzero(good)[0][used]] = True
-    fwhm, params = _straightened_profile(data, Polynomial(coef)(np.arange(nx)) - r0, target)
-    return Trace(coef, mids, centres, used_all, rms, fwhm, nx, target.model, params)
+    return coef, used, rms
 
 
 def _straightened_profile(data, rows, target: Target):

@@ -71,7 +71,18 @@ def _has_lamp(mode: str) -> bool:
 
 
 def frame_x0(header) -> int:
-    """Unbinned raw column of a reduced frame's trimmed column 0 (``GSP_X0``)."""
+    """Unbinned raw column of a reduced frame's trimmed column 0 (``GSP_X0``).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A reduced frame's header.
+
+    Returns
+    -------
+    int
+        The library's column when the header does not say.
+    """
     try:
         return first_unbinned_column(header)
     except (TypeError, ValueError):
@@ -133,6 +144,17 @@ def optics_verdict(header, solution) -> tuple[bool, str]:
     optics beyond their tolerance (lines misnamed: a wrong solution); a shift beyond
     the tolerance only flags it (the optics miss some modes' zero-points); ``""`` when
     it agrees or the header has no optics.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The arc's (or frame's) header, with its grating and angles.
+    solution : WavelengthSolution
+
+    Returns
+    -------
+    refused : bool
+    message : str
     """
     from pipeline.optics import check_solution, dispersion_model_from_header
 

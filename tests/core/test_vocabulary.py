@@ -9,11 +9,9 @@ from pipeline.vocabulary import (
     ARC_OBSTYPES,
     DataType,
     FrameRole,
-    StepOutcome,
     data_type_from_rlevel,
     frame_role,
     is_arc,
-    master_input_outcome,
     rlevel,
 )
 
@@ -56,16 +54,3 @@ def test_the_arc_test_is_shared_by_the_classifier_the_engine_and_the_widgets():
     assert classify(header).role == FrameRole.ARC
     assert widget_is_arc({"obstype": "LAMP"}) and not widget_is_arc({"obstype": "FLAT"})
 
-
-@pytest.mark.parametrize(
-    ("status", "outcome", "reason"),
-    [
-        ("combined into master_bias_x.fits (5 frames)", StepOutcome.CALIBRATION, None),
-        ("failed: no overscan", StepOutcome.SKIPPED, "no overscan"),
-        ("skipped: trim section differs", StepOutcome.SKIPPED, "trim section differs"),
-        ("error: KeyError: 'GAIN'", StepOutcome.FAILED, "KeyError: 'GAIN'"),
-    ],
-)
-def test_master_build_statuses_read_in_one_place(status, outcome, reason):
-    got, why = master_input_outcome(status)
-    assert got is outcome and why == (reason or status)
