@@ -36,7 +36,7 @@ from pipeline.vocabulary import DataType, FrameRole, is_arc
 
 from .calibrations import MASTER_NIGHTS_BACK
 from .handlers import _job_file, _settings_for, products_dir
-from .work import ProductOut, WorkRequest, WorkResult
+from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
 #: File names of sensitivity masters (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`).
 SENSITIVITY_PREFIX = "master_sens_"
@@ -201,6 +201,23 @@ def _existing_flux(session: Session, spectra: list[File]) -> dict[str, str]:
     return {by_id[f.parent_file_id]: f.full_path for f in rows}
 
 
+def _being_redone(session: Session, reduced: File) -> bool:
+    """Whether the frame's chain is being made again: the frame itself was replaced, or
+    its wavelength-calibrated spectra were (and none is current)."""
+    if reduced.superseded_at is not None:
+        return True
+    replaced = session.scalar(
+        select(File.id)
+        .where(
+            File.original_file_id == reduced.original_file_id,
+            File.data_type == DataType.WAVELENGTH_CALIBRATED,
+            File.superseded_at.is_not(None),
+        )
+        .limit(1)
+    )
+    return replaced is not None
+
+
 def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     """The spectra of the job's frame and the sensitivities its proposal may use."""
     file = _job_file(session, job)
@@ -208,6 +225,13 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
     if is_arc(reduced.obstype):
         raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a star's spectrum")
     spectra = calibrated_spectra(session, reduced)
+    if not spectra and job.requested_by_id is None and _being_redone(session, reduced):
+        # The frame or its spectra were replaced after this job was queued (new masters,
+        # a new arc): the new chain's wavelength calibration queues its own flux job.
+        raise Outdated(
+            f"{reduced.file_name}'s spectra were replaced before this {job.kind} started; "
+            "the new ones are flux-calibrated instead"
+        )
     if not spectra:
         raise InvalidState(
             f"{reduced.file_name} has no wavelength-calibrated spectrum (data_type 4) yet; "
