@@ -59,6 +59,20 @@ class PolyFit:
         inside = np.clip(x, self.x_lo, self.x_hi)
         return chebyshev.chebval(inside, self.coef) + self.slope * (x - inside)
 
+    def tangent(self, x):
+        """The fit inside the points' range; beyond it, its tangent at the outermost point.
+
+        Where to look for the next line beyond the outermost one: the local slope
+        follows the bend of the relation there better than the global trend, and a
+        short step along it stays close (the solution itself uses :meth:`__call__`).
+        """
+        x = np.asarray(x, float)
+        if self.order <= 1 or not np.isfinite(self.x_lo):
+            return self(x)
+        inside = np.clip(x, self.x_lo, self.x_hi)
+        slope = chebyshev.chebval(inside, chebyshev.chebder(self.coef))
+        return chebyshev.chebval(inside, self.coef) + slope * (x - inside)
+
 
 def _weighted_fit(x, y, w, order):
     """Coefficients, residuals and leave-one-out residuals of one weighted fit."""
@@ -127,9 +141,10 @@ def robust_fit(
     max_order : int
         Highest order tried (it is also capped by the number of points: at least
         three per coefficient).
-    floor : float
+    floor : float or ndarray
         Smallest robust scatter of the residuals (unit of ``y``) the rejection uses:
-        below it nothing is rejected for being a fraction of it.
+        below it nothing is rejected for being a fraction of it. Per point, it lets a
+        noise-limited point be judged against its own error.
     gap_tolerance : float
         See :func:`choose_order`.
     n_iter : int
@@ -154,7 +169,7 @@ def robust_fit(
         # profile a Gaussian fits badly (an unlisted blend) has a large centring error
         # and would otherwise be kept however far off it is.
         resid = y - chebyshev.chebval(x, coef)
-        scale = max(1.4826 * float(np.median(np.abs(resid[used]))), floor)
+        scale = np.maximum(1.4826 * float(np.median(np.abs(resid[used]))), floor)
         new = np.abs(resid) <= CLIP_SIGMA * scale
         if new.sum() < order + 2 or np.array_equal(new, used):
             break
