@@ -19,9 +19,10 @@ solution does not follow). Every arc line ends with a status:
 ``used``
     in the final fit;
 ``blend``
-    an unresolved NIST neighbour (within one FWHM) of the same spectrum not ten times
-    fainter by NIST intensities, or of another spectrum (whose NIST intensities are on
-    another scale) when the arc line is broader than its neighbours; or another arc
+    an unresolved NIST neighbour (within one FWHM) not ten times fainter by NIST
+    intensities, of the same spectrum; or of another spectrum (whose NIST intensities
+    are on another scale) when the arc line is broader than its neighbours or too
+    coarsely sampled for its width to tell; or another arc
     line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
     broader than its neighbours: its centre depends on a flux ratio;
 ``saturated``
@@ -64,6 +65,8 @@ NARROW = 0.7
 #: A line with an unresolved NIST neighbour of another spectrum is a blend only when
 #: it is broader than CROSS_BROAD times the local FWHM (the neighbour shows).
 CROSS_BROAD = 1.1
+#: ... which only a line sampled by at least this many pixels per FWHM can show.
+SAMPLED_FWHM = 2.0
 #: Extra pairing rounds at the last tolerance, while lines beyond the outermost
 #: identified ones keep joining.
 END_ROUNDS = 4
@@ -79,7 +82,7 @@ CLIP_FLOOR_PX = 0.02
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
-SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 6))
+SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -172,9 +175,10 @@ class NistNeighbours:
         A neighbour of the same spectrum (``Ar I`` and ``Ar I``) not DOMINANCE times
         fainter by NIST intensities: the pair's centre depends on their flux ratio.
     unknown : ndarray of bool
-        A neighbour of another spectrum: NIST intensities of two spectra come from
-        different sources and scales (and a pen lamp barely shows ionic lines), so
-        only the arc line's measured width can tell whether it contributes.
+        A neighbour of another spectrum, not DOMINANCE times fainter by the rescaled
+        NIST intensities: those of two spectra come from different sources and scales
+        (and a pen lamp barely shows ionic lines), so the arc line's measured width
+        decides whether it contributes, where the width can be measured.
     """
 
     dominated: np.ndarray
@@ -196,10 +200,12 @@ def _nist_neighbours(u_cat, strength, spectrum, width) -> NistNeighbours:
         if not (near_l.any() or near_r.any()):
             break
         same = spectrum[step:] == spectrum[:-step]
-        dominated[:-step] |= near_l & same & (strength[step:] * DOMINANCE > strength[:-step])
-        dominated[step:] |= near_r & same & (strength[:-step] * DOMINANCE > strength[step:])
-        unknown[:-step] |= near_l & ~same
-        unknown[step:] |= near_r & ~same
+        rival_l = near_l & (strength[step:] * DOMINANCE > strength[:-step])
+        rival_r = near_r & (strength[:-step] * DOMINANCE > strength[step:])
+        dominated[:-step] |= rival_l & same
+        dominated[step:] |= rival_r & same
+        unknown[:-step] |= rival_l & ~same
+        unknown[step:] |= rival_r & ~same
     return NistNeighbours(dominated, unknown)
 
 
@@ -216,6 +222,9 @@ class LineShapes:
     saturated, narrow, weak, arc_blend, broadened : ndarray of bool
         See the statuses in the module docstring; ``broadened`` is wider than
         :data:`CROSS_BROAD` times the local FWHM (an unresolved neighbour shows).
+    undersampled : ndarray of bool
+        Local FWHM below :data:`SAMPLED_FWHM` px: the width is too coarse a measure
+        to reveal an unresolved neighbour (binned 3x3, a line is one pixel wide).
     """
 
     fwhm: np.ndarray
@@ -225,6 +234,7 @@ class LineShapes:
     weak: np.ndarray
     arc_blend: np.ndarray
     broadened: np.ndarray
+    undersampled: np.ndarray
 
 
 def _local_fwhm(j, fwhm, clean) -> np.ndarray:
@@ -269,6 +279,7 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
         weak=(lines.centre_error > WEAK_ERROR_PX) & (peak_snr < WEAK_SNR),
         arc_blend=_blended(j, lines.amplitude, local) | (broad & ~saturated),
         broadened=fwhm > CROSS_BROAD * local,
+        undersampled=local < SAMPLED_FWHM,
     )
 
 
@@ -325,7 +336,7 @@ def _statuses(ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pr
     cat_fwhm = np.interp(dcat.u, u_pred[by_u], (shapes.local_fwhm * geo.scale)[by_u])
     nb = _nist_neighbours(dcat.u, dcat.strength, dcat.spectrum, cat_fwhm)
     r = np.clip(ref_idx, 0, None)
-    nist_blend = nb.dominated[r] | (nb.unknown[r] & shapes.broadened)
+    nist_blend = nb.dominated[r] | (nb.unknown[r] & (shapes.broadened | shapes.undersampled))
     status[found & nist_blend] = "blend"
     status[found & shapes.arc_blend] = "blend"
     status[found & shapes.weak] = "weak"
@@ -370,7 +381,7 @@ def identify(
     alignment: Alignment,
     catalogue: LineCatalogue,
     mask=None,
-    max_order: int = 6,
+    max_order: int = 8,
     ionic_weight: float = 1.0,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
@@ -466,11 +477,11 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
     intensity : ndarray, optional
         Choose the brightest candidate (the coarse stages).
     unresolved : ndarray, optional
-        With ``intensity`` omitted: per arc line, the FWHM in guess px. Candidates
-        closer than that to the nearest one are one unresolved feature, of which the
-        strongest (``strengths``) is the line; ``beyond`` lines (past the outermost
-        fitted ones, where the prediction is an extrapolation) are paired only when
-        all their candidates are one such feature.
+        Per arc line, the FWHM in guess px, for ``beyond`` lines (past the outermost
+        fitted ones, where the prediction is an extrapolation): candidates closer
+        than that to the nearest one are one unresolved feature, of which the
+        strongest (``intensity``) is the line, and the line is paired only when all
+        its candidates are one such feature. Other lines take the nearest.
 
     Returns
     -------
@@ -508,9 +519,13 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
 
 
 def _unresolved_choice(cand, dist, u_cat, strength, width, beyond) -> int:
-    """The strongest of the candidates unresolved from the nearest (-1: ambiguous)."""
+    """The nearest candidate where the prediction is an interpolation; beyond the
+    fitted lines, the strongest of those unresolved from the nearest (-1: resolved
+    candidates, and only an extrapolation to choose between them)."""
     near = cand[np.argmin(dist)]
+    if not beyond:
+        return int(near)
     group = cand[np.abs(u_cat[cand] - u_cat[near]) < width]
-    if beyond and group.size < cand.size:
-        return -1  # resolved candidates and only an extrapolation to choose between them
+    if group.size < cand.size:
+        return -1
     return int(group[np.argmax(strength[group])])
