@@ -23,8 +23,6 @@ GRATING_ANGLE_TOLERANCE_DEG = 0.05
 #: ... and camera-angle difference: measured CAM_ANG scatter by up to ~0.04 deg
 #: around the commanded value; the camera angle only moves the spectrum on the chip.
 CAMERA_ANGLE_TOLERANCE_DEG = 0.1
-#: Normalised WAVMODE values that name no particular setup.
-_NO_MODE = frozenset({"unknown", "Custom", "Imaging"})
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,14 @@ class SpectroscopicSetup:
     camera_angle: float | None
     filter2: str
 
-    @property
-    def has_angles(self) -> bool:
-        return self.grating_angle is not None and self.camera_angle is not None
-
     def describe(self) -> str:
         """The setup in words, for refusal reasons."""
-        angles = (
-            f"GRT {self.grating_angle:g} deg, CAM {self.camera_angle:g} deg"
-            if self.has_angles
-            else "no angles"
-        )
+        parts = [
+            f"{name} {value:g} deg"
+            for name, value in (("GRT", self.grating_angle), ("CAM", self.camera_angle))
+            if value is not None
+        ]
+        angles = ", ".join(parts) or "no angles"
         return f"{self.grating or '?'} {angles}, filter {self.filter2 or '?'} ({self.wavmode})"
 
 
@@ -84,9 +79,10 @@ def setup_mismatch(science: SpectroscopicSetup, arc: SpectroscopicSetup) -> str:
     """Why an arc cannot calibrate a science frame, or ``""`` when it can.
 
     Camera, grating and filter must agree where both headers name them; then the
-    grating and camera angles within :data:`GRATING_ANGLE_TOLERANCE_DEG` and
-    :data:`CAMERA_ANGLE_TOLERANCE_DEG`. Without angles on either side, the normalised
-    WAVMODEs must be the same library mode (``Custom`` or no mode says nothing).
+    grating angles within :data:`GRATING_ANGLE_TOLERANCE_DEG` (and the camera angles,
+    where both have them, within :data:`CAMERA_ANGLE_TOLERANCE_DEG`). Without grating
+    angles on either side, the normalised WAVMODEs must be equal, and known (an empty
+    or unreadable WAVMODE says nothing).
     """
     for what, s, a in (
         ("camera", science.camera, arc.camera),
@@ -95,17 +91,9 @@ def setup_mismatch(science: SpectroscopicSetup, arc: SpectroscopicSetup) -> str:
     ):
         if s and a and s != a:
             return f"arc {what} {a}, science {what} {s}"
-    if science.has_angles and arc.has_angles:
-        d_grt = abs(science.grating_angle - arc.grating_angle)
-        d_cam = abs(science.camera_angle - arc.camera_angle)
-        if d_grt > GRATING_ANGLE_TOLERANCE_DEG or d_cam > CAMERA_ANGLE_TOLERANCE_DEG:
-            return (
-                f"arc setup {arc.describe()} differs from the science's {science.describe()}: "
-                f"angles must agree within {GRATING_ANGLE_TOLERANCE_DEG} deg (grating) and "
-                f"{CAMERA_ANGLE_TOLERANCE_DEG} deg (camera)"
-            )
-        return ""
-    if science.wavmode in _NO_MODE or arc.wavmode in _NO_MODE:
+    if science.grating_angle is not None and arc.grating_angle is not None:
+        return _angle_mismatch(science, arc)
+    if "unknown" in (science.wavmode, arc.wavmode):
         return (
             f"cannot tell the arc's setup ({arc.describe()}) is the science's "
             f"({science.describe()}): write GRT_ANG and CAM_ANG, or a library WAVMODE, "
@@ -114,6 +102,21 @@ def setup_mismatch(science: SpectroscopicSetup, arc: SpectroscopicSetup) -> str:
     if science.wavmode != arc.wavmode:
         return f"arc of mode {arc.wavmode}, science is {science.wavmode}"
     return ""
+
+
+def _angle_mismatch(science: SpectroscopicSetup, arc: SpectroscopicSetup) -> str:
+    """Grating angles (and camera angles where both have them) within tolerance."""
+    d_grt = abs(science.grating_angle - arc.grating_angle)
+    d_cam = 0.0
+    if science.camera_angle is not None and arc.camera_angle is not None:
+        d_cam = abs(science.camera_angle - arc.camera_angle)
+    if d_grt <= GRATING_ANGLE_TOLERANCE_DEG and d_cam <= CAMERA_ANGLE_TOLERANCE_DEG:
+        return ""
+    return (
+        f"arc setup {arc.describe()} differs from the science's {science.describe()}: "
+        f"angles must agree within {GRATING_ANGLE_TOLERANCE_DEG} deg (grating) and "
+        f"{CAMERA_ANGLE_TOLERANCE_DEG} deg (camera)"
+    )
 
 
 __all__ = [

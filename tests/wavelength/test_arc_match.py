@@ -85,9 +85,10 @@ def test_angles_decide_over_a_wrong_or_missing_label():
     ) == ""
 
 
-def test_custom_without_angles_cannot_be_matched_and_says_what_to_write():
-    science = setup_of(_header(WAVMODE="Custom", GRATING="SYZY_400"))
-    arc = setup_of(_header(WAVMODE="Custom", GRATING="SYZY_400"))
+def test_no_angles_and_no_readable_mode_cannot_be_matched_and_says_what_to_write():
+    science = setup_of(_header(WAVMODE="400WD", GRATING="SYZY_400"))
+    arc = setup_of(_header(WAVMODE="", GRATING="SYZY_400"))
+    assert science.wavmode == arc.wavmode == "unknown"
     assert "write GRT_ANG and CAM_ANG, or a library WAVMODE" in setup_mismatch(science, arc)
 
 
