@@ -325,6 +325,16 @@ def normalize_lamps(header, role: str) -> tuple[frozenset, tuple, str, list[str]
     )
 
 
+def normalize_filter(raw) -> str:
+    """FILTER2 -> one spelling: ``<NO FILTER>``, ``NO_FILTER``, ``none`` -> ``NO_FILTER``;
+    ``gg455``, ``GG 455`` -> ``GG455``; ``""`` when the card is missing or empty."""
+    text = "" if raw is None else str(raw).strip().strip("<>").strip().upper()
+    text = re.sub(r"[\s_\-]+", "", text)  # GG 455, GG-455, GG_455 -> GG455
+    if text in {"NOFILTER", "NONE", "NOFILT", "OPEN", "EMPTY"}:
+        return "NO_FILTER"
+    return text
+
+
 def slit_width(raw: str) -> float | None:
     """Slit width in arcsec: ``1.0_LONG_SLIT`` -> 1.0, ``0.45" long slit`` -> 0.45."""
     match = _SLIT_WIDTH.match(raw or "")

@@ -53,12 +53,12 @@ from pipeline.spectroscopy.wavelength_guess import (
     optics_verdict,
 )
 from pipeline.vocabulary import StepOutcome
+from pipeline.wavelength.arc_match import setup_mismatch, setup_of
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
 from pipeline.wavelength.fits_io import write_spectrum
 from pipeline.wavelength.lamp_choice import (
     NoLampTemplateError,
     arc_elements,
-    canonical_mode,
 )
 from pipeline.wavelength.resample import resample_arrays
 from pipeline.wavelength.sky import measure_sky_offset, shift_solution
@@ -183,7 +183,9 @@ def _raw_name(header, fallback: str) -> str:
 def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
     """Arcs that can calibrate ``science``, and the others with the reason why not.
 
-    An arc must share the science's WAVMODE (any spelling). One binned less along the
+    An arc must share the science's setup: camera, grating, filter and angles, or
+    without angles the same normalised WAVMODE
+    (:func:`pipeline.wavelength.arc_match.setup_mismatch`). One binned less along the
     columns (``1 2`` arc, ``2 2`` science) is summed to the science's pixels, and one
     not cut to the slit is cut to the science's slit rows
     (:func:`pipeline.reduction.rebin.match_binning`, which records it in the arc's
@@ -203,14 +205,12 @@ def compatible_arcs(science: CCDData, arcs: Sequence[tuple[CCDData, str]]):
     refused : list of (str, str)
         Arc names and why they cannot be used.
     """
-    sh = science.header
-    mode = canonical_mode(sh.get("WAVMODE")) or str(sh.get("WAVMODE", "")).strip()
+    science_setup = setup_of(science.header)
     usable, refused = [], []
     for ccd, name in arcs:
-        ah = ccd.header
-        amode = canonical_mode(ah.get("WAVMODE")) or str(ah.get("WAVMODE", "")).strip()
-        if amode != mode:
-            refused.append((name, f"arc of mode {amode or '?'}, science is {mode or '?'}"))
+        why = setup_mismatch(science_setup, setup_of(ccd.header))
+        if why:
+            refused.append((name, why))
             continue
         matched, why = match_binning(ccd, science)
         if matched is None:

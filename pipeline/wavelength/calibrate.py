@@ -20,17 +20,19 @@ the NIST air wavelengths of the lamp's elements:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import astropy.units as u
 import numpy as np
 from astropy.table import Table
 from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
-from pipeline.wavelength.first_guess import align, guess_wavelength
-from pipeline.wavelength.identify import identify
+from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength
+from pipeline.wavelength.identify import Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
-from pipeline.wavelength.lines import find_lines
-from pipeline.wavelength.nist import catalogue_files, lamp_lines, with_fill_gas
+from pipeline.wavelength.lines import LineList, find_lines
+from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.solution import WavelengthSolution
 from pipeline.wavelength.template_guess import LampOnOptics, checked_template_guess
 
@@ -148,8 +150,78 @@ def calibrate_arc(
         The arc does not match the guess (another mode or lamp, too few lines).
     """
     flux, mask = _spectrum_arrays(arc_spectrum_1d)
-    b = int(binning)
-    n = flux.size
+    setup = _prepare_arc(flux, mode, lamp_elements, int(binning), template, first_guess)
+    if max_shift_unbinned is None:
+        max_shift_unbinned = MAX_SHIFT_UNBINNED if setup.is_template else MAX_SHIFT_FIRST_GUESS
+    if max_scale_error is None:
+        max_scale_error = MAX_SCALE_ERROR_TEMPLATE if setup.is_template else MAX_SCALE_ERROR
+    found = _identify_arc(
+        setup, flux, mask, mode, float(max_shift_unbinned), float(max_scale_error)
+    )
+    measured = _measure(setup, found)
+    if measured.rms_pixel > MAX_RMS_PX and found.reference != FALLBACK_REFERENCE:
+        raise WavelengthCalibrationError(
+            f"{int(measured.used.sum())} NIST lines fit with {measured.rms_pixel:.2f} binned "
+            f"px RMS (expected <= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
+            f"{''.join(sorted(setup.lamp))}?"
+        )
+    return _solution(setup, found, measured, mode, arc_name)
+
+
+@dataclass(frozen=True)
+class ArcSetup:
+    """An arc ready for identification: its lines, first guess and NIST lines.
+
+    Attributes
+    ----------
+    n, binning : int
+        Binned pixels of the arc and binning along the dispersion.
+    guess : object with ``wavelength(unbinned_pixel)``
+        The first guess (a checked library template or any dispersion model).
+    is_template : bool
+        Whether the guess is a library lamp (its flux aligns the arc).
+    lamp : frozenset of str
+        Elements whose lines the lamp shows (fill gas included).
+    catalogue : LineCatalogue
+        NIST lines of those elements that can fall on the detector.
+    lines : LineList
+        Lines found in the arc.
+    """
+
+    n: int
+    binning: int
+    guess: object
+    is_template: bool
+    lamp: frozenset
+    catalogue: LineCatalogue
+    lines: LineList
+
+
+@dataclass
+class IdentifiedArc:
+    """The identification, the alignment it started from, and what it is fitted to."""
+
+    ident: Identification
+    alignment: Alignment
+    guess: object
+    reference: str
+
+
+@dataclass(frozen=True)
+class MeasuredSolution:
+    """The written Chebyshev series and its residuals at every arc line."""
+
+    coefficients: np.ndarray
+    fitted: np.ndarray
+    resid: np.ndarray  # Å
+    resid_px: np.ndarray  # binned px
+    used: np.ndarray
+    rms_pixel: float
+    rms_angstrom: float
+
+
+def _first_guess(mode, lamp_elements, template, first_guess):
+    """The guess to start from: given, forced template, or the mode's library lamp."""
     guess = first_guess if first_guess is not None else template
     if guess is None:
         if not mode:
@@ -161,6 +233,13 @@ def calibrate_arc(
     if isinstance(guess, LampTemplate):
         # a library model whose shape departs from the optics would misname lines
         guess = checked_template_guess(guess)
+    return guess
+
+
+def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetup:
+    """Guess, lamp, NIST lines and arc lines, each checked with a clear error."""
+    n = flux.size
+    guess = _first_guess(mode, lamp_elements, template, first_guess)
     is_template = isinstance(guess, (LampTemplate, LampOnOptics))
     lamp = _elements_of(lamp_elements, guess if is_template else template)
     if not lamp:
@@ -173,9 +252,8 @@ def calibrate_arc(
             f"arc has {np.isfinite(flux).sum()} usable pixels of {n}; "
             "at least half must be finite to calibrate"
         )
-    catalogue = lamp_lines(lamp)
     edges = guess_wavelength(guess, [-MAX_SHIFT_FIRST_GUESS, n * b + MAX_SHIFT_FIRST_GUESS])
-    catalogue = catalogue.within(float(np.min(edges)), float(np.max(edges)))
+    catalogue = lamp_lines(lamp).within(float(np.min(edges)), float(np.max(edges)))
     if len(catalogue) < MIN_LINES:
         raise WavelengthCalibrationError(
             f"only {len(catalogue)} NIST lines of {''.join(sorted(lamp))} between "
@@ -187,80 +265,87 @@ def calibrate_arc(
             f"only {len(lines)} lines found in the arc (need {MIN_LINES} or more); "
             "is the lamp on and the arc extracted along the slit?"
         )
-    if max_shift_unbinned is None:
-        max_shift_unbinned = MAX_SHIFT_UNBINNED if is_template else MAX_SHIFT_FIRST_GUESS
-    if max_scale_error is None:
-        max_scale_error = MAX_SCALE_ERROR_TEMPLATE if is_template else MAX_SCALE_ERROR
+    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines)
+
+
+def _identify_arc(setup: ArcSetup, flux, mask, mode, max_shift, max_scale) -> IdentifiedArc:
+    """Align the arc with its guess and identify its lines against NIST.
+
+    An arc that correlates closely with its library lamp but shows too few NIST lines
+    falls back on the lamp's own model (see :func:`_library_fallback`).
+    """
+    guess, b, lines = setup.guess, setup.binning, setup.lines
     sigma = float(np.median(lines.sigma))
-    alignment = align(
-        flux, b, guess, catalogue, sigma, float(max_shift_unbinned), float(max_scale_error)
-    )
-    if is_template and alignment.peak < MIN_TEMPLATE_CORRELATION:
+    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, max_scale)
+    if setup.is_template and alignment.peak < MIN_TEMPLATE_CORRELATION:
         raise WavelengthCalibrationError(
             f"arc lines do not match the {_guess_name(guess)} template (correlation "
             f"{alignment.peak:.2f}, expected >= {MIN_TEMPLATE_CORRELATION}); is the arc of "
             f"mode {mode!r} with lamp {getattr(guess, 'lamp', '?')}?"
         )
-    hollow_cathode = bool(lamp & HOLLOW_CATHODES)
+    hollow_cathode = bool(setup.lamp & HOLLOW_CATHODES)
     ident = identify(
         lines,
         flux,
         b,
         guess,
         alignment,
-        catalogue,
+        setup.catalogue,
         mask=mask,
         ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
     )
     used = ident.used
     brightest = np.argsort(lines.amplitude)[::-1][:20]
     named = float(np.mean(ident.status[brightest] != "unidentified"))
-    reference = "NIST air"
-    if used.sum() < MIN_LINES or named < MIN_NAMED_FRACTION:
-        problem = (
-            f"arc lines do not match NIST lines of {''.join(sorted(lamp))} starting from "
-            f"{_guess_name(guess)}: {int(used.sum())} identified and usable (need "
-            f"{MIN_LINES}), {named:.0%} of the brightest named (need "
-            f"{MIN_NAMED_FRACTION:.0%}); is the arc of mode {mode!r} with these lamps?"
-        )
-        if not (is_template and alignment.peak >= FALLBACK_CORRELATION):
-            raise WavelengthCalibrationError(problem)
-        # The arc is its library lamp (it correlates closely) but shows too few lines
-        # of the NIST lists (a few blue HgAr modes): the lamp's own model, moved onto
-        # the arc, is the best there is; the product says so (GSP_WREF), and the NIST
-        # lines that are there measure it.
-        # flexure moves a lamp without changing its dispersion: offset only; the lamp's
-        # own model (measured on its lines) is what the fallback moves, even where the
-        # optics were the guess for the identification
-        if isinstance(guess, LampOnOptics):
-            guess = guess.template
-        alignment = align(flux, b, guess, catalogue, sigma, float(max_shift_unbinned), 0.0)
-        ident = _library_fallback(ident, alignment)
-        used = ident.used
-        reference = FALLBACK_REFERENCE
+    if used.sum() >= MIN_LINES and named >= MIN_NAMED_FRACTION:
+        return IdentifiedArc(ident, alignment, guess, "NIST air")
+    problem = (
+        f"arc lines do not match NIST lines of {''.join(sorted(setup.lamp))} starting from "
+        f"{_guess_name(guess)}: {int(used.sum())} identified and usable (need "
+        f"{MIN_LINES}), {named:.0%} of the brightest named (need "
+        f"{MIN_NAMED_FRACTION:.0%}); is the arc of mode {mode!r} with these lamps?"
+    )
+    if not (setup.is_template and alignment.peak >= FALLBACK_CORRELATION):
+        raise WavelengthCalibrationError(problem)
+    # The arc is its library lamp (it correlates closely) but shows too few lines
+    # of the NIST lists (a few blue HgAr modes): the lamp's own model, moved onto
+    # the arc, is the best there is; the product says so (GSP_WREF), and the NIST
+    # lines that are there measure it.
+    # flexure moves a lamp without changing its dispersion: offset only; the lamp's
+    # own model (measured on its lines) is what the fallback moves, even where the
+    # optics were the guess for the identification
+    if isinstance(guess, LampOnOptics):
+        guess = guess.template
+    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, 0.0)
+    return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
+
+def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
+    """The solution as goodman's Chebyshev series, and its residuals at the lines."""
+    n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
-    u_all = alignment(b * j + (b - 1) / 2.0) + ident.correction(xj)
-    wave_all = guess_wavelength(guess, u_all)
-    coefficients = chebyshev_for(j, wave_all)
-    pix = lines.centre
+    u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction(xj)
+    coefficients = chebyshev_for(j, guess_wavelength(found.guess, u_all))
+    pix = setup.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
     resid = fitted - ident.reference
     resid_px = resid / disp_at
-    if reference == FALLBACK_REFERENCE:
+    used = ident.used
+    if found.reference == FALLBACK_REFERENCE:
         # the NIST lines found (not fitted) within a pixel measure the library model
         used = used & np.isfinite(resid_px) & (np.abs(resid_px) < 1.0)
         ident.status[(ident.status == "used") & ~used] = "outlier"
     rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2))) if used.any() else 0.0
     rms_a = float(np.sqrt(np.mean(resid[used] ** 2))) if used.any() else 0.0
-    if rms_px > MAX_RMS_PX and reference != FALLBACK_REFERENCE:
-        raise WavelengthCalibrationError(
-            f"{int(used.sum())} NIST lines fit with {rms_px:.2f} binned px RMS (expected "
-            f"<= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
-            f"{''.join(sorted(lamp))}?"
-        )
+    return MeasuredSolution(coefficients, fitted, resid, resid_px, used, rms_px, rms_a)
+
+
+def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
+    """The :class:`WavelengthSolution` with its line table."""
+    lines, ident = setup.lines, found.ident
+    pix = lines.centre
     table = Table(
         {
             "pixel": pix,
@@ -270,34 +355,36 @@ def calibrate_arc(
             "reference_wavelength": ident.reference * u.AA,
             "lab_wavelength": ident.reference * u.AA,
             "ion": ident.ion,
-            "fitted_wavelength": fitted * u.AA,
-            "residual": resid * u.AA,
-            "residual_pixel": resid_px,
-            "used": used,
+            "fitted_wavelength": m.fitted * u.AA,
+            "residual": m.resid * u.AA,
+            "residual_pixel": m.resid_px,
+            "used": m.used,
             "status": ident.status,
             "arc": np.full(pix.size, arc_name or ""),
         }
     )
+    n, b = setup.n, setup.binning
     centre = (n * b - 1) / 2.0
-    u_centre = alignment(centre) + ident.correction(0.0)
+    u_centre = found.alignment(centre) + ident.correction(0.0)
+    guess = found.guess
     return WavelengthSolution(
-        coefficients=coefficients,
+        coefficients=m.coefficients,
         npix=n,
         binning=b,
-        rms_angstrom=rms_a,
-        rms_pixel=rms_px,
-        n_used=int(used.sum()),
-        n_rejected=int((~used).sum()),
+        rms_angstrom=m.rms_angstrom,
+        rms_pixel=m.rms_pixel,
+        n_used=int(m.used.sum()),
+        n_rejected=int((~m.used).sum()),
         lines=table,
         template=_guess_name(guess),
-        lamp=str(getattr(guess, "lamp", "") or "".join(sorted(lamp))),
+        lamp=str(getattr(guess, "lamp", "") or "".join(sorted(setup.lamp))),
         mode=str(getattr(guess, "mode", "") or (mode or "")),
-        reference=reference,
+        reference=found.reference,
         shift_unbinned=float(centre - u_centre),
         arcs=[arc_name] if arc_name else [],
-        mean_pixel=float(np.mean(resid_px[used])) if used.any() else 0.0,
+        mean_pixel=float(np.mean(m.resid_px[m.used])) if m.used.any() else 0.0,
         correction_order=int(ident.correction.order),
-        catalogues=catalogue_files(lamp),
+        catalogues=catalogue_files(setup.lamp),
     )
 
 

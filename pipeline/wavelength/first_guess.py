@@ -79,7 +79,7 @@ def inverse(guess, wavelengths, npix_unbinned: int = 4060) -> np.ndarray:
     x = np.interp(lam, wave, grid, left=np.nan, right=np.nan)
     for _ in range(2):
         w0 = guess_wavelength(guess, x)
-        slope = (guess_wavelength(guess, x + 0.5) - guess_wavelength(guess, x - 0.5))
+        slope = guess_wavelength(guess, x + 0.5) - guess_wavelength(guess, x - 0.5)
         with np.errstate(all="ignore"):
             x = x - (w0 - lam) / slope
     return x

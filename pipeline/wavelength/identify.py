@@ -10,13 +10,20 @@ low-order ``p`` suffices and the solution behaves beyond the outermost lines.
 
 Identification is iterative: each arc line is paired with the brightest NIST line of
 the lamp's elements within a tolerance of its place under the current model; the
-tolerance shrinks as the model improves (and as ``p`` is allowed a higher order). Every arc line ends with a status:
+tolerance shrinks as the model improves (and as ``p`` is allowed a higher order).
+Beyond the outermost identified lines the place is predicted along the fitted
+correction's tangent there, and rounds repeat while lines join at the ends (the
+relation bends there by a pixel or more, which the straight continuation of the
+solution does not follow). Every arc line ends with a status:
 
 ``used``
     in the final fit;
 ``blend``
-    an unresolved NIST neighbour (within one FWHM, not ten times fainter), or another
-    arc line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is
+    an unresolved NIST neighbour (within one FWHM) not ten times fainter by NIST
+    intensities, of the same spectrum; or of another spectrum (whose NIST intensities
+    are on another scale) when the arc line is broader than its neighbours or too
+    coarsely sampled for its width to tell; or another arc
+    line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
     broader than its neighbours: its centre depends on a flux ratio;
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
@@ -55,6 +62,17 @@ BROAD = 1.15
 SATURATION_FRACTION = 0.2
 #: A "line" narrower than NARROW times the local FWHM is not a spectral line.
 NARROW = 0.7
+#: A line with an unresolved NIST neighbour of another spectrum is a blend only when
+#: it is broader than CROSS_BROAD times the local FWHM (the neighbour shows).
+CROSS_BROAD = 1.1
+#: ... which only a line sampled by at least this many pixels per FWHM can show.
+SAMPLED_FWHM = 2.0
+#: Extra pairing rounds at the last tolerance, while lines beyond the outermost
+#: identified ones keep joining.
+END_ROUNDS = 4
+#: Growth of the pairing tolerance beyond the outermost fitted lines, px per px of
+#: extrapolation (the true relation bends by up to ~1.5 px over the last 400 px).
+END_GROWTH = 0.004
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
 GAP_TOLERANCE_PX = 0.25
@@ -64,7 +82,7 @@ CLIP_FLOOR_PX = 0.02
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
-SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 6))
+SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -147,24 +165,212 @@ def _blended(positions, strengths, fwhm) -> np.ndarray:
     return result
 
 
-def _nist_blended(u_cat, strength, width) -> np.ndarray:
-    """NIST lines with an unresolved neighbour (closer than one FWHM) that is not
-    DOMINANCE times fainter: their centre depends on the pair's flux ratio.
+@dataclass(frozen=True)
+class NistNeighbours:
+    """Unresolved catalogue neighbours (closer than one FWHM) of each NIST line.
+
+    Attributes
+    ----------
+    dominated : ndarray of bool
+        A neighbour of the same spectrum (``Ar I`` and ``Ar I``) not DOMINANCE times
+        fainter by NIST intensities: the pair's centre depends on their flux ratio.
+    unknown : ndarray of bool
+        A neighbour of another spectrum, not DOMINANCE times fainter by the rescaled
+        NIST intensities: those of two spectra come from different sources and scales
+        (and a pen lamp barely shows ionic lines), so the arc line's measured width
+        decides whether it contributes, where the width can be measured.
+    """
+
+    dominated: np.ndarray
+    unknown: np.ndarray
+
+
+def _nist_neighbours(u_cat, strength, spectrum, width) -> NistNeighbours:
+    """Which NIST lines have an unresolved neighbour, and whether NIST can weigh it.
 
     Resolved neighbours are judged on the arc itself (the measured amplitudes of the
-    lines found there, see the arc-blend test), not on NIST intensities, which come
-    from other light sources and are on another scale for every spectrum.
+    lines found there, see the arc-blend test), not on NIST intensities.
     """
-    out = np.zeros(u_cat.size, bool)
+    dominated = np.zeros(u_cat.size, bool)
+    unknown = np.zeros(u_cat.size, bool)
     for step in range(1, u_cat.size):
         gap = u_cat[step:] - u_cat[:-step]
         near_l = gap < width[:-step]
         near_r = gap < width[step:]
         if not (near_l.any() or near_r.any()):
             break
-        out[:-step] |= near_l & (strength[step:] * DOMINANCE > strength[:-step])
-        out[step:] |= near_r & (strength[:-step] * DOMINANCE > strength[step:])
-    return out
+        same = spectrum[step:] == spectrum[:-step]
+        rival_l = near_l & (strength[step:] * DOMINANCE > strength[:-step])
+        rival_r = near_r & (strength[:-step] * DOMINANCE > strength[step:])
+        dominated[:-step] |= rival_l & same
+        dominated[step:] |= rival_r & same
+        unknown[:-step] |= rival_l & ~same
+        unknown[step:] |= rival_r & ~same
+    return NistNeighbours(dominated, unknown)
+
+
+@dataclass(frozen=True)
+class LineShapes:
+    """What the arc's own profiles say of each line (arrays over the arc lines).
+
+    Attributes
+    ----------
+    fwhm : ndarray
+        Measured FWHM, binned px.
+    local_fwhm : ndarray
+        The instrument's FWHM there: median of the unsaturated neighbours' widths.
+    saturated, narrow, weak, arc_blend, broadened : ndarray of bool
+        See the statuses in the module docstring; ``broadened`` is wider than
+        :data:`CROSS_BROAD` times the local FWHM (an unresolved neighbour shows).
+    undersampled : ndarray of bool
+        Local FWHM below :data:`SAMPLED_FWHM` px: the width is too coarse a measure
+        to reveal an unresolved neighbour (binned 3x3, a line is one pixel wide).
+    """
+
+    fwhm: np.ndarray
+    local_fwhm: np.ndarray
+    saturated: np.ndarray
+    narrow: np.ndarray
+    weak: np.ndarray
+    arc_blend: np.ndarray
+    broadened: np.ndarray
+    undersampled: np.ndarray
+
+
+def _local_fwhm(j, fwhm, clean) -> np.ndarray:
+    """FWHM smoothed along the detector over unsaturated lines (focus changes slowly;
+    a single line's own width is inflated by its blends, a clipped line's by its
+    flat top)."""
+    ref = clean if clean.sum() >= 5 else np.ones(j.size, bool)
+    if ref.sum() < 5:
+        return np.full_like(fwhm, np.median(fwhm) if fwhm.size else 2.5)
+    jr, fr = j[ref], fwhm[ref]
+    k = np.argsort(jr)
+    jr, fr = jr[k], fr[k]
+    med = np.array([np.median(fr[max(0, i - 4) : i + 5]) for i in range(jr.size)])
+    # each line takes the smoothed width of its nearest reference line
+    pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
+    nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)
+    return np.where(nearer_left, med[pos - 1], med[pos])
+
+
+def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
+    """Saturated, narrow, weak, blended and broadened lines from their profiles."""
+    j = lines.centre
+    fwhm = 2.3548 * lines.sigma
+    flat = saturated_lines(flux, lines, mask)
+    local = _local_fwhm(j, fwhm, ~flat)
+    # A line much broader than its neighbours is either clipped (a saturated line
+    # that was extracted or combined is rarely perfectly flat, but always broadened)
+    # or an unresolved blend; which one, its height tells.
+    height = lines.amplitude / (np.sqrt(2 * np.pi) * np.maximum(lines.sigma, 1e-6))
+    broad = fwhm > BROAD * local
+    bright = height > SATURATION_FRACTION * (height.max() if height.size else 0.0)
+    saturated = flat | (broad & bright)
+    net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
+    noise = robust_noise(net) or 1.0
+    peak_snr = height / noise
+    return LineShapes(
+        fwhm=fwhm,
+        local_fwhm=local,
+        saturated=saturated,
+        # narrower than the instrument's lines: a cosmic ray, a hot column, noise
+        narrow=fwhm < NARROW * local,
+        weak=(lines.centre_error > WEAK_ERROR_PX) & (peak_snr < WEAK_SNR),
+        arc_blend=_blended(j, lines.amplitude, local) | (broad & ~saturated),
+        broadened=fwhm > CROSS_BROAD * local,
+        undersampled=local < SAMPLED_FWHM,
+    )
+
+
+@dataclass(frozen=True)
+class DetectorCatalogue:
+    """NIST lines that can fall on the detector, in the guess coordinate.
+
+    Attributes
+    ----------
+    lines : LineCatalogue
+    u : ndarray
+        Unbinned guess coordinate of each line (sorted).
+    strength : ndarray
+        Intensity for choosing between candidates (ionic lines weighted).
+    spectrum : ndarray of str
+        ``"Ar I"``, ``"Ne II"``... (intensities compare within one spectrum only).
+    """
+
+    lines: LineCatalogue
+    u: np.ndarray
+    strength: np.ndarray
+    spectrum: np.ndarray
+
+
+def catalogue_on_detector(catalogue, guess, npix_unbinned, ionic_weight) -> DetectorCatalogue:
+    """The catalogue's lines through the inverted guess, sorted along the detector."""
+    u_cat = inverse(guess, catalogue.wavelength, max(4060, npix_unbinned))
+    on = np.nonzero(np.isfinite(u_cat))[0]
+    on = on[np.argsort(u_cat[on], kind="stable")]  # a guess may fall with pixel
+    cat = catalogue.select(on)
+    spectrum = np.char.strip(cat.ion.astype(str))
+    ionic = ~np.char.endswith(spectrum, " I")
+    strength = cat.intensity * np.where(ionic, ionic_weight, 1.0)
+    return DetectorCatalogue(cat, u_cat[on], strength, spectrum)
+
+
+@dataclass(frozen=True)
+class _ArcGeometry:
+    """The arc lines' coordinates: normalised ``x``, aligned guess coordinate ``u0``,
+    centring errors (unbinned px) and guess px per binned arc px."""
+
+    x: np.ndarray
+    u0: np.ndarray
+    err: np.ndarray
+    scale: float
+    binning: int
+
+
+def _statuses(ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pred, geo):
+    """Set aside the paired lines whose centre is not a clean measure of their line."""
+    found = ref_idx >= 0
+    # NIST neighbours are judged with the local FWHM expressed in guess px
+    by_u = np.argsort(u_pred)
+    cat_fwhm = np.interp(dcat.u, u_pred[by_u], (shapes.local_fwhm * geo.scale)[by_u])
+    nb = _nist_neighbours(dcat.u, dcat.strength, dcat.spectrum, cat_fwhm)
+    r = np.clip(ref_idx, 0, None)
+    nist_blend = nb.dominated[r] | (nb.unknown[r] & (shapes.broadened | shapes.undersampled))
+    status[found & nist_blend] = "blend"
+    status[found & shapes.arc_blend] = "blend"
+    status[found & shapes.weak] = "weak"
+    status[found & shapes.narrow] = "narrow"
+    status[found & shapes.saturated] = "saturated"
+    return status
+
+
+def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order):
+    """Robust fit of the correction to the lines still ``used``; rejects outliers."""
+    fit_set = status == "used"
+    b = geo.binning
+    fit = robust_fit(
+        geo.x[fit_set],
+        dcat.u[ref_idx[fit_set]] - geo.u0[fit_set],
+        geo.err[fit_set],
+        order,
+        floor=CLIP_FLOOR_PX * b,
+        gap_tolerance=GAP_TOLERANCE_PX * b,
+    )
+    status[np.nonzero(fit_set)[0][~fit.used]] = "outlier"
+    return fit, status
+
+
+def _arc_geometry(lines: LineList, n: int, binning: int, alignment: Alignment) -> _ArcGeometry:
+    b = int(binning)
+    j = lines.centre
+    return _ArcGeometry(
+        x=_x(j, n),
+        u0=alignment(b * j + (b - 1) / 2.0),
+        err=b * np.hypot(np.nan_to_num(lines.centre_error, nan=1.0), SYSTEMATIC_PX),
+        scale=max(abs(alignment.scale), 1e-6) * b,  # guess px per binned arc px
+        binning=b,
+    )
 
 
 def identify(
@@ -175,7 +381,7 @@ def identify(
     alignment: Alignment,
     catalogue: LineCatalogue,
     mask=None,
-    max_order: int = 6,
+    max_order: int = 8,
     ionic_weight: float = 1.0,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
@@ -205,83 +411,41 @@ def identify(
     -------
     Identification
     """
-    b = int(binning)
     n = np.asarray(flux).size
-    j = lines.centre
-    v = b * j + (b - 1) / 2.0
-    x = _x(j, n)
-    u0 = alignment(v)
-    err = b * np.hypot(np.nan_to_num(lines.centre_error, nan=1.0), SYSTEMATIC_PX)
-    # FWHM in binned px, smoothed along the detector (focus changes slowly; a single
-    # line's own width is inflated by its blends).
-    fwhm = 2.3548 * lines.sigma
-    if fwhm.size >= 5:
-        k = np.argsort(j)
-        med = np.array([np.median(fwhm[k][max(0, i - 4) : i + 5]) for i in range(k.size)])
-        fwhm_s = np.empty_like(fwhm)
-        fwhm_s[k] = med
-    else:
-        fwhm_s = np.full_like(fwhm, np.median(fwhm) if fwhm.size else 2.5)
-
-    # NIST lines in the guess coordinate; only those that can fall on the detector.
-    u_cat = inverse(guess, catalogue.wavelength, max(4060, n * b))
-    on = np.nonzero(np.isfinite(u_cat))[0]
-    on = on[np.argsort(u_cat[on], kind="stable")]  # a guess may fall with pixel
-    cat = catalogue.select(on)
-    u_cat = u_cat[on]
-    ionic = ~np.char.endswith(np.char.strip(cat.ion.astype(str)), " I")
-    strength = cat.intensity * np.where(ionic, ionic_weight, 1.0)
-
-    # A line much broader than its neighbours is either clipped (a saturated line
-    # that was extracted or combined is rarely perfectly flat, but always broadened)
-    # or an unresolved blend; which one, its height tells.
-    height = lines.amplitude / (np.sqrt(2 * np.pi) * np.maximum(lines.sigma, 1e-6))
-    broad = fwhm > BROAD * fwhm_s
-    bright = height > SATURATION_FRACTION * (height.max() if height.size else 0.0)
-    saturated = saturated_lines(flux, lines, mask) | (broad & bright)
-    # narrower than the instrument's lines: a cosmic ray, a hot column, noise
-    narrow = fwhm < NARROW * fwhm_s
-    net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
-    noise = robust_noise(net) or 1.0
-    peak_snr = lines.amplitude / (np.sqrt(2 * np.pi) * lines.sigma) / noise
-    weak = (lines.centre_error > WEAK_ERROR_PX) & (peak_snr < WEAK_SNR)
-    arc_blend = _blended(j, lines.amplitude, fwhm_s) | (broad & ~saturated)
-    scale = max(abs(alignment.scale), 1e-6) * b  # guess px per binned arc px
-
+    geo = _arc_geometry(lines, n, binning, alignment)
+    dcat = catalogue_on_detector(catalogue, guess, n * geo.binning, ionic_weight)
+    shapes = line_shapes(lines, flux, mask)
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)
-    ref_idx = np.full(j.size, -1)
-    status = np.full(j.size, "unidentified", dtype=object)
-    for tol, order_cap in SCHEDULE:
-        u_pred = u0 + correction(x)
-        # the brightest candidate while the model is coarse, the nearest once it is good
-        ref_idx, status = _pair(u_pred, u_cat, tol * scale, strength if tol >= 2 else None)
-        found = ref_idx >= 0
-        if found.sum() < 3:
+    ref_idx = np.full(lines.centre.size, -1)
+    status = np.full(lines.centre.size, "unidentified", dtype=object)
+    n_used = -1
+    # the schedule, then rounds at its last tolerance while lines beyond the
+    # outermost ones keep joining (each round looks a little farther along the
+    # fitted relation's tangent)
+    stages = [*SCHEDULE, *[SCHEDULE[-1]] * END_ROUNDS]
+    for stage, (tol, order_cap) in enumerate(stages):
+        u_pred = geo.u0 + correction.tangent(geo.x)
+        # beyond the outermost fitted lines the prediction is an extrapolation: the
+        # tolerance grows with the distance (the relation bends there)
+        outside = np.abs(geo.x - np.clip(geo.x, correction.x_lo, correction.x_hi))
+        outside_px = outside * (n - 1) / 2.0
+        tol_a = (tol + END_GROWTH * outside_px) * geo.scale
+        if tol >= 2:  # the brightest candidate while the model is coarse
+            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength)
+        else:  # the nearest (or the strongest of an unresolved group) once it is good
+            width = shapes.local_fwhm * geo.scale
+            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0)
+        if (ref_idx >= 0).sum() < 3:
             break
-        # NIST blends: judged with the local FWHM expressed in guess px.
-        by_u = np.argsort(u_pred)
-        cat_fwhm = np.interp(u_cat, u_pred[by_u], (fwhm_s * scale)[by_u])
-        nist_blend = _nist_blended(u_cat, strength, cat_fwhm)
-        status[found & nist_blend[np.clip(ref_idx, 0, None)]] = "blend"
-        status[found & arc_blend] = "blend"
-        status[found & weak] = "weak"
-        status[found & narrow] = "narrow"
-        status[found & saturated] = "saturated"
-        fit_set = status == "used"
-        if fit_set.sum() < 3:
+        status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
+        if (status == "used").sum() < 3:
             break
-        target = u_cat[ref_idx[fit_set]] - u0[fit_set]
-        fit = robust_fit(
-            x[fit_set],
-            target,
-            err[fit_set],
-            min(order_cap, max_order),
-            floor=CLIP_FLOOR_PX * b,
-            gap_tolerance=GAP_TOLERANCE_PX * b,
-        )
-        correction = fit
-        rejected = np.nonzero(fit_set)[0][~fit.used]
-        status[rejected] = "outlier"
+        correction, status = _fit_used(status, ref_idx, dcat, geo, min(order_cap, max_order))
+        used_now = int((status == "used").sum())
+        if stage >= len(SCHEDULE) - 1 and used_now <= n_used:
+            break
+        n_used = used_now
+    cat = dcat.lines
     reference = np.where(ref_idx >= 0, cat.wavelength[np.clip(ref_idx, 0, None)], np.nan)
     ion = np.where(ref_idx >= 0, cat.ion[np.clip(ref_idx, 0, None)], "")
     if not np.any(status == "used"):
@@ -296,29 +460,53 @@ def identify(
     )
 
 
-def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity=None):
+def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
     """Pair arc lines with NIST lines within ``tol``: the nearest, or with
     ``intensity`` the brightest candidate (nearest on ties).
 
     Preferring the brightest keeps a bright arc line from being paired with a faint
     catalogued neighbour while the model is still coarse; each NIST line then keeps
     only its closest arc line.
-    Returns the index of each arc line's NIST line (-1 when none) and an initial status.
+
+    Parameters
+    ----------
+    u_pred, u_cat : ndarray
+        Predicted guess coordinate of each arc line; NIST lines' (sorted).
+    tol : float or ndarray
+        Pairing tolerance (guess px), per arc line or one for all.
+    intensity : ndarray, optional
+        Choose the brightest candidate (the coarse stages).
+    unresolved : ndarray, optional
+        Per arc line, the FWHM in guess px, for ``beyond`` lines (past the outermost
+        fitted ones, where the prediction is an extrapolation): candidates closer
+        than that to the nearest one are one unresolved feature, of which the
+        strongest (``intensity``) is the line, and the line is paired only when all
+        its candidates are one such feature. Other lines take the nearest.
+
+    Returns
+    -------
+    idx, status : ndarray
+        Each arc line's NIST line (-1 when none) and an initial status.
     """
     status = np.full(u_pred.size, "unidentified", dtype=object)
     idx = np.full(u_pred.size, -1)
     if u_cat.size == 0 or u_pred.size == 0:
         return idx, status
+    tol = np.broadcast_to(np.asarray(tol, float), u_pred.shape)
     lo = np.searchsorted(u_cat, u_pred - tol)
     hi = np.searchsorted(u_cat, u_pred + tol, side="right")
     choice = np.full(u_pred.size, -1)
     for a in np.nonzero(hi > lo)[0]:
         cand = np.arange(lo[a], hi[a])
         dist = np.abs(u_cat[cand] - u_pred[a])
-        if intensity is None:
+        if intensity is not None and unresolved is None:
+            choice[a] = cand[np.lexsort((dist, -intensity[cand]))[0]]
+        elif unresolved is None:
             choice[a] = cand[np.argmin(dist)]
         else:
-            choice[a] = cand[np.lexsort((dist, -intensity[cand]))[0]]
+            choice[a] = _unresolved_choice(
+                cand, dist, u_cat, intensity, unresolved[a], beyond is not None and beyond[a]
+            )
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
         r = int(choice[a])
@@ -328,3 +516,16 @@ def _pair(u_pred: np.ndarray, u_cat: np.ndarray, tol: float, intensity=None):
         idx[a] = r
         status[a] = "used"
     return idx, status
+
+
+def _unresolved_choice(cand, dist, u_cat, strength, width, beyond) -> int:
+    """The nearest candidate where the prediction is an interpolation; beyond the
+    fitted lines, the strongest of those unresolved from the nearest (-1: resolved
+    candidates, and only an extrapolation to choose between them)."""
+    near = cand[np.argmin(dist)]
+    if not beyond:
+        return int(near)
+    group = cand[np.abs(u_cat[cand] - u_cat[near]) < width]
+    if group.size < cand.size:
+        return -1
+    return int(group[np.argmax(strength[group])])

@@ -59,6 +59,20 @@ class PolyFit:
         inside = np.clip(x, self.x_lo, self.x_hi)
         return chebyshev.chebval(inside, self.coef) + self.slope * (x - inside)
 
+    def tangent(self, x):
+        """The fit inside the points' range; beyond it, its tangent at the outermost point.
+
+        Where to look for the next line beyond the outermost one: the local slope
+        follows the bend of the relation there better than the global trend, and a
+        short step along it stays close (the solution itself uses :meth:`__call__`).
+        """
+        x = np.asarray(x, float)
+        if self.order <= 1 or not np.isfinite(self.x_lo):
+            return self(x)
+        inside = np.clip(x, self.x_lo, self.x_hi)
+        slope = chebyshev.chebval(inside, chebyshev.chebder(self.coef))
+        return chebyshev.chebval(inside, self.coef) + slope * (x - inside)
+
 
 def _weighted_fit(x, y, w, order):
     """Coefficients, residuals and leave-one-out residuals of one weighted fit."""
@@ -85,6 +99,25 @@ def _gap_points(x) -> np.ndarray:
     return grid[d > GAP]
 
 
+def _predictable(x) -> np.ndarray:
+    """Points whose leave-one-out error measures the fit: all but an outermost point
+    farther than :data:`GAP` from the next one.
+
+    Left out, such a line is extrapolated to across the gap, not predicted: its error
+    says how far the relation bends beyond the others, nothing of the order the lines
+    need, and one isolated end line would otherwise hold every order down.
+    """
+    keep = np.ones(x.size, bool)
+    if x.size < 8:
+        return keep
+    k = np.argsort(x)
+    if x[k[1]] - x[k[0]] > GAP:
+        keep[k[0]] = False
+    if x[k[-1]] - x[k[-2]] > GAP:
+        keep[k[-1]] = False
+    return keep
+
+
 def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tuple[int, float]:
     """Order (0..max_order) with the smallest weighted leave-one-out error.
 
@@ -97,16 +130,17 @@ def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tupl
     """
     best_order, best, best_coef = 0, np.inf, None
     gaps = _gap_points(x) if np.isfinite(gap_tolerance) and x.size else np.empty(0)
+    inner = _predictable(x)
     for order in range(0, max_order + 1):
         if x.size < order + 3:
             break
         coef, _, loo = _weighted_fit(x, y, w, order)
-        score = float(np.sqrt(np.sum(w * loo**2) / np.sum(w)))
+        score = float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
         if score < best * (1.0 - MIN_GAIN):
             if best_coef is not None and order >= 3 and gaps.size and score > GAP_GAIN * best:
                 wiggle = np.abs(chebyshev.chebval(gaps, coef) - chebyshev.chebval(gaps, best_coef))
                 if wiggle.max() > gap_tolerance:
-                    break
+                    continue  # unsupported in a gap; a higher order may not be
             best_order, best, best_coef = order, score, coef
     return best_order, best
 
@@ -127,9 +161,10 @@ def robust_fit(
     max_order : int
         Highest order tried (it is also capped by the number of points: at least
         three per coefficient).
-    floor : float
+    floor : float or ndarray
         Smallest robust scatter of the residuals (unit of ``y``) the rejection uses:
-        below it nothing is rejected for being a fraction of it.
+        below it nothing is rejected for being a fraction of it. Per point, it lets a
+        noise-limited point be judged against its own error.
     gap_tolerance : float
         See :func:`choose_order`.
     n_iter : int
@@ -144,8 +179,12 @@ def robust_fit(
     w = 1.0 / np.asarray(err, float) ** 2
     used = np.ones(x.size, bool)
     coef, order, loo_rms = np.array([float(np.median(y))]), 0, np.inf
+    seen: set[bytes] = set()
     for _ in range(n_iter):
-        cap = min(max_order, int(used.sum()) // 3 - 1)
+        # three points per coefficient, counted before rejection: a cap that fell with
+        # each rejected point could drop below the order the lines need, and the
+        # rejection then cycle between two orders
+        cap = min(max_order, x.size // 3 - 1)
         if cap < 0:
             break
         order, loo_rms = choose_order(x[used], y[used], w[used], cap, gap_tolerance)
@@ -154,10 +193,11 @@ def robust_fit(
         # profile a Gaussian fits badly (an unlisted blend) has a large centring error
         # and would otherwise be kept however far off it is.
         resid = y - chebyshev.chebval(x, coef)
-        scale = max(1.4826 * float(np.median(np.abs(resid[used]))), floor)
+        scale = np.maximum(1.4826 * float(np.median(np.abs(resid[used]))), floor)
         new = np.abs(resid) <= CLIP_SIGMA * scale
-        if new.sum() < order + 2 or np.array_equal(new, used):
-            break
+        if new.sum() < order + 2 or np.array_equal(new, used) or new.tobytes() in seen:
+            break  # converged, too few left, or back to an earlier set (a cycle)
+        seen.add(used.tobytes())
         used = new
     inside = x[used] if used.any() else x
     slope = 0.0

@@ -118,7 +118,9 @@ class WavelengthSolution:
                 ("GSP_WCOR", int(self.correction_order), "Order of the correction to the guess")
             )
         if self.catalogues:
-            names = [c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in self.catalogues]
+            names = [
+                c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in self.catalogues
+            ]
             cards.append(("GSP_WCAT", ",".join(names), "NIST air strong-line lists (elements)"))
         if self.sky_shift_pixel:
             cards.append(

@@ -95,8 +95,9 @@ def checked_template_guess(template: LampTemplate):
         return template
     lines = np.isfinite(template.line_pixels) & np.isfinite(template.line_wavelengths)
     if lines.sum() >= 2:
-        shift = float(np.median(template.line_pixels[lines]
-                                - optics.pixel(template.line_wavelengths[lines])))
+        shift = float(
+            np.median(template.line_pixels[lines] - optics.pixel(template.line_wavelengths[lines]))
+        )
     else:
         shift = check.shift_px
     return LampOnOptics(template, optics, shift, f"library model {check.message}")

@@ -190,11 +190,15 @@ def test_no_arc_gives_extracted_product_and_a_reason(frames, tmp_path):
 
 
 def test_arc_of_another_mode_is_refused(frames, tmp_path):
+    # another mode is another grating angle (400_M1's, from a real header), whatever
+    # the WAVMODE label says
     other = frames["arcs"][0].copy()
     other.header["WAVMODE"] = "400_M1"
+    other.header["GRT_ANG"], other.header["CAM_ANG"] = 5.8002, 11.59981
     results = process_science(frames["science"], [other], out_dir=tmp_path)
     for r in _by_type(results, 4):
-        assert r.status == "skipped" and "arc of mode 400_M1" in r.reason
+        assert r.status == "skipped" and "GRT 5.8002 deg" in r.reason, r.reason
+        assert "(400_M1)" in r.reason and "angles must agree" in r.reason
 
 
 def test_wavmode_spelled_with_a_space_still_calibrates(frames, tmp_path):
