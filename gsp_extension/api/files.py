@@ -16,7 +16,7 @@ from ..store import files as store_files
 from ..store.activity import log_event
 from ..store.serialize import file_record
 from .base import APIError, GSPHandler
-from .paths import resolve_under_root
+from .paths import require_raw_under_raw, resolve_under_root
 from .queries import files_by_ids, list_files
 from .registration import read_registration_fields
 from .schemas import (
@@ -71,6 +71,7 @@ class FileListHandler(GSPHandler):
             size,
             (fields, header, data_type),
         ) = await asyncio.get_running_loop().run_in_executor(None, read)
+        require_raw_under_raw(ctx.data_root, path, data_type)
 
         def work(session, caller):
             require_can_register_files(caller)
@@ -115,9 +116,7 @@ class FileDetailHandler(GSPHandler):
         self.query(EmptyQuery)
         fid = self.int_arg(file_id, "file id")
         tz = self.ctx.tz
-        self.reply(
-            await self.db(lambda s, c: file_record(s, get_visible_file(s, c, fid), tz=tz))
-        )
+        self.reply(await self.db(lambda s, c: file_record(s, get_visible_file(s, c, fid), tz=tz)))
 
     async def delete(self, file_id: str) -> None:
         self.query(EmptyQuery)

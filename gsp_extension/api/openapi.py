@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .request_body import FORM_TYPE
 from .routes import COMMON_ERRORS, ROUTES, Operation, Route
 from .schemas import ErrorResponse
 
@@ -113,11 +114,15 @@ def _operation(components: _Components, route: Route, op: Operation) -> dict[str
     }
     if op.description:
         result["description"] = op.description
+    if op.deprecated:
+        result["deprecated"] = True
     if op.body is not None:
-        result["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": components.input(op.body)}},
-        }
+        schema = components.input(op.body)
+        content = {"application/json": {"schema": schema}}
+        if op.method in ("post", "get"):
+            # Scripts after the seed's examples send `data=` (form fields).
+            content[FORM_TYPE] = {"schema": schema}
+        result["requestBody"] = {"required": True, "content": content}
     return result
 
 
