@@ -10,9 +10,26 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
-#: What the OpenAPI document says of an address: a necessary condition only (the full
-#: rule is email-validator's, which no regular expression states).
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+# The rule as a regular expression, for the OpenAPI document (so that generated
+# addresses are the ones the server takes): an ASCII dot-atom local part (the rule
+# also limits it to 64 characters); a domain of labels (letters, digits, inner
+# hyphens) whose last one starts and ends with a letter and is not a special-use name (RFC
+# 6761: test, invalid, local...).
+_ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SPECIAL_USE = "|".join(
+    _any_case(n) for n in ("arpa", "invalid", "local", "localhost", "onion", "test")
+)
+_TOP = f"(?!(?:{_SPECIAL_USE})$)[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z])?"
+
+#: What the OpenAPI document says an address is (the server applies email-validator's
+#: rule, of which this is the ASCII form).
+EMAIL_PATTERN = f"^{_ATEXT}+(?:\\.{_ATEXT}+)*@(?:{_LABEL}\\.)+{_TOP}$"
 
 MAX_LENGTH = 254
 
@@ -38,10 +55,15 @@ def normalize_address(text: str) -> str:
     candidate = text.strip()
     if len(candidate) > MAX_LENGTH:
         raise ValueError(f"an e-mail address has at most {MAX_LENGTH} characters")
+    if not candidate.isascii():
+        # The hub's user names and every SMTP server take ASCII addresses.
+        raise ValueError(
+            f"{candidate!r} is not an ASCII e-mail address; give one like name@domain.tld"
+        )
     try:
         checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(
-            f"{candidate!r} is not an e-mail address ({exc}); give one like name@example.org"
+            f"{candidate!r} is not an e-mail address ({exc}); give one like name@domain.tld"
         ) from None
     return checked.normalized.lower()

@@ -300,10 +300,10 @@ class SettingsUpdate(_Body):
     min_bias_frames: Integral = Field(None, ge=1, le=1000)
     min_flat_frames: Integral = Field(None, ge=1, le=1000)
     flat_normalization: Literal[FLAT_NORMALIZATIONS] = None  # type: ignore[valid-type]
-    flat_normalization_order: Integral = Field(None, ge=1, le=100)
+    flat_normalization_order: Integral = Field(None, ge=1, le=50)
     extraction_type: Literal[EXTRACTION_TYPES] = None  # type: ignore[valid-type]
     target_fit_model: Literal[TARGET_FIT_MODELS] = None  # type: ignore[valid-type]
-    max_targets: Integral = Field(None, ge=1, le=50)
+    max_targets: Integral = Field(None, ge=1, le=20)
 
     # Strict: booleans are true/false, numbers are JSON numbers (1.0 is the integer 1).
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
