@@ -6,6 +6,8 @@ applies), so the OpenAPI document and the server agree by construction.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import unicodedata
 from typing import Annotated, Any
 
@@ -55,12 +57,29 @@ def _text(value: str) -> str:
     return value
 
 
+def _iso_date(value: Any) -> Any:
+    """A date is text ``YYYY-MM-DD`` (not a number of seconds or days)."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not re.fullmatch("[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError(f"{value!r} is not a date: write it YYYY-MM-DD")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a date: {exc}") from None
+
+
 def _email(value: str) -> str:
     return normalize_address(value)
 
 
 #: A positive integer id; ``1.0`` counts as ``1``.
 Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_integral)]
+
+#: A calendar date written ``YYYY-MM-DD``.
+IsoDate = Annotated[
+    dt.date, BeforeValidator(_iso_date), Field(json_schema_extra={"format": "date"})
+]
 
 #: A whole number given as a JSON integer or an integral number (``3.0``).
 Integral = Annotated[int, BeforeValidator(_integral)]

@@ -13,6 +13,10 @@ from .schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 
+#: Query values: no NUL character; an optional parameter may also be sent blank.
+NO_NUL = "^[^\\x00]*$"
+BLANK = {"type": "string", "maxLength": 0}
+
 DESCRIPTION = """\
 The REST API of GSP Live, the live Goodman spectrograph pipeline of the SOAR telescope.
 
@@ -77,9 +81,15 @@ def _parameters(route: Route, op: Operation) -> list[dict[str, Any]]:
         required = set(schema.get("required", ()))
         for name, prop in schema.get("properties", {}).items():
             prop = _without_null(prop)
+            description = prop.pop("description", None)
+            if prop.get("type") == "string" and "pattern" not in prop and "format" not in prop:
+                prop["pattern"] = NO_NUL  # the server refuses %00 in any query value
+            if name not in required:
+                # A blank value means "no filter" (the seed's web forms send them).
+                prop = {"anyOf": [prop, BLANK]}
             entry = {"name": name, "in": "query", "required": name in required, "schema": prop}
-            if "description" in prop:
-                entry["description"] = prop.pop("description")
+            if description:
+                entry["description"] = description
             params.append(entry)
     return params
 

@@ -66,13 +66,16 @@ def _is_list_field(model: type[BaseModel], name: str) -> bool:
 
 def form_fields(model: type[BaseModel], raw: bytes) -> dict[str, Any]:
     """The fields of a form-encoded body: repeated names make a list where ``model``
-    has a list field, else the last value counts (as in query strings)."""
+    has a list field, else the last value counts; blank values are left out (as in
+    query strings)."""
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError) as exc:
         raise APIError(400, f"request body is not a valid form: {exc}") from None
     data: dict[str, Any] = {}
     for name, value in pairs:
+        if value == "":
+            continue  # a blank field is an absent one, as in query strings (forms have no null)
         if _is_list_field(model, name):
             data.setdefault(name, []).append(value)
         else:

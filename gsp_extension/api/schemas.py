@@ -28,6 +28,7 @@ from .fields import (
     EmailAddress,
     Id,
     Integral,
+    IsoDate,
     SingleLine,
     Text,
 )
@@ -128,9 +129,9 @@ class FileListQuery(PageQuery):
     wavmode: str | None = Field(None, max_length=64)
     roi: str | None = Field(None, max_length=64)
     technique: Literal["Spectroscopy", "Imaging"] | None = None
-    date: dt.date | None = Field(None, description="Night, YYYY-MM-DD.")
-    date_after: dt.date | None = Field(None, description="Nights on or after this date.")
-    date_before: dt.date | None = Field(None, description="Nights on or before this date.")
+    date: IsoDate | None = Field(None, description="Night, YYYY-MM-DD.")
+    date_after: IsoDate | None = Field(None, description="Nights on or after this date.")
+    date_before: IsoDate | None = Field(None, description="Nights on or before this date.")
     parent_file_id: int | None = Field(None, ge=1, le=2**62)
     original_file_id: int | None = Field(None, ge=1, le=2**62)
     search: str | None = Field(
@@ -252,7 +253,9 @@ class FileAction(_Body):
 class FileRegistration(_Body):
     """Register a FITS file already on disk under the data root (staff or instrument)."""
 
-    full_path: str = Field(..., min_length=1, max_length=1200, description="Absolute path.")
+    full_path: str = Field(
+        ..., min_length=1, max_length=1200, pattern="^/", description="Absolute path."
+    )
 
 
 class FileDeletion(_Body):
@@ -274,7 +277,7 @@ class WavelengthAction(FileAction):
 class CalibrationsAction(_Body):
     """Build master calibrations of a night."""
 
-    date: dt.date = Field(..., description="Night, YYYY-MM-DD.")
+    date: IsoDate = Field(..., description="Night, YYYY-MM-DD.")
     kinds: list[Literal["bias", "flat"]] = Field(["bias", "flat"], min_length=1, max_length=2)
 
     model_config = ConfigDict(extra="forbid", strict=False)
@@ -385,6 +388,18 @@ class CommentCreate(_Body):
 
 class EmailRequest(_Body):
     """A notification from staff to addresses and/or the members of a proposal."""
+
+    # Someone to send it to: addresses, or a proposal (whose members get it).
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["to"], "properties": {"to": {"minItems": 1}}},
+                {"required": ["proposal_id"], "properties": {"proposal_id": {"type": "integer"}}},
+            ]
+        },
+    )
 
     subject: SingleLine = Field(..., min_length=1, max_length=200)
     message: Text = Field(..., min_length=1, max_length=20_000)
