@@ -25,7 +25,11 @@ Authenticate with a JupyterHub API token (`Authorization: token <key>`; `Token` 
 (then non-GET requests send the `_xsrf` cookie as `X-XSRFToken`). You see the files of the
 proposals you belong to, and the master calibrations; staff see everything.
 
-Every error answers `{"detail": "..."}` saying what is wrong and what would be right.
+Request bodies are JSON objects; form-encoded fields (`application/x-www-form-urlencoded`,
+repeated names for a list) are accepted too, their values read as text as in a query
+string. A missing or bad token answers 401 (`WWW-Authenticate: Token`); a caller who may
+not do something, 403. Every error answers `{"detail": "..."}` saying what is wrong and
+what would be right.
 """
 
 
@@ -129,8 +133,10 @@ def _operation(components: _Components, route: Route, op: Operation) -> dict[str
     if op.body is not None:
         schema = components.input(op.body)
         content = {"application/json": {"schema": schema}}
-        if op.method in ("post", "get"):
-            # Scripts after the seed's examples send `data=` (form fields).
+        if op.deprecated:
+            # The seed's example sends `data=` (form fields). Other operations take
+            # forms too (see DESCRIPTION), but a form has no types (numbers, booleans,
+            # null are text), so only this all-text body is documented as one.
             content[FORM_TYPE] = {"schema": schema}
         result["requestBody"] = {"required": True, "content": content}
     return result
