@@ -61,7 +61,10 @@ def normalize_address(text: str) -> str:
             f"{candidate!r} is not an ASCII e-mail address; give one like name@domain.tld"
         )
     try:
-        checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
+        # strict: RFC 5321's length limits too (64 characters before the @-sign).
+        checked = validate_email(
+            candidate, check_deliverability=False, allow_smtputf8=False, strict=True
+        )
     except EmailNotValidError as exc:
         raise ValueError(
             f"{candidate!r} is not an e-mail address ({exc}); give one like name@domain.tld"
