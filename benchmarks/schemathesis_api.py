@@ -161,6 +161,28 @@ def _example(case: dict, answer: dict | None) -> str:
     return " ".join(parts)
 
 
+def tool_errors(log: Path) -> list[str]:
+    """Errors schemathesis reports about itself (its ERRORS section): one line each,
+    the operation and the error's first two lines.
+
+    E.g. CPython 3.11's "AST constructor recursion depth mismatch" when hypothesis
+    parses lambdas in two workers at once (python/cpython#106905): no request failed.
+    """
+    lines = [x.strip() for x in log.read_text(errors="replace").splitlines()]
+    try:
+        start = next(i for i, x in enumerate(lines) if x.startswith("=") and " ERRORS " in x)
+    except StopIteration:
+        return []
+    found = []
+    for i in range(start + 1, len(lines)):
+        if lines[i].startswith("=") and lines[i].strip("= ").isupper():
+            break
+        if lines[i].startswith("___"):
+            detail = [x for x in lines[i + 1 : i + 6] if x][:2]
+            found.append(f"{lines[i].strip('_ ')}: {' / '.join(detail)}"[:300])
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from conftest import build_world
@@ -195,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 for check, operation, message, curl in group:
                     print(f"-- {title}: [{check}] {operation}: {message}\n   {curl}")
+            for line in tool_errors(report.with_suffix(".log")):
+                print(f"-- schemathesis error (not the API's): {line}")
             print(f"   log: {report.with_suffix('.log')}")
     finally:
         stop_hub(hub)
