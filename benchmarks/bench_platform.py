@@ -81,7 +81,7 @@ def one_run(root: Path) -> dict[str, float]:
         )
         figures["  of which the hub process (s)"] = float(started[1])
         wait(
-            lambda: requests.get(f"{url}services/gsp/api/", timeout=5).status_code == 403,
+            lambda: requests.get(f"{url}services/gsp/api/", timeout=5).status_code == 401,
             60,
             "gsp service",
         )

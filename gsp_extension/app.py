@@ -256,6 +256,39 @@ class GSPExtensionApp(ExtensionApp):
     def _default_hub_api_token(self) -> str:
         return environment.text("JUPYTERHUB_API_TOKEN")
 
+    jupyter_services = List(
+        Unicode(),
+        [],
+        config=True,
+        help="""jupyter_server's own services (names of ServerApp.default_services: api,
+        contents, kernels, sessions, files, view, nbconvert, ...) whose handlers this
+        process serves besides the GSP API. None by default: the process holds a
+        privileged hub token, so nothing but the GSP API answers under its prefix
+        (every other path under api/ answers a JSON 404).""",
+    )
+
+    @validate("jupyter_services")
+    def _known_services(self, proposal):
+        from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
+
+        unknown = sorted(set(proposal["value"]) - set(JUPYTER_SERVICE_HANDLERS))
+        if unknown:
+            raise ValueError(
+                f"unknown jupyter_server services {unknown}; known: {sorted(JUPYTER_SERVICE_HANDLERS)}"
+            )
+        return proposal["value"]
+
+    def _link_jupyter_server_extension(self, serverapp) -> None:
+        """Link to the server, and drop jupyter_server's default services first.
+
+        ``ServerApp.default_services`` is jupyter_server's list of the services whose
+        handlers the web application registers (subclasses narrow it); linking runs
+        before the web application is made, so narrowing it here takes their handlers
+        out of this process altogether.
+        """
+        super()._link_jupyter_server_extension(serverapp)
+        serverapp.default_services = tuple(self.jupyter_services)
+
     def initialize_settings(self) -> None:
         """Open the database (migrated) and share the context with the handlers."""
         root = Path(self.data_root).resolve()

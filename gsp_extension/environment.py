@@ -118,9 +118,7 @@ def data_root(environ: Mapping[str, str] | None = None) -> Path:
     return Path(text("GSP_DATA_ROOT", "gsp-data", environ)).resolve()
 
 
-def database_url(
-    environ: Mapping[str, str] | None = None, root: str | Path | None = None
-) -> str:
+def database_url(environ: Mapping[str, str] | None = None, root: str | Path | None = None) -> str:
     """The app database: ``$GSP_DATABASE_URL``, else ``gsp.sqlite`` in the data root.
 
     Parameters

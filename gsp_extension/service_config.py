@@ -48,6 +48,10 @@ c.ServerApp.jpserver_extensions = {
     "nbclassic": False,
 }
 c.ServerApp.terminals_enabled = False
+# jupyter_server's own services (api, contents, kernels, sessions, view, nbconvert...)
+# are dropped by the extension (GSPExtensionApp.jupyter_services, empty); the contents
+# manager adds its raw-file handler (files/) on its own, so it is switched off here.
+c.ContentsManager.files_handler_class = None
 # Successful requests are not logged one line each (failures and slow ones are): see
 # gsp_extension.api.access_log. jupyterhub-singleuser keeps a log_function set here.
 c.ServerApp.tornado_settings = {"log_function": log_request}

@@ -10,6 +10,7 @@ from __future__ import annotations
 def default_handlers() -> list[tuple]:
     """Every route of the service, relative to its prefix."""
     from .docs import docs_handlers
+    from .fallback import fallback_handlers
     from .routes import api_handlers
 
-    return docs_handlers() + api_handlers()
+    return docs_handlers() + api_handlers() + fallback_handlers()

@@ -18,6 +18,7 @@ import orjson
 from jupyter_server.base.handlers import APIHandler
 from pydantic import BaseModel, ValidationError
 from tornado import web
+from tornado.log import app_log
 
 from ..security import Caller, CallerCache, resolve_caller
 from ..store import (
@@ -29,6 +30,8 @@ from ..store import (
     StoreError,
 )
 from .context import GSPContext
+from .errors import APIError
+from .request_body import body_fields
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -49,14 +52,20 @@ NOT_AUTHENTICATED = (
     "hub's token page) or log in to the hub in this browser"
 )
 
+#: What a 401 says it wants (the JupyterHub convention).
+CHALLENGE = {"WWW-Authenticate": "Token"}
 
-class APIError(web.HTTPError):
-    """An HTTP error whose ``detail`` goes to the client as ``{"detail": ...}``."""
+NO_SCOPE = (
+    "your token does not grant access to the gsp service: it needs the scope "
+    "access:services!service=gsp (a token made on the hub's token page has it unless "
+    "its scopes were narrowed)"
+)
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
-        super().__init__(status, log_message=detail.replace("%", "%%"))
-        self.detail = detail
-        self.headers = headers or {}
+XSRF_REFUSED = (
+    "this browser session's request was refused by the XSRF check: a logged-in page "
+    "sends the _xsrf cookie's value as the X-XSRFToken header with requests that change "
+    "something (scripts send 'Authorization: token <API token>' instead)"
+)
 
 
 def store_error_to_api(exc: StoreError) -> APIError:
@@ -109,40 +118,21 @@ def caller_cache_for(
     return cache
 
 
-class GSPHandler(APIHandler):
-    """JSON API handler authorized as resource ``gsp`` (see the service's Authorizer)."""
-
-    auth_resource = "gsp"
-
-    @property
-    def ctx(self) -> GSPContext:
-        return self.settings["gsp"]
-
-    # --- errors -------------------------------------------------------------------------
+class JSONErrors:
+    """Mixin: every error is ``{"detail": "..."}`` (never HTML, never a traceback)."""
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error is ``{"detail": "..."}``; never a traceback."""
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, APIError):
             detail = exc.detail
             for name, value in exc.headers.items():
                 self.set_header(name, value)
         elif isinstance(exc, web.HTTPError):
-            detail = exc.log_message % exc.args if exc.log_message else None
-            if status_code == 403 and not detail:
-                detail = NOT_AUTHENTICATED if not self.current_user else "forbidden"
-            elif status_code == 405:
-                allowed = self.allowed_methods()
-                self.set_header("Allow", ", ".join(allowed))
-                detail = (
-                    f"method {self.request.method} is not allowed on {self.request.path}; "
-                    f"use {' or '.join(allowed)}"
-                )
-            detail = detail or self._reason
+            detail = self._http_error_detail(status_code, exc)
         else:
             detail = "internal error; the service log has the details"
             if exc is not None:
-                self.log.error(
+                getattr(self, "log", app_log).error(
                     "gsp: unhandled error on %s %s\n%s",
                     self.request.method,
                     self.request.uri,
@@ -150,6 +140,17 @@ class GSPHandler(APIHandler):
                 )
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"detail": detail}))
+
+    def _http_error_detail(self, status_code: int, exc: web.HTTPError) -> str:
+        detail = exc.log_message % exc.args if exc.log_message else None
+        if status_code == 405:
+            allowed = self.allowed_methods()
+            self.set_header("Allow", ", ".join(allowed))
+            detail = (
+                f"method {self.request.method} is not allowed on {self.request.path}; "
+                f"use {' or '.join(allowed)}"
+            )
+        return detail or self._reason
 
     def allowed_methods(self) -> list[str]:
         """The HTTP methods this handler implements."""
@@ -159,27 +160,70 @@ class GSPHandler(APIHandler):
             if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())
         ]
 
+
+class GSPHandler(JSONErrors, APIHandler):
+    """JSON API handler authorized as resource ``gsp`` (see the service's Authorizer)."""
+
+    auth_resource = "gsp"
+
+    #: Set by a handler that lets a token-authenticated GET change state (the seed's
+    #: legacy "add collaborator"): its reads then never use cached callers.
+    legacy_write = False
+
+    @property
+    def ctx(self) -> GSPContext:
+        return self.settings["gsp"]
+
     # --- authentication and caller --------------------------------------------------------
+
+    def no_caller_error(self) -> APIError:
+        """Why no caller is known: 401 without (valid) credentials, 403 for a known
+        hub user or service whose token lacks this service's scope."""
+        if getattr(self, "_cached_hub_user", None):
+            return APIError(403, NO_SCOPE)
+        return APIError(401, NOT_AUTHENTICATED, headers=CHALLENGE)
+
+    def get_login_url(self) -> str:
+        # An API never redirects to a login page (tornado's @authenticated would).
+        raise self.no_caller_error()
+
+    def check_xsrf_cookie(self) -> None:
+        """The hub's XSRF check, answering 401 (not "'_xsrf' argument missing") to a
+        request with no credentials at all, and a 403 that says what to send to a
+        browser session without the header."""
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError:
+            if "_jupyter_current_user" not in self.__dict__:
+                raise  # still resolving the cookie's user: the hub handles this
+            if self.current_user is None and not self._has_session_cookie():
+                raise self.no_caller_error() from None
+            raise APIError(403, XSRF_REFUSED) from None
+
+    def _has_session_cookie(self) -> bool:
+        hub_auth = getattr(self.identity_provider, "hub_auth", None)
+        name = getattr(hub_auth, "cookie_name", None)
+        return bool(name and self.get_cookie(name))
 
     @property
     def hub_model(self) -> dict[str, Any]:
         user = self.current_user
         model = getattr(user, "hub_user", None)
         if not model:
-            raise APIError(403, NOT_AUTHENTICATED)
+            raise self.no_caller_error()
         return model
 
     async def prepare(self) -> None:
         await super().prepare()
         if self.current_user is None:
-            raise APIError(403, NOT_AUTHENTICATED)
+            raise self.no_caller_error()
         allowed = self.authorizer.is_authorized(
             self, self.current_user, _ACTION.get(self.request.method or "GET", "write"), "gsp"
         )
         if asyncio.iscoroutine(allowed):
             allowed = await allowed
         if not allowed:
-            raise APIError(403, "your token does not grant access to the gsp service")
+            raise APIError(403, NO_SCOPE)
 
     # --- parsing ------------------------------------------------------------------------------
 
@@ -192,36 +236,38 @@ class GSPHandler(APIHandler):
             values[name] = value
         # A blank value means "no filter", as in the seed's web forms.
         values = {k: v for k, v in values.items() if v != ""}
+        nul = sorted(k for k, v in values.items() if "\x00" in k + v)
+        if nul:
+            # No database stores it (PostgreSQL refuses it in text): say so here.
+            raise APIError(400, f"query parameter {nul[0]!r}: a NUL character (%00) is not allowed")
         try:
             return model.model_validate(values)
         except ValidationError as exc:
             raise APIError(400, validation_message(exc, "query parameter")) from None
 
     def body(self, model: type[M]) -> M:
-        """The JSON body validated by ``model``."""
-        raw = self.request.body or b""
-        if not raw.strip():
-            raise APIError(
-                400,
-                f"request body is empty; send a JSON object with fields {list(model.model_fields)}",
-            )
+        """The body validated by ``model``: a JSON object, or form-encoded fields (whose
+        values are text, so they are converted as a query string's would be)."""
+        data, form = body_fields(
+            model, self.request.body or b"", self.request.headers.get("Content-Type", "")
+        )
         try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise APIError(400, f"request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise APIError(400, f"request body must be a JSON object, got {type(data).__name__}")
-        try:
+            if form:
+                return model.model_validate(data, strict=False)
             return model.model_validate(data)
         except ValidationError as exc:
             raise APIError(400, validation_message(exc, "field")) from None
 
     @staticmethod
     def int_arg(value: str, what: str) -> int:
-        """A path segment that must be a positive integer id."""
-        if not value.isdigit() or len(value) > 19 or not 1 <= int(value) <= 2**62:
+        """A path segment that must be a positive integer id (ASCII digits only: int()
+        would also read full-width or other Unicode digits)."""
+        if not (value.isascii() and value.isdigit()) or len(value) > 19:
             raise APIError(400, f"{what} {value!r} is not a valid id: use a positive integer")
-        return int(value)
+        number = int(value)
+        if not 1 <= number <= 2**62:
+            raise APIError(400, f"{what} {value!r} is not a valid id: use a positive integer")
+        return number
 
     # --- database ---------------------------------------------------------------------------
 
@@ -243,7 +289,8 @@ class GSPHandler(APIHandler):
         """
         model = self.hub_model
         ctx = self.ctx
-        callers = caller_cache_for(self.request.method, write, self.settings.get("gsp_callers"))
+        method = "POST" if self.legacy_write else self.request.method
+        callers = caller_cache_for(method, write, self.settings.get("gsp_callers"))
 
         def run() -> T:
             if write:

@@ -17,6 +17,7 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado import web
 
+from .base import JSONErrors
 from .openapi import openapi_document
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "swagger"
@@ -48,7 +49,7 @@ def _document_text(server_url: str) -> str:
     return json.dumps(openapi_document(server_url=server_url, version=__version__))
 
 
-class OpenAPIHandler(APIHandler):
+class OpenAPIHandler(JSONErrors, APIHandler):
     """``GET api/openapi.json`` (built once per base URL: the routes do not change)."""
 
     @allow_unauthenticated
@@ -57,7 +58,7 @@ class OpenAPIHandler(APIHandler):
         self.finish(_document_text(self.base_url))
 
 
-class SwaggerUIHandler(JupyterHandler):
+class SwaggerUIHandler(JSONErrors, JupyterHandler):
     """``GET api/docs/``: the Swagger UI page."""
 
     @allow_unauthenticated
@@ -82,7 +83,7 @@ class SwaggerUIHandler(JupyterHandler):
         )
 
 
-class DocsLoginHandler(JupyterHandler):
+class DocsLoginHandler(JSONErrors, JupyterHandler):
     """``GET api/docs/login``: log in through the hub, then back to the docs."""
 
     @web.authenticated
@@ -90,8 +91,8 @@ class DocsLoginHandler(JupyterHandler):
         self.redirect(f"{self.base_url.rstrip('/')}/api/docs/")
 
 
-class SwaggerStaticHandler(web.StaticFileHandler):
-    """The Swagger UI files bundled in the package."""
+class SwaggerStaticHandler(JSONErrors, web.StaticFileHandler):
+    """The Swagger UI files bundled in the package (a missing one: a JSON 404)."""
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", "public, max-age=86400")

@@ -17,7 +17,7 @@ from ..store import versions as store_versions
 from ..store.activity import log_event
 from ..store.serialize import file_record
 from .base import APIError, GSPHandler
-from .paths import resolve_under_root
+from .paths import require_raw_under_raw, resolve_under_root
 from .queries import files_by_ids, list_files
 from .registration import read_registration_fields
 from .schemas import (
@@ -74,6 +74,7 @@ class FileListHandler(GSPHandler):
             size,
             (fields, header, data_type),
         ) = await asyncio.get_running_loop().run_in_executor(None, read)
+        require_raw_under_raw(ctx.data_root, path, data_type)
 
         def work(session, caller):
             require_can_register_files(caller)

@@ -7,10 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .request_body import FORM_TYPE
 from .routes import COMMON_ERRORS, ROUTES, Operation, Route
 from .schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
+
+#: Query values: no NUL character; an optional parameter may also be sent blank.
+NO_NUL = "^[^\\x00]*$"
+BLANK = {"type": "string", "maxLength": 0}
 
 DESCRIPTION = """\
 The REST API of GSP Live, the live Goodman spectrograph pipeline of the SOAR telescope.
@@ -20,7 +25,11 @@ Authenticate with a JupyterHub API token (`Authorization: token <key>`; `Token` 
 (then non-GET requests send the `_xsrf` cookie as `X-XSRFToken`). You see the files of the
 proposals you belong to, and the master calibrations; staff see everything.
 
-Every error answers `{"detail": "..."}` saying what is wrong and what would be right.
+Request bodies are JSON objects; form-encoded fields (`application/x-www-form-urlencoded`,
+repeated names for a list) are accepted too, their values read as text as in a query
+string. A missing or bad token answers 401 (`WWW-Authenticate: Token`); a caller who may
+not do something, 403. Every error answers `{"detail": "..."}` saying what is wrong and
+what would be right.
 """
 
 
@@ -76,9 +85,15 @@ def _parameters(route: Route, op: Operation) -> list[dict[str, Any]]:
         required = set(schema.get("required", ()))
         for name, prop in schema.get("properties", {}).items():
             prop = _without_null(prop)
+            description = prop.pop("description", None)
+            if prop.get("type") == "string" and "pattern" not in prop and "format" not in prop:
+                prop["pattern"] = NO_NUL  # the server refuses %00 in any query value
+            if name not in required:
+                # A blank value means "no filter" (the seed's web forms send them).
+                prop = {"anyOf": [prop, BLANK]}
             entry = {"name": name, "in": "query", "required": name in required, "schema": prop}
-            if "description" in prop:
-                entry["description"] = prop.pop("description")
+            if description:
+                entry["description"] = description
             params.append(entry)
     return params
 
@@ -118,11 +133,17 @@ def _operation(components: _Components, route: Route, op: Operation) -> dict[str
     }
     if op.description:
         result["description"] = op.description
+    if op.deprecated:
+        result["deprecated"] = True
     if op.body is not None:
-        result["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": components.input(op.body)}},
-        }
+        schema = components.input(op.body)
+        content = {"application/json": {"schema": schema}}
+        if op.deprecated:
+            # The seed's example sends `data=` (form fields). Other operations take
+            # forms too (see DESCRIPTION), but a form has no types (numbers, booleans,
+            # null are text), so only this all-text body is documented as one.
+            content[FORM_TYPE] = {"schema": schema}
+        result["requestBody"] = {"required": True, "content": content}
     return result
 
 

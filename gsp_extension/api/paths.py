@@ -36,3 +36,23 @@ def resolve_under_root(root: Path, path: str | os.PathLike[str], *, what: str) -
     if not resolved.is_file():
         raise APIError(404, f"{what} {text!r}: no such file on disk")
     return resolved
+
+
+def require_raw_under_raw(root: Path, path: Path, data_type: int) -> None:
+    """Refuse to register a raw file (data type 0) from anywhere but ``raw/``.
+
+    Raw data arrive in ``raw/`` only; a FITS file elsewhere under the data root (the
+    mail outbox, caches, products) is not an exposure, whatever its header says.
+
+    Raises
+    ------
+    APIError
+        400 naming the folder raw files are registered from.
+    """
+    raw = root.resolve() / "raw"
+    if data_type == 0 and raw not in path.parents:
+        raise APIError(
+            400,
+            f"full_path {str(path)!r} is a raw file outside {raw}/: raw files are "
+            "registered from the raw folder of the data root only",
+        )

@@ -319,9 +319,22 @@ def _plan(session, caller, pid: int, change: CollaboratorChange) -> Collaborator
 class CollaboratorsHandler(GSPHandler):
     """``POST api/proposals/collaborators/<id>/`` with ``{"email", "action"}``.
 
-    The seed's example sends this as a GET with a body; a GET never changes state, so
-    it answers 405 naming POST.
+    The seed's example sends it as a GET with a form body under a JSON content type;
+    scripts written after it keep working (deprecated) when token-authenticated. A
+    browser session's GET never changes anything (a page could be made to send it).
     """
+
+    async def get(self, proposal_id: str) -> None:
+        if not self.token_authenticated:
+            raise APIError(
+                405,
+                "a browser session changes collaborators with POST (and the X-XSRFToken "
+                "header); the GET form of the seed's example is only for scripts that "
+                "send 'Authorization: token <API token>'",
+                headers={"Allow": "POST"},
+            )
+        self.legacy_write = True
+        await self.post(proposal_id)
 
     async def post(self, proposal_id: str) -> None:
         self.query(EmptyQuery)

@@ -29,7 +29,11 @@ from . import (
 from . import schemas as s
 
 #: Errors any authenticated endpoint may answer.
-COMMON_ERRORS = {400: "bad input", 403: "not authenticated, or not allowed"}
+COMMON_ERRORS = {
+    400: "bad input",
+    401: "no token, or a bad one (WWW-Authenticate: Token)",
+    403: "not allowed",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Operation:
     description: str = ""
     extra_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     redirects: dict[int, str] = field(default_factory=dict)
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class Route:
     tag: str = "api"
 
 
-_ID = r"([^/]+)"
+#: A path id: ASCII digits only (``\d`` would also take full-width and other Unicode
+#: digits, which ``int()`` reads); anything else falls to :mod:`.fallback`.
+_ID = r"([0-9]+)"
 NOT_FOUND = {404: "no such object that you may see"}
 REPLACED = {
     301: "the file was replaced by a re-reduction: Location is the same request on the "
@@ -516,7 +523,7 @@ ROUTES: tuple[Route, ...] = (
         ),
     ),
     Route(
-        r"/api/proposals/collaborators/([^/]+)/",
+        rf"/api/proposals/collaborators/{_ID}/",
         "/api/proposals/collaborators/{id}/",
         proposals.CollaboratorsHandler,
         (
@@ -529,7 +536,26 @@ ROUTES: tuple[Route, ...] = (
                 response=s.ProposalRecord,
                 errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
                 description="An unknown email creates the account (and the hub user) and "
-                "mails a link to set a password. A GET answers 405: use POST.",
+                "mails a link to set a password.",
+            ),
+            Operation(
+                "get",
+                "api_proposals_collaborators_legacy",
+                "Add or remove a collaborator: the seed's GET form (deprecated; use POST)",
+                query=s.EmptyQuery,
+                body=s.CollaboratorChange,
+                response=s.ProposalRecord,
+                errors={
+                    **NOT_FOUND,
+                    405: "a browser session's GET: use POST",
+                    409: "changed meanwhile",
+                    502: "hub refused",
+                },
+                description="What POST does, for scripts written after the seed's example "
+                "(`requests.get(url, data=payload, headers=...)`: the fields form-encoded "
+                "in the body of a GET). Only token-authenticated requests: a browser "
+                "session's GET never changes anything (405).",
+                deprecated=True,
             ),
         ),
         path_params=("id",),

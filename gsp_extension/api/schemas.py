@@ -8,6 +8,7 @@ document what the handlers answer (the seed's field names and JSON types).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,6 +23,14 @@ from ..store.models import (
     LOG_LEVELS,
     SETTINGS_TECHNIQUES,
     TARGET_FIT_MODELS,
+)
+from .fields import (
+    EmailAddress,
+    Id,
+    Integral,
+    IsoDate,
+    SingleLine,
+    Text,
 )
 
 #: OBSTYPE values the instrument writes (current and pre-2019 spellings, as the
@@ -63,9 +72,19 @@ ORDERING_FIELDS = (
     "image_id",
 )
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: ?ordering=: comma-separated fields, each optionally prefixed by "-" (spaces around).
+_ORDER_FIELD = " *-?(?:" + "|".join(ORDERING_FIELDS) + ") *"
+ORDERING_PATTERN = f"^{_ORDER_FIELD}(?:,{_ORDER_FIELD})*$"
 
-PositiveId = int
+
+def _any_case(word: str) -> str:
+    """A regular expression for ``word`` in any letter case (JSON Schema has no flags)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: ?exclude_obstype=: comma-separated known OBSTYPEs in any letter case.
+_OBSTYPE = " *(?:" + "|".join(_any_case(o) for o in KNOWN_OBSTYPES) + ") *"
+EXCLUDE_OBSTYPE_PATTERN = f"^{_OBSTYPE}(?:,{_OBSTYPE})*$"
 
 
 class _Query(BaseModel):
@@ -110,9 +129,9 @@ class FileListQuery(PageQuery):
     wavmode: str | None = Field(None, max_length=64)
     roi: str | None = Field(None, max_length=64)
     technique: Literal["Spectroscopy", "Imaging"] | None = None
-    date: dt.date | None = Field(None, description="Night, YYYY-MM-DD.")
-    date_after: dt.date | None = Field(None, description="Nights on or after this date.")
-    date_before: dt.date | None = Field(None, description="Nights on or before this date.")
+    date: IsoDate | None = Field(None, description="Night, YYYY-MM-DD.")
+    date_after: IsoDate | None = Field(None, description="Nights on or after this date.")
+    date_before: IsoDate | None = Field(None, description="Nights on or before this date.")
     parent_file_id: int | None = Field(None, ge=1, le=2**62)
     original_file_id: int | None = Field(None, ge=1, le=2**62)
     search: str | None = Field(
@@ -126,12 +145,14 @@ class FileListQuery(PageQuery):
         max_length=200,
         description="Comma-separated fields, '-' for descending; default '-date,-id' "
         f"(newest first). Fields: {', '.join(ORDERING_FIELDS)}.",
+        json_schema_extra={"pattern": ORDERING_PATTERN},
     )
     exclude_obstype: str | None = Field(
         None,
         max_length=300,
         description="Comma-separated OBSTYPEs to leave out (case-insensitive, exact "
         f"spelling). Known: {', '.join(KNOWN_OBSTYPES)}.",
+        json_schema_extra={"pattern": EXCLUDE_OBSTYPE_PATTERN},
     )
     hide_raw_calibrations: bool | None = Field(
         None,
@@ -139,16 +160,18 @@ class FileListQuery(PageQuery):
         f"({', '.join(CALIBRATION_OBSTYPES)}); products are kept.",
     )
 
-    @field_validator("exclude_obstype")
+    @field_validator("exclude_obstype", mode="before")
     @classmethod
-    def _check_exclude_obstype(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+    def _check_exclude_obstype(cls, value: object) -> object:
+        # Checked as sent (before stripping) against the documented pattern.
+        if not isinstance(value, str):
+            return value
         parts = [p.strip().upper() for p in value.split(",")]
         bad = [p for p in parts if p not in KNOWN_OBSTYPES]
-        if bad:
+        if bad or not re.fullmatch(EXCLUDE_OBSTYPE_PATTERN, value):
             raise ValueError(
-                f"unknown OBSTYPE {bad}; give a comma-separated list of {list(KNOWN_OBSTYPES)}"
+                f"unknown OBSTYPE {bad or value!r}; give a comma-separated list of "
+                f"{list(KNOWN_OBSTYPES)}"
             )
         return ",".join(dict.fromkeys(parts))
 
@@ -162,16 +185,13 @@ class FileListQuery(PageQuery):
         """OBSTYPEs of the raw files ``hide_raw_calibrations`` leaves out (or empty)."""
         return CALIBRATION_OBSTYPES if self.hide_raw_calibrations else ()
 
-    @field_validator("ordering")
+    @field_validator("ordering", mode="before")
     @classmethod
-    def _check_ordering(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        bad = [
-            part
-            for part in value.split(",")
-            if part.strip().lstrip("-") not in ORDERING_FIELDS or not part.strip()
-        ]
+    def _check_ordering(cls, value: object) -> object:
+        # Checked as sent (before stripping) against the documented pattern.
+        if not isinstance(value, str):
+            return value
+        bad = [part for part in value.split(",") if not re.fullmatch(_ORDER_FIELD, part)]
         if bad:
             raise ValueError(
                 f"cannot order by {bad}; use fields {list(ORDERING_FIELDS)}, "
@@ -227,38 +247,36 @@ class EmptyQuery(_Query):
 class FileAction(_Body):
     """Act on one file."""
 
-    id: int = Field(..., ge=1, le=2**62, description="File id.")
+    id: Id = Field(..., description="File id.")
 
 
 class FileRegistration(_Body):
     """Register a FITS file already on disk under the data root (staff or instrument)."""
 
-    full_path: str = Field(..., min_length=1, max_length=1200, description="Absolute path.")
+    full_path: str = Field(
+        ..., min_length=1, max_length=1200, pattern="^/", description="Absolute path."
+    )
 
 
 class FileDeletion(_Body):
     """Delete several products at once (all or nothing)."""
 
-    ids: list[int] = Field(..., min_length=1, max_length=1000)
+    ids: list[Id] = Field(..., min_length=1, max_length=1000)
 
 
 class ExtractAction(FileAction):
-    lamp_id: int | None = Field(
-        None, ge=1, le=2**62, description="Comparison lamp to use (default: chosen by the engine)."
+    lamp_id: Id | None = Field(
+        None, description="Comparison lamp to use (default: chosen by the engine)."
     )
 
 
 class WavelengthAction(FileAction):
-    lamp_id: int | None = Field(
-        None, ge=1, le=2**62, description="Extracted lamp file to calibrate with."
-    )
+    lamp_id: Id | None = Field(None, description="Extracted lamp file to calibrate with.")
 
 
 class FluxAction(FileAction):
-    standard_id: int | None = Field(
+    standard_id: Id | None = Field(
         None,
-        ge=1,
-        le=2**62,
         description=(
             "Standard star to calibrate with: any file of a standard frame (raw, reduced, "
             "extracted or wavelength calibrated) or its sensitivity master "
@@ -270,42 +288,50 @@ class FluxAction(FileAction):
 class CalibrationsAction(_Body):
     """Build master calibrations of a night."""
 
-    date: dt.date = Field(..., description="Night, YYYY-MM-DD.")
+    date: IsoDate = Field(..., description="Night, YYYY-MM-DD.")
     kinds: list[Literal["bias", "flat"]] = Field(["bias", "flat"], min_length=1, max_length=2)
 
     model_config = ConfigDict(extra="forbid", strict=False)
 
 
-class SettingsUpdate(_Body):
-    """A change of reduction settings; omitted fields keep their value."""
+def _no_null_defaults(schema: dict) -> None:
+    """An omitted field keeps its value; null is not a value (the schema says so)."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None:
+            prop.pop("default")
 
-    saturation_threshold: float | None = Field(None, ge=0, le=100)
-    cosmic_ray_rejection: Literal[COSMIC_RAY_METHODS] | None = None  # type: ignore[valid-type]
-    technique: Literal[SETTINGS_TECHNIQUES] | None = Field(  # type: ignore[valid-type]
+
+class SettingsUpdate(_Body):
+    """A change of reduction settings; omitted fields keep their value (never null)."""
+
+    saturation_threshold: float = Field(None, ge=0, le=100)
+    cosmic_ray_rejection: Literal[COSMIC_RAY_METHODS] = None  # type: ignore[valid-type]
+    technique: Literal[SETTINGS_TECHNIQUES] = Field(  # type: ignore[valid-type]
         None, description="'auto' lets each file's header decide."
     )
-    ignore_bias: bool | None = None
-    ignore_flats: bool | None = None
-    min_bias_frames: int | None = Field(None, ge=1, le=1000)
-    min_flat_frames: int | None = Field(None, ge=1, le=1000)
-    flat_normalization: Literal[FLAT_NORMALIZATIONS] | None = None  # type: ignore[valid-type]
-    flat_normalization_order: int | None = Field(None, ge=1, le=100)
-    extraction_type: Literal[EXTRACTION_TYPES] | None = None  # type: ignore[valid-type]
-    target_fit_model: Literal[TARGET_FIT_MODELS] | None = None  # type: ignore[valid-type]
-    max_targets: int | None = Field(None, ge=1, le=50)
-    flux_calibration: bool | None = Field(
+    ignore_bias: bool = None
+    ignore_flats: bool = None
+    min_bias_frames: Integral = Field(None, ge=1, le=1000)
+    min_flat_frames: Integral = Field(None, ge=1, le=1000)
+    flat_normalization: Literal[FLAT_NORMALIZATIONS] = None  # type: ignore[valid-type]
+    flat_normalization_order: Integral = Field(None, ge=1, le=50)
+    extraction_type: Literal[EXTRACTION_TYPES] = None  # type: ignore[valid-type]
+    target_fit_model: Literal[TARGET_FIT_MODELS] = None  # type: ignore[valid-type]
+    max_targets: Integral = Field(None, ge=1, le=20)
+    flux_calibration: bool = Field(
         None, description="Make flux-calibrated spectra (data_type 5) when a standard allows."
     )
-    preferred_standard: str | None = Field(
+    preferred_standard: SingleLine = Field(
         None,
         max_length=40,
         description="A standard star to prefer (e.g. 'LTT 3218'); empty: nearest in time.",
     )
-    extinction_correction: bool | None = Field(
+    extinction_correction: bool = Field(
         None, description="Correct for airmass with the CTIO extinction curve."
     )
 
-    model_config = ConfigDict(extra="forbid", strict=False)
+    # Strict: booleans are true/false, numbers are JSON numbers (1.0 is the integer 1).
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -314,40 +340,19 @@ class SettingsUpdate(_Body):
             raise ValueError("null is not a value: omit the field to keep it")
         return value
 
-    @field_validator(
-        "ignore_bias", "ignore_flats", "flux_calibration", "extinction_correction", mode="before"
-    )
-    @classmethod
-    def _strict_bool(cls, value):
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-
-    @field_validator(
-        "min_bias_frames",
-        "min_flat_frames",
-        "flat_normalization_order",
-        "max_targets",
-        mode="before",
-    )
-    @classmethod
-    def _strict_int(cls, value):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be an integer")
-        return value
-
     @field_validator("saturation_threshold", mode="before")
     @classmethod
-    def _strict_number(cls, value):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError("must be a number")
+    def _number(cls, value):
+        # Strict mode takes a float only; a JSON integer is a number too.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
         return value
 
 
 class CollaboratorChange(_Body):
     """Add or remove a collaborator by email (an unknown address creates the account)."""
 
-    email: str = Field(..., min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    email: EmailAddress
     action: Literal["add", "remove"]
 
 
@@ -357,7 +362,7 @@ USERNAME_PATTERN = r"^[A-Za-z0-9@.+_-]{1,150}$"
 class UserCreate(_Body):
     """A new account (staff only; ``is_staff`` only by a superuser)."""
 
-    email: str = Field(..., min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    email: EmailAddress
     username: str | None = Field(
         None,
         min_length=1,
@@ -365,9 +370,9 @@ class UserCreate(_Body):
         pattern=USERNAME_PATTERN,
         description="Default: made from the email's local part.",
     )
-    first_name: str = Field("", max_length=150)
-    last_name: str = Field("", max_length=150)
-    partner: str = Field(
+    first_name: SingleLine = Field("", max_length=150)
+    last_name: SingleLine = Field("", max_length=150)
+    partner: SingleLine = Field(
         "", max_length=64, description="The user's partner institution or country, e.g. Brazil."
     )
     is_staff: bool = False
@@ -380,10 +385,10 @@ class UserUpdate(_Body):
     accounts that are not staff; only a superuser changes ``is_staff``.
     """
 
-    first_name: str | None = Field(None, max_length=150)
-    last_name: str | None = Field(None, max_length=150)
-    email: str | None = Field(None, min_length=3, max_length=254, pattern=EMAIL_PATTERN)
-    partner: str | None = Field(None, max_length=64)
+    first_name: SingleLine | None = Field(None, max_length=150)
+    last_name: SingleLine | None = Field(None, max_length=150)
+    email: EmailAddress | None = None
+    partner: SingleLine | None = Field(None, max_length=64)
     is_active: bool | None = Field(
         None, description="false deactivates: no login, and every request refused at once."
     )
@@ -401,16 +406,13 @@ class ProposalCreate(_Body):
         description="E.g. SOAR2020B-008 (it also names the hub group). Default: the next "
         "free number of the semester (SOAR<semester>-NNN); then semester is required.",
     )
-    title: str = Field(..., min_length=1, max_length=255)
-    abstract: str = Field("", max_length=20_000)
-    semester: str | None = Field(
+    title: SingleLine = Field(..., min_length=1, max_length=255)
+    abstract: Text = Field("", max_length=20_000)
+    semester: SingleLine | None = Field(
         None, max_length=16, description="Default: taken from the SOAR id (2020B)."
     )
-    pi_email: str | None = Field(
+    pi_email: EmailAddress | None = Field(
         None,
-        min_length=3,
-        max_length=254,
-        pattern=EMAIL_PATTERN,
         description="The PI; an unknown address creates the account and mails an invitation.",
     )
 
@@ -418,14 +420,11 @@ class ProposalCreate(_Body):
 class ProposalUpdate(_Body):
     """Changes to a proposal (staff); omitted fields keep their value."""
 
-    title: str | None = Field(None, min_length=1, max_length=255)
-    abstract: str | None = Field(None, max_length=20_000)
+    title: SingleLine | None = Field(None, min_length=1, max_length=255)
+    abstract: Text | None = Field(None, max_length=20_000)
     semester: str | None = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
-    pi_email: str | None = Field(
+    pi_email: EmailAddress | None = Field(
         None,
-        min_length=3,
-        max_length=254,
-        pattern=EMAIL_PATTERN,
         description="A new PI (an existing, active account); the former PI stays a "
         "collaborator, so nobody loses access by surprise.",
     )
@@ -451,26 +450,28 @@ class UserListQuery(PageQuery):
 
 
 class CommentCreate(_Body):
-    text: str = Field(..., min_length=1, max_length=5000)
+    text: Text = Field(..., min_length=1, max_length=5000)
 
 
 class EmailRequest(_Body):
     """A notification from staff to addresses and/or the members of a proposal."""
 
-    subject: str = Field(..., min_length=1, max_length=200)
-    message: str = Field(..., min_length=1, max_length=20_000)
-    to: list[str] = Field(default_factory=list, max_length=100)
-    proposal_id: int | None = Field(None, ge=1, le=2**62, description="Also mail its members.")
+    # Someone to send it to: addresses, or a proposal (whose members get it).
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["to"], "properties": {"to": {"minItems": 1}}},
+                {"required": ["proposal_id"], "properties": {"proposal_id": {"type": "integer"}}},
+            ]
+        },
+    )
 
-    @field_validator("to")
-    @classmethod
-    def _emails(cls, value: list[str]) -> list[str]:
-        import re
-
-        bad = [v for v in value if not re.match(EMAIL_PATTERN, v)]
-        if bad:
-            raise ValueError(f"not email addresses: {bad}")
-        return value
+    subject: SingleLine = Field(..., min_length=1, max_length=200)
+    message: Text = Field(..., min_length=1, max_length=20_000)
+    to: list[EmailAddress] = Field(default_factory=list, max_length=100)
+    proposal_id: Id | None = Field(None, description="Also mail its members.")
 
 
 # --- responses ---------------------------------------------------------------------------------

@@ -13,30 +13,33 @@ from collections.abc import Iterable
 from sqlalchemy import Select, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from ..accounts.addresses import normalize_address
 from .errors import AlreadyExists, InvalidValue, NotFound, PermissionDenied
 from .models import Proposal, User, proposal_collaborators
 from .types import utcnow
 
 # Django's rule, which the original app used; JupyterHub accepts these names too.
 _USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 
 def normalize_email(email: str | None) -> str | None:
-    """Lower-case and strip an address; ``None`` or blank gives ``None``.
+    """Lower-case and check an address; ``None`` or blank gives ``None``.
+
+    The rule is :func:`gsp_extension.accounts.addresses.normalize_address`, the one
+    every way in (API, hub pages, command line) uses.
 
     Raises
     ------
     InvalidValue
-        When the address is not of the form ``name@domain.tld``.
+        When it is not an e-mail address, saying why.
     """
     if email is None or not email.strip():
         return None
-    email = email.strip().lower()
-    if not _EMAIL.match(email):
-        raise InvalidValue(f"email {email!r} is not an address of the form name@domain.tld")
-    return email
+    try:
+        return normalize_address(email)
+    except ValueError as exc:
+        raise InvalidValue(f"email: {exc}") from None
 
 
 def create_user(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,12 +83,31 @@ def check_new_proposal(session: Session, soar_id: str) -> Proposal | None:
         A real (not placeholder) proposal has the id.
     """
     soar_id = _check_soar_id(soar_id)
+    _refuse_case_variant(session, soar_id)
     existing = get_proposal_by_soar_id(session, soar_id)
     if existing is not None and not existing.placeholder:
         raise AlreadyExists(
             f"proposal {soar_id!r} already exists (id {existing.id}); staff edit it instead"
         )
     return existing
+
+
+def _refuse_case_variant(session: Session, soar_id: str) -> None:
+    """Refuse a SOAR id that differs from an existing one in letter case only.
+
+    Two such proposals would be two hub groups and two sets of members for what
+    SOAR means as one proposal (``soar2026b-901`` is ``SOAR2026B-901``).
+    """
+    other = session.scalar(
+        select(Proposal).where(
+            func.lower(Proposal.soar_id) == soar_id.lower(), Proposal.soar_id != soar_id
+        )
+    )
+    if other is not None:
+        raise AlreadyExists(
+            f"proposal {other.soar_id!r} (id {other.id}) already exists and differs from "
+            f"{soar_id!r} in letter case only; use {other.soar_id!r}"
+        )
 
 
 def create_or_complete_proposal(

@@ -49,3 +49,15 @@ def test_cookie_session_works_and_posts_need_the_xsrf_header(world):
     assert ok.status_code == 201, ok.text
     texts = [c["text"] for c in browser.get(url, timeout=30).json()["results"]]
     assert "with xsrf" in texts and "no xsrf" not in texts
+
+
+def test_a_browser_session_get_never_adds_a_collaborator(world):
+    """The seed's legacy GET works for tokens only: a page could make a browser send it."""
+    browser = _login(world, "alice")
+    url = world.url(f"proposals/collaborators/{world.proposals['p1']}/")
+    payload = {"email": "lured@example.org", "action": "add"}
+    r = browser.get(url, data=payload, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 405, r.text
+    assert r.headers["Allow"] == "POST" and "POST" in r.json()["detail"]
+    members = browser.get(world.url(f"proposals/{world.proposals['p1']}/"), timeout=30).json()
+    assert "lured@example.org" not in {u["email"] for u in members["collaborators"]}

@@ -303,11 +303,13 @@ CASES = [
         members(200, collaborator=403),
         body=lambda w: {"email": f"sec{next(_counter)}@example.net", "action": "add"},
     ),
+    # The seed's legacy form (deprecated): a token-authenticated GET with a body.
     Case(
         "collaborator add via GET",
         "GET",
         lambda w: f"proposals/collaborators/{w.proposals['p4']}/",
-        everyone(405),
+        members(200, collaborator=403),
+        body=lambda w: {"email": f"secg{next(_counter)}@example.net", "action": "add"},
     ),
     Case("comments read", "GET", lambda w: f"files/{w.ids['s_raw']}/comments/", members(200)),
     Case(
@@ -426,9 +428,10 @@ def sworld(world):
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_access(sworld, case, role):
     w = sworld
-    expected = case.expected.get(role, 403)
+    # No token or a bad one: 401 everywhere; a known caller without the right: 403.
+    expected = case.expected.get(role, 401 if role in ("none", "bad") else 403)
     expected = expected if isinstance(expected, tuple) else (expected,)
-    mutating = case.method != "GET"
+    mutating = case.method != "GET" or case.body is not None
     kwargs: dict[str, Any] = {
         "headers": w.headers(WHO[role]),
         "timeout": (10, 30),

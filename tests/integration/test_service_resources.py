@@ -74,17 +74,30 @@ def test_settings_read_by_members_edited_by_pi(world):
 # --- collaborators ------------------------------------------------------------------------------
 
 
-def test_seed_collaborator_example_get_is_405_naming_post(world):
+def test_seed_collaborator_example_get_works_with_a_token(world):
+    """The seed's legacy form: a token-authenticated GET with a form body (deprecated)."""
+    pid = world.proposals["p1"]
     token = world.hub.token_for("alice")
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     r = requests.get(
-        world.url(f"proposals/collaborators/{world.proposals['p1']}/"),
-        data={"email": "user@server.net", "action": "add"},
+        world.url(f"proposals/collaborators/{pid}/"),
+        data={"email": "seed.get@server.net", "action": "add"},
         headers=headers,
         timeout=30,
     )
-    assert r.status_code == 405
-    assert "POST" in r.json()["detail"] and r.headers["Allow"] == "POST"
+    assert r.status_code == 200, r.text
+    assert "seed.get@server.net" in {u["email"] for u in r.json()["collaborators"]}
+    # Leave the proposal as it was for the other tests.
+    r = call(
+        world,
+        "POST",
+        f"proposals/collaborators/{pid}/",
+        "alice",
+        json={"email": "seed.get@server.net", "action": "remove"},
+    )
+    assert r.status_code == 200 and "seed.get@server.net" not in {
+        u["email"] for u in r.json()["collaborators"]
+    }
 
 
 def test_pi_adds_a_new_collaborator_who_gets_user_hub_user_group_and_mail(world):

@@ -28,7 +28,6 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("attempt_token", sa.String(32), nullable=True))
 
-
     op.create_table(
         "engine_heartbeats",
         sa.Column("name", sa.String(128), primary_key=True),
