@@ -236,25 +236,11 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
         else:
             header, cards, checksum, size = read_and_hash(path)
     except (NotFits, ValueError) as exc:
-        checksum, size = _hash_only(path)
-        return ScannedFile(
-            path=path,
-            size=size,
-            mtime_ns=stat.st_mtime_ns,
-            checksum=checksum,
-            status_reason=f"cannot read: {_reason(exc)}",
-        )
+        return _unreadable(path, stat, exc)
     except OSError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. astropy's own errors on odd files
-        checksum, size = _hash_only(path)
-        return ScannedFile(
-            path=path,
-            size=size,
-            mtime_ns=stat.st_mtime_ns,
-            checksum=checksum,
-            status_reason=f"cannot read: {_reason(exc)}",
-        )
+        return _unreadable(path, stat, exc)
     result = classify(header, path=Path(path))
     absurd = implausible(header)
     return ScannedFile(
