@@ -44,6 +44,10 @@ from pipeline.lamps import LampTemplate, lamp_dir, read_template
 #: Fewest NIST lines, and largest RMS (unbinned px), for a corrected model to be written.
 MIN_LINES = 6
 MAX_RMS_PX = 0.2
+#: Largest disagreement (unbinned px) allowed with a catalogued line of the library that
+#: its stored model places well (within 1 Å): a corrected model fitted to few NIST lines
+#: can swing far beyond them (930M2_Ar went 88 px wrong at Ar I 5187.7 Å).
+MAX_CATALOGUE_PX = 10.0
 #: Cards this script owns (removed before each rewrite).
 PREFIXES = ("GSP_R",)
 HISTORY_TAG = "GSP NIST refit:"
@@ -114,9 +118,22 @@ def refit(template: LampTemplate) -> RefitResult:
         result.problem = f"RMS {result.rms_pixel:.3f} px against NIST (limit {MAX_RMS_PX})"
     elif result.corrected_rms_pixel >= result.library_rms_pixel:
         result.problem = "the stored model fits the NIST lines as well"
+    elif (off := _catalogue_disagreement(template, coef)) > MAX_CATALOGUE_PX:
+        result.problem = f"{off:.0f} px off a catalogued line (limit {MAX_CATALOGUE_PX:.0f})"
     else:
         result.coefficients = np.asarray(coef, float)
     return result
+
+
+def _catalogue_disagreement(template: LampTemplate, coef: np.ndarray) -> float:
+    """Largest distance (unbinned px) between a corrected model and the library's
+    catalogued lines that its stored model places within 1 Å."""
+    pix, wav = template.line_pixels, template.line_wavelengths
+    trusted = np.abs(template.library_wavelength(pix) - wav) < 1.0
+    if not trusted.any():
+        return 0.0
+    disp = np.abs(chebyshev.chebval(pix[trusted], chebyshev.chebder(coef)))
+    return float(np.max(np.abs(chebyshev.chebval(pix[trusted], coef) - wav[trusted]) / disp))
 
 
 def _strip(header: fits.Header) -> None:
