@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from sqlalchemy import select
 
 from gsp_extension.engine.handlers import Handler, HandlerRegistry, _job_file
 from gsp_extension.engine.work import ProductOut, TransientError, WorkRequest, WorkResult
+from gsp_extension.store.models import Job
 
 
 def write_fits_atomic(path: Path, value: int, **cards) -> None:
@@ -117,3 +120,23 @@ def execute_night_product(request: WorkRequest) -> WorkResult:
 
 def make_night_registry() -> HandlerRegistry:
     return HandlerRegistry([Handler("night", prepare_night_product, execute_night_product)])
+
+
+async def drain(db, engine, timeout: float = 300.0) -> None:
+    """Run ``engine`` until every job is done or failed (at most ``timeout`` s), then stop it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def finished():
+        with db.session() as s:
+            states = list(s.scalars(select(Job.state)))
+        return bool(states) and all(x in ("done", "failed") for x in states)
+
+    try:
+        while loop.time() < deadline and not await asyncio.to_thread(finished):
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 120)

@@ -7,12 +7,12 @@ flux-calibrated with it (data_type 5). A standard of another proposal is never u
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 import astropy.units as u
 import pytest
 from astropy.io import fits
+from engine_helpers import drain
 from sqlalchemy import select
 
 from gsp_extension.engine.executors import ThreadExecutor
@@ -55,25 +55,6 @@ def _copy_night(night, dest, *, with_standard: bool) -> None:
             shutil.copy(path, dest / path.name)
 
 
-async def _drain(db, engine, timeout=300.0) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-
-    def finished():
-        with db.session() as s:
-            states = list(s.scalars(select(Job.state)))
-        return bool(states) and all(x in ("done", "failed") for x in states)
-
-    try:
-        while loop.time() < deadline and not await asyncio.to_thread(finished):
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 120)
-
-
 def _current(s, data_type):
     return s.scalars(
         select(File).where(
@@ -105,7 +86,7 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     _copy_night(night, raw, with_standard=False)
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
     _ingest(db, engine, tmp_path / "raw")
-    await _drain(db, engine)
+    await drain(db, engine)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
@@ -124,7 +105,7 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     # the standard arrives: its sensitivity, then the science again, with it
     shutil.copy(night[0] / standard_name, raw / standard_name)
     _ingest(db, engine, tmp_path / "raw")
-    await _drain(db, engine)
+    await drain(db, engine)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
@@ -164,7 +145,7 @@ async def test_a_standard_of_another_proposal_is_never_used(db, tmp_path, night)
             del hdul[0].header["PROPID"]
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
     _ingest(db, engine, tmp_path / "raw")
-    await _drain(db, engine)
+    await drain(db, engine)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
@@ -222,7 +203,7 @@ async def test_a_saturated_standard_gets_a_status_saying_so(db, tmp_path, satura
     _copy_night(saturated_night, tmp_path / "raw" / NIGHT_NAME, with_standard=True)
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
     _ingest(db, engine, tmp_path / "raw")
-    await _drain(db, engine)
+    await drain(db, engine)
     stem = standard_name.removesuffix(".fits")
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()

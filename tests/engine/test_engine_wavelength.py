@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 
 import pytest
 from astropy.io import fits
+from engine_helpers import drain
 from sqlalchemy import select
 
 from gsp_extension.engine.executors import ThreadExecutor
@@ -28,25 +28,6 @@ def night(tmp_path_factory):
     return folder
 
 
-async def _drain(db, engine, timeout=240.0) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-
-    def finished():
-        with db.session() as s:
-            states = list(s.scalars(select(Job.state)))
-        return bool(states) and all(x in ("done", "failed") for x in states)
-
-    try:
-        while loop.time() < deadline and not await asyncio.to_thread(finished):
-            await asyncio.sleep(0.1)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 120)
-
-
 def _current(s, data_type, arcs=False):
     """Current products of a data_type: the science spectra, or (``arcs``) the
     calibrated arcs (``we*_comp``, no target)."""
@@ -62,7 +43,7 @@ async def test_calibrate_wavelength_with_a_chosen_lamp(db, tmp_path, night):
     report = backfill(db, [tmp_path / "raw"], workers=1)
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
     engine.files_registered(report.counts.registered_ids)
-    await _drain(db, engine)
+    await drain(db, engine, timeout=240.0)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
@@ -92,7 +73,7 @@ async def test_calibrate_wavelength_with_a_chosen_lamp(db, tmp_path, night):
             priority=10,
         ).id
         s.commit()
-    await _drain(db, engine)
+    await drain(db, engine, timeout=240.0)
     with db.session() as s:
         job = s.get(Job, job_id)
         assert job.state == "done", job.error
@@ -134,7 +115,7 @@ async def test_a_lamp_that_is_not_reduced_yet_fails_with_the_reason(db, tmp_path
             params={"file_id": science.id, "lamp_id": arc.id},
         ).id
     engine = JobEngine(db, tmp_path, ThreadExecutor(1), poll_seconds=0.05, plan=False)
-    await _drain(db, engine, timeout=30)
+    await drain(db, engine, timeout=30)
     with db.session() as s:
         job = s.get(Job, job_id)
         assert job.state == "failed"
