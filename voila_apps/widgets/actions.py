@@ -249,12 +249,8 @@ class ActionBar(w.VBox):
             choices = [AUTOMATIC_STANDARD]
             note = f"Cannot list the standards: {exc.detail}"
             css = "gsp-error"
-        if self.record is not record:
-            return
-        chosen = self.standard.value
-        self.standard.options = choices
-        self.standard.value = chosen if chosen in [v for _, v in choices] else AUTOMATIC
-        self.standard_note.value = f"<span class='{css}'>{html.escape(note)}</span>"
+        if self.record is record:
+            _offer(self.standard, self.standard_note, choices, note, css)
 
     def fill_lamps(self, record: dict) -> None:
         """Offer the arcs compatible with ``record`` (unless another file is shown by then)."""
@@ -271,12 +267,8 @@ class ActionBar(w.VBox):
             choices = [AUTOMATIC_CHOICE]
             note = f"Cannot list the arcs: {exc.detail}"
             css = "gsp-error"
-        if self.record is not record:
-            return
-        chosen = self.lamp.value
-        self.lamp.options = choices
-        self.lamp.value = chosen if chosen in [v for _, v in choices] else AUTOMATIC
-        self.lamp_note.value = f"<span class='{css}'>{html.escape(note)}</span>"
+        if self.record is record:
+            _offer(self.lamp, self.lamp_note, choices, note, css)
 
     def run(self, key: str) -> None:
         """Carry out action ``key`` on the file shown."""
@@ -368,3 +360,12 @@ def browser_url(path) -> str:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
     relative = Path(path).resolve().relative_to(Path.home().resolve())
     return f"{prefix.rstrip('/')}/files/{quote(relative.as_posix())}"
+
+
+def _offer(chooser, note_widget, choices: list, note: str, css: str) -> None:
+    """Put ``choices`` in a chooser, keeping the user's pick when it is still offered
+    (else automatic), and the note under it."""
+    chosen = chooser.value
+    chooser.options = choices
+    chooser.value = chosen if chosen in [v for _, v in choices] else AUTOMATIC
+    note_widget.value = f"<span class='{css}'>{html.escape(note)}</span>"
