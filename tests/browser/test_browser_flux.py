@@ -63,11 +63,19 @@ def test_a_standard_arrives_and_the_science_is_flux_calibrated(alice, world, tmp
     shot(alice, "09_flux_calibrated_tab")
 
     # Calibrate Flux again from the wavelength-calibrated spectrum, with the standard chosen
+    # The Flux Calibrated tab offers Calibrate Flux too, with its chooser filled: wait for
+    # the Wavelength tab to be the one shown and its own chooser to be filled (the note
+    # says "Looking for standard stars…" until then), not for the previous tab's.
     _tab(alice, "Wavelength Calibrated").first.click()
+    alice.wait_for_function(
+        """() => { const a = document.querySelector('.gsp-tabs .gsp-active');
+                   return a && /^Wavelength Calibrated/.test(a.innerText); }"""
+    )
     alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Calibrate Flux')")
     alice.wait_for_function(
-        "() => document.querySelectorAll('.gsp-standard select option').length > 1"
-        " && document.querySelector('.gsp-standard-note').innerText.includes('standard')"
+        """() => { const note = document.querySelector('.gsp-standard-note');
+                   return document.querySelectorAll('.gsp-standard select option').length > 1
+                          && note && / standards? of this setup/.test(note.innerText); }"""
     )
     options = alice.locator(".gsp-standard select option").all_inner_texts()
     assert options[0].startswith("Automatic"), options
