@@ -338,6 +338,8 @@ class _NightRun:
     report: NightReport = field(default_factory=NightReport)
     library: CalibrationLibrary = field(default_factory=CalibrationLibrary)
     by_path: dict[str, FileResult] = field(default_factory=dict)
+    #: Sensitivities made from the night's standards (the flux step uses them).
+    sensitivities: list = field(default_factory=list)
 
     def tell(self, phase: str, frames: Iterable[Classification]) -> None:
         if self.progress:
@@ -470,17 +472,33 @@ def _run_spectra(run: _NightRun) -> None:
     run.report.spectra = calibrate_night(run.report, run.out_dir, run.settings, run.raw_dirs)
 
 
-def _run_flux(run: _NightRun) -> None:
-    from pipeline.fluxcal.night_stage import flux_calibrate_night
+def _run_sensitivity(run: _NightRun) -> None:
+    from pipeline.fluxcal.night_stage import night_sensitivities
 
-    run.report.spectra += flux_calibrate_night(
+    run.sensitivities, made = night_sensitivities(
         run.report,
         run.report.spectra,
         run.out_dir,
         run.settings,
         run.flux_settings,
+        raw_dirs=run.raw_dirs,
+    )
+    run.report.spectra += made
+
+
+def _run_flux(run: _NightRun) -> None:
+    from pipeline.fluxcal.night_stage import flux_calibrate_spectra
+
+    run.report.spectra += flux_calibrate_spectra(
+        run.report,
+        run.report.spectra,
+        run.sensitivities,
+        run.out_dir,
+        run.settings,
+        run.flux_settings,
         calibration_dirs=run.calibration_dirs,
         raw_dirs=run.raw_dirs,
+        roles=NIGHT_PLAN.spec(Step.FLUX).roles,
     )
 
 
@@ -505,6 +523,7 @@ NIGHT_STEPS: list[_NightStep] = NIGHT_PLAN.schedule(
             Step.EXTRACT,
             Step.WAVELENGTH,
         ),
+        _NightStep(_run_sensitivity, "sensitivity", spectra=True): (Step.SENSITIVITY,),
         _NightStep(_run_flux, "flux", spectra=True): (Step.FLUX,),
     }
 )
@@ -542,9 +561,10 @@ def reduce_night(
         results in ``report.spectra``). This runs after every frame is reduced, so an
         arc taken after a science frame still calibrates it. Then, unless
         ``flux_settings.flux_calibration`` is off, the night's standards give
-        sensitivity masters and every spectrum with a compatible one is
-        flux-calibrated (:func:`pipeline.fluxcal.night_stage.flux_calibrate_night`;
-        earlier nights' masters in ``calibration_dirs`` are the fallback).
+        sensitivity masters (:func:`pipeline.fluxcal.night_stage.night_sensitivities`)
+        and every star's spectrum with a compatible one is flux-calibrated
+        (:func:`pipeline.fluxcal.night_stage.flux_calibrate_spectra`; earlier nights'
+        masters in ``calibration_dirs`` are the fallback).
     flux_settings : pipeline.settings.FluxSettings, optional
         Flux calibration on/off, preferred standard, extinction (defaults: on, nearest
         in time, on).

@@ -38,6 +38,7 @@ class Step(StrEnum):
     REDUCE = "reduce"
     EXTRACT = "extract"
     WAVELENGTH = "wavelength"
+    SENSITIVITY = "sensitivity"
     FLUX = "flux"
 
 
@@ -206,7 +207,8 @@ class NightPlan:
         return sorted(spans, key=lambda carrier: spans[carrier][0])
 
 
-#: The night, from raw frames to flux-calibrated spectra.
+#: The night, from raw frames to flux-calibrated spectra: masters -> reduce -> extract ->
+#: wavelength -> (a standard's) sensitivity -> flux.
 NIGHT_PLAN = NightPlan(
     [
         StepSpec(Step.MASTER_BIAS, frozenset({FrameRole.BIAS}), DataType.MASTER_CALIBRATION),
@@ -234,12 +236,23 @@ NIGHT_PLAN = NightPlan(
             needs=(Step.EXTRACT,),
             calibrated_by=((Step.REDUCE, FrameRole.ARC),),
         ),
+        # A standard star's calibrated spectrum gives a sensitivity master (a
+        # calibration of the night, like a master flat, kept as data_type 1).
+        StepSpec(
+            Step.SENSITIVITY,
+            frozenset({FrameRole.STANDARD}),
+            DataType.MASTER_CALIBRATION,
+            needs=(Step.WAVELENGTH,),
+        ),
+        # Every star's calibrated spectrum (the standards' own too: a check of the
+        # sensitivity) is flux-calibrated; arcs are not, a lamp has no flux to measure.
+        # A new sensitivity makes the night's spectra of its setup worth doing again.
         StepSpec(
             Step.FLUX,
-            frozenset({FrameRole.SCIENCE}),
+            _SPECTRA,
             DataType.FLUX_CALIBRATED,
             needs=(Step.WAVELENGTH,),
-            calibrated_by=((Step.WAVELENGTH, FrameRole.STANDARD),),
+            calibrated_by=((Step.SENSITIVITY, FrameRole.STANDARD),),
         ),
     ]
 )

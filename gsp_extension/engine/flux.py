@@ -121,31 +121,6 @@ def usable_sensitivities(
     return list(session.scalars(query.order_by(File.id)))
 
 
-def usable_frames_for_sensitivity(
-    session: Session, master: File, made_by: int | None
-) -> list[File]:
-    """The night's current reduced frames (but ``made_by``) a new sensitivity master may
-    calibrate: with wavelength-calibrated spectra, of its proposal (or any, when no
-    proposal owns the standard). Whether the setup fits is the job's to tell."""
-    if master.date is None:
-        return []
-    spectra = _current(select(File.parent_file_id)).where(
-        File.data_type == DataType.WAVELENGTH_CALIBRATED
-    )
-    query = _current(select(File)).where(
-        File.date == master.date,
-        File.data_type == DataType.REDUCED,
-        File.id.in_(
-            _current(select(File.parent_file_id)).where(
-                File.data_type == DataType.EXTRACTED, File.id.in_(spectra)
-            )
-        ),
-    )
-    if master.proposal_id is not None:
-        query = query.where(File.proposal_id == master.proposal_id)
-    return [f for f in session.scalars(query.order_by(File.id)) if f.id != made_by]
-
-
 def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | None) -> list[File]:
     """The sensitivity master(s) a chosen standard file stands for.
 

@@ -11,7 +11,12 @@ through :data:`JOB_STEPS`, the steps each job kind carries:
 - a new calibration (masters, a reduced arc): the steps it calibrates, again, for the
   night's frames (reduce the night again; calibrate the night's spectra again);
 - a wavelength-calibrated spectrum: flux-calibrate it (when its proposal's settings say
-  so); a new sensitivity (a standard arrived): flux-calibrate that night's spectra again.
+  so; a standard's first makes its sensitivity); a new sensitivity (a standard arrived):
+  flux-calibrate that night's spectra again.
+
+A new calibration made from one proposal's frame (an arc, a standard) calibrates only
+that proposal's frames again (the access policy lets no other use it), and never the
+observation it was made from.
 
 Jobs are queued at automatic priority (0; manual actions come first). A product already
 being made by a *running* job is marked to be made again when that job ends, so a flat
@@ -42,15 +47,16 @@ from .handlers import MASTER_INPUT_STATUSES
 AUTOMATIC_PRIORITY = 0
 
 #: The steps of the plan each automatic job kind carries (an extract job also
-#: calibrates in wavelength). Checked against the plan's order at import.
+#: calibrates in wavelength; a flux job makes a standard's sensitivity, then flux-
+#: calibrates). Every step is carried: checked against the plan's order at import.
 JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.MASTER_BIAS: (Step.MASTER_BIAS,),
     JobKind.MASTER_FLAT: (Step.MASTER_FLAT,),
     JobKind.REDUCE: (Step.REDUCE,),
     JobKind.EXTRACT: (Step.EXTRACT, Step.WAVELENGTH),
+    JobKind.CALIBRATE_FLUX: (Step.SENSITIVITY, Step.FLUX),
 }
-# Flux calibration is not an engine job yet: the plan's last step is left uncarried.
-NIGHT_PLAN.schedule(JOB_STEPS, complete=False)
+NIGHT_PLAN.schedule(JOB_STEPS)
 #: Manual job kinds that carry steps of the plan again (their follow-ups are planned too).
 MANUAL_JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.CALIBRATE_WAVELENGTH: (Step.EXTRACT, Step.WAVELENGTH),
@@ -126,7 +132,15 @@ def _flux_enabled(session: Session, file: File) -> tuple[bool, int | None, int |
     return bool(flux_settings_values(row)["flux_calibration"]), proposal.id, row.id
 
 
-def _flux(session: Session, reduced: File, *, refresh: bool = False) -> Job | None:
+def _flux(session: Session, spectrum: File, *, refresh: bool = False) -> Job | None:
+    """Flux-calibrate the frame of ``spectrum`` (a flux job names the reduced frame: it
+    calibrates all its spectra, and a standard's first makes its sensitivity)."""
+    from .flux import reduced_frame_of
+
+    try:
+        reduced = reduced_frame_of(session, spectrum)
+    except InvalidState:
+        return None  # no reduced frame behind it (registered by hand): nothing to do
     enabled, proposal_id, settings_id = _flux_enabled(session, reduced)
     if not enabled:
         return None
@@ -141,54 +155,26 @@ def _flux(session: Session, reduced: File, *, refresh: bool = False) -> Job | No
     )
 
 
-def _flux_followups(session: Session, job: Job, products: list[File]) -> list[Job | None]:
-    """Flux calibration after a wavelength calibration; after a new sensitivity, the
-    night's spectra it may calibrate are done again (those that need it, :mod:`.flux`)."""
-    from .flux import reduced_frame_of, usable_frames_for_sensitivity
-
-    if job.kind in (JobKind.EXTRACT, JobKind.CALIBRATE_WAVELENGTH):
-        spectra = [
-            p
-            for p in products
-            if p.data_type == DataType.WAVELENGTH_CALIBRATED
-            and p.parent_file is not None
-            and p.parent_file.data_type == DataType.EXTRACTED
-        ]
-        frames = {}
-        for spectrum in spectra:
-            try:
-                frame = reduced_frame_of(session, spectrum)
-            except InvalidState:
-                continue  # no reduced frame behind it (registered by hand): nothing to do
-            frames[frame.id] = frame
-        return [_flux(session, f) for f in frames.values()]
-    if job.kind == JobKind.CALIBRATE_FLUX:
-        masters = [p for p in products if p.data_type == DataType.MASTER_CALIBRATION]
-        return [
-            _flux(session, frame, refresh=True)
-            for master in masters
-            for frame in usable_frames_for_sensitivity(session, master, job.file_id)
-        ]
-    return []
-
-
-
 def _night_job(session: Session, kind: JobKind, night: dt.date) -> Job | None:
     return _queue(session, kind, f"{kind}:{night.isoformat()}", params={"date": night.isoformat()})
 
 
-#: How a job of each per-file kind is queued on a file.
-_FILE_JOBS: dict[JobKind, Callable[[Session, File], Job | None]] = {
-    JobKind.REDUCE: _reduce,
-    JobKind.EXTRACT: _extract,
+#: How a job of each per-file kind is queued on a file (the product of the step before),
+#: first made (``False``) or again after a new calibration (``True``).
+_FILE_JOBS: dict[JobKind, Callable[[Session, File, bool], Job | None]] = {
+    JobKind.REDUCE: lambda session, raw, _again: _reduce(session, raw),
+    JobKind.EXTRACT: lambda session, reduced, _again: _extract(session, reduced),
+    JobKind.CALIBRATE_FLUX: lambda session, spectrum, again: _flux(
+        session, spectrum, refresh=again
+    ),
 }
 
 
-def _job_on(session: Session, kind: JobKind, file: File) -> Job | None:
+def _job_on(session: Session, kind: JobKind, file: File, *, again: bool = False) -> Job | None:
     """Queue ``kind`` for ``file`` (for its night, when ``kind`` is made per night)."""
     if kind in _NIGHT_KINDS:
         return _night_job(session, kind, file.date)
-    return _FILE_JOBS[kind](session, file)
+    return _FILE_JOBS[kind](session, file, again)
 
 
 def _source_role(file: File) -> FrameRole | None:
@@ -198,12 +184,14 @@ def _source_role(file: File) -> FrameRole | None:
     return role_of(file) if file is not None else None
 
 
-def _night_inputs(session: Session, kind: JobKind, night: dt.date | None) -> list[File]:
-    """The night's files a job of ``kind`` starts from: raw frames for a first step,
-    the current products of the step before otherwise, of the roles the step serves."""
+def _night_inputs(session: Session, kind: JobKind, step: Step, night: dt.date | None) -> list[File]:
+    """The night's files a job of ``kind`` starts from to do ``step`` again: raw frames
+    when its first step starts from them, the current products of the step before it
+    otherwise; of the roles ``step`` serves."""
     if night is None:
         return []
     spec = NIGHT_PLAN.spec(JOB_STEPS[kind][0])
+    roles = NIGHT_PLAN.spec(step).roles
     if not spec.needs:
         raw = session.scalars(
             select(File).where(
@@ -213,7 +201,7 @@ def _night_inputs(session: Session, kind: JobKind, night: dt.date | None) -> lis
                 File.superseded_at.is_(None),
             )
         )
-        return [f for f in raw if role_of(f) in spec.roles]
+        return [f for f in raw if role_of(f) in roles]
     products = session.scalars(
         select(File).where(
             File.date == night,
@@ -222,30 +210,54 @@ def _night_inputs(session: Session, kind: JobKind, night: dt.date | None) -> lis
             File.deleted_at.is_(None),
         )
     )
-    return [f for f in products if _source_role(f) in spec.roles]
+    return [f for f in products if _source_role(f) in roles]
+
+
+def _calibrated_by(calibration: File | None, file: File) -> bool:
+    """Whether a new ``calibration`` product may calibrate ``file`` again: not the
+    observation it was made from, and only its own proposal's frames when a proposal
+    owns it (:meth:`AccessPolicy.calibrations_for`, :meth:`AccessPolicy.standards_for`)."""
+    if calibration is None:
+        return True  # the night's masters: every frame of the night
+    if file.original_file_id == calibration.original_file_id:
+        return False
+    return calibration.proposal_id is None or file.proposal_id == calibration.proposal_id
 
 
 def _recalibrate(
-    session: Session, step: Step, role: FrameRole | None, night: dt.date | None
+    session: Session,
+    step: Step,
+    role: FrameRole | None,
+    night: dt.date | None,
+    calibration: File | None = None,
 ) -> list[Job | None]:
-    """Jobs that do again, for the night's frames, the steps a new calibration serves."""
+    """Jobs that do again, for the night's frames, the steps a new calibration serves
+    (``calibration``: the product that serves them, ``None`` for the night's masters)."""
     queued: list[Job | None] = []
     for again in NIGHT_PLAN.recalibrates(step, role) if role is not None else ():
         kind = _JOB_OF_STEP.get(again)
         if kind in _NIGHT_KINDS and night is not None:
             queued.append(_night_job(session, kind, night))
         elif kind is not None:
-            queued += [_job_on(session, kind, f) for f in _night_inputs(session, kind, night)]
+            queued += [
+                _job_on(session, kind, f, again=True)
+                for f in _night_inputs(session, kind, again, night)
+                if _calibrated_by(calibration, f)
+            ]
     return queued
 
 
-def _continue(session: Session, step: Step, product: File) -> list[Job | None]:
-    """The jobs a new product of ``step`` leads to: its frame's next step, and the
-    steps it calibrates for the rest of the night."""
+def _continue(
+    session: Session, step: Step, product: File, carried: tuple[Step, ...] = ()
+) -> list[Job | None]:
+    """The jobs a new product of ``step`` leads to: its frame's next steps (but those
+    the job that made it carried already), and the steps it calibrates for the rest of
+    the night."""
     role = _source_role(product)
-    follow = [_JOB_OF_STEP.get(s) for s in NIGHT_PLAN.next_steps(step, role)]
-    queued = [_job_on(session, kind, product) for kind in follow if kind is not None]
-    return queued + _recalibrate(session, step, role, product.date)
+    follow = [_JOB_OF_STEP[s] for s in NIGHT_PLAN.next_steps(step, role) if s not in carried]
+    # One job of a kind for the product (a flux job carries two of a standard's steps).
+    queued = [_job_on(session, kind, product) for kind in dict.fromkeys(follow)]
+    return queued + _recalibrate(session, step, role, product.date, product)
 
 
 def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
@@ -307,16 +319,15 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
         )
     steps = JOB_STEPS.get(job.kind) or MANUAL_JOB_STEPS.get(job.kind)
     if steps and products:
-        last = steps[-1]
         if job.kind in _NIGHT_KINDS:
             # A night's masters calibrate the night (whatever files they are).
-            (role,) = NIGHT_PLAN.spec(last).roles
-            queued += _recalibrate(session, last, role, dt.date.fromisoformat(params["date"]))
+            (role,) = NIGHT_PLAN.spec(steps[-1]).roles
+            queued += _recalibrate(session, steps[-1], role, dt.date.fromisoformat(params["date"]))
         else:
-            made = NIGHT_PLAN.spec(last).makes
-            for product in (p for p in products if p.data_type == made):
-                queued += _continue(session, last, product)
-    # Flux calibration is not yet a step the planner reads from the plan (its job names a
-    # reduced frame, not the spectrum the plan's step makes): its follow-ups are its own.
-    queued += _flux_followups(session, job, products)
+            # Each product goes on from the step that made it (a flux job's sensitivity
+            # flux-calibrates the night again; its data_type 5 products end the chain).
+            for step in steps:
+                made = NIGHT_PLAN.spec(step).makes
+                for product in (p for p in products if p.data_type == made):
+                    queued += _continue(session, step, product, steps)
     return [j for j in queued if j is not None]

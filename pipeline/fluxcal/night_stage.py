@@ -1,14 +1,15 @@
 """The night's flux step: sensitivities from its standards, ``fwecfzst_`` products.
 
-:func:`flux_calibrate_night` runs after extraction and wavelength calibration
-(:func:`pipeline.spectroscopy.night_stage.calibrate_night`):
+:func:`night_sensitivities` and :func:`flux_calibrate_spectra` are the last two steps
+of the night's plan (:data:`pipeline.plan.NIGHT_PLAN`), after extraction and wavelength
+calibration (:func:`pipeline.spectroscopy.night_stage.calibrate_night`):
 
 1. every wavelength-calibrated standard gives a sensitivity master
    (``master_sens_*``, data_type 1), or a status that says why not (saturated, too
    little signal, outside the table's range...);
-2. every wavelength-calibrated spectrum (science and standards) is flux-calibrated
-   with the compatible sensitivity nearest in time (this night's, else an earlier
-   night's from ``calibration_dirs``, its age in the header) into
+2. every wavelength-calibrated star spectrum (science and standards, never arcs) is
+   flux-calibrated with the compatible sensitivity nearest in time (this night's,
+   else an earlier night's from ``calibration_dirs``, its age in the header) into
    ``fwecfzst_<...>.fits`` (RLEVEL 65, data_type 5, erg/s/cm²/Å); with none, the
    spectrum keeps its data_type 4 product and its result says why there is no 5.
 
@@ -322,54 +323,59 @@ def _reduced_of(result) -> str | None:
     return None
 
 
-def flux_calibrate_night(
+def _brightest_per_frame(spectra: Sequence[ProductResult]) -> list[ProductResult]:
+    """Each frame's written wavelength-calibrated spectrum of highest S/N."""
+    brightest: dict[str, ProductResult] = {}
+    for p in _calibrated(spectra):
+        best = brightest.get(p.raw_parent)
+        if best is None or p.quality.get("snr_target", 0) > best.quality.get("snr_target", 0):
+            brightest[p.raw_parent] = p
+    return list(brightest.values())
+
+
+def _calibrated(spectra: Sequence[ProductResult]) -> list[ProductResult]:
+    return [p for p in spectra if p.data_type == 4 and p.status == "written" and p.file]
+
+
+def night_sensitivities(
     report,
     spectra: Sequence[ProductResult],
     out_dir,
     settings=None,
     flux_settings=None,
-    calibration_dirs: Iterable = (),
     raw_dirs: Iterable = (),
-) -> list[ProductResult]:
-    """Sensitivities from the night's standards, then every spectrum flux-calibrated.
+) -> tuple[list[Sensitivity], list[ProductResult]]:
+    """The plan's sensitivity step for a night: one master per standard star frame.
 
     Parameters
     ----------
     report : pipeline.night.NightReport
-        After :func:`~pipeline.spectroscopy.night_stage.calibrate_night`; each frame's
-        result gets the products made and why a data_type 5 was not.
+        After :func:`~pipeline.spectroscopy.night_stage.calibrate_night`; each standard
+        frame's result gets its master, or why it gave none.
     spectra : list of ProductResult
         The night's 1-D products (``report.spectra``).
     out_dir : path
     settings : ReductionSettings, optional
     flux_settings : FluxSettings, optional
-    calibration_dirs : iterable of paths
-        Product folders of earlier nights whose ``master_sens_*`` may serve as fallback.
+        With ``flux_calibration`` off, nothing is made.
     raw_dirs : iterable of paths
 
     Returns
     -------
-    list of ProductResult
-        Sensitivity masters (data_type 1) and flux-calibrated spectra (data_type 5),
-        or why each was not made.
+    (list of Sensitivity, list of ProductResult)
+        The sensitivities made, and one result (data_type 1) per standard frame.
     """
     from pipeline.settings import FluxSettings
 
     flux_settings = flux_settings or FluxSettings()
-    by_raw = {r.file_name: r for r in report.results}
-    calibrated = [p for p in spectra if p.data_type == 4 and p.status == "written" and p.file]
-    out: list[ProductResult] = []
     if not flux_settings.flux_calibration:
-        return out
-    night: list[Sensitivity] = []
-    # One sensitivity per standard frame, from its brightest spectrum: another source
-    # on the slit is not the star whose table we hold.
-    brightest: dict[str, ProductResult] = {}
-    for p in calibrated:
-        best = brightest.get(p.raw_parent)
-        if best is None or p.quality.get("snr_target", 0) > best.quality.get("snr_target", 0):
-            brightest[p.raw_parent] = p
-    for p in brightest.values():
+        return [], []
+    by_raw = {r.file_name: r for r in report.results}
+    made: list[Sensitivity] = []
+    out: list[ProductResult] = []
+    # From each standard frame's brightest spectrum: another source on the slit is not
+    # the star whose table we hold.
+    for p in _brightest_per_frame(spectra):
         frame = by_raw.get(p.raw_parent)
         if frame is None or frame.role != "standard":
             continue
@@ -379,13 +385,65 @@ def flux_calibrate_night(
         _note(report, frame, result)
         out.append(result)
         if sens is not None:
-            night.append(sens)
+            made.append(sens)
+    return made, out
+
+
+def flux_calibrate_spectra(
+    report,
+    spectra: Sequence[ProductResult],
+    sensitivities: Sequence[Sensitivity],
+    out_dir,
+    settings=None,
+    flux_settings=None,
+    calibration_dirs: Iterable = (),
+    raw_dirs: Iterable = (),
+    roles: Iterable[str] = ("science", "standard"),
+) -> list[ProductResult]:
+    """The plan's flux step for a night: every star's spectrum into ``fwecfzst_``.
+
+    Parameters
+    ----------
+    report : pipeline.night.NightReport
+        Each frame's result gets the products made and why a data_type 5 was not.
+    spectra : list of ProductResult
+        The night's 1-D products (``report.spectra``); the written wavelength-calibrated
+        ones (data_type 4) of frames of ``roles`` are calibrated.
+    sensitivities : sequence of Sensitivity
+        This night's (:func:`night_sensitivities`).
+    out_dir : path
+    settings : ReductionSettings, optional
+    flux_settings : FluxSettings, optional
+        With ``flux_calibration`` off, nothing is made.
+    calibration_dirs : iterable of paths
+        Product folders of earlier nights whose ``master_sens_*`` may serve as fallback.
+    raw_dirs : iterable of paths
+    roles : iterable of str
+        Roles of the frames whose spectra are calibrated (the plan's; never arcs: a lamp
+        spectrum has no flux to measure).
+
+    Returns
+    -------
+    list of ProductResult
+        One per spectrum: its ``fwecfzst_`` (data_type 5), or why it was not made.
+    """
+    from pipeline.settings import FluxSettings
+
+    flux_settings = flux_settings or FluxSettings()
+    if not flux_settings.flux_calibration:
+        return []
+    roles = set(roles)
+    by_raw = {r.file_name: r for r in report.results}
     earlier = load_sensitivities(d for d in calibration_dirs if Path(d) != Path(out_dir))
-    for p in calibrated:
-        result = flux_product(p.file, night + earlier, out_dir, flux_settings, settings, raw_dirs)
+    out: list[ProductResult] = []
+    for p in _calibrated(spectra):
         frame = by_raw.get(p.raw_parent)
-        if frame is not None:
-            _note(report, frame, result)
+        if frame is None or frame.role not in roles:
+            continue
+        result = flux_product(
+            p.file, [*sensitivities, *earlier], out_dir, flux_settings, settings, raw_dirs
+        )
+        _note(report, frame, result)
         out.append(result)
     return out
 

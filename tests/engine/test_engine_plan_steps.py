@@ -17,22 +17,24 @@ def test_gsp_reduce_and_the_engine_follow_the_one_plan():
         "_run_master_flat",
         "_run_reduce",
         "_run_spectra",
+        "_run_sensitivity",
         "_run_flux",
     ]
     # the engine's job kinds, ordered by the plan, follow gsp reduce's order
-    assert NIGHT_PLAN.schedule(JOB_STEPS, complete=False) == [
+    assert NIGHT_PLAN.schedule(JOB_STEPS) == [
         "master_bias",
         "master_flat",
         "reduce",
         "extract",
+        "calibrate_flux",
     ]
-    # every step the engine runs is a step of the plan, carried by one job kind
+    # every step of the plan is carried, each by one job kind
     carried = [step for steps in JOB_STEPS.values() for step in steps]
-    assert set(carried) <= set(NIGHT_PLAN.steps)
+    assert set(carried) == set(NIGHT_PLAN.steps)
     assert len(carried) == len(set(carried))
 
 
-def _file(s, name, obstype, data_type=0, parent=None):
+def _file(s, name, obstype, data_type=0, parent=None, obj="AT2026xyz", proposal="SOAR2026B-001"):
     import hashlib
 
     from gsp_extension.store.files import register_file
@@ -47,6 +49,7 @@ def _file(s, name, obstype, data_type=0, parent=None):
         ["SLIT", "1.0_LONG_SLIT", ""],
         ["OBSRA", "1:00:00", ""],
         ["OBSDEC", "-5:00:00", ""],
+        ["OBJECT", obj, ""],
     ]
     return register_file(
         s,
@@ -57,7 +60,7 @@ def _file(s, name, obstype, data_type=0, parent=None):
         status="processed" if data_type else "classified",
         data_type=data_type,
         parent=parent,
-        fields={"date": "2026-11-21", "proposal_id": "SOAR2026B-001", "obstype": obstype},
+        fields={"date": "2026-11-21", "proposal_id": proposal, "obstype": obstype},
     ).file
 
 
@@ -82,3 +85,46 @@ def test_follow_ups_of_a_reduction_are_read_from_the_plan(db):
         # in wavelength: they are extracted (and calibrated) again
         arc_next = [j.product_key for j in plan_after_job(s, job, products=[arc])]
         assert [k.split(":")[:2] for k in arc_next] == [["extract", str(sci.id)]]
+
+
+def _chain(s, stem, obstype="OBJECT", **kw):
+    """A raw frame, its reduced frame, extracted and wavelength-calibrated spectra."""
+    raw = _file(s, f"{stem}.fits", obstype, **kw)
+    reduced = _file(s, f"cfzst_{stem}.fits", obstype, data_type=2, parent=raw, **kw)
+    extracted = _file(s, f"ecfzst_{stem}_target_1.fits", obstype, 3, parent=reduced, **kw)
+    return reduced, _file(s, f"wecfzst_{stem}_target_1.fits", obstype, 4, extracted, **kw)
+
+
+def test_flux_follow_ups_are_read_from_the_plan(db):
+    """A calibrated spectrum goes on to the flux job of its frame (an arc's does not);
+    a new sensitivity flux-calibrates again the night's spectra of its proposal, not the
+    standard it was made from nor another proposal's."""
+    from gsp_extension.engine.planner import plan_after_job
+    from gsp_extension.store.models import Job
+
+    def keys(jobs):
+        return sorted((j.kind, j.file_id, (j.params or {}).get("refresh")) for j in jobs)
+
+    with db.transaction() as s:
+        sci, sci_spectrum = _chain(s, "sci")
+        std, std_spectrum = _chain(s, "std", obj="LTT3218")
+        _chain(s, "other", proposal="SOAR2026B-777")  # never calibrated by sci's standard
+        arc_raw = _file(s, "arc.fits", "COMP")
+        arc = _file(s, "fzst_arc.fits", "COMP", data_type=2, parent=arc_raw)
+        arc_spectrum = _file(s, "wefzst_arc.fits", "COMP", data_type=4, parent=arc)
+        extract = Job(kind="extract", product_key="extract:x", state="done", params={})
+        s.add(extract)
+        s.flush()
+        after_extract = plan_after_job(s, extract, [sci_spectrum, std_spectrum, arc_spectrum])
+        assert keys(after_extract) == [
+            ("calibrate_flux", sci.id, False),
+            ("calibrate_flux", std.id, False),
+        ]
+        for job in after_extract:
+            s.delete(job)
+        s.flush()
+        sens = _file(s, "master_sens_x.fits", "OBJECT", data_type=1, parent=std_spectrum)
+        flux = Job(kind="calibrate_flux", product_key="calibrate_flux:x", state="done")
+        s.add(flux)
+        s.flush()
+        assert keys(plan_after_job(s, flux, [sens])) == [("calibrate_flux", sci.id, True)]

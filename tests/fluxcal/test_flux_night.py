@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +73,22 @@ def test_science_gets_a_flux_calibrated_product_specutils_reads(night):
     assert next(e for e in entries if e["file"] == name)["data_type"] == 5
     sens = next(e for e in entries if e["file"] == header["GSP_SENS"])
     assert sens["data_type"] == 1
+
+
+def test_gsp_reduce_runs_the_plans_sensitivity_and_flux_steps(night):
+    """The plan's last two steps in the batch run: a sensitivity from the standard,
+    data_type 5 for every star's spectrum (the standard's own too), none for the arc."""
+    base, truth, report = night
+    assert {"sensitivity", "flux"} <= set(report.timings)
+    made = {Path(p.file).name for p in report.spectra if p.status == "written" and p.file}
+    (sens,) = [n for n in made if n.startswith("master_sens_")]
+    standard = report.by_name(_frame(truth, "standard")["file"])
+    assert sens in {Path(p).name for p in standard.products}
+    fluxed = sorted(n for n in made if n.startswith("f"))
+    stems = [_frame(truth, role)["file"].removesuffix(".fits") for role in ("science", "standard")]
+    assert fluxed == sorted(f"fwecfzst_{stem}_target_1.fits" for stem in stems)
+    arc = _frame(truth, "arc")["file"]
+    assert not list((base / "out").glob(f"fw*{arc.removesuffix('.fits')}*"))  # (fwefzst_)
 
 
 def test_recovered_flux_matches_the_truth_within_3_percent(night):

@@ -9,13 +9,14 @@ from pipeline.plan import NIGHT_PLAN, NightPlan, PlanError, Step, StepSpec
 from pipeline.vocabulary import DataType, FrameRole, StepOutcome
 
 
-def test_the_plan_orders_masters_reduce_extract_wavelength_flux():
+def test_the_plan_orders_masters_reduce_extract_wavelength_sensitivity_flux():
     assert NIGHT_PLAN.steps == (
         Step.MASTER_BIAS,
         Step.MASTER_FLAT,
         Step.REDUCE,
         Step.EXTRACT,
         Step.WAVELENGTH,
+        Step.SENSITIVITY,
         Step.FLUX,
     )
     assert NIGHT_PLAN.first_step(FrameRole.BIAS) is Step.MASTER_BIAS
@@ -28,6 +29,18 @@ def test_the_plan_orders_masters_reduce_extract_wavelength_flux():
     assert NIGHT_PLAN.recalibrates(Step.REDUCE, FrameRole.ARC) == [Step.WAVELENGTH]
     assert Step.REDUCE in NIGHT_PLAN.recalibrates(Step.MASTER_FLAT, FrameRole.FLAT)
     assert NIGHT_PLAN.spec(Step.FLUX).makes is DataType.FLUX_CALIBRATED
+    # a standard's calibrated spectrum gives a sensitivity, and is flux-calibrated too;
+    # a science spectrum is flux-calibrated; an arc's calibrated spectrum goes no further
+    assert NIGHT_PLAN.next_steps(Step.WAVELENGTH, FrameRole.STANDARD) == [
+        Step.SENSITIVITY,
+        Step.FLUX,
+    ]
+    assert NIGHT_PLAN.next_steps(Step.WAVELENGTH, FrameRole.SCIENCE) == [Step.FLUX]
+    assert NIGHT_PLAN.next_steps(Step.WAVELENGTH, FrameRole.ARC) == []
+    # a new sensitivity flux-calibrates the night again, as a new arc calibrates it in
+    # wavelength again
+    assert NIGHT_PLAN.recalibrates(Step.SENSITIVITY, FrameRole.STANDARD) == [Step.FLUX]
+    assert NIGHT_PLAN.spec(Step.SENSITIVITY).makes is DataType.MASTER_CALIBRATION
 
 
 def test_a_plan_that_runs_a_step_before_what_it_needs_is_refused():
@@ -46,13 +59,13 @@ def test_a_plan_that_runs_a_step_before_what_it_needs_is_refused():
 
 def test_schedule_orders_carriers_and_refuses_gaps_and_overlaps():
     groups = {
-        "flux": [Step.FLUX],
+        "flux": [Step.SENSITIVITY, Step.FLUX],
         "spectra": [Step.EXTRACT, Step.WAVELENGTH],
         "reduce": [Step.REDUCE],
         "masters": [Step.MASTER_BIAS, Step.MASTER_FLAT],
     }
     assert NIGHT_PLAN.schedule(groups) == ["masters", "reduce", "spectra", "flux"]
-    with pytest.raises(PlanError, match="missing: flux"):
+    with pytest.raises(PlanError, match="missing: sensitivity, flux"):
         NIGHT_PLAN.schedule({k: v for k, v in groups.items() if k != "flux"})
     with pytest.raises(PlanError, match="consecutive steps"):
         NIGHT_PLAN.schedule({**groups, "spectra": [Step.EXTRACT, Step.FLUX]})
