@@ -16,7 +16,10 @@ beside the figures: this machine is shared.
 
 With ``--flux`` (issue 17) the night's calibrations include a standard star (its
 sensitivity is made before the stream), and each latency ends at the commit of the
-frame's flux-calibrated product (data_type 5): the stages add flux wait + run.
+frame's flux-calibrated product (data_type 5), by whichever job made it (the extraction
+carries the flux step when a sensitivity is at hand): the stages add the latency to
+data_type 4 of the same frame and flux wait + run after it (0 when one job made both),
+and the summary the ratio of the two latencies in the same run.
 
 Run: ``.venv/bin/python benchmarks/bench_live.py [--frames 8] [--interval 5]
 [--backlog 100] [--workers 2] [--flux]``.
@@ -184,19 +187,41 @@ async def _idle(db, timeout: float) -> None:
     raise TimeoutError(f"jobs not finished after {timeout} s")
 
 
-def _done_on(timeline: Timeline, kind: str, raw_id: int, reduced_parent: dict) -> dict | None:
-    """The first job of ``kind`` done on the reduced frame of ``raw_id``."""
-    done = [
-        j
-        for j in timeline.jobs.values()
-        if j["kind"] == kind and reduced_parent.get(j.get("file_id")) == raw_id and "job.done" in j
-    ]
-    return min(done, key=lambda j: j["job.done"]) if done else None
+def _flux_jobs(db, raw_ids) -> dict[int, int]:
+    """raw id -> id of the job that committed the frame's first data_type 5 product
+    (an extraction that carried the flux step itself, or a calibrate_flux job)."""
+    from sqlalchemy import select
+
+    from gsp_extension.store.models import File, LogEntry
+
+    with db.session() as s:
+        rows = s.execute(
+            select(File.original_file_id, LogEntry.job_id)
+            .join(LogEntry, LogEntry.file_id == File.id)
+            .where(
+                File.data_type == 5,
+                File.file_name.contains("_target_"),
+                File.original_file_id.in_(list(raw_ids)),
+                LogEntry.event == "file.product",
+            )
+            .order_by(File.id)
+        ).all()
+    out: dict[int, int] = {}
+    for raw_id, job_id in rows:
+        out.setdefault(raw_id, job_id)
+    return out
 
 
-def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dict, flux=False):
+def _stages(
+    timeline: Timeline,
+    raw_id: int,
+    dropped: float,
+    reduced_parent: dict,
+    flux_job: int | None = None,
+    flux: bool = False,
+):
     """Seconds per stage of one frame, and the end time (calibrated product committed;
-    with ``flux``, the flux-calibrated one)."""
+    with ``flux``, the flux-calibrated one: committed by ``flux_job``)."""
     reduce = next(
         (j for j in timeline.jobs.values() if j["kind"] == "reduce" and j["file_id"] == raw_id),
         None,
@@ -221,12 +246,15 @@ def _stages(timeline: Timeline, raw_id: int, dropped: float, reduced_parent: dic
         "extract run": extract["job.done"] - extract["job.running"],
     }
     if flux:
-        job = _done_on(timeline, "calibrate_flux", raw_id, reduced_parent)
-        if job is None:
+        job = timeline.jobs.get(flux_job)
+        if job is None or "job.done" not in job:
             return None
+        stages["to data_type 4"] = stages["total"]
         stages["total"] = job["job.done"] - dropped
-        stages["flux wait"] = job["job.running"] - extract["job.done"]
-        stages["flux run"] = job["job.done"] - job["job.running"]
+        # 0 when the extraction carried the flux step itself (one job, one commit)
+        stages["flux wait"] = max(0.0, job["job.running"] - extract["job.done"])
+        stages["flux run"] = max(0.0, job["job.done"] - extract["job.done"]) - stages["flux wait"]
+        stages["flux job"] = job["kind"]
     return stages
 
 
@@ -296,16 +324,24 @@ async def main(args) -> int:
             await _idle(db, 300)
             cpu1 = _cpu_seconds()
             raw_ids, reduced_parent = _chains(db, list(dropped))
+            flux_jobs = _flux_jobs(db, raw_ids.values()) if args.flux else {}
             rows = []
             for name, when in dropped.items():
-                stages = _stages(timeline, raw_ids.get(name), when, reduced_parent, args.flux)
+                raw_id = raw_ids.get(name)
+                stages = _stages(
+                    timeline, raw_id, when, reduced_parent, flux_jobs.get(raw_id), args.flux
+                )
                 if stages is None:
                     print(f"  {name}: no calibrated product")
                     continue
                 rows.append(stages)
                 print(
                     f"  {name}: {stages['total']:.2f} s  ("
-                    + ", ".join(f"{k} {v:.2f}" for k, v in stages.items() if k != "total")
+                    + ", ".join(
+                        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in stages.items()
+                        if k != "total"
+                    )
                     + ")"
                 )
             totals = [r["total"] for r in rows]
@@ -321,8 +357,18 @@ async def main(args) -> int:
                 f"  CPU per frame: engine process {(cpu1[0] - cpu0[0]) / n:.2f} s, "
                 f"dask workers {(cpu1[1] - cpu0[1]) / n:.2f} s"
             )
+            if args.flux:
+                plain = [r["to data_type 4"] for r in rows]
+                kinds = sorted({r["flux job"] for r in rows})
+                print(
+                    f"  same run, to data_type 4: median {statistics.median(plain):.2f} s, "
+                    f"p95 {_pct(plain, 95):.2f} s; data_type 5 / data_type 4: median "
+                    f"{statistics.median(totals) / statistics.median(plain):.2f}, p95 "
+                    f"{_pct(totals, 95) / _pct(plain, 95):.2f}; data_type 5 made by: "
+                    + ", ".join(kinds)
+                )
             for stage in rows[0]:
-                if stage != "total":
+                if stage not in ("total", "flux job"):
                     print(
                         f"  stage {stage:13s} median {statistics.median(r[stage] for r in rows):.2f} s"
                     )

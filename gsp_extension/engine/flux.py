@@ -193,6 +193,29 @@ def _being_redone(session: Session, reduced: File) -> bool:
     return replaced is not None
 
 
+def flux_inputs_for_extraction(
+    session: Session, reduced: File, settings_id: int | None
+) -> dict[str, Any] | None:
+    """What an extraction of ``reduced`` needs to carry the plan's flux step itself.
+
+    When a sensitivity the frame's proposal may use is at hand, the extraction job
+    flux-calibrates the spectra it has just calibrated in wavelength, in the same job:
+    no second job to claim, prepare, run and complete, and no spectrum read back (the
+    live latency to data_type 5). ``None`` (the flux job follows, as the plan says)
+    for a standard's frame (its sensitivity comes first), with flux calibration off,
+    or with no sensitivity yet (the flux job then says why there is no data_type 5).
+    """
+    values = _flux_values(session, settings_id)
+    if not values.get("flux_calibration") or is_arc(reduced.obstype):
+        return None
+    if is_standard_frame(reduced):
+        return None
+    masters = usable_sensitivities(session, reduced.date, reduced.proposal_id)
+    if not masters:
+        return None
+    return {"sensitivity_paths": [m.full_path for m in masters], "flux_settings": values}
+
+
 def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     """The spectra of the job's frame and the sensitivities its proposal may use."""
     file = _job_file(session, job)
@@ -352,4 +375,39 @@ def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
                 "status": FileStatus.PROCESSED,
                 "status_reason": reason,
             }
+    return result
+
+
+def flux_products_inline(
+    flux: dict[str, Any], spectra: list[ProductOut], out_dir: str, settings, raw_dir: str
+) -> WorkResult:
+    """Worker side of :func:`flux_inputs_for_extraction`: ``fwecfzst_`` products of the
+    wavelength-calibrated ``spectra`` an extraction made in this job.
+
+    A spectrum no sensitivity fits gets none here: the planner then queues its flux job,
+    which records why (:func:`execute_calibrate_flux`).
+    """
+    from pipeline.fluxcal.night_stage import flux_product
+    from pipeline.settings import FluxSettings
+
+    flux_settings = FluxSettings(**flux["flux_settings"])
+    result = WorkResult()
+    sensitivities = _read_sensitivities(flux["sensitivity_paths"], result.notes)
+    for spectrum in spectra:
+        made = flux_product(
+            spectrum.path, sensitivities, out_dir, flux_settings, settings, [raw_dir]
+        )
+        if made.status == "failed":
+            raise RuntimeError(f"{Path(spectrum.path).name}: {made.reason}")
+        if made.file:
+            result.products.append(
+                ProductOut(
+                    made.file,
+                    DataType.FLUX_CALIBRATED,
+                    parent_path=spectrum.path,
+                    quality=made.quality,
+                )
+            )
+            if made.reason:
+                result.notes.append(f"{Path(made.file).name}: {made.reason}")
     return result

@@ -406,11 +406,15 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
             arcs = reduced
         else:
             arcs = [lamp]
+    from .flux import flux_inputs_for_extraction  # it builds on this module's helpers
+
     return {
         "file_id": file.id,
         "path": file.full_path,
         "arc_paths": [a.full_path for a in arcs],
         "arc_ids": {a.full_path: a.id for a in arcs},
+        # with a sensitivity at hand, the plan's flux step is carried here too
+        "flux": flux_inputs_for_extraction(session, file, settings_id),
         # each arc's calibrated spectrum is made once, by the first extraction using it
         # (it is extracted along that target's trace: another one would differ)
         "arcs_calibrated": [a.file_name for a in arcs if _has_calibrated_product(session, a)],
@@ -429,10 +433,11 @@ def execute_extract(request: WorkRequest) -> WorkResult:
     inputs = request.inputs
     out_dir = Path(inputs["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = ReductionSettings(**inputs["settings"])
     results = process_science(
         inputs["path"],
         inputs["arc_paths"],
-        ReductionSettings(**inputs["settings"]),
+        settings,
         out_dir,
         raw_dirs=[inputs["raw_dir"]],
         arcs_written=set(inputs.get("arcs_calibrated", ())),
@@ -476,6 +481,19 @@ def execute_extract(request: WorkRequest) -> WorkResult:
             )
     if not out.products and any(r.status == StepOutcome.FAILED for r in results):
         raise RuntimeError("; ".join(out.notes) or "extraction failed")
+    if inputs.get("flux"):
+        from .flux import flux_products_inline
+
+        spectra = [
+            p
+            for p in out.products
+            if p.data_type == DataType.WAVELENGTH_CALIBRATED and p.parent_path is not None
+        ]
+        fluxed = flux_products_inline(
+            inputs["flux"], spectra, str(out_dir), settings, inputs["raw_dir"]
+        )
+        out.products += fluxed.products
+        out.notes += fluxed.notes
     return out
 
 
@@ -572,11 +590,14 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
         except NotFound:
             raise InvalidState(f"lamp {lamp_id} no longer exists") from None
         arcs = _arcs_for_lamp(session, lamp)
+    from .flux import flux_inputs_for_extraction
+
     return {
         "file_id": reduced.id,
         "path": reduced.full_path,
         "arc_paths": [a.full_path for a in arcs],
         "lamp_id": lamp_id,
+        "flux": flux_inputs_for_extraction(session, reduced, settings_id),
         "settings_id": settings_id,
         "settings": values,
         "out_dir": str(products_dir(data_root, reduced.date)),

@@ -61,6 +61,15 @@ NIGHT_PLAN.schedule(JOB_STEPS)
 MANUAL_JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.CALIBRATE_WAVELENGTH: (Step.EXTRACT, Step.WAVELENGTH),
 }
+#: Steps a job kind carries ahead of the job kind that owns them, when their calibration
+#: is at hand (a science spectrum is flux-calibrated by the extraction that made it when
+#: a sensitivity exists: one job less between a frame and its data_type 5, see
+#: :func:`.flux.flux_inputs_for_extraction`). A product made ahead is not made again:
+#: the planner queues a next step only for products it was not already made from.
+AHEAD_STEPS: dict[JobKind, tuple[Step, ...]] = {
+    JobKind.EXTRACT: (Step.FLUX,),
+    JobKind.CALIBRATE_WAVELENGTH: (Step.FLUX,),
+}
 #: The job kind that carries each step first.
 _JOB_OF_STEP = {step: kind for kind, steps in JOB_STEPS.items() for step in steps}
 #: Job kinds made once per night (masters), the others once per file.
@@ -248,13 +257,22 @@ def _recalibrate(
 
 
 def _continue(
-    session: Session, step: Step, product: File, carried: tuple[Step, ...] = ()
+    session: Session,
+    step: Step,
+    product: File,
+    carried: tuple[Step, ...] = (),
+    made_from: frozenset[tuple[int, DataType]] = frozenset(),
 ) -> list[Job | None]:
     """The jobs a new product of ``step`` leads to: its frame's next steps (but those
-    the job that made it carried already), and the steps it calibrates for the rest of
-    the night."""
+    the job that made it carried, and those whose product it made from this one
+    already: ``made_from`` holds ``(parent id, data type)`` of the job's products), and
+    the steps it calibrates for the rest of the night."""
     role = _source_role(product)
-    follow = [_JOB_OF_STEP[s] for s in NIGHT_PLAN.next_steps(step, role) if s not in carried]
+    follow = [
+        _JOB_OF_STEP[s]
+        for s in NIGHT_PLAN.next_steps(step, role)
+        if s not in carried and (product.id, NIGHT_PLAN.spec(s).makes) not in made_from
+    ]
     # One job of a kind for the product (a flux job carries two of a standard's steps).
     queued = [_job_on(session, kind, product) for kind in dict.fromkeys(follow)]
     return queued + _recalibrate(session, step, role, product.date, product)
@@ -326,8 +344,9 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
         else:
             # Each product goes on from the step that made it (a flux job's sensitivity
             # flux-calibrates the night again; its data_type 5 products end the chain).
-            for step in steps:
+            made_from = frozenset((p.parent_file_id, p.data_type) for p in products)
+            for step in (*steps, *AHEAD_STEPS.get(job.kind, ())):
                 made = NIGHT_PLAN.spec(step).makes
                 for product in (p for p in products if p.data_type == made):
-                    queued += _continue(session, step, product, steps)
+                    queued += _continue(session, step, product, steps, made_from)
     return [j for j in queued if j is not None]

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from gsp_extension.engine.executors import ThreadExecutor
 from gsp_extension.engine.runner import JobEngine
 from gsp_extension.ingest.backfill import backfill
+from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.models import File, Job, LogEntry
 from pipeline.vocabulary import DataType
 
@@ -129,6 +130,36 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
             j for j in jobs if j.kind == "calibrate_flux" and (j.params or {}).get("refresh")
         ]
         assert refresh and all(j.state == "done" for j in refresh)
+        reduced_id = s.get(File, spectrum_id).parent_file.parent_file_id
+        n_flux_jobs = len([j for j in jobs if j.kind == "calibrate_flux"])
+
+    # with the sensitivity at hand, an extraction (after a new arc, say) carries the flux
+    # step itself: its job commits the data_type 5, and no flux job follows
+    with db.transaction() as s:
+        job = enqueue(s, "extract", "extract:again", file_id=reduced_id, params={})
+        extract_id = job.id
+    engine.wake()
+    await drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        assert len([j for j in jobs if j.kind == "calibrate_flux"]) == n_flux_jobs
+        (spectrum,) = [
+            f
+            for f in _current(s, DataType.WAVELENGTH_CALIBRATED)
+            if f.original_file_id == s.get(File, reduced_id).original_file_id
+        ]
+        (fluxed,) = [
+            f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
+        ]
+        # (the same file name: its latest version is the extraction's)
+        made_by = s.scalars(
+            select(LogEntry.job_id)
+            .where(LogEntry.file_id == fluxed.id, LogEntry.event == "file.product")
+            .order_by(LogEntry.id)
+        ).all()
+        assert made_by[-1] == extract_id
+        assert fits.getheader(fluxed.full_path)["GSP_SENS"] == sens.file_name
 
 
 @pytest.mark.asyncio
