@@ -12,6 +12,11 @@ sensitivity masters (``master_sens_*``, data_type 1) its proposal may use; ``exe
    (or the chosen standard's) into ``fwecfzst_`` (data_type 5). A spectrum with no
    compatible sensitivity keeps its data_type 4 product and its status says why.
 
+The job carries the plan's sensitivity and flux steps (:data:`.planner.JOB_STEPS`).
+When a sensitivity is at hand already, an extraction carries the flux step of the
+spectra it makes itself (:func:`flux_inputs_for_extraction`, :func:`flux_products_inline`):
+a science frame's data_type 5 is then committed with its data_type 4, by one job.
+
 Sensitivities follow the arcs' sharing rule (:meth:`AccessPolicy.standards_for`): a
 proposal's data is calibrated with its own standards or with standards no proposal
 owns, so no product, header or log names another proposal's star or files.
