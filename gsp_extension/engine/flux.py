@@ -205,8 +205,8 @@ def flux_inputs_for_extraction(
 
     When a sensitivity the frame's proposal may use is at hand, the extraction job
     flux-calibrates the spectra it has just calibrated in wavelength, in the same job:
-    no second job to claim, prepare, run and complete, and no spectrum read back (the
-    live latency to data_type 5). ``None`` (the flux job follows, as the plan says)
+    no second job to claim, prepare, run on a worker and complete (the live latency to
+    data_type 5). ``None`` (the flux job follows, as the plan says)
     for a standard's frame (its sensitivity comes first), with flux calibration off,
     or with no sensitivity yet (the flux job then says why there is no data_type 5).
     """
