@@ -335,9 +335,24 @@ def _already_current(path: str, existing: str | None, sensitivities, preferred: 
     return choice.sensitivity is not None and used == choice.sensitivity.name
 
 
+def _flux_one(path: str, sensitivities, out_dir: str, all_settings, raw_dir: str, **parent):
+    """One spectrum flux-calibrated (:func:`pipeline.fluxcal.night_stage.flux_product`),
+    and its ``fwecfzst_`` as a product of the job (``None`` when none was made: the
+    result says why); ``parent`` names the spectrum (``parent_file_id`` or
+    ``parent_path``). An unexpected failure fails the job."""
+    from pipeline.fluxcal.night_stage import flux_product
+
+    flux_settings, settings = all_settings
+    made = flux_product(path, sensitivities, out_dir, flux_settings, settings, [raw_dir])
+    if made.status == "failed":
+        raise RuntimeError(f"{Path(path).name}: {made.reason}")
+    if not made.file:
+        return made, None
+    return made, ProductOut(made.file, DataType.FLUX_CALIBRATED, quality=made.quality, **parent)
+
+
 def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
     """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra."""
-    from pipeline.fluxcal.night_stage import flux_product
     from pipeline.settings import FluxSettings, ReductionSettings
 
     inputs = request.inputs
@@ -357,20 +372,16 @@ def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
         ):
             result.notes.append(f"{name}: kept {Path(existing[path]).name} (same sensitivity)")
             continue
-        made = flux_product(
-            path, sensitivities, inputs["out_dir"], flux_settings, settings, [inputs["raw_dir"]]
+        made, product = _flux_one(
+            path,
+            sensitivities,
+            inputs["out_dir"],
+            (flux_settings, settings),
+            inputs["raw_dir"],
+            parent_file_id=spectrum_id,
         )
-        if made.status == "failed":
-            raise RuntimeError(f"{name}: {made.reason}")
-        if made.file:
-            result.products.append(
-                ProductOut(
-                    made.file,
-                    DataType.FLUX_CALIBRATED,
-                    parent_file_id=spectrum_id,
-                    quality=made.quality,
-                )
-            )
+        if product is not None:
+            result.products.append(product)
         if made.reason:
             result.notes.append(f"{name}: {made.reason}")
         if spectrum_id not in result.file_updates:
@@ -392,27 +403,22 @@ def flux_products_inline(
     A spectrum no sensitivity fits gets none here: the planner then queues its flux job,
     which records why (:func:`execute_calibrate_flux`).
     """
-    from pipeline.fluxcal.night_stage import flux_product
     from pipeline.settings import FluxSettings
 
     flux_settings = FluxSettings(**flux["flux_settings"])
     result = WorkResult()
     sensitivities = _read_sensitivities(flux["sensitivity_paths"], result.notes)
     for spectrum in spectra:
-        made = flux_product(
-            spectrum.path, sensitivities, out_dir, flux_settings, settings, [raw_dir]
+        made, product = _flux_one(
+            spectrum.path,
+            sensitivities,
+            out_dir,
+            (flux_settings, settings),
+            raw_dir,
+            parent_path=spectrum.path,
         )
-        if made.status == "failed":
-            raise RuntimeError(f"{Path(spectrum.path).name}: {made.reason}")
-        if made.file:
-            result.products.append(
-                ProductOut(
-                    made.file,
-                    DataType.FLUX_CALIBRATED,
-                    parent_path=spectrum.path,
-                    quality=made.quality,
-                )
-            )
+        if product is not None:
+            result.products.append(product)
             if made.reason:
                 result.notes.append(f"{Path(made.file).name}: {made.reason}")
     return result
