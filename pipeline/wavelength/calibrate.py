@@ -29,7 +29,7 @@ from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength
-from pipeline.wavelength.identify import Identification, identify
+from pipeline.wavelength.identify import MAX_ORDER, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
 from pipeline.wavelength.lines import LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
@@ -107,6 +107,7 @@ def calibrate_arc(
     arc_name: str | None = None,
     first_guess=None,
     max_scale_error: float | None = None,
+    max_order: int | None = None,
 ) -> WavelengthSolution:
     """Wavelength solution of one extracted arc, fitted to NIST air wavelengths.
 
@@ -136,6 +137,10 @@ def calibrate_arc(
     max_scale_error : float, optional
         Largest relative dispersion error of the first guess searched (default 1 %
         for a library template, 4 % for any other guess).
+    max_order : int, optional
+        Highest order of the Chebyshev correction to the first guess (default
+        :data:`~pipeline.wavelength.identify.MAX_ORDER`); the lines choose the order
+        below it by cross-validation.
 
     Returns
     -------
@@ -149,6 +154,10 @@ def calibrate_arc(
     WavelengthCalibrationError
         The arc does not match the guess (another mode or lamp, too few lines).
     """
+    if max_order is None:
+        max_order = MAX_ORDER
+    if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
+        raise ValueError(f"max_order must be an integer >= 0, not {max_order!r}")
     flux, mask = _spectrum_arrays(arc_spectrum_1d)
     setup = _prepare_arc(flux, mode, lamp_elements, int(binning), template, first_guess)
     if max_shift_unbinned is None:
@@ -156,7 +165,13 @@ def calibrate_arc(
     if max_scale_error is None:
         max_scale_error = MAX_SCALE_ERROR_TEMPLATE if setup.is_template else MAX_SCALE_ERROR
     found = _identify_arc(
-        setup, flux, mask, mode, float(max_shift_unbinned), float(max_scale_error)
+        setup,
+        flux,
+        mask,
+        mode,
+        float(max_shift_unbinned),
+        float(max_scale_error),
+        int(max_order),
     )
     measured = _measure(setup, found)
     if measured.rms_pixel > MAX_RMS_PX and found.reference != FALLBACK_REFERENCE:
@@ -268,7 +283,9 @@ def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetu
     return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines)
 
 
-def _identify_arc(setup: ArcSetup, flux, mask, mode, max_shift, max_scale) -> IdentifiedArc:
+def _identify_arc(
+    setup: ArcSetup, flux, mask, mode, max_shift, max_scale, max_order
+) -> IdentifiedArc:
     """Align the arc with its guess and identify its lines against NIST.
 
     An arc that correlates closely with its library lamp but shows too few NIST lines
@@ -292,6 +309,7 @@ def _identify_arc(setup: ArcSetup, flux, mask, mode, max_shift, max_scale) -> Id
         alignment,
         setup.catalogue,
         mask=mask,
+        max_order=max_order,
         ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
     )
     used = ident.used

@@ -83,6 +83,8 @@ CLIP_FLOOR_PX = 0.02
 SYSTEMATIC_PX = 0.02
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
+#: Highest order of ``p`` by default (the last stage's).
+MAX_ORDER = SCHEDULE[-1][1]
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -381,7 +383,7 @@ def identify(
     alignment: Alignment,
     catalogue: LineCatalogue,
     mask=None,
-    max_order: int = 8,
+    max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.

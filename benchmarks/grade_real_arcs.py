@@ -1,0 +1,95 @@
+"""Wavelength solutions of the REAL arcs of ``tests/wavelength/test_real_arcs.py``: the
+figures those tests assert, printed in one table.
+
+Per arc: the fit against NIST air lines (RMS and mean, binned px; lines used and set
+aside) and, where another solution of the same arc exists, the difference from it
+over the span of the used lines (RMS, worst, mean; binned px):
+
+- ``sp_400m1``: a raw Red 400 M1 HgArNe arc (goodman_focus), from its library lamp,
+  and from a first guess only (the lamp's model moved +20 px / -25 px with its
+  dispersion 2 % off, no template flux), compared with the library-started solution;
+- IRAF ``identify`` solutions of a 930 M3 CuHeAr arc (Legendre, cubic spline) and of
+  a 600 Cu arc (Chebyshev, compared over pixels 1616-3259 where IRAF fitted it; IRAF's
+  own fit is 0.2 px off the NIST lines there);
+- PypeIt's Blue 400 (2x2) template, vacuum converted to air (Morton 2000).
+
+The tests' limits: RMS <= 0.05 px and |mean| <= 0.03 px. Run::
+
+    .venv/bin/python benchmarks/grade_real_arcs.py
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+from pipeline.wavelength import calibrate_arc, select_template  # noqa: E402
+from pipeline.wavelength.lamp_choice import arc_elements, parse_elements  # noqa: E402
+from tests.wavelength.real_arcs import (  # noqa: E402
+    PerturbedGuess,
+    errors_px,
+    iraf_arc,
+    lines_window,
+    pypeit_blue_400,
+    sp_400m1,
+)
+
+
+def _row(name, sol, truth=None, window=None) -> str:
+    text = (
+        f"{name:32s} {sol.rms_pixel:7.4f} {sol.mean_pixel:+8.4f} {sol.n_used:5d} "
+        f"{sol.n_rejected:5d}"
+    )
+    if truth is not None:
+        span = lines_window(sol) if window is None else lines_window(sol) & window
+        rms, worst, mean = errors_px(sol, truth, span)
+        text += f"   {rms:7.4f} {worst:7.4f} {mean:+8.4f}"
+    return text
+
+
+def rows() -> list[str]:
+    """One formatted line per real arc (see the module docstring)."""
+    out = []
+    arc, header = sp_400m1()
+    out.append(
+        _row(
+            "sp_400m1 (library lamp)",
+            calibrate_arc(arc, header["WAVMODE"], arc_elements(header), 1),
+        )
+    )
+    template = select_template("400_M1", "HgArNe")
+    reference = calibrate_arc(arc, "400_M1", "HgArNe", 1, template=template)
+    for offset, scale in ((20.0, 1.02), (-25.0, 0.98)):
+        guess = PerturbedGuess(template, offset=offset, scale=scale)
+        sol = calibrate_arc(arc, None, "HgArNe", 1, first_guess=guess)
+        out.append(_row(f"sp_400m1 guess {offset:+.0f} px, x{scale}", sol, reference.wavelength()))
+    for kind in ("legendre", "cubic-spline"):
+        flux, truth, hdr = iraf_arc(f"non-linear_fits_solution_{kind}.fits")
+        sol = calibrate_arc(flux, "930_M3", parse_elements(hdr["OBJECT"]), 1)
+        out.append(_row(f"IRAF 930M3 CuHeAr {kind}", sol, truth))
+    flux, truth, hdr = iraf_arc("non-linear_fits_solution_cheb.fits")
+    sol = calibrate_arc(flux, "600_BLUE", hdr["OBJECT"], 1)
+    j = np.arange(flux.size)
+    out.append(_row("IRAF 600 Cu (px 1616-3259)", sol, truth, (j >= 1616) & (j <= 3259)))
+    flux, truth = pypeit_blue_400()
+    out.append(_row("PypeIt Blue 400 2x2", calibrate_arc(flux, "400_M1", "HgArNe", 2), truth))
+    return out
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")  # a real header's non-ASCII card is replaced: noise here
+    print(
+        f"{'arc':32s} {'NIST rms':>7s} {'mean':>8s} {'used':>5s} {'aside':>5s}"
+        f"   {'vs other solution: rms':>7s} {'worst':>7s} {'mean':>8s}  (binned px)"
+    )
+    for line in rows():
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
