@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,30 @@ class _FieldProblem(ValueError):
     """One descriptive field's value is refused; the message says why."""
 
 
+#: ASCII control characters: never in a valid FITS header (printable ASCII only), and
+#: PostgreSQL refuses NUL in text and JSON values (the whole transaction fails on it).
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each ASCII control character replaced by U+FFFD (the replacement
+    character), so a corrupt header card can be stored, and shows where it was damaged.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+    """
+    return _CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
 def _clean_text(name: str, value: Any) -> str | None:
     text = str(value).strip()
+    if _CONTROL_CHARACTERS.search(text):
+        raise _FieldProblem(f"{name}: {printable(text)[:40]!r} contains control characters")
     if len(text) > _STRING_FIELDS[name]:
         raise _FieldProblem(f"{name}: {text[:40]!r}... longer than {_STRING_FIELDS[name]}")
     return text or None
@@ -142,7 +165,9 @@ def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, bool | int) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -156,11 +181,22 @@ def header_to_json(header: Any) -> list[list[Any]]:
     Parameters
     ----------
     header : astropy.io.fits.Header or iterable of (keyword, value, comment)
+
+    Returns
+    -------
+    list
+        Cards whose strings hold no control characters (:func:`printable`): a damaged
+        header is stored as it reads, where PostgreSQL would refuse it whole.
     """
     if isinstance(header, list) and all(
         isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) for c in header
     ):
-        return header  # already cards (from ingest's parser or the database)
+        # already cards (from ingest's parser or the database): cleaned only if needed
+        if not any(
+            isinstance(part, str) and _CONTROL_CHARACTERS.search(part) for c in header for part in c
+        ):
+            return header
+        return [[printable(k), _json_value(v), printable(str(c))] for k, v, c in header]
     cards: Iterable[Any] = getattr(header, "cards", header)
     out = []
     for card in cards:
@@ -173,7 +209,7 @@ def header_to_json(header: Any) -> list[list[Any]]:
                 card.comment,
             )
         )
-        out.append([str(keyword), _json_value(value), str(comment or "")])
+        out.append([printable(str(keyword)), _json_value(value), printable(str(comment or ""))])
     return out
 
 
