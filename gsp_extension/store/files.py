@@ -213,6 +213,54 @@ def header_to_json(header: Any) -> list[list[Any]]:
     return out
 
 
+#: A raw file name's frame number: its leading digits (``0042_HD 49798.fits``).
+_FRAME_NUMBER = re.compile(r"^(\d{1,9})(?!\d)")
+
+
+def observation_order(
+    file_name: str, cards: Iterable[Sequence[Any]] | None
+) -> tuple[dt.datetime | None, int | None]:
+    """When a parentless file (raw frame, master) was observed, and its frame number.
+
+    Listings order a night's files by these (``DATE-OBS``, then the frame number), not
+    by when they were registered: a batch taken together (a restart's catch-up) would
+    otherwise put a science frame among the bias frames.
+
+    Parameters
+    ----------
+    file_name : str
+        The file's name; its leading digits are the frame number (Goodman's
+        ``0042_target.fits``).
+    cards : list of [keyword, value, comment], optional
+        The stored header.
+
+    Returns
+    -------
+    (datetime or None, int or None)
+        ``DATE-OBS`` (else ``DATE``) as UTC, and the frame number.
+    """
+    from pipeline.classify import observation_start
+
+    header: dict[str, Any] = {}
+    for card in cards or ():
+        if len(card) >= 2 and isinstance(card[0], str):
+            header.setdefault(card[0], card[1])
+    when = observation_start(header)
+    match = _FRAME_NUMBER.match(file_name)
+    return (
+        when.replace(tzinfo=dt.UTC) if when is not None else None,
+        int(match.group(1)) if match else None,
+    )
+
+
+def _place_in_night(row: File, parent: File | None) -> None:
+    """Set ``row``'s observation order: its own (raw, masters) or its parent's (products)."""
+    if parent is not None:
+        row.date_obs, row.frame_number = parent.date_obs, parent.frame_number
+    else:
+        row.date_obs, row.frame_number = observation_order(row.file_name, row.header)
+
+
 def current_file_by_path(session: Session, full_path: str) -> File | None:
     """The newest version registered for a path, or ``None``."""
     return session.scalar(
@@ -356,6 +404,7 @@ def register_file(
         if parent is not None:
             row.parent_file_id = parent.id
             row.original_file_id = parent.original_file_id or parent.id
+        _place_in_night(row, parent)
         try:
             with session.begin_nested():
                 session.add(row)
@@ -484,6 +533,7 @@ def _insert_batch(
             status_reason=entry.status_reason,
             **clean,
         )
+        _place_in_night(row, None)
         if previous is not None and previous.superseded_at is None:
             previous.superseded_at = now
         session.add(row)
