@@ -35,11 +35,12 @@ from urllib.parse import unquote, urljoin
 
 import requests
 
-from gsp_extension.vocabulary import JobKind, JobState
+from gsp_extension.vocabulary import NEWEST_FIRST, JobKind, JobState
 from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
 
 __all__ = [
     "ARC_OBSTYPES",
+    "NEWEST_FIRST",
     "DataType",
     "FileRecord",
     "GSPAPIError",

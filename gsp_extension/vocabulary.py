@@ -13,7 +13,13 @@ from enum import StrEnum
 
 from pipeline.vocabulary import DataType
 
-__all__ = ["ACTIVE_JOB_STATES", "FileStatus", "JobKind", "JobState"]
+__all__ = ["ACTIVE_JOB_STATES", "NEWEST_FIRST", "FileStatus", "JobKind", "JobState"]
+
+#: ``?ordering=`` of a file listing, newest first: the newest night, and within a night
+#: the observation order (DATE-OBS, then frame number), never the order files were
+#: registered in (a catch-up batch after a restart). The API's default ordering, and
+#: the data browser's "newest first".
+NEWEST_FIRST = "-date,-date_obs,-frame_number,-id"
 
 
 class JobKind(StrEnum):

@@ -211,6 +211,21 @@ def _rlevel(header) -> int:
         return 0
 
 
+def observation_start(header) -> datetime | None:
+    """When an exposure started (``DATE-OBS``, else ``DATE``), naive UTC, or ``None``.
+
+    Parameters
+    ----------
+    header : mapping
+        A FITS header or a mapping of its cards.
+
+    Returns
+    -------
+    datetime or None
+    """
+    return _parse_date(header)
+
+
 def _parse_date(header) -> datetime | None:
     for key in ("DATE-OBS", "DATE"):
         text = str(header.get(key, "") or "").strip()

@@ -35,6 +35,7 @@ from ..security import Caller
 from ..security.access import AccessPolicy, FileVisibility
 from ..store import File, Job, Proposal
 from ..store.serialize import LINEAGE_JOIN, record_columns, record_from_row
+from ..vocabulary import NEWEST_FIRST
 from .schemas import FileListQuery
 
 # data_type and proposal_id are applied by the store's listing query (with visibility).
@@ -113,17 +114,39 @@ def file_filters(q: FileListQuery) -> list[ColumnElement]:
     return conditions
 
 
+#: The default order: newest night first, and within a night the observation order
+#: (DATE-OBS, then frame number), newest first; products sit with their raw frame.
+DEFAULT_FILE_ORDERING = NEWEST_FIRST
+
+#: Ordering fields whose missing values go last on every database (SQLite and
+#: PostgreSQL disagree by default): a frame without DATE-OBS or frame number is not
+#: "newest". Other fields keep the database's order, which the listing indexes follow.
+_NULLS_LAST = ("date_obs", "frame_number")
+
+
 def file_ordering(ordering: str | None) -> list[Any]:
-    """ORDER BY of a listing: the requested fields, then id as the tie-breaker."""
-    if not ordering:
-        return [File.date.desc(), File.id.desc()]
+    """ORDER BY of a listing: the requested fields (default
+    :data:`DEFAULT_FILE_ORDERING`), then id as the tie-breaker.
+
+    Parameters
+    ----------
+    ordering : str or None
+        Comma-separated fields of :data:`~.schemas.ORDERING_FIELDS`, ``-`` for descending.
+
+    Returns
+    -------
+    list
+        ORDER BY clauses.
+    """
+    ordering = ordering or DEFAULT_FILE_ORDERING
     clauses: list[Any] = []
     names: list[str] = []
     for part in ordering.split(","):
         part = part.strip()
         name = part.lstrip("-")
         column = getattr(File, name)
-        clauses.append(column.desc() if part.startswith("-") else column.asc())
+        clause = column.desc() if part.startswith("-") else column.asc()
+        clauses.append(clause.nulls_last() if name in _NULLS_LAST else clause)
         names.append(name)
     if "id" not in names:
         clauses.append(File.id.desc() if ordering.strip().startswith("-") else File.id.asc())

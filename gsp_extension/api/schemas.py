@@ -70,6 +70,8 @@ ORDERING_FIELDS = (
     "data_type",
     "proposal_id",
     "image_id",
+    "date_obs",
+    "frame_number",
 )
 
 #: ?ordering=: comma-separated fields, each optionally prefixed by "-" (spaces around).
@@ -143,8 +145,10 @@ class FileListQuery(PageQuery):
     ordering: str | None = Field(
         None,
         max_length=200,
-        description="Comma-separated fields, '-' for descending; default '-date,-id' "
-        f"(newest first). Fields: {', '.join(ORDERING_FIELDS)}.",
+        description="Comma-separated fields, '-' for descending; default "
+        "'-date,-date_obs,-frame_number,-id': newest night first, and within a night "
+        "newest observation first (DATE-OBS, then frame number; products with their raw "
+        f"frame). Missing DATE-OBS or frame numbers sort last. Fields: {', '.join(ORDERING_FIELDS)}.",
         json_schema_extra={"pattern": ORDERING_PATTERN},
     )
     exclude_obstype: str | None = Field(

@@ -190,6 +190,12 @@ class LiveServices:
         if not task.cancelled() and task.exception() is not None:
             log.error("gsp: live ingest and job engine failed to start: %r", task.exception())
 
+    def _task_done(self, task: asyncio.Task) -> None:
+        # Said at once: a task that dies while the process lives on would otherwise go
+        # unnoticed until the stop (files no longer registered, or jobs no longer run).
+        if not self._stop.is_set() and not task.cancelled():
+            log.error("gsp: %s ended while the service runs: %r", task.get_name(), task.exception())
+
     async def wait_started(self, timeout: float | None = None) -> bool:
         """Wait until the engine runs (``False`` if not within ``timeout``)."""
         try:
@@ -208,6 +214,8 @@ class LiveServices:
             asyncio.create_task(self.engine.run(self._stop), name="gsp-engine"),
             asyncio.create_task(self.watcher.run(self._stop), name="gsp-watcher"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
         self.state = "running"
         self._started.set()
         log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)

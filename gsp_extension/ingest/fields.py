@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from gsp_extension.store.files import printable
+
 #: Width of the text columns (``gsp_extension.store.models.File``); longer values are
 #: cut rather than refused, so an odd header never keeps a file out.
 _TEXT_COLUMNS = {
@@ -54,7 +56,9 @@ def _text(value: Any, width: int) -> str | None:
         return None
     if isinstance(value, bool):
         value = "T" if value else "F"
-    text = str(value).strip()
+    # A damaged card's control characters are marked, not stored (the database refuses
+    # them), as an over-long value is cut: an odd header never keeps a file out.
+    text = printable(str(value)).strip()
     if not text or type(value).__name__ == "Undefined":
         return None
     return text[:width]

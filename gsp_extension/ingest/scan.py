@@ -258,14 +258,45 @@ def scan_file(path: str | os.PathLike[str]) -> ScannedFile:
     )
 
 
+def _header_alone(path: str) -> Any | None:
+    """The primary header of a file whose data cannot be read (truncated, corrupt), or
+    ``None`` when even the header cannot be parsed."""
+    from astropy.io import fits
+
+    try:
+        with open(path, "rb") as fh:
+            return fits.Header.fromfile(fh, padding=False)
+    except Exception:  # noqa: BLE001 - any parse failure means "no header"
+        return None
+
+
 def _unreadable(path: str, stat: os.stat_result, exc: BaseException) -> ScannedFile:
-    """A file that cannot be used: its checksum and why (staff see it in Logs)."""
+    """A file that cannot be used, with what its header still tells (the proposal, so
+    its PI sees the problem in Logs; the night and object, so people recognise it)."""
+    from gsp_extension.store.files import header_to_json
+    from pipeline.classify import classify
+
+    from .compressed import is_compressed
+    from .fields import record_fields
+
     checksum, size = _hash_only(path)
+    # A compressed file's header is inside the compressed stream: not read twice.
+    header = None if is_compressed(path) else _header_alone(path)
+    cards: list[list[Any]] | None = None
+    fields: dict[str, Any] = {}
+    if header is not None:
+        try:
+            fields = record_fields(header, classify(header, path=Path(path)))
+            cards = header_to_json(header)
+        except Exception:  # noqa: BLE001 - a header odd enough to break these says nothing
+            fields, cards = {}, None
     return ScannedFile(
         path=path,
         size=size,
         mtime_ns=stat.st_mtime_ns,
         checksum=checksum,
+        cards=cards,
+        fields=fields,
         status_reason=f"cannot read: {_reason(exc)}",
     )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from gsp_extension.store import Database
 from gsp_extension.store.activity import log_event
@@ -244,10 +245,44 @@ class RawWatcher:
                     log.warning("cannot read %s now (%s); will retry", path, exc)
                     self.tracker.touch(path)
             if scanned:
-                counts.add(register_batch(self.db, scanned))
+                counts.add(self._register(scanned))
         for error in counts.errors:
             log.error("ingest: %s", error)
         self.totals.add(counts)
+        return counts
+
+    def _register(self, scanned: list[ScannedFile]) -> IngestCounts:
+        """Register a batch; if the database refuses it, each file alone, so one odd file
+        neither keeps the others out nor stops the watcher (the loop would die with it).
+
+        A file the database still refuses alone is registered as unusable without its
+        header (so it is in Logs with the reason); if even that fails (the database is
+        away), it is followed again and retried later.
+        """
+        try:
+            return register_batch(self.db, scanned)
+        except Exception as exc:  # noqa: BLE001 - redone file by file below
+            log.warning("ingest: a batch of %d files failed (%r); one by one", len(scanned), exc)
+        counts = IngestCounts()
+        for found in scanned:
+            try:
+                counts.add(register_batch(self.db, [found]))
+                continue
+            except OperationalError as exc:  # the database is away: not the file's fault
+                log.warning("ingest: %s not registered yet (%r); will retry", found.path, exc)
+                self.tracker.touch(found.path)
+                continue
+            except Exception as exc:  # noqa: BLE001 - recorded below, with the reason
+                reason = f"cannot be registered: {type(exc).__name__}: {exc}".splitlines()[0]
+                log.error("ingest: %s %s", found.path, reason)
+            bare = dataclasses.replace(
+                found, usable=False, cards=None, fields={}, status_reason=reason[:500]
+            )
+            try:
+                counts.add(register_batch(self.db, [bare]))
+            except Exception as exc:  # noqa: BLE001 - e.g. the database is away: retry later
+                log.warning("ingest: %s not registered yet (%r); will retry", found.path, exc)
+                self.tracker.touch(found.path)
         return counts
 
     # --- the loop -------------------------------------------------------------------------
@@ -262,11 +297,14 @@ class RawWatcher:
             sources.append(asyncio.create_task(self._poll_loop(stop, self.safety_poll_seconds)))
         try:
             while not stop.is_set():
-                counts = await asyncio.to_thread(self.process_ready)
-                if counts.registered_ids and self.on_registered is not None:
-                    result = self.on_registered(counts)
-                    if inspect.isawaitable(result):
-                        await result
+                try:
+                    counts = await asyncio.to_thread(self.process_ready)
+                    if counts.registered_ids and self.on_registered is not None:
+                        result = self.on_registered(counts)
+                        if inspect.isawaitable(result):
+                            await result
+                except Exception:  # noqa: BLE001 - the watcher must outlive one bad tick
+                    log.exception("ingest: registering new raw files failed; going on")
                 try:
                     await asyncio.wait_for(stop.wait(), self.tick_seconds)
                 except TimeoutError:
@@ -278,12 +316,17 @@ class RawWatcher:
 
     async def _events(self, stop: asyncio.Event) -> None:
         if self.mode in ("auto", "native"):
+            # watchfiles sets the event it is given when its task is cancelled: given
+            # the service's stop event, a watcher that ends (e.g. on an error) would
+            # stop the job engine and the heartbeat too. It gets its own, set with ours.
+            own = asyncio.Event()
+            follow = asyncio.create_task(self._follow_stop(stop, own))
             try:
                 import watchfiles
 
                 async for changes in watchfiles.awatch(
                     self.raw_root,
-                    stop_event=stop,
+                    stop_event=own,
                     debounce=200,
                     step=50,
                     recursive=True,
@@ -300,7 +343,14 @@ class RawWatcher:
                 if self.mode == "native":
                     raise
                 log.warning("native file watching failed (%s); polling %s", exc, self.raw_root)
+            finally:
+                follow.cancel()
         await self._poll_loop(stop, self.poll_seconds)
+
+    @staticmethod
+    async def _follow_stop(stop: asyncio.Event, own: asyncio.Event) -> None:
+        await stop.wait()
+        own.set()
 
     async def _poll_loop(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():

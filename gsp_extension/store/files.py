@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,8 +76,30 @@ class _FieldProblem(ValueError):
     """One descriptive field's value is refused; the message says why."""
 
 
+#: ASCII control characters: never in a valid FITS header (printable ASCII only), and
+#: PostgreSQL refuses NUL in text and JSON values (the whole transaction fails on it).
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each ASCII control character replaced by U+FFFD (the replacement
+    character), so a corrupt header card can be stored, and shows where it was damaged.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    str
+    """
+    return _CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
 def _clean_text(name: str, value: Any) -> str | None:
     text = str(value).strip()
+    if _CONTROL_CHARACTERS.search(text):
+        raise _FieldProblem(f"{name}: {printable(text)[:40]!r} contains control characters")
     if len(text) > _STRING_FIELDS[name]:
         raise _FieldProblem(f"{name}: {text[:40]!r}... longer than {_STRING_FIELDS[name]}")
     return text or None
@@ -142,7 +165,9 @@ def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, bool | int | str) or value is None:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, bool | int) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -156,11 +181,22 @@ def header_to_json(header: Any) -> list[list[Any]]:
     Parameters
     ----------
     header : astropy.io.fits.Header or iterable of (keyword, value, comment)
+
+    Returns
+    -------
+    list
+        Cards whose strings hold no control characters (:func:`printable`): a damaged
+        header is stored as it reads, where PostgreSQL would refuse it whole.
     """
     if isinstance(header, list) and all(
         isinstance(c, list) and len(c) == 3 and isinstance(c[0], str) for c in header
     ):
-        return header  # already cards (from ingest's parser or the database)
+        # already cards (from ingest's parser or the database): cleaned only if needed
+        if not any(
+            isinstance(part, str) and _CONTROL_CHARACTERS.search(part) for c in header for part in c
+        ):
+            return header
+        return [[printable(k), _json_value(v), printable(str(c))] for k, v, c in header]
     cards: Iterable[Any] = getattr(header, "cards", header)
     out = []
     for card in cards:
@@ -173,8 +209,56 @@ def header_to_json(header: Any) -> list[list[Any]]:
                 card.comment,
             )
         )
-        out.append([str(keyword), _json_value(value), str(comment or "")])
+        out.append([printable(str(keyword)), _json_value(value), printable(str(comment or ""))])
     return out
+
+
+#: A raw file name's frame number: its leading digits (``0042_HD 49798.fits``).
+_FRAME_NUMBER = re.compile(r"^(\d{1,9})(?!\d)")
+
+
+def observation_order(
+    file_name: str, cards: Iterable[Sequence[Any]] | None
+) -> tuple[dt.datetime | None, int | None]:
+    """When a parentless file (raw frame, master) was observed, and its frame number.
+
+    Listings order a night's files by these (``DATE-OBS``, then the frame number), not
+    by when they were registered: a batch taken together (a restart's catch-up) would
+    otherwise put a science frame among the bias frames.
+
+    Parameters
+    ----------
+    file_name : str
+        The file's name; its leading digits are the frame number (Goodman's
+        ``0042_target.fits``).
+    cards : list of [keyword, value, comment], optional
+        The stored header.
+
+    Returns
+    -------
+    (datetime or None, int or None)
+        ``DATE-OBS`` (else ``DATE``) as UTC, and the frame number.
+    """
+    from pipeline.classify import observation_start
+
+    header: dict[str, Any] = {}
+    for card in cards or ():
+        if len(card) >= 2 and isinstance(card[0], str):
+            header.setdefault(card[0], card[1])
+    when = observation_start(header)
+    match = _FRAME_NUMBER.match(file_name)
+    return (
+        when.replace(tzinfo=dt.UTC) if when is not None else None,
+        int(match.group(1)) if match else None,
+    )
+
+
+def _place_in_night(row: File, parent: File | None) -> None:
+    """Set ``row``'s observation order: its own (raw, masters) or its parent's (products)."""
+    if parent is not None:
+        row.date_obs, row.frame_number = parent.date_obs, parent.frame_number
+    else:
+        row.date_obs, row.frame_number = observation_order(row.file_name, row.header)
 
 
 def current_file_by_path(session: Session, full_path: str) -> File | None:
@@ -320,6 +404,7 @@ def register_file(
         if parent is not None:
             row.parent_file_id = parent.id
             row.original_file_id = parent.original_file_id or parent.id
+        _place_in_night(row, parent)
         try:
             with session.begin_nested():
                 session.add(row)
@@ -448,6 +533,7 @@ def _insert_batch(
             status_reason=entry.status_reason,
             **clean,
         )
+        _place_in_night(row, None)
         if previous is not None and previous.superseded_at is None:
             previous.superseded_at = now
         session.add(row)

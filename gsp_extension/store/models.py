@@ -273,6 +273,10 @@ class File(Base):
     saturation_value: Mapped[int | None]
 
     # --- what the system adds --------------------------------------------------------------
+    # The observation order within a night (issue 15): the exposure's start (DATE-OBS)
+    # and the frame number of its raw file name; a product keeps its raw frame's.
+    date_obs: Mapped[dt.datetime | None]
+    frame_number: Mapped[int | None]
     # Deferred: listings never need the header (tens of kB per file); it loads on access.
     header: Mapped[list[Any] | None] = mapped_column(JSONType, deferred=True)
     checksum: Mapped[str] = mapped_column(String(64))

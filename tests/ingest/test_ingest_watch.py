@@ -199,3 +199,34 @@ async def test_links_out_of_the_data_root_dangling_links_and_folders_get_a_statu
         "0003.fits",
         "0006.fits",
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_tick_or_the_watchers_end_never_sets_the_services_stop(db, tmp_path):
+    """The stop event is the whole service's (engine, heartbeat): watchfiles sets the
+    event it is given when cancelled, and an error once ended the watcher, so a bad file
+    stopped the live service while its process lived on (issue 15, item 8)."""
+    raw = tmp_path / "raw"
+    (raw / "20201126").mkdir(parents=True)
+    calls = []
+
+    def on_registered(counts):
+        calls.append(counts.registered_ids)
+        if len(calls) == 1:
+            raise RuntimeError("the planner failed on this batch")
+
+    watcher = RawWatcher(
+        db, raw, mode="native", settle_seconds=0.1, tick_seconds=0.05, on_registered=on_registered
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        write_raw(raw / "20201126" / "0001.fits", seed=1)
+        assert await _until(lambda: len(calls) == 1)
+        write_raw(raw / "20201126" / "0002.fits", seed=2)
+        assert await _until(lambda: len(calls) == 2), "the watcher died with the first error"
+        assert not task.done() and not stop.is_set()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert not stop.is_set(), "cancelling the watcher set the service's stop event"

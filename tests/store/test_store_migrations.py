@@ -99,3 +99,68 @@ def test_plain_postgresql_url_gets_psycopg3_driver():
     engine = make_engine("postgresql://postgres@127.0.0.1:1/none")
     assert engine.url.drivername == "postgresql+psycopg"
     engine.dispose()
+
+
+def test_0005_fills_the_observation_order_of_files_registered_before_it(db_url):
+    """Raw frames and masters get DATE-OBS and the frame number from their stored header
+    and name; products those of their original, so old nights list in observed order."""
+    import json
+
+    upgrade_database(db_url, "0004")
+    engine = make_engine(db_url)
+    columns = (
+        "id, created, last_modified, original_file_id, parent_file_id, file_name, "
+        "directory_name, full_path, checksum, size, data_type, version, status, normalized, "
+        "header"
+    )
+    rows = [
+        (1, 1, 1, "0042_target.fits", 0, [["DATE-OBS", "2020-11-27T02:10:00.500", ""]]),
+        (2, 1, 1, "cfzst_0042_target.fits", 2, None),
+        (3, 3, 3, "master_bias_RED_2x2.fits", 1, [["DATE", "2020-11-26", ""]]),
+        (4, 4, 4, "0007_no_date.fits", 0, [["OBJECT", "x", ""]]),
+    ]
+    try:
+        with engine.begin() as conn:
+            for file_id, _original, _parent, name, data_type, header in rows:
+                conn.execute(
+                    text(
+                        f"INSERT INTO files ({columns}) VALUES (:id, :now, :now, NULL, NULL, "
+                        ":name, '/d', :path, :sum, 1, :dt, 1, 'processed', false, :header)"
+                    ),
+                    {
+                        "id": file_id,
+                        "now": "2020-11-27 03:00:00",
+                        "name": name,
+                        "path": f"/d/{name}",
+                        "sum": f"{file_id:064x}",
+                        "dt": data_type,
+                        "header": json.dumps(header) if header is not None else None,
+                    },
+                )
+            for file_id, original, parent, *_ in rows:  # lineage once every row exists
+                conn.execute(
+                    text(
+                        "UPDATE files SET original_file_id = :o, parent_file_id = :p WHERE id = :i"
+                    ),
+                    {"o": original, "p": parent, "i": file_id},
+                )
+        upgrade_database(db_url)
+        from gsp_extension.store import Database, File
+
+        db = Database(db_url)
+        try:
+            with db.session() as s:
+                got = {
+                    f.id: (f.date_obs.isoformat() if f.date_obs else None, f.frame_number)
+                    for f in s.query(File)
+                }
+        finally:
+            db.dispose()
+        assert got == {
+            1: ("2020-11-27T02:10:00.500000+00:00", 42),
+            2: ("2020-11-27T02:10:00.500000+00:00", 42),
+            3: ("2020-11-26T00:00:00+00:00", None),
+            4: (None, 7),
+        }
+    finally:
+        engine.dispose()

@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import itertools
 import queue
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 from astropy.io import fits
 
 from gsp_extension.api.schemas import CALIBRATION_OBSTYPES
-from gsp_extension.client import GSPAPIError
+from gsp_extension.client import NEWEST_FIRST, GSPAPIError
 
 FILTER_KEYS = (
     "data_type",
@@ -187,14 +188,28 @@ class FakeClient:
             rows = [
                 r for r in rows if s in r["file_name"].lower() or s in (r["object"] or "").lower()
             ]
-        ordering = filters.get("ordering") or "-date,-id"
+        ordering = filters.get("ordering") or NEWEST_FIRST
         for part in reversed(ordering.split(",")):
             key = part.lstrip("-")
+            descending = part.startswith("-")
+            if key in ("date_obs", "frame_number"):
+                # The service's observation order (not in the record): the frame number
+                # leading the raw file's name, a product's from its original; no
+                # DATE-OBS here. Missing values last in both directions, as the API.
+                sign = -1 if descending else 1
+                value = self._frame_number if key == "frame_number" else lambda r: None
+                rows.sort(key=lambda r: (value(r) is None, sign * (value(r) or 0)))
+                continue
             rows.sort(
                 key=lambda r: (r.get(key) is None, str(r.get(key)) if key != "id" else r["id"]),
-                reverse=part.startswith("-"),
+                reverse=descending,
             )
         return rows
+
+    def _frame_number(self, r: dict) -> int | None:
+        original = self.records.get(r.get("original_file_id") or r["id"], r)
+        digits = re.match(r"\d+", original["file_name"])
+        return int(digits.group()) if digits else None
 
     def files(self, *, page: int = 1, page_size: int | None = None, **filters) -> dict:
         self.calls.append(("files", page, page_size, filters))

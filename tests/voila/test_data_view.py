@@ -16,6 +16,7 @@ from voila_apps.widgets.jobs import JobTracker
 from voila_apps.widgets.plotting import ViewOptions, downsample, render_png, zscale_limits
 from voila_apps.widgets.preferences import Preferences
 from voila_apps.widgets.related import family, tab_labels
+from voila_apps.widgets.search_table import SearchTable
 
 
 def test_page_window_and_parse():
@@ -370,6 +371,16 @@ def test_observed_frames_in_the_order_they_were_taken(client):
     view = DataView(client, Preferences(), live_interval=0)
     view.load()
     assert [r["id"] for r in view.observed.records[:3]] == [301, 303, 302]
+    # the index asks the service for its observation order (DATE-OBS, then frame
+    # number: tests/api/test_observation_order.py), as the search table does; the
+    # calibrations index takes the API's default, which is that order too
+    asked = [c[3].get("ordering") for c in client.calls if c[0] == "files"]
+    assert "-date,-date_obs,-frame_number,-id" in asked
+    assert set(asked) <= {"-date,-date_obs,-frame_number,-id", None}
+    table = SearchTable(client, ["SOAR2020B-001"], lambda r: None, page_size=10)
+    table.load(1)
+    assert client.calls[-1][3]["ordering"] == "-date,-date_obs,-frame_number,-id"
+    assert [r["id"] for r in table.records[:3]] == [301, 303, 302]
 
 
 def test_follow_newest_opens_each_new_science_frames_best_product(client):

@@ -38,7 +38,7 @@ def test_build_query_drops_empty_values_and_checks_dates():
     assert q == {
         "page": 1,
         "page_size": 20,
-        "ordering": "-date,-file_name,-id",
+        "ordering": "-date,-date_obs,-frame_number,-id",
         "obstype": "COMP",
         "date_after": "2020-01-02",
     }
@@ -47,9 +47,10 @@ def test_build_query_drops_empty_values_and_checks_dates():
 
 
 def test_ordering_toggles():
-    # by night, then in the order the frames were taken (the frame number leads the name)
-    assert toggle_ordering("-date,-file_name,-id", "date") == "date,file_name,id"
-    assert toggle_ordering("date,file_name,id", "date") == "-date,-file_name,-id"
+    # by night, then in the order the frames were taken (DATE-OBS, then frame number)
+    newest = "-date,-date_obs,-frame_number,-id"
+    assert toggle_ordering(newest, "date") == "date,date_obs,frame_number,id"
+    assert toggle_ordering("date,date_obs,frame_number,id", "date") == newest
     assert toggle_ordering("-date,-id", "file_name") == "-file_name,-id"
 
 
@@ -198,7 +199,12 @@ def test_management_lists_users_and_proposals(client):
 
 def test_parse_query():
     assert parse_query("file=12") == {"view": "data", "file": 12, "page": None, "search": {}}
-    assert parse_query("view=search") == {"view": "search", "file": None, "page": None, "search": {}}
+    assert parse_query("view=search") == {
+        "view": "search",
+        "file": None,
+        "page": None,
+        "search": {},
+    }
     assert parse_query("") == {"view": "data", "file": None, "page": None, "search": {}}
     assert parse_query("view=search&obstype=COMP&page=3") == {
         "view": "search",

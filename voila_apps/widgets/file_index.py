@@ -16,11 +16,13 @@ from typing import Any
 
 import ipywidgets as w
 
+from gsp_extension.client import NEWEST_FIRST
+
 from .errors import GSPError, error_html, log
 from .pager import Pager, page_count
 
-#: Observation order, latest first: night, frame number (leading the file name), id.
-OBSERVATION_ORDER = "-date,-file_name,-id"
+#: Observation order, latest first: night, then DATE-OBS and frame number within it.
+OBSERVATION_ORDER = NEWEST_FIRST
 #: The two indexes of the data view: title and the API filters that define them.
 OBSERVED = ("Observed", {"data_type": 0, "ordering": OBSERVATION_ORDER})
 CALIBRATIONS = ("Calibrations", {"data_type": 1})

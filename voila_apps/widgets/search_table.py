@@ -10,6 +10,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from gsp_extension.client import NEWEST_FIRST
+
 from .errors import GSPError, describe
 from .pager import Pager, page_count
 
@@ -58,9 +60,9 @@ COLUMNS = (
     ("date", "Date", "8%", "date"),
     ("data_type", "Type", "9%", "data_type"),
 )
-#: Latest night first and, within a night, the frames in the order they were taken,
-#: latest first (the file name starts with the frame number), as the file index.
-DEFAULT_ORDERING = "-date,-file_name,-id"
+#: Latest night first and, within a night, the frames in the order they were taken
+#: (DATE-OBS, then frame number), latest first, as the file index.
+DEFAULT_ORDERING = NEWEST_FIRST
 
 
 def build_query(
@@ -95,7 +97,7 @@ def toggle_ordering(current: str, field: str) -> str:
     first = current.split(",")[0]
     sign = "" if first == f"-{field}" else "-"
     if field == "date":  # within a night, the frames in the order they were taken
-        return f"{sign}date,{sign}file_name,{sign}id"
+        return ",".join(f"{sign}{part.lstrip('-')}" for part in NEWEST_FIRST.split(","))
     return f"{sign}{field},-id"
 
 
@@ -297,7 +299,8 @@ class SearchTable(w.VBox):
         if not page.isdigit() or int(page) < 1:
             raise ValueError(f"page={page!r}: use a page number from 1")
         ordering = state.get("ordering", DEFAULT_ORDERING)
-        fields = {col[3] for col in COLUMNS if col[3]} | {"id"}
+        # the default order's own fields too (a copied address of a date-sorted table)
+        fields = {col[3] for col in COLUMNS if col[3]} | {"id", "date_obs", "frame_number"}
         if any(part.strip().lstrip("-") not in fields for part in ordering.split(",")):
             raise ValueError(f"ordering={ordering!r}: sort by {', '.join(sorted(fields))}")
         for box in self._inputs:
