@@ -40,7 +40,9 @@ def sigma_clipped_median(
         # Nothing to clip with two values: their mean is their median.
         return stack.mean(axis=0, dtype=np.float32), np.full(stack.shape[1:], 2, np.int16)
     median = median_along_frames(stack)
-    deviation = np.abs(stack - median)
+    # In place: one stack-sized temporary fewer (fresh pages cost in a new process).
+    deviation = np.subtract(stack, median)
+    np.abs(deviation, out=deviation)
     if noise is not None:
         # The expected noise (read noise, Poisson) is known far better than the MAD of
         # a handful of values, and costs no second sort.
@@ -51,17 +53,19 @@ def sigma_clipped_median(
     n_used = (n - rejected.sum(axis=0)).astype(np.int16)
     if not rejected.any():
         return median.astype(np.float32), n_used
-    # Only pixels with a rejection need the slower NaN-aware median (a few percent).
+    # Only pixels with a rejection (a few percent) need a median of their kept values.
+    # Sorting puts the rejected values (NaN) last, so the median of the k kept values is
+    # the mean of the sorted values at (k - 1) // 2 and k // 2: the same number as
+    # np.nanmedian, which on a short axis goes through masked arrays and took ~1 s here.
     combined = median.astype(np.float32)
     hit = np.nonzero(rejected.any(axis=0).ravel())[0]
     flat_stack = stack.reshape(n, -1)
     subset = np.where(rejected.reshape(n, -1)[:, hit], np.float32(np.nan), flat_stack[:, hit])
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-rejected pixels
-            values = np.nanmedian(subset, axis=0)
-    values = np.where(np.isfinite(values), values, combined.ravel()[hit])
+    ordered = np.sort(subset, axis=0)
+    kept = n - rejected.reshape(n, -1)[:, hit].sum(axis=0)
+    low = np.take_along_axis(ordered, (np.maximum(kept - 1, 0) // 2)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, (kept // 2)[None], axis=0)[0]
+    # A pixel with every value rejected keeps the plain median.
+    values = np.where(kept > 0, 0.5 * (low + high), combined.ravel()[hit])
     combined.ravel()[hit] = values
     return combined, np.maximum(n_used, 1)

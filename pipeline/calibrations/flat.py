@@ -64,12 +64,14 @@ def make_master_flat(frames: list[CCDData]) -> CCDData:
         for f, s in zip(frames, scales, strict=True)
         if f.uncertainty is not None
     ]
-    noise = np.sqrt(np.mean(variances, axis=0)) if variances else None
+    # The mean variance serves twice (clipping noise, master variance): computed once.
+    mean_variance = np.mean(variances, axis=0) if variances else None
+    noise = np.sqrt(mean_variance) if variances else None
     combined, n_used = sigma_clipped_median(stack, noise=noise)
     uncertainty = None
     if variances:
         factor = MEDIAN_VARIANCE_FACTOR if len(frames) > 2 else 1.0
-        variance = factor * np.mean(variances, axis=0) / n_used
+        variance = factor * mean_variance / n_used
         uncertainty = VarianceUncertainty(variance.astype(np.float32), unit=frames[0].unit ** 2)
     # A pixel saturated in any input flat is not trusted in the master.
     mask = np.zeros(combined.shape, bool)

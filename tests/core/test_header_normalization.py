@@ -53,6 +53,28 @@ def test_wavmode_spellings(raw, mode):
         assert decisions and "unknown" in decisions[0]
 
 
+def test_wavmode_of_a_usual_spelling_does_not_load_the_lamp_library(monkeypatch):
+    # Loading the library reads its 80 files (1.6 s of a cold `gsp reduce`); the mode
+    # pattern settles usual spellings, the library only the others.
+    import pipeline.header_normalization as hn
+    from pipeline.lamps import modes
+
+    asked = []
+    monkeypatch.setattr(hn, "modes", lambda: asked.append(1) or modes())
+    assert normalize_wavmode("400 m2")[0] == "400_M2"
+    assert normalize_wavmode("2100_3900A")[0] == "2100_3900A"
+    assert not asked
+    assert normalize_wavmode("400WD")[0] == "unknown"
+    assert asked  # an odd spelling is still checked against the library
+
+
+def test_every_library_mode_is_accepted():
+    from pipeline.lamps import modes
+
+    for mode in modes():
+        assert normalize_wavmode(mode)[0] == mode
+
+
 def test_wavmode_that_contradicts_the_grating_is_said():
     _, decisions = normalize_wavmode("930_M2", 400.0)
     assert any("930 l/mm grating but GRATING has 400 l/mm" in d for d in decisions)
