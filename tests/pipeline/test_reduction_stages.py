@@ -12,7 +12,7 @@ from pipeline.calibrations.bias import make_master_bias
 from pipeline.classify import classify
 from pipeline.reduction import masks
 from pipeline.reduction.bias import subtract_bias
-from pipeline.reduction.cosmic_rays import grow, remove_cosmic_rays, resolve_method
+from pipeline.reduction.cosmic_rays import remove_cosmic_rays, resolve_method
 from pipeline.reduction.flat import MIN_FLAT, flat_field
 from pipeline.reduction.frame import read_raw, trim_section_for
 from pipeline.reduction.sections import format_section, parse_section
@@ -145,20 +145,3 @@ def test_saturated_pixels_are_flagged_at_read(tmp_path):
     assert state.flags[500, 1000] & masks.SATURATED
     assert state.ccd.mask[500, 1000]
     assert state.prescan_level == pytest.approx(rawframes.BIAS_LEVEL, abs=0.3)
-
-
-@pytest.mark.parametrize("radius", [0, 1, 2])
-def test_candidate_growth_equals_a_maximum_filter(radius):
-    # The cosmic-ray candidates grow as scipy.ndimage.maximum_filter grows them (its
-    # reflected edges included), without importing scipy.ndimage at start-up.
-    from scipy import ndimage
-
-    rng = np.random.default_rng(radius)
-    for shape in [(1, 1), (1, 7), (6, 1), (40, 57)]:
-        for fraction in (0.01, 0.2):
-            mask = rng.random(shape) < fraction
-            mask[0, -1] = mask[-1, 0] = True  # corners: the edge handling shows
-            expected = ndimage.maximum_filter(mask, size=2 * radius + 1)
-            assert np.array_equal(grow(mask, radius), expected), (shape, fraction)
-    with pytest.raises(ValueError, match="must be >= 0"):
-        grow(np.zeros((3, 3), bool), -1)
