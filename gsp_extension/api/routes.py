@@ -416,6 +416,7 @@ ROUTES: tuple[Route, ...] = (
                 "Jobs you asked for or of your proposals",
                 query=s.JobListQuery,
                 response=s.JobPage,
+                errors={404: "page past the last one"},
             ),
         ),
     ),
