@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
 
 from ..security import AccessPolicy, Caller, get_visible_file, require_can_act_on_file
-from ..store import DuplicateJob, File, InvalidValue, PermissionDenied
+from ..store import DuplicateJob, File, InvalidState, PermissionDenied
 from ..store import jobs as store_jobs
 from ..store import proposals as store_proposals
 from ..store.activity import log_event
@@ -52,9 +52,11 @@ LAMP_DATA_TYPES = (DataType.RAW, DataType.REDUCED, DataType.EXTRACTED)
 
 
 def _need(file: File, data_types: tuple[int, ...], action: str) -> None:
+    # 409, not 400: the request is well formed and names a file that exists; what the
+    # file is (its data_type, its OBSTYPE) does not allow the action.
     if file.data_type not in data_types:
         wanted = " or ".join(f"{DataType(t).description} (data_type {t})" for t in data_types)
-        raise InvalidValue(
+        raise InvalidState(
             f"file {file.id} is {DataType(file.data_type).description} (data_type "
             f"{file.data_type}); {action} needs a file that is {wanted}"
         )
@@ -65,7 +67,7 @@ def _lamp(session, caller: Caller, lamp_id: int | None, data_types: tuple[int, .
         return None
     lamp = get_visible_file(session, caller, lamp_id)
     if not is_arc(lamp.obstype):
-        raise InvalidValue(
+        raise InvalidState(
             f"lamp_id {lamp_id} is not a comparison lamp (OBSTYPE {lamp.obstype!r}); "
             f"choose a file whose OBSTYPE is {'/'.join(ARC_OBSTYPES)}"
         )
@@ -224,18 +226,15 @@ class FluxHandler(_ActionHandler):
 
     def plan(self, session, caller, body):
         from ..engine.flux import reduced_frame_of, sensitivities_of_standard
-        from ..store.errors import InvalidState
 
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "flux-calibrate")
         _need(file, FLUX_DATA_TYPES, "flux calibration")
-        try:
-            reduced = reduced_frame_of(session, file)
-            if body.standard_id is not None:
-                standard = get_visible_file(session, caller, body.standard_id)
-                sensitivities_of_standard(session, standard, reduced.proposal_id)
-        except InvalidState as exc:
-            raise InvalidValue(str(exc)) from None
+        # a spectrum with no frame behind it, or a standard that is not one: 409
+        reduced = reduced_frame_of(session, file)
+        if body.standard_id is not None:
+            standard = get_visible_file(session, caller, body.standard_id)
+            sensitivities_of_standard(session, standard, reduced.proposal_id)
         _need_flux_enabled(session, reduced)
         key = body.standard_id if body.standard_id is not None else "auto"
         return [
@@ -265,7 +264,7 @@ def _need_flux_enabled(session, file: File) -> None:
     if proposal is None:
         return
     if not flux_settings_values(get_settings(session, proposal.id))["flux_calibration"]:
-        raise InvalidValue(
+        raise InvalidState(
             f"flux calibration is off in the reduction settings of {file.proposal_id} "
             "(flux_calibration=false); turn it on (PUT api/proposals/<id>/settings/) to "
             "flux-calibrate"

@@ -74,6 +74,12 @@ REPLACED = {
     301: "the file was replaced by a re-reduction: Location is the same request on the "
     "current version (its history: GET api/files/{id}/versions/)"
 }
+#: What an action answers when the file (or the lamp, or the standard) named exists but
+#: is not of a kind the action takes: the request is well formed, the file's state refuses it.
+WRONG_KIND = {
+    409: "the file, lamp or standard is not of a kind this action takes (data_type, "
+    "OBSTYPE), or the proposal's settings turn the action off"
+}
 QUEUED = "The jobs queued (202), or the active job for the same product (200)."
 
 ROUTES: tuple[Route, ...] = (
@@ -206,7 +212,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FileAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -225,7 +231,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FileAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -244,7 +250,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.WavelengthAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -264,7 +270,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FluxAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -283,7 +289,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.ExtractAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
