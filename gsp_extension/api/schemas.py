@@ -378,27 +378,60 @@ class UserCreate(_Body):
     is_staff: bool = False
 
 
-class UserUpdate(_Body):
-    """Changes to an account; omitted fields keep their value.
+class _Patch(_Body):
+    """Base of partial updates: an omitted field keeps its value; null is not a value
+    (the document says so: a null name or title reached the database as NULL, a 500)."""
+
+    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field to keep it")
+        return value
+
+
+class UserUpdate(_Patch):
+    """Changes to an account; omitted fields keep their value (never null).
 
     Users change their own names and e-mail; staff also ``partner`` and ``is_active`` of
     accounts that are not staff; only a superuser changes ``is_staff``.
     """
 
-    first_name: SingleLine | None = Field(None, max_length=150)
-    last_name: SingleLine | None = Field(None, max_length=150)
-    email: EmailAddress | None = None
-    partner: SingleLine | None = Field(None, max_length=64)
-    is_active: bool | None = Field(
+    first_name: SingleLine = Field(None, max_length=150)
+    last_name: SingleLine = Field(None, max_length=150)
+    email: EmailAddress = None
+    partner: SingleLine = Field(None, max_length=64)
+    is_active: bool = Field(
         None, description="false deactivates: no login, and every request refused at once."
     )
-    is_staff: bool | None = None
+    is_staff: bool = None
+
+
+def _soar_id_or_semester(schema: dict) -> None:
+    """A new proposal names its SOAR id or the semester to number it in (the document
+    says so: schemathesis sent neither, a schema-valid body the server refused)."""
+    _no_null_defaults(schema)
+    schema["anyOf"] = [{"required": ["soar_id"]}, {"required": ["semester"]}]
 
 
 class ProposalCreate(_Body):
-    """A new proposal (staff only); completes ingest's placeholder of the same id."""
+    """A new proposal (staff only); completes ingest's placeholder of the same id.
 
-    soar_id: str | None = Field(
+    ``soar_id`` or ``semester`` (or both) must be given, never null.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_soar_id_or_semester)
+
+    @field_validator("soar_id", "semester", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field")
+        return value
+
+    soar_id: str = Field(
         None,
         min_length=1,
         max_length=64,
@@ -408,7 +441,7 @@ class ProposalCreate(_Body):
     )
     title: SingleLine = Field(..., min_length=1, max_length=255)
     abstract: Text = Field("", max_length=20_000)
-    semester: SingleLine | None = Field(
+    semester: SingleLine = Field(
         None, max_length=16, description="Default: taken from the SOAR id (2020B)."
     )
     pi_email: EmailAddress | None = Field(
@@ -417,13 +450,13 @@ class ProposalCreate(_Body):
     )
 
 
-class ProposalUpdate(_Body):
-    """Changes to a proposal (staff); omitted fields keep their value."""
+class ProposalUpdate(_Patch):
+    """Changes to a proposal (staff); omitted fields keep their value (never null)."""
 
-    title: SingleLine | None = Field(None, min_length=1, max_length=255)
-    abstract: Text | None = Field(None, max_length=20_000)
-    semester: str | None = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
-    pi_email: EmailAddress | None = Field(
+    title: SingleLine = Field(None, min_length=1, max_length=255)
+    abstract: Text = Field(None, max_length=20_000)
+    semester: str = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
+    pi_email: EmailAddress = Field(
         None,
         description="A new PI (an existing, active account); the former PI stays a "
         "collaborator, so nobody loses access by surprise.",
