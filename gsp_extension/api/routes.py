@@ -20,6 +20,7 @@ from . import (
     header,
     health,
     jobs,
+    lamps,
     logs,
     proposals,
     status,
@@ -369,6 +370,31 @@ ROUTES: tuple[Route, ...] = (
         path_params=("id",),
     ),
     Route(
+        rf"/api/files/{_ID}/lamps/",
+        "/api/files/{id}/lamps/",
+        lamps.LampChoicesHandler,
+        (
+            Operation(
+                "get",
+                "api_files_lamps",
+                "The arcs 'Automatic' calibrates a science spectrum with, and those it used",
+                query=s.EmptyQuery,
+                response=s.LampChoices,
+                errors={
+                    **NOT_FOUND,
+                    409: "not a science frame or spectrum extracted by this service",
+                },
+                description="For a reduced science frame (data_type 2) or a spectrum "
+                "extracted from it (3, 4): the job engine's own automatic choice (the "
+                "frame's proposal's arcs or no proposal's, of its night and setup, nearest "
+                "in time first), the ones named in its current calibrated spectra "
+                "(GSP_LAMP), and the night's arcs of another setup with the reason. The "
+                "lamp chooser of the data browser lists exactly these.",
+            ),
+        ),
+        path_params=("id",),
+    ),
+    Route(
         rf"/api/files/{_ID}/comments/",
         "/api/files/{id}/comments/",
         comments.CommentListHandler,
@@ -493,7 +519,10 @@ ROUTES: tuple[Route, ...] = (
                 body=s.ProposalCreate,
                 response=s.ProposalRecord,
                 status=201,
-                errors={409: "the proposal exists", 502: "hub refused"},
+                errors={
+                    409: "the proposal exists, or the PI's account is deactivated",
+                    502: "hub refused",
+                },
                 description="Creates the hub group named by the SOAR id and puts the PI in "
                 "it; an unknown pi_email creates the account (and the hub user) and mails a "
                 "link to set a password (header X-GSP-Invitation). A placeholder that ingest "
@@ -541,7 +570,11 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 body=s.CollaboratorChange,
                 response=s.ProposalRecord,
-                errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
+                errors={
+                    **NOT_FOUND,
+                    409: "changed meanwhile, or the account is deactivated",
+                    502: "hub refused",
+                },
                 description="An unknown email creates the account (and the hub user) and "
                 "mails a link to set a password.",
             ),
@@ -555,7 +588,7 @@ ROUTES: tuple[Route, ...] = (
                 errors={
                     **NOT_FOUND,
                     405: "a browser session's GET: use POST",
-                    409: "changed meanwhile",
+                    409: "changed meanwhile, or the account is deactivated",
                     502: "hub refused",
                 },
                 description="What POST does, for scripts written after the seed's example "
@@ -601,7 +634,11 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 body=s.ProposalUpdate,
                 response=s.ProposalRecord,
-                errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
+                errors={
+                    **NOT_FOUND,
+                    409: "changed meanwhile, or the new PI has no account or a deactivated one",
+                    502: "hub refused",
+                },
                 description="A new PI must have an active account; the former PI stays "
                 "a collaborator.",
             ),
