@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
 
 from ..security import AccessPolicy, Caller, get_visible_file, require_can_act_on_file
@@ -62,10 +64,36 @@ def _need(file: File, data_types: tuple[int, ...], action: str) -> None:
         )
 
 
-def _lamp(session, caller: Caller, lamp_id: int | None, data_types: tuple[int, ...]) -> File | None:
+def _lamp(
+    session, caller: Caller, lamp_id: int | None, data_types: tuple[int, ...], science: File
+) -> File | None:
+    """The chosen lamp, if the caller sees it or it is an arc ``science`` may use.
+
+    The arcs Automatic takes (:meth:`AccessPolicy.calibrations_for`: the proposal's own
+    and those of no proposal, taken by staff) may be chosen by hand too, although a
+    member does not see a staff arc's record; another proposal's arc is refused even
+    to staff (its file name, which carries that proposal's target, would go into this
+    proposal's ``GSP_LAMP``).
+    """
     if lamp_id is None:
         return None
-    lamp = get_visible_file(session, caller, lamp_id)
+    usable = session.scalar(
+        select(File).where(
+            File.id == lamp_id,
+            File.deleted_at.is_(None),
+            AccessPolicy.calibrations_for(science.proposal_id),
+        )
+    )
+    if usable is None or not is_arc(usable.obstype):
+        lamp = get_visible_file(session, caller, lamp_id)  # 404 if not seen
+        if usable is None:
+            raise InvalidState(
+                f"lamp_id {lamp_id} belongs to another proposal: choose an arc of "
+                f"{science.proposal_id or 'no proposal'} or of no proposal "
+                f"(GET api/files/{science.id}/lamps/ lists them)"
+            )
+    else:
+        lamp = usable
     if not is_arc(lamp.obstype):
         raise InvalidState(
             f"lamp_id {lamp_id} is not a comparison lamp (OBSTYPE {lamp.obstype!r}); "
@@ -182,7 +210,7 @@ class ExtractHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "extract")
         _need(file, (DataType.REDUCED,), "extract")
-        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES, file)
         sid = _settings_id(session, file)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
@@ -205,7 +233,7 @@ class WavelengthHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "calibrate in wavelength")
         _need(file, (DataType.EXTRACTED,), "wavelength calibration")
-        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES, file)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
             queue(

@@ -784,3 +784,58 @@ class FileRegistered(BaseModel):
     detail: str
     created: bool
     file: FileRecord
+
+
+class LampCandidate(BaseModel):
+    """One arc the lamp chooser offers: one that Automatic hands the worker."""
+
+    id: int = Field(..., description="The reduced arc (data_type 2); give it as lamp_id.")
+    file_name: str
+    object: str | None
+    date: dt.date | None
+    lamps: str | None = Field(
+        ..., description="Comparison lamps switched on (LAMP_* cards), e.g. 'HgAr+Ne'."
+    )
+    seconds_from_science: float | None = Field(
+        ...,
+        description="DATE-OBS of the arc minus the science's (negative: taken before); "
+        "null when a header lacks it.",
+    )
+    used: bool = Field(
+        ..., description="Named in GSP_LAMP of the frame's current calibrated spectra."
+    )
+
+
+class RefusedArc(BaseModel):
+    """An arc of the night the proposal may use, left out by the setup rule."""
+
+    id: int
+    file_name: str
+    reason: str
+
+
+class LampChoices(BaseModel):
+    """What "Automatic" chooses from for a science frame, and what it took."""
+
+    file_id: int = Field(..., description="The file asked about.")
+    science_id: int = Field(..., description="The reduced science frame that is calibrated.")
+    candidates: list[LampCandidate] = Field(
+        ...,
+        description="The arcs Automatic hands the worker (its own or no proposal's, of "
+        "the frame's night and setup), in its order: nearest in time first. The worker "
+        "combines those it can solve.",
+    )
+    automatic: list[int] = Field(..., description="Ids Automatic would use now: every candidate.")
+    used: list[int] = Field(
+        ...,
+        description="Candidate ids named in GSP_LAMP of the frame's current calibrated "
+        "spectra (empty before a calibration).",
+    )
+    used_automatically: bool | None = Field(
+        ...,
+        description="Whether the job that made those spectra let the engine choose (true) "
+        "or was given a lamp (false); null when there is none.",
+    )
+    refused: list[RefusedArc] = Field(
+        ..., description="Arcs of the night of another setup, with the reason."
+    )
