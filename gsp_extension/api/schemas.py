@@ -301,7 +301,21 @@ def _no_null_defaults(schema: dict) -> None:
             prop.pop("default")
 
 
-class SettingsUpdate(_Body):
+class _Patch(_Body):
+    """Base of partial updates: an omitted field keeps its value; null is not a value
+    (the document says so: a null name or title reached the database as NULL, a 500)."""
+
+    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field to keep it")
+        return value
+
+
+class SettingsUpdate(_Patch):
     """A change of reduction settings; omitted fields keep their value (never null)."""
 
     saturation_threshold: float = Field(None, ge=0, le=100)
@@ -330,15 +344,8 @@ class SettingsUpdate(_Body):
         None, description="Correct for airmass with the CTIO extinction curve."
     )
 
-    # Strict: booleans are true/false, numbers are JSON numbers (1.0 is the integer 1).
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError("null is not a value: omit the field to keep it")
-        return value
+    # Strict (from _Body): booleans are true/false, numbers are JSON numbers (1.0 is the
+    # integer 1); null refused (from _Patch).
 
     @field_validator("saturation_threshold", mode="before")
     @classmethod
@@ -376,20 +383,6 @@ class UserCreate(_Body):
         "", max_length=64, description="The user's partner institution or country, e.g. Brazil."
     )
     is_staff: bool = False
-
-
-class _Patch(_Body):
-    """Base of partial updates: an omitted field keeps its value; null is not a value
-    (the document says so: a null name or title reached the database as NULL, a 500)."""
-
-    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError("null is not a value: omit the field to keep it")
-        return value
 
 
 class UserUpdate(_Patch):
