@@ -364,6 +364,8 @@ class CollaboratorChange(_Body):
 
 
 USERNAME_PATTERN = r"^[A-Za-z0-9@.+_-]{1,150}$"
+#: A SOAR semester: a year and A or B (2026B).
+SEMESTER_PATTERN = r"^\d{4}[ABab]$"
 
 
 class UserCreate(_Body):
@@ -434,8 +436,12 @@ class ProposalCreate(_Body):
     )
     title: SingleLine = Field(..., min_length=1, max_length=255)
     abstract: Text = Field("", max_length=20_000)
-    semester: SingleLine = Field(
-        None, max_length=16, description="Default: taken from the SOAR id (2020B)."
+    # The pattern of ProposalUpdate's: an empty or free-text semester was documented as
+    # valid, then refused (or stored as written).
+    semester: str = Field(
+        None,
+        pattern=SEMESTER_PATTERN,
+        description="E.g. 2026B. Default: taken from the SOAR id (2020B).",
     )
     pi_email: EmailAddress | None = Field(
         None,
@@ -448,7 +454,7 @@ class ProposalUpdate(_Patch):
 
     title: SingleLine = Field(None, min_length=1, max_length=255)
     abstract: Text = Field(None, max_length=20_000)
-    semester: str = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
+    semester: str = Field(None, pattern=SEMESTER_PATTERN, description="E.g. 2026B.")
     pi_email: EmailAddress = Field(
         None,
         description="A new PI (an existing, active account); the former PI stays a "
@@ -458,7 +464,7 @@ class ProposalUpdate(_Patch):
 
 class NextSoarIdQuery(_Query):
     semester: str | None = Field(
-        None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B; default: today's semester."
+        None, pattern=SEMESTER_PATTERN, description="E.g. 2026B; default: today's semester."
     )
 
 

@@ -303,6 +303,10 @@ def test_a_new_proposal_needs_a_soar_id_or_a_semester_as_documented(world):
     assert r.status_code == 400 and "soar_id" in detail(r), r.text
     r = call(world, "POST", "proposals/", "staffer", json={"title": "N", "soar_id": None})
     assert r.status_code == 400 and "null is not a value" in detail(r), r.text
+    # an empty semester is not one (the document said any text; the server refused it)
+    assert "pattern" in schema["properties"]["semester"]
+    r = call(world, "POST", "proposals/", "staffer", json={"title": "N", "semester": ""})
+    assert r.status_code == 400 and "semester" in detail(r), r.text
 
 
 def test_documented_patterns_are_what_the_server_checks(world):
