@@ -309,6 +309,13 @@ class GSPClient:
         """``DELETE api/files/``: delete several products, all or nothing."""
         return self._json("DELETE", "files/", json={"ids": [int(i) for i in file_ids]})
 
+    def lamps(self, file_id: int) -> dict[str, Any]:
+        """``GET api/files/<id>/lamps/``: the arcs "Automatic" calibrates a science frame
+        or spectrum with (``candidates``, in the engine's order), ``automatic`` (the ids
+        it would use), ``used`` (those named by the current calibrated spectra),
+        ``used_automatically`` and ``refused`` (arcs of another setup, with the reason)."""
+        return self._json("GET", f"files/{int(file_id)}/lamps/")
+
     def header(self, file_id: int) -> list[dict[str, Any]]:
         """``GET api/files/header/?id=``: ``[{"keyword", "value", "comment"}, ...]``."""
         return self._json("GET", "files/header/", params={"id": int(file_id)})["header"]

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from pipeline.vocabulary import ARC_OBSTYPES, DataType, is_arc
 
 from ..security import AccessPolicy, Caller, get_visible_file, require_can_act_on_file
-from ..store import DuplicateJob, File, InvalidValue, PermissionDenied
+from ..store import DuplicateJob, File, InvalidState, PermissionDenied
 from ..store import jobs as store_jobs
 from ..store import proposals as store_proposals
 from ..store.activity import log_event
@@ -52,20 +54,48 @@ LAMP_DATA_TYPES = (DataType.RAW, DataType.REDUCED, DataType.EXTRACTED)
 
 
 def _need(file: File, data_types: tuple[int, ...], action: str) -> None:
+    # 409, not 400: the request is well formed and names a file that exists; what the
+    # file is (its data_type, its OBSTYPE) does not allow the action.
     if file.data_type not in data_types:
         wanted = " or ".join(f"{DataType(t).description} (data_type {t})" for t in data_types)
-        raise InvalidValue(
+        raise InvalidState(
             f"file {file.id} is {DataType(file.data_type).description} (data_type "
             f"{file.data_type}); {action} needs a file that is {wanted}"
         )
 
 
-def _lamp(session, caller: Caller, lamp_id: int | None, data_types: tuple[int, ...]) -> File | None:
+def _lamp(
+    session, caller: Caller, lamp_id: int | None, data_types: tuple[int, ...], science: File
+) -> File | None:
+    """The chosen lamp, if the caller sees it or it is an arc ``science`` may use.
+
+    The arcs Automatic takes (:meth:`AccessPolicy.calibrations_for`: the proposal's own
+    and those of no proposal, taken by staff) may be chosen by hand too, although a
+    member does not see a staff arc's record; another proposal's arc is refused even
+    to staff (its file name, which carries that proposal's target, would go into this
+    proposal's ``GSP_LAMP``).
+    """
     if lamp_id is None:
         return None
-    lamp = get_visible_file(session, caller, lamp_id)
+    usable = session.scalar(
+        select(File).where(
+            File.id == lamp_id,
+            File.deleted_at.is_(None),
+            AccessPolicy.calibrations_for(science.proposal_id),
+        )
+    )
+    if usable is None or not is_arc(usable.obstype):
+        lamp = get_visible_file(session, caller, lamp_id)  # 404 if not seen
+        if usable is None:
+            raise InvalidState(
+                f"lamp_id {lamp_id} belongs to another proposal: choose an arc of "
+                f"{science.proposal_id or 'no proposal'} or of no proposal "
+                f"(GET api/files/{science.id}/lamps/ lists them)"
+            )
+    else:
+        lamp = usable
     if not is_arc(lamp.obstype):
-        raise InvalidValue(
+        raise InvalidState(
             f"lamp_id {lamp_id} is not a comparison lamp (OBSTYPE {lamp.obstype!r}); "
             f"choose a file whose OBSTYPE is {'/'.join(ARC_OBSTYPES)}"
         )
@@ -180,7 +210,7 @@ class ExtractHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "extract")
         _need(file, (DataType.REDUCED,), "extract")
-        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES, file)
         sid = _settings_id(session, file)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
@@ -203,7 +233,7 @@ class WavelengthHandler(_ActionHandler):
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "calibrate in wavelength")
         _need(file, (DataType.EXTRACTED,), "wavelength calibration")
-        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES)
+        lamp = _lamp(session, caller, body.lamp_id, LAMP_DATA_TYPES, file)
         lamp_key = lamp.id if lamp is not None else "auto"
         return [
             queue(
@@ -224,18 +254,15 @@ class FluxHandler(_ActionHandler):
 
     def plan(self, session, caller, body):
         from ..engine.flux import reduced_frame_of, sensitivities_of_standard
-        from ..store.errors import InvalidState
 
         file = get_visible_file(session, caller, body.id)
         require_can_act_on_file(session, caller, file, "flux-calibrate")
         _need(file, FLUX_DATA_TYPES, "flux calibration")
-        try:
-            reduced = reduced_frame_of(session, file)
-            if body.standard_id is not None:
-                standard = get_visible_file(session, caller, body.standard_id)
-                sensitivities_of_standard(session, standard, reduced.proposal_id)
-        except InvalidState as exc:
-            raise InvalidValue(str(exc)) from None
+        # a spectrum with no frame behind it, or a standard that is not one: 409
+        reduced = reduced_frame_of(session, file)
+        if body.standard_id is not None:
+            standard = get_visible_file(session, caller, body.standard_id)
+            sensitivities_of_standard(session, standard, reduced.proposal_id)
         _need_flux_enabled(session, reduced)
         key = body.standard_id if body.standard_id is not None else "auto"
         return [
@@ -265,7 +292,7 @@ def _need_flux_enabled(session, file: File) -> None:
     if proposal is None:
         return
     if not flux_settings_values(get_settings(session, proposal.id))["flux_calibration"]:
-        raise InvalidValue(
+        raise InvalidState(
             f"flux calibration is off in the reduction settings of {file.proposal_id} "
             "(flux_calibration=false); turn it on (PUT api/proposals/<id>/settings/) to "
             "flux-calibrate"

@@ -340,7 +340,14 @@ class GSPHandler(JSONErrors, APIHandler):
         return size
 
     def page_answer(self, page: Any, number: int, results: list[Any]) -> dict[str, Any]:
-        """The seed's page shape for ``page`` (a :class:`~.queries.Page`), page ``number``."""
+        """The seed's page shape for ``page`` (a :class:`~.queries.Page`), page ``number``.
+
+        A page past the last one answers 404, as the seed's (Django REST framework)
+        listings do, on every listing alike: an empty page 200 would let a script that
+        walks ``?page=`` loop for ever.
+        """
+        if not results and number > 1:
+            raise APIError(404, f"page {number} is past the last page of results")
         return {
             "count": page.count,
             "count_is_estimate": page.estimated,

@@ -47,8 +47,6 @@ class FileListHandler(GSPHandler):
                 tz=ctx.tz,
                 counts=ctx.counts,
             )
-            if not page.rows and q.page > 1:
-                raise APIError(404, f"page {q.page} is past the last page of results")
             return self.page_answer(page, q.page, page.rows)
 
         # The page and its (bounded, cached) count need no common snapshot.

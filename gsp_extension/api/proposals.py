@@ -10,7 +10,7 @@ from ..security import (
     require_can_manage_collaborators,
     require_staff,
 )
-from ..store import InvalidValue, NotFound, PermissionDenied
+from ..store import InvalidState, InvalidValue, NotFound, PermissionDenied
 from ..store import accounts as store_accounts
 from ..store import proposals as store_proposals
 from ..store import settings as store_settings
@@ -137,7 +137,8 @@ def _plan_proposal(session, caller, body: ProposalCreate) -> ProposalPlan:
         username = store_accounts.free_username(session, email)
         return ProposalPlan(soar_id, username, True, placeholder and placeholder.id)
     if not pi.is_active:
-        raise InvalidValue(f"the account of {email} is deactivated; reactivate it first")
+        # 409, not 400: a well-formed address whose account's state refuses it
+        raise InvalidState(f"the account of {email} is deactivated; reactivate it first")
     return ProposalPlan(soar_id, pi.username, False, placeholder and placeholder.id)
 
 
@@ -203,11 +204,12 @@ def _plan_edit(session, caller, pid: int, body: ProposalUpdate) -> EditPlan:
     email = store_accounts.normalize_email(body.pi_email)
     pi = store_accounts.get_user_by_email(session, email)
     if pi is None:
-        raise InvalidValue(
+        raise InvalidState(
             f"no account has the e-mail {email}: add the user first, then make them PI"
         )
     if not pi.is_active:
-        raise InvalidValue(f"the account of {email} is deactivated; reactivate it first")
+        # 409, not 400: a well-formed address whose account's state refuses it
+        raise InvalidState(f"the account of {email} is deactivated; reactivate it first")
     return EditPlan(proposal.soar_id, None if proposal.pi_id == pi.id else pi.username)
 
 
@@ -311,7 +313,7 @@ def _plan(session, caller, pid: int, change: CollaboratorChange) -> Collaborator
         return CollaboratorPlan(proposal.soar_id, target.username, False)
     if target is not None:
         if not target.is_active:
-            raise InvalidValue(f"the account of {email} is deactivated; ask the staff")
+            raise InvalidState(f"the account of {email} is deactivated; ask the staff")
         return CollaboratorPlan(proposal.soar_id, target.username, False)
     return CollaboratorPlan(proposal.soar_id, store_accounts.free_username(session, email), True)
 

@@ -20,6 +20,7 @@ from . import (
     header,
     health,
     jobs,
+    lamps,
     logs,
     proposals,
     status,
@@ -73,6 +74,12 @@ NOT_FOUND = {404: "no such object that you may see"}
 REPLACED = {
     301: "the file was replaced by a re-reduction: Location is the same request on the "
     "current version (its history: GET api/files/{id}/versions/)"
+}
+#: What an action answers when the file (or the lamp, or the standard) named exists but
+#: is not of a kind the action takes: the request is well formed, the file's state refuses it.
+WRONG_KIND = {
+    409: "the file, lamp or standard is not of a kind this action takes (data_type, "
+    "OBSTYPE), or the proposal's settings turn the action off"
 }
 QUEUED = "The jobs queued (202), or the active job for the same product (200)."
 
@@ -206,7 +213,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FileAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -225,7 +232,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FileAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -244,7 +251,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.WavelengthAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -264,7 +271,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.FluxAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -283,7 +290,7 @@ ROUTES: tuple[Route, ...] = (
                 body=s.ExtractAction,
                 response=s.QueuedJobs,
                 status=202,
-                errors=NOT_FOUND,
+                errors={**NOT_FOUND, **WRONG_KIND},
                 extra_responses={200: s.QueuedJobs},
                 description=QUEUED,
             ),
@@ -363,6 +370,31 @@ ROUTES: tuple[Route, ...] = (
         path_params=("id",),
     ),
     Route(
+        rf"/api/files/{_ID}/lamps/",
+        "/api/files/{id}/lamps/",
+        lamps.LampChoicesHandler,
+        (
+            Operation(
+                "get",
+                "api_files_lamps",
+                "The arcs 'Automatic' calibrates a science spectrum with, and those it used",
+                query=s.EmptyQuery,
+                response=s.LampChoices,
+                errors={
+                    **NOT_FOUND,
+                    409: "not a science frame or spectrum extracted by this service",
+                },
+                description="For a reduced science frame (data_type 2) or a spectrum "
+                "extracted from it (3, 4): the job engine's own automatic choice (the "
+                "frame's proposal's arcs or no proposal's, of its night and setup, nearest "
+                "in time first), the ones named in its current calibrated spectra "
+                "(GSP_LAMP), and the night's arcs of another setup with the reason. The "
+                "lamp chooser of the data browser lists exactly these.",
+            ),
+        ),
+        path_params=("id",),
+    ),
+    Route(
         rf"/api/files/{_ID}/comments/",
         "/api/files/{id}/comments/",
         comments.CommentListHandler,
@@ -416,6 +448,7 @@ ROUTES: tuple[Route, ...] = (
                 "Jobs you asked for or of your proposals",
                 query=s.JobListQuery,
                 response=s.JobPage,
+                errors={404: "page past the last one"},
             ),
         ),
     ),
@@ -486,7 +519,10 @@ ROUTES: tuple[Route, ...] = (
                 body=s.ProposalCreate,
                 response=s.ProposalRecord,
                 status=201,
-                errors={409: "the proposal exists", 502: "hub refused"},
+                errors={
+                    409: "the proposal exists, or the PI's account is deactivated",
+                    502: "hub refused",
+                },
                 description="Creates the hub group named by the SOAR id and puts the PI in "
                 "it; an unknown pi_email creates the account (and the hub user) and mails a "
                 "link to set a password (header X-GSP-Invitation). A placeholder that ingest "
@@ -534,7 +570,11 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 body=s.CollaboratorChange,
                 response=s.ProposalRecord,
-                errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
+                errors={
+                    **NOT_FOUND,
+                    409: "changed meanwhile, or the account is deactivated",
+                    502: "hub refused",
+                },
                 description="An unknown email creates the account (and the hub user) and "
                 "mails a link to set a password.",
             ),
@@ -548,7 +588,7 @@ ROUTES: tuple[Route, ...] = (
                 errors={
                     **NOT_FOUND,
                     405: "a browser session's GET: use POST",
-                    409: "changed meanwhile",
+                    409: "changed meanwhile, or the account is deactivated",
                     502: "hub refused",
                 },
                 description="What POST does, for scripts written after the seed's example "
@@ -594,7 +634,11 @@ ROUTES: tuple[Route, ...] = (
                 query=s.EmptyQuery,
                 body=s.ProposalUpdate,
                 response=s.ProposalRecord,
-                errors={**NOT_FOUND, 409: "changed meanwhile", 502: "hub refused"},
+                errors={
+                    **NOT_FOUND,
+                    409: "changed meanwhile, or the new PI has no account or a deactivated one",
+                    502: "hub refused",
+                },
                 description="A new PI must have an active account; the former PI stays "
                 "a collaborator.",
             ),

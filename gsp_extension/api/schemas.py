@@ -305,7 +305,21 @@ def _no_null_defaults(schema: dict) -> None:
             prop.pop("default")
 
 
-class SettingsUpdate(_Body):
+class _Patch(_Body):
+    """Base of partial updates: an omitted field keeps its value; null is not a value
+    (the document says so: a null name or title reached the database as NULL, a 500)."""
+
+    model_config = ConfigDict(json_schema_extra=_no_null_defaults)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field to keep it")
+        return value
+
+
+class SettingsUpdate(_Patch):
     """A change of reduction settings; omitted fields keep their value (never null)."""
 
     saturation_threshold: float = Field(None, ge=0, le=100)
@@ -334,15 +348,8 @@ class SettingsUpdate(_Body):
         None, description="Correct for airmass with the CTIO extinction curve."
     )
 
-    # Strict: booleans are true/false, numbers are JSON numbers (1.0 is the integer 1).
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_null(cls, value):
-        if value is None:
-            raise ValueError("null is not a value: omit the field to keep it")
-        return value
+    # Strict (from _Body): booleans are true/false, numbers are JSON numbers (1.0 is the
+    # integer 1); null refused (from _Patch).
 
     @field_validator("saturation_threshold", mode="before")
     @classmethod
@@ -361,6 +368,8 @@ class CollaboratorChange(_Body):
 
 
 USERNAME_PATTERN = r"^[A-Za-z0-9@.+_-]{1,150}$"
+#: A SOAR semester: a year and A or B (2026B).
+SEMESTER_PATTERN = r"^\d{4}[ABab]$"
 
 
 class UserCreate(_Body):
@@ -382,27 +391,46 @@ class UserCreate(_Body):
     is_staff: bool = False
 
 
-class UserUpdate(_Body):
-    """Changes to an account; omitted fields keep their value.
+class UserUpdate(_Patch):
+    """Changes to an account; omitted fields keep their value (never null).
 
     Users change their own names and e-mail; staff also ``partner`` and ``is_active`` of
     accounts that are not staff; only a superuser changes ``is_staff``.
     """
 
-    first_name: SingleLine | None = Field(None, max_length=150)
-    last_name: SingleLine | None = Field(None, max_length=150)
-    email: EmailAddress | None = None
-    partner: SingleLine | None = Field(None, max_length=64)
-    is_active: bool | None = Field(
+    first_name: SingleLine = Field(None, max_length=150)
+    last_name: SingleLine = Field(None, max_length=150)
+    email: EmailAddress = None
+    partner: SingleLine = Field(None, max_length=64)
+    is_active: bool = Field(
         None, description="false deactivates: no login, and every request refused at once."
     )
-    is_staff: bool | None = None
+    is_staff: bool = None
+
+
+def _soar_id_or_semester(schema: dict) -> None:
+    """A new proposal names its SOAR id or the semester to number it in (the document
+    says so: schemathesis sent neither, a schema-valid body the server refused)."""
+    _no_null_defaults(schema)
+    schema["anyOf"] = [{"required": ["soar_id"]}, {"required": ["semester"]}]
 
 
 class ProposalCreate(_Body):
-    """A new proposal (staff only); completes ingest's placeholder of the same id."""
+    """A new proposal (staff only); completes ingest's placeholder of the same id.
 
-    soar_id: str | None = Field(
+    ``soar_id`` or ``semester`` (or both) must be given, never null.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_soar_id_or_semester)
+
+    @field_validator("soar_id", "semester", mode="before")
+    @classmethod
+    def _no_null(cls, value):
+        if value is None:
+            raise ValueError("null is not a value: omit the field")
+        return value
+
+    soar_id: str = Field(
         None,
         min_length=1,
         max_length=64,
@@ -412,8 +440,12 @@ class ProposalCreate(_Body):
     )
     title: SingleLine = Field(..., min_length=1, max_length=255)
     abstract: Text = Field("", max_length=20_000)
-    semester: SingleLine | None = Field(
-        None, max_length=16, description="Default: taken from the SOAR id (2020B)."
+    # The pattern of ProposalUpdate's: an empty or free-text semester was documented as
+    # valid, then refused (or stored as written).
+    semester: str = Field(
+        None,
+        pattern=SEMESTER_PATTERN,
+        description="E.g. 2026B. Default: taken from the SOAR id (2020B).",
     )
     pi_email: EmailAddress | None = Field(
         None,
@@ -421,13 +453,13 @@ class ProposalCreate(_Body):
     )
 
 
-class ProposalUpdate(_Body):
-    """Changes to a proposal (staff); omitted fields keep their value."""
+class ProposalUpdate(_Patch):
+    """Changes to a proposal (staff); omitted fields keep their value (never null)."""
 
-    title: SingleLine | None = Field(None, min_length=1, max_length=255)
-    abstract: Text | None = Field(None, max_length=20_000)
-    semester: str | None = Field(None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B.")
-    pi_email: EmailAddress | None = Field(
+    title: SingleLine = Field(None, min_length=1, max_length=255)
+    abstract: Text = Field(None, max_length=20_000)
+    semester: str = Field(None, pattern=SEMESTER_PATTERN, description="E.g. 2026B.")
+    pi_email: EmailAddress = Field(
         None,
         description="A new PI (an existing, active account); the former PI stays a "
         "collaborator, so nobody loses access by surprise.",
@@ -436,7 +468,7 @@ class ProposalUpdate(_Body):
 
 class NextSoarIdQuery(_Query):
     semester: str | None = Field(
-        None, pattern=r"^\d{4}[ABab]$", description="E.g. 2026B; default: today's semester."
+        None, pattern=SEMESTER_PATTERN, description="E.g. 2026B; default: today's semester."
     )
 
 
@@ -755,3 +787,58 @@ class FileRegistered(BaseModel):
     detail: str
     created: bool
     file: FileRecord
+
+
+class LampCandidate(BaseModel):
+    """One arc the lamp chooser offers: one that Automatic hands the worker."""
+
+    id: int = Field(..., description="The reduced arc (data_type 2); give it as lamp_id.")
+    file_name: str
+    object: str | None
+    date: dt.date | None
+    lamps: str | None = Field(
+        ..., description="Comparison lamps switched on (LAMP_* cards), e.g. 'HgAr+Ne'."
+    )
+    seconds_from_science: float | None = Field(
+        ...,
+        description="DATE-OBS of the arc minus the science's (negative: taken before); "
+        "null when a header lacks it.",
+    )
+    used: bool = Field(
+        ..., description="Named in GSP_LAMP of the frame's current calibrated spectra."
+    )
+
+
+class RefusedArc(BaseModel):
+    """An arc of the night the proposal may use, left out by the setup rule."""
+
+    id: int
+    file_name: str
+    reason: str
+
+
+class LampChoices(BaseModel):
+    """What "Automatic" chooses from for a science frame, and what it took."""
+
+    file_id: int = Field(..., description="The file asked about.")
+    science_id: int = Field(..., description="The reduced science frame that is calibrated.")
+    candidates: list[LampCandidate] = Field(
+        ...,
+        description="The arcs Automatic hands the worker (its own or no proposal's, of "
+        "the frame's night and setup), in its order: nearest in time first. The worker "
+        "combines those it can solve.",
+    )
+    automatic: list[int] = Field(..., description="Ids Automatic would use now: every candidate.")
+    used: list[int] = Field(
+        ...,
+        description="Candidate ids named in GSP_LAMP of the frame's current calibrated "
+        "spectra (empty before a calibration).",
+    )
+    used_automatically: bool | None = Field(
+        ...,
+        description="Whether the job that made those spectra let the engine choose (true) "
+        "or was given a lamp (false); null when there is none.",
+    )
+    refused: list[RefusedArc] = Field(
+        ..., description="Arcs of the night of another setup, with the reason."
+    )

@@ -86,8 +86,6 @@ class UserListHandler(GSPHandler):
             )
             ids = stmt.with_only_columns(User.id).order_by(None)
             page = paginate(session, stmt, ids, page=q.page, page_size=size, bound=ctx.count_bound)
-            if not page.rows and q.page > 1:
-                raise APIError(404, f"page {q.page} is past the last page of results")
             return self.page_answer(page, q.page, user_admin_records(session, page.rows, ctx.tz))
 
         self.reply(await self.db(work))

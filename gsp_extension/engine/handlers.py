@@ -38,6 +38,7 @@ from pipeline.vocabulary import (
     is_arc,
 )
 
+from .arcs import automatic_arcs, science_frame
 from .calibrations import masters_for, night_master_bias_paths
 from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
@@ -339,25 +340,6 @@ def execute_master_flat(request: WorkRequest) -> WorkResult:
 # --- extract (and wavelength-calibrate along the trace) ----------------------------------
 
 
-def night_reduced_arcs(
-    session: Session, night: dt.date | None, soar_id: str | None = None
-) -> list[File]:
-    """Current reduced arcs (data_type 2) of a night that may calibrate data of
-    proposal ``soar_id`` (:meth:`AccessPolicy.calibrations_for`)."""
-    if night is None:
-        return []
-    rows = session.scalars(
-        select(File).where(
-            File.date == night,
-            File.data_type == DataType.REDUCED,
-            File.superseded_at.is_(None),
-            File.deleted_at.is_(None),
-            AccessPolicy.calibrations_for(soar_id),
-        )
-    )
-    return [f for f in rows if is_arc(f.obstype)]
-
-
 def _has_calibrated_product(session: Session, arc: File) -> bool:
     """Whether a reduced arc has a current calibrated spectrum (``we...``, data_type 4)."""
     return (
@@ -384,28 +366,14 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
         )
     settings_id, values = _settings_for(session, job, file)
     lamp_id = (job.params or {}).get("lamp_id")
+    refused: list[str] = []
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, file.date, file.proposal_id)
+        # the arcs the lamp chooser lists (GET api/files/<id>/lamps/): one function
+        choice = automatic_arcs(session, file)
+        arcs = choice.candidates
+        refused = [f"{a.file_name}: {why}" for a, why in choice.refused]
     else:
-        lamp = get_file(session, int(lamp_id))
-        if lamp.data_type == DataType.RAW:
-            reduced = [
-                f
-                for f in session.scalars(
-                    select(File).where(
-                        File.parent_file_id == lamp.id,
-                        File.data_type == DataType.REDUCED,
-                        File.superseded_at.is_(None),
-                    )
-                )
-            ]
-            if not reduced:
-                raise InvalidState(
-                    f"lamp {lamp.id} ({lamp.file_name}) is not reduced yet; reduce it first"
-                )
-            arcs = reduced
-        else:
-            arcs = [lamp]
+        arcs = _chosen_arcs(session, int(lamp_id), file)
     from .flux import flux_inputs_for_extraction  # it builds on this module's helpers
 
     return {
@@ -418,6 +386,7 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
         # each arc's calibrated spectrum is made once, by the first extraction using it
         # (it is extracted along that target's trace: another one would differ)
         "arcs_calibrated": [a.file_name for a in arcs if _has_calibrated_product(session, a)],
+        "arcs_refused": refused,
         "settings_id": settings_id,
         "settings": values,
         "out_dir": str(products_dir(data_root, file.date)),
@@ -479,6 +448,11 @@ def execute_extract(request: WorkRequest) -> WorkResult:
                     quality=r.quality,
                 )
             )
+    if inputs.get("arcs_refused") and not any(
+        p.data_type == DataType.WAVELENGTH_CALIBRATED for p in out.products
+    ):
+        # the night's arcs of another setup, said where none could calibrate the frame
+        out.notes.append("arcs of another setup: " + "; ".join(inputs["arcs_refused"]))
     if not out.products and any(r.status == StepOutcome.FAILED for r in results):
         raise RuntimeError("; ".join(out.notes) or "extraction failed")
     if inputs.get("flux"):
@@ -542,6 +516,32 @@ def _arcs_for_lamp(session: Session, lamp: File) -> list[File]:
     )
 
 
+def _chosen_arcs(session: Session, lamp_id: int, science: File) -> list[File]:
+    """The reduced arc(s) a chosen lamp stands for, if they may calibrate ``science``'s
+    proposal (:meth:`AccessPolicy.calibrations_for`, the rule Automatic follows: staff
+    see every proposal's arcs, and another proposal's arc would put its file name, which
+    carries its target, in this proposal's ``GSP_LAMP``)."""
+    try:
+        lamp = get_file(session, lamp_id)
+    except NotFound:
+        raise InvalidState(f"lamp {lamp_id} no longer exists") from None
+    arcs = _arcs_for_lamp(session, lamp)
+    allowed = set(
+        session.scalars(
+            select(File.id).where(
+                File.id.in_([a.id for a in arcs]),
+                AccessPolicy.calibrations_for(science.proposal_id),
+            )
+        )
+    )
+    if any(a.id not in allowed for a in arcs):
+        raise InvalidState(
+            f"lamp {lamp_id} belongs to another proposal: arcs of "
+            f"{science.proposal_id or 'no proposal'} or of no proposal only"
+        )
+    return arcs
+
+
 def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> dict[str, Any]:
     """Extraction and wavelength calibration again, of the reduced frame behind a spectrum.
 
@@ -551,45 +551,21 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
     new products replace the older ones of that frame (:mod:`.products`).
     """
     file = _job_file(session, job)
-    reduced = file
-    spectra = (DataType.EXTRACTED, DataType.WAVELENGTH_CALIBRATED)
-    while reduced.data_type in spectra and reduced.parent_file is not None:
-        reduced = reduced.parent_file
-    if reduced.data_type != DataType.REDUCED:
-        raise InvalidState(
-            f"file {file.id} ({file.file_name}) does not come from a reduced frame "
-            "(data_type 2); calibrate a spectrum extracted by this service"
-        )
-    if is_arc(reduced.obstype):
-        raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a science spectrum")
-    if reduced.superseded_at is not None:
-        current = session.scalar(
-            select(File)
-            .where(
-                File.parent_file_id == reduced.parent_file_id,
-                File.data_type == DataType.REDUCED,
-                File.superseded_at.is_(None),
-                File.deleted_at.is_(None),
-            )
-            .order_by(File.id.desc())
-        )
-        # A spectrum of an older reduction: calibrate the frame's current reduction.
-        reduced = current or reduced
+    reduced = science_frame(session, file)
     settings_id, values = _settings_for(session, job, reduced)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
-        arcs = night_reduced_arcs(session, reduced.date, reduced.proposal_id)
+        choice = automatic_arcs(session, reduced)
+        arcs = choice.candidates
         if not arcs:
+            others = "; ".join(f"{a.file_name}: {why}" for a, why in choice.refused)
             raise InvalidState(
-                f"no reduced arc on {reduced.date} for {reduced.file_name}; choose a lamp "
-                "with lamp_id"
+                f"no reduced arc of this setup on {reduced.date} for {reduced.file_name}"
+                + (f" (arcs of another setup: {others})" if others else "")
+                + "; choose a lamp with lamp_id"
             )
     else:
-        try:
-            lamp = get_file(session, int(lamp_id))
-        except NotFound:
-            raise InvalidState(f"lamp {lamp_id} no longer exists") from None
-        arcs = _arcs_for_lamp(session, lamp)
+        arcs = _chosen_arcs(session, int(lamp_id), reduced)
     from .flux import flux_inputs_for_extraction
 
     return {

@@ -39,7 +39,12 @@ def versions(world):
         path = root / folder / "20201010" / name
         checksum, size = _write_fits(path, h, np.full((8, 8), len(ids), "f4"))
         file = register_file(
-            s, path, checksum=checksum, size=size, fields=_fields(h), data_type=data_type,
+            s,
+            path,
+            checksum=checksum,
+            size=size,
+            fields=_fields(h),
+            data_type=data_type,
             parent=parent,
         ).file
         ids[key] = file.id
@@ -77,7 +82,9 @@ def test_an_old_id_redirects_to_the_current_version(world, versions):
     # downloads too
     r = get(world, f"files/{old}/download/", allow_redirects=False)
     assert r.status_code == 301 and r.headers["Location"].endswith(f"/files/{new}/download/")
-    assert get(world, f"files/{old}/download/").content == get(world, f"files/{new}/download/").content
+    assert (
+        get(world, f"files/{old}/download/").content == get(world, f"files/{new}/download/").content
+    )
 
 
 def test_the_history_is_listed(world, versions):

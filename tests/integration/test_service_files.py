@@ -204,6 +204,9 @@ def test_detail_and_other_proposal_is_404(world):
         ("files/", {"page": "0"}, 400, "page"),
         ("files/", {"page": "abc"}, 400, "page"),
         ("files/", {"page": "999"}, 404, "past the last page"),
+        # every listing pages alike (proposals answered an empty 200 past the end)
+        ("proposals/", {"page": "999"}, 404, "past the last page"),
+        ("jobs/", {"page": "999"}, 404, "past the last page"),
         ("files/", {"page_size": "1001"}, 400, "page_size"),
         ("files/", {"ordering": "password"}, 400, "cannot order by"),
         ("files/", {"date": "26/11/2020"}, 400, "date"),

@@ -151,11 +151,12 @@ def test_calibrate_flux_queues_a_job_for_the_spectrum_frame(world, flux_world):
 def test_calibrate_flux_refuses_what_it_cannot_do_and_says_why(world, flux_world):
     ids, _ = flux_world
     path = "files/spectrum/calibrate/flux/"
+    # a well-formed request naming a file of the wrong kind: 409 (the document says so)
     r = call(world, "POST", path, json={"id": ids["raw"]})
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert "needs a file that is wavelength calibrated (data_type 4)" in r.json()["detail"]
     r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": ids["reduced"]})
-    assert r.status_code == 400 and "not a standard star frame" in r.json()["detail"]
+    assert r.status_code == 409 and "not a standard star frame" in r.json()["detail"]
     r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": 10**9})
     assert r.status_code == 404
     r = call(world, "POST", path, json={"id": ids["calibrated"], "standard_id": "LTT"})
@@ -236,7 +237,7 @@ def test_flux_settings_read_by_members_edited_by_pi_and_obeyed(world, flux_world
     assert r.json()["preferred_standard"] == "LTT 3218"
     try:
         r = call(world, "POST", "files/spectrum/calibrate/flux/", json={"id": ids["calibrated"]})
-        assert r.status_code == 400 and "flux_calibration=false" in r.json()["detail"]
+        assert r.status_code == 409 and "flux_calibration=false" in r.json()["detail"]
     finally:
         r = call(world, "PUT", f"proposals/{pid}/settings/", json={"flux_calibration": True})
         assert r.status_code == 200

@@ -36,8 +36,13 @@ def test_swagger_ui_is_served_locally(world):
     assert "_xsrf" in r.cookies or any(c.name == "_xsrf" for c in r.cookies)
 
 
-def _fuzz(world, tmp_path, who: str, *selection: str, workers: int = 2) -> None:
-    """Run schemathesis as ``who``: no server error, every answer as documented."""
+def _fuzz(world, tmp_path, who: str, *selection: str, workers: int = 1) -> None:
+    """Run schemathesis as ``who``: no server error, every answer as documented.
+
+    One worker by default: hypothesis parsing lambdas in two threads at once trips
+    CPython 3.11's "AST constructor recursion depth mismatch" (python/cpython#106905), a
+    tool error that failed the PI's run as well as the staff's (2505 cases passed).
+    """
     token = world.hub.token_for(who)
     cmd = [
         str(Path(sys.executable).parent / "schemathesis"),
@@ -94,11 +99,7 @@ def test_schemathesis_fuzz_staff_management(world, tmp_path):
         return r.json()["count"]
 
     before = count("users/"), count("proposals/")
-    # One worker: hypothesis parsing lambdas in two threads at once trips CPython 3.11's
-    # "AST constructor recursion depth mismatch" (python/cpython#106905), a tool error.
-    _fuzz(
-        world, tmp_path, "staffer", "--include-path-regex", "^/api/(users|proposals)/$", workers=1
-    )
+    _fuzz(world, tmp_path, "staffer", "--include-path-regex", "^/api/(users|proposals)/$")
     # The fuzzer got past validation too: it created accounts and proposals.
     after = count("users/"), count("proposals/")
     assert after[0] > before[0] and after[1] > before[1], (before, after)

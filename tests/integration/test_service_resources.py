@@ -272,7 +272,7 @@ def test_reduce_queues_a_job_once(world):
 
 def test_actions_check_the_file_kind_and_the_caller(world):
     r = call(world, "POST", "files/spectrum/extract/", json={"id": world.ids["p1_raw"]})
-    assert r.status_code == 400 and "needs a file that is reduced" in r.json()["detail"]
+    assert r.status_code == 409 and "needs a file that is reduced" in r.json()["detail"]
     r = call(world, "POST", "files/reduce/", "dave", json={"id": world.ids["p1_raw"]})
     assert r.status_code == 404
     r = call(world, "POST", "files/reduce/", "alice", json={"id": world.ids["master_bias"]})
@@ -283,7 +283,7 @@ def test_actions_check_the_file_kind_and_the_caller(world):
         "files/spectrum/calibrate/wavelength/",
         json={"id": world.ids["p1_extracted"], "lamp_id": world.ids["p1_raw"]},
     )
-    assert r.status_code == 400 and "not a comparison lamp" in r.json()["detail"]
+    assert r.status_code == 409 and "not a comparison lamp" in r.json()["detail"]
     r = call(
         world,
         "POST",

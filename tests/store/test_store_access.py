@@ -215,7 +215,7 @@ def test_placeholder_is_completed_by_staff(db, people):
 def test_arcs_a_proposal_may_use(db, people):
     """The engine's automatic arc choice asks the policy: a proposal's own arcs and arcs
     no proposal owns, never another proposal's (whose names carry its targets)."""
-    from gsp_extension.engine.handlers import night_reduced_arcs
+    from gsp_extension.engine.arcs import night_reduced_arcs
     from gsp_extension.security import AccessPolicy
 
     night = dt.date(2020, 11, 26)

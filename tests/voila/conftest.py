@@ -95,6 +95,9 @@ class FakeClient:
         self.comments_: dict[int, list[dict]] = {}
         self.logs_: list[dict] = []
         self.calls: list[tuple] = []
+        # The service's answers of api/files/<id>/lamps/ (the engine's own choice, which
+        # is not modelled here: tests/integration/test_service_lamps.py runs the real one).
+        self.lamp_menus: dict[int, dict] = {}
         self._ids = itertools.count(1000)
         self.proposals_ = [
             {
@@ -233,6 +236,11 @@ class FakeClient:
         if file_id not in self.records:
             raise GSPAPIError(404, f"no file {file_id} that you may see")
         return copy.deepcopy(self.records[file_id])
+
+    def lamps(self, file_id: int) -> dict:
+        self.calls.append(("lamps", file_id))
+        self.file(file_id)  # 404 as the service
+        return copy.deepcopy(self.lamp_menus.get(file_id) or lamp_menu(file_id, []))
 
     def header(self, file_id: int) -> list[dict]:
         self.calls.append(("header", file_id))
@@ -416,7 +424,7 @@ class FakeClient:
         if email is not None:
             pi = next((u for u in self._every_user_dict() if u["email"] == email), None)
             if pi is None:
-                raise GSPAPIError(400, f"no account has the e-mail {email}: add the user first")
+                raise GSPAPIError(409, f"no account has the e-mail {email}: add the user first")
             p["collaborators"].append(p["user"])
             p["user"] = pi
         p.update({k: v for k, v in changes.items() if k != "pi_email"})
@@ -488,6 +496,31 @@ class FakeClient:
         if filters.get("proposal_id"):
             rows = [e for e in rows if e.get("proposal_id") == filters["proposal_id"]]
         return copy.deepcopy(rows[: filters.get("limit", 100)])
+
+
+def lamp_menu(file_id: int, candidates: list[dict], used_automatically: bool | None = None) -> dict:
+    """An answer of ``api/files/<id>/lamps/`` in the service's shape."""
+    return {
+        "file_id": file_id,
+        "science_id": file_id,
+        "candidates": candidates,
+        "automatic": [c["id"] for c in candidates],
+        "used": [c["id"] for c in candidates if c.get("used")],
+        "used_automatically": used_automatically,
+        "refused": [],
+    }
+
+
+def lamp_candidate(i: int, name: str, lamps=None, seconds=None, used=False) -> dict:
+    return {
+        "id": i,
+        "file_name": name,
+        "object": "lamp",
+        "date": "2020-11-26",
+        "lamps": lamps,
+        "seconds_from_science": seconds,
+        "used": used,
+    }
 
 
 def _user(i: int, name: str, email: str | None = None) -> dict:
@@ -576,6 +609,7 @@ def client(tmp_path) -> FakeClient:
         ),
         pix,
     )
+    c.lamp_menus[102] = lamp_menu(102, [lamp_candidate(104, "ecfzst_0024_comp.fits")])
     c.add(
         record(
             201,

@@ -7,7 +7,7 @@ import pytest
 from conftest import record, write_image, write_spectrum
 
 from voila_apps.widgets import pager
-from voila_apps.widgets.actions import ActionBar, actions_for, lamp_choices
+from voila_apps.widgets.actions import ActionBar, actions_for
 from voila_apps.widgets.data_view import DataView
 from voila_apps.widgets.file_index import FileIndex, display_name
 from voila_apps.widgets.fitsdata import FileCache, ImageData, SpectrumData, read_fits
@@ -206,14 +206,6 @@ def test_the_action_bar_offers_staff_delete_on_masters(client):
     )
     staff.show(master)
     assert [b.action for b in staff.buttons.children][-1] == "delete"
-
-
-def test_lamp_choices_are_compatible_arcs(client):
-    choices = lamp_choices(client, client.file(102))
-    assert choices[0][1] == 0  # automatic
-    assert [v for _, v in choices[1:]] == [104]
-    client.add(record(105, data_type="3", obstype="COMP", wavmode="930_M2", file_name="other.fits"))
-    assert 105 not in [v for _, v in lamp_choices(client, client.file(102))]
 
 
 def test_action_bar_calibrate_with_chosen_lamp_and_delete_confirmation(client):

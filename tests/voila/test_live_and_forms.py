@@ -7,12 +7,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from conftest import FakeClient, record
+from conftest import FakeClient, lamp_candidate, lamp_menu, record
 
-from voila_apps.widgets.actions import AUTOMATIC, ActionBar
+from voila_apps.widgets.actions import AUTOMATIC, ActionBar, lamp_choices
 from voila_apps.widgets.data_view import DataView
 from voila_apps.widgets.jobs import JobTracker
-from voila_apps.widgets.lamps import header_lamp, header_time, lamp_options
+from voila_apps.widgets.lamps import offset_text
 from voila_apps.widgets.live import LiveFeed
 from voila_apps.widgets.management import ManagementView
 from voila_apps.widgets.navigation import TokenPanel, UserMenu, mask
@@ -28,75 +28,50 @@ def wait_until(condition, timeout: float = 15.0, what: str = "") -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-def cards(date_obs: str, **lamps) -> list[dict]:
-    return [{"keyword": "DATE-OBS", "value": date_obs, "comment": ""}] + [
-        {"keyword": k, "value": v, "comment": ""} for k, v in lamps.items()
-    ]
-
-
 # --- lamp chooser ----------------------------------------------------------------------------
 
 
 @pytest.fixture
 def arcs(client):
-    """Science 102 (extracted, frame 25, 01:00); arcs of the same setup: exposure 30 raw,
-    reduced and extracted (00:50, HgAr), exposure 31 raw only (01:20, Ne), exposure 32 on
-    the next night; and arcs of other setups."""
-    client.records[102]["image_id"] = 25
-    client.records[104]["image_id"] = 24
-    client.headers[102] = cards("2020-11-26T01:00:00.5")
-    arc = {"obstype": "COMP", "object": "HgAr", "original_file_id": 30, "image_id": 30}
-    header = cards("2020-11-26T00:50:00", LAMP_HGA="TRUE", LAMP_NE="FALSE")
-    client.add(record(30, **arc, parent_file_id=30, file_name="0030_comp.fits"), header=header)
-    client.add(
-        record(130, **arc, data_type="2", parent_file_id=30, file_name="c_0030_comp.fits"),
-        header=header,
+    """Science spectrum 102, for which the service lists a reduced arc 130 (HgAr, 10 min
+    before, used by the current calibration) and 131 (Ne, 20 min after)."""
+    arc = {"obstype": "COMP", "data_type": "2", "object": "HgAr"}
+    client.add(record(130, **arc, parent_file_id=30, file_name="c_0030_comp.fits"))
+    client.lamp_menus[102] = lamp_menu(
+        102,
+        [
+            lamp_candidate(130, "c_0030_comp.fits", "HgAr", -600.0, used=True),
+            lamp_candidate(131, "c_0031_arc.fits", "Ne", 1200.0),
+        ],
+        used_automatically=True,
     )
-    client.add(
-        record(131, **arc, data_type="3", parent_file_id=130, file_name="e_0030_comp.fits"),
-        header=header,
-    )
-    client.add(
-        record(31, obstype="ARC", object="Ne", image_id=31, file_name="0031_arc.fits"),
-        header=cards("2020-11-26T01:20:00", LAMP_NE="TRUE"),
-    )
-    client.add(
-        record(32, obstype="COMP", image_id=2, date="2020-11-27", file_name="0032_comp.fits"),
-        header=cards("2020-11-27T00:10:00", LAMP_HGA="TRUE"),
-    )
-    client.add(record(33, obstype="COMP", grating="930_SYZY", file_name="0033_other_grating.fits"))
-    client.add(record(34, obstype="COMP", roi="Spectroscopic 1x1", file_name="0034_1x1.fits"))
-    client.add(record(35, obstype="COMP", cam_targ="32.0", file_name="0035_camera.fits"))
-    client.add(record(36, obstype="FLAT", file_name="0036_flat.fits"))
     return client
 
 
-def test_lamp_options_one_per_exposure_same_night_nearest_in_time_first(arcs):
-    options = lamp_options(arcs, arcs.file(102))
-    ids = [v for _, v in options]
-    # 104 (extracted arc of exposure 24, no header time: after the timed ones of its night)
-    assert ids == [130, 31, 104, 32]
-    labels = dict((v, k) for k, v in options)
-    assert labels[130] == "c_0030_comp.fits · HgAr · 10 min before (reduced)"
-    assert labels[31] == "0031_arc.fits · Ne · 20 min after (raw)"
-    assert "1 frame before" in labels[104] and "(extracted)" in labels[104]
-    assert "23.2 h after" in labels[32]
-
-
-def test_header_time_and_lamps():
-    assert header_time(cards("2020-11-26T01:02:03")).minute == 2
-    assert (
-        header_time(
-            [
-                {"keyword": "DATE-OBS", "value": "2020-11-26"},
-                {"keyword": "TIME-OBS", "value": "03:04:05"},
-            ]
-        ).hour
-        == 3
+def test_the_chooser_shows_the_service_list_in_its_order_with_the_used_arc_marked(arcs):
+    choices = lamp_choices(arcs, arcs.file(102))
+    assert choices == [
+        ("Automatic (used c_0030_comp.fits)", AUTOMATIC),
+        ("★ c_0030_comp.fits · HgAr · 10 min before", 130),
+        ("c_0031_arc.fits · Ne · 20 min after", 131),
+    ]
+    assert ("lamps", 102) in arcs.calls
+    # made with a chosen lamp: Automatic says what it would take instead
+    arcs.lamp_menus[102]["used_automatically"] = False
+    assert lamp_choices(arcs, arcs.file(102))[0][0] == (
+        "Automatic (would use c_0030_comp.fits, c_0031_arc.fits)"
     )
-    assert header_time(cards("yesterday")) is None and header_time([]) is None
-    assert header_lamp(cards("x", LAMP_HGA="TRUE", LAMP_NE="TRUE", LAMP_AR="FALSE")) == "HgAr+Ne"
-    assert header_lamp(cards("x", LAMP_QUA="TRUE")) is None
+    arcs.lamp_menus[102]["candidates"].append(lamp_candidate(132, "c_0032_comp.fits"))
+    arcs.lamp_menus[102]["automatic"].append(132)
+    assert lamp_choices(arcs, arcs.file(102))[0][0].endswith("c_0031_arc.fits and 1 more)")
+    assert lamp_choices(arcs, arcs.file(102))[-1][0] == "c_0032_comp.fits · lamp · same night"
+
+
+def test_offsets_in_words():
+    assert offset_text(-30) == "30 s before"
+    assert offset_text(90) == "2 min after"
+    assert offset_text(-5400) == "1.5 h before"
+    assert offset_text(None) == "same night"
 
 
 def test_chooser_fills_in_the_background_and_calibrates_with_the_choice(arcs):
@@ -104,13 +79,13 @@ def test_chooser_fills_in_the_background_and_calibrates_with_the_choice(arcs):
     bar = ActionBar(arcs, jobs.append, lambda: None, lambda r: None, background=True)
     bar.show(arcs.file(102))
     assert bar.lamp.value == AUTOMATIC and bar.lamp.layout.display == "flex"
-    wait_until(lambda: "4 compatible arcs" in bar.lamp_note.value, what="arcs listed")
-    assert len(bar.lamp.options) == 5  # set before the note
+    wait_until(lambda: "2 compatible arcs" in bar.lamp_note.value, what="arcs listed")
+    assert len(bar.lamp.options) == 3  # set before the note
     bar.run("wavelength")  # automatic: the engine chooses
     assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": None})
-    bar.lamp.value = 31
+    bar.lamp.value = 131
     bar.run("wavelength")
-    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": 31}) and jobs[-1]["id"]
+    assert arcs.calls[-1] == ("calibrate_wavelength", 102, {"lamp_id": 131}) and jobs[-1]["id"]
 
 
 def test_chooser_of_a_file_left_meanwhile_is_not_applied(arcs):
@@ -124,19 +99,20 @@ def test_chooser_of_a_file_left_meanwhile_is_not_applied(arcs):
 
 def test_chooser_says_when_no_arc_or_the_api_refuses(client):
     bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None, background=False)
-    del client.records[104]
+    client.lamp_menus[102] = lamp_menu(102, [])
     bar.show(client.file(102))
-    assert [v for _, v in bar.lamp.options] == [AUTOMATIC]
-    assert "No compatible arc visible to you" in bar.lamp_note.value
+    assert bar.lamp.options == (("Automatic (no arc of this setup on the night yet)", AUTOMATIC),)
+    assert "No compatible arc on this night yet" in bar.lamp_note.value
 
-    def refuse(**_):
+    def refuse(file_id):
         from gsp_extension.client import GSPAPIError
 
-        raise GSPAPIError(400, "wavmode filter is bad")
+        raise GSPAPIError(409, f"file {file_id} is an arc, not a science spectrum")
 
-    client.files = refuse
+    client.lamps = refuse
     bar.show(client.file(101))
-    assert "wavmode filter is bad" in bar.lamp_note.value and bar.lamp.value == AUTOMATIC
+    assert "is an arc, not a science spectrum" in bar.lamp_note.value
+    assert bar.lamp.value == AUTOMATIC
 
 
 # --- the event feed --------------------------------------------------------------------------
@@ -404,12 +380,11 @@ def test_closing_the_view_stops_its_threads(client):
     wait_until(lambda: not view.live.running, timeout=5, what="feed thread ended")
 
 
-def test_no_chooser_for_an_arc_and_never_its_own_exposure(arcs):
+def test_no_chooser_for_an_arc(arcs):
     bar = ActionBar(arcs, lambda j: None, lambda: None, lambda r: None, background=False)
     bar.show(arcs.file(130))  # a reduced arc: Extract needs no lamp
     assert bar.lamp.layout.display == "none" and bar.lamp_note.layout.display == "none"
-    arcs.records[102]["original_file_id"] = 31  # pretend the science came from exposure 31
-    assert 31 not in [v for _, v in lamp_options(arcs, arcs.file(102))]
+    assert ("lamps", 130) not in arcs.calls
 
 
 def test_a_wavelength_job_shows_its_calibrated_spectrum(client):

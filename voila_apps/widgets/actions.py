@@ -81,11 +81,12 @@ def actions_for(record: dict, staff: bool = False) -> list[Action]:
 
 
 def lamp_choices(client: Any, record: dict) -> list[tuple[str, int]]:
-    """The chooser's options for ``record``: :data:`AUTOMATIC` first, then the compatible
-    arcs (see :mod:`.lamps`), best first."""
-    from .lamps import lamp_options
+    """The chooser's options for ``record``: :data:`AUTOMATIC` first, saying what it would
+    use (or used), then exactly the arcs it chooses from, in its order (see :mod:`.lamps`)."""
+    from .lamps import automatic_label, lamp_menu, lamp_options
 
-    return [AUTOMATIC_CHOICE, *lamp_options(client, record)]
+    menu = lamp_menu(client, record)
+    return [(automatic_label(menu), AUTOMATIC), *lamp_options(menu)]
 
 
 class ActionBar(w.VBox):
@@ -256,11 +257,14 @@ class ActionBar(w.VBox):
         """Offer the arcs compatible with ``record`` (unless another file is shown by then)."""
         try:
             choices = lamp_choices(self.client, record)
+            n = len(choices) - 1
             note = (
-                f"{len(choices) - 1} compatible arc{'s' if len(choices) != 2 else ''} "
-                "(same grating, slit, mode, binning and angles; nearest in time first)"
-                if len(choices) > 1
-                else "No compatible arc visible to you: the engine uses the night's arcs."
+                f"{n} compatible arc{'s' if n != 1 else ''} of the night, the ones "
+                "Automatic combines (your proposal's or staff's, same setup; nearest in "
+                "time first; ★ used by the spectra shown)"
+                if n
+                else "No compatible arc on this night yet: Automatic waits for one, or "
+                "the job says why it cannot calibrate."
             )
             css = "gsp-muted"
         except GSPError as exc:  # the chooser stays usable: automatic
