@@ -6,11 +6,24 @@ processes (``--scheduler-mode external``, the default) or ``gsp live``'s LocalCl
 every ``--interval`` seconds while faults are injected at random moments:
 
 - ``gsp live`` killed with SIGKILL (``--kills``) and started again;
-- a dask worker killed (``--worker-kills``, external mode) and started again;
-- the scheduler killed (``--scheduler-kills``, external mode), down ``--down`` seconds;
-- ``products/`` made unwritable for ``--unwritable`` seconds (chmod; as root this
-  cannot bind, and the benchmark says so);
+- a dask worker killed (``--worker-kills``), only while the scheduler is up, and
+  preferably one that is busy (it uses CPU: a job runs on it). External mode: the
+  ``dask worker`` process and its nanny, and another is started. Local mode: one
+  LocalCluster worker process of the engine (its nanny, inside ``gsp live``, starts
+  another);
+- the scheduler killed (``--scheduler-kills``), only while it is up. External mode: the
+  ``dask scheduler`` process and its workers, down ``--down`` seconds. Local mode: the
+  scheduler lives inside ``gsp live`` (killing it is a ``gsp live`` kill, counted there),
+  so this fault is the loss of the whole cluster's worker processes at once (an OOM
+  killer's sweep): every job in flight is lost together;
+- ``products/`` made unwritable for ``--unwritable`` seconds: ``chattr +i`` on every
+  directory under it when run as root (root ignores permission bits, so ``chmod`` does
+  not bind; writes then fail with EPERM), ``chmod 0555`` otherwise (EACCES);
 - a second ``gsp live`` started once (it must wait as a standby and take over).
+
+Faults are spread over the stream plus the scheduler's outages (so outages need not
+overlap), at random moments; one that cannot bind at its moment (a worker or scheduler
+kill while the scheduler is down) waits until it can, and the timeline says so.
 
 At the end it waits for every job to be final and prints: the counts (raw files
 registered once, products made once with their checksum equal to their row's,
@@ -20,7 +33,8 @@ between its end and the next completed job.
 
 Run: ``.venv/bin/python benchmarks/bench_chaos.py [--db sqlite|postgresql]
 [--scheduler-mode external|local] [--science 4] [--interval 1] [--kills 2]
-[--worker-kills 1] [--scheduler-kills 1] [--down 10] [--unwritable 10] [--seed 5]``.
+[--worker-kills 1] [--scheduler-kills 1] [--down 10] [--unwritable 10] [--seed 5]
+[--keep-logs DIR]``.
 The default run is short (a few minutes on 2 cores); the issue's full run is
 ``--science 20 --kills 10 --worker-kills 5 --scheduler-kills 3 --down 60 --unwritable 60``.
 """
@@ -79,6 +93,90 @@ def _kill(proc: subprocess.Popen | None) -> None:
         proc.wait(15)
 
 
+def _local_workers(live: subprocess.Popen) -> list[int]:
+    """PIDs of the LocalCluster worker processes of a ``gsp live`` (its spawned
+    ``multiprocessing`` children; not its resource tracker)."""
+    import psutil
+
+    try:
+        children = psutil.Process(live.pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    out = []
+    for child in children:
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                out.append(child.pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants (0 when gone)."""
+    import psutil
+
+    total = 0.0
+    try:
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        return 0.0
+    return total
+
+
+def _busy(pids: list[int], sample: float = 1.0) -> list[tuple[float, int]]:
+    """``(cpu share, pid)`` over ``sample`` seconds, busiest first."""
+    before = {pid: _cpu_seconds(pid) for pid in pids}
+    time.sleep(sample)
+    return sorted(((_cpu_seconds(pid) - before[pid]) / sample, pid) for pid in pids)[::-1]
+
+
+def _directories(top: Path) -> list[Path]:
+    """``top`` and every directory under it, parents first."""
+    out = [top]
+    for dirpath, dirnames, _files in os.walk(top):
+        out += [Path(dirpath) / d for d in sorted(dirnames)]
+    return out
+
+
+def _unwritable(world: World, products: Path) -> str:
+    """Make ``products/`` refuse writes; returns how."""
+    if os.geteuid() != 0:
+        products.chmod(0o555)
+        return "chmod 0555"
+    # Parents first, then again until no directory appeared meanwhile (a new one made
+    # in a directory not yet immutable).
+    done: set[Path] = set()
+    while True:
+        todo = [d for d in _directories(products) if d not in done]
+        if not todo:
+            return "chattr +i on every directory (root: permission bits do not bind)"
+        for d in todo:
+            if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode == 0:
+                done.add(d)
+                world.immutable.append(d)
+            else:
+                done.add(d)  # vanished meanwhile
+
+
+def _writable(world: World) -> None:
+    """Undo :func:`_unwritable`."""
+    products = world.root / "products"
+    if os.geteuid() != 0:
+        if products.exists():
+            products.chmod(0o755)
+        return
+    for d in world.immutable:
+        subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+    world.immutable = []
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +199,10 @@ class World:
         self.t0 = time.time()
         self.lock = threading.RLock()
         self.timers: list[threading.Timer] = []
+        #: Set while the (external) scheduler runs: worker and scheduler kills wait for it.
+        self.scheduler_up = threading.Event()
+        self.scheduler_up.set()
+        self.immutable: list[Path] = []
 
     def timer(self, seconds: float, action) -> None:
         timer = threading.Timer(seconds, action)
@@ -146,19 +248,33 @@ class World:
         print(f"  [{start - self.t0:7.1f} s -> {end - self.t0:7.1f} s] {what}", flush=True)
         self.timeline.sort()
 
+    def current_live(self) -> subprocess.Popen | None:
+        alive = [p for p in self.lives if p.poll() is None]
+        return alive[0] if alive else None
+
+    def worker_pids(self) -> list[int]:
+        """Worker processes to kill: the ``dask worker`` process groups (external), or
+        the LocalCluster worker processes of the running ``gsp live``s (local)."""
+        if self.external:
+            return [w.pid for w in self.workers if w.poll() is None]
+        return [pid for live in self.lives if live.poll() is None for pid in _local_workers(live)]
+
     def stop(self) -> None:
         for timer in self.timers:
             timer.cancel()
+        _writable(self)
         for proc in self.lives + self.workers + [self.scheduler]:
             _kill(proc)
 
 
 def _faults(args, duration: float, rng: random.Random) -> list[tuple[float, str]]:
     plan = ["kill live"] * args.kills + ["second live"]
-    if args.scheduler_mode == "external":
-        plan += ["kill worker"] * args.worker_kills + ["kill scheduler"] * args.scheduler_kills
+    plan += ["kill worker"] * args.worker_kills + ["kill scheduler"] * args.scheduler_kills
     if args.unwritable > 0:
         plan.append("unwritable")
+    if args.scheduler_mode == "external":
+        # Room for the outages one after the other, and for worker kills between them.
+        duration += args.scheduler_kills * args.down
     times = sorted(rng.uniform(0.1 * duration, 0.9 * duration) for _ in plan)
     rng.shuffle(plan)
     return list(zip(times, plan, strict=True))
@@ -169,6 +285,11 @@ def _inject(world: World, what: str, rng: random.Random) -> None:
     so the next fault comes at its time."""
     args = world.args
     start = time.time()
+    # These two may wait for the scheduler, which comes back under the world's lock.
+    if what == "kill worker":
+        return _kill_worker(world, rng, start)
+    if what == "kill scheduler":
+        return _kill_scheduler(world, rng, start)
     with world.lock:
         if what == "kill live":
             alive = [p for p in world.lives if p.poll() is None]
@@ -181,42 +302,96 @@ def _inject(world: World, what: str, rng: random.Random) -> None:
         elif what == "second live":
             world.start_live()
             world.note(start, time.time(), "second gsp live started")
-        elif what == "kill worker":
-            alive = [w for w in world.workers if w.poll() is None]
-            if not alive:
-                world.note(start, start, "no dask worker to kill (scheduler down)")
-                return
-            victim = rng.choice(alive)
-            _kill(victim)
-            world.workers.remove(victim)
-            world.start_worker()
-            world.note(start, time.time(), "dask worker killed, another started")
-        elif what == "kill scheduler":
-            _kill(world.scheduler)
-            for worker in world.workers:
-                _kill(worker)
-            world.workers = []
-
-            def back() -> None:
-                with world.lock:
-                    world.start_scheduler()
-                    for _ in range(args.dask_workers):
-                        world.start_worker()
-                    world.note(start, time.time(), f"scheduler (and workers) down {args.down:g} s")
-
-            world.timer(args.down, back)
         elif what == "unwritable":
             products = world.root / "products"
             products.mkdir(exist_ok=True)
-            mode = products.stat().st_mode
-            products.chmod(0o555)
+            how = _unwritable(world, products)
 
             def writable() -> None:
-                products.chmod(mode)
-                note = " (as root: chmod does not bind, no fault)" if os.geteuid() == 0 else ""
-                world.note(start, time.time(), f"products/ unwritable {args.unwritable:g} s{note}")
+                _writable(world)
+                world.note(
+                    start, time.time(), f"products/ unwritable {args.unwritable:g} s ({how})"
+                )
 
             world.timer(args.unwritable, writable)
+
+
+def _wait_scheduler(world: World, start: float) -> float:
+    """Wait (outside the world's lock) for the scheduler to be up; returns the wait."""
+    if world.scheduler_up.is_set():
+        return 0.0
+    world.scheduler_up.wait()
+    time.sleep(5.0)  # workers register and jobs start again
+    return time.time() - start
+
+
+def _kill_worker(world: World, rng: random.Random, start: float) -> None:
+    """Kill a busy worker (else any) while the scheduler is up."""
+    waited = _wait_scheduler(world, start)
+    deadline = time.time() + 30.0
+    busy: list[tuple[float, int]] = []
+    while time.time() < deadline:
+        pids = world.worker_pids()
+        if pids:
+            busy = _busy(pids)
+            if busy and busy[0][0] > 0.3:
+                break
+        else:
+            time.sleep(1.0)
+    with world.lock:
+        if not busy:
+            world.note(start, time.time(), "no dask worker to kill")
+            return
+        share, pid = busy[0] if busy[0][0] > 0.3 else (busy[0][0], rng.choice(busy)[1])
+        state = f"busy, {share:.0%} CPU" if share > 0.3 else "idle: no worker was busy for 30 s"
+        if world.external:
+            victim = next(w for w in world.workers if w.pid == pid)
+            _kill(victim)
+            world.workers.remove(victim)
+            world.start_worker()
+            what = f"dask worker killed ({state}), another started"
+        else:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            what = f"LocalCluster worker process killed ({state}); its nanny starts another"
+        if waited:
+            what += f" [waited {waited:.0f} s for the scheduler]"
+        world.note(start, time.time(), what)
+
+
+def _kill_scheduler(world: World, rng: random.Random, start: float) -> None:
+    args = world.args
+    waited = _wait_scheduler(world, start)
+    suffix = f" [waited {waited:.0f} s for the previous outage]" if waited else ""
+    with world.lock:
+        if not world.external:
+            pids = world.worker_pids()
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            world.note(
+                start, time.time(), f"all {len(pids)} LocalCluster worker processes killed{suffix}"
+            )
+            return
+        world.scheduler_up.clear()
+        _kill(world.scheduler)
+        for worker in world.workers:
+            _kill(worker)
+        world.workers = []
+
+    def back() -> None:
+        with world.lock:
+            world.start_scheduler()
+            for _ in range(args.dask_workers):
+                world.start_worker()
+            world.scheduler_up.set()
+            world.note(start, time.time(), f"scheduler (and workers) down {args.down:g} s{suffix}")
+
+    world.timer(args.down, back)
 
 
 def _wait_final(db, timeout: float) -> bool:
@@ -309,6 +484,24 @@ def _report(world: World, db, frames) -> None:
         print(f"  {start:7.1f} -> {end:7.1f}  {what}: {text}")
 
 
+def _alerts(world: World) -> None:
+    """What the engines said about the faults (their logs' alert and take-over lines)."""
+    said: Counter = Counter()
+    for log in sorted(world.logs.glob("live*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if "ALERT:" in line:
+                said["alert: " + line.split("ALERT:", 1)[1].split(" unavailable")[0].strip()] += 1
+            elif "takes over" in line:
+                said["standby took over"] += 1
+            elif "waiting as a hot standby" in line:
+                said["waited as a standby"] += 1
+            elif "stale" in line and "attempt" in line:
+                said["stale attempt dropped"] += 1
+            elif "Traceback" in line:
+                said["tracebacks"] += 1
+    print("\nengine logs: " + (", ".join(f"{k} x{v}" for k, v in sorted(said.items())) or "-"))
+
+
 def main(argv=None) -> int:
     args = parse(argv)
     rng = random.Random(args.seed)
@@ -361,7 +554,12 @@ def main(argv=None) -> int:
             finished = _wait_final(db, args.timeout)
             print(f"\nall jobs final: {finished} ({time.time() - world.t0:.0f} s in all)")
             _report(world, db, frames)
+            _alerts(world)
         finally:
+            if args.keep_logs:
+                import shutil
+
+                shutil.copytree(world.logs, args.keep_logs, dirs_exist_ok=True)
             world.stop()
             db.dispose()
             if context is not None:
@@ -383,6 +581,7 @@ def parse(argv=None):
     p.add_argument("--unwritable", type=float, default=10.0, help="seconds products/ is read-only")
     p.add_argument("--timeout", type=float, default=300.0, help="wait for final jobs, seconds")
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--keep-logs", type=Path, help="copy the processes' logs here at the end")
     return p.parse_args(argv)
 
 
