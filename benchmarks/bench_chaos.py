@@ -130,11 +130,33 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _age(pid: int) -> float:
+    """Seconds since the worker process under ``pid`` (itself or its nanny's child) started."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return time.time() - max(p.create_time() for p in [proc, *proc.children(recursive=True)])
+    except (psutil.Error, ValueError):
+        return 0.0
+
+
+#: A worker younger than this may be busy loading the science stack (warm-up), not a job.
+WARM_UP_SECONDS = 20.0
+
+#: CPU share over a second that means a job runs on the worker.
+BUSY = 0.5
+
+
 def _busy(pids: list[int], sample: float = 1.0) -> list[tuple[float, int]]:
-    """``(cpu share, pid)`` over ``sample`` seconds, busiest first."""
+    """``(cpu share, pid)`` over ``sample`` seconds, busiest first (warming workers 0)."""
+    warming = {pid for pid in pids if _age(pid) < WARM_UP_SECONDS}
     before = {pid: _cpu_seconds(pid) for pid in pids}
     time.sleep(sample)
-    return sorted(((_cpu_seconds(pid) - before[pid]) / sample, pid) for pid in pids)[::-1]
+    shares = [
+        (0.0 if pid in warming else (_cpu_seconds(pid) - before[pid]) / sample, pid) for pid in pids
+    ]
+    return sorted(shares)[::-1]
 
 
 def _directories(top: Path) -> list[Path]:
@@ -202,6 +224,7 @@ class World:
         #: Set while the (external) scheduler runs: worker and scheduler kills wait for it.
         self.scheduler_up = threading.Event()
         self.scheduler_up.set()
+        self.scheduler_since = time.time()
         self.immutable: list[Path] = []
 
     def timer(self, seconds: float, action) -> None:
@@ -274,7 +297,7 @@ def _faults(args, duration: float, rng: random.Random) -> list[tuple[float, str]
         plan.append("unwritable")
     if args.scheduler_mode == "external":
         # Room for the outages one after the other, and for worker kills between them.
-        duration += args.scheduler_kills * args.down
+        duration += args.scheduler_kills * args.down * 1.5
     times = sorted(rng.uniform(0.1 * duration, 0.9 * duration) for _ in plan)
     rng.shuffle(plan)
     return list(zip(times, plan, strict=True))
@@ -316,25 +339,24 @@ def _inject(world: World, what: str, rng: random.Random) -> None:
             world.timer(args.unwritable, writable)
 
 
-def _wait_scheduler(world: World, start: float) -> float:
-    """Wait (outside the world's lock) for the scheduler to be up; returns the wait."""
-    if world.scheduler_up.is_set():
-        return 0.0
+def _wait_scheduler(world: World, start: float, up: float) -> float:
+    """Wait (outside the world's lock) until the scheduler has run for ``up`` seconds
+    (its workers registered, jobs started again); returns how long was waited."""
     world.scheduler_up.wait()
-    time.sleep(5.0)  # workers register and jobs start again
-    return time.time() - start
+    time.sleep(max(0.0, world.scheduler_since + up - time.time()))
+    return time.time() - start if time.time() - start > 1.0 else 0.0
 
 
 def _kill_worker(world: World, rng: random.Random, start: float) -> None:
     """Kill a busy worker (else any) while the scheduler is up."""
-    waited = _wait_scheduler(world, start)
+    waited = _wait_scheduler(world, start, 5.0)
     deadline = time.time() + 30.0
     busy: list[tuple[float, int]] = []
     while time.time() < deadline:
         pids = world.worker_pids()
         if pids:
             busy = _busy(pids)
-            if busy and busy[0][0] > 0.3:
+            if busy and busy[0][0] > BUSY:
                 break
         else:
             time.sleep(1.0)
@@ -342,8 +364,8 @@ def _kill_worker(world: World, rng: random.Random, start: float) -> None:
         if not busy:
             world.note(start, time.time(), "no dask worker to kill")
             return
-        share, pid = busy[0] if busy[0][0] > 0.3 else (busy[0][0], rng.choice(busy)[1])
-        state = f"busy, {share:.0%} CPU" if share > 0.3 else "idle: no worker was busy for 30 s"
+        share, pid = busy[0] if busy[0][0] > BUSY else (busy[0][0], rng.choice(busy)[1])
+        state = f"busy, {share:.0%} CPU" if share > BUSY else "idle: no worker was busy for 30 s"
         if world.external:
             victim = next(w for w in world.workers if w.pid == pid)
             _kill(victim)
@@ -363,8 +385,9 @@ def _kill_worker(world: World, rng: random.Random, start: float) -> None:
 
 def _kill_scheduler(world: World, rng: random.Random, start: float) -> None:
     args = world.args
-    waited = _wait_scheduler(world, start)
-    suffix = f" [waited {waited:.0f} s for the previous outage]" if waited else ""
+    # Up for a while between outages: back-to-back outages would be one long outage.
+    waited = _wait_scheduler(world, start, max(10.0, args.down / 2))
+    suffix = f" [waited {waited:.0f} s: the scheduler was down or just back]" if waited else ""
     with world.lock:
         if not world.external:
             pids = world.worker_pids()
@@ -388,6 +411,7 @@ def _kill_scheduler(world: World, rng: random.Random, start: float) -> None:
             world.start_scheduler()
             for _ in range(args.dask_workers):
                 world.start_worker()
+            world.scheduler_since = time.time()
             world.scheduler_up.set()
             world.note(start, time.time(), f"scheduler (and workers) down {args.down:g} s{suffix}")
 
