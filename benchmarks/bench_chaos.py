@@ -144,11 +144,12 @@ def _age(pid: int) -> float:
 #: A worker younger than this may be busy loading the science stack (warm-up), not a job.
 WARM_UP_SECONDS = 20.0
 
-#: CPU share over a second that means a job runs on the worker.
+#: CPU share over a quarter of a second that means a job runs on the worker (most jobs
+#: last about a second; an idle worker uses a few per cent).
 BUSY = 0.5
 
 
-def _busy(pids: list[int], sample: float = 1.0) -> list[tuple[float, int]]:
+def _busy(pids: list[int], sample: float = 0.25) -> list[tuple[float, int]]:
     """``(cpu share, pid)`` over ``sample`` seconds, busiest first (warming workers 0)."""
     warming = {pid for pid in pids if _age(pid) < WARM_UP_SECONDS}
     before = {pid: _cpu_seconds(pid) for pid in pids}
@@ -221,6 +222,9 @@ class World:
         self.t0 = time.time()
         self.lock = threading.RLock()
         self.timers: list[threading.Timer] = []
+        #: Worker and scheduler kills waiting for the scheduler, one of each kind at a time.
+        self.waiting: list[threading.Thread] = []
+        self.kill_locks = {"kill worker": threading.Lock(), "kill scheduler": threading.Lock()}
         #: Set while the (external) scheduler runs: worker and scheduler kills wait for it.
         self.scheduler_up = threading.Event()
         self.scheduler_up.set()
@@ -233,8 +237,10 @@ class World:
         self.timers.append(timer)
 
     def settle(self) -> None:
-        """Wait for the faults still under way to end."""
-        for timer in self.timers:
+        """Wait for the faults still under way (or waiting for their moment) to end."""
+        for thread in list(self.waiting):
+            thread.join()
+        for timer in list(self.timers):
             timer.join()
 
     def start_scheduler(self) -> None:
@@ -308,11 +314,19 @@ def _inject(world: World, what: str, rng: random.Random) -> None:
     so the next fault comes at its time."""
     args = world.args
     start = time.time()
-    # These two may wait for the scheduler, which comes back under the world's lock.
-    if what == "kill worker":
-        return _kill_worker(world, rng, start)
-    if what == "kill scheduler":
-        return _kill_scheduler(world, rng, start)
+    # These two may wait for the scheduler (which comes back under the world's lock): in a
+    # thread of their own, so the other faults keep their moments.
+    if what in world.kill_locks:
+        kill = _kill_worker if what == "kill worker" else _kill_scheduler
+
+        def wait_and_kill() -> None:
+            with world.kill_locks[what]:
+                kill(world, rng, time.time())
+
+        thread = threading.Thread(target=wait_and_kill, daemon=True)
+        thread.start()
+        world.waiting.append(thread)
+        return
     with world.lock:
         if what == "kill live":
             alive = [p for p in world.lives if p.poll() is None]
@@ -350,7 +364,7 @@ def _wait_scheduler(world: World, start: float, up: float) -> float:
 def _kill_worker(world: World, rng: random.Random, start: float) -> None:
     """Kill a busy worker (else any) while the scheduler is up."""
     waited = _wait_scheduler(world, start, 5.0)
-    deadline = time.time() + 30.0
+    deadline = time.time() + 60.0
     busy: list[tuple[float, int]] = []
     while time.time() < deadline:
         pids = world.worker_pids()
@@ -365,7 +379,7 @@ def _kill_worker(world: World, rng: random.Random, start: float) -> None:
             world.note(start, time.time(), "no dask worker to kill")
             return
         share, pid = busy[0] if busy[0][0] > BUSY else (busy[0][0], rng.choice(busy)[1])
-        state = f"busy, {share:.0%} CPU" if share > BUSY else "idle: no worker was busy for 30 s"
+        state = f"busy, {share:.0%} CPU" if share > BUSY else "idle: no worker was busy for 60 s"
         if world.external:
             victim = next(w for w in world.workers if w.pid == pid)
             _kill(victim)
@@ -489,6 +503,8 @@ def _report(world: World, db, frames) -> None:
         f"{sum(1 for c in current.values() if c > 1)}, checksum != row {len(mismatched)}"
     )
     print(f"  temporary files left {len(temporary)}, orphans {len(orphans)}")
+    for path in temporary + orphans:
+        print(f"    {path.relative_to(root)}")
     print(f"  jobs {dict(states)}; interruptions {sum(j.interruptions for j in jobs)}")
     for kind, error in failed:
         print(f"    failed {kind}: {error}")
