@@ -21,8 +21,8 @@ every ``--interval`` seconds while faults are injected at random moments:
   not bind; writes then fail with EPERM), ``chmod 0555`` otherwise (EACCES);
 - a second ``gsp live`` started once (it must wait as a standby and take over).
 
-Faults are spread over the stream plus the scheduler's outages (so outages need not
-overlap), at random moments; one that cannot bind at its moment (a worker or scheduler
+Faults are spread over the stream plus one and a half times the scheduler's outages (so
+outages need not overlap; the same window in local mode), at random moments; one that cannot bind at its moment (a worker or scheduler
 kill while the scheduler is down) waits until it can, and the timeline says so.
 
 At the end it waits for every job to be final and prints: the counts (raw files
@@ -95,7 +95,8 @@ def _kill(proc: subprocess.Popen | None) -> None:
 
 def _local_workers(live: subprocess.Popen) -> list[int]:
     """PIDs of the LocalCluster worker processes of a ``gsp live`` (its spawned
-    ``multiprocessing`` children; not its resource tracker)."""
+    ``multiprocessing`` children, which rename themselves ``dask worker [...]``; not its
+    resource tracker)."""
     import psutil
 
     try:
@@ -105,7 +106,8 @@ def _local_workers(live: subprocess.Popen) -> list[int]:
     out = []
     for child in children:
         try:
-            if "spawn_main" in " ".join(child.cmdline()):
+            line = " ".join(child.cmdline())
+            if "dask worker" in line or "spawn_main" in line:
                 out.append(child.pid)
         except psutil.Error:
             continue
@@ -301,9 +303,9 @@ def _faults(args, duration: float, rng: random.Random) -> list[tuple[float, str]
     plan += ["kill worker"] * args.worker_kills + ["kill scheduler"] * args.scheduler_kills
     if args.unwritable > 0:
         plan.append("unwritable")
-    if args.scheduler_mode == "external":
-        # Room for the outages one after the other, and for worker kills between them.
-        duration += args.scheduler_kills * args.down * 1.5
+    # Room for the outages one after the other, and for worker kills between them; the
+    # same window in local mode, so that both modes see faults as often.
+    duration += args.scheduler_kills * args.down * 1.5
     times = sorted(rng.uniform(0.1 * duration, 0.9 * duration) for _ in plan)
     rng.shuffle(plan)
     return list(zip(times, plan, strict=True))
@@ -399,9 +401,21 @@ def _kill_worker(world: World, rng: random.Random, start: float) -> None:
 
 def _kill_scheduler(world: World, rng: random.Random, start: float) -> None:
     args = world.args
-    # Up for a while between outages: back-to-back outages would be one long outage.
-    waited = _wait_scheduler(world, start, max(10.0, args.down / 2))
-    suffix = f" [waited {waited:.0f} s: the scheduler was down or just back]" if waited else ""
+    if not world.external:
+        # The cluster's worker processes, once they run (past their warm-up): a gsp live
+        # just restarted has none yet.
+        deadline = time.time() + 60.0
+        while time.time() < deadline:
+            pids = world.worker_pids()
+            if pids and min(_age(pid) for pid in pids) >= WARM_UP_SECONDS:
+                break
+            time.sleep(0.5)
+        waited = time.time() - start
+        suffix = f" [waited {waited:.0f} s for running workers]" if waited > 1 else ""
+    else:
+        # Up for a while between outages: back-to-back outages would be one long outage.
+        waited = _wait_scheduler(world, start, max(10.0, args.down / 2))
+        suffix = f" [waited {waited:.0f} s: the scheduler was down or just back]" if waited else ""
     with world.lock:
         if not world.external:
             pids = world.worker_pids()
