@@ -147,8 +147,9 @@ def _age(pid: int) -> float:
 WARM_UP_SECONDS = 20.0
 
 #: CPU share over a quarter of a second that means a job runs on the worker (most jobs
-#: last about a second; an idle worker uses a few per cent).
-BUSY = 0.5
+#: last about a second; an idle worker uses a few per cent, a busy one gets a third of a
+#: core when the 2 cores are shared with a load of 10).
+BUSY = 0.2
 
 
 def _busy(pids: list[int], sample: float = 0.25) -> list[tuple[float, int]]:
@@ -366,7 +367,7 @@ def _wait_scheduler(world: World, start: float, up: float) -> float:
 def _kill_worker(world: World, rng: random.Random, start: float) -> None:
     """Kill a busy worker (else any) while the scheduler is up."""
     waited = _wait_scheduler(world, start, 5.0)
-    deadline = time.time() + 60.0
+    deadline = time.time() + 20.0
     busy: list[tuple[float, int]] = []
     while time.time() < deadline:
         pids = world.worker_pids()
@@ -381,7 +382,7 @@ def _kill_worker(world: World, rng: random.Random, start: float) -> None:
             world.note(start, time.time(), "no dask worker to kill")
             return
         share, pid = busy[0] if busy[0][0] > BUSY else (busy[0][0], rng.choice(busy)[1])
-        state = f"busy, {share:.0%} CPU" if share > BUSY else "idle: no worker was busy for 60 s"
+        state = f"busy, {share:.0%} CPU" if share > BUSY else "idle: no worker was busy for 20 s"
         if world.external:
             victim = next(w for w in world.workers if w.pid == pid)
             _kill(victim)
