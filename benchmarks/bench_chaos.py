@@ -517,10 +517,17 @@ def _report(world: World, db, frames) -> None:
         f"  current products {sum(current.values())}, made twice "
         f"{sum(1 for c in current.values() if c > 1)}, checksum != row {len(mismatched)}"
     )
+    retired = Counter(f.file_name.split("_", 1)[0] for f in products if f.superseded_at is not None)
+    print(
+        "  products replaced by a newer version (made again with a calibration that came "
+        f"later) {sum(retired.values())}" + (f" {dict(retired)}" if retired else "")
+    )
     print(f"  temporary files left {len(temporary)}, orphans {len(orphans)}")
     for path in temporary + orphans:
         print(f"    {path.relative_to(root)}")
-    print(f"  jobs {dict(states)}; interruptions {sum(j.interruptions for j in jobs)}")
+    kinds = Counter(j.kind for j in jobs)
+    print(f"  jobs {dict(states)}; by kind {dict(kinds)}")
+    print(f"  interruptions (crashes lived through) {sum(j.interruptions for j in jobs)}")
     for kind, error in failed:
         print(f"    failed {kind}: {error}")
     with_wec = sorted(calibrated_parents & science)

@@ -38,6 +38,7 @@ from gsp_extension.store.jobs import (
 from gsp_extension.store.models import Job
 from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind, JobState
+from pipeline.products import STORAGE_ERRNOS as PIPELINE_STORAGE_ERRNOS
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
@@ -83,9 +84,7 @@ TRANSIENT_ERRNOS = frozenset(
 #: OS errors of the storage rather than of a file: permissions taken away, a full or
 #: read-only disk, an I/O error, a stale network-file handle. The storage comes back (an
 #: operator fixes it); the job then runs as it would have.
-STORAGE_ERRNOS = frozenset(
-    {errno.EPERM, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ESTALE}
-)
+STORAGE_ERRNOS = PIPELINE_STORAGE_ERRNOS  # one list: the pipeline re-raises these
 
 #: Exception class names of the database connection lost (SQLAlchemy, psycopg, sqlite3).
 DATABASE_LOST = frozenset({"OperationalError", "InterfaceError"})
