@@ -336,9 +336,11 @@ def _inject(world: World, what: str, rng: random.Random) -> None:
             victim = rng.choice(alive)
             _kill(victim)
             world.lives.remove(victim)
-            if not [p for p in world.lives if p.poll() is None]:
+            if [p for p in world.lives if p.poll() is None]:
+                world.note(start, time.time(), "gsp live killed (SIGKILL), another runs")
+            else:
                 world.start_live()  # a supervisor restarts it
-            world.note(start, time.time(), "gsp live killed (SIGKILL), restarted")
+                world.note(start, time.time(), "gsp live killed (SIGKILL), restarted")
         elif what == "second live":
             world.start_live()
             world.note(start, time.time(), "second gsp live started")
