@@ -176,6 +176,8 @@ class DaskExecutor:
             return None
 
     async def start(self) -> None:
+        import distributed  # noqa: F401 - paid here (seconds), not in a first connection's timeout
+
         if self.scheduler_address:
             # A scheduler down at start is waited for (and says so), not a reason to exit.
             self._supervisor = asyncio.create_task(self._supervise(), name="gsp-dask")
