@@ -37,6 +37,7 @@ from pipeline.products import (
     apply_cards,
     lineage_cards,
     product_name,
+    raise_if_storage_error,
     write_ccd_atomic,
 )
 from pipeline.reduction.frame import FrameState, read_raw, trim_section_for
@@ -236,7 +237,9 @@ def reduce_frame(
 ) -> FileResult:
     """Reduce one science, standard or arc frame with the best masters of ``library``.
 
-    Never raises: the result's ``status`` says what happened.
+    Never raises for this frame's own problems: the result's ``status`` says what
+    happened. A storage error (unwritable, full or failing disk) is raised
+    (:func:`pipeline.products.raise_if_storage_error`): it is not this frame's failure.
 
     Parameters
     ----------
@@ -284,6 +287,7 @@ def reduce_frame(
         if timings is not None:
             timings["read"] = timings.get("read", 0.0) + time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 - unreadable pixels: this file only
+        raise_if_storage_error(exc)
         result.reason = f"cannot read data: {exc}"
         return result
     try:
@@ -303,6 +307,7 @@ def reduce_frame(
         state.products.append(path)
         state = run_stages(state, stages[n_ccd:], context, timings)
     except Exception as exc:  # noqa: BLE001 - reported as this frame's failure
+        raise_if_storage_error(exc)
         result.status = StepOutcome.FAILED
         result.reason = f"{exc.__class__.__name__}: {exc}"
         return result
@@ -320,6 +325,7 @@ def _guarded_build(builder, group, *args, **kwargs) -> BuildResult:
     try:
         return builder(group, *args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - reported on every file of the group
+        raise_if_storage_error(exc)
         return BuildResult.failed(group, exc)
 
 
@@ -572,7 +578,8 @@ def reduce_night(
     Returns
     -------
     NightReport
-        Never raises for one bad file: each input has a :class:`FileResult`.
+        Never raises for one bad file: each input has a :class:`FileResult`. A storage
+        error (unwritable, full or failing disk) is raised: every file would fail alike.
     """
     settings = settings or ReductionSettings()
     paths, raw_dirs = _raw_inputs(raw)

@@ -22,6 +22,7 @@ wavelength calibration elsewhere), so that all products follow one convention:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -63,6 +64,33 @@ GSP_CARDS = {
 
 class ProtectedFileError(OSError):
     """Refused to write over a raw file."""
+
+
+#: OS errors of the storage rather than of one product: permissions taken away, a full
+#: or read-only disk, an I/O error, a stale network-file handle. Every other product of
+#: the night would fail the same way, and the storage comes back (an operator fixes it):
+#: a caller that runs again later (the live job engine) must see the error itself.
+STORAGE_ERRNOS = frozenset(
+    {errno.EPERM, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ESTALE}
+)
+
+
+def raise_if_storage_error(exc: BaseException) -> None:
+    """Re-raise ``exc`` when it (or an error it was raised from) is a storage error.
+
+    For the ``except Exception`` blocks that record a failure on one frame or target
+    and go on: a full or unwritable disk is not that frame's failure, and turned into a
+    note it would fail the frame for good instead of being retried once the storage is
+    back.
+    """
+    seen: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in seen and len(seen) < 20:
+        seen.append(cause)
+        if isinstance(cause, OSError) and not isinstance(cause, ProtectedFileError):
+            if cause.errno in STORAGE_ERRNOS:
+                raise exc
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
 
 
 @cache

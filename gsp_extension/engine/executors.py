@@ -131,6 +131,10 @@ class DaskExecutor:
         may take before a new client is made.
     reconnect_base_delay, reconnect_max_delay : float
         Backoff between connection attempts, seconds: doubled after each failure, capped.
+        The cap is short: each attempt already waits ``connect_timeout`` for the
+        scheduler, and a scheduler back during the pause is only seen after it (the chaos
+        benchmark measured up to 20 s between a scheduler's return and the reconnection
+        with a 10 s cap).
     check_seconds : float
         How often a connected client's state is looked at.
     preload : tuple of str
@@ -146,7 +150,7 @@ class DaskExecutor:
         processes: bool = True,
         connect_timeout: float = 10.0,
         reconnect_base_delay: float = 1.0,
-        reconnect_max_delay: float = 10.0,
+        reconnect_max_delay: float = 2.0,
         check_seconds: float = 1.0,
         preload: tuple[str, ...] = WARM_UP,
     ) -> None:
@@ -178,12 +182,24 @@ class DaskExecutor:
             return None
 
     async def start(self) -> None:
-        from distributed import Client, LocalCluster
+        import distributed  # noqa: F401 - paid here (seconds), not in a first connection's timeout
 
         if self.scheduler_address:
             # A scheduler down at start is waited for (and says so), not a reason to exit.
             self._supervisor = asyncio.create_task(self._supervise(), name="gsp-dask")
             return
+        try:
+            await self._start_local()
+        except Exception as exc:  # noqa: BLE001 - the supervisor tries again
+            log.warning("gsp: the local dask cluster did not start: %r; trying again", exc)
+            await self._close_local()
+        # A worker that cannot come back (its nanny gave up, e.g. a restart too slow on
+        # a loaded machine) leaves a cluster that runs nothing, for ever: rebuilt.
+        self._supervisor = asyncio.create_task(self._supervise_local(), name="gsp-dask-local")
+
+    async def _start_local(self) -> None:
+        from distributed import Client, LocalCluster
+
         self.cluster = await LocalCluster(
             n_workers=self.n_workers,
             threads_per_worker=self.threads_per_worker,
@@ -193,6 +209,58 @@ class DaskExecutor:
         )
         self.client = await Client(self.cluster, asynchronous=True)
         self._connected()
+
+    async def _close_local(self) -> None:
+        await self._drop_client()
+        cluster, self.cluster = self.cluster, None
+        if cluster is not None:
+            try:
+                await asyncio.wait_for(cluster.close(), self.connect_timeout)
+            except Exception as exc:  # noqa: BLE001 - abandoned anyway
+                log.debug("closing the local dask cluster: %r", exc)
+
+    def _local_cluster_broken(self) -> str | None:
+        """Why the local cluster can run nothing any more (``None`` while it can)."""
+        cluster = self.cluster
+        if cluster is None or self.client is None:
+            return "not started"
+        if self.client.status not in ("running", "connecting", "newly-created"):
+            return f"client {self.client.status}"
+        closed = [
+            name
+            for name, worker in cluster.workers.items()
+            if getattr(getattr(worker, "status", None), "name", "") in ("closed", "failed")
+        ]
+        if closed and len(closed) == len(cluster.workers):
+            return f"every worker's nanny gave up ({', '.join(map(str, closed))})"
+        return None
+
+    async def _supervise_local(self) -> None:
+        """Rebuild the LocalCluster (backoff) whenever it can run nothing any more."""
+        base, cap = self.reconnect_delays
+        delay = base
+        while True:
+            broken = self._local_cluster_broken()
+            if broken is None:
+                delay = base
+                await asyncio.sleep(self.check_seconds)
+                continue
+            if broken != "not started":
+                log.warning("gsp: the local dask cluster is lost (%s); starting another", broken)
+            await self._close_local()
+            try:
+                await self._start_local()
+            except Exception as exc:  # noqa: BLE001 - anything: wait and try again
+                log.warning(
+                    "gsp: the local dask cluster did not start: %r; trying again in %.0f s",
+                    exc,
+                    delay,
+                )
+                await self._close_local()
+                await asyncio.sleep(delay)
+                delay = min(cap, delay * 2)
+                continue
+            log.info("gsp: a new local dask cluster runs")
 
     def _connected(self) -> None:
         # In the background: start() returns as soon as the cluster is up (the service

@@ -101,6 +101,50 @@ def discard_all(data_root: str) -> None:
     shutil.rmtree(attempts_root(data_root), ignore_errors=True)
 
 
+def sweep_attempts(data_root: str, keep: set[str]) -> list[str]:
+    """Remove the attempt folders whose token is not in ``keep``; returns their tokens.
+
+    Call only from the engine that holds the engine lock, with the tokens of its attempts
+    in flight: any other folder is nobody's. The start's :func:`discard_all` is not
+    enough: cancelling an abandoned attempt (a killed ``gsp live``'s task on a shared
+    scheduler) cannot stop a task already running, which may still write into its folder
+    after the new engine started.
+    """
+    try:
+        entries = list(os.scandir(attempts_root(data_root)))
+    except OSError:
+        return []  # none yet, or the storage is away (swept next time)
+    removed = []
+    for entry in entries:
+        if entry.name in keep:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError as exc:
+            log.debug("attempt folder %s not removed yet: %s", entry.path, exc)
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+def writable(path: str | os.PathLike[str]) -> bool:
+    """Whether a folder can be made in ``path``'s nearest existing folder (the storage
+    probe of a fault: permissions back, room again, file system writable)."""
+    import tempfile
+
+    folder = Path(path)
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".gsp-probe-", dir=folder))
+    except OSError:
+        return False
+    return True
+
+
 __all__ = [
     "ATTEMPTS",
     "attempts_root",
@@ -109,4 +153,6 @@ __all__ = [
     "new_token",
     "private_inputs",
     "publish",
+    "sweep_attempts",
+    "writable",
 ]

@@ -38,10 +38,20 @@ from gsp_extension.store.jobs import (
 from gsp_extension.store.models import Job
 from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind, JobState
+from pipeline.products import STORAGE_ERRNOS as PIPELINE_STORAGE_ERRNOS
 
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
-from .fencing import discard, discard_all, new_token, private_inputs, publish
+from .fencing import (
+    attempts_root,
+    discard,
+    discard_all,
+    new_token,
+    private_inputs,
+    publish,
+    sweep_attempts,
+    writable,
+)
 from .handlers import HandlerRegistry, default_registry
 from .planner import plan_after_job, plan_for_new_files, plan_recent
 from .products import complete_job, sweep_orphans, sweep_superseded
@@ -74,9 +84,7 @@ TRANSIENT_ERRNOS = frozenset(
 #: OS errors of the storage rather than of a file: permissions taken away, a full or
 #: read-only disk, an I/O error, a stale network-file handle. The storage comes back (an
 #: operator fixes it); the job then runs as it would have.
-STORAGE_ERRNOS = frozenset(
-    {errno.EPERM, errno.EACCES, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ESTALE}
-)
+STORAGE_ERRNOS = PIPELINE_STORAGE_ERRNOS  # one list: the pipeline re-raises these
 
 #: Exception class names of the database connection lost (SQLAlchemy, psycopg, sqlite3).
 DATABASE_LOST = frozenset({"OperationalError", "InterfaceError"})
@@ -217,6 +225,13 @@ class JobEngine:
     reconcile_seconds : float
         How often raw files left ``processing`` with no job behind them are settled
         (:func:`~.reconcile.reconcile`; also at start).
+    sweep_seconds : float
+        How often attempt folders of attempts not in flight are removed
+        (:func:`~.fencing.sweep_attempts`: an abandoned task may write after the start).
+    probe_seconds : float
+        While the storage fails, how often the folder that failed is tried: once it is
+        writable again (after the probe saw it fail), jobs resume at once instead of
+        waiting out the backoff.
     """
 
     def __init__(
@@ -238,6 +253,8 @@ class JobEngine:
         fault_base_delay: float = 2.0,
         fault_max_delay: float = 60.0,
         reconcile_seconds: float = 60.0,
+        sweep_seconds: float = 10.0,
+        probe_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.data_root = os.fspath(data_root)
@@ -256,7 +273,16 @@ class JobEngine:
         )
         self.fault_delays = (fault_base_delay, fault_max_delay)
         self.reconcile_seconds = reconcile_seconds
+        self.sweep_seconds = sweep_seconds
+        self.probe_seconds = probe_seconds
         self.health = EngineHealth()
+        #: Tokens of this engine's attempts in flight (their folders are not swept).
+        self._in_flight_attempts: set[str] = set()
+        self._next_sweep = 0.0
+        #: The folder a storage fault was met in, and whether the probe saw it fail.
+        self._storage_probe: str | None = None
+        self._probe_failed = False
+        self._next_probe = 0.0
         self._fault_streak = 0
         self._pause_until = 0.0
         self._stopping = False
@@ -464,6 +490,7 @@ class JobEngine:
         health.fault = health.fault_since = health.fault_error = None
         self._fault_streak = 0
         self._pause_until = 0.0
+        self._storage_probe, self._probe_failed = None, False
 
     def ready(self) -> bool:
         """Whether jobs may be claimed now (executor connected, no fault pause)."""
@@ -510,6 +537,8 @@ class JobEngine:
             root = causes(exc)[-1]
             if root is not exc:  # the wrapped error says what failed: a full disk...
                 text += f" (from {type(root).__name__}: {root})"
+            if fault == "storage":
+                self._storage_probe = self._failed_folder(exc)
             return self.release(claimed, fault, text)
         transient = is_transient(exc)
         with self.db.transaction() as session:
@@ -550,6 +579,68 @@ class JobEngine:
         )
         return record
 
+    def _failed_folder(self, exc: BaseException) -> str:
+        """Where a storage error was met: its file name, else the attempts' folder."""
+        for cause in causes(exc):
+            if isinstance(cause, OSError) and cause.errno in STORAGE_ERRNOS:
+                name = cause.filename2 or cause.filename
+                if name:
+                    return os.fsdecode(name)
+        return str(attempts_root(self.data_root))
+
+    def storage_back(self) -> int:
+        """The storage works again: end the pause and let the jobs it sent back run now.
+
+        Returns how many queued jobs were waiting out their backoff for it.
+        """
+        with self.db.transaction() as session:
+            waiting = list(
+                session.scalars(
+                    select(Job).where(
+                        Job.state == JobState.QUEUED,
+                        Job.run_after.is_not(None),
+                        Job.error.like("storage unavailable:%"),
+                    )
+                )
+            )
+            for job in waiting:
+                job.run_after = None
+        self.note_ok()
+        return len(waiting)
+
+    async def _probe_storage(self) -> None:
+        """While the storage fails, try the folder that failed; resume once it works."""
+        probe = self._storage_probe
+        if self.health.fault != "storage" or probe is None:
+            return
+        if time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + self.probe_seconds
+        if not await asyncio.to_thread(writable, probe):
+            self._probe_failed = True
+            return
+        if not self._probe_failed:
+            # Never seen failing: the fault is not one this probe can see (one bad file,
+            # a full quota elsewhere); the backoff decides.
+            return
+        try:
+            count = await asyncio.to_thread(self.storage_back)
+        except Exception as exc:  # noqa: BLE001 - the backoff resumes the jobs anyway
+            log.warning("gsp: storage is back, but its jobs could not be resumed: %r", exc)
+            return
+        log.info("gsp: %s is writable again: %d job(s) resumed", probe, count)
+        self._wake.set()
+
+    async def _sweep_attempts(self) -> None:
+        """Remove attempt folders that no attempt of this engine owns (when due)."""
+        if self.suspended or time.monotonic() < self._next_sweep:
+            return  # without the engine lock, another engine's attempts may be running
+        self._next_sweep = time.monotonic() + self.sweep_seconds
+        keep = set(self._in_flight_attempts)
+        removed = await asyncio.to_thread(sweep_attempts, self.data_root, keep)
+        if removed:
+            log.info("gsp: removed %d abandoned attempt folder(s)", len(removed))
+
     # --- the loop ---------------------------------------------------------------------------
 
     async def _until_recorded(self, fn: Any, *args: Any) -> Any:
@@ -573,6 +664,7 @@ class JobEngine:
         finally:
             # Published files were moved out already; anything left was not published.
             await asyncio.to_thread(discard, self.data_root, claimed.request.attempt)
+            self._in_flight_attempts.discard(claimed.request.attempt)
 
     async def _execute_attempt(self, claimed: _Claimed) -> None:
         handler = self.registry.get(claimed.request.kind)
@@ -630,15 +722,17 @@ class JobEngine:
             return None
 
     async def _requeue_at_start(self, stop: asyncio.Event) -> None:
-        """Requeue the previous run's jobs, waiting out a database that is away."""
+        """Requeue the previous run's jobs, waiting out a database or storage that is away."""
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.requeue_at_start)
                 return
             except Exception as exc:
-                if infrastructure_fault(exc) is None:
+                fault = infrastructure_fault(exc)
+                if fault is None:
                     raise
-                delay = self.note_fault("database", f"{type(exc).__name__}: {exc}")
+                # The database, or products/ (the sweeps move files) on a storage fault.
+                delay = self.note_fault(fault, f"{type(exc).__name__}: {exc}")
                 await asyncio.wait([asyncio.create_task(stop.wait())], timeout=delay)
 
     async def _housekeeping(self, next_reconcile: float) -> float:
@@ -651,6 +745,11 @@ class JobEngine:
                 log.warning("gsp: reconciling files failed: %r", exc)
         if self._abandoned and getattr(self.executor, "connected", False):
             await self._cancel_abandoned()
+        await self._probe_storage()
+        try:
+            await self._sweep_attempts()
+        except Exception as exc:  # noqa: BLE001 - swept again next period
+            log.warning("gsp: sweeping attempt folders failed: %r", exc)
         return next_reconcile
 
     async def _start_ready_jobs(self, in_flight: set[asyncio.Task]) -> None:
@@ -661,6 +760,7 @@ class JobEngine:
                 return
             if claimed.job_id < 0:
                 continue  # refused at prepare; already recorded
+            self._in_flight_attempts.add(claimed.request.attempt)
             task = asyncio.create_task(self._execute(claimed))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)

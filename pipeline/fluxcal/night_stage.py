@@ -46,7 +46,7 @@ from pipeline.fluxcal.sensitivity import (
     write_sensitivity,
 )
 from pipeline.fluxcal.standards import find_standard
-from pipeline.products import header_name
+from pipeline.products import header_name, raise_if_storage_error
 from pipeline.spectroscopy.chain import ProductResult
 
 DATA_TYPE_MASTER = 1
@@ -273,6 +273,7 @@ def flux_product(
     try:
         out = write_spectrum(calibrated, Path(out_dir) / name, header, cards, raw_dirs=raw_dirs)
     except Exception as exc:  # noqa: BLE001
+        raise_if_storage_error(exc)
         return ProductResult(
             None,
             DATA_TYPE_FLUX,

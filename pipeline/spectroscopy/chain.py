@@ -41,7 +41,12 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
-from pipeline.products import RLEVEL_EXTRACTED, RLEVEL_WAVELENGTH, header_name
+from pipeline.products import (
+    RLEVEL_EXTRACTED,
+    RLEVEL_WAVELENGTH,
+    header_name,
+    raise_if_storage_error,
+)
 from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.targets import find_targets
@@ -420,6 +425,7 @@ def write_arc_product(
             solution=solution,
         )
     except Exception as exc:  # noqa: BLE001 - this arc product only
+        raise_if_storage_error(exc)
         return ProductResult(
             None,
             DATA_TYPE_WAVELENGTH,
@@ -699,6 +705,7 @@ def extract_target(frame: ScienceFrame, target, number: int):
     try:
         path = frame.write(spectrum, ecf_name, frame.name, RLEVEL_EXTRACTED, extra)
     except Exception as exc:  # noqa: BLE001 - this target only
+        raise_if_storage_error(exc)
         reason = f"cannot write {ecf_name}: {exc}"
         return None, frame.result(
             DATA_TYPE_EXTRACTED, StepOutcome.FAILED, reason, quality=quality, target=number
@@ -860,6 +867,7 @@ def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) 
             solution=solution,
         )
     except Exception as exc:  # noqa: BLE001 - this target only
+        raise_if_storage_error(exc)
         reason = f"cannot write {target.w_name}: {exc}"
         return [*solved.products, result(StepOutcome.FAILED, reason, quality=quality)]
     reason = _joined(arcs.guess_note, note, *solved.flags, *solved.errors)

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipeline.products import raise_if_storage_error
 from pipeline.spectroscopy.chain import ProductResult, load_reduced, process_science
 from pipeline.vocabulary import DataType, FrameRole, StepOutcome, Technique
 
@@ -48,6 +49,7 @@ def _spectra_of(r, arcs, settings, out_dir, raw_dirs, arcs_written) -> list[Prod
     try:
         return process_science(_reduced_product(r), arcs, settings, out_dir, raw_dirs, arcs_written)
     except Exception as exc:  # noqa: BLE001 - reported on this frame, night goes on
+        raise_if_storage_error(exc)
         return [
             ProductResult(
                 None,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +111,43 @@ def prepare_night_product(session, job, data_root):
 
 
 def execute_night_product(request: WorkRequest) -> WorkResult:
-    """Writes ``cfzst_<name>`` into ``out_dir``; its data is ``params['value']``."""
+    """Writes ``cfzst_<name>`` into ``out_dir``; its data is ``params['value']``; it
+    first sleeps ``params['sleep']`` seconds with ``out_dir`` made (a job in flight)."""
     out = Path(request.inputs["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
+    if request.params.get("sleep"):
+        import time
+
+        time.sleep(request.params["sleep"])
     path = out / f"cfzst_{request.inputs['name']}"
     write_fits_atomic(path, request.params.get("value", 1), RLEVEL=62)
     return WorkResult(
         products=[ProductOut(str(path), data_type=2, parent_file_id=request.inputs["file_id"])]
     )
+
+
+@contextmanager
+def unwritable(folder: Path):
+    """``folder`` refuses new entries for real while in the block: ``chattr +i`` as root
+    (root ignores permission bits; skipped where the file system or the container does
+    not allow it), ``chmod 0555`` otherwise."""
+    import pytest
+
+    if os.geteuid() != 0:
+        mode = folder.stat().st_mode
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(mode)
+        return
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def make_night_registry() -> HandlerRegistry:

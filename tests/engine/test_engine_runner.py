@@ -6,6 +6,7 @@ import asyncio
 import errno
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -369,6 +370,58 @@ async def test_a_full_disk_is_waited_out_and_the_job_completes_once_it_is_back(
     with db.session() as s:
         assert s.get(File, raw_id).status != "failed"
     assert target.stat().st_size == 65536
+
+
+@pytest.mark.asyncio
+async def test_unwritable_products_resume_once_writable_not_after_the_backoff(db, tmp_path, caplog):
+    """products/ refusing writes for real (EPERM or EACCES): the engine probes the folder
+    that failed and resumes as soon as it is writable, not after the fault's backoff
+    (60 s here; the chaos benchmark waited 80 s after products/ came back)."""
+    import logging
+
+    from engine_helpers import make_store_registry, unwritable
+
+    caplog.set_level(logging.INFO, logger="gsp_extension")
+    raw_id = _raw(db, tmp_path)
+    products = tmp_path / "products"
+    products.mkdir()
+    engine = JobEngine(
+        db,
+        tmp_path,
+        ThreadExecutor(1),
+        registry=make_store_registry(),
+        poll_seconds=0.05,
+        plan=False,
+        fault_base_delay=60.0,
+        fault_max_delay=60.0,
+        probe_seconds=0.1,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # after the start's sweeps
+        with unwritable(products):
+            with db.transaction() as s:
+                job_id = enqueue(s, "store", "store:1", file_id=raw_id, max_attempts=1).id
+            engine.wake()
+            for _ in range(200):
+                await asyncio.sleep(0.05)
+                if "storage unavailable" in (_job(db, job_id).error or ""):
+                    break
+            await asyncio.sleep(0.5)  # the probe finds products/ unwritable
+            job = _job(db, job_id)
+            assert (job.state, job.attempts) == ("queued", 0), (job.state, job.error)
+            assert engine.health.fault == "storage"
+        started = time.monotonic()
+        while _job(db, job_id).state != "done" and time.monotonic() - started < 10:
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    job = _job(db, job_id)
+    assert (job.state, job.attempts) == ("done", 1), (job.state, job.error)
+    assert "writable again: 1 job(s) resumed" in caplog.text
+    assert engine.health.fault is None
 
 
 def test_storage_errors_under_a_wrapping_error_are_infrastructure():

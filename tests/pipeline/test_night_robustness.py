@@ -251,3 +251,31 @@ def test_products_in_the_raw_folder_are_not_raw_data(tmp_path):
         r = again.by_name(product.name)
         assert r.status == "skipped" and r.reason.startswith("not raw: a pipeline product")
     assert _science(again).status == "reduced"
+
+
+def test_an_unwritable_product_folder_stops_the_night_instead_of_failing_its_frames(tmp_path):
+    """A storage error is no frame's own failure: written down as one, the live engine
+    failed the job for good (the chaos benchmark's extraction into a read-only
+    products/). It is raised, so the engine waits for the storage and runs the job again.
+    """
+    import errno
+
+    import pytest
+
+    from pipeline.products import raise_if_storage_error
+    from tests.engine.engine_helpers import unwritable
+
+    raw = _night(tmp_path, n_bias=0, n_flats=0)
+    out = tmp_path / "out"
+    out.mkdir()
+    with unwritable(out), pytest.raises(PermissionError):
+        reduce_night(raw, out, FAST, spectra=False)
+    report = reduce_night(raw, out, FAST, spectra=False)  # writable again: reduced
+    assert _science(report).status == "reduced"
+
+    wrapped = RuntimeError("frame.fits: step failed")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(RuntimeError):
+        raise_if_storage_error(wrapped)
+    raise_if_storage_error(OSError("Header missing END card."))  # a bad file: recorded
+    raise_if_storage_error(ValueError("no usable overscan"))

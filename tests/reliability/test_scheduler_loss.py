@@ -194,3 +194,31 @@ async def test_a_lost_scheduler_is_waited_for_and_jobs_resume_without_failing(
         await asyncio.wait_for(task, 30)
         await executor.close()
         db.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_local_cluster_whose_workers_gave_up_is_rebuilt(caplog):
+    """The chaos benchmark's LocalCluster run: a worker killed on a loaded machine came
+    back too slowly, its nanny gave up, and the cluster ran nothing any more (the engine
+    waited for ever). The executor starts another cluster."""
+    import operator
+
+    caplog.set_level(logging.INFO, logger="gsp_extension")
+    executor = DaskExecutor(n_workers=1, preload=(), check_seconds=0.2)
+    await executor.start()
+    try:
+        assert await executor.run(operator.add, 1, 2) == 3
+        first = executor.cluster
+        (nanny,) = first.workers.values()
+        await nanny.close()  # what a nanny does when it gives up restarting its worker
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+            executor.connected and executor.cluster is not first
+        ):
+            await asyncio.sleep(0.2)
+        assert executor.cluster is not first, "no new cluster"
+        assert await asyncio.wait_for(executor.run(operator.add, 2, 3), 60) == 5
+        assert "the local dask cluster is lost (every worker's nanny gave up" in caplog.text
+    finally:
+        await executor.close()
