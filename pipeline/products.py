@@ -85,7 +85,8 @@ def software_version() -> str:
 def product_name(prefix: str, raw_name: str) -> str:
     """Name a product from its prefix letters and its parent's name.
 
-    ``product_name("cfzst", "0304_x.fits")`` gives ``"cfzst_0304_x.fits"``. An existing goodman prefix on ``raw_name`` is kept behind the new letters, so
+    ``product_name("cfzst", "0304_x.fits")`` gives ``"cfzst_0304_x.fits"``. An existing
+    goodman prefix on ``raw_name`` is kept behind the new letters, so
     ``product_name("e", "cfzst_x.fits")`` gives ``"ecfzst_x.fits"``.
 
     Parameters
