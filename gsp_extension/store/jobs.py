@@ -94,15 +94,13 @@ def enqueue(
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
     kind : str
         What to run (``"reduce"``, ``"extract"``, ``"master_bias"``...).
     product_key : str
         Names the product (e.g. ``"reduce:1234:settings=7"``); equal keys mean the same
         product.
-    priority : int
-        Higher runs first (manual actions before automatic ones).
-    session : sqlalchemy.orm.Session
-        Open session; the caller commits.
     file_id : int or None
         The file the job works on (``None`` for night-wide jobs such as masters).
     proposal_id : int or None
@@ -113,6 +111,8 @@ def enqueue(
         The user who asked (``None`` for automatic jobs).
     params : mapping or None
         JSON-ready parameters of the job (a chosen lamp, a standard...).
+    priority : int
+        Higher runs first (manual actions before automatic ones).
     max_attempts : int
         Attempts before a transient failure becomes final (at least 1).
     run_after : datetime.datetime or None
