@@ -17,6 +17,9 @@ defines (whether or not ``__all__`` lists it), in modules whose path has no priv
 - RT01: a function that returns a value has a Returns section;
 - YD01: a generator has a Yields section.
 
+A ``# numpydoc ignore=CODE`` comment on a ``def`` line waives that check for the function
+(numpydoc's own convention); use it where a section would only repeat the obvious.
+
 Style points (SS05 infinitive verb, PR03 order, types without a final period...) are left
 to review: they do not mislead a reader the way a missing or stale section does.
 """
@@ -250,6 +253,10 @@ def generator(frames):
         yield frame
 
 
+def waived(frame):  # numpydoc ignore=GL08
+    return frame
+
+
 def _private(frame):
     return frame
 '''
@@ -257,7 +264,8 @@ def _private(frame):
 
 def test_the_check_catches_missing_stale_and_malformed_sections(tmp_path):
     # The checker itself can fail: each kind of problem in a sample module is reported,
-    # and a correct docstring (with *args/**kwargs) and a private function are not.
+    # and a correct docstring (with *args/**kwargs), a waived check and a private
+    # function are not.
     path = tmp_path / "sample.py"
     path.write_text(textwrap.dedent(SAMPLE), encoding="utf-8")
     found = {
@@ -271,6 +279,7 @@ def test_the_check_catches_missing_stale_and_malformed_sections(tmp_path):
         "sample.undocumented": ["GL08"],
         "sample.summary_on_two_lines": ["PR01", "SS06"],
         "sample.generator": ["YD01"],
+        "sample.waived": [],
     }
     assert "'factor'" in found["sample.stale"][0] and "'scale'" in found["sample.stale"][1]
 
