@@ -37,8 +37,8 @@ from numpydoc.validate import ERROR_MSGS, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The packages walked: the science, and the service's domain layers (handlers and the
-# web layer are thin and documented by the OpenAPI document instead).
+# The packages walked: the science, and the service's domain layers (the API's request
+# handlers are thin, and the OpenAPI document describes them instead).
 PACKAGES = (
     "pipeline",
     "gsp_extension/store",
