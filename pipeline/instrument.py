@@ -117,8 +117,8 @@ def saturation_level(gain: float, rdnoise: float, camera: str | None = None) -> 
     Returns
     -------
     int
-        The mode's saturation level in ADU (half full well, capped by the 16-bit limit
-        where the table says so), or 65535 for an unknown mode.
+        The mode's "half full well" level in ADU capped at the 16-bit limit (65535),
+        or 65535 for an unknown mode.
     """
     mode = find_readout_mode(gain, rdnoise, camera)
     if mode is None:
