@@ -395,8 +395,8 @@ def log_clause(caller: Caller, session: Session | None = None) -> ColumnElement[
     caller : Caller
         The authenticated party of the request.
     session : sqlalchemy.orm.Session or None
-        The request's session, when the policy needs to look up memberships; ``None``
-        when the caller's proposals are already known.
+        The request's session; the condition is a sub-query on memberships and needs
+        none (``None`` is fine).
 
     Returns
     -------
