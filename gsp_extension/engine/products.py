@@ -76,7 +76,8 @@ def register_product(
     Returns
     -------
     File
-        The new (or new version of the) row, ``processed``.
+        The current row for the path: new, a new version, or the existing one when the
+        same path and checksum are already registered.
     """
     header, cards, checksum, size = read_and_hash(product.path)
     parent = None
