@@ -402,25 +402,7 @@ def _already_current(path: str, existing: str | None, sensitivities, preferred: 
 
 
 def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
-    """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra.
-
-    Parameters
-    ----------
-    request : WorkRequest
-        The inputs of :func:`prepare_calibrate_flux` (run on a worker: no database).
-
-    Returns
-    -------
-    WorkResult
-        The sensitivity master (for a standard's frame) and the ``fwecfzst_`` spectra
-        written, notes on spectra kept or skipped and why, and each spectrum's status
-        (its reason when no flux-calibrated product was made).
-
-    Raises
-    ------
-    RuntimeError
-        A spectrum's flux calibration failed; the message names it and why.
-    """
+    """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra."""
     from pipeline.fluxcal.night_stage import flux_product
     from pipeline.settings import FluxSettings, ReductionSettings
 
