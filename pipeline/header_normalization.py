@@ -146,6 +146,32 @@ def normalize_obstype(
     ``FOCUS`` frames and acquisition images (ROI ``Slit Imaging/Alignment``, or OBJECT
     ``..._acq`` taken without a grating) are engineering frames: role ``other``, never
     reduced as science.
+
+    Parameters
+    ----------
+    raw : str
+        The OBSTYPE card as written.
+    obj : str
+        OBJECT, for acquisition names and standard stars.
+    roi : str
+        ROI, for the slit-imaging/alignment ROI of acquisitions.
+    grating : bool
+        Whether a grating is in the beam (an ``..._acq`` OBJECT without one is an
+        acquisition image).
+    ra, dec : str
+        OBSRA and OBSDEC (sexagesimal), to recognise a standard by its pointing.
+
+    Returns
+    -------
+    obstype : str
+        The canonical OBSTYPE (``"OBJECT"``, ``"BIAS"``, ``"FLAT"``, ``"COMP"``...).
+    role : str
+        ``"science"``, ``"standard"``, ``"bias"``, ``"flat"``, ``"arc"`` or ``"other"``.
+    engineering : str
+        Why the frame is an engineering frame (``"acquisition"``, a focus frame...), or
+        ``""``.
+    decisions : list of str
+        What was inferred, for the frame's log.
     """
     key = raw.upper().replace(" ", "").replace("_", "")
     decisions: list[str] = []
@@ -182,7 +208,19 @@ def normalize_obstype(
 
 
 def standard_key(name: str) -> str:
-    """A star name folded for comparison: ``"LTT 3218"``, ``"ltt3218"`` -> ``"ltt3218"``."""
+    """Fold a star name for comparison: ``"LTT 3218"``, ``"ltt3218"`` -> ``"ltt3218"``.
+
+    Parameters
+    ----------
+    name : str
+        A star name in any spelling (``None`` is taken as empty).
+
+    Returns
+    -------
+    str
+        Lower-case letters and digits only; a ``d`` between digits (``BD+28d4211``) is
+        dropped.
+    """
     text = re.sub(r"(\d)d(\d)", r"\1\2", (name or "").lower())
     return re.sub(r"[^a-z0-9]", "", text)
 
@@ -192,6 +230,12 @@ def standard_star_names() -> frozenset[str]:
     """Folded names of the spectrophotometric standards in the flux library.
 
     An OBJECT frame of one of these stars is a ``standard``.
+
+    Returns
+    -------
+    frozenset of str
+        The :func:`standard_key` of every ``.dat`` table of the bundled library (with its
+        ``f``/``m`` prefix removed); empty when the folder is missing.
     """
     folder = resources.files("pipeline") / "data" / "fluxcal" / "esofil"
     try:
@@ -211,6 +255,21 @@ def normalize_grating(raw: str) -> tuple[str, float | None, list[str]]:
 
     ``400_SYZY`` and ``SYZY_400`` -> ``400_SYZY`` (400); ``SYZY_600-OLD`` ->
     ``600_SYZY_OLD``; ``KOSI_600`` -> ``600_KOSI``; ``<NO GRATING>`` -> ``NO_GRATING``.
+
+    Parameters
+    ----------
+    raw : str
+        The GRATING card as written.
+
+    Returns
+    -------
+    name : str
+        The canonical name (``"400_SYZY"``, ``"NO_GRATING"``).
+    lines_per_mm : float or None
+        Grooves per mm read from the name; ``None`` without a grating or when the name has
+        no (or several) numbers.
+    decisions : list of str
+        What was changed or found odd, for the frame's log (empty for a canonical name).
     """
     text = raw.strip().strip("<>").strip().upper()
     if text.replace("-", "_") in _NO_GRATING or text.replace("_", " ") in _NO_GRATING:
@@ -244,6 +303,21 @@ def normalize_wavmode(raw: str, lines_per_mm: float | None = None) -> tuple[str,
     A library mode in any spelling (``400 m2`` -> ``400_M2``), ``Custom``, ``Imaging``;
     a spelling that is no mode (``400WD``) or an empty value gives ``"unknown"``: the
     mode then comes from the optics (grating and angles).
+
+    Parameters
+    ----------
+    raw : str
+        The WAVMODE card as written.
+    lines_per_mm : float or None
+        The grating's grooves per mm from GRATING, to flag a mode naming another grating;
+        ``None`` skips that check.
+
+    Returns
+    -------
+    mode : str
+        A library mode (``"400_M2"``), ``"Custom"``, ``"Imaging"`` or ``"unknown"``.
+    decisions : list of str
+        What was changed or found inconsistent, for the frame's log.
     """
     text = raw.strip()
     if not text:
@@ -277,6 +351,17 @@ def lamps_from_object(obj: str) -> tuple[str, ...]:
     Only an OBJECT made entirely of lamp element symbols (and words like ``lamp`` or
     ``comp``) counts, so a star named ``Arcturus`` gives nothing. ``Fe`` and ``Cu``
     mean the FeHeAr and CuHeAr lamps.
+
+    Parameters
+    ----------
+    obj : str
+        The frame's OBJECT card (``None`` or empty gives nothing).
+
+    Returns
+    -------
+    tuple of str
+        Lamp names of the library (``"FeHeAr"``, ``"CuHeAr"``, ``"HgAr"``, ``"Ne"``...),
+        each once, in the order found; empty when OBJECT is not made of lamp symbols.
     """
     text = _LAMP_FILLER.sub("", obj or "")
     if not text or not _LAMP_OBJECT.fullmatch(text):
@@ -295,7 +380,26 @@ def lamps_from_object(obj: str) -> tuple[str, ...]:
 
 
 def normalize_lamps(header, role: str) -> tuple[frozenset, tuple, str, list[str]]:
-    """Comparison lamps from ``LAMP_*`` cards, else (arcs only) from OBJECT."""
+    """Read the comparison lamps from ``LAMP_*`` cards, else (arcs only) from OBJECT.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The raw header.
+    role : str
+        The frame's role (``"arc"``, ``"science"``...): OBJECT is read for arcs only.
+
+    Returns
+    -------
+    elements : frozenset of str
+        Elements of the lamps switched on (``{"Hg", "Ar", "Ne"}``); empty when unknown.
+    names : tuple of str
+        The lamps' names (``("HgAr", "Ne")``).
+    source : str
+        ``"LAMP_*"``, ``"OBJECT"``, or ``""`` when no lamp was found.
+    decisions : list of str
+        What was inferred, or why the lamps are unknown (for the frame's log).
+    """
     if any(key in header for key in LAMP_KEYWORDS):
         on = lamps_on(header)
         names = tuple(
@@ -328,8 +432,22 @@ def normalize_lamps(header, role: str) -> tuple[frozenset, tuple, str, list[str]
 
 
 def normalize_filter(raw) -> str:
-    """FILTER2 -> one spelling: ``<NO FILTER>``, ``NO_FILTER``, ``none`` -> ``NO_FILTER``;
-    ``gg455``, ``GG 455`` -> ``GG455``; ``""`` when the card is missing or empty."""
+    """Give FILTER2 one spelling.
+
+    ``<NO FILTER>``, ``NO_FILTER``, ``none`` -> ``NO_FILTER``; ``gg455``, ``GG 455`` ->
+    ``GG455``.
+
+    Parameters
+    ----------
+    raw : str or None
+        The FILTER2 card as written.
+
+    Returns
+    -------
+    str
+        The canonical spelling, upper case without separators; ``""`` when the card is
+        missing or empty.
+    """
     text = "" if raw is None else str(raw).strip().strip("<>").strip().upper()
     text = re.sub(r"[\s_\-]+", "", text)  # GG 455, GG-455, GG_455 -> GG455
     if text in {"NOFILTER", "NONE", "NOFILT", "OPEN", "EMPTY"}:
@@ -338,13 +456,40 @@ def normalize_filter(raw) -> str:
 
 
 def slit_width(raw: str) -> float | None:
-    """Slit width in arcsec: ``1.0_LONG_SLIT`` -> 1.0, ``0.45" long slit`` -> 0.45."""
+    """Read the slit width from a SLIT card: ``1.0_LONG_SLIT`` -> 1.0, ``0.45" long slit`` -> 0.45.
+
+    Parameters
+    ----------
+    raw : str
+        The SLIT card as written.
+
+    Returns
+    -------
+    float or None
+        The width in arcsec; ``None`` when the card does not start with a number followed
+        by a long-slit word (``LONG``, ``LS``) or nothing.
+    """
     match = _SLIT_WIDTH.match(raw or "")
     return float(match.group(1)) if match else None
 
 
 def parse_binning(header) -> tuple[tuple[int, int] | None, list[str], list[str]]:
-    """(columns, rows) binning from CCDSUM, else from ROI; with decisions and problems."""
+    """Read the (columns, rows) binning from CCDSUM, else from ROI.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The raw header.
+
+    Returns
+    -------
+    binning : tuple of (int, int) or None
+        Binning along columns and rows (1-8 each); ``None`` when neither card gives one.
+    decisions : list of str
+        How it was inferred (from ROI when CCDSUM is missing).
+    problems : list of str
+        Why a CCDSUM card present could not be read (the binning is then ``None``).
+    """
     raw = header.get("CCDSUM")
     text = "" if raw is None else str(raw).strip()
     if text:

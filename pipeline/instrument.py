@@ -83,6 +83,12 @@ def find_readout_mode(
         ``"Red"`` or ``"Blue"`` (``INSTCONF``); when given, only that camera's modes match.
     tol : float
         Absolute tolerance on both values (headers round them to two decimals).
+
+    Returns
+    -------
+    ReadoutMode or None
+        The first mode of ``READOUT_MODES`` within ``tol`` of both values; ``None`` when no
+        mode matches.
     """
     for mode in READOUT_MODES:
         if camera is not None and mode.camera.lower() != str(camera).strip().lower():
@@ -98,6 +104,21 @@ def saturation_level(gain: float, rdnoise: float, camera: str | None = None) -> 
     An unknown GAIN/RDNOISE pair never raises: it falls back to the 16-bit limit
     (65535) with an :class:`UnknownReadoutModeWarning`, since a frame from a new or
     mistyped mode must still be reduced.
+
+    Parameters
+    ----------
+    gain : float
+        ``GAIN`` in e-/ADU, as written in the header.
+    rdnoise : float
+        ``RDNOISE`` in e-, as written in the header.
+    camera : str or None
+        ``"Red"`` or ``"Blue"``; ``None`` matches either camera's modes.
+
+    Returns
+    -------
+    int
+        The mode's "half full well" level in ADU capped at the 16-bit limit (65535),
+        or 65535 for an unknown mode.
     """
     mode = find_readout_mode(gain, rdnoise, camera)
     if mode is None:
@@ -162,7 +183,20 @@ class FrameGeometry:
 
 
 def roi_name(technique: str, binning: int) -> str:
-    """The ``ROI`` header value for a technique ("Spectroscopic"/"Imaging") and binning."""
+    """Write the ``ROI`` header value for a technique and binning.
+
+    Parameters
+    ----------
+    technique : str
+        ``"Spectroscopic"`` or ``"Imaging"``.
+    binning : int
+        Binning along both axes.
+
+    Returns
+    -------
+    str
+        For example ``"Spectroscopic 2x2"``.
+    """
     return f"{technique} {binning}x{binning}"
 
 
@@ -171,6 +205,24 @@ def frame_geometry(binning: int, imaging: bool = False) -> FrameGeometry:
 
     The 2x2 spectroscopic frame is 2071 x 948 with 25 binned prescan columns and
     ``TRIMSEC = [26:2055,2:948]``, as in real Red camera files.
+
+    Parameters
+    ----------
+    binning : int
+        Binning along both axes: 1, 2 or 3.
+    imaging : bool
+        True for the imaging ROI (4096 unbinned rows), False for the spectroscopic one
+        (1896 rows).
+
+    Returns
+    -------
+    FrameGeometry
+        The ROI name, raw width and height, prescan and data width, in binned pixels.
+
+    Raises
+    ------
+    ValueError
+        A binning other than 1, 2 or 3.
     """
     if binning not in BINNINGS:
         raise ValueError(f"binning {binning!r} is not supported; use one of {BINNINGS}")
@@ -191,6 +243,19 @@ def binned_pixel_centres(binning: int, n: int):
     Binned pixel ``j`` covers unbinned pixels ``b*j ... b*j + b - 1``, so its centre is
     ``b*j + (b - 1)/2``. Evaluating an unbinned wavelength model there (rather than
     scaling its coefficients) is what keeps binned solutions unbiased.
+
+    Parameters
+    ----------
+    binning : int
+        Binning ``b`` along the axis (1 for unbinned).
+    n : int
+        Number of binned pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        float, shape ``(n,)``: the centre of each binned pixel in unbinned pixels
+        (0-based).
     """
     import numpy as np
 

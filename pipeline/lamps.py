@@ -46,19 +46,49 @@ _ELEMENT = re.compile(r"[A-Z][a-z]?")
 
 
 def lamp_dir() -> Path:
-    """Folder of the packaged lamp library."""
+    """Locate the folder of the packaged lamp library.
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/lamps`` of the installed package (goodman_pipeline's
+        ``goodman_comp_*.fits`` templates).
+    """
     return Path(str(resources.files("pipeline") / "data" / "lamps"))
 
 
 def normalize_mode(value: str | None) -> str:
-    """Canonical spelling of a WAVMODE: ``"400 M2"``, ``"400_m2"`` -> ``"400_M2"``."""
+    """Spell a WAVMODE canonically: ``"400 M2"``, ``"400_m2"`` -> ``"400_M2"``.
+
+    Parameters
+    ----------
+    value : str or None
+        The WAVMODE as written.
+
+    Returns
+    -------
+    str
+        Upper case, runs of spaces and underscores made one underscore; ``""`` for
+        ``None``.
+    """
     if value is None:
         return ""
     return re.sub(r"[\s_]+", "_", str(value).strip()).upper()
 
 
 def elements(lamp_name: str) -> frozenset[str]:
-    """Elements named in a lamp name: ``"HgArNe"`` -> ``{"Hg", "Ar", "Ne"}``."""
+    """List the elements named in a lamp name: ``"HgArNe"`` -> ``{"Hg", "Ar", "Ne"}``.
+
+    Parameters
+    ----------
+    lamp_name : str
+        A lamp name as the library or LAMP_* cards spell it (``None`` is empty).
+
+    Returns
+    -------
+    frozenset of str
+        Element symbols (capitalised, as in the name).
+    """
     return frozenset(_ELEMENT.findall(lamp_name or ""))
 
 
@@ -71,6 +101,16 @@ def lamps_on(header) -> frozenset[str]:
 
     Returns an empty set when no comparison lamp keyword says TRUE (for instance arcs
     from before the ``LAMP_*`` keywords existed); callers then fall back to the mode.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A raw arc header.
+
+    Returns
+    -------
+    frozenset of str
+        Element symbols of the lamps whose ``LAMP_*`` card is true.
     """
     found: set[str] = set()
     for key, lamp in LAMP_KEYWORDS.items():
@@ -165,7 +205,26 @@ def _lamp_name(header, path: Path) -> str:
 
 
 def read_template(path: str | Path) -> LampTemplate:
-    """Read one library file into a :class:`LampTemplate`."""
+    """Read one library file into a :class:`LampTemplate`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``goodman_comp_*.fits`` file: the lamp spectrum in the primary HDU, its
+        Chebyshev solution in ``GSP_Cnnn`` and its lines in ``GSP_Pnnn`` (pixel) /
+        ``GSP_Annn`` (Å) cards.
+
+    Returns
+    -------
+    LampTemplate
+        The flux, the library solution (and the corrected one when ``GSP_RORD`` is
+        there, else ``None``), and the catalogued lines sorted by pixel.
+
+    Raises
+    ------
+    ValueError
+        The solution is not a Chebyshev1D.
+    """
     from astropy.io import fits
 
     path = Path(path)
@@ -207,27 +266,64 @@ def read_template(path: str | Path) -> LampTemplate:
 
 @cache
 def library() -> tuple[LampTemplate, ...]:
-    """Every template of the packaged library (read once per process)."""
+    """Read every template of the packaged library (once per process).
+
+    Returns
+    -------
+    tuple of LampTemplate
+        The templates, in file-name order.
+    """
     return tuple(read_template(p) for p in sorted(lamp_dir().glob("goodman_comp_*.fits")))
 
 
 def modes() -> tuple[str, ...]:
-    """The WAVMODEs the library covers."""
+    """List the WAVMODEs the library covers.
+
+    Returns
+    -------
+    tuple of str
+        Canonical mode names (``"400_M2"``...), sorted.
+    """
     return tuple(sorted({t.mode for t in library()}))
 
 
 def templates_for_mode(mode: str) -> tuple[LampTemplate, ...]:
-    """Templates of one WAVMODE (spelling variants accepted)."""
+    """Select the templates of one WAVMODE (spelling variants accepted).
+
+    Parameters
+    ----------
+    mode : str
+        A WAVMODE in any spelling (``"400 m2"``).
+
+    Returns
+    -------
+    tuple of LampTemplate
+        The mode's templates (one per lamp); empty for a mode the library lacks.
+    """
     wanted = normalize_mode(mode)
     return tuple(t for t in library() if t.mode == wanted)
 
 
 def find_template(mode: str, lamp_elements: frozenset[str] | set[str] | None = None):
-    """The best template for a mode and a set of lamp elements, or ``None``.
+    """Choose the best template for a mode and a set of lamp elements.
 
     An exact element match wins; otherwise the template sharing the most elements with
     the arc (fewest extra ones on ties). With no elements known, the template with the
     most catalogued lines is taken.
+
+    Parameters
+    ----------
+    mode : str
+        The arc's WAVMODE, any spelling.
+    lamp_elements : set of str or None
+        Elements of the arc's lamps (``{"Hg", "Ar", "Ne"}``); ``None`` or empty when
+        unknown.
+
+    Returns
+    -------
+    LampTemplate or None
+        The template; ``None`` when the mode has none, or none shares an element with the
+        arc's lamps.
     """
     candidates = templates_for_mode(mode)
     if not candidates:

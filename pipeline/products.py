@@ -95,7 +95,13 @@ def raise_if_storage_error(exc: BaseException) -> None:
 
 @cache
 def software_version() -> str:
-    """Version of the installed ``gsp-live`` distribution."""
+    """Give the version of the installed ``gsp-live`` distribution.
+
+    Returns
+    -------
+    str
+        The version (recorded as ``GSP_VERS``), or ``"unknown"`` when not installed.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -105,10 +111,23 @@ def software_version() -> str:
 
 
 def product_name(prefix: str, raw_name: str) -> str:
-    """``product_name("cfzst", "0304_x.fits")`` -> ``"cfzst_0304_x.fits"``.
+    """Name a product from its prefix letters and its parent's name.
 
-    An existing goodman prefix on ``raw_name`` is kept behind the new letters, so
+    ``product_name("cfzst", "0304_x.fits")`` gives ``"cfzst_0304_x.fits"``. An existing
+    goodman prefix on ``raw_name`` is kept behind the new letters, so
     ``product_name("e", "cfzst_x.fits")`` gives ``"ecfzst_x.fits"``.
+
+    Parameters
+    ----------
+    prefix : str
+        The new letters (a trailing ``_`` is ignored; empty keeps the name).
+    raw_name : str
+        The parent's file name (raw or product; masters keep no prefix letters).
+
+    Returns
+    -------
+    str
+        The product's file name.
     """
     prefix = prefix.rstrip("_")
     if not prefix:
@@ -124,10 +143,21 @@ def _num(value: float | None) -> str:
 
 
 def roi_tag(classification) -> str:
-    """``""`` for a frame of the standard ROI of its binning, else ``"_<rows>x<columns>"``.
+    """Tag a master's name with its ROI when the frame is not of the standard ROI of its binning.
 
     Real nights use ROIs of any height (``user-defined`` 400 or 500 rows, ``Spectroscopic
     ZZ Ceti``...); masters of two sizes in one night must not share a name.
+
+    Parameters
+    ----------
+    classification : Classification
+        The frame (binning, technique, raw shape).
+
+    Returns
+    -------
+    str
+        ``""`` for the standard ROI (or an unknown shape), else ``"_<rows>x<columns>"``
+        of the raw frame.
     """
     from pipeline.instrument import BINNINGS, frame_geometry
 
@@ -143,8 +173,21 @@ def roi_tag(classification) -> str:
 
 
 def master_bias_name(classification) -> str:
-    """goodman_pipeline's master bias name, e.g. ``master_bias_RED_SP_2x2_R03.89_G01.48.fits``
-    (with :func:`roi_tag` for a non-standard ROI)."""
+    """Name a master bias in goodman_pipeline's pattern, with its readout mode.
+
+    For example ``master_bias_RED_SP_2x2_R03.89_G01.48.fits`` (with :func:`roi_tag` for a
+    non-standard ROI).
+
+    Parameters
+    ----------
+    classification : Classification
+        A frame of the group (camera, technique, binning, RDNOISE, GAIN, shape).
+
+    Returns
+    -------
+    str
+        The file name.
+    """
     c = classification
     tech = "SP" if c.technique == "Spectroscopy" else "IM"
     bx, by = c.binning
@@ -165,6 +208,19 @@ def master_flat_name(classification, kind: str = "dome") -> str:
     (``master_flat_400m2_GG455_1.0_dome``); imaging: ``master_flat_<FILTER>_<kind>``.
     goodman's name omits the camera and readout, so two cameras in one folder would
     collide; a ``_<CAMERA>_<bx>x<by>_R.._G..`` tail keeps them apart.
+
+    Parameters
+    ----------
+    classification : Classification
+        A frame of the group (technique, grating, mode, filters, slit, camera, binning,
+        readout, shape).
+    kind : str
+        The flat's kind (``"dome"``, ``"sky"``).
+
+    Returns
+    -------
+    str
+        The file name.
     """
     c = classification
     if c.technique == "Spectroscopy":
@@ -184,6 +240,18 @@ def master_flat_name(classification, kind: str = "dome") -> str:
 
 
 def normalized_flat_name(master_name: str) -> str:
+    """Name the normalized version of a master flat (goodman's ``norm_`` prefix).
+
+    Parameters
+    ----------
+    master_name : str
+        The master flat's file name (a path: only its name is used).
+
+    Returns
+    -------
+    str
+        ``"norm_<name>"``.
+    """
     return f"norm_{Path(master_name).name}"
 
 
@@ -208,6 +276,8 @@ def lineage_cards(
         and this file's name (``GSP_FNAM``); names only, no folders.
     rlevel : int
         :func:`pipeline.vocabulary.rlevel` of the product's data type.
+    technique : str
+        ``"Spectroscopy"`` or ``"Imaging"`` (``GSP_TECH``; ``"none"`` when empty).
     bias, flat : str, optional
         Master calibrations used (``"none"`` when not given).
     extra : dict, optional
@@ -215,6 +285,13 @@ def lineage_cards(
         a value may be a ``(value, comment)`` pair.
     settings : ReductionSettings, optional
         Recorded with :meth:`ReductionSettings.to_header_cards`.
+
+    Returns
+    -------
+    list of tuple of (str, object, str)
+        ``(key, value, comment)`` cards, ``RLEVEL`` first, then ``GSP_VERS``, the names,
+        technique, date of reduction, masters, ``extra`` and the settings; for
+        :func:`apply_cards`.
     """
     values = {
         "GSP_VERS": software_version(),
@@ -243,17 +320,42 @@ _FITS_SAFE = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
 
 
 def fits_text(value: str) -> str:
-    """``value`` as a FITS header can hold it: non-ASCII characters percent-escaped.
+    """Escape a text so that a FITS header can hold it: non-ASCII characters percent-escaped.
 
     FITS cards hold printable ASCII only, but raw files may have any name
     (``ñandú_0001.fits``). The escape is reversible with :func:`urllib.parse.unquote`,
     and leaves every ASCII name unchanged (but ``%``, escaped as ``%25``).
+
+    Parameters
+    ----------
+    value : str
+        Any text (a file name).
+
+    Returns
+    -------
+    str
+        Printable ASCII.
     """
     return quote(value, safe=_FITS_SAFE)
 
 
 def header_name(header, key: str, fallback: str = "") -> str:
-    """A file name recorded in ``header[key]`` by :func:`apply_cards`, unescaped."""
+    """Read a file name recorded in ``header[key]`` by :func:`apply_cards`, unescaped.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A product header.
+    key : str
+        The card (``GSP_ONAM``, ``GSP_PNAM``, ``GSP_FNAM``...).
+    fallback : str
+        What to return when the card is missing or empty.
+
+    Returns
+    -------
+    str
+        The name as it was before :func:`fits_text`, or ``fallback``.
+    """
     return unquote(str(header.get(key, "") or "")) or fallback
 
 
@@ -262,6 +364,18 @@ def apply_cards(header: fits.Header, cards: Iterable[tuple[str, object, str]]) -
 
     Text values are passed through :func:`fits_text`, so a file name of any spelling is
     recorded.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header to change.
+    cards : iterable of tuple of (str, object, str)
+        Key, value and comment of each card (as :func:`lineage_cards` makes them).
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        ``header`` itself, changed.
     """
     with warnings.catch_warnings():
         # A long value (a master's name) leaves no room for the whole comment: astropy
@@ -297,10 +411,17 @@ def write_fits_atomic(hdul: fits.HDUList, path: str | Path, raw_dirs: Iterable =
 
     Parameters
     ----------
-    hdul : HDUList
-    path : str or Path
-    raw_dirs : iterable of paths
+    hdul : astropy.io.fits.HDUList
+        What to write.
+    path : str or pathlib.Path
+        The product's file (its folder is created if needed).
+    raw_dirs : iterable of str or pathlib.Path
         Folders holding raw data; writing inside them is refused.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, written (mode 0644).
 
     Raises
     ------
@@ -330,11 +451,32 @@ def write_fits_atomic(hdul: fits.HDUList, path: str | Path, raw_dirs: Iterable =
 
 
 def write_ccd_atomic(ccd, path: str | Path, raw_dirs: Iterable = (), flags=None) -> Path:
-    """Write a :class:`~astropy.nddata.CCDData` with its ``UNCERT`` and ``MASK``
-    extensions (as ``CCDData.write`` does) atomically; see :func:`write_fits_atomic`.
+    """Write a CCDData with its ``UNCERT`` and ``MASK`` extensions atomically.
 
-    ``flags`` (uint8, :mod:`pipeline.reduction.masks` bits) replaces the boolean mask
-    in the ``MASK`` extension, so the product says why each pixel is masked.
+    The layout is ``CCDData.write``'s; the writing is :func:`write_fits_atomic`'s.
+
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+        The frame.
+    path : str or pathlib.Path
+        The product's file.
+    raw_dirs : iterable of str or pathlib.Path
+        Folders holding raw data; writing inside them is refused.
+    flags : numpy.ndarray or None
+        uint8 bits of :mod:`pipeline.reduction.masks`, of the frame's shape: replaces the
+        boolean mask in the ``MASK`` extension, so the product says why each pixel is
+        masked. ``None`` keeps the boolean mask.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    ProtectedFileError
+        As :func:`write_fits_atomic`.
     """
     hdul = ccd.to_hdu(hdu_mask="MASK", hdu_uncertainty="UNCERT", as_image_hdu=False)
     if flags is not None and "MASK" in hdul:

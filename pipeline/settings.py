@@ -284,9 +284,25 @@ class FluxSettings:
 
 
 def settings_from_dict(values: dict[str, Any]) -> tuple[ReductionSettings, FluxSettings]:
-    """Reduction and flux settings from one mapping (a settings file may hold both).
+    """Split one mapping into reduction and flux settings (a settings file may hold both).
 
-    A key known to neither is an error naming every known key.
+    Parameters
+    ----------
+    values : dict of str to object
+        Setting name to value, in the seed form's spelling (case, ``-`` and spaces
+        folded: ``"Flat Normalization"`` is ``flat_normalization``).
+
+    Returns
+    -------
+    reduction : ReductionSettings
+        The reduction settings (defaults for the keys not given).
+    flux : FluxSettings
+        The flux-calibration settings (defaults for the keys not given).
+
+    Raises
+    ------
+    ValueError
+        A key known to neither (the message names every known key), or a bad value.
     """
     flux_names = {f.name for f in fields(FluxSettings)}
     reduction, flux = {}, {}
@@ -303,7 +319,28 @@ def settings_from_dict(values: dict[str, Any]) -> tuple[ReductionSettings, FluxS
 
 
 def settings_from_file(path: str | Path) -> tuple[ReductionSettings, FluxSettings]:
-    """:func:`settings_from_dict` of a JSON settings file."""
+    """Read reduction and flux settings from a JSON file (:func:`settings_from_dict`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A JSON object of setting name to value.
+
+    Returns
+    -------
+    reduction : ReductionSettings
+        The reduction settings.
+    flux : FluxSettings
+        The flux-calibration settings.
+
+    Raises
+    ------
+    ValueError
+        Not valid JSON, not an object, or a key or value :func:`settings_from_dict`
+        refuses.
+    OSError
+        The file cannot be read.
+    """
     path = Path(path)
     try:
         values = json.loads(path.read_text(encoding="utf-8"))

@@ -51,19 +51,22 @@ def stored_header(file: File) -> dict[str, Any]:
 
 
 def master_rows(session: Session, frame: File) -> list[File]:
-    """Current master rows that may calibrate ``frame``: its night and the
-    :data:`MASTER_NIGHTS_BACK` before, allowed for its proposal, of its ROI.
+    """List the current master rows that may calibrate ``frame``.
+
+    They are of its night and the :data:`MASTER_NIGHTS_BACK` before, allowed for its
+    proposal (:meth:`AccessPolicy.calibrations_for`), and of its ROI.
 
     Parameters
     ----------
-    session : Session
+    session : sqlalchemy.orm.Session
+        Open session.
     frame : File
         A raw frame to be reduced.
 
     Returns
     -------
     list of File
-        Newest night first, headers loaded.
+        Newest night first, headers loaded; empty when the frame has no date.
     """
     if frame.date is None:
         return []

@@ -105,7 +105,21 @@ CONNECTION_LOST = frozenset(
 
 
 def task_key(job_id: int, attempt: str) -> str:
-    """The dask key of a job attempt's task."""
+    """Name the dask task of a job attempt.
+
+    Parameters
+    ----------
+    job_id : int
+        The job's id.
+    attempt : str
+        The attempt's token (:func:`~.fencing.new_token`).
+
+    Returns
+    -------
+    str
+        ``"gsp-job-<job_id>-<attempt>"``: unique per attempt, so a retried job never
+        collides with its earlier task.
+    """
     return f"gsp-job-{job_id}-{attempt}"
 
 

@@ -29,11 +29,29 @@ ATTEMPTS = ".attempts"
 
 
 def new_token() -> str:
-    """A fresh attempt token."""
+    """Make a fresh attempt token.
+
+    Returns
+    -------
+    str
+        32 hexadecimal characters (a random UUID), the name of the attempt's folder.
+    """
     return uuid.uuid4().hex
 
 
 def attempts_root(data_root: str | os.PathLike[str]) -> Path:
+    """Locate the folder of the attempts' private folders.
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``<data_root>/products/<ATTEMPTS>``.
+    """
     return Path(data_root) / "products" / ATTEMPTS
 
 
@@ -42,6 +60,21 @@ def private_inputs(data_root: str, token: str, inputs: dict[str, Any]) -> dict[s
 
     ``published_dir`` keeps where the products go once published. Inputs without an
     ``out_dir`` (a handler that writes no file) are returned as they are.
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+    token : str
+        The attempt's token (:func:`new_token`).
+    inputs : dict of str to object
+        The job's inputs for its handler.
+
+    Returns
+    -------
+    dict of str to object
+        A new dict with ``out_dir`` under the attempt's folder and ``published_dir`` set;
+        ``inputs`` itself when it has no ``out_dir`` under ``products/``.
     """
     out_dir = inputs.get("out_dir")
     if not out_dir:
@@ -60,6 +93,21 @@ def publish(data_root: str, token: str, result: WorkResult) -> WorkResult:
 
     Products outside the attempt's folder are left where they are (handlers that write
     elsewhere, tests).
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+    token : str
+        The attempt's token (:func:`new_token`).
+    result : WorkResult
+        The handler's result, naming its products at their private paths.
+
+    Returns
+    -------
+    WorkResult
+        The result with product (and parent) paths at their published places; ``result``
+        itself when nothing was moved.
     """
     private = attempts_root(data_root) / token
     products = Path(data_root) / "products"
@@ -91,13 +139,27 @@ def publish(data_root: str, token: str, result: WorkResult) -> WorkResult:
 
 
 def discard(data_root: str, token: str) -> None:
-    """Remove an attempt's folder (done, failed, or stale)."""
+    """Remove an attempt's folder (done, failed, or stale).
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+    token : str
+        The attempt's token; an empty token removes nothing.
+    """
     if token:
         shutil.rmtree(attempts_root(data_root) / token, ignore_errors=True)
 
 
 def discard_all(data_root: str) -> None:
-    """Remove every attempt folder (at start: no attempt of this engine runs yet)."""
+    """Remove every attempt folder (at start: no attempt of this engine runs yet).
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+    """
     shutil.rmtree(attempts_root(data_root), ignore_errors=True)
 
 

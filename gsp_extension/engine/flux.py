@@ -59,6 +59,18 @@ def reduced_frame_of(session: Session, file: File) -> File:
     A spectrum (data_type 3, 4 or 5) stands for the frame it was extracted from, a raw
     frame for its current reduction.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file : File
+        A raw frame, a reduced frame or a spectrum.
+
+    Returns
+    -------
+    File
+        The current reduced frame (data_type 2).
+
     Raises
     ------
     InvalidState
@@ -87,7 +99,21 @@ def reduced_frame_of(session: Session, file: File) -> File:
 
 
 def calibrated_spectra(session: Session, reduced: File) -> list[File]:
-    """Current wavelength-calibrated target spectra of a reduced frame (brightest first)."""
+    """List the current wavelength-calibrated target spectra of a reduced frame (brightest first).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    reduced : File
+        A reduced frame (data_type 2).
+
+    Returns
+    -------
+    list of File
+        Its data_type 4 products (through its extractions), by decreasing ``snr_target``
+        of their quality (0 when unknown).
+    """
     extracted = _current(select(File.id)).where(
         File.parent_file_id == reduced.id, File.data_type == DataType.EXTRACTED
     )
@@ -103,7 +129,18 @@ def calibrated_spectra(session: Session, reduced: File) -> list[File]:
 
 
 def is_standard_frame(reduced: File) -> bool:
-    """Whether a reduced frame is of a spectrophotometric standard star."""
+    """Tell whether a reduced frame is of a spectrophotometric standard star.
+
+    Parameters
+    ----------
+    reduced : File
+        A reduced frame; its raw parent's role decides.
+
+    Returns
+    -------
+    bool
+        True when the raw frame's role is ``standard``; False without a raw parent.
+    """
     from .planner import role_of
 
     raw = reduced.parent_file
@@ -113,8 +150,25 @@ def is_standard_frame(reduced: File) -> bool:
 def usable_sensitivities(
     session: Session, night: dt.date | None, soar_id: str | None
 ) -> list[File]:
-    """Sensitivity masters of ``night`` and the nights before that may calibrate data of
-    proposal ``soar_id`` (:meth:`AccessPolicy.standards_for`)."""
+    """List the sensitivity masters that may calibrate data of a proposal on a night.
+
+    They are of ``night`` and the ``MASTER_NIGHTS_BACK`` nights before, allowed for
+    proposal ``soar_id`` (:meth:`AccessPolicy.standards_for`).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    night : datetime.date or None
+        The data's night; ``None`` puts no limit on the date.
+    soar_id : str or None
+        The data's proposal; ``None`` for data of no proposal.
+
+    Returns
+    -------
+    list of File
+        Current ``master_sens_*`` rows, by id.
+    """
     query = _current(select(File)).where(
         File.data_type == DataType.MASTER_CALIBRATION,
         File.file_name.startswith(SENSITIVITY_PREFIX),
@@ -128,6 +182,21 @@ def usable_sensitivities(
 
 def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | None) -> list[File]:
     """The sensitivity master(s) a chosen standard file stands for.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    chosen : File
+        The standard chosen by the user: a sensitivity master, or a frame or spectrum of a
+        standard star.
+    soar_id : str or None
+        The proposal of the data to calibrate.
+
+    Returns
+    -------
+    list of File
+        The sensitivity masters made from it (at least one).
 
     Raises
     ------

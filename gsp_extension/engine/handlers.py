@@ -78,7 +78,20 @@ class HandlerRegistry:
 
 
 def products_dir(data_root: str | os.PathLike[str], night: dt.date | None) -> Path:
-    """``GSP_DATA_ROOT/products/<YYYYMMDD>/`` of a night (``undated`` without a date)."""
+    """Locate ``GSP_DATA_ROOT/products/<YYYYMMDD>/`` of a night (``undated`` without a date).
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike
+        The data root.
+    night : datetime.date or None
+        The night (the ``date`` of its files); ``None`` for files without one.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
+    """
     name = night.strftime("%Y%m%d") if night is not None else "undated"
     return Path(data_root) / "products" / name
 
@@ -149,12 +162,46 @@ def _readable(path: str, out_dir: Path) -> str:
 
 
 def prepare_classify(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Gather the inputs of a classify job: the file's id and path.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        ``file_id`` and ``path``.
+
+    Raises
+    ------
+    InvalidState
+        The job names no file, or the file no longer exists.
+    """
     file = _job_file(session, job)
     return {"file_id": file.id, "path": file.full_path}
 
 
 def execute_classify(request: WorkRequest) -> WorkResult:
-    """Read the header again and refresh the record (fields, status)."""
+    """Read the header again and refresh the record (fields, status).
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs its ``prepare_*`` gathered (run on a worker: no
+        database).
+
+    Returns
+    -------
+    WorkResult
+        No product; the file's new seed fields and its status (``classified``, or
+        ``rejected`` with the reason).
+    """
     from gsp_extension.ingest.scan import scan_file
 
     scanned = scan_file(request.inputs["path"])
@@ -175,6 +222,29 @@ def execute_classify(request: WorkRequest) -> WorkResult:
 
 
 def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Gather the inputs of a reduce job: the raw file, its settings and masters from the database.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        ``file_id``, ``path``, ``settings_id`` and ``settings`` (the proposal's current
+        version), ``out_dir`` (the night's products folder), ``raw_dir`` and ``masters``
+        (the paths of the master bias and normalized flat chosen for the frame).
+
+    Raises
+    ------
+    InvalidState
+        The job names no file, the file is gone, or it is not raw data.
+    """
     file = _job_file(session, job)
     if file.data_type != DataType.RAW:
         raise InvalidState(f"file {file.id} ({file.file_name}) is not raw data; reduce raw files")
@@ -192,7 +262,26 @@ def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]
 
 
 def execute_reduce(request: WorkRequest) -> WorkResult:
-    """Reduce one raw frame with the masters the engine chose (pipeline.night.reduce_frame)."""
+    """Reduce one raw frame with the masters the engine chose (pipeline.night.reduce_frame).
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs its ``prepare_*`` gathered (run on a worker: no
+        database).
+
+    Returns
+    -------
+    WorkResult
+        The reduced frame (its parent the raw file) and any further product of the
+        reduction (parented by the first); none, with a note giving the reason, when the
+        frame is skipped.
+
+    Raises
+    ------
+    RuntimeError
+        The reduction failed; the message names the file and the reason.
+    """
     from pipeline.classify import classify_path
     from pipeline.night import CalibrationLibrary, reduce_frame
     from pipeline.settings import ReductionSettings
@@ -314,10 +403,56 @@ def _execute_master(request: WorkRequest, kind: FrameRole) -> WorkResult:
 
 
 def prepare_master_bias(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Gather the inputs of a master-bias job: the night's raw files and its folders.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        JSON-ready inputs: ``night`` (ISO date), the night's usable raw ``paths`` and their
+        ``file_ids``, the default ``settings``, ``out_dir`` and ``raw_dir``.
+
+    Raises
+    ------
+    InvalidState
+        The job's ``date`` parameter is not ``YYYY-MM-DD``.
+    """
     return _prepare_master(session, job, data_root)
 
 
 def prepare_master_flat(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Gather the inputs of a master-flat job: as for bias, plus the night's master biases.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        JSON-ready inputs: ``night`` (ISO date), the night's usable raw ``paths`` and their
+        ``file_ids``, the default ``settings``, ``out_dir`` and ``raw_dir``.
+        Also ``bias_masters``: the paths of the night's current master bias rows (the
+        worker picks each flat group's by readout mode).
+
+    Raises
+    ------
+    InvalidState
+        The job's ``date`` parameter is not ``YYYY-MM-DD``.
+    """
     inputs = _prepare_master(session, job, data_root)
     # Flats are bias-subtracted with the night's current master bias rows (no folder
     # is scanned; the worker picks each group's by readout mode).
@@ -328,12 +463,38 @@ def prepare_master_flat(session: Session, job: Job, data_root: str) -> dict[str,
 
 
 def execute_master_bias(request: WorkRequest) -> WorkResult:
-    """Combine the night's bias frames, one master per readout mode."""
+    """Combine the night's bias frames, one master per readout mode.
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs its ``prepare_*`` gathered (run on a worker: no
+        database).
+
+    Returns
+    -------
+    WorkResult
+        The master biases written, one per readout mode and shape, with notes on groups
+        skipped and why.
+    """
     return _execute_master(request, FrameRole.BIAS)
 
 
 def execute_master_flat(request: WorkRequest) -> WorkResult:
-    """Combine the night's flats, one master (and its normalized flat) per setup."""
+    """Combine the night's flats, one master (and its normalized flat) per setup.
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs its ``prepare_*`` gathered (run on a worker: no
+        database).
+
+    Returns
+    -------
+    WorkResult
+        The master flats and their normalized flats written, with notes on the groups
+        skipped and why.
+    """
     return _execute_master(request, FrameRole.FLAT)
 
 
@@ -582,7 +743,26 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
 
 
 def execute_calibrate_wavelength(request: WorkRequest) -> WorkResult:
-    """Extract and calibrate with the chosen arcs; refuse clearly if none can be used."""
+    """Extract and calibrate with the chosen arcs; refuse clearly if none can be used.
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs its ``prepare_*`` gathered (run on a worker: no
+        database).
+        Besides the extraction's, ``arc_paths``: the arcs chosen.
+
+    Returns
+    -------
+    WorkResult
+        As :func:`execute_extract`, with at least one wavelength-calibrated spectrum.
+
+    Raises
+    ------
+    RuntimeError
+        No wavelength-calibrated spectrum could be made; the message names the arcs and
+        the reasons.
+    """
     result = execute_extract(request)
     if not any(p.data_type == DataType.WAVELENGTH_CALIBRATED for p in result.products):
         names = ", ".join(Path(p).name for p in request.inputs["arc_paths"])
@@ -594,8 +774,16 @@ def execute_calibrate_wavelength(request: WorkRequest) -> WorkResult:
 
 
 def default_registry() -> HandlerRegistry:
-    """The kinds this version runs: classify, reduce, master_bias, master_flat, extract,
-    calibrate_wavelength, calibrate_flux."""
+    """Register the kinds this version runs.
+
+    They are classify, reduce, master_bias, master_flat, extract, calibrate_wavelength and
+    calibrate_flux.
+
+    Returns
+    -------
+    HandlerRegistry
+        One :class:`Handler` (kind, prepare, execute) per job kind.
+    """
     from . import flux  # it builds on this module's helpers
 
     return HandlerRegistry(

@@ -32,7 +32,18 @@ LOW_DISK_BYTES = 2 * 1024**3
 
 
 def disk_free(path: str | os.PathLike[str]) -> int | None:
-    """Free bytes on the file system of ``path`` (``None`` when it cannot be told)."""
+    """Measure the free bytes on the file system of ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any path on the file system (the data root).
+
+    Returns
+    -------
+    int or None
+        Free bytes; ``None`` when it cannot be told (missing path, no permission).
+    """
     try:
         return shutil.disk_usage(path).free
     except OSError:
@@ -40,7 +51,18 @@ def disk_free(path: str | os.PathLike[str]) -> int | None:
 
 
 def write_heartbeat(session: Session, name: str, values: dict[str, Any]) -> None:
-    """Insert or update engine ``name``'s heartbeat row with ``values`` (now)."""
+    """Insert or update engine ``name``'s heartbeat row with ``values`` (now).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    name : str
+        The engine's name (the row's key).
+    values : dict of str to object
+        Columns of ``EngineHeartbeat`` to set (``state``, ``workers``, ``fault``...);
+        ``started_at`` is only used when the row is created.
+    """
     row = session.get(EngineHeartbeat, name)
     if row is None:
         row = EngineHeartbeat(name=name, started_at=values.get("started_at") or utcnow())
@@ -71,6 +93,19 @@ def health_report(
     lag_seconds: float = LAG_SECONDS,
 ) -> dict[str, Any]:
     """The service's health: engines, queue, last product, disk, and the problems.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    data_root : str or os.PathLike
+        The data root, whose disk is measured.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+    stale_seconds : float
+        A heartbeat older than this (s) is an engine that is gone.
+    lag_seconds : float
+        A queued job waiting longer than this (s) makes the service ``degraded``.
 
     Returns
     -------
@@ -159,7 +194,19 @@ def health_report(
 
 
 def log_line(report: dict[str, Any]) -> str:
-    """One line for ``gsp live``'s periodic log."""
+    """Write one line for ``gsp live``'s periodic log.
+
+    Parameters
+    ----------
+    report : dict of str to object
+        A :func:`health_report`.
+
+    Returns
+    -------
+    str
+        Status, scheduler, workers, queue, last product and free disk, ``"; "``-joined,
+        then the problems after ``" | "``.
+    """
     engine = report["engine"] or {}
     queue = report["queue"]
     free = report["disk_free_bytes"]

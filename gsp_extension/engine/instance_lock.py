@@ -29,7 +29,13 @@ ADVISORY_KEY = 0x6773706C697665
 
 
 def describe_self() -> str:
-    """How this process names itself to a standby (``host:pid``)."""
+    """Name this process for a standby's log line (``host:pid``).
+
+    Returns
+    -------
+    str
+        The host name and process id, e.g. ``"gsp-0:4242"``.
+    """
     return f"{socket.gethostname()}:{os.getpid()}"
 
 

@@ -77,7 +77,18 @@ _NIGHT_KINDS = (JobKind.MASTER_BIAS, JobKind.MASTER_FLAT)
 
 
 def role_of(file: File) -> FrameRole:
-    """The classifier's role of a registered raw file, from its stored header."""
+    """Give the classifier's role of a registered raw file, from its stored header.
+
+    Parameters
+    ----------
+    file : File
+        A registered raw file (its header is stored with it).
+
+    Returns
+    -------
+    FrameRole
+        ``bias``, ``flat``, ``arc``, ``science``, ``standard`` or ``other``.
+    """
     from pipeline.classify import classify
 
     return FrameRole(classify(stored_header(file)).role)
@@ -306,6 +317,18 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
 
     Bounded in time on purpose: an archive registered with ``gsp ingest`` is not
     reduced wholesale at the next start.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    since : datetime.datetime
+        Timezone-aware UTC: raw files registered before are left alone.
+
+    Returns
+    -------
+    list of Job
+        The jobs queued (:func:`plan_for_new_files`).
     """
     ids = session.scalars(
         select(File.id).where(

@@ -59,7 +59,26 @@ def register_product(
     settings_id: int | None,
     made: dict[str, File],
 ) -> File:
-    """Register one product file (read once for checksum and header)."""
+    """Register one product file (read once for checksum and header).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    product : ProductOut
+        The product: path, data type, parent, quality.
+    settings_id : int or None
+        The settings version it was made with.
+    made : dict of str to File
+        The products registered so far by this job, by path: a parent made by the same
+        job is found there. The new row is added to it.
+
+    Returns
+    -------
+    File
+        The current row for the path: new, a new version, or the existing one when the
+        same path and checksum are already registered.
+    """
     header, cards, checksum, size = read_and_hash(product.path)
     parent = None
     if product.parent_path is not None:
@@ -165,10 +184,28 @@ def _retire_orphaned(session: Session, products: list[File]) -> None:
 
 
 def job_product(job: Job, subject: File | None, products: list[File]) -> File | None:
-    """What the job was asked for among what it made: a product of its kind's type
-    (:attr:`JobKind.product_type`) from its own observation. An extraction also
-    calibrates the night's arcs, and a wavelength calibration extracts again on the
-    way: those are by-products, never the job's ``product_file_id``."""
+    """Choose what the job was asked for among what it made.
+
+    That is a product of its kind's type (:attr:`JobKind.product_type`) from its own
+    observation. An extraction also calibrates the night's arcs, and a wavelength
+    calibration extracts again on the way: those are by-products, never the job's
+    ``product_file_id``.
+
+    Parameters
+    ----------
+    job : Job
+        The job.
+    subject : File or None
+        The file it worked on (``None`` for night-wide jobs).
+    products : list of File
+        Everything it made.
+
+    Returns
+    -------
+    File or None
+        The product of the wanted type from the subject's observation, else one of the
+        wanted type, else the first product; ``None`` when it made nothing.
+    """
     try:
         wanted = JobKind(job.kind).product_type
     except ValueError:  # a kind of an older version, still in the table
@@ -191,6 +228,25 @@ def complete_job(
 
     All in the caller's transaction: either the job is done and its products are
     registered, or neither.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    job : Job
+        The running job.
+    request : WorkRequest
+        What the worker was asked (its ``settings_id`` is recorded on the products).
+    result : WorkResult
+        What the worker made: products at their published paths, record updates.
+    worker : str or None
+        The worker holding the job; a job requeued to another meanwhile is refused.
+        ``None`` skips that check.
+
+    Returns
+    -------
+    list of File
+        The registered products, in the order of ``result.products``.
     """
     # Locked, and read afresh: a job replacing the source (a re-reduction superseding the
     # reduced frame this extraction read) either committed before, and is seen here, or
@@ -262,6 +318,13 @@ def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[s
     files are moved to ``<data_root>/orphans/`` with the same relative path, for staff
     to look at, so that ``products/`` only ever holds registered files.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
+
     Returns
     -------
     list of str
@@ -308,14 +371,22 @@ def sweep_orphans(session: Session, data_root: str | os.PathLike[str]) -> list[s
 
 
 def sweep_superseded(session: Session, data_root: str | os.PathLike[str]) -> list[str]:
-    """Move the files of replaced products out of ``products/`` into ``superseded/``
-    (call at start, no job running), and point their rows there.
+    """Move the files of replaced products from ``products/`` to ``superseded/``.
+
+    Call at start, with no job running; their rows are pointed there.
 
     ``products/`` then holds only what the listing shows; the history stays, for staff on
     disk and in ``api/files/<id>/versions/``. A path that a current row still names (a
     new version written under the same name) is not moved. The file is moved before its
     rows are changed: after a crash in between, the next start finds the file already in
     ``superseded/`` and records it.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    data_root : str or os.PathLike
+        The data root (``GSP_DATA_ROOT``).
 
     Returns
     -------

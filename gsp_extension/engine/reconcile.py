@@ -56,9 +56,17 @@ def reconcile(session: Session, *, settle: dt.timedelta = dt.timedelta(0)) -> Re
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
     settle : timedelta
         A file is left alone while its last job ended less than this long ago (its
         follow-up may be about to be queued by the engine that finished it).
+
+    Returns
+    -------
+    Reconciled
+        The ids of the files marked failed, released and planned again, and the jobs
+        queued, in this pass.
     """
     out = Reconciled()
     files = session.scalars(

@@ -91,10 +91,21 @@ DATABASE_LOST = frozenset({"OperationalError", "InterfaceError"})
 
 
 def causes(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``).
+    """List ``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``).
 
     The pipeline wraps an ``OSError`` in a ``RuntimeError`` that names the frame: the
     storage error under it decides whether the job is worth retrying.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a job raised.
+
+    Returns
+    -------
+    list of BaseException
+        ``exc`` first, then each cause in turn (a suppressed context ends the chain; at
+        most 20, a loop is cut).
     """
     chain: list[BaseException] = []
     while exc is not None and exc not in chain and len(chain) < 20:
@@ -104,10 +115,20 @@ def causes(exc: BaseException) -> list[BaseException]:
 
 
 def infrastructure_fault(exc: BaseException) -> str | None:
-    """What part of the infrastructure ``exc`` blames (``"scheduler"``, ``"storage"``,
-    ``"database"``), or ``None`` when the job failed by itself.
+    """Tell which part of the infrastructure ``exc`` blames, if any.
 
     Such a job is queued again without spending an attempt, for as long as it takes.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a job raised.
+
+    Returns
+    -------
+    str or None
+        ``"scheduler"``, ``"storage"`` or ``"database"`` (looking through the whole
+        :func:`causes` chain); ``None`` when the job failed by itself.
     """
     from .executors import CONNECTION_LOST
     from .work import ExecutorUnavailable, InfrastructureError
@@ -134,6 +155,16 @@ def is_transient(exc: BaseException) -> bool:
     astropy raises a bare ``OSError`` for a corrupt FITS file, which no retry can mend.
     Infrastructure faults (:func:`infrastructure_fault`), also under a wrapping
     exception, are transient.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception a job raised.
+
+    Returns
+    -------
+    bool
+        True when a retry may succeed.
     """
     if infrastructure_fault(exc) is not None:
         return True
@@ -155,7 +186,19 @@ _LOCK_CONFLICTS = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
-    """Whether ``exc`` is the database refusing a transaction for a concurrent one."""
+    """Tell whether ``exc`` is the database refusing a transaction for a concurrent one.
+
+    Parameters
+    ----------
+    exc : BaseException
+        An exception from a transaction (SQLAlchemy's, wrapping the driver's).
+
+    Returns
+    -------
+    bool
+        True for SQLSTATE 40P01 (deadlock detected) or 40001 (serialization failure): the
+        transaction may be retried whole.
+    """
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
 
 

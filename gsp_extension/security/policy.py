@@ -63,6 +63,21 @@ def resolve_caller(
 ) -> Caller:
     """Map the hub's identity of a request to a :class:`Caller` with its app account.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    hub_model : mapping
+        The hub's model of the token's owner: ``name`` and ``kind`` (``"user"`` or
+        ``"service"``).
+    instrument_names : collection of str
+        Hub names of the instrument (services or users allowed to register files).
+
+    Returns
+    -------
+    Caller
+        The caller with its active app account (``None`` for the instrument without one).
+
     Raises
     ------
     PermissionDenied
@@ -82,14 +97,43 @@ def resolve_caller(
 
 
 def require_user(caller: Caller) -> User:
-    """The caller's app account; services without one are refused."""
+    """Give the caller's app account; services without one are refused.
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+
+    Returns
+    -------
+    User
+        The caller's account.
+
+    Raises
+    ------
+    PermissionDenied
+        The caller has no app account (the instrument): it may only register files.
+    """
     if caller.user is None:
         raise PermissionDenied(f"{caller.kind} {caller.name!r} may only register files")
     return caller.user
 
 
 def require_staff(caller: Caller, action: str) -> None:
-    """Refuse anyone but staff, naming the action."""
+    """Refuse anyone but staff, naming the action.
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+    action : str
+        What the caller asked to do, for the message (``"create staff users"``).
+
+    Raises
+    ------
+    PermissionDenied
+        The caller is not active staff.
+    """
     if not caller.is_staff:
         raise PermissionDenied(f"only staff may {action}")
 
@@ -99,6 +143,20 @@ def require_staff(caller: Caller, action: str) -> None:
 
 def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
     """The file, if it exists, is not deleted and the caller may see it.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    file_id : int
+        The file's id.
+
+    Returns
+    -------
+    File
+        The file.
 
     Raises
     ------
@@ -113,12 +171,43 @@ def get_visible_file(session: Session, caller: Caller, file_id: int) -> File:
 
 
 def can_delete_file(session: Session, caller: Caller, file: File) -> bool:
-    """Products: members of the file's proposal and staff; raw files: nobody."""
+    """Tell whether the caller may delete a file: products by members and staff, raw by nobody.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    file : File
+        A file the caller can see.
+
+    Returns
+    -------
+    bool
+        True when :meth:`AccessPolicy.may_delete_file` allows it.
+    """
     return AccessPolicy(session, caller).may_delete_file(file)
 
 
 def require_can_delete_file(session: Session, caller: Caller, file: File) -> None:
-    """Raise unless the caller may delete this (visible) file."""
+    """Raise unless the caller may delete this (visible) file.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    file : File
+        A file the caller can see.
+
+    Raises
+    ------
+    PermissionDenied
+        Raw data (never deleted), or a file the caller may not delete (a master
+        calibration for non-staff, another proposal's product); the message says which.
+    """
     if file.data_type == RAW:
         raise PermissionDenied(
             f"file {file.id} ({file.file_name}) is raw data: raw data cannot be deleted"
@@ -134,6 +223,23 @@ def require_can_act_on_file(session: Session, caller: Caller, file: File, action
     """Actions (reduce, extract, calibrate...) need membership of the file's proposal.
 
     Master calibrations are shared by every proposal, so only staff act on them.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    file : File
+        A file the caller can see.
+    action : str
+        The action asked for, for the message (``"reduce"``, ``"calibrate"``).
+
+    Raises
+    ------
+    PermissionDenied
+        The caller is not a member of the file's proposal (nor staff), or the file is a
+        shared master calibration and the caller is not staff.
     """
     if AccessPolicy(session, caller).may_act_on_file(file):
         return
@@ -147,7 +253,18 @@ def require_can_act_on_file(session: Session, caller: Caller, file: File, action
 
 
 def require_can_register_files(caller: Caller) -> None:
-    """Staff and the instrument register files."""
+    """Refuse anyone but staff and the instrument to register files.
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+
+    Raises
+    ------
+    PermissionDenied
+        The caller is neither staff nor the instrument.
+    """
     if not AccessPolicy(None, caller).may_register_files():
         raise PermissionDenied("only staff or the instrument may register files")
 
@@ -157,6 +274,20 @@ def require_can_register_files(caller: Caller) -> None:
 
 def get_visible_proposal(session: Session, caller: Caller, proposal_id: int) -> Proposal:
     """The proposal, if the caller is a member or staff.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    proposal_id : int
+        The proposal's database id.
+
+    Returns
+    -------
+    Proposal
+        The proposal.
 
     Raises
     ------
@@ -170,7 +301,25 @@ def get_visible_proposal(session: Session, caller: Caller, proposal_id: int) -> 
 
 
 def require_can_manage_collaborators(caller: Caller, proposal: Proposal) -> User:
-    """Only the PI and staff add or remove collaborators."""
+    """Refuse anyone but the proposal's PI and staff to add or remove collaborators.
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+    proposal : Proposal
+        A proposal the caller can see.
+
+    Returns
+    -------
+    User
+        The caller's account (the one acting).
+
+    Raises
+    ------
+    PermissionDenied
+        The caller has no account, or is neither the PI nor staff.
+    """
     user = require_user(caller)
     if not AccessPolicy(None, caller).may_manage(proposal):
         raise PermissionDenied(
@@ -180,7 +329,25 @@ def require_can_manage_collaborators(caller: Caller, proposal: Proposal) -> User
 
 
 def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
-    """Only the PI and staff edit reduction settings; members read them."""
+    """Refuse anyone but the PI and staff to edit reduction settings (members read them).
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+    proposal : Proposal
+        A proposal the caller can see.
+
+    Returns
+    -------
+    User
+        The caller's account (the one editing).
+
+    Raises
+    ------
+    PermissionDenied
+        The caller has no account, or is neither the PI nor staff.
+    """
     user = require_user(caller)
     if not AccessPolicy(None, caller).may_manage(proposal):
         raise PermissionDenied(
@@ -193,7 +360,27 @@ def require_can_edit_settings(caller: Caller, proposal: Proposal) -> User:
 
 
 def get_visible_job(session: Session, caller: Caller, job_id: int) -> Job:
-    """The job, if the caller may see it (else :class:`NotFound`)."""
+    """Fetch a job the caller may see.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The request's database session.
+    caller : Caller
+        The authenticated party of the request.
+    job_id : int
+        The job's id.
+
+    Returns
+    -------
+    Job
+        The job.
+
+    Raises
+    ------
+    NotFound
+        For unknown jobs and jobs the caller may not see alike (ids do not leak).
+    """
     job = AccessPolicy(session, caller).get(Job, job_id)
     if job is None:
         raise NotFound(f"no job with id {job_id} that you may see")
@@ -201,11 +388,38 @@ def get_visible_job(session: Session, caller: Caller, job_id: int) -> Job:
 
 
 def log_clause(caller: Caller, session: Session | None = None) -> ColumnElement[bool]:
-    """SQL condition on ``LogEntry`` (:meth:`AccessPolicy.logs`)."""
+    """Give the SQL condition on ``LogEntry`` rows the caller may read (:meth:`AccessPolicy.logs`).
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+    session : sqlalchemy.orm.Session or None
+        The request's session; the condition is a sub-query on memberships and needs
+        none (``None`` is fine).
+
+    Returns
+    -------
+    sqlalchemy.ColumnElement
+        A boolean clause for ``select(LogEntry).where(...)``.
+    """
     return AccessPolicy(session, caller).logs()
 
 
 def require_can_delete_comment(caller: Caller, comment: Comment) -> None:
-    """The author and staff delete a comment."""
+    """Refuse anyone but the author and staff to delete a comment.
+
+    Parameters
+    ----------
+    caller : Caller
+        The authenticated party of the request.
+    comment : Comment
+        A comment the caller can see.
+
+    Raises
+    ------
+    PermissionDenied
+        The caller is neither its author nor staff.
+    """
     if not AccessPolicy(None, caller).may_delete_comment(comment):
         raise PermissionDenied(f"only the author of comment {comment.id} and staff delete it")

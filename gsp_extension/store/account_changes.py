@@ -82,6 +82,17 @@ def update_user(
 ) -> list[str]:
     """Apply ``changes`` to ``user`` after :func:`check_user_change`.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    user : User
+        The account to change.
+    changes : dict
+        Field name to new value; names from :data:`EDITABLE`.
+    by : User or None
+        The acting user; ``None`` is the system (command line), which may do anything.
+
     Returns
     -------
     list of str

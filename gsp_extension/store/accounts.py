@@ -29,6 +29,17 @@ def normalize_email(email: str | None) -> str | None:
     The rule is :func:`gsp_extension.accounts.addresses.normalize_address`, the one
     every way in (API, hub pages, command line) uses.
 
+    Parameters
+    ----------
+    email : str or None
+        An address as typed.
+
+    Returns
+    -------
+    str or None
+        The address stripped and lower-cased (its stored form); ``None`` for ``None``
+        or blank.
+
     Raises
     ------
     InvalidValue
@@ -66,13 +77,36 @@ def create_user(
         1–150 characters from letters, digits and ``@.+_-``.
     email : str, optional
         Unique (case-insensitive) when given.
+    first_name, last_name : str
+        The user's names (may be empty).
+    partner : str or None
+        The user's SOAR partner institution, if known.
+    is_staff : bool
+        Staff see every proposal and manage users and proposals.
+    is_superuser : bool
+        Superusers may also create staff; implies staff.
+    is_active : bool
+        False creates a deactivated account (it cannot log in).
+    password_hash : str or None
+        The hub's argon2 hash; ``None`` leaves the account without a password until one
+        is set (an invitation).
     by : User, optional
         The acting user. When given, only a superuser may create staff or superusers.
         ``None`` means the system itself (bootstrap, CLI).
 
+    Returns
+    -------
+    User
+        The new account, flushed (it has an id).
+
     Raises
     ------
-    InvalidValue, AlreadyExists, PermissionDenied
+    InvalidValue
+        Bad username or email.
+    AlreadyExists
+        The username and/or the email is taken.
+    PermissionDenied
+        Staff or superuser asked by someone who is not a superuser.
     """
     email = check_new_user(
         session, username, email=email, is_staff=is_staff, is_superuser=is_superuser, by=by
@@ -105,6 +139,19 @@ def check_new_user(
     """Refuse an account :func:`create_user` would refuse, without creating it.
 
     Lets a caller check everything before changing another system (the hub) first.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    username : str
+        The wanted username.
+    email : str or None
+        The wanted address (checked and lower-cased); ``None`` for none.
+    is_staff, is_superuser : bool
+        The wanted roles.
+    by : User or None
+        The acting user; ``None`` means the system itself.
 
     Returns
     -------
@@ -140,7 +187,21 @@ def check_new_user(
 
 
 def free_username(session: Session, email: str) -> str:
-    """A free username made from an address's local part (``user@x.org`` -> ``user``)."""
+    """Make a free username from an address's local part (``user@x.org`` -> ``user``).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    email : str
+        The address.
+
+    Returns
+    -------
+    str
+        The local part lower-cased, reduced to allowed characters and 30 of them (``user``
+        when nothing is left), with 2, 3... appended until no account has it.
+    """
     base = _NAME_CHARS.sub("", email.split("@", 1)[0].lower())[:30] or "user"
     name, n = base, 1
     while get_user_by_username(session, name) is not None:
@@ -152,9 +213,22 @@ def free_username(session: Session, email: str) -> str:
 def users_query(
     *, search: str | None = None, is_staff: bool | None = None, is_active: bool | None = None
 ) -> Select:
-    """Users matching the filters, by username (for staff listings).
+    """Build the query of users matching the filters, by username (for staff listings).
 
-    ``search`` is case-insensitive text in the username, the email or the names.
+    Parameters
+    ----------
+    search : str or None
+        Case-insensitive text in the username, the email or the names (``%`` and ``_``
+        match themselves); ``None`` or empty for no filter.
+    is_staff : bool or None
+        Only staff (True) or only non-staff (False); ``None`` for both.
+    is_active : bool or None
+        Only active (True) or only deactivated (False) accounts; ``None`` for both.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        ``select(User)`` filtered and ordered by username then id.
     """
     query = select(User)
     if search:
@@ -176,7 +250,20 @@ def users_query(
 
 
 def soar_ids_of_users(session: Session, user_ids: Iterable[int]) -> dict[int, list[str]]:
-    """For each user id, the SOAR ids of the proposals they lead or collaborate on."""
+    """List, for each user id, the SOAR ids of the proposals they lead or collaborate on.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    user_ids : iterable of int
+        The users' ids.
+
+    Returns
+    -------
+    dict of int to list of str
+        Each id given to its sorted SOAR ids (empty list for none).
+    """
     ids = list(user_ids)
     found: dict[int, set[str]] = {i: set() for i in ids}
     if not ids:
@@ -193,11 +280,24 @@ def soar_ids_of_users(session: Session, user_ids: Iterable[int]) -> dict[int, li
 
 
 def get_user(session: Session, user_id: int) -> User:
-    """The user with this id.
+    """Fetch the user with this id.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    user_id : int
+        The account's id.
+
+    Returns
+    -------
+    User
+        The account (active or not).
 
     Raises
     ------
     NotFound
+        No account has this id.
     """
     user = session.get(User, user_id)
     if user is None:
@@ -206,12 +306,43 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
-    """The user with this username, or ``None``."""
+    """Fetch the user with this username.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    username : str
+        The exact username (case-sensitive).
+
+    Returns
+    -------
+    User or None
+        The account, or ``None`` when there is none.
+    """
     return session.scalar(select(User).where(User.username == username))
 
 
 def get_user_by_email(session: Session, email: str) -> User | None:
-    """The user with this address (case-insensitive), or ``None``."""
+    """Fetch the user with this address (case-insensitive).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    email : str
+        An address, normalized by :func:`normalize_email` first.
+
+    Returns
+    -------
+    User or None
+        The account, or ``None`` when there is none or ``email`` is blank.
+
+    Raises
+    ------
+    InvalidValue
+        ``email`` is not an e-mail address.
+    """
     email = normalize_email(email)
     if email is None:
         return None
@@ -219,7 +350,22 @@ def get_user_by_email(session: Session, email: str) -> User | None:
 
 
 def set_password_hash(session: Session, user: User, password_hash: str) -> None:
-    """Store a new password hash and clear any lockout."""
+    """Store a new password hash and clear any lockout.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    user : User
+        The account.
+    password_hash : str
+        The hub's argon2 hash string (never a clear password).
+
+    Raises
+    ------
+    InvalidValue
+        An empty hash.
+    """
     if not password_hash:
         raise InvalidValue("password hash is empty; pass the hub's argon2 hash string")
     user.password_hash = password_hash
@@ -229,13 +375,36 @@ def set_password_hash(session: Session, user: User, password_hash: str) -> None:
 
 
 def is_locked(user: User, now: dt.datetime | None = None) -> bool:
-    """Whether the account is locked out by too many failed logins right now."""
+    """Tell whether the account is locked out by too many failed logins right now.
+
+    Parameters
+    ----------
+    user : User
+        The account.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+
+    Returns
+    -------
+    bool
+        True while ``locked_until`` is in the future.
+    """
     now = now or utcnow()
     return user.locked_until is not None and user.locked_until > now
 
 
 def record_login(session: Session, user: User, now: dt.datetime | None = None) -> None:
-    """Note a successful login: ``last_login`` set, failure counter cleared."""
+    """Note a successful login: ``last_login`` set, failure counter and lock cleared.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    user : User
+        The account that logged in.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+    """
     user.last_login = now or utcnow()
     user.failed_logins = 0
     user.locked_until = None
@@ -251,6 +420,19 @@ def record_failed_login(
     now: dt.datetime | None = None,
 ) -> dt.datetime | None:
     """Count a failed login; lock the account after ``max_failures`` in a row.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    user : User
+        The account whose password was wrong.
+    max_failures : int
+        Failures in a row that lock the account.
+    lock_for : datetime.timedelta
+        How long a lock lasts.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
 
     Returns
     -------

@@ -25,6 +25,32 @@ def log_event(
     """Store an event that matters to people; a file's proposal is filled in for it.
 
     Pass ``proposal`` when known (saves a look-up) and ``flush=False`` when adding many.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    message : str
+        What happened, in words people read (never empty).
+    level : str
+        One of ``LOG_LEVELS`` (``"INFO"``, ``"WARNING"``, ``"ERROR"``...).
+    event : str or None
+        A short machine-readable kind (``"file_deleted"``), or ``None``.
+    file, proposal, user, job : model or None
+        What the event concerns; each ``None`` when not relevant. ``proposal`` defaults
+        to the file's.
+    flush : bool
+        False skips the flush (the entry gets its id at the next flush or commit).
+
+    Returns
+    -------
+    LogEntry
+        The new entry.
+
+    Raises
+    ------
+    InvalidValue
+        An unknown level or an empty message.
     """
     if level not in LOG_LEVELS:
         raise InvalidValue(f"log level {level!r} is not one of {list(LOG_LEVELS)}")
@@ -48,7 +74,29 @@ def log_event(
 
 
 def add_comment(session: Session, file: File, user: User, text: str) -> Comment:
-    """Add a comment by ``user`` on ``file`` (visibility is the caller's check)."""
+    """Add a comment by ``user`` on ``file`` (visibility is the caller's check).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    file : File
+        The file commented on.
+    user : User
+        The author.
+    text : str
+        The comment (stripped; must not be empty).
+
+    Returns
+    -------
+    Comment
+        The new comment, flushed.
+
+    Raises
+    ------
+    InvalidValue
+        An empty text.
+    """
     text = (text or "").strip()
     if not text:
         raise InvalidValue("a comment needs some text")
@@ -59,7 +107,20 @@ def add_comment(session: Session, file: File, user: User, text: str) -> Comment:
 
 
 def comments_on(session: Session, file_id: int) -> list[Comment]:
-    """Comments on a file, oldest first."""
+    """List the comments on a file, oldest first.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file_id : int
+        The file's id.
+
+    Returns
+    -------
+    list of Comment
+        The comments, by id.
+    """
     return list(
         session.scalars(select(Comment).where(Comment.file_id == file_id).order_by(Comment.id))
     )

@@ -184,7 +184,17 @@ class Database:
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """The app database URL: ``GSP_DATABASE_URL``, else the SQLite file in ``GSP_DATA_ROOT``.
+    """Give the app database URL: ``GSP_DATABASE_URL``, else the SQLite file in ``GSP_DATA_ROOT``.
+
+    Parameters
+    ----------
+    environ : mapping of str to str or None
+        The environment to read; ``None`` reads ``os.environ``.
+
+    Returns
+    -------
+    str
+        A SQLAlchemy URL (``postgresql+psycopg://...`` or ``sqlite:///<root>/gsp.sqlite``).
 
     Raises
     ------

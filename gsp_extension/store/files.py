@@ -276,11 +276,24 @@ def file_versions(session: Session, full_path: str) -> list[File]:
 
 
 def get_file(session: Session, file_id: int) -> File:
-    """The file with this id.
+    """Fetch the file with this id (visibility is the caller's check).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file_id : int
+        The file's id.
+
+    Returns
+    -------
+    File
+        The row, whether current, superseded or deleted.
 
     Raises
     ------
     NotFound
+        No file has this id.
     """
     row = session.get(File, file_id)
     if row is None:
@@ -364,6 +377,19 @@ def register_file(
         original is its parent's original.
     settings_id : int, optional
         The reduction-settings row the product was made with.
+    status : str
+        The new row's processing status (one of ``FILE_STATUSES``).
+    status_reason : str or None
+        The reason shown to users with the status; ``None`` for none.
+    quality : mapping or None
+        JSON-ready quality figures of a product (S/N, wavelength RMS...); ``None`` for
+        none.
+
+    Returns
+    -------
+    Registration
+        The current row for the path, whether it was created, and the version it
+        superseded.
 
     Raises
     ------
@@ -447,6 +473,13 @@ def register_files(
     a new checksum, placeholder proposals), but the current versions of every path are
     read in one query and the new rows are inserted together. If another process
     registers one of the paths at the same moment, the batch is redone file by file.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    entries : sequence of NewFile
+        The files: path, checksum, size, seed fields and header each (no parent).
 
     Returns
     -------
@@ -562,12 +595,28 @@ def _register_entry(session: Session, entry: NewFile) -> Registration:
 
 
 def update_file_fields(session: Session, file: File, fields: Mapping[str, Any]) -> File:
-    """Change a file's seed fields (e.g. after re-classification), validated as at
-    registration; a new PROPID creates its placeholder proposal.
+    """Change a file's seed fields (e.g. after re-classification), validated as at registration.
+
+    A new PROPID creates its placeholder proposal.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    file : File
+        The row to change.
+    fields : mapping of str to object
+        Seed fields to set (see :data:`DESCRIPTIVE_FIELDS`).
+
+    Returns
+    -------
+    File
+        The row, changed and flushed.
 
     Raises
     ------
     InvalidValue
+        A bad field name or value.
     """
     clean = _clean_fields(fields)
     if clean.get("proposal_id"):
@@ -579,7 +628,30 @@ def update_file_fields(session: Session, file: File, fields: Mapping[str, Any]) 
 
 
 def set_file_status(session: Session, file: File, status: str, reason: str | None = None) -> File:
-    """Set a file's processing status and the reason shown to users."""
+    """Set a file's processing status and the reason shown to users.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    file : File
+        The row to change.
+    status : str
+        One of ``FILE_STATUSES`` (``"registered"``, ``"processing"``, ``"processed"``,
+        ``"failed"``...).
+    reason : str or None
+        Why, for people; ``None`` clears the reason.
+
+    Returns
+    -------
+    File
+        The row, flushed.
+
+    Raises
+    ------
+    InvalidValue
+        An unknown status.
+    """
     if status not in FILE_STATUSES:
         raise InvalidValue(f"status {status!r} is not one of {list(FILE_STATUSES)}")
     file.status = status
@@ -594,6 +666,18 @@ def mark_deleted(session: Session, file: File) -> File:
     Who may delete what is the access policy's
     (:meth:`gsp_extension.security.AccessPolicy.may_delete_file`); whoever asks, raw
     data is never deleted.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    file : File
+        The product to flag (flagging twice keeps the first time).
+
+    Returns
+    -------
+    File
+        The row, with ``deleted_at`` set.
 
     Raises
     ------
@@ -649,7 +733,20 @@ def list_files_query(
 
 
 def children(session: Session, file: File) -> list[File]:
-    """Current, undeleted files made directly from ``file`` (the seed's related files)."""
+    """List the current, undeleted files made directly from ``file`` (the seed's related files).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file : File
+        The parent.
+
+    Returns
+    -------
+    list of File
+        Its direct products (not itself), by id.
+    """
     return list(
         session.scalars(
             select(File)

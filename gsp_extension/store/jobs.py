@@ -30,14 +30,47 @@ def backoff_delay(
     base: dt.timedelta = dt.timedelta(seconds=5),
     cap: dt.timedelta = dt.timedelta(minutes=10),
 ) -> dt.timedelta:
-    """Wait before retry number ``attempt`` (1-based): ``base * 2**(attempt-1)``, capped."""
+    """Compute the wait before retry ``attempt`` (1-based): ``base * 2**(attempt-1)``, capped.
+
+    Parameters
+    ----------
+    attempt : int
+        The retry's number, from 1.
+    base : datetime.timedelta
+        The first wait.
+    cap : datetime.timedelta
+        The longest wait.
+
+    Returns
+    -------
+    datetime.timedelta
+        The wait.
+
+    Raises
+    ------
+    InvalidValue
+        ``attempt`` below 1.
+    """
     if attempt < 1:
         raise InvalidValue(f"attempt {attempt} must be >= 1")
     return min(cap, base * (2 ** (attempt - 1)))
 
 
 def active_job(session: Session, product_key: str) -> Job | None:
-    """The queued or running job holding ``product_key``, or ``None``."""
+    """Find the queued or running job holding ``product_key``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    product_key : str
+        The product's key (see :func:`enqueue`).
+
+    Returns
+    -------
+    Job or None
+        The job, or ``None`` when no queued or running job has that key.
+    """
     return session.scalar(
         select(Job).where(Job.product_key == product_key, Job.state.in_(ACTIVE_JOB_STATES))
     )
@@ -61,13 +94,34 @@ def enqueue(
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
     kind : str
         What to run (``"reduce"``, ``"extract"``, ``"master_bias"``...).
     product_key : str
         Names the product (e.g. ``"reduce:1234:settings=7"``); equal keys mean the same
         product.
+    file_id : int or None
+        The file the job works on (``None`` for night-wide jobs such as masters).
+    proposal_id : int or None
+        The proposal the job belongs to (its members see it); ``None`` for shared work.
+    settings_id : int or None
+        The settings version the product is made with.
+    requested_by_id : int or None
+        The user who asked (``None`` for automatic jobs).
+    params : mapping or None
+        JSON-ready parameters of the job (a chosen lamp, a standard...).
     priority : int
         Higher runs first (manual actions before automatic ones).
+    max_attempts : int
+        Attempts before a transient failure becomes final (at least 1).
+    run_after : datetime.datetime or None
+        Not run before this time (UTC); ``None`` for as soon as possible.
+
+    Returns
+    -------
+    Job
+        The new job, ``queued``.
 
     Raises
     ------
@@ -106,11 +160,24 @@ def enqueue(
 
 
 def get_job(session: Session, job_id: int) -> Job:
-    """The job with this id.
+    """Fetch the job with this id.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    job_id : int
+        The job's id.
+
+    Returns
+    -------
+    Job
+        The job.
 
     Raises
     ------
     NotFound
+        No job has this id.
     """
     job = session.get(Job, job_id)
     if job is None:
@@ -129,6 +196,23 @@ def claim_next(
 
     The job becomes ``running``, its ``attempts`` grows by one. Safe when several
     workers claim at once: the state change is conditional, so one job goes to one worker.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    worker : str
+        The claiming worker's name (recorded on the job).
+    kinds : sequence of str or None
+        Only jobs of these kinds; ``None`` or empty for any kind.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+
+    Returns
+    -------
+    Job or None
+        The claimed job, now ``running``; ``None`` when nothing is runnable (or 20
+        claims in a row were lost to other workers).
     """
     now = now or utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -183,6 +267,25 @@ def finish_job(
     Register the product with :func:`gsp_extension.store.files.register_file` in the
     same session before calling this, so both commit together.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    job : Job
+        The running job.
+    product : File or None
+        The product it made, recorded as ``product_file_id``; ``None`` when it made none.
+    worker : str or None
+        The worker that holds the job; when given, a job held by another worker (it was
+        requeued) is refused. ``None`` skips that check.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+
+    Returns
+    -------
+    Job
+        The job, ``done``.
+
     Raises
     ------
     InvalidState
@@ -214,6 +317,29 @@ def fail_job(
 
     A transient error with attempts left puts the job back in the queue, runnable after
     :func:`backoff_delay`; otherwise the job ends ``failed`` with its error.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    job : Job
+        The running job.
+    error : str
+        What went wrong (kept, cut to ``MAX_ERROR_CHARS``).
+    transient : bool
+        True when a retry may succeed (a lost connection), False for a permanent error.
+    worker : str or None
+        The worker that holds the job; when given, a job held by another worker (it was
+        requeued) is refused. ``None`` skips that check.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+    base_delay, max_delay : datetime.timedelta
+        First and longest wait before a retry (:func:`backoff_delay`).
+
+    Returns
+    -------
+    Job
+        The job, ``queued`` again with a ``run_after`` or ``failed``.
 
     Raises
     ------
@@ -247,6 +373,25 @@ def release_job(
 
     For a job that did not fail by itself: the scheduler, a worker, the database or the
     storage went away under it. ``reason`` is kept in ``error`` until it runs again.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    job : Job
+        The running job.
+    reason : str
+        Why it was interrupted (kept in ``error``).
+    run_after : datetime.datetime or None
+        Not run again before this time (UTC); ``None`` for as soon as possible.
+    worker : str or None
+        The worker that holds the job; when given, a job held by another worker (it was
+        requeued) is refused. ``None`` skips that check.
+
+    Returns
+    -------
+    Job
+        The job, ``queued``.
 
     Raises
     ------
@@ -283,8 +428,14 @@ def requeue_running(
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
     worker : str, optional
         Only this worker's jobs (a worker restarting); all running jobs by default.
+    now : datetime.datetime or None
+        The current time, timezone-aware UTC; ``None`` means :func:`utcnow`.
+    max_interruptions : int
+        Interruptions after which a job ends ``failed``.
 
     Returns
     -------
@@ -317,7 +468,18 @@ def requeue_running(
 
 
 def job_record(job: Job) -> dict[str, Any]:
-    """A JSON-ready record of a job (for the API and the events)."""
+    """Make a JSON-ready record of a job (for the API and the events).
+
+    Parameters
+    ----------
+    job : Job
+        The job.
+
+    Returns
+    -------
+    dict of str to object
+        Its fields, times as ISO 8601 text (``None`` when unset).
+    """
 
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value is not None else None

@@ -20,6 +20,11 @@ def alembic_config(url: str | None = None) -> Config:
     ----------
     url : str, optional
         Database URL; when given it is stored as ``sqlalchemy.url``.
+
+    Returns
+    -------
+    alembic.config.Config
+        The configuration (no ``alembic.ini`` file is read).
     """
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
@@ -54,13 +59,35 @@ def upgrade_database(url: str, revision: str = "head", engine: Engine | None = N
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at, or ``None`` for an unmigrated database."""
+    """Read the revision the database is at.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        An engine on the database.
+
+    Returns
+    -------
+    str or None
+        The Alembic revision id, or ``None`` for an unmigrated database.
+    """
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def head_revision() -> str:
-    """The newest revision shipped with the package."""
+    """Give the newest revision shipped with the package.
+
+    Returns
+    -------
+    str
+        The Alembic head revision id.
+
+    Raises
+    ------
+    RuntimeError
+        No migrations are found (a broken installation).
+    """
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations found in {SCRIPT_LOCATION}")

@@ -37,9 +37,34 @@ def create_proposal(
 ) -> Proposal:
     """Create a proposal and its first reduction settings (version 1, the defaults).
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    soar_id : str
+        The SOAR proposal id (``"SOAR2020B-008"``), 1-64 characters.
+    semester : str
+        The semester (``"2020B"``; may be empty).
+    title, abstract : str
+        The proposal's title and abstract (may be empty).
+    pi : User or None
+        The principal investigator; ``None`` for none yet.
+    collaborators : sequence of User
+        Members besides the PI (the PI, if listed, is left out).
+    placeholder : bool
+        True for a proposal ingest made up for an unknown id, which staff complete later.
+
+    Returns
+    -------
+    Proposal
+        The new proposal, flushed.
+
     Raises
     ------
-    InvalidValue, AlreadyExists
+    InvalidValue
+        A bad SOAR id.
+    AlreadyExists
+        A proposal has this id.
     """
     soar_id = _check_soar_id(soar_id)
     if get_proposal_by_soar_id(session, soar_id) is not None:
@@ -61,13 +86,31 @@ def create_proposal(
 
 
 def semester_of(soar_id: str) -> str:
-    """The semester a SOAR id names (``SOAR2020B-008`` -> ``2020B``), or ``""``."""
+    """Read the semester a SOAR id names (``SOAR2020B-008`` -> ``2020B``).
+
+    Parameters
+    ----------
+    soar_id : str
+        A SOAR proposal id.
+
+    Returns
+    -------
+    str
+        The semester, upper-case; ``""`` when the id names none.
+    """
     match = _SEMESTER_IN_ID.search(soar_id)
     return match.group(1).upper() if match else ""
 
 
 def check_new_proposal(session: Session, soar_id: str) -> Proposal | None:
     """Refuse a proposal :func:`create_or_complete_proposal` would refuse.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    soar_id : str
+        The SOAR proposal id (``"SOAR2020B-008"``), 1-64 characters.
 
     Returns
     -------
@@ -124,8 +167,18 @@ def create_or_complete_proposal(
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    soar_id : str
+        The SOAR proposal id (``"SOAR2020B-008"``), 1-64 characters.
+    title : str
+        The proposal's title.
+    abstract : str
+        Its abstract (may be empty).
     semester : str, optional
         ``None`` takes it from the SOAR id (``SOAR2020B-008`` -> ``2020B``).
+    pi : User or None
+        The principal investigator; ``None`` for none yet.
     by : User, optional
         The acting user, who must be staff; ``None`` means the system.
 
@@ -156,11 +209,24 @@ def create_or_complete_proposal(
 
 
 def get_proposal(session: Session, proposal_id: int) -> Proposal:
-    """The proposal with this integer id.
+    """Fetch the proposal with this integer id.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    proposal_id : int
+        The proposal's database id.
+
+    Returns
+    -------
+    Proposal
+        The proposal.
 
     Raises
     ------
     NotFound
+        No proposal has this id.
     """
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
@@ -169,7 +235,20 @@ def get_proposal(session: Session, proposal_id: int) -> Proposal:
 
 
 def get_proposal_by_soar_id(session: Session, soar_id: str) -> Proposal | None:
-    """The proposal with this SOAR id, or ``None``."""
+    """Fetch the proposal with this SOAR id.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    soar_id : str
+        The exact SOAR id (case-sensitive).
+
+    Returns
+    -------
+    Proposal or None
+        The proposal, or ``None`` when none has this id.
+    """
     return session.scalar(select(Proposal).where(Proposal.soar_id == soar_id))
 
 
@@ -178,10 +257,22 @@ def ensure_proposal(session: Session, soar_id: str) -> tuple[Proposal, bool]:
 
     Safe against a concurrent creation of the same id by another process.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    soar_id : str
+        The SOAR proposal id (``"SOAR2020B-008"``), 1-64 characters.
+
     Returns
     -------
     (Proposal, bool)
         The proposal and whether it was created now.
+
+    Raises
+    ------
+    InvalidValue
+        A bad SOAR id.
     """
     soar_id = _check_soar_id(soar_id)
     existing = get_proposal_by_soar_id(session, soar_id)
@@ -215,9 +306,30 @@ def update_proposal(
 
     Only staff (or the system, ``by=None``) may do this.
 
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    proposal : Proposal
+        The proposal to change.
+    by : User or None
+        The acting user, who must be staff; ``None`` means the system.
+    pi : User or None
+        The new PI (removed from the collaborators if there); ``None`` keeps the PI.
+    **fields : str
+        New ``semester``, ``title`` or ``abstract``.
+
+    Returns
+    -------
+    Proposal
+        The proposal, changed and flushed.
+
     Raises
     ------
-    PermissionDenied, InvalidValue
+    PermissionDenied
+        ``by`` is not staff.
+    InvalidValue
+        A field that cannot be edited.
     """
     if by is not None and not by.is_staff:
         raise PermissionDenied(f"user {by.username!r} is not staff; only staff edit proposals")
@@ -239,6 +351,20 @@ def add_collaborator(session: Session, proposal: Proposal, user: User) -> Propos
     """Add ``user`` to the proposal's collaborators (no-op if already a member).
 
     Who may is the access policy's (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    proposal : Proposal
+        The proposal.
+    user : User
+        The new collaborator (nothing changes if they are the PI or a collaborator).
+
+    Returns
+    -------
+    Proposal
+        The proposal.
     """
     if proposal.pi_id != user.id and user not in proposal.collaborators:
         proposal.collaborators.append(user)
@@ -250,6 +376,20 @@ def remove_collaborator(session: Session, proposal: Proposal, user: User) -> Pro
     """Remove ``user`` from the collaborators (no-op if not one).
 
     Who may is the access policy's (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    proposal : Proposal
+        The proposal.
+    user : User
+        The collaborator to remove (the PI is not removed this way).
+
+    Returns
+    -------
+    Proposal
+        The proposal.
     """
     if user in proposal.collaborators:
         proposal.collaborators.remove(user)
@@ -269,14 +409,42 @@ def _member_clause(user_id: int):
 
 
 def proposals_of_user(session: Session, user: User) -> list[Proposal]:
-    """Proposals where ``user`` is PI or collaborator, by SOAR id."""
+    """List the proposals where ``user`` is PI or collaborator, by SOAR id.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    user : User
+        The account.
+
+    Returns
+    -------
+    list of Proposal
+        The proposals, sorted by SOAR id.
+    """
     return list(
         session.scalars(select(Proposal).where(_member_clause(user.id)).order_by(Proposal.soar_id))
     )
 
 
 def is_member(session: Session, user: User, proposal: Proposal) -> bool:
-    """Whether ``user`` is the PI or a collaborator of ``proposal``."""
+    """Tell whether ``user`` is the PI or a collaborator of ``proposal``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    user : User
+        The account.
+    proposal : Proposal
+        The proposal.
+
+    Returns
+    -------
+    bool
+        True for its PI and its collaborators (staff are not members as such).
+    """
     if proposal.pi_id == user.id:
         return True
     return bool(
@@ -292,10 +460,33 @@ def is_member(session: Session, user: User, proposal: Proposal) -> bool:
 
 
 def member_soar_ids(user_id: int):
-    """A sub-query of the SOAR ids of the proposals ``user_id`` belongs to."""
+    """Build a sub-query of the SOAR ids of the proposals ``user_id`` belongs to.
+
+    Parameters
+    ----------
+    user_id : int
+        The account's id.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        ``select(Proposal.soar_id)`` of the proposals where the user is PI or
+        collaborator, for ``column.in_(...)``.
+    """
     return select(Proposal.soar_id).where(_member_clause(user_id))
 
 
 def member_proposal_ids(user_id: int):
-    """A sub-query of the integer ids of the proposals ``user_id`` belongs to."""
+    """Build a sub-query of the integer ids of the proposals ``user_id`` belongs to.
+
+    Parameters
+    ----------
+    user_id : int
+        The account's id.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        ``select(Proposal.id)`` of the proposals where the user is PI or collaborator.
+    """
     return select(Proposal.id).where(_member_clause(user_id))

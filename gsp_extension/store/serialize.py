@@ -123,8 +123,21 @@ _PG_TEXT_FORMATS = {
 
 @functools.cache
 def record_columns(dialect: str) -> tuple[Any, ...]:
-    """The record's columns (:data:`SEED_FILE_FIELDS`, in order), built once per kind of
-    database; select them from :data:`LINEAGE_JOIN`."""
+    """Build the record's columns (:data:`SEED_FILE_FIELDS`, in order) for one kind of database.
+
+    Select them from :data:`LINEAGE_JOIN`; built once per kind of database (cached).
+
+    Parameters
+    ----------
+    dialect : str
+        The SQLAlchemy dialect name: ``"sqlite"`` and ``"postgresql"`` read dates as text
+        (the fast path of :func:`record_from_row`); any other reads them as stored.
+
+    Returns
+    -------
+    tuple
+        One column expression per seed field, labelled with the field's name.
+    """
     table = File.__table__
 
     def column(name: str):
@@ -143,8 +156,23 @@ def record_columns(dialect: str) -> tuple[Any, ...]:
 
 
 def file_records_query(where: Select, dialect: str = "") -> Select:
-    """The seed records of the rows of ``where`` (a select on ``File``) as plain columns,
-    in the seed's order; :func:`record_from_row` makes each a record."""
+    """Turn a select on ``File`` into the seed records of its rows, as plain columns.
+
+    The columns are in the seed's order; :func:`record_from_row` makes each row a record.
+
+    Parameters
+    ----------
+    where : sqlalchemy.Select
+        A select whose FROM is ``File`` (its filters, order and limit are kept).
+    dialect : str
+        The dialect name, as for :func:`record_columns` (``""`` for the generic columns).
+
+    Returns
+    -------
+    sqlalchemy.Select
+        The select with only the record's columns, joined to the original and parent
+        files for their names.
+    """
     table = File.__table__
     return (
         where.with_only_columns(*record_columns(dialect))
@@ -166,15 +194,23 @@ def _utc_text_to_iso(value: str) -> str | None:
 
 
 def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
-    """A row of :func:`file_records_query` as the seed's file record: exactly
-    :data:`SEED_FILE_FIELDS`, with the seed's JSON types.
+    """Turn a row of :func:`file_records_query` into the seed's file record.
+
+    The record has exactly :data:`SEED_FILE_FIELDS`, with the seed's JSON types.
 
     Parameters
     ----------
     row : sequence
-    tz : tzinfo
-        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the
-        original app used Chile's local time).
+        One row, values in the order of :func:`record_columns`.
+    tz : datetime.tzinfo
+        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the original
+        app used Chile's local time).
+
+    Returns
+    -------
+    dict of str to object
+        The record: timestamps as ISO 8601 text in ``tz``, ``date`` as ``YYYY-MM-DD``,
+        ``data_type`` as a string and ``normalized`` as a bool.
     """
     values = list(row)
     utc = tz is dt.UTC
@@ -204,8 +240,23 @@ def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any
 def file_records(
     session: Session, file_ids: Sequence[int], *, tz: dt.tzinfo = dt.UTC
 ) -> list[dict[str, Any]]:
-    """The seed records of these files, in the order of ``file_ids`` (missing ids are
-    left out)."""
+    """Read the seed records of these files, in the order of ``file_ids``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file_ids : sequence of int
+        The files' ids (visibility is the caller's check).
+    tz : datetime.tzinfo
+        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the original
+        app used Chile's local time).
+
+    Returns
+    -------
+    list of dict
+        One record per id found (missing ids are left out).
+    """
     dialect = session.get_bind().dialect.name
     query = file_records_query(select(File.id).where(File.id.in_(list(file_ids))), dialect)
     by_id = {row[0]: record_from_row(row, tz) for row in session.connection().execute(query)}
@@ -216,6 +267,21 @@ def file_record(session: Session, file: File, *, tz: dt.tzinfo = dt.UTC) -> dict
     """One file as the seed's API record (see :func:`record_from_row`).
 
     The row is flushed first, so a file registered in this transaction is read as stored.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session (flushed by this call).
+    file : File
+        The file (visibility is the caller's check).
+    tz : datetime.tzinfo
+        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the original
+        app used Chile's local time).
+
+    Returns
+    -------
+    dict of str to object
+        The record.
     """
     session.flush()
     (record,) = file_records(session, [file.id], tz=tz)
@@ -223,7 +289,22 @@ def file_record(session: Session, file: File, *, tz: dt.tzinfo = dt.UTC) -> dict
 
 
 def user_record(user: User, *, tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
-    """A user as in the seed's proposal record: exactly :data:`SEED_USER_FIELDS`."""
+    """Serialize a user as in the seed's proposal record: exactly :data:`SEED_USER_FIELDS`.
+
+    Parameters
+    ----------
+    user : User
+        The account.
+    tz : datetime.tzinfo
+        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the original
+        app used Chile's local time).
+
+    Returns
+    -------
+    dict of str to object
+        The record, times as ISO 8601 text in ``tz`` (``None`` when unset), ``email``
+        ``""`` when none; no password hash, no lockout state.
+    """
     return {
         "id": user.id,
         "username": user.username,
@@ -241,6 +322,20 @@ def proposal_record(proposal: Proposal, *, tz: dt.tzinfo = dt.UTC) -> dict[str, 
     """A proposal as the seed serializes it: :data:`SEED_PROPOSAL_FIELDS`.
 
     ``user`` is the PI (``None`` for a placeholder without one).
+
+    Parameters
+    ----------
+    proposal : Proposal
+        The proposal.
+    tz : datetime.tzinfo
+        Zone of the ``created``/``last_modified`` timestamps (UTC by default; the original
+        app used Chile's local time).
+
+    Returns
+    -------
+    dict of str to object
+        The record: the PI as a :func:`user_record` under ``user`` and each collaborator
+        as one under ``collaborators``.
     """
     return {
         "id": proposal.id,

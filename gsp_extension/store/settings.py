@@ -31,6 +31,16 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     Validation is :class:`pipeline.settings.ReductionSettings`' own, field by field, so
     the form, the database and the pipeline accept exactly the same values.
 
+    Parameters
+    ----------
+    values : mapping of str to object
+        Setting name (reduction or flux, as stored) to the value given.
+
+    Returns
+    -------
+    dict of str to object
+        The same names with normalised values (``"LACosmic"`` -> ``"lacosmic"``...).
+
     Raises
     ------
     InvalidValue
@@ -54,22 +64,67 @@ def validate_settings(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_pipeline_settings(row: ReductionSettings) -> PipelineSettings:
-    """The pipeline's settings object for one stored version."""
+    """Build the pipeline's settings object for one stored version.
+
+    Parameters
+    ----------
+    row : ReductionSettings
+        One stored settings version (the database row).
+
+    Returns
+    -------
+    pipeline.settings.ReductionSettings
+        The reduction settings (flux settings aside).
+    """
     return PipelineSettings(**settings_values(row))
 
 
 def settings_values(row: ReductionSettings) -> dict[str, Any]:
-    """The setting values of one version, as a plain dict."""
+    """Give the setting values of one version, as a plain dict.
+
+    Parameters
+    ----------
+    row : ReductionSettings
+        One stored settings version (the database row).
+
+    Returns
+    -------
+    dict of str to object
+        ``SETTINGS_FIELDS`` to their values.
+    """
     return {name: getattr(row, name) for name in SETTINGS_FIELDS}
 
 
 def flux_settings_values(row: ReductionSettings) -> dict[str, Any]:
-    """The flux calibration values of one version (:class:`pipeline.settings.FluxSettings`)."""
+    """Give the flux calibration values of one version (:class:`pipeline.settings.FluxSettings`).
+
+    Parameters
+    ----------
+    row : ReductionSettings
+        One stored settings version (the database row).
+
+    Returns
+    -------
+    dict of str to object
+        ``FLUX_SETTINGS_FIELDS`` to their values.
+    """
     return {name: getattr(row, name) for name in FLUX_SETTINGS_FIELDS}
 
 
 def settings_record(row: ReductionSettings) -> dict[str, Any]:
-    """A JSON-ready record of one settings version (for the API)."""
+    """Make a JSON-ready record of one settings version (for the API).
+
+    Parameters
+    ----------
+    row : ReductionSettings
+        One stored settings version (the database row).
+
+    Returns
+    -------
+    dict of str to object
+        Id, proposal id, version, creation time (ISO 8601) and author's id, then every
+        reduction and flux setting.
+    """
     return {
         "id": row.id,
         "proposal_id": row.proposal_id,
@@ -84,11 +139,26 @@ def settings_record(row: ReductionSettings) -> dict[str, Any]:
 def get_settings(
     session: Session, proposal_id: int, version: int | None = None
 ) -> ReductionSettings:
-    """One version of a proposal's settings; the newest when ``version`` is ``None``.
+    """Fetch one version of a proposal's settings; the newest when ``version`` is ``None``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    proposal_id : int
+        The proposal's database id.
+    version : int or None
+        The version number (from 1); ``None`` for the newest.
+
+    Returns
+    -------
+    ReductionSettings
+        The stored version.
 
     Raises
     ------
     NotFound
+        The proposal has no settings, or not that version.
     """
     query = select(ReductionSettings).where(ReductionSettings.proposal_id == proposal_id)
     if version is None:
@@ -116,13 +186,28 @@ def put_settings(
 
     Parameters
     ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    proposal : Proposal
+        The proposal.
+    changes : mapping of str to object
+        The settings to change (others carried over), checked by
+        :func:`validate_settings`.
     by : User, optional
         Who made the change (recorded). Who may is the access policy's
         (:meth:`gsp_extension.security.AccessPolicy.may_manage`).
 
+    Returns
+    -------
+    ReductionSettings
+        The new version, or the newest one when nothing changed.
+
     Raises
     ------
     InvalidValue
+        A bad setting (every bad one is listed).
+    RuntimeError
+        Five concurrent writers in a row took the next version number first.
     """
     clean = validate_settings(changes)
     for _ in range(5):

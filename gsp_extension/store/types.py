@@ -15,7 +15,13 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utcnow() -> dt.datetime:
-    """The current time, timezone-aware, in UTC."""
+    """Give the current time, timezone-aware, in UTC.
+
+    Returns
+    -------
+    datetime.datetime
+        ``datetime.now(UTC)``: what every stored timestamp is compared with.
+    """
     return dt.datetime.now(dt.UTC)
 
 

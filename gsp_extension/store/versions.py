@@ -33,7 +33,18 @@ _TARGET = re.compile(r"_target_(\d+)(?=\.)")
 
 
 def target_of(file_name: str) -> str | None:
-    """The target number in a spectrum's file name (``None`` for a frame)."""
+    """Read the target number in a spectrum's file name.
+
+    Parameters
+    ----------
+    file_name : str
+        A product's name (``wecfzst_x_target_2.fits``).
+
+    Returns
+    -------
+    str or None
+        The number as written (``"2"``); ``None`` for a frame (no ``_target_<n>``).
+    """
     found = _TARGET.search(file_name)
     return found.group(1) if found else None
 
@@ -74,8 +85,22 @@ def versions_of(session: Session, file: File) -> list[File]:
 
 
 def current_version(session: Session, file: File) -> File | None:
-    """The version that replaced ``file`` (itself when current), or ``None`` when its
-    lineage has no current version (it was superseded and not made again)."""
+    """Find the version that replaced ``file`` in its lineage.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file : File
+        Any version of a product (or a raw file).
+
+    Returns
+    -------
+    File or None
+        ``file`` itself when it is current, else the newest current row of its lineage;
+        ``None`` when the lineage has no current version (it was superseded and not made
+        again).
+    """
     if file.superseded_at is None:
         return file
     current = [row for row in versions_of(session, file) if row.superseded_at is None]

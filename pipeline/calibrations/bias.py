@@ -22,6 +22,12 @@ def make_master_bias(frames: list[CCDData], gain: float, rdnoise: float) -> CCDD
     gain, rdnoise : float
         GAIN (e-/ADU) and RDNOISE (e-) of the readout mode.
 
+    Returns
+    -------
+    CCDData
+        The master bias in the frames' unit (ADU), float32, with a ``VarianceUncertainty``
+        (ADU²), an all-false mask and the first frame's header plus ``NCOMBINE``.
+
     Raises
     ------
     ValueError

@@ -10,15 +10,38 @@ from pipeline.calibrations.combine import MEDIAN_VARIANCE_FACTOR, sigma_clipped_
 
 
 def saturated_percent(saturated: np.ndarray) -> float:
-    """Percentage of true pixels of a saturation map (raw value >= saturation level)."""
+    """Percentage of true pixels of a saturation map (raw value >= saturation level).
+
+    Parameters
+    ----------
+    saturated : numpy.ndarray of bool
+        The saturation map of one frame, any shape.
+
+    Returns
+    -------
+    float
+        Saturated pixels over all pixels, in percent (0 to 100).
+    """
     return 100.0 * float(np.count_nonzero(saturated)) / saturated.size
 
 
 def check_saturation(saturated: np.ndarray, threshold_percent: float) -> str | None:
-    """``None`` when a flat is usable, else the reason it is not.
+    """Tell whether a flat is usable, or why it is not.
 
-    ``saturated`` is the map of pixels at or above the readout mode's saturation level
-    (:attr:`FrameState.flags` & ``SATURATED`` of the trimmed raw flat).
+    Parameters
+    ----------
+    saturated : numpy.ndarray of bool
+        The map of pixels at or above the readout mode's saturation level
+        (:attr:`FrameState.flags` & ``SATURATED`` of the trimmed raw flat).
+    threshold_percent : float
+        The proposal's saturation threshold: the largest percentage of saturated pixels
+        a usable flat may have.
+
+    Returns
+    -------
+    str or None
+        ``None`` when the flat is usable, else the reason (starting with ``"rejected:"``)
+        with the measured percentage and the threshold.
     """
     percent = saturated_percent(saturated)
     if percent > threshold_percent:
@@ -42,6 +65,19 @@ def make_master_flat(frames: list[CCDData]) -> CCDData:
     Each flat is scaled to the mean level of the set before combining, so lamp
     intensity changes between exposures do not count as outliers. Saturation must be
     checked before (:func:`check_saturation`).
+
+    Parameters
+    ----------
+    frames : list of CCDData
+        Trimmed, bias-subtracted flats (ADU) of one readout mode and optics setup, with the
+        same shape and ``GSP_TRIM``; their uncertainties (if any) and masks carry over.
+
+    Returns
+    -------
+    CCDData
+        The master flat (ADU, float32, not normalized) at the mean level of the set, with a
+        ``VarianceUncertainty`` when the flats had one (else ``None``), the union of the
+        flats' masks, and the first flat's header plus ``NCOMBINE``.
 
     Raises
     ------

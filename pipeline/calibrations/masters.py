@@ -52,9 +52,22 @@ class Master:
 def info_from_header(header, path: str | Path) -> MasterInfo | None:
     """Rebuild a :class:`MasterInfo` from a master written by this pipeline.
 
-    Returns ``None`` for files that are not masters (``RLEVEL`` != 61) or lack the keys.
     The master keeps the raw cards of its frames, so the classifier recovers its
     readout and optics keys.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The master's primary header.
+    path : str or pathlib.Path
+        The master's file (its name becomes ``MasterInfo.name``).
+
+    Returns
+    -------
+    MasterInfo or None
+        ``None`` for files that are not masters (``RLEVEL`` != 61), that lack
+        ``GSP_TRIM`` or the classifier's keys, and for un-normalized master flats (only a
+        normalized flat is applied to frames).
     """
     path = Path(path)
     if int(header.get("RLEVEL", 0) or 0) != rlevel(DataType.MASTER_CALIBRATION):
@@ -88,6 +101,19 @@ def load_master(info: MasterInfo) -> Master:
 
     Read directly rather than with ``CCDData.read``: a normalized flat is
     dimensionless (empty ``BUNIT``), which ``CCDData.read`` refuses.
+
+    Parameters
+    ----------
+    info : MasterInfo
+        The master, with its ``path`` set (as :func:`info_from_header` makes it).
+
+    Returns
+    -------
+    Master
+        ``info`` with the pixels as float32 ``CCDData``: unit from ``BUNIT``
+        (dimensionless when empty), the ``MASK`` extension as a bool mask and the
+        ``UNCERT`` extension as a ``VarianceUncertainty`` (a standard deviation is
+        squared), each ``None`` when absent.
     """
     import numpy as np
     from astropy import units as u

@@ -42,8 +42,16 @@ def normalize_flat(master: CCDData, method: str = "simple", order: int = 15) -> 
     master : CCDData
         Bias-subtracted master flat, slit-trimmed for spectroscopy.
     method : {"mean", "simple", "full"}
+        The normalization (see the module's text).
     order : int
         Chebyshev order of the fits (``simple``, ``full``).
+
+    Returns
+    -------
+    CCDData
+        The dimensionless normalized flat (float32, about 1), its variance divided by the
+        model squared (``None`` when the master has none), a copy of its mask, and its
+        header plus ``GSP_NORM`` and ``GSP_NORD``.
 
     Raises
     ------

@@ -20,10 +20,21 @@ def _time(c) -> datetime:
 
 
 def bias_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
-    """Usable bias frames grouped by readout key and raw shape, each group in time order.
+    """Group usable bias frames by readout key and raw shape, each group in time order.
 
     The shape keeps ROIs of different heights under one ``ROI`` label (``user-defined``)
     in groups of their own.
+
+    Parameters
+    ----------
+    frames : iterable of Classification
+        Classified frames of a night; frames that are not usable bias frames are ignored.
+
+    Returns
+    -------
+    dict of tuple to list of Classification
+        ``(*readout_key, shape)`` to the group's frames, sorted by ``DATE-OBS`` then name
+        (frames without a date first).
     """
     groups: dict[tuple, list[Classification]] = defaultdict(list)
     for c in frames:
@@ -33,8 +44,18 @@ def bias_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classifica
 
 
 def flat_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classification]]:
-    """Usable flats grouped by readout + optics key and raw shape, each group in time
-    order."""
+    """Group usable flats by readout + optics key and raw shape, each group in time order.
+
+    Parameters
+    ----------
+    frames : iterable of Classification
+        Classified frames of a night; frames that are not usable flats are ignored.
+
+    Returns
+    -------
+    dict of tuple to list of Classification
+        ``(*flat_key, shape)`` to the group's frames, sorted by ``DATE-OBS`` then name.
+    """
     groups: dict[tuple, list[Classification]] = defaultdict(list)
     for c in frames:
         if c.ok and c.role == "flat":
@@ -43,8 +64,25 @@ def flat_groups(frames: Iterable[Classification]) -> dict[tuple, list[Classifica
 
 
 def is_compatible(frame: Classification, master: MasterInfo, trim_section: str | None) -> bool:
-    """A master fits a frame when readout (and, for flats, optics) keys match and it
-    was trimmed with the frame's trim section (so the pixels line up)."""
+    """Tell whether a master fits a frame.
+
+    It fits when the readout (and, for flats, optics) keys match and it was trimmed with
+    the frame's trim section (so the pixels line up).
+
+    Parameters
+    ----------
+    frame : Classification
+        The frame to calibrate.
+    master : MasterInfo
+        A candidate master.
+    trim_section : str or None
+        The frame's trim section in FITS notation; ``None`` skips the trim comparison.
+
+    Returns
+    -------
+    bool
+        True when ``master`` can be applied to ``frame``.
+    """
     if master.readout_key != frame.readout_key:
         return False
     if trim_section is not None and master.trim_section != trim_section:
@@ -60,11 +98,27 @@ def select_master(
     kind: str,
     trim_section: str | None = None,
 ) -> MasterInfo | None:
-    """The compatible master of ``kind`` nearest in time to ``frame``, or ``None``.
+    """Choose the compatible master of ``kind`` nearest in time to ``frame``.
 
     Ties (equal time distance) go to the master built from more frames. Masters of
     earlier nights are candidates like this night's; being further in time, they are
     only chosen when this night has no compatible one.
+
+    Parameters
+    ----------
+    frame : Classification
+        The frame to calibrate.
+    candidates : iterable of MasterInfo
+        Masters of any kind; those of another kind or not compatible are skipped.
+    kind : {"bias", "flat"}
+        The kind of master wanted.
+    trim_section : str or None
+        The frame's trim section; ``None`` accepts any (see :func:`is_compatible`).
+
+    Returns
+    -------
+    MasterInfo or None
+        The chosen master, or ``None`` when no candidate fits.
     """
     t = _time(frame)
     best = None

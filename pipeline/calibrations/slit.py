@@ -48,10 +48,20 @@ def _crossing(profile: np.ndarray, level: float, start: int, step: int) -> float
 def detect_slit(flat: CCDData, margin: int = EDGE_MARGIN) -> SlitEdges | None:
     """Find the slit-illuminated rows of a trimmed master flat.
 
+    Parameters
+    ----------
+    flat : CCDData
+        Trimmed, bias-subtracted master flat (dispersion along columns, the slit along
+        rows).
+    margin : int
+        Rows dropped inside each edge (binned rows), where the penumbra makes the flat
+        unreliable.
+
     Returns
     -------
     SlitEdges or None
-        ``None`` when the flat shows no illuminated plateau (no signal).
+        ``None`` when the flat shows no illuminated plateau (no signal) or fewer than
+        10 rows remain between the edges.
     """
     profile = np.median(flat.data, axis=1).astype(np.float64)
     peak = float(np.max(profile))

@@ -15,6 +15,13 @@ HELP = "simulate a demo night and reduce it end to end (embedded defaults)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``gsp demo`` (the ``gsp.commands`` entry-point protocol).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser, filled in place.
+    """
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -37,6 +44,19 @@ def _call(module_name: str, argv: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Simulate a demo night (or reuse one already there) and reduce it end to end.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success, else the failing step's code (``gsp
+        simulate``'s, then ``gsp reduce``'s).
+    """
     night = args.date.replace("-", "")
     raw = args.data_root / "raw" / night
     products = args.data_root / "products" / night

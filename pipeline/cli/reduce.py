@@ -19,6 +19,13 @@ HELP = "reduce a night of raw Goodman files: masters, reduced frames, status tab
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``gsp reduce`` (the ``gsp.commands`` entry-point protocol).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser, filled in place.
+    """
     parser.add_argument("raw_dir", type=Path, help="folder of raw FITS files (any depth)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the products")
     parser.add_argument(
@@ -79,6 +86,19 @@ def _settings(args):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Reduce a night of raw files into masters and products, and print the status table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 when every file was handled, 1 when a file failed, 2 for
+        bad input (no raw folder, ``--out`` inside it, unreadable or invalid settings).
+    """
     raw, out = args.raw_dir, args.out
     if not raw.is_dir():
         print(f"gsp reduce: {raw} is not a folder of raw files", file=sys.stderr)

@@ -10,6 +10,13 @@ HELP = "write a simulated raw Goodman night (FITS frames + truth.json) into NIGH
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``gsp simulate`` (the ``gsp.commands`` entry-point protocol).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser, filled in place.
+    """
     parser.add_argument("night_dir", metavar="NIGHT_DIR", help="directory to create")
     parser.add_argument("--mode", default="400_M2", help="WAVMODE of the lamp library (400_M2)")
     parser.add_argument("--camera", default="Red", help="Red or Blue (Red)")
@@ -109,6 +116,20 @@ def _flexure(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Simulate a night of raw Goodman frames (and its truth file) into a new folder.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options of :func:`add_arguments`.
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success, 2 for a bad option (flexure, angles, or a
+        configuration the simulator refuses), 1 when the night exists already (without
+        ``--force``) or cannot be written.
+    """
     from pathlib import Path
 
     from pipeline.simulate import (

@@ -22,30 +22,78 @@ SOAR_HEIGHT_M = 2738.0
 
 
 def extinction_file() -> Path:
+    """Locate the bundled CTIO extinction table.
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/fluxcal/ctioextinct.dat`` of the installed package (two columns:
+        wavelength in Å, extinction in mag per airmass).
+    """
     return Path(str(resources.files("pipeline") / "data" / "fluxcal" / "ctioextinct.dat"))
 
 
 @cache
 def extinction_curve() -> tuple[np.ndarray, np.ndarray]:
-    """Wavelength (Å) and extinction (mag per airmass) of the CTIO curve."""
+    """Read the CTIO extinction curve (once a process: it is cached).
+
+    Returns
+    -------
+    wavelength : numpy.ndarray
+        Wavelengths in Å, increasing (3200-10870 Å).
+    extinction : numpy.ndarray
+        Extinction at each wavelength, in magnitudes per airmass.
+    """
     data = np.loadtxt(extinction_file())
     return data[:, 0], data[:, 1]
 
 
 def extinction_mag(wavelength) -> np.ndarray:
-    """Extinction (mag per airmass) at ``wavelength`` (Å), linearly interpolated; the end
-    values are held beyond the table (3200-10870 Å)."""
+    """Interpolate the extinction (mag per airmass) at wavelengths in Å.
+
+    The interpolation is linear; the end values are held beyond the table (3200-10870 Å).
+
+    Parameters
+    ----------
+    wavelength : float or array_like
+        Wavelength(s) in Å.
+
+    Returns
+    -------
+    numpy.ndarray
+        Extinction in magnitudes per airmass, of the shape of ``wavelength`` (0-d for a
+        scalar).
+    """
     w, k = extinction_curve()
     return np.interp(np.asarray(wavelength, float), w, k)
 
 
 def extinction_factor(wavelength, airmass: float) -> np.ndarray:
-    """Fraction of the light that reaches the telescope: ``10**(-0.4 k(λ) X)``."""
+    """Compute the fraction of the light that reaches the telescope: ``10**(-0.4 k(λ) X)``.
+
+    Parameters
+    ----------
+    wavelength : float or array_like
+        Wavelength(s) in Å.
+    airmass : float
+        Airmass ``X`` of the observation (1 at the zenith).
+
+    Returns
+    -------
+    numpy.ndarray
+        Transmission between 0 and 1, of the shape of ``wavelength``.
+    """
     return 10.0 ** (-0.4 * extinction_mag(wavelength) * float(airmass))
 
 
 def soar_location():
-    """SOAR as an astropy ``EarthLocation``."""
+    """Give SOAR's site as an astropy ``EarthLocation``.
+
+    Returns
+    -------
+    astropy.coordinates.EarthLocation
+        Cerro Pachón at the module's latitude, longitude and height (no network lookup).
+    """
     import astropy.units as u
     from astropy.coordinates import EarthLocation
 
@@ -64,6 +112,17 @@ def _header_airmass(header) -> float | None:
 
 def computed_airmass(header) -> float:
     """Airmass at mid-exposure from OBSRA/OBSDEC (or RA/DEC), DATE-OBS and EXPTIME.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A raw or product header with OBSRA/OBSDEC (or RA/DEC, sexagesimal: hours and
+        degrees), DATE-OBS (UTC) and EXPTIME (s; 0 when absent).
+
+    Returns
+    -------
+    float
+        The airmass (sec z) at mid-exposure, seen from SOAR.
 
     Raises
     ------
@@ -110,6 +169,18 @@ def computed_airmass(header) -> float:
 
 def frame_airmass(header) -> tuple[float, str]:
     """Airmass of a frame and where it came from (``"AIRMASS card"``/``"computed"``).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The frame's header.
+
+    Returns
+    -------
+    airmass : float
+        The ``AIRMASS`` card when it is a number from 1 to 40, else computed.
+    source : str
+        ``"AIRMASS card"`` or a sentence saying it was computed and from what.
 
     Raises
     ------

@@ -17,7 +17,23 @@ from pipeline.wavelength.arrays import SpectrumArrays
 
 
 def read_spectrum(path) -> tuple[SpectrumArrays, fits.Header]:
-    """The spectrum (flux, std, mask, linear axis in Å or pixels, unit) and its header.
+    """Read a 1-D product's spectrum (flux, std, mask, linear axis, unit) and its header.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``wecfzst_``/``fwecfzst_`` (or ``ecfzst_``) FITS file: the flux in the primary
+        HDU, optional ``STD`` and ``MASK`` extensions, a linear WCS in the header.
+
+    Returns
+    -------
+    spectrum : SpectrumArrays
+        Flux in ``BUNIT`` (ADU when absent or unreadable), its standard deviation (zeros
+        without a ``STD`` extension), the mask (all false without ``MASK``), and the
+        spectral axis at pixel centres, in Å when ``CUNIT1`` is Angstrom or
+        ``CTYPE1 = 'LINEAR'``, else in pixels.
+    header : astropy.io.fits.Header
+        A copy of the primary header.
 
     Raises
     ------

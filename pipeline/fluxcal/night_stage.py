@@ -59,6 +59,19 @@ def saturated_columns(reduced_path, header) -> int:
 
     The window is the product's ``GSP_EXTR`` (rows at the first column) widened by 10
     rows for the trace's curvature; 0 when the reduced frame has no MASK.
+
+    Parameters
+    ----------
+    reduced_path : str or pathlib.Path
+        The reduced 2-D frame (``cfzst_``) the standard was extracted from; its ``MASK``
+        extension holds the saturation bit.
+    header : astropy.io.fits.Header
+        The header of the standard's 1-D product, for ``GSP_EXTR`` (``"lo:hi"`` rows).
+
+    Returns
+    -------
+    int
+        The number of such columns; 0 also when the window or the mask cannot be read.
     """
     from pipeline.reduction.masks import SATURATED
 
@@ -82,13 +95,31 @@ def sensitivity_from_product(
     reduced_path=None,
     raw_dirs: Iterable = (),
 ) -> tuple[Sensitivity | None, ProductResult]:
-    """A sensitivity master from one wavelength-calibrated standard product.
+    """Make a sensitivity master from one wavelength-calibrated standard product.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The standard's ``wecfzst_`` product.
+    out_dir : str or pathlib.Path
+        Where the ``master_sens_*.fits`` is written.
+    flux_settings : FluxSettings or None
+        Flux-calibration settings (extinction correction, preferred standard...);
+        ``None`` means the defaults.
+    settings : ReductionSettings or None
+        The reduction settings recorded in the master; ``None`` records none.
+    reduced_path : str or pathlib.Path or None
+        The reduced frame the standard was extracted from: a star saturated in its
+        extraction window is refused. ``None`` skips that check.
+    raw_dirs : iterable of str or pathlib.Path
+        Folders of raw data, never written into.
 
     Returns
     -------
     (Sensitivity or None, ProductResult)
-        The result has data_type 1 and status ``"written"``, or ``"skipped"`` with why
-        the standard cannot be used (the message of :class:`StandardRejected`).
+        The sensitivity (``None`` when skipped) and the result: data_type 1 and status
+        ``"written"``, or ``"skipped"`` with why the standard cannot be used (the message
+        of :class:`StandardRejected`, an unreadable file, saturation).
     """
     from pipeline.settings import FluxSettings
 
@@ -164,8 +195,19 @@ def sensitivity_from_product(
 
 
 def load_sensitivities(folders: Iterable) -> list[Sensitivity]:
-    """The sensitivity masters (``master_sens_*.fits``) of product folders; unreadable
-    ones are left out."""
+    """Read the sensitivity masters (``master_sens_*.fits``) of product folders.
+
+    Parameters
+    ----------
+    folders : iterable of str or pathlib.Path
+        Product folders (``products/<YYYYMMDD>/``), searched in the order given.
+
+    Returns
+    -------
+    list of Sensitivity
+        Every readable master, folder by folder, by file name; unreadable ones are left
+        out (a broken master is no candidate).
+    """
     out = []
     for folder in folders:
         for path in sorted(Path(folder).glob("master_sens_*.fits")):
@@ -177,7 +219,19 @@ def load_sensitivities(folders: Iterable) -> list[Sensitivity]:
 
 
 def flux_name(wavelength_name: str) -> str:
-    """``wecfzst_x_target_1.fits`` -> ``fwecfzst_x_target_1.fits``."""
+    """Name the flux-calibrated product of a wavelength-calibrated one.
+
+    Parameters
+    ----------
+    wavelength_name : str
+        The ``wecfzst_`` file name (a path: only its name is used).
+
+    Returns
+    -------
+    str
+        The name with the ``f`` prefix: ``wecfzst_x_target_1.fits`` gives
+        ``fwecfzst_x_target_1.fits``.
+    """
     from pipeline.products import product_name
 
     return product_name("f", Path(wavelength_name).name)
@@ -196,6 +250,27 @@ def flux_product(
     The sensitivity is :func:`~pipeline.fluxcal.apply.choose_sensitivity`'s choice
     among ``sensitivities``; with none compatible the result is ``"skipped"`` and says
     why (no standard, or what differs from each).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``wecfzst_`` product to calibrate.
+    sensitivities : sequence of Sensitivity
+        The candidates (every setup; incompatible ones are skipped with a reason).
+    out_dir : str or pathlib.Path
+        Where the ``fwecfzst_`` product is written.
+    flux_settings : FluxSettings or None
+        Flux-calibration settings (extinction correction, preferred standard...);
+        ``None`` means the defaults.
+    settings : ReductionSettings or None
+        The reduction settings recorded in the product; ``None`` records none.
+    raw_dirs : iterable of str or pathlib.Path
+        Folders of raw data, never written into.
+
+    Returns
+    -------
+    ProductResult
+        data_type 5, status ``"written"`` with the path, or ``"skipped"`` with why.
     """
     from pipeline.products import lineage_cards
     from pipeline.settings import FluxSettings
@@ -462,16 +537,25 @@ def _note(report, frame, result: ProductResult) -> None:
 
 
 def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=None) -> str:
-    """Why a spectrum should be (re)flux-calibrated with a new ``sensitivity``, or ``""``.
+    """Say why a spectrum should be (re)flux-calibrated with a new ``sensitivity``.
 
     For the live path: when a standard arrives, the night's spectra of its setup that
     have no data_type 5 yet, or one made with a sensitivity farther in time, are redone.
 
     Parameters
     ----------
-    spectrum_header : header of the ``wecfzst_`` spectrum
-    sensitivity : the new sensitivity
-    flux_header : header of its existing ``fwecfzst_`` product, or ``None``
+    spectrum_header : astropy.io.fits.Header
+        Header of the ``wecfzst_`` spectrum.
+    sensitivity : Sensitivity
+        The new sensitivity.
+    flux_header : astropy.io.fits.Header or None
+        Header of its existing ``fwecfzst_`` product, or ``None`` when there is none.
+
+    Returns
+    -------
+    str
+        The reason, or ``""`` when nothing is to be done (another setup, already made with
+        this sensitivity, or the existing one is as near in time).
     """
     from pipeline.fluxcal.setup import incompatibility, setup_of
 
@@ -502,9 +586,30 @@ def recalibrate_with(
     settings=None,
     raw_dirs: Iterable = (),
 ) -> list[ProductResult]:
-    """Flux-calibrate, with a newly made ``sensitivity``, those ``wecfzst_`` ``spectra``
-    (paths) that :func:`recalibration_reason` says need it; their ``fwecfzst_`` are
-    looked for in ``out_dir``. Returns one result per spectrum redone (reason: why)."""
+    """Flux-calibrate with a new sensitivity the spectra that need it.
+
+    Parameters
+    ----------
+    sensitivity : Sensitivity
+        The newly made sensitivity.
+    spectra : iterable of str or pathlib.Path
+        ``wecfzst_`` products; those that :func:`recalibration_reason` says need it are
+        redone, unreadable ones skipped.
+    out_dir : str or pathlib.Path
+        Where their ``fwecfzst_`` products are looked for and written.
+    flux_settings : FluxSettings or None
+        Flux-calibration settings (extinction correction, preferred standard...);
+        ``None`` means the defaults.
+    settings : ReductionSettings or None
+        The reduction settings recorded in the product; ``None`` records none.
+    raw_dirs : iterable of str or pathlib.Path
+        Folders of raw data, never written into.
+
+    Returns
+    -------
+    list of ProductResult
+        One result per spectrum redone, its reason prefixed with why it was redone.
+    """
     out = []
     for path in map(Path, spectra):
         try:

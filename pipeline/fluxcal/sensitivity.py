@@ -179,11 +179,30 @@ def _header_float(header, key: str, what: str, example: str) -> float:
 
 
 def count_rate(spec: SpectrumArrays, header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Electrons per second per Å of a wavelength-calibrated spectrum in counts per bin.
+    """Convert a wavelength-calibrated spectrum in counts per bin to electrons per second per Å.
+
+    Parameters
+    ----------
+    spec : SpectrumArrays
+        The extracted, wavelength-calibrated spectrum: flux and std in ADU (or electrons)
+        per pixel, spectral axis in a length unit.
+    header : astropy.io.fits.Header or dict
+        Its header, for GAIN (e-/ADU) and EXPTIME (s).
 
     Returns
     -------
-    wavelength (Å), rate, 1σ of rate (NaN where the input is masked or not finite).
+    wavelength : numpy.ndarray
+        The spectral axis in Å.
+    rate : numpy.ndarray
+        Electrons per second per Å (NaN where the input is masked or not finite).
+    error : numpy.ndarray
+        The 1σ uncertainty of ``rate``, same unit (NaN at the same places).
+
+    Raises
+    ------
+    FluxInputError
+        The spectral axis is not a wavelength, or GAIN or EXPTIME is missing or not a
+        positive number.
     """
     if spec.axis_unit.physical_type != "length":
         raise FluxInputError(
@@ -204,7 +223,20 @@ def count_rate(spec: SpectrumArrays, header) -> tuple[np.ndarray, np.ndarray, np
 
 
 def excluded(wave) -> np.ndarray:
-    """True at wavelengths of telluric bands or stellar Balmer lines."""
+    """Mark wavelengths of telluric bands or stellar Balmer lines.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength(s) in Å.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where the sensitivity fit must not use the point (inside a band of
+        ``TELLURIC_BANDS`` or within ``BALMER_HALF_WIDTH`` Å of a Balmer line), of the
+        shape of ``wave``.
+    """
     w = np.asarray(wave, float)
     out = np.zeros(w.shape, bool)
     for lo, hi in TELLURIC_BANDS:
@@ -224,12 +256,28 @@ def _basis(x, lo, hi, n_knots=N_KNOTS, k=3):
 
 
 def fit_pspline(x, y, sigma, penalties=PENALTIES, folds: int = 5):
-    """Penalised cubic B-spline fit of ``y(x)`` with the penalty chosen by k-fold CV.
+    """Fit a penalised cubic B-spline to ``y(x)``, the penalty chosen by k-fold cross-validation.
+
+    Parameters
+    ----------
+    x : array_like
+        Abscissae (Å for the sensitivity), any order; the knots span their range.
+    y : array_like
+        Values to fit, same length (e.g. the magnitude of the sensitivity).
+    sigma : array_like
+        1σ uncertainty of each ``y`` (> 0): the weights are ``1/sigma**2``.
+    penalties : sequence of float
+        Curvature penalties tried (relative: scaled by the mean weight); the one with the
+        smallest cross-validated chi-square wins.
+    folds : int
+        Number of cross-validation folds (points are dealt to folds in turn).
 
     Returns
     -------
-    dict with ``knots``, ``coefficients``, ``covariance``, ``penalty``, ``rms``,
-    ``chi2_red``.
+    dict
+        ``knots`` (the B-spline knot vector), ``coefficients``, ``covariance`` (of the
+        coefficients, scaled by the reduced chi-square when above 1), ``penalty`` (the
+        chosen one), ``rms`` (of the residuals, unit of ``y``) and ``chi2_red``.
     """
     x, y, sigma = (np.asarray(v, float) for v in (x, y, sigma))
     lo, hi = float(x.min()), float(x.max())
@@ -293,8 +341,20 @@ def fit_pspline(x, y, sigma, penalties=PENALTIES, folds: int = 5):
 
 
 def header_of(spectrum, header=None):
-    """The FITS header of a spectrum: ``header`` when given, else the one
-    ``specutils.Spectrum.read`` keeps in ``meta["header"]``.
+    """Find the FITS header of a spectrum.
+
+    Parameters
+    ----------
+    spectrum : specutils.Spectrum or SpectrumArrays
+        The spectrum; only its ``meta["header"]`` is looked at.
+    header : astropy.io.fits.Header or None
+        The header, when the caller has it; ``None`` takes the one
+        ``specutils.Spectrum.read`` keeps in ``meta["header"]``.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        ``header`` when given, else the spectrum's.
 
     Raises
     ------
@@ -444,6 +504,17 @@ def sensitivity_name(sens: Sensitivity) -> str:
     goodman_pipeline's master style (``master_flat_400m2_GG455_...``): the mode, the
     filter, the camera and binning say which science it fits; the night (the date of
     its evening) and the star keep two standards of one night apart.
+
+    Parameters
+    ----------
+    sens : Sensitivity
+        The sensitivity; its setup, date of observation and standard make the name.
+
+    Returns
+    -------
+    str
+        The file name (mode and star slugged to ``[A-Za-z0-9._]``; ``nodate`` without a
+        date; no filter part without an order-blocking filter).
     """
     s = sens.setup
     mode = _slug(s.mode).lower()
@@ -462,7 +533,18 @@ def sensitivity_name(sens: Sensitivity) -> str:
 
 
 def sensitivity_spectrum(sens: Sensitivity) -> SpectrumArrays:
-    """The sensitivity as a 1-D spectrum (unit e⁻ cm²/erg) for writing or plotting."""
+    """Turn a sensitivity into a 1-D spectrum (unit e⁻ cm²/erg) for writing or plotting.
+
+    Parameters
+    ----------
+    sens : Sensitivity
+        The sensitivity function.
+
+    Returns
+    -------
+    SpectrumArrays
+        Sensitivity and its 1σ uncertainty on its wavelength axis (Å), nothing masked.
+    """
     return SpectrumArrays(
         flux=sens.sensitivity,
         std=sens.uncertainty,
@@ -481,6 +563,25 @@ def write_sensitivity(
     The file is a 1-D spectrum that ``specutils.Spectrum.read`` reads (unit e⁻ cm²/erg)
     with its provenance in ``GSP_S*`` cards, the lineage cards (RLEVEL 61) and the
     settings it was made with (``settings``, ``flux_settings``).
+
+    Parameters
+    ----------
+    sens : Sensitivity
+        The sensitivity; its ``path`` is set to the written file.
+    out_dir : str or pathlib.Path
+        The products folder of the night.
+    settings : ReductionSettings or None
+        The reduction settings to record; ``None`` records none.
+    raw_dirs : iterable of str or pathlib.Path
+        Folders of raw data, never written into (see
+        :func:`pipeline.products.write_fits_atomic`).
+    flux_settings : FluxSettings or None
+        The flux-calibration settings to record; ``None`` records none.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file, named by :func:`sensitivity_name`.
     """
     from pipeline.products import lineage_cards, write_fits_atomic
     from pipeline.wavelength.fits_io import spectrum_hdul
@@ -512,6 +613,17 @@ def write_sensitivity(
 
 def read_sensitivity(path) -> Sensitivity:
     """Read a sensitivity master written by :func:`write_sensitivity`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``master_sens_*.fits`` file.
+
+    Returns
+    -------
+    Sensitivity
+        Wavelength (Å), sensitivity (e⁻ cm²/erg) and uncertainty, the setup and the
+        provenance read back from the ``GSP_S*`` cards; ``path`` is the file read.
 
     Raises
     ------

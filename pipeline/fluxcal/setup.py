@@ -40,7 +40,22 @@ def _filter(value) -> str:
 
 
 def setup_of(header) -> Setup:
-    """The :class:`Setup` of a frame or product header."""
+    """Read the :class:`Setup` of a frame or product header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The header; its spellings are normalized by
+        :func:`pipeline.header_normalization.normalize_header`.
+
+    Returns
+    -------
+    Setup
+        Camera (upper case), mode (``"unknown"`` when absent), grating, order-blocking
+        filter (``"NO_FILTER"`` when empty), binning ((1, 1) when absent), and the
+        grating and camera angles rounded to 0.1 deg for a Custom or unknown mode only
+        (``None`` otherwise).
+    """
     norm = normalize_header(header)
     mode = norm.wavmode or "unknown"
     custom = mode.lower() in {"custom", "unknown"}
@@ -59,8 +74,21 @@ def setup_of(header) -> Setup:
 
 
 def incompatibility(science: Setup, sensitivity: Setup) -> str:
-    """``""`` when a sensitivity of setup ``sensitivity`` may calibrate ``science``,
-    else what differs, in words."""
+    """Say in words why a sensitivity cannot calibrate a science setup.
+
+    Parameters
+    ----------
+    science : Setup
+        The setup of the spectrum to calibrate.
+    sensitivity : Setup
+        The setup the sensitivity function was made with.
+
+    Returns
+    -------
+    str
+        ``""`` when the sensitivity may calibrate ``science``, else each difference as
+        ``"<what> <sensitivity's> (science <science's>)"``, joined by ``"; "``.
+    """
     diffs = []
     for label, a, b in (
         ("camera", science.camera, sensitivity.camera),

@@ -61,13 +61,33 @@ class StandardStar:
 
 
 def bundled_dir() -> Path:
-    """The bundled ``esofil`` folder."""
+    """Locate the bundled ``esofil`` folder of standard-star tables.
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/fluxcal/esofil`` of the installed package.
+    """
     return Path(str(resources.files("pipeline") / "data" / "fluxcal" / "esofil"))
 
 
 def parse_sexagesimal(text, hours: bool) -> float | None:
-    """Degrees from ``hh:mm:ss.s`` (``hours``) or ``±dd:mm:ss`` text, or a number in
-    degrees; ``None`` when it is neither."""
+    """Convert ``hh:mm:ss.s`` or ``±dd:mm:ss`` text, or a number, to degrees.
+
+    Parameters
+    ----------
+    text : str or float or None
+        Sexagesimal text (colons or spaces; one to three fields) or a plain number
+        already in degrees.
+    hours : bool
+        True when sexagesimal text is in hours (right ascension: times 15), False when
+        in degrees (declination).
+
+    Returns
+    -------
+    float or None
+        Degrees; ``None`` when ``text`` is empty or neither a number nor sexagesimal.
+    """
     text = str(text or "").strip()
     if not text:
         return None
@@ -117,12 +137,37 @@ def _catalogue(folders: tuple[str, ...]) -> tuple[StandardStar, ...]:
 
 
 def catalogue(extra_dirs=()) -> tuple[StandardStar, ...]:
-    """Every star of the bundled library and of ``extra_dirs`` (later folders win)."""
+    """List every star of the bundled library and of ``extra_dirs`` (later folders win).
+
+    Parameters
+    ----------
+    extra_dirs : iterable of str or pathlib.Path
+        Folders of more ``f<star>.dat`` tables (with an optional ``esofil_info.txt``), read
+        after the bundled one: a star of the same name replaces the earlier one.
+
+    Returns
+    -------
+    tuple of StandardStar
+        The stars (cached per tuple of folders).
+    """
     return _catalogue((str(bundled_dir()), *(str(Path(d)) for d in extra_dirs)))
 
 
 def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
-    """Great-circle separation (arcsec) of two positions in degrees (haversine)."""
+    """Compute the great-circle separation of two positions (haversine).
+
+    Parameters
+    ----------
+    ra1, dec1 : float
+        First position, right ascension and declination in degrees.
+    ra2, dec2 : float
+        Second position, in degrees.
+
+    Returns
+    -------
+    float
+        The separation in arcseconds.
+    """
     r1, d1, r2, d2 = (math.radians(v) for v in (ra1, dec1, ra2, dec2))
     h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
     return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600.0
@@ -144,13 +189,17 @@ def find_standard(
     ra, dec : str or float, optional
         OBSRA (``hh:mm:ss``) and OBSDEC (``±dd:mm:ss``), or degrees.
     radius_arcsec : float
-        Largest pointing offset for a match by coordinates.
+        Largest pointing offset (arcsec) for a match by coordinates.
+    extra_dirs : iterable of str or pathlib.Path
+        More folders of tables searched besides the bundled library (see
+        :func:`catalogue`).
 
     Returns
     -------
     (StandardStar or None, str)
-        The star and ``"OBJECT"`` or ``"coordinates (12.3\\" away)"``; ``(None, "")``
-        when neither matches.
+        The star and ``"OBJECT"`` (matched by name) or ``'coordinates (12.3" from
+        <name>)'`` (the nearest star within the radius); ``(None, "")`` when neither
+        matches.
     """
     stars = catalogue(extra_dirs)
     key = standard_key(object_name)
@@ -177,6 +226,21 @@ def find_standard(
 @cache
 def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Wavelength (Å), flux (erg/s/cm²/Å) and bin width (Å) of a star's table.
+
+    Parameters
+    ----------
+    path : str
+        A table of columns wavelength (Å), flux (1e-16 erg/s/cm²/Å), optionally flux
+        (mJy) and bin width (Å); at least 5 rows of increasing wavelength. Cached per path.
+
+    Returns
+    -------
+    wavelength : numpy.ndarray
+        In Å, increasing.
+    flux : numpy.ndarray
+        In erg/s/cm²/Å (the table's second column times 1e-16).
+    width : numpy.ndarray
+        Bin width in Å: the fourth column, or the spacing of the wavelengths without it.
 
     Raises
     ------

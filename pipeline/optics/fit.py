@@ -69,7 +69,19 @@ class LampResidual:
 
 
 def library_solutions(templates=None) -> list[LampSolution]:
-    """The setup of every library lamp, read from its header."""
+    """Read the setup of every library lamp from its header.
+
+    Parameters
+    ----------
+    templates : sequence of LampTemplate or None
+        The lamps; ``None`` takes the whole packaged library.
+
+    Returns
+    -------
+    list of LampSolution
+        Per lamp: mode, grooves per mm, measured and target angles (deg), FILTER2, width
+        in unbinned pixels and the template itself.
+    """
     from astropy.io import fits
 
     out = []
@@ -158,6 +170,11 @@ class OpticsFit:
 def fit_optics(templates=None) -> OpticsFit:
     """Fit the optics model to the library lamps (full-width lamps only).
 
+    Parameters
+    ----------
+    templates : sequence of LampTemplate or None
+        The lamps to fit; ``None`` takes the whole packaged library.
+
     Returns
     -------
     OpticsFit
@@ -167,7 +184,20 @@ def fit_optics(templates=None) -> OpticsFit:
 
 
 def fit_solutions(all_sols: list[LampSolution]) -> OpticsFit:
-    """Fit the optics model to lamp solutions (see :func:`fit_optics`)."""
+    """Fit the optics model to lamp solutions (see :func:`fit_optics`).
+
+    Parameters
+    ----------
+    all_sols : list of LampSolution
+        The lamps' setups and solutions; only full-width ones (``NPIX`` unbinned pixels)
+        are fitted, the others are listed as unused.
+
+    Returns
+    -------
+    OpticsFit
+        The fitted parameters with their tolerances and provenance, and one residual entry
+        per lamp (used or not, and why not).
+    """
     sols = [s for s in all_sols if s.npix == NPIX]
     prob = _Problem(sols)
     weights = np.ones(len(sols))

@@ -14,16 +14,38 @@ from pipeline.optics.model import DispersionModel, OpticsError, dispersion_model
 
 
 def lines_per_mm(grating) -> float | None:
-    """Groove density named in a GRATING value, or ``None`` (``<NO GRATING>``, empty).
+    """Read the groove density named in a GRATING value.
 
     ``400_SYZY``, ``SYZY_400``, ``SYZY_600-OLD``, ``KOSI_600``, ``1200_RALC_BLUE`` all
     name their lines per mm (:func:`pipeline.header_normalization.normalize_grating`).
+
+    Parameters
+    ----------
+    grating : str or None
+        The GRATING card as written.
+
+    Returns
+    -------
+    float or None
+        Lines per mm; ``None`` for ``<NO GRATING>``, an empty value or a name without one
+        number.
     """
     return normalize_grating(str(grating or ""))[1]
 
 
 def camera_of(header) -> str | None:
-    """``"Red"`` or ``"Blue"`` (INSTCONF, INSTRUME, readout mode), else ``None``."""
+    """Tell the camera of a frame (INSTCONF, INSTRUME, readout mode).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The frame's header.
+
+    Returns
+    -------
+    str or None
+        ``"Red"`` or ``"Blue"``; ``None`` when no card says which.
+    """
     return normalize_header(header).camera or None
 
 
@@ -41,6 +63,18 @@ class HeaderOptics:
 
 def header_optics(header) -> HeaderOptics:
     """Read the optics of a frame.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A spectroscopic frame's header (GRATING, GRT_ANG/GRT_TARG, CAM_ANG/CAM_TARG,
+        FILTER2 and the camera's cards).
+
+    Returns
+    -------
+    HeaderOptics
+        Grooves per mm, grating and camera angles (deg), camera and FILTER2 (``None`` when
+        unknown or empty) and the GRATING as written.
 
     Raises
     ------

@@ -119,13 +119,25 @@ class OpticsParameters:
 
 
 def parameters_path() -> Path:
-    """The packaged fit of the optics (written by ``benchmarks/bench_optics.py --write``)."""
+    """Locate the packaged fit of the optics (written by ``benchmarks/bench_optics.py --write``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/optics/goodman_optics.json`` of the installed package.
+    """
     return Path(str(resources.files("pipeline") / "data" / "optics" / "goodman_optics.json"))
 
 
 @cache
 def packaged_parameters() -> OpticsParameters:
-    """The packaged optics parameters (read once per process)."""
+    """Read the packaged optics parameters (once per process).
+
+    Returns
+    -------
+    OpticsParameters
+        The camera, grating and mode parameters of :func:`parameters_path`.
+    """
     return OpticsParameters.from_dict(json.loads(parameters_path().read_text()))
 
 
@@ -138,9 +150,30 @@ def wavelength_at(
     grating: GratingParameters,
     zero_deg: float = 0.0,
 ) -> np.ndarray:
-    """First-order grating equation through the camera model (Å at unbinned pixels).
+    """Evaluate the first-order grating equation through the camera model.
 
     Vectorised over every argument, so the fit can evaluate all lamps at once.
+
+    Parameters
+    ----------
+    unbinned_pixel : float or array_like
+        Column(s) in unbinned pixels (0-based; binned frames use
+        :func:`pipeline.instrument.binned_pixel_centres`).
+    lines_per_mm : float or array_like
+        Grooves per mm.
+    grating_angle, camera_angle : float or array_like
+        Grating and camera angles in degrees.
+    camera : CameraParameters
+        The fitted camera (focal length, centre, distortion, zero angle).
+    grating : GratingParameters
+        The fitted grating (zero-point angle, density scale).
+    zero_deg : float or array_like
+        An extra camera-angle offset in degrees (a mode's zero point).
+
+    Returns
+    -------
+    numpy.ndarray
+        Wavelength in Å, broadcast over the arguments.
     """
     u = np.asarray(unbinned_pixel, dtype=float)
     alpha = np.radians(np.asarray(grating_angle) + grating.alpha_zero_deg)
@@ -152,7 +185,18 @@ def wavelength_at(
 
 
 def filter_cut_on(filter2: str | None) -> float | None:
-    """Cut-on wavelength (Å) of a long-pass order-sorting filter (``GG455`` -> 4550)."""
+    """Give the cut-on wavelength of a long-pass order-sorting filter (``GG455`` -> 4550 Å).
+
+    Parameters
+    ----------
+    filter2 : str or None
+        The FILTER2 card (``GG``, ``OG`` or ``RG`` and three digits, in nm).
+
+    Returns
+    -------
+    float or None
+        The cut-on in Å; ``None`` for no filter or one of another kind.
+    """
     m = re.match(r"\s*(GG|OG|RG)[-_ ]?(\d{3})", str(filter2 or "").upper())
     return 10.0 * float(m.group(2)) if m else None
 
@@ -292,7 +336,21 @@ class DispersionModel:
 
 
 def grating_parameters(lines_per_mm: float, params: OpticsParameters) -> GratingParameters:
-    """Fitted parameters of a groove density; the mean of all gratings if not in the library."""
+    """Look up the fitted parameters of a groove density.
+
+    Parameters
+    ----------
+    lines_per_mm : float
+        The grating's grooves per mm.
+    params : OpticsParameters
+        The fitted optics (:func:`packaged_parameters`).
+
+    Returns
+    -------
+    GratingParameters
+        The grating's zero-point angle and density scale; the mean over all fitted
+        gratings when this density is not in the library.
+    """
     g = params.gratings.get(float(lines_per_mm))
     if g is not None:
         return g
@@ -316,13 +374,31 @@ def library_mode(
     *,
     grating: str | None = None,
 ) -> str | None:
-    """The library mode (``"400_M2"``, the spelling of :func:`pipeline.lamps.normalize_mode`)
-    set up with these angles, or ``None`` when no library mode uses them.
+    """Find the library mode set up with these angles.
 
     A frame labelled ``Custom``, mislabelled or unlabelled still finds its library lamps.
     Two modes can share angles (``1200_M7`` and ``1200_CANIR``, different 1200 l/mm
     gratings): the one whose GRATING matches ``grating`` wins, else the one with more
     library lamps.
+
+    Parameters
+    ----------
+    lines_per_mm : float
+        The grating's grooves per mm.
+    grating_angle, camera_angle : float
+        The frame's grating and camera angles in degrees; a mode matches within
+        ``MODE_GRATING_TOLERANCE`` and ``MODE_CAMERA_TOLERANCE``.
+    params : OpticsParameters or None
+        The fitted optics; ``None`` takes :func:`packaged_parameters`.
+    grating : str or None
+        The GRATING card, to choose between modes sharing angles; ``None`` does not
+        choose by it.
+
+    Returns
+    -------
+    str or None
+        The mode (``"400_M2"``, the spelling of :func:`pipeline.lamps.normalize_mode`), or
+        ``None`` when no library mode uses these angles.
     """
     params = params or packaged_parameters()
     wanted = _grating_tokens(grating)

@@ -22,7 +22,22 @@ from pipeline.reduction.trim import cut
 
 
 def poisson_variance(signal: np.ndarray, gain: float, rdnoise: float) -> np.ndarray:
-    """Variance (ADU²) of a bias-free signal in ADU."""
+    """Compute the variance (ADU²) of a bias-free signal in ADU: Poisson plus read noise.
+
+    Parameters
+    ----------
+    signal : numpy.ndarray
+        Bias-subtracted pixels in ADU, any shape (negative values count as 0 electrons).
+    gain : float
+        GAIN in e-/ADU (1 when missing or not positive).
+    rdnoise : float
+        RDNOISE in e- (0 when missing).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 variance in ADU², of the shape of ``signal``.
+    """
     gain = gain if gain and gain > 0 else 1.0
     variance = np.maximum(signal, 0, dtype=np.float32) / np.float32(gain)
     variance += np.float32((rdnoise or 0.0) / gain) ** 2
@@ -51,6 +66,17 @@ def subtract_bias(
         Trimmed master bias, ADU; cut to ``slit_section`` when given.
     gain, rdnoise : float
         Frame's GAIN (e-/ADU) and RDNOISE (e-).
+    slit_section : str or None
+        The frame's slit trim (FITS section in trimmed pixels) when it was slit-trimmed:
+        the master is cut the same way. ``None`` when not slit-trimmed.
+    level_offset : float
+        ADU subtracted besides the master (0 for none).
+
+    Returns
+    -------
+    CCDData
+        The bias-free frame (ADU, float32) with a ``VarianceUncertainty`` (Poisson + read
+        noise + the master's variance), the frame's mask and header.
 
     Raises
     ------
@@ -86,7 +112,27 @@ def subtract_bias(
 
 
 def subtract_level(ccd: CCDData, level: float, gain: float, rdnoise: float) -> CCDData:
-    """Subtract a constant level (the prescan median) and attach the variance."""
+    """Subtract a constant level (the prescan median) and attach the variance.
+
+    Used when no master bias is applied (the ``ignore bias`` setting, or none to be had).
+
+    Parameters
+    ----------
+    ccd : CCDData
+        Trimmed frame in ADU.
+    level : float
+        The level to subtract, ADU.
+    gain : float
+        GAIN in e-/ADU.
+    rdnoise : float
+        RDNOISE in e-.
+
+    Returns
+    -------
+    CCDData
+        The frame less ``level``, with its Poisson + read-noise ``VarianceUncertainty``
+        (ADU²), its mask and header.
+    """
     signal = ccd.data - np.float32(level)
     return CCDData(
         signal,

@@ -78,8 +78,27 @@ HEADER_NAMES = {"lacosmic": "LACosmic", "dcr": "DCR-equivalent", "none": "none"}
 
 
 def resolve_method(setting: str, binning: tuple[int, int] | int) -> str:
-    """The method actually run: ``default`` -> ``dcr`` at 1x1, ``lacosmic`` otherwise
-    (``1 2`` included)."""
+    """Tell the cosmic-ray method actually run for a setting and a binning.
+
+    ``default`` is ``dcr`` at 1x1 and ``lacosmic`` otherwise (``1 2`` included).
+
+    Parameters
+    ----------
+    setting : str
+        The proposal's setting: ``default``, ``lacosmic``, ``dcr`` or ``none`` (any case).
+    binning : tuple of (int, int) or int
+        The frame's binning, per axis or one number for both.
+
+    Returns
+    -------
+    str
+        ``"dcr"``, ``"lacosmic"`` or ``"none"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown setting.
+    """
     setting = setting.lower()
     if setting != "default":
         if setting not in (*PARAMETERS, "none"):
@@ -93,7 +112,7 @@ def resolve_method(setting: str, binning: tuple[int, int] | int) -> str:
 def candidate_tiles(
     data: np.ndarray, gain: float, rdnoise: float, threshold: float | None = None
 ) -> np.ndarray:
-    """Boolean map of the ``TILE`` x ``TILE`` tiles that hold a cosmic-ray candidate.
+    """Map the ``TILE`` x ``TILE`` tiles that hold a cosmic-ray candidate.
 
     A candidate is sharp along both axes: it stands above the mean of its left and
     right neighbours *and* above the mean of the pixels above and below by
@@ -102,6 +121,23 @@ def candidate_tiles(
     are not candidates; a cosmic ray of 1-3 pixels, even on top of them, is (a short
     streak's ends are). The threshold is below L.A.Cosmic's own so that astroscrappy,
     which then decides, is shown every pixel it would flag.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The bias-subtracted frame in ADU, shape ``(ny, nx)``.
+    gain : float
+        GAIN in e-/ADU (1 when 0 or missing).
+    rdnoise : float
+        RDNOISE in e-.
+    threshold : float or None
+        Sigmas above both neighbour means; ``None`` takes ``CANDIDATE_SIGMA``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Shape ``(ceil(ny / TILE), ceil(nx / TILE))``: true for a tile with a candidate
+        (grown by ``GROW`` pixels, as astroscrappy grows its detections).
     """
     threshold = CANDIDATE_SIGMA if threshold is None else threshold
     gain = gain or 1.0

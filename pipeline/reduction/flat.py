@@ -18,6 +18,20 @@ MIN_FLAT = 0.2
 def flat_field(ccd: CCDData, flat: CCDData) -> CCDData:
     """Divide a bias-subtracted frame by a normalized flat, propagating the variance.
 
+    Parameters
+    ----------
+    ccd : CCDData
+        Bias-subtracted frame (ADU), trimmed and slit-trimmed like the flat.
+    flat : CCDData
+        Normalized master flat (dimensionless, about 1).
+
+    Returns
+    -------
+    CCDData
+        The frame divided by the flat (ADU, float32); pixels where the flat is below
+        ``MIN_FLAT`` are left undivided and masked; the variance includes the flat's when
+        it has one (``None`` when the frame had none).
+
     Raises
     ------
     ValueError

@@ -56,7 +56,19 @@ class FrameState:
 
 
 def geometry_for(classification: Classification, shape: tuple[int, int]) -> RawGeometry:
-    """The raw layout of a frame from its binning and shape (see :mod:`.geometry`).
+    """Work out the raw layout of a frame from its binning and shape (see :mod:`.geometry`).
+
+    Parameters
+    ----------
+    classification : Classification
+        The frame's classification (binning from CCDSUM, TRIMSEC).
+    shape : tuple of (int, int)
+        (rows, columns) of the raw data.
+
+    Returns
+    -------
+    RawGeometry
+        Trim section, prescan, first unbinned column and the decisions taken.
 
     Raises
     ------
@@ -67,7 +79,19 @@ def geometry_for(classification: Classification, shape: tuple[int, int]) -> RawG
 
 
 def trim_section_for(classification: Classification, shape: tuple[int, int]) -> str:
-    """The trim section of a raw frame, from its binning and shape.
+    """Give the trim section of a raw frame, from its binning and shape.
+
+    Parameters
+    ----------
+    classification : Classification
+        The frame's classification (binning, TRIMSEC).
+    shape : tuple of (int, int)
+        (rows, columns) of the raw data.
+
+    Returns
+    -------
+    str
+        FITS section (1-based, inclusive) of the pixels kept, e.g. ``"[26:2055,2:948]"``.
 
     Raises
     ------
@@ -78,12 +102,35 @@ def trim_section_for(classification: Classification, shape: tuple[int, int]) -> 
 
 
 def prescan_level(data: np.ndarray, geometry: RawGeometry) -> float | None:
-    """Bias level of the dark prescan columns (:func:`.geometry.dark_prescan`), or None."""
+    """Measure the bias level of the dark prescan columns (:func:`.geometry.dark_prescan`).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The raw, untrimmed pixels in ADU, shape ``(ny, nx)``.
+    geometry : RawGeometry
+        The frame's layout (where the prescan is).
+
+    Returns
+    -------
+    float or None
+        The level in ADU; ``None`` when the frame has no usable prescan (a window).
+    """
     return dark_prescan(data, geometry).level
 
 
 def image_2d(data: np.ndarray) -> np.ndarray:
-    """The 2-D image of a primary HDU; pre-2016 files hold it as a 1 x ny x nx cube.
+    """Take the 2-D image of a primary HDU; pre-2016 files hold it as a 1 x ny x nx cube.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or None
+        The primary HDU's data.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``(ny, nx)`` image (a view; leading axes of length 1 dropped).
 
     Raises
     ------
@@ -104,6 +151,20 @@ def read_raw(path: str | Path, classification: Classification | None = None) -> 
 
     The trim section and the prescan level are measured here, from the untrimmed
     pixels; later stages use them.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The raw FITS file (never written).
+    classification : Classification or None
+        The file's classification when already made; ``None`` classifies its header.
+
+    Returns
+    -------
+    FrameState
+        The untrimmed ``CCDData`` (ADU, float32, mask = saturated pixels), the ``flags``
+        bit map, the raw geometry and trim section, the prescan level and the header cards
+        (``GSP_PSEC``, ``GSP_OSEC``, ``GSP_X0``) and notes for the product.
     """
     path = Path(path)
     with warnings.catch_warnings():

@@ -117,6 +117,11 @@ def raw_geometry(
     trimsec : str, optional
         The header's ``TRIMSEC``; used only for windows narrower than the chip.
 
+    Returns
+    -------
+    RawGeometry
+        The layout; its ``decisions`` say where the header and the data disagreed.
+
     Raises
     ------
     ValueError

@@ -20,7 +20,18 @@ from pipeline.reduction.sections import parse_section
 
 
 def binning_of(header) -> tuple[int, int]:
-    """(columns, rows) binning from ``CCDSUM``; (1, 1) when absent or unreadable."""
+    """Read the (columns, rows) binning from ``CCDSUM``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A raw or product header.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Binning along columns and rows; (1, 1) when ``CCDSUM`` is absent or unreadable.
+    """
     parts = str(header.get("CCDSUM", "1 1")).split()
     try:
         bx, by = int(parts[0]), int(parts[1])
@@ -34,6 +45,16 @@ def first_unbinned_column(header) -> int:
 
     Products written before ``GSP_X0`` existed were trimmed after the binning's
     prescan, ``b * ceil(50 / b)``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A trimmed frame's or product's header.
+
+    Returns
+    -------
+    int
+        The unbinned raw column (0-based).
     """
     if "GSP_X0" in header:
         return int(header["GSP_X0"])
@@ -112,6 +133,13 @@ def match_binning(arc: CCDData, science: CCDData) -> tuple[CCDData | None, str]:
     science binning; its trimmed area must cover the science's. A science frame cut
     to its slit (``GSP_SLIT``) gets the arc cut to the same rows when the arc was not
     slit-trimmed itself.
+
+    Parameters
+    ----------
+    arc : CCDData
+        The reduced arc (its header gives ``CCDSUM``, ``GSP_X0`` and ``GSP_SLIT``).
+    science : CCDData
+        The reduced science frame whose pixels the arc must match.
 
     Returns
     -------

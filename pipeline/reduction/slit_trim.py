@@ -13,7 +13,26 @@ from pipeline.reduction.trim import cut
 
 
 def slit_trim(ccd: CCDData, section: str) -> CCDData:
-    """Cut a trimmed frame to the slit section and record it in ``GSP_SLIT``."""
+    """Cut a trimmed frame to the slit section and record it in ``GSP_SLIT``.
+
+    Parameters
+    ----------
+    ccd : CCDData
+        A trimmed frame or master.
+    section : str
+        The slit section (FITS notation, in trimmed pixels) of
+        :func:`pipeline.calibrations.slit.detect_slit`.
+
+    Returns
+    -------
+    CCDData
+        The rows inside the slit, with mask and uncertainty, and ``GSP_SLIT`` set.
+
+    Raises
+    ------
+    ValueError
+        The section does not lie inside the frame.
+    """
     trimmed = cut(ccd, section)
     trimmed.header["GSP_SLIT"] = (section, "Slit trim section, slit illuminated area only")
     return trimmed

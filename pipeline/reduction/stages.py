@@ -57,13 +57,45 @@ STAGES: Mapping[tuple[str, str], tuple] = {
 
 
 def stages_for(classification, extra: Mapping[tuple[str, str], Sequence] | None = None) -> list:
-    """The stages of a frame: ``STAGES`` for its technique and role, plus ``extra``."""
+    """List the stages of a frame: ``STAGES`` for its technique and role, plus ``extra``.
+
+    Parameters
+    ----------
+    classification : Classification
+        The frame's classification (its technique and role choose the stages).
+    extra : mapping of (str, str) to sequence or None
+        More stages per ``(technique, role)``, run after the standard ones; ``None`` for
+        none.
+
+    Returns
+    -------
+    list
+        The stages in order (empty for a frame that is not reduced).
+    """
     key = (classification.technique, classification.role)
     return list(STAGES.get(key, ())) + list((extra or {}).get(key, ()))
 
 
 def run_stages(state, stages, context: ReductionContext, timings: dict | None = None):
-    """Run ``stages`` in order; per-stage seconds are added to ``timings`` if given."""
+    """Run ``stages`` in order on one frame.
+
+    Parameters
+    ----------
+    state : FrameState
+        The frame as read (:func:`pipeline.reduction.frame.read_raw`).
+    stages : iterable of callable
+        Stages called as ``stage(state, context)``, each returning the new state and
+        having a ``name``.
+    context : ReductionContext
+        The night's settings and chosen masters.
+    timings : dict of str to float or None
+        When given, each stage's seconds are added to ``timings[stage.name]``.
+
+    Returns
+    -------
+    FrameState
+        The state the last stage returned.
+    """
     for stage in stages:
         start = time.perf_counter()
         state = stage(state, context)

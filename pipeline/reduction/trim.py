@@ -11,6 +11,19 @@ from pipeline.reduction.sections import parse_section
 def cut(ccd: CCDData, section: str) -> CCDData:
     """The part of ``ccd`` inside a FITS section, with its mask and uncertainty.
 
+    Parameters
+    ----------
+    ccd : CCDData
+        The image.
+    section : str
+        A FITS section (1-based, inclusive, columns first).
+
+    Returns
+    -------
+    CCDData
+        The cut-out (views of data, mask and uncertainty) with the same unit and a FITS
+        header as meta.
+
     Raises
     ------
     ValueError
@@ -31,7 +44,25 @@ def cut(ccd: CCDData, section: str) -> CCDData:
 
 
 def trim_image(ccd: CCDData, section: str) -> CCDData:
-    """Trim a raw frame (or a master) to ``section`` and record it in ``GSP_TRIM``."""
+    """Trim a raw frame (or a master) to ``section`` and record it in ``GSP_TRIM``.
+
+    Parameters
+    ----------
+    ccd : CCDData
+        The untrimmed frame.
+    section : str
+        The trim section (FITS notation) of the frame's raw geometry.
+
+    Returns
+    -------
+    CCDData
+        The trimmed frame with ``GSP_TRIM`` set.
+
+    Raises
+    ------
+    ValueError
+        The section does not lie inside the image.
+    """
     trimmed = cut(ccd, section)
     trimmed.header["GSP_TRIM"] = (section, "Trim section (raw layout from binning and shape)")
     return trimmed

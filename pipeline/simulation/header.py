@@ -40,6 +40,16 @@ def lamp_keywords_for(lamp: str) -> set[str]:
 
     Hg comes with the HgAr lamp, Fe and Cu come with their He-Ar hollow-cathode lamps;
     Ar alone is LAMP_AR only when no lamp providing it is on.
+
+    Parameters
+    ----------
+    lamp : str
+        A comparison lamp name (``"HgArNe"``, ``"CuHeAr"``).
+
+    Returns
+    -------
+    set of str
+        The ``LAMP_*`` keys to set to TRUE.
     """
     elems = set(re.findall(r"[A-Z][a-z]?", lamp))
     on = set()
@@ -57,7 +67,18 @@ def lamp_keywords_for(lamp: str) -> set[str]:
 
 
 def template_header(template: LampTemplate) -> fits.Header:
-    """The library file's header (CAM_TARG, GRT_TARG, GRATING, FILTER2 ...)."""
+    """Read the library file's header (CAM_TARG, GRT_TARG, GRATING, FILTER2 ...).
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        Its primary header (cached per file: do not change it).
+    """
     return _header_of(str(template.path))
 
 
@@ -67,12 +88,40 @@ def _header_of(path: str) -> fits.Header:
 
 
 def file_date(date: dt.date) -> str:
-    """``dd-mm-yyyy`` as in observatory file names."""
+    """Write a date as ``dd-mm-yyyy``, as in observatory file names.
+
+    Parameters
+    ----------
+    date : datetime.date
+        The night's date.
+
+    Returns
+    -------
+    str
+        For example ``"26-11-2020"``.
+    """
     return date.strftime("%d-%m-%Y")
 
 
 def file_name(sequence: int, label: str, date: dt.date, comp: bool = False) -> str:
-    """``0001_<label>_<dd-mm-yyyy>[_comp].fits``."""
+    """Name a raw file as the observatory does: ``0001_<label>_<dd-mm-yyyy>[_comp].fits``.
+
+    Parameters
+    ----------
+    sequence : int
+        The frame's number in the night (four digits).
+    label : str
+        The object or frame kind (spaces become underscores).
+    date : datetime.date
+        The night's date.
+    comp : bool
+        True for a comparison arc (``_comp`` suffix).
+
+    Returns
+    -------
+    str
+        The file name.
+    """
     label = label.strip().replace(" ", "_")
     return f"{sequence:04d}_{label}_{file_date(date)}{'_comp' if comp else ''}.fits"
 
@@ -93,7 +142,25 @@ def _sexagesimal(value: float, hours: bool, decimals: int = 3) -> str:
 
 
 def parse_sexagesimal(text: str, hours: bool) -> float:
-    """Degrees of ``hh:mm:ss`` (hours) or ``dd:mm:ss`` text."""
+    """Convert ``hh:mm:ss`` (hours) or ``dd:mm:ss`` text to degrees.
+
+    Parameters
+    ----------
+    text : str
+        Three colon-separated fields, optionally signed.
+    hours : bool
+        True for hours (right ascension: times 15), False for degrees.
+
+    Returns
+    -------
+    float
+        Degrees.
+
+    Raises
+    ------
+    ValueError
+        Not three colon-separated numbers.
+    """
     text = text.strip()
     sign = -1.0 if text.startswith("-") else 1.0
     d, m, s = (abs(float(p)) for p in text.lstrip("+-").split(":"))
@@ -102,14 +169,40 @@ def parse_sexagesimal(text: str, hours: bool) -> float:
 
 
 def local_sidereal_deg(when: dt.datetime) -> float:
-    """Local sidereal time at SOAR in degrees (GMST formula, good to ~0.1 s)."""
+    """Compute the local sidereal time at SOAR in degrees (GMST formula, good to ~0.1 s).
+
+    Parameters
+    ----------
+    when : datetime.datetime
+        The time, timezone-aware UTC (a naive one is taken as local time by
+        ``timestamp()``).
+
+    Returns
+    -------
+    float
+        Local sidereal time in degrees, 0 to 360.
+    """
     jd = when.timestamp() / 86400.0 + 2440587.5
     gmst_h = 18.697374558 + 24.06570982441908 * (jd - 2451545.0)
     return (gmst_h * 15.0 + SOAR_LONGITUDE_DEG) % 360.0
 
 
 def airmass(ha_deg: float, dec_deg: float) -> float:
-    """Secant of the zenith distance at SOAR (plane-parallel; capped at 10)."""
+    """Compute the airmass at SOAR: secant of the zenith distance (plane-parallel; capped at 10).
+
+    Parameters
+    ----------
+    ha_deg : float
+        Hour angle in degrees.
+    dec_deg : float
+        Declination in degrees.
+
+    Returns
+    -------
+    float
+        The airmass; 10 when the target is less than about 6 degrees high (or below the
+        horizon).
+    """
     lat, dec, ha = (math.radians(v) for v in (SOAR_LATITUDE_DEG, dec_deg, ha_deg))
     sin_alt = math.sin(lat) * math.sin(dec) + math.cos(lat) * math.cos(dec) * math.cos(ha)
     return 10.0 if sin_alt <= 0.1 else 1.0 / sin_alt
@@ -129,7 +222,21 @@ GRT_ANG_OFFSET = -0.0004
 
 
 def setup_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
-    """(GRT_TARG, CAM_TARG) of a simulated spectroscopic frame: custom or the lamp's."""
+    """Give the (GRT_TARG, CAM_TARG) of a simulated spectroscopic frame: custom or the lamp's.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        The library lamp of the setup.
+    angles : tuple of (float, float) or None
+        Custom (grating, camera) target angles in degrees; ``None`` takes the lamp file's
+        GRT_TARG and CAM_TARG (0 when absent).
+
+    Returns
+    -------
+    tuple of (float, float)
+        Grating and camera target angles in degrees.
+    """
     if angles is not None:
         return float(angles[0]), float(angles[1])
     th = template_header(template)
@@ -142,6 +249,18 @@ def measured_angles(template: LampTemplate, angles=None) -> tuple[float, float]:
     The library lamp's own measured angles (so the truth drawn from them sits where
     the lamp's real lines sat, give or take the distortion), or, for custom angles,
     the targets read back with the instrument's usual small offsets.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        The library lamp of the setup.
+    angles : tuple of (float, float) or None
+        Custom (grating, camera) target angles in degrees; ``None`` for the lamp's own.
+
+    Returns
+    -------
+    tuple of (float, float)
+        GRT_ANG and CAM_ANG in degrees.
     """
     if angles is None:
         th = template_header(template)
@@ -158,6 +277,20 @@ def simulated_optics(template: LampTemplate, camera: str, angles=None):
 
     Physical truth is built on it, so a pipeline reading the header's angles sees the
     same setup the truth was drawn from.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        The library lamp of the setup (grating, filter).
+    camera : str
+        ``"Red"`` or ``"Blue"``.
+    angles : tuple of (float, float) or None
+        Custom (grating, camera) target angles in degrees; ``None`` for the lamp's own.
+
+    Returns
+    -------
+    DispersionModel
+        The optics model at the measured angles of :func:`measured_angles`.
     """
     from pipeline.optics import dispersion_model, lines_per_mm
 
@@ -198,13 +331,66 @@ def build_header(
     instrume: str | None = None,
     measured: tuple[float, float] | None = None,
 ) -> fits.Header:
-    """A raw header with the real instrument's cards, in the real order.
+    """Build a raw header with the real instrument's cards, in the real order.
 
-    ``angles`` (grating, camera target degrees) and ``wavmode`` replace the library
-    lamp's; ``lamp_cards=False`` leaves out the LAMP_* cards, as older files do.
-    ``ccdsum`` is (serial, parallel) binning (default the geometry's, both axes);
-    ``trimsec`` replaces the true TRIMSEC card, ``instrume`` the INSTRUME card;
-    ``measured`` gives GRT_ANG, CAM_ANG (default: the targets with small offsets).
+    Parameters
+    ----------
+    camera : str
+        ``"Red"`` or ``"Blue"``.
+    geometry : FrameGeometry
+        The raw frame's layout (ROI, binning, TRIMSEC, size).
+    readout : ReadoutMode
+        The readout mode (GAIN, RDNOISE, rate, attenuation).
+    obstype : str
+        OBSTYPE (``"BIAS"``, ``"FLAT"``, ``"COMP"``, ``"OBJECT"``...).
+    object_name : str
+        OBJECT.
+    exptime : float
+        Exposure time in seconds (0 for a bias).
+    start : datetime.datetime
+        Start of the exposure, UTC.
+    ra_deg, dec_deg : float
+        Pointing in degrees (RA, DEC, OBSRA, OBSDEC and the airmass follow).
+    lamps_on : set of str
+        ``LAMP_*`` keys switched on (:func:`lamp_keywords_for`).
+    quartz_percent : float
+        Intensity of the quartz lamp in percent (``LAMP_QPE``).
+    template : LampTemplate or None
+        The library lamp of the setup (grating, filter, angles, WAVMODE); ``None`` for
+        imaging.
+    slit : str
+        SLIT.
+    filter1 : str
+        FILTER (the primary filter wheel).
+    proposal_id : str
+        PROPID.
+    image_id, obs_id, conf_id, block_id : int
+        IMAGEID, OBSID, CONFID and BLOCK_ID of the observatory's database.
+    saved_as : str
+        The file name written in the acquisition comment.
+    angles : tuple of (float, float) or None
+        Grating and camera target angles in degrees, replacing the library lamp's;
+        ``None`` keeps the lamp's.
+    wavmode : str or None
+        WAVMODE written instead of the lamp's mode (``"Custom"``, ``"400 m2"``, ``""``);
+        ``None`` writes the lamp's.
+    lamp_cards : bool
+        False leaves out the LAMP_* cards, as older files do.
+    ccdsum : tuple of (int, int) or None
+        (serial, parallel) binning for CCDSUM; ``None`` takes the geometry's on both
+        axes.
+    trimsec : str or None
+        TRIMSEC written instead of the true one; ``None`` writes the true one.
+    instrume : str or None
+        INSTRUME written instead of the camera's usual one (``ghts_red``/``ghts_blue``).
+    measured : tuple of (float, float) or None
+        GRT_ANG and CAM_ANG in degrees; ``None`` writes the targets with the
+        instrument's small offsets.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        The raw header.
     """
     end = start + dt.timedelta(seconds=exptime)
     lst = local_sidereal_deg(start)

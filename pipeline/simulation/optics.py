@@ -180,6 +180,24 @@ def add_gaussian_lines(grid, spectrum, centres, fluxes, sigma):
     line of total ``flux`` centred at ``c`` contributes
     ``flux * (Phi((x+0.5-c)/sigma) - Phi((x-0.5-c)/sigma))``: exactly what a detector
     pixel at ``x`` collects. Only a +-8 sigma window around each line is computed.
+
+    Parameters
+    ----------
+    grid : numpy.ndarray
+        Evenly spaced bin centres, in pixels (unbinned or binned, as ``sigma``).
+    spectrum : numpy.ndarray
+        Bin contents on ``grid``, added to in place.
+    centres : float or array_like
+        Line centres, same unit as ``grid``.
+    fluxes : float or array_like
+        Total flux of each line (counts), same length as ``centres``.
+    sigma : float
+        Gaussian sigma of every line, same unit as ``grid``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``spectrum`` itself, with the lines added.
     """
     step = grid[1] - grid[0]
     half = 8.0 * sigma + 1.0
@@ -195,7 +213,27 @@ def add_gaussian_lines(grid, spectrum, centres, fluxes, sigma):
 
 
 def spread_rows(grid, spectrum, layout: Layout, rows, cols=None) -> np.ndarray:
-    """2-D image of a slit-filling spectrum: ``S(x - tilt*(y - yc))`` on given rows."""
+    """Spread a slit-filling spectrum over rows: ``S(x - tilt*(y - yc))``.
+
+    Parameters
+    ----------
+    grid : numpy.ndarray
+        Increasing column positions (pixels) where ``spectrum`` is tabulated.
+    spectrum : numpy.ndarray
+        The spectrum per pixel on ``grid``.
+    layout : Layout
+        The frame's layout: its ``row_shift`` gives each row's tilt shift in columns.
+    rows : numpy.ndarray
+        The rows (0-based) to fill.
+    cols : numpy.ndarray or None
+        The columns to sample; ``None`` takes every column of ``layout.shape``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(rows), len(cols))``: the spectrum, shifted per row, linearly
+        interpolated (0 outside ``grid``).
+    """
     cols = np.arange(layout.shape[1], dtype=float) if cols is None else cols
     shifts = layout.row_shift(rows)
     xs = cols[None, :] - shifts[:, None]
@@ -203,11 +241,40 @@ def spread_rows(grid, spectrum, layout: Layout, rows, cols=None) -> np.ndarray:
 
 
 def moffat_alpha(fwhm: float, beta: float) -> float:
+    """Convert a Moffat profile's FWHM to its core width ``alpha``.
+
+    Parameters
+    ----------
+    fwhm : float
+        Full width at half maximum (rows).
+    beta : float
+        Moffat power index (> 0.5).
+
+    Returns
+    -------
+    float
+        ``alpha = fwhm / (2 sqrt(2**(1/beta) - 1))``, in the unit of ``fwhm``.
+    """
     return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
 def moffat_profile(dy, fwhm: float, beta: float) -> np.ndarray:
-    """Unit-area 1-D Moffat profile sampled at offsets ``dy`` (rows)."""
+    """Sample a unit-area 1-D Moffat profile at offsets ``dy`` (rows).
+
+    Parameters
+    ----------
+    dy : float or array_like
+        Offsets from the profile's centre, in rows.
+    fwhm : float
+        Full width at half maximum, in rows.
+    beta : float
+        Moffat power index (> 0.5: finite area).
+
+    Returns
+    -------
+    numpy.ndarray
+        The profile at ``dy`` (per row; integrates to 1 over all rows).
+    """
     alpha = moffat_alpha(fwhm, beta)
     norm = alpha * math.sqrt(math.pi) * math.exp(gammaln(beta - 0.5) - gammaln(beta))
     return (1.0 + (np.asarray(dy, float) / alpha) ** 2) ** (-beta) / norm

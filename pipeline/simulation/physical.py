@@ -50,7 +50,24 @@ class NistLine:
 
 @cache
 def nist_lines(element: str) -> tuple[NistLine, ...]:
-    """NIST strong air lines of an element (``pipeline/data/lamps/nist_lines``)."""
+    """Read the NIST strong air lines of an element (``pipeline/data/lamps/nist_lines``).
+
+    Parameters
+    ----------
+    element : str
+        Element symbol as the file names spell it (``"Hg"``, ``"Ar"``, ``"Ne"``).
+
+    Returns
+    -------
+    tuple of NistLine
+        Air wavelength (Å), element, ion and NIST relative intensity (flags such as
+        ``P`` dropped; 0 without a number), in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        No table for that element.
+    """
     path = lamps.lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
     out = []
     for row in path.read_text().splitlines():
@@ -71,7 +88,18 @@ def nist_lines(element: str) -> tuple[NistLine, ...]:
 
 
 def lamp_lines(lamp: str) -> tuple[NistLine, ...]:
-    """NIST lines of every element of a lamp name (``"HgArNe"``), sorted by wavelength."""
+    """List the NIST lines of every element of a lamp name (``"HgArNe"``), sorted by wavelength.
+
+    Parameters
+    ----------
+    lamp : str
+        A lamp name; its element symbols choose the NIST tables.
+
+    Returns
+    -------
+    tuple of NistLine
+        The lines (air wavelength in Å, element, ion, NIST relative intensity).
+    """
     lines = [ln for el in sorted(lamps.elements(lamp)) for ln in nist_lines(el)]
     return tuple(sorted(lines, key=lambda ln: ln.wavelength))
 
@@ -261,6 +289,12 @@ def physical_truth(
         simulate custom angles with this lamp's intensities.
     margin_px : float
         Lines this far (unbinned px) beyond the detector ends are kept (their wings).
+
+    Returns
+    -------
+    PhysicalTruth
+        The template whose solution is the truth and whose lines are the NIST lines, the
+        optics, the distortion coefficients and each line's strength.
     """
     from pipeline.simulation.header import simulated_optics, template_header
 
@@ -328,9 +362,31 @@ def line_flags(columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturatio
       >= 10 sigma of the noise of one row (read noise and the line's own photon noise),
       and at least 5 px inside the detector.
 
+    Parameters
+    ----------
+    columns : array_like
+        Line centres in binned columns.
+    fluxes : array_like
+        Total flux of each line (ADU).
+    peaks : array_like
+        Peak of each line above the background (ADU).
+    fwhm_binned : float
+        Line FWHM in binned pixels.
+    gain : float
+        GAIN in e-/ADU.
+    rdnoise_adu : float
+        Read noise in ADU.
+    saturation_adu : float
+        Saturation level above the background, in ADU.
+    ncols : int
+        Columns of the detector (binned).
+
     Returns
     -------
-    blended, saturated, expected, snr : arrays
+    blended, saturated, expected : numpy.ndarray of bool
+        The flags, one per line.
+    snr : numpy.ndarray
+        Peak signal-to-noise of each line in one row.
     """
     cols, flux, peak = (np.asarray(a, float) for a in (columns, fluxes, peaks))
     n = cols.size
@@ -370,9 +426,27 @@ def physical_arc_spectrum(layout, truth: PhysicalTruth, flexure, headroom_adu, n
     brightest ``n_saturated`` lines on the detector reach 1.3x ``headroom_adu`` (the
     detector clips them: saturated lines); with 0, the brightest peaks at half of it.
 
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, line width, binning).
+    truth : PhysicalTruth
+        The true relation and the lines with their strengths.
+    flexure : float
+        Shift in unbinned pixels.
+    headroom_adu : float
+        Saturation level above the bias, in ADU.
+    n_saturated : int
+        Brightest lines on the detector driven past saturation.
+
     Returns
     -------
-    grid, spectrum, PlacedLines
+    grid : numpy.ndarray
+        The layout's fine grid (binned columns).
+    spectrum : numpy.ndarray
+        Counts (ADU) per fine-grid bin.
+    placed : PlacedLines
+        The lines on the detector: wavelength, column, flux, peak and origin.
     """
     from pipeline.simulation.optics import add_gaussian_lines
 
@@ -444,6 +518,40 @@ def arc_1d(
     --arc-source physical`` with these settings (one row, the slit centre, summed
     ``n_rows`` times with independent noise, each row clipped at saturation), without
     rendering a whole frame: for graders and fast tests. Bias is already removed.
+
+    Parameters
+    ----------
+    mode : str
+        WAVMODE of the library lamp (any spelling, ``"400_M2"``).
+    binning : int
+        Binning along the dispersion (and rows).
+    lamp : str or None
+        Comparison lamp name (``"HgArNe"``); ``None`` takes the mode's richest.
+    seed : int
+        Seeds the truth's distortion and the noise.
+    camera : str
+        ``"Red"`` or ``"Blue"`` (readout mode, saturation, bias level).
+    slit_arcsec : float
+        Slit width in arcsec (sets the line width).
+    flexure_px : float
+        Shift of the arc in unbinned pixels.
+    n_rows : int
+        Slit rows summed.
+    noise : bool
+        False gives the noiseless sum.
+    distortion_px : float
+        Scale (unbinned px) of the truth's smooth departure from the optics model.
+    n_saturated : int
+        Brightest lines driven past saturation (0: the brightest peaks at half of it).
+    grating_angle, camera_angle : float or None
+        Custom angles in degrees (both or neither); ``None`` for the lamp's own setup.
+
+    Returns
+    -------
+    Arc1D
+        Flux (ADU, bias removed) of every binned pixel, the true wavelength (Å) of each,
+        the lines on the detector as dicts (as in ``truth.json``: ``column`` in binned px,
+        ``blended``, ``saturated``, ``expected``...) and the truth itself.
     """
     from pipeline.simulation.config import find_readout, lamp_name
     from pipeline.simulation.detector import BIAS_LEVEL

@@ -85,7 +85,18 @@ SKY_LINES: tuple[tuple[float, float], ...] = (
 
 
 def filter_cut_on(filter_name: str) -> float | None:
-    """Cut-on wavelength (Å) of a long-pass order-blocking filter (GG455 -> 4550)."""
+    """Give the cut-on wavelength of a long-pass order-blocking filter (GG455 -> 4550 Å).
+
+    Parameters
+    ----------
+    filter_name : str
+        FILTER2 (``GG``, ``OG`` or ``RG`` followed by three digits in nm).
+
+    Returns
+    -------
+    float or None
+        The cut-on in Å; ``None`` for no filter or another kind.
+    """
     name = (filter_name or "").upper()
     for prefix in ("GG", "OG", "RG"):
         if name.startswith(prefix) and name[2:5].isdigit():
@@ -94,7 +105,20 @@ def filter_cut_on(filter_name: str) -> float | None:
 
 
 def throughput(wave, filter2: str = "") -> np.ndarray:
-    """Smooth system throughput (0..1): grating x CCD bell, times a long-pass filter."""
+    """Model a smooth system throughput: grating x CCD bell, times a long-pass filter.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength(s) in Å.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Throughput between 0 and 1, of the shape of ``wave``.
+    """
     wave = np.asarray(wave, float)
     t = 0.08 + 0.92 * np.exp(-0.5 * ((wave - 6200.0) / 2300.0) ** 2)
     cut = filter_cut_on(filter2)
@@ -104,7 +128,21 @@ def throughput(wave, filter2: str = "") -> np.ndarray:
 
 
 def blackbody(wave, temperature: float) -> np.ndarray:
-    """Planck B_lambda shape (arbitrary units) at wavelengths in Å."""
+    """Compute the Planck B_lambda shape (arbitrary units) at wavelengths in Å.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength(s) in Å.
+    temperature : float
+        Temperature in K.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``1 / (lambda**5 (exp(hc / lambda k T) - 1))`` with lambda in cm: only its shape
+        is meant (normalise it).
+    """
     lam_cm = np.asarray(wave, float) * 1e-8
     x = np.clip(1.4387769 / (lam_cm * temperature), 1e-6, 700.0)
     return 1.0 / (lam_cm**5 * np.expm1(x))
@@ -116,9 +154,27 @@ def _dispersion(layout: Layout, template: LampTemplate, flexure: float, grid) ->
 
 
 def quartz_flat(layout, template, flexure, filter2, peak_adu) -> np.ndarray:
-    """Continuum of the quartz lamp x throughput, peaking at ``peak_adu``.
+    """Draw the continuum of the quartz lamp x throughput, peaking at ``peak_adu``.
 
     Evaluated directly at the trimmed columns (a flat is smooth: no fine grid needed).
+
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, binning, line width).
+    template : LampTemplate
+        The setup's lamp template: its solution (the truth) maps columns to wavelengths.
+    flexure : float
+        Shift of the spectrum in unbinned pixels.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+    peak_adu : float
+        The flat's maximum in ADU.
+
+    Returns
+    -------
+    numpy.ndarray
+        ADU at each trimmed column (a 3100 K blackbody through :func:`throughput`).
     """
     w = layout.wavelength(template, flexure)
     s = blackbody(w, 3100.0) * throughput(w, filter2)
@@ -179,7 +235,7 @@ def _residual_flux(template: LampTemplate, half_width: int = 9) -> np.ndarray:
 
 
 def arc_spectrum(layout, template, flexure, peak_adu, isolation_fwhm=3.0):
-    """An arc on the slit-centre row, and its catalogued lines.
+    """Draw an arc on the slit-centre row, and its catalogued lines.
 
     The catalogued lines are pixel-integrated Gaussians centred where the true
     wavelength solution equals their catalogued wavelength; the rest of the template
@@ -187,9 +243,29 @@ def arc_spectrum(layout, template, flexure, peak_adu, isolation_fwhm=3.0):
     width and shifted by the flexure. The brightest catalogued line peaks at
     ``peak_adu`` per pixel.
 
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, binning, line width).
+    template : LampTemplate
+        The setup's lamp template: its solution (the truth) maps columns to wavelengths.
+    flexure : float
+        Shift of the spectrum in unbinned pixels.
+    peak_adu : float
+        Peak (ADU per binned pixel) of the brightest catalogued line.
+    isolation_fwhm : float
+        A line with a neighbour of more than 2 % of its flux within this many FWHM is not
+        ``isolated``.
+
     Returns
     -------
-    grid, spectrum, ArcLines
+    grid : numpy.ndarray
+        The layout's fine grid (binned columns).
+    spectrum : numpy.ndarray
+        ADU per fine-grid bin.
+    lines : ArcLines
+        The catalogued lines on the detector: wavelength (Å), column (binned), flux, peak,
+        isolation flag and template pixel.
     """
     grid = layout.fine_grid()
     b = layout.binning
@@ -240,10 +316,29 @@ def arc_spectrum(layout, template, flexure, peak_adu, isolation_fwhm=3.0):
 
 
 def sky_spectrum(layout, template, flexure, filter2, exptime):
-    """Night-sky continuum + emission lines per pixel row (slit-filling), in ADU.
+    """Draw the night-sky continuum and emission lines per pixel row (slit-filling), in ADU.
 
-    Returns grid, spectrum, and the list of (wavelength, column) of the sky lines that
-    fall on the detector.
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, binning, line width).
+    template : LampTemplate
+        The setup's lamp template: its solution (the truth) maps columns to wavelengths.
+    flexure : float
+        Shift of the spectrum in unbinned pixels.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+    exptime : float
+        Exposure time in seconds.
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        The layout's fine grid (binned columns).
+    spectrum : numpy.ndarray
+        ADU per fine-grid bin and per binned row.
+    lines : list of tuple of (float, float)
+        (wavelength in Å, binned column) of the sky lines that fall on the detector.
     """
     grid = layout.fine_grid()
     b = layout.binning
@@ -266,6 +361,33 @@ def target_spectrum(layout, template, flexure, filter2, exptime, redshift, brigh
 
     Continuum: an 8000 K blackbody shape; emission lines of :data:`TARGET_LINES` at
     ``(1+z)`` times their rest wavelengths.
+
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, binning, line width).
+    template : LampTemplate
+        The setup's lamp template: its solution (the truth) maps columns to wavelengths.
+    flexure : float
+        Shift of the spectrum in unbinned pixels.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+    exptime : float
+        Exposure time in seconds.
+    redshift : float
+        Redshift ``z`` of the emission lines.
+    brightness : float
+        Scale of the continuum and lines (1 for the reference target).
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        The layout's fine grid (binned columns).
+    spectrum : numpy.ndarray
+        ADU per fine-grid bin.
+    lines : list of dict
+        The emission lines on the detector: ``name``, ``rest`` and ``observed`` (Å),
+        ``column`` (binned) and ``flux_adu``.
     """
     grid = layout.fine_grid()
     w = layout.wavelength(template, flexure, grid)
@@ -299,6 +421,13 @@ def target_spectrum(layout, template, flexure, filter2, exptime, redshift, brigh
 
 
 def fluxcal_dir() -> Path:
+    """Locate the bundled standard-star tables (``pipeline/data/fluxcal/esofil``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder of ``f<star>.dat`` tables and ``esofil_info.txt``.
+    """
     return Path(str(resources.files("pipeline") / "data" / "fluxcal" / "esofil"))
 
 
@@ -312,7 +441,13 @@ class StandardStar:
 
 @cache
 def standard_stars() -> tuple[StandardStar, ...]:
-    """Stars of ``esofil_info.txt`` (commented lines skipped)."""
+    """List the stars of ``esofil_info.txt`` (commented lines skipped).
+
+    Returns
+    -------
+    tuple of StandardStar
+        Name, table file, RA and Dec (sexagesimal text) of each.
+    """
     stars = []
     for line in (fluxcal_dir() / "esofil_info.txt").read_text().splitlines():
         parts = line.split("#", 1)[0].split()
@@ -323,7 +458,20 @@ def standard_stars() -> tuple[StandardStar, ...]:
 
 @cache
 def standard_table(file_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Wavelength (Å) and flux (1e-16 erg/s/cm2/Å) of a standard star file."""
+    """Read a standard star file's wavelength and flux columns (cached per file).
+
+    Parameters
+    ----------
+    file_name : str
+        A ``f<star>.dat`` file of :func:`fluxcal_dir`.
+
+    Returns
+    -------
+    wavelength : numpy.ndarray
+        In Å.
+    flux : numpy.ndarray
+        In 1e-16 erg/s/cm²/Å.
+    """
     data = np.loadtxt(fluxcal_dir() / file_name, usecols=(0, 1))
     return data[:, 0], data[:, 1]
 
@@ -338,27 +486,82 @@ REFERENCE_STANDARD_FLUX = 541.15e-16
 
 
 def sensitivity_adu(wave, filter2: str = "") -> np.ndarray:
-    """The simulated instrument's sensitivity (ADU/s/Å per erg/s/cm²/Å above the
-    atmosphere): :data:`SENSITIVITY_ADU` times :func:`throughput`."""
+    """Give the simulated instrument's sensitivity: ``SENSITIVITY_ADU`` x :func:`throughput`.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength(s) in Å.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ADU/s/Å per erg/s/cm²/Å above the atmosphere, of the shape of ``wave``.
+    """
     return SENSITIVITY_ADU * throughput(wave, filter2)
 
 
 def standard_flux(star: StandardStar, wave) -> np.ndarray:
-    """The star's tabulated flux (erg/s/cm²/Å) at ``wave``, end values held beyond it."""
+    """Interpolate the star's tabulated flux at ``wave``, end values held beyond the table.
+
+    Parameters
+    ----------
+    star : StandardStar
+        The standard.
+    wave : float or array_like
+        Wavelength(s) in Å.
+
+    Returns
+    -------
+    numpy.ndarray
+        Flux in erg/s/cm²/Å, of the shape of ``wave``.
+    """
     tw, tf = standard_table(star.file_name)
     return np.interp(np.asarray(wave, float), tw, tf) * 1e-16
 
 
 def standard_exptime(star: StandardStar, reference_exptime: float) -> float:
-    """Exposure time (s, to 1 ms) giving a standard the counts ``reference_exptime``
-    gives a star of :data:`REFERENCE_STANDARD_FLUX`."""
+    """Choose a standard's exposure time so it gets the counts of a reference star.
+
+    Parameters
+    ----------
+    star : StandardStar
+        The standard.
+    reference_exptime : float
+        Seconds a star of :data:`REFERENCE_STANDARD_FLUX` (at 6000 Å) would be exposed.
+
+    Returns
+    -------
+    float
+        Seconds, rounded to 1 ms (at least 1 ms): brighter stars get shorter exposures.
+    """
     f6000 = float(standard_flux(star, [6000.0])[0])
     return max(round(reference_exptime * REFERENCE_STANDARD_FLUX / f6000, 3), 0.001)
 
 
 def true_flux(flux_adu, wavelength, exptime, filter2, airmass) -> np.ndarray:
-    """Flux above the atmosphere (erg/s/cm²/Å) of a source that put ``flux_adu`` ADU in
-    each column at ``wavelength`` (Å) in ``exptime`` s at ``airmass``."""
+    """Invert the simulated instrument: the flux above the atmosphere of a recorded spectrum.
+
+    Parameters
+    ----------
+    flux_adu : array_like
+        ADU the source put in each column.
+    wavelength : array_like
+        True wavelength (Å) of each column (increasing or decreasing).
+    exptime : float
+        Exposure time in seconds.
+    filter2 : str
+        The order-blocking filter (``""`` for none).
+    airmass : float
+        Airmass of the exposure (CTIO extinction).
+
+    Returns
+    -------
+    numpy.ndarray
+        Flux in erg/s/cm²/Å above the atmosphere, per column.
+    """
     from pipeline.fluxcal.extinction import extinction_factor
 
     w = np.asarray(wavelength, float)
@@ -368,9 +571,35 @@ def true_flux(flux_adu, wavelength, exptime, filter2, airmass) -> np.ndarray:
 
 
 def standard_spectrum(layout, template, flexure, filter2, exptime, star: StandardStar, airmass):
-    """A standard star's spectrum (ADU summed over its profile): its tabulated flux
-    through the atmosphere (CTIO extinction at ``airmass``) and the simulated
-    sensitivity."""
+    """Draw a standard star's spectrum, summed over its spatial profile.
+
+    Its tabulated flux goes through the atmosphere (CTIO extinction at ``airmass``) and
+    the simulated sensitivity.
+
+    Parameters
+    ----------
+    layout : Layout
+        The frame's layout (fine grid, binning, line width).
+    template : LampTemplate
+        The setup's lamp template: its solution (the truth) maps columns to wavelengths.
+    flexure : float
+        Shift of the spectrum in unbinned pixels.
+    filter2 : str
+        The order-blocking filter (``"GG455"``; ``""`` for none), see :func:`throughput`.
+    exptime : float
+        Exposure time in seconds.
+    star : StandardStar
+        The standard.
+    airmass : float
+        Airmass of the exposure.
+
+    Returns
+    -------
+    grid : numpy.ndarray
+        The layout's fine grid (binned columns).
+    spectrum : numpy.ndarray
+        ADU per fine-grid bin.
+    """
     from pipeline.fluxcal.extinction import extinction_factor
 
     grid = layout.fine_grid()

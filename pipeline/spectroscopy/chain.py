@@ -722,18 +722,26 @@ def extract_target(frame: ScienceFrame, target, number: int):
 
 
 def solve_arcs(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> ArcSolutions:
-    """Stage 5: each usable arc extracted along the target's trace and solved; each
-    arc's own calibrated product written the first time it is solved.
+    """Stage 5: extract each usable arc along the target's trace and solve it.
+
+    Each arc's own calibrated product is written the first time it is solved (its name
+    is then added to ``arcs.written``).
 
     Parameters
     ----------
     frame : ScienceFrame
+        The reduced science (or standard) frame, its settings and output folder.
     target : TargetSpectrum
+        One extracted target: its trace (the arcs are extracted along it) and spectrum.
     arcs : ArcSet
+        The night's arcs as this frame sees them (usable ones, refused ones and why).
 
     Returns
     -------
     ArcSolutions
+        The accepted solutions and their arcs' dates, the errors of arcs that failed or
+        that the optics check refused, the optics check's flags, and the arc products
+        written.
     """
     out = ArcSolutions()
     half_width = target.spectrum.meta["aperture"]
@@ -776,21 +784,28 @@ def _joined(*notes: str) -> str:
 
 
 def final_solution(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet, solved):
-    """Stage 6: one solution from the arcs, shifted by the frame's own sky lines when
-    they show flexure; and a note of how it was made.
+    """Stage 6: make one solution from the arcs, shifted by the frame's own sky lines.
+
+    The arcs' solutions are combined (by time distance to the frame); the frame's sky
+    lines shift the result when they show flexure. The note says how it was made.
 
     Parameters
     ----------
     frame : ScienceFrame
+        The reduced science (or standard) frame, its settings and output folder.
     target : TargetSpectrum
+        One extracted target: its trace (the arcs are extracted along it) and spectrum.
     arcs : ArcSet
+        The night's arcs as this frame sees them (usable ones, refused ones and why).
     solved : ArcSolutions
-        With at least one solution.
+        Stage 5's result, with at least one solution.
 
     Returns
     -------
     solution : WavelengthSolution
+        The solution applied to the target.
     note : str
+        How it was made: arcs combined, rebinned, sky shift applied or not and why.
     """
     solution, note = combine_solutions(solved.solutions, solved.dates, _date(frame.header))
     rebinned = [n for a, n in arcs.usable if "GSP_REBN" in a.header]
@@ -820,18 +835,22 @@ def _no_solution_reason(frame: ScienceFrame, arcs: ArcSet) -> str:
 
 
 def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> list:
-    """Stages 5-7 for one target: solve the arcs, combine and shift, resample and write
-    ``wecfzst_``. Returns the results (the arcs' own products first).
+    """Run stages 5-7 for one target: solve the arcs, combine and shift, resample and write.
 
     Parameters
     ----------
     frame : ScienceFrame
+        The reduced science (or standard) frame, its settings and output folder.
     target : TargetSpectrum
+        One extracted target: its trace (the arcs are extracted along it) and spectrum.
     arcs : ArcSet
+        The night's arcs as this frame sees them (usable ones, refused ones and why).
 
     Returns
     -------
     list of ProductResult
+        The arcs' own products first, then the target's ``wecfzst_`` result: written, or
+        skipped or failed with the reason.
     """
     t0 = time.perf_counter()
 

@@ -62,7 +62,19 @@ class SpectroscopicSetup:
 
 
 def setup_of(header) -> SpectroscopicSetup:
-    """The normalised spectroscopic setup of a (raw or reduced) frame's header."""
+    """Read the normalised spectroscopic setup of a (raw or reduced) frame's header.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The frame's header.
+
+    Returns
+    -------
+    SpectroscopicSetup
+        Camera, grating (``""`` without one), WAVMODE (``"unknown"`` when unreadable),
+        grating and camera angles in degrees (``None`` when absent) and FILTER2.
+    """
     norm = normalize_header(header)
     grating = "" if norm.grating in {"", "NO_GRATING"} else norm.grating
     return SpectroscopicSetup(
@@ -83,6 +95,18 @@ def setup_mismatch(science: SpectroscopicSetup, arc: SpectroscopicSetup) -> str:
     where both have them, within :data:`CAMERA_ANGLE_TOLERANCE_DEG`). Without grating
     angles on either side, the normalised WAVMODEs must be equal, and known (an empty
     or unreadable WAVMODE says nothing).
+
+    Parameters
+    ----------
+    science : SpectroscopicSetup
+        The science frame's setup (:func:`setup_of`).
+    arc : SpectroscopicSetup
+        The arc's setup.
+
+    Returns
+    -------
+    str
+        ``""`` when the arc can calibrate the science frame, else why not, in words.
     """
     for what, s, a in (
         ("camera", science.camera, arc.camera),

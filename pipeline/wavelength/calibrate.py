@@ -417,10 +417,25 @@ def _library_fallback(ident, alignment):
 
 
 def chebyshev_for(j: np.ndarray, wave: np.ndarray, tol_px: float = 0.002) -> np.ndarray:
-    """Lowest-degree default-domain Chebyshev series matching ``wave`` to ``tol_px``.
+    """Find the lowest-degree default-domain Chebyshev series matching ``wave`` to ``tol_px``.
 
     The series is over the pixel index itself (goodman's ``GSP_Cnnn`` convention), so
     it is fitted on a scaled domain (well conditioned) and converted.
+
+    Parameters
+    ----------
+    j : numpy.ndarray
+        Pixel indices (binned, 0-based), increasing.
+    wave : numpy.ndarray
+        Wavelength (Å) at each index: the solution to restate.
+    tol_px : float
+        Largest departure allowed, in pixels (times the local dispersion in Å).
+
+    Returns
+    -------
+    numpy.ndarray
+        Coefficients of ``chebval(j, coef)`` (domain and window [-1, 1]), degree 2 to 9;
+        the degree-9 series when none matches to ``tol_px``.
     """
     disp = np.abs(np.gradient(wave))
     tol = tol_px * disp

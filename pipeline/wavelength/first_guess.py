@@ -44,7 +44,21 @@ class Alignment:
 
 
 def guess_wavelength(guess, unbinned_pixel) -> np.ndarray:
-    """Å of a first guess at unbinned pixels (any object with ``.wavelength``)."""
+    """Evaluate a first guess in Å at unbinned pixels.
+
+    Parameters
+    ----------
+    guess : object
+        Any object with a ``wavelength(unbinned_pixel)`` method (a lamp template, an
+        optics model).
+    unbinned_pixel : float or array_like
+        Unbinned pixel coordinates (0 is the library's first pixel).
+
+    Returns
+    -------
+    numpy.ndarray
+        float wavelengths in Å, of the shape of ``unbinned_pixel``.
+    """
     return np.asarray(guess.wavelength(np.asarray(unbinned_pixel, float)), float)
 
 
@@ -53,6 +67,20 @@ def inverse(guess, wavelengths, npix_unbinned: int = 4060) -> np.ndarray:
 
     The guess is tabulated on a 1-px grid extended by :data:`INVERSION_MARGIN`,
     inverted by interpolation, then polished with two Newton steps.
+
+    Parameters
+    ----------
+    guess : object
+        Any object with a ``wavelength(unbinned_pixel)`` method.
+    wavelengths : float or array_like
+        Wavelengths in Å.
+    npix_unbinned : int
+        Unbinned pixels of the detector's data section (4060).
+
+    Returns
+    -------
+    numpy.ndarray
+        Unbinned pixel coordinate of each wavelength (float, NaN outside the range).
 
     Raises
     ------

@@ -92,6 +92,29 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
 
     ``spectrum`` is a ``specutils.Spectrum`` or a :class:`SpectrumArrays`; with a
     ``solution`` its line table is appended as a ``LINES`` BINTABLE.
+
+    Parameters
+    ----------
+    spectrum : specutils.Spectrum or SpectrumArrays
+        A 1-D spectrum on a linear wavelength axis (Å) or on pixels.
+    header : astropy.io.fits.Header or None
+        Cards to keep (the parent's header; WCS and structural cards are dropped);
+        ``None`` for none.
+    extra_cards : iterable of tuple of (str, object, str)
+        More ``(key, value, comment)`` cards (lineage, settings).
+    solution : WavelengthSolution or None
+        The solution whose lines become the ``LINES`` table; ``None`` for no table.
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+        Primary (flux, float32, linear WCS), ``STD`` (when the spectrum has one), ``MASK``
+        (uint8) and optionally ``LINES``.
+
+    Raises
+    ------
+    ValueError
+        A wavelength axis that is not linear (resample it first).
     """
     spec = SpectrumArrays.from_spectrum(spectrum)
     flux = np.asarray(spec.flux, dtype=np.float32)

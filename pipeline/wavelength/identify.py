@@ -129,6 +129,21 @@ def saturated_lines(flux: np.ndarray, lines: LineList, mask=None) -> np.ndarray:
 
     A Gaussian line of any width a spectrograph delivers falls by more than 2 % one
     pixel from its peak; a clipped one does not.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The arc spectrum.
+    lines : LineList
+        The lines found in it.
+    mask : numpy.ndarray of bool or None
+        Masked pixels of the spectrum: a line with one in its central 3 pixels counts as
+        saturated. ``None`` for none.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for each saturated line.
     """
     flux = np.asarray(flux, float)
     n = flux.size
@@ -257,7 +272,23 @@ def _local_fwhm(j, fwhm, clean) -> np.ndarray:
 
 
 def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
-    """Saturated, narrow, weak, blended and broadened lines from their profiles."""
+    """Saturated, narrow, weak, blended and broadened lines from their profiles.
+
+    Parameters
+    ----------
+    lines : LineList
+        The arc's lines (centres and sigmas in binned pixels).
+    flux : numpy.ndarray
+        The arc spectrum they were found in.
+    mask : numpy.ndarray of bool or None
+        Masked (e.g. saturated) pixels of the spectrum; ``None`` for none.
+
+    Returns
+    -------
+    LineShapes
+        Per line: FWHM, local FWHM, and the saturated, narrow, weak, blended, broadened
+        and undersampled flags.
+    """
     j = lines.centre
     fwhm = 2.3548 * lines.sigma
     flat = saturated_lines(flux, lines, mask)
@@ -307,7 +338,26 @@ class DetectorCatalogue:
 
 
 def catalogue_on_detector(catalogue, guess, npix_unbinned, ionic_weight) -> DetectorCatalogue:
-    """The catalogue's lines through the inverted guess, sorted along the detector."""
+    """Place the catalogue's lines through the inverted guess, sorted along the detector.
+
+    Parameters
+    ----------
+    catalogue : LineCatalogue
+        The lamp's NIST lines (air wavelength in Å, ion, intensity).
+    guess : object
+        The first guess: any object with ``wavelength(unbinned_pixel)``.
+    npix_unbinned : int
+        Unbinned width of the arc (at least the library's 4060 is inverted).
+    ionic_weight : float
+        Factor on the intensity of ionic lines (``II`` and above), whose NIST intensities
+        are not comparable with the neutral ones'.
+
+    Returns
+    -------
+    DetectorCatalogue
+        The lines whose guess coordinate is finite, sorted by it, with their weighted
+        strengths and spectra.
+    """
     u_cat = inverse(guess, catalogue.wavelength, max(4060, npix_unbinned))
     on = np.nonzero(np.isfinite(u_cat))[0]
     on = on[np.argsort(u_cat[on], kind="stable")]  # a guess may fall with pixel

@@ -40,6 +40,16 @@ def canonical_mode(mode: str | None) -> str | None:
     """The library's spelling of a WAVMODE, or ``None`` when the library lacks it.
 
     ``"400 M2"``, ``"400m2"`` and ``"400_M2"`` all give ``"400_M2"``.
+
+    Parameters
+    ----------
+    mode : str or None
+        A WAVMODE in any usual spelling.
+
+    Returns
+    -------
+    str or None
+        The library's spelling; ``None`` for an empty mode or one the library lacks.
     """
     if not mode:
         return None
@@ -51,7 +61,18 @@ def canonical_mode(mode: str | None) -> str | None:
 
 
 def parse_elements(text: str | None) -> frozenset[str]:
-    """Lamp elements named in free text, any case: ``"HGARNE"`` -> ``{Hg, Ar, Ne}``."""
+    """Find the lamp elements named in free text, any case: ``"HGARNE"`` -> ``{Hg, Ar, Ne}``.
+
+    Parameters
+    ----------
+    text : str or None
+        A lamp name or OBJECT text.
+
+    Returns
+    -------
+    frozenset of str
+        Capitalised element symbols; empty for empty text.
+    """
     if not text:
         return frozenset()
     found = {m.group(0).capitalize() for m in _ELEMENT_RE.finditer(str(text))}
@@ -59,8 +80,20 @@ def parse_elements(text: str | None) -> frozenset[str]:
 
 
 def arc_elements(header) -> frozenset[str]:
-    """Elements of an arc's lamps: its ``LAMP_*`` cards, else its OBJECT (``Fe`` is the
-    FeHeAr lamp), by the one rule of :func:`pipeline.header_normalization.normalize_lamps`.
+    """Read the elements of an arc's lamps: its ``LAMP_*`` cards, else its OBJECT.
+
+    ``Fe`` in OBJECT is the FeHeAr lamp; the rule is the one of
+    :func:`pipeline.header_normalization.normalize_lamps`.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The arc's header (read as an arc, whatever its OBSTYPE spelling says).
+
+    Returns
+    -------
+    frozenset of str
+        Element symbols (``{"Hg", "Ar", "Ne"}``); empty when neither names a lamp.
     """
     from pipeline.header_normalization import normalize_lamps
 
@@ -79,6 +112,11 @@ def select_template(mode: str | None, lamp_elements=None) -> LampTemplate:
         Elements of the lamps that were on (``{"Hg", "Ar", "Ne"}``) or a lamp name
         (``"HgArNe"``). When none of the mode's templates shares an element, or no
         element is known, the mode's template with the most catalogued lines is used.
+
+    Returns
+    -------
+    LampTemplate
+        The best-matching template of the mode.
 
     Raises
     ------
@@ -102,7 +140,21 @@ def select_template(mode: str | None, lamp_elements=None) -> LampTemplate:
 
 @cache
 def nist_lines(element: str) -> tuple[np.ndarray, np.ndarray]:
-    """NIST strong air lines of one element: (wavelength Å, relative intensity)."""
+    """Read the NIST strong air lines of one element.
+
+    Parameters
+    ----------
+    element : str
+        Element symbol as the file names spell it (``"Hg"``, ``"Ar"``).
+
+    Returns
+    -------
+    wavelength : numpy.ndarray
+        Air wavelengths in Å, increasing (empty when the library has no table for the
+        element).
+    intensity : numpy.ndarray
+        NIST relative intensity of each line (flags dropped; NaN without a number).
+    """
     path = lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
     if not path.exists():
         return np.empty(0), np.empty(0)

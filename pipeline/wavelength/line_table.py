@@ -34,7 +34,20 @@ COLUMNS = (
 
 
 def lines_hdu(solution) -> fits.BinTableHDU:
-    """The ``LINES`` BINTABLE of a :class:`~pipeline.wavelength.solution.WavelengthSolution`."""
+    """Build the ``LINES`` BINTABLE of a wavelength solution.
+
+    Parameters
+    ----------
+    solution : WavelengthSolution
+        The solution (:class:`~pipeline.wavelength.solution.WavelengthSolution`) with its
+        line table.
+
+    Returns
+    -------
+    astropy.io.fits.BinTableHDU
+        The columns of ``COLUMNS`` the solution has (text escaped to ASCII), with the
+        reference, RMS (Å and binned px) and number of lines used as ``GSP_W*`` cards.
+    """
     src = solution.lines
     table = Table()
     n = len(src)
@@ -62,7 +75,18 @@ def lines_hdu(solution) -> fits.BinTableHDU:
 
 
 def read_lines(path) -> Table:
-    """The ``LINES`` table of a product (text columns as ``str``)."""
+    """Read the ``LINES`` table of a product (text columns as ``str``).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A wavelength-calibrated product or arc.
+
+    Returns
+    -------
+    astropy.table.Table
+        The table, with its units.
+    """
     table = Table.read(path, hdu="LINES")
     table.convert_bytestring_to_unicode()
     return table

@@ -41,7 +41,18 @@ class LineList:
 
 
 def robust_noise(flux: np.ndarray) -> float:
-    """Pixel noise from the median absolute first difference (insensitive to lines)."""
+    """Estimate the pixel noise from the median absolute first difference (insensitive to lines).
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        A 1-D spectrum (non-finite values left out).
+
+    Returns
+    -------
+    float
+        The standard deviation of one pixel; 0 for fewer than two finite pixels.
+    """
     d = np.diff(flux[np.isfinite(flux)])
     if d.size == 0:
         return 0.0
@@ -49,7 +60,20 @@ def robust_noise(flux: np.ndarray) -> float:
 
 
 def continuum(flux: np.ndarray, width: int = 61) -> np.ndarray:
-    """A lower envelope of the spectrum (running low percentile), free of lines."""
+    """Estimate a lower envelope of the spectrum (running low percentile), free of lines.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        A 1-D spectrum (NaN allowed: filled with the median).
+    width : int
+        Window in pixels (made odd, at least 5 and below the spectrum's length).
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed 20th percentile in the window, of the spectrum's length.
+    """
     width = max(5, min(int(width) | 1, (flux.size // 2) * 2 - 1))
     filled = np.where(np.isfinite(flux), flux, np.nanmedian(flux))
     low = ndimage.percentile_filter(filled, 20, size=width, mode="nearest")

@@ -57,13 +57,37 @@ class LineCatalogue:
 
 
 def catalogue_path(element: str):
-    """Path of one element's NIST strong-line file."""
+    """Locate one element's NIST strong-line file.
+
+    Parameters
+    ----------
+    element : str
+        Element symbol (``"Ar"``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/lamps/nist_lines/nist_air_strong_lines_<element>.txt`` (it may not
+        exist).
+    """
     return lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
 
 
 @cache
 def element_lines(element: str) -> LineCatalogue:
-    """NIST strong air lines of one element (empty when the package has no list)."""
+    """Read the NIST strong air lines of one element (empty when the package has no list).
+
+    Parameters
+    ----------
+    element : str
+        Element symbol (``"Ar"``).
+
+    Returns
+    -------
+    LineCatalogue
+        Air wavelength (Å), NIST relative intensity (1 without a number), ion and source
+        of each line, by wavelength (cached per element).
+    """
     path = catalogue_path(element)
     waves, intens, ions, refs = [], [], [], []
     if path.exists():
@@ -99,6 +123,18 @@ def lamp_lines(elements: frozenset[str]) -> LineCatalogue:
     the Ar I lines top out at a few units where Ar II lines reach hundreds), and the
     rescaling only serves to render lines for the first alignment, to prefer the
     brighter of two candidates and to decide which of two blended lines dominates.
+
+    Parameters
+    ----------
+    elements : frozenset of str
+        Element symbols of the lamp's lines (with :func:`with_fill_gas` applied by the
+        caller when it should be).
+
+    Returns
+    -------
+    LineCatalogue
+        Every element's lines with rescaled intensities, by wavelength; empty when no
+        element has a list.
     """
     parts = []
     for el in sorted(elements):
@@ -129,7 +165,18 @@ FILL_GAS = {"Cu": frozenset({"He", "Ar"}), "Fe": frozenset({"He", "Ar"})}
 
 
 def with_fill_gas(elements) -> frozenset[str]:
-    """The elements whose lines a lamp shows: its own plus a hollow cathode's fill gas."""
+    """Give the elements whose lines a lamp shows: its own plus a hollow cathode's fill gas.
+
+    Parameters
+    ----------
+    elements : iterable of str
+        Element symbols (``{"Hg", "Ar", "Ne"}``).
+
+    Returns
+    -------
+    frozenset of str
+        ``elements`` plus He and Ar for a Cu or Fe lamp (:data:`FILL_GAS`).
+    """
     out = set(elements)
     for el in elements:
         out |= FILL_GAS.get(el, frozenset())
@@ -137,5 +184,16 @@ def with_fill_gas(elements) -> frozenset[str]:
 
 
 def catalogue_files(elements) -> list[str]:
-    """File names of the catalogues used for a set of elements (for provenance)."""
+    """List the file names of the catalogues used for a set of elements (for provenance).
+
+    Parameters
+    ----------
+    elements : iterable of str
+        Element symbols (``{"Hg", "Ar", "Ne"}``).
+
+    Returns
+    -------
+    list of str
+        Names of the existing ``nist_air_strong_lines_<element>.txt`` files, by element.
+    """
     return [catalogue_path(e).name for e in sorted(elements) if catalogue_path(e).exists()]

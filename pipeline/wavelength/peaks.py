@@ -53,6 +53,11 @@ def find_peaks(
         Window (samples, centred on the peak) in which the bases are looked for.
     min_width : float
         Minimum full width at half prominence, samples.
+
+    Returns
+    -------
+    Peaks
+        Indices, prominences, bases and widths of the peaks kept, by index.
     """
     x = np.asarray(x, dtype=float)
     n = x.size
@@ -109,7 +114,24 @@ def find_peaks(
 
 
 def half_prominence_widths(x, idx, prom, left_base, right_base) -> np.ndarray:
-    """Full width (samples) of each peak at half its prominence, interpolated."""
+    """Measure each peak's full width (samples) at half its prominence, interpolated.
+
+    Parameters
+    ----------
+    x : array_like
+        The 1-D values the peaks were found in.
+    idx : sequence of int
+        Peak indices.
+    prom : sequence of float
+        Their prominences.
+    left_base, right_base : sequence of int
+        Indices of their bases (the search stops there).
+
+    Returns
+    -------
+    numpy.ndarray
+        Width of each peak in samples.
+    """
     x = np.asarray(x, float)
     out = np.empty(len(idx))
     for k, (i, p, lb, rb) in enumerate(zip(idx, prom, left_base, right_base, strict=True)):
@@ -127,7 +149,20 @@ def half_prominence_widths(x, idx, prom, left_base, right_base) -> np.ndarray:
 
 
 def correlate_full(a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``scipy.signal.correlate(a, r, mode="full")`` by FFT; lags ``-len(r)+1 .. len(a)-1``."""
+    """Cross-correlate by FFT: ``scipy.signal.correlate(a, r, mode="full")``.
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        1-D signal.
+    r : numpy.ndarray
+        1-D reference.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``len(a) + len(r) - 1`` values, for lags ``-len(r)+1 .. len(a)-1`` in order.
+    """
     n = a.size + r.size - 1
     size = 1 << (n - 1).bit_length()
     spec = np.fft.rfft(a, size) * np.conj(np.fft.rfft(r, size))

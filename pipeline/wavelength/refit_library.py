@@ -83,7 +83,19 @@ class RefitResult:
 
 
 def refit(template: LampTemplate) -> RefitResult:
-    """Refit one library lamp against NIST lines, starting from its stored model."""
+    """Refit one library lamp against NIST lines, starting from its stored model.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp (its stored ``GSP_Cnnn`` model is the starting point).
+
+    Returns
+    -------
+    RefitResult
+        The corrected model and its figures, or ``problem`` saying why the stored model is
+        kept (too few NIST lines, the calibration failed).
+    """
     from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
 
     result = RefitResult(template.file_name, template.lamp)
@@ -161,7 +173,18 @@ def _strip(header: fits.Header) -> None:
 
 
 def write_corrected(path: Path, result: RefitResult, when: str | None = None) -> None:
-    """Write (or remove) the corrected-model cards of one library file, atomically."""
+    """Write (or remove) the corrected-model cards of one library file, atomically.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The library file, rewritten in place (through a temporary file).
+    result : RefitResult
+        The refit: with coefficients, its ``GSP_R*`` cards are written; without, the old
+        ones are removed and a HISTORY note says why.
+    when : str or None
+        The date written in the HISTORY cards (ISO); ``None`` for today.
+    """
     when = when or date.today().isoformat()
     with fits.open(path, memmap=False) as hdul:
         hdul = fits.HDUList([h.copy() for h in hdul])
@@ -198,7 +221,18 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
 
 
 def format_table(results: list[RefitResult]) -> str:
-    """The refit table: lines used, RMS against NIST, stored model before/after."""
+    """Format the refit table: lines used, RMS against NIST, stored model before/after.
+
+    Parameters
+    ----------
+    results : list of RefitResult
+        One result per library lamp (:func:`refit`).
+
+    Returns
+    -------
+    str
+        A fixed-width table, one row per lamp, and a closing line explaining the columns.
+    """
     head = (
         f"{'lamp file':44s} {'lines':>5s} {'rms px':>7s} {'rms A':>7s} "
         f"{'lib rms':>7s} {'lib max':>7s} {'dev rms':>7s} {'dev max':>7s}  note"
@@ -221,6 +255,19 @@ def format_table(results: list[RefitResult]) -> str:
 
 
 def main(argv=None) -> int:
+    """Refit the library lamps and write their corrected models (``python -m`` entry point).
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (``--dry-run`` and library files); ``None`` reads
+        ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit code: 0.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the table, write nothing")
     parser.add_argument("files", nargs="*", help="library files (default: all bundled lamps)")

@@ -23,6 +23,23 @@ def linear_grid(solution: WavelengthSolution, n: int | None = None) -> tuple[flo
 
     The grid spans the centres of the first and last pixels with as many bins as the
     detector has pixels, so its step is the mean dispersion.
+
+    Parameters
+    ----------
+    solution : WavelengthSolution
+        The solution of the spectrum's pixels.
+    n : int or None
+        Bins of the grid (at least 2); ``None`` for the detector's pixels
+        (``solution.npix``).
+
+    Returns
+    -------
+    start : float
+        Centre of the first bin, Å (the bluest end).
+    step : float
+        Bin width, Å.
+    n : int
+        Number of bins.
     """
     n = solution.npix if n is None else int(n)
     w = solution.wavelength([0, solution.npix - 1])
@@ -78,7 +95,30 @@ def apply_solution(spectrum_1d, solution: WavelengthSolution, n: int | None = No
 def resample_arrays(
     spec: SpectrumArrays, solution: WavelengthSolution, n: int | None = None
 ) -> SpectrumArrays:
-    """:func:`apply_solution` on plain arrays."""
+    """Resample a spectrum onto the solution's linear grid: :func:`apply_solution` on plain arrays.
+
+    Flux is conserved bin by bin (overlap of pixel and bin edges); the variance follows.
+
+    Parameters
+    ----------
+    spec : SpectrumArrays
+        The extracted spectrum on pixels (its length is the solution's ``npix``).
+    solution : WavelengthSolution
+        The wavelength solution of those pixels.
+    n : int or None
+        Bins of the output grid; ``None`` for as many as pixels.
+
+    Returns
+    -------
+    SpectrumArrays
+        Flux, std and mask on the linear axis in Å (blue to red), the solution kept in
+        ``meta["wavelength_solution"]``.
+
+    Raises
+    ------
+    ValueError
+        The spectrum's length is not the solution's, or the solution is not monotonic.
+    """
     flux = np.asarray(spec.flux, dtype=float)
     if flux.size != solution.npix:
         raise ValueError(

@@ -119,14 +119,33 @@ def _predictable(x) -> np.ndarray:
 
 
 def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tuple[int, float]:
-    """Order (0..max_order) with the smallest weighted leave-one-out error.
+    """Choose the order (0..max_order) with the smallest weighted leave-one-out error.
 
     Leave-one-out errors only see where the lines are: an order above 2 that gains
     less than :data:`GAP_GAIN` is also refused when, inside a gap between lines, it
     departs from the order kept so far by more than ``gap_tolerance`` (unit of ``y``):
     nothing there supports the wiggle.
 
-    Returns the order and its leave-one-out RMS (weighted, in the unit of ``y``).
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Abscissae of the points (e.g. scaled pixel positions of the lines).
+    y : numpy.ndarray
+        Values to fit (e.g. wavelengths, Å).
+    w : numpy.ndarray
+        Weight of each point (> 0).
+    max_order : int
+        Highest Chebyshev order tried (an order needs at least ``order + 3`` points).
+    gap_tolerance : float
+        Largest departure allowed in a gap, unit of ``y``; ``inf`` turns the gap test off.
+
+    Returns
+    -------
+    order : int
+        The order chosen.
+    rms : float
+        Its weighted leave-one-out RMS, unit of ``y`` (``inf`` when no order could be
+        fitted).
     """
     best_order, best, best_coef = 0, np.inf, None
     gaps = _gap_points(x) if np.isfinite(gap_tolerance) and x.size else np.empty(0)

@@ -16,7 +16,23 @@ from pipeline.wavelength.peaks import correlate_full
 
 
 def bin_spectrum(flux: np.ndarray, binning: int, n: int | None = None) -> np.ndarray:
-    """Sum an unbinned spectrum into binned pixels: ``j`` covers ``b*j .. b*j+b-1``."""
+    """Sum an unbinned spectrum into binned pixels: ``j`` covers ``b*j .. b*j+b-1``.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The unbinned spectrum (counts per unbinned pixel).
+    binning : int
+        Binning ``b``.
+    n : int or None
+        Binned pixels wanted; ``None`` for ``len(flux) // b``. Pixels beyond the data are
+        0.
+
+    Returns
+    -------
+    numpy.ndarray
+        float, length ``n``: counts per binned pixel.
+    """
     flux = np.asarray(flux, dtype=float)
     n = flux.size // binning if n is None else n
     usable = min(n, flux.size // binning)
@@ -30,6 +46,22 @@ def shifted_binned(flux: np.ndarray, shift: float, binning: int, n: int) -> np.n
 
     This is what the detector records when the same lamp lands ``shift`` pixels further
     along the dispersion axis (flexure): unbinned pixel ``x`` sees ``flux(x - shift)``.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The unbinned spectrum.
+    shift : float
+        Shift in unbinned pixels (sub-pixel; cubic-spline interpolation, 0 outside).
+    binning : int
+        Binning of the result.
+    n : int
+        Binned pixels of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        float, length ``n``: the shifted spectrum, binned.
     """
     x = np.arange(n * binning, dtype=float) - shift
     moved = ndimage.map_coordinates(
@@ -57,6 +89,15 @@ def cross_correlation_lag(
     """Sub-pixel lag (pixels) that best aligns ``reference`` onto ``spectrum``.
 
     A positive lag means features sit at larger pixel indices in ``spectrum``.
+
+    Parameters
+    ----------
+    spectrum : numpy.ndarray
+        The observed 1-D spectrum.
+    reference : numpy.ndarray
+        The reference spectrum (e.g. the template rendered at the same binning).
+    max_lag : int or None
+        Largest lag searched, in pixels either way; ``None`` for any.
 
     Returns
     -------

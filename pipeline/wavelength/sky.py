@@ -87,6 +87,13 @@ def measure_sky_offset(
         The arcs' solution.
     max_offset : float
         Largest offset searched, binned pixels.
+
+    Returns
+    -------
+    SkyOffset
+        The offset (binned px, science minus arcs), its error and scatter, the number of
+        sky lines measured, whether it is to be applied, and a note; offset 0, not
+        applied, with the reason in the note when there is too little sky to tell.
     """
     sky = np.asarray(sky, dtype=float)
     none = SkyOffset(0.0, np.inf, np.inf, 0, False, "")
@@ -144,7 +151,20 @@ def measure_sky_offset(
 
 
 def shift_solution(solution: WavelengthSolution, offset: float) -> WavelengthSolution:
-    """The solution moved by ``offset`` binned pixels: ``λ_new(j) = λ(j - offset)``."""
+    """Move a solution by ``offset`` binned pixels: ``λ_new(j) = λ(j - offset)``.
+
+    Parameters
+    ----------
+    solution : WavelengthSolution
+        The arcs' solution.
+    offset : float
+        Shift in binned pixels (positive: features at larger pixels).
+
+    Returns
+    -------
+    WavelengthSolution
+        A copy refitted at the same order, its ``sky_shift_pixel`` grown by ``offset``.
+    """
     j = np.arange(solution.npix, dtype=float)
     wave = solution.wavelength(j - offset)
     series = Chebyshev.fit(j, wave, solution.order, domain=[j[0], j[-1]])

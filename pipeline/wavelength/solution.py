@@ -150,9 +150,24 @@ class WavelengthSolution:
 
 
 def restate_lines(solution: WavelengthSolution) -> WavelengthSolution:
-    """The solution with its line table's fitted wavelengths, residuals and RMS
-    recomputed from its own coefficients (after arcs are combined, the table's lines
-    come from several arcs' solutions; the product must describe the one it carries).
+    """Recompute a solution's line table from its own coefficients.
+
+    The fitted wavelengths, residuals and RMS are recomputed: after arcs are combined,
+    the table's lines come from several arcs' solutions, and the product must describe
+    the one it carries.
+
+    Parameters
+    ----------
+    solution : WavelengthSolution
+        The (combined) solution with a line table (``pixel``, ``reference_wavelength``,
+        ``used``).
+
+    Returns
+    -------
+    WavelengthSolution
+        A copy with ``fitted_wavelength`` and ``residual`` (Å), ``residual_pixel`` when the
+        table has it, and the RMS (Å and binned px) and mean residual of the used lines;
+        the RMS figures are kept as they were when no line is used.
     """
     import dataclasses
 
@@ -182,6 +197,17 @@ def restate_lines(solution: WavelengthSolution) -> WavelengthSolution:
 
 def solution_from_header(header) -> np.ndarray:
     """Chebyshev coefficients from ``GSP_FUNC``/``GSP_ORDR``/``GSP_Cnnn`` cards.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A wavelength-calibrated product's or library lamp's header.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``GSP_ORDR + 1`` coefficients of ``chebval(pixel, coef)`` (pixel index,
+        goodman's convention).
 
     Raises
     ------
