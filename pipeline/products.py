@@ -82,6 +82,16 @@ def raise_if_storage_error(exc: BaseException) -> None:
     and go on: a full or unwritable disk is not that frame's failure, and turned into a
     note it would fail the frame for good instead of being retried once the storage is
     back.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error caught; its ``__cause__``/``__context__`` chain is followed.
+
+    Raises
+    ------
+    BaseException
+        ``exc`` itself, when a storage errno (:data:`STORAGE_ERRNOS`) is in its chain.
     """
     seen: list[BaseException] = []
     cause: BaseException | None = exc

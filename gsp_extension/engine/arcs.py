@@ -111,9 +111,22 @@ def science_frame(session: Session, file: File) -> File:
 def night_reduced_arcs(
     session: Session, night: dt.date | None, soar_id: str | None = None
 ) -> list[File]:
-    """Current reduced arcs (data_type 2) of a night that may calibrate data of
-    proposal ``soar_id`` (:meth:`AccessPolicy.calibrations_for`), oldest row first,
-    headers loaded."""
+    """List the current reduced arcs of a night that may calibrate a proposal's data.
+
+    Parameters
+    ----------
+    session : Session
+    night : datetime.date or None
+        The night (``files.date``); None gives no arc.
+    soar_id : str or None
+        The proposal whose data the arcs would calibrate
+        (:meth:`AccessPolicy.calibrations_for`); None for data of no proposal.
+
+    Returns
+    -------
+    list of File
+        Reduced arcs (data_type 2), oldest row first, headers loaded.
+    """
     if night is None:
         return []
     rows = session.scalars(
@@ -140,8 +153,18 @@ def _observed(file: File) -> dt.datetime | None:
 
 
 def seconds_between(arc: File, science: File) -> float | None:
-    """Seconds from the science exposure to the arc's (negative: the arc came first),
-    from the stored ``DATE-OBS``; None when either header lacks it."""
+    """Give the seconds from the science exposure to the arc's, by stored ``DATE-OBS``.
+
+    Parameters
+    ----------
+    arc, science : File
+        Rows with stored headers.
+
+    Returns
+    -------
+    float or None
+        Negative when the arc came first; None when either header lacks ``DATE-OBS``.
+    """
     a, s = _observed(arc), _observed(science)
     if a is None or s is None:
         return None
@@ -204,8 +227,10 @@ class ArcsUsed:
 
 
 def arcs_used(session: Session, science: File) -> ArcsUsed:
-    """The arcs named by the current calibrated spectra of ``science`` (``GSP_LAMP``)
-    and whether the job that made them was automatic.
+    """Name the arcs the current calibrated spectra of ``science`` were made with.
+
+    The arcs are read from ``GSP_LAMP``, with whether the job that made them chose them
+    automatically.
 
     Parameters
     ----------

@@ -164,13 +164,25 @@ def discard_all(data_root: str) -> None:
 
 
 def sweep_attempts(data_root: str, keep: set[str]) -> list[str]:
-    """Remove the attempt folders whose token is not in ``keep``; returns their tokens.
+    """Remove the attempt folders whose token is not in ``keep``.
 
     Call only from the engine that holds the engine lock, with the tokens of its attempts
     in flight: any other folder is nobody's. The start's :func:`discard_all` is not
     enough: cancelling an abandoned attempt (a killed ``gsp live``'s task on a shared
     scheduler) cannot stop a task already running, which may still write into its folder
     after the new engine started.
+
+    Parameters
+    ----------
+    data_root : str
+        The data root whose attempts folder is swept.
+    keep : set of str
+        The tokens of the attempts in flight.
+
+    Returns
+    -------
+    list of str
+        The tokens whose folders were removed.
     """
     try:
         entries = list(os.scandir(attempts_root(data_root)))
@@ -193,8 +205,20 @@ def sweep_attempts(data_root: str, keep: set[str]) -> list[str]:
 
 
 def writable(path: str | os.PathLike[str]) -> bool:
-    """Whether a folder can be made in ``path``'s nearest existing folder (the storage
-    probe of a fault: permissions back, room again, file system writable)."""
+    """Tell whether a folder can be made in ``path``'s nearest existing folder.
+
+    The storage probe of a fault: permissions back, room again, file system writable.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder, or a path below one, that failed to be written.
+
+    Returns
+    -------
+    bool
+        True when a probe folder could be made (and removed) there.
+    """
     import tempfile
 
     folder = Path(path)

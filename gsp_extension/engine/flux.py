@@ -278,6 +278,19 @@ def flux_inputs_for_extraction(
     data_type 5). ``None`` (the flux job follows, as the plan says)
     for a standard's frame (its sensitivity comes first), with flux calibration off,
     or with no sensitivity yet (the flux job then says why there is no data_type 5).
+
+    Parameters
+    ----------
+    session : Session
+    reduced : File
+        The reduced frame the extraction works on.
+    settings_id : int or None
+        The proposal's reduction settings row, None for the defaults.
+
+    Returns
+    -------
+    dict or None
+        The sensitivities' paths and the flux settings, or None as above.
     """
     values = _flux_values(session, settings_id)
     if not values.get("flux_calibration") or is_arc(reduced.obstype):
@@ -466,11 +479,29 @@ def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
 def flux_products_inline(
     flux: dict[str, Any], spectra: list[ProductOut], out_dir: str, settings, raw_dir: str
 ) -> WorkResult:
-    """Worker side of :func:`flux_inputs_for_extraction`: ``fwecfzst_`` products of the
-    wavelength-calibrated ``spectra`` an extraction made in this job.
+    """Flux-calibrate the spectra an extraction made in this job (worker side).
 
-    A spectrum no sensitivity fits gets none here: the planner then queues its flux job,
-    which records why (:func:`execute_calibrate_flux`).
+    The worker side of :func:`flux_inputs_for_extraction`: ``fwecfzst_`` products of the
+    wavelength-calibrated ``spectra``. A spectrum no sensitivity fits gets none here: the
+    planner then queues its flux job, which records why (:func:`execute_calibrate_flux`).
+
+    Parameters
+    ----------
+    flux : dict
+        :func:`flux_inputs_for_extraction`'s answer.
+    spectra : list of ProductOut
+        The wavelength-calibrated spectra the extraction made.
+    out_dir : str
+        The folder the products are written to (the attempt's private area).
+    settings : ReductionSettings
+        The proposal's reduction settings.
+    raw_dir : str
+        The raw folder, for the provenance of the products.
+
+    Returns
+    -------
+    WorkResult
+        The flux-calibrated products and the notes of spectra left without one.
     """
     from pipeline.settings import FluxSettings
 

@@ -82,8 +82,10 @@ _CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f]")
 
 
 def printable(text: str) -> str:
-    """``text`` with each ASCII control character replaced by U+FFFD (the replacement
-    character), so a corrupt header card can be stored, and shows where it was damaged.
+    """Replace each ASCII control character of ``text`` by U+FFFD.
+
+    So a corrupt header card can be stored (PostgreSQL refuses NUL in text and JSON), and
+    shows where it was damaged.
 
     Parameters
     ----------
