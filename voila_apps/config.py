@@ -53,3 +53,57 @@ def configure_voila_template(c, environ: MutableMapping[str, str] | None = None)
     # The page (and its scripts) start loading while the kernel starts and runs the app,
     # instead of after: the first file list shows sooner.
     c.VoilaConfiguration.progressive_rendering = True
+    # Browsers keep the widget scripts between pages (see _load_jupyter_server_extension).
+    c.ServerApp.jpserver_extensions.update({EXTENSION: True})
+
+
+#: Name under which jupyter_server loads this module as an extension (the cache below).
+EXTENSION = "voila_apps.config"
+
+
+def labextension_static_urls(base_url: str, labextension_paths: list[str]) -> list[str]:
+    """URL prefixes of the labextensions' ``static`` folders as Voilà serves them.
+
+    Every file there is named with its content hash (``remoteEntry.<hash>.js``,
+    ``<n>.<hash>.js``) or is loaded through one that is, as JupyterLab assumes when it
+    serves the same folders immutable (``jupyterlab_server``'s ``initialize_settings``).
+
+    Parameters
+    ----------
+    base_url : str
+        The server's base URL (``/user/<name>/``).
+    labextension_paths : list of str
+        Folders holding labextensions (Voilà's ``get_voila_labextensions_path()``).
+    """
+    root = base_url.rstrip("/") + "/voila/labextensions/"
+    urls = set()
+    for folder in labextension_paths:
+        top = Path(folder)
+        if not top.is_dir():
+            continue
+        for static in top.glob("**/static"):
+            if static.is_dir():
+                urls.add(root + static.relative_to(top).as_posix() + "/")
+    return sorted(urls)
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    return [{"module": EXTENSION}]
+
+
+def _load_jupyter_server_extension(serverapp) -> None:
+    """Let browsers keep Voilà's labextension scripts (jupyter_server calls this).
+
+    Voilà serves ``voila/labextensions/`` with ``Cache-Control: no-cache``: each page
+    load asked the server again for its ~20 widget scripts, in two waves (entries,
+    then chunks), ~0.15-0.2 s before the page could connect to its kernel on the
+    loaded machine. Their names carry content hashes, so they are marked immutable
+    (the ``static_immutable_cache`` setting of jupyter_server's file handler).
+    """
+    from voila.utils import get_voila_labextensions_path
+
+    settings = serverapp.web_app.settings
+    urls = labextension_static_urls(serverapp.base_url, get_voila_labextensions_path())
+    settings["static_immutable_cache"] = sorted(
+        set(settings.get("static_immutable_cache") or []) | set(urls)
+    )
