@@ -78,10 +78,22 @@ WARM_UP = (
 
 
 def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
-    """Import modules and call ``module:function`` items; returns those that failed.
+    """Import modules and call ``module:function`` items, keeping going past failures.
 
     Run on every worker at start (:meth:`DaskExecutor.start`): loading the science
     stack costs seconds, which would otherwise land on the first frame's latency.
+
+    Parameters
+    ----------
+    items : tuple of str
+        ``"module"`` to import, or ``"module:function"`` to import and then call the
+        function with no arguments (to fill a cache). Default :data:`WARM_UP`.
+
+    Returns
+    -------
+    list of str
+        The items whose import or call raised, in the given order; empty when all
+        worked. A failure only costs time later, so it is reported, not raised.
     """
     import importlib
 

@@ -304,7 +304,41 @@ def flux_inputs_for_extraction(
 
 
 def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[str, Any]:
-    """The spectra of the job's frame and the sensitivities its proposal may use."""
+    """Gather the inputs of a calibrate_flux job: the frame's spectra and sensitivities.
+
+    The sensitivities are those the frame's proposal may use (:func:`usable_sensitivities`),
+    or only the chosen standard's when the job's params give a ``standard_id``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job; it names a reduced frame or any spectrum of it.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        ``file_id`` and ``reduced_path`` (the reduced frame); ``spectra`` (each current
+        data_type 4 spectrum's path to its file id, brightest first); ``standard`` (make
+        a sensitivity from the brightest spectrum first: a standard star's frame and no
+        chosen standard); ``sensitivity_paths``; ``existing_flux`` (spectrum path to its
+        current ``fwecfzst_`` path); ``keep_current`` (an automatic job keeps a product
+        made with the sensitivity it would use again); ``settings_id``, ``settings`` and
+        ``flux_settings``; ``out_dir`` (the night's products folder) and ``raw_dir``.
+
+    Raises
+    ------
+    Outdated
+        An automatic job whose frame or spectra were replaced after it was queued: the
+        new chain's wavelength calibration queues its own flux job.
+    InvalidState
+        The job names no file, the file is gone, is an arc, has no reduced frame or no
+        wavelength-calibrated spectrum yet, or the chosen standard is gone or gives no
+        sensitivity the proposal may use.
+    """
     file = _job_file(session, job)
     reduced = reduced_frame_of(session, file)
     if is_arc(reduced.obstype):
@@ -434,7 +468,32 @@ def _flux_one(path: str, sensitivities, out_dir: str, all_settings, raw_dir: str
 
 
 def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
-    """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra."""
+    """Make the standard's sensitivity (a standard's frame), then ``fwecfzst_`` spectra.
+
+    Each spectrum is calibrated with the compatible sensitivity nearest in time (the
+    standard's own first). A spectrum no sensitivity fits keeps its data_type 4 product
+    and its status gives the reason.
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs :func:`prepare_calibrate_flux` gathered (run on a
+        worker: no database).
+
+    Returns
+    -------
+    WorkResult
+        The sensitivity master made (data_type 1, parented by the standard's spectrum)
+        and the flux-calibrated spectra (data_type 5, each parented by its spectrum);
+        each spectrum's status (``processed``, with the reason when it got none); notes
+        on sensitivities not read, products kept and spectra left uncalibrated.
+
+    Raises
+    ------
+    RuntimeError
+        The standard's sensitivity or a spectrum's calibration failed unexpectedly (not
+        merely unusable); the message names the file and the reason.
+    """
     from pipeline.settings import FluxSettings, ReductionSettings
 
     inputs = request.inputs

@@ -519,6 +519,40 @@ def _has_calibrated_product(session: Session, arc: File) -> bool:
 
 
 def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any]:
+    """Gather the inputs of an extract job: the reduced frame, its arcs and settings.
+
+    Without a ``lamp_id`` in the job's params the arcs are the engine's automatic choice
+    (:func:`~.arcs.automatic_arcs`, the one the lamp chooser lists); with one, the arcs
+    that lamp stands for, if the frame's proposal may use them.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        ``file_id``, ``path``; ``arc_paths`` (the arcs to try, nearest in time first) and
+        ``arc_ids`` (path to file id); ``flux`` (:func:`.flux.flux_inputs_for_extraction`'s
+        answer: ``None`` when the flux job follows instead); ``arcs_calibrated`` (file
+        names of arcs whose calibrated spectrum exists already, not written again);
+        ``arcs_refused`` (``"<arc>: <why>"`` of the night's arcs of another setup);
+        ``settings_id`` and ``settings``; ``out_dir`` (the night's products folder) and
+        ``raw_dir``.
+
+    Raises
+    ------
+    Outdated
+        The job's file was replaced by a newer product before the job started.
+    InvalidState
+        The job names no file, the file is gone or is not a reduced frame (data_type 2),
+        or the chosen lamp is gone, not an arc, not reduced, or another proposal's.
+    """
     file = _current_input(session, job)
     if file.data_type != DataType.REDUCED:
         raise InvalidState(
@@ -556,7 +590,28 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
 
 
 def execute_extract(request: WorkRequest) -> WorkResult:
-    """Extract every target and calibrate it in wavelength (pipeline.spectroscopy.chain)."""
+    """Extract every target and calibrate it in wavelength (pipeline.spectroscopy.chain).
+
+    Parameters
+    ----------
+    request : WorkRequest
+        The job's kind and the inputs :func:`prepare_extract` gathered (run on a worker:
+        no database).
+
+    Returns
+    -------
+    WorkResult
+        Each target's extracted spectrum (data_type 3, parented by the reduced frame) and
+        its wavelength-calibrated spectrum (4, parented by the extracted one); an arc's
+        calibrated spectrum when one was made (parented by the reduced arc); the
+        flux-calibrated spectra (5) when the inputs carry the flux step. Notes give the
+        reason of every target or arc left without a product.
+
+    Raises
+    ------
+    RuntimeError
+        No product at all and at least one step failed; the message joins the notes.
+    """
     from pipeline.settings import ReductionSettings
     from pipeline.spectroscopy.chain import process_science
 
@@ -710,6 +765,31 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
     frame itself; its reduced science frame is extracted again and calibrated with the
     chosen lamp only (``lamp_id``), or with the night's arcs when no lamp is given. The
     new products replace the older ones of that frame (:mod:`.products`).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The engine's session (read only here).
+    job : Job
+        The claimed job.
+    data_root : str
+        The data root (``GSP_DATA_ROOT``): products go under its ``products/``.
+
+    Returns
+    -------
+    dict of str to object
+        ``file_id`` and ``path`` (the reduced science frame, not the job's spectrum),
+        ``arc_paths``, ``lamp_id`` (``None`` for the automatic choice), ``flux``
+        (:func:`.flux.flux_inputs_for_extraction`'s answer), ``settings_id`` and
+        ``settings``, ``out_dir`` and ``raw_dir``: what :func:`execute_calibrate_wavelength`
+        reads.
+
+    Raises
+    ------
+    InvalidState
+        The job names no file, the file is gone or does not come from a reduced science
+        frame, no arc of the frame's setup was found (the message lists the arcs of other
+        setups and asks for a ``lamp_id``), or the chosen lamp cannot be used.
     """
     file = _job_file(session, job)
     reduced = science_frame(session, file)

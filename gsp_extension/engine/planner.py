@@ -294,6 +294,21 @@ def plan_for_new_files(session: Session, file_ids: Iterable[int]) -> list[Job]:
 
     A file whose work is queued (or already under way) goes from ``classified`` to
     ``processing``; files with nothing to do (focus frames...) stay ``classified``.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits (the status changes are flushed).
+    file_ids : iterable of int
+        Ids of newly registered files; ids of files that are not current raw files in
+        ``classified`` status are skipped, as are unknown ids.
+
+    Returns
+    -------
+    list of Job
+        The jobs queued by this call: the first step of each file's plan (per file, or
+        per night for the masters' kinds). Where a job of the kind is already queued or
+        running for the same product none is added: it is not listed.
     """
     queued: list[Job | None] = []
     for file in session.scalars(select(File).where(File.id.in_(list(file_ids)))):
@@ -342,8 +357,29 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
 
 
 def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job]:
-    """Queue follow-ups of a finished job: a repeat it was asked for, then what the
-    plan says its products lead to (next steps, recalibrations)."""
+    """Queue the follow-ups of a finished job: a repeat asked for, then the plan's next steps.
+
+    A job marked ``again`` (new input arrived while it ran) is queued once more with the
+    same parameters. Then each product goes on from the step that made it
+    (:data:`JOB_STEPS`), and a new calibration queues the steps it serves again for its
+    night (new masters recalibrate the night's frames).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    job : Job
+        The job that just ended ``done``; a night job's params carry its ``date``.
+    products : list of File
+        The rows registered for its products (empty when it made none: then only the
+        repeat, if asked, is queued).
+
+    Returns
+    -------
+    list of Job
+        The jobs queued by this call. Where a job of the kind is already queued for the
+        same product none is added (a running one is marked ``again``): it is not listed.
+    """
     queued: list[Job | None] = []
     params = dict(job.params or {})
     if params.pop("again", False):

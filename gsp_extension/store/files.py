@@ -264,14 +264,42 @@ def _place_in_night(row: File, parent: File | None) -> None:
 
 
 def current_file_by_path(session: Session, full_path: str) -> File | None:
-    """The newest version registered for a path, or ``None``."""
+    """Find the newest version registered for a path.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    full_path : str
+        The file's absolute path, as registered (``File.full_path``).
+
+    Returns
+    -------
+    File or None
+        The row with the highest ``version`` for the path, whether or not it is deleted;
+        ``None`` when the path was never registered.
+    """
     return session.scalar(
         select(File).where(File.full_path == full_path).order_by(File.version.desc()).limit(1)
     )
 
 
 def file_versions(session: Session, full_path: str) -> list[File]:
-    """Every version registered for a path, oldest first."""
+    """List every version registered for a path, oldest first.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    full_path : str
+        The file's absolute path, as registered (``File.full_path``).
+
+    Returns
+    -------
+    list of File
+        Its rows by increasing ``version`` (superseded and deleted ones included); empty
+        when the path was never registered.
+    """
     return list(
         session.scalars(select(File).where(File.full_path == full_path).order_by(File.version))
     )

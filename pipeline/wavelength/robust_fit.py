@@ -184,10 +184,10 @@ def robust_fit(
         Smallest robust scatter of the residuals (unit of ``y``) the rejection uses:
         below it nothing is rejected for being a fraction of it. Per point, it lets a
         noise-limited point be judged against its own error.
-    gap_tolerance : float
-        See :func:`choose_order`.
     n_iter : int
         Rejection iterations at most.
+    gap_tolerance : float
+        See :func:`choose_order`.
 
     Returns
     -------

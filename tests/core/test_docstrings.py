@@ -12,16 +12,20 @@ defines (whether or not ``__all__`` lists it), in modules whose path has no priv
 
 - GL08: it has a docstring;
 - SS01, SS03, SS06: a summary line, ending with a period, on one line;
-- PR01, PR02: the Parameters section names every parameter of the signature and no other
-  (``*args``/``**kwargs`` as written; a stale name left after a rename fails);
+- PR01, PR02, PR03: the Parameters section names every parameter of the signature and no
+  other (``*args``/``**kwargs`` as written; a stale name left after a rename fails), in the
+  signature's order (a caller passing them by position reads that order);
 - RT01: a function that returns a value has a Returns section;
 - YD01: a generator has a Yields section.
 
 A ``# numpydoc ignore=CODE`` comment on a ``def`` line waives that check for the function
 (numpydoc's own convention); use it where a section would only repeat the obvious.
 
-Style points (SS05 infinitive verb, PR03 order, types without a final period...) are left
-to review: they do not mislead a reader the way a missing or stale section does.
+Style points are left to review: they do not mislead a reader the way a missing, stale or
+misordered section does. SS05 (infinitive verb) in particular is only numpydoc's heuristic
+"the first word does not end in a single s": it flags noun summaries in the plural
+("Columns of ...") and passes the same summaries in the singular ("The ...", "A ..."), so
+enforcing it would reword a few of them and leave the rest as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ PACKAGES = (
     "gsp_extension/security",
 )
 
-CHECKS = frozenset({"GL08", "SS01", "SS03", "SS06", "PR01", "PR02", "RT01", "YD01"})
+CHECKS = frozenset({"GL08", "SS01", "SS03", "SS06", "PR01", "PR02", "PR03", "RT01", "YD01"})
 
 # Functions not documented yet, one dotted name a line. The list only shrinks: an entry
 # whose function is now documented (or gone) fails the test, so it cannot go stale; a new
@@ -231,6 +235,24 @@ def stale(frame, factor):
     return frame * factor
 
 
+def misordered(frame, scale):
+    """Scale a frame.
+
+    Parameters
+    ----------
+    scale : float
+        The factor.
+    frame : numpy.ndarray
+        The pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        The scaled pixels.
+    """
+    return frame * scale
+
+
 def undocumented(frame):
     return frame
 
@@ -276,6 +298,7 @@ def test_the_check_catches_missing_stale_and_malformed_sections(tmp_path):
     assert codes == {
         "sample.documented": [],
         "sample.stale": ["PR01", "PR02", "RT01"],
+        "sample.misordered": ["PR03"],
         "sample.undocumented": ["GL08"],
         "sample.summary_on_two_lines": ["PR01", "SS06"],
         "sample.generator": ["YD01"],
