@@ -249,7 +249,9 @@ def test_flux_settings_read_by_members_edited_by_pi_and_obeyed(world, flux_world
 #: masters (pipeline.fluxcal.sensitivity.write_sensitivity) added for the chooser.
 CHOOSER_SENSITIVITIES = (
     ("sens_near", "LTT 3218", P5, "2020-11-25", "2020-11-25T02:00:00", (2, 2)),
-    ("sens_staff", "Feige 110", None, "2020-11-24", "2020-11-24T01:00:00", (2, 2)),
+    # no proposal's (staff): on the 15th night before, the last one searched, so that no
+    # frame of the shared world's later nights (2020-11-26 on) may be calibrated with it
+    ("sens_staff", "Feige 110", None, "2020-11-10", "2020-11-10T01:00:00", (2, 2)),
     ("sens_far", "EG 274", P5, "2020-11-20", "2020-11-20T01:00:00", (2, 2)),
     ("sens_1x1", "LTT 7987", P5, "2020-11-25", "2020-11-25T03:00:00", (1, 1)),
     ("sens_old", "LTT 1020", P5, "2020-11-01", "2020-11-01T01:00:00", (2, 2)),
@@ -376,11 +378,10 @@ def test_standard_chooser_is_the_engines_automatic_choice(world, chooser_world, 
             menu = r.json()
             assert menu["file_id"] == ids[key] and menu["spectrum_id"] == ids["calibrated"]
             order = [c["id"] for c in menu["candidates"]]
-            near_first = [ids["sens_near"], ids["sens_staff"], ids["sens_far"]]
             if preferred:  # the preferred star first, whatever its age
                 assert order == [ids["sens_far"], ids["sens_near"], ids["sens_staff"]]
-            else:  # nearest in time: 1 h, 1 day, 5 days
-                assert order == near_first
+            else:  # nearest in time: 1 h, 5 days, 15 days
+                assert order == [ids["sens_near"], ids["sens_far"], ids["sens_staff"]]
             # what the chooser calls Automatic is what the worker takes from the files
             assert menu["automatic"] == order[0]
             first = next(c for c in menu["candidates"] if c["id"] == order[0])
