@@ -316,6 +316,12 @@ class GSPClient:
         ``used_automatically`` and ``refused`` (arcs of another setup, with the reason)."""
         return self._json("GET", f"files/{int(file_id)}/lamps/")
 
+    def standards(self, file_id: int) -> dict[str, Any]:
+        """``GET api/files/<id>/standards/``: the sensitivities "Automatic" flux-calibrates
+        a spectrum with (``candidates``, in the engine's order), ``automatic`` (the id it
+        would use), ``used`` (the one of the current flux product) and ``refused``."""
+        return self._json("GET", f"files/{int(file_id)}/standards/")
+
     def header(self, file_id: int) -> list[dict[str, Any]]:
         """``GET api/files/header/?id=``: ``[{"keyword", "value", "comment"}, ...]``."""
         return self._json("GET", "files/header/", params={"id": int(file_id)})["header"]

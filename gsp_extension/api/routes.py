@@ -23,6 +23,7 @@ from . import (
     lamps,
     logs,
     proposals,
+    standards,
     status,
     users,
     visualize,
@@ -390,6 +391,32 @@ ROUTES: tuple[Route, ...] = (
                 "in time first), the ones named in its current calibrated spectra "
                 "(GSP_LAMP), and the night's arcs of another setup with the reason. The "
                 "lamp chooser of the data browser lists exactly these.",
+            ),
+        ),
+        path_params=("id",),
+    ),
+    Route(
+        rf"/api/files/{_ID}/standards/",
+        "/api/files/{id}/standards/",
+        standards.StandardChoicesHandler,
+        (
+            Operation(
+                "get",
+                "api_files_standards",
+                "The sensitivities 'Automatic' flux-calibrates a spectrum with, and the one used",
+                query=s.EmptyQuery,
+                response=s.StandardChoices,
+                errors={
+                    **NOT_FOUND,
+                    409: "not a spectrum or frame this service reduced, or an arc",
+                },
+                description="For a spectrum (data_type 3, 4, 5) or its reduced or raw "
+                "frame: the job engine's own automatic choice of sensitivity masters (the "
+                "proposal's or no proposal's, of the frame's night and the nights before, "
+                "of its setup; the preferred star first, then nearest in time), the one "
+                "named in its current flux product (GSP_SENS), and those of another setup "
+                "with the reason. The standard chooser of the data browser lists exactly "
+                "these.",
             ),
         ),
         path_params=("id",),

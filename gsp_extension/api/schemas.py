@@ -842,3 +842,64 @@ class LampChoices(BaseModel):
     refused: list[RefusedArc] = Field(
         ..., description="Arcs of the night of another setup, with the reason."
     )
+
+
+class StandardCandidate(BaseModel):
+    """One sensitivity master the standard chooser offers: one Automatic may take."""
+
+    id: int = Field(
+        ..., description="The sensitivity master (data_type 1); give it as standard_id."
+    )
+    file_name: str
+    standard: str | None = Field(..., description="The standard star (GSP_SSTD card).")
+    date: dt.date | None
+    days_from_spectrum: float | None = Field(
+        ...,
+        description="|DATE-OBS of the standard - the spectrum's| in days; null when a "
+        "header lacks it.",
+    )
+    used: bool = Field(
+        ...,
+        description="Named in GSP_SENS of the spectrum's current flux-calibrated product.",
+    )
+
+
+class RefusedStandard(BaseModel):
+    """A sensitivity master the proposal may use, left out by the setup rule."""
+
+    id: int
+    file_name: str
+    reason: str
+
+
+class StandardChoices(BaseModel):
+    """What "Automatic" chooses from to flux-calibrate a spectrum, and what it took."""
+
+    file_id: int = Field(..., description="The file asked about.")
+    spectrum_id: int = Field(
+        ...,
+        description="The spectrum whose header decides (data_type 4; for a frame its "
+        "brightest), or the reduced frame when it has none yet.",
+    )
+    standard_frame: bool = Field(
+        ...,
+        description="The frame is a standard star's: Automatic makes its own sensitivity "
+        "first and uses it.",
+    )
+    candidates: list[StandardCandidate] = Field(
+        ...,
+        description="The sensitivities of the spectrum's setup (its proposal's or no "
+        "proposal's, of its night and the nights before) in the order Automatic takes "
+        "them: the proposal's preferred star first, then nearest in time.",
+    )
+    automatic: int | None = Field(
+        ..., description="The id Automatic would use now (the first candidate), or null."
+    )
+    used: int | None = Field(
+        ...,
+        description="The candidate named in GSP_SENS of the spectrum's current "
+        "flux-calibrated product; null before a flux calibration.",
+    )
+    refused: list[RefusedStandard] = Field(
+        ..., description="Sensitivities of another setup, with the reason."
+    )

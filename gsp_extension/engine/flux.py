@@ -25,11 +25,12 @@ owns, so no product, header or log names another proposal's star or files.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from gsp_extension.security.access import AccessPolicy
 from gsp_extension.store.errors import InvalidState, NotFound
@@ -39,12 +40,15 @@ from gsp_extension.store.settings import DEFAULT_FLUX_SETTINGS, flux_settings_va
 from gsp_extension.vocabulary import FileStatus
 from pipeline.vocabulary import DataType, FrameRole, is_arc
 
-from .calibrations import MASTER_NIGHTS_BACK
+from .calibrations import MASTER_NIGHTS_BACK, stored_header
 from .handlers import _job_file, _settings_for, products_dir
 from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
 #: File names of sensitivity masters (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`).
 SENSITIVITY_PREFIX = "master_sens_"
+
+#: How :func:`automatic_standards` begins the reason of a master it cannot read.
+_UNREADABLE = "cannot be read as a sensitivity"
 
 _SPECTRA = (DataType.EXTRACTED, DataType.WAVELENGTH_CALIBRATED, DataType.FLUX_CALIBRATED)
 
@@ -169,7 +173,9 @@ def usable_sensitivities(
     list of File
         Current ``master_sens_*`` rows, by id.
     """
-    query = _current(select(File)).where(
+    query = (
+        _current(select(File)).options(undefer(File.header))  # read by automatic_standards
+    ).where(
         File.data_type == DataType.MASTER_CALIBRATION,
         File.file_name.startswith(SENSITIVITY_PREFIX),
         AccessPolicy.standards_for(soar_id),
@@ -178,6 +184,146 @@ def usable_sensitivities(
         first = night - dt.timedelta(days=MASTER_NIGHTS_BACK)
         query = query.where(File.date.between(first, night))
     return list(session.scalars(query.order_by(File.id)))
+
+
+@dataclass
+class StandardChoice:
+    """What Automatic may take to flux-calibrate one spectrum (:func:`automatic_standards`).
+
+    Attributes
+    ----------
+    spectrum : File
+        The spectrum whose header decides (data_type 4), or the reduced frame when it
+        has none yet.
+    reduced : File
+        Its reduced frame (data_type 2).
+    candidates : list of File
+        The sensitivity masters of its setup, in the order Automatic takes them: the
+        first is the one it uses.
+    refused : list of (File, str)
+        Masters of the nights searched that the proposal may use but of another setup
+        (or whose stored header is not a sensitivity's), with the reason.
+    """
+
+    spectrum: File
+    reduced: File
+    candidates: list[File] = field(default_factory=list)
+    refused: list[tuple[File, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _StoredSensitivity:
+    """What :func:`pipeline.fluxcal.apply.rank_sensitivities` reads of a sensitivity,
+    from a registered master's stored header instead of its file."""
+
+    row: File
+    setup: Any
+    standard: str
+    date_obs: dt.datetime | None
+    name: str
+
+
+def _stored_sensitivity(row: File) -> _StoredSensitivity:
+    """Raises ``KeyError``/``ValueError`` where :func:`read_sensitivity` would refuse."""
+    from pipeline.fluxcal.sensitivity import sensitivity_setup
+
+    cards = stored_header(row)
+    if "GSP_SSTD" not in cards:
+        raise ValueError("not a sensitivity master (no GSP_SSTD card)")
+    date = str(cards.get("GSP_SDAT", "") or "")
+    return _StoredSensitivity(
+        row=row,
+        setup=sensitivity_setup(cards),
+        standard=str(cards["GSP_SSTD"]),
+        date_obs=dt.datetime.fromisoformat(date) if date else None,
+        name=row.file_name,
+    )
+
+
+def automatic_standards(
+    session: Session, file: File, preferred: str | None = None
+) -> StandardChoice:
+    """The sensitivities Automatic (no ``standard_id``) chooses from for a spectrum.
+
+    One rule for the ``calibrate_flux`` job and the standard chooser
+    (``GET api/files/<id>/standards/``): the masters of :func:`usable_sensitivities`
+    (the frame's night and the ``MASTER_NIGHTS_BACK`` before, its proposal's or no
+    proposal's), ranked by the pipeline's own rule
+    (:func:`pipeline.fluxcal.apply.rank_sensitivities`: same setup, the preferred star
+    first, then nearest in time) on the stored headers, which are the files' headers
+    as registered, so the worker reading the files takes the same first one.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    file : File
+        A spectrum (data_type 3, 4 or 5), its reduced frame or its raw frame; a frame
+        stands for its brightest wavelength-calibrated spectrum.
+    preferred : str or None
+        The proposal's preferred standard star; ``None`` reads it from the proposal's
+        flux settings.
+
+    Returns
+    -------
+    StandardChoice
+
+    Raises
+    ------
+    InvalidState
+        The file has no reduced frame or is an arc.
+    """
+    from pipeline.fluxcal.apply import rank_sensitivities
+
+    reduced = reduced_frame_of(session, file)
+    if is_arc(reduced.obstype):
+        raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a star's spectrum")
+    spectrum = file
+    while spectrum.data_type == DataType.FLUX_CALIBRATED and spectrum.parent_file is not None:
+        spectrum = spectrum.parent_file
+    if spectrum.data_type != DataType.WAVELENGTH_CALIBRATED:
+        spectra = calibrated_spectra(session, reduced)
+        spectrum = spectra[0] if spectra else reduced
+    if preferred is None:
+        preferred = str(_proposal_flux_values(session, reduced).get("preferred_standard") or "")
+    choice = StandardChoice(spectrum=spectrum, reduced=reduced)
+    readable = []
+    for row in usable_sensitivities(session, reduced.date, reduced.proposal_id):
+        try:
+            readable.append(_stored_sensitivity(row))
+        except (KeyError, ValueError) as exc:
+            reason = exc.args[0] if isinstance(exc, ValueError) else f"no {exc.args[0]} card"
+            choice.refused.append((row, f"{_UNREADABLE}: {reason}"))
+    ranked, refused, _setup = rank_sensitivities(stored_header(spectrum), readable, preferred)
+    choice.candidates = [s.row for s in ranked]
+    choice.refused = [(s.row, why) for s, why in refused] + choice.refused
+    return choice
+
+
+def sensitivity_used(session: Session, spectrum: File) -> str | None:
+    """The file name of the sensitivity a spectrum's current flux product was made with.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    spectrum : File
+        A wavelength-calibrated spectrum (data_type 4).
+
+    Returns
+    -------
+    str or None
+        Its current ``fwecfzst_``'s ``GSP_SENS`` card; None without one.
+    """
+    fluxed = session.scalar(
+        _current(select(File))
+        .options(undefer(File.header))
+        .where(File.parent_file_id == spectrum.id, File.data_type == DataType.FLUX_CALIBRATED)
+        .order_by(File.id.desc())
+    )
+    if fluxed is None:
+        return None
+    return str(stored_header(fluxed).get("GSP_SENS") or "") or None
 
 
 def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | None) -> list[File]:
@@ -236,6 +382,20 @@ def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | Non
 def _flux_values(session: Session, settings_id: int | None) -> dict[str, Any]:
     row = session.get(ReductionSettings, settings_id) if settings_id is not None else None
     return flux_settings_values(row) if row is not None else dict(DEFAULT_FLUX_SETTINGS)
+
+
+def _proposal_flux_values(session: Session, reduced: File) -> dict[str, Any]:
+    """The flux settings of the frame's proposal (the defaults for data of none), as an
+    automatic ``calibrate_flux`` job of the frame reads them (:func:`_settings_for`)."""
+    from gsp_extension.store.proposals import get_proposal_by_soar_id
+    from gsp_extension.store.settings import get_settings
+
+    proposal = (
+        get_proposal_by_soar_id(session, reduced.proposal_id) if reduced.proposal_id else None
+    )
+    if proposal is None:
+        return dict(DEFAULT_FLUX_SETTINGS)
+    return flux_settings_values(get_settings(session, proposal.id))
 
 
 def _existing_flux(session: Session, spectra: list[File]) -> dict[str, str]:
@@ -359,7 +519,19 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
     settings_id, values = _settings_for(session, job, reduced)
     standard_id = (job.params or {}).get("standard_id")
     if standard_id is None:
-        masters = usable_sensitivities(session, reduced.date, reduced.proposal_id)
+        # Automatic: what the standard chooser lists (automatic_standards), per spectrum;
+        # the other setups' masters go too, so the worker's refusal names them. Masters
+        # whose stored header is no sensitivity's are left out (the worker would skip them).
+        preferred = str(_flux_values(session, settings_id).get("preferred_standard") or "")
+        masters = []
+        for spectrum in spectra:
+            choice = automatic_standards(session, spectrum, preferred)
+            for row in [
+                *choice.candidates,
+                *(r for r, why in choice.refused if not why.startswith(_UNREADABLE)),
+            ]:
+                if row not in masters:
+                    masters.append(row)
     else:
         try:
             chosen = get_file(session, int(standard_id))

@@ -69,9 +69,64 @@ def _when(header) -> datetime | None:
         return None
 
 
-def choose_sensitivity(
-    header, candidates: Sequence[Sensitivity], preferred: str = ""
-) -> Choice:
+def rank_sensitivities(
+    header, candidates: Sequence, preferred: str = ""
+) -> tuple[list, list[tuple[object, str]], str]:
+    """Order the sensitivities that may calibrate the frame of ``header``, best first.
+
+    The rule :func:`choose_sensitivity` applies, written once so that the job engine
+    lists the same order from stored headers (the standard chooser) as the worker takes
+    from the files.
+
+    Parameters
+    ----------
+    header : header of the spectrum to calibrate
+    candidates : sequence
+        Objects with ``setup`` (:class:`Setup`), ``standard``, ``date_obs`` and ``name``
+        (a :class:`Sensitivity`, or a stand-in built from a stored header).
+    preferred : str
+        A star name (any spelling): the compatible ones of that star come first,
+        whatever their age.
+
+    Returns
+    -------
+    ranked : list
+        The compatible candidates: of the preferred star first, then nearest in time
+        to the frame (``DATE-OBS``), then by name; one without a date comes last.
+    refused : list of (candidate, str)
+        The others, each with the setup differences.
+    setup : str
+        The frame's setup in words.
+    """
+    from pipeline.header_normalization import standard_key
+
+    setup = setup_of(header)
+    when = _when(header)
+    ok, refused = [], []
+    for sens in candidates:
+        why = incompatibility(setup, sens.setup)
+        if why:
+            refused.append((sens, why))
+        else:
+            ok.append(sens)
+    liked = set()
+    if preferred:
+        liked = {id(s) for s in ok if standard_key(s.standard) == standard_key(preferred)}
+
+    def key(sens) -> tuple[bool, float, str]:
+        days = _age_days(when, sens.date_obs)
+        return (id(sens) not in liked, float("inf") if days is None else days, sens.name)
+
+    return sorted(ok, key=key), refused, setup.describe()
+
+
+def _age_days(when: datetime | None, date_obs: datetime | None) -> float | None:
+    if when is None or date_obs is None:
+        return None
+    return abs((when - date_obs).total_seconds()) / 86400.0
+
+
+def choose_sensitivity(header, candidates: Sequence[Sensitivity], preferred: str = "") -> Choice:
     """The compatible sensitivity nearest in time to the frame of ``header``.
 
     Parameters
@@ -87,31 +142,12 @@ def choose_sensitivity(
     Choice
         With ``age_days`` = |standard - frame| in days.
     """
-    from pipeline.header_normalization import standard_key
-
-    setup = setup_of(header)
-    when = _when(header)
-    ok, refused = [], []
-    for sens in candidates:
-        why = incompatibility(setup, sens.setup)
-        if why:
-            refused.append((sens.name or sens.standard, why))
-        else:
-            ok.append(sens)
-    if preferred:
-        liked = [s for s in ok if standard_key(s.standard) == standard_key(preferred)]
-        ok = liked or ok
-
-    def age(sens: Sensitivity) -> float:
-        if when is None or sens.date_obs is None:
-            return float("inf")
-        return abs((when - sens.date_obs).total_seconds()) / 86400.0
-
-    if not ok:
-        return Choice(None, None, refused, setup.describe())
-    best = min(ok, key=lambda s: (age(s), s.name))
-    days = age(best)
-    return Choice(best, None if days == float("inf") else days, refused, setup.describe())
+    ranked, refused, setup = rank_sensitivities(header, candidates, preferred)
+    named = [(sens.name or sens.standard, why) for sens, why in refused]
+    if not ranked:
+        return Choice(None, None, named, setup)
+    best = ranked[0]
+    return Choice(best, _age_days(_when(header), best.date_obs), named, setup)
 
 
 def flux_calibrate(

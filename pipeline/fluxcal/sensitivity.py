@@ -611,6 +611,40 @@ def write_sensitivity(
     return path
 
 
+def sensitivity_setup(header) -> Setup:
+    """The setup a sensitivity master was made with, from its ``GSP_S*`` cards.
+
+    Used by :func:`read_sensitivity` and by the job engine on a registered master's
+    stored header (the standard chooser), so both read the same setup.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A sensitivity master's primary header.
+
+    Returns
+    -------
+    Setup
+
+    Raises
+    ------
+    KeyError
+        A card the setup needs (``GSP_SCAM``, ``GSP_SMOD``, ``GSP_SBIN``) is missing.
+    ValueError
+        ``GSP_SBIN`` or ``GSP_SANG`` is not as :func:`write_sensitivity` writes it.
+    """
+    angles = str(header.get("GSP_SANG", "") or "").split()
+    bx, by = (int(v) for v in str(header["GSP_SBIN"]).split("x"))
+    return Setup(
+        camera=str(header["GSP_SCAM"]),
+        mode=str(header["GSP_SMOD"]),
+        grating=str(header.get("GSP_SGRT", "")),
+        filter2=str(header.get("GSP_SFLT", "NO_FILTER")),
+        binning=(bx, by),
+        angles=(float(angles[0]), float(angles[1])) if len(angles) == 2 else None,
+    )
+
+
 def read_sensitivity(path) -> Sensitivity:
     """Read a sensitivity master written by :func:`write_sensitivity`.
 
@@ -643,21 +677,12 @@ def read_sensitivity(path) -> Sensitivity:
         std = np.asarray(hdul["STD"].data, float)
         header = h.copy()
     wave = header["CRVAL1"] + header["CDELT1"] * (np.arange(data.size) + 1 - header["CRPIX1"])
-    angles = str(header.get("GSP_SANG", "") or "").split()
-    bx, by = (int(v) for v in str(header["GSP_SBIN"]).split("x"))
     date = str(header.get("GSP_SDAT", "") or "")
     return Sensitivity(
         wavelength=wave,
         sensitivity=data,
         uncertainty=std,
-        setup=Setup(
-            camera=str(header["GSP_SCAM"]),
-            mode=str(header["GSP_SMOD"]),
-            grating=str(header.get("GSP_SGRT", "")),
-            filter2=str(header.get("GSP_SFLT", "NO_FILTER")),
-            binning=(bx, by),
-            angles=(float(angles[0]), float(angles[1])) if len(angles) == 2 else None,
-        ),
+        setup=sensitivity_setup(header),
         standard=str(header["GSP_SSTD"]),
         table=str(header.get("GSP_STAB", "")),
         frame=str(header.get("GSP_SFRM", "")),

@@ -210,6 +210,7 @@ CASES = [
     Case("download", "GET", lambda w: f"files/{w.ids['s_raw']}/download/", members(200)),
     Case("versions", "GET", lambda w: f"files/{w.ids['s_reduced']}/versions/", members(200)),
     Case("lamps", "GET", lambda w: f"files/{w.ids['s_extracted']}/lamps/", members(200)),
+    Case("standards", "GET", lambda w: f"files/{w.ids['s_extracted']}/standards/", members(200)),
     Case(
         "visualize",
         "GET",

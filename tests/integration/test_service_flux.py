@@ -241,3 +241,182 @@ def test_flux_settings_read_by_members_edited_by_pi_and_obeyed(world, flux_world
     finally:
         r = call(world, "PUT", f"proposals/{pid}/settings/", json={"flux_calibration": True})
         assert r.status_code == 200
+
+
+# --- the standard chooser: GET api/files/<id>/standards/ ------------------------------
+
+#: (key, star, proposal, night, DATE-OBS of the standard, binning) of real sensitivity
+#: masters (pipeline.fluxcal.sensitivity.write_sensitivity) added for the chooser.
+CHOOSER_SENSITIVITIES = (
+    ("sens_near", "LTT 3218", P5, "2020-11-25", "2020-11-25T02:00:00", (2, 2)),
+    # no proposal's (staff): on the 15th night before, the last one searched, so that no
+    # frame of the shared world's later nights (2020-11-26 on) may be calibrated with it
+    ("sens_staff", "Feige 110", None, "2020-11-10", "2020-11-10T01:00:00", (2, 2)),
+    ("sens_far", "EG 274", P5, "2020-11-20", "2020-11-20T01:00:00", (2, 2)),
+    ("sens_1x1", "LTT 7987", P5, "2020-11-25", "2020-11-25T03:00:00", (1, 1)),
+    ("sens_old", "LTT 1020", P5, "2020-11-01", "2020-11-01T01:00:00", (2, 2)),
+    ("sens_other", "EG 131", P6, "2020-11-25", "2020-11-25T01:30:00", (2, 2)),
+)
+
+
+@pytest.fixture(scope="module")
+def chooser_world(world, flux_world):
+    """flux_world's spectrum with its stored header (as ingest keeps it), its flux
+    product naming the sensitivity it was made with, and real sensitivity masters of
+    its setup (and one of another binning, one too old, one of another proposal)."""
+    import dataclasses
+    import datetime as dt
+    import hashlib
+
+    from astropy.io import fits
+
+    from gsp_extension.store import Database
+    from gsp_extension.store.files import header_to_json, register_file
+    from gsp_extension.store.models import File
+    from pipeline.fluxcal.sensitivity import Sensitivity, write_sensitivity
+    from pipeline.fluxcal.setup import setup_of
+
+    ids, _ = flux_world
+    ids = dict(ids)
+    db = Database(world.hub.database_url)
+    try:
+        with db.transaction() as s:
+            calibrated = s.get(File, ids["calibrated"])
+            header = fits.getheader(calibrated.full_path)
+            calibrated.header = header_to_json(header)
+            setup = setup_of(header)
+            wave = np.linspace(4000.0, 7000.0, 50)
+            names = {}
+            for key, star, propid, night, date_obs, binning in CHOOSER_SENSITIVITIES:
+                sens = Sensitivity(
+                    wavelength=wave,
+                    sensitivity=np.full(50, 1e15),
+                    uncertainty=np.full(50, 1e13),
+                    setup=dataclasses.replace(setup, binning=binning),
+                    standard=star,
+                    date_obs=dt.datetime.fromisoformat(date_obs),
+                )
+                path = write_sensitivity(
+                    sens, world.hub.data_root / "products" / night.replace("-", "")
+                )
+                fields = _fields(_raw_header(propid or P5, "OBJECT", star, 0, night))
+                reg = register_file(
+                    s,
+                    path,
+                    checksum=hashlib.sha256(path.read_bytes()).hexdigest(),
+                    size=path.stat().st_size,
+                    fields={**fields, "proposal_id": propid, "image_id": None},
+                    header=fits.getheader(path),
+                    data_type=1,
+                )
+                ids[key] = reg.file.id
+                names[key] = path.name
+            fluxed = s.get(File, ids["fluxed"])
+            fluxed.header = header_to_json(header) + [["GSP_SENS", names["sens_far"], ""]]
+    finally:
+        db.dispose()
+    return ids, names
+
+
+def _set_preferred(world, star):
+    from gsp_extension.store import Database
+    from gsp_extension.store.proposals import get_proposal_by_soar_id
+
+    db = Database(world.hub.database_url)
+    try:
+        with db.session() as s:
+            pid = get_proposal_by_soar_id(s, P5).id
+    finally:
+        db.dispose()
+    before = call(world, "GET", f"proposals/{pid}/settings/").json()["preferred_standard"]
+    r = call(world, "PUT", f"proposals/{pid}/settings/", json={"preferred_standard": star})
+    assert r.status_code == 200, r.text
+    return pid, before
+
+
+def _handed_and_worker_choice(world, ids):
+    """The sensitivities an automatic calibrate_flux job hands the worker, and the one
+    the worker's own rule takes reading those files."""
+    from astropy.io import fits
+
+    from gsp_extension.engine.flux import prepare_calibrate_flux
+    from gsp_extension.store import Database
+    from gsp_extension.store.models import File, Job
+    from pipeline.fluxcal.apply import choose_sensitivity
+    from pipeline.fluxcal.sensitivity import read_sensitivity
+
+    db = Database(world.hub.database_url)
+    try:
+        with db.session() as s:
+            job = Job(
+                kind="calibrate_flux",
+                file_id=ids["reduced"],
+                params={"file_id": ids["reduced"], "standard_id": None},
+            )
+            inputs = prepare_calibrate_flux(s, job, "/unused")
+            spectrum = s.get(File, ids["calibrated"]).full_path
+    finally:
+        db.dispose()
+    paths = inputs["sensitivity_paths"]
+    chosen = choose_sensitivity(
+        fits.getheader(spectrum),
+        [read_sensitivity(p) for p in paths],
+        inputs["flux_settings"]["preferred_standard"],
+    )
+    return [p.rsplit("/", 1)[-1] for p in paths], chosen.sensitivity.name
+
+
+@pytest.mark.parametrize("preferred", ["", "EG 274"])
+def test_standard_chooser_is_the_engines_automatic_choice(world, chooser_world, preferred):
+    ids, names = chooser_world
+    pid, before = _set_preferred(world, preferred)
+    try:
+        handed, worker_takes = _handed_and_worker_choice(world, ids)
+        for key in ("calibrated", "fluxed", "reduced", "raw"):
+            r = call(world, "GET", f"files/{ids[key]}/standards/", "fluxcol")
+            assert r.status_code == 200, (key, r.text)
+            menu = r.json()
+            assert menu["file_id"] == ids[key] and menu["spectrum_id"] == ids["calibrated"]
+            order = [c["id"] for c in menu["candidates"]]
+            if preferred:  # the preferred star first, whatever its age
+                assert order == [ids["sens_far"], ids["sens_near"], ids["sens_staff"]]
+            else:  # nearest in time: 1 h, 5 days, 15 days
+                assert order == [ids["sens_near"], ids["sens_far"], ids["sens_staff"]]
+            # what the chooser calls Automatic is what the worker takes from the files
+            assert menu["automatic"] == order[0]
+            first = next(c for c in menu["candidates"] if c["id"] == order[0])
+            assert first["file_name"] == worker_takes
+            assert menu["used"] == ids["sens_far"] and not menu["standard_frame"]
+            refused = {c["id"]: c["reason"] for c in menu["refused"]}
+            assert "binning 1x1 (science 2x2)" in refused[ids["sens_1x1"]]
+            assert "GSP_SSTD" in refused[ids["own_sens"]]
+        # the job hands the worker the candidates, then the other setups (named in its
+        # refusal); not a master it could not read, nor one too old or of P6
+        listed = [c["file_name"] for c in menu["candidates"]]
+        assert handed == [*listed, names["sens_1x1"]]
+        assert menu["candidates"][order.index(ids["sens_near"])]["standard"] == "LTT 3218"
+    finally:
+        call(world, "PUT", f"proposals/{pid}/settings/", json={"preferred_standard": before})
+
+
+def test_standard_chooser_never_names_another_proposals_standard(world, chooser_world):
+    ids, names = chooser_world
+    for who in ("fluxpi", "staffer"):
+        r = call(world, "GET", f"files/{ids['calibrated']}/standards/", who)
+        assert r.status_code == 200, r.text
+        listed = {c["id"] for c in r.json()["candidates"]} | {c["id"] for c in r.json()["refused"]}
+        assert ids["sens_other"] not in listed and ids["other_sens"] not in listed
+        assert "EG 131" not in r.text and OTHER_STAR not in r.text
+        assert names["sens_old"] not in r.text  # 24 nights before: not searched
+
+
+def test_standard_chooser_refuses_what_it_cannot_answer(world, chooser_world):
+    ids, _ = chooser_world
+    for who in ("fluxother", "eve"):
+        r = call(world, "GET", f"files/{ids['calibrated']}/standards/", who)
+        assert r.status_code == 404, (who, r.text)
+    assert call(world, "GET", f"files/{ids['calibrated']}/standards/", None).status_code == 401
+    r = call(world, "GET", f"files/{ids['sens_near']}/standards/")
+    assert r.status_code == 409 and "detail" in r.json()
+    r = call(world, "GET", "files/abc/standards/")
+    assert r.status_code in (400, 404)

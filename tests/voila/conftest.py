@@ -98,6 +98,7 @@ class FakeClient:
         # The service's answers of api/files/<id>/lamps/ (the engine's own choice, which
         # is not modelled here: tests/integration/test_service_lamps.py runs the real one).
         self.lamp_menus: dict[int, dict] = {}
+        self.standard_menus: dict[int, dict] = {}
         self._ids = itertools.count(1000)
         self.proposals_ = [
             {
@@ -241,6 +242,11 @@ class FakeClient:
         self.calls.append(("lamps", file_id))
         self.file(file_id)  # 404 as the service
         return copy.deepcopy(self.lamp_menus.get(file_id) or lamp_menu(file_id, []))
+
+    def standards(self, file_id: int) -> dict:
+        self.calls.append(("standards", file_id))
+        self.file(file_id)  # 404 as the service
+        return copy.deepcopy(self.standard_menus.get(file_id) or standard_menu(file_id, []))
 
     def header(self, file_id: int) -> list[dict]:
         self.calls.append(("header", file_id))
@@ -507,6 +513,19 @@ def lamp_menu(file_id: int, candidates: list[dict], used_automatically: bool | N
         "automatic": [c["id"] for c in candidates],
         "used": [c["id"] for c in candidates if c.get("used")],
         "used_automatically": used_automatically,
+        "refused": [],
+    }
+
+
+def standard_menu(file_id: int, candidates: list[dict]) -> dict:
+    """An answer of ``api/files/<id>/standards/`` in the service's shape."""
+    return {
+        "file_id": file_id,
+        "spectrum_id": file_id,
+        "standard_frame": False,
+        "candidates": candidates,
+        "automatic": candidates[0]["id"] if candidates else None,
+        "used": next((c["id"] for c in candidates if c.get("used")), None),
         "refused": [],
     }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import record
+from conftest import record, standard_menu
 
 from voila_apps.widgets.actions import AUTOMATIC, ActionBar, actions_for
 from voila_apps.widgets.data_view import DataView
@@ -16,30 +16,34 @@ from voila_apps.widgets.plotting import flux_label
 from voila_apps.widgets.preferences import Preferences
 from voila_apps.widgets.related import tab_labels
 from voila_apps.widgets.settings_form import validate
-from voila_apps.widgets.standards import standard_options
+from voila_apps.widgets.standards import automatic_label, standard_options
 
 OWN = "master_sens_400_m2_GG455_RED_2x2_20201126_ltt3218.fits"
 STAFF = "master_sens_400_m2_GG455_RED_2x2_20201120_eg21.fits"
-OTHER = "master_sens_400_m2_GG455_RED_2x2_20201126_hr9087.fits"
+
+
+def _candidate(i: int, star: str, name: str, days: float | None, used: bool = False) -> dict:
+    return {
+        "id": i,
+        "file_name": name,
+        "standard": star,
+        "date": "2020-11-26",
+        "days_from_spectrum": days,
+        "used": used,
+    }
 
 
 @pytest.fixture
 def standards(client):
-    """Sensitivity masters: the proposal's own (same night), staff's (6 nights before),
-    another proposal's (listed as every master is), one of another mode, and a master
-    bias."""
-    sens = {"data_type": "1", "original_file_id": None, "parent_file_id": None}
-    client.add(record(301, **sens, object="LTT 3218", file_name=OWN))
-    client.add(
-        record(302, **sens, object="EG 21", proposal_id=None, date="2020-11-20", file_name=STAFF)
+    """The service's answer for spectrum 103: the staff standard first (the proposal's
+    preferred star), then the proposal's own, the one used marked."""
+    client.standard_menus[103] = standard_menu(
+        103,
+        [
+            _candidate(302, "EG 21", STAFF, 6.0),
+            _candidate(301, "LTT 3218", OWN, 0.05, used=True),
+        ],
     )
-    client.add(record(303, **sens, object="HR 9087", proposal_id="SOAR2020B-002", file_name=OTHER))
-    client.add(
-        record(
-            304, **sens, object="LTT 3218", wavmode="600_UV", file_name="master_sens_600_uv.fits"
-        )
-    )
-    client.add(record(305, **sens, obstype="BIAS", file_name="master_bias_RED_2x2.fits"))
     return client
 
 
@@ -54,13 +58,15 @@ def test_calibrate_flux_is_offered_on_star_spectra_not_arcs():
     assert "flux" not in keys(data_type="4", technique="Imaging", obstype="EXPOSE")
 
 
-def test_standard_chooser_offers_own_and_staff_standards_of_the_setup(standards):
-    options = standard_options(standards, standards.file(103))
-    assert [v for _, v in options] == [301, 302]  # same night first
-    labels = " ".join(label for label, _ in options)
-    assert "LTT 3218 · same night" in labels and "EG 21 · 2020-11-20" in labels
-    # another proposal's standard is never shown, not even its star
-    assert "HR 9087" not in labels and OTHER not in labels
+def test_standard_chooser_lists_the_engines_answer_in_its_order(standards):
+    menu = standards.standards(103)
+    assert standard_options(menu) == [
+        ("EG 21 · 6.0 days apart · " + STAFF, 302),
+        ("★ LTT 3218 · 1.2 h apart · " + OWN, 301),
+    ]
+    assert automatic_label(menu) == f"Automatic (would use {STAFF})"
+    menu["standard_frame"] = True
+    assert automatic_label(menu) == "Automatic (this standard's own sensitivity)"
 
 
 def test_action_bar_calibrates_flux_with_the_chosen_standard(standards):
@@ -69,6 +75,7 @@ def test_action_bar_calibrates_flux_with_the_chosen_standard(standards):
     bar.show(standards.file(103))
     assert bar.standard.layout.display == "flex" and bar.lamp.layout.display == "none"
     assert "2 standards of this setup" in bar.standard_note.value
+    assert [v for _, v in bar.standard.options] == [AUTOMATIC, 302, 301]
     bar.run("flux")  # automatic: the engine chooses
     assert standards.calls[-1] == ("calibrate_flux", 103, {"standard_id": None})
     bar.standard.value = 302
@@ -83,7 +90,7 @@ def test_action_bar_calibrates_flux_with_the_chosen_standard(standards):
 def test_chooser_says_when_there_is_no_standard_yet(client):
     bar = ActionBar(client, lambda j: None, lambda: None, lambda r: None, background=False)
     bar.show(client.file(103))
-    assert bar.standard.options == (("Automatic (nearest standard in time)", AUTOMATIC),)
+    assert bar.standard.options == (("Automatic (no standard of this setup yet)", AUTOMATIC),)
     assert "No standard of this setup yet" in bar.standard_note.value
 
 

@@ -232,15 +232,17 @@ class ActionBar(w.VBox):
                 fill(self.record)
 
     def fill_standards(self, record: dict) -> None:
-        """Offer the standards that may calibrate ``record`` (unless another file is shown)."""
-        from .standards import standard_options
+        """Offer the standards "Automatic" chooses from for ``record``, in its order
+        (unless another file is shown by then)."""
+        from .standards import automatic_label, standard_menu, standard_options
 
         try:
-            choices = [AUTOMATIC_STANDARD, *standard_options(self.client, record)]
+            menu = standard_menu(self.client, record)
+            choices = [(automatic_label(menu), AUTOMATIC), *standard_options(menu)]
             n = len(choices) - 1
             note = (
                 f"{n} standard{'s' if n != 1 else ''} of this setup (your proposal's or "
-                "staff's; nearest night first)"
+                "staff's), in the order Automatic takes them"
                 if n
                 else "No standard of this setup yet: the engine uses the nearest in time "
                 "when one arrives, and says why there is no flux calibration until then."

@@ -1,64 +1,58 @@
-"""Standard stars for the "Calibrate Flux" chooser: sensitivity masters that may serve a
-spectrum.
+"""Standard stars for the "Calibrate Flux" chooser: exactly what "Automatic" chooses from.
 
-A sensitivity master (``master_sens_*``, data_type 1) is listed for every account, like
-every master calibration; the chooser offers only those of the spectrum's own proposal
-or of no proposal (standards taken by staff), the same rule the engine applies
-(:meth:`gsp_extension.security.access.AccessPolicy.standards_for`), so that it never
-shows another proposal's star or files. It offers those of the same wavelength mode,
-binning (ROI) and grating; the engine checks the rest of the setup (camera, filter,
-angles) and refuses a sensitivity of another mode with the reason.
+The service answers ``GET api/files/<id>/standards/`` with the job engine's own
+automatic choice (:func:`gsp_extension.engine.flux.automatic_standards`): the
+sensitivity masters of the spectrum's proposal or of no proposal, of its night and the
+nights before, of its setup, in the order the engine takes them (the proposal's
+preferred star first, then nearest in time), and the one its current flux product was
+made with. The chooser lists them as they come (no filter nor order of its own, so it
+cannot disagree with the engine) and marks the one used.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-#: File names of sensitivity masters.
-SENSITIVITY_PREFIX = "master_sens_"
-#: Filters the API applies (same optical setup).
-SETUP_KEYS = ("wavmode", "roi", "grating", "filter_2")
+#: Marks the standard the current flux-calibrated product was made with.
+USED_MARK = "★"
 
 
-def _night_distance(a: dict, b: dict) -> int:
-    try:
-        return abs(
-            (
-                dt.date.fromisoformat(str(a.get("date")))
-                - dt.date.fromisoformat(str(b.get("date")))
-            ).days
-        )
-    except ValueError:
-        return 1 << 20
+def age_text(days: float | None) -> str:
+    """``|standard - spectrum|`` in words: "same night", "3.0 days apart"..."""
+    if days is None:
+        return "date unknown"
+    if days < 0.5:
+        return f"{days * 24:.1f} h apart"
+    return f"{days:.1f} days apart"
 
 
-def compatible_standards(client: Any, spectrum: dict, page_size: int = 200) -> list[dict]:
-    """Sensitivity masters that may calibrate ``spectrum``, the nearest night first.
+def standard_label(candidate: dict) -> str:
+    """What the chooser shows for one candidate: star, distance in time and file."""
+    mark = f"{USED_MARK} " if candidate.get("used") else ""
+    star = candidate.get("standard") or "standard"
+    age = age_text(candidate.get("days_from_spectrum"))
+    return f"{mark}{star} · {age} · {candidate['file_name']}"
 
-    Raises the client's error when the API refuses the query.
+
+def automatic_label(menu: dict) -> str:
+    """The "Automatic" entry: the standard the engine would use now (or says there is none)."""
+    by_id = {c["id"]: c for c in menu["candidates"]}
+    would = by_id.get(menu.get("automatic"))
+    if menu.get("standard_frame"):
+        return "Automatic (this standard's own sensitivity)"
+    if would is not None:
+        return f"Automatic (would use {would['file_name']})"
+    return "Automatic (no standard of this setup yet)"
+
+
+def standard_menu(client: Any, spectrum: dict) -> dict:
+    """The service's answer for ``spectrum`` (``GET api/files/<id>/standards/``).
+
+    Raises the client's error when the API refuses.
     """
-    filters = {k: spectrum[k] for k in SETUP_KEYS if spectrum.get(k)}
-    rows = client.files(data_type=1, page_size=page_size, **filters)["results"]
-    mine = spectrum.get("proposal_id")
-    found = [
-        r
-        for r in rows
-        if str(r.get("file_name", "")).startswith(SENSITIVITY_PREFIX)
-        and r.get("proposal_id") in (None, "", mine)
-    ]
-    return sorted(found, key=lambda r: (_night_distance(r, spectrum), -int(r["id"])))
+    return client.standards(int(spectrum["id"]))
 
 
-def standard_label(record: dict, spectrum: dict) -> str:
-    """What the chooser shows for one sensitivity: star, night and file."""
-    nights = _night_distance(record, spectrum)
-    when = "same night" if nights == 0 else f"{record.get('date') or 'unknown night'}"
-    return f"{record.get('object') or 'standard'} · {when} · {record['file_name']}"
-
-
-def standard_options(client: Any, spectrum: dict) -> list[tuple[str, int]]:
-    """``(label, file id)`` per compatible sensitivity, best first (without "automatic")."""
-    return [
-        (standard_label(r, spectrum), int(r["id"])) for r in compatible_standards(client, spectrum)
-    ]
+def standard_options(menu: dict) -> list[tuple[str, int]]:
+    """``(label, file id)`` per candidate, in the engine's order (without "automatic")."""
+    return [(standard_label(c), int(c["id"])) for c in menu["candidates"]]
