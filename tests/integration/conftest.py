@@ -85,6 +85,45 @@ def _raw_header(propid: str, obstype: str, obj: str, n: int, night: str = "2020-
     }
 
 
+def register_fits(
+    session,
+    root: Path,
+    header: dict,
+    data: np.ndarray,
+    name: str,
+    data_type: int,
+    parent=None,
+    *,
+    proposal_id: str | None,
+    store_header: bool = False,
+):
+    """Write ``header`` and ``data`` as a FITS file of ``header``'s night (``raw/`` for
+    data_type 0, else ``products/`` with its RLEVEL) and register it; returns the row.
+
+    ``proposal_id`` is the row's (None: a file of no proposal, such as a staff
+    calibration, whatever PROPID says); ``store_header`` stores the cards, as ingest does.
+    """
+    from gsp_extension.store.files import register_file
+
+    if data_type:
+        header["RLEVEL"] = 60 + data_type
+    folder = "raw" if data_type == 0 else "products"
+    night = header["DATE-OBS"][:10].replace("-", "")
+    path = root / folder / night / name
+    checksum, size = _write_fits(path, header, data)
+    fields = {**_fields(header), "proposal_id": proposal_id}
+    return register_file(
+        session,
+        path,
+        checksum=checksum,
+        size=size,
+        fields=fields,
+        data_type=data_type,
+        parent=parent,
+        header=[[k, v, ""] for k, v in header.items()] if store_header else None,
+    ).file
+
+
 def _fields(h: dict) -> dict:
     return {
         "obstype": h["OBSTYPE"],

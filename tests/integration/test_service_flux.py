@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.integration.conftest import _fields, _raw_header, _write_fits
+from tests.integration.conftest import _fields, _raw_header, register_fits
 
 pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
@@ -32,7 +32,6 @@ def call(world, method, path, who="fluxpi", **kwargs):
 def flux_world(world):
     from gsp_extension.store import Database
     from gsp_extension.store.accounts import create_user
-    from gsp_extension.store.files import register_file
     from gsp_extension.store.proposals import create_proposal
 
     root = world.hub.data_root
@@ -52,23 +51,9 @@ def flux_world(world):
 
             def add(key, propid, obstype, obj, n, data_type, name, parent=None, data=spectrum):
                 h = _raw_header(propid, obstype, obj, n, "2020-11-25")
-                if data_type:
-                    h["RLEVEL"] = 60 + data_type
-                folder = "raw" if data_type == 0 else "products"
-                path = root / folder / "20201125" / name
-                checksum, size = _write_fits(path, h, data)
-                fields = _fields(h)
-                reg = register_file(
-                    s,
-                    path,
-                    checksum=checksum,
-                    size=size,
-                    fields=fields,
-                    data_type=data_type,
-                    parent=parent,
-                )
-                ids[key] = reg.file.id
-                return reg.file
+                row = register_fits(s, root, h, data, name, data_type, parent, proposal_id=propid)
+                ids[key] = row.id
+                return row
 
             image = np.ones((20, 30), "f4")
             raw = add("raw", P5, "OBJECT", "SN2020flux", 501, 0, "0501_SN2020flux.fits", data=image)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.integration.conftest import _fields, _raw_header, _write_fits
+from tests.integration.conftest import _raw_header, register_fits
 
 P7, P10 = "SOAR2020B-007", "SOAR2020B-010"
 NIGHT = "2020-12-03"
@@ -38,7 +38,6 @@ def call(world, method, path, who="lampi", **kwargs):
 def lamp_world(world):
     from gsp_extension.store import Database
     from gsp_extension.store.accounts import create_user
-    from gsp_extension.store.files import register_file
     from gsp_extension.store.jobs import enqueue
     from gsp_extension.store.proposals import create_proposal
 
@@ -57,24 +56,12 @@ def lamp_world(world):
                 h = _raw_header(propid or P7, obstype, obj, n, night)
                 h["DATE-OBS"] = f"{night}T{cards.pop('time', '01:00:00')}"
                 h.update(cards)
-                if data_type:
-                    h["RLEVEL"] = 60 + data_type
-                folder = "raw" if data_type == 0 else "products"
-                path = root / folder / night.replace("-", "") / name
-                checksum, size = _write_fits(path, h, image)
-                fields = {**_fields(h), "proposal_id": propid}
-                reg = register_file(
-                    s,
-                    path,
-                    checksum=checksum,
-                    size=size,
-                    fields=fields,
-                    data_type=data_type,
-                    parent=parent,
-                    header=[[k, v, ""] for k, v in h.items()],
-                )
-                ids[key] = reg.file.id
-                return reg.file
+                row = register_fits(
+                    s, root, h, image, name, data_type, parent,
+                    proposal_id=propid, store_header=True,
+                )  # fmt: skip
+                ids[key] = row.id
+                return row
 
             def arc(key, propid, n, obj="comp", **cards):
                 raw = add(f"{key}_raw", propid, "COMP", obj, n, 0, f"{n:04d}_{obj}.fits", **cards)
