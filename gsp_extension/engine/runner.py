@@ -40,6 +40,7 @@ from gsp_extension.store.types import utcnow
 from gsp_extension.vocabulary import FileStatus, JobKind, JobState
 from pipeline.products import STORAGE_ERRNOS as PIPELINE_STORAGE_ERRNOS
 
+from .arc_repair import repair_foreign_arcs
 from .events import EventBus, InProcessEventBus
 from .executors import Executor
 from .fencing import (
@@ -360,7 +361,9 @@ class JobEngine:
         Product files that such a job wrote without registering them are taken out of
         ``products/`` (:func:`~.products.sweep_orphans`), and the files of replaced
         products moved to ``superseded/`` (:func:`~.products.sweep_superseded`): this
-        engine is the only one running jobs on this database, and none runs yet.
+        engine is the only one running jobs on this database, and none runs yet. Spectra
+        calibrated with another proposal's arc by an older version are calibrated again
+        (:func:`~.arc_repair.repair_foreign_arcs`).
         """
         with self.db.transaction() as session:
             abandoned = [
@@ -374,6 +377,7 @@ class JobEngine:
             discard_all(self.data_root)
             sweep_orphans(session, self.data_root)
             sweep_superseded(session, self.data_root)
+            jobs += self._repair_arcs(session)
             if self.plan:
                 since = utcnow() - dt.timedelta(hours=self.catch_up_hours)
                 jobs += plan_recent(session, since)
@@ -406,6 +410,19 @@ class JobEngine:
             )
             log.warning("gsp: %s", text)
             log_event(session, text, level="WARNING", event="files.reconciled", flush=False)
+        return out.jobs
+
+    def _repair_arcs(self, session: Any) -> list:
+        out = repair_foreign_arcs(session)
+        if out.redacted:
+            # no file name here: this entry is staff's, the proposals' own say which
+            text = (
+                f"{len(out.redacted)} spectra named an arc of another proposal in GSP_LAMP "
+                f"(name withheld): {len(out.requeued)} frames calibrated again, "
+                f"{len(out.withdrawn)} spectra withdrawn (no arc of their own)"
+            )
+            log.warning("gsp: %s", text)
+            log_event(session, text, level="WARNING", event="files.arcs_withheld", flush=False)
         return out.jobs
 
     def reconcile_now(self) -> list[dict[str, Any]]:
