@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -51,6 +52,46 @@ async def _run_until(engine, predicate, timeout=20.0):
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+def store_engine(db, tmp_path):
+    """Run an engine of the ``store`` job kind (engine_helpers) on a raw file, past its
+    start's sweeps: ``async with store_engine(**engine_options) as (engine, store)``,
+    where ``store()`` queues the file's store job (one attempt) and returns its id. The
+    engine is stopped on leaving."""
+    from engine_helpers import make_store_registry
+
+    raw_id = _raw(db, tmp_path)
+
+    @contextlib.asynccontextmanager
+    async def running(**options):
+        engine = JobEngine(
+            db,
+            tmp_path,
+            ThreadExecutor(1),
+            registry=make_store_registry(),
+            poll_seconds=0.05,
+            plan=False,
+            **options,
+        )
+
+        def store() -> int:
+            with db.transaction() as s:
+                job_id = enqueue(s, "store", "store:1", file_id=raw_id, max_attempts=1).id
+            engine.wake()
+            return job_id
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run(stop))
+        try:
+            await asyncio.sleep(0.5)  # after the start's sweep of unregistered products
+            yield engine, store
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+    return running
 
 
 def _job(db, job_id):
@@ -320,35 +361,17 @@ def test_lock_conflicts_are_told_from_other_database_errors(postgres_server_url)
 
 @pytest.mark.asyncio
 async def test_a_full_disk_is_waited_out_and_the_job_completes_once_it_is_back(
-    db, tmp_path, caplog
+    db, tmp_path, caplog, store_engine
 ):
     """A real ENOSPC (the product path leads to /dev/full), wrapped in a RuntimeError."""
     import logging
 
-    from engine_helpers import make_store_registry
-
     caplog.set_level(logging.WARNING, logger="gsp_extension")
-    raw_id = _raw(db, tmp_path)
-    engine = JobEngine(
-        db,
-        tmp_path,
-        ThreadExecutor(1),
-        registry=make_store_registry(),
-        poll_seconds=0.05,
-        plan=False,
-        fault_base_delay=0.1,
-        fault_max_delay=0.3,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        await asyncio.sleep(0.5)  # after the start's sweep of unregistered products
+    async with store_engine(fault_base_delay=0.1, fault_max_delay=0.3) as (engine, store):
         target = tmp_path / "products" / "0001.fits.dat"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to("/dev/full")
-        with db.transaction() as s:
-            job_id = enqueue(s, "store", "store:1", file_id=raw_id, max_attempts=1).id
-        engine.wake()
+        job_id = store()
         for _ in range(200):
             await asyncio.sleep(0.05)
             if "No space left" in (_job(db, job_id).error or ""):
@@ -361,49 +384,32 @@ async def test_a_full_disk_is_waited_out_and_the_job_completes_once_it_is_back(
             await asyncio.sleep(0.05)
             if _job(db, job_id).state == "done":
                 break
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     job = _job(db, job_id)
     assert (job.state, job.attempts) == ("done", 1)  # a single attempt was enough
     assert engine.health.fault is None and "storage is back" in caplog.text
     with db.session() as s:
-        assert s.get(File, raw_id).status != "failed"
+        assert s.get(File, job.file_id).status != "failed"  # the stored raw file
     assert target.stat().st_size == 65536
 
 
 @pytest.mark.asyncio
-async def test_unwritable_products_resume_once_writable_not_after_the_backoff(db, tmp_path, caplog):
+async def test_unwritable_products_resume_once_writable_not_after_the_backoff(
+    db, tmp_path, caplog, store_engine
+):
     """products/ refusing writes for real (EPERM or EACCES): the engine probes the folder
     that failed and resumes as soon as it is writable, not after the fault's backoff
     (60 s here; the chaos benchmark waited 80 s after products/ came back)."""
     import logging
 
-    from engine_helpers import make_store_registry, unwritable
+    from engine_helpers import unwritable
 
     caplog.set_level(logging.INFO, logger="gsp_extension")
-    raw_id = _raw(db, tmp_path)
     products = tmp_path / "products"
     products.mkdir()
-    engine = JobEngine(
-        db,
-        tmp_path,
-        ThreadExecutor(1),
-        registry=make_store_registry(),
-        poll_seconds=0.05,
-        plan=False,
-        fault_base_delay=60.0,
-        fault_max_delay=60.0,
-        probe_seconds=0.1,
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(engine.run(stop))
-    try:
-        await asyncio.sleep(0.5)  # after the start's sweeps
+    delays = {"fault_base_delay": 60.0, "fault_max_delay": 60.0, "probe_seconds": 0.1}
+    async with store_engine(**delays) as (engine, store):
         with unwritable(products):
-            with db.transaction() as s:
-                job_id = enqueue(s, "store", "store:1", file_id=raw_id, max_attempts=1).id
-            engine.wake()
+            job_id = store()
             for _ in range(200):
                 await asyncio.sleep(0.05)
                 if "storage unavailable" in (_job(db, job_id).error or ""):
@@ -415,9 +421,6 @@ async def test_unwritable_products_resume_once_writable_not_after_the_backoff(db
         started = time.monotonic()
         while _job(db, job_id).state != "done" and time.monotonic() - started < 10:
             await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
     job = _job(db, job_id)
     assert (job.state, job.attempts) == ("done", 1), (job.state, job.error)
     assert "writable again: 1 job(s) resumed" in caplog.text
