@@ -11,8 +11,9 @@ calibrate their proposal (:meth:`AccessPolicy.calibrations_for`, the rule
 - withholds the name in their stored headers, every version (``api/files/header/``
   serves old versions too), and in the proposal's log entries and job errors (an
   extraction's notes and product list named the arcs it used);
-- queues the frame's wavelength calibration again with the automatic choice: the new
-  spectra replace the old ones as their next version (old ids redirect to them);
+- queues the frame's extraction and wavelength calibration again with the automatic
+  choice (:func:`.planner.extract_again`): the new spectra replace the old ones as their
+  next version (old ids redirect to them);
 - when Automatic has no arc for the frame, withdraws those spectra (marked deleted: only
   staff see them), saying why in the proposal's log.
 
@@ -30,16 +31,15 @@ from sqlalchemy.orm import Session, aliased, undefer
 
 from gsp_extension.security.access import AccessPolicy
 from gsp_extension.store.activity import log_event
-from gsp_extension.store.errors import DuplicateJob, InvalidState
-from gsp_extension.store.jobs import enqueue
+from gsp_extension.store.errors import InvalidState
 from gsp_extension.store.models import File, Job, LogEntry
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.types import utcnow
-from gsp_extension.vocabulary import JobKind
 from pipeline.vocabulary import ARC_OBSTYPES, DataType
 
 from .arcs import automatic_arcs, science_frame
 from .calibrations import stored_header
+from .planner import extract_again
 
 #: What a withheld arc name is replaced with.
 WITHHELD = "(an arc of another proposal)"
@@ -141,31 +141,17 @@ def _withhold_in_texts(session: Session, soar_id: str | None, names: set[str]) -
         )
 
 
-def _requeue(session: Session, frame: File) -> Job | None:
-    proposal = get_proposal_by_soar_id(session, frame.proposal_id) if frame.proposal_id else None
-    try:
-        return enqueue(
-            session,
-            JobKind.CALIBRATE_WAVELENGTH,
-            f"calibrate_wavelength:{frame.id}:lamp=auto",
-            file_id=frame.id,
-            proposal_id=proposal.id if proposal is not None else None,
-            params={"file_id": frame.id, "lamp_id": None},
-        )
-    except DuplicateJob:
-        return None  # already queued or running: it reads the arcs when it starts
-
-
 def _remake(session: Session, frame: File, spectra: list[File], out: ArcRepair) -> None:
     """Queue ``frame``'s calibration again, or withdraw ``spectra`` when no arc can."""
     if automatic_arcs(session, frame).candidates:
-        job = _requeue(session, frame)
+        job = extract_again(session, frame)
         out.requeued.append(frame.id)
         out.jobs += [job] if job is not None else []
         log_event(
             session,
-            f"wavelength calibration of {frame.file_name} queued again: its spectra were "
-            "calibrated with an arc of another proposal, which this proposal may not use",
+            f"extraction and wavelength calibration of {frame.file_name} queued again: its "
+            "spectra were calibrated with an arc of another proposal, which this proposal "
+            "may not use",
             level="WARNING",
             event="file.recalibrate",
             file=frame,

@@ -141,6 +141,25 @@ def _extract(session: Session, reduced: File) -> Job | None:
     )
 
 
+def extract_again(session: Session, reduced: File) -> Job | None:
+    """Queue a reduced science frame's automatic extraction and wavelength calibration.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session; the caller commits.
+    reduced : File
+        The current reduced frame (data_type 2).
+
+    Returns
+    -------
+    Job or None
+        The job queued; ``None`` when one is queued for it already (a running one is
+        marked to run again).
+    """
+    return _extract(session, reduced)
+
+
 def _flux_enabled(session: Session, file: File) -> tuple[bool, int | None, int | None]:
     """Whether a frame's proposal flux-calibrates (its settings), with the ids to queue."""
     from gsp_extension.store.settings import flux_settings_values

@@ -203,6 +203,12 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _LOCK_CONFLICTS
 
 
+def _warn(session: Any, text: str, event: str) -> None:
+    """A warning for the service's log and the staff's (no file, no proposal)."""
+    log.warning("gsp: %s", text)
+    log_event(session, text, level="WARNING", event=event, flush=False)
+
+
 @dataclass
 class EngineHealth:
     """What the engine knows about itself, for ``GET api/health/`` and the periodic log.
@@ -408,8 +414,7 @@ class JobEngine:
                 f"(their job had failed), {len(out.released)} back to classified, "
                 f"{len(out.replanned)} planned again"
             )
-            log.warning("gsp: %s", text)
-            log_event(session, text, level="WARNING", event="files.reconciled", flush=False)
+            _warn(session, text, "files.reconciled")
         return out.jobs
 
     def _repair_arcs(self, session: Any) -> list:
@@ -421,8 +426,7 @@ class JobEngine:
                 f"(name withheld): {len(out.requeued)} frames calibrated again, "
                 f"{len(out.withdrawn)} spectra withdrawn (no arc of their own)"
             )
-            log.warning("gsp: %s", text)
-            log_event(session, text, level="WARNING", event="files.arcs_withheld", flush=False)
+            _warn(session, text, "files.arcs_withheld")
         return out.jobs
 
     def reconcile_now(self) -> list[dict[str, Any]]:

@@ -99,7 +99,7 @@ def test_spectra_named_with_another_proposals_arc_are_calibrated_again(db, tmp_p
         night = _old_night(s, "2026-11-21", own_arc=True)
     records = _start(db, tmp_path)
     with db.session() as s:
-        (job,) = s.scalars(select(Job).where(Job.kind == "calibrate_wavelength")).all()
+        (job,) = s.scalars(select(Job).where(Job.kind == "extract", Job.state == "queued")).all()
         assert job.state == "queued" and job.file_id == night["reduced"]
         assert job.params["lamp_id"] is None  # Automatic: our own arc only
         assert [r["id"] for r in records] == [job.id]
@@ -124,7 +124,9 @@ def test_spectra_with_no_arc_of_their_own_are_withdrawn(db, tmp_path):
         night = _old_night(s, "2026-11-22", own_arc=False)
     assert _start(db, tmp_path) == []
     with db.session() as s:
-        assert s.scalars(select(Job).where(Job.kind == "calibrate_wavelength")).all() == []
+        assert (
+            s.scalars(select(Job).where(Job.kind == "extract", Job.state == "queued")).all() == []
+        )
         for spectrum in (s.get(File, i) for i in night["spectra"]):
             assert spectrum.deleted_at is not None  # staff only now
             assert SECRET not in str(spectrum.header)
