@@ -135,7 +135,7 @@ def publish(data_root: str, token: str, result: WorkResult) -> WorkResult:
         )
         for p in result.products
     ]
-    return WorkResult(products=out, file_updates=result.file_updates, notes=result.notes)
+    return replace(result, products=out)
 
 
 def discard(data_root: str, token: str) -> None:

@@ -15,7 +15,8 @@ sensitivity masters (``master_sens_*``, data_type 1) its proposal may use; ``exe
 The job carries the plan's sensitivity and flux steps (:data:`.planner.JOB_STEPS`).
 When a sensitivity is at hand already, an extraction carries the flux step of the
 spectra it makes itself (:func:`flux_inputs_for_extraction`, :func:`flux_products_inline`):
-a science frame's data_type 5 is then committed with its data_type 4, by one job.
+a science frame's data_type 5 is then committed with its data_type 4, by one job, and a
+spectrum no sensitivity at hand fits gets the reason there; no flux job follows.
 
 Sensitivities follow the arcs' sharing rule (:meth:`AccessPolicy.standards_for`): a
 proposal's data is calibrated with its own standards or with standards no proposal
@@ -713,8 +714,9 @@ def flux_products_inline(
     """Flux-calibrate the spectra an extraction made in this job (worker side).
 
     The worker side of :func:`flux_inputs_for_extraction`: ``fwecfzst_`` products of the
-    wavelength-calibrated ``spectra``. A spectrum no sensitivity fits gets none here: the
-    planner then queues its flux job, which records why (:func:`execute_calibrate_flux`).
+    wavelength-calibrated ``spectra``. A spectrum no sensitivity fits (the only ones at
+    hand are of another setup) gets none, and the reason as its status, here: the step
+    is decided once, by this job (``carried``: the planner queues no flux job for it).
 
     Parameters
     ----------
@@ -732,12 +734,16 @@ def flux_products_inline(
     Returns
     -------
     WorkResult
-        The flux-calibrated products and the notes of spectra left without one.
+        The flux-calibrated products, ``spectra`` left without one given the reason
+        (``status_reason``), the notes, and the flux step as ``carried``.
     """
+    from dataclasses import replace
+
+    from pipeline.plan import Step
     from pipeline.settings import FluxSettings
 
     flux_settings = FluxSettings(**flux["flux_settings"])
-    result = WorkResult()
+    result = WorkResult(carried=[Step.FLUX.value])
     sensitivities = _read_sensitivities(flux["sensitivity_paths"], result.notes)
     for spectrum in spectra:
         made, product = _flux_one(
@@ -748,8 +754,10 @@ def flux_products_inline(
             raw_dir,
             parent_path=spectrum.path,
         )
+        if made.reason:
+            result.notes.append(f"{Path(made.file or spectrum.path).name}: {made.reason}")
         if product is not None:
             result.products.append(product)
-            if made.reason:
-                result.notes.append(f"{Path(made.file).name}: {made.reason}")
+        else:
+            result.products.append(replace(spectrum, status_reason=made.reason))
     return result

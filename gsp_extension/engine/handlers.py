@@ -682,8 +682,11 @@ def execute_extract(request: WorkRequest) -> WorkResult:
         fluxed = flux_products_inline(
             inputs["flux"], spectra, str(out_dir), settings, inputs["raw_dir"]
         )
-        out.products += fluxed.products
+        # a spectrum left without data_type 5 comes back with the reason as its status
+        given = {p.path: p for p in fluxed.products}
+        out.products = [given.pop(p.path, p) for p in out.products] + list(given.values())
         out.notes += fluxed.notes
+        out.carried += fluxed.carried
     return out
 
 

@@ -65,7 +65,9 @@ MANUAL_JOB_STEPS: dict[JobKind, tuple[Step, ...]] = {
 #: is at hand (a science spectrum is flux-calibrated by the extraction that made it when
 #: a sensitivity exists: one job less between a frame and its data_type 5, see
 #: :func:`.flux.flux_inputs_for_extraction`). A product made ahead is not made again:
-#: the planner queues a next step only for products it was not already made from.
+#: the planner queues a next step only for products it was not already made from, and
+#: none for a step the job says it carried (``WorkResult.carried``: it tried the step,
+#: and a spectrum no sensitivity fits has the reason as its status).
 AHEAD_STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.EXTRACT: (Step.FLUX,),
     JobKind.CALIBRATE_WAVELENGTH: (Step.FLUX,),
@@ -375,7 +377,9 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
     return plan_for_new_files(session, list(ids))
 
 
-def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job]:
+def plan_after_job(
+    session: Session, job: Job, products: list[File], carried: Iterable[str] = ()
+) -> list[Job]:
     """Queue the follow-ups of a finished job: a repeat asked for, then the plan's next steps.
 
     A job marked ``again`` (new input arrived while it ran) is queued once more with the
@@ -392,6 +396,9 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
     products : list of File
         The rows registered for its products (empty when it made none: then only the
         repeat, if asked, is queued).
+    carried : iterable of str
+        Steps the job carried ahead for every product whatever came of them
+        (:attr:`WorkResult.carried`): no job is queued for them.
 
     Returns
     -------
@@ -423,8 +430,9 @@ def plan_after_job(session: Session, job: Job, products: list[File]) -> list[Job
             # Each product goes on from the step that made it (a flux job's sensitivity
             # flux-calibrates the night again; its data_type 5 products end the chain).
             made_from = frozenset((p.parent_file_id, p.data_type) for p in products)
+            done = (*steps, *(Step(s) for s in carried))
             for step in (*steps, *AHEAD_STEPS.get(job.kind, ())):
                 made = NIGHT_PLAN.spec(step).makes
                 for product in (p for p in products if p.data_type == made):
-                    queued += _continue(session, step, product, steps, made_from)
+                    queued += _continue(session, step, product, done, made_from)
     return [j for j in queued if j is not None]

@@ -103,6 +103,7 @@ def register_product(
         parent=parent,
         settings_id=settings_id,
         status=FileStatus.PROCESSED,
+        status_reason=product.status_reason,
         quality=_jsonable(product.quality) if product.quality else None,
     )
     made[product.path] = registration.file
@@ -438,4 +439,3 @@ def _by_path(rows: list[File]) -> dict[str, list[File]]:
     for row in rows:
         groups.setdefault(row.full_path, []).append(row)
     return groups
-

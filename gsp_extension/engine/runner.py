@@ -509,7 +509,9 @@ class JobEngine:
                 return job_record(job)
             result = publish(self.data_root, token, result)
             products = complete_job(session, job, claimed.request, result, worker=self.worker)
-            followups = plan_after_job(session, job, products) if self.plan else []
+            followups = (
+                plan_after_job(session, job, products, carried=result.carried) if self.plan else []
+            )
             record = job_record(job)
             queued = [job_record(j) for j in followups]
         self.bus.publish("job.done", record)

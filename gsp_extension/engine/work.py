@@ -80,6 +80,9 @@ class ProductOut:
     parent_path: str | None = None
     normalized: bool = False
     quality: dict[str, Any] | None = None
+    #: Why a step the job carried made nothing more of it (a spectrum with no
+    #: compatible sensitivity: no data_type 5), for the product's status.
+    status_reason: str | None = None
 
 
 @dataclass
@@ -94,8 +97,14 @@ class WorkResult:
         whose record changes (e.g. a re-classification).
     notes : list of str
         Messages for the job's log entry.
+    carried : list of str
+        Steps of the night's plan (:class:`pipeline.plan.Step` values) the job carried
+        ahead of their own job kind for every product it made, whether or not they made
+        something (an extraction with sensitivities at hand tried the flux step): the
+        planner queues no job for them.
     """
 
     products: list[ProductOut] = field(default_factory=list)
     file_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)

@@ -1,8 +1,9 @@
 """Live flux calibration through the real engine (issue 17 item 4).
 
-A simulated 400_M2 night: the science first, with no standard (its spectra keep data_type
-4 and say why); then the standard arrives, its sensitivity is made and the science is
-flux-calibrated with it (data_type 5). A standard of another proposal is never used.
+A simulated 400_M2 night: the science first, with no standard of its setup (its spectra
+keep data_type 4 and say why); then the standard arrives, its sensitivity is made and the
+science is flux-calibrated with it (data_type 5). A standard of another proposal is never
+used.
 """
 
 from __future__ import annotations
@@ -75,6 +76,41 @@ def _science_spectrum(s, standard_name):
     )
 
 
+def _sensitivity_of_another_binning(db, root, raw_science) -> str:
+    """A staff sensitivity master of the night, of the science's setup but binned 1x1."""
+    import dataclasses
+    import datetime as dt
+    import hashlib
+
+    import numpy as np
+
+    from gsp_extension.store.files import register_file
+    from pipeline.fluxcal.sensitivity import Sensitivity, write_sensitivity
+    from pipeline.fluxcal.setup import setup_of
+
+    header = fits.getheader(raw_science)
+    sens = Sensitivity(
+        wavelength=np.linspace(4000.0, 7000.0, 50),
+        sensitivity=np.full(50, 1e15),
+        uncertainty=np.full(50, 1e13),
+        setup=dataclasses.replace(setup_of(header), binning=(1, 1)),
+        standard="LTT 3218",
+        date_obs=dt.datetime.fromisoformat(str(header["DATE-OBS"])),
+    )
+    path = write_sensitivity(sens, root / "products" / NIGHT_NAME)
+    with db.transaction() as s:
+        register_file(
+            s,
+            path,
+            checksum=hashlib.sha256(path.read_bytes()).hexdigest(),
+            size=path.stat().st_size,
+            fields={"date": "2026-11-21", "proposal_id": None, "obstype": "OBJECT"},
+            header=fits.getheader(path),
+            data_type=DataType.MASTER_CALIBRATION,
+        )
+    return path.name
+
+
 def _ingest(db, engine, root):
     report = backfill(db, [root], workers=1)
     engine.files_registered(report.counts.registered_ids)
@@ -85,20 +121,23 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     _, standard_name = night
     raw = tmp_path / "raw" / NIGHT_NAME
     _copy_night(night, raw, with_standard=False)
+    science = next(p for p in raw.glob("*.fits") if fits.getheader(p)["OBSTYPE"] == "OBJECT")
+    binned_1x1 = _sensitivity_of_another_binning(db, tmp_path, science)
     engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
     _ingest(db, engine, tmp_path / "raw")
     await drain(db, engine)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
-        assert "calibrate_flux" in {j.kind for j in jobs}
-        # no standard in the night: data_type 4 stays, and the status and log say why
+        # the only sensitivity at hand is of another binning: the extraction tried the
+        # flux step and said why; no flux job tries it again
+        assert "calibrate_flux" not in {j.kind for j in jobs}
         assert _current(s, DataType.FLUX_CALIBRATED) == []
         spectrum = _science_spectrum(s, standard_name)
         assert "no flux calibration (data_type 5)" in spectrum.status_reason
-        assert "standard" in spectrum.status_reason
+        assert binned_1x1 in spectrum.status_reason and "1x1" in spectrum.status_reason
         logged = s.scalars(
-            select(LogEntry.message).where(LogEntry.message.like("calibrate_flux done%"))
+            select(LogEntry.message).where(LogEntry.message.like("extract done%"))
         ).all()
         assert any("no flux calibration (data_type 5)" in m for m in logged), logged
         spectrum_id = spectrum.id
@@ -113,7 +152,7 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
         (sens,) = [
             f
             for f in _current(s, DataType.MASTER_CALIBRATION)
-            if f.file_name.startswith("master_sens_")
+            if f.file_name.startswith("master_sens_") and f.file_name != binned_1x1
         ]
         assert sens.file_name.startswith("master_sens_400_m2_GG455_RED_2x2_20261121_")
         fluxed = {f.parent_file_id: f for f in _current(s, DataType.FLUX_CALIBRATED)}

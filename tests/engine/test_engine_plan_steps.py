@@ -123,6 +123,9 @@ def test_flux_follow_ups_are_read_from_the_plan(db):
         for job in after_extract:
             s.delete(job)
         s.flush()
+        # an extraction that tried the flux step itself (sensitivities at hand) queues no
+        # flux job, whether or not it made a data_type 5
+        assert plan_after_job(s, extract, [sci_spectrum], carried=["flux"]) == []
         sens = _file(s, "master_sens_x.fits", "OBJECT", data_type=1, parent=std_spectrum)
         flux = Job(kind="calibrate_flux", product_key="calibrate_flux:x", state="done")
         s.add(flux)
