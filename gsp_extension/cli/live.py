@@ -18,12 +18,16 @@ import argparse
 import os
 import sys
 
+from gsp_extension import environment
+
 HELP = "watch GSP_DATA_ROOT/raw and run the job engine on dask until Ctrl-C"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-root", default=os.environ.get("GSP_DATA_ROOT"), help="default: $GSP_DATA_ROOT"
+        "--data-root",
+        default=environment.text("GSP_DATA_ROOT") or None,
+        help="default: $GSP_DATA_ROOT",
     )
     parser.add_argument(
         "--db",
@@ -32,13 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scheduler",
-        default=os.environ.get("GSP_DASK_SCHEDULER") or None,
+        default=environment.text("GSP_DASK_SCHEDULER") or None,
         help="dask scheduler address (default: $GSP_DASK_SCHEDULER, else a LocalCluster)",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.environ.get("GSP_WORKERS", "2"),
+        default=environment.text("GSP_WORKERS", "2"),
         help="LocalCluster worker processes (default: $GSP_WORKERS, else 2)",
     )
     parser.add_argument(
@@ -65,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
     from gsp_extension.engine.live import LiveServices
     from gsp_extension.store import Database, upgrade_database
-    from gsp_extension.store.engine import database_url_from_env
 
     if not args.data_root:
         print("gsp live: give --data-root or set GSP_DATA_ROOT", file=sys.stderr)
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # The same variable as the hub's service (GSP_DATABASE_URL), or two processes would
     # silently work on two different databases.
-    url = args.db or database_url_from_env({**os.environ, "GSP_DATA_ROOT": args.data_root})
+    url = args.db or environment.database_url(root=args.data_root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     upgrade_database(url)
     db = Database(url)

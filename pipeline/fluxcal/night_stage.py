@@ -237,6 +237,58 @@ def flux_name(wavelength_name: str) -> str:
     return product_name("f", Path(wavelength_name).name)
 
 
+def _same_night(age: float | None) -> bool:
+    """Whether a sensitivity this many days from the frame is of the frame's night."""
+    return age is not None and age < 0.75
+
+
+def _flux_cards(header, parent: str, name: str, raw: str, sens, age, airmass, settings) -> list:
+    """The lineage and ``GSP_S*``/``GSP_F*`` cards of a ``fwecfzst_`` product."""
+    from pipeline.products import lineage_cards
+
+    same_night = _same_night(age)
+    return lineage_cards(
+        original=raw,
+        parent=parent,
+        file_name=name,
+        rlevel=RLEVEL_FLUX,
+        technique=str(header.get("GSP_TECH", "Spectroscopy")),
+        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
+        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
+        extra={
+            "GSP_SENS": (sens.name or sens.standard, "Sensitivity function used"),
+            "GSP_SSTD": (sens.standard, "Standard star of the sensitivity"),
+            "GSP_SAGE": (
+                round(age, 4) if age is not None else "unknown",
+                "Days between standard and this frame",
+            ),
+            "GSP_SNIT": (
+                "same night" if same_night else "another night (fallback)",
+                "Sensitivity from this night or an earlier one",
+            ),
+            "GSP_FAIR": (
+                round(float(airmass), 4) if airmass is not None else "none",
+                "Airmass of this frame used for extinction",
+            ),
+            "GSP_FEXT": (airmass is not None, "Corrected for atmospheric extinction"),
+            "GSP_SLOS": (SLIT_LOSS_NOTE, "Slit losses"),
+        },
+        settings=settings,
+    )
+
+
+def _flux_quality(sens, age, airmass) -> dict:
+    """A ``fwecfzst_`` product's quality summary."""
+    return {
+        "sensitivity": sens.name or sens.standard,
+        "standard": sens.standard,
+        "sensitivity_age_days": None if age is None else round(age, 4),
+        "airmass": None if airmass is None else round(float(airmass), 4),
+        "flux_unit": "erg/s/cm2/Angstrom",
+        "slit_losses": SLIT_LOSS_NOTE,
+    }
+
+
 def flux_product(
     path,
     sensitivities: Sequence[Sensitivity],
@@ -272,7 +324,6 @@ def flux_product(
     ProductResult
         data_type 5, status ``"written"`` with the path, or ``"skipped"`` with why.
     """
-    from pipeline.products import lineage_cards
     from pipeline.settings import FluxSettings
     from pipeline.wavelength.fits_io import write_spectrum
 
@@ -315,35 +366,8 @@ def flux_product(
             target=target,
         )
     age = choice.age_days
-    same_night = age is not None and age < 0.75
-    cards = lineage_cards(
-        original=raw,
-        parent=path.name,
-        file_name=name,
-        rlevel=RLEVEL_FLUX,
-        technique=str(header.get("GSP_TECH", "Spectroscopy")),
-        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
-        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
-        extra={
-            "GSP_SENS": (sens.name or sens.standard, "Sensitivity function used"),
-            "GSP_SSTD": (sens.standard, "Standard star of the sensitivity"),
-            "GSP_SAGE": (
-                round(age, 4) if age is not None else "unknown",
-                "Days between standard and this frame",
-            ),
-            "GSP_SNIT": (
-                "same night" if same_night else "another night (fallback)",
-                "Sensitivity from this night or an earlier one",
-            ),
-            "GSP_FAIR": (
-                round(float(airmass), 4) if airmass is not None else "none",
-                "Airmass of this frame used for extinction",
-            ),
-            "GSP_FEXT": (airmass is not None, "Corrected for atmospheric extinction"),
-            "GSP_SLOS": (SLIT_LOSS_NOTE, "Slit losses"),
-        },
-        settings=settings,
-    )
+    same_night = _same_night(age)
+    cards = _flux_cards(header, path.name, name, raw, sens, age, airmass, settings)
     cards += flux_settings.to_header_cards()
     try:
         out = write_spectrum(calibrated, Path(out_dir) / name, header, cards, raw_dirs=raw_dirs)
@@ -361,14 +385,6 @@ def flux_product(
     note = (
         "" if same_night or age is None else f"sensitivity of another night ({age:.1f} days away)"
     )
-    quality = {
-        "sensitivity": sens.name or sens.standard,
-        "standard": sens.standard,
-        "sensitivity_age_days": None if age is None else round(age, 4),
-        "airmass": None if airmass is None else round(float(airmass), 4),
-        "flux_unit": "erg/s/cm2/Angstrom",
-        "slit_losses": SLIT_LOSS_NOTE,
-    }
     return ProductResult(
         str(out),
         DATA_TYPE_FLUX,
@@ -376,7 +392,7 @@ def flux_product(
         path.name,
         "written",
         note,
-        quality,
+        _flux_quality(sens, age, airmass),
         target,
         time.perf_counter() - t0,
     )
