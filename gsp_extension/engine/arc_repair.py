@@ -17,8 +17,10 @@ calibrate their proposal (:meth:`AccessPolicy.calibrations_for`, the rule
 - when Automatic has no arc for the frame, withdraws those spectra (marked deleted: only
   staff see them), saying why in the proposal's log.
 
-Only nights on which another proposal owns a reduced arc are read (their spectra's
-headers are loaded), so a start without such nights costs one query.
+Automatic took the night's arcs only; a lamp chosen by hand (staff could choose any
+proposal's) may be of another night. So the spectra read are those of nights on which
+another proposal owns a reduced arc, and those of frames a proposal's lamp was chosen
+for: a start with neither costs two queries and loads no header.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gsp_extension.store.errors import InvalidState
 from gsp_extension.store.models import File, Job, LogEntry
 from gsp_extension.store.proposals import get_proposal_by_soar_id
 from gsp_extension.store.types import utcnow
+from gsp_extension.vocabulary import JobKind
 from pipeline.vocabulary import ARC_OBSTYPES, DataType
 
 from .arcs import automatic_arcs, science_frame
@@ -75,7 +78,8 @@ def _lamp_names(file: File) -> list[str]:
 
 
 def _suspects(session: Session) -> list[File]:
-    """Calibrated spectra of nights on which another proposal owns a reduced arc."""
+    """Calibrated spectra of nights on which another proposal owns a reduced arc, and of
+    frames a proposal's lamp was chosen for by hand."""
     arc = aliased(File)
     foreign_arc_that_night = exists().where(
         arc.data_type == DataType.REDUCED,
@@ -84,6 +88,17 @@ def _suspects(session: Session) -> list[File]:
         arc.date == File.date,
         or_(File.proposal_id.is_(None), arc.proposal_id != File.proposal_id),
     )
+    lamp, frame = aliased(File), aliased(File)
+    chosen = Job.params["lamp_id"].as_integer()
+    frames_with_a_chosen_lamp = (
+        select(frame.original_file_id)
+        .join(Job, Job.file_id == frame.id)
+        .join(lamp, lamp.id == chosen)
+        .where(
+            Job.kind.in_([JobKind.EXTRACT, JobKind.CALIBRATE_WAVELENGTH]),
+            lamp.proposal_id.is_not(None),
+        )
+    )
     return list(
         session.scalars(
             select(File)
@@ -91,7 +106,10 @@ def _suspects(session: Session) -> list[File]:
             .where(
                 File.data_type.in_(_CALIBRATED),
                 File.deleted_at.is_(None),
-                foreign_arc_that_night,
+                or_(
+                    foreign_arc_that_night,
+                    File.original_file_id.in_(frames_with_a_chosen_lamp),
+                ),
             )
             .order_by(File.id)
         )

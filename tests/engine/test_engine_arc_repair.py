@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from sqlalchemy import select
 
 from gsp_extension.engine.arc_repair import WITHHELD
@@ -47,10 +48,12 @@ def _add(s, name, data_type, propid, obstype, date, parent=None, **cards):
     ).file
 
 
-def _old_night(s, date, *, own_arc: bool) -> dict[str, int]:
-    """A night of two proposals, our spectra calibrated (the old way) with their arc."""
-    raw_arc = _add(s, f"0010_{SECRET}_comp.fits", 0, THEIRS, "COMP", date)
-    arc = _add(s, f"cfzst_0010_{SECRET}_comp.fits", 2, THEIRS, "COMP", date, raw_arc)
+def _old_night(s, date, *, own_arc: bool, arc_date: str | None = None) -> dict[str, int]:
+    """A night of two proposals, our spectra calibrated (the old way) with their arc
+    (taken on ``arc_date``: chosen by hand by staff, when not ``date``)."""
+    arc_date = arc_date or date
+    raw_arc = _add(s, f"0010_{SECRET}_comp.fits", 0, THEIRS, "COMP", arc_date)
+    arc = _add(s, f"cfzst_0010_{SECRET}_comp.fits", 2, THEIRS, "COMP", arc_date, raw_arc)
     lamps = [arc.file_name]
     if own_arc:
         raw_own = _add(s, "0011_comp.fits", 0, OURS, "COMP", date)
@@ -86,6 +89,17 @@ def _old_night(s, date, *, own_arc: bool) -> dict[str, int]:
         )
     )
     log_event(s, f"{arc.file_name} made by reduce", proposal=theirs)
+    if arc_date != date:
+        s.add(
+            Job(
+                kind="calibrate_wavelength",
+                product_key=f"calibrate_wavelength:{extracted.id}:lamp={raw_arc.id}",
+                file_id=extracted.id,
+                proposal_id=ours.id,
+                params={"file_id": extracted.id, "lamp_id": raw_arc.id},
+                state="done",
+            )
+        )
     s.flush()
     return {"reduced": reduced.id, "spectra": [calibrated.id, fluxed.id], "arc": arc.id}
 
@@ -94,9 +108,10 @@ def _start(db, tmp_path) -> list[dict]:
     return JobEngine(db, tmp_path, ThreadExecutor(1), plan=False).requeue_at_start()
 
 
-def test_spectra_named_with_another_proposals_arc_are_calibrated_again(db, tmp_path):
+@pytest.mark.parametrize("arc_date", [None, "2026-11-19"], ids=["automatic", "chosen"])
+def test_spectra_named_with_another_proposals_arc_are_calibrated_again(db, tmp_path, arc_date):
     with db.transaction() as s:
-        night = _old_night(s, "2026-11-21", own_arc=True)
+        night = _old_night(s, "2026-11-21", own_arc=True, arc_date=arc_date)
     records = _start(db, tmp_path)
     with db.session() as s:
         (job,) = s.scalars(select(Job).where(Job.kind == "extract", Job.state == "queued")).all()
