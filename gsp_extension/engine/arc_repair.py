@@ -163,8 +163,10 @@ def _remake(session: Session, frame: File, spectra: list[File], out: ArcRepair) 
     """Queue ``frame``'s calibration again, or withdraw ``spectra`` when no arc can."""
     if automatic_arcs(session, frame).candidates:
         job = extract_again(session, frame)
+        if job is None:
+            return  # queued or running already (a running one is marked to run again)
         out.requeued.append(frame.id)
-        out.jobs += [job] if job is not None else []
+        out.jobs.append(job)
         log_event(
             session,
             f"extraction and wavelength calibration of {frame.file_name} queued again: its "
@@ -205,7 +207,9 @@ def repair_foreign_arcs(session: Session) -> ArcRepair:
     -------
     ArcRepair
         The spectra whose headers were changed, the frames queued again with their
-        jobs, and the spectra withdrawn. A second pass finds nothing.
+        jobs, and the spectra withdrawn. A current spectrum whose name was withheld by
+        an earlier pass (its job failed) is queued again; with its job queued, a second
+        pass does nothing.
     """
     out = ArcRepair()
     suspects = _suspects(session)
@@ -216,21 +220,23 @@ def repair_foreign_arcs(session: Session) -> ArcRepair:
     for soar_id, spectra in by_proposal.items():
         names = {name for s in spectra for name in _lamp_names(s)}
         foreign = _foreign_names(session, soar_id, names) if names else set()
-        if not foreign:
-            continue
         for spectrum in spectra:
-            named = foreign.intersection(_lamp_names(spectrum))
-            if not named:
+            lamps = _lamp_names(spectrum)
+            named = foreign.intersection(lamps)
+            if named:
+                _withhold(spectrum, named)
+                out.redacted.append(spectrum.id)
+            elif WITHHELD not in lamps:
                 continue
-            _withhold(spectrum, named)
-            out.redacted.append(spectrum.id)
+            # (withheld at an earlier start and still current: its job failed; again)
             if spectrum.superseded_at is None:
                 try:
                     frame = science_frame(session, spectrum.parent_file or spectrum)
                 except InvalidState:
                     continue  # not a science spectrum this service extracted
                 to_remake.setdefault(frame.id, (frame, []))[1].append(spectrum)
-        _withhold_in_texts(session, soar_id, foreign)
+        if foreign:
+            _withhold_in_texts(session, soar_id, foreign)
     for frame, spectra in to_remake.values():
         _remake(session, frame, spectra, out)
     session.flush()

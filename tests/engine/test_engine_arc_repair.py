@@ -131,7 +131,11 @@ def test_spectra_named_with_another_proposals_arc_are_calibrated_again(db, tmp_p
         (own,) = s.scalars(select(LogEntry.message).where(LogEntry.proposal_id == theirs))
         assert SECRET in own  # their own log keeps their names
         assert SECRET in s.get(File, night["arc"]).file_name
-    assert _start(db, tmp_path) == []  # repaired once: the next start finds nothing
+    assert _start(db, tmp_path) == []  # its job queued: the next start adds nothing
+    with db.transaction() as s:
+        s.get(Job, job.id).state = "failed"  # say the calibration failed
+    (again,) = _start(db, tmp_path)  # its spectra still current: calibrated again
+    assert again["kind"] == "extract" and again["file_id"] == night["reduced"]
 
 
 def test_spectra_with_no_arc_of_their_own_are_withdrawn(db, tmp_path):
