@@ -24,7 +24,9 @@ c = get_config()  # noqa: F821
 configure_kernel_culling(c)
 configure_voila(c)
 # The apps' Voilà template (voila_apps/config.py): the lab template without CDN links,
-# so that no request of the page leaves the hub's origin.
+# so that no request of the page leaves the hub's origin. Voilà's server extension reads
+# its settings from jupyter_config/voila.py (on JUPYTER_CONFIG_PATH, set below), which
+# applies the same two functions: Voilà 0.5.8 does not read them from this file.
 from voila_apps.config import configure_voila_template  # noqa: E402
 
 configure_voila_template(c)

@@ -34,7 +34,7 @@ def offline_page_config(page_config: dict, *args, **kwargs) -> dict:
 
 
 def configure_voila_template(c, environ: MutableMapping[str, str] | None = None) -> None:
-    """Put the template on the Jupyter path, make it Voilà's default, MathJax local.
+    """Put the template on the Jupyter path, make it Voilà's only one, MathJax local.
 
     Parameters
     ----------
@@ -49,6 +49,10 @@ def configure_voila_template(c, environ: MutableMapping[str, str] | None = None)
     if root not in paths:
         env["JUPYTER_PATH"] = os.pathsep.join([root, *paths])
     c.VoilaConfiguration.template = TEMPLATE
+    # The apps work with their own template only: a `?template=` of the address must not
+    # pick another (the lab template links CDNs), nor a folder by a path (Voilà 0.5.8
+    # does not check that the name is a plain name; 0.5.13 does).
+    c.VoilaConfiguration.allow_template_override = "NO"
     c.VoilaConfiguration.page_config_hook = offline_page_config
     # The page (and its scripts) start loading while the kernel starts and runs the app,
     # instead of after: the first file list shows sooner.

@@ -77,14 +77,35 @@ def test_jupyterlab_never_calls_out_nor_asks_about_news(load, monkeypatch, tmp_p
         str(tmp_path / "site"),
     ]
     assert str(ours) in jupyter_config_path()
-    # the dir holds only the page config, which disables exactly that plugin
-    assert sorted(p.relative_to(ours).as_posix() for p in ours.rglob("*") if p.is_file()) == [
-        "labconfig/page_config.json"
-    ]
+    # the dir holds the page config, which disables exactly that plugin, and Voila's own
+    # config file (test below)
+    assert sorted(
+        p.relative_to(ours).as_posix()
+        for p in ours.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ) == ["labconfig/page_config.json", "voila.py"]
     page_config = json.loads((ours / "labconfig" / "page_config.json").read_text())
     assert page_config == {"disabledExtensions": {ANNOUNCEMENTS: True}}
     # what LabApp reads (every labconfig dir of jupyter_config_path(), merged)
     assert get_static_page_config(level="all")["disabledExtensions"][ANNOUNCEMENTS] is True
+
+
+def test_voila_server_extension_gets_the_apps_settings(load):
+    """Voila's server extension reads its settings with its own loader (voila.py files on
+    JUPYTER_CONFIG_PATH; 0.5.8 ignores the server's config): the same as the server's."""
+    from voila.server_extension import load_config_file
+
+    from voila_apps.config import TEMPLATE, offline_page_config
+
+    server = load(GSP_VOILA_SHOW_TRACEBACKS="1").VoilaConfiguration
+    voila = load_config_file().VoilaConfiguration
+    assert voila.template == TEMPLATE
+    assert voila.page_config_hook is offline_page_config
+    assert voila.progressive_rendering is True
+    assert voila.show_tracebacks is True
+    # the address cannot pick another template (nor a folder by a path)
+    assert voila.allow_template_override == "NO"
+    assert dict(voila) == dict(server)
 
 
 def test_jupyterlab_page_lists_the_announcements_plugin_as_disabled(load, monkeypatch, tmp_path):
