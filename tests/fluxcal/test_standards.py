@@ -151,6 +151,7 @@ def test_gsp_reduce_takes_a_standards_folder_and_refuses_a_missing_one(tmp_path,
 
     from pipeline.cli import reduce as cli
 
+    before = library_dirs()
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     (tmp_path / "raw").mkdir()
@@ -159,4 +160,4 @@ def test_gsp_reduce_takes_a_standards_folder_and_refuses_a_missing_one(tmp_path,
     )
     assert cli.run(args) == 2
     assert "--standards-dir" in capsys.readouterr().err
-    assert library_dirs() == ()
+    assert library_dirs() == before
