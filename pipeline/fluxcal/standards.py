@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -177,17 +177,24 @@ def library_dirs() -> tuple[str, ...]:
     return _library_dirs
 
 
-def _stamp(folder: Path) -> int:
-    """A folder's change stamp: its listing's and its info file's modification times."""
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """A file's change stamp: its modification time (ns) and size; ``(0, 0)`` when it is
+    missing (a file made there later has another stamp)."""
     try:
-        info = folder / "esofil_info.txt"
-        return folder.stat().st_mtime_ns + (info.stat().st_mtime_ns if info.is_file() else 0)
+        stat = path.stat()
     except OSError:
-        return 0
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+def _stamp(folder: Path) -> tuple[int, int, int]:
+    """A folder's change stamp: its listing's modification time (a table added, removed
+    or renamed) and its info file's stamp (coordinates edited in place)."""
+    return (_file_stamp(folder)[0], *_file_stamp(folder / "esofil_info.txt"))
 
 
 @lru_cache(maxsize=32)
-def _catalogue(folders: tuple[tuple[str, int], ...]) -> tuple[StandardStar, ...]:
+def _catalogue(folders: tuple[tuple[str, tuple[int, int, int]], ...]) -> tuple[StandardStar, ...]:
     # ``folders`` holds each folder with its change stamp: a new stamp reads it again.
     stars: dict[str, StandardStar] = {}
     for folder in (Path(f) for f, _changed in folders):
@@ -292,7 +299,6 @@ def find_standard(
     return best, f'coordinates ({best_sep:.1f}" from {best.name})'
 
 
-@cache
 def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Wavelength (Å), flux (erg/s/cm²/Å) and bin width (Å) of a star's table.
 
@@ -300,7 +306,9 @@ def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ----------
     path : str
         A table of columns wavelength (Å), flux (1e-16 erg/s/cm²/Å), optionally flux
-        (mJy) and bin width (Å); at least 5 rows of increasing wavelength. Cached per path.
+        (mJy) and bin width (Å); at least 5 rows of increasing wavelength. Cached per
+        path, modification time and size: a table edited in place (a deployer correcting
+        a star's fluxes while the service runs) is read again at the next call.
 
     Returns
     -------
@@ -316,6 +324,13 @@ def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ValueError
         The file is not a flux table of that layout (it names the file and the layout).
     """
+    return _read_table(str(path), *_file_stamp(Path(path)))
+
+
+@lru_cache(maxsize=128)
+def _read_table(path: str, _mtime_ns: int, _size: int):
+    # The stamp is only the cache key: a changed file is a new key, so it is read again
+    # (the library holds 36 tables; 128 leaves room for added and edited ones).
     try:
         data = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as exc:

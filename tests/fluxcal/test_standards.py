@@ -73,6 +73,39 @@ def test_a_star_added_as_a_file_is_found(tmp_path):
     assert by_pointing.name == "MyStar42"
 
 
+def test_a_table_edited_in_place_is_read_again(tmp_path):
+    """The tables are cached by path, modification time and size: a deployer correcting
+    a star's fluxes in place while the service runs is heard without a restart."""
+    import os
+
+    import numpy as np
+
+    src = next(s for s in catalogue() if s.name == "LTT3218")
+    table = tmp_path / "fmystar43.dat"
+    shutil.copy(src.path, table)
+    _, first, _ = standard_flux(str(table))
+    before = table.stat()
+    lines = table.read_text().splitlines()
+    # the same bytes but one digit of the first flux, and the same size: only the
+    # modification time tells (set one second later, whatever the clock's resolution)
+    f = lines[0].split()[1]
+    digit = "1" if f[0] != "1" else "2"
+    lines[0] = lines[0].replace(f, digit + f[1:], 1)
+    table.write_text("\n".join(lines) + "\n")
+    assert table.stat().st_size == before.st_size
+    os.utime(table, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    _, second, _ = standard_flux(str(table))
+    assert second[0] == pytest.approx(float(digit + f[1:]) * 1e-16, rel=1e-12, abs=0)
+    assert second[0] != first[0]
+    np.testing.assert_array_equal(second[1:], first[1:])
+    # a row appended, the modification time set as at the last read: its size tells
+    with table.open("a") as out:
+        out.write("20000.0 1.0 0.0 50.0\n")
+    os.utime(table, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    wave, _, _ = standard_flux(str(table))
+    assert wave.size == second.size + 1 and wave[-1] == 20000.0
+
+
 @pytest.fixture
 def configured_standards(tmp_path):
     """An empty folder configured as the deployment's folder of more standards."""
