@@ -349,3 +349,78 @@ async def test_a_standard_arriving_redoes_spectra_made_with_an_older_sensitivity
         # never the other mode's, though nearest in time, in any product of the night
         for f in s.scalars(select(File).where(File.data_type == DataType.FLUX_CALIBRATED)):
             assert fits.getheader(f.full_path)["GSP_SENS"] != other_mode, f.file_name
+
+
+@pytest.mark.asyncio
+async def test_extinction_off_in_the_proposals_settings_reaches_the_worker(db, tmp_path, night):
+    """The extinction setting alone, through the engine: with extinction_correction off
+    in the proposal's settings, the standard's sensitivity and the science's data_type 5
+    are made without it (their cards say so) and the values are the pipeline's with the
+    setting off, not its defaults (the standard and the science are at different
+    airmasses, so the two differ)."""
+    import numpy as np
+
+    from gsp_extension.store.proposals import get_proposal_by_soar_id
+    from gsp_extension.store.settings import put_settings
+    from pipeline.fluxcal.extinction import extinction_factor
+    from pipeline.fluxcal.io import read_spectrum
+    from pipeline.fluxcal.night_stage import flux_product, sensitivity_from_product
+    from pipeline.fluxcal.sensitivity import read_sensitivity
+    from pipeline.settings import FluxSettings
+
+    _, standard_name = night
+    _copy_night(night, tmp_path / "raw" / NIGHT_NAME, with_standard=True)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    report = backfill(db, [tmp_path / "raw"], workers=1)
+    # the proposal's setting changed before its frames are queued
+    with db.transaction() as s:
+        (soar_id,) = {
+            f.proposal_id for f in s.scalars(select(File)).all() if f.proposal_id is not None
+        }
+        put_settings(s, get_proposal_by_soar_id(s, soar_id), {"extinction_correction": False})
+    engine.files_registered(report.counts.registered_ids)
+    await drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        (sens,) = [
+            f
+            for f in _current(s, DataType.MASTER_CALIBRATION)
+            if f.file_name.startswith("master_sens_")
+        ]
+        spectrum = _science_spectrum(s, standard_name)
+        (fluxed,) = [
+            f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
+        ]
+        stem = standard_name.removesuffix(".fits")
+        (std_spectrum,) = [
+            f
+            for f in _current(s, DataType.WAVELENGTH_CALIBRATED)
+            if stem in f.file_name and "_target_" in f.file_name
+        ]
+        sens_path, fluxed_path = sens.full_path, fluxed.full_path
+        spectrum_path, std_path = spectrum.full_path, std_spectrum.full_path
+    assert fits.getheader(sens_path)["GSP_SEXT"] is False
+    header = fits.getheader(fluxed_path)
+    assert header["GSP_FEXT"] is False and header["GSP_EXTC"] is False
+    assert header["GSP_SENS"] == sens_path.rsplit("/", 1)[-1]
+
+    # the engine's values are the pipeline's with the setting off...
+    made, _ = read_spectrum(fluxed_path)
+    off = FluxSettings(extinction_correction=False)
+    again = flux_product(spectrum_path, [read_sensitivity(sens_path)], tmp_path / "off", off)
+    expected, _ = read_spectrum(again.file)
+    np.testing.assert_allclose(made.flux, expected.flux, rtol=1e-5, atol=0)
+    # ...and not its defaults': with the correction, each star is taken above the
+    # atmosphere, so the two differ by the extinction between the airmasses (the
+    # standard's and the science's, both from their headers), largest in the blue
+    on = FluxSettings()
+    sens_on, _ = sensitivity_from_product(std_path, tmp_path / "on", on)
+    corrected = flux_product(spectrum_path, [sens_on], tmp_path / "on", on)
+    default, _ = read_spectrum(corrected.file)
+    x_sci = fits.getheader(corrected.file)["GSP_FAIR"]
+    ok = ~made.mask & ~default.mask
+    wave = made.axis[ok]
+    predicted = extinction_factor(wave, x_sci) / extinction_factor(wave, sens_on.airmass)
+    assert np.max(np.abs(predicted - 1)) > 0.01  # the test can tell the two apart
+    np.testing.assert_allclose(made.flux[ok] / default.flux[ok], predicted, rtol=2e-3)
