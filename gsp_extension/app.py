@@ -153,6 +153,31 @@ class GSPExtensionApp(ExtensionApp):
         POST api/files/ besides staff: the instrument's data-transfer script.""",
     )
 
+    standards_dirs = List(
+        Unicode(),
+        config=True,
+        help="""Folders of more spectrophotometric standard stars, searched after the
+        bundled library (pipeline/data/fluxcal/esofil): f<star>.dat tables (wavelength in
+        Å, flux in 1e-16 erg/s/cm²/Å), with an optional esofil_info.txt line per star
+        ("f<star>.dat <name> <RA hh:mm:ss> <Dec dd:mm:ss>") to recognise it by pointing.
+        A table dropped in while the service runs is recognised from the next frame.
+        Default: $GSP_STANDARDS_DIRS (separated by ':'), else none.""",
+    )
+
+    @default("standards_dirs")
+    def _default_standards_dirs(self) -> list[str]:
+        return environment.standards_dirs()
+
+    @validate("standards_dirs")
+    def _existing_standards_dirs(self, proposal):
+        missing = [d for d in proposal["value"] if not Path(d).is_dir()]
+        if missing:
+            raise ValueError(
+                f"standards_dirs: {missing} are not folders; give folders of f<star>.dat "
+                "flux tables (or none for the bundled library alone)"
+            )
+        return proposal["value"]
+
     events_poll_interval = Float(
         1.0,
         config=True,
@@ -295,6 +320,11 @@ class GSPExtensionApp(ExtensionApp):
         root.mkdir(parents=True, exist_ok=True)
         if self.upgrade_database:
             upgrade_database(self.database_url)
+        from pipeline.fluxcal.standards import use_library_dirs
+
+        # Every standard recognised in this process (ingest, registration, jobs run in
+        # it) searches the deployment's folders; jobs hand them on to Dask workers.
+        use_library_dirs(self.standards_dirs)
         hub = (
             HubClient(self.hub_api_url, self.hub_api_token, log=self.log)
             if self.hub_api_url and self.hub_api_token

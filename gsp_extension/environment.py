@@ -118,6 +118,24 @@ def data_root(environ: Mapping[str, str] | None = None) -> Path:
     return Path(text("GSP_DATA_ROOT", "gsp-data", environ)).resolve()
 
 
+def standards_dirs(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Folders of more standard-star tables: ``$GSP_STANDARDS_DIRS``.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment (default :data:`os.environ`).
+
+    Returns
+    -------
+    list of str
+        The folders, separated by :data:`os.pathsep` in the variable (``:`` on Linux);
+        empty when unset (the bundled library alone).
+    """
+    raw = text("GSP_STANDARDS_DIRS", environ=environ)
+    return [part.strip() for part in raw.split(os.pathsep) if part.strip()]
+
+
 def database_url(environ: Mapping[str, str] | None = None, root: str | Path | None = None) -> str:
     """The app database: ``$GSP_DATABASE_URL``, else ``gsp.sqlite`` in the data root.
 

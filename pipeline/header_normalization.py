@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 
 from pipeline.instrument import READOUT_MODES, find_readout_mode
 from pipeline.lamps import LAMP_KEYWORDS, elements, lamps_on, modes, normalize_mode
@@ -225,7 +223,6 @@ def standard_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text)
 
 
-@cache
 def standard_star_names() -> frozenset[str]:
     """Folded names of the spectrophotometric standards in the flux library.
 
@@ -234,20 +231,13 @@ def standard_star_names() -> frozenset[str]:
     Returns
     -------
     frozenset of str
-        The :func:`standard_key` of every ``.dat`` table of the bundled library (with its
-        ``f``/``m`` prefix removed); empty when the folder is missing.
+        The :func:`standard_key` of every star of
+        :func:`pipeline.fluxcal.standards.catalogue`: the bundled tables and those of the
+        deployment's folders of more standards (read again when a folder changes).
     """
-    folder = resources.files("pipeline") / "data" / "fluxcal" / "esofil"
-    try:
-        names = [p.name for p in folder.iterdir() if p.name.endswith(".dat")]
-    except (FileNotFoundError, NotADirectoryError):
-        return frozenset()
-    keys = set()
-    for name in names:
-        stem = name[:-4]
-        stem = stem[1:] if stem[0] in "fm" else stem
-        keys.add(standard_key(stem))
-    return frozenset(keys)
+    from pipeline.fluxcal.standards import catalogue  # it imports standard_key
+
+    return frozenset(star.key for star in catalogue())
 
 
 def normalize_grating(raw: str) -> tuple[str, float | None, list[str]]:

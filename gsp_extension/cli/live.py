@@ -79,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
     # The same variable as the hub's service (GSP_DATABASE_URL), or two processes would
     # silently work on two different databases.
     url = args.db or environment.database_url(root=args.data_root)
+    from pipeline.fluxcal.standards import use_library_dirs
+
+    try:
+        use_library_dirs(environment.standards_dirs())
+    except ValueError as exc:
+        print(f"gsp live: GSP_STANDARDS_DIRS: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     upgrade_database(url)
     db = Database(url)

@@ -39,6 +39,7 @@ from gsp_extension.store.files import get_file
 from gsp_extension.store.models import File, Job, ReductionSettings
 from gsp_extension.store.settings import DEFAULT_FLUX_SETTINGS, flux_settings_values
 from gsp_extension.vocabulary import FileStatus
+from pipeline.fluxcal.standards import library_dirs
 from pipeline.vocabulary import DataType, FrameRole, is_arc
 
 from .calibrations import MASTER_NIGHTS_BACK, stored_header
@@ -486,7 +487,8 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
         data_type 4 spectrum's path to its file id, brightest first); ``standard`` (make
         a sensitivity from the brightest spectrum first: a standard star's frame and no
         chosen standard); ``sensitivity_paths``; ``existing_flux`` (spectrum path to its
-        current ``fwecfzst_`` path); ``keep_current`` (an automatic job keeps a product
+        current ``fwecfzst_`` path); ``standards_dirs`` (the process's folders of more
+        standard stars, for a worker in another process); ``keep_current`` (an automatic job keeps a product
         made with the sensitivity it would use again); ``settings_id``, ``settings`` and
         ``flux_settings``; ``out_dir`` (the night's products folder) and ``raw_dir``.
 
@@ -554,6 +556,8 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
         "flux_settings": _flux_values(session, settings_id),
         "out_dir": str(products_dir(data_root, reduced.date)),
         "raw_dir": str(Path(data_root) / "raw"),
+        # the deployment's folders of more standards (a Dask worker has not been told)
+        "standards_dirs": list(library_dirs()),
     }
 
 
@@ -585,6 +589,7 @@ def _standard_sensitivity(request: WorkRequest, result: WorkResult, flux_setting
         settings,
         reduced_path=inputs["reduced_path"],
         raw_dirs=[inputs["raw_dir"]],
+        standards_dirs=inputs.get("standards_dirs") or (),
     )
     if made.file:
         result.products.append(

@@ -57,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no flux calibration (overrides the settings file's flux_calibration)",
     )
     parser.add_argument(
+        "--standards-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="folder of more standard-star tables (f<star>.dat, optional esofil_info.txt), "
+        "searched after the bundled library (repeatable)",
+    )
+    parser.add_argument(
         "--standard",
         help="preferred standard star (e.g. 'LTT 3218') when several fit a spectrum",
     )
@@ -115,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"gsp reduce: bad settings: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "standards_dir", None):
+        from pipeline.fluxcal.standards import use_library_dirs
+
+        try:
+            use_library_dirs(args.standards_dir)
+        except ValueError as exc:
+            print(f"gsp reduce: --standards-dir: {exc}", file=sys.stderr)
+            return 2
 
     from tqdm import tqdm
 

@@ -94,6 +94,7 @@ def sensitivity_from_product(
     settings=None,
     reduced_path=None,
     raw_dirs: Iterable = (),
+    standards_dirs: Iterable = (),
 ) -> tuple[Sensitivity | None, ProductResult]:
     """Make a sensitivity master from one wavelength-calibrated standard product.
 
@@ -113,6 +114,10 @@ def sensitivity_from_product(
         extraction window is refused. ``None`` skips that check.
     raw_dirs : iterable of str or pathlib.Path
         Folders of raw data, never written into.
+    standards_dirs : iterable of str or pathlib.Path
+        Folders of more standard-star tables searched besides the bundled library and
+        the process's (:func:`pipeline.fluxcal.standards.use_library_dirs`): a job on a
+        Dask worker gets the service's folders this way.
 
     Returns
     -------
@@ -153,7 +158,10 @@ def sensitivity_from_product(
                 "saturation level; take a shorter exposure"
             )
     star, _ = find_standard(
-        str(header.get("OBJECT", "")), header.get("OBSRA"), header.get("OBSDEC")
+        str(header.get("OBJECT", "")),
+        header.get("OBSRA"),
+        header.get("OBSDEC"),
+        extra_dirs=tuple(standards_dirs),
     )
     try:
         sens = compute_sensitivity(

@@ -4,9 +4,13 @@ The bundled tables are ESO's copies of Hamuy et al. (1992, 1994) in
 ``pipeline/data/fluxcal/esofil/``: ``f<star>.dat`` files of wavelength (Å), flux
 (1e-16 erg/s/cm²/Å), flux (mJy) and bin width (Å); ``esofil_info.txt`` gives each
 file's star name and J2000 coordinates. More stars are added by dropping a file of the
-same layout into that folder (or a folder given to :func:`catalogue`), and a line in
-an ``esofil_info.txt`` beside it for its coordinates; a table without coordinates is
-still recognised by name.
+same layout into a folder of more standards, with a line in an ``esofil_info.txt``
+beside it for its coordinates (a table without coordinates is still recognised by
+name). Those folders are the deployment's (:func:`use_library_dirs`: the gsp service's
+``GSPExtensionApp.standards_dirs``, ``gsp reduce --standards-dir``), searched by every
+recognition in the process, or given to one call (``extra_dirs``). A table dropped
+into a folder while the service runs is seen at the next frame: the folder's listing
+is read again whenever it changes.
 
 Names are compared folded (:func:`pipeline.header_normalization.standard_key`), so
 ``LTT 3218``, ``LTT3218`` and ``ltt3218`` are one star; coordinates match within
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -121,10 +125,79 @@ def _info(folder: Path) -> dict[str, tuple[str, float | None, float | None]]:
     return out
 
 
-@cache
-def _catalogue(folders: tuple[str, ...]) -> tuple[StandardStar, ...]:
+#: Folders of more standards every recognition in this process searches after the
+#: bundled library (set by :func:`use_library_dirs`).
+_library_dirs: tuple[str, ...] = ()
+
+
+def use_library_dirs(folders) -> tuple[str, ...]:
+    """Set the folders of more standard-star tables this process searches.
+
+    The deployment's switch (the gsp service sets it at start from its
+    ``standards_dirs`` trait, ``gsp reduce`` from ``--standards-dir``): the classifier,
+    the sensitivity step and :func:`find_standard` search them after the bundled
+    library, a star of the same name in a later folder replacing the earlier one.
+
+    Parameters
+    ----------
+    folders : iterable of str or pathlib.Path
+        Folders of ``f<star>.dat`` tables (optionally with an ``esofil_info.txt`` of
+        their coordinates); empty for the bundled library alone.
+
+    Returns
+    -------
+    tuple of str
+        The folders now searched (as given, in order).
+
+    Raises
+    ------
+    ValueError
+        A folder does not exist or is not a folder; the message names it.
+    """
+    global _library_dirs
+    dirs = tuple(str(Path(f)) for f in folders)
+    for folder in dirs:
+        if not Path(folder).is_dir():
+            raise ValueError(
+                f"standards folder {folder!r} is not a folder; expected a folder of "
+                "f<star>.dat flux tables (wavelength in Å, flux in 1e-16 erg/s/cm²/Å)"
+            )
+    _library_dirs = dirs
+    return dirs
+
+
+def library_dirs() -> tuple[str, ...]:
+    """Give the folders of more standards set by :func:`use_library_dirs`.
+
+    Returns
+    -------
+    tuple of str
+        The folders (empty when only the bundled library is used).
+    """
+    return _library_dirs
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """A file's change stamp: its modification time (ns) and size; ``(0, 0)`` when it is
+    missing (a file made there later has another stamp)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+def _stamp(folder: Path) -> tuple[int, int, int]:
+    """A folder's change stamp: its listing's modification time (a table added, removed
+    or renamed) and its info file's stamp (coordinates edited in place)."""
+    return (_file_stamp(folder)[0], *_file_stamp(folder / "esofil_info.txt"))
+
+
+@lru_cache(maxsize=32)
+def _catalogue(folders: tuple[tuple[str, tuple[int, int, int]], ...]) -> tuple[StandardStar, ...]:
+    # ``folders`` holds each folder with its change stamp: a new stamp reads it again.
     stars: dict[str, StandardStar] = {}
-    for folder in map(Path, folders):
+    for folder in (Path(f) for f, _changed in folders):
         if not folder.is_dir():
             continue
         info = _info(folder)
@@ -137,20 +210,23 @@ def _catalogue(folders: tuple[str, ...]) -> tuple[StandardStar, ...]:
 
 
 def catalogue(extra_dirs=()) -> tuple[StandardStar, ...]:
-    """List every star of the bundled library and of ``extra_dirs`` (later folders win).
+    """List every star of the bundled library, the configured folders and ``extra_dirs``.
 
     Parameters
     ----------
     extra_dirs : iterable of str or pathlib.Path
         Folders of more ``f<star>.dat`` tables (with an optional ``esofil_info.txt``), read
-        after the bundled one: a star of the same name replaces the earlier one.
+        after the bundled one and those of :func:`use_library_dirs`: a star of the same
+        name in a later folder replaces the earlier one.
 
     Returns
     -------
     tuple of StandardStar
-        The stars (cached per tuple of folders).
+        The stars (cached per folders and their change stamps: a table dropped into a
+        folder is seen at the next call).
     """
-    return _catalogue((str(bundled_dir()), *(str(Path(d)) for d in extra_dirs)))
+    folders = (str(bundled_dir()), *_library_dirs, *(str(Path(d)) for d in extra_dirs))
+    return _catalogue(tuple((f, _stamp(Path(f))) for f in folders))
 
 
 def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
@@ -223,7 +299,6 @@ def find_standard(
     return best, f'coordinates ({best_sep:.1f}" from {best.name})'
 
 
-@cache
 def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Wavelength (Å), flux (erg/s/cm²/Å) and bin width (Å) of a star's table.
 
@@ -231,7 +306,9 @@ def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ----------
     path : str
         A table of columns wavelength (Å), flux (1e-16 erg/s/cm²/Å), optionally flux
-        (mJy) and bin width (Å); at least 5 rows of increasing wavelength. Cached per path.
+        (mJy) and bin width (Å); at least 5 rows of increasing wavelength. Cached per
+        path, modification time and size: a table edited in place (a deployer correcting
+        a star's fluxes while the service runs) is read again at the next call.
 
     Returns
     -------
@@ -247,6 +324,13 @@ def standard_flux(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ValueError
         The file is not a flux table of that layout (it names the file and the layout).
     """
+    return _read_table(str(path), *_file_stamp(Path(path)))
+
+
+@lru_cache(maxsize=128)
+def _read_table(path: str, _mtime_ns: int, _size: int):
+    # The stamp is only the cache key: a changed file is a new key, so it is read again
+    # (the library holds 36 tables; 128 leaves room for added and edited ones).
     try:
         data = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as exc:

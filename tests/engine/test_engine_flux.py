@@ -288,3 +288,178 @@ async def test_a_saturated_standard_gets_a_status_saying_so(db, tmp_path, satura
         assert standard.status_reason.startswith("standard not used: saturated")
         assert "shorter exposure" in standard.status_reason
         assert _current(s, DataType.FLUX_CALIBRATED) == []
+
+
+def _register_master(s, sens, folder, night) -> File:
+    """A sensitivity master written by the pipeline and registered as the engine
+    registers its products, for ``night`` and no proposal (a staff standard)."""
+    from gsp_extension.engine.products import register_product
+    from gsp_extension.engine.work import ProductOut
+    from pipeline.fluxcal.sensitivity import write_sensitivity
+
+    path = write_sensitivity(sens, folder)
+    row = register_product(
+        s, ProductOut(str(path), DataType.MASTER_CALIBRATION), settings_id=None, made={}
+    )
+    row.date, row.proposal_id = night, None
+    return row
+
+
+@pytest.mark.asyncio
+async def test_a_standard_arriving_redoes_spectra_made_with_an_older_sensitivity(
+    db, tmp_path, night
+):
+    """Item 4's other case: the science was flux-calibrated with an earlier night's
+    sensitivity (the fallback, its age in the header); the night's standard arrives and
+    the science is redone with it. A sensitivity of another mode, nearer in time than
+    both, is never used."""
+    import dataclasses
+    import datetime as dt
+
+    import numpy as np
+
+    from pipeline.fluxcal.sensitivity import Sensitivity
+    from pipeline.fluxcal.setup import setup_of
+
+    source, standard_name = night
+    raw = tmp_path / "raw" / NIGHT_NAME
+    _copy_night(night, raw, with_standard=False)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    _ingest(db, engine, tmp_path / "raw")
+    science_raw = next(p for p in raw.glob("*.fits") if fits.getval(p, "OBSTYPE") == "OBJECT")
+    header = fits.getheader(science_raw)
+    when = dt.datetime.fromisoformat(header["DATE-OBS"])
+    setup = setup_of(header)
+    assert setup.mode == "400_M2"
+    wave = np.linspace(3000.0, 10000.0, 300)
+
+    def sensitivity(star, days, mode):
+        return Sensitivity(
+            wavelength=wave,
+            sensitivity=np.full(wave.size, 1e15),
+            uncertainty=np.full(wave.size, 1e13),
+            setup=dataclasses.replace(setup, mode=mode),
+            standard=star,
+            airmass=1.2,
+            date_obs=when - dt.timedelta(days=days),
+        )
+
+    with db.transaction() as s:
+        night_date = s.scalar(select(File.date).where(File.file_name == science_raw.name))
+        older = _register_master(
+            s,
+            sensitivity("EG 274", 3, "400_M2"),
+            tmp_path / "products" / "older",
+            night_date - dt.timedelta(days=3),
+        ).file_name
+        other_mode = _register_master(
+            s, sensitivity("LTT 7987", 0.01, "400_M1"), tmp_path / "products" / "m1", night_date
+        ).file_name
+    await drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        spectrum = _science_spectrum(s, standard_name)
+        (fluxed,) = [
+            f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
+        ]
+        first = fits.getheader(fluxed.full_path)
+        assert first["GSP_SENS"] == older and first["GSP_SNIT"] == "another night (fallback)"
+        assert first["GSP_SAGE"] == pytest.approx(3.0, abs=0.01)
+        spectrum_id = spectrum.id
+
+    shutil.copy(source / standard_name, raw / standard_name)
+    _ingest(db, engine, tmp_path / "raw")
+    await drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        (sens,) = [
+            f
+            for f in _current(s, DataType.MASTER_CALIBRATION)
+            if f.file_name.startswith("master_sens_") and f.file_name not in (older, other_mode)
+        ]
+        (fluxed,) = [
+            f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum_id
+        ]
+        header = fits.getheader(fluxed.full_path)
+        assert header["GSP_SENS"] == sens.file_name and header["GSP_SNIT"] == "same night"
+        assert header["GSP_SAGE"] < 0.5
+        # never the other mode's, though nearest in time, in any product of the night
+        for f in s.scalars(select(File).where(File.data_type == DataType.FLUX_CALIBRATED)):
+            assert fits.getheader(f.full_path)["GSP_SENS"] != other_mode, f.file_name
+
+
+@pytest.mark.asyncio
+async def test_extinction_off_in_the_proposals_settings_reaches_the_worker(db, tmp_path, night):
+    """The extinction setting alone, through the engine: with extinction_correction off
+    in the proposal's settings, the standard's sensitivity and the science's data_type 5
+    are made without it (their cards say so) and the values are the pipeline's with the
+    setting off, not its defaults (the standard and the science are at different
+    airmasses, so the two differ)."""
+    import numpy as np
+
+    from gsp_extension.store.proposals import get_proposal_by_soar_id
+    from gsp_extension.store.settings import put_settings
+    from pipeline.fluxcal.extinction import extinction_factor
+    from pipeline.fluxcal.io import read_spectrum
+    from pipeline.fluxcal.night_stage import flux_product, sensitivity_from_product
+    from pipeline.fluxcal.sensitivity import read_sensitivity
+    from pipeline.settings import FluxSettings
+
+    _, standard_name = night
+    _copy_night(night, tmp_path / "raw" / NIGHT_NAME, with_standard=True)
+    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
+    report = backfill(db, [tmp_path / "raw"], workers=1)
+    # the proposal's setting changed before its frames are queued
+    with db.transaction() as s:
+        (soar_id,) = {
+            f.proposal_id for f in s.scalars(select(File)).all() if f.proposal_id is not None
+        }
+        put_settings(s, get_proposal_by_soar_id(s, soar_id), {"extinction_correction": False})
+    engine.files_registered(report.counts.registered_ids)
+    await drain(db, engine)
+    with db.session() as s:
+        jobs = s.scalars(select(Job)).all()
+        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        (sens,) = [
+            f
+            for f in _current(s, DataType.MASTER_CALIBRATION)
+            if f.file_name.startswith("master_sens_")
+        ]
+        spectrum = _science_spectrum(s, standard_name)
+        (fluxed,) = [
+            f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
+        ]
+        stem = standard_name.removesuffix(".fits")
+        (std_spectrum,) = [
+            f
+            for f in _current(s, DataType.WAVELENGTH_CALIBRATED)
+            if stem in f.file_name and "_target_" in f.file_name
+        ]
+        sens_path, fluxed_path = sens.full_path, fluxed.full_path
+        spectrum_path, std_path = spectrum.full_path, std_spectrum.full_path
+    assert fits.getheader(sens_path)["GSP_SEXT"] is False
+    header = fits.getheader(fluxed_path)
+    assert header["GSP_FEXT"] is False and header["GSP_EXTC"] is False
+    assert header["GSP_SENS"] == sens_path.rsplit("/", 1)[-1]
+
+    # the engine's values are the pipeline's with the setting off...
+    made, _ = read_spectrum(fluxed_path)
+    off = FluxSettings(extinction_correction=False)
+    again = flux_product(spectrum_path, [read_sensitivity(sens_path)], tmp_path / "off", off)
+    expected, _ = read_spectrum(again.file)
+    np.testing.assert_allclose(made.flux, expected.flux, rtol=1e-5, atol=0)
+    # ...and not its defaults': with the correction, each star is taken above the
+    # atmosphere, so the two differ by the extinction between the airmasses (the
+    # standard's and the science's, both from their headers), largest in the blue
+    on = FluxSettings()
+    sens_on, _ = sensitivity_from_product(std_path, tmp_path / "on", on)
+    corrected = flux_product(spectrum_path, [sens_on], tmp_path / "on", on)
+    default, _ = read_spectrum(corrected.file)
+    x_sci = fits.getheader(corrected.file)["GSP_FAIR"]
+    ok = ~made.mask & ~default.mask
+    wave = made.axis[ok]
+    predicted = extinction_factor(wave, x_sci) / extinction_factor(wave, sens_on.airmass)
+    assert np.max(np.abs(predicted - 1)) > 0.01  # the test can tell the two apart
+    np.testing.assert_allclose(made.flux[ok] / default.flux[ok], predicted, rtol=2e-3)

@@ -131,3 +131,34 @@ def test_flux_follow_ups_are_read_from_the_plan(db):
         s.add(flux)
         s.flush()
         assert keys(plan_after_job(s, flux, [sens])) == [("calibrate_flux", sci.id, True)]
+
+
+def test_flux_calibration_off_in_the_proposals_settings_stops_the_flux_step(db):
+    """The setting is obeyed by the engine: with flux_calibration off, a calibrated
+    spectrum queues no flux job and an extraction carries no flux step, though a
+    sensitivity is at hand; on again, both come back."""
+    from gsp_extension.engine.flux import flux_inputs_for_extraction
+    from gsp_extension.engine.planner import plan_after_job
+    from gsp_extension.store.models import Job
+    from gsp_extension.store.proposals import get_proposal_by_soar_id
+    from gsp_extension.store.settings import get_settings, put_settings
+
+    with db.transaction() as s:
+        sci, spectrum = _chain(s, "sci")
+        _, std_spectrum = _chain(s, "std", obj="LTT3218")
+        _file(s, "master_sens_x.fits", "OBJECT", data_type=1, parent=std_spectrum)
+        proposal = get_proposal_by_soar_id(s, "SOAR2026B-001")
+        put_settings(s, proposal, {"flux_calibration": False})
+        s.flush()
+        settings_id = get_settings(s, proposal.id).id
+        extract = Job(kind="extract", product_key="extract:x", state="done", params={})
+        s.add(extract)
+        s.flush()
+        assert [j.kind for j in plan_after_job(s, extract, [spectrum])] == []
+        assert flux_inputs_for_extraction(s, sci, settings_id) is None
+        put_settings(s, proposal, {"flux_calibration": True})
+        s.flush()
+        settings_id = get_settings(s, proposal.id).id
+        assert [j.kind for j in plan_after_job(s, extract, [spectrum])] == ["calibrate_flux"]
+        inputs = flux_inputs_for_extraction(s, sci, settings_id)
+        assert [p.rsplit("/", 1)[-1] for p in inputs["sensitivity_paths"]] == ["master_sens_x.fits"]

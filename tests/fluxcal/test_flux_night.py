@@ -242,3 +242,54 @@ def test_specutils_spectra_read_from_the_products_calibrate_directly(night):
     made = Spectrum.read(out / ("f" + sci_name))
     assert airmass == pytest.approx(sci["airmass"], abs=1e-5)
     np.testing.assert_allclose(calibrated.flux.value, made.flux.value, rtol=1e-5, atol=1e-22)
+
+
+def test_each_flux_setting_changes_what_the_pipeline_does(night, tmp_path):
+    """extinction_correction off: the sensitivity and the product are not corrected to
+    above the atmosphere (the standard at airmass 1.8, the science near the zenith: the
+    blue flux differs by the extinction between them, as the issue's accuracy tests
+    show it must not with the correction on). preferred_standard: that star's
+    sensitivity is used though another is nearer in time. (flux_calibration off:
+    test_flux_calibration_off_makes_no_data_type_5.)"""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from pipeline.fluxcal.io import read_spectrum
+    from pipeline.fluxcal.night_stage import flux_product, sensitivity_from_product
+    from pipeline.fluxcal.sensitivity import write_sensitivity
+    from pipeline.settings import FluxSettings
+
+    base, truth, _ = night
+    out = base / "out"
+    std, sci = _frame(truth, "standard"), _frame(truth, "science")
+    std_path = out / ("wecfzst_" + std["file"].replace(".fits", "_target_1.fits"))
+    sci_path = out / ("wecfzst_" + sci["file"].replace(".fits", "_target_1.fits"))
+    default, _ = read_spectrum(out / ("f" + sci_path.name))
+
+    off = FluxSettings(extinction_correction=False)
+    sens_off, made = sensitivity_from_product(std_path, tmp_path / "off", off)
+    assert made.status == "written" and sens_off.extinction is False
+    assert fits.getheader(made.file)["GSP_SEXT"] is False
+    result = flux_product(sci_path, [sens_off], tmp_path / "off", off)
+    header = fits.getheader(result.file)
+    assert header["GSP_FEXT"] is False and header["GSP_EXTC"] is False
+    plain, _ = read_spectrum(result.file)
+    blue = ~default.mask & ~plain.mask & (default.axis > 4800) & (default.axis < 5200)
+    # uncorrected, the science seen through less air than the standard comes out
+    # brighter by 10**(0.4 k (X_std - X_sci)), k(5000 Å) ~ 0.19 mag: about 13 %
+    assert np.median(plain.flux[blue] / default.flux[blue]) > 1.07
+
+    (master,) = out.glob("master_sens_*.fits")
+    night_sens = read_sensitivity(master)
+    older = replace(night_sens, date_obs=night_sens.date_obs - timedelta(days=2), standard="EG274")
+    write_sensitivity(older, tmp_path)
+    chosen = {}
+    for preferred in ("", "EG 274"):
+        result = flux_product(
+            sci_path,
+            [night_sens, older],
+            tmp_path / f"pref{bool(preferred)}",
+            FluxSettings(preferred_standard=preferred),
+        )
+        chosen[preferred] = fits.getheader(result.file)["GSP_SENS"]
+    assert chosen == {"": master.name, "EG 274": older.name}

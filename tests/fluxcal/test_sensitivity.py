@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
 from pipeline.fluxcal.apply import IncompatibleSensitivity, choose_sensitivity, flux_calibrate
 from pipeline.fluxcal.extinction import computed_airmass, frame_airmass
 from pipeline.fluxcal.sensitivity import (
+    PENALTIES,
     TELLURIC_BANDS,
     StandardRejected,
     compute_sensitivity,
+    excluded,
+    fit_pspline,
     read_sensitivity,
     write_sensitivity,
 )
@@ -140,6 +144,18 @@ def test_master_round_trip_and_specutils_reads_it(tmp_path):
     spec = Spectrum.read(path)
     assert spec.spectral_axis.unit.to_string() == "Angstrom"
     assert spec.flux.unit.to_string() == "cm2 electron / erg"
+    # provenance: the standard frame, its airmass, mode, binning, slit and date
+    header = fits.getheader(path)
+    assert header["GSP_SFRM"] == "wecfzst_0001_LTT3218_target_1.fits"
+    assert header["GSP_SRAW"] == "0001_LTT3218.fits"
+    assert header["GSP_SAIR"] == pytest.approx(1.2) and header["GSP_SASR"] == "AIRMASS card"
+    assert header["GSP_SMOD"] == "400_M1" and header["GSP_SBIN"] == "2x2"
+    assert header["GSP_SCAM"] == "RED" and header["GSP_SSLT"] == "1.0_LONG_SLIT"
+    assert header["GSP_SDAT"] == "2026-12-05T01:00:00" and header["GSP_SSTD"] == "LTT3218"
+    assert header["GSP_SPEN"] == sens.penalty and header["GSP_SEXF"] == "ctioextinct.dat"
+    # its uncertainty is written beside it, and is small for a 300 s standard
+    np.testing.assert_allclose(spec.uncertainty.array, sens.uncertainty, rtol=1e-12)
+    assert 0 < np.median(sens.uncertainty / sens.sensitivity) < 0.01
 
 
 def test_airmass_is_computed_when_the_header_has_none():
@@ -152,6 +168,77 @@ def test_airmass_is_computed_when_the_header_has_none():
     del header["OBSRA"]
     with pytest.raises(ValueError, match="OBSRA, OBSDEC and DATE-OBS are needed"):
         computed_airmass(header)
+
+
+def test_computed_airmass_is_astropys_altaz_at_mid_exposure():
+    """No AIRMASS card: sec z from OBSRA/OBSDEC seen from SOAR at the middle of the
+    exposure, as astropy's AltAz frame gives it (an unusable card counts as none)."""
+    import astropy.units as u
+    from astropy.coordinates import AltAz, EarthLocation, SkyCoord
+    from astropy.time import Time
+    from astropy.utils import iers
+
+    header = kf.header("LTT3218", 1.0, 1800, **{"DATE-OBS": "2026-03-01T07:00:00"})
+    header["AIRMASS"] = "n/a"
+    soar = EarthLocation.from_geodetic(-70.7337 * u.deg, -30.2379 * u.deg, 2738 * u.m)
+    star = SkyCoord("08:41:32.37", "-32:56:32.9", unit=(u.hourangle, u.deg))
+
+    def secz(when):
+        with iers.conf.set_temp("auto_download", False):
+            return float(star.transform_to(AltAz(obstime=Time(when), location=soar)).secz)
+
+    mid = secz(Time("2026-03-01T07:00:00") + 900 * u.s)
+    value, source = frame_airmass(header)
+    assert "computed" in source
+    assert value == pytest.approx(mid, rel=1e-4)
+    # 7 h after transit the star sinks fast: the start of the exposure would be wrong
+    assert abs(secz("2026-03-01T07:00:00") - mid) > 0.1
+    sens, _ = _sensitivity(**{"AIRMASS": "", "DATE-OBS": "2026-03-01T07:00:00", "EXPTIME": 300})
+    assert sens.airmass == pytest.approx(secz(Time("2026-03-01T07:00:00") + 150 * u.s), rel=1e-4)
+    assert "computed" in sens.airmass_source
+
+
+def test_telluric_bands_are_masked_and_bridged():
+    """Deep O2 (B, A) and H2O absorption in the standard does not reach the sensitivity:
+    those bins are left out and the fit crosses them smoothly."""
+    for lo, hi in TELLURIC_BANDS:
+        assert excluded(np.array([lo + 1, hi - 1])).all()
+    assert not excluded(np.array([5500.0, 6000.0, 8500.0])).any()
+    truth = kf.true_sensitivity(WAVE)
+    absorbed = np.ones(WAVE.size)
+    for lo, hi in TELLURIC_BANDS:  # 60 % absorbed: far beyond the 2 % tolerance
+        absorbed[(WAVE >= lo + 10) & (WAVE <= hi - 10)] = 0.4
+    std = kf.observe(kf.star_flux("LTT3218", WAVE), WAVE, 1.2, 300, 2, truth * absorbed)
+    sens = compute_sensitivity(std, kf.header("LTT3218", 1.2, 300))
+    s, _ = sens(WAVE)
+    bands = (absorbed < 1) & (WAVE < WAVE[-1] - 200)
+    assert bands.sum() > 100
+    assert np.max(np.abs(s[bands] / truth[bands] - 1)) < 0.02
+
+
+def test_smoothing_is_chosen_by_cross_validation():
+    """The same smooth curve (with a filter edge): noisy data get a stiffer fit than
+    clean data, and the chosen fit predicts left-out points better than the loosest and
+    the stiffest fits of the grid."""
+    from scipy.interpolate import BSpline
+
+    x = np.linspace(4000.0, 8000.0, 1500)
+    y = np.log(kf.true_sensitivity(x, 4550.0))
+    chosen = {}
+    for sigma in (1e-3, 1e-1):
+        noisy = y + np.random.default_rng(4).standard_normal(x.size) * sigma
+        chosen[sigma] = fit_pspline(x, noisy, np.full(x.size, sigma))["penalty"]
+    assert chosen[1e-1] > chosen[1e-3]
+    held = np.arange(x.size) % 7 == 0
+    noisy = y + np.random.default_rng(5).standard_normal(x.size) * 0.1
+
+    def error(penalties):
+        fit = fit_pspline(x[~held], noisy[~held], np.full((~held).sum(), 0.1), penalties)
+        curve = BSpline(fit["knots"], fit["coefficients"], 3)(x[held])
+        return np.sqrt(np.mean((curve - y[held]) ** 2))
+
+    best = error(PENALTIES)
+    assert best < 0.95 * error(PENALTIES[:1]) and best < 0.5 * error(PENALTIES[-1:])
 
 
 def test_a_sensitivity_made_without_extinction_is_applied_consistently():
@@ -176,3 +263,33 @@ def test_a_spectrum_without_exposure_time_is_refused_saying_what_to_fix():
     header["EXPTIME"] = "n/a"
     with pytest.raises(FluxInputError, match="EXPTIME='n/a' is not an exposure time"):
         flux_calibrate(science, header, sens)
+
+
+@pytest.mark.parametrize(
+    ("what", "reason"),
+    [
+        ("faint", "standard not used: too little signal: median S/N"),
+        ("red", "standard not used: outside the table's wavelength range"),
+    ],
+)
+def test_a_bad_standard_product_gets_a_status_saying_why(tmp_path, what, reason):
+    """The night's and the live job's path (sensitivity_from_product): no master, a
+    skipped result whose reason the standard's status shows (saturation: the
+    saturated-standard tests of test_flux_night and test_engine_flux)."""
+    from pipeline.fluxcal.night_stage import sensitivity_from_product
+    from pipeline.wavelength.fits_io import write_spectrum
+
+    if what == "faint":
+        spec = kf.observe(kf.star_flux("LTT3218", WAVE) * 1e-3, WAVE, 1.2, 5, seed=1)
+        header = kf.header("LTT3218", 1.2, 5)
+    else:
+        red = np.arange(9800.0, 12000.0, 2.0)
+        spec, header = (
+            kf.observe(np.full(red.size, 5e-14), red, 1.2, 60),
+            kf.header("LTT3218", 1.2, 60),
+        )
+    path = write_spectrum(spec, tmp_path / "wecfzst_0001_LTT3218_target_1.fits", header)
+    sens, result = sensitivity_from_product(path, tmp_path / "out")
+    assert sens is None and result.status == "skipped" and result.data_type == 1
+    assert result.reason.startswith(reason)
+    assert not list(tmp_path.glob("out/master_sens_*"))

@@ -131,6 +131,15 @@ def test_calibrate_flux_queues_a_job_for_the_spectrum_frame(world, flux_world):
     )
     assert r.status_code == 202, r.text
     assert r.json()["jobs"][0]["params"]["standard_id"] == ids["own_sens"]
+    # the Python client asks the same: the same jobs answer, and data_type 5 is listed
+    from gsp_extension.client import GSPClient
+
+    client = GSPClient(world.hub.url + "/services/gsp", world.hub.token_for("fluxcol"))
+    assert client.calibrate_flux(ids["fluxed"])["id"] == job["id"]
+    chosen = client.calibrate_flux(ids["calibrated"], standard_id=ids["own_sens"])
+    assert chosen["id"] == r.json()["jobs"][0]["id"]
+    listed = client.files(proposal_id=P5, data_type=5)["results"]
+    assert [f["id"] for f in listed] == [ids["fluxed"]]
 
 
 def test_calibrate_flux_refuses_what_it_cannot_do_and_says_why(world, flux_world):
