@@ -264,10 +264,13 @@ def test_data_view_flow_and_new_product_appears(client):
     assert view.record["id"] == 103 and view.viewer.kind == "spectrum"
     assert "0025_ZTF20actqfpc.fits" in view.title.value
     assert "gsp-shows-103" in view.viewer.plot._dom_classes
+    drawn = view.viewer.draws
     view.tabs.children[3].click()
     assert view.record["id"] == 25 and view.viewer.kind == "image"
-    shows = [c for c in view.viewer.plot._dom_classes if c.startswith("gsp-shows-")]
-    assert shows == ["gsp-shows-25"]
+    shows = [c for c in view.viewer.plot._dom_classes if c.startswith(("gsp-shows-", "gsp-draw-"))]
+    # which file, and a drawing after the one before the click (tests wait for it)
+    assert shows == ["gsp-shows-25", f"gsp-draw-{drawn + 1}"]
+    assert view.viewer.plot._dom_classes[-1] == "gsp-ready"
     view.tabs.children[1].click()  # extracted: calibrate wavelength
     view.actions.lamp.value = 104
     view.actions.run("wavelength")
