@@ -74,15 +74,15 @@ class App(w.VBox):
         The user's API client (``GSPClient()`` inside a hub server).
     prefs_path : path, optional
         Preferences file (default ``~/.gsp/preferences.json``).
-    lab_settings_dir : path, optional
-        JupyterLab's user settings directory, whose theme follows the theme preference
-        (:mod:`voila_apps.lab_theme`). Default: JupyterLab's own when the preferences
-        are the user's own (no ``prefs_path``); else JupyterLab is left alone.
     live_interval : float
         On or off, not a period: 0 turns all background work off (tests drive the app
         by hand); any other value lets the data view follow the API's event stream
         (its fallback polling period, while the stream is down, is DataView's
         ``fallback_interval``).
+    lab_settings_dir : path, optional
+        JupyterLab's user settings directory, whose theme follows the theme preference
+        (:mod:`voila_apps.lab_theme`). Default: JupyterLab's own when the preferences
+        are the user's own (no ``prefs_path``); else JupyterLab is left alone.
     """
 
     def __init__(

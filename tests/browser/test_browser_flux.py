@@ -29,6 +29,19 @@ def _wait_for(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
+#: Taken after every frame of the world's night (its science block starts 00:10 UT).
+FOLLOWED = "0042_ZTF20actqfpc_26-11-2020.fits"
+LATEST_DATE_OBS = "2020-11-27T06:00:00.000"
+
+
+def _land(hub, frame, night: str, name: str) -> None:
+    """Put a raw frame in the raw folder as the instrument does (written aside, renamed)."""
+    folder = hub.data_root / "raw" / night
+    folder.mkdir()
+    shutil.copy(frame, folder / f".{name}.part")
+    (folder / f".{name}.part").rename(folder / name)
+
+
 def test_a_standard_arrives_and_the_science_is_flux_calibrated(alice, world, tmp_path):
     hub = getattr(world, "hub", None)
     if hub is None:  # an already running world (GSP_BROWSER_WORLD_URL): nothing to add
@@ -104,19 +117,6 @@ def test_a_standard_arrives_and_the_science_is_flux_calibrated(alice, world, tmp
     new_plot(alice, before, "img")
     _plot_shown(alice)
     shot(alice, "09c_flux_product_shown")
-
-
-#: Taken after every frame of the world's night (its science block starts 00:10 UT).
-FOLLOWED = "0042_ZTF20actqfpc_26-11-2020.fits"
-LATEST_DATE_OBS = "2020-11-27T06:00:00.000"
-
-
-def _land(hub, frame, night: str, name: str) -> None:
-    """Put a raw frame in the raw folder as the instrument does (written aside, renamed)."""
-    folder = hub.data_root / "raw" / night
-    folder.mkdir()
-    shutil.copy(frame, folder / f".{name}.part")
-    (folder / f".{name}.part").rename(folder / name)
 
 
 def test_follow_newest_opens_the_new_science_frames_best_product(alice, world, tmp_path):
