@@ -57,7 +57,8 @@ __all__ = [
 
 
 class FileRecord(TypedDict):
-    """The seed's file record (types as the API sends them)."""
+    """The API's file record (types as the API sends them): the seed's fields, then
+    ``date_obs`` (ISO 8601 UTC) and ``frame_number``, the observation order."""
 
     id: int
     created: str
@@ -93,6 +94,8 @@ class FileRecord(TypedDict):
     normalized: bool
     technique: str | None
     saturation_value: int | None
+    date_obs: str | None
+    frame_number: int | None
 
 
 class Page(TypedDict):

@@ -339,6 +339,22 @@ def configure_kernel_culling(c, environ: Mapping[str, str] | None = None) -> Non
     c.MappingKernelManager.cull_busy = False
 
 
+def configure_lab_user_dirs(c) -> None:
+    """JupyterLab's user settings and workspaces in the user's own Jupyter config dir.
+
+    ``LabApp`` computes the defaults of ``user_settings_dir`` and ``workspaces_dir`` when
+    ``jupyterlab.labapp`` is imported, and :mod:`hub.forkserver` imports it before it
+    forks: every forked server then had the forkserver's folders, one for all users
+    (one user's Lab settings and workspaces, with the names of the files they had open,
+    were every user's, and the theme written for each user, :mod:`voila_apps.lab_theme`,
+    was never read). Computed again here, in the user's server, from its environment.
+    """
+    from jupyterlab.commands import get_user_settings_dir, get_workspaces_dir
+
+    c.LabApp.user_settings_dir = get_user_settings_dir()
+    c.LabApp.workspaces_dir = get_workspaces_dir()
+
+
 def configure_voila(c, environ: Mapping[str, str] | None = None) -> None:
     """Voilà in a user server: tracebacks hidden unless ``GSP_VOILA_SHOW_TRACEBACKS=1``.
 

@@ -6,6 +6,7 @@ of a closed page otherwise lives on), hides tracebacks in Voilà pages unless
 root so that ``/user/<name>/voila/render/data_browser.ipynb`` resolves. Switches:
 ``GSP_KERNEL_CULL_IDLE_TIMEOUT``, ``GSP_KERNEL_CULL_INTERVAL``,
 ``GSP_KERNEL_CULL_CONNECTED``, ``GSP_VOILA_SHOW_TRACEBACKS`` (see :mod:`hub.platform`).
+JupyterLab's theme is set to the user's GSP theme preference (:mod:`voila_apps.lab_theme`).
 """
 
 # ruff: noqa: F821 - `c` is provided by the traitlets config loader
@@ -15,6 +16,7 @@ import sys
 from hub.platform import (
     SINGLEUSER_CONFIG,
     configure_kernel_culling,
+    configure_lab_user_dirs,
     configure_voila,
     install_app_notebooks,
 )
@@ -43,6 +45,19 @@ try:
     install_app_notebooks(os.path.expanduser(os.environ.get("JUPYTERHUB_ROOT_DIR") or "~"))
 except OSError as exc:
     print(f"gsp: the Voila apps could not be copied into the home folder: {exc}", file=sys.stderr)
+
+# The user's own JupyterLab settings and workspaces (not the forkserver's, computed when
+# it imported JupyterLab): where the theme below is written.
+configure_lab_user_dirs(c)
+# JupyterLab's theme is the user's GSP theme preference (voila_apps/lab_theme.py): a
+# preference saved before, or edited by hand, holds from this start on; the data
+# browser keeps it in step afterwards.
+from voila_apps.lab_theme import sync_lab_theme  # noqa: E402
+
+try:
+    sync_lab_theme()
+except OSError as exc:
+    print(f"gsp: JupyterLab's theme could not follow the preference: {exc}", file=sys.stderr)
 
 # JupyterLab (power users' notebooks) never calls out: an observatory network need not
 # reach the internet, and no request should leave the site on a user's behalf.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,7 +20,7 @@ from .widgets import preferences as prefs_store
 from .widgets.account_forms import OwnAccount
 from .widgets.address import AddressBar, encode
 from .widgets.data_view import DataView
-from .widgets.errors import GSPError, error_html
+from .widgets.errors import GSPError, error_html, log
 from .widgets.logs import LogsView
 from .widgets.management import ManagementView
 from .widgets.navigation import NavBar, UserMenu
@@ -78,11 +79,18 @@ class App(w.VBox):
         by hand); any other value lets the data view follow the API's event stream
         (its fallback polling period, while the stream is down, is DataView's
         ``fallback_interval``).
+    lab_settings_dir : path, optional
+        JupyterLab's user settings directory, whose theme follows the theme preference
+        (:mod:`voila_apps.lab_theme`). Default: JupyterLab's own when the preferences
+        are the user's own (no ``prefs_path``); else JupyterLab is left alone.
     """
 
-    def __init__(self, client: Any, prefs_path=None, live_interval: float = 5.0) -> None:
+    def __init__(
+        self, client: Any, prefs_path=None, live_interval: float = 5.0, lab_settings_dir=None
+    ) -> None:
         self.client = client
         self.prefs_path = prefs_path
+        self.lab_settings_dir = lab_settings_dir
         self.prefs = prefs_store.load(prefs_path)
         self.data = DataView(client, self.prefs, live_interval=live_interval)
         # The first file lists are asked for while the rest is built (they are what
@@ -279,9 +287,25 @@ class App(w.VBox):
         """Apply and save preference changes (raises ValueError for a bad value)."""
         new = self.prefs.changed(**changes)
         prefs_store.save(new, self.prefs_path)
+        if new.theme != self.prefs.theme:
+            self._follow_in_jupyterlab(new.theme)
         self.prefs = new
         apply_theme(self, new.theme)
         self.data.set_preferences(new)
+
+    def _follow_in_jupyterlab(self, theme: str) -> None:
+        """JupyterLab's theme follows the preference (next time a Lab page opens)."""
+        from .lab_theme import user_settings_dir, write_lab_theme
+
+        folder = self.lab_settings_dir
+        if folder is None and self.prefs_path is None:
+            folder = user_settings_dir()
+        if folder is None:
+            return
+        try:
+            write_lab_theme(theme, Path(folder))
+        except OSError as exc:  # the preference itself is saved: the page goes on
+            log.warning("JupyterLab's theme not changed: %s", exc)
 
     # --- start -----------------------------------------------------------------------------------
 

@@ -559,7 +559,8 @@ class HealthResponse(BaseModel):
 
 
 class FileRecord(BaseModel):
-    """The seed's file record (DESIGN.md §4): same names, same JSON types."""
+    """The seed's file record (DESIGN.md §4): same names, same JSON types; then the
+    observation order listings sort by within a night (``date_obs``, ``frame_number``)."""
 
     id: int
     created: dt.datetime
@@ -595,6 +596,17 @@ class FileRecord(BaseModel):
     normalized: bool
     technique: str | None
     saturation_value: int | None
+    date_obs: dt.datetime | None = Field(
+        ...,
+        description="When the exposure started: the raw frame's DATE-OBS (else DATE) as "
+        "ISO 8601 UTC; products carry their raw frame's. Null when the header has neither.",
+    )
+    frame_number: int | None = Field(
+        ...,
+        description="The frame number: the leading digits of the raw file's Goodman name "
+        "(0042_target.fits -> 42); products carry their raw frame's. Null when the name "
+        "has none.",
+    )
 
 
 class FilePage(BaseModel):

@@ -55,6 +55,13 @@ SEED_FILE_FIELDS = (
     "saturation_value",
 )
 
+#: The file record the API answers: the seed's fields, in the seed's order, then the
+#: observation order listings sort by (issue 15), so a client can order or label frames
+#: the way the service does: ``date_obs`` (``DATE-OBS`` as ISO 8601 UTC, null when the
+#: header has none) and ``frame_number`` (the leading digits of a Goodman file name,
+#: null when there are none). Products carry their raw frame's.
+FILE_RECORD_FIELDS = (*SEED_FILE_FIELDS, "date_obs", "frame_number")
+
 #: The seed's user record inside a proposal record.
 SEED_USER_FIELDS = (
     "id",
@@ -100,8 +107,10 @@ _LINEAGE = {
     "original_file": _ORIGINAL.c.file_name.label("original_file"),
     "parent_file": _PARENT.c.file_name.label("parent_file"),
 }
-_FIELD_INDEX = {name: i for i, name in enumerate(SEED_FILE_FIELDS)}
+_FIELD_INDEX = {name: i for i, name in enumerate(FILE_RECORD_FIELDS)}
 _TIMESTAMP_INDEXES = (_FIELD_INDEX["created"], _FIELD_INDEX["last_modified"])
+#: DATE-OBS is the instrument's UTC, whatever zone the service shows its own times in.
+_DATE_OBS_INDEX = _FIELD_INDEX["date_obs"]
 _DATE_INDEX = _FIELD_INDEX["date"]
 _DATA_TYPE_INDEX = _FIELD_INDEX["data_type"]
 _NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
@@ -109,7 +118,7 @@ _NORMALIZED_INDEX = _FIELD_INDEX["normalized"]
 
 #: Columns SQLite stores as text: read raw and parsed by ``fromisoformat`` (in C), which
 #: is several times cheaper than SQLAlchemy's regex-based SQLite date processing.
-_SQLITE_TEXT_DATES = ("created", "last_modified", "date")
+_SQLITE_TEXT_DATES = ("created", "last_modified", "date", "date_obs")
 
 #: PostgreSQL writes the timestamps (in UTC) and the night as text in SQLite's layout, so
 #: that both databases take :func:`record_from_row`'s string path: no datetime objects,
@@ -117,13 +126,14 @@ _SQLITE_TEXT_DATES = ("created", "last_modified", "date")
 _PG_TEXT_FORMATS = {
     "created": "YYYY-MM-DD HH24:MI:SS.US",
     "last_modified": "YYYY-MM-DD HH24:MI:SS.US",
+    "date_obs": "YYYY-MM-DD HH24:MI:SS.US",
     "date": "YYYY-MM-DD",
 }
 
 
 @functools.cache
 def record_columns(dialect: str) -> tuple[Any, ...]:
-    """Build the record's columns (:data:`SEED_FILE_FIELDS`, in order) for one kind of database.
+    """Build the record's columns (:data:`FILE_RECORD_FIELDS`, in order) for one kind of database.
 
     Select them from :data:`LINEAGE_JOIN`; built once per kind of database (cached).
 
@@ -136,7 +146,7 @@ def record_columns(dialect: str) -> tuple[Any, ...]:
     Returns
     -------
     tuple
-        One column expression per seed field, labelled with the field's name.
+        One column expression per record field, labelled with the field's name.
     """
     table = File.__table__
 
@@ -152,13 +162,13 @@ def record_columns(dialect: str) -> tuple[Any, ...]:
             return func.to_char(value, _PG_TEXT_FORMATS[name]).label(name)
         return table.c[name]
 
-    return tuple(column(name) for name in SEED_FILE_FIELDS)
+    return tuple(column(name) for name in FILE_RECORD_FIELDS)
 
 
 def file_records_query(where: Select, dialect: str = "") -> Select:
-    """Turn a select on ``File`` into the seed records of its rows, as plain columns.
+    """Turn a select on ``File`` into the file records of its rows, as plain columns.
 
-    The columns are in the seed's order; :func:`record_from_row` makes each row a record.
+    The columns are in the record's order (the seed's, then the observation order); :func:`record_from_row` makes each row a record.
 
     Parameters
     ----------
@@ -193,10 +203,25 @@ def _utc_text_to_iso(value: str) -> str | None:
     return f"{value[:10]}T{value[11:]}+00:00"
 
 
-def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
-    """Turn a row of :func:`file_records_query` into the seed's file record.
+def _timestamp_text(value: str | dt.datetime | None, tz: dt.tzinfo) -> str | None:
+    """A stored timestamp (naive UTC text or a datetime) as ISO 8601 text in ``tz``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        fast = _utc_text_to_iso(value) if tz is dt.UTC else None
+        if fast is not None:
+            return fast
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite keeps naive UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(tz).isoformat()
 
-    The record has exactly :data:`SEED_FILE_FIELDS`, with the seed's JSON types.
+
+def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any]:
+    """Turn a row of :func:`file_records_query` into the API's file record.
+
+    The record has exactly :data:`FILE_RECORD_FIELDS`: the seed's fields with the seed's
+    JSON types, then ``date_obs`` and ``frame_number``.
 
     Parameters
     ----------
@@ -209,24 +234,13 @@ def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any
     Returns
     -------
     dict of str to object
-        The record: timestamps as ISO 8601 text in ``tz``, ``date`` as ``YYYY-MM-DD``,
-        ``data_type`` as a string and ``normalized`` as a bool.
+        The record: timestamps as ISO 8601 text in ``tz`` (``date_obs`` in UTC),
+        ``date`` as ``YYYY-MM-DD``, ``data_type`` as a string and ``normalized`` as a bool.
     """
     values = list(row)
-    utc = tz is dt.UTC
     for i in _TIMESTAMP_INDEXES:
-        value = values[i]
-        if value is None:
-            continue
-        if isinstance(value, str):
-            fast = _utc_text_to_iso(value) if utc else None
-            if fast is not None:
-                values[i] = fast
-                continue
-            value = dt.datetime.fromisoformat(value)
-        if value.tzinfo is None:  # SQLite keeps naive UTC
-            value = value.replace(tzinfo=dt.UTC)
-        values[i] = value.astimezone(tz).isoformat()
+        values[i] = _timestamp_text(values[i], tz)
+    values[_DATE_OBS_INDEX] = _timestamp_text(values[_DATE_OBS_INDEX], dt.UTC)
     value = values[_DATE_INDEX]
     if value is not None and not (isinstance(value, str) and len(value) == 10):
         values[_DATE_INDEX] = (
@@ -234,7 +248,7 @@ def record_from_row(row: Sequence[Any], tz: dt.tzinfo = dt.UTC) -> dict[str, Any
         ).isoformat()
     values[_DATA_TYPE_INDEX] = str(values[_DATA_TYPE_INDEX])
     values[_NORMALIZED_INDEX] = bool(values[_NORMALIZED_INDEX])
-    return dict(zip(SEED_FILE_FIELDS, values, strict=True))
+    return dict(zip(FILE_RECORD_FIELDS, values, strict=True))
 
 
 def file_records(

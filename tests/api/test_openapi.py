@@ -12,7 +12,7 @@ from gsp_extension.api import default_handlers
 from gsp_extension.api.openapi import openapi_document
 from gsp_extension.api.routes import ROUTES
 from gsp_extension.api.schemas import FileListQuery, FileRecord
-from gsp_extension.store.serialize import SEED_FILE_FIELDS
+from gsp_extension.store.serialize import FILE_RECORD_FIELDS, SEED_FILE_FIELDS
 from tests.requirements import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,9 +69,20 @@ def test_query_parameters_come_from_the_validating_model():
 
 
 def test_file_record_schema_has_the_seed_fields():
-    assert tuple(FileRecord.model_fields) == SEED_FILE_FIELDS
+    assert tuple(FileRecord.model_fields) == FILE_RECORD_FIELDS
+    assert FILE_RECORD_FIELDS[: len(SEED_FILE_FIELDS)] == SEED_FILE_FIELDS
     schema = openapi_document()["components"]["schemas"]["FileRecord"]
     assert schema["properties"]["data_type"]["enum"] == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_file_record_schema_describes_the_observation_order():
+    props = openapi_document()["components"]["schemas"]["FileRecord"]["properties"]
+    date_obs, frame = props["date_obs"], props["frame_number"]
+    assert {"type": "string", "format": "date-time"} in date_obs["anyOf"]
+    assert {"type": "null"} in date_obs["anyOf"]
+    assert {"type": "integer"} in frame["anyOf"] and {"type": "null"} in frame["anyOf"]
+    assert "DATE-OBS" in date_obs["description"] and "UTC" in date_obs["description"]
+    assert "frame number" in frame["description"]
 
 
 def test_every_error_is_documented_as_detail():

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from gsp_extension.store import Database, File, upgrade_database
 from gsp_extension.store.files import register_file
 from gsp_extension.store.serialize import (
+    FILE_RECORD_FIELDS,
     SEED_FILE_FIELDS,
     file_record,
     file_records,
@@ -64,7 +65,10 @@ def test_records_have_the_seed_values(files):
     with db.session() as s:
         raw, product = file_records(s, [raw_id, product_id])
         local = file_record(s, s.get(File, product_id), tz=santiago)
-    assert list(raw) == list(SEED_FILE_FIELDS)
+    assert list(raw) == list(FILE_RECORD_FIELDS)
+    assert list(raw)[: len(SEED_FILE_FIELDS)] == list(SEED_FILE_FIELDS)
+    # "a.fits" has no frame number, and its header no DATE-OBS
+    assert raw["date_obs"] is None and raw["frame_number"] is None
     assert raw["gain"] == "1.48" and raw["image_id"] == 7 and raw["date"] == "2020-11-26"
     assert raw["data_type"] == "0" and raw["normalized"] is False
     assert raw["original_file"] == raw["parent_file"] == "a.fits"
@@ -95,3 +99,35 @@ def test_records_of_a_query_and_of_ids_agree(files):
         rows = s.connection().execute(query).all()
         assert [record_from_row(r) for r in rows] == file_records(s, [product_id, raw_id])
         assert file_records(s, [raw_id, 10**6]) == file_records(s, [raw_id])
+
+
+def test_records_carry_the_observation_order_in_utc(db_url):
+    """``date_obs`` is the header's DATE-OBS in UTC whatever zone the service shows its
+    own times in, ``frame_number`` the name's leading digits; a product carries its
+    raw frame's."""
+    upgrade_database(db_url)
+    db = Database(db_url)
+    with db.transaction() as s:
+        raw = register_file(
+            s,
+            "/data/raw/0042_ZTF20actqfpc.fits",
+            checksum="c" * 64,
+            size=10,
+            header=[["DATE-OBS", "2020-11-27T01:02:03.250", "UTC start of exposure"]],
+        ).file
+        product = register_file(
+            s,
+            "/data/products/cfzst_0042_ZTF20actqfpc.fits",
+            checksum="d" * 64,
+            size=5,
+            data_type=2,
+            parent=raw,
+        ).file
+        ids = raw.id, product.id
+    santiago = zoneinfo.ZoneInfo("America/Santiago")
+    with db.session() as s:
+        for tz in (dt.UTC, santiago):
+            for record in file_records(s, list(ids), tz=tz):
+                assert record["date_obs"] == "2020-11-27T01:02:03.250000+00:00", tz
+                assert record["frame_number"] == 42
+    db.dispose()

@@ -88,6 +88,42 @@ def login(page, url: str, username: str) -> None:
     page.click("input[type=submit], button[type=submit]")
 
 
+#: The plot's drawing count (its ``gsp-draw-<n>`` class; 0 before the first drawing).
+DRAWS = """() => { const p = document.querySelector('.gsp-plot');
+    const m = p && [...p.classList].map(c => /^gsp-draw-(\\d+)$/.exec(c)).find(Boolean);
+    return m ? Number(m[1]) : 0; }"""
+
+
+def plot_draws(page) -> int:
+    """How many plots the page has drawn: read before a click, for :func:`new_plot`."""
+    return page.evaluate(DRAWS)
+
+
+def new_plot(page, before: int, element: str = "", timeout: float | None = None) -> str:
+    """Wait for a plot drawn after drawing number ``before`` (``gsp-ready``), of the
+    file the header names, holding ``element`` (``img``, ``canvas``) if given; return
+    that file's id.
+
+    What the page showed before the click satisfies no check of it, even when the same
+    file is drawn again: the kernel names the file in the header before it draws, so
+    once a later drawing is on the page, the header names its file.
+    """
+    page.wait_for_function(
+        """([before, element]) => {
+             const p = document.querySelector('.gsp-plot.gsp-ready');
+             const id = document.querySelector('.gsp-header .gsp-file-id');
+             if (!p || !id) return false;
+             const m = [...p.classList].map(c => /^gsp-draw-(\\d+)$/.exec(c)).find(Boolean);
+             return Boolean(m) && Number(m[1]) > before
+                    && p.classList.contains('gsp-shows-' + id.dataset.fileId)
+                    && (!element || p.querySelector(element) !== null);
+           }""",
+        arg=[before, element],
+        timeout=timeout,
+    )
+    return page.locator(".gsp-header .gsp-file-id").get_attribute("data-file-id")
+
+
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -14,7 +14,7 @@ import re
 import time
 
 import requests
-from conftest import REQUESTS, login, new_page, shot
+from conftest import REQUESTS, login, new_page, new_plot, plot_draws, shot
 from live_world import P1
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -41,7 +41,11 @@ def _plot_shown(page) -> None:
 
 
 def _open_raw(page, name_start: str) -> None:
+    # Drawn for this click: the file may be the one shown already, whose old tabs,
+    # header and plot would pass every check below before the kernel took the click.
+    before = plot_draws(page)
     page.locator(".gsp-file-index .jupyter-button", has_text=name_start).first.click()
+    new_plot(page, before)
     page.wait_for_selector(f".gsp-detail .gsp-panel-head:has-text('{name_start}')")
     # the family's first file is shown (header and plot): the tabs are this file's
     page.wait_for_selector(f".gsp-header .gsp-panel-head:has-text('{name_start}')")
@@ -468,6 +472,8 @@ def test_notebooks_link_opens_jupyterlab_in_the_users_server(alice):
     alice.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
     # The app notebooks copied into the home folder are what the file browser lists.
     alice.wait_for_selector(".jp-DirListing-item:has-text('data_browser.ipynb')", timeout=30_000)
+    # JupyterLab's own theme is alice's preference (dark; JupyterLab's default is light)
+    alice.wait_for_function("() => document.body.dataset.jpThemeName === 'JupyterLab Dark'")
     shot(alice, "15_jupyterlab")
     alice.goto(back)
     alice.wait_for_selector(".gsp-file-index .jupyter-button", timeout=120_000)

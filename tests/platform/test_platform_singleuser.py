@@ -15,6 +15,13 @@ from hub.platform import SINGLEUSER_CONFIG, PlatformConfigError, install_app_not
 
 @pytest.fixture
 def load(monkeypatch, tmp_path):
+    # The user's Jupyter folders and preferences (JupyterLab's theme is written there at
+    # start) in the test's home, never the real one; a test may still point them
+    # elsewhere before it loads.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
     def _load(**env):
         for name in list(os.environ):
             if name.startswith("GSP_"):
@@ -122,6 +129,22 @@ def test_jupyterlab_page_lists_the_announcements_plugin_as_disabled(load, monkey
     load()
     disabled = get_page_config([], app_settings_dir=None)["disabledExtensions"]
     assert sorted(disabled) == [ANNOUNCEMENTS, "some-ext:plugin"]
+
+
+def test_jupyterlab_has_the_users_own_folders_and_theme(load, tmp_path):
+    """Settings and workspaces in the user's own home, not those LabApp computed when
+    the forkserver imported it (one for all users); the theme there is the user's GSP
+    preference."""
+    from voila_apps.widgets.preferences import Preferences, save
+
+    home = tmp_path / "home"
+    save(Preferences(theme="light"), home / ".gsp" / "preferences.json")
+    c = load()
+    settings = home / ".jupyter" / "lab" / "user-settings"
+    assert c.LabApp.user_settings_dir == str(settings)
+    assert c.LabApp.workspaces_dir == str(home / ".jupyter" / "lab" / "workspaces")
+    themes = settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+    assert json.loads(themes.read_text()) == {"theme": "JupyterLab Light"}
 
 
 def test_switches(load):

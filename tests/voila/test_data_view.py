@@ -264,10 +264,13 @@ def test_data_view_flow_and_new_product_appears(client):
     assert view.record["id"] == 103 and view.viewer.kind == "spectrum"
     assert "0025_ZTF20actqfpc.fits" in view.title.value
     assert "gsp-shows-103" in view.viewer.plot._dom_classes
+    drawn = view.viewer.draws
     view.tabs.children[3].click()
     assert view.record["id"] == 25 and view.viewer.kind == "image"
-    shows = [c for c in view.viewer.plot._dom_classes if c.startswith("gsp-shows-")]
-    assert shows == ["gsp-shows-25"]
+    shows = [c for c in view.viewer.plot._dom_classes if c.startswith(("gsp-shows-", "gsp-draw-"))]
+    # which file, and a drawing after the one before the click (tests wait for it)
+    assert shows == ["gsp-shows-25", f"gsp-draw-{drawn + 1}"]
+    assert view.viewer.plot._dom_classes[-1] == "gsp-ready"
     view.tabs.children[1].click()  # extracted: calibrate wavelength
     view.actions.lamp.value = 104
     view.actions.run("wavelength")
@@ -403,3 +406,44 @@ def test_follow_newest_opens_each_new_science_frames_best_product(client):
     client.add(record(28, file_name="0028_ZTF20actqfpc.fits"))
     view.refresh_files()
     assert view.record["id"] == 401
+
+
+def test_a_click_does_not_wait_for_the_lookups_of_new_products(client):
+    """Through a night, products of other frames arrive all the time: the page looks
+    each up (is it of the family shown?) without holding the view, so a click meanwhile
+    opens its file at once."""
+    import threading
+    import time
+
+    view = DataView(client, Preferences(), live_interval=0)
+    view.load()
+    view.observed.click(0)
+    looking, release = threading.Event(), threading.Event()
+    lookup = client.file
+
+    def slow_file(file_id):
+        if file_id == 999:  # the product of another frame, looked up slowly
+            looking.set()
+            release.wait(20)
+        return lookup(file_id)
+
+    client.file = slow_file
+    client.add(
+        record(999, data_type="2", original_file_id=3, parent_file_id=3, file_name="cfzst_3.fits")
+    )
+    view.refresh_delay = 0.0
+    view.handle_event({"event": "file.product", "file_id": 999})
+    assert looking.wait(10)
+    click = threading.Thread(target=view.observed.click, args=(4,))
+    click.start()
+    click.join(10)
+    try:
+        assert not click.is_alive(), "the click waited for the lookup of another file's product"
+        assert view.record["id"] == view.observed.records[4]["id"]
+    finally:
+        release.set()
+        click.join(10)
+    deadline = time.monotonic() + 10
+    while not view.refresh_idle and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert view.refresh_idle and view.record["id"] == view.observed.records[4]["id"]

@@ -220,7 +220,9 @@ def test_parse_query():
         parse_query("view=admin")
 
 
-def test_app_views_deep_link_and_preferences(client, _private_home):
+def test_app_views_deep_link_and_preferences(client, _private_home, monkeypatch):
+    lab = _private_home / "lab-settings"
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(lab))
     app = App(client, live_interval=0)
     assert theme_of(app) == "dark" and "management" not in app.nav.buttons
     app.start("file=102", background=False)
@@ -233,6 +235,9 @@ def test_app_views_deep_link_and_preferences(client, _private_home):
     assert theme_of(app) == "light"
     saved = json.loads((_private_home / ".gsp" / "preferences.json").read_text())
     assert saved["theme"] == "light" and saved["plot_mode"] == "interactive"
+    # JupyterLab's own theme follows (the user's settings, where JupyterLab reads it)
+    themes = lab / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+    assert json.loads(themes.read_text())["theme"] == "JupyterLab Light"
     app.data.viewer.redraw()
     (holder,) = app.data.viewer.plot.children  # the canvas leaves the page in its own box
     assert [type(c).__name__ for c in holder.children] == ["Canvas"]

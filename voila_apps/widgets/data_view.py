@@ -442,22 +442,27 @@ class DataView(w.HBox):
         self.poll_new_files()
         if self.follow.value and self.open_newest_science():
             return
+        if self.record is None or not products:
+            return
+        # The new products are looked up without holding the view: through a night
+        # every frame's products arrive (mostly of other families), and a click
+        # meanwhile would wait for all these calls before its file could open.
+        known = {f["id"] for f in self.family}
+        found = []
+        for file_id in sorted(products - known):
+            try:
+                found.append(self.client.file(file_id))
+            except GSPError:  # deleted meanwhile, or not ours to see
+                continue
         with self._showing:
-            if self.record is None or not products:
+            if self.record is None:
                 return
-            known = {f["id"] for f in self.family}
             roots = {f.get("original_file_id") or f["id"] for f in self.family}
-            for file_id in sorted(products - known):
-                try:
-                    product = self.client.file(file_id)
-                except GSPError:  # deleted meanwhile, or not ours to see
-                    continue
-                if product.get("original_file_id") in roots:
-                    self.family = family(self.client, self.record)
-                    # The new tab may come before the one looked at: keep that one marked.
-                    shown = [i for i, f in enumerate(self.family) if f["id"] == self.record["id"]]
-                    self.tabs.show(self.family, shown[0] if shown else self.tabs.active)
-                    return
+            if any(p.get("original_file_id") in roots for p in found):
+                self.family = family(self.client, self.record)
+                # The new tab may come before the one looked at: keep that one marked.
+                shown = [i for i, f in enumerate(self.family) if f["id"] == self.record["id"]]
+                self.tabs.show(self.family, shown[0] if shown else self.tabs.active)
 
     def _live_state(self, feed: LiveFeed) -> None:
         new = self.health_banner + status_html(feed)

@@ -113,6 +113,7 @@ class Viewer(w.VBox):
         self.figure = None  # the interactive figure, closed when replaced
         self._canvas_box: w.Box | None = None  # what holds its canvas on the page
         self.last_info: dict = {}
+        self.draws = 0  # plots drawn so far (the gsp-draw-<n> mark)
         self._setting = False  # preferences are being copied into the panel
         self.panel = AdvancedPanel(self._panel_changed)
         self.plot = w.Box(layout=w.Layout(justify_content="center", min_height="300px"))
@@ -227,9 +228,19 @@ class Viewer(w.VBox):
         show()
 
     def _ready(self) -> None:
-        """Mark the plot drawn, and of which file (``gsp-shows-<id>``)."""
-        self.plot.add_class(f"gsp-shows-{int(self.record['id'])}")
-        self.plot.add_class("gsp-ready")
+        """Mark the plot drawn, of which file (``gsp-shows-<id>``) and which drawing of
+        the page it is (``gsp-draw-<n>``, counted up): a page (or a test) that asked
+        for another file knows a plot drawn since from one drawn before, even when both
+        show the same file. One class update, so no step between is ever seen."""
+        self.draws += 1
+        marks = ("gsp-shows-", "gsp-draw-", "gsp-ready")
+        kept = [c for c in self.plot._dom_classes if not c.startswith(marks)]
+        self.plot._dom_classes = (
+            *kept,
+            f"gsp-shows-{int(self.record['id'])}",
+            f"gsp-draw-{self.draws}",
+            "gsp-ready",
+        )
 
     def _close_figure(self) -> None:
         """Close the interactive figure shown (kernel side and page side), if any."""
