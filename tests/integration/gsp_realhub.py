@@ -91,6 +91,10 @@ class RealHub:
             return "(no log)"
 
 
+class PortTaken(RuntimeError):
+    """The hub could not bind a port ``free_port`` had found free."""
+
+
 def start_hub(
     data_root: Path,
     database_url: str | None = None,
@@ -104,7 +108,38 @@ def start_hub(
     ``live=False`` (the default here) keeps the service from running ingest and the job
     engine, so that queued jobs stay queued while the API tests look at them.
     ``public_url=False`` leaves ``GSP_PUBLIC_URL`` unset: mailed links take the bind URL.
+
+    A port found free can be taken by another process before the hub binds it (other
+    test runs on the machine probe ports the same way): only that failure, recognised in
+    the hub's log, is retried with new ports, twice at most. Any other exit raises.
     """
+    for attempt in range(3):
+        try:
+            return _start_hub_once(data_root, database_url, timeout, log_level, live, public_url)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _errors(log_path: Path) -> str:
+    """The hub log's error and critical lines (the tail alone may hide the first cause)."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    marked = [ln for ln in lines if ln.startswith(("[E ", "[C ")) or "Error" in ln[:120]]
+    return "\n".join(marked[:20])
+
+
+def _start_hub_once(
+    data_root: Path,
+    database_url: str | None,
+    timeout: float,
+    log_level: str,
+    live: bool,
+    public_url: bool,
+) -> RealHub:
     data_root.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("bind", "hub", "proxy", "service")}
     url = f"http://127.0.0.1:{ports['bind']}"
@@ -156,7 +191,14 @@ def start_hub(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the hub exited with {process.returncode}:\n{hub.log_tail()}")
+            stop_hub(hub)  # its proxy may have outlived it
+            errors = _errors(log_path)
+            if "address already in use" in errors.lower():
+                raise PortTaken(errors)
+            raise RuntimeError(
+                f"the hub exited with {process.returncode}; its errors:\n{errors}\n"
+                f"its last lines:\n{hub.log_tail()}"
+            )
         try:
             r = requests.get(f"{url}/services/gsp/api/openapi.json", timeout=2)
             if r.status_code == 200:
