@@ -95,6 +95,12 @@ ISOLATION_FRACTION = 0.03
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
+#: Stages with a pairing tolerance of at least this (binned px) are coarse: when fewer
+#: than three clean lines pair there, the blended and saturated ones steer the next
+#: stage, with errors of STEER_ERROR_PX (an arc whose few lines are mostly saturated,
+#: 2100 l/mm at 3900 A: 3 of its 4 Hg lines).
+COARSE_TOLERANCE_PX = 2.0
+STEER_ERROR_PX = 0.3
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
@@ -457,6 +463,22 @@ def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShape
     return fit, status
 
 
+def _steer(status, ref_idx, dcat, geo: _ArcGeometry, order) -> PolyFit | None:
+    """A coarse correction from every paired line, set-aside ones included (their
+    errors raised to :data:`STEER_ERROR_PX`), or ``None`` with fewer than three."""
+    pick = (ref_idx >= 0) & np.isin(status, ("used", "blend", "saturated"))
+    if pick.sum() < 3:
+        return None
+    b = geo.binning
+    return robust_fit(
+        geo.x[pick],
+        dcat.u[ref_idx[pick]] - geo.u0[pick],
+        np.maximum(geo.err[pick], STEER_ERROR_PX * b),
+        order,
+        floor=STEER_ERROR_PX * b,
+    )
+
+
 def _arc_geometry(lines: LineList, n: int, binning: int, alignment: Alignment) -> _ArcGeometry:
     b = int(binning)
     j = lines.centre
@@ -538,7 +560,15 @@ def identify(
             break
         status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
         if (status == "used").sum() < 3:
-            break
+            if tol < COARSE_TOLERANCE_PX:
+                break
+            # too few clean lines to start from: blended and saturated ones, centred
+            # to a fraction of a pixel, steer the coarse stages (never the solution)
+            steer = _steer(status, ref_idx, dcat, geo, min(order_cap, max_order))
+            if steer is None:
+                break
+            correction = steer
+            continue
         correction, status = _fit_used(
             status, ref_idx, dcat, geo, min(order_cap, max_order), shapes
         )
