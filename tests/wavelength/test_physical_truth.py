@@ -77,14 +77,7 @@ def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binni
 #: Cases the solver does not meet yet, each with its diagnosis (benchmarks/grade_physical.py
 #: prints them). Strict: a case that starts passing fails here until
 #: it is taken off the list. None of these is the truth's or the grader's fault.
-KNOWN_FAILURES = {
-    ("2100_3900A", 1): "solver: 7 expected lines in three groups (3 of the 4 Hg lines "
-    "saturated), the library lamp's model uncorrected (its own flux shows too few NIST "
-    "lines): the cubic correction the 7 lines allow leaves -0.15 px at 3639.8 and "
-    "+0.19 px at 4158.6 (RMS 0.09): the lamp's model departs from the truth by more "
-    "than a cubic there (+-1.3 px after a quadratic); started from the optics model "
-    "instead, the same lines give 0.02 px",
-}
+KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 
 def _case(mode, binning):
