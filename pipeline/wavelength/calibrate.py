@@ -34,7 +34,11 @@ from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements,
 from pipeline.wavelength.lines import LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.solution import WavelengthSolution
-from pipeline.wavelength.template_guess import LampOnOptics, checked_template_guess
+from pipeline.wavelength.template_guess import (
+    LampOnOptics,
+    checked_template_guess,
+    optics_shape_guess,
+)
 
 
 class WavelengthCalibrationError(ValueError):
@@ -64,6 +68,10 @@ MIN_NAMED_FRACTION = 0.3
 #: it, when it correlates with the lamp at least this well.
 FALLBACK_CORRELATION = 0.6
 FALLBACK_REFERENCE = "library model (too few NIST lines)"
+#: An arc with fewer NIST lines in its fit is sparse: started from an uncorrected
+#: library lamp, it is also identified from the optics model's shape, and the start
+#: whose lines predict each other better (leave-one-out) is kept.
+SPARSE_LINES = 12
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
 MIN_LINES = 3
 MAX_RMS_PX = 0.3
@@ -201,6 +209,9 @@ class ArcSetup:
         NIST lines of those elements that can fall on the detector.
     lines : LineList
         Lines found in the arc.
+    chosen : bool
+        Whether the guess is the library lamp chosen for the mode (not one the caller
+        gave: a forced template, such as the library refit's, is used as it is).
     """
 
     n: int
@@ -210,6 +221,7 @@ class ArcSetup:
     lamp: frozenset
     catalogue: LineCatalogue
     lines: LineList
+    chosen: bool = False
 
 
 @dataclass
@@ -280,7 +292,8 @@ def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetu
             f"only {len(lines)} lines found in the arc (need {MIN_LINES} or more); "
             "is the lamp on and the arc extracted along the slit?"
         )
-    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines)
+    chosen = first_guess is None and template is None
+    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines, chosen)
 
 
 def _identify_arc(
@@ -312,6 +325,9 @@ def _identify_arc(
         max_order=max_order,
         ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
     )
+    ident, alignment, guess = _sparse_alternative(
+        setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
+    )
     used = ident.used
     brightest = np.argsort(lines.amplitude)[::-1][:20]
     named = float(np.mean(ident.status[brightest] != "unidentified"))
@@ -336,6 +352,47 @@ def _identify_arc(
         guess = guess.template
     alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, 0.0)
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
+
+
+def _sparse_alternative(
+    setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
+):
+    """For a sparse arc started from the uncorrected library lamp of its mode, the
+    identification from the optics model's shape when its lines predict each other
+    better.
+
+    A few lines allow only a low-order correction, which cannot take out a guess's
+    higher-order errors; of the two shapes at hand the leave-one-out error of the
+    lines (guess px, the same lamp coordinate for both) tells which needs less.
+    """
+    sparse = ident.used.sum() < SPARSE_LINES
+    if not (setup.chosen and isinstance(guess, LampTemplate) and sparse):
+        return ident, alignment, guess
+    other = optics_shape_guess(guess)
+    if other is None:
+        return ident, alignment, guess
+    b = setup.binning
+    try:
+        other_alignment = align(flux, b, other, setup.catalogue, sigma, max_shift, max_scale)
+        other_ident = identify(
+            setup.lines,
+            flux,
+            b,
+            other,
+            other_alignment,
+            setup.catalogue,
+            mask=mask,
+            max_order=max_order,
+            ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+        )
+    except ValueError:  # the optics model not invertible over the detector
+        return ident, alignment, guess
+    better = other_ident.used.sum() >= ident.used.sum() and (
+        other_ident.correction.loo_rms < ident.correction.loo_rms
+    )
+    if better:
+        return other_ident, other_alignment, other
+    return ident, alignment, guess
 
 
 def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:

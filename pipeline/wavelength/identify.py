@@ -78,9 +78,29 @@ END_GROWTH = 0.004
 GAP_TOLERANCE_PX = 0.25
 #: Smallest robust scatter (binned px) the outlier rejection assumes.
 CLIP_FLOOR_PX = 0.02
+#: A line whose centring error photon and read noise explain (within NOISE_RATIO of
+#: what the background noise alone gives), with no arc line within ISOLATION_FWHM
+#: FWHM brighter than ISOLATION_FRACTION of it, and neither broadened nor saturated,
+#: is noise-limited: the outlier rejection also weighs it against its own centring
+#: error, not only against the bright lines' scatter (a faint clean line 0.08 px,
+#: 1.7 of its sigmas, off is noise). A bright line's large centring error is its
+#: profile's misfit (an unlisted blend), not noise: the ratio keeps it out. Real lines
+#: have wings beyond the Gaussian core (scattered light, the slit's image): the
+#: isolation window is wider than the 3 FWHM over which a Gaussian neighbour matters
+#: (at 3, a faint Ne I line of the real sp_400m1 arc 4.3 FWHM from a Hg line 60
+#: times brighter, 0.16 px off NIST, rejoined the fit and took it to 0.04 px RMS).
+NOISE_RATIO = 3.0
+ISOLATION_FWHM = 5.0
+ISOLATION_FRACTION = 0.03
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
+#: Stages with a pairing tolerance of at least this (binned px) are coarse: when fewer
+#: than three clean lines pair there, the blended and saturated ones steer the next
+#: stage, with errors of STEER_ERROR_PX (an arc whose few lines are mostly saturated,
+#: 2100 l/mm at 3900 A: 3 of its 4 Hg lines).
+COARSE_TOLERANCE_PX = 2.0
+STEER_ERROR_PX = 0.3
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
@@ -239,6 +259,10 @@ class LineShapes:
     saturated, narrow, weak, arc_blend, broadened : ndarray of bool
         See the statuses in the module docstring; ``broadened`` is wider than
         :data:`CROSS_BROAD` times the local FWHM (an unresolved neighbour shows).
+    noise_limited : ndarray of bool
+        A centring error that noise explains (:data:`NOISE_RATIO`), no neighbour
+        within :data:`ISOLATION_FWHM` FWHM, neither broadened nor saturated: noise is
+        all that moves its centre.
     undersampled : ndarray of bool
         Local FWHM below :data:`SAMPLED_FWHM` px: the width is too coarse a measure
         to reveal an unresolved neighbour (binned 3x3, a line is one pixel wide).
@@ -252,6 +276,17 @@ class LineShapes:
     arc_blend: np.ndarray
     broadened: np.ndarray
     undersampled: np.ndarray
+    noise_limited: np.ndarray
+
+
+def _isolated(j, amplitude, local_fwhm) -> np.ndarray:
+    """Lines with no other arc line within ISOLATION_FWHM local FWHM that has at least
+    ISOLATION_FRACTION of their flux (such a neighbour pulls a centre by more than the
+    few hundredths of a pixel a faint line's own noise does)."""
+    near = np.abs(j[None, :] - j[:, None]) < ISOLATION_FWHM * local_fwhm[:, None]
+    np.fill_diagonal(near, False)
+    rival = amplitude[None, :] >= ISOLATION_FRACTION * amplitude[:, None]
+    return ~np.any(near & rival, axis=1)
 
 
 def _local_fwhm(j, fwhm, clean) -> np.ndarray:
@@ -303,6 +338,10 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
     noise = robust_noise(net) or 1.0
     peak_snr = height / noise
+    broadened = fwhm > CROSS_BROAD * local
+    # centring error the background noise alone gives a Gaussian of this height and
+    # width (least squares on the profile's slope: sigma_mu^2 = 2 s n^2 / (sqrt(pi) h^2))
+    noise_error = noise / np.maximum(height, 1e-12) * np.sqrt(2.0 * lines.sigma / np.sqrt(np.pi))
     return LineShapes(
         fwhm=fwhm,
         local_fwhm=local,
@@ -311,8 +350,12 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
         narrow=fwhm < NARROW * local,
         weak=(lines.centre_error > WEAK_ERROR_PX) & (peak_snr < WEAK_SNR),
         arc_blend=_blended(j, lines.amplitude, local) | (broad & ~saturated),
-        broadened=fwhm > CROSS_BROAD * local,
+        broadened=broadened,
         undersampled=local < SAMPLED_FWHM,
+        noise_limited=(lines.centre_error < NOISE_RATIO * noise_error)
+        & ~broadened
+        & ~saturated
+        & _isolated(j, lines.amplitude, local),
     )
 
 
@@ -397,8 +440,14 @@ def _statuses(ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pr
     return status
 
 
-def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order):
-    """Robust fit of the correction to the lines still ``used``; rejects outliers."""
+def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes):
+    """Robust fit of the correction to the lines still ``used``; rejects outliers.
+
+    A noise-limited line rejected against the bright lines' scatter rejoins when the
+    fit of the others passes within a few of its own centring errors (see
+    :func:`~pipeline.wavelength.robust_fit.robust_fit`): a faint, clean line two of
+    its sigmas off is noise, not a misidentification.
+    """
     fit_set = status == "used"
     b = geo.binning
     fit = robust_fit(
@@ -408,9 +457,26 @@ def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order):
         order,
         floor=CLIP_FLOOR_PX * b,
         gap_tolerance=GAP_TOLERANCE_PX * b,
+        own_error=np.where(shapes.noise_limited, geo.err, 0.0)[fit_set],
     )
     status[np.nonzero(fit_set)[0][~fit.used]] = "outlier"
     return fit, status
+
+
+def _steer(status, ref_idx, dcat, geo: _ArcGeometry, order) -> PolyFit | None:
+    """A coarse correction from every paired line, set-aside ones included (their
+    errors raised to :data:`STEER_ERROR_PX`), or ``None`` with fewer than three."""
+    pick = (ref_idx >= 0) & np.isin(status, ("used", "blend", "saturated"))
+    if pick.sum() < 3:
+        return None
+    b = geo.binning
+    return robust_fit(
+        geo.x[pick],
+        dcat.u[ref_idx[pick]] - geo.u0[pick],
+        np.maximum(geo.err[pick], STEER_ERROR_PX * b),
+        order,
+        floor=STEER_ERROR_PX * b,
+    )
 
 
 def _arc_geometry(lines: LineList, n: int, binning: int, alignment: Alignment) -> _ArcGeometry:
@@ -486,13 +552,26 @@ def identify(
             ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength)
         else:  # the nearest (or the strongest of an unresolved group) once it is good
             width = shapes.local_fwhm * geo.scale
-            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0)
+            # the other continuation beyond the outermost lines (the lines' global
+            # trend): where both put the same NIST line nearest, position decides
+            u_alt = np.where(outside > 0, geo.u0 + correction(geo.x), np.nan)
+            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0, u_alt)
         if (ref_idx >= 0).sum() < 3:
             break
         status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
         if (status == "used").sum() < 3:
-            break
-        correction, status = _fit_used(status, ref_idx, dcat, geo, min(order_cap, max_order))
+            if tol < COARSE_TOLERANCE_PX:
+                break
+            # too few clean lines to start from: blended and saturated ones, centred
+            # to a fraction of a pixel, steer the coarse stages (never the solution)
+            steer = _steer(status, ref_idx, dcat, geo, min(order_cap, max_order))
+            if steer is None:
+                break
+            correction = steer
+            continue
+        correction, status = _fit_used(
+            status, ref_idx, dcat, geo, min(order_cap, max_order), shapes
+        )
         used_now = int((status == "used").sum())
         if stage >= len(SCHEDULE) - 1 and used_now <= n_used:
             break
@@ -512,7 +591,7 @@ def identify(
     )
 
 
-def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
+def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None, u_alt=None):
     """Pair arc lines with NIST lines within ``tol``: the nearest, or with
     ``intensity`` the brightest candidate (nearest on ties).
 
@@ -534,6 +613,12 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
         than that to the nearest one are one unresolved feature, of which the
         strongest (``intensity``) is the line, and the line is paired only when all
         its candidates are one such feature. Other lines take the nearest.
+    beyond : ndarray of bool, optional
+        Arc lines past the outermost fitted ones.
+    u_alt : ndarray, optional
+        Another extrapolation of each ``beyond`` line's place (the fitted lines'
+        global trend, where ``u_pred`` follows the tangent at the outermost line):
+        where both put the same candidate nearest, that candidate is the line.
 
     Returns
     -------
@@ -556,8 +641,10 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
         elif unresolved is None:
             choice[a] = cand[np.argmin(dist)]
         else:
+            far = beyond is not None and beyond[a]
+            alt = u_alt[a] if (far and u_alt is not None) else np.nan
             choice[a] = _unresolved_choice(
-                cand, dist, u_cat, intensity, unresolved[a], beyond is not None and beyond[a]
+                cand, u_pred[a], u_cat, intensity, unresolved[a], far, alt
             )
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
@@ -570,14 +657,41 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None):
     return idx, status
 
 
-def _unresolved_choice(cand, dist, u_cat, strength, width, beyond) -> int:
+def _unresolved_choice(cand, u_line, u_cat, strength, width, beyond, u_alt=np.nan) -> int:
     """The nearest candidate where the prediction is an interpolation; beyond the
-    fitted lines, the strongest of those unresolved from the nearest (-1: resolved
-    candidates, and only an extrapolation to choose between them)."""
-    near = cand[np.argmin(dist)]
+    fitted lines, the nearest where its place decides (:func:`_place_decides`), else
+    the strongest of those unresolved from the nearest (-1: resolved candidates, and
+    only an extrapolation to choose between them)."""
+    near = cand[np.argmin(np.abs(u_cat[cand] - u_line))]
     if not beyond:
+        return int(near)
+    if _place_decides(u_cat[cand], u_line, u_alt, width):
         return int(near)
     group = cand[np.abs(u_cat[cand] - u_cat[near]) < width]
     if group.size < cand.size:
         return -1
     return int(group[np.argmax(strength[group])])
+
+
+def _place_decides(u_cand, u_line, u_alt, width) -> bool:
+    """Whether an extrapolated place picks one candidate whatever the continuation.
+
+    Beyond the outermost fitted lines a line's place is predicted two ways (along the
+    tangent at the last line, ``u_line``, and along the lines' global trend,
+    ``u_alt``). Where both put the same candidate nearest, nearer than the next by
+    more than half the line's FWHM (``width``), that candidate dominates the feature
+    (an unresolved pair's centroid that close to one member is mostly its light) and
+    it is the line. Otherwise -- candidates within half a FWHM of each other, or
+    continuations that disagree -- the place cannot tell: NIST intensities must, and
+    those of two spectra (``Ne II`` beside ``Ar II``) are on unrelated scales.
+    """
+    if u_cand.size == 0 or not np.isfinite(u_alt):
+        return False
+    picks = []
+    for u in (u_line, u_alt):
+        d = np.sort(np.abs(u_cand - u))
+        margin = d[1] - d[0] if d.size > 1 else np.inf
+        if margin <= 0.5 * width:
+            return False
+        picks.append(int(np.argmin(np.abs(u_cand - u))))
+    return picks[0] == picks[1]

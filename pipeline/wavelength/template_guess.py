@@ -93,14 +93,53 @@ def checked_template_guess(template: LampTemplate):
     check = check_solution(optics, template.wavelength(u), 1, shift_tolerance_px=np.inf)
     if check.agrees:
         return template
+    return _on_optics(template, optics, check.shift_px, f"library model {check.message}")
+
+
+def _on_optics(template: LampTemplate, optics, fallback_shift: float, reason: str):
+    """The optics model moved onto the lamp's own identified lines (two or more), or by
+    ``fallback_shift``."""
     lines = np.isfinite(template.line_pixels) & np.isfinite(template.line_wavelengths)
     if lines.sum() >= 2:
         shift = float(
             np.median(template.line_pixels[lines] - optics.pixel(template.line_wavelengths[lines]))
         )
     else:
-        shift = check.shift_px
-    return LampOnOptics(template, optics, shift, f"library model {check.message}")
+        shift = fallback_shift
+    return LampOnOptics(template, optics, shift, reason)
 
 
-__all__ = ["LampOnOptics", "checked_template_guess"]
+def optics_shape_guess(template: LampTemplate) -> LampOnOptics | None:
+    """The lamp with the optics model's shape, for an arc too sparse to correct its own.
+
+    A lamp whose stored model the NIST refit could not correct (its own flux shows too
+    few NIST lines) keeps a model whose shape nothing has checked beyond the optics'
+    generous tolerance; an arc of a few lines can correct a guess only to low order.
+    The optics model's departures are smooth (a zero-point, a scale, slow bends), so
+    it is the other candidate shape there.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp.
+
+    Returns
+    -------
+    LampOnOptics or None
+        The optics model moved onto the lamp; ``None`` for a NIST-corrected lamp or
+        one whose header gives no optics model.
+    """
+    if template.corrected:
+        return None
+    try:
+        optics = _optics_of(str(template.path))
+    except OSError:
+        return None
+    if optics is None:
+        return None
+    u = np.arange(template.npix, dtype=float)
+    shift = float(np.median(u - optics.pixel(template.wavelength(u))))
+    return _on_optics(template, optics, shift, "optics shape (sparse arc, uncorrected lamp)")
+
+
+__all__ = ["LampOnOptics", "checked_template_guess", "optics_shape_guess"]

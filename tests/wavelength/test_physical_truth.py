@@ -37,13 +37,29 @@ def _solution_from_truth(arc, offset_px=0.0):
     w = np.interp(x - offset_px, x, arc.wavelength)
     coef = chebyshev.Chebyshev.fit(x, w, 7).convert(domain=[-1, 1]).coef
     exp = [ln for ln in arc.lines if ln["expected"]]
-    lines = Table({"pixel": [ln["column"] for ln in exp],
-                   "reference_wavelength": [ln["wavelength"] for ln in exp],
-                   "lab_wavelength": [ln["wavelength"] for ln in exp],
-                   "fitted_wavelength": [ln["wavelength"] for ln in exp],
-                   "residual": np.zeros(len(exp)), "used": np.ones(len(exp), bool)})
-    return WavelengthSolution(coef, arc.flux.size, arc.binning, 0.0, 0.0, len(exp), 0, lines,
-                              arc.lamp_template, arc.lamp, arc.mode)
+    lines = Table(
+        {
+            "pixel": [ln["column"] for ln in exp],
+            "reference_wavelength": [ln["wavelength"] for ln in exp],
+            "lab_wavelength": [ln["wavelength"] for ln in exp],
+            "fitted_wavelength": [ln["wavelength"] for ln in exp],
+            "residual": np.zeros(len(exp)),
+            "used": np.ones(len(exp), bool),
+        }
+    )
+    return WavelengthSolution(
+        coef,
+        arc.flux.size,
+        arc.binning,
+        0.0,
+        0.0,
+        len(exp),
+        0,
+        lines,
+        arc.lamp_template,
+        arc.lamp,
+        arc.mode,
+    )
 
 
 @pytest.mark.parametrize(("mode", "binning"), [("930_M5", 1), ("400_M1", 2)])
@@ -61,18 +77,7 @@ def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binni
 #: Cases the solver does not meet yet, each with its diagnosis (benchmarks/grade_physical.py
 #: prints them). Strict: a case that starts passing fails here until
 #: it is taken off the list. None of these is the truth's or the grader's fault.
-KNOWN_FAILURES = {
-    ("600_MID", 1): "solver: the first line (4398.0 Ne II, col 7) lies 1429 px beyond the "
-                    "others and 4401.0 Ar II is within one FWHM of it; of the unresolved "
-                    "pair the stronger by NIST (Ar II) is taken, the lamp shows the other",
-    ("930_M6", 1): "solver: 7353.3 Ar I (peak SNR 10) left as an outlier by the robust fit: "
-                   "its centre is 0.08 px off (1.8 of its own centring errors), the clip is "
-                   "4 x 0.02 px; the final solution is 0.01 px from the truth there",
-    ("2100_3900A", 1): "solver: 7 expected lines, 3 of the 4 Hg lines saturated: the "
-                       "identification converges on 2 lines and a wrong scale",
-    ("2100_3900A", 2): "solver: 7 expected lines, 3 of the 4 Hg lines saturated: wrong "
-                       "scale, 0.47 px RMS",
-}
+KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 
 def _case(mode, binning):
@@ -81,9 +86,7 @@ def _case(mode, binning):
     return pytest.param(mode, binning, marks=marks, id=f"{mode}-{binning}")
 
 
-@pytest.mark.parametrize(
-    ("mode", "binning"), [_case(m, b) for m in lamps.modes() for b in (1, 2)]
-)
+@pytest.mark.parametrize(("mode", "binning"), [_case(m, b) for m in lamps.modes() for b in (1, 2)])
 def test_physical_truth_arc_meets_the_accuracy(mode, binning):
     r = grade(mode, binning)
     # the simulation itself: lines on the detector, some a solver must find
@@ -106,14 +109,26 @@ def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     raw, out = tmp_path / "raw", tmp_path / "out"
     simulate_night(
         raw,
-        NightConfig(mode="400_M2", binning=2, flexure_px=1.3, n_bias=2, n_flats=2,
-                    n_arcs=2, n_science=1, seed=0, arc_source="physical"),
+        NightConfig(
+            mode="400_M2",
+            binning=2,
+            flexure_px=1.3,
+            n_bias=2,
+            n_flats=2,
+            n_arcs=2,
+            n_science=1,
+            seed=0,
+            arc_source="physical",
+        ),
     )
     report = reduce_night(raw, out)
     assert not report.failed, report.table()
     # the science spectrum (the arcs' own calibrated products have no target)
-    written = [s for s in report.spectra
-               if s.data_type == 4 and s.status == "written" and s.target is not None]
+    written = [
+        s
+        for s in report.spectra
+        if s.data_type == 4 and s.status == "written" and s.target is not None
+    ]
     assert written, [(s.status, s.reason) for s in report.spectra]
     truth = json.loads((raw / "truth.json").read_text())
     sci = next(f for f in truth["frames"] if f["role"] == "science")

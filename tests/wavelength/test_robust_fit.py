@@ -1,0 +1,44 @@
+"""Outlier rejection of the wavelength fit, and the choice between unresolved NIST
+candidates beyond the outermost fitted lines (pure functions: no arc needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.wavelength.identify import _place_decides
+from pipeline.wavelength.robust_fit import OWN_CLIP_SIGMA, robust_fit
+
+
+def _straight_line(off_by: float, own: float = 0.05, k: int = 12):
+    x = np.linspace(-1.0, 1.0, 30)
+    y = 0.5 * x
+    y[k] += off_by
+    err = np.full(x.size, 0.02)
+    err[k] = own
+    own_error = np.zeros(x.size)
+    own_error[k] = own
+    return x, y, err, own_error, k
+
+
+def test_a_noise_limited_point_rejoins_within_its_own_error_and_not_beyond():
+    # 0.1 off: five times the common floor (an outlier against it), two of its own sigmas
+    x, y, err, own, k = _straight_line(0.1)
+    assert not robust_fit(x, y, err, 2, floor=0.02).used[k]
+    fit = robust_fit(x, y, err, 2, floor=0.02, own_error=own)
+    assert fit.used[k] and fit.used.all()
+    # beyond OWN_CLIP_SIGMA of its own error it stays out
+    x, y, err, own, k = _straight_line((OWN_CLIP_SIGMA + 0.5) * 0.05)
+    assert not robust_fit(x, y, err, 2, floor=0.02, own_error=own).used[k]
+
+
+def test_beyond_the_fitted_lines_the_place_decides_only_when_unambiguous():
+    width = 5.0  # the line's FWHM, guess px
+    pair = np.array([0.0, 4.6])  # e.g. Ne II 4398.0 and Ar II 4401.0 at 1x1
+    # both continuations put the line by the first, by more than half a FWHM
+    assert _place_decides(pair, 0.5, 0.9, width)
+    # the continuations disagree on the nearest
+    assert not _place_decides(pair, 1.0, 3.9, width)
+    # candidates within half a FWHM: the place cannot tell them apart
+    assert not _place_decides(np.array([0.0, 0.74]), 0.1, 0.2, width)
+    # no second continuation: no decision by place
+    assert not _place_decides(pair, 0.5, np.nan, width)
