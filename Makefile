@@ -32,8 +32,10 @@ $(VENV)/bin/python:
 
 # The lock pins every package (including the test extra), so one install serves both
 # commands; the project itself is installed editable on top with no dependency resolution.
+# Bytecode is compiled at install (as pip does): where PYTHONDONTWRITEBYTECODE is set, every
+# hub, service, kernel and worker process would otherwise compile the stack again.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/uv pip install --python $(PY) --quiet -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(PY) --quiet --compile-bytecode -r requirements.lock
 	$(VENV)/bin/uv pip install --python $(PY) --quiet --no-deps -e .
 	touch $@
 
