@@ -78,9 +78,18 @@ class App(w.VBox):
         by hand); any other value lets the data view follow the API's event stream
         (its fallback polling period, while the stream is down, is DataView's
         ``fallback_interval``).
+    status : dict, optional
+        The API's status answer for this client when already at hand (the kernel's
+        warm-up asked for it); else the app asks.
     """
 
-    def __init__(self, client: Any, prefs_path=None, live_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefs_path=None,
+        live_interval: float = 5.0,
+        status: dict | None = None,
+    ) -> None:
         self.client = client
         self.prefs_path = prefs_path
         self.prefs = prefs_store.load(prefs_path)
@@ -89,7 +98,7 @@ class App(w.VBox):
         # the first picture of the page waits for); start() shows them.
         self.data.prefetch()
         self.data.observed.offer_table(lambda: self.show_view("search"))
-        self.status = client.status()
+        self.status = status if status is not None else client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
         self.data.staff = self.staff
@@ -343,14 +352,19 @@ def main(view: str | None = None, client: Any = None) -> App:
     """
     from IPython.display import display
 
+    status = None
     if client is None:
         from gsp_extension.client import GSPClient
 
+        from .kernel import warm_status
+
         client = GSPClient()
+        # The same default client's status, asked by the kernel's warm-up: once is enough.
+        status = warm_status()
     query = os.environ.get("QUERY_STRING", "")
     if view and "view=" not in query and "file=" not in query:
         query = f"{query}&view={view}" if query else f"view={view}"
-    app = App(client)
+    app = App(client, status=status)
     display(app)
     app.start(query)
     return app
