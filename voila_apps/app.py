@@ -28,6 +28,9 @@ from .widgets.search_table import SearchTable
 from .widgets.theme import apply_theme, style_widget
 
 VIEW_KEYS = ("data", "search", "proposals", "logs", "management")
+#: Set when an app is built in this process (the kernel's warm-up then stops importing
+#: ahead, see :mod:`voila_apps.kernel`).
+STARTED = threading.Event()
 
 
 def parse_query(query_string: str | None) -> dict[str, Any]:
@@ -90,6 +93,7 @@ class App(w.VBox):
         live_interval: float = 5.0,
         status: dict | None = None,
     ) -> None:
+        STARTED.set()
         self.client = client
         self.prefs_path = prefs_path
         self.prefs = prefs_store.load(prefs_path)

@@ -12,7 +12,7 @@ thread to finish importing it), and the app takes the status the warm-up got ins
 asking again (:func:`warm_status`). For the data browser's page, which draws a plot as
 soon as its file list is shown, the thread then imports the plotting stack (matplotlib,
 astropy's FITS reader: ~0.7 s of CPU), which the first plot would otherwise import while
-the user waits. The kernelspec lives in ``voila_apps/jupyter/kernels``
+the user waits; it stops as soon as the notebook has started the app. The kernelspec lives in ``voila_apps/jupyter/kernels``
 (on ``JUPYTER_PATH`` of the users' servers, see :mod:`voila_apps.config`).
 """
 
@@ -67,7 +67,13 @@ def warm_up() -> None:
         except (GSPError, ValueError) as exc:  # ValueError: no API URL or token here
             logging.getLogger("voila_apps").info("kernel warm-up: no API call: %s", exc)
         if plots_at_once():
+            app = importlib.import_module("voila_apps.app")
             for name in PLOT_MODULES:
+                # Only while the notebook has not started the app: the page's first
+                # file list must not share the interpreter with these imports (the
+                # first plot imports what is left, after the list).
+                if app.STARTED.is_set():
+                    break
                 importlib.import_module(name)
     except ImportError as exc:  # the notebook's own import says it to the user
         logging.getLogger("voila_apps").warning("kernel warm-up: %s", exc)

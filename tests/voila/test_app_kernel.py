@@ -108,3 +108,26 @@ def test_the_data_browsers_kernel_imports_the_plotting_stack_early(monkeypatch):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_the_warm_up_stops_importing_ahead_once_the_app_is_started(monkeypatch, tmp_path):
+    import sys
+    import threading
+
+    import voila_apps.app
+    from voila_apps import kernel
+
+    (tmp_path / "gsp_probe_ahead.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SCRIPT_NAME", "/user/a/voila/render/data_browser.ipynb")
+    monkeypatch.delenv("GSP_API_URL", raising=False)
+    monkeypatch.setattr(kernel, "PLOT_MODULES", ("gsp_probe_ahead",))
+    monkeypatch.setattr(voila_apps.app, "STARTED", threading.Event())
+    monkeypatch.delitem(sys.modules, "gsp_probe_ahead", raising=False)
+    voila_apps.app.STARTED.set()  # the notebook built the app already
+    kernel.warm_up()
+    assert "gsp_probe_ahead" not in sys.modules
+    voila_apps.app.STARTED.clear()  # not yet: the warm-up imports ahead
+    kernel.warm_up()
+    assert "gsp_probe_ahead" in sys.modules
+    monkeypatch.delitem(sys.modules, "gsp_probe_ahead")
