@@ -23,6 +23,11 @@ the whole run; its frames are reduced, extracted and calibrated meanwhile, and t
 pages receive their live events.
 
 Prints the figures (median and all values, seconds). Targets: 3 s, 1 s, 2 s, 0.5 s.
+With each phase, the CPU seconds per action of the processes involved (kernels, user
+server, gsp service, hub, proxy, chromium; ``psutil``), which a loaded machine moves
+little; ``bench_ui_cpu.py`` splits the kernel's and the service's share further and
+counts the API calls. Under a streamed night the service's figure includes its ingest
+and job engine.
 """
 
 from __future__ import annotations
@@ -210,6 +215,56 @@ class Timeline:
 DRAWS = """() => { const p = document.querySelector('.gsp-plot');
     const m = p && [...p.classList].map(c => /^gsp-draw-(\\d+)$/.exec(c)).find(Boolean);
     return m ? Number(m[1]) : 0; }"""
+#: Process groups whose CPU seconds are printed per phase (first match of the command line).
+GROUPS = (
+    ("kernels", "voila_apps.kernel"),
+    ("chromium", "chrom"),
+    ("proxy", "configurable-http-proxy"),
+    ("gsp service", "gsp_extension"),
+    ("user server", "hub.forkserver"),  # the users' servers are forked from it
+    ("user server", "singleuser"),
+    ("hub", "jupyterhub"),
+)
+
+
+class CPUMeter:
+    """CPU seconds (user + system) of this run's processes by group: the hub's tree (hub,
+    proxy, gsp service, user servers and their Voilà kernels) and the browser's. A loaded
+    machine stretches wall-clock times; the CPU work of a phase changes much less.
+    Processes that ended count through their parent's ``children_*`` times."""
+
+    def __init__(self, *roots: int) -> None:
+        import psutil
+
+        self.roots = [psutil.Process(pid) for pid in roots]
+
+    def sample(self) -> dict[str, float]:
+        import psutil
+
+        out = dict.fromkeys([g for g, _ in GROUPS] + ["other"], 0.0)  # (names repeat)
+        seen = set()
+        for root in self.roots:
+            for proc in [root, *root.children(recursive=True)]:
+                if proc.pid in seen:
+                    continue
+                seen.add(proc.pid)
+                try:
+                    cmd = " ".join(proc.cmdline())
+                    t = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                group = next((g for g, key in GROUPS if key in cmd), "other")
+                out[group] += t.user + t.system + t.children_user + t.children_system
+        return out
+
+    @staticmethod
+    def line(before: dict[str, float], after: dict[str, float], per: int) -> str:
+        parts = [
+            f"{g} {(after[g] - before.get(g, 0.0)) / per:.2f}"
+            for g in after
+            if after[g] - before.get(g, 0.0) > 0.005 * per
+        ]
+        return ", ".join(parts) or "none"
 
 
 def _report(label: str, values: list[float], target: float) -> None:
@@ -291,7 +346,11 @@ def main() -> None:
                 page = None
                 cold_runs = max(args.cold, 1)
                 member_token = user_token(hub, "member")
+                cpu = CPUMeter(hub.process.pid, __import__("os").getpid())
+                cpu_warm = None
                 for i in range(cold_runs + args.repeat):
+                    if i == cold_runs:
+                        cpu_warm = cpu.sample()
                     if 0 < i < cold_runs:
                         stop_servers(hub, {"member": member_token})
                     context = browser.new_context(viewport={"width": 1500, "height": 1000})
@@ -312,6 +371,11 @@ def main() -> None:
                     timelines.append(timeline.line(time.perf_counter() - t))
                     if i < cold_runs + args.repeat - 1:
                         context.close()
+                # (the last context stays open: its page's kernel is the clicks' one)
+                print(
+                    "CPU seconds per warm login (up to the first file list), by process: "
+                    + CPUMeter.line(cpu_warm, cpu.sample(), args.repeat)
+                )
                 _report("login -> first file list, cold (server spawned)", cold, 3)
                 _report("login -> first file list, warm (server running)", warm, 3)
                 _report("  of which login -> Voila page answering (warm)", served[cold_runs:], 3)
@@ -321,6 +385,7 @@ def main() -> None:
 
                 page.wait_for_selector(".gsp-plot.gsp-ready img")
                 first_view, again = [], []
+                before_clicks = cpu.sample()
                 for i in range(args.repeat):
                     for name in names:
                         row = page.locator(".gsp-file-index .jupyter-button", has_text=name).first
@@ -340,15 +405,24 @@ def main() -> None:
                             arg=[name, before],
                         )
                         (first_view if i == 0 else again).append(time.perf_counter() - t)
+                print(
+                    "CPU seconds per click (up to its plot), by process: "
+                    + CPUMeter.line(before_clicks, cpu.sample(), len(first_view) + len(again))
+                )
                 _report("click on a file -> plot visible, first view", first_view, 1)
                 _report("click on a file -> plot visible, seen before", again, 1)
 
                 reloads = []
+                before_reloads = cpu.sample()
                 for _ in range(args.repeat):
                     t = time.perf_counter()
                     page.reload(wait_until="commit")
                     page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
                     reloads.append(time.perf_counter() - t)
+                print(
+                    "CPU seconds per page reload (up to the first file list), by process: "
+                    + CPUMeter.line(before_reloads, cpu.sample(), args.repeat)
+                )
                 _report("page reload -> first file list (warm page load)", reloads, 2)
 
                 page.locator(".gsp-nav .jupyter-button", has_text="Search").click()

@@ -29,6 +29,9 @@ from .widgets.search_table import SearchTable
 from .widgets.theme import apply_theme, style_widget
 
 VIEW_KEYS = ("data", "search", "proposals", "logs", "management")
+#: Set when an app is built in this process (the kernel's warm-up then stops importing
+#: ahead, see :mod:`voila_apps.kernel`).
+STARTED = threading.Event()
 
 
 def parse_query(query_string: str | None) -> dict[str, Any]:
@@ -83,11 +86,20 @@ class App(w.VBox):
         JupyterLab's user settings directory, whose theme follows the theme preference
         (:mod:`voila_apps.lab_theme`). Default: JupyterLab's own when the preferences
         are the user's own (no ``prefs_path``); else JupyterLab is left alone.
+    status : dict, optional
+        The API's status answer for this client when already at hand (the kernel's
+        warm-up asked for it); else the app asks.
     """
 
     def __init__(
-        self, client: Any, prefs_path=None, live_interval: float = 5.0, lab_settings_dir=None
+        self,
+        client: Any,
+        prefs_path=None,
+        live_interval: float = 5.0,
+        lab_settings_dir=None,
+        status: dict | None = None,
     ) -> None:
+        STARTED.set()
         self.client = client
         self.prefs_path = prefs_path
         self.lab_settings_dir = lab_settings_dir
@@ -97,7 +109,7 @@ class App(w.VBox):
         # the first picture of the page waits for); start() shows them.
         self.data.prefetch()
         self.data.observed.offer_table(lambda: self.show_view("search"))
-        self.status = client.status()
+        self.status = status if status is not None else client.status()
         self.username = str(self.status.get("user", ""))
         self.staff = bool(self.status.get("staff"))
         self.data.staff = self.staff
@@ -367,14 +379,19 @@ def main(view: str | None = None, client: Any = None) -> App:
     """
     from IPython.display import display
 
+    status = None
     if client is None:
         from gsp_extension.client import GSPClient
 
+        from .kernel import warm_status
+
         client = GSPClient()
+        # The same default client's status, asked by the kernel's warm-up: once is enough.
+        status = warm_status()
     query = os.environ.get("QUERY_STRING", "")
     if view and "view=" not in query and "file=" not in query:
         query = f"{query}&view={view}" if query else f"view={view}"
-    app = App(client)
+    app = App(client, status=status)
     display(app)
     app.start(query)
     return app

@@ -8,7 +8,11 @@ notebook's run. Here a thread makes them in that gap, after the kernel is initia
 (so that the kernel answers as soon as before), and calls the API once so that the
 service has checked the server's token before the app's first request. The notebook's
 ``from voila_apps.app import main`` then finds the module imported (or waits for the
-thread to finish importing it). The kernelspec lives in ``voila_apps/jupyter/kernels``
+thread to finish importing it), and the app takes the status the warm-up got instead of
+asking again (:func:`warm_status`). For the data browser's page, which draws a plot as
+soon as its file list is shown, the thread then imports the plotting stack (matplotlib,
+astropy's FITS reader: ~0.7 s of CPU), which the first plot would otherwise import while
+the user waits; it stops as soon as the notebook has started the app. The kernelspec lives in ``voila_apps/jupyter/kernels``
 (on ``JUPYTER_PATH`` of the users' servers, see :mod:`voila_apps.config`).
 """
 
@@ -21,10 +25,36 @@ import threading
 
 #: What the thread imports: the app and everything its first page needs.
 WARM_MODULES = ("voila_apps.app", "gsp_extension.client")
+#: What the first plot imports (viewer, FITS reader, PNG drawing): imported by the
+#: thread after the app and the API call, for the pages that plot at once.
+PLOT_MODULES = (
+    "voila_apps.widgets.viewer",
+    "astropy.io.fits",
+    "astropy.visualization",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+)
+#: The notebooks whose page draws a plot as soon as it opens.
+PLOTTING_NOTEBOOKS = ("data_browser.ipynb",)
+
+_status: dict | None = None  # the API's status as the warm-up got it
+
+
+def warm_status() -> dict | None:
+    """The API's status answer of the warm-up (``GSPClient().status()``), or None when
+    it has not (yet) got one: the app's default client then need not ask again."""
+    return _status
+
+
+def plots_at_once(environ=os.environ) -> bool:
+    """Whether this kernel serves a page that plots as soon as it opens (Voilà puts the
+    page's path in ``SCRIPT_NAME`` of the kernel's environment)."""
+    return environ.get("SCRIPT_NAME", "").endswith(PLOTTING_NOTEBOOKS)
 
 
 def warm_up() -> None:
     """Import the app's modules and make one API call; failures are the notebook's to see."""
+    global _status
     import importlib
 
     try:
@@ -33,9 +63,18 @@ def warm_up() -> None:
         from gsp_extension.client import GSPClient, GSPError
 
         try:
-            GSPClient().status()
+            _status = GSPClient().status()
         except (GSPError, ValueError) as exc:  # ValueError: no API URL or token here
             logging.getLogger("voila_apps").info("kernel warm-up: no API call: %s", exc)
+        if plots_at_once():
+            app = importlib.import_module("voila_apps.app")
+            for name in PLOT_MODULES:
+                # Only while the notebook has not started the app: the page's first
+                # file list must not share the interpreter with these imports (the
+                # first plot imports what is left, after the list).
+                if app.STARTED.is_set():
+                    break
+                importlib.import_module(name)
     except ImportError as exc:  # the notebook's own import says it to the user
         logging.getLogger("voila_apps").warning("kernel warm-up: %s", exc)
 
@@ -44,9 +83,13 @@ def main() -> None:
     """Start an IPython kernel as ``ipykernel_launcher`` does, warming up on a thread."""
     from ipykernel.kernelapp import IPKernelApp
 
+    # Run as ``python -m``, this file is ``__main__``: the warm-up must keep its answer
+    # in the importable module, where the app looks for it (warm_status).
+    from voila_apps import kernel
+
     app = IPKernelApp.instance()
     app.initialize()
-    threading.Thread(target=warm_up, name="gsp-warm-up", daemon=True).start()
+    threading.Thread(target=kernel.warm_up, name="gsp-warm-up", daemon=True).start()
     app.start()
 
 

@@ -79,3 +79,55 @@ def test_the_working_folder_cannot_shadow_modules(app_kernel):
     # sys.path while the kernel loads.
     path0 = run(app_kernel, "import os, sys; print(sys.path[0] == os.getcwd())").strip()
     assert path0 == "False"
+
+
+def test_the_data_browsers_kernel_imports_the_plotting_stack_early(monkeypatch):
+    # Voilà names the page in the kernel's SCRIPT_NAME; the data browser plots at once,
+    # so its kernel imports what the first plot needs before the notebook asks.
+    from voila_apps.kernel import PLOT_MODULES, plots_at_once, warm_status
+
+    assert plots_at_once({"SCRIPT_NAME": "/user/a/voila/render/data_browser.ipynb"})
+    assert not plots_at_once({"SCRIPT_NAME": "/user/a/voila/render/logs.ipynb"})
+    assert not plots_at_once({})
+    assert warm_status() is None, "no warm-up ran in this process"
+    monkeypatch.setenv("JUPYTER_PATH", str(template_root()))
+    monkeypatch.setenv("SCRIPT_NAME", "/user/a/voila/render/data_browser.ipynb")
+    monkeypatch.delenv("GSP_API_URL", raising=False)
+    km, kc = start_new_kernel(kernel_name="gsp-app")
+    try:
+        check = f"import sys; print(all(m in sys.modules for m in {list(PLOT_MODULES)!r}))"
+        deadline = time.monotonic() + 60
+        while run(kc, check).strip() != "True":
+            if time.monotonic() > deadline:
+                pytest.fail(f"the warm-up did not import {PLOT_MODULES}")
+            time.sleep(0.2)
+        # No API here: the app gets no status from the warm-up, and asks itself.
+        assert run(kc, "from voila_apps.kernel import warm_status; print(warm_status())") == (
+            "None\n"
+        )
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_the_warm_up_stops_importing_ahead_once_the_app_is_started(monkeypatch, tmp_path):
+    import sys
+    import threading
+
+    import voila_apps.app
+    from voila_apps import kernel
+
+    (tmp_path / "gsp_probe_ahead.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SCRIPT_NAME", "/user/a/voila/render/data_browser.ipynb")
+    monkeypatch.delenv("GSP_API_URL", raising=False)
+    monkeypatch.setattr(kernel, "PLOT_MODULES", ("gsp_probe_ahead",))
+    monkeypatch.setattr(voila_apps.app, "STARTED", threading.Event())
+    monkeypatch.delitem(sys.modules, "gsp_probe_ahead", raising=False)
+    voila_apps.app.STARTED.set()  # the notebook built the app already
+    kernel.warm_up()
+    assert "gsp_probe_ahead" not in sys.modules
+    voila_apps.app.STARTED.clear()  # not yet: the warm-up imports ahead
+    kernel.warm_up()
+    assert "gsp_probe_ahead" in sys.modules
+    monkeypatch.delitem(sys.modules, "gsp_probe_ahead")

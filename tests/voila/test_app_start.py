@@ -24,3 +24,13 @@ def test_user_menu_shows_the_preferences_of_the_moment(client, _private_home):
     app = App(client, live_interval=0)
     app.update_preferences(colormap="viridis")
     assert app.user_menu.colormap.value == "viridis"
+
+
+def test_a_status_at_hand_is_not_asked_again(client, _private_home, monkeypatch):
+    # The kernel's warm-up asked the API for the status already: the app uses it.
+    def refused():
+        raise AssertionError("status asked again")
+
+    monkeypatch.setattr(client, "status", refused)
+    app = App(client, live_interval=0, status={"user": "zoe", "staff": True})
+    assert app.username == "zoe" and app.staff and app.data.staff

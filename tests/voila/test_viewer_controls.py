@@ -48,3 +48,29 @@ def test_image_unit_from_bunit():
     assert image_unit(fits.Header({"BUNIT": "adu"})) == "adu"
     assert image_unit(fits.Header({"BUNIT": "counts per fortnight"})) == "counts per fortnight"
     assert image_unit(fits.Header()) == "ADU"
+
+
+def test_a_file_shown_again_is_not_drawn_again_unless_rewritten(client, monkeypatch):
+    import voila_apps.widgets.viewer as viewer_module
+
+    drawn = []
+    real = viewer_module.render_png
+
+    def counted(loaded, opts):
+        drawn.append(opts)
+        return real(loaded, opts)
+
+    monkeypatch.setattr(viewer_module, "render_png", counted)
+    viewer = Viewer(client, Preferences(plot_mode="static"))
+    spectrum, image = client.file(103), client.file(101)
+    viewer.show(spectrum)
+    first = viewer.image.value
+    viewer.show(image)
+    viewer.show(spectrum)  # back to the spectrum: the same picture, not drawn again
+    assert len(drawn) == 2 and viewer.image.value == first
+    assert "gsp-shows-103" in viewer.plot._dom_classes
+    viewer.panel.colormap.index = viewer.panel.colormap.options.index("viridis")
+    assert len(drawn) == 3, "other options are another picture"
+    rewritten = dict(spectrum, last_modified="2020-11-27T00:00:00+00:00")
+    viewer.show(rewritten)
+    assert len(drawn) == 4, "a rewritten file is drawn again"
