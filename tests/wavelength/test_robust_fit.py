@@ -42,3 +42,16 @@ def test_beyond_the_fitted_lines_the_place_decides_only_when_unambiguous():
     assert not _place_decides(np.array([0.0, 0.74]), 0.1, 0.2, width)
     # no second continuation: no decision by place
     assert not _place_decides(pair, 0.5, np.nan, width)
+
+
+def test_a_sparse_fit_keeps_its_lone_end_point_and_shows_the_misfit():
+    # 2100_3900A seed 4 (guess px): one clean blue line 2250 px from five red ones,
+    # against a guess 9 px off there. Rejected, the red lines alone fit to 0.001 px
+    # and the blue end is an unchecked extrapolation (a 5 px solution error); kept,
+    # the shape the guess lacks shows in the leave-one-out error instead.
+    px = np.array([948.0, 3194.0, 3334.0, 3351.0, 3368.0, 3821.0])
+    x = 2.0 * px / 4059.0 - 1.0
+    y = np.array([5.833, 0.048, -0.688, -0.786, -0.883, -4.128])
+    fit = robust_fit(x, y, np.full(6, 0.02), 8, floor=0.02, gap_tolerance=0.25)
+    assert fit.used.all()
+    assert fit.loo_rms > 1.0
