@@ -101,6 +101,15 @@ SYSTEMATIC_PX = 0.02
 #: 2100 l/mm at 3900 A: 3 of its 4 Hg lines).
 COARSE_TOLERANCE_PX = 2.0
 STEER_ERROR_PX = 0.3
+#: Inside the fitted lines, NIST candidates closer than this many FWHM to the nearest
+#: one are a single unresolved feature, named after its strongest member when that is
+#: DOMINANCE times stronger (weighted NIST intensities) than every other. Pen lamps
+#: only: their ionic lines' weight is known (``ionic_weight``); a hollow cathode's
+#: sputtered metal lines are on no common scale with NIST's discharge intensities
+#: (600_BLUE CuHeAr: the stronger of two NIST lines 0.37 px apart was the wrong one).
+#: 1200_CANIR HgArNe: Ne I 8771.66 (100) beside Ar II 8771.86 (28, 2.8 weighted),
+#: 0.7 px apart; the nearer Ar II bent the red end by 0.8 px and lost two lines.
+UNRESOLVED_FWHM = 0.25
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
@@ -537,6 +546,7 @@ def identify(
     ref_idx = np.full(lines.centre.size, -1)
     status = np.full(lines.centre.size, "unidentified", dtype=object)
     n_used = -1
+    dominance = DOMINANCE if ionic_weight < 1.0 else np.inf
     # the schedule, then rounds at its last tolerance while lines beyond the
     # outermost ones keep joining (each round looks a little farther along the
     # fitted relation's tangent)
@@ -555,7 +565,9 @@ def identify(
             # the other continuation beyond the outermost lines (the lines' global
             # trend): where both put the same NIST line nearest, position decides
             u_alt = np.where(outside > 0, geo.u0 + correction(geo.x), np.nan)
-            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0, u_alt)
+            ref_idx, status = _pair(
+                u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0, u_alt, dominance
+            )
         if (ref_idx >= 0).sum() < 3:
             break
         status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
@@ -591,7 +603,16 @@ def identify(
     )
 
 
-def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None, u_alt=None):
+def _pair(
+    u_pred,
+    u_cat,
+    tol,
+    intensity=None,
+    unresolved=None,
+    beyond=None,
+    u_alt=None,
+    dominance=np.inf,
+):
     """Pair arc lines with NIST lines within ``tol``: the nearest, or with
     ``intensity`` the brightest candidate (nearest on ties).
 
@@ -619,6 +640,10 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None, u_al
         Another extrapolation of each ``beyond`` line's place (the fitted lines'
         global trend, where ``u_pred`` follows the tangent at the outermost line):
         where both put the same candidate nearest, that candidate is the line.
+    dominance : float
+        Inside the fitted lines, of NIST candidates within :data:`UNRESOLVED_FWHM` of
+        the nearest, the strongest is the line when it is this many times stronger
+        than the others (``inf``: always the nearest).
 
     Returns
     -------
@@ -644,7 +669,7 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None, u_al
             far = beyond is not None and beyond[a]
             alt = u_alt[a] if (far and u_alt is not None) else np.nan
             choice[a] = _unresolved_choice(
-                cand, u_pred[a], u_cat, intensity, unresolved[a], far, alt
+                cand, u_pred[a], u_cat, intensity, unresolved[a], far, alt, dominance
             )
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
@@ -657,13 +682,26 @@ def _pair(u_pred, u_cat, tol, intensity=None, unresolved=None, beyond=None, u_al
     return idx, status
 
 
-def _unresolved_choice(cand, u_line, u_cat, strength, width, beyond, u_alt=np.nan) -> int:
+def _unresolved_choice(
+    cand, u_line, u_cat, strength, width, beyond, u_alt=np.nan, dominance=np.inf
+) -> int:
     """The nearest candidate where the prediction is an interpolation; beyond the
     fitted lines, the nearest where its place decides (:func:`_place_decides`), else
     the strongest of those unresolved from the nearest (-1: resolved candidates, and
     only an extrapolation to choose between them)."""
     near = cand[np.argmin(np.abs(u_cat[cand] - u_line))]
     if not beyond:
+        # candidates far closer than the FWHM are one feature whose centroid is their
+        # intensity-weighted mean: its strongest member is the line, not whichever a
+        # model a fraction of a pixel off puts nearest
+        # (when it outshines the others by ``dominance``: otherwise the NIST scales,
+        # of different spectra, do not tell)
+        pair = cand[np.abs(u_cat[cand] - u_cat[near]) < UNRESOLVED_FWHM * width]
+        if pair.size < 2:
+            return int(near)
+        ranked = np.sort(strength[pair])[::-1]
+        if ranked[0] >= dominance * ranked[1]:
+            return int(pair[np.argmax(strength[pair])])
         return int(near)
     if _place_decides(u_cat[cand], u_line, u_alt, width):
         return int(near)

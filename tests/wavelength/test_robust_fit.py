@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.wavelength.identify import _place_decides
+from pipeline.wavelength.identify import DOMINANCE, _place_decides, _unresolved_choice
 from pipeline.wavelength.robust_fit import OWN_CLIP_SIGMA, robust_fit
 
 
@@ -42,3 +42,34 @@ def test_beyond_the_fitted_lines_the_place_decides_only_when_unambiguous():
     assert not _place_decides(np.array([0.0, 0.74]), 0.1, 0.2, width)
     # no second continuation: no decision by place
     assert not _place_decides(pair, 0.5, np.nan, width)
+
+
+def test_a_sparse_fit_keeps_its_lone_end_point_and_shows_the_misfit():
+    # 2100_3900A seed 4 (guess px): one clean blue line 2250 px from five red ones,
+    # against a guess 9 px off there. Rejected, the red lines alone fit to 0.001 px
+    # and the blue end is an unchecked extrapolation (a 5 px solution error); kept,
+    # the shape the guess lacks shows in the leave-one-out error instead.
+    px = np.array([948.0, 3194.0, 3334.0, 3351.0, 3368.0, 3821.0])
+    x = 2.0 * px / 4059.0 - 1.0
+    y = np.array([5.833, 0.048, -0.688, -0.786, -0.883, -4.128])
+    fit = robust_fit(x, y, np.full(6, 0.02), 8, floor=0.02, gap_tolerance=0.25)
+    assert fit.used.all()
+    assert fit.loo_rms > 1.0
+
+
+def test_inside_the_lines_an_unresolved_pair_is_named_after_its_dominant_member():
+    # 1200_CANIR: Ne I 8771.66 (NIST 100) and Ar II 8771.86 (28, x0.1 in a pen lamp)
+    # 0.7 px apart in a 5 px FWHM; a model 0.3 px off puts the faint one nearest
+    u_cat = np.array([1000.0, 1000.7, 1030.0])
+    strength = np.array([100.0, 2.8, 50.0])
+    cand = np.array([0, 1])
+    pick = _unresolved_choice(cand, 1000.5, u_cat, strength, 5.0, False, dominance=DOMINANCE)
+    assert pick == 0
+    # not dominant enough, or no common intensity scale (hollow cathode): the nearest
+    assert (
+        _unresolved_choice(
+            cand, 1000.5, u_cat, np.array([20.0, 2.8, 50.0]), 5.0, False, dominance=DOMINANCE
+        )
+        == 1
+    )
+    assert _unresolved_choice(cand, 1000.5, u_cat, strength, 5.0, False) == 1
