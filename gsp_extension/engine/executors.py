@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -165,6 +166,10 @@ class DaskExecutor:
         How often a connected client's state is looked at.
     preload : tuple of str
         What each worker loads when a client connects (:func:`warm_up`).
+    worker_grace_seconds : float
+        LocalCluster only: how long a worker may be away from the scheduler while its
+        nanny still claims to run it (a restart on a loaded machine) before it is
+        replaced. A worker whose nanny gave up (closed or failed) is replaced at once.
     """
 
     def __init__(
@@ -179,6 +184,7 @@ class DaskExecutor:
         reconnect_max_delay: float = 2.0,
         check_seconds: float = 1.0,
         preload: tuple[str, ...] = WARM_UP,
+        worker_grace_seconds: float = 60.0,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
@@ -188,7 +194,14 @@ class DaskExecutor:
         self.reconnect_delays = (reconnect_base_delay, reconnect_max_delay)
         self.check_seconds = check_seconds
         self.preload = preload
+        self.worker_grace_seconds = worker_grace_seconds
         self.cluster: Any = None
+        #: LocalCluster worker names not on the scheduler, with when they were first
+        #: seen missing (a nanny's restart is given ``worker_grace_seconds``).
+        self._absent_since: dict[Any, float] = {}
+        #: Workers short of ``n_workers`` being started again (the "back" line is due).
+        self._refilling = 0
+        self._next_worker_name: int = n_workers
         self.client: Any = None
         self._warming: asyncio.Task | None = None
         self._supervisor: asyncio.Task | None = None
@@ -234,6 +247,8 @@ class DaskExecutor:
             asynchronous=True,
         )
         self.client = await Client(self.cluster, asynchronous=True)
+        self._absent_since, self._refilling = {}, 0
+        self._next_worker_name = self.n_workers  # LocalCluster names its workers 0..n-1
         self._connected()
 
     async def _close_local(self) -> None:
@@ -261,14 +276,85 @@ class DaskExecutor:
             return f"every worker's nanny gave up ({', '.join(map(str, closed))})"
         return None
 
+    def _missing_local_workers(self) -> dict[Any, str]:
+        """LocalCluster workers lost for good: ``{name: why}``.
+
+        A worker counts as lost when its nanny is closed or failed (it gave up restarting
+        it), or when it has been away from the scheduler for ``worker_grace_seconds``
+        while its nanny says it runs (a restart that raised leaves the nanny running with
+        no process). A worker that is being started gets the same grace.
+        """
+        cluster = self.cluster
+        present = {info.get("name") for info in cluster.scheduler_info.get("workers", {}).values()}
+        now = time.monotonic()
+        missing: dict[Any, str] = {}
+        for name in list(cluster.worker_spec):
+            if name in present:
+                self._absent_since.pop(name, None)
+                continue
+            since = self._absent_since.setdefault(name, now)
+            nanny = cluster.workers.get(name)
+            status = getattr(getattr(nanny, "status", None), "name", "")
+            if status in ("closed", "failed"):
+                missing[name] = f"worker {name}: its nanny {status}"
+            elif now - since >= self.worker_grace_seconds:
+                missing[name] = f"worker {name}: away {now - since:.0f} s"
+        return missing
+
+    async def _refill_local(self) -> None:
+        """Bring a LocalCluster that lost some of its workers back to ``n_workers``.
+
+        The lost workers' specs are replaced by new ones under names never used before:
+        distributed closes a lost worker's nanny by name once ``lost-worker-timeout``
+        passes, which would otherwise close the new worker if it had the old name.
+        """
+        cluster = self.cluster
+        missing = self._missing_local_workers()
+        short = self.n_workers - len(cluster.worker_spec)
+        if not missing and short <= 0:
+            if self._refilling and len(cluster.scheduler_info.get("workers", {})) >= self.n_workers:
+                log.info("gsp: the local dask cluster is back to its %d workers", self.n_workers)
+                self._refilling = 0
+                if self.preload:  # the new workers load the science stack before a job
+                    self._warming = asyncio.create_task(self._warm_up())
+            return
+        running = len(cluster.worker_spec) - len(missing)
+        log.warning(
+            "gsp: the local dask cluster runs %d of its %d workers (%s); starting %d again",
+            running,
+            self.n_workers,
+            "; ".join(missing.values()) or "fewer workers configured",
+            self.n_workers - running,
+        )
+        for name in missing:
+            cluster.worker_spec.pop(name, None)
+            self._absent_since.pop(name, None)
+            nanny = cluster.workers.pop(name, None)
+            if nanny is not None and getattr(nanny.status, "name", "") not in ("closed", "failed"):
+                try:  # a nanny stuck restarting: its process, if any, goes with it
+                    await asyncio.wait_for(nanny.close(), self.connect_timeout)
+                except Exception as exc:  # noqa: BLE001 - replaced anyway
+                    log.debug("closing the nanny of lost worker %s: %r", name, exc)
+        while len(cluster.worker_spec) < self.n_workers:
+            cluster.worker_spec[self._next_worker_name] = cluster.new_spec
+            self._next_worker_name += 1
+        self._refilling = self.n_workers - running
+        # scale() starts the workers whose spec has no worker (SpecCluster._correct_state).
+        cluster.scale(self.n_workers)
+
     async def _supervise_local(self) -> None:
-        """Rebuild the LocalCluster (backoff) whenever it can run nothing any more."""
+        """Rebuild the LocalCluster (backoff) whenever it can run nothing any more, and
+        bring it back to ``n_workers`` when it lost only some of them."""
         base, cap = self.reconnect_delays
         delay = base
         while True:
             broken = self._local_cluster_broken()
             if broken is None:
                 delay = base
+                try:
+                    await self._refill_local()
+                except Exception as exc:  # noqa: BLE001 - looked at again next check
+                    log.warning("gsp: could not restart lost dask workers: %r", exc)
                 await asyncio.sleep(self.check_seconds)
                 continue
             if broken != "not started":
