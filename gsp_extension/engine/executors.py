@@ -110,6 +110,28 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
     return failed
 
 
+async def warm_up_in_thread(items: tuple[str, ...] = WARM_UP) -> list[str]:
+    """Run :func:`warm_up` in a thread of the worker, off its event loop.
+
+    ``Client.run`` calls a plain function on the worker's event loop, which then answers
+    nothing until it returns: a job that finished meanwhile (the first job after a
+    restart, on a worker still loading the science stack) was reported only once the
+    whole warm-up was over (``benchmarks/bench_restart.py``: 13-16 s from its claim).
+    A coroutine function is awaited on the loop instead, which stays free.
+
+    Parameters
+    ----------
+    items : tuple of str
+        As for :func:`warm_up`.
+
+    Returns
+    -------
+    list of str
+        The items that failed, as :func:`warm_up` returns them.
+    """
+    return await asyncio.to_thread(warm_up, items)
+
+
 #: Names of dask/distributed and tornado exceptions that mean the connection to the
 #: scheduler or a worker went away, not that the job failed.
 CONNECTION_LOST = frozenset(
@@ -207,6 +229,9 @@ class DaskExecutor:
         self._supervisor: asyncio.Task | None = None
         #: Called (no arguments) each time a scheduler is (re)connected: the engine wakes.
         self.on_connected: Callable[[], None] | None = None
+        #: True from :meth:`start` until the first connection or the first failed try:
+        #: the engine starts beside it and raises no alert for the wait meanwhile.
+        self.starting = True
 
     @property
     def connected(self) -> bool:
@@ -231,6 +256,7 @@ class DaskExecutor:
             await self._start_local()
         except Exception as exc:  # noqa: BLE001 - the supervisor tries again
             log.warning("gsp: the local dask cluster did not start: %r; trying again", exc)
+            self.starting = False
             await self._close_local()
         # A worker that cannot come back (its nanny gave up, e.g. a restart too slow on
         # a loaded machine) leaves a cluster that runs nothing, for ever: rebuilt.
@@ -375,6 +401,7 @@ class DaskExecutor:
             log.info("gsp: a new local dask cluster runs")
 
     def _connected(self) -> None:
+        self.starting = False
         # In the background: start() returns as soon as the cluster is up (the service
         # answers meanwhile). Workers that join later load things on their first job.
         if self.preload:
@@ -415,6 +442,7 @@ class DaskExecutor:
                     self.scheduler_address, asynchronous=True, timeout=self.connect_timeout
                 )
             except Exception as exc:  # noqa: BLE001 - anything: wait and try again
+                self.starting = False
                 since = since if since is not None else loop.time()
                 log.warning(
                     "gsp: waiting for the dask scheduler at %s (down %.0f s: %s); "
@@ -437,7 +465,7 @@ class DaskExecutor:
 
     async def _warm_up(self) -> None:
         try:
-            failed = await self.client.run(warm_up, self.preload)
+            failed = await self.client.run(warm_up_in_thread, self.preload)
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time
             log.warning("dask workers could not be warmed up: %s", exc)
             return

@@ -22,12 +22,28 @@ from gsp_extension.ingest.watcher import RawWatcher
 from gsp_extension.store import Database
 
 from .events import EventBus, InProcessEventBus
-from .executors import DaskExecutor, Executor
+from .executors import DaskExecutor, Executor, warm_up
 from .health import disk_free, health_report, log_line, write_heartbeat
 from .instance_lock import EngineLock
 from .runner import JobEngine
 
 log = logging.getLogger(__name__)
+
+#: What this process (not the dask workers) imports as soon as it starts, in a thread
+#: beside the lock, the dask start and the previous run's requeue: the modules the
+#: engine's own steps use (a job's prepare looks masters and arcs up, completing it
+#: classifies products). Imported on the first claim instead, they held the first job
+#: after a restart back by 6-7 s on a loaded machine (benchmarks/bench_restart.py).
+ENGINE_WARM_UP = (
+    "pipeline.classify",
+    "pipeline.calibrations.masters",
+    "pipeline.calibrations.selection",
+    "pipeline.reduction.frame",
+    "pipeline.wavelength.arc_match",
+    "pipeline.fluxcal.sensitivity",
+    "pipeline.fluxcal.apply",
+    "pipeline.fluxcal.night_stage",
+)
 
 
 class LiveServices:
@@ -104,6 +120,7 @@ class LiveServices:
         self._tasks: list[asyncio.Task] = []
         self._main: asyncio.Task | None = None
         self._heart: asyncio.Task | None = None
+        self._preload: asyncio.Task | None = None
         self._started = asyncio.Event()
 
     async def _registered(self, counts: IngestCounts) -> None:
@@ -115,9 +132,16 @@ class LiveServices:
         """Start in the background: take the engine lock (waiting as a hot standby while
         another engine holds it), then dask, the engine (which first requeues crashed jobs)
         and the watcher. Returns at once; :attr:`state` says where it is."""
+        self._preload = asyncio.create_task(self._warm_up(), name="gsp-warm-up")
         self._main = asyncio.create_task(self._run(), name="gsp-live")
         self._main.add_done_callback(self._main_done)
         self._heart = asyncio.create_task(self._heartbeat(), name="gsp-heartbeat")
+
+    @staticmethod
+    async def _warm_up() -> None:
+        failed = await asyncio.to_thread(warm_up, ENGINE_WARM_UP)
+        if failed:  # only costs time on the first job that needs them
+            log.warning("gsp: could not preload %s", ", ".join(failed))
 
     def heartbeat_values(self) -> dict:
         """What this process says about itself in its heartbeat row."""
@@ -209,13 +233,17 @@ class LiveServices:
             if not await self.lock.acquire(self._stop, on_standby=self._standby):
                 return
         self.state = "starting"
-        await self.executor.start()
+        # The engine (its start: requeue the previous run's jobs, sweep, reconcile) and
+        # the watcher do not need dask: they start beside it, not after (a LocalCluster
+        # takes seconds to start). The engine claims a job once it is connected.
+        starting = asyncio.create_task(self.executor.start(), name="gsp-executor-start")
         self._tasks = [
             asyncio.create_task(self.engine.run(self._stop), name="gsp-engine"),
             asyncio.create_task(self.watcher.run(self._stop), name="gsp-watcher"),
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_done)
+        await starting
         self.state = "running"
         self._started.set()
         log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)
