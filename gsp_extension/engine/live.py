@@ -29,11 +29,12 @@ from .runner import JobEngine
 
 log = logging.getLogger(__name__)
 
-#: What this process (not the dask workers) imports as soon as it starts, in a thread
-#: beside the lock, the dask start and the previous run's requeue: the modules the
-#: engine's own steps use (a job's prepare looks masters and arcs up, completing it
-#: classifies products). Imported on the first claim instead, they held the first job
-#: after a restart back by 6-7 s on a loaded machine (benchmarks/bench_restart.py).
+#: What a hot standby imports while it waits (in a thread): the modules the engine's own
+#: steps use (a job's prepare looks masters and arcs up, completing it classifies
+#: products), which its first claim after a takeover would otherwise import (6-7 s on a
+#: loaded machine, benchmarks/bench_restart.py). Not done by an engine that starts at
+#: once: imported beside the LocalCluster's start, they slowed it by as much
+#: (the import holds the GIL the cluster's handshakes need), a wash at best.
 ENGINE_WARM_UP = (
     "pipeline.classify",
     "pipeline.calibrations.masters",
@@ -132,7 +133,6 @@ class LiveServices:
         """Start in the background: take the engine lock (waiting as a hot standby while
         another engine holds it), then dask, the engine (which first requeues crashed jobs)
         and the watcher. Returns at once; :attr:`state` says where it is."""
-        self._preload = asyncio.create_task(self._warm_up(), name="gsp-warm-up")
         self._main = asyncio.create_task(self._run(), name="gsp-live")
         self._main.add_done_callback(self._main_done)
         self._heart = asyncio.create_task(self._heartbeat(), name="gsp-heartbeat")
@@ -208,6 +208,8 @@ class LiveServices:
 
     def _standby(self) -> None:
         self.state = "standby"
+        if self._preload is None:  # idle time: the takeover's first claim is spared it
+            self._preload = asyncio.create_task(self._warm_up(), name="gsp-warm-up")
 
     @staticmethod
     def _main_done(task: asyncio.Task) -> None:
