@@ -271,7 +271,10 @@ class World:
     def start_live(self) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if k != "GSP_DATABASE_URL"}
         args = [str(BIN / "gsp"), "live", "--data-root", str(self.root), "--db", self.url]
-        args += ["--workers", "1", "--settle", "0.3", "--give-up", "30"]
+        # Local mode: a LocalCluster of --dask-workers processes, so that a worker kill
+        # can leave it short of some (not all) of its workers.
+        workers = 1 if self.external else self.args.dask_workers
+        args += ["--workers", str(workers), "--settle", "0.3", "--give-up", "30"]
         if self.address:
             args += ["--scheduler", self.address]
         proc = _spawn(args, self.logs / f"live{len(self.lives)}.log", env)
@@ -638,7 +641,12 @@ def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--scheduler-mode", choices=["external", "local"], default="external")
-    p.add_argument("--dask-workers", type=int, default=2, help="worker processes (external)")
+    p.add_argument(
+        "--dask-workers",
+        type=int,
+        default=2,
+        help="worker processes: dask worker processes (external), the LocalCluster's (local)",
+    )
     p.add_argument("--science", type=int, default=4, help="science frames in the night")
     p.add_argument("--interval", type=float, default=3.0, help="seconds between frames")
     p.add_argument("--kills", type=int, default=2, help="gsp live SIGKILLs")

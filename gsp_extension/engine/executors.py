@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -109,6 +110,28 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
     return failed
 
 
+async def warm_up_in_thread(items: tuple[str, ...] = WARM_UP) -> list[str]:
+    """Run :func:`warm_up` in a thread of the worker, off its event loop.
+
+    ``Client.run`` calls a plain function on the worker's event loop, which then answers
+    nothing until it returns: a job that finished meanwhile (the first job after a
+    restart, on a worker still loading the science stack) was reported only once the
+    whole warm-up was over (``benchmarks/bench_restart.py``: 13-16 s from its claim).
+    A coroutine function is awaited on the loop instead, which stays free.
+
+    Parameters
+    ----------
+    items : tuple of str
+        As for :func:`warm_up`.
+
+    Returns
+    -------
+    list of str
+        The items that failed, as :func:`warm_up` returns them.
+    """
+    return await asyncio.to_thread(warm_up, items)
+
+
 #: Names of dask/distributed and tornado exceptions that mean the connection to the
 #: scheduler or a worker went away, not that the job failed.
 CONNECTION_LOST = frozenset(
@@ -165,6 +188,10 @@ class DaskExecutor:
         How often a connected client's state is looked at.
     preload : tuple of str
         What each worker loads when a client connects (:func:`warm_up`).
+    worker_grace_seconds : float
+        LocalCluster only: how long a worker may be away from the scheduler while its
+        nanny still claims to run it (a restart on a loaded machine) before it is
+        replaced. A worker whose nanny gave up (closed or failed) is replaced at once.
     """
 
     def __init__(
@@ -179,6 +206,7 @@ class DaskExecutor:
         reconnect_max_delay: float = 2.0,
         check_seconds: float = 1.0,
         preload: tuple[str, ...] = WARM_UP,
+        worker_grace_seconds: float = 60.0,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
@@ -188,12 +216,22 @@ class DaskExecutor:
         self.reconnect_delays = (reconnect_base_delay, reconnect_max_delay)
         self.check_seconds = check_seconds
         self.preload = preload
+        self.worker_grace_seconds = worker_grace_seconds
         self.cluster: Any = None
+        #: LocalCluster worker names not on the scheduler, with when they were first
+        #: seen missing (a nanny's restart is given ``worker_grace_seconds``).
+        self._absent_since: dict[Any, float] = {}
+        #: Workers short of ``n_workers`` being started again (the "back" line is due).
+        self._refilling = 0
+        self._next_worker_name: int = n_workers
         self.client: Any = None
         self._warming: asyncio.Task | None = None
         self._supervisor: asyncio.Task | None = None
         #: Called (no arguments) each time a scheduler is (re)connected: the engine wakes.
         self.on_connected: Callable[[], None] | None = None
+        #: True from :meth:`start` until the first connection or the first failed try:
+        #: the engine starts beside it and raises no alert for the wait meanwhile.
+        self.starting = True
 
     @property
     def connected(self) -> bool:
@@ -218,6 +256,7 @@ class DaskExecutor:
             await self._start_local()
         except Exception as exc:  # noqa: BLE001 - the supervisor tries again
             log.warning("gsp: the local dask cluster did not start: %r; trying again", exc)
+            self.starting = False
             await self._close_local()
         # A worker that cannot come back (its nanny gave up, e.g. a restart too slow on
         # a loaded machine) leaves a cluster that runs nothing, for ever: rebuilt.
@@ -234,6 +273,8 @@ class DaskExecutor:
             asynchronous=True,
         )
         self.client = await Client(self.cluster, asynchronous=True)
+        self._absent_since, self._refilling = {}, 0
+        self._next_worker_name = self.n_workers  # LocalCluster names its workers 0..n-1
         self._connected()
 
     async def _close_local(self) -> None:
@@ -261,14 +302,85 @@ class DaskExecutor:
             return f"every worker's nanny gave up ({', '.join(map(str, closed))})"
         return None
 
+    def _missing_local_workers(self) -> dict[Any, str]:
+        """LocalCluster workers lost for good: ``{name: why}``.
+
+        A worker counts as lost when its nanny is closed or failed (it gave up restarting
+        it), or when it has been away from the scheduler for ``worker_grace_seconds``
+        while its nanny says it runs (a restart that raised leaves the nanny running with
+        no process). A worker that is being started gets the same grace.
+        """
+        cluster = self.cluster
+        present = {info.get("name") for info in cluster.scheduler_info.get("workers", {}).values()}
+        now = time.monotonic()
+        missing: dict[Any, str] = {}
+        for name in list(cluster.worker_spec):
+            if name in present:
+                self._absent_since.pop(name, None)
+                continue
+            since = self._absent_since.setdefault(name, now)
+            nanny = cluster.workers.get(name)
+            status = getattr(getattr(nanny, "status", None), "name", "")
+            if status in ("closed", "failed"):
+                missing[name] = f"worker {name}: its nanny {status}"
+            elif now - since >= self.worker_grace_seconds:
+                missing[name] = f"worker {name}: away {now - since:.0f} s"
+        return missing
+
+    async def _refill_local(self) -> None:
+        """Bring a LocalCluster that lost some of its workers back to ``n_workers``.
+
+        The lost workers' specs are replaced by new ones under names never used before:
+        distributed closes a lost worker's nanny by name once ``lost-worker-timeout``
+        passes, which would otherwise close the new worker if it had the old name.
+        """
+        cluster = self.cluster
+        missing = self._missing_local_workers()
+        short = self.n_workers - len(cluster.worker_spec)
+        if not missing and short <= 0:
+            if self._refilling and len(cluster.scheduler_info.get("workers", {})) >= self.n_workers:
+                log.info("gsp: the local dask cluster is back to its %d workers", self.n_workers)
+                self._refilling = 0
+                if self.preload:  # the new workers load the science stack before a job
+                    self._warming = asyncio.create_task(self._warm_up())
+            return
+        running = len(cluster.worker_spec) - len(missing)
+        log.warning(
+            "gsp: the local dask cluster runs %d of its %d workers (%s); starting %d again",
+            running,
+            self.n_workers,
+            "; ".join(missing.values()) or "fewer workers configured",
+            self.n_workers - running,
+        )
+        for name in missing:
+            cluster.worker_spec.pop(name, None)
+            self._absent_since.pop(name, None)
+            nanny = cluster.workers.pop(name, None)
+            if nanny is not None and getattr(nanny.status, "name", "") not in ("closed", "failed"):
+                try:  # a nanny stuck restarting: its process, if any, goes with it
+                    await asyncio.wait_for(nanny.close(), self.connect_timeout)
+                except Exception as exc:  # noqa: BLE001 - replaced anyway
+                    log.debug("closing the nanny of lost worker %s: %r", name, exc)
+        while len(cluster.worker_spec) < self.n_workers:
+            cluster.worker_spec[self._next_worker_name] = cluster.new_spec
+            self._next_worker_name += 1
+        self._refilling = self.n_workers - running
+        # scale() starts the workers whose spec has no worker (SpecCluster._correct_state).
+        cluster.scale(self.n_workers)
+
     async def _supervise_local(self) -> None:
-        """Rebuild the LocalCluster (backoff) whenever it can run nothing any more."""
+        """Rebuild the LocalCluster (backoff) whenever it can run nothing any more, and
+        bring it back to ``n_workers`` when it lost only some of them."""
         base, cap = self.reconnect_delays
         delay = base
         while True:
             broken = self._local_cluster_broken()
             if broken is None:
                 delay = base
+                try:
+                    await self._refill_local()
+                except Exception as exc:  # noqa: BLE001 - looked at again next check
+                    log.warning("gsp: could not restart lost dask workers: %r", exc)
                 await asyncio.sleep(self.check_seconds)
                 continue
             if broken != "not started":
@@ -289,6 +401,7 @@ class DaskExecutor:
             log.info("gsp: a new local dask cluster runs")
 
     def _connected(self) -> None:
+        self.starting = False
         # In the background: start() returns as soon as the cluster is up (the service
         # answers meanwhile). Workers that join later load things on their first job.
         if self.preload:
@@ -329,6 +442,7 @@ class DaskExecutor:
                     self.scheduler_address, asynchronous=True, timeout=self.connect_timeout
                 )
             except Exception as exc:  # noqa: BLE001 - anything: wait and try again
+                self.starting = False
                 since = since if since is not None else loop.time()
                 log.warning(
                     "gsp: waiting for the dask scheduler at %s (down %.0f s: %s); "
@@ -351,7 +465,7 @@ class DaskExecutor:
 
     async def _warm_up(self) -> None:
         try:
-            failed = await self.client.run(warm_up, self.preload)
+            failed = await self.client.run(warm_up_in_thread, self.preload)
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs time
             log.warning("dask workers could not be warmed up: %s", exc)
             return

@@ -22,12 +22,29 @@ from gsp_extension.ingest.watcher import RawWatcher
 from gsp_extension.store import Database
 
 from .events import EventBus, InProcessEventBus
-from .executors import DaskExecutor, Executor
+from .executors import DaskExecutor, Executor, warm_up
 from .health import disk_free, health_report, log_line, write_heartbeat
 from .instance_lock import EngineLock
 from .runner import JobEngine
 
 log = logging.getLogger(__name__)
+
+#: What a hot standby imports while it waits (in a thread): the modules the engine's own
+#: steps use (a job's prepare looks masters and arcs up, completing it classifies
+#: products), which its first claim after a takeover would otherwise import (6-7 s on a
+#: loaded machine, benchmarks/bench_restart.py). Not done by an engine that starts at
+#: once: imported beside the LocalCluster's start, they slowed it by as much
+#: (the import holds the GIL the cluster's handshakes need), a wash at best.
+ENGINE_WARM_UP = (
+    "pipeline.classify",
+    "pipeline.calibrations.masters",
+    "pipeline.calibrations.selection",
+    "pipeline.reduction.frame",
+    "pipeline.wavelength.arc_match",
+    "pipeline.fluxcal.sensitivity",
+    "pipeline.fluxcal.apply",
+    "pipeline.fluxcal.night_stage",
+)
 
 
 class LiveServices:
@@ -104,6 +121,7 @@ class LiveServices:
         self._tasks: list[asyncio.Task] = []
         self._main: asyncio.Task | None = None
         self._heart: asyncio.Task | None = None
+        self._preload: asyncio.Task | None = None
         self._started = asyncio.Event()
 
     async def _registered(self, counts: IngestCounts) -> None:
@@ -118,6 +136,12 @@ class LiveServices:
         self._main = asyncio.create_task(self._run(), name="gsp-live")
         self._main.add_done_callback(self._main_done)
         self._heart = asyncio.create_task(self._heartbeat(), name="gsp-heartbeat")
+
+    @staticmethod
+    async def _warm_up() -> None:
+        failed = await asyncio.to_thread(warm_up, ENGINE_WARM_UP)
+        if failed:  # only costs time on the first job that needs them
+            log.warning("gsp: could not preload %s", ", ".join(failed))
 
     def heartbeat_values(self) -> dict:
         """What this process says about itself in its heartbeat row."""
@@ -184,6 +208,8 @@ class LiveServices:
 
     def _standby(self) -> None:
         self.state = "standby"
+        if self._preload is None:  # idle time: the takeover's first claim is spared it
+            self._preload = asyncio.create_task(self._warm_up(), name="gsp-warm-up")
 
     @staticmethod
     def _main_done(task: asyncio.Task) -> None:
@@ -209,13 +235,17 @@ class LiveServices:
             if not await self.lock.acquire(self._stop, on_standby=self._standby):
                 return
         self.state = "starting"
-        await self.executor.start()
+        # The engine (its start: requeue the previous run's jobs, sweep, reconcile) and
+        # the watcher do not need dask: they start beside it, not after (a LocalCluster
+        # takes seconds to start). The engine claims a job once it is connected.
+        starting = asyncio.create_task(self.executor.start(), name="gsp-executor-start")
         self._tasks = [
             asyncio.create_task(self.engine.run(self._stop), name="gsp-engine"),
             asyncio.create_task(self.watcher.run(self._stop), name="gsp-watcher"),
         ]
         for task in self._tasks:
             task.add_done_callback(self._task_done)
+        await starting
         self.state = "running"
         self._started.set()
         log.info("gsp: live ingest and job engine started (worker %s)", self.engine.worker)

@@ -563,7 +563,8 @@ class JobEngine:
         if self.suspended:
             return False
         if not getattr(self.executor, "connected", True):
-            self._alert("scheduler", "no dask scheduler connected")
+            if not getattr(self.executor, "starting", False):  # a start is no outage
+                self._alert("scheduler", "no dask scheduler connected")
             return False
         if self.health.fault == "scheduler":
             self.note_ok()  # connected again: no need to wait out the backoff

@@ -222,3 +222,51 @@ async def test_a_local_cluster_whose_workers_gave_up_is_rebuilt(caplog):
         assert "the local dask cluster is lost (every worker's nanny gave up" in caplog.text
     finally:
         await executor.close()
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_local_cluster_that_lost_one_worker_for_good_is_brought_back_to_strength(caplog):
+    """One LocalCluster worker process killed with SIGKILL, and its nanny's restart made
+    to time out (the chaos run's loaded machine): the nanny gives up, the other worker
+    still runs, so the cluster is not lost as a whole. The executor starts a worker
+    again, and jobs run on both."""
+    import operator
+
+    caplog.set_level(logging.INFO, logger="gsp_extension")
+    executor = DaskExecutor(n_workers=2, preload=(), check_seconds=0.2)
+    await executor.start()
+    try:
+        assert await executor.run(operator.add, 1, 2) == 3
+        cluster = executor.cluster
+        first_names = set(cluster.workers)
+        nanny = next(iter(cluster.workers.values()))
+        # The nanny's own restart waits at most death_timeout for the new process: an
+        # instant timeout is a restart too slow, after which the nanny closes for good.
+        nanny.death_timeout = 1e-6
+        os.kill(nanny.process.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "starting 1 again" not in caplog.text:
+            await asyncio.sleep(0.2)
+        assert "runs 1 of its 2 workers" in caplog.text, "the lost worker was not seen"
+        assert nanny.status.name in ("closed", "failed"), "the nanny restarted its worker"
+
+        def names() -> set:
+            return {w["name"] for w in cluster.scheduler_info["workers"].values()}
+
+        # The restart that timed out may still bring its process up late (it then
+        # registers under the old name, with no nanny): a new name is what counts.
+        while time.monotonic() < deadline and not (names() - first_names and len(names()) >= 2):
+            await asyncio.sleep(0.2)
+        assert names() - first_names and len(names()) >= 2, names()
+        assert executor.cluster is cluster, "the whole cluster was rebuilt instead"
+        # Jobs run again, on the new worker too (restricted to it).
+        new = next(a for a, w in cluster.scheduler_info["workers"].items() if w["name"] == 2)
+        future = executor.client.submit(operator.add, 2, 3, workers=[new], pure=False)
+        assert await asyncio.wait_for(future, 60) == 5
+        assert await asyncio.wait_for(executor.run(operator.add, 4, 5), 60) == 9
+        while time.monotonic() < deadline and "back to its 2 workers" not in caplog.text:
+            await asyncio.sleep(0.2)
+        assert "back to its 2 workers" in caplog.text
+    finally:
+        await executor.close()
