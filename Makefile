@@ -14,12 +14,14 @@ demo: setup
 
 test: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# ruff, and the layers (import-linter, [tool.importlinter] in pyproject.toml)
+# ruff (lint and format), and the layers (import-linter, [tool.importlinter] in pyproject.toml)
 lint: setup-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 setup: $(VENV)/.installed node_modules/.installed

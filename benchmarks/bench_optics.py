@@ -39,24 +39,36 @@ def main(argv=None) -> int:
     print(f"fit of {p.provenance['lamps_used']} lamps in {dt:.1f} s")
     print("camera:", {k: round(v, 5) for k, v in vars(p.camera).items()})
     for d, g in sorted(p.gratings.items()):
-        print(f"grating {d:6g} l/mm: alpha zero {g.alpha_zero_deg:+.4f} deg, "
-              f"density scale {g.density_scale:+.5f}")
-    print(f"\n{'lamp':44s} {'mode':10s} {'mean':>7s} {'rms':>6s} {'max':>6s} "
-          f"{'mean w/o zero':>13s}  (unbinned px)")
+        print(
+            f"grating {d:6g} l/mm: alpha zero {g.alpha_zero_deg:+.4f} deg, "
+            f"density scale {g.density_scale:+.5f}"
+        )
+    print(
+        f"\n{'lamp':44s} {'mode':10s} {'mean':>7s} {'rms':>6s} {'max':>6s} "
+        f"{'mean w/o zero':>13s}  (unbinned px)"
+    )
     for r in fit.residuals:
         flag = "" if r.used else f"  REJECTED: {r.reason}"
-        print(f"{r.name:44s} {r.mode:10s} {r.mean_px:7.2f} {r.rms_px:6.2f} {r.max_px:6.2f} "
-              f"{r.mean_no_zero_px:13.2f}{flag}")
+        print(
+            f"{r.name:44s} {r.mode:10s} {r.mean_px:7.2f} {r.rms_px:6.2f} {r.max_px:6.2f} "
+            f"{r.mean_no_zero_px:13.2f}{flag}"
+        )
     used = [r for r in fit.residuals if r.used]
     rms = np.array([r.rms_px for r in used])
     mx = np.array([r.max_px for r in used])
     nz = np.array([abs(r.mean_no_zero_px) for r in used])
-    print(f"\nused lamps: {len(used)}; RMS per lamp median {np.median(rms):.2f} px, "
-          f"worst {rms.max():.2f}; max |residual| median {np.median(mx):.2f}, worst {mx.max():.2f}")
-    print(f"custom angles (no mode zero-point): |mean offset| median {np.median(nz):.1f} px, "
-          f"worst {nz.max():.1f}")
-    print(f"tolerances: shift {p.shift_tolerance_mode_px} px (library mode), "
-          f"{p.shift_tolerance_custom_px} px (custom); shape {p.shape_tolerance_px} px")
+    print(
+        f"\nused lamps: {len(used)}; RMS per lamp median {np.median(rms):.2f} px, "
+        f"worst {rms.max():.2f}; max |residual| median {np.median(mx):.2f}, worst {mx.max():.2f}"
+    )
+    print(
+        f"custom angles (no mode zero-point): |mean offset| median {np.median(nz):.1f} px, "
+        f"worst {nz.max():.1f}"
+    )
+    print(
+        f"tolerances: shift {p.shift_tolerance_mode_px} px (library mode), "
+        f"{p.shift_tolerance_custom_px} px (custom); shape {p.shape_tolerance_px} px"
+    )
     print(f"rejected: {', '.join(p.provenance['lamps_rejected'])}")
     if args.write:
         parameters_path().parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +77,11 @@ def main(argv=None) -> int:
         print(f"written {parameters_path()}")
     if parameters_path().exists():
         m = dispersion_model(930, 13.0, 24.0, camera="Blue")
-        print(f"\n930 l/mm GRT 13.0 CAM 24.0: central {m.central_wavelength:.1f} A, "
-              f"dispersion {m.dispersion:.4f} A/px, range {m.wavelength_range[0]:.0f}-"
-              f"{m.wavelength_range[1]:.0f} A, library mode {m.library_mode}")
+        print(
+            f"\n930 l/mm GRT 13.0 CAM 24.0: central {m.central_wavelength:.1f} A, "
+            f"dispersion {m.dispersion:.4f} A/px, range {m.wavelength_range[0]:.0f}-"
+            f"{m.wavelength_range[1]:.0f} A, library mode {m.library_mode}"
+        )
         d = 1e7 / 930
         nominal = d * (np.sin(np.radians(13.0)) + np.sin(np.radians(11.0)))
         print(f"  nominal grating equation (no zero-points): {nominal:.1f} A")
@@ -93,22 +107,26 @@ def compare_pypeit(path: Path) -> None:
     r = x - m.pixel(air)
     shift = float(np.median(r))
     slope = float(np.polyfit(x, r, 1)[0]) * 1000
-    print(f"  PypeIt Blue 400 M1 (2x2, vacuum -> air), 400 l/mm 5.8/11.6 "
-          f"({m.library_mode}): offset {shift:+.1f} px, shape max "
-          f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px (a scale: "
-          f"{slope:+.1f} px per 1000 px)")
+    print(
+        f"  PypeIt Blue 400 M1 (2x2, vacuum -> air), 400 l/mm 5.8/11.6 "
+        f"({m.library_mode}): offset {shift:+.1f} px, shape max "
+        f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px (a scale: "
+        f"{slope:+.1f} px per 1000 px)"
+    )
 
 
-DEFAULT_IRAF = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "real_data"
-                / "iraf_solutions")
+DEFAULT_IRAF = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "real_data" / "iraf_solutions"
+)
 
 
 def _iraf_wavelength(header, n):
     """Wavelength of pixels 1..n from an IRAF multispec Legendre/Chebyshev WCS."""
     from numpy.polynomial import chebyshev, legendre
 
-    wat = "".join(str(header[k]).ljust(68) for k in sorted(k for k in header
-                                                         if k.startswith("WAT2_")))
+    wat = "".join(
+        str(header[k]).ljust(68) for k in sorted(k for k in header if k.startswith("WAT2_"))
+    )
     nums = [float(x) for x in wat.split('"')[1].split()]
     ftype, order, pmin, pmax = int(nums[11]), int(nums[12]), nums[13], nums[14]
     coef = nums[15 : 15 + order]
@@ -137,9 +155,11 @@ def compare_iraf(folder: Path) -> None:
         u = p - 1 - (50 if n == 4142 else (n - 4060) / 2)
         r = (u - m.pixel(w))[sel]
         shift = float(np.median(r))
-        print(f"  {f.name:42s} {h['GRATING']:10s} GRT {h['GRT_ANG']:.2f} CAM "
-              f"{h['CAM_ANG']:.2f} ({m.library_mode}): offset {shift:+.1f} px, shape max "
-              f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px")
+        print(
+            f"  {f.name:42s} {h['GRATING']:10s} GRT {h['GRT_ANG']:.2f} CAM "
+            f"{h['CAM_ANG']:.2f} ({m.library_mode}): offset {shift:+.1f} px, shape max "
+            f"{np.abs(r - shift).max():.1f} rms {np.std(r):.2f} px"
+        )
 
 
 if __name__ == "__main__":

@@ -169,9 +169,7 @@ class LampTemplate:
 
     def library_wavelength(self, unbinned_pixel) -> np.ndarray:
         """Wavelength (Å) from the library's original stored model (``GSP_Cnnn``)."""
-        return chebyshev.chebval(
-            np.asarray(unbinned_pixel, dtype=float), self.library_coefficients
-        )
+        return chebyshev.chebval(np.asarray(unbinned_pixel, dtype=float), self.library_coefficients)
 
     def binned_wavelength(self, binning: int, n: int | None = None) -> np.ndarray:
         """Wavelength (Å) at the centres of binned pixels ``0 .. n-1``.

@@ -201,4 +201,3 @@ class StepOutcome(StrEnum):
     SKIPPED = "skipped"
     #: An unexpected error while processing an input that should have worked.
     FAILED = "failed"
-

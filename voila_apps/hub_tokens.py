@@ -95,10 +95,14 @@ def create_personal_token(
     except requests.RequestException as exc:
         raise HubTokenError(f"the hub could not be reached to create a token: {exc}") from exc
     if answer.status_code != 201:
-        raise HubTokenError(f"the hub refused to create a token ({answer.status_code}): {_reason(answer)}")
+        raise HubTokenError(
+            f"the hub refused to create a token ({answer.status_code}): {_reason(answer)}"
+        )
     model = answer.json()
     return PersonalToken(
-        token=model["token"], id=str(model["id"]), note=model.get("note") or body["note"],
+        token=model["token"],
+        id=str(model["id"]),
+        note=model.get("note") or body["note"],
         expires_at=model.get("expires_at"),
     )
 

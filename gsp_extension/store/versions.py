@@ -50,7 +50,10 @@ def target_of(file_name: str) -> str | None:
 
 
 def _same_lineage(file: File) -> ColumnElement[bool]:
-    if file.data_type in (DataType.RAW, DataType.MASTER_CALIBRATION) or file.original_file_id is None:
+    if (
+        file.data_type in (DataType.RAW, DataType.MASTER_CALIBRATION)
+        or file.original_file_id is None
+    ):
         return File.full_path == file.full_path
     condition = (File.original_file_id == file.original_file_id) & (
         File.data_type == file.data_type

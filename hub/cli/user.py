@@ -105,7 +105,9 @@ def _acting_user(session, args: argparse.Namespace, privileged: bool) -> User | 
     if privileged and any_superuser is not None:
         raise _Refused("only a superuser makes staff: add --by <superuser username>")
     if args.staff and not args.superuser:
-        raise _Refused("there is no superuser yet: create one first (gsp user add NAME --superuser)")
+        raise _Refused(
+            "there is no superuser yet: create one first (gsp user add NAME --superuser)"
+        )
     return None
 
 

@@ -63,44 +63,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "model's relation with a smooth distortion; the truth of every frame)",
     )
     parser.add_argument(
-        "--truth-distortion", type=float, default=2.0,
+        "--truth-distortion",
+        type=float,
+        default=2.0,
         help="scale of the physical truth's distortion from the optics model, unbinned px (2)",
     )
     parser.add_argument(
-        "--saturated-lines", type=int, default=3,
+        "--saturated-lines",
+        type=int,
+        default=3,
         help="brightest arc lines driven past saturation (physical arcs; 3)",
     )
     parser.add_argument(
-        "--angles", default=None, metavar="GRT,CAM",
+        "--angles",
+        default=None,
+        metavar="GRT,CAM",
         help="custom grating,camera angles in degrees (no library lamp; needs "
         "--arc-source physical), e.g. 13.0,24.0",
     )
     parser.add_argument(
-        "--wavmode", default=None,
+        "--wavmode",
+        default=None,
         help='WAVMODE written in the headers, e.g. "Custom", "400 m2" or "" (the mode)',
     )
     parser.add_argument(
-        "--no-lamp-keywords", action="store_true",
+        "--no-lamp-keywords",
+        action="store_true",
         help="write no LAMP_* cards (older files: the lamp only in OBJECT)",
     )
     parser.add_argument(
-        "--roi-rows", type=int, default=None,
+        "--roi-rows",
+        type=int,
+        default=None,
         help="custom ROI: this many UNBINNED rows centred on the slit (400 = real "
         "'Spectroscopic ZZ Ceti', 200 rows at 2x2)",
     )
     parser.add_argument("--roi-name", default=None, help="ROI card of the custom ROI")
     parser.add_argument(
-        "--instrume", default=None,
+        "--instrume",
+        default=None,
         help='INSTRUME card, e.g. "Goodman Spectro" (ghts_red / ghts_blue)',
     )
     parser.add_argument(
-        "--trimsec", default=None,
+        "--trimsec",
+        default=None,
         help="TRIMSEC card written instead of the true one (real files: [1:4142,1:400])",
     )
     parser.add_argument(
-        "--arc-serial-binning", type=int, default=None,
-        help="binning of the arcs along the dispersion (1: arcs at CCDSUM '1 2' in a 2x2 "
-        "night)",
+        "--arc-serial-binning",
+        type=int,
+        default=None,
+        help="binning of the arcs along the dispersion (1: arcs at CCDSUM '1 2' in a 2x2 night)",
     )
 
 

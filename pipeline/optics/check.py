@@ -55,7 +55,11 @@ def check_solution(
     w = np.asarray(wavelengths, dtype=float)
     if w.ndim != 1 or w.size < 3 or not np.all(np.isfinite(w)):
         return SolutionCheck(
-            False, float("nan"), float("nan"), 0.0, 0.0,
+            False,
+            float("nan"),
+            float("nan"),
+            0.0,
+            0.0,
             "the solution must give a finite wavelength for every binned pixel (1-D, >= 3)",
         )
     u = binned_pixel_centres(binning, w.size)

@@ -155,8 +155,9 @@ class _Problem:
 
     def scales(self):
         ng = len(self.densities)
-        return np.array([0.1, 10.0, 10.0, 0.01, 0.01] + [0.1] * ng + [1.0] * ng
-                        + [0.01] * len(self.modes))
+        return np.array(
+            [0.1, 10.0, 10.0, 0.01, 0.01] + [0.1] * ng + [1.0] * ng + [0.01] * len(self.modes)
+        )
 
 
 @dataclass(frozen=True)
@@ -221,17 +222,29 @@ def fit_solutions(all_sols: list[LampSolution]) -> OpticsFit:
     for s, ri, r0i, ok in zip(sols, r, r0, used, strict=True):
         residuals.append(
             LampResidual(
-                s.name, s.mode, bool(ok),
+                s.name,
+                s.mode,
+                bool(ok),
                 "" if ok else f"library solution departs > {REJECT_RMS_PX:g} px RMS",
-                float(ri.mean()), float(np.sqrt(np.mean(ri**2))), float(np.abs(ri).max()),
+                float(ri.mean()),
+                float(np.sqrt(np.mean(ri**2))),
+                float(np.abs(ri).max()),
                 float(r0i.mean()),
             )
         )
     for s in all_sols:
         if s.npix != NPIX:
             residuals.append(
-                LampResidual(s.name, s.mode, False, f"{s.npix} px, not the full {NPIX}",
-                             np.nan, np.nan, np.nan, np.nan)
+                LampResidual(
+                    s.name,
+                    s.mode,
+                    False,
+                    f"{s.npix} px, not the full {NPIX}",
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                    np.nan,
+                )
             )
     good = [x for x in residuals if x.used]
     shape = r[used] - r[used].mean(axis=1, keepdims=True)

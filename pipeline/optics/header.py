@@ -94,8 +94,12 @@ def header_optics(header) -> HeaderOptics:
         raise OpticsError("no camera angle: CAM_ANG and CAM_TARG are missing or not numbers")
     filter2 = str(header.get("FILTER2", "")).strip() or None
     return HeaderOptics(
-        norm.lines_per_mm, norm.grating_angle, norm.camera_angle, norm.camera or None,
-        filter2, str(grating).strip(),
+        norm.lines_per_mm,
+        norm.grating_angle,
+        norm.camera_angle,
+        norm.camera or None,
+        filter2,
+        str(grating).strip(),
     )
 
 

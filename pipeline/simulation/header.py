@@ -296,7 +296,11 @@ def simulated_optics(template: LampTemplate, camera: str, angles=None):
 
     grt, cam = measured_angles(template, angles)
     return dispersion_model(
-        lines_per_mm(template.grating), grt, cam, camera, template.filter2,
+        lines_per_mm(template.grating),
+        grt,
+        cam,
+        camera,
+        template.filter2,
         grating=template.grating,
     )
 

@@ -165,7 +165,9 @@ class NightSimulator:
         bx = cfg.arc_serial_binning
         if not cfg.imaging and bx is not None and bx != cfg.binning:
             self.arc_layout = dataclasses.replace(
-                self.layout, binning=bx, binning_y=cfg.binning,
+                self.layout,
+                binning=bx,
+                binning_y=cfg.binning,
                 tilt=float(cfg.tilt) * cfg.binning / bx,
             )
             self.arc_detector = Detector(
@@ -475,9 +477,7 @@ class NightSimulator:
             conf_id=1 if role in {"arc", "science"} else 0,
             block_id=1 if role in {"arc", "science"} else 0,
             saved_as=name,
-            angles=(
-                None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)
-            ),
+            angles=(None if cfg.grating_angle is None else (cfg.grating_angle, cfg.camera_angle)),
             wavmode=self.wavmode_card,
             lamp_cards=cfg.lamp_keywords,
             ccdsum=(lay.binning, lay.by),
@@ -629,9 +629,18 @@ class NightSimulator:
                     "expected": bool(ex),
                 }
                 for w, c, pk, f, el, ion, src, bl, sat, sn, ex in zip(
-                    lines.wavelengths, lines.columns, lines.peaks, lines.fluxes,
-                    lines.elements, lines.ions, lines.strength_source,
-                    blended, saturated, snr, expected, strict=True,
+                    lines.wavelengths,
+                    lines.columns,
+                    lines.peaks,
+                    lines.fluxes,
+                    lines.elements,
+                    lines.ions,
+                    lines.strength_source,
+                    blended,
+                    saturated,
+                    snr,
+                    expected,
+                    strict=True,
                 )
             ],
         }

@@ -182,8 +182,9 @@ def _template_positions(
     if template.line_pixels.size >= 2:
         # the template's own identified lines (GSP_Pnnn, GSP_Annn) are measured even
         # when the model fitted to them is not: they place the optics
-        shift = float(np.median(template.line_pixels
-                                - optics_of_template.pixel(template.line_wavelengths)))
+        shift = float(
+            np.median(template.line_pixels - optics_of_template.pixel(template.line_wavelengths))
+        )
         return lambda wv: optics_of_template.pixel(wv) + shift
     # else cross-correlate the flux with a comb of the NIST lines placed by the optics
     wave = np.array([ln.wavelength for ln in lines])
@@ -212,9 +213,11 @@ def _zero_point(own, optics, template_pixel, lines) -> float:
     """
     if own is None or optics is None:
         return 0.0
-    same_setup = (abs(own.grating_angle - optics.grating_angle) < 0.05
-                  and abs(own.camera_angle - optics.camera_angle) < 0.05
-                  and own.lines_per_mm == optics.lines_per_mm)
+    same_setup = (
+        abs(own.grating_angle - optics.grating_angle) < 0.05
+        and abs(own.camera_angle - optics.camera_angle) < 0.05
+        and own.lines_per_mm == optics.lines_per_mm
+    )
     if not same_setup:
         return 0.0
     wave = np.array([ln.wavelength for ln in lines])
@@ -255,8 +258,9 @@ def _measured_heights(template, positions, nist) -> np.ndarray:
     k = 0
     while k < order.size:
         group = [order[k]]
-        while (k + len(group) < order.size
-               and pos[order[k + len(group)]] - pos[group[-1]] < _SHARED_PX):
+        while (
+            k + len(group) < order.size and pos[order[k + len(group)]] - pos[group[-1]] < _SHARED_PX
+        ):
             group.append(order[k + len(group)])
         if len(group) > 1 and np.all(np.isfinite(out[group])):
             w = np.clip(nist[group], 1e-9, None)
@@ -313,10 +317,7 @@ def physical_truth(
     coef = _chebyshev_default_domain(u, w_true, TRUTH_DEGREE)
     truth_w = chebyshev.chebval(np.array([-margin_px, NPIX - 1 + margin_px]), coef)
 
-    lines = [
-        ln for ln in lamp_lines(template.lamp)
-        if truth_w[0] <= ln.wavelength <= truth_w[1]
-    ]
+    lines = [ln for ln in lamp_lines(template.lamp) if truth_w[0] <= ln.wavelength <= truth_w[1]]
     wave = np.array([ln.wavelength for ln in lines])
     weight = np.array([_ION_WEIGHT if ln.ion.endswith("II") else 1.0 for ln in lines])
     nist = np.array([ln.intensity for ln in lines]) * weight
@@ -565,7 +566,9 @@ def arc_1d(
     setup = simulated_optics(template, camera, angles)
     truth = physical_truth(template, seed, distortion_px=distortion_px, optics=setup)
     layout = Layout(
-        binning=binning, imaging=False, line_fwhm_unbinned=line_fwhm_unbinned(slit_arcsec),
+        binning=binning,
+        imaging=False,
+        line_fwhm_unbinned=line_fwhm_unbinned(slit_arcsec),
         tilt=0.0,
     )
     readout = find_readout(camera, None)
@@ -583,18 +586,38 @@ def arc_1d(
         rows = np.repeat(row[None, :], n_rows, axis=0)
     flux = np.clip(rows, None, headroom).sum(axis=0)
     blended, saturated, expected, snr = line_flags(
-        placed.columns, placed.fluxes, placed.peaks, layout.line_fwhm_unbinned / binning,
-        readout.gain, readout.rdnoise / readout.gain, headroom, n,
+        placed.columns,
+        placed.fluxes,
+        placed.peaks,
+        layout.line_fwhm_unbinned / binning,
+        readout.gain,
+        readout.rdnoise / readout.gain,
+        headroom,
+        n,
     )
     lines = [
         {
-            "wavelength": float(w), "column": float(c), "peak_adu": float(pk),
-            "element": el, "ion": ion.strip(), "blended": bool(bl), "saturated": bool(sa),
-            "snr_row": float(sn), "expected": bool(ex),
+            "wavelength": float(w),
+            "column": float(c),
+            "peak_adu": float(pk),
+            "element": el,
+            "ion": ion.strip(),
+            "blended": bool(bl),
+            "saturated": bool(sa),
+            "snr_row": float(sn),
+            "expected": bool(ex),
         }
         for w, c, pk, el, ion, bl, sa, sn, ex in zip(
-            placed.wavelengths, placed.columns, placed.peaks, placed.elements, placed.ions,
-            blended, saturated, snr, expected, strict=True,
+            placed.wavelengths,
+            placed.columns,
+            placed.peaks,
+            placed.elements,
+            placed.ions,
+            blended,
+            saturated,
+            snr,
+            expected,
+            strict=True,
         )
     ]
     return Arc1D(

@@ -606,7 +606,5 @@ def standard_spectrum(layout, template, flexure, filter2, exptime, star: Standar
     w = layout.wavelength(template, flexure, grid)
     disp = _dispersion(layout, template, flexure, grid)
     f = standard_flux(star, w)
-    spectrum = (
-        exptime * disp * f * sensitivity_adu(w, filter2) * extinction_factor(w, airmass)
-    )
+    spectrum = exptime * disp * f * sensitivity_adu(w, filter2) * extinction_factor(w, airmass)
     return grid, spectrum

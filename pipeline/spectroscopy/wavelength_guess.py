@@ -36,8 +36,10 @@ class OpticsGuess:
     @property
     def name(self) -> str:
         o = self.optics
-        return (f"optics model {o.lines_per_mm:g} l/mm GRT {o.grating_angle:.2f} "
-                f"CAM {o.camera_angle:.2f}")
+        return (
+            f"optics model {o.lines_per_mm:g} l/mm GRT {o.grating_angle:.2f} "
+            f"CAM {o.camera_angle:.2f}"
+        )
 
     def wavelength(self, unbinned_pixel) -> np.ndarray:
         return self.optics.wavelength(np.asarray(unbinned_pixel, float) + self.x0 - LIBRARY_X0)
@@ -113,13 +115,17 @@ def choose_first_guess(header) -> GuessChoice:
         optics, why = None, str(exc)
     if optics is None:
         return GuessChoice(
-            raw, None, "",
+            raw,
+            None,
+            "",
             f"no library lamp for WAVMODE {raw!r} and no optics model from the header "
             f"({why or 'GRATING, GRT_ANG/GRT_TARG and CAM_ANG/CAM_TARG are needed'}): "
             "give the mode's WAVMODE, or the grating and its angles",
         )
     lib = optics.library_mode or library_mode(
-        optics.lines_per_mm, optics.grating_angle, optics.camera_angle,
+        optics.lines_per_mm,
+        optics.grating_angle,
+        optics.camera_angle,
         grating=header.get("GRATING"),
     )
     if lib and _has_lamp(lib):
@@ -129,7 +135,8 @@ def choose_first_guess(header) -> GuessChoice:
     guess = OpticsGuess(optics, frame_x0(header))
     centre = float(optics.wavelength(np.array([2029.5]))[0])
     return GuessChoice(
-        raw, guess,
+        raw,
+        guess,
         f"no library lamp for WAVMODE {raw!r}: first guess from the optics "
         f"({optics.lines_per_mm:g} l/mm, GRT {optics.grating_angle:.2f}, CAM "
         f"{optics.camera_angle:.2f}, centre {centre:.0f} A)",

@@ -53,4 +53,3 @@ def test_the_arc_test_is_shared_by_the_classifier_the_engine_and_the_widgets():
     header.update({"CCDSUM": "2 2", "GRATING": "SYZY_400", "SLIT": "1.0_LONG_SLIT"})
     assert classify(header).role == FrameRole.ARC
     assert widget_is_arc({"obstype": "LAMP"}) and not widget_is_arc({"obstype": "FLAT"})
-

@@ -83,7 +83,9 @@ def test_replaced_files_leave_products_for_superseded_and_their_rows_follow(db, 
     write_fits_atomic(raw, 0)
     with db.transaction() as s:
         raw_id = _file(s, raw, fields={"proposal_id": "SOAR2026B-001"}).id
-    old, spectrum, better = (night / n for n in ("zt_raw.fits", "ezt_raw_target_1.fits", "fzst_raw.fits"))
+    old, spectrum, better = (
+        night / n for n in ("zt_raw.fits", "ezt_raw_target_1.fits", "fzst_raw.fits")
+    )
     write_fits_atomic(old, 1, RLEVEL=62)
     write_fits_atomic(spectrum, 2, RLEVEL=63)
     old_id, spectrum_id = _complete(

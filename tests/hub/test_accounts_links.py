@@ -173,7 +173,12 @@ def test_the_environment_secret_wins_over_the_file(tmp_path, monkeypatch):
     ("configured", "bind", "request_url", "expected"),
     [
         # GSP_PUBLIC_URL wins over everything
-        ("https://gsp.example.org", "http://127.0.0.1:8100", "http://h/", "https://gsp.example.org/"),
+        (
+            "https://gsp.example.org",
+            "http://127.0.0.1:8100",
+            "http://h/",
+            "https://gsp.example.org/",
+        ),
         # else the bind URL with its port (gsp up --port 8100)
         ("", "http://127.0.0.1:8100", "http://h:9/", "http://127.0.0.1:8100/"),
         ("", "https://gsp.lan:8443/jhub", "", "https://gsp.lan:8443/jhub/"),

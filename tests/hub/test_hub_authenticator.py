@@ -303,15 +303,19 @@ async def test_links_use_the_bind_url_without_a_public_url(
         assert auth.public_url == ""  # nothing configured
         with db.session() as s:
             user = s.get(User, people["bo"])
-            assert auth.link_mailer("http://req.example/").link(user, "reset").startswith(
-                "http://127.0.0.1:8123/hub/set-password?token="
+            assert (
+                auth.link_mailer("http://req.example/")
+                .link(user, "reset")
+                .startswith("http://127.0.0.1:8123/hub/set-password?token=")
             )
             hub.public_url = "https://gsp.example.org/"
             configured = ProposalAuthenticator(parent=hub, database_url=db_url)
             assert configured.public_url == "https://gsp.example.org/"
             hub.bind_url = "http://0.0.0.0:8000/"
-            assert auth.link_mailer("http://req.example:9/").link(user, "reset").startswith(
-                "http://req.example:9/hub/set-password?token="
+            assert (
+                auth.link_mailer("http://req.example:9/")
+                .link(user, "reset")
+                .startswith("http://req.example:9/hub/set-password?token=")
             )
     finally:
         auth.executor.shutdown()

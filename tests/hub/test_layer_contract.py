@@ -29,7 +29,9 @@ def _lint(root: Path) -> subprocess.CompletedProcess:
 
 
 def test_the_layers_hold_and_a_wrong_arrow_fails(tmp_path):
-    require(LINT_IMPORTS.exists(), f"import-linter missing at {LINT_IMPORTS} (run `make setup-test`)")
+    require(
+        LINT_IMPORTS.exists(), f"import-linter missing at {LINT_IMPORTS} (run `make setup-test`)"
+    )
     skip = shutil.ignore_patterns("__pycache__", "static", "data", "*.ipynb", "*.fits")
     for package in PACKAGES:
         shutil.copytree(REPO / package, tmp_path / package, ignore=skip)

@@ -150,8 +150,16 @@ def test_library_mode_from_the_angles_of_every_library_lamp():
 
 
 def test_custom_wavmode_frame_finds_its_library_mode():
-    h = fits.Header({"GRATING": "SYZY_400", "GRT_TARG": 7.5, "CAM_TARG": 16.1,
-                     "WAVMODE": "Custom", "FILTER2": "GG455", "INSTRUME": "ghts_red"})
+    h = fits.Header(
+        {
+            "GRATING": "SYZY_400",
+            "GRT_TARG": 7.5,
+            "CAM_TARG": 16.1,
+            "WAVMODE": "Custom",
+            "FILTER2": "GG455",
+            "INSTRUME": "ghts_red",
+        }
+    )
     m = dispersion_model_from_header(h)
     assert m.library_mode == "400_M2" and m.camera == "Red"
     assert m.usable_range[0] == pytest.approx(4944, abs=10)  # the detector's blue end
@@ -160,8 +168,16 @@ def test_custom_wavmode_frame_finds_its_library_mode():
 
 @pytest.mark.parametrize(
     ("grating", "expected"),
-    [("400_SYZY", 400), ("SYZY_400", 400), ("SYZY_600-OLD", 600), ("KOSI_600", 600),
-     ("1200_RALC_BLUE", 1200), ("2100_SYZY", 2100), ("<NO GRATING>", None), ("", None)],
+    [
+        ("400_SYZY", 400),
+        ("SYZY_400", 400),
+        ("SYZY_600-OLD", 600),
+        ("KOSI_600", 600),
+        ("1200_RALC_BLUE", 1200),
+        ("2100_SYZY", 2100),
+        ("<NO GRATING>", None),
+        ("", None),
+    ],
 )
 def test_lines_per_mm_of_real_spellings(grating, expected):
     assert lines_per_mm(grating) == expected
@@ -183,8 +199,12 @@ def test_header_without_optics_gives_none_or_a_clear_error():
 
 @pytest.mark.parametrize(
     ("args", "match"),
-    [(("abc", 13, 24), "must be numbers"), ((930, 0.0, 24), "out of the beam"),
-     ((930, 13, 10), "camera must be"), ((-5, 13, 24), "not a grating")],
+    [
+        (("abc", 13, 24), "must be numbers"),
+        ((930, 0.0, 24), "out of the beam"),
+        ((930, 13, 10), "camera must be"),
+        ((-5, 13, 24), "not a grating"),
+    ],
 )
 def test_bad_inputs_raise_opticserror(args, match):
     with pytest.raises(OpticsError, match=match):
@@ -205,8 +225,9 @@ def _synthetic_solution(name, mode, lpm, grt, cam, truth_params):
     series = chebyshev.Chebyshev.fit(u, truth.wavelength(u), 7)
     coef = series.convert(domain=[-1, 1]).coef
     base = lamps.library()[0]
-    t = replace(base, file_name=name, mode=mode, library_coefficients=coef,
-                corrected_coefficients=None)
+    t = replace(
+        base, file_name=name, mode=mode, library_coefficients=coef, corrected_coefficients=None
+    )
     return LampSolution(name, mode, lpm, grt, cam, grt, cam, "", NPIX, t), truth
 
 
@@ -220,12 +241,18 @@ def test_fit_recovers_known_optics_from_their_solutions():
     truth_params = OpticsParameters(
         camera=CameraParameters(400.0, 2000.0, 0.05, -4.0, 0.05),
         gratings={400.0: GratingParameters(0.3, -0.004), 930.0: GratingParameters(0.9, -0.01)},
-        modes={}, shift_tolerance_mode_px=5, shift_tolerance_custom_px=50,
+        modes={},
+        shift_tolerance_mode_px=5,
+        shift_tolerance_custom_px=50,
         shape_tolerance_px=10,
     )
-    setups = [("A", "400_X", 400, 5.8, 11.6), ("B", "400_Y", 400, 7.5, 16.1),
-              ("C", "930_X", 930, 12.6, 25.2), ("D", "930_Y", 930, 18.3, 34.6),
-              ("E", "930_Z", 930, 22.1, 44.2)]
+    setups = [
+        ("A", "400_X", 400, 5.8, 11.6),
+        ("B", "400_Y", 400, 7.5, 16.1),
+        ("C", "930_X", 930, 12.6, 25.2),
+        ("D", "930_Y", 930, 18.3, 34.6),
+        ("E", "930_Z", 930, 22.1, 44.2),
+    ]
     made = [_synthetic_solution(*s, truth_params) for s in setups]
     fit = fit_solutions([m[0] for m in made])
     assert all(r.used for r in fit.residuals)

@@ -25,9 +25,29 @@ def _simulate(night, *args):
 
 def test_custom_angle_night_is_calibrated_from_the_optics(tmp_path):
     raw = tmp_path / "raw"
-    rc = _simulate(raw, "--mode", "930_M2", "--angles", "13.0,24.0", "--arc-source",
-                   "physical", "--camera", "blue", "--binning", 2, "--n-bias", 2,
-                   "--n-flats", 2, "--n-arcs", 1, "--n-science", 1, "--flexure", "0.7")
+    rc = _simulate(
+        raw,
+        "--mode",
+        "930_M2",
+        "--angles",
+        "13.0,24.0",
+        "--arc-source",
+        "physical",
+        "--camera",
+        "blue",
+        "--binning",
+        2,
+        "--n-bias",
+        2,
+        "--n-flats",
+        2,
+        "--n-arcs",
+        1,
+        "--n-science",
+        1,
+        "--flexure",
+        "0.7",
+    )
     assert rc == 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -36,8 +56,11 @@ def test_custom_angle_night_is_calibrated_from_the_optics(tmp_path):
     truth = json.loads((raw / "truth.json").read_text())
     science = next(f for f in truth["frames"] if f["role"] == "science")
     arc = next(f for f in truth["frames"] if f["role"] == "arc")
-    written = [s for s in report.spectra
-               if s.data_type == 4 and s.status == "written" and s.target is not None]
+    written = [
+        s
+        for s in report.spectra
+        if s.data_type == 4 and s.status == "written" and s.target is not None
+    ]
     assert written, [(s.status, s.reason) for s in report.spectra]
     lines = [ln["wavelength"] for ln in arc["lines"] if ln["expected"]]
     for product in written:

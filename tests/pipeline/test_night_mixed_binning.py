@@ -63,8 +63,17 @@ def _header(kind: str, ccdsum: str, mode: str, time: str) -> fits.Header:
 def _custom_truth():
     """NIST Fe, He and Ar lines at the optics of 930 l/mm, GRT 13.0, CAM 24.0 (Blue)
     plus a smooth distortion: the physical truth of the custom-angle night."""
-    return arc_1d("930_M2", 1, lamp="FeHeAr", camera="Blue", grating_angle=13.0,
-                  camera_angle=24.0, n_rows=1, noise=False, n_saturated=0)
+    return arc_1d(
+        "930_M2",
+        1,
+        lamp="FeHeAr",
+        camera="Blue",
+        grating_angle=13.0,
+        camera_angle=24.0,
+        n_rows=1,
+        noise=False,
+        n_saturated=0,
+    )
 
 
 def _arc_flux(custom: bool) -> np.ndarray:
@@ -150,9 +159,7 @@ def test_zz_ceti_science_and_arcs_reduced(custom_night):
             # and the status says so.
             assert any(Path(p).name.startswith("ecfzst_") for p in r.products)
             assert any(Path(p).name.startswith("wecfzst_") for p in r.products), r.reason
-            assert "no library lamp for WAVMODE 'Custom': first guess from the optics" in (
-                r.reason
-            )
+            assert "no library lamp for WAVMODE 'Custom': first guess from the optics" in (r.reason)
         if r.role == "arc":
             assert r.status == "reduced", r.reason
             assert "lamps FeHeAr from OBJECT 'Fe' (no LAMP_* cards)" in r.reason
@@ -166,8 +173,11 @@ def test_zz_ceti_custom_angles_calibrated_against_physical_truth(custom_night):
     the '1 2' Fe arcs, sit on the physical truth (NIST lines at the optics plus a
     distortion) within the issue's accuracy: RMS <= 0.05 and |mean| <= 0.03 binned px."""
     report, out = custom_night
-    written = [p for p in report.spectra
-               if p.data_type == 4 and p.status == "written" and p.target is not None]
+    written = [
+        p
+        for p in report.spectra
+        if p.data_type == 4 and p.status == "written" and p.target is not None
+    ]
     assert len(written) == 2, [p.reason for p in report.spectra]
     truth = _custom_truth().truth.template
     j = np.arange(2030)
@@ -192,8 +202,11 @@ def test_library_mode_arc_at_1x2_calibrates_2x2_science(tmp_path):
         report = reduce_night(raw, tmp_path / "out")
     assert not report.failed, report.table()
     # the science spectra (the arcs' own calibrated products have no target)
-    written = [p for p in report.spectra
-               if p.data_type == 4 and p.status == "written" and p.target is not None]
+    written = [
+        p
+        for p in report.spectra
+        if p.data_type == 4 and p.status == "written" and p.target is not None
+    ]
     assert len(written) == 2, [p.reason for p in report.spectra]
     template = next(
         t for t in lamps.templates_for_mode("930_M2") if t.file_name.endswith("FeHeAr.fits")

@@ -204,7 +204,10 @@ def test_blue_night_reduces_end_to_end(tmp_path):
         report = reduce_night(FULL, tmp_path / "out")
     assert not report.failed
     bias = report.by_name("goodman_blue_bias.fits")
-    assert bias.status == "calibration" and "master_bias_BLUE_SP_1x1_R03.99_G02.06_500x4142.fits" in bias.reason
+    assert (
+        bias.status == "calibration"
+        and "master_bias_BLUE_SP_1x1_R03.99_G02.06_500x4142.fits" in bias.reason
+    )
     flat = report.by_name("goodman_blue_flat.fits")
     # The real flat exceeds the readout mode's 33932 ADU level on a fifth of the chip.
     assert flat.status == "skipped" and "saturated" in flat.reason
@@ -225,7 +228,9 @@ def test_blue_night_reduces_end_to_end(tmp_path):
     assert "TRIMSEC [1:4142,1:500] not used" in history
     # Bias removed: the sky far from the star is near zero, not at 760 ADU.
     assert abs(np.median(data[50:100, 1000:3000])) < 30
-    master = fits.getheader(tmp_path / "out" / "master_bias_BLUE_SP_1x1_R03.99_G02.06_500x4142.fits")
+    master = fits.getheader(
+        tmp_path / "out" / "master_bias_BLUE_SP_1x1_R03.99_G02.06_500x4142.fits"
+    )
     assert "GSP: WAVMODE '600 Blue' -> 600_BLUE" in "\n".join(master["HISTORY"])
     wave = [p for p in report.spectra if p.data_type == 4]
     assert wave and wave[0].status == "skipped"

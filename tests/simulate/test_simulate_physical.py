@@ -19,8 +19,19 @@ from pipeline.simulation.physical import arc_1d, nist_lines
 
 def _physical_arc(binning, flexure, mode="400_M2", lamp=None, noise=True, **kw):
     cfg = NightConfig(
-        mode=mode, lamp=lamp, binning=binning, n_bias=0, n_flats=0, n_arcs=1, n_science=0,
-        flexure_px=flexure, cosmic_rate=0.0, noise=noise, seed=5, arc_source="physical", **kw,
+        mode=mode,
+        lamp=lamp,
+        binning=binning,
+        n_bias=0,
+        n_flats=0,
+        n_arcs=1,
+        n_science=0,
+        flexure_px=flexure,
+        cosmic_rate=0.0,
+        noise=noise,
+        seed=5,
+        arc_source="physical",
+        **kw,
     )
     sim = NightSimulator(cfg)
     night = sim.night_truth()
@@ -44,8 +55,9 @@ def test_nist_lines_are_where_truth_says(binning, flexure, mode, lamp):
     errors = []
     for line in rec["lines"]:
         if line["expected"] and line["peak_adu"] >= 300:
-            errors.append(fit_peak(profile, line["column"] + offset, half)
-                          - line["column"] - offset)
+            errors.append(
+                fit_peak(profile, line["column"] + offset, half) - line["column"] - offset
+            )
     assert len(errors) >= 8
     assert np.max(np.abs(errors)) < 0.05, np.round(errors, 3)
     # every line's wavelength is the truth's wavelength at its column
@@ -112,14 +124,23 @@ def test_arc_1d_is_the_same_renderer_as_the_night():
     sim, night, rec, _ = _physical_arc(2, 0.0, noise=False, tilt=0.0)
     arc = arc_1d("400_M2", 2, seed=5, noise=False)
     assert [ln["wavelength"] for ln in arc.lines] == [ln["wavelength"] for ln in rec["lines"]]
-    assert np.allclose([ln["column"] for ln in arc.lines],
-                       [ln["column"] for ln in rec["lines"]], atol=1e-4)
+    assert np.allclose(
+        [ln["column"] for ln in arc.lines], [ln["column"] for ln in rec["lines"]], atol=1e-4
+    )
     assert np.allclose(arc.wavelength, rec["wavelength"], atol=1e-3)
 
 
 def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics():
-    sim, night, rec, hdul = _physical_arc(2, 0.0, mode="930_M2", lamp="CuHeAr", noise=False,
-                                          grating_angle=13.0, camera_angle=24.0, camera="Blue")
+    sim, night, rec, hdul = _physical_arc(
+        2,
+        0.0,
+        mode="930_M2",
+        lamp="CuHeAr",
+        noise=False,
+        grating_angle=13.0,
+        camera_angle=24.0,
+        camera="Blue",
+    )
     h = hdul[0].header
     assert (h["WAVMODE"], h["GRT_TARG"], h["CAM_TARG"]) == ("Custom", 13.0, 24.0)
     m = dispersion_model_from_header(h)
@@ -130,9 +151,17 @@ def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics():
 
 
 def test_old_spellings_and_no_lamp_keywords():
-    cfg = NightConfig(n_bias=1, n_flats=1, n_arcs=1, n_science=1, seed=5,
-                      obstype_convention="old", lamp_keywords=False, wavmode_card="400 m2",
-                      instrume_card="Goodman Spectro")
+    cfg = NightConfig(
+        n_bias=1,
+        n_flats=1,
+        n_arcs=1,
+        n_science=1,
+        seed=5,
+        obstype_convention="old",
+        lamp_keywords=False,
+        wavmode_card="400 m2",
+        instrume_card="Goodman Spectro",
+    )
     sim = NightSimulator(cfg)
     headers = [f.hdul[0].header for f in sim.frames()]
     assert [h["OBSTYPE"] for h in headers] == ["ZERO", "LAMPFLAT", "ARC", "SPECTRUM"]
@@ -143,12 +172,14 @@ def test_old_spellings_and_no_lamp_keywords():
 
 @pytest.mark.parametrize(
     ("kw", "match"),
-    [({"arc_source": "nist"}, "arc_source 'nist'"),
-     ({"grating_angle": 13.0, "camera_angle": 24.0}, "allowed: physical"),
-     ({"arc_source": "physical", "grating_angle": 13.0}, "go together"),
-     ({"arc_source": "physical", "grating_angle": 13.0, "camera_angle": 5.0}, "camera must"),
-     ({"truth_distortion_px": -1}, "truth_distortion_px"),
-     ({"n_saturated_lines": 99}, "n_saturated_lines")],
+    [
+        ({"arc_source": "nist"}, "arc_source 'nist'"),
+        ({"grating_angle": 13.0, "camera_angle": 24.0}, "allowed: physical"),
+        ({"arc_source": "physical", "grating_angle": 13.0}, "go together"),
+        ({"arc_source": "physical", "grating_angle": 13.0, "camera_angle": 5.0}, "camera must"),
+        ({"truth_distortion_px": -1}, "truth_distortion_px"),
+        ({"n_saturated_lines": 99}, "n_saturated_lines"),
+    ],
 )
 def test_bad_truth_settings_are_refused_clearly(kw, match):
     with pytest.raises(SimulationConfigError, match=match):
@@ -161,23 +192,62 @@ def test_cli_writes_a_physical_night(tmp_path, capsys):
     p = argparse.ArgumentParser()
     cli.add_arguments(p)
     night = tmp_path / "n"
-    args = p.parse_args([str(night), "--arc-source", "physical", "--n-bias", "0", "--n-flats",
-                         "0", "--n-science", "0", "--n-arcs", "1", "--angles", "7.0,16.0"])
+    args = p.parse_args(
+        [
+            str(night),
+            "--arc-source",
+            "physical",
+            "--n-bias",
+            "0",
+            "--n-flats",
+            "0",
+            "--n-science",
+            "0",
+            "--n-arcs",
+            "1",
+            "--angles",
+            "7.0,16.0",
+        ]
+    )
     assert cli.run(args) == 0
     truth = json.loads((night / "truth.json").read_text())
     assert truth["wavelength_source"]["optics"]["grating_angle"] == pytest.approx(7.0, abs=0.01)
     h = fits.getheader(next(night.glob("*_comp.fits")))
     assert h["WAVMODE"] == "Custom"
     zz = tmp_path / "zz"
-    args = p.parse_args([str(zz), "--n-bias", "1", "--n-flats", "0", "--n-science", "0",
-                         "--n-arcs", "1", "--roi-rows", "400", "--roi-name",
-                         "Spectroscopic ZZ Ceti", "--trimsec", "[1:4142,1:400]",
-                         "--arc-serial-binning", "1", "--obstype-convention", "old",
-                         "--no-lamp-keywords", "--wavmode", "400 m2", "--instrume",
-                         "Goodman Spectrograph"])
+    args = p.parse_args(
+        [
+            str(zz),
+            "--n-bias",
+            "1",
+            "--n-flats",
+            "0",
+            "--n-science",
+            "0",
+            "--n-arcs",
+            "1",
+            "--roi-rows",
+            "400",
+            "--roi-name",
+            "Spectroscopic ZZ Ceti",
+            "--trimsec",
+            "[1:4142,1:400]",
+            "--arc-serial-binning",
+            "1",
+            "--obstype-convention",
+            "old",
+            "--no-lamp-keywords",
+            "--wavmode",
+            "400 m2",
+            "--instrume",
+            "Goodman Spectrograph",
+        ]
+    )
     assert cli.run(args) == 0
-    shapes = {fits.getheader(f)["OBSTYPE"]: (fits.getdata(f).shape, fits.getheader(f)["CCDSUM"])
-              for f in zz.glob("*.fits")}
+    shapes = {
+        fits.getheader(f)["OBSTYPE"]: (fits.getdata(f).shape, fits.getheader(f)["CCDSUM"])
+        for f in zz.glob("*.fits")
+    }
     assert shapes == {"ZERO": ((200, 2071), "2 2"), "ARC": ((200, 4142), "1 2")}
     bad = p.parse_args([str(tmp_path / "m"), "--arc-source", "physical", "--angles", "7"])
     assert cli.run(bad) == 2
@@ -187,11 +257,28 @@ def test_cli_writes_a_physical_night(tmp_path, capsys):
 
 def _zz_ceti_night(**kw):
     cfg = NightConfig(
-        mode="930_M2", lamp="FeHeAr", camera="Blue", binning=2, n_bias=1, n_flats=0,
-        n_arcs=1, n_science=1, arc_source="physical", grating_angle=13.0, camera_angle=24.0,
-        roi_rows=400, roi_name="Spectroscopic ZZ Ceti", trimsec_card="[1:4142,1:400]",
-        arc_serial_binning=1, obstype_convention="old", lamp_keywords=False,
-        wavmode_card="Custom", flexure_px=0.4, cosmic_rate=0.0, seed=2, **kw,
+        mode="930_M2",
+        lamp="FeHeAr",
+        camera="Blue",
+        binning=2,
+        n_bias=1,
+        n_flats=0,
+        n_arcs=1,
+        n_science=1,
+        arc_source="physical",
+        grating_angle=13.0,
+        camera_angle=24.0,
+        roi_rows=400,
+        roi_name="Spectroscopic ZZ Ceti",
+        trimsec_card="[1:4142,1:400]",
+        arc_serial_binning=1,
+        obstype_convention="old",
+        lamp_keywords=False,
+        wavmode_card="Custom",
+        flexure_px=0.4,
+        cosmic_rate=0.0,
+        seed=2,
+        **kw,
     )
     sim = NightSimulator(cfg)
     return sim, sim.night_truth(), list(sim.frames())
@@ -213,8 +300,9 @@ def test_real_night_variant_zz_ceti_roi_with_1x2_arcs():
     assert night["trimmed_shape"] == [199, 2030] and arc.truth["trimmed_shape"] == [199, 4060]
     # one truth for both binnings: science pixel j is centred on unbinned 2j + 0.5
     wa, ws = np.asarray(arc.truth["wavelength"]), np.asarray(sci.truth["wavelength"])
-    assert np.allclose(np.interp(2 * np.arange(ws.size) + 0.5, np.arange(wa.size), wa), ws,
-                       atol=0.01)
+    assert np.allclose(
+        np.interp(2 * np.arange(ws.size) + 0.5, np.arange(wa.size), wa), ws, atol=0.01
+    )
     # the science target is inside the window
     rows = np.asarray(sci.truth["targets"][0]["trace_centres"])
     assert 10 < rows.min() and rows.max() < 189
@@ -224,22 +312,29 @@ def test_lines_of_1x2_arcs_are_where_truth_says():
     sim, night, frames = _zz_ceti_night()
     arc = next(f for f in frames if f.truth["role"] == "arc")
     rec = arc.truth
-    img = trimmed(arc.hdul[0].data, {**night, "trim_offset": rec["trim_offset"],
-                                      "trimmed_shape": rec["trimmed_shape"]})
+    img = trimmed(
+        arc.hdul[0].data,
+        {**night, "trim_offset": rec["trim_offset"], "trimmed_shape": rec["trimmed_shape"]},
+    )
     rows = np.arange(img.shape[0])
     yc, tilt = rec["slit_centre_row"], rec["tilt"]
     near = np.abs(rows - yc) <= 20
     profile = np.median(img[near], axis=0)
     offset = tilt * np.mean(rows[near] - yc)
     half = max(3, math.ceil(1.5 * rec["line_fwhm_px"]))
-    errors = [fit_peak(profile, ln["column"] + offset, half) - ln["column"] - offset
-              for ln in rec["lines"] if ln["expected"] and ln["peak_adu"] >= 300]
+    errors = [
+        fit_peak(profile, ln["column"] + offset, half) - ln["column"] - offset
+        for ln in rec["lines"]
+        if ln["expected"] and ln["peak_adu"] >= 300
+    ]
     assert len(errors) >= 8
     assert np.max(np.abs(errors)) < 0.05, np.round(errors, 3)
 
 
-@pytest.mark.parametrize(("kw", "match"), [({"roi_rows": 10}, "roi_rows"),
-                                           ({"arc_serial_binning": 4}, "arc_serial_binning")])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [({"roi_rows": 10}, "roi_rows"), ({"arc_serial_binning": 4}, "arc_serial_binning")],
+)
 def test_bad_geometry_settings_are_refused_clearly(kw, match):
     with pytest.raises(SimulationConfigError, match=match):
         NightSimulator(NightConfig(**kw))

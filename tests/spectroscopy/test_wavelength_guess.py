@@ -81,8 +81,16 @@ def test_custom_angle_arc_at_3x3_calibrates_from_the_frames_optics():
     library's (GSP_X0 = 51, drawn as a -1 px offset of the physical truth), is solved
     from the optics guess of its own pixels to the issue's accuracy, and the solution
     agrees with the optics of its header."""
-    arc = arc_1d("930_M2", 3, lamp="FeHeAr", camera="Blue", grating_angle=13.0,
-                 camera_angle=24.0, flexure_px=-1.0, seed=3)
+    arc = arc_1d(
+        "930_M2",
+        3,
+        lamp="FeHeAr",
+        camera="Blue",
+        grating_angle=13.0,
+        camera_angle=24.0,
+        flexure_px=-1.0,
+        seed=3,
+    )
     header = _header(ccdsum="3 3", GSP_X0=51)
     guess = OpticsGuess(dispersion_model_from_header(header), frame_x0(header))
     sol = calibrate_arc(arc.flux, None, lamps.elements(arc.lamp), binning=3, first_guess=guess)
@@ -98,11 +106,15 @@ def test_custom_angle_arc_at_3x3_calibrates_from_the_frames_optics():
 
 def test_a_solution_off_the_optics_shape_is_refused():
     """A solution of another grating's dispersion fails the optics check with the reason."""
-    arc = arc_1d("930_M2", 2, lamp="FeHeAr", camera="Blue", grating_angle=13.0,
-                 camera_angle=24.0)
+    arc = arc_1d("930_M2", 2, lamp="FeHeAr", camera="Blue", grating_angle=13.0, camera_angle=24.0)
     header = _header(GSP_X0=50)
-    sol = calibrate_arc(arc.flux, None, lamps.elements(arc.lamp), binning=2,
-                        first_guess=OpticsGuess(dispersion_model_from_header(header), 50))
+    sol = calibrate_arc(
+        arc.flux,
+        None,
+        lamps.elements(arc.lamp),
+        binning=2,
+        first_guess=OpticsGuess(dispersion_model_from_header(header), 50),
+    )
     assert optics_verdict(header, sol) == (False, "")
     # the same solution for a frame that says 400 l/mm
     refused, message = optics_verdict(_header(grating="SYZY_400", GSP_X0=50), sol)
@@ -115,8 +127,10 @@ def test_a_solution_off_the_optics_shape_is_refused():
         ({"OBJECT": "Fe"}, {"Fe", "He", "Ar"}),
         ({"OBJECT": "HgAr"}, {"Hg", "Ar"}),
         ({"OBJECT": "Arcturus"}, set()),
-        ({"OBJECT": "Fe", "LAMP_HGA": "TRUE", "LAMP_NE": "TRUE", "LAMP_FE": "FALSE"},
-         {"Hg", "Ar", "Ne"}),
+        (
+            {"OBJECT": "Fe", "LAMP_HGA": "TRUE", "LAMP_NE": "TRUE", "LAMP_FE": "FALSE"},
+            {"Hg", "Ar", "Ne"},
+        ),
     ],
 )
 def test_arc_lamps_follow_the_normalisation_rule(cards, expected):

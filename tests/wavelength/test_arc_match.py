@@ -80,9 +80,13 @@ def test_custom_modes_match_by_angles_within_tolerance_only():
 def test_angles_decide_over_a_wrong_or_missing_label():
     """A library WAVMODE on one side and Custom on the other, same angles: compatible."""
     cards = dict(GRATING="SYZY_400", FILTER2="GG455", GRT_ANG=11.6, CAM_ANG=23.2)
-    assert setup_mismatch(
-        setup_of(_header(WAVMODE="400_M2", **cards)), setup_of(_header(WAVMODE="Custom", **cards))
-    ) == ""
+    assert (
+        setup_mismatch(
+            setup_of(_header(WAVMODE="400_M2", **cards)),
+            setup_of(_header(WAVMODE="Custom", **cards)),
+        )
+        == ""
+    )
 
 
 def test_no_angles_and_no_readable_mode_cannot_be_matched_and_says_what_to_write():
@@ -112,7 +116,8 @@ def test_compatible_arcs_uses_the_setup_not_the_wavmode_text():
     other = arc_header.copy()
     other["GRT_ANG"], other["GRT_TARG"] = 7.5, 7.5
     usable, refused = compatible_arcs(
-        science, [(good, "arc_same.fits"), (CCDData(data, unit="adu", header=other), "arc_7.5.fits")]
+        science,
+        [(good, "arc_same.fits"), (CCDData(data, unit="adu", header=other), "arc_7.5.fits")],
     )
     assert [name for _, name in usable] == ["arc_same.fits"]
     assert refused[0][0] == "arc_7.5.fits" and "angles must agree" in refused[0][1]

@@ -170,9 +170,7 @@ def test_every_library_template_calibrates_its_own_spectrum():
         # the shift is measured against the template's model: against a NIST-corrected
         # one fitted to a dozen lines or more within 0.1 px it is the shift applied; an
         # uncorrected model is itself off NIST, and a looser one is known less well
-        well_known = (
-            t.corrected and (t.corrected_lines or 0) >= 12 and t.corrected_rms_pixel <= 0.1
-        )
+        well_known = t.corrected and (t.corrected_lines or 0) >= 12 and t.corrected_rms_pixel <= 0.1
         shift_off = abs(sol.shift_unbinned - 1.37) > 0.5 and well_known
         if sol.rms_pixel > 0.3 or shift_off:
             failures.append((t.file_name, sol.rms_pixel, sol.shift_unbinned))

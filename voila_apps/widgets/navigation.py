@@ -140,11 +140,15 @@ class TokenPanel(w.VBox):
 
         self._create = create or create_personal_token
         self._token = ""
-        self.note = w.Text(value="GSP API scripts", description="Note", layout=w.Layout(width="280px"))
+        self.note = w.Text(
+            value="GSP API scripts", description="Note", layout=w.Layout(width="280px")
+        )
         self.note.add_class("gsp-token-note")
         self.expiry = w.Dropdown(options=EXPIRY_CHOICES, value=30 * 86_400, description="Expires")
         self.expiry.add_class("gsp-token-expiry")
-        self.create = w.Button(description="Create token", icon="key", tooltip="ask the hub for a new token")
+        self.create = w.Button(
+            description="Create token", icon="key", tooltip="ask the hub for a new token"
+        )
         self.create.add_class("gsp-create-token")
         self.create.on_click(lambda _: self._new_token())
         self.message = w.HTML()
