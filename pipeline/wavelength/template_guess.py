@@ -80,13 +80,7 @@ def checked_template_guess(template: LampTemplate):
     """
     from pipeline.optics import check_solution
 
-    if template.corrected:
-        # refitted to NIST lines in the lamp's own flux: better than the optics' shape
-        return template
-    try:
-        optics = _optics_of(str(template.path))
-    except OSError:
-        return template
+    optics = _uncorrected_optics(template)
     if optics is None:
         return template
     u = np.arange(template.npix, dtype=float)
@@ -94,6 +88,17 @@ def checked_template_guess(template: LampTemplate):
     if check.agrees:
         return template
     return _on_optics(template, optics, check.shift_px, f"library model {check.message}")
+
+
+def _uncorrected_optics(template: LampTemplate):
+    """The optics model of a lamp the NIST refit did not correct (``None`` for a corrected
+    lamp, whose refitted shape is better than the optics', or when its header gives none)."""
+    if template.corrected:
+        return None
+    try:
+        return _optics_of(str(template.path))
+    except OSError:
+        return None
 
 
 def _on_optics(template: LampTemplate, optics, fallback_shift: float, reason: str):
@@ -129,12 +134,7 @@ def optics_shape_guess(template: LampTemplate) -> LampOnOptics | None:
         The optics model moved onto the lamp; ``None`` for a NIST-corrected lamp or
         one whose header gives no optics model.
     """
-    if template.corrected:
-        return None
-    try:
-        optics = _optics_of(str(template.path))
-    except OSError:
-        return None
+    optics = _uncorrected_optics(template)
     if optics is None:
         return None
     u = np.arange(template.npix, dtype=float)

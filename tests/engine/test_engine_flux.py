@@ -111,6 +111,23 @@ def _sensitivity_of_another_binning(db, root, raw_science) -> str:
     return path.name
 
 
+def _all_jobs_done(s) -> list:
+    """Every job of the database, asserted done (the errors of any other are shown)."""
+    jobs = s.scalars(select(Job)).all()
+    assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+    return jobs
+
+
+def _new_sensitivity(s, *known: str) -> File:
+    """The one current sensitivity master not named in ``known``."""
+    (sens,) = [
+        f
+        for f in _current(s, DataType.MASTER_CALIBRATION)
+        if f.file_name.startswith("master_sens_") and f.file_name not in known
+    ]
+    return sens
+
+
 def _ingest(db, engine, root):
     report = backfill(db, [root], workers=1)
     engine.files_registered(report.counts.registered_ids)
@@ -127,8 +144,7 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     _ingest(db, engine, tmp_path / "raw")
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        jobs = _all_jobs_done(s)
         # the only sensitivity at hand is of another binning: the extraction tried the
         # flux step and said why; no flux job tries it again
         assert "calibrate_flux" not in {j.kind for j in jobs}
@@ -147,13 +163,8 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     _ingest(db, engine, tmp_path / "raw")
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
-        (sens,) = [
-            f
-            for f in _current(s, DataType.MASTER_CALIBRATION)
-            if f.file_name.startswith("master_sens_") and f.file_name != binned_1x1
-        ]
+        jobs = _all_jobs_done(s)
+        sens = _new_sensitivity(s, binned_1x1)
         assert sens.file_name.startswith("master_sens_400_m2_GG455_RED_2x2_20261121_")
         fluxed = {f.parent_file_id: f for f in _current(s, DataType.FLUX_CALIBRATED)}
         science = fluxed[spectrum_id]
@@ -180,8 +191,7 @@ async def test_a_standard_arriving_later_flux_calibrates_the_science(db, tmp_pat
     engine.wake()
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        jobs = _all_jobs_done(s)
         assert len([j for j in jobs if j.kind == "calibrate_flux"]) == n_flux_jobs
         (spectrum,) = [
             f
@@ -217,15 +227,10 @@ async def test_a_standard_of_another_proposal_is_never_used(db, tmp_path, night)
     _ingest(db, engine, tmp_path / "raw")
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        _all_jobs_done(s)
         spectrum = _science_spectrum(s, standard_name)
         # the standard was usable: it made a sensitivity, for its own proposal only
-        (sens,) = [
-            f
-            for f in _current(s, DataType.MASTER_CALIBRATION)
-            if f.file_name.startswith("master_sens_")
-        ]
+        sens = _new_sensitivity(s)
         assert sens.proposal_id == "SOAR2026B-777"
         # the other proposal's standard calibrated itself, never this science
         fluxed = _current(s, DataType.FLUX_CALIBRATED)
@@ -276,8 +281,7 @@ async def test_a_saturated_standard_gets_a_status_saying_so(db, tmp_path, satura
     await drain(db, engine)
     stem = standard_name.removesuffix(".fits")
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        _all_jobs_done(s)
         masters = [f.file_name for f in _current(s, DataType.MASTER_CALIBRATION)]
         assert not [m for m in masters if m.startswith("master_sens_")]
         (standard,) = [
@@ -357,8 +361,7 @@ async def test_a_standard_arriving_redoes_spectra_made_with_an_older_sensitivity
         ).file_name
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
+        _all_jobs_done(s)
         spectrum = _science_spectrum(s, standard_name)
         (fluxed,) = [
             f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
@@ -372,13 +375,8 @@ async def test_a_standard_arriving_redoes_spectra_made_with_an_older_sensitivity
     _ingest(db, engine, tmp_path / "raw")
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
-        (sens,) = [
-            f
-            for f in _current(s, DataType.MASTER_CALIBRATION)
-            if f.file_name.startswith("master_sens_") and f.file_name not in (older, other_mode)
-        ]
+        _all_jobs_done(s)
+        sens = _new_sensitivity(s, older, other_mode)
         (fluxed,) = [
             f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum_id
         ]
@@ -420,13 +418,8 @@ async def test_extinction_off_in_the_proposals_settings_reaches_the_worker(db, t
     engine.files_registered(report.counts.registered_ids)
     await drain(db, engine)
     with db.session() as s:
-        jobs = s.scalars(select(Job)).all()
-        assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
-        (sens,) = [
-            f
-            for f in _current(s, DataType.MASTER_CALIBRATION)
-            if f.file_name.startswith("master_sens_")
-        ]
+        _all_jobs_done(s)
+        sens = _new_sensitivity(s)
         spectrum = _science_spectrum(s, standard_name)
         (fluxed,) = [
             f for f in _current(s, DataType.FLUX_CALIBRATED) if f.parent_file_id == spectrum.id
