@@ -325,6 +325,38 @@ def lineage_cards(
     return cards
 
 
+def lineage_cards_after(header, **kwargs) -> list[tuple[str, object, str]]:
+    """Lineage cards of a product made from the one whose header is ``header``.
+
+    As :func:`lineage_cards`, with the parent's technique and masters (``GSP_TECH``,
+    ``GSP_BIAS``, ``GSP_FLAT``) carried over.
+
+    Parameters
+    ----------
+    header : Mapping
+        The parent product's header.
+    **kwargs
+        The other arguments of :func:`lineage_cards` (``original``, ``parent``,
+        ``file_name``, ``rlevel``, ``extra``, ``settings``).
+
+    Returns
+    -------
+    list of tuple of (str, object, str)
+        As :func:`lineage_cards` returns them.
+    """
+
+    def master(key: str) -> str | None:
+        value = header.get(key)
+        return value if value not in (None, "none") else None
+
+    return lineage_cards(
+        technique=str(header.get("GSP_TECH", "Spectroscopy")),
+        bias=master("GSP_BIAS"),
+        flat=master("GSP_FLAT"),
+        **kwargs,
+    )
+
+
 #: Printable ASCII but ``%`` (the escape character itself): what a FITS card holds as is.
 _FITS_SAFE = "".join(chr(c) for c in range(32, 127) if chr(c) != "%")
 

@@ -252,17 +252,15 @@ def _same_night(age: float | None) -> bool:
 
 def _flux_cards(header, parent: str, name: str, raw: str, sens, age, airmass, settings) -> list:
     """The lineage and ``GSP_S*``/``GSP_F*`` cards of a ``fwecfzst_`` product."""
-    from pipeline.products import lineage_cards
+    from pipeline.products import lineage_cards_after
 
     same_night = _same_night(age)
-    return lineage_cards(
+    return lineage_cards_after(
+        header,
         original=raw,
         parent=parent,
         file_name=name,
         rlevel=RLEVEL_FLUX,
-        technique=str(header.get("GSP_TECH", "Spectroscopy")),
-        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
-        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
         extra={
             "GSP_SENS": (sens.name or sens.standard, "Sensitivity function used"),
             "GSP_SSTD": (sens.standard, "Standard star of the sensitivity"),

@@ -458,16 +458,14 @@ def _product_names(science_name: str, target_no: int) -> tuple[str, str]:
 
 
 def _lineage(header, original, parent, file_name, rlevel, settings, extra):
-    from pipeline.products import lineage_cards
+    from pipeline.products import lineage_cards_after
 
-    return lineage_cards(
+    return lineage_cards_after(
+        header,
         original=original,
         parent=parent,
         file_name=file_name,
         rlevel=rlevel,
-        technique=str(header.get("GSP_TECH", "Spectroscopy")),
-        bias=header.get("GSP_BIAS") if header.get("GSP_BIAS") not in (None, "none") else None,
-        flat=header.get("GSP_FLAT") if header.get("GSP_FLAT") not in (None, "none") else None,
         extra=extra,
         settings=settings,
     )
