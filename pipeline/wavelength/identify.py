@@ -62,6 +62,8 @@ BROAD = 1.15
 SATURATION_FRACTION = 0.2
 #: A "line" narrower than NARROW times the local FWHM is not a spectral line.
 NARROW = 0.7
+#: Lines (unsaturated, nearest along the detector) whose median FWHM is the local one.
+LOCAL_LINES = 9
 #: A line with an unresolved NIST neighbour of another spectrum is a blend only when
 #: it is broader than CROSS_BROAD times the local FWHM (the neighbour shows).
 CROSS_BROAD = 1.1
@@ -308,7 +310,12 @@ def _local_fwhm(j, fwhm, clean) -> np.ndarray:
     jr, fr = j[ref], fwhm[ref]
     k = np.argsort(jr)
     jr, fr = jr[k], fr[k]
-    med = np.array([np.median(fr[max(0, i - 4) : i + 5]) for i in range(jr.size)])
+    # the median of the LOCAL_LINES nearest in order, the window shifted inwards at the
+    # ends rather than cut: at the detector's ends a cut window holds five lines or
+    # fewer, and two unresolved blends there (broad fits, 1200 l/mm's blue end) made a
+    # clean line's local width 1.7 times its own, and it was set aside as narrow
+    lo = np.clip(np.arange(jr.size) - LOCAL_LINES // 2, 0, max(jr.size - LOCAL_LINES, 0))
+    med = np.array([np.median(fr[a : a + LOCAL_LINES]) for a in lo])
     # each line takes the smoothed width of its nearest reference line
     pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
     nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)

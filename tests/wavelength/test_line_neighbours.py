@@ -1,4 +1,4 @@
-"""Lines a solver must find beside bright neighbours.
+"""Lines a solver must find beside bright neighbours and at the detector's ends.
 
 Each case is one physical-truth arc (``pipeline.simulation.physical.arc_1d``, a fixed
 seed) with an expected line (isolated enough to centre to a few hundredths of a pixel,
@@ -9,7 +9,10 @@ see ``physical.line_flags``) that the line finder used to lose or mis-measure:
   line was lost; 400 M2 2x2: its centring error came out ten times too large, so it
   was set aside as weak);
 - a faint line beside a saturated one, whose broadened Gaussian fit misdraws its
-  wings (1200 M4 2x2: subtracted, it pulled the faint line 0.14 px).
+  wings (1200 M4 2x2: subtracted, it pulled the faint line 0.14 px);
+- a clean bright line at the blue end, where the local FWHM was the median of a
+  window cut to five lines, two of them broad unresolved blends (1200 M3 1x1: the
+  line was set aside as narrow).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 import pytest
 
 from pipeline.simulation.physical import arc_1d
-from pipeline.wavelength.identify import WEAK_ERROR_PX
+from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
 from pipeline.wavelength.lines import find_lines
 
 
@@ -44,3 +47,16 @@ def test_faint_line_beside_a_bright_one_is_centred(mode, binning, seed, waveleng
     assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth)
     # its own noise, not the neighbour's wing, sets its centring error
     assert lines.centre_error[k] < 0.5 * WEAK_ERROR_PX, lines.centre_error[k]
+
+
+def test_clean_line_at_the_detector_end_keeps_its_width():
+    arc = arc_1d("1200_M3", 1, seed=8)
+    truth = _truth_line(arc, 4965.080)  # Ar II, the bluest clean line
+    lines = find_lines(arc.flux, max_lines=250)
+    shapes = line_shapes(lines, arc.flux)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert abs(lines.centre[k] - truth["column"]) < 0.05
+    assert not shapes.narrow[k]
+    # the instrument's width there is the clean lines' (~5 px), not the blends'
+    assert shapes.local_fwhm[k] == pytest.approx(shapes.fwhm[k], rel=0.1)
+    assert shapes.fwhm[k] > NARROW * shapes.local_fwhm[k]
