@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline import lamps
 from pipeline.simulation.physical import arc_1d
+from pipeline.wavelength import calibrate_arc
 from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
 from pipeline.wavelength.lines import find_lines
 
@@ -60,3 +62,42 @@ def test_clean_line_at_the_detector_end_keeps_its_width():
     # the instrument's width there is the clean lines' (~5 px), not the blends'
     assert shapes.local_fwhm[k] == pytest.approx(shapes.fwhm[k], rel=0.1)
     assert shapes.fwhm[k] > NARROW * shapes.local_fwhm[k]
+
+
+def test_faint_line_four_fwhm_from_a_gaussian_one_is_noise_limited():
+    """Ne II 7235.2, 4.9 FWHM from a line 600x brighter whose profile is Gaussian: no
+    wing shows on the neighbour's far side, so only noise moves the faint line's
+    centre, and the fit keeps it although it lies two of its sigmas off."""
+    arc = arc_1d("930_M5", 1, seed=2)
+    truth = _truth_line(arc, 7235.188)
+    sol = calibrate_arc(arc.flux, "930_M5", lamps.elements(arc.lamp), binning=1)
+    t = sol.lines
+    k = int(np.argmin(np.abs(np.asarray(t["pixel"]) - truth["column"])))
+    assert t["status"][k] == "used", (t["status"][k], t["residual_pixel"][k])
+    assert abs(t["lab_wavelength"][k] - truth["wavelength"]) < 0.01
+
+
+def _two_lines(wing_fraction):
+    """A line 100x brighter 4.3 FWHM from a faint one; its profile a Gaussian plus, with
+    ``wing_fraction``, an exponential wing (scattered light) of that share of its peak."""
+    x = np.arange(400, dtype=float)
+    sigma = 2.0
+    bright, faint = 200.0, 200.0 + 4.3 * 2.3548 * sigma
+    flux = 1e5 * np.exp(-0.5 * ((x - bright) / sigma) ** 2)
+    flux += wing_fraction * 1e5 * np.exp(-np.abs(x - bright) / 6.0)
+    flux += 1e3 * np.exp(-0.5 * ((x - faint) / sigma) ** 2)
+    rng = np.random.default_rng(1)
+    return flux + rng.normal(0.0, 10.0, x.size) + 50.0, faint
+
+
+@pytest.mark.parametrize(("wing_fraction", "isolated"), [(0.0, True), (0.01, False)])
+def test_a_neighbour_wing_beyond_the_gaussian_is_seen_on_its_far_side(wing_fraction, isolated):
+    """A real line's wing (scattered light: the real sp_400m1 Hg lines') pulls a faint
+    neighbour beyond the reach of a Gaussian; it shows on the bright line's other side,
+    and there only, the faint line is not noise-limited."""
+    flux, faint = _two_lines(wing_fraction)
+    lines = find_lines(flux)
+    shapes = line_shapes(lines, flux)
+    k = int(np.argmin(np.abs(lines.centre - faint)))
+    assert abs(lines.centre[k] - faint) < 0.5
+    assert bool(shapes.noise_limited[k]) is isolated
