@@ -188,6 +188,9 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool) ->
 DOMINATED_FRACTION = 0.1
 #: Fewest pixels a line keeps for that fit (else none is left out).
 MIN_OWN_PIXELS = 6
+#: A line this many FWHM or closer to a brighter one is a blend in any case (the
+#: identification's ``BLEND_FWHM``): its run-away fit is not restarted.
+SHOULDER_FWHM = 2.5
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,15 @@ def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter):
     # a fresh start, on its own pixels, for a line that ran away where a brighter
     # neighbour outshines part of its window (a run-away fit with no such neighbour
     # is noise, and stays unconverged)
-    again = ~ok & dominated.any(axis=1)
+    # ... unless it lies within SHOULDER_FWHM of a brighter line: a shoulder, a blend
+    # whatever its fit, which would only make its other neighbours blends too (FWHM:
+    # the arc's lines', not the neighbour's fit, which a saturated top broadens)
+    shoulder = (
+        ok[None, :]
+        & (height[None, :] > data_height[:, None])
+        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * _FWHM * start[:, 2:3])
+    ).any(axis=1)
+    again = ~ok & dominated.any(axis=1) & ~shoulder
     if again.any():
         restart = start[again].copy()
         restart[:, 3] = np.min(np.where(weight[again] > 0, y[again], np.inf), axis=1)

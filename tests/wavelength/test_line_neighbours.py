@@ -22,7 +22,7 @@ import pytest
 
 from pipeline import lamps
 from pipeline.simulation.physical import arc_1d
-from pipeline.wavelength import calibrate_arc
+from pipeline.wavelength import calibrate_arc, select_template
 from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
 from pipeline.wavelength.lines import find_lines
 
@@ -101,3 +101,16 @@ def test_a_neighbour_wing_beyond_the_gaussian_is_seen_on_its_far_side(wing_fract
     k = int(np.argmin(np.abs(lines.centre - faint)))
     assert abs(lines.centre[k] - faint) < 0.5
     assert bool(shapes.noise_limited[k]) is isolated
+
+
+def test_a_shoulder_of_a_bright_line_is_not_restarted():
+    """The 400 M1 HgArNe library lamp: Hg I 3654.8 is a shoulder 1.4 FWHM from Hg I 3650.2
+    (six times brighter), a blend whatever its fit. Restarted, it came back and made
+    its other neighbour, the clean Hg I 3663.3 (2.3 FWHM away), a blend too: the lamp's
+    refit lost its bluest anchor and the real sp_400m1 arc went from 0.020 to 0.024 px."""
+    template = select_template("400_M1", "HgArNe")
+    lines = find_lines(template.flux, max_lines=250)
+    hg3650 = int(np.argmin(np.abs(lines.centre - 621.2)))
+    hg3663 = int(np.argmin(np.abs(lines.centre - 634.3)))
+    assert abs(lines.centre[hg3650] - 621.2) < 0.5 and abs(lines.centre[hg3663] - 634.3) < 0.5
+    assert hg3663 == hg3650 + 1  # nothing found between them
