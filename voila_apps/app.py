@@ -379,6 +379,11 @@ def main(view: str | None = None, client: Any = None) -> App:
     """
     from IPython.display import display
 
+    from .widgets import shared_models
+
+    # The page's controls share their blank layouts and styles: ~200 fewer models
+    # for the kernel to send and the browser to build.
+    shared_models.install()
     status = None
     if client is None:
         from gsp_extension.client import GSPClient
