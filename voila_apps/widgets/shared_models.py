@@ -90,3 +90,32 @@ def install() -> None:
     """Share the default layouts and styles of every control made from now on in this
     kernel (the app's page calls it once, before building the app)."""
     w.Widget.on_widget_constructed(share_defaults)
+
+
+_layouts: dict[tuple, w.Layout] = {}
+
+
+def shared_layout(**css: str) -> w.Layout:
+    """A frozen ``Layout`` with these CSS properties, one per set of them in the kernel.
+
+    For the widgets whose layout never changes (the buttons of every file's tabs and
+    actions were a model each, remade at each click); a widget that is shown and
+    hidden keeps a ``w.Layout`` of its own.
+
+    Parameters
+    ----------
+    **css : str
+        ``Layout`` properties (``width="auto"``, ``align_items="center"``, ...).
+
+    Returns
+    -------
+    ipywidgets.Layout
+        Frozen: setting one of its properties raises ``AttributeError``.
+    """
+    key = tuple(sorted(css.items()))
+    layout = _layouts.get(key)
+    if layout is None or layout.comm is None:
+        layout = _frozen_class(w.Layout)(**css)
+        layout.__dict__["_frozen"] = True
+        _layouts[key] = layout
+    return layout
