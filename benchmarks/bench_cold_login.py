@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -122,16 +123,22 @@ def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
         order = ["other", "this"] if r % 2 == 0 else ["this", "other"]
         for name in order:
             python, repo = runs[name]
-            done = subprocess.run(
+            child = subprocess.Popen(
                 [str(python), str(me), "--rows", str(rows), "--cold", str(cold), "--json"],
                 cwd=repo,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                check=False,
             )
-            if done.returncode:
-                raise RuntimeError(f"{name} ({repo}) failed:\n{done.stderr[-3000:]}")
-            out = json.loads(done.stdout.strip().splitlines()[-1])
+            try:
+                stdout, stderr = child.communicate()
+            finally:
+                if child.poll() is None:  # stopped meanwhile: the child stops its hub
+                    child.terminate()
+                    child.wait(60)
+            if child.returncode:
+                raise RuntimeError(f"{name} ({repo}) failed:\n{stderr[-3000:]}")
+            out = json.loads(stdout.strip().splitlines()[-1])
             print(f"round {r} {name} ({out['repo']}), load {os.getloadavg()[0]:.2f}:")
             _print_one(out)
             totals[name] += out["totals"]
@@ -151,6 +158,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    # SIGTERM leaves through the finally blocks: the hub and its servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.compare:
         print("command: " + " ".join(sys.argv))
         compare(args.compare.resolve(), args.rows, args.cold, args.rounds)
