@@ -113,11 +113,30 @@ def _print_one(out: dict) -> None:
     )
 
 
+STEP = re.compile(r"([a-z-]+) ([0-9.]+)")
+
+
+def step_medians(outs: list[dict]) -> dict[str, float]:
+    """Median time of each timeline step over the runs' logins, in the timeline's
+    order, with the server's start (the hub's figure) and the user server's CPU."""
+    steps: dict[str, list[float]] = {}
+    for out in outs:
+        for line, spawn, cpu in zip(out["timelines"], out["spawns"], out["cpu"], strict=True):
+            for key, value in STEP.findall(line):
+                steps.setdefault(key, []).append(float(value))
+            steps.setdefault("server-start", []).append(spawn)
+            server_cpu = re.search(r"user server ([0-9.]+)", cpu)
+            if server_cpu:
+                steps.setdefault("server-cpu", []).append(float(server_cpu.group(1)))
+    return {k: statistics.median(v) for k, v in steps.items()}
+
+
 def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
     """Alternate this checkout and ``other`` for ``rounds`` rounds; print both medians."""
     me = Path(__file__).resolve()
     runs = {"this": (Path(sys.executable), REPO), "other": (other / ".venv/bin/python", other)}
     totals: dict[str, list[float]] = {"this": [], "other": []}
+    outs: dict[str, list[dict]] = {"this": [], "other": []}
     print(f"load average before: {os.getloadavg()}")
     for r in range(rounds):
         order = ["other", "this"] if r % 2 == 0 else ["this", "other"]
@@ -142,10 +161,15 @@ def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
             print(f"round {r} {name} ({out['repo']}), load {os.getloadavg()[0]:.2f}:")
             _print_one(out)
             totals[name] += out["totals"]
+            outs[name].append(out)
     print(f"load average after: {os.getloadavg()}")
     for name, values in totals.items():
         shown = ", ".join(f"{v:.2f}" for v in values)
         print(f"{name} ({runs[name][1]}): median {statistics.median(values):.2f} s [{shown}]")
+    print("median seconds from the login click, by step (see bench_ui.Timeline):")
+    for name in totals:
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in step_medians(outs[name]).items())
+        print(f"  {name}: {steps}")
     ratio = statistics.median(totals["this"]) / statistics.median(totals["other"])
     print(f"ratio this / other (medians): {ratio:.2f}")
 
