@@ -9,8 +9,9 @@ wavelength-calibrated spectrum) so that there is something to draw. Then the pro
 hub (``jupyterhub_config.py``) and Debian's chromium driven by playwright:
 
 1. login -> first file list rendered: cold (the user's server is spawned; ``--cold``
-   times, the server stopped through the hub API in between) and warm (server
-   running; a new browser context logs in again);
+   times, the server stopped through the hub API in between; the first once the hub's
+   forkserver listens, see ``bench_cold_login.py``) and warm (server running; a new
+   browser context logs in again);
 2. click on a file in the index -> its plot visible (``gsp-shows-<id>``), first view
    (download + draw) and again;
 3. page reload (server running, logged in) -> first file list: the warm page load;
@@ -47,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from bench_spawn import stop_servers, user_token  # noqa: E402
+from bench_spawn import stop_servers, user_token, wait_forkserver  # noqa: E402
 from gsp_realhub import start_hub, stop_hub  # noqa: E402
 from store_hot_query import fill  # noqa: E402
 
@@ -337,6 +338,10 @@ def main() -> None:
             f"database: {args.rows} generated rows + 9 real files, filled in {time.perf_counter() - t:.1f} s"
         )
         hub = start_hub(root, database_url=url, log_level="WARN", live=args.stream > 0)
+        # A night's first login comes long after the hub's start: timed once the
+        # forkserver has imported the server (else the first cold login measured a Popen
+        # start beside the forkserver's own imports).
+        wait_forkserver(hub, timeout=120)
         stream = _start_stream(root, soar, args.stream) if args.stream > 0 else None
         try:
             with sync_playwright() as p:

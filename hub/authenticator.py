@@ -27,7 +27,6 @@ from functools import cached_property
 from typing import Any
 
 from jupyterhub.auth import Authenticator
-from jupyterhub.handlers.login import LoginHandler
 from traitlets import Bool, Float, Instance, Integer, Unicode, default
 
 from gsp_extension import environment
@@ -121,6 +120,15 @@ class ProposalAuthenticator(Authenticator):
         config=True,
         help="""A new password is refused when its similarity (difflib quick ratio) to the
         username, names or email (or their parts) reaches this value (Django's 0.7).""",
+    )
+    spawn_wait_at_login = Float(
+        0.0,
+        config=True,
+        help="""Seconds a login waits for the user's server, which it starts itself, before
+        it redirects (hub/login.py): a cold login then goes straight to the server instead
+        of through /hub/spawn and the progress page. A server still starting after them is
+        shown by the progress page. 0: JupyterHub's own login, which redirects to
+        /hub/spawn. hub.platform sets it for the project's spawners.""",
     )
     link_secret_file = Unicode(
         config=True,
@@ -305,13 +313,14 @@ class ProposalAuthenticator(Authenticator):
     def get_handlers(self, app) -> list[tuple[str, Any]]:
         """The login page plus the set-, change- and forgot-password pages."""
         from .handlers import ChangePasswordHandler, ForgotPasswordHandler, SetPasswordHandler
+        from .login import SpawningLoginHandler
 
         # Called once as the hub starts: make the dummy hash now, so that the first
         # login of an unknown user does not take longer than the others.
         self.executor.submit(getattr, self.hasher, "dummy_hash")
 
         handlers = [
-            ("/login", LoginHandler),
+            ("/login", SpawningLoginHandler),
             ("/set-password", SetPasswordHandler),
             ("/change-password", ChangePasswordHandler),
         ]

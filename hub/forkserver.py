@@ -58,6 +58,10 @@ DEFAULT_PRELOAD = (
     "voila_apps.config",
 )
 
+#: Called once the modules are imported, before the first fork (``module:function``):
+#: work a server does once per process, so that each forked server finds it done.
+DEFAULT_WARM = ("hub.singleuser:warm_up",)
+
 #: What a forked child runs: ``module:function``; its return value is the exit code.
 DEFAULT_ENTRY = "jupyterhub.singleuser:main"
 
@@ -121,6 +125,25 @@ def preload(modules: Iterable[str]) -> dict[str, str]:
             importlib.import_module(name)
         except Exception as exc:  # the server itself will say what is wrong
             failed[name] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def warm(specs: Iterable[str]) -> dict[str, str]:
+    """Call each ``module:function`` of ``specs``; one that fails is reported and left
+    to the child (which then does that work itself).
+
+    Returns
+    -------
+    dict
+        Spec to the error, for those that failed.
+    """
+    failed = {}
+    for spec in specs:
+        module, _, name = spec.partition(":")
+        try:
+            getattr(importlib.import_module(module), name or "main")()
+        except Exception as exc:  # the server itself will say what is wrong
+            failed[spec] = f"{type(exc).__name__}: {exc}"
     return failed
 
 
@@ -380,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="module to import before forking (repeatable; default: the server's own)",
     )
+    parser.add_argument(
+        "--warm",
+        action="append",
+        help="module:function to call once imported, before forking (repeatable; default: "
+        "the server's own with the default --preload, none with an explicit one)",
+    )
     parser.add_argument("--entry", default=DEFAULT_ENTRY, help="module:function a child runs")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -394,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     setproctitle.setproctitle(" ".join([sys.executable, "-m", "hub.forkserver", *argv]))
     started = time.monotonic()
     failed = preload(args.preload or DEFAULT_PRELOAD)
+    if args.warm is not None:
+        failed.update(warm(args.warm))
+    elif not args.preload:
+        failed.update(warm(DEFAULT_WARM))
     for name, error in failed.items():
         print(f"gsp forkserver: could not preload {name}: {error}", file=sys.stderr)
     entry = _entry(args.entry)

@@ -93,6 +93,10 @@ SPAWNERS = {
     "kube": ("kubespawner.KubeSpawner", "jupyterhub-kubespawner"),
 }
 
+#: Seconds a login waits for the server it starts (local spawners; JupyterHub's
+#: ``slow_spawn_timeout`` default).
+SPAWN_WAIT_AT_LOGIN = 10.0
+
 #: Scopes jupyterhub-idle-culler needs to find idle servers and stop them.
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 
@@ -226,6 +230,12 @@ def configure_spawner(
     server_env.update({k: env[k] for k in USER_SERVER_SWITCHES if env.get(k, "").strip()})
     c.Spawner.environment = server_env
 
+    if kind != "kube":
+        # Local servers start in about a second (hub/forkserver.py): the login starts the
+        # server and waits for it (hub/login.py), as long as the hub's own slow-spawn
+        # timeout, instead of sending the browser through /hub/spawn and the progress
+        # page. A pod may take minutes: there the progress page says what is going on.
+        c.ProposalAuthenticator.spawn_wait_at_login = SPAWN_WAIT_AT_LOGIN
     if kind == "kube":
         # The image brings its own jupyterhub-singleuser and its config (deploy/README.md);
         # no local path or root flag of this machine means anything in a pod.

@@ -63,6 +63,14 @@ except OSError as exc:
 # reach the internet, and no request should leave the site on a user's behalf.
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# Its extension manager only lists what is installed: the default one ("pypi") searches
+# pypi.org and runs pip inside the user's server, and building it (an HTTP client) cost
+# every server start ~0.1 s of CPU before the first page could be served.
+c.LabApp.extension_manager = "readonly"
+# No language server is installed for JupyterLab's LSP features: jupyter_lsp only looked
+# for ~30 of them, in a thread, while the server answered its first requests (a cold
+# login's page). A deployment that installs one enables it again in its own config.
+c.ServerApp.jpserver_extensions.update({"jupyter_lsp": False})
 # With nothing fetched, JupyterLab's announcements plugin would still ask each user
 # "Would you like to get notified about official Jupyter news?", a question without
 # effect here: the plugin is disabled, as `jupyter labextension disable` would, by a

@@ -9,6 +9,13 @@ import os
 import sys
 import time
 
+#: The pids of the processes that ran warm() (the forkserver's --warm, before forking).
+WARMED: list[int] = []
+
+
+def warm():
+    WARMED.append(os.getpid())
+
 
 def main():
     report, action = sys.argv[1], sys.argv[2]
@@ -22,6 +29,7 @@ def main():
                 "session_leader": os.getsid(0) == os.getpid(),
                 "ppid": os.getppid(),
                 "open_fds": open_fds,
+                "warmed_in": WARMED,
             },
             f,
         )

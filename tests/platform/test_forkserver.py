@@ -52,6 +52,7 @@ def forkserver(tmp_path):
             "hub.forkserver",
             f"--socket={path}",
             "--preload=json",
+            "--warm=forkserver_child:warm",
             "--entry=forkserver_child:main",
         ],
         env=env,
@@ -101,6 +102,8 @@ def test_a_child_gets_exactly_the_requested_argv_env_and_cwd(forkserver, tmp_pat
     assert got["env"] == env  # nothing of the forkserver's environment
     assert got["cwd"] == str(home) and got["argv"] == [str(report), "7"]
     assert got["session_leader"] and got["ppid"] == forkserver.proc.pid
+    # the warm-up ran once, in the forkserver before it forked, not in the child
+    assert got["warmed_in"] == [forkserver.proc.pid]
     # only stdin/stdout/stderr (and the listing's own fd): no socket of the forkserver
     assert len(got["open_fds"]) <= 4, got["open_fds"]
     assert not Path(f"/proc/{pid}").exists()  # reaped, no zombie
@@ -294,3 +297,27 @@ def test_the_spawner_leaves_configured_popen_options_to_popen(forkserver, tmp_pa
     asyncio.run(spawner.start())
     assert spawner.popen_started
     assert spawner.proc.wait(60) == 0
+
+
+def test_the_servers_warm_up_leaves_the_app_pages_nothing_to_compile(monkeypatch):
+    """hub.singleuser.warm_up (the forkserver's default --warm) compiles the notebook
+    validators a server's first Voila page needs: validating the apps' notebooks as the
+    server does (strictly, and with added properties allowed) then compiles nothing."""
+    import fastjsonschema
+    import nbformat
+
+    from hub.platform import app_notebooks
+    from hub.singleuser import warm_up
+
+    warm_up()
+
+    def compile_again(*args, **kwargs):
+        raise AssertionError("a validator compiled after the warm-up")
+
+    monkeypatch.setattr(fastjsonschema, "compile", compile_again)
+    notebooks = app_notebooks()
+    assert notebooks
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        nbformat.validate(notebook, relax_add_props=True)

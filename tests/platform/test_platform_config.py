@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from hub.platform import CULLER_SCOPES, DEFAULT_URL, SINGLEUSER_CONFIG, PlatformConfigError
+from hub.platform import (
+    CULLER_SCOPES,
+    DEFAULT_URL,
+    SINGLEUSER_CONFIG,
+    SPAWN_WAIT_AT_LOGIN,
+    PlatformConfigError,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,6 +61,8 @@ def test_defaults_embedded_platform(load, data_root):
     )
     assert c.Spawner.default_url == DEFAULT_URL == "/voila/render/data_browser.ipynb"
     assert c.Spawner.notebook_dir == "~"
+    # the login starts the (fast) local server itself and waits for it
+    assert c.ProposalAuthenticator.spawn_wait_at_login == SPAWN_WAIT_AT_LOGIN > 0
     assert f"--config={SINGLEUSER_CONFIG}" in c.Spawner.args
     # root is never allowed by default, even when the hub runs as root
     assert "--allow-root" not in c.Spawner.args
@@ -231,6 +239,7 @@ def test_systemd_spawner_when_installed(load, monkeypatch):
     assert Path(c.Spawner.cmd[0]).is_absolute()
     assert "--allow-root" not in c.Spawner.args
     assert c.Spawner.default_url == DEFAULT_URL
+    assert c.ProposalAuthenticator.spawn_wait_at_login == SPAWN_WAIT_AT_LOGIN
 
 
 def test_kube_spawner_when_installed(load, monkeypatch):
@@ -240,5 +249,7 @@ def test_kube_spawner_when_installed(load, monkeypatch):
     # pods reach the service through the public proxy; the image brings its own command
     assert c.Spawner.environment["GSP_API_URL"] == "https://gsp.example.org/services/gsp/"
     assert "cmd" not in c.Spawner and c.Spawner.args == []
+    # a pod may take minutes: the login leaves the wait to JupyterHub's progress page
+    assert "spawn_wait_at_login" not in c.ProposalAuthenticator
     with pytest.raises(PlatformConfigError, match="GSP_PUBLIC_URL"):
         load(GSP_SPAWNER="kube")

@@ -72,6 +72,9 @@ def test_jupyterlab_never_calls_out_nor_asks_about_news(load, monkeypatch, tmp_p
     c = load()
     assert c.LabApp.news_url is None
     assert c.LabApp.check_for_updates_class == "jupyterlab.NeverCheckForUpdate"
+    # nor searches PyPI for extensions; no LSP without language servers
+    assert c.LabApp.extension_manager == "readonly"
+    assert c.ServerApp.jpserver_extensions.get_value({})["jupyter_lsp"] is False
     ours = SINGLEUSER_CONFIG.with_name("jupyter_config")
     # put before the path the server had, which is kept; loading twice adds it once
     assert os.environ["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [

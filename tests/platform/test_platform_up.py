@@ -103,28 +103,47 @@ def user_server_environment(platform, name) -> dict[str, str]:
     raise AssertionError(f"no kernel of {name}'s server found")
 
 
-def _pid_of(platform, command: str) -> int:
+def _pid_of(platform, command: str, cwd: Path | None = None) -> int:
+    """A process of the platform running ``command`` (in folder ``cwd``, when given: a
+    user's server runs in the user's home; the logins start every user's server)."""
     tree = ProcessTree(platform.proc.pid)
     tree.refresh()
     for pid in tree.alive():
         try:
-            if command in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "):
+            if command in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") and (
+                cwd is None or Path(f"/proc/{pid}/cwd").resolve() == cwd.resolve()
+            ):
                 return pid
         except OSError:
             continue
     raise AssertionError(f"no process {command!r} under the platform")
 
 
-def login(url, username, password):
+def login(url, username, password, next_url=""):
     s = requests.Session()
     page = s.get(f"{url}hub/login", timeout=30)
     r = s.post(
-        f"{url}hub/login",
+        f"{url}hub/login" + (f"?next={next_url}" if next_url else ""),
         data={"username": username, "password": password, "_xsrf": XSRF.search(page.text)[1]},
         allow_redirects=False,
         timeout=30,
     )
     return s, r
+
+
+def stop_server(platform, admin, name):
+    """Stop ``name``'s server through the hub API (as staff, a hub admin) and wait."""
+    url = f"{platform.url}hub/api/users/{name}/server"
+    r = admin.delete(url, headers=xsrf_headers(admin), timeout=30)
+    # 404: not a hub user yet (never logged in), so no server either
+    assert r.status_code in (202, 204, 400, 404), r.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        model = admin.get(f"{platform.url}hub/api/users/{name}", timeout=30).json()
+        if not model["servers"] and not model.get("pending"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the server of {name} did not stop in 60 s: {model}")
 
 
 def xsrf_headers(session):
@@ -209,24 +228,24 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
     # service started beside the hub) is still importing; what is tested here is the
     # forkserver's start, so the spawn waits for its own "ready" line.
     platform.wait_for_hub_log("gsp forkserver: ready on", timeout=180)
-    session, _ = login(platform.url, "demo-pi", creds["demo-pi"])
+    # An earlier login may have started the server already (the login starts it):
+    # stopped first, so that this login finds none.
+    admin, _ = login(platform.url, "demo-staff", creds["demo-staff"])
+    stop_server(platform, admin, "demo-pi")
     t0 = time.monotonic()
-    r = session.post(
-        f"{platform.url}hub/api/users/demo-pi/server", headers=xsrf_headers(session), timeout=30
-    )
-    assert r.status_code in (201, 202), r.text
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        model = session.get(f"{platform.url}hub/api/user", timeout=30).json()
-        if model["servers"].get("", {}).get("ready"):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"the server of demo-pi was not ready in 60 s: {model}")
+    session, r = login(platform.url, "demo-pi", creds["demo-pi"])
     spawn_s = time.monotonic() - t0
-    print(f"hub start {platform.started_after:.1f} s, user server spawn {spawn_s:.1f} s")
+    # The login started the server and answered once it was up (hub/login.py): the
+    # redirect goes straight to it, not through /hub/spawn and the progress page.
+    assert r.status_code == 302 and r.headers["Location"].endswith("/user/demo-pi/"), (
+        r.status_code,
+        r.headers.get("Location"),
+    )
+    model = session.get(f"{platform.url}hub/api/user", timeout=30).json()
+    assert model["servers"].get("", {}).get("ready"), model
+    print(f"hub start {platform.started_after:.1f} s, login with server spawn {spawn_s:.1f} s")
     # started by the hub's forkserver (hub/forkserver.py), not by a new Python
-    server = _pid_of(platform, "-m hub.singleuser")
+    server = _pid_of(platform, "-m hub.singleuser", cwd=platform.root / "homes" / "demo-pi")
     parent = int(Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[1])
     title = Path(f"/proc/{parent}/cmdline").read_text().replace("\0", " ")
     assert "-m hub.forkserver" in title, title
@@ -261,6 +280,16 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
     other, _ = login(platform.url, "demo-pi2", creds["demo-pi2"])
     r = other.get(f"{platform.url}user/demo-pi/api/status", timeout=30)
     assert r.status_code in (403, 404) or "/hub/login" in r.url
+
+
+def test_a_login_to_a_hub_page_starts_no_server(platform):
+    creds = platform.credentials()
+    admin, _ = login(platform.url, "demo-staff", creds["demo-staff"])
+    stop_server(platform, admin, "demo-pi2")
+    session, r = login(platform.url, "demo-pi2", creds["demo-pi2"], next_url="/hub/token")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/hub/token"), r.headers
+    model = session.get(f"{platform.url}hub/api/user", timeout=30).json()
+    assert not model["servers"] and not model.get("pending"), model
 
 
 def test_gsp_service_answers_a_users_token(platform):

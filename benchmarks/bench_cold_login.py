@@ -1,0 +1,200 @@
+"""Cold login (the user's server spawned) -> first file list, through the real hub in Chromium.
+
+    .venv/bin/python benchmarks/bench_cold_login.py [--rows 100000] [--cold 4]
+    .venv/bin/python benchmarks/bench_cold_login.py --compare ../base --rounds 3
+
+The first form times ``--cold`` logins of the PI ``member`` (database and files as
+``bench_ui.py`` makes them), the user's server stopped through the hub API before each.
+Timing starts once the hub's forkserver listens: a night's first login comes long after
+the hub started, when the forkserver has imported the server; a login in the seconds
+after the hub's start (``bench_ui.py``'s first cold login) measures a ``Popen`` start
+beside the forkserver's own imports instead. For each login it prints the browser's
+timeline (``bench_ui.Timeline``), the hub's "took N seconds to start", and the CPU
+seconds of the processes by group; then the median and every value.
+
+``--compare OTHER`` measures side by side: rounds alternate this checkout and another
+one (``OTHER/.venv/bin/python`` runs this file against ``OTHER``'s code and hub, in a
+process of its own, each round with a fresh hub and database), so that the drift of a
+shared machine favours neither. It prints both medians, their ratio and the load
+average before and after. The checkout measured is the one whose ``hub`` package the
+interpreter imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hub
+
+REPO = Path(hub.__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+STARTED = re.compile(r"User (\S+) took ([0-9.]+) seconds to start")
+
+
+def cold_logins(rows: int, cold: int) -> dict:
+    """Fill a database, start the hub, time ``cold`` cold logins; the figures."""
+    from bench_spawn import stop_servers, user_token, wait_forkserver
+    from bench_ui import ARGS, PASSWORD, CPUMeter, Timeline, add_real_files
+    from gsp_realhub import start_hub, stop_hub
+    from playwright.sync_api import sync_playwright
+    from store_hot_query import fill
+
+    from gsp_extension.store import Database, upgrade_database
+
+    out = {"repo": str(REPO), "totals": [], "spawns": [], "timelines": [], "cpu": []}
+    with tempfile.TemporaryDirectory(prefix="gsp-bench-cold-") as tmp:
+        root = Path(tmp)
+        url = f"sqlite:///{root / 'gsp.sqlite'}"
+        upgrade_database(url)
+        db = Database(url)
+        _member, soar = fill(db, rows)
+        db.dispose()
+        add_real_files(url, root, soar)
+        hub_ = start_hub(root, database_url=url, log_level="INFO")
+        try:
+            wait_forkserver(hub_, timeout=120)
+            token = user_token(hub_, "member")
+            cpu = CPUMeter(hub_.process.pid, os.getpid())
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                for i in range(cold):
+                    if i:
+                        stop_servers(hub_, {"member": token})
+                    time.sleep(1.0)  # the stopped server's exit settles
+                    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    timeline = Timeline(page)
+                    page.goto(hub_.url + "/hub/login")
+                    page.fill("input[name=username]", "member")
+                    page.fill("input[name=password]", PASSWORD)
+                    log_start = hub_.log_path.stat().st_size
+                    before = cpu.sample()
+                    timeline.start()
+                    t = time.perf_counter()
+                    page.click("input[type=submit], button[type=submit]")
+                    page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
+                    total = time.perf_counter() - t
+                    after = cpu.sample()
+                    with open(hub_.log_path, "rb") as log:
+                        log.seek(log_start)
+                        started = STARTED.findall(log.read().decode(errors="replace"))
+                    out["totals"].append(total)
+                    out["spawns"].append(float(started[-1][1]) if started else float("nan"))
+                    out["timelines"].append(timeline.line(total))
+                    out["cpu"].append(CPUMeter.line(before, after, 1))
+                    context.close()
+                browser.close()
+        finally:
+            stop_hub(hub_)
+    return out
+
+
+def _print_one(out: dict) -> None:
+    for i, (line, cpu, spawn) in enumerate(
+        zip(out["timelines"], out["cpu"], out["spawns"], strict=True)
+    ):
+        print(f"  cold {i}: {line}  (server start {spawn:.2f} s; CPU s: {cpu})")
+    shown = ", ".join(f"{v:.2f}" for v in out["totals"])
+    print(
+        f"login -> first file list, cold: median {statistics.median(out['totals']):.2f} s [{shown}]"
+    )
+
+
+STEP = re.compile(r"([a-z-]+) ([0-9.]+)")
+
+
+def step_medians(outs: list[dict]) -> dict[str, float]:
+    """Median time of each timeline step over the runs' logins, in the timeline's
+    order, with the server's start (the hub's figure) and the user server's CPU."""
+    steps: dict[str, list[float]] = {}
+    for out in outs:
+        for line, spawn, cpu in zip(out["timelines"], out["spawns"], out["cpu"], strict=True):
+            for key, value in STEP.findall(line):
+                steps.setdefault(key, []).append(float(value))
+            steps.setdefault("server-start", []).append(spawn)
+            server_cpu = re.search(r"user server ([0-9.]+)", cpu)
+            if server_cpu:
+                steps.setdefault("server-cpu", []).append(float(server_cpu.group(1)))
+    return {k: statistics.median(v) for k, v in steps.items()}
+
+
+def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
+    """Alternate this checkout and ``other`` for ``rounds`` rounds; print both medians."""
+    me = Path(__file__).resolve()
+    runs = {"this": (Path(sys.executable), REPO), "other": (other / ".venv/bin/python", other)}
+    totals: dict[str, list[float]] = {"this": [], "other": []}
+    outs: dict[str, list[dict]] = {"this": [], "other": []}
+    print(f"load average before: {os.getloadavg()}")
+    for r in range(rounds):
+        order = ["other", "this"] if r % 2 == 0 else ["this", "other"]
+        for name in order:
+            python, repo = runs[name]
+            child = subprocess.Popen(
+                [str(python), str(me), "--rows", str(rows), "--cold", str(cold), "--json"],
+                cwd=repo,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                stdout, stderr = child.communicate()
+            finally:
+                if child.poll() is None:  # stopped meanwhile: the child stops its hub
+                    child.terminate()
+                    child.wait(60)
+            if child.returncode:
+                raise RuntimeError(f"{name} ({repo}) failed:\n{stderr[-3000:]}")
+            out = json.loads(stdout.strip().splitlines()[-1])
+            print(f"round {r} {name} ({out['repo']}), load {os.getloadavg()[0]:.2f}:")
+            _print_one(out)
+            totals[name] += out["totals"]
+            outs[name].append(out)
+    print(f"load average after: {os.getloadavg()}")
+    for name, values in totals.items():
+        shown = ", ".join(f"{v:.2f}" for v in values)
+        print(f"{name} ({runs[name][1]}): median {statistics.median(values):.2f} s [{shown}]")
+    print("median seconds from the login click, by step (see bench_ui.Timeline):")
+    for name in totals:
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in step_medians(outs[name]).items())
+        print(f"  {name}: {steps}")
+    ratio = statistics.median(totals["this"]) / statistics.median(totals["other"])
+    print(f"ratio this / other (medians): {ratio:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--cold", type=int, default=4, help="cold logins per hub")
+    parser.add_argument("--compare", type=Path, help="another checkout, measured in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    # SIGTERM leaves through the finally blocks: the hub and its servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.compare:
+        print("command: " + " ".join(sys.argv))
+        compare(args.compare.resolve(), args.rows, args.cold, args.rounds)
+        return
+    out = cold_logins(args.rows, args.cold)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("command: " + " ".join(sys.argv) + f"  (load {os.getloadavg()})")
+        _print_one(out)
+
+
+if __name__ == "__main__":
+    main()
