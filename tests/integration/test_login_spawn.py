@@ -146,6 +146,11 @@ def test_a_spawn_failing_at_login_leaves_the_user_logged_in_and_sent_to_the_spaw
     assert page.status_code == 500, (page.status_code, page.url)
     assert "error starting server lfail" in page.text, page.text[-800:]
     assert hub.log_path.read_text(errors="replace").count(f"Spawning {MISSING_CMD}") == 2
+    # A later login starts the server again: JupyterHub keeps the failed spawn around
+    # (spawner._failed), which must not make the login skip the start.
+    _, r, _ = login(hub, "lfail")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/hub/spawn"), r.headers
+    assert hub.log_path.read_text(errors="replace").count(f"Spawning {MISSING_CMD}") == 3
 
 
 def test_a_login_while_the_server_runs_starts_no_other(hub):
