@@ -39,6 +39,7 @@ c.JupyterHub.load_roles = list(c.JupyterHub.load_roles) + [
     }},
 ]
 c.JupyterHub.log_level = {log_level!r}
+{extra_config}
 """
 
 
@@ -102,12 +103,16 @@ def start_hub(
     log_level: str = "INFO",
     live: bool = False,
     public_url: bool = True,
+    extra_config: str = "",
 ) -> RealHub:
     """Start the hub and wait until the gsp service answers through the proxy.
 
     ``live=False`` (the default here) keeps the service from running ingest and the job
     engine, so that queued jobs stay queued while the API tests look at them.
     ``public_url=False`` leaves ``GSP_PUBLIC_URL`` unset: mailed links take the bind URL.
+    ``extra_config``: lines of hub config (``c`` is the config object) run after the
+    project's config and the test overlay, e.g. a spawner setting that makes a test
+    user's server slow to start or fail (tests/integration/test_login_spawn.py).
 
     A port found free can be taken by another process before the hub binds it (other
     test runs on the machine probe ports the same way): only that failure, recognised in
@@ -115,7 +120,9 @@ def start_hub(
     """
     for attempt in range(3):
         try:
-            return _start_hub_once(data_root, database_url, timeout, log_level, live, public_url)
+            return _start_hub_once(
+                data_root, database_url, timeout, log_level, live, public_url, extra_config
+            )
         except PortTaken:
             if attempt == 2:
                 raise
@@ -139,6 +146,7 @@ def _start_hub_once(
     log_level: str,
     live: bool,
     public_url: bool,
+    extra_config: str = "",
 ) -> RealHub:
     data_root.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("bind", "hub", "proxy", "service")}
@@ -146,7 +154,12 @@ def _start_hub_once(
     token = secrets.token_hex(24)
     overlay = data_root / "test_jupyterhub_config.py"
     overlay.write_text(
-        OVERLAY.format(project=str(REPO / "jupyterhub_config.py"), token=token, log_level=log_level)
+        OVERLAY.format(
+            project=str(REPO / "jupyterhub_config.py"),
+            token=token,
+            log_level=log_level,
+            extra_config=extra_config,
+        )
     )
     database_url = database_url or f"sqlite:///{data_root / 'gsp.sqlite'}"
     env = {
