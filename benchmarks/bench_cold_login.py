@@ -46,7 +46,7 @@ STARTED = re.compile(r"User (\S+) took ([0-9.]+) seconds to start")
 def cold_logins(rows: int, cold: int) -> dict:
     """Fill a database, start the hub, time ``cold`` cold logins; the figures."""
     from bench_spawn import stop_servers, user_token, wait_forkserver
-    from bench_ui import ARGS, PASSWORD, CPUMeter, Timeline, add_real_files
+    from bench_ui import ARGS, CPUMeter, add_real_files, open_login
     from gsp_realhub import start_hub, stop_hub
     from playwright.sync_api import sync_playwright
     from store_hot_query import fill
@@ -73,13 +73,7 @@ def cold_logins(rows: int, cold: int) -> dict:
                     if i:
                         stop_servers(hub_, {"member": token})
                     time.sleep(1.0)  # the stopped server's exit settles
-                    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-                    page = context.new_page()
-                    page.set_default_timeout(120_000)
-                    timeline = Timeline(page)
-                    page.goto(hub_.url + "/hub/login")
-                    page.fill("input[name=username]", "member")
-                    page.fill("input[name=password]", PASSWORD)
+                    context, page, timeline = open_login(browser, hub_.url)
                     log_start = hub_.log_path.stat().st_size
                     before = cpu.sample()
                     timeline.start()

@@ -268,6 +268,19 @@ class CPUMeter:
         return ", ".join(parts) or "none"
 
 
+def open_login(browser, hub_url: str):
+    """A fresh browser context on the hub's login page, the member's name and password
+    filled in: ``(context, page, timeline)``; the caller clicks submit."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    timeline = Timeline(page)
+    page.goto(hub_url + "/hub/login")
+    page.fill("input[name=username]", "member")
+    page.fill("input[name=password]", PASSWORD)
+    return context, page, timeline
+
+
 def _report(label: str, values: list[float], target: float) -> None:
     shown = ", ".join(f"{v:.2f}" for v in values)
     print(f"{label}: median {statistics.median(values):.2f} s (target {target} s)  [{shown}]")
@@ -358,13 +371,7 @@ def main() -> None:
                         cpu_warm = cpu.sample()
                     if 0 < i < cold_runs:
                         stop_servers(hub, {"member": member_token})
-                    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-                    page = context.new_page()
-                    page.set_default_timeout(120_000)
-                    timeline = Timeline(page)
-                    page.goto(hub.url + "/hub/login")
-                    page.fill("input[name=username]", "member")
-                    page.fill("input[name=password]", PASSWORD)
+                    context, page, timeline = open_login(browser, hub.url)
                     timeline.start()
                     t = time.perf_counter()
                     page.click("input[type=submit], button[type=submit]")
