@@ -400,7 +400,9 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
-    u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction(xj)
+    # beyond the outermost lines the correction continues along its tangent: smooth,
+    # so that the series below reproduces it at the end lines (see PolyFit.tangent)
+    u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction.tangent(xj)
     coefficients = chebyshev_for(j, guess_wavelength(found.guess, u_all))
     pix = setup.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
