@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from pipeline.wavelength.first_guess import Alignment, inverse
 from pipeline.wavelength.lines import LineList, continuum, robust_noise
@@ -62,6 +63,8 @@ BROAD = 1.15
 SATURATION_FRACTION = 0.2
 #: A "line" narrower than NARROW times the local FWHM is not a spectral line.
 NARROW = 0.7
+#: Lines (unsaturated, nearest along the detector) whose median FWHM is the local one.
+LOCAL_LINES = 9
 #: A line with an unresolved NIST neighbour of another spectrum is a blend only when
 #: it is broader than CROSS_BROAD times the local FWHM (the neighbour shows).
 CROSS_BROAD = 1.1
@@ -92,6 +95,11 @@ CLIP_FLOOR_PX = 0.02
 NOISE_RATIO = 3.0
 ISOLATION_FWHM = 5.0
 ISOLATION_FRACTION = 0.03
+#: ... but beyond GAUSSIAN_REACH_FWHM a Gaussian neighbour puts no light at all: there a
+#: rival counts only where its wing shows, measured on its far side (see
+#: :func:`_wing_reaches`), and pulls the line by more than WING_PULL_PX binned px.
+GAUSSIAN_REACH_FWHM = 3.0
+WING_PULL_PX = 0.01
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
@@ -288,14 +296,79 @@ class LineShapes:
     noise_limited: np.ndarray
 
 
-def _isolated(j, amplitude, local_fwhm) -> np.ndarray:
+def _isolated(j, amplitude, local_fwhm, wing=None) -> np.ndarray:
     """Lines with no other arc line within ISOLATION_FWHM local FWHM that has at least
     ISOLATION_FRACTION of their flux (such a neighbour pulls a centre by more than the
-    few hundredths of a pixel a faint line's own noise does)."""
-    near = np.abs(j[None, :] - j[:, None]) < ISOLATION_FWHM * local_fwhm[:, None]
+    few hundredths of a pixel a faint line's own noise does).
+
+    ``wing(i, k)``, when given, tells whether rival ``k``, farther than
+    :data:`GAUSSIAN_REACH_FWHM`, shows a wing that reaches line ``i`` (see
+    :func:`_wing_reaches`); rivals it clears do not count.
+    """
+    gap = np.abs(j[None, :] - j[:, None])
+    near = gap < ISOLATION_FWHM * local_fwhm[:, None]
     np.fill_diagonal(near, False)
-    rival = amplitude[None, :] >= ISOLATION_FRACTION * amplitude[:, None]
-    return ~np.any(near & rival, axis=1)
+    rival = near & (amplitude[None, :] >= ISOLATION_FRACTION * amplitude[:, None])
+    if wing is not None:
+        far = rival & (gap >= GAUSSIAN_REACH_FWHM * local_fwhm[:, None])
+        for i, k in zip(*np.nonzero(far), strict=True):
+            rival[i, k] = wing(i, k)
+    return ~np.any(rival, axis=1)
+
+
+def _wing_reaches(net, noise, j, sigma, height, local_fwhm, i, k) -> bool:
+    """Whether arc line ``k``'s wing, measured on its far side, pulls line ``i``.
+
+    A neighbour's profile is symmetric: its wing at line ``i``'s distance is seen on
+    its other side, where line ``i`` is not. ``net`` is the arc less every line's
+    fitted Gaussian (:func:`beyond_gaussians`), so what is left there is the part of
+    the wing a Gaussian does not describe. The slope ``s`` of that flux, across
+    about a FWHM, moves a Gaussian of height ``h`` and width ``sigma`` fitted with a
+    constant by ``2 sqrt(2) sigma^2 s / h`` (least squares). The wing reaches the line
+    when that pull is both measured (over twice its noise) and over WING_PULL_PX; a
+    far side off the detector, or holding a line the Gaussians misdraw (a steep
+    slope), counts as a wing.
+    """
+    half = int(np.ceil(local_fwhm[i]))
+    m = int(np.round(2.0 * j[k] - j[i]))
+    if m - half < 0 or m + half >= net.size:
+        return True
+    x = np.arange(m - half, m + half + 1, dtype=float)
+    y = net[m - half : m + half + 1]
+    dx = x - x.mean()
+    slope = float(np.sum(dx * (y - y.mean())) / np.sum(dx**2))
+    slope_err = noise / np.sqrt(np.sum(dx**2))
+    gain = 2.0 * np.sqrt(2.0) * sigma[i] ** 2 / max(height[i], 1e-12)
+    return bool(gain * abs(slope) > max(2.0 * gain * slope_err, WING_PULL_PX))
+
+
+def beyond_gaussians(net: np.ndarray, lines: LineList) -> np.ndarray:
+    """The arc less the fitted Gaussian profile of every line found in it.
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        The arc less its continuum.
+    lines : LineList
+        Its lines (centre, integrated amplitude, sigma; pixels).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``net`` less each line's pixel-integrated Gaussian, drawn out to 8 sigma:
+        noise, and the light the Gaussians do not describe (wings, misfit cores).
+    """
+    out = np.array(net, float)
+    if len(lines) == 0:
+        return out
+    reach = int(np.clip(np.ceil(8.0 * lines.sigma.max()), 3, 60))
+    idx = np.round(lines.centre).astype(int)[:, None] + np.arange(-reach, reach + 1)[None, :]
+    inside = (idx >= 0) & (idx < out.size)
+    a = (idx + 0.5 - lines.centre[:, None]) / (np.sqrt(2.0) * lines.sigma[:, None])
+    b = (idx - 0.5 - lines.centre[:, None]) / (np.sqrt(2.0) * lines.sigma[:, None])
+    prof = lines.amplitude[:, None] * 0.5 * (special.erf(a) - special.erf(b))
+    np.subtract.at(out, idx[inside], prof[inside])
+    return out
 
 
 def _local_fwhm(j, fwhm, clean) -> np.ndarray:
@@ -308,7 +381,12 @@ def _local_fwhm(j, fwhm, clean) -> np.ndarray:
     jr, fr = j[ref], fwhm[ref]
     k = np.argsort(jr)
     jr, fr = jr[k], fr[k]
-    med = np.array([np.median(fr[max(0, i - 4) : i + 5]) for i in range(jr.size)])
+    # the median of the LOCAL_LINES nearest in order, the window shifted inwards at the
+    # ends rather than cut: at the detector's ends a cut window holds five lines or
+    # fewer, and two unresolved blends there (broad fits, 1200 l/mm's blue end) made a
+    # clean line's local width 1.7 times its own, and it was set aside as narrow
+    lo = np.clip(np.arange(jr.size) - LOCAL_LINES // 2, 0, max(jr.size - LOCAL_LINES, 0))
+    med = np.array([np.median(fr[a : a + LOCAL_LINES]) for a in lo])
     # each line takes the smoothed width of its nearest reference line
     pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
     nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)
@@ -351,6 +429,7 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     # centring error the background noise alone gives a Gaussian of this height and
     # width (least squares on the profile's slope: sigma_mu^2 = 2 s n^2 / (sqrt(pi) h^2))
     noise_error = noise / np.maximum(height, 1e-12) * np.sqrt(2.0 * lines.sigma / np.sqrt(np.pi))
+    rest = beyond_gaussians(net, lines)
     return LineShapes(
         fwhm=fwhm,
         local_fwhm=local,
@@ -364,7 +443,12 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
         noise_limited=(lines.centre_error < NOISE_RATIO * noise_error)
         & ~broadened
         & ~saturated
-        & _isolated(j, lines.amplitude, local),
+        & _isolated(
+            j,
+            lines.amplitude,
+            local,
+            lambda i, k: _wing_reaches(rest, noise, j, lines.sigma, height, local, i, k),
+        ),
     )
 
 

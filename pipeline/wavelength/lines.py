@@ -166,9 +166,11 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool) ->
     if from_variance:
         s2, wts = np.ones(params.shape[0]), win.weight
     else:
-        dof = max(win.x.shape[1] - 4, 1)
-        s2 = ((win.y - model) ** 2 * win.good).sum(axis=1) / dof
-        wts = win.good.astype(float)
+        # the pixels fitted: finite, and not left to a brighter neighbour
+        fitted = win.weight > 0
+        dof = np.maximum(fitted.sum(axis=1) - 4, 1)
+        s2 = ((win.y - model) ** 2 * fitted).sum(axis=1) / dof
+        wts = fitted.astype(float)
     jtj = np.matmul((jac * wts[:, :, None]).transpose(0, 2, 1), jac)
     # A tiny ridge keeps one degenerate line from making the batched inverse fail.
     diag = np.diagonal(jtj, axis1=1, axis2=2)
@@ -181,7 +183,34 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool) ->
     return np.sqrt(np.abs(cov_mu))
 
 
-def _neighbour_light(win: LineWindows, params: np.ndarray) -> np.ndarray:
+#: A window pixel where a brighter neighbour's fitted profile exceeds this fraction of
+#: a line's own peak is left out of the line's deblended fit (see :func:`_deblend`).
+DOMINATED_FRACTION = 0.1
+#: Fewest pixels a line keeps for that fit (else none is left out).
+MIN_OWN_PIXELS = 6
+#: A line this many FWHM or closer to a brighter one is a blend in any case (the
+#: identification's ``BLEND_FWHM``): its run-away fit is not restarted.
+SHOULDER_FWHM = 2.5
+
+
+@dataclass(frozen=True)
+class NeighbourLight:
+    """What the other fitted lines put into each line's window.
+
+    Attributes
+    ----------
+    light : ndarray
+        Flux of the brighter, resolved, Gaussian neighbours (subtracted before refitting).
+    dominated : ndarray of bool
+        Pixels where any brighter resolved neighbour's fitted profile exceeds
+        :data:`DOMINATED_FRACTION` of the line's own peak.
+    """
+
+    light: np.ndarray
+    dominated: np.ndarray
+
+
+def _neighbour_light(win: LineWindows, params: np.ndarray, ok, centre, height) -> NeighbourLight:
     """Flux the *other*, resolved, fitted lines put into each line's window.
 
     A faint line a few FWHM from a bright one sits on that line's wing, which a local
@@ -192,27 +221,42 @@ def _neighbour_light(win: LineWindows, params: np.ndarray) -> np.ndarray:
     faint line moves a bright one's centre by nothing measurable). Fits less than one
     FWHM apart are the same feature found twice (or an unresolved blend, which a joint
     fit could not split either): they are left alone.
+
+    ``ok`` marks the fits that converged (only those are neighbours); ``centre`` and
+    ``height`` are each line's place and peak (the fit's, or the data's where the fit
+    did not converge: a faint line on a bright wing whose first fit ran away still has
+    its own pixels).
     """
     amp, mu, sig, _ = params.T
     light = np.zeros_like(win.y)
-    peak = amp / np.maximum(sig, 1e-6)
+    dominated = np.zeros(win.y.shape, bool)
+    peak = np.where(ok, amp / np.maximum(sig, 1e-6), 0.0)
     # Only Gaussian lines are subtracted: a much broader fit is no line (a wing or a
     # noise bump) and subtracting it would eat the real line beside it; the Gaussian
     # of a clipped (saturated) line overshoots its flat top and misdraws its wings.
     model, _ = _jacobian(win.x, params)
     clipped = model.max(axis=1) > 1.05 * win.y.max(axis=1)
-    line_like = (amp > 0) & ~clipped
+    line_like = ok & (amp > 0) & ~clipped
     if line_like.any():
         line_like &= sig <= 1.5 * np.median(sig[line_like])
-    reach = 5.0 * sig.max() + win.x.shape[1]
-    gap = np.abs(mu[:, None] - mu[None, :])
-    resolved = gap > _FWHM * np.maximum(sig[:, None], sig[None, :])
-    brighter = peak[None, :] > peak[:, None]
-    i, k = np.nonzero((gap < reach) & resolved & brighter & line_like[None, :])
+    reach = 5.0 * sig[ok].max(initial=1.0) + win.x.shape[1]
+    gap = np.abs(centre[:, None] - mu[None, :])
+    resolved = gap > _FWHM * np.maximum(np.where(ok, sig, 0.0)[:, None], sig[None, :])
+    own_peak = height * np.sqrt(2.0 * np.pi)  # the unit of ``peak`` (amp / sigma)
+    brighter = (peak[None, :] > own_peak[:, None]) & (amp[None, :] > 0)
+    i, k = np.nonzero((gap < reach) & resolved & brighter)
     if i.size:
         prof = amp[k, None] * _integrated_gaussian(win.x[i], mu[k, None], sig[k, None])
-        np.add.at(light, i, prof)
-    return light
+        sub = line_like[k]
+        np.add.at(light, i[sub], prof[sub])
+        # pixels a neighbour outshines (its wing, even misdrawn, is no part of this
+        # line: a saturated or blended neighbour's is not subtracted, and a
+        # subtracted one's residual there can still exceed the line's own light),
+        # except the line's peak and the pixels beside it
+        over = prof > DOMINATED_FRACTION * height[i, None]
+        over &= np.abs(win.x[i] - np.round(centre[i, None])) > 1
+        np.logical_or.at(dominated, i, over)
+    return NeighbourLight(light, dominated)
 
 
 def _converged(win: LineWindows, params, guesses, half_width) -> np.ndarray:
@@ -227,6 +271,57 @@ def _converged(win: LineWindows, params, guesses, half_width) -> np.ndarray:
         & (amp > 0)
         & (win.good.sum(axis=1) >= win.x.shape[1] - 1)
     )
+
+
+def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter):
+    """One step of a joint fit: refit each line without its brighter neighbours' light.
+
+    Their fitted profiles are subtracted from its window and the pixels they outshine
+    are left out (:func:`_neighbour_light`). A line whose first fit did not converge
+    (pulled away by a bright neighbour's wing inside its window) starts again from its
+    first guess on its own pixels.
+    """
+    # only lines that converged are neighbours (a diverged fit is no line)
+    ok = _converged(win, params, guesses, half_width)
+    c0 = np.minimum(win.y[:, 0], win.y[:, -1])
+    data_height = np.maximum(win.y[:, half_width] - c0, 0.0)
+    amp, mu, sig, _ = params.T
+    height = np.where(ok, amp / (np.sqrt(2.0 * np.pi) * np.maximum(sig, 1e-6)), data_height)
+    centre = np.where(ok, mu, guesses)
+    # a diverged fit's parameters may be wild: it is drawn as nothing
+    drawn = np.where(
+        ok[:, None], params, np.c_[0.0 * guesses, guesses, 1.0 + 0.0 * guesses, 0.0 * guesses]
+    )
+    nb = _neighbour_light(win, drawn, ok, centre, height)
+    # a Gaussian and a constant need a few pixels beyond their four parameters: a line
+    # left fewer is a blend, fitted on its whole window as before
+    dominated = nb.dominated & ((win.good & ~nb.dominated).sum(axis=1) >= MIN_OWN_PIXELS)[:, None]
+    weight = np.where(dominated, 0.0, win.weight)
+    y = win.y - nb.light * win.good
+    own = LineWindows(win.x, y, weight, win.good)
+    # a fresh start, on its own pixels, for a line that ran away where a brighter
+    # neighbour outshines part of its window (a run-away fit with no such neighbour
+    # is noise, and stays unconverged)
+    # ... unless it lies within SHOULDER_FWHM of a brighter line: a shoulder, a blend
+    # whatever its fit, which would only make its other neighbours blends too (FWHM:
+    # the arc's lines', not the neighbour's fit, which a saturated top broadens)
+    shoulder = (
+        ok[None, :]
+        & (height[None, :] > data_height[:, None])
+        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * _FWHM * start[:, 2:3])
+    ).any(axis=1)
+    again = ~ok & dominated.any(axis=1) & ~shoulder
+    if again.any():
+        restart = start[again].copy()
+        restart[:, 3] = np.min(np.where(weight[again] > 0, y[again], np.inf), axis=1)
+        c_fit = np.where(weight[again] > 0, y[again] - restart[:, 3:4], 0.0)
+        restart[:, 0] = np.maximum(c_fit.sum(axis=1), 1e-12)
+        params = params.copy()
+        params[again] = restart
+    # a restarted noise bump may collapse to no width (overflowing on the way);
+    # :func:`_converged` drops it
+    with np.errstate(over="ignore", invalid="ignore"):
+        return own, _gauss_newton(own, params, n_iter)
 
 
 def fit_centres(
@@ -274,12 +369,9 @@ def fit_centres(
     start = np.stack([amp, guesses, np.full(guesses.size, float(sigma_guess)), c0], axis=1)
     params = _gauss_newton(win, start, n_iter)
     if deblend and guesses.size > 1:
-        # only lines that converged are subtracted (a diverged fit is no line)
-        ok = _converged(win, params, guesses, half_width)
-        light = _neighbour_light(win, np.where(ok[:, None], params, [0.0, 0.0, 1.0, 0.0]))
-        win = LineWindows(win.x, win.y - light * win.good, win.weight, win.good)
-        params = _gauss_newton(win, params, n_iter)
-    err = _centre_errors(win, params, variance is not None)
+        win, params = _deblend(win, params, start, guesses, half_width, n_iter)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
+        err = _centre_errors(win, params, variance is not None)
     amp, mu, sig, _ = params.T
     ok = _converged(win, params, guesses, half_width)
     order = np.argsort(mu[ok])
