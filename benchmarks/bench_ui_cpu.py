@@ -151,6 +151,12 @@ def _child(spec: dict) -> None:
     from voila_apps.app import App
 
     # What ``voila_apps.app.main`` does (without display and the live feed).
+    try:
+        from voila_apps.widgets import shared_models
+    except ImportError:  # a checkout from before the page's controls shared them
+        pass
+    else:
+        shared_models.install()
     client = GSPClient(timeout=60)
     extra = {}
     if "status" in inspect.signature(App).parameters:

@@ -338,7 +338,9 @@ def test_first_list_waits_for_no_detail_widget(client):
     detail = _widgets_made(view.open_first)
     assert view.detail_built and view.viewer in view.detail.children
     assert view.observed.selected_position == 0 and view.record["id"] == 103
-    assert detail > made + loaded, (made, loaded, detail)
+    # the detail's widgets (~90; the advanced panel's come later still, when opened)
+    # are made here, none of them before the list
+    assert detail > 50 and detail > 5 * loaded, (made, loaded, detail)
     # a click on the row of the file shown opens it again, its first tab chosen
     view.tabs.children[3].click()
     assert view.record["id"] == 25

@@ -91,10 +91,13 @@ class UserEditor(_EditForm):
         }
         self.active = w.Checkbox(description="Active (can log in)", indent=False)
         self.active.add_class("gsp-field-is_active")
-        self.confirm = w.Button(description="Deactivate", icon="user-slash")
-        self.confirm.add_class("mod-danger")
-        self.confirm.add_class("gsp-confirm-deactivate")
-        self.confirm.layout.display = "none"
+        # Its own layout: it is shown and hidden (see voila_apps.widgets.shared_models).
+        self.confirm = w.Button(
+            description="Deactivate",
+            icon="user-slash",
+            layout=w.Layout(display="none"),
+            _dom_classes=("mod-danger", "gsp-confirm-deactivate"),
+        )
         super().__init__(
             "gsp-edit-user",
             "Edit user",

@@ -26,6 +26,7 @@ from gsp_extension.client import DataType
 
 from .errors import GSPError, error_html
 from .lamps import is_arc
+from .shared_models import shared_layout
 
 #: The chooser's value for "let the engine choose" (a Dropdown cannot hold None as a value).
 AUTOMATIC = 0
@@ -125,25 +126,26 @@ class ActionBar(w.VBox):
         self.on_deleted = on_deleted
         self.record: dict | None = None
         self._lamps_pending = False  # a chooser waits for find_lamps()
-        self.buttons = w.HBox(layout=w.Layout(flex_flow="row wrap"))
-        self.buttons.add_class("gsp-actions")
+        self.buttons = w.HBox(
+            layout=shared_layout(flex_flow="row wrap"), _dom_classes=("gsp-actions",)
+        )
         self.lamp = w.Dropdown(
             description="Comparison lamp",
             style={"description_width": "initial"},
             layout=w.Layout(width="70%", display="none"),
+            _dom_classes=("gsp-lamp",),
         )
-        self.lamp.add_class("gsp-lamp")
-        self.lamp_note = w.HTML(layout=w.Layout(display="none"))
-        self.lamp_note.add_class("gsp-lamp-note")
+        self.lamp_note = w.HTML(layout=w.Layout(display="none"), _dom_classes=("gsp-lamp-note",))
         self._standards_pending = False
         self.standard = w.Dropdown(
             description="Standard star",
             style={"description_width": "initial"},
             layout=w.Layout(width="70%", display="none"),
+            _dom_classes=("gsp-standard",),
         )
-        self.standard.add_class("gsp-standard")
-        self.standard_note = w.HTML(layout=w.Layout(display="none"))
-        self.standard_note.add_class("gsp-standard-note")
+        self.standard_note = w.HTML(
+            layout=w.Layout(display="none"), _dom_classes=("gsp-standard-note",)
+        )
         self.confirm = w.HBox(layout=w.Layout(display="none"))
         self.message = w.HTML()
         self.download_link = w.HTML()
@@ -173,7 +175,7 @@ class ActionBar(w.VBox):
             b = w.Button(
                 description=action.label,
                 icon=action.icon,
-                layout=w.Layout(width="auto", flex="1 1 auto", margin="4px"),
+                layout=shared_layout(width="auto", flex="1 1 auto", margin="4px"),
             )
             if action.danger:
                 b.add_class("mod-danger")
@@ -324,8 +326,7 @@ class ActionBar(w.VBox):
 
     def _ask_delete(self) -> None:
         name = html.escape(self.record["file_name"])
-        yes = w.Button(description="Delete", icon="trash")
-        yes.add_class("mod-danger")
+        yes = w.Button(description="Delete", icon="trash", _dom_classes=("mod-danger",))
         no = w.Button(description="Cancel")
         yes.on_click(lambda _: self._delete())
         no.on_click(lambda _: setattr(self.confirm.layout, "display", "none"))

@@ -67,13 +67,14 @@ class AddressBar(w.Box):
         self.on_navigate = on_navigate
         self.pushes = 0
         self.current = ""  # the query string last pushed or navigated to
-        self.script = w.HTML()
-        self.script.add_class("gsp-address-out")
-        self.inbox = w.Text(continuous_update=True)
-        self.inbox.add_class("gsp-address-in")
+        self.script = w.HTML(_dom_classes=("gsp-address-out",))
+        self.inbox = w.Text(continuous_update=True, _dom_classes=("gsp-address-in",))
         self.inbox.observe(self._navigated, "value")
-        super().__init__([self.script, self.inbox], layout=w.Layout(display="none"))
-        self.add_class("gsp-address")
+        super().__init__(
+            [self.script, self.inbox],
+            layout=w.Layout(display="none"),
+            _dom_classes=("gsp-address",),
+        )
 
     def push(self, query: str, replace: bool = False) -> bool:
         """Show ``query`` (``?...`` or ``""``) in the address bar: a new history entry,

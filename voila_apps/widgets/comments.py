@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from .errors import GSPError
+from .shared_models import shared_layout
 
 
 def comment_html(c: dict) -> str:
@@ -24,21 +25,22 @@ class Comments(w.VBox):
         self.file_id: int | None = None
         self.items: list[dict] = []
         self.list = w.VBox()
-        self.text = w.Textarea(placeholder="Add new comment", layout=w.Layout(width="70%"))
-        self.add = w.Button(description="Add comment", icon="comment")
-        self.add.add_class("mod-primary")
+        self.text = w.Textarea(placeholder="Add new comment", layout=shared_layout(width="70%"))
+        self.add = w.Button(
+            description="Add comment", icon="comment", _dom_classes=("mod-primary",)
+        )
         self.message = w.HTML()
         self.add.on_click(lambda _: self.submit())
         super().__init__(
             [
                 w.HTML("<b>Comments</b>"),
                 self.list,
-                w.HBox([self.text, self.add], layout=w.Layout(align_items="flex-end")),
+                w.HBox([self.text, self.add], layout=shared_layout(align_items="flex-end")),
                 self.message,
             ],
-            layout=w.Layout(padding="8px"),
+            layout=shared_layout(padding="8px"),
+            _dom_classes=("gsp-comments",),
         )
-        self.add_class("gsp-comments")
 
     def show(self, file_id: int) -> None:
         self.file_id = file_id
@@ -81,8 +83,8 @@ class Comments(w.VBox):
         rows = []
         for c in self.items:
             remove = w.Button(
-                icon="trash", tooltip="delete this comment", layout=w.Layout(width="36px")
+                icon="trash", tooltip="delete this comment", layout=shared_layout(width="36px")
             )
             remove.on_click(lambda _, cid=c["id"]: self._delete(cid))
-            rows.append(w.HBox([w.HTML(comment_html(c), layout=w.Layout(flex="1")), remove]))
+            rows.append(w.HBox([w.HTML(comment_html(c), layout=shared_layout(flex="1")), remove]))
         self.list.children = rows

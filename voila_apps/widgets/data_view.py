@@ -21,6 +21,7 @@ from .lamps import is_arc
 from .live import FILE_EVENTS, JOB_EVENTS, LiveFeed, health_banner_html, status_html
 from .preferences import Preferences
 from .related import default_choice, family
+from .shared_models import shared_layout
 
 if TYPE_CHECKING:  # imported when the detail is built (the viewer imports numpy)
     from .actions import ActionBar
@@ -69,8 +70,7 @@ class DataView(w.HBox):
         self.observed.on_page = self._shown
         self.title = w.HTML()
         self.message = w.HTML()
-        self.live_status = w.HTML()
-        self.live_status.add_class("gsp-live-status")
+        self.live_status = w.HTML(_dom_classes=("gsp-live-status",))
         # Staff see a banner when live processing stops or lags (api/health/), in the
         # live-status line (no widget more on the landing page).
         self.health_banner = ""
@@ -84,9 +84,9 @@ class DataView(w.HBox):
             description="Follow newest",
             icon="forward",
             tooltip="Open each new science frame (its most processed product) as it arrives",
-            layout=w.Layout(width="auto"),
+            layout=shared_layout(width="auto"),
+            _dom_classes=("gsp-follow",),
         )
-        self.follow.add_class("gsp-follow")
         self.follow.observe(self._follow_changed, "value")
         self.live = LiveFeed(
             client,
@@ -104,17 +104,17 @@ class DataView(w.HBox):
         self._background = live_interval > 0
         self.detail = w.VBox(
             [self._title_bar(), self.message, self.live_status],
-            layout=w.Layout(flex="1 1 auto", width="70%"),
+            layout=shared_layout(flex="1 1 auto", width="70%"),
+            _dom_classes=("gsp-panel", "gsp-detail"),
         )
-        self.detail.add_class("gsp-panel")
-        self.detail.add_class("gsp-detail")
         left = w.VBox(
-            [self.observed, self.calibrations], layout=w.Layout(width="30%", min_width="280px")
+            [self.observed, self.calibrations], layout=shared_layout(width="30%", min_width="280px")
         )
         super().__init__(
-            [left, self.detail], layout=w.Layout(width="100%", align_items="flex-start")
+            [left, self.detail],
+            layout=shared_layout(width="100%", align_items="flex-start"),
+            _dom_classes=("gsp-data-view",),
         )
-        self.add_class("gsp-data-view")
         # Clicks (kernel's main thread), the first file opened at start and finished
         # jobs (background threads) all change what is shown: one at a time.
         self._showing = threading.RLock()
@@ -132,9 +132,9 @@ class DataView(w.HBox):
         if not hasattr(self, "_title_box"):
             self._title_box = w.HBox(
                 [self.title, self.follow],
-                layout=w.Layout(justify_content="space-between", align_items="center"),
+                layout=shared_layout(justify_content="space-between", align_items="center"),
+                _dom_classes=("gsp-panel-head",),
             )
-            self._title_box.add_class("gsp-panel-head")
         return self._title_box
 
     # --- the detail's parts, built on first use ---------------------------------------------

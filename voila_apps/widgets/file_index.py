@@ -20,6 +20,7 @@ from gsp_extension.client import NEWEST_FIRST
 
 from .errors import GSPError, error_html, log
 from .pager import Pager, page_count
+from .shared_models import shared_layout
 
 #: Observation order, latest first: night, then DATE-OBS and frame number within it.
 OBSERVATION_ORDER = NEWEST_FIRST
@@ -95,23 +96,28 @@ class FileIndex(w.VBox):
             icon="table",
             tooltip="the files as a table with every column, sortable and filterable",
             layout=w.Layout(display="none", width="auto"),
+            _dom_classes=("gsp-view-as-table",),
         )
-        self.table_link.add_class("gsp-view-as-table")
         self.head = w.HBox(
             [w.HTML(f"<b>{html.escape(title)}</b>"), w.HBox([self.table_link, self.badge])],
-            layout=w.Layout(justify_content="space-between"),
+            layout=shared_layout(justify_content="space-between"),
+            _dom_classes=("gsp-panel-head",),
         )
-        self.head.add_class("gsp-panel-head")
-        self.list = w.ToggleButtons(options=[], index=None, layout=w.Layout(width="100%"))
-        self.list.add_class("gsp-filelist")
+        self.list = w.ToggleButtons(
+            options=[],
+            index=None,
+            layout=shared_layout(width="100%"),
+            _dom_classes=("gsp-filelist",),
+        )
         self.list.on_msg(self._message)
         self._empty: w.HTML | None = None
-        self.rows = w.VBox(layout=w.Layout(padding="6px 10px"))
+        self.rows = w.VBox(layout=shared_layout(padding="6px 10px"))
         self.status = w.HTML()
         self.pager = Pager(self.load)
-        super().__init__([self.head, self.rows, self.status, self.pager])
-        self.add_class("gsp-panel")
-        self.add_class("gsp-file-index")
+        super().__init__(
+            [self.head, self.rows, self.status, self.pager],
+            _dom_classes=("gsp-panel", "gsp-file-index"),
+        )
 
     def offer_table(self, open_table: Callable[[], Any]) -> None:
         """Show the "View as Table" button; a click calls ``open_table()``."""

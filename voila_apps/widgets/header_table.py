@@ -8,6 +8,7 @@ from typing import Any
 import ipywidgets as w
 
 from .errors import GSPError
+from .shared_models import shared_layout
 
 
 def filter_cards(cards: list[dict], text: str) -> list[dict]:
@@ -52,17 +53,19 @@ class HeaderTable(w.VBox):
         self.cards: list[dict] | None = None
         self.toggle = w.ToggleButton(description="Header", icon="chevron-down", value=False)
         self.name = w.HTML()
-        bar = w.HBox([self.toggle, self.name], layout=w.Layout(align_items="center"))
-        bar.add_class("gsp-panel-head")
+        bar = w.HBox(
+            [self.toggle, self.name],
+            layout=shared_layout(align_items="center"),
+            _dom_classes=("gsp-panel-head",),
+        )
         self.search = w.Text(
-            placeholder="Filter header", continuous_update=True, layout=w.Layout(width="100%")
+            placeholder="Filter header", continuous_update=True, layout=shared_layout(width="100%")
         )
         self.table = w.HTML()
         self.body = w.VBox([self.search, self.table], layout=w.Layout(display="none"))
         self.toggle.observe(self._toggled, "value")
         self.search.observe(lambda _: self._render(), "value")
-        super().__init__([bar, self.body])
-        self.add_class("gsp-header")
+        super().__init__([bar, self.body], _dom_classes=("gsp-header",))
 
     def show_file(self, record: dict) -> None:
         """Switch to another file (closed header is not fetched until opened)."""

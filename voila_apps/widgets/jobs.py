@@ -80,8 +80,7 @@ class JobTracker(w.VBox):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        super().__init__([self.lines])
-        self.add_class("gsp-jobs")
+        super().__init__([self.lines], _dom_classes=("gsp-jobs",))
 
     @property
     def active(self) -> list[dict]:

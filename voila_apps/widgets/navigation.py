@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from .shared_models import shared_layout
+
 #: View key, label, Font Awesome icon (served by Voilà itself, no CDN).
 VIEWS = (
     ("data", "Data", "image"),
@@ -51,9 +53,11 @@ class NavBar(w.HBox):
     ) -> None:
         self.on_view = on_view
         self.user = w.Button(
-            description=user_label, icon="user-cog", tooltip="user details and preferences"
+            description=user_label,
+            icon="user-cog",
+            tooltip="user details and preferences",
+            _dom_classes=("gsp-user",),
         )
-        self.user.add_class("gsp-user")
         self.user.on_click(lambda _: on_user())
         logout = w.HTML(
             f"<a class='gsp-logout-link' href='{hub_prefix()}logout' style='color:#ef5350;"
@@ -61,7 +65,7 @@ class NavBar(w.HBox):
         )
         self.buttons: dict[str, w.Button] = {}
         for key, label, icon in views_for(staff):
-            b = w.Button(description=label, icon=icon, layout=w.Layout(width="auto"))
+            b = w.Button(description=label, icon=icon, layout=shared_layout(width="auto"))
             b.view = key
             b.on_click(lambda _, k=key: self.on_view(k))
             self.buttons[key] = b
@@ -76,14 +80,16 @@ class NavBar(w.HBox):
             "<i class='fa fa-book'></i> Notebooks</a>"
         )
         title = w.HTML(
-            "<span class='gsp-title'>Goodman Pipeline</span>", layout=w.Layout(margin="0 24px 0 0")
+            "<span class='gsp-title'>Goodman Pipeline</span>",
+            layout=shared_layout(margin="0 24px 0 0"),
         )
-        left = w.HBox([title, self.user, logout], layout=w.Layout(align_items="center"))
-        right = w.HBox([*self.buttons.values(), docs], layout=w.Layout(align_items="center"))
+        left = w.HBox([title, self.user, logout], layout=shared_layout(align_items="center"))
+        right = w.HBox([*self.buttons.values(), docs], layout=shared_layout(align_items="center"))
         super().__init__(
-            [left, right], layout=w.Layout(justify_content="space-between", width="100%")
+            [left, right],
+            layout=shared_layout(justify_content="space-between", width="100%"),
+            _dom_classes=("gsp-nav",),
         )
-        self.add_class("gsp-nav")
 
     def mark(self, key: str) -> None:
         for k, b in self.buttons.items():
@@ -141,30 +147,45 @@ class TokenPanel(w.VBox):
         self._create = create or create_personal_token
         self._token = ""
         self.note = w.Text(
-            value="GSP API scripts", description="Note", layout=w.Layout(width="280px")
+            value="GSP API scripts",
+            description="Note",
+            layout=shared_layout(width="280px"),
+            _dom_classes=("gsp-token-note",),
         )
-        self.note.add_class("gsp-token-note")
-        self.expiry = w.Dropdown(options=EXPIRY_CHOICES, value=30 * 86_400, description="Expires")
-        self.expiry.add_class("gsp-token-expiry")
+        self.expiry = w.Dropdown(
+            options=EXPIRY_CHOICES,
+            value=30 * 86_400,
+            description="Expires",
+            _dom_classes=("gsp-token-expiry",),
+        )
         self.create = w.Button(
-            description="Create token", icon="key", tooltip="ask the hub for a new token"
+            description="Create token",
+            icon="key",
+            tooltip="ask the hub for a new token",
+            _dom_classes=("gsp-create-token",),
         )
-        self.create.add_class("gsp-create-token")
         self.create.on_click(lambda _: self._new_token())
         self.message = w.HTML()
-        self.box = w.Text(value="", disabled=True, layout=w.Layout(width="360px"))
-        self.box.add_class("gsp-token")
-        self.reveal = w.ToggleButton(
-            description="Show", icon="eye", tooltip="show the token", layout=w.Layout(width="auto")
+        self.box = w.Text(
+            value="",
+            disabled=True,
+            layout=shared_layout(width="360px"),
+            _dom_classes=("gsp-token",),
         )
-        self.reveal.add_class("gsp-reveal-token")
+        self.reveal = w.ToggleButton(
+            description="Show",
+            icon="eye",
+            tooltip="show the token",
+            layout=shared_layout(width="auto"),
+            _dom_classes=("gsp-reveal-token",),
+        )
         self.reveal.observe(lambda _: self._render(), "value")
         self.copy = w.HTML()
         self.row = w.HBox(
             [self.box, self.reveal, self.copy],
             layout=w.Layout(align_items="center", display="none"),
+            _dom_classes=("gsp-token-row",),
         )
-        self.row.add_class("gsp-token-row")
         hub = hub_prefix()
         help_text = w.HTML(
             "<div class='gsp-help'>A token lets scripts call the API as you. It is shown "
@@ -178,9 +199,9 @@ class TokenPanel(w.VBox):
             "(inside a notebook on this hub, <code>GSPClient()</code> finds both).</div>"
         )
         super().__init__(
-            [w.HBox([self.note, self.expiry, self.create]), self.message, self.row, help_text]
+            [w.HBox([self.note, self.expiry, self.create]), self.message, self.row, help_text],
+            _dom_classes=("gsp-token-panel",),
         )
-        self.add_class("gsp-token-panel")
 
     def _new_token(self) -> None:
         from voila_apps.hub_tokens import HubTokenError
@@ -265,9 +286,8 @@ class UserMenu(w.VBox):
                 self.message,
             ],
             layout=w.Layout(display="none", padding="10px"),
+            _dom_classes=("gsp-panel", "gsp-user-menu"),
         )
-        self.add_class("gsp-panel")
-        self.add_class("gsp-user-menu")
 
     def toggle(self) -> None:
         self.layout.display = "none" if self.layout.display == "flex" else "flex"

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from .shared_models import shared_layout
+
 
 def page_count(count: int, page_size: int) -> int:
     """Pages needed for ``count`` rows (at least 1, so an empty list has page 1)."""
@@ -57,19 +59,22 @@ class Pager(w.VBox):
         self.on_page = on_page
         self.current = 1
         self.last = 1
-        self.buttons = w.HBox(layout=w.Layout(justify_content="center", flex_flow="row wrap"))
-        self.buttons.add_class("gsp-pager")
-        self.goto = w.Text(
-            placeholder="page", layout=w.Layout(width="90px"), continuous_update=False
+        self.buttons = w.HBox(
+            layout=shared_layout(justify_content="center", flex_flow="row wrap"),
+            _dom_classes=("gsp-pager",),
         )
-        self.goto_button = w.Button(description="Go", layout=w.Layout(width="60px"))
-        self.goto_button.add_class("mod-primary")
+        self.goto = w.Text(
+            placeholder="page", layout=shared_layout(width="90px"), continuous_update=False
+        )
+        self.goto_button = w.Button(
+            description="Go", layout=shared_layout(width="60px"), _dom_classes=("mod-primary",)
+        )
         self.message = w.HTML()
         # The page buttons are remade at each page: they share one layout and one
         # style (a widget each, otherwise three per button).
-        self._arrow = w.Layout(width="36px")
-        self._number = w.Layout(width="auto", min_width="36px")
-        self._gap = w.Layout(margin="0 4px")
+        self._arrow = shared_layout(width="36px")
+        self._number = shared_layout(width="auto", min_width="36px")
+        self._gap = shared_layout(margin="0 4px")
         self._style = w.ButtonStyle()
         self._html_style = w.widgets.widget_string.HTMLStyle()
         self.goto_button.on_click(lambda _: self.go_to(self.goto.value))
@@ -79,7 +84,7 @@ class Pager(w.VBox):
                 self.buttons,
                 w.HBox(
                     [w.HTML("<i class='fa fa-book-open'></i>&nbsp;"), self.goto, self.goto_button],
-                    layout=w.Layout(justify_content="center", align_items="center"),
+                    layout=shared_layout(justify_content="center", align_items="center"),
                 ),
                 self.message,
             ]

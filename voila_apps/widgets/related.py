@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as w
 
 from .errors import GSPError
+from .shared_models import shared_layout
 
 TYPE_LABELS = {
     "5": "Flux Calibrated",
@@ -78,7 +79,7 @@ class RelatedTabs(w.HBox):
         self.on_choose = on_choose
         self.files: list[dict] = []
         self.active = 0
-        super().__init__(layout=w.Layout(flex_flow="row wrap"))
+        super().__init__(layout=shared_layout(flex_flow="row wrap"))
         self.add_class("gsp-tabs")
 
     @property
@@ -94,7 +95,9 @@ class RelatedTabs(w.HBox):
         files = list(files)
         buttons = []
         for i, (f, label) in enumerate(zip(files, tab_labels(files), strict=True)):
-            b = w.Button(description=label, tooltip=f["file_name"], layout=w.Layout(width="auto"))
+            b = w.Button(
+                description=label, tooltip=f["file_name"], layout=shared_layout(width="auto")
+            )
             b.on_click(lambda _, i=i: self.choose(i))
             buttons.append(b)
         self.children = buttons

@@ -249,13 +249,14 @@ class SettingsForm(w.VBox):
         for section in SECTIONS:
             items = []
             for f in (f for f in FIELDS if f.section == section):
+                # (the style at creation: a control made without one shares it)
+                wide = {"description_width": "initial"}
                 if f.kind == "bool":
-                    box = w.Checkbox(description=f.label, indent=False)
+                    box = w.Checkbox(description=f.label, indent=False, style=wide)
                 elif f.kind == "choice":
-                    box = w.Dropdown(options=list(f.choices), description=f.label)
+                    box = w.Dropdown(options=list(f.choices), description=f.label, style=wide)
                 else:
-                    box = w.Text(description=f.label)
-                box.style.description_width = "initial"
+                    box = w.Text(description=f.label, style=wide)
                 box.field = f.name
                 box.add_class(f"gsp-setting-{f.name}")
                 self.inputs[f.name] = box

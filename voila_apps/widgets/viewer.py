@@ -43,8 +43,7 @@ class AdvancedPanel(w.VBox):
         self.xmax = w.Text(description="X max", placeholder="auto")
         self.show_saturated = w.Checkbox(description="Show saturated pixels", value=True)
         self.show_title = w.Checkbox(description="Show title", value=True)
-        self.apply = w.Button(description="Apply", icon="check")
-        self.apply.add_class("mod-primary")
+        self.apply = w.Button(description="Apply", icon="check", _dom_classes=("mod-primary",))
         self.reset = w.Button(description="Reset limits", icon="undo")
         self.message = w.HTML()
         self.apply.on_click(lambda _: self._apply())
@@ -61,8 +60,8 @@ class AdvancedPanel(w.VBox):
                 self.message,
             ],
             layout=w.Layout(display="none", padding="8px"),
+            _dom_classes=("gsp-advanced",),
         )
-        self.add_class("gsp-advanced")
 
     def options(self, base: ViewOptions) -> ViewOptions:
         """The panel's values over ``base``. Raises ValueError for a bad number."""
@@ -120,31 +119,57 @@ class Viewer(w.VBox):
         self._pngs: OrderedDict[tuple, bytes] = OrderedDict()
         self.png_cache_size = 16
         self._setting = False  # preferences are being copied into the panel
-        self.panel = AdvancedPanel(self._panel_changed)
-        self.plot = w.Box(layout=w.Layout(justify_content="center", min_height="300px"))
-        self.plot.add_class("gsp-plot")
-        self.image = w.Image(format="png", layout=w.Layout(max_width="100%"))
-        self.image.add_class("gsp-plot-image")
+        # Built when first opened (~20 widgets the page need not send before).
+        self._panel: AdvancedPanel | None = None
+        self.plot = w.Box(
+            layout=w.Layout(justify_content="center", min_height="300px"),
+            _dom_classes=("gsp-plot",),
+        )
+        self.image = w.Image(
+            format="png", layout=w.Layout(max_width="100%"), _dom_classes=("gsp-plot-image",)
+        )
         self.status = w.HTML()
-        self.limits = w.HTML()
-        self.limits.add_class("gsp-limits-box")
+        self.limits = w.HTML(_dom_classes=("gsp-limits-box",))
         self.modified = w.HTML(layout=w.Layout(align_self="flex-end"))
-        super().__init__([self.plot, self.limits, self.status, self.modified, self.panel])
+        super().__init__([self.plot, self.limits, self.status, self.modified])
         self.set_preferences(prefs, redraw=False)
+
+    @property
+    def panel(self) -> AdvancedPanel:
+        """The advanced visualization panel (built on first use, hidden until toggled)."""
+        if self._panel is None:
+            self._panel = AdvancedPanel(self._panel_changed)
+            self._copy_preferences()
+            self.children = (*self.children, self._panel)
+        return self._panel
 
     def set_preferences(self, prefs: Preferences, redraw: bool = True) -> None:
         self.prefs = prefs
+        if self._panel is not None:
+            self._copy_preferences()
+        if redraw:
+            self.redraw()
+
+    def _copy_preferences(self) -> None:
         # The panel's own observers stay (removing all of a Dropdown's observers also
         # removed ipywidgets' value/index link: the colour map then did nothing);
         # they are only told to wait while the preferences are copied in.
         self._setting = True
         try:
-            self.panel.colormap.value = prefs.colormap
-            self.panel.show_saturated.value = prefs.show_saturated
+            self._panel.colormap.value = self.prefs.colormap
+            self._panel.show_saturated.value = self.prefs.show_saturated
         finally:
             self._setting = False
-        if redraw:
-            self.redraw()
+
+    def options(self) -> ViewOptions:
+        """How the file shown is drawn: the preferences, then the panel's values once
+        it is there. Raises ValueError for a bad number in the panel."""
+        base = ViewOptions(
+            theme=self.prefs.theme,
+            colormap=self.prefs.colormap,
+            show_saturated=self.prefs.show_saturated,
+        )
+        return base if self._panel is None else self._panel.options(base)
 
     def _panel_changed(self) -> None:
         if not self._setting:
@@ -186,13 +211,13 @@ class Viewer(w.VBox):
     def redraw(self) -> None:
         if self.loaded is None:
             return
-        base = ViewOptions(theme=self.prefs.theme, colormap=self.panel.colormap.value)
         try:
-            opts = self.panel.options(base)
+            opts = self.options()
         except ValueError as exc:
             self.panel.message.value = f"<span class='gsp-error'>{html.escape(str(exc))}</span>"
             return
-        self.panel.message.value = ""
+        if self._panel is not None:
+            self._panel.message.value = ""
         self.plot.remove_class("gsp-ready")
         self._close_figure()
         self.limits.value = ""
@@ -205,8 +230,9 @@ class Viewer(w.VBox):
                     # ipympl's view never leaves the page by itself (its remove()
                     # does not call DOMWidgetView.remove): each switch added a
                     # canvas. Its own box does leave, taking the canvas with it.
-                    self._canvas_box = w.Box([canvas], layout=w.Layout(width="auto"))
-                    self._canvas_box.add_class("gsp-canvas-box")
+                    self._canvas_box = w.Box(
+                        [canvas], layout=w.Layout(width="auto"), _dom_classes=("gsp-canvas-box",)
+                    )
                     self.plot.children = [self._canvas_box]
                     self.status.value = ""
                     self._ready()
