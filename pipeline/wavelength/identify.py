@@ -43,9 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.wavelength.first_guess import Alignment, inverse
+from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
 from pipeline.wavelength.lines import LineList, continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
 #: Two lines closer than this many FWHM are a blend.
@@ -510,6 +511,7 @@ def identify(
     mask=None,
     max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
+    optics=None,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -533,6 +535,10 @@ def identify(
         Factor on the NIST intensities of ionic lines (``II``, ``III``) when judging
         which line is brighter: pen lamps (Hg, Ar, Ne) show ionic lines far fainter
         than the NIST (discharge) intensities say; hollow cathodes do not.
+    optics : DispersionModel, optional
+        The optics model of the setup: beyond the outermost fitted lines a line's
+        place is predicted along it (:mod:`pipeline.wavelength.optics_continuation`)
+        rather than along the fitted correction's tangent.
 
     Returns
     -------
@@ -556,6 +562,10 @@ def identify(
         # beyond the outermost fitted lines the prediction is an extrapolation: the
         # tolerance grows with the distance (the relation bends there)
         outside = np.abs(geo.x - np.clip(geo.x, correction.x_lo, correction.x_hi))
+        if optics is not None and outside.any():
+            u_pred = _along_optics(
+                u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
+            )
         outside_px = outside * (n - 1) / 2.0
         tol_a = (tol + END_GROWTH * outside_px) * geo.scale
         if tol >= 2:  # the brightest candidate while the model is coarse
@@ -601,6 +611,36 @@ def identify(
         correction=correction,
         alignment=alignment,
     )
+
+
+def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, correction, n):
+    """``u_pred`` with the lines ``beyond`` the outermost fitted ones placed along the
+    optics model (guess px), at the departure from it the used lines measure.
+
+    The tangent at the outermost line leaves out the relation's bend beyond it (3-5 px
+    over the 1000 px without lines at the blue end of 600 l/mm M2, enough to name the
+    first line there after its neighbour 3 A away); the optics model has the bend.
+    """
+    used = (status == "used") & (ref_idx >= 0)
+    if used.sum() < 3:
+        return u_pred
+    b = geo.binning
+    j = (geo.x + 1.0) * (n - 1) / 2.0
+    wave = dcat.lines.wavelength[ref_idx[used]]
+    departure = fit_departure(optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used])
+    if departure is None:
+        return u_pred
+    out = np.array(u_pred, float)
+    ju = j[used]
+    for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
+        if not side.any():
+            continue
+        k = np.argmin(np.abs(j - end))
+        end_wave = float(guess_wavelength(guess, geo.u0[k] + correction(geo.x[k])))
+        lam = wavelength_beyond(j[side], end, end_wave, n, b, optics, departure)
+        u = inverse(guess, lam, max(4060, n * b))
+        out[side] = np.where(np.isfinite(u), u, out[side])
+    return out
 
 
 def _pair(
