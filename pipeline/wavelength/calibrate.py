@@ -461,6 +461,7 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
         b * pix + (b - 1) / 2.0,
         found.ident.reference[used],
         err,
+        b,
     )
     if departure is None:
         return wave

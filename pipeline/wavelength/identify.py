@@ -74,6 +74,12 @@ END_ROUNDS = 4
 #: Growth of the pairing tolerance beyond the outermost fitted lines, px per px of
 #: extrapolation (the true relation bends by up to ~1.5 px over the last 400 px).
 END_GROWTH = 0.004
+#: A used end line farther than this fraction of the detector from the next one is
+#: placed from the others' continuation (see :func:`_along_optics`).
+LONE_GAP = 0.1
+#: ... when at least this many other lines judge it (a sparse arc's few lines come in
+#: groups, each alone beyond a gap: none can vouch for the others' names).
+LONE_JUDGES = 12
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
 GAP_TOLERANCE_PX = 0.25
@@ -562,7 +568,11 @@ def identify(
         # beyond the outermost fitted lines the prediction is an extrapolation: the
         # tolerance grows with the distance (the relation bends there)
         outside = np.abs(geo.x - np.clip(geo.x, correction.x_lo, correction.x_hi))
-        if optics is not None and outside.any():
+        # at the last tolerance only, where the remaining steps are long: the coarse
+        # stages' low-order fits of a few lines may hold misnamed ones, whose departure
+        # from the optics sends the outer lines astray (2100 l/mm at 6500 A kept 8 of
+        # its 18 lines), and the tangent serves the short steps they take
+        if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
             u_pred = _along_optics(
                 u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
             )
@@ -620,14 +630,26 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
     The tangent at the outermost line leaves out the relation's bend beyond it (3-5 px
     over the 1000 px without lines at the blue end of 600 l/mm M2, enough to name the
     first line there after its neighbour 3 A away); the optics model has the bend.
+
+    A used line alone beyond a wide gap (:data:`LONE_GAP`) at an end is placed so
+    too, from the others: the fit passes through it whatever NIST line it was named
+    after in the coarse stages, so only the others can tell (600 l/mm UV: the first
+    line, 670 px from the next, named after its neighbour 2.6 A away, bent the blue
+    end by 4 px).
     """
     used = (status == "used") & (ref_idx >= 0)
     if used.sum() < 3:
         return u_pred
     b = geo.binning
     j = (geo.x + 1.0) * (n - 1) / 2.0
+    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    if (used & ~lone).sum() >= LONE_JUDGES:
+        used &= ~lone
+    beyond = beyond | (j < j[used].min()) | (j > j[used].max())
     wave = dcat.lines.wavelength[ref_idx[used]]
-    departure = fit_departure(optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used])
+    departure = fit_departure(
+        optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b
+    )
     if departure is None:
         return u_pred
     out = np.array(u_pred, float)
@@ -640,6 +662,20 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
         lam = wavelength_beyond(j[side], end, end_wave, n, b, optics, departure)
         u = inverse(guess, lam, max(4060, n * b))
         out[side] = np.where(np.isfinite(u), u, out[side])
+    return out
+
+
+def _lone_end_lines(j, used, gap) -> np.ndarray:
+    """The outermost used line at either end when the next one is farther than ``gap``."""
+    out = np.zeros(j.size, bool)
+    idx = np.nonzero(used)[0]
+    if idx.size < 3:
+        return out
+    k = idx[np.argsort(j[idx])]
+    if j[k[1]] - j[k[0]] > gap:
+        out[k[0]] = True
+    if j[k[-1]] - j[k[-2]] > gap:
+        out[k[-1]] = True
     return out
 
 

@@ -25,8 +25,23 @@ from pipeline.wavelength.robust_fit import choose_order
 #: constant, a scale and two bends describe a camera's smooth distortion; more would
 #: follow the lines' noise and swing beyond them.
 MAX_ORDER = 3
-#: Fewer used lines than this leave the departure's shape unmeasured (straight only).
-MIN_LINES_FOR_BENDS = 8
+#: Fewer used lines than this leave the departure unmeasured: an order-3 departure has
+#: four coefficients, and cross-validation needs a few lines more to choose it (2100
+#: l/mm at 3900 A, 2x2: five lines, two of them misnamed mid-way through the
+#: identification, sent the blue group 3 px astray). The guess's own continuation is
+#: kept then.
+MIN_LINES = 6
+#: Largest RMS (binned px) of the lines about the optics with the fitted departure: the
+#: lines' own scatter is a few hundredths of a pixel; more means a misnamed line among
+#: them (a lone end line named after its NIST neighbour) or a setup the optics do not
+#: describe, and the continuation would carry the error beyond the lines.
+MAX_RESIDUAL_PX = 0.1
+#: Lines spanning less than this (in ``x``, whose range is 2: a quarter of the detector)
+#: do not measure the departure: its scale and bends over the detector are a few
+#: pixels, which a cluster of lines cannot tell from an offset (2100 l/mm at 3900 A:
+#: four lines within 90 binned px; continued along the optics at their offset, the blue
+#: end was 3-5 px off). The guess's own continuation is kept then.
+MIN_SPAN = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,7 @@ def optics_of_guess(guess):
         return None
 
 
-def fit_departure(optics, x, v, wave, err) -> Departure | None:
+def fit_departure(optics, x, v, wave, err, binning: int = 1) -> Departure | None:
     """Low-order fit of the lines' departure from the optics model.
 
     Parameters
@@ -83,21 +98,28 @@ def fit_departure(optics, x, v, wave, err) -> Departure | None:
         Its NIST wavelength, Å.
     err : numpy.ndarray
         Its centring error, unbinned px.
+    binning : int
+        Binning along the dispersion (the residual limit is in binned px).
 
     Returns
     -------
     Departure or None
-        ``None`` with fewer than three lines.
+        ``None`` with fewer than :data:`MIN_LINES` lines, lines spanning less
+        than :data:`MIN_SPAN`, or lines the optics with a smooth departure do not
+        describe (:data:`MAX_RESIDUAL_PX`).
     """
-    if x.size < 3:
+    if x.size < MIN_LINES or np.ptp(x) < MIN_SPAN:
         return None
     d = optics.pixel(wave) - v
     w = 1.0 / np.maximum(np.asarray(err, float), 1e-3) ** 2
-    cap = MAX_ORDER if x.size >= MIN_LINES_FOR_BENDS else 1
+    cap = MAX_ORDER
     order, _ = choose_order(x, d, w, cap)
     a = np.polynomial.chebyshev.chebvander(x, order)
     sw = np.sqrt(w)
     coef, *_ = np.linalg.lstsq(a * sw[:, None], d * sw, rcond=None)
+    resid = d - a @ coef
+    if np.sqrt(np.mean(resid**2)) > MAX_RESIDUAL_PX * binning:
+        return None
     return Departure(coef)
 
 
