@@ -31,6 +31,10 @@ MAX_ORDER = 3
 #: identification, sent the blue group 3 px astray). The guess's own continuation is
 #: kept then.
 MIN_LINES = 6
+#: Bends of the departure are continued at most this many times the lines' span beyond
+#: them; farther, only its offset and scale (a night arc whose lines covered 40 % of a
+#: 400 l/mm detector, cubic departure continued over the other 55 %: 1.8 px off).
+MAX_REACH = 0.5
 #: Largest RMS (binned px) of the lines about the optics with the fitted departure: the
 #: lines' own scatter is a few hundredths of a pixel; more means a misnamed line among
 #: them (a lone end line named after its NIST neighbour) or a setup the optics do not
@@ -112,7 +116,10 @@ def fit_departure(optics, x, v, wave, err, binning: int = 1) -> Departure | None
         return None
     d = optics.pixel(wave) - v
     w = 1.0 / np.maximum(np.asarray(err, float), 1e-3) ** 2
-    cap = MAX_ORDER
+    # bends measured over the lines' span, carried farther beyond them than half that
+    # span, are their noise magnified: a scale only there
+    reach = max(x.min() + 1.0, 1.0 - x.max())
+    cap = MAX_ORDER if reach <= MAX_REACH * np.ptp(x) else 1
     order, _ = choose_order(x, d, w, cap)
     a = np.polynomial.chebyshev.chebvander(x, order)
     sw = np.sqrt(w)
