@@ -28,15 +28,21 @@ from astropy.table import Table
 from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
-from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength
-from pipeline.wavelength.identify import MAX_ORDER, Identification, identify
+from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
+from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
 from pipeline.wavelength.lines import LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
+from pipeline.wavelength.optics_continuation import (
+    continue_along_optics,
+    fit_departure,
+    optics_of_guess,
+)
 from pipeline.wavelength.solution import WavelengthSolution
 from pipeline.wavelength.template_guess import (
     LampOnOptics,
     checked_template_guess,
+    optics_gap_guess,
     optics_shape_guess,
 )
 
@@ -75,6 +81,11 @@ SPARSE_LINES = 12
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
 MIN_LINES = 3
 MAX_RMS_PX = 0.3
+#: A stretch without a used line wider than this fraction of the detector is a wide
+#: gap: the arc is also identified from the optics model's shape (the library model is
+#: an extrapolation there, the optics physics), and the start whose lines predict each
+#: other better (leave-one-out) is kept. 600 l/mm at the M2 angles: ~1000 of 4060 px.
+WIDE_GAP = 0.15
 
 
 def _spectrum_arrays(arc) -> tuple[np.ndarray, np.ndarray | None]:
@@ -324,8 +335,9 @@ def _identify_arc(
         mask=mask,
         max_order=max_order,
         ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
+        optics=optics_of_guess(guess),
     )
-    ident, alignment, guess = _sparse_alternative(
+    ident, alignment, guess = _optics_alternative(
         setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
     )
     used = ident.used
@@ -354,21 +366,27 @@ def _identify_arc(
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
 
-def _sparse_alternative(
+def _optics_alternative(
     setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
 ):
-    """For a sparse arc started from the uncorrected library lamp of its mode, the
-    identification from the optics model's shape when its lines predict each other
-    better.
+    """For a sparse arc started from the uncorrected library lamp of its mode, or one
+    whose used lines leave a wide gap (:data:`WIDE_GAP`), the identification from the
+    optics model's shape when its lines predict each other better.
 
     A few lines allow only a low-order correction, which cannot take out a guess's
-    higher-order errors; of the two shapes at hand the leave-one-out error of the
-    lines (guess px, the same lamp coordinate for both) tells which needs less.
+    higher-order errors; across a wide gap the library model is an extrapolation (its
+    own lamp shows no lines there either) that a correction high enough to follow its
+    shape elsewhere swings in. Of the two shapes at hand the leave-one-out error of
+    the lines (guess px, the same lamp coordinate for both) tells which needs less.
     """
-    sparse = ident.used.sum() < SPARSE_LINES
-    if not (setup.chosen and isinstance(guess, LampTemplate) and sparse):
+    if not (setup.chosen and isinstance(guess, LampTemplate)):
         return ident, alignment, guess
-    other = optics_shape_guess(guess)
+    if ident.used.sum() < SPARSE_LINES:
+        other = optics_shape_guess(guess)
+    elif _widest_gap(setup, ident) > WIDE_GAP * setup.n:
+        other = optics_gap_guess(guess)
+    else:
+        return ident, alignment, guess
     if other is None:
         return ident, alignment, guess
     b = setup.binning
@@ -384,6 +402,7 @@ def _sparse_alternative(
             mask=mask,
             max_order=max_order,
             ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+            optics=optics_of_guess(other),
         )
     except ValueError:  # the optics model not invertible over the detector
         return ident, alignment, guess
@@ -395,15 +414,25 @@ def _sparse_alternative(
     return ident, alignment, guess
 
 
+def _widest_gap(setup: ArcSetup, ident) -> float:
+    """Widest stretch of the arc (binned px), detector ends included, without a used line."""
+    j = np.sort(setup.lines.centre[ident.used])
+    return float(np.max(np.diff(np.r_[0.0, j, setup.n - 1.0])))
+
+
 def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     """The solution as goodman's Chebyshev series, and its residuals at the lines."""
     n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
     # beyond the outermost lines the correction continues along its tangent: smooth,
-    # so that the series below reproduces it at the end lines (see PolyFit.tangent)
+    # so that the series below reproduces it at the end lines (see PolyFit.tangent);
+    # where the lines measure the optics model's departure, the optics take over there
     u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction.tangent(xj)
-    coefficients = chebyshev_for(j, guess_wavelength(found.guess, u_all))
+    wave = guess_wavelength(found.guess, u_all)
+    if found.reference != FALLBACK_REFERENCE:
+        wave = _beyond_lines_along_optics(setup, found, j, wave)
+    coefficients = chebyshev_for(j, wave)
     pix = setup.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
@@ -417,6 +446,29 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2))) if used.any() else 0.0
     rms_a = float(np.sqrt(np.mean(resid[used] ** 2))) if used.any() else 0.0
     return MeasuredSolution(coefficients, fitted, resid, resid_px, used, rms_px, rms_a)
+
+
+def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
+    """The solution past the outermost used lines continued along the guess's optics
+    model (see :mod:`pipeline.wavelength.optics_continuation`); unchanged without one."""
+    optics = optics_of_guess(found.guess)
+    used = found.ident.used
+    if optics is None or used.sum() < MIN_LINES:
+        return wave
+    n, b = setup.n, setup.binning
+    pix = setup.lines.centre[used]
+    err = b * np.hypot(np.nan_to_num(setup.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX)
+    departure = fit_departure(
+        optics,
+        2.0 * pix / max(n - 1, 1) - 1.0,
+        b * pix + (b - 1) / 2.0,
+        found.ident.reference[used],
+        err,
+        b,
+    )
+    if departure is None:
+        return wave
+    return continue_along_optics(j, wave, n, b, optics, departure, pix.min(), pix.max())
 
 
 def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
@@ -442,7 +494,7 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
     )
     n, b = setup.n, setup.binning
     centre = (n * b - 1) / 2.0
-    u_centre = found.alignment(centre) + ident.correction(0.0)
+    u_centre = _lamp_coordinate(found.guess, found.alignment(centre) + ident.correction(0.0))
     guess = found.guess
     return WavelengthSolution(
         coefficients=m.coefficients,
@@ -463,6 +515,17 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
         correction_order=int(ident.correction.order),
         catalogues=catalogue_files(setup.lamp),
     )
+
+
+def _lamp_coordinate(guess, u: float) -> float:
+    """The library lamp's own pixel at a guess coordinate: the optics moved onto a lamp
+    share its coordinate only up to their shapes' difference (a pixel or so), and the
+    flexure reported is against the lamp."""
+    if not isinstance(guess, LampOnOptics):
+        return float(u)
+    wave = guess_wavelength(guess, np.array([u]))
+    lamp_u = inverse(guess.template, wave, guess.template.npix)[0]
+    return float(lamp_u) if np.isfinite(lamp_u) else float(u)
 
 
 def _library_fallback(ident, alignment):

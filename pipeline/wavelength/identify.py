@@ -44,9 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from pipeline.wavelength.first_guess import Alignment, inverse
+from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
 from pipeline.wavelength.lines import LineList, continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
 #: Two lines closer than this many FWHM are a blend.
@@ -76,6 +77,12 @@ END_ROUNDS = 4
 #: Growth of the pairing tolerance beyond the outermost fitted lines, px per px of
 #: extrapolation (the true relation bends by up to ~1.5 px over the last 400 px).
 END_GROWTH = 0.004
+#: A used end line farther than this fraction of the detector from the next one is
+#: placed from the others' continuation (see :func:`_along_optics`).
+LONE_GAP = 0.1
+#: ... when at least this many other lines judge it (a sparse arc's few lines come in
+#: groups, each alone beyond a gap: none can vouch for the others' names).
+LONE_JUDGES = 12
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
 GAP_TOLERANCE_PX = 0.25
@@ -594,6 +601,7 @@ def identify(
     mask=None,
     max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
+    optics=None,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -617,6 +625,10 @@ def identify(
         Factor on the NIST intensities of ionic lines (``II``, ``III``) when judging
         which line is brighter: pen lamps (Hg, Ar, Ne) show ionic lines far fainter
         than the NIST (discharge) intensities say; hollow cathodes do not.
+    optics : DispersionModel, optional
+        The optics model of the setup: beyond the outermost fitted lines a line's
+        place is predicted along it (:mod:`pipeline.wavelength.optics_continuation`)
+        rather than along the fitted correction's tangent.
 
     Returns
     -------
@@ -640,6 +652,14 @@ def identify(
         # beyond the outermost fitted lines the prediction is an extrapolation: the
         # tolerance grows with the distance (the relation bends there)
         outside = np.abs(geo.x - np.clip(geo.x, correction.x_lo, correction.x_hi))
+        # at the last tolerance only, where the remaining steps are long: the coarse
+        # stages' low-order fits of a few lines may hold misnamed ones, whose departure
+        # from the optics sends the outer lines astray (2100 l/mm at 6500 A kept 8 of
+        # its 18 lines), and the tangent serves the short steps they take
+        if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
+            u_pred = _along_optics(
+                u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
+            )
         outside_px = outside * (n - 1) / 2.0
         tol_a = (tol + END_GROWTH * outside_px) * geo.scale
         if tol >= 2:  # the brightest candidate while the model is coarse
@@ -685,6 +705,62 @@ def identify(
         correction=correction,
         alignment=alignment,
     )
+
+
+def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, correction, n):
+    """``u_pred`` with the lines ``beyond`` the outermost fitted ones placed along the
+    optics model (guess px), at the departure from it the used lines measure.
+
+    The tangent at the outermost line leaves out the relation's bend beyond it (3-5 px
+    over the 1000 px without lines at the blue end of 600 l/mm M2, enough to name the
+    first line there after its neighbour 3 A away); the optics model has the bend.
+
+    A used line alone beyond a wide gap (:data:`LONE_GAP`) at an end is placed so
+    too, from the others: the fit passes through it whatever NIST line it was named
+    after in the coarse stages, so only the others can tell (600 l/mm UV: the first
+    line, 670 px from the next, named after its neighbour 2.6 A away, bent the blue
+    end by 4 px).
+    """
+    used = (status == "used") & (ref_idx >= 0)
+    if used.sum() < 3:
+        return u_pred
+    b = geo.binning
+    j = (geo.x + 1.0) * (n - 1) / 2.0
+    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    if (used & ~lone).sum() >= LONE_JUDGES:
+        used &= ~lone
+    beyond = beyond | (j < j[used].min()) | (j > j[used].max())
+    wave = dcat.lines.wavelength[ref_idx[used]]
+    departure = fit_departure(
+        optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b
+    )
+    if departure is None:
+        return u_pred
+    out = np.array(u_pred, float)
+    ju = j[used]
+    for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
+        if not side.any():
+            continue
+        k = np.argmin(np.abs(j - end))
+        end_wave = float(guess_wavelength(guess, geo.u0[k] + correction(geo.x[k])))
+        lam = wavelength_beyond(j[side], end, end_wave, n, b, optics, departure)
+        u = inverse(guess, lam, max(4060, n * b))
+        out[side] = np.where(np.isfinite(u), u, out[side])
+    return out
+
+
+def _lone_end_lines(j, used, gap) -> np.ndarray:
+    """The outermost used line at either end when the next one is farther than ``gap``."""
+    out = np.zeros(j.size, bool)
+    idx = np.nonzero(used)[0]
+    if idx.size < 3:
+        return out
+    k = idx[np.argsort(j[idx])]
+    if j[k[1]] - j[k[0]] > gap:
+        out[k[0]] = True
+    if j[k[-1]] - j[k[-2]] > gap:
+        out[k[-1]] = True
+    return out
 
 
 def _pair(
