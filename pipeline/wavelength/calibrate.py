@@ -31,6 +31,7 @@ from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
+from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.optics_continuation import (
@@ -449,26 +450,56 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
 
 
 def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
-    """The solution past the outermost used lines continued along the guess's optics
-    model (see :mod:`pipeline.wavelength.optics_continuation`); unchanged without one."""
-    optics = optics_of_guess(found.guess)
+    """The solution past the outermost used lines continued along the library lamp's
+    model as far as that lamp's own lines measured it, and beyond along the guess's
+    optics model (see :mod:`pipeline.wavelength.optics_continuation`); unchanged
+    where the lines do not measure the departure from either."""
     used = found.ident.used
-    if optics is None or used.sum() < MIN_LINES:
+    if used.sum() < MIN_LINES:
         return wave
     n, b = setup.n, setup.binning
     pix = setup.lines.centre[used]
-    err = b * np.hypot(np.nan_to_num(setup.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX)
-    departure = fit_departure(
-        optics,
+    lines = (
         2.0 * pix / max(n - 1, 1) - 1.0,
         b * pix + (b - 1) / 2.0,
         found.ident.reference[used],
-        err,
+        b * np.hypot(np.nan_to_num(setup.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
         b,
     )
+    lo, hi = _measured_span(found.guess, j, wave, pix.min(), pix.max())
+    if lo < pix.min() or hi > pix.max():
+        lamp = LampModel(library_lamp(found.guess))
+        along_lamp = fit_departure(lamp, *lines)
+        if along_lamp is not None:
+            wave = continue_along_optics(j, wave, n, b, lamp, along_lamp, pix.min(), pix.max())
+    optics = optics_of_guess(found.guess)
+    departure = None if optics is None else fit_departure(optics, *lines)
     if departure is None:
         return wave
-    return continue_along_optics(j, wave, n, b, optics, departure, pix.min(), pix.max())
+    return continue_along_optics(j, wave, n, b, optics, departure, lo, hi)
+
+
+def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, float]:
+    """Binned pixels between which lines measured the solution's shape: the arc's own
+    outermost used lines, widened to the library lamp's outermost catalogued lines
+    when the solution follows that lamp's model.
+
+    Where the library's own lamp showed lines, its model was fitted to them there: it
+    is measured, and the arc's departure from it continued at low order (flexure and
+    a smooth change) is better evidence than the optics model, which departs from a real
+    spectrograph by a pixel or so (400 l/mm, M1: Hg 3650-4358 blended or saturated in
+    the arc, but catalogued in the lamp; along the optics 0.7 px off at them). Only
+    beyond the lamp's own lines is its model an extrapolation the optics replace.
+    """
+    span = measured_range(library_lamp(guess))
+    if span is None:
+        return j_lo, j_hi
+    lamp_wave = np.array(span)
+    rising = wave[-1] > wave[0]
+    ww, jj = (wave, j) if rising else (wave[::-1], j[::-1])
+    # a lamp line beyond the arc's ends measured the lamp's model up to that end
+    at = np.interp(lamp_wave, ww, jj)
+    return min(j_lo, float(at.min())), max(j_hi, float(at.max()))
 
 
 def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
