@@ -45,6 +45,7 @@ import numpy as np
 from scipy import special
 
 from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
+from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import LineList, continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
@@ -736,6 +737,7 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
     )
     if departure is None:
         return u_pred
+    fit_lines = (geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b)
     out = np.array(u_pred, float)
     ju = j[used]
     for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
@@ -744,9 +746,28 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
         k = np.argmin(np.abs(j - end))
         end_wave = float(guess_wavelength(guess, geo.u0[k] + correction(geo.x[k])))
         lam = wavelength_beyond(j[side], end, end_wave, n, b, optics, departure)
+        lam = _along_lamp_where_measured(lam, j[side], end, end_wave, n, b, guess, fit_lines)
         u = inverse(guess, lam, max(4060, n * b))
         out[side] = np.where(np.isfinite(u), u, out[side])
     return out
+
+
+def _along_lamp_where_measured(lam, jq, end, end_wave, n, b, guess, fit_lines) -> np.ndarray:
+    """Wavelengths ``lam`` (along the optics) replaced, where the library lamp's own
+    lines measured its model, by that model at the departure the used lines measure
+    (see :mod:`pipeline.wavelength.lamp_continuation`): there the lamp's model carries
+    the distortion the optics miss (600 l/mm Blue: a lone red end line placed along
+    the optics 1.5 px off, named after Cu II 6154.2 instead of its own line)."""
+    span = measured_range(library_lamp(guess))
+    if span is None:
+        return lam
+    lamp = LampModel(library_lamp(guess))
+    departure = fit_departure(lamp, *fit_lines)
+    if departure is None:
+        return lam
+    along = wavelength_beyond(jq, end, end_wave, n, b, lamp, departure)
+    inside = (along >= span[0]) & (along <= span[1])
+    return np.where(inside, along, lam)
 
 
 def _lone_end_lines(j, used, gap) -> np.ndarray:
