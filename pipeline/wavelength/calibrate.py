@@ -28,15 +28,22 @@ from astropy.table import Table
 from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
-from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength
-from pipeline.wavelength.identify import MAX_ORDER, Identification, identify
+from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
+from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
+from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
+from pipeline.wavelength.optics_continuation import (
+    continue_along_optics,
+    fit_departure,
+    optics_of_guess,
+)
 from pipeline.wavelength.solution import WavelengthSolution
 from pipeline.wavelength.template_guess import (
     LampOnOptics,
     checked_template_guess,
+    optics_gap_guess,
     optics_shape_guess,
 )
 
@@ -75,6 +82,11 @@ SPARSE_LINES = 12
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
 MIN_LINES = 3
 MAX_RMS_PX = 0.3
+#: A stretch without a used line wider than this fraction of the detector is a wide
+#: gap: the arc is also identified from the optics model's shape (the library model is
+#: an extrapolation there, the optics physics), and the start whose lines predict each
+#: other better (leave-one-out) is kept. 600 l/mm at the M2 angles: ~1000 of 4060 px.
+WIDE_GAP = 0.15
 
 
 def _spectrum_arrays(arc) -> tuple[np.ndarray, np.ndarray | None]:
@@ -324,8 +336,9 @@ def _identify_arc(
         mask=mask,
         max_order=max_order,
         ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
+        optics=optics_of_guess(guess),
     )
-    ident, alignment, guess = _sparse_alternative(
+    ident, alignment, guess = _optics_alternative(
         setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
     )
     used = ident.used
@@ -354,21 +367,27 @@ def _identify_arc(
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
 
-def _sparse_alternative(
+def _optics_alternative(
     setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_scale, max_order
 ):
-    """For a sparse arc started from the uncorrected library lamp of its mode, the
-    identification from the optics model's shape when its lines predict each other
-    better.
+    """For a sparse arc started from the uncorrected library lamp of its mode, or one
+    whose used lines leave a wide gap (:data:`WIDE_GAP`), the identification from the
+    optics model's shape when its lines predict each other better.
 
     A few lines allow only a low-order correction, which cannot take out a guess's
-    higher-order errors; of the two shapes at hand the leave-one-out error of the
-    lines (guess px, the same lamp coordinate for both) tells which needs less.
+    higher-order errors; across a wide gap the library model is an extrapolation (its
+    own lamp shows no lines there either) that a correction high enough to follow its
+    shape elsewhere swings in. Of the two shapes at hand the leave-one-out error of
+    the lines (guess px, the same lamp coordinate for both) tells which needs less.
     """
-    sparse = ident.used.sum() < SPARSE_LINES
-    if not (setup.chosen and isinstance(guess, LampTemplate) and sparse):
+    if not (setup.chosen and isinstance(guess, LampTemplate)):
         return ident, alignment, guess
-    other = optics_shape_guess(guess)
+    if ident.used.sum() < SPARSE_LINES:
+        other = optics_shape_guess(guess)
+    elif _widest_gap(setup, ident) > WIDE_GAP * setup.n:
+        other = optics_gap_guess(guess)
+    else:
+        return ident, alignment, guess
     if other is None:
         return ident, alignment, guess
     b = setup.binning
@@ -384,6 +403,7 @@ def _sparse_alternative(
             mask=mask,
             max_order=max_order,
             ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+            optics=optics_of_guess(other),
         )
     except ValueError:  # the optics model not invertible over the detector
         return ident, alignment, guess
@@ -395,13 +415,25 @@ def _sparse_alternative(
     return ident, alignment, guess
 
 
+def _widest_gap(setup: ArcSetup, ident) -> float:
+    """Widest stretch of the arc (binned px), detector ends included, without a used line."""
+    j = np.sort(setup.lines.centre[ident.used])
+    return float(np.max(np.diff(np.r_[0.0, j, setup.n - 1.0])))
+
+
 def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     """The solution as goodman's Chebyshev series, and its residuals at the lines."""
     n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
-    u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction(xj)
-    coefficients = chebyshev_for(j, guess_wavelength(found.guess, u_all))
+    # beyond the outermost lines the correction continues along its tangent: smooth,
+    # so that the series below reproduces it at the end lines (see PolyFit.tangent);
+    # where the lines measure the optics model's departure, the optics take over there
+    u_all = found.alignment(b * j + (b - 1) / 2.0) + ident.correction.tangent(xj)
+    wave = guess_wavelength(found.guess, u_all)
+    if found.reference != FALLBACK_REFERENCE:
+        wave = _beyond_lines_along_optics(setup, found, j, wave)
+    coefficients = chebyshev_for(j, wave)
     pix = setup.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
@@ -415,6 +447,59 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2))) if used.any() else 0.0
     rms_a = float(np.sqrt(np.mean(resid[used] ** 2))) if used.any() else 0.0
     return MeasuredSolution(coefficients, fitted, resid, resid_px, used, rms_px, rms_a)
+
+
+def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
+    """The solution past the outermost used lines continued along the library lamp's
+    model as far as that lamp's own lines measured it, and beyond along the guess's
+    optics model (see :mod:`pipeline.wavelength.optics_continuation`); unchanged
+    where the lines do not measure the departure from either."""
+    used = found.ident.used
+    if used.sum() < MIN_LINES:
+        return wave
+    n, b = setup.n, setup.binning
+    pix = setup.lines.centre[used]
+    lines = (
+        2.0 * pix / max(n - 1, 1) - 1.0,
+        b * pix + (b - 1) / 2.0,
+        found.ident.reference[used],
+        b * np.hypot(np.nan_to_num(setup.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
+        b,
+    )
+    lo, hi = _measured_span(found.guess, j, wave, pix.min(), pix.max())
+    if lo < pix.min() or hi > pix.max():
+        lamp = LampModel(library_lamp(found.guess))
+        along_lamp = fit_departure(lamp, *lines)
+        if along_lamp is not None:
+            wave = continue_along_optics(j, wave, n, b, lamp, along_lamp, pix.min(), pix.max())
+    optics = optics_of_guess(found.guess)
+    departure = None if optics is None else fit_departure(optics, *lines)
+    if departure is None:
+        return wave
+    return continue_along_optics(j, wave, n, b, optics, departure, lo, hi)
+
+
+def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, float]:
+    """Binned pixels between which lines measured the solution's shape: the arc's own
+    outermost used lines, widened to the library lamp's outermost catalogued lines
+    when the solution follows that lamp's model.
+
+    Where the library's own lamp showed lines, its model was fitted to them there: it
+    is measured, and the arc's departure from it continued at low order (flexure and
+    a smooth change) is better evidence than the optics model, which departs from a real
+    spectrograph by a pixel or so (400 l/mm, M1: Hg 3650-4358 blended or saturated in
+    the arc, but catalogued in the lamp; along the optics 0.7 px off at them). Only
+    beyond the lamp's own lines is its model an extrapolation the optics replace.
+    """
+    span = measured_range(library_lamp(guess))
+    if span is None:
+        return j_lo, j_hi
+    lamp_wave = np.array(span)
+    rising = wave[-1] > wave[0]
+    ww, jj = (wave, j) if rising else (wave[::-1], j[::-1])
+    # a lamp line beyond the arc's ends measured the lamp's model up to that end
+    at = np.interp(lamp_wave, ww, jj)
+    return min(j_lo, float(at.min())), max(j_hi, float(at.max()))
 
 
 def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
@@ -440,7 +525,7 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
     )
     n, b = setup.n, setup.binning
     centre = (n * b - 1) / 2.0
-    u_centre = found.alignment(centre) + ident.correction(0.0)
+    u_centre = _lamp_coordinate(found.guess, found.alignment(centre) + ident.correction(0.0))
     guess = found.guess
     return WavelengthSolution(
         coefficients=m.coefficients,
@@ -461,6 +546,17 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
         correction_order=int(ident.correction.order),
         catalogues=catalogue_files(setup.lamp),
     )
+
+
+def _lamp_coordinate(guess, u: float) -> float:
+    """The library lamp's own pixel at a guess coordinate: the optics moved onto a lamp
+    share its coordinate only up to their shapes' difference (a pixel or so), and the
+    flexure reported is against the lamp."""
+    if not isinstance(guess, LampOnOptics):
+        return float(u)
+    wave = guess_wavelength(guess, np.array([u]))
+    lamp_u = inverse(guess.template, wave, guess.template.npix)[0]
+    return float(lamp_u) if np.isfinite(lamp_u) else float(u)
 
 
 def _library_fallback(ident, alignment):

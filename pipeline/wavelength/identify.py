@@ -44,9 +44,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from pipeline.wavelength.first_guess import Alignment, inverse
+from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
+from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import LineList, continuum, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
 #: Two lines closer than this many FWHM are a blend.
@@ -76,6 +78,12 @@ END_ROUNDS = 4
 #: Growth of the pairing tolerance beyond the outermost fitted lines, px per px of
 #: extrapolation (the true relation bends by up to ~1.5 px over the last 400 px).
 END_GROWTH = 0.004
+#: A used end line farther than this fraction of the detector from the next one is
+#: placed from the others' continuation (see :func:`_along_optics`).
+LONE_GAP = 0.1
+#: ... when at least this many other lines judge it (a sparse arc's few lines come in
+#: groups, each alone beyond a gap: none can vouch for the others' names).
+LONE_JUDGES = 12
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
 GAP_TOLERANCE_PX = 0.25
@@ -229,10 +237,12 @@ class NistNeighbours:
         A neighbour of the same spectrum (``Ar I`` and ``Ar I``) not DOMINANCE times
         fainter by NIST intensities: the pair's centre depends on their flux ratio.
     unknown : ndarray of bool
-        A neighbour of another spectrum, not DOMINANCE times fainter by the rescaled
-        NIST intensities: those of two spectra come from different sources and scales
-        (and a pen lamp barely shows ionic lines), so the arc line's measured width
-        decides whether it contributes, where the width can be measured.
+        A neighbour of another spectrum, however faint by NIST intensities: those of
+        two spectra come from different sources and scales (and a pen lamp barely
+        shows ionic lines), so the arc line's measured width decides whether it
+        contributes, where the width can be measured (600 Blue: Ar I 4044.42, 200
+        times fainter than Ar II 4042.89 by NIST, pulls their centre 0.85 A redwards
+        in the library's CuHeAr lamp; named Ar II at 3x3 it bent the fit 0.47 px).
     """
 
     dominated: np.ndarray
@@ -258,8 +268,8 @@ def _nist_neighbours(u_cat, strength, spectrum, width) -> NistNeighbours:
         rival_r = near_r & (strength[:-step] * DOMINANCE > strength[step:])
         dominated[:-step] |= rival_l & same
         dominated[step:] |= rival_r & same
-        unknown[:-step] |= rival_l & ~same
-        unknown[step:] |= rival_r & ~same
+        unknown[:-step] |= near_l & ~same
+        unknown[step:] |= near_r & ~same
     return NistNeighbours(dominated, unknown)
 
 
@@ -414,17 +424,22 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     j = lines.centre
     fwhm = 2.3548 * lines.sigma
     flat = saturated_lines(flux, lines, mask)
-    local = _local_fwhm(j, fwhm, ~flat)
+    net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
+    noise = robust_noise(net) or 1.0
+    height = lines.amplitude / (np.sqrt(2 * np.pi) * np.maximum(lines.sigma, 1e-6))
+    peak_snr = height / noise
+    # the instrument's width is measured by the lines whose width is: a faint line's
+    # fitted width scatters by tens of percent with the noise (and a noise peak's is
+    # narrow), which pulled the median of nine lines to 4.4 px beside clean 5.0 px lines
+    # (2100 l/mm at 3900 A), set aside as broadened
+    sharp = ~flat & (peak_snr >= WEAK_SNR)
+    local = _local_fwhm(j, fwhm, sharp if sharp.sum() >= LOCAL_LINES else ~flat)
     # A line much broader than its neighbours is either clipped (a saturated line
     # that was extracted or combined is rarely perfectly flat, but always broadened)
     # or an unresolved blend; which one, its height tells.
-    height = lines.amplitude / (np.sqrt(2 * np.pi) * np.maximum(lines.sigma, 1e-6))
     broad = fwhm > BROAD * local
     bright = height > SATURATION_FRACTION * (height.max() if height.size else 0.0)
     saturated = flat | (broad & bright)
-    net = np.asarray(flux, float) - continuum(np.asarray(flux, float))
-    noise = robust_noise(net) or 1.0
-    peak_snr = height / noise
     broadened = fwhm > CROSS_BROAD * local
     # centring error the background noise alone gives a Gaussian of this height and
     # width (least squares on the profile's slope: sigma_mu^2 = 2 s n^2 / (sqrt(pi) h^2))
@@ -594,6 +609,7 @@ def identify(
     mask=None,
     max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
+    optics=None,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -617,6 +633,10 @@ def identify(
         Factor on the NIST intensities of ionic lines (``II``, ``III``) when judging
         which line is brighter: pen lamps (Hg, Ar, Ne) show ionic lines far fainter
         than the NIST (discharge) intensities say; hollow cathodes do not.
+    optics : DispersionModel, optional
+        The optics model of the setup: beyond the outermost fitted lines a line's
+        place is predicted along it (:mod:`pipeline.wavelength.optics_continuation`)
+        rather than along the fitted correction's tangent.
 
     Returns
     -------
@@ -640,6 +660,14 @@ def identify(
         # beyond the outermost fitted lines the prediction is an extrapolation: the
         # tolerance grows with the distance (the relation bends there)
         outside = np.abs(geo.x - np.clip(geo.x, correction.x_lo, correction.x_hi))
+        # at the last tolerance only, where the remaining steps are long: the coarse
+        # stages' low-order fits of a few lines may hold misnamed ones, whose departure
+        # from the optics sends the outer lines astray (2100 l/mm at 6500 A kept 8 of
+        # its 18 lines), and the tangent serves the short steps they take
+        if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
+            u_pred = _along_optics(
+                u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
+            )
         outside_px = outside * (n - 1) / 2.0
         tol_a = (tol + END_GROWTH * outside_px) * geo.scale
         if tol >= 2:  # the brightest candidate while the model is coarse
@@ -685,6 +713,82 @@ def identify(
         correction=correction,
         alignment=alignment,
     )
+
+
+def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, correction, n):
+    """``u_pred`` with the lines ``beyond`` the outermost fitted ones placed along the
+    optics model (guess px), at the departure from it the used lines measure.
+
+    The tangent at the outermost line leaves out the relation's bend beyond it (3-5 px
+    over the 1000 px without lines at the blue end of 600 l/mm M2, enough to name the
+    first line there after its neighbour 3 A away); the optics model has the bend.
+
+    A used line alone beyond a wide gap (:data:`LONE_GAP`) at an end is placed so
+    too, from the others: the fit passes through it whatever NIST line it was named
+    after in the coarse stages, so only the others can tell (600 l/mm UV: the first
+    line, 670 px from the next, named after its neighbour 2.6 A away, bent the blue
+    end by 4 px).
+    """
+    used = (status == "used") & (ref_idx >= 0)
+    if used.sum() < 3:
+        return u_pred
+    b = geo.binning
+    j = (geo.x + 1.0) * (n - 1) / 2.0
+    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    if (used & ~lone).sum() >= LONE_JUDGES:
+        used &= ~lone
+    beyond = beyond | (j < j[used].min()) | (j > j[used].max())
+    wave = dcat.lines.wavelength[ref_idx[used]]
+    departure = fit_departure(
+        optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b
+    )
+    if departure is None:
+        return u_pred
+    fit_lines = (geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b)
+    out = np.array(u_pred, float)
+    ju = j[used]
+    for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
+        if not side.any():
+            continue
+        k = np.argmin(np.abs(j - end))
+        end_wave = float(guess_wavelength(guess, geo.u0[k] + correction(geo.x[k])))
+        lam = wavelength_beyond(j[side], end, end_wave, n, b, optics, departure)
+        lam = _along_lamp_where_measured(lam, j[side], end, end_wave, n, b, guess, fit_lines)
+        u = inverse(guess, lam, max(4060, n * b))
+        out[side] = np.where(np.isfinite(u), u, out[side])
+    return out
+
+
+def _along_lamp_where_measured(lam, jq, end, end_wave, n, b, guess, fit_lines) -> np.ndarray:
+    """Wavelengths ``lam`` (along the optics) replaced, where the library lamp's own
+    lines measured its model, by that model at the departure the used lines measure
+    (see :mod:`pipeline.wavelength.lamp_continuation`): there the lamp's model carries
+    the distortion the optics miss (600 l/mm Blue: a lone red end line placed along
+    the optics 1.5 px off, named after Cu II 6154.2 instead of its own line)."""
+    span = measured_range(library_lamp(guess))
+    if span is None:
+        return lam
+    lamp = LampModel(library_lamp(guess))
+    departure = fit_departure(lamp, *fit_lines)
+    if departure is None:
+        return lam
+    along = wavelength_beyond(jq, end, end_wave, n, b, lamp, departure)
+    inside = (along >= span[0]) & (along <= span[1])
+    return np.where(inside, along, lam)
+
+
+def _lone_end_lines(j, used, gap) -> np.ndarray:
+    """The outermost used line at either end when the next one is farther than ``gap``."""
+    out = np.zeros(j.size, bool)
+    idx = np.nonzero(used)[0]
+    if idx.size < 3:
+        return out
+    k = idx[np.argsort(j[idx])]
+    if j[k[1]] - j[k[0]] > gap:
+        out[k[0]] = True
+    if j[k[-1]] - j[k[-2]] > gap:
+        out[k[-1]] = True
+    return out
 
 
 def _pair(

@@ -56,9 +56,12 @@ class PolyFit:
         """The fit inside the points' range; beyond it, the global linear trend.
 
         A polynomial of the order the lines support inside their range can swing
-        wildly beyond it, and so can its tangent at the last line. Beyond the
-        outermost lines the correction continues from its value there with the slope
-        of a straight-line fit to all the lines: the first guess keeps the shape.
+        wildly beyond it. Beyond the outermost lines this continues from the fit's
+        value there with the slope of a straight-line fit to all the lines. It is the
+        second opinion on where a line beyond the ends lies (identification pairs a
+        line there by place only where this and :meth:`tangent` agree); it is not the
+        solution's continuation: its slope jumps at the outermost lines, a kink the
+        written Chebyshev series cannot follow (see :meth:`tangent`).
         """
         x = np.asarray(x, float)
         if self.order <= 1:
@@ -69,9 +72,16 @@ class PolyFit:
     def tangent(self, x):
         """The fit inside the points' range; beyond it, its tangent at the outermost point.
 
-        Where to look for the next line beyond the outermost one: the local slope
-        follows the bend of the relation there better than the global trend, and a
-        short step along it stays close (the solution itself uses :meth:`__call__`).
+        Where to look for the next line beyond the outermost one, and the solution's
+        continuation there: a dispersion relation is smooth, and so is this one (value
+        and slope continuous at the outermost lines), whereas the global trend of
+        :meth:`__call__` kinks there. The written solution is a Chebyshev series of
+        degree 9 at most (goodman's ``GSP_Cnnn``), which rings about a kink: up to
+        0.2 px at the end lines themselves, where the fit was within 0.01 px
+        (physical-truth arcs of 2100 l/mm, 1200_M4, 930_M6). The local slope also
+        follows the bend of the relation beyond the ends better than the global
+        trend: over the pixels past the outermost lines of 552 physical-truth arcs
+        the error against the truth was 0.06 px median against 0.16 px.
         """
         x = np.asarray(x, float)
         if self.order <= 1 or not np.isfinite(self.x_lo):

@@ -95,6 +95,34 @@ class WavelengthSolution:
         w = self.wavelength([0, self.npix - 1])
         return float((w[1] - w[0]) / (self.npix - 1))
 
+    def _used_pixels(self) -> np.ndarray:
+        if self.lines is None or "pixel" not in self.lines.colnames or len(self.lines) == 0:
+            return np.empty(0)
+        pix = np.asarray(self.lines["pixel"], float)
+        if "used" in self.lines.colnames:
+            pix = pix[np.asarray(self.lines["used"], bool)]
+        return np.sort(pix[np.isfinite(pix)])
+
+    @property
+    def line_coverage(self) -> float:
+        """Fraction of the detector between the outermost lines used (0 without lines).
+
+        Beyond them the solution is an extrapolation, whatever its RMS at the lines says:
+        four lines in 90 of 2030 pixels fit to 0.1 px and leave the far end pixels off.
+        """
+        pix = self._used_pixels()
+        if pix.size < 2 or self.npix < 2:
+            return 0.0
+        return float((pix[-1] - pix[0]) / (self.npix - 1))
+
+    @property
+    def widest_gap_pixel(self) -> float:
+        """Widest stretch of the detector without a used line, ends included (binned px)."""
+        pix = self._used_pixels()
+        if pix.size == 0:
+            return float(self.npix)
+        return float(np.max(np.diff(np.r_[0.0, pix, self.npix - 1.0])))
+
     def header_cards(self) -> list[tuple[str, object, str]]:
         """FITS cards as goodman_pipeline writes them (``GSP_FUNC`` ... ``GSP_Cnnn``)."""
         cards: list[tuple[str, object, str]] = [
@@ -112,6 +140,8 @@ class WavelengthSolution:
             ("GSP_WMEA", round(float(self.mean_pixel), 5), "Mean line residual [binned pixel]"),
             ("GSP_WTPL", self.template, "First guess of the solution"),
             ("GSP_WREF", self.reference, "Wavelengths the solution is fitted to"),
+            ("GSP_WCOV", round(self.line_coverage, 3), "Detector fraction between used lines"),
+            ("GSP_WGAP", round(self.widest_gap_pixel, 1), "Widest stretch without used line [px]"),
         ]
         if self.correction_order >= 0:
             cards.append(
@@ -146,6 +176,8 @@ class WavelengthSolution:
             "sky_shift_pixel": round(float(self.sky_shift_pixel), 4),
             "wavelength_mean_pixel": round(float(self.mean_pixel), 4),
             "wavelength_reference": self.reference,
+            "wavelength_line_coverage": round(self.line_coverage, 3),
+            "wavelength_widest_gap_pixel": round(self.widest_gap_pixel, 1),
         }
 
 

@@ -137,9 +137,45 @@ def optics_shape_guess(template: LampTemplate) -> LampOnOptics | None:
     optics = _uncorrected_optics(template)
     if optics is None:
         return None
+    return _moved_onto_lamp(template, optics, "optics shape (sparse arc, uncorrected lamp)")
+
+
+def optics_gap_guess(template: LampTemplate) -> LampOnOptics | None:
+    """The lamp with the optics model's shape, for an arc whose lines leave a wide gap.
+
+    Where an arc shows no line over a wide stretch, its own lamp in the library shows
+    few or none there either, so even a NIST-corrected model is an extrapolation
+    there, while the optics model is physics (the grating equation and the camera);
+    the lines on either side then tell which shape they need less correction from.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp, NIST-corrected or not.
+
+    Returns
+    -------
+    LampOnOptics or None
+        The optics model moved onto the lamp; ``None`` when its header gives none.
+    """
+    try:
+        optics = _optics_of(str(template.path))
+    except OSError:
+        return None
+    if optics is None:
+        return None
+    return _moved_onto_lamp(template, optics, "optics shape (wide gap between the arc's lines)")
+
+
+def _moved_onto_lamp(template: LampTemplate, optics, reason: str) -> LampOnOptics:
     u = np.arange(template.npix, dtype=float)
     shift = float(np.median(u - optics.pixel(template.wavelength(u))))
-    return _on_optics(template, optics, shift, "optics shape (sparse arc, uncorrected lamp)")
+    return _on_optics(template, optics, shift, reason)
 
 
-__all__ = ["LampOnOptics", "checked_template_guess", "optics_shape_guess"]
+__all__ = [
+    "LampOnOptics",
+    "checked_template_guess",
+    "optics_gap_guess",
+    "optics_shape_guess",
+]

@@ -31,7 +31,12 @@ CASES = [
 @pytest.mark.parametrize(("mode", "binning", "flexure"), CASES)
 def test_simulated_night_meets_the_accuracy_table(mode, binning, flexure):
     g = grade_night(mode, None, binning, flexure)
-    # arc on the slit-centre row, every column
+    # The truth is the library lamp's model; graded where that lamp's own lines
+    # measured it. Beyond them (400 l/mm M1 below Hg 3650, M2 below its GG455 cut-on)
+    # the truth is the model's extrapolation, no better than the optics the solution
+    # follows there: only gross errors (a misnamed line: several px) are caught there.
+    assert g.arc_max_all <= 1.0 and g.sci_max_all <= 1.0, g
+    # arc on the slit-centre row, every column the lamp's lines measured
     assert g.arc_rms <= 0.1 and g.arc_max <= 0.3 and abs(g.arc_mean) <= 0.05, g
     # the solution along each science trace
     assert g.sci_rms <= 0.1 and g.sci_max <= 0.3 and abs(g.sci_mean) <= 0.05, g
