@@ -18,11 +18,14 @@ from pipeline.optics import (
     packaged_parameters,
 )
 from pipeline.optics.fit import LampSolution, fit_solutions
+from pipeline.wavelength.lamp_continuation import measured_range
 
-#: Tolerances measured with benchmarks/bench_optics.py on the 65 library lamps whose
-#: solutions the fit accepts (median RMS 1.06 px, worst 4.94; worst point 12.5 px).
+#: Tolerances measured on the 65 library lamps whose solutions the fit accepts, where
+#: each lamp's own lines measured its model (median RMS 0.67 px, worst 4.34 for
+#: 1200_CaNIR). Over the whole detector (benchmarks/bench_optics.py) the median was 1.06
+#: px and the worst 4.94 before the NIST refit of the continuation rules, 5.09 after.
 LAMP_RMS_PX = 5.0
-MEDIAN_RMS_PX = 1.5
+MEDIAN_RMS_PX = 1.0
 
 
 def _rejected() -> set[str]:
@@ -33,10 +36,17 @@ def _model_of(template):
     return dispersion_model_from_header(fits.getheader(template.path), strict=True)
 
 
-def _residual_px(template) -> np.ndarray:
+def _residual_px(template, measured_only: bool = False) -> np.ndarray:
     u = np.linspace(0, template.npix - 1, 81)
     m = _model_of(template)
-    return u - m.pixel(template.wavelength(u))
+    wave = template.wavelength(u)
+    r = u - m.pixel(wave)
+    span = measured_range(template) if measured_only else None
+    if span is None:
+        return r
+    # Beyond its outermost lines a lamp's model is its own extrapolation (since the
+    # refit, partly the optics model's): no evidence to judge the optics model by.
+    return r[(wave >= span[0]) & (wave <= span[1])]
 
 
 def test_model_reproduces_every_accepted_library_lamp():
@@ -44,7 +54,7 @@ def test_model_reproduces_every_accepted_library_lamp():
     for t in lamps.library():
         if t.file_name in _rejected():
             continue
-        r = _residual_px(t)
+        r = _residual_px(t, measured_only=True)
         rms.append(np.sqrt(np.mean(r**2)))
         assert rms[-1] <= LAMP_RMS_PX, (t.file_name, rms[-1])
     assert len(rms) >= 60
