@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import os
 import random
 import signal
@@ -68,12 +67,7 @@ def _night(n_science: int, seed: int) -> list[tuple[str, bytes, str]]:
     from pipeline.simulate import NightConfig, iter_night
 
     cfg = NightConfig(n_bias=2, n_flats=2, n_arcs=1, n_science=n_science, noise=False, seed=seed)
-    out = []
-    for frame in iter_night(cfg):
-        buffer = io.BytesIO()
-        frame.hdul.writeto(buffer)
-        out.append((frame.name, buffer.getvalue(), frame.hdul[0].header["OBSTYPE"]))
-    return out
+    return [(f.name, f.fits_bytes(), f.hdul[0].header["OBSTYPE"]) for f in iter_night(cfg)]
 
 
 def _spawn(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:

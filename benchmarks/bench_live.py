@@ -51,12 +51,7 @@ def _night(n_science: int, seed: int, n_standards: int = 0):
     cfg = NightConfig(
         n_bias=3, n_flats=3, n_arcs=1, n_science=n_science, n_standards=n_standards, seed=seed
     )
-    out = []
-    for frame in iter_night(cfg):
-        buffer = io.BytesIO()
-        frame.hdul.writeto(buffer)
-        out.append((frame.name, frame.truth["role"], buffer.getvalue()))
-    return out
+    return [(f.name, f.truth["role"], f.fits_bytes()) for f in iter_night(cfg)]
 
 
 def _copies(data: bytes, n: int, first_id: int):

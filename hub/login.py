@@ -69,10 +69,7 @@ class SpawningLoginHandler(LoginHandler):
         return may_start_own_server(user.orm_user)
 
     async def _start_and_wait(self, user, wait: float) -> None:
-        spawner = user.spawner
-        if spawner._spawn_future and spawner._spawn_future.done():
-            # As the spawn page does: a login is a new request, not the failed one.
-            spawner._spawn_future = None
+        # spawn_single_user replaces a finished (failed) spawn's future itself
         started = asyncio.ensure_future(self.spawn_single_user(user))
         done, _ = await asyncio.wait([started], timeout=wait)
         if not done:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import math
 import os
@@ -52,6 +53,17 @@ class SimulatedFrame(NamedTuple):
     name: str
     hdul: fits.HDUList
     truth: dict
+
+    def fits_bytes(self) -> bytes:
+        """The frame as the bytes of a FITS file (what the instrument would write).
+
+        Returns
+        -------
+        bytes
+        """
+        buffer = io.BytesIO()
+        self.hdul.writeto(buffer)
+        return buffer.getvalue()
 
 
 def _r(values, nd=4):

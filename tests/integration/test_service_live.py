@@ -8,7 +8,6 @@ dask LocalCluster, without any other process.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 
@@ -40,9 +39,7 @@ def _frame(obstype: str) -> tuple[str, bytes]:
     cfg = NightConfig(n_bias=1, n_flats=0, n_arcs=0, n_science=1, noise=False, seed=2)
     for frame in iter_night(cfg):
         if frame.hdul[0].header["OBSTYPE"] == obstype:
-            buffer = io.BytesIO()
-            frame.hdul.writeto(buffer)
-            return frame.name, buffer.getvalue()
+            return frame.name, frame.fits_bytes()
     raise AssertionError(f"no {obstype} frame simulated")
 
 

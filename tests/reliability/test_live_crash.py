@@ -40,12 +40,7 @@ def _frames():
     from pipeline.simulate import NightConfig, iter_night
 
     cfg = NightConfig(n_bias=2, n_flats=2, n_arcs=1, n_science=2, noise=False, seed=11)
-    out = []
-    for frame in iter_night(cfg):
-        buffer = io.BytesIO()
-        frame.hdul.writeto(buffer)
-        out.append((frame.name, buffer.getvalue()))
-    return out
+    return [(frame.name, frame.fits_bytes()) for frame in iter_night(cfg)]
 
 
 def _drop(folder: Path, name: str, data: bytes) -> Path:

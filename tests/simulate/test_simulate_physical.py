@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -17,34 +18,18 @@ from pipeline.simulate import NightConfig, NightSimulator, SimulationConfigError
 from pipeline.simulation.physical import arc_1d, nist_lines
 
 
-def _physical_arc(binning, flexure, mode="400_M2", lamp=None, noise=True, **kw):
-    cfg = NightConfig(
-        mode=mode,
-        lamp=lamp,
-        binning=binning,
-        n_bias=0,
-        n_flats=0,
-        n_arcs=1,
-        n_science=0,
-        flexure_px=flexure,
-        cosmic_rate=0.0,
-        noise=noise,
-        seed=5,
-        arc_source="physical",
-        **kw,
-    )
-    sim = NightSimulator(cfg)
-    night = sim.night_truth()
-    (_, hdul, rec) = next(sim.frames())
-    return sim, night, rec, hdul
+@pytest.fixture
+def physical_arc(one_arc):
+    """A one-arc night drawn from physical truth (NIST lines at the optics' places)."""
+    return functools.partial(one_arc, seed=5, arc_source="physical")
 
 
 @pytest.mark.parametrize(
     ("binning", "flexure", "mode", "lamp"),
     [(2, 0.63, "400_M2", None), (1, -1.2, "930_M5", "Ne"), (2, 2.1, "1200_M3", "FeHeAr")],
 )
-def test_nist_lines_are_where_truth_says(binning, flexure, mode, lamp):
-    _, night, rec, hdul = _physical_arc(binning, flexure, mode, lamp)
+def test_nist_lines_are_where_truth_says(binning, flexure, mode, lamp, physical_arc):
+    _, night, rec, hdul = physical_arc(binning, flexure, mode, lamp)
     img = trimmed(hdul[0].data, night)
     yc, tilt = night["slit_centre_row"], night["tilt"]
     rows = np.arange(img.shape[0])
@@ -67,8 +52,8 @@ def test_nist_lines_are_where_truth_says(binning, flexure, mode, lamp):
         assert np.interp(line["column"], cols, wave) == pytest.approx(line["wavelength"], abs=0.02)
 
 
-def test_lines_are_the_nist_lines_of_the_lamp_with_blends_saturation_and_weak_lines():
-    sim, night, rec, hdul = _physical_arc(2, 0.0, noise=True)
+def test_lines_are_the_nist_lines_of_the_lamp_with_blends_saturation_and_weak_lines(physical_arc):
+    sim, night, rec, hdul = physical_arc(2, 0.0, noise=True)
     assert rec["line_source"] == "nist" and night["wavelength_source"]["source"] == "physical"
     elements = lamps.elements(sim.lamp)
     catalogue = {(ln.element, ln.wavelength) for el in elements for ln in nist_lines(el)}
@@ -89,8 +74,8 @@ def test_lines_are_the_nist_lines_of_the_lamp_with_blends_saturation_and_weak_li
             assert data[raw_row, c - 1 : c + 2].max() >= sat - 1
 
 
-def test_truth_is_the_optics_plus_a_few_pixels_and_not_the_library():
-    sim, night, rec, hdul = _physical_arc(1, 0.0, noise=False)
+def test_truth_is_the_optics_plus_a_few_pixels_and_not_the_library(physical_arc):
+    sim, night, rec, hdul = physical_arc(1, 0.0, noise=False)
     wave = np.asarray(rec["wavelength"])
     u = np.arange(wave.size, dtype=float)
     optics = dispersion_model_from_header(hdul[0].header)  # what a pipeline would compute
@@ -120,8 +105,8 @@ def test_library_source_stays_the_default():
     assert np.allclose(sim.template.coefficients, sim.library_template.coefficients)
 
 
-def test_arc_1d_is_the_same_renderer_as_the_night():
-    sim, night, rec, _ = _physical_arc(2, 0.0, noise=False, tilt=0.0)
+def test_arc_1d_is_the_same_renderer_as_the_night(physical_arc):
+    sim, night, rec, _ = physical_arc(2, 0.0, noise=False, tilt=0.0)
     arc = arc_1d("400_M2", 2, seed=5, noise=False)
     assert [ln["wavelength"] for ln in arc.lines] == [ln["wavelength"] for ln in rec["lines"]]
     assert np.allclose(
@@ -130,8 +115,8 @@ def test_arc_1d_is_the_same_renderer_as_the_night():
     assert np.allclose(arc.wavelength, rec["wavelength"], atol=1e-3)
 
 
-def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics():
-    sim, night, rec, hdul = _physical_arc(
+def test_custom_angles_have_no_library_mode_and_put_lines_by_the_optics(physical_arc):
+    sim, night, rec, hdul = physical_arc(
         2,
         0.0,
         mode="930_M2",

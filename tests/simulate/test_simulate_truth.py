@@ -12,26 +12,6 @@ from simhelpers import fit_peak, trimmed
 from pipeline.simulate import NightConfig, NightSimulator, iter_night
 
 
-def _arc(binning, flexure, mode="400_M2", lamp=None, noise=True):
-    cfg = NightConfig(
-        mode=mode,
-        lamp=lamp,
-        binning=binning,
-        n_bias=0,
-        n_flats=0,
-        n_arcs=1,
-        n_science=0,
-        flexure_px=flexure,
-        cosmic_rate=0.0,
-        noise=noise,
-        seed=11,
-    )
-    sim = NightSimulator(cfg)
-    night = sim.night_truth()
-    (_, hdul, rec) = next(sim.frames())
-    return night, rec, trimmed(hdul[0].data, night)
-
-
 @pytest.mark.parametrize(
     ("binning", "flexure", "mode", "lamp", "noise"),
     [
@@ -42,8 +22,9 @@ def _arc(binning, flexure, mode="400_M2", lamp=None, noise=True):
         (3, -0.85, "930_M2", "CuHeAr", False),
     ],
 )
-def test_arc_line_peaks_are_where_truth_says(binning, flexure, mode, lamp, noise):
-    night, rec, img = _arc(binning, flexure, mode, lamp, noise)
+def test_arc_line_peaks_are_where_truth_says(binning, flexure, mode, lamp, noise, one_arc):
+    _, night, rec, hdul = one_arc(binning, flexure, mode, lamp, noise)
+    img = trimmed(hdul[0].data, night)
     yc, tilt = night["slit_centre_row"], night["tilt"]
     rows = np.arange(img.shape[0])
     near = np.abs(rows - yc) <= 20
