@@ -328,6 +328,40 @@ def sensitivity_used(session: Session, spectrum: File) -> str | None:
     return str(stored_header(fluxed).get("GSP_SENS") or "") or None
 
 
+def made_with_an_earlier_version(session: Session, fluxed: File) -> bool:
+    """Whether a flux-calibrated spectrum was made with a master rewritten since.
+
+    A job that read a sensitivity master while its standard's job was rewriting it
+    (same name, new values) holds the earlier values; the flux job the new master
+    queued may have run before this product was registered, so nothing else redoes it.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session.
+    fluxed : File
+        A flux-calibrated spectrum (data_type 5) just registered.
+
+    Returns
+    -------
+    bool
+        True when the current master of its ``GSP_SENS`` name records other values
+        (``GSP_SSUM``) than the product does; False when they agree, or when either does
+        not record them (nothing to compare).
+    """
+    cards = stored_header(fluxed)
+    name, used = cards.get("GSP_SENS"), cards.get("GSP_SSUM")
+    if not name or not used:
+        return False
+    masters = session.scalars(
+        _current(select(File)).where(
+            File.data_type == DataType.MASTER_CALIBRATION, File.file_name == str(name)
+        )
+    ).all()
+    digests = {stored_header(m).get("GSP_SSUM") for m in masters} - {None}
+    return bool(digests) and used not in digests
+
+
 def sensitivities_of_standard(session: Session, chosen: File, soar_id: str | None) -> list[File]:
     """The sensitivity master(s) a chosen standard file stands for.
 
@@ -613,20 +647,34 @@ def _standard_sensitivity(request: WorkRequest, result: WorkResult, flux_setting
     return None
 
 
-def _already_current(path: str, existing: str | None, sensitivities, preferred: str) -> bool:
-    """Whether ``existing`` (a fwecfzst_) was made with the sensitivity chosen now."""
+def _already_current(path: str, existing: str | None, sensitivities, flux_settings) -> bool:
+    """Whether ``existing`` (a fwecfzst_) was made as it would be now: with the values of
+    the sensitivity chosen now and with these flux settings.
+
+    The values, not only the name: a master is rewritten under its name when its
+    standard is made again (re-extracted after a new arc, other settings), and a product
+    kept on its name alone would hold the earlier version's numbers."""
     from astropy.io import fits
 
     from pipeline.fluxcal.apply import choose_sensitivity
+    from pipeline.settings import FluxSettings
 
     if existing is None:
         return False
     try:
-        used = fits.getheader(existing).get("GSP_SENS")
-        choice = choose_sensitivity(fits.getheader(path), sensitivities, preferred)
+        used = fits.getheader(existing)
+        choice = choose_sensitivity(
+            fits.getheader(path), sensitivities, flux_settings.preferred_standard
+        )
     except OSError:
         return False
-    return choice.sensitivity is not None and used == choice.sensitivity.name
+    sens = choice.sensitivity
+    return (
+        sens is not None
+        and used.get("GSP_SENS") == sens.name
+        and used.get("GSP_SSUM") == sens.digest
+        and FluxSettings.from_header(used) == flux_settings
+    )
 
 
 def _flux_one(path: str, sensitivities, out_dir: str, all_settings, raw_dir: str, **parent):
@@ -687,9 +735,11 @@ def execute_calibrate_flux(request: WorkRequest) -> WorkResult:
     for path, spectrum_id in inputs["spectra"].items():
         name = Path(path).name
         if inputs.get("keep_current") and _already_current(
-            path, existing.get(path), sensitivities, flux_settings.preferred_standard
+            path, existing.get(path), sensitivities, flux_settings
         ):
-            result.notes.append(f"{name}: kept {Path(existing[path]).name} (same sensitivity)")
+            result.notes.append(
+                f"{name}: kept {Path(existing[path]).name} (same sensitivity values and settings)"
+            )
             continue
         made, product = _flux_one(
             path,

@@ -377,6 +377,22 @@ def plan_recent(session: Session, since: dt.datetime) -> list[Job]:
     return plan_for_new_files(session, list(ids))
 
 
+def _redo_stale_flux(session: Session, job: Job, products: list[File]) -> list[Job | None]:
+    """A flux job again for the data_type 5 a job carried ahead (an extraction) from a
+    sensitivity master rewritten while it ran (:func:`.flux.made_with_an_earlier_version`).
+    A flux job's own products need not be checked: the new master's flux job for the
+    same frame found it running and marked it to run again."""
+    from .flux import made_with_an_earlier_version
+
+    if job.kind == JobKind.CALIBRATE_FLUX:
+        return []
+    return [
+        _flux(session, p, refresh=True)
+        for p in products
+        if p.data_type == DataType.FLUX_CALIBRATED and made_with_an_earlier_version(session, p)
+    ]
+
+
 def plan_after_job(
     session: Session, job: Job, products: list[File], carried: Iterable[str] = ()
 ) -> list[Job]:
@@ -435,4 +451,5 @@ def plan_after_job(
                 made = NIGHT_PLAN.spec(step).makes
                 for product in (p for p in products if p.data_type == made):
                     queued += _continue(session, step, product, done, made_from)
+            queued += _redo_stale_flux(session, job, products)
     return [j for j in queued if j is not None]

@@ -263,6 +263,8 @@ def _flux_cards(header, parent: str, name: str, raw: str, sens, age, airmass, se
         rlevel=RLEVEL_FLUX,
         extra={
             "GSP_SENS": (sens.name or sens.standard, "Sensitivity function used"),
+            # which values of it: a master is rewritten under its name when remade
+            "GSP_SSUM": (sens.digest, "Digest of the sensitivity's values used"),
             "GSP_SSTD": (sens.standard, "Standard star of the sensitivity"),
             "GSP_SAGE": (
                 round(age, 4) if age is not None else "unknown",
@@ -577,7 +579,8 @@ def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=
     -------
     str
         The reason, or ``""`` when nothing is to be done (another setup, already made with
-        this sensitivity, or the existing one is as near in time).
+        this sensitivity's values (``GSP_SENS`` and ``GSP_SSUM``), or the existing one is
+        as near in time).
     """
     from pipeline.fluxcal.setup import incompatibility, setup_of
 
@@ -586,7 +589,11 @@ def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=
     if flux_header is None:
         return "no flux-calibrated product yet"
     if sensitivity.name and flux_header.get("GSP_SENS") == sensitivity.name:
-        return ""
+        if flux_header.get("GSP_SSUM") == sensitivity.digest:
+            return ""
+        # The same master made again (its standard re-extracted with a new arc, say):
+        # the product holds the values of its earlier version.
+        return f"{sensitivity.name} was made again since this product used it"
     new_age = choose_sensitivity(spectrum_header, [sensitivity]).age_days
     try:
         old_age = float(flux_header.get("GSP_SAGE"))

@@ -23,6 +23,7 @@ with :func:`read_sensitivity`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -135,6 +136,26 @@ class Sensitivity:
     @property
     def name(self) -> str:
         return Path(self.path).name if self.path else ""
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the numbers a flux calibration takes from this sensitivity.
+
+        A master is rewritten under the same name when its standard is made again (a
+        new arc, new settings), so the name alone does not say which values a product
+        was made with; the digest does (``GSP_SSUM`` in the master and its products).
+
+        Returns
+        -------
+        str
+            16 hexadecimal characters of the SHA-256 of the wavelength, sensitivity and
+            uncertainty (as float64), the airmass and the extinction flag.
+        """
+        h = hashlib.sha256()
+        for values in (self.wavelength, self.sensitivity, self.uncertainty):
+            h.update(np.ascontiguousarray(values, np.float64).tobytes())
+        h.update(repr((float(self.airmass), bool(self.extinction))).encode())
+        return h.hexdigest()[:16]
 
     def header_cards(self) -> list[tuple[str, object, str]]:
         """Provenance cards of a sensitivity master."""
@@ -567,7 +588,10 @@ def write_sensitivity(
     Parameters
     ----------
     sens : Sensitivity
-        The sensitivity; its ``path`` is set to the written file.
+        The sensitivity; its ``path`` is set to the written file, and its values to
+        those the file reads back as (the axis from the WCS cards, the airmass as
+        rounded in ``GSP_SAIR``), whose :attr:`Sensitivity.digest` the master records
+        in ``GSP_SSUM``.
     out_dir : str or pathlib.Path
         The products folder of the night.
     settings : ReductionSettings or None
@@ -606,9 +630,23 @@ def write_sensitivity(
     hdul["STD"].data = np.asarray(sens.uncertainty, np.float64)
     hdul[0].header["OBJECT"] = (sens.standard, "Standard star")
     hdul[0].header["OBSTYPE"] = ("SENSFUNC", "Sensitivity function")
+    # From now on the sensitivity holds the values the master reads back as (its axis
+    # from the WCS cards, its rounded airmass): the spectra this process calibrates with
+    # it are then those a later job, reading the file, would make, and the digest
+    # written here is the one read_sensitivity gives.
+    sens.wavelength = _stored_axis(hdul[0].header, sens.sensitivity.size)
+    sens.sensitivity = np.asarray(hdul[0].data, float)
+    sens.uncertainty = np.asarray(hdul["STD"].data, float)
+    sens.airmass = float(hdul[0].header["GSP_SAIR"])
+    hdul[0].header["GSP_SSUM"] = (sens.digest, "Digest of the values (Sensitivity.digest)")
     write_fits_atomic(hdul, path, raw_dirs=raw_dirs)
     sens.path = str(path)
     return path
+
+
+def _stored_axis(header, n: int) -> np.ndarray:
+    """The wavelengths (Å) of a master's ``n`` values, from its linear WCS cards."""
+    return header["CRVAL1"] + header["CDELT1"] * (np.arange(n) + 1 - header["CRPIX1"])
 
 
 def sensitivity_setup(header) -> Setup:
@@ -676,7 +714,7 @@ def read_sensitivity(path) -> Sensitivity:
         data = np.asarray(hdul[0].data, float)
         std = np.asarray(hdul["STD"].data, float)
         header = h.copy()
-    wave = header["CRVAL1"] + header["CDELT1"] * (np.arange(data.size) + 1 - header["CRPIX1"])
+    wave = _stored_axis(header, data.size)
     date = str(header.get("GSP_SDAT", "") or "")
     return Sensitivity(
         wavelength=wave,

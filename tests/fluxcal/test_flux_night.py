@@ -225,6 +225,37 @@ def test_a_new_standard_redoes_only_spectra_it_calibrates_better(night, tmp_path
     assert len(redo) == 2 and all("nearer in time" in r.reason for r in redo)
 
 
+def test_a_sensitivity_made_again_under_its_name_redoes_what_it_calibrated(night, tmp_path):
+    """A master is rewritten under its name when its standard is made again (the live
+    path re-extracts a standard after a new arc): the spectra calibrated with its earlier
+    values are redone, those with the same values are not."""
+    from dataclasses import replace
+
+    from pipeline.fluxcal.io import read_spectrum
+    from pipeline.fluxcal.night_stage import recalibrate_with
+    from pipeline.fluxcal.sensitivity import write_sensitivity
+
+    base, _, _ = night
+    work = tmp_path / "night"
+    shutil.copytree(base / "out", work)
+    (master,) = work.glob("master_sens_*.fits")
+    spectra = sorted(work.glob("wecfzst_*.fits"))
+    same = read_sensitivity(master)
+    write_sensitivity(same, work)  # the same values written again
+    assert recalibrate_with(same, spectra, work) == []
+    # 1e-5 in the blue: what a standard's re-extraction with a new arc changes
+    blue = 1 + 1e-5 * (same.wavelength < same.wavelength[0] + 150)
+    remade = replace(same, sensitivity=same.sensitivity * blue)
+    assert write_sensitivity(remade, work) == master
+    redo = recalibrate_with(remade, spectra, work)
+    assert len(redo) == 2 and all("was made again" in r.reason for r in redo)
+    for r in redo:
+        assert fits.getval(r.file, "GSP_SSUM") == read_sensitivity(master).digest
+    flux, _ = read_spectrum(redo[0].file)
+    before, _ = read_spectrum(base / "out" / Path(redo[0].file).name)
+    assert np.any(flux.flux != before.flux)
+
+
 def test_specutils_spectra_read_from_the_products_calibrate_directly(night):
     """A notebook user's path: Spectrum.read the products, no header handling."""
     from specutils import Spectrum

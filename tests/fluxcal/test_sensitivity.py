@@ -158,6 +158,28 @@ def test_master_round_trip_and_specutils_reads_it(tmp_path):
     assert 0 < np.median(sens.uncertainty / sens.sensitivity) < 0.01
 
 
+def test_a_written_sensitivity_holds_the_values_its_master_reads_back_as(tmp_path):
+    """What the process that made a master calibrates with is what a later job reading
+    the file does, bit for bit; the digest names those values (GSP_SSUM) and changes
+    with them, whatever the file's name."""
+    from dataclasses import replace
+
+    sens, _ = _sensitivity(airmass=1.23456789)
+    computed_axis = sens.wavelength.copy()
+    path = write_sensitivity(sens, tmp_path)
+    back = read_sensitivity(path)
+    for name in ("wavelength", "sensitivity", "uncertainty"):
+        np.testing.assert_array_equal(getattr(sens, name), getattr(back, name), err_msg=name)
+    np.testing.assert_allclose(sens.wavelength, computed_axis, rtol=1e-12)  # only rounding
+    assert sens.airmass == back.airmass == 1.2346
+    assert sens.digest == back.digest == fits.getval(path, "GSP_SSUM")
+    # a master remade under the same name with other values has another digest
+    remade = replace(back, sensitivity=back.sensitivity * (1 + 1e-5))
+    assert write_sensitivity(remade, tmp_path) == path
+    assert read_sensitivity(path).digest == remade.digest != back.digest
+    assert replace(back, extinction=not back.extinction).digest != back.digest
+
+
 def test_airmass_is_computed_when_the_header_has_none():
     header = kf.header("LTT3218", 1.0, 60)
     del header["AIRMASS"]
