@@ -135,6 +135,9 @@ class LampTemplate:
     corrected_coefficients: np.ndarray | None = field(default=None, repr=False)
     corrected_rms_pixel: float | None = None
     corrected_lines: int | None = None
+    #: Unbinned pixels of the outermost NIST lines the corrected model was fitted to
+    #: (``GSP_RPLO``, ``GSP_RPHI``): beyond them it is an extrapolation.
+    corrected_pixels: tuple[float, float] | None = None
 
     @property
     def coefficients(self) -> np.ndarray:
@@ -259,6 +262,11 @@ def read_template(path: str | Path) -> LampTemplate:
         corrected_coefficients=corrected,
         corrected_rms_pixel=float(header["GSP_RRMS"]) if "GSP_RRMS" in header else None,
         corrected_lines=int(header["GSP_RNLN"]) if "GSP_RNLN" in header else None,
+        corrected_pixels=(
+            (float(header["GSP_RPLO"]), float(header["GSP_RPHI"]))
+            if corrected is not None and "GSP_RPLO" in header and "GSP_RPHI" in header
+            else None
+        ),
     )
 
 

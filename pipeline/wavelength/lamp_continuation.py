@@ -76,7 +76,10 @@ def library_lamp(guess) -> LampTemplate | None:
 
 
 def measured_range(lamp: LampTemplate | None) -> tuple[float, float] | None:
-    """Wavelengths (Å) between the lamp's outermost catalogued lines, or ``None``.
+    """Wavelengths (Å) between the lines that measured the lamp's model in use, or ``None``.
+
+    The NIST-corrected model was fitted to the NIST lines between ``corrected_pixels``;
+    the stored model to the lamp's catalogued lines.
 
     Parameters
     ----------
@@ -86,9 +89,15 @@ def measured_range(lamp: LampTemplate | None) -> tuple[float, float] | None:
     -------
     tuple of float or None
     """
-    if lamp is None or lamp.line_pixels.size < 2:
+    if lamp is None:
         return None
-    w = guess_wavelength(lamp, np.array([lamp.line_pixels.min(), lamp.line_pixels.max()]))
+    if lamp.corrected and lamp.corrected_pixels is not None:
+        ends = np.array(lamp.corrected_pixels, float)
+    elif lamp.line_pixels.size >= 2:
+        ends = np.array([lamp.line_pixels.min(), lamp.line_pixels.max()])
+    else:
+        return None
+    w = guess_wavelength(lamp, ends)
     return float(w.min()), float(w.max())
 
 

@@ -9,13 +9,19 @@ The library's stored models (``GSP_Cnnn``) are goodman_pipeline fits with errors
 each lamp file, the lines of the lamp's own flux are found and centred, identified
 against the NIST air lines of the lamp's elements starting from the stored model, and
 fitted as arcs are (:func:`pipeline.wavelength.calibrate.calibrate_arc`, the
-correction's order capped at :data:`MAX_ORDER`). The corrected model is written
-*beside* the original, which is kept:
+correction's order capped at :data:`MAX_ORDER` and at one coefficient per
+:data:`LINES_PER_COEFFICIENT` lines). The corrected model covers the detector's
+:data:`DETECTOR_PX` pixels also where the lamp's spectrum is shorter, continued past the
+lamp along the optics (:func:`_written_model`). It is written *beside* the original,
+which is kept:
 
 ``GSP_RORD``, ``GSP_Rnnn``
     the corrected Chebyshev series (same convention as ``GSP_ORDR``/``GSP_Cnnn``);
 ``GSP_RRMS``, ``GSP_RRMA``, ``GSP_RNLN``
     its RMS against NIST (unbinned px, Å) and the number of lines used;
+``GSP_RPLO``, ``GSP_RPHI``
+    the unbinned pixels of the outermost NIST lines used: the model is measured
+    between them only (:func:`pipeline.wavelength.lamp_continuation.measured_range`);
 ``GSP_RDEV``, ``GSP_RDMX``
     RMS and largest deviation (px) of the stored model from the corrected one;
 ``HISTORY``
@@ -58,6 +64,21 @@ MAX_CATALOGUE_PX = 10.0
 #: 0.045 px RMS and sp_400m1 from 0.021 to 0.031 px; at 6 it also fits its own NIST
 #: lines better (0.020 against 0.029 px). Arcs keep the default order.
 MAX_ORDER = 6
+#: Lines of the lamp per coefficient of its correction, at least, below
+#: :data:`SPARSE_LIBRARY` lines. An arc's own fit may bend further on few lines
+#: (:func:`pipeline.wavelength.robust_fit.order_cap`: order 4 on 8-14), as it serves
+#: that arc only; the library's model is the shape of every arc of its mode. At order
+#: 4 on their 11-12 NIST lines, 930M1_HgAr and 2100_650 fitted them better (0.089
+#: against 0.138 px, 0.009 against 0.053), moved 0.1-0.2 px between them, and the
+#: physical-truth arcs of their modes lost 4 of 120 (seeds 0-29).
+LINES_PER_COEFFICIENT = 3
+#: Fewer NIST lines than this are where an arc's order cap exceeds
+#: :data:`LINES_PER_COEFFICIENT` (``order_cap(n) > n // 3 - 1``); with more, the refit
+#: keeps the order its lines choose (up to :data:`MAX_ORDER`).
+SPARSE_LIBRARY = 15
+#: Unbinned pixels of the detector's data section: the corrected model is written over
+#: them at least.
+DETECTOR_PX = 4060
 #: Cards this script owns (removed before each rewrite).
 PREFIXES = ("GSP_R",)
 HISTORY_TAG = "GSP NIST refit:"
@@ -77,6 +98,7 @@ class RefitResult:
     deviation_rms: float = float("nan")  # stored model against corrected, whole detector
     deviation_max: float = float("nan")
     corrected_rms_pixel: float = float("nan")  # corrected model against the NIST lines
+    measured_pixels: tuple[float, float] | None = None  # outermost NIST lines used
     coefficients: np.ndarray | None = None
     catalogues: tuple[str, ...] = ()
     problem: str = ""
@@ -96,20 +118,15 @@ def refit(template: LampTemplate) -> RefitResult:
         The corrected model and its figures, or ``problem`` saying why the stored model is
         kept (too few NIST lines, the calibration failed).
     """
-    from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
+    from pipeline.wavelength.calibrate import WavelengthCalibrationError
 
     result = RefitResult(template.file_name, template.lamp)
-    stored = dataclasses.replace(template, corrected_coefficients=None)
+    stored = dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
     try:
-        sol = calibrate_arc(
-            template.flux,
-            lamp_elements=template.elements,
-            binning=1,
-            template=stored,
-            max_shift_unbinned=8,
-            max_scale_error=0.0,
-            max_order=MAX_ORDER,
-        )
+        sol = _calibrate(template, stored, MAX_ORDER)
+        cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
+        if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
+            sol = _calibrate(template, stored, cap)
     except (WavelengthCalibrationError, ValueError) as exc:
         result.problem = str(exc)
         return result
@@ -119,11 +136,13 @@ def refit(template: LampTemplate) -> RefitResult:
     used = np.asarray(sol.lines["used"], bool)
     pix = np.asarray(sol.lines["pixel"], float)[used]
     ref = np.asarray(sol.lines["reference_wavelength"], float)[used]
-    coef = sol.coefficients
+    err = np.asarray(sol.lines["pixel_error"], float)[used]
+    coef = _written_model(template, stored, sol.coefficients, pix, ref, err)
+    result.measured_pixels = (float(pix.min()), float(pix.max())) if pix.size else None
     disp_lines = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coef)))
     lib_resid = (stored.wavelength(pix) - ref) / disp_lines
     cor_resid = (chebyshev.chebval(pix, coef) - ref) / disp_lines
-    x = np.arange(template.npix, dtype=float)
+    x = np.arange(_written_width(template), dtype=float)
     disp = np.abs(chebyshev.chebval(x, chebyshev.chebder(coef)))
     dev = (stored.wavelength(x) - chebyshev.chebval(x, coef)) / disp
     result.n_used = int(used.sum())
@@ -146,6 +165,73 @@ def refit(template: LampTemplate) -> RefitResult:
     else:
         result.coefficients = np.asarray(coef, float)
     return result
+
+
+def _calibrate(template: LampTemplate, stored: LampTemplate, max_order: int):
+    """The lamp's own flux calibrated as an arc, from its stored model."""
+    from pipeline.wavelength.calibrate import calibrate_arc
+
+    return calibrate_arc(
+        template.flux,
+        lamp_elements=template.elements,
+        binning=1,
+        template=stored,
+        max_shift_unbinned=8,
+        max_scale_error=0.0,
+        max_order=max_order,
+    )
+
+
+def _written_width(template: LampTemplate) -> int:
+    """Unbinned pixels the corrected model is written over: the lamp's, and at least
+    the detector's data section (a shorter lamp's model serves full-width arcs)."""
+    return max(template.npix, DETECTOR_PX)
+
+
+def _written_model(template, stored, coef, pix, ref, err) -> np.ndarray:
+    """The corrected series to write over :func:`_written_width` pixels.
+
+    Over the lamp's pixels it is the refit's solution: between its NIST lines, fitted
+    to them; beyond them, continued as an arc's solution is (along the stored model
+    where the lamp's catalogued lines measured it, the optics beyond). Past the lamp's
+    last pixel the refit has no solution, and a series of degree up to 9 fitted to the
+    lamp's pixels alone runs off there (600Red's 3096-px lamps: up to 22 px at the
+    detector's last pixel, where full-width arcs of the mode have lines). There it is
+    the optics model at the NIST lines' departure from it, or, where the lines do not
+    measure that departure (600Red HgArNe: 0.13 px about it), the optics' shape met at
+    the lamp's last pixel: the stored model is there an extrapolation of goodman's
+    fit to the same lines. Only without an optics model, the stored model's shape.
+    """
+    from pipeline.wavelength.calibrate import SYSTEMATIC_PX, chebyshev_for
+    from pipeline.wavelength.optics_continuation import (
+        fit_departure,
+        optics_of_guess,
+        wavelength_beyond,
+    )
+
+    n = _written_width(template)
+    u = np.arange(n, dtype=float)
+    wave = chebyshev.chebval(u, coef)
+    if n == template.npix or pix.size < 2:
+        return np.asarray(coef, float)
+    lo, hi = 0.0, template.npix - 1.0
+    optics = optics_of_guess(stored)
+    departure = None
+    if optics is not None:
+        x = 2.0 * pix / (n - 1) - 1.0
+        sigma = np.hypot(np.nan_to_num(err, nan=1.0), SYSTEMATIC_PX)
+        departure = fit_departure(optics, x, pix, ref, sigma)
+    for end, side in ((lo, u < lo), (hi, u > hi)):
+        if not side.any():
+            continue
+        w_end = float(chebyshev.chebval(end, coef))
+        if departure is not None:
+            wave[side] = wavelength_beyond(u[side], end, w_end, n, 1, optics, departure)
+        elif optics is not None:
+            wave[side] = optics.wavelength(u[side] - end + optics.pixel(w_end))
+        else:
+            wave[side] = stored.wavelength(u[side]) + (w_end - float(stored.wavelength(end)))
+    return chebyshev_for(u, wave)
 
 
 def _catalogue_disagreement(template: LampTemplate, coef: np.ndarray) -> float:
@@ -197,6 +283,10 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
         header["GSP_RRMS"] = (round(result.rms_pixel, 5), "Corrected model RMS vs NIST [px]")
         header["GSP_RRMA"] = (round(result.rms_angstrom, 5), "Corrected model RMS vs NIST [A]")
         header["GSP_RNLN"] = (result.n_used, "NIST lines used by the corrected model")
+        if result.measured_pixels is not None:
+            lo, hi = result.measured_pixels
+            header["GSP_RPLO"] = (round(lo, 2), "First NIST line used [unbinned px]")
+            header["GSP_RPHI"] = (round(hi, 2), "Last NIST line used [unbinned px]")
         header["GSP_RDEV"] = (round(result.deviation_rms, 4), "GSP_Cnnn - corrected, RMS [px]")
         header["GSP_RDMX"] = (round(result.deviation_max, 4), "GSP_Cnnn - corrected, max [px]")
         # HISTORY values under 72 characters: a wrapped card would leave an untagged

@@ -25,8 +25,10 @@ CLIP_SIGMA = 4.0
 #: Ar I line of the real 600 Blue HgArNe lamp, 3.0 of its sigmas off the others' fit
 #: in a 300 px gap between lines, rejoined and bent its NIST refit by 0.1 px.
 OWN_CLIP_SIGMA = 2.5
-#: Fewer points than this are a sparse fit (its order cap, see :func:`robust_fit`).
+#: Fewer points than this are a sparse fit (see :func:`_lone_ends`).
 SPARSE = 9
+#: Highest order a sparse fit may reach on ``n - 4`` (see :func:`order_cap`).
+SPARSE_ORDER = SPARSE - 5
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,28 @@ def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tupl
     return best_order, best
 
 
+def order_cap(n: int) -> int:
+    """Highest order ``n`` points may choose (before rejection), non-decreasing in ``n``.
+
+    Three points per coefficient (``n // 3 - 1``), but never below what a sparse fit
+    of fewer points is allowed: ``n - 4`` (three degrees of freedom left) up to
+    :data:`SPARSE_ORDER`. The two rules alone met in a cliff (order 4 at eight points,
+    2 at nine): one more line found took the bend a sparse arc's groups need away
+    (2100 l/mm at 6500 A, 1x1: nine lines, order 2, 1.6 px off over 12 of 13 lines).
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+
+    Returns
+    -------
+    int
+        The order cap (negative below three points: nothing can be fitted).
+    """
+    return max(n // 3 - 1, min(n - 4, SPARSE_ORDER))
+
+
 def robust_fit(
     x,
     y,
@@ -254,11 +278,11 @@ def robust_fit(
     for _ in range(n_iter):
         # three points per coefficient, counted before rejection: a cap that fell with
         # each rejected point could drop below the order the lines need, and the
-        # rejection then cycle between two orders. Below nine points, up to order
-        # n - 4 (three degrees of freedom left): a sparse arc's 7-8 lines in three
+        # rejection then cycle between two orders. A sparse arc's 7-8 lines in three
         # groups (2100 l/mm at 3900 A) bend by a pixel against any guess, which a
-        # straight correction leaves; the leave-one-out error must still accept it.
-        cap = min(max_order, max(x.size // 3 - 1, x.size - 4 if x.size < SPARSE else 0))
+        # straight correction leaves: :func:`order_cap` lets few points reach order 4
+        # (the leave-one-out error must still accept it).
+        cap = min(max_order, order_cap(x.size))
         if cap < 0:
             break
         order, loo_rms = choose_order(x[used], y[used], w[used], cap, gap_tolerance)

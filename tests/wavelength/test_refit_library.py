@@ -9,7 +9,14 @@ from astropy.io import fits
 from numpy.polynomial import chebyshev
 
 from pipeline.lamps import lamp_dir, library, read_template
-from pipeline.wavelength.refit_library import HISTORY_TAG, MAX_RMS_PX, MIN_LINES, refit
+from pipeline.wavelength.lamp_continuation import measured_range
+from pipeline.wavelength.refit_library import (
+    DETECTOR_PX,
+    HISTORY_TAG,
+    MAX_RMS_PX,
+    MIN_LINES,
+    refit,
+)
 
 
 def test_most_lamps_carry_a_corrected_model_with_provenance():
@@ -38,14 +45,17 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_400M2_GG455_CuHeAr.fits",
         "goodman_comp_930M5_GG495_FeHeAr.fits",
         "goodman_comp_1200M2_CuHeAr.fits",
+        "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
     ],
 )
 def test_refit_reproduces_the_committed_model(name):
-    """Running the refit again gives the corrected model stored in the file."""
+    """Running the refit again gives the corrected model stored in the file, over the
+    detector's pixels too, and the range of the NIST lines it used."""
     template = read_template(lamp_dir() / name)
     result = refit(template)
     assert result.coefficients is not None, result.problem
-    x = np.arange(template.npix, dtype=float)
+    assert np.allclose(result.measured_pixels, template.corrected_pixels, atol=0.01)
+    x = np.arange(max(template.npix, DETECTOR_PX), dtype=float)
     disp = np.abs(np.gradient(template.wavelength(x)))
     diff = (chebyshev.chebval(x, result.coefficients) - template.wavelength(x)) / disp
     assert np.abs(diff).max() <= 1e-3
@@ -54,3 +64,35 @@ def test_refit_reproduces_the_committed_model(name):
     assert result.rms_pixel == pytest.approx(header["GSP_RRMS"], abs=1e-4)
     # the stored model is worse against the same NIST lines than the corrected one
     assert result.library_rms_pixel > result.corrected_rms_pixel
+
+
+@pytest.mark.parametrize(
+    "name", ["goodman_comp_600Red_GG495_HgArNe.fits", "goodman_comp_600Red_GG495_Ar.fits"]
+)
+def test_a_short_lamps_model_does_not_run_off_past_its_pixels(name):
+    """Full-width arcs of a 3096-px lamp's mode are read through its corrected model over
+    the whole detector: there it follows the optics at the departure its NIST lines
+    measure (2.6 px from the stored model's shape at the last pixel, for 600Red Ar),
+    or the stored model's shape, not a degree-9 series extrapolated 960 px (22 px)."""
+    template = read_template(lamp_dir() / name)
+    x = np.arange(template.npix - 1, DETECTOR_PX, dtype=float)
+    disp = np.abs(np.gradient(template.library_wavelength(x)))
+    off = (template.wavelength(x) - template.library_wavelength(x)) / disp
+    assert np.abs(off - off[0]).max() < 3.0
+
+
+def test_the_lamps_model_is_measured_between_the_nist_lines_it_was_fitted_to():
+    """A corrected model was measured by the NIST lines of its refit, which may reach
+    beyond the lamp's catalogued lines (600 Mid HgArNe: from pixel 982, not 1629)."""
+    for t in library():
+        if not t.corrected:
+            assert t.corrected_pixels is None
+            continue
+        lo, hi = t.corrected_pixels
+        assert 0 <= lo < hi < t.npix
+        header = fits.getheader(t.path)
+        assert header["GSP_RNLN"] >= MIN_LINES
+        span = measured_range(t)
+        assert np.allclose(sorted(span), sorted(t.wavelength(np.array([lo, hi]))))
+    mid = read_template(lamp_dir() / "goodman_comp_600Mid_GG395_HgArNe.fits")
+    assert mid.corrected_pixels[0] < mid.line_pixels.min() - 500
