@@ -77,13 +77,7 @@ def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binni
 #: Cases the solver does not meet yet, each with its diagnosis (benchmarks/grade_physical.py
 #: prints them). Strict: a case that starts passing fails here until
 #: it is taken off the list. None of these is the truth's or the grader's fault.
-KNOWN_FAILURES: dict[tuple[str, int], str] = {
-    ("600_RED", 1): (
-        "30 of 31 lines, RMS 0.016 px: the faint Ar I 7353.3 (S/N 11) is centred 0.09 px "
-        "off and rejected at 2.5 of its own errors; a faint line's stated centring error "
-        "is ~1.4x too small (its own photon noise is not counted), so it cannot rejoin"
-    ),
-}
+KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 
 def _case(mode, binning):
