@@ -442,6 +442,8 @@ def write_arc_product(
         raw,
         arc_name,
         StepOutcome.WRITTEN,
+        # a written product's reason is its warning, in the night's and the UI's notes
+        "; ".join(solution.coverage_warnings()),
         quality=quality,
         seconds=time.perf_counter() - t0,
         parent_path=arc_path,
@@ -887,7 +889,9 @@ def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) 
         raise_if_storage_error(exc)
         reason = f"cannot write {target.w_name}: {exc}"
         return [*solved.products, result(StepOutcome.FAILED, reason, quality=quality)]
-    reason = _joined(arcs.guess_note, note, *solved.flags, *solved.errors)
+    reason = _joined(
+        arcs.guess_note, note, *solved.flags, *solved.errors, *solution.coverage_warnings()
+    )
     seconds = time.perf_counter() - t0
     written = result(StepOutcome.WRITTEN, reason, file=str(path), quality=quality, seconds=seconds)
     return [*solved.products, written]

@@ -160,27 +160,161 @@ def _gauss_newton(win: LineWindows, params: np.ndarray, n_iter: int) -> np.ndarr
     return params
 
 
-def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool) -> np.ndarray:
-    """1-sigma centre errors from the covariance of the final Jacobian."""
-    model, jac = _jacobian(win.x, params)
-    if from_variance:
-        s2, wts = np.ones(params.shape[0]), win.weight
-    else:
-        # the pixels fitted: finite, and not left to a brighter neighbour
-        fitted = win.weight > 0
-        dof = np.maximum(fitted.sum(axis=1) - 4, 1)
-        s2 = ((win.y - model) ** 2 * fitted).sum(axis=1) / dof
-        wts = fitted.astype(float)
+#: Fewest fitted pixels the pooled noise model (:func:`noise_model`) is measured on.
+MIN_NOISE_PIXELS = 40
+#: Flux bins (equal counts) of the pooled noise model.
+NOISE_BINS = 16
+#: Median of a chi-square of one degree of freedom: ``median(r**2) / var``.
+_CHI2_1_MEDIAN = 0.454936
+
+
+@dataclass(frozen=True)
+class NoiseModel:
+    """Pixel variance as a function of the pixel's flux: ``read + per_count * flux``.
+
+    Attributes
+    ----------
+    read : float
+        Variance of a pixel with no light (read noise, summed rows), flux unit squared.
+    per_count : float
+        Variance added per unit of flux (photon noise: the inverse of the effective gain).
+    """
+
+    read: float
+    per_count: float
+
+    def variance(self, flux) -> np.ndarray:
+        """Variance of pixels of the given (model) flux."""
+        return self.read + self.per_count * np.clip(flux, 0.0, None)
+
+
+def _binned_variance(flux, r2):
+    """Read and photon terms through the binned median variances (see :func:`noise_model`)."""
+    order = np.argsort(flux)
+    bins = np.array_split(order, NOISE_BINS)
+    f = np.clip(np.array([np.median(flux[b]) for b in bins]), 0.0, None)
+    v = np.array([np.median(r2[b]) for b in bins]) / _CHI2_1_MEDIAN
+    # a bin's median variance scatters by ~1.25 sqrt(2/n) of itself
+    sw = np.sqrt(np.array([b.size for b in bins])) / np.maximum(v, 1e-300)
+    # read + photon + a misfit term growing with the flux squared (a profile that is
+    # no Gaussian leaves residuals in proportion to the line), none negative; the
+    # misfit term is measured so as not to be taken for photon noise, and left out
+    a = np.stack([np.ones_like(f), f, f**2], axis=1) * sw[:, None]
+    b = v * sw
+    # non-negative least squares of three terms: the best of the subsets whose
+    # unconstrained solution is non-negative (scipy.optimize is too heavy an import here)
+    best, coef = np.inf, np.zeros(3)
+    for terms in ((0, 1, 2), (0, 1), (0, 2), (1, 2), (0,), (1,), (2,)):
+        c, *_ = np.linalg.lstsq(a[:, terms], b, rcond=None)
+        if np.any(c < 0):
+            continue
+        cost = float(np.sum((a[:, terms] @ c - b) ** 2))
+        if cost < best:
+            best, coef = cost, np.zeros(3)
+            coef[list(terms)] = c
+    return float(coef[0]), float(coef[1])
+
+
+def noise_model(flux, resid, dof_factor) -> NoiseModel | None:
+    """Read and photon noise measured on the residuals of many line fits at once.
+
+    The pixels are sorted by their model flux into :data:`NOISE_BINS` bins of equal
+    count; in each, the median squared residual (a chi-square of one degree of freedom
+    times the variance) gives the variance there. Read, photon and a misfit term
+    (growing with the flux squared: a profile that is no Gaussian leaves residuals in
+    proportion to the line) are fitted through the bins, none negative, and the misfit
+    term left out: it moves a symmetric line's centre by nothing. On physical-truth
+    arcs of every library mode (3519 expected lines) the errors this gives describe
+    the scatter of the centres about the truth (robust spread of the normalised
+    offsets 0.95-1.02 from S/N 60 to 1000+), as the simulator's own read noise and
+    gain do (0.94-1.00); without the misfit term the bright lines' misfit passed for
+    photon noise (0.75-0.85).
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        Model flux of every fitted pixel (line + local level).
+    resid : numpy.ndarray
+        Data minus model there.
+    dof_factor : numpy.ndarray or float
+        ``1 / (1 - leverage)`` of each pixel in its fit: a least-squares residual is
+        smaller than the noise by this factor's square root.
+
+    Returns
+    -------
+    NoiseModel or None
+        ``None`` with fewer than :data:`MIN_NOISE_PIXELS` pixels.
+    """
+    flux = np.asarray(flux, float)
+    r2 = np.asarray(resid, float) ** 2 * dof_factor
+    keep = np.isfinite(flux) & np.isfinite(r2)
+    if keep.sum() < MIN_NOISE_PIXELS:
+        return None
+    read, per_count = _binned_variance(flux[keep], r2[keep])
+    if not np.isfinite(read + per_count) or read + per_count <= 0:
+        return None
+    return NoiseModel(read, per_count)
+
+
+def _inverse_normal(jac, wts):
     jtj = np.matmul((jac * wts[:, :, None]).transpose(0, 2, 1), jac)
     # A tiny ridge keeps one degenerate line from making the batched inverse fail.
     diag = np.diagonal(jtj, axis1=1, axis2=2)
     jtj = jtj + 1e-9 * np.eye(4)[None] * (diag.max(axis=1) + 1)[:, None, None]
+    return np.linalg.inv(jtj)
+
+
+def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok) -> np.ndarray:
+    """1-sigma centre errors from the covariance of the final Jacobian.
+
+    Without a variance the error is the larger of two: the covariance scaled by the
+    line's own residuals (which a misfit profile, an unlisted blend, inflates) and
+    the one the pixels' read and photon noise give (:func:`noise_model`, measured on
+    all the lines at once). The residuals alone understate a faint line's error: its
+    window is mostly background, so their mean square misses the photon noise of the
+    few peak pixels that place it (the faint Ar I 7353 of a 600 l/mm arc, S/N 11, was
+    0.09 px off at 2.5 of its residual-scaled errors; across physical-truth arcs those
+    errors were 1.4 times too small at every S/N).
+    """
+    model, jac = _jacobian(win.x, params)
+    if from_variance:
+        with np.errstate(all="ignore"):
+            try:
+                return np.sqrt(np.abs(_inverse_normal(jac, win.weight)[:, 1, 1]))
+            except np.linalg.LinAlgError:
+                return np.full(params.shape[0], np.nan)
+    # the pixels fitted: finite, and not left to a brighter neighbour
+    fitted = win.weight > 0
+    npix = fitted.sum(axis=1)
+    dof = np.maximum(npix - 4, 1)
+    resid = (win.y - model) * fitted
+    s2 = (resid**2).sum(axis=1) / dof
+    wts = fitted.astype(float)
     with np.errstate(all="ignore"):
         try:
-            cov_mu = np.linalg.inv(jtj)[:, 1, 1] * s2
+            inv = _inverse_normal(jac, wts)
         except np.linalg.LinAlgError:
-            cov_mu = np.full(params.shape[0], np.nan)
-    return np.sqrt(np.abs(cov_mu))
+            return np.full(params.shape[0], np.nan)
+        err = np.sqrt(np.abs(inv[:, 1, 1] * s2))
+        # each pixel's leverage: a least-squares residual is smaller than the noise by
+        # sqrt(1 - leverage), most at the peak pixels that fix the centre and width
+        lever = np.einsum("lpi,lij,lpj->lp", jac, inv, jac) * fitted
+        # measured on Gaussian lines only: a clipped (saturated) line's or a blend's
+        # misfit grows with its flux and would pass for photon noise
+        sig = params[:, 2]
+        gaussian = ok & (model.max(axis=1) <= 1.05 * win.y.max(axis=1))
+        if gaussian.any():
+            gaussian &= sig <= 1.5 * np.median(sig[gaussian])
+        pix = fitted & gaussian[:, None] & (lever < 0.9)
+        noise = noise_model(model[pix], resid[pix], 1.0 / (1.0 - lever[pix]))
+        if noise is None:
+            return err
+        # the unweighted fit's covariance under the noise model (the sandwich
+        # (J'J)^-1 J'VJ (J'J)^-1)
+        var = noise.variance(model) * fitted
+        jvj = np.matmul((jac * var[:, :, None]).transpose(0, 2, 1), jac)
+        cov = np.matmul(np.matmul(inv, jvj), inv)
+        return np.fmax(err, np.sqrt(np.abs(cov[:, 1, 1])))
 
 
 #: A window pixel where a brighter neighbour's fitted profile exceeds this fraction of
@@ -370,10 +504,10 @@ def fit_centres(
     params = _gauss_newton(win, start, n_iter)
     if deblend and guesses.size > 1:
         win, params = _deblend(win, params, start, guesses, half_width, n_iter)
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
-        err = _centre_errors(win, params, variance is not None)
-    amp, mu, sig, _ = params.T
     ok = _converged(win, params, guesses, half_width)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
+        err = _centre_errors(win, params, variance is not None, ok)
+    amp, mu, sig, _ = params.T
     order = np.argsort(mu[ok])
     return LineList(mu[ok][order], amp[ok][order], sig[ok][order], err[ok][order])
 

@@ -59,3 +59,29 @@ def test_lone_end_line_is_named_from_the_other_lines():
     first = np.argmin(np.asarray(sol.lines["pixel"], float))
     lab = np.asarray(sol.lines["lab_wavelength"], float)
     assert abs(lab[first] - 3033.508) < 0.01
+
+
+def _solution_with_lines(pixels, npix=2000):
+    from astropy.table import Table
+
+    from pipeline.wavelength import WavelengthSolution
+
+    lines = Table({"pixel": np.asarray(pixels, float), "used": np.ones(len(pixels), bool)})
+    return WavelengthSolution(
+        np.array([5000.0, 1.0]), npix, 1, 0.01, 0.01, len(pixels), 0, lines, "t", "HgAr", "m"
+    )
+
+
+def test_low_coverage_and_wide_gaps_carry_a_warning():
+    # nine lines over the last 40 % of the detector: extrapolated over the rest
+    sparse = _solution_with_lines(np.linspace(1200.0, 1999.0, 9))
+    warnings = sparse.quality()["wavelength_warnings"]
+    assert len(warnings) == 2, warnings
+    assert "GSP_WCOV" in warnings[0] and "GSP_WGAP" in warnings[1]
+    # lines end to end with one gap of 40 % in the middle: the gap alone
+    gap = _solution_with_lines(np.r_[np.linspace(0.0, 600.0, 7), np.linspace(1400.0, 1999.0, 7)])
+    assert [w[:2] for w in gap.coverage_warnings()] == ["no"]
+    # lines every 200 px: nothing to say
+    assert (
+        _solution_with_lines(np.arange(0.0, 2000.0, 200.0)).quality()["wavelength_warnings"] == []
+    )
