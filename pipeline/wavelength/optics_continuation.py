@@ -112,10 +112,14 @@ def fit_departure(optics, x, v, wave, err, binning: int = 1) -> Departure | None
         than :data:`MIN_SPAN`, or lines the optics with a smooth departure do not
         describe (:data:`MAX_RESIDUAL_PX`).
     """
+    d = optics.pixel(wave) - v
+    # a line past the model's invertible range (a lamp model ends at its own pixels)
+    # has no departure to give: a NaN there would turn every coefficient into NaN
+    ok = np.isfinite(d)
+    x, d, err = x[ok], d[ok], np.asarray(err, float)[ok]
     if x.size < MIN_LINES or np.ptp(x) < MIN_SPAN:
         return None
-    d = optics.pixel(wave) - v
-    w = 1.0 / np.maximum(np.asarray(err, float), 1e-3) ** 2
+    w = 1.0 / np.maximum(err, 1e-3) ** 2
     # bends measured over the lines' span, carried farther beyond them than half that
     # span, are their noise magnified: a scale only there
     reach = max(x.min() + 1.0, 1.0 - x.max())
@@ -182,13 +186,18 @@ def continue_along_optics(j, wave, n, binning, optics, departure, j_lo, j_hi) ->
     Returns
     -------
     numpy.ndarray
-        ``wave`` inside the lines; beyond them, :func:`wavelength_beyond`.
+        ``wave`` inside the lines; beyond them, :func:`wavelength_beyond` where the
+        model reaches (``wave`` unchanged on a side it does not).
     """
     out = np.array(wave, float)
     for end, side in ((j_lo, j < j_lo), (j_hi, j > j_hi)):
         if side.any():
             w_end = float(np.interp(end, j, wave))
-            out[side] = wavelength_beyond(j[side], end, w_end, n, binning, optics, departure)
+            beyond = wavelength_beyond(j[side], end, w_end, n, binning, optics, departure)
+            # a model that cannot place the end line (a library lamp's model past the
+            # lamp's own pixels) gives nothing there: that side stays as it was
+            if np.isfinite(beyond).all():
+                out[side] = beyond
     return out
 
 

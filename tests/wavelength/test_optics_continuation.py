@@ -85,3 +85,39 @@ def test_low_coverage_and_wide_gaps_carry_a_warning():
     assert (
         _solution_with_lines(np.arange(0.0, 2000.0, 200.0)).quality()["wavelength_warnings"] == []
     )
+
+
+class _EndingModel:
+    """A linear dispersion that, like a library lamp's model, inverts only over its own
+    pixels (NaN beyond, as :class:`pipeline.wavelength.lamp_continuation.LampModel`)."""
+
+    def __init__(self, npix: float) -> None:
+        self.npix = npix
+
+    def wavelength(self, v):
+        return 5000.0 + 0.5 * np.asarray(v, float)
+
+    def pixel(self, wave):
+        v = (np.asarray(wave, float) - 5000.0) / 0.5
+        return np.where((v >= 0) & (v <= self.npix), v, np.nan)
+
+
+def test_a_model_that_ends_before_the_lines_neither_spoils_nor_replaces_the_solution():
+    """A lamp shorter than the detector (600Red: 3096 of 4060 px) cannot place lines or an
+    end past its pixels: the lines beyond are left out of the departure, and the red side
+    is left as it was. Both used to become NaN, and so did the whole written solution
+    (600_RED, seed 0, after a refit of its lamp)."""
+    from pipeline.wavelength.optics_continuation import continue_along_optics, fit_departure
+
+    n = 4060
+    model = _EndingModel(3096.0)
+    v = np.linspace(100.0, 3900.0, 20)
+    x = 2.0 * v / (n - 1) - 1.0
+    departure = fit_departure(model, x, v, model.wavelength(v) + 0.05, np.full(v.size, 0.02))
+    assert departure is not None and np.isfinite(departure.coef).all()
+    j = np.arange(n, dtype=float)
+    wave = model.wavelength(j) + 1e-7 * (j - 2000.0) ** 2  # bent: the model is not
+    out = continue_along_optics(j, wave, n, 1, model, departure, 100.0, 3900.0)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[j > 3900.0], wave[j > 3900.0])  # past the model: as was
+    assert not np.array_equal(out[j < 100.0], wave[j < 100.0])  # within it: continued
