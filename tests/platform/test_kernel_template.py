@@ -8,8 +8,10 @@ The whole path (hub, forked server, its template, Voilà page) runs in tests/bro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -115,6 +117,10 @@ def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait(10)
+        if report.exists():  # a failure must not leave a kernel behind
+            for pid in ("kernel_pid", "template_pid"):
+                with contextlib.suppress(ProcessLookupError, KeyError):
+                    os.kill(json.loads(report.read_text())[pid], signal.SIGKILL)
 
 
 @pytest.mark.parametrize(
