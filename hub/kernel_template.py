@@ -62,6 +62,11 @@ KERNEL_PRELOAD = (
 )
 #: Seconds to connect to the template and get its answer; then Popen starts the kernel.
 TIMEOUT = 5.0
+#: Seconds a kernel start waits for a template still importing (a server started by
+#: Popen forks it before its own imports): a new Python would import the same again.
+STARTING_WAIT = 10.0
+
+_template_pid: int | None = None  # in the server: its template, while it may run
 
 
 def preload_kernel() -> None:
@@ -78,18 +83,20 @@ def enabled(environ=os.environ) -> bool:
     return environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def start_template(environ=os.environ) -> Path | None:
+def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     """Fork the kernel template of this (server) process; its socket, also put in
     ``environ[GSP_KERNEL_TEMPLATE_SOCKET]``, or None when it cannot be forked.
 
     Call it before the process runs any thread or makes any zmq context: ``fork()``
     copies only the calling thread, and a lock or socket of another would be broken in
-    the template and its kernels. Returns in the server only: the template serves
+    the template and its kernels. ``modules``: what the template imports before it
+    listens (tests pass a slow one). Returns in the server only: the template serves
     until the server is gone, then exits; its kernels leave through ``SystemExit``
     (their exit status) as any forked child of :class:`hub.forkserver.Forkserver`.
     """
     import threading
 
+    global _template_pid
     if not enabled(environ) or threading.active_count() > 1:
         return None
     folder = Path(tempfile.mkdtemp(prefix="gsp-kernels-"))  # 0700, this user's
@@ -99,13 +106,14 @@ def start_template(environ=os.environ) -> Path | None:
     sys.stderr.flush()
     pid = os.fork()
     if pid:
+        _template_pid = pid
         environ[SOCKET_VARIABLE] = str(path)
         return path
-    _run_template(path, server)  # only kernels come back, raising SystemExit
+    _run_template(path, server, modules)  # only kernels come back, raising SystemExit
     raise AssertionError("unreachable")
 
 
-def _run_template(path: Path, server: int) -> None:
+def _run_template(path: Path, server: int, modules) -> None:
     """In the template: import the kernel, serve forks until the server is gone."""
     from hub.forkserver import Forkserver, preload
 
@@ -121,7 +129,7 @@ def _run_template(path: Path, server: int) -> None:
         # ps and top tell it from its server (benchmarks count it with the kernels)
         setproctitle.setproctitle(f"{sys.executable} -m hub.kernel_template --server={server}")
         started = time.monotonic()
-        for name, error in preload(KERNEL_PRELOAD).items():
+        for name, error in preload(modules).items():
             print(f"gsp kernel template: could not preload {name}: {error}", file=sys.stderr)
         print(
             f"gsp kernel template: imported in {time.monotonic() - started:.2f} s",
@@ -142,6 +150,22 @@ def _run_template(path: Path, server: int) -> None:
         if os.getpid() == template:
             sys.stderr.flush()
             os._exit(code)
+
+
+def template_starting() -> bool:
+    """In the server: whether its template runs (it may still be importing); a
+    template that exited is reaped here (it is this process's child)."""
+    global _template_pid
+    if _template_pid is None:
+        return False
+    try:
+        pid, _status = os.waitpid(_template_pid, os.WNOHANG)
+    except ChildProcessError:
+        pid = _template_pid
+    if pid == 0:
+        return True
+    _template_pid = None
+    return False
 
 
 def run_kernel() -> int:
@@ -309,11 +333,20 @@ class TemplateKernelProvisioner(LocalProvisioner):
         env = {k: v for k, v in env.items() if k != SOCKET_VARIABLE}
         env["JPY_PARENT_PID"] = "1"
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        try:
-            process = await asyncio.to_thread(request_fork, path, argv, env, cwd)
-        except (OSError, TemplateRefused) as exc:  # nothing forked: Popen is safe
-            self.log.info("Kernel starts as a new process (no kernel template: %s)", exc)
-            return await super().launch_kernel(cmd, **kwargs)
+        deadline = time.monotonic() + STARTING_WAIT
+        while True:
+            try:
+                process = await asyncio.to_thread(request_fork, path, argv, env, cwd)
+                break
+            except OSError as exc:  # none listening: importing still, or gone
+                if template_starting() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                    continue
+                self.log.info("Kernel starts as a new process (no kernel template: %s)", exc)
+                return await super().launch_kernel(cmd, **kwargs)
+            except TemplateRefused as exc:  # nothing forked: Popen is safe
+                self.log.info("Kernel starts as a new process (%s)", exc)
+                return await super().launch_kernel(cmd, **kwargs)
         self.process = process
         self.pid = self.pgid = process.pid
         self.cwd = cwd

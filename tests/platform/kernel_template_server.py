@@ -3,7 +3,8 @@ does, then starts app kernels through the gsp-app kernelspec (its provisioner).
 
     python kernel_template_server.py <report path> <scenario>
 
-Scenarios: ``fork`` (one kernel, run code, shut down), ``template-gone`` (the template
+Scenarios: ``fork`` (one kernel, run code, shut down), ``starting`` (the same, asked
+while the template still imports), ``template-gone`` (the template
 killed first), ``off`` (GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then
 this process waits to be killed). It writes one JSON report per kernel started.
 """
@@ -74,11 +75,15 @@ def main() -> None:
     scenario = sys.argv[2]
     if scenario == "off":
         os.environ["GSP_KERNEL_TEMPLATE"] = "0"
-    socket_path = start_template()
+    if scenario == "starting":  # a template still importing when the page asks
+        socket_path = start_template(modules=("slow_import",))
+    else:
+        socket_path = start_template()
     os.environ["JUPYTER_PATH"] = str(template_root())  # the gsp-app kernelspec
     report = {"server_pid": os.getpid(), "socket": str(socket_path) if socket_path else None}
     if socket_path is not None:
-        _wait_listening(str(socket_path))
+        if scenario != "starting":
+            _wait_listening(str(socket_path))
         report["template_pid"] = _template_pid()
     if scenario == "template-gone":
         os.kill(report["template_pid"], signal.SIGKILL)

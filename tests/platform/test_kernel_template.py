@@ -74,6 +74,17 @@ def test_page_kernel_is_forked_from_the_servers_template(tmp_path):
     assert not Path(out["socket"]).parent.exists()
 
 
+def test_a_kernel_asked_while_the_template_imports_waits_for_it(tmp_path):
+    # a server started by Popen forks its template before importing: a page may come
+    # before the template listens (here it imports for 2 s); a new Python would import
+    # everything again meanwhile
+    out = _run(tmp_path, "starting")
+    assert out["process"] == "ForkedKernel"
+    assert out["kernel_ppid"] == out["template_pid"]
+    assert out["ready_s"] > 1.0  # it did wait for the template
+    _check_kernel_ran(out, tmp_path)
+
+
 def test_a_kernel_starts_as_a_new_process_when_the_template_is_gone(tmp_path):
     out = _run(tmp_path, "template-gone")
     assert out["env_socket"]  # the server still names the template's socket
