@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -289,6 +290,10 @@ class Forkserver:
         :func:`run_child`); the listening socket is then left to the forkserver.
         """
         listener, wake_r = self._listen()
+        # What is imported now lives as long as every child: out of the collector's
+        # reach, a child's full collections no longer walk (and copy, by touching their
+        # counts) the ~370,000 objects it inherits, ~0.5 s each on the loaded machine.
+        gc.freeze()
         print(f"gsp forkserver: ready on {self.path} (pid {os.getpid()})", file=sys.stderr)
         try:
             while not self.stopping:
@@ -464,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, error in failed.items():
         print(f"gsp forkserver: could not preload {name}: {error}", file=sys.stderr)
     entry = _entry(args.entry)
+    gc.collect()  # the imports' garbage, before serve() freezes what is left
     print(f"gsp forkserver: imported in {time.monotonic() - started:.2f} s", file=sys.stderr)
     try:
         Forkserver(Path(args.socket), entry, parent).serve()
