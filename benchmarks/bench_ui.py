@@ -219,6 +219,7 @@ DRAWS = """() => { const p = document.querySelector('.gsp-plot');
 #: Process groups whose CPU seconds are printed per phase (first match of the command line).
 GROUPS = (
     ("kernels", "voila_apps.kernel"),
+    ("kernels", "hub.kernel_template"),  # the template the kernels are forked from
     ("chromium", "chrom"),
     ("proxy", "configurable-http-proxy"),
     ("gsp service", "gsp_extension"),

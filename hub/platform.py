@@ -29,6 +29,9 @@ so that one config file serves the demo, the tests and a deployment:
 ``GSP_PAGE_KERNEL_TIMEOUT``         seconds a Voilà page's kernel may stay without a
                                     connection before it is shut down (default 60;
                                     0 off; ``voila_apps/kernel_reaper.py``)
+``GSP_KERNEL_TEMPLATE``             ``0``: Voilà pages' kernels start as new processes
+                                    instead of forks of the server's pre-imported
+                                    template (default ``1``; ``hub/kernel_template.py``)
 ``GSP_VOILA_SHOW_TRACEBACKS``       ``1`` shows Python tracebacks in Voilà pages
                                     (default ``0``: production)
 ``GSP_PUBLIC_URL``                  the hub's public address (``c.JupyterHub.public_url``;
@@ -107,6 +110,7 @@ USER_SERVER_SWITCHES = (
     "GSP_KERNEL_CULL_CONNECTED",
     "GSP_VOILA_SHOW_TRACEBACKS",
     "GSP_PAGE_KERNEL_TIMEOUT",
+    "GSP_KERNEL_TEMPLATE",
 )
 
 

@@ -4,7 +4,8 @@
 
 The command :class:`hub.spawners.ForkserverStart` recognises and :mod:`hub.forkserver`
 takes over (it has imported the server once, so a start is a fork); run by ``Popen`` it
-is ``jupyterhub.singleuser.main``, nothing more. :func:`warm_up` is what the
+is ``jupyterhub.singleuser.main`` after forking the page kernels' template
+(:mod:`hub.kernel_template`). :func:`warm_up` is what the
 forkserver does once, before it forks, of what each server would do on its first page.
 """
 
@@ -34,7 +35,17 @@ def warm_up() -> None:
     localhost()
 
 
-if __name__ == "__main__":
-    from jupyterhub.singleuser import main
+def main():
+    """Fork the page kernels' template (:mod:`hub.kernel_template`), then run
+    ``jupyterhub-singleuser``: the template must be forked before the server runs any
+    thread or makes a zmq context."""
+    from hub.kernel_template import start_template
 
+    start_template()
+    from jupyterhub.singleuser import main as singleuser_main
+
+    return singleuser_main()
+
+
+if __name__ == "__main__":
     sys.exit(main())

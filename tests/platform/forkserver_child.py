@@ -4,6 +4,7 @@ argv: <report path> <exit code | "sleep">
 """
 
 import atexit
+import gc
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ def main():
                 "ppid": os.getppid(),
                 "open_fds": open_fds,
                 "warmed_in": WARMED,
+                "frozen_objects": gc.get_freeze_count(),
             },
             f,
         )

@@ -104,6 +104,8 @@ def test_a_child_gets_exactly_the_requested_argv_env_and_cwd(forkserver, tmp_pat
     assert got["session_leader"] and got["ppid"] == forkserver.proc.pid
     # the warm-up ran once, in the forkserver before it forked, not in the child
     assert got["warmed_in"] == [forkserver.proc.pid]
+    # what it imported is out of the child's garbage collections (gc.freeze)
+    assert got["frozen_objects"] > 1000
     # only stdin/stdout/stderr (and the listing's own fd): no socket of the forkserver
     assert len(got["open_fds"]) <= 4, got["open_fds"]
     assert not Path(f"/proc/{pid}").exists()  # reaped, no zombie

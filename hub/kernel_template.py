@@ -1,0 +1,354 @@
+"""Start the Voilà pages' kernels by forking a process that has imported them already.
+
+A cold login's page waited for its kernel: a new ``python -m voila_apps.kernel`` that
+imports ipykernel, ipywidgets, the app, and for the data browser matplotlib and
+astropy (~1.5 s of CPU) before it opens its sockets, while the machine is busy with the
+rest of the login. Here the user's server forks, as the first thing it does (before
+any thread or zmq context exists in it), a *template* process that serves
+:class:`hub.forkserver.Forkserver`'s protocol on a private Unix socket; each page's
+kernel is then a ``fork()`` of that template. The hub's forkserver imports the
+kernel's modules too (:data:`KERNEL_PRELOAD`), so a server forked from it hands them
+to its template at no cost; a server started by ``Popen`` has its template import
+them beside its own start.
+
+:class:`TemplateKernelProvisioner` (a ``jupyter_client`` kernel provisioner, entry
+point ``gsp-template-provisioner``, named by the ``gsp-app`` kernelspec) asks the
+template for the kernel, and falls back to jupyter_client's own start (``Popen``) when
+there is no template (switched off, not listening, gone), when it refuses, or when the
+command is not the app kernel of this Python. The forked kernel runs in its own
+session with exactly the environment, arguments and folder ``Popen`` would have given
+it; the template reaps it and tells its exit status. When the server is gone, the
+template stops its kernels and exits.
+
+Switch (environment of the user's server): ``GSP_KERNEL_TEMPLATE=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning import LocalProvisioner
+
+#: Environment of the user's server: the template's socket (set by start_template).
+SOCKET_VARIABLE = "GSP_KERNEL_TEMPLATE_SOCKET"
+#: Environment switch of the user's server ("0": every kernel starts by Popen).
+SWITCH = "GSP_KERNEL_TEMPLATE"
+#: The module of the kernel command the template can take over (kernelspec gsp-app).
+KERNEL_MODULE = "voila_apps.kernel"
+#: What a page's kernel imports before it answers or while it runs the app: imported
+#: by the template (and by the hub's forkserver, whose servers pass them on).
+KERNEL_PRELOAD = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipywidgets",
+    "voila_apps.kernel",
+    "voila_apps.app",
+    "gsp_extension.client",
+    "voila_apps.widgets.viewer",
+    "astropy.io.fits",
+    "astropy.visualization",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+)
+#: Seconds to connect to the template and get its answer; then Popen starts the kernel.
+TIMEOUT = 5.0
+#: Seconds a kernel start waits for a template still importing (a server started by
+#: Popen forks it before its own imports): a new Python would import the same again.
+STARTING_WAIT = 10.0
+
+_template_pid: int | None = None  # in the server: its template, while it may run
+
+
+def preload_kernel() -> None:
+    """Import :data:`KERNEL_PRELOAD` (the hub's forkserver calls it before forking
+    servers); raises on the first module that fails."""
+    import importlib
+
+    for name in KERNEL_PRELOAD:
+        importlib.import_module(name)
+
+
+def enabled(environ=os.environ) -> bool:
+    """Whether the user's server forks its kernels (``GSP_KERNEL_TEMPLATE``, default on)."""
+    return environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
+    """Fork the kernel template of this (server) process; its socket, also put in
+    ``environ[GSP_KERNEL_TEMPLATE_SOCKET]``, or None when it cannot be forked.
+
+    Call it before the process runs any thread or makes any zmq context: ``fork()``
+    copies only the calling thread, and a lock or socket of another would be broken in
+    the template and its kernels. ``modules``: what the template imports before it
+    listens (tests pass a slow one). Returns in the server only: the template serves
+    until the server is gone, then exits; its kernels leave through ``SystemExit``
+    (their exit status) as any forked child of :class:`hub.forkserver.Forkserver`.
+    """
+    import threading
+
+    global _template_pid
+    if not enabled(environ) or threading.active_count() > 1:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="gsp-kernels-"))  # 0700, this user's
+    path = folder / "sock"
+    server = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        _template_pid = pid
+        environ[SOCKET_VARIABLE] = str(path)
+        return path
+    _run_template(path, server, modules)  # only kernels come back, raising SystemExit
+    raise AssertionError("unreachable")
+
+
+def _run_template(path: Path, server: int, modules) -> None:
+    """In the template: import the kernel, serve forks until the server is gone."""
+    from hub.forkserver import Forkserver, preload
+
+    template = os.getpid()
+    code = 1
+    try:
+        # The server's own signal handlers are not the template's: Forkserver sets its
+        # own, and a Ctrl-C of a server run in a terminal stops the template too.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.pop(SOCKET_VARIABLE, None)
+        import setproctitle
+
+        # ps and top tell it from its server (benchmarks count it with the kernels)
+        setproctitle.setproctitle(f"{sys.executable} -m hub.kernel_template --server={server}")
+        started = time.monotonic()
+        for name, error in preload(modules).items():
+            print(f"gsp kernel template: could not preload {name}: {error}", file=sys.stderr)
+        print(
+            f"gsp kernel template: imported in {time.monotonic() - started:.2f} s",
+            file=sys.stderr,
+        )
+        Forkserver(
+            path, run_kernel, server, title=KERNEL_MODULE, orphan_signal=signal.SIGTERM
+        ).serve()
+        code = 0
+    except SystemExit:
+        if os.getpid() != template:  # a kernel leaving with its exit status
+            raise
+    except BaseException:  # noqa: BLE001 - never back into the server's code
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        if os.getpid() == template:
+            sys.stderr.flush()
+            os._exit(code)
+
+
+def template_starting() -> bool:
+    """In the server: whether its template runs (it may still be importing); a
+    template that exited is reaped here (it is this process's child)."""
+    global _template_pid
+    if _template_pid is None:
+        return False
+    try:
+        pid, _status = os.waitpid(_template_pid, os.WNOHANG)
+    except ChildProcessError:
+        pid = _template_pid
+    if pid == 0:
+        return True
+    _template_pid = None
+    return False
+
+
+def run_kernel() -> int:
+    """What a forked kernel runs: ``python -m voila_apps.kernel`` (sys.argv is set)."""
+    from voila_apps import kernel
+
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # as voila_apps.kernel's __main__: the cwd cannot shadow modules
+    # ipykernel reads JPY_PARENT_PID when it is imported, which the template did with
+    # its own environment: the kernel's value is passed as the option it defaults.
+    parent = os.environ.get("JPY_PARENT_PID", "").strip()
+    if parent.isdigit():
+        sys.argv.append(f"--IPKernelApp.parent_handle={parent}")
+    kernel.main()
+    return 0
+
+
+class ForkedKernel:
+    """The part of ``Popen`` that :class:`~jupyter_client.provisioning.LocalProvisioner`
+    uses, for a kernel forked by the template (not a child of this process).
+
+    Parameters
+    ----------
+    pid : int
+        The kernel's pid (also its process group: it is a session leader).
+    conn : socket.socket
+        The connection to the template, on which its exit status arrives.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, conn: socket.socket) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._conn: socket.socket | None = conn
+        self._buffer = b""
+        conn.setblocking(False)
+
+    def poll(self) -> int | None:
+        """The exit status once the kernel has exited, else None."""
+        if self.returncode is not None:
+            return self.returncode
+        if self._conn is not None:
+            try:
+                chunk = self._conn.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:
+                chunk = b""
+            if chunk:
+                self._buffer += chunk
+                if b"\n" in self._buffer:
+                    line = self._buffer.split(b"\n", 1)[0]
+                    self._close()
+                    try:
+                        self.returncode = int(json.loads(line)["exit"])
+                    except (ValueError, KeyError, TypeError):
+                        self.returncode = 1
+                return self.returncode
+            self._close()  # the template is gone: the pid tells
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            self.returncode = 1  # exited; its status went with the template
+            return self.returncode
+        except PermissionError:
+            pass
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the kernel's exit (the provisioner calls it once poll() said so)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"kernel {self.pid} still running after {timeout} s")
+            time.sleep(0.05)
+        return self.returncode  # type: ignore[return-value]
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the kernel (ESRCH raised as ProcessLookupError, as Popen would not)."""
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+
+
+class TemplateRefused(RuntimeError):
+    """The template answered, and forked nothing."""
+
+
+def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> ForkedKernel:
+    """Ask the template at ``path`` for a kernel; the forked kernel.
+
+    Raises
+    ------
+    OSError
+        No template listens at ``path`` (nothing was asked).
+    TemplateRefused
+        It answered with an error (nothing was forked).
+    RuntimeError
+        It took the request but gave no pid: a kernel may be starting.
+    """
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(TIMEOUT)
+        conn.connect(path)
+    except OSError:
+        conn.close()
+        raise
+    try:
+        conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        message = json.loads(answer or b"{}")
+    except (OSError, ValueError) as exc:
+        conn.close()
+        raise RuntimeError(f"the kernel template took the request but gave no pid ({exc})") from exc
+    if "pid" not in message:
+        conn.close()
+        if "error" in message:
+            raise TemplateRefused(message["error"])
+        raise RuntimeError("the kernel template closed without an answer")
+    return ForkedKernel(int(message["pid"]), conn)
+
+
+def forkable(cmd: list[str]) -> list[str] | None:
+    """The kernel's own arguments when ``cmd`` is the app kernel of this Python
+    (``python -m voila_apps.kernel ...``), else None."""
+    if len(cmd) >= 3 and cmd[0] == sys.executable and cmd[1:3] == ["-m", KERNEL_MODULE]:
+        return list(cmd[3:])
+    return None
+
+
+class TemplateKernelProvisioner(LocalProvisioner):
+    """``LocalProvisioner`` whose kernels are forked from the server's kernel template
+    (see the module), or started by ``Popen`` as before when that cannot be."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        """Fork the kernel from the template, or launch it as a new process."""
+        import asyncio
+
+        path = os.environ.get(SOCKET_VARIABLE, "")
+        argv = forkable(cmd)
+        env = kwargs.get("env")
+        if not path or argv is None or env is None:
+            return await super().launch_kernel(cmd, **kwargs)
+        # Popen's kernels watch their parent, the server (JPY_PARENT_PID). A forked one's
+        # parent is the template, which stops it when the server is gone; "1" is
+        # ipykernel's "no parent to watch" (without it, it prints a console banner), so
+        # that a template that died leaves its kernels (their pages) alone.
+        env = {k: v for k, v in env.items() if k != SOCKET_VARIABLE}
+        env["JPY_PARENT_PID"] = "1"
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        deadline = time.monotonic() + STARTING_WAIT
+        while True:
+            try:
+                process = await asyncio.to_thread(request_fork, path, argv, env, cwd)
+                break
+            except OSError as exc:  # none listening: importing still, or gone
+                if template_starting() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                    continue
+                self.log.info("Kernel starts as a new process (no kernel template: %s)", exc)
+                return await super().launch_kernel(cmd, **kwargs)
+            except TemplateRefused as exc:  # nothing forked: Popen is safe
+                self.log.info("Kernel starts as a new process (%s)", exc)
+                return await super().launch_kernel(cmd, **kwargs)
+        self.process = process
+        self.pid = self.pgid = process.pid
+        self.cwd = cwd
+        self.log.debug("Kernel forked from the template: pid %i", process.pid)
+        return self.connection_info

@@ -1,0 +1,163 @@
+"""hub/kernel_template.py: page kernels forked from the server's template, with real
+processes (a stand-in server, tests/platform/kernel_template_server.py, that forks the
+template as hub.singleuser does and starts kernels through the gsp-app kernelspec).
+
+The whole path (hub, forked server, its template, Voilà page) runs in tests/browser
+(test_page_kernels.py) and benchmarks/bench_cold_login.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hub.kernel_template import forkable
+
+HERE = Path(__file__).parent
+SERVER = HERE / "kernel_template_server.py"
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _run(tmp_path: Path, scenario: str) -> dict:
+    report = tmp_path / "report.json"
+    env = dict(os.environ, TEST_KERNEL_CWD=str(tmp_path))
+    env.pop("GSP_KERNEL_TEMPLATE", None)
+    done = subprocess.run(
+        [sys.executable, str(SERVER), str(report), scenario],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(report.read_text())
+
+
+def _check_kernel_ran(out: dict, tmp_path: Path) -> None:
+    # the kernel got the environment, folder and arguments of its start, and ran code
+    assert out["query"] == "file=42"
+    assert out["kernel_cwd"] == str(tmp_path)
+    assert out["app_imported"] and out["alive_before"]
+    # shut down by the kernel manager: gone, and seen gone
+    assert out["alive_after"] is False and out["pid_after"] is False
+
+
+def test_page_kernel_is_forked_from_the_servers_template(tmp_path):
+    out = _run(tmp_path, "fork")
+    assert out["provisioner"] == "TemplateKernelProvisioner"
+    assert out["process"] == "ForkedKernel"
+    assert out["kernel_ppid"] == out["template_pid"] != out["server_pid"]
+    _check_kernel_ran(out, tmp_path)
+    # the server has exited: its template follows, its socket's folder removed
+    assert _gone(out["template_pid"], 10), "the template outlived its server"
+    assert not Path(out["socket"]).parent.exists()
+
+
+def test_a_kernel_asked_while_the_template_imports_waits_for_it(tmp_path):
+    # a server started by Popen forks its template before importing: a page may come
+    # before the template listens (here it imports for 2 s); a new Python would import
+    # everything again meanwhile
+    out = _run(tmp_path, "starting")
+    assert out["process"] == "ForkedKernel"
+    assert out["kernel_ppid"] == out["template_pid"]
+    assert out["ready_s"] > 1.0  # it did wait for the template
+    _check_kernel_ran(out, tmp_path)
+
+
+def test_a_kernel_starts_as_a_new_process_when_the_template_is_gone(tmp_path):
+    out = _run(tmp_path, "template-gone")
+    assert out["env_socket"]  # the server still names the template's socket
+    assert out["process"] == "Popen"
+    assert out["kernel_ppid"] == out["server_pid"]
+    _check_kernel_ran(out, tmp_path)
+
+
+def test_switched_off_no_template_and_kernels_start_as_new_processes(tmp_path):
+    out = _run(tmp_path, "off")
+    assert out["socket"] is None and out["env_socket"] is None
+    assert "template_pid" not in out
+    assert out["process"] == "Popen"
+    _check_kernel_ran(out, tmp_path)
+
+
+def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
+    report = tmp_path / "report.json"
+    env = dict(os.environ, TEST_KERNEL_CWD=str(tmp_path))
+    env.pop("GSP_KERNEL_TEMPLATE", None)
+    server = subprocess.Popen(
+        [sys.executable, str(SERVER), str(report), "orphan"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not report.exists() and time.monotonic() < deadline:
+            assert server.poll() is None, "the stand-in server exited"
+            time.sleep(0.1)
+        out = json.loads(report.read_text())
+        assert out["process"] == "ForkedKernel"
+        # killed: no kernel shutdown by the server; the template sees it gone
+        server.kill()
+        server.wait(10)
+        assert _gone(out["template_pid"], 15), "the template outlived its server"
+        assert _gone(out["kernel_pid"], 15), "the kernel outlived its server"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+        if report.exists():  # a failure must not leave a kernel behind
+            for pid in ("kernel_pid", "template_pid"):
+                with contextlib.suppress(ProcessLookupError, KeyError):
+                    os.kill(json.loads(report.read_text())[pid], signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        ([sys.executable, "-m", "voila_apps.kernel", "-f", "c.json"], ["-f", "c.json"]),
+        (["/other/python", "-m", "voila_apps.kernel", "-f", "c.json"], None),
+        ([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"], None),
+        ([sys.executable], None),
+    ],
+)
+def test_only_the_app_kernel_of_this_python_is_forked(cmd, expected):
+    assert forkable(cmd) == expected
+
+
+def test_the_hub_forkserver_passes_the_kernel_modules_to_its_servers():
+    # a forked server's template then imports nothing (hub/forkserver.py DEFAULT_WARM)
+    from hub.forkserver import DEFAULT_ENTRY, DEFAULT_WARM
+
+    assert "hub.kernel_template:preload_kernel" in DEFAULT_WARM
+    assert DEFAULT_ENTRY == "hub.singleuser:main"
+    code = (
+        "import sys, threading; from hub.kernel_template import preload_kernel;"
+        "preload_kernel(); import zmq;"
+        "print(threading.active_count(), zmq.Context._instance is None)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # importing them starts no thread and makes no zmq context: a server may still fork
+    assert done.stdout.split() == ["1", "True"], done.stderr[-2000:]
