@@ -24,7 +24,9 @@ solution does not follow). Every arc line ends with a status:
     are on another scale) when the arc line is broader than its neighbours or too
     coarsely sampled for its width to tell; or another arc
     line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
-    broader than its neighbours: its centre depends on a flux ratio;
+    broader than its neighbours: its centre depends on a flux ratio; or NIST lines
+    within :data:`FEATURE_FWHM` FWHM of each other, none outshining the others,
+    where the prediction cannot tell which the light is;
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
@@ -135,6 +137,24 @@ STEER_ERROR_PX = 0.3
 #: 1200_CANIR HgArNe: Ne I 8771.66 (100) beside Ar II 8771.86 (28, 2.8 weighted),
 #: 0.7 px apart; the nearer Ar II bent the red end by 0.8 px and lost two lines.
 UNRESOLVED_FWHM = 0.25
+#: At every stage, NIST lines closer than this many FWHM to each other (a chain of
+#: such gaps) are one unresolved feature whatever the prediction: the found line is
+#: named after the member that outshines the others by DOMINANCE (of one spectrum, or
+#: of any with a pen lamp's weights, as for :data:`UNRESOLVED_FWHM`). Naming it after
+#: whichever member the prediction puts nearest flips with a fraction of a pixel:
+#: 600_RED 1x1, Ne I 6678.28 (50) and Ar I 6677.28 (3) are 0.3 FWHM apart at the blue
+#: end; a prediction 0.3 px bluer named the line Ar I and bent the blue end by 1.5 px,
+#: losing the next line. A feature no member dominates is set aside as a blend where
+#: the prediction cannot place it (the coarse stages, and at or beyond the outermost
+#: fitted lines, where the fit follows whatever name the line takes); between fitted
+#: lines at a fine tolerance the nearest member names it, and the line's width judges
+#: its neighbour as before (a hollow cathode's Cu I 5218.2 beside Ar II 5216.8, 0.4
+#: FWHM apart, on unrelated NIST scales: set aside everywhere, 600_BLUE and 600_UV lost
+#: an expected line in every seed).
+FEATURE_FWHM = 0.5
+#: Largest pairing tolerance (binned px) at which the nearest member may name an
+#: undominated feature between fitted lines.
+FEATURE_SETTLED_PX = 0.6
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
@@ -666,6 +686,7 @@ def identify(
     # outermost ones keep joining (each round looks a little farther along the
     # fitted relation's tangent)
     stages = [*SCHEDULE, *[SCHEDULE[-1]] * END_ROUNDS]
+    feature_width = shapes.local_fwhm * geo.scale
     for stage, (tol, order_cap) in enumerate(stages):
         u_pred = geo.u0 + correction.tangent(geo.x)
         # beyond the outermost fitted lines the prediction is an extrapolation: the
@@ -680,16 +701,36 @@ def identify(
                 u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
             )
         outside_px = outside * (n - 1) / 2.0
+        # strictly between the outermost fitted lines (x_lo, x_hi are theirs: the fit
+        # passes through those whatever they are named), once the tolerance is fine
+        settled = (
+            (tol <= FEATURE_SETTLED_PX) & (geo.x > correction.x_lo) & (geo.x < correction.x_hi)
+        )
         tol_a = (tol + END_GROWTH * outside_px) * geo.scale
         if tol >= 2:  # the brightest candidate while the model is coarse
-            ref_idx, status = _pair(u_pred, dcat.u, tol_a, dcat.strength)
+            ref_idx, status = _pair(
+                u_pred,
+                dcat.u,
+                tol_a,
+                dcat.strength,
+                dominance=dominance,
+                feature=(feature_width, dcat.spectrum, settled),
+            )
         else:  # the nearest (or the strongest of an unresolved group) once it is good
             width = shapes.local_fwhm * geo.scale
             # the other continuation beyond the outermost lines (the lines' global
             # trend): where both put the same NIST line nearest, position decides
             u_alt = np.where(outside > 0, geo.u0 + correction(geo.x), np.nan)
             ref_idx, status = _pair(
-                u_pred, dcat.u, tol_a, dcat.strength, width, outside > 0, u_alt, dominance
+                u_pred,
+                dcat.u,
+                tol_a,
+                dcat.strength,
+                width,
+                outside > 0,
+                u_alt,
+                dominance,
+                feature=(feature_width, dcat.spectrum, settled),
             )
         if (ref_idx >= 0).sum() < 3:
             break
@@ -811,6 +852,7 @@ def _pair(
     beyond=None,
     u_alt=None,
     dominance=np.inf,
+    feature=None,
 ):
     """Pair arc lines with NIST lines within ``tol``: the nearest, or with
     ``intensity`` the brightest candidate (nearest on ties).
@@ -843,6 +885,13 @@ def _pair(
         Inside the fitted lines, of NIST candidates within :data:`UNRESOLVED_FWHM` of
         the nearest, the strongest is the line when it is this many times stronger
         than the others (``inf``: always the nearest).
+    feature : tuple, optional
+        ``(width, spectrum, settled)``: per arc line its FWHM in guess px, the NIST
+        lines' spectra, and per arc line whether its prediction can place it (between
+        fitted lines at a fine tolerance). The candidate chosen stands for its
+        unresolved feature (see :func:`_feature_choice`), at every stage; a feature
+        no member dominates keeps the candidate where ``settled``, and is otherwise
+        paired with status ``blend``.
 
     Returns
     -------
@@ -870,6 +919,14 @@ def _pair(
             choice[a] = _unresolved_choice(
                 cand, u_pred[a], u_cat, intensity, unresolved[a], far, alt, dominance
             )
+    ambiguous = np.zeros(u_pred.size, bool)
+    if feature is not None and intensity is not None:
+        f_width, spectrum, settled = feature
+        for a in np.nonzero(choice >= 0)[0]:
+            choice[a], ambiguous[a] = _feature_choice(
+                int(choice[a]), u_cat, intensity, spectrum, f_width[a], dominance
+            )
+        ambiguous &= ~np.asarray(settled, bool)
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
         r = int(choice[a])
@@ -877,8 +934,38 @@ def _pair(
             best[r] = a
     for r, a in best.items():
         idx[a] = r
-        status[a] = "used"
+        status[a] = "blend" if ambiguous[a] else "used"
     return idx, status
+
+
+def _feature_choice(r, u_cat, strength, spectrum, width, dominance) -> tuple[int, bool]:
+    """The NIST line that names the unresolved feature of candidate ``r``, and whether
+    the feature is ambiguous.
+
+    The feature is the chain of NIST lines closer than :data:`FEATURE_FWHM` ``width``
+    to each other around ``r``. Its centroid is their intensity-weighted mean, which
+    no prediction a fraction of a pixel off can resolve: the member that outshines
+    every other by DOMINANCE is the line; intensities compare within one spectrum,
+    across spectra only with ``dominance`` finite (a pen lamp's weights). Otherwise
+    the centre depends on an unknown flux ratio: ``r`` is kept as the name but the
+    feature is ambiguous (a blend, never fitted).
+    """
+    gap = FEATURE_FWHM * width
+    lo = hi = r
+    while lo > 0 and u_cat[lo] - u_cat[lo - 1] < gap:
+        lo -= 1
+    while hi < u_cat.size - 1 and u_cat[hi + 1] - u_cat[hi] < gap:
+        hi += 1
+    if lo == hi:
+        return r, False
+    members = np.arange(lo, hi + 1)
+    top = members[np.argmax(strength[members])]
+    others = members[members != top]
+    cross = spectrum[others] != spectrum[top]
+    needed = np.where(cross, dominance, DOMINANCE) * strength[others]
+    if np.all(strength[top] >= needed):
+        return int(top), False
+    return r, True
 
 
 def _unresolved_choice(

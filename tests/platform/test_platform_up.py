@@ -7,6 +7,7 @@ night streams into raw/, and SIGTERM stops every process the command started.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -83,24 +84,51 @@ class Platform:
 
 
 def user_server_environment(platform, name) -> dict[str, str]:
-    """The environment a kernel of ``name``'s server runs with, read from the kernel.
+    """The environment a kernel of ``name``'s server runs with, asked of the kernel.
 
-    Not from the server process: forked by :mod:`hub.forkserver`, its environment block
-    in /proc is the forkserver's; the server's own variables reach its kernels.
+    Not read from /proc: a user's server is forked by :mod:`hub.forkserver` and its page
+    kernels by :mod:`hub.kernel_template`, so their environment blocks there are the
+    forkserver's; the variables a kernel was given are in its ``os.environ``. Each
+    kernel's connection file is on its command line (``-f``).
     """
     tree = ProcessTree(platform.proc.pid)
     tree.refresh()
     for pid in tree.alive():
         try:
-            raw = Path(f"/proc/{pid}/environ").read_bytes()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
-        if env.get("JUPYTERHUB_USER") == name and "kernel" in str(
-            Path(f"/proc/{pid}/cmdline").read_bytes()
-        ):
+        found = re.search(r"kernel\S* .*-f[= ]?(\S+\.json)", cmdline)
+        if found is None:
+            continue
+        env = _kernel_environment(found.group(1))
+        if env.get("JUPYTERHUB_USER") == name:
             return env
     raise AssertionError(f"no kernel of {name}'s server found")
+
+
+def _kernel_environment(connection_file: str) -> dict[str, str]:
+    """``os.environ`` of a running kernel, through its own channels (a user expression:
+    nothing is printed on the page that owns the kernel)."""
+    import ast
+
+    from jupyter_client import BlockingKernelClient
+
+    client = BlockingKernelClient(connection_file=connection_file)
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=30)
+        expression = "__import__('json').dumps(dict(__import__('os').environ))"
+        msg_id = client.execute("", silent=True, user_expressions={"env": expression})
+        while True:
+            reply = client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        value = reply["content"]["user_expressions"]["env"]["data"]["text/plain"]
+        return json.loads(ast.literal_eval(value))
+    finally:
+        client.stop_channels()
 
 
 def _pid_of(platform, command: str, cwd: Path | None = None) -> int:
@@ -139,7 +167,10 @@ def stop_server(platform, admin, name):
     assert r.status_code in (202, 204, 400, 404), r.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        model = admin.get(f"{platform.url}hub/api/users/{name}", timeout=30).json()
+        r = admin.get(f"{platform.url}hub/api/users/{name}", timeout=30)
+        if r.status_code == 404:  # not a hub user yet: no server (the test run alone)
+            return
+        model = r.json()
         if not model["servers"] and not model.get("pending"):
             return
         time.sleep(0.2)
