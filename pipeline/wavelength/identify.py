@@ -95,6 +95,14 @@ LONE_GAP = 0.1
 #: ... when at least this many other lines judge it (a sparse arc's few lines come in
 #: groups, each alone beyond a gap: none can vouch for the others' names).
 LONE_JUDGES = 12
+#: ... and past the library lamp's measured range it is left unnamed when another NIST
+#: line lies within ``AMBIGUOUS_BEND * gap**3 / (n - 1)**2`` binned px of its predicted
+#: place (see :func:`_set_aside_ambiguous_ends`): beyond the lines the departure is
+#: continued by its offset and scale only (``optics_continuation.MAX_REACH``), and the
+#: bends they leave out grow up to the cube of the distance. 600 l/mm MID, 1x1: 1430
+#: px beyond the others, 9 px off (reach 10.6 px); 600 l/mm UV, 1x1: 920 px beyond,
+#: 0.3 px from its own line and 3.6 px from Cu I 3036.1 (reach 2.9 px).
+AMBIGUOUS_BEND = 0.06
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
 GAP_TOLERANCE_PX = 0.25
@@ -735,6 +743,10 @@ def identify(
         if (ref_idx >= 0).sum() < 3:
             break
         status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
+        if optics is not None and stage >= len(SCHEDULE) - 1:
+            ref_idx, status = _set_aside_ambiguous_ends(
+                ref_idx, status, u_pred, dcat, geo, guess, n
+            )
         if (status == "used").sum() < 3:
             if tol < COARSE_TOLERANCE_PX:
                 break
@@ -827,6 +839,44 @@ def _along_lamp_where_measured(lam, jq, end, end_wave, n, b, guess, fit_lines) -
     along = wavelength_beyond(jq, end, end_wave, n, b, lamp, departure)
     inside = (along >= span[0]) & (along <= span[1])
     return np.where(inside, along, lam)
+
+
+def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n):
+    """``ref_idx`` and ``status`` with a lone end line left unnamed where its name is a
+    guess between NIST neighbours.
+
+    A used line alone beyond a wide gap (:data:`LONE_GAP`) at an end, judged by
+    :data:`LONE_JUDGES` others, past where the library lamp's own lines measured its
+    model, is placed only by the optics model
+    at a departure the other lines measure, continued over the gap: a smooth
+    distortion of a few pixels the lines do not see puts it several pixels off (600
+    l/mm MID, 1x1: 1430 px beyond the others, 9 px off, named Ne II 4398.0 for
+    4391.99). When another NIST line not :data:`DOMINANCE` times fainter lies within
+    the bend's reach (:data:`AMBIGUOUS_BEND`) of its predicted place, nothing tells
+    which it is, and a wrong name bends the solution by pixels: it is left out.
+    """
+    used = (status == "used") & (ref_idx >= 0)
+    j = (geo.x + 1.0) * (n - 1) / 2.0
+    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    # with fewer judges the lone line placed itself (see _along_optics): no rival test
+    if not lone.any() or (used & ~lone).sum() < LONE_JUDGES:
+        return ref_idx, status
+    span = measured_range(library_lamp(guess))
+    others = j[used & ~lone]
+    ref_idx, status = ref_idx.copy(), status.copy()
+    for k in np.nonzero(lone)[0]:
+        r = int(ref_idx[k])
+        wave = float(dcat.lines.wavelength[r])
+        if span is not None and span[0] <= wave <= span[1]:
+            continue
+        gap = float(np.min(np.abs(others - j[k])))
+        reach = AMBIGUOUS_BEND * gap**3 / max(n - 1, 1) ** 2
+        near = np.abs(dcat.u - u_pred[k]) < reach * geo.scale
+        near[r] = False
+        rivals = near & (dcat.strength * DOMINANCE >= dcat.strength[r])
+        if rivals.any():
+            ref_idx[k], status[k] = -1, "unidentified"
+    return ref_idx, status
 
 
 def _lone_end_lines(j, used, gap) -> np.ndarray:
