@@ -180,8 +180,27 @@ def parse_request(raw: bytes) -> tuple[list[str], dict[str, str], str]:
     return argv, env, cwd
 
 
-def _read_line(conn: socket.socket) -> bytes:
-    conn.settimeout(REQUEST_TIMEOUT)
+def read_line(conn: socket.socket, timeout: float = REQUEST_TIMEOUT) -> bytes:
+    """One line of the protocol (a request, or the answer to one) from ``conn``.
+
+    Parameters
+    ----------
+    conn : socket.socket
+        Connected Unix socket.
+    timeout : float
+        Seconds each read may wait.
+
+    Returns
+    -------
+    bytes
+        The line with its newline, or what came before the peer closed.
+
+    Raises
+    ------
+    RequestError
+        More than :data:`MAX_REQUEST_BYTES` arrived without a newline.
+    """
+    conn.settimeout(timeout)
     data = b""
     while not data.endswith(b"\n"):
         chunk = conn.recv(65536)
@@ -362,7 +381,7 @@ class Forkserver:
         except OSError:
             return
         try:
-            argv, env, cwd = parse_request(_read_line(conn))
+            argv, env, cwd = parse_request(read_line(conn))
             if threading.active_count() > 1:
                 # fork() copies only this thread: a lock held by another would hang the child.
                 raise RequestError("the forkserver runs threads; start the server with Popen")

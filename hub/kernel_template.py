@@ -278,6 +278,8 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
     RuntimeError
         It took the request but gave no pid: a kernel may be starting.
     """
+    from hub.forkserver import read_line
+
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.settimeout(TIMEOUT)
@@ -287,13 +289,7 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
         raise
     try:
         conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-        message = json.loads(answer or b"{}")
+        message = json.loads(read_line(conn, TIMEOUT) or b"{}")
     except (OSError, ValueError) as exc:
         conn.close()
         raise RuntimeError(f"the kernel template took the request but gave no pid ({exc})") from exc

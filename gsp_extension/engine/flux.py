@@ -669,12 +669,7 @@ def _already_current(path: str, existing: str | None, sensitivities, flux_settin
     except OSError:
         return False
     sens = choice.sensitivity
-    return (
-        sens is not None
-        and used.get("GSP_SENS") == sens.name
-        and used.get("GSP_SSUM") == sens.digest
-        and FluxSettings.from_header(used) == flux_settings
-    )
+    return sens is not None and sens.made(used) and FluxSettings.from_header(used) == flux_settings
 
 
 def _flux_one(path: str, sensitivities, out_dir: str, all_settings, raw_dir: str, **parent):

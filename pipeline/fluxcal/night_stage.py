@@ -588,9 +588,9 @@ def recalibration_reason(spectrum_header, sensitivity: Sensitivity, flux_header=
         return ""
     if flux_header is None:
         return "no flux-calibrated product yet"
+    if sensitivity.made(flux_header):
+        return ""
     if sensitivity.name and flux_header.get("GSP_SENS") == sensitivity.name:
-        if flux_header.get("GSP_SSUM") == sensitivity.digest:
-            return ""
         # The same master made again (its standard re-extracted with a new arc, say):
         # the product holds the values of its earlier version.
         return f"{sensitivity.name} was made again since this product used it"

@@ -157,6 +157,26 @@ class Sensitivity:
         h.update(repr((float(self.airmass), bool(self.extinction))).encode())
         return h.hexdigest()[:16]
 
+    def made(self, flux_header) -> bool:
+        """Whether a flux-calibrated product was made with these values of this master.
+
+        Parameters
+        ----------
+        flux_header : astropy.io.fits.Header or dict
+            Header of the product (``fwecfzst_``).
+
+        Returns
+        -------
+        bool
+            Its ``GSP_SENS`` is this master's name and its ``GSP_SSUM`` this
+            :attr:`digest`.
+        """
+        return (
+            bool(self.name)
+            and flux_header.get("GSP_SENS") == self.name
+            and flux_header.get("GSP_SSUM") == self.digest
+        )
+
     def header_cards(self) -> list[tuple[str, object, str]]:
         """Provenance cards of a sensitivity master."""
         s = self.setup
