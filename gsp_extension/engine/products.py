@@ -52,6 +52,31 @@ def _inherited(parent: File) -> dict[str, Any]:
     return {name: getattr(parent, name) for name in DESCRIPTIVE_FIELDS}
 
 
+def product_status_reason(quality: dict[str, Any] | None, reason: str | None) -> str | None:
+    """A product's status reason: its standing warnings, then what a step said of it.
+
+    A wavelength solution whose lines leave much of the detector unmeasured warns so in
+    its quality (``wavelength_warnings``); those warnings hold for as long as the product
+    does, so a later step's reason (no flux calibration...) is added to them, never put
+    in their place, and a step that clears its own reason leaves them.
+
+    Parameters
+    ----------
+    quality : dict or None
+        The product's quality figures.
+    reason : str or None
+        What the step that made or used the product said of it.
+
+    Returns
+    -------
+    str or None
+        The warnings and the reason joined by ``"; "``; ``None`` when there are neither.
+    """
+    warnings = list((quality or {}).get("wavelength_warnings") or ())
+    parts = [*warnings, *([reason] if reason else [])]
+    return "; ".join(dict.fromkeys(parts)) or None
+
+
 def register_product(
     session: Session,
     product: ProductOut,
@@ -103,7 +128,7 @@ def register_product(
         parent=parent,
         settings_id=settings_id,
         status=FileStatus.PROCESSED,
-        status_reason=product.status_reason,
+        status_reason=product_status_reason(product.quality, product.status_reason),
         quality=_jsonable(product.quality) if product.quality else None,
     )
     made[product.path] = registration.file
@@ -281,7 +306,10 @@ def complete_job(
         if "fields" in update:
             update_file_fields(session, file, update["fields"])
         if "status" in update:
-            set_file_status(session, file, update["status"], update.get("status_reason"))
+            reason = update.get("status_reason")
+            if DataType(file.data_type).is_product:
+                reason = product_status_reason(file.quality, reason)
+            set_file_status(session, file, update["status"], reason)
     subject = get_file(session, job.file_id) if job.file_id is not None else None
     finish_job(session, job, product=job_product(job, subject, products), worker=worker)
     if job.kind == JobKind.REDUCE and subject is not None and subject.data_type == DataType.RAW:
@@ -300,9 +328,13 @@ def complete_job(
         job=job,
     )
     for product in products:
+        # the product's warnings reach its log entry, where the API and the page show them
+        reason = product.status_reason
         log_event(
             session,
-            f"{product.file_name} made by {job.kind} (job {job.id})",
+            f"{product.file_name} made by {job.kind} (job {job.id})"
+            + (f" — {reason}" if reason else ""),
+            level="WARNING" if reason else "INFO",
             event="file.product",
             file=product,
             job=job,

@@ -234,6 +234,18 @@ def write_products_json(out_dir, report, spectra: list[ProductResult]) -> Path:
 _LETTER = {1: "sensitivity", 3: "e", 4: "w", 5: "f"}
 
 
+def _arcs_and_reason(p: ProductResult) -> str:
+    """The table's last column: a calibrated spectrum's arcs, then any reason.
+
+    A written spectrum's reason is a warning (lines covering little of the detector...):
+    the arcs alone would hide it. Only the arcs are shortened to fit the column.
+    """
+    if p.status == "written" and p.data_type == 4:
+        arcs = ",".join(p.quality.get("arcs", []))[:90]
+        return f"{arcs}; {p.reason}" if p.reason else arcs
+    return p.reason
+
+
 def products_table(spectra: list[ProductResult]) -> str:
     """Plain-text table of the 1-D products with their quality figures.
 
@@ -273,11 +285,7 @@ def products_table(spectra: list[ProductResult]) -> str:
                 f"{q.get('wavelength_rms_pixel', '')}" if p.data_type == 4 else "",
                 f"{q.get('lines_used', '')}" if p.data_type == 4 else "",
                 f"{q.get('lines_rejected', '')}" if p.data_type == 4 else "",
-                (
-                    ",".join(q.get("arcs", []))
-                    if p.status == "written" and p.data_type == 4
-                    else p.reason
-                )[:90],
+                _arcs_and_reason(p),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
