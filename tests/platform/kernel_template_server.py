@@ -8,8 +8,9 @@ while the template still imports), ``template-gone`` (the template killed first)
 ``template-hung`` (the template stopped, SIGSTOP, first), ``off``
 (GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then this process waits to
 be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
-start), ``abandoned`` (a kernel asked of the template, whose connection is closed at
-once). It writes one JSON report per kernel started.
+start, and a second kernel started after that), ``abandoned`` (a kernel asked of the
+template, whose connection is closed at once). It writes one JSON report per kernel
+started.
 """
 
 import asyncio
@@ -117,6 +118,9 @@ def main() -> None:
         report["kernel_alive_without_template"] = psutil.pid_exists(report["kernel_pid"]) and (
             psutil.Process(report["kernel_pid"]).status() != psutil.STATUS_ZOMBIE
         )
+        second: dict = {}  # and a kernel started after the template's death, by Popen
+        asyncio.run(one_kernel(second, stop=False))
+        report.update(popen_kernel_pid=second["kernel_pid"], popen_process=second["process"])
     _write(report)
     if orphan:
         time.sleep(600)
@@ -132,7 +136,7 @@ async def abandoned(report: dict, path: str) -> None:
     connection, _ = write_connection_file(os.path.join(os.environ["TEST_KERNEL_CWD"], "k.json"))
     kernel = request_fork(path, ["-f", connection], dict(os.environ), os.getcwd())
     report["kernel_pid"] = kernel.pid
-    time.sleep(1.0)  # it runs...
+    time.sleep(0.3)  # it runs...
     report["alive_before"] = kernel.poll() is None
     kernel._close()  # ...until its client is gone
     report["gone_s"] = _reaped(kernel.pid, zombie_ok=True)

@@ -154,19 +154,23 @@ def _kill_server(tmp_path: Path, scenario: str) -> dict:
             time.sleep(0.1)
         out = json.loads(report.read_text())
         assert out["process"] == "ForkedKernel"
-        assert not _gone(out["kernel_pid"], 0.1), "the kernel stopped before its server"
+        for pid in ("kernel_pid", "popen_kernel_pid"):
+            if pid in out:
+                assert not _gone(out[pid], 0.1), f"{pid}: stopped before its server"
         # killed: no kernel shutdown by the server, no exit of its own
         server.kill()
         server.wait(10)
         assert _gone(out["template_pid"], 5), "the template outlived its server"
         assert _gone(out["kernel_pid"], 5), "the kernel outlived its server"
+        if "popen_kernel_pid" in out:
+            assert _gone(out["popen_kernel_pid"], 5), "the Popen kernel outlived its server"
         return out
     finally:
         if server.poll() is None:
             server.kill()
             server.wait(10)
         if report.exists():  # a failure must not leave a kernel behind
-            for pid in ("kernel_pid", "template_pid"):
+            for pid in ("kernel_pid", "template_pid", "popen_kernel_pid"):
                 with contextlib.suppress(ProcessLookupError, KeyError):
                     os.kill(json.loads(report.read_text())[pid], signal.SIGKILL)
 
@@ -177,10 +181,12 @@ def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
 
 def test_a_kernel_outlives_its_template_but_not_its_server(tmp_path):
     # the template died first (its kernels' parent): the kernel runs on with its page
-    # while the server runs, and stops when the server is SIGKILLed
+    # while the server runs, and stops when the server is SIGKILLed, as does the kernel
+    # started by Popen since
     out = _kill_server(tmp_path, "orphan-template-gone")
     assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
     assert out["kernel_alive_without_template"]
+    assert out["popen_process"] == "Popen"
 
 
 @pytest.mark.parametrize(
