@@ -82,6 +82,9 @@ TIMEOUT = 2.0
 #: importing (a server started by Popen forks it before its own imports: a new Python
 #: would import the same again meanwhile); a template not listening by then is hung.
 STARTING_WAIT = 10.0
+#: Seconds a kernel that has exited waits for its status from the template; then it is
+#: taken as 1 (the template hangs).
+STATUS_WAIT = 1.0
 
 
 class _Template:
@@ -292,6 +295,7 @@ class ForkedKernel:
         self._conn: socket.socket | None = conn
         self._buffer = b""
         conn.setblocking(False)
+        self._exit_seen = 0.0
         with contextlib.suppress(OSError, AttributeError):  # Linux >= 5.3
             self._pidfd = os.pidfd_open(pid)
 
@@ -303,7 +307,7 @@ class ForkedKernel:
             try:
                 chunk = self._conn.recv(4096)
             except (BlockingIOError, InterruptedError):
-                return None
+                return self._exited_untold()
             except OSError:
                 chunk = b""
             if chunk:
@@ -320,6 +324,19 @@ class ForkedKernel:
         if self._exited():
             self.returncode = 1  # its status went with the template
             self._close()
+        return self.returncode
+
+    def _exited_untold(self) -> int | None:
+        """1 when the kernel has exited and the template has not told it within
+        :data:`STATUS_WAIT` (hung: a shutdown would wait for it for ever), else None."""
+        if not self._exited():
+            return None
+        now = time.monotonic()
+        self._exit_seen = self._exit_seen or now
+        if now - self._exit_seen < STATUS_WAIT:
+            return None  # the template reaps it and tells its status in milliseconds
+        self.returncode = 1
+        self._close()
         return self.returncode
 
     def _exited(self) -> bool:

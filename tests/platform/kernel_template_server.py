@@ -5,7 +5,8 @@ does, then starts app kernels through the gsp-app kernelspec (its provisioner).
 
 Scenarios: ``fork`` (one kernel, run code, shut down), ``starting`` (the same, asked
 while the template still imports), ``template-gone`` (the template killed first),
-``template-hung`` (the template stopped, SIGSTOP, first), ``off``
+``template-hung`` (a forked kernel, then the template stopped, SIGSTOP: the
+kernel shut down, another started), ``off``
 (GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then this process waits to
 be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
 start, and a second kernel started after that), ``abandoned`` (a kernel asked of the
@@ -101,7 +102,16 @@ def main() -> None:
     if scenario == "template-hung":
         kernel_template.TIMEOUT = 0.5  # the test's time: a fork's answer takes ms
         report["timeout"] = kernel_template.TIMEOUT
+        forked: dict = {}  # a kernel forked before the template hangs
+        asyncio.run(one_kernel(forked, stop=False))
+        report["forked_process"] = forked["process"]
         os.kill(report["template_pid"], signal.SIGSTOP)
+        try:
+            asyncio.run(shut_down(_kept[0], report))
+        except BaseException:
+            # a stopped template would hold this process's output open for ever
+            os.kill(report["template_pid"], signal.SIGKILL)
+            raise
     report["env_socket"] = os.environ.get(SOCKET_VARIABLE)
     if scenario == "abandoned":
         asyncio.run(abandoned(report, str(socket_path)))
@@ -124,6 +134,14 @@ def main() -> None:
     _write(report)
     if orphan:
         time.sleep(600)
+
+
+async def shut_down(km, report: dict) -> None:
+    """Shut the kernel down as the server does (its exit status does not come)."""
+    t = time.perf_counter()
+    await km.shutdown_kernel(now=False)
+    report["forked_shutdown_s"] = time.perf_counter() - t
+    report["forked_alive_after"] = await km.is_alive()
 
 
 async def abandoned(report: dict, path: str) -> None:

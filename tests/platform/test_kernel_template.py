@@ -103,6 +103,9 @@ def test_a_dead_template_is_reaped_at_once_and_the_next_kernel_starts_without_wa
 def test_a_hung_template_is_killed_and_the_kernel_starts_as_a_new_process(tmp_path):
     try:
         out = _run(tmp_path, "template-hung")  # the template stopped (SIGSTOP)
+        # a kernel forked before shuts down without its status from the template
+        assert out["forked_process"] == "ForkedKernel"
+        assert out["forked_shutdown_s"] < 3.0 and out["forked_alive_after"] is False
         assert out["process"] == "Popen"
         assert out["kernel_ppid"] == out["server_pid"]
         # it waited for the answer TIMEOUT s, not more; then Popen
