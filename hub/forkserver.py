@@ -285,6 +285,13 @@ class Forkserver:
     ``title``: the module the children pass for in ps (:func:`run_child`).
     ``orphan_signal``: sent to the children's process groups when the parent is gone
     (None: the children outlive this process, as users' servers outlive the hub).
+    ``lifeline``: the read end of a pipe whose write end only the parent holds: its
+    end of file tells at once that the parent is gone, however it died (the parent
+    check of the loop only runs every 2 s). The children inherit it (see
+    :mod:`hub.kernel_template`). ``client_gone_signal``: sent to a child whose client
+    closed its connection while the child runs (None: it runs on, as a user's server
+    does when the hub stops): a kernel whose server gave up on it (no answer in time,
+    see :func:`hub.kernel_template.request_fork`) has nobody to stop it.
     """
 
     def __init__(
@@ -294,12 +301,15 @@ class Forkserver:
         parent: int,
         title: str = "hub.singleuser",
         orphan_signal: int | None = None,
+        lifeline: int | None = None,
+        client_gone_signal: int | None = None,
     ) -> None:
         self.path, self.entry, self.parent = path, entry, parent
         self.title, self.orphan_signal = title, orphan_signal
+        self.lifeline, self.client_gone_signal = lifeline, client_gone_signal
         self.children: dict[int, socket.socket | None] = {}
         self.selector = selectors.DefaultSelector()
-        self.stopping = False
+        self.stopping = self.parent_gone = False
         self.pid = os.getpid()
 
     def serve(self) -> None:
@@ -319,7 +329,7 @@ class Forkserver:
                 for key, _ in self.selector.select(timeout=2.0):
                     self._dispatch(key, listener, wake_r)
                 self._reap()
-                if os.getppid() != self.parent:
+                if self.parent_gone or os.getppid() != self.parent:
                     print(
                         f"gsp forkserver: parent {self.parent} is gone, stopping", file=sys.stderr
                     )
@@ -348,6 +358,8 @@ class Forkserver:
         signal.signal(signal.SIGINT, self._stop)
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "signal")
+        if self.lifeline is not None:
+            self.selector.register(self.lifeline, selectors.EVENT_READ, "lifeline")
         self.own_fds = [listener.fileno(), wake_r, wake_w]
         return listener, wake_r
 
@@ -360,6 +372,15 @@ class Forkserver:
                     pass  # drained: the loop reaps and checks for a stop next
             except BlockingIOError:
                 pass
+        elif key.data == "lifeline":
+            try:
+                self.parent_gone = not os.read(self.lifeline, 512)
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.parent_gone = True
+            if self.parent_gone:
+                self.selector.unregister(self.lifeline)
         else:
             self._client_gone(key.fileobj)
 
@@ -418,8 +439,16 @@ class Forkserver:
         if signum is None:
             return
         for pid in list(self.children):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signum)
+            self._signal_child(pid, signum)
+
+    @staticmethod
+    def _signal_child(pid: int, signum: int) -> None:
+        # Its group, and itself: a child forked a moment ago may not have made its own
+        # session yet (then it is in this process's group, which is not signalled).
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signum)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
 
     def _client_gone(self, conn: socket.socket) -> None:
         # The client closed its end (or sent something it should not): the server it
@@ -435,6 +464,12 @@ class Forkserver:
         for pid, c in list(self.children.items()):
             if c is conn:
                 self.children[pid] = None  # still reaped when it exits
+                if self.client_gone_signal is not None:
+                    print(
+                        f"gsp forkserver: the client of {pid} is gone, stopping it",
+                        file=sys.stderr,
+                    )
+                    self._signal_child(pid, self.client_gone_signal)
         conn.close()
 
     def _reap(self) -> None:

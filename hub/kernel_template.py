@@ -17,8 +17,22 @@ template for the kernel, and falls back to jupyter_client's own start (``Popen``
 there is no template (switched off, not listening, gone), when it refuses, or when the
 command is not the app kernel of this Python. The forked kernel runs in its own
 session with exactly the environment, arguments and folder ``Popen`` would have given
-it; the template reaps it and tells its exit status. When the server is gone, the
-template stops its kernels and exits.
+it; the template reaps it and tells its exit status.
+
+No kernel outlives its server, however the server and the template die. A forked
+kernel's parent is the template, not the server: ipykernel's parent poller
+(``JPY_PARENT_PID``) and ``prctl(PR_SET_PDEATHSIG)`` would only see the template go.
+So the server holds the write end of a pipe (the *lifeline*) that nothing else holds;
+the template and every kernel forked from it hold its read end and stop at its end of
+file, which the kernel sees the moment the server's process is gone (SIGKILL
+included), whether the template still runs or not (:func:`watch_server`). A template
+that dies while its server runs leaves its kernels (their pages) running: the server
+reaps it at once (a thread waits for it), logs it, and starts the next kernels by
+``Popen`` without trying it again. A template that takes a request and gives no answer
+within :data:`TIMEOUT` (stopped, hung) is killed and the kernel started by ``Popen``;
+one that imports for longer than :data:`STARTING_WAIT` likewise. A kernel forked for
+a request the server gave up on is stopped by the template when the server closes the
+connection.
 
 Switch (environment of the user's server): ``GSP_KERNEL_TEMPLATE=0`` turns it off.
 """
@@ -32,6 +46,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,13 +75,28 @@ KERNEL_PRELOAD = (
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
 )
-#: Seconds to connect to the template and get its answer; then Popen starts the kernel.
-TIMEOUT = 5.0
-#: Seconds a kernel start waits for a template still importing (a server started by
-#: Popen forks it before its own imports): a new Python would import the same again.
+#: Seconds to connect to the template and get its answer (a fork: milliseconds); then
+#: the template is taken for hung, killed, and Popen starts the kernel.
+TIMEOUT = 2.0
+#: Seconds after its fork until which a kernel start waits for a template still
+#: importing (a server started by Popen forks it before its own imports: a new Python
+#: would import the same again meanwhile); a template not listening by then is hung.
 STARTING_WAIT = 10.0
+#: Seconds a kernel that has exited waits for its status from the template; then it is
+#: taken as 1 (the template hangs).
+STATUS_WAIT = 1.0
 
-_template_pid: int | None = None  # in the server: its template, while it may run
+
+class _Template:
+    """In the server: its template process (None before start_template forks one)."""
+
+    pid: int | None = None
+    forked_at = 0.0
+    exited = threading.Event()  # set by the thread that reaps it
+    status: int | None = None  # its exit status (as Popen.returncode), once reaped
+
+
+_lifeline: int | None = None  # in the template and its kernels: the server's pipe
 
 
 def preload_kernel() -> None:
@@ -94,23 +124,48 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     until the server is gone, then exits; its kernels leave through ``SystemExit``
     (their exit status) as any forked child of :class:`hub.forkserver.Forkserver`.
     """
-    import threading
-
-    global _template_pid
+    global _lifeline
     if not enabled(environ) or threading.active_count() > 1:
         return None
     folder = Path(tempfile.mkdtemp(prefix="gsp-kernels-"))  # 0700, this user's
     path = folder / "sock"
     server = os.getpid()
+    # Both ends close on exec: no Popen'd process of the server holds the write end.
+    lifeline, keep_alive = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
-        _template_pid = pid
+        os.close(lifeline)
+        _Template.pid, _Template.forked_at = pid, time.monotonic()
+        threading.Thread(
+            target=_reap_template, args=(pid, folder), name="gsp-kernel-template", daemon=True
+        ).start()
         environ[SOCKET_VARIABLE] = str(path)
         return path
+    os.close(keep_alive)  # the server's alone: its exit is the pipe's end of file
+    _lifeline = lifeline
     _run_template(path, server, modules)  # only kernels come back, raising SystemExit
     raise AssertionError("unreachable")
+
+
+def _reap_template(pid: int, folder: Path) -> None:
+    """In the server (a thread): wait for the template to exit, reap it, say so."""
+    import shutil
+
+    try:
+        _pid, status = os.waitpid(pid, 0)
+        _Template.status = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        pass
+    _Template.exited.set()
+    shutil.rmtree(folder, ignore_errors=True)  # its socket, when it was killed
+    print(
+        f"gsp kernel template: pid {pid} exited ({_Template.status}); its kernels run on,"
+        " new page kernels start as new processes",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _run_template(path: Path, server: int, modules) -> None:
@@ -136,7 +191,13 @@ def _run_template(path: Path, server: int, modules) -> None:
             file=sys.stderr,
         )
         Forkserver(
-            path, run_kernel, server, title=KERNEL_MODULE, orphan_signal=signal.SIGTERM
+            path,
+            run_kernel,
+            server,
+            title=KERNEL_MODULE,
+            orphan_signal=signal.SIGTERM,
+            lifeline=_lifeline,
+            client_gone_signal=signal.SIGKILL,
         ).serve()
         code = 0
     except SystemExit:
@@ -152,26 +213,51 @@ def _run_template(path: Path, server: int, modules) -> None:
             os._exit(code)
 
 
-def template_starting() -> bool:
-    """In the server: whether its template runs (it may still be importing); a
-    template that exited is reaped here (it is this process's child)."""
-    global _template_pid
-    if _template_pid is None:
-        return False
-    try:
-        pid, _status = os.waitpid(_template_pid, os.WNOHANG)
-    except ChildProcessError:
-        pid = _template_pid
-    if pid == 0:
-        return True
-    _template_pid = None
-    return False
+def template_running() -> bool:
+    """In the server: whether it forked a template that has not exited (it may still be
+    importing, or be hung)."""
+    return _Template.pid is not None and not _Template.exited.is_set()
+
+
+def stop_template(why: str) -> None:
+    """In the server: kill its template (hung), which the reaping thread then reaps;
+    its kernels run on (they watch the server, not the template)."""
+    if template_running():
+        print(f"gsp kernel template: pid {_Template.pid} {why}: killed", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.kill(_Template.pid, signal.SIGKILL)  # type: ignore[arg-type]
+
+
+def watch_server(fd: int) -> threading.Thread:
+    """In a forked kernel: stop its session (itself and what it started) as soon as
+    ``fd``, the read end of the server's lifeline, reads end of file: the server's
+    process is gone. A thread, as ipykernel's parent poller."""
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(fd, 512):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        print("gsp kernel: its server is gone, stopping", file=sys.stderr, flush=True)
+        if os.getpgid(0) == os.getpid():  # its own session (hub.forkserver.run_child)
+            os.killpg(0, signal.SIGKILL)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="gsp-server-lifeline", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_kernel() -> int:
     """What a forked kernel runs: ``python -m voila_apps.kernel`` (sys.argv is set)."""
     from voila_apps import kernel
 
+    if _lifeline is not None:
+        watch_server(_lifeline)
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]  # as voila_apps.kernel's __main__: the cwd cannot shadow modules
     # ipykernel reads JPY_PARENT_PID when it is imported, which the template did with
@@ -193,16 +279,25 @@ class ForkedKernel:
         The kernel's pid (also its process group: it is a session leader).
     conn : socket.socket
         The connection to the template, on which its exit status arrives.
+
+    Without the template (it died), the kernel's exit is seen on a pidfd: the pid of a
+    kernel reparented to a process that does not reap it stays a zombie (``kill(pid,
+    0)`` succeeds, and a shutdown would wait for it for ever), and a reaped kernel's
+    pid may be reused through a night.
     """
 
     stdin = stdout = stderr = None
 
     def __init__(self, pid: int, conn: socket.socket) -> None:
+        self._pidfd: int | None = None
         self.pid = pid
         self.returncode: int | None = None
         self._conn: socket.socket | None = conn
         self._buffer = b""
         conn.setblocking(False)
+        self._exit_seen = 0.0
+        with contextlib.suppress(OSError, AttributeError):  # Linux >= 5.3
+            self._pidfd = os.pidfd_open(pid)
 
     def poll(self) -> int | None:
         """The exit status once the kernel has exited, else None."""
@@ -212,28 +307,50 @@ class ForkedKernel:
             try:
                 chunk = self._conn.recv(4096)
             except (BlockingIOError, InterruptedError):
-                return None
+                return self._exited_untold()
             except OSError:
                 chunk = b""
             if chunk:
                 self._buffer += chunk
                 if b"\n" in self._buffer:
                     line = self._buffer.split(b"\n", 1)[0]
-                    self._close()
                     try:
                         self.returncode = int(json.loads(line)["exit"])
                     except (ValueError, KeyError, TypeError):
                         self.returncode = 1
+                    self._close()
                 return self.returncode
             self._close()  # the template is gone: the pid tells
+        if self._exited():
+            self.returncode = 1  # its status went with the template
+            self._close()
+        return self.returncode
+
+    def _exited_untold(self) -> int | None:
+        """1 when the kernel has exited and the template has not told it within
+        :data:`STATUS_WAIT` (hung: a shutdown would wait for it for ever), else None."""
+        if not self._exited():
+            return None
+        now = time.monotonic()
+        self._exit_seen = self._exit_seen or now
+        if now - self._exit_seen < STATUS_WAIT:
+            return None  # the template reaps it and tells its status in milliseconds
+        self.returncode = 1
+        self._close()
+        return self.returncode
+
+    def _exited(self) -> bool:
+        if self._pidfd is not None:
+            import select
+
+            return bool(select.select([self._pidfd], [], [], 0)[0])
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
-            self.returncode = 1  # exited; its status went with the template
-            return self.returncode
+            return True
         except PermissionError:
             pass
-        return None
+        return False
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the kernel's exit (the provisioner calls it once poll() said so)."""
@@ -247,7 +364,10 @@ class ForkedKernel:
     def send_signal(self, signum: int) -> None:
         """Signal the kernel (ESRCH raised as ProcessLookupError, as Popen would not)."""
         if self.poll() is None:
-            os.kill(self.pid, signum)
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -260,10 +380,24 @@ class ForkedKernel:
             with contextlib.suppress(OSError):
                 self._conn.close()
             self._conn = None
+        if self.returncode is not None and self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
+
+    def __del__(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
 
 
 class TemplateRefused(RuntimeError):
     """The template answered, and forked nothing."""
+
+
+class TemplateHung(RuntimeError):
+    """The template took the request and gave no answer within :data:`TIMEOUT`; the
+    connection is closed, so that it stops a kernel it forks for it later."""
 
 
 def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> ForkedKernel:
@@ -275,8 +409,10 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
         No template listens at ``path`` (nothing was asked).
     TemplateRefused
         It answered with an error (nothing was forked).
+    TemplateHung
+        It took the request and gave no answer in time (the connection is closed).
     RuntimeError
-        It took the request but gave no pid: a kernel may be starting.
+        It closed the connection without an answer.
     """
     from hub.forkserver import read_line
 
@@ -292,7 +428,9 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
         message = json.loads(read_line(conn, TIMEOUT) or b"{}")
     except (OSError, ValueError) as exc:
         conn.close()
-        raise RuntimeError(f"the kernel template took the request but gave no pid ({exc})") from exc
+        raise TemplateHung(
+            f"the kernel template took the request and gave no answer ({exc or type(exc).__name__})"
+        ) from exc
     if "pid" not in message:
         conn.close()
         if "error" in message:
@@ -323,25 +461,36 @@ class TemplateKernelProvisioner(LocalProvisioner):
         if not path or argv is None or env is None:
             return await super().launch_kernel(cmd, **kwargs)
         # Popen's kernels watch their parent, the server (JPY_PARENT_PID). A forked one's
-        # parent is the template, which stops it when the server is gone; "1" is
-        # ipykernel's "no parent to watch" (without it, it prints a console banner), so
-        # that a template that died leaves its kernels (their pages) alone.
+        # parent is the template: it watches the server's lifeline instead (see the
+        # module); "1" is ipykernel's "no parent to watch" (without it, it prints a
+        # console banner), so that a template that died leaves its kernels alone.
         env = {k: v for k, v in env.items() if k != SOCKET_VARIABLE}
         env["JPY_PARENT_PID"] = "1"
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        deadline = time.monotonic() + STARTING_WAIT
+        if _Template.exited.is_set():
+            self.log.info(
+                "Kernel starts as a new process (the kernel template exited: %s)",
+                _Template.status,
+            )
+            return await super().launch_kernel(cmd, **kwargs)
         while True:
             try:
                 process = await asyncio.to_thread(request_fork, path, argv, env, cwd)
                 break
-            except OSError as exc:  # none listening: importing still, or gone
-                if template_starting() and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
-                    continue
-                self.log.info("Kernel starts as a new process (no kernel template: %s)", exc)
+            except OSError as exc:  # none listening: importing still, hung, or gone
+                if template_running():
+                    if time.monotonic() < _Template.forked_at + STARTING_WAIT:
+                        await asyncio.sleep(0.05)
+                        continue
+                    stop_template(f"does not listen {STARTING_WAIT:g} s after its start")
+                self.log.warning("Kernel starts as a new process (no kernel template: %s)", exc)
                 return await super().launch_kernel(cmd, **kwargs)
             except TemplateRefused as exc:  # nothing forked: Popen is safe
-                self.log.info("Kernel starts as a new process (%s)", exc)
+                self.log.warning("Kernel starts as a new process (%s)", exc)
+                return await super().launch_kernel(cmd, **kwargs)
+            except TemplateHung as exc:  # it stops what it forks late (connection closed)
+                stop_template(f"gave no answer in {TIMEOUT:g} s")
+                self.log.warning("Kernel starts as a new process (%s: killed)", exc)
                 return await super().launch_kernel(cmd, **kwargs)
         self.process = process
         self.pid = self.pgid = process.pid

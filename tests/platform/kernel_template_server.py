@@ -4,9 +4,14 @@ does, then starts app kernels through the gsp-app kernelspec (its provisioner).
     python kernel_template_server.py <report path> <scenario>
 
 Scenarios: ``fork`` (one kernel, run code, shut down), ``starting`` (the same, asked
-while the template still imports), ``template-gone`` (the template
-killed first), ``off`` (GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then
-this process waits to be killed). It writes one JSON report per kernel started.
+while the template still imports), ``template-gone`` (the template killed first),
+``template-hung`` (a forked kernel, then the template stopped, SIGSTOP: the
+kernel shut down, another started), ``off``
+(GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then this process waits to
+be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
+start, and a second kernel started after that), ``abandoned`` (a kernel asked of the
+template, whose connection is closed at once). It writes one JSON report per kernel
+started.
 """
 
 import asyncio
@@ -16,8 +21,13 @@ import signal
 import sys
 import time
 
+import psutil
+
+from hub import kernel_template
 from hub.kernel_template import SOCKET_VARIABLE, start_template
 from voila_apps.config import template_root
+
+_kept = []  # kernel managers of kernels left running (a dropped one is a kernel abandoned)
 
 CODE = "import os, sys; print(os.getpid(), os.getppid(), os.getcwd(), os.environ.get('QUERY_STRING'), 'voila_apps.app' in sys.modules)"
 
@@ -26,9 +36,11 @@ async def one_kernel(report: dict, stop: bool = True) -> None:
     from jupyter_client.manager import AsyncKernelManager
 
     km = AsyncKernelManager(kernel_name="gsp-app")
+    _kept.append(km)
     cwd = os.environ["TEST_KERNEL_CWD"]
     t = time.perf_counter()
     await km.start_kernel(env={**os.environ, "QUERY_STRING": "file=42"}, cwd=cwd)
+    report["launch_s"] = time.perf_counter() - t
     kc = km.client()
     kc.start_channels()
     await kc.wait_for_ready(timeout=60)
@@ -52,7 +64,6 @@ async def one_kernel(report: dict, stop: bool = True) -> None:
     )
     report["alive_before"] = await km.is_alive()
     if not stop:
-        _write(report)
         return
     kc.stop_channels()
     await km.shutdown_kernel(now=False)
@@ -87,12 +98,79 @@ def main() -> None:
         report["template_pid"] = _template_pid()
     if scenario == "template-gone":
         os.kill(report["template_pid"], signal.SIGKILL)
-        os.waitpid(report["template_pid"], 0)
+        report["template_reaped_s"] = _reaped(report["template_pid"])
+    if scenario == "template-hung":
+        kernel_template.TIMEOUT = 0.5  # the test's time: a fork's answer takes ms
+        report["timeout"] = kernel_template.TIMEOUT
+        forked: dict = {}  # a kernel forked before the template hangs
+        asyncio.run(one_kernel(forked, stop=False))
+        report["forked_process"] = forked["process"]
+        os.kill(report["template_pid"], signal.SIGSTOP)
+        try:
+            asyncio.run(shut_down(_kept[0], report))
+        except BaseException:
+            # a stopped template would hold this process's output open for ever
+            os.kill(report["template_pid"], signal.SIGKILL)
+            raise
     report["env_socket"] = os.environ.get(SOCKET_VARIABLE)
-    asyncio.run(one_kernel(report, stop=scenario != "orphan"))
+    if scenario == "abandoned":
+        asyncio.run(abandoned(report, str(socket_path)))
+        _write(report)
+        return
+    orphan = scenario.startswith("orphan")
+    asyncio.run(one_kernel(report, stop=not orphan))
+    if scenario == "template-hung":
+        report["template_reaped_s"] = _reaped(report["template_pid"])
+    if scenario == "orphan-template-gone":
+        os.kill(report["template_pid"], signal.SIGKILL)
+        report["template_reaped_s"] = _reaped(report["template_pid"])
+        time.sleep(0.5)  # a kernel stopping with its template would be gone by now
+        report["kernel_alive_without_template"] = psutil.pid_exists(report["kernel_pid"]) and (
+            psutil.Process(report["kernel_pid"]).status() != psutil.STATUS_ZOMBIE
+        )
+        second: dict = {}  # and a kernel started after the template's death, by Popen
+        asyncio.run(one_kernel(second, stop=False))
+        report.update(popen_kernel_pid=second["kernel_pid"], popen_process=second["process"])
     _write(report)
-    if scenario == "orphan":
+    if orphan:
         time.sleep(600)
+
+
+async def shut_down(km, report: dict) -> None:
+    """Shut the kernel down as the server does (its exit status does not come)."""
+    t = time.perf_counter()
+    await km.shutdown_kernel(now=False)
+    report["forked_shutdown_s"] = time.perf_counter() - t
+    report["forked_alive_after"] = await km.is_alive()
+
+
+async def abandoned(report: dict, path: str) -> None:
+    """Ask the template for a kernel (a real connection file), then close the
+    connection at once, as a server that gave up waiting for the answer."""
+    from jupyter_client.connect import write_connection_file
+
+    from hub.kernel_template import request_fork
+
+    connection, _ = write_connection_file(os.path.join(os.environ["TEST_KERNEL_CWD"], "k.json"))
+    kernel = request_fork(path, ["-f", connection], dict(os.environ), os.getcwd())
+    report["kernel_pid"] = kernel.pid
+    time.sleep(0.3)  # it runs...
+    report["alive_before"] = kernel.poll() is None
+    kernel._close()  # ...until its client is gone
+    report["gone_s"] = _reaped(kernel.pid, zombie_ok=True)
+
+
+def _reaped(pid: int, zombie_ok: bool = False, timeout: float = 10.0) -> float | None:
+    """Seconds until ``pid`` is gone (reaped; or a zombie, with ``zombie_ok``), or None."""
+    t = time.perf_counter()
+    while time.perf_counter() - t < timeout:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE and zombie_ok:
+                return time.perf_counter() - t
+        except psutil.NoSuchProcess:
+            return time.perf_counter() - t
+        time.sleep(0.02)
+    return None
 
 
 def _wait_listening(path: str) -> None:

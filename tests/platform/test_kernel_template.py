@@ -51,7 +51,7 @@ def _run(tmp_path: Path, scenario: str) -> dict:
         timeout=180,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(report.read_text())
+    return {**json.loads(report.read_text()), "stderr": done.stderr}
 
 
 def _check_kernel_ran(out: dict, tmp_path: Path) -> None:
@@ -85,12 +85,48 @@ def test_a_kernel_asked_while_the_template_imports_waits_for_it(tmp_path):
     _check_kernel_ran(out, tmp_path)
 
 
-def test_a_kernel_starts_as_a_new_process_when_the_template_is_gone(tmp_path):
+def test_a_dead_template_is_reaped_at_once_and_the_next_kernel_starts_without_waiting(
+    tmp_path,
+):
     out = _run(tmp_path, "template-gone")
+    # killed: reaped by the server at once (not a zombie until the next kernel start),
+    # its socket's folder removed
+    assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
+    assert not Path(out["socket"]).parent.exists()
     assert out["env_socket"]  # the server still names the template's socket
     assert out["process"] == "Popen"
     assert out["kernel_ppid"] == out["server_pid"]
+    assert out["launch_s"] < 1.0  # no wait for a template that cannot answer
     _check_kernel_ran(out, tmp_path)
+
+
+def test_a_hung_template_is_killed_and_the_kernel_starts_as_a_new_process(tmp_path):
+    try:
+        out = _run(tmp_path, "template-hung")  # the template stopped (SIGSTOP)
+        # a kernel forked before shuts down without its status from the template
+        assert out["forked_process"] == "ForkedKernel"
+        assert out["forked_shutdown_s"] < 3.0 and out["forked_alive_after"] is False
+        assert out["process"] == "Popen"
+        assert out["kernel_ppid"] == out["server_pid"]
+        # it waited for the answer TIMEOUT s, not more; then Popen
+        assert out["timeout"] <= out["launch_s"] < out["timeout"] + 1.0
+        # and killed the template, which no later start waits for
+        assert out["template_reaped_s"] is not None
+        _check_kernel_ran(out, tmp_path)
+        assert "gave no answer" in out["stderr"]
+    finally:
+        report = tmp_path / "report.json"
+        if report.exists():  # a stopped template never sees its server go
+            with contextlib.suppress(ProcessLookupError, KeyError):
+                os.kill(json.loads(report.read_text())["template_pid"], signal.SIGKILL)
+
+
+def test_a_kernel_the_server_gave_up_on_is_stopped_by_the_template(tmp_path):
+    # a request answered too late: the server closed the connection, and nobody would
+    # ever stop the kernel forked for it
+    out = _run(tmp_path, "abandoned")
+    assert out["alive_before"]
+    assert out["gone_s"] is not None and out["gone_s"] < 2.0
 
 
 def test_switched_off_no_template_and_kernels_start_as_new_processes(tmp_path):
@@ -101,12 +137,14 @@ def test_switched_off_no_template_and_kernels_start_as_new_processes(tmp_path):
     _check_kernel_ran(out, tmp_path)
 
 
-def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
+def _kill_server(tmp_path: Path, scenario: str) -> dict:
+    """Start the stand-in server, which leaves its kernel running; SIGKILL it; check
+    that the kernel and the template are gone (exited, or zombies) within 5 s."""
     report = tmp_path / "report.json"
     env = dict(os.environ, TEST_KERNEL_CWD=str(tmp_path))
     env.pop("GSP_KERNEL_TEMPLATE", None)
     server = subprocess.Popen(
-        [sys.executable, str(SERVER), str(report), "orphan"],
+        [sys.executable, str(SERVER), str(report), scenario],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -119,19 +157,39 @@ def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
             time.sleep(0.1)
         out = json.loads(report.read_text())
         assert out["process"] == "ForkedKernel"
-        # killed: no kernel shutdown by the server; the template sees it gone
+        for pid in ("kernel_pid", "popen_kernel_pid"):
+            if pid in out:
+                assert not _gone(out[pid], 0.1), f"{pid}: stopped before its server"
+        # killed: no kernel shutdown by the server, no exit of its own
         server.kill()
         server.wait(10)
-        assert _gone(out["template_pid"], 15), "the template outlived its server"
-        assert _gone(out["kernel_pid"], 15), "the kernel outlived its server"
+        assert _gone(out["template_pid"], 5), "the template outlived its server"
+        assert _gone(out["kernel_pid"], 5), "the kernel outlived its server"
+        if "popen_kernel_pid" in out:
+            assert _gone(out["popen_kernel_pid"], 5), "the Popen kernel outlived its server"
+        return out
     finally:
         if server.poll() is None:
             server.kill()
             server.wait(10)
         if report.exists():  # a failure must not leave a kernel behind
-            for pid in ("kernel_pid", "template_pid"):
+            for pid in ("kernel_pid", "template_pid", "popen_kernel_pid"):
                 with contextlib.suppress(ProcessLookupError, KeyError):
                     os.kill(json.loads(report.read_text())[pid], signal.SIGKILL)
+
+
+def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
+    _kill_server(tmp_path, "orphan")
+
+
+def test_a_kernel_outlives_its_template_but_not_its_server(tmp_path):
+    # the template died first (its kernels' parent): the kernel runs on with its page
+    # while the server runs, and stops when the server is SIGKILLed, as does the kernel
+    # started by Popen since
+    out = _kill_server(tmp_path, "orphan-template-gone")
+    assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
+    assert out["kernel_alive_without_template"]
+    assert out["popen_process"] == "Popen"
 
 
 @pytest.mark.parametrize(
