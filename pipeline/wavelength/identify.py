@@ -601,7 +601,62 @@ def _statuses(ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pr
     return status
 
 
-def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes):
+def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.ndarray:
+    """How far each line's NIST neighbours may pull its fitted centre (guess px).
+
+    A line kept under the name of a NIST line that outshines its unresolved
+    neighbours (by :data:`DOMINANCE`, else it is a blend) is still fitted to their
+    light too: a Gaussian of width ``s`` fitted to a line with a neighbour of relative
+    flux ``f`` at ``d`` is moved by ``f d exp(-d**2 / (4 s**2))`` (to first order in
+    ``f``; up to ``0.86 f s`` at ``d = sqrt(2) s``, nothing beyond two FWHM). The lamp's
+    flux ratio is not NIST's (another source, another spectrum), so that pull is no
+    correction but an uncertainty of the line's reference, added to its centring
+    error: 930_M5 HgArNe, Ne I 6678.28 with Ar I 6677.28 at 6 % and 0.5 FWHM, centred
+    0.1 px off its NIST place (13 of its photon-noise sigmas), weighed as a clean
+    bright line and bent the blue end. Neighbours of another spectrum count only where
+    NIST intensities compare across spectra (``across``: a pen lamp's, its ionic lines
+    weighted; see :data:`UNRESOLVED_FWHM`); a hollow cathode's are judged by the arc
+    line's width alone (:func:`_statuses`).
+
+    Parameters
+    ----------
+    ref_idx : numpy.ndarray
+        Each arc line's NIST line (index into ``u_cat``; -1 for none).
+    u_cat, strength : numpy.ndarray
+        NIST lines' guess coordinates (sorted) and intensities.
+    width : numpy.ndarray
+        Each arc line's FWHM in guess px.
+    spectrum : numpy.ndarray of str
+        NIST lines' spectra (``"Ar I"``).
+    across : bool
+        Whether intensities of different spectra compare.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per arc line, the pulls of its NIST neighbours summed (0 for none).
+    """
+    pull = np.zeros(ref_idx.size)
+    named = np.nonzero(ref_idx >= 0)[0]
+    if named.size == 0 or u_cat.size < 2:
+        return pull
+    r = ref_idx[named]
+    reach = 2.0 * np.asarray(width, float)[named]
+    lo = np.searchsorted(u_cat, u_cat[r] - reach)
+    hi = np.searchsorted(u_cat, u_cat[r] + reach, side="right")
+    # every NIST line within two FWHM, one row per named line (padded, masked)
+    k = lo[:, None] + np.arange(max(int((hi - lo).max()), 1))[None, :]
+    inside = k < hi[:, None]
+    k = np.minimum(k, u_cat.size - 1)
+    inside &= (k != r[:, None]) & (across | (spectrum[k] == spectrum[r][:, None]))
+    f = np.minimum(strength[k] / np.maximum(strength[r], 1e-12)[:, None], 1.0)
+    d = np.abs(u_cat[k] - u_cat[r][:, None])
+    s = np.maximum(reach / 2.0, 1e-6)[:, None] / 2.3548
+    pull[named] = np.sum(np.where(inside, f * d * np.exp(-(d**2) / (4.0 * s**2)), 0.0), axis=1)
+    return pull
+
+
+def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes, across):
     """Robust fit of the correction to the lines still ``used``; rejects outliers.
 
     A noise-limited line rejected against the bright lines' scatter rejoins when the
@@ -611,14 +666,20 @@ def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShape
     """
     fit_set = status == "used"
     b = geo.binning
+    pull = nist_pull(
+        ref_idx, dcat.u, dcat.strength, shapes.local_fwhm * geo.scale, dcat.spectrum, across
+    )
+    err = np.hypot(geo.err, pull)
     fit = robust_fit(
         geo.x[fit_set],
         dcat.u[ref_idx[fit_set]] - geo.u0[fit_set],
-        geo.err[fit_set],
+        err[fit_set],
         order,
         floor=CLIP_FLOOR_PX * b,
         gap_tolerance=GAP_TOLERANCE_PX * b,
-        own_error=np.where(shapes.noise_limited, geo.err, 0.0)[fit_set],
+        # a line its NIST neighbours may pull by more than its noise is no longer
+        # noise-limited: its centre depends on a flux ratio, as a blend's
+        own_error=np.where(shapes.noise_limited & (pull <= geo.err), geo.err, 0.0)[fit_set],
     )
     status[np.nonzero(fit_set)[0][~fit.used]] = "outlier"
     return fit, status
@@ -772,7 +833,7 @@ def identify(
             correction = steer
             continue
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, min(order_cap, max_order), shapes
+            status, ref_idx, dcat, geo, min(order_cap, max_order), shapes, np.isfinite(dominance)
         )
         used_now = int((status == "used").sum())
         if stage >= len(SCHEDULE) - 1 and used_now <= n_used:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial import chebyshev
+from scipy import special
 
 #: Relative drop of the leave-one-out error a higher order must bring to be kept, for
 #: each order it adds to the one kept so far. A flat 5 % let a sparse arc jump over
@@ -29,6 +30,9 @@ CLIP_SIGMA = 4.0
 #: Ar I line of the real 600 Blue HgArNe lamp, 3.0 of its sigmas off the others' fit
 #: in a 300 px gap between lines, rejoined and bent its NIST refit by 0.1 px.
 OWN_CLIP_SIGMA = 2.5
+#: ... or, with many such points, the threshold beyond which noise puts one of them
+#: with this probability (see :func:`own_clip`).
+OWN_FALSE_REJECTION = 0.05
 #: Fewer points than this are a sparse fit (see :func:`_lone_ends`).
 SPARSE = 9
 #: Highest order a sparse fit may reach on ``n - 4`` (see :func:`order_cap`).
@@ -123,12 +127,18 @@ def _gap_points(x) -> np.ndarray:
 
 
 def _predictable(x) -> np.ndarray:
-    """Points whose leave-one-out error measures the fit: all but an outermost point
-    farther than :data:`GAP` from the next one.
+    """Points whose leave-one-out error measures the fit as it is: all but an outermost
+    point farther than :data:`GAP` from the next one.
 
     Left out, such a line is extrapolated to across the gap, not predicted: its error
-    says how far the relation bends beyond the others, nothing of the order the lines
-    need, and one isolated end line would otherwise hold every order down.
+    grows with the order's extrapolation variance, and counted as it is one isolated
+    end line would hold every order down. The robust fit counts it divided by that
+    variance's share (``1 - h``, its leverage ``h``), so that it weighs as much as any
+    line when the order fits it and says how far the relation bends beyond the others
+    when the order does not: left out altogether, 930_M5's blue-end Ar I 6416.3, 220 px
+    beyond the next line and 4 of its sigmas off the order-3 fit of the others, could
+    not ask for the order 5 that fits it (0.1 px off the truth there at order 3), and
+    the rejection, at order 3, then dropped it.
     """
     keep = np.ones(x.size, bool)
     if x.size < 8:
@@ -161,7 +171,9 @@ def _lone_ends(x, used) -> np.ndarray:
     return keep
 
 
-def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tuple[int, float]:
+def choose_order(
+    x, y, w, max_order: int, gap_tolerance: float = np.inf, weigh_ends: bool = False
+) -> tuple[int, float]:
     """Choose the order (0..max_order) with the smallest weighted leave-one-out error.
 
     Leave-one-out errors only see where the lines are: an order above 2 that gains
@@ -181,6 +193,10 @@ def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tupl
         Highest Chebyshev order tried (an order needs at least ``order + 3`` points).
     gap_tolerance : float
         Largest departure allowed in a gap, unit of ``y``; ``inf`` turns the gap test off.
+    weigh_ends : bool
+        Count an isolated outermost point at its own leave-one-out variance (see
+        :func:`_predictable`) instead of leaving it out: the robust fit, whose
+        rejection judges that point at the order chosen here.
 
     Returns
     -------
@@ -196,8 +212,14 @@ def choose_order(x, y, w, max_order: int, gap_tolerance: float = np.inf) -> tupl
     for order in range(0, max_order + 1):
         if x.size < order + 3:
             break
-        coef, _, loo = _weighted_fit(x, y, w, order)
-        score = float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
+        coef, resid, loo = _weighted_fit(x, y, w, order)
+        if weigh_ends:
+            # an isolated end point counts at its own leave-one-out variance (see
+            # :func:`_predictable`): ``w (1 - h) loo**2 = w resid * loo``
+            terms = np.where(inner, w * loo**2, w * resid * loo)
+            score = float(np.sqrt(np.sum(terms) / np.sum(w)))
+        else:
+            score = float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
         if score < best * (1.0 - MIN_GAIN) ** (order - best_order):
             if best_coef is not None and order >= 3 and gaps.size and score > GAP_GAIN * best:
                 wiggle = np.abs(chebyshev.chebval(gaps, coef) - chebyshev.chebval(gaps, best_coef))
@@ -238,6 +260,32 @@ def prediction_variance(x_eval, x, w, order: int) -> np.ndarray:
     except np.linalg.LinAlgError:
         return np.full(x_eval.shape, np.inf)
     return np.sum(z**2, axis=0)
+
+
+def own_clip(own) -> float:
+    """Threshold, in their own errors, beyond which points judged on them are rejected.
+
+    Each point whose error is all noise is a test of its own: of ``m`` such points,
+    noise alone puts one beyond ``t`` with probability ``m * P(|z| > t)``. A fixed
+    :data:`OWN_CLIP_SIGMA` rejects good points ever more often as they grow in number
+    (30 faint lines: one in three arcs loses one); the threshold is raised so that
+    noise costs an arc a good point with :data:`OWN_FALSE_REJECTION` at most
+    (Bonferroni), never lowered below :data:`OWN_CLIP_SIGMA`.
+
+    Parameters
+    ----------
+    own : numpy.ndarray
+        Per point its own error (0 for points not judged on it).
+
+    Returns
+    -------
+    float
+        The threshold in sigmas.
+    """
+    m = int(np.count_nonzero(np.asarray(own) > 0))
+    if m == 0:
+        return OWN_CLIP_SIGMA
+    return max(OWN_CLIP_SIGMA, float(-special.ndtri(0.5 * OWN_FALSE_REJECTION / m)))
 
 
 def order_cap(n: int) -> int:
@@ -322,7 +370,9 @@ def robust_fit(
         cap = min(max_order, order_cap(x.size))
         if cap < 0:
             break
-        order, loo_rms = choose_order(x[used], y[used], w[used], cap, gap_tolerance)
+        order, loo_rms = choose_order(
+            x[used], y[used], w[used], cap, gap_tolerance, weigh_ends=True
+        )
         coef, _, _ = _weighted_fit(x[used], y[used], w[used], order)
         # Rejection on the residuals themselves, not weighted ones: a bright line whose
         # profile a Gaussian fits badly (an unlisted blend) has a large centring error
@@ -345,7 +395,7 @@ def robust_fit(
     # Points rejected against the common scatter but within OWN_CLIP_SIGMA of their
     # own error of the fit the others make rejoin it, at its order (their low weight
     # leaves it all but unchanged where other points constrain it).
-    back = ~used & (own > 0) & (np.abs(y - chebyshev.chebval(x, coef)) <= OWN_CLIP_SIGMA * own)
+    back = ~used & (own > 0) & (np.abs(y - chebyshev.chebval(x, coef)) <= own_clip(own) * own)
     if back.any() and np.isfinite(loo_rms):
         used = used | back
         coef, _, _ = _weighted_fit(x[used], y[used], w[used], order)
