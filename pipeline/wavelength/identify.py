@@ -101,7 +101,10 @@ LONE_JUDGES = 12
 #: continued by its offset and scale only (``optics_continuation.MAX_REACH``), and the
 #: bends they leave out grow up to the cube of the distance. 600 l/mm MID, 1x1: 1430
 #: px beyond the others, 9 px off (reach 10.6 px); 600 l/mm UV, 1x1: 920 px beyond,
-#: 0.3 px from its own line and 3.6 px from Cu I 3036.1 (reach 2.9 px).
+#: 0.3 px from its own line and 3.6 px from Cu I 3036.1 (reach 2.9 px). The same reach
+#: is the tolerance such a line is paired with, where it exceeds the stage's: its place
+#: is known no better (600 l/mm UV, 1x1, seed 29: placed 0.6 px from its own Ar II
+#: 3033.5, beyond the last stage's 0.4 px, it was left unnamed, and the blue end lost).
 AMBIGUOUS_BEND = 0.06
 #: Largest departure (binned px) a higher order of the correction may make, inside a
 #: gap between lines, from the lower order kept so far.
@@ -779,8 +782,9 @@ def identify(
         # stages' low-order fits of a few lines may hold misnamed ones, whose departure
         # from the optics sends the outer lines astray (2100 l/mm at 6500 A kept 8 of
         # its 18 lines), and the tangent serves the short steps they take
+        lone_reach = 0.0
         if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
-            u_pred = _along_optics(
+            u_pred, lone_reach = _along_optics(
                 u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
             )
         outside_px = outside * (n - 1) / 2.0
@@ -789,7 +793,10 @@ def identify(
         settled = (
             (tol <= FEATURE_SETTLED_PX) & (geo.x > correction.x_lo) & (geo.x < correction.x_hi)
         )
-        tol_a = (tol + END_GROWTH * outside_px) * geo.scale
+        # a lone end line placed from the others is as far from what places it as its
+        # gap: its place is known to the bends' reach there, which the rival test
+        # (_set_aside_ambiguous_ends) judges its name by
+        tol_a = np.maximum((tol + END_GROWTH * outside_px) * geo.scale, lone_reach)
         if tol >= 2:  # the brightest candidate while the model is coarse
             ref_idx, status = _pair(
                 u_pred,
@@ -867,24 +874,37 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
     after in the coarse stages, so only the others can tell (600 l/mm UV: the first
     line, 670 px from the next, named after its neighbour 2.6 A away, bent the blue
     end by 4 px).
+
+    Returns
+    -------
+    u : ndarray
+        The predicted guess coordinates.
+    reach : ndarray or float
+        Per line, the tolerance (guess px) its place has: for a lone end line placed
+        past the library lamp's measured range, the reach of the bends the
+        continuation leaves out over its gap (:func:`_bend_reach`); 0 elsewhere.
     """
     used = (status == "used") & (ref_idx >= 0)
     if used.sum() < 3:
-        return u_pred
+        return u_pred, 0.0
     b = geo.binning
     j = (geo.x + 1.0) * (n - 1) / 2.0
     lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
     if (used & ~lone).sum() >= LONE_JUDGES:
         used &= ~lone
+    else:
+        lone[:] = False
     beyond = beyond | (j < j[used].min()) | (j > j[used].max())
     wave = dcat.lines.wavelength[ref_idx[used]]
     departure = fit_departure(
         optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b
     )
     if departure is None:
-        return u_pred
+        return u_pred, 0.0
     fit_lines = (geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b)
     out = np.array(u_pred, float)
+    reach = np.zeros(u_pred.size)
+    span = measured_range(library_lamp(guess))
     ju = j[used]
     for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
         if not side.any():
@@ -895,7 +915,18 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
         lam = _along_lamp_where_measured(lam, j[side], end, end_wave, n, b, guess, fit_lines)
         u = inverse(guess, lam, max(4060, n * b))
         out[side] = np.where(np.isfinite(u), u, out[side])
-    return out
+        # the lone line's place along the optics is as good as the bends over its gap
+        # allow (inside the lamp's measured range its model has them: no widening)
+        past = ~((lam >= span[0]) & (lam <= span[1])) if span is not None else True
+        widen = lone[side] & np.isfinite(u) & past
+        reach[side] = np.where(widen, _bend_reach(np.abs(j[side] - end), n) * geo.scale, 0.0)
+    return out, reach
+
+
+def _bend_reach(gap, n):
+    """Binned px by which the bends a continuation leaves out may move a line ``gap``
+    binned px beyond the lines it was measured on (:data:`AMBIGUOUS_BEND`)."""
+    return AMBIGUOUS_BEND * np.asarray(gap, float) ** 3 / max(n - 1, 1) ** 2
 
 
 def _along_lamp_where_measured(lam, jq, end, end_wave, n, b, guess, fit_lines) -> np.ndarray:
@@ -945,7 +976,7 @@ def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n):
         if span is not None and span[0] <= wave <= span[1]:
             continue
         gap = float(np.min(np.abs(others - j[k])))
-        reach = AMBIGUOUS_BEND * gap**3 / max(n - 1, 1) ** 2
+        reach = _bend_reach(gap, n)
         near = np.abs(dcat.u - u_pred[k]) < reach * geo.scale
         near[r] = False
         rivals = near & (dcat.strength * DOMINANCE >= dcat.strength[r])
