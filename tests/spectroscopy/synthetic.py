@@ -24,11 +24,16 @@ def frame(
     gain=1.5,
     seed=0,
     with_uncertainty=True,
+    lines=(),
+    tilt=0.0,
 ):
     """A frame with Moffat sources on curved traces.
 
     ``sources``: (row at centre column, FWHM rows, total counts per column).
     ``curvature``: trace = row + c1*(x - xc) + c2*(x - xc)**2 added to each source.
+    ``lines``: emission lines of every source, (column, Gaussian sigma in columns,
+    total counts, spatial FWHM in rows), each tilted by ``tilt`` columns per row about
+    the trace (the line's own spatial profile need not be the continuum's).
     Returns (CCDData in ADU, list of true trace arrays, list of true flux per column).
     """
     rng = np.random.default_rng(seed)
@@ -48,6 +53,14 @@ def frame(
         )
         spec = total * (1.0 + 0.3 * np.sin(x / 50.0))
         img += prof / norm * spec[None, :]
+        for col, sigma, counts, line_fwhm in lines:
+            dx = x[None, :] - col - tilt * (y - tr[None, :])
+            along = np.exp(-0.5 * (dx / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+            lprof = np.mean([moffat(y + f - tr[None, :], line_fwhm) for f in fine], axis=0)
+            lnorm = np.sum(
+                np.mean([moffat(np.arange(-200, 201)[:, None] + f, line_fwhm) for f in fine], 0)
+            )
+            img += counts * along * lprof / lnorm
         traces.append(tr)
         fluxes.append(spec)
     electrons = rng.poisson(np.clip(img * gain, 0, None)).astype(float)

@@ -155,3 +155,37 @@ def test_quantised_low_sky_gives_no_false_targets():
         targets = find_targets(ccd, max_targets=3)
         assert len(targets) == 1, [t.summary() for t in targets]
         assert targets[0].centre == pytest.approx(200, abs=1.5)
+
+
+def test_optimal_keeps_the_peak_of_a_bright_tilted_line_and_rejects_cosmic_rays():
+    """At a bright emission line the fitted profile's error is many times the photon
+    noise (tilted line, its own spatial width): its core pixels must not be taken for
+    cosmic rays, which would mask the line's peak, while real cosmic rays, on the
+    continuum and on the line, are still rejected."""
+    ccd, _, _ = frame(
+        (120, 400),
+        sources=((60, 5, 2000),),
+        curvature=(0, 0.01, 0),
+        lines=((200.3, 1.3, 1e5, 4.5),),
+        tilt=0.02,
+    )
+    (t,) = find_targets(ccd)
+    trace = trace_target(ccd, t)
+    clean = extract(ccd, trace, "optimal")
+    assert not clean.mask.any()
+    # the line's flux is the aperture's, as the fractional sum measures it
+    frac = extract(ccd, trace, "fractional")
+    peak = slice(198, 204)
+    assert clean.flux.value[peak] == pytest.approx(frac.flux.value[peak], rel=0.02)
+
+    hit = ccd.copy()
+    row = int(round(trace()[300]))
+    hit.data[row + 1, 300] += 5e4  # on the continuum
+    row = int(round(trace()[202]))
+    hit.data[row, 202] += 2 * ccd.data[row, 202]  # triples the line's core pixel
+    opt = extract(hit, trace, "optimal")
+    assert not opt.mask.any()
+    assert opt.flux.value[300] == pytest.approx(
+        clean.flux.value[300], abs=4 * clean.uncertainty.array[300]
+    )
+    assert opt.flux.value[202] == pytest.approx(clean.flux.value[202], rel=0.03)
