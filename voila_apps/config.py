@@ -121,6 +121,10 @@ def _load_jupyter_server_extension(serverapp) -> None:
     from voila.utils import get_voila_labextensions_path
 
     from voila_apps.static_cache import versioned_static_handler, versioned_static_url
+    from voila_apps.template_cache import install
+
+    # Pages rendered with templates compiled once per process (voila_apps/template_cache.py).
+    install()
 
     settings = serverapp.web_app.settings
     urls = labextension_static_urls(serverapp.base_url, get_voila_labextensions_path())
