@@ -12,6 +12,11 @@ beside the forkserver's own imports instead. For each login it prints the browse
 timeline (``bench_ui.Timeline``), the hub's "took N seconds to start", and the CPU
 seconds of the processes by group; then the median and every value.
 
+Each login is a first visit (a new browser context, nothing cached) unless
+``--returning``: then the browser keeps its profile across the logins, as the browser of
+an astronomer who logged in on an earlier night (one untimed login fills its cache
+first); the server is spawned for each login all the same.
+
 ``--compare OTHER`` measures side by side: rounds alternate this checkout and another
 one (``OTHER/.venv/bin/python`` runs this file against ``OTHER``'s code and hub, in a
 process of its own, each round with a fresh hub and database), so that the drift of a
@@ -43,10 +48,32 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 STARTED = re.compile(r"User (\S+) took ([0-9.]+) seconds to start")
 
 
-def cold_logins(rows: int, cold: int) -> dict:
-    """Fill a database, start the hub, time ``cold`` cold logins; the figures."""
+def _login_context(p, browser, profile: Path | None):
+    """A logged-out browser context: a fresh one (no cache: a first visit), or with
+    ``profile`` a browser started on that kept profile, cookies cleared (a returning
+    user, logged out: the HTTP cache of the previous visits is kept)."""
+    from bench_ui import ARGS
+
+    if profile is None:
+        return browser.new_context(viewport={"width": 1500, "height": 1000})
+    context = p.chromium.launch_persistent_context(
+        str(profile),
+        executable_path="/usr/bin/chromium",
+        args=ARGS,
+        viewport={"width": 1500, "height": 1000},
+    )
+    context.clear_cookies()
+    return context
+
+
+def cold_logins(rows: int, cold: int, returning: bool = False) -> dict:
+    """Fill a database, start the hub, time ``cold`` cold logins; the figures.
+
+    With ``returning``, the browser keeps its profile (HTTP cache) across the logins,
+    and one login before the timed ones fills it: the astronomer who logged in on an
+    earlier night. Without, each login is a first visit (an empty cache)."""
     from bench_spawn import stop_servers, user_token, wait_forkserver
-    from bench_ui import ARGS, CPUMeter, add_real_files, open_login
+    from bench_ui import ARGS, PASSWORD, CPUMeter, Timeline, add_real_files
     from gsp_realhub import start_hub, stop_hub
     from playwright.sync_api import sync_playwright
     from store_hot_query import fill
@@ -69,11 +96,19 @@ def cold_logins(rows: int, cold: int) -> dict:
             cpu = CPUMeter(hub_.process.pid, os.getpid())
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                for i in range(cold):
-                    if i:
+                profile = Path(tmp) / "browser-profile" if returning else None
+                first = -1 if returning else 0
+                for i in range(first, cold):
+                    if i > first:
                         stop_servers(hub_, {"member": token})
                     time.sleep(1.0)  # the stopped server's exit settles
-                    context, page, timeline = open_login(browser, hub_.url)
+                    context = _login_context(p, browser, profile)
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    timeline = Timeline(page)
+                    page.goto(hub_.url + "/hub/login")
+                    page.fill("input[name=username]", "member")
+                    page.fill("input[name=password]", PASSWORD)
                     log_start = hub_.log_path.stat().st_size
                     before = cpu.sample()
                     timeline.start()
@@ -82,6 +117,9 @@ def cold_logins(rows: int, cold: int) -> dict:
                     page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
                     total = time.perf_counter() - t
                     after = cpu.sample()
+                    if i < 0:  # the earlier visit that filled the browser's cache
+                        context.close()
+                        continue
                     with open(hub_.log_path, "rb") as log:
                         log.seek(log_start)
                         started = STARTED.findall(log.read().decode(errors="replace"))
@@ -125,7 +163,7 @@ def step_medians(outs: list[dict]) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in steps.items()}
 
 
-def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
+def compare(other: Path, rows: int, cold: int, rounds: int, returning: bool = False) -> None:
     """Alternate this checkout and ``other`` for ``rounds`` rounds; print both medians."""
     me = Path(__file__).resolve()
     runs = {"this": (Path(sys.executable), REPO), "other": (other / ".venv/bin/python", other)}
@@ -137,7 +175,8 @@ def compare(other: Path, rows: int, cold: int, rounds: int) -> None:
         for name in order:
             python, repo = runs[name]
             child = subprocess.Popen(
-                [str(python), str(me), "--rows", str(rows), "--cold", str(cold), "--json"],
+                [str(python), str(me), "--rows", str(rows), "--cold", str(cold), "--json"]
+                + (["--returning"] if returning else []),
                 cwd=repo,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -175,14 +214,20 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="another checkout, measured in turn")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="the browser keeps its cache across logins (a returning user; default: "
+        "every login a first visit, with an empty cache)",
+    )
     args = parser.parse_args()
     # SIGTERM leaves through the finally blocks: the hub and its servers are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.compare:
         print("command: " + " ".join(sys.argv))
-        compare(args.compare.resolve(), args.rows, args.cold, args.rounds)
+        compare(args.compare.resolve(), args.rows, args.cold, args.rounds, args.returning)
         return
-    out = cold_logins(args.rows, args.cold)
+    out = cold_logins(args.rows, args.cold, args.returning)
     if args.json:
         print(json.dumps(out))
     else:

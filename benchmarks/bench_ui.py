@@ -11,7 +11,9 @@ hub (``jupyterhub_config.py``) and Debian's chromium driven by playwright:
 1. login -> first file list rendered: cold (the user's server is spawned; ``--cold``
    times, the server stopped through the hub API in between; the first once the hub's
    forkserver listens, see ``bench_cold_login.py``) and warm (server running; a new
-   browser context logs in again);
+   browser context logs in again). Every login is in a new browser context: nothing
+   cached, a first visit; ``bench_cold_login.py --returning`` times the cold login of a
+   returning astronomer, whose browser kept the page's scripts;
 2. click on a file in the index -> its plot visible (``gsp-shows-<id>``), first view
    (download + draw) and again;
 3. page reload (server running, logged in) -> first file list: the warm page load;

@@ -23,14 +23,26 @@ def template_root() -> Path:
     return Path(__file__).resolve().parent / "jupyter"
 
 
-def offline_page_config(page_config: dict, *args, **kwargs) -> dict:
-    """Voilà's ``page_config_hook``: keep the front end off the MathJax CDN.
+#: The server's setting that holds the versioned address of Voilà's static files
+#: (:mod:`voila_apps.static_cache`), once this module's extension has routed it.
+STATIC_URL_SETTING = "gsp_voila_static_url"
+
+
+def offline_page_config(page_config: dict, *args, settings=None, **kwargs) -> dict:
+    """Voilà's ``page_config_hook``: keep the front end off the MathJax CDN, and load its
+    scripts from the address browsers keep.
 
     Voilà's front end loads MathJax 2 from a public CDN unless both ``fullMathjaxUrl``
     and ``mathjaxConfig`` are the string ``"null"``, in which case it uses the
-    MathJax 3 bundled with it (served locally).
+    MathJax 3 bundled with it (served locally). ``fullStaticUrl`` (where ``voila.js``
+    and its chunks are loaded from) becomes the versioned, immutable address
+    (:mod:`voila_apps.static_cache`) when the server's ``settings`` hold it.
     """
-    return {**page_config, "fullMathjaxUrl": "null", "mathjaxConfig": "null"}
+    out = {**page_config, "fullMathjaxUrl": "null", "mathjaxConfig": "null"}
+    versioned = (settings or {}).get(STATIC_URL_SETTING)
+    if versioned:
+        out["fullStaticUrl"] = versioned
+    return out
 
 
 def configure_voila_template(c, environ: MutableMapping[str, str] | None = None) -> None:
@@ -96,7 +108,8 @@ def _jupyter_server_extension_points() -> list[dict]:
 
 
 def _load_jupyter_server_extension(serverapp) -> None:
-    """Let browsers keep Voilà's labextension scripts (jupyter_server calls this).
+    """Let browsers keep Voilà's labextension and front-end scripts (jupyter_server calls
+    this).
 
     Voilà serves ``voila/labextensions/`` with ``Cache-Control: no-cache``: each page
     load asked the server again for its ~20 widget scripts, in two waves (entries,
@@ -104,10 +117,23 @@ def _load_jupyter_server_extension(serverapp) -> None:
     loaded machine. Their names carry content hashes, so they are marked immutable
     (the ``static_immutable_cache`` setting of jupyter_server's file handler).
     """
+    from voila.paths import collect_static_paths
     from voila.utils import get_voila_labextensions_path
+
+    from voila_apps.static_cache import versioned_static_handler, versioned_static_url
+    from voila_apps.template_cache import install
+
+    # Pages rendered with templates compiled once per process (voila_apps/template_cache.py).
+    install()
 
     settings = serverapp.web_app.settings
     urls = labextension_static_urls(serverapp.base_url, get_voila_labextensions_path())
     settings["static_immutable_cache"] = sorted(
         set(settings.get("static_immutable_cache") or []) | set(urls)
     )
+    # The front end itself (voila.js and its chunks): its names carry no hash, so it is
+    # served again under an address that names its version (voila_apps/static_cache.py),
+    # from the folders Voilà's own voila/static/ serves for this template.
+    paths = tuple(collect_static_paths(["voila", "nbconvert"], TEMPLATE))
+    serverapp.web_app.add_handlers(".*$", [versioned_static_handler(serverapp.base_url, paths)])
+    settings[STATIC_URL_SETTING] = versioned_static_url(serverapp.base_url, paths)

@@ -65,6 +65,35 @@ def test_login_lands_on_the_data_browser_with_a_spectrum(alice, world):
     shot(alice, "01_data_browser_spectrum")
 
 
+#: Addresses of the user's server whose scripts a browser keeps without asking again:
+#: Voilà's front end at its versioned address (voila_apps/static_cache.py), the widget
+#: labextensions (hashed names), the template's files (``?v=<hash>``).
+KEPT_SCRIPTS = re.compile(
+    r"/voila/static-v/[0-9a-f]{16}/[^/?]+\.js$"
+    r"|/voila/labextensions/.+\.js(\?v=[0-9a-f]+)?$"
+    r"|/voila/templates/gsp/static/[^?]+\.js\?v=[0-9a-f]+$"
+)
+
+
+def test_the_browser_keeps_the_pages_scripts(alice):
+    """A returning astronomer's browser loads the page's ~80 scripts from its cache:
+    every one comes from an address served immutable (Voilà's own voila/static/ is
+    served without Cache-Control: each was asked for again or guessed fresh)."""
+    scripts = alice.evaluate(
+        "performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => /\\.js(\\?|$)/.test(n))"
+    )
+    ours = [u for u in scripts if "/user/alice/" in u]
+    assert len(ours) > 50, ours
+    assert [u for u in ours if not KEPT_SCRIPTS.search(u)] == []
+    front_end = [u for u in ours if "/voila/static-v/" in u]
+    assert any(u.endswith("/voila.js") for u in front_end) and len(front_end) > 40
+    for url in (front_end[0], front_end[-1]):
+        answer = alice.request.get(url)
+        assert answer.ok, url
+        assert "immutable" in answer.headers["cache-control"], url
+
+
 def test_switch_tabs_to_the_raw_frame(alice):
     _tab(alice, "Observed Raw").click()
     alice.wait_for_selector(
