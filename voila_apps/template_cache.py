@@ -164,36 +164,60 @@ def warm_templates(template: str, notebook: Path, data_dir: str) -> int:
 
 def _render_once(template: str, nb, name: str, paths: list[str]) -> int:
     """Render ``nb`` as a page is rendered, its kernel never started."""
-    import asyncio
-
     from traitlets.config import Config
 
     exporter = CachingVoilaExporter(
         template_paths=paths, template_name=template, config=Config(), base_url="/"
     )
-    page_config = {"fullStaticUrl": "/voila/static", "baseUrl": "/"}
+    render_page(exporter, nb, name, "/", kernel_id="warm-up")
+    return len(COMPILED)
+
+
+def render_page(exporter, nb, name: str, base_url: str, kernel_id: str) -> str:
+    """The page ``exporter`` renders for ``nb`` as Voilà's handler renders it (progressive
+    rendering), with no kernel started: the HTML.
+
+    Parameters
+    ----------
+    exporter : voila.exporter.VoilaExporter
+        The page's exporter (its template and paths).
+    nb : nbformat.NotebookNode
+        The app notebook.
+    name : str
+        The notebook's name (the page title).
+    base_url : str
+        The server's base URL (``/user/<name>/``).
+    kernel_id : str
+        The id the page would carry of its kernel.
+    """
+    import asyncio
+
+    page_config = {"fullStaticUrl": base_url + "voila/static", "baseUrl": base_url}
     context = {
         "frontend": "voila",
         "main_js": "voila.js",
         # the lab template starts the kernel; the apps' template only reads its id
-        "kernel_start": functools.partial(lambda *a, **k: "", kernel_id="warm-up"),
+        "kernel_start": functools.partial(lambda *a, **k: "", kernel_id=kernel_id),
         "notebook_execute": None,
         "progressive_rendering": True,
         "cell_generator": None,
     }
     resources = {
-        "base_url": "/",
+        "base_url": base_url,
         "theme": "light",
-        "template": template,
+        "template": exporter.template_name,
         "metadata": {"name": name},
         "page_config": page_config,
     }
 
-    async def render() -> None:
-        async for _ in exporter.generate_from_notebook_node(
-            nb, resources=resources, extra_context=context, page_config=page_config
-        ):
-            pass
+    async def render() -> str:
+        return "".join(
+            [
+                html
+                async for html, _ in exporter.generate_from_notebook_node(
+                    nb, resources=resources, extra_context=context, page_config=page_config
+                )
+            ]
+        )
 
-    asyncio.run(render())
-    return len(COMPILED)
+    return asyncio.run(render())

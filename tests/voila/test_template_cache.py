@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-
 import jinja2
 import nbformat
 import pytest
@@ -14,7 +11,12 @@ from voila.paths import collect_template_paths
 
 from voila_apps import template_cache
 from voila_apps.config import TEMPLATE, template_root
-from voila_apps.template_cache import COMPILED, CachingVoilaExporter, CompiledTemplates
+from voila_apps.template_cache import (
+    COMPILED,
+    CachingVoilaExporter,
+    CompiledTemplates,
+    render_page,
+)
 
 BROWSER = template_root().parent / "data_browser.ipynb"
 
@@ -30,34 +32,7 @@ def apps_path(monkeypatch) -> list[str]:
 def render(exporter) -> str:
     """The page as Voilà's handler renders it with progressive rendering."""
     nb = nbformat.read(BROWSER, as_version=4)
-    page_config = {"fullStaticUrl": "/u/voila/static", "baseUrl": "/u/"}
-    context = {
-        "frontend": "voila",
-        "main_js": "voila.js",
-        "kernel_start": functools.partial(lambda *a, **k: "", kernel_id="k-1"),
-        "notebook_execute": None,
-        "progressive_rendering": True,
-        "cell_generator": None,
-    }
-    resources = {
-        "base_url": "/u/",
-        "theme": "light",
-        "template": TEMPLATE,
-        "metadata": {"name": "data_browser"},
-        "page_config": page_config,
-    }
-
-    async def run():
-        return "".join(
-            [
-                html
-                async for html, _ in exporter.generate_from_notebook_node(
-                    nb, resources=resources, extra_context=context, page_config=page_config
-                )
-            ]
-        )
-
-    return asyncio.run(run())
+    return render_page(exporter, nb, "data_browser", "/u/", kernel_id="k-1")
 
 
 def exporter(cls, paths):

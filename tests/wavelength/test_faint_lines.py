@@ -17,12 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT, grade_solution
-from pipeline import lamps
-from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength.identify import nist_pull
 from pipeline.wavelength.lines import fit_centres
 from pipeline.wavelength.robust_fit import OWN_CLIP_SIGMA, OWN_FALSE_REJECTION, robust_fit
+from tests.wavelength.physical_cases import assert_line_used_and_accurate
 
 
 def _gaussian(x, centre, sigma):
@@ -91,13 +89,4 @@ def test_noise_alone_rarely_costs_an_arc_a_noise_limited_point():
 def test_the_faint_or_end_line_is_used_and_the_arc_meets_the_accuracy(
     mode, binning, seed, wavelength
 ):
-    from pipeline.wavelength import calibrate_arc
-
-    arc = arc_1d(mode, binning, seed=seed)
-    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=binning)
-    lab = np.asarray(sol.lines["lab_wavelength"], float)
-    k = int(np.nanargmin(np.abs(lab - wavelength)))
-    assert abs(lab[k] - wavelength) < 1e-3 and bool(sol.lines["used"][k]), sol.lines[k]
-    r = grade_solution(arc, sol)
-    assert r["found"] == sum(ln["expected"] for ln in arc.lines), r
-    assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r
+    assert_line_used_and_accurate(mode, binning, seed, wavelength)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT, grade_solution
-from pipeline import lamps
-from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength.robust_fit import prediction_variance
+from tests.wavelength.physical_cases import assert_line_used_and_accurate
 
 
 def test_prediction_variance_is_the_scatter_of_the_fitted_value():
@@ -56,13 +54,4 @@ def test_prediction_variance_is_the_scatter_of_the_fitted_value():
     ],
 )
 def test_the_expected_line_is_used_and_the_arc_meets_the_accuracy(mode, binning, seed, wavelength):
-    from pipeline.wavelength import calibrate_arc
-
-    arc = arc_1d(mode, binning, seed=seed)
-    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=binning)
-    lab = np.asarray(sol.lines["lab_wavelength"], float)
-    k = int(np.nanargmin(np.abs(lab - wavelength)))
-    assert abs(lab[k] - wavelength) < 1e-3 and bool(sol.lines["used"][k]), sol.lines[k]
-    r = grade_solution(arc, sol)
-    assert r["found"] == sum(ln["expected"] for ln in arc.lines), r
-    assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r
+    assert_line_used_and_accurate(mode, binning, seed, wavelength)

@@ -17,6 +17,7 @@ from benchmarks.grade_physical import MEAN_LIMIT, RMS_LIMIT
 from pipeline import lamps
 from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength import calibrate_arc
+from tests.wavelength.physical_cases import assert_line_used_and_accurate
 
 
 @pytest.mark.parametrize(
@@ -69,13 +70,4 @@ def test_lone_end_line_past_the_measured_shape_is_not_misnamed():
     ],
 )
 def test_lone_end_line_is_named_and_the_arc_meets_the_accuracy(mode, seed, wavelength):
-    from benchmarks.grade_physical import grade_solution
-
-    arc = arc_1d(mode, 1, seed=seed)
-    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=1)
-    lab = np.asarray(sol.lines["lab_wavelength"], float)
-    k = int(np.nanargmin(np.abs(lab - wavelength)))
-    assert abs(lab[k] - wavelength) < 1e-3 and bool(sol.lines["used"][k]), sol.lines[k]
-    r = grade_solution(arc, sol)
-    assert r["found"] == sum(ln["expected"] for ln in arc.lines), r
-    assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r
+    assert_line_used_and_accurate(mode, 1, seed, wavelength)
