@@ -172,3 +172,21 @@ async def drain(db, engine, timeout: float = 300.0) -> None:
     finally:
         stop.set()
         await asyncio.wait_for(task, 120)
+
+
+async def reduce_night(db, data_root: Path, night: Path, timeout: float):
+    """Copy the simulated ``night`` under ``data_root/raw``, register its frames and run
+    the real job engine on them until every job is done or failed; the engine (stopped,
+    to be drained again after more work is queued)."""
+    import shutil
+
+    from gsp_extension.engine.executors import ThreadExecutor
+    from gsp_extension.engine.runner import JobEngine
+    from gsp_extension.ingest.backfill import backfill
+
+    shutil.copytree(night, data_root / "raw" / night.name)
+    report = backfill(db, [data_root / "raw"], workers=1)
+    engine = JobEngine(db, data_root, ThreadExecutor(2), poll_seconds=0.05)
+    engine.files_registered(report.counts.registered_ids)
+    await drain(db, engine, timeout=timeout)
+    return engine

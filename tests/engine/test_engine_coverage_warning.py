@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from engine_helpers import drain
+from engine_helpers import reduce_night
 from sqlalchemy import select
 
 from gsp_extension.api.logs import log_record, visible_entries
-from gsp_extension.engine.executors import ThreadExecutor
-from gsp_extension.engine.runner import JobEngine
-from gsp_extension.ingest.backfill import backfill
 from gsp_extension.security import Caller
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.models import File
@@ -88,11 +84,7 @@ def test_gsp_reduce_tables_and_products_json_carry_the_warning(night, tmp_path, 
 # what is checked does not depend on the database; one is enough for the cost of a night
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_engine_products_and_their_log_entries_carry_the_warning(db, tmp_path, night):
-    shutil.copytree(night, tmp_path / "raw" / night.name)
-    report = backfill(db, [tmp_path / "raw"], workers=1)
-    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
-    engine.files_registered(report.counts.registered_ids)
-    await drain(db, engine, timeout=120.0)
+    await reduce_night(db, tmp_path, night, timeout=120.0)
     with db.transaction() as s:
         staff = Caller("staff", "user", create_user(s, "staff", email="s@x.org", is_staff=True))
         calibrated = s.scalars(

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from astropy.io import fits
-from engine_helpers import drain
+from engine_helpers import drain, reduce_night
 from sqlalchemy import select
 
 from gsp_extension.engine.executors import ThreadExecutor
@@ -39,11 +39,7 @@ def _current(s, data_type, arcs=False):
 
 @pytest.mark.asyncio
 async def test_calibrate_wavelength_with_a_chosen_lamp(db, tmp_path, night):
-    shutil.copytree(night, tmp_path / "raw" / night.name)
-    report = backfill(db, [tmp_path / "raw"], workers=1)
-    engine = JobEngine(db, tmp_path, ThreadExecutor(2), poll_seconds=0.05)
-    engine.files_registered(report.counts.registered_ids)
-    await drain(db, engine, timeout=240.0)
+    engine = await reduce_night(db, tmp_path, night, timeout=240.0)
     with db.session() as s:
         jobs = s.scalars(select(Job)).all()
         assert {j.state for j in jobs} == {"done"}, [(j.kind, j.error) for j in jobs]
