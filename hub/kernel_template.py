@@ -25,12 +25,18 @@ kernel's parent is the template, not the server: ipykernel's parent poller
 So the server holds the write end of a pipe (the *lifeline*) that nothing else holds;
 the template and every kernel forked from it hold its read end and stop at its end of
 file, which the kernel sees the moment the server's process is gone (SIGKILL
-included), whether the template still runs or not (:func:`watch_server`). A template
+included), whether the template still runs or not (:func:`watch_server`). The template
+itself is SIGKILLed by the kernel (Linux) when the server's process ends, however it
+ends: a stopped (SIGSTOP) or hung template never reads the lifeline's end of file, and
+would otherwise hold its memory for the rest of the night. A template
 that dies while its server runs leaves its kernels (their pages) running: the server
 reaps it at once (a thread waits for it), logs it, and starts the next kernels by
 ``Popen`` without trying it again. A template that takes a request and gives no answer
 within :data:`TIMEOUT` (stopped, hung) is killed and the kernel started by ``Popen``;
-one that imports for longer than :data:`STARTING_WAIT` likewise. A kernel forked for
+one that imports for longer than :data:`STARTING_WAIT` likewise, and one stopped while
+it imports at once. A template that answers without forking (its fork failed: a process
+limit, memory; a request it refuses) is kept, and that kernel started by ``Popen``.
+A kernel forked for
 a request the server gave up on is stopped by the template when the server closes the
 connection.
 
@@ -39,6 +45,7 @@ Switch (environment of the user's server): ``GSP_KERNEL_TEMPLATE=0`` turns it of
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -85,6 +92,8 @@ STARTING_WAIT = 10.0
 #: Seconds a kernel that has exited waits for its status from the template; then it is
 #: taken as 1 (the template hangs).
 STATUS_WAIT = 1.0
+#: prctl(2) option: the signal this process gets when its parent's thread ends.
+PR_SET_PDEATHSIG = 1
 
 
 class _Template:
@@ -138,6 +147,9 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     if pid:
         os.close(lifeline)
         _Template.pid, _Template.forked_at = pid, time.monotonic()
+        # The kernel kills the template as the server's process ends (_die_with_server),
+        # before it can remove its socket.
+        atexit.register(_remove_folder, folder, server)
         threading.Thread(
             target=_reap_template, args=(pid, folder), name="gsp-kernel-template", daemon=True
         ).start()
@@ -147,6 +159,30 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     _lifeline = lifeline
     _run_template(path, server, modules)  # only kernels come back, raising SystemExit
     raise AssertionError("unreachable")
+
+
+def _remove_folder(folder: Path, server: int) -> None:
+    """At the server's exit: remove its template's socket and folder."""
+    import shutil
+
+    if os.getpid() == server:  # not in a process forked from it since
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _die_with_server(server: int) -> bool:
+    """In the template: have the kernel SIGKILL it when the server's process ends
+    (``PR_SET_PDEATHSIG``; it holds when the template is stopped, where the lifeline
+    cannot be read); False when the server is gone already.
+
+    The signal follows the thread that forked the template: the server's main thread,
+    which ends with its process (:func:`start_template` runs before any other thread).
+    Its kernels do not inherit it (they watch the lifeline).
+    """
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the lifeline alone
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    return os.getppid() == server  # else it died before the prctl: nothing would fire
 
 
 def _reap_template(pid: int, folder: Path) -> None:
@@ -175,6 +211,8 @@ def _run_template(path: Path, server: int, modules) -> None:
     template = os.getpid()
     code = 1
     try:
+        if not _die_with_server(server):
+            return
         # The server's own signal handlers are not the template's: Forkserver sets its
         # own, and a Ctrl-C of a server run in a terminal stops the template too.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -217,6 +255,16 @@ def template_running() -> bool:
     """In the server: whether it forked a template that has not exited (it may still be
     importing, or be hung)."""
     return _Template.pid is not None and not _Template.exited.is_set()
+
+
+def template_stopped() -> bool:
+    """In the server: whether its template is stopped (SIGSTOP, a debugger): it answers
+    nothing until continued, and no kernel start waits for it."""
+    try:
+        stat = Path(f"/proc/{_Template.pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] in ("T", "t")
 
 
 def stop_template(why: str) -> None:
@@ -395,6 +443,10 @@ class TemplateRefused(RuntimeError):
     """The template answered, and forked nothing."""
 
 
+class TemplateClosed(RuntimeError):
+    """The template closed the connection without an answer (it died meanwhile)."""
+
+
 class TemplateHung(RuntimeError):
     """The template took the request and gave no answer within :data:`TIMEOUT`; the
     connection is closed, so that it stops a kernel it forks for it later."""
@@ -411,7 +463,7 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
         It answered with an error (nothing was forked).
     TemplateHung
         It took the request and gave no answer in time (the connection is closed).
-    RuntimeError
+    TemplateClosed
         It closed the connection without an answer.
     """
     from hub.forkserver import read_line
@@ -423,8 +475,12 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
     except OSError:
         conn.close()
         raise
+    request = json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n"
     try:
-        conn.sendall(json.dumps({"argv": argv, "env": env, "cwd": cwd}).encode() + b"\n")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # The template stops reading a request it refuses (too large) and closes
+            # the connection after its answer, which is still there to read.
+            conn.sendall(request)
         message = json.loads(read_line(conn, TIMEOUT) or b"{}")
     except (OSError, ValueError) as exc:
         conn.close()
@@ -435,7 +491,7 @@ def request_fork(path: str, argv: list[str], env: dict[str, str], cwd: str) -> F
         conn.close()
         if "error" in message:
             raise TemplateRefused(message["error"])
-        raise RuntimeError("the kernel template closed without an answer")
+        raise TemplateClosed("the kernel template closed the connection without an answer")
     return ForkedKernel(int(message["pid"]), conn)
 
 
@@ -468,7 +524,8 @@ class TemplateKernelProvisioner(LocalProvisioner):
         env["JPY_PARENT_PID"] = "1"
         cwd = str(kwargs.get("cwd") or os.getcwd())
         if _Template.exited.is_set():
-            self.log.info(
+            # Each such start imports the kernel again (~1.5 s of CPU): worth a look.
+            self.log.warning(
                 "Kernel starts as a new process (the kernel template exited: %s)",
                 _Template.status,
             )
@@ -479,13 +536,16 @@ class TemplateKernelProvisioner(LocalProvisioner):
                 break
             except OSError as exc:  # none listening: importing still, hung, or gone
                 if template_running():
-                    if time.monotonic() < _Template.forked_at + STARTING_WAIT:
+                    if template_stopped():
+                        stop_template("is stopped")
+                    elif time.monotonic() < _Template.forked_at + STARTING_WAIT:
                         await asyncio.sleep(0.05)
                         continue
-                    stop_template(f"does not listen {STARTING_WAIT:g} s after its start")
+                    else:
+                        stop_template(f"does not listen {STARTING_WAIT:g} s after its start")
                 self.log.warning("Kernel starts as a new process (no kernel template: %s)", exc)
                 return await super().launch_kernel(cmd, **kwargs)
-            except TemplateRefused as exc:  # nothing forked: Popen is safe
+            except (TemplateRefused, TemplateClosed) as exc:  # refused, or died: Popen
                 self.log.warning("Kernel starts as a new process (%s)", exc)
                 return await super().launch_kernel(cmd, **kwargs)
             except TemplateHung as exc:  # it stops what it forks late (connection closed)

@@ -3,23 +3,31 @@ does, then starts app kernels through the gsp-app kernelspec (its provisioner).
 
     python kernel_template_server.py <report path> <scenario>
 
-Scenarios: ``fork`` (one kernel, run code, shut down), ``starting`` (the same, asked
-while the template still imports), ``template-gone`` (the template killed first),
+Scenarios: ``fork`` (one kernel, run code, shut down; then the template stopped, SIGSTOP,
+before this process exits), ``starting`` (the same, asked while the template still
+imports), ``stopped-starting`` (asked while the template, stopped, imports),
+``refused`` (kernels the template cannot fork: a request too large, a fork that fails
+under a real process limit; then one it forks again), ``template-gone`` (the template
+killed first),
 ``template-hung`` (a forked kernel, then the template stopped, SIGSTOP: the
 kernel shut down, another started), ``off``
-(GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, then this process waits to
-be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
+(GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, the template stopped, then this
+process waits to be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
 start, and a second kernel started after that), ``abandoned`` (a kernel asked of the
 template, whose connection is closed at once). It writes one JSON report per kernel
 started.
 """
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
+import resource
 import signal
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
@@ -84,18 +92,22 @@ def _write(report: dict) -> None:
 
 def main() -> None:
     scenario = sys.argv[2]
+    # The provisioner's warnings, on stderr as in a server's log (its info is not shown)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if scenario == "off":
         os.environ["GSP_KERNEL_TEMPLATE"] = "0"
-    if scenario == "starting":  # a template still importing when the page asks
+    if scenario in ("starting", "stopped-starting"):  # still importing when a page asks
         socket_path = start_template(modules=("slow_import",))
     else:
         socket_path = start_template()
     os.environ["JUPYTER_PATH"] = str(template_root())  # the gsp-app kernelspec
     report = {"server_pid": os.getpid(), "socket": str(socket_path) if socket_path else None}
     if socket_path is not None:
-        if scenario != "starting":
+        if "starting" not in scenario:
             _wait_listening(str(socket_path))
         report["template_pid"] = _template_pid()
+    if scenario == "stopped-starting":
+        os.kill(report["template_pid"], signal.SIGSTOP)
     if scenario == "template-gone":
         os.kill(report["template_pid"], signal.SIGKILL)
         report["template_reaped_s"] = _reaped(report["template_pid"])
@@ -117,10 +129,16 @@ def main() -> None:
         asyncio.run(abandoned(report, str(socket_path)))
         _write(report)
         return
+    if scenario == "refused":
+        asyncio.run(refused(report))
+        _write(report)
+        return
     orphan = scenario.startswith("orphan")
     asyncio.run(one_kernel(report, stop=not orphan))
-    if scenario == "template-hung":
+    if scenario in ("template-hung", "stopped-starting"):
         report["template_reaped_s"] = _reaped(report["template_pid"])
+    if scenario in ("fork", "orphan"):  # a stopped template never reads the lifeline
+        os.kill(report["template_pid"], signal.SIGSTOP)
     if scenario == "orphan-template-gone":
         os.kill(report["template_pid"], signal.SIGKILL)
         report["template_reaped_s"] = _reaped(report["template_pid"])
@@ -134,6 +152,77 @@ def main() -> None:
     _write(report)
     if orphan:
         time.sleep(600)
+
+
+async def launch(report: dict, key: str, env: dict | None = None) -> None:
+    """Start a kernel, note how it was started (``key``) and its pid, kill it."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name="gsp-app")
+    await km.start_kernel(env={**os.environ, **(env or {})}, cwd=os.environ["TEST_KERNEL_CWD"])
+    report[key] = type(km.provisioner.process).__name__
+    report[f"{key}_pid"] = km.provisioner.pid
+    await km.shutdown_kernel(now=True)
+
+
+async def refused(report: dict) -> None:
+    """Kernels the template answers for without forking, then one it forks."""
+    template = psutil.Process(report["template_pid"])
+    # 1.6 MB of environment: the template refuses more than 1 MiB, and closes the
+    # connection while the server still sends (Popen takes up to 2 MB)
+    big = {f"TEST_BIG_{i}": "x" * 100_000 for i in range(16)}
+    await launch(report, "too_large", big)
+    report["template_alive"] = template.is_running() and template.status() != "zombie"
+    if not report["template_alive"]:
+        return
+    lift = _limit_forks(template.pid)
+    if lift is None:
+        report["limit"] = None
+        return
+    try:
+        await launch(report, "fork_failed")
+        report["children_after_failure"] = [c.pid for c in template.children()]
+    finally:
+        report["limit"] = lift()
+    await launch(report, "after")
+
+
+def _limit_forks(pid: int):
+    """Make ``pid``'s fork() fail for real (EAGAIN); a function that lifts the limit
+    and names it, or None when this process cannot.
+
+    RLIMIT_NPROC does not bind root: as root, a pids cgroup of one process (v1).
+    """
+    if os.geteuid() != 0:
+        limits = resource.prlimit(pid, resource.RLIMIT_NPROC)
+        resource.prlimit(pid, resource.RLIMIT_NPROC, (0, limits[1]))
+
+        def lift_rlimit() -> str:
+            resource.prlimit(pid, resource.RLIMIT_NPROC, limits)
+            return "rlimit"
+
+        return lift_rlimit
+    mount = Path("/sys/fs/cgroup/pids")
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    home = next((x.split(":", 2)[2] for x in lines if x.split(":")[1] == "pids"), None)
+    if home is None:
+        return None
+    group = mount / home.lstrip("/") / f"gsp-test-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / "pids.max").write_text("1")  # the template itself: no fork
+        (group / "cgroup.procs").write_text(str(pid))
+    except OSError:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        return None
+
+    def lift() -> str:
+        (group.parent / "cgroup.procs").write_text(str(pid))
+        group.rmdir()
+        return "cgroup"
+
+    return lift
 
 
 async def shut_down(km, report: dict) -> None:

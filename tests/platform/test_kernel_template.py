@@ -38,20 +38,35 @@ def _gone(pid: int, timeout: float) -> bool:
     return False
 
 
+@pytest.fixture(autouse=True)
+def _no_process_left(tmp_path):
+    """Kill what a failed test leaves running (a stopped template outlives a server
+    whose code does not kill it)."""
+    yield
+    report = tmp_path / "report.json"
+    pid = json.loads(report.read_text()).get("template_pid") if report.exists() else None
+    with contextlib.suppress(psutil.Error, TypeError, ValueError):
+        template = psutil.Process(pid)
+        if "hub.kernel_template" in " ".join(template.cmdline()):  # not a pid reused
+            template.kill()
+
+
 def _run(tmp_path: Path, scenario: str) -> dict:
     report = tmp_path / "report.json"
     env = dict(os.environ, TEST_KERNEL_CWD=str(tmp_path))
     env.pop("GSP_KERNEL_TEMPLATE", None)
-    done = subprocess.run(
-        [sys.executable, str(SERVER), str(report), scenario],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return {**json.loads(report.read_text()), "stderr": done.stderr}
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:  # a file: a template left running would hold a pipe
+        done = subprocess.run(
+            [sys.executable, str(SERVER), str(report), scenario],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=180,
+        )
+    assert done.returncode == 0, log.read_text()[-3000:]
+    return {**json.loads(report.read_text()), "stderr": log.read_text()}
 
 
 def _check_kernel_ran(out: dict, tmp_path: Path) -> None:
@@ -69,7 +84,8 @@ def test_page_kernel_is_forked_from_the_servers_template(tmp_path):
     assert out["process"] == "ForkedKernel"
     assert out["kernel_ppid"] == out["template_pid"] != out["server_pid"]
     _check_kernel_ran(out, tmp_path)
-    # the server has exited: its template follows, its socket's folder removed
+    # the server has exited: its template follows, its socket's folder removed, even
+    # though the template was stopped (SIGSTOP: it could not read the lifeline's end)
     assert _gone(out["template_pid"], 10), "the template outlived its server"
     assert not Path(out["socket"]).parent.exists()
 
@@ -85,6 +101,35 @@ def test_a_kernel_asked_while_the_template_imports_waits_for_it(tmp_path):
     _check_kernel_ran(out, tmp_path)
 
 
+def test_a_template_stopped_while_it_imports_is_killed_and_not_waited_for(tmp_path):
+    out = _run(tmp_path, "stopped-starting")  # SIGSTOP as soon as it was forked
+    # not the STARTING_WAIT (10 s) for a template that cannot go on importing
+    assert out["process"] == "Popen"
+    assert out["launch_s"] < 2.0
+    assert out["template_reaped_s"] is not None
+    assert "is stopped: killed" in out["stderr"]
+    _check_kernel_ran(out, tmp_path)
+
+
+def test_a_kernel_the_template_cannot_fork_starts_as_a_new_process(tmp_path):
+    # The template answers without forking: a request it refuses (more than 1 MiB: it
+    # closes the connection while the server still sends) and a fork that fails under
+    # a real process limit. Each kernel starts by Popen, with a warning that says why;
+    # the template is kept (not taken for hung), forks nothing half-way, and forks the
+    # next kernel once the limit is lifted.
+    out = _run(tmp_path, "refused")
+    assert out["too_large"] == "Popen"
+    assert out["template_alive"], "the template was killed for a request it refused"
+    assert "WARNING Kernel starts as a new process (the request is larger than" in out["stderr"]
+    if out["limit"] is None:
+        pytest.skip("no process limit can be set on the template here (pids cgroup, rlimit)")
+    assert out["fork_failed"] == "Popen"
+    assert "Resource temporarily unavailable" in out["stderr"]
+    assert out["children_after_failure"] == []
+    assert out["after"] == "ForkedKernel"
+    assert "gave no answer" not in out["stderr"]
+
+
 def test_a_dead_template_is_reaped_at_once_and_the_next_kernel_starts_without_waiting(
     tmp_path,
 ):
@@ -97,6 +142,8 @@ def test_a_dead_template_is_reaped_at_once_and_the_next_kernel_starts_without_wa
     assert out["process"] == "Popen"
     assert out["kernel_ppid"] == out["server_pid"]
     assert out["launch_s"] < 1.0  # no wait for a template that cannot answer
+    warning = "WARNING Kernel starts as a new process (the kernel template exited: -9)"
+    assert warning in out["stderr"]
     _check_kernel_ran(out, tmp_path)
 
 
@@ -179,6 +226,7 @@ def _kill_server(tmp_path: Path, scenario: str) -> dict:
 
 
 def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
+    # its template too, which was stopped (SIGSTOP) and cannot read the lifeline
     _kill_server(tmp_path, "orphan")
 
 
