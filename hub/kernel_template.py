@@ -26,18 +26,22 @@ So the server holds the write end of a pipe (the *lifeline*) that nothing else h
 the template and every kernel forked from it hold its read end and stop at its end of
 file, which the kernel sees the moment the server's process is gone (SIGKILL
 included), whether the template still runs or not (:func:`watch_server`). The template
-itself is SIGKILLed by the kernel (Linux) when the server's process ends, however it
-ends: a stopped (SIGSTOP) or hung template never reads the lifeline's end of file, and
-would otherwise hold its memory for the rest of the night. A template
-that dies while its server runs leaves its kernels (their pages) running: the server
-reaps it at once (a thread waits for it), logs it, and starts the next kernels by
-``Popen`` without trying it again. A template that takes a request and gives no answer
-within :data:`TIMEOUT` (stopped, hung) is killed and the kernel started by ``Popen``;
-one that imports for longer than :data:`STARTING_WAIT` likewise, and one stopped while
-it imports at once. A template that answers without forking (its fork failed: a process
-limit, memory; a request it refuses) is kept, and that kernel started by ``Popen``.
-A kernel forked for
-a request the server gave up on is stopped by the template when the server closes the
+itself is SIGKILLed by Linux when the server's process ends, however it ends
+(``PR_SET_PDEATHSIG``): a stopped (SIGSTOP) or hung template never reads the lifeline's
+end of file, and would otherwise hold its memory for the rest of the night.
+
+A template that dies while its server runs (crashed, OOM-killed, killed as hung) leaves
+its kernels (their pages) running: the server reaps it at once (a thread waits for
+it), logs it, and starts another as a new Python (``python -m hub.kernel_template``:
+the server runs threads by then, it cannot fork), with a lifeline of its own, on the
+same socket; kernels asked meanwhile wait for it as for the first. After
+:data:`RESTARTS` of them, the next kernels start by ``Popen`` (logged as a warning). A
+template that takes a request and gives no answer within :data:`TIMEOUT` (stopped,
+hung) is killed and the kernel started by ``Popen``; one that imports for longer than
+:data:`STARTING_WAIT` likewise, and one stopped while it imports at once. A template
+that answers without forking (its fork failed: a process limit, memory; a request it
+refuses) is kept, and that kernel started by ``Popen``. A kernel forked for a request
+the server gave up on is stopped by the template when the server closes the
 connection.
 
 Switch (environment of the user's server): ``GSP_KERNEL_TEMPLATE=0`` turns it off.
@@ -94,6 +98,10 @@ STARTING_WAIT = 10.0
 STATUS_WAIT = 1.0
 #: prctl(2) option: the signal this process gets when its parent's thread ends.
 PR_SET_PDEATHSIG = 1
+#: Templates started by the server after the first one died (crashed, OOM-killed,
+#: killed as hung): each is a new Python that imports the kernel once; more than this
+#: and the server's kernels start by Popen (a template that keeps dying).
+RESTARTS = 3
 
 
 class _Template:
@@ -101,8 +109,9 @@ class _Template:
 
     pid: int | None = None
     forked_at = 0.0
-    exited = threading.Event()  # set by the thread that reaps it
+    exited = threading.Event()  # set by the thread that reaps it (and starts no other)
     status: int | None = None  # its exit status (as Popen.returncode), once reaped
+    restarts = 0  # templates started since the first one (RESTARTS at most)
 
 
 _lifeline: int | None = None  # in the template and its kernels: the server's pipe
@@ -151,7 +160,10 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
         # before it can remove its socket.
         atexit.register(_remove_folder, folder, server)
         threading.Thread(
-            target=_reap_template, args=(pid, folder), name="gsp-kernel-template", daemon=True
+            target=_watch_templates,
+            args=(pid, path, server),
+            name="gsp-kernel-template",
+            daemon=True,
         ).start()
         environ[SOCKET_VARIABLE] = str(path)
         return path
@@ -185,23 +197,87 @@ def _die_with_server(server: int) -> bool:
     return os.getppid() == server  # else it died before the prctl: nothing would fire
 
 
-def _reap_template(pid: int, folder: Path) -> None:
-    """In the server (a thread): wait for the template to exit, reap it, say so."""
-    import shutil
+def _watch_templates(pid: int, path: Path, server: int) -> None:
+    """In the server (a thread): reap its template when it exits, say so, and start
+    the next one (up to :data:`RESTARTS`); kernels ask it once it listens.
 
-    try:
-        _pid, status = os.waitpid(pid, 0)
-        _Template.status = os.waitstatus_to_exitcode(status)
-    except ChildProcessError:
-        pass
-    _Template.exited.set()
-    shutil.rmtree(folder, ignore_errors=True)  # its socket, when it was killed
+    The next templates are started from this thread, which waits for them: their
+    ``PR_SET_PDEATHSIG`` follows the thread that started them (:func:`_die_with_server`).
+    """
+    import shutil
+    import subprocess
+
+    process: subprocess.Popen | None = None
+    while True:
+        try:
+            if process is None:
+                _pid, status = os.waitpid(pid, 0)
+                _Template.status = os.waitstatus_to_exitcode(status)
+            else:
+                _Template.status = process.wait()
+        except ChildProcessError:
+            _Template.status = None
+        _Template.exited.set()
+        if _Template.restarts >= RESTARTS:
+            break
+        _Template.restarts += 1
+        print(
+            f"gsp kernel template: pid {pid} exited ({_Template.status}); its kernels run on,"
+            f" a new template starts ({_Template.restarts} of {RESTARTS})",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            process = _start_next_template(path, server)
+        except OSError as exc:
+            print(f"gsp kernel template: cannot start another: {exc}", file=sys.stderr)
+            break
+        pid = process.pid
+        _Template.pid, _Template.forked_at = pid, time.monotonic()
+        _Template.exited.clear()
+    shutil.rmtree(path.parent, ignore_errors=True)  # its socket, when it was killed
     print(
         f"gsp kernel template: pid {pid} exited ({_Template.status}); its kernels run on,"
         " new page kernels start as new processes",
         file=sys.stderr,
         flush=True,
     )
+
+
+def _start_next_template(path: Path, server: int):
+    """In the server: start a template as a new Python (the server runs threads now: no
+    fork), on the same socket, with a lifeline of its own; its ``Popen``."""
+    import subprocess
+
+    lifeline, keep_alive = os.pipe()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != SOCKET_VARIABLE}
+        argv = ["--server", str(server), "--socket", str(path), "--lifeline", str(lifeline)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.kernel_template", *argv], env=env, pass_fds=[lifeline]
+        )
+    except BaseException:
+        os.close(keep_alive)
+        raise
+    finally:
+        os.close(lifeline)  # keep_alive: the server's, open until its process ends
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hub.kernel_template``: a template the server started after the
+    first one died (see :func:`_watch_templates`). Its kernels leave through
+    ``SystemExit``; the template itself ends with the server."""
+    import argparse
+
+    global _lifeline
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", type=int, required=True, help="the server's pid")
+    parser.add_argument("--socket", required=True, help="path of the socket to serve on")
+    parser.add_argument("--lifeline", type=int, required=True, help="read end of its pipe")
+    args = parser.parse_args(argv)
+    _lifeline = args.lifeline
+    _run_template(Path(args.socket), args.server, KERNEL_PRELOAD)
+    return 1  # not reached: the template ends in _run_template
 
 
 def _run_template(path: Path, server: int, modules) -> None:
@@ -557,3 +633,11 @@ class TemplateKernelProvisioner(LocalProvisioner):
         self.cwd = cwd
         self.log.debug("Kernel forked from the template: pid %i", process.pid)
         return self.connection_info
+
+
+if __name__ == "__main__":
+    # Run as the module hub.kernel_template (not __main__): its kernels and the code they
+    # import share one copy of it (the lifeline above).
+    from hub.kernel_template import main as _main
+
+    sys.exit(_main())

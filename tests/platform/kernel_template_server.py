@@ -8,12 +8,13 @@ before this process exits), ``starting`` (the same, asked while the template sti
 imports), ``stopped-starting`` (asked while the template, stopped, imports),
 ``refused`` (kernels the template cannot fork: a request too large, a fork that fails
 under a real process limit; then one it forks again), ``template-gone`` (the template
-killed first),
+killed first: the next kernel is forked from the template started in its place),
+``template-gone-for-good`` (the same, no restart left: the next kernel by Popen),
 ``template-hung`` (a forked kernel, then the template stopped, SIGSTOP: the
 kernel shut down, another started), ``off``
 (GSP_KERNEL_TEMPLATE=0), ``orphan`` (one kernel started, the template stopped, then this
 process waits to be killed), ``orphan-template-gone`` (the same, the template killed after the kernel's
-start, and a second kernel started after that), ``abandoned`` (a kernel asked of the
+start, and a second kernel started after that, forked from the next template), ``abandoned`` (a kernel asked of the
 template, whose connection is closed at once). It writes one JSON report per kernel
 started.
 """
@@ -96,6 +97,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if scenario == "off":
         os.environ["GSP_KERNEL_TEMPLATE"] = "0"
+    if scenario == "template-gone-for-good":
+        kernel_template.RESTARTS = 0
     if scenario in ("starting", "stopped-starting"):  # still importing when a page asks
         socket_path = start_template(modules=("slow_import",))
     else:
@@ -108,7 +111,7 @@ def main() -> None:
         report["template_pid"] = _template_pid()
     if scenario == "stopped-starting":
         os.kill(report["template_pid"], signal.SIGSTOP)
-    if scenario == "template-gone":
+    if scenario.startswith("template-gone"):
         os.kill(report["template_pid"], signal.SIGKILL)
         report["template_reaped_s"] = _reaped(report["template_pid"])
     if scenario == "template-hung":
@@ -137,6 +140,8 @@ def main() -> None:
     asyncio.run(one_kernel(report, stop=not orphan))
     if scenario in ("template-hung", "stopped-starting"):
         report["template_reaped_s"] = _reaped(report["template_pid"])
+    if scenario == "template-gone":
+        report["replacement_pid"] = kernel_template._Template.pid
     if scenario in ("fork", "orphan"):  # a stopped template never reads the lifeline
         os.kill(report["template_pid"], signal.SIGSTOP)
     if scenario == "orphan-template-gone":
@@ -146,9 +151,14 @@ def main() -> None:
         report["kernel_alive_without_template"] = psutil.pid_exists(report["kernel_pid"]) and (
             psutil.Process(report["kernel_pid"]).status() != psutil.STATUS_ZOMBIE
         )
-        second: dict = {}  # and a kernel started after the template's death, by Popen
+        second: dict = {}  # and a kernel started after the template's death
         asyncio.run(one_kernel(second, stop=False))
-        report.update(popen_kernel_pid=second["kernel_pid"], popen_process=second["process"])
+        report.update(
+            second_kernel_pid=second["kernel_pid"],
+            second_process=second["process"],
+            second_ppid=second["kernel_ppid"],
+            replacement_pid=kernel_template._Template.pid,
+        )
     _write(report)
     if orphan:
         time.sleep(600)
@@ -278,10 +288,7 @@ def _wait_listening(path: str) -> None:
 
 
 def _template_pid() -> int | None:
-    import psutil
-
-    children = psutil.Process().children()
-    return children[0].pid if children else None
+    return kernel_template._Template.pid
 
 
 if __name__ == "__main__":

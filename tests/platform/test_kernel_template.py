@@ -44,11 +44,12 @@ def _no_process_left(tmp_path):
     whose code does not kill it)."""
     yield
     report = tmp_path / "report.json"
-    pid = json.loads(report.read_text()).get("template_pid") if report.exists() else None
-    with contextlib.suppress(psutil.Error, TypeError, ValueError):
-        template = psutil.Process(pid)
-        if "hub.kernel_template" in " ".join(template.cmdline()):  # not a pid reused
-            template.kill()
+    out = json.loads(report.read_text()) if report.exists() else {}
+    for pid in (out.get("template_pid"), out.get("replacement_pid")):
+        with contextlib.suppress(psutil.Error, TypeError, ValueError):
+            template = psutil.Process(pid)
+            if "hub.kernel_template" in " ".join(template.cmdline()):  # not a pid reused
+                template.kill()
 
 
 def _run(tmp_path: Path, scenario: str) -> dict:
@@ -130,14 +131,24 @@ def test_a_kernel_the_template_cannot_fork_starts_as_a_new_process(tmp_path):
     assert "gave no answer" not in out["stderr"]
 
 
-def test_a_dead_template_is_reaped_at_once_and_the_next_kernel_starts_without_waiting(
-    tmp_path,
-):
-    out = _run(tmp_path, "template-gone")
-    # killed: reaped by the server at once (not a zombie until the next kernel start),
-    # its socket's folder removed
+def test_a_dead_template_is_replaced_and_the_next_kernel_forked_from_the_new_one(tmp_path):
+    out = _run(tmp_path, "template-gone")  # SIGKILLed (as by the OOM killer)
+    # reaped by the server at once (not a zombie until the next kernel start)
     assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
+    assert "a new template starts (1 of 3)" in out["stderr"]
+    # the next page's kernel is forked from a new template of the server's
+    assert out["process"] == "ForkedKernel"
+    assert out["kernel_ppid"] == out["replacement_pid"] != out["template_pid"]
+    _check_kernel_ran(out, tmp_path)
+    # which ends with its server as the first did, its socket's folder removed
+    assert _gone(out["replacement_pid"], 10), "the new template outlived its server"
     assert not Path(out["socket"]).parent.exists()
+
+
+def test_with_no_restart_left_the_next_kernel_starts_as_a_new_process_at_once(tmp_path):
+    out = _run(tmp_path, "template-gone-for-good")  # RESTARTS = 0
+    assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
+    assert not Path(out["socket"]).parent.exists()  # its socket's folder removed
     assert out["env_socket"]  # the server still names the template's socket
     assert out["process"] == "Popen"
     assert out["kernel_ppid"] == out["server_pid"]
@@ -204,7 +215,7 @@ def _kill_server(tmp_path: Path, scenario: str) -> dict:
             time.sleep(0.1)
         out = json.loads(report.read_text())
         assert out["process"] == "ForkedKernel"
-        for pid in ("kernel_pid", "popen_kernel_pid"):
+        for pid in ("kernel_pid", "second_kernel_pid"):
             if pid in out:
                 assert not _gone(out[pid], 0.1), f"{pid}: stopped before its server"
         # killed: no kernel shutdown by the server, no exit of its own
@@ -212,15 +223,16 @@ def _kill_server(tmp_path: Path, scenario: str) -> dict:
         server.wait(10)
         assert _gone(out["template_pid"], 5), "the template outlived its server"
         assert _gone(out["kernel_pid"], 5), "the kernel outlived its server"
-        if "popen_kernel_pid" in out:
-            assert _gone(out["popen_kernel_pid"], 5), "the Popen kernel outlived its server"
+        if "second_kernel_pid" in out:
+            assert _gone(out["replacement_pid"], 5), "the new template outlived its server"
+            assert _gone(out["second_kernel_pid"], 5), "its kernel outlived its server"
         return out
     finally:
         if server.poll() is None:
             server.kill()
             server.wait(10)
         if report.exists():  # a failure must not leave a kernel behind
-            for pid in ("kernel_pid", "template_pid", "popen_kernel_pid"):
+            for pid in ("kernel_pid", "template_pid", "second_kernel_pid", "replacement_pid"):
                 with contextlib.suppress(ProcessLookupError, KeyError):
                     os.kill(json.loads(report.read_text())[pid], signal.SIGKILL)
 
@@ -232,12 +244,14 @@ def test_a_servers_forked_kernels_stop_when_the_server_dies(tmp_path):
 
 def test_a_kernel_outlives_its_template_but_not_its_server(tmp_path):
     # the template died first (its kernels' parent): the kernel runs on with its page
-    # while the server runs, and stops when the server is SIGKILLed, as does the kernel
-    # started by Popen since
+    # while the server runs, and stops when the server is SIGKILLed, as do the template
+    # started in its place and that template's kernel
     out = _kill_server(tmp_path, "orphan-template-gone")
     assert out["template_reaped_s"] is not None and out["template_reaped_s"] < 2.0
     assert out["kernel_alive_without_template"]
-    assert out["popen_process"] == "Popen"
+    # the kernel started since is forked from the template that replaced it
+    assert out["second_process"] == "ForkedKernel"
+    assert out["second_ppid"] == out["replacement_pid"] != out["template_pid"]
 
 
 @pytest.mark.parametrize(
