@@ -102,6 +102,10 @@ PR_SET_PDEATHSIG = 1
 #: killed as hung): each is a new Python that imports the kernel once; more than this
 #: and the server's kernels start by Popen (a template that keeps dying).
 RESTARTS = 3
+#: Prefix of the templates' socket folders, in the temporary directory.
+FOLDER_PREFIX = "gsp-kernels-"
+#: Seconds after which a template's folder where nothing listens is taken as left over.
+STALE_AFTER = 60.0
 
 
 class _Template:
@@ -145,7 +149,8 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     global _lifeline
     if not enabled(environ) or threading.active_count() > 1:
         return None
-    folder = Path(tempfile.mkdtemp(prefix="gsp-kernels-"))  # 0700, this user's
+    remove_stale_folders()
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))  # 0700, this user's
     path = folder / "sock"
     server = os.getpid()
     # Both ends close on exec: no Popen'd process of the server holds the write end.
@@ -171,6 +176,47 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     _lifeline = lifeline
     _run_template(path, server, modules)  # only kernels come back, raising SystemExit
     raise AssertionError("unreachable")
+
+
+def remove_stale_folders(root: Path | None = None) -> list[Path]:
+    """Remove this user's template socket folders in ``root`` (the temporary directory)
+    where no template listens any more; the folders removed.
+
+    Left by servers that were killed: their templates, killed with them, cannot remove
+    their own (see :func:`_die_with_server`). Kept: a folder younger than
+    :data:`STALE_AFTER`, one without a socket (its template still imports), and one
+    whose socket takes a connection (a template listens, or is stopped).
+    """
+    import shutil
+    import stat
+
+    removed = []
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for folder in Path(root or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+            with contextlib.suppress(OSError):
+                info = folder.lstat()
+                mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+                if mine and now - info.st_mtime > STALE_AFTER and not _listened(folder / "sock"):
+                    shutil.rmtree(folder)
+                    removed.append(folder)
+    return removed
+
+
+def _listened(path: Path) -> bool:
+    """Whether ``path`` is a socket that takes a connection (or may: anything but a
+    refusal counts as yes)."""
+    if not path.is_socket():
+        return True  # not bound yet: its template still imports
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            return False
+        except OSError:
+            return True
+    return True
 
 
 def _remove_folder(folder: Path, server: int) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hub.kernel_template import forkable
+from hub.kernel_template import forkable, remove_stale_folders
 
 HERE = Path(__file__).parent
 SERVER = HERE / "kernel_template_server.py"
@@ -252,6 +253,37 @@ def test_a_kernel_outlives_its_template_but_not_its_server(tmp_path):
     # the kernel started since is forked from the template that replaced it
     assert out["second_process"] == "ForkedKernel"
     assert out["second_ppid"] == out["replacement_pid"] != out["template_pid"]
+
+
+def test_socket_folders_of_killed_servers_are_removed_and_no_other(tmp_path):
+    # a SIGKILLed server's template is killed with it and leaves its folder: the next
+    # server's start removes it, not the folders of templates that listen or import
+    def folder(name: str, age: float, listen: bool | None) -> Path:
+        path = tmp_path / name
+        path.mkdir(mode=0o700)
+        if listen is not None:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(str(path / "sock"))
+            if listen:
+                sock.listen(1)
+                kept.append(sock)
+            else:
+                sock.close()  # bound, then its process killed
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    kept: list[socket.socket] = []
+    left_over = folder("gsp-kernels-left", 120, listen=False)
+    others = [
+        folder("gsp-kernels-live", 120, listen=True),
+        folder("gsp-kernels-importing", 120, listen=None),
+        folder("gsp-kernels-young", 1, listen=False),  # bound a moment ago
+        folder("other-left", 120, listen=False),
+    ]
+    assert remove_stale_folders(tmp_path) == [left_over]
+    assert not left_over.exists() and all(path.exists() for path in others)
+    for sock in kept:
+        sock.close()
 
 
 @pytest.mark.parametrize(
