@@ -161,7 +161,7 @@ def start_template(environ=os.environ, modules=KERNEL_PRELOAD) -> Path | None:
     if pid:
         os.close(lifeline)
         _Template.pid, _Template.forked_at = pid, time.monotonic()
-        # The kernel kills the template as the server's process ends (_die_with_server),
+        # Linux kills the template as the server's process ends (_die_with_server),
         # before it can remove its socket.
         atexit.register(_remove_folder, folder, server)
         threading.Thread(
@@ -228,13 +228,14 @@ def _remove_folder(folder: Path, server: int) -> None:
 
 
 def _die_with_server(server: int) -> bool:
-    """In the template: have the kernel SIGKILL it when the server's process ends
+    """In the template: have Linux SIGKILL it when the server's process ends
     (``PR_SET_PDEATHSIG``; it holds when the template is stopped, where the lifeline
     cannot be read); False when the server is gone already.
 
-    The signal follows the thread that forked the template: the server's main thread,
-    which ends with its process (:func:`start_template` runs before any other thread).
-    Its kernels do not inherit it (they watch the lifeline).
+    The signal follows the server's thread that started the template: its main thread
+    for the first (:func:`start_template` runs before any other thread), the thread
+    that waits for them for the next (:func:`_watch_templates`); both end with the
+    server's process. Its kernels do not inherit it (they watch the lifeline).
     """
     import ctypes
 
