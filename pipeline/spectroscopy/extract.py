@@ -464,6 +464,8 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     """
     ny, nx = net.shape
     use = good & (pix_var > 0)
+    if not use.any():
+        return prof
     reach = float(np.abs(offset[weights > 0]).max()) + 1.0
     nbins = int(np.ceil(2 * reach / PROFILE_BIN)) + 1
     idx = np.clip(((offset + reach) / PROFILE_BIN).astype(int), 0, nbins - 1)
@@ -486,10 +488,11 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
         # counts, would favour the pixels that fell low and narrow the profile.
         col_var = np.where(use, pix_var, 0.0).sum(axis=0) / np.maximum(use.sum(axis=0), 1)
         w = np.where(use, (np.minimum(level, cap) ** 2 / col_var)[None, :], 0.0)
+        inv_var = np.where(use, level[None, :] ** 2 / pix_var, 0.0)
     corr = np.zeros_like(prof)
     for _ in range(2):
         corr = _binned_polynomial(idx[use], t[use], r[use], w[use], nbins, order, idx, t)
-        use = use & ((r - corr) ** 2 * w < 16.0)
+        use = use & ((r - corr) ** 2 * inv_var < 16.0)
     return _normalised(np.where(weights > 0, prof + corr, 0.0), weights)
 
 
