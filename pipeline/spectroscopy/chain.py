@@ -655,6 +655,9 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
         ("GSP_SNR", round(snr, 2), "Median S/N per pixel of the extracted spectrum"),
         ("APNUM1", f"1 1 {row0 - hw:.2f} {row0 + hw:.2f}", "Aperture in first column"),
     ]
+    if "summed" in spectrum.meta:
+        n_summed = int(np.count_nonzero(spectrum.meta["summed"]))
+        cards.append(("GSP_EXSM", n_summed, "Columns summed: no smooth profile fits"))
     if spectrum.meta["background"] is not None:
         cards += spectrum.meta["background"].header_cards(row0)
     return {k: (v, c) for k, v, c in cards}
