@@ -212,14 +212,7 @@ def choose_order(
     for order in range(0, max_order + 1):
         if x.size < order + 3:
             break
-        coef, resid, loo = _weighted_fit(x, y, w, order)
-        if weigh_ends:
-            # an isolated end point counts at its own leave-one-out variance (see
-            # :func:`_predictable`): ``w (1 - h) loo**2 = w resid * loo``
-            terms = np.where(inner, w * loo**2, w * resid * loo)
-            score = float(np.sqrt(np.sum(terms) / np.sum(w)))
-        else:
-            score = float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
+        coef, score = _scored_fit(x, y, w, order, weigh_ends, inner)
         if score < best * (1.0 - MIN_GAIN) ** (order - best_order):
             if best_coef is not None and order >= 3 and gaps.size and score > GAP_GAIN * best:
                 wiggle = np.abs(chebyshev.chebval(gaps, coef) - chebyshev.chebval(gaps, best_coef))
@@ -227,6 +220,50 @@ def choose_order(
                     continue  # unsupported in a gap; a higher order may not be
             best_order, best, best_coef = order, score, coef
     return best_order, best
+
+
+def _scored_fit(x, y, w, order: int, weigh_ends: bool, inner=None) -> tuple[np.ndarray, float]:
+    """Coefficients and weighted leave-one-out RMS of one order (see :func:`choose_order`)."""
+    inner = _predictable(x) if inner is None else inner
+    coef, resid, loo = _weighted_fit(x, y, w, order)
+    if weigh_ends:
+        # an isolated end point counts at its own leave-one-out variance (see
+        # :func:`_predictable`): ``w (1 - h) loo**2 = w resid * loo``
+        terms = np.where(inner, w * loo**2, w * resid * loo)
+        return coef, float(np.sqrt(np.sum(terms) / np.sum(w)))
+    return coef, float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
+
+
+def supported_order(x, y, w, order: int) -> int:
+    """The lowest order that predicts the points as well as ``order`` does, within
+    what they measure the leave-one-out error to.
+
+    The leave-one-out RMS of ``n`` points is known to a relative ``1 / sqrt(2 n)``
+    (a sample deviation's standard error); an order that gains less than that over a
+    lower one is not shown by the points to be better (:func:`choose_order` asks only
+    for :data:`MIN_GAIN` per order, which on few points the noise alone gives).
+
+    Parameters
+    ----------
+    x, y, w : numpy.ndarray
+        Abscissae in [-1, 1], values and weights (> 0) of the points.
+    order : int
+        The order chosen.
+
+    Returns
+    -------
+    int
+        The lowest order (0..``order``) whose leave-one-out RMS (isolated end points
+        weighed as in the robust fit) is within that uncertainty of ``order``'s.
+    """
+    x, y, w = (np.asarray(a, float) for a in (x, y, w))
+    if order <= 0 or x.size < order + 3:
+        return order
+    limit = _scored_fit(x, y, w, order, True)[1] * (1.0 + 1.0 / np.sqrt(2.0 * x.size))
+    for lower in range(order):
+        if _scored_fit(x, y, w, lower, True)[1] <= limit:
+            return lower
+    return order
 
 
 def prediction_variance(x_eval, x, w, order: int) -> np.ndarray:

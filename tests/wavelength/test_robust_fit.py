@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.wavelength.identify import DOMINANCE, _place_decides, _unresolved_choice
-from pipeline.wavelength.robust_fit import OWN_CLIP_SIGMA, order_cap, robust_fit
+from pipeline.wavelength.robust_fit import (
+    OWN_CLIP_SIGMA,
+    choose_order,
+    order_cap,
+    robust_fit,
+    supported_order,
+)
 
 
 def _straight_line(off_by: float, own: float = 0.05, k: int = 12):
@@ -91,3 +97,23 @@ def test_nine_points_in_three_groups_may_still_bend():
     assert fit.used.all() and fit.order >= 3
     resid = bend - np.polynomial.chebyshev.chebval(x, fit.coef)
     assert np.abs(resid).max() < 0.05
+
+
+def test_an_order_is_supported_only_by_a_gain_beyond_the_noise_of_its_measure():
+    # twelve lines of a straight relation, centred to 0.05 (a sparse library lamp):
+    # the leave-one-out choice bends it one draw in five; kept only where the gain
+    # exceeds what twelve lines measure the error to, half as often
+    rng = np.random.default_rng(3)
+    x = np.linspace(-1.0, 1.0, 12)
+    w = np.full(x.size, 1 / 0.05**2)
+    chosen, supported = [], []
+    for _ in range(300):
+        y = 0.5 * x + rng.normal(0.0, 0.05, x.size)
+        order, _ = choose_order(x, y, w, 4, weigh_ends=True)
+        chosen.append(order)
+        supported.append(supported_order(x, y, w, order))
+    bent, still = np.mean(np.array(chosen) > 1), np.mean(np.array(supported) > 1)
+    assert bent > 0.1 and still <= 0.6 * bent
+    # a bend of ten times the noise is what the lines show
+    y = 0.5 * x + 0.5 * (4 * x**3 - 3 * x) + rng.normal(0.0, 0.05, x.size)
+    assert supported_order(x, y, w, 3) == 3
