@@ -10,6 +10,8 @@ from pipeline.wavelength.robust_fit import (
     OWN_CLIP_SIGMA,
     choose_order,
     order_cap,
+    own_clip,
+    prediction_variance,
     robust_fit,
     supported_order,
 )
@@ -35,6 +37,26 @@ def test_a_noise_limited_point_rejoins_within_its_own_error_and_not_beyond():
     # beyond OWN_CLIP_SIGMA of its own error it stays out
     x, y, err, own, k = _straight_line((OWN_CLIP_SIGMA + 0.5) * 0.05)
     assert not robust_fit(x, y, err, 2, floor=0.02, own_error=own).used[k]
+
+
+def test_a_point_in_a_gap_is_judged_on_its_own_error_and_the_fits_there():
+    # a faint point in the middle of a wide gap: the others' fit is uncertain there by
+    # half its own error, and the two add in quadrature (930_M5 1x1, seed 11: Hg I
+    # 7081.9, 3.5 photon-noise sigmas off the truth, was rejected on its own alone)
+    x = np.r_[np.linspace(-1.0, -0.75, 8), 0.0, np.linspace(0.75, 1.0, 8)]
+    k, own_err = 8, 0.05
+    err = np.full(x.size, 0.02)
+    err[k] = own_err
+    own = np.where(np.arange(x.size) == k, own_err, 0.0)
+    others = np.arange(x.size) != k
+    fit_sd = np.sqrt(prediction_variance(x[k : k + 1], x[others], 1 / err[others] ** 2, 2)[0])
+    assert fit_sd > 0.5 * own_err
+    limit = own_clip(own) * np.hypot(own_err, fit_sd)
+    for off, kept in ((1.1 * own_clip(own) * own_err, True), (1.05 * limit, False)):
+        y = 0.5 * x + 0.3 * x**2
+        y[k] += off
+        assert not robust_fit(x, y, err, 2, floor=0.02).used[k]
+        assert robust_fit(x, y, err, 2, floor=0.02, own_error=own).used[k] == kept
 
 
 def test_beyond_the_fitted_lines_the_place_decides_only_when_unambiguous():
