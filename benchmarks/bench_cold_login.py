@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_cold_login.py [--rows 100000] [--cold 4]
     .venv/bin/python benchmarks/bench_cold_login.py --compare ../base --rounds 3
+    .venv/bin/python benchmarks/bench_cold_login.py --compare ../base --stream 10
 
 The first form times ``--cold`` logins of the PI ``member`` (database and files as
 ``bench_ui.py`` makes them), the user's server stopped through the hub API before each.
@@ -17,11 +18,16 @@ Each login is a first visit (a new browser context, nothing cached) unless
 an astronomer who logged in on an earlier night (one untimed login fills its cache
 first); the server is spawned for each login all the same.
 
+``--stream S`` logs in under a night's load, as ``bench_ui.py --stream``: the service
+runs its ingest and job engine, and a simulated night is written into ``raw/`` (one frame
+every ``S`` seconds) from the forkserver's ready on; the first login then meets the
+engine's start (its dask workers loading the science stack, the night's first jobs).
+
 ``--compare OTHER`` measures side by side: rounds alternate this checkout and another
 one (``OTHER/.venv/bin/python`` runs this file against ``OTHER``'s code and hub, in a
 process of its own, each round with a fresh hub and database), so that the drift of a
-shared machine favours neither. It prints both medians, their ratio and the load
-average before and after. The checkout measured is the one whose ``hub`` package the
+shared machine favours neither. It prints both medians, their ratio, the first login
+after each hub's start apart from the later ones, and the load average before and after. The checkout measured is the one whose ``hub`` package the
 interpreter imports.
 """
 
@@ -66,14 +72,15 @@ def _login_context(p, browser, profile: Path | None):
     return context
 
 
-def cold_logins(rows: int, cold: int, returning: bool = False) -> dict:
+def cold_logins(rows: int, cold: int, returning: bool = False, stream: float = 0.0) -> dict:
     """Fill a database, start the hub, time ``cold`` cold logins; the figures.
 
     With ``returning``, the browser keeps its profile (HTTP cache) across the logins,
     and one login before the timed ones fills it: the astronomer who logged in on an
-    earlier night. Without, each login is a first visit (an empty cache)."""
+    earlier night. Without, each login is a first visit (an empty cache). With
+    ``stream`` > 0, a night is streamed meanwhile (a frame every ``stream`` seconds)."""
     from bench_spawn import stop_servers, user_token, wait_forkserver
-    from bench_ui import ARGS, PASSWORD, CPUMeter, Timeline, add_real_files
+    from bench_ui import ARGS, PASSWORD, CPUMeter, Timeline, _start_stream, add_real_files
     from gsp_realhub import start_hub, stop_hub
     from playwright.sync_api import sync_playwright
     from store_hot_query import fill
@@ -89,9 +96,11 @@ def cold_logins(rows: int, cold: int, returning: bool = False) -> dict:
         _member, soar = fill(db, rows)
         db.dispose()
         add_real_files(url, root, soar)
-        hub_ = start_hub(root, database_url=url, log_level="INFO")
+        hub_ = start_hub(root, database_url=url, log_level="INFO", live=stream > 0)
+        night = None
         try:
             wait_forkserver(hub_, timeout=120)
+            night = _start_stream(root, soar, stream) if stream > 0 else None
             token = user_token(hub_, "member")
             cpu = CPUMeter(hub_.process.pid, os.getpid())
             with sync_playwright() as p:
@@ -130,6 +139,9 @@ def cold_logins(rows: int, cold: int, returning: bool = False) -> dict:
                     context.close()
                 browser.close()
         finally:
+            if night is not None:
+                night[1].set()
+                night[0].join(30)
             stop_hub(hub_)
     return out
 
@@ -163,7 +175,9 @@ def step_medians(outs: list[dict]) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in steps.items()}
 
 
-def compare(other: Path, rows: int, cold: int, rounds: int, returning: bool = False) -> None:
+def compare(
+    other: Path, rows: int, cold: int, rounds: int, returning: bool = False, stream: float = 0.0
+) -> None:
     """Alternate this checkout and ``other`` for ``rounds`` rounds; print both medians."""
     me = Path(__file__).resolve()
     runs = {"this": (Path(sys.executable), REPO), "other": (other / ".venv/bin/python", other)}
@@ -176,7 +190,8 @@ def compare(other: Path, rows: int, cold: int, rounds: int, returning: bool = Fa
             python, repo = runs[name]
             child = subprocess.Popen(
                 [str(python), str(me), "--rows", str(rows), "--cold", str(cold), "--json"]
-                + (["--returning"] if returning else []),
+                + (["--returning"] if returning else [])
+                + (["--stream", str(stream)] if stream > 0 else []),
                 cwd=repo,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -199,12 +214,26 @@ def compare(other: Path, rows: int, cold: int, rounds: int, returning: bool = Fa
     for name, values in totals.items():
         shown = ", ".join(f"{v:.2f}" for v in values)
         print(f"{name} ({runs[name][1]}): median {statistics.median(values):.2f} s [{shown}]")
+    for name in totals:
+        firsts = [out["totals"][0] for out in outs[name]]
+        later = [v for out in outs[name] for v in out["totals"][1:]]
+        print(
+            f"{name}: first login after the hub's start {_values(firsts)}; "
+            f"later logins {_values(later)}"
+        )
     print("median seconds from the login click, by step (see bench_ui.Timeline):")
     for name in totals:
         steps = ", ".join(f"{k} {v:.2f}" for k, v in step_medians(outs[name]).items())
         print(f"  {name}: {steps}")
     ratio = statistics.median(totals["this"]) / statistics.median(totals["other"])
     print(f"ratio this / other (medians): {ratio:.2f}")
+
+
+def _values(values: list[float]) -> str:
+    if not values:
+        return "none"
+    shown = ", ".join(f"{v:.2f}" for v in values)
+    return f"median {statistics.median(values):.2f} s [{shown}]"
 
 
 def main() -> None:
@@ -220,14 +249,22 @@ def main() -> None:
         help="the browser keeps its cache across logins (a returning user; default: "
         "every login a first visit, with an empty cache)",
     )
+    parser.add_argument(
+        "--stream",
+        type=float,
+        default=0.0,
+        help="seconds between the frames of a night streamed during the logins (0: quiet)",
+    )
     args = parser.parse_args()
     # SIGTERM leaves through the finally blocks: the hub and its servers are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.compare:
         print("command: " + " ".join(sys.argv))
-        compare(args.compare.resolve(), args.rows, args.cold, args.rounds, args.returning)
+        compare(
+            args.compare.resolve(), args.rows, args.cold, args.rounds, args.returning, args.stream
+        )
         return
-    out = cold_logins(args.rows, args.cold, args.returning)
+    out = cold_logins(args.rows, args.cold, args.returning, args.stream)
     if args.json:
         print(json.dumps(out))
     else:

@@ -228,6 +228,18 @@ class GSPExtensionApp(ExtensionApp):
     def _default_workers(self) -> int:
         return environment.whole_number("GSP_WORKERS", 2)
 
+    worker_nice = Integer(
+        config=True,
+        help="""How much lower the CPU priority (niceness) of the LocalCluster's worker
+        processes is than the service's, so that logins and pages on the same machine
+        win the CPU from the jobs (0: the same priority). Default: $GSP_WORKER_NICE,
+        else 10.""",
+    )
+
+    @default("worker_nice")
+    def _default_worker_nice(self) -> int:
+        return environment.whole_number("GSP_WORKER_NICE", 10)
+
     public_url = Unicode(
         config=True,
         help="""The hub's public address for links in emails (invitations), e.g.
@@ -390,6 +402,7 @@ class GSPExtensionApp(ExtensionApp):
                 context.data_root,
                 scheduler_address=self.dask_scheduler or None,
                 n_workers=self.workers,
+                worker_nice=self.worker_nice,
             )
             await live.start()
         except Exception:  # noqa: BLE001 - the API must keep serving without the engine

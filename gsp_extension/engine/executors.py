@@ -192,6 +192,11 @@ class DaskExecutor:
         LocalCluster only: how long a worker may be away from the scheduler while its
         nanny still claims to run it (a restart on a loaded machine) before it is
         replaced. A worker whose nanny gave up (closed or failed) is replaced at once.
+    worker_nice : int
+        LocalCluster only: how much lower than the service's the CPU priority of its
+        worker processes is (their niceness above it; 0: the same), so that the web's
+        processes on the same machine win the CPU from the jobs
+        (:mod:`~gsp_extension.engine.worker_priority`).
     """
 
     def __init__(
@@ -207,6 +212,7 @@ class DaskExecutor:
         check_seconds: float = 1.0,
         preload: tuple[str, ...] = WARM_UP,
         worker_grace_seconds: float = 60.0,
+        worker_nice: int = 10,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
@@ -217,6 +223,7 @@ class DaskExecutor:
         self.check_seconds = check_seconds
         self.preload = preload
         self.worker_grace_seconds = worker_grace_seconds
+        self.worker_nice = worker_nice
         self.cluster: Any = None
         #: LocalCluster worker names not on the scheduler, with when they were first
         #: seen missing (a nanny's restart is given ``worker_grace_seconds``).
@@ -265,12 +272,18 @@ class DaskExecutor:
     async def _start_local(self) -> None:
         from distributed import Client, LocalCluster
 
+        from .worker_priority import LowerPriority
+
+        # Worker processes only: threads of this process would lower the service's own.
+        lower = self.processes and self.worker_nice > 0
         self.cluster = await LocalCluster(
             n_workers=self.n_workers,
             threads_per_worker=self.threads_per_worker,
             processes=self.processes,
             dashboard_address=None,
             asynchronous=True,
+            # the workers the supervisor starts again later get it too (cluster.new_spec)
+            plugins=(LowerPriority(self.worker_nice),) if lower else (),
         )
         self.client = await Client(self.cluster, asynchronous=True)
         self._absent_since, self._refilling = {}, 0

@@ -58,6 +58,9 @@ class LiveServices:
     scheduler_address : str, optional
         A dask scheduler to use; by default a LocalCluster of ``n_workers`` processes.
     n_workers : int
+    worker_nice : int
+        How much lower the CPU priority of the LocalCluster's workers is than this
+        process's (:class:`~.executors.DaskExecutor`).
     watch_mode : {"auto", "native", "poll"}
         See :class:`~gsp_extension.ingest.watcher.RawWatcher`.
     settle_seconds : float
@@ -85,6 +88,7 @@ class LiveServices:
         *,
         scheduler_address: str | None = None,
         n_workers: int = 2,
+        worker_nice: int = 10,
         watch_mode: str = "auto",
         settle_seconds: float = 0.3,
         give_up_seconds: float = 600.0,
@@ -99,7 +103,9 @@ class LiveServices:
         self.heartbeat_seconds = heartbeat_seconds
         self.health_log_seconds = health_log_seconds
         self.bus = bus or InProcessEventBus()
-        self.executor = executor or DaskExecutor(scheduler_address, n_workers=n_workers)
+        self.executor = executor or DaskExecutor(
+            scheduler_address, n_workers=n_workers, worker_nice=worker_nice
+        )
         self.engine = JobEngine(db, data_root, self.executor, bus=self.bus, slots=n_workers)
         if isinstance(self.executor, DaskExecutor):
             self.executor.on_connected = self.engine.wake

@@ -230,7 +230,8 @@ async def test_a_local_cluster_that_lost_one_worker_for_good_is_brought_back_to_
     """One LocalCluster worker process killed with SIGKILL, and its nanny's restart made
     to time out (the chaos run's loaded machine): the nanny gives up, the other worker
     still runs, so the cluster is not lost as a whole. The executor starts a worker
-    again, and jobs run on both."""
+    again, and jobs run on both, below this process's CPU priority as the first ones
+    (``worker_nice``: the web on the same machine wins the CPU from the jobs)."""
     import operator
 
     caplog.set_level(logging.INFO, logger="gsp_extension")
@@ -238,6 +239,8 @@ async def test_a_local_cluster_that_lost_one_worker_for_good_is_brought_back_to_
     await executor.start()
     try:
         assert await executor.run(operator.add, 1, 2) == 3
+        lowered = min(19, os.getpriority(os.PRIO_PROCESS, 0) + executor.worker_nice)
+        assert await executor.run(os.getpriority, os.PRIO_PROCESS, 0) == lowered
         cluster = executor.cluster
         first_names = set(cluster.workers)
         nanny = next(iter(cluster.workers.values()))
@@ -264,6 +267,10 @@ async def test_a_local_cluster_that_lost_one_worker_for_good_is_brought_back_to_
         new = next(a for a, w in cluster.scheduler_info["workers"].items() if w["name"] == 2)
         future = executor.client.submit(operator.add, 2, 3, workers=[new], pure=False)
         assert await asyncio.wait_for(future, 60) == 5
+        priority = executor.client.submit(
+            os.getpriority, os.PRIO_PROCESS, 0, workers=[new], pure=False
+        )
+        assert await asyncio.wait_for(priority, 60) == lowered
         assert await asyncio.wait_for(executor.run(operator.add, 4, 5), 60) == 9
         while time.monotonic() < deadline and "back to its 2 workers" not in caplog.text:
             await asyncio.sleep(0.2)
