@@ -235,8 +235,9 @@ def _scored_fit(x, y, w, order: int, weigh_ends: bool, inner=None) -> tuple[np.n
 
 
 def supported_order(x, y, w, order: int) -> int:
-    """The lowest order that predicts the points as well as ``order`` does, within
-    what they measure the leave-one-out error to.
+    """The lowest order that predicts the points as well as ``order`` does.
+
+    "As well" is within what the points measure the leave-one-out error to.
 
     The leave-one-out RMS of ``n`` points is known to a relative ``1 / sqrt(2 n)``
     (a sample deviation's standard error); an order that gains less than that over a
