@@ -221,12 +221,13 @@ class PopenBase:
         self.user = types.SimpleNamespace(name="ana")
         self.log = logging.getLogger("test")
         self.popen_started = False
+        self.extra_env: dict[str, str] = {}
 
     def get_args(self):
         return self.args
 
     def get_env(self):
-        return {"PATH": os.environ["PATH"], "PYTHONPATH": str(HERE)}
+        return {"PATH": os.environ["PATH"], "PYTHONPATH": str(HERE), **self.extra_env}
 
     async def start(self):
         self.popen_started = True
@@ -290,6 +291,31 @@ def test_the_spawner_falls_back_when_the_forkserver_refuses(forkserver, tmp_path
     assert spawner.popen_started
     assert spawner.proc.wait(60) == 0
     assert '"cwd" must be an absolute path' in caplog.text
+
+
+def test_an_oversized_request_falls_back_to_popen_and_the_next_is_forked(
+    forkserver, tmp_path, caplog
+):
+    """The forkserver stops reading a request over its limit and closes the connection
+    after its answer: the spawner's send then fails (broken pipe), and it failed the
+    spawn as if a server might be starting. Popen takes any environment exec does."""
+    from hub.forkserver import MAX_REQUEST_BYTES
+
+    report = tmp_path / "report.json"
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], forkserver.path)
+    # Many variables, each under exec's limit for one string (128 KiB), 1.5 MiB in all
+    # (under exec's 2 MiB in all): more than the socket buffers take past the limit.
+    spawner.extra_env = {f"BIG_{i}": "x" * 8000 for i in range(200)}
+    assert sum(map(len, spawner.extra_env.values())) > MAX_REQUEST_BYTES
+    with caplog.at_level(logging.INFO, logger="test"):
+        asyncio.run(spawner.start())
+    assert spawner.popen_started
+    assert spawner.proc.wait(60) == 0
+    assert f"larger than {MAX_REQUEST_BYTES} bytes" in caplog.text, caplog.text
+    # the forkserver is up and forks the next server
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], forkserver.path)
+    asyncio.run(spawner.start())
+    assert not spawner.popen_started and spawner.pid > 0
 
 
 def test_the_spawner_leaves_configured_popen_options_to_popen(forkserver, tmp_path):
