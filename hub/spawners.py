@@ -162,7 +162,8 @@ class ForkserverStart(HasTraits):
 
 
 class ForkRefused(ValueError):
-    """The forkserver answered with an error: it forked nothing."""
+    """The forkserver forked nothing that runs: it answered with an error, or died
+    before its answer (which its child waits for)."""
 
 
 #: Longest answer line taken from the forkserver (its answers are a few dozen bytes).
@@ -203,7 +204,9 @@ async def _fork(conn: socket.socket, request: dict) -> tuple[int, asyncio.Task]:
         conn.close()
         if "error" in answer:
             raise ForkRefused(f"the forkserver refused: {answer['error']}")
-        raise ValueError("the forkserver closed without an answer")
+        # It died before its answer, and its child with it (it starts only once
+        # answered for, hub.forkserver._fork_gated): nothing runs, Popen is safe.
+        raise ForkRefused("the forkserver closed the connection without an answer")
 
     async def exit_status() -> int | None:
         try:
