@@ -15,7 +15,9 @@ sends one JSON line ``{"argv": [...], "env": {...}, "cwd": "..."}`` and gets one
 line back, ``{"pid": N}`` or ``{"error": "..."}``. It keeps the connection open: when
 the server exits, one more line ``{"exit": status}`` arrives (the exit code, or minus
 the signal number, as ``Popen.returncode``) and the connection closes. The forked
-servers are reaped here, so a server that exited never lingers as a zombie.
+servers are reaped here, so a server that exited never lingers as a zombie. A child
+starts only once its answer is sent: a forkserver that dies before its answer leaves
+nothing running, and its client can start the server by ``Popen``.
 
 The forked servers are in their own session (``setsid``) and outlive this process: if
 it stops, running servers are untouched and new starts fall back to ``Popen``
@@ -271,6 +273,53 @@ def run_child(
     return code & 0xFF if code >= 0 else 1
 
 
+def _fork_gated() -> tuple[int, int]:
+    """``fork()``, with a child that starts only once the parent has answered for it.
+
+    A forkserver killed between its fork and its answer leaves its client with no pid:
+    the client then starts the server (kernel) by ``Popen``, and a child that ran on
+    would be a second one on the same port (connection file) that nobody stops.
+
+    Returns
+    -------
+    tuple
+        The pid (0 in the child), and a pipe end: in the parent the one that lets the
+        child start (:func:`_open_gate`), in the child the one it waits on
+        (:func:`_wait_for_answer`).
+    """
+    wait, release = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(wait)
+        os.close(release)
+        raise
+    os.close(release if pid == 0 else wait)
+    return pid, (wait if pid == 0 else release)
+
+
+def _open_gate(release: int) -> None:
+    """In the forkserver, once it answered: let the child start."""
+    with contextlib.suppress(OSError):  # the child is gone already (killed)
+        os.write(release, b"\1")
+    os.close(release)
+
+
+def _wait_for_answer(wait: int) -> None:
+    """In a forked child: return once the forkserver has answered for it; exit at once
+    (as a server that never started) if it died before. Raises nothing: an exception
+    would send the child back into the forkserver's loop."""
+    try:
+        answered = os.read(wait, 1)  # microseconds: the parent answers right after fork
+        os.close(wait)
+    except OSError:
+        answered = b""
+    if not answered:
+        with contextlib.suppress(OSError):
+            os.write(2, b"gsp forkserver: died before it answered; its child does not start\n")
+        os._exit(1)
+
+
 def _entry(spec: str) -> Callable[[], object]:
     module, _, name = spec.partition(":")
     function = getattr(importlib.import_module(module), name or "main")
@@ -406,9 +455,10 @@ class Forkserver:
             if threading.active_count() > 1:
                 # fork() copies only this thread: a lock held by another would hang the child.
                 raise RequestError("the forkserver runs threads; start the server with Popen")
-            pid = os.fork()
+            pid, gate = _fork_gated()
             if pid == 0:
-                self._drop_in_child(listener, conn)
+                self._drop_in_child(listener, conn)  # conn too: its client sees our death
+                _wait_for_answer(gate)
                 # Leaves the loop as an ordinary interpreter exit (see serve()).
                 raise SystemExit(
                     run_child(self.entry, argv, env, cwd, self.own_fds[1:], self.title)
@@ -418,6 +468,7 @@ class Forkserver:
             conn.close()
             return
         _send(conn, {"pid": pid})
+        _open_gate(gate)
         conn.setblocking(False)
         self.children[pid] = conn
         self.selector.register(conn, selectors.EVENT_READ, "client")

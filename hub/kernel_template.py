@@ -42,7 +42,9 @@ hung) is killed and the kernel started by ``Popen``; one that imports for longer
 that answers without forking (its fork failed: a process limit, memory; a request it
 refuses) is kept, and that kernel started by ``Popen``. A kernel forked for a request
 the server gave up on is stopped by the template when the server closes the
-connection.
+connection; one forked by a template that dies (or is killed as hung) before its answer
+never starts (a forked child waits for its answer, :func:`hub.forkserver._fork_gated`),
+so the kernel ``Popen`` starts instead is the only one on its connection file.
 
 Switch (environment of the user's server): ``GSP_KERNEL_TEMPLATE=0`` turns it off.
 """
@@ -569,7 +571,8 @@ class TemplateRefused(RuntimeError):
 
 
 class TemplateClosed(RuntimeError):
-    """The template closed the connection without an answer (it died meanwhile)."""
+    """The template closed the connection without an answer (it died meanwhile): what
+    it forked for the request does not start."""
 
 
 class TemplateHung(RuntimeError):

@@ -15,7 +15,9 @@ imports it all again: ~1.5 s less per start here, ~2 s under load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import sys
 import time
 
@@ -110,9 +112,7 @@ class ForkserverStart(HasTraits):
             self.port = random_port()
         request = {"argv": self.get_args(), "env": self.get_env(), "cwd": self.home_dir}
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(self.forkserver_socket), self.forkserver_timeout
-            )
+            conn = await asyncio.wait_for(_connect(self.forkserver_socket), self.forkserver_timeout)
         except OSError as exc:  # none listening (yet): not started, importing, stopped
             self.log.info(
                 "%s's server starts as a new process (no forkserver at %s: %s)",
@@ -122,9 +122,7 @@ class ForkserverStart(HasTraits):
             )
             return await super().start()
         try:
-            pid, watch = await asyncio.wait_for(
-                _fork(reader, writer, request), self.forkserver_timeout
-            )
+            pid, watch = await asyncio.wait_for(_fork(conn, request), self.forkserver_timeout)
         except ForkRefused as exc:  # nothing was forked: Popen is safe
             self.log.warning("%s's server starts as a new process: %s", self.user.name, exc)
             return await super().start()
@@ -164,35 +162,90 @@ class ForkserverStart(HasTraits):
 
 
 class ForkRefused(ValueError):
-    """The forkserver answered with an error: it forked nothing."""
+    """The forkserver forked nothing that runs: it answered with an error, or died
+    before its answer (which its child waits for)."""
 
 
-async def _fork(reader, writer, request: dict) -> tuple[int, asyncio.Task]:
-    """Send the request on an open forkserver connection; the server's pid and a task
-    that ends with its exit status (``None`` if the forkserver goes away first)."""
+#: Longest answer line taken from the forkserver (its answers are a few dozen bytes).
+MAX_ANSWER_BYTES = 1 << 16
+
+
+async def _connect(path: str) -> socket.socket:
+    """A non-blocking connection to the forkserver at ``path``."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.setblocking(False)
     try:
-        writer.write(json.dumps(request).encode() + b"\n")
-        await writer.drain()
-        answer = json.loads(await reader.readline() or b"{}")
+        await asyncio.get_running_loop().sock_connect(conn, path)
     except BaseException:
-        writer.close()
+        conn.close()
+        raise
+    return conn
+
+
+async def _fork(conn: socket.socket, request: dict) -> tuple[int, asyncio.Task]:
+    """Send the request on an open forkserver connection; the server's pid and a task
+    that ends with its exit status (``None`` if the forkserver goes away first).
+
+    A raw socket, not asyncio's streams: a failed send closes a stream's transport,
+    and with it the answer the forkserver sent before it closed the connection.
+    """
+    loop = asyncio.get_running_loop()
+    pending = bytearray()  # what came after the answer's line: the exit line, maybe
+    try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # The forkserver stops reading a request it refuses (over its size limit)
+            # and closes the connection after its answer, which is still there to read.
+            await loop.sock_sendall(conn, json.dumps(request).encode() + b"\n")
+        answer = json.loads(await _read_line(conn, pending) or b"{}")
+    except BaseException:
+        conn.close()
         raise
     if "pid" not in answer:
-        writer.close()
+        conn.close()
         if "error" in answer:
             raise ForkRefused(f"the forkserver refused: {answer['error']}")
-        raise ValueError("the forkserver closed without an answer")
+        # It died before its answer, and its child with it (it starts only once
+        # answered for, hub.forkserver._fork_gated): nothing runs, Popen is safe.
+        raise ForkRefused("the forkserver closed the connection without an answer")
 
     async def exit_status() -> int | None:
         try:
-            line = await reader.readline()
+            line = await _read_line(conn, pending)
             return int(json.loads(line)["exit"]) if line else None
         except (ValueError, KeyError, TypeError, OSError):
             return None
         finally:
-            writer.close()
+            conn.close()
 
     return int(answer["pid"]), asyncio.ensure_future(exit_status())
+
+
+async def _read_line(conn: socket.socket, pending: bytearray) -> bytes:
+    """The next line from ``conn`` (``pending``: bytes read past the previous one), or
+    what came before the peer closed.
+
+    Raises
+    ------
+    ValueError
+        A line longer than :data:`MAX_ANSWER_BYTES`.
+    """
+    loop = asyncio.get_running_loop()
+    while b"\n" not in pending:
+        if len(pending) > MAX_ANSWER_BYTES:
+            raise ValueError(f"the forkserver's answer is longer than {MAX_ANSWER_BYTES} bytes")
+        try:
+            chunk = await loop.sock_recv(conn, 65536)
+        except ConnectionResetError:  # closed with our request unread: its end, as EOF
+            chunk = b""
+        if not chunk:
+            line = bytes(pending)
+            pending.clear()
+            return line
+        pending += chunk
+    end = pending.index(b"\n") + 1
+    line = bytes(pending[:end])
+    del pending[:end]
+    return line
 
 
 class ReadySimpleLocalProcessSpawner(ReadyWhenUp, ForkserverStart, SimpleLocalProcessSpawner):

@@ -7,6 +7,7 @@ import atexit
 import gc
 import json
 import os
+import signal
 import sys
 import time
 
@@ -16,6 +17,11 @@ WARMED: list[int] = []
 
 def warm():
     WARMED.append(os.getpid())
+
+
+def die_after_fork():
+    """--warm of a forkserver killed between a fork and its answer (the OOM killer)."""
+    os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
 def main():

@@ -37,10 +37,9 @@ def _wait(predicate, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def forkserver(tmp_path):
-    """A real forkserver whose children run tests/platform/forkserver_child.py."""
-    folder = Path("/tmp") / f"gsp-fs-test-{os.getpid()}-{tmp_path.name[-20:]}"
+def _start_forkserver(folder: Path, warm: str) -> types.SimpleNamespace:
+    """A real forkserver whose children run tests/platform/forkserver_child.py; its
+    stderr lines gather in ``lines``."""
     path = folder / "sock"
     # A secret of the hub's, as the managed service's API token is: it must not reach
     # the forked servers, not even their environment block in /proc.
@@ -52,7 +51,7 @@ def forkserver(tmp_path):
             "hub.forkserver",
             f"--socket={path}",
             "--preload=json",
-            "--warm=forkserver_child:warm",
+            f"--warm={warm}",
             "--entry=forkserver_child:main",
         ],
         env=env,
@@ -65,13 +64,20 @@ def forkserver(tmp_path):
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
     _wait(lambda: any("gsp forkserver: ready on" in x for x in lines), what="the forkserver")
-    yield types.SimpleNamespace(path=path, proc=proc)
-    proc.terminate()
+    return types.SimpleNamespace(path=path, proc=proc, lines=lines)
+
+
+@pytest.fixture
+def forkserver(tmp_path):
+    folder = Path("/tmp") / f"gsp-fs-test-{os.getpid()}-{tmp_path.name[-20:]}"
+    server = _start_forkserver(folder, "forkserver_child:warm")
+    yield server
+    server.proc.terminate()
     try:
-        assert proc.wait(10) == 0
+        assert server.proc.wait(10) == 0
         assert not folder.exists()  # its socket and folder gone with it
     finally:
-        proc.kill()
+        server.proc.kill()
         subprocess.run(["rm", "-rf", str(folder)], check=False)
 
 
@@ -221,12 +227,13 @@ class PopenBase:
         self.user = types.SimpleNamespace(name="ana")
         self.log = logging.getLogger("test")
         self.popen_started = False
+        self.extra_env: dict[str, str] = {}
 
     def get_args(self):
         return self.args
 
     def get_env(self):
-        return {"PATH": os.environ["PATH"], "PYTHONPATH": str(HERE)}
+        return {"PATH": os.environ["PATH"], "PYTHONPATH": str(HERE), **self.extra_env}
 
     async def start(self):
         self.popen_started = True
@@ -290,6 +297,57 @@ def test_the_spawner_falls_back_when_the_forkserver_refuses(forkserver, tmp_path
     assert spawner.popen_started
     assert spawner.proc.wait(60) == 0
     assert '"cwd" must be an absolute path' in caplog.text
+
+
+def test_an_oversized_request_falls_back_to_popen_and_the_next_is_forked(
+    forkserver, tmp_path, caplog
+):
+    """The forkserver stops reading a request over its limit and closes the connection
+    after its answer: the spawner's send then fails (broken pipe), and it failed the
+    spawn as if a server might be starting. Popen takes any environment exec does."""
+    from hub.forkserver import MAX_REQUEST_BYTES
+
+    report = tmp_path / "report.json"
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], forkserver.path)
+    # Many variables, each under exec's limit for one string (128 KiB), 1.5 MiB in all
+    # (under exec's 2 MiB in all): more than the socket buffers take past the limit.
+    spawner.extra_env = {f"BIG_{i}": "x" * 8000 for i in range(200)}
+    assert sum(map(len, spawner.extra_env.values())) > MAX_REQUEST_BYTES
+    with caplog.at_level(logging.INFO, logger="test"):
+        asyncio.run(spawner.start())
+    assert spawner.popen_started
+    assert spawner.proc.wait(60) == 0
+    assert f"larger than {MAX_REQUEST_BYTES} bytes" in caplog.text, caplog.text
+    # the forkserver is up and forks the next server
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], forkserver.path)
+    asyncio.run(spawner.start())
+    assert not spawner.popen_started and spawner.pid > 0
+
+
+def test_a_forkserver_killed_before_its_answer_leaves_no_server_and_popen_starts(tmp_path, caplog):
+    """Its client got no pid and starts the server by Popen: the forked child, which
+    would be a second server on the same port that nobody stops, must not start."""
+    folder = Path("/tmp") / f"gsp-fs-dies-{os.getpid()}"
+    server = _start_forkserver(folder, "forkserver_child:die_after_fork")
+    report = tmp_path / "report.json"
+    spawner = Spawner(tmp_path / "home", [str(report), "0"], server.path)
+    try:
+        with caplog.at_level(logging.INFO, logger="test"):
+            asyncio.run(spawner.start())
+        assert server.proc.wait(10) == -signal.SIGKILL
+        assert "closed the connection without an answer" in caplog.text, caplog.text
+        assert spawner.popen_started and spawner.proc.wait(60) == 0
+        # the forked child said it stops (its last act), and wrote no report: this one
+        # is the Popen'd server's (the forkserver's warm-up is not in it)
+        _wait(
+            lambda: any("its child does not start" in x for x in server.lines),
+            10,
+            "the forked child to stop unstarted",
+        )
+        assert json.loads(report.read_text())["warmed_in"] == []
+    finally:
+        server.proc.kill()
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
 
 
 def test_the_spawner_leaves_configured_popen_options_to_popen(forkserver, tmp_path):
