@@ -431,7 +431,39 @@ def _keep_own_pixels(dominated, win: LineWindows, centre) -> np.ndarray:
     return out
 
 
-def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter):
+def _brighter_flanks(flux, win: LineWindows, unsubtracted) -> np.ndarray:
+    """Window pixels on the flank of a brighter line beyond the window's edge.
+
+    From an edge inwards, the pixels over which the flux keeps falling towards the
+    line, up to the valley between them, when the flux just beyond the edge exceeds
+    the line's own brightest pixel: they are that neighbour's wing, which the line's
+    constant cannot describe. Only
+    ``unsubtracted`` pixels count (where no neighbour's fitted light was taken off:
+    a saturated neighbour's fit does not converge, and none is). 930_M1 2x2, Ar II
+    4052.92 four pixels from the saturated Ar I + Hg I 4044/4046: one flank pixel
+    raised its constant to a tenth of its peak and its centre error to seven times
+    its scatter, and the line that places the solution there was all but unweighted.
+    """
+    flank = np.zeros(win.y.shape, bool)
+    n, width = flux.size, win.x.shape[1]
+    first = win.x[:, 0].astype(int)
+    peak = win.y.max(axis=1)
+    for i in range(win.y.shape[0]):
+        for edge, step, beyond in ((0, 1, first[i] - 1), (width - 1, -1, first[i] + width)):
+            if not 0 <= beyond < n or not flux[beyond] > peak[i]:
+                continue
+            # a flank pixel is below the one beyond it and above the one inside it
+            # (the valley between the two lines is the line's own)
+            k, outer = edge, flux[beyond]
+            while 0 <= k + step < width and outer > win.y[i, k] > win.y[i, k + step]:
+                outer = win.y[i, k]
+                k += step
+            run = np.arange(edge, k, step) if step > 0 else np.arange(k + 1, edge + 1)
+            flank[i, run] = True
+    return flank & unsubtracted
+
+
+def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter, flux=None):
     """One step of a joint fit: refit each line without its brighter neighbours' light.
 
     Their fitted profiles are subtracted from its window and the pixels they outshine
@@ -453,7 +485,12 @@ def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter):
     nb = _neighbour_light(win, drawn, ok, centre, height)
     # a Gaussian and a constant need a few pixels beyond their four parameters: a line
     # left fewer is a blend, fitted on its whole window as before
-    dominated = _keep_own_pixels(nb.dominated, win, centre)
+    dominated = nb.dominated
+    if flux is not None:
+        # of the lines whose first fit converged only: one that ran away there is
+        # restarted as before (a shoulder of the saturated line, if anything)
+        dominated = dominated | (_brighter_flanks(flux, win, nb.light <= 0) & ok[:, None])
+    dominated = _keep_own_pixels(dominated, win, centre)
     weight = np.where(dominated, 0.0, win.weight)
     y = win.y - nb.light * win.good
     own = LineWindows(win.x, y, weight, win.good)
@@ -527,7 +564,7 @@ def fit_centres(
     start = np.stack([amp, guesses, np.full(guesses.size, float(sigma_guess)), c0], axis=1)
     params = _gauss_newton(win, start, n_iter)
     if deblend and guesses.size > 1:
-        win, params = _deblend(win, params, start, guesses, half_width, n_iter)
+        win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux)
     ok = _converged(win, params, guesses, half_width)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
         err = _centre_errors(win, params, variance is not None, ok)
