@@ -84,6 +84,15 @@ def _row_band(rows: np.ndarray, reach: float, ny_full: int) -> slice:
     return slice(r0, r1)
 
 
+#: Relative error of the data-corrected profile on the pixels it bridges, per unit of
+#: the profile's fraction lost: on the real HD109379 frame, with its 1-10 brightest
+#: aperture pixels masked (a saturated core loses 6, at most 10: 4-37 % of the
+#: profile), the bridged flux departs from the unmasked sum by 0.6-1.0 % of the
+#: fraction lost (rms, beyond the noise), so that without this term the errors of
+#: bridged columns were up to 3x too small.
+BRIDGE_ERROR = 0.008
+
+
 def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: int) -> np.ndarray:
     """Variance of the sky summed over the aperture, per column.
 
@@ -206,7 +215,10 @@ def extract_arrays(
         with np.errstate(all="ignore"):
             variance = variance + np.where(sw > 0, sky_sum_var * (sky_coeff / sw) ** 2, 0.0)
         # Horne's weights bridge lost pixels with the profile: a column is masked only
-        # when less than half of the profile remains.
+        # when less than half of the profile remains, and the profile's error on the
+        # part it stands in for adds to the flux's (see BRIDGE_ERROR).
+        lost = np.clip(1.0 - coverage, 0.0, 1.0)
+        variance = variance + (BRIDGE_ERROR * lost * np.nan_to_num(flux)) ** 2
         col_bad = sky_bad | (coverage < 0.5)
     sky_col = (weights * sky).sum(axis=0)
     meta = {

@@ -48,7 +48,7 @@ def test_optimal_agrees_with_the_sum_and_seldom_falls_back(star):
 def test_optimal_bridges_a_lost_core_without_bias(star):
     """Saturation takes the 6 brightest pixels of a column: with them masked on
     alternate blocks of columns, the bridged flux matches the unmasked sum (it fell
-    3-6 % short while incomplete columns shaped the profile)."""
+    3-6 % short while incomplete columns shaped the profile) within its error."""
     ccd, trace = star
     frac = extract_arrays(ccd, trace, "fractional")
     data = np.asarray(ccd.data, float)
@@ -66,3 +66,7 @@ def test_optimal_bridges_a_lost_core_without_bias(star):
     ratio = opt.flux[block] / frac.flux[block]
     assert np.median(ratio) == pytest.approx(1.0, abs=2e-3)
     assert np.percentile(np.abs(ratio - 1), 95) < 0.01
+    # The bridged flux's error includes the profile's on the lost core (it was
+    # photon noise alone, |z| 95 % at 2.35, with the fractional sum's noise shared).
+    z = (opt.flux - frac.flux)[block] / opt.std[block]
+    assert np.percentile(np.abs(z), 95) < 1.6
