@@ -589,7 +589,11 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip):
     # weights are nearly uniform and a 0.1 % misfit is significant yet moves the flux
     # by a fraction of its noise (HD109379, real Blue frame: 3811 of 4060 columns
     # summed, optimal within 0.2 sigma of the sum on every one).
-    felt = np.abs(lflux - flux[cols]) > FELT_SIGMA * np.sqrt(fit[1][cols])
+    # Where pixels are lost the two profiles bridge them differently; that is within
+    # the bridge's own error (BRIDGE_ERROR), no reason to sum.
+    lost = 1.0 - _coverage(good[:, cols], prof[:, cols], weights[:, cols] > 0)
+    sigma = np.sqrt(fit[1][cols] + (BRIDGE_ERROR * lost * flux[cols]) ** 2)
+    felt = np.abs(lflux - flux[cols]) > FELT_SIGMA * sigma
     keep = sane & felt
     if not keep.any():
         return None
