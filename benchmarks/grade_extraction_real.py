@@ -7,17 +7,19 @@ it, traced and extracted both ways. Prints:
 1. optimal / fractional per column (median and 16-84 % spread) by S/N, and the
    columns summed instead of weighted (``GSP_EXSM``), saturated or not, with the
    optimal flux left unsummed (fallback off) to show whether summing changed anything;
-2. bridging of a lost core: the 1-10 brightest aperture pixels (a saturated column
+2. how far the star's bright pixels depart from the fitted model and from the
+   data-corrected profile (what the cosmic-ray test must tolerate);
+3. bridging of a lost core: the 1-10 brightest aperture pixels (a saturated column
    loses 6, at most 10) masked on alternate 100-column blocks of unsaturated columns,
    the optimal flux over the unmasked fractional sum, and that difference over the
    optimal flux's standard deviation (z: its 5-95 % range should be about +-1.6 or
    less, the fractional sum sharing the optimal's noise);
-3. cosmic rays: columns where the uncleaned frame's fractional sum exceeds the cleaned
+4. cosmic rays: columns where the uncleaned frame's fractional sum exceeds the cleaned
    one's by 5 sigma (hits astroscrappy cleaned in the aperture) and how many of them
    the optimal extraction of the uncleaned frame still carries;
-4. the real frame scaled down 10-3000 times with the noise of a fainter star added:
+5. the real frame scaled down 10-3000 times with the noise of a fainter star added:
    the same table at S/N 5-1000, the efficiency gain (std fractional / optimal);
-5. astroscrappy's hits moved onto the star (as found and 10x brighter), and the frame
+6. astroscrappy's hits moved onto the star (as found and 10x brighter), and the frame
    binned 2x2 and 3x3.
 
 Run::
@@ -67,10 +69,10 @@ def _spread(r):
 def ratio_table(ccd, trace):
     frac = ex.extract_arrays(ccd, trace, "fractional")
     opt = ex.extract_arrays(ccd, trace, "optimal")
-    felt = ex.FELT_SIGMA, ex.INADEQUATE_CHI2
+    chi2 = ex.INADEQUATE_CHI2
     ex.INADEQUATE_CHI2 = np.inf
     unsummed = ex.extract_arrays(ccd, trace, "optimal")
-    ex.FELT_SIGMA, ex.INADEQUATE_CHI2 = felt
+    ex.INADEQUATE_CHI2 = chi2
     weights = ex.aperture_weights(trace(), ccd.shape[0], frac.meta["aperture"])
     saturated = ((weights > 0) & np.asarray(ccd.mask, bool)).any(axis=0)
     ok = ~frac.mask & ~opt.mask
@@ -99,6 +101,38 @@ def ratio_table(ccd, trace):
         + f"; at the summed unsaturated columns {np.round(d[summed & ~saturated], 2).tolist()[:20]}"
     )
     return frac, saturated, weights
+
+
+def profile_table(ccd, trace):
+    """How well the fitted model and the data-corrected profile describe the star's
+    bright pixels (model above 30 % of the column's peak, complete columns): the
+    cosmic-ray test allows PROFILE_ERROR of the model counts."""
+    opt = ex.extract_arrays(ccd, trace, "optimal")
+    rows = trace()
+    data = np.asarray(ccd.data, float)
+    var = np.asarray(ccd.uncertainty.represent_as(VarianceUncertainty).array, float)
+    bad = np.asarray(ccd.mask, bool)
+    offset = np.arange(data.shape[0])[:, None] - rows[None, :]
+    weights = ex.aperture_weights(rows, data.shape[0], opt.meta["aperture"])
+    sky = np.nan_to_num(opt.meta["background"].at(offset)[0])
+    net = np.where(bad, 0.0, data - sky)
+    pix_var = np.where(bad, 0.0, var)
+    inside = (weights > 0) & ~bad
+    fitted = ex._normalised(np.where(weights > 0, ex._profile(offset, trace), 0.0), weights)
+    box = (weights * net).sum(axis=0)
+    corrected = ex._corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
+    complete = ~((weights > 0) & bad).any(axis=0)
+    print(f"\nprofile on the bright pixels (PROFILE_ERROR {ex.PROFILE_ERROR}):")
+    for name, prof in (("fitted model", fitted), ("data-corrected", corrected)):
+        model = opt.flux[None, :] * prof
+        bright = inside & complete[None, :] & (model > 0.3 * model.max(axis=0, keepdims=True))
+        with np.errstate(all="ignore"):
+            rel = ((net - model) / model)[bright]
+            z = ((net - model) / np.sqrt(pix_var))[bright]
+        print(
+            f"  {name:15s} {int(bright.sum())} px: (data - model) / model rms {np.std(rel):.4f}, "
+            f"99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; in sigma rms {np.std(z):.2f}"
+        )
 
 
 def bridging_table(ccd, trace, frac, saturated, weights):
@@ -274,10 +308,11 @@ def main() -> int:
     (target,) = find_targets(clean, max_targets=1)
     trace = trace_target(clean, target)
     frac, saturated, weights = ratio_table(clean, trace)
+    profile_table(clean, trace)
     bridging_table(clean, trace, frac, saturated, weights)
     cosmic_table(clean, raw, trace, cr_mask)
-    transplant_table(clean, raw, trace, cr_mask)
     scaled_table(raw)
+    transplant_table(clean, raw, trace, cr_mask)
     binned_table(raw)
     return 0
 
