@@ -22,7 +22,7 @@ import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
-from pipeline.spectroscopy.optimal import fitted_profile, optimal_sums
+from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, optimal_sums
 from pipeline.spectroscopy.trace import Trace
 from pipeline.wavelength.arrays import SpectrumArrays
 
@@ -201,7 +201,10 @@ def extract_arrays(
         with np.errstate(all="ignore"):
             variance = variance + np.where(sw > 0, sky_sum_var * (sky_coeff / sw) ** 2, 0.0)
         # Horne's weights bridge lost pixels with the profile: a column is masked only
-        # when less than half of the profile remains.
+        # when less than half of the profile remains, and the profile's error on the
+        # part it stands in for adds to the flux's (see BRIDGE_ERROR).
+        lost = np.clip(1.0 - coverage, 0.0, 1.0)
+        variance = variance + (BRIDGE_ERROR * lost * np.nan_to_num(flux)) ** 2
         col_bad = sky_bad | (coverage < 0.5)
     sky_col = (weights * sky).sum(axis=0)
     meta = {
