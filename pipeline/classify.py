@@ -56,7 +56,7 @@ from pipeline.header_normalization import (
     normalize_header,
     standard_star_names,  # noqa: F401 - re-exported: callers ask classify for it
 )
-from pipeline.instrument import DIGITAL_SATURATION_ADU, saturation_level
+from pipeline.instrument import DIGITAL_SATURATION_ADU, half_well_level, saturation_level
 from pipeline.reduction.geometry import full_width
 from pipeline.vocabulary import FrameRole, Technique
 
@@ -100,6 +100,8 @@ class Classification:
     obsdec: str = ""
     proposal_id: str = ""
     saturation: int = DIGITAL_SATURATION_ADU
+    # goodman_pipeline's half full well: the flat check's level, not a pixel's saturation.
+    half_well: int = DIGITAL_SATURATION_ADU
     trimsec: str = ""
     shape: tuple[int, int] | None = None
     lamps: frozenset[str] = frozenset()
@@ -264,14 +266,16 @@ def _required(role: str, technique: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _saturation(gain, rdnoise, camera) -> tuple[float, list[str]]:
-    """The readout mode's saturation level (ADU), and any warning about the mode."""
+def _saturation(gain, rdnoise, camera) -> tuple[float, float, list[str]]:
+    """The readout mode's saturation level and half full well (ADU), and any warning
+    about the mode."""
     if gain is None or rdnoise is None or not gain > 0:
-        return DIGITAL_SATURATION_ADU, []
+        return DIGITAL_SATURATION_ADU, DIGITAL_SATURATION_ADU, []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         level = saturation_level(gain, rdnoise, camera or None)
-    return level, [str(w.message) for w in caught]
+    half = half_well_level(gain, rdnoise, camera or None)
+    return level, half, [str(w.message) for w in caught]
 
 
 def _binning_from_width(width: int, decisions: list[str]) -> tuple[int, int] | None:
@@ -340,7 +344,7 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
     gain, rdnoise = norm.gain, norm.rdnoise
     instconf = norm.camera
 
-    saturation, notes = _saturation(gain, rdnoise, instconf)
+    saturation, half_well, notes = _saturation(gain, rdnoise, instconf)
     shape = None
     if _float(header.get("NAXIS1")) and _float(header.get("NAXIS2")):
         shape = (int(header["NAXIS2"]), int(header["NAXIS1"]))
@@ -377,6 +381,7 @@ def classify(header_or_path, path: str | Path | None = None) -> Classification:
         obsdec=str(header.get("OBSDEC", "") or "").strip(),
         proposal_id=str(header.get("PROPID", "") or "").strip(),
         saturation=saturation,
+        half_well=half_well,
         trimsec=str(header.get("TRIMSEC", "") or "").strip(),
         shape=shape,
         lamps=norm.lamps,

@@ -26,9 +26,11 @@ BINNINGS = (1, 2, 3)
 class ReadoutMode:
     """One readout mode of a Goodman camera.
 
-    ``level_adu`` is the "half full well" saturation level of the mode; it can exceed
-    the 16-bit range, in which case digital saturation comes first (see
-    :attr:`saturation_adu`).
+    ``level_adu`` is goodman_pipeline's "half full well" of the mode (50 % of the
+    pixel's full well, in ADU); goodman_pipeline uses it only to reject flats with too
+    many pixels above it, and calls it a saturation level "though they are not the same
+    thing". A pixel saturates at the full well or at the 16-bit limit, whichever comes
+    first (:attr:`saturation_adu`); flats are checked against :attr:`half_well_adu`.
     """
 
     camera: str
@@ -39,7 +41,25 @@ class ReadoutMode:
     level_adu: int
 
     @property
+    def full_well_adu(self) -> int:
+        """Full well in ADU: twice the half full well (the table's definition)."""
+        return 2 * self.level_adu
+
+    @property
     def saturation_adu(self) -> int:
+        """Level (raw ADU) at and above which a pixel is saturated: full well or 16 bits.
+
+        Not the half full well: on the real Blue 100kHz ATTN3 flat (gain 2.06) the
+        photon-transfer variance keeps rising as a linear, Poisson + 0.34 % PRNU detector
+        up to 54000 ADU above bias, and the star's spatial profile keeps its shape
+        (peak/sum 0.042, sigma 9.0 px) from 17000 to 35500 ADU; masking at the half
+        well (33932 ADU) lost a third of that spectrum's columns.
+        """
+        return min(self.full_well_adu, DIGITAL_SATURATION_ADU)
+
+    @property
+    def half_well_adu(self) -> int:
+        """Half full well capped at 16 bits: goodman_pipeline's flat-rejection level."""
         return min(self.level_adu, DIGITAL_SATURATION_ADU)
 
     @property
@@ -47,6 +67,12 @@ class ReadoutMode:
         return f"{self.camera} {self.rate_khz}kHz ATTN{self.attenuation}"
 
 
+# Source of every row: goodman_pipeline (BSD-3), goodman_pipeline/core/core.py,
+# class SaturationValues, columns camera, read_rate (kHz), analog_attn, gain (e-/ADU),
+# read_noise (e-), half_full_well (ADU); commit c9ce517 of soar-telescope/goodman_pipeline.
+# Its rows are one well per camera divided by the gain (Blue 69 900 e-, Red 102 500 e-
+# half well). The real HD109379 frame's header (GAIN 2.06, RDNOISE 3.99, "Tested Speeds
+# 330 (100 KHz)", "Analog Attenuation 3 (High)") is the Blue 100 kHz ATTN3 row.
 READOUT_MODES: tuple[ReadoutMode, ...] = (
     ReadoutMode("Blue", 50, 0, 0.25, 3.33, 279600),
     ReadoutMode("Blue", 50, 2, 0.47, 3.35, 148723),
@@ -117,8 +143,8 @@ def saturation_level(gain: float, rdnoise: float, camera: str | None = None) -> 
     Returns
     -------
     int
-        The mode's "half full well" level in ADU capped at the 16-bit limit (65535),
-        or 65535 for an unknown mode.
+        The mode's full well in ADU (twice its "half full well") capped at the 16-bit
+        limit (65535), or 65535 for an unknown mode.
     """
     mode = find_readout_mode(gain, rdnoise, camera)
     if mode is None:
@@ -131,6 +157,26 @@ def saturation_level(gain: float, rdnoise: float, camera: str | None = None) -> 
         )
         return DIGITAL_SATURATION_ADU
     return mode.saturation_adu
+
+
+def half_well_level(gain: float, rdnoise: float, camera: str | None = None) -> int:
+    """goodman_pipeline's flat-rejection level (half full well, ADU) of a readout mode.
+
+    Parameters
+    ----------
+    gain, rdnoise : float
+        ``GAIN`` (e-/ADU) and ``RDNOISE`` (e-) as written in the header.
+    camera : str or None
+        ``"Red"`` or ``"Blue"``; ``None`` matches either camera's modes.
+
+    Returns
+    -------
+    int
+        The mode's half full well capped at 65535; 65535 for an unknown mode (no
+        warning: :func:`saturation_level` gives it).
+    """
+    mode = find_readout_mode(gain, rdnoise, camera)
+    return DIGITAL_SATURATION_ADU if mode is None else mode.half_well_adu
 
 
 # Unbinned raw geometry of both cameras (columns are the dispersion axis); the raw

@@ -52,7 +52,7 @@ Night level (top-level keys):
 ``trim_offset``            {"row": 1, "col": prescan}: raw = trimmed + offset
 ``prescan_columns``        [0, prescan]: raw columns holding only the bias level
 ``readout_mode``           {"name", "gain", "rdnoise", "level_adu"}
-``saturation_adu``         min(level_adu, 65535): no pixel exceeds it
+``saturation_adu``         min(2 level_adu (full well), 65535): no pixel exceeds it
 ``bias_level_adu``         nominal bias level (each frame drifts by ~0.3 ADU; the
                            prescan carries each frame's level)
 ``pixel_response_rms``     RMS of the multiplicative pixel response (same all night;

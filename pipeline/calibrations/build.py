@@ -227,8 +227,12 @@ def _usable_flats(states, context, result: BuildResult) -> list:
     are recorded as skipped with the reason."""
     kept = []
     for state in states:
+        # goodman_pipeline's test: raw pixels above the half full well, the end of the
+        # range a flat is trusted in, not the pixel saturation the mask marks.
+        over = np.asarray(state.ccd.data) >= state.classification.half_well
         reason = check_saturation(
-            (state.flags & masks.SATURATED).astype(bool), context.settings.saturation_threshold
+            over | (state.flags & masks.SATURATED).astype(bool),
+            context.settings.saturation_threshold,
         )
         if reason:
             result.skip(state.path, reason)

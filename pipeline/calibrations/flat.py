@@ -31,8 +31,8 @@ def check_saturation(saturated: np.ndarray, threshold_percent: float) -> str | N
     Parameters
     ----------
     saturated : numpy.ndarray of bool
-        The map of pixels at or above the readout mode's saturation level
-        (:attr:`FrameState.flags` & ``SATURATED`` of the trimmed raw flat).
+        The map of pixels of the trimmed raw flat at or above the readout mode's half
+        full well (goodman_pipeline's level for this check) or saturated.
     threshold_percent : float
         The proposal's saturation threshold: the largest percentage of saturated pixels
         a usable flat may have.

@@ -569,7 +569,8 @@ class NightSimulator:
     # ------------------------------------------------------------- light models
 
     def _flat_signal(self, flex):
-        peak = 0.4 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+        # 40 % of the flat check's level (the half full well), not of saturation
+        peak = 0.4 * min(self.readout.half_well_adu, 65535 - self.detector.bias_level)
         col = spectra.quartz_flat(self.layout, self.template, flex, self.filter2, peak)
         return self.layout.illumination()[:, None] * col[None, :]
 
@@ -795,7 +796,8 @@ class NightSimulator:
         return 1.0 - 0.15 * (y[:, None] ** 2 + x[None, :] ** 2)
 
     def _skyflat_signal(self):
-        peak = 0.4 * min(self.readout.saturation_adu, 65535 - self.detector.bias_level)
+        # 40 % of the flat check's level (the half full well), not of saturation
+        peak = 0.4 * min(self.readout.half_well_adu, 65535 - self.detector.bias_level)
         return peak * self._vignetting()
 
     def _expose_signal(self, exptime):

@@ -8,11 +8,18 @@ import pytest
 from pipeline import instrument
 
 
-def test_known_mode_saturation_is_capped_at_16_bits():
+def test_pixels_saturate_at_the_full_well_or_16_bits_not_the_half_well():
     # Red 344 kHz ATTN3: half full well 69257 ADU is above the 16-bit range.
     assert instrument.saturation_level(1.48, 3.89, "Red") == 65535
-    # Blue 200 kHz ATTN0: 49928 ADU, as in the seed's example record.
-    assert instrument.saturation_level(1.4, 4.74, "Blue") == 49928
+    # Blue 200 kHz ATTN0 (half well 49928) and Blue 100 kHz ATTN3, HD109379's mode
+    # (33932): full wells of 99856 and 67864 ADU, so 16 bits come first.
+    assert instrument.saturation_level(1.4, 4.74, "Blue") == 65535
+    assert instrument.saturation_level(2.06, 3.99, "Blue") == 65535
+    # Blue 400 kHz ATTN0: full well 2 x 12328 ADU is inside 16 bits.
+    assert instrument.saturation_level(5.67, 8.62, "Blue") == 24656
+    # The flat check keeps goodman_pipeline's half full well.
+    assert instrument.half_well_level(2.06, 3.99, "Blue") == 33932
+    assert instrument.half_well_level(1.48, 3.89, "Red") == 65535
 
 
 def test_camera_restricts_the_match():

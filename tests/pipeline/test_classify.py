@@ -89,7 +89,7 @@ def test_unknown_readout_pair_falls_back_to_65535_with_a_warning():
     assert c.ok and c.saturation == 65535
     assert any("not a known readout mode" in w for w in c.warnings)
     blue = classify(rawframes.header(INSTCONF="Blue", GAIN=1.4, RDNOISE=4.74))
-    assert blue.saturation == 49928 and not blue.warnings
+    assert (blue.saturation, blue.half_well) == (65535, 49928) and not blue.warnings
 
 
 def test_two_cameras_never_share_calibrations():

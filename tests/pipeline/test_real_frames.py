@@ -209,7 +209,8 @@ def test_blue_night_reduces_end_to_end(tmp_path):
         and "master_bias_BLUE_SP_1x1_R03.99_G02.06_500x4142.fits" in bias.reason
     )
     flat = report.by_name("goodman_blue_flat.fits")
-    # The real flat exceeds the readout mode's 33932 ADU level on a fifth of the chip.
+    # The real flat exceeds the readout mode's half full well (33932 ADU, goodman_pipeline's
+    # flat-rejection level) on a fifth of the chip.
     assert flat.status == "skipped" and "saturated" in flat.reason
     science = report.by_name("goodman_blue_spec.fits")
     assert science.status == "reduced"

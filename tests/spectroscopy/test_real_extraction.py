@@ -1,5 +1,6 @@
 """Optimal extraction on the real HD109379 Blue frame (tests/data/real), reduced by the
-pipeline: a bright star whose core saturates on a third of the columns."""
+pipeline: a bright star whose core peaks near 37700 ADU, above the readout mode's half
+full well (33932) but on the linear part of the detector."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def test_optimal_agrees_with_the_sum_and_seldom_falls_back(star):
     assert np.median(ratio) == pytest.approx(1.0, abs=2e-4)
     assert np.percentile(np.abs(ratio - 1), 99) < 2e-3
     assert opt.meta["summed"].sum() <= 20  # 7: Ca II H and K
+
+
+def test_a_linear_core_above_the_half_well_is_not_masked(star):
+    """The star's core exceeds the mode's half full well (33932 ADU) on 1376 columns but
+    reaches neither the full well nor 16 bits: masked as saturated, the fractional sum
+    lost 1372 of 4060 columns, the brightest third of the spectrum."""
+    ccd, trace = star
+    frac = extract_arrays(ccd, trace, "fractional")
+    assert np.nanmax(ccd.data) > 33932
+    assert not np.asarray(ccd.mask, bool).any() and not frac.mask.any()
 
 
 def test_optimal_bridges_a_lost_core_without_bias(star):
