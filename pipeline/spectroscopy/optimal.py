@@ -289,17 +289,20 @@ def measured_profile_error(net, pix_var, prof, offset, flux, good, noise=None):
 def _error_quantile(dev, rel_var, inverse, n_bins, tail=0.1, z=1.645):
     """Per bin (``inverse``), the relative error ``s`` for which a fraction ``tail``
     of ``dev / sqrt(rel_var + s^2)`` exceeds ``z`` (the 90th percentile of a unit
-    normal's absolute value), by bisection on all bins at once; about 0 when the
-    noise alone explains the deviations."""
-    count = np.maximum(np.bincount(inverse, minlength=n_bins), 1)
-    lo, hi = np.zeros(n_bins), np.ones(n_bins)
-    for _ in range(20):  # to 1e-6, far finer than the floor
-        mid = 0.5 * (lo + hi)
-        out = dev > z * np.sqrt(rel_var + mid[inverse] ** 2)
-        # the fraction outside falls as s grows
-        over = np.bincount(inverse, out, minlength=n_bins) / count > tail
-        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
-    return hi
+    normal's absolute value); 0 when the noise alone explains the deviations.
+
+    A pixel exceeds it when ``dev^2 / z^2 - rel_var > s^2``: ``s^2`` is the
+    ``1 - tail`` quantile of that excess in its bin, found by one sort of all bins.
+    """
+    excess = dev**2 / z**2 - rel_var
+    order = np.argsort(excess)
+    # a stable sort of small integers is a radix sort
+    order = order[np.argsort(inverse[order].astype(np.int32), kind="stable")]
+    count = np.bincount(inverse, minlength=n_bins)
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    at = start + np.floor((1.0 - tail) * np.maximum(count - 1, 0)).astype(int)
+    value = excess[order][np.minimum(at, excess.size - 1)]
+    return np.sqrt(np.clip(np.where(count > 0, value, 0.0), 0.0, None))
 
 
 def _coverage(good, prof, aperture):
@@ -472,13 +475,6 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
         resid = np.where(inside, net / flux[None, :] - prof, 0.0)
     resid = np.nan_to_num(resid)[:, window]
     median = np.median(resid, axis=2)
-    # How much the profile changes within the window beyond the noise (robust: a
-    # cosmic ray is on at most 3 of its columns): at a line it changes from column to
-    # column, and the local profile is no better than that.
-    spread = 1.4826 * np.median(np.abs(resid - median[..., None]), axis=2)
-    with np.errstate(all="ignore"):
-        noise_rel = np.nan_to_num(pix_var[:, cols] / flux[cols] ** 2, posinf=0.0)
-    spread = np.sqrt(np.clip(spread**2 - noise_rel, 0.0, None))
     # The variance of a median of W values is about (pi / 2) / W of one value's.
     with np.errstate(all="ignore"):
         z2 = (flux[cols] * median) ** 2 / (pix_var[:, cols] * 1.6 / LOCAL_WINDOW)
@@ -486,7 +482,14 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
     worse = signif > n_pix[cols] + INADEQUATE_CHI2
     if not worse.any():
         return None
-    cols, median, spread = cols[worse], median[:, worse], spread[:, worse]
+    cols, median, resid = cols[worse], median[:, worse], resid[:, worse]
+    # How much the profile changes within the window beyond the noise (robust: a
+    # cosmic ray is on at most 3 of its columns): at a line it changes from column to
+    # column, and the local profile is no better than that.
+    spread = 1.4826 * np.median(np.abs(resid - median[..., None]), axis=2)
+    with np.errstate(all="ignore"):
+        noise_rel = np.nan_to_num(pix_var[:, cols] / flux[cols] ** 2, posinf=0.0)
+    spread = np.sqrt(np.clip(spread**2 - noise_rel, 0.0, None))
     local = np.where(weights[:, cols] > 0, prof[:, cols] + median, 0.0)
     with np.errstate(all="ignore"):
         change = np.nan_to_num(spread / local, nan=PROFILE_ERROR, posinf=PROFILE_ERROR)
