@@ -134,6 +134,17 @@ def profile_table(ccd, trace):
             f"  {name:15s} {int(bright.sum())} px: (data - model) / model rms {np.std(rel):.4f}, "
             f"99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; in sigma rms {np.std(z):.2f}"
         )
+    noise = op._noise_model(net + sky, pix_var, inside)
+    noise = None if noise is None else (*noise, sky)
+    first = op._fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, op.PROFILE_ERROR)
+    measured = op.measured_profile_error(net, pix_var, corrected, offset, first[0], first[2], noise)
+    if measured is not None:
+        used = np.clip(measured, op.PROFILE_ERROR_FLOOR, op.PROFILE_ERROR)[inside]
+        print(
+            "  allowance used in the cosmic-ray test (measured, within "
+            f"{op.PROFILE_ERROR_FLOOR}-{op.PROFILE_ERROR}), aperture pixels 5/50/95 %: "
+            + " ".join(f"{v:.4f}" for v in np.percentile(used, [5, 50, 95]))
+        )
 
 
 def bridging_table(ccd, trace, frac, saturated, weights):
