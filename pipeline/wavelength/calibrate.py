@@ -447,7 +447,7 @@ def _names_more(ident, other) -> bool:
 
 def _widest_gap(setup: ArcSetup, ident) -> float:
     """Widest stretch of the arc (binned px), detector ends included, without a used line."""
-    j = np.sort(setup.lines.centre[ident.used])
+    j = np.sort(ident.lines.centre[ident.used])
     return float(np.max(np.diff(np.r_[0.0, j, setup.n - 1.0])))
 
 
@@ -464,7 +464,7 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     if found.reference != FALLBACK_REFERENCE:
         wave = _beyond_lines_along_optics(setup, found, j, wave)
     coefficients = chebyshev_for(j, wave)
-    pix = setup.lines.centre
+    pix = found.ident.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
     resid = fitted - ident.reference
@@ -488,12 +488,12 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
     if used.sum() < MIN_LINES:
         return wave
     n, b = setup.n, setup.binning
-    pix = setup.lines.centre[used]
+    pix = found.ident.lines.centre[used]
     lines = (
         2.0 * pix / max(n - 1, 1) - 1.0,
         b * pix + (b - 1) / 2.0,
         found.ident.reference[used],
-        b * np.hypot(np.nan_to_num(setup.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
+        b * np.hypot(np.nan_to_num(found.ident.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
         b,
     )
     lo, hi = _measured_span(found.guess, j, wave, pix.min(), pix.max())
@@ -534,7 +534,7 @@ def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, flo
 
 def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
     """The :class:`WavelengthSolution` with its line table."""
-    lines, ident = setup.lines, found.ident
+    lines, ident = found.ident.lines, found.ident
     pix = lines.centre
     table = Table(
         {

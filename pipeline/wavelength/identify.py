@@ -26,7 +26,9 @@ solution does not follow). Every arc line ends with a status:
     line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
     broader than its neighbours: its centre depends on a flux ratio; or NIST lines
     within :data:`FEATURE_FWHM` FWHM of each other, none outshining the others,
-    where the prediction cannot tell which the light is;
+    where the prediction cannot tell which the light is. A blend with one fainter
+    NIST line of its spectrum is fitted as the pair where they lie far enough apart
+    (then used); otherwise its centroid still anchors the naming of lines beyond it;
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
@@ -41,14 +43,14 @@ solution does not follow). Every arc line ends with a status:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
 
 from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
-from pipeline.wavelength.lines import LineList, continuum, robust_noise
+from pipeline.wavelength.lines import LineList, continuum, fit_known_pair, robust_noise
 from pipeline.wavelength.nist import LineCatalogue
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
@@ -659,13 +661,16 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.nda
     return pull
 
 
-def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes, across):
+def _fit_used(
+    status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes, across, anchors=None
+):
     """Robust fit of the correction to the lines still ``used``; rejects outliers.
 
     A noise-limited line rejected against the bright lines' scatter rejoins when the
     fit of the others passes within a few of its own centring errors (see
     :func:`~pipeline.wavelength.robust_fit.robust_fit`): a faint, clean line two of
-    its sigmas off is noise, not a misidentification.
+    its sigmas off is noise, not a misidentification. ``anchors`` (see
+    :func:`_pair_anchors`) join the fit as points of their own; their statuses stay.
     """
     fit_set = status == "used"
     b = geo.binning
@@ -673,19 +678,107 @@ def _fit_used(status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShape
         ref_idx, dcat.u, dcat.strength, shapes.local_fwhm * geo.scale, dcat.spectrum, across
     )
     err = np.hypot(geo.err, pull)
+    x, y = geo.x[fit_set], dcat.u[ref_idx[fit_set]] - geo.u0[fit_set]
+    # a line its NIST neighbours may pull by more than its noise is no longer
+    # noise-limited: its centre depends on a flux ratio, as a blend's
+    own = np.where(shapes.noise_limited & (pull <= geo.err), geo.err, 0.0)[fit_set]
+    e = err[fit_set]
+    on = _end_anchors(anchors, geo, fit_set)
+    if on.any():
+        _, u_feature, a_err = anchors
+        x = np.r_[x, geo.x[on]]
+        y = np.r_[y, u_feature[on] - geo.u0[on]]
+        e = np.r_[e, a_err[on]]
+        own = np.r_[own, np.zeros(int(on.sum()))]
     fit = robust_fit(
-        geo.x[fit_set],
-        dcat.u[ref_idx[fit_set]] - geo.u0[fit_set],
-        err[fit_set],
+        x,
+        y,
+        e,
         order,
         floor=CLIP_FLOOR_PX * b,
         gap_tolerance=GAP_TOLERANCE_PX * b,
-        # a line its NIST neighbours may pull by more than its noise is no longer
-        # noise-limited: its centre depends on a flux ratio, as a blend's
-        own_error=np.where(shapes.noise_limited & (pull <= geo.err), geo.err, 0.0)[fit_set],
+        own_error=own,
     )
-    status[np.nonzero(fit_set)[0][~fit.used]] = "outlier"
+    n_lines = int(fit_set.sum())
+    status[np.nonzero(fit_set)[0][~fit.used[:n_lines]]] = "outlier"
     return fit, status
+
+
+def _anchor_partner(r, dcat, width, broadened) -> int | None:
+    """The one NIST neighbour within ``width`` (guess px) of line ``r`` of its spectrum;
+    ``None`` for none or several, or where a neighbour of another spectrum shows (the
+    line is ``broadened``; unbroadened, as in :func:`_statuses`, it does not: Ne II
+    3664.07 1.2 px from Hg I 3663.28 in a pen lamp)."""
+    near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
+    near = near[near != r]
+    same = near[dcat.spectrum[near] == dcat.spectrum[r]]
+    if same.size != 1 or (broadened and same.size < near.size):
+        return None
+    return int(same[0])
+
+
+def _end_anchors(anchors, geo: _ArcGeometry, fit_set) -> np.ndarray:
+    """The ``anchors`` beyond the outermost lines of ``fit_set`` with arc lines beyond
+    them to name.
+
+    Inside the used lines the clean lines place the fit better than a centroid known
+    to a fraction of a pixel, which would only change which of them the rejection
+    keeps (with every anchor fitted, 1200M1 FeHeAr's five brought back four lines
+    0.2-0.4 px off, RMS 0.061 to 0.100 px). The outermost line of the arc names
+    nothing beyond it, and would only bend the fit towards NIST's ratio (1200M7
+    OG570, Ar I 7723.76 + 7724.21 at pixel 103, 750 px from the next line: renamed
+    7724.21, 1.2 px off).
+    """
+    if anchors is None or not fit_set.any():
+        return np.zeros(geo.x.size, bool)
+    x = geo.x[fit_set]
+    blue = (geo.x < x.min()) & (geo.x > geo.x.min())
+    red = (geo.x > x.max()) & (geo.x < geo.x.max())
+    return anchors[0] & (blue | red)
+
+
+def _pair_anchors(ref_idx, status, dcat, shapes: LineShapes, geo: _ArcGeometry):
+    """Set-aside pairs placed at their centroid, to anchor the naming of lines beyond.
+
+    A line set aside as a blend of one fainter NIST neighbour of its spectrum (the
+    pair :func:`_known_pairs` fits where it can; Hg I 3663.28 beside 3662.88 is 0.22
+    FWHM apart at 600 l/mm, too close) is no clean measure of its line, but its
+    centroid lies between the two: placed at the flux-weighted mean of NIST's ratio,
+    with an error as wide as the farther member, whatever ratio the lamp has (real
+    lamps put the Hg feature 0.046-0.092 A blueward of 3663.28, NIST's ratio 0.079;
+    the library lamps put Ar I 4190.71 + 4191.03, NIST 3:1, at 4191.03). Taken out
+    of the fit, the 600 l/mm Blue HgArNe lamp had no used line below pixel 785: the
+    600 px extrapolation admitted Hg I 3650.15, 3654.84 and the pair, named none, and
+    its model moved up to 1.16 px at the blue end. The identification stages fit
+    these centroids beyond the used lines (:func:`_end_anchors`); the solution does
+    not (:func:`identify`).
+
+    Returns
+    -------
+    tuple of numpy.ndarray or None
+        Per arc line: whether it anchors, the centroid's guess coordinate, and its
+        error (guess px); ``None`` for none.
+    """
+    on = np.zeros(ref_idx.size, bool)
+    u_feature = np.zeros(ref_idx.size)
+    err = np.zeros(ref_idx.size)
+    width = shapes.local_fwhm * geo.scale
+    cand = (ref_idx >= 0) & (status == "blend") & ~shapes.saturated & ~shapes.arc_blend
+    for i in np.nonzero(cand)[0]:
+        k = _anchor_partner(ref_idx[i], dcat, width[i], shapes.broadened[i])
+        if k is None:
+            continue
+        r = ref_idx[i]
+        if dcat.strength[k] > dcat.strength[r]:
+            r, k = k, r  # the centroid is the pair's, whichever member names it
+        ratio = dcat.strength[k] / max(dcat.strength[r], 1e-12)
+        d = dcat.u[k] - dcat.u[r]
+        share = ratio / (1.0 + ratio)
+        on[i] = True
+        u_feature[i] = dcat.u[r] + d * share
+        # anywhere between the two lines, whatever the lamp's ratio
+        err[i] = np.hypot(geo.err[i], abs(d) * max(share, 1.0 - share))
+    return (on, u_feature, err) if on.any() else None
 
 
 def _steer(status, ref_idx, dcat, geo: _ArcGeometry, order) -> PolyFit | None:
@@ -702,6 +795,70 @@ def _steer(status, ref_idx, dcat, geo: _ArcGeometry, order) -> PolyFit | None:
         order,
         floor=STEER_ERROR_PX * b,
     )
+
+
+#: A set-aside line whose one unresolved NIST neighbour (same spectrum, within a FWHM)
+#: lies at least this many FWHM away is fitted as the pair, their separation fixed
+#: (:func:`~pipeline.wavelength.lines.fit_known_pair`); closer, the pair's centre and
+#: its flux ratio cannot be told apart.
+PAIR_MIN_FWHM = 0.35
+#: ... and only where the fitted flux ratio is within this factor of NIST's.
+PAIR_RATIO_SPAN = 2.0
+#: ... and only for a partner at most this fraction of the line (NIST intensities): the
+#: fit's one-width Gaussians are not a real lamp's profile, and the brighter the
+#: partner, the more of that misfit lands in the centre. Library lamps, each pair-fitted
+#: line against the fit of the others: NIST ratios 0.13-0.33 (Ar II 4430.19, Ar I
+#: 4190.71, Ne I 8654.38) sit 0.4-1.7 of their lamp's RMS off, ratios 0.36-0.87 (Ne I
+#: 5341.09 and 8681.92, Ar I 7723.76 and 4200.67, Ar II 4400.99 and 4370.75) 1.4-4.8
+#: (Ne I 5341.09: -0.12 px on a 0.025 px lamp). Hg I 3662.88 beside 3663.28: 0.24.
+PAIR_MAX_RATIO = 0.35
+
+
+def _pair_partner(r, dcat, width) -> int | None:
+    """The one NIST neighbour within ``width`` (guess px) of line ``r``, of its spectrum
+    and at most :data:`PAIR_MAX_RATIO` of it; ``None`` for none or several."""
+    near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
+    near = near[near != r]
+    if near.size != 1:
+        return None
+    k = int(near[0])
+    if dcat.spectrum[k] != dcat.spectrum[r]:
+        return None
+    if dcat.strength[k] > PAIR_MAX_RATIO * max(dcat.strength[r], 1e-12):
+        return None
+    return k
+
+
+def _known_pairs(flux, lines, geo0: _ArcGeometry, alignment, ref_idx, status, dcat, shapes):
+    """Blends of two NIST lines far enough apart to be fitted as a pair rejoin, placed
+    where the pair fit puts their named line (Hg I 3663.28 beside 3662.88, 0.45 FWHM
+    apart at 2100 l/mm: the single fit is pulled by 0.38 px, the pair fit by none)."""
+    n = np.asarray(flux).size
+    b = geo0.binning
+    width = shapes.local_fwhm * geo0.scale  # guess px
+    x, u0, err = geo0.x.copy(), geo0.u0.copy(), geo0.err.copy()
+    status = status.copy()
+    sign = 1.0 if alignment.scale >= 0 else -1.0
+    for i in np.nonzero((ref_idx >= 0) & (status == "blend") & ~shapes.saturated)[0]:
+        r = ref_idx[i]
+        k = _pair_partner(r, dcat, width[i])
+        if k is None:
+            continue
+        offset = sign * (dcat.u[k] - dcat.u[r]) / geo0.scale  # binned arc px
+        if abs(offset) < PAIR_MIN_FWHM * shapes.local_fwhm[i]:
+            continue
+        fit = fit_known_pair(flux, lines.centre[i], offset, lines.sigma[i])
+        if fit is None:
+            continue
+        j, j_err, ratio = fit
+        expect = dcat.strength[k] / max(dcat.strength[r], 1e-12)
+        if not expect / PAIR_RATIO_SPAN <= ratio <= expect * PAIR_RATIO_SPAN:
+            continue  # the lamp does not show the pair NIST describes
+        x[i] = _x(np.array([j]), n)[0]
+        u0[i] = alignment(np.array([b * j + (b - 1) / 2.0]))[0]
+        err[i] = b * np.hypot(j_err, SYSTEMATIC_PX)
+        status[i] = "used"
+    return replace(geo0, x=x, u0=u0, err=err), status
 
 
 def _arc_geometry(lines: LineList, n: int, binning: int, alignment: Alignment) -> _ArcGeometry:
@@ -760,13 +917,14 @@ def identify(
     Identification
     """
     n = np.asarray(flux).size
-    geo = _arc_geometry(lines, n, binning, alignment)
+    geo = geo0 = _arc_geometry(lines, n, binning, alignment)
     dcat = catalogue_on_detector(catalogue, guess, n * geo.binning, ionic_weight)
     shapes = line_shapes(lines, flux, mask)
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)
     ref_idx = np.full(lines.centre.size, -1)
     status = np.full(lines.centre.size, "unidentified", dtype=object)
     n_used = -1
+    anchors = anchored_fit = None
     dominance = DOMINANCE if ionic_weight < 1.0 else np.inf
     # the schedule, then rounds at its last tolerance while lines beyond the
     # outermost ones keep joining (each round looks a little farther along the
@@ -785,7 +943,17 @@ def identify(
         lone_reach = 0.0
         if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
             u_pred, lone_reach = _along_optics(
-                u_pred, outside > 0, optics, guess, geo, dcat, ref_idx, status, correction, n
+                u_pred,
+                outside > 0,
+                optics,
+                guess,
+                geo,
+                dcat,
+                ref_idx,
+                status,
+                correction,
+                n,
+                _anchored(anchors, n_lines=ref_idx.size),
             )
         outside_px = outside * (n - 1) / 2.0
         # strictly between the outermost fitted lines (x_lo, x_hi are theirs: the fit
@@ -824,10 +992,12 @@ def identify(
             )
         if (ref_idx >= 0).sum() < 3:
             break
-        status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo)
+        status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo0)
+        geo, status = _known_pairs(flux, lines, geo0, alignment, ref_idx, status, dcat, shapes)
+        anchors = _pair_anchors(ref_idx, status, dcat, shapes, geo)
         if optics is not None and stage >= len(SCHEDULE) - 1:
             ref_idx, status = _set_aside_ambiguous_ends(
-                ref_idx, status, u_pred, dcat, geo, guess, n
+                ref_idx, status, u_pred, dcat, geo, guess, n, _anchored(anchors, ref_idx.size)
             )
         if (status == "used").sum() < 3:
             if tol < COARSE_TOLERANCE_PX:
@@ -837,20 +1007,40 @@ def identify(
             steer = _steer(status, ref_idx, dcat, geo, min(order_cap, max_order))
             if steer is None:
                 break
-            correction = steer
+            correction, anchored_fit = steer, None
             continue
+        order = min(order_cap, max_order)
+        anchored_fit = None
+        if _end_anchors(anchors, geo, status == "used").any():
+            anchored_fit = (ref_idx, status.copy(), geo, order)
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, min(order_cap, max_order), shapes, np.isfinite(dominance)
+            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), anchors
         )
         used_now = int((status == "used").sum())
         if stage >= len(SCHEDULE) - 1 and used_now <= n_used:
             break
         n_used = used_now
+    if anchored_fit is not None:
+        # the anchors named the lines beyond them; the solution is the lines' own fit
+        ref_idx, status, geo, order = anchored_fit
+        correction, status = _fit_used(
+            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance)
+        )
     cat = dcat.lines
     reference = np.where(ref_idx >= 0, cat.wavelength[np.clip(ref_idx, 0, None)], np.nan)
     ion = np.where(ref_idx >= 0, cat.ion[np.clip(ref_idx, 0, None)], "")
     if not np.any(status == "used"):
         status = np.where(ref_idx >= 0, status, "unidentified")
+    # the pair-fitted lines at their named line's place (see _known_pairs)
+    moved = geo.x != geo0.x
+    if moved.any():
+        centre = lines.centre.copy()
+        centre_error = lines.centre_error.copy()
+        centre[moved] = (geo.x[moved] + 1.0) * (n - 1) / 2.0
+        centre_error[moved] = np.sqrt(
+            np.maximum((geo.err[moved] / geo.binning) ** 2 - SYSTEMATIC_PX**2, 0.0)
+        )
+        lines = LineList(centre, lines.amplitude, lines.sigma, centre_error)
     return Identification(
         lines=lines,
         reference=reference,
@@ -861,7 +1051,9 @@ def identify(
     )
 
 
-def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, correction, n):
+def _along_optics(
+    u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, correction, n, anchored=None
+):
     """``u_pred`` with the lines ``beyond`` the outermost fitted ones placed along the
     optics model (guess px), at the departure from it the used lines measure.
 
@@ -889,7 +1081,8 @@ def _along_optics(u_pred, beyond, optics, guess, geo, dcat, ref_idx, status, cor
         return u_pred, 0.0
     b = geo.binning
     j = (geo.x + 1.0) * (n - 1) / 2.0
-    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    # a set-aside pair's centroid vouches for its neighbour's name as a used line does
+    lone = _lone_end_lines(j, used | _or_none(anchored), LONE_GAP * (n - 1)) & used
     if (used & ~lone).sum() >= LONE_JUDGES:
         used &= ~lone
     else:
@@ -947,7 +1140,7 @@ def _along_lamp_where_measured(lam, jq, end, end_wave, n, b, guess, fit_lines) -
     return np.where(inside, along, lam)
 
 
-def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n):
+def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n, anchored=None):
     """``ref_idx`` and ``status`` with a lone end line left unnamed where its name is a
     guess between NIST neighbours.
 
@@ -963,7 +1156,7 @@ def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n):
     """
     used = (status == "used") & (ref_idx >= 0)
     j = (geo.x + 1.0) * (n - 1) / 2.0
-    lone = _lone_end_lines(j, used, LONE_GAP * (n - 1))
+    lone = _lone_end_lines(j, used | _or_none(anchored), LONE_GAP * (n - 1)) & used
     # with fewer judges the lone line placed itself (see _along_optics): no rival test
     if not lone.any() or (used & ~lone).sum() < LONE_JUDGES:
         return ref_idx, status
@@ -983,6 +1176,15 @@ def _set_aside_ambiguous_ends(ref_idx, status, u_pred, dcat, geo, guess, n):
         if rivals.any():
             ref_idx[k], status[k] = -1, "unidentified"
     return ref_idx, status
+
+
+def _anchored(anchors, n_lines) -> np.ndarray:
+    """The arc lines :func:`_pair_anchors` placed (``anchors`` may be ``None``)."""
+    return anchors[0] if anchors is not None else np.zeros(n_lines, bool)
+
+
+def _or_none(mask):
+    return False if mask is None else mask
 
 
 def _lone_end_lines(j, used, gap) -> np.ndarray:
@@ -1047,7 +1249,7 @@ def _pair(
         fitted lines at a fine tolerance). The candidate chosen stands for its
         unresolved feature (see :func:`_feature_choice`), at every stage; a feature
         no member dominates keeps the candidate where ``settled``, and is otherwise
-        paired with status ``blend``.
+        paired with status ``blend``, named after its brightest member.
 
     Returns
     -------
@@ -1078,11 +1280,18 @@ def _pair(
     ambiguous = np.zeros(u_pred.size, bool)
     if feature is not None and intensity is not None:
         f_width, spectrum, settled = feature
+        settled = np.asarray(settled, bool)
         for a in np.nonzero(choice >= 0)[0]:
-            choice[a], ambiguous[a] = _feature_choice(
-                int(choice[a]), u_cat, intensity, spectrum, f_width[a], dominance
-            )
-        ambiguous &= ~np.asarray(settled, bool)
+            name, ambiguous[a], brightest = _feature_choice(
+                int(choice[a]), u_cat, intensity, spectrum, f_width[a], dominance,
+                (u_pred[a] - tol[a], u_pred[a] + tol[a]),
+            )  # fmt: skip
+            # a feature set aside carries its brightest member's name (most of its
+            # light) where the tolerance admits it: one beyond it is a name the
+            # prediction does not support, and once fitted as a pair
+            # (_known_pairs) it bent the coarse stages (2100_3900A 1x1, seed 12)
+            choice[a] = brightest if ambiguous[a] and not settled[a] else name
+        ambiguous &= ~settled
     best: dict[int, int] = {}
     for a in np.nonzero(choice >= 0)[0]:
         r = int(choice[a])
@@ -1094,9 +1303,12 @@ def _pair(
     return idx, status
 
 
-def _feature_choice(r, u_cat, strength, spectrum, width, dominance) -> tuple[int, bool]:
-    """The NIST line that names the unresolved feature of candidate ``r``, and whether
-    the feature is ambiguous.
+def _feature_choice(
+    r, u_cat, strength, spectrum, width, dominance, within=(-np.inf, np.inf)
+) -> tuple[int, bool, int]:
+    """The NIST line that names the unresolved feature of candidate ``r``, whether
+    the feature is ambiguous, and its brightest member comparable with ``r`` (of its
+    spectrum, or of any with a pen lamp's weights) ``within`` a range of ``u_cat``.
 
     The feature is the chain of NIST lines closer than :data:`FEATURE_FWHM` ``width``
     to each other around ``r``. Its centroid is their intensity-weighted mean, which
@@ -1113,15 +1325,22 @@ def _feature_choice(r, u_cat, strength, spectrum, width, dominance) -> tuple[int
     while hi < u_cat.size - 1 and u_cat[hi + 1] - u_cat[hi] < gap:
         hi += 1
     if lo == hi:
-        return r, False
+        return r, False, r
     members = np.arange(lo, hi + 1)
     top = members[np.argmax(strength[members])]
     others = members[members != top]
     cross = spectrum[others] != spectrum[top]
     needed = np.where(cross, dominance, DOMINANCE) * strength[others]
     if np.all(strength[top] >= needed):
-        return int(top), False
-    return r, True
+        return int(top), False, int(top)
+    comparable = members[
+        ((spectrum[members] == spectrum[r]) | np.isfinite(dominance))
+        & (u_cat[members] >= within[0])
+        & (u_cat[members] <= within[1])
+    ]
+    if comparable.size == 0:
+        return r, True, r
+    return r, True, int(comparable[np.argmax(strength[comparable])])
 
 
 def _unresolved_choice(

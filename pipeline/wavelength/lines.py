@@ -629,3 +629,102 @@ def find_lines(
     with np.errstate(all="ignore"):
         start[inner] = p + np.where(den < 0, 0.5 * (net[p - 1] - net[p + 1]) / den, 0.0)
     return fit_centres(flux, start, sigma_guess=sigma, half_width=half_width, deblend=True)
+
+
+#: Floor of ``1 - leverage`` in :func:`fit_known_pair`'s error: a pixel that alone
+#: fixes a parameter does not make the error infinite.
+MIN_ONE_MINUS_LEVERAGE = 0.1
+
+
+def _pair_model(x, p, offset):
+    """A line and a partner ``offset`` px away, one width: amplitudes, centre, sigma, level."""
+    return (
+        p[4]
+        + p[0] * _integrated_gaussian(x, p[2], p[3])
+        + p[1] * _integrated_gaussian(x, p[2] + offset, p[3])
+    )
+
+
+def fit_known_pair(flux, centre, offset, sigma, half_width=None, n_iter=30):
+    """Centre of a line whose partner lies a known ``offset`` away, both fitted at once.
+
+    Two pixel-integrated Gaussians of one width, the partner's place tied to the
+    line's (its separation is known from the catalogue and the dispersion), their
+    amplitudes free: a partly resolved pair no longer pulls the centre by a flux
+    ratio no one knows (NIST's is not the lamp's).
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The arc.
+    centre : float
+        The single-Gaussian centre of the feature (binned px).
+    offset : float
+        Partner's place minus the line's (binned px, signed).
+    sigma : float
+        Starting Gaussian sigma (binned px).
+    half_width : int, optional
+        Half-width of the fitted window; default covers both lines' wings.
+    n_iter : int
+        Damped Gauss-Newton steps at most.
+
+    Returns
+    -------
+    tuple of (float, float, float) or None
+        The line's centre, its 1-sigma error (sandwich estimate from the
+        squared residuals over (1 - leverage)**2), and
+        the partner-to-line flux ratio; ``None`` when the
+        fit fails (no convergence, a negative amplitude, a width off by half).
+    """
+    flux = np.asarray(flux, float)
+    hw = int(half_width or np.ceil(3.0 * sigma + abs(offset)))
+    i = int(round(centre))
+    lo, hi = max(i - hw, 0), min(i + hw + 1, flux.size)
+    x = np.arange(lo, hi, dtype=float)
+    y = flux[lo:hi]
+    if x.size < 8 or not np.all(np.isfinite(y)):
+        return None
+    level = float(np.min(y))
+    total = max(float(np.sum(y - level)), 1e-12)
+    # start: the line where the single fit puts the feature's centroid, moved away
+    # from the partner by its share at a typical ratio
+    p = np.array([0.8 * total, 0.2 * total, centre - 0.2 * offset, sigma, level])
+    for _ in range(n_iter):
+        model = _pair_model(x, p, offset)
+        jac = np.empty((x.size, 5))
+        for k in range(5):
+            h = 1e-4 * max(abs(p[k]), 1e-3)
+            dp = np.zeros(5)
+            dp[k] = h
+            jac[:, k] = (_pair_model(x, p + dp, offset) - _pair_model(x, p - dp, offset)) / (2 * h)
+        jtj = jac.T @ jac
+        jtj = jtj + 1e-6 * np.diag(np.diag(jtj))
+        try:
+            step = np.linalg.solve(jtj, jac.T @ (y - model))
+        except np.linalg.LinAlgError:
+            return None
+        step[2] = np.clip(step[2], -0.5, 0.5)
+        step[3] = np.clip(step[3], -0.3 * p[3], 0.3 * p[3])
+        p = p + step
+        if abs(step[2]) < 1e-5:
+            break
+    if not np.all(np.isfinite(p)) or p[0] <= 0 or p[1] < 0 or abs(p[2] - centre) > abs(offset) + 1:
+        return None
+    if not 0.5 * sigma < p[3] < 1.5 * sigma:
+        return None
+    # heteroscedasticity-consistent (sandwich) variance of the centre: each pixel's
+    # squared residual stands for its variance (photon noise grows with the line)
+    resid = y - _pair_model(x, p, offset)
+    try:
+        inv = np.linalg.inv(jac.T @ jac)
+    except np.linalg.LinAlgError:
+        return None
+    # each pixel's squared residual divided by (1 - leverage)^2 (HC3, MacKinnon and
+    # White 1985): five parameters on ~11 pixels at 2x2 leave the peak pixels that
+    # place the centre with leverage near 1 and residuals far below their noise; the
+    # plain n / (n - 5) scaling stated errors 2.6x below the scatter over 40 draws
+    # (2100_3900A 2x2; 1.2x at 1x1), this one 0.86 and 0.99 of it
+    lever = np.einsum("pi,ij,pj->p", jac, inv, jac)
+    w = resid**2 / np.clip(1.0 - lever, MIN_ONE_MINUS_LEVERAGE, 1.0) ** 2
+    cov = inv @ (jac.T * w) @ jac @ inv
+    return float(p[2]), float(np.sqrt(max(cov[2, 2], 0.0))), float(p[1] / p[0])

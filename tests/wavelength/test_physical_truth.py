@@ -80,6 +80,14 @@ def test_the_grader_gives_the_truth_full_marks_and_catches_an_offset(mode, binni
 KNOWN_FAILURES: dict[tuple[str, int], str] = {}
 
 
+#: Modes whose lamp has fewer than two clean lines in physical truth, with the reason.
+#: 930_M1 HgAr (3125-4510 A): Hg I 3663.28 has Hg I 3662.88 at a quarter of its flux
+#: 0.19 FWHM away (NIST ASD), one feature whose centre moves with the lamp's ratio,
+#: and every other bright line is saturated or within 3 FWHM of another; only Ar II
+#: 4052.92 is graded.
+CLEAN_LINES = {"930_M1": 1}
+
+
 def _case(mode, binning):
     why = KNOWN_FAILURES.get((mode, binning))
     marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
@@ -90,7 +98,7 @@ def _case(mode, binning):
 def test_physical_truth_arc_meets_the_accuracy(mode, binning):
     r = grade(mode, binning)
     # the simulation itself: lines on the detector, some a solver must find
-    assert r["injected"] >= 10 and r["expected"] >= 2, r
+    assert r["injected"] >= 10 and r["expected"] >= CLEAN_LINES.get(mode, 2), r
     assert not r["error"], f"{mode} {binning}x{binning} not calibrated: {r['error']}"
     assert r["found"] == r["expected"], f"{r['found']} of {r['expected']} lines found: {r}"
     assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r

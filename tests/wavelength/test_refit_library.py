@@ -3,6 +3,8 @@ provenance, and used by :class:`~pipeline.lamps.LampTemplate`."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -13,8 +15,10 @@ from pipeline.wavelength.lamp_continuation import measured_range
 from pipeline.wavelength.refit_library import (
     DETECTOR_PX,
     HISTORY_TAG,
+    MAX_ORDER,
     MAX_RMS_PX,
     MIN_LINES,
+    _calibrate,
     refit,
 )
 from tests.wavelength.physical_cases import assert_line_used_and_accurate
@@ -65,6 +69,25 @@ def test_refit_reproduces_the_committed_model(name):
     assert result.rms_pixel == pytest.approx(header["GSP_RRMS"], abs=1e-4)
     # the stored model is worse against the same NIST lines than the corrected one
     assert result.library_rms_pixel > result.corrected_rms_pixel
+
+
+def test_a_set_aside_pair_still_anchors_the_blue_end():
+    """600 l/mm Blue HgArNe: Hg I 3663.28 beside 3662.88 (0.22 FWHM, too close to fit
+    as a pair) is set aside as a blend, named after its brighter member; its centroid
+    still names Hg I 3654.84 beyond it, 600 px from the next used line, and the model
+    keeps its blue end (unanchored: 3654.84 unnamed, up to 1.16 px from the stored
+    model there)."""
+    name = "goodman_comp_600Blue_HgArNe.fits"
+    template = read_template(lamp_dir() / name)
+    stored = dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
+    t = _calibrate(template, stored, MAX_ORDER).lines
+    wave = np.asarray(t["lab_wavelength"], float)
+    status = np.asarray(t["status"], str)
+    assert status[np.abs(wave - 3654.836) < 0.01].tolist() == ["used"]
+    assert status[np.abs(wave - 3663.279) < 0.01].tolist() == ["blend"]
+    assert not np.any(np.abs(wave - 3662.883) < 0.01)
+    result = refit(template)
+    assert result.measured_pixels[0] < 200 and result.deviation_max < 0.6
 
 
 @pytest.mark.parametrize(
