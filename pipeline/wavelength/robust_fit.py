@@ -232,7 +232,8 @@ def _gain_steps(added: int) -> int:
 
     Two orders up pay one: a distortion symmetric about the middle of the detector
     leaves the odd (or even) order between unused, so that order cannot show the gain
-    and the next one, which can, must not pay for it too. 930_M1 2x2 (seed 93, 21
+    and the next one, which can, must not pay for it too. 930_M1 2x2 (seed 93 drawn
+    before Hg I 3662.88 was listed, 21
     lines): order 2 was worse than 1 (leave-one-out 0.143 against 0.127 px), order 3
     better by 6 % (0.119), short of the compounded 9.75 %; order 1 left the solution
     0.086 px off the truth at Ar II 4052.92, order 3 0.004 px. A jump of three or more

