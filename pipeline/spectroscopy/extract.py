@@ -22,7 +22,7 @@ import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
-from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, optimal_sums
+from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
 from pipeline.spectroscopy.trace import Trace
 from pipeline.wavelength.arrays import SpectrumArrays
 
@@ -37,9 +37,7 @@ def _variance(ccd, data, band) -> np.ndarray:
         if isinstance(unc, StdDevUncertainty):
             return np.asarray(arr, float) ** 2
         return np.asarray(type(unc)(arr).represent_as(VarianceUncertainty).array, float)
-    header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
-    gain = float(header.get("GAIN", 1.0) or 1.0)
-    rdnoise = float(header.get("RDNOISE", 0.0) or 0.0)
+    gain, rdnoise = header_noise(ccd)
     return np.clip(data, 0.0, None) / gain + (rdnoise / gain) ** 2
 
 

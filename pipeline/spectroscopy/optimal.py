@@ -20,6 +20,25 @@ from scipy.ndimage import median_filter
 from pipeline.spectroscopy.trace import Trace
 
 
+def header_noise(ccd) -> tuple[float, float]:
+    """The frame's ``GAIN`` (e-/ADU) and ``RDNOISE`` (e-).
+
+    Used for a frame without an uncertainty.
+
+    Parameters
+    ----------
+    ccd : astropy.nddata.CCDData
+        The frame; its ``header`` or ``meta``.
+
+    Returns
+    -------
+    tuple of float
+        Gain (1 when missing) and read noise (0 when missing).
+    """
+    header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
+    return float(header.get("GAIN", 1.0) or 1.0), float(header.get("RDNOISE", 0.0) or 0.0)
+
+
 def fitted_profile(offset: np.ndarray, trace: Trace) -> np.ndarray:
     """Spatial profile at row offsets from the trace: the target's fitted model.
 
@@ -182,9 +201,7 @@ def optimal_sums(
         The columns summed instead of weighted.
     """
     if getattr(ccd, "uncertainty", None) is None:
-        header = getattr(ccd, "header", None) or getattr(ccd, "meta", {}) or {}
-        gain = float(header.get("GAIN", 1.0) or 1.0)
-        rdnoise = float(header.get("RDNOISE", 0.0) or 0.0)
+        gain, rdnoise = header_noise(ccd)
         noise = (1.0 / gain, (rdnoise / gain) ** 2)
     else:
         noise = _noise_model(net + sky, pix_var, (weights > 0) & ~bad)

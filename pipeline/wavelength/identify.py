@@ -704,13 +704,18 @@ def _fit_used(
     return fit, status
 
 
+def _neighbours(r, dcat, width) -> np.ndarray:
+    """Indices of the NIST lines within ``width`` (guess px) of line ``r``, not ``r``."""
+    near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
+    return near[near != r]
+
+
 def _anchor_partner(r, dcat, width, broadened) -> int | None:
     """The one NIST neighbour within ``width`` (guess px) of line ``r`` of its spectrum;
     ``None`` for none or several, or where a neighbour of another spectrum shows (the
     line is ``broadened``; unbroadened, as in :func:`_statuses`, it does not: Ne II
     3664.07 1.2 px from Hg I 3663.28 in a pen lamp)."""
-    near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
-    near = near[near != r]
+    near = _neighbours(r, dcat, width)
     same = near[dcat.spectrum[near] == dcat.spectrum[r]]
     if same.size != 1 or (broadened and same.size < near.size):
         return None
@@ -817,8 +822,7 @@ PAIR_MAX_RATIO = 0.35
 def _pair_partner(r, dcat, width) -> int | None:
     """The one NIST neighbour within ``width`` (guess px) of line ``r``, of its spectrum
     and at most :data:`PAIR_MAX_RATIO` of it; ``None`` for none or several."""
-    near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
-    near = near[near != r]
+    near = _neighbours(r, dcat, width)
     if near.size != 1:
         return None
     k = int(near[0])
