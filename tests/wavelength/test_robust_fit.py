@@ -74,17 +74,35 @@ def test_beyond_the_fitted_lines_the_place_decides_only_when_unambiguous():
     assert not _place_decides(pair, 0.5, np.nan, width)
 
 
-def test_a_sparse_fit_keeps_its_lone_end_point_and_shows_the_misfit():
+def test_a_sparse_fit_keeps_its_lone_end_point_and_bends_through_it():
     # 2100_3900A seed 4 (guess px): one clean blue line 2250 px from five red ones,
     # against a guess 9 px off there. Rejected, the red lines alone fit to 0.001 px
     # and the blue end is an unchecked extrapolation (a 5 px solution error); kept,
-    # the shape the guess lacks shows in the leave-one-out error instead.
+    # the fit follows it (weighed at its own leave-one-out variance, it no longer
+    # holds the order down: see the next test).
     px = np.array([948.0, 3194.0, 3334.0, 3351.0, 3368.0, 3821.0])
     x = 2.0 * px / 4059.0 - 1.0
     y = np.array([5.833, 0.048, -0.688, -0.786, -0.883, -4.128])
     fit = robust_fit(x, y, np.full(6, 0.02), 8, floor=0.02, gap_tolerance=0.25)
     assert fit.used.all()
-    assert fit.loo_rms > 1.0
+    assert fit.order >= 2
+    assert abs(chebyshev.chebval(x[0], fit.coef) - y[0]) < 0.05
+
+
+def test_a_lone_end_point_of_six_does_not_hold_the_order_down():
+    # 2100 l/mm at GRT 22.67 (custom angles, 3270-3980 A, ArHg), optics first guess:
+    # five lines over 530 px at the blue end and one 1400 px away. The departure
+    # from the optics bends by 0.7 px over the five; counted at its full leave-one-out
+    # error (an extrapolation across the gap, 1.2 px), the lone line held the order at
+    # 0 and left the five 0.3 px (15 of their sigmas) off.
+    x = np.array([-0.933, -0.896, -0.777, -0.707, -0.674, 0.022])
+    y = 2.0 + np.array([-0.32, -0.182, 0.167, 0.305, 0.343, -0.329])
+    err = np.full(x.size, 0.021)
+    order, _ = choose_order(x, y, 1.0 / err**2, 2, weigh_ends=True)
+    assert order == 2
+    fit = robust_fit(x, y, err, 8, floor=0.02, gap_tolerance=0.25)
+    assert fit.used.all() and fit.order == 2
+    assert np.abs(chebyshev.chebval(x, fit.coef) - y).max() < 0.03
 
 
 def test_inside_the_lines_an_unresolved_pair_is_named_after_its_dominant_member():
