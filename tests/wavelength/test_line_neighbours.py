@@ -127,3 +127,40 @@ def test_a_line_on_a_saturated_neighbours_flank_is_weighed_by_its_noise():
     k = int(np.argmin(np.abs(lines.centre - truth["column"])))
     assert abs(lines.centre[k] - truth["column"]) < 0.02, (lines.centre[k], truth)
     assert lines.centre_error[k] < 0.02, lines.centre_error[k]
+
+
+def _gaussians(n, centres, peaks, sigma):
+    from scipy import special
+
+    edges = np.arange(n + 1) - 0.5
+    flux = np.zeros(n)
+    for c, p in zip(centres, peaks, strict=True):
+        cdf = 0.5 * (1 + special.erf((edges - c) / (np.sqrt(2) * sigma)))
+        flux += p * np.sqrt(2 * np.pi) * sigma * np.diff(cdf)
+    return flux
+
+
+def test_clean_lines_among_bright_blends_are_not_narrow():
+    # the Ar II forest of an HgAr lamp at 600 l/mm (custom GRT 8.5, 2x2): the bright
+    # lines near the blue end are unresolved pairs (FWHM ~4 px), the clean lines there
+    # faint; their local FWHM, the median of the bright ones, was the blends', and
+    # every clean line (2.5 px) was set aside as narrow. A sharper feature stays narrow.
+    n, sigma = 2030, 2.5 / 2.3548
+    pairs = np.arange(60.0, 700.0, 80.0)  # eight bright unresolved pairs
+    clean_blue = pairs[:-1] + 40.0  # seven faint clean lines between them
+    clean_red = np.linspace(1300.0, 1900.0, 10)  # ten bright clean lines
+    centres = np.r_[pairs - 1.0, pairs + 1.0, clean_blue, clean_red]
+    peaks = np.r_[
+        np.full(2 * pairs.size, 2500.0), np.full(clean_blue.size, 300.0), np.full(10, 5000.0)
+    ]
+    rng = np.random.default_rng(5)
+    flux = 100.0 + _gaussians(n, centres, peaks, sigma) + rng.normal(0.0, 10.0, n)
+    flux += _gaussians(n, [1000.0], [600.0], 0.5)  # a feature too sharp to be a line
+    lines = find_lines(flux, max_lines=250)
+    shapes = line_shapes(lines, flux)
+    at = [int(np.argmin(np.abs(lines.centre - c))) for c in clean_blue]
+    assert np.allclose(lines.centre[at], clean_blue, atol=0.3)
+    assert np.median(shapes.local_fwhm[at]) > 3.5  # the blends' width ...
+    assert not shapes.narrow[at].any()  # ... but the clean lines are lines
+    spike = np.abs(lines.centre - 1000.0) < 0.5
+    assert spike.sum() == 1 and shapes.narrow[spike].all()
