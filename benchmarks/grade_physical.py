@@ -21,6 +21,7 @@ Run::
     .venv/bin/python benchmarks/grade_physical.py --quick --nights  # + whole 2x2 nights
     .venv/bin/python benchmarks/grade_physical.py --seeds 0-5  # pass count per seed
     .venv/bin/python benchmarks/grade_physical.py --seeds 3,4 --only 600_MID:1
+    .venv/bin/python benchmarks/grade_physical.py --seeds 0-9 --binnings 3  # 3x3 only
 
 One seed is one draw of noise, distortion and line intensities; the issue's accuracy is
 judged on arcs we do not have, so the figure that counts is the pass count over seeds.
@@ -229,7 +230,7 @@ def _passes(r: dict) -> bool:
 
 def _cases(args) -> list[tuple[str, int]]:
     modes = ["400_M2", "930_M2"] if args.quick else list(lamps.modes())
-    binnings = (2,) if args.quick else (1, 2)
+    binnings = (2,) if args.quick else tuple(args.binnings)
     cases = [(m, b) for m in modes for b in binnings]
     if args.only:
         want = set()
@@ -239,7 +240,7 @@ def _cases(args) -> list[tuple[str, int]]:
                 raise SystemExit(
                     f"--only {item!r}: unknown mode; known: {', '.join(lamps.modes())}"
                 )
-            want |= {(mode, int(b))} if b else {(mode, 1), (mode, 2)}
+            want |= {(mode, int(b))} if b else {(mode, k) for k in binnings}
         cases = [c for c in cases if c in want] or sorted(want)
     return cases
 
@@ -273,6 +274,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--only", default="", help="only these cases, e.g. 600_MID:1,2100_3900A (both binnings)"
+    )
+    ap.add_argument(
+        "--binnings",
+        type=lambda text: [int(b) for b in text.split(",")],
+        default=[1, 2],
+        help="binnings graded, e.g. 1,2,3 (default 1,2)",
     )
     ap.add_argument(
         "--nights",

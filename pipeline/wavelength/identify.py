@@ -22,7 +22,8 @@ solution does not follow). Every arc line ends with a status:
     an unresolved NIST neighbour (within one FWHM) not ten times fainter by NIST
     intensities, of the same spectrum; or of another spectrum (whose NIST intensities
     are on another scale) when the arc line is broader than its neighbours or too
-    coarsely sampled for its width to tell; or another arc
+    coarsely sampled for its width to tell (unless the arc's own library lamp, unbinned,
+    shows it clean: :mod:`pipeline.wavelength.lamp_widths`); or another arc
     line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
     broader than its neighbours: its centre depends on a flux ratio; or NIST lines
     within :data:`FEATURE_FWHM` FWHM of each other, none outshining the others,
@@ -596,15 +597,25 @@ class _ArcGeometry:
     binning: int
 
 
-def _statuses(ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pred, geo):
-    """Set aside the paired lines whose centre is not a clean measure of their line."""
+def _statuses(
+    ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pred, geo, lamp_clean=None
+):
+    """Set aside the paired lines whose centre is not a clean measure of their line.
+
+    ``lamp_clean`` (per catalogue line, or ``None``): the library lamp shows the line
+    clean in its unbinned flux, so an undersampled arc line named after it is no blend
+    by a neighbour of another spectrum (see :mod:`pipeline.wavelength.lamp_widths`).
+    """
     found = ref_idx >= 0
     # NIST neighbours are judged with the local FWHM expressed in guess px
     by_u = np.argsort(u_pred)
     cat_fwhm = np.interp(dcat.u, u_pred[by_u], (shapes.local_fwhm * geo.scale)[by_u])
     nb = _nist_neighbours(dcat.u, dcat.strength, dcat.spectrum, cat_fwhm)
     r = np.clip(ref_idx, 0, None)
-    nist_blend = nb.dominated[r] | (nb.unknown[r] & (shapes.broadened | shapes.undersampled))
+    coarse = shapes.undersampled
+    if lamp_clean is not None:
+        coarse = coarse & ~lamp_clean[r]
+    nist_blend = nb.dominated[r] | (nb.unknown[r] & (shapes.broadened | coarse))
     status[found & nist_blend] = "blend"
     status[found & shapes.arc_blend] = "blend"
     status[found & shapes.weak] = "weak"
@@ -895,6 +906,7 @@ def identify(
     max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
     optics=None,
+    clean_in_lamp=None,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -922,6 +934,11 @@ def identify(
         The optics model of the setup: beyond the outermost fitted lines a line's
         place is predicted along it (:mod:`pipeline.wavelength.optics_continuation`)
         rather than along the fitted correction's tangent.
+    clean_in_lamp : array_like, optional
+        NIST wavelengths (Å) the arc's own library lamp shows as clean single lines
+        in its unbinned flux (:func:`pipeline.wavelength.lamp_widths.clean_in_lamp`):
+        an undersampled line named after one is judged by that, not set aside for a
+        neighbour of another spectrum its width cannot show.
 
     Returns
     -------
@@ -931,6 +948,9 @@ def identify(
     geo = geo0 = _arc_geometry(lines, n, binning, alignment)
     dcat = catalogue_on_detector(catalogue, guess, n * geo.binning, ionic_weight)
     shapes = line_shapes(lines, flux, mask)
+    lamp_clean = None
+    if clean_in_lamp is not None:
+        lamp_clean = np.isin(dcat.lines.wavelength, np.asarray(clean_in_lamp, float))
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)
     ref_idx = np.full(lines.centre.size, -1)
     status = np.full(lines.centre.size, "unidentified", dtype=object)
@@ -1003,7 +1023,7 @@ def identify(
             )
         if (ref_idx >= 0).sum() < 3:
             break
-        status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo0)
+        status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo0, lamp_clean)
         geo, status = _known_pairs(flux, lines, geo0, alignment, ref_idx, status, dcat, shapes)
         anchors = _pair_anchors(ref_idx, status, dcat, shapes, geo)
         if optics is not None and stage >= len(SCHEDULE) - 1:
