@@ -341,6 +341,9 @@ class LineShapes:
     undersampled : ndarray of bool
         Local FWHM below :data:`SAMPLED_FWHM` px: the width is too coarse a measure
         to reveal an unresolved neighbour (binned 3x3, a line is one pixel wide).
+    sharp : ndarray of bool
+        Unsaturated, with a peak at least :data:`WEAK_SNR` times the noise: its fitted
+        width is measured to a few per cent (a faint line's scatters by tens).
     """
 
     fwhm: np.ndarray
@@ -352,6 +355,7 @@ class LineShapes:
     broadened: np.ndarray
     undersampled: np.ndarray
     noise_limited: np.ndarray
+    sharp: np.ndarray
 
 
 def _isolated(j, amplitude, local_fwhm, wing=None) -> np.ndarray:
@@ -530,6 +534,7 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
             local,
             lambda i, k: _wing_reaches(rest, noise, j, lines.sigma, height, local, i, k),
         ),
+        sharp=sharp,
     )
 
 
@@ -597,6 +602,44 @@ class _ArcGeometry:
     binning: int
 
 
+#: A line NIST gives an unresolved neighbour of its spectrum (not DOMINANCE times
+#: fainter) is nonetheless clean when that neighbour, at NIST's ratio, would broaden it
+#: to at least this many times the local FWHM and the line is not broadened
+#: (:data:`CROSS_BROAD`) where its width is measured (:data:`SAMPLED_FWHM`, and a peak
+#: of :data:`WEAK_SNR` noise sigmas or more): the lamp does not show the neighbour NIST
+#: describes.
+CONTRADICTED_BROAD = 1.25
+
+
+def _width_contradicts(ref_idx, dcat: DetectorCatalogue, cat_fwhm, shapes: LineShapes):
+    """Arc lines whose width rules out the unresolved NIST neighbours of their spectrum.
+
+    The neighbours within a FWHM, at NIST's intensities, make a feature whose second
+    moment adds to the line's: ``sqrt(1 + var / sigma**2)`` its width. A lamp's ratio
+    is not NIST's: 930_M2 Ar, Ar II 4033.81 (60) beside 4035.46 (28), 0.78 FWHM apart,
+    would be 1.32 times as broad; the lamp shows no 4035.46 (library lamp and physical
+    truth alike), the line is as broad as its neighbours, and it was set aside as a
+    blend at every binning and seed, one expected line lost. Its NIST neighbours'
+    possible pull stays in its error (:func:`nist_pull`).
+    """
+    out = np.zeros(ref_idx.size, bool)
+    clean = (ref_idx >= 0) & shapes.sharp & ~shapes.saturated
+    clean &= ~shapes.broadened & ~shapes.undersampled
+    for i in np.nonzero(clean)[0]:
+        r = int(ref_idx[i])
+        near = _neighbours(r, dcat, cat_fwhm[r])
+        near = near[dcat.spectrum[near] == dcat.spectrum[r]]
+        if near.size == 0:
+            continue
+        members = np.r_[r, near]
+        w = dcat.strength[members]
+        mean = np.sum(w * dcat.u[members]) / max(np.sum(w), 1e-12)
+        var = np.sum(w * (dcat.u[members] - mean) ** 2) / max(np.sum(w), 1e-12)
+        sigma = cat_fwhm[r] / 2.3548
+        out[i] = np.sqrt(1.0 + var / max(sigma, 1e-12) ** 2) >= CONTRADICTED_BROAD
+    return out
+
+
 def _statuses(
     ref_idx, status, dcat: DetectorCatalogue, shapes: LineShapes, u_pred, geo, lamp_clean=None
 ):
@@ -615,7 +658,9 @@ def _statuses(
     coarse = shapes.undersampled
     if lamp_clean is not None:
         coarse = coarse & ~lamp_clean[r]
-    nist_blend = nb.dominated[r] | (nb.unknown[r] & (shapes.broadened | coarse))
+    contradicted = _width_contradicts(ref_idx, dcat, cat_fwhm, shapes)
+    nist_blend = nb.dominated[r] & ~contradicted
+    nist_blend |= nb.unknown[r] & (shapes.broadened | coarse)
     status[found & nist_blend] = "blend"
     status[found & shapes.arc_blend] = "blend"
     status[found & shapes.weak] = "weak"
@@ -971,9 +1016,9 @@ def identify(
         # stages' low-order fits of a few lines may hold misnamed ones, whose departure
         # from the optics sends the outer lines astray (2100 l/mm at 6500 A kept 8 of
         # its 18 lines), and the tangent serves the short steps they take
-        lone_reach = 0.0
+        lone_reach = lone_window = 0.0
         if optics is not None and np.isfinite(correction.x_lo) and stage >= len(SCHEDULE) - 1:
-            u_pred, lone_reach = _along_optics(
+            u_pred, lone_reach, lone_window = _along_optics(
                 u_pred,
                 outside > 0,
                 optics,
@@ -1021,6 +1066,7 @@ def identify(
                 dominance,
                 feature=(feature_width, dcat.spectrum, settled),
             )
+        ref_idx, status = _unique_in_window(ref_idx, status, u_pred, dcat, lone_window)
         if (ref_idx >= 0).sum() < 3:
             break
         status = _statuses(ref_idx, status, dcat, shapes, u_pred, geo0, lamp_clean)
@@ -1106,10 +1152,14 @@ def _along_optics(
         Per line, the tolerance (guess px) its place has: for a lone end line placed
         past the library lamp's measured range, the reach of the bends the
         continuation leaves out over its gap (:func:`_bend_reach`); 0 elsewhere.
+    window : ndarray or float
+        Per lone end line placed so, how far (guess px) its place may be off, as a
+        line's beyond the fitted ones (:data:`END_GROWTH` per px of its gap), for
+        :func:`_unique_in_window`; 0 elsewhere.
     """
     used = (status == "used") & (ref_idx >= 0)
     if used.sum() < 3:
-        return u_pred, 0.0
+        return u_pred, 0.0, 0.0
     b = geo.binning
     j = (geo.x + 1.0) * (n - 1) / 2.0
     # a set-aside pair's centroid vouches for its neighbour's name as a used line does
@@ -1124,10 +1174,11 @@ def _along_optics(
         optics, geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b
     )
     if departure is None:
-        return u_pred, 0.0
+        return u_pred, 0.0, 0.0
     fit_lines = (geo.x[used], b * j[used] + (b - 1) / 2.0, wave, geo.err[used], b)
     out = np.array(u_pred, float)
     reach = np.zeros(u_pred.size)
+    window = np.zeros(u_pred.size)
     span = measured_range(library_lamp(guess))
     ju = j[used]
     for end, side in ((ju.min(), beyond & (j < ju.min())), (ju.max(), beyond & (j > ju.max()))):
@@ -1144,7 +1195,36 @@ def _along_optics(
         past = ~((lam >= span[0]) & (lam <= span[1])) if span is not None else True
         widen = lone[side] & np.isfinite(u) & past
         reach[side] = np.where(widen, _bend_reach(np.abs(j[side] - end), n) * geo.scale, 0.0)
-    return out, reach
+        gap = np.abs(j[side] - end)
+        window[side] = np.where(lone[side] & np.isfinite(u), END_GROWTH * gap * geo.scale, 0.0)
+    return out, reach, window
+
+
+def _unique_in_window(ref_idx, status, u_pred, dcat, window):
+    """``ref_idx`` and ``status`` with each lone end line left unpaired named after the
+    one NIST line within its ``window`` (guess px) of its place, where there is one.
+
+    A lone end line placed from the others (:func:`_along_optics`) is paired at the
+    stage's tolerance, or the bends' reach past the library lamp's measured range; but
+    its place is an extrapolation over its gap, off by as much as any line's beyond the
+    fitted ones (:data:`END_GROWTH`): 930_M5 HgAr, 1x1, Ar I 6416.31, 636 px beyond
+    the others, placed 0.95 px off (reach 0.94 px); 930_M5 CuHeAr, 2x2, Ar I 7948.18
+    at the edge of the lamp's range, 1.4 px off; 1200_M1 Ar, 2x2, Ar II 3780.84, 0.43
+    px off (reach 0.25 px). Each had been named so in the earlier stages, and no other
+    NIST line lay within 30 px: left unnamed, the solution was extrapolated there,
+    0.3-1.4 px off. With a single candidate in the window the name is no guess (the
+    rival test, :func:`_set_aside_ambiguous_ends`, still judges it).
+    """
+    window = np.broadcast_to(np.asarray(window, float), ref_idx.shape)
+    todo = np.nonzero((ref_idx < 0) & (window > 0))[0]
+    if todo.size == 0:
+        return ref_idx, status
+    ref_idx, status = ref_idx.copy(), status.copy()
+    for i in todo:
+        cand = np.nonzero(np.abs(dcat.u - u_pred[i]) < window[i])[0]
+        if cand.size == 1 and not np.any(ref_idx == cand[0]):
+            ref_idx[i], status[i] = int(cand[0]), "used"
+    return ref_idx, status
 
 
 def _bend_reach(gap, n):
