@@ -325,6 +325,9 @@ MIN_OWN_PIXELS = 6
 #: A line this many FWHM or closer to a brighter one is a blend in any case (the
 #: identification's ``BLEND_FWHM``): its run-away fit is not restarted.
 SHOULDER_FWHM = 2.5
+#: A measured width above this times the single lines' is a blend's or a clipped line's
+#: (the identification's ``BROAD``).
+BROAD_WIDTH = 1.15
 
 
 @dataclass(frozen=True)
@@ -463,7 +466,42 @@ def _brighter_flanks(flux, win: LineWindows, unsubtracted) -> np.ndarray:
     return flank & unsubtracted
 
 
-def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter, flux=None):
+def blend_free_width(widths, broad: float = BROAD_WIDTH) -> float:
+    """The width of single lines among measured line ``widths``: their median, less
+    those broader than ``broad`` times it, repeated until none is.
+
+    A blend or a clipped (saturated) line is broader than a single line, never
+    narrower; where they are half of the lines measured, as among the brightest of a
+    Hg lamp (930 l/mm M2 3x3: 2.6 px against the lines' 1.6), the median is theirs.
+
+    Parameters
+    ----------
+    widths : array_like
+        Measured widths (any unit), well measured (bright lines).
+    broad : float
+        Ratio to the running median above which a width is left out.
+
+    Returns
+    -------
+    float
+        The median of the widths kept (NaN for none).
+    """
+    w = np.asarray(widths, float)
+    w = w[np.isfinite(w)]
+    if w.size == 0:
+        return float("nan")
+    width = float(np.median(w))
+    while True:
+        keep = w <= broad * width
+        if keep.all():
+            return width
+        w = w[keep]
+        width = float(np.median(w))
+
+
+def _deblend(
+    win: LineWindows, params, start, guesses, half_width, n_iter, flux=None, line_fwhm=None
+):
     """One step of a joint fit: refit each line without its brighter neighbours' light.
 
     Their fitted profiles are subtracted from its window and the pixels they outshine
@@ -500,10 +538,11 @@ def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter, flux=
     # ... unless it lies within SHOULDER_FWHM of a brighter line: a shoulder, a blend
     # whatever its fit, which would only make its other neighbours blends too (FWHM:
     # the arc's lines', not the neighbour's fit, which a saturated top broadens)
+    reach = SHOULDER_FWHM * (_FWHM * start[:, 2:3] if line_fwhm is None else line_fwhm)
     shoulder = (
         ok[None, :]
         & (height[None, :] > data_height[:, None])
-        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * _FWHM * start[:, 2:3])
+        & (np.abs(guesses[:, None] - mu[None, :]) < reach)
     ).any(axis=1)
     again = ~ok & dominated.any(axis=1) & ~shoulder
     if again.any():
@@ -527,6 +566,7 @@ def fit_centres(
     variance: np.ndarray | None = None,
     n_iter: int = 12,
     deblend: bool = False,
+    line_fwhm: float | None = None,
 ) -> LineList:
     """Fit a pixel-integrated Gaussian + constant around each guessed peak.
 
@@ -547,6 +587,9 @@ def fit_centres(
     deblend : bool
         Refit each line once more after subtracting its neighbours' fitted profiles
         from its window (see :func:`_neighbour_light`).
+    line_fwhm : float, optional
+        The arc's line FWHM, pixels, within :data:`SHOULDER_FWHM` of which a brighter
+        line makes a line a shoulder (default: that of ``sigma_guess``).
 
     Returns
     -------
@@ -564,7 +607,7 @@ def fit_centres(
     start = np.stack([amp, guesses, np.full(guesses.size, float(sigma_guess)), c0], axis=1)
     params = _gauss_newton(win, start, n_iter)
     if deblend and guesses.size > 1:
-        win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux)
+        win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux, line_fwhm)
     ok = _converged(win, params, guesses, half_width)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
         err = _centre_errors(win, params, variance is not None, ok)
@@ -616,9 +659,15 @@ def find_lines(
     if peaks.size > max_lines:
         keep = np.sort(np.argsort(found.prominence)[::-1][:max_lines])
         peaks, widths_all = peaks[keep], widths_all[keep]
+    line_fwhm = fwhm
     if fwhm is None:
         widths = widths_all[np.argsort(net[peaks])[::-1][:15]]
         fwhm = float(np.median(widths)) if widths.size else 2.5
+        # the shoulder test's reach is the single lines' width: the brightest peaks of
+        # a Hg lamp are half saturated or blended, and their median (930 l/mm M2, 2x2:
+        # 4.1 px against 2.5) made Ar II 4052.92, 3.5 FWHM from saturated Hg I
+        # 4046.56, a shoulder, never refitted on its own pixels, and lost
+        line_fwhm = blend_free_width(widths) if widths.size else fwhm
     sigma = max(fwhm / 2.3548, 0.5)
     half_width = int(np.clip(np.ceil(2.5 * sigma), 3, 12))
     # Refine the integer peak with a 3-point parabola, as the starting point.
@@ -628,7 +677,9 @@ def find_lines(
     den = net[p - 1] - 2 * net[p] + net[p + 1]
     with np.errstate(all="ignore"):
         start[inner] = p + np.where(den < 0, 0.5 * (net[p - 1] - net[p + 1]) / den, 0.0)
-    return fit_centres(flux, start, sigma_guess=sigma, half_width=half_width, deblend=True)
+    return fit_centres(
+        flux, start, sigma_guess=sigma, half_width=half_width, deblend=True, line_fwhm=line_fwhm
+    )
 
 
 #: Floor of ``1 - leverage`` in :func:`fit_known_pair`'s error: a pixel that alone
