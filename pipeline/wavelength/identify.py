@@ -51,7 +51,13 @@ from scipy import special
 
 from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
-from pipeline.wavelength.lines import LineList, continuum, fit_known_pair, robust_noise
+from pipeline.wavelength.lines import (
+    LineList,
+    blend_free_width,
+    continuum,
+    fit_known_pair,
+    robust_noise,
+)
 from pipeline.wavelength.nist import LineCatalogue
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
@@ -77,6 +83,9 @@ WEAK_SNR = 50.0
 #: SATURATION_FRACTION of the brightest peak, a blend otherwise.
 BROAD = 1.15
 SATURATION_FRACTION = 0.2
+#: A line within CLEAR_FWHM FWHM (the bright lines' median) of a brighter one does not
+#: measure the local FWHM.
+CLEAR_FWHM = 3.0
 #: A "line" narrower than NARROW times the local FWHM is not a spectral line. The local
 #: FWHM is capped at the median width of the arc's reference lines for this test: where
 #: most bright lines nearby are unresolved blends (the Ar II forest at 3600-4450 A of an
@@ -447,10 +456,19 @@ def _instrument_flux(lines: LineList, fwhm, local_fwhm) -> np.ndarray:
     return lines.amplitude * np.minimum(1.0, local_fwhm / np.maximum(fwhm, 1e-6))
 
 
-def _local_fwhm(j, fwhm, clean) -> np.ndarray:
+def _clear_of_brighter(j, amplitude, fwhm, reach) -> np.ndarray:
+    """Lines with no brighter line within ``reach`` (px), whose fitted profile,
+    subtracted, would shape the line's own fit."""
+    near = np.abs(j[:, None] - j[None, :]) < reach
+    return ~np.any(near & (amplitude[None, :] > amplitude[:, None]), axis=1)
+
+
+def _local_fwhm(j, fwhm, clean, trim: bool = False) -> np.ndarray:
     """FWHM smoothed along the detector over unsaturated lines (focus changes slowly;
     a single line's own width is inflated by its blends, a clipped line's by its
-    flat top)."""
+    flat top). ``trim``: the reference lines' widths are well measured (bright lines),
+    so blends among them are told by their width
+    (:func:`~pipeline.wavelength.lines.blend_free_width`)."""
     ref = clean if clean.sum() >= 5 else np.ones(j.size, bool)
     if ref.sum() < 5:
         return np.full_like(fwhm, np.median(fwhm) if fwhm.size else 2.5)
@@ -462,7 +480,8 @@ def _local_fwhm(j, fwhm, clean) -> np.ndarray:
     # fewer, and two unresolved blends there (broad fits, 1200 l/mm's blue end) made a
     # clean line's local width 1.7 times its own, and it was set aside as narrow
     lo = np.clip(np.arange(jr.size) - LOCAL_LINES // 2, 0, max(jr.size - LOCAL_LINES, 0))
-    med = np.array([np.median(fr[a : a + LOCAL_LINES]) for a in lo])
+    windows = [fr[a : a + LOCAL_LINES] for a in lo]
+    med = np.array([blend_free_width(w, BROAD) if trim else np.median(w) for w in windows])
     # each line takes the smoothed width of its nearest reference line
     pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
     nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)
@@ -500,9 +519,28 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     # (2100 l/mm at 3900 A), set aside as broadened
     sharp = ~flat & (peak_snr >= WEAK_SNR)
     reference = sharp if sharp.sum() >= LOCAL_LINES else ~flat
-    local = _local_fwhm(j, fwhm, reference)
     typical = float(np.median(fwhm[reference])) if reference.sum() >= 5 else np.inf
     sparse = sharp.sum() < SPARSE_SHARP
+    # A sparse arc's few bright lines are, in a Hg lamp, half blends and clipped lines:
+    # nine of them span much of the detector and their median is a blend's width (930
+    # l/mm M2 2x2: 4-5.5 px beside clean 2.5 px lines, the only expected line set aside
+    # as narrow). There the single lines measure it: not within BLEND_FWHM of another
+    # (the fit of a pair trades width between them), nor beside a brighter one (fitted
+    # on what that one's subtracted fit leaves), blends left out by their width
+    # (:func:`~pipeline.wavelength.lines.blend_free_width`). Not in a rich arc: its
+    # window of nine is short and blends are few, and the real sp_400m1 arc's focus
+    # changes from 2.6 to 4.9 px along the detector, which the trim takes for blends
+    # (its Hg I 4358.3 then rejoined and its fit went from 0.022 to 0.080 px).
+    reach = CLEAR_FWHM * np.median(fwhm[sharp]) if sharp.any() else 0.0
+    single = (
+        sharp
+        & ~_blended(j, lines.amplitude, fwhm)
+        & _clear_of_brighter(j, lines.amplitude, fwhm, reach)
+    )
+    if sparse and single.sum() >= 5:
+        local = _local_fwhm(j, fwhm, single, trim=True)
+    else:
+        local = _local_fwhm(j, fwhm, reference)
     # A line much broader than its neighbours is either clipped (a saturated line
     # that was extracted or combined is rarely perfectly flat, but always broadened)
     # or an unresolved blend; which one, its height tells.

@@ -328,6 +328,9 @@ SHOULDER_FWHM = 2.5
 #: Converged fits whose median width measures the arc's FWHM for that test (else the
 #: peaks' half-prominence width, the fits' start).
 SHOULDER_WIDTH_LINES = 5
+#: A measured width above this times the single lines' is a blend's or a clipped line's
+#: (the identification's ``BROAD``).
+BROAD_WIDTH = 1.15
 
 
 @dataclass(frozen=True)
@@ -466,7 +469,42 @@ def _brighter_flanks(flux, win: LineWindows, unsubtracted) -> np.ndarray:
     return flank & unsubtracted
 
 
-def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter, flux=None):
+def blend_free_width(widths, broad: float = BROAD_WIDTH) -> float:
+    """The width of single lines among measured line ``widths``: their median, less
+    those broader than ``broad`` times it, repeated until none is.
+
+    A blend or a clipped (saturated) line is broader than a single line, never
+    narrower; where they are half of the lines measured, as among the brightest of a
+    Hg lamp (930 l/mm M2 3x3: 2.6 px against the lines' 1.6), the median is theirs.
+
+    Parameters
+    ----------
+    widths : array_like
+        Measured widths (any unit), well measured (bright lines).
+    broad : float
+        Ratio to the running median above which a width is left out.
+
+    Returns
+    -------
+    float
+        The median of the widths kept (NaN for none).
+    """
+    w = np.asarray(widths, float)
+    w = w[np.isfinite(w)]
+    if w.size == 0:
+        return float("nan")
+    width = float(np.median(w))
+    while True:
+        keep = w <= broad * width
+        if keep.all():
+            return width
+        w = w[keep]
+        width = float(np.median(w))
+
+
+def _deblend(
+    win: LineWindows, params, start, guesses, half_width, n_iter, flux=None, line_fwhm=None
+):
     """One step of a joint fit: refit each line without its brighter neighbours' light.
 
     Their fitted profiles are subtracted from its window and the pixels they outshine
@@ -508,13 +546,15 @@ def _deblend(win: LineWindows, params, start, guesses, half_width, n_iter, flux=
     # or two wide (3x3: 2.09 px for fits of 1.67), and took lines 3.03 FWHM from a
     # bright one for shoulders (930_M4 HgArNe, Ne I 6328.17 beside Ne I 6334.43;
     # 400_M1, Ar I 6059.37 beside Ne I 6074.34: found in no 3x3 arc)
-    width = start[:, 2:3]
+    # ... and, where the brightest peaks are half saturated or blended, the single
+    # lines' width (``line_fwhm``, see :func:`find_lines`)
+    width = _FWHM * start[:, 2:3] if line_fwhm is None else np.full((guesses.size, 1), line_fwhm)
     if ok.sum() >= SHOULDER_WIDTH_LINES:
-        width = np.minimum(width, float(np.median(sig[ok])))
+        width = np.minimum(width, _FWHM * float(np.median(sig[ok])))
     shoulder = (
         ok[None, :]
         & (height[None, :] > data_height[:, None])
-        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * _FWHM * width)
+        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * width)
     ).any(axis=1)
     again = ~ok & dominated.any(axis=1) & ~shoulder
     if again.any():
@@ -538,6 +578,7 @@ def fit_centres(
     variance: np.ndarray | None = None,
     n_iter: int = 12,
     deblend: bool = False,
+    line_fwhm: float | None = None,
 ) -> LineList:
     """Fit a pixel-integrated Gaussian + constant around each guessed peak.
 
@@ -558,6 +599,9 @@ def fit_centres(
     deblend : bool
         Refit each line once more after subtracting its neighbours' fitted profiles
         from its window (see :func:`_neighbour_light`).
+    line_fwhm : float, optional
+        The arc's line FWHM, pixels, within :data:`SHOULDER_FWHM` of which a brighter
+        line makes a line a shoulder (default: that of ``sigma_guess``).
 
     Returns
     -------
@@ -575,7 +619,7 @@ def fit_centres(
     start = np.stack([amp, guesses, np.full(guesses.size, float(sigma_guess)), c0], axis=1)
     params = _gauss_newton(win, start, n_iter)
     if deblend and guesses.size > 1:
-        win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux)
+        win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux, line_fwhm)
     ok = _converged(win, params, guesses, half_width)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
         err = _centre_errors(win, params, variance is not None, ok)
@@ -627,9 +671,15 @@ def find_lines(
     if peaks.size > max_lines:
         keep = np.sort(np.argsort(found.prominence)[::-1][:max_lines])
         peaks, widths_all = peaks[keep], widths_all[keep]
+    line_fwhm = fwhm
     if fwhm is None:
         widths = widths_all[np.argsort(net[peaks])[::-1][:15]]
         fwhm = float(np.median(widths)) if widths.size else 2.5
+        # the shoulder test's reach is the single lines' width: the brightest peaks of
+        # a Hg lamp are half saturated or blended, and their median (930 l/mm M2, 2x2:
+        # 4.1 px against 2.5) made Ar II 4052.92, 3.5 FWHM from saturated Hg I
+        # 4046.56, a shoulder, never refitted on its own pixels, and lost
+        line_fwhm = blend_free_width(widths) if widths.size else fwhm
     sigma = max(fwhm / 2.3548, 0.5)
     half_width = int(np.clip(np.ceil(2.5 * sigma), 3, 12))
     # Refine the integer peak with a 3-point parabola, as the starting point.
@@ -639,7 +689,9 @@ def find_lines(
     den = net[p - 1] - 2 * net[p] + net[p + 1]
     with np.errstate(all="ignore"):
         start[inner] = p + np.where(den < 0, 0.5 * (net[p - 1] - net[p + 1]) / den, 0.0)
-    return fit_centres(flux, start, sigma_guess=sigma, half_width=half_width, deblend=True)
+    return fit_centres(
+        flux, start, sigma_guess=sigma, half_width=half_width, deblend=True, line_fwhm=line_fwhm
+    )
 
 
 #: Floor of ``1 - leverage`` in :func:`fit_known_pair`'s error: a pixel that alone

@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 
 from pipeline import lamps
+from pipeline.simulation.night import line_fwhm_unbinned
 from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength import calibrate_arc, select_template
 from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
-from pipeline.wavelength.lines import find_lines
+from pipeline.wavelength.lines import blend_free_width, find_lines
 
 
 def _truth_line(arc, wavelength):
@@ -164,3 +165,47 @@ def test_clean_lines_among_bright_blends_are_not_narrow():
     assert not shapes.narrow[at].any()  # ... but the clean lines are lines
     spike = np.abs(lines.centre - 1000.0) < 0.5
     assert spike.sum() == 1 and shapes.narrow[spike].all()
+
+
+def test_the_single_lines_width_leaves_out_broader_blends():
+    """Three clean lines (~2.4 px) among six blends and clipped lines (4.7-7.1 px): the
+    median is a blend's; clean widths alone are left as their median."""
+    widths = [2.54, 2.42, 2.19, 4.68, 7.13, 6.81, 6.20, 5.50, 6.33]
+    assert np.median(widths) > 5.0
+    assert blend_free_width(widths) == pytest.approx(2.42)
+    clean = [4.9, 5.0, 5.1, 4.95, 5.05, 5.4]
+    assert blend_free_width(clean) == pytest.approx(np.median(clean))
+
+
+@pytest.mark.parametrize(("lamp", "seed"), [("HgAr", 7), ("HgArNe", 0)])
+def test_a_clean_line_among_hg_blends_keeps_its_width(lamp, seed):
+    """930 M2 2x2, Hg lamps: most bright lines at 4030-4400 A are unresolved blends
+    (Ar I 4156 + 4159, 4198 + 4201, Hg I 4345 + 4347) fitted 5.5-8 px wide beside
+    clean 2.2-2.5 px lines. Their median made the local FWHM 4-5.5 px: the clean Ar II
+    4052.92, the arc's one expected line, was set aside as narrow and the fit kept a
+    few lines, 0.5-1 px off there."""
+    arc = arc_1d("930_M2", 2, lamp=lamp, seed=seed)
+    truth = _truth_line(arc, 4052.921)
+    lines = find_lines(arc.flux, max_lines=250)
+    shapes = line_shapes(lines, arc.flux)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert not shapes.narrow[k]
+    assert shapes.local_fwhm[k] == pytest.approx(line_fwhm_unbinned(1.0) / 2, rel=0.15)
+    sol = calibrate_arc(arc.flux, "930_M2", lamps.elements(arc.lamp), binning=2)
+    t = sol.lines
+    k = int(np.argmin(np.abs(np.asarray(t["pixel"]) - truth["column"])))
+    assert t["status"][k] == "used"
+    assert abs(float(sol.wavelength(np.array([truth["column"]]))[0]) - 4052.921) < 0.1
+
+
+@pytest.mark.parametrize(("binning", "seed"), [(3, 2), (2, 16)])
+def test_a_line_three_fwhm_from_a_saturated_one_is_no_shoulder(binning, seed):
+    """930 M2 HgArNe: Ar II 4052.92 lies 3.5 FWHM from the saturated Hg I 4046.56. The
+    shoulder test's reach was 2.5 times the median width of the brightest peaks, half
+    of them clipped or blended (2.6 px at 3x3, 4.1 at 2x2, against 1.7 and 2.5): the
+    line's run-away first fit was never restarted on its own pixels, and it was lost."""
+    arc = arc_1d("930_M2", binning, lamp="HgArNe", seed=seed)
+    truth = _truth_line(arc, 4052.921)
+    lines = find_lines(arc.flux, max_lines=250)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth)
