@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,60 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
             failed.append(item)
     return failed
+
+
+#: What the service's own requests import on first use, off the request path once it
+#: starts (:func:`warm_up_in_background`): the first ``GET api/files/<id>/standards/``
+#: (the standard chooser of a spectrum's first click) imported the flux-calibration
+#: stack there (``pipeline.fluxcal.apply`` and ``.sensitivity``: scipy, the standards'
+#: tables; ~1 s of CPU idle, seconds under load), on the service's event loop.
+SERVICE_WARM_UP = (
+    "pipeline.fluxcal.apply",
+    "pipeline.fluxcal.sensitivity",
+)
+
+
+def warm_up_in_background(
+    items: tuple[str, ...] = SERVICE_WARM_UP, nice: int = 10
+) -> threading.Thread | None:
+    """Run :func:`warm_up` in a daemon thread whose CPU priority is ``nice`` lower than
+    the caller's; the thread, started (``None`` when there is nothing to load).
+
+    For a process that serves requests (the gsp service): what its first requests would
+    import is loaded as it starts, before the first login can reach it, and below the
+    priority of the thread that serves, so that the start-up's other work (and a request
+    meanwhile) goes first. A request that needs a module while the thread imports it
+    waits for that import only, as it would have made it itself.
+
+    Parameters
+    ----------
+    items : tuple of str
+        As for :func:`warm_up`.
+    nice : int
+        How much nicer the thread is (Linux keeps a niceness per thread; 0: the same).
+
+    Returns
+    -------
+    threading.Thread or None
+        The thread, which logs the items that failed (they cost time later only).
+    """
+    if not items:
+        return None
+
+    def run() -> None:
+        from .worker_priority import lower_thread_priority
+
+        if nice > 0:
+            lower_thread_priority(nice)
+        started = time.monotonic()
+        failed = warm_up(items)
+        if failed:
+            log.warning("gsp: could not preload %s", ", ".join(failed))
+        log.info("gsp: preloaded %s in %.1f s", ", ".join(items), time.monotonic() - started)
+
+    thread = threading.Thread(target=run, name="gsp-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 async def warm_up_in_thread(items: tuple[str, ...] = WARM_UP) -> list[str]:
