@@ -243,7 +243,7 @@ class GSPExtensionApp(ExtensionApp):
     warm_up = List(
         Unicode(),
         config=True,
-        help="""Modules this service imports in a low-priority thread as it starts
+        help="""Modules this service imports in a thread as it starts
         (`module` or `module:function` to call), so that the first request that needs
         them does not: default the flux-calibration stack of the standard chooser
         (gsp_extension.engine.executors.SERVICE_WARM_UP). Empty: none.""",
@@ -395,9 +395,9 @@ class GSPExtensionApp(ExtensionApp):
         if self.warm_up:
             from .engine.executors import warm_up_in_background
 
-            # Now, while the server still starts (the hub waits for it to answer): done
-            # before a login can reach it, below the priority of the thread that serves.
-            self._warming = warm_up_in_background(tuple(self.warm_up), nice=self.worker_nice)
+            # Now, while the server still starts (the hub waits for it to answer, then
+            # for its forkserver): done before a login can reach it.
+            self._warming = warm_up_in_background(tuple(self.warm_up))
 
     _warming = None
 

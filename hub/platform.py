@@ -123,15 +123,14 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def _append(section, name: str, items: Iterable, first: bool = False) -> None:
-    """Append to a list option of a config section (``first``: put the items before),
-    keeping what earlier lines put there."""
+def _append(section, name: str, items: Iterable) -> None:
+    """Append to a list option of a config section, keeping what earlier lines put there."""
     from traitlets.config import LazyConfigValue
 
     current = section[name] if name in section else []
     if isinstance(current, LazyConfigValue):
         current = current.get_value([])
-    section[name] = [*items, *current] if first else [*current, *items]
+    section[name] = [*current, *items]
 
 
 def _service(c, name: str) -> dict | None:
@@ -283,14 +282,7 @@ def forkserver_socket(data_root: str | Path) -> Path:
 
 def configure_forkserver(c, data_root: str | Path) -> dict:
     """Run :mod:`hub.forkserver` as a hub-managed service (restarted if it exits) and
-    point the spawner at it. Returns the service added.
-
-    It is the first of the hub's services: the hub starts them one after the other, and
-    waits for each one with a URL to answer before the next (the gsp service: ~4-6 s,
-    more under load). Listed after the gsp service, the forkserver only began its ~2-8 s
-    of imports once the gsp service answered, and a login in those seconds started its
-    server by ``Popen`` beside them; first, it imports while the gsp service starts.
-    """
+    point the spawner at it. Returns the service added."""
     path = str(forkserver_socket(data_root))
     c.ReadySimpleLocalProcessSpawner.forkserver_socket = path
     service = {
@@ -298,7 +290,7 @@ def configure_forkserver(c, data_root: str | Path) -> dict:
         "command": [sys.executable, "-m", "hub.forkserver", f"--socket={path}"],
         "display": False,
     }
-    _append(c.JupyterHub, "services", [service], first=True)
+    _append(c.JupyterHub, "services", [service])
     return service
 
 

@@ -111,8 +111,8 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
     return failed
 
 
-#: What the service's own requests import on first use, off the request path once it
-#: starts (:func:`warm_up_in_background`): the first ``GET api/files/<id>/standards/``
+#: What the service's own requests import on first use, loaded off the request path as
+#: it starts (:func:`warm_up_in_background`): the first ``GET api/files/<id>/standards/``
 #: (the standard chooser of a spectrum's first click) imported the flux-calibration
 #: stack there (``pipeline.fluxcal.apply`` and ``.sensitivity``: scipy, the standards'
 #: tables; ~1 s of CPU idle, seconds under load), on the service's event loop.
@@ -122,24 +122,25 @@ SERVICE_WARM_UP = (
 )
 
 
-def warm_up_in_background(
-    items: tuple[str, ...] = SERVICE_WARM_UP, nice: int = 10
-) -> threading.Thread | None:
-    """Run :func:`warm_up` in a daemon thread whose CPU priority is ``nice`` lower than
-    the caller's; the thread, started (``None`` when there is nothing to load).
+def warm_up_in_background(items: tuple[str, ...] = SERVICE_WARM_UP) -> threading.Thread | None:
+    """Run :func:`warm_up` in a daemon thread; the thread, started (``None`` when there
+    is nothing to load).
 
-    For a process that serves requests (the gsp service): what its first requests would
-    import is loaded as it starts, before the first login can reach it, and below the
-    priority of the thread that serves, so that the start-up's other work (and a request
-    meanwhile) goes first. A request that needs a module while the thread imports it
-    waits for that import only, as it would have made it itself.
+    For a process that serves requests (the gsp service), started as it starts: what its
+    first requests would import is loaded before the first login can reach it, while
+    the hub waits for the service and then for its forkserver's imports (seconds). A
+    request that needs a module while the thread imports it waits for that import only,
+    as it would have made it itself.
+
+    The thread keeps the priority of the thread that serves. Lowered (tried: niceness
+    10), it held the GIL and the import locks while the machine ran others first, so
+    the serving thread waited behind it: the first login after a start, which met the
+    import still running under load, took 8-9 s instead of ~4.5 s.
 
     Parameters
     ----------
     items : tuple of str
         As for :func:`warm_up`.
-    nice : int
-        How much nicer the thread is (Linux keeps a niceness per thread; 0: the same).
 
     Returns
     -------
@@ -150,10 +151,6 @@ def warm_up_in_background(
         return None
 
     def run() -> None:
-        from .worker_priority import lower_thread_priority
-
-        if nice > 0:
-            lower_thread_priority(nice)
         started = time.monotonic()
         failed = warm_up(items)
         if failed:

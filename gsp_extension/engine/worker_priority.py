@@ -65,27 +65,6 @@ def lower_priority(increment: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
-def lower_thread_priority(increment: int) -> int | None:
-    """Raise the niceness of the calling thread only by ``increment`` (at most 19).
-
-    Returns
-    -------
-    int or None
-        The thread's niceness afterwards; ``None`` when it could not be changed (not
-        Linux, or refused): the thread runs on at its priority.
-    """
-    import threading
-
-    tid = threading.get_native_id()
-    try:
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
-        return os.getpriority(os.PRIO_PROCESS, tid)
-    except OSError as exc:
-        log.debug("gsp: thread %s keeps its priority: %s", tid, exc)
-        return None
-
-
 #: The scheduling group's niceness of this process (Linux with autogroups; sched(7)).
 AUTOGROUP = Path("/proc/self/autogroup")
 
