@@ -6,10 +6,12 @@
 
 The first form times ``--cold`` logins of the PI ``member`` (database and files as
 ``bench_ui.py`` makes them), the user's server stopped through the hub API before each.
-Timing starts once the hub's forkserver listens: a night's first login comes long after
-the hub started, when the forkserver has imported the server; a login in the seconds
-after the hub's start (``bench_ui.py``'s first cold login) measures a ``Popen`` start
-beside the forkserver's own imports instead. For each login it prints the browser's
+Timing starts once the hub's forkserver listens (``bench_ui.py`` waits for it too): a
+night's first login comes long after the hub started, when the forkserver has imported
+the server; a login before it listens would measure a ``Popen`` start beside the
+forkserver's own imports. The first login is still the one nearest the start: it meets
+what the gsp service does then (its dask workers importing the science stack, and with
+``--stream`` the night's first jobs). For each login it prints the browser's
 timeline (``bench_ui.Timeline``), the hub's "took N seconds to start", and the CPU
 seconds of the processes by group; then the median and every value.
 

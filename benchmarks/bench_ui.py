@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import signal
 import statistics
 import sys
 import tempfile
@@ -86,6 +87,11 @@ def add_real_files(url: str, root: Path, soar: str) -> list[str]:
 
     rng = np.random.default_rng(3)
     today = dt.date.today()
+    # Observed after any frame of a streamed night of today (SOAR's nights end before
+    # noon UTC): the index lists a night newest first, so these stay on its first page
+    # however many frames arrive. Without DATE-OBS they were listed last, and once 20
+    # streamed files came before them the clicks found no row (bench_ui --stream).
+    last_obs = f"{today + dt.timedelta(days=1):%Y-%m-%d}T12:00:"
     header = {
         "OBSTYPE": "OBJECT",
         "OBJECT": "BENCH",
@@ -114,8 +120,10 @@ def add_real_files(url: str, root: Path, soar: str) -> list[str]:
             image[:, 400 + 10 * n : 403 + 10 * n] += 5000
             name = f"{9000 + n:04d}_BENCH_{today:%d-%m-%Y}.fits"
             path = root / "raw" / f"{today:%Y%m%d}" / name
-            checksum, size = _write(path, image, header)
-            raw = register_file(s, path, checksum=checksum, size=size, fields=fields).file
+            checksum, size = _write(path, image, {**header, "DATE-OBS": f"{last_obs}{n:02d}"})
+            raw = register_file(
+                s, path, checksum=checksum, size=size, fields=fields, header=fits.getheader(path)
+            ).file
             red = root / "products" / f"{today:%Y%m%d}" / f"cfzst_{name}"
             checksum, size = _write(red, image - 800, {**header, "RLEVEL": 62})
             reduced = register_file(
@@ -289,6 +297,24 @@ def _report(label: str, values: list[float], target: float) -> None:
     print(f"{label}: median {statistics.median(values):.2f} s (target {target} s)  [{shown}]")
 
 
+def _phase(label: str, run, page) -> bool:
+    """Run one phase of the measures; on a failure print what it was, with the page's
+    address and a screenshot (``test-artifacts/``), and return False."""
+    try:
+        run()
+    except Exception as exc:  # noqa: BLE001 - reported, and the next phase runs
+        shot = REPO / "test-artifacts" / f"bench_ui_failed_{label.split()[0]}.png"
+        try:
+            page.screenshot(path=str(shot))
+            where = f"{page.url}; screenshot {shot}"
+        except Exception as again:  # noqa: BLE001 - the page itself is gone
+            where = f"no screenshot: {type(again).__name__}"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"{label}: NOT MEASURED: {type(exc).__name__}: {first} ({where})", flush=True)
+        return False
+    return True
+
+
 def _start_stream(root: Path, soar: str, interval_s: float):
     """Write a simulated night of proposal ``soar`` into ``root/raw`` in a thread;
     returns (thread, stop event, [frames written])."""
@@ -333,6 +359,8 @@ def main() -> None:
         help="seconds between the frames of a night streamed during the run (0: quiet)",
     )
     args = parser.parse_args()
+    # SIGTERM leaves through the finally blocks: the stream and the hub are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.stream < 0:
         parser.error(f"--stream {args.stream}: give seconds between frames (>= 0)")
     print("command: " + " ".join(sys.argv))
@@ -398,70 +426,89 @@ def main() -> None:
                 for text in timelines:
                     print("  " + text)
 
-                page.wait_for_selector(".gsp-plot.gsp-ready img")
-                first_view, again = [], []
-                before_clicks = cpu.sample()
-                for i in range(args.repeat):
-                    for name in names:
-                        row = page.locator(".gsp-file-index .jupyter-button", has_text=name).first
-                        before = page.evaluate(DRAWS)
-                        t = time.perf_counter()
-                        row.click()
-                        # a plot drawn after the click (gsp-draw-<n> past the one before),
-                        # of the file the header names: the plot still on the page when
-                        # the click leaves is never counted as the answer
-                        page.wait_for_function(
-                            f"""([n, before]) => {{
-                                  const h = document.querySelector('.gsp-detail .gsp-panel-head');
-                                  const id = document.querySelector('.gsp-header .gsp-file-id');
-                                  return h && h.innerText.includes(n) && id
-                                    && ({DRAWS})() > before && document.querySelector(
-                                        '.gsp-plot.gsp-ready.gsp-shows-' + id.dataset.fileId + ' img'); }}""",
-                            arg=[name, before],
-                        )
-                        (first_view if i == 0 else again).append(time.perf_counter() - t)
-                print(
-                    "CPU seconds per click (up to its plot), by process: "
-                    + CPUMeter.line(before_clicks, cpu.sample(), len(first_view) + len(again))
-                )
-                _report("click on a file -> plot visible, first view", first_view, 1)
-                _report("click on a file -> plot visible, seen before", again, 1)
-
-                reloads = []
-                before_reloads = cpu.sample()
-                for _ in range(args.repeat):
-                    t = time.perf_counter()
-                    page.reload(wait_until="commit")
-                    page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
-                    reloads.append(time.perf_counter() - t)
-                print(
-                    "CPU seconds per page reload (up to the first file list), by process: "
-                    + CPUMeter.line(before_reloads, cpu.sample(), args.repeat)
-                )
-                _report("page reload -> first file list (warm page load)", reloads, 2)
-
-                page.locator(".gsp-nav .jupyter-button", has_text="Search").click()
-                page.wait_for_selector(".gsp-search-view .gsp-grid .gsp-cell")
-                box = page.locator(".gsp-filter-obstype input")
-                changes = []
-                for value in ["ARC", "FLAT", "BIAS", "OBJECT"] * args.repeat:
-                    t = time.perf_counter()
-                    box.fill(value)
-                    box.press("Enter")
-                    page.wait_for_function(
-                        """v => { const rows = [...document.querySelectorAll('.gsp-search-view .gsp-grid .widget-hbox')]
-                                   .filter(r => r.querySelector('.gsp-cell'));
-                                  return rows.length > 0 && rows.every(r => r.querySelectorAll('.gsp-cell')[1].innerText === v); }""",
-                        arg=value,
+                def clicks() -> None:
+                    page.wait_for_selector(".gsp-plot.gsp-ready img")
+                    first_view, again = [], []
+                    before_clicks = cpu.sample()
+                    for i in range(args.repeat):
+                        for name in names:
+                            row = page.locator(
+                                ".gsp-file-index .jupyter-button", has_text=name
+                            ).first
+                            before = page.evaluate(DRAWS)
+                            t = time.perf_counter()
+                            row.click()
+                            # a plot drawn after the click (gsp-draw-<n> past the one before),
+                            # of the file the header names: the plot still on the page when
+                            # the click leaves is never counted as the answer
+                            page.wait_for_function(
+                                f"""([n, before]) => {{
+                                      const h = document.querySelector('.gsp-detail .gsp-panel-head');
+                                      const id = document.querySelector('.gsp-header .gsp-file-id');
+                                      return h && h.innerText.includes(n) && id
+                                        && ({DRAWS})() > before && document.querySelector(
+                                            '.gsp-plot.gsp-ready.gsp-shows-' + id.dataset.fileId + ' img'); }}""",
+                                arg=[name, before],
+                            )
+                            (first_view if i == 0 else again).append(time.perf_counter() - t)
+                    print(
+                        "CPU seconds per click (up to its plot), by process: "
+                        + CPUMeter.line(before_clicks, cpu.sample(), len(first_view) + len(again))
                     )
-                    changes.append(time.perf_counter() - t)
-                count = page.locator(".gsp-search-view .gsp-badge").inner_text()
-                _report(
-                    f"table filter change -> updated rows ({count} rows match the last)",
-                    changes,
-                    0.5,
-                )
-                page.screenshot(path=str(REPO / "test-artifacts" / "bench_ui_table.png"))
+                    _report("click on a file -> plot visible, first view", first_view, 1)
+                    _report("click on a file -> plot visible, seen before", again, 1)
+
+                def reloads() -> None:
+                    loads: list[float] = []
+                    before_reloads = cpu.sample()
+                    for _ in range(args.repeat):
+                        t = time.perf_counter()
+                        page.reload(wait_until="commit")
+                        page.wait_for_selector(".gsp-file-index .gsp-filelist .jupyter-button")
+                        loads.append(time.perf_counter() - t)
+                    print(
+                        "CPU seconds per page reload (up to the first file list), by process: "
+                        + CPUMeter.line(before_reloads, cpu.sample(), args.repeat)
+                    )
+                    _report("page reload -> first file list (warm page load)", loads, 2)
+
+                def filters() -> None:
+                    page.locator(".gsp-nav .jupyter-button", has_text="Search").click()
+                    page.wait_for_selector(".gsp-search-view .gsp-grid .gsp-cell")
+                    box = page.locator(".gsp-filter-obstype input")
+                    changes = []
+                    for value in ["ARC", "FLAT", "BIAS", "OBJECT"] * args.repeat:
+                        t = time.perf_counter()
+                        box.fill(value)
+                        box.press("Enter")
+                        page.wait_for_function(
+                            """v => { const rows = [...document.querySelectorAll('.gsp-search-view .gsp-grid .widget-hbox')]
+                                       .filter(r => r.querySelector('.gsp-cell'));
+                                      return rows.length > 0 && rows.every(r => r.querySelectorAll('.gsp-cell')[1].innerText === v); }""",
+                            arg=value,
+                        )
+                        changes.append(time.perf_counter() - t)
+                    count = page.locator(".gsp-search-view .gsp-badge").inner_text()
+                    _report(
+                        f"table filter change -> updated rows ({count} rows match the last)",
+                        changes,
+                        0.5,
+                    )
+                    page.screenshot(path=str(REPO / "test-artifacts" / "bench_ui_table.png"))
+
+                # A phase that fails says why and the next one still runs: the figures
+                # of the others are printed, and the run never ends without a word.
+                failed = [
+                    label
+                    for label, phase in (
+                        ("click on a file -> plot visible", clicks),
+                        ("page reload -> first file list", reloads),
+                        ("table filter change -> updated rows", filters),
+                    )
+                    if not _phase(label, phase, page)
+                ]
+                if failed:
+                    print("not measured: " + "; ".join(failed) + " (see above)")
                 browser.close()
         finally:
             if stream is not None:

@@ -240,6 +240,21 @@ class GSPExtensionApp(ExtensionApp):
     def _default_worker_nice(self) -> int:
         return environment.whole_number("GSP_WORKER_NICE", 10)
 
+    warm_up = List(
+        Unicode(),
+        config=True,
+        help="""Modules this service imports in a thread as it starts
+        (`module` or `module:function` to call), so that the first request that needs
+        them does not: default the flux-calibration stack of the standard chooser
+        (gsp_extension.engine.executors.SERVICE_WARM_UP). Empty: none.""",
+    )
+
+    @default("warm_up")
+    def _default_warm_up(self) -> list[str]:
+        from .engine.executors import SERVICE_WARM_UP
+
+        return list(SERVICE_WARM_UP)
+
     public_url = Unicode(
         config=True,
         help="""The hub's public address for links in emails (invitations), e.g.
@@ -377,6 +392,14 @@ class GSPExtensionApp(ExtensionApp):
         self.settings["gsp"] = context
         self.settings["gsp_callers"] = CallerCache(self.caller_cache_seconds)
         self.log.info("gsp: data root %s, database %s", root, context.db.engine.url)
+        if self.warm_up:
+            from .engine.executors import warm_up_in_background
+
+            # Now, while the server still starts (the hub waits for it to answer, then
+            # for its forkserver): done before a login can reach it.
+            self._warming = warm_up_in_background(tuple(self.warm_up))
+
+    _warming = None
 
     def initialize_handlers(self) -> None:
         """Register the API routes (relative: jupyter_server prefixes the base URL)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,57 @@ def warm_up(items: tuple[str, ...] = WARM_UP) -> list[str]:
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
             failed.append(item)
     return failed
+
+
+#: What the service's own requests import on first use, loaded off the request path as
+#: it starts (:func:`warm_up_in_background`): the first ``GET api/files/<id>/standards/``
+#: (the standard chooser of a spectrum's first click) imported the flux-calibration
+#: stack there (``pipeline.fluxcal.apply`` and ``.sensitivity``: scipy, the standards'
+#: tables; ~1 s of CPU idle, seconds under load), on the service's event loop.
+SERVICE_WARM_UP = (
+    "pipeline.fluxcal.apply",
+    "pipeline.fluxcal.sensitivity",
+)
+
+
+def warm_up_in_background(items: tuple[str, ...] = SERVICE_WARM_UP) -> threading.Thread | None:
+    """Run :func:`warm_up` in a daemon thread; the thread, started (``None`` when there
+    is nothing to load).
+
+    For a process that serves requests (the gsp service), started as it starts: what its
+    first requests would import is loaded before the first login can reach it, while
+    the hub waits for the service and then for its forkserver's imports (seconds). A
+    request that needs a module while the thread imports it waits for that import only,
+    as it would have made it itself.
+
+    The thread keeps the priority of the thread that serves. Lowered (tried: niceness
+    10), it held the GIL and the import locks while the machine ran others first, so
+    the serving thread waited behind it: the first login after a start, which met the
+    import still running under load, took 8-9 s instead of ~4.5 s.
+
+    Parameters
+    ----------
+    items : tuple of str
+        As for :func:`warm_up`.
+
+    Returns
+    -------
+    threading.Thread or None
+        The thread, which logs the items that failed (they cost time later only).
+    """
+    if not items:
+        return None
+
+    def run() -> None:
+        started = time.monotonic()
+        failed = warm_up(items)
+        if failed:
+            log.warning("gsp: could not preload %s", ", ".join(failed))
+        log.info("gsp: preloaded %s in %.1f s", ", ".join(items), time.monotonic() - started)
+
+    thread = threading.Thread(target=run, name="gsp-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 async def warm_up_in_thread(items: tuple[str, ...] = WARM_UP) -> list[str]:
