@@ -119,17 +119,17 @@ AMBIGUOUS_BEND = 0.06
 GAP_TOLERANCE_PX = 0.25
 #: Smallest robust scatter (binned px) the outlier rejection assumes.
 CLIP_FLOOR_PX = 0.02
-#: A line whose centring error photon and read noise explain (within NOISE_RATIO of
-#: what the background noise alone gives), with no arc line within ISOLATION_FWHM
-#: FWHM brighter than ISOLATION_FRACTION of it, and neither broadened nor saturated,
-#: is noise-limited: the outlier rejection also weighs it against its own centring
-#: error, not only against the bright lines' scatter (a faint clean line 0.08 px,
-#: 1.7 of its sigmas, off is noise). A bright line's large centring error is its
-#: profile's misfit (an unlisted blend), not noise: the ratio keeps it out. Real lines
-#: have wings beyond the Gaussian core (scattered light, the slit's image): the
-#: isolation window is wider than the 3 FWHM over which a Gaussian neighbour matters
-#: (at 3, a faint Ne I line of the real sp_400m1 arc 4.3 FWHM from a Hg line 60
-#: times brighter, 0.16 px off NIST, rejoined the fit and took it to 0.04 px RMS).
+#: A line whose centring error photon and read noise explain (within NOISE_RATIO of what
+#: the background noise and its own photons give: PHOTON_CENTRING), with no arc line
+#: within ISOLATION_FWHM FWHM brighter than ISOLATION_FRACTION of it, and neither
+#: broadened nor saturated, is noise-limited: the outlier rejection also weighs it
+#: against its own centring error, not only against the bright lines' scatter (a faint
+#: clean line 0.08 px, 1.7 of its sigmas, off is noise). A bright line's large centring
+#: error is its profile's misfit (an unlisted blend), not noise: the ratio keeps it out.
+#: Real lines have wings beyond the Gaussian core (scattered light, the slit's image):
+#: the isolation window is wider than the 3 FWHM over which a Gaussian neighbour matters
+#: (at 3, a faint Ne I line of the real sp_400m1 arc 4.3 FWHM from a Hg line 60 times
+#: brighter, 0.16 px off NIST, rejoined the fit and took it to 0.04 px RMS).
 NOISE_RATIO = 3.0
 #: The centring variance a Gaussian line's own photon noise gives an unweighted least
 #: squares fit: ``PHOTON_CENTRING * g * s**2 / A`` (``g`` the variance per count of
