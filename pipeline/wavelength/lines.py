@@ -30,13 +30,19 @@ class LineList:
     amplitude: np.ndarray  # integrated counts above the local level
     sigma: np.ndarray  # Gaussian sigma, pixels
     centre_error: np.ndarray  # 1-sigma of the centre, pixels
+    #: the pixels' read and photon noise measured on the fits (None: not measured)
+    noise: NoiseModel | None = None
 
     def __len__(self) -> int:
         return int(self.centre.size)
 
     def select(self, keep) -> LineList:
         return LineList(
-            self.centre[keep], self.amplitude[keep], self.sigma[keep], self.centre_error[keep]
+            self.centre[keep],
+            self.amplitude[keep],
+            self.sigma[keep],
+            self.centre_error[keep],
+            self.noise,
         )
 
 
@@ -264,8 +270,9 @@ def _inverse_normal(jac, wts):
     return np.linalg.inv(jtj)
 
 
-def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok) -> np.ndarray:
-    """1-sigma centre errors from the covariance of the final Jacobian.
+def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok):
+    """1-sigma centre errors from the covariance of the final Jacobian, and the pixel
+    noise model they were measured with (``None`` for none).
 
     Without a variance the error is the larger of two: the covariance scaled by the
     line's own residuals (which a misfit profile, an unlisted blend, inflates) and
@@ -280,9 +287,9 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok
     if from_variance:
         with np.errstate(all="ignore"):
             try:
-                return np.sqrt(np.abs(_inverse_normal(jac, win.weight)[:, 1, 1]))
+                return np.sqrt(np.abs(_inverse_normal(jac, win.weight)[:, 1, 1])), None
             except np.linalg.LinAlgError:
-                return np.full(params.shape[0], np.nan)
+                return np.full(params.shape[0], np.nan), None
     # the pixels fitted: finite, and not left to a brighter neighbour
     fitted = win.weight > 0
     npix = fitted.sum(axis=1)
@@ -294,7 +301,7 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok
         try:
             inv = _inverse_normal(jac, wts)
         except np.linalg.LinAlgError:
-            return np.full(params.shape[0], np.nan)
+            return np.full(params.shape[0], np.nan), None
         err = np.sqrt(np.abs(inv[:, 1, 1] * s2))
         # each pixel's leverage: a least-squares residual is smaller than the noise by
         # sqrt(1 - leverage), most at the peak pixels that fix the centre and width
@@ -308,13 +315,13 @@ def _centre_errors(win: LineWindows, params: np.ndarray, from_variance: bool, ok
         pix = fitted & gaussian[:, None] & (lever < 0.9)
         noise = noise_model(model[pix], resid[pix], 1.0 / (1.0 - lever[pix]))
         if noise is None:
-            return err
+            return err, None
         # the unweighted fit's covariance under the noise model (the sandwich
         # (J'J)^-1 J'VJ (J'J)^-1)
         var = noise.variance(model) * fitted
         jvj = np.matmul((jac * var[:, :, None]).transpose(0, 2, 1), jac)
         cov = np.matmul(np.matmul(inv, jvj), inv)
-        return np.fmax(err, np.sqrt(np.abs(cov[:, 1, 1])))
+        return np.fmax(err, np.sqrt(np.abs(cov[:, 1, 1]))), noise
 
 
 #: A window pixel where a brighter neighbour's fitted profile exceeds this fraction of
@@ -622,10 +629,10 @@ def fit_centres(
         win, params = _deblend(win, params, start, guesses, half_width, n_iter, flux, line_fwhm)
     ok = _converged(win, params, guesses, half_width)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit; dropped below
-        err = _centre_errors(win, params, variance is not None, ok)
+        err, noise = _centre_errors(win, params, variance is not None, ok)
     amp, mu, sig, _ = params.T
     order = np.argsort(mu[ok])
-    return LineList(mu[ok][order], amp[ok][order], sig[ok][order], err[ok][order])
+    return LineList(mu[ok][order], amp[ok][order], sig[ok][order], err[ok][order], noise)
 
 
 def find_lines(
