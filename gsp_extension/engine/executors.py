@@ -123,8 +123,7 @@ SERVICE_WARM_UP = (
 
 
 def warm_up_in_background(items: tuple[str, ...] = SERVICE_WARM_UP) -> threading.Thread | None:
-    """Run :func:`warm_up` in a daemon thread; the thread, started (``None`` when there
-    is nothing to load).
+    """Run :func:`warm_up` in a daemon thread, started; ``None`` with nothing to load.
 
     For a process that serves requests (the gsp service), started as it starts: what its
     first requests would import is loaded before the first login can reach it, while

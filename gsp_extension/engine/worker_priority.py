@@ -70,8 +70,10 @@ AUTOGROUP = Path("/proc/self/autogroup")
 
 
 def own_scheduling_group(increment: int, autogroup: Path = AUTOGROUP) -> int | None:
-    """Leave the session (and with it the CPU scheduling group) this process shares with
-    its parent for one of its own, ``increment`` nicer (at most 19); that niceness.
+    """Move this process to a CPU scheduling group of its own, niced by ``increment``.
+
+    It leaves the session (and with it the scheduling group) it shares with its parent
+    for one of its own, ``increment`` nicer (at most 19), and returns that niceness.
 
     Under Linux's autogroups the CPU is shared evenly between sessions first, and a
     niceness only weighs inside its session (see the module's docstring): a process in

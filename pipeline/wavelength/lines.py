@@ -477,8 +477,9 @@ def _brighter_flanks(flux, win: LineWindows, unsubtracted) -> np.ndarray:
 
 
 def blend_free_width(widths, broad: float = BROAD_WIDTH) -> float:
-    """The width of single lines among measured line ``widths``: their median, less
-    those broader than ``broad`` times it, repeated until none is.
+    """The width of the single lines among measured line widths.
+
+    Their median, less those broader than ``broad`` times it, repeated until none is.
 
     A blend or a clipped (saturated) line is broader than a single line, never
     narrower; where they are half of the lines measured, as among the brightest of a
