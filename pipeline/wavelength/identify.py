@@ -52,6 +52,7 @@ from scipy import special
 from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import (
+    BROAD_WIDTH,
     LineList,
     blend_free_width,
     continuum,
@@ -81,7 +82,7 @@ SPARSE_SHARP = 25
 WEAK_SNR = 50.0
 #: A line broader than BROAD times the local FWHM is saturated when its peak is above
 #: SATURATION_FRACTION of the brightest peak, a blend otherwise.
-BROAD = 1.15
+BROAD = BROAD_WIDTH
 SATURATION_FRACTION = 0.2
 #: A line within CLEAR_FWHM FWHM (the bright lines' median) of a brighter one does not
 #: measure the local FWHM.
@@ -491,7 +492,7 @@ def _local_fwhm(j, fwhm, clean, trim: bool = False) -> np.ndarray:
     # clean line's local width 1.7 times its own, and it was set aside as narrow
     lo = np.clip(np.arange(jr.size) - LOCAL_LINES // 2, 0, max(jr.size - LOCAL_LINES, 0))
     windows = [fr[a : a + LOCAL_LINES] for a in lo]
-    med = np.array([blend_free_width(w, BROAD) if trim else np.median(w) for w in windows])
+    med = np.array([blend_free_width(w) if trim else np.median(w) for w in windows])
     # each line takes the smoothed width of its nearest reference line
     pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
     nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)

@@ -336,7 +336,7 @@ SHOULDER_FWHM = 2.5
 #: peaks' half-prominence width, the fits' start).
 SHOULDER_WIDTH_LINES = 5
 #: A measured width above this times the single lines' is a blend's or a clipped line's
-#: (the identification's ``BROAD``).
+#: (also the identification's ``BROAD``, one value for both tests).
 BROAD_WIDTH = 1.15
 
 
