@@ -98,7 +98,8 @@ def user_server_environment(platform, name) -> dict[str, str]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        found = re.search(r"kernel\S* .*-f[= ]?(\S+\.json)", cmdline)
+        # "-f" as an argument of its own: a connection file named kernel-f<uuid> holds one
+        found = re.search(r"kernel\S*.*\s-f[= ]?(\S+\.json)", cmdline)
         if found is None:
             continue
         env = _kernel_environment(found.group(1))
