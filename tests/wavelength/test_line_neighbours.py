@@ -25,7 +25,7 @@ from pipeline.simulation.night import line_fwhm_unbinned
 from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength import calibrate_arc, select_template
 from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
-from pipeline.wavelength.lines import blend_free_width, find_lines
+from pipeline.wavelength.lines import LineWindows, _gauss_newton, blend_free_width, find_lines
 
 
 def _truth_line(arc, wavelength):
@@ -38,6 +38,9 @@ def _truth_line(arc, wavelength):
     ("mode", "binning", "seed", "wavelength"),
     [
         ("400_M1", 2, 2, 6059.372),  # Ar I, Ne I 6074 110x brighter 7.6 px away
+        # ... where three other lines' first fits run away (see the next test)
+        ("400_M1", 2, 37, 6059.372),
+        ("400_M1", 2, 51, 6059.372),
         ("400_M2", 2, 3, 5748.298),  # Ne I, Ne I 5764 240x brighter 8.1 px away
         ("1200_M4", 2, 8, 5764.419),  # Ne I, saturated Hg I 5769.6 8.2 px away
     ],
@@ -50,6 +53,23 @@ def test_faint_line_beside_a_bright_one_is_centred(mode, binning, seed, waveleng
     assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth)
     # its own noise, not the neighbour's wing, sets its centring error
     assert lines.centre_error[k] < 0.5 * WEAK_ERROR_PX, lines.centre_error[k]
+
+
+def test_one_run_away_fit_does_not_stop_the_others():
+    """The lines are fitted in one batch: a fit collapsed to a hundredth of a pixel (no
+    centre or width derivative: a singular system) made the batched solve fail, every
+    line's step was zero and the iterations stopped, leaving every line at its start
+    (400 M1 2x2, seeds 37 and 51: the deblending refit of all 90 lines was undone)."""
+    x = np.arange(40.0, 49.0)
+    good = _gaussians(60, [44.3], [1000.0], 1.1)[40:49] + 20.0
+    flat = np.zeros_like(x)
+    win = LineWindows(
+        np.stack([x, x]), np.stack([good, flat]), np.ones((2, x.size)), np.ones((2, x.size), bool)
+    )
+    start = np.array([[good.sum(), 44.0, 1.5, 0.0], [1.0, 44.0, 0.01, 0.0]])
+    params = _gauss_newton(win, start, 12)
+    assert params[0, 1] == pytest.approx(44.3, abs=0.01)
+    assert params[0, 2] == pytest.approx(1.1, rel=0.02)
 
 
 def test_clean_line_at_the_detector_end_keeps_its_width():
