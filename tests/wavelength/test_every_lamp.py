@@ -24,7 +24,9 @@ from pipeline.wavelength.identify import (
     DetectorCatalogue,
     _unique_in_window,
     _width_contradicts,
+    saturated_lines,
 )
+from pipeline.wavelength.lines import LineList, NoiseModel
 from pipeline.wavelength.nist import LineCatalogue
 
 WIDTH = 5.0  # FWHM, guess px
@@ -99,6 +101,7 @@ def test_a_lone_end_line_takes_the_one_nist_line_in_its_window():
         ("930_M2", 1, "Ar", 0, 4033.809),  # lost in every seed at 1x1 and 2x2
         ("930_M2", 2, "Ar", 3, 4033.809),
         ("930_M5", 1, "HgAr", 0, 6416.307),  # lone blue end line, 636 px beyond
+        ("1200_M4", 1, "Ne", 4, 5872.828),  # a faint line's noisy top taken for a clip
     ],
 )
 def test_every_lamp_arc_uses_its_line_and_meets_the_accuracy(mode, binning, lamp, seed, wavelength):
@@ -121,3 +124,20 @@ def test_1200_m1_ar_pairs_of_two_spectra_do_not_bend_the_solution(binning):
     used = np.asarray(sol.lines["used"], bool)
     for w in (4266.286, 4266.527, 4300.101, 4300.650):
         assert not np.any(used & (np.abs(lab - w) < 1e-3)), w
+
+
+def test_a_flat_top_is_a_clip_only_above_the_noise():
+    """Three pixels within 2 % of a line's peak are a clipped top only where 2 % of
+    the peak is more than its noise: Ne I 5872.83 of 1200_M4 1x1 Ne (seed 4), S/N 36
+    at its peak, had three pixels within 5 counts of 908 (noise 30) and was set aside
+    as saturated. A clipped top is flat, and so is that line's when its noise is well
+    below 2 % of its peak."""
+    flux = np.array([-8, -3, 7, 2, 10, 15, 12, 28, 73, 199, 371, 665, 905, 903, 908, 586, 331])
+    line = (np.array([13.1]), np.array([5400.0]), np.array([2.17]), np.array([0.05]))
+    photons = LineList(*line, NoiseModel(read=40.0, per_count=1.0))  # 30 counts at the peak
+    assert not saturated_lines(flux.astype(float), photons)[0]
+    # a hundred times brighter and clipped
+    bright = (line[0], 100.0 * line[1], *line[2:])
+    clipped = np.minimum(100.0 * flux, 60000.0)
+    assert saturated_lines(clipped, LineList(*bright, NoiseModel(read=40.0, per_count=1.0)))[0]
+    assert saturated_lines(flux.astype(float), LineList(*line, NoiseModel(1.0, 0.0)))[0]
