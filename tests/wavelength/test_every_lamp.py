@@ -49,9 +49,10 @@ def _catalogue(u, strength, spectrum) -> DetectorCatalogue:
     return DetectorCatalogue(cat, u, strength, spectrum)
 
 
-def _shapes(n, broadened=False, undersampled=False, sharp=True):
+def _shapes(n, broadened=False, undersampled=False, sharp=True, fwhm=WIDTH):
     """The width flags :func:`_width_contradicts` reads, for ``n`` arc lines."""
     return SimpleNamespace(
+        fwhm=np.full(n, fwhm),
         broadened=np.full(n, broadened),
         undersampled=np.full(n, undersampled),
         saturated=np.zeros(n, bool),
@@ -80,6 +81,18 @@ def test_a_nist_neighbour_the_width_rules_out_leaves_the_line_clean(
     assert CONTRADICTED_BROAD > CROSS_BROAD  # a margin over what "broadened" means
 
 
+@pytest.mark.parametrize(("own_fwhm", "contradicted"), [(WIDTH, False), (0.88 * WIDTH, True)])
+def test_a_line_narrower_than_the_local_width_is_judged_by_its_own(own_fwhm, contradicted):
+    """1200_M1 FeHeAr 2x2: the local FWHM, a median among many blends, is 1.17 times
+    the instrument's and Fe I 3758.23's own. Fe I 3760.05 (40 against 300, 0.95 local
+    FWHM away), which the lamp does not show, would broaden a line of the local width
+    by less than the margin, but one of the line's own width by more."""
+    u = np.array([200.0, 200.0 + 0.95 * WIDTH])
+    dcat = _catalogue(u, np.array([300.0, 40.0]), np.array(["Fe I", "Fe I"]))
+    out = _width_contradicts(np.array([0]), dcat, np.full(2, WIDTH), _shapes(1, fwhm=own_fwhm))
+    assert bool(out[0]) is contradicted
+
+
 def test_a_lone_end_line_takes_the_one_nist_line_in_its_window():
     u_cat = np.array([100.0, 180.0, 300.0, 301.0])
     dcat = _catalogue(u_cat, np.ones(4), np.array(["Ar I"] * 4))
@@ -102,6 +115,7 @@ def test_a_lone_end_line_takes_the_one_nist_line_in_its_window():
         ("930_M2", 2, "Ar", 3, 4033.809),
         ("930_M5", 1, "HgAr", 0, 6416.307),  # lone blue end line, 636 px beyond
         ("1200_M4", 1, "Ne", 4, 5872.828),  # a faint line's noisy top taken for a clip
+        ("1200_M1", 2, "FeHeAr", 9, 3758.233),  # judged by a local width of blends
     ],
 )
 def test_every_lamp_arc_uses_its_line_and_meets_the_accuracy(mode, binning, lamp, seed, wavelength):
