@@ -61,7 +61,6 @@ from pipeline.wavelength.lines import (
 )
 from pipeline.wavelength.nist import LineCatalogue
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
-from pipeline.wavelength.peaks import find_peaks
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
 #: Two lines closer than this many FWHM are a blend.
@@ -485,37 +484,6 @@ def _instrument_flux(lines: LineList, fwhm, local_fwhm) -> np.ndarray:
     return lines.amplitude * np.minimum(1.0, local_fwhm / np.maximum(fwhm, 1e-6))
 
 
-#: A detected peak farther than this (px) from every fitted line is light no fit
-#: describes (a fit converges within this distance of its peak, see
-#: :func:`~pipeline.wavelength.lines.fit_centres`).
-UNFITTED_PX = 1.5
-#: Detection threshold of such peaks, in noise sigmas of their prominence (that of
-#: :func:`~pipeline.wavelength.lines.find_lines`).
-UNFITTED_SIGMA = 5.0
-
-
-def _unfitted_peaks(net, noise, j) -> tuple[np.ndarray, np.ndarray]:
-    """Places and fluxes of the arc's peaks that no fitted line stands for.
-
-    A group of unresolved lines is broader than a Gaussian fit can follow in its
-    window: the fit runs away and is dropped, but its light is still there beside
-    the lines that were fitted (600 Blue HgAr 1x1, seed 57: Ar II 4430.19, 4431.00
-    and 4433.84, one peak 16 px wide, 1.7 FWHM from Ar II 4426.00 of as much light;
-    with no neighbour left, 4426.00 was used, 0.22 px off its place). Each flux is
-    a Gaussian's of the peak's prominence and half-prominence width.
-    """
-    found = find_peaks(net, UNFITTED_SIGMA * noise, 3)
-    if found.index.size == 0:
-        return np.empty(0), np.empty(0)
-    if j.size:
-        d = np.min(np.abs(found.index[:, None] - j[None, :]), axis=1)
-        alone = d > UNFITTED_PX
-    else:
-        alone = np.ones(found.index.size, bool)
-    flux = np.sqrt(np.pi / (4.0 * np.log(2.0))) * found.prominence * found.width
-    return found.index[alone].astype(float), flux[alone]
-
-
 def _clear_of_brighter(j, amplitude, fwhm, reach) -> np.ndarray:
     """Lines with no brighter line within ``reach`` (px), whose fitted profile,
     subtracted, would shape the line's own fit."""
@@ -619,13 +587,6 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
         / np.maximum(lines.amplitude, 1e-12)
     )
     rest = beyond_gaussians(net, lines)
-    # the light no fit describes counts as a neighbour too (see _unfitted_peaks)
-    at, light = _unfitted_peaks(net, noise, j)
-    order = np.argsort(j)
-    near_local = np.interp(at, j[order], local[order]) if j.size else at
-    arc_blend = _blended(
-        np.r_[j, at], np.r_[_instrument_flux(lines, fwhm, local), light], np.r_[local, near_local]
-    )[: j.size] | (broad & ~saturated)
     return LineShapes(
         fwhm=fwhm,
         local_fwhm=local,
@@ -634,7 +595,7 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
         narrow=fwhm < NARROW * np.minimum(local, typical),
         weak=(lines.centre_error > (WEAK_ERROR_SPARSE_PX if sparse else WEAK_ERROR_PX))
         & (peak_snr < WEAK_SNR),
-        arc_blend=arc_blend,
+        arc_blend=_blended(j, _instrument_flux(lines, fwhm, local), local) | (broad & ~saturated),
         broadened=broadened,
         undersampled=local < SAMPLED_FWHM,
         noise_limited=(lines.centre_error < NOISE_RATIO * noise_error)

@@ -24,7 +24,7 @@ from pipeline import lamps
 from pipeline.simulation.night import line_fwhm_unbinned
 from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength import calibrate_arc, select_template
-from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, _unfitted_peaks, line_shapes
+from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
 from pipeline.wavelength.lines import LineWindows, _gauss_newton, blend_free_width, find_lines
 
 
@@ -254,25 +254,3 @@ def test_a_faint_line_whose_own_photons_set_its_error_is_noise_limited():
     faint = np.array([np.argmin(np.abs(lines.centre - c)) for c in centres[counts < 2e4]])
     assert np.all(np.abs(lines.centre[faint] - centres[counts < 2e4]) < 0.3)
     assert shapes.noise_limited[faint].all(), lines.centre_error[faint]
-
-
-def test_light_no_fit_describes_is_a_neighbour():
-    """600 Blue HgAr 1x1 (seed 57): Ar II 4430.19, 4431.00 and 4433.84 make one peak
-    16 px wide, 1.7 FWHM from Ar II 4426.00 of as much light per line; its fit ran
-    away and was dropped, and 4426.00, with no neighbour left, was used 0.22 px off
-    its place. The peak's light still makes it a blend."""
-    arc = arc_1d("600_BLUE", 1, lamp="HgAr", seed=57)
-    truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 4426.001))
-    assert truth["blended"]
-    lines = find_lines(arc.flux, max_lines=250)
-    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
-    assert abs(lines.centre[k] - truth["column"]) < 0.5
-    assert not np.any(np.abs(lines.centre - 1372.0) < 3.0)  # the group: no fit
-    assert line_shapes(lines, arc.flux).arc_blend[k]
-
-
-def test_unfitted_peaks_are_those_no_fitted_line_stands_for():
-    net = _gaussians(200, [50.0, 120.0], [1000.0, 400.0], 2.0)
-    at, flux = _unfitted_peaks(net, 1.0, np.array([50.2]))
-    assert at.tolist() == [120.0]
-    assert flux[0] == pytest.approx(400.0 * np.sqrt(2.0 * np.pi) * 2.0, rel=0.05)
