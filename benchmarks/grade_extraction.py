@@ -55,11 +55,12 @@ def _with_profile(trace, kind):
     if kind == "gaussian":
         sigma = trace.fwhm / 2.3548
         return dataclasses.replace(
-            trace, profile_model="gaussian", profile_params={"stddev": sigma}
+            trace, profile_model="gaussian", profile_params={"stddev": sigma}, profile_samples=None
         )
     scale = {"narrow x0.7": 0.7, "wide x1.4": 1.4}[kind]
     params = dict(trace.profile_params, gamma=scale * trace.profile_params["gamma"])
-    return dataclasses.replace(trace, profile_params=params)
+    # the measured profile, which a bright source's extraction starts from, set aside
+    return dataclasses.replace(trace, profile_params=params, profile_samples=None)
 
 
 def _counts_variance(ccd):

@@ -29,6 +29,7 @@ Run::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import tempfile
@@ -105,9 +106,10 @@ def ratio_table(ccd, trace):
 
 
 def profile_table(ccd, trace):
-    """How well the fitted model and the data-corrected profile describe the star's
-    bright pixels (model above 30 % of the column's peak, complete columns): the
-    cosmic-ray test allows PROFILE_ERROR of the model counts."""
+    """How well the parametric fit, the trace's profile (the star's measured one where
+    it is well measured) and the data-corrected profile describe the star's bright
+    pixels (model above 30 % of the column's peak, complete columns) and the aperture's
+    edges (the rest): the cosmic-ray test allows PROFILE_ERROR of the model counts."""
     opt = ex.extract_arrays(ccd, trace, "optimal")
     rows = trace()
     data = np.asarray(ccd.data, float)
@@ -124,16 +126,27 @@ def profile_table(ccd, trace):
     corrected = op._corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
     complete = ~((weights > 0) & bad).any(axis=0)
     print(f"\nprofile on the bright pixels (PROFILE_ERROR {op.PROFILE_ERROR}):")
-    for name, prof in (("fitted model", fitted), ("data-corrected", corrected)):
+    moffat = dataclasses.replace(trace, profile_samples=None)
+    parametric = op._normalised(
+        np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights
+    )
+    for name, prof in (
+        (f"{trace.profile_model} fit", parametric),
+        ("trace's profile", fitted),
+        ("data-corrected", corrected),
+    ):
         model = opt.flux[None, :] * prof
-        bright = inside & complete[None, :] & (model > 0.3 * model.max(axis=0, keepdims=True))
-        with np.errstate(all="ignore"):
-            rel = ((net - model) / model)[bright]
-            z = ((net - model) / np.sqrt(pix_var))[bright]
-        print(
-            f"  {name:15s} {int(bright.sum())} px: (data - model) / model rms {np.std(rel):.4f}, "
-            f"99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; in sigma rms {np.std(z):.2f}"
-        )
+        peak = model.max(axis=0, keepdims=True)
+        for part, sel in (("bright", model > 0.3 * peak), ("edges", model <= 0.3 * peak)):
+            use = inside & complete[None, :] & sel
+            with np.errstate(all="ignore"):
+                rel = ((net - model) / model)[use]
+                z = ((net - model) / np.sqrt(pix_var))[use]
+            print(
+                f"  {name:15s} {part:6s} {int(use.sum())} px: (data - model) / model rms "
+                f"{np.std(rel):.4f}, 99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; "
+                f"in sigma rms {np.std(z):.2f}"
+            )
     noise = op._noise_model(net + sky, pix_var, inside)
     noise = None if noise is None else (*noise, sky)
     first = op._fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, op.PROFILE_ERROR)
