@@ -334,9 +334,10 @@ def _coverage(good, prof, aperture):
     return np.where(good, prof, 0.0).sum(axis=0) / np.maximum(total, 1e-30)
 
 
-def _normalised(prof, weights):
+def _normalised(prof, weights, clip=True):
     """The profile scaled so that the aperture's fractional weights sum it to one."""
-    prof = np.clip(prof, 0.0, None)
+    if clip:
+        prof = np.clip(prof, 0.0, None)
     return prof / np.maximum((weights * prof).sum(axis=0, keepdims=True), 1e-30)
 
 
@@ -470,7 +471,13 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     for _ in range(2):
         corr = _binned_polynomial(idx[use], t[use], r[use], w[use], nbins, order, idx, t)
         use = use & ((r - corr) ** 2 * inv_var < 16.0)
-    return _normalised(np.where(weights > 0, prof + corr, 0.0), weights)
+    # Not clipped at zero: where the profile is faint (a faint source's wings in a wide
+    # aperture) the correction's noise takes it below zero as often as above, and
+    # clipping kept only the excess. That light, added to the wings, lowered the
+    # normalised core, so the weighted flux read high: +14 % for a source of 40 ADU per
+    # column on a sky of 80 in a +-2.5 FWHM aperture (600 columns, 60 realisations;
+    # +0.8 % at +-1 FWHM). Horne's weights need the profile unbiased, not positive.
+    return _normalised(np.where(weights > 0, prof + corr, 0.0), weights, clip=False)
 
 
 def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance):
