@@ -8,7 +8,8 @@ it, traced and extracted both ways. Prints:
    columns summed instead of weighted (``GSP_EXSM``), saturated or not, with the
    optimal flux left unsummed (fallback off) to show whether summing changed anything;
 2. how far the star's bright pixels depart from the fitted model and from the
-   data-corrected profile (what the cosmic-ray test must tolerate);
+   data-corrected profile (what the cosmic-ray test must tolerate), and the curve of
+   growth: the fraction of the star's light and the S/N inside +-1 to +-4 FWHM;
 3. bridging of a lost core: the 1-10 brightest aperture pixels (a saturated column
    loses 6, at most 10) masked on alternate 100-column blocks of unsaturated columns,
    the optimal flux over the unmasked fractional sum, and that difference over the
@@ -29,6 +30,7 @@ Run::
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import tempfile
@@ -105,9 +107,10 @@ def ratio_table(ccd, trace):
 
 
 def profile_table(ccd, trace):
-    """How well the fitted model and the data-corrected profile describe the star's
-    bright pixels (model above 30 % of the column's peak, complete columns): the
-    cosmic-ray test allows PROFILE_ERROR of the model counts."""
+    """How well the parametric fit, the trace's profile (the star's measured one where
+    it is well measured) and the data-corrected profile describe the star's bright
+    pixels (model above 30 % of the column's peak, complete columns) and the aperture's
+    edges (the rest): the cosmic-ray test allows PROFILE_ERROR of the model counts."""
     opt = ex.extract_arrays(ccd, trace, "optimal")
     rows = trace()
     data = np.asarray(ccd.data, float)
@@ -124,16 +127,27 @@ def profile_table(ccd, trace):
     corrected = op._corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
     complete = ~((weights > 0) & bad).any(axis=0)
     print(f"\nprofile on the bright pixels (PROFILE_ERROR {op.PROFILE_ERROR}):")
-    for name, prof in (("fitted model", fitted), ("data-corrected", corrected)):
+    moffat = dataclasses.replace(trace, profile_samples=None)
+    parametric = op._normalised(
+        np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights
+    )
+    for name, prof in (
+        (f"{trace.profile_model} fit", parametric),
+        ("trace's profile", fitted),
+        ("data-corrected", corrected),
+    ):
         model = opt.flux[None, :] * prof
-        bright = inside & complete[None, :] & (model > 0.3 * model.max(axis=0, keepdims=True))
-        with np.errstate(all="ignore"):
-            rel = ((net - model) / model)[bright]
-            z = ((net - model) / np.sqrt(pix_var))[bright]
-        print(
-            f"  {name:15s} {int(bright.sum())} px: (data - model) / model rms {np.std(rel):.4f}, "
-            f"99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; in sigma rms {np.std(z):.2f}"
-        )
+        peak = model.max(axis=0, keepdims=True)
+        for part, sel in (("bright", model > 0.3 * peak), ("edges", model <= 0.3 * peak)):
+            use = inside & complete[None, :] & sel
+            with np.errstate(all="ignore"):
+                rel = ((net - model) / model)[use]
+                z = ((net - model) / np.sqrt(pix_var))[use]
+            print(
+                f"  {name:15s} {part:6s} {int(use.sum())} px: (data - model) / model rms "
+                f"{np.std(rel):.4f}, 99.9 % {np.percentile(np.abs(rel), 99.9):.4f}; "
+                f"in sigma rms {np.std(z):.2f}"
+            )
     noise = op._noise_model(net + sky, pix_var, inside)
     noise = None if noise is None else (*noise, sky)
     first = op._fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, op.PROFILE_ERROR)
@@ -144,6 +158,36 @@ def profile_table(ccd, trace):
             "  allowance used in the cosmic-ray test (measured, within "
             f"{op.PROFILE_ERROR_FLOOR}-{op.PROFILE_ERROR}), aperture pixels 5/50/95 %: "
             + " ".join(f"{v:.4f}" for v in np.percentile(used, [5, 50, 95]))
+        )
+
+
+def growth_table(ccd, trace):
+    """The fraction of the star's light inside +-k FWHM (curve of growth, against a sky
+    at 5.5-6.5 FWHM, beyond the wings) and the S/N of both methods there, beside the
+    fraction the product reports (GSP_APFR, from the traced profile)."""
+    from pipeline.spectroscopy.background import fit_background
+
+    fwhm = trace.fwhm
+    far = 5.0 * fwhm
+    sky = fit_background(np.asarray(ccd.data, float), trace(), far, 0.5 * fwhm, fwhm)
+    whole = ex.extract_arrays(ccd, trace, "fractional", background=sky, half_width=far)
+    third = ccd.shape[1] // 3
+    print(
+        f"\n{'aperture':9s} {'fraction':>8s} {'blue 1/3':>8s} {'red 1/3':>8s} {'GSP_APFR':>8s} "
+        f"{'S/N frac':>8s} {'S/N opt':>8s}"
+    )
+    for k in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
+        f = ex.extract_arrays(ccd, trace, "fractional", background=sky, half_width=k * fwhm)
+        o = ex.extract_arrays(ccd, trace, "optimal", background=sky, half_width=k * fwhm)
+        parts = [
+            f.flux[s].sum() / whole.flux[s].sum()
+            for s in (slice(None), slice(None, third), slice(-third, None))
+        ]
+        print(
+            f"+-{k:<3.1f} FWHM "
+            + " ".join(f"{v:8.4f}" for v in parts)
+            + f" {f.meta['enclosed']:8.4f} {np.median(f.flux / f.std):8.0f} "
+            f"{np.median(o.flux / o.std):8.0f}"
         )
 
 
@@ -321,6 +365,7 @@ def main() -> int:
     trace = trace_target(clean, target)
     frac, saturated, weights = ratio_table(clean, trace)
     profile_table(clean, trace)
+    growth_table(clean, trace)
     bridging_table(clean, trace, frac, saturated, weights)
     cosmic_table(clean, raw, trace, cr_mask)
     scaled_table(raw)

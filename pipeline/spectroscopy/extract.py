@@ -23,7 +23,7 @@ from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
-from pipeline.spectroscopy.trace import Trace
+from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
 
 METHODS = ("fractional", "optimal")
@@ -133,7 +133,9 @@ def extract_arrays(
         standard deviation, ``mask`` (columns with masked or non-finite
         pixels in the aperture, or no sky pixels), and in ``meta``: ``trace``,
         ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
-        ``sky`` (the sky per column summed over the aperture) and, for the optimal
+        ``sky`` (the sky per column summed over the aperture), ``enclosed`` (the
+        fraction of the target's measured profile inside the aperture,
+        :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
         method, ``summed`` (columns summed because no smooth profile describes them).
     """
     method = str(method).strip().lower()
@@ -211,6 +213,7 @@ def extract_arrays(
         "background": bkg_model,
         "method": method,
         "sky": sky_col,
+        "enclosed": enclosed_fraction(trace, hw),
     }
     if method == "optimal":
         meta["summed"] = summed

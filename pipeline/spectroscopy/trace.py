@@ -43,6 +43,10 @@ class Trace:
     profile_model, profile_params : str, dict
         Spatial profile model and its parameters fitted along the trace (used by
         optimal extraction).
+    profile_samples : tuple of ndarray, optional
+        The measured profile along the trace: row offsets (whole rows) and the median
+        over the spectrum's columns, its far ends' level subtracted (the fraction of the
+        flux an aperture holds, :func:`enclosed_fraction`).
     """
 
     coefficients: np.ndarray
@@ -54,6 +58,7 @@ class Trace:
     ncols: int
     profile_model: str = "moffat"
     profile_params: dict | None = None
+    profile_samples: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def order(self) -> int:
@@ -208,8 +213,10 @@ def trace_target(
     coef, used, rms = _clipped_fit(mids[good], centres[good], order, sigma)
     used_all = np.zeros(n_bins, bool)
     used_all[np.nonzero(good)[0][used]] = True
-    fwhm, params = _straightened_profile(data, Polynomial(coef)(np.arange(nx)) - r0, target)
-    return Trace(coef, mids, centres, used_all, rms, fwhm, nx, target.model, params)
+    fwhm, params, samples = _straightened_profile(
+        data, Polynomial(coef)(np.arange(nx)) - r0, target
+    )
+    return Trace(coef, mids, centres, used_all, rms, fwhm, nx, target.model, params, samples)
 
 
 def _clipped_fit(x: np.ndarray, yv: np.ndarray, order: int, sigma: float):
@@ -261,10 +268,56 @@ def _straightened_profile(data, rows, target: Target):
     filled = np.where(np.isfinite(data), data, np.nanmedian(data))
     samples = ndimage.map_coordinates(filled, [yy, xx], order=1, mode="nearest")
     prof = np.median(samples, axis=1)
-    prof = prof - np.median(np.concatenate([prof[:3], prof[-3:]]))
+    ends = np.concatenate([prof[:3], prof[-3:]])
+    prof = prof - np.median(ends)
     fit = _fit_profile(offsets, prof, 0.0, max(target.fwhm, 1.5), target.model)
     if fit is None or not (0.5 * target.fwhm <= fit[1] <= 2.0 * target.fwhm + 2):
-        return target.fwhm, dict(target.params)
+        return target.fwhm, dict(target.params), (offsets, prof)
     params = dict(fit[4])
     params["x_0"] = 0.0
-    return fit[1], params
+    # The measured profile's wings count as flux only where the level of its ends is
+    # known: an error of that level adds up over every row (a source of 40 ADU per
+    # column on a sky of 80 read 72-81 % inside +-1 FWHM, against 93 %). The fitted
+    # model cannot stand in: on such a source its power runs to either bound.
+    level_error = np.std(ends) / np.sqrt(ends.size) * offsets.size
+    if not level_error < ENCLOSED_LEVEL_ERROR * max(float(np.sum(prof)), 0.0):
+        return fit[1], params, None
+    return fit[1], params, (offsets, prof)
+
+
+#: Largest error of the measured profile's total, from the error of its ends' level,
+#: as a fraction of that total, for the measured profile to give the fraction of the
+#: flux an aperture holds (else that fraction is not known).
+ENCLOSED_LEVEL_ERROR = 0.01
+
+
+def enclosed_fraction(trace: Trace, half_width: float) -> float:
+    """Fraction of the target's measured profile within ``trace ± half_width``.
+
+    The profile is the trace's straightened median over the spectrum
+    (``profile_samples``, out to 5 FWHM, where its level counts as sky); each sample
+    stands for one row and counts by the part of that row inside the aperture, as the
+    fractional extraction weighs pixels.
+
+    Parameters
+    ----------
+    trace : Trace
+        A trace with ``profile_samples``.
+    half_width : float
+        Aperture half width, rows.
+
+    Returns
+    -------
+    float
+        The fraction (NaN without samples or without positive flux).
+    """
+    if trace.profile_samples is None:
+        return float("nan")
+    offsets, values = trace.profile_samples
+    total = float(np.sum(values))
+    if not total > 0:
+        return float("nan")
+    inside = np.clip(
+        np.minimum(offsets + 0.5, half_width) - np.maximum(offsets - 0.5, -half_width), 0.0, 1.0
+    )
+    return float(np.sum(inside * values) / total)
