@@ -8,6 +8,7 @@ from numpy.polynomial import chebyshev
 
 from pipeline.wavelength.identify import DOMINANCE, _place_decides, _unresolved_choice
 from pipeline.wavelength.robust_fit import (
+    GAP_MIN_ORDER,
     OWN_CLIP_SIGMA,
     _scored_fit,
     choose_order,
@@ -172,3 +173,45 @@ def test_an_odd_bend_is_kept_though_the_even_order_below_it_gains_nothing():
     scores = [_scored_fit(x, y, w, k, False)[1] for k in range(4)]
     assert scores[2] > scores[1] and 0.9025 * scores[1] < scores[3] < 0.95 * scores[1], scores
     assert choose_order(x, y, w, 4)[0] == 3
+
+
+def test_a_cubic_bends_across_a_wide_gap_where_order_two_cannot_follow_the_lines():
+    # 930_M2 HgAr 2x2 (physical truth, seed 1), the identification's last fit (guess
+    # px): 17 lines over 3850-4510 A and Hg II 5425.25 alone 1100 px beyond them. Order
+    # 3 departs from order 2 by 0.6 px in the gap; held to order 2 by the gap test, the
+    # fit was 0.47 guess px off the truth at the lines and 1.6 in the gap.
+    x = np.array([-0.929, -0.9079, -0.7723, -0.7594, -0.6913, -0.6635, -0.5989, -0.561])
+    x = np.r_[x, -0.4492, -0.4409, -0.4012, -0.3555, -0.3402, -0.3218, -0.3016, -0.2379]
+    x = np.r_[x, -0.154, 0.9342]
+    y = np.array([2.2151, 2.049, 0.9165, 0.5094, 0.4568, 0.209, 0.0182, 0.3214, -0.4328])
+    y = np.r_[y, -0.2748, -0.8615, -0.6077, -0.6513, -0.7508, -0.7441, -0.489, -0.7633, -2.342]
+    err = np.array([0.1785, 0.2169, 0.1131, 0.1639, 0.0858, 0.3201, 0.2518, 0.1103, 0.1166])
+    err = np.r_[err, 0.1906, 1.1745, 0.0623, 0.1866, 0.6298, 0.0547, 0.1473, 0.0901, 0.0537]
+    own = np.where(np.isin(np.arange(x.size), [1, 2, 3, 6, 7, 8, 15, 16, 17]), err, 0.0)
+    # the true correction (the simulator's relation through the same guess), every
+    # 0.05 of x from -1 to 1
+    grid = np.linspace(-1.0, 1.0, 41)
+    truth = np.array([2.98, 2.435, 1.944, 1.504, 1.113, 0.769, 0.468, 0.208, -0.013, -0.199])
+    truth = np.r_[truth, -0.352, -0.475, -0.569, -0.639, -0.687, -0.715, -0.725, -0.722]
+    truth = np.r_[truth, -0.706, -0.682, -0.651, -0.616, -0.581, -0.546, -0.516, -0.493]
+    truth = np.r_[truth, -0.48, -0.478, -0.492, -0.522, -0.573, -0.647, -0.747, -0.874]
+    truth = np.r_[truth, -1.032, -1.224, -1.452, -1.718, -2.026, -2.378, -2.776]
+    fit = robust_fit(x, y, err, 8, floor=0.04, gap_tolerance=0.5, own_error=own)
+    assert fit.order == 3 and fit.used.all()
+    off = np.abs(chebyshev.chebval(grid, fit.coef) - truth)
+    assert off[(grid >= x.min()) & (grid <= -0.15)].max() < 0.15
+    assert off[(grid > -0.1) & (grid < 0.9)].max() < 0.6
+
+
+def test_an_order_from_four_is_still_refused_where_it_wiggles_in_a_gap():
+    # a cubic through two groups of lines with a gap between them, and noise that an
+    # order-5 fit chases: it swings in the gap by more than the tolerance
+    rng = np.random.default_rng(3)
+    x = np.r_[np.linspace(-0.95, -0.35, 12), np.linspace(0.45, 0.95, 10)]
+    y = 0.8 * x**3 - 0.3 * x + rng.normal(0.0, 0.02, x.size)
+    y[:12] += 0.05 * np.sin(18 * x[:12])  # structure the lines show, not the gap
+    w = np.full(x.size, 1.0 / 0.02**2)
+    free, _ = choose_order(x, y, w, 8)
+    held, _ = choose_order(x, y, w, 8, gap_tolerance=0.05)
+    assert free >= GAP_MIN_ORDER
+    assert held < free
