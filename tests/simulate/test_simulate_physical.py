@@ -342,3 +342,46 @@ def test_physical_arcs_look_like_the_real_library_lamp(mode):
     corr = {k: np.corrcoef(np.roll(f, k), g)[0, 1] for k in range(-30, 31)}
     lag = max(corr, key=corr.get)
     assert corr[lag] >= 0.75 and abs(lag) <= 5, (lag, corr[lag])
+
+
+def _lamp_peak(template, wavelength):
+    """Height of the library lamp's flux peak within 4 px of a wavelength's place."""
+    u = np.arange(template.npix, dtype=float)
+    p = int(round(float(np.interp(wavelength, template.wavelength(u), u))))
+    return template.flux[p - 4 : p + 5].max() - np.percentile(template.flux[p - 40 : p + 41], 20)
+
+
+@pytest.mark.parametrize(
+    ("mode", "lamp", "dark", "lit"),
+    [
+        # He I 6678.15 (NIST 200) and Ar I 6677.28 (3), 2.9 px apart: the lamp's one
+        # peak, of its lines' width, sits on Ar I's place (0.01 px)
+        ("1200_M4", "FeHeAr", 6678.1517, 6677.282),
+        ("1200_M5", "CuHeAr", 6678.1517, 6677.282),
+        # Cu II 4931.70 (600, 60 weighted) and Ar II 4933.21 (12), 2.3 px: on Ar II's
+        ("600_BLUE", "CuHeAr", 4931.698, 4933.209),
+    ],
+)
+def test_a_peak_shared_by_two_spectra_goes_to_the_line_where_the_lamp_has_it(mode, lamp, dark, lit):
+    """NIST intensities of two spectra are on unrelated scales: the real lamp's flux at
+    each line's place splits their shared peak. Split by NIST, the line the lamp does
+    not show was drawn with nearly all the light, an expected line no solver can find."""
+    from pipeline.simulation.night import pick_template
+    from pipeline.simulation.physical import physical_truth
+
+    template = pick_template(mode, lamp)
+    truth = physical_truth(template, seed=0)
+    strength = dict(zip(truth.template.line_wavelengths.tolist(), truth.strengths, strict=True))
+    assert dark not in strength  # not injected: the lamp does not show it
+    assert strength[lit] == pytest.approx(_lamp_peak(template, lit), rel=0.15)
+
+
+def test_a_peak_shared_within_one_spectrum_keeps_the_nist_ratio():
+    """Lines of one spectrum keep sharing by NIST (their scale is one): Ne I 5974.63 (50)
+    and 5975.53 (60), 2.9 px apart in the 1200_M4 HgArNe lamp."""
+    from pipeline.simulation.night import pick_template
+    from pipeline.simulation.physical import physical_truth
+
+    truth = physical_truth(pick_template("1200_M4", "HgArNe"), seed=0)
+    strength = dict(zip(truth.template.line_wavelengths.tolist(), truth.strengths, strict=True))
+    assert strength[5974.6273] / strength[5975.534] == pytest.approx(50 / 60)
