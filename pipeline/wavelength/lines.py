@@ -512,7 +512,13 @@ def blend_free_width(widths, broad: float = BROAD_WIDTH) -> float:
 
 def _outshone(win: LineWindows, drawn, ok, centre, height, flux, flanked):
     """Window pixels the brighter neighbours outshine (their fitted profile, and the
-    flanks of ``flanked`` lines, see :func:`_brighter_flanks`), and their light."""
+    flanks of ``flanked`` lines, see :func:`_brighter_flanks`), and their light.
+
+    Only the lines whose first fit converged are flanked: one that ran away there is
+    restarted as before (a shoulder of the saturated line, if anything). Flanking the
+    restarted ones too found more lines beside saturated ones, which named a custom
+    600 l/mm HgArNe arc's blue end wrongly at the coarse stages (0.9 px RMS).
+    """
     nb = _neighbour_light(win, drawn, ok, centre, height)
     dominated = nb.dominated
     if flux is not None:
@@ -576,8 +582,6 @@ def _deblend(
     drawn = np.where(
         ok[:, None], params, np.c_[0.0 * guesses, guesses, 1.0 + 0.0 * guesses, 0.0 * guesses]
     )
-    # the shoulder test (see below) comes first: a run-away fit that is no shoulder is
-    # restarted on its own pixels, which leave out a brighter line's flank too
     width = _FWHM * start[:, 2:3] if line_fwhm is None else np.full((guesses.size, 1), line_fwhm)
     if ok.sum() >= SHOULDER_WIDTH_LINES:
         width = np.minimum(width, _FWHM * float(np.median(sig[ok])))
@@ -586,12 +590,12 @@ def _deblend(
         & (height[None, :] > data_height[:, None])
         & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * width)
     ).any(axis=1)
-    dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok | ~shoulder)
+    dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok)
     if flux is not None:
         moved = _moved_windows(win, dominated, centre, half_width, flux)
         if moved is not None:
             win = moved
-            dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok | ~shoulder)
+            dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok)
     # a Gaussian and a constant need a few pixels beyond their four parameters: a line
     # left fewer is a blend, fitted on its whole window as before
     dominated = _keep_own_pixels(dominated, win, centre)
