@@ -480,23 +480,38 @@ def wing_profile(rest, noise, j, amplitude, local_fwhm, reference) -> WingProfil
     -------
     WingProfile
     """
-    d, v, e = [], [], []
+    ref = np.nonzero(reference)[0]
     steps = np.arange(GAUSSIAN_REACH_FWHM, ISOLATION_FWHM + 1e-9, WING_PROFILE_STEP)
-    for k in np.nonzero(reference)[0]:
-        half = int(np.ceil(local_fwhm[k]))
-        unit = local_fwhm[k] ** 2 / max(amplitude[k], 1e-12)
-        for dist in steps:
-            for side in (-1.0, 1.0):
-                centre = j[k] + side * dist * local_fwhm[k]
-                if not _clear_window(j, amplitude, local_fwhm, centre, half, {k}, amplitude[k]):
-                    continue
-                read = _slope_at(rest, noise, centre, half)
-                if read is None:
-                    continue
-                d.append(dist)
-                v.append(side * read[0] * unit)
-                e.append(read[1] * unit)
-    return WingProfile(np.array(d), np.array(v), np.array(e))
+    empty = WingProfile(np.empty(0), np.empty(0), np.empty(0))
+    if ref.size == 0 or rest.size == 0:
+        return empty
+    # every (line, distance, side) reading at once
+    k = np.repeat(ref, 2 * steps.size)
+    dist = np.tile(np.repeat(steps, 2), ref.size)
+    side = np.tile([-1.0, 1.0], ref.size * steps.size)
+    half = np.ceil(local_fwhm[k]).astype(int)
+    centre = j[k] + side * dist * local_fwhm[k]
+    # clear: no other line with ISOLATION_FRACTION of the line's flux within Gaussian
+    # reach of the window (as :func:`_clear_window`)
+    near = np.abs(j[None, :] - centre[:, None]) < (
+        GAUSSIAN_REACH_FWHM * local_fwhm[None, :] + half[:, None]
+    )
+    near &= amplitude[None, :] >= ISOLATION_FRACTION * amplitude[k][:, None]
+    near[np.arange(k.size), k] = False
+    m = np.round(centre).astype(int)
+    keep = ~near.any(axis=1) & (m - half >= 0) & (m + half < rest.size)
+    if not keep.any():
+        return empty
+    k, dist, side, half, m = k[keep], dist[keep], side[keep], half[keep], m[keep]
+    width = int(half.max())
+    dx = np.arange(-width, width + 1, dtype=float)[None, :]
+    inside = np.abs(dx) <= half[:, None]
+    y = rest[np.clip(m[:, None] + dx.astype(int), 0, rest.size - 1)]
+    sxx = np.sum(np.where(inside, dx**2, 0.0), axis=1)
+    mean = np.sum(np.where(inside, y, 0.0), axis=1) / np.sum(inside, axis=1)
+    slope = np.sum(np.where(inside, dx * (y - mean[:, None]), 0.0), axis=1) / sxx
+    unit = local_fwhm[k] ** 2 / np.maximum(amplitude[k], 1e-12)
+    return WingProfile(dist, side * slope * unit, noise / np.sqrt(sxx) * unit)
 
 
 def _profile_slope(profile: WingProfile, distance):
