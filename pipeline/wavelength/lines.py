@@ -536,6 +536,57 @@ def blend_free_width(widths, broad: float = BROAD_WIDTH) -> float:
         width = float(np.median(w))
 
 
+def _outshone(win: LineWindows, drawn, ok, centre, height, flux, flanked):
+    """Window pixels the brighter neighbours outshine (their fitted profile, and the
+    flanks of ``flanked`` lines, see :func:`_brighter_flanks`), and their light.
+
+    Only the lines whose first fit converged are flanked: one that ran away there is
+    restarted as before (a shoulder of the saturated line, if anything). Flanking the
+    restarted ones too found more lines beside saturated ones, which named a custom
+    600 l/mm HgArNe arc's blue end wrongly at the coarse stages (0.9 px RMS).
+    """
+    nb = _neighbour_light(win, drawn, ok, centre, height)
+    dominated = nb.dominated
+    if flux is not None:
+        dominated = dominated | (_brighter_flanks(flux, win, nb.light <= 0) & flanked[:, None])
+    return dominated, nb
+
+
+def _moved_windows(win: LineWindows, dominated, centre, half_width, flux) -> LineWindows | None:
+    """Windows moved away from the outshone pixels of lines left too few of their own.
+
+    A line beside a brighter one whose window keeps fewer than :data:`MIN_OWN_PIXELS`
+    free pixels takes the missing ones from beyond its window on the free side (its
+    peak and the pixels beside it stay inside), rather than the outshone ones nearest
+    it back: binned 3x3, Ar II 4052.92 lies 5 px (3 FWHM) from the saturated Hg I
+    4046.56, whose clipped fit is not subtracted; its window of seven pixels kept
+    four of its own, took the flank back, and its fit collapsed to a spike or
+    broadened to 2.2 px (930_M1 and 930_M2 Hg lamps: lost or set aside in 13 of 40
+    arcs). ``None`` when no window moves.
+    """
+    free = win.good & ~dominated
+    need = MIN_OWN_PIXELS - free.sum(axis=1)
+    short = np.nonzero((need > 0) & dominated.any(axis=1))[0]
+    if short.size == 0:
+        return None
+    n = flux.size
+    x = win.x.copy()
+    for i in short:
+        left = int(np.count_nonzero(dominated[i] & (win.x[i] < centre[i])))
+        right = int(np.count_nonzero(dominated[i] & (win.x[i] > centre[i])))
+        if left == right:
+            continue
+        step = min(int(need[i]), half_width - 1) * (1 if left > right else -1)
+        lo = int(np.clip(x[i, 0] + step, 0, n - x.shape[1]))
+        x[i] = lo + np.arange(x.shape[1])
+    if np.array_equal(x, win.x):
+        return None
+    idx = x.astype(int)
+    y = flux[idx]
+    good = np.isfinite(y)
+    return LineWindows(x, np.where(good, y, 0.0), good.astype(float), good)
+
+
 def _deblend(
     win: LineWindows, params, start, guesses, half_width, n_iter, flux=None, line_fwhm=None
 ):
@@ -557,14 +608,22 @@ def _deblend(
     drawn = np.where(
         ok[:, None], params, np.c_[0.0 * guesses, guesses, 1.0 + 0.0 * guesses, 0.0 * guesses]
     )
-    nb = _neighbour_light(win, drawn, ok, centre, height)
+    width = _FWHM * start[:, 2:3] if line_fwhm is None else np.full((guesses.size, 1), line_fwhm)
+    if ok.sum() >= SHOULDER_WIDTH_LINES:
+        width = np.minimum(width, _FWHM * float(np.median(sig[ok])))
+    shoulder = (
+        ok[None, :]
+        & (height[None, :] > data_height[:, None])
+        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * width)
+    ).any(axis=1)
+    dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok)
+    if flux is not None:
+        moved = _moved_windows(win, dominated, centre, half_width, flux)
+        if moved is not None:
+            win = moved
+            dominated, nb = _outshone(win, drawn, ok, centre, height, flux, ok)
     # a Gaussian and a constant need a few pixels beyond their four parameters: a line
     # left fewer is a blend, fitted on its whole window as before
-    dominated = nb.dominated
-    if flux is not None:
-        # of the lines whose first fit converged only: one that ran away there is
-        # restarted as before (a shoulder of the saturated line, if anything)
-        dominated = dominated | (_brighter_flanks(flux, win, nb.light <= 0) & ok[:, None])
     dominated = _keep_own_pixels(dominated, win, centre)
     weight = np.where(dominated, 0.0, win.weight)
     y = win.y - nb.light * win.good
@@ -582,14 +641,6 @@ def _deblend(
     # 400_M1, Ar I 6059.37 beside Ne I 6074.34: found in no 3x3 arc)
     # ... and, where the brightest peaks are half saturated or blended, the single
     # lines' width (``line_fwhm``, see :func:`find_lines`)
-    width = _FWHM * start[:, 2:3] if line_fwhm is None else np.full((guesses.size, 1), line_fwhm)
-    if ok.sum() >= SHOULDER_WIDTH_LINES:
-        width = np.minimum(width, _FWHM * float(np.median(sig[ok])))
-    shoulder = (
-        ok[None, :]
-        & (height[None, :] > data_height[:, None])
-        & (np.abs(guesses[:, None] - mu[None, :]) < SHOULDER_FWHM * width)
-    ).any(axis=1)
     again = ~ok & dominated.any(axis=1) & ~shoulder
     if again.any():
         restart = start[again].copy()

@@ -5,6 +5,9 @@
 - A faint line three FWHM from a bright one is no shoulder of it: the shoulder test
   measures the FWHM by the fitted lines, not by the peaks' half-prominence width, which
   overstates so narrow a line.
+- A line beside a saturated one moves its fit window off the flank; a pen lamp's line
+  whose neighbour of another spectrum is DOMINANCE times fainter (weighted NIST) is no
+  blend; a sharp line's width rules out NIST's neighbour of its own spectrum.
 """
 
 from __future__ import annotations
@@ -84,3 +87,54 @@ def test_faint_line_three_fwhm_from_a_bright_one_is_found(phase):
     k = int(np.argmin(np.abs(lines.centre - faint)))
     assert abs(lines.centre[k] - faint) < 0.05, lines.centre[k]
     assert abs(lines.centre[k + 1] - bright) < 0.02
+
+
+def _used(sol, wavelength):
+    t = sol.lines
+    used = np.asarray(t["used"], bool)
+    return bool(
+        np.any(used & np.isclose(np.asarray(t["lab_wavelength"], float), wavelength, atol=0.01))
+    )
+
+
+@pytest.mark.parametrize(("mode", "seed"), [("930_M1", 0), ("930_M2", 9)])
+def test_a_line_beside_a_saturated_one_moves_its_window_off_the_flank(mode, seed):
+    """930 l/mm HgAr 3x3: Ar II 4052.92 lies 5 px (3 FWHM) from the saturated Hg I
+    4046.56, whose clipped fit is not subtracted. Its seven-pixel window kept four pixels
+    of its own and took the flank back, and its fit collapsed (lost) or spread to 2.2 px.
+    Its window now moves to the free side."""
+    arc = arc_1d(mode, 3, lamp="HgAr", seed=seed)
+    truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 4052.921))
+    assert truth["expected"]
+    lines = find_lines(arc.flux, max_lines=250)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth["column"])
+    assert 2.3548 * lines.sigma[k] < 1.1 * 2.3548 * float(np.median(lines.sigma))
+    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=3)
+    assert _used(sol, 4052.921)
+
+
+@pytest.mark.parametrize(
+    ("mode", "wavelength"),
+    [
+        ("400_M2", 6029.997),  # Ar I 6032.13 beside it, 50x fainter by NIST
+        ("1200_M7", 8771.656),  # Ar II 8771.86 beside it, 140x fainter (ionic, weighted)
+    ],
+)
+def test_a_pen_lamp_line_outshining_its_cross_neighbour_is_used_at_3x3(mode, wavelength):
+    """An undersampled line whose width cannot show its NIST neighbour of another
+    spectrum, which the lamp cannot vouch for (400_M2: its line is clipped; 1200_M7:
+    faint), is no blend when a pen lamp's weighted NIST intensities make the neighbour
+    DOMINANCE times fainter: lost in every 3x3 arc before."""
+    arc = arc_1d(mode, 3, lamp="HgArNe", seed=0)
+    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=3)
+    assert _used(sol, wavelength)
+
+
+def test_a_3x3_width_rules_out_nists_neighbour():
+    """930_M2 Ar 3x3: Ar II 4033.81 with Ar II 4035.46 (NIST 15 : 7, 0.5 FWHM apart) would
+    be 1.3 times broader; the pixel-integrated fit measures a 1.7 px line's width to a
+    few per cent, and it is as broad as its neighbours: no blend (one in every arc)."""
+    arc = arc_1d("930_M2", 3, lamp="Ar", seed=0)
+    sol = calibrate_arc(arc.flux, "930_M2", lamps.elements(arc.lamp), binning=3)
+    assert _used(sol, 4033.809)

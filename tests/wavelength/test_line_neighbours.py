@@ -124,6 +124,42 @@ def test_a_neighbour_wing_beyond_the_gaussian_is_seen_on_its_far_side(wing_fract
     assert bool(shapes.noise_limited[k]) is isolated
 
 
+def _far_side_on_a_clipped_line(wing_fraction):
+    """``_two_lines``'s pair, the bright line's far side on a clipped line's flank, and
+    seven single lines of the same profile whose far sides are clear."""
+    x = np.arange(1400, dtype=float)
+    sigma = 2.0
+    fwhm = 2.3548 * sigma
+    bright = 200.0
+    faint = bright - 4.3 * fwhm
+    clipped = bright + 5.5 * fwhm
+
+    def line(centre, peak):
+        core = np.exp(-0.5 * ((x - centre) / sigma) ** 2)
+        return peak * (core + wing_fraction * np.exp(-np.abs(x - centre) / 6.0))
+
+    flux = line(bright, 1e5) + line(faint, 1e3) + line(clipped, 3e6)
+    for centre in (400.0, 550.0, 700.0, 850.0, 1000.0, 1150.0, 1300.0):
+        flux += line(centre, 2e4)
+    flux = np.minimum(flux, 1e6)
+    return flux + np.random.default_rng(1).normal(0.0, 10.0, x.size) + 50.0, faint
+
+
+@pytest.mark.parametrize(("wing_fraction", "isolated"), [(0.0, True), (0.01, False)])
+def test_a_far_side_holding_another_line_is_judged_by_the_arcs_wing(wing_fraction, isolated):
+    """The far side of the faint line's bright neighbour lies on a clipped line's flank,
+    whose misfit is no wing of the neighbour: the arc's wing profile, read on the clear
+    far sides of its single lines, judges instead. Gaussian lines have none (400 l/mm
+    custom angles, HgArNe: Ne I 7472.44 and 5748.30 were lost in 4 arcs); lines with
+    wings (the real sp_400m1 arc's) keep the faint line reached."""
+    flux, faint = _far_side_on_a_clipped_line(wing_fraction)
+    lines = find_lines(flux)
+    shapes = line_shapes(lines, flux)
+    k = int(np.argmin(np.abs(lines.centre - faint)))
+    assert abs(lines.centre[k] - faint) < 0.5
+    assert bool(shapes.noise_limited[k]) is isolated
+
+
 def test_a_shoulder_of_a_bright_line_is_not_restarted():
     """The 400 M1 HgArNe library lamp: Hg I 3654.8 is a shoulder 1.4 FWHM from Hg I 3650.2
     (six times brighter), a blend whatever its fit. Restarted, it came back and made
