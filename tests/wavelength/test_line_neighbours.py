@@ -111,17 +111,21 @@ def _two_lines(wing_fraction):
     return flux + rng.normal(0.0, 10.0, x.size) + 50.0, faint
 
 
-@pytest.mark.parametrize(("wing_fraction", "isolated"), [(0.0, True), (0.01, False)])
-def test_a_neighbour_wing_beyond_the_gaussian_is_seen_on_its_far_side(wing_fraction, isolated):
-    """A real line's wing (scattered light: the real sp_400m1 Hg lines') pulls a faint
-    neighbour beyond the reach of a Gaussian; it shows on the bright line's other side,
-    and there only, the faint line is not noise-limited."""
-    flux, faint = _two_lines(wing_fraction)
+def _assert_faint_line_isolated(flux, faint, isolated):
+    """The faint line at ``faint`` is found there, noise-limited or not as ``isolated``."""
     lines = find_lines(flux)
     shapes = line_shapes(lines, flux)
     k = int(np.argmin(np.abs(lines.centre - faint)))
     assert abs(lines.centre[k] - faint) < 0.5
     assert bool(shapes.noise_limited[k]) is isolated
+
+
+@pytest.mark.parametrize(("wing_fraction", "isolated"), [(0.0, True), (0.01, False)])
+def test_a_neighbour_wing_beyond_the_gaussian_is_seen_on_its_far_side(wing_fraction, isolated):
+    """A real line's wing (scattered light: the real sp_400m1 Hg lines') pulls a faint
+    neighbour beyond the reach of a Gaussian; it shows on the bright line's other side,
+    and there only, the faint line is not noise-limited."""
+    _assert_faint_line_isolated(*_two_lines(wing_fraction), isolated)
 
 
 def _far_side_on_a_clipped_line(wing_fraction):
@@ -152,12 +156,7 @@ def test_a_far_side_holding_another_line_is_judged_by_the_arcs_wing(wing_fractio
     far sides of its single lines, judges instead. Gaussian lines have none (400 l/mm
     custom angles, HgArNe: Ne I 7472.44 and 5748.30 were lost in 4 arcs); lines with
     wings (the real sp_400m1 arc's) keep the faint line reached."""
-    flux, faint = _far_side_on_a_clipped_line(wing_fraction)
-    lines = find_lines(flux)
-    shapes = line_shapes(lines, flux)
-    k = int(np.argmin(np.abs(lines.centre - faint)))
-    assert abs(lines.centre[k] - faint) < 0.5
-    assert bool(shapes.noise_limited[k]) is isolated
+    _assert_faint_line_isolated(*_far_side_on_a_clipped_line(wing_fraction), isolated)
 
 
 def test_a_shoulder_of_a_bright_line_is_not_restarted():
