@@ -574,10 +574,13 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
     """The :class:`WavelengthSolution` with its line table."""
     lines, ident = found.ident.lines, found.ident
     pix = lines.centre
+    unstated = np.full(pix.size, np.nan)
     table = Table(
         {
             "pixel": pix,
             "pixel_error": lines.centre_error,
+            "reference_error": _or_unstated(ident.reference_error, unstated),
+            "fit_error": _or_unstated(ident.fit_error, unstated),
             "fwhm": 2.3548 * lines.sigma,
             "amplitude": lines.amplitude,
             "reference_wavelength": ident.reference * u.AA,
@@ -614,6 +617,10 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
         correction_order=int(ident.correction.order),
         catalogues=catalogue_files(setup.lamp),
     )
+
+
+def _or_unstated(values, unstated: np.ndarray) -> np.ndarray:
+    return unstated if values is None else np.asarray(values, float)
 
 
 def _lamp_coordinate(guess, u: float) -> float:

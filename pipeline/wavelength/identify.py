@@ -222,6 +222,12 @@ class Identification:
     correction : PolyFit
         ``p(x)``, unbinned px, over ``x = 2j/(n-1) - 1``.
     alignment : Alignment
+    reference_error : ndarray, optional
+        How far each line's NIST neighbours may pull its centre off its reference's
+        place (:func:`nist_pull`), binned px; NaN when unidentified.
+    fit_error : ndarray, optional
+        The 1-sigma error the fit of the correction weighs each line with, binned px:
+        its centring error, :data:`SYSTEMATIC_PX` and ``reference_error`` in quadrature.
     """
 
     lines: LineList
@@ -230,6 +236,8 @@ class Identification:
     status: np.ndarray
     correction: PolyFit
     alignment: Alignment
+    reference_error: np.ndarray | None = None
+    fit_error: np.ndarray | None = None
 
     @property
     def used(self) -> np.ndarray:
@@ -1010,6 +1018,15 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.nda
     return pull
 
 
+def _fit_errors(ref_idx, dcat, geo: _ArcGeometry, shapes: LineShapes, across):
+    """Per arc line, its NIST neighbours' possible pull and the error the fit weighs
+    it with: that pull and its centring error in quadrature (both guess px)."""
+    pull = nist_pull(
+        ref_idx, dcat.u, dcat.strength, shapes.local_fwhm * geo.scale, dcat.spectrum, across
+    )
+    return pull, np.hypot(geo.err, pull)
+
+
 def _fit_used(
     status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes, across, anchors=None
 ):
@@ -1023,10 +1040,7 @@ def _fit_used(
     """
     fit_set = status == "used"
     b = geo.binning
-    pull = nist_pull(
-        ref_idx, dcat.u, dcat.strength, shapes.local_fwhm * geo.scale, dcat.spectrum, across
-    )
-    err = np.hypot(geo.err, pull)
+    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, across)
     x, y = geo.x[fit_set], dcat.u[ref_idx[fit_set]] - geo.u0[fit_set]
     # a line its NIST neighbours may pull by more than its noise is no longer
     # noise-limited: its centre depends on a flux ratio, as a blend's
@@ -1406,6 +1420,10 @@ def identify(
             np.maximum((geo.err[moved] / geo.binning) ** 2 - SYSTEMATIC_PX**2, 0.0)
         )
         lines = LineList(centre, lines.amplitude, lines.sigma, centre_error, lines.noise)
+    # what the last fit weighed each line with, stated in the line table: a line a
+    # neighbour may pull is fitted with that pull in its error, and an auditor who
+    # sees only its centring error sees a used line many of its sigmas off
+    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, np.isfinite(dominance))
     return Identification(
         lines=lines,
         reference=reference,
@@ -1413,6 +1431,8 @@ def identify(
         status=np.asarray(status, str),
         correction=correction,
         alignment=alignment,
+        reference_error=np.where(ref_idx >= 0, pull / geo.scale, np.nan),
+        fit_error=err / geo.scale,
     )
 
 

@@ -3,8 +3,9 @@
 Every wavelength-calibrated product (science ``wecfzst_`` spectra and calibrated arcs)
 carries the table its solution was fitted from, so anyone can audit it: per arc line
 its pixel, the NIST air wavelength it was identified with, the solution's wavelength
-there, the residual in Å and binned pixels, and whether it was used or why not
-(``blend``, ``saturated``, ``weak``, ``outlier``, ``unidentified``). The extension is a
+there, the residual in Å and binned pixels, the error the fit weighed it with, and
+whether it was used or why not (``blend``, ``saturated``, ``weak``, ``outlier``,
+``unidentified``). Each column's ``TTYPEn`` card says what it is. The extension is a
 BINTABLE after the spectrum's ``STD``/``MASK`` images, which
 ``specutils.Spectrum.read(path)`` ignores.
 """
@@ -17,19 +18,25 @@ from astropy.table import Table
 
 from pipeline.products import fits_text
 
-#: Columns written, in this order, with their units.
+#: Columns written, in this order, with their units and descriptions (pixels are
+#: binned). ``fit_error`` is what a residual is to be judged against: a line its NIST
+#: neighbours may pull is fitted with that pull in its error, far above its centring
+#: error (1200_M1 Ar 2x2: Ar I 4266.29, 0.07 px off beside Ar II 4266.53, centred to
+#: 0.001 px).
 COLUMNS = (
-    ("pixel", "pix"),
-    ("pixel_error", "pix"),
-    ("fwhm", "pix"),
-    ("reference_wavelength", "Angstrom"),
-    ("ion", None),
-    ("fitted_wavelength", "Angstrom"),
-    ("residual", "Angstrom"),
-    ("residual_pixel", "pix"),
-    ("used", None),
-    ("status", None),
-    ("arc", None),
+    ("pixel", "pix", "Centre of the arc line"),
+    ("pixel_error", "pix", "1-sigma error of the fitted centre"),
+    ("reference_error", "pix", "Possible pull of NIST neighbours off the reference"),
+    ("fit_error", "pix", "1-sigma the fit weighed the line with (total)"),
+    ("fwhm", "pix", "Fitted FWHM of the line"),
+    ("reference_wavelength", "Angstrom", "NIST air wavelength identified with"),
+    ("ion", None, "Spectrum of the identification"),
+    ("fitted_wavelength", "Angstrom", "Solution's wavelength at the line's pixel"),
+    ("residual", "Angstrom", "fitted_wavelength - reference_wavelength"),
+    ("residual_pixel", "pix", "The residual in pixels"),
+    ("used", None, "In the fit"),
+    ("status", None, "used, or why not (blend, saturated, weak, ...)"),
+    ("arc", None, "Arc the line was measured in"),
 )
 
 
@@ -45,13 +52,14 @@ def lines_hdu(solution) -> fits.BinTableHDU:
     Returns
     -------
     astropy.io.fits.BinTableHDU
-        The columns of ``COLUMNS`` the solution has (text escaped to ASCII), with the
-        reference, RMS (Å and binned px) and number of lines used as ``GSP_W*`` cards.
+        The columns of ``COLUMNS`` the solution has (text escaped to ASCII, each
+        described on its ``TTYPEn`` card), with the reference, RMS (Å and binned px)
+        and number of lines used as ``GSP_W*`` cards.
     """
     src = solution.lines
     table = Table()
     n = len(src)
-    for name, unit in COLUMNS:
+    for name, unit, _ in COLUMNS:
         if name in src.colnames:
             col = src[name]
             values = np.asarray(getattr(col, "value", col))
@@ -67,6 +75,9 @@ def lines_hdu(solution) -> fits.BinTableHDU:
             table[name].unit = unit
     hdu = fits.table_to_hdu(table)
     hdu.name = "LINES"
+    described = {name: text for name, _, text in COLUMNS}
+    for i, name in enumerate(table.colnames, start=1):
+        hdu.header.comments[f"TTYPE{i}"] = described[name]
     hdu.header["GSP_WREF"] = (solution.reference, "Wavelengths the solution is fitted to")
     hdu.header["GSP_WRMS"] = (float(solution.rms_angstrom), "RMS of the lines used [Angstrom]")
     hdu.header["GSP_WRMP"] = (float(solution.rms_pixel), "RMS of the lines used [binned pixel]")

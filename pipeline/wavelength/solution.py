@@ -42,8 +42,11 @@ class WavelengthSolution:
     n_used, n_rejected : int
         Lines kept in, and rejected from, the final fit.
     lines : astropy.table.Table
-        One row per arc line: ``pixel``, ``pixel_error``, ``fwhm`` (binned px),
-        ``amplitude``, ``reference_wavelength`` (NIST air Å, NaN when unidentified),
+        One row per arc line: ``pixel``, ``pixel_error`` (its centring error),
+        ``reference_error`` (how far its NIST neighbours may pull it off its reference's
+        place), ``fit_error`` (the error the fit weighed it with: those two and a
+        systematic floor in quadrature), ``fwhm`` (all binned px), ``amplitude``,
+        ``reference_wavelength`` (NIST air Å, NaN when unidentified),
         ``lab_wavelength`` (the same), ``ion``, ``fitted_wavelength``, ``residual`` (Å),
         ``residual_pixel`` (binned px), ``used`` and ``status`` (``used``, ``blend``,
         ``saturated``, ``weak``, ``outlier`` or ``unidentified``).

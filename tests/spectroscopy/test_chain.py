@@ -164,6 +164,9 @@ def test_line_table_and_calibrated_arcs(frames, tmp_path):
         assert spec.spectral_axis.unit == u.AA and spec.flux.size == hdr["NAXIS1"]
         lines = read_lines(r.file)
         assert np.all(np.asarray(lines["arc"])[np.asarray(lines["used"], bool)] == r.parent)
+        # the error each line was fitted with, beside its centring error
+        fit, centring = (np.asarray(lines[c], float) for c in ("fit_error", "pixel_error"))
+        assert "reference_error" in lines.colnames and np.all(fit >= np.nan_to_num(centring))
     # a second science frame of the night does not write the arcs again
     written = {r.parent for r in arcs}
     again = process_science(

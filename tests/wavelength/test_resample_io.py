@@ -100,6 +100,31 @@ def test_written_product_reads_back_without_format(solution, tmp_path, shared_di
     assert "NAXIS2" not in hdr
 
 
+def test_line_table_states_the_error_each_line_was_fitted_with(solution, tmp_path):
+    """The LINES table carries, beside a line's centring error, its NIST neighbours'
+    possible pull and the error the fit weighed it with, in pixels, each column
+    described; specutils still reads the spectrum."""
+    from pipeline.wavelength.line_table import read_lines
+
+    flux = np.linspace(100, 200, solution.npix)
+    out = apply_solution(_pixel_spectrum(flux, np.sqrt(flux)), solution)
+    path = write_spectrum(out, tmp_path / "wecfzst_x.fits", solution=solution)
+    assert Spectrum.read(path).flux.size == out.flux.size
+    table = read_lines(path)
+    named = np.isfinite(np.asarray(table["reference_wavelength"], float))
+    pull = np.asarray(table["reference_error"], float)
+    fit = np.asarray(table["fit_error"], float)
+    centring = np.nan_to_num(np.asarray(table["pixel_error"], float), nan=1.0)
+    assert table["fit_error"].unit == "pix" and table["reference_error"].unit == "pix"
+    assert np.all(pull[named] >= 0) and np.all(np.isnan(pull[~named]))
+    # the fit's error holds both (and a systematic floor) in quadrature
+    assert np.all(fit >= np.hypot(centring, np.nan_to_num(pull)) * (1 - 2e-2))
+    hdr = fits.getheader(path, "LINES")
+    names = [hdr[f"TTYPE{i}"] for i in range(1, hdr["TFIELDS"] + 1)]
+    for i, name in enumerate(names, start=1):
+        assert hdr.comments[f"TTYPE{i}"], name
+
+
 def test_non_linear_axis_is_refused(tmp_path):
     s = Spectrum(flux=np.ones(5) * u.adu, spectral_axis=np.array([1, 2, 4, 8, 16]) * u.AA)
     with pytest.raises(ValueError, match="not linear"):
