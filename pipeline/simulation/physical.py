@@ -21,7 +21,7 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.polynomial import chebyshev, legendre
@@ -239,8 +239,12 @@ def _zero_point(own, optics, template_pixel, lines) -> float:
     return shift if abs(shift) > own.shift_tolerance_px else 0.0
 
 
-def _lamp_sigma(flux: np.ndarray, noise: float) -> Callable[[float], float] | None:
+@lru_cache(maxsize=64)
+def _lamp_sigma(file_name: str, flux_bytes: bytes, noise: float) -> Callable[[float], float] | None:
     """The lamp's own line width (Gaussian sigma, unbinned px) near a pixel.
+
+    Kept per lamp (``file_name`` and its flux, as bytes): the fits take two thirds of
+    a physical truth's time, and every arc drawn from the lamp needs the same.
 
     Fitted on the template's strong lines with no rival within 8 px; the median of the
     nine nearest, as the focus and so the width changes along the detector (1.1-1.4 px
@@ -249,7 +253,7 @@ def _lamp_sigma(flux: np.ndarray, noise: float) -> Callable[[float], float] | No
     """
     from scipy.optimize import OptimizeWarning, curve_fit
 
-    f = np.asarray(flux, float)
+    f = np.frombuffer(flux_bytes, float)
     i = np.flatnonzero((f[1:-1] > f[:-2]) & (f[1:-1] >= f[2:])) + 1
     base = np.array([np.percentile(f[max(k - 40, 0) : k + 41], 20) for k in i])
     h = f[i] - base
@@ -368,7 +372,9 @@ def _measured_heights(template, positions, nist, spectra=None) -> np.ndarray:
             continue
         mixed = spectra is not None and len({spectra[g] for g in group}) > 1
         if mixed and placed(pos[group]):
-            sigma = sigma or _lamp_sigma(f, noise) or (lambda _p: None)
+            sigma = (
+                sigma or _lamp_sigma(template.file_name, f.tobytes(), noise) or (lambda _p: None)
+            )
             s = sigma(float(pos[group].mean()))
             if s is not None:
                 out[group] = _split_by_place(

@@ -44,6 +44,7 @@ solution does not follow). Every arc line ends with a status:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -439,25 +440,29 @@ WING_PROFILE_READINGS = 3
 WING_PROFILE_STEP = 0.25
 
 
-def _slope_at(rest, noise, centre, half):
-    """Least-squares slope of ``rest`` over ``centre ± half`` px, and its noise error
-    (``None`` beyond the detector)."""
-    m = int(np.round(centre))
-    if m - half < 0 or m + half >= rest.size:
-        return None
-    x = np.arange(m - half, m + half + 1, dtype=float)
-    y = rest[m - half : m + half + 1]
-    dx = x - x.mean()
-    return float(np.sum(dx * (y - y.mean())) / np.sum(dx**2)), noise / np.sqrt(np.sum(dx**2))
+def _slopes_at(rest, noise, centre, half):
+    """Least-squares slope of ``rest`` over each ``centre ± half`` px, and its noise
+    error (NaN for a window beyond the detector)."""
+    m = np.round(centre).astype(int)
+    on = (m - half >= 0) & (m + half < rest.size)
+    width = int(half.max()) if half.size else 0
+    dx = np.arange(-width, width + 1, dtype=float)[None, :]
+    inside = np.abs(dx) <= half[:, None]
+    y = rest[np.clip(m[:, None] + dx.astype(int), 0, rest.size - 1)]
+    sxx = np.sum(np.where(inside, dx**2, 0.0), axis=1)
+    mean = np.sum(np.where(inside, y, 0.0), axis=1) / np.sum(inside, axis=1)
+    slope = np.sum(np.where(inside, dx * (y - mean[:, None]), 0.0), axis=1) / sxx
+    return np.where(on, slope, np.nan), np.where(on, noise / np.sqrt(sxx), np.nan)
 
 
-def _clear_window(j, amplitude, local_fwhm, centre, half, skip, flux) -> bool:
-    """No line other than ``skip`` with :data:`ISOLATION_FRACTION` of ``flux`` puts
-    Gaussian light (within :data:`GAUSSIAN_REACH_FWHM` FWHM) into ``centre ± half``."""
-    near = np.abs(j - centre) < GAUSSIAN_REACH_FWHM * local_fwhm + half
-    near &= amplitude >= ISOLATION_FRACTION * flux
-    near[list(skip)] = False
-    return not near.any()
+def _lines_in_windows(j, amplitude, local_fwhm, centre, half, flux):
+    """Per window ``centre ± half`` px (rows), the lines (columns) with
+    :data:`ISOLATION_FRACTION` of its ``flux`` that put Gaussian light (within
+    :data:`GAUSSIAN_REACH_FWHM` FWHM) into it."""
+    near = np.abs(j[None, :] - centre[:, None]) < (
+        GAUSSIAN_REACH_FWHM * local_fwhm[None, :] + half[:, None]
+    )
+    return near & (amplitude[None, :] >= ISOLATION_FRACTION * flux[:, None])
 
 
 @dataclass(frozen=True)
@@ -510,33 +515,20 @@ def wing_profile(rest, noise, j, amplitude, local_fwhm, reference) -> WingProfil
     empty = WingProfile(np.empty(0), np.empty(0), np.empty(0))
     if ref.size == 0 or rest.size == 0:
         return empty
-    # every (line, distance, side) reading at once
+    # every (line, distance, side) reading at once, where no other line puts light
     k = np.repeat(ref, 2 * steps.size)
     dist = np.tile(np.repeat(steps, 2), ref.size)
     side = np.tile([-1.0, 1.0], ref.size * steps.size)
     half = np.ceil(local_fwhm[k]).astype(int)
     centre = j[k] + side * dist * local_fwhm[k]
-    # clear: no other line with ISOLATION_FRACTION of the line's flux within Gaussian
-    # reach of the window (as :func:`_clear_window`)
-    near = np.abs(j[None, :] - centre[:, None]) < (
-        GAUSSIAN_REACH_FWHM * local_fwhm[None, :] + half[:, None]
-    )
-    near &= amplitude[None, :] >= ISOLATION_FRACTION * amplitude[k][:, None]
+    near = _lines_in_windows(j, amplitude, local_fwhm, centre, half, amplitude[k])
     near[np.arange(k.size), k] = False
-    m = np.round(centre).astype(int)
-    keep = ~near.any(axis=1) & (m - half >= 0) & (m + half < rest.size)
+    slope, error = _slopes_at(rest, noise, centre, half)
+    keep = ~near.any(axis=1) & np.isfinite(slope)
     if not keep.any():
         return empty
-    k, dist, side, half, m = k[keep], dist[keep], side[keep], half[keep], m[keep]
-    width = int(half.max())
-    dx = np.arange(-width, width + 1, dtype=float)[None, :]
-    inside = np.abs(dx) <= half[:, None]
-    y = rest[np.clip(m[:, None] + dx.astype(int), 0, rest.size - 1)]
-    sxx = np.sum(np.where(inside, dx**2, 0.0), axis=1)
-    mean = np.sum(np.where(inside, y, 0.0), axis=1) / np.sum(inside, axis=1)
-    slope = np.sum(np.where(inside, dx * (y - mean[:, None]), 0.0), axis=1) / sxx
     unit = local_fwhm[k] ** 2 / np.maximum(amplitude[k], 1e-12)
-    return WingProfile(dist, side * slope * unit, noise / np.sqrt(sxx) * unit)
+    return WingProfile(dist[keep], (side * slope * unit)[keep], (error * unit)[keep])
 
 
 def _profile_slope(profile: WingProfile, distance):
@@ -558,18 +550,6 @@ def _profile_slope(profile: WingProfile, distance):
     # exceeds their noise
     err = 1.2533 * np.sqrt(1.0 / np.sum(w)) * np.sqrt(max(chi2, 1.0))
     return max(-median, 0.0), err
-
-
-class _Lazy:
-    """A value computed on its first call only (the wing profile, needed by few arcs)."""
-
-    def __init__(self, make):
-        self._make, self._value = make, None
-
-    def __call__(self):
-        if self._value is None:
-            self._value = self._make()
-        return self._value
 
 
 def _wing_reaches(
@@ -599,25 +579,24 @@ def _wing_reaches(
     times its error): its Ne I 5748.30, 4.4 FWHM from Hg I 5769.60 (whose far side
     holds Hg I 5790.66), stays reached, as the far side said.
     """
-    half = int(np.ceil(local_fwhm[i]))
-    m = 2.0 * j[k] - j[i]
+    half = np.array([int(np.ceil(local_fwhm[i]))])
+    m = np.array([2.0 * j[k] - j[i]])
     gain = 2.0 * np.sqrt(2.0) * sigma[i] ** 2 / max(height[i], 1e-12)
+    slope, slope_err = (float(v[0]) for v in _slopes_at(net, noise, m, half))
+    if not np.isfinite(slope):
+        return True
     if profile is not None and amplitude is not None:
-        if not _clear_window(j, amplitude, local_fwhm, m, half, {i, k}, amplitude[k]):
-            if _slope_at(net, noise, m, half) is None:
-                return True
-            if isinstance(profile, _Lazy):
-                profile = profile()
-            read = _profile_slope(profile, abs(j[k] - j[i]) / local_fwhm[i])
+        others = _lines_in_windows(j, amplitude, local_fwhm, m, half, amplitude[[k]])[0]
+        others[[i, k]] = False
+        if others.any():
+            read = _profile_slope(
+                profile() if callable(profile) else profile, abs(m[0] - j[k]) / local_fwhm[i]
+            )
             if read is None:
                 return True
             scale = amplitude[k] / local_fwhm[i] ** 2
             slope, slope_err = read[0] * scale, read[1] * scale
             return bool(gain * slope > max(2.0 * gain * slope_err, WING_PULL_PX))
-    read = _slope_at(net, noise, m, half)
-    if read is None:
-        return True
-    slope, slope_err = read
     return bool(gain * abs(slope) > max(2.0 * gain * slope_err, WING_PULL_PX))
 
 
@@ -772,7 +751,10 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     ratio = fwhm / np.maximum(local, 1e-12)
     single_ref = sharp & ~saturated & (ratio > 2.0 - CROSS_BROAD) & (ratio < CROSS_BROAD)
     single_ref &= height < SATURATION_FRACTION * (height.max() if height.size else 0.0)
-    profile = _Lazy(lambda: wing_profile(rest, noise, j, lines.amplitude, local, single_ref))
+    # computed on first use only: few arcs have a far side that holds other lines
+    profile = functools.cache(
+        lambda: wing_profile(rest, noise, j, lines.amplitude, local, single_ref)
+    )
     return LineShapes(
         fwhm=fwhm,
         local_fwhm=local,
