@@ -163,16 +163,8 @@ ISOLATION_FRACTION = 0.03
 GAUSSIAN_REACH_FWHM = 3.0
 WING_PULL_PX = 0.01
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
-#: leave a hundredth of a pixel or so that photon noise does not describe; without a
-#: floor the brightest lines would dominate the fit. At 0.02 it outweighed the
-#: centring error of the bright clean lines themselves (0.01-0.02 px: over 80
-#: physical-truth arcs of the 930 l/mm M1/M2 Hg lamps, lines of S/N 20-50 scattered
-#: 0.013-0.020 px about the truth, 0.42-0.53 of the errors the fit weighed them with)
-#: and halved their weight against the faint lines beside them, whose errors were
-#: right: a lamp's lone clean line (Ar II 4052.92) was pulled 0.03-0.05 px off by
-#: them. At 0.01: 130 of those 140 arcs meet the accuracy, against 128; the real
-#: arcs' figures (``benchmarks/grade_real_arcs.py``) move by 0.0002 px at most.
-SYSTEMATIC_PX = 0.01
+#: leave a few hundredths of a pixel that photon noise does not describe.
+SYSTEMATIC_PX = 0.02
 #: Stages with a pairing tolerance of at least this (binned px) are coarse: when fewer
 #: than three clean lines pair there, the blended and saturated ones steer the next
 #: stage, with errors of STEER_ERROR_PX (an arc whose few lines are mostly saturated,

@@ -118,33 +118,6 @@ def test_sparse_arc_keeps_the_order_its_lines_support():
     assert sol.correction_order <= 4 and r["rms"] <= RMS_LIMIT, (sol.correction_order, r)
 
 
-def test_lone_clean_line_is_not_outweighed_by_the_faint_lines_beside_it():
-    # 930_M1 1x1 HgArNe: Ar II 4052.92 is the one clean line (see CLEAN_LINES), centred
-    # to ~0.02 px; the faint Ar II and Ne II lines beside it to 0.07-0.13 px. A
-    # centring-error floor of 0.02 px halved its weight against theirs: the solution
-    # there was 0.017 px RMS off the line itself and 0.026 px off the truth (seeds 0-7;
-    # 0.012 and 0.022 at a floor of 0.01 px)
-    from pipeline.wavelength import calibrate_arc
-
-    off_line, off_truth = [], []
-    for seed in range(8):
-        arc = arc_1d("930_M1", 1, lamp="HgArNe", seed=seed)
-        sol = calibrate_arc(arc.flux, "930_M1", lamps.elements(arc.lamp), binning=1)
-        lab = np.asarray(sol.lines["lab_wavelength"], float)
-        k = int(np.nanargmin(np.abs(lab - 4052.921)))
-        assert abs(lab[k] - 4052.921) < 1e-3 and bool(sol.lines["used"][k]), sol.lines[k]
-        off_line.append(float(sol.lines["residual_pixel"][k]))
-        # the line graded is that one: the mean error is the solution's there
-        clean = [ln["wavelength"] for ln in arc.lines if ln["expected"]]
-        assert clean == [pytest.approx(4052.921, abs=1e-3)], clean
-        g = grade_solution(arc, sol)
-        assert g["found"] == 1, g
-        off_truth.append(g["mean"])
-    rms_line = float(np.sqrt(np.mean(np.square(off_line))))
-    rms_truth = float(np.sqrt(np.mean(np.square(off_truth))))
-    assert rms_line < 0.015 and rms_truth < 0.024, (rms_line, rms_truth)
-
-
 @pytest.mark.slow
 def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     """``gsp simulate --arc-source physical`` then ``reduce_night``: the science
