@@ -945,7 +945,7 @@ def _statuses(
     return status
 
 
-def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.ndarray:
+def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None) -> np.ndarray:
     """How far each line's NIST neighbours may pull its fitted centre (guess px).
 
     A line kept under the name of a NIST line that outshines its unresolved
@@ -962,6 +962,18 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.nda
     weighted; see :data:`UNRESOLVED_FWHM`); a hollow cathode's are judged by the arc
     line's width alone (:func:`_statuses`).
 
+    NIST lists lines a lamp does not light: where the library lamp shows the named
+    line clean (``shown``), a neighbour's flux ratio is counted at no more than the
+    lamp lights it with. Unresolved in the lamp, it would move the lamp's line: that
+    sits ``o`` px from its NIST place, so the ratio is at most
+    ``o / (d exp(-d**2 / (4 s_l**2)))`` (``s_l`` the lamp line's sigma). Resolved (``d``
+    beyond ``resolved_fwhm`` lamp FWHM), it would be a line of its own, and a clean lamp
+    line has none of ``rival_fraction`` of its flux within the arc's reach. 1200_M1 Ar
+    1x1: Ar I 4300.10, 0.03 px from its place in the lamp, was weighed with a 1.45 px
+    error for Ar II 4300.65 (1.7 px away), which the lamp does not light; Ar I 4181.88
+    with 0.24 px for Ar II 4179.30, 8 px away, 7 lamp FWHM, where the lamp shows no
+    line.
+
     Parameters
     ----------
     ref_idx : numpy.ndarray
@@ -974,6 +986,12 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.nda
         NIST lines' spectra (``"Ar I"``).
     across : bool
         Whether intensities of different spectra compare.
+    shown : tuple, optional
+        ``(offset, sigma, rival_fraction, resolved_fwhm)``: per NIST line, the library
+        lamp's clean line's distance from its NIST place and its sigma (guess px; NaN
+        where the lamp does not show it clean, see
+        :func:`pipeline.wavelength.lamp_widths.lamp_shows`), and the flux ratio below
+        which the lamp may hide a resolved neighbour, beyond how many lamp FWHM.
 
     Returns
     -------
@@ -995,22 +1013,45 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool) -> np.nda
     inside &= (k != r[:, None]) & (across | (spectrum[k] == spectrum[r][:, None]))
     f = np.minimum(strength[k] / np.maximum(strength[r], 1e-12)[:, None], 1.0)
     d = np.abs(u_cat[k] - u_cat[r][:, None])
+    if shown is not None:
+        offset, s_lamp = (np.asarray(a, float)[r][:, None] for a in shown[:2])
+        rival_fraction, resolved_fwhm = shown[2:]
+        in_lamp = np.where(
+            d >= resolved_fwhm * 2.3548 * s_lamp,
+            rival_fraction,
+            offset / np.maximum(d * np.exp(-(d**2) / (4.0 * s_lamp**2)), 1e-12),
+        )
+        f = np.where(np.isfinite(in_lamp), np.minimum(f, in_lamp), f)
     s = np.maximum(reach / 2.0, 1e-6)[:, None] / 2.3548
     pull[named] = np.sum(np.where(inside, f * d * np.exp(-(d**2) / (4.0 * s**2)), 0.0), axis=1)
     return pull
 
 
-def _fit_errors(ref_idx, dcat, geo: _ArcGeometry, shapes: LineShapes, across):
+def _fit_errors(ref_idx, dcat, geo: _ArcGeometry, shapes: LineShapes, across, shown=None):
     """Per arc line, its NIST neighbours' possible pull and the error the fit weighs
     it with: that pull and its centring error in quadrature (both guess px)."""
     pull = nist_pull(
-        ref_idx, dcat.u, dcat.strength, shapes.local_fwhm * geo.scale, dcat.spectrum, across
+        ref_idx,
+        dcat.u,
+        dcat.strength,
+        shapes.local_fwhm * geo.scale,
+        dcat.spectrum,
+        across,
+        shown,
     )
     return pull, np.hypot(geo.err, pull)
 
 
 def _fit_used(
-    status, ref_idx, dcat, geo: _ArcGeometry, order, shapes: LineShapes, across, anchors=None
+    status,
+    ref_idx,
+    dcat,
+    geo: _ArcGeometry,
+    order,
+    shapes: LineShapes,
+    across,
+    anchors=None,
+    shown=None,
 ):
     """Robust fit of the correction to the lines still ``used``; rejects outliers.
 
@@ -1022,7 +1063,7 @@ def _fit_used(
     """
     fit_set = status == "used"
     b = geo.binning
-    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, across)
+    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, across, shown)
     x, y = geo.x[fit_set], dcat.u[ref_idx[fit_set]] - geo.u0[fit_set]
     # a line its NIST neighbours may pull by more than its noise is no longer
     # noise-limited: its centre depends on a flux ratio, as a blend's
@@ -1233,7 +1274,7 @@ def identify(
     max_order: int = MAX_ORDER,
     ionic_weight: float = 1.0,
     optics=None,
-    clean_in_lamp=None,
+    lamp_shows=None,
 ) -> Identification:
     """Identify arc lines against NIST wavelengths and fit the correction ``p``.
 
@@ -1261,11 +1302,13 @@ def identify(
         The optics model of the setup: beyond the outermost fitted lines a line's
         place is predicted along it (:mod:`pipeline.wavelength.optics_continuation`)
         rather than along the fitted correction's tangent.
-    clean_in_lamp : array_like, optional
-        NIST wavelengths (Å) the arc's own library lamp shows as clean single lines
-        in its unbinned flux (:func:`pipeline.wavelength.lamp_widths.clean_in_lamp`):
-        an undersampled line named after one is judged by that, not set aside for a
-        neighbour of another spectrum its width cannot show.
+    lamp_shows : LampShows, optional
+        NIST lines the arc's own library lamp shows as clean single lines in its
+        unbinned flux (:func:`pipeline.wavelength.lamp_widths.lamp_shows`): an
+        undersampled line named after one is judged by that, not set aside for a
+        neighbour of another spectrum its width cannot show, and its NIST
+        neighbours' pull is counted at the flux the lamp lights them with
+        (:func:`nist_pull`).
 
     Returns
     -------
@@ -1275,9 +1318,21 @@ def identify(
     geo = geo0 = _arc_geometry(lines, n, binning, alignment)
     dcat = catalogue_on_detector(catalogue, guess, n * geo.binning, ionic_weight)
     shapes = line_shapes(lines, flux, mask)
-    lamp_clean = None
-    if clean_in_lamp is not None:
-        lamp_clean = np.isin(dcat.lines.wavelength, np.asarray(clean_in_lamp, float))
+    lamp_clean = shown = None
+    if lamp_shows is not None:
+        lamp_clean = np.isin(dcat.lines.wavelength, lamp_shows.wavelength)
+        # the guess coordinate is the lamp's unbinned pixel (a LampTemplate or a
+        # LampOnOptics guess), so the lamp's offsets and sigmas are guess px
+        at = np.searchsorted(lamp_shows.wavelength, dcat.lines.wavelength)
+        at = np.clip(at, 0, max(lamp_shows.wavelength.size - 1, 0))
+        shown = (
+            *(
+                np.where(lamp_clean, a[at], np.nan) if a.size else np.full(lamp_clean.size, np.nan)
+                for a in (lamp_shows.offset, lamp_shows.sigma)
+            ),
+            lamp_shows.rival_fraction,
+            lamp_shows.resolved_fwhm,
+        )
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)
     ref_idx = np.full(lines.centre.size, -1)
     status = np.full(lines.centre.size, "unidentified", dtype=object)
@@ -1375,7 +1430,7 @@ def identify(
         if _end_anchors(anchors, geo, status == "used").any():
             anchored_fit = (ref_idx, status.copy(), geo, order)
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), anchors
+            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), anchors, shown
         )
         used_now = int((status == "used").sum())
         if stage >= len(SCHEDULE) - 1 and used_now <= n_used:
@@ -1385,7 +1440,7 @@ def identify(
         # the anchors named the lines beyond them; the solution is the lines' own fit
         ref_idx, status, geo, order = anchored_fit
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance)
+            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), None, shown
         )
     cat = dcat.lines
     reference = np.where(ref_idx >= 0, cat.wavelength[np.clip(ref_idx, 0, None)], np.nan)
@@ -1405,7 +1460,7 @@ def identify(
     # what the last fit weighed each line with, stated in the line table: a line a
     # neighbour may pull is fitted with that pull in its error, and an auditor who
     # sees only its centring error sees a used line many of its sigmas off
-    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, np.isfinite(dominance))
+    pull, err = _fit_errors(ref_idx, dcat, geo, shapes, np.isfinite(dominance), shown)
     return Identification(
         lines=lines,
         reference=reference,

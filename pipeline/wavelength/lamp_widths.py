@@ -20,6 +20,7 @@ neighbours); Fe I 4282.40 (1200_M1: 1.25 px off and 1.18 times broader).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -41,16 +42,71 @@ LAMP_PLACE_PX = 0.2
 #: clean unbinned already has no such neighbour within the unbinned blend test's reach.
 RIVAL_FRACTION = 0.03
 RIVAL_FWHM = 2.0
+#: A NIST neighbour this many of the lamp's FWHM from a line is a peak of its own in
+#: the lamp's unbinned flux where it is lit (at 3 % of the line's flux it stands far
+#: above the line's Gaussian wing there, 1e-5): a clean lamp line without a rival
+#: of :data:`RIVAL_FRACTION` says the neighbour is fainter than that.
+RESOLVED_FWHM = 2.0
 
 
 @lru_cache(maxsize=64)
-def _lamp_lines(file_name: str, flux_bytes: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centres and fluxes of the lamp's lines, and which of them are clean single lines."""
+def _lamp_lines(
+    file_name: str, flux_bytes: bytes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, fluxes and sigmas of the lamp's lines, and which of them are clean single
+    lines."""
     flux = np.frombuffer(flux_bytes, dtype=float)
     lines = find_lines(flux, max_lines=250)
     shapes = line_shapes(lines, flux)
     clean = ~(shapes.saturated | shapes.broadened | shapes.arc_blend | shapes.narrow | shapes.weak)
-    return lines.centre, lines.amplitude, clean
+    return lines.centre, lines.amplitude, clean, lines.sigma
+
+
+@dataclass(frozen=True)
+class LampShows:
+    """NIST lines the library lamp shows clean, and how far from their NIST places.
+
+    Attributes
+    ----------
+    wavelength : numpy.ndarray
+        NIST air wavelengths (Å) of the lines the lamp shows as clean single lines.
+    offset : numpy.ndarray
+        Distance (unbinned px) of each one's lamp line from its NIST place under the
+        lamp's NIST-corrected model: what every neighbour the lamp lights moves it by,
+        at most (plus the model's own error).
+    sigma : numpy.ndarray
+        Gaussian sigma (unbinned px) of each one's lamp line.
+    rival_fraction, resolved_fwhm : float
+        :data:`RIVAL_FRACTION` and :data:`RESOLVED_FWHM`: a clean line has no lamp
+        line that bright within the arc's reach, so a neighbour the lamp resolves (that
+        many lamp FWHM away or more) is fainter.
+    """
+
+    wavelength: np.ndarray
+    offset: np.ndarray
+    sigma: np.ndarray
+    rival_fraction: float = RIVAL_FRACTION
+    resolved_fwhm: float = RESOLVED_FWHM
+
+
+def lamp_shows(template, wavelengths, fwhm_unbinned: float = 0.0) -> LampShows:
+    """The NIST lines the library lamp shows clean, with their lamp lines' offsets.
+
+    Parameters
+    ----------
+    template, wavelengths, fwhm_unbinned
+        As for :func:`clean_in_lamp`.
+
+    Returns
+    -------
+    LampShows
+        The wavelengths :func:`clean_in_lamp` finds clean, each with its lamp line's
+        distance from its NIST place and its sigma (unbinned px).
+    """
+    wavelengths = np.asarray(wavelengths, float)
+    offset, sigma = _shown(template, wavelengths, fwhm_unbinned)
+    keep = np.isfinite(offset)
+    return LampShows(wavelengths[keep], offset[keep], sigma[keep])
 
 
 def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarray:
@@ -77,24 +133,34 @@ def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarr
         False elsewhere (and for every wavelength when the lamp has no NIST-corrected
         model).
     """
+    return np.isfinite(_shown(template, wavelengths, fwhm_unbinned)[0])
+
+
+def _shown(template, wavelengths, fwhm_unbinned) -> tuple[np.ndarray, np.ndarray]:
+    """Per wavelength, its clean lamp line's distance from its NIST place and sigma
+    (unbinned px); NaN where the lamp does not show it clean (see :func:`clean_in_lamp`)."""
     wavelengths = np.asarray(wavelengths, float)
     lamp = getattr(template, "template", template)
-    out = np.zeros(wavelengths.size, bool)
+    offset = np.full(wavelengths.size, np.nan)
+    sigma = np.full(wavelengths.size, np.nan)
     if not isinstance(lamp, LampTemplate) or not lamp.corrected or wavelengths.size == 0:
-        return out
+        return offset, sigma
     flux = np.ascontiguousarray(np.nan_to_num(np.asarray(lamp.flux, float)))
-    centre, flux_of, clean = _lamp_lines(lamp.file_name, flux.tobytes())
+    centre, flux_of, clean, sigma_of = _lamp_lines(lamp.file_name, flux.tobytes())
     if not clean.any():
-        return out
+        return offset, sigma
     try:
         place = inverse(lamp, wavelengths, lamp.npix)
     except ValueError:  # a model not monotonic over the lamp
-        return out
+        return offset, sigma
     reach = RIVAL_FWHM * float(fwhm_unbinned)
     on = np.nonzero(np.isfinite(place))[0]
     k = np.argmin(np.abs(centre[None, :] - place[on, None]), axis=1)
-    at_place = clean[k] & (np.abs(centre[k] - place[on]) <= LAMP_PLACE_PX)
+    off = np.abs(centre[k] - place[on])
+    at_place = clean[k] & (off <= LAMP_PLACE_PX)
     gap = np.abs(centre[None, :] - centre[k][:, None])
     rival = (gap < reach) & (gap > 0) & (flux_of[None, :] >= RIVAL_FRACTION * flux_of[k][:, None])
-    out[on] = at_place & ~rival.any(axis=1)
-    return out
+    shown = at_place & ~rival.any(axis=1)
+    offset[on[shown]] = off[shown]
+    sigma[on[shown]] = sigma_of[k][shown]
+    return offset, sigma

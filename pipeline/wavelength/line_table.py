@@ -22,12 +22,15 @@ from pipeline.products import fits_text
 #: binned). ``fit_error`` is what a residual is to be judged against: a line its NIST
 #: neighbours may pull is fitted with that pull in its error, far above its centring
 #: error (1200_M1 Ar 2x2: Ar I 4266.29, 0.07 px off beside Ar II 4266.53, centred to
-#: 0.001 px).
+#: 0.001 px). ``scatter_error`` is ``fit_error`` at the scale the residuals show (the
+#: fit's reduced chi-square made 1): on real arcs the centring errors carry the
+#: instrument profile's misfit, which the lines share and the fit absorbs.
 COLUMNS = (
     ("pixel", "pix", "Centre of the arc line"),
     ("pixel_error", "pix", "1-sigma error of the fitted centre"),
     ("reference_error", "pix", "Possible pull of NIST neighbours off the reference"),
     ("fit_error", "pix", "1-sigma the fit weighed the line with (total)"),
+    ("scatter_error", "pix", "fit_error scaled to the fit's residuals (chi2/dof=1)"),
     ("fwhm", "pix", "Fitted FWHM of the line"),
     ("reference_wavelength", "Angstrom", "NIST air wavelength identified with"),
     ("ion", None, "Spectrum of the identification"),

@@ -45,7 +45,8 @@ class WavelengthSolution:
         One row per arc line: ``pixel``, ``pixel_error`` (its centring error),
         ``reference_error`` (how far its NIST neighbours may pull it off its reference's
         place), ``fit_error`` (the error the fit weighed it with: those two and a
-        systematic floor in quadrature), ``fwhm`` (all binned px), ``amplitude``,
+        systematic floor in quadrature), ``scatter_error`` (``fit_error`` scaled to the
+        fit's residuals: reduced chi-square 1), ``fwhm`` (all binned px), ``amplitude``,
         ``reference_wavelength`` (NIST air Å, NaN when unidentified),
         ``lab_wavelength`` (the same), ``ion``, ``fitted_wavelength``, ``residual`` (Å),
         ``residual_pixel`` (binned px), ``used`` and ``status`` (``used``, ``blend``,

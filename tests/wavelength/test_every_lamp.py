@@ -163,6 +163,21 @@ def test_1200_m1_ar_pairs_of_two_spectra_do_not_bend_the_solution(binning):
     assert np.all(stated[used] >= np.asarray(t["pixel_error"], float)[used])
 
 
+def test_a_neighbour_the_lamp_does_not_light_does_not_inflate_the_error():
+    """1200_M1 Ar 1x1: NIST's Ar II 4300.65 (1.7 px from Ar I 4300.10) and Ar II 4179.30
+    (8 px from Ar I 4181.88, 7 lamp FWHM) gave those two clean lines a 1.45 and a 0.24 px
+    reference error, their weight thrown away, though the library lamp lights neither:
+    its 4300.10 sits 0.03 px from its NIST place and no line shows at 4179.30."""
+    _, sol, _ = _calibrated("1200_M1", 1, "Ar", 0)
+    t = sol.lines
+    lab = np.asarray(t["lab_wavelength"], float)
+    for wavelength in (4300.101, 4181.884):
+        assert _used(sol, wavelength)
+        k = int(np.nanargmin(np.abs(lab - wavelength)))
+        assert t["reference_error"][k] < 0.05, (wavelength, t["reference_error"][k])
+        assert abs(t["residual_pixel"][k]) <= 3.0 * t["fit_error"][k]
+
+
 def test_a_flat_top_is_a_clip_only_above_the_noise():
     """Three pixels within 2 % of a line's peak are a clipped top only where 2 % of
     the peak is more than its noise: Ne I 5872.83 of 1200_M4 1x1 Ne (seed 4), S/N 36

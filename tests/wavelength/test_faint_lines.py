@@ -52,6 +52,36 @@ def test_the_pull_of_an_unresolved_neighbour_is_what_a_centre_fit_shows(ratio, f
     assert nist_pull(*cross, spectra, across=True)[0] == pytest.approx(pull[0])
 
 
+@pytest.mark.parametrize("lit", [0.0, 0.06])
+def test_the_pull_counts_a_neighbour_at_the_flux_the_lamp_lights_it_with(lit):
+    """NIST gives the neighbour a third of the line's flux; the lamp lights it at
+    ``lit``. The lamp line's offset from its place bounds the ratio, and the pull on a
+    broader (binned) arc line is counted at that bound, not at NIST's."""
+    s_lamp, s_arc = 1.1, 2.1
+    d = 1.7
+    x = np.arange(200, dtype=float)
+    lamp = 1e5 * (_gaussian(x, 100.0, s_lamp) + lit * _gaussian(x, 100.0 + d, s_lamp)) + 50.0
+    offset = abs(float(fit_centres(lamp, np.array([100.0]), s_lamp, 6).centre[0]) - 100.0)
+    arc = 1e5 * (_gaussian(x, 100.0, s_arc) + lit * _gaussian(x, 100.0 + d, s_arc)) + 50.0
+    shift = float(fit_centres(arc, np.array([100.0]), s_arc, half_width=8).centre[0]) - 100.0
+    args = (
+        np.array([0]),
+        np.array([100.0, 100.0 + d]),
+        np.array([1.0, 0.33]),
+        np.array([2.3548 * s_arc]),
+        np.array(["Ar I", "Ar II"]),
+    )
+    shown = (np.array([offset, np.nan]), np.array([s_lamp, np.nan]), 0.03, 2.0)
+    nist = nist_pull(*args, across=True)[0]
+    pull = nist_pull(*args, across=True, shown=shown)[0]
+    assert nist > 0.3  # NIST's third
+    assert pull == pytest.approx(shift, abs=0.005, rel=0.3)
+    # a neighbour the lamp resolves and shows no line at is held to the rival ratio
+    far = (args[0], np.array([100.0, 110.0]), *args[2:])
+    resolved = nist_pull(*far, across=True, shown=(np.array([0.0, np.nan]), *shown[1:]))[0]
+    assert resolved == pytest.approx(0.03 / 0.33 * nist_pull(*far, across=True)[0])
+
+
 def test_noise_alone_rarely_costs_an_arc_a_noise_limited_point():
     # 25 precise points set the common scatter; 15 faint ones, judged on their own
     # errors, are pure noise: one of them lies beyond 2.5 sigma in 17 % of draws

@@ -64,6 +64,33 @@ def test_sp400m1_fits_nist_lines_to_005_px(red_400m1):
     assert cards["GSP_WREF"] == "NIST air" and cards["GSP_WRMP"] == sol.rms_pixel
 
 
+def test_sp400m1_scatter_error_describes_the_residuals_against_nist(red_400m1):
+    """The fit's errors carry the instrument profile's misfit of a Gaussian, shared by
+    every line and absorbed by the fit: against NIST the residuals are a quarter to a
+    third of them. The table's scatter_error, at the scale the residuals show, is
+    within a factor 1.6 of the scatter of both the brighter and the fainter half."""
+    from pipeline.wavelength.lamp_choice import arc_elements
+
+    arc, header = red_400m1
+    sol = calibrate_arc(arc, header["WAVMODE"], arc_elements(header), 1)
+    t = sol.lines
+    used = np.asarray(t["used"], bool)
+    n = int(used.sum())
+    # a fit's residual is smaller than the scatter by its degrees of freedom
+    resid = np.asarray(t["residual_pixel"], float)[used]
+    resid *= np.sqrt(n / (n - sol.correction_order - 1))
+    fit = np.asarray(t["fit_error"], float)[used]
+    scatter = np.asarray(t["scatter_error"], float)[used]
+    assert np.sqrt(np.mean((resid / fit) ** 2)) < 0.5
+    # the fit's weights keep their ratios
+    assert np.ptp(scatter / fit) < 1e-9 * np.max(scatter / fit)
+    amp = np.asarray(t["amplitude"], float)[used]
+    bright = amp >= np.median(amp)
+    for half in (bright, ~bright):
+        z = np.sqrt(np.mean((resid[half] / scatter[half]) ** 2))
+        assert 1 / 1.6 <= z <= 1.6, z
+
+
 def test_sp400m1_from_a_perturbed_first_guess_only(red_400m1):
     """No template flux, a guess 20 px off with a dispersion 2 % wrong: the same
     solution as from the library lamp, to the same accuracy."""

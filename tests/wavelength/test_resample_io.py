@@ -116,6 +116,7 @@ def test_line_table_states_the_error_each_line_was_fitted_with(solution, tmp_pat
     fit = np.asarray(table["fit_error"], float)
     centring = np.nan_to_num(np.asarray(table["pixel_error"], float), nan=1.0)
     assert table["fit_error"].unit == "pix" and table["reference_error"].unit == "pix"
+    assert table["scatter_error"].unit == "pix"
     assert np.all(pull[named] >= 0) and np.all(np.isnan(pull[~named]))
     # the fit's error holds both (and a systematic floor) in quadrature
     assert np.all(fit >= np.hypot(centring, np.nan_to_num(pull)) * (1 - 2e-2))
