@@ -136,7 +136,12 @@ def extract_arrays(
         ``sky`` (the sky per column summed over the aperture), ``enclosed`` (the
         fraction of the target's measured profile inside the aperture,
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
-        method, ``summed`` (columns summed because no smooth profile describes them).
+        method, ``summed`` (columns summed because no smooth profile describes them)
+        and ``profile_covariance``
+        (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance` or None: the
+        covariance the profile's error gives the columns, common to all of them; a
+        column's share is a few per cent of its variance and not in its ``std``, but a
+        sum over many columns needs it, see :func:`summed_std`).
     """
     method = str(method).strip().lower()
     if method not in METHODS:
@@ -187,7 +192,7 @@ def extract_arrays(
         # holds the sky windows).
         ap = np.nonzero(weights.any(axis=1))[0]
         ar = slice(ap[0], ap[-1] + 1) if ap.size else slice(0, ny)
-        flux, variance, coverage, sky_coeff, summed = optimal_sums(
+        flux, variance, coverage, sky_coeff, summed, factor = optimal_sums(
             net[ar],
             pix_var[ar],
             weights[ar],
@@ -196,6 +201,9 @@ def extract_arrays(
             sky[ar],
             fitted_profile(offset[ar], trace),
             offset[ar],
+            sky_error=None
+            if bkg_model is None
+            else (bkg_model.variance_intercept, bkg_model.variance_slope, bkg_model.covariance),
         )
         # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
         with np.errstate(all="ignore"):
@@ -217,6 +225,7 @@ def extract_arrays(
     }
     if method == "optimal":
         meta["summed"] = summed
+        meta["profile_covariance"] = factor
     return SpectrumArrays(
         flux=flux,
         std=np.sqrt(np.clip(variance, 0.0, None)),
@@ -226,6 +235,45 @@ def extract_arrays(
         unit=unit,
         meta=meta,
     )
+
+
+def summed_std(spectrum, columns=None) -> float:
+    """Standard deviation of the flux summed over columns, the columns' covariance included.
+
+    Optimal extraction's columns share the error of the profile they are weighted
+    with (``meta["profile_covariance"]``): summing their ``std`` in quadrature
+    understates a sum over many columns (2-3x for a faint source in a wide aperture).
+
+    Parameters
+    ----------
+    spectrum : SpectrumArrays or specutils.Spectrum
+        An extracted spectrum (:func:`extract_arrays` or :func:`extract`).
+    columns : array_like of int or bool, optional
+        The columns summed; by default every column not masked.
+
+    Returns
+    -------
+    float
+        The standard deviation of ``flux[columns].sum()``.
+    """
+    if hasattr(spectrum, "std"):
+        std, mask = np.asarray(spectrum.std, float), spectrum.mask
+    else:
+        unc = spectrum.uncertainty
+        if unc is None:
+            raise ValueError("the spectrum has no uncertainty; extract it with extract()")
+        std = np.asarray(unc.represent_as(StdDevUncertainty).array, float)
+        mask = spectrum.mask
+    nx = std.size
+    if columns is None:
+        columns = np.ones(nx, bool) if mask is None else ~np.asarray(mask, bool)
+    pick = np.zeros(nx, bool)
+    pick[np.asarray(columns)] = True
+    variance = float((std[pick] ** 2).sum())
+    covariance = (spectrum.meta or {}).get("profile_covariance")
+    if covariance is not None:
+        variance += covariance.of_sum(pick)
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 def extract(ccd, trace: Trace, method: str = "fractional", background=True, **kwargs):
