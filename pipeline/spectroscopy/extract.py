@@ -22,6 +22,7 @@ import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
+from pipeline.spectroscopy.dips import low_response_pixels
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
 from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
@@ -133,7 +134,9 @@ def extract_arrays(
         standard deviation, ``mask`` (columns with masked or non-finite
         pixels in the aperture, or no sky pixels), and in ``meta``: ``trace``,
         ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
-        ``sky`` (the sky per column summed over the aperture), ``enclosed`` (the
+        ``sky`` (the sky per column summed over the aperture), ``mask_reasons``
+        (column: why it is masked, for the columns masked for a detector blemish,
+        :func:`~pipeline.spectroscopy.dips.low_response_pixels`), ``enclosed`` (the
         fraction of the target's measured profile inside the aperture,
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
         method, ``summed`` (columns summed because no smooth profile describes them)
@@ -179,7 +182,11 @@ def extract_arrays(
     sky_bad = np.zeros(nx, bool)
     if bkg_model is not None:
         sky_bad = ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
-    col_bad = aperture_bad | sky_bad
+    # A detector blemish under the trace takes light no error covers: its columns are
+    # masked, with the reason, whichever method sums them.
+    dips = low_response_pixels(net, pix_var, weights)
+    dip_cols = dips.any(axis=0)
+    col_bad = aperture_bad | sky_bad | dip_cols
 
     sky_sum_var = _sky_sum_variance(bkg_model, weights, offset, nx)
     sw = weights.sum(axis=0)
@@ -213,7 +220,7 @@ def extract_arrays(
         # part it stands in for adds to the flux's (see BRIDGE_ERROR).
         lost = np.clip(1.0 - coverage, 0.0, 1.0)
         variance = variance + (BRIDGE_ERROR * lost * np.nan_to_num(flux)) ** 2
-        col_bad = sky_bad | (coverage < 0.5)
+        col_bad = sky_bad | (coverage < 0.5) | dip_cols
     sky_col = (weights * sky).sum(axis=0)
     meta = {
         "trace": trace,
@@ -222,6 +229,11 @@ def extract_arrays(
         "method": method,
         "sky": sky_col,
         "enclosed": enclosed_fraction(trace, hw),
+    }
+    meta["mask_reasons"] = {
+        int(c): f"low-response pixels at rows {(np.nonzero(dips[:, c])[0] + r0).tolist()}: a "
+        "compact deficit below the neighbouring columns' profile (detector)"
+        for c in np.nonzero(dip_cols)[0]
     }
     if method == "optimal":
         meta["summed"] = summed

@@ -41,3 +41,24 @@ def test_the_whole_spectrum_s_error_covers_the_profile_s(trace, k):
         pulls.append((spec.flux.sum() - truth) / summed_std(spec))
     assert 0.8 <= np.std(pulls, ddof=1) <= 1.25
     assert abs(np.mean(pulls)) < 0.6
+
+
+def test_a_low_response_spot_on_the_trace_masks_its_column_with_the_reason(trace):
+    """Three pixels on a bright trace 10 % low (a dust shadow) are no light the sky or
+    the source could make: their column is masked and says why; the clean frame and a
+    strong emission line with a profile of its own, tilted, mask nothing."""
+    star = ((ROW, 5, 1e5),)
+    ccd, rows, _ = frame(SHAPE, sources=star, seed=3, **KW)
+    spot = ccd.copy()
+    r = int(round(rows[0][200]))
+    spot.data[r - 1 : r + 2, 200] *= 0.9
+    line, _, _ = frame(
+        SHAPE, sources=star, seed=3, lines=((150.3, 1.3, 5e6, 2.5),), tilt=0.02, **KW
+    )
+    for method in ("fractional", "optimal"):
+        spec = extract_arrays(spot, trace, method)
+        assert list(spec.meta["mask_reasons"]) == [200] and spec.mask[200]
+        assert "low-response pixels" in spec.meta["mask_reasons"][200]
+        for clean in (ccd, line):
+            out = extract_arrays(clean, trace, method)
+            assert out.meta["mask_reasons"] == {} and not out.mask[195:206].any()
