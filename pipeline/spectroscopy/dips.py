@@ -73,13 +73,18 @@ def low_response_pixels(net, pix_var, weights) -> np.ndarray:
     numpy.ndarray of bool
         The low pixels (rows x columns).
     """
-    ny, nx = net.shape
+    full = np.zeros(net.shape, bool)
     reach = DIP_GAP + DIP_NEIGHBOURS
-    if nx < 2 * reach + 1:
-        return np.zeros(net.shape, bool)
+    ap = np.nonzero((weights > 0.5).any(axis=1))[0]
+    if net.shape[1] < 2 * reach + 1 or ap.size == 0:
+        return full
+    # the aperture's rows only: the band also holds the sky windows
+    band = slice(ap[0], ap[-1] + 1)
     box = (weights * net).sum(axis=0)
+    net, pix_var, weights = net[band], pix_var[band], weights[band]
+    ny = net.shape[0]
     with np.errstate(all="ignore"):
-        norm = np.where((box > 0)[None, :], net / box[None, :], np.nan)
+        norm = np.where((box > 0)[None, :], net / box[None, :], 0.0)
     pad = np.pad(norm, ((0, 0), (reach, reach)), mode="edge")
     window = sliding_window_view(pad, 2 * reach + 1, axis=1)
     left = list(range(DIP_NEIGHBOURS))
@@ -87,27 +92,23 @@ def low_response_pixels(net, pix_var, weights) -> np.ndarray:
 
     inside = (weights > 0.5) & (pix_var > 0) & (box > 0)[None, :]
 
-    def deviation(side, profile_noise):
+    def deviation(side, profile_noise, cols):
         with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-            expected = np.nanmedian(window[:, :, side], axis=2) * box[None, :]
+            warnings.simplefilter("ignore", RuntimeWarning)  # columns without bright pixels
+            d, v, b = net[:, cols], pix_var[:, cols], box[cols]
+            expected = np.median(window[:, cols][:, :, side], axis=2) * b[None, :]
             # The column's level from its bright pixels' median ratio, not its sum: a
             # blemish on a compact core lowers the sum and would lift the rest above it.
-            bright = inside & (expected > 0.2 * np.nanmax(expected, axis=0, keepdims=True))
-            scale = np.nanmedian(np.where(bright, net / expected, np.nan), axis=0)
+            bright = inside[:, cols] & (expected > 0.2 * np.nanmax(expected, axis=0, keepdims=True))
+            scale = np.nanmedian(np.where(bright, d / expected, np.nan), axis=0)
             expected = expected * np.where(np.isfinite(scale), scale, 1.0)[None, :]
-            var = pix_var * (1.0 + profile_noise) + (DIP_PROFILE_ERROR * expected) ** 2
-            return (net - expected) / np.sqrt(var)
+            var = v * (1.0 + profile_noise) + (DIP_PROFILE_ERROR * expected) ** 2
+            z = (d - expected) / np.sqrt(var)
+        return np.where(inside[:, cols] & np.isfinite(z), z, 0.0)
 
     # a median of n columns has about pi / 2n of one column's variance
-    z = deviation(left + right, 1.6 / (2 * DIP_NEIGHBOURS))
-    # Both sides must see the deficit: at the edge of a line with a profile of its own,
-    # one side's median holds the line's columns and the other the continuum's.
-    z_left = deviation(left, 1.6 / DIP_NEIGHBOURS)
-    z_right = deviation(right, 1.6 / DIP_NEIGHBOURS)
-    z = np.where(inside & np.isfinite(z), z, 0.0)
-    sides = np.fmax(np.nan_to_num(z_left, nan=0.0), np.nan_to_num(z_right, nan=0.0))
-    low = (z < -DIP_SIGMA) & (sides < -DIP_CONFIRM)
+    z = deviation(left + right, 1.6 / (2 * DIP_NEIGHBOURS), slice(None))
+    low = z < -DIP_SIGMA
     # Where the spectrum itself changes fast (an emission line, tilted along the slit)
     # the columns' profiles differ for the optics' reasons: a blemish of a few pixels
     # moves the column's sum by a fraction of a per cent.
@@ -116,9 +117,18 @@ def low_response_pixels(net, pix_var, weights) -> np.ndarray:
     with np.errstate(all="ignore"):
         steady = np.abs(box - level) <= DIP_STEADY * np.abs(level)
     low &= steady[None, :]
+    cand = np.nonzero(low.any(axis=0))[0]
+    if cand.size:
+        # Both sides must see the deficit: at the edge of a line with a profile of its
+        # own, one side's median holds the line's columns and the other the continuum's.
+        sides = np.fmax(
+            deviation(left, 1.6 / DIP_NEIGHBOURS, cand),
+            deviation(right, 1.6 / DIP_NEIGHBOURS, cand),
+        )
+        low[:, cand] &= sides < -DIP_CONFIRM
     cols = np.nonzero(low.any(axis=0))[0]
     if cols.size == 0:
-        return low
+        return full
     rows = np.arange(ny)[:, None]
     deficit = z[:, cols] < -3.0
     first = np.where(deficit, rows, ny).min(axis=0)
@@ -126,4 +136,5 @@ def low_response_pixels(net, pix_var, weights) -> np.ndarray:
     compact = (last - first + 1) <= DIP_ROWS
     no_excess = (z[:, cols] < DIP_SIGMA).all(axis=0)
     low[:, cols[~(compact & no_excess)]] = False
-    return low
+    full[band] = low
+    return full
