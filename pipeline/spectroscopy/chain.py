@@ -670,6 +670,9 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
     if "summed" in spectrum.meta:
         n_summed = int(np.count_nonzero(spectrum.meta["summed"]))
         cards.append(("GSP_EXSM", n_summed, "Columns summed: no smooth profile fits"))
+    dips = spectrum.meta.get("mask_reasons") or {}
+    if dips:
+        cards.append(("GSP_EXDP", len(dips), "Columns masked: low-response pixels"))
     if spectrum.meta["background"] is not None:
         cards += spectrum.meta["background"].header_cards(row0)
     return {k: (v, c) for k, v, c in cards}

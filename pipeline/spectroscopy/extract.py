@@ -22,6 +22,7 @@ import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
+from pipeline.spectroscopy.dips import low_response_pixels
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
 from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
@@ -133,10 +134,17 @@ def extract_arrays(
         standard deviation, ``mask`` (columns with masked or non-finite
         pixels in the aperture, or no sky pixels), and in ``meta``: ``trace``,
         ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
-        ``sky`` (the sky per column summed over the aperture), ``enclosed`` (the
+        ``sky`` (the sky per column summed over the aperture), ``mask_reasons``
+        (column: why it is masked, for the columns masked for a detector blemish,
+        :func:`~pipeline.spectroscopy.dips.low_response_pixels`), ``enclosed`` (the
         fraction of the target's measured profile inside the aperture,
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
-        method, ``summed`` (columns summed because no smooth profile describes them).
+        method, ``summed`` (columns summed because no smooth profile describes them)
+        and ``profile_covariance``
+        (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance` or None: the
+        covariance the profile's error gives the columns, common to all of them; a
+        column's share is a few per cent of its variance and not in its ``std``, but a
+        sum over many columns needs it, see :func:`summed_std`).
     """
     method = str(method).strip().lower()
     if method not in METHODS:
@@ -174,7 +182,11 @@ def extract_arrays(
     sky_bad = np.zeros(nx, bool)
     if bkg_model is not None:
         sky_bad = ~np.isfinite(bkg_model.intercept) | (bkg_model.n_pixels < 3)
-    col_bad = aperture_bad | sky_bad
+    # A detector blemish under the trace takes light no error covers: its columns are
+    # masked, with the reason, whichever method sums them.
+    dips = low_response_pixels(net, pix_var, weights)
+    dip_cols = dips.any(axis=0)
+    col_bad = aperture_bad | sky_bad | dip_cols
 
     sky_sum_var = _sky_sum_variance(bkg_model, weights, offset, nx)
     sw = weights.sum(axis=0)
@@ -187,7 +199,7 @@ def extract_arrays(
         # holds the sky windows).
         ap = np.nonzero(weights.any(axis=1))[0]
         ar = slice(ap[0], ap[-1] + 1) if ap.size else slice(0, ny)
-        flux, variance, coverage, sky_coeff, summed = optimal_sums(
+        flux, variance, coverage, sky_coeff, summed, factor = optimal_sums(
             net[ar],
             pix_var[ar],
             weights[ar],
@@ -196,6 +208,9 @@ def extract_arrays(
             sky[ar],
             fitted_profile(offset[ar], trace),
             offset[ar],
+            sky_error=None
+            if bkg_model is None
+            else (bkg_model.variance_intercept, bkg_model.variance_slope, bkg_model.covariance),
         )
         # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
         with np.errstate(all="ignore"):
@@ -205,7 +220,7 @@ def extract_arrays(
         # part it stands in for adds to the flux's (see BRIDGE_ERROR).
         lost = np.clip(1.0 - coverage, 0.0, 1.0)
         variance = variance + (BRIDGE_ERROR * lost * np.nan_to_num(flux)) ** 2
-        col_bad = sky_bad | (coverage < 0.5)
+        col_bad = sky_bad | (coverage < 0.5) | dip_cols
     sky_col = (weights * sky).sum(axis=0)
     meta = {
         "trace": trace,
@@ -215,8 +230,14 @@ def extract_arrays(
         "sky": sky_col,
         "enclosed": enclosed_fraction(trace, hw),
     }
+    meta["mask_reasons"] = {
+        int(c): f"low-response pixels at rows {(np.nonzero(dips[:, c])[0] + r0).tolist()}: a "
+        "compact deficit below the neighbouring columns' profile (detector)"
+        for c in np.nonzero(dip_cols)[0]
+    }
     if method == "optimal":
         meta["summed"] = summed
+        meta["profile_covariance"] = factor
     return SpectrumArrays(
         flux=flux,
         std=np.sqrt(np.clip(variance, 0.0, None)),
@@ -226,6 +247,45 @@ def extract_arrays(
         unit=unit,
         meta=meta,
     )
+
+
+def summed_std(spectrum, columns=None) -> float:
+    """Standard deviation of the flux summed over columns, the columns' covariance included.
+
+    Optimal extraction's columns share the error of the profile they are weighted
+    with (``meta["profile_covariance"]``): summing their ``std`` in quadrature
+    understates a sum over many columns (2-3x for a faint source in a wide aperture).
+
+    Parameters
+    ----------
+    spectrum : SpectrumArrays or specutils.Spectrum
+        An extracted spectrum (:func:`extract_arrays` or :func:`extract`).
+    columns : array_like of int or bool, optional
+        The columns summed; by default every column not masked.
+
+    Returns
+    -------
+    float
+        The standard deviation of ``flux[columns].sum()``.
+    """
+    if hasattr(spectrum, "std"):
+        std, mask = np.asarray(spectrum.std, float), spectrum.mask
+    else:
+        unc = spectrum.uncertainty
+        if unc is None:
+            raise ValueError("the spectrum has no uncertainty; extract it with extract()")
+        std = np.asarray(unc.represent_as(StdDevUncertainty).array, float)
+        mask = spectrum.mask
+    nx = std.size
+    if columns is None:
+        columns = np.ones(nx, bool) if mask is None else ~np.asarray(mask, bool)
+    pick = np.zeros(nx, bool)
+    pick[np.asarray(columns)] = True
+    variance = float((std[pick] ** 2).sum())
+    covariance = (spectrum.meta or {}).get("profile_covariance")
+    if covariance is not None:
+        variance += covariance.of_sum(pick)
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 def extract(ccd, trace: Trace, method: str = "fractional", background=True, **kwargs):

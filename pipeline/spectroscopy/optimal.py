@@ -14,6 +14,8 @@ aperture's rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.ndimage import median_filter
 
@@ -156,6 +158,7 @@ def optimal_sums(
     clip=5.0,
     n_iter=4,
     profile_error=PROFILE_ERROR,
+    sky_error=None,
 ):
     """Optimal extraction (Horne 1986) over the aperture's pixels, with CR rejection.
 
@@ -197,6 +200,10 @@ def optimal_sums(
     profile_error : float
         Largest relative error of the profile allowed for in the rejection, and the
         allowance where the frame cannot measure it.
+    sky_error : tuple of numpy.ndarray, optional
+        Per column, the variances of the sky line's intercept and slope and their
+        covariance (:class:`~pipeline.spectroscopy.background.BackgroundModel`), for
+        the propagation of the profile's error.
 
     Returns
     -------
@@ -205,6 +212,9 @@ def optimal_sums(
         pixels, and the factor by which an error of the sky level enters the flux.
     summed : numpy.ndarray of bool
         The columns summed instead of weighted.
+    covariance : ColumnCovariance or None
+        The fluxes' covariance from the profile's error
+        (:meth:`ProfileError.flux_covariance`); not in ``variance``.
     """
     if getattr(ccd, "uncertainty", None) is None:
         gain, rdnoise = header_noise(ccd)
@@ -216,7 +226,9 @@ def optimal_sums(
     inside = aperture & ~bad
     box = (weights * net).sum(axis=0)
     prof = _normalised(np.where(aperture, profile, 0.0), weights)
-    prof = _corrected_profile(prof, offset, net, pix_var, weights, inside, box)
+    prof, prof_error = _corrected_profile(
+        prof, offset, net, pix_var, weights, inside, box, error=True
+    )
     fit = _fit_columns(net, pix_var, prof, inside, box, noise, clip, n_iter, profile_error)
     # The fixed allowance is what a poorly corrected profile needs; where the frame
     # shows the profile fits better, a smaller one rejects cosmic rays of a few tens of
@@ -243,7 +255,190 @@ def optimal_sums(
     fallback = np.zeros(net.shape[1], bool)
     if summed is not None:
         fallback[summed[0]] = True
-    return flux, variance, coverage, sky_coeff, fallback
+    factor = None
+    if prof_error is not None:
+        horne = _horne_weights(pix_var, prof, fit[2], fit[0], noise)
+        factor = prof_error.flux_covariance(
+            horne, weights, np.where(fallback, 0.0, flux), offset, sky_error
+        )
+    return flux, variance, coverage, sky_coeff, fallback, factor
+
+
+def _horne_weights(pix_var, prof, good, flux, noise):
+    """Each pixel's weight in its column's fitted flux, ``(P / V) / sum(P^2 / V)``."""
+    v = pix_var
+    if noise is not None:
+        inv_gain, read_var, sky = noise
+        v = read_var + inv_gain * np.clip(np.nan_to_num(flux)[None, :] * prof + sky, 0.0, None)
+    with np.errstate(all="ignore"):
+        pv = np.where(good & (v > 0), prof / v, 0.0)
+        return np.nan_to_num(pv / (pv * prof).sum(axis=0, keepdims=True))
+
+
+@dataclass(frozen=True)
+class ColumnCovariance:
+    """The covariance that the profile's error gives a spectrum's columns.
+
+    The fluxes move by ``K c`` with the correction's coefficients ``c``, whose
+    covariance ``C`` has one block per offset bin from the pixels' noise and a part
+    common to all bins from the sky's error; each column's own noise (its pixels' and
+    its sky's) covaries with ``c`` by ``Y``. The columns' covariance is
+    ``K C K^T + Y K^T + K Y^T``; it is not in the columns' ``std`` (each column's own
+    share is a few per cent of its variance), but a sum over many columns needs it
+    (:meth:`of_sum`). It is kept factored, per bin and column, so that a sum costs
+    ``bins x columns`` operations and no ``columns x columns`` matrix is made.
+
+    Attributes
+    ----------
+    t : numpy.ndarray
+        Each column's coordinate along the dispersion, -1 to 1 (``K``'s and ``Y``'s
+        rows are a column's value per bin times powers of it).
+    gain : numpy.ndarray
+        Bins x columns: ``K`` is ``gain x t^m``.
+    cross : numpy.ndarray
+        Bins x columns: ``Y`` is ``cross x (A^-1 t^p)``.
+    inverse, covariance : numpy.ndarray
+        Per bin, the fit's inverse normal matrix ``A^-1`` and its coefficients'
+        covariance from the pixels' noise.
+    sky_lever : numpy.ndarray
+        ``(2, bins, columns)``: how a column's sky error (intercept, slope) moves each
+        bin's coefficients (times ``A^-1 t^p``).
+    sky_cov : numpy.ndarray or None
+        Columns x 2 x 2: the covariance of each column's sky line.
+    """
+
+    t: np.ndarray
+    gain: np.ndarray
+    cross: np.ndarray
+    inverse: np.ndarray
+    covariance: np.ndarray
+    sky_lever: np.ndarray
+    sky_cov: np.ndarray | None
+
+    def of_sum(self, pick) -> float:
+        """The covariance's part of the variance of ``flux[pick].sum()``.
+
+        Parameters
+        ----------
+        pick : numpy.ndarray
+            Boolean or integer index of the columns summed.
+
+        Returns
+        -------
+        float
+            ``1^T (K C K^T + Y K^T + K Y^T) 1`` over the columns picked.
+        """
+        n = self.inverse.shape[1]
+        powers = self.t[:, None] ** np.arange(n)[None, :]
+        x = powers[pick]
+        k = self.gain[:, pick] @ x  # bins x n
+        y = np.einsum("bp,bpm->bm", self.cross[:, pick] @ x, self.inverse)
+        total = np.einsum("bm,bmq,bq->", k, self.covariance, k) + 2.0 * float((y * k).sum())
+        if self.sky_cov is not None:
+            # each column's sky error moves all bins: sum over columns of v S v^T
+            z = np.einsum("bpm,bm->bp", self.inverse, k)
+            v = (self.sky_lever * (z @ powers.T)[None, :, :]).sum(axis=1)  # 2 x columns
+            total += float(np.einsum("qj,jqr,rj->", v, self.sky_cov, v))
+        return float(total)
+
+
+@dataclass(frozen=True)
+class ProfileError:
+    """The noise of the profile's correction from the data, for its propagation.
+
+    The correction of :func:`_corrected_profile` is one polynomial along the
+    dispersion per bin of trace offset, fitted to every column's pixels: its error is
+    common to all columns, and the fluxes weighted with it err together and with
+    the noise of the pixels it was fitted to. On a faint source in a wide aperture
+    that coherent error dominates a sum over the spectrum (40 ADU per column on a sky
+    of 80, +-2.5 FWHM, 600 columns: the total scattered 2.75 times the error the
+    columns' variances quoted), while each column's own share stays a few per cent
+    of its noise.
+
+    Attributes
+    ----------
+    idx : numpy.ndarray
+        The offset bin of each pixel (rows x columns).
+    t : numpy.ndarray
+        Each column's coordinate along the dispersion, -1 to 1.
+    inverse, covariance : numpy.ndarray
+        Per bin, the fit's inverse normal matrix and its coefficients' covariance.
+    pull : numpy.ndarray
+        Per pixel, ``w V / level``: its noise moves its bin's coefficients by
+        ``A^-1 x`` times this (zero on pixels not fitted).
+    sky_lever : numpy.ndarray
+        ``(2, bins, columns)``: per bin and column, the sums of ``w / level`` and
+        ``w offset / level`` over the pixels fitted, by which an error of the column's
+        sky line (intercept, slope) moves the bin's coefficients (times ``A^-1 x``).
+    norm : numpy.ndarray
+        Each column's sum of the corrected profile before its normalisation.
+    """
+
+    idx: np.ndarray
+    t: np.ndarray
+    inverse: np.ndarray
+    covariance: np.ndarray
+    pull: np.ndarray
+    sky_lever: np.ndarray
+    norm: np.ndarray
+
+    def flux_covariance(self, horne, weights, flux, offset, sky_error=None):
+        """The fluxes' covariance from the profile's error, to first order.
+
+        Horne's flux ``F = sum(a D)`` with weights ``a = (P/V) / sum(P^2/V)`` moves by
+        ``-F sum(a dP)`` when the profile moves by ``dP``, and the normalised profile
+        by ``(dc - P sum(w dc)) / norm`` when the correction moves by ``dc``; with
+        ``sum(a P) = 1`` the flux moves by ``-F / norm * sum((a - w) dc)``, ``K c``
+        with ``c`` the bins' coefficients. The covariance is ``K C K^T + Y K^T + K
+        Y^T``, ``C`` the coefficients' and ``Y`` that of each column's own noise
+        ``sum(a n)`` with them: a pixel high in the wings raises both its column's
+        flux and the profile's wings (on a bright source the profile's part of the
+        total correlates 0.5 with the rest), and so does the column's sky error.
+
+        Parameters
+        ----------
+        horne : numpy.ndarray
+            Each pixel's weight in its column's flux (0 on pixels not used).
+        weights : numpy.ndarray
+            The aperture's fractional weights.
+        flux : numpy.ndarray
+            Each column's flux (0 where it does not depend on the profile).
+        offset : numpy.ndarray
+            Row offset of each pixel from the trace.
+        sky_error : tuple of numpy.ndarray, optional
+            Per column, the variances of the sky line's intercept and slope (in
+            offset) and their covariance. A column's sky error moves every pixel of
+            it, its flux and the profile alike: sky read low raises the wings and
+            lowers the normalised core, and Horne's flux rises with the sum.
+
+        Returns
+        -------
+        ColumnCovariance or None
+            None when the profile's error is nil.
+        """
+        nbins = self.inverse.shape[0]
+        nx = horne.shape[1]
+        flat = (self.idx * nx + np.arange(nx)[None, :]).ravel()
+
+        def by_bin(values):
+            return np.bincount(flat, values.ravel(), nbins * nx).reshape(nbins, nx)
+
+        gain = -np.nan_to_num(flux) / self.norm * by_bin(horne - weights)  # bins x columns
+        if not (np.abs(gain).sum() > 0):
+            return None
+        cross = by_bin(horne * self.pull)
+        sky_cov = None
+        if sky_error is not None:
+            var_i, var_s, cov_is = (np.nan_to_num(np.asarray(v, float)) for v in sky_error)
+            sky_cov = np.stack([np.stack([var_i, cov_is], -1), np.stack([cov_is, var_s], -1)], -1)
+            # A column's flux moves by -lever . s with its sky error s, and c by -E s:
+            # their covariance E S lever adds to Y.
+            lever = np.stack([horne.sum(axis=0), (horne * offset).sum(axis=0)], -1)
+            moved = np.einsum("jqr,jr->qj", sky_cov, lever)  # 2 x columns
+            cross = cross + (self.sky_lever * moved[:, None, :]).sum(axis=0)
+        return ColumnCovariance(
+            self.t, gain, cross, self.inverse, self.covariance, self.sky_lever, sky_cov
+        )
 
 
 def measured_profile_error(net, pix_var, prof, offset, flux, good, noise=None):
@@ -413,9 +608,9 @@ def _noise_model(data, pix_var, use):
     return slope, max(intercept, 1e-3 * float(np.median(v)))
 
 
-def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
+def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, error=False):
     """The fitted profile corrected by the data: Horne's empirical profile along the
-    trace.
+    trace (with ``error``, also the :class:`ProfileError` of the correction, or None).
 
     A parametric profile is never exactly the source's (seeing wings, a Gaussian
     setting on a Moffat star, a FWHM measured on a few bins), and Horne's weights with
@@ -433,8 +628,9 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     """
     ny, nx = net.shape
     use = good & (pix_var > 0)
+    unchanged = (prof, None) if error else prof
     if not use.any():
-        return prof
+        return unchanged
     reach = float(np.abs(offset[weights > 0]).max()) + 1.0
     nbins = int(np.ceil(2 * reach / PROFILE_BIN)) + 1
     idx = np.clip(((offset + reach) / PROFILE_BIN).astype(int), 0, nbins - 1)
@@ -449,7 +645,7 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     complete = ~((weights > 0) & ~good).any(axis=0)
     cols = np.arange(nx)
     if not complete.any():
-        return prof
+        return unchanged
     box_full = np.interp(cols, cols[complete], np.nan_to_num(box[complete]))
     level = median_filter(box_full, size=SMOOTH_COLUMNS, mode="nearest")
     # Columns whose sum departs from the smoothed spectrum (emission lines, cosmic
@@ -458,7 +654,7 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     steady = np.abs(box - level) <= 5 * box_sd + 0.05 * np.abs(level)
     use &= (level > 0)[None, :] & steady[None, :] & complete[None, :]
     if use.sum() < 50:
-        return prof
+        return unchanged
     cap = 3.0 * np.median(level[level > 0])
     with np.errstate(all="ignore"):
         r = np.nan_to_num(net / level[None, :] - prof)
@@ -469,6 +665,7 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
         inv_var = np.where(use, level[None, :] ** 2 / pix_var, 0.0)
     corr = np.zeros_like(prof)
     for _ in range(2):
+        fitted = use
         corr = _binned_polynomial(idx[use], t[use], r[use], w[use], nbins, order, idx, t)
         use = use & ((r - corr) ** 2 * inv_var < 16.0)
     # Not clipped at zero: where the profile is faint (a faint source's wings in a wide
@@ -477,7 +674,28 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2):
     # normalised core, so the weighted flux read high: +14 % for a source of 40 ADU per
     # column on a sky of 80 in a +-2.5 FWHM aperture (600 columns, 60 realisations;
     # +0.8 % at +-1 FWHM). Horne's weights need the profile unbiased, not positive.
-    return _normalised(np.where(weights > 0, prof + corr, 0.0), weights, clip=False)
+    corrected = np.where(weights > 0, prof + corr, 0.0)
+    out = _normalised(corrected, weights, clip=False)
+    if not error:
+        return out
+    with np.errstate(all="ignore"):
+        var_r = np.where(fitted, pix_var / level[None, :] ** 2, 0.0)
+        # how much each pixel's own noise moves its bin's coefficients (times A^-1)
+        pull = np.nan_to_num(np.where(fitted, w * pix_var / level[None, :], 0.0))
+    inv, cov = _coefficient_covariance(
+        idx[fitted], t[fitted], w[fitted], var_r[fitted], nbins, order
+    )
+    norm = (weights * corrected).sum(axis=0)
+    flat = (idx * nx + np.arange(nx)[None, :]).ravel()
+    with np.errstate(all="ignore"):
+        per_level = np.nan_to_num(np.where(fitted, w / level[None, :], 0.0))
+    sky_lever = np.stack(
+        [
+            np.bincount(flat, v.ravel(), nbins * nx).reshape(nbins, nx)
+            for v in (per_level, per_level * offset)
+        ]
+    )
+    return out, ProfileError(idx, t[0], inv, cov, pull, sky_lever, np.maximum(norm, 1e-30))
 
 
 def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance):
@@ -586,24 +804,34 @@ def _fixed_fit(net, var, prof, use):
         return (pv * net).sum(axis=0) / (pv * prof).sum(axis=0)
 
 
-def _binned_polynomial(idx, t, r, w, nbins, order, at_idx, at_t):
-    """Weighted least-squares polynomial in ``t`` of ``r`` in each bin ``idx``,
-    evaluated at (``at_idx``, ``at_t``); bins without data give zero."""
+def _normal_matrices(idx, t, w, nbins, order, ridge=True):
+    """Per bin ``idx``, the weighted least-squares normal matrix of a polynomial of
+    degree ``order`` in ``t`` (regularised as the fit solves it when ``ridge``), and
+    its moments."""
     n = order + 1
     powers = [np.ones_like(t)]
     for _ in range(2 * n - 2):
         powers.append(powers[-1] * t)
     moments = np.stack([np.bincount(idx, w * p, nbins) for p in powers])
-    wr = w * r
-    rhs = np.stack([np.bincount(idx, wr * p, nbins) for p in powers[:n]], axis=1)
     a = np.empty((nbins, n, n))
     for i in range(n):
         for j in range(n):
             a[:, i, j] = moments[i + j]
-    # A ridge keeps bins sampled at a few columns (a straight trace) to the constant.
-    ridge = 1e-3 * moments[0] + 1e-30
-    a[:, np.arange(1, n), np.arange(1, n)] += ridge[:, None]
-    a[:, 0, 0] += 1e-12 * moments[0] + 1e-30
+    if ridge:
+        # A ridge keeps bins sampled at a few columns (a straight trace) to the constant.
+        extra = 1e-3 * moments[0] + 1e-30
+        a[:, np.arange(1, n), np.arange(1, n)] += extra[:, None]
+        a[:, 0, 0] += 1e-12 * moments[0] + 1e-30
+    return a, moments, powers
+
+
+def _binned_polynomial(idx, t, r, w, nbins, order, at_idx, at_t):
+    """Weighted least-squares polynomial in ``t`` of ``r`` in each bin ``idx``,
+    evaluated at (``at_idx``, ``at_t``); bins without data give zero."""
+    n = order + 1
+    a, moments, powers = _normal_matrices(idx, t, w, nbins, order)
+    wr = w * r
+    rhs = np.stack([np.bincount(idx, wr * p, nbins) for p in powers[:n]], axis=1)
     coef = np.linalg.solve(a, rhs[..., None])[..., 0]
     coef[moments[0] <= 0] = 0.0
     coef = coef[at_idx]
@@ -611,3 +839,14 @@ def _binned_polynomial(idx, t, r, w, nbins, order, at_idx, at_t):
     for k in range(n - 2, -1, -1):
         value = value * at_t + coef[..., k]
     return value
+
+
+def _coefficient_covariance(idx, t, w, var, nbins, order):
+    """Per bin, the inverse normal matrix ``A^-1`` of the fit of :func:`_binned_polynomial`
+    with weights ``w`` and the covariance of its coefficients for data of variance
+    ``var``: the sandwich ``A^-1 B A^-1``, since ``w`` is no inverse variance."""
+    a, moments, _ = _normal_matrices(idx, t, w, nbins, order)
+    b, _, _ = _normal_matrices(idx, t, w**2 * var, nbins, order, ridge=False)
+    inv = np.linalg.inv(a)
+    inv[moments[0] <= 0] = 0.0
+    return inv, inv @ b @ inv
