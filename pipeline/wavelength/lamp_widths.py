@@ -33,14 +33,21 @@ from pipeline.wavelength.lines import find_lines
 #: model gives its NIST line, for the line to be that NIST line's alone (clean lines
 #: sit within 0.02-0.1 px; a neighbour's light moves them 0.4-3.5 px).
 LAMP_PLACE_PX = 0.2
-#: ... and no other line of the lamp with this fraction of its flux within
-#: ``RIVAL_FWHM`` of the arc's FWHM: unbinned the lamp resolves a neighbour that a
-#: binned arc merges with the line (a neighbour of relative flux ``f`` pulls a
-#: Gaussian's centre by up to ``0.86 f sigma``, 0.02 binned px at 3 %; beyond two
-#: FWHM by under 2 % of ``f``). A guard: in the library lamps binned 3x3 every line
-#: clean unbinned already has no such neighbour within the unbinned blend test's reach.
+#: ... and no other line of the lamp within ``RIVAL_FWHM`` of the arc's FWHM that pulls
+#: it by as much as one of this fraction of its flux at the worst distance: unbinned the
+#: lamp resolves a neighbour that a binned arc merges with the line (a neighbour of
+#: relative flux ``f`` at ``d`` pulls a Gaussian's centre by ``f d exp(-d**2 / (4
+#: sigma**2))``, at most ``0.86 f sigma``: 0.02 binned px at 3 %). Counting the
+#: fraction alone set aside neighbours whose pull is a tenth of that: 1200_M1/M2
+#: FeHeAr, Ar I 4272.17 beside a lamp line 11 % of its flux 1.6 arc FWHM away (a pull
+#: of 0.008 binned px) was a blend in every 3x3 arc.
 RIVAL_FRACTION = 0.03
 RIVAL_FWHM = 2.0
+#: ... a neighbour beyond the arc's peak separation (``separation_unbinned``, see
+#: :data:`~pipeline.wavelength.lines.MIN_SEPARATION_PX`) is a line of the binned arc's
+#: own, fitted and subtracted there and judged by the arc's blend test: 1200_M1/M2
+#: FeHeAr, Ar I 4251.19 with a lamp line 1.3 times brighter 3.25 binned px (1.95 FWHM)
+#: away was a blend in every 3x3 arc.
 
 
 @lru_cache(maxsize=64)
@@ -53,7 +60,9 @@ def _lamp_lines(file_name: str, flux_bytes: bytes) -> tuple[np.ndarray, np.ndarr
     return lines.centre, lines.amplitude, clean
 
 
-def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarray:
+def clean_in_lamp(
+    template, wavelengths, fwhm_unbinned: float = 0.0, separation_unbinned: float = np.inf
+) -> np.ndarray:
     """Whether the library lamp shows each NIST wavelength as a clean single line.
 
     Parameters
@@ -65,8 +74,12 @@ def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarr
     wavelengths : array_like
         NIST air wavelengths (Å).
     fwhm_unbinned : float
-        The arc's line FWHM in unbinned px: a lamp line with a neighbour of
-        :data:`RIVAL_FRACTION` of its flux within :data:`RIVAL_FWHM` of it is not clean.
+        The arc's line FWHM in unbinned px: a lamp line with a neighbour within
+        :data:`RIVAL_FWHM` of it that pulls it as much as one of :data:`RIVAL_FRACTION`
+        of its flux may is not clean.
+    separation_unbinned : float
+        Unbinned px beyond which the binned arc tells a neighbour apart as a line of
+        its own (its peak separation times the binning); such neighbours are no rivals.
 
     Returns
     -------
@@ -90,11 +103,14 @@ def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarr
         place = inverse(lamp, wavelengths, lamp.npix)
     except ValueError:  # a model not monotonic over the lamp
         return out
-    reach = RIVAL_FWHM * float(fwhm_unbinned)
+    reach = min(RIVAL_FWHM * float(fwhm_unbinned), float(separation_unbinned))
+    sigma = max(float(fwhm_unbinned), 1e-6) / 2.3548
     on = np.nonzero(np.isfinite(place))[0]
     k = np.argmin(np.abs(centre[None, :] - place[on, None]), axis=1)
     at_place = clean[k] & (np.abs(centre[k] - place[on]) <= LAMP_PLACE_PX)
     gap = np.abs(centre[None, :] - centre[k][:, None])
-    rival = (gap < reach) & (gap > 0) & (flux_of[None, :] >= RIVAL_FRACTION * flux_of[k][:, None])
+    pull = flux_of[None, :] / flux_of[k][:, None] * gap * np.exp(-(gap**2) / (4.0 * sigma**2))
+    worst = RIVAL_FRACTION * np.sqrt(2.0) * sigma * np.exp(-0.5)
+    rival = (gap < reach) & (gap > 0) & (pull >= worst)
     out[on] = at_place & ~rival.any(axis=1)
     return out

@@ -713,10 +713,15 @@ def fit_centres(
     return LineList(mu[ok][order], amp[ok][order], sig[ok][order], err[ok][order], noise)
 
 
+#: Smallest distance (px) between two peaks :func:`find_lines` tells apart: a nearer
+#: neighbour merges into the line's fit; a farther one is fitted and subtracted.
+MIN_SEPARATION_PX = 3.0
+
+
 def find_lines(
     flux: np.ndarray,
     threshold: float = 5.0,
-    min_separation: float = 3.0,
+    min_separation: float = MIN_SEPARATION_PX,
     fwhm: float | None = None,
     max_lines: int = 150,
 ) -> LineList:
