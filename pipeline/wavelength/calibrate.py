@@ -33,7 +33,7 @@ from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identificatio
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lamp_widths import LampShows, lamp_shows
-from pipeline.wavelength.lines import LineList, find_lines
+from pipeline.wavelength.lines import MIN_SEPARATION_PX, LineList, find_lines
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.optics_continuation import (
     continue_along_optics,
@@ -386,7 +386,7 @@ def _own_lamp_shows(setup: ArcSetup, guess) -> LampShows | None:
         return None
     wave = setup.catalogue.wavelength
     fwhm = 2.3548 * float(np.median(setup.lines.sigma)) * setup.binning
-    return lamp_shows(lamp, wave, fwhm)
+    return lamp_shows(lamp, wave, fwhm, MIN_SEPARATION_PX * setup.binning)
 
 
 def _optics_alternative(

@@ -726,6 +726,12 @@ def line_shapes(lines: LineList, flux: np.ndarray, mask=None) -> LineShapes:
     )
     if sparse and single.sum() >= 5:
         local = _local_fwhm(j, fwhm, single, trim=True)
+    elif sparse:
+        # too few single lines: the sharp ones, blends trimmed by their width all the
+        # same (930_M2 HgAr 3x3: five of nine sharp lines blends or clipped, 2.5-4.3 px
+        # beside clean 1.7 px lines; their plain median made the clean ones narrow, and
+        # with them the only expected line, Ar II 4052.92, and the red end 1 px off)
+        local = _local_fwhm(j, fwhm, reference, trim=True)
     else:
         local = _local_fwhm(j, fwhm, reference)
     # A line much broader than its neighbours is either clipped (a saturated line
@@ -968,7 +974,8 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
     sits ``o`` px from its NIST place, so the ratio is at most
     ``o / (d exp(-d**2 / (4 s_l**2)))`` (``s_l`` the lamp line's sigma). Resolved (``d``
     beyond ``resolved_fwhm`` lamp FWHM), it would be a line of its own, and a clean lamp
-    line has none of ``rival_fraction`` of its flux within the arc's reach. 1200_M1 Ar
+    line has no lamp line brighter than ``rival_fraction`` of its flux within the arc's
+    reach. 1200_M1 Ar
     1x1: Ar I 4300.10, 0.03 px from its place in the lamp, was weighed with a 1.45 px
     error for Ar II 4300.65 (1.7 px away), which the lamp does not light; Ar I 4181.88
     with 0.24 px for Ar II 4179.30, 8 px away, 7 lamp FWHM, where the lamp shows no
@@ -988,10 +995,11 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
         Whether intensities of different spectra compare.
     shown : tuple, optional
         ``(offset, sigma, rival_fraction, resolved_fwhm)``: per NIST line, the library
-        lamp's clean line's distance from its NIST place and its sigma (guess px; NaN
-        where the lamp does not show it clean, see
-        :func:`pipeline.wavelength.lamp_widths.lamp_shows`), and the flux ratio below
-        which the lamp may hide a resolved neighbour, beyond how many lamp FWHM.
+        lamp's clean line's distance from its NIST place, its sigma (guess px) and the
+        flux ratio below which the lamp may hide a resolved neighbour (NaN where the
+        lamp does not show it clean, see
+        :func:`pipeline.wavelength.lamp_widths.lamp_shows`); beyond how many lamp FWHM
+        a neighbour is resolved.
 
     Returns
     -------
@@ -1014,8 +1022,8 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
     f = np.minimum(strength[k] / np.maximum(strength[r], 1e-12)[:, None], 1.0)
     d = np.abs(u_cat[k] - u_cat[r][:, None])
     if shown is not None:
-        offset, s_lamp = (np.asarray(a, float)[r][:, None] for a in shown[:2])
-        rival_fraction, resolved_fwhm = shown[2:]
+        offset, s_lamp, rival_fraction = (np.asarray(a, float)[r][:, None] for a in shown[:3])
+        resolved_fwhm = shown[3]
         in_lamp = np.where(
             d >= resolved_fwhm * 2.3548 * s_lamp,
             rival_fraction,
@@ -1328,9 +1336,8 @@ def identify(
         shown = (
             *(
                 np.where(lamp_clean, a[at], np.nan) if a.size else np.full(lamp_clean.size, np.nan)
-                for a in (lamp_shows.offset, lamp_shows.sigma)
+                for a in (lamp_shows.offset, lamp_shows.sigma, lamp_shows.rival_fraction)
             ),
-            lamp_shows.rival_fraction,
             lamp_shows.resolved_fwhm,
         )
     correction = PolyFit(coef=np.zeros(1), used=np.zeros(0, bool), order=0, loo_rms=np.inf)

@@ -34,12 +34,14 @@ from pipeline.wavelength.lines import find_lines
 #: model gives its NIST line, for the line to be that NIST line's alone (clean lines
 #: sit within 0.02-0.1 px; a neighbour's light moves them 0.4-3.5 px).
 LAMP_PLACE_PX = 0.2
-#: ... and no other line of the lamp with this fraction of its flux within
-#: ``RIVAL_FWHM`` of the arc's FWHM: unbinned the lamp resolves a neighbour that a
-#: binned arc merges with the line (a neighbour of relative flux ``f`` pulls a
-#: Gaussian's centre by up to ``0.86 f sigma``, 0.02 binned px at 3 %; beyond two
-#: FWHM by under 2 % of ``f``). A guard: in the library lamps binned 3x3 every line
-#: clean unbinned already has no such neighbour within the unbinned blend test's reach.
+#: ... and no other line of the lamp within ``RIVAL_FWHM`` of the arc's FWHM that pulls
+#: it by as much as one of this fraction of its flux at the worst distance: unbinned the
+#: lamp resolves a neighbour that a binned arc merges with the line (a neighbour of
+#: relative flux ``f`` at ``d`` pulls a Gaussian's centre by ``f d exp(-d**2 / (4
+#: sigma**2))``, at most ``0.86 f sigma``: 0.02 binned px at 3 %). Counting the
+#: fraction alone set aside neighbours whose pull is a tenth of that: 1200_M1/M2
+#: FeHeAr, Ar I 4272.17 beside a lamp line 11 % of its flux 1.6 arc FWHM away (a pull
+#: of 0.008 binned px) was a blend in every 3x3 arc.
 RIVAL_FRACTION = 0.03
 RIVAL_FWHM = 2.0
 #: A NIST neighbour this many of the lamp's FWHM from a line is a peak of its own in
@@ -47,6 +49,11 @@ RIVAL_FWHM = 2.0
 #: above the line's Gaussian wing there, 1e-5): a clean lamp line without a rival
 #: of :data:`RIVAL_FRACTION` says the neighbour is fainter than that.
 RESOLVED_FWHM = 2.0
+#: ... a neighbour beyond the arc's peak separation (``separation_unbinned``, see
+#: :data:`~pipeline.wavelength.lines.MIN_SEPARATION_PX`) is a line of the binned arc's
+#: own, fitted and subtracted there and judged by the arc's blend test: 1200_M1/M2
+#: FeHeAr, Ar I 4251.19 with a lamp line 1.3 times brighter 3.25 binned px (1.95 FWHM)
+#: away was a blend in every 3x3 arc.
 
 
 @lru_cache(maxsize=64)
@@ -76,25 +83,29 @@ class LampShows:
         at most (plus the model's own error).
     sigma : numpy.ndarray
         Gaussian sigma (unbinned px) of each one's lamp line.
-    rival_fraction, resolved_fwhm : float
-        :data:`RIVAL_FRACTION` and :data:`RESOLVED_FWHM`: a clean line has no lamp
-        line that bright within the arc's reach, so a neighbour the lamp resolves (that
-        many lamp FWHM away or more) is fainter.
+    rival_fraction : numpy.ndarray
+        Per line, the flux ratio of the brightest other lamp line within the arc's
+        reach (:data:`RIVAL_FWHM` arc FWHM), at least :data:`RIVAL_FRACTION`: a
+        neighbour the lamp resolves is no brighter than that.
+    resolved_fwhm : float
+        :data:`RESOLVED_FWHM`: how many lamp FWHM away a neighbour is resolved.
     """
 
     wavelength: np.ndarray
     offset: np.ndarray
     sigma: np.ndarray
-    rival_fraction: float = RIVAL_FRACTION
+    rival_fraction: np.ndarray
     resolved_fwhm: float = RESOLVED_FWHM
 
 
-def lamp_shows(template, wavelengths, fwhm_unbinned: float = 0.0) -> LampShows:
+def lamp_shows(
+    template, wavelengths, fwhm_unbinned: float = 0.0, separation_unbinned: float = np.inf
+) -> LampShows:
     """The NIST lines the library lamp shows clean, with their lamp lines' offsets.
 
     Parameters
     ----------
-    template, wavelengths, fwhm_unbinned
+    template, wavelengths, fwhm_unbinned, separation_unbinned
         As for :func:`clean_in_lamp`.
 
     Returns
@@ -104,12 +115,14 @@ def lamp_shows(template, wavelengths, fwhm_unbinned: float = 0.0) -> LampShows:
         distance from its NIST place and its sigma (unbinned px).
     """
     wavelengths = np.asarray(wavelengths, float)
-    offset, sigma = _shown(template, wavelengths, fwhm_unbinned)
+    offset, sigma, cap = _shown(template, wavelengths, fwhm_unbinned, separation_unbinned)
     keep = np.isfinite(offset)
-    return LampShows(wavelengths[keep], offset[keep], sigma[keep])
+    return LampShows(wavelengths[keep], offset[keep], sigma[keep], cap[keep])
 
 
-def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarray:
+def clean_in_lamp(
+    template, wavelengths, fwhm_unbinned: float = 0.0, separation_unbinned: float = np.inf
+) -> np.ndarray:
     """Whether the library lamp shows each NIST wavelength as a clean single line.
 
     Parameters
@@ -121,8 +134,12 @@ def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarr
     wavelengths : array_like
         NIST air wavelengths (Å).
     fwhm_unbinned : float
-        The arc's line FWHM in unbinned px: a lamp line with a neighbour of
-        :data:`RIVAL_FRACTION` of its flux within :data:`RIVAL_FWHM` of it is not clean.
+        The arc's line FWHM in unbinned px: a lamp line with a neighbour within
+        :data:`RIVAL_FWHM` of it that pulls it as much as one of :data:`RIVAL_FRACTION`
+        of its flux may is not clean.
+    separation_unbinned : float
+        Unbinned px beyond which the binned arc tells a neighbour apart as a line of
+        its own (its peak separation times the binning); such neighbours are no rivals.
 
     Returns
     -------
@@ -133,34 +150,43 @@ def clean_in_lamp(template, wavelengths, fwhm_unbinned: float = 0.0) -> np.ndarr
         False elsewhere (and for every wavelength when the lamp has no NIST-corrected
         model).
     """
-    return np.isfinite(_shown(template, wavelengths, fwhm_unbinned)[0])
+    return np.isfinite(_shown(template, wavelengths, fwhm_unbinned, separation_unbinned)[0])
 
 
-def _shown(template, wavelengths, fwhm_unbinned) -> tuple[np.ndarray, np.ndarray]:
+def _shown(template, wavelengths, fwhm_unbinned, separation_unbinned=np.inf):
     """Per wavelength, its clean lamp line's distance from its NIST place and sigma
-    (unbinned px); NaN where the lamp does not show it clean (see :func:`clean_in_lamp`)."""
+    (unbinned px) and its :attr:`LampShows.rival_fraction`; NaN where the lamp does not
+    show it clean (see :func:`clean_in_lamp`)."""
     wavelengths = np.asarray(wavelengths, float)
     lamp = getattr(template, "template", template)
-    offset = np.full(wavelengths.size, np.nan)
-    sigma = np.full(wavelengths.size, np.nan)
+    offset, sigma, cap = (np.full(wavelengths.size, np.nan) for _ in range(3))
     if not isinstance(lamp, LampTemplate) or not lamp.corrected or wavelengths.size == 0:
-        return offset, sigma
+        return offset, sigma, cap
     flux = np.ascontiguousarray(np.nan_to_num(np.asarray(lamp.flux, float)))
     centre, flux_of, clean, sigma_of = _lamp_lines(lamp.file_name, flux.tobytes())
     if not clean.any():
-        return offset, sigma
+        return offset, sigma, cap
     try:
         place = inverse(lamp, wavelengths, lamp.npix)
     except ValueError:  # a model not monotonic over the lamp
-        return offset, sigma
-    reach = RIVAL_FWHM * float(fwhm_unbinned)
+        return offset, sigma, cap
+    arc_reach = RIVAL_FWHM * float(fwhm_unbinned)
+    reach = min(arc_reach, float(separation_unbinned))
+    s_arc = max(float(fwhm_unbinned), 1e-6) / 2.3548
     on = np.nonzero(np.isfinite(place))[0]
     k = np.argmin(np.abs(centre[None, :] - place[on, None]), axis=1)
     off = np.abs(centre[k] - place[on])
     at_place = clean[k] & (off <= LAMP_PLACE_PX)
     gap = np.abs(centre[None, :] - centre[k][:, None])
-    rival = (gap < reach) & (gap > 0) & (flux_of[None, :] >= RIVAL_FRACTION * flux_of[k][:, None])
+    ratio = flux_of[None, :] / flux_of[k][:, None]
+    pull = ratio * gap * np.exp(-(gap**2) / (4.0 * s_arc**2))
+    worst = RIVAL_FRACTION * np.sqrt(2.0) * s_arc * np.exp(-0.5)
+    rival = (gap < reach) & (gap > 0) & (pull >= worst)
     shown = at_place & ~rival.any(axis=1)
+    # the brightest lamp line the rule above let stand within the arc's reach: a
+    # neighbour resolved in the lamp is no brighter than it (nor than RIVAL_FRACTION)
+    let_stand = np.where((gap < arc_reach) & (gap > 0), ratio, 0.0).max(axis=1, initial=0.0)
     offset[on[shown]] = off[shown]
     sigma[on[shown]] = sigma_of[k][shown]
-    return offset, sigma
+    cap[on[shown]] = np.maximum(let_stand[shown], RIVAL_FRACTION)
+    return offset, sigma, cap

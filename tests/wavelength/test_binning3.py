@@ -138,3 +138,64 @@ def test_a_3x3_width_rules_out_nists_neighbour():
     arc = arc_1d("930_M2", 3, lamp="Ar", seed=0)
     sol = calibrate_arc(arc.flux, "930_M2", lamps.elements(arc.lamp), binning=3)
     assert _used(sol, 4033.809)
+
+
+def _lamp(mode, lamp):
+    return select_template(mode, lamps.elements(lamp))
+
+
+def test_a_lamp_neighbour_whose_pull_is_negligible_is_no_rival():
+    """1200_M2 FeHeAr: Ar I 4272.17 has a lamp line 11 % of its flux 8 unbinned px
+    away, 1.6 FWHM of a 3x3 arc: it pulls the line by 0.008 binned px, a tenth of what
+    a 3 % neighbour may. Counting the fraction alone, the lamp did not vouch for it."""
+    template = _lamp("1200_M2", "FeHeAr")
+    assert clean_in_lamp(template, [4272.169], 5.0).tolist() == [True]
+    # a neighbour that pulls as much as 3 % at the worst distance is still a rival
+    assert clean_in_lamp(template, [4272.169], 12.0).tolist() == [False]
+
+
+def test_a_lamp_neighbour_the_binned_arc_resolves_is_no_rival():
+    """1200_M2 FeHeAr: Ar I 4251.19 with a brighter lamp line 9.75 unbinned px away,
+    3.25 px binned 3x3: the arc finds it as a line of its own (peak separation 3 px)
+    and fits it apart; within the separation it would be merged, a rival."""
+    template = _lamp("1200_M2", "FeHeAr")
+    assert clean_in_lamp(template, [4251.185], 5.0, 9.0).tolist() == [True]
+    assert clean_in_lamp(template, [4251.185], 5.0, 10.5).tolist() == [False]
+
+
+@pytest.mark.parametrize("mode", ["1200_M1", "1200_M2"])
+def test_ar_lines_the_fehear_lamp_shows_clean_are_used_at_3x3(mode):
+    """Ar I 4251.19 and 4272.17 (Fe I 4250.79 and 4271.76 unresolved beside them,
+    which the lamp shows no light of) were blends in every 1200 l/mm FeHeAr 3x3 arc."""
+    arc = arc_1d(mode, 3, lamp="FeHeAr", seed=0)
+    sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=3)
+    assert _used(sol, 4251.185) and _used(sol, 4272.169)
+
+
+def test_a_sparse_arc_takes_its_width_from_its_single_lines():
+    """930_M2 HgAr 3x3 (seed 3): five of its nine sharp lines are blends or clipped
+    (2.5-4.3 px), too few single ones to measure the width from, and their plain median
+    (2.5 px) made the clean 1.7 px lines narrow: Ar II 4052.92, its only expected line,
+    and most others were set aside, and the red end was 1 px off."""
+    from pipeline.wavelength.identify import line_shapes
+
+    arc = arc_1d("930_M2", 3, lamp="HgAr", seed=3)
+    truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 4052.921))
+    lines = find_lines(arc.flux, max_lines=250)
+    shapes = line_shapes(lines, arc.flux)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert not shapes.narrow[k]
+    assert shapes.local_fwhm[k] < 1.15 * shapes.fwhm[k]
+
+
+def test_a_line_whose_first_fit_a_flank_drags_keeps_its_core():
+    """930_M5 HgArNe 3x3, seed 5: Ne I 7024.05, 6 px from a saturated pair, has that
+    pair's flank at its window's edge. Its first fit came out 5.5 times too low, against
+    which the pair's wing outshone the line's own core; its window moved onto the flank
+    and the fit ran away: the expected line was lost."""
+    arc = arc_1d("930_M5", 3, lamp="HgArNe", seed=5)
+    truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 7024.05))
+    assert truth["expected"]
+    lines = find_lines(arc.flux, max_lines=250)
+    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
+    assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth["column"])

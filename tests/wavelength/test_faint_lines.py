@@ -71,7 +71,7 @@ def test_the_pull_counts_a_neighbour_at_the_flux_the_lamp_lights_it_with(lit):
         np.array([2.3548 * s_arc]),
         np.array(["Ar I", "Ar II"]),
     )
-    shown = (np.array([offset, np.nan]), np.array([s_lamp, np.nan]), 0.03, 2.0)
+    shown = (np.array([offset, np.nan]), np.array([s_lamp, np.nan]), np.array([0.03, np.nan]), 2.0)
     nist = nist_pull(*args, across=True)[0]
     pull = nist_pull(*args, across=True, shown=shown)[0]
     assert nist > 0.3  # NIST's third
