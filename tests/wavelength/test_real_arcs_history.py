@@ -73,7 +73,8 @@ READS = {
 _CURVATURE = "linearised: the library lamp that starts it departs from its linear grid by"
 _BLENDS = (
     "RMS vs NIST 0.07-0.11 px: a few lines 0.1-0.2 px off are kept "
-    "(seen: Ar 4259-4300 A in 1200 M2 CuHeAr, Ne I 7472 in 1200 M5)"
+    "(seen: Ar 4259-4300 A in 1200 M2 CuHeAr, Ne I 7472 in 1200 M5); the library refit "
+    "reaches as much on these modes' raw lamps (GSP_RRMS 0.05-0.14 px), not linearisation"
 )
 _OWN_GRID = (
     "not diagnosed: by its own WCS only 11 of its 40 brightest lines are within 1 px of an "
