@@ -4,7 +4,9 @@ solution (data and origin: ``tests/data/real/goodman_pipeline_history/README.md`
 
 Most are IRAF-linearised: resampled onto a linear wavelength grid, so they carry no
 optical curvature while the library lamps that start the solver do (8 px at 400 l/mm,
-56 px at 2100 l/mm at the ends). What we do not meet yet is a strict xfail saying why.
+56 px at 2100 l/mm at the ends); the first alignment bends to follow them
+(:mod:`pipeline.wavelength.alignment_bend`). What we do not meet yet is a strict xfail
+saying why.
 """
 
 from __future__ import annotations
