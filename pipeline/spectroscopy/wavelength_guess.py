@@ -7,7 +7,9 @@ angles) the optics model of its header (:func:`pipeline.optics.dispersion_model_
 is the first guess, moved onto the frame's own trimmed pixels (``GSP_X0``). Whatever
 started it, a solution is compared with the optics afterwards
 (:func:`optics_verdict`): one whose shape departs from them is refused, one only
-shifted beyond the optics' tolerance is kept and flagged.
+shifted beyond the optics' tolerance is kept and flagged; an arc resampled onto a
+wavelength grid is judged by that grid instead
+(:mod:`pipeline.spectroscopy.resampled_grid`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.reduction.rebin import first_unbinned_column
+from pipeline.spectroscopy.resampled_grid import grid_verdict
 
 #: Unbinned raw column where the library lamps' pixel 0 starts (trimmed at binning 1).
 LIBRARY_X0 = 50
@@ -150,7 +153,8 @@ def optics_verdict(header, solution) -> tuple[bool, str]:
     Returns ``(refused, message)``: refused when the solution's shape departs from the
     optics beyond their tolerance (lines misnamed: a wrong solution); a shift beyond
     the tolerance only flags it (the optics miss some modes' zero-points); ``""`` when
-    it agrees or the header has no optics.
+    it agrees or the header has no optics. An arc resampled onto a wavelength grid
+    (``DC-FLAG``) is judged by its grid (:func:`~pipeline.spectroscopy.resampled_grid.grid_verdict`).
 
     Parameters
     ----------
@@ -165,6 +169,10 @@ def optics_verdict(header, solution) -> tuple[bool, str]:
     """
     from pipeline.optics import check_solution, dispersion_model_from_header
 
+    # a resampled arc has no detector pixels left for the optics to judge: its grid does
+    by_grid = grid_verdict(header, solution)
+    if by_grid is not None:
+        return by_grid
     try:
         optics = dispersion_model_from_header(header)
     except Exception:  # noqa: BLE001 - no optics, nothing to check against

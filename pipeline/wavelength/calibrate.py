@@ -28,6 +28,7 @@ from astropy.table import Table
 from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
+from pipeline.wavelength.alignment_bend import bend_alignment
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
@@ -319,7 +320,7 @@ def _identify_arc(
     """
     guess, b, lines = setup.guess, setup.binning, setup.lines
     sigma = float(np.median(lines.sigma))
-    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, max_scale)
+    alignment = _aligned(setup, flux, guess, sigma, max_shift, max_scale)
     if setup.is_template and alignment.peak < MIN_TEMPLATE_CORRELATION:
         raise WavelengthCalibrationError(
             f"arc lines do not match the {_guess_name(guess)} template (correlation "
@@ -370,6 +371,14 @@ def _identify_arc(
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
 
+def _aligned(setup: ArcSetup, flux, guess, sigma, max_shift, max_scale) -> Alignment:
+    """The coarse alignment with the guess, bent where the arc's curvature is not the
+    guess's (:func:`pipeline.wavelength.alignment_bend.bend_alignment`)."""
+    b = setup.binning
+    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, max_scale)
+    return bend_alignment(flux, b, guess, setup.catalogue, sigma, alignment)
+
+
 def _own_lamp_shows(setup: ArcSetup, guess) -> LampShows | None:
     """NIST lines the arc's own library lamp shows clean in its unbinned flux (``None``
     without such a lamp): they judge the arc's lines too coarsely sampled for their
@@ -414,7 +423,7 @@ def _optics_alternative(
         return ident, alignment, guess
     b = setup.binning
     try:
-        other_alignment = align(flux, b, other, setup.catalogue, sigma, max_shift, max_scale)
+        other_alignment = _aligned(setup, flux, other, sigma, max_shift, max_scale)
         other_ident = identify(
             setup.lines,
             flux,

@@ -29,18 +29,27 @@ INVERSION_MARGIN = 600
 
 @dataclass(frozen=True)
 class Alignment:
-    """Affine map from the arc's unbinned coordinate ``v`` to the guess's ``u``.
+    """Map from the arc's unbinned coordinate ``v`` to the guess's ``u``.
 
-    ``u = centre + scale * (v - centre) + offset``.
+    ``u = centre + scale * (v - centre) + offset + bend2 * x**2 + bend3 * x**3`` with
+    ``x = (v - centre) / centre``: affine, and bent where the arc's curvature differs
+    from the guess's (:mod:`pipeline.wavelength.alignment_bend`).
     """
 
     scale: float
     offset: float
     centre: float
     peak: float  # normalised cross-correlation at the optimum (match quality)
+    bend2: float = 0.0  # guess px at the detector's ends
+    bend3: float = 0.0
 
     def __call__(self, v):
-        return self.centre + self.scale * (np.asarray(v, float) - self.centre) + self.offset
+        v = np.asarray(v, float)
+        u = self.centre + self.scale * (v - self.centre) + self.offset
+        if self.bend2 or self.bend3:
+            x = (v - self.centre) / self.centre
+            u = u + x * x * (self.bend2 + self.bend3 * x)
+        return u
 
 
 def guess_wavelength(guess, unbinned_pixel) -> np.ndarray:

@@ -10,11 +10,16 @@
   of a Blue-camera 400 M1 arc at 2x2, in vacuum; converted to air with the IAU
   standard (Morton 2000) formula, ``specutils.utils.wcs_utils.vac_to_air`` with
   ``method="Morton2000"``.
+- ``goodman_pipeline_history/*.fits``: 1-D arcs from goodman_pipeline's git history
+  (see ``README.md`` there): IRAF-linearised arcs, whose linear WCS is that team's
+  solution, and one goodman 1.0b2 arc with its Chebyshev ``GSP_C*`` solution; read
+  here the way a user's file is read (:func:`as_read`).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +148,120 @@ class PerturbedGuess:
     def wavelength(self, unbinned_pixel):
         u = np.asarray(unbinned_pixel, float)
         return self.model.wavelength(self.centre + self.scale * (u - self.centre) + self.offset)
+
+
+HISTORY = REAL / "goodman_pipeline_history"
+
+
+@dataclass(frozen=True)
+class HistoryArc:
+    """One real arc of goodman_pipeline's history: its file and what reading it needs.
+
+    ``linearised``: the flux was resampled onto a linear wavelength grid (IRAF
+    ``dispcor``), so its header WCS is that team's solution and its pixels no longer
+    carry the optics' curvature.
+    """
+
+    file: str
+    folder: Path = HISTORY
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.file
+
+    @property
+    def linearised(self) -> bool:
+        return self.file.endswith("_linear.fits")
+
+
+#: The distinct observations (README.md there says which duplicates were left out);
+#: the 400 M1 HgArNe arc of 2017-12-18 is already in ``iraf_solutions``.
+HISTORY_ARCS = tuple(
+    HistoryArc(name)
+    for name in (
+        "goodman_comp_600KOSI_CuHeAr_2016-03-21_linear.fits",
+        "goodman_comp_600KOSI_HgAr_2016-03-21_linear.fits",
+        "goodman_comp_2100_Custom650nm_GG385_HgArNe_2017-09-18_linear.fits",
+        "goodman_comp_400M2_GG455_HgArNe_2016-11-15_linear.fits",
+        "goodman_comp_400M2_GG455_HgAr_2017-05-05_linear.fits",
+        "goodman_comp_400M1_HgArNe_2017-07-20_linear.fits",
+        "goodman_comp_400M1_HgAr_2017-05-05_linear.fits",
+        "goodman_comp_1200M5_RED_GG455_HgArNe_2016-11-15_linear.fits",
+        "goodman_comp_1200M2_CuHeAr_2017-06-10_linear.fits",
+        "goodman_comp_1200M3_CuHeAr_2017-06-10T0338_linear.fits",
+        "goodman_comp_1200M3_CuHeAr_2017-06-10T0414_linear.fits",
+        "goodman_comp_600Mid_GG385_HgArNe_2017-12-22_cheb.fits",
+    )
+) + (HistoryArc("goodman_comp_400M1_HgArNe.fits", REAL / "iraf_solutions"),)
+
+
+def history_arc(arc: HistoryArc) -> tuple[np.ndarray, np.ndarray, fits.Header]:
+    """(flux, that team's wavelength per pixel, header) of one history arc."""
+    from numpy.polynomial import chebyshev
+
+    from pipeline.wavelength.solution import solution_from_header
+
+    with fits.open(arc.path, memmap=False) as hdul:
+        flux = np.asarray(hdul[0].data, float).squeeze()
+        header = hdul[0].header.copy()
+    if "GSP_FUNC" in header:
+        wave = chebyshev.chebval(np.arange(flux.size, dtype=float), solution_from_header(header))
+    else:
+        wave = iraf_wavelength(header, flux.size)
+    return flux, wave, header
+
+
+@dataclass(frozen=True)
+class AsRead:
+    """What the product reads from an arc's header to calibrate it (``gsp reduce``'s path)."""
+
+    mode: str | None
+    lamp_elements: frozenset
+    binning: int
+    first_guess: object
+    note: str
+
+
+def as_read(header) -> AsRead:
+    """Mode, lamps, binning and first guess of an arc, read as ``gsp reduce`` reads them.
+
+    The header normalisation gives the lamps and the binning along the dispersion,
+    :func:`pipeline.spectroscopy.wavelength_guess.choose_first_guess` the library lamp
+    (WAVMODE, or the mode the grating angles match) or else the optics model.
+    """
+    from pipeline.header_normalization import normalize_header
+    from pipeline.spectroscopy.wavelength_guess import choose_first_guess
+
+    norm = normalize_header(header)
+    choice = choose_first_guess(header)
+    if choice.problem:
+        raise ValueError(choice.problem)
+    binning = norm.binning[0] if norm.binning else 1
+    return AsRead(choice.mode or None, norm.lamps, binning, choice.first_guess, choice.note)
+
+
+class LinearisedGuess:
+    """A first guess without the optics' curvature: ``model`` made linear in pixel.
+
+    The straight line through ``model``'s wavelengths over the detector (least
+    squares), for an arc resampled onto a linear wavelength grid; no template flux.
+    It uses nothing of the arc's own solution.
+    """
+
+    def __init__(self, model, npix: int = 4060):
+        j = np.arange(npix, dtype=float)
+        self.coefficients = np.polyfit(j, model.wavelength(j), 1)
+        self.name = f"linearised {getattr(model, 'file_name', 'model')}"
+
+    def wavelength(self, unbinned_pixel):
+        return np.polyval(self.coefficients, np.asarray(unbinned_pixel, float))
+
+
+def theirs_vs_nist(solution, truth: np.ndarray) -> tuple[float, float]:
+    """RMS and mean of (their wavelength - NIST) at our used lines, binned px."""
+    used = np.asarray(solution.lines["used"], bool)
+    pix = np.asarray(solution.lines["pixel"], float)[used]
+    ref = np.asarray(solution.lines["reference_wavelength"], float)[used]
+    j = np.arange(truth.size, dtype=float)
+    e = (np.interp(pix, j, truth) - ref) / np.interp(pix, j, np.abs(np.gradient(truth)))
+    return float(np.sqrt(np.mean(e**2))), float(e.mean())
