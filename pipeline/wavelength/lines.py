@@ -403,14 +403,6 @@ def _neighbour_light(win: LineWindows, params: np.ndarray, ok, centre, height) -
     amp, mu, sig, _ = params.T
     light = np.zeros_like(win.y)
     dominated = np.zeros(win.y.shape, bool)
-    # a line is at least as high as its peak pixel stands above its window's lower end:
-    # a first fit dragged by a brighter line's flank inside the window comes out low,
-    # and against that height the neighbour's wing outshone the line's own core (930_M5
-    # HgArNe 3x3, seed 5: Ne I 7024.05, 6 px from a saturated pair, fitted 5.5 times too
-    # low; its window moved onto the flank and the line was lost)
-    mid = win.x.shape[1] // 2
-    floor = np.minimum(win.y[:, 0], win.y[:, -1])
-    height = np.maximum(height, win.y[:, mid] - floor)
     peak = np.where(ok, amp / np.maximum(sig, 1e-6), 0.0)
     # Only Gaussian lines are subtracted: a much broader fit is no line (a wing or a
     # noise bump) and subtracting it would eat the real line beside it; the Gaussian

@@ -186,16 +186,3 @@ def test_a_sparse_arc_takes_its_width_from_its_single_lines():
     k = int(np.argmin(np.abs(lines.centre - truth["column"])))
     assert not shapes.narrow[k]
     assert shapes.local_fwhm[k] < 1.15 * shapes.fwhm[k]
-
-
-def test_a_line_whose_first_fit_a_flank_drags_keeps_its_core():
-    """930_M5 HgArNe 3x3, seed 5: Ne I 7024.05, 6 px from a saturated pair, has that
-    pair's flank at its window's edge. Its first fit came out 5.5 times too low, against
-    which the pair's wing outshone the line's own core; its window moved onto the flank
-    and the fit ran away: the expected line was lost."""
-    arc = arc_1d("930_M5", 3, lamp="HgArNe", seed=5)
-    truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 7024.05))
-    assert truth["expected"]
-    lines = find_lines(arc.flux, max_lines=250)
-    k = int(np.argmin(np.abs(lines.centre - truth["column"])))
-    assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth["column"])
