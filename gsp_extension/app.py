@@ -24,6 +24,7 @@ from .api.hub import HubClient
 from .api.mail import ServiceMailer
 from .api.queries import CountCache
 from .security import CallerCache
+from .service_log import route_to_app_log
 from .store import Database, upgrade_database
 
 
@@ -340,6 +341,8 @@ class GSPExtensionApp(ExtensionApp):
         """
         super()._link_jupyter_server_extension(serverapp)
         serverapp.default_services = tuple(self.jupyter_services)
+        # First, so that what the service's modules say from here on is in its log.
+        route_to_app_log(serverapp.log, serverapp.log_level)
 
     def initialize_settings(self) -> None:
         """Open the database (migrated) and share the context with the handlers."""

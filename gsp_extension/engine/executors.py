@@ -337,6 +337,11 @@ class DaskExecutor:
             plugins=(LowerPriority(self.worker_nice),) if lower else (),
         )
         self.client = await Client(self.cluster, asynchronous=True)
+        log.info(
+            "gsp: local dask cluster started (%d of %d workers registered)",
+            len(self.cluster.scheduler_info.get("workers", {})),
+            self.n_workers,
+        )
         self._absent_since, self._refilling = {}, 0
         self._next_worker_name = self.n_workers  # LocalCluster names its workers 0..n-1
         self._connected()

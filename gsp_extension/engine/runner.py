@@ -483,6 +483,7 @@ class JobEngine:
             self.bus.publish(*(("job.failed", failed) if failed else ("job.done", skipped)))
             return _Claimed(-1, WorkRequest(-1, "", {}, self.data_root))
         self.bus.publish("job.running", record)
+        log.info("gsp: %s job %s claimed", record["kind"], record["id"])
         return _Claimed(record["id"], request)
 
     def complete(self, claimed: _Claimed, result: WorkResult) -> dict[str, Any]:
@@ -515,6 +516,7 @@ class JobEngine:
             record = job_record(job)
             queued = [job_record(j) for j in followups]
         self.bus.publish("job.done", record)
+        log.info("gsp: %s job %s done (%d product(s))", record["kind"], record["id"], len(products))
         for q in queued:
             self.bus.publish("job.queued", q)
         return record

@@ -103,6 +103,9 @@ class RawWatcher:
         Interval of the safety-net walk in ``auto`` mode.
     tick_seconds : float
         How often followed files are checked for completeness.
+    catch_up_seconds : float
+        How soon after the native watch starts the tree is walked once, for the files
+        that arrived between the initial scan and the watch (they have no event).
     batch_size : int
         Most files registered in one transaction.
     on_registered : callable, optional
@@ -124,6 +127,7 @@ class RawWatcher:
         poll_seconds: float = 5.0,
         safety_poll_seconds: float = 60.0,
         tick_seconds: float = 0.1,
+        catch_up_seconds: float = 1.0,
         batch_size: int = 200,
         on_registered: Callable[[IngestCounts], Any] | None = None,
         data_root: str | os.PathLike[str] | None = None,
@@ -139,6 +143,9 @@ class RawWatcher:
         self.poll_seconds = poll_seconds
         self.safety_poll_seconds = safety_poll_seconds
         self.tick_seconds = tick_seconds
+        if catch_up_seconds <= 0:
+            raise ValueError(f"catch_up_seconds must be > 0 (seconds), not {catch_up_seconds!r}")
+        self.catch_up_ms = max(1, round(catch_up_seconds * 1000))
         self.batch_size = batch_size
         self.on_registered = on_registered
         self.tracker = CompletenessTracker(settle_seconds, give_up_seconds)
@@ -248,6 +255,8 @@ class RawWatcher:
                 counts.add(self._register(scanned))
         for error in counts.errors:
             log.error("ingest: %s", error)
+        if counts.registered_ids:
+            log.info("ingest: registered %d raw file(s)", len(counts.registered_ids))
         self.totals.add(counts)
         return counts
 
@@ -324,18 +333,27 @@ class RawWatcher:
             try:
                 import watchfiles
 
+                caught_up = False
                 async for changes in watchfiles.awatch(
                     self.raw_root,
                     stop_event=own,
                     debounce=200,
                     step=50,
                     recursive=True,
-                    watch_filter=lambda change, path: (
-                        change != watchfiles.Change.deleted and is_fits_name(path)
-                    ),
+                    # awatch yields only once its watches are set: the first (empty)
+                    # yield, a second after they are, is the moment to catch up.
+                    yield_on_timeout=True,
+                    rust_timeout=self.catch_up_ms,
+                    watch_filter=self._wanted_change,
                 ):
-                    for _change, path in changes:
-                        await asyncio.to_thread(self.take, path)
+                    if not caught_up:
+                        caught_up = True
+                        await asyncio.to_thread(self.catch_up)
+                    for change, path in changes:
+                        if change == watchfiles.Change.added and self._is_folder(path):
+                            await asyncio.to_thread(self.take_folder, path)
+                        else:
+                            await asyncio.to_thread(self.take, path)
                 return
             except asyncio.CancelledError:
                 raise
@@ -346,6 +364,59 @@ class RawWatcher:
             finally:
                 follow.cancel()
         await self._poll_loop(stop, self.poll_seconds)
+
+    @staticmethod
+    def _is_folder(path: str) -> bool:
+        """A visible folder (not a link: the walks do not follow links to folders)."""
+        return (
+            not os.path.basename(path).startswith(".")
+            and os.path.isdir(path)
+            and not os.path.islink(path)
+        )
+
+    def _wanted_change(self, change: Any, path: str) -> bool:
+        """The events the watcher acts on: FITS files and folders, added or changed."""
+        if change.name == "deleted":
+            return False
+        if is_fits_name(path):
+            return True
+        return change.name == "added" and self._is_folder(path)
+
+    def catch_up(self) -> int:
+        """Follow the files that arrived between the initial scan and the watch's start.
+
+        The native watch is set only after the initial scan, while the service starts
+        (its dask cluster, its imports): a file dropped in between has no event, and
+        waited for the safety-net walk (a minute) before it was registered.
+
+        Returns
+        -------
+        int
+            How many files are newly followed.
+        """
+        found = self.poll_once()
+        if found:
+            log.info("ingest: %d file(s) arrived while the watch started", found)
+        return found
+
+    def take_folder(self, path: str) -> int:
+        """Follow every raw FITS file under a folder that was just created or moved in.
+
+        inotify watches a new folder only once its creation event is handled: a file
+        written into it before that (a night's folder made and filled at once) or a
+        folder moved in whole has no event of its own, and waited for the safety-net
+        walk (a minute; never with ``mode="native"``).
+
+        Returns
+        -------
+        int
+            How many files are followed.
+        """
+        count = 0
+        for file_path, _stat in walk_fits(path, data_root=self.data_root, refused=self.refuse):
+            self.tracker.touch(file_path)
+            count += 1
+        return count
 
     @staticmethod
     async def _follow_stop(stop: asyncio.Event, own: asyncio.Event) -> None:

@@ -230,3 +230,60 @@ async def test_a_failing_tick_or_the_watchers_end_never_sets_the_services_stop(d
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert not stop.is_set(), "cancelling the watcher set the service's stop event"
+
+
+def _registered_names(db):
+    with db.session() as s:
+        return sorted(s.scalars(select(File.file_name)))
+
+
+@pytest.mark.asyncio
+async def test_a_night_folder_moved_in_whole_is_registered_without_a_tree_walk(db, tmp_path):
+    """inotify reports the folder, not the files it brought: they waited for the
+    safety-net walk (a minute in the service; never in native mode)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    staged = tmp_path / "staging" / "20201127"
+    write_raw(staged / "0001.fits", seed=1)
+    write_raw(staged / "deeper" / "0002.fits", seed=2)
+    watcher = RawWatcher(db, raw, mode="native", settle_seconds=0.1, tick_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        await asyncio.sleep(1.5)  # the watch is set
+        os.rename(staged, raw / "20201127")
+        assert await _until(lambda: _registered_names(db) == ["0001.fits", "0002.fits"], 8), (
+            _registered_names(db)
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+class _DropsAfterScan(RawWatcher):
+    """A file lands right after the initial scan, before the native watch exists (the
+    service's start: the watch began seconds after the scan under load)."""
+
+    def initial_scan(self) -> int:
+        followed = super().initial_scan()
+        write_raw(self.raw_root / "20201128" / "0003.fits", seed=3)
+        return followed
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_lands_while_the_watch_starts_is_registered_at_once(db, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    watcher = _DropsAfterScan(db, raw, mode="native", settle_seconds=0.1, tick_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(watcher.run(stop))
+    try:
+        assert await _until(lambda: _registered_names(db) == ["0003.fits"], 8)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def test_catch_up_seconds_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="catch_up_seconds must be > 0"):
+        RawWatcher(None, tmp_path, catch_up_seconds=0)

@@ -9,6 +9,7 @@ dask LocalCluster, without any other process.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -80,3 +81,9 @@ def test_a_raw_file_dropped_in_is_registered_listed_and_reduced(livehub):
     # the engine in the service reduced it (no masters yet: overscan and trim only)
     assert reduced, f"no product of {name}: {sorted(found)}\n{livehub.log_tail()}"
     assert reduced[0]["original_file_id"] == raw["id"]
+    # The operator's view: the service's log says what ingest and the engine did, when.
+    said = livehub.log_path.read_text(errors="replace")
+    assert re.search(r"gsp_extension\.ingest\.watcher\] ingest: registered 1 raw file", said)
+    assert re.search(r"gsp_extension\.engine\.runner\] gsp: reduce job \d+ claimed", said), (
+        livehub.log_tail()
+    )
