@@ -445,3 +445,21 @@ def test_a_broad_hump_is_no_clean_line():
         [100.0], [1e5], [2e4], 2.5, 1.0, 4.0, 6e4, 400, unlike_lamp=[True]
     )
     assert not expected.any()
+
+
+@pytest.mark.parametrize(
+    ("mode", "lamp", "line"),
+    [
+        # Fe I 4282.40's light pulls the lamp's Ar II 4282.90 0.26 px off its place
+        ("1200_M1", "FeHeAr", 4282.898),
+        # a flat hump 3.3 times the lamp's width, Cu I 5218.20 unresolved beside it
+        ("600_BLUE", "CuHeAr", 5216.814),
+    ],
+)
+def test_a_line_the_real_lamp_shows_contaminated_is_not_expected(mode, lamp, line):
+    """The library lamp is the evidence: a line it shows pulled or broad is drawn so, or
+    flagged, never a clean expected line; its clean neighbours stay expected."""
+    arc = arc_1d(mode, 2, lamp=lamp, seed=0, noise=False)
+    by_wave = {round(ln["wavelength"], 3): ln for ln in arc.lines}
+    assert not by_wave[line]["expected"]
+    assert sum(ln["expected"] for ln in arc.lines) >= 15
