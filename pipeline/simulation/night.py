@@ -621,6 +621,7 @@ class NightSimulator:
             self.readout.rdnoise / self.readout.gain,
             headroom,
             lay.shape[1],
+            lines.unlike_lamp,
         )
         truth = {
             "lamp": self.lamp,
@@ -640,8 +641,9 @@ class NightSimulator:
                     "saturated": bool(sat),
                     "snr_row": round(float(sn), 1),
                     "expected": bool(ex),
+                    "unlike_lamp": bool(ul),
                 }
-                for w, c, pk, f, el, ion, src, bl, sat, sn, ex in zip(
+                for w, c, pk, f, el, ion, src, bl, sat, sn, ex, ul in zip(
                     lines.wavelengths,
                     lines.columns,
                     lines.peaks,
@@ -653,6 +655,7 @@ class NightSimulator:
                     saturated,
                     snr,
                     expected,
+                    lines.unlike_lamp,
                     strict=True,
                 )
             ],

@@ -135,6 +135,9 @@ class PhysicalTruth:
     strengths: np.ndarray
     #: Where each strength comes from: "library" flux or "nist" relative intensity.
     strength_source: tuple[str, ...]
+    #: Lines of a shared lamp peak whose centre or width the drawn lines do not
+    #: reproduce (a broad hump, a neighbour's pull): the real lamp shows no clean line.
+    unlike_lamp: np.ndarray | None = None
 
     def distortion(self, u) -> np.ndarray:
         c = (NPIX - 1) / 2.0
@@ -288,7 +291,38 @@ def _gaussian(x, amplitude, centre, sigma, continuum):
     return amplitude * np.exp(-0.5 * ((x - centre) / sigma) ** 2) + continuum
 
 
-def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height) -> np.ndarray:
+def _peak_shape(x, y, centre, sigma) -> tuple[float, float] | None:
+    """Centre and sigma of one Gaussian (no continuum) fitted to a peak; None if no fit."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    if y.max() <= 0:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            (_, c, s), _ = curve_fit(
+                lambda t, a, c, s: a * np.exp(-0.5 * ((t - c) / s) ** 2),
+                x,
+                y,
+                p0=(float(y.max()), centre, sigma),
+            )
+    except RuntimeError:
+        return None
+    return float(c), abs(float(s))
+
+
+def _measurable_top(y) -> bool:
+    """Whether a lamp peak's top is one smooth maximum: a flat (3 px within 3 %) or dented
+    top is saturated or resolved, and its fitted centre and width say nothing of a blend."""
+    peak = float(y.max())
+    if peak <= 0 or np.sum(y >= 0.97 * peak) >= 3:
+        return False
+    top = np.flatnonzero(y >= 0.8 * peak)
+    seg = y[top.min() : top.max() + 1]
+    return not np.any((seg[1:-1] < seg[:-2]) & (seg[1:-1] < seg[2:]))
+
+
+def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height):
     """Heights of a shared peak's lines from where the lamp's light lies (NNLS).
 
     One Gaussian of the lamp's width per line, at its place, fitted to the lamp's flux
@@ -298,6 +332,15 @@ def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height) -> np.nd
     lamp's own line profile gives a phantom neighbour that much), is absent; the others
     are fitted again without it. The fitted lines are scaled so that their peak is
     ``height``, the shared peak's measured height.
+
+    The drawn lines must put the peak where the lamp does: when their blend's centre
+    misses the lamp peak's by more than the centre's noise allows (and the model's
+    0.1 px) and the lamp's peak is no narrower than the drawn one, a neighbour under the
+    detection level still pulls it, so the shares are solved again with the blend's
+    centre held at the lamp's. A peak the drawn lines
+    cannot reproduce (its centre out of their reach, or much broader than they are) is
+    no clean line of the lamp: its lines come back flagged ``True`` (second result). A
+    flat or dented top (saturated, or resolved lines) is left to the fit alone.
     """
     from scipy.optimize import nnls
 
@@ -305,7 +348,8 @@ def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height) -> np.nd
     hi = min(int(math.ceil(pos[group].max() + 1.0)) + 1, f.size)
     x = np.arange(lo, hi, dtype=float)
     mid = int(round(pos[group].mean()))
-    y = f[lo:hi] - np.percentile(f[max(mid - 40, 0) : mid + 41], 20)
+    base = np.percentile(f[max(mid - 40, 0) : mid + 41], 20)
+    y = f[lo:hi] - base
     # one column per set of lines a place can tell apart (group is sorted by place)
     column = np.zeros(len(group), int)
     for n in range(1, len(group)):
@@ -314,26 +358,75 @@ def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height) -> np.nd
         column[n] = column[n - 1] + (0 if same and close else 1)
     w = np.clip(nist[group], 1e-9, None)
     share = w / np.bincount(column, w)[column]
-    basis = np.zeros((x.size, column[-1] + 1))
-    for n, g in enumerate(group):
-        basis[:, column[n]] += share[n] * np.exp(-0.5 * ((x - pos[g]) / sigma) ** 2)
-    keep = np.ones(basis.shape[1], bool)
-    amp = np.zeros(basis.shape[1])
-    while keep.any():
-        amp[:] = 0.0
-        amp[keep], _ = nnls(basis[:, keep], y)
-        shown = amp >= max(_DETECTION_SIGMA * noise, _PROFILE_FLOOR * amp.max())
-        if np.array_equal(shown, keep):
-            break
-        keep &= shown
+    where = np.bincount(column, share * pos[group])  # each column's flux-weighted place
+
+    def basis_on(t):
+        b = np.zeros((t.size, column[-1] + 1))
+        for n, g in enumerate(group):
+            b[:, column[n]] += share[n] * np.exp(-0.5 * ((t - pos[g]) / sigma) ** 2)
+        return b
+
+    def solve(b, target=None):
+        keep = np.ones(b.shape[1], bool)
+        amp = np.zeros(b.shape[1])
+        floor = _DETECTION_SIGMA * noise if target is None else 0.0
+        while keep.any():
+            amp[:] = 0.0
+            a, t = b[:, keep], y
+            if target is not None:
+                # the blend's flux-weighted centre at ``target``, weighted far above the data
+                weight = 1e3 * max(float(np.abs(y).max()), 1.0) / sigma
+                a = np.vstack([a, weight * (where[keep] - target)])
+                t = np.append(y, 0.0)
+            amp[keep], _ = nnls(a, t)
+            shown = amp >= max(floor, _PROFILE_FLOOR * amp.max())
+            if np.array_equal(shown, keep):
+                break
+            keep &= shown
+        return amp
+
+    basis = basis_on(x)
+    amp = solve(basis)
+    # the lamp peak's shape and the drawn lines', measured alike over a pixel more
+    xs = np.arange(max(lo - 1, 0), min(hi + 1, f.size), dtype=float)
+    ys = f[xs.astype(int)] - base
+    lamp = _peak_shape(xs, ys, float(pos[group].mean()), sigma) if _measurable_top(ys) else None
+    odd = False
+    if lamp is not None and 0.0 < lamp[1] < 10.0 * sigma:
+        bs = basis_on(xs)
+        drawn = _peak_shape(xs, bs @ amp, lamp[0], sigma)
+        a_peak = max(float(ys.max()), noise)
+        # Cramer-Rao error of a Gaussian's centre, and the NIST-corrected model's own
+        tol = math.hypot(3.0 * noise / a_peak * math.sqrt(2.0 * sigma / math.sqrt(math.pi)), 0.1)
+        # a centre beyond the lines' places is no share of theirs (a wing, a hump)
+        inside = pos[group].min() <= lamp[0] <= pos[group].max()
+        # a neighbour's light broadens the peak it pulls; a peak off its place but no
+        # broader than the drawn line is the model's placement, not a blend
+        pulled = drawn is not None and lamp[1] >= drawn[1]
+        if pulled and inside and abs(drawn[0] - lamp[0]) > tol:
+            target = lamp[0]
+            for _ in range(4):  # the fitted centre of a blend is near, not at, its moment
+                trial = solve(basis, target)
+                got = _peak_shape(xs, bs @ trial, lamp[0], sigma)
+                if got is None:
+                    break
+                amp, drawn = trial, got
+                if abs(got[0] - lamp[0]) < 0.01:
+                    break
+                target += lamp[0] - got[0]
+        if drawn is not None:
+            odd = (pulled and abs(drawn[0] - lamp[0]) > tol) or (
+                lamp[1] > 1.5 * drawn[1] and lamp[1] - drawn[1] > 3.0 * tol
+            )
     # the split is the fit's; the peak's height stays the one measured like every
     # other line's (the brightest pixel), on which the arc's brightness scale rests
     model = float((basis @ amp).max())
-    return amp[column] * share * (height / model if model > 0 else 0.0)
+    heights = amp[column] * share * (height / model if model > 0 else 0.0)
+    return heights, np.full(len(group), odd) & (heights > 0)
 
 
-def _measured_heights(template, positions, nist, spectra=None) -> np.ndarray:
-    """Height of each line in the template flux: NaN where the template has no flux.
+def _measured_heights(template, positions, nist, spectra=None) -> tuple[np.ndarray, np.ndarray]:
+    """Height of each line in the template flux (NaN: no flux), and whether its peak is odd.
 
     The peak above the local continuum near each position; below
     :data:`_DETECTION_SIGMA` times the template's noise the lamp does not show the line
@@ -343,12 +436,14 @@ def _measured_heights(template, positions, nist, spectra=None) -> np.ndarray:
     each line) NIST intensities are on different scales: where the template's model is
     NIST-corrected (lines placed to ~0.1 px), the lamp's own flux at each line's place
     decides (:func:`_split_by_place`), so a line whose light the lamp shows at its
-    neighbour's place is not drawn.
+    neighbour's place is not drawn. A shared peak whose centre or width the drawn lines
+    cannot reproduce is flagged (second result): the lamp shows no clean line there.
     """
     f = np.asarray(template.flux, float)
     noise = 1.4826 * np.median(np.abs(np.diff(f) - np.median(np.diff(f)))) / math.sqrt(2.0)
     pos = np.asarray(positions, float)
     out = np.full(pos.size, np.nan)
+    odd = np.zeros(pos.size, bool)
     for k, p in enumerate(pos):
         if not np.isfinite(p) or p < 2 or p > f.size - 3:
             continue
@@ -377,13 +472,13 @@ def _measured_heights(template, positions, nist, spectra=None) -> np.ndarray:
             )
             s = sigma(float(pos[group].mean()))
             if s is not None:
-                out[group] = _split_by_place(
+                out[group], odd[group] = _split_by_place(
                     f, noise, pos, group, nist, spectra, s, out[group].max()
                 )
                 continue
         w = np.clip(nist[group], 1e-9, None)
         out[group] = out[group].max() * w / w.sum()
-    return out
+    return out, odd
 
 
 def _placed_precisely(template) -> Callable[[np.ndarray], bool]:
@@ -451,7 +546,7 @@ def physical_truth(
     nist = np.array([ln.intensity for ln in lines]) * weight
     positions = template_pixel(wave)
     spectra = tuple((ln.element, ln.ion.strip()) for ln in lines)
-    heights = _measured_heights(template, positions, nist, spectra)
+    heights, odd = _measured_heights(template, positions, nist, spectra)
     from_lib = np.isfinite(heights)
     # where the library has no flux, NIST intensities scaled like the measured ones
     good = from_lib & (heights > 0) & (nist > 0)
@@ -460,7 +555,7 @@ def physical_truth(
     # lines the real lamp does not show are not injected
     keep = strengths > 0
     lines = [ln for ln, k in zip(lines, keep, strict=True) if k]
-    wave, strengths, from_lib = wave[keep], strengths[keep], from_lib[keep]
+    wave, strengths, from_lib, odd = wave[keep], strengths[keep], from_lib[keep], odd[keep]
     truth_template = replace(
         template,
         # the truth is the model in use: no NIST-corrected model may shadow it
@@ -479,10 +574,13 @@ def physical_truth(
         ions=tuple(ln.ion for ln in lines),
         strengths=np.asarray(strengths, float),
         strength_source=tuple("library" if f else "nist" for f in from_lib),
+        unlike_lamp=odd,
     )
 
 
-def line_flags(columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturation_adu, ncols):
+def line_flags(
+    columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturation_adu, ncols, unlike_lamp=None
+):
     """Blended / saturated / expected flags of placed lines (binned columns).
 
     - ``blended``: another line within 1.5 FWHM with at least 5 % of its flux.
@@ -510,6 +608,9 @@ def line_flags(columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturatio
         Saturation level above the background, in ADU.
     ncols : int
         Columns of the detector (binned).
+    unlike_lamp : array_like of bool, optional
+        Lines the real lamp shows as no clean line (:attr:`PhysicalTruth.unlike_lamp`):
+        never expected.
 
     Returns
     -------
@@ -532,6 +633,8 @@ def line_flags(columns, fluxes, peaks, fwhm_binned, gain, rdnoise_adu, saturatio
     snr = peak / np.sqrt(rdnoise_adu**2 + np.clip(peak, 0.0, None) / gain)
     inside = (cols >= 5) & (cols <= ncols - 6)
     expected = ~blended & ~swamped & ~saturated & (snr >= 10.0) & inside
+    if unlike_lamp is not None:
+        expected &= ~np.asarray(unlike_lamp, bool)
     return blended, saturated, expected, snr
 
 
@@ -546,6 +649,8 @@ class PlacedLines:
     elements: tuple[str, ...]
     ions: tuple[str, ...]
     strength_source: tuple[str, ...]
+    #: As :attr:`PhysicalTruth.unlike_lamp`: never an expected line.
+    unlike_lamp: np.ndarray
 
 
 def physical_arc_spectrum(layout, truth: PhysicalTruth, flexure, headroom_adu, n_saturated=3):
@@ -606,6 +711,11 @@ def physical_arc_spectrum(layout, truth: PhysicalTruth, flexure, headroom_adu, n
         elements=tuple(truth.elements[i] for i in pick),
         ions=tuple(truth.ions[i] for i in pick),
         strength_source=tuple(truth.strength_source[i] for i in pick),
+        unlike_lamp=(
+            np.zeros(pick.size, bool)
+            if truth.unlike_lamp is None
+            else np.asarray(truth.unlike_lamp, bool)[pick]
+        ),
     )
     return grid, spectrum, placed
 
@@ -723,6 +833,7 @@ def arc_1d(
         readout.rdnoise / readout.gain,
         headroom,
         n,
+        placed.unlike_lamp,
     )
     lines = [
         {
@@ -735,8 +846,9 @@ def arc_1d(
             "saturated": bool(sa),
             "snr_row": float(sn),
             "expected": bool(ex),
+            "unlike_lamp": bool(ul),
         }
-        for w, c, pk, el, ion, bl, sa, sn, ex in zip(
+        for w, c, pk, el, ion, bl, sa, sn, ex, ul in zip(
             placed.wavelengths,
             placed.columns,
             placed.peaks,
@@ -746,6 +858,7 @@ def arc_1d(
             saturated,
             snr,
             expected,
+            placed.unlike_lamp,
             strict=True,
         )
     ]

@@ -385,3 +385,81 @@ def test_a_peak_shared_within_one_spectrum_keeps_the_nist_ratio():
     truth = physical_truth(pick_template("1200_M4", "HgArNe"), seed=0)
     strength = dict(zip(truth.template.line_wavelengths.tolist(), truth.strengths, strict=True))
     assert strength[5974.6273] / strength[5975.534] == pytest.approx(50 / 60)
+
+
+def _shared_peak(offset_px, broadening, sigma=1.14, noise=13.5, amplitude=230.0):
+    """A lamp whose one peak, shared by Fe I (1.53 px left) and Ar II, lies ``offset_px``
+    left of Ar II's place and ``broadening`` times broader than the lamp's width."""
+    x = np.arange(200, dtype=float)
+    flux = 100.0 + amplitude * np.exp(
+        -0.5 * ((x - (100.0 - offset_px)) / (broadening * sigma)) ** 2
+    )
+    pos = np.array([100.0 - 1.53, 100.0])
+    spectra = (("Fe", "I"), ("Ar", "II"))
+    return flux, noise, pos, [0, 1], np.array([120.0, 0.7]), spectra, sigma, amplitude
+
+
+def _fitted_centre(x, y, guess):
+    from scipy.optimize import curve_fit
+
+    (_, c, _), _ = curve_fit(
+        lambda t, a, c, s: a * np.exp(-0.5 * ((t - c) / s) ** 2), x, y, p0=(y.max(), guess, 1.2)
+    )
+    return c
+
+
+def test_a_shared_peak_off_its_line_draws_the_neighbour_that_pulls_it():
+    """The 1200_M1 lamp's Ar II 4282.90 sits 0.26 px off its place, 1.15x broad: Fe I
+    4282.40's light. Drawn below the detection level, Fe I was dropped and Ar II drawn
+    clean at its place; the drawn pair's blend must sit where the lamp's peak does."""
+    from pipeline.simulation.physical import _split_by_place
+
+    flux, noise, pos, group, nist, spectra, sigma, height = _shared_peak(0.26, 1.15)
+    heights, unlike = _split_by_place(flux, noise, pos, group, nist, spectra, sigma, height)
+    x = np.arange(90, 111, dtype=float)
+    drawn = sum(
+        h * np.exp(-0.5 * ((x - p) / sigma) ** 2) for h, p in zip(heights, pos, strict=True)
+    )
+    lamp_centre = _fitted_centre(x, flux[90:111] - 100.0, 99.7)
+    assert heights[0] > 0  # Fe I drawn
+    assert abs(_fitted_centre(x, drawn, 99.7) - lamp_centre) < 0.03
+    assert not unlike.any()  # the pair reproduces the peak: an honest blend
+
+
+def test_a_clean_lamp_peak_stays_one_clean_line():
+    """A peak the lamp shows at Ar II's place with the lamp's width draws Ar II alone."""
+    from pipeline.simulation.physical import _split_by_place
+
+    heights, unlike = _split_by_place(*_shared_peak(0.03, 1.0))
+    assert heights[0] == 0 and heights[1] > 0 and not unlike.any()
+
+
+def test_a_broad_hump_is_no_clean_line():
+    """600_BLUE CuHeAr: Ar II 5216.81 is a flat hump of 3.3 times the lamp's width, no
+    line the drawn sharp lines can reproduce; its lines are flagged, never expected."""
+    from pipeline.simulation.physical import _split_by_place, line_flags
+
+    heights, unlike = _split_by_place(*_shared_peak(0.0, 3.3))
+    assert unlike[heights > 0].all() and (heights > 0).any()
+    _, _, expected, _ = line_flags(
+        [100.0], [1e5], [2e4], 2.5, 1.0, 4.0, 6e4, 400, unlike_lamp=[True]
+    )
+    assert not expected.any()
+
+
+@pytest.mark.parametrize(
+    ("mode", "lamp", "line"),
+    [
+        # Fe I 4282.40's light pulls the lamp's Ar II 4282.90 0.26 px off its place
+        ("1200_M1", "FeHeAr", 4282.898),
+        # a flat hump 3.3 times the lamp's width, Cu I 5218.20 unresolved beside it
+        ("600_BLUE", "CuHeAr", 5216.814),
+    ],
+)
+def test_a_line_the_real_lamp_shows_contaminated_is_not_expected(mode, lamp, line):
+    """The library lamp is the evidence: a line it shows pulled or broad is drawn so, or
+    flagged, never a clean expected line; its clean neighbours stay expected."""
+    arc = arc_1d(mode, 2, lamp=lamp, seed=0, noise=False)
+    by_wave = {round(ln["wavelength"], 3): ln for ln in arc.lines}
+    assert not by_wave[line]["expected"]
+    assert sum(ln["expected"] for ln in arc.lines) >= 15
