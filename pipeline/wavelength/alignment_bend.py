@@ -29,6 +29,7 @@ from pipeline.wavelength.first_guess import (
     inverse,
 )
 from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.shift import subsample_peak
 
 #: Largest departure (unbinned px at the detector's ends) of the arc's bend from the
 #: guess's that is searched: 2100 l/mm linearised against its library lamp, ~100 px
@@ -101,12 +102,7 @@ def _window_lags(arc_z, ref, parts: int, max_lag: int):
         norm_r = np.sqrt(np.maximum(energy[first + width] - energy[first], 1e-300))
         score = c / (norm_a * norm_r)
         k = int(np.argmax(score))
-        lag = float(lags[k])
-        if 0 < k < score.size - 1:
-            y0, y1, y2 = score[k - 1], score[k], score[k + 1]
-            den = y0 - 2 * y1 + y2
-            if den < 0:
-                lag += 0.5 * (y0 - y2) / den
+        lag = float(lags[k]) + subsample_peak(score, k)
         centres.append(a + (width - 1) / 2.0)
         best.append(lag)
         peaks.append(float(score[k]))

@@ -114,11 +114,30 @@ def cross_correlation_lag(
         keep = np.abs(lags) <= max_lag
         corr, lags = corr[keep], lags[keep]
     k = int(np.argmax(corr))
-    lag = float(lags[k])
-    if 0 < k < corr.size - 1:
-        y0, y1, y2 = corr[k - 1], corr[k], corr[k + 1]
-        den = y0 - 2 * y1 + y2
-        if den < 0:
-            lag += 0.5 * (y0 - y2) / den
+    lag = float(lags[k]) + subsample_peak(corr, k)
     norm = np.sqrt(np.sum(a**2) * np.sum(r**2))
     return lag, float(corr[k] / norm) if norm > 0 else 0.0
+
+
+def subsample_peak(values: np.ndarray, k: int) -> float:
+    """Offset (in samples) of the parabola's vertex through ``values[k-1:k+2]`` from ``k``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        A sampled curve whose largest value is at index ``k``.
+    k : int
+        Index of the largest value.
+
+    Returns
+    -------
+    float
+        The vertex's offset from ``k``, in (-0.5, 0.5); 0 at either end of ``values``
+        or where the three samples do not curve down.
+    """
+    if 0 < k < values.size - 1:
+        y0, y1, y2 = values[k - 1], values[k], values[k + 1]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            return float(0.5 * (y0 - y2) / den)
+    return 0.0
