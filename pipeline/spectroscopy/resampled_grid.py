@@ -47,8 +47,10 @@ def resampled_grid(header) -> str:
 
 
 def grid_departure(solution, grid: str) -> float:
-    """Largest departure (binned px) of a solution from a straight line in wavelength
-    (``grid="linear"``) or log wavelength, over the span of its used lines (the whole
+    """Largest departure (binned px) of a solution from its resampled grid's straight line.
+
+    The line is straight in wavelength (``grid="linear"``) or in log wavelength, and
+    the departure is taken over the span of the solution's used lines (the whole
     detector with fewer than 3: a library model moved onto the arc is judged whole).
 
     Parameters
@@ -75,8 +77,9 @@ def grid_departure(solution, grid: str) -> float:
 
 
 def grid_verdict(header, solution) -> tuple[bool, str] | None:
-    """The verdict on a resampled arc's solution by its grid, ``None`` when the header
-    states no grid (the optics judge then).
+    """The verdict on a resampled arc's solution by its grid.
+
+    ``None`` when the header states no grid (the optics judge then).
 
     Parameters
     ----------

@@ -157,8 +157,10 @@ def bend_alignment(
     alignment: Alignment,
     max_bend_unbinned: float = MAX_BEND_UNBINNED,
 ) -> Alignment:
-    """The coarse alignment bent (quadratic and cubic terms) when the arc's curvature
-    departs from the guess's and the whole arc then correlates better.
+    """The coarse alignment, bent where the arc's curvature departs from the guess's.
+
+    The bend (quadratic and cubic terms) is kept only when the whole arc then
+    correlates better.
 
     Parameters
     ----------
