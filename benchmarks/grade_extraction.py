@@ -41,16 +41,7 @@ from pipeline.simulate import NightConfig, iter_night  # noqa: E402
 from pipeline.simulation.night import NightSimulator  # noqa: E402
 from pipeline.spectroscopy import find_targets, trace_target  # noqa: E402
 from pipeline.spectroscopy.background import fit_background  # noqa: E402
-from pipeline.spectroscopy.extract import extract_arrays  # noqa: E402
-
-try:  # the columns' covariance from the profile's error (absent on older branches)
-    from pipeline.spectroscopy.extract import summed_std
-except ImportError:  # pragma: no cover - a branch without it quotes the quadrature sum
-
-    def summed_std(spec):
-        return float(np.sqrt((spec.std**2).sum()))
-
-
+from pipeline.spectroscopy.extract import extract_arrays, summed_std  # noqa: E402
 from tests.spectroscopy.synthetic import frame, moffat  # noqa: E402
 
 GAIN, RDNOISE = 1.5, 4.0

@@ -29,6 +29,7 @@ from pipeline.wavelength.first_guess import (
     inverse,
 )
 from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.peaks import correlate_full
 from pipeline.wavelength.shift import subsample_peak
 
 #: Largest departure (unbinned px at the detector's ends) of the arc's bend from the
@@ -139,10 +140,8 @@ def _bent(alignment: Alignment, coef) -> Alignment:
 
 def _whole_arc_peak(arc_z, ref, max_lag: int) -> tuple[float, float]:
     """Best lag (binned px) and normalised correlation of the whole arc, small lags."""
-    n = arc_z.size
-    size = 1 << (2 * n - 1).bit_length()
     lags = np.arange(-max_lag, max_lag + 1)
-    c = np.fft.irfft(np.fft.rfft(arc_z, size) * np.conj(np.fft.rfft(ref, size)), size)[lags % size]
+    c = correlate_full(arc_z, ref)[lags + ref.size - 1]
     norm = float(np.sqrt(np.sum(arc_z * arc_z) * np.sum(ref * ref)))
     k = int(np.argmax(c))
     return float(lags[k]), float(c[k] / norm) if norm > 0 else 0.0
@@ -192,7 +191,7 @@ def bend_alignment(
         return alignment
     arc_z = _prepare(np.asarray(flux, float))
     reference = _Reference(n, b, guess, catalogue, max(sigma_binned, 1.0))
-    base_lag, base_peak = _whole_arc_peak(arc_z, reference.render(alignment), 2)
+    _, base_peak = _whole_arc_peak(arc_z, reference.render(alignment), 2)
     current = alignment
     max_lag = int(np.ceil(max_bend_unbinned / b))
     for parts in LEVELS:
