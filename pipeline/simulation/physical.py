@@ -301,7 +301,7 @@ def _peak_shape(x, y, centre, sigma) -> tuple[float, float] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             (_, c, s), _ = curve_fit(
-                lambda t, a, c, s: a * np.exp(-0.5 * ((t - c) / s) ** 2),
+                lambda t, a, c, s: _gaussian(t, a, c, s, 0.0),
                 x,
                 y,
                 p0=(float(y.max()), centre, sigma),
