@@ -11,7 +11,9 @@ over the span of the used lines (RMS, worst, mean; binned px):
 - IRAF ``identify`` solutions of a 930 M3 CuHeAr arc (Legendre, cubic spline) and of
   a 600 Cu arc (Chebyshev, compared over pixels 1616-3259 where IRAF fitted it; IRAF's
   own fit is 0.2 px off the NIST lines there);
-- PypeIt's Blue 400 (2x2) template, vacuum converted to air (Morton 2000).
+- PypeIt's Blue 400 (2x2) template, vacuum converted to air (Morton 2000);
+- PypeIt's Red 400 (2x2) template, two arcs spliced at 6800 Å: its 400 M1 part, and
+  its 400 M2 part put where the library's 400 M2 lamp has 6800 Å (``real_arcs``).
 
 A second table grades the arcs of goodman_pipeline's history
 (``tests/data/real/goodman_pipeline_history``; ``tests/wavelength/test_real_arcs_history.py``),
@@ -41,6 +43,7 @@ from pipeline.wavelength import calibrate_arc, select_template  # noqa: E402
 from pipeline.wavelength.lamp_choice import arc_elements, parse_elements  # noqa: E402
 from tests.wavelength.real_arcs import (  # noqa: E402
     HISTORY_ARCS,
+    PYPEIT_RED_SPLICE,
     LinearisedGuess,
     PerturbedGuess,
     as_read,
@@ -49,6 +52,8 @@ from tests.wavelength.real_arcs import (  # noqa: E402
     iraf_arc,
     lines_window,
     pypeit_blue_400,
+    pypeit_red_400,
+    pypeit_red_400_m2_on_detector,
     sp_400m1,
     theirs_vs_nist,
 )
@@ -92,6 +97,13 @@ def rows() -> list[str]:
     out.append(_row("IRAF 600 Cu (px 1616-3259)", sol, truth, (j >= 1616) & (j <= 3259)))
     flux, truth = pypeit_blue_400()
     out.append(_row("PypeIt Blue 400 2x2", calibrate_arc(flux, "400_M1", "HgArNe", 2), truth))
+    flux, truth = pypeit_red_400()
+    part = slice(0, PYPEIT_RED_SPLICE)
+    sol = calibrate_arc(flux[part], "400_M1", "HgArNe", 2)
+    out.append(_row("PypeIt Red 400 2x2, M1 part", sol, truth[part]))
+    flux, truth = pypeit_red_400_m2_on_detector()
+    sol = calibrate_arc(flux, "400_M2", "HgArNe", 2)
+    out.append(_row("PypeIt Red 400 2x2, M2 part", sol, truth))
     return out
 
 

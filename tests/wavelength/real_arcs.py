@@ -10,6 +10,11 @@
   of a Blue-camera 400 M1 arc at 2x2, in vacuum; converted to air with the IAU
   standard (Morton 2000) formula, ``specutils.utils.wcs_utils.vac_to_air`` with
   ``method="Morton2000"``.
+- ``pypeit_templates/soar_goodman_red_400_SYZY.fits``: the same for PypeIt's Red-camera
+  400 template at 2x2, which is two real HgArNe arcs spliced at 6800 Å (vacuum) by
+  PypeIt's ``templ_soar_goodman.py``: binned pixels 0-1901 are a 400 M1 arc
+  (3022-6798 Å), 1902-3025 the red end of a 400 M2 arc (6800-9005 Å) on another pixel
+  grid (the dispersion jumps by 1 % there), so the whole is no detector's arc.
 - ``goodman_pipeline_history/*.fits``: 1-D arcs from goodman_pipeline's git history
   (see ``README.md`` there): IRAF-linearised arcs, whose linear WCS is that team's
   solution, and one goodman 1.0b2 arc with its Chebyshev ``GSP_C*`` solution; read
@@ -116,6 +121,42 @@ def pypeit_blue_400() -> tuple[np.ndarray, np.ndarray]:
         wave = np.asarray(table["wave"], float)
         flux = np.asarray(table["flux"], float)
     return flux, vac_to_air_morton(wave)
+
+
+#: First binned pixel of the 400 M2 arc in PypeIt's Red 400 template (its splice).
+PYPEIT_RED_SPLICE = 1902
+
+
+def pypeit_red_400() -> tuple[np.ndarray, np.ndarray]:
+    """(flux, PypeIt air wavelength per binned pixel) of the spliced Red 400 2x2 template."""
+    with fits.open(REAL / "pypeit_templates" / "soar_goodman_red_400_SYZY.fits") as hdul:
+        table = hdul[1].data
+        wave = np.asarray(table["wave"], float)
+        flux = np.asarray(table["flux"], float)
+    return flux, vac_to_air_morton(wave)
+
+
+def pypeit_red_400_m2_on_detector(npix: int = 2030) -> tuple[np.ndarray, np.ndarray]:
+    """(flux, PypeIt air wavelength) of the template's 400 M2 part on a 2x2 detector row.
+
+    Where the part lay on its detector is not recorded: it is put where the library's
+    400 M2 lamp has 6800 Å, the splice wavelength of PypeIt's build script (one number
+    of the build, not PypeIt's solution per pixel); elsewhere the flux is 0 and the
+    wavelength NaN.
+    """
+    from pipeline.wavelength import select_template
+
+    flux, wave = pypeit_red_400()
+    flux, wave = flux[PYPEIT_RED_SPLICE:], wave[PYPEIT_RED_SPLICE:]
+    lamp = select_template("400_M2", "HgArNe")
+    j = np.arange(lamp.npix, dtype=float)
+    start = int(round((np.interp(6800.0, lamp.wavelength(j), j) - 0.5) / 2))
+    n = min(flux.size, npix - start)
+    placed_flux = np.zeros(npix)
+    placed_wave = np.full(npix, np.nan)
+    placed_flux[start : start + n] = flux[:n]
+    placed_wave[start : start + n] = wave[:n]
+    return placed_flux, placed_wave
 
 
 def lines_window(solution, margin_px: float = 0.0) -> np.ndarray:
