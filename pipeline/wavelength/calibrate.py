@@ -29,6 +29,7 @@ from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.alignment_bend import bend_alignment
+from pipeline.wavelength.bulbs import BulbOffset, bulb_sides, measure_offset
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
@@ -202,7 +203,7 @@ def calibrate_arc(
             f"px RMS (expected <= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
             f"{''.join(sorted(setup.lamp))}?"
         )
-    return _solution(setup, found, measured, mode, arc_name)
+    return _solution(setup, found, measured, mode, arc_name, _bulb_offset(setup, found, measured))
 
 
 @dataclass(frozen=True)
@@ -527,6 +528,26 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     return MeasuredSolution(coefficients, fitted, resid, resid_px, used, rms_px, rms_a)
 
 
+def _bulb_offset(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
+    """Offset of a two-bulb lamp's Ne lines against its HgAr lines (``None`` for one
+    bulb, or too few lines of either; :mod:`pipeline.wavelength.bulbs`).
+
+    Measured on the lines used and those rejected as outliers: where one bulb's lines
+    sit off the other's, the fit keeps the bulb with more lines and rejects the
+    other's (``sp_400m1``: Hg 5461-5791 and Ar 6965, 0.3 px off the Ne lines around
+    them).
+    """
+    ident = found.ident
+    side = bulb_sides(setup.lamp, ident.ion)
+    if side is None or found.reference != "NIST air" or ident.fit_error is None:
+        return None
+    pick = np.isin(ident.status, ("used", "outlier")) & np.isfinite(m.resid_px)
+    x = 2.0 * ident.lines.centre / max(setup.n - 1, 1) - 1.0
+    return measure_offset(
+        x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
+    )
+
+
 def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
     """The solution past the outermost used lines continued along the library lamp's
     model as far as that lamp's own lines measured it, and beyond along the guess's
@@ -580,7 +601,9 @@ def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, flo
     return min(j_lo, float(at.min())), max(j_hi, float(at.max()))
 
 
-def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
+def _solution(
+    setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name, bulb: BulbOffset | None
+):
     """The :class:`WavelengthSolution` with its line table."""
     lines, ident = found.ident.lines, found.ident
     pix = lines.centre
@@ -630,6 +653,8 @@ def _solution(setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name):
         mean_pixel=float(np.mean(m.resid_px[m.used])) if m.used.any() else 0.0,
         correction_order=int(ident.correction.order),
         catalogues=catalogue_files(setup.lamp),
+        bulb_offset_pixel=None if bulb is None else bulb.offset,
+        bulb_offset_error=None if bulb is None else bulb.error,
     )
 
 

@@ -72,6 +72,12 @@ class WavelengthSolution:
         Order of the fitted correction to the first guess (-1 when not applicable).
     catalogues : list of str
         NIST line files the solution was fitted to.
+    bulb_offset_pixel, bulb_offset_error : float or None
+        For a two-bulb lamp (HgAr + Ne), how far its Ne lines sit from its HgAr lines
+        (binned px towards longer wavelengths) and the standard error of that, measured
+        on the lines, not fitted (:mod:`pipeline.wavelength.bulbs`): the lamp light
+        has no single zero point, and the science light's is known to no better unless
+        its sky lines set it. ``None`` for one bulb or too few lines of either.
     """
 
     coefficients: np.ndarray
@@ -92,6 +98,8 @@ class WavelengthSolution:
     mean_pixel: float = 0.0
     correction_order: int = -1
     catalogues: list[str] = field(default_factory=list)
+    bulb_offset_pixel: float | None = None
+    bulb_offset_error: float | None = None
 
     @property
     def order(self) -> int:
@@ -166,6 +174,19 @@ class WavelengthSolution:
                 c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in self.catalogues
             ]
             cards.append(("GSP_WCAT", ",".join(names), "NIST air strong-line lists (elements)"))
+        if self.bulb_offset_pixel is not None:
+            cards += [
+                (
+                    "GSP_WBLB",
+                    round(float(self.bulb_offset_pixel), 4),
+                    "Ne minus HgAr lamp lines [binned px]",
+                ),
+                (
+                    "GSP_WBLE",
+                    round(float(self.bulb_offset_error), 4),
+                    "Std error of GSP_WBLB [binned px]",
+                ),
+            ]
         if self.sky_shift_pixel:
             cards.append(
                 (

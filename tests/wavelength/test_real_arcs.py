@@ -66,6 +66,11 @@ def test_sp400m1_fits_nist_lines_to_005_px(red_400m1):
     assert 15 < sol.shift_unbinned < 35
     cards = {k: v for k, v, _ in sol.header_cards()}
     assert cards["GSP_WREF"] == "NIST air" and cards["GSP_WRMP"] == sol.rms_pixel
+    # the HgAr bulb's lines (Hg 5461-5791, Ar 6965) sit 0.3 px blueward of the Ne
+    # lines around them, measured to 0.02 px and reported, not fitted (pipeline.wavelength.bulbs)
+    assert 0.25 <= sol.bulb_offset_pixel <= 0.42 and sol.bulb_offset_error <= 0.03
+    assert cards["GSP_WBLB"] == round(sol.bulb_offset_pixel, 4)
+    assert cards["GSP_WBLE"] == round(sol.bulb_offset_error, 4)
 
 
 def test_sp400m1_scatter_error_describes_the_residuals_against_nist(red_400m1):
@@ -125,6 +130,9 @@ def test_iraf_930m3_cuhear_reproduced(name):
     assert window.sum() >= 0.8 * flux.size
     rms, worst, mean = errors_px(sol, truth, window)
     assert rms <= 0.05 and abs(mean) <= 0.03, (rms, worst, mean)
+    # one lamp, one zero point: no bulbs' offset to report
+    assert sol.bulb_offset_pixel is None
+    assert not any(k.startswith("GSP_WBL") for k, _, _ in sol.header_cards())
 
 
 def test_iraf_600_cu_arc_uses_the_fill_gas_lines():
@@ -156,6 +164,10 @@ def test_pypeit_blue_400_template_reproduced():
     # regression guard below the issue's limit: 0.020 px today, 0.045 px (mean -0.025)
     # when the library's corrected 400M1 model was refitted at correction order 8
     assert rms <= 0.03 and abs(mean) <= 0.015, (rms, worst, mean)
+    # another camera and exposure: the Ne bulb's lines sit redward of the HgAr
+    # bulb's too (0.17 unbinned px), by more than four standard errors
+    assert 0.04 <= sol.bulb_offset_pixel <= 0.14, sol.bulb_offset_pixel
+    assert sol.bulb_offset_pixel >= 4 * sol.bulb_offset_error
 
 
 def _against_nist_and_pypeit(sol, truth):
