@@ -65,7 +65,8 @@ FAILING = (
     "1200M3_CuHeAr_2017-06-10T0414",
 )
 #: Ar I air wavelengths (A, NIST ASD; Norlen 1973) of lines the CuHeAr lamps show bright
-#: at 5150-5950 A, none of them in NIST's strong-line list of Ar.
+#: at 5150-5950 A, none of them in NIST's strong-line list of Ar (IRAF's CuAr atlas,
+#: ``noao/lib/linelists/cuar.dat``, lists each to 0.001 A of these).
 UNLISTED_AR_I = (
     5162.285,
     5221.271,
