@@ -18,10 +18,11 @@ data, in five parts (binned px throughout):
    grid the way IRAF ``dispcor`` does it (flux-conserving, interpolated), through a
    solution carrying a known error ``amp * sin(2 pi x / period)``; calibrated from its
    lamp made linear and graded against its true wavelengths. Interpolation alone costs
-   little; a wiggle of the resampling solution stays in the data. Then resampled by
-   copying the nearest raw sample onto a grid 1.15 and 1.3 times finer (with and
-   without a 5-px boxcar, a wide slit's line): copying leaves runs of exactly equal
-   pixels and moves each pixel by up to half a raw pixel, which scatters line centres.
+   little; a wiggle of the resampling solution stays in the data. Then, with and
+   without a 5-px boxcar (a wide slit's line), two ways of leaving runs of exactly equal
+   pixels like those of the arcs we fail (part 6): a 3-px running median along the
+   dispersion (cosmic-ray cleaning), which they show, and copying the nearest raw
+   sample onto a 1.3 times finer grid, which they do not.
 4. ``1200 M3 pair``: NIST-free. The two 1200 M3 CuHeAr exposures of 2017-06-10, 36 min
    apart (same lamp, slit and grating angle), were linearised by two different IRAF
    solutions. The same bright lines' pixels in one against the other, fitted with a
@@ -29,9 +30,13 @@ data, in five parts (binned px throughout):
    smooth model follows, plus both arcs' centring noise.
 5. ``600 KOSI HgAr``: its brightest lines of unambiguous name (Hg I, lone Ar I) on
    its own linear grid, and the best free-order fits through them.
-6. ``copied samples``: per history arc, the fraction of its bright pixels (above 10 %
-   of its peak) exactly equal to the next one, which interpolation or a raw read-out of
-   float data does not give, and a resampling that copies samples does (part 3).
+6. ``median-filtered``: per history arc, the fraction of its bright pixels (above 10 %
+   of its peak) exactly equal to the next one, of all its pixels that are strict local
+   extrema, and of all its pixels a 3-px running median leaves unchanged. Raw or
+   interpolated float data repeat no bright pixel and have a third or more of strict
+   extrema (noise); a 3-px median leaves no strict extremum, makes every line's top two
+   pixels equal and is nearly its own fixed point. Copied samples would repeat pixels
+   on the lines' flanks too.
 
 Run (about 15 s)::
 
@@ -47,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from numpy.polynomial import legendre
 from scipy.interpolate import CubicSpline
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import median_filter, uniform_filter1d
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from pipeline.wavelength import calibrate_arc, select_template  # noqa: E402
@@ -185,31 +190,36 @@ def part_resampling() -> list[str]:
         )
     for box in (1, 5):
         wide = uniform_filter1d(arc.astype(float), box)  # odd: centred, no shift
-        for ratio in (1.15, 1.3):
-            out.append("  " + _copied(wide, ref.wavelength(), ratio, guess, box))
+        out.append("  " + _filtered(wide, ref.wavelength(), guess, box))
     return out
 
 
-def _copied(arc, wave, ratio, guess, box) -> str:
-    """``arc`` resampled onto a linear grid ``ratio`` times finer, interpolated and by
-    copying the nearest sample, each calibrated and graded (one row of part 3)."""
+def _filtered(arc, wave, guess, box, ratio=1.3) -> str:
+    """``arc`` interpolated onto a linear grid, then 3-px-median filtered, and copied
+    onto a grid ``ratio`` times finer, each calibrated and graded (one row of part 3)."""
     n = arc.size
-    m = int(round(n * ratio))
-    grid = np.linspace(wave[0], wave[-1], m)
-    raw = np.interp(grid, wave, np.arange(n, dtype=float))
-    scaled = _Scaled(guess, (n - 1) / (m - 1))
-    text = f"{ratio:.2f}x finer, {box}-px slit:"
-    for how, flux in (
-        ("interpolated", np.interp(raw, np.arange(n, dtype=float), arc)),
-        ("copied", arc[np.clip(np.round(raw).astype(int), 0, n - 1)]),
-    ):
-        sol = calibrate_arc(flux, None, "HgArNe", 1, first_guess=scaled, max_scale_error=0.35)
+    x = np.arange(n, dtype=float)
+    text = f"{box}-px slit:"
+    for how, m in (("interpolated", n), ("+ 3-px median", n), ("copied 1.3x finer", None)):
+        m = m or int(round(n * ratio))
+        grid = np.linspace(wave[0], wave[-1], m)
+        raw = np.interp(grid, wave, x)
+        if how.startswith("copied"):
+            flux = arc[np.clip(np.round(raw).astype(int), 0, n - 1)]
+        else:
+            flux = np.interp(raw, x, arc)
+        if how.startswith("+"):
+            flux = median_filter(flux, size=3, mode="nearest")
+        scaled = _Scaled(guess, (n - 1) / (m - 1))
+        # the guess is read on the finer grid; its scale search then spans the ratio
+        wide = 0.35 if m != n else None
+        sol = calibrate_arc(flux, None, "HgArNe", 1, first_guess=scaled, max_scale_error=wide)
         p, _ = _used(sol)
         window = (np.arange(m) >= p.min()) & (np.arange(m) <= p.max())
         e = ((sol.wavelength() - grid) / np.abs(np.gradient(grid)))[window]
         text += (
-            f"  {how} ({copied_fraction(flux):.3f} repeated): NIST {sol.rms_pixel:.4f} "
-            f"({sol.n_used}), truth {np.sqrt(np.mean(e**2)):.4f}"
+            f"  {how} ({repeated_fraction(flux):.2f} repeated): NIST {sol.rms_pixel:.3f} "
+            f"({sol.n_used}), truth {np.sqrt(np.mean(e**2)):.3f}"
         )
     return text
 
@@ -224,11 +234,20 @@ class _Scaled:
         return self.guess.wavelength(np.asarray(unbinned_pixel, float) * self.factor)
 
 
-def copied_fraction(flux, level: float = 0.1) -> float:
+def repeated_fraction(flux, level: float = 0.1) -> float:
     """Fraction of the pixels above ``level`` of the peak that equal the next pixel."""
     f = np.asarray(flux, float)
     bright = f[:-1] > level * np.nanmax(f)
     return float(np.mean(np.diff(f)[bright] == 0.0)) if bright.any() else 0.0
+
+
+def median_signature(flux) -> tuple[float, float, float]:
+    """Repeated bright pixels, strict local extrema and pixels a 3-px median keeps."""
+    f = np.asarray(flux, float)
+    a, b, c = f[:-2], f[1:-1], f[2:]
+    extrema = float(np.mean(((b > a) & (b > c)) | ((b < a) & (b < c))))
+    kept = float(np.mean(median_filter(f, size=3, mode="nearest")[1:-1] == b))
+    return repeated_fraction(f), extrema, kept
 
 
 def part_m3_pair() -> list[str]:
@@ -340,10 +359,24 @@ def main() -> int:
     print("\n".join(part_m3_pair()))
     print("\n5. 600 KOSI HgAr 2016-03-21: its brightest named lines on its linear grid")
     print("\n".join(part_kosi_hgar()))
-    print("\n6. copied samples: fraction of bright pixels equal to the next one")
+    print("\n6. median-filtered: repeated bright pixels, strict extrema, kept by a 3-px median")
     for arc in HISTORY_ARCS:
         flux, _, _ = history_arc(arc)
-        print(f"  {arc.file.removeprefix('goodman_comp_'):58s} {copied_fraction(flux):.3f}")
+        rep, ext, kept = median_signature(flux)
+        name = arc.file.removeprefix("goodman_comp_")
+        print(f"  {name:58s} {rep:.3f} {ext:.3f} {kept:.3f}")
+    raw = sp_400m1()[0]
+    n = raw.size
+    for name, flux in (
+        ("sp_400m1 (raw)", raw),
+        ("sp_400m1, 3-px median", median_filter(raw, size=3, mode="nearest")),
+        (
+            "sp_400m1, copied 1.3x finer",
+            raw[np.round(np.linspace(0, n - 1, int(1.3 * n))).astype(int)],
+        ),
+    ):
+        rep, ext, kept = median_signature(flux)
+        print(f"  {name:58s} {rep:.3f} {ext:.3f} {kept:.3f}")
     return 0
 
 

@@ -75,34 +75,30 @@ READS = {
 _CURVATURE = "linearised: the library lamp that starts it departs from its linear grid by"
 # Why each arc we fail cannot pass, or not yet (benchmarks/history_limits.py; README.md
 # there): "LOO" is the leave-one-out RMS of free-order fits of the arc's used lines.
-_COPIED = (
-    "its resampling copied samples ({:.0%} of its bright pixels equal the next one); so "
-    "resampled, the clean sp_400m1 arc fits NIST to 0.11-0.14 px, interpolated 0.03-0.05. "
-)
-_WIDE_SLIT = _COPIED.format(0.144) + (
+_WIDE_SLIT = (
     "Ar II 4277.53 +0.23 px, 1.12 times as broad as its neighbours in this wide-slit arc "
     "(5.9 px FWHM) and clean in the narrow-slit lamp; the other used lines fit 0.041 px, "
     "but 35 lines with IRAF's CuAr atlas scatter 0.093 px"
 )
-_BULBS = _COPIED.format(0.127) + (
+_BULBS = (
     "Ar lines -0.040 px and Ne lines +0.032 on average (their IRAF solution shows the split "
     "too), Ar I 6416.31 -0.16 and Ne I 7472.44 -0.14; LOO >= 0.085 px at any order"
 )
-_FEW_LISTED = _COPIED.format(0.15) + (
+_FEW_LISTED = (
     "NIST's strong-line list gives it {n} lines; at 10 bright Ar I lines the list lacks "
     "(5162-5929 A) our solution is {off} px RMS off; the two exposures' 55 lines agree "
     "through a cubic to 0.071 px; with a fuller list (IRAF's CuAr atlas) 31-33 lines "
     "scatter 0.10-0.11 px: at 5.9 px FWHM its lines do not reach 0.05 px"
 )
-_STRAIGHT = _COPIED.format(0.151) + (
+_STRAIGHT = (
     "11 lines that no free-order fit predicts better than 0.14 px (LOO, a straight line); "
     "the raw library lamp of the mode refits to 0.096 px"
 )
-_HGAR_400M2 = _COPIED.format(0.175) + (
+_HGAR_400M2 = (
     "17 lines, LOO >= 0.079 px at any order (Ar I 6752.83, 7030.25 +0.13, 6677.28 -0.12); "
     "the raw library lamp of the mode refits to 0.065 px"
 )
-_THEIR_GRID = _COPIED.format(0.115) + (
+_THEIR_GRID = (
     "their grid is 25 px off NIST at Hg I 4046.56 (their fit's RMSE 0.62 A): no judge of ours"
 )
 _OWN_GRID = (
