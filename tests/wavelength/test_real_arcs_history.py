@@ -82,7 +82,9 @@ _WIDE_SLIT = (
 )
 _BULBS = (
     "Ar lines -0.040 px and Ne lines +0.032 on average (their IRAF solution shows the split "
-    "too), Ar I 6416.31 -0.16 and Ne I 7472.44 -0.14; LOO >= 0.085 px at any order"
+    "too), Ar I 6416.31 -0.16 and Ne I 7472.44 -0.14 (merged at this width with an "
+    "uncatalogued line at 7471.15 A as bright, which the narrow-slit lamp resolves); "
+    "LOO >= 0.085 px at any order"
 )
 _FEW_LISTED = (
     "NIST's strong-line list gives it {n} lines; at 10 bright Ar I lines the list lacks "
