@@ -673,6 +673,12 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
     dips = spectrum.meta.get("mask_reasons") or {}
     if dips:
         cards.append(("GSP_EXDP", len(dips), "Columns masked: low-response pixels"))
+    if "rejected_pixels" in spectrum.meta:
+        # cosmic rays the 2-D cleaning spared (a bright line's core): bridged with the
+        # profile, their columns in meta["rejected"]
+        cards.append(
+            ("GSP_EXCR", spectrum.meta["rejected_pixels"], "Pixels rejected against the profile")
+        )
     if spectrum.meta["background"] is not None:
         cards += spectrum.meta["background"].header_cards(row0)
     return {k: (v, c) for k, v, c in cards}
