@@ -17,7 +17,11 @@
 5. the spectrum resampled to a linear dispersion and written as
    ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards
    and its line table (``LINES`` extension: pixel, NIST wavelength, fitted wavelength,
-   used or why not);
+   used or why not) and the noise its bins share (``COVBAND``, from the pixels the
+   resampling splits between bins, and for the optimal method ``COVAR``, the
+   profile's shared error; both ``ecfzst_`` and ``wecfzst_`` carry what applies:
+   :func:`pipeline.wavelength.shared_noise.summed_error` gives the error of a sum over
+   a wavelength range from them);
 6. each arc used, calibrated with its own solution, written once as
    ``wecfzst_<arc>.fits`` (data_type 4, with its ``LINES``), so the solution can be
    audited against the arc itself.

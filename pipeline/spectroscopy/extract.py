@@ -30,6 +30,7 @@ from pipeline.spectroscopy.dips import low_response_pixels
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
 from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
+from pipeline.wavelength.shared_noise import band_of_sum
 
 METHODS = ("fractional", "optimal")
 
@@ -306,8 +307,12 @@ def summed_std(spectrum, columns=None) -> float:
     """Standard deviation of the flux summed over columns, the columns' covariance included.
 
     Optimal extraction's columns share the error of the profile they are weighted
-    with (``meta["profile_covariance"]``): summing their ``std`` in quadrature
-    understates a sum over many columns (2-3x for a faint source in a wide aperture).
+    with (``meta["profile_covariance"]``; after resampling ``meta["shared_noise"]``):
+    summing their ``std`` in quadrature understates a sum over many columns (2-3x for
+    a faint source in a wide aperture), and a resampled spectrum's bins share the
+    noise of the pixels split between them (``meta["neighbour_covariance"]``,
+    whatever the method). A product read from a file:
+    :func:`pipeline.wavelength.shared_noise.summed_error`.
 
     Parameters
     ----------
@@ -335,9 +340,13 @@ def summed_std(spectrum, columns=None) -> float:
     pick = np.zeros(nx, bool)
     pick[np.asarray(columns)] = True
     variance = float((std[pick] ** 2).sum())
-    covariance = (spectrum.meta or {}).get("profile_covariance")
+    meta = spectrum.meta or {}
+    # the pixels' own covariance, else (a resampled spectrum) its shared-noise vectors
+    covariance = meta.get("profile_covariance") or meta.get("shared_noise")
     if covariance is not None:
         variance += covariance.of_sum(pick)
+    if meta.get("neighbour_covariance") is not None:
+        variance += band_of_sum(meta["neighbour_covariance"], pick)
     return float(np.sqrt(max(variance, 0.0)))
 
 

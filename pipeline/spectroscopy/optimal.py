@@ -14,12 +14,14 @@ aperture's rows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import median_filter
 
 from pipeline.spectroscopy.trace import Trace
+from pipeline.wavelength.shared_noise import from_factors
 
 
 def header_noise(ccd) -> tuple[float, float]:
@@ -382,6 +384,52 @@ class ColumnCovariance:
             v = (self.sky_lever * (z @ powers.T)[None, :, :]).sum(axis=1)  # 2 x columns
             total += float(np.einsum("qj,jqr,rj->", v, self.sky_cov, v))
         return float(total)
+
+    def factors(self):
+        """``G``, ``H`` and ``M`` of the covariance ``G^T M G + H^T G + G^T H``.
+
+        ``G`` and ``H`` are (bins x terms) x columns, a column's ``K`` and ``Y`` rows;
+        ``M`` is the coefficients' covariance ``C`` (one block per bin) plus the part
+        that every column's sky error gives them.
+
+        Returns
+        -------
+        g, h, m : numpy.ndarray
+        """
+        nbins, n, _ = self.inverse.shape
+        powers = self.t[:, None] ** np.arange(n)[None, :]  # columns x n
+        g = (self.gain[:, None, :] * powers.T[None, :, :]).reshape(nbins * n, -1)
+        h = np.einsum("bpm,bpj->bmj", self.inverse, self.cross[:, None, :] * powers.T[None])
+        h = h.reshape(nbins * n, -1)
+
+        m = np.zeros((nbins, n, nbins, n))
+        m[np.arange(nbins), :, np.arange(nbins), :] = self.covariance
+        m = m.reshape(nbins * n, nbins * n)
+        if self.sky_cov is not None:
+            # as of_sum: each column's sky error moves every bin's coefficients by
+            # A^-1 (lever x t^m); lever[q] is columns x (bins x terms)
+            reach = powers @ self.inverse  # bins x columns x terms
+            lever = [
+                (self.sky_lever[q][:, :, None] * reach).transpose(1, 0, 2).reshape(-1, nbins * n)
+                for q in range(2)
+            ]
+            for q in range(2):
+                for r in range(2):
+                    m += lever[q].T @ (self.sky_cov[:, q, r][:, None] * lever[r])
+
+        return g, h, m
+
+    @functools.cached_property
+    def shared_noise(self):
+        """The covariance as a product keeps it: a few shared-noise vectors.
+
+        See :func:`pipeline.wavelength.shared_noise.from_factors`.
+
+        Returns
+        -------
+        pipeline.wavelength.shared_noise.SharedNoise
+        """
+        return from_factors(*self.factors())
 
 
 @dataclass(frozen=True)
