@@ -414,8 +414,9 @@ class ColumnCovariance:
                 for q in range(2)
             ]
             for q in range(2):
-                for r in range(2):
-                    m += lever[q].T @ (self.sky_cov[:, q, r][:, None] * lever[r])
+                m += lever[q].T @ (self.sky_cov[:, q, q][:, None] * lever[q])
+            cross = lever[0].T @ (self.sky_cov[:, 0, 1][:, None] * lever[1])
+            m += cross + cross.T
 
         return g, h, m
 
