@@ -17,8 +17,9 @@ methods, and so is the same frame without the rays. Printed per method:
 - the line flux on clean frames (no rays) against the noiseless frame's fractional sum
   (mean ratio - 1 over all lines and seeds, and its standard error); for sky lines,
   which the background removes, the residual over the line's counts in the aperture;
-- pixels the extraction rejected (``GSP_EXCR``-like count from ``meta``; 0 where the
-  branch does not record them).
+- pixels the extraction rejected against the profile (``GSP_EXCR``) and pixels the
+  2-D cleaning replaced that it bridged with the profile (``GSP_EXCB``), over all
+  frames; 0 where the branch does not record them.
 
 Run::
 
@@ -35,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from pipeline.reduction.cosmic_rays import remove_cosmic_rays  # noqa: E402
+from pipeline.reduction.masks import COSMIC_RAY  # noqa: E402
 from pipeline.spectroscopy import find_targets, trace_target  # noqa: E402
 from pipeline.spectroscopy.extract import extract_arrays  # noqa: E402
 from tests.spectroscopy.synthetic import frame  # noqa: E402
@@ -113,7 +115,10 @@ def _rays(rng, trace, cols):
 def _cleaned(ccd, method):
     out, _ = remove_cosmic_rays(ccd, method, GAIN, RDNOISE)
     flagged = np.asarray(out.mask, bool)
-    out.mask = None  # cleaned pixels stay usable (chain.load_reduced)
+    # as chain.load_reduced reads a reduced product: cleaned pixels unmasked, their bits
+    # in flags (a branch that does not read flags uses the cleaned values)
+    out.mask = None
+    out.flags = np.where(flagged, COSMIC_RAY, 0).astype(np.uint8)
     return out, flagged
 
 
@@ -127,6 +132,7 @@ def run(seeds: int):
                 "n": 0,
                 "left": [],
                 "rejected": 0,
+                "bridged": 0,
             }
     line_bias = {"fractional": {"source": [], "sky": []}, "optimal": {"source": [], "sky": []}}
     for seed in range(seeds):
@@ -149,6 +155,7 @@ def run(seeds: int):
                 b = extract_arrays(without, trace, method)
                 s = stats[cr_method, method]
                 s["rejected"] += int(a.meta.get("rejected_pixels", 0) or 0)
+                s["bridged"] += int(a.meta.get("cleaned_bridged", 0) or 0)
                 for pix, adu in events:
                     s["n"] += 1
                     s["missed2d"] += not all(flagged[r, c] for r, c in pix)
@@ -167,14 +174,14 @@ def run(seeds: int):
                         line_bias[method][k].append((got - truth) / scale)
     print(
         f"{'rays on line cores':22s} {'method':10s} {'rays':>5s} {'2-D missed':>10s} {'1-D survive':>11s} "
-        f"{'left med':>8s} {'left p90':>8s} {'rejected px':>11s}"
+        f"{'left med':>8s} {'left p90':>8s} {'rejected px':>11s} {'bridged 2-D':>11s}"
     )
     for (cr_method, method), s in stats.items():
         left = np.abs(np.array(s["left"]))
         print(
             f"{cr_method:22s} {method:10s} {s['n']:5d} {s['missed2d']:10d} "
             f"{s['survive']:5d} ({s['survive'] / s['n']:4.0%}) {np.median(left):8.3f} "
-            f"{np.percentile(left, 90):8.3f} {s['rejected']:11d}"
+            f"{np.percentile(left, 90):8.3f} {s['rejected']:11d} {s['bridged']:11d}"
         )
     print(f"\n{'clean lines, flux-1':22s} {'method':10s} {'source lines':>16s} {'sky lines':>16s}")
     for method, by_kind in line_bias.items():

@@ -144,7 +144,8 @@ def load_reduced(item) -> tuple[CCDData, str]:
     Returns
     -------
     ccd : CCDData
-        With uncertainty and mask (cleaned cosmic-ray pixels unmasked).
+        With uncertainty and mask (cleaned cosmic-ray pixels unmasked), and the
+        ``MASK`` bits in ``flags``.
     name : str
     """
     if isinstance(item, CCDData):
@@ -164,6 +165,9 @@ def load_reduced(item) -> tuple[CCDData, str]:
         # bad-flat pixels stay masked; masking cleaned pixels would blank whole columns
         # of a fractional extraction.
         ccd.mask = (np.asarray(bits, np.uint8) & ~np.uint8(COSMIC_RAY)) != 0
+        # ... and their bits go along: extraction bridges them with the target's
+        # profile, which a line's core fits better than the cleaning's neighbour mean
+        ccd.flags = np.asarray(bits, np.uint8)
     return ccd, path.name
 
 
@@ -682,6 +686,9 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
         # profile, their columns in meta["rejected"]
         cards.append(
             ("GSP_EXCR", spectrum.meta["rejected_pixels"], "Pixels rejected against the profile")
+        )
+        cards.append(
+            ("GSP_EXCB", spectrum.meta["cleaned_bridged"], "2-D cleaned pixels bridged by profile")
         )
     if spectrum.meta["background"] is not None:
         cards += spectrum.meta["background"].header_cards(row0)

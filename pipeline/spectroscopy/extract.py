@@ -25,6 +25,7 @@ import astropy.units as u
 import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
+from pipeline.reduction.masks import COSMIC_RAY
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
 from pipeline.spectroscopy.dips import low_response_pixels
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
@@ -101,20 +102,34 @@ def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: in
     return np.nan_to_num(sky_sum_var, nan=np.inf)
 
 
-def _rejection_reasons(rejected, net, model, row0) -> dict[int, str]:
-    """Column: the rows rejected against flux x profile and their excess, for ``meta``."""
+def _cleaned_pixels(ccd, band) -> np.ndarray:
+    """The pixels the reduction's cosmic-ray step cleaned (``ccd.flags``, the product's
+    ``MASK`` bits, as :func:`~pipeline.spectroscopy.chain.load_reduced` reads them)."""
+    flags = getattr(ccd, "flags", None)
+    shape = np.shape(ccd.data)
+    if not isinstance(flags, np.ndarray) or flags.shape != shape:
+        return np.zeros((band.stop - band.start, shape[1]), bool)
+    return (np.asarray(flags[band]).astype(np.uint8) & COSMIC_RAY) != 0
+
+
+def _rejection_reasons(rejected, cleaned, net, model, row0) -> dict[int, str]:
+    """Column: the rows bridged with the profile and why, for ``meta``."""
     out = {}
     for c in np.nonzero(rejected.any(axis=0))[0]:
-        rows = np.nonzero(rejected[:, c])[0]
-        excess = net[rows, c] - model[rows, c]
-        # a pixel far below the profile is no cosmic ray (a blemish, a 2-D cleaning that
-        # filled a line's core with its lower neighbours)
-        what = "a cosmic ray the 2-D cleaning left" if excess.max() > 0 else "a low pixel"
-        values = ", ".join(f"{e:+.0f}" for e in excess)
-        out[int(c)] = (
-            f"rows {(rows + row0).tolist()} rejected ({values} from flux x profile): "
-            f"{what}; bridged with the profile"
-        )
+        parts = []
+        rows = np.nonzero(rejected[:, c] & ~cleaned[:, c])[0]
+        if rows.size:
+            excess = net[rows, c] - model[rows, c]
+            # a pixel far below the profile is no cosmic ray (a blemish)
+            what = "a cosmic ray the 2-D cleaning left" if excess.max() > 0 else "a low pixel"
+            values = ", ".join(f"{e:+.0f}" for e in excess)
+            parts.append(
+                f"rows {(rows + row0).tolist()} rejected ({values} from flux x profile): {what}"
+            )
+        rows = np.nonzero(rejected[:, c] & cleaned[:, c])[0]
+        if rows.size:
+            parts.append(f"rows {(rows + row0).tolist()} cleaned by the 2-D cosmic-ray step")
+        out[int(c)] = "; ".join(parts) + "; bridged with the profile"
     return out
 
 
@@ -151,9 +166,10 @@ def extract_arrays(
         Aperture half width in rows; overrides ``aperture_fwhm``.
     reject_cosmic_rays : bool, optional
         Whether the fractional sum rejects pixels that depart from flux x the spatial
-        profile (cosmic rays the 2-D cleaning left) and bridges them with the profile,
-        as the optimal method always does; by default when a background is
-        subtracted (a target on the sky: an arc's lines fill the slit, no target's
+        profile (cosmic rays the 2-D cleaning left) and bridges them, and the pixels
+        the 2-D cleaning replaced (``ccd.flags`` with the ``COSMIC_RAY`` bit), with
+        the profile, as the optimal method always does; by default when a background
+        is subtracted (a target on the sky: an arc's lines fill the slit, no target's
         profile to test them against).
 
     Returns
@@ -166,8 +182,10 @@ def extract_arrays(
         ``sky`` (the sky per column summed over the aperture), ``mask_reasons``
         (column: why it is masked, for the columns masked for a detector blemish,
         :func:`~pipeline.spectroscopy.dips.low_response_pixels`), ``rejected``
-        (column: the rows rejected against flux x profile and bridged, in the same
-        form; empty without rejection), ``enclosed`` (the
+        (column: the rows rejected against flux x profile, or cleaned by the
+        reduction's cosmic-ray step (``ccd.flags``), and bridged with the profile, in
+        the same form; empty without rejection) and their counts ``rejected_pixels``
+        and ``cleaned_bridged``, ``enclosed`` (the
         fraction of the target's measured profile inside the aperture,
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
         method, ``summed`` (columns summed because no smooth profile describes them)
@@ -196,6 +214,7 @@ def extract_arrays(
         bad |= np.asarray(ccd.mask[band], bool)
     var = _variance(ccd, data, band)
     bad |= ~np.isfinite(var)
+    cleaned = _cleaned_pixels(ccd, band) & ~bad
     rows = rows - r0
     offset = np.arange(ny, dtype=float)[:, None] - rows[None, :]
 
@@ -230,11 +249,14 @@ def extract_arrays(
         # holds the sky windows).
         ap = np.nonzero(weights.any(axis=1))[0]
         ar = slice(ap[0], ap[-1] + 1) if ap.size else slice(0, ny)
+        # Pixels the 2-D step cleaned hold their neighbours' mean, which on a line's
+        # or a star's core is too low (-8 to -40 sigma on simulated line cores): the
+        # profile bridges them instead.
         fit = optimal_sums(
             net[ar],
             pix_var[ar],
             weights[ar],
-            bad[ar],
+            (bad | cleaned)[ar],
             ccd,
             sky[ar],
             fitted_profile(offset[ar], trace),
@@ -260,6 +282,8 @@ def extract_arrays(
             with np.errstate(all="ignore"):
                 lost_var = np.nan_to_num(lost**2 * fit.model_variance / fit.flux**2)
             variance = variance + lost_var + (BRIDGE_ERROR * lost) ** 2
+            with np.errstate(all="ignore"):
+                col_bad = col_bad | (lost > 0.5 * np.abs(fit.flux))
     else:
         flux, variance, coverage = fit.flux, fit.variance, fit.coverage
         # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
@@ -285,9 +309,12 @@ def extract_arrays(
         "compact deficit below the neighbouring columns' profile (detector)"
         for c in np.nonzero(dip_cols)[0]
     }
-    meta["rejected_pixels"] = int(rejected.sum())
+    meta["rejected_pixels"] = int((rejected & ~cleaned).sum())
+    meta["cleaned_bridged"] = int((rejected & cleaned).sum())
     meta["rejected"] = (
-        {} if fit is None else _rejection_reasons(rejected[ar], net[ar], fit.model, ar.start + r0)
+        {}
+        if fit is None
+        else _rejection_reasons(rejected[ar], cleaned[ar], net[ar], fit.model, ar.start + r0)
     )
     if method == "optimal":
         meta["summed"] = fit.summed

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astropy.io import fits
 
+from pipeline.reduction.masks import COSMIC_RAY
 from pipeline.settings import ReductionSettings
 from pipeline.spectroscopy import find_targets, trace_target
-from pipeline.spectroscopy.chain import _extraction_cards
+from pipeline.spectroscopy.chain import _extraction_cards, load_reduced
 from pipeline.spectroscopy.extract import extract_arrays
 from tests.spectroscopy.synthetic import frame
 
@@ -71,3 +73,33 @@ def test_arcs_are_not_tested_against_a_target_profile():
         1,
     )
     assert spec.flux == pytest.approx((weights * arc.data).sum(axis=0))
+
+
+@pytest.mark.parametrize("method", ["fractional", "optimal"])
+def test_a_pixel_the_2d_cleaning_filled_low_is_bridged(line_frame, method, tmp_path):
+    """astroscrappy fills a flagged pixel with its neighbours' mean, on a line's core far
+    below the pixel's light (-8 to -40 sigma on simulated line cores): a reduced product
+    read back (load_reduced) keeps the COSMIC_RAY bits in ``flags``, and extraction
+    bridges those pixels with the profile instead (main's fractional sum took the
+    filled value: -2700 ADU, 19 sigma)."""
+    ccd, trace = line_frame
+    clean = extract_arrays(ccd, trace, method)
+    row = int(round(trace()[200]))
+    filled = ccd.copy()
+    box = ccd.data[row - 2 : row + 3, 198:203]
+    filled.data[row, 200] = (box.sum() - box[2, 2]) / 24  # astroscrappy's "meanmask"
+    bits = np.zeros(ccd.shape, np.uint8)
+    bits[row, 200] = COSMIC_RAY
+    path = tmp_path / "cfzst_x.fits"
+    fits.HDUList(
+        [
+            fits.PrimaryHDU(filled.data, fits.Header({"BUNIT": "adu"})),
+            fits.ImageHDU(ccd.uncertainty.array, name="UNCERT"),
+            fits.ImageHDU(bits, name="MASK"),
+        ]
+    ).writeto(path)
+    read, _ = load_reduced(path)
+    spec = extract_arrays(read, trace, method)
+    assert abs(spec.flux[200] - clean.flux[200]) < 3 * clean.std[200]
+    assert not spec.mask[200] and spec.meta["cleaned_bridged"] == 1
+    assert "cleaned by the 2-D cosmic-ray step" in spec.meta["rejected"][200]
