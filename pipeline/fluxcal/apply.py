@@ -15,6 +15,7 @@ the compatible one nearest in time.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from pipeline.fluxcal.sensitivity import (
 from pipeline.fluxcal.setup import incompatibility, setup_of
 from pipeline.products import RLEVEL_FLUX  # noqa: F401 - re-exported for callers
 from pipeline.wavelength.arrays import SpectrumArrays
+from pipeline.wavelength.shared_noise import scaled_noise
 
 DATA_TYPE_FLUX = 5
 
@@ -215,6 +217,14 @@ def flux_calibrate(
         flux = rate / s * above
         std = np.sqrt((err * above / s) ** 2 + (flux * s_err / s) ** 2)
     bad = ~np.isfinite(flux) | ~np.isfinite(std)
+    meta = dict(spec.meta)
+    if meta.get("shared_noise") is not None or meta.get("neighbour_covariance") is not None:
+        # the bins' shared noise scales with their counts (the sensitivity's own
+        # error is in std alone)
+        unit_counts = dataclasses.replace(spec, flux=np.ones_like(rate), std=np.ones_like(rate))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.nan_to_num(count_rate(unit_counts, header)[1] / s * above)
+        meta.update(scaled_noise(meta, np.where(bad, 0.0, factor)))
     out = SpectrumArrays(
         flux=np.where(bad, 0.0, flux),
         std=np.where(bad, np.nan, std),
@@ -222,7 +232,7 @@ def flux_calibrate(
         axis=spec.axis,
         axis_unit=spec.axis_unit,
         unit=FLUX_UNIT,
-        meta=dict(spec.meta),
+        meta=meta,
     )
     if isinstance(spectrum, SpectrumArrays):
         return out, airmass

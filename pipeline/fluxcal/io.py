@@ -14,6 +14,7 @@ import numpy as np
 from astropy.io import fits
 
 from pipeline.wavelength.arrays import SpectrumArrays
+from pipeline.wavelength.shared_noise import read_band, read_shared_noise
 
 
 def read_spectrum(path) -> tuple[SpectrumArrays, fits.Header]:
@@ -31,7 +32,9 @@ def read_spectrum(path) -> tuple[SpectrumArrays, fits.Header]:
         Flux in ``BUNIT`` (ADU when absent or unreadable), its standard deviation (zeros
         without a ``STD`` extension), the mask (all false without ``MASK``), and the
         spectral axis at pixel centres, in Å when ``CUNIT1`` is Angstrom or
-        ``CTYPE1 = 'LINEAR'``, else in pixels.
+        ``CTYPE1 = 'LINEAR'``, else in pixels; ``meta`` holds the bins' shared noise
+        (``shared_noise`` and ``neighbour_covariance``, None without the ``COVAR`` and
+        ``COVBAND`` extensions: :mod:`pipeline.wavelength.shared_noise`).
     header : astropy.io.fits.Header
         A copy of the primary header.
 
@@ -50,6 +53,7 @@ def read_spectrum(path) -> tuple[SpectrumArrays, fits.Header]:
         flux = np.asarray(data, float)
         std = np.asarray(hdul["STD"].data, float) if "STD" in hdul else np.zeros_like(flux)
         mask = np.asarray(hdul["MASK"].data, bool) if "MASK" in hdul else np.zeros(flux.size, bool)
+        meta = {"shared_noise": read_shared_noise(hdul), "neighbour_covariance": read_band(hdul)}
     n = np.arange(flux.size)
     step = float(header.get("CDELT1", header.get("CD1_1", 1.0)))
     axis = float(header.get("CRVAL1", 0.0)) + step * (n + 1 - float(header.get("CRPIX1", 1.0)))
@@ -59,5 +63,7 @@ def read_spectrum(path) -> tuple[SpectrumArrays, fits.Header]:
         unit = u.Unit(str(header.get("BUNIT", "adu")))
     except ValueError:
         unit = u.adu
-    spec = SpectrumArrays(flux=flux, std=std, mask=mask, axis=axis, axis_unit=axis_unit, unit=unit)
+    spec = SpectrumArrays(
+        flux=flux, std=std, mask=mask, axis=axis, axis_unit=axis_unit, unit=unit, meta=meta
+    )
     return spec, header

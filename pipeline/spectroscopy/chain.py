@@ -17,7 +17,11 @@
 5. the spectrum resampled to a linear dispersion and written as
    ``wecfzst_<raw>_target_<n>.fits`` (RLEVEL 64) with the solution's ``GSP_*`` cards
    and its line table (``LINES`` extension: pixel, NIST wavelength, fitted wavelength,
-   used or why not);
+   used or why not) and the noise its bins share (``COVBAND``, from the pixels the
+   resampling splits between bins, and for the optimal method ``COVAR``, the
+   profile's shared error; both ``ecfzst_`` and ``wecfzst_`` carry what applies:
+   :func:`pipeline.wavelength.shared_noise.summed_error` gives the error of a sum over
+   a wavelength range from them);
 6. each arc used, calibrated with its own solution, written once as
    ``wecfzst_<arc>.fits`` (data_type 4, with its ``LINES``), so the solution can be
    audited against the arc itself.
@@ -140,7 +144,8 @@ def load_reduced(item) -> tuple[CCDData, str]:
     Returns
     -------
     ccd : CCDData
-        With uncertainty and mask (cleaned cosmic-ray pixels unmasked).
+        With uncertainty and mask (cleaned cosmic-ray pixels unmasked), and the
+        ``MASK`` bits in ``flags``.
     name : str
     """
     if isinstance(item, CCDData):
@@ -160,6 +165,9 @@ def load_reduced(item) -> tuple[CCDData, str]:
         # bad-flat pixels stay masked; masking cleaned pixels would blank whole columns
         # of a fractional extraction.
         ccd.mask = (np.asarray(bits, np.uint8) & ~np.uint8(COSMIC_RAY)) != 0
+        # ... and their bits go along: extraction bridges them with the target's
+        # profile, which a line's core fits better than the cleaning's neighbour mean
+        ccd.flags = np.asarray(bits, np.uint8)
     return ccd, path.name
 
 
@@ -673,6 +681,15 @@ def _extraction_cards(trace: Trace, spectrum, settings, snr: float) -> dict:
     dips = spectrum.meta.get("mask_reasons") or {}
     if dips:
         cards.append(("GSP_EXDP", len(dips), "Columns masked: low-response pixels"))
+    if "rejected_pixels" in spectrum.meta:
+        # cosmic rays the 2-D cleaning spared (a bright line's core): bridged with the
+        # profile, their columns in meta["rejected"]
+        cards.append(
+            ("GSP_EXCR", spectrum.meta["rejected_pixels"], "Pixels rejected against the profile")
+        )
+        cards.append(
+            ("GSP_EXCB", spectrum.meta["cleaned_bridged"], "2-D cleaned pixels bridged by profile")
+        )
     if spectrum.meta["background"] is not None:
         cards += spectrum.meta["background"].header_cards(row0)
     return {k: (v, c) for k, v, c in cards}

@@ -9,7 +9,11 @@ here are vectorised over the whole frame:
 
 - fractional: each pixel's weight is the fraction of its row interval ``[y-0.5,
   y+0.5]`` inside the aperture ``trace ± half_width`` (the seed's method), so the sum
-  varies smoothly as the trace moves across pixel boundaries;
+  varies smoothly as the trace moves across pixel boundaries; on a target, pixels that
+  depart from flux x profile (cosmic rays the 2-D cleaning spared: on a bright line's
+  core it protects the line, and 9 rays in 10 reached the sum on simulated frames)
+  are rejected as the optimal method rejects them and bridged with the profile
+  (``meta["rejected"]``, the product's ``GSP_EXCR``);
 - optimal: Horne's weights with the target's fitted spatial profile corrected from
   the data, cosmic rays rejected, and columns that no smooth profile describes summed
   instead and flagged (``meta["summed"]``); see :mod:`pipeline.spectroscopy.optimal`.
@@ -21,11 +25,13 @@ import astropy.units as u
 import numpy as np
 from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 
+from pipeline.reduction.masks import COSMIC_RAY
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
 from pipeline.spectroscopy.dips import low_response_pixels
 from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
 from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
+from pipeline.wavelength.shared_noise import band_of_sum
 
 METHODS = ("fractional", "optimal")
 
@@ -96,6 +102,37 @@ def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: in
     return np.nan_to_num(sky_sum_var, nan=np.inf)
 
 
+def _cleaned_pixels(ccd, band) -> np.ndarray:
+    """The pixels the reduction's cosmic-ray step cleaned (``ccd.flags``, the product's
+    ``MASK`` bits, as :func:`~pipeline.spectroscopy.chain.load_reduced` reads them)."""
+    flags = getattr(ccd, "flags", None)
+    shape = np.shape(ccd.data)
+    if not isinstance(flags, np.ndarray) or flags.shape != shape:
+        return np.zeros((band.stop - band.start, shape[1]), bool)
+    return (np.asarray(flags[band]).astype(np.uint8) & COSMIC_RAY) != 0
+
+
+def _rejection_reasons(rejected, cleaned, net, model, row0) -> dict[int, str]:
+    """Column: the rows bridged with the profile and why, for ``meta``."""
+    out = {}
+    for c in np.nonzero(rejected.any(axis=0))[0]:
+        parts = []
+        rows = np.nonzero(rejected[:, c] & ~cleaned[:, c])[0]
+        if rows.size:
+            excess = net[rows, c] - model[rows, c]
+            # a pixel far below the profile is no cosmic ray (a blemish)
+            what = "a cosmic ray the 2-D cleaning left" if excess.max() > 0 else "a low pixel"
+            values = ", ".join(f"{e:+.0f}" for e in excess)
+            parts.append(
+                f"rows {(rows + row0).tolist()} rejected ({values} from flux x profile): {what}"
+            )
+        rows = np.nonzero(rejected[:, c] & cleaned[:, c])[0]
+        if rows.size:
+            parts.append(f"rows {(rows + row0).tolist()} cleaned by the 2-D cosmic-ray step")
+        out[int(c)] = "; ".join(parts) + "; bridged with the profile"
+    return out
+
+
 def extract_arrays(
     ccd,
     trace: Trace,
@@ -105,6 +142,7 @@ def extract_arrays(
     background_spacing: float = 3.0,
     background_width: float = 3.0,
     half_width: float | None = None,
+    reject_cosmic_rays: bool | None = None,
 ) -> SpectrumArrays:
     """Extract a 1-D spectrum in pixel space with propagated uncertainty (as arrays).
 
@@ -126,6 +164,13 @@ def extract_arrays(
         (the reduction settings of the same names).
     half_width : float, optional
         Aperture half width in rows; overrides ``aperture_fwhm``.
+    reject_cosmic_rays : bool, optional
+        Whether the fractional sum rejects pixels that depart from flux x the spatial
+        profile (cosmic rays the 2-D cleaning left) and bridges them, and the pixels
+        the 2-D cleaning replaced (``ccd.flags`` with the ``COSMIC_RAY`` bit), with
+        the profile, as the optimal method always does; by default when a background
+        is subtracted (a target on the sky: an arc's lines fill the slit, no target's
+        profile to test them against).
 
     Returns
     -------
@@ -136,7 +181,11 @@ def extract_arrays(
         ``aperture`` (half width, rows), ``background`` (model or None), ``method``,
         ``sky`` (the sky per column summed over the aperture), ``mask_reasons``
         (column: why it is masked, for the columns masked for a detector blemish,
-        :func:`~pipeline.spectroscopy.dips.low_response_pixels`), ``enclosed`` (the
+        :func:`~pipeline.spectroscopy.dips.low_response_pixels`), ``rejected``
+        (column: the rows rejected against flux x profile, or cleaned by the
+        reduction's cosmic-ray step (``ccd.flags``), and bridged with the profile, in
+        the same form; empty without rejection) and their counts ``rejected_pixels``
+        and ``cleaned_bridged``, ``enclosed`` (the
         fraction of the target's measured profile inside the aperture,
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
         method, ``summed`` (columns summed because no smooth profile describes them)
@@ -165,6 +214,7 @@ def extract_arrays(
         bad |= np.asarray(ccd.mask[band], bool)
     var = _variance(ccd, data, band)
     bad |= ~np.isfinite(var)
+    cleaned = _cleaned_pixels(ccd, band) & ~bad
     rows = rows - r0
     offset = np.arange(ny, dtype=float)[:, None] - rows[None, :]
 
@@ -191,19 +241,22 @@ def extract_arrays(
     sky_sum_var = _sky_sum_variance(bkg_model, weights, offset, nx)
     sw = weights.sum(axis=0)
 
-    if method == "fractional":
-        flux = (weights * net).sum(axis=0)
-        variance = (weights**2 * pix_var).sum(axis=0) + sky_sum_var
-    else:
+    if reject_cosmic_rays is None:
+        reject_cosmic_rays = background is not False
+    fit, rejected = None, np.zeros_like(bad)
+    if method == "optimal" or reject_cosmic_rays:
         # Horne's sums need the aperture's rows only, a third of the band (which also
         # holds the sky windows).
         ap = np.nonzero(weights.any(axis=1))[0]
         ar = slice(ap[0], ap[-1] + 1) if ap.size else slice(0, ny)
-        flux, variance, coverage, sky_coeff, summed, factor = optimal_sums(
+        # Pixels the 2-D step cleaned hold their neighbours' mean, which on a line's
+        # or a star's core is too low (-8 to -40 sigma on simulated line cores): the
+        # profile bridges them instead.
+        fit = optimal_sums(
             net[ar],
             pix_var[ar],
             weights[ar],
-            bad[ar],
+            (bad | cleaned)[ar],
             ccd,
             sky[ar],
             fitted_profile(offset[ar], trace),
@@ -211,10 +264,31 @@ def extract_arrays(
             sky_error=None
             if bkg_model is None
             else (bkg_model.variance_intercept, bkg_model.variance_slope, bkg_model.covariance),
+            covariance=method == "optimal",
         )
+        # Both methods reject cosmic rays against the spatial profile: the 2-D cleaning
+        # spares most rays on a bright line's core (its contrast test protects the
+        # line), while a line has the target's profile along the slit and a ray has not.
+        rejected[ar] = (weights[ar] > 0) & ~bad[ar] & ~fit.kept
+    if method == "fractional":
+        flux = (weights * net).sum(axis=0)
+        variance = (weights**2 * np.where(rejected, 0.0, pix_var)).sum(axis=0) + sky_sum_var
+        if fit is not None:
+            # rejected pixels are bridged with flux x profile, as Horne's weights bridge
+            # them, and the profile's error on them adds to the sum's (BRIDGE_ERROR)
+            fill = np.where(rejected[ar], weights[ar] * (fit.model - net[ar]), 0.0)
+            flux = flux + fill.sum(axis=0)
+            lost = np.where(rejected[ar], weights[ar] * fit.model, 0.0).sum(axis=0)
+            with np.errstate(all="ignore"):
+                lost_var = np.nan_to_num(lost**2 * fit.model_variance / fit.flux**2)
+            variance = variance + lost_var + (BRIDGE_ERROR * lost) ** 2
+            with np.errstate(all="ignore"):
+                col_bad = col_bad | (lost > 0.5 * np.abs(fit.flux))
+    else:
+        flux, variance, coverage = fit.flux, fit.variance, fit.coverage
         # The optimal weights sum the sky error with sum(P/V)/sum(P^2/V), not sum(w).
         with np.errstate(all="ignore"):
-            variance = variance + np.where(sw > 0, sky_sum_var * (sky_coeff / sw) ** 2, 0.0)
+            variance = variance + np.where(sw > 0, sky_sum_var * (fit.sky_coeff / sw) ** 2, 0.0)
         # Horne's weights bridge lost pixels with the profile: a column is masked only
         # when less than half of the profile remains, and the profile's error on the
         # part it stands in for adds to the flux's (see BRIDGE_ERROR).
@@ -235,9 +309,16 @@ def extract_arrays(
         "compact deficit below the neighbouring columns' profile (detector)"
         for c in np.nonzero(dip_cols)[0]
     }
+    meta["rejected_pixels"] = int((rejected & ~cleaned).sum())
+    meta["cleaned_bridged"] = int((rejected & cleaned).sum())
+    meta["rejected"] = (
+        {}
+        if fit is None
+        else _rejection_reasons(rejected[ar], cleaned[ar], net[ar], fit.model, ar.start + r0)
+    )
     if method == "optimal":
-        meta["summed"] = summed
-        meta["profile_covariance"] = factor
+        meta["summed"] = fit.summed
+        meta["profile_covariance"] = fit.covariance
     return SpectrumArrays(
         flux=flux,
         std=np.sqrt(np.clip(variance, 0.0, None)),
@@ -253,8 +334,12 @@ def summed_std(spectrum, columns=None) -> float:
     """Standard deviation of the flux summed over columns, the columns' covariance included.
 
     Optimal extraction's columns share the error of the profile they are weighted
-    with (``meta["profile_covariance"]``): summing their ``std`` in quadrature
-    understates a sum over many columns (2-3x for a faint source in a wide aperture).
+    with (``meta["profile_covariance"]``; after resampling ``meta["shared_noise"]``):
+    summing their ``std`` in quadrature understates a sum over many columns (2-3x for
+    a faint source in a wide aperture), and a resampled spectrum's bins share the
+    noise of the pixels split between them (``meta["neighbour_covariance"]``,
+    whatever the method). A product read from a file:
+    :func:`pipeline.wavelength.shared_noise.summed_error`.
 
     Parameters
     ----------
@@ -282,9 +367,13 @@ def summed_std(spectrum, columns=None) -> float:
     pick = np.zeros(nx, bool)
     pick[np.asarray(columns)] = True
     variance = float((std[pick] ** 2).sum())
-    covariance = (spectrum.meta or {}).get("profile_covariance")
+    meta = spectrum.meta or {}
+    # the pixels' own covariance, else (a resampled spectrum) its shared-noise vectors
+    covariance = meta.get("profile_covariance") or meta.get("shared_noise")
     if covariance is not None:
         variance += covariance.of_sum(pick)
+    if meta.get("neighbour_covariance") is not None:
+        variance += band_of_sum(meta["neighbour_covariance"], pick)
     return float(np.sqrt(max(variance, 0.0)))
 
 

@@ -14,12 +14,14 @@ aperture's rows.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import median_filter
 
 from pipeline.spectroscopy.trace import Trace
+from pipeline.wavelength.shared_noise import from_factors
 
 
 def header_noise(ccd) -> tuple[float, float]:
@@ -159,6 +161,7 @@ def optimal_sums(
     n_iter=4,
     profile_error=PROFILE_ERROR,
     sky_error=None,
+    covariance=True,
 ):
     """Optimal extraction (Horne 1986) over the aperture's pixels, with CR rejection.
 
@@ -204,17 +207,15 @@ def optimal_sums(
         Per column, the variances of the sky line's intercept and slope and their
         covariance (:class:`~pipeline.spectroscopy.background.BackgroundModel`), for
         the propagation of the profile's error.
+    covariance : bool
+        Whether to propagate the profile's error into the fluxes' covariance (a
+        fractional extraction, which only needs the rejection, does without).
 
     Returns
     -------
-    flux, variance, coverage, sky_coeff : numpy.ndarray
-        Per column: the flux, its variance, the fraction of the profile on usable
-        pixels, and the factor by which an error of the sky level enters the flux.
-    summed : numpy.ndarray of bool
-        The columns summed instead of weighted.
-    covariance : ColumnCovariance or None
-        The fluxes' covariance from the profile's error
-        (:meth:`ProfileError.flux_covariance`); not in ``variance``.
+    OptimalSums
+        The fluxes, their variance and covariance, the columns summed, and the pixels
+        kept and the model that bridges the others.
     """
     if getattr(ccd, "uncertainty", None) is None:
         gain, rdnoise = header_noise(ccd)
@@ -253,15 +254,58 @@ def optimal_sums(
         sky_coeff[cols] = w.sum(axis=0)
         coverage[cols] = _coverage(lgood, local, aperture[:, cols])
     fallback = np.zeros(net.shape[1], bool)
+    kept = good.copy()
+    # the smooth fit's flux: flux[] already holds the summed columns' sums
+    model = fit[0][None, :] * prof
+    model_var = fit[1].copy()
     if summed is not None:
         fallback[summed[0]] = True
+        kept[:, summed[0]] = summed[4]
+        model[:, summed[0]] = summed[2][None, :] * summed[1]
+        model_var[summed[0]] = summed[3]
     factor = None
-    if prof_error is not None:
+    if covariance and prof_error is not None:
         horne = _horne_weights(pix_var, prof, fit[2], fit[0], noise)
         factor = prof_error.flux_covariance(
             horne, weights, np.where(fallback, 0.0, flux), offset, sky_error
         )
-    return flux, variance, coverage, sky_coeff, fallback, factor
+    return OptimalSums(
+        flux, variance, coverage, sky_coeff, fallback, factor, kept, model, model_var
+    )
+
+
+@dataclass(frozen=True)
+class OptimalSums:
+    """What :func:`optimal_sums` finds on the aperture's pixels.
+
+    Attributes
+    ----------
+    flux, variance, coverage, sky_coeff : numpy.ndarray
+        Per column: the flux, its variance, the fraction of the profile on usable
+        pixels, and the factor by which an error of the sky level enters the flux.
+    summed : numpy.ndarray of bool
+        The columns summed instead of weighted.
+    covariance : ColumnCovariance or None
+        The fluxes' covariance from the profile's error
+        (:meth:`ProfileError.flux_covariance`); not in ``variance``.
+    kept : numpy.ndarray of bool
+        Rows x columns: the pixels the fit used (not masked, not rejected).
+    model : numpy.ndarray
+        Rows x columns: flux x profile (the column's local profile where it is summed),
+        which stands in for a pixel not kept.
+    model_variance : numpy.ndarray
+        Per column, the variance of the flux that scales ``model``.
+    """
+
+    flux: np.ndarray
+    variance: np.ndarray
+    coverage: np.ndarray
+    sky_coeff: np.ndarray
+    summed: np.ndarray
+    covariance: ColumnCovariance | None
+    kept: np.ndarray
+    model: np.ndarray
+    model_variance: np.ndarray
 
 
 def _horne_weights(pix_var, prof, good, flux, noise):
@@ -340,6 +384,53 @@ class ColumnCovariance:
             v = (self.sky_lever * (z @ powers.T)[None, :, :]).sum(axis=1)  # 2 x columns
             total += float(np.einsum("qj,jqr,rj->", v, self.sky_cov, v))
         return float(total)
+
+    def factors(self):
+        """``G``, ``H`` and ``M`` of the covariance ``G^T M G + H^T G + G^T H``.
+
+        ``G`` and ``H`` are (bins x terms) x columns, a column's ``K`` and ``Y`` rows;
+        ``M`` is the coefficients' covariance ``C`` (one block per bin) plus the part
+        that every column's sky error gives them.
+
+        Returns
+        -------
+        g, h, m : numpy.ndarray
+        """
+        nbins, n, _ = self.inverse.shape
+        powers = self.t[:, None] ** np.arange(n)[None, :]  # columns x n
+        g = (self.gain[:, None, :] * powers.T[None, :, :]).reshape(nbins * n, -1)
+        h = np.einsum("bpm,bpj->bmj", self.inverse, self.cross[:, None, :] * powers.T[None])
+        h = h.reshape(nbins * n, -1)
+
+        m = np.zeros((nbins, n, nbins, n))
+        m[np.arange(nbins), :, np.arange(nbins), :] = self.covariance
+        m = m.reshape(nbins * n, nbins * n)
+        if self.sky_cov is not None:
+            # as of_sum: each column's sky error moves every bin's coefficients by
+            # A^-1 (lever x t^m); lever[q] is columns x (bins x terms)
+            reach = powers @ self.inverse  # bins x columns x terms
+            lever = [
+                (self.sky_lever[q][:, :, None] * reach).transpose(1, 0, 2).reshape(-1, nbins * n)
+                for q in range(2)
+            ]
+            for q in range(2):
+                m += lever[q].T @ (self.sky_cov[:, q, q][:, None] * lever[q])
+            cross = lever[0].T @ (self.sky_cov[:, 0, 1][:, None] * lever[1])
+            m += cross + cross.T
+
+        return g, h, m
+
+    @functools.cached_property
+    def shared_noise(self):
+        """The covariance as a product keeps it: a few shared-noise vectors.
+
+        See :func:`pipeline.wavelength.shared_noise.from_factors`.
+
+        Returns
+        -------
+        pipeline.wavelength.shared_noise.SharedNoise
+        """
+        return from_factors(*self.factors())
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ Public API::
     solution.lines                   # pixel, NIST λ, fitted λ, used / why not
     calibrated = apply_solution(science_1d, solution)   # linear Å grid, counts conserved
     write_spectrum(calibrated, "wecfzst_x.fits", header, solution.header_cards(),
-                   solution=solution)                  # + LINES extension
+                   solution=solution)                  # + LINES, COVBAND (and COVAR)
+    summed_error("wecfzst_x.fits", 6550 * u.AA, 6575 * u.AA)  # error of the sum, shared
+                                                       # noise of the bins included
 """
 
 from pipeline.wavelength.calibrate import WavelengthCalibrationError, calibrate_arc
@@ -26,6 +28,7 @@ from pipeline.wavelength.lamp_choice import (
     select_template,
 )
 from pipeline.wavelength.resample import apply_solution, linear_grid
+from pipeline.wavelength.shared_noise import summed_error
 from pipeline.wavelength.solution import WavelengthSolution, solution_from_header
 
 __all__ = [
@@ -41,5 +44,6 @@ __all__ = [
     "select_template",
     "solution_from_header",
     "spectrum_hdul",
+    "summed_error",
     "write_spectrum",
 ]

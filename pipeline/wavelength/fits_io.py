@@ -6,7 +6,10 @@ goodman_pipeline writes it, ``CUNIT1 = 'Angstrom'``, ``CRVAL1``/``CDELT1``/``CD1
 ``CRPIX1``; with the standard ``'WAVE'`` astropy converts the axis to metres on
 reading, and the product must read back in Å) and every card of
 the parent's header; a ``STD`` image HDU holds the standard deviation and a
-``MASK`` image HDU the mask. The non-linear pixel solution stays in the header as
+``MASK`` image HDU the mask; ``COVAR`` (an optimal extraction's) and ``COVBAND`` (a
+resampled spectrum's) image HDUs hold the noise its bins share
+(:mod:`pipeline.wavelength.shared_noise`, for the error of sums over many bins). The
+non-linear pixel solution stays in the header as
 ``GSP_FUNC``/``GSP_ORDR``/``GSP_Cnnn`` (goodman_pipeline's cards).
 
 specutils' own ``wcs1d-fits`` writer is not used: it fails on spectra whose spectral
@@ -27,6 +30,7 @@ from astropy.io import fits
 
 from pipeline.products import apply_cards, fits_text, write_fits_atomic
 from pipeline.wavelength.arrays import SpectrumArrays
+from pipeline.wavelength.shared_noise import band_hdu, shared_noise_hdu
 
 #: Cards of a 2-D parent that must not describe the 1-D product.
 _DROP = (
@@ -109,7 +113,9 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
     -------
     astropy.io.fits.HDUList
         Primary (flux, float32, linear WCS), ``STD`` (when the spectrum has one), ``MASK``
-        (uint8) and optionally ``LINES``.
+        (uint8), ``COVAR`` and ``COVBAND`` (the noise the bins share, when the
+        spectrum has it: :mod:`pipeline.wavelength.shared_noise`) and optionally
+        ``LINES``.
 
     Raises
     ------
@@ -160,6 +166,13 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
         hdus.append(fits.ImageHDU(np.asarray(std, np.float32), header=uh, name="STD"))
     mask = spec.mask if spec.mask is not None else np.zeros(flux.size, bool)
     hdus.append(fits.ImageHDU(np.asarray(mask, np.uint8), name="MASK"))
+    shared = spec.meta.get("shared_noise")
+    if spec.meta.get("profile_covariance") is not None:
+        shared = spec.meta["profile_covariance"].shared_noise
+    if shared is not None and shared.vectors.shape[0]:
+        hdus.append(shared_noise_hdu(shared, hdr["BUNIT"]))
+    if spec.meta.get("neighbour_covariance") is not None:
+        hdus.append(band_hdu(spec.meta["neighbour_covariance"], hdr["BUNIT"]))
     if solution is not None and getattr(solution, "lines", None) is not None:
         from pipeline.wavelength.line_table import lines_hdu
 

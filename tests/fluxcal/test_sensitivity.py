@@ -8,6 +8,7 @@ from astropy.io import fits
 
 from pipeline.fluxcal.apply import IncompatibleSensitivity, choose_sensitivity, flux_calibrate
 from pipeline.fluxcal.extinction import computed_airmass, frame_airmass
+from pipeline.fluxcal.io import read_spectrum
 from pipeline.fluxcal.sensitivity import (
     PENALTIES,
     TELLURIC_BANDS,
@@ -18,6 +19,8 @@ from pipeline.fluxcal.sensitivity import (
     read_sensitivity,
     write_sensitivity,
 )
+from pipeline.wavelength.fits_io import write_spectrum
+from pipeline.wavelength.shared_noise import SharedNoise
 from tests.fluxcal import known_flux as kf
 
 WAVE = np.arange(3600.0, 8900.0, 2.0)
@@ -315,3 +318,28 @@ def test_a_bad_standard_product_gets_a_status_saying_why(tmp_path, what, reason)
     assert sens is None and result.status == "skipped" and result.data_type == 1
     assert result.reason.startswith(reason)
     assert not list(tmp_path.glob("out/master_sens_*"))
+
+
+def test_the_bins_shared_noise_is_calibrated_with_them(tmp_path):
+    """A product's COVAR and COVBAND (the noise its bins share) are read with it and
+    scale with each bin's calibration factor, so the fwecfzst_ product's error of sums
+    is that of the counts' (no such extensions before: quadrature only)."""
+    sens, _ = _sensitivity()
+    science = kf.observe(kf.target_flux(WAVE), WAVE, 1.3, 1200, seed=9)
+    header = kf.header("AT2026xyz", 1.3, 1200, OBSRA="10:00:00", OBSDEC="-50:00:00")
+    rng = np.random.default_rng(0)
+    science.meta = {
+        "shared_noise": SharedNoise(rng.normal(0, 50, (3, WAVE.size)), 2),
+        "neighbour_covariance": np.abs(rng.normal(0, 100, (2, WAVE.size))),
+    }
+    spec, read_header = read_spectrum(write_spectrum(science, tmp_path / "wecfzst_x.fits", header))
+    cal, _ = flux_calibrate(spec, read_header, sens)
+    good = ~cal.mask & (spec.flux != 0)
+    factor = np.where(good, cal.flux / np.where(good, spec.flux, 1.0), 0.0)
+    vectors = spec.meta["shared_noise"].vectors
+    assert cal.meta["shared_noise"].positive == 2
+    assert np.allclose(cal.meta["shared_noise"].vectors[:, good], (vectors * factor)[:, good])
+    band = spec.meta["neighbour_covariance"]
+    both = good[:-1] & good[1:]
+    expected = band[0, :-1] * factor[:-1] * factor[1:]
+    assert np.allclose(cal.meta["neighbour_covariance"][0, :-1][both], expected[both])
