@@ -437,9 +437,7 @@ class DaskExecutor:
         if not missing and short <= 0:
             if self._refilling and len(cluster.scheduler_info.get("workers", {})) >= self.n_workers:
                 log.info("gsp: the local dask cluster is back to its %d workers", self.n_workers)
-                self._refilling = 0
-                if self._warm_after_connect:  # the new workers load the stack before a job
-                    self._warming = asyncio.create_task(self._warm_up())
+                self._refilling = 0  # warm already: they warmed before they registered
             return
         running = len(cluster.worker_spec) - len(missing)
         log.warning(
@@ -499,8 +497,9 @@ class DaskExecutor:
 
     def _connected(self) -> None:
         self.starting = False
-        # In the background: start() returns as soon as the cluster is up (the service
-        # answers meanwhile). Workers that join later load things on their first job.
+        # In the background: start() returns as soon as the scheduler answers (the
+        # service answers meanwhile). A remote scheduler's workers that join later load
+        # things on their first job; a LocalCluster's warm before they register.
         if self._warm_after_connect:
             self._warming = asyncio.create_task(self._warm_up())
         if self.on_connected is not None:
