@@ -25,6 +25,7 @@ from .api.mail import ServiceMailer
 from .api.queries import CountCache
 from .security import CallerCache
 from .service_log import route_to_app_log
+from .service_signals import stop_on_interrupt
 from .store import Database, upgrade_database
 
 
@@ -241,6 +242,49 @@ class GSPExtensionApp(ExtensionApp):
     def _default_worker_nice(self) -> int:
         return environment.whole_number("GSP_WORKER_NICE", 10)
 
+    stop_on_interrupt = Bool(
+        False,
+        config=True,
+        help="""Stop cleanly on SIGINT, as on SIGTERM: the job engine stops, its dask
+        workers are closed, then the process exits. JupyterHub stops a managed service
+        with SIGINT first (SIGTERM 30 s later, SIGKILL 30 s after that), and
+        jupyter_server handles SIGINT only when its stdin is a terminal: otherwise the
+        interrupt broke the event loop with nothing stopped, and the process waited
+        for its dask worker and watcher threads until it was killed (a hub's stop took
+        over 20 s, and the engine never stopped its jobs). On in the hub service's
+        config (gsp_extension/service_config.py); off elsewhere, e.g. for a server run
+        inside a test process, whose Ctrl-C must stay the test runner's.""",
+    )
+
+    worker_preload = Bool(
+        config=True,
+        help="""Each dask worker loads the science stack and the lamp library
+        (gsp_extension.engine.executors.WARM_UP, ~2.3 s of CPU) before its first job:
+        a LocalCluster worker as it starts, before it takes any job, so that the
+        night's first frame is reduced as fast as the later ones. Off: a worker loads
+        what a job needs on its first job (less memory for workers that may never run
+        one). Default: $GSP_WORKER_PRELOAD, else on.""",
+    )
+
+    @default("worker_preload")
+    def _default_worker_preload(self) -> bool:
+        return environment.flag("GSP_WORKER_PRELOAD", True)
+
+    worker_warm_up_nice = Integer(
+        config=True,
+        help="""How much lower than the service's the CPU priority of the LocalCluster's
+        workers is while they load the science stack at start (at most `worker_nice`,
+        which applies once they are warm). 0 (the default): the service's priority, in
+        its scheduling group, so that on a machine busy with users' kernels the warm-up
+        takes seconds, not the tens of seconds a niceness of 10 gets beside them; set it
+        to `worker_nice` to let the users' processes win from the very start instead.
+        Default: $GSP_WORKER_WARM_UP_NICE, else 0.""",
+    )
+
+    @default("worker_warm_up_nice")
+    def _default_worker_warm_up_nice(self) -> int:
+        return environment.whole_number("GSP_WORKER_WARM_UP_NICE", 0)
+
     warm_up = List(
         Unicode(),
         config=True,
@@ -416,6 +460,8 @@ class GSPExtensionApp(ExtensionApp):
         A failure to start them is logged and leaves the API serving: jobs then stay
         queued, and ``GET api/jobs/<id>/`` says so.
         """
+        if self.stop_on_interrupt:
+            stop_on_interrupt(serverapp)
         if not self.live:
             self.log.info("gsp: live ingest and job engine are off (GSP_LIVE=0)")
             return
@@ -429,6 +475,8 @@ class GSPExtensionApp(ExtensionApp):
                 scheduler_address=self.dask_scheduler or None,
                 n_workers=self.workers,
                 worker_nice=self.worker_nice,
+                worker_preload=self.worker_preload,
+                worker_warm_up_nice=self.worker_warm_up_nice,
             )
             await live.start()
         except Exception:  # noqa: BLE001 - the API must keep serving without the engine

@@ -48,6 +48,8 @@ c.ServerApp.jpserver_extensions = {
     "nbclassic": False,
 }
 c.ServerApp.terminals_enabled = False
+# The hub stops its services with SIGINT first: stop cleanly on it (engine, dask workers).
+c.GSPExtensionApp.stop_on_interrupt = True
 # jupyter_server's own services (api, contents, kernels, sessions, view, nbconvert...)
 # are dropped by the extension (GSPExtensionApp.jupyter_services, empty); the contents
 # manager adds its raw-file handler (files/) on its own, so it is switched off here.

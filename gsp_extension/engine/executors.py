@@ -70,6 +70,13 @@ WARM_UP = (
     "astropy.io.fits",
     "ccdproc",
     "pipeline.lamps:library",
+    # what a night's jobs still imported on their first use after the rest (found by
+    # listing a worker's modules before and after a night): the optics model and its
+    # parameters (the arc's first guess), the lines table of a calibrated product
+    "pipeline.optics.model:packaged_parameters",
+    "pipeline.optics",
+    "pipeline.wavelength.line_table",
+    "gsp_extension.ingest.compressed",
     # the flux step (scipy.interpolate and the tables): measured 1.3 s idle, 8.7 s on
     # the first flux job of a loaded machine (benchmarks/bench_live.py --flux)
     "gsp_extension.engine.flux",
@@ -238,7 +245,10 @@ class DaskExecutor:
     check_seconds : float
         How often a connected client's state is looked at.
     preload : tuple of str
-        What each worker loads when a client connects (:func:`warm_up`).
+        What each worker loads before its first job (:func:`warm_up`): a LocalCluster
+        worker as it starts, before it registers
+        (:class:`~gsp_extension.engine.worker_start.WorkerStart`); a remote
+        scheduler's workers when a client connects.
     worker_grace_seconds : float
         LocalCluster only: how long a worker may be away from the scheduler while its
         nanny still claims to run it (a restart on a loaded machine) before it is
@@ -248,6 +258,10 @@ class DaskExecutor:
         worker processes is (their niceness above it; 0: the same), so that the web's
         processes on the same machine win the CPU from the jobs
         (:mod:`~gsp_extension.engine.worker_priority`).
+    worker_warm_up_nice : int
+        LocalCluster only: their niceness above the service's while they load
+        ``preload`` at start (at most ``worker_nice``; 0: the service's priority and
+        session, so that the first frame of a night finds them warm on a loaded machine).
     """
 
     def __init__(
@@ -264,6 +278,7 @@ class DaskExecutor:
         preload: tuple[str, ...] = WARM_UP,
         worker_grace_seconds: float = 60.0,
         worker_nice: int = 10,
+        worker_warm_up_nice: int = 0,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
@@ -275,6 +290,7 @@ class DaskExecutor:
         self.preload = preload
         self.worker_grace_seconds = worker_grace_seconds
         self.worker_nice = worker_nice
+        self.worker_warm_up_nice = worker_warm_up_nice
         self.cluster: Any = None
         #: LocalCluster worker names not on the scheduler, with when they were first
         #: seen missing (a nanny's restart is given ``worker_grace_seconds``).
@@ -294,6 +310,12 @@ class DaskExecutor:
     @property
     def connected(self) -> bool:
         return self.client is not None and self.client.status == "running"
+
+    @property
+    def _warm_after_connect(self) -> bool:
+        """Whether workers are warmed through the client once connected: those of a
+        remote scheduler and threads; the LocalCluster's processes warm as they start."""
+        return bool(self.preload) and (bool(self.scheduler_address) or not self.processes)
 
     def workers(self) -> int | None:
         if not self.connected:
@@ -323,10 +345,16 @@ class DaskExecutor:
     async def _start_local(self) -> None:
         from distributed import Client, LocalCluster
 
-        from .worker_priority import LowerPriority
+        from .worker_start import WorkerStart
 
-        # Worker processes only: threads of this process would lower the service's own.
-        lower = self.processes and self.worker_nice > 0
+        # Worker processes only: threads of this process would lower the service's own
+        # priority (and exit with it). They warm up before they register, so that
+        # `await LocalCluster` returns once they are warm (worker_start's docstring).
+        plugins = (
+            (WorkerStart(self.preload, self.worker_nice, self.worker_warm_up_nice),)
+            if self.processes
+            else ()
+        )
         self.cluster = await LocalCluster(
             n_workers=self.n_workers,
             threads_per_worker=self.threads_per_worker,
@@ -334,7 +362,7 @@ class DaskExecutor:
             dashboard_address=None,
             asynchronous=True,
             # the workers the supervisor starts again later get it too (cluster.new_spec)
-            plugins=(LowerPriority(self.worker_nice),) if lower else (),
+            plugins=plugins,
         )
         self.client = await Client(self.cluster, asynchronous=True)
         log.info(
@@ -409,9 +437,7 @@ class DaskExecutor:
         if not missing and short <= 0:
             if self._refilling and len(cluster.scheduler_info.get("workers", {})) >= self.n_workers:
                 log.info("gsp: the local dask cluster is back to its %d workers", self.n_workers)
-                self._refilling = 0
-                if self.preload:  # the new workers load the science stack before a job
-                    self._warming = asyncio.create_task(self._warm_up())
+                self._refilling = 0  # warm already: they warmed before they registered
             return
         running = len(cluster.worker_spec) - len(missing)
         log.warning(
@@ -471,9 +497,10 @@ class DaskExecutor:
 
     def _connected(self) -> None:
         self.starting = False
-        # In the background: start() returns as soon as the cluster is up (the service
-        # answers meanwhile). Workers that join later load things on their first job.
-        if self.preload:
+        # In the background: start() returns as soon as the scheduler answers (the
+        # service answers meanwhile). A remote scheduler's workers that join later load
+        # things on their first job; a LocalCluster's warm before they register.
+        if self._warm_after_connect:
             self._warming = asyncio.create_task(self._warm_up())
         if self.on_connected is not None:
             self.on_connected()

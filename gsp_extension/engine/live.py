@@ -22,7 +22,7 @@ from gsp_extension.ingest.watcher import RawWatcher
 from gsp_extension.store import Database
 
 from .events import EventBus, InProcessEventBus
-from .executors import DaskExecutor, Executor, warm_up
+from .executors import WARM_UP, DaskExecutor, Executor, warm_up
 from .health import disk_free, health_report, log_line, write_heartbeat
 from .instance_lock import EngineLock
 from .runner import JobEngine
@@ -61,6 +61,11 @@ class LiveServices:
     worker_nice : int
         How much lower the CPU priority of the LocalCluster's workers is than this
         process's (:class:`~.executors.DaskExecutor`).
+    worker_preload : bool
+        Each dask worker loads the science stack (:data:`~.executors.WARM_UP`) before
+        its first job (a LocalCluster's as it starts, :mod:`~.worker_start`).
+    worker_warm_up_nice : int
+        The LocalCluster workers' niceness increment while they load it.
     watch_mode : {"auto", "native", "poll"}
         See :class:`~gsp_extension.ingest.watcher.RawWatcher`.
     settle_seconds : float
@@ -89,6 +94,8 @@ class LiveServices:
         scheduler_address: str | None = None,
         n_workers: int = 2,
         worker_nice: int = 10,
+        worker_preload: bool = True,
+        worker_warm_up_nice: int = 0,
         watch_mode: str = "auto",
         settle_seconds: float = 0.3,
         give_up_seconds: float = 600.0,
@@ -104,7 +111,11 @@ class LiveServices:
         self.health_log_seconds = health_log_seconds
         self.bus = bus or InProcessEventBus()
         self.executor = executor or DaskExecutor(
-            scheduler_address, n_workers=n_workers, worker_nice=worker_nice
+            scheduler_address,
+            n_workers=n_workers,
+            worker_nice=worker_nice,
+            preload=WARM_UP if worker_preload else (),
+            worker_warm_up_nice=worker_warm_up_nice,
         )
         self.engine = JobEngine(db, data_root, self.executor, bus=self.bus, slots=n_workers)
         if isinstance(self.executor, DaskExecutor):
@@ -293,3 +304,4 @@ class LiveServices:
                     await asyncio.to_thread(self._beat, False)  # says "stopped" at once
                 except Exception as exc:  # noqa: BLE001 - goes stale by itself anyway
                     log.warning("gsp: last heartbeat not written: %s", exc)
+            log.info("gsp: live ingest and job engine stopped")

@@ -8,9 +8,10 @@ frame. A login while they ran waited for them: the first login after a start, wh
 both workers still importing and the night's first jobs, took ~5 s instead of ~3.5 s
 (``benchmarks/bench_cold_login.py --stream``). A frame's processing can wait a fraction
 of a second for a page; a person waiting for a page notices. So each worker of the
-service's ``LocalCluster`` lowers its own priority as it starts
-(:class:`LowerPriority`, a dask worker plugin): with nothing else to run it gets the
-whole CPU as before, and it yields it when a login or a page needs it.
+service's ``LocalCluster`` lowers its own priority once it has warmed up
+(:class:`~gsp_extension.engine.worker_start.WorkerStart`, a dask worker plugin): with
+nothing else to run it gets the whole CPU as before, and it yields it when a login or a
+page needs it.
 
 A niceness only weighs against the processes of the same *scheduling group*, though:
 with Linux's autogroups (``/proc/sys/kernel/sched_autogroup_enabled``, on by default
@@ -30,8 +31,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-
-from distributed.diagnostics.plugin import WorkerPlugin
 
 log = logging.getLogger(__name__)
 
@@ -112,22 +111,3 @@ def own_scheduling_group(increment: int, autogroup: Path = AUTOGROUP) -> int | N
         log.debug("gsp: the dask worker's scheduling group keeps its niceness: %s", exc)
         return None
     return nice
-
-
-class LowerPriority(WorkerPlugin):
-    """Dask worker plugin: the worker lowers its priority by ``increment`` as it starts
-    (:func:`lower_priority`), before it runs anything. It never fails the worker's
-    start: a refusal leaves the worker at its priority."""
-
-    name = "gsp-lower-priority"
-
-    def __init__(self, increment: int) -> None:
-        self.increment = increment
-
-    def setup(self, worker=None) -> None:
-        """Lower the worker process's priority (called by dask in the worker)."""
-        try:
-            own_scheduling_group(self.increment)
-            lower_priority(self.increment)
-        except Exception as exc:  # noqa: BLE001 - a worker at full priority still works
-            log.warning("gsp: the dask worker keeps its CPU priority: %r", exc)

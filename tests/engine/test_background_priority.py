@@ -43,13 +43,13 @@ def test_a_dask_worker_leaves_the_services_scheduling_group_for_a_nicer_one():
     group of its own, niced by the increment; its parent's group is untouched."""
     out = _run(
         """
-        import json, os
+        import asyncio, json, os
         from pathlib import Path
-        from gsp_extension.engine.worker_priority import LowerPriority
+        from gsp_extension.engine.worker_start import WorkerStart
         # The root group (init's session, where a CI runner may start us) reads empty
         before = (Path("/proc/self/autogroup").read_text().split() or ["root"])[0]
         assert os.getsid(0) != os.getpid()  # in its parent's session, as a dask worker
-        LowerPriority(10).setup()
+        asyncio.run(WorkerStart((), 10).setup())  # nothing to preload: lowered at once
         group, _, nice = Path("/proc/self/autogroup").read_text().split()
         print(json.dumps({
             "leader": os.getsid(0) == os.getpid(), "moved": group != before,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -87,3 +88,26 @@ def test_a_raw_file_dropped_in_is_registered_listed_and_reduced(livehub):
     assert re.search(r"gsp_extension\.engine\.runner\] gsp: reduce job \d+ claimed", said), (
         livehub.log_tail()
     )
+
+
+def test_the_hub_stops_the_live_service_cleanly_before_escalating(livehub):
+    """The hub stops a service with SIGINT, then SIGTERM 30 s later, then SIGKILL.
+    jupyter_server handles SIGINT only with a terminal on stdin: without one (systemd,
+    Kubernetes, tests) the interrupt broke the service's event loop with nothing
+    stopped, and the process waited for its dask and watcher threads until it was
+    killed (this module's teardown took 21.7 s). Now it stops its engine and dask
+    workers and exits on the SIGINT itself. (Last in this module: it stops the hub.)"""
+    import psutil
+
+    hub = psutil.Process(livehub.process.pid)
+    (service,) = [p for p in hub.children() if "service_config" in " ".join(p.cmdline())]
+    workers = service.children(recursive=True)
+    assert workers, "no dask worker process under the service"
+    livehub.process.send_signal(signal.SIGTERM)
+    # within the hub's SIGINT grace (30 s): a service that needs its SIGTERM fails here
+    gone, alive = psutil.wait_procs([service, *workers], timeout=25)
+    said = livehub.log_path.read_text(errors="replace")
+    assert not alive, f"still running 25 s after the hub's stop: {alive}\n{livehub.log_tail()}"
+    assert "gsp: live ingest and job engine stopped" in said, livehub.log_tail()
+    assert "received signal 15" not in said, livehub.log_tail()  # no SIGTERM was needed
+    livehub.process.wait(30)
