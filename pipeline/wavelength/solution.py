@@ -72,6 +72,13 @@ class WavelengthSolution:
         Order of the fitted correction to the first guess (-1 when not applicable).
     catalogues : list of str
         NIST line files the solution was fitted to.
+    check_lines : int
+        Bright lamp lines the solution was not fitted to that checked it between its
+        lines (:mod:`pipeline.wavelength.between_lines`; 0 when none could).
+    check_pixel, check_worst_pixel : float
+        Their robust scatter and largest residual against the solution, binned px.
+    check_warning : str
+        Why the solution is off between its lines (``""`` when the check passes).
     """
 
     coefficients: np.ndarray
@@ -92,6 +99,10 @@ class WavelengthSolution:
     mean_pixel: float = 0.0
     correction_order: int = -1
     catalogues: list[str] = field(default_factory=list)
+    check_lines: int = 0
+    check_pixel: float = float("nan")
+    check_worst_pixel: float = float("nan")
+    check_warning: str = ""
 
     @property
     def order(self) -> int:
@@ -166,6 +177,12 @@ class WavelengthSolution:
                 c.replace("nist_air_strong_lines_", "").replace(".txt", "") for c in self.catalogues
             ]
             cards.append(("GSP_WCAT", ",".join(names), "NIST air strong-line lists (elements)"))
+        if self.check_lines:
+            cards += [
+                ("GSP_WXN", int(self.check_lines), "Unfitted lamp lines checking the solution"),
+                ("GSP_WXRM", round(float(self.check_pixel), 4), "Their robust scatter [binned px]"),
+                ("GSP_WXOK", not self.check_warning, "Solution right between its lines"),
+            ]
         if self.sky_shift_pixel:
             cards.append(
                 (
@@ -185,7 +202,9 @@ class WavelengthSolution:
         -------
         list of str
             One sentence for a line coverage below :data:`MIN_LINE_COVERAGE`, one for a
-            widest gap above :data:`MAX_GAP_FRACTION` of the detector; empty otherwise.
+            widest gap above :data:`MAX_GAP_FRACTION` of the detector, and the check's
+            when unfitted lamp lines show the solution off between its lines; empty
+            otherwise.
         """
         out = []
         cover = self.line_coverage
@@ -200,6 +219,8 @@ class WavelengthSolution:
                 f"no wavelength line in {gap:.0f} of {self.npix} px (GSP_WGAP): "
                 "the solution there is not measured"
             )
+        if self.check_warning:
+            out.append(self.check_warning)
         return out
 
     def quality(self) -> dict:
@@ -216,6 +237,10 @@ class WavelengthSolution:
             "wavelength_reference": self.reference,
             "wavelength_line_coverage": round(self.line_coverage, 3),
             "wavelength_widest_gap_pixel": round(self.widest_gap_pixel, 1),
+            "wavelength_check_lines": int(self.check_lines),
+            "wavelength_check_pixel": (
+                round(float(self.check_pixel), 4) if self.check_lines else None
+            ),
             "wavelength_warnings": self.coverage_warnings(),
         }
 
