@@ -3,9 +3,13 @@ fitted to (extra NIST lines, :mod:`pipeline.wavelength.between_lines`), on real 
 
 from __future__ import annotations
 
+import dataclasses
+from functools import cache
+
 import numpy as np
 import pytest
 
+from pipeline.spectroscopy.chain import combine_solutions
 from pipeline.wavelength import calibrate_arc
 from pipeline.wavelength.nist import element_lines, extra_element_lines
 from tests.wavelength.real_arcs import HISTORY_ARCS, as_read, history_arc
@@ -15,6 +19,7 @@ from tests.wavelength.real_arcs import HISTORY_ARCS, as_read, history_arc
 UNLISTED_AR_I = (5162.285, 5221.271, 5421.352, 5451.652, 5572.541, 5739.520, 5834.263)
 
 
+@cache
 def _solve(name: str):
     arc = next(a for a in HISTORY_ARCS if name in a.file)
     flux, _, header = history_arc(arc)
@@ -55,3 +60,15 @@ def test_the_same_lamp_fitted_right_between_its_lines_passes(name):
     assert sol.check_lines >= 3
     assert not sol.check_warning
     assert {k: v for k, v, _ in sol.header_cards()}["GSP_WXOK"] is True
+
+
+def test_a_flag_is_not_averaged_away_when_arcs_are_combined():
+    """Combined with an unflagged arc that agrees with it, the flagged arc's warning stays."""
+    flagged = _solve("1200M3_CuHeAr_2017-06-10T0338")
+    clean = dataclasses.replace(
+        flagged, check_lines=0, check_pixel=float("nan"), check_warning="", arcs=["other"]
+    )
+    combined, note = combine_solutions([clean, flagged], [None, None])
+    assert "combined" in note
+    assert combined.check_warning == flagged.check_warning
+    assert any("between its lines" in w for w in combined.coverage_warnings())
