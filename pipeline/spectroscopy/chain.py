@@ -299,6 +299,24 @@ def extract_and_calibrate_arc(
     return solution, spectrum
 
 
+def _combined_check(solutions: Sequence[WavelengthSolution]) -> dict:
+    """The between-lines check of combined arcs: the worst arc's, so a flag is not averaged away.
+
+    Each arc was checked at its own unfitted lamp lines; the average of solutions that
+    agree to :data:`COMBINE_TOLERANCE_PX` inherits what any of them was found to be off.
+    """
+    checked = [s for s in solutions if s.check_lines]
+    if not checked:
+        return {}
+    worst = max(checked, key=lambda s: (bool(s.check_warning), s.check_pixel))
+    return {
+        "check_lines": worst.check_lines,
+        "check_pixel": worst.check_pixel,
+        "check_worst_pixel": max(s.check_worst_pixel for s in checked),
+        "check_warning": worst.check_warning,
+    }
+
+
 def combine_solutions(
     solutions: Sequence[WavelengthSolution], dates: Sequence, when=None
 ) -> tuple[WavelengthSolution, str]:
@@ -359,6 +377,7 @@ def combine_solutions(
             arcs=[a for s in solutions for a in s.arcs],
             correction_order=first.correction_order,
             catalogues=sorted({c for s in solutions for c in s.catalogues}),
+            **_combined_check(solutions),
         )
         # the line table and RMS of the combined solution itself
         combined = restate_lines(combined)

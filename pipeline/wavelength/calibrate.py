@@ -29,7 +29,11 @@ from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.alignment_bend import bend_alignment
+<<<<<<< HEAD
 from pipeline.wavelength.bulbs import BulbOffset, bulb_sides, measure_offset
+=======
+from pipeline.wavelength.between_lines import MIN_CHECKED, with_check
+>>>>>>> wip/sparse
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
@@ -203,7 +207,22 @@ def calibrate_arc(
             f"px RMS (expected <= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
             f"{''.join(sorted(setup.lamp))}?"
         )
+<<<<<<< HEAD
     return _solution(setup, found, measured, mode, arc_name, _bulb_offset(setup, found, measured))
+=======
+    solution = _solution(setup, found, measured, mode, arc_name)
+    if found.reference == FALLBACK_REFERENCE:
+        return solution
+    solution, check = with_check(solution, setup.lamp)
+    if check.n >= MIN_CHECKED and check.robust_pixel > MAX_RMS_PX:
+        raise WavelengthCalibrationError(
+            f"{solution.n_used} NIST lines fit with {solution.rms_pixel:.2f} binned px RMS, "
+            f"but {check.n} bright lamp lines between them are {check.robust_pixel:.2f} px "
+            f"off it (expected <= {MAX_RMS_PX}): the solution is wrong between its lines; "
+            "an arc with more lines (longer exposure, another lamp) would fix it"
+        )
+    return solution
+>>>>>>> wip/sparse
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,49 @@ def catalogue_path(element: str):
     return lamp_dir() / "nist_lines" / f"nist_air_strong_lines_{element}.txt"
 
 
+def extra_catalogue_path(element: str):
+    """Locate one element's file of extra lines (bright in real lamps, not in the strong list).
+
+    Parameters
+    ----------
+    element : str
+        Element symbol (``"Ar"``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/lamps/nist_lines/nist_air_extra_lines_<element>.txt`` (it may not
+        exist).
+    """
+    return lamp_dir() / "nist_lines" / f"nist_air_extra_lines_{element}.txt"
+
+
+def _read_catalogue(path) -> LineCatalogue:
+    """Lines of one catalogue file (``intensity, air wavelength, ion, source``), sorted."""
+    waves, intens, ions, refs = [], [], [], []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if not row or row[0].strip().startswith("#") or len(row) < 2:
+                    continue
+                try:
+                    wave = float(row[1])
+                except ValueError:
+                    continue
+                digits = re.sub(r"[^0-9.]", "", row[0])
+                intens.append(float(digits) if digits else 1.0)
+                waves.append(wave)
+                ions.append(row[2].strip() if len(row) > 2 else "")
+                refs.append(row[3].strip() if len(row) > 3 else "")
+    order = np.argsort(waves, kind="stable")
+    return LineCatalogue(
+        np.asarray(waves, float)[order],
+        np.asarray(intens, float)[order],
+        np.asarray(ions, dtype=object)[order].astype(str),
+        np.asarray(refs, dtype=object)[order].astype(str),
+    )
+
+
 @cache
 def element_lines(element: str) -> LineCatalogue:
     """Read the NIST strong air lines of one element (empty when the package has no list).
@@ -88,29 +131,65 @@ def element_lines(element: str) -> LineCatalogue:
         Air wavelength (Å), NIST relative intensity (1 without a number), ion and source
         of each line, by wavelength (cached per element).
     """
-    path = catalogue_path(element)
-    waves, intens, ions, refs = [], [], [], []
-    if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            for row in csv.reader(fh):
-                if not row or row[0].strip().startswith("#") or len(row) < 2:
-                    continue
-                try:
-                    wave = float(row[1])
-                except ValueError:
-                    continue
-                digits = re.sub(r"[^0-9.]", "", row[0])
-                intens.append(float(digits) if digits else 1.0)
-                waves.append(wave)
-                ions.append(row[2].strip() if len(row) > 2 else element)
-                refs.append(row[3].strip() if len(row) > 3 else "")
-    order = np.argsort(waves, kind="stable")
-    return LineCatalogue(
-        np.asarray(waves, float)[order],
-        np.asarray(intens, float)[order],
-        np.asarray(ions, dtype=object)[order].astype(str),
-        np.asarray(refs, dtype=object)[order].astype(str),
+    return _named(_read_catalogue(catalogue_path(element)), element)
+
+
+def _named(cat: LineCatalogue, element: str) -> LineCatalogue:
+    """The catalogue with the element's symbol as the ion where a row names none."""
+    ion = np.array([i or element for i in cat.ion.tolist()], dtype=object).astype(str)
+    return LineCatalogue(cat.wavelength, cat.intensity, ion, cat.source)
+
+
+@cache
+def extra_element_lines(element: str) -> LineCatalogue:
+    """Read one element's extra air lines: bright in real lamps, absent from the strong list.
+
+    They come from NIST-derived lists of lines measured in real lamps (PypeIt's, see
+    ``benchmarks/make_extra_lines.py``); their ``source`` names where each came from.
+    They check a solution between its lines and are not fitted.
+
+    Parameters
+    ----------
+    element : str
+        Element symbol (``"Ar"``).
+
+    Returns
+    -------
+    LineCatalogue
+        By wavelength; empty when the package has no extra list of the element.
+    """
+    return _named(_read_catalogue(extra_catalogue_path(element)), element)
+
+
+def extra_lamp_lines(elements) -> LineCatalogue:
+    """Extra lines (:func:`extra_element_lines`) of every element of a lamp, by wavelength.
+
+    Parameters
+    ----------
+    elements : iterable of str
+        Element symbols (fill gas included by the caller).
+
+    Returns
+    -------
+    LineCatalogue
+        Their intensities are not comparable (none is stated).
+    """
+    return _concatenated([extra_element_lines(el) for el in sorted(elements)])
+
+
+def _concatenated(parts) -> LineCatalogue:
+    """Several catalogues in one, by wavelength (empty without parts)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        empty = np.empty(0)
+        return LineCatalogue(empty, empty, empty.astype(str), empty.astype(str))
+    cat = LineCatalogue(
+        np.concatenate([p.wavelength for p in parts]),
+        np.concatenate([p.intensity for p in parts]),
+        np.concatenate([p.ion for p in parts]),
+        np.concatenate([p.source for p in parts]),
     )
+    return cat.select(np.argsort(cat.wavelength, kind="stable"))
 
 
 @cache
@@ -147,16 +226,7 @@ def lamp_lines(elements: frozenset[str]) -> LineCatalogue:
             sel = ions == ion
             scaled[sel] *= 1000.0 / max(float(np.max(cat.intensity[sel])), 1e-9)
         parts.append(LineCatalogue(cat.wavelength, scaled, cat.ion, cat.source))
-    if not parts:
-        empty = np.empty(0)
-        return LineCatalogue(empty, empty, empty.astype(str), empty.astype(str))
-    cat = LineCatalogue(
-        np.concatenate([p.wavelength for p in parts]),
-        np.concatenate([p.intensity for p in parts]),
-        np.concatenate([p.ion for p in parts]),
-        np.concatenate([p.source for p in parts]),
-    )
-    return cat.select(np.argsort(cat.wavelength, kind="stable"))
+    return _concatenated(parts)
 
 
 #: Fill gases of the Goodman hollow-cathode lamps: a "Cu" or "Fe" lamp (``LAMP_CU``,

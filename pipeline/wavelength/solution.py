@@ -78,6 +78,13 @@ class WavelengthSolution:
         on the lines, not fitted (:mod:`pipeline.wavelength.bulbs`): the lamp light
         has no single zero point, and the science light's is known to no better unless
         its sky lines set it. ``None`` for one bulb or too few lines of either.
+    check_lines : int
+        Bright lamp lines the solution was not fitted to that checked it between its
+        lines (:mod:`pipeline.wavelength.between_lines`; 0 when none could).
+    check_pixel, check_worst_pixel : float
+        Their robust scatter and largest residual against the solution, binned px.
+    check_warning : str
+        Why the solution is off between its lines (``""`` when the check passes).
     """
 
     coefficients: np.ndarray
@@ -100,6 +107,10 @@ class WavelengthSolution:
     catalogues: list[str] = field(default_factory=list)
     bulb_offset_pixel: float | None = None
     bulb_offset_error: float | None = None
+    check_lines: int = 0
+    check_pixel: float = float("nan")
+    check_worst_pixel: float = float("nan")
+    check_warning: str = ""
 
     @property
     def order(self) -> int:
@@ -187,6 +198,12 @@ class WavelengthSolution:
                     "Std error of GSP_WBLB [binned px]",
                 ),
             ]
+        if self.check_lines:
+            cards += [
+                ("GSP_WXN", int(self.check_lines), "Unfitted lamp lines checking the solution"),
+                ("GSP_WXRM", round(float(self.check_pixel), 4), "Their robust scatter [binned px]"),
+                ("GSP_WXOK", not self.check_warning, "Solution right between its lines"),
+            ]
         if self.sky_shift_pixel:
             cards.append(
                 (
@@ -206,7 +223,9 @@ class WavelengthSolution:
         -------
         list of str
             One sentence for a line coverage below :data:`MIN_LINE_COVERAGE`, one for a
-            widest gap above :data:`MAX_GAP_FRACTION` of the detector; empty otherwise.
+            widest gap above :data:`MAX_GAP_FRACTION` of the detector, and the check's
+            when unfitted lamp lines show the solution off between its lines; empty
+            otherwise.
         """
         out = []
         cover = self.line_coverage
@@ -221,6 +240,8 @@ class WavelengthSolution:
                 f"no wavelength line in {gap:.0f} of {self.npix} px (GSP_WGAP): "
                 "the solution there is not measured"
             )
+        if self.check_warning:
+            out.append(self.check_warning)
         return out
 
     def quality(self) -> dict:
@@ -237,6 +258,10 @@ class WavelengthSolution:
             "wavelength_reference": self.reference,
             "wavelength_line_coverage": round(self.line_coverage, 3),
             "wavelength_widest_gap_pixel": round(self.widest_gap_pixel, 1),
+            "wavelength_check_lines": int(self.check_lines),
+            "wavelength_check_pixel": (
+                round(float(self.check_pixel), 4) if self.check_lines else None
+            ),
             "wavelength_warnings": self.coverage_warnings(),
         }
 
