@@ -29,11 +29,8 @@ from numpy.polynomial import Chebyshev, chebyshev
 
 from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.alignment_bend import bend_alignment
-<<<<<<< HEAD
-from pipeline.wavelength.bulbs import BulbOffset, bulb_sides, measure_offset
-=======
 from pipeline.wavelength.between_lines import MIN_CHECKED, with_check
->>>>>>> wip/sparse
+from pipeline.wavelength.bulbs import BulbOffset, bulb_sides, measure_offset
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
@@ -207,10 +204,8 @@ def calibrate_arc(
             f"px RMS (expected <= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
             f"{''.join(sorted(setup.lamp))}?"
         )
-<<<<<<< HEAD
-    return _solution(setup, found, measured, mode, arc_name, _bulb_offset(setup, found, measured))
-=======
-    solution = _solution(setup, found, measured, mode, arc_name)
+    bulb = _bulb_offset(setup, found, measured)
+    solution = _solution(setup, found, measured, mode, arc_name, bulb)
     if found.reference == FALLBACK_REFERENCE:
         return solution
     solution, check = with_check(solution, setup.lamp)
@@ -222,7 +217,6 @@ def calibrate_arc(
             "an arc with more lines (longer exposure, another lamp) would fix it"
         )
     return solution
->>>>>>> wip/sparse
 
 
 @dataclass(frozen=True)
