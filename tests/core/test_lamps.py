@@ -21,7 +21,11 @@ def test_library_is_complete_and_readable():
 
 def test_licence_and_origin_ship_with_the_data():
     assert (lamps.lamp_dir() / "LICENSE.goodman_pipeline").is_file()
-    assert len(list((lamps.lamp_dir() / "nist_lines").glob("*.txt"))) == 6
+    nist = lamps.lamp_dir() / "nist_lines"
+    assert len(list(nist.glob("nist_air_strong_lines_*.txt"))) == 6
+    # the lines NIST's strong lists lack, taken from PypeIt's NIST-flagged lists
+    assert len(list(nist.glob("nist_air_extra_lines_*.txt"))) == 5
+    assert (nist / "LICENSE_PypeIt_BSD3.rst").is_file()
 
 
 def test_mode_spelling_variants():
