@@ -121,14 +121,9 @@ def refit(template: LampTemplate) -> RefitResult:
     from pipeline.wavelength.calibrate import WavelengthCalibrationError
 
     result = RefitResult(template.file_name, template.lamp)
-    stored = dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
+    stored = _stored(template)
     try:
-        sol = _calibrate(template, stored, MAX_ORDER)
-        cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
-        if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
-            sol = _calibrate(template, stored, cap)
-        if sol.n_used < SPARSE_LIBRARY:
-            sol = _supported(template, stored, sol)
+        sol = refit_solution(template)
     except (WavelengthCalibrationError, ValueError) as exc:
         result.problem = str(exc)
         return result
@@ -167,6 +162,40 @@ def refit(template: LampTemplate) -> RefitResult:
     else:
         result.coefficients = np.asarray(coef, float)
     return result
+
+
+def _stored(template: LampTemplate) -> LampTemplate:
+    """The lamp with its stored model only (the refit starts from it, not from itself)."""
+    return dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
+
+
+def refit_solution(template: LampTemplate):
+    """The lamp's own flux calibrated against NIST as the refit does, from its stored model.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp.
+
+    Returns
+    -------
+    WavelengthSolution
+        The solution the corrected model is written from (the correction's order capped
+        at :data:`MAX_ORDER`, and lower on a sparse lamp).
+
+    Raises
+    ------
+    WavelengthCalibrationError
+        The lamp could not be calibrated.
+    """
+    stored = _stored(template)
+    sol = _calibrate(template, stored, MAX_ORDER)
+    cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
+    if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
+        sol = _calibrate(template, stored, cap)
+    if sol.n_used < SPARSE_LIBRARY:
+        sol = _supported(template, stored, sol)
+    return sol
 
 
 def _calibrate(template: LampTemplate, stored: LampTemplate, max_order: int):
