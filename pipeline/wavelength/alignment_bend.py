@@ -52,10 +52,10 @@ MIN_BEND_UNBINNED = 2.0
 class _Reference:
     """The guess's reference (lamp flux or NIST lines) rendered through any map."""
 
-    def __init__(self, n, binning, guess, catalogue: LineCatalogue, sigma_binned):
+    def __init__(self, n, binning, guess, catalogue: LineCatalogue, sigma_binned, lamp_flux=True):
         self.n, self.b, self.sigma = n, int(binning), sigma_binned
         self.v = np.arange(n * self.b, dtype=float)
-        template_flux = getattr(guess, "flux", None)
+        template_flux = getattr(guess, "flux", None) if lamp_flux else None
         self.template_z = None
         if template_flux is not None:
             self.template_z = _prepare(np.asarray(template_flux, float))
@@ -155,6 +155,7 @@ def bend_alignment(
     sigma_binned: float,
     alignment: Alignment,
     max_bend_unbinned: float = MAX_BEND_UNBINNED,
+    lamp_flux: bool = True,
 ) -> Alignment:
     """The coarse alignment, bent where the arc's curvature departs from the guess's.
 
@@ -177,6 +178,8 @@ def bend_alignment(
         The affine alignment to start from.
     max_bend_unbinned : float
         Largest departure searched at a window, unbinned px.
+    lamp_flux : bool
+        As for :func:`pipeline.wavelength.first_guess.align`.
 
     Returns
     -------
@@ -190,7 +193,7 @@ def bend_alignment(
     if n < 8 * LEVELS[-1]:
         return alignment
     arc_z = _prepare(np.asarray(flux, float))
-    reference = _Reference(n, b, guess, catalogue, max(sigma_binned, 1.0))
+    reference = _Reference(n, b, guess, catalogue, max(sigma_binned, 1.0), lamp_flux)
     _, base_peak = _whole_arc_peak(arc_z, reference.render(alignment), 2)
     current = alignment
     max_lag = int(np.ceil(max_bend_unbinned / b))

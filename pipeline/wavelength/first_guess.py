@@ -188,6 +188,7 @@ def align(
     sigma_binned: float,
     max_shift_unbinned: float,
     max_scale_error: float,
+    lamp_flux: bool = True,
 ) -> Alignment:
     """Coarse affine alignment of a binned arc against a first guess.
 
@@ -208,6 +209,9 @@ def align(
         Largest offset searched, unbinned px.
     max_scale_error : float
         Largest relative dispersion error searched (0 keeps the scale at 1).
+    lamp_flux : bool
+        Whether a library template's flux is the reference (``False``: its model only,
+        NIST lines rendered through it, for an arc of other lamps).
 
     Returns
     -------
@@ -218,7 +222,7 @@ def align(
     centre = (n * b - 1) / 2.0
     arc_z = _prepare(flux)
     v = np.arange(n * b, dtype=float)
-    template_flux = getattr(guess, "flux", None)
+    template_flux = getattr(guess, "flux", None) if lamp_flux else None
     if template_flux is not None:
         # prepared once, unbinned; each scale only resamples and bins it
         template_z = _prepare(np.asarray(template_flux, float))

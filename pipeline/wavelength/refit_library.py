@@ -101,6 +101,9 @@ class RefitResult:
     measured_pixels: tuple[float, float] | None = None  # outermost NIST lines used
     coefficients: np.ndarray | None = None
     catalogues: tuple[str, ...] = ()
+    #: what the lines were named from: the stored model, or the optics model's shape
+    #: where the stored model missed the lamp's lines (:func:`_optics_gap_solution`)
+    start: str = "GSP_Cnnn; robust fit, order by cross-validation"
     problem: str = ""
 
 
@@ -121,14 +124,9 @@ def refit(template: LampTemplate) -> RefitResult:
     from pipeline.wavelength.calibrate import WavelengthCalibrationError
 
     result = RefitResult(template.file_name, template.lamp)
-    stored = dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
+    stored = _stored(template)
     try:
-        sol = _calibrate(template, stored, MAX_ORDER)
-        cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
-        if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
-            sol = _calibrate(template, stored, cap)
-        if sol.n_used < SPARSE_LIBRARY:
-            sol = _supported(template, stored, sol)
+        sol, started_from = _refit_solution(template, stored)
     except (WavelengthCalibrationError, ValueError) as exc:
         result.problem = str(exc)
         return result
@@ -156,6 +154,8 @@ def refit(template: LampTemplate) -> RefitResult:
     result.deviation_rms = float(np.sqrt(np.mean(dev**2)))
     result.deviation_max = float(np.max(np.abs(dev)))
     result.catalogues = tuple(sol.catalogues)
+    if started_from is not stored:
+        result.start = "optics shape: GSP_Cnnn missed lines; robust fit"
     if result.n_used < MIN_LINES:
         result.problem = f"only {result.n_used} NIST lines (need {MIN_LINES})"
     elif result.rms_pixel > MAX_RMS_PX:
@@ -169,22 +169,120 @@ def refit(template: LampTemplate) -> RefitResult:
     return result
 
 
-def _calibrate(template: LampTemplate, stored: LampTemplate, max_order: int):
-    """The lamp's own flux calibrated as an arc, from its stored model."""
+def _stored(template: LampTemplate) -> LampTemplate:
+    """The lamp with its stored model only (the refit starts from it, not from itself)."""
+    return dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
+
+
+def refit_solution(template: LampTemplate):
+    """The lamp's own flux calibrated against NIST as the refit does, from its stored model.
+
+    Where the lines named from the stored model leave a wide gap, the lamp is also
+    identified from the optics model's shape (:func:`_optics_gap_solution`).
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp.
+
+    Returns
+    -------
+    WavelengthSolution
+        The solution the corrected model is written from (the correction's order capped
+        at :data:`MAX_ORDER`, and lower on a sparse lamp).
+
+    Raises
+    ------
+    WavelengthCalibrationError
+        The lamp could not be calibrated.
+    """
+    return _refit_solution(template, _stored(template))[0]
+
+
+def _refit_solution(template: LampTemplate, stored: LampTemplate):
+    """:func:`refit_solution` and the guess its lines were named from."""
+    sol = _fitted_from(template, stored)
+    other = _optics_gap_solution(template, stored, sol)
+    return (sol, stored) if other is None else other
+
+
+def _fitted_from(template: LampTemplate, guess):
+    """The lamp calibrated from ``guess`` at the order its lines support."""
+    sol = _calibrate(template, guess, MAX_ORDER)
+    cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
+    if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
+        sol = _calibrate(template, guess, cap)
+    if sol.n_used < SPARSE_LIBRARY:
+        sol = _supported(template, guess, sol)
+    return sol
+
+
+def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
+    """The lamp identified from the optics model's shape (and that guess), when that finds
+    the NIST lines the stored model missed inside the widest gap of ``sol``'s lines (and
+    fits more lines, no worse); else ``None``.
+
+    The stored model is goodman's fit to the lines it catalogued: across a stretch
+    without them it is an interpolation, the optics model physics (the grating
+    equation and the camera). 930M4_HgAr's model was fitted to two Hg lines at 695-745
+    px and two Ar lines at 3603-3856 px; between them it was up to 4.3 px off, the
+    identification from it named none of the 13 Ar I lines the lamp shows there
+    (5558-6871 A), and the refit, an order-0 shift over a 2800 px gap, kept that error
+    for every 930_M4 HgAr arc. From the optics shape those lines are named and the
+    mode's other lamps agree with its solution to 0.04 px (1.2 px before;
+    ``benchmarks/grade_library_lamps.py``). Elsewhere the optics shape names no line
+    the stored model missed and the stored model's identification stands: on the
+    lines both name, which start needs less correction is no question for the refit
+    (the product's choice, :func:`pipeline.wavelength.calibrate._optics_alternative`,
+    changed 31 lamps' refits, on leave-one-out errors within their uncertainty).
+    """
+    from pipeline.wavelength.calibrate import WIDE_GAP, WavelengthCalibrationError
+    from pipeline.wavelength.template_guess import optics_gap_guess
+
+    pix = np.sort(np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)])
+    edges = np.r_[0.0, pix, template.npix - 1.0]
+    k = int(np.argmax(np.diff(edges)))
+    lo, hi = edges[k], edges[k + 1]
+    if hi - lo <= WIDE_GAP * template.npix:
+        return None
+    guess = optics_gap_guess(stored)
+    if guess is None:
+        return None
+    try:
+        other = _fitted_from(template, guess)
+    except (WavelengthCalibrationError, ValueError):
+        return None
+    opix = np.asarray(other.lines["pixel"], float)[np.asarray(other.lines["used"], bool)]
+    # lines the stored model's identification did not use, inside its widest gap
+    new = (opix > lo) & (opix < hi) & (np.abs(opix[:, None] - pix[None, :]).min(axis=1) > 0.5)
+    if (
+        other.reference == sol.reference
+        and new.any()
+        and other.n_used > sol.n_used
+        and other.rms_pixel <= sol.rms_pixel
+    ):
+        return other, guess
+    return None
+
+
+def _calibrate(template: LampTemplate, guess, max_order: int):
+    """The lamp's own flux calibrated as an arc, from its stored model (or ``guess``)."""
     from pipeline.wavelength.calibrate import calibrate_arc
 
+    is_lamp = isinstance(guess, LampTemplate)
     return calibrate_arc(
         template.flux,
         lamp_elements=template.elements,
         binning=1,
-        template=stored,
+        template=guess if is_lamp else None,
+        first_guess=None if is_lamp else guess,
         max_shift_unbinned=8,
         max_scale_error=0.0,
         max_order=max_order,
     )
 
 
-def _supported(template: LampTemplate, stored: LampTemplate, sol):
+def _supported(template: LampTemplate, guess, sol):
     """The refit ``sol`` of a sparse lamp again at the lowest correction order its NIST
     lines support as well as its own
     (:func:`pipeline.wavelength.robust_fit.supported_order`), or ``sol``.
@@ -211,14 +309,15 @@ def _supported(template: LampTemplate, stored: LampTemplate, sol):
     # as the correction sees the lines: the places of their NIST wavelengths on the
     # guess less their pixels (the alignment's shift aside, which order 0 takes),
     # weighted by their centring errors
-    d = inverse(checked_template_guess(stored), ref, _written_width(stored)) - pix
-    x = 2.0 * pix / max(stored.npix - 1, 1) - 1.0
+    start = checked_template_guess(guess) if isinstance(guess, LampTemplate) else guess
+    d = inverse(start, ref, _written_width(guess)) - pix
+    x = 2.0 * pix / max(guess.npix - 1, 1) - 1.0
     w = 1.0 / np.hypot(np.nan_to_num(err, nan=1.0), SYSTEMATIC_PX) ** 2
     lower = supported_order(x, d, w, int(sol.correction_order))
     if lower >= sol.correction_order:
         return sol
     try:
-        low = _calibrate(template, stored, lower)
+        low = _calibrate(template, guess, lower)
     except (WavelengthCalibrationError, ValueError):
         return sol
     return low if low.reference == sol.reference and low.n_used >= sol.n_used else sol
@@ -340,7 +439,7 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
             f"{when} GSP_Rnnn fitted to NIST air lines",
             f"lists nist_air_strong_lines_<El>.txt El={elements}",
             "lines re-centred in own flux (integrated Gaussian)",
-            "from GSP_Cnnn; robust fit, order by cross-validation",
+            f"from {result.start}",
             "by python -m pipeline.wavelength.refit_library",
         ):
             header.add_history(f"{HISTORY_TAG} {text}")

@@ -199,3 +199,30 @@ def test_lamp_with_too_few_nist_lines_falls_back_to_its_library_model():
     other, _ = synth_arc(wrong, 0.5, 2)
     with pytest.raises(WavelengthCalibrationError, match="do not match"):
         calibrate_arc(other, t.mode, t.lamp, 2, template=t)
+
+
+@pytest.mark.parametrize(
+    ("arc_lamp", "other_lamp"),
+    [
+        ("goodman_comp_600UV_CuHeAr.fits", "goodman_comp_600UV_HgAr.fits"),
+        ("goodman_comp_600Blue_CuHeAr.fits", "goodman_comp_600Blue_HgAr.fits"),
+    ],
+)
+def test_an_arc_of_lamps_its_mode_lacks_starts_from_another_lamps_model(arc_lamp, other_lamp):
+    """A real CuHeAr arc started from its mode's HgAr lamp (what a mode without a
+    CuHeAr lamp gives it) correlates at 0.08-0.17 with that lamp's flux, another
+    source's lines, and was refused; the lamp's model is the mode's dispersion, and from
+    it (the arc's NIST lines rendered through it) the arc is calibrated as from its own
+    lamp. An arc of another mode is still refused."""
+    arc = read_template(lamp_dir() / arc_lamp)
+    sol = calibrate_arc(
+        arc.flux, None, arc.elements, 1, template=read_template(lamp_dir() / other_lamp)
+    )
+    assert sol.reference == "NIST air" and sol.n_used >= 50 and sol.rms_pixel <= 0.07
+    used = np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)]
+    j = np.arange(used.min(), used.max())
+    # against the arc's own NIST-corrected model, between the lines both measured
+    off = (sol.wavelength(j) - arc.wavelength(j)) / np.abs(np.gradient(arc.wavelength(j)))
+    assert np.sqrt(np.mean(off**2)) < 0.05
+    with pytest.raises(WavelengthCalibrationError, match="do not match"):
+        calibrate_arc(arc.flux, None, arc.elements, 1, template=select_template("400_M1", "HgAr"))
