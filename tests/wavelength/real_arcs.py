@@ -114,13 +114,18 @@ def vac_to_air_morton(wave_vac: np.ndarray) -> np.ndarray:
     return vac_to_air(np.asarray(wave_vac, float) * u.AA, method="Morton2000").to_value(u.AA)
 
 
-def pypeit_blue_400() -> tuple[np.ndarray, np.ndarray]:
-    """(flux, PypeIt air wavelength per binned pixel) of the Blue 400 2x2 arc."""
-    with fits.open(REAL / "pypeit_templates" / "soar_goodman_blue_400_SYZY.fits") as hdul:
+def _pypeit_template(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(flux, PypeIt's wavelength converted to air) of one of PypeIt's templates."""
+    with fits.open(REAL / "pypeit_templates" / name) as hdul:
         table = hdul[1].data
         wave = np.asarray(table["wave"], float)
         flux = np.asarray(table["flux"], float)
     return flux, vac_to_air_morton(wave)
+
+
+def pypeit_blue_400() -> tuple[np.ndarray, np.ndarray]:
+    """(flux, PypeIt air wavelength per binned pixel) of the Blue 400 2x2 arc."""
+    return _pypeit_template("soar_goodman_blue_400_SYZY.fits")
 
 
 #: First binned pixel of the 400 M2 arc in PypeIt's Red 400 template (its splice).
@@ -129,11 +134,7 @@ PYPEIT_RED_SPLICE = 1902
 
 def pypeit_red_400() -> tuple[np.ndarray, np.ndarray]:
     """(flux, PypeIt air wavelength per binned pixel) of the spliced Red 400 2x2 template."""
-    with fits.open(REAL / "pypeit_templates" / "soar_goodman_red_400_SYZY.fits") as hdul:
-        table = hdul[1].data
-        wave = np.asarray(table["wave"], float)
-        flux = np.asarray(table["flux"], float)
-    return flux, vac_to_air_morton(wave)
+    return _pypeit_template("soar_goodman_red_400_SYZY.fits")
 
 
 def pypeit_red_400_m2_on_detector(npix: int = 2030) -> tuple[np.ndarray, np.ndarray]:
