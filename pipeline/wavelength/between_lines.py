@@ -28,6 +28,7 @@ one Ne I and two Hg I lines) are rarely checked at all.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -270,8 +271,6 @@ def with_check(solution, elements):
         A copy with ``check_lines``, ``check_pixel``, ``check_worst_pixel`` and
         ``check_warning`` set, and the check.
     """
-    import dataclasses
-
     check = check_between_lines(solution, elements)
     if not check.n:
         return solution, check

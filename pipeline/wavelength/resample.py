@@ -51,21 +51,28 @@ def linear_grid(solution: WavelengthSolution, n: int | None = None) -> tuple[flo
     return lo, (hi - lo) / (n - 1), n
 
 
-def _overlap_resample(edges_in, counts, var, bad, edges_out, neighbours=False):
-    """Split counts of input bins over output bins by overlap of their edges (with
-    ``neighbours``, also the covariance of each output bin with the next two)."""
-    n_in, n_out = counts.size, edges_out.size - 1
+def _overlap_pieces(edges_in, edges_out):
+    """The pieces the merged edges cut: input bin ``j``, output bin ``k``, the
+    fraction ``frac`` of the input bin and the length of each piece."""
+    n_in, n_out = edges_in.size - 1, edges_out.size - 1
     merged = np.union1d(edges_in, edges_out)
     left, right = merged[:-1], merged[1:]
     mid = 0.5 * (left + right)
     j = np.searchsorted(edges_in, mid) - 1
     k = np.searchsorted(edges_out, mid) - 1
     ok = (j >= 0) & (j < n_in) & (k >= 0) & (k < n_out)
-    j, k = j[ok], k[ok]
-    frac = (right[ok] - left[ok]) / (edges_in[j + 1] - edges_in[j])
+    j, k, length = j[ok], k[ok], (right - left)[ok]
+    return j, k, length / (edges_in[j + 1] - edges_in[j]), length
+
+
+def _overlap_resample(edges_in, counts, var, bad, edges_out, neighbours=False):
+    """Split counts of input bins over output bins by overlap of their edges (with
+    ``neighbours``, also the covariance of each output bin with the next two)."""
+    n_out = edges_out.size - 1
+    j, k, frac, length = _overlap_pieces(edges_in, edges_out)
     flux = np.bincount(k, frac * counts[j], minlength=n_out)
     variance = np.bincount(k, frac**2 * var[j], minlength=n_out)
-    covered = np.bincount(k, (right[ok] - left[ok]), minlength=n_out)
+    covered = np.bincount(k, length, minlength=n_out)
     width = np.diff(edges_out)
     masked = np.bincount(k, (frac > 0) & bad[j], minlength=n_out) > 0
     masked |= covered < 0.999 * width
@@ -187,9 +194,12 @@ def resample_arrays(
     if shared is not None:
         # the shared noise goes through the same linear map as the counts
 
+        # the pieces are the counts' own: cut once, not once per vector
+        j, k, frac, _ = _overlap_pieces(edges_in, edges_out)
+
         def through(vector):
             vector = np.where(bad, 0.0, vector[::-1] if flipped else vector)
-            return _overlap_resample(edges_in, vector, var, bad, edges_out)[0]
+            return np.bincount(k, frac * vector[j], minlength=n_out)
 
         meta["shared_noise"] = shared.mapped(through)
     return SpectrumArrays(
