@@ -135,3 +135,142 @@ def measure_offset(x, resid_px, err, side, order: int) -> BulbOffset | None:
             break
         keep = new
     return fit
+
+
+#: Standard errors (joint, of the Ne bulb's offset and slope) from which the two bulbs
+#: are solved apart (:func:`separate_bulbs`). Below it the terms are noise a joint fit
+#: averages better than two more coefficients.
+SEPARATE_SIGMA = 4.0
+#: Fewest used lines of each bulb to solve the bulbs apart: the other bulb's lines set
+#: the solution's zero point and scale on their own.
+MIN_LINES_SEPARATE = 4
+#: Orders above the joint fit's the bulbs' own fit may take (see :func:`separate_bulbs`),
+#: the leave-one-out RMS improving by this factor at each step, with at least this
+#: many lines per coefficient.
+EXTRA_ORDERS = 2
+ORDER_GAIN = 0.9
+LINES_PER_TERM = 3
+#: Smallest robust scatter (binned px) the bulbs' fit assumes when it sets lines
+#: aside: a lamp whose lines fit to 0.02 px keeps those 0.1 px off.
+SCATTER_FLOOR_PX = 0.025
+
+
+@dataclass(frozen=True)
+class BulbTerms:
+    """The Ne bulb's lines carried beside the other bulb's solution.
+
+    The lamp's solution is the other bulb's (HgAr, or Ar): the library's real lamps of
+    a mode (``benchmarks/bulb_paths.py``) show the hollow-cathode lamps (CuHeAr,
+    FeHeAr), the Ar and the HgAr lamps placing the HgAr bulb's lines on one straight
+    line and the Ne bulb's on a sloped one (600 Red: +0.14 px per 1000 px; 1200 M6
+    +0.11, 1200 M7 +0.15-0.19), and the Ne lamp alone the reverse: three light paths
+    against one. The Ne bulb's lines join the fit through an offset and a slope of
+    their own, so they shape its curvature without setting its zero point or scale.
+
+    Attributes
+    ----------
+    shape : ndarray
+        Chebyshev coefficients over x in [-1, 1] of the joint solution minus the
+        other bulb's, binned px towards longer wavelengths.
+    offset, slope : float
+        The Ne lines against the other bulb's solution, ``offset + slope * x``, binned px.
+    offset_error, slope_error : float
+        Their standard errors, binned px.
+    kept : ndarray of bool
+        The lines given that fitted it (the others lie farther than
+        :data:`CLIP_SIGMA` robust sigmas from it).
+    """
+
+    shape: np.ndarray
+    offset: float
+    slope: float
+    offset_error: float
+    slope_error: float
+    kept: np.ndarray
+
+    def ne_pixel(self, x) -> np.ndarray:
+        """Where the Ne bulb's lines sit against the other bulb's solution, binned px."""
+        return self.offset + self.slope * np.asarray(x, float)
+
+
+def _fit_apart(x, y, w, ne, keep, k):
+    """Weighted fit of a Chebyshev of order ``k`` and the Ne terms to the ``keep`` lines:
+    coefficients, design matrix, and leave-one-out residuals of the lines kept."""
+    a = np.hstack([chebyshev.chebvander(x, k), np.column_stack([ne, ne * x])])
+    aw = a[keep] * w[keep, None]
+    q, r = np.linalg.qr(aw)
+    coef = np.linalg.lstsq(r, q.T @ (y[keep] * w[keep]), rcond=None)[0]
+    resid = y[keep] - a[keep] @ coef
+    hat = np.sum(q * q, axis=1)
+    return coef, a, resid / np.clip(1.0 - hat, 1e-6, None)
+
+
+def separate_bulbs(x, resid_px, err, side, order: int) -> BulbTerms | None:
+    """The other bulb's solution and the Ne bulb's offset and slope, from used lines.
+
+    Weighted least squares of the residuals on a Chebyshev plus, for the Ne lines, an
+    offset and a term linear in x; lines farther than :data:`CLIP_SIGMA` robust sigmas
+    from it left out. The Chebyshev's order is the joint fit's or up to
+    :data:`EXTRA_ORDERS` more, the lowest whose leave-one-out RMS the next does not
+    better by :data:`ORDER_GAIN`: a joint fit across the bulbs' mismatch chooses a low
+    order (600 Red: 1), the mismatch passing for noise.
+
+    Parameters
+    ----------
+    x : ndarray
+        Line positions in [-1, 1].
+    resid_px : ndarray
+        Residuals of the joint solution against NIST, binned px.
+    err : ndarray
+        1-sigma errors of the residuals, binned px (their ratios weigh the lines).
+    side : ndarray
+        +1 (Ne bulb), -1 (the other bulb) or 0 (left out) per line.
+    order : int
+        Order of the joint solution's correction.
+
+    Returns
+    -------
+    BulbTerms or None
+        ``None`` when a bulb has fewer than :data:`MIN_LINES_SEPARATE` lines or the
+        Ne bulb's terms are within :data:`SEPARATE_SIGMA` standard errors of zero.
+    """
+    x, y, side = (np.asarray(a, float) for a in (x, resid_px, side))
+    w = 1.0 / np.maximum(np.asarray(err, float), 1e-3)
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & (side != 0)
+    ne = (side > 0).astype(float)
+    for _ in range(5):
+        n = int(keep.sum())
+        if min(int(np.sum(keep & (side > 0))), int(np.sum(keep & (side < 0)))) < (
+            MIN_LINES_SEPARATE
+        ):
+            return None
+        top = min(int(order) + EXTRA_ORDERS, n // LINES_PER_TERM - 3)
+        k = min(int(order), top)
+        if k < 0:
+            return None
+        coef, a, loo = _fit_apart(x, y, w, ne, keep, k)
+        while k < top:
+            c1, a1, loo1 = _fit_apart(x, y, w, ne, keep, k + 1)
+            if np.sqrt(np.mean(loo1**2)) > ORDER_GAIN * np.sqrt(np.mean(loo**2)):
+                break
+            k, coef, a, loo = k + 1, c1, a1, loo1
+        resid = y - a @ coef
+        scale = 1.4826 * float(np.median(np.abs(resid[keep])))
+        new = keep & (np.abs(resid) <= CLIP_SIGMA * max(scale, SCATTER_FLOOR_PX))
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    aw = a[keep] * w[keep, None]
+    chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / max(int(keep.sum()) - a.shape[1], 1)
+    cov = np.linalg.pinv(aw.T @ aw) * chi2
+    terms, cov_terms = coef[-2:], cov[-2:, -2:]
+    if float(terms @ np.linalg.pinv(cov_terms) @ terms) < SEPARATE_SIGMA**2:
+        return None
+    return BulbTerms(
+        shape=np.asarray(coef[:-2], float),
+        offset=float(terms[0]),
+        slope=float(terms[1]),
+        offset_error=float(np.sqrt(cov_terms[0, 0])),
+        slope_error=float(np.sqrt(cov_terms[1, 1])),
+        kept=keep,
+    )

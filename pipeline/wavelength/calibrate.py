@@ -30,7 +30,13 @@ from numpy.polynomial import Chebyshev, chebyshev
 from pipeline.lamps import LampTemplate, elements
 from pipeline.wavelength.alignment_bend import bend_alignment
 from pipeline.wavelength.between_lines import MIN_CHECKED, with_check
-from pipeline.wavelength.bulbs import BulbOffset, bulb_sides, measure_offset
+from pipeline.wavelength.bulbs import (
+    BulbOffset,
+    BulbTerms,
+    bulb_sides,
+    measure_offset,
+    separate_bulbs,
+)
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
 from pipeline.wavelength.identify import MAX_ORDER, SYSTEMATIC_PX, Identification, identify
 from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements, select_template
@@ -132,6 +138,7 @@ def calibrate_arc(
     first_guess=None,
     max_scale_error: float | None = None,
     max_order: int | None = None,
+    separate_bulbs: bool = False,
 ) -> WavelengthSolution:
     """Wavelength solution of one extracted arc, fitted to NIST air wavelengths.
 
@@ -165,6 +172,12 @@ def calibrate_arc(
         Highest order of the Chebyshev correction to the first guess (default
         :data:`~pipeline.wavelength.identify.MAX_ORDER`); the lines choose the order
         below it by cross-validation.
+    separate_bulbs : bool
+        For a two-bulb lamp (HgAr + Ne), solve on the HgAr bulb's lines and carry the Ne
+        bulb's with an offset and slope of their own where their lines tell the bulbs
+        apart (:class:`pipeline.wavelength.bulbs.BulbTerms`). The library refit does;
+        by default an arc's lines fit one solution, as PypeIt's, whose Blue and Red 400
+        arcs it reproduces to 0.022 and 0.013 binned px (0.051 and 0.074 solved apart).
 
     Returns
     -------
@@ -205,7 +218,10 @@ def calibrate_arc(
             f"{''.join(sorted(setup.lamp))}?"
         )
     bulb = _bulb_offset(setup, found, measured)
-    solution = _solution(setup, found, measured, mode, arc_name, bulb)
+    terms = _separate_bulbs(setup, found, measured) if separate_bulbs else None
+    if terms is not None:
+        measured = _measure(setup, found, terms)
+    solution = _solution(setup, found, measured, mode, arc_name, bulb, terms)
     if found.reference == FALLBACK_REFERENCE:
         return solution
     solution, check = with_check(solution, setup.lamp)
@@ -541,8 +557,15 @@ def _widest_gap(setup: ArcSetup, ident) -> float:
     return float(np.max(np.diff(np.r_[0.0, j, setup.n - 1.0])))
 
 
-def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
-    """The solution as goodman's Chebyshev series, and its residuals at the lines."""
+def _measure(
+    setup: ArcSetup, found: IdentifiedArc, bulbs: BulbTerms | None = None
+) -> MeasuredSolution:
+    """The solution as goodman's Chebyshev series, and its residuals at the lines.
+
+    With ``bulbs`` (a two-bulb lamp solved apart, :func:`_separate_bulbs`) the series is
+    the HgAr bulb's solution, and a Ne line's residual is taken against it plus the Ne
+    bulb's offset and slope: each line against its own bulb's light.
+    """
     n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
     xj = 2.0 * j / max(n - 1, 1) - 1.0
@@ -553,10 +576,17 @@ def _measure(setup: ArcSetup, found: IdentifiedArc) -> MeasuredSolution:
     wave = guess_wavelength(found.guess, u_all)
     if found.reference != FALLBACK_REFERENCE:
         wave = _beyond_lines_along_optics(setup, found, j, wave)
+    if bulbs is not None:
+        wave = wave - chebyshev.chebval(xj, bulbs.shape) * np.abs(np.gradient(wave))
     coefficients = chebyshev_for(j, wave)
     pix = found.ident.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
     disp_at = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coefficients)))
+    if bulbs is not None:
+        ne = bulb_sides(setup.lamp, ident.ion) > 0
+        x = 2.0 * pix / max(n - 1, 1) - 1.0
+        # a Ne line's NIST wavelength is where its own bulb's light puts it
+        fitted = fitted - np.where(ne, bulbs.ne_pixel(x), 0.0) * disp_at
     resid = fitted - ident.reference
     resid_px = resid / disp_at
     used = ident.used
@@ -587,6 +617,28 @@ def _bulb_offset(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
     return measure_offset(
         x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
     )
+
+
+def _separate_bulbs(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
+    """The two bulbs of a two-bulb lamp solved apart, where its lines tell them apart
+    (:func:`pipeline.wavelength.bulbs.separate_bulbs`; ``None`` otherwise).
+
+    Fitted to the lines used: the joint fit's outliers include lines of a bulb it
+    could not follow, but also misnamed lines.
+    """
+    ident = found.ident
+    side = bulb_sides(setup.lamp, ident.ion)
+    if side is None or found.reference != "NIST air" or ident.fit_error is None:
+        return None
+    pick = m.used & np.isfinite(m.resid_px)
+    x = 2.0 * ident.lines.centre / max(setup.n - 1, 1) - 1.0
+    terms = separate_bulbs(
+        x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
+    )
+    if terms is not None:
+        # lines far from both bulbs' solutions are outliers of the lamp's solution
+        ident.status[np.nonzero(pick)[0][~terms.kept]] = "outlier"
+    return terms
 
 
 def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
@@ -643,7 +695,13 @@ def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, flo
 
 
 def _solution(
-    setup, found: IdentifiedArc, m: MeasuredSolution, mode, arc_name, bulb: BulbOffset | None
+    setup,
+    found: IdentifiedArc,
+    m: MeasuredSolution,
+    mode,
+    arc_name,
+    bulb: BulbOffset | None,
+    terms: BulbTerms | None = None,
 ):
     """The :class:`WavelengthSolution` with its line table."""
     lines, ident = found.ident.lines, found.ident
@@ -696,6 +754,7 @@ def _solution(
         catalogues=catalogue_files(setup.lamp),
         bulb_offset_pixel=None if bulb is None else bulb.offset,
         bulb_offset_error=None if bulb is None else bulb.error,
+        ne_bulb_pixel=None if terms is None else (terms.offset, terms.slope),
     )
 
 

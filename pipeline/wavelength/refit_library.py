@@ -137,6 +137,10 @@ def refit(template: LampTemplate) -> RefitResult:
     pix = np.asarray(sol.lines["pixel"], float)[used]
     ref = np.asarray(sol.lines["reference_wavelength"], float)[used]
     err = np.asarray(sol.lines["pixel_error"], float)[used]
+    if sol.ne_bulb_pixel is not None:
+        # the Ne bulb's lines where the HgAr bulb's light would put them (calibrate's
+        # separate_bulbs): what the corrected model is measured and continued against
+        ref = sol.wavelength(pix) - np.asarray(sol.lines["residual"], float)[used]
     coef = _written_model(template, stored, sol.coefficients, pix, ref, err)
     result.measured_pixels = (float(pix.min()), float(pix.max())) if pix.size else None
     disp_lines = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coef)))
@@ -279,6 +283,10 @@ def _calibrate(template: LampTemplate, guess, max_order: int):
         max_shift_unbinned=8,
         max_scale_error=0.0,
         max_order=max_order,
+        # the library model is the shape of every later arc of its mode: the HgAr
+        # bulb's, which the mode's hollow-cathode, Ar and HgAr lamps share where the Ne
+        # bulb's departs (600 Red, 1200 M6, 1200 M7: benchmarks/bulb_paths.py)
+        separate_bulbs=True,
     )
 
 

@@ -78,6 +78,12 @@ class WavelengthSolution:
         on the lines, not fitted (:mod:`pipeline.wavelength.bulbs`): the lamp light
         has no single zero point, and the science light's is known to no better unless
         its sky lines set it. ``None`` for one bulb or too few lines of either.
+    ne_bulb_pixel : tuple of float or None
+        Where the two bulbs were solved apart (:class:`pipeline.wavelength.bulbs.BulbTerms`):
+        the solution is the HgAr bulb's, and the Ne bulb's lines sit ``offset + slope *
+        x`` binned px from it (x = 2 pixel / (npix - 1) - 1, towards longer
+        wavelengths); their ``fitted_wavelength`` and residuals include it. ``None``
+        when the lines fit one solution.
     check_lines : int
         Bright lamp lines the solution was not fitted to that checked it between its
         lines (:mod:`pipeline.wavelength.between_lines`; 0 when none could).
@@ -107,6 +113,7 @@ class WavelengthSolution:
     catalogues: list[str] = field(default_factory=list)
     bulb_offset_pixel: float | None = None
     bulb_offset_error: float | None = None
+    ne_bulb_pixel: tuple[float, float] | None = None
     check_lines: int = 0
     check_pixel: float = float("nan")
     check_worst_pixel: float = float("nan")
@@ -197,6 +204,11 @@ class WavelengthSolution:
                     round(float(self.bulb_offset_error), 4),
                     "Std error of GSP_WBLB [binned px]",
                 ),
+            ]
+        if self.ne_bulb_pixel is not None:
+            cards += [
+                ("GSP_WNBO", round(float(self.ne_bulb_pixel[0]), 4), "Ne bulb vs solution [px]"),
+                ("GSP_WNBS", round(float(self.ne_bulb_pixel[1]), 4), "its slope [px per half]"),
             ]
         if self.check_lines:
             cards += [
