@@ -22,6 +22,20 @@ one library lamp's shape (1200 M7: 0.061 to 0.033 px) and worsened another's (60
 Red: 0.043 to 0.056). What it tells the user is that the lamp light has no single
 zero point: the science light's may be either bulb's, up to the offset apart, unless
 its own sky lines set it (:mod:`pipeline.wavelength.sky`).
+
+The library's lamps of one mode, taken minutes apart with one grating setting, tell
+the bulbs' paths apart (``benchmarks/bulb_paths.py``). Each bulb of the HgArNe lamp
+puts its lines where the lamp of that bulb alone puts them (Ne lines on the Ne
+lamp's pixels within 0.02 px, Ar lines on the HgAr and Ar lamps'), so the offset is
+the bulbs', not the exposure's. It is no constant: in 600 Red it grows from 0 to 0.5
+px across the detector, as the Ne lines' width does (+0.22 px FWHM per 1000 px; the Ar
+lines' stays flat), the mark of light filling the camera's pupil off its centre where
+the focus drifts. Placed by the hollow-cathode lamps' solutions (CuHeAr, FeHeAr:
+another light path) and by the Ar and HgAr lamps', the HgAr bulb's lines lie flat and
+the Ne bulb's on a slope (600 Red +0.13-0.20 px per 1000 px, 1200 M6 +0.11, 1200 M7
++0.15-0.19); by the Ne lamp's, the reverse. Three light paths against one: where the
+lines tell the bulbs apart, the library refit solves on the HgAr bulb and carries the
+Ne bulb's lines with an offset and slope (:func:`separate_bulbs`).
 """
 
 from __future__ import annotations
