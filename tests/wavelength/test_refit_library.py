@@ -18,10 +18,12 @@ from pipeline.wavelength.refit_library import (
     MAX_ORDER,
     MAX_RMS_PX,
     MIN_LINES,
+    RefitResult,
     _calibrate,
     refit,
     refit_solution,
     shape_donor,
+    write_corrected,
 )
 from tests.wavelength.physical_cases import assert_line_used_and_accurate
 
@@ -175,3 +177,31 @@ def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
         d -= np.polyval(np.polyfit(j, d, 1), j)
         off.append(np.sqrt(np.mean(d**2)))
     assert np.median(off) < 0.075, off
+
+
+def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
+    """A lamp whose corrected model follows another lamp's shape says which (``GSP_RSHP``
+    and HISTORY), and a rewrite without it removes the card."""
+    src = lamp_dir() / "goodman_comp_1200M5_GG455_Ne.fits"
+    path = tmp_path / src.name
+    path.write_bytes(src.read_bytes())
+    template = read_template(path)
+    result = RefitResult(
+        src.name,
+        template.lamp,
+        n_used=11,
+        rms_pixel=0.09,
+        rms_angstrom=0.03,
+        deviation_rms=0.1,
+        deviation_max=0.2,
+        coefficients=template.corrected_coefficients,
+        shape_from="goodman_comp_1200M5_GG455_FeHeAr.fits",
+        start="shape of 1200M5_GG455_FeHeAr (sparse); robust fit",
+    )
+    write_corrected(path, result, when="2026-01-01")
+    header = fits.getheader(path)
+    assert header["GSP_RSHP"] == "goodman_comp_1200M5_GG455_FeHeAr.fits"
+    history = [str(h) for h in header["HISTORY"] if str(h).startswith(HISTORY_TAG)]
+    assert any("shape of 1200M5_GG455_FeHeAr" in h for h in history)
+    write_corrected(path, dataclasses.replace(result, shape_from=""), when="2026-01-01")
+    assert "GSP_RSHP" not in fits.getheader(path)
