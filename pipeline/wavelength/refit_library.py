@@ -24,6 +24,9 @@ which is kept:
     between them only (:func:`pipeline.wavelength.lamp_continuation.measured_range`);
 ``GSP_RDEV``, ``GSP_RDMX``
     RMS and largest deviation (px) of the stored model from the corrected one;
+``GSP_RSHP``
+    for a sparse lamp identified from its mode's richest lamp's corrected model
+    (:func:`shape_donor`), that lamp's file: the shape between and beyond its few lines;
 ``HISTORY``
     date, NIST files and method.
 
@@ -105,6 +108,9 @@ class RefitResult:
     #: where the stored model missed the lamp's lines (:func:`_optics_gap_solution`)
     start: str = "GSP_Cnnn; robust fit, order by cross-validation"
     problem: str = ""
+    #: the library file whose corrected model gave a sparse lamp its shape
+    #: (:func:`shape_donor`), or ``""``
+    shape_from: str = ""
 
 
 def refit(template: LampTemplate) -> RefitResult:
@@ -158,7 +164,10 @@ def refit(template: LampTemplate) -> RefitResult:
     result.deviation_rms = float(np.sqrt(np.mean(dev**2)))
     result.deviation_max = float(np.max(np.abs(dev)))
     result.catalogues = tuple(sol.catalogues)
-    if started_from is not stored:
+    if isinstance(started_from, LampTemplate) and started_from is not stored:
+        result.shape_from = started_from.file_name
+        result.start = f"shape of {result.shape_from[13:-5]} (sparse); robust fit"
+    elif started_from is not stored:
         result.start = "optics shape: GSP_Cnnn missed lines; robust fit"
     if result.n_used < MIN_LINES:
         result.problem = f"only {result.n_used} NIST lines (need {MIN_LINES})"
@@ -207,7 +216,103 @@ def _refit_solution(template: LampTemplate, stored: LampTemplate):
     """:func:`refit_solution` and the guess its lines were named from."""
     sol = _fitted_from(template, stored)
     other = _optics_gap_solution(template, stored, sol)
-    return (sol, stored) if other is None else other
+    sol, start = (sol, stored) if other is None else other
+    shaped = _sibling_shape_solution(template, sol, start)
+    return (sol, start) if shaped is None else shaped
+
+
+def shape_donor(template: LampTemplate) -> LampTemplate | None:
+    """The lamp of ``template``'s mode whose corrected model best measures the mode's shape.
+
+    The lamps of a mode share pixels to a few hundredths of a pixel (same optics, up to
+    a zero point and, between exposures, a scale), so a sparse lamp may take its
+    shape from a rich one. The donor is the other lamp of the mode refitted to at
+    least :data:`SPARSE_LIBRARY` NIST lines (so no donor took its own shape from
+    another) that carries the most information: lines over their variance,
+    ``n / max(rms, SYSTEMATIC_PX)**2``. More lines alone would pick 1200M7_HgArNe (26
+    lines at 0.137 px, its two bulbs' zero points apart) over 1200M7_Ne (24 at 0.038).
+
+    Parameters
+    ----------
+    template : LampTemplate
+        A library lamp.
+
+    Returns
+    -------
+    LampTemplate or None
+        The donor, with its corrected model; ``None`` when the mode has none.
+    """
+    from pipeline.lamps import templates_for_mode
+    from pipeline.wavelength.calibrate import SYSTEMATIC_PX
+
+    others = [
+        o
+        for o in templates_for_mode(template.mode)
+        if o.file_name != template.file_name
+        and o.corrected
+        and (o.corrected_lines or 0) >= SPARSE_LIBRARY
+        and o.corrected_rms_pixel is not None
+    ]
+    if not others:
+        return None
+    return max(
+        others, key=lambda o: o.corrected_lines / max(o.corrected_rms_pixel, SYSTEMATIC_PX) ** 2
+    )
+
+
+def _sibling_shape_solution(template: LampTemplate, sol, start):
+    """The sparse lamp identified from its mode's donor's shape (:func:`shape_donor`),
+    when that shape lets ``sol``'s own lines predict each other better; else ``None``.
+
+    A lamp of few lines is corrected at low order, so its solution keeps its stored
+    model's (or the optics') errors of shape between and beyond its lines: 1200M5_Ne,
+    12 lines at order 1, fitted them to 0.176 px and departed 0.076 px from the
+    mode's other lamps. Started from the donor's corrected model the lines are named
+    and fitted as an arc's are, at the order they choose (zero point, scale, rarely
+    more), and the two starts are compared by the leave-one-out error of the lines
+    the lamp's own start used, each at its own correction order (the donor's start
+    may name fewer or other lines; the same points judge both shapes). 1200M5_Ne:
+    0.164 against 0.095 px; the donor's start fits its lines to 0.090 px and agrees
+    with the mode's other lamps to 0.049 px. Where the lamp's own shape predicts its
+    lines better (1200M4_CuHeAr, 0.039 against 0.048) it stays.
+    """
+    from pipeline.wavelength.calibrate import WavelengthCalibrationError
+
+    if sol.n_used >= SPARSE_LIBRARY:
+        return None
+    donor = shape_donor(template)
+    if donor is None:
+        return None
+    try:
+        other = _fitted_from(template, donor)
+    except (WavelengthCalibrationError, ValueError):
+        return None
+    if other.reference != sol.reference:
+        return None
+    used = np.asarray(sol.lines["used"], bool)
+    lines = (
+        np.asarray(sol.lines[name], float)[used]
+        for name in ("pixel", "reference_wavelength", "pixel_error")
+    )
+    pix, ref, err = lines
+    own = _loo_on(template, start, pix, ref, err, int(sol.correction_order))
+    theirs = _loo_on(template, donor, pix, ref, err, int(other.correction_order))
+    return (other, donor) if theirs < own else None
+
+
+def _loo_on(template: LampTemplate, guess, pix, ref, err, order: int) -> float:
+    """Leave-one-out RMS (guess px) of a correction of ``order`` to ``guess`` through
+    the lines (``pix``, ``ref``), isolated end lines weighed as the robust fit does."""
+    from pipeline.wavelength.calibrate import SYSTEMATIC_PX
+    from pipeline.wavelength.first_guess import inverse
+    from pipeline.wavelength.robust_fit import loo_rms
+    from pipeline.wavelength.template_guess import checked_template_guess
+
+    start = checked_template_guess(guess) if isinstance(guess, LampTemplate) else guess
+    d = inverse(start, ref, _written_width(template)) - pix
+    x = 2.0 * pix / max(template.npix - 1, 1) - 1.0
+    w = 1.0 / np.hypot(np.nan_to_num(err, nan=1.0), SYSTEMATIC_PX) ** 2
+    return loo_rms(x, d, w, order)
 
 
 def _fitted_from(template: LampTemplate, guess):
@@ -438,6 +543,8 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
             header["GSP_RPHI"] = (round(hi, 2), "Last NIST line used [unbinned px]")
         header["GSP_RDEV"] = (round(result.deviation_rms, 4), "GSP_Cnnn - corrected, RMS [px]")
         header["GSP_RDMX"] = (round(result.deviation_max, 4), "GSP_Cnnn - corrected, max [px]")
+        if result.shape_from:
+            header["GSP_RSHP"] = (result.shape_from, "its shape's lamp")
         # HISTORY values under 72 characters: a wrapped card would leave an untagged
         # continuation that a rerun could not recognise
         elements = ",".join(

@@ -283,6 +283,29 @@ def _scored_fit(x, y, w, order: int, weigh_ends: bool, inner=None) -> tuple[np.n
     return coef, float(np.sqrt(np.sum(w[inner] * loo[inner] ** 2) / np.sum(w[inner])))
 
 
+def loo_rms(x, y, w, order: int) -> float:
+    """Weighted leave-one-out RMS of a polynomial fit of one order.
+
+    Isolated end points are weighed as :func:`choose_order` weighs them.
+
+    Parameters
+    ----------
+    x, y, w : numpy.ndarray
+        Abscissae in [-1, 1], values and weights (> 0) of the points.
+    order : int
+        The polynomial order.
+
+    Returns
+    -------
+    float
+        The leave-one-out RMS; ``inf`` when the points are too few to leave one out.
+    """
+    x, y, w = (np.asarray(a, float) for a in (x, y, w))
+    if x.size < order + 3:
+        return float("inf")
+    return _scored_fit(x, y, w, order, True)[1]
+
+
 def supported_order(x, y, w, order: int) -> int:
     """The lowest order that predicts the points as well as ``order`` does.
 

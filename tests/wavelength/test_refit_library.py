@@ -18,9 +18,12 @@ from pipeline.wavelength.refit_library import (
     MAX_ORDER,
     MAX_RMS_PX,
     MIN_LINES,
+    RefitResult,
     _calibrate,
     refit,
     refit_solution,
+    shape_donor,
+    write_corrected,
 )
 from tests.wavelength.physical_cases import assert_line_used_and_accurate
 
@@ -150,3 +153,55 @@ def test_a_sparse_lamps_model_bends_only_as_far_as_its_lines_show(binning, seed)
     at Ar II 4052.9 and Hg I 3663.3. Its model is now refitted at the order its lines
     support (1)."""
     assert_line_used_and_accurate("930_M1", binning, seed, 4052.92)
+
+
+def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
+    """1200M5_Ne's twelve NIST lines, corrected at order 1 from its stored model, fitted
+    to 0.176 px, its shape that of its stored model between them. From the shape of
+    the mode's richest lamp (FeHeAr, 19 lines at 0.014 px) its lines predict each
+    other better (leave-one-out 0.095 against 0.164 px) and are fitted to 0.09 px;
+    the solution follows the mode's lamps other than the donor (their committed
+    models, a straight line apart: flexure and grating angle between exposures) to a
+    median 0.056 px, against 0.093 from the stored model's shape."""
+    template = read_template(lamp_dir() / "goodman_comp_1200M5_GG455_Ne.fits")
+    assert shape_donor(template).file_name == "goodman_comp_1200M5_GG455_FeHeAr.fits"
+    sol = refit_solution(template)
+    assert sol.n_used >= 10 and sol.rms_pixel <= 0.12, (sol.n_used, sol.rms_pixel)
+    pix = np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)]
+    j = np.arange(np.ceil(pix.min()), np.floor(pix.max()) + 1)
+    wave = sol.wavelength(j)
+    off = []
+    for other in ("HgArNe", "HgAr", "CuHeAr"):
+        t = read_template(lamp_dir() / f"goodman_comp_1200M5_GG455_{other}.fits")
+        d = (t.wavelength(j) - wave) / np.abs(np.gradient(wave))
+        d -= np.polyval(np.polyfit(j, d, 1), j)
+        off.append(np.sqrt(np.mean(d**2)))
+    assert np.median(off) < 0.075, off
+
+
+def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
+    """A lamp whose corrected model follows another lamp's shape says which (``GSP_RSHP``
+    and HISTORY), and a rewrite without it removes the card."""
+    src = lamp_dir() / "goodman_comp_1200M5_GG455_Ne.fits"
+    path = tmp_path / src.name
+    path.write_bytes(src.read_bytes())
+    template = read_template(path)
+    result = RefitResult(
+        src.name,
+        template.lamp,
+        n_used=11,
+        rms_pixel=0.09,
+        rms_angstrom=0.03,
+        deviation_rms=0.1,
+        deviation_max=0.2,
+        coefficients=template.corrected_coefficients,
+        shape_from="goodman_comp_1200M5_GG455_FeHeAr.fits",
+        start="shape of 1200M5_GG455_FeHeAr (sparse); robust fit",
+    )
+    write_corrected(path, result, when="2026-01-01")
+    header = fits.getheader(path)
+    assert header["GSP_RSHP"] == "goodman_comp_1200M5_GG455_FeHeAr.fits"
+    history = [str(h) for h in header["HISTORY"] if str(h).startswith(HISTORY_TAG)]
+    assert any("shape of 1200M5_GG455_FeHeAr" in h for h in history)
+    write_corrected(path, dataclasses.replace(result, shape_from=""), when="2026-01-01")
+    assert "GSP_RSHP" not in fits.getheader(path)
