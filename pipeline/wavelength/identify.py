@@ -111,6 +111,10 @@ END_ROUNDS = 4
 #: Growth of the pairing tolerance beyond the outermost fitted lines, px per px of
 #: extrapolation (the true relation bends by up to ~1.5 px over the last 400 px).
 END_GROWTH = 0.004
+#: ... added to END_SIGMA times the fit's own error there (its leave-one-out scatter
+#: and the line's centring error), where that is below the stage's tolerance (see
+#: :func:`identify`).
+END_SIGMA = 4.0
 #: A used end line farther than this fraction of the detector from the next one is
 #: placed from the others' continuation (see :func:`_along_optics`).
 LONE_GAP = 0.1
@@ -1381,10 +1385,24 @@ def identify(
         settled = (
             (tol <= FEATURE_SETTLED_PX) & (geo.x > correction.x_lo) & (geo.x < correction.x_hi)
         )
+        # Beyond the outermost lines the place is the fit's extrapolation, known to what
+        # the fit measures (its leave-one-out scatter and the line's centring error, at
+        # END_SIGMA), not to the stage's tolerance, which is the model's error while it
+        # is coarse. Added to the bend's growth, the stage's 1 px let an unlisted feature
+        # of 1200_M1's real Ar lamp, 209 px beyond its last line and 1.8 px from Ar II
+        # 4589.90's predicted place, be named it (1.84 px allowed); the order-4 fit then
+        # bent its red end through it (0.156 px RMS, 0.36 px from the mode's other
+        # lamps, which show Ar II 4589.90 1.8 px redder). The order-2 fit of the 11
+        # lines inside predicted with 0.02 px, the line was centred to 0.05: 1.05 px.
+        base = np.where(
+            outside > 0,
+            np.minimum(tol, END_SIGMA * np.hypot(correction.loo_rms, geo.err) / geo.scale),
+            tol,
+        )
         # a lone end line placed from the others is as far from what places it as its
         # gap: its place is known to the bends' reach there, which the rival test
         # (_set_aside_ambiguous_ends) judges its name by
-        tol_a = np.maximum((tol + END_GROWTH * outside_px) * geo.scale, lone_reach)
+        tol_a = np.maximum((base + END_GROWTH * outside_px) * geo.scale, lone_reach)
         if tol >= 2:  # the brightest candidate while the model is coarse
             ref_idx, status = _pair(
                 u_pred,
