@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import median_filter
 
+from pipeline.blas_threads import one_blas_thread
 from pipeline.spectroscopy.trace import Trace
 from pipeline.wavelength.shared_noise import from_factors
 
@@ -430,7 +431,8 @@ class ColumnCovariance:
         -------
         pipeline.wavelength.shared_noise.SharedNoise
         """
-        return from_factors(*self.factors())
+        with one_blas_thread():
+            return from_factors(*self.factors())
 
 
 @dataclass(frozen=True)
