@@ -276,18 +276,13 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
     with the mode's other lamps to 0.049 px. Where the lamp's own shape predicts its
     lines better (1200M4_CuHeAr, 0.039 against 0.048) it stays.
     """
-    from pipeline.wavelength.calibrate import WavelengthCalibrationError
-
     if sol.n_used >= SPARSE_LIBRARY:
         return None
     donor = shape_donor(template)
     if donor is None:
         return None
-    try:
-        other = _fitted_from(template, donor)
-    except (WavelengthCalibrationError, ValueError):
-        return None
-    if other.reference != sol.reference:
+    other = _alternative(template, donor, sol)
+    if other is None:
         return None
     used = np.asarray(sol.lines["used"], bool)
     lines = (
@@ -326,6 +321,18 @@ def _fitted_from(template: LampTemplate, guess):
     return sol
 
 
+def _alternative(template: LampTemplate, guess, sol):
+    """The lamp fitted from another start (:func:`_fitted_from`), or ``None`` when that
+    fails or reaches a reference other than ``sol``'s: a rival the caller then judges."""
+    from pipeline.wavelength.calibrate import WavelengthCalibrationError
+
+    try:
+        other = _fitted_from(template, guess)
+    except (WavelengthCalibrationError, ValueError):
+        return None
+    return other if other.reference == sol.reference else None
+
+
 def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
     """The lamp identified from the optics model's shape (and that guess), when that finds
     the NIST lines the stored model missed inside the widest gap of ``sol``'s lines (and
@@ -345,7 +352,7 @@ def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
     (the product's choice, :func:`pipeline.wavelength.calibrate._optics_alternative`,
     changed 31 lamps' refits, on leave-one-out errors within their uncertainty).
     """
-    from pipeline.wavelength.calibrate import WIDE_GAP, WavelengthCalibrationError
+    from pipeline.wavelength.calibrate import WIDE_GAP
     from pipeline.wavelength.template_guess import optics_gap_guess
 
     pix = np.sort(np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)])
@@ -357,19 +364,13 @@ def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
     guess = optics_gap_guess(stored)
     if guess is None:
         return None
-    try:
-        other = _fitted_from(template, guess)
-    except (WavelengthCalibrationError, ValueError):
+    other = _alternative(template, guess, sol)
+    if other is None:
         return None
     opix = np.asarray(other.lines["pixel"], float)[np.asarray(other.lines["used"], bool)]
     # lines the stored model's identification did not use, inside its widest gap
     new = (opix > lo) & (opix < hi) & (np.abs(opix[:, None] - pix[None, :]).min(axis=1) > 0.5)
-    if (
-        other.reference == sol.reference
-        and new.any()
-        and other.n_used > sol.n_used
-        and other.rms_pixel <= sol.rms_pixel
-    ):
+    if new.any() and other.n_used > sol.n_used and other.rms_pixel <= sol.rms_pixel:
         return other, guess
     return None
 
