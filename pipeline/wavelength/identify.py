@@ -115,6 +115,12 @@ END_GROWTH = 0.004
 #: and the line's centring error), where that is below the stage's tolerance (see
 #: :func:`identify`).
 END_SIGMA = 4.0
+#: An outermost fitted line is judged by the end rule from the fit of the others only
+#: when it lies at least this many FWHM beyond them: nearer, the two outermost lines
+#: are placed by one stretch of the fit and either may be the one off (600Blue HgArNe:
+#: Hg I 3654.84, 13 px beyond the blend Hg I 3663.28 + 3662.88, seemed 0.42 px off
+#: the fit through the blend, and was set aside for it).
+END_JUDGED_FWHM = 10.0
 #: A used end line farther than this fraction of the detector from the next one is
 #: placed from the others' continuation (see :func:`_along_optics`).
 LONE_GAP = 0.1
@@ -1140,6 +1146,49 @@ def _end_anchors(anchors, geo: _ArcGeometry, fit_set) -> np.ndarray:
     return anchors[0] & (blue | red)
 
 
+def _judge_end_lines(correction, status, ref_idx, dcat, geo: _ArcGeometry, stage, err, fwhm, refit):
+    """The fit with each outermost used line judged as a line beyond the others' fit.
+
+    A line named while the model was coarse (a stage's tolerance of several pixels)
+    becomes the outermost fitted line, and the fit passes through it whatever it is:
+    the end rule of :func:`identify` (a line beyond the outermost fitted lines is named
+    within :data:`END_SIGMA` times the fit's own error there, plus the bend's growth)
+    then never judges it. A user's 1200_M1 Ar arc started from the mode's CuHeAr lamp
+    named at the first stage (order 1, 4 px) an unlisted feature 209 px beyond its last
+    Ar line, 1.8 px from Ar II 4589.90's place; the fit bent its red end through it
+    (0.162 px RMS, 1.5 px from the CuHeAr lamp there). Here each end line is predicted
+    from the fit of the others, as the pairing beyond them would, and set aside
+    (``outlier``) when it lies farther than that rule allows; the next stage pairs it
+    again by the same rule, from the fit without it.
+
+    ``stage`` is (order, tolerance in binned px, arc length in binned px); ``refit``
+    fits the lines still ``used`` in a status array, as :func:`_fit_used`.
+    """
+    order, tol, n = stage
+    for _ in range(2):  # each end; a line set aside makes its neighbour the end line
+        used = np.nonzero(status == "used")[0]
+        if used.size < 2 * (order + 1) + 1:
+            break
+        changed = False
+        for k in (used[np.argmin(geo.x[used])], used[np.argmax(geo.x[used])]):
+            trial = status.copy()
+            trial[k] = "outlier"
+            others, trial = refit(trial)
+            if not np.isfinite(others.x_lo) or (trial == "used").sum() < 3:
+                continue
+            outside = abs(geo.x[k] - np.clip(geo.x[k], others.x_lo, others.x_hi))
+            if outside * (n - 1) / 2.0 < END_JUDGED_FWHM * fwhm[k]:
+                continue
+            base = min(tol, END_SIGMA * np.hypot(others.loo_rms, err[k]) / geo.scale)
+            allowed = (base + END_GROWTH * outside * (n - 1) / 2.0) * geo.scale
+            off = dcat.u[ref_idx[k]] - geo.u0[k] - others.tangent(geo.x[k])
+            if abs(off) > allowed:
+                correction, status, changed = others, trial, True
+        if not changed:
+            break
+    return correction, status
+
+
 def _pair_anchors(ref_idx, status, dcat, shapes: LineShapes, geo: _ArcGeometry):
     """Set-aside pairs placed at their centroid, to anchor the naming of lines beyond.
 
@@ -1457,6 +1506,28 @@ def identify(
         correction, status = _fit_used(
             status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), anchors, shown
         )
+        if tol < COARSE_TOLERANCE_PX:
+            correction, status = _judge_end_lines(
+                correction,
+                status,
+                ref_idx,
+                dcat,
+                geo,
+                (order, tol, n),
+                _fit_errors(ref_idx, dcat, geo, shapes, np.isfinite(dominance), shown)[1],
+                shapes.local_fwhm,
+                functools.partial(
+                    _fit_used,
+                    ref_idx=ref_idx,
+                    dcat=dcat,
+                    geo=geo,
+                    order=order,
+                    shapes=shapes,
+                    across=np.isfinite(dominance),
+                    anchors=anchors,
+                    shown=shown,
+                ),
+            )
         used_now = int((status == "used").sum())
         if stage >= len(SCHEDULE) - 1 and used_now <= n_used:
             break
