@@ -30,6 +30,8 @@ solution does not follow). Every arc line ends with a status:
     where the prediction cannot tell which the light is. A blend with one fainter
     NIST line of its spectrum is fitted as the pair where they lie far enough apart
     (then used); otherwise its centroid still anchors the naming of lines beyond it;
+    or a line real lamps show displaced from its NIST place by an unlisted neighbour
+    (:func:`~pipeline.wavelength.nist.displaced_lines`, measured in every mode);
 ``saturated``
     flat-topped, masked core, or bright and broader than its neighbours;
 ``weak``
@@ -60,7 +62,7 @@ from pipeline.wavelength.lines import (
     fit_known_pair,
     robust_noise,
 )
-from pipeline.wavelength.nist import LineCatalogue
+from pipeline.wavelength.nist import LineCatalogue, displaced_lines
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
@@ -212,6 +214,9 @@ FEATURE_SETTLED_PX = 0.6
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
 MAX_ORDER = SCHEDULE[-1][1]
+
+#: A NIST wavelength within this (A) of a listed displaced line is that line.
+DISPLACED_MATCH_A = 0.005
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -955,10 +960,25 @@ def _statuses(
     nist_blend |= (nb.unknown[r] & shapes.broadened) | (cross & coarse)
     status[found & nist_blend] = "blend"
     status[found & shapes.arc_blend] = "blend"
+    # named after a line real lamps show displaced by an unlisted neighbour
+    status[found & _displaced(dcat.lines.wavelength[r])] = "blend"
     status[found & shapes.weak] = "weak"
     status[found & shapes.narrow] = "narrow"
     status[found & shapes.saturated] = "saturated"
     return status
+
+
+def _displaced(wavelength) -> np.ndarray:
+    """Which NIST wavelengths real lamps show displaced (:func:`displaced_lines`)."""
+    known = displaced_lines()
+    if not known.size:
+        return np.zeros(np.shape(wavelength), bool)
+    at = np.clip(np.searchsorted(known, wavelength), 1, known.size) - 1
+    near = np.minimum(
+        np.abs(known[at] - wavelength),
+        np.abs(known[np.minimum(at + 1, known.size - 1)] - wavelength),
+    )
+    return near < DISPLACED_MATCH_A
 
 
 def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None) -> np.ndarray:

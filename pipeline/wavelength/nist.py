@@ -90,6 +90,42 @@ def extra_catalogue_path(element: str):
     return lamp_dir() / "nist_lines" / f"nist_air_extra_lines_{element}.txt"
 
 
+def displaced_path():
+    """Locate the list of NIST lines real lamps show displaced (see :func:`displaced_lines`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/lamps/nist_lines/lamp_displaced_lines.txt``.
+    """
+    return lamp_dir() / "nist_lines" / "lamp_displaced_lines.txt"
+
+
+@cache
+def displaced_lines() -> np.ndarray:
+    """Air wavelengths of NIST lines that real Goodman lamps show displaced.
+
+    An unlisted neighbour blends with each in every real lamp and mode measured (the
+    file states the measured offsets, the lamps and the reason): its centre is no
+    measure of its NIST wavelength, and an arc line named after it is set aside as a
+    blend. Ar II 4439.46 lies 0.05-0.09 A red of its NIST place in all eight
+    hollow-cathode library lamps that show it, over four gratings (0.08-0.31 px).
+
+    Returns
+    -------
+    numpy.ndarray
+        Air wavelengths (A), increasing; empty without the file.
+    """
+    path = displaced_path()
+    waves = []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if row and not row[0].strip().startswith("#"):
+                    waves.append(float(row[0]))
+    return np.sort(np.asarray(waves, float))
+
+
 def _read_catalogue(path) -> LineCatalogue:
     """Lines of one catalogue file (``intensity, air wavelength, ion, source``), sorted."""
     waves, intens, ions, refs = [], [], [], []
