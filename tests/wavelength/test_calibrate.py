@@ -218,7 +218,10 @@ def test_an_arc_of_lamps_its_mode_lacks_starts_from_another_lamps_model(arc_lamp
     sol = calibrate_arc(
         arc.flux, None, arc.elements, 1, template=read_template(lamp_dir() / other_lamp)
     )
-    assert sol.reference == "NIST air" and sol.n_used >= 50 and sol.rms_pixel <= 0.07
+    # 600Blue: 53 lines on main; 49 since Ar II 4439.46 and 4309.24 are set aside as
+    # displaced (nist_lines/lamp_displaced_lines.txt) and, the scatter smaller, two
+    # lines 0.09 px off rejected (RMS 0.041 -> 0.035 px)
+    assert sol.reference == "NIST air" and sol.n_used >= 45 and sol.rms_pixel <= 0.07
     used = np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)]
     j = np.arange(used.min(), used.max())
     # against the arc's own NIST-corrected model, between the lines both measured

@@ -53,7 +53,15 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_400M1_HgArNe.fits",
         "goodman_comp_400M2_GG455_CuHeAr.fits",
         "goodman_comp_930M5_GG495_FeHeAr.fits",
-        "goodman_comp_1200M2_CuHeAr.fits",
+        pytest.param(
+            "goodman_comp_1200M2_CuHeAr.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="until the library is refitted: Ar II 4439.46 and 4309.24 are set "
+                "aside as displaced lines (nist_lines/lamp_displaced_lines.txt), 43 -> 41 "
+                "lines, 0.051 -> 0.042 px; the committed model is the old refit's",
+            ),
+        ),
         "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
     ],
 )
