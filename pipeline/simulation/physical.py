@@ -28,6 +28,7 @@ from numpy.polynomial import chebyshev, legendre
 
 from pipeline import lamps
 from pipeline.optics import NPIX, DispersionModel, dispersion_model_from_header
+from pipeline.wavelength.nist import displaced
 
 #: Degree of the Chebyshev series that stores the true relation (the truth IS this series).
 TRUTH_DEGREE = 7
@@ -425,18 +426,6 @@ def _split_by_place(f, noise, pos, group, nist, spectra, sigma, height):
     return heights, np.full(len(group), odd) & (heights > 0)
 
 
-def _displaced(wave) -> np.ndarray:
-    """Lines the real lamps show displaced from their NIST place (see
-    :func:`pipeline.wavelength.nist.displaced_lines`)."""
-    from pipeline.wavelength.nist import displaced_lines
-
-    known = displaced_lines()
-    wave = np.asarray(wave, float)
-    if not known.size or not wave.size:
-        return np.zeros(wave.shape, bool)
-    return np.abs(wave[:, None] - known[None, :]).min(axis=1) < 0.005
-
-
 def _measured_heights(template, positions, nist, spectra=None) -> tuple[np.ndarray, np.ndarray]:
     """Height of each line in the template flux (NaN: no flux), and whether its peak is odd.
 
@@ -561,7 +550,7 @@ def physical_truth(
     heights, odd = _measured_heights(template, positions, nist, spectra)
     # the real lamps show these lines displaced by an unlisted neighbour's pull
     # (pipeline/data/lamps/nist_lines/lamp_displaced_lines.txt): no clean line either
-    odd = odd | _displaced(wave)
+    odd = odd | displaced(wave)
     from_lib = np.isfinite(heights)
     # where the library has no flux, NIST intensities scaled like the measured ones
     good = from_lib & (heights > 0) & (nist > 0)

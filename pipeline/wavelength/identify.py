@@ -62,7 +62,7 @@ from pipeline.wavelength.lines import (
     fit_known_pair,
     robust_noise,
 )
-from pipeline.wavelength.nist import LineCatalogue, displaced_lines
+from pipeline.wavelength.nist import LineCatalogue, displaced
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 
@@ -214,9 +214,6 @@ FEATURE_SETTLED_PX = 0.6
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
 MAX_ORDER = SCHEDULE[-1][1]
-
-#: A NIST wavelength within this (A) of a listed displaced line is that line.
-DISPLACED_MATCH_A = 0.005
 
 STATUSES = ("used", "blend", "saturated", "weak", "narrow", "outlier", "unidentified")
 
@@ -961,24 +958,11 @@ def _statuses(
     status[found & nist_blend] = "blend"
     status[found & shapes.arc_blend] = "blend"
     # named after a line real lamps show displaced by an unlisted neighbour
-    status[found & _displaced(dcat.lines.wavelength[r])] = "blend"
+    status[found & displaced(dcat.lines.wavelength[r])] = "blend"
     status[found & shapes.weak] = "weak"
     status[found & shapes.narrow] = "narrow"
     status[found & shapes.saturated] = "saturated"
     return status
-
-
-def _displaced(wavelength) -> np.ndarray:
-    """Which NIST wavelengths real lamps show displaced (:func:`displaced_lines`)."""
-    known = displaced_lines()
-    if not known.size:
-        return np.zeros(np.shape(wavelength), bool)
-    at = np.clip(np.searchsorted(known, wavelength), 1, known.size) - 1
-    near = np.minimum(
-        np.abs(known[at] - wavelength),
-        np.abs(known[np.minimum(at + 1, known.size - 1)] - wavelength),
-    )
-    return near < DISPLACED_MATCH_A
 
 
 def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None) -> np.ndarray:
@@ -1179,7 +1163,8 @@ def _judge_end_lines(correction, status, ref_idx, dcat, geo: _ArcGeometry, stage
     (0.162 px RMS, 1.5 px from the CuHeAr lamp there). Here each end line is predicted
     from the fit of the others, as the pairing beyond them would, and set aside
     (``outlier``) when it lies farther than that rule allows; the next stage pairs it
-    again by the same rule, from the fit without it.
+    again by the same rule, from the fit without it. The line's error counts its NIST
+    neighbours' pull (``err``, as the fit weighs it): a blend's place is known no better.
 
     ``stage`` is (order, tolerance in binned px, arc length in binned px); ``refit``
     fits the lines still ``used`` in a status array, as :func:`_fit_used`.

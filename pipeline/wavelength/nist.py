@@ -126,6 +126,30 @@ def displaced_lines() -> np.ndarray:
     return np.sort(np.asarray(waves, float))
 
 
+#: A NIST wavelength within this (A) of a listed displaced line is that line.
+DISPLACED_MATCH_A = 0.005
+
+
+def displaced(wavelength) -> np.ndarray:
+    """Which of ``wavelength`` (A) are lines real lamps show displaced (:func:`displaced_lines`).
+
+    Parameters
+    ----------
+    wavelength : array_like
+        NIST air wavelengths, A.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a listed displaced line is within :data:`DISPLACED_MATCH_A`.
+    """
+    known = displaced_lines()
+    wave = np.asarray(wavelength, float)
+    if not known.size or not wave.size:
+        return np.zeros(wave.shape, bool)
+    return np.abs(wave[..., None] - known).min(axis=-1) < DISPLACED_MATCH_A
+
+
 def _read_catalogue(path) -> LineCatalogue:
     """Lines of one catalogue file (``intensity, air wavelength, ion, source``), sorted."""
     waves, intens, ions, refs = [], [], [], []
