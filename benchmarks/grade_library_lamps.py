@@ -91,6 +91,10 @@ def leave_one_out_guess(template):
     return optics, "optics"
 
 
+def _short(file_name: str) -> str:
+    return file_name.removeprefix("goodman_comp_").removesuffix(".fits")
+
+
 def _used(sol):
     used = np.asarray(sol.lines["used"], bool)
     return sol.lines[used]
@@ -157,6 +161,8 @@ def grade(template) -> dict:
                 b = calibrate_arc(template.flux, None, template.elements, 1, first_guess=guess)
             row["b"] = b
             row["diff"] = _span_difference(a, b)
+            if b.shape_from and b.shape_from != b.template:  # a sparse arc's donor
+                row["guess"] += f" shape {_short(b.shape_from)}"
         except ValueError as exc:
             row["b_error"] = f"{type(exc).__name__}: {str(exc)[:60]}"
     return row
