@@ -19,6 +19,7 @@ from scipy.special import erf
 
 from pipeline import lamps
 from pipeline.products import apply_cards
+from pipeline.spectroscopy.chain import combine_solutions
 from pipeline.wavelength import calibrate_arc
 from pipeline.wavelength.nist import lamp_lines
 from pipeline.wavelength.shape_donor import shape_donor
@@ -58,6 +59,10 @@ def test_a_left_out_sparse_lamp_takes_its_modes_donor_shape(monkeypatch):
     assert header["GSP_WSHP"] == DONOR
     history = [str(h) for h in header["HISTORY"]]
     assert any(h.startswith("GSP shape: donor 1200M7_OG570_Ne loo") for h in history)
+    # two such arcs averaged keep the record
+    combined, note = combine_solutions([solution, solution], [None, None])
+    assert "combined" in note and combined.shape_from == DONOR
+    assert combined.shape_note == solution.shape_note
 
 
 def test_the_donor_is_never_the_left_out_file(monkeypatch):
