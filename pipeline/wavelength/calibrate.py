@@ -617,7 +617,11 @@ def _donor_alternative(setup: ArcSetup, flux, mask, ident, guess, max_order):
             max_order=max_order,
             ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
             optics=optics_of_guess(donor),
-            lamp_shows=_own_lamp_shows(setup, donor),
+            # the arc's own library lamp's verdicts on which lines it shows clean
+            # (a 3x3 arc's widths cannot tell), whatever shape names them: from the
+            # donor's, a lamp of other elements, 3x3 physical-truth arcs set aside
+            # expected lines as blends (600_UV CuHeAr, 930_M5 FeHeAr, 1200_M1 Ar)
+            lamp_shows=_own_lamp_shows(setup, guess),
         )
         own = loo_on_lines(guess, ident.alignment, j, ref, w, n, b, ident.correction.order)
         theirs = loo_on_lines(donor, start, j, ref, w, n, b, other.correction.order)

@@ -129,3 +129,20 @@ def test_a_sparse_arcs_ends_are_right_with_the_donors_shape(monkeypatch, binning
     lo, hi = donor.corrected_pixels
     ends = ((u > lo) & (u < 0.2 * 4059)) | ((u > 0.85 * 4059) & (u < hi))
     assert np.max(np.abs(off[ends])) < 0.05, np.max(np.abs(off[ends]))
+
+
+def test_a_3x3_arc_named_from_the_donors_shape_keeps_its_own_lamps_clean_lines():
+    # 930_M5 FeHeAr at 3x3 (physical truth, seed 3): its lines leave the red end's
+    # third unconstrained, and the mode's Ar lamp's shape predicts them as well; named
+    # from that shape with the Ar lamp's verdicts (none: other elements) it set aside an
+    # expected line as a blend that its own FeHeAr lamp shows clean (18 of 19 found)
+    from benchmarks.grade_physical import grade_solution
+    from pipeline.simulation.physical import arc_1d
+
+    arc = arc_1d("930_M5", 3, lamp="FeHeAr", seed=3)
+    solution = calibrate_arc(arc.flux, "930_M5", lamps.elements(arc.lamp), binning=3)
+    assert solution.shape_from == "goodman_comp_930M5_GG495_Ar.fits"
+    graded = grade_solution(arc, solution)
+    expected = sum(bool(ln["expected"]) for ln in arc.lines)
+    assert graded["found"] == expected
+    assert graded["rms"] <= 0.05 and abs(graded["mean"]) <= 0.03
