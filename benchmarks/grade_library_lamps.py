@@ -6,8 +6,11 @@ against NIST air wavelengths twice:
 (a) ``refit``: as :mod:`pipeline.wavelength.refit_library` does, from its own stored
     model (:func:`~pipeline.wavelength.refit_library.refit_solution`);
 (b) ``loo``: as a user's arc of that mode and lamp would be if the library lacked this
-    file (leave-one-out): the first guess is the mode's other lamp that
-    :func:`pipeline.lamps.find_template` would choose for the lamp's elements, or, when
+    file (leave-one-out): the file is hidden from the library (:func:`library_without`:
+    every lookup through :func:`pipeline.lamps.library`, such as the mode's lamps a
+    sparse arc takes its shape from, misses it) and the arc is calibrated as a user's
+    is, from its mode and lamp elements; the first guess is then the mode's other lamp
+    that :func:`pipeline.lamps.find_template` chooses for the lamp's elements, or, when
     no other lamp of the mode shares an element, the optics model of the lamp's header
     (the mode's zero-point was fitted with this lamp among others: a slight leak).
 
@@ -32,6 +35,7 @@ residual px, centring error, FWHM).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
@@ -47,6 +51,25 @@ from pipeline.wavelength.refit_library import _stored, refit_solution  # noqa: E
 
 #: The issue's accuracy limit (RMS against NIST, px).
 GATE_PX = 0.05
+
+
+@contextlib.contextmanager
+def library_without(template):
+    """The packaged library without ``template``'s file, for every lookup inside the block.
+
+    :func:`pipeline.lamps.library` is the one place the library's lamps are listed
+    (:func:`~pipeline.lamps.templates_for_mode`, :func:`~pipeline.lamps.find_template`,
+    :func:`~pipeline.lamps.modes` read it at each call): replaced for the block, no
+    step of a user's calibration can start from, or take a shape from, the left-out
+    lamp.
+    """
+    full = lamps.library
+    kept = tuple(t for t in full() if t.path != template.path)
+    lamps.library = lambda: kept
+    try:
+        yield kept
+    finally:
+        lamps.library = full
 
 
 def leave_one_out_guess(template):
@@ -66,6 +89,10 @@ def leave_one_out_guess(template):
             return best, best.file_name.removeprefix("goodman_comp_").removesuffix(".fits")
     optics = optics_of_guess(_stored(template))
     return optics, "optics"
+
+
+def _short(file_name: str) -> str:
+    return file_name.removeprefix("goodman_comp_").removesuffix(".fits")
 
 
 def _used(sol):
@@ -119,19 +146,25 @@ def grade(template) -> dict:
     except ValueError as exc:
         row["a_error"] = f"{type(exc).__name__}: {exc}"
         return row
-    guess, name = leave_one_out_guess(template)
-    row["guess"] = name
-    try:
-        if guess is None:
-            raise ValueError("no other lamp and no optics model")
-        if isinstance(guess, lamps.LampTemplate):
-            b = calibrate_arc(template.flux, None, template.elements, 1, template=guess)
-        else:
-            b = calibrate_arc(template.flux, None, template.elements, 1, first_guess=guess)
-        row["b"] = b
-        row["diff"] = _span_difference(a, b)
-    except ValueError as exc:
-        row["b_error"] = f"{type(exc).__name__}: {str(exc)[:60]}"
+    with library_without(template):
+        guess, name = leave_one_out_guess(template)
+        row["guess"] = name
+        try:
+            if guess is None:
+                raise ValueError("no other lamp and no optics model")
+            if isinstance(guess, lamps.LampTemplate):
+                # a user's arc: the library chooses its lamp (``guess``) from the mode
+                b = calibrate_arc(template.flux, template.mode, template.elements, 1)
+                if b.template != guess.file_name:
+                    raise ValueError(f"started from {b.template}, not {guess.file_name}")
+            else:
+                b = calibrate_arc(template.flux, None, template.elements, 1, first_guess=guess)
+            row["b"] = b
+            row["diff"] = _span_difference(a, b)
+            if b.shape_from and b.shape_from != b.template:  # a sparse arc's donor
+                row["guess"] += f" shape {_short(b.shape_from)}"
+        except ValueError as exc:
+            row["b_error"] = f"{type(exc).__name__}: {str(exc)[:60]}"
     return row
 
 

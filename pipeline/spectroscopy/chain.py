@@ -317,6 +317,19 @@ def _combined_check(solutions: Sequence[WavelengthSolution]) -> dict:
     }
 
 
+def _combined_shape(solutions: Sequence[WavelengthSolution]) -> dict:
+    """The model shape of combined arcs (``GSP_WSHP``): the one every sparse arc kept,
+    with the first one's comparison; where they kept different shapes, each named."""
+    shapes = [s.shape_from for s in solutions if s.shape_from]
+    if not shapes:
+        return {}
+    if len(set(shapes)) == 1:
+        first = next(s for s in solutions if s.shape_from)
+        return {"shape_from": shapes[0], "shape_note": first.shape_note}
+    names = sorted({n.removeprefix("goodman_comp_").removesuffix(".fits") for n in shapes})
+    return {"shape_from": "several", "shape_note": "arcs kept " + ", ".join(names)}
+
+
 def combine_solutions(
     solutions: Sequence[WavelengthSolution], dates: Sequence, when=None
 ) -> tuple[WavelengthSolution, str]:
@@ -378,6 +391,7 @@ def combine_solutions(
             correction_order=first.correction_order,
             catalogues=sorted({c for s in solutions for c in s.catalogues}),
             **_combined_check(solutions),
+            **_combined_shape(solutions),
         )
         # the line table and RMS of the combined solution itself
         combined = restate_lines(combined)

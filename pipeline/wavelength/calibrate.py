@@ -12,7 +12,10 @@ the NIST air wavelengths of the lamp's elements:
    (:func:`pipeline.wavelength.first_guess.align`);
 3. lines are paired with NIST lines iteratively, blends, saturated and weak lines set
    aside, and the correction to the guess fitted with robust rejection and an order
-   chosen by cross-validation (:mod:`pipeline.wavelength.identify`);
+   chosen by cross-validation (:mod:`pipeline.wavelength.identify`); a sparse arc, or
+   one whose lines leave an end unconstrained, is also identified from the shape of
+   its mode's most informative library lamp and keeps the shape under which its lines
+   predict each other better (:mod:`pipeline.wavelength.shape_donor`, ``GSP_WSHP``);
 4. the solution is written as goodman's Chebyshev series over the binned pixel index
    (``GSP_Cnnn``, default domain), of the lowest degree that reproduces the model to
    0.002 binned px; its RMS is measured against the NIST wavelengths.
@@ -48,6 +51,12 @@ from pipeline.wavelength.optics_continuation import (
     continue_along_optics,
     fit_departure,
     optics_of_guess,
+)
+from pipeline.wavelength.shape_donor import (
+    SPARSE_LIBRARY,
+    donor_alignment,
+    loo_on_lines,
+    shape_donor,
 )
 from pipeline.wavelength.solution import WavelengthSolution
 from pipeline.wavelength.template_guess import (
@@ -92,6 +101,11 @@ SPARSE_LINES = 12
 #: A solution with fewer NIST lines, or a larger RMS (binned px), is refused.
 MIN_LINES = 3
 MAX_RMS_PX = 0.3
+#: An arc whose outermost used line leaves more of the detector than this fraction
+#: beyond it (:data:`WIDE_GAP`: as wide a stretch as its start's model is an
+#: extrapolation across) is also fitted from its mode's donor lamp's shape, as a sparse
+#: one is (:func:`_donor_alternative`).
+END_GAP = 0.15
 #: A stretch without a used line wider than this fraction of the detector is a wide
 #: gap: the arc is also identified from the optics model's shape (the library model is
 #: an extrapolation there, the optics physics), and the start whose lines predict each
@@ -268,14 +282,45 @@ class ArcSetup:
     chosen: bool = False
 
 
+@dataclass(frozen=True)
+class ShapeChoice:
+    """A sparse arc fitted from its start and from its mode's donor lamp's shape
+    (:func:`_donor_alternative`): the leave-one-out RMS of the start's lines (guess px)
+    under each, and which shape was kept."""
+
+    start: str
+    donor: str
+    start_loo: float
+    donor_loo: float
+
+    @property
+    def kept(self) -> str:
+        """The file whose shape the solution has (the donor's only when it predicts the
+        lines strictly better)."""
+        return self.donor if self.donor_loo < self.start_loo else self.start
+
+    def note(self) -> str:
+        """One HISTORY line (< 72 characters) saying what was compared and kept."""
+        name = self.donor.removeprefix("goodman_comp_").removesuffix(".fits")
+        if self.kept == self.donor:
+            return f"donor {name} loo {self.donor_loo:.3f} < own {self.start_loo:.3f} px"
+        return f"own; donor {name} loo {self.donor_loo:.3f} >= {self.start_loo:.3f} px"
+
+
 @dataclass
 class IdentifiedArc:
-    """The identification, the alignment it started from, and what it is fitted to."""
+    """The identification, the alignment it started from, and what it is fitted to.
+
+    ``start`` is the first guess the solution is named after (the arc's library lamp)
+    when its lines were named from another lamp's shape (``shape``); ``None``: ``guess``.
+    """
 
     ident: Identification
     alignment: Alignment
     guess: object
     reference: str
+    start: object = None
+    shape: ShapeChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -401,7 +446,10 @@ def _identify_arc(
     brightest = np.argsort(lines.amplitude)[::-1][:20]
     named = float(np.mean(ident.status[brightest] != "unidentified"))
     if used.sum() >= MIN_LINES and named >= MIN_NAMED_FRACTION:
-        return IdentifiedArc(ident, alignment, guess, "NIST air")
+        donor, other, choice = _donor_alternative(setup, flux, mask, ident, guess, max_order)
+        if choice is not None and choice.kept == choice.donor:
+            return IdentifiedArc(other, other.alignment, donor, "NIST air", guess, choice)
+        return IdentifiedArc(ident, alignment, guess, "NIST air", shape=choice)
     problem = (
         f"arc lines do not match NIST lines of {''.join(sorted(setup.lamp))} starting from "
         f"{_guess_name(guess)}: {int(used.sum())} identified and usable (need "
@@ -508,6 +556,81 @@ def _optics_alternative(
     if better or (within and _names_more(other_ident, ident)):
         return other_ident, other_alignment, other
     return ident, alignment, guess
+
+
+def _donor_alternative(setup: ArcSetup, flux, mask, ident, guess, max_order):
+    """A sparse arc identified from the shape of its mode's most informative library lamp.
+
+    An arc of fewer than :data:`~pipeline.wavelength.shape_donor.SPARSE_LIBRARY` NIST
+    lines corrects its start (its mode's library lamp) at low order and keeps that
+    lamp's errors of shape between and beyond its lines; one whose lines leave more
+    than :data:`END_GAP` of the detector beyond the outermost follows its start's model
+    there. The donor (:func:`~pipeline.wavelength.shape_donor.shape_donor`, the rule
+    of the library refit, never the start's own file) is moved onto the lines' zero
+    point and scale (:func:`~pipeline.wavelength.shape_donor.donor_alignment`: its
+    unbinned library pixels, whatever the arc's binning or ROI), the lines are named
+    from it as from any start, and the two shapes are judged by the leave-one-out RMS
+    of the start's lines, each at its own alignment and correction order
+    (:func:`~pipeline.wavelength.shape_donor.loo_on_lines`). The real library lamps
+    as users' arcs without their own files (``benchmarks/grade_library_lamps.py``):
+    1200M7 Ar, 7-9 lines started from the mode's HgAr lamp, 0.069 -> 0.044 px against
+    NIST from 1200M7 Ne's shape (leave-one-out 0.077 -> 0.047 guess px); 1200M1 Ar,
+    its last line 20 % from the red end, no longer names an unlisted feature beyond it
+    from the CuHeAr lamp's shape (0.162 -> 0.021 px).
+
+    Returns
+    -------
+    donor : LampTemplate or None
+    other : Identification or None
+        The identification from the donor's shape.
+    choice : ShapeChoice or None
+        What was compared (``None`` when the arc is not sparse or has no donor).
+    """
+    none = (None, None, None)
+    used = ident.used
+    if not setup.chosen or used.sum() < MIN_LINES:
+        return none
+    pix = ident.lines.centre[used]
+    end_gap = max(float(pix.min()), setup.n - 1.0 - float(pix.max())) / setup.n
+    if used.sum() >= SPARSE_LIBRARY and end_gap <= END_GAP:
+        return none
+    lamp = library_lamp(guess)
+    donor = None if lamp is None else shape_donor(lamp)
+    if donor is None:
+        return none
+    n, b = setup.n, setup.binning
+    j, ref = ident.lines.centre[used], ident.reference[used]
+    err = np.ones(j.size) if ident.fit_error is None else ident.fit_error[used]
+    w = 1.0 / np.hypot(np.nan_to_num(err, nan=1.0), SYSTEMATIC_PX) ** 2
+    start = donor_alignment(donor, j, ref, w, n, b, ident.alignment.peak)
+    if start is None:
+        return none
+    try:
+        other = identify(
+            setup.lines,
+            flux,
+            b,
+            donor,
+            start,
+            setup.catalogue,
+            mask=mask,
+            max_order=max_order,
+            ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+            optics=optics_of_guess(donor),
+            # the arc's own library lamp's verdicts on which lines it shows clean
+            # (a 3x3 arc's widths cannot tell), whatever shape names them: from the
+            # donor's, a lamp of other elements, 3x3 physical-truth arcs set aside
+            # expected lines as blends (600_UV CuHeAr, 930_M5 FeHeAr, 1200_M1 Ar)
+            lamp_shows=_own_lamp_shows(setup, guess),
+        )
+        own = loo_on_lines(guess, ident.alignment, j, ref, w, n, b, ident.correction.order)
+        theirs = loo_on_lines(donor, start, j, ref, w, n, b, other.correction.order)
+    except ValueError:  # a model not invertible over the detector
+        return none
+    if other.used.sum() < MIN_LINES:
+        return none
+    choice = ShapeChoice(_guess_name(guess), donor.file_name, own, theirs)
+    return donor, other, choice
 
 
 def _disagreements(other, ident) -> int:
@@ -734,6 +857,12 @@ def _solution(
     centre = (n * b - 1) / 2.0
     u_centre = _lamp_coordinate(found.guess, found.alignment(centre) + ident.correction(0.0))
     guess = found.guess
+    if found.start is not None:
+        # named after the arc's own start; its flexure against that lamp, not the donor
+        wave = guess_wavelength(guess, np.array([u_centre]))
+        u_start = _lamp_coordinate(found.start, inverse(found.start, wave)[0])
+        u_centre, guess = (u_start if np.isfinite(u_start) else u_centre), found.start
+    shape = found.shape
     return WavelengthSolution(
         coefficients=m.coefficients,
         npix=n,
@@ -755,6 +884,8 @@ def _solution(
         bulb_offset_pixel=None if bulb is None else bulb.offset,
         bulb_offset_error=None if bulb is None else bulb.error,
         ne_bulb_pixel=None if terms is None else (terms.offset, terms.slope),
+        shape_from="" if shape is None else shape.kept,
+        shape_note="" if shape is None else shape.note(),
     )
 
 

@@ -26,7 +26,8 @@ which is kept:
     RMS and largest deviation (px) of the stored model from the corrected one;
 ``GSP_RSHP``
     for a sparse lamp identified from its mode's richest lamp's corrected model
-    (:func:`shape_donor`), that lamp's file: the shape between and beyond its few lines;
+    (:func:`~pipeline.wavelength.shape_donor.shape_donor`), that lamp's file: the
+    shape between and beyond its few lines;
 ``HISTORY``
     date, NIST files and method.
 
@@ -50,6 +51,7 @@ from astropy.io import fits
 from numpy.polynomial import chebyshev
 
 from pipeline.lamps import LampTemplate, lamp_dir, read_template
+from pipeline.wavelength.shape_donor import SPARSE_LIBRARY, shape_donor
 
 #: Fewest NIST lines, and largest RMS (unbinned px), for a corrected model to be written.
 MIN_LINES = 6
@@ -75,10 +77,6 @@ MAX_ORDER = 6
 #: against 0.138 px, 0.009 against 0.053), moved 0.1-0.2 px between them, and the
 #: physical-truth arcs of their modes lost 4 of 120 (seeds 0-29).
 LINES_PER_COEFFICIENT = 3
-#: Fewer NIST lines than this are where an arc's order cap exceeds
-#: :data:`LINES_PER_COEFFICIENT` (``order_cap(n) > n // 3 - 1``); with more, the refit
-#: keeps the order its lines choose (up to :data:`MAX_ORDER`).
-SPARSE_LIBRARY = 15
 #: Unbinned pixels of the detector's data section: the corrected model is written over
 #: them at least.
 DETECTOR_PX = 4060
@@ -219,45 +217,6 @@ def _refit_solution(template: LampTemplate, stored: LampTemplate):
     sol, start = (sol, stored) if other is None else other
     shaped = _sibling_shape_solution(template, sol, start)
     return (sol, start) if shaped is None else shaped
-
-
-def shape_donor(template: LampTemplate) -> LampTemplate | None:
-    """The lamp of ``template``'s mode whose corrected model best measures the mode's shape.
-
-    The lamps of a mode share pixels to a few hundredths of a pixel (same optics, up to
-    a zero point and, between exposures, a scale), so a sparse lamp may take its
-    shape from a rich one. The donor is the other lamp of the mode refitted to at
-    least :data:`SPARSE_LIBRARY` NIST lines (so no donor took its own shape from
-    another) that carries the most information: lines over their variance,
-    ``n / max(rms, SYSTEMATIC_PX)**2``. More lines alone would pick 1200M7_HgArNe (26
-    lines at 0.137 px, its two bulbs' zero points apart) over 1200M7_Ne (24 at 0.038).
-
-    Parameters
-    ----------
-    template : LampTemplate
-        A library lamp.
-
-    Returns
-    -------
-    LampTemplate or None
-        The donor, with its corrected model; ``None`` when the mode has none.
-    """
-    from pipeline.lamps import templates_for_mode
-    from pipeline.wavelength.calibrate import SYSTEMATIC_PX
-
-    others = [
-        o
-        for o in templates_for_mode(template.mode)
-        if o.file_name != template.file_name
-        and o.corrected
-        and (o.corrected_lines or 0) >= SPARSE_LIBRARY
-        and o.corrected_rms_pixel is not None
-    ]
-    if not others:
-        return None
-    return max(
-        others, key=lambda o: o.corrected_lines / max(o.corrected_rms_pixel, SYSTEMATIC_PX) ** 2
-    )
 
 
 def _sibling_shape_solution(template: LampTemplate, sol, start):

@@ -91,6 +91,12 @@ class WavelengthSolution:
         Their robust scatter and largest residual against the solution, binned px.
     check_warning : str
         Why the solution is off between its lines (``""`` when the check passes).
+    shape_from : str
+        For a sparse arc also fitted from its mode's donor lamp's shape
+        (:mod:`pipeline.wavelength.shape_donor`), the library file whose model shape
+        the solution has (the donor's or its own start's); ``""`` when not compared.
+    shape_note : str
+        What was compared: the leave-one-out RMS of the arc's lines under each shape.
     """
 
     coefficients: np.ndarray
@@ -118,6 +124,8 @@ class WavelengthSolution:
     check_pixel: float = float("nan")
     check_worst_pixel: float = float("nan")
     check_warning: str = ""
+    shape_from: str = ""
+    shape_note: str = ""
 
     @property
     def order(self) -> int:
@@ -216,6 +224,11 @@ class WavelengthSolution:
                 ("GSP_WXRM", round(float(self.check_pixel), 4), "Their robust scatter [binned px]"),
                 ("GSP_WXOK", not self.check_warning, "Solution right between its lines"),
             ]
+        if self.shape_from:
+            # as the library refit's GSP_RSHP: the lamp whose shape a sparse arc has
+            cards.append(("GSP_WSHP", self.shape_from, "Lamp whose model shape the fit has"))
+            if self.shape_note:
+                cards.append(("HISTORY", f"GSP shape: {self.shape_note}", ""))
         if self.sky_shift_pixel:
             cards.append(
                 (
