@@ -24,6 +24,10 @@ which is kept:
     between them only (:func:`pipeline.wavelength.lamp_continuation.measured_range`);
 ``GSP_RDEV``, ``GSP_RDMX``
     RMS and largest deviation (px) of the stored model from the corrected one;
+``GSP_RNBO``, ``GSP_RNBS``
+    for an HgArNe lamp solved on its HgAr bulb (:func:`pipeline.wavelength.bulbs.separate_bulbs`),
+    where its Ne bulb's lines lie against the model: offset (px) and slope (px per half
+    detector);
 ``GSP_RSHP``
     for a sparse lamp identified from its mode's richest lamp's corrected model
     (:func:`~pipeline.wavelength.shape_donor.shape_donor`), that lamp's file: the
@@ -109,6 +113,9 @@ class RefitResult:
     #: the library file whose corrected model gave a sparse lamp its shape
     #: (:func:`shape_donor`), or ``""``
     shape_from: str = ""
+    #: for a lamp solved on its HgAr bulb, its Ne bulb's lines against the model:
+    #: offset and slope (unbinned px, px per half detector), or ``None``
+    ne_bulb: tuple[float, float] | None = None
 
 
 def refit(template: LampTemplate) -> RefitResult:
@@ -145,6 +152,7 @@ def refit(template: LampTemplate) -> RefitResult:
         # the Ne bulb's lines where the HgAr bulb's light would put them (calibrate's
         # separate_bulbs): what the corrected model is measured and continued against
         ref = sol.wavelength(pix) - np.asarray(sol.lines["residual"], float)[used]
+        result.ne_bulb = (float(sol.ne_bulb_pixel[0]), float(sol.ne_bulb_pixel[1]))
     coef = _written_model(template, stored, sol.coefficients, pix, ref, err)
     result.measured_pixels = (float(pix.min()), float(pix.max())) if pix.size else None
     disp_lines = np.abs(chebyshev.chebval(pix, chebyshev.chebder(coef)))
@@ -505,6 +513,16 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
         header["GSP_RDMX"] = (round(result.deviation_max, 4), "GSP_Cnnn - corrected, max [px]")
         if result.shape_from:
             header["GSP_RSHP"] = (result.shape_from, "its shape's lamp")
+        bulbs = []
+        if result.ne_bulb is not None:
+            # without these the file would not say its model is the HgAr bulb's alone
+            offset, slope = result.ne_bulb
+            header["GSP_RNBO"] = (round(offset, 4), "Ne bulb's lines vs model [px]")
+            header["GSP_RNBS"] = (round(slope, 4), "their slope [px per half detector]")
+            bulbs = [
+                "model of the HgAr bulb; Ne bulb's lines apart,",
+                f"at {offset:+.3f} px {slope:+.3f} px/half (GSP_RNBO/RNBS)",
+            ]
         # HISTORY values under 72 characters: a wrapped card would leave an untagged
         # continuation that a rerun could not recognise
         elements = ",".join(
@@ -515,6 +533,7 @@ def write_corrected(path: Path, result: RefitResult, when: str | None = None) ->
             f"lists nist_air_strong_lines_<El>.txt El={elements}",
             "lines re-centred in own flux (integrated Gaussian)",
             f"from {result.start}",
+            *bulbs,
             "by python -m pipeline.wavelength.refit_library",
         ):
             header.add_history(f"{HISTORY_TAG} {text}")

@@ -213,3 +213,34 @@ def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
     assert any("shape of 1200M5_GG455_FeHeAr" in h for h in history)
     write_corrected(path, dataclasses.replace(result, shape_from=""), when="2026-01-01")
     assert "GSP_RSHP" not in fits.getheader(path)
+
+
+def test_a_model_of_the_hgar_bulb_says_so_in_the_header(tmp_path):
+    """An HgArNe lamp solved on its HgAr bulb records where its Ne bulb's lines lie
+    (``GSP_RNBO``/``GSP_RNBS`` and HISTORY), and a rewrite without them removes them."""
+    src = lamp_dir() / "goodman_comp_600Red_GG495_HgArNe.fits"
+    path = tmp_path / src.name
+    path.write_bytes(src.read_bytes())
+    template = read_template(path)
+    result = RefitResult(
+        src.name,
+        template.lamp,
+        n_used=30,
+        rms_pixel=0.06,
+        rms_angstrom=0.05,
+        deviation_rms=0.1,
+        deviation_max=0.2,
+        coefficients=template.corrected_coefficients,
+        ne_bulb=(0.0312, 0.0841),
+    )
+    write_corrected(path, result, when="2026-01-01")
+    header = fits.getheader(path)
+    assert header["GSP_RNBO"] == pytest.approx(0.0312)
+    assert header["GSP_RNBS"] == pytest.approx(0.0841)
+    history = [str(h) for h in header["HISTORY"] if str(h).startswith(HISTORY_TAG)]
+    assert any("HgAr bulb" in h for h in history)
+    assert any("+0.031 px +0.084 px/half" in h for h in history)
+    write_corrected(path, dataclasses.replace(result, ne_bulb=None), when="2026-01-01")
+    header = fits.getheader(path)
+    assert "GSP_RNBO" not in header and "GSP_RNBS" not in header
+    assert not any("HgAr bulb" in str(h) for h in header["HISTORY"])
