@@ -53,15 +53,7 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_400M1_HgArNe.fits",
         "goodman_comp_400M2_GG455_CuHeAr.fits",
         "goodman_comp_930M5_GG495_FeHeAr.fits",
-        pytest.param(
-            "goodman_comp_1200M2_CuHeAr.fits",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="until the library is refitted: Ar II 4439.46 and 4309.24 are set "
-                "aside as displaced lines (nist_lines/lamp_displaced_lines.txt), 43 -> 41 "
-                "lines, 0.051 -> 0.042 px; the committed model is the old refit's",
-            ),
-        ),
+        "goodman_comp_1200M2_CuHeAr.fits",
         "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
     ],
 )
@@ -78,6 +70,12 @@ def test_refit_reproduces_the_committed_model(name):
     assert np.abs(diff).max() <= 1e-3
     header = fits.getheader(template.path)
     assert result.n_used == header["GSP_RNLN"]
+    # a lamp solved on its HgAr bulb (600 Red) says where its Ne bulb's lines lie
+    bulbs = (header.get("GSP_RNBO"), header.get("GSP_RNBS"))
+    if result.ne_bulb is None:
+        assert bulbs == (None, None)
+    else:
+        assert np.allclose(bulbs, result.ne_bulb, atol=1e-3)
     assert result.rms_pixel == pytest.approx(header["GSP_RRMS"], abs=1e-4)
     # the stored model is worse against the same NIST lines than the corrected one
     assert result.library_rms_pixel > result.corrected_rms_pixel
