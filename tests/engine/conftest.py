@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gsp_extension.store import Database, upgrade_database
+from gsp_extension.store import Database
+from tests.migrated import migrate
 
 
 @pytest.fixture
-def db(db_url):
-    upgrade_database(db_url)
+def db(db_url, tmp_path_factory):
+    migrate(db_url, tmp_path_factory)  # tests/migrated.py: a copy of one upgrade on SQLite
     database = Database(db_url)
     yield database
     database.dispose()

@@ -64,44 +64,6 @@ def test_a_dask_worker_leaves_the_services_scheduling_group_for_a_nicer_one():
     assert Path("/proc/self/autogroup").read_text().split() == mine  # this run: unchanged
 
 
-def test_the_service_loads_the_standard_choosers_imports_in_a_thread_as_it_starts(tmp_path):
-    """The service's first ``standards`` request (a spectrum's first click) imported the
-    flux-calibration stack on the event loop. The service now loads it as it starts, in
-    a thread of its own at the serving thread's priority (a nicer one held the GIL and
-    the import locks with the serving thread waiting behind it)."""
-    out = _run(
-        f"""
-        import json, os, sys, threading, types
-        probe = types.ModuleType("gsp_warm_probe")
-        seen = {{}}
-        def record():
-            seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        probe.record = record
-        sys.modules["gsp_warm_probe"] = probe
-        from gsp_extension.app import GSPExtensionApp
-        from gsp_extension.engine.executors import SERVICE_WARM_UP
-        root = {str(tmp_path)!r}
-        app = GSPExtensionApp(
-            data_root=root, database_url="sqlite:///" + root + "/gsp.sqlite", live=False,
-        )
-        app.warm_up = [*app.warm_up, "gsp_warm_probe:record"]
-        before = [m for m in SERVICE_WARM_UP if m in sys.modules]
-        app.initialize_settings()
-        app._warming.join(120)
-        print(json.dumps({{
-            "before": before, "after": [m for m in SERVICE_WARM_UP if m in sys.modules],
-            "thread_nice": seen.get("nice"), "main_nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "thread": app._warming.name, "main": threading.current_thread().name,
-            "default": list(GSPExtensionApp().warm_up),
-        }}))
-        """
-    )
-    assert out["default"] == list(SERVICE_WARM_UP)
-    assert out["before"] == [] and out["after"] == list(SERVICE_WARM_UP), out
-    assert out["thread"] != out["main"]  # off the thread that serves
-    assert out["thread_nice"] == out["main_nice"] == os.getpriority(os.PRIO_PROCESS, 0), out
-
-
 def _lazy_imports(*functions) -> set[str]:
     """Modules imported inside the bodies of ``functions`` (absolute names)."""
     names = set()
@@ -119,14 +81,13 @@ def _lazy_imports(*functions) -> set[str]:
     return names
 
 
-def test_the_service_warm_up_covers_what_the_standard_chooser_imports_on_first_use():
-    """What the chooser's request imports lazily (the engine's automatic choice and the
-    stored sensitivities it ranks) adds no module once the warm-up has run: a lazy import
-    added there later must join SERVICE_WARM_UP, or the first click pays it again."""
+def _chooser_lazy_imports() -> set[str]:
+    """What the standard chooser's request imports lazily: the engine's automatic choice
+    and the stored sensitivities it ranks."""
     from gsp_extension.api.standards import standard_choices
     from gsp_extension.engine import flux
 
-    lazy = _lazy_imports(
+    return _lazy_imports(
         standard_choices,
         flux.automatic_standards,
         flux._stored_sensitivity,
@@ -135,17 +96,80 @@ def test_the_service_warm_up_covers_what_the_standard_chooser_imports_on_first_u
         flux.reduced_frame_of,
         flux.calibrated_spectra,
     )
-    assert "pipeline.fluxcal.apply" in lazy  # the stack the first click paid for
+
+
+@pytest.fixture(scope="module")
+def service_start(tmp_path_factory):
+    """One new Python that starts the service's extension as the service does (its
+    warm-up thread joined), then imports what the standard chooser imports lazily.
+
+    Both tests below read it: a Python that loads the service's stack costs seconds (two
+    of them were most of this module's time), and each test asks its own question of the
+    same start.
+    """
+    root = tmp_path_factory.mktemp("service-start")
+    lazy = _chooser_lazy_imports()
     out = _run(
         f"""
-        import importlib, json, sys
-        import gsp_extension.app, gsp_extension.api.routes  # the service as it starts
+        import importlib, json, os, sys, threading, types
+        probe = types.ModuleType("gsp_warm_probe")
+        seen = {{}}
+        def record():
+            seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        probe.record = record
+        sys.modules["gsp_warm_probe"] = probe
+        from gsp_extension.app import GSPExtensionApp
         from gsp_extension.engine.executors import SERVICE_WARM_UP, warm_up
-        assert warm_up(SERVICE_WARM_UP) == []
+        root = {str(root)!r}
+        app = GSPExtensionApp(
+            data_root=root, database_url="sqlite:///" + root + "/gsp.sqlite", live=False,
+        )
+        app.warm_up = [*app.warm_up, "gsp_warm_probe:record"]
+        before = [m for m in SERVICE_WARM_UP if m in sys.modules]
+        app.initialize_settings()
+        app._warming.join(120)
+        after = [m for m in SERVICE_WARM_UP if m in sys.modules]
+        # The standard chooser's first request, once the service has started and warmed.
+        import gsp_extension.api.routes  # the service as it starts
+        warm_failed = warm_up(SERVICE_WARM_UP)
         known = set(sys.modules)
         for name in {sorted(lazy)!r}:
             importlib.import_module(name)
-        print(json.dumps(sorted(set(sys.modules) - known)))
+        print(json.dumps({{
+            "before": before, "after": after,
+            "thread_nice": seen.get("nice"), "main_nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "thread": app._warming.name, "main": threading.current_thread().name,
+            "default": list(GSPExtensionApp().warm_up),
+            "warm_failed": warm_failed,
+            "chooser_new": sorted(set(sys.modules) - known),
+        }}))
         """
     )
-    assert out == [], f"the standard chooser's first request still imports {out}"
+    return lazy, out
+
+
+def test_the_service_loads_the_standard_choosers_imports_in_a_thread_as_it_starts(
+    service_start,
+):
+    """The service's first ``standards`` request (a spectrum's first click) imported the
+    flux-calibration stack on the event loop. The service now loads it as it starts, in
+    a thread of its own at the serving thread's priority (a nicer one held the GIL and
+    the import locks with the serving thread waiting behind it)."""
+    _, out = service_start
+    assert out["default"] == list(SERVICE_WARM_UP)
+    assert out["before"] == [] and out["after"] == list(SERVICE_WARM_UP), out
+    assert out["thread"] != out["main"]  # off the thread that serves
+    assert out["thread_nice"] == out["main_nice"] == os.getpriority(os.PRIO_PROCESS, 0), out
+
+
+def test_the_service_warm_up_covers_what_the_standard_chooser_imports_on_first_use(
+    service_start,
+):
+    """What the chooser's request imports lazily (the engine's automatic choice and the
+    stored sensitivities it ranks) adds no module once the warm-up has run: a lazy import
+    added there later must join SERVICE_WARM_UP, or the first click pays it again."""
+    lazy, out = service_start
+    assert "pipeline.fluxcal.apply" in lazy  # the stack the first click paid for
+    assert out["warm_failed"] == [], out["warm_failed"]
+    new = out["chooser_new"]
+    assert new == [], f"the standard chooser's first request still imports {new}"

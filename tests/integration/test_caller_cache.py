@@ -4,17 +4,17 @@ Read requests may reuse a caller's account and proposals for ``caller_cache_seco
 (2 s by default). A change made through the service is seen by the next request; one
 made by another process (here: this test writing the app database directly, as the
 ``gsp`` command line or the hub's account pages do) within the bound.
+
+The tests run on the session's hub (``world`` of conftest.py): the accounts they remove
+and deactivate and the proposal they change are their own (``cc*``, SOAR2031B-077), seen
+by no other test. A hub of their own cost a start and a stop (~20 s) for nothing else.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import pytest
 import requests
-from conftest import World
-from gsp_realhub import start_hub, stop_hub
 
 from gsp_extension.store import Database
 from gsp_extension.store.accounts import create_user, get_user_by_username
@@ -23,14 +23,6 @@ from gsp_extension.store.proposals import create_proposal
 
 SOAR = "SOAR2031B-077"
 BOUND_S = 2.0  # GSPExtensionApp.caller_cache_seconds' default
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A hub of its own: this test removes members and deactivates accounts."""
-    hub = start_hub(Path(tmp_path_factory.mktemp("gsp-caller-cache")))
-    yield World(hub)
-    stop_hub(hub)
 
 
 def _setup(world) -> int:

@@ -152,10 +152,18 @@ async def test_a_lost_scheduler_is_waited_for_and_jobs_resume_without_failing(
     await executor.start()  # no scheduler yet: returns, and waits in the background
     task = asyncio.create_task(engine.run(stop))
     try:
-        await asyncio.sleep(3.0)  # one connection attempt lasts connect_timeout
+        # One connection attempt lasts connect_timeout; the engine says it waits once
+        # the first one failed (no fixed sleep: what is waited for is that line).
+        await _until(
+            lambda: (
+                "waiting for the dask scheduler" in caplog.text
+                and engine.health.fault == "scheduler"
+            ),
+            30,
+            "the engine to say it waits for the scheduler",
+            cluster.log,
+        )
         assert _job(db, first).state == "queued" and _job(db, first).attempts == 0
-        assert "waiting for the dask scheduler" in caplog.text
-        assert engine.health.fault == "scheduler"
 
         cluster.start()
         await _until(lambda: _job(db, first).state == "done", 60, "first job done", cluster.log)
@@ -164,13 +172,21 @@ async def test_a_lost_scheduler_is_waited_for_and_jobs_resume_without_failing(
         with db.transaction() as s:
             running = enqueue(s, "copy", "copy:1", file_id=ids[1], params={"sleep": 30}).id
         await _until(lambda: _job(db, running).state == "running", 20, "job 2 runs", cluster.log)
-        await asyncio.sleep(1.0)  # on the worker now
+        # On the worker now: the handler counts its attempts in a file before it sleeps.
+        marker = tmp_path / f"attempts-{running}"
+        await _until(marker.exists, 20, "job 2 on the worker", cluster.log)
         cluster.kill()
         with db.transaction() as s:
             queued = enqueue(s, "copy", "copy:2", file_id=ids[2]).id
-        # Longer than the client's own reconnection timeout (connect_timeout=2 s): the old
-        # client closes, and a new one must be made once the scheduler is back.
-        await asyncio.sleep(5.0)
+        # Down longer than the client's own reconnection timeout (connect_timeout=2 s):
+        # the old client closes for good (the executor says it lost the scheduler), and
+        # a new one must be made once the scheduler is back. Waited for, not slept.
+        await _until(
+            lambda: "lost the dask scheduler" in caplog.text,
+            30,
+            "the old client to give up",
+            cluster.log,
+        )
         assert not executor.connected
         for job_id in (running, queued):
             job = _job(db, job_id)
@@ -188,7 +204,6 @@ async def test_a_lost_scheduler_is_waited_for_and_jobs_resume_without_failing(
         )
         assert (_job(db, running).attempts, _job(db, queued).attempts) == (1, 1)
         assert "connected to the dask scheduler" in caplog.text
-        assert "lost the dask scheduler" in caplog.text
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -124,10 +124,16 @@ def test_other_binnings_have_the_real_geometry(binning, camera, shape):
 
 
 def test_obstype_conventions():
-    cfg = NightConfig(n_bias=1, n_flats=1, n_arcs=1, n_science=1, obstype_convention="lco")
+    # 3x3 binned: the OBSTYPE a role gets does not depend on the frame's size, and 3x3
+    # frames have 4/9 of the default 2x2's pixels to simulate
+    cfg = NightConfig(
+        n_bias=1, n_flats=1, n_arcs=1, n_science=1, obstype_convention="lco", binning=3
+    )
     types = [rec["obstype"] for _, _, rec in iter_night(cfg)]
     assert types == ["BIAS", "LAMPFLAT", "ARC", "SPECTRUM"]
-    cfg = NightConfig(n_bias=0, n_flats=2, n_arcs=0, n_science=0, obstype_convention="mixed")
+    cfg = NightConfig(
+        n_bias=0, n_flats=2, n_arcs=0, n_science=0, obstype_convention="mixed", binning=3
+    )
     types = {rec["obstype"] for _, _, rec in iter_night(cfg)}
     assert types == {"FLAT", "LAMPFLAT"}
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gsp_extension.store import Database, upgrade_database
+from gsp_extension.store import Database
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.proposals import create_proposal
+from tests.migrated import migrate
 
 
 @pytest.fixture
-def db(db_url):
+def db(db_url, tmp_path_factory):
     """A :class:`Database` on a freshly migrated schema (both backends)."""
-    upgrade_database(db_url)
+    migrate(db_url, tmp_path_factory)  # tests/migrated.py: a copy of one upgrade on SQLite
     database = Database(db_url)
     yield database
     database.dispose()
