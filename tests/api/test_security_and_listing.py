@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from gsp_extension.api.queries import CountCache, list_files, list_jobs
@@ -26,10 +28,26 @@ from gsp_extension.store.accounts import create_user
 from gsp_extension.store.files import register_file
 from gsp_extension.store.jobs import enqueue
 from gsp_extension.store.proposals import create_proposal
+from tests.postgres import throwaway_database
 
 
-@pytest.fixture
-def world(db_url):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory):
+    """Users, two proposals, five files and a job, on SQLite and on PostgreSQL.
+
+    One world per database for the module, not one per test: every test here only reads
+    it (rules, listings and counts; sessions that add nothing), and building it (the
+    migrations, on PostgreSQL a schema reset) took most of the module's 70 s.
+    """
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('listing') / 'gsp.sqlite'}"
+        else:
+            url = stack.enter_context(throwaway_database("gsp_listing"))
+        yield from _world(url)
+
+
+def _world(db_url):
     upgrade_database(db_url)
     db = Database(db_url)
     ids = {}

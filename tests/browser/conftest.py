@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 REQUESTS: list[str] = []
+#: GSP_TOKEN_CACHE_SECONDS of the world's gsp service (how long a revoked token may work).
+TOKEN_CACHE_SECONDS = float(os.environ.get("GSP_TOKEN_CACHE_SECONDS", "5"))
 
 
 def pytest_collection_modifyitems(items):
@@ -59,6 +61,9 @@ def world(tmp_path_factory):
     # A closed page's kernel is shut down 20 s after its last connection went (60 s in
     # production): test_page_kernels waits that long, not a minute.
     os.environ.setdefault("GSP_PAGE_KERNEL_TIMEOUT", "20")
+    # The gsp service trusts the hub's word on a token this long (30 s in production):
+    # the revoked-token test waits that long for the refusal, not half a minute.
+    os.environ.setdefault("GSP_TOKEN_CACHE_SECONDS", f"{TOKEN_CACHE_SECONDS:g}")
     w = start_world(tmp_path_factory.mktemp("gsp-browser"))
     yield w
     stop_world(w)

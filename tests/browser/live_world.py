@@ -181,36 +181,58 @@ def _engine_log(root: Path) -> logging.Handler:
     return handler
 
 
+def _simulate_nights(raw: Path) -> list[Path]:
+    """The first proposal's night (calibrations, arcs, two science frames) and one frame
+    of the second proposal's; the names of the latter."""
+    simulate(
+        raw / "20201126",
+        P1,
+        "ZTF20actqfpc",
+        1,
+        n_bias=3,
+        n_flats=3,
+        n_arcs=2,
+        n_science=2,
+        n_standards=0,
+    )
+    return simulate(
+        raw / "20201126b",
+        P2,
+        "NGC1234",
+        2,
+        n_bias=0,
+        n_flats=0,
+        n_arcs=0,
+        n_science=1,
+        n_standards=0,
+    )
+
+
 def start_world(root: Path, timeout: float = 420) -> LiveWorld:
-    hub = start_hub(root)
-    _engine_log(hub.data_root)
+    # The raw nights are simulated in this process while the hub starts in its own (both
+    # take ~15 s, on different cores); nothing reads raw/ before the engine below starts
+    # (the hub's service runs without ingest, GSP_LIVE=0).
+    simulated: dict[str, object] = {}
+
+    def simulate_into_raw() -> None:
+        try:
+            simulated["other"] = _simulate_nights(root / "raw")
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            simulated["error"] = exc
+
+    simulating = threading.Thread(target=simulate_into_raw, daemon=True)
+    simulating.start()
+    try:
+        hub = start_hub(root)
+    finally:
+        simulating.join()
     world = LiveWorld(hub)
     try:
+        if "error" in simulated:
+            raise simulated["error"]
+        _engine_log(hub.data_root)
         world.proposals = make_accounts(hub)
-        raw = hub.data_root / "raw"
-        simulate(
-            raw / "20201126",
-            P1,
-            "ZTF20actqfpc",
-            1,
-            n_bias=3,
-            n_flats=3,
-            n_arcs=2,
-            n_science=2,
-            n_standards=0,
-        )
-        other = simulate(
-            raw / "20201126b",
-            P2,
-            "NGC1234",
-            2,
-            n_bias=0,
-            n_flats=0,
-            n_arcs=0,
-            n_science=1,
-            n_standards=0,
-        )
-        world.other_file_names = [p.name for p in other]
+        world.other_file_names = [p.name for p in simulated["other"]]
         world.engine_thread = threading.Thread(target=run_engine, args=(world,), daemon=True)
         world.engine_thread.start()
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ hub's temporary data root):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import sys
@@ -297,18 +298,22 @@ def world_db(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def hub_postgres_url():
-    """A PostgreSQL database of its own for the hub's service (dropped at the end)."""
-    with throwaway_database("gsp_hub") as url:
-        yield url
+def realhub(world_db, tmp_path_factory) -> RealHub:
+    """The hub of the session for one app database kind.
 
-
-@pytest.fixture(scope="session")
-def realhub(request, world_db, tmp_path_factory) -> RealHub:
-    url = request.getfixturevalue("hub_postgres_url") if world_db == "postgresql" else None
-    hub = start_hub(tmp_path_factory.mktemp(f"gsp-hub-{world_db}"), database_url=url)
-    yield hub
-    stop_hub(hub)
+    On PostgreSQL each hub gets a fresh database of its own (dropped after the hub): pytest
+    may start this fixture's hub more than once, and a second hub on the database of the
+    first found its accounts taken ('alice' exists) when building its world.
+    """
+    with contextlib.ExitStack() as stack:
+        url = None
+        if world_db == "postgresql":
+            url = stack.enter_context(throwaway_database("gsp_hub"))
+        hub = start_hub(tmp_path_factory.mktemp(f"gsp-hub-{world_db}"), database_url=url)
+        try:
+            yield hub
+        finally:
+            stop_hub(hub)
 
 
 @pytest.fixture(scope="session")

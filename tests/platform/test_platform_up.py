@@ -31,6 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 CHP = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 CREDENTIAL = re.compile(r"^\s+(demo-[a-z0-9]+)\s+(\S+)\s+(.+)$")
 XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
+#: Where a login goes by default here: a hub page. A login without ``next`` goes to the
+#: spawn page, so it starts the user's server and waits for it (hub/login.py): four
+#: servers starting on two cores took 25 s of this module, and only
+#: test_pi_server_spawns_and_lands_on_the_data_browser is about that login.
+HUB_PAGE = "/hub/home"
 APP = REPO / "voila_apps" / "data_browser.ipynb"
 
 
@@ -148,7 +153,8 @@ def _pid_of(platform, command: str, cwd: Path | None = None) -> int:
     raise AssertionError(f"no process {command!r} under the platform")
 
 
-def login(url, username, password, next_url=""):
+def login(url, username, password, next_url=HUB_PAGE):
+    """Log in through the hub's form; ``next_url=""``: to the spawn page, as a cold login."""
     s = requests.Session()
     page = s.get(f"{url}hub/login", timeout=30)
     r = s.post(
@@ -244,6 +250,7 @@ def test_credentials_are_printed_once_and_log_in(platform):
     for name, password in creds.items():
         session, r = login(platform.url, name, password)
         assert r.status_code == 302, (name, r.status_code, r.text[-300:])
+        assert r.headers["Location"].endswith(HUB_PAGE), r.headers
         me = session.get(f"{platform.url}hub/api/user", timeout=30).json()
         groups[name] = me["groups"]
     assert groups == {"demo-pi": [p1], "demo-collab": [p1], "demo-pi2": [p2], "demo-staff": []}
@@ -265,7 +272,7 @@ def test_pi_server_spawns_and_lands_on_the_data_browser(platform):
     admin, _ = login(platform.url, "demo-staff", creds["demo-staff"])
     stop_server(platform, admin, "demo-pi")
     t0 = time.monotonic()
-    session, r = login(platform.url, "demo-pi", creds["demo-pi"])
+    session, r = login(platform.url, "demo-pi", creds["demo-pi"], next_url="")
     spawn_s = time.monotonic() - t0
     # The login started the server and answered once it was up (hub/login.py): the
     # redirect goes straight to it, not through /hub/spawn and the progress page.

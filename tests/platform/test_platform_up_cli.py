@@ -101,7 +101,12 @@ def test_process_tree_follows_grandchildren_in_new_sessions():
 
 @pytest.mark.slow
 def test_a_service_failing_at_start_stops_everything(tmp_path):
-    """The hub gives up (PLATFORM_NOTES: this can orphan the proxy); gsp up cleans up."""
+    """The hub gives up (PLATFORM_NOTES: this can orphan the proxy); gsp up cleans up.
+
+    The broken service comes first: the hub starts its services one after the other and
+    gives up at the first that fails, so the gsp service (7 s to start and as long to
+    stop on this machine) is not started at all; the proxy runs and is orphaned as before.
+    """
     from pathlib import Path
 
     chp = Path(up.REPO) / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -110,9 +115,9 @@ def test_a_service_failing_at_start_stops_everything(tmp_path):
     overlay.write_text(
         "c = get_config()  # noqa\n"
         f"load_subconfig({str(up.REPO / 'jupyterhub_config.py')!r})  # noqa\n"
-        "c.JupyterHub.services = list(c.JupyterHub.services) + [\n"
+        "c.JupyterHub.services = [\n"
         f"    {{'name': 'broken', 'url': 'http://127.0.0.1:{free_port()}',\n"
-        "      'command': ['/bin/false']}]\n"
+        "      'command': ['/bin/false']}] + list(c.JupyterHub.services)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GSP_", "JUPYTERHUB_"))}
     env.update(
