@@ -414,21 +414,7 @@ def _identify_arc(
         # they agree with their own refits to 0.003-0.07 px.
         lamp_flux = False
         alignment = _aligned(setup, flux, guess, sigma, max_shift, max_scale, lamp_flux)
-    hollow_cathode = bool(setup.lamp & HOLLOW_CATHODES)
-    shows = _own_lamp_shows(setup, guess)
-    ident = identify(
-        lines,
-        flux,
-        b,
-        guess,
-        alignment,
-        setup.catalogue,
-        mask=mask,
-        max_order=max_order,
-        ionic_weight=1.0 if hollow_cathode else PEN_LAMP_IONIC_WEIGHT,
-        optics=optics_of_guess(guess),
-        lamp_shows=shows,
-    )
+    ident = _identify_from(setup, flux, mask, guess, alignment, max_order, guess)
     ident, alignment, guess = _optics_alternative(
         setup,
         flux,
@@ -527,22 +513,9 @@ def _optics_alternative(
         return ident, alignment, guess
     if other is None:
         return ident, alignment, guess
-    b = setup.binning
     try:
         other_alignment = _aligned(setup, flux, other, sigma, max_shift, max_scale, lamp_flux)
-        other_ident = identify(
-            setup.lines,
-            flux,
-            b,
-            other,
-            other_alignment,
-            setup.catalogue,
-            mask=mask,
-            max_order=max_order,
-            ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
-            optics=optics_of_guess(other),
-            lamp_shows=_own_lamp_shows(setup, other),
-        )
+        other_ident = _identify_from(setup, flux, mask, other, other_alignment, max_order, other)
     except ValueError:  # the optics model not invertible over the detector
         return ident, alignment, guess
     better = other_ident.used.sum() + _disagreements(other_ident, ident) >= ident.used.sum() and (
@@ -556,6 +529,25 @@ def _optics_alternative(
     if better or (within and _names_more(other_ident, ident)):
         return other_ident, other_alignment, other
     return ident, alignment, guess
+
+
+def _identify_from(setup: ArcSetup, flux, mask, model, alignment, max_order, shows_of):
+    """The arc's lines named from ``model`` at ``alignment``, with the lamp verdicts of
+    ``shows_of`` (:func:`_own_lamp_shows`): every start (the guess, the optics' shape,
+    a donor's shape) is identified alike."""
+    return identify(
+        setup.lines,
+        flux,
+        setup.binning,
+        model,
+        alignment,
+        setup.catalogue,
+        mask=mask,
+        max_order=max_order,
+        ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+        optics=optics_of_guess(model),
+        lamp_shows=_own_lamp_shows(setup, shows_of),
+    )
 
 
 def _donor_alternative(setup: ArcSetup, flux, mask, ident, guess, max_order):
@@ -606,23 +598,11 @@ def _donor_alternative(setup: ArcSetup, flux, mask, ident, guess, max_order):
     if start is None:
         return none
     try:
-        other = identify(
-            setup.lines,
-            flux,
-            b,
-            donor,
-            start,
-            setup.catalogue,
-            mask=mask,
-            max_order=max_order,
-            ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
-            optics=optics_of_guess(donor),
-            # the arc's own library lamp's verdicts on which lines it shows clean
-            # (a 3x3 arc's widths cannot tell), whatever shape names them: from the
-            # donor's, a lamp of other elements, 3x3 physical-truth arcs set aside
-            # expected lines as blends (600_UV CuHeAr, 930_M5 FeHeAr, 1200_M1 Ar)
-            lamp_shows=_own_lamp_shows(setup, guess),
-        )
+        # the arc's own library lamp's verdicts on which lines it shows clean (a 3x3
+        # arc's widths cannot tell), whatever shape names them: from the donor's, a
+        # lamp of other elements, 3x3 physical-truth arcs set aside expected lines as
+        # blends (600_UV CuHeAr, 930_M5 FeHeAr, 1200_M1 Ar)
+        other = _identify_from(setup, flux, mask, donor, start, max_order, guess)
         own = loo_on_lines(guess, ident.alignment, j, ref, w, n, b, ident.correction.order)
         theirs = loo_on_lines(donor, start, j, ref, w, n, b, other.correction.order)
     except ValueError:  # a model not invertible over the detector
