@@ -223,7 +223,7 @@ LINEAR_GUESS = [
     pytest.param(
         "goodman_comp_1200M2_CuHeAr_2017-06-10_linear.fits",
         20,
-        marks=_xfail(f"0.082 px: {_WIDE_SLIT}"),
+        marks=_xfail(f"0.065 px: {_WIDE_SLIT}"),
     ),
     pytest.param(
         "goodman_comp_1200M3_CuHeAr_2017-06-10T0338_linear.fits",
