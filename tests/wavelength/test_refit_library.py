@@ -164,21 +164,30 @@ def test_a_sparse_lamps_model_bends_only_as_far_as_its_lines_show(binning, seed)
 def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
     """1200M5_Ne's twelve NIST lines, corrected at order 1 from its stored model, fitted
     to 0.176 px, its shape that of its stored model between them. From the shape of
-    the mode's richest lamp (FeHeAr, 19 lines at 0.014 px) its lines predict each
-    other better (leave-one-out 0.095 against 0.164 px) and are fitted to 0.09 px;
-    the solution follows the mode's lamps other than the donor (their committed
-    models, a straight line apart: flexure and grating angle between exposures) to a
-    median 0.056 px, against 0.093 from the stored model's shape."""
+    the mode's richest lamp (CuHeAr and FeHeAr, 19 lines each below the systematic
+    floor: a tie) its lines predict each other better and, with Ne I 6506.53 (+0.2 px in
+    every lamp of the mode), 7051.29 (broad) and 7472.44 (merged with an unlisted line)
+    set aside, fit to 0.03 px; the solution follows the mode's lamps other than the
+    donor (their committed models, a straight line apart: flexure and grating angle
+    between exposures) to a median 0.02 px, against 0.093 from the stored model's
+    shape."""
     template = read_template(lamp_dir() / "goodman_comp_1200M5_GG455_Ne.fits")
-    assert shape_donor(template).file_name == "goodman_comp_1200M5_GG455_FeHeAr.fits"
+    donor = shape_donor(template).file_name
+    assert donor in {
+        "goodman_comp_1200M5_GG455_CuHeAr.fits",
+        "goodman_comp_1200M5_GG455_FeHeAr.fits",
+    }
     sol = refit_solution(template)
-    assert sol.n_used >= 10 and sol.rms_pixel <= 0.12, (sol.n_used, sol.rms_pixel)
+    assert sol.n_used >= 8 and sol.rms_pixel <= 0.12, (sol.n_used, sol.rms_pixel)
     pix = np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)]
     j = np.arange(np.ceil(pix.min()), np.floor(pix.max()) + 1)
     wave = sol.wavelength(j)
     off = []
-    for other in ("HgArNe", "HgAr", "CuHeAr"):
-        t = read_template(lamp_dir() / f"goodman_comp_1200M5_GG455_{other}.fits")
+    for other in ("HgArNe", "HgAr", "CuHeAr", "FeHeAr"):
+        name = f"goodman_comp_1200M5_GG455_{other}.fits"
+        if name == donor:
+            continue
+        t = read_template(lamp_dir() / name)
         d = (t.wavelength(j) - wave) / np.abs(np.gradient(wave))
         d -= np.polyval(np.polyfit(j, d, 1), j)
         off.append(np.sqrt(np.mean(d**2)))
