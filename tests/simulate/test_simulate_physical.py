@@ -355,7 +355,8 @@ def _lamp_peak(template, wavelength):
     ("mode", "lamp", "dark", "lit"),
     [
         # He I 6678.15 (NIST 200) and Ar I 6677.28 (3), 2.9 px apart: the lamp's one
-        # peak, of its lines' width, sits on Ar I's place (0.01 px)
+        # peak, of its lines' width, sits on Ar I's place (1200_M4: 0.01 px; 1200_M5,
+        # refitted to 19 lines at 0.014 px: 0.15 px redward, so He I holds 5 % of it)
         ("1200_M4", "FeHeAr", 6678.1517, 6677.282),
         ("1200_M5", "CuHeAr", 6678.1517, 6677.282),
         # Cu II 4931.70 (600, 60 weighted) and Ar II 4933.21 (12), 2.3 px: on Ar II's
@@ -372,7 +373,9 @@ def test_a_peak_shared_by_two_spectra_goes_to_the_line_where_the_lamp_has_it(mod
     template = pick_template(mode, lamp)
     truth = physical_truth(template, seed=0)
     strength = dict(zip(truth.template.line_wavelengths.tolist(), truth.strengths, strict=True))
-    assert dark not in strength  # not injected: the lamp does not show it
+    # the lamp does not show it: not drawn, or with a trace that holds the peak's
+    # centre where the lamp has it (split by NIST it took 98 % of the light)
+    assert strength.get(dark, 0.0) < 0.1 * strength[lit]
     assert strength[lit] == pytest.approx(_lamp_peak(template, lit), rel=0.15)
 
 
