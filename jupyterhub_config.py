@@ -10,12 +10,20 @@ A deployer's own settings go in a config file loaded after this one, e.g.
 # ruff: noqa: F821 - `c` is provided by the traitlets config loader
 from hub import config_helpers
 from hub import platform as gsp_platform
-from hub.deployment import Deployment, configure_gsp_service, configure_hub, configure_roles
+from hub.deployment import (
+    Deployment,
+    configure_gsp_service,
+    configure_hub,
+    configure_roles,
+    restore_interrupt,
+)
 
 deployment = Deployment.from_environment()
 c = get_config()  # noqa: F821
 
 configure_hub(c, deployment)
+# the services it starts must hear the SIGINT it stops them with
+restore_interrupt()
 
 # Who logs in: accounts of the app database. It is migrated here, before the hub starts
 # the gsp service, so the two never migrate at once; GSP_ADMIN_* create the first

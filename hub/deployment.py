@@ -19,6 +19,7 @@ functions here and in :mod:`hub.platform`; the config file itself holds no setti
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,21 @@ class Deployment:
     def service_url(self) -> str:
         """The gsp service's own address."""
         return f"http://127.0.0.1:{self.service_port}"
+
+
+def restore_interrupt() -> None:
+    """Let the hub's managed services be stopped by SIGINT, as the hub stops them.
+
+    A hub started in the background by a non-interactive shell (``nohup gsp up &``, a CI
+    runner) inherits SIGINT ignored, and so does every service it starts: JupyterHub
+    starts its managed services before it installs its own SIGINT handler. The hub
+    stops a service with SIGINT and sends SIGTERM only after its grace, so the idle
+    culler, ignoring SIGINT, held every shutdown that long (a live hub took 30 s to
+    exit after its gsp service had stopped). Python's own handler here is reset to the
+    default in every child at exec; the hub replaces it with its own once it runs.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def configure_hub(c, deployment: Deployment) -> None:
