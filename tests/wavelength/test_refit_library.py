@@ -194,22 +194,32 @@ def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
     assert np.median(off) < 0.075, off
 
 
-def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
-    """A lamp whose corrected model follows another lamp's shape says which (``GSP_RSHP``
-    and HISTORY), and a rewrite without it removes the card."""
-    src = lamp_dir() / "goodman_comp_1200M5_GG455_Ne.fits"
-    path = tmp_path / src.name
-    path.write_bytes(src.read_bytes())
+def _lamp_copy_and_refit(tmp_path, name, **fields):
+    """A copy of library lamp ``name`` in ``tmp_path`` and a refit result of its own
+    corrected model, with ``fields`` (the header cards under test) set."""
+    path = tmp_path / name
+    path.write_bytes((lamp_dir() / name).read_bytes())
     template = read_template(path)
     result = RefitResult(
-        src.name,
+        name,
         template.lamp,
-        n_used=11,
-        rms_pixel=0.09,
-        rms_angstrom=0.03,
         deviation_rms=0.1,
         deviation_max=0.2,
         coefficients=template.corrected_coefficients,
+        **fields,
+    )
+    return path, result
+
+
+def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
+    """A lamp whose corrected model follows another lamp's shape says which (``GSP_RSHP``
+    and HISTORY), and a rewrite without it removes the card."""
+    path, result = _lamp_copy_and_refit(
+        tmp_path,
+        "goodman_comp_1200M5_GG455_Ne.fits",
+        n_used=11,
+        rms_pixel=0.09,
+        rms_angstrom=0.03,
         shape_from="goodman_comp_1200M5_GG455_FeHeAr.fits",
         start="shape of 1200M5_GG455_FeHeAr (sparse); robust fit",
     )
@@ -225,19 +235,12 @@ def test_a_borrowed_shape_is_recorded_in_the_header(tmp_path):
 def test_a_model_of_the_hgar_bulb_says_so_in_the_header(tmp_path):
     """An HgArNe lamp solved on its HgAr bulb records where its Ne bulb's lines lie
     (``GSP_RNBO``/``GSP_RNBS`` and HISTORY), and a rewrite without them removes them."""
-    src = lamp_dir() / "goodman_comp_600Red_GG495_HgArNe.fits"
-    path = tmp_path / src.name
-    path.write_bytes(src.read_bytes())
-    template = read_template(path)
-    result = RefitResult(
-        src.name,
-        template.lamp,
+    path, result = _lamp_copy_and_refit(
+        tmp_path,
+        "goodman_comp_600Red_GG495_HgArNe.fits",
         n_used=30,
         rms_pixel=0.06,
         rms_angstrom=0.05,
-        deviation_rms=0.1,
-        deviation_max=0.2,
-        coefficients=template.corrected_coefficients,
         ne_bulb=(0.0312, 0.0841),
     )
     write_corrected(path, result, when="2026-01-01")
