@@ -62,8 +62,14 @@ MIN_LINES = 6
 MAX_RMS_PX = 0.2
 #: Largest disagreement (unbinned px) allowed with a catalogued line of the library that
 #: its stored model places well (within 1 Å): a corrected model fitted to few NIST lines
-#: can swing far beyond them (930M2_Ar went 88 px wrong at Ar I 5187.7 Å).
+#: can swing far beyond them. A catalogued line the refit itself contradicts, at a line of
+#: the arc it names otherwise from NIST, is not checked (:func:`_catalogue_disagreement`).
 MAX_CATALOGUE_PX = 10.0
+#: A catalogued line this close (unbinned px) to a line the refit used is that arc line.
+SAME_ARC_LINE_PX = 2.0
+#: A NIST line this close (Å) to a catalogued line's wavelength, or to where a model
+#: puts the catalogued line's pixel, is that line.
+SAME_LINE_ANGSTROM = 0.3
 #: Highest order of the correction to a lamp's stored model. The corrected model is
 #: the first guess, and so the shape, of every later arc of its mode (shifted by
 #: flexure, on the other camera): an order the lamp's ~35 lines barely support carries
@@ -181,7 +187,7 @@ def refit(template: LampTemplate) -> RefitResult:
         result.problem = f"RMS {result.rms_pixel:.3f} px against NIST (limit {MAX_RMS_PX})"
     elif result.corrected_rms_pixel >= result.library_rms_pixel:
         result.problem = "the stored model fits the NIST lines as well"
-    elif (off := _catalogue_disagreement(template, coef)) > MAX_CATALOGUE_PX:
+    elif (off := _catalogue_disagreement(template, coef, sol.lines)) > MAX_CATALOGUE_PX:
         result.problem = f"{off:.0f} px off a catalogued line (limit {MAX_CATALOGUE_PX:.0f})"
     else:
         result.coefficients = np.asarray(coef, float)
@@ -456,15 +462,62 @@ def _written_model(template, stored, coef, pix, ref, err) -> np.ndarray:
     return chebyshev_for(u, wave)
 
 
-def _catalogue_disagreement(template: LampTemplate, coef: np.ndarray) -> float:
+def _catalogue_disagreement(template: LampTemplate, coef: np.ndarray, lines) -> float:
     """Largest distance (unbinned px) between a corrected model and the library's
-    catalogued lines that its stored model places within 1 Å."""
+    catalogued lines that its stored model places within 1 Å.
+
+    A catalogued line is set aside where the refit names it otherwise from NIST: the
+    arc line at its pixel is used as another NIST line, its NIST line is used at
+    another arc line, or the corrected model puts another NIST line (strong or extra
+    list of the lamp) at that arc line. goodman_pipeline named its catalogues' lines
+    from its stored model, so where that model is wrong they agree with it and not with
+    the lamp: 930M2_Ar catalogues its arc line at 3265 px as Ar I 5187.75 Å, which the
+    refit (10 NIST lines, 0.02 px) names Ar I 5151.39, with the lines at 3291, 3353 and
+    3434 px at Ar I 5162.29, 5187.75 and 5221.27 (each within 0.1 Å); the 930M2 HgAr
+    lamps catalogue Hg I 4077.83 as 4072.01.
+
+    Parameters
+    ----------
+    template : LampTemplate
+        The library lamp, with its catalogue (``line_pixels``, ``line_wavelengths``).
+    coef : numpy.ndarray
+        The corrected model's Chebyshev coefficients over unbinned pixels.
+    lines : astropy.table.Table
+        The refit's line table (every arc line found: ``pixel``, ``used``,
+        ``reference_wavelength``).
+    """
     pix, wav = template.line_pixels, template.line_wavelengths
     trusted = np.abs(template.library_wavelength(pix) - wav) < 1.0
+    found = np.asarray(lines["pixel"], float)
+    used = np.asarray(lines["used"], bool)
+    used_pix = found[used]
+    used_ref = np.asarray(lines["reference_wavelength"], float)[used]
+    known = _known_lines(template)
+    for k in np.flatnonzero(trusted):
+        at_pixel = np.abs(used_pix - pix[k]) < SAME_ARC_LINE_PX
+        same_name = np.abs(used_ref - wav[k]) < SAME_LINE_ANGSTROM
+        near = np.abs(found - pix[k]) < SAME_ARC_LINE_PX
+        if near.any():  # the arc line there, where the corrected model puts it
+            arc_line = found[near][np.argmin(np.abs(found[near] - pix[k]))]
+            model_at = chebyshev.chebval(arc_line, coef)
+            other_line = np.abs(known - model_at) < SAME_LINE_ANGSTROM
+            other_line &= np.abs(known - wav[k]) > SAME_LINE_ANGSTROM
+        else:
+            other_line = np.zeros(1, bool)
+        if np.any(at_pixel & ~same_name) or np.any(same_name & ~at_pixel) or other_line.any():
+            trusted[k] = False
     if not trusted.any():
         return 0.0
     disp = np.abs(chebyshev.chebval(pix[trusted], chebyshev.chebder(coef)))
     return float(np.max(np.abs(chebyshev.chebval(pix[trusted], coef) - wav[trusted]) / disp))
+
+
+def _known_lines(template: LampTemplate) -> np.ndarray:
+    """Wavelengths (Å) of every NIST line, strong or extra, of the lamp's elements."""
+    from pipeline.wavelength.nist import extra_lamp_lines, lamp_lines, with_fill_gas
+
+    elements = with_fill_gas(template.elements)
+    return np.concatenate([lamp_lines(elements).wavelength, extra_lamp_lines(elements).wavelength])
 
 
 def _strip(header: fits.Header) -> None:

@@ -254,3 +254,47 @@ def test_a_model_of_the_hgar_bulb_says_so_in_the_header(tmp_path):
     header = fits.getheader(path)
     assert "GSP_RNBO" not in header and "GSP_RNBS" not in header
     assert not any("HgAr bulb" in str(h) for h in header["HISTORY"])
+
+
+@pytest.mark.parametrize(
+    ("name", "lines"),
+    [
+        # Ar I lines the stored model put 20-90 px away (goodman's catalogue named the
+        # line at 3265 px Ar I 5187.75); each a line of the lamp's own flux
+        ("goodman_comp_930M2_Ar.fits", (4158.59, 5151.39, 5162.29, 5187.75, 5221.27)),
+        # Hg I 4077.83, catalogued as 4072.01, and the lamp's used lines
+        ("goodman_comp_930M2_HgAr.fits", (4046.56, 4077.837, 4339.22, 5460.73)),
+        ("goodman_comp_930M2_HgArNe.fits", (4046.56, 4077.837, 4339.22, 5460.73)),
+    ],
+)
+def test_a_catalogue_named_from_a_wrong_model_does_not_keep_it(name, lines):
+    """The 930M2 Ar, HgAr and HgArNe lamps' stored models are 31-127 px RMS off the NIST
+    lines of their own flux, and goodman's line catalogues in those files were named
+    from them. The refit (10-12 NIST lines, <= 0.08 px) is written: its model puts each
+    NIST line at a line of the lamp's flux, to a fraction of a pixel."""
+    from pipeline.wavelength.lines import find_lines
+
+    template = read_template(lamp_dir() / name)
+    assert template.corrected, "the stored model was kept"
+    found = find_lines(template.flux, max_lines=250).centre
+    j = np.arange(template.npix, dtype=float)
+    for wave in lines:
+        at = np.interp(wave, template.wavelength(j), j)
+        assert np.abs(found - at).min() < 0.3, (wave, at)
+    result = refit(template)
+    assert result.coefficients is not None, result.problem
+
+
+def test_a_catalogued_line_still_vetoes_a_model_that_swings_away_from_it():
+    """The catalogue check stays a guard: a corrected model moved 20 px from the
+    catalogued lines it has no NIST reason to rename is refused by it."""
+    from pipeline.wavelength.refit_library import MAX_CATALOGUE_PX, _catalogue_disagreement
+
+    template = read_template(lamp_dir() / "goodman_comp_930M2_CuHeAr.fits")
+    sol = refit_solution(template)
+    coef = np.asarray(template.corrected_coefficients, float)
+    assert _catalogue_disagreement(template, coef, sol.lines) < 2.0
+    shifted = coef.copy()
+    disp = np.median(np.abs(np.gradient(template.wavelength(np.arange(4060.0)))))
+    shifted[0] += 20.0 * disp  # the same model 20 px along the detector
+    assert _catalogue_disagreement(template, shifted, sol.lines) > MAX_CATALOGUE_PX
