@@ -415,6 +415,9 @@ def _identify_arc(
         lamp_flux = False
         alignment = _aligned(setup, flux, guess, sigma, max_shift, max_scale, lamp_flux)
     ident = _identify_from(setup, flux, mask, guess, alignment, max_order, guess)
+    ident, alignment = _shift_only(
+        setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_order, lamp_flux
+    )
     ident, alignment, guess = _optics_alternative(
         setup,
         flux,
@@ -457,12 +460,61 @@ def _identify_arc(
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
 
+def _shift_only(setup, flux, mask, ident, alignment, guess, sigma, max_shift, max_order, lamp_flux):
+    """The identification at the guess's own scale where its lines measure a shift only.
+
+    A library lamp's flux aligns an arc in offset and scale (within
+    :data:`MAX_SCALE_ERROR_TEMPLATE`: a grating angle off its mode's); the scale is the
+    correlation's, set by a few bright, often saturated lines. An arc of so few NIST
+    lines that its correction is a shift (order 0, :func:`~pipeline.wavelength.robust_fit.order_cap`)
+    cannot take that scale back out: 930M2 HgAr binned 2x2, three lines, aligned at
+    scale 0.9996, kept +0.32, +0.30, -0.30 binned px residuals (0.30 px RMS, refused)
+    where the lamp's own NIST-corrected model places them to 0.07 px. Flexure moves a
+    lamp without stretching it, so such an arc is aligned again at scale 1 and named
+    from there; the identification that uses more lines, then fits them better, is kept.
+    """
+    if not setup.is_template or ident.correction.order != 0 or alignment.scale == 1.0:
+        return ident, alignment
+    fixed = _aligned(setup, flux, guess, sigma, max_shift, 0.0, lamp_flux)
+    other = _identify_from(setup, flux, mask, guess, fixed, max_order, guess)
+    n, n_other = int(ident.used.sum()), int(other.used.sum())
+    if n_other > n or (
+        n_other == n
+        and _used_rms(setup, other, fixed, guess) < _used_rms(setup, ident, alignment, guess)
+    ):
+        return other, fixed
+    return ident, alignment
+
+
+def _used_rms(setup: ArcSetup, ident, alignment, guess) -> float:
+    """RMS (binned px) of an identification's used lines about its solution."""
+    measured = _measure(setup, IdentifiedArc(ident, alignment, guess, "NIST air"))
+    resid = measured.resid_px[measured.used]
+    return float(np.sqrt(np.mean(resid**2))) if resid.size else np.inf
+
+
 def _aligned(setup: ArcSetup, flux, guess, sigma, max_shift, max_scale, lamp_flux=True):
     """The coarse alignment with the guess, bent where the arc's curvature is not the
     guess's (:func:`pipeline.wavelength.alignment_bend.bend_alignment`)."""
     b = setup.binning
-    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, max_scale, lamp_flux)
+    alignment = align(
+        flux,
+        b,
+        guess,
+        setup.catalogue,
+        sigma,
+        max_shift,
+        max_scale,
+        lamp_flux,
+        _ionic_weight(setup),
+    )
     return bend_alignment(flux, b, guess, setup.catalogue, sigma, alignment, lamp_flux=lamp_flux)
+
+
+def _ionic_weight(setup: ArcSetup) -> float:
+    """Weight of the arc's ionic NIST lines against its neutral ones: a hollow cathode's
+    are strong, a pen lamp's weak."""
+    return 1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT
 
 
 def _other_lamps(setup: ArcSetup, guess) -> bool:
@@ -544,7 +596,7 @@ def _identify_from(setup: ArcSetup, flux, mask, model, alignment, max_order, sho
         setup.catalogue,
         mask=mask,
         max_order=max_order,
-        ionic_weight=1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT,
+        ionic_weight=_ionic_weight(setup),
         optics=optics_of_guess(model),
         lamp_shows=_own_lamp_shows(setup, shows_of),
     )

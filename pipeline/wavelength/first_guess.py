@@ -189,6 +189,7 @@ def align(
     max_shift_unbinned: float,
     max_scale_error: float,
     lamp_flux: bool = True,
+    ionic_weight: float = 1.0,
 ) -> Alignment:
     """Coarse affine alignment of a binned arc against a first guess.
 
@@ -212,6 +213,10 @@ def align(
     lamp_flux : bool
         Whether a library template's flux is the reference (``False``: its model only,
         NIST lines rendered through it, for an arc of other lamps).
+    ionic_weight : float
+        Factor on the rendered weight of ionic lines (``Ar II``): a pen lamp's are weak,
+        and a NIST list's many ionic lines, each as strong as the neutral ones after
+        the per-spectrum rescaling, would align the arc with lines it does not show.
 
     Returns
     -------
@@ -230,6 +235,8 @@ def align(
     else:
         u_lines = inverse(guess, catalogue.wavelength, max(n * b, 4060))
         weights = np.log1p(np.clip(catalogue.intensity, 0, None))
+        ionic = ~np.char.endswith(np.char.strip(catalogue.ion.astype(str)), " I")
+        weights = weights * np.where(ionic, ionic_weight, 1.0)
     max_lag = int(np.ceil(max_shift_unbinned / b))
     correlator = _Correlator(arc_z, n, max_lag)
 

@@ -187,13 +187,16 @@ def test_ar_lines_the_fehear_lamp_shows_clean_are_used_at_3x3(mode):
 
 
 def test_a_sparse_arc_takes_its_width_from_its_single_lines():
-    """930_M2 HgAr 3x3 (seed 3): five of its nine sharp lines are blends or clipped
-    (2.5-4.3 px), too few single ones to measure the width from, and their plain median
-    (2.5 px) made the clean 1.7 px lines narrow: Ar II 4052.92, its only expected line,
-    and most others were set aside, and the red end was 1 px off."""
+    """930_M2 HgAr 3x3: five of its nine sharp lines are blends or clipped (2.5-4.3 px),
+    too few single ones to measure the width from, and their plain median (2.5 px) made
+    the clean 1.7 px lines narrow: Ar II 4052.92, its only expected line, and most
+    others were set aside, and the red end was 1 px off. (Seed 4: since the lamp has a
+    NIST-corrected model the simulator measures its lines' heights at their places;
+    of seeds 0-29, the plain median sets Ar II 4052.92 aside as narrow in seeds 4, 6,
+    8, 18, 21, 23 and 28, the trimmed widths in none.)"""
     from pipeline.wavelength.identify import line_shapes
 
-    arc = arc_1d("930_M2", 3, lamp="HgAr", seed=3)
+    arc = arc_1d("930_M2", 3, lamp="HgAr", seed=4)
     truth = min(arc.lines, key=lambda ln: abs(ln["wavelength"] - 4052.921))
     lines = find_lines(arc.flux, max_lines=250)
     shapes = line_shapes(lines, arc.flux)

@@ -184,9 +184,10 @@ def test_lamp_with_too_few_nist_lines_falls_back_to_its_library_model():
     gets its library lamp's model moved onto it, and the solution says so."""
     from pipeline.wavelength.calibrate import FALLBACK_REFERENCE
 
-    t = read_template(lamp_dir() / "goodman_comp_930M2_HgAr.fits")
-    # the lamp's own unbinned flux shows nine NIST lines (its refit uses them); binned
-    # 2x2 the arc shows two usable ones
+    t = read_template(lamp_dir() / "goodman_comp_600Mid_GG385_HgAr.fits")
+    # the lamp's own unbinned flux shows ten NIST lines (its refit uses them); binned
+    # 2x2 the arc shows two usable ones. (930M2 HgAr, the example before, shows three
+    # that fit its NIST-corrected model to 0.05 px once aligned at its own scale.)
     arc, truth = synth_arc(t, 1.37, 2, "template")
     sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
     assert sol.reference == FALLBACK_REFERENCE
@@ -229,3 +230,18 @@ def test_an_arc_of_lamps_its_mode_lacks_starts_from_another_lamps_model(arc_lamp
     assert np.sqrt(np.mean(off**2)) < 0.05
     with pytest.raises(WavelengthCalibrationError, match="do not match"):
         calibrate_arc(arc.flux, None, arc.elements, 1, template=select_template("400_M1", "HgAr"))
+
+
+@pytest.mark.parametrize("name", ["goodman_comp_930M2_HgAr.fits", "goodman_comp_930M2_HgArNe.fits"])
+def test_a_sparse_arc_of_its_own_lamp_keeps_the_lamps_scale(name):
+    """930M2 HgAr binned 2x2 shows three usable NIST lines, so its correction is a shift:
+    aligned at the scale the flux correlation found (0.9996) they were left +0.32,
+    +0.30 and -0.30 binned px off and the arc was refused (0.30 px RMS). Aligned at the
+    lamp's own scale they fit to 0.05 px, and the solution is the lamp's model moved."""
+    t = read_template(lamp_dir() / name)
+    arc, truth = synth_arc(t, 1.37, 2, "template")
+    sol = calibrate_arc(arc, t.mode, t.lamp, 2, template=t)
+    assert sol.reference == "NIST air" and sol.n_used >= 3 and sol.rms_pixel <= 0.1
+    assert sol.shift_unbinned == pytest.approx(1.37, abs=0.15)
+    rms, worst, _ = _errors_px(sol, truth)
+    assert rms <= 0.1 and worst <= 0.25
