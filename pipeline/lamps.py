@@ -138,6 +138,10 @@ class LampTemplate:
     #: Unbinned pixels of the outermost NIST lines the corrected model was fitted to
     #: (``GSP_RPLO``, ``GSP_RPHI``): beyond them it is an extrapolation.
     corrected_pixels: tuple[float, float] | None = None
+    #: For an HgArNe lamp whose corrected model is its HgAr bulb's solution, where its
+    #: Ne bulb's lines lie against it (``GSP_RNBO``, ``GSP_RNBS``: offset px, slope px
+    #: per half detector); ``None`` otherwise.
+    ne_bulb: tuple[float, float] | None = None
 
     @property
     def coefficients(self) -> np.ndarray:
@@ -265,6 +269,11 @@ def read_template(path: str | Path) -> LampTemplate:
         corrected_pixels=(
             (float(header["GSP_RPLO"]), float(header["GSP_RPHI"]))
             if corrected is not None and "GSP_RPLO" in header and "GSP_RPHI" in header
+            else None
+        ),
+        ne_bulb=(
+            (float(header["GSP_RNBO"]), float(header["GSP_RNBS"]))
+            if corrected is not None and "GSP_RNBO" in header and "GSP_RNBS" in header
             else None
         ),
     )

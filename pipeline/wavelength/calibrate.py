@@ -106,6 +106,18 @@ MAX_RMS_PX = 0.3
 #: extrapolation across) is also fitted from its mode's donor lamp's shape, as a sparse
 #: one is (:func:`_donor_alternative`).
 END_GAP = 0.15
+#: An arc's lines fit one solution, as PypeIt's do, where one solution fits them to
+#: the issue's accuracy (RMS against NIST, binned px); above it, a two-bulb lamp whose
+#: lines tell the bulbs apart is solved on its HgAr bulb, the Ne bulb's lines carried
+#: with an offset and slope (:func:`pipeline.wavelength.bulbs.separate_bulbs`). Fitted
+#: together, the two bulbs' lines of the real 600 Red and 1200 M7 HgArNe library lamps
+#: (Ne bulb 0.2-0.6 px off across the detector) scatter 0.133 and 0.147 px about NIST,
+#: the Ar lines of one side and the Ne lines of the other on slopes: a solution of
+#: neither bulb's light. PypeIt's Blue and Red 400 arcs (0.019 and 0.026 binned px
+#: together) and ``sp_400m1`` (0.022) stay joint, which their independent solutions are;
+#: so does an arc started from a library lamp of both bulbs solved together
+#: (:func:`_from_joint_lamp`).
+JOINT_RMS_PX = 0.05
 #: A stretch without a used line wider than this fraction of the detector is a wide
 #: gap: the arc is also identified from the optics model's shape (the library model is
 #: an extrapolation there, the optics physics), and the start whose lines predict each
@@ -152,7 +164,7 @@ def calibrate_arc(
     first_guess=None,
     max_scale_error: float | None = None,
     max_order: int | None = None,
-    separate_bulbs: bool = False,
+    separate_bulbs: bool | None = None,
 ) -> WavelengthSolution:
     """Wavelength solution of one extracted arc, fitted to NIST air wavelengths.
 
@@ -186,12 +198,16 @@ def calibrate_arc(
         Highest order of the Chebyshev correction to the first guess (default
         :data:`~pipeline.wavelength.identify.MAX_ORDER`); the lines choose the order
         below it by cross-validation.
-    separate_bulbs : bool
+    separate_bulbs : bool or None
         For a two-bulb lamp (HgAr + Ne), solve on the HgAr bulb's lines and carry the Ne
         bulb's with an offset and slope of their own where their lines tell the bulbs
-        apart (:class:`pipeline.wavelength.bulbs.BulbTerms`). The library refit does;
-        by default an arc's lines fit one solution, as PypeIt's, whose Blue and Red 400
-        arcs it reproduces to 0.022 and 0.013 binned px (0.051 and 0.074 solved apart).
+        apart (:class:`pipeline.wavelength.bulbs.BulbTerms`). ``True``: wherever they
+        do (the library refit: its model is the HgAr bulb's). ``None`` (default): only
+        where one solution misses the accuracy (:data:`JOINT_RMS_PX`) and the arc did
+        not start from a library lamp of both bulbs solved together; elsewhere an
+        arc's lines fit one solution, as PypeIt's, whose Blue and Red 400 arcs it
+        reproduces to 0.022 and 0.013 binned px (0.051 and 0.074 solved apart).
+        ``False``: never.
 
     Returns
     -------
@@ -232,7 +248,12 @@ def calibrate_arc(
             f"{''.join(sorted(setup.lamp))}?"
         )
     bulb = _bulb_offset(setup, found, measured)
-    terms = _separate_bulbs(setup, found, measured) if separate_bulbs else None
+    apart = separate_bulbs or (
+        separate_bulbs is None
+        and measured.rms_pixel > JOINT_RMS_PX
+        and not _from_joint_lamp(setup, found)
+    )
+    terms = _separate_bulbs(setup, found, measured) if apart else None
     if terms is not None:
         measured = _measure(setup, found, terms)
     solution = _solution(setup, found, measured, mode, arc_name, bulb, terms)
@@ -772,6 +793,23 @@ def _bulb_offset(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
     return measure_offset(
         x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
     )
+
+
+def _from_joint_lamp(setup: ArcSetup, found: IdentifiedArc) -> bool:
+    """Whether the arc started from a library lamp of its own two bulbs whose refit
+    solved them together (no ``GSP_RNBO``: its lines did not tell the bulbs apart).
+
+    That lamp's model, which the arc's solution continues beyond its lines, is one
+    solution of both bulbs, and the mode's lamp says they share one to within what
+    its lines measure: the arc keeps it. The real 1200 M5 HgArNe lamp (joint, 0.082 px
+    against NIST), moved 2.38 px as a synthetic arc, told its bulbs apart (0.091 ->
+    0.021 px, Ne bulb +0.13 px) and its HgAr bulb's solution sat 0.088 px from the
+    lamp's model it was drawn from.
+    """
+    start = library_lamp(found.start if found.start is not None else found.guess)
+    if start is None or start.ne_bulb is not None:
+        return False
+    return bulb_sides(start.elements, []) is not None
 
 
 def _separate_bulbs(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):

@@ -248,6 +248,16 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
     0.164 against 0.095 px; the donor's start fits its lines to 0.090 px and agrees
     with the mode's other lamps to 0.049 px. Where the lamp's own shape predicts its
     lines better (1200M4_CuHeAr, 0.039 against 0.048) it stays.
+
+    Each start is judged with its zero point and scale free (order 1 at least): the
+    stored model is goodman's fit to these very lines, its scale among what it
+    fitted, and shifted only (order 0) its leave-one-out error is that fit's own, in
+    sample; the donor, another exposure, must take its scale from the lines. At order
+    0, 1200M7_Ar's nine lines chose their stored model (0.087 against 0.123 px), which
+    puts Ar I 8849.91 1.27 px from the line at 4004.7 px where the mode's CuHeAr and
+    FeHeAr lamps fit it to 0.02 px; both free to scale, the donor's shape (0.123
+    against 0.146) fits it to 0.17 px, and 1200M7_Ar and _HgAr agree with the mode's
+    other lamps to 0.001 px instead of 0.13-0.14.
     """
     if sol.n_used >= SPARSE_LIBRARY:
         return None
@@ -263,8 +273,9 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
         for name in ("pixel", "reference_wavelength", "pixel_error")
     )
     pix, ref, err = lines
-    own = _loo_on(template, start, pix, ref, err, int(sol.correction_order))
-    theirs = _loo_on(template, donor, pix, ref, err, int(other.correction_order))
+    # zero point and scale free for both: the stored model's scale is in sample
+    own = _loo_on(template, start, pix, ref, err, max(int(sol.correction_order), 1))
+    theirs = _loo_on(template, donor, pix, ref, err, max(int(other.correction_order), 1))
     return (other, donor) if theirs < own else None
 
 

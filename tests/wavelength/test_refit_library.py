@@ -298,3 +298,27 @@ def test_a_catalogued_line_still_vetoes_a_model_that_swings_away_from_it():
     disp = np.median(np.abs(np.gradient(template.wavelength(np.arange(4060.0)))))
     shifted[0] += 20.0 * disp  # the same model 20 px along the detector
     assert _catalogue_disagreement(template, shifted, sol.lines) > MAX_CATALOGUE_PX
+
+
+def test_a_sparse_lamps_stored_shape_is_not_judged_on_its_own_scale():
+    """1200M7_Ar: nine Ar I lines, its stored model shifted only (order 0) predicted
+    them best (leave-one-out 0.087 px: goodman fitted that model, scale and all, to
+    these lines) and was kept, putting Ar I 8849.91 1.27 px from the lamp's line at
+    4004.7 px, where the mode's CuHeAr and FeHeAr lamps (another light path, fitted to
+    Ar, He, Cu and Fe lines) fit that line to 0.02 px. Judged with their scale free,
+    the shape of the mode's Ne lamp predicts the lines better (0.123 against 0.146)
+    and fits Ar I 8849.91 to 0.2 px."""
+    template = read_template(lamp_dir() / "goodman_comp_1200M7_OG570_Ar.fits")
+    sol = refit_solution(template)
+    assert sol.template == shape_donor(template).file_name
+    lines = sol.lines
+    end = np.isclose(np.asarray(lines["reference_wavelength"], float), 8849.91, atol=0.01)
+    assert end.sum() == 1 and bool(np.asarray(lines["used"], bool)[end][0])
+    assert abs(float(np.asarray(lines["residual_pixel"], float)[end][0])) <= 0.3
+    for hollow in ("CuHeAr", "FeHeAr"):
+        other = read_template(lamp_dir() / f"goodman_comp_1200M7_OG570_{hollow}.fits")
+        pix = float(np.asarray(lines["pixel"], float)[end][0])
+        j = np.array([pix - 1.0, pix, pix + 1.0])
+        wave = sol.wavelength(j)
+        d = (other.wavelength(j) - wave) / np.abs(np.gradient(wave))
+        assert abs(d[1]) <= 0.3, (hollow, d[1])
