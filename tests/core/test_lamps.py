@@ -14,8 +14,10 @@ def test_library_is_complete_and_readable():
         assert template.flux.ndim == 1 and template.npix >= 2000
         assert template.line_pixels.size == template.line_wavelengths.size > 0
         assert np.all(np.diff(template.line_pixels) > 0)
-        # The catalogued lines agree with the model to better than a few Å (TABLE.md).
-        resid = template.wavelength(template.line_pixels) - template.line_wavelengths
+        # The catalogued lines agree with the stored model they were named from to
+        # better than a few Å (TABLE.md); the NIST-corrected model renames a few (930M2
+        # Ar's line catalogued as Ar I 5187.75 is Ar I 5151.39: 36 Å)
+        resid = template.library_wavelength(template.line_pixels) - template.line_wavelengths
         assert np.sqrt(np.mean(resid**2)) < 1.5, template.file_name
 
 
