@@ -150,8 +150,9 @@ def valley_levels(flux, centre, others, fwhm, light=None, cores=None, peak=None)
         pix = np.arange(int(np.ceil(c - span)) - 1, int(np.floor(c + span)) + 2)
         drawn = light(i, pix) if light is not None else np.zeros(pix.size)
         if peak is not None:
+            # the three-pixel mean at the valley reaches one pixel further
             over = np.abs(pix[drawn > OUTSHONE_FRACTION * peak[i]] - c)
-            span = min(span, np.min(over, initial=np.inf) - 1.0)
+            span = min(span, np.min(over, initial=np.inf) - 2.0)
             if span < VALLEY_MIN_FWHM * fwhm:
                 continue
         seg = flux[pix] - drawn

@@ -22,11 +22,13 @@ def _line(x, centre, peak):
     return peak * np.sqrt(2 * np.pi) * SIGMA * _integrated_gaussian(x, centre, SIGMA)
 
 
-@pytest.mark.parametrize("gap_fwhm", [3.5, 4.0, 5.0])
+@pytest.mark.parametrize("gap_fwhm", [4.0, 5.0, 6.0])
 def test_a_faint_line_on_a_bright_ones_wing_is_not_pulled_towards_it(gap_fwhm):
     """Gaussian pair, 100:1, the bright line with an exponential wing (1 % of its peak,
     falling over 3.5 FWHM); no noise. Over a constant level the faint line came out
-    0.10-0.20 px towards the bright one (main); over the valleys' level 0.01."""
+    0.08-0.17 px towards the bright one (main); over the valleys' level < 0.02. (At 3.5
+    FWHM the bright line's Gaussian outshines the valley on its side: no valleys are
+    measured there and the level stays constant.)"""
     x = np.arange(400.0)
     bright, faint = 150.3, 150.3 + gap_fwhm * FWHM
     flux = 100.0 + _line(x, bright, 20000.0) + _line(x, faint, 200.0)
