@@ -151,6 +151,56 @@ def measure_offset(x, resid_px, err, side, order: int) -> BulbOffset | None:
     return fit
 
 
+def _offset_loo_rms(x, y, w, side, keep, k) -> float:
+    """Leave-one-out RMS (binned px) of the ``keep`` lines about a Chebyshev of order
+    ``k`` and the bulbs' zero points."""
+    a = np.hstack([chebyshev.chebvander(x, k), 0.5 * side[:, None]])[keep]
+    q, _ = np.linalg.qr(a * w[keep, None])
+    hat = np.sum(q * q, axis=1)
+    yw = y[keep] * w[keep]
+    resid = (yw - q @ (q.T @ yw)) / w[keep]
+    return float(np.sqrt(np.mean((resid / np.clip(1.0 - hat, 1e-6, None)) ** 2)))
+
+
+def best_offset(x, resid_px, err, side, order: int) -> BulbOffset | None:
+    """The bulbs' offset beside a Chebyshev of the order the lines choose.
+
+    The solution's correction was fitted across the two bulbs' mismatch, which passes
+    for noise there and may keep its order low: ``sp_400m1``'s solution took order 1
+    once the faint lines on bright wings were centred over a sloped level, and beside
+    order 1 the offset came out 0.24 +- 0.03 px, beside 2-8 0.28-0.32 (0.33 +- 0.02
+    at order 2 before). As :func:`separate_bulbs` does, the order is the solution's
+    or up to :data:`EXTRA_ORDERS` more: the lowest whose leave-one-out RMS the next
+    does not better by :data:`ORDER_GAIN`, with :data:`LINES_PER_TERM` lines per
+    coefficient.
+
+    Parameters
+    ----------
+    x, resid_px, err, side, order
+        As for :func:`measure_offset`.
+
+    Returns
+    -------
+    BulbOffset or None
+        :func:`measure_offset` at the chosen order.
+    """
+    fit = measure_offset(x, resid_px, err, side, order)
+    if fit is None:
+        return None
+    x, y, side = (np.asarray(a, float) for a in (x, resid_px, side))
+    w = 1.0 / np.maximum(np.asarray(err, float), 1e-3)
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(w) & (side != 0)
+    top = min(int(order) + EXTRA_ORDERS, int(keep.sum()) // LINES_PER_TERM - 2)
+    k = int(order)
+    loo = _offset_loo_rms(x, y, w, side, keep, k)
+    while k < top:
+        loo1 = _offset_loo_rms(x, y, w, side, keep, k + 1)
+        if loo1 > ORDER_GAIN * loo:
+            break
+        k, loo = k + 1, loo1
+    return fit if k == int(order) else measure_offset(x, y, err, side, k)
+
+
 #: Standard errors (joint, of the Ne bulb's offset and slope) from which the two bulbs
 #: are solved apart (:func:`separate_bulbs`). Below it the terms are noise a joint fit
 #: averages better than two more coefficients.

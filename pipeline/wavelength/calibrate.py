@@ -36,8 +36,8 @@ from pipeline.wavelength.between_lines import MIN_CHECKED, with_check
 from pipeline.wavelength.bulbs import (
     BulbOffset,
     BulbTerms,
+    best_offset,
     bulb_sides,
-    measure_offset,
     separate_bulbs,
 )
 from pipeline.wavelength.first_guess import Alignment, align, guess_wavelength, inverse
@@ -790,7 +790,7 @@ def _bulb_offset(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
         return None
     pick = np.isin(ident.status, ("used", "outlier")) & np.isfinite(m.resid_px)
     x = 2.0 * ident.lines.centre / max(setup.n - 1, 1) - 1.0
-    return measure_offset(
+    return best_offset(
         x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
     )
 

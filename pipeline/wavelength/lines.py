@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
+from pipeline.wavelength import wings
 from pipeline.wavelength.peaks import find_peaks
+from pipeline.wavelength.wings import level_at, on_wings, valley_levels
 
 _SQRT2 = np.sqrt(2.0)
 #: FWHM of a Gaussian, in sigmas.
@@ -652,7 +654,72 @@ def _deblend(
     # a restarted noise bump may collapse to no width (overflowing on the way);
     # :func:`_converged` drops it
     with np.errstate(over="ignore", invalid="ignore"):
-        return own, _gauss_newton(own, params, n_iter)
+        params = _gauss_newton(own, params, n_iter)
+    if flux is None or ok.sum() < SHOULDER_WIDTH_LINES:
+        return own, params
+    return _on_wings(own, params, guesses, half_width, n_iter, flux, ok, centre, height)
+
+
+def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, centre, height):
+    """Refit the faint lines on a much brighter neighbour's wing over a sloped level.
+
+    The level under such a line is the straight line through the valleys on its two
+    sides (:mod:`pipeline.wavelength.wings`), measured and taken off its window beyond
+    the brighter neighbours' fitted Gaussians (the deblending's): the wing is what
+    they do not draw. The constant stays free. A line broader than
+    :data:`~pipeline.wavelength.wings.WING_MAX_BROADENING` times the arc's lines is a
+    blend and keeps its constant level, as does one whose sloped fit does not converge.
+    """
+    sig = params[:, 2]
+    arc_sigma = blend_free_width(sig[ok])
+    fwhm = _FWHM * arc_sigma
+    # the lines whose fitted Gaussians (converged, of the arc's width, not clipped:
+    # those the deblending draws and takes off the windows) are no part of the level
+    model, _ = _jacobian(own.x, params)
+    drawn = ok & (sig <= wings.WING_MAX_BROADENING * arc_sigma) & (params[:, 0] > 0)
+    drawn &= model.max(axis=1) <= 1.05 * own.y.max(axis=1)
+    fit_ok = _converged(own, params, guesses, half_width)
+    faint = on_wings(centre, height, ok, fwhm) & fit_ok
+    faint &= sig <= wings.WING_MAX_BROADENING * arc_sigma
+    idx = np.nonzero(faint)[0]
+    if idx.size == 0:
+        return own, params
+
+    def light(i, pix):
+        k = drawn & (height > height[idx[i]])
+        g = _integrated_gaussian(pix[:, None].astype(float), params[k, 1], params[k, 2])
+        return g @ params[k, 0]
+
+    # ... and a brighter line the fit does not draw (clipped, blended, run away) keeps
+    # the valleys off its core: MIN_GAP_FWHM of its own width, at least the arc's
+    core_reach = wings.MIN_GAP_FWHM * np.where(ok, np.maximum(_FWHM * sig, fwhm), fwhm)
+
+    def cores(i):
+        k = ~drawn & (height > height[idx[i]])
+        return centre[k], core_reach[k]
+
+    valleys = valley_levels(flux, params[idx, 1], centre, fwhm, light, cores, height[idx])
+    has = np.all(np.isfinite(valleys), axis=1)
+    idx, valleys = idx[has], valleys[has]
+    if idx.size == 0:
+        return own, params
+    x = own.x[idx]
+    # the window as the deblending fitted it (brighter neighbours' Gaussians taken
+    # off), less the wing's straight level
+    y = np.where(own.good[idx], own.y[idx] - level_at(x, valleys), 0.0)
+    sub = LineWindows(x, y, own.weight[idx], own.good[idx])
+    start = params[idx].copy()
+    start[:, 3] = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        fitted = _gauss_newton(sub, start, n_iter)
+    good = _converged(sub, fitted, guesses[idx], half_width)
+    good &= np.abs(fitted[:, 1] - params[idx, 1]) < 0.5 * fwhm
+    idx = idx[good]
+    params = params.copy()
+    params[idx] = fitted[good]
+    y_all = own.y.copy()
+    y_all[idx] = sub.y[good]
+    return LineWindows(own.x, y_all, own.weight, own.good), params
 
 
 def fit_centres(

@@ -11,7 +11,7 @@ from numpy.polynomial import chebyshev
 
 from pipeline import lamps
 from pipeline.wavelength import calibrate_arc
-from pipeline.wavelength.bulbs import bulb_sides, measure_offset, separate_bulbs
+from pipeline.wavelength.bulbs import best_offset, bulb_sides, measure_offset, separate_bulbs
 from pipeline.wavelength.calibrate import JOINT_RMS_PX
 from pipeline.wavelength.refit_library import refit_solution
 
@@ -109,3 +109,18 @@ def test_a_users_600red_hgarne_arc_is_solved_on_its_hgar_bulb_where_one_solution
     refit = own.wavelength(j)
     d = (sol.wavelength(j) - refit) / np.abs(np.gradient(refit))
     assert np.sqrt(np.mean(d**2)) <= 0.05, np.sqrt(np.mean(d**2))
+
+
+def test_the_bulbs_offset_is_measured_beside_the_order_the_lines_choose():
+    """Ne and HgAr lines on a cubic, the Ne bulb's 0.3 px off: beside the straight line a
+    low-order joint solution chose, the offset absorbs the curvature; beside the order
+    the leave-one-out RMS chooses, it is the true one."""
+    rng = np.random.default_rng(2)
+    x = np.sort(rng.uniform(-1, 1, 36))
+    side = np.where(np.arange(36) % 3 == 0, -1.0, 1.0)
+    side[x < -0.6] = -1.0  # the HgAr lines crowd the blue end, as in sp_400m1
+    y = 0.4 * x**3 - 0.3 * x**2 + 0.15 * side + rng.normal(0.0, 0.01, 36)
+    low = measure_offset(x, y, np.full(36, 0.01), side, 1)
+    fit = best_offset(x, y, np.full(36, 0.01), side, 1)
+    assert abs(low.offset - 0.3) > 0.05
+    assert fit.offset == pytest.approx(0.3, abs=0.02)

@@ -149,14 +149,21 @@ def _far_side_on_a_clipped_line(wing_fraction):
     return flux + np.random.default_rng(1).normal(0.0, 10.0, x.size) + 50.0, faint
 
 
-@pytest.mark.parametrize(("wing_fraction", "isolated"), [(0.0, True), (0.01, False)])
-def test_a_far_side_holding_another_line_is_judged_by_the_arcs_wing(wing_fraction, isolated):
+@pytest.mark.parametrize("wing_fraction", [0.0, 0.01])
+def test_a_far_side_holding_another_line_is_judged_by_the_arcs_wing(wing_fraction):
     """The far side of the faint line's bright neighbour lies on a clipped line's flank,
     whose misfit is no wing of the neighbour: the arc's wing profile, read on the clear
     far sides of its single lines, judges instead. Gaussian lines have none (400 l/mm
-    custom angles, HgArNe: Ne I 7472.44 and 5748.30 were lost in 4 arcs); lines with
-    wings (the real sp_400m1 arc's) keep the faint line reached."""
-    _assert_faint_line_isolated(*_far_side_on_a_clipped_line(wing_fraction), isolated)
+    custom angles, HgArNe: Ne I 7472.44 and 5748.30 were lost in 4 arcs). Lines with
+    wings (the real sp_400m1 arc's) reach the faint line; over a constant level it came
+    out 0.10 px towards the bright line, its error 0.06 px, and was not noise-limited;
+    over the valleys' sloped level (pipeline.wavelength.wings) it is 0.016 px off, its
+    error 0.022 px, and noise is what moves it."""
+    flux, faint = _far_side_on_a_clipped_line(wing_fraction)
+    _assert_faint_line_isolated(flux, faint, True)
+    lines = find_lines(flux)
+    k = int(np.argmin(np.abs(lines.centre - faint)))
+    assert abs(lines.centre[k] - faint) < 0.03, lines.centre[k] - faint
 
 
 def test_a_shoulder_of_a_bright_line_is_not_restarted():

@@ -1,0 +1,185 @@
+"""The sloped local level of a faint arc line on a much brighter neighbour's wing.
+
+An arc line's profile is a Gaussian core on far wings (scattered light, the optics'
+halo) that fall off over several FWHM. A faint line a few FWHM from a line twenty or
+more times brighter sits on that wing: its local level is not flat, and a constant
+level under it leaves the slope to the Gaussian's centre, which moves towards the
+bright line (tenths of a pixel for lines within a few FWHM). Such a line's level is
+a straight line through the valleys on its two sides instead.
+
+The wing is modelled only to decide where that matters (:func:`on_wings`); its level
+is measured on the arc (:func:`valley_levels`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: A neighbour this many times brighter (peak) puts a faint line on its wing.
+WING_RATIO = 20.0
+#: The wing model: ``WING_PEAK * peak * exp(-distance / (WING_SCALE_FWHM * FWHM))``.
+WING_PEAK = 0.01
+WING_SCALE_FWHM = 3.5
+#: The wing model at the faint line, as a fraction of the faint line's peak, from which
+#: its level is sloped.
+WING_SIGNIFICANCE = 0.05
+#: A faint line broader than this times the arc's line width is a blend (Ne I 6652.09
+#: in the 400 M1 HgArNe lamp): the valleys beside it are no level under one line, and
+#: its level stays constant.
+WING_MAX_BROADENING = 1.25
+#: Lines this many FWHM or closer to the bright one are its shoulder (a blend, see
+#: :data:`pipeline.wavelength.lines.SHOULDER_FWHM`): no valley lies between them.
+MIN_GAP_FWHM = 2.5
+#: Each side's valley is sought up to the next line, and at least this many pixels
+#: (or three FWHM) from the line where no line is nearer.
+VALLEY_MIN_PX = 7
+VALLEY_FWHM = 3.0
+#: Valleys nearer the line than this many FWHM lie on its own flanks: no level is
+#: measured there (400 M2 2x2: Ne I 5820.16, the valleys held to 1.6 px by a brighter
+#: neighbour's core, took the line's own flanks for a slope and moved it 0.19 px).
+VALLEY_MIN_FWHM = 1.5
+#: No valley is sought where the brighter lines' drawn Gaussians exceed this fraction
+#: of the line's peak (as the deblending leaves such pixels out:
+#: :data:`pipeline.wavelength.lines.DOMINATED_FRACTION`).
+OUTSHONE_FRACTION = 0.1
+
+
+def on_wings(centre, height, ok, fwhm) -> np.ndarray:
+    """Lines whose level a much brighter neighbour's wing slopes.
+
+    Parameters
+    ----------
+    centre, height : numpy.ndarray
+        Each line's place (px) and peak above its level.
+    ok : numpy.ndarray of bool
+        Lines whose fit converged (only those are measured, and only those are
+        neighbours).
+    fwhm : float
+        The arc's line FWHM, px.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Per line: a neighbour at least :data:`WING_RATIO` times brighter, more than
+        :data:`MIN_GAP_FWHM` away, whose wing model reaches
+        :data:`WING_SIGNIFICANCE` of the line's peak there.
+    """
+    centre, height = np.asarray(centre, float), np.asarray(height, float)
+    ok = np.asarray(ok, bool) & (height > 0)
+    gap = np.abs(centre[:, None] - centre[None, :])
+    bright = ok[None, :] & (height[None, :] >= WING_RATIO * height[:, None])
+    bright &= gap > MIN_GAP_FWHM * fwhm
+    wing = WING_PEAK * height[None, :] * np.exp(-gap / (WING_SCALE_FWHM * fwhm))
+    wing = np.where(bright, wing, 0.0).sum(axis=1)
+    return ok & (wing >= WING_SIGNIFICANCE * height)
+
+
+def _valley(smooth, where, pix):
+    """Place and value of the lowest finite smoothed pixel ``where`` (None: none)."""
+    seg = np.where(where & np.isfinite(smooth), smooth, np.inf)
+    if not np.isfinite(seg).any():
+        return None
+    k = int(np.argmin(seg))
+    return float(pix[k]), float(seg[k])
+
+
+def valley_levels(flux, centre, others, fwhm, light=None, cores=None, peak=None):
+    """A straight level under each line, through the valleys on its two sides.
+
+    Each side's valley is the lowest point (of the arc smoothed over three pixels:
+    one noisy pixel is no valley) between the line and the next line on that side,
+    sought at least :data:`VALLEY_MIN_PX` px (or :data:`VALLEY_FWHM` FWHM) out where
+    no line is nearer, and on both sides as far as on the nearer one (the lowest of
+    more noisy pixels lies lower: unequal searches tilt the level). A line whose
+    valleys would lie nearer than :data:`VALLEY_MIN_FWHM` gets none.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The arc.
+    centre : numpy.ndarray
+        The lines whose level is wanted (px).
+    others : numpy.ndarray
+        Every line found in the arc (px): the neighbours that bound the valleys.
+    fwhm : float
+        The arc's line FWHM, px.
+    light : callable, optional
+        ``light(i, pixels)``: the fitted Gaussians of the other lines at those pixels,
+        taken off before the valleys of line ``i`` are sought (the level is the wing
+        beyond the lines' Gaussian cores, which the fit draws and subtracts itself).
+    cores : callable, optional
+        ``cores(i)``: places and reaches (px) of the brighter lines near line ``i``
+        whose cores are not drawn (clipped, saturated or blended fits): the valleys
+        are sought no nearer to them than that (their flank is no wing).
+    peak : numpy.ndarray, optional
+        The lines' peaks: no valley is sought where ``light`` exceeds
+        :data:`OUTSHONE_FRACTION` of it (a drawn Gaussian's misfit there, of a
+        saturated line's top, outweighs the wing: 600 Blue 2x2, Ne I 4865.91 beside
+        a clipped Ne I 4879.86, whose overshooting Gaussian made a valley 12000 ADU
+        deep and moved the line 0.18 px).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, 4): ``x_left, level_left, x_right, level_right`` per line, NaN where
+        it has no valleys (the detector's end, neighbours too near).
+    """
+    flux = np.asarray(flux, float)
+    n = flux.size
+    reach = max(float(VALLEY_MIN_PX), VALLEY_FWHM * fwhm)
+    others = np.sort(np.asarray(others, float))
+    out = np.full((np.size(centre), 4), np.nan)
+    for i, c in enumerate(np.asarray(centre, float)):
+        left_nb = others[others < c - 0.5 * fwhm]
+        right_nb = others[others > c + 0.5 * fwhm]
+        # both sides searched as far (the nearer neighbour's distance): the lowest of
+        # more noisy pixels lies lower, and unequal searches would tilt the level
+        span = min(
+            reach,
+            c - left_nb[-1] if left_nb.size else np.inf,
+            right_nb[0] - c if right_nb.size else np.inf,
+            c - 1.0,
+            n - 2.0 - c,
+        )
+        if cores is not None:
+            places, reaches = cores(i)
+            span = min(span, np.min(np.abs(places - c) - reaches, initial=np.inf))
+        if span < VALLEY_MIN_FWHM * fwhm:
+            continue
+        # three-pixel means (one noisy pixel is no valley), one pixel beyond each end
+        pix = np.arange(int(np.ceil(c - span)) - 1, int(np.floor(c + span)) + 2)
+        drawn = light(i, pix) if light is not None else np.zeros(pix.size)
+        if peak is not None:
+            # the three-pixel mean at the valley reaches one pixel further
+            over = np.abs(pix[drawn > OUTSHONE_FRACTION * peak[i]] - c)
+            span = min(span, np.min(over, initial=np.inf) - 2.0)
+            if span < VALLEY_MIN_FWHM * fwhm:
+                continue
+        seg = flux[pix] - drawn
+        with np.errstate(invalid="ignore"):
+            smooth = (seg[:-2] + seg[1:-1] + seg[2:]) / 3.0
+        inner = pix[1:-1]
+        left = _valley(smooth, (inner >= c - span) & (inner < c - 0.5), inner)
+        right = _valley(smooth, (inner <= c + span) & (inner > c + 0.5), inner)
+        if left is not None and right is not None:
+            out[i] = (*left, *right)
+    return out
+
+
+def level_at(x, valleys) -> np.ndarray:
+    """The straight level through each line's two valleys.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Pixels, one row per line.
+    valleys : numpy.ndarray
+        :func:`valley_levels` of those lines.
+
+    Returns
+    -------
+    numpy.ndarray
+        The level at ``x``, of its shape.
+    """
+    x0, y0, x1, y1 = (valleys[:, k : k + 1] for k in range(4))
+    return y0 + (y1 - y0) * (np.asarray(x, float) - x0) / (x1 - x0)
