@@ -50,7 +50,16 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
 @pytest.mark.parametrize(
     "name",
     [
-        "goodman_comp_400M1_HgArNe.fits",
+        pytest.param(
+            "goodman_comp_400M1_HgArNe.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the wing centring moves its refit 0.011 px at most (38 lines, 0.025 "
+                "px); written, it takes the real 400M1 HgArNe history arc from 24 lines at "
+                "0.042 px to 27 at 0.051 and sp_400m1 from a -25 px guess from 0.021 to "
+                "0.026 px (benchmarks/grade_real_arcs.py): the committed model is kept",
+            ),
+        ),
         "goodman_comp_400M2_GG455_CuHeAr.fits",
         "goodman_comp_930M5_GG495_FeHeAr.fits",
         "goodman_comp_1200M2_CuHeAr.fits",
