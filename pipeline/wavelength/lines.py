@@ -48,6 +48,12 @@ class LineList:
         )
 
 
+#: Differences in a run of this many (or more) zero differences come from identical
+#: pixels (padding, a clipped top), not noise: :func:`robust_noise` leaves them out.
+#: Integer counts of one ADU noise repeat a value over five pixels in 0.6 % of places.
+FLAT_RUN = 4
+
+
 def robust_noise(flux: np.ndarray) -> float:
     """Estimate the pixel noise from the median absolute first difference (insensitive to lines).
 
@@ -62,6 +68,14 @@ def robust_noise(flux: np.ndarray) -> float:
         The standard deviation of one pixel; 0 for fewer than two finite pixels.
     """
     d = np.diff(flux[np.isfinite(flux)])
+    # a run of identical pixels is no data (an arc padded with zeros where it was not
+    # recorded, a clipped top): its differences are no noise. PypeIt's Red 400 M2 arc,
+    # placed on a detector row with 925 zero pixels, measured 0.62 counts for 5.5, and
+    # its faint lines, centred to 0.14-0.27 px, were taken for lines 100 sigma high
+    flat = d == 0
+    if flat.any():
+        run = ndimage.uniform_filter1d(flat.astype(float), FLAT_RUN, mode="constant")
+        d = d[~ndimage.binary_dilation(run * FLAT_RUN > FLAT_RUN - 0.5, np.ones(FLAT_RUN))]
     if d.size == 0:
         return 0.0
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / _SQRT2)
