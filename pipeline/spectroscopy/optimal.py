@@ -409,8 +409,10 @@ class ColumnCovariance:
             the profile too, correlates with the profile's error more than that error
             varies).
         """
-        g, h, m = self.factors()
+        # one BLAS thread, as shared_noise: the products are small, and threads
+        # contending on a loaded machine cost more than they give
         with one_blas_thread():
+            g, h, m = self.factors()
             return ((m @ g) * g).sum(axis=0) + 2.0 * (h * g).sum(axis=0)
 
     def factors(self):
