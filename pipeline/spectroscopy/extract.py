@@ -192,8 +192,8 @@ def extract_arrays(
         and ``profile_covariance``
         (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance` or None: the
         covariance the profile's error gives the columns, common to all of them; a
-        column's share is a few per cent of its variance and not in its ``std``, but a
-        sum over many columns needs it, see :func:`summed_std`).
+        column's own share, 5-10 % of a faint column's variance, is in its ``std``,
+        and a sum over many columns needs the rest, see :func:`summed_std`).
     """
     method = str(method).strip().lower()
     if method not in METHODS:

@@ -30,7 +30,7 @@ from astropy.io import fits
 
 from pipeline.products import apply_cards, fits_text, write_fits_atomic
 from pipeline.wavelength.arrays import SpectrumArrays
-from pipeline.wavelength.shared_noise import band_hdu, shared_noise_hdu
+from pipeline.wavelength.shared_noise import band_hdu, in_std_hdu, shared_noise_hdu
 
 #: Cards of a 2-D parent that must not describe the 1-D product.
 _DROP = (
@@ -113,7 +113,7 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
     -------
     astropy.io.fits.HDUList
         Primary (flux, float32, linear WCS), ``STD`` (when the spectrum has one), ``MASK``
-        (uint8), ``COVAR`` and ``COVBAND`` (the noise the bins share, when the
+        (uint8), ``COVAR``, ``COVDIAG`` and ``COVBAND`` (the noise the bins share, when the
         spectrum has it: :mod:`pipeline.wavelength.shared_noise`) and optionally
         ``LINES``.
 
@@ -171,6 +171,8 @@ def spectrum_hdul(spectrum, header=None, extra_cards=(), solution=None) -> fits.
         shared = spec.meta["profile_covariance"].shared_noise
     if shared is not None and shared.vectors.shape[0]:
         hdus.append(shared_noise_hdu(shared, hdr["BUNIT"]))
+        if shared.in_std is not None:
+            hdus.append(in_std_hdu(shared.in_std, hdr["BUNIT"]))
     if spec.meta.get("neighbour_covariance") is not None:
         hdus.append(band_hdu(spec.meta["neighbour_covariance"], hdr["BUNIT"]))
     if solution is not None and getattr(solution, "lines", None) is not None:

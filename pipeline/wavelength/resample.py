@@ -201,7 +201,19 @@ def resample_arrays(
             vector = np.where(bad, 0.0, vector[::-1] if flipped else vector)
             return np.bincount(k, frac * vector[j], minlength=n_out)
 
-        meta["shared_noise"] = shared.mapped(through)
+        in_std = None
+        if shared.in_std is not None:
+            # Each pixel's own share of the shared noise is in its variance, so in the
+            # bins' variance and their band, as diag(R D R^T) and its band; the vectors
+            # hold all of R D R^T: the band keeps the rest of it (the pixels' own noise
+            # split between bins) and the bins' variance its diagonal, counted once.
+            own = np.where(bad, 0.0, shared.in_std[::-1] if flipped else shared.in_std)
+            _, in_std, _, own_band = _overlap_resample(
+                edges_in, own, own, bad, edges_out, neighbours=True
+            )
+            band = band - own_band
+            meta["neighbour_covariance"] = band
+        meta["shared_noise"] = shared.mapped(through, in_std)
     return SpectrumArrays(
         flux=out,
         std=np.sqrt(out_var),

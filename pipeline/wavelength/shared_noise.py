@@ -15,10 +15,13 @@ understates the error of a sum over many of them:
   covariance of each bin with the next and the one after is the ``COVBAND`` image
   extension (2 x bins, in the flux's unit squared).
 
-The variance of the flux summed over a set of bins ``S`` is then::
+Each bin's own share of the profile's error is in its ``STD`` (a bin's error is
+honest on its own), and the ``COVAR`` vectors hold it too: the ``COVDIAG`` extension
+(1 x bins, in the flux's unit squared) is that share, counted once. The variance of the
+flux summed over a set of bins ``S`` is then::
 
     var(sum_S flux) = sum_S STD**2 + 2 sum_{d=1,2} sum_{i, i+d in S} COVBAND[d-1, i]
-                      + sum_k s_k * (sum_S COVAR[k])**2
+                      + sum_k s_k * (sum_S COVAR[k])**2 - sum_S COVDIAG
 
 with ``s_k = +1`` for the first ``NPOS`` vectors and ``-1`` for the rest (the shared part
 correlates with each bin's own noise, so it has negative directions too). The
@@ -42,6 +45,10 @@ EXTNAME = "COVAR"
 #: Name of the product's extension holding the covariance of neighbouring bins.
 BAND_EXTNAME = "COVBAND"
 
+#: Name of the product's extension holding each bin's share of ``COVAR`` that its
+#: ``STD`` holds already.
+DIAG_EXTNAME = "COVDIAG"
+
 #: Most vectors kept: the shared part of a 4060-column spectrum has rank up to a few
 #: hundred, but its leading vectors hold nearly all of any sum's variance.
 MAX_VECTORS = 24
@@ -64,10 +71,15 @@ class SharedNoise:
         Vectors x bins, each ``sqrt(|eigenvalue|) x eigenvector``.
     positive : int
         The first ``positive`` vectors add to a sum's variance, the others subtract.
+    in_std : numpy.ndarray or None
+        Per bin, the part of the covariance the vectors hold that the bins' ``STD``
+        holds already (each bin's own share of optimal extraction's profile error):
+        a sum counts it once, so :meth:`of_sum` subtracts it. None: nothing.
     """
 
     vectors: np.ndarray
     positive: int
+    in_std: np.ndarray | None = None
 
     def of_sum(self, pick) -> float:
         """The shared part of the variance of ``flux[pick].sum()``.
@@ -80,13 +92,16 @@ class SharedNoise:
         Returns
         -------
         float
-            ``sum_k s_k (sum_pick v_k)^2``.
+            ``sum_k s_k (sum_pick v_k)^2 - sum_pick in_std``.
         """
         sums = self.vectors[:, pick].sum(axis=1)
         signs = np.where(np.arange(sums.size) < self.positive, 1.0, -1.0)
-        return float((signs * sums**2).sum())
+        total = float((signs * sums**2).sum())
+        if self.in_std is not None:
+            total -= float(np.nan_to_num(self.in_std[pick]).sum())
+        return total
 
-    def mapped(self, linear) -> SharedNoise:
+    def mapped(self, linear, in_std=None) -> SharedNoise:
         """The same noise after a linear map of the bins (a resampling).
 
         Parameters
@@ -94,13 +109,16 @@ class SharedNoise:
         linear : callable
             Takes one vector over the bins and returns it over the new bins; the map
             the fluxes go through.
+        in_std : numpy.ndarray, optional
+            The new bins' :attr:`in_std` (the map of a variance is not linear in the
+            bins: the caller knows how it maps).
 
         Returns
         -------
         SharedNoise
         """
         vectors = np.array([linear(v) for v in self.vectors]).reshape(len(self.vectors), -1)
-        return SharedNoise(vectors, self.positive)
+        return SharedNoise(vectors, self.positive, in_std)
 
 
 def scaled_noise(meta: dict, factor) -> dict:
@@ -123,7 +141,8 @@ def scaled_noise(meta: dict, factor) -> dict:
     out = {}
     if meta.get("shared_noise") is not None:
         noise = meta["shared_noise"]
-        out["shared_noise"] = SharedNoise(noise.vectors * factor[None, :], noise.positive)
+        in_std = None if noise.in_std is None else noise.in_std * factor**2
+        out["shared_noise"] = SharedNoise(noise.vectors * factor[None, :], noise.positive, in_std)
     if meta.get("neighbour_covariance") is not None:
         band = np.array(meta["neighbour_covariance"], float)
         for d in range(1, band.shape[0] + 1):
@@ -198,9 +217,32 @@ def shared_noise_hdu(noise: SharedNoise, unit) -> fits.ImageHDU:
     hdr["NVEC"] = (int(noise.vectors.shape[0]), "Shared-noise vectors (rows)")
     hdr.add_comment("Shared noise of the bins (optimal extraction's profile error).")
     hdr.add_comment("Variance of the flux summed over bins S: sum_S STD**2 +")
-    hdr.add_comment("sum_k s_k (sum_S row_k)**2, s_k = +1 for k < NPOS, else -1.")
+    hdr.add_comment("sum_k s_k (sum_S row_k)**2, s_k = +1 for k < NPOS, else -1,")
+    hdr.add_comment("- sum_S COVDIAG (each bin's own share, in STD already).")
     hdr.add_comment("pipeline.wavelength.shared_noise.summed_error applies it.")
     return fits.ImageHDU(np.asarray(noise.vectors, np.float32), header=hdr, name=EXTNAME)
+
+
+def in_std_hdu(in_std, unit) -> fits.ImageHDU:
+    """The ``COVDIAG`` extension: each bin's share of ``COVAR`` that ``STD`` holds.
+
+    Parameters
+    ----------
+    in_std : numpy.ndarray
+        Per bin (:attr:`SharedNoise.in_std`).
+    unit : str or astropy.units.Unit
+        The flux's unit (the values are in its square).
+
+    Returns
+    -------
+    astropy.io.fits.ImageHDU
+    """
+    hdr = fits.Header()
+    hdr["BUNIT"] = f"({unit})2"
+    hdr.add_comment("Each bin's own share of the COVAR vectors' variance, which its")
+    hdr.add_comment("STD holds already: a sum over bins S subtracts sum_S COVDIAG.")
+    hdr.add_comment("pipeline.wavelength.shared_noise.summed_error applies it.")
+    return fits.ImageHDU(np.asarray(in_std, np.float64), header=hdr, name=DIAG_EXTNAME)
 
 
 def band_of_sum(band, pick) -> float:
@@ -282,7 +324,12 @@ def read_shared_noise(hdul: fits.HDUList) -> SharedNoise | None:
         return None
     hdu = hdul[EXTNAME]
     data = np.zeros((0, hdul[0].data.size)) if hdu.data is None else hdu.data
-    return SharedNoise(np.atleast_2d(np.asarray(data, float)), int(hdu.header.get("NPOS", 0)))
+    in_std = None
+    if DIAG_EXTNAME in hdul and hdul[DIAG_EXTNAME].data is not None:
+        in_std = np.ravel(np.asarray(hdul[DIAG_EXTNAME].data, float))
+    return SharedNoise(
+        np.atleast_2d(np.asarray(data, float)), int(hdu.header.get("NPOS", 0)), in_std
+    )
 
 
 def summed_error(path, low=None, high=None) -> u.Quantity:
@@ -290,8 +337,8 @@ def summed_error(path, low=None, high=None) -> u.Quantity:
 
     The bins summed are those not masked whose spectral coordinate lies in
     ``[low, high]`` (Å for a wavelength-calibrated product, pixels for ``ecfzst_``),
-    the variance the rule of the module's description with the product's ``COVAR``
-    and ``COVBAND`` extensions (a product without them sums in quadrature). The bins
+    the variance the rule of the module's description with the product's ``COVAR``,
+    ``COVDIAG`` and ``COVBAND`` extensions (a product without them sums in quadrature). The bins
     are those ``specutils.Spectrum.read(path)`` gives.
 
     Parameters

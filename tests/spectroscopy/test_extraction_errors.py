@@ -43,6 +43,32 @@ def test_the_whole_spectrum_s_error_covers_the_profile_s(trace, k):
     assert abs(np.mean(pulls)) < 0.6
 
 
+def test_a_column_s_std_is_its_scatter(trace):
+    """Per column, a faint source (40 ADU per column on a sky of 80, 400 columns,
+    +-2.5 FWHM, 40 realisations): the flux's variance over the realisations, averaged
+    over the columns, over the mean quoted std^2: 0.99 fractional (the control), 1.02
+    optimal. Optimal's std left out each column's own share of the profile's error
+    (the diagonal of the profile's covariance): 1.19 (1.105 +- 0.003 over 500
+    realisations of 600 columns, benchmarks/grade_bin_errors.py)."""
+    source = ((ROW, 5, 40),)
+    hw = 2.5 * trace.fwhm
+    runs = {"fractional": ([], []), "optimal": ([], [])}
+    for seed in range(1, 41):
+        ccd, _, _ = frame(SHAPE, sources=source, seed=seed, **KW)
+        for method, (flux, var) in runs.items():
+            spec = extract_arrays(ccd, trace, method, half_width=hw)
+            flux.append(spec.flux)
+            var.append(spec.std**2)
+    ratio = {}
+    for method, (flux, var) in runs.items():
+        flux, var = np.array(flux), np.array(var)
+        ratio[method] = np.var(flux, axis=0, ddof=1).mean() / var.mean()
+    # the ratio's standard error is about 0.013 here (0.003 over 500 realisations of
+    # 600 columns in benchmarks/grade_bin_errors.py)
+    assert abs(ratio["fractional"] - 1.0) < 0.06
+    assert abs(ratio["optimal"] - 1.0) < 0.06
+
+
 def test_a_low_response_spot_on_the_trace_masks_its_column_with_the_reason(trace):
     """Three pixels on a bright trace 10 % low (a dust shadow) are no light the sky or
     the source could make: their column is masked and says why; the clean frame and a

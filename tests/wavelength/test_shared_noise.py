@@ -39,12 +39,14 @@ def faint():
 
 
 def _exact_covariance(spec):
-    """The pixels' covariance, whole: std^2 on the diagonal plus the profile's part."""
+    """The pixels' covariance, whole: std^2 on the diagonal plus the profile's part
+    off it (its diagonal, each column's own share, is in std)."""
     cov = np.diag(spec.std**2)
     shared = spec.meta.get("profile_covariance")
     if shared is not None:
         g, h, m = shared.factors()
-        cov = cov + g.T @ m @ g + h.T @ g + g.T @ h
+        profile = g.T @ m @ g + h.T @ g + g.T @ h
+        cov = cov + profile - np.diag(np.diag(profile))
     return np.where(spec.mask[:, None] | spec.mask[None, :], 0.0, cov)
 
 
@@ -67,8 +69,9 @@ def _resampling_matrix(spec):
 
 
 def test_the_pixel_product_gives_summed_std_back(faint, tmp_path):
-    """ecfzst_ (pixels): the error of sums read from the product (COVAR) is
-    summed_std's to 0.5 %, 1.5-2x the quadrature sum over long ranges, and specutils
+    """ecfzst_ (pixels): the error of sums read from the product (COVAR, COVDIAG) is
+    summed_std's to 0.5 % (one column: its std, each column's own share of the profile's
+    error counted once), 1.5-2x the quadrature sum over long ranges, and specutils
     still reads the product."""
     spec = faint["optimal"]
     path = write_spectrum(spec, tmp_path / "ecfzst_x.fits")
@@ -77,7 +80,7 @@ def test_the_pixel_product_gives_summed_std_back(faint, tmp_path):
     with fits.open(path) as hdul:
         assert "COVAR" in hdul and hdul["COVAR"].header["NVEC"] == hdul["COVAR"].data.shape[0]
     axis = np.arange(spec.flux.size)
-    for lo, hi in ((None, None), (20, 220), (100, 104)):
+    for lo, hi in ((None, None), (20, 220), (100, 104), (150, 150)):
         pick = ~spec.mask & (axis >= (lo or 0)) & (axis <= (hi if hi is not None else axis.size))
         honest = summed_std(spec, pick)
         assert summed_error(path, lo, hi).to_value(u.adu) == pytest.approx(honest, rel=5e-3)
