@@ -15,9 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage, special
 
-from pipeline.wavelength import wings
 from pipeline.wavelength.peaks import find_peaks
-from pipeline.wavelength.wings import level_at, on_wings, valley_levels
+from pipeline.wavelength.wings import (
+    MIN_GAP_FWHM,
+    WING_MAX_BROADENING,
+    level_at,
+    on_wings,
+    valley_levels,
+)
 
 _SQRT2 = np.sqrt(2.0)
 #: FWHM of a Gaussian, in sigmas.
@@ -681,7 +686,7 @@ def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, c
     sides (:mod:`pipeline.wavelength.wings`), measured and taken off its window beyond
     the brighter neighbours' fitted Gaussians (the deblending's): the wing is what
     they do not draw. The constant stays free. A line broader than
-    :data:`~pipeline.wavelength.wings.WING_MAX_BROADENING` times the arc's lines is a
+    :data:`~pipeline.wavelength.WING_MAX_BROADENING` times the arc's lines is a
     blend and keeps its constant level, as does one whose sloped fit does not converge.
     """
     sig = params[:, 2]
@@ -690,11 +695,11 @@ def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, c
     # the lines whose fitted Gaussians (converged, of the arc's width, not clipped:
     # those the deblending draws and takes off the windows) are no part of the level
     model, _ = _jacobian(own.x, params)
-    drawn = ok & (sig <= wings.WING_MAX_BROADENING * arc_sigma) & (params[:, 0] > 0)
+    drawn = ok & (sig <= WING_MAX_BROADENING * arc_sigma) & (params[:, 0] > 0)
     drawn &= model.max(axis=1) <= 1.05 * own.y.max(axis=1)
     fit_ok = _converged(own, params, guesses, half_width)
     faint = on_wings(centre, height, ok, fwhm) & fit_ok
-    faint &= sig <= wings.WING_MAX_BROADENING * arc_sigma
+    faint &= sig <= WING_MAX_BROADENING * arc_sigma
     idx = np.nonzero(faint)[0]
     if idx.size == 0:
         return own, params
@@ -706,7 +711,7 @@ def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, c
 
     # ... and a brighter line the fit does not draw (clipped, blended, run away) keeps
     # the valleys off its core: MIN_GAP_FWHM of its own width, at least the arc's
-    core_reach = wings.MIN_GAP_FWHM * np.where(ok, np.maximum(_FWHM * sig, fwhm), fwhm)
+    core_reach = MIN_GAP_FWHM * np.where(ok, np.maximum(_FWHM * sig, fwhm), fwhm)
 
     def cores(i):
         k = ~drawn & (height > height[idx[i]])

@@ -237,12 +237,15 @@ def in_std_hdu(in_std, unit) -> fits.ImageHDU:
     -------
     astropy.io.fits.ImageHDU
     """
-    hdr = fits.Header()
-    hdr["BUNIT"] = f"({unit})2"
-    hdr.add_comment("Each bin's own share of the COVAR vectors' variance, which its")
-    hdr.add_comment("STD holds already: a sum over bins S subtracts sum_S COVDIAG.")
-    hdr.add_comment("pipeline.wavelength.shared_noise.summed_error applies it.")
-    return fits.ImageHDU(np.asarray(in_std, np.float64), header=hdr, name=DIAG_EXTNAME)
+    return _variance_hdu(
+        np.asarray(in_std, np.float64),
+        unit,
+        DIAG_EXTNAME,
+        (
+            "Each bin's own share of the COVAR vectors' variance, which its",
+            "STD holds already: a sum over bins S subtracts sum_S COVDIAG.",
+        ),
+    )
 
 
 def band_of_sum(band, pick) -> float:
@@ -284,12 +287,25 @@ def band_hdu(band, unit) -> fits.ImageHDU:
     -------
     astropy.io.fits.ImageHDU
     """
+    return _variance_hdu(
+        np.asarray(band, np.float32),
+        unit,
+        BAND_EXTNAME,
+        (
+            "Row d-1, column i: covariance of bins i and i+d (resampling).",
+            "Adds 2 sum over pairs of bins summed to a sum's variance.",
+        ),
+    )
+
+
+def _variance_hdu(values: np.ndarray, unit, name: str, rule: tuple[str, ...]) -> fits.ImageHDU:
+    """An extension of values in the flux unit squared, with the rule that applies them."""
     hdr = fits.Header()
     hdr["BUNIT"] = f"({unit})2"
-    hdr.add_comment("Row d-1, column i: covariance of bins i and i+d (resampling).")
-    hdr.add_comment("Adds 2 sum over pairs of bins summed to a sum's variance.")
+    for line in rule:
+        hdr.add_comment(line)
     hdr.add_comment("pipeline.wavelength.shared_noise.summed_error applies it.")
-    return fits.ImageHDU(np.asarray(band, np.float32), header=hdr, name=BAND_EXTNAME)
+    return fits.ImageHDU(values, header=hdr, name=name)
 
 
 def read_band(hdul: fits.HDUList) -> np.ndarray | None:
