@@ -88,3 +88,25 @@ def test_a_low_response_spot_on_the_trace_masks_its_column_with_the_reason(trace
         for clean in (ccd, line):
             out = extract_arrays(clean, trace, method)
             assert out.meta["mask_reasons"] == {} and not out.mask[195:206].any()
+
+
+def test_a_column_s_share_of_the_profile_s_error_is_never_negative(trace):
+    """A faint source (40 ADU per column on a sky of 80, 400 columns, +-2.5 FWHM): the
+    profile covariance's diagonal is negative on the columns whose flux fell below
+    zero (the cross term takes the sign of the flux it is linearised at), 1-5 % of
+    them; that share in their std (and ``COVDIAG``) quoted them less than their own
+    noise. The std holds only a positive share, and the sum's error is unchanged
+    (what the std does not hold stays in the shared part)."""
+    ccd, _, _ = frame(SHAPE, sources=((ROW, 5, 40),), seed=2, **KW)
+    spec = extract_arrays(ccd, trace, "optimal", half_width=2.5 * trace.fwhm)
+    cov = spec.meta["profile_covariance"]
+    assert (cov.diagonal < 0).any()  # the case arises here
+    in_std = cov.shared_noise.in_std
+    assert (in_std >= 0).all()
+    assert np.allclose(in_std, np.clip(cov.diagonal, 0.0, None))
+    # the sum's variance: the std's and the shared part's, the diagonal counted once
+    var = spec.std**2
+    pick = np.isfinite(var) & ~spec.mask
+    full = cov.of_sum(pick) + float(in_std[pick].sum())
+    expected = float((var[pick] - in_std[pick]).sum()) + full
+    assert summed_std(spec) ** 2 == pytest.approx(expected, rel=1e-9)
