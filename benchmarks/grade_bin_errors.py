@@ -71,7 +71,11 @@ def run(n: int) -> None:
                 row["f"].append(np.asarray(res.flux, float))
                 row["v"].append(np.asarray(res.std, float) ** 2)
                 cov = res.meta.get("profile_covariance")
-                row["d"].append(np.zeros(SHAPE[1]) if cov is None else _diagonal(cov))
+                # the share the STD holds (its positive part, where the branch has it)
+                share = getattr(cov, "in_std", None) if cov is not None else None
+                if share is None:
+                    share = np.zeros(SHAPE[1]) if cov is None else _diagonal(cov)
+                row["d"].append(share)
         good = np.ones(SHAPE[1], bool)
         for row in out.values():
             for key in row:
@@ -80,8 +84,8 @@ def run(n: int) -> None:
         frac_sum = out["fractional"]["f"][:, good].sum(axis=1)
         for method, row in out.items():
             f, v, d = row["f"][:, good], row["v"][:, good], row["d"][:, good]
-            # Where the diagonal is in STD already (ColumnCovariance.diagonal), the
-            # STD without it is sqrt(std^2 - diagonal); else with it, sqrt(std^2 + it).
+            # Where the diagonal is in STD already (ColumnCovariance.in_std), the
+            # STD without it is sqrt(std^2 - in_std); else with it, sqrt(std^2 + it).
             without, with_ = (v - d, v) if IN_STD else (v, v + d)
             r, se = _ratio(f, without, np.random.default_rng(0))
             share = d.mean() / without.mean()
