@@ -14,6 +14,7 @@ aperture's rows.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -732,12 +733,39 @@ def _spectrum_level(net, pix_var, prof, weights, use, complete):
 
 def _neighbour_median(values, size):
     """Per element, the median of the ``size`` elements around it (fewer at the ends),
-    its own left out."""
+    its own left out.
+
+    A faint source's window can span the whole spectrum (thousands of columns): a
+    sorted window slid along the values costs ``n log size`` comparisons and one
+    window of memory, where a ``n x size`` array of windows took 2.8 s and 270 MB at
+    4096 columns. ``values`` must be finite.
+    """
     half = size // 2
-    padded = np.pad(np.asarray(values, float), half, constant_values=np.nan)
-    window = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).copy()
-    window[:, half] = np.nan
-    return np.nanmedian(window, axis=1)
+    vals = np.asarray(values, float).tolist()
+    n = len(vals)
+    out = [np.nan] * n
+    window: list[float] = []
+    lo = hi = 0  # the window holds vals[lo:hi], sorted
+    for j in range(n):
+        while hi < min(n, j + half + 1):
+            bisect.insort(window, vals[hi])
+            hi += 1
+        while lo < j - half:
+            del window[bisect.bisect_left(window, vals[lo])]
+            lo += 1
+        m = len(window) - 1  # the others
+        if m == 0:
+            continue
+        own = bisect.bisect_left(window, vals[j])
+        # the i-th of the others is the window's i-th below its own place, (i+1)-th above
+        a = m // 2
+        middle = window[a if a < own else a + 1]
+        if m % 2:
+            out[j] = middle
+        else:
+            b = a - 1
+            out[j] = 0.5 * (middle + window[b if b < own else b + 1])
+    return np.asarray(out)
 
 
 def _coverage(good, prof, aperture):

@@ -392,3 +392,22 @@ def test_optimal_agrees_with_fractional_on_the_faintest_source_in_a_wide_apertur
         diffs.append((opt - frac) / (40.0 * shape[1]))
     error = np.std(diffs, ddof=1) / np.sqrt(len(diffs))
     assert abs(np.mean(diffs)) < 3 * error
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 31, 32, 120, 401])
+def test_the_level_s_running_median_leaves_each_column_out(size):
+    """The running median that the profile's level is made of (a faint source's window
+    spans the whole spectrum) is, per column, the median of its window's other
+    columns, fewer at the ends, with ties, the wide windows as the narrow."""
+    from pipeline.spectroscopy.optimal import _neighbour_median
+
+    rng = np.random.default_rng(size)
+    values = np.round(rng.normal(size=150), 1)  # many equal values
+    half = size // 2
+    expected = [
+        np.median(np.delete(values[max(0, j - half) : j + half + 1], min(j, half)))
+        if min(len(values), j + half + 1) - max(0, j - half) > 1
+        else np.nan
+        for j in range(values.size)
+    ]
+    assert np.allclose(_neighbour_median(values, size), expected, equal_nan=True)
