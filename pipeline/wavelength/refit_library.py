@@ -29,9 +29,10 @@ which is kept:
     where its Ne bulb's lines lie against the model: offset (px) and slope (px per half
     detector);
 ``GSP_RSHP``
-    for a sparse lamp identified from its mode's richest lamp's corrected model
+    for a lamp identified from its mode's richest lamp's corrected model
     (:func:`~pipeline.wavelength.shape_donor.shape_donor`), that lamp's file: the
-    shape between and beyond its few lines;
+    shape between and beyond its lines (a sparse lamp's few, or a rich lamp's that
+    its stored model held at low order: :func:`_sibling_shape_solution`);
 ``HISTORY``
     date, NIST files and method.
 
@@ -234,8 +235,8 @@ def _refit_solution(template: LampTemplate, stored: LampTemplate):
 
 
 def _sibling_shape_solution(template: LampTemplate, sol, start):
-    """The sparse lamp identified from its mode's donor's shape (:func:`shape_donor`),
-    when that shape lets ``sol``'s own lines predict each other better; else ``None``.
+    """The lamp identified from its mode's donor's shape (:func:`shape_donor`), when
+    that shape lets ``sol``'s own lines predict each other better; else ``None``.
 
     A lamp of few lines is corrected at low order, so its solution keeps its stored
     model's (or the optics') errors of shape between and beyond its lines: 1200M5_Ne,
@@ -258,14 +259,28 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
     FeHeAr lamps fit it to 0.02 px; both free to scale, the donor's shape (0.123
     against 0.146) fits it to 0.17 px, and 1200M7_Ar and _HgAr agree with the mode's
     other lamps to 0.001 px instead of 0.13-0.14.
+
+    A rich lamp (:data:`SPARSE_LIBRARY` lines or more) can be held by its stored
+    shape too: 1200M4_HgArNe's 28 lines, named from its stored model (0.1-0.2 px from
+    the mode's shape), kept lines of distorted profiles (Ne I 6217.28 -0.32 px,
+    6678.28 +0.51, which the mode's Ne lamp, on the same pixels within 0.03 px, sets
+    aside) that made every higher order predict the others worse, and fitted at order
+    1 to 0.182 px, 0.12-0.14 px from the mode's CuHeAr and FeHeAr lamps. From the Ne
+    lamp's shape (its own lines' leave-one-out error 0.116 against 0.156 px) 24 fit
+    to 0.063 px at order 0, 0.05-0.06 px from them. Its own shape, fitted to many
+    lines, stands unless the donor's is shown better: by more than the leave-one-out
+    error of its lines is known to (a relative ``1 / sqrt(2 n)``), from a donor
+    richer than its own refit (:func:`_more_informative`) and at no higher correction
+    order than its own start needs (a shape its lines must bend further is not
+    theirs: 930M5_FeHeAr, order 6 on the Ar lamp's shape against 4, would move 0.091
+    px from the mode's other lamps, 0.045 before).
     """
-    if sol.n_used >= SPARSE_LIBRARY:
-        return None
     donor = shape_donor(template)
-    if donor is None:
+    rich = sol.n_used >= SPARSE_LIBRARY
+    if donor is None or (rich and not _more_informative(donor, sol)):
         return None
     other = _alternative(template, donor, sol)
-    if other is None:
+    if other is None or (rich and other.correction_order > sol.correction_order):
         return None
     used = np.asarray(sol.lines["used"], bool)
     lines = (
@@ -276,7 +291,27 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
     # zero point and scale free for both: the stored model's scale is in sample
     own = _loo_on(template, start, pix, ref, err, max(int(sol.correction_order), 1))
     theirs = _loo_on(template, donor, pix, ref, err, max(int(other.correction_order), 1))
+    if rich:
+        # a rich lamp's own shape stands unless the donor's is shown better: by more
+        # than a leave-one-out RMS of its n lines is known to (a relative 1/sqrt(2n))
+        own *= 1.0 - 1.0 / np.sqrt(2.0 * pix.size)
     return (other, donor) if theirs < own else None
+
+
+def _more_informative(donor: LampTemplate, sol) -> bool:
+    """Whether the donor's corrected model carries more information than ``sol``: lines
+    over their variance, as :func:`shape_donor` ranks the mode's lamps.
+
+    A rich lamp takes no shape from a poorer one, so no two lamps of a mode take each
+    other's shapes (930M3's CuHeAr and FeHeAr, each the other's donor, swapped).
+    """
+    from pipeline.wavelength.identify import SYSTEMATIC_PX
+
+    def information(n, rms):
+        return n / max(rms, SYSTEMATIC_PX) ** 2
+
+    theirs = information(donor.corrected_lines, donor.corrected_rms_pixel)
+    return theirs > information(sol.n_used, sol.rms_pixel)
 
 
 def _loo_on(template: LampTemplate, guess, pix, ref, err, order: int) -> float:

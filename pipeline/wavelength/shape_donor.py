@@ -19,9 +19,12 @@ from pipeline.lamps import LampTemplate
 from pipeline.wavelength.first_guess import Alignment, inverse
 
 #: A library lamp refitted to fewer NIST lines is sparse: its refit also tries its
-#: donor's shape, and it cannot be a donor itself (so no donor took its own shape from
-#: another). Below it an arc's order cap (:func:`pipeline.wavelength.robust_fit.order_cap`)
-#: exceeds three lines per coefficient.
+#: donor's shape, and it cannot be a donor itself. A rich lamp takes a donor's shape
+#: only from a lamp richer than its own refit
+#: (:func:`pipeline.wavelength.refit_library._sibling_shape_solution`), so no two
+#: lamps of a mode take each other's shapes. Below it an arc's order cap
+#: (:func:`pipeline.wavelength.robust_fit.order_cap`) exceeds three lines per
+#: coefficient.
 SPARSE_LIBRARY = 15
 
 

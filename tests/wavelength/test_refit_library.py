@@ -64,6 +64,9 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_930M5_GG495_FeHeAr.fits",
         "goodman_comp_1200M2_CuHeAr.fits",
         "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
+        # rich lamps shaped by their mode's richer lamp (GSP_RSHP)
+        "goodman_comp_1200M4_GG455_HgArNe.fits",
+        "goodman_comp_1200M6_GG495_Ne.fits",
     ],
 )
 def test_refit_reproduces_the_committed_model(name):
@@ -201,6 +204,63 @@ def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
         d -= np.polyval(np.polyfit(j, d, 1), j)
         off.append(np.sqrt(np.mean(d**2)))
     assert np.median(off) < 0.075, off
+
+
+def _others_off(sol, mode_prefix, others) -> list[float]:
+    """RMS (px) of each other lamp's committed model about ``sol`` between its outermost
+    used lines, a straight line removed (flexure and grating angle between exposures)."""
+    pix = np.asarray(sol.lines["pixel"], float)[np.asarray(sol.lines["used"], bool)]
+    j = np.arange(np.ceil(pix.min()), np.floor(pix.max()) + 1)
+    wave = sol.wavelength(j)
+    off = []
+    for other in others:
+        t = read_template(lamp_dir() / f"goodman_comp_{mode_prefix}_{other}.fits")
+        d = (t.wavelength(j) - wave) / np.abs(np.gradient(wave))
+        d -= np.polyval(np.polyfit(j, d, 1), j)
+        off.append(float(np.sqrt(np.mean(d**2))))
+    return off
+
+
+@pytest.mark.parametrize(
+    ("mode_prefix", "lamp", "donor", "others", "rms_px", "off_px"),
+    [
+        # main: 28 lines at 0.182 px, order 1; 0.121/0.136 px from CuHeAr/FeHeAr
+        ("1200M4_GG455", "HgArNe", "Ne", ("CuHeAr", "FeHeAr"), 0.07, 0.075),
+        # main: 15 lines at 0.075 px, order 3; 0.064-0.073 px from the mode's lamps
+        ("1200M6_GG495", "Ne", "FeHeAr", ("CuHeAr", "Ar", "HgAr", "HgArNe"), 0.04, 0.03),
+    ],
+)
+def test_a_rich_lamp_held_by_its_stored_shape_takes_its_modes_richer_shape(
+    mode_prefix, lamp, donor, others, rms_px, off_px
+):
+    """1200M4_GG455_HgArNe's 28 NIST lines, named from its stored goodman model, held
+    their correction at order 1 (0.182 px): the lines of distorted profiles it kept
+    (Ne I 6217.28 -0.32 px, 6678.28 +0.51, broad, double-peaked; both set aside by
+    the mode's Ne lamp, whose lines lie on the same pixels within 0.03 px) made
+    every higher order predict the others worse (leave-one-out 0.156 px at order 1,
+    0.209 at 2), while the stored model is 0.1-0.2 px from the mode's shape. From the
+    Ne lamp's corrected model its own lines predict each other better (0.116
+    against 0.156 px, more than 28 lines know it to), the distorted lines are set
+    aside and 24 fit to 0.063 px at order 0, 0.05-0.06 px from the mode's CuHeAr and
+    FeHeAr lamps (0.12-0.14 before). 1200M6_GG495_Ne likewise: 15 lines at 0.075 px
+    (order 3), 14 at 0.029 from its FeHeAr lamp's shape.
+
+    A rich lamp keeps its own shape where the donor is poorer (930M3_FeHeAr: 22 lines
+    at 0.019 px, its donor CuHeAr 24 at 0.034, would take the shape of a lamp that
+    took its own) or its lines need a higher correction order on the donor's shape
+    than on their own (930M5_FeHeAr: order 6 on the Ar lamp's shape against 4, and
+    0.091 px from the mode's other lamps against 0.045).
+    """
+    name = f"goodman_comp_{mode_prefix}_{lamp}.fits"
+    result = refit(read_template(lamp_dir() / name))
+    assert result.shape_from == f"goodman_comp_{mode_prefix}_{donor}.fits", result.start
+    assert result.rms_pixel < rms_px, result.rms_pixel
+    sol = refit_solution(read_template(lamp_dir() / name))
+    off = _others_off(sol, mode_prefix, others)
+    assert np.median(off) < off_px, off
+    for kept in ("930M3_GG385_FeHeAr", "930M5_GG495_FeHeAr"):
+        other = refit(read_template(lamp_dir() / f"goodman_comp_{kept}.fits"))
+        assert other.shape_from == "", (kept, other.shape_from)
 
 
 def _lamp_copy_and_refit(tmp_path, name, **fields):
