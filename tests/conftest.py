@@ -26,6 +26,17 @@ def postgres_server_url():
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_migrated_template():
+    """URL of a PostgreSQL database brought to head once for the session: the template
+    that ``tests.migrated.migrate`` copies for each test (dropped at the end)."""
+    from gsp_extension.store import upgrade_database
+
+    with throwaway_database("gsp_template") as url:
+        upgrade_database(url)
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """A database URL for one test: a new SQLite file, or a clean PostgreSQL schema.

@@ -21,7 +21,7 @@ from gsp_extension.api.base import caller_cache_for, dump_json
 from gsp_extension.api.queries import list_files
 from gsp_extension.api.schemas import FileListQuery
 from gsp_extension.security import AccessPolicy, Caller, CallerCache, resolve_caller
-from gsp_extension.store import Database, File, PermissionDenied, upgrade_database
+from gsp_extension.store import Database, File, PermissionDenied
 from gsp_extension.store.accounts import create_user, get_user_by_username
 from gsp_extension.store.files import list_files_query, register_file
 from gsp_extension.store.proposals import (
@@ -29,13 +29,14 @@ from gsp_extension.store.proposals import (
     create_proposal,
     get_proposal_by_soar_id,
 )
+from tests.migrated import migrate
 
 NAMES = ("pi", "co", "other", "nobody", "staff", "gone")
 
 
 @pytest.fixture
-def world(db_url):
-    upgrade_database(db_url)
+def world(db_url, request):
+    migrate(db_url, request)
     db = Database(db_url)
     with db.transaction() as s:
         users = {n: create_user(s, n, email=f"{n}@x.org") for n in ("pi", "co", "other", "nobody")}

@@ -9,10 +9,11 @@ import pytest
 from gsp_extension.api.queries import list_files
 from gsp_extension.api.schemas import FileListQuery
 from gsp_extension.security import resolve_caller
-from gsp_extension.store import Database, upgrade_database
+from gsp_extension.store import Database
 from gsp_extension.store.accounts import create_user
 from gsp_extension.store.files import register_file
 from gsp_extension.store.proposals import create_proposal
+from tests.migrated import migrate
 
 NIGHT = "2020-11-26"
 
@@ -30,8 +31,8 @@ FRAMES = [
 
 
 @pytest.fixture
-def night(db_url):
-    upgrade_database(db_url)
+def night(db_url, request):
+    migrate(db_url, request)
     db = Database(db_url)
     with db.transaction() as s:
         pi = create_user(s, "pi", email="pi@x.org")

@@ -12,7 +12,7 @@ import zoneinfo
 import pytest
 from sqlalchemy import select
 
-from gsp_extension.store import Database, File, upgrade_database
+from gsp_extension.store import Database, File
 from gsp_extension.store.files import register_file
 from gsp_extension.store.serialize import (
     FILE_RECORD_FIELDS,
@@ -22,11 +22,12 @@ from gsp_extension.store.serialize import (
     file_records_query,
     record_from_row,
 )
+from tests.migrated import migrate
 
 
 @pytest.fixture
-def files(db_url):
-    upgrade_database(db_url)
+def files(db_url, request):
+    migrate(db_url, request)
     db = Database(db_url)
     with db.transaction() as s:
         raw = register_file(
@@ -101,11 +102,11 @@ def test_records_of_a_query_and_of_ids_agree(files):
         assert file_records(s, [raw_id, 10**6]) == file_records(s, [raw_id])
 
 
-def test_records_carry_the_observation_order_in_utc(db_url):
+def test_records_carry_the_observation_order_in_utc(db_url, request):
     """``date_obs`` is the header's DATE-OBS in UTC whatever zone the service shows its
     own times in, ``frame_number`` the name's leading digits; a product carries its
     raw frame's."""
-    upgrade_database(db_url)
+    migrate(db_url, request)
     db = Database(db_url)
     with db.transaction() as s:
         raw = register_file(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from hub_testing import SMTPInbox, free_port
 
-from gsp_extension.store import Database, upgrade_database
+from gsp_extension.store import Database
 from hub.passwords import PasswordHasher
+from tests.migrated import migrate
 
 
 @pytest.fixture
@@ -16,9 +17,9 @@ def fast_hasher():
 
 
 @pytest.fixture
-def db(db_url):
+def db(db_url, request):
     """A :class:`Database` on a freshly migrated schema (SQLite and PostgreSQL)."""
-    upgrade_database(db_url)
+    migrate(db_url, request)  # tests/migrated.py: a copy of one upgrade per session
     database = Database(db_url)
     yield database
     database.dispose()

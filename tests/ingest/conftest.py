@@ -9,8 +9,8 @@ from tests.migrated import migrate
 
 
 @pytest.fixture
-def db(db_url, tmp_path_factory):
-    migrate(db_url, tmp_path_factory)  # tests/migrated.py: a copy of one upgrade on SQLite
+def db(db_url, request):
+    migrate(db_url, request)  # tests/migrated.py: a copy of one upgrade per session
     database = Database(db_url)
     yield database
     database.dispose()

@@ -11,9 +11,9 @@ from tests.migrated import migrate
 
 
 @pytest.fixture
-def db(db_url, tmp_path_factory):
+def db(db_url, request):
     """A :class:`Database` on a freshly migrated schema (both backends)."""
-    migrate(db_url, tmp_path_factory)  # tests/migrated.py: a copy of one upgrade on SQLite
+    migrate(db_url, request)  # tests/migrated.py: a copy of one upgrade per session
     database = Database(db_url)
     yield database
     database.dispose()
