@@ -124,3 +124,23 @@ def test_the_bulbs_offset_is_measured_beside_the_order_the_lines_choose():
     fit = best_offset(x, y, np.full(36, 0.01), side, 1)
     assert abs(low.offset - 0.3) > 0.05
     assert fit.offset == pytest.approx(0.3, abs=0.02)
+
+
+def test_a_separation_that_rests_on_one_line_is_not_made():
+    """930_M4 HgArNe (its DCR-altered lines set aside): the HgAr bulb's lines are Ar
+    lines at the red end and Hg I 5769.60 alone at the blue end, 0.25 px from the Ne
+    lines around it; solved apart on it, the lamp's shape left its mode's CuHeAr and
+    Ne lamps (0.007 px from each other) from 0.014/0.016 to 0.024/0.030 px. Here the
+    bulbs share one solution but for that one line: no separation is made."""
+    rng = np.random.default_rng(3)
+    x = np.r_[np.linspace(-0.9, 0.9, 24), -0.65, np.linspace(0.5, 0.95, 6)]
+    side = np.r_[np.ones(24), -np.ones(7)]
+    y = chebyshev.chebval(x, [0.02, -0.1, 0.05]) + rng.normal(0, 0.02, x.size)
+    y[24] -= 0.25
+    assert separate_bulbs(x, y, np.full(x.size, 0.02), side, 2) is None
+    # the same arc with the bulbs truly apart (every HgAr line 0.15 px off) is separated
+    y2 = y.copy()
+    y2[24] += 0.25
+    y2[side < 0] -= 0.15 + 0.1 * x[side < 0]
+    terms = separate_bulbs(x, y2, np.full(x.size, 0.02), side, 2)
+    assert terms is not None and terms.offset == pytest.approx(0.15, abs=0.05)
