@@ -153,12 +153,26 @@ def grade(template) -> dict:
             if guess is None:
                 raise ValueError("no other lamp and no optics model")
             if isinstance(guess, lamps.LampTemplate):
-                # a user's arc: the library chooses its lamp (``guess``) from the mode
-                b = calibrate_arc(template.flux, template.mode, template.elements, 1)
+                # a user's arc: the library chooses its lamp (``guess``) from the mode;
+                # its header says whether its reduction cleaned it of cosmic rays
+                b = calibrate_arc(
+                    template.flux,
+                    template.mode,
+                    template.elements,
+                    1,
+                    cosmic_cleaned=template.cosmic_cleaned,
+                )
                 if b.template != guess.file_name:
                     raise ValueError(f"started from {b.template}, not {guess.file_name}")
             else:
-                b = calibrate_arc(template.flux, None, template.elements, 1, first_guess=guess)
+                b = calibrate_arc(
+                    template.flux,
+                    None,
+                    template.elements,
+                    1,
+                    first_guess=guess,
+                    cosmic_cleaned=template.cosmic_cleaned,
+                )
             row["b"] = b
             row["diff"] = _span_difference(a, b)
             if b.shape_from and b.shape_from != b.template:  # a sparse arc's donor

@@ -109,7 +109,14 @@ def rows() -> list[str]:
 
 def _history_row(label: str, how: str, flux, truth, mode, read, guess) -> tuple[str, bool]:
     try:
-        sol = calibrate_arc(flux, mode, read.lamp_elements, read.binning, first_guess=guess)
+        sol = calibrate_arc(
+            flux,
+            mode,
+            read.lamp_elements,
+            read.binning,
+            first_guess=guess,
+            cosmic_cleaned=read.cosmic_cleaned,
+        )
     except Exception as exc:  # noqa: BLE001 - a failure is a row of the table
         return f"{label:44s} {how:6s} FAIL {type(exc).__name__}: {str(exc)[:90]}", False
     if sol.n_used == 0:

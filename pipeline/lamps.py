@@ -119,6 +119,32 @@ def lamps_on(header) -> frozenset[str]:
     return frozenset(found)
 
 
+def cosmic_cleaned(header) -> bool:
+    """Whether a reduced arc's header records cosmic-ray cleaning of the arc itself.
+
+    goodman pipeline 1.0b2 (2017-2018) cleaned comparison lamps as it cleaned science
+    frames and wrote the method to ``GSP_COSM`` (``DCR``); the library lamps it reduced
+    hold bright lines with replaced pixels (one-pixel edges and notches, identical in
+    two exposures of one bulb), those reduced with ``GSP_COSM = none`` do not
+    (:func:`pipeline.wavelength.identify.altered_lines`). This pipeline does not clean
+    arcs (``GSP_COSM = none``), a raw arc has no such card: neither is cleaned. A
+    ``HISTORY = 'dcr ...'`` card of the older, linearised arcs is not read: they were
+    resampled after the cleaning, which spreads a replaced pixel over its neighbours.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        The arc's header.
+
+    Returns
+    -------
+    bool
+        True when ``GSP_COSM`` names a method (anything but empty or ``none``).
+    """
+    method = str(header.get("GSP_COSM", "") or "").strip().lower()
+    return method not in ("", "none")
+
+
 @dataclass(frozen=True)
 class LampTemplate:
     """One reference lamp of the library."""
@@ -142,6 +168,9 @@ class LampTemplate:
     #: Ne bulb's lines lie against it (``GSP_RNBO``, ``GSP_RNBS``: offset px, slope px
     #: per half detector); ``None`` otherwise.
     ne_bulb: tuple[float, float] | None = None
+    #: Whether the lamp's reduction cleaned it of cosmic rays (``GSP_COSM``, see
+    #: :func:`cosmic_cleaned`): its bright lines may hold replaced pixels.
+    cosmic_cleaned: bool = False
 
     @property
     def coefficients(self) -> np.ndarray:
@@ -276,6 +305,7 @@ def read_template(path: str | Path) -> LampTemplate:
             if corrected is not None and "GSP_RNBO" in header and "GSP_RNBS" in header
             else None
         ),
+        cosmic_cleaned=cosmic_cleaned(header),
     )
 
 

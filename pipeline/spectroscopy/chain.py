@@ -45,6 +45,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.table import vstack
 
+from pipeline.lamps import cosmic_cleaned
 from pipeline.products import (
     RLEVEL_EXTRACTED,
     RLEVEL_WAVELENGTH,
@@ -295,6 +296,7 @@ def extract_and_calibrate_arc(
         _binning(arc.header),
         arc_name=arc_name,
         first_guess=first_guess,
+        cosmic_cleaned=cosmic_cleaned(arc.header),
     )
     return solution, spectrum
 

@@ -23,7 +23,7 @@ the NIST air wavelengths of the lamp's elements:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import astropy.units as u
 import numpy as np
@@ -165,6 +165,7 @@ def calibrate_arc(
     max_scale_error: float | None = None,
     max_order: int | None = None,
     separate_bulbs: bool | None = None,
+    cosmic_cleaned: bool = False,
 ) -> WavelengthSolution:
     """Wavelength solution of one extracted arc, fitted to NIST air wavelengths.
 
@@ -208,6 +209,13 @@ def calibrate_arc(
         arc's lines fit one solution, as PypeIt's, whose Blue and Red 400 arcs it
         reproduces to 0.022 and 0.013 binned px (0.051 and 0.074 solved apart).
         ``False``: never.
+    cosmic_cleaned : bool
+        The arc's reduction cleaned it of cosmic rays (its header's ``GSP_COSM``,
+        :func:`pipeline.lamps.cosmic_cleaned`; a library lamp's
+        :attr:`~pipeline.lamps.LampTemplate.cosmic_cleaned`): bright lines whose
+        pixels were replaced are set aside
+        (:func:`pipeline.wavelength.identify.altered_lines`). Default ``False``: a raw
+        arc, or one this pipeline reduced (it does not clean arcs).
 
     Returns
     -------
@@ -227,6 +235,7 @@ def calibrate_arc(
         raise ValueError(f"max_order must be an integer >= 0, not {max_order!r}")
     flux, mask = _spectrum_arrays(arc_spectrum_1d)
     setup = _prepare_arc(flux, mode, lamp_elements, int(binning), template, first_guess)
+    setup = replace(setup, cosmic_cleaned=bool(cosmic_cleaned))
     if max_shift_unbinned is None:
         max_shift_unbinned = MAX_SHIFT_UNBINNED if setup.is_template else MAX_SHIFT_FIRST_GUESS
     if max_scale_error is None:
@@ -291,6 +300,8 @@ class ArcSetup:
     chosen : bool
         Whether the guess is the library lamp chosen for the mode (not one the caller
         gave: a forced template, such as the library refit's, is used as it is).
+    cosmic_cleaned : bool
+        Whether the arc was cleaned of cosmic rays (its altered lines set aside).
     """
 
     n: int
@@ -301,6 +312,7 @@ class ArcSetup:
     catalogue: LineCatalogue
     lines: LineList
     chosen: bool = False
+    cosmic_cleaned: bool = False
 
 
 @dataclass(frozen=True)
@@ -620,6 +632,7 @@ def _identify_from(setup: ArcSetup, flux, mask, model, alignment, max_order, sho
         ionic_weight=_ionic_weight(setup),
         optics=optics_of_guess(model),
         lamp_shows=_own_lamp_shows(setup, shows_of),
+        cosmic_cleaned=setup.cosmic_cleaned,
     )
 
 

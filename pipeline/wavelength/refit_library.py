@@ -412,6 +412,8 @@ def _calibrate(template: LampTemplate, guess, max_order: int):
         # bulb's, which the mode's hollow-cathode, Ar and HgAr lamps share where the Ne
         # bulb's departs (600 Red, 1200 M6, 1200 M7: benchmarks/bulb_paths.py)
         separate_bulbs=True,
+        # the lamp's own reduction replaced pixels of its bright lines (GSP_COSM)
+        cosmic_cleaned=template.cosmic_cleaned,
     )
 
 

@@ -262,6 +262,9 @@ class AsRead:
     binning: int
     first_guess: object
     note: str
+    #: The header records cosmic-ray cleaning of the arc (``GSP_COSM``:
+    #: :func:`pipeline.lamps.cosmic_cleaned`).
+    cosmic_cleaned: bool = False
 
 
 def as_read(header) -> AsRead:
@@ -272,6 +275,7 @@ def as_read(header) -> AsRead:
     (WAVMODE, or the mode the grating angles match) or else the optics model.
     """
     from pipeline.header_normalization import normalize_header
+    from pipeline.lamps import cosmic_cleaned
     from pipeline.spectroscopy.wavelength_guess import choose_first_guess
 
     norm = normalize_header(header)
@@ -279,7 +283,14 @@ def as_read(header) -> AsRead:
     if choice.problem:
         raise ValueError(choice.problem)
     binning = norm.binning[0] if norm.binning else 1
-    return AsRead(choice.mode or None, norm.lamps, binning, choice.first_guess, choice.note)
+    return AsRead(
+        choice.mode or None,
+        norm.lamps,
+        binning,
+        choice.first_guess,
+        choice.note,
+        cosmic_cleaned(header),
+    )
 
 
 class LinearisedGuess:

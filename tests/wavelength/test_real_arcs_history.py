@@ -207,7 +207,12 @@ def test_history_arc_as_read(name, min_lines):
     flux, truth, header = history_arc(BY_NAME[name])
     read = as_read(header)
     sol = calibrate_arc(
-        flux, read.mode, read.lamp_elements, read.binning, first_guess=read.first_guess
+        flux,
+        read.mode,
+        read.lamp_elements,
+        read.binning,
+        first_guess=read.first_guess,
+        cosmic_cleaned=read.cosmic_cleaned,
     )
     _graded(sol, truth, min_lines)
 
