@@ -269,15 +269,19 @@ def _fit_apart(x, y, w, ne, keep, k):
     return coef, a, resid / np.clip(1.0 - hat, 1e-6, None)
 
 
-def _ne_terms(x, y, w, ne, keep, k) -> tuple[np.ndarray, np.ndarray]:
-    """The Ne bulb's offset and slope fitted to the ``keep`` lines at order ``k``, and
-    their covariance (scaled by the fit's reduced chi-square)."""
-    coef, a, _ = _fit_apart(x, y, w, ne, keep, k)
+def _ne_terms(y, w, keep, coef, a) -> tuple[np.ndarray, np.ndarray]:
+    """The Ne bulb's offset and slope of a fit (``coef``, design ``a``) to the ``keep``
+    lines, and their covariance (scaled by the fit's reduced chi-square)."""
     resid = y - a @ coef
     aw = a[keep] * w[keep, None]
     chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / max(int(keep.sum()) - a.shape[1], 1)
     cov = np.linalg.pinv(aw.T @ aw) * chi2
     return coef[-2:], cov[-2:, -2:]
+
+
+def _significant(terms, cov) -> bool:
+    """Whether the Ne bulb's terms stand :data:`SEPARATE_SIGMA` standard errors from zero."""
+    return float(terms @ np.linalg.pinv(cov) @ terms) >= SEPARATE_SIGMA**2
 
 
 def separate_bulbs(x, resid_px, err, side, order: int) -> BulbTerms | None:
@@ -336,11 +340,8 @@ def separate_bulbs(x, resid_px, err, side, order: int) -> BulbTerms | None:
         if np.array_equal(new, keep):
             break
         keep = new
-    aw = a[keep] * w[keep, None]
-    chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / max(int(keep.sum()) - a.shape[1], 1)
-    cov = np.linalg.pinv(aw.T @ aw) * chi2
-    terms, cov_terms = coef[-2:], cov[-2:, -2:]
-    if float(terms @ np.linalg.pinv(cov_terms) @ terms) < SEPARATE_SIGMA**2:
+    terms, cov_terms = _ne_terms(y, w, keep, coef, a)
+    if not _significant(terms, cov_terms):
         return None
     # ... with any one line left out: a separation one line makes is that line's
     # (930_M4 HgArNe, its DCR-altered lines set aside: the Ne bulb 0.25 px off at
@@ -350,8 +351,8 @@ def separate_bulbs(x, resid_px, err, side, order: int) -> BulbTerms | None:
     for i in np.flatnonzero(keep):
         drop = keep.copy()
         drop[i] = False
-        t, c = _ne_terms(x, y, w, ne, drop, k)
-        if float(t @ np.linalg.pinv(c) @ t) < SEPARATE_SIGMA**2:
+        c1, a1, _ = _fit_apart(x, y, w, ne, drop, k)
+        if not _significant(*_ne_terms(y, w, drop, c1, a1)):
             return None
     return BulbTerms(
         shape=np.asarray(coef[:-2], float),

@@ -56,7 +56,7 @@ from astropy.io import fits
 from numpy.polynomial import chebyshev
 
 from pipeline.lamps import LampTemplate, lamp_dir, read_template
-from pipeline.wavelength.shape_donor import SPARSE_LIBRARY, shape_donor
+from pipeline.wavelength.shape_donor import SPARSE_LIBRARY, information, shape_donor
 
 #: Fewest NIST lines, and largest RMS (unbinned px), for a corrected model to be written.
 MIN_LINES = 6
@@ -305,11 +305,6 @@ def _more_informative(donor: LampTemplate, sol) -> bool:
     A rich lamp takes no shape from a poorer one, so no two lamps of a mode take each
     other's shapes (930M3's CuHeAr and FeHeAr, each the other's donor, swapped).
     """
-    from pipeline.wavelength.identify import SYSTEMATIC_PX
-
-    def information(n, rms):
-        return n / max(rms, SYSTEMATIC_PX) ** 2
-
     theirs = information(donor.corrected_lines, donor.corrected_rms_pixel)
     return theirs > information(sol.n_used, sol.rms_pixel)
 

@@ -48,7 +48,6 @@ def shape_donor(template: LampTemplate) -> LampTemplate | None:
         The donor, with its corrected model; ``None`` when the mode has none.
     """
     from pipeline.lamps import templates_for_mode
-    from pipeline.wavelength.identify import SYSTEMATIC_PX
 
     others = [
         o
@@ -60,9 +59,28 @@ def shape_donor(template: LampTemplate) -> LampTemplate | None:
     ]
     if not others:
         return None
-    return max(
-        others, key=lambda o: o.corrected_lines / max(o.corrected_rms_pixel, SYSTEMATIC_PX) ** 2
-    )
+    return max(others, key=lambda o: information(o.corrected_lines, o.corrected_rms_pixel))
+
+
+def information(n_lines, rms_pixel) -> float:
+    """How much a solution knows of its shape: its lines over their variance.
+
+    Parameters
+    ----------
+    n_lines : int
+        Lines the solution used.
+    rms_pixel : float
+        Their RMS (px); below the lines' systematic floor (``SYSTEMATIC_PX``) it counts
+        as the floor.
+
+    Returns
+    -------
+    float
+        ``n / max(rms, SYSTEMATIC_PX)**2``.
+    """
+    from pipeline.wavelength.identify import SYSTEMATIC_PX
+
+    return n_lines / max(rms_pixel, SYSTEMATIC_PX) ** 2
 
 
 def _arc_coordinate(j, binning: int) -> np.ndarray:
