@@ -126,7 +126,7 @@ def cosmic_cleaned(header) -> bool:
     frames and wrote the method to ``GSP_COSM`` (``DCR``); the library lamps it reduced
     hold bright lines with replaced pixels (one-pixel edges and notches, identical in
     two exposures of one bulb), those reduced with ``GSP_COSM = none`` do not
-    (:func:`pipeline.wavelength.identify.altered_lines`). This pipeline does not clean
+    (:func:`pipeline.wavelength.altered_lines.altered_lines`). This pipeline does not clean
     arcs (``GSP_COSM = none``), a raw arc has no such card: neither is cleaned. A
     ``HISTORY = 'dcr ...'`` card of the older, linearised arcs is not read: they were
     resampled after the cleaning, which spreads a replaced pixel over its neighbours.

@@ -214,7 +214,7 @@ def calibrate_arc(
         :func:`pipeline.lamps.cosmic_cleaned`; a library lamp's
         :attr:`~pipeline.lamps.LampTemplate.cosmic_cleaned`): bright lines whose
         pixels were replaced are set aside
-        (:func:`pipeline.wavelength.identify.altered_lines`). Default ``False``: a raw
+        (:func:`pipeline.wavelength.altered_lines.altered_lines`). Default ``False``: a raw
         arc, or one this pipeline reduced (it does not clean arcs).
 
     Returns

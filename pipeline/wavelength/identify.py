@@ -35,7 +35,7 @@ solution does not follow). Every arc line ends with a status:
 ``saturated``
     flat-topped, masked core, bright and broader than its neighbours, or with an edge
     steeper than optics draw and than its neighbours' (pixels replaced:
-    :data:`ALTERED_STEP`);
+    :data:`~pipeline.wavelength.altered_lines.ALTERED_STEP`);
 ``weak``
     faint, and its centre uncertain by more than :data:`WEAK_ERROR_PX`;
 ``narrow``
@@ -52,21 +52,23 @@ import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import special
 
+from pipeline.wavelength.altered_lines import altered_lines
 from pipeline.wavelength.first_guess import Alignment, guess_wavelength, inverse
+from pipeline.wavelength.isolation import _isolated, _wing_reaches, beyond_gaussians, wing_profile
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lines import (
     BROAD_WIDTH,
     LineList,
-    blend_free_width,
     continuum,
     fit_known_pair,
     robust_noise,
 )
+from pipeline.wavelength.local_lines import LOCAL_LINES, _local_fwhm
 from pipeline.wavelength.nist import LineCatalogue, displaced
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
+from pipeline.wavelength.saturation import SATURATION_FRACTION, saturated_lines
 
 #: Two lines closer than this many FWHM are a blend.
 BLEND_FWHM = 2.5
@@ -88,57 +90,6 @@ WEAK_SNR = 50.0
 #: A line broader than BROAD times the local FWHM is saturated when its peak is above
 #: SATURATION_FRACTION of the brightest peak, a blend otherwise.
 BROAD = BROAD_WIDTH
-SATURATION_FRACTION = 0.2
-#: A bright line whose steepest pixel-to-pixel step is ALTERED_STEP times the steepest
-#: a Gaussian of the instrument's width gives (``h / (sigma sqrt(e))``), and ALTERED_LOCAL
-#: times its neighbours' (:func:`altered_lines`), has pixels no optics drew: its
-#: profile was altered, and its fitted centre is no measure of its place. The library
-#: lamps reduced in 2018 (goodman pipeline 1.0b2, ``GSP_COSM = DCR``: its cosmic-ray
-#: cleaning then also ran on comparison lamps) hold such lines: 930_M5 HgArNe and Ne,
-#: two exposures of one bulb, show the same one-pixel edges and notches to 0.1 % and
-#: the same offsets from NIST (Ne I 6678.28 +0.36/+0.31 px, 6506.53 -0.30/-0.26), as
-#: 930_M4 (+0.38) and 1200_M4 (+0.43) do, while the lamps reduced without it (2100
-#: l/mm, 400_M1 and 600_MID HgArNe, ``GSP_COSM = none``) put the same lines within 0.06
-#: px of NIST. No NIST neighbour explains them (none within a FWHM in the lists; the
-#: Ne-only lamp shows them as the HgArNe one does). Set aside, 930_M4 HgArNe refits to
-#: 0.082 px (30 lines; 33 at 0.0865 before), 930_M5 HgArNe to 0.090 (25; 31 at 0.129).
-#: The rule is applied only to an arc whose header records the cleaning
-#: (:func:`pipeline.lamps.cosmic_cleaned`, ``line_shapes(cosmic_cleaned=True)``): where no
-#: pixel was replaced a steep edge is the optics', the sampling's or the noise's, and a
-#: line set aside for it is a line lost (goodman's linearised history arcs moved both
-#: ways with it: 1200_M3 CuHeAr 04:14 0.120 -> 0.161 px, 1200_M5 RED 0.068 -> 0.092). A focus-
-#: broadened, box-like profile has steep edges too, but so have its neighbours
-#: (1200_CaNIR's 0.8" slit: 18 of 25 lines above 1.3). At 1.3 the simulated custom-
-#: angle arcs (seed 0, 1x1) lost an expected line in 3 of 16 (clean lines of 1.33-1.40
-#: beside a notch of the simulated profile); the altered library lines step 1.4-1.75.
-ALTERED_STEP = 1.42
-ALTERED_LOCAL = 1.2
-#: ... the neighbours' step taken as the lower quartile of the LOCAL_LINES nearest
-#: bright lines, not their median: at 930_M5's blue end five of the seven bright Ne
-#: lines are altered (their median step 1.55 against 1.1 for clean lines) and the
-#: median took them for the instrument's profile.
-ALTERED_QUANTILE = 25.0
-#: ... judged only where the instrument's FWHM is at least ALTERED_MIN_FWHM px: a
-#: narrower line is as much the slit's box as a Gaussian, its edges steep by nature
-#: and by sampling phase (1200_M6 FeHeAr, 2.5 px: clean lines 1.1-1.8 times a
-#: Gaussian's step; Fe I 8006.16 and Ar I 8103.69 at its red end, set aside, left
-#: the fit to bend 0.2 px there, and its agreement with its mode's other lamps went
-#: from 0.012 to 0.046 px).
-ALTERED_MIN_FWHM = 3.0
-#: ... and only where the profile's misfit shows in the centring error, ALTERED_ERROR
-#: times its bright neighbours' (their lower quartile, as for the step): an edge made
-#: steep by resampling (goodman's linearised arcs, 600 l/mm KOSI CuHeAr at 6 px FWHM:
-#: Ar II 4131.72 0.02 px off NIST, its error 0.13 as its neighbours') is steep without
-#: misplacing the line (set aside, the arc went from 0.020 to 0.054 px), while the
-#: altered lines of 930_M5 HgArNe have errors of 0.11-0.15 px beside 0.04-0.08. An arc
-#: of fewer than SPARSE_SHARP bright lines is not judged: it needs each of them.
-ALTERED_ERROR = 1.4
-#: ... and where the step's excess over a Gaussian's is ALTERED_NOISE times the noise
-#: of two pixels at the line's peak (the altered library lines have millions of counts).
-ALTERED_NOISE = 5.0
-#: A flat top (:func:`saturated_lines`) tells a clipped line only where 2 % of the
-#: line's height is at least this many times the noise of its peak pixels.
-FLAT_NOISE = 2.0
 #: A line within CLEAR_FWHM FWHM (the bright lines' median) of a brighter one does not
 #: measure the local FWHM.
 CLEAR_FWHM = 3.0
@@ -149,8 +100,6 @@ CLEAR_FWHM = 3.0
 #: 2x2: 3.95 px beside clean lines of 2.5 px, the arc's median 2.52), and every clean
 #: line there was set aside as narrow.
 NARROW = 0.7
-#: Lines (unsaturated, nearest along the detector) whose median FWHM is the local one.
-LOCAL_LINES = 9
 #: A line with an unresolved NIST neighbour of another spectrum is a blend only when
 #: it is broader than CROSS_BROAD times the local FWHM (the neighbour shows).
 CROSS_BROAD = 1.1
@@ -216,13 +165,6 @@ NOISE_RATIO = 3.0
 #: error 0.038 px against 0.012 from the background (0.028 with its photons), was
 #: judged against the bright lines' scatter only and rejected.
 PHOTON_CENTRING = 8.0 / (3.0 * np.sqrt(3.0))
-ISOLATION_FWHM = 5.0
-ISOLATION_FRACTION = 0.03
-#: ... but beyond GAUSSIAN_REACH_FWHM a Gaussian neighbour puts no light at all: there a
-#: rival counts only where its wing shows, measured on its far side (see
-#: :func:`_wing_reaches`), and pulls the line by more than WING_PULL_PX binned px.
-GAUSSIAN_REACH_FWHM = 3.0
-WING_PULL_PX = 0.01
 #: Centring-error floor, binned px: line asymmetries and unlisted faint neighbours
 #: leave a few hundredths of a pixel that photon noise does not describe.
 SYSTEMATIC_PX = 0.02
@@ -308,178 +250,6 @@ class Identification:
 
 def _x(j, n):
     return 2.0 * np.asarray(j, float) / max(n - 1, 1) - 1.0
-
-
-def saturated_lines(flux: np.ndarray, lines: LineList, mask=None) -> np.ndarray:
-    """Lines with a flat top (three pixels within 2 % of the peak) or a masked core.
-
-    A Gaussian line of any width a spectrograph delivers falls by more than 2 % one
-    pixel from its peak; a clipped one does not. Only a line whose peak pixels' noise
-    is below that (:data:`FLAT_NOISE`) can show it: a faint line's top is flat to
-    its noise.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        The arc spectrum.
-    lines : LineList
-        The lines found in it.
-    mask : numpy.ndarray of bool or None
-        Masked pixels of the spectrum: a line with one in its central 3 pixels counts as
-        saturated. ``None`` for none.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-        True for each saturated line.
-    """
-    flux = np.asarray(flux, float)
-    n = flux.size
-    idx = np.clip(np.round(lines.centre).astype(int), 2, n - 3)
-    win = idx[:, None] + np.arange(-2, 3)[None, :]
-    vals = np.where(np.isfinite(flux[win]), flux[win], -np.inf)
-    base = np.nanmin(np.where(np.isfinite(flux[win]), flux[win], np.inf), axis=1)
-    top = vals.max(axis=1)
-    height = np.maximum(top - np.minimum(base, top), 1e-12)
-    # three consecutive pixels within 2 % of the peak height
-    near = (top[:, None] - vals) <= 0.02 * height[:, None]
-    flat = (near[:, :-2] & near[:, 1:-1] & near[:, 2:]).any(axis=1)
-    # ... where that 2 % is more than the peak pixels' noise: a faint line's top is
-    # flat to its noise (1200_M4 1x1 Ne, seed 4: Ne I 5872.83, S/N 36 at its peak of
-    # 905 counts, had three pixels within 6 counts, noise 30, and was set aside as
-    # saturated); a clipped top is flat whatever its noise, and far brighter
-    # (the fitted line's height: a clipped plateau wider than the five pixels leaves
-    # them no height of their own)
-    fitted = lines.amplitude / (np.sqrt(2.0 * np.pi) * np.maximum(lines.sigma, 1e-6))
-    if lines.noise is not None:
-        peak_noise = np.sqrt(lines.noise.variance(top))
-    else:
-        peak_noise = np.full(top.shape, robust_noise(flux))
-    flat &= 0.02 * fitted >= FLAT_NOISE * peak_noise
-    # nothing truly flat among noise-free bright lines except a clipped top
-    if mask is not None:
-        m = np.asarray(mask, bool)
-        flat |= m[np.clip(idx[:, None] + np.arange(-1, 2)[None, :], 0, n - 1)].any(axis=1)
-    return flat
-
-
-def steepest_step(flux: np.ndarray, lines: LineList, fwhm=None) -> np.ndarray:
-    """Each line's steepest pixel-to-pixel step over the steepest of a Gaussian.
-
-    Over the line's own pixels (from its peak outwards, within ``fwhm`` and a pixel, until
-    the spectrum rises again by a tenth of the line's height: a neighbour's flank is not
-    the line's), the largest difference between adjacent pixels over the line's height
-    there, divided by ``1 / (sigma sqrt(e))``: the steepest slope of a unit Gaussian of
-    the instrument's sigma (``fwhm / 2.3548``). About 1 for a line the optics drew (a
-    pixel-integrated Gaussian steps less; a blend, broader, less still); well above it
-    where pixels were replaced (see :data:`ALTERED_STEP`).
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        The arc spectrum.
-    lines : LineList
-        Its lines (centres and sigmas in pixels).
-    fwhm : numpy.ndarray or None
-        The instrument's FWHM at each line (px); ``None``: each line's own.
-
-    Returns
-    -------
-    numpy.ndarray
-        The ratio per line (``nan`` where the window leaves the spectrum).
-    """
-    return _steps(flux, lines, fwhm)[0]
-
-
-def _steps(flux, lines, fwhm):
-    """:func:`steepest_step`'s ratio, and each line's height and peak level there."""
-    flux = np.asarray(flux, float)
-    ratio = np.full(lines.centre.size, np.nan)
-    height = np.zeros(lines.centre.size)
-    peak = np.zeros(lines.centre.size)
-    sigma = np.asarray(lines.sigma, float) if fwhm is None else np.asarray(fwhm) / 2.3548
-    for i, (c, s) in enumerate(zip(lines.centre, sigma, strict=True)):
-        mid = int(round(c))
-        half = int(np.ceil(2.3548 * s)) + 1
-        if mid - half < 0 or mid + half + 1 > flux.size or not s > 0:
-            continue
-        y = flux[mid - half : mid + half + 1]
-        top = half - 1 + int(np.argmax(y[half - 1 : half + 2]))
-        rise = 0.1 * (y[top] - y.min())
-        lo = top
-        while lo > 0 and y[lo - 1] <= y[lo] + rise:
-            lo -= 1
-        hi = top
-        while hi < y.size - 1 and y[hi + 1] <= y[hi] + rise:
-            hi += 1
-        own = y[lo : hi + 1]
-        h = own.max() - own.min()
-        if own.size < 3 or not np.isfinite(h) or h <= 0:
-            continue
-        ratio[i] = np.abs(np.diff(own)).max() / h * s * np.sqrt(np.e)
-        height[i], peak[i] = h, own.max()
-    return ratio, height, peak
-
-
-def _local_quantile(j, values, ref, q) -> np.ndarray:
-    """Per line, the ``q`` percentile of ``values`` over the LOCAL_LINES ``ref`` lines
-    nearest along the detector (the window shifted inwards at the ends)."""
-    jr, vr = j[ref], values[ref]
-    k = np.argsort(jr)
-    jr, vr = jr[k], vr[k]
-    n = min(LOCAL_LINES, jr.size)
-    out = np.empty(j.size)
-    for i, x in enumerate(j):
-        a = int(np.clip(np.searchsorted(jr, x) - n // 2, 0, jr.size - n))
-        out[i] = np.percentile(vr[a : a + n], q)
-    return out
-
-
-def altered_lines(flux: np.ndarray, lines: LineList, sharp, local_fwhm) -> np.ndarray:
-    """Bright lines with an edge steeper than optics draw, and than their neighbours'.
-
-    Parameters
-    ----------
-    flux : numpy.ndarray
-        The arc spectrum.
-    lines : LineList
-        Its lines.
-    sharp : numpy.ndarray of bool
-        Lines bright enough for their profile to be judged; their lower quartiles of
-        step and centring error along the detector are the neighbours' (see
-        :data:`ALTERED_QUANTILE`).
-    local_fwhm : numpy.ndarray
-        The instrument's FWHM at each line (binned px): narrower than
-        :data:`ALTERED_MIN_FWHM`, a line is not judged.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-        True for a line whose profile was altered (:data:`ALTERED_STEP`).
-    """
-    steep, height, peak = _steps(flux, lines, local_fwhm)
-    # the step's excess over a Gaussian's must stand above the two pixels' noise: a
-    # simulated 600_RED HgAr line (1x1, seed 2) of 850 counts stepped 1.49 times a
-    # Gaussian's with its own photon noise, and the arc lost an expected line
-    if lines.noise is not None:
-        noise = np.sqrt(2.0 * lines.noise.variance(peak))
-    else:
-        noise = np.full(peak.shape, np.sqrt(2.0) * robust_noise(np.asarray(flux, float)))
-    excess = (steep - 1.0) * height / (np.sqrt(np.e) * np.asarray(local_fwhm) / 2.3548)
-    error = np.asarray(lines.centre_error, float)
-    ok = sharp & np.isfinite(steep) & np.isfinite(error)
-    if ok.sum() < 5:
-        return np.zeros(lines.centre.size, bool)
-    local = _local_quantile(lines.centre, steep, ok, ALTERED_QUANTILE)
-    typical = _local_quantile(lines.centre, error, ok, ALTERED_QUANTILE)
-    return (
-        ok
-        & (local_fwhm >= ALTERED_MIN_FWHM)
-        & (steep > ALTERED_STEP)
-        & (steep > ALTERED_LOCAL * local)
-        & (error > ALTERED_ERROR * typical)
-        & (excess > ALTERED_NOISE * noise)
-    )
 
 
 def _blended(positions, strengths, fwhm) -> np.ndarray:
@@ -569,7 +339,7 @@ class LineShapes:
         :data:`CROSS_BROAD` times the local FWHM (an unresolved neighbour shows).
     noise_limited : ndarray of bool
         A centring error that noise explains (:data:`NOISE_RATIO`), no neighbour
-        within :data:`ISOLATION_FWHM` FWHM, neither broadened nor saturated: noise is
+        within :data:`~pipeline.wavelength.isolation.ISOLATION_FWHM` FWHM, neither broadened nor saturated: noise is
         all that moves its centre.
     undersampled : ndarray of bool
         Local FWHM below :data:`SAMPLED_FWHM` px: the width is too coarse a measure
@@ -589,224 +359,6 @@ class LineShapes:
     undersampled: np.ndarray
     noise_limited: np.ndarray
     sharp: np.ndarray
-
-
-def _isolated(j, amplitude, local_fwhm, wing=None) -> np.ndarray:
-    """Lines with no other arc line within ISOLATION_FWHM local FWHM that has at least
-    ISOLATION_FRACTION of their flux (such a neighbour pulls a centre by more than the
-    few hundredths of a pixel a faint line's own noise does).
-
-    ``wing(i, k)``, when given, tells whether rival ``k``, farther than
-    :data:`GAUSSIAN_REACH_FWHM`, shows a wing that reaches line ``i`` (see
-    :func:`_wing_reaches`); rivals it clears do not count.
-    """
-    gap = np.abs(j[None, :] - j[:, None])
-    near = gap < ISOLATION_FWHM * local_fwhm[:, None]
-    np.fill_diagonal(near, False)
-    rival = near & (amplitude[None, :] >= ISOLATION_FRACTION * amplitude[:, None])
-    if wing is not None:
-        far = rival & (gap >= GAUSSIAN_REACH_FWHM * local_fwhm[:, None])
-        for i, k in zip(*np.nonzero(far), strict=True):
-            rival[i, k] = wing(i, k)
-    return ~np.any(rival, axis=1)
-
-
-#: Distances (in FWHM) around a rival's at which the arc's wing profile is read, when
-#: the rival's own far side holds other lines (see :func:`_wing_reaches`).
-WING_PROFILE_SPAN = 0.5
-#: Fewest clean far-side readings the wing profile needs there (else a wing is assumed).
-WING_PROFILE_READINGS = 3
-#: Step (FWHM) of the distances at which the wing profile is read.
-WING_PROFILE_STEP = 0.25
-
-
-def _slopes_at(rest, noise, centre, half):
-    """Least-squares slope of ``rest`` over each ``centre ± half`` px, and its noise
-    error (NaN for a window beyond the detector)."""
-    m = np.round(centre).astype(int)
-    on = (m - half >= 0) & (m + half < rest.size)
-    width = int(half.max()) if half.size else 0
-    dx = np.arange(-width, width + 1, dtype=float)[None, :]
-    inside = np.abs(dx) <= half[:, None]
-    y = rest[np.clip(m[:, None] + dx.astype(int), 0, rest.size - 1)]
-    sxx = np.sum(np.where(inside, dx**2, 0.0), axis=1)
-    mean = np.sum(np.where(inside, y, 0.0), axis=1) / np.sum(inside, axis=1)
-    slope = np.sum(np.where(inside, dx * (y - mean[:, None]), 0.0), axis=1) / sxx
-    return np.where(on, slope, np.nan), np.where(on, noise / np.sqrt(sxx), np.nan)
-
-
-def _lines_in_windows(j, amplitude, local_fwhm, centre, half, flux):
-    """Per window ``centre ± half`` px (rows), the lines (columns) with
-    :data:`ISOLATION_FRACTION` of its ``flux`` that put Gaussian light (within
-    :data:`GAUSSIAN_REACH_FWHM` FWHM) into it."""
-    near = np.abs(j[None, :] - centre[:, None]) < (
-        GAUSSIAN_REACH_FWHM * local_fwhm[None, :] + half[:, None]
-    )
-    return near & (amplitude[None, :] >= ISOLATION_FRACTION * flux[:, None])
-
-
-@dataclass(frozen=True)
-class WingProfile:
-    """The arc's line wing beyond the Gaussian, read on clear far sides of single lines.
-
-    Attributes
-    ----------
-    distance : ndarray
-        Where each reading was taken, in FWHM from its line.
-    slope : ndarray
-        The slope of the light beyond the Gaussians there, pointing away from the line
-        (a wing falls: negative), times the FWHM squared over the line's flux.
-    error : ndarray
-        The noise error of each ``slope``, in the same unit.
-    """
-
-    distance: np.ndarray
-    slope: np.ndarray
-    error: np.ndarray
-
-
-def wing_profile(rest, noise, j, amplitude, local_fwhm, reference) -> WingProfile:
-    """Read the arc's wing profile on the clear far sides of its single lines.
-
-    The light a Gaussian does not describe (``rest``, see :func:`beyond_gaussians`) is
-    read from :data:`GAUSSIAN_REACH_FWHM` to :data:`ISOLATION_FWHM` FWHM on both sides
-    of each ``reference`` line, where no other line puts light (:func:`_clear_window`).
-    Real lines share the instrument's profile, so its wing, per unit of flux and in
-    units of the FWHM, is one for all lines.
-
-    Parameters
-    ----------
-    rest : numpy.ndarray
-        The arc less its continuum and its lines' Gaussians.
-    noise : float
-        The pixel noise.
-    j, amplitude, local_fwhm : numpy.ndarray
-        The lines' centres, integrated amplitudes and local FWHM (px).
-    reference : numpy.ndarray of bool
-        The lines read: single, of the instrument's width, well above the noise,
-        not clipped.
-
-    Returns
-    -------
-    WingProfile
-    """
-    ref = np.nonzero(reference)[0]
-    steps = np.arange(GAUSSIAN_REACH_FWHM, ISOLATION_FWHM + 1e-9, WING_PROFILE_STEP)
-    empty = WingProfile(np.empty(0), np.empty(0), np.empty(0))
-    if ref.size == 0 or rest.size == 0:
-        return empty
-    # every (line, distance, side) reading at once, where no other line puts light
-    k = np.repeat(ref, 2 * steps.size)
-    dist = np.tile(np.repeat(steps, 2), ref.size)
-    side = np.tile([-1.0, 1.0], ref.size * steps.size)
-    half = np.ceil(local_fwhm[k]).astype(int)
-    centre = j[k] + side * dist * local_fwhm[k]
-    near = _lines_in_windows(j, amplitude, local_fwhm, centre, half, amplitude[k])
-    near[np.arange(k.size), k] = False
-    slope, error = _slopes_at(rest, noise, centre, half)
-    keep = ~near.any(axis=1) & np.isfinite(slope)
-    if not keep.any():
-        return empty
-    unit = local_fwhm[k] ** 2 / np.maximum(amplitude[k], 1e-12)
-    return WingProfile(dist[keep], (side * slope * unit)[keep], (error * unit)[keep])
-
-
-def _profile_slope(profile: WingProfile, distance):
-    """The wing's falling slope at ``distance`` FWHM (per unit flux, FWHM squared) and its
-    error, from the readings within :data:`WING_PROFILE_SPAN`; ``None`` for too few.
-
-    Their weighted median, not mean: a reading beside a line whose Gaussian misfits
-    (an unflagged blend, a clipped top) is no wing and may be far off.
-    """
-    near = np.abs(profile.distance - distance) <= WING_PROFILE_SPAN
-    if near.sum() < WING_PROFILE_READINGS:
-        return None
-    v, e = profile.slope[near], profile.error[near]
-    w = 1.0 / np.maximum(e, 1e-300) ** 2
-    order = np.argsort(v)
-    median = float(v[order][np.searchsorted(np.cumsum(w[order]) / np.sum(w), 0.5)])
-    chi2 = float(np.sum(w * (v - median) ** 2)) / max(v.size - 1, 1)
-    # the standard error of a median, scaled by the readings' own scatter where it
-    # exceeds their noise
-    err = 1.2533 * np.sqrt(1.0 / np.sum(w)) * np.sqrt(max(chi2, 1.0))
-    return max(-median, 0.0), err
-
-
-def _wing_reaches(
-    net, noise, j, sigma, height, local_fwhm, i, k, amplitude=None, profile=None
-) -> bool:
-    """Whether arc line ``k``'s wing, measured on its far side, pulls line ``i``.
-
-    A neighbour's profile is symmetric: its wing at line ``i``'s distance is seen on
-    its other side, where line ``i`` is not. ``net`` is the arc less every line's
-    fitted Gaussian (:func:`beyond_gaussians`), so what is left there is the part of
-    the wing a Gaussian does not describe. The slope ``s`` of that flux, across
-    about a FWHM, moves a Gaussian of height ``h`` and width ``sigma`` fitted with a
-    constant by ``2 sqrt(2) sigma^2 s / h`` (least squares). The wing reaches the line
-    when that pull is both measured (over twice its noise) and over WING_PULL_PX; a
-    far side off the detector counts as a wing.
-
-    A far side into which other lines put light (``amplitude`` and ``profile`` given)
-    says nothing of this rival's wing: what is left there is theirs, their misfit or
-    their own wings. The rival's wing is then the arc's wing profile (``profile``,
-    :func:`wing_profile`) at this distance, times its flux; too few clear readings
-    there count as a wing. Read on the far side, 400 l/mm at custom angles, HgArNe:
-    Ne I 7472.44 (1x1) and 5748.30 (2x2), 3.7-3.9 FWHM from a blend 30-800 times
-    brighter whose far side lies on the flank of a saturated line, were taken as
-    reached by a wing the simulator's Gaussian lines do not have, judged against the
-    bright lines' scatter and lost at 2.2-2.5 of their own sigmas (in 4 of 1300
-    arcs). The real sp_400m1 arc's profile shows its wings (a falling slope ten
-    times its error): its Ne I 5748.30, 4.4 FWHM from Hg I 5769.60 (whose far side
-    holds Hg I 5790.66), stays reached, as the far side said.
-    """
-    half = np.array([int(np.ceil(local_fwhm[i]))])
-    m = np.array([2.0 * j[k] - j[i]])
-    gain = 2.0 * np.sqrt(2.0) * sigma[i] ** 2 / max(height[i], 1e-12)
-    slope, slope_err = (float(v[0]) for v in _slopes_at(net, noise, m, half))
-    if not np.isfinite(slope):
-        return True
-    if profile is not None and amplitude is not None:
-        others = _lines_in_windows(j, amplitude, local_fwhm, m, half, amplitude[[k]])[0]
-        others[[i, k]] = False
-        if others.any():
-            read = _profile_slope(
-                profile() if callable(profile) else profile, abs(m[0] - j[k]) / local_fwhm[i]
-            )
-            if read is None:
-                return True
-            scale = amplitude[k] / local_fwhm[i] ** 2
-            slope, slope_err = read[0] * scale, read[1] * scale
-            return bool(gain * slope > max(2.0 * gain * slope_err, WING_PULL_PX))
-    return bool(gain * abs(slope) > max(2.0 * gain * slope_err, WING_PULL_PX))
-
-
-def beyond_gaussians(net: np.ndarray, lines: LineList) -> np.ndarray:
-    """The arc less the fitted Gaussian profile of every line found in it.
-
-    Parameters
-    ----------
-    net : numpy.ndarray
-        The arc less its continuum.
-    lines : LineList
-        Its lines (centre, integrated amplitude, sigma; pixels).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``net`` less each line's pixel-integrated Gaussian, drawn out to 8 sigma:
-        noise, and the light the Gaussians do not describe (wings, misfit cores).
-    """
-    out = np.array(net, float)
-    if len(lines) == 0:
-        return out
-    reach = int(np.clip(np.ceil(8.0 * lines.sigma.max()), 3, 60))
-    idx = np.round(lines.centre).astype(int)[:, None] + np.arange(-reach, reach + 1)[None, :]
-    inside = (idx >= 0) & (idx < out.size)
-    a = (idx + 0.5 - lines.centre[:, None]) / (np.sqrt(2.0) * lines.sigma[:, None])
-    b = (idx - 0.5 - lines.centre[:, None]) / (np.sqrt(2.0) * lines.sigma[:, None])
-    prof = lines.amplitude[:, None] * 0.5 * (special.erf(a) - special.erf(b))
-    np.subtract.at(out, idx[inside], prof[inside])
-    return out
 
 
 def _instrument_flux(lines: LineList, fwhm, local_fwhm) -> np.ndarray:
@@ -844,31 +396,6 @@ def _clear_of_broad_brighter(j, amplitude, fwhm) -> np.ndarray:
     return ~np.any(near & (amplitude[None, :] > amplitude[:, None]), axis=1)
 
 
-def _local_fwhm(j, fwhm, clean, trim: bool = False) -> np.ndarray:
-    """FWHM smoothed along the detector over unsaturated lines (focus changes slowly;
-    a single line's own width is inflated by its blends, a clipped line's by its
-    flat top). ``trim``: the reference lines' widths are well measured (bright lines),
-    so blends among them are told by their width
-    (:func:`~pipeline.wavelength.lines.blend_free_width`)."""
-    ref = clean if clean.sum() >= 5 else np.ones(j.size, bool)
-    if ref.sum() < 5:
-        return np.full_like(fwhm, np.median(fwhm) if fwhm.size else 2.5)
-    jr, fr = j[ref], fwhm[ref]
-    k = np.argsort(jr)
-    jr, fr = jr[k], fr[k]
-    # the median of the LOCAL_LINES nearest in order, the window shifted inwards at the
-    # ends rather than cut: at the detector's ends a cut window holds five lines or
-    # fewer, and two unresolved blends there (broad fits, 1200 l/mm's blue end) made a
-    # clean line's local width 1.7 times its own, and it was set aside as narrow
-    lo = np.clip(np.arange(jr.size) - LOCAL_LINES // 2, 0, max(jr.size - LOCAL_LINES, 0))
-    windows = [fr[a : a + LOCAL_LINES] for a in lo]
-    med = np.array([blend_free_width(w) if trim else np.median(w) for w in windows])
-    # each line takes the smoothed width of its nearest reference line
-    pos = np.clip(np.searchsorted(jr, j), 1, jr.size - 1)
-    nearer_left = (j - jr[pos - 1]) <= (jr[pos] - j)
-    return np.where(nearer_left, med[pos - 1], med[pos])
-
-
 def line_shapes(
     lines: LineList, flux: np.ndarray, mask=None, cosmic_cleaned: bool = False
 ) -> LineShapes:
@@ -884,7 +411,8 @@ def line_shapes(
         Masked (e.g. saturated) pixels of the spectrum; ``None`` for none.
     cosmic_cleaned : bool
         The arc was cleaned of cosmic rays (:func:`pipeline.lamps.cosmic_cleaned`):
-        its lines with replaced pixels (:func:`altered_lines`) count as saturated.
+        its lines with replaced pixels
+        (:func:`~pipeline.wavelength.altered_lines.altered_lines`) count as saturated.
         Elsewhere no pixel was replaced, and the rule is not applied: a steep edge
         there is the optics', the sampling's or the noise's.
 

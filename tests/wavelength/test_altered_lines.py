@@ -7,7 +7,7 @@ profiles to 0.1 % and the same offsets from NIST (Ne I 6678.28 +0.36/+0.31 px, N
 6506.53 -0.30/-0.26), 930_M4 HgArNe and Ne the same again (Ne I 6678.28 +0.38, 6163.59
 +0.39); the lamps reduced without the cleaning (``GSP_COSM = none``: 2100 l/mm, 400_M1
 and 600_MID HgArNe) put these lines within 0.06 px of NIST. Their Gaussian fit is no
-measure of their place (:func:`pipeline.wavelength.identify.altered_lines`). The rule is
+measure of their place (:func:`pipeline.wavelength.altered_lines.altered_lines`). The rule is
 applied only where the header records the cleaning (:func:`pipeline.lamps.cosmic_cleaned`):
 a raw arc, a simulated one or one this pipeline reduced keeps every line it had.
 """
@@ -20,7 +20,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from pipeline.lamps import cosmic_cleaned, lamp_dir, library, read_template
-from pipeline.wavelength.identify import altered_lines, line_shapes, steepest_step
+from pipeline.wavelength.altered_lines import altered_lines, steepest_step
+from pipeline.wavelength.identify import line_shapes
 from pipeline.wavelength.lines import find_lines
 from pipeline.wavelength.refit_library import refit_solution
 

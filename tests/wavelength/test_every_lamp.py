@@ -24,10 +24,10 @@ from pipeline.wavelength.identify import (
     DetectorCatalogue,
     _unique_in_window,
     _width_contradicts,
-    saturated_lines,
 )
 from pipeline.wavelength.lines import LineList, NoiseModel
 from pipeline.wavelength.nist import LineCatalogue, lamp_lines, with_fill_gas
+from pipeline.wavelength.saturation import saturated_lines
 
 WIDTH = 5.0  # FWHM, guess px
 
