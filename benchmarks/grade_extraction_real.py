@@ -47,7 +47,7 @@ from pipeline.night import reduce_night  # noqa: E402
 from pipeline.reduction.masks import COSMIC_RAY  # noqa: E402
 from pipeline.settings import ReductionSettings  # noqa: E402
 from pipeline.spectroscopy import find_targets, trace_target  # noqa: E402
-from pipeline.spectroscopy.chain import load_reduced  # noqa: E402
+from pipeline.spectroscopy.reduced_frame import load_reduced  # noqa: E402
 
 # the package exports a function named ``extract`` that hides the module
 ex = importlib.import_module("pipeline.spectroscopy.extract")

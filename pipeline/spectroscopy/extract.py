@@ -105,7 +105,7 @@ def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: in
 
 def _cleaned_pixels(ccd, band) -> np.ndarray:
     """The pixels the reduction's cosmic-ray step cleaned (``ccd.flags``, the product's
-    ``MASK`` bits, as :func:`~pipeline.spectroscopy.chain.load_reduced` reads them)."""
+    ``MASK`` bits, as :func:`~pipeline.spectroscopy.reduced_frame.load_reduced` reads them)."""
     flags = getattr(ccd, "flags", None)
     shape = np.shape(ccd.data)
     if not isinstance(flags, np.ndarray) or flags.shape != shape:

@@ -22,24 +22,20 @@ import numpy as np
 #: its columns are summed (:func:`~pipeline.spectroscopy.summed_columns._inadequate_columns`).
 PROFILE_ERROR = 0.1
 
-
 #: Smallest relative error of the profile allowed for in the cosmic-ray test, however
 #: well the frame says the profile fits: the data-corrected profile of the real
 #: HD109379 frame misses its bright pixels by 1.1 % rms, and an allowance below that
 #: would reject the tails of that error as cosmic rays.
 PROFILE_ERROR_FLOOR = 0.01
 
-
 #: Rows of trace offset per bin in which the profile's error is measured: the core and
 #: the wings of a profile are corrected with different accuracy.
 ERROR_BIN = 1.0
-
 
 #: Columns per block in which the profile's error is measured: the correction's
 #: polynomial along the dispersion follows the bright columns, and a faint end of the
 #: spectrum (the blue of HD109379) is fitted worse, by 10-15 % on single pixels.
 ERROR_COLUMNS = 256
-
 
 #: Pixels a bin needs for its own measurement of the profile's error (else the
 #: coarser bin's measurement stands for it).

@@ -23,7 +23,6 @@ from pipeline.spectroscopy.spectrum_level import _spectrum_level
 #: enough where the trace crosses rows, and still holds hundreds of pixels per bin.
 PROFILE_BIN = 0.25
 
-
 #: Relative error of the data-corrected profile on the pixels it bridges, per unit of
 #: the profile's fraction lost: on the real HD109379 frame, with its 1-10 brightest
 #: aperture pixels masked (a saturated core loses 6, at most 10: 4-37 % of the

@@ -18,7 +18,6 @@ import numpy as np
 #: away, and to ignore an emission line.
 SMOOTH_COLUMNS = 31
 
-
 #: Relative noise of the level by which the data are normalised to correct the
 #: profile, at most: a faint source's level is a median over more than
 #: :data:`SMOOTH_COLUMNS` columns (:func:`_spectrum_level`). At 15 % (40 ADU per column

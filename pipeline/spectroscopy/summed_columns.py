@@ -21,13 +21,11 @@ from pipeline.spectroscopy.profile_correction import BRIDGE_ERROR
 #: line's own spatial profile.
 LOCAL_WINDOW = 7
 
-
 #: A column's profile is inadequate when the median residual of its neighbours from
 #: the smooth profile is significant: its chi-square exceeds the number of pixels by
 #: this much. Noise alone exceeds it by 30 in one continuum column out of many
 #: thousands (5 sigma), while a line half as wide as the continuum gives hundreds.
 INADEQUATE_CHI2 = 30.0
-
 
 #: ... and only when the flux fitted with the column's local profile departs from the
 #: flux fitted with the smooth one by more than this many standard deviations of the
