@@ -28,7 +28,7 @@ from benchmarks.grade_wavelength import _trimmed  # noqa: E402
 from pipeline.simulate import NightConfig, iter_night
 from pipeline.simulation.night import NightSimulator
 from pipeline.spectroscopy import extract, find_targets, trace_target
-from pipeline.spectroscopy.chain import calibrate_along_trace, combine_solutions
+from pipeline.spectroscopy.arc_solutions import calibrate_along_trace, combine_solutions
 from pipeline.wavelength import apply_solution, write_spectrum
 
 

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from pipeline.spectroscopy import find_targets, trace_target  # noqa: E402
 from pipeline.spectroscopy.extract import extract_arrays  # noqa: E402
-from pipeline.spectroscopy.optimal import ColumnCovariance  # noqa: E402
+from pipeline.spectroscopy.profile_covariance import ColumnCovariance  # noqa: E402
 from tests.spectroscopy.synthetic import frame  # noqa: E402
 
 SHAPE = (90, 600)

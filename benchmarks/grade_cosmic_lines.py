@@ -6,7 +6,7 @@ source (the continuum's spatial profile) and sky lines (flat along the slit). On
 ray (1-3 pixels, the simulator's charge distribution) is put on the summed core of each
 line, inside the aperture; the frame is cleaned as the reduction does
 (:func:`~pipeline.reduction.cosmic_rays.remove_cosmic_rays`, cleaned pixels unmasked as
-:func:`~pipeline.spectroscopy.chain.load_reduced` reads them) and extracted with both
+:func:`~pipeline.spectroscopy.reduced_frame.load_reduced` reads them) and extracted with both
 methods, and so is the same frame without the rays. Printed per method:
 
 - rays on line cores that astroscrappy leaves (any pixel of the event not flagged);
@@ -115,7 +115,7 @@ def _rays(rng, trace, cols):
 def _cleaned(ccd, method):
     out, _ = remove_cosmic_rays(ccd, method, GAIN, RDNOISE)
     flagged = np.asarray(out.mask, bool)
-    # as chain.load_reduced reads a reduced product: cleaned pixels unmasked, their bits
+    # as reduced_frame.load_reduced reads a reduced product: cleaned pixels unmasked, their bits
     # in flags (a branch that does not read flags uses the cleaned values)
     out.mask = None
     out.flags = np.where(flagged, COSMIC_RAY, 0).astype(np.uint8)

@@ -47,11 +47,19 @@ from pipeline.night import reduce_night  # noqa: E402
 from pipeline.reduction.masks import COSMIC_RAY  # noqa: E402
 from pipeline.settings import ReductionSettings  # noqa: E402
 from pipeline.spectroscopy import find_targets, trace_target  # noqa: E402
-from pipeline.spectroscopy.chain import load_reduced  # noqa: E402
+from pipeline.spectroscopy.reduced_frame import load_reduced  # noqa: E402
 
 # the package exports a function named ``extract`` that hides the module
 ex = importlib.import_module("pipeline.spectroscopy.extract")
 from pipeline.spectroscopy import optimal as op  # noqa: E402
+from pipeline.spectroscopy import summed_columns  # noqa: E402
+from pipeline.spectroscopy.column_fit import _fit_columns, _normalised  # noqa: E402
+from pipeline.spectroscopy.profile_allowance import (  # noqa: E402
+    PROFILE_ERROR,
+    PROFILE_ERROR_FLOOR,
+    measured_profile_error,
+)
+from pipeline.spectroscopy.profile_correction import _corrected_profile  # noqa: E402
 
 FULL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "dragons_soar" / "full"
 
@@ -72,10 +80,10 @@ def _spread(r):
 def ratio_table(ccd, trace):
     frac = ex.extract_arrays(ccd, trace, "fractional")
     opt = ex.extract_arrays(ccd, trace, "optimal")
-    chi2 = op.INADEQUATE_CHI2
-    op.INADEQUATE_CHI2 = np.inf
+    chi2 = summed_columns.INADEQUATE_CHI2
+    summed_columns.INADEQUATE_CHI2 = np.inf
     unsummed = ex.extract_arrays(ccd, trace, "optimal")
-    op.INADEQUATE_CHI2 = chi2
+    summed_columns.INADEQUATE_CHI2 = chi2
     weights = ex.aperture_weights(trace(), ccd.shape[0], frac.meta["aperture"])
     saturated = ((weights > 0) & np.asarray(ccd.mask, bool)).any(axis=0)
     ok = ~frac.mask & ~opt.mask
@@ -122,15 +130,13 @@ def profile_table(ccd, trace):
     net = np.where(bad, 0.0, data - sky)
     pix_var = np.where(bad, 0.0, var)
     inside = (weights > 0) & ~bad
-    fitted = op._normalised(np.where(weights > 0, op.fitted_profile(offset, trace), 0.0), weights)
+    fitted = _normalised(np.where(weights > 0, op.fitted_profile(offset, trace), 0.0), weights)
     box = (weights * net).sum(axis=0)
-    corrected = op._corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
+    corrected = _corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
     complete = ~((weights > 0) & bad).any(axis=0)
-    print(f"\nprofile on the bright pixels (PROFILE_ERROR {op.PROFILE_ERROR}):")
+    print(f"\nprofile on the bright pixels (PROFILE_ERROR {PROFILE_ERROR}):")
     moffat = dataclasses.replace(trace, profile_samples=None)
-    parametric = op._normalised(
-        np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights
-    )
+    parametric = _normalised(np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights)
     for name, prof in (
         (f"{trace.profile_model} fit", parametric),
         ("trace's profile", fitted),
@@ -150,13 +156,13 @@ def profile_table(ccd, trace):
             )
     noise = op._noise_model(net + sky, pix_var, inside)
     noise = None if noise is None else (*noise, sky)
-    first = op._fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, op.PROFILE_ERROR)
-    measured = op.measured_profile_error(net, pix_var, corrected, offset, first[0], first[2], noise)
+    first = _fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, PROFILE_ERROR)
+    measured = measured_profile_error(net, pix_var, corrected, offset, first[0], first[2], noise)
     if measured is not None:
-        used = np.clip(measured, op.PROFILE_ERROR_FLOOR, op.PROFILE_ERROR)[inside]
+        used = np.clip(measured, PROFILE_ERROR_FLOOR, PROFILE_ERROR)[inside]
         print(
             "  allowance used in the cosmic-ray test (measured, within "
-            f"{op.PROFILE_ERROR_FLOOR}-{op.PROFILE_ERROR}), aperture pixels 5/50/95 %: "
+            f"{PROFILE_ERROR_FLOOR}-{PROFILE_ERROR}), aperture pixels 5/50/95 %: "
             + " ".join(f"{v:.4f}" for v in np.percentile(used, [5, 50, 95]))
         )
 

@@ -29,7 +29,7 @@ from astropy.nddata import CCDData, StdDevUncertainty
 
 from pipeline.simulate import NightConfig, iter_night
 from pipeline.spectroscopy import extract, find_targets, trace_target
-from pipeline.spectroscopy.chain import calibrate_along_trace, combine_solutions
+from pipeline.spectroscopy.arc_solutions import calibrate_along_trace, combine_solutions
 from pipeline.spectroscopy.trace import Trace
 from pipeline.wavelength import apply_solution
 from pipeline.wavelength.lamp_continuation import measured_range

@@ -70,7 +70,7 @@ class NightReport:
     masters: list[MasterInfo] = field(default_factory=list)
     products: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    #: 1-D products (pipeline.spectroscopy.chain.ProductResult): extracted and
+    #: 1-D products (pipeline.spectroscopy.product_result.ProductResult): extracted and
     #: wavelength-calibrated spectra, or why they were not made.
     spectra: list = field(default_factory=list)
 

@@ -16,7 +16,7 @@ calibration (:func:`pipeline.spectroscopy.night_stage.calibrate_night`):
 The same functions serve a live job: :func:`sensitivity_from_product` for a standard
 that arrives, :func:`flux_product` for one spectrum, :func:`load_sensitivities` for
 the masters on disk. Nothing raises for one bad file; every outcome is a
-:class:`~pipeline.spectroscopy.chain.ProductResult`.
+:class:`~pipeline.spectroscopy.product_result.ProductResult`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from pipeline.fluxcal.sensitivity import (
 )
 from pipeline.fluxcal.standards import find_standard
 from pipeline.products import header_name, raise_if_storage_error
-from pipeline.spectroscopy.chain import ProductResult
+from pipeline.spectroscopy.product_result import ProductResult
 
 DATA_TYPE_MASTER = 1
 #: Slit losses are not corrected: the flux scale is relative unless the slit was wide.

@@ -18,8 +18,9 @@ and for a reduced night (what ``gsp reduce`` runs after the CCD stages):
 """
 
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
-from pipeline.spectroscopy.chain import ProductResult, process_science
+from pipeline.spectroscopy.chain import process_science
 from pipeline.spectroscopy.extract import aperture_weights, extract
+from pipeline.spectroscopy.product_result import ProductResult
 from pipeline.spectroscopy.targets import Target, find_targets, spatial_profile
 from pipeline.spectroscopy.trace import Trace, trace_target
 

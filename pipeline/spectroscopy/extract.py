@@ -28,7 +28,8 @@ from astropy.nddata import StdDevUncertainty, VarianceUncertainty
 from pipeline.reduction.masks import COSMIC_RAY
 from pipeline.spectroscopy.background import BackgroundModel, fit_background
 from pipeline.spectroscopy.dips import low_response_pixels
-from pipeline.spectroscopy.optimal import BRIDGE_ERROR, fitted_profile, header_noise, optimal_sums
+from pipeline.spectroscopy.optimal import fitted_profile, header_noise, optimal_sums
+from pipeline.spectroscopy.profile_correction import BRIDGE_ERROR
 from pipeline.spectroscopy.trace import Trace, enclosed_fraction
 from pipeline.wavelength.arrays import SpectrumArrays
 from pipeline.wavelength.shared_noise import band_of_sum
@@ -104,7 +105,7 @@ def _sky_sum_variance(bkg_model, weights: np.ndarray, offset: np.ndarray, nx: in
 
 def _cleaned_pixels(ccd, band) -> np.ndarray:
     """The pixels the reduction's cosmic-ray step cleaned (``ccd.flags``, the product's
-    ``MASK`` bits, as :func:`~pipeline.spectroscopy.chain.load_reduced` reads them)."""
+    ``MASK`` bits, as :func:`~pipeline.spectroscopy.reduced_frame.load_reduced` reads them)."""
     flags = getattr(ccd, "flags", None)
     shape = np.shape(ccd.data)
     if not isinstance(flags, np.ndarray) or flags.shape != shape:
@@ -190,7 +191,7 @@ def extract_arrays(
         :func:`~pipeline.spectroscopy.trace.enclosed_fraction`) and, for the optimal
         method, ``summed`` (columns summed because no smooth profile describes them)
         and ``profile_covariance``
-        (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance` or None: the
+        (:class:`~pipeline.spectroscopy.profile_covariance.ColumnCovariance` or None: the
         covariance the profile's error gives the columns, common to all of them; a
         column's own share, 5-10 % of a faint column's variance, is in its ``std``,
         and a sum over many columns needs the rest, see :func:`summed_std`).

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from pipeline.products import raise_if_storage_error
-from pipeline.spectroscopy.chain import ProductResult, load_reduced, process_science
+from pipeline.spectroscopy.chain import process_science
+from pipeline.spectroscopy.product_result import ProductResult
+from pipeline.spectroscopy.reduced_frame import load_reduced
 from pipeline.vocabulary import DataType, FrameRole, StepOutcome, Technique
 
 SPECTRUM_ROLES = ("science", "standard")

@@ -96,7 +96,7 @@ def _shared_noise(covariance, shared):
     """The spectrum's shared noise as vectors over its bins, or None.
 
     The pixel columns' covariance of an optimal extraction
-    (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance`) holds on the pixels
+    (:class:`~pipeline.spectroscopy.profile_covariance.ColumnCovariance`) holds on the pixels
     only: a resampled spectrum carries its shared-noise vectors instead.
     """
     if covariance is not None:

@@ -5,8 +5,8 @@ understates the error of a sum over many of them:
 
 - optimal extraction weights every column with one spatial profile corrected from the
   data, and the correction's error is common to all columns
-  (:class:`~pipeline.spectroscopy.optimal.ColumnCovariance`; 2-3x on the error of a
-  whole faint spectrum in a wide aperture). It is kept factored, as a few
+  (:class:`~pipeline.spectroscopy.profile_covariance.ColumnCovariance`; 2-3x on the
+  error of a whole faint spectrum in a wide aperture). It is kept factored, as a few
   *shared-noise vectors* ``v_k`` (the leading eigenvectors of that part of the
   covariance, each scaled by the square root of its eigenvalue's size): the ``COVAR``
   image extension (vectors x bins, in the flux's unit);

@@ -9,8 +9,9 @@ from astropy.io import fits
 from pipeline.reduction.masks import COSMIC_RAY
 from pipeline.settings import ReductionSettings
 from pipeline.spectroscopy import find_targets, trace_target
-from pipeline.spectroscopy.chain import _extraction_cards, load_reduced
+from pipeline.spectroscopy.chain import _extraction_cards
 from pipeline.spectroscopy.extract import extract_arrays
+from pipeline.spectroscopy.reduced_frame import load_reduced
 from tests.spectroscopy.synthetic import frame
 
 #: A bright line of the source (its own spatial profile is the continuum's) on a

@@ -13,8 +13,8 @@ import pytest
 from pipeline.night import reduce_night
 from pipeline.settings import ReductionSettings
 from pipeline.spectroscopy import find_targets, trace_target
-from pipeline.spectroscopy.chain import load_reduced
 from pipeline.spectroscopy.extract import aperture_weights, extract_arrays
+from pipeline.spectroscopy.reduced_frame import load_reduced
 
 FULL = Path(__file__).resolve().parents[1] / "data" / "real" / "dragons_soar" / "full"
 

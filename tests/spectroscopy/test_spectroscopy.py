@@ -399,7 +399,7 @@ def test_the_level_s_running_median_leaves_each_column_out(size):
     """The running median that the profile's level is made of (a faint source's window
     spans the whole spectrum) is, per column, the median of its window's other
     columns, fewer at the ends, with ties, the wide windows as the narrow."""
-    from pipeline.spectroscopy.optimal import _neighbour_median
+    from pipeline.spectroscopy.spectrum_level import _neighbour_median
 
     rng = np.random.default_rng(size)
     values = np.round(rng.normal(size=150), 1)  # many equal values

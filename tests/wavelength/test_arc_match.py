@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from pipeline.spectroscopy.chain import compatible_arcs
+from pipeline.spectroscopy.arc_solutions import compatible_arcs
 from pipeline.wavelength.arc_match import (
     CAMERA_ANGLE_TOLERANCE_DEG,
     GRATING_ANGLE_TOLERANCE_DEG,

@@ -9,7 +9,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from pipeline.spectroscopy.chain import combine_solutions
+from pipeline.spectroscopy.arc_solutions import combine_solutions
 from pipeline.wavelength import calibrate_arc
 from pipeline.wavelength.nist import element_lines, extra_element_lines
 from tests.wavelength.real_arcs import HISTORY_ARCS, as_read, history_arc

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import numpy as np
 
-from pipeline.spectroscopy.chain import combine_solutions
+from pipeline.spectroscopy.arc_solutions import combine_solutions
 from pipeline.wavelength import calibrate_arc, select_template
 from tests.wavelength.synthetic_arcs import synth_arc
 

@@ -19,7 +19,7 @@ from scipy.special import erf
 
 from pipeline import lamps
 from pipeline.products import apply_cards
-from pipeline.spectroscopy.chain import combine_solutions
+from pipeline.spectroscopy.arc_solutions import combine_solutions
 from pipeline.wavelength import calibrate_arc
 from pipeline.wavelength.nist import lamp_lines
 from pipeline.wavelength.shape_donor import shape_donor
