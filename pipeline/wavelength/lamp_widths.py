@@ -58,13 +58,14 @@ RESOLVED_FWHM = 2.0
 
 @lru_cache(maxsize=64)
 def _lamp_lines(
-    file_name: str, flux_bytes: bytes
+    file_name: str, flux_bytes: bytes, cosmic_cleaned: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Centres, fluxes and sigmas of the lamp's lines, and which of them are clean single
-    lines."""
+    lines (in a lamp cleaned of cosmic rays, not its lines with replaced pixels: see
+    :func:`~pipeline.wavelength.altered_lines.altered_lines`)."""
     flux = np.frombuffer(flux_bytes, dtype=float)
     lines = find_lines(flux, max_lines=250)
-    shapes = line_shapes(lines, flux)
+    shapes = line_shapes(lines, flux, cosmic_cleaned=cosmic_cleaned)
     clean = ~(shapes.saturated | shapes.broadened | shapes.arc_blend | shapes.narrow | shapes.weak)
     return lines.centre, lines.amplitude, clean, lines.sigma
 
@@ -163,7 +164,9 @@ def _shown(template, wavelengths, fwhm_unbinned, separation_unbinned=np.inf):
     if not isinstance(lamp, LampTemplate) or not lamp.corrected or wavelengths.size == 0:
         return offset, sigma, cap
     flux = np.ascontiguousarray(np.nan_to_num(np.asarray(lamp.flux, float)))
-    centre, flux_of, clean, sigma_of = _lamp_lines(lamp.file_name, flux.tobytes())
+    centre, flux_of, clean, sigma_of = _lamp_lines(
+        lamp.file_name, flux.tobytes(), bool(lamp.cosmic_cleaned)
+    )
     if not clean.any():
         return offset, sigma, cap
     try:

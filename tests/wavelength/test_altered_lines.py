@@ -22,6 +22,7 @@ from scipy.special import ndtr
 from pipeline.lamps import cosmic_cleaned, lamp_dir, library, read_template
 from pipeline.wavelength.altered_lines import altered_lines, steepest_step
 from pipeline.wavelength.identify import line_shapes
+from pipeline.wavelength.lamp_widths import clean_in_lamp
 from pipeline.wavelength.lines import find_lines
 from pipeline.wavelength.refit_library import refit_solution
 
@@ -112,3 +113,16 @@ def test_the_cleaned_930m4_hgarne_lamp_fits_nist_without_its_altered_lines():
     assert sol.rms_pixel <= 0.083, sol.rms_pixel
     raw = refit_solution(dataclasses.replace(template, cosmic_cleaned=False))
     assert raw.n_used == 33 and _status(raw, 6266.495) == ["used"]
+
+
+def test_a_cleaned_lamp_does_not_vouch_for_its_altered_lines():
+    """A library lamp judges a binned arc's coarsely sampled lines by the lines it shows
+    clean (:mod:`pipeline.wavelength.lamp_widths`); an altered line's profile is no
+    measure of its place there either. 930_M4 Ne (``GSP_COSM = DCR``): Ne I 6128.45 and
+    6266.50 have replaced pixels and no longer count as shown clean, while Ne I 5881.90
+    and 6402.25 do; read as uncleaned, the lamp shows all four."""
+    template = read_template(lamp_dir() / "goodman_comp_930M4_GG495_Ne.fits")
+    wave = [5881.895, 6128.450, 6266.495, 6402.246]
+    assert clean_in_lamp(template, wave).tolist() == [True, False, False, True]
+    raw = dataclasses.replace(template, cosmic_cleaned=False)
+    assert clean_in_lamp(raw, wave).all()
