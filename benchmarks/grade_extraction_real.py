@@ -53,13 +53,13 @@ from pipeline.spectroscopy.reduced_frame import load_reduced  # noqa: E402
 ex = importlib.import_module("pipeline.spectroscopy.extract")
 from pipeline.spectroscopy import optimal as op  # noqa: E402
 from pipeline.spectroscopy import summed_columns  # noqa: E402
-from pipeline.spectroscopy.column_fit import _fit_columns, _normalised  # noqa: E402
+from pipeline.spectroscopy.column_fit import fit_columns, normalised_profile  # noqa: E402
 from pipeline.spectroscopy.profile_allowance import (  # noqa: E402
     PROFILE_ERROR,
     PROFILE_ERROR_FLOOR,
     measured_profile_error,
 )
-from pipeline.spectroscopy.profile_correction import _corrected_profile  # noqa: E402
+from pipeline.spectroscopy.profile_correction import corrected_profile  # noqa: E402
 
 FULL = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "dragons_soar" / "full"
 
@@ -130,13 +130,17 @@ def profile_table(ccd, trace):
     net = np.where(bad, 0.0, data - sky)
     pix_var = np.where(bad, 0.0, var)
     inside = (weights > 0) & ~bad
-    fitted = _normalised(np.where(weights > 0, op.fitted_profile(offset, trace), 0.0), weights)
+    fitted = normalised_profile(
+        np.where(weights > 0, op.fitted_profile(offset, trace), 0.0), weights
+    )
     box = (weights * net).sum(axis=0)
-    corrected = _corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
+    corrected = corrected_profile(fitted, offset, net, pix_var, weights, inside, box)
     complete = ~((weights > 0) & bad).any(axis=0)
     print(f"\nprofile on the bright pixels (PROFILE_ERROR {PROFILE_ERROR}):")
     moffat = dataclasses.replace(trace, profile_samples=None)
-    parametric = _normalised(np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights)
+    parametric = normalised_profile(
+        np.where(weights > 0, op.fitted_profile(offset, moffat), 0.0), weights
+    )
     for name, prof in (
         (f"{trace.profile_model} fit", parametric),
         ("trace's profile", fitted),
@@ -156,7 +160,7 @@ def profile_table(ccd, trace):
             )
     noise = op._noise_model(net + sky, pix_var, inside)
     noise = None if noise is None else (*noise, sky)
-    first = _fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, PROFILE_ERROR)
+    first = fit_columns(net, pix_var, corrected, inside, box, noise, 5.0, 4, PROFILE_ERROR)
     measured = measured_profile_error(net, pix_var, corrected, offset, first[0], first[2], noise)
     if measured is not None:
         used = np.clip(measured, PROFILE_ERROR_FLOOR, PROFILE_ERROR)[inside]

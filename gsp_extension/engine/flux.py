@@ -43,7 +43,7 @@ from pipeline.fluxcal.standards import library_dirs
 from pipeline.vocabulary import DataType, FrameRole, is_arc
 
 from .calibrations import MASTER_NIGHTS_BACK, stored_header
-from .handlers import _job_file, _settings_for, products_dir
+from .handlers import job_file, products_dir, settings_for_job
 from .work import Outdated, ProductOut, WorkRequest, WorkResult
 
 #: File names of sensitivity masters (:func:`pipeline.fluxcal.sensitivity.sensitivity_name`).
@@ -422,7 +422,7 @@ def _flux_values(session: Session, settings_id: int | None) -> dict[str, Any]:
 
 def _proposal_flux_values(session: Session, reduced: File) -> dict[str, Any]:
     """The flux settings of the frame's proposal (the defaults for data of none), as an
-    automatic ``calibrate_flux`` job of the frame reads them (:func:`_settings_for`)."""
+    automatic ``calibrate_flux`` job of the frame reads them (:func:`settings_for_job`)."""
     from gsp_extension.store.proposals import get_proposal_by_soar_id
     from gsp_extension.store.settings import get_settings
 
@@ -536,7 +536,7 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
         wavelength-calibrated spectrum yet, or the chosen standard is gone or gives no
         sensitivity the proposal may use.
     """
-    file = _job_file(session, job)
+    file = job_file(session, job)
     reduced = reduced_frame_of(session, file)
     if is_arc(reduced.obstype):
         raise InvalidState(f"file {file.id} ({file.file_name}) is an arc, not a star's spectrum")
@@ -553,7 +553,7 @@ def prepare_calibrate_flux(session: Session, job: Job, data_root: str) -> dict[s
             f"{reduced.file_name} has no wavelength-calibrated spectrum (data_type 4) yet; "
             "calibrate it in wavelength first"
         )
-    settings_id, values = _settings_for(session, job, reduced)
+    settings_id, values = settings_for_job(session, job, reduced)
     standard_id = (job.params or {}).get("standard_id")
     if standard_id is None:
         # Automatic: what the standard chooser lists (automatic_standards), per spectrum;

@@ -96,7 +96,26 @@ def products_dir(data_root: str | os.PathLike[str], night: dt.date | None) -> Pa
     return Path(data_root) / "products" / name
 
 
-def _job_file(session: Session, job: Job) -> File:
+def job_file(session: Session, job: Job) -> File:
+    """The file a job works on (its ``file_id``, or the one its parameters name).
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The database session.
+    job : Job
+        The job.
+
+    Returns
+    -------
+    File
+        The job's file.
+
+    Raises
+    ------
+    InvalidState
+        When the job names no file, or its file no longer exists.
+    """
     file_id = job.file_id or (job.params or {}).get("file_id")
     if file_id is None:
         raise InvalidState(f"job {job.id} ({job.kind}) names no file")
@@ -108,7 +127,7 @@ def _job_file(session: Session, job: Job) -> File:
 
 def _current_input(session: Session, job: Job) -> File:
     """The job's file, refused as :class:`Outdated` when a newer version replaced it."""
-    file = _job_file(session, job)
+    file = job_file(session, job)
     if file.superseded_at is not None and DataType(file.data_type).is_product:
         raise Outdated(
             f"{file.file_name} (file {file.id}) was replaced by a newer product before "
@@ -117,7 +136,33 @@ def _current_input(session: Session, job: Job) -> File:
     return file
 
 
-def _settings_for(session: Session, job: Job, file: File | None) -> tuple[int | None, dict]:
+def settings_for_job(session: Session, job: Job, file: File | None) -> tuple[int | None, dict]:
+    """The reduction settings a job runs with.
+
+    The job's own settings when it names some; else those of the file's proposal; else
+    the defaults.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        The database session.
+    job : Job
+        The job.
+    file : File or None
+        The file the job works on, whose proposal's settings apply.
+
+    Returns
+    -------
+    settings_id : int or None
+        The settings' row, None for the defaults.
+    values : dict
+        The settings' values.
+
+    Raises
+    ------
+    InvalidState
+        When the job names settings that no longer exist.
+    """
     settings_id = job.settings_id or (job.params or {}).get("settings_id")
     if settings_id is not None:
         from gsp_extension.store.models import ReductionSettings
@@ -183,7 +228,7 @@ def prepare_classify(session: Session, job: Job, data_root: str) -> dict[str, An
     InvalidState
         The job names no file, or the file no longer exists.
     """
-    file = _job_file(session, job)
+    file = job_file(session, job)
     return {"file_id": file.id, "path": file.full_path}
 
 
@@ -245,10 +290,10 @@ def prepare_reduce(session: Session, job: Job, data_root: str) -> dict[str, Any]
     InvalidState
         The job names no file, the file is gone, or it is not raw data.
     """
-    file = _job_file(session, job)
+    file = job_file(session, job)
     if file.data_type != DataType.RAW:
         raise InvalidState(f"file {file.id} ({file.file_name}) is not raw data; reduce raw files")
-    settings_id, values = _settings_for(session, job, file)
+    settings_id, values = settings_for_job(session, job, file)
     return {
         "file_id": file.id,
         "path": file.full_path,
@@ -559,7 +604,7 @@ def prepare_extract(session: Session, job: Job, data_root: str) -> dict[str, Any
             f"file {file.id} ({file.file_name}) is not a reduced frame (data_type 2); "
             "extract reduced science frames"
         )
-    settings_id, values = _settings_for(session, job, file)
+    settings_id, values = settings_for_job(session, job, file)
     lamp_id = (job.params or {}).get("lamp_id")
     refused: list[str] = []
     if lamp_id is None:
@@ -794,9 +839,9 @@ def prepare_calibrate_wavelength(session: Session, job: Job, data_root: str) -> 
         frame, no arc of the frame's setup was found (the message lists the arcs of other
         setups and asks for a ``lamp_id``), or the chosen lamp cannot be used.
     """
-    file = _job_file(session, job)
+    file = job_file(session, job)
     reduced = science_frame(session, file)
-    settings_id, values = _settings_for(session, job, reduced)
+    settings_id, values = settings_for_job(session, job, reduced)
     lamp_id = (job.params or {}).get("lamp_id")
     if lamp_id is None:
         choice = automatic_arcs(session, reduced)

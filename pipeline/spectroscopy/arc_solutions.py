@@ -18,7 +18,7 @@ from astropy.table import vstack
 from pipeline.lamps import cosmic_cleaned
 from pipeline.reduction.rebin import match_binning
 from pipeline.spectroscopy.extract import extract_arrays
-from pipeline.spectroscopy.reduced_frame import _binning
+from pipeline.spectroscopy.reduced_frame import column_binning
 from pipeline.spectroscopy.trace import Trace
 from pipeline.spectroscopy.wavelength_guess import OpticsGuess, frame_x0
 from pipeline.wavelength.arc_match import setup_mismatch, setup_of
@@ -126,7 +126,7 @@ def extract_and_calibrate_arc(
         spectrum,
         mode,
         arc_elements(arc.header),
-        _binning(arc.header),
+        column_binning(arc.header),
         arc_name=arc_name,
         first_guess=first_guess,
         cosmic_cleaned=cosmic_cleaned(arc.header),

@@ -25,10 +25,15 @@ from pipeline.spectroscopy.arc_solutions import (
 from pipeline.spectroscopy.product_result import (
     DATA_TYPE_WAVELENGTH,
     ProductResult,
-    _joined,
-    _lineage,
+    joined_notes,
+    product_lineage_cards,
 )
-from pipeline.spectroscopy.reduced_frame import _ccdsum, _date, _raw_name, load_reduced
+from pipeline.spectroscopy.reduced_frame import (
+    ccdsum_of,
+    load_reduced,
+    observation_date,
+    raw_name_of,
+)
 from pipeline.spectroscopy.science_frame import ScienceFrame, TargetSpectrum
 from pipeline.spectroscopy.wavelength_guess import choose_first_guess, optics_verdict
 from pipeline.vocabulary import StepOutcome
@@ -79,7 +84,7 @@ def write_arc_product(
 
     t0 = time.perf_counter()
     header = arc.header
-    raw = _raw_name(header, arc_name)
+    raw = raw_name_of(header, arc_name)
     name = product_name("w", product_name("e", arc_name))
     quality = solution.quality()
     try:
@@ -89,7 +94,7 @@ def write_arc_product(
             calibrated,
             out_dir / name,
             header,
-            _lineage(header, raw, arc_name, name, RLEVEL_WAVELENGTH, settings, extra),
+            product_lineage_cards(header, raw, arc_name, name, RLEVEL_WAVELENGTH, settings, extra),
             raw_dirs=raw_dirs,
             solution=solution,
         )
@@ -221,7 +226,7 @@ def solve_arcs(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> Arc
         if verdict:
             out.flags.append(f"{arc_name}: {verdict}")
         out.solutions.append(solution)
-        out.dates.append(_date(arc.header))
+        out.dates.append(observation_date(arc.header))
         if arc_name not in arcs.written:
             arcs.written.add(arc_name)
             out.products.append(
@@ -263,13 +268,15 @@ def final_solution(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet, so
     note : str
         How it was made: arcs combined, rebinned, sky shift applied or not and why.
     """
-    solution, note = combine_solutions(solved.solutions, solved.dates, _date(frame.header))
+    solution, note = combine_solutions(
+        solved.solutions, solved.dates, observation_date(frame.header)
+    )
     rebinned = [n for a, n in arcs.usable if "GSP_REBN" in a.header]
     if rebinned:
         # A mixed-binning night: say which arcs were summed to this frame's pixels.
-        note = _joined(
+        note = joined_notes(
             note,
-            f"arcs rebinned along columns to CCDSUM {_ccdsum(frame.header)}: "
+            f"arcs rebinned along columns to CCDSUM {ccdsum_of(frame.header)}: "
             + ", ".join(rebinned),
         )
     if target.spectrum.meta.get("background") is not None:
@@ -278,5 +285,5 @@ def final_solution(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet, so
         if sky.applied:
             solution = shift_solution(solution, sky.offset)
         if sky.note and sky.n_lines:
-            note = _joined(note, sky.note)
+            note = joined_notes(note, sky.note)
     return solution, note

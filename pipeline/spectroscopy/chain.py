@@ -54,9 +54,9 @@ from pipeline.spectroscopy.product_result import (
     DATA_TYPE_EXTRACTED,
     DATA_TYPE_WAVELENGTH,
     ProductResult,
-    _joined,
+    joined_notes,
 )
-from pipeline.spectroscopy.reduced_frame import _ccdsum, load_reduced
+from pipeline.spectroscopy.reduced_frame import ccdsum_of, load_reduced
 from pipeline.spectroscopy.science_frame import ScienceFrame, TargetSpectrum
 from pipeline.spectroscopy.targets import find_targets
 from pipeline.spectroscopy.trace import Trace, trace_target
@@ -235,7 +235,7 @@ def extract_target(frame: ScienceFrame, target, number: int):
 def _no_solution_reason(frame: ScienceFrame, arcs: ArcSet) -> str:
     why = "; ".join(f"{n}: {r}" for n, r in arcs.refused) or "none in the night"
     return (
-        f"no arc of mode {arcs.mode or '?'} and CCDSUM {_ccdsum(frame.header)} to calibrate "
+        f"no arc of mode {arcs.mode or '?'} and CCDSUM {ccdsum_of(frame.header)} to calibrate "
         f"with ({why}); add an arc taken with this grating, angles and slit"
     )
 
@@ -295,7 +295,7 @@ def calibrate_target(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) 
         raise_if_storage_error(exc)
         reason = f"cannot write {target.w_name}: {exc}"
         return [*solved.products, result(StepOutcome.FAILED, reason, quality=quality)]
-    reason = _joined(
+    reason = joined_notes(
         arcs.guess_note, note, *solved.flags, *solved.errors, *solution.coverage_warnings()
     )
     seconds = time.perf_counter() - t0

@@ -1,9 +1,10 @@
 """Horne's weighted fit of a spatial profile to each column of the aperture.
 
-:func:`_fit_columns` fits ``flux x profile`` column by column, rejecting cosmic rays one
-pixel at a time against the model variance; :func:`_fixed_fit` is that flux over given
-pixels; :func:`_normalised` scales a profile so that the fractional aperture sums it to
-one, and :func:`_coverage` is the fraction of a column's profile on the pixels kept.
+:func:`fit_columns` fits ``flux x profile`` column by column, rejecting cosmic rays one
+pixel at a time against the model variance; :func:`flux_over_pixels` is that flux over
+given pixels; :func:`normalised_profile` scales a profile so that the fractional aperture
+sums it to one, and :func:`profile_coverage` is the fraction of a column's profile on the
+pixels kept.
 :mod:`pipeline.spectroscopy.optimal` and :mod:`pipeline.spectroscopy.summed_columns`
 build on them.
 """
@@ -13,31 +14,96 @@ from __future__ import annotations
 import numpy as np
 
 
-def _coverage(good, prof, aperture):
-    """Fraction of each column's profile on the pixels kept."""
+def profile_coverage(good, prof, aperture):
+    """Fraction of each column's profile on the pixels kept.
+
+    Parameters
+    ----------
+    good : numpy.ndarray of bool
+        Pixels kept (rows x columns).
+    prof : numpy.ndarray
+        The spatial profile, same shape.
+    aperture : numpy.ndarray of bool
+        Pixels of the aperture, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per column, the profile summed over the pixels kept over its sum in the
+        aperture.
+    """
     total = np.where(aperture, prof, 0.0).sum(axis=0)
     return np.where(good, prof, 0.0).sum(axis=0) / np.maximum(total, 1e-30)
 
 
-def _normalised(prof, weights, clip=True):
-    """The profile scaled so that the aperture's fractional weights sum it to one."""
+def normalised_profile(prof, weights, clip=True):
+    """The profile scaled so that the aperture's fractional weights sum it to one.
+
+    Parameters
+    ----------
+    prof : numpy.ndarray
+        The spatial profile (rows x columns).
+    weights : numpy.ndarray
+        The aperture's fractional weight of each pixel, same shape.
+    clip : bool
+        Whether negative values of the profile are set to zero first.
+
+    Returns
+    -------
+    numpy.ndarray
+        The profile, each column divided by its weighted sum.
+    """
     if clip:
         prof = np.clip(prof, 0.0, None)
     return prof / np.maximum((weights * prof).sum(axis=0, keepdims=True), 1e-30)
 
 
-def _fit_columns(net, pix_var, prof, good, box, noise, clip, n_iter, profile_error, inflate=1.0):
-    """Horne's weighted fit of ``flux x prof`` to every column, rejecting the worst
-    pixel of each column per iteration while it departs by more than ``clip`` sigma.
+def fit_columns(net, pix_var, prof, good, box, noise, clip, n_iter, profile_error, inflate=1.0):
+    """Horne's weighted fit of ``flux x prof`` to every column, rejecting cosmic rays.
 
-    ``noise`` is ``(1 / gain, read variance, sky)``: the weights and the rejection use
+    The worst pixel of each column is rejected per iteration while it departs by more
+    than ``clip`` sigma. ``noise`` is ``(1 / gain, read variance, sky)``: the weights and the rejection use
     the variance of the *model* (Horne's revised variance), since weights from a
     pixel's own counts (the reduction's variance) favour the pixels that fell low
     (-4 % at S/N 8 on a simulated night, -3 % on a faint synthetic source). The flux's
     variance propagates the frame's own ``pix_var`` through those weights. With
     ``noise`` None the frame's variance is used throughout. ``inflate`` widens the
-    rejection's variance (a profile with noise of its own). Returns flux, variance, the
-    pixels kept and the sky-error factor ``sum(P/V)/sum(P^2/V)``.
+    rejection's variance (a profile with noise of its own).
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        The sky-subtracted data (rows x columns).
+    pix_var : numpy.ndarray
+        The frame's variance of each pixel, same shape.
+    prof : numpy.ndarray
+        The spatial profile, normalised, same shape.
+    good : numpy.ndarray of bool
+        Pixels usable at the start, same shape (not modified).
+    box : numpy.ndarray
+        Per column, the first guess of the flux (the aperture sum).
+    noise : tuple or None
+        ``(1 / gain, read variance, sky)`` for the model variance, or None.
+    clip : float
+        Rejection threshold, in sigma.
+    n_iter : int
+        Pixels rejected per column at most.
+    profile_error : float or numpy.ndarray
+        Relative error of the profile allowed for in the rejection (a scalar or per
+        pixel).
+    inflate : float
+        Factor on the variance in the rejection.
+
+    Returns
+    -------
+    flux : numpy.ndarray
+        Per column, the fitted flux.
+    variance : numpy.ndarray
+        Its variance (inf where nothing was fitted).
+    good : numpy.ndarray of bool
+        The pixels kept.
+    sky_coeff : numpy.ndarray
+        Per column, the sky-error factor ``sum(P/V)/sum(P^2/V)``.
     """
     good = good.copy()
     flux = box
@@ -76,8 +142,25 @@ def _fit_columns(net, pix_var, prof, good, box, noise, clip, n_iter, profile_err
     return flux, variance, good, sky_coeff
 
 
-def _fixed_fit(net, var, prof, use):
-    """Per column, Horne's flux ``sum(P D / V) / sum(P^2 / V)`` over the pixels ``use``."""
+def flux_over_pixels(net, var, prof, use):
+    """Per column, Horne's flux ``sum(P D / V) / sum(P^2 / V)`` over the pixels ``use``.
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        The sky-subtracted data ``D`` (rows x columns).
+    var : numpy.ndarray
+        The variance ``V`` of each pixel, same shape.
+    prof : numpy.ndarray
+        The spatial profile ``P``, same shape.
+    use : numpy.ndarray of bool
+        The pixels the flux is taken over, same shape (no rejection).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per column, the flux (nan where no pixel is used).
+    """
     with np.errstate(all="ignore"):
         pv = np.where(use & (var > 0), prof / var, 0.0)
         return (pv * net).sum(axis=0) / (pv * prof).sum(axis=0)

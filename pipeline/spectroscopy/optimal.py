@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.spectroscopy.column_fit import _coverage, _fit_columns, _normalised
+from pipeline.spectroscopy.column_fit import fit_columns, normalised_profile, profile_coverage
 from pipeline.spectroscopy.profile_allowance import (
     PROFILE_ERROR,
     PROFILE_ERROR_FLOOR,
     measured_profile_error,
 )
-from pipeline.spectroscopy.profile_correction import _corrected_profile
+from pipeline.spectroscopy.profile_correction import corrected_profile
 from pipeline.spectroscopy.profile_covariance import ColumnCovariance
-from pipeline.spectroscopy.summed_columns import _inadequate_columns
+from pipeline.spectroscopy.summed_columns import inadequate_columns
 from pipeline.spectroscopy.trace import Trace
 
 
@@ -56,7 +56,7 @@ def fitted_profile(offset: np.ndarray, trace: Trace) -> np.ndarray:
 
     The reduction setting's Moffat or Gaussian, fitted to the straightened profile
     along the trace: it follows a curved trace exactly and is the starting point that
-    :func:`~pipeline.spectroscopy.profile_correction._corrected_profile` corrects from
+    :func:`~pipeline.spectroscopy.profile_correction.corrected_profile` corrects from
     the data (a profile from the data alone, smoothed and clipped, biases faint sources
     upwards by several per cent). Each pixel gets the mean over five sub-rows (pixel
     integration).
@@ -109,12 +109,12 @@ def optimal_sums(
     """Optimal extraction (Horne 1986) over the aperture's pixels, with CR rejection.
 
     The profile is the fitted model corrected from the data along the trace
-    (:func:`~pipeline.spectroscopy.profile_correction._corrected_profile`, after
+    (:func:`~pipeline.spectroscopy.profile_correction.corrected_profile`, after
     Horne's step 5 and Marsh 1989), normalised so that the aperture's fractional
     weights sum it to one: the estimate is then the flux in the aperture, like the
     fractional sum. Where the profile cannot describe a column (an emission line with
     its own spatial width, see
-    :func:`~pipeline.spectroscopy.summed_columns._inadequate_columns`) the column is the
+    :func:`~pipeline.spectroscopy.summed_columns.inadequate_columns`) the column is the
     fractional sum, its cosmic rays rejected against the column's local profile.
 
     The rejection variance is the pixel's variance plus ``(e * F * P)^2``, ``e`` the
@@ -171,11 +171,11 @@ def optimal_sums(
     aperture = weights > 0
     inside = aperture & ~bad
     box = (weights * net).sum(axis=0)
-    prof = _normalised(np.where(aperture, profile, 0.0), weights)
-    prof, prof_error = _corrected_profile(
+    prof = normalised_profile(np.where(aperture, profile, 0.0), weights)
+    prof, prof_error = corrected_profile(
         prof, offset, net, pix_var, weights, inside, box, error=True
     )
-    fit = _fit_columns(net, pix_var, prof, inside, box, noise, clip, n_iter, profile_error)
+    fit = fit_columns(net, pix_var, prof, inside, box, noise, clip, n_iter, profile_error)
     # The fixed allowance is what a poorly corrected profile needs; where the frame
     # shows the profile fits better, a smaller one rejects cosmic rays of a few tens of
     # per cent of a bright pixel's counts (real HD109379 frame: 1.1 % rms).
@@ -183,10 +183,10 @@ def optimal_sums(
     measured = measured_profile_error(net, pix_var, prof, offset, fit[0], fit[2], noise)
     if measured is not None:
         allowance = np.clip(measured, PROFILE_ERROR_FLOOR, profile_error)
-        fit = _fit_columns(net, pix_var, prof, inside, box, noise, clip, n_iter, allowance)
+        fit = fit_columns(net, pix_var, prof, inside, box, noise, clip, n_iter, allowance)
     flux, variance, good, sky_coeff = fit
-    coverage = _coverage(good, prof, aperture)
-    summed = _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance)
+    coverage = profile_coverage(good, prof, aperture)
+    summed = inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance)
     if summed is not None:
         cols, local, lflux, lvar, lgood = summed
         kept = np.where(lgood, net[:, cols], 0.0)
@@ -197,7 +197,7 @@ def optimal_sums(
         variance[cols] = (w**2 * np.where(lgood, pix_var[:, cols], 0.0)).sum(axis=0)
         variance[cols] += lost**2 * lvar
         sky_coeff[cols] = w.sum(axis=0)
-        coverage[cols] = _coverage(lgood, local, aperture[:, cols])
+        coverage[cols] = profile_coverage(lgood, local, aperture[:, cols])
     fallback = np.zeros(net.shape[1], bool)
     kept = good.copy()
     # the smooth fit's flux: flux[] already holds the summed columns' sums

@@ -1,8 +1,8 @@
 """What the spectroscopy chain returns for each product, and the cards of its lineage.
 
 :class:`ProductResult` is one product written, skipped or failed with its reason and
-quality; :func:`_lineage` makes a product's lineage cards and :func:`_joined` joins the
-notes that become a result's reason.
+quality; :func:`product_lineage_cards` makes a product's lineage cards and
+:func:`joined_notes` joins the notes that become a result's reason.
 """
 
 from __future__ import annotations
@@ -68,7 +68,31 @@ class ProductResult:
         }
 
 
-def _lineage(header, original, parent, file_name, rlevel, settings, extra):
+def product_lineage_cards(header, original, parent, file_name, rlevel, settings, extra):
+    """The lineage cards of a product made from a reduced frame.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header of the frame the product is made from.
+    original : str
+        The raw file's name (``GSP_ONAM``).
+    parent : str
+        The name of the file the product is made from (``GSP_PNAM``).
+    file_name : str
+        The product's own name (``GSP_FNAM``).
+    rlevel : int
+        The product's reduction level (:func:`pipeline.vocabulary.rlevel`).
+    settings : ReductionSettings or None
+        The settings used, recorded with the lineage.
+    extra : dict or None
+        More ``GSP_*`` values of the product.
+
+    Returns
+    -------
+    list of tuple of (str, object, str)
+        The cards, as :func:`pipeline.products.lineage_cards_after` returns them.
+    """
     from pipeline.products import lineage_cards_after
 
     return lineage_cards_after(
@@ -82,5 +106,17 @@ def _lineage(header, original, parent, file_name, rlevel, settings, extra):
     )
 
 
-def _joined(*notes: str) -> str:
+def joined_notes(*notes: str) -> str:
+    """Join the notes that are not empty into one reason.
+
+    Parameters
+    ----------
+    *notes : str
+        The notes, empty ones left out.
+
+    Returns
+    -------
+    str
+        The notes separated by ``"; "``.
+    """
     return "; ".join(n for n in notes if n)

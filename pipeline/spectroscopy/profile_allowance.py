@@ -19,7 +19,7 @@ import numpy as np
 #: where the frame cannot tell (a faint source, few bright pixels) it is this tenth,
 #: so that on a bright pixel a cosmic ray must exceed half the pixel's counts
 #: (5 x 0.1) to be rejected. A line with its own spatial width departs further, and
-#: its columns are summed (:func:`~pipeline.spectroscopy.summed_columns._inadequate_columns`).
+#: its columns are summed (:func:`~pipeline.spectroscopy.summed_columns.inadequate_columns`).
 PROFILE_ERROR = 0.1
 
 #: Smallest relative error of the profile allowed for in the cosmic-ray test, however

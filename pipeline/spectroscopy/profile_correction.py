@@ -1,7 +1,7 @@
 """The fitted spatial profile corrected from the data along the trace.
 
 Horne's empirical profile (his step 5) in Marsh 1989's geometry:
-:func:`_corrected_profile` fits the residual of the data, normalised by the spectrum's
+:func:`corrected_profile` fits the residual of the data, normalised by the spectrum's
 level (:mod:`pipeline.spectroscopy.spectrum_level`), from the fitted profile with one
 polynomial along the dispersion per bin of trace offset (:func:`_binned_polynomial`),
 and gives the noise of that fit
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.spectroscopy.column_fit import _normalised
+from pipeline.spectroscopy.column_fit import normalised_profile
 from pipeline.spectroscopy.profile_covariance import ProfileError
-from pipeline.spectroscopy.spectrum_level import _spectrum_level
+from pipeline.spectroscopy.spectrum_level import normalising_level
 
 #: Width (rows of trace offset) of the bins in which the profile's correction from the
 #: data is estimated: a quarter pixel samples the pixel-integrated profile finely
@@ -32,11 +32,8 @@ PROFILE_BIN = 0.25
 BRIDGE_ERROR = 0.008
 
 
-def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, error=False):
-    """The fitted profile corrected by the data: Horne's empirical profile along the
-    trace (with ``error``, also the
-    :class:`~pipeline.spectroscopy.profile_covariance.ProfileError` of the correction, or
-    None).
+def corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, error=False):
+    """The fitted profile corrected by the data: Horne's empirical profile along the trace.
 
     A parametric profile is never exactly the source's (seeing wings, a Gaussian
     setting on a Moffat star, a FWHM measured on a few bins), and Horne's weights with
@@ -51,6 +48,35 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, 
     are left out, and 4-sigma outlying pixels are dropped in a
     second pass. With hundreds of pixels per bin the correction adds little noise even
     for faint sources, and where the data say nothing the fitted shape stays.
+
+    Parameters
+    ----------
+    prof : numpy.ndarray
+        The fitted spatial profile, normalised (rows x columns).
+    offset : numpy.ndarray
+        Row offset of each pixel from the trace, same shape.
+    net : numpy.ndarray
+        The sky-subtracted data, same shape.
+    pix_var : numpy.ndarray
+        The variance of each pixel, same shape.
+    weights : numpy.ndarray
+        The aperture's fractional weight of each pixel, same shape.
+    good : numpy.ndarray of bool
+        The usable pixels of the aperture, same shape.
+    box : numpy.ndarray
+        Per column, the aperture sum.
+    order : int
+        Degree of the polynomial along the dispersion in each bin of offset.
+    error : bool
+        Whether to return the noise of the correction as well.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        The corrected profile, normalised (``prof`` itself where the data cannot
+        correct it); with ``error``, a pair of it and the
+        :class:`~pipeline.spectroscopy.profile_covariance.ProfileError` of the
+        correction (None when uncorrected).
     """
     ny, nx = net.shape
     use = good & (pix_var > 0)
@@ -71,7 +97,7 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, 
     complete = ~((weights > 0) & ~good).any(axis=0)
     if not complete.any():
         return unchanged
-    level = _spectrum_level(net, pix_var, prof, weights, use, complete)
+    level = normalising_level(net, pix_var, prof, weights, use, complete)
     # Columns whose sum departs from the smoothed spectrum (emission lines, cosmic
     # rays) would drag the first pass's mean: they make no part of the profile.
     box_sd = np.sqrt((weights**2 * pix_var).sum(axis=0))
@@ -99,7 +125,7 @@ def _corrected_profile(prof, offset, net, pix_var, weights, good, box, order=2, 
     # column on a sky of 80 in a +-2.5 FWHM aperture (600 columns, 60 realisations;
     # +0.8 % at +-1 FWHM). Horne's weights need the profile unbiased, not positive.
     corrected = np.where(weights > 0, prof + corr, 0.0)
-    out = _normalised(corrected, weights, clip=False)
+    out = normalised_profile(corrected, weights, clip=False)
     if not error:
         return out
     with np.errstate(all="ignore"):

@@ -1,7 +1,7 @@
 """The covariance that the noise of the profile's correction gives the extracted columns.
 
 :class:`ProfileError` holds the noise of the correction's fit
-(:func:`~pipeline.spectroscopy.profile_correction._corrected_profile`) and propagates
+(:func:`~pipeline.spectroscopy.profile_correction.corrected_profile`) and propagates
 it into the fluxes (:meth:`ProfileError.flux_covariance`); :class:`ColumnCovariance`
 keeps the result factored: each column's own share, the part of a sum over columns,
 and the shared-noise vectors the products carry (:mod:`pipeline.wavelength.shared_noise`).
@@ -197,7 +197,7 @@ class ColumnCovariance:
 class ProfileError:
     """The noise of the profile's correction from the data, for its propagation.
 
-    The correction of :func:`~pipeline.spectroscopy.profile_correction._corrected_profile`
+    The correction of :func:`~pipeline.spectroscopy.profile_correction.corrected_profile`
     is one polynomial along the dispersion per bin of trace offset, fitted to every
     column's pixels: its error is
     common to all columns, and the fluxes weighted with it err together and with

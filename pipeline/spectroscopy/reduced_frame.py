@@ -55,23 +55,73 @@ def load_reduced(item) -> tuple[CCDData, str]:
     return ccd, path.name
 
 
-def _binning(header) -> int:
+def column_binning(header) -> int:
+    """The binning along columns, the first factor of ``CCDSUM``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A reduced frame's header.
+
+    Returns
+    -------
+    int
+        The first factor of ``CCDSUM``; 1 when it is absent or unreadable.
+    """
     try:
         return int(str(header.get("CCDSUM", "1 1")).split()[0])
     except (ValueError, IndexError):
         return 1
 
 
-def _ccdsum(header) -> str:
+def ccdsum_of(header) -> str:
+    """The ``CCDSUM`` card as written, for messages.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A reduced frame's header.
+
+    Returns
+    -------
+    str
+        ``CCDSUM`` stripped of blanks at either end, ``"?"`` when absent.
+    """
     return str(header.get("CCDSUM", "?")).strip()
 
 
-def _date(header) -> datetime | None:
+def observation_date(header) -> datetime | None:
+    """The time of observation, from ``DATE-OBS``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A reduced frame's header.
+
+    Returns
+    -------
+    datetime.datetime or None
+        ``DATE-OBS`` read as ISO 8601; None when it is absent or unreadable.
+    """
     try:
         return datetime.fromisoformat(str(header.get("DATE-OBS", "")).strip())
     except ValueError:
         return None
 
 
-def _raw_name(header, fallback: str) -> str:
+def raw_name_of(header, fallback: str) -> str:
+    """The name of the raw file a product comes from (``GSP_ONAM``).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header or dict
+        A reduced frame's header.
+    fallback : str
+        The name returned when the header names no raw file.
+
+    Returns
+    -------
+    str
+        The raw file's name.
+    """
     return header_name(header, "GSP_ONAM", fallback)

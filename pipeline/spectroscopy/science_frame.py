@@ -12,8 +12,8 @@ from pathlib import Path
 
 from astropy.nddata import CCDData
 
-from pipeline.spectroscopy.product_result import ProductResult, _lineage
-from pipeline.spectroscopy.reduced_frame import _raw_name
+from pipeline.spectroscopy.product_result import ProductResult, product_lineage_cards
+from pipeline.spectroscopy.reduced_frame import raw_name_of
 from pipeline.spectroscopy.trace import Trace
 from pipeline.vocabulary import StepOutcome
 from pipeline.wavelength.fits_io import write_spectrum
@@ -36,7 +36,7 @@ class ScienceFrame:
     @property
     def raw(self) -> str:
         """The raw file name (``GSP_ONAM``)."""
-        return _raw_name(self.header, self.name)
+        return raw_name_of(self.header, self.name)
 
     def result(self, data_type: int, status: StepOutcome, reason: str = "", **fields):
         """A :class:`~pipeline.spectroscopy.product_result.ProductResult` of this frame.
@@ -50,7 +50,9 @@ class ScienceFrame:
 
     def write(self, spectrum, name: str, parent: str, rlevel: int, extra: dict, solution=None):
         """Write a 1-D product of this frame with its lineage cards; returns the path."""
-        cards = _lineage(self.header, self.raw, parent, name, rlevel, self.settings, extra)
+        cards = product_lineage_cards(
+            self.header, self.raw, parent, name, rlevel, self.settings, extra
+        )
         return write_spectrum(
             spectrum,
             self.out_dir / name,

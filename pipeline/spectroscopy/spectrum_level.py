@@ -2,8 +2,8 @@
 
 A running median of the columns' fluxes, each column's own left out
 (:func:`_neighbour_median`), over :data:`SMOOTH_COLUMNS` columns or as many as bring
-its noise down to :data:`LEVEL_NOISE` (:func:`_spectrum_level`);
-:func:`~pipeline.spectroscopy.profile_correction._corrected_profile` divides the data
+its noise down to :data:`LEVEL_NOISE` (:func:`normalising_level`);
+:func:`~pipeline.spectroscopy.profile_correction.corrected_profile` divides the data
 by it.
 """
 
@@ -20,15 +20,16 @@ SMOOTH_COLUMNS = 31
 
 #: Relative noise of the level by which the data are normalised to correct the
 #: profile, at most: a faint source's level is a median over more than
-#: :data:`SMOOTH_COLUMNS` columns (:func:`_spectrum_level`). At 15 % (40 ADU per column
+#: :data:`SMOOTH_COLUMNS` columns (:func:`normalising_level`). At 15 % (40 ADU per column
 #: on a sky of 80, +-2.5 FWHM, 31 columns) the flux read -0.26 +- 0.13 % against the
 #: fractional sum, at 9 % (91 columns) -0.03 +- 0.12 % (40 realisations, sky known).
 LEVEL_NOISE = 0.05
 
 
-def _spectrum_level(net, pix_var, prof, weights, use, complete):
-    """Per column, the spectrum by which the data are normalised to correct the profile:
-    a running median of the columns' fluxes fitted with the uncorrected profile, the
+def normalising_level(net, pix_var, prof, weights, use, complete):
+    """Per column, the spectrum by which the data are normalised to correct the profile.
+
+    A running median of the columns' fluxes fitted with the uncorrected profile, the
     column's own left out, over :data:`SMOOTH_COLUMNS` columns or as many as bring its
     noise down to :data:`LEVEL_NOISE` (a faint source).
 
@@ -44,6 +45,27 @@ def _spectrum_level(net, pix_var, prof, weights, use, complete):
     column out alone, -1.5 % and -2.7 % (:mod:`benchmarks.grade_extraction`). Horne's
     flux (with the model profile) has about twice the aperture sum's S/N in a wide
     aperture, and the window widens until the level's noise is small.
+
+    Parameters
+    ----------
+    net : numpy.ndarray
+        The sky-subtracted data (rows x columns).
+    pix_var : numpy.ndarray
+        The variance of each pixel, same shape.
+    prof : numpy.ndarray
+        The uncorrected spatial profile, same shape.
+    weights : numpy.ndarray
+        The aperture's fractional weight of each pixel, same shape.
+    use : numpy.ndarray of bool
+        The pixels the columns' fluxes are fitted on, same shape.
+    complete : numpy.ndarray of bool
+        Per column, whether it lost no aperture pixel: only those give a flux, the
+        others are interpolated.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per column, the level (zeros when no column gives a flux).
     """
     with np.errstate(all="ignore"):
         pv = np.where(use & (weights > 0), prof / pix_var, 0.0)

@@ -1,7 +1,7 @@
 """Columns that no smooth profile describes, summed instead (Horne's fallback).
 
 An emission line with a spatial profile of its own over a few columns
-(:func:`_inadequate_columns`): the column's local profile is the smooth one corrected
+(:func:`inadequate_columns`): the column's local profile is the smooth one corrected
 by its neighbours' median residual, its cosmic rays are rejected against that local
 profile (:func:`_explained`), and where the flux feels the difference the column is
 summed and its lost pixels are bridged with the local profile.
@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.spectroscopy.column_fit import _coverage, _fit_columns, _fixed_fit, _normalised
+from pipeline.spectroscopy.column_fit import (
+    fit_columns,
+    flux_over_pixels,
+    normalised_profile,
+    profile_coverage,
+)
 from pipeline.spectroscopy.profile_allowance import PROFILE_ERROR
 from pipeline.spectroscopy.profile_correction import BRIDGE_ERROR
 
@@ -33,7 +38,7 @@ INADEQUATE_CHI2 = 30.0
 FELT_SIGMA = 0.5
 
 
-def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance):
+def inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, allowance):
     """Columns the smooth profile cannot describe, and their local profile and fit.
 
     An emission line narrower than the continuum (a compact region, a sky line filling
@@ -49,7 +54,33 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
     (Horne's fallback, flux conserved whatever the profile), cosmic rays rejected
     against the local profile and lost pixels bridged with it.
 
-    Returns None, or (columns, local profile, local flux and variance, pixels kept).
+    Parameters
+    ----------
+    net : numpy.ndarray
+        The sky-subtracted data (rows x columns).
+    pix_var : numpy.ndarray
+        The variance of each pixel, same shape.
+    prof : numpy.ndarray
+        The smooth spatial profile, normalised, same shape.
+    weights : numpy.ndarray
+        The aperture's fractional weight of each pixel, same shape.
+    inside : numpy.ndarray of bool
+        The usable pixels of the aperture, same shape.
+    fit : tuple
+        The smooth profile's fit, as
+        :func:`~pipeline.spectroscopy.column_fit.fit_columns` returns it.
+    noise : tuple or None
+        ``(1 / gain, read variance, sky)`` for the model variance, or None.
+    clip : float
+        Rejection threshold, in sigma.
+    allowance : numpy.ndarray
+        Relative error of the smooth profile allowed for in its rejection, per pixel.
+
+    Returns
+    -------
+    tuple or None
+        None when no column is to be summed, else the columns, their local profile
+        (rows x those columns), local flux and variance, and the pixels kept.
     """
     flux, _, good, _ = fit
     with np.errstate(all="ignore"):
@@ -88,11 +119,11 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
     with np.errstate(all="ignore"):
         change = np.nan_to_num(spread / local, nan=PROFILE_ERROR, posinf=PROFILE_ERROR)
     local_error = np.clip(np.hypot(allowance[:, cols], change), None, PROFILE_ERROR)
-    local = _normalised(local, weights[:, cols])
+    local = normalised_profile(local, weights[:, cols])
     sub_noise = None if noise is None else (*noise[:2], noise[2][:, cols])
     # The rejection allows for the noise of the local profile (a median of a few
     # columns) and for its change within the window.
-    lfit = _fit_columns(
+    lfit = fit_columns(
         net[:, cols],
         pix_var[:, cols],
         local,
@@ -117,7 +148,7 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
         allowance[:, cols],
     )
     if not (lgood == lfit[2]).all():
-        lflux, lvar, lgood, _ = _fit_columns(
+        lflux, lvar, lgood, _ = fit_columns(
             net[:, cols],
             pix_var[:, cols],
             local,
@@ -140,7 +171,7 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
     # summed, optimal within 0.2 sigma of the sum on every one).
     # Where pixels are lost the two profiles bridge them differently; that is within
     # the bridge's own error (BRIDGE_ERROR), no reason to sum.
-    lost = 1.0 - _coverage(good[:, cols], prof[:, cols], weights[:, cols] > 0)
+    lost = 1.0 - profile_coverage(good[:, cols], prof[:, cols], weights[:, cols] > 0)
     sigma = np.sqrt(fit[1][cols] + (BRIDGE_ERROR * lost * flux[cols]) ** 2)
     # The two profiles are compared on the pixels both fits keep: a pixel the smooth
     # fit rejects and the local one, with the wider allowance of its window, keeps is
@@ -151,8 +182,8 @@ def _inadequate_columns(net, pix_var, prof, weights, inside, fit, noise, clip, a
         var = pix_var[:, cols]
     else:
         var = noise[1] + noise[0] * np.clip(flux[cols] * prof[:, cols] + noise[2][:, cols], 0, None)
-    smooth_both = _fixed_fit(net[:, cols], var, prof[:, cols], both)
-    local_both = _fixed_fit(net[:, cols], var, local, both)
+    smooth_both = flux_over_pixels(net[:, cols], var, prof[:, cols], both)
+    local_both = flux_over_pixels(net[:, cols], var, local, both)
     felt = np.abs(local_both - smooth_both) > FELT_SIGMA * sigma
     keep = sane & felt
     if not keep.any():

@@ -121,8 +121,28 @@ def _least_squares(func, y, data, p0, lower, upper, n_iter=60):
     return p
 
 
-def _fit_profile(y, prof, x0, fwhm0, model):
-    """Fit one source; returns (centre, fwhm, amplitude, background, params) or None."""
+def fit_source_profile(y, prof, x0, fwhm0, model):
+    """Fit one source's spatial profile, a Moffat or Gaussian over a constant.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Row (or offset) of each sample.
+    prof : numpy.ndarray
+        The profile's samples.
+    x0 : float
+        First guess of the centre; the fit keeps within ``fwhm0`` of it.
+    fwhm0 : float
+        First guess of the FWHM.
+    model : str
+        ``"moffat"``, else a Gaussian is fitted.
+
+    Returns
+    -------
+    tuple or None
+        ``(centre, fwhm, amplitude, background, params)``, ``params`` the model's
+        parameters by name; None when the fit fails.
+    """
     amp0 = max(float(prof[np.argmin(np.abs(y - x0))]), 1e-12)
     inf = np.inf
     try:
@@ -327,7 +347,7 @@ def _fit_target(y, net, peak: int, width: float, model: str, noise: float, thres
     fwhm0 = float(max(width, 1.5))
     half = int(max(4 * fwhm0, 12))
     lo, hi = max(peak - half, 0), min(peak + half + 1, net.size)
-    fit = _fit_profile(y[lo:hi], net[lo:hi], float(peak), fwhm0, model)
+    fit = fit_source_profile(y[lo:hi], net[lo:hi], float(peak), fwhm0, model)
     if fit is None:
         return None
     xc, fwhm, amp, c, params = fit

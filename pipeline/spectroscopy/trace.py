@@ -257,7 +257,7 @@ def _straightened_profile(data, rows, target: Target):
     """
     from scipy import ndimage
 
-    from pipeline.spectroscopy.targets import _fit_profile
+    from pipeline.spectroscopy.targets import fit_source_profile
 
     ny, nx = data.shape
     half = int(max(5 * target.fwhm, 12))
@@ -278,7 +278,7 @@ def _straightened_profile(data, rows, target: Target):
     measured = (offsets, prof)
     if not level_error < ENCLOSED_LEVEL_ERROR * max(float(np.sum(prof)), 0.0):
         measured = None
-    fit = _fit_profile(offsets, prof, 0.0, max(target.fwhm, 1.5), target.model)
+    fit = fit_source_profile(offsets, prof, 0.0, max(target.fwhm, 1.5), target.model)
     if fit is None or not (0.5 * target.fwhm <= fit[1] <= 2.0 * target.fwhm + 2):
         return target.fwhm, dict(target.params), measured
     params = dict(fit[4])

@@ -12,7 +12,7 @@ import numpy as np
 from astropy.io import fits
 from sqlalchemy import select
 
-from gsp_extension.engine.handlers import Handler, HandlerRegistry, _job_file
+from gsp_extension.engine.handlers import Handler, HandlerRegistry, job_file
 from gsp_extension.engine.work import ProductOut, TransientError, WorkRequest, WorkResult
 from gsp_extension.store.models import Job
 
@@ -27,7 +27,7 @@ def write_fits_atomic(path: Path, value: int, **cards) -> None:
 
 
 def prepare_copy(session, job, data_root):
-    file = _job_file(session, job)
+    file = job_file(session, job)
     return {"file_id": file.id, "name": file.file_name, "out": str(Path(data_root) / "products")}
 
 
@@ -60,7 +60,7 @@ def make_registry() -> HandlerRegistry:
 
 
 def prepare_read(session, job, data_root):
-    file = _job_file(session, job)
+    file = job_file(session, job)
     return {"path": file.full_path}
 
 
@@ -102,7 +102,7 @@ def prepare_night_product(session, job, data_root):
     """Like the real handlers: products go to ``out_dir`` (products/<night>/)."""
     from gsp_extension.engine.handlers import products_dir
 
-    file = _job_file(session, job)
+    file = job_file(session, job)
     return {
         "file_id": file.id,
         "name": file.file_name,
