@@ -324,5 +324,18 @@ def realhub(world_db, tmp_path_factory) -> RealHub:
 
 
 @pytest.fixture(scope="session")
+def bare_hub(tmp_path_factory) -> RealHub:
+    """A second hub, on SQLite, with no ``GSP_PUBLIC_URL`` (mailed links take its bind
+    URL), for the modules whose worlds must start from an empty database: the seed's
+    examples (its proposal is the fifth) and the invitation links. Each builds its own
+    world on it, of its own accounts; one hub start serves both."""
+    hub = start_hub(tmp_path_factory.mktemp("gsp-bare-hub"), public_url=False)
+    try:
+        yield hub
+    finally:
+        stop_hub(hub)
+
+
+@pytest.fixture(scope="session")
 def world(realhub) -> World:
     return build_world(realhub)
