@@ -1,6 +1,6 @@
 """Grade extraction + wavelength calibration against ``gsp simulate`` truth.
 
-For each (mode, binning, flexure) a night is simulated in memory (``iter_night``: no
+For each (mode, binning, flexure) a night is simulated in memory (one ``NightSimulator``: no
 files), its arcs and science frames are trimmed and their bias level removed (the
 prescan median, enough for wavelength work: no flat is needed to find lines), and then:
 
@@ -27,7 +27,8 @@ import astropy.units as u
 import numpy as np
 from astropy.nddata import CCDData, StdDevUncertainty
 
-from pipeline.simulate import NightConfig, iter_night
+from pipeline.simulate import NightConfig
+from pipeline.simulation.night import NightSimulator
 from pipeline.spectroscopy import extract, find_targets, trace_target
 from pipeline.spectroscopy.arc_solutions import calibrate_along_trace, combine_solutions
 from pipeline.spectroscopy.trace import Trace
@@ -121,18 +122,16 @@ def grade_night(mode, lamp, binning, flexure, seed=0, tilt=0.002) -> Grade:
         seed=seed,
         tilt=tilt,
     )
-    night = {}
     arcs, sciences = [], []
     t0 = time.perf_counter()
-    frames = list(iter_night(cfg))
-    for name, hdul, ftruth in frames:
+    # One simulator renders the frames and gives the night's truth (iter_night would
+    # make a second one: its detector's fixed patterns alone take ~0.5 s at 1x1).
+    simulator = NightSimulator(cfg)
+    for name, hdul, ftruth in simulator.frames():
         if ftruth["role"] == "arc":
             arcs.append((name, hdul, ftruth))
         elif ftruth["role"] == "science":
             sciences.append((name, hdul, ftruth))
-    from pipeline.simulation.night import NightSimulator
-
-    simulator = NightSimulator(cfg)
     night = simulator.night_truth()
     lamp_span = measured_range(simulator.template)
     t_sim = time.perf_counter() - t0
@@ -248,11 +247,10 @@ def grade_flexure_change(mode, binning, arc_flex, sci_flex, seed=3) -> str:
         n_science=1,
         seed=seed,
     )
-    from pipeline.simulation.night import NightSimulator
-
-    night = NightSimulator(cfg).night_truth()
+    simulator = NightSimulator(cfg)
+    night = simulator.night_truth()
     arcs, sci, truth = [], None, None
-    for name, hdul, ft in iter_night(cfg):
+    for name, hdul, ft in simulator.frames():
         ccd = None
         if ft["role"] in ("arc", "science"):
             ccd = _trimmed(hdul, night)

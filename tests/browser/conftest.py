@@ -58,9 +58,9 @@ def world(tmp_path_factory):
             other_file_names=["0001_NGC1234_26-11-2020.fits"],
         )
         return
-    # A closed page's kernel is shut down 20 s after its last connection went (60 s in
+    # A closed page's kernel is shut down 10 s after its last connection went (60 s in
     # production): test_page_kernels waits that long, not a minute.
-    os.environ.setdefault("GSP_PAGE_KERNEL_TIMEOUT", "20")
+    os.environ.setdefault("GSP_PAGE_KERNEL_TIMEOUT", "10")
     # The gsp service trusts the hub's word on a token this long (30 s in production):
     # the revoked-token test waits that long for the refusal, not half a minute.
     os.environ.setdefault("GSP_TOKEN_CACHE_SECONDS", f"{TOKEN_CACHE_SECONDS:g}")

@@ -241,7 +241,7 @@ def start_world(root: Path, timeout: float = 420) -> LiveWorld:
                 return world
             if not world.engine_thread.is_alive():
                 raise RuntimeError("the job engine stopped")
-            time.sleep(2)
+            time.sleep(0.5)
         raise RuntimeError(
             f"no wavelength-calibrated product within {timeout} s:\n{hub.log_tail()}"
         )

@@ -25,7 +25,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(2)
+        time.sleep(0.5)
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 

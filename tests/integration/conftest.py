@@ -29,6 +29,7 @@ from tests.postgres import throwaway_database
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gsp_realhub import RealHub, start_hub, stop_hub  # noqa: E402
+from login_overlay import LOGIN_OVERLAY  # noqa: E402
 
 P1, P2, P3, P4 = "SOAR2020B-001", "SOAR2020B-002", "SOAR2020B-003", "SOAR2020B-004"
 
@@ -309,11 +310,30 @@ def realhub(world_db, tmp_path_factory) -> RealHub:
         url = None
         if world_db == "postgresql":
             url = stack.enter_context(throwaway_database("gsp_hub"))
-        hub = start_hub(tmp_path_factory.mktemp(f"gsp-hub-{world_db}"), database_url=url)
+        # With the login tests' overlay (two test users' spawns made slow or failing):
+        # test_login_spawn.py then needs no hub start of its own.
+        hub = start_hub(
+            tmp_path_factory.mktemp(f"gsp-hub-{world_db}"),
+            database_url=url,
+            extra_config=LOGIN_OVERLAY,
+        )
         try:
             yield hub
         finally:
             stop_hub(hub)
+
+
+@pytest.fixture(scope="session")
+def bare_hub(tmp_path_factory) -> RealHub:
+    """A second hub, on SQLite, with no ``GSP_PUBLIC_URL`` (mailed links take its bind
+    URL), for the modules whose worlds must start from an empty database: the seed's
+    examples (its proposal is the fifth) and the invitation links. Each builds its own
+    world on it, of its own accounts; one hub start serves both."""
+    hub = start_hub(tmp_path_factory.mktemp("gsp-bare-hub"), public_url=False)
+    try:
+        yield hub
+    finally:
+        stop_hub(hub)
 
 
 @pytest.fixture(scope="session")

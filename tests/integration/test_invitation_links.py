@@ -1,10 +1,10 @@
 """Invitation links point to where the hub listens when no public URL is configured.
 
 Issue 14 item 3: with ``--port 8100`` and no ``GSP_PUBLIC_URL``, the service's
-invitation mail said ``http://localhost:8000/hub/set-password?...``. Here a hub of its
-own runs on a free port (never 8000) without ``GSP_PUBLIC_URL``; staff create an
-account through the API, and the link of the invitation is followed to set a password
-and log in.
+invitation mail said ``http://localhost:8000/hub/set-password?...``. Here a hub runs on a
+free port (never 8000) without ``GSP_PUBLIC_URL`` (conftest.py's ``bare_hub``, which the
+seed examples' world shares); staff create an account through the API, and the link of
+the invitation is followed to set a password and log in.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from __future__ import annotations
 import email
 import re
 from email import policy
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from gsp_realhub import start_hub, stop_hub
 
 from gsp_extension.store import Database
 from gsp_extension.store.accounts import create_user
@@ -29,16 +27,14 @@ PASSWORD = "vermilion-Otter-42"
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    hub = start_hub(Path(tmp_path_factory.mktemp("gsp-invite-port")), public_url=False)
-    db = Database(hub.database_url)
+def hub(bare_hub):
+    db = Database(bare_hub.database_url)
     try:
         with db.transaction() as s:
             create_user(s, "invstaff", email="invstaff@example.org", is_staff=True)
     finally:
         db.dispose()
-    yield hub
-    stop_hub(hub)
+    return bare_hub
 
 
 def _xsrf(html: str) -> str:

@@ -1,10 +1,10 @@
 """The login that starts the user's server (hub/login.py) when that start is slow or fails.
 
-One real hub for the module (the project's config, forkserver included), with an overlay
-(a ``pre_spawn_hook``) that changes the spawns of two test users only: ``lslow``'s spawn
-sleeps before its server starts (longer than the login waits), ``lfail``'s server
-command does not exist (the spawn fails at once). ``lquick``'s server starts as in
-production.
+The session's real hub (the project's config, forkserver included), which runs with an
+overlay (login_overlay.py: a ``pre_spawn_hook``) that changes the spawns of two test users
+only: ``lslow``'s spawn sleeps before its server starts (longer than the login waits),
+``lfail``'s server command does not exist (the spawn fails at once). ``lquick``'s server
+starts as in production.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from gsp_realhub import start_hub, stop_hub
+from login_overlay import MISSING_CMD, SLOW_S, WAIT_S
 
 from gsp_extension.store import Database
 from gsp_extension.store.accounts import create_user, set_password_hash
@@ -26,36 +25,14 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "a login that starts servers 7"
 XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
-#: What the login waits for the server (spawn_wait_at_login), set by the overlay.
-WAIT_S = 4.0
-#: How long lslow's spawn sleeps before its server starts: longer than the login waits.
-SLOW_S = WAIT_S + 5
-MISSING_CMD = "/nonexistent/gsp-login-test/jupyterhub-singleuser"
-
-EXTRA_CONFIG = f"""
-import asyncio as _asyncio
-
-c.ProposalAuthenticator.spawn_wait_at_login = {WAIT_S!r}
-
-async def _slow_or_failing_server(spawner):
-    # Only these two users' spawns differ from production. lslow's sleeps in the hub's
-    # spawn (pending, as a slow start is) and then forks as usual: a slow Popen start
-    # would cost this loaded machine ten seconds more for the same pending state.
-    if spawner.user.name == "lslow":
-        await _asyncio.sleep({SLOW_S!r})
-    elif spawner.user.name == "lfail":
-        spawner.cmd = [{MISSING_CMD!r}]
-
-c.Spawner.pre_spawn_hook = _slow_or_failing_server
-"""
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    hub = start_hub(Path(tmp_path_factory.mktemp("gsp-login-spawn")), extra_config=EXTRA_CONFIG)
+def hub(realhub):
+    """The session's hub (it runs with login_overlay.py) and the three test users."""
     # Cheap argon2 parameters: the hash carries them, so verifying it is cheap too.
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    db = Database(hub.database_url)
+    db = Database(realhub.database_url)
     try:
         with db.transaction() as s:
             for name in ("lslow", "lfail", "lquick"):
@@ -63,11 +40,11 @@ def hub(tmp_path_factory):
                 set_password_hash(s, user, hasher.hash(PASSWORD))
     finally:
         db.dispose()
-    try:
-        _wait_for_log(hub, "gsp forkserver: ready on", 120)
-        yield hub
-    finally:
-        stop_hub(hub)
+    _wait_for_log(realhub, "gsp forkserver: ready on", 120)
+    yield realhub
+    # The servers these logins started are of no later test's concern.
+    for name in ("lslow", "lquick"):
+        realhub.hub_api("DELETE", f"/users/{name}/server")
 
 
 def _wait_for_log(hub, text: str, timeout: float) -> None:

@@ -24,10 +24,6 @@ import pytest
 
 from tests.requirements import require
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from gsp_realhub import start_hub, stop_hub  # noqa: E402
-
 EXAMPLES = Path(__file__).resolve().parent / "seed_examples"
 FAKE_KEY = "'some-fake-api-key-that-does-not-work'"
 SEED_HOST = "http://remotehost/"
@@ -55,13 +51,11 @@ def _seed_blocks(text: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def seed_hub(tmp_path_factory):
-    hub = start_hub(tmp_path_factory.mktemp("gsp-seed-hub"))
-    try:
-        _build_seed_world(hub)
-        yield hub
-    finally:
-        stop_hub(hub)
+def seed_hub(bare_hub):
+    """conftest.py's hub with an empty database (the invitation test adds accounts to it,
+    never a proposal or a file): the seed's world is built on it as it stands."""
+    _build_seed_world(bare_hub)
+    return bare_hub
 
 
 def _build_seed_world(hub) -> None:
