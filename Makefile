@@ -36,8 +36,9 @@ $(VENV)/bin/python:
 # commands; the project itself is installed editable on top with no dependency resolution.
 # Bytecode is compiled at install (as pip does): where PYTHONDONTWRITEBYTECODE is set, every
 # hub, service, kernel and worker process would otherwise compile the stack again.
-$(VENV)/.installed: requirements.lock pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/uv pip install --python $(PY) --quiet --compile-bytecode -r requirements.lock
+$(VENV)/.installed: requirements.lock requirements-overrides.txt pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/uv pip install --python $(PY) --quiet --compile-bytecode -r requirements.lock \
+	  --override requirements-overrides.txt
 	$(VENV)/bin/uv pip install --python $(PY) --quiet --no-deps -e .
 	touch $@
 
@@ -58,7 +59,8 @@ node_modules/.installed: package.json package-lock.json
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: $(VENV)/bin/python
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test -p 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test -p 3.11 -o requirements.lock \
+	  --override requirements-overrides.txt
 
 clean-env:
 	rm -rf $(VENV) node_modules .chromium-checked
