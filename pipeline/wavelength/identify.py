@@ -67,11 +67,16 @@ from pipeline.wavelength.lines import (
 from pipeline.wavelength.local_lines import LOCAL_LINES, _local_fwhm
 from pipeline.wavelength.nist import LineCatalogue, displaced
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
+from pipeline.wavelength.peaks import find_peaks
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 from pipeline.wavelength.saturation import SATURATION_FRACTION, saturated_lines
 
 #: Two lines closer than this many FWHM are a blend.
 BLEND_FWHM = 2.5
+#: A peak no listed line stands for, this high against a line's peak, within
+#: BLEND_FWHM of it, makes its fit no measure of the arc's width (see
+#: :func:`_beside_lost_peak`).
+LOST_PEAK_FRACTION = 0.5
 #: Intensity ratio above which the brighter of two blended lines dominates.
 DOMINANCE = 10.0
 #: Centring error (binned px) above which a faint line (peak below WEAK_SNR times the
@@ -382,6 +387,43 @@ def _clear_of_brighter(j, amplitude, fwhm, reach) -> np.ndarray:
     return ~np.any(near & (amplitude[None, :] > amplitude[:, None]), axis=1)
 
 
+def _beside_lost_peak(j, fwhm, net, noise, flat) -> np.ndarray:
+    """Lines fitted narrow (below the arc's FWHM by :data:`CROSS_BROAD`) with a peak of
+    the arc within :data:`BLEND_FWHM` of their FWHM that no listed line stands for, at
+    least :data:`LOST_PEAK_FRACTION` as high as the line's own peak pixel.
+
+    The line finder drops a shoulder whose fit ran away (a blend in any case, see
+    :data:`~pipeline.wavelength.lines.SHOULDER_FWHM`), and its neighbour, fitted alone
+    over both peaks, comes out narrow: 930_M2 HgAr 2x2, Ar II 4079.57 with Ar II
+    4076.63 (as bright, 1.4 FWHM away, a clear dip between them) lost, fitted 1.55-1.75
+    px wide against the instrument's 2.5. Counted as a single line, it narrowed the
+    sparse arc's local FWHM to 1.9 px, and the clean expected Ar II 4052.92 (2.5 px) was
+    set aside as broadened or the identification failed (the solution 0.2-0.3 px off
+    there). Peaks on a clipped (``flat``) line's flanks, within :data:`CLEAR_FWHM` of
+    its fitted width, are its misfit's, not lost lines (those narrow the fits beside it
+    anyway, see :func:`_clear_of_broad_brighter`).
+    """
+    found = find_peaks(net, 5.0 * noise, 1)
+    peaks = found.index
+    if peaks.size == 0 or j.size == 0:
+        return np.zeros(j.size, bool)
+    gap = np.abs(peaks[:, None] - j[None, :])
+    # a peak within a pixel, or half its FWHM, of a listed centre is that line's
+    own = gap <= np.maximum(1.0, 0.5 * fwhm)[None, :]
+    own |= flat[None, :] & (gap <= CLEAR_FWHM * fwhm[None, :])
+    lost = peaks[~own.any(axis=1)]
+    if lost.size == 0:
+        return np.zeros(j.size, bool)
+    top = net[np.clip(np.round(j).astype(int), 0, net.size - 1)]
+    tall = net[lost][None, :] >= LOST_PEAK_FRACTION * top[:, None]
+    near = np.abs(lost[None, :] - j[:, None]) <= BLEND_FWHM * fwhm[:, None]
+    # fitted over the lost peak's light a line comes out narrow; one of the arc's width
+    # (the median of its unclipped lines, most of them faint and single) measures it
+    # still (930_M2 HgAr 3x3: Ar II 4385.06 beside lines lost by a clipped Hg I 4358.33)
+    narrow = fwhm < np.median(fwhm[~flat]) / CROSS_BROAD if (~flat).any() else False
+    return np.any(near & tall, axis=1) & narrow
+
+
 def _clear_of_broad_brighter(j, amplitude, fwhm) -> np.ndarray:
     """Lines with no brighter line within :data:`CLEAR_FWHM` of that line's own
     fitted FWHM.
@@ -452,6 +494,7 @@ def line_shapes(
         sharp
         & ~_blended(j, lines.amplitude, fwhm)
         & _clear_of_brighter(j, lines.amplitude, fwhm, reach)
+        & ~_beside_lost_peak(j, fwhm, net, noise, flat)
     )
     if sparse and single.sum() >= 5:
         local = _local_fwhm(j, fwhm, single, trim=True)
