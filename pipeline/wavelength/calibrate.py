@@ -52,6 +52,13 @@ from pipeline.wavelength.optics_continuation import (
     fit_departure,
     optics_of_guess,
 )
+from pipeline.wavelength.pen_lamp import (
+    HOLLOW_CATHODE,
+    PenShift,
+    fit_pen_shift,
+    high_excitation_argon,
+    pen_lamp_argon,
+)
 from pipeline.wavelength.shape_donor import (
     SPARSE_LIBRARY,
     donor_alignment,
@@ -81,10 +88,12 @@ MAX_SCALE_ERROR = 0.04
 #: ... and of a library template (real arcs of one mode differ by up to ~0.7 %: another
 #: copy of the grating, camera focus).
 MAX_SCALE_ERROR_TEMPLATE = 0.01
-#: Cathode elements of hollow-cathode lamps (their ionic lines, and their fill gas's,
-#: are strong); other lamps are pen lamps, whose ionic lines are weak.
-HOLLOW_CATHODES = frozenset({"Cu", "Fe"})
+#: Weight of a pen lamp's ionic lines: in hollow-cathode lamps (cathode elements
+#: :data:`~pipeline.wavelength.pen_lamp.HOLLOW_CATHODE`) their ionic lines, and their
+#: fill gas's, are strong; other lamps are pen lamps, whose ionic lines are weak.
 PEN_LAMP_IONIC_WEIGHT = 0.1
+#: What :func:`calibrate_arc` does with a pen lamp's high-excitation Ar I lines.
+PEN_SHIFT_CHOICES = ("measure", "apply")
 #: Smallest correlation between an arc and its library template (another mode or lamp
 #: correlates at ~0.1, a matching arc at 0.9).
 MIN_TEMPLATE_CORRELATION = 0.3
@@ -166,6 +175,7 @@ def calibrate_arc(
     max_order: int | None = None,
     separate_bulbs: bool | None = None,
     cosmic_cleaned: bool = False,
+    pen_shift: str = "measure",
 ) -> WavelengthSolution:
     """Wavelength solution of one extracted arc, fitted to NIST air wavelengths.
 
@@ -216,6 +226,18 @@ def calibrate_arc(
         pixels were replaced are set aside
         (:func:`pipeline.wavelength.altered_lines.altered_lines`). Default ``False``: a raw
         arc, or one this pipeline reduced (it does not clean arcs).
+    pen_shift : {"measure", "apply"}
+        A pen lamp's (Ar without Cu or Fe) Ar I lines of high excitation sit ~0.03 A
+        red of its other lines, the lamp's pressure against NIST's hollow-cathode
+        wavelengths (:mod:`pipeline.wavelength.pen_lamp`). ``"measure"`` (default):
+        their offset from the other lines is measured where significant and reported
+        (:attr:`WavelengthSolution.pen_shift_pixel`, ``GSP_WPEN``), the solution fitted
+        to every used line at its NIST wavelength, as any outside grader judges it
+        (anchored on the other lines, the used lines' RMS against NIST grew in every
+        library pen lamp with an offset, 1200M5 Ar 0.043 -> 0.069 px, and their mean
+        moved by up to +0.09 px). ``"apply"``: the solution is the other lines'
+        (4s-4p Ar I, Hg, Ne), the high-excitation lines carried with the offset, and
+        lines far from that fit set aside as outliers.
 
     Returns
     -------
@@ -229,6 +251,8 @@ def calibrate_arc(
     WavelengthCalibrationError
         The arc does not match the guess (another mode or lamp, too few lines).
     """
+    if pen_shift not in PEN_SHIFT_CHOICES:
+        raise ValueError(f"pen_shift must be one of {PEN_SHIFT_CHOICES}, not {pen_shift!r}")
     if max_order is None:
         max_order = MAX_ORDER
     if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
@@ -256,6 +280,11 @@ def calibrate_arc(
             f"px RMS (expected <= {MAX_RMS_PX}); is the arc of mode {mode!r} with lamps "
             f"{''.join(sorted(setup.lamp))}?"
         )
+    applied = pen_shift == "apply"
+    pen = _pen_shift(setup, found, measured, applied)
+    carried = pen if applied else None
+    if carried is not None:
+        measured = _measure(setup, found, pen=carried)
     bulb = _bulb_offset(setup, found, measured)
     apart = separate_bulbs or (
         separate_bulbs is None
@@ -264,8 +293,8 @@ def calibrate_arc(
     )
     terms = _separate_bulbs(setup, found, measured) if apart else None
     if terms is not None:
-        measured = _measure(setup, found, terms)
-    solution = _solution(setup, found, measured, mode, arc_name, bulb, terms)
+        measured = _measure(setup, found, terms, carried)
+    solution = _solution(setup, found, measured, mode, arc_name, bulb, terms, pen, applied)
     if found.reference == FALLBACK_REFERENCE:
         return solution
     solution, check = with_check(solution, setup.lamp)
@@ -547,7 +576,7 @@ def _aligned(setup: ArcSetup, flux, guess, sigma, max_shift, max_scale, lamp_flu
 def _ionic_weight(setup: ArcSetup) -> float:
     """Weight of the arc's ionic NIST lines against its neutral ones: a hollow cathode's
     are strong, a pen lamp's weak."""
-    return 1.0 if setup.lamp & HOLLOW_CATHODES else PEN_LAMP_IONIC_WEIGHT
+    return 1.0 if setup.lamp & HOLLOW_CATHODE else PEN_LAMP_IONIC_WEIGHT
 
 
 def _other_lamps(setup: ArcSetup, guess) -> bool:
@@ -747,13 +776,19 @@ def _widest_gap(setup: ArcSetup, ident) -> float:
 
 
 def _measure(
-    setup: ArcSetup, found: IdentifiedArc, bulbs: BulbTerms | None = None
+    setup: ArcSetup,
+    found: IdentifiedArc,
+    bulbs: BulbTerms | None = None,
+    pen: PenShift | None = None,
 ) -> MeasuredSolution:
     """The solution as goodman's Chebyshev series, and its residuals at the lines.
 
     With ``bulbs`` (a two-bulb lamp solved apart, :func:`_separate_bulbs`) the series is
     the HgAr bulb's solution, and a Ne line's residual is taken against it plus the Ne
-    bulb's offset and slope: each line against its own bulb's light.
+    bulb's offset and slope: each line against its own bulb's light. With ``pen`` (a pen
+    lamp's high-excitation Ar I lines carried apart, :func:`_pen_shift`) the series is
+    the other lines' solution, and those lines' residuals are taken against it plus
+    their offset (the bulbs' terms, when both, were fitted after it).
     """
     n, b, ident = setup.n, setup.binning, found.ident
     j = np.arange(n, dtype=float)
@@ -765,8 +800,11 @@ def _measure(
     wave = guess_wavelength(found.guess, u_all)
     if found.reference != FALLBACK_REFERENCE:
         wave = _beyond_lines_along_optics(setup, found, j, wave)
-    if bulbs is not None:
-        wave = wave - chebyshev.chebval(xj, bulbs.shape) * np.abs(np.gradient(wave))
+    shapes = [t.shape for t in (bulbs, pen) if t is not None]
+    if shapes:
+        # the two series may be of different orders (the pen fit's is capped by its lines)
+        shape = shapes[0] if len(shapes) == 1 else chebyshev.chebadd(*shapes)
+        wave = wave - chebyshev.chebval(xj, shape) * np.abs(np.gradient(wave))
     coefficients = chebyshev_for(j, wave)
     pix = found.ident.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
@@ -776,6 +814,10 @@ def _measure(
         x = 2.0 * pix / max(n - 1, 1) - 1.0
         # a Ne line's NIST wavelength is where its own bulb's light puts it
         fitted = fitted - np.where(ne, bulbs.ne_pixel(x), 0.0) * disp_at
+    if pen is not None:
+        # a high-excitation Ar I line's NIST wavelength is where the pen lamp's
+        # pressure moved it from
+        fitted = fitted - np.where(_pen_lines(setup, found), pen.offset, 0.0) * disp_at
     resid = fitted - ident.reference
     resid_px = resid / disp_at
     used = ident.used
@@ -825,6 +867,50 @@ def _from_joint_lamp(setup: ArcSetup, found: IdentifiedArc) -> bool:
     return bulb_sides(start.elements, []) is not None
 
 
+def _pen_lines(setup: ArcSetup, found: IdentifiedArc) -> np.ndarray:
+    """Which of the arc's lines are a pen lamp's high-excitation Ar I lines, identified
+    with NIST (:mod:`pipeline.wavelength.pen_lamp`; none in any other lamp)."""
+    ident = found.ident
+    if not pen_lamp_argon(setup.lamp) or found.reference != "NIST air":
+        return np.zeros(ident.lines.centre.size, bool)
+    return high_excitation_argon(ident.reference, ident.ion)
+
+
+def _pen_shift(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution, applied: bool):
+    """A pen lamp's high-excitation Ar I lines' offset from its other lines, where it is
+    significant (:mod:`pipeline.wavelength.pen_lamp`; ``None`` otherwise).
+
+    Fitted to the lines used beside the solution's correction, as the bulbs are. Only
+    where it is ``applied`` (the solution anchored on the other lines) are the lines
+    far from that fit outliers of the lamp's solution; measured, the solution keeps
+    every used line at its NIST wavelength.
+    """
+    if found.ident.fit_error is None:
+        return None
+    high = _pen_lines(setup, found)
+    if not high.any():
+        return None
+    return _fitted_apart(setup, found, m, fit_pen_shift, high, set_aside=applied)
+
+
+def _fitted_apart(
+    setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution, fit, kind, set_aside=True
+):
+    """``fit`` (:func:`~pipeline.wavelength.bulbs.separate_bulbs` or
+    :func:`~pipeline.wavelength.pen_lamp.fit_pen_shift`) of the used lines' residuals,
+    ``kind`` telling their groups apart; with ``set_aside``, the lines it leaves out are
+    outliers of the lamp's solution."""
+    ident = found.ident
+    pick = m.used & np.isfinite(m.resid_px)
+    x = 2.0 * ident.lines.centre / max(setup.n - 1, 1) - 1.0
+    terms = fit(
+        x[pick], m.resid_px[pick], ident.fit_error[pick], kind[pick], ident.correction.order
+    )
+    if terms is not None and set_aside:
+        ident.status[np.nonzero(pick)[0][~terms.kept]] = "outlier"
+    return terms
+
+
 def _separate_bulbs(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
     """The two bulbs of a two-bulb lamp solved apart, where its lines tell them apart
     (:func:`pipeline.wavelength.bulbs.separate_bulbs`; ``None`` otherwise).
@@ -836,15 +922,8 @@ def _separate_bulbs(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
     side = bulb_sides(setup.lamp, ident.ion)
     if side is None or found.reference != "NIST air" or ident.fit_error is None:
         return None
-    pick = m.used & np.isfinite(m.resid_px)
-    x = 2.0 * ident.lines.centre / max(setup.n - 1, 1) - 1.0
-    terms = separate_bulbs(
-        x[pick], m.resid_px[pick], ident.fit_error[pick], side[pick], ident.correction.order
-    )
-    if terms is not None:
-        # lines far from both bulbs' solutions are outliers of the lamp's solution
-        ident.status[np.nonzero(pick)[0][~terms.kept]] = "outlier"
-    return terms
+    # lines far from both bulbs' solutions are outliers of the lamp's solution
+    return _fitted_apart(setup, found, m, separate_bulbs, side)
 
 
 def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -> np.ndarray:
@@ -908,6 +987,8 @@ def _solution(
     arc_name,
     bulb: BulbOffset | None,
     terms: BulbTerms | None = None,
+    pen: PenShift | None = None,
+    pen_applied: bool = False,
 ):
     """The :class:`WavelengthSolution` with its line table."""
     lines, ident = found.ident.lines, found.ident
@@ -933,6 +1014,7 @@ def _solution(
             "residual_pixel": m.resid_px,
             "used": m.used,
             "status": ident.status,
+            "pen_shift_line": _pen_lines(setup, found),
             "arc": np.full(pix.size, arc_name or ""),
         }
     )
@@ -967,6 +1049,8 @@ def _solution(
         bulb_offset_pixel=None if bulb is None else bulb.offset,
         bulb_offset_error=None if bulb is None else bulb.error,
         ne_bulb_pixel=None if terms is None else (terms.offset, terms.slope),
+        pen_shift_pixel=None if pen is None else (pen.offset, pen.error),
+        pen_shift_applied=pen is not None and pen_applied,
         shape_from="" if shape is None else shape.kept,
         shape_note="" if shape is None else shape.note(),
     )

@@ -39,6 +39,7 @@ COLUMNS = (
     ("residual_pixel", "pix", "The residual in pixels"),
     ("used", None, "In the fit"),
     ("status", None, "used, or why not (blend, saturated, weak, ...)"),
+    ("pen_shift_line", None, "Pen lamp's high-excitation Ar I (GSP_WPEN)"),
     ("arc", None, "Arc the line was measured in"),
 )
 

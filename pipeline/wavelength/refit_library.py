@@ -144,6 +144,8 @@ def refit(template: LampTemplate) -> RefitResult:
     result = RefitResult(template.file_name, template.lamp)
     stored = _stored(template)
     try:
+        # every used line at its NIST wavelength, as any arc is judged: a pen lamp's
+        # high-excitation Ar I offset is measured, not applied (calibrate_arc's pen_shift)
         sol, started_from = _refit_solution(template, stored)
     except (WavelengthCalibrationError, ValueError) as exc:
         result.problem = str(exc)
@@ -200,7 +202,7 @@ def _stored(template: LampTemplate) -> LampTemplate:
     return dataclasses.replace(template, corrected_coefficients=None, corrected_pixels=None)
 
 
-def refit_solution(template: LampTemplate):
+def refit_solution(template: LampTemplate, pen_shift: str = "measure"):
     """The lamp's own flux calibrated against NIST as the refit does, from its stored model.
 
     Where the lines named from the stored model leave a wide gap, the lamp is also
@@ -210,6 +212,11 @@ def refit_solution(template: LampTemplate):
     ----------
     template : LampTemplate
         A library lamp.
+    pen_shift : {"measure", "apply"}
+        As :func:`~pipeline.wavelength.calibrate.calibrate_arc`'s: the refit (and the
+        corrected model written) measures a pen lamp's high-excitation Ar I offset
+        without applying it; ``"apply"`` solves such a lamp on its other lines
+        (``benchmarks/pen_lamp_shift.py``).
 
     Returns
     -------
@@ -222,19 +229,19 @@ def refit_solution(template: LampTemplate):
     WavelengthCalibrationError
         The lamp could not be calibrated.
     """
-    return _refit_solution(template, _stored(template))[0]
+    return _refit_solution(template, _stored(template), pen_shift)[0]
 
 
-def _refit_solution(template: LampTemplate, stored: LampTemplate):
+def _refit_solution(template: LampTemplate, stored: LampTemplate, pen_shift: str = "measure"):
     """:func:`refit_solution` and the guess its lines were named from."""
-    sol = _fitted_from(template, stored)
-    other = _optics_gap_solution(template, stored, sol)
+    sol = _fitted_from(template, stored, pen_shift)
+    other = _optics_gap_solution(template, stored, sol, pen_shift)
     sol, start = (sol, stored) if other is None else other
-    shaped = _sibling_shape_solution(template, sol, start)
+    shaped = _sibling_shape_solution(template, sol, start, pen_shift)
     return (sol, start) if shaped is None else shaped
 
 
-def _sibling_shape_solution(template: LampTemplate, sol, start):
+def _sibling_shape_solution(template: LampTemplate, sol, start, pen_shift: str):
     """The lamp identified from its mode's donor's shape (:func:`shape_donor`), when
     that shape lets ``sol``'s own lines predict each other better; else ``None``.
 
@@ -279,7 +286,7 @@ def _sibling_shape_solution(template: LampTemplate, sol, start):
     rich = sol.n_used >= SPARSE_LIBRARY
     if donor is None or (rich and not _more_informative(donor, sol)):
         return None
-    other = _alternative(template, donor, sol)
+    other = _alternative(template, donor, sol, pen_shift)
     if other is None or (rich and other.correction_order > sol.correction_order):
         return None
     used = np.asarray(sol.lines["used"], bool)
@@ -324,30 +331,30 @@ def _loo_on(template: LampTemplate, guess, pix, ref, err, order: int) -> float:
     return loo_rms(x, d, w, order)
 
 
-def _fitted_from(template: LampTemplate, guess):
+def _fitted_from(template: LampTemplate, guess, pen_shift: str):
     """The lamp calibrated from ``guess`` at the order its lines support."""
-    sol = _calibrate(template, guess, MAX_ORDER)
+    sol = _calibrate(template, guess, MAX_ORDER, pen_shift)
     cap = min(MAX_ORDER, sol.n_used // LINES_PER_COEFFICIENT - 1)
     if sol.n_used < SPARSE_LIBRARY and sol.correction_order > cap >= 0:
-        sol = _calibrate(template, guess, cap)
+        sol = _calibrate(template, guess, cap, pen_shift)
     if sol.n_used < SPARSE_LIBRARY:
-        sol = _supported(template, guess, sol)
+        sol = _supported(template, guess, sol, pen_shift)
     return sol
 
 
-def _alternative(template: LampTemplate, guess, sol):
+def _alternative(template: LampTemplate, guess, sol, pen_shift: str):
     """The lamp fitted from another start (:func:`_fitted_from`), or ``None`` when that
     fails or reaches a reference other than ``sol``'s: a rival the caller then judges."""
     from pipeline.wavelength.calibrate import WavelengthCalibrationError
 
     try:
-        other = _fitted_from(template, guess)
+        other = _fitted_from(template, guess, pen_shift)
     except (WavelengthCalibrationError, ValueError):
         return None
     return other if other.reference == sol.reference else None
 
 
-def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
+def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol, pen_shift: str):
     """The lamp identified from the optics model's shape (and that guess), when that finds
     the NIST lines the stored model missed inside the widest gap of ``sol``'s lines (and
     fits more lines, no worse); else ``None``.
@@ -378,7 +385,7 @@ def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
     guess = optics_gap_guess(stored)
     if guess is None:
         return None
-    other = _alternative(template, guess, sol)
+    other = _alternative(template, guess, sol, pen_shift)
     if other is None:
         return None
     opix = np.asarray(other.lines["pixel"], float)[np.asarray(other.lines["used"], bool)]
@@ -389,7 +396,7 @@ def _optics_gap_solution(template: LampTemplate, stored: LampTemplate, sol):
     return None
 
 
-def _calibrate(template: LampTemplate, guess, max_order: int):
+def _calibrate(template: LampTemplate, guess, max_order: int, pen_shift: str = "measure"):
     """The lamp's own flux calibrated as an arc, from its stored model (or ``guess``)."""
     from pipeline.wavelength.calibrate import calibrate_arc
 
@@ -409,10 +416,11 @@ def _calibrate(template: LampTemplate, guess, max_order: int):
         separate_bulbs=True,
         # the lamp's own reduction replaced pixels of its bright lines (GSP_COSM)
         cosmic_cleaned=template.cosmic_cleaned,
+        pen_shift=pen_shift,
     )
 
 
-def _supported(template: LampTemplate, guess, sol):
+def _supported(template: LampTemplate, guess, sol, pen_shift: str):
     """The refit ``sol`` of a sparse lamp again at the lowest correction order its NIST
     lines support as well as its own
     (:func:`pipeline.wavelength.robust_fit.supported_order`), or ``sol``.
@@ -447,7 +455,7 @@ def _supported(template: LampTemplate, guess, sol):
     if lower >= sol.correction_order:
         return sol
     try:
-        low = _calibrate(template, guess, lower)
+        low = _calibrate(template, guess, lower, pen_shift)
     except (WavelengthCalibrationError, ValueError):
         return sol
     return low if low.reference == sol.reference and low.n_used >= sol.n_used else sol

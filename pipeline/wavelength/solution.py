@@ -84,6 +84,17 @@ class WavelengthSolution:
         x`` binned px from it (x = 2 pixel / (npix - 1) - 1, towards longer
         wavelengths); their ``fitted_wavelength`` and residuals include it. ``None``
         when the lines fit one solution.
+    pen_shift_pixel : tuple of float or None
+        A pen lamp's Ar I lines of high excitation (``pen_shift_line`` in the line
+        table, :mod:`pipeline.wavelength.pen_lamp`): their offset from the other lines
+        (fitted beside the solution's correction) and its standard error, binned px
+        towards longer wavelengths, where it is significant (``GSP_WPEN``, ``GSP_WPNE``);
+        ``None`` otherwise.
+    pen_shift_applied : bool
+        Whether the solution is the other lines' with the high-excitation lines carried
+        at that offset (their ``fitted_wavelength`` and residuals include it:
+        ``calibrate_arc(..., pen_shift="apply")``); by default ``False``: measured, not
+        applied, the solution fitted to every used line at its NIST wavelength.
     check_lines : int
         Bright lamp lines the solution was not fitted to that checked it between its
         lines (:mod:`pipeline.wavelength.between_lines`; 0 when none could).
@@ -120,6 +131,8 @@ class WavelengthSolution:
     bulb_offset_pixel: float | None = None
     bulb_offset_error: float | None = None
     ne_bulb_pixel: tuple[float, float] | None = None
+    pen_shift_pixel: tuple[float, float] | None = None
+    pen_shift_applied: bool = False
     check_lines: int = 0
     check_pixel: float = float("nan")
     check_worst_pixel: float = float("nan")
@@ -217,6 +230,13 @@ class WavelengthSolution:
             cards += [
                 ("GSP_WNBO", round(float(self.ne_bulb_pixel[0]), 4), "Ne bulb vs solution [px]"),
                 ("GSP_WNBS", round(float(self.ne_bulb_pixel[1]), 4), "its slope [px per half]"),
+            ]
+        if self.pen_shift_pixel is not None:
+            how = "applied" if self.pen_shift_applied else "measured, not applied"
+            offset, error = (round(float(v), 4) for v in self.pen_shift_pixel)
+            cards += [
+                ("GSP_WPEN", offset, f"Hi-exc Ar I offset, {how} [px]"),
+                ("GSP_WPNE", error, "its standard error [px]"),
             ]
         if self.check_lines:
             cards += [
