@@ -165,6 +165,39 @@ def _combined_shape(solutions: Sequence[WavelengthSolution]) -> dict:
     return {"shape_from": "several", "shape_note": "arcs kept " + ", ".join(names)}
 
 
+def _weighted(pairs) -> tuple[float, float] | None:
+    """Inverse-variance mean of (value, standard error) pairs and its standard error."""
+    pairs = [(v, e) for v, e in pairs if e is not None and np.isfinite(e) and e > 0]
+    if not pairs:
+        return None
+    w = np.array([1.0 / e**2 for _, e in pairs])
+    mean = float(np.sum(w * [v for v, _ in pairs]) / w.sum())
+    return mean, float(1.0 / np.sqrt(w.sum()))
+
+
+def _combined_lamp_light(solutions: Sequence[WavelengthSolution]) -> dict:
+    """What combined arcs measured of their lamp's light: the bulbs' offset (``GSP_WBLB``)
+    and a pen lamp's high-excitation Ar I offset (``GSP_WPEN``), each the inverse-variance
+    mean of the arcs that measured it; the Ne bulb's terms (``GSP_WNBO``) where every arc
+    was solved on its HgAr bulb (their coefficients are then averaged too).
+
+    Without them the science product of several arcs lost what each arc's own product
+    reports.
+    """
+    out: dict = {}
+    bulb = _weighted((s.bulb_offset_pixel, s.bulb_offset_error) for s in solutions)
+    if bulb is not None:
+        out["bulb_offset_pixel"], out["bulb_offset_error"] = bulb
+    pen = _weighted(s.pen_shift_pixel for s in solutions if s.pen_shift_pixel is not None)
+    if pen is not None:
+        out["pen_shift_pixel"] = pen
+        out["pen_shift_applied"] = any(s.pen_shift_applied for s in solutions)
+    if all(s.ne_bulb_pixel is not None for s in solutions):
+        terms = np.array([s.ne_bulb_pixel for s in solutions], float)
+        out["ne_bulb_pixel"] = tuple(float(v) for v in terms.mean(axis=0))
+    return out
+
+
 def combine_solutions(
     solutions: Sequence[WavelengthSolution], dates: Sequence, when=None
 ) -> tuple[WavelengthSolution, str]:
@@ -227,6 +260,7 @@ def combine_solutions(
             catalogues=sorted({c for s in solutions for c in s.catalogues}),
             **_combined_check(solutions),
             **_combined_shape(solutions),
+            **_combined_lamp_light(solutions),
         )
         # the line table and RMS of the combined solution itself
         combined = restate_lines(combined)

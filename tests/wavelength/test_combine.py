@@ -38,3 +38,28 @@ def test_disagreeing_arcs_pick_the_nearest_in_time():
     dates = [datetime(2026, 11, 22, 0, 0), datetime(2026, 11, 22, 2, 50)]
     sol, note = combine_solutions([a, b], dates, when)
     assert sol.arcs == ["late.fits"] and "nearest in time" in note
+
+
+def test_combined_arcs_report_what_each_measured_of_the_lamp_light():
+    """Two exposures of the real 1200 M6 HgAr pen lamp (its high-excitation Ar I lines
+    0.08-0.25 px red of the others, ``GSP_WPEN``): the science product of both carries
+    the offset, their inverse-variance mean with its smaller error, as each arc's own
+    product does; a lamp measurement no arc made stays absent."""
+    import dataclasses
+
+    from pipeline.lamps import lamp_dir, read_template
+    from pipeline.wavelength.refit_library import refit_solution
+
+    a = refit_solution(read_template(lamp_dir() / "goodman_comp_1200M6_GG495_HgAr.fits"))
+    assert a.pen_shift_pixel is not None
+    offset, error = a.pen_shift_pixel
+    b = dataclasses.replace(a, pen_shift_pixel=(offset + 0.03, 2.0 * error), arcs=["b.fits"])
+    sol, note = combine_solutions([a, b], [None, None])
+    assert "combined" in note
+    want = (offset / error**2 + (offset + 0.03) / (4 * error**2)) / (1.25 / error**2)
+    assert abs(sol.pen_shift_pixel[0] - want) < 1e-9
+    assert abs(sol.pen_shift_pixel[1] - error / np.sqrt(1.25)) < 1e-9
+    assert not sol.pen_shift_applied
+    cards = {k: (v, c) for k, v, c in sol.header_cards()}
+    assert cards["GSP_WPEN"][0] == round(want, 4) and "not applied" in cards["GSP_WPEN"][1]
+    assert sol.ne_bulb_pixel is None and "GSP_WNBO" not in cards
