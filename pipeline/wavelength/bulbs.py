@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from pipeline.wavelength.robust_fit import scaled_covariance
+
 #: Elements of the Ne bulb, and of the other bulb of a two-bulb lamp (the HgAr pen
 #: lamp, or the Ar lamp).
 NE_BULB = frozenset({"Ne"})
@@ -272,10 +274,7 @@ def _fit_apart(x, y, w, ne, keep, k):
 def _ne_terms(y, w, keep, coef, a) -> tuple[np.ndarray, np.ndarray]:
     """The Ne bulb's offset and slope of a fit (``coef``, design ``a``) to the ``keep``
     lines, and their covariance (scaled by the fit's reduced chi-square)."""
-    resid = y - a @ coef
-    aw = a[keep] * w[keep, None]
-    chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / max(int(keep.sum()) - a.shape[1], 1)
-    cov = np.linalg.pinv(aw.T @ aw) * chi2
+    cov = scaled_covariance(y, w, keep, coef, a)
     return coef[-2:], cov[-2:, -2:]
 
 

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from pipeline.wavelength.robust_fit import scaled_covariance
+
 #: Ar I 3p5 4s levels (Paschen 1s5-1s2) and 3p5 4p levels (2p10-2p1), cm-1 (NIST ASD).
 AR_4S = (93143.7600, 93750.5978, 94553.6652, 95399.8276)
 AR_4P = (
@@ -72,7 +74,11 @@ SCATTER_FLOOR_PX = 0.025
 
 
 def _air_to_vacuum(wavelength):
-    """Vacuum wavelength (A) of an air wavelength (A), Ciddor's dispersion of air."""
+    """Vacuum wavelength (A) of an air wavelength (A), Ciddor's dispersion of air.
+
+    Not specutils' ``air_to_vac``: this runs in every arc's calibration, which keeps
+    specutils' import (ndcube, gwcs) off its path (:mod:`pipeline.wavelength.arrays`).
+    """
     s2 = (1e4 / np.asarray(wavelength, float)) ** 2
     n = 1.0 + 0.0000834254 + 0.02406147 / (130.0 - s2) + 0.00015998 / (38.9 - s2)
     return np.asarray(wavelength, float) * n
@@ -142,11 +148,8 @@ def _fit(x, y, w, high, keep, order):
     a = np.hstack([chebyshev.chebvander(x, order), high[:, None].astype(float)])
     aw = a[keep] * w[keep, None]
     coef = np.linalg.lstsq(aw, y[keep] * w[keep], rcond=None)[0]
-    resid = y - a @ coef
-    dof = max(int(keep.sum()) - a.shape[1], 1)
-    chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / dof
-    cov = np.linalg.pinv(aw.T @ aw) * chi2
-    return coef, resid, float(np.sqrt(cov[-1, -1]))
+    cov = scaled_covariance(y, w, keep, coef, a)
+    return coef, y - a @ coef, float(np.sqrt(cov[-1, -1]))
 
 
 def fit_pen_shift(x, resid_px, err, high, order: int) -> PenShift | None:

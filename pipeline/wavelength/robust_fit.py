@@ -416,6 +416,35 @@ def _within_own_error(x, y, w, used, coef, order, own) -> np.ndarray:
     return resid <= own_clip(own) * np.sqrt(own**2 + reach)
 
 
+def scaled_covariance(y, w, keep, coef, a) -> np.ndarray:
+    """Covariance of a weighted least-squares fit's coefficients, by its reduced chi-square.
+
+    The points' errors give the weights' ratios, the fit's scatter their size.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        The data fitted.
+    w : numpy.ndarray
+        Each point's weight (1 / error).
+    keep : numpy.ndarray of bool
+        The points that entered the fit.
+    coef : numpy.ndarray
+        The fitted coefficients.
+    a : numpy.ndarray
+        The design matrix (points x coefficients).
+
+    Returns
+    -------
+    numpy.ndarray
+        The coefficients' covariance matrix.
+    """
+    resid = y - a @ coef
+    aw = a[keep] * w[keep, None]
+    chi2 = float(np.sum((resid[keep] * w[keep]) ** 2)) / max(int(keep.sum()) - a.shape[1], 1)
+    return np.linalg.pinv(aw.T @ aw) * chi2
+
+
 def order_cap(n: int) -> int:
     """Highest order ``n`` points may choose (before rejection), non-decreasing in ``n``.
 
