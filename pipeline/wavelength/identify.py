@@ -23,7 +23,8 @@ solution does not follow). Every arc line ends with a status:
     intensities, of the same spectrum; or of another spectrum (whose NIST intensities
     are on another scale) when the arc line is broader than its neighbours or too
     coarsely sampled for its width to tell (unless the arc's own library lamp, unbinned,
-    shows it clean: :mod:`pipeline.wavelength.lamp_widths`); or another arc
+    shows it clean: :mod:`pipeline.wavelength.lamp_widths`, or the fit of the other
+    lines puts it on its NIST place: :mod:`pipeline.wavelength.unpulled`); or another arc
     line within :data:`BLEND_FWHM` FWHM not ten times fainter, or the line is much
     broader than its neighbours: its centre depends on a flux ratio; or NIST lines
     within :data:`FEATURE_FWHM` FWHM of each other, none outshining the others,
@@ -70,6 +71,7 @@ from pipeline.wavelength.optics_continuation import fit_departure, wavelength_be
 from pipeline.wavelength.peaks import find_peaks
 from pipeline.wavelength.robust_fit import PolyFit, robust_fit
 from pipeline.wavelength.saturation import SATURATION_FRACTION, saturated_lines
+from pipeline.wavelength.unpulled import unpulled
 
 #: Two lines closer than this many FWHM are a blend.
 BLEND_FWHM = 2.5
@@ -714,6 +716,10 @@ def _statuses(
     weighted; 1200_M7 HgArNe, faint in its lamp) were set aside in every arc,
     physical truth expecting them (library lamps of 400_M1 and 1200 CaNIR show both
     clean).
+
+    Returns the statuses and which lines are blends only for such a neighbour of
+    another spectrum that their width cannot show (``unweighed``): the fit judges
+    those by their centre (:mod:`pipeline.wavelength.unpulled`).
     """
     found = ref_idx >= 0
     # NIST neighbours are judged with the local FWHM expressed in guess px
@@ -727,15 +733,16 @@ def _statuses(
     contradicted = _width_contradicts(ref_idx, dcat, cat_fwhm, shapes, geo.scale)
     nist_blend = nb.dominated[r] & ~contradicted
     cross = nb.unknown_rival[r] if across else nb.unknown[r]
-    nist_blend |= (nb.unknown[r] & shapes.broadened) | (cross & coarse)
-    status[found & nist_blend] = "blend"
-    status[found & shapes.arc_blend] = "blend"
+    nist_blend |= nb.unknown[r] & shapes.broadened
     # named after a line real lamps show displaced by an unlisted neighbour
-    status[found & displaced(dcat.lines.wavelength[r])] = "blend"
+    known_blend = nist_blend | shapes.arc_blend | displaced(dcat.lines.wavelength[r])
+    unweighed = found & cross & coarse & ~known_blend
+    status[found & known_blend] = "blend"
+    status[unweighed] = "blend"
     status[found & shapes.weak] = "weak"
     status[found & shapes.narrow] = "narrow"
     status[found & shapes.saturated] = "saturated"
-    return status
+    return status, unweighed
 
 
 def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None) -> np.ndarray:
@@ -847,6 +854,7 @@ def _fit_used(
     across,
     anchors=None,
     shown=None,
+    unweighed=None,
 ):
     """Robust fit of the correction to the lines still ``used``; rejects outliers.
 
@@ -855,6 +863,8 @@ def _fit_used(
     :func:`~pipeline.wavelength.robust_fit.robust_fit`): a faint, clean line two of
     its sigmas off is noise, not a misidentification. ``anchors`` (see
     :func:`_pair_anchors`) join the fit as points of their own; their statuses stay.
+    ``unweighed`` blends (see :func:`_statuses`) the fit puts on their NIST place
+    join it, and the fit is made again (:func:`~pipeline.wavelength.unpulled.unpulled`).
     """
     fit_set = status == "used"
     b = geo.binning
@@ -882,6 +892,13 @@ def _fit_used(
     )
     n_lines = int(fit_set.sum())
     status[np.nonzero(fit_set)[0][~fit.used[:n_lines]]] = "outlier"
+    if unweighed is not None:
+        cand = unweighed & (status == "blend") & (ref_idx >= 0)
+        y_all = np.where(cand, dcat.u[np.clip(ref_idx, 0, None)] - geo.u0, 0.0)
+        back = unpulled(cand, geo.x, y_all, geo.err, fit, x, e)
+        if back.any():
+            status[back] = "used"
+            return _fit_used(status, ref_idx, dcat, geo, order, shapes, across, anchors, shown)
     return fit, status
 
 
@@ -1262,7 +1279,7 @@ def identify(
         ref_idx, status = _unique_in_window(ref_idx, status, u_pred, dcat, lone_window)
         if (ref_idx >= 0).sum() < 3:
             break
-        status = _statuses(
+        status, unweighed = _statuses(
             ref_idx, status, dcat, shapes, u_pred, geo0, lamp_clean, np.isfinite(dominance)
         )
         geo, status = _known_pairs(flux, lines, geo0, alignment, ref_idx, status, dcat, shapes)
@@ -1284,9 +1301,18 @@ def identify(
         order = min(order_cap, max_order)
         anchored_fit = None
         if _end_anchors(anchors, geo, status == "used").any():
-            anchored_fit = (ref_idx, status.copy(), geo, order)
+            anchored_fit = (ref_idx, status.copy(), geo, order, unweighed)
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), anchors, shown
+            status,
+            ref_idx,
+            dcat,
+            geo,
+            order,
+            shapes,
+            np.isfinite(dominance),
+            anchors,
+            shown,
+            unweighed,
         )
         if tol < COARSE_TOLERANCE_PX:
             correction, status = _judge_end_lines(
@@ -1308,6 +1334,7 @@ def identify(
                     across=np.isfinite(dominance),
                     anchors=anchors,
                     shown=shown,
+                    unweighed=unweighed,
                 ),
             )
         used_now = int((status == "used").sum())
@@ -1316,9 +1343,18 @@ def identify(
         n_used = used_now
     if anchored_fit is not None:
         # the anchors named the lines beyond them; the solution is the lines' own fit
-        ref_idx, status, geo, order = anchored_fit
+        ref_idx, status, geo, order, unweighed = anchored_fit
         correction, status = _fit_used(
-            status, ref_idx, dcat, geo, order, shapes, np.isfinite(dominance), None, shown
+            status,
+            ref_idx,
+            dcat,
+            geo,
+            order,
+            shapes,
+            np.isfinite(dominance),
+            None,
+            shown,
+            unweighed,
         )
     cat = dcat.lines
     reference = np.where(ref_idx >= 0, cat.wavelength[np.clip(ref_idx, 0, None)], np.nan)
