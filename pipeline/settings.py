@@ -24,6 +24,11 @@ TECHNIQUES = ("auto", "Spectroscopy", "Imaging")
 FLAT_NORMALIZATIONS = ("mean", "simple", "full")
 EXTRACTION_TYPES = ("fractional", "optimal")
 TARGET_FIT_MODELS = ("moffat", "gaussian")
+#: What the wavelength calibration does with an offset its lamp's lines show: report it
+#: with the solution fitted to every line at its NIST wavelength (``"measure"``), or
+#: solve around it (``"apply"``); :func:`pipeline.wavelength.calibrate.calibrate_arc`'s
+#: ``pen_shift`` and ``separate_bulbs``.
+LAMP_OFFSET_CHOICES = ("measure", "apply")
 
 # Header keys of each setting (FITS keys are at most 8 characters). Kept next to the
 # dataclass so a new field cannot be forgotten: a test checks every field has a key.
@@ -42,6 +47,8 @@ HEADER_KEYS: dict[str, str] = {
     "max_targets": "GSP_MAXT",
     "background_spacing": "GSP_BSPC",
     "background_width": "GSP_BWID",
+    "pen_shift": "GSP_SPEN",
+    "bulb_separation": "GSP_SBLB",
 }
 
 
@@ -120,6 +127,19 @@ class ReductionSettings:
     background_spacing, background_width : float
         Background zones for extraction, in target-FWHM units: distance from the
         aperture edge and width (defaults 3 and 3).
+    pen_shift : str
+        A pen lamp's (HgAr, Ar, Ne: no Cu or Fe) high-excitation Ar I lines sit ~0.03 A
+        red of its other lines (the lamp's pressure). ``"measure"`` (default): the offset
+        is reported (``GSP_WPEN``) and the solution fitted to every used line at its NIST
+        wavelength, as outside graders judge it; ``"apply"``: the solution is the other
+        lines', those lines carried at the offset (:mod:`pipeline.wavelength.pen_lamp`).
+    bulb_separation : str
+        A two-bulb HgArNe lamp's Ne lines may sit off its HgAr lines by an offset and a
+        slope. ``"measure"`` (default): they are reported (``GSP_WNBO``, ``GSP_WNBS``) and
+        the solution fitted to every used line at its NIST wavelength, which graded
+        better against NIST and other teams' solutions on real arcs
+        (``benchmarks/bulb_default.py``); ``"apply"``: the solution is the HgAr bulb's,
+        as the lamp library's models are (:mod:`pipeline.wavelength.bulbs`).
     """
 
     saturation_threshold: float = 1.0
@@ -136,6 +156,8 @@ class ReductionSettings:
     max_targets: int = 3
     background_spacing: float = 3.0
     background_width: float = 3.0
+    pen_shift: str = "measure"
+    bulb_separation: str = "measure"
 
     def __post_init__(self) -> None:
         # Normalize spellings in place (frozen: go through object.__setattr__).
@@ -167,6 +189,10 @@ class ReductionSettings:
             ),
             "background_width": _number(
                 "background_width", self.background_width, float, 0.1, 100.0
+            ),
+            "pen_shift": _choice("pen_shift", self.pen_shift, LAMP_OFFSET_CHOICES),
+            "bulb_separation": _choice(
+                "bulb_separation", self.bulb_separation, LAMP_OFFSET_CHOICES
             ),
         }
         for name, value in checked.items():

@@ -20,6 +20,7 @@ from ..store.models import (
     EXTRACTION_TYPES,
     FLAT_NORMALIZATIONS,
     JOB_STATES,
+    LAMP_OFFSET_CHOICES,
     LOG_LEVELS,
     SETTINGS_TECHNIQUES,
     TARGET_FIT_MODELS,
@@ -336,6 +337,16 @@ class SettingsUpdate(_Patch):
     extraction_type: Literal[EXTRACTION_TYPES] = None  # type: ignore[valid-type]
     target_fit_model: Literal[TARGET_FIT_MODELS] = None  # type: ignore[valid-type]
     max_targets: Integral = Field(None, ge=1, le=20)
+    pen_shift: Literal[LAMP_OFFSET_CHOICES] = Field(  # type: ignore[valid-type]
+        None,
+        description="A pen lamp's high-excitation Ar I offset: 'measure' reports it, the "
+        "solution fitted to every line's NIST wavelength; 'apply' solves around it.",
+    )
+    bulb_separation: Literal[LAMP_OFFSET_CHOICES] = Field(  # type: ignore[valid-type]
+        None,
+        description="An HgArNe lamp's Ne bulb offset and slope: 'measure' reports them, the "
+        "solution fitted to every line's NIST wavelength; 'apply' gives the HgAr bulb's.",
+    )
     flux_calibration: bool = Field(
         None, description="Make flux-calibrated spectra (data_type 5) when a standard allows."
     )
@@ -696,6 +707,8 @@ class SettingsRecord(BaseModel):
     extraction_type: str
     target_fit_model: str
     max_targets: int
+    pen_shift: str
+    bulb_separation: str
     flux_calibration: bool
     preferred_standard: str
     extinction_correction: bool

@@ -64,6 +64,7 @@ COSMIC_RAY_METHODS = ("default", "lacosmic", "dcr", "none")
 FLAT_NORMALIZATIONS = ("mean", "simple", "full")
 EXTRACTION_TYPES = ("fractional", "optimal")
 TARGET_FIT_MODELS = ("moffat", "gaussian")
+LAMP_OFFSET_CHOICES = ("measure", "apply")
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
@@ -188,6 +189,9 @@ class ReductionSettings(Base):
     max_targets: Mapped[int] = mapped_column(default=3)
     background_spacing: Mapped[float] = mapped_column(Float, default=3.0)
     background_width: Mapped[float] = mapped_column(Float, default=3.0)
+    # Wavelength calibration: a lamp's line offsets measured or applied.
+    pen_shift: Mapped[str] = mapped_column(String(16), default="measure")
+    bulb_separation: Mapped[str] = mapped_column(String(16), default="measure")
     # Flux calibration (issue 17): the fields of pipeline.settings.FluxSettings.
     flux_calibration: Mapped[bool] = mapped_column(default=True)
     preferred_standard: Mapped[str] = mapped_column(String(40), default="")
@@ -212,6 +216,8 @@ class ReductionSettings(Base):
         ),
         _one_of("extraction_type", EXTRACTION_TYPES, "extraction_type"),
         _one_of("target_fit_model", TARGET_FIT_MODELS, "target_fit_model"),
+        _one_of("pen_shift", LAMP_OFFSET_CHOICES, "pen_shift"),
+        _one_of("bulb_separation", LAMP_OFFSET_CHOICES, "bulb_separation"),
         CheckConstraint("max_targets BETWEEN 1 AND 20", name="max_targets_range"),
         CheckConstraint(
             "background_spacing >= 0 AND background_spacing <= 100", name="background_spacing_range"

@@ -36,6 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("default", "lacosmic", "dcr", "none"),
         help="cosmic-ray method (overrides the settings file)",
     )
+    parser.add_argument(
+        "--pen-shift",
+        choices=("measure", "apply"),
+        help="a pen lamp's high-excitation Ar I offset: measured and reported (default), "
+        "or applied, the solution fitted to the other lines (overrides the settings file)",
+    )
+    parser.add_argument(
+        "--bulb-separation",
+        choices=("measure", "apply"),
+        help="an HgArNe lamp's Ne bulb offset and slope: measured and reported (default), "
+        "or applied, the solution the HgAr bulb's (overrides the settings file)",
+    )
     parser.add_argument("--ignore-bias", action="store_true", default=None)
     parser.add_argument("--ignore-flats", action="store_true", default=None)
     parser.add_argument(
@@ -82,6 +94,9 @@ def _settings(args):
         values, flux_values = {}, {}
     if args.cosmic:
         values["cosmic_ray_rejection"] = args.cosmic
+    for name in ("pen_shift", "bulb_separation"):
+        if getattr(args, name, None):
+            values[name] = getattr(args, name)
     if args.ignore_bias:
         values["ignore_bias"] = True
     if args.ignore_flats:

@@ -94,12 +94,14 @@ def calibrate_along_trace(
 
 
 def extract_and_calibrate_arc(
-    arc: CCDData, arc_name: str, trace: Trace, half_width, mode, first_guess=None
+    arc: CCDData, arc_name: str, trace: Trace, half_width, mode, first_guess=None, settings=None
 ):
     """The arc extracted along a science trace, and its wavelength solution.
 
     ``first_guess`` (any object with ``wavelength(unbinned_pixel)``, e.g. the optics
-    model) replaces the library lamp as the start of the identification.
+    model) replaces the library lamp as the start of the identification. ``settings``
+    say whether the lamp's offsets are measured or applied (``pen_shift``,
+    ``bulb_separation``; both measured without them).
 
     Parameters
     ----------
@@ -109,6 +111,7 @@ def extract_and_calibrate_arc(
     half_width : float
     mode : str
     first_guess : object, optional
+    settings : ReductionSettings, optional
 
     Returns
     -------
@@ -130,6 +133,8 @@ def extract_and_calibrate_arc(
         arc_name=arc_name,
         first_guess=first_guess,
         cosmic_cleaned=cosmic_cleaned(arc.header),
+        pen_shift=getattr(settings, "pen_shift", "measure"),
+        separate_bulbs=getattr(settings, "bulb_separation", "measure"),
     )
     return solution, spectrum
 
@@ -179,7 +184,9 @@ def _combined_lamp_light(solutions: Sequence[WavelengthSolution]) -> dict:
     """What combined arcs measured of their lamp's light: the bulbs' offset (``GSP_WBLB``)
     and a pen lamp's high-excitation Ar I offset (``GSP_WPEN``), each the inverse-variance
     mean of the arcs that measured it; the Ne bulb's terms (``GSP_WNBO``) where every arc
-    was solved on its HgAr bulb (their coefficients are then averaged too).
+    measured them, applied where every arc was solved on its HgAr bulb (their
+    coefficients are then averaged too; a mix, only ``separate_bulbs="auto"`` makes, is
+    neither bulb's solution and is reported as not applied).
 
     Without them the science product of several arcs lost what each arc's own product
     reports.
@@ -195,6 +202,7 @@ def _combined_lamp_light(solutions: Sequence[WavelengthSolution]) -> dict:
     if all(s.ne_bulb_pixel is not None for s in solutions):
         terms = np.array([s.ne_bulb_pixel for s in solutions], float)
         out["ne_bulb_pixel"] = tuple(float(v) for v in terms.mean(axis=0))
+        out["ne_bulb_applied"] = all(s.ne_bulb_applied for s in solutions)
     return out
 
 

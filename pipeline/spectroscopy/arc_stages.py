@@ -213,7 +213,13 @@ def solve_arcs(frame: ScienceFrame, target: TargetSpectrum, arcs: ArcSet) -> Arc
     for arc, arc_name in arcs.usable:
         try:
             solution, arc_spectrum = extract_and_calibrate_arc(
-                arc, arc_name, target.trace, half_width, arcs.mode, arcs.first_guess
+                arc,
+                arc_name,
+                target.trace,
+                half_width,
+                arcs.mode,
+                arcs.first_guess,
+                frame.settings,
             )
         except (WavelengthCalibrationError, NoLampTemplateError, ValueError) as exc:
             out.errors.append(f"{arc_name}: {exc}")

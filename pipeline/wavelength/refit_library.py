@@ -157,7 +157,7 @@ def refit(template: LampTemplate) -> RefitResult:
     pix = np.asarray(sol.lines["pixel"], float)[used]
     ref = np.asarray(sol.lines["reference_wavelength"], float)[used]
     err = np.asarray(sol.lines["pixel_error"], float)[used]
-    if sol.ne_bulb_pixel is not None:
+    if sol.ne_bulb_pixel is not None and sol.ne_bulb_applied:
         # the Ne bulb's lines where the HgAr bulb's light would put them (calibrate's
         # separate_bulbs): what the corrected model is measured and continued against
         ref = sol.wavelength(pix) - np.asarray(sol.lines["residual"], float)[used]
@@ -413,7 +413,7 @@ def _calibrate(template: LampTemplate, guess, max_order: int, pen_shift: str = "
         # the library model is the shape of every later arc of its mode: the HgAr
         # bulb's, which the mode's hollow-cathode, Ar and HgAr lamps share where the Ne
         # bulb's departs (600 Red, 1200 M6, 1200 M7: benchmarks/bulb_paths.py)
-        separate_bulbs=True,
+        separate_bulbs="apply",
         # the lamp's own reduction replaced pixels of its bright lines (GSP_COSM)
         cosmic_cleaned=template.cosmic_cleaned,
         pen_shift=pen_shift,

@@ -79,11 +79,16 @@ class WavelengthSolution:
         has no single zero point, and the science light's is known to no better unless
         its sky lines set it. ``None`` for one bulb or too few lines of either.
     ne_bulb_pixel : tuple of float or None
-        Where the two bulbs were solved apart (:class:`pipeline.wavelength.bulbs.BulbTerms`):
-        the solution is the HgAr bulb's, and the Ne bulb's lines sit ``offset + slope *
-        x`` binned px from it (x = 2 pixel / (npix - 1) - 1, towards longer
-        wavelengths); their ``fitted_wavelength`` and residuals include it. ``None``
-        when the lines fit one solution.
+        Where a two-bulb lamp's lines tell its bulbs apart
+        (:class:`pipeline.wavelength.bulbs.BulbTerms`): the Ne bulb's lines sit ``offset +
+        slope * x`` binned px from the HgAr bulb's solution (x = 2 pixel / (npix - 1) - 1,
+        towards longer wavelengths; ``GSP_WNBO``, ``GSP_WNBS``). ``None`` when the lines
+        show no such terms.
+    ne_bulb_applied : bool
+        Whether the solution is the HgAr bulb's, the Ne lines' ``fitted_wavelength`` and
+        residuals including the terms (``calibrate_arc(..., separate_bulbs="apply")``, the
+        library refit); by default ``False``: measured, not applied, the solution fitted to
+        every used line at its NIST wavelength (between the two bulbs' solutions).
     pen_shift_pixel : tuple of float or None
         A pen lamp's Ar I lines of high excitation (``pen_shift_line`` in the line
         table, :mod:`pipeline.wavelength.pen_lamp`): their offset from the other lines
@@ -131,6 +136,7 @@ class WavelengthSolution:
     bulb_offset_pixel: float | None = None
     bulb_offset_error: float | None = None
     ne_bulb_pixel: tuple[float, float] | None = None
+    ne_bulb_applied: bool = False
     pen_shift_pixel: tuple[float, float] | None = None
     pen_shift_applied: bool = False
     check_lines: int = 0
@@ -227,9 +233,11 @@ class WavelengthSolution:
                 ),
             ]
         if self.ne_bulb_pixel is not None:
+            how = "applied" if self.ne_bulb_applied else "measured, not applied"
+            offset, slope = (round(float(v), 4) for v in self.ne_bulb_pixel)
             cards += [
-                ("GSP_WNBO", round(float(self.ne_bulb_pixel[0]), 4), "Ne bulb vs solution [px]"),
-                ("GSP_WNBS", round(float(self.ne_bulb_pixel[1]), 4), "its slope [px per half]"),
+                ("GSP_WNBO", offset, f"Ne vs HgAr bulb, {how} [px]"),
+                ("GSP_WNBS", slope, "its slope [px per half detector]"),
             ]
         if self.pen_shift_pixel is not None:
             how = "applied" if self.pen_shift_applied else "measured, not applied"

@@ -54,3 +54,27 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "inside the raw folder" in err
     assert "flat_normalization='median'" in err and "mean, simple, full" in err
+
+
+def test_lamp_offset_options_override_the_settings_file(tmp_path, capsys):
+    """``--pen-shift`` and ``--bulb-separation`` set the wavelength calibration's lamp
+    offsets (the settings file's otherwise); a bad value is a usage error naming the
+    allowed ones, from the option or from the file."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"bulb_separation": "apply"}))
+    args = parser.parse_args([str(tmp_path), "--out", "o", "--settings", str(path)])
+    red, _ = cli._settings(args)
+    assert (red.pen_shift, red.bulb_separation) == ("measure", "apply")
+    args = parser.parse_args(
+        [str(tmp_path), "--out", "o", "--settings", str(path), "--pen-shift", "apply"]
+        + ["--bulb-separation", "measure"]
+    )
+    red, _ = cli._settings(args)
+    assert (red.pen_shift, red.bulb_separation) == ("apply", "measure")
+    path.write_text(json.dumps({"pen_shift": "anchor"}))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    assert _run([str(raw), "--out", str(tmp_path / "out"), "--settings", str(path)]) == 2
+    assert "allowed values: measure, apply" in capsys.readouterr().err

@@ -363,3 +363,35 @@ def test_mode_without_library_lamp_calibrates_from_a_first_guess(frames, tmp_pat
         wave = np.polynomial.chebyshev.chebval(np.arange(truth.size), solution_from_header(hdr))
         err = (wave - truth) / np.abs(np.gradient(truth))
         assert np.sqrt(np.mean(err**2)) <= 0.1 and abs(err.mean()) <= 0.05
+
+
+def test_lamp_offset_settings_reach_each_arcs_solution_and_its_product(
+    frames, tmp_path, monkeypatch
+):
+    """``pen_shift`` and ``bulb_separation`` of the reduction settings are what each arc
+    is calibrated with, and the arc's product records them (``GSP_SPEN``, ``GSP_SBLB``)
+    beside what the lamp's lines measured."""
+    from pipeline.settings import ReductionSettings
+    from pipeline.spectroscopy import arc_solutions
+
+    seen = []
+    real = arc_solutions.calibrate_arc
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("pen_shift"), kwargs.get("separate_bulbs")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(arc_solutions, "calibrate_arc", spy)
+    settings = ReductionSettings(pen_shift="apply", bulb_separation="apply")
+    results = process_science(
+        frames["science"], frames["arcs"], settings=settings, out_dir=tmp_path
+    )
+    arcs = _arc_products(results)
+    assert arcs and seen and set(seen) == {("apply", "apply")}
+    for r in arcs:
+        hdr = fits.getheader(r.file)
+        assert hdr["GSP_SPEN"] == "apply" and hdr["GSP_SBLB"] == "apply"
+    seen.clear()
+    results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path / "default")
+    assert set(seen) == {("measure", "measure")}
+    assert all(fits.getheader(r.file)["GSP_SBLB"] == "measure" for r in _arc_products(results))

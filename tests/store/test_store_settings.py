@@ -95,6 +95,8 @@ def test_products_record_the_version_they_were_made_with(db, people):
         ({"ignore_bias": "maybe"}, "ignore_bias='maybe' is not valid; allowed values: true"),
         ({"flat_normalization": "median"}, "flat_normalization='median'"),
         ({"colour": 1}, "colour: unknown setting"),
+        ({"bulb_separation": "auto"}, "bulb_separation='auto' is not valid; allowed values: me"),
+        ({"pen_shift": True}, "pen_shift=True is not valid; allowed values: measure, apply"),
     ],
 )
 def test_bad_settings_are_refused_with_the_reason(db, people, changes, message):
@@ -165,6 +167,8 @@ def test_columns_are_the_pipeline_settings_fields():
         {"flat_normalization_order": 51},
         {"background_width": 0.05},
         {"technique": "Polarimetry"},
+        {"pen_shift": "anchor"},
+        {"bulb_separation": "auto"},
     ],
 )
 def test_database_checks_agree_with_the_pipeline(db, people, bad):
@@ -181,3 +185,8 @@ def test_stored_version_converts_to_the_pipeline_object(db, people):
         row = put_settings(s, s.get(Proposal, people["a"].id), {"ignore_flats": "yes"})
         converted = to_pipeline_settings(row)
     assert converted.ignore_flats is True and row.ignore_flats is True
+    assert (converted.pen_shift, converted.bulb_separation) == ("measure", "measure")
+    with db.transaction() as s:
+        row = put_settings(s, s.get(Proposal, people["a"].id), {"bulb_separation": "Apply"})
+        converted = to_pipeline_settings(row)
+    assert row.bulb_separation == converted.bulb_separation == "apply"

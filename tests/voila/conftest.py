@@ -139,6 +139,8 @@ class FakeClient:
                 "extraction_type": "fractional",
                 "target_fit_model": "moffat",
                 "max_targets": 3,
+                "pen_shift": "measure",
+                "bulb_separation": "measure",
                 "flux_calibration": True,
                 "preferred_standard": "",
                 "extinction_correction": True,

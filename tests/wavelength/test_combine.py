@@ -63,3 +63,24 @@ def test_combined_arcs_report_what_each_measured_of_the_lamp_light():
     cards = {k: (v, c) for k, v, c in sol.header_cards()}
     assert cards["GSP_WPEN"][0] == round(want, 4) and "not applied" in cards["GSP_WPEN"][1]
     assert sol.ne_bulb_pixel is None and "GSP_WNBO" not in cards
+
+
+def test_combined_arcs_say_whether_their_bulbs_terms_were_applied():
+    """The Ne bulb's terms of two arcs are averaged; the combined solution is the HgAr
+    bulb's only where every arc's was, and its header says which."""
+    import dataclasses
+
+    from pipeline.lamps import lamp_dir, read_template
+    from pipeline.wavelength.refit_library import refit_solution
+
+    a = refit_solution(read_template(lamp_dir() / "goodman_comp_1200M6_GG495_HgAr.fits"))
+    a = dataclasses.replace(a, ne_bulb_pixel=(0.16, 0.26), ne_bulb_applied=False)
+    b = dataclasses.replace(a, ne_bulb_pixel=(0.18, 0.30), arcs=["b.fits"])
+    sol, _ = combine_solutions([a, b], [None, None])
+    assert np.allclose(sol.ne_bulb_pixel, (0.17, 0.28)) and not sol.ne_bulb_applied
+    cards = {k: (v, c) for k, v, c in sol.header_cards()}
+    assert cards["GSP_WNBO"][0] == 0.17 and "not applied" in cards["GSP_WNBO"][1]
+    both = [dataclasses.replace(s, ne_bulb_applied=True) for s in (a, b)]
+    assert combine_solutions(both, [None, None])[0].ne_bulb_applied
+    mixed = combine_solutions([both[0], b], [None, None])[0]
+    assert not mixed.ne_bulb_applied

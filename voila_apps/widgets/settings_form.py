@@ -138,6 +138,26 @@ FIELDS = (
         50,
     ),
     Field(
+        "pen_shift",
+        "Pen lamp Ar I offset",
+        "choice",
+        "A pen lamp's (HgAr, Ar) faint high-excitation Ar I lines sit ~0.03 Å red of its other "
+        "lines. `measure` reports the offset and fits every line at its NIST wavelength, as "
+        "other pipelines are graded; `apply` fits the other lines and carries those at it.",
+        "Wavelength Calibration",
+        choices=(("Measure and report", "measure"), ("Apply", "apply")),
+    ),
+    Field(
+        "bulb_separation",
+        "HgArNe bulb separation",
+        "choice",
+        "The HgArNe lamp's Ne bulb may put its lines off the HgAr bulb's (an offset and a "
+        "slope). `measure` reports them and fits every line at its NIST wavelength, which "
+        "graded better on real arcs; `apply` gives the HgAr bulb's solution.",
+        "Wavelength Calibration",
+        choices=(("Measure and report", "measure"), ("Apply", "apply")),
+    ),
+    Field(
         "flux_calibration",
         "Flux calibration",
         "bool",
@@ -170,6 +190,7 @@ SECTIONS = (
     "Calibrations",
     "Flat Normalization",
     "Spectroscopic Targets",
+    "Wavelength Calibration",
     "Flux Calibration",
 )
 
