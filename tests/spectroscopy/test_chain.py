@@ -58,6 +58,14 @@ def frames():
     return out
 
 
+@pytest.fixture(scope="module")
+def processed(frames, tmp_path_factory):
+    """``(out_dir, results)`` of the science processed with both arcs and defaults, made
+    once for the tests that only read it (a test that writes more copies ``out_dir``)."""
+    out = tmp_path_factory.mktemp("processed")
+    return out, process_science(frames["science"], frames["arcs"], out_dir=out)
+
+
 def _by_type(results, data_type):
     """Products of the science targets (calibrated arcs, ``target`` None, excluded)."""
     return [r for r in results if r.data_type == data_type and r.target is not None]
@@ -67,8 +75,8 @@ def _arc_products(results):
     return [r for r in results if r.data_type == 4 and r.target is None]
 
 
-def test_products_headers_and_accuracy(frames, tmp_path):
-    results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path)
+def test_products_headers_and_accuracy(frames, processed):
+    _, results = processed
     assert len(_by_type(results, 3)) == 2 and len(_by_type(results, 4)) == 2
     assert all(r.status == "written" for r in results), [r.reason for r in results]
     truth_targets = sorted(frames["truth"]["targets"], key=lambda t: np.median(t["trace_centres"]))
@@ -130,12 +138,14 @@ def test_products_headers_and_accuracy(frames, tmp_path):
     assert hdr["RLEVEL"] == 63 and ecf.quality["trace_rms"] > 0
 
 
-def test_line_table_and_calibrated_arcs(frames, tmp_path):
+def test_line_table_and_calibrated_arcs(frames, processed, tmp_path):
     """Each science product carries its line table; each arc used is written once as a
     calibrated 1-D product (goodman's ``wecfzst_`` prefix, data_type 4) with its own."""
+    import shutil
+
     from pipeline.wavelength.line_table import read_lines
 
-    results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path)
+    out, results = processed
     science = _by_type(results, 4)
     table = read_lines(science[0].file)
     assert {"pixel", "reference_wavelength", "fitted_wavelength", "status", "used"} <= set(
@@ -167,11 +177,11 @@ def test_line_table_and_calibrated_arcs(frames, tmp_path):
         # the error each line was fitted with, beside its centring error
         fit, centring = (np.asarray(lines[c], float) for c in ("fit_error", "pixel_error"))
         assert "reference_error" in lines.colnames and np.all(fit >= np.nan_to_num(centring))
-    # a second science frame of the night does not write the arcs again
+    # a second science frame of the night does not write the arcs again (into a copy of
+    # the night's products: the shared ones stay as made)
     written = {r.parent for r in arcs}
-    again = process_science(
-        frames["science"], frames["arcs"], out_dir=tmp_path, arcs_written=written
-    )
+    night = shutil.copytree(out, tmp_path / "night")
+    again = process_science(frames["science"], frames["arcs"], out_dir=night, arcs_written=written)
     assert _arc_products(again) == []
 
 

@@ -3,6 +3,7 @@ provenance, and used by :class:`~pipeline.lamps.LampTemplate`."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -26,6 +27,20 @@ from pipeline.wavelength.refit_library import (
     write_corrected,
 )
 from tests.wavelength.physical_cases import assert_line_used_and_accurate
+
+
+@pytest.fixture(scope="module")
+def refitted():
+    """``refitted(name)``: the refit of library lamp ``name``, run once per module (several
+    tests read the same lamps' refits); each call gives a copy, so none sees another's."""
+    made = {}
+
+    def get(name: str) -> RefitResult:
+        if name not in made:
+            made[name] = refit(read_template(lamp_dir() / name))
+        return copy.deepcopy(made[name])
+
+    return get
 
 
 def test_most_lamps_carry_a_corrected_model_with_provenance():
@@ -81,11 +96,11 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_930M6_OG570_HgArNe.fits",
     ],
 )
-def test_refit_reproduces_the_committed_model(name):
+def test_refit_reproduces_the_committed_model(name, refitted):
     """Running the refit again gives the corrected model stored in the file, over the
     detector's pixels too, and the range of the NIST lines it used."""
     template = read_template(lamp_dir() / name)
-    result = refit(template)
+    result = refitted(name)
     assert result.coefficients is not None, result.problem
     assert np.allclose(result.measured_pixels, template.corrected_pixels, atol=0.01)
     x = np.arange(max(template.npix, DETECTOR_PX), dtype=float)
@@ -243,7 +258,7 @@ def _others_off(sol, mode_prefix, others) -> list[float]:
     ],
 )
 def test_a_rich_lamp_held_by_its_stored_shape_takes_its_modes_richer_shape(
-    mode_prefix, lamp, donor, others, rms_px, off_px
+    mode_prefix, lamp, donor, others, rms_px, off_px, refitted
 ):
     """1200M4_GG455_HgArNe's 28 NIST lines, named from its stored goodman model, held
     their correction at order 1 (0.182 px): the lines of distorted profiles it kept
@@ -264,14 +279,14 @@ def test_a_rich_lamp_held_by_its_stored_shape_takes_its_modes_richer_shape(
     0.091 px from the mode's other lamps against 0.045).
     """
     name = f"goodman_comp_{mode_prefix}_{lamp}.fits"
-    result = refit(read_template(lamp_dir() / name))
+    result = refitted(name)
     assert result.shape_from == f"goodman_comp_{mode_prefix}_{donor}.fits", result.start
     assert result.rms_pixel < rms_px, result.rms_pixel
     sol = refit_solution(read_template(lamp_dir() / name))
     off = _others_off(sol, mode_prefix, others)
     assert np.median(off) < off_px, off
     for kept in ("930M3_GG385_FeHeAr", "930M5_GG495_FeHeAr"):
-        other = refit(read_template(lamp_dir() / f"goodman_comp_{kept}.fits"))
+        other = refitted(f"goodman_comp_{kept}.fits")
         assert other.shape_from == "", (kept, other.shape_from)
 
 
