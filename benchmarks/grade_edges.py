@@ -23,7 +23,7 @@ does (``refit``); past the loo solution's outermost used lines it is compared wi
 
 Printed per lamp and side (``b`` blue end = pixel 0, ``r`` red end): the distance of the
 outermost used line from the detector end (px), the largest |error| of each evidence
-(px, ``-`` where none; ``refit@``: the refit's own error at that NIST line). A second
+(px, signed for NIST lines: solution's pixel minus the line's, ``-`` where none; ``refit@``: the refit's own error at that NIST line). A second
 table takes each refit past its own used lines, beside the stored corrected model
 (``stored``) at the same NIST lines. Then, with
 ``--physical SEEDS``, the physical-truth arcs of every mode and lamp
@@ -210,7 +210,7 @@ def mode_beyond(template, b, lo: float, hi: float):
 
 
 def _cell(v) -> str:
-    return f"{v:6.2f}" if v is not None and np.isfinite(v) else f"{'-':>6s}"
+    return f"{v:+6.2f}" if v is not None and np.isfinite(v) else f"{'-':>6s}"
 
 
 def real_lamps() -> list[float]:
@@ -235,10 +235,10 @@ def real_lamps() -> list[float]:
         for side, gap in (("b", lo), ("r", b.npix - 1 - hi)):
             rows = [x for x in nist if x[0] == side]
             worst = max(rows, key=lambda x: abs(x[3])) if rows else None
-            en = abs(worst[3]) if worst else None
-            ea = abs(worst[4]) if worst else None
+            en = worst[3] if worst else None
+            ea = worst[4] if worst else None
             em = mode.get(side, ("", None))
-            errors += [e for e in (en, ref.get(side), em[1]) if e is not None]
+            errors += [abs(e) for e in (en, ref.get(side), em[1]) if e is not None]
             text = (
                 f"{name:32s} {side} {gap:5.0f} {_cell(en)} {len(rows):3d} {_cell(ea)} "
                 f"{_cell(ref.get(side))} {_cell(em[1])}  "
@@ -330,7 +330,7 @@ def refit_edges() -> list[float]:
             errors.append(abs(worst[3]))
             name = t.file_name.removeprefix("goodman_comp_").removesuffix(".fits")
             print(
-                f"{name:32s} {side} {gap:5.0f} {abs(worst[3]):6.2f} {_cell(abs(worst[4]))} "
+                f"{name:32s} {side} {gap:5.0f} {worst[3]:+6.2f} {_cell(worst[4])} "
                 f"{len(rows):3d}  {worst[2]:9.2f} at {worst[1]:6.1f}"
             )
     e = np.asarray(errors)
