@@ -815,7 +815,7 @@ def _measure(
     if shapes:
         # the two series may be of different orders (the pen fit's is capped by its lines)
         shape = shapes[0] if len(shapes) == 1 else chebyshev.chebadd(*shapes)
-        wave = wave - chebyshev.chebval(xj, shape) * np.abs(np.gradient(wave))
+        wave = wave - _shape_beyond_lines(xj, shape, found) * np.abs(np.gradient(wave))
     coefficients = chebyshev_for(j, wave)
     pix = found.ident.lines.centre
     fitted = chebyshev.chebval(pix, coefficients)
@@ -839,6 +839,36 @@ def _measure(
     rms_px = float(np.sqrt(np.mean(resid_px[used] ** 2))) if used.any() else 0.0
     rms_a = float(np.sqrt(np.mean(resid[used] ** 2))) if used.any() else 0.0
     return MeasuredSolution(coefficients, fitted, resid, resid_px, used, rms_px, rms_a)
+
+
+def _shape_beyond_lines(xj: np.ndarray, shape: np.ndarray, found: IdentifiedArc) -> np.ndarray:
+    """A bulbs' or pen lamp's shape at ``xj``, continued straight past the outermost
+    used lines.
+
+    The shape (:class:`~pipeline.wavelength.bulbs.BulbTerms`) is a series fitted to the
+    lines' residuals, of the correction's order or more. What separates two light
+    paths is an offset and a slope (the Ne bulb's terms); its bends are measured only
+    between the lines, and continued as a polynomial past them they undo the
+    continuation along the optics there. So beyond the outermost line the shape keeps
+    its value there and the slope of its straight-line fit over the lines' span. The
+    real 1200 CaNIR HgArNe lamp (Ne bulb apart, order-5 shape, lines from 883 px): the
+    unresolved Ar I 7723.76/7724.21 pair at 165.8 px was 2.1 px from the refit's
+    solution, the shape's extrapolation adding 1.6 px of it.
+    """
+    inner = chebyshev.chebval(xj, shape)
+    used = found.ident.used
+    if used.sum() < 2:
+        return inner
+    x = 2.0 * found.ident.lines.centre[used] / max(xj.size - 1, 1) - 1.0
+    lo, hi = float(x.min()), float(x.max())
+    span = (xj >= lo) & (xj <= hi)
+    if span.sum() < 2:
+        return inner
+    slope = np.polyfit(xj[span], inner[span], 1)[0]
+    out = inner.copy()
+    for end, side in ((lo, xj < lo), (hi, xj > hi)):
+        out[side] = chebyshev.chebval(end, shape) + slope * (xj[side] - end)
+    return out
 
 
 def _bulb_offset(setup: ArcSetup, found: IdentifiedArc, m: MeasuredSolution):
