@@ -69,7 +69,7 @@ from pipeline.wavelength.local_lines import LOCAL_LINES, _local_fwhm
 from pipeline.wavelength.nist import LineCatalogue, displaced
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.peaks import find_peaks
-from pipeline.wavelength.robust_fit import PolyFit, robust_fit
+from pipeline.wavelength.robust_fit import GAP, PolyFit, robust_fit
 from pipeline.wavelength.saturation import SATURATION_FRACTION, saturated_lines
 from pipeline.wavelength.unpulled import unpulled
 
@@ -208,6 +208,9 @@ FEATURE_FWHM = 0.5
 #: Largest pairing tolerance (binned px) at which the nearest member may name an
 #: undominated feature between fitted lines.
 FEATURE_SETTLED_PX = 0.6
+#: Fewest lines at one end, set aside together by a coarse stage's fit, that are an end
+#: the fit's order gave up rather than outliers (see :func:`_end_group_kept`).
+END_GROUP = 3
 #: Pairing tolerances (binned px) and the highest order of ``p`` at each stage.
 SCHEDULE = ((4.0, 1), (2.0, 2), (1.0, 4), (0.6, 6), (0.4, 8))
 #: Highest order of ``p`` by default (the last stage's).
@@ -902,6 +905,46 @@ def _fit_used(
     return fit, status
 
 
+def _end_group(x, fit_set, used) -> np.ndarray:
+    """Lines of ``fit_set`` the fit set aside that lie beyond its used lines, farther than
+    :data:`~pipeline.wavelength.robust_fit.GAP` from them, at least
+    :data:`END_GROUP` on one side (an end of the detector the fit gave up)."""
+    out = np.zeros(x.size, bool)
+    if not used.any():
+        return out
+    lo, hi = x[used].min(), x[used].max()
+    for side in (fit_set & ~used & (x < lo - GAP), fit_set & ~used & (x > hi + GAP)):
+        if side.sum() >= END_GROUP:
+            out |= side
+    return out
+
+
+def _end_group_kept(correction, status, fit_set, x, order, fit_args, fit_rest):
+    """A coarse stage's fit, one order up where its own order set aside an end's lines.
+
+    The stage's order cap holds a coarse fit of lines named within a few pixels to
+    the shapes few misnamed lines can fake; but a guess whose error bends more than
+    that order follows (a cubic distortion of the optics model) leaves one end's lines
+    pixels off, and the rejection, scaled by the other end's lines, sets them all
+    aside: the next stage extrapolates over them and names them after neighbours.
+    600 l/mm at GRT 8.5 / CAM 17 (custom angles, optics start), HgArNe Red 1x1: the
+    order-2 fit of 22 lines kept the 15 red ones, the next stage's extrapolation 12 px
+    off named the blue lines after their neighbours, and the solution was extrapolated
+    over 2784 px, 3.8 px off at the blue end. One order up keeps such an end when it
+    uses more lines, that end's included.
+    """
+    group = _end_group(x, fit_set, status == "used")
+    if not group.any():
+        return correction, status
+    # a fresh status: the lower order's rejections must not hold the higher one
+    start = np.where(fit_set, "used", status)
+    higher, st = _fit_used(start.astype(object), *fit_args, order + 1, *fit_rest)
+    kept = st == "used"
+    if kept[group].sum() > group.sum() // 2 and kept.sum() > (status == "used").sum():
+        return higher, st
+    return correction, status
+
+
 def _neighbours(r, dcat, width) -> np.ndarray:
     """Indices of the NIST lines within ``width`` (guess px) of line ``r``, not ``r``."""
     near = np.nonzero(np.abs(dcat.u - dcat.u[r]) < width)[0]
@@ -1302,18 +1345,14 @@ def identify(
         anchored_fit = None
         if _end_anchors(anchors, geo, status == "used").any():
             anchored_fit = (ref_idx, status.copy(), geo, order, unweighed)
-        correction, status = _fit_used(
-            status,
-            ref_idx,
-            dcat,
-            geo,
-            order,
-            shapes,
-            np.isfinite(dominance),
-            anchors,
-            shown,
-            unweighed,
-        )
+        fit_set = status == "used"
+        fit_args = (ref_idx, dcat, geo)
+        fit_rest = (shapes, np.isfinite(dominance), anchors, shown, unweighed)
+        correction, status = _fit_used(status.copy(), *fit_args, order, *fit_rest)
+        if tol >= COARSE_TOLERANCE_PX and order < max_order:
+            correction, status = _end_group_kept(
+                correction, status, fit_set, geo.x, order, fit_args, fit_rest
+            )
         if tol < COARSE_TOLERANCE_PX:
             correction, status = _judge_end_lines(
                 correction,
