@@ -47,8 +47,8 @@ HEADER_KEYS: dict[str, str] = {
     "max_targets": "GSP_MAXT",
     "background_spacing": "GSP_BSPC",
     "background_width": "GSP_BWID",
-    "pen_shift": "GSP_SPEN",
-    "bulb_separation": "GSP_SBLB",
+    "pen_shift": "GSP_LPEN",
+    "bulb_separation": "GSP_LBLB",
 }
 
 

@@ -61,3 +61,30 @@ def test_header_cards_record_every_setting():
     for key, value, comment in s.to_header_cards():
         header[key] = (value, comment)
     assert ReductionSettings.from_header(header) == s
+
+
+def test_settings_header_keys_are_used_by_no_other_card():
+    """A settings card shares a product's header with every other card the pipeline
+    writes (a sensitivity master carries the science settings beside its own fit), so
+    a key another module also writes would overwrite one of the two values."""
+    import re
+    from pathlib import Path
+
+    import pipeline
+    import pipeline.settings
+
+    own = Path(pipeline.settings.__file__).resolve()
+    elsewhere = {}
+    for path in Path(pipeline.__file__).resolve().parent.rglob("*.py"):
+        if path.resolve() == own:
+            continue
+        for key in re.findall(r"[\"'](GSP_[A-Z0-9]{1,4})[\"']", path.read_text()):
+            elsewhere.setdefault(key, path.name)
+    # the one shared on purpose: a master flat records the order it was normalised
+    # with, which is this setting's value (pipeline/calibrations/build.py passes it)
+    same_value = {"GSP_NORD"}
+    clashes = {
+        k: elsewhere[k] for k in HEADER_KEYS.values() if k in elsewhere and k not in same_value
+    }
+    assert len(set(HEADER_KEYS.values())) == len(HEADER_KEYS)
+    assert not clashes, f"settings header keys also written elsewhere: {clashes}"

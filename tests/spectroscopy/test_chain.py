@@ -379,7 +379,7 @@ def test_lamp_offset_settings_reach_each_arcs_solution_and_its_product(
     frames, tmp_path, monkeypatch
 ):
     """``pen_shift`` and ``bulb_separation`` of the reduction settings are what each arc
-    is calibrated with, and the arc's product records them (``GSP_SPEN``, ``GSP_SBLB``)
+    is calibrated with, and the arc's product records them (``GSP_LPEN``, ``GSP_LBLB``)
     beside what the lamp's lines measured."""
     from pipeline.settings import ReductionSettings
     from pipeline.spectroscopy import arc_solutions
@@ -400,8 +400,8 @@ def test_lamp_offset_settings_reach_each_arcs_solution_and_its_product(
     assert arcs and seen and set(seen) == {("apply", "apply")}
     for r in arcs:
         hdr = fits.getheader(r.file)
-        assert hdr["GSP_SPEN"] == "apply" and hdr["GSP_SBLB"] == "apply"
+        assert hdr["GSP_LPEN"] == "apply" and hdr["GSP_LBLB"] == "apply"
     seen.clear()
     results = process_science(frames["science"], frames["arcs"], out_dir=tmp_path / "default")
     assert set(seen) == {("measure", "measure")}
-    assert all(fits.getheader(r.file)["GSP_SBLB"] == "measure" for r in _arc_products(results))
+    assert all(fits.getheader(r.file)["GSP_LBLB"] == "measure" for r in _arc_products(results))

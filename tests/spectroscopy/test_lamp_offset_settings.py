@@ -96,4 +96,4 @@ def test_a_bad_lamp_offset_setting_names_the_allowed_values(name):
         ReductionSettings(**{name: "fit"})
     assert getattr(ReductionSettings.from_dict({name.replace("_", "-"): "Apply"}), name) == "apply"
     cards = {k: v for k, v, _ in ReductionSettings(**{name: "apply"}).to_header_cards()}
-    assert cards[{"pen_shift": "GSP_SPEN", "bulb_separation": "GSP_SBLB"}[name]] == "apply"
+    assert cards[{"pen_shift": "GSP_LPEN", "bulb_separation": "GSP_LBLB"}[name]] == "apply"
