@@ -17,6 +17,7 @@ from astropy.table import vstack
 
 from pipeline.lamps import cosmic_cleaned
 from pipeline.reduction.rebin import match_binning
+from pipeline.settings import ReductionSettings
 from pipeline.spectroscopy.extract import extract_arrays
 from pipeline.spectroscopy.reduced_frame import column_binning
 from pipeline.spectroscopy.trace import Trace
@@ -119,6 +120,8 @@ def extract_and_calibrate_arc(
     spectrum : SpectrumArrays
         The arc extracted along the trace.
     """
+    if settings is None:
+        settings = ReductionSettings()  # its defaults: both offsets measured
     spectrum = extract_arrays(
         arc, trace, method="fractional", background=False, half_width=half_width
     )
@@ -133,8 +136,8 @@ def extract_and_calibrate_arc(
         arc_name=arc_name,
         first_guess=first_guess,
         cosmic_cleaned=cosmic_cleaned(arc.header),
-        pen_shift=getattr(settings, "pen_shift", "measure"),
-        separate_bulbs=getattr(settings, "bulb_separation", "measure"),
+        pen_shift=settings.pen_shift,
+        separate_bulbs=settings.bulb_separation,
     )
     return solution, spectrum
 
