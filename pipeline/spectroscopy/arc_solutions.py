@@ -187,9 +187,10 @@ def _combined_lamp_light(solutions: Sequence[WavelengthSolution]) -> dict:
     """What combined arcs measured of their lamp's light: the bulbs' offset (``GSP_WBLB``)
     and a pen lamp's high-excitation Ar I offset (``GSP_WPEN``), each the inverse-variance
     mean of the arcs that measured it; the Ne bulb's terms (``GSP_WNBO``) where every arc
-    measured them, applied where every arc was solved on its HgAr bulb (their
-    coefficients are then averaged too; a mix, only ``separate_bulbs="auto"`` makes, is
-    neither bulb's solution and is reported as not applied).
+    measured them, their mean with its standard error (``GSP_WNBE``), applied where every
+    arc was solved on its HgAr bulb (their coefficients are then averaged too; a mix, only
+    ``separate_bulbs="auto"`` makes, is neither bulb's solution and is reported as not
+    applied).
 
     Without them the science product of several arcs lost what each arc's own product
     reports.
@@ -206,6 +207,11 @@ def _combined_lamp_light(solutions: Sequence[WavelengthSolution]) -> dict:
         terms = np.array([s.ne_bulb_pixel for s in solutions], float)
         out["ne_bulb_pixel"] = tuple(float(v) for v in terms.mean(axis=0))
         out["ne_bulb_applied"] = all(s.ne_bulb_applied for s in solutions)
+        if all(s.ne_bulb_error is not None for s in solutions):
+            # the error of that plain mean: the arcs' errors in quadrature, over n
+            errors = np.array([s.ne_bulb_error for s in solutions], float)
+            root = np.sqrt(np.sum(errors**2, axis=0)) / len(solutions)
+            out["ne_bulb_error"] = tuple(float(v) for v in root)
     return out
 
 

@@ -12,6 +12,7 @@ Public API::
     solution.pen_shift_pixel         # a pen lamp's high-excitation Ar I offset, measured
     calibrate_arc(arc_1d, "1200_M6", "HgAr", pen_shift="apply")  # ... and solved around
     solution.ne_bulb_pixel           # an HgArNe lamp's Ne bulb offset and slope, measured
+    solution.ne_bulb_error           # ... and their standard errors
     calibrate_arc(arc_1d, "600_RED", "HgArNe", separate_bulbs="apply")  # the HgAr bulb's
     solution.header_cards()          # GSP_FUNC, GSP_ORDR, GSP_NPIX, GSP_Cnnn, GSP_WRMS, ...
     solution.lines                   # pixel, NIST λ, fitted λ, used / why not

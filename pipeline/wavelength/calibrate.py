@@ -220,9 +220,9 @@ def calibrate_arc(
         A two-bulb lamp (HgAr + Ne) whose lines tell its bulbs apart: its HgAr bulb's
         solution, with the Ne bulb's lines at an offset and slope of their own, is fitted
         (:class:`pipeline.wavelength.bulbs.BulbTerms`). ``"measure"`` (default, also
-        ``None`` and ``False``): the terms are reported
+        ``None`` and ``False``): the terms are reported with their standard errors
         (:attr:`WavelengthSolution.ne_bulb_pixel`, ``GSP_WNBO``/``GSP_WNBS``, "measured,
-        not applied"), the solution fitted to every used line at its NIST wavelength, as
+        not applied"; ``ne_bulb_error``, ``GSP_WNBE``/``GSP_WNSE``), the solution fitted to every used line at its NIST wavelength, as
         PypeIt's and goodman's are and as any outside grader judges it (solved apart, the
         library's HgArNe lamps that separate graded worse against NIST as users' arcs in
         all four, and the arcs with another team's solution came farther from it:
@@ -1109,6 +1109,7 @@ def _solution(
         bulb_offset_pixel=None if bulb is None else bulb.offset,
         bulb_offset_error=None if bulb is None else bulb.error,
         ne_bulb_pixel=None if terms is None else (terms.offset, terms.slope),
+        ne_bulb_error=None if terms is None else (terms.offset_error, terms.slope_error),
         ne_bulb_applied=terms is not None and bulbs_applied,
         pen_shift_pixel=None if pen is None else (pen.offset, pen.error),
         pen_shift_applied=pen is not None and pen_applied,

@@ -84,6 +84,11 @@ class WavelengthSolution:
         slope * x`` binned px from the HgAr bulb's solution (x = 2 pixel / (npix - 1) - 1,
         towards longer wavelengths; ``GSP_WNBO``, ``GSP_WNBS``). ``None`` when the lines
         show no such terms.
+    ne_bulb_error : tuple of float or None
+        The standard errors of that offset and slope, binned px (``GSP_WNBE``,
+        ``GSP_WNSE``): from the fit that measured them, its lines' weights scaled by its
+        reduced chi-square (:class:`pipeline.wavelength.bulbs.BulbTerms`). ``None``
+        without terms, or where they were not stated.
     ne_bulb_applied : bool
         Whether the solution is the HgAr bulb's, the Ne lines' ``fitted_wavelength`` and
         residuals including the terms (``calibrate_arc(..., separate_bulbs="apply")``, the
@@ -136,6 +141,7 @@ class WavelengthSolution:
     bulb_offset_pixel: float | None = None
     bulb_offset_error: float | None = None
     ne_bulb_pixel: tuple[float, float] | None = None
+    ne_bulb_error: tuple[float, float] | None = None
     ne_bulb_applied: bool = False
     pen_shift_pixel: tuple[float, float] | None = None
     pen_shift_applied: bool = False
@@ -239,6 +245,12 @@ class WavelengthSolution:
                 ("GSP_WNBO", offset, f"Ne vs HgAr bulb, {how} [px]"),
                 ("GSP_WNBS", slope, "its slope [px per half detector]"),
             ]
+            if self.ne_bulb_error is not None:
+                offset_error, slope_error = (round(float(v), 4) for v in self.ne_bulb_error)
+                cards += [
+                    ("GSP_WNBE", offset_error, "Std error of GSP_WNBO [px]"),
+                    ("GSP_WNSE", slope_error, "Std error of GSP_WNBS [px per half det]"),
+                ]
         if self.pen_shift_pixel is not None:
             how = "applied" if self.pen_shift_applied else "measured, not applied"
             offset, error = (round(float(v), 4) for v in self.pen_shift_pixel)

@@ -112,6 +112,10 @@ def test_a_users_600red_hgarne_arc_keeps_one_solution_and_reports_its_bulbs(monk
     assert 0.10 <= offset <= 0.25 and 0.18 <= slope <= 0.38, sol.ne_bulb_pixel
     cards = {k: (v, c) for k, v, c in sol.header_cards()}
     assert cards["GSP_WNBO"][0] == round(offset, 4) and "not applied" in cards["GSP_WNBO"][1]
+    # with their standard errors (0.014 and 0.020 px): both terms stand out of them
+    offset_error, slope_error = sol.ne_bulb_error
+    assert cards["GSP_WNBE"][0] == round(offset_error, 4) and offset >= 4 * offset_error
+    assert cards["GSP_WNSE"][0] == round(slope_error, 4) and slope >= 4 * slope_error
     # the product's figures are the outside grader's: no term added back
     rms, mean = _naive(sol)
     assert rms == pytest.approx(sol.rms_pixel, abs=1e-6) and abs(mean) <= 0.03

@@ -66,20 +66,34 @@ def test_combined_arcs_report_what_each_measured_of_the_lamp_light():
 
 
 def test_combined_arcs_say_whether_their_bulbs_terms_were_applied():
-    """The Ne bulb's terms of two arcs are averaged; the combined solution is the HgAr
-    bulb's only where every arc's was, and its header says which."""
+    """The Ne bulb's terms of two arcs are averaged, with the standard error of that
+    mean; the combined solution is the HgAr bulb's only where every arc's was, and its
+    header says which."""
     import dataclasses
 
     from pipeline.lamps import lamp_dir, read_template
     from pipeline.wavelength.refit_library import refit_solution
 
     a = refit_solution(read_template(lamp_dir() / "goodman_comp_1200M6_GG495_HgAr.fits"))
-    a = dataclasses.replace(a, ne_bulb_pixel=(0.16, 0.26), ne_bulb_applied=False)
-    b = dataclasses.replace(a, ne_bulb_pixel=(0.18, 0.30), arcs=["b.fits"])
+    a = dataclasses.replace(
+        a, ne_bulb_pixel=(0.16, 0.26), ne_bulb_error=(0.01, 0.02), ne_bulb_applied=False
+    )
+    b = dataclasses.replace(
+        a, ne_bulb_pixel=(0.18, 0.30), ne_bulb_error=(0.02, 0.04), arcs=["b.fits"]
+    )
     sol, _ = combine_solutions([a, b], [None, None])
     assert np.allclose(sol.ne_bulb_pixel, (0.17, 0.28)) and not sol.ne_bulb_applied
+    # the plain mean's error: the arcs' errors in quadrature, halved
+    assert np.allclose(sol.ne_bulb_error, (np.hypot(0.01, 0.02) / 2, np.hypot(0.02, 0.04) / 2))
     cards = {k: (v, c) for k, v, c in sol.header_cards()}
     assert cards["GSP_WNBO"][0] == 0.17 and "not applied" in cards["GSP_WNBO"][1]
+    assert cards["GSP_WNBE"][0] == round(np.hypot(0.01, 0.02) / 2, 4)
+    assert cards["GSP_WNSE"][0] == round(np.hypot(0.02, 0.04) / 2, 4)
+    # an arc whose terms came without errors leaves the mean's error unstated
+    unstated = dataclasses.replace(b, ne_bulb_error=None)
+    sol = combine_solutions([a, unstated], [None, None])[0]
+    assert sol.ne_bulb_error is None
+    assert "GSP_WNBE" not in {k for k, _, _ in sol.header_cards()}
     both = [dataclasses.replace(s, ne_bulb_applied=True) for s in (a, b)]
     assert combine_solutions(both, [None, None])[0].ne_bulb_applied
     mixed = combine_solutions([both[0], b], [None, None])[0]
