@@ -371,9 +371,10 @@ def _fail_text(r: dict, lamp: bool = False) -> str:
 def _main_seeds(cases, seeds) -> int:
     """One line per seed: pass count and the failing cases with their figures."""
     t0 = time.perf_counter()
-    total = n_graded = 0
+    total = n_graded = n_all = 0
     for seed in seeds:
         rows = run_seed(cases, seed, verbose=False)
+        n_all += len(rows)
         passed = sum(_passes(r) for r in rows)
         total += passed
         n_graded += sum(graded(r) for r in rows)
@@ -386,7 +387,6 @@ def _main_seeds(cases, seeds) -> int:
             + (f"  not graded (no expected line): {', '.join(apart)}" if apart else ""),
             flush=True,
         )
-    n_all = len(seeds) * len(cases)
     print(
         f"\n{len(seeds)} seeds x {len(cases)} arcs in {time.perf_counter() - t0:.0f} s: "
         f"{total}/{n_graded} graded arcs meet the accuracy; {n_all - n_graded} not graded "

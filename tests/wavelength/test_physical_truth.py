@@ -187,3 +187,25 @@ def test_physical_truth_night_2x2_reduced_end_to_end(tmp_path):
     whole = float(np.sqrt(np.mean(err**2)))
     assert inside.sum() > 0.7 * t.size, inside.sum()
     assert rms <= RMS_LIMIT and abs(mean) <= MEAN_LIMIT, (rms, mean, whole)
+
+
+def test_an_arc_with_no_expected_line_is_counted_apart(monkeypatch, capsys):
+    """An arc whose every line is saturated, blended or faint (930_M1 Hg lamps) has
+    nothing to judge a solution on: neither a pass nor a fail, but 'not graded'."""
+    import benchmarks.grade_physical as gp
+
+    def row(mode, expected, rms):
+        return dict(
+            mode=mode, binning=1, lamp="HgAr", expected=expected, found=expected, rms=rms,
+            mean=0.0, max=rms, error="",
+        )  # fmt: skip
+
+    rows = [row("930_M1", 0, np.nan), row("400_M2", 30, 0.01), row("600_UV", 1, 0.2)]
+    monkeypatch.setattr(gp, "run_seed", lambda cases, seed, verbose=True: rows)
+    assert [gp.graded(r) for r in rows] == [False, True, True]
+    assert [gp._passes(r) for r in rows] == [False, True, False]
+    gp._main_seeds([("930_M1", 1, "HgAr")], [0])
+    out = capsys.readouterr().out
+    assert "seed 0: 1/2" in out and "FAIL 600_UV:1 HgAr" in out and "FAIL 930_M1" not in out
+    assert "not graded (no expected line): 930_M1:1 HgAr" in out
+    assert "1/2 graded arcs meet the accuracy; 1 not graded" in out
