@@ -14,8 +14,11 @@ physical-truth failure of those modes is graded on it alone.
 Printed, per library lamp whose NIST-corrected model places the NIST lines (to about
 0.1 px, so a line the lamp shows peaks inside the window): the lines injected with a
 strength whose window's highest pixel sits on its edge, on a flank rising outwards, and
-with no peak inside the window of the detection height; and which of them the seed-0
-physical-truth arcs expect (binned 1x1 and 2x2). Run::
+with no peak inside the window of the detection height; the height the simulator now
+draws (its own, fitted at its place under the flank: ``physical._height_on_flank``; 0:
+not drawn); and which of them the seed-0 physical-truth arcs expect (binned 1x1 and
+2x2). Before that fit, the simulator drew the height read (43 such lines expected,
+35 shown by the lamp at < 20 % of it). Run::
 
     .venv/bin/python benchmarks/flank_lines.py
     .venv/bin/python benchmarks/flank_lines.py --modes 930_M1,930_M2
@@ -106,7 +109,7 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default="", help="modes, e.g. 930_M1,930_M2 (default: all)")
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()] or list(lamps.modes())
-    n_lamps = n_lines = n_expected = n_unshown = 0
+    n_lamps = n_lines = n_expected = n_unshown = n_drawn = 0
     for mode in modes:
         for template in lamps.templates_for_mode(mode):
             found = flank_lines(template)
@@ -114,21 +117,28 @@ def main(argv=None) -> int:
                 continue
             name = lamp_name(template)
             exp = {b: _expected(mode, name, b) for b in (1, 2)}
+            truth = physical.physical_truth(template, 0)
+            drawn = dict(
+                zip(np.round(truth.template.line_wavelengths, 3), truth.strengths, strict=True)
+            )
             n_lamps += 1
             n_lines += len(found)
             for w, h, shown in found:
+                n_drawn += drawn.get(round(w, 3), 0.0) > 0
                 where = [f"{b}x{b}" for b in (1, 2) if round(w, 3) in exp[b]]
                 n_expected += bool(where)
                 n_unshown += bool(where) and shown < UNSHOWN * h
                 print(
                     f"{mode:11s} {name:7s} {w:9.3f}  read {h:9.0f} ADU, shown {shown:8.0f}"
+                    f", drawn {drawn.get(round(w, 3), 0.0):8.0f}"
                     f"  expected: {', '.join(where) or '-'}"
                     + (f" (of {len(exp[1])} / {len(exp[2])})" if where else "")
                 )
     print(
-        f"\n{n_lines} lines of {n_lamps} lamps drawn from a neighbour's flank; "
-        f"{n_expected} of them expected in a seed-0 arc (1x1 or 2x2), {n_unshown} of "
-        f"those shown by the lamp at less than {UNSHOWN:.0%} of the height read"
+        f"\n{n_lines} lines of {n_lamps} lamps read on a neighbour's flank, {n_drawn} of "
+        f"them drawn (at their own fitted height); {n_expected} expected in a seed-0 arc "
+        f"(1x1 or 2x2), {n_unshown} of those shown by the lamp at less than "
+        f"{UNSHOWN:.0%} of the height read"
     )
     return 0
 

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grade_physical import _passes, _seed_list, grade_solution  # noqa: E402
+from grade_physical import _passes, _seed_list, grade_solution, graded  # noqa: E402
 
 from pipeline import lamps  # noqa: E402
 
@@ -273,21 +273,25 @@ def main(argv=None) -> int:
         return 0
     todo = cases(args)
     t0 = time.perf_counter()
-    total, n_all, rows_all = 0, 0, []
+    total, n_all, n_graded, rows_all = 0, 0, 0, []
     for seed in args.seeds:
         rows = [grade_case(s, lp, cam, b, seed, args.offset) for s, lp, cam, b in todo]
         rows_all += rows
         ok = sum(_passes(r) for r in rows)
         total += ok
         n_all += len(rows)
-        print(f"seed {seed}: {ok}/{len(rows)}", flush=True)
+        n_graded += sum(graded(r) for r in rows)
+        print(f"seed {seed}: {ok}/{sum(graded(r) for r in rows)} graded", flush=True)
         for r in rows:
-            if not _passes(r):
+            if not graded(r):
+                print(f"  not graded (no expected line) {_fail_text(r)}", flush=True)
+            elif not _passes(r):
                 print(f"  FAIL {_fail_text(r)}", flush=True)
     print(
         f"\n{len(args.seeds)} seeds x {len(todo)} custom-angle arcs in "
-        f"{time.perf_counter() - t0:.0f} s: {total}/{n_all} meet the accuracy "
-        f"(offset up to {args.offset:g} unbinned px)"
+        f"{time.perf_counter() - t0:.0f} s: {total}/{n_graded} graded arcs meet the accuracy "
+        f"(offset up to {args.offset:g} unbinned px); {n_all - n_graded} not graded "
+        "(no expected line)"
     )
     for key, name in (
         (lambda r: r["setup"].lines_per_mm, "l/mm"),
@@ -298,9 +302,9 @@ def main(argv=None) -> int:
         for r in rows_all:
             g = groups.setdefault(key(r), [0, 0])
             g[0] += _passes(r)
-            g[1] += 1
+            g[1] += graded(r)
         print(f"  by {name}: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in groups.items()))
-    done = [r for r in rows_all if not r["error"]]
+    done = [r for r in rows_all if not r["error"] and graded(r)]
     if done:
         rms = np.array([r["rms"] for r in done])
         sec = np.array([r["seconds"] for r in done])

@@ -466,3 +466,63 @@ def test_a_line_the_real_lamp_shows_contaminated_is_not_expected(mode, lamp, lin
     by_wave = {round(ln["wavelength"], 3): ln for ln in arc.lines}
     assert not by_wave[line]["expected"]
     assert sum(ln["expected"] for ln in arc.lines) >= 15
+
+
+def _lamp_line_height(template, wavelength):
+    """What the library lamp shows of a line: a Gaussian of the lamp's width at its place,
+    fitted with a quadratic level (its neighbour's halo) over 9 unbinned px; and the
+    lamp's noise (the simulator's estimate)."""
+    from pipeline.simulation import physical
+    from pipeline.simulation.header import template_header
+
+    f = np.asarray(template.flux, float)
+    noise = 1.4826 * np.median(np.abs(np.diff(f) - np.median(np.diff(f)))) / math.sqrt(2.0)
+    own = dispersion_model_from_header(template_header(template))
+    place = physical._template_positions(template, own, physical.lamp_lines(template.lamp))
+    p = float(place(np.array([wavelength]))[0])
+    sigma = physical._lamp_sigma(template.file_name, f.tobytes(), noise)(p)
+    x = np.arange(round(p) - 4, round(p) + 5, dtype=float)
+    t = x - p
+    a = np.column_stack([np.ones_like(t), t, t**2, np.exp(-0.5 * (t / sigma) ** 2)])
+    coef, *_ = np.linalg.lstsq(a, f[x.astype(int)], rcond=None)
+    return float(coef[3]), noise
+
+
+@pytest.mark.parametrize("mode", ["930_M1", "930_M2"])
+def test_a_line_on_a_saturated_neighbours_halo_is_drawn_as_the_lamp_shows_it(mode):
+    """930 l/mm HgAr: Ar II 4052.92 lies 15 unbinned px from the saturated Hg I 4046.56,
+    whose halo falls across the line's measuring window. The lamp shows no line there (a
+    Gaussian of its width at the line's place fits within 5 noise of 0), yet its
+    height was read as the window's highest pixel, the halo: 2843 (M1) and 2534 (M2)
+    units, as bright as Hg I 4339.22, the arcs' only expected line. Hg I 4339.22, a line
+    the lamp shows, keeps the height of its peak."""
+    from pipeline.simulation.night import pick_template
+    from pipeline.simulation.physical import physical_truth
+
+    template = pick_template(mode, "HgAr")
+    shown, noise = _lamp_line_height(template, 4052.921)
+    assert abs(shown) < 5.0 * noise, (shown, noise)  # the real lamp: no line
+    truth = physical_truth(template, seed=0)
+    w = truth.template.line_wavelengths
+    height = float(truth.strengths[np.abs(w - 4052.921) < 0.01].sum())
+    hg = float(truth.strengths[np.abs(w - 4339.223) < 0.01].max())
+    assert height < 5.0 * noise and height < 0.05 * hg, (height, hg)
+    assert hg == pytest.approx(_lamp_peak(template, 4339.223), rel=0.05)
+
+
+@pytest.mark.parametrize("amplitude", [0.0, 400.0])
+def test_a_flank_lines_own_height_is_fitted_under_the_halo(amplitude):
+    """A line 14 px from a saturated neighbour (a Gaussian core and a broad halo): the
+    window's highest pixel is the halo's, 10x the line; the fit at the line's place
+    gives the line's own height, and ~0 where there is none."""
+    from pipeline.simulation.physical import _height_on_flank, _on_flank
+
+    x = np.arange(200, dtype=float)
+    rng = np.random.default_rng(3)
+    flux = 100.0 + 2e5 * np.exp(-0.5 * ((x - 114.0) / 1.2) ** 2)
+    flux += 20000.0 / (1.0 + ((x - 114.0) / 6.0) ** 2)  # the halo
+    flux += amplitude * np.exp(-0.5 * ((x - 100.0) / 1.2) ** 2)
+    flux += rng.normal(0.0, 10.0, x.size)
+    assert _on_flank(flux, 100.0)
+    assert np.max(flux[96:105]) - 100.0 > 10.0 * max(amplitude, 100.0)
+    assert _height_on_flank(flux, 100.0, 1.2) == pytest.approx(amplitude, abs=50.0)

@@ -26,6 +26,24 @@ from pipeline.simulation.physical import arc_1d
 from pipeline.wavelength import calibrate_arc, select_template
 from pipeline.wavelength.identify import NARROW, WEAK_ERROR_PX, line_shapes
 from pipeline.wavelength.lines import LineWindows, _gauss_newton, blend_free_width, find_lines
+from tests.wavelength.physical_cases import read_on_flank
+
+#: Lines of these cases that the library lamp shows far fainter than its bright
+#: neighbour's flank, or not at all (a Gaussian of the lamp's width at the line's place
+#: fits 510 of 7178 ADU for Ar I 6059.37 in 400M1 HgArNe, 15 of 1385 for Ne II 7235.19
+#: in 930M5 HgArNe, ~0 for Ar II 4052.92 in the 930 Hg lamps): physical truth no longer
+#: draws them so, and the cases draw them explicitly at the height once read on that
+#: flank (:func:`tests.wavelength.physical_cases.read_on_flank`), a line a lamp with
+#: more of that gas would show.
+DRAWN_ON_FLANK = (6059.372, 7235.188, 4052.921)
+
+
+def _arc(mode, binning, seed, lamp=None, wavelength=None):
+    """The physical-truth arc, with ``wavelength`` drawn explicitly if it is one of
+    :data:`DRAWN_ON_FLANK`."""
+    drawn = [w for w in DRAWN_ON_FLANK if wavelength is not None and abs(w - wavelength) < 0.01]
+    heights = read_on_flank(mode, lamp, *drawn) if drawn else None
+    return arc_1d(mode, binning, lamp=lamp, seed=seed, line_heights=heights)
 
 
 def _truth_line(arc, wavelength):
@@ -46,7 +64,7 @@ def _truth_line(arc, wavelength):
     ],
 )
 def test_faint_line_beside_a_bright_one_is_centred(mode, binning, seed, wavelength):
-    arc = arc_1d(mode, binning, seed=seed)
+    arc = _arc(mode, binning, seed, wavelength=wavelength)
     truth = _truth_line(arc, wavelength)
     lines = find_lines(arc.flux, max_lines=250)
     k = int(np.argmin(np.abs(lines.centre - truth["column"])))
@@ -89,7 +107,7 @@ def test_faint_line_four_fwhm_from_a_gaussian_one_is_noise_limited():
     """Ne II 7235.2, 4.9 FWHM from a line 600x brighter whose profile is Gaussian: no
     wing shows on the neighbour's far side, so only noise moves the faint line's
     centre, and the fit keeps it although it lies two of its sigmas off."""
-    arc = arc_1d("930_M5", 1, seed=2)
+    arc = _arc("930_M5", 1, 2, wavelength=7235.188)
     truth = _truth_line(arc, 7235.188)
     sol = calibrate_arc(arc.flux, "930_M5", lamps.elements(arc.lamp), binning=1)
     t = sol.lines
@@ -183,12 +201,17 @@ def test_a_line_on_a_saturated_neighbours_flank_is_weighed_by_its_noise():
     """930 M1 2x2: Ar II 4052.92 is four pixels from the saturated Ar I + Hg I
     4044/4046, whose fit does not converge and is not subtracted. The pixel of its
     window on that flank raised its constant and its centre error to 0.053 px (seven
-    times its scatter): all but unweighted, it left the solution there 0.06 px off."""
-    arc = arc_1d("930_M1", 2, seed=19)
+    times its scatter): all but unweighted, it left the solution there 0.06 px off.
+
+    The centre is held to 0.05 px: the line's centres scatter by 0.018 px about the
+    truth over seeds 10-29 (main's simulator and today's alike, up to 0.046 px off), so
+    the 0.02 px this test once asked was met by seed 19's draw (0.000) by chance; with
+    the flank lines no longer drawn the draw is 0.035 px off (2 of that scatter)."""
+    arc = _arc("930_M1", 2, 19, wavelength=4052.921)
     truth = _truth_line(arc, 4052.921)
     lines = find_lines(arc.flux, max_lines=250)
     k = int(np.argmin(np.abs(lines.centre - truth["column"])))
-    assert abs(lines.centre[k] - truth["column"]) < 0.02, (lines.centre[k], truth)
+    assert abs(lines.centre[k] - truth["column"]) < 0.05, (lines.centre[k], truth)
     assert lines.centre_error[k] < 0.02, lines.centre_error[k]
 
 
@@ -246,7 +269,7 @@ def test_a_clean_line_among_hg_blends_keeps_its_width(lamp, seed):
     clean 2.2-2.5 px lines. Their median made the local FWHM 4-5.5 px: the clean Ar II
     4052.92, the arc's one expected line, was set aside as narrow and the fit kept a
     few lines, 0.5-1 px off there."""
-    arc = arc_1d("930_M2", 2, lamp=lamp, seed=seed)
+    arc = _arc("930_M2", 2, seed, lamp=lamp, wavelength=4052.921)
     truth = _truth_line(arc, 4052.921)
     lines = find_lines(arc.flux, max_lines=250)
     shapes = line_shapes(lines, arc.flux)
@@ -266,7 +289,7 @@ def test_a_line_three_fwhm_from_a_saturated_one_is_no_shoulder(binning, seed):
     shoulder test's reach was 2.5 times the median width of the brightest peaks, half
     of them clipped or blended (2.6 px at 3x3, 4.1 at 2x2, against 1.7 and 2.5): the
     line's run-away first fit was never restarted on its own pixels, and it was lost."""
-    arc = arc_1d("930_M2", binning, lamp="HgArNe", seed=seed)
+    arc = _arc("930_M2", binning, seed, lamp="HgArNe", wavelength=4052.921)
     truth = _truth_line(arc, 4052.921)
     lines = find_lines(arc.flux, max_lines=250)
     k = int(np.argmin(np.abs(lines.centre - truth["column"])))
