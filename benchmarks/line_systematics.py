@@ -77,9 +77,15 @@ predicts that the code ignored (He I fine structure) is right but does not raise
   noise: refit 0.0509 -> 0.0508 px, 46 -> 47 lamps; leave-one-out 0.0575 -> 0.0576,
   48 -> 47 (930M2 FeHeAr 0.049 -> 0.050; 1200M4 FeHeAr 0.020 -> 0.032, its Ar II
   6666.36 at +0.08 px no longer rejected); the mode agreement mixed (930M3 CuHeAr
-  0.042 -> 0.036, 930M4 CuHeAr 0.014 -> 0.031, its correction order 3 -> 5). The
-  physics is right and small (0.03-0.1 px on 1 % of the lines); it does not raise
-  the grades, so it is not on this branch.
+  0.042 -> 0.036, 930M4 CuHeAr 0.014 -> 0.031, its correction order 3 -> 5);
+  grade_real_arcs: IRAF 930M3 CuHeAr 0.0199 -> 0.0195, nothing else moves; physical
+  truth, He lamps, seeds 0-4: 290/290 (1x1, 2x2), 145/145 (3x3) and custom angles
+  1298/1300 as on main, truth RMS (seeds 0-1) 0.0056 -> 0.0057 px (the simulator
+  draws each component with a strength of its own, from the library flux or NIST's
+  intensity; the solver centres them at LS strengths: by NIST's, 5876's J=0 share is
+  0.138, not 0.111, 0.01 A; the real lamps side with LS, +0.017 seen, +0.022 LS,
+  +0.031 NIST). The physics is right and small (0.03-0.1 px on 1 % of the lines); it
+  does not raise the grades, so it is not on this branch.
 - Model (item 3): of the 34 lamps above 0.05 px, 4 show a residual pattern a
   correction 1-2 orders higher predicts 20 % better in leave-one-out (1200M7 Ar,
   400M1 HgAr, 930M1 HgAr, 930M5 FeHeAr: 7-22 lines each); the rest are limited by
