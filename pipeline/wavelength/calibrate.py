@@ -46,6 +46,7 @@ from pipeline.wavelength.lamp_choice import NoLampTemplateError, parse_elements,
 from pipeline.wavelength.lamp_continuation import LampModel, library_lamp, measured_range
 from pipeline.wavelength.lamp_widths import LampShows, lamp_shows
 from pipeline.wavelength.lines import MIN_SEPARATION_PX, LineList, find_lines
+from pipeline.wavelength.multiplets import with_multiplets
 from pipeline.wavelength.nist import LineCatalogue, catalogue_files, lamp_lines, with_fill_gas
 from pipeline.wavelength.optics_continuation import (
     continue_along_optics,
@@ -334,7 +335,9 @@ class ArcSetup:
     lamp : frozenset of str
         Elements whose lines the lamp shows (fill gas included).
     catalogue : LineCatalogue
-        NIST lines of those elements that can fall on the detector.
+        NIST lines of those elements that can fall on the detector, the arc's lines
+        are named after and fitted to: an unresolved fine-structure multiplet is one
+        line at its blend's centre (:mod:`pipeline.wavelength.multiplets`).
     lines : LineList
         Lines found in the arc.
     chosen : bool
@@ -342,6 +345,12 @@ class ArcSetup:
         gave: a forced template, such as the library refit's, is used as it is).
     cosmic_cleaned : bool
         Whether the arc was cleaned of cosmic rays (its altered lines set aside).
+    rendered : LineCatalogue
+        The same NIST lines as listed, each multiplet's components apart: what the
+        coarse alignment draws (default ``catalogue``). Drawn as one line, the He I
+        multiplets moved the alignment of an arc whose lines are few (a
+        goodman_pipeline history arc, 1200 M3 CuHeAr linearised by IRAF, named 13 lines
+        at 0.30 px instead of 12 at 0.10).
     """
 
     n: int
@@ -353,6 +362,11 @@ class ArcSetup:
     lines: LineList
     chosen: bool = False
     cosmic_cleaned: bool = False
+    rendered: LineCatalogue | None = None
+
+    def __post_init__(self):
+        if self.rendered is None:
+            object.__setattr__(self, "rendered", self.catalogue)
 
 
 @dataclass(frozen=True)
@@ -454,8 +468,23 @@ def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetu
             f"only {len(lines)} lines found in the arc (need {MIN_LINES} or more); "
             "is the lamp on and the arc extracted along the slit?"
         )
+    merged = _multiplets_merged(catalogue, lines, guess, n, b)
     chosen = first_guess is None and template is None
-    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines, chosen)
+    return ArcSetup(n, b, guess, is_template, lamp, merged, lines, chosen, rendered=catalogue)
+
+
+def _multiplets_merged(catalogue, lines: LineList, guess, n: int, b: int) -> LineCatalogue:
+    """The catalogue with each unresolved fine-structure multiplet one line at the centre
+    its blend takes at this arc's width and the guess's dispersion
+    (:func:`~pipeline.wavelength.multiplets.with_multiplets`)."""
+    u = np.linspace(0.0, n * b, 257)
+    wave = guess_wavelength(guess, u)
+    per_px = np.abs(np.gradient(wave, u)) * b
+    rising = np.argsort(wave)
+    sigma = float(np.median(lines.sigma))
+    return with_multiplets(
+        catalogue, sigma, lambda w: float(np.interp(w, wave[rising], per_px[rising]))
+    )
 
 
 def _identify_arc(
@@ -529,7 +558,7 @@ def _identify_arc(
     # optics were the guess for the identification
     if isinstance(guess, LampOnOptics):
         guess = guess.template
-    alignment = align(flux, b, guess, setup.catalogue, sigma, max_shift, 0.0)
+    alignment = align(flux, b, guess, setup.rendered, sigma, max_shift, 0.0)
     return IdentifiedArc(_library_fallback(ident, alignment), alignment, guess, FALLBACK_REFERENCE)
 
 
@@ -574,14 +603,14 @@ def _aligned(setup: ArcSetup, flux, guess, sigma, max_shift, max_scale, lamp_flu
         flux,
         b,
         guess,
-        setup.catalogue,
+        setup.rendered,
         sigma,
         max_shift,
         max_scale,
         lamp_flux,
         _ionic_weight(setup),
     )
-    return bend_alignment(flux, b, guess, setup.catalogue, sigma, alignment, lamp_flux=lamp_flux)
+    return bend_alignment(flux, b, guess, setup.rendered, sigma, alignment, lamp_flux=lamp_flux)
 
 
 def _ionic_weight(setup: ArcSetup) -> float:
