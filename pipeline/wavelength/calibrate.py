@@ -24,6 +24,7 @@ the NIST air wavelengths of the lamp's elements:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -342,6 +343,9 @@ class ArcSetup:
         gave: a forced template, such as the library refit's, is used as it is).
     cosmic_cleaned : bool
         Whether the arc was cleaned of cosmic rays (its altered lines set aside).
+    own_lamp : pathlib.Path or None
+        The library file whose lamp this arc is (its flux, unbinned: the library
+        refit calibrating a lamp from its own stored model), or ``None``.
     """
 
     n: int
@@ -353,6 +357,7 @@ class ArcSetup:
     lines: LineList
     chosen: bool = False
     cosmic_cleaned: bool = False
+    own_lamp: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -455,7 +460,16 @@ def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetu
             "is the lamp on and the arc extracted along the slit?"
         )
     chosen = first_guess is None and template is None
-    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines, chosen)
+    own = _own_lamp(flux, b, template)
+    return ArcSetup(n, b, guess, is_template, lamp, catalogue, lines, chosen, own_lamp=own)
+
+
+def _own_lamp(flux, b: int, template) -> Path | None:
+    """The library file of ``template`` when the arc is that lamp's own flux (the library
+    refit), else ``None``."""
+    if template is None or b != 1 or np.shape(template.flux) != flux.shape:
+        return None
+    return template.path if np.array_equal(template.flux, flux, equal_nan=True) else None
 
 
 def _identify_arc(
@@ -1002,7 +1016,7 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
         b * np.hypot(np.nan_to_num(found.ident.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
         b,
     )
-    lo, hi = _measured_span(found.guess, j, wave, pix.min(), pix.max())
+    lo, hi = _measured_span(setup, found.guess, j, wave, pix.min(), pix.max())
     if lo < pix.min() or hi > pix.max():
         lamp = LampModel(library_lamp(found.guess))
         along_lamp = fit_departure(lamp, *lines)
@@ -1015,7 +1029,9 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
     return continue_along_optics(j, wave, n, b, optics, departure, lo, hi)
 
 
-def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, float]:
+def _measured_span(
+    setup: ArcSetup, guess, j, wave, j_lo: float, j_hi: float
+) -> tuple[float, float]:
     """Binned pixels between which lines measured the solution's shape: the arc's own
     outermost used lines, widened to the library lamp's outermost catalogued lines
     when the solution follows that lamp's model.
@@ -1026,8 +1042,21 @@ def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, flo
     spectrograph by a pixel or so (400 l/mm, M1: Hg 3650-4358 blended or saturated in
     the arc, but catalogued in the lamp; along the optics 0.7 px off at them). Only
     beyond the lamp's own lines is its model an extrapolation the optics replace.
+
+    An arc that is the lamp's own exposure (the library refit, ``setup.own_lamp``) is
+    not widened: the lamp's lines are its lines, and those it used are all that
+    measure its model against NIST. The lamp's further catalogued lines are goodman's,
+    named from that stored model, and a departure from it continued to them is the
+    stored fit's polynomial extrapolated, not physics: past its used lines the refit
+    is continued as a user's arc is past the refit's (its NIST lines), along the
+    optics. 1200M4 FeHeAr (lines from 879 px, goodman's to 221): Ar I 5681.9 at 221
+    px 0.28 px off along the stored model, 0.14 along the optics; the mode's Ne lamp
+    there 0.35 px from it, 0.17.
     """
-    span = measured_range(library_lamp(guess))
+    lamp = library_lamp(guess)
+    if lamp is None or (setup.own_lamp is not None and lamp.path == setup.own_lamp):
+        return j_lo, j_hi
+    span = measured_range(lamp)
     if span is None:
         return j_lo, j_hi
     lamp_wave = np.array(span)
