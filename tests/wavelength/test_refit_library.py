@@ -108,6 +108,7 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         # NIST lines there and the mode's other lamps agree better with that
         "goodman_comp_1200M4_GG455_FeHeAr.fits",
         "goodman_comp_1200M4_GG455_CuHeAr.fits",
+        "goodman_comp_1200M2_FeHeAr.fits",
     ],
 )
 def test_refit_reproduces_the_committed_model(name, refitted):
