@@ -24,6 +24,7 @@ the NIST air wavelengths of the lamp's elements:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -351,6 +352,9 @@ class ArcSetup:
         multiplets moved the alignment of an arc whose lines are few (a
         goodman_pipeline history arc, 1200 M3 CuHeAr linearised by IRAF, named 13 lines
         at 0.30 px instead of 12 at 0.10).
+    own_lamp : pathlib.Path or None
+        The library file whose lamp this arc is (its flux, unbinned: the library
+        refit calibrating a lamp from its own stored model), or ``None``.
     """
 
     n: int
@@ -363,6 +367,7 @@ class ArcSetup:
     chosen: bool = False
     cosmic_cleaned: bool = False
     rendered: LineCatalogue | None = None
+    own_lamp: Path | None = None
 
     def __post_init__(self):
         if self.rendered is None:
@@ -470,7 +475,10 @@ def _prepare_arc(flux, mode, lamp_elements, b, template, first_guess) -> ArcSetu
         )
     merged = _multiplets_merged(catalogue, lines, guess, n, b)
     chosen = first_guess is None and template is None
-    return ArcSetup(n, b, guess, is_template, lamp, merged, lines, chosen, rendered=catalogue)
+    own = _own_lamp(flux, b, template)
+    return ArcSetup(
+        n, b, guess, is_template, lamp, merged, lines, chosen, rendered=catalogue, own_lamp=own
+    )
 
 
 def _multiplets_merged(catalogue, lines: LineList, guess, n: int, b: int) -> LineCatalogue:
@@ -485,6 +493,14 @@ def _multiplets_merged(catalogue, lines: LineList, guess, n: int, b: int) -> Lin
     return with_multiplets(
         catalogue, sigma, lambda w: float(np.interp(w, wave[rising], per_px[rising]))
     )
+
+
+def _own_lamp(flux, b: int, template) -> Path | None:
+    """The library file of ``template`` when the arc is that lamp's own flux (the library
+    refit), else ``None``."""
+    if template is None or b != 1 or np.shape(template.flux) != flux.shape:
+        return None
+    return template.path if np.array_equal(template.flux, flux, equal_nan=True) else None
 
 
 def _identify_arc(
@@ -1031,7 +1047,7 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
         b * np.hypot(np.nan_to_num(found.ident.lines.centre_error[used], nan=1.0), SYSTEMATIC_PX),
         b,
     )
-    lo, hi = _measured_span(found.guess, j, wave, pix.min(), pix.max())
+    lo, hi = _measured_span(setup, found.guess, j, wave, pix.min(), pix.max())
     if lo < pix.min() or hi > pix.max():
         lamp = LampModel(library_lamp(found.guess))
         along_lamp = fit_departure(lamp, *lines)
@@ -1044,7 +1060,9 @@ def _beyond_lines_along_optics(setup: ArcSetup, found: IdentifiedArc, j, wave) -
     return continue_along_optics(j, wave, n, b, optics, departure, lo, hi)
 
 
-def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, float]:
+def _measured_span(
+    setup: ArcSetup, guess, j, wave, j_lo: float, j_hi: float
+) -> tuple[float, float]:
     """Binned pixels between which lines measured the solution's shape: the arc's own
     outermost used lines, widened to the library lamp's outermost catalogued lines
     when the solution follows that lamp's model.
@@ -1055,8 +1073,21 @@ def _measured_span(guess, j, wave, j_lo: float, j_hi: float) -> tuple[float, flo
     spectrograph by a pixel or so (400 l/mm, M1: Hg 3650-4358 blended or saturated in
     the arc, but catalogued in the lamp; along the optics 0.7 px off at them). Only
     beyond the lamp's own lines is its model an extrapolation the optics replace.
+
+    An arc that is the lamp's own exposure (the library refit, ``setup.own_lamp``) is
+    not widened: the lamp's lines are its lines, and those it used are all that
+    measure its model against NIST. The lamp's further catalogued lines are goodman's,
+    named from that stored model, and a departure from it continued to them is the
+    stored fit's polynomial extrapolated, not physics: past its used lines the refit
+    is continued as a user's arc is past the refit's (its NIST lines), along the
+    optics. 1200M4 FeHeAr (lines from 879 px, goodman's to 221): Ar I 5681.9 at 221
+    px 0.28 px off along the stored model, 0.14 along the optics; the mode's Ne lamp
+    there 0.35 px from it, 0.17.
     """
-    span = measured_range(library_lamp(guess))
+    lamp = library_lamp(guess)
+    if lamp is None or (setup.own_lamp is not None and lamp.path == setup.own_lamp):
+        return j_lo, j_hi
+    span = measured_range(lamp)
     if span is None:
         return j_lo, j_hi
     lamp_wave = np.array(span)

@@ -471,8 +471,11 @@ def _written_model(template, stored, coef, pix, ref, err) -> np.ndarray:
     """The corrected series to write over :func:`_written_width` pixels.
 
     Over the lamp's pixels it is the refit's solution: between its NIST lines, fitted
-    to them; beyond them, continued as an arc's solution is (along the stored model
-    where the lamp's catalogued lines measured it, the optics beyond). Past the lamp's
+    to them; beyond them, continued as a user's arc is past the lines of the model it
+    starts from: along the optics (from its own stored model, whose further
+    catalogued lines measured nothing against NIST:
+    :func:`pipeline.wavelength.calibrate._measured_span`), or along a donor's
+    corrected model as far as that lamp's NIST lines measured it. Past the lamp's
     last pixel the refit has no solution, and a series of degree up to 9 fitted to the
     lamp's pixels alone runs off there (600Red's 3096-px lamps: up to 22 px at the
     detector's last pixel, where full-width arcs of the mode have lines). There it is

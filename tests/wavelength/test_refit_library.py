@@ -86,7 +86,17 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_930M4_GG495_HgArNe.fits",
         # refit with today's code where that model agrees better with its mode's other
         # lamps' models and leaves the leave-one-out arcs of the mode no worse
-        "goodman_comp_1200M5_GG455_Ar.fits",
+        pytest.param(
+            "goodman_comp_1200M5_GG455_Ar.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="continued along the optics past its last used line (3943 px), not "
+                "along the stored model to goodman's last line (3979), its refit moves "
+                "0.025 px at the detector's red end; there the mode's Ne lamp agrees "
+                "with the committed model to 0.064 px, with the refit to 0.087 "
+                "(benchmarks/grade_edges.py evidence): no support, not written",
+            ),
+        ),
         "goodman_comp_400M2_GG455_Ne.fits",
         "goodman_comp_600Red_GG495_Ar.fits",
         "goodman_comp_600Red_GG495_FeHeAr.fits",
@@ -94,6 +104,11 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_600Red_GG495_Ne.fits",
         "goodman_comp_930M5_GG495_CuHeAr.fits",
         "goodman_comp_930M6_OG570_HgArNe.fits",
+        # rewritten continued along the optics past their used lines, where the bright
+        # NIST lines there and the mode's other lamps agree better with that
+        "goodman_comp_1200M4_GG455_FeHeAr.fits",
+        "goodman_comp_1200M4_GG455_CuHeAr.fits",
+        "goodman_comp_1200M2_FeHeAr.fits",
     ],
 )
 def test_refit_reproduces_the_committed_model(name, refitted):
@@ -422,3 +437,44 @@ def test_a_sparse_lamps_stored_shape_is_not_judged_on_its_own_scale():
         wave = sol.wavelength(j)
         d = (other.wavelength(j) - wave) / np.abs(np.gradient(wave))
         assert abs(d[1]) <= 0.3, (hollow, d[1])
+
+
+def test_the_refit_past_its_lines_is_continued_along_the_optics_as_an_arc_is():
+    """Past its outermost used NIST line a lamp's refit is continued as a user's arc is
+    past the refit's lines: along the optics at the departure its lines measure, not
+    along goodman's stored model, whose further catalogued lines (named from that same
+    model) measured nothing against NIST. 1200M4 FeHeAr uses lines from 879 px,
+    goodman catalogued them to 221 px: along the stored model the bright Ar I 5681.90
+    there was 0.28 px off, along the optics 0.14."""
+    from pipeline.wavelength.identify import SYSTEMATIC_PX
+    from pipeline.wavelength.lines import find_lines
+    from pipeline.wavelength.optics_continuation import (
+        continue_along_optics,
+        fit_departure,
+        optics_of_guess,
+    )
+
+    template = read_template(lamp_dir() / "goodman_comp_1200M4_GG455_FeHeAr.fits")
+    sol = refit_solution(template)
+    used = np.asarray(sol.lines["used"], bool)
+    pix = np.asarray(sol.lines["pixel"], float)[used]
+    ref = np.asarray(sol.lines["reference_wavelength"], float)[used]
+    err = np.asarray(sol.lines["pixel_error"], float)[used]
+    assert template.line_pixels.min() < pix.min() - 500  # goodman's lines reach farther
+    n = template.npix
+    j = np.arange(n, dtype=float)
+    optics = optics_of_guess(template)
+    x = 2.0 * pix / (n - 1) - 1.0
+    departure = fit_departure(
+        optics, x, pix, ref, np.hypot(np.nan_to_num(err, nan=1.0), SYSTEMATIC_PX)
+    )
+    wave = sol.wavelength(j)
+    expected = continue_along_optics(j, wave, n, 1, optics, departure, pix.min(), pix.max())
+    disp = np.abs(np.gradient(wave))
+    beyond = j < pix.min()
+    assert np.abs((wave - expected) / disp)[beyond].max() < 0.02
+    # the bright Ar I line past the used ones, where the solution puts it
+    centres = find_lines(template.flux).centre
+    line = centres[np.argmin(np.abs(centres - 221.5))]
+    assert abs(line - 221.5) < 1.0
+    assert abs(np.interp(5681.90, wave, j) - line) < 0.2
