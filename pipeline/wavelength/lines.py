@@ -717,7 +717,13 @@ def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, c
         k = ~drawn & (height > height[idx[i]])
         return centre[k], core_reach[k]
 
-    valleys = valley_levels(flux, params[idx, 1], centre, fwhm, light, cores, height[idx])
+    def own_light(i, pix):
+        p = params[idx[i]]
+        return p[0] * _integrated_gaussian(pix.astype(float), p[1], p[2])
+
+    valleys = valley_levels(
+        flux, params[idx, 1], centre, fwhm, light, cores, height[idx], own_light
+    )
     has = np.all(np.isfinite(valleys), axis=1)
     idx, valleys = idx[has], valleys[has]
     if idx.size == 0:

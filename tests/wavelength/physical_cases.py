@@ -10,15 +10,21 @@ from pipeline.simulation.physical import arc_1d
 
 
 def assert_line_used_and_accurate(
-    mode: str, binning: int, seed: int, wavelength: float, line_heights=None
+    mode: str,
+    binning: int,
+    seed: int,
+    wavelength: float,
+    lamp: str | None = None,
+    line_heights=None,
 ) -> None:
-    """Calibrate the physical-truth arc ``(mode, binning, seed)`` and check that the NIST
+    """Calibrate the physical-truth arc ``(mode, binning, seed)`` (of ``lamp``, default the
+    mode's richest) and check that the NIST
     line at ``wavelength`` (Å) is used under its own name, that every expected line is
     found, and that the solution meets the accuracy (RMS and mean, binned px).
     ``line_heights`` as :func:`pipeline.simulation.physical.arc_1d`'s."""
     from pipeline.wavelength import calibrate_arc
 
-    arc = arc_1d(mode, binning, seed=seed, line_heights=line_heights)
+    arc = arc_1d(mode, binning, lamp=lamp, seed=seed, line_heights=line_heights)
     sol = calibrate_arc(arc.flux, mode, lamps.elements(arc.lamp), binning=binning)
     lab = np.asarray(sol.lines["lab_wavelength"], float)
     k = int(np.nanargmin(np.abs(lab - wavelength)))

@@ -216,7 +216,7 @@ def test_a_sparse_lamps_model_bends_only_as_far_as_its_lines_show(binning, seed)
     # over saturated Hg I 4046.56's halo): drawn explicitly at the height once read on
     # that halo, a line a lamp with more argon would show, the arc's one clean line
     heights = read_on_flank("930_M1", None, 4052.921)
-    assert_line_used_and_accurate("930_M1", binning, seed, 4052.92, heights)
+    assert_line_used_and_accurate("930_M1", binning, seed, 4052.92, line_heights=heights)
 
 
 def test_a_sparse_lamp_takes_its_shape_from_its_modes_rich_lamp():
