@@ -147,12 +147,12 @@ AS_READ = [
     pytest.param(
         "goodman_comp_1200M3_CuHeAr_2017-06-10T0338_linear.fits",
         10,
-        marks=_xfail("0.077 px: " + _FEW_LISTED.format(n=9, off=0.28)),
+        marks=_xfail("0.105 px: " + _FEW_LISTED.format(n=12, off=0.17)),
     ),
     pytest.param(
         "goodman_comp_1200M3_CuHeAr_2017-06-10T0414_linear.fits",
         10,
-        marks=_xfail("0.120 px: " + _FEW_LISTED.format(n=10, off=0.125)),
+        marks=_xfail("0.110 px: " + _FEW_LISTED.format(n=9, off=0.11)),
     ),
     pytest.param(
         "goodman_comp_600KOSI_HgAr_2016-03-21_linear.fits",

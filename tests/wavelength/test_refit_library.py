@@ -109,6 +109,10 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_1200M4_GG455_FeHeAr.fits",
         "goodman_comp_1200M4_GG455_CuHeAr.fits",
         "goodman_comp_1200M2_FeHeAr.fits",
+        # refit with today's code where the committed model's difference from it is
+        # contradicted by independent evidence (the mode's other lamps, bright NIST lines
+        # past the used ones): benchmarks/grade_edges.py, grade_library_lamps.py
+        "goodman_comp_1200M3_CuHeAr.fits",
     ],
 )
 def test_refit_reproduces_the_committed_model(name, refitted):
