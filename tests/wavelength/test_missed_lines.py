@@ -51,6 +51,9 @@ def test_prediction_variance_is_the_scatter_of_the_fitted_value():
         # four of its nine window pixels: fitted on all nine, the constant took up the
         # pair's flank, the line half its width (set aside as narrow)
         ("400_M2", 2, 23, 5748.298),
+        # ... 3x3: the window's edge pixel is the shoulder of Ne I 5764.4, which the
+        # single Gaussian fitted to it and Hg I 5769.6 does not draw (lost)
+        ("400_M2", 3, 0, 5748.298),
     ],
 )
 def test_the_expected_line_is_used_and_the_arc_meets_the_accuracy(mode, binning, seed, wavelength):
