@@ -75,7 +75,17 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
                 "0.026 px (benchmarks/grade_real_arcs.py): the committed model is kept",
             ),
         ),
-        "goodman_comp_400M2_GG455_CuHeAr.fits",
+        pytest.param(
+            "goodman_comp_400M2_GG455_CuHeAr.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="with Ar I 5421.35 and 5506.11 listed, its refit from the stored "
+                "model sets its blue anchors Ar II 4965.08 and 5017.16 aside as outliers "
+                "(-0.32 px; the 72.7 px line named He I 5015.68, +1.07) and moves 0.3 px "
+                "below 480 px, where the committed model fits them at 0.07-0.09 px and "
+                "its leave-one-out arc still uses them: the committed model is kept",
+            ),
+        ),
         "goodman_comp_930M5_GG495_FeHeAr.fits",
         "goodman_comp_1200M2_CuHeAr.fits",
         "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
