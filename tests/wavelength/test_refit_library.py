@@ -75,7 +75,17 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
                 "0.026 px (benchmarks/grade_real_arcs.py): the committed model is kept",
             ),
         ),
-        "goodman_comp_400M2_GG455_CuHeAr.fits",
+        pytest.param(
+            "goodman_comp_400M2_GG455_CuHeAr.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="with Ar I 5421.35 and 5506.11 listed, its refit from the stored "
+                "model sets its blue anchors Ar II 4965.08 and 5017.16 aside as outliers "
+                "(-0.32 px; the 72.7 px line named He I 5015.68, +1.07) and moves 0.3 px "
+                "below 480 px, where the committed model fits them at 0.07-0.09 px and "
+                "its leave-one-out arc still uses them: the committed model is kept",
+            ),
+        ),
         "goodman_comp_930M5_GG495_FeHeAr.fits",
         "goodman_comp_1200M2_CuHeAr.fits",
         "goodman_comp_600Red_GG495_HgArNe.fits",  # a 3096-px lamp
@@ -482,3 +492,36 @@ def test_the_refit_past_its_lines_is_continued_along_the_optics_as_an_arc_is():
     line = centres[np.argmin(np.abs(centres - 221.5))]
     assert abs(line - 221.5) < 1.0
     assert abs(np.interp(5681.90, wave, j) - line) < 0.2
+
+
+#: Ar I lines the 1200 l/mm M2 hollow cathodes show bright and isolated past Fe I 5227
+#: (pixels 3720-3995 of 4060), observed in the NIST ASD (nist_air_strong_lines_Ar.txt).
+RED_AR_I = (5421.352, 5451.652, 5506.113)
+
+
+@pytest.mark.parametrize(
+    "name", ["goodman_comp_1200M2_FeHeAr.fits", "goodman_comp_1200M2_CuHeAr.fits"]
+)
+def test_the_1200m2_red_end_is_held_by_the_ar_i_lines_the_lamps_show(name):
+    """Without these Ar I lines no fit line of the FeHeAr lamp lay past 3104 px: the red
+    end was extrapolated, 0.7 px off at the line the lamp shows at 5506.11 (once taken
+    for Fe I 5506.78, 3 px away) and 1.0 px at the saturated Ar I 5495.87. Both lamps of
+    the mode fit them within 0.1 px, and the committed model of the FeHeAr lamp puts
+    them, and the saturated line it does not fit, where the lamp shows them."""
+    template = read_template(lamp_dir() / name)
+    t = refit_solution(template).lines
+    wave = np.asarray(t["lab_wavelength"], float)
+    status = np.asarray(t["status"], str)
+    resid = np.asarray(t["residual_pixel"], float)
+    for w in RED_AR_I:
+        k = np.flatnonzero(np.abs(wave - w) < 0.01)
+        assert status[k].tolist() == ["used"], w
+        assert abs(resid[k[0]]) < 0.1, w
+    k = np.flatnonzero(np.abs(wave - 5495.874) < 0.01)
+    assert k.size == 1 and abs(resid[k[0]]) < 0.3
+    if "FeHeAr" in name:  # the lamp a user's 1200 M2 FeHeAr arc takes its shape from
+        pix = np.asarray(t["pixel"], float)
+        for w in (*RED_AR_I, 5495.874):
+            j = pix[np.abs(wave - w) < 0.01][0]
+            disp = abs(float(np.diff(template.wavelength(np.array([j - 0.5, j + 0.5])))[0]))
+            assert abs(float(template.wavelength(np.array([j]))[0]) - w) / disp < 0.3, w
