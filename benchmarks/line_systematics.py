@@ -106,14 +106,13 @@ import numpy as np
 from numpy.polynomial import legendre
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+from benchmarks.grade_library_lamps import GATE_PX  # noqa: E402
 from benchmarks.line_error_scatter import noise_errors  # noqa: E402
 from pipeline import lamps  # noqa: E402
 from pipeline.wavelength import nist  # noqa: E402
 from pipeline.wavelength.pen_lamp import HOLLOW_CATHODE, high_excitation_argon  # noqa: E402
 from pipeline.wavelength.refit_library import refit_solution  # noqa: E402
 
-#: The issue's accuracy limit (RMS against NIST, px).
-GATE_PX = 0.05
 #: Fewest lamps a line must be fitted in to be judged.
 MIN_LAMPS = 3
 #: Standard errors from zero at which a line's mean offset is a line's, not chance.
