@@ -41,3 +41,11 @@ def test_a_lone_faint_line_arc_is_noise_not_a_solver_fault():
     c = classify("600_UV", 1, "HgArNe", 14)
     assert abs(c["noiseless"]["mean"]) < 0.01, c
     assert c["kind"] in ("noise budget", "passes"), c
+
+
+def test_a_line_noise_drew_off_is_told_apart():
+    """2100_6507A 1x1 seed 0 (test_physical_truth.KNOWN_FAILURES): Ar I 6416.31 is drawn
+    0.110 px off by noise (0.026 stated) and set aside; noiseless, every line is found."""
+    c = classify("2100_6507A", 1, None, 0)
+    assert c["kind"] == "noise: line drawn off", c
+    assert [lost["line"] for lost in c["noisy"]["lost"]] == ["Ar I 6416.31"], c
