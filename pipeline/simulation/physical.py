@@ -28,7 +28,7 @@ from numpy.polynomial import chebyshev, legendre
 
 from pipeline import lamps
 from pipeline.optics import NPIX, DispersionModel, dispersion_model_from_header
-from pipeline.wavelength.nist import displaced
+from pipeline.wavelength.nist import blended_in_lamp, displaced
 
 #: Degree of the Chebyshev series that stores the true relation (the truth IS this series).
 TRUTH_DEGREE = 7
@@ -611,8 +611,9 @@ def physical_truth(
     spectra = tuple((ln.element, ln.ion.strip()) for ln in lines)
     heights, odd = _measured_heights(template, positions, nist, spectra)
     # the real lamps show these lines displaced by an unlisted neighbour's pull
-    # (pipeline/data/lamps/nist_lines/lamp_displaced_lines.txt): no clean line either
-    odd = odd | displaced(wave)
+    # (pipeline/data/lamps/nist_lines/lamp_displaced_lines.txt; lamp_element_blends.txt
+    # where the neighbour is another element's the lamp holds): no clean line either
+    odd = odd | displaced(wave) | blended_in_lamp(wave, {ion for _, ion in spectra})
     from_lib = np.isfinite(heights)
     # where the library has no flux, NIST intensities scaled like the measured ones
     good = from_lib & (heights > 0) & (nist > 0)

@@ -32,7 +32,8 @@ solution does not follow). Every arc line ends with a status:
     NIST line of its spectrum is fitted as the pair where they lie far enough apart
     (then used); otherwise its centroid still anchors the naming of lines beyond it;
     or a line real lamps show displaced from its NIST place by an unlisted neighbour
-    (:func:`~pipeline.wavelength.nist.displaced_lines`, measured in every mode);
+    (:func:`~pipeline.wavelength.nist.displaced_lines`, measured in every mode; or,
+    :func:`~pipeline.wavelength.nist.element_blends`, of another element the lamp holds);
 ``saturated``
     flat-topped, masked core, bright and broader than its neighbours, or with an edge
     steeper than optics draw and than its neighbours' (pixels replaced:
@@ -66,7 +67,7 @@ from pipeline.wavelength.lines import (
     robust_noise,
 )
 from pipeline.wavelength.local_lines import LOCAL_LINES, _local_fwhm
-from pipeline.wavelength.nist import LineCatalogue, displaced
+from pipeline.wavelength.nist import LineCatalogue, blended_in_lamp, displaced
 from pipeline.wavelength.optics_continuation import fit_departure, wavelength_beyond
 from pipeline.wavelength.peaks import find_peaks
 from pipeline.wavelength.robust_fit import GAP, PolyFit, robust_fit
@@ -737,8 +738,11 @@ def _statuses(
     nist_blend = nb.dominated[r] & ~contradicted
     cross = nb.unknown_rival[r] if across else nb.unknown[r]
     nist_blend |= nb.unknown[r] & shapes.broadened
-    # named after a line real lamps show displaced by an unlisted neighbour
-    known_blend = nist_blend | shapes.arc_blend | displaced(dcat.lines.wavelength[r])
+    # named after a line real lamps show displaced by an unlisted neighbour, of its own
+    # element or of another the lamp holds (Ne I 7472.44 beside Ar I 7471.16 in HgArNe)
+    wave = dcat.lines.wavelength[r]
+    known_blend = nist_blend | shapes.arc_blend | displaced(wave)
+    known_blend |= blended_in_lamp(wave, np.unique(dcat.spectrum))
     unweighed = found & cross & coarse & ~known_blend
     status[found & known_blend] = "blend"
     status[unweighed] = "blend"

@@ -150,6 +150,69 @@ def displaced(wavelength) -> np.ndarray:
     return np.abs(wave[..., None] - known).min(axis=-1) < DISPLACED_MATCH_A
 
 
+def element_blends_path():
+    """Locate the list of lines blended by another element's line (:func:`element_blends`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``pipeline/data/lamps/nist_lines/lamp_element_blends.txt``.
+    """
+    return lamp_dir() / "nist_lines" / "lamp_element_blends.txt"
+
+
+@cache
+def element_blends() -> tuple[np.ndarray, np.ndarray]:
+    """NIST lines real lamps show displaced when the lamp holds another element.
+
+    A line of that element, absent from the strong lists, lies unresolved beside each
+    (the file states the transition, the source and the lamps measured): Ne I 7472.439
+    is pulled 0.04-0.08 A blue by Ar I 7471.163 in HgArNe lamps, clean in Ne lamps.
+
+    Returns
+    -------
+    wavelength : numpy.ndarray
+        Air wavelengths (A) of the blended lines.
+    neighbour : numpy.ndarray of str
+        The spectrum of each one's unlisted neighbour (``"Ar I"``).
+    """
+    path = element_blends_path()
+    waves, spectra = [], []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.reader(fh):
+                if row and not row[0].strip().startswith("#") and len(row) >= 4:
+                    waves.append(float(row[0]))
+                    spectra.append(row[3].strip())
+    return np.asarray(waves, float), np.asarray(spectra, str)
+
+
+def blended_in_lamp(wavelength, spectra) -> np.ndarray:
+    """Which of ``wavelength`` a lamp holding ``spectra`` blends (:func:`element_blends`).
+
+    Parameters
+    ----------
+    wavelength : array_like
+        NIST air wavelengths, A.
+    spectra : iterable of str
+        The spectra of the lamp's catalogue (``"Ar I"``, ``"Ne I"``...).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a listed line is within :data:`DISPLACED_MATCH_A` and the lamp holds
+        its neighbour's spectrum.
+    """
+    known, neighbour = element_blends()
+    wave = np.asarray(wavelength, float)
+    if not known.size or not wave.size:
+        return np.zeros(wave.shape, bool)
+    known = known[np.isin(neighbour, list(set(np.asarray(list(spectra), str))))]
+    if not known.size:
+        return np.zeros(wave.shape, bool)
+    return np.abs(wave[..., None] - known).min(axis=-1) < DISPLACED_MATCH_A
+
+
 def _read_catalogue(path) -> LineCatalogue:
     """Lines of one catalogue file (``intensity, air wavelength, ion, source``), sorted."""
     waves, intens, ions, refs = [], [], [], []
