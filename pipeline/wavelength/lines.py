@@ -775,8 +775,9 @@ def _on_wings(own: LineWindows, params, guesses, half_width, n_iter, flux, ok, c
         p = params[idx[i]]
         return p[0] * _integrated_gaussian(pix.astype(float), p[1], p[2])
 
+    noise = robust_noise(flux)
     valleys = valley_levels(
-        flux, params[idx, 1], centre, fwhm, light, cores, height[idx], own_light
+        flux, params[idx, 1], centre, fwhm, light, cores, height[idx], own_light, noise
     )
     has = np.all(np.isfinite(valleys), axis=1)
     idx, valleys = idx[has], valleys[has]
