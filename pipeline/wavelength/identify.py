@@ -73,6 +73,7 @@ from pipeline.wavelength.peaks import find_peaks
 from pipeline.wavelength.robust_fit import GAP, PolyFit, robust_fit
 from pipeline.wavelength.saturation import SATURATION_FRACTION, saturated_lines
 from pipeline.wavelength.unpulled import unpulled
+from pipeline.wavelength.width_bound import neighbour_flux_limit, width_tolerance
 
 #: Two lines closer than this many FWHM are a blend.
 BLEND_FWHM = 2.5
@@ -358,6 +359,11 @@ class LineShapes:
     sharp : ndarray of bool
         Unsaturated, with a peak at least :data:`WEAK_SNR` times the noise: its fitted
         width is measured to a few per cent (a faint line's scatters by tens).
+    width_tolerance : ndarray
+        How far from the local FWHM (a fraction) a sharp line's fitted width may be,
+        neither saturated, broadened nor an arc blend (NaN for the others): it bounds
+        an unseen NIST neighbour's flux
+        (:func:`~pipeline.wavelength.width_bound.width_tolerance`).
     """
 
     fwhm: np.ndarray
@@ -370,6 +376,7 @@ class LineShapes:
     undersampled: np.ndarray
     noise_limited: np.ndarray
     sharp: np.ndarray
+    width_tolerance: np.ndarray
 
 
 def _instrument_flux(lines: LineList, fwhm, local_fwhm) -> np.ndarray:
@@ -552,6 +559,7 @@ def line_shapes(
     profile = functools.cache(
         lambda: wing_profile(rest, noise, j, lines.amplitude, local, single_ref)
     )
+    arc_blend = _blended(j, _instrument_flux(lines, fwhm, local), local) | (broad & ~saturated)
     return LineShapes(
         fwhm=fwhm,
         local_fwhm=local,
@@ -560,7 +568,7 @@ def line_shapes(
         narrow=fwhm < NARROW * np.minimum(local, typical),
         weak=(lines.centre_error > (WEAK_ERROR_SPARSE_PX if sparse else WEAK_ERROR_PX))
         & (peak_snr < WEAK_SNR),
-        arc_blend=_blended(j, _instrument_flux(lines, fwhm, local), local) | (broad & ~saturated),
+        arc_blend=arc_blend,
         broadened=broadened,
         undersampled=local < SAMPLED_FWHM,
         noise_limited=(lines.centre_error < NOISE_RATIO * noise_error)
@@ -575,6 +583,12 @@ def line_shapes(
             ),
         ),
         sharp=sharp,
+        width_tolerance=width_tolerance(
+            ratio,
+            lines.centre_error,
+            lines.sigma,
+            sharp & ~saturated & ~broadened & ~arc_blend,
+        ),
     )
 
 
@@ -752,7 +766,9 @@ def _statuses(
     return status, unweighed
 
 
-def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None) -> np.ndarray:
+def nist_pull(
+    ref_idx, u_cat, strength, width, spectrum, across: bool, shown=None, width_cap=None
+) -> np.ndarray:
     """How far each line's NIST neighbours may pull its fitted centre (guess px).
 
     A line kept under the name of a NIST line that outshines its unresolved
@@ -782,6 +798,16 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
     with 0.24 px for Ar II 4179.30, 8 px away, 7 lamp FWHM, where the lamp shows no
     line.
 
+    The arc line's own fitted width bounds the ratio too (``width_cap``): a sharp
+    clean line fitted as broad as its neighbours leaves no room for a bright
+    unresolved neighbour (:func:`~pipeline.wavelength.width_bound.neighbour_flux_limit`:
+    the fit's response, not the blend's second moment). 1200_M1 Ar 1x1, seed 9:
+    Ar II 4033.81, the only line in a 380 px gap, fitted 4.94 px wide against the
+    arc's 5.0, was weighed with a 0.57 px error for Ar II 4035.46 one FWHM away at
+    NIST's ratio 0.47, which neither the arc nor its lamp shows (the lamp's line too
+    faint to be clean); set aside, it left the gap bent by 0.07 px. Its width allows
+    a ratio of 0.13 at most, a 0.15 px pull.
+
     Parameters
     ----------
     ref_idx : numpy.ndarray
@@ -801,6 +827,10 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
         lamp does not show it clean, see
         :func:`pipeline.wavelength.lamp_widths.lamp_shows`); beyond how many lamp FWHM
         a neighbour is resolved.
+    width_cap : tuple, optional
+        ``(tolerance, sigma)``: per arc line, how far from the instrument's its fitted
+        width may be (:attr:`LineShapes.width_tolerance`, NaN for no bound) and the
+        instrument's sigma there (binned px).
 
     Returns
     -------
@@ -832,6 +862,9 @@ def nist_pull(ref_idx, u_cat, strength, width, spectrum, across: bool, shown=Non
         )
         f = np.where(np.isfinite(in_lamp), np.minimum(f, in_lamp), f)
     s = np.maximum(reach / 2.0, 1e-6)[:, None] / 2.3548
+    if width_cap is not None:
+        tol, sigma_px = (np.asarray(a, float)[named][:, None] for a in width_cap)
+        f = np.minimum(f, neighbour_flux_limit(tol, d / s, sigma_px))
     pull[named] = np.sum(np.where(inside, f * d * np.exp(-(d**2) / (4.0 * s**2)), 0.0), axis=1)
     return pull
 
@@ -847,6 +880,7 @@ def _fit_errors(ref_idx, dcat, geo: _ArcGeometry, shapes: LineShapes, across, sh
         dcat.spectrum,
         across,
         shown,
+        (shapes.width_tolerance, shapes.local_fwhm / 2.3548),
     )
     return pull, np.hypot(geo.err, pull)
 
