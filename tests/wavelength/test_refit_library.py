@@ -92,8 +92,7 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         # rich lamps shaped by their mode's richer lamp (GSP_RSHP)
         "goodman_comp_1200M4_GG455_HgArNe.fits",
         "goodman_comp_1200M6_GG495_Ne.fits",
-        # refit with its lines altered by cosmic-ray cleaning set aside
-        "goodman_comp_930M4_GG495_HgArNe.fits",
+        # refit with its lines altered by cosmic-ray cleaning set aside (see below)
         # refit with today's code where that model agrees better with its mode's other
         # lamps' models and leaves the leave-one-out arcs of the mode no worse
         pytest.param(
@@ -114,6 +113,20 @@ def test_most_lamps_carry_a_corrected_model_with_provenance():
         "goodman_comp_600Red_GG495_Ne.fits",
         "goodman_comp_930M5_GG495_CuHeAr.fits",
         "goodman_comp_930M6_OG570_HgArNe.fits",
+        # refit with its lines altered by cosmic-ray cleaning set aside; no longer
+        # reproduced
+        pytest.param(
+            "goodman_comp_930M4_GG495_HgArNe.fits",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="with wing valleys no longer read on a brighter line's rising flank "
+                "its refit's identification chain loses its blue anchor (423.7 px) and two "
+                "more lines (30 lines at 0.082 px -> 27 at 0.048) and moves 0.27 px at px 0, "
+                "0.12 at px 500; there it departs from the mode's CuHeAr, HgAr and Ne lamps "
+                "(RMS over the detector 0.068 / 0.082 / 0.032 px for the committed model, "
+                "0.127 / 0.154 / 0.091 for the refit): the committed model is kept",
+            ),
+        ),
         # rewritten continued along the optics past their used lines, where the bright
         # NIST lines there and the mode's other lamps agree better with that
         "goodman_comp_1200M4_GG455_FeHeAr.fits",
