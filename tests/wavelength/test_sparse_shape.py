@@ -139,17 +139,22 @@ def test_a_sparse_arcs_ends_are_right_with_the_donors_shape(monkeypatch, binning
     assert np.max(np.abs(off[ends])) < 0.05, np.max(np.abs(off[ends]))
 
 
-def test_a_3x3_arc_named_from_the_donors_shape_keeps_its_own_lamps_clean_lines():
+def test_a_sparse_3x3_arc_keeps_its_own_lamps_clean_lines():
     # 930_M5 FeHeAr at 3x3 (physical truth, seed 3): its lines leave the red end's
-    # third unconstrained, and the mode's Ar lamp's shape predicts them as well; named
+    # third unconstrained, and the mode's Ar lamp's shape predicted them as well; named
     # from that shape with the Ar lamp's verdicts (none: other elements) it set aside an
-    # expected line as a blend that its own FeHeAr lamp shows clean (18 of 19 found)
+    # expected line as a blend that its own FeHeAr lamp shows clean (18 of 19 found).
+    # Since the order choice raises an order its residuals need and wing valleys are
+    # not read on a brighter line's flank (this session's merges), this arc keeps its
+    # own lamp's shape, and no 3x3 arc with a donor's shape found over seeds 0-29
+    # (930_M5 FeHeAr / Ar / HgAr, 1200_M1 Ar, 600_UV CuHeAr) names or grades a line
+    # differently with the donor's verdicts: what remains checked is the accuracy
     from benchmarks.grade_physical import grade_solution
     from pipeline.simulation.physical import arc_1d
 
     arc = arc_1d("930_M5", 3, lamp="FeHeAr", seed=3)
     solution = calibrate_arc(arc.flux, "930_M5", lamps.elements(arc.lamp), binning=3)
-    assert solution.shape_from == "goodman_comp_930M5_GG495_Ar.fits"
+    assert solution.shape_from in ("", "goodman_comp_930M5_GG495_FeHeAr.fits")
     graded = grade_solution(arc, solution)
     expected = sum(bool(ln["expected"]) for ln in arc.lines)
     assert graded["found"] == expected
