@@ -31,9 +31,8 @@ from scipy.optimize import curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
 from pipeline import lamps  # noqa: E402
-from pipeline.wavelength import calibrate_arc  # noqa: E402
 from pipeline.wavelength.refit_library import refit_solution  # noqa: E402
-from tests.wavelength.real_arcs import HISTORY_ARCS, as_read, history_arc  # noqa: E402
+from tests.wavelength.real_arcs import HISTORY_ARCS, calibrate_as_read, history_arc  # noqa: E402
 
 #: (library lamp, history arcs of its mode)
 MODES = (
@@ -86,15 +85,7 @@ def mode_rows(lamp_file: str, arc_keys: tuple[str, ...]) -> list[str]:
     for key in arc_keys:
         arc = next(a for a in HISTORY_ARCS if key in a.file)
         arc_flux, _, header = history_arc(arc)
-        read = as_read(header)
-        sol = calibrate_arc(
-            arc_flux,
-            read.mode,
-            read.lamp_elements,
-            read.binning,
-            first_guess=read.first_guess,
-            cosmic_cleaned=read.cosmic_cleaned,
-        )
+        sol = calibrate_as_read(arc_flux, header)
         used = np.asarray(sol.lines["used"], bool)
         arcs.append((key, sol, _named(sol.lines), float(np.median(sol.lines["fwhm"][used]))))
     lamp_used = np.asarray(lamp.lines["used"], bool)

@@ -293,6 +293,26 @@ def as_read(header) -> AsRead:
     )
 
 
+def calibrate_as_read(flux, header):
+    """The arc calibrated from its header alone, as ``gsp reduce`` reads it (:func:`as_read`).
+
+    Returns
+    -------
+    pipeline.wavelength.solution.WavelengthSolution
+    """
+    from pipeline.wavelength import calibrate_arc
+
+    read = as_read(header)
+    return calibrate_arc(
+        flux,
+        read.mode,
+        read.lamp_elements,
+        read.binning,
+        first_guess=read.first_guess,
+        cosmic_cleaned=read.cosmic_cleaned,
+    )
+
+
 class LinearisedGuess:
     """A first guess without the optics' curvature: ``model`` made linear in pixel.
 

@@ -20,6 +20,7 @@ from tests.wavelength.real_arcs import (
     HISTORY_ARCS,
     LinearisedGuess,
     as_read,
+    calibrate_as_read,
     errors_px,
     history_arc,
     lines_window,
@@ -203,16 +204,7 @@ def test_history_arc_classifies_and_reads(name):
 def test_history_arc_as_read(name, min_lines):
     """Calibrated from its header alone, as ``gsp reduce`` reads it."""
     flux, truth, header = history_arc(BY_NAME[name])
-    read = as_read(header)
-    sol = calibrate_arc(
-        flux,
-        read.mode,
-        read.lamp_elements,
-        read.binning,
-        first_guess=read.first_guess,
-        cosmic_cleaned=read.cosmic_cleaned,
-    )
-    _graded(sol, truth, min_lines)
+    _graded(calibrate_as_read(flux, header), truth, min_lines)
 
 
 LINEAR_GUESS = [
