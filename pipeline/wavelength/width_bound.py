@@ -109,8 +109,10 @@ def _fitted_width_ratios(sigma: float) -> np.ndarray:
 
 
 def neighbour_flux_limit(tolerance, t, sigma) -> np.ndarray:
-    """The largest flux ratio (at most 1) of a neighbour ``t`` instrument sigmas from a
-    line that leaves its fitted width within ``tolerance`` of the lone line's.
+    """The largest flux ratio of a neighbour that keeps the line's fitted width in bounds.
+
+    The ratio (at most 1) of a neighbour ``t`` instrument sigmas from a line that leaves
+    its fitted width within ``tolerance`` of the lone line's.
 
     Counted up to the first ratio (of :data:`_RATIOS`) that takes the fit beyond the
     tolerance, at the nearer grid separation on either side whichever allows more.

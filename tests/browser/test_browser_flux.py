@@ -84,12 +84,15 @@ def test_a_standard_arrives_and_the_science_is_flux_calibrated(alice, world, tmp
                    return a && /^Wavelength Calibrated/.test(a.innerText); }"""
     )
     alice.wait_for_selector(".gsp-actions .jupyter-button:has-text('Calibrate Flux')")
-    alice.wait_for_function(
+    # the options are read in the same evaluation that sees them filled: a second read
+    # once found the chooser holding only "Automatic" again (a clean-clone run under load)
+    options = alice.wait_for_function(
         """() => { const note = document.querySelector('.gsp-standard-note');
-                   return document.querySelectorAll('.gsp-standard select option').length > 1
-                          && note && / standards? of this setup/.test(note.innerText); }"""
-    )
-    options = alice.locator(".gsp-standard select option").all_inner_texts()
+                   const opts = document.querySelectorAll('.gsp-standard select option');
+                   if (opts.length > 1 && note && / standards? of this setup/.test(note.innerText))
+                       return Array.from(opts, o => o.innerText);
+                   return null; }"""
+    ).json_value()
     assert options[0].startswith("Automatic"), options
     assert any("master_sens_400_m2_GG455_RED_2x2_20201126" in o for o in options[1:]), options
     # nothing of the other proposal is offered
