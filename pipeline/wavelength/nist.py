@@ -143,7 +143,11 @@ def displaced(wavelength) -> np.ndarray:
     numpy.ndarray of bool
         True where a listed displaced line is within :data:`DISPLACED_MATCH_A`.
     """
-    known = displaced_lines()
+    return _listed(wavelength, displaced_lines())
+
+
+def _listed(wavelength, known) -> np.ndarray:
+    """True where ``wavelength`` is within :data:`DISPLACED_MATCH_A` of a ``known`` line."""
     wave = np.asarray(wavelength, float)
     if not known.size or not wave.size:
         return np.zeros(wave.shape, bool)
@@ -204,13 +208,7 @@ def blended_in_lamp(wavelength, spectra) -> np.ndarray:
         its neighbour's spectrum.
     """
     known, neighbour = element_blends()
-    wave = np.asarray(wavelength, float)
-    if not known.size or not wave.size:
-        return np.zeros(wave.shape, bool)
-    known = known[np.isin(neighbour, list(set(np.asarray(list(spectra), str))))]
-    if not known.size:
-        return np.zeros(wave.shape, bool)
-    return np.abs(wave[..., None] - known).min(axis=-1) < DISPLACED_MATCH_A
+    return _listed(wavelength, known[np.isin(neighbour, list(set(spectra)))])
 
 
 def _read_catalogue(path) -> LineCatalogue:
